@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_pool: a fixed-size block allocator for real-time code. Every block of a pool has the same
+ * size and alignment. Each thread allocates from and frees into its own cache (magazine); full
+ * and empty magazines are exchanged with a lock-free, ABA-safe global depot, so a block may be
+ * freed on any thread. After warm-up, alloc and free make no system call and no call to malloc.
+ *
+ * Thread safety: sl_pool_alloc, sl_pool_free, sl_pool_stats and sl_pool_thread_flush may be
+ * called from any thread at any time. sl_pool_create and sl_pool_destroy are not concurrent with
+ * anything else on the same pool. sl_pool_trim may run concurrently with alloc and free.
+ * Errors: negative errno values, as everywhere in sluice.
+ */
+#ifndef SLUICE_POOL_H
+#define SLUICE_POOL_H
+
+#include <sluice/common.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_pool;
+
+enum sl_pool_flags {
+	/* Back chunks with huge pages: MAP_HUGETLB when pages are reserved, else
+	 * madvise(MADV_HUGEPAGE); falls back to normal pages silently. */
+	SL_POOL_HUGEPAGES = 1u << 0,
+};
+
+struct sl_pool_opts {
+	const char *name;        /* for statistics and diagnostics; copied; NULL = "pool" */
+	size_t block_size;       /* bytes; > 0; rounded up to a multiple of <align> */
+	size_t align;            /* power of two; 0 = 16 */
+	size_t blocks_per_chunk; /* blocks reserved per growth step; 0 = about 256 KiB worth */
+	size_t max_bytes;        /* bounded mode: cap on reserved bytes; 0 = growing mode */
+	size_t prealloc_blocks;  /* blocks reserved by create (fails if over max_bytes) */
+	unsigned magazine_size;  /* blocks per thread cache; 0 = 64 */
+	unsigned flags;          /* enum sl_pool_flags */
+};
+
+struct sl_pool_stats {
+	size_t block_size;       /* bytes per block, after rounding */
+	size_t blocks_live;      /* allocated and not yet freed */
+	size_t blocks_free;      /* reserved and not allocated (caches + depot) */
+	size_t chunks;           /* chunks currently mapped */
+	size_t bytes_reserved;   /* bytes currently mapped for chunks */
+	uint64_t allocs;         /* successful sl_pool_alloc calls, ever */
+	uint64_t alloc_failures; /* sl_pool_alloc calls that returned NULL */
+};
+
+/*
+ * Creates a pool. Returns 0 and stores it in <*out>, or -EINVAL (bad options), -ENOMEM.
+ * The caller owns the pool and releases it with sl_pool_destroy().
+ */
+SL_API int sl_pool_create(struct sl_pool **out, const struct sl_pool_opts *o);
+
+/* Unmaps every chunk. Blocks still live become invalid. NULL is ignored. */
+SL_API void sl_pool_destroy(struct sl_pool *p);
+
+/*
+ * Returns a block of the pool's size and alignment, or NULL when the pool is bounded and full
+ * or the system is out of memory (stats.alloc_failures counts both). Never blocks; grows the
+ * pool (one mmap) only when the caller's cache and the depot are both empty.
+ */
+SL_API void *sl_pool_alloc(struct sl_pool *p);
+
+/*
+ * Returns <block> to the pool; any thread may free any block of the pool. NULL is ignored.
+ * Debug builds abort with a message naming the pool on a double free or a pointer that does
+ * not belong to the pool, and poison freed blocks with 0x55.
+ */
+SL_API void sl_pool_free(struct sl_pool *p, void *block);
+
+/* Moves the calling thread's cached blocks of <p> back to the depot (also done at thread exit). */
+SL_API void sl_pool_thread_flush(struct sl_pool *p);
+
+/* Unmaps chunks whose blocks are all in the depot. Returns the number of bytes released. */
+SL_API size_t sl_pool_trim(struct sl_pool *p);
+
+/* Fills <*st> with a snapshot; counters are summed over threads and may be slightly stale. */
+SL_API void sl_pool_stats(const struct sl_pool *p, struct sl_pool_stats *st);
+
+/*
+ * Debug builds only (no-op otherwise): after <n> more successful allocations, every
+ * sl_pool_alloc on <p> fails as if the pool were full; n < 0 turns the hook off. For walking
+ * allocation-failure paths in tests.
+ */
+SL_API void sl_pool_fail_after(struct sl_pool *p, long n);
+
+#endif /* SLUICE_POOL_H */

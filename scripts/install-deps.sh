@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs every Debian package that building, testing and benchmarking sluice needs.
+# Idempotent: when everything is present it runs no apt-get at all.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+	# libraries
+	libcmocka-dev libnuma-dev libyaml-dev liburing-dev
+	# model checking, tools used by tests
+	spin strace valgrind curl netcat-openbsd iproute2 python3
+	# toolkit benchmark anchors
+	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
+	# proxy benchmark anchors and load generators
+	haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}" >&2
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# the distribution packages start these services; the benchmarks run their own instances
+for s in haproxy nginx; do
+	if command -v systemctl >/dev/null && systemctl is-active -q "$s" 2>/dev/null; then
+		systemctl stop "$s" || true
+	fi
+	pkill -x "$s" 2>/dev/null || true
+done

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole test suite: installs what it needs, checks formatting, then builds and tests every
+# flavour (release/gcc, debug/clang, ASan+UBSan/gcc, TSan/clang). Exits non-zero on any failure.
+#   scripts/test.sh               everything
+#   FLAVOURS="release asan" scripts/test.sh   a subset
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+bash scripts/install-deps.sh || exit 1
+
+FLAVOURS=${FLAVOURS:-"release debug asan tsan"}
+jobs=$(nproc)
+failed_steps=()
+total_pass=0
+total_fail=0
+
+echo "== format check (clang-format --dry-run --Werror)"
+mapfile -t sources < <(git ls-files '*.c' '*.h' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h' 2>/dev/null)
+if [ ${#sources[@]} -gt 0 ] && ! clang-format --dry-run --Werror "${sources[@]}"; then
+	failed_steps+=("format")
+fi
+
+configure_args() { # FLAVOUR -> cmake arguments
+	case "$1" in
+	release) echo "-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc" ;;
+	debug) echo "-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang" ;;
+	asan) echo "-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DSL_SANITIZE=address" ;;
+	tsan) echo "-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DSL_SANITIZE=thread" ;;
+	*) return 1 ;;
+	esac
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+for f in $FLAVOURS; do
+	args=$(configure_args "$f") || { echo "unknown flavour $f"; exit 2; }
+	dir="build/$f"
+	echo "== $f: configure and build ($dir)"
+	# shellcheck disable=SC2086
+	mkdir -p build
+	if ! cmake -S . -B "$dir" $args >"$dir.configure.log" 2>&1; then
+		cat "$dir.configure.log"
+		failed_steps+=("$f:configure")
+		continue
+	fi
+	if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+		tail -n 60 "$dir.build.log"
+		failed_steps+=("$f:build")
+		continue
+	fi
+	echo "== $f: ctest"
+	ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 2>&1 | tee "$dir.ctest.log"
+	summary=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$dir.ctest.log" | tail -n 1)
+	if [ -z "$summary" ]; then
+		failed_steps+=("$f:ctest")
+		continue
+	fi
+	nfail=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+	nall=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
+	total_fail=$((total_fail + nfail))
+	total_pass=$((total_pass + nall - nfail))
+	[ "$nfail" = 0 ] || failed_steps+=("$f:tests")
+done
+
+echo
+if [ ${#failed_steps[@]} -gt 0 ]; then
+	echo "FAILED steps: ${failed_steps[*]}"
+	[ "$total_fail" -gt 0 ] || total_fail=${#failed_steps[@]}
+fi
+echo "total: $total_pass passed, $total_fail failed"
+[ ${#failed_steps[@]} -eq 0 ]
