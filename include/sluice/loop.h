@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_loop: a single-threaded event loop. File-descriptor readiness (edge-triggered), a timer
+ * wheel with O(1) add and cancel, deferred callbacks run after the current batch of events, and
+ * a thread-safe wake-up. The backend (epoll today, io_uring later) sits behind an ops table in
+ * src/rt/loop_int.h; nothing here names it.
+ *
+ * Thread safety: everything except sl_loop_wake() must be called on the loop's own thread
+ * (the one running sl_loop_run()), or before the loop runs. Objects registered with the loop
+ * (struct sl_io, struct sl_timer, struct sl_defer) are owned by the caller, embedded in the
+ * caller's own objects: the loop allocates nothing per registration.
+ */
+#ifndef SLUICE_LOOP_H
+#define SLUICE_LOOP_H
+
+#include <sluice/common.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sl_loop;
+struct sl_io;
+struct sl_timer;
+struct sl_defer;
+
+enum sl_io_events {
+	SL_IO_READ = 1u << 0,  /* readable, or peer closed its write side */
+	SL_IO_WRITE = 1u << 1, /* writable */
+	SL_IO_HUP = 1u << 2,   /* peer hung up or error pending: read/write will tell which */
+};
+
+/* Called on the loop thread with the events that fired (edge-triggered: drain to EAGAIN). */
+typedef void (*sl_io_fn)(struct sl_loop *l, struct sl_io *io, unsigned events);
+typedef void (*sl_timer_fn)(struct sl_loop *l, struct sl_timer *t);
+typedef void (*sl_defer_fn)(struct sl_loop *l, struct sl_defer *d);
+
+struct sl_io {
+	int fd;
+	unsigned events; /* enum sl_io_events registered */
+	sl_io_fn fn;
+	void *data; /* the caller's */
+};
+
+struct sl_timer {
+	uint64_t expires_ms;            /* loop clock; valid while pending */
+	struct sl_timer *next, **pprev; /* wheel slot list; pprev == NULL when not pending */
+	sl_timer_fn fn;
+	void *data; /* the caller's */
+};
+
+struct sl_defer {
+	struct sl_defer *next;
+	bool queued;
+	sl_defer_fn fn;
+	void *data; /* the caller's */
+};
+
+struct sl_loop_opts {
+	unsigned max_events; /* events fetched per wait; 0 = 256 */
+	unsigned tick_ms;    /* timer wheel resolution; 0 = 1 ms */
+};
+
+/* Creates a loop. 0, or -EINVAL, -ENOMEM, or a negative errno from the backend. */
+SL_API int sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o);
+/* Destroys the loop. Registered fds are not closed; pending timers and defers are dropped. */
+SL_API void sl_loop_destroy(struct sl_loop *l);
+
+/* Runs until sl_loop_stop(). Returns 0, or a negative errno if the backend failed. */
+SL_API int sl_loop_run(struct sl_loop *l);
+/* Makes sl_loop_run() return after the current iteration. Loop thread only. */
+SL_API void sl_loop_stop(struct sl_loop *l);
+/* Wakes the loop from any thread (eventfd); the wake callback, if set, runs on the loop. */
+SL_API int sl_loop_wake(struct sl_loop *l);
+/* Sets the function run on the loop thread after every sl_loop_wake(); NULL to clear. */
+SL_API void sl_loop_set_wake_fn(struct sl_loop *l, void (*fn)(struct sl_loop *l, void *arg),
+                                void *arg);
+
+/* Monotonic milliseconds, read once per loop iteration (cheap; do not expect sub-ms). */
+SL_API uint64_t sl_loop_now_ms(const struct sl_loop *l);
+
+SL_API void sl_io_init(struct sl_io *io, int fd, sl_io_fn fn, void *data);
+/* Registers <io->fd> for <events>, edge-triggered. 0 or negative errno. */
+SL_API int sl_loop_io_add(struct sl_loop *l, struct sl_io *io, unsigned events);
+/* Changes the registered events. 0 or negative errno. */
+SL_API int sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events);
+/* Unregisters; no callback for <io> runs after this returns, even from the current batch. */
+SL_API int sl_loop_io_del(struct sl_loop *l, struct sl_io *io);
+
+SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
+/* (Re)arms <t> to fire once after <after_ms> ms (rounded up to the tick). O(1). */
+SL_API void sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms);
+/* Disarms <t> if pending. O(1). */
+SL_API void sl_loop_timer_cancel(struct sl_loop *l, struct sl_timer *t);
+SL_API bool sl_timer_is_pending(const struct sl_timer *t);
+
+SL_API void sl_defer_init(struct sl_defer *d, sl_defer_fn fn, void *data);
+/* Queues <d> to run on this loop after the current batch of events; no-op if already queued. */
+SL_API void sl_loop_defer(struct sl_loop *l, struct sl_defer *d);
+/* Removes <d> from the queue if queued. */
+SL_API void sl_loop_defer_cancel(struct sl_loop *l, struct sl_defer *d);
+
+#endif /* SLUICE_LOOP_H */
