@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Socket addresses as users write them: "HOST:PORT" with a numeric IPv4 host, "[V6]:PORT" for
+ * IPv6, or "localhost:PORT". Parsing never resolves names through DNS, so it never blocks.
+ * Thread safety: all functions are pure and may be called from any thread.
+ */
+#ifndef SLUICE_ADDR_H
+#define SLUICE_ADDR_H
+
+#include <sluice/common.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Longest text sl_addr_format() writes, with its NUL: "[" v6 "]:" port. */
+#define SL_ADDR_STRLEN 56
+
+struct sl_addr {
+	struct sockaddr_storage ss;
+	socklen_t len; /* 0 = unset */
+};
+
+/*
+ * Parses <text> into <*a>. Returns 0, or -EINVAL with a static explanation in <*why> (if not
+ * NULL) such as "port out of range (1-65535)". Port 0 is refused unless <allow_port0>.
+ */
+SL_API int sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, const char **why);
+
+/* Writes "1.2.3.4:80" or "[::1]:80" into <buf> (SL_ADDR_STRLEN bytes). Returns <buf>. */
+SL_API char *sl_addr_format(const struct sl_addr *a, char *buf, size_t size);
+
+/* Port in host order. */
+SL_API unsigned sl_addr_port(const struct sl_addr *a);
+
+/* true if both hold the same family, address and port. */
+SL_API bool sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b);
+
+/* Bytes of the IP address only (4 or 16), for flow hashing; sets <*n>. */
+SL_API const void *sl_addr_ip_bytes(const struct sl_addr *a, size_t *n);
+
+#endif /* SLUICE_ADDR_H */

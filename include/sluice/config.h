@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The proxy's configuration: YAML text -> validated, immutable snapshot (struct sl_config).
+ * Workers read the current snapshot through one atomic pointer; a reload builds a new snapshot
+ * and swaps it, so nothing in a snapshot changes after sl_config_load_*() returns.
+ * docs/configuration.md documents every key and its default.
+ *
+ * Thread safety: loading is single-threaded; a finished snapshot is read-only and may be read
+ * from any thread. Ownership: the caller owns the snapshot and frees it with sl_config_free().
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sluice/addr.h>
+#include <sluice/common.h>
+
+#define SL_CONFIG_NAME_MAX 64
+
+enum sl_fwd_mode {
+	SL_FWD_SPLICE, /* splice() through a per-session pipe pair (default) */
+	SL_FWD_COPY,   /* read()/write() through pooled buffers */
+};
+
+enum sl_health_kind {
+	SL_HEALTH_NONE,        /* no active checks: backends are up unless passively ejected */
+	SL_HEALTH_TCP,         /* a TCP connect that succeeds within the timeout */
+	SL_HEALTH_SEND_EXPECT, /* connect, send <send>, expect a reply starting with <expect> */
+};
+
+enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
+
+struct sl_config_timeouts {
+	uint32_t connect_ms;     /* backend connect; default 5000 */
+	uint32_t client_idle_ms; /* no byte from the client; default 60000; 0 = never */
+	uint32_t server_idle_ms; /* no byte from the backend; default 60000; 0 = never */
+	uint32_t session_ms;     /* total session duration; default 0 = unlimited */
+};
+
+struct sl_config_backend {
+	char name[SL_CONFIG_NAME_MAX]; /* default: the address text */
+	struct sl_addr addr;
+	uint32_t weight;          /* >= 1; default 1 */
+	uint32_t max_connections; /* per backend, whole process; 0 = unlimited */
+};
+
+struct sl_config_health {
+	enum sl_health_kind kind; /* default SL_HEALTH_TCP when the group has a health: key */
+	char *send;               /* bytes to send (SEND_EXPECT); owned by the snapshot */
+	size_t send_len;
+	char *expect; /* reply prefix (SEND_EXPECT); owned by the snapshot */
+	size_t expect_len;
+	uint32_t interval_ms; /* default 2000 */
+	uint32_t timeout_ms;  /* default 1000 */
+	uint32_t rise;        /* consecutive successes to mark up; default 2 */
+	uint32_t fall;        /* consecutive failures to mark down; default 3 */
+};
+
+struct sl_config_passive {
+	uint32_t failures;       /* consecutive connect failures that eject; default 3; 0 = off */
+	uint32_t backoff_ms;     /* first ejection; doubles on repeat; default 1000 */
+	uint32_t max_backoff_ms; /* cap; default 30000 */
+};
+
+struct sl_config_warm_pool {
+	uint32_t size;    /* idle pre-connected connections per backend per worker; 0 = off */
+	uint32_t idle_ms; /* an idle connection older than this is closed; default 30000 */
+};
+
+struct sl_config_group {
+	char name[SL_CONFIG_NAME_MAX];
+	char balance[24];           /* round_robin (default), weighted, least_conn, p2c, maglev */
+	uint32_t maglev_table_size; /* prime; default 65537 */
+	uint32_t retries;           /* other backends tried after a failed connect; default 2 */
+	struct sl_config_health health;
+	struct sl_config_passive passive;
+	struct sl_config_warm_pool warm_pool;
+	struct sl_config_backend *backends; /* owned by the snapshot */
+	size_t nbackends;
+};
+
+struct sl_config_listener {
+	char name[SL_CONFIG_NAME_MAX]; /* default: the address text */
+	struct sl_addr addr;
+	uint32_t backlog;         /* default 4096 */
+	size_t group;             /* index into sl_config.groups */
+	enum sl_fwd_mode forward; /* default SL_FWD_SPLICE */
+	bool tcp_nodelay;         /* default true */
+	bool keepalive;           /* SO_KEEPALIVE on both sides; default false */
+	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 65536 */
+	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
+	uint32_t max_connections; /* concurrent sessions per listener, per worker; 0 = unlimited */
+	struct sl_config_timeouts timeouts;
+};
+
+struct sl_config {
+	char *source;                         /* file name, or "<string>"; owned */
+	uint32_t workers;                     /* 0 (default) = one per online CPU */
+	uint32_t drain_timeout_ms;            /* graceful shutdown deadline; default 30000 */
+	enum sl_log_level log_level;          /* default SL_LOG_INFO */
+	struct sl_config_listener *listeners; /* owned */
+	size_t nlisteners;
+	struct sl_config_group *groups; /* owned */
+	size_t ngroups;
+};
+
+/*
+ * Parses and validates <len> bytes of YAML <text>; <source> names it in messages. On success
+ * returns 0 and stores a new snapshot in <*out>. On failure returns -EINVAL after printing every
+ * error found to <errs> (if not NULL), one per line as "SOURCE:LINE:COLUMN: message", and stores
+ * nothing. -ENOMEM on allocation failure.
+ */
+SL_API int sl_config_load_string(struct sl_config **out, const char *source, const char *text,
+                                 size_t len, FILE *errs);
+
+/* Reads <path> and calls sl_config_load_string(). -errno if the file cannot be read (printed). */
+SL_API int sl_config_load_file(struct sl_config **out, const char *path, FILE *errs);
+
+/* Frees a snapshot. NULL is ignored. */
+SL_API void sl_config_free(struct sl_config *c);
+
+/* Fills <*c> with every default and no listeners or groups (for the one-line command mode). */
+SL_API void sl_config_defaults(struct sl_config *c);
+SL_API void sl_config_group_defaults(struct sl_config_group *g);
+SL_API void sl_config_listener_defaults(struct sl_config_listener *l);
+
+#endif /* SLUICE_CONFIG_H */

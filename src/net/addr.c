@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Parsing and formatting of "HOST:PORT" socket addresses (include/sluice/addr.h). Numeric hosts
+ * only (plus "localhost"), so parsing never blocks on DNS. Used by the config loader and the
+ * command line.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sluice/addr.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+parse_port(const char *s, bool allow_port0, unsigned *port, const char **why)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9') {
+		*why = "expected a port number after ':'";
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*end != '\0') {
+		*why = "port must be a decimal number";
+		return -EINVAL;
+	}
+	if (errno == ERANGE || v > 65535 || (v == 0 && !allow_port0)) {
+		*why = allow_port0 ? "port out of range (0-65535)" : "port out of range (1-65535)";
+		return -EINVAL;
+	}
+	*port = (unsigned)v;
+	return 0;
+}
+
+int
+sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, const char **why)
+{
+	const char *dummy, *colon, *host_end, *host = text;
+	char hostbuf[INET6_ADDRSTRLEN + 1];
+	unsigned port;
+	size_t hlen;
+	int err;
+
+	if (!why)
+		why = &dummy;
+	memset(a, 0, sizeof(*a));
+	if (!text || !*text) {
+		*why = "expected an address such as 127.0.0.1:8080 or [::1]:8080";
+		return -EINVAL;
+	}
+	if (text[0] == '[') {
+		host = text + 1;
+		host_end = strchr(host, ']');
+		if (!host_end) {
+			*why = "missing ']' after the IPv6 address";
+			return -EINVAL;
+		}
+		colon = host_end + 1;
+		if (*colon != ':') {
+			*why = "expected ':PORT' after ']'";
+			return -EINVAL;
+		}
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon) {
+			*why = "expected HOST:PORT (IPv6 as [::1]:PORT)";
+			return -EINVAL;
+		}
+		if (memchr(text, ':', (size_t)(colon - text))) {
+			*why = "IPv6 addresses must be written in brackets: [::1]:PORT";
+			return -EINVAL;
+		}
+		host_end = colon;
+	}
+	hlen = (size_t)(host_end - host);
+	if (hlen == 0 || hlen >= sizeof(hostbuf)) {
+		*why = "expected a numeric host before ':PORT'";
+		return -EINVAL;
+	}
+	memcpy(hostbuf, host, hlen);
+	hostbuf[hlen] = '\0';
+	err = parse_port(colon + 1, allow_port0, &port, why);
+	if (err)
+		return err;
+
+	if (text[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+
+		if (inet_pton(AF_INET6, hostbuf, &s6->sin6_addr) != 1) {
+			*why = "not a valid IPv6 address";
+			return -EINVAL;
+		}
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		a->len = sizeof(*s6);
+		return 0;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+
+	if (strcmp(hostbuf, "localhost") == 0)
+		strcpy(hostbuf, "127.0.0.1");
+	if (inet_pton(AF_INET, hostbuf, &s4->sin_addr) != 1) {
+		*why = "not a valid IPv4 address (host names are not resolved)";
+		return -EINVAL;
+	}
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	a->len = sizeof(*s4);
+	return 0;
+}
+
+char *
+sl_addr_format(const struct sl_addr *a, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
+	} else {
+		snprintf(buf, size, "(unset)");
+	}
+	return buf;
+}
+
+unsigned
+sl_addr_port(const struct sl_addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	return 0;
+}
+
+const void *
+sl_addr_ip_bytes(const struct sl_addr *a, size_t *n)
+{
+	if (a->ss.ss_family == AF_INET6) {
+		*n = 16;
+		return &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	}
+	*n = 4;
+	return &((const struct sockaddr_in *)&a->ss)->sin_addr;
+}
+
+bool
+sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b)
+{
+	const void *pa, *pb;
+	size_t na, nb;
+
+	if (a->ss.ss_family != b->ss.ss_family || sl_addr_port(a) != sl_addr_port(b))
+		return false;
+	pa = sl_addr_ip_bytes(a, &na);
+	pb = sl_addr_ip_bytes(b, &nb);
+	return na == nb && memcmp(pa, pb, na) == 0;
+}

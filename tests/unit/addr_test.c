@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/* Behaviour of address parsing and formatting (src/net/addr.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <sluice/addr.h>
+
+static void
+addr_parses_ipv4_and_formats_back(void **state)
+{
+	struct sl_addr a;
+	char buf[SL_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, sl_addr_parse(&a, "127.0.0.1:8080", false, NULL));
+	assert_int_equal(AF_INET, a.ss.ss_family);
+	assert_int_equal(8080, sl_addr_port(&a));
+	assert_string_equal("127.0.0.1:8080", sl_addr_format(&a, buf, sizeof(buf)));
+}
+
+static void
+addr_parses_bracketed_ipv6(void **state)
+{
+	struct sl_addr a;
+	char buf[SL_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, sl_addr_parse(&a, "[::1]:9000", false, NULL));
+	assert_int_equal(AF_INET6, a.ss.ss_family);
+	assert_string_equal("[::1]:9000", sl_addr_format(&a, buf, sizeof(buf)));
+}
+
+static void
+addr_accepts_localhost_as_loopback(void **state)
+{
+	struct sl_addr a, b;
+
+	(void)state;
+	assert_int_equal(0, sl_addr_parse(&a, "localhost:80", false, NULL));
+	assert_int_equal(0, sl_addr_parse(&b, "127.0.0.1:80", false, NULL));
+	assert_true(sl_addr_equal(&a, &b));
+}
+
+static void
+addr_refuses_port_out_of_range(void **state)
+{
+	struct sl_addr a;
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1:65536", false, &why));
+	assert_string_equal("port out of range (1-65535)", why);
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1:0", false, &why));
+	assert_int_equal(0, sl_addr_parse(&a, "127.0.0.1:0", true, &why));
+}
+
+static void
+addr_refuses_unbracketed_ipv6(void **state)
+{
+	struct sl_addr a;
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "::1:80", false, &why));
+	assert_string_equal("IPv6 addresses must be written in brackets: [::1]:PORT", why);
+}
+
+static void
+addr_refuses_host_names_and_garbage(void **state)
+{
+	struct sl_addr a;
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "example.com:80", false, &why));
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1", false, &why));
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1:80x", false, &why));
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "[::1:80", false, &why));
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "", false, &why));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(addr_parses_ipv4_and_formats_back),
+	        cmocka_unit_test(addr_parses_bracketed_ipv6),
+	        cmocka_unit_test(addr_accepts_localhost_as_loopback),
+	        cmocka_unit_test(addr_refuses_port_out_of_range),
+	        cmocka_unit_test(addr_refuses_unbracketed_ipv6),
+	        cmocka_unit_test(addr_refuses_host_names_and_garbage),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
