@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_log: one line per event on stderr, "2026-11-25T20:31:07.123Z warn backend web/a down: ...".
+ * Off the hot path only: it formats with vfprintf and takes stdio's lock. A message below the
+ * current level costs one relaxed load. Thread safety: any thread.
+ */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+
+#include <sluice/common.h>
+
+enum sl_log_lvl {
+	SL_LOG_LVL_ERROR,
+	SL_LOG_LVL_WARN,
+	SL_LOG_LVL_INFO,
+	SL_LOG_LVL_DEBUG,
+};
+
+/* Messages above <lvl> are dropped. Default: SL_LOG_LVL_INFO. Any thread. */
+SL_API void sl_log_set_level(enum sl_log_lvl lvl);
+SL_API enum sl_log_lvl sl_log_level(void);
+
+/* Writes one line at <lvl>; the format must not end with a newline. */
+SL_API void sl_log(enum sl_log_lvl lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define sl_log_error(...) sl_log(SL_LOG_LVL_ERROR, __VA_ARGS__)
+#define sl_log_warn(...) sl_log(SL_LOG_LVL_WARN, __VA_ARGS__)
+#define sl_log_info(...) sl_log(SL_LOG_LVL_INFO, __VA_ARGS__)
+#define sl_log_debug(...) sl_log(SL_LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif /* SLUICE_LOG_H */

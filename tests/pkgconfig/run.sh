@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs the built library into a scratch prefix, then builds tests/pkgconfig/example.c
+# against it with nothing but `pkg-config --cflags --libs sluice` (shared, then static) and runs
+# both programs.   run.sh SOURCE_DIR BUILD_DIR SCRATCH_DIR
+set -euo pipefail
+src=$1 build=$2 scratch=$3
+rm -rf "$scratch"
+mkdir -p "$scratch"
+cmake --install "$build" --prefix "$scratch/prefix" >"$scratch/install.log"
+export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig:$scratch/prefix/lib/x86_64-linux-gnu/pkgconfig"
+cc=${CC:-cc}
+# shellcheck disable=SC2046
+$cc -std=gnu11 -Wall -Werror -o "$scratch/example-shared" "$src/tests/pkgconfig/example.c" \
+	$(pkg-config --cflags --libs sluice)
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir sluice)" "$scratch/example-shared"
+# shellcheck disable=SC2046
+$cc -std=gnu11 -Wall -Werror -static-libgcc -o "$scratch/example-static" \
+	"$src/tests/pkgconfig/example.c" $(pkg-config --cflags sluice) \
+	"$(pkg-config --variable=libdir sluice)/libsluice.a" $(pkg-config --static --libs-only-l sluice | sed 's/-lsluice//')
+"$scratch/example-static"
+echo "pkg-config example: shared and static builds ran"
