@@ -13,9 +13,10 @@
 #ifndef SLUICE_LOOP_H
 #define SLUICE_LOOP_H
 
-#include <sluice/common.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <sluice/common.h>
 
 struct sl_loop;
 struct sl_io;
@@ -68,7 +69,11 @@ SL_API void sl_loop_destroy(struct sl_loop *l);
 SL_API int sl_loop_run(struct sl_loop *l);
 /* Makes sl_loop_run() return after the current iteration. Loop thread only. */
 SL_API void sl_loop_stop(struct sl_loop *l);
-/* Wakes the loop from any thread (eventfd); the wake callback, if set, runs on the loop. */
+/*
+ * Wakes the loop from any thread (eventfd); the wake callback, if set, runs on the loop. Wakes
+ * coalesce: several calls before the loop reacts run the callback at least once, after all of
+ * them, and the callback sees every write the wakers made before calling. 0 or negative errno.
+ */
 SL_API int sl_loop_wake(struct sl_loop *l);
 /* Sets the function run on the loop thread after every sl_loop_wake(); NULL to clear. */
 SL_API void sl_loop_set_wake_fn(struct sl_loop *l, void (*fn)(struct sl_loop *l, void *arg),
@@ -82,20 +87,32 @@ SL_API void sl_io_init(struct sl_io *io, int fd, sl_io_fn fn, void *data);
 SL_API int sl_loop_io_add(struct sl_loop *l, struct sl_io *io, unsigned events);
 /* Changes the registered events. 0 or negative errno. */
 SL_API int sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events);
-/* Unregisters; no callback for <io> runs after this returns, even from the current batch. */
+/*
+ * Unregisters; no callback for <io> runs after this returns, even from the current batch, so
+ * <io> may be freed at once. Call it before close(<io->fd>). 0 or negative errno.
+ */
 SL_API int sl_loop_io_del(struct sl_loop *l, struct sl_io *io);
 
 SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
-/* (Re)arms <t> to fire once after <after_ms> ms (rounded up to the tick). O(1). */
+/*
+ * (Re)arms <t> to fire once after <after_ms> ms (rounded up to the tick), measured from
+ * sl_loop_now_ms(); never fires earlier by the loop clock. O(1). Safe from any loop callback,
+ * including <t>'s own. Timers of different ticks fire in expiry order; within a tick, in no
+ * particular order.
+ */
 SL_API void sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms);
 /* Disarms <t> if pending. O(1). */
 SL_API void sl_loop_timer_cancel(struct sl_loop *l, struct sl_timer *t);
 SL_API bool sl_timer_is_pending(const struct sl_timer *t);
 
 SL_API void sl_defer_init(struct sl_defer *d, sl_defer_fn fn, void *data);
-/* Queues <d> to run on this loop after the current batch of events; no-op if already queued. */
+/*
+ * Queues <d> to run on this loop after the current batch of events and expired timers; no-op
+ * if already queued. FIFO. A defer queued while defers are running runs in the next iteration
+ * (after a non-blocking wait), so a defer that re-queues itself cannot starve io.
+ */
 SL_API void sl_loop_defer(struct sl_loop *l, struct sl_defer *d);
-/* Removes <d> from the queue if queued. */
+/* Removes <d> from the queue if queued. O(queued defers). */
 SL_API void sl_loop_defer_cancel(struct sl_loop *l, struct sl_defer *d);
 
 #endif /* SLUICE_LOOP_H */

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Command-line parsing for sluice (cli.h) and the snapshot of the one-line and demo modes.
+ * Every default comes from sl_config_*_defaults(), the one source of defaults.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sluice/addr.h>
+#include <sluice/config.h>
+#include <sluice/lb.h>
+
+
+enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL };
+
+static const struct option long_options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, OPT_CHECK},
+        {"listen", required_argument, NULL, 'l'},
+        {"backends", required_argument, NULL, 'b'},
+        {"workers", required_argument, NULL, 'w'},
+        {"balance", required_argument, NULL, OPT_BALANCE},
+        {"forward", required_argument, NULL, OPT_FORWARD},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+};
+
+void
+cli_usage(FILE *f)
+{
+	fputs("usage:\n"
+	      "  sluice                      run the demo: 127.0.0.1:8080 over three built-in "
+	      "backends\n"
+	      "  sluice -c FILE              run with a YAML configuration\n"
+	      "  sluice --check -c FILE      validate a configuration and exit\n"
+	      "  sluice -l ADDR:PORT -b ADDR:PORT[,ADDR:PORT...] [options]\n"
+	      "                              proxy one listener to a list of backends\n"
+	      "options:\n"
+	      "  -w, --workers N             worker threads (default: one per CPU)\n"
+	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
+	      "      --forward MODE          splice (default) or copy\n"
+	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
+	      "      --log-level LEVEL       error, warn, info (default), debug\n"
+	      "  -V, --version               print the version\n"
+	      "  -h, --help                  print this help\n"
+	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits.\n",
+	      f);
+}
+
+static int
+parse_long(const char *s, const char *what, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "sluice: %s must be an integer from %ld to %ld, got \"%s\"\n", what,
+		        min, max, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+cli_parse(struct cli *c, int argc, char **argv)
+{
+	bool check = false;
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	c->workers = -1;
+	c->drain_ms = -1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:l:b:w:Vh", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c->config_path = optarg;
+			break;
+		case OPT_CHECK:
+			check = true;
+			break;
+		case 'l':
+			c->listen = optarg;
+			break;
+		case 'b':
+			c->backends = optarg;
+			break;
+		case 'w':
+			if (parse_long(optarg, "--workers", 0, 1024, &c->workers))
+				return -EINVAL;
+			break;
+		case OPT_BALANCE:
+			c->balance = optarg;
+			break;
+		case OPT_FORWARD:
+			c->forward = optarg;
+			break;
+		case OPT_DRAIN:
+			if (parse_long(optarg, "--drain-timeout", 0, 86400000, &c->drain_ms))
+				return -EINVAL;
+			break;
+		case OPT_LOG_LEVEL:
+			c->log_level = optarg;
+			break;
+		case 'V':
+			c->mode = CLI_VERSION;
+			return 0;
+		case 'h':
+			c->mode = CLI_HELP;
+			return 0;
+		default:
+			fputs("sluice: try 'sluice --help'\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice: unexpected argument \"%s\"; try 'sluice --help'\n",
+		        argv[optind]);
+		return -EINVAL;
+	}
+	if (check && !c->config_path) {
+		fputs("sluice: --check needs -c FILE\n", stderr);
+		return -EINVAL;
+	}
+	if (c->config_path && (c->listen || c->backends)) {
+		fputs("sluice: -c FILE and -l/-b are exclusive\n", stderr);
+		return -EINVAL;
+	}
+	if (c->backends && !c->listen) {
+		fputs("sluice: -b needs -l ADDR:PORT\n", stderr);
+		return -EINVAL;
+	}
+	if (c->config_path)
+		c->mode = check ? CLI_CHECK : CLI_RUN;
+	else if (c->listen && c->backends)
+		c->mode = CLI_ONELINE;
+	else
+		c->mode = CLI_DEMO; /* -l alone moves the demo's listener */
+	return 0;
+}
+
+int
+cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+	int n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		const char *why;
+
+		if ((size_t)n == max) {
+			fprintf(stderr, "sluice: at most %zu backends on the command line\n", max);
+			n = -EINVAL;
+			break;
+		}
+		if (sl_addr_parse(&out[n], tok, false, &why) != 0) {
+			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok, why);
+			n = -EINVAL;
+			break;
+		}
+		n++;
+	}
+	free(copy);
+	if (n == 0) {
+		fputs("sluice: -b needs at least one ADDR:PORT\n", stderr);
+		return -EINVAL;
+	}
+	return n;
+}
+
+static int
+parse_log_level(const char *s, enum sl_log_lvl *out)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum sl_log_lvl)i;
+			return 0;
+		}
+	}
+	fprintf(stderr, "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n", s);
+	return -EINVAL;
+}
+
+int
+cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
+{
+	if (c->workers >= 0)
+		cfg->workers = (uint32_t)c->workers;
+	if (c->drain_ms >= 0)
+		cfg->drain_timeout_ms = (uint32_t)c->drain_ms;
+	if (c->log_level && parse_log_level(c->log_level, &cfg->log_level))
+		return -EINVAL;
+	return 0;
+}
+
+int
+cli_build_config(struct sl_config **out, const struct cli *c, const char *listen,
+                 const struct sl_addr *backends, size_t nbackends)
+{
+	struct sl_config *cfg = calloc(1, sizeof(*cfg));
+	struct sl_config_listener *l;
+	struct sl_config_group *g;
+	enum sl_lb_algo algo;
+	const char *why;
+
+	if (!cfg)
+		return -ENOMEM;
+	sl_config_defaults(cfg);
+	cfg->source = strdup("<command line>");
+	cfg->listeners = calloc(1, sizeof(*cfg->listeners));
+	cfg->groups = calloc(1, sizeof(*cfg->groups));
+	if (!cfg->source || !cfg->listeners || !cfg->groups)
+		goto err_nomem;
+	g = &cfg->groups[0];
+	sl_config_group_defaults(g);
+	snprintf(g->name, sizeof(g->name), "default");
+	g->backends = calloc(nbackends, sizeof(*g->backends));
+	if (!g->backends)
+		goto err_nomem;
+	cfg->ngroups = 1;
+	for (size_t i = 0; i < nbackends; i++) {
+		struct sl_config_backend *b = &g->backends[i];
+
+		b->addr = backends[i];
+		b->weight = 1;
+		sl_addr_format(&b->addr, b->name, sizeof(b->name));
+	}
+	g->nbackends = nbackends;
+	if (c->balance) {
+		if (sl_lb_algo_parse(c->balance, &algo) != 0) {
+			fprintf(stderr,
+			        "sluice: --balance must be round_robin, weighted, least_conn, p2c "
+			        "or "
+			        "maglev, got \"%s\"\n",
+			        c->balance);
+			goto err_inval;
+		}
+		snprintf(g->balance, sizeof(g->balance), "%s", sl_lb_algo_name(algo));
+	}
+
+	l = &cfg->listeners[0];
+	sl_config_listener_defaults(l);
+	cfg->nlisteners = 1;
+	if (sl_addr_parse(&l->addr, listen, false, &why) != 0) {
+		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen, why);
+		goto err_inval;
+	}
+	sl_addr_format(&l->addr, l->name, sizeof(l->name));
+	l->group = 0;
+	if (c->forward) {
+		if (strcmp(c->forward, "splice") == 0) {
+			l->forward = SL_FWD_SPLICE;
+		} else if (strcmp(c->forward, "copy") == 0) {
+			l->forward = SL_FWD_COPY;
+		} else {
+			fprintf(stderr, "sluice: --forward must be splice or copy, got \"%s\"\n",
+			        c->forward);
+			goto err_inval;
+		}
+	}
+	if (cli_apply_overrides(cfg, c))
+		goto err_inval;
+	*out = cfg;
+	return 0;
+
+err_inval:
+	sl_config_free(cfg);
+	return -EINVAL;
+err_nomem:
+	sl_config_free(cfg);
+	return -ENOMEM;
+}

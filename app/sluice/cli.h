@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sluice command line: flags -> what to do, and for the one-line mode a configuration
+ * snapshot built from the flags with every other setting at its documented default.
+ */
+#ifndef SLUICE_APP_CLI_H
+#define SLUICE_APP_CLI_H
+
+#include <stdint.h>
+
+#include <sluice/config.h>
+
+enum cli_mode {
+	CLI_DEMO,    /* no config and no -l: embedded demo */
+	CLI_RUN,     /* -c FILE */
+	CLI_CHECK,   /* --check -c FILE */
+	CLI_ONELINE, /* -l ADDR:PORT -b ADDR:PORT[,...] */
+	CLI_VERSION,
+	CLI_HELP,
+};
+
+/* Most backends the -b flag takes. */
+#define CLI_MAX_BACKENDS 256
+
+struct cli {
+	enum cli_mode mode;
+	const char *config_path;
+	const char *listen;   /* -l */
+	const char *backends; /* -b, comma-separated */
+	const char *balance;  /* --balance; NULL = default */
+	const char *forward;  /* --forward; NULL = default */
+	long workers;         /* -w; -1 = not given */
+	long drain_ms;        /* --drain-timeout; -1 = not given */
+	const char *log_level;
+};
+
+/* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */
+int cli_parse(struct cli *c, int argc, char **argv);
+
+/* Prints the --help text to <f>. */
+void cli_usage(FILE *f);
+
+/*
+ * Builds a snapshot for the one-line and demo modes: one listener on <listen> balancing over
+ * <nbackends> addresses <backends>. Returns 0, or -EINVAL after printing the problem.
+ */
+int cli_build_config(struct sl_config **out, const struct cli *c, const char *listen,
+                     const struct sl_addr *backends, size_t nbackends);
+
+/* Parses the -b list into <out> (at most <max> entries). Returns the count or -EINVAL (printed). */
+int cli_parse_backends(const char *list, struct sl_addr *out, size_t max);
+
+/* Applies -w, --drain-timeout and --log-level over a loaded config. -EINVAL (printed). */
+int cli_apply_overrides(struct sl_config *cfg, const struct cli *c);
+
+#endif /* SLUICE_APP_CLI_H */

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_loop, the backend-neutral part: the run loop (wait, dispatch the batch, expire timers,
+ * drain defers), the hashed timer wheel, the defer FIFO, the eventfd wake-up and the clock.
+ * The backend is reached only through l->ops (loop_int.h). Invariants: docs/internals/loop.md.
+ *
+ * Shared fields: only wake_pending is touched by other threads (sl_loop_wake()); everything
+ * else belongs to the loop thread.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt/loop_int.h"
+
+#define SL_LOOP_WHEEL_MASK (SL_LOOP_WHEEL_SLOTS - 1)
+
+static uint64_t
+clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- wake-up ---- */
+
+static void
+wake_io_ready(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	uint64_t v;
+
+	(void)events;
+	/* reset the counter; EAGAIN means another edge already emptied it */
+	while (read(io->fd, &v, sizeof(v)) == -1 && errno == EINTR)
+		;
+	/*
+	 * A1: clear before running the wake fn, so a wake that finds the flag clear writes the
+	 * eventfd again; acquire pairs with R1 in sl_loop_wake(): whatever a waker published
+	 * before its (skipped or not) write is visible to the wake fn.
+	 */
+	atomic_exchange_explicit(&l->wake_pending, false, memory_order_acq_rel);
+	if (l->wake_fn != NULL)
+		l->wake_fn(l, l->wake_arg);
+}
+
+int
+sl_loop_wake(struct sl_loop *l)
+{
+	uint64_t one = 1;
+
+	/* R1: publishes the waker's prior writes to A1; skip the write if one is pending */
+	if (atomic_exchange_explicit(&l->wake_pending, true, memory_order_acq_rel))
+		return 0;
+	while (write(l->wake_fd, &one, sizeof(one)) == -1) {
+		/* EAGAIN: counter at its maximum, so the loop is woken already */
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+void
+sl_loop_set_wake_fn(struct sl_loop *l, void (*fn)(struct sl_loop *l, void *arg), void *arg)
+{
+	l->wake_fn = fn;
+	l->wake_arg = arg;
+}
+
+/* ---- create / destroy ---- */
+
+int
+sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
+{
+	struct sl_loop *l;
+	int err;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	l->max_events = (o != NULL && o->max_events != 0) ? o->max_events : 256;
+	l->tick_ms = (o != NULL && o->tick_ms != 0) ? o->tick_ms : 1;
+	if (l->max_events > INT_MAX / 2) {
+		err = -EINVAL;
+		goto err_free_loop;
+	}
+	l->batch = calloc(l->max_events, sizeof(l->batch[0]));
+	if (l->batch == NULL) {
+		err = -ENOMEM;
+		goto err_free_loop;
+	}
+	l->now_ms = clock_ms();
+	l->next_tick = l->now_ms / l->tick_ms + 1;
+	atomic_init(&l->wake_pending, false);
+
+	l->ops = sl__loop_default_ops();
+	err = l->ops->init(l);
+	if (err != 0)
+		goto err_free_batch;
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->wake_fd == -1) {
+		err = -errno;
+		goto err_fini_backend;
+	}
+	sl_io_init(&l->wake_io, l->wake_fd, wake_io_ready, NULL);
+	err = sl_loop_io_add(l, &l->wake_io, SL_IO_READ);
+	if (err != 0)
+		goto err_close_wake;
+	*out = l;
+	return 0;
+
+err_close_wake:
+	close(l->wake_fd);
+err_fini_backend:
+	l->ops->fini(l);
+err_free_batch:
+	free(l->batch);
+err_free_loop:
+	free(l);
+	return err;
+}
+
+void
+sl_loop_destroy(struct sl_loop *l)
+{
+	if (l == NULL)
+		return;
+	sl_loop_io_del(l, &l->wake_io);
+	close(l->wake_fd);
+	l->ops->fini(l);
+	free(l->batch);
+	free(l);
+}
+
+uint64_t
+sl_loop_now_ms(const struct sl_loop *l)
+{
+	return l->now_ms;
+}
+
+/* ---- io ---- */
+
+void
+sl_io_init(struct sl_io *io, int fd, sl_io_fn fn, void *data)
+{
+	io->fd = fd;
+	io->events = 0;
+	io->fn = fn;
+	io->data = data;
+}
+
+int
+sl_loop_io_add(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	int err = l->ops->add(l, io, events);
+
+	if (err == 0)
+		io->events = events;
+	return err;
+}
+
+int
+sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	int err = l->ops->mod(l, io, events);
+
+	if (err == 0)
+		io->events = events;
+	return err;
+}
+
+int
+sl_loop_io_del(struct sl_loop *l, struct sl_io *io)
+{
+	/* the rest of the batch may still name <io>: drop it, the caller may free <io> now */
+	for (unsigned i = l->batch_pos; i < l->batch_n; i++)
+		if (l->batch[i].io == io)
+			l->batch[i].io = NULL;
+	io->events = 0;
+	return l->ops->del(l, io);
+}
+
+static void
+dispatch_batch(struct sl_loop *l, unsigned n)
+{
+	l->batch_n = n;
+	/* batch_pos is past the entry being run, so a del from its own callback is a no-op */
+	for (l->batch_pos = 0; l->batch_pos < l->batch_n;) {
+		struct sl_loop_event *ev = &l->batch[l->batch_pos++];
+
+		if (ev->io != NULL)
+			ev->io->fn(l, ev->io, ev->events);
+	}
+	l->batch_n = 0;
+	l->batch_pos = 0;
+}
+
+/* ---- timer wheel ---- */
+
+void
+sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data)
+{
+	t->expires_ms = 0;
+	t->next = NULL;
+	t->pprev = NULL;
+	t->fn = fn;
+	t->data = data;
+}
+
+bool
+sl_timer_is_pending(const struct sl_timer *t)
+{
+	return t->pprev != NULL;
+}
+
+static void
+wheel_insert(struct sl_loop *l, struct sl_timer *t, uint64_t tick)
+{
+	unsigned slot = (unsigned)(tick & SL_LOOP_WHEEL_MASK);
+	struct sl_timer **head = &l->wheel[slot];
+
+	t->next = *head;
+	if (t->next != NULL)
+		t->next->pprev = &t->next;
+	t->pprev = head;
+	*head = t;
+	l->wheel_bits[slot / 64] |= UINT64_C(1) << (slot % 64);
+}
+
+/* Unlinks <t> from a slot or from the expiry list of run_timers(); clears the slot's bit. */
+static void
+wheel_unlink(struct sl_loop *l, struct sl_timer *t)
+{
+	uintptr_t p = (uintptr_t)t->pprev, lo = (uintptr_t)&l->wheel[0];
+
+	*t->pprev = t->next;
+	if (t->next != NULL)
+		t->next->pprev = t->pprev;
+	if (p >= lo && p < (uintptr_t)&l->wheel[SL_LOOP_WHEEL_SLOTS] && *t->pprev == NULL) {
+		unsigned slot = (unsigned)((p - lo) / sizeof(l->wheel[0]));
+
+		l->wheel_bits[slot / 64] &= ~(UINT64_C(1) << (slot % 64));
+	}
+	t->next = NULL;
+	t->pprev = NULL;
+}
+
+void
+sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms)
+{
+	uint64_t tick;
+
+	if (t->pprev != NULL)
+		sl_loop_timer_cancel(l, t);
+	if (!l->running)
+		l->now_ms = clock_ms();
+	t->expires_ms = after_ms > UINT64_MAX - l->now_ms ? UINT64_MAX : l->now_ms + after_ms;
+	/* round up; never into a tick already processed (it would wait a whole revolution) */
+	tick = t->expires_ms / l->tick_ms + (t->expires_ms % l->tick_ms != 0);
+	if (tick < l->next_tick)
+		tick = l->next_tick;
+	wheel_insert(l, t, tick);
+	l->ntimers++;
+}
+
+void
+sl_loop_timer_cancel(struct sl_loop *l, struct sl_timer *t)
+{
+	if (t->pprev == NULL)
+		return;
+	wheel_unlink(l, t);
+	l->ntimers--;
+}
+
+/* Distance in ticks from <tick> to the first non-empty slot within <limit> ticks, or -1. */
+static int64_t
+wheel_next(const struct sl_loop *l, uint64_t tick, uint64_t limit)
+{
+	unsigned pos = (unsigned)(tick & SL_LOOP_WHEEL_MASK);
+	uint64_t d = 0;
+
+	if (limit > SL_LOOP_WHEEL_SLOTS)
+		limit = SL_LOOP_WHEEL_SLOTS;
+	while (d < limit) {
+		uint64_t w = l->wheel_bits[pos / 64] >> (pos % 64);
+
+		if (w != 0) {
+			d += (uint64_t)__builtin_ctzll(w);
+			return d < limit ? (int64_t)d : -1;
+		}
+		d += 64 - pos % 64;
+		pos = (pos + 64 - pos % 64) & SL_LOOP_WHEEL_MASK;
+	}
+	return -1;
+}
+
+/* Fires the due timers of slot <slot>; later revolutions go back into the slot. */
+static void
+run_slot(struct sl_loop *l, unsigned slot)
+{
+	struct sl_timer *list = l->wheel[slot], *t;
+
+	/* move the slot to a local list: callbacks may add to this slot or cancel anything */
+	l->wheel[slot] = NULL;
+	l->wheel_bits[slot / 64] &= ~(UINT64_C(1) << (slot % 64));
+	if (list == NULL)
+		return;
+	list->pprev = &list;
+	while ((t = list) != NULL) {
+		wheel_unlink(l, t);
+		if (t->expires_ms > l->now_ms) {
+			wheel_insert(l, t, slot); /* same slot, a later revolution */
+			continue;
+		}
+		l->ntimers--;
+		t->fn(l, t);
+	}
+}
+
+static void
+run_timers(struct sl_loop *l)
+{
+	uint64_t now_tick = l->now_ms / l->tick_ms;
+
+	if (l->ntimers == 0) {
+		l->next_tick = now_tick + 1;
+		return;
+	}
+	/* more than a revolution behind: one pass over every slot fires all that is due */
+	if (now_tick >= l->next_tick + SL_LOOP_WHEEL_SLOTS)
+		l->next_tick = now_tick + 1 - SL_LOOP_WHEEL_SLOTS;
+	while (l->next_tick <= now_tick) {
+		int64_t d = wheel_next(l, l->next_tick, now_tick - l->next_tick + 1);
+		uint64_t tick;
+
+		if (d < 0) {
+			l->next_tick = now_tick + 1;
+			break;
+		}
+		tick = l->next_tick + (uint64_t)d;
+		/* advance first: a timer (re)added by a callback lands in a later tick */
+		l->next_tick = tick + 1;
+		run_slot(l, (unsigned)(tick & SL_LOOP_WHEEL_MASK));
+	}
+}
+
+/* ms until the first tick whose slot holds timers; -1 if no timer is pending. */
+static int
+timers_timeout(const struct sl_loop *l)
+{
+	int64_t d;
+	uint64_t deadline;
+
+	if (l->ntimers == 0)
+		return -1;
+	d = wheel_next(l, l->next_tick, SL_LOOP_WHEEL_SLOTS);
+	SL_ASSERT(d >= 0);
+	if (d < 0)
+		d = 0;
+	deadline = (l->next_tick + (uint64_t)d) * l->tick_ms;
+	if (deadline <= l->now_ms)
+		return 0;
+	return deadline - l->now_ms > INT_MAX ? INT_MAX : (int)(deadline - l->now_ms);
+}
+
+/* ---- defers ---- */
+
+void
+sl_defer_init(struct sl_defer *d, sl_defer_fn fn, void *data)
+{
+	d->next = NULL;
+	d->queued = false;
+	d->fn = fn;
+	d->data = data;
+}
+
+void
+sl_loop_defer(struct sl_loop *l, struct sl_defer *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->next = NULL;
+	if (l->defer_tail != NULL)
+		l->defer_tail->next = d;
+	else
+		l->defer_head = d;
+	l->defer_tail = d;
+}
+
+void
+sl_loop_defer_cancel(struct sl_loop *l, struct sl_defer *d)
+{
+	struct sl_defer *prev = NULL, *c;
+
+	if (!d->queued)
+		return;
+	for (c = l->defer_head; c != NULL && c != d; c = c->next)
+		prev = c;
+	SL_ASSERT(c == d);
+	if (c == NULL)
+		return;
+	if (prev != NULL)
+		prev->next = d->next;
+	else
+		l->defer_head = d->next;
+	if (l->defer_tail == d)
+		l->defer_tail = prev;
+	/* the running drain ends earlier: everything before <d> was queued before it */
+	if (l->drain_last == d)
+		l->drain_last = prev;
+	d->next = NULL;
+	d->queued = false;
+}
+
+/* Runs the defers queued when the drain starts; newer ones wait for the next iteration. */
+static void
+run_defers(struct sl_loop *l)
+{
+	l->drain_last = l->defer_tail;
+	while (l->drain_last != NULL) {
+		struct sl_defer *d = l->defer_head;
+
+		if (d == l->drain_last)
+			l->drain_last = NULL;
+		l->defer_head = d->next;
+		if (l->defer_head == NULL)
+			l->defer_tail = NULL;
+		d->next = NULL;
+		d->queued = false;
+		d->fn(l, d);
+	}
+}
+
+/* ---- run ---- */
+
+int
+sl_loop_run(struct sl_loop *l)
+{
+	int n, timeout, err = 0;
+
+	SL_ASSERT(!l->running);
+	l->running = true;
+	l->now_ms = clock_ms();
+	while (!l->stop) {
+		timeout = l->defer_head != NULL ? 0 : timers_timeout(l);
+		n = l->ops->wait(l, timeout);
+		l->now_ms = clock_ms();
+		if (n < 0) {
+			err = n;
+			break;
+		}
+		dispatch_batch(l, (unsigned)n);
+		run_timers(l);
+		run_defers(l);
+	}
+	l->stop = false;
+	l->running = false;
+	return err;
+}
+
+void
+sl_loop_stop(struct sl_loop *l)
+{
+	l->stop = true;
+}

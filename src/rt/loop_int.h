@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside sl_loop: the loop object and the backend ops table. loop.c (generic: run loop, timer
+ * wheel, defers, wake, clock) drives a backend (loop_epoll.c today, loop_uring.c later) only
+ * through struct sl_loop_ops; loop_backend.c picks the backend. Read loop.c next.
+ */
+#ifndef SLUICE_RT_LOOP_INT_H
+#define SLUICE_RT_LOOP_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sluice/loop.h>
+
+/* Slots in the timer wheel: a power of two, a multiple of 64 (the slot bitmap's word). */
+#define SL_LOOP_WHEEL_SLOTS 4096u
+
+/* One ready io, as the backend reports it: io == NULL means "dropped by sl_loop_io_del()". */
+struct sl_loop_event {
+	struct sl_io *io;
+	unsigned events; /* enum sl_io_events */
+};
+
+/*
+ * A backend. Every op runs on the loop thread (or before the loop runs).
+ *  init: set up l->be (may read l->max_events); 0 or negative errno.
+ *  fini: release what a successful init made.
+ *  add/mod/del: (un)register io->fd for <events> (enum sl_io_events), edge-triggered; 0 or
+ *    negative errno. del may be called with an fd the caller already closed.
+ *  wait: block up to <timeout_ms> (-1 = no limit, 0 = poll), then fill l->batch[0..n) with
+ *    ready ios and return n (0 on timeout or signal), or a negative errno on failure.
+ */
+struct sl_loop_ops {
+	const char *name;
+	int (*init)(struct sl_loop *l);
+	void (*fini)(struct sl_loop *l);
+	int (*add)(struct sl_loop *l, struct sl_io *io, unsigned events);
+	int (*mod)(struct sl_loop *l, struct sl_io *io, unsigned events);
+	int (*del)(struct sl_loop *l, struct sl_io *io);
+	int (*wait)(struct sl_loop *l, int timeout_ms);
+};
+
+struct sl_loop {
+	const struct sl_loop_ops *ops;
+	void *be; /* the backend's state, owned by ops->init/fini */
+
+	/* batch of ready ios being dispatched: [batch_pos, batch_n) are still to run */
+	struct sl_loop_event *batch;
+	unsigned max_events;
+	unsigned batch_n, batch_pos;
+
+	uint64_t now_ms; /* loop clock: CLOCK_MONOTONIC, read once per iteration */
+	bool running;
+	bool stop;
+
+	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */
+	unsigned tick_ms;
+	uint64_t next_tick; /* first tick not yet processed */
+	size_t ntimers;     /* pending timers */
+	struct sl_timer *wheel[SL_LOOP_WHEEL_SLOTS];
+	uint64_t wheel_bits[SL_LOOP_WHEEL_SLOTS / 64]; /* bit i set <=> wheel[i] non-empty */
+
+	/* deferred callbacks: FIFO; a drain stops after drain_last (queued at drain start) */
+	struct sl_defer *defer_head, *defer_tail, *drain_last;
+
+	/* wake-up: eventfd watched by the loop; wake_pending coalesces writes */
+	int wake_fd;
+	struct sl_io wake_io;
+	void (*wake_fn)(struct sl_loop *l, void *arg);
+	void *wake_arg;
+	atomic_bool wake_pending SL_CACHELINE_ALIGNED; /* written by any thread */
+};
+
+/* The backend sl_loop_create() uses (loop_backend.c). */
+const struct sl_loop_ops *sl__loop_default_ops(void);
+
+extern const struct sl_loop_ops sl__loop_epoll_ops;
+
+#endif /* SLUICE_RT_LOOP_INT_H */

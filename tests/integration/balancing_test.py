@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: MIT
+"""Each balancer's distribution, observed through the real proxy: who answered each connection."""
+import collections
+import contextlib
+import socket
+import unittest
+
+from harness import Server, Sluice, connect, free_port, name_handler, recv_all, write_config
+
+
+def who(port, source_ip="127.0.0.1"):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((source_ip, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"who\n")
+    s.shutdown(socket.SHUT_WR)
+    data = recv_all(s).decode().strip()
+    s.close()
+    return data
+
+
+@contextlib.contextmanager
+def named_servers(n):
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(Server(name_handler(f"b{i}"))) for i in range(n)]
+
+
+def config(port, servers, balance, weights=None):
+    weights = weights or [1] * len(servers)
+    backends = "\n".join(f"      - {{ address: {s.addr}, weight: {w}, name: b{i} }}"
+                         for i, (s, w) in enumerate(zip(servers, weights)))
+    return write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+groups:
+  - name: g
+    balance: {balance}
+    backends:
+{backends}
+""")
+
+
+class Balancing(unittest.TestCase):
+    def test_round_robin_spreads_connections_evenly(self):
+        with named_servers(3) as servers:
+            port = free_port()
+            with Sluice(["-c", config(port, servers, "round_robin")], port=port):
+                counts = collections.Counter(who(port) for _ in range(60))
+                self.assertEqual({"b0": 20, "b1": 20, "b2": 20}, dict(counts))
+
+    def test_weighted_follows_the_weights_exactly_over_whole_cycles(self):
+        with named_servers(3) as servers:
+            port = free_port()
+            with Sluice(["-c", config(port, servers, "weighted", [3, 1, 1])], port=port):
+                counts = collections.Counter(who(port) for _ in range(50))
+                self.assertEqual({"b0": 30, "b1": 10, "b2": 10}, dict(counts))
+
+    def test_maglev_sends_one_client_address_to_one_backend(self):
+        with named_servers(4) as servers:
+            port = free_port()
+            with Sluice(["-c", config(port, servers, "maglev")], port=port):
+                seen = {}
+                for i in range(2, 42):
+                    src = f"127.0.0.{i}"
+                    answers = {who(port, src) for _ in range(3)}
+                    self.assertEqual(1, len(answers), f"{src} moved between backends")
+                    seen[src] = answers.pop()
+                # 40 client addresses over 4 backends: every backend gets some
+                self.assertEqual(4, len(set(seen.values())))
+
+    def test_least_conn_avoids_the_backend_holding_open_sessions(self):
+        with named_servers(2) as servers:
+            port = free_port()
+            with Sluice(["-c", config(port, servers, "least_conn")], port=port):
+                held = []
+                for _ in range(3):  # open sessions land on alternating backends at first
+                    s = connect(port)
+                    s.sendall(b"who\n")
+                    held.append((s, s.recv(10).decode().strip()))
+                busy = collections.Counter(name for _, name in held).most_common(1)[0][0]
+                # b? with two held sessions vs one: the next new sessions go to the other one
+                self.assertNotEqual(busy, who(port))
+                for s, _ in held:
+                    s.close()
+
+    def test_p2c_uses_every_backend(self):
+        with named_servers(3) as servers:
+            port = free_port()
+            with Sluice(["-c", config(port, servers, "p2c")], port=port):
+                counts = collections.Counter(who(port) for _ in range(60))
+                self.assertEqual({"b0", "b1", "b2"}, set(counts))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+"""`sluice --check -c FILE`: a valid file passes, a bad one prints FILE:LINE:COLUMN: message
+for every error and exits non-zero (each message is pinned by the config unit tests)."""
+import os
+import subprocess
+import unittest
+
+from harness import SLUICE, write_config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLE = os.path.join(HERE, "..", "..", "examples", "sluice.yaml")
+
+
+class Check(unittest.TestCase):
+    def test_example_configuration_passes(self):
+        r = subprocess.run([SLUICE, "--check", "-c", EXAMPLE], capture_output=True, text=True)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn(": ok (", r.stdout)
+
+    def test_every_error_is_reported_with_file_line_and_column(self):
+        path = write_config("""listeners:
+  - address: 127.0.0.1:70000
+    group: nowhere
+    backlogg: 10
+groups:
+  - name: g
+    backends:
+      - address: 127.0.0.1:9001
+""")
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
+        self.assertNotEqual(0, r.returncode)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(3, len(lines), r.stderr)
+        self.assertTrue(lines[0].startswith(f"{path}:2:14: "), lines[0])
+        self.assertIn("port out of range (1-65535)", lines[0])
+        self.assertTrue(any(l.startswith(f"{path}:3:12: ") and '"nowhere"' in l for l in lines), r.stderr)
+        self.assertTrue(any(l.startswith(f"{path}:4:5: ") and '"backlogg"' in l for l in lines), r.stderr)
+
+    def test_missing_file_is_reported(self):
+        r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],
+                           capture_output=True, text=True)
+        self.assertNotEqual(0, r.returncode)
+        self.assertIn("/nonexistent/sluice.yaml", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

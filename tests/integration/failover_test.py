@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: MIT
+"""Failover: a refused backend and a backend that never accepts are skipped, the client is
+served by the next backend; with no backend left the client is closed, not left hanging."""
+import contextlib
+import socket
+import unittest
+
+from harness import SLOW, Server, Sluice, connect, free_port, recv_all, write_config
+
+
+def config(port, backends, connect_ms=300, retries=2, passive_failures=0):
+    lines = "\n".join(f"      - address: {b}" for b in backends)
+    return write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    timeouts: {{ connect: {connect_ms}ms }}
+groups:
+  - name: g
+    balance: round_robin
+    retries: {retries}
+    passive: {{ failures: {passive_failures} }}
+    backends:
+{lines}
+""")
+
+
+def ask(port):
+    s = connect(port)
+    s.sendall(b"ping\n")
+    s.shutdown(socket.SHUT_WR)
+    data = recv_all(s, timeout=20)
+    s.close()
+    return data
+
+
+def echo(conn):
+    data = conn.recv(100)
+    conn.sendall(data)
+
+
+@contextlib.contextmanager
+def black_hole():
+    """A listener whose accept queue is full and never drained: further SYNs are dropped."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()
+
+
+class Failover(unittest.TestCase):
+    def test_refused_backend_fails_over_to_the_next(self):
+        dead = f"127.0.0.1:{free_port()}"
+        with Server(echo) as live:
+            port = free_port()
+            with Sluice(["-c", config(port, [dead, live.addr])], port=port) as px:
+                for _ in range(6):
+                    self.assertEqual(b"ping\n", ask(port))
+                self.assertEqual(6, live.accepted)
+                self.assertEqual(0, px.stop(), px.stderr())
+
+    def test_backend_that_never_accepts_times_out_and_fails_over(self):
+        with black_hole() as hole, Server(echo) as live:
+            port = free_port()
+            with Sluice(["-c", config(port, [hole, live.addr], connect_ms=200)], port=port):
+                for _ in range(4):
+                    self.assertEqual(b"ping\n", ask(port))
+                self.assertEqual(4, live.accepted)
+
+    def test_client_is_closed_when_every_backend_fails(self):
+        dead1, dead2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        port = free_port()
+        with Sluice(["-c", config(port, [dead1, dead2])], port=port):
+            s = connect(port, timeout=10)
+            s.settimeout(10 * SLOW)
+            try:
+                self.assertEqual(b"", s.recv(10))
+            except ConnectionResetError:
+                pass
+            s.close()
+
+    def test_passive_ejection_stops_sending_to_a_failing_backend(self):
+        dead = f"127.0.0.1:{free_port()}"
+        with Server(echo) as live:
+            port = free_port()
+            cfg = config(port, [dead, live.addr], retries=0, passive_failures=2)
+            with Sluice(["-c", cfg, "--log-level", "info"], port=port) as px:
+                outcomes = []
+                for _ in range(12):
+                    try:
+                        outcomes.append(ask(port))
+                    except OSError:
+                        outcomes.append(b"")
+                # without retries the first picks of the dead backend fail; once ejected,
+                # every later connection goes to the live one
+                self.assertEqual([b"ping\n"] * 6, outcomes[-6:])
+                px.stop()
+                self.assertIn("eject", px.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

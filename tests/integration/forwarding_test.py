@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: MIT
+"""Bytes through the proxy: many concurrent connections of random sizes, checksummed each way,
+in both forwarding modes; half-close in both directions; a backend that dies mid-session."""
+import hashlib
+import os
+import random
+import socket
+import threading
+import unittest
+
+from harness import (SLOW, Server, Sluice, connect, digest_handler, echo_handler, free_port,
+                     recv_all)
+
+
+def roundtrip(port, size, rng):
+    payload = rng.randbytes(size)
+    s = connect(port)
+    received = []
+
+    def reader():
+        received.append(recv_all(s))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    t.join(60 * SLOW)
+    s.close()
+    return hashlib.sha256(payload).digest(), hashlib.sha256(received[0] if received else b"").digest()
+
+
+class Forwarding(unittest.TestCase):
+    def concurrent_echo(self, forward):
+        with Server(echo_handler) as a, Server(echo_handler) as b:
+            port = free_port()
+            args = ["-l", f"127.0.0.1:{port}", "-b", f"{a.addr},{b.addr}", "-w", "2",
+                    "--forward", forward]
+            with Sluice(args, port=port) as px:
+                rng = random.Random(7)
+                sizes = [rng.choice([0, 1, 100, 4096, 65537, 300_000, 1_000_000])
+                         for _ in range(120 // SLOW)]
+                results = [None] * len(sizes)
+
+                def work(i):
+                    results[i] = roundtrip(port, sizes[i], random.Random(i))
+
+                threads = [threading.Thread(target=work, args=(i,)) for i in range(len(sizes))]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(120 * SLOW)
+                for i, r in enumerate(results):
+                    self.assertIsNotNone(r, f"connection {i} did not finish")
+                    self.assertEqual(r[0], r[1], f"connection {i} ({sizes[i]} bytes) corrupted")
+                self.assertEqual(len(sizes), a.accepted + b.accepted)
+                self.assertEqual(0, px.stop(), px.stderr())
+
+    def test_concurrent_connections_with_splice_lose_no_byte(self):
+        self.concurrent_echo("splice")
+
+    def test_concurrent_connections_with_copy_lose_no_byte(self):
+        self.concurrent_echo("copy")
+
+    def test_client_half_close_reaches_backend_and_reply_still_flows(self):
+        with Server(digest_handler) as d:
+            port = free_port()
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
+                payload = os.urandom(2_000_000)
+                s = connect(port)
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(hashlib.sha256(payload).digest(), recv_all(s))
+                s.close()
+
+    def test_backend_half_close_reaches_client_and_client_can_still_send(self):
+        def speak_first(conn):
+            conn.sendall(b"greeting")
+            conn.shutdown(socket.SHUT_WR)
+            digest_handler(conn)
+
+        with Server(speak_first) as d:
+            port = free_port()
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
+                s = connect(port)
+                greeting = b""
+                while len(greeting) < 8:
+                    chunk = s.recv(8 - len(greeting))
+                    self.assertTrue(chunk, "EOF before the greeting")
+                    greeting += chunk
+                self.assertEqual(b"greeting", greeting)
+                # the backend's FIN arrives; our direction must keep flowing
+                s.settimeout(10 * SLOW)
+                self.assertEqual(b"", s.recv(1))
+                payload = os.urandom(500_000)
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(hashlib.sha256(payload).digest(), recv_all(s))
+                s.close()
+
+    def test_backend_dying_mid_session_closes_the_client(self):
+        accepted = threading.Event()
+
+        def die_later(conn):
+            conn.recv(5)
+            accepted.set()
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+        with Server(die_later) as d:
+            port = free_port()
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
+                s = connect(port, timeout=10)
+                s.sendall(b"hello")
+                self.assertTrue(accepted.wait(10 * SLOW))
+                try:
+                    data = s.recv(10)
+                    self.assertEqual(b"", data)
+                except ConnectionResetError:
+                    pass  # a reset is the faithful outcome of the backend's reset
+                s.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

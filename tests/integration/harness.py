@@ -1,0 +1,196 @@
+# SPDX-License-Identifier: MIT
+"""Shared parts of the integration tests: start sluice as a real process, real backend servers
+on loopback, free ports, bounded waits. Every wait here is bounded and every process started
+is stopped when the test ends."""
+import contextlib
+import hashlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+SLUICE = os.environ.get("SLUICE_BIN", "build/release/sluice")
+FLAVOUR = os.environ.get("SLUICE_FLAVOUR", "none")
+# sanitizer builds run several times slower: scale bounded waits, not assertions
+SLOW = 4 if FLAVOUR != "none" else 1
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0):
+    """Waits until something accepts on host:port (bounded)."""
+    deadline = time.monotonic() + timeout * SLOW
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while time.monotonic() < deadline:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            if s.connect_ex((host, port)) == 0:
+                return
+        select.select([], [], [], 0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout * SLOW}s")
+
+
+class Sluice:
+    """A sluice process. Use as a context manager; stderr is kept for assertions."""
+
+    def __init__(self, args, port=None, host="127.0.0.1", env=None):
+        self.args = [SLUICE] + list(args)
+        self.port = port
+        self.host = host
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.err = tempfile.TemporaryFile()
+        self.out = tempfile.TemporaryFile()
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=self.out, stderr=self.err, env=self.env)
+        if self.port:
+            try:
+                wait_port(self.port, self.host)
+            except TimeoutError:
+                self.stop()
+                raise AssertionError("sluice did not start: " + self.stderr())
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+    def stdout(self):
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")
+
+
+class Server:
+    """A threaded TCP server on loopback; handler(conn) runs per connection in its own thread."""
+
+    def __init__(self, handler, host="127.0.0.1", port=0, backlog=512):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.addr = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.handler = handler
+        self.accepted = 0
+        self.lock = threading.Lock()
+        self.conns = set()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                self.conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            self.handler(conn)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.conns.discard(conn)
+            conn.close()
+
+    def close(self):
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        with self.lock:
+            for c in list(self.conns):
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def echo_handler(conn):
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            conn.shutdown(socket.SHUT_WR)
+            return
+        conn.sendall(data)
+
+
+def digest_handler(conn):
+    """Reads to EOF, then answers the sha256 of what it read and closes."""
+    h = hashlib.sha256()
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        h.update(data)
+    conn.sendall(h.digest())
+
+
+def name_handler(name):
+    """Answers each line with name + newline: who answered."""
+
+    def handler(conn):
+        f = conn.makefile("rb")
+        for _ in f:
+            conn.sendall(name.encode() + b"\n")
+
+    return handler
+
+
+def recv_all(sock, timeout=30.0):
+    sock.settimeout(timeout * SLOW)
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def connect(port, host="127.0.0.1", timeout=10.0):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout * SLOW)
+    s.connect((host, port))
+    return s
+
+
+def write_config(text):
+    f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    f.write(text)
+    f.close()
+    return f.name

@@ -1,0 +1,627 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Behaviour tests for sl_loop (include/sluice/loop.h): io readiness (edge-triggered, delete
+ * inside a batch, hang-up), the timer wheel, deferred callbacks, the cross-thread wake-up and
+ * stop. Time is read from the loop's own clock; nothing asserts wall-clock durations.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <sluice/loop.h>
+
+struct pair {
+	int fd[2];
+};
+
+static void
+pair_open(struct pair *p)
+{
+	assert_int_equal(0,
+	                 socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p->fd));
+}
+
+static void
+pair_close(struct pair *p)
+{
+	close(p->fd[0]);
+	close(p->fd[1]);
+}
+
+static void
+pair_send(struct pair *p)
+{
+	assert_int_equal(1, write(p->fd[1], "x", 1));
+}
+
+static struct sl_loop *
+loop_new(void)
+{
+	struct sl_loop *l = NULL;
+
+	assert_int_equal(0, sl_loop_create(&l, NULL));
+	return l;
+}
+
+/* A log of small integers, one per callback, to check what ran and in which order. */
+struct trace {
+	int ev[16];
+	int n;
+};
+
+static void
+trace_add(struct trace *t, int v)
+{
+	if (t->n < (int)(sizeof(t->ev) / sizeof(t->ev[0])))
+		t->ev[t->n] = v;
+	t->n++;
+}
+
+static void
+stop_timer_fn(struct sl_loop *l, struct sl_timer *t)
+{
+	(void)t;
+	sl_loop_stop(l);
+}
+
+/* ---- io ---- */
+
+static void
+count_and_stop_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	int *count = io->data;
+
+	(void)events;
+	(*count)++;
+	sl_loop_stop(l);
+}
+
+static void
+io_callback_fires_on_socketpair_write(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct pair p;
+	struct sl_io io;
+	int count = 0;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], count_and_stop_io, &count);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	pair_send(&p);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, count);
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+struct edge {
+	int count;
+	unsigned events;
+};
+
+static void
+record_io_no_read(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct edge *e = io->data;
+
+	(void)l;
+	e->count++;
+	e->events = events;
+}
+
+static void
+io_fires_again_only_after_new_data(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+	int count_while_unread;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	pair_send(&p);
+	/* the byte stays unread: level-triggered would report it on every wait until the guard */
+	sl_loop_timer_add(l, &guard, 20);
+	assert_int_equal(0, sl_loop_run(l));
+	count_while_unread = e.count;
+
+	pair_send(&p);
+	sl_loop_timer_add(l, &guard, 20);
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, count_while_unread);
+	assert_int_equal(2, e.count);
+	assert_true(e.events & SL_IO_READ);
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+struct racer {
+	struct sl_io io;
+	struct sl_io *other;
+	int *count;
+};
+
+static void
+delete_other_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct racer *r = io->data;
+
+	(void)events;
+	(*r->count)++;
+	assert_int_equal(0, sl_loop_io_del(l, r->other));
+	sl_loop_stop(l);
+}
+
+static void
+io_del_in_callback_drops_other_io_pending_in_same_batch(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct racer a, b;
+	struct pair pa, pb;
+	int count = 0;
+
+	(void)state;
+	pair_open(&pa);
+	pair_open(&pb);
+	a = (struct racer){.other = &b.io, .count = &count};
+	b = (struct racer){.other = &a.io, .count = &count};
+	sl_io_init(&a.io, pa.fd[0], delete_other_io, &a);
+	sl_io_init(&b.io, pb.fd[0], delete_other_io, &b);
+	assert_int_equal(0, sl_loop_io_add(l, &a.io, SL_IO_READ));
+	assert_int_equal(0, sl_loop_io_add(l, &b.io, SL_IO_READ));
+	/* both ready before the loop waits: one wait returns both in one batch */
+	pair_send(&pa);
+	pair_send(&pb);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, count);
+	sl_loop_io_del(l, &a.io);
+	sl_loop_io_del(l, &b.io);
+	pair_close(&pa);
+	pair_close(&pb);
+	sl_loop_destroy(l);
+}
+
+static void
+io_reports_hup_and_read_when_peer_closes(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	close(p.fd[1]);
+	sl_loop_timer_add(l, &guard, 10);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, e.count);
+	assert_int_equal(SL_IO_READ | SL_IO_HUP, e.events & (SL_IO_READ | SL_IO_HUP));
+	sl_loop_io_del(l, &io);
+	close(p.fd[0]);
+	sl_loop_destroy(l);
+}
+
+/* ---- timers ---- */
+
+struct shot {
+	struct sl_timer t;
+	int id;
+	int count;
+	uint64_t fired_ms;
+	struct trace *trace;
+	int stop_after; /* stop the loop at this many firings; 0 = never */
+	int rearm;      /* re-add itself this many times */
+};
+
+static void
+shot_fn(struct sl_loop *l, struct sl_timer *t)
+{
+	struct shot *s = t->data;
+
+	s->count++;
+	s->fired_ms = sl_loop_now_ms(l);
+	if (s->trace != NULL)
+		trace_add(s->trace, s->id);
+	if (s->rearm > 0) {
+		s->rearm--;
+		sl_loop_timer_add(l, t, 2);
+	}
+	if (s->stop_after != 0 && s->count == s->stop_after)
+		sl_loop_stop(l);
+}
+
+static void
+shot_init(struct shot *s, int id)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	sl_timer_init(&s->t, shot_fn, s);
+}
+
+static void
+timer_fires_once_not_before_its_deadline(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct shot s;
+	uint64_t added_ms;
+
+	(void)state;
+	shot_init(&s, 1);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &s.t, 5);
+	added_ms = sl_loop_now_ms(l);
+	sl_loop_timer_add(l, &guard, 30);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, s.count);
+	assert_true(s.fired_ms >= added_ms + 5);
+	assert_false(sl_timer_is_pending(&s.t));
+	sl_loop_destroy(l);
+}
+
+static void
+timer_cancel_prevents_firing(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct shot s;
+
+	(void)state;
+	shot_init(&s, 1);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &s.t, 5);
+	sl_loop_timer_add(l, &guard, 20);
+	sl_loop_timer_cancel(l, &s.t);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(0, s.count);
+	assert_false(sl_timer_is_pending(&s.t));
+	sl_loop_destroy(l);
+}
+
+static void
+timers_fire_in_expiry_order(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct trace tr = {0};
+	struct shot s30, s10, s20;
+
+	(void)state;
+	shot_init(&s30, 30);
+	shot_init(&s10, 10);
+	shot_init(&s20, 20);
+	s30.trace = s10.trace = s20.trace = &tr;
+	s30.stop_after = 1;
+	sl_loop_timer_add(l, &s30.t, 30);
+	sl_loop_timer_add(l, &s10.t, 10);
+	sl_loop_timer_add(l, &s20.t, 20);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(3, tr.n);
+	assert_int_equal(10, tr.ev[0]);
+	assert_int_equal(20, tr.ev[1]);
+	assert_int_equal(30, tr.ev[2]);
+	sl_loop_destroy(l);
+}
+
+static void
+timer_readded_from_its_callback_fires_again(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct shot s;
+
+	(void)state;
+	shot_init(&s, 1);
+	s.rearm = 2;
+	s.stop_after = 3;
+	sl_loop_timer_add(l, &s.t, 2);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(3, s.count);
+	assert_false(sl_timer_is_pending(&s.t));
+	sl_loop_destroy(l);
+}
+
+static void
+timer_beyond_one_wheel_revolution_waits_for_its_expiry(void **state)
+{
+	struct sl_loop *l = NULL;
+	struct sl_loop_opts o = {.tick_ms = 1};
+	struct trace tr = {0};
+	struct shot far, near;
+	uint64_t added_ms;
+
+	(void)state;
+	assert_int_equal(0, sl_loop_create(&l, &o));
+	shot_init(&far, 2);
+	shot_init(&near, 1);
+	far.trace = near.trace = &tr;
+	far.stop_after = 1;
+	/* 4096 slots of 1 ms: 4100 ms shares a slot with 4 ms, one revolution later */
+	sl_loop_timer_add(l, &far.t, 4100);
+	added_ms = sl_loop_now_ms(l);
+	sl_loop_timer_add(l, &near.t, 4);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(2, tr.n);
+	assert_int_equal(1, tr.ev[0]);
+	assert_int_equal(2, tr.ev[1]);
+	assert_true(far.fired_ms >= added_ms + 4100);
+	sl_loop_destroy(l);
+}
+
+/* ---- defers ---- */
+
+struct step {
+	struct sl_defer d;
+	struct sl_io io;
+	int id;
+	struct trace *trace;
+	struct step *then;   /* defer this one from the callback */
+	struct pair *poke;   /* write to this pair from the callback */
+	struct step *defer1; /* io callback: defer these */
+	struct step *defer2;
+	bool stop;
+};
+
+static void
+step_defer_fn(struct sl_loop *l, struct sl_defer *d)
+{
+	struct step *s = d->data;
+
+	trace_add(s->trace, s->id);
+	if (s->then != NULL)
+		sl_loop_defer(l, &s->then->d);
+	if (s->poke != NULL)
+		pair_send(s->poke);
+	if (s->stop)
+		sl_loop_stop(l);
+}
+
+static void
+step_io_fn(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct step *s = io->data;
+
+	(void)events;
+	trace_add(s->trace, s->id);
+	if (s->defer1 != NULL)
+		sl_loop_defer(l, &s->defer1->d);
+	if (s->defer2 != NULL)
+		sl_loop_defer(l, &s->defer2->d);
+}
+
+static void
+step_init(struct step *s, int id, struct trace *tr)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->trace = tr;
+	sl_defer_init(&s->d, step_defer_fn, s);
+}
+
+static void
+defers_run_after_the_whole_batch_in_fifo_order(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct trace tr = {0};
+	struct step ioa, iob, d1, d2;
+	struct pair pa, pb;
+
+	(void)state;
+	pair_open(&pa);
+	pair_open(&pb);
+	step_init(&ioa, 100, &tr);
+	step_init(&iob, 100, &tr);
+	step_init(&d1, 1, &tr);
+	step_init(&d2, 2, &tr);
+	/* whichever io runs first queues both defers; they must wait for the other io */
+	ioa.defer1 = iob.defer1 = &d1;
+	ioa.defer2 = iob.defer2 = &d2;
+	d2.stop = true;
+	sl_io_init(&ioa.io, pa.fd[0], step_io_fn, &ioa);
+	sl_io_init(&iob.io, pb.fd[0], step_io_fn, &iob);
+	assert_int_equal(0, sl_loop_io_add(l, &ioa.io, SL_IO_READ));
+	assert_int_equal(0, sl_loop_io_add(l, &iob.io, SL_IO_READ));
+	pair_send(&pa);
+	pair_send(&pb);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(4, tr.n);
+	assert_int_equal(100, tr.ev[0]);
+	assert_int_equal(100, tr.ev[1]);
+	assert_int_equal(1, tr.ev[2]);
+	assert_int_equal(2, tr.ev[3]);
+	sl_loop_io_del(l, &ioa.io);
+	sl_loop_io_del(l, &iob.io);
+	pair_close(&pa);
+	pair_close(&pb);
+	sl_loop_destroy(l);
+}
+
+static void
+defer_queued_by_a_defer_runs_in_the_next_iteration(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct trace tr = {0};
+	struct step io, d1, d2, d3;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	step_init(&io, 100, &tr);
+	step_init(&d1, 1, &tr);
+	step_init(&d2, 2, &tr);
+	step_init(&d3, 3, &tr);
+	/* d1 makes the io ready and queues d3: the io of the next iteration runs before d3 */
+	d1.then = &d3;
+	d1.poke = &p;
+	d3.stop = true;
+	sl_io_init(&io.io, p.fd[0], step_io_fn, &io);
+	assert_int_equal(0, sl_loop_io_add(l, &io.io, SL_IO_READ));
+	sl_loop_defer(l, &d1.d);
+	sl_loop_defer(l, &d2.d);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(4, tr.n);
+	assert_int_equal(1, tr.ev[0]);
+	assert_int_equal(2, tr.ev[1]);
+	assert_int_equal(100, tr.ev[2]);
+	assert_int_equal(3, tr.ev[3]);
+	sl_loop_io_del(l, &io.io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+defer_cancel_prevents_running(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct trace tr = {0};
+	struct step d1, d2, d3;
+
+	(void)state;
+	step_init(&d1, 1, &tr);
+	step_init(&d2, 2, &tr);
+	step_init(&d3, 3, &tr);
+	d3.stop = true;
+	sl_loop_defer(l, &d1.d);
+	sl_loop_defer(l, &d2.d);
+	sl_loop_defer(l, &d3.d);
+	sl_loop_defer_cancel(l, &d2.d);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(2, tr.n);
+	assert_int_equal(1, tr.ev[0]);
+	assert_int_equal(3, tr.ev[1]);
+	assert_false(d2.d.queued);
+	sl_loop_destroy(l);
+}
+
+/* ---- wake and stop ---- */
+
+struct waker {
+	struct sl_loop *l;
+	int message; /* plain: written before sl_loop_wake(), read by the wake fn */
+	int seen;
+};
+
+static void *
+waker_main(void *arg)
+{
+	struct waker *w = arg;
+
+	w->message = 42;
+	assert_int_equal(0, sl_loop_wake(w->l));
+	return NULL;
+}
+
+static void
+record_and_stop_wake_fn(struct sl_loop *l, void *arg)
+{
+	struct waker *w = arg;
+
+	w->seen = w->message;
+	sl_loop_stop(l);
+}
+
+static void
+wake_from_another_thread_runs_wake_fn_on_loop(void **state)
+{
+	struct waker w = {.l = loop_new()};
+	pthread_t th;
+
+	(void)state;
+	sl_loop_set_wake_fn(w.l, record_and_stop_wake_fn, &w);
+	assert_int_equal(0, pthread_create(&th, NULL, waker_main, &w));
+
+	assert_int_equal(0, sl_loop_run(w.l));
+
+	assert_int_equal(0, pthread_join(th, NULL));
+	assert_int_equal(42, w.seen);
+	sl_loop_destroy(w.l);
+}
+
+static void
+stop_defer_fn(struct sl_loop *l, struct sl_defer *d)
+{
+	int *ran = d->data;
+
+	(*ran)++;
+	sl_loop_stop(l);
+}
+
+static void
+stop_makes_run_return(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_defer d;
+	int ran = 0;
+
+	(void)state;
+	sl_defer_init(&d, stop_defer_fn, &ran);
+	sl_loop_defer(l, &d);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, ran);
+	sl_loop_destroy(l);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(io_callback_fires_on_socketpair_write),
+	        cmocka_unit_test(io_fires_again_only_after_new_data),
+	        cmocka_unit_test(io_del_in_callback_drops_other_io_pending_in_same_batch),
+	        cmocka_unit_test(io_reports_hup_and_read_when_peer_closes),
+	        cmocka_unit_test(timer_fires_once_not_before_its_deadline),
+	        cmocka_unit_test(timer_cancel_prevents_firing),
+	        cmocka_unit_test(timers_fire_in_expiry_order),
+	        cmocka_unit_test(timer_readded_from_its_callback_fires_again),
+	        cmocka_unit_test(timer_beyond_one_wheel_revolution_waits_for_its_expiry),
+	        cmocka_unit_test(defers_run_after_the_whole_batch_in_fifo_order),
+	        cmocka_unit_test(defer_queued_by_a_defer_runs_in_the_next_iteration),
+	        cmocka_unit_test(defer_cancel_prevents_running),
+	        cmocka_unit_test(wake_from_another_thread_runs_wake_fn_on_loop),
+	        cmocka_unit_test(stop_makes_run_return),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
