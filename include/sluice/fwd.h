@@ -36,7 +36,8 @@ enum sl_fwd_side {
 enum sl_fwd_status {
 	SL_FWD_RUNNING = 0,   /* both directions still open */
 	SL_FWD_HALF_DONE = 1, /* one direction finished (EOF read and propagated), one flows */
-	SL_FWD_DONE = 2,      /* both directions finished: close both fds normally */
+	SL_FWD_DONE = 2,      /* both directions finished: close both fds normally now; the
+	                       * last FIN is left to that close() */
 };
 
 /*

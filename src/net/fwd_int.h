@@ -13,11 +13,16 @@
 /*
  * Direction <d> read EOF and holds nothing more: pass the FIN on with shutdown(SHUT_WR) of the
  * destination. ENOTCONN means the destination is already gone; the direction is over either way.
+ * If the other direction is already over, the owner closes both fds next (SL_FWD_DONE) and that
+ * close() sends the FIN: no shutdown() needed (the destination's input was read to EOF, so the
+ * close cannot turn into a reset).
  */
 static inline int
 sl__fwd_shut(struct sl_fwd *f, unsigned d)
 {
 	f->d[d].shut = true;
+	if (f->d[!d].shut)
+		return 0;
 	if (shutdown(f->fd[!d], SHUT_WR) == -1 && errno != ENOTCONN) {
 		f->err_side = (int)!d;
 		return -errno;

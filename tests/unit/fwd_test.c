@@ -93,6 +93,13 @@ rig_step(struct rig *r, int timeout_ms)
 		if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			e |= SL_IO_HUP | SL_IO_READ;
 		r->status = sl_fwd_on_events(&r->f, evs[i].data.u32, e);
+		if (r->status == SL_FWD_DONE && r->pc >= 0) {
+			/* as a session does: close both, which sends the last FIN */
+			close(r->pc);
+			close(r->ps);
+			r->pc = r->ps = -1;
+			break;
+		}
 	}
 	return n < 0 ? 0 : n;
 }
