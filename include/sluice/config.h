@@ -109,10 +109,12 @@ struct sl_config {
 };
 
 /*
- * Parses and validates <len> bytes of YAML <text>; <source> names it in messages. On success
- * returns 0 and stores a new snapshot in <*out>. On failure returns -EINVAL after printing every
- * error found to <errs> (if not NULL), one per line as "SOURCE:LINE:COLUMN: message", and stores
- * nothing. -ENOMEM on allocation failure.
+ * Parses and validates <len> bytes of YAML <text> (no NUL needed); <source> names it in messages
+ * ("<string>" if NULL). On success returns 0 and stores a new snapshot in <*out>. On failure
+ * returns -EINVAL after printing every error found to <errs> (if not NULL), one per line as
+ * "SOURCE:LINE:COLUMN: message" (1-based, sorted by position), and sets <*out> to NULL.
+ * -ENOMEM on allocation failure (nothing printed). Never blocks; any thread, one load per call.
+ * docs/configuration.md lists every message.
  */
 SL_API int sl_config_load_string(struct sl_config **out, const char *source, const char *text,
                                  size_t len, FILE *errs);

@@ -54,7 +54,7 @@ sl__config_error(struct sl__config_load *x, yaml_mark_t m, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (x->oom)
+	if (sl__config_stopped(x))
 		return;
 	if (x->nerrs == x->caperrs) {
 		size_t cap = x->caperrs ? 2 * x->caperrs : 16;
@@ -202,7 +202,7 @@ config_check_balances(struct sl__config_load *x)
 	char q[SL__CONFIG_QUOTE_MAX];
 	size_t i;
 
-	for (i = 0; i < x->c->ngroups; i++) {
+	for (i = 0; i < x->c->ngroups && !sl__config_stopped(x); i++) {
 		const yaml_node_t *n = x->gm[i].balance;
 		const char *text, *near;
 
@@ -306,6 +306,9 @@ config_print_errors(struct sl__config_load *x, FILE *errs)
 	for (i = 0; i < x->nerrs; i++)
 		fprintf(errs, "%s:%zu:%zu: %s\n", x->source, x->errs[i].line, x->errs[i].col,
 		        x->errs[i].msg);
+	if (x->nerrs >= SL__CONFIG_ERRORS_MAX)
+		fprintf(errs, "%s: too many errors, stopped after %d\n", x->source,
+		        SL__CONFIG_ERRORS_MAX);
 	fflush(errs);
 }
 
@@ -355,11 +358,11 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 	}
 	if (!x.oom)
 		sl__config_walk(&x);
-	if (!x.oom)
+	if (!sl__config_stopped(&x))
 		config_check_balances(&x);
-	if (!x.oom)
+	if (!sl__config_stopped(&x))
 		sl__config_validate(&x);
-	if (!x.oom && yaml_document_get_root_node(&doc)) {
+	if (!sl__config_stopped(&x) && yaml_document_get_root_node(&doc)) {
 		/* a second document is almost always a merge mistake: refuse it */
 		if (!yaml_parser_load(&parser, &extra)) {
 			config_syntax_error(&x, &parser);

@@ -67,6 +67,16 @@ struct sl__config_load {
 	bool have_listeners_key, have_groups_key;
 };
 
+/* A load stops collecting (and walking) after this many errors: aliases could multiply them. */
+#define SL__CONFIG_ERRORS_MAX 100
+
+/* true once the load should stop walking: out of memory, or too many errors. */
+static inline bool
+sl__config_stopped(const struct sl__config_load *x)
+{
+	return x->oom || x->nerrs >= SL__CONFIG_ERRORS_MAX;
+}
+
 /* calloc() that honours the test hook below; sets <x>->oom on failure. */
 void *sl__config_calloc(struct sl__config_load *x, size_t n, size_t size);
 

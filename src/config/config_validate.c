@@ -30,7 +30,7 @@ check_listeners(struct sl__config_load *x)
 	char at[SL__CONFIG_WHERE_MAX], q[SL__CONFIG_QUOTE_MAX];
 	size_t i, j;
 
-	for (i = 0; i < c->nlisteners; i++) {
+	for (i = 0; i < c->nlisteners && !sl__config_stopped(x); i++) {
 		const struct sl__config_lmeta *mi = &x->lm[i];
 
 		for (j = 0; j < i; j++) {
@@ -74,7 +74,7 @@ check_backends(struct sl__config_load *x, const struct sl_config_group *g,
 	const char *gname = g->name[0] ? g->name : "?";
 	size_t i, j;
 
-	for (i = 0; i < g->nbackends && gm->bm; i++) {
+	for (i = 0; i < g->nbackends && gm->bm && !sl__config_stopped(x); i++) {
 		const struct sl__config_bmeta *mi = &gm->bm[i];
 
 		for (j = 0; j < i; j++) {
@@ -118,7 +118,7 @@ check_groups(struct sl__config_load *x)
 	char at[SL__CONFIG_WHERE_MAX];
 	size_t i, j;
 
-	for (i = 0; i < c->ngroups; i++) {
+	for (i = 0; i < c->ngroups && !sl__config_stopped(x); i++) {
 		const struct sl_config_group *g = &c->groups[i];
 		const struct sl__config_gmeta *m = &x->gm[i];
 
@@ -203,7 +203,7 @@ check_references(struct sl__config_load *x)
 	ssize_t g;
 	size_t i;
 
-	for (i = 0; i < c->nlisteners; i++) {
+	for (i = 0; i < c->nlisteners && !sl__config_stopped(x); i++) {
 		const struct sl__config_lmeta *m = &x->lm[i];
 
 		if (m->group) {

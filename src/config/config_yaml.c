@@ -151,7 +151,8 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 		                 describe(map, got, sizeof(got)));
 		return false;
 	}
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+	for (p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top && !sl__config_stopped(x); p++) {
 		yaml_node_t *k = node_at(x, p->key), *v = node_at(x, p->value);
 		const char *name, *near;
 
@@ -745,8 +746,9 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	if (!g->backends || !m->bm)
 		return;
 	g->nbackends = n;
-	for (j = 0; j < n; j++) {
+	for (j = 0; j < n; j++)
 		sl_config_backend_defaults(&g->backends[j]);
+	for (j = 0; j < n && !sl__config_stopped(x); j++) {
 		walk_backend(x, node_at(x, bl->data.sequence.items.start[j]), &g->backends[j],
 		             &m->bm[j]);
 	}
@@ -770,8 +772,9 @@ walk_listeners(struct sl__config_load *x, yaml_node_t *v)
 	if (!x->c->listeners || !x->lm)
 		return;
 	x->c->nlisteners = n;
-	for (i = 0; i < n && !x->oom; i++) {
+	for (i = 0; i < n; i++)
 		sl_config_listener_defaults(&x->c->listeners[i]);
+	for (i = 0; i < n && !sl__config_stopped(x); i++) {
 		walk_listener(x, node_at(x, v->data.sequence.items.start[i]), i);
 	}
 }
@@ -796,7 +799,7 @@ walk_groups(struct sl__config_load *x, yaml_node_t *v)
 	x->ngm = n;
 	for (i = 0; i < n; i++)
 		sl_config_group_defaults(&x->c->groups[i]);
-	for (i = 0; i < n && !x->oom; i++)
+	for (i = 0; i < n && !sl__config_stopped(x); i++)
 		walk_group(x, node_at(x, v->data.sequence.items.start[i]), i);
 }
 

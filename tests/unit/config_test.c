@@ -710,6 +710,32 @@ config_load_file_names_the_file_in_errors(void **state)
 	free(out);
 }
 
+/* An alias repeated in a list repeats its errors: the load must stop at the cap. */
+static void
+config_stops_after_too_many_errors(void **state)
+{
+	static const char head[] =
+	        "listeners: [{ address: 127.0.0.1:8080 }]\n"
+	        "groups: [{ name: g, backends: [&b { address: 10.0.0.1:1, x: 1 }";
+	char yaml[4096], *last;
+	size_t o, lines = 0;
+	struct result r;
+	int i;
+
+	(void)state;
+	o = (size_t)snprintf(yaml, sizeof(yaml), "%s", head);
+	for (i = 0; i < 500; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, ", *b");
+	snprintf(yaml + o, sizeof(yaml) - o, "] }]\n");
+	r = load(yaml);
+	for (last = r.errs; (last = strchr(last, '\n')) != NULL; last++)
+		lines++;
+	assert_int_equal(-EINVAL, r.rc);
+	assert_int_equal(SL__CONFIG_ERRORS_MAX + 1, lines);
+	assert_non_null(strstr(r.errs, "\nt.yaml: too many errors, stopped after 100\n"));
+	result_fini(&r);
+}
+
 /* Fails each of the loader's allocations in turn: every one must give -ENOMEM, no leak. */
 static void
 config_returns_enomem_for_every_failed_allocation(void **state)
@@ -781,6 +807,7 @@ main(void)
 	        cmocka_unit_test(config_load_file_refuses_non_regular_file),
 	        cmocka_unit_test(config_load_file_refuses_files_over_16_mib),
 	        cmocka_unit_test(config_load_file_names_the_file_in_errors),
+	        cmocka_unit_test(config_stops_after_too_many_errors),
 	        cmocka_unit_test(config_returns_enomem_for_every_failed_allocation),
 	};
 
