@@ -18,6 +18,7 @@
 
 #include <sluice/addr.h>
 #include <sluice/common.h>
+#include <sluice/log.h>
 
 #define SL_CONFIG_NAME_MAX 64
 
@@ -31,8 +32,6 @@ enum sl_health_kind {
 	SL_HEALTH_TCP,         /* a TCP connect that succeeds within the timeout */
 	SL_HEALTH_SEND_EXPECT, /* connect, send <send>, expect a reply starting with <expect> */
 };
-
-enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
 struct sl_config_timeouts {
 	uint32_t connect_ms;     /* backend connect; default 5000 */

@@ -183,7 +183,11 @@ static const char *const config_balance_names[] = {
         "round_robin", "weighted", "least_conn", "p2c", "maglev",
 };
 
-/* the balancer module owns this list: replace with sl_lb_algo_parse() once it is linked */
+/*
+ * The balancer names a configuration may use. The balancers live in the proxy layer above this
+ * one, so the list is repeated here; tests/unit/config_lb_names_test.c checks that it matches
+ * sl_lb_algo_name() exactly.
+ */
 static bool
 config_balance_is_known(const char *name)
 {
