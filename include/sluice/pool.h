@@ -13,10 +13,11 @@
 #ifndef SLUICE_POOL_H
 #define SLUICE_POOL_H
 
-#include <sluice/common.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <sluice/common.h>
 
 struct sl_pool;
 
@@ -48,12 +49,19 @@ struct sl_pool_stats {
 };
 
 /*
- * Creates a pool. Returns 0 and stores it in <*out>, or -EINVAL (bad options), -ENOMEM.
- * The caller owns the pool and releases it with sl_pool_destroy().
+ * Creates a pool. Returns 0 and stores it in <*out>, or -EINVAL (bad options: block_size 0 or
+ * over 1 GiB, align not a power of two or over 4096, magazine_size over 65536, blocks_per_chunk
+ * over 2^24, unknown flags, prealloc_blocks over max_bytes), -ENOMEM, or -ENOSPC when 256 pools
+ * are already live (ids are recycled by sl_pool_destroy). max_bytes caps the chunk mappings only;
+ * per-thread caches (one malloc per thread and pool, on first use) and magazine slabs are
+ * metadata outside it. The caller owns the pool and releases it with sl_pool_destroy().
  */
 SL_API int sl_pool_create(struct sl_pool **out, const struct sl_pool_opts *o);
 
-/* Unmaps every chunk. Blocks still live become invalid. NULL is ignored. */
+/*
+ * Unmaps every chunk and frees every thread's cache of <p>. Blocks still live become invalid.
+ * NULL is ignored. No other call on <p> may run concurrently, on any thread.
+ */
 SL_API void sl_pool_destroy(struct sl_pool *p);
 
 /*
@@ -73,7 +81,11 @@ SL_API void sl_pool_free(struct sl_pool *p, void *block);
 /* Moves the calling thread's cached blocks of <p> back to the depot (also done at thread exit). */
 SL_API void sl_pool_thread_flush(struct sl_pool *p);
 
-/* Unmaps chunks whose blocks are all in the depot. Returns the number of bytes released. */
+/*
+ * Unmaps chunks whose blocks are all in the depot (blocks cached by threads keep their chunk:
+ * call sl_pool_thread_flush() first where it matters). Returns the number of bytes released.
+ * Takes the pool lock: allocations that find the depot empty wait for it to finish.
+ */
 SL_API size_t sl_pool_trim(struct sl_pool *p);
 
 /* Fills <*st> with a snapshot; counters are summed over threads and may be slightly stale. */

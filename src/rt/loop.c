@@ -239,13 +239,15 @@ wheel_insert(struct sl_loop *l, struct sl_timer *t, uint64_t tick)
 static void
 wheel_unlink(struct sl_loop *l, struct sl_timer *t)
 {
-	uintptr_t p = (uintptr_t)t->pprev, lo = (uintptr_t)&l->wheel[0];
+	uintptr_t p = (uintptr_t)t->pprev;
 
 	*t->pprev = t->next;
 	if (t->next != NULL)
 		t->next->pprev = t->pprev;
-	if (p >= lo && p < (uintptr_t)&l->wheel[SL_LOOP_WHEEL_SLOTS] && *t->pprev == NULL) {
-		unsigned slot = (unsigned)((p - lo) / sizeof(l->wheel[0]));
+	/* compared as integers: pprev may point outside the wheel (run_slot()'s local list) */
+	if (p >= (uintptr_t)&l->wheel[0] && p < (uintptr_t)&l->wheel[SL_LOOP_WHEEL_SLOTS] &&
+	    *t->pprev == NULL) {
+		unsigned slot = (unsigned)(t->pprev - l->wheel);
 
 		l->wheel_bits[slot / 64] &= ~(UINT64_C(1) << (slot % 64));
 	}
