@@ -62,9 +62,11 @@ sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms)
 	if (backoff == 0)
 		backoff = b->passive->backoff_ms;
 	max = b->passive->max_backoff_ms;
+	/* relaxed: each field stands alone (file header); readers tolerate a stale value */
 	atomic_store_explicit(&b->ejected_until_ms, now_ms + backoff, memory_order_relaxed);
 	atomic_store_explicit(&b->backoff_ms, backoff > max / 2 ? max : backoff * 2,
-	                      memory_order_relaxed);
+	                      memory_order_relaxed); /* relaxed: as above */
+	/* relaxed: as above; a failure counted meanwhile by another worker is forgotten */
 	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
 	sl_log_warn("backend %s ejected for %u ms after %u consecutive connect failures",
 	            b->cfg->name, backoff, limit);
