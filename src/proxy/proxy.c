@@ -410,6 +410,19 @@ sl_proxy_start(struct sl_proxy *p)
 		goto err_fini;
 	}
 	p->running = true;
+	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &p->cfg->listeners[i];
+		const struct sl_config_group *g = &p->cfg->groups[l->group];
+		char a[SL_ADDR_STRLEN];
+		struct sl_addr bound;
+
+		if (sl_proxy_listener_addr(p, i, &bound) != 0)
+			bound = l->addr;
+		sl_log_info("listening on %s: %u worker%s, group %s (%s, %zu backend%s)",
+		            sl_addr_format(&bound, a, sizeof(a)), p->nworkers,
+		            p->nworkers == 1 ? "" : "s", g->name, g->balance, g->nbackends,
+		            g->nbackends == 1 ? "" : "s");
+	}
 	return 0;
 
 err_fini:
