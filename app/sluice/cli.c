@@ -15,7 +15,6 @@
 #include <sluice/config.h>
 #include <sluice/lb.h>
 
-
 enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL };
 
 static const struct option long_options[] = {

@@ -12,9 +12,10 @@
 #ifndef SLUICE_RING_H
 #define SLUICE_RING_H
 
-#include <sluice/common.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <sluice/common.h>
 
 struct sl_ring_spsc;
 struct sl_ring_mpmc;
