@@ -15,7 +15,6 @@
 #include <sluice/config.h>
 #include <sluice/lb.h>
 
-
 enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL };
 
 static const struct option long_options[] = {
@@ -182,13 +181,13 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 }
 
 static int
-parse_log_level(const char *s, enum sl_log_lvl *out)
+parse_log_level(const char *s, enum sl_log_level *out)
 {
 	static const char *const names[] = {"error", "warn", "info", "debug"};
 
 	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
 		if (strcmp(s, names[i]) == 0) {
-			*out = (enum sl_log_lvl)i;
+			*out = (enum sl_log_level)i;
 			return 0;
 		}
 	}

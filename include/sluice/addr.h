@@ -7,10 +7,11 @@
 #ifndef SLUICE_ADDR_H
 #define SLUICE_ADDR_H
 
-#include <sluice/common.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+
+#include <sluice/common.h>
 
 /* Longest text sl_addr_format() writes, with its NUL: "[" v6 "]:" port. */
 #define SL_ADDR_STRLEN 56

@@ -18,6 +18,7 @@
 
 #include <sluice/addr.h>
 #include <sluice/common.h>
+#include <sluice/log.h>
 
 #define SL_CONFIG_NAME_MAX 64
 
@@ -31,8 +32,6 @@ enum sl_health_kind {
 	SL_HEALTH_TCP,         /* a TCP connect that succeeds within the timeout */
 	SL_HEALTH_SEND_EXPECT, /* connect, send <send>, expect a reply starting with <expect> */
 };
-
-enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
 struct sl_config_timeouts {
 	uint32_t connect_ms;     /* backend connect; default 5000 */
@@ -109,23 +108,35 @@ struct sl_config {
 };
 
 /*
- * Parses and validates <len> bytes of YAML <text>; <source> names it in messages. On success
- * returns 0 and stores a new snapshot in <*out>. On failure returns -EINVAL after printing every
- * error found to <errs> (if not NULL), one per line as "SOURCE:LINE:COLUMN: message", and stores
- * nothing. -ENOMEM on allocation failure.
+ * Parses and validates <len> bytes of YAML <text> (no NUL needed); <source> names it in messages
+ * ("<string>" if NULL). On success returns 0 and stores a new snapshot in <*out>. On failure
+ * returns -EINVAL after printing every error found to <errs> (if not NULL), one per line as
+ * "SOURCE:LINE:COLUMN: message" (1-based, sorted by position), and sets <*out> to NULL.
+ * -ENOMEM on allocation failure (nothing printed). Never blocks; any thread, one load per call.
+ * docs/configuration.md lists every message.
  */
 SL_API int sl_config_load_string(struct sl_config **out, const char *source, const char *text,
                                  size_t len, FILE *errs);
 
-/* Reads <path> and calls sl_config_load_string(). -errno if the file cannot be read (printed). */
+/*
+ * Reads <path> and calls sl_config_load_string() with <path> as the source. If the file cannot
+ * be read, prints "PATH: cannot read: REASON" to <errs> and returns -errno; a file that is not
+ * a regular file is refused with -EINVAL (-EISDIR for a directory), one larger than 16 MiB with
+ * -EFBIG. Blocks on file I/O.
+ */
 SL_API int sl_config_load_file(struct sl_config **out, const char *path, FILE *errs);
 
 /* Frees a snapshot. NULL is ignored. */
 SL_API void sl_config_free(struct sl_config *c);
 
-/* Fills <*c> with every default and no listeners or groups (for the one-line command mode). */
+/*
+ * The single source of defaults, used by the loader and the one-line command mode. Each fills
+ * <*x> with every default, overwriting it entirely (pointers in it are not freed): no listeners
+ * or groups, no backends, no name, no address. Pure; any thread.
+ */
 SL_API void sl_config_defaults(struct sl_config *c);
 SL_API void sl_config_group_defaults(struct sl_config_group *g);
 SL_API void sl_config_listener_defaults(struct sl_config_listener *l);
+SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
 
 #endif /* SLUICE_CONFIG_H */

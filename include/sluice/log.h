@@ -9,23 +9,24 @@
 
 #include <sluice/common.h>
 
-enum sl_log_lvl {
-	SL_LOG_LVL_ERROR,
-	SL_LOG_LVL_WARN,
-	SL_LOG_LVL_INFO,
-	SL_LOG_LVL_DEBUG,
+enum sl_log_level {
+	SL_LOG_ERROR,
+	SL_LOG_WARN,
+	SL_LOG_INFO,
+	SL_LOG_DEBUG,
 };
 
-/* Messages above <lvl> are dropped. Default: SL_LOG_LVL_INFO. Any thread. */
-SL_API void sl_log_set_level(enum sl_log_lvl lvl);
-SL_API enum sl_log_lvl sl_log_level(void);
+/* Messages above <lvl> are dropped. Default: SL_LOG_INFO. Any thread. */
+SL_API void sl_log_set_level(enum sl_log_level lvl);
+SL_API enum sl_log_level sl_log_get_level(void);
 
 /* Writes one line at <lvl>; the format must not end with a newline. */
-SL_API void sl_log(enum sl_log_lvl lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+SL_API void sl_log(enum sl_log_level lvl, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
-#define sl_log_error(...) sl_log(SL_LOG_LVL_ERROR, __VA_ARGS__)
-#define sl_log_warn(...) sl_log(SL_LOG_LVL_WARN, __VA_ARGS__)
-#define sl_log_info(...) sl_log(SL_LOG_LVL_INFO, __VA_ARGS__)
-#define sl_log_debug(...) sl_log(SL_LOG_LVL_DEBUG, __VA_ARGS__)
+#define sl_log_error(...) sl_log(SL_LOG_ERROR, __VA_ARGS__)
+#define sl_log_warn(...) sl_log(SL_LOG_WARN, __VA_ARGS__)
+#define sl_log_info(...) sl_log(SL_LOG_INFO, __VA_ARGS__)
+#define sl_log_debug(...) sl_log(SL_LOG_DEBUG, __VA_ARGS__)
 
 #endif /* SLUICE_LOG_H */

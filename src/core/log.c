@@ -11,26 +11,26 @@
 
 #include <sluice/log.h>
 
-static _Atomic int sl_log_current_level = SL_LOG_LVL_INFO;
+static _Atomic int sl_log_current_level = SL_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void
-sl_log_set_level(enum sl_log_lvl lvl)
+sl_log_set_level(enum sl_log_level lvl)
 {
 	/* relaxed: a reader that sees the old level for a moment logs or drops one line */
 	atomic_store_explicit(&sl_log_current_level, (int)lvl, memory_order_relaxed);
 }
 
-enum sl_log_lvl
-sl_log_level(void)
+enum sl_log_level
+sl_log_get_level(void)
 {
 	/* relaxed: see sl_log_set_level() */
-	return (enum sl_log_lvl)atomic_load_explicit(&sl_log_current_level, memory_order_relaxed);
+	return (enum sl_log_level)atomic_load_explicit(&sl_log_current_level, memory_order_relaxed);
 }
 
 void
-sl_log(enum sl_log_lvl lvl, const char *fmt, ...)
+sl_log(enum sl_log_level lvl, const char *fmt, ...)
 {
 	char line[1024];
 	struct timespec ts;
@@ -38,7 +38,7 @@ sl_log(enum sl_log_lvl lvl, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if ((int)lvl > (int)sl_log_level())
+	if ((int)lvl > (int)sl_log_get_level())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

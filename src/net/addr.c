@@ -7,10 +7,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <sluice/addr.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sluice/addr.h>
 
 static int
 parse_port(const char *s, bool allow_port0, unsigned *port, const char **why)

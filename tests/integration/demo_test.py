@@ -28,7 +28,7 @@ class Demo(unittest.TestCase):
             s = connect(port)
             s.sendall(b"\x00\x01 hello echo")
             got = b""
-            while len(got) < 14:
+            while len(got) < 13:
                 chunk = s.recv(100)
                 self.assertTrue(chunk)
                 got += chunk

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Forwarders: move bytes both ways between two connected nonblocking sockets, with bounded
+ * buffering (backpressure), half-close propagation and reset detection. Variants sit behind
+ * struct sl_fwd_ops (fwd_splice.c: splice through a pipe per direction; fwd_copy.c: recv/send
+ * through pooled buffers; io_uring and sockmap later). fwd.c holds the generic driver.
+ *
+ * Driving: the owner registers both fds once, READ|WRITE edge-triggered, and hands every
+ * readiness event to sl_fwd_on_events(). The forwarder keeps per-fd readable/writable flags and
+ * works each fd until EAGAIN (or a short read/write, which the kernel will signal again), so
+ * no epoll_ctl is needed while forwarding. It never closes the fds: its owner does.
+ *
+ * Thread safety: a forwarder, its pipe cache and its pool belong to one thread (a worker).
+ */
+#ifndef SLUICE_FWD_H
+#define SLUICE_FWD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sluice/common.h>
+#include <sluice/loop.h>
+
+struct sl_pool;
+struct sl_pipe_cache;
+struct sl_fwd;
+
+/* Sides of a session; direction d carries bytes read from side d to side !d. */
+enum sl_fwd_side {
+	SL_FWD_CLIENT = 0,
+	SL_FWD_SERVER = 1,
+};
+
+/* What sl_fwd_on_events() returns (besides a negative errno: see there). */
+enum sl_fwd_status {
+	SL_FWD_RUNNING = 0,   /* both directions still open */
+	SL_FWD_HALF_DONE = 1, /* one direction finished (EOF read and propagated), one flows */
+	SL_FWD_DONE = 2,      /* both directions finished: close both fds normally now; the
+	                       * last FIN is left to that close() */
+};
+
+/*
+ * A variant.
+ *  attach: takes what the session needs (pipes, buffers) from f->env; 0 or negative errno.
+ *  detach: gives it back (bytes still held are dropped); safe after a failed attach.
+ *  pump:   moves what it can for direction <d> (see the flags in struct sl_fwd); returns 0, or
+ *          a negative errno for the side whose syscall failed, recorded in f->err_side. It
+ *          returns -EINVAL without moving anything if the kernel refuses the variant for these
+ *          fds (sl_fwd_on_events() then falls back to copying).
+ */
+struct sl_fwd_ops {
+	const char *name;
+	int (*attach)(struct sl_fwd *f);
+	void (*detach)(struct sl_fwd *f);
+	int (*pump)(struct sl_fwd *f, unsigned d);
+};
+
+SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
+SL_API extern const struct sl_fwd_ops sl_fwd_copy_ops;
+
+/* Per-worker resources forwarders draw from; owned by the worker, outlives its forwarders. */
+struct sl_fwd_env {
+	struct sl_pipe_cache *pipes; /* splice: pipe pairs of the configured size */
+	struct sl_pool *buffers;     /* copy: blocks of <buffer_size> bytes */
+	uint32_t buffer_size;
+	uint64_t fallbacks; /* splice -> copy fallbacks (EINVAL), this worker */
+};
+
+/* One direction's state. */
+struct sl_fwd_dir {
+	int pipe[2];       /* splice: [0] read end, [1] write end; -1 when none */
+	char *buf;         /* copy: buffer of env->buffer_size bytes, or NULL */
+	uint32_t head;     /* copy: first byte not yet sent */
+	uint32_t pending;  /* bytes held (in the pipe or the buffer), read but not yet sent */
+	uint32_t capacity; /* most bytes this direction may hold: the backpressure bound */
+	bool eof;          /* the source side returned EOF */
+	bool shut;         /* shutdown(SHUT_WR) sent to the destination: direction finished */
+	uint64_t bytes;    /* bytes delivered to the destination */
+};
+
+struct sl_fwd {
+	const struct sl_fwd_ops *ops;
+	struct sl_fwd_env *env;
+	int fd[2];        /* enum sl_fwd_side -> fd; not owned */
+	bool readable[2]; /* the fd may have bytes or EOF to read (cleared on EAGAIN) */
+	bool writable[2]; /* the fd may take bytes (cleared on EAGAIN or a short write) */
+	bool hup[2];      /* the loop reported HUP/RDHUP: read to EOF, no short-read shortcut */
+	bool attached;    /* ops->attach succeeded */
+	int err;          /* first fatal error (negative errno), 0 while none */
+	int err_side;     /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
+	struct sl_fwd_dir d[2];
+};
+
+/*
+ * Prepares <f> to forward between <client_fd> and <server_fd> with <ops>; takes no resources
+ * yet (see sl_fwd_start()). Both fds start marked writable and not readable.
+ */
+SL_API void sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *env,
+                        int client_fd, int server_fd);
+
+/* Records readiness <events> (enum sl_io_events) of <side> without moving bytes. */
+SL_API void sl_fwd_note(struct sl_fwd *f, unsigned side, unsigned events);
+
+/*
+ * Attaches the variant's resources and moves whatever is already possible. Returns like
+ * sl_fwd_on_events(); -ENOMEM/-EMFILE if resources ran out (nothing to clean but sl_fwd_fini()).
+ */
+SL_API int sl_fwd_start(struct sl_fwd *f);
+
+/*
+ * Records <events> (enum sl_io_events) for <side> and moves bytes both ways until every flag
+ * that allows progress is spent. Returns an enum sl_fwd_status, or a negative errno when a side
+ * failed (reset, broken pipe, ...): f->err_side names it; the caller should close the other
+ * side with a reset (sl_sock_close_reset()) and the failed one normally.
+ */
+SL_API int sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events);
+
+/* Releases the resources (pipes back to the cache if empty, buffers to the pool). */
+SL_API void sl_fwd_fini(struct sl_fwd *f);
+
+/* Bytes delivered so far in direction <d> (from side d to side !d). */
+static inline uint64_t
+sl_fwd_bytes(const struct sl_fwd *f, unsigned d)
+{
+	return f->d[d].bytes;
+}
+
+/*
+ * Pipe cache: pipe pairs of one size, reused across sessions so that after warm-up a session
+ * costs no pipe2() call. One per worker.
+ */
+struct sl_pipe_cache_stats {
+	uint64_t created;   /* pipe2() calls that succeeded */
+	uint64_t reused;    /* gets served from the cache */
+	uint64_t discarded; /* pipes closed on put (not empty, or cache full) */
+	size_t cached;      /* pairs in the cache now */
+};
+
+/*
+ * Creates a cache holding up to <capacity> pairs of <pipe_size> bytes (0 = kernel default),
+ * <prefill> of them made now. 0, -EINVAL, -ENOMEM or the errno of pipe2()/fcntl().
+ */
+SL_API int sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill,
+                                uint32_t pipe_size);
+/* Closes every cached pipe and frees the cache. NULL is ignored. */
+SL_API void sl_pipe_cache_destroy(struct sl_pipe_cache *c);
+/* Stores a pipe pair in <fds> ([0] read, [1] write), cached or new. 0 or negative errno. */
+SL_API int sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2]);
+/* Returns a pair; an empty pipe is kept if there is room, anything else is closed. */
+SL_API void sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty);
+/* Capacity in bytes of the cache's pipes (as the kernel rounded it). */
+SL_API uint32_t sl_pipe_cache_pipe_size(const struct sl_pipe_cache *c);
+SL_API void sl_pipe_cache_stats(const struct sl_pipe_cache *c, struct sl_pipe_cache_stats *st);
+
+#endif /* SLUICE_FWD_H */

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_proxy: the L4 proxy runtime. Takes a validated config snapshot and runs it: worker
+ * threads (sluice/worker.h), each owning one SO_REUSEPORT listener socket per configured
+ * listener, its sessions, pools, pipe cache and counters; backends shared read-mostly.
+ * The path of one connection and the session states: src/proxy/session.c and
+ * docs/internals/proxy.md.
+ *
+ * Thread safety: create, start, drain, stop and destroy are called by one controlling thread
+ * (never a worker). sl_proxy_stats() and sl_proxy_listener_addr() may be called from any thread
+ * while the proxy runs. Errors are negative errno values.
+ */
+#ifndef SLUICE_PROXY_H
+#define SLUICE_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sluice/addr.h>
+#include <sluice/common.h>
+#include <sluice/config.h>
+
+struct sl_proxy;
+
+/* Kinds of timeout, counted separately. */
+enum sl_timeout_kind {
+	SL_TIMEOUT_CONNECT,     /* backend connect took longer than timeouts.connect_ms */
+	SL_TIMEOUT_CLIENT_IDLE, /* no activity on the client socket for client_idle_ms */
+	SL_TIMEOUT_SERVER_IDLE, /* no activity on the backend socket for server_idle_ms */
+	SL_TIMEOUT_SESSION,     /* the session lasted session_ms */
+	SL_TIMEOUT_DRAIN,       /* still open at the drain deadline */
+	SL_TIMEOUT_KINDS
+};
+
+/* Totals over every worker since start; each field is read separately (not a snapshot). */
+struct sl_proxy_stats {
+	uint64_t accepted;         /* client connections accepted */
+	uint64_t active;           /* sessions open now */
+	uint64_t closed;           /* sessions finished, for any reason */
+	uint64_t bytes_in;         /* client -> backend, counted when a session closes */
+	uint64_t bytes_out;        /* backend -> client, counted when a session closes */
+	uint64_t connect_failures; /* backend connects refused, unreachable or timed out */
+	uint64_t retries;          /* connects tried on another backend after a failure */
+	uint64_t no_backend;       /* clients closed because no backend could be reached */
+	uint64_t filtered;         /* clients rejected by the filter chain */
+	uint64_t resets;           /* sessions ended by a reset or socket error on one side */
+	uint64_t accept_errors;    /* accept4() failures other than EAGAIN */
+	uint64_t ejections;        /* passive ejections of a backend */
+	uint64_t splice_fallbacks; /* sessions moved from splice to copy (EINVAL) */
+	uint64_t timeouts[SL_TIMEOUT_KINDS];
+};
+
+/*
+ * Prepares a proxy for <cfg>: backend state, balancers, nothing running yet. <cfg> is borrowed
+ * and must outlive the proxy. Ignores SIGPIPE process-wide (splice to a reset socket raises
+ * it). Returns 0 and stores the proxy in <*out>, or -EINVAL (no listener, a group without
+ * backends, an unknown balance name), -ENOMEM.
+ */
+SL_API int sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg);
+
+/*
+ * Opens every listener socket in every worker (a configured port 0 is resolved by the first
+ * worker and shared by the others), then starts the worker threads. Blocks until they run.
+ * Logs and returns the first error (-EADDRINUSE, -EACCES, -EMFILE, ...); nothing runs then.
+ */
+SL_API int sl_proxy_start(struct sl_proxy *p);
+
+/*
+ * Graceful shutdown: every worker closes its listeners at once (new clients are refused) and
+ * lets its sessions finish; at <deadline_ms> after the call the sessions still open are closed
+ * (counted as SL_TIMEOUT_DRAIN). Blocks until every worker is idle, then stops the workers.
+ * Returns 0, or a negative errno if a worker could not be reached.
+ */
+SL_API int sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms);
+
+/* Stops at once: closes listeners and every session, stops and joins the workers. Idempotent. */
+SL_API void sl_proxy_stop(struct sl_proxy *p);
+
+/* Stops the proxy if it runs and frees it. NULL is ignored. */
+SL_API void sl_proxy_destroy(struct sl_proxy *p);
+
+/* Sums the per-worker counters into <*st>. Any thread, any time after create. */
+SL_API void sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st);
+
+/* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */
+SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);
+
+/* The name of a timeout kind ("connect", "client_idle", ...), or NULL if out of range. */
+SL_API const char *sl_timeout_kind_name(enum sl_timeout_kind k);
+
+#endif /* SLUICE_PROXY_H */

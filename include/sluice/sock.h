@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP sockets as the proxy uses them: nonblocking, close-on-exec listeners (SO_REUSEPORT so
+ * every worker owns one), accept4 that inherits the listener's options, nonblocking connect
+ * (-EINPROGRESS, then writable, then sl_sock_connect_result()), and close with a reset.
+ * Thread safety: every function works on the fds it is given and may run on any thread.
+ */
+#ifndef SLUICE_SOCK_H
+#define SLUICE_SOCK_H
+
+#include <stdbool.h>
+
+#include <sluice/addr.h>
+#include <sluice/common.h>
+
+struct sl_sock_opts {
+	bool nodelay;   /* TCP_NODELAY */
+	bool keepalive; /* SO_KEEPALIVE */
+};
+
+/*
+ * Opens a nonblocking, close-on-exec TCP listener bound to <a> (IPv4 or IPv6; an IPv6 listener
+ * is IPv6-only) with SO_REUSEADDR, SO_REUSEPORT if <reuseport>, and <o> applied so accepted
+ * sockets inherit it. <backlog> 0 means SOMAXCONN. Returns the fd, or a negative errno.
+ */
+SL_API int sl_sock_listen(const struct sl_addr *a, unsigned backlog, bool reuseport,
+                          const struct sl_sock_opts *o);
+
+/*
+ * Accepts one connection from listener <lfd> as a nonblocking, close-on-exec socket; stores the
+ * peer in <*peer> if not NULL. Returns the fd, -EAGAIN when the queue is empty, or another
+ * negative errno (-ECONNABORTED: try again; -EMFILE/-ENFILE/-ENOBUFS/-ENOMEM: out of resources).
+ * One syscall; the caller loops to accept in batches.
+ */
+SL_API int sl_sock_accept(int lfd, struct sl_addr *peer);
+
+/*
+ * Starts a nonblocking connect to <a> with <o> applied. On 0 (connected at once, e.g. some
+ * loopback cases) or -EINPROGRESS (wait for writable, then sl_sock_connect_result()) stores the
+ * socket in <*fd>; any other negative errno means no socket is left open.
+ */
+SL_API int sl_sock_connect(const struct sl_addr *a, const struct sl_sock_opts *o, int *fd);
+
+/* Outcome of a nonblocking connect once <fd> is writable or hung up: 0 or the negative errno. */
+SL_API int sl_sock_connect_result(int fd);
+
+/* Applies <o> to a connected or listening socket. 0 or negative errno. */
+SL_API int sl_sock_apply(int fd, const struct sl_sock_opts *o);
+
+/* The address <fd> is bound to (e.g. the port chosen for port 0). 0 or negative errno. */
+SL_API int sl_sock_local_addr(int fd, struct sl_addr *a);
+
+/* Closes <fd> so that the peer sees a reset (SO_LINGER {1, 0}), not a FIN. */
+SL_API void sl_sock_close_reset(int fd);
+
+#endif /* SLUICE_SOCK_H */

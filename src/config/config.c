@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Entry points of the configuration loader (include/sluice/config.h): reads the text with
+ * libyaml, walks it (config_yaml.c), cross-checks it (config_validate.c), then prints every
+ * error in file order or hands back the snapshot. Also owns the error list, message helpers
+ * and the names of the balancers. Read config_yaml.c next.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include <sluice/config.h>
+
+#include "config/config_int.h"
+
+/* Largest file sl_config_load_file() accepts. */
+#define CONFIG_FILE_MAX (16u << 20)
+
+static _Thread_local long config_fail_after = -1;
+
+void
+sl__config_fail_alloc_after(long n)
+{
+	config_fail_after = n;
+}
+
+void *
+sl__config_calloc(struct sl__config_load *x, size_t n, size_t size)
+{
+	void *p;
+
+	if (config_fail_after == 0) {
+		x->oom = true;
+		return NULL;
+	}
+	if (config_fail_after > 0)
+		config_fail_after--;
+	p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		x->oom = true;
+	return p;
+}
+
+void
+sl__config_error(struct sl__config_load *x, yaml_mark_t m, const char *fmt, ...)
+{
+	struct sl__config_err *e;
+	va_list ap;
+	int n;
+
+	if (sl__config_stopped(x))
+		return;
+	if (x->nerrs == x->caperrs) {
+		size_t cap = x->caperrs ? 2 * x->caperrs : 16;
+		struct sl__config_err *ne = sl__config_calloc(x, cap, sizeof(*ne));
+
+		if (!ne)
+			return;
+		if (x->nerrs)
+			memcpy(ne, x->errs, x->nerrs * sizeof(*ne));
+		free(x->errs);
+		x->errs = ne;
+		x->caperrs = cap;
+	}
+	e = &x->errs[x->nerrs];
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		x->oom = true;
+		return;
+	}
+	e->msg = sl__config_calloc(x, (size_t)n + 1, 1);
+	if (!e->msg)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	e->line = m.line + 1;
+	e->col = m.column + 1;
+	e->seq = x->nerrs++;
+}
+
+char *
+sl__config_where(const struct sl__config_load *x, yaml_mark_t m, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%zu:%zu", x->source, m.line + 1, m.column + 1);
+	return buf;
+}
+
+char *
+sl__config_quote(const char *s, size_t n, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (o + 8 >= size) { /* room for the longest escape, "..." and the NUL */
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[ch >> 4];
+			buf[o++] = hex[ch & 15];
+		} else {
+			buf[o++] = (char)ch;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+unsigned
+sl__config_distance(const char *a, const char *b)
+{
+	/* optimal string alignment over three rows; words longer than 32 are never "close" */
+	unsigned rows[3][33], *prev2 = rows[0], *prev = rows[1], *cur = rows[2], *t;
+	size_t la = strlen(a), lb = strlen(b), i, j;
+
+	if (la > 32 || lb > 32)
+		return 3;
+	if (la > lb + 2 || lb > la + 2)
+		return 3;
+	for (j = 0; j <= lb; j++)
+		prev[j] = (unsigned)j;
+	for (i = 1; i <= la; i++) {
+		cur[0] = (unsigned)i;
+		for (j = 1; j <= lb; j++) {
+			unsigned cost = a[i - 1] != b[j - 1], v = prev[j - 1] + cost;
+
+			if (prev[j] + 1 < v)
+				v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < v)
+				v = prev2[j - 2] + 1;
+			cur[j] = v;
+		}
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[lb] > 2 ? 3 : prev[lb];
+}
+
+const char *
+sl__config_closest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	unsigned bestd = 3;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned d = sl__config_distance(word, names[i]);
+
+		/* a one-letter word is "close" to everything short: only suggest real near-misses
+		 */
+		if (d < bestd && d < strlen(word)) {
+			best = names[i];
+			bestd = d;
+		}
+	}
+	return best;
+}
+
+static const char *const config_balance_names[] = {
+        "round_robin", "weighted", "least_conn", "p2c", "maglev",
+};
+
+/*
+ * The balancer names a configuration may use. The balancers live in the proxy layer above this
+ * one, so the list is repeated here; tests/unit/config_lb_names_test.c checks that it matches
+ * sl_lb_algo_name() exactly.
+ */
+static bool
+config_balance_is_known(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < SL_ARRAY_SIZE(config_balance_names); i++)
+		if (strcmp(name, config_balance_names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Checks each group's balance: value (the walk stored its text) against the known names. */
+static void
+config_check_balances(struct sl__config_load *x)
+{
+	char q[SL__CONFIG_QUOTE_MAX];
+	size_t i;
+
+	for (i = 0; i < x->c->ngroups && !sl__config_stopped(x); i++) {
+		const yaml_node_t *n = x->gm[i].balance;
+		const char *text, *near;
+
+		if (!n || n->type != YAML_SCALAR_NODE)
+			continue;
+		text = (const char *)n->data.scalar.value;
+		if (strlen(text) == n->data.scalar.length && config_balance_is_known(text)) {
+			/* known names fit: the longest is 11 bytes */
+			snprintf(x->c->groups[i].balance, sizeof(x->c->groups[i].balance), "%s",
+			         text);
+			continue;
+		}
+		sl__config_quote(text, n->data.scalar.length, q, sizeof(q));
+		near = sl__config_closest(text, config_balance_names,
+		                          SL_ARRAY_SIZE(config_balance_names));
+		if (near)
+			sl__config_error(x, n->start_mark,
+			                 "unknown balance \"%s\" (expected one of: round_robin, "
+			                 "weighted, least_conn, p2c, maglev); did you mean \"%s\"?",
+			                 q, near);
+		else
+			sl__config_error(x, n->start_mark,
+			                 "unknown balance \"%s\" (expected one of: round_robin, "
+			                 "weighted, least_conn, p2c, maglev)",
+			                 q);
+	}
+}
+
+/* The 1-based line and column of byte <off> of the text (reader errors carry only an offset). */
+static yaml_mark_t
+config_mark_at(const struct sl__config_load *x, size_t off)
+{
+	yaml_mark_t m = {0, 0, 0};
+	size_t i;
+
+	for (i = 0; i < off && i < x->len; i++) {
+		if (x->text[i] == '\n') {
+			m.line++;
+			m.column = 0;
+		} else {
+			m.column++;
+		}
+	}
+	m.index = off;
+	return m;
+}
+
+/* Turns a libyaml failure into one error (or -ENOMEM). */
+static int
+config_syntax_error(struct sl__config_load *x, const yaml_parser_t *p)
+{
+	char ctx[SL__CONFIG_WHERE_MAX] = "";
+	const char *hint = "";
+	yaml_mark_t m = p->problem_mark;
+	size_t eol;
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		x->oom = true;
+		return -ENOMEM;
+	}
+	if (p->error == YAML_READER_ERROR)
+		m = config_mark_at(x, p->problem_offset);
+	if (p->context && p->context_mark.index == m.index)
+		snprintf(ctx, sizeof(ctx), " (%s)", p->context);
+	else if (p->context)
+		snprintf(ctx, sizeof(ctx), " (%s that started at line %zu, column %zu)", p->context,
+		         p->context_mark.line + 1, p->context_mark.column + 1);
+	if (m.index < x->len && x->text[m.index] == '\t')
+		hint = "; YAML does not allow tabs for indentation";
+	/* an unquoted "[::1]:80" starts a YAML list: say so */
+	for (eol = m.index; eol < x->len && x->text[eol] != '\n'; eol++)
+		;
+	if (m.index >= m.column &&
+	    memmem(x->text + m.index - m.column, eol - (m.index - m.column), "[", 1) &&
+	    memmem(x->text + m.index - m.column, eol - (m.index - m.column), "]:", 2))
+		hint = "; write IPv6 addresses in quotes: \"[::1]:8080\"";
+	sl__config_error(x, m, "%s%s%s", p->problem ? p->problem : "syntax error", ctx, hint);
+	return x->oom ? -ENOMEM : -EINVAL;
+}
+
+static int
+config_err_cmp(const void *pa, const void *pb)
+{
+	const struct sl__config_err *a = pa, *b = pb;
+
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void
+config_print_errors(struct sl__config_load *x, FILE *errs)
+{
+	size_t i;
+
+	qsort(x->errs, x->nerrs, sizeof(x->errs[0]), config_err_cmp);
+	if (!errs)
+		return;
+	for (i = 0; i < x->nerrs; i++)
+		fprintf(errs, "%s:%zu:%zu: %s\n", x->source, x->errs[i].line, x->errs[i].col,
+		        x->errs[i].msg);
+	if (x->nerrs >= SL__CONFIG_ERRORS_MAX)
+		fprintf(errs, "%s: too many errors, stopped after %d\n", x->source,
+		        SL__CONFIG_ERRORS_MAX);
+	fflush(errs);
+}
+
+static void
+config_load_fini(struct sl__config_load *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->nerrs; i++)
+		free(x->errs[i].msg);
+	free(x->errs);
+	for (i = 0; x->gm && i < x->ngm; i++)
+		free(x->gm[i].bm);
+	free(x->gm);
+	free(x->lm);
+	sl_config_free(x->c);
+}
+
+int
+sl_config_load_string(struct sl_config **out, const char *source, const char *text, size_t len,
+                      FILE *errs)
+{
+	struct sl__config_load x = {
+	        .source = source ? source : "<string>", .text = text, .len = len};
+	yaml_document_t doc, extra;
+	yaml_parser_t parser;
+	yaml_node_t *more;
+	int err = 0;
+
+	*out = NULL;
+	if (!text)
+		x.len = len = 0;
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		err = config_syntax_error(&x, &parser);
+		goto out_parser;
+	}
+	x.doc = &doc;
+	x.c = sl__config_calloc(&x, 1, sizeof(*x.c));
+	if (x.c) {
+		sl_config_defaults(x.c);
+		x.c->source = sl__config_calloc(&x, strlen(x.source) + 1, 1);
+		if (x.c->source)
+			memcpy(x.c->source, x.source, strlen(x.source));
+	}
+	if (!x.oom)
+		sl__config_walk(&x);
+	if (!sl__config_stopped(&x))
+		config_check_balances(&x);
+	if (!sl__config_stopped(&x))
+		sl__config_validate(&x);
+	if (!sl__config_stopped(&x) && yaml_document_get_root_node(&doc)) {
+		/* a second document is almost always a merge mistake: refuse it */
+		if (!yaml_parser_load(&parser, &extra)) {
+			config_syntax_error(&x, &parser);
+		} else {
+			more = yaml_document_get_root_node(&extra);
+			if (more)
+				sl__config_error(
+				        &x, more->start_mark,
+				        "only one YAML document is allowed (remove the \"---\" "
+				        "line or the text after it)");
+			yaml_document_delete(&extra);
+		}
+	}
+	yaml_document_delete(&doc);
+	if (x.oom)
+		err = -ENOMEM;
+	else if (x.nerrs)
+		err = -EINVAL;
+out_parser:
+	yaml_parser_delete(&parser);
+	if (err == -EINVAL)
+		config_print_errors(&x, errs);
+	if (!err) {
+		*out = x.c;
+		x.c = NULL;
+	}
+	config_load_fini(&x);
+	return err;
+}
+
+static int
+config_read_error(const char *path, FILE *errs, int err, const char *why)
+{
+	char buf[128];
+
+	if (errs) {
+		if (!why)
+			why = strerror_r(-err, buf, sizeof(buf));
+		fprintf(errs, "%s: cannot read: %s\n", path, why);
+		fflush(errs);
+	}
+	return err;
+}
+
+int
+sl_config_load_file(struct sl_config **out, const char *path, FILE *errs)
+{
+	size_t cap, got = 0;
+	struct stat st;
+	char *buf, *nb;
+	ssize_t n;
+	int fd, err;
+
+	*out = NULL;
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse non-regular files */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1)
+		return config_read_error(path, errs, -errno, NULL);
+	if (fstat(fd, &st) == -1) {
+		err = config_read_error(path, errs, -errno, NULL);
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = config_read_error(path, errs, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
+		                        S_ISDIR(st.st_mode) ? NULL : "not a regular file");
+		goto out_close;
+	}
+	if (st.st_size > (off_t)CONFIG_FILE_MAX) {
+		err = config_read_error(path, errs, -EFBIG, "larger than 16 MiB");
+		goto out_close;
+	}
+	/* st_size is a hint only (files in /proc say 0): read until EOF, growing, up to the cap */
+	cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
+	buf = malloc(cap);
+	if (!buf) {
+		err = config_read_error(path, errs, -ENOMEM, NULL);
+		goto out_close;
+	}
+	for (;;) {
+		if (got == cap) {
+			if (cap > CONFIG_FILE_MAX) {
+				err = config_read_error(path, errs, -EFBIG, "larger than 16 MiB");
+				goto out_free;
+			}
+			cap = cap * 2 > CONFIG_FILE_MAX + 1 ? CONFIG_FILE_MAX + 1 : cap * 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				err = config_read_error(path, errs, -ENOMEM, NULL);
+				goto out_free;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + got, cap - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			err = config_read_error(path, errs, -errno, NULL);
+			goto out_free;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > CONFIG_FILE_MAX) {
+		err = config_read_error(path, errs, -EFBIG, "larger than 16 MiB");
+		goto out_free;
+	}
+	err = sl_config_load_string(out, path, buf, got, errs);
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return err;
+}
+
+void
+sl_config_free(struct sl_config *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; c->groups && i < c->ngroups; i++) {
+		free(c->groups[i].health.send);
+		free(c->groups[i].health.expect);
+		free(c->groups[i].backends);
+	}
+	free(c->groups);
+	free(c->listeners);
+	free(c->source);
+	free(c);
+}

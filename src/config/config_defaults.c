@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The one place every configuration default lives (include/sluice/config.h,
+ * docs/configuration.md). The YAML loader starts each object from these, and the one-line
+ * command mode builds its snapshot from them.
+ */
+#include <string.h>
+
+#include <sluice/config.h>
+
+void
+sl_config_defaults(struct sl_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->workers = 0;
+	c->drain_timeout_ms = 30000;
+	c->log_level = SL_LOG_INFO;
+}
+
+void
+sl_config_group_defaults(struct sl_config_group *g)
+{
+	memset(g, 0, sizeof(*g));
+	strcpy(g->balance, "round_robin");
+	g->maglev_table_size = 65537;
+	g->retries = 2;
+	g->health.kind = SL_HEALTH_NONE;
+	g->health.interval_ms = 2000;
+	g->health.timeout_ms = 1000;
+	g->health.rise = 2;
+	g->health.fall = 3;
+	g->passive.failures = 3;
+	g->passive.backoff_ms = 1000;
+	g->passive.max_backoff_ms = 30000;
+	g->warm_pool.size = 0;
+	g->warm_pool.idle_ms = 30000;
+}
+
+void
+sl_config_listener_defaults(struct sl_config_listener *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->backlog = 4096;
+	l->group = 0;
+	l->forward = SL_FWD_SPLICE;
+	l->tcp_nodelay = true;
+	l->keepalive = false;
+	l->pipe_size = 65536;
+	l->buffer_size = 16384;
+	l->max_connections = 0;
+	l->timeouts.connect_ms = 5000;
+	l->timeouts.client_idle_ms = 60000;
+	l->timeouts.server_idle_ms = 60000;
+	l->timeouts.session_ms = 0;
+}
+
+void
+sl_config_backend_defaults(struct sl_config_backend *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->weight = 1;
+	b->max_connections = 0;
+}

@@ -1,0 +1,842 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The walk from libyaml's node tree to a struct sl_config: one function per mapping of the
+ * schema (top level, log, listener, timeouts, group, health, passive, warm_pool, backend), each
+ * checking its keys against a table and each value's type and range, recording an error at the
+ * node and carrying on. Checks across nodes (names, references) are in config_validate.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include <sluice/addr.h>
+#include <sluice/config.h>
+
+#include "config/config_int.h"
+
+#define KEYS_MAX 16 /* the most keys any mapping of the schema has */
+
+static const char *const top_keys[] = {"workers", "drain_timeout", "log", "listeners", "groups"};
+enum { TOP_WORKERS, TOP_DRAIN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS };
+
+static const char *const log_keys[] = {"level"};
+static const char *const log_levels[] = {"error", "warn", "info", "debug"};
+
+static const char *const listener_keys[] = {
+        "name",      "address",   "group",       "backlog",         "forward",  "tcp_nodelay",
+        "keepalive", "pipe_size", "buffer_size", "max_connections", "timeouts",
+};
+enum {
+	L_NAME,
+	L_ADDRESS,
+	L_GROUP,
+	L_BACKLOG,
+	L_FORWARD,
+	L_NODELAY,
+	L_KEEPALIVE,
+	L_PIPE,
+	L_BUFFER,
+	L_MAXCONN,
+	L_TIMEOUTS,
+};
+static const char *const forward_modes[] = {"splice", "copy"};
+
+static const char *const timeout_keys[] = {"connect", "client_idle", "server_idle", "session"};
+
+static const char *const group_keys[] = {
+        "name",   "balance", "maglev_table_size", "retries",
+        "health", "passive", "warm_pool",         "backends",
+};
+enum { G_NAME, G_BALANCE, G_MAGLEV, G_RETRIES, G_HEALTH, G_PASSIVE, G_WARM, G_BACKENDS };
+
+static const char *const health_keys[] = {"type", "interval", "timeout", "rise",
+                                          "fall", "send",     "expect"};
+enum { H_TYPE, H_INTERVAL, H_TIMEOUT, H_RISE, H_FALL, H_SEND, H_EXPECT };
+/* index = enum sl_health_kind */
+static const char *const health_types[] = {"none", "tcp", "send_expect"};
+
+static const char *const passive_keys[] = {"failures", "backoff", "max_backoff"};
+static const char *const warm_keys[] = {"size", "idle"};
+static const char *const backend_keys[] = {"address", "weight", "max_connections", "name"};
+enum { B_ADDRESS, B_WEIGHT, B_MAXCONN, B_NAME };
+
+static yaml_node_t *
+node_at(const struct sl__config_load *x, int index)
+{
+	return yaml_document_get_node(x->doc, index);
+}
+
+static bool
+scalar_is_null(const yaml_node_t *v)
+{
+	const char *s = (const char *)v->data.scalar.value;
+
+	return v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (v->data.scalar.length == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0);
+}
+
+/* What a node holds, for "got ..." in messages: "\"text\"", nothing, a list or a mapping. */
+static const char *
+describe(const yaml_node_t *v, char *buf, size_t size)
+{
+	char q[SL__CONFIG_QUOTE_MAX];
+
+	if (v->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (v->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (scalar_is_null(v))
+		return "nothing";
+	sl__config_quote((const char *)v->data.scalar.value, v->data.scalar.length, q, sizeof(q));
+	snprintf(buf, size, "\"%s\"", q);
+	return buf;
+}
+
+/* "a, b, c" */
+static char *
+join(const char *const *names, size_t n, char *buf, size_t size)
+{
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
+	return buf;
+}
+
+/* The scalar's text if it is a scalar with no NUL inside, else NULL. */
+static const char *
+scalar_text(const yaml_node_t *v)
+{
+	const char *s;
+
+	if (v->type != YAML_SCALAR_NODE)
+		return NULL;
+	s = (const char *)v->data.scalar.value;
+	return strlen(s) == v->data.scalar.length ? s : NULL;
+}
+
+static void
+type_error(struct sl__config_load *x, const yaml_node_t *v, const char *expected, const char *key)
+{
+	char got[SL__CONFIG_QUOTE_MAX + 2];
+
+	sl__config_error(x, v->start_mark, "expected %s for \"%s\", got %s", expected, key,
+	                 describe(v, got, sizeof(got)));
+}
+
+/*
+ * Checks that <map> is a mapping and sorts its values into <vals> by the index of their key in
+ * <names>. Reports keys that are not scalars, unknown keys (with a suggestion) and repeated keys.
+ * <desc> says what the mapping is for ("for \"timeouts\""), <where> where the keys live ("in
+ * listener"). Returns false (after an error) if <map> is not a mapping.
+ */
+static bool
+walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const char *where,
+         const char *const *names, size_t n, yaml_node_t **vals)
+{
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], list[256],
+	        at[SL__CONFIG_WHERE_MAX];
+	yaml_node_t *keys[KEYS_MAX] = {0};
+	yaml_node_pair_t *p;
+	size_t i;
+
+	SL_ASSERT(n <= KEYS_MAX);
+	memset(vals, 0, n * sizeof(vals[0]));
+	if (map->type != YAML_MAPPING_NODE) {
+		sl__config_error(x, map->start_mark, "expected a mapping %s, got %s", desc,
+		                 describe(map, got, sizeof(got)));
+		return false;
+	}
+	for (p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top && !sl__config_stopped(x); p++) {
+		yaml_node_t *k = node_at(x, p->key), *v = node_at(x, p->value);
+		const char *name, *near;
+
+		if (!k || !v)
+			continue;
+		name = scalar_text(k);
+		if (!name) {
+			sl__config_error(x, k->start_mark, "expected a key name %s, got %s", where,
+			                 describe(k, got, sizeof(got)));
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (strcmp(name, names[i]) == 0)
+				break;
+		if (i == n) {
+			sl__config_quote(name, strlen(name), q, sizeof(q));
+			join(names, n, list, sizeof(list));
+			near = sl__config_closest(name, names, n);
+			if (near)
+				sl__config_error(
+				        x, k->start_mark,
+				        "unknown key \"%s\" %s (expected one of: %s); did you "
+				        "mean \"%s\"?",
+				        q, where, list, near);
+			else
+				sl__config_error(x, k->start_mark,
+				                 "unknown key \"%s\" %s (expected one of: %s)", q,
+				                 where, list);
+			continue;
+		}
+		if (keys[i]) {
+			sl__config_error(x, k->start_mark,
+			                 "duplicate key \"%s\" (first defined at %s)", name,
+			                 sl__config_where(x, keys[i]->start_mark, at, sizeof(at)));
+			continue;
+		}
+		keys[i] = k;
+		vals[i] = v;
+	}
+	return true;
+}
+
+/* Reports "<key>" outside [lo, hi]; <lo>/<hi> are texts with units, NULL when unbounded. */
+static void
+range_error(struct sl__config_load *x, const yaml_node_t *v, const char *key, const char *lo,
+            const char *hi)
+{
+	char q[SL__CONFIG_QUOTE_MAX];
+
+	sl__config_quote((const char *)v->data.scalar.value, v->data.scalar.length, q, sizeof(q));
+	if (lo && hi)
+		sl__config_error(x, v->start_mark, "\"%s\" must be between %s and %s, got %s", key,
+		                 lo, hi, q);
+	else if (lo)
+		sl__config_error(x, v->start_mark, "\"%s\" must be at least %s, got %s", key, lo,
+		                 q);
+	else
+		sl__config_error(x, v->start_mark, "\"%s\" must be at most %s, got %s", key, hi, q);
+}
+
+/*
+ * Reads the leading decimal digits of <s> into <*v> (saturating at UINT64_MAX). Returns the
+ * number of digits.
+ */
+static size_t
+parse_digits(const char *s, uint64_t *v)
+{
+	size_t i;
+
+	*v = 0;
+	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		*v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
+	}
+	return i;
+}
+
+static bool
+get_u32(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t lo, uint32_t hi,
+        uint32_t *out)
+{
+	char los[16], his[16];
+	const char *s = scalar_text(v);
+	bool neg;
+	uint64_t n;
+	size_t i;
+
+	if (!s || scalar_is_null(v)) {
+		type_error(x, v, "an integer", key);
+		return false;
+	}
+	neg = s[0] == '-';
+	i = parse_digits(s + neg, &n);
+	if (i == 0 || s[neg + i] != '\0') {
+		type_error(x, v, "an integer", key);
+		return false;
+	}
+	if (neg && n == 0)
+		neg = false;
+	if (neg || n < lo || n > hi) {
+		snprintf(los, sizeof(los), "%" PRIu32, lo);
+		snprintf(his, sizeof(his), "%" PRIu32, hi);
+		/* say the bound that was crossed; a number past UINT32_MAX crossed the top */
+		range_error(x, v, key, lo || neg ? los : NULL,
+		            hi != UINT32_MAX || (!lo && !neg) ? his : NULL);
+		return false;
+	}
+	*out = (uint32_t)n;
+	return true;
+}
+
+/* Durations: integer milliseconds, or an integer with ms, s, m or h. */
+static bool
+get_ms(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t lo, uint32_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+	const char *s = scalar_text(v);
+	uint64_t n;
+	size_t i, nd;
+
+	if (!s || scalar_is_null(v))
+		goto bad;
+	nd = parse_digits(s, &n);
+	if (nd == 0)
+		goto bad;
+	for (i = 0; i < SL_ARRAY_SIZE(units); i++)
+		if (strcmp(s + nd, units[i].unit) == 0)
+			break;
+	if (i == SL_ARRAY_SIZE(units))
+		goto bad;
+	if (n > UINT32_MAX / units[i].ms) {
+		range_error(x, v, key, NULL, "4294967295ms (about 49 days)");
+		return false;
+	}
+	n *= units[i].ms;
+	if (n < lo) { /* lo is 0 or 1 */
+		range_error(x, v, key, "1ms", NULL);
+		return false;
+	}
+	*out = (uint32_t)n;
+	return true;
+bad:
+	type_error(x, v, "a duration such as 250ms, 5s or 2m", key);
+	return false;
+}
+
+/* Sizes: integer bytes, or an integer with k or m (KiB, MiB), either case. */
+static bool
+get_size(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t lo, uint32_t hi,
+         uint32_t *out)
+{
+	char los[24], his[24];
+	const char *s = scalar_text(v);
+	uint64_t n, mult = 1;
+	size_t nd;
+
+	if (!s || scalar_is_null(v))
+		goto bad;
+	nd = parse_digits(s, &n);
+	if (nd == 0)
+		goto bad;
+	if (s[nd] == 'k' || s[nd] == 'K')
+		mult = 1024;
+	else if (s[nd] == 'm' || s[nd] == 'M')
+		mult = 1024 * 1024;
+	else if (s[nd] != '\0')
+		goto bad;
+	if (mult > 1 && s[nd + 1] != '\0')
+		goto bad;
+	n = n > UINT64_MAX / mult ? UINT64_MAX : n * mult;
+	if (n < lo || n > hi) {
+		snprintf(los, sizeof(los), "%" PRIu32 " bytes", lo);
+		snprintf(his, sizeof(his), "%" PRIu32 " bytes", hi);
+		range_error(x, v, key, los, his);
+		return false;
+	}
+	*out = (uint32_t)n;
+	return true;
+bad:
+	type_error(x, v, "a size such as 4096, 64k or 1m", key);
+	return false;
+}
+
+static bool
+get_bool(struct sl__config_load *x, const yaml_node_t *v, const char *key, bool *out)
+{
+	static const char *const yes[] = {"true", "True", "TRUE"}, *const no[] = {"false", "False",
+	                                                                          "FALSE"};
+	const char *s = scalar_text(v);
+	size_t i;
+
+	for (i = 0; s && i < SL_ARRAY_SIZE(yes); i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	type_error(x, v, "true or false", key);
+	return false;
+}
+
+/* One of <names>; stores its index. */
+static bool
+get_enum(struct sl__config_load *x, const yaml_node_t *v, const char *key, const char *const *names,
+         size_t n, unsigned *out)
+{
+	char list[128], want[160], got[SL__CONFIG_QUOTE_MAX + 2];
+	const char *s = scalar_text(v), *near;
+	size_t i;
+
+	for (i = 0; s && i < n; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (unsigned)i;
+			return true;
+		}
+	}
+	join(names, n, list, sizeof(list));
+	near = s ? sl__config_closest(s, names, n) : NULL;
+	snprintf(want, sizeof(want), "one of %s", list);
+	if (near)
+		sl__config_error(x, v->start_mark,
+		                 "expected %s for \"%s\", got %s; did you mean \"%s\"?", want, key,
+		                 describe(v, got, sizeof(got)), near);
+	else
+		type_error(x, v, want, key);
+	return false;
+}
+
+/* A name: 1 to SL_CONFIG_NAME_MAX - 1 printable ASCII bytes, no spaces or quotes. */
+static bool
+get_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
+         char out[SL_CONFIG_NAME_MAX])
+{
+	const char *s = scalar_text(v);
+	size_t i, n;
+
+	if (!s || v->type != YAML_SCALAR_NODE || scalar_is_null(v)) {
+		type_error(x, v, "a name", key);
+		return false;
+	}
+	n = v->data.scalar.length;
+	if (n >= SL_CONFIG_NAME_MAX) {
+		sl__config_error(x, v->start_mark, "\"%s\" is too long (at most %d bytes)", key,
+		                 SL_CONFIG_NAME_MAX - 1);
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\') {
+			sl__config_error(x, v->start_mark,
+			                 "\"%s\" may contain only printable ASCII without spaces, "
+			                 "quotes or backslashes",
+			                 key);
+			return false;
+		}
+	}
+	memcpy(out, s, n + 1);
+	return true;
+}
+
+static bool
+get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
+{
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
+	const char *s = scalar_text(v), *why = NULL;
+
+	if (v->type != YAML_SCALAR_NODE || scalar_is_null(v)) {
+		sl__config_error(x, v->start_mark,
+		                 "expected an address such as 127.0.0.1:8080 for \"%s\", got %s "
+		                 "(write IPv6 addresses in quotes: \"[::1]:8080\")",
+		                 key, describe(v, got, sizeof(got)));
+		return false;
+	}
+	sl__config_quote((const char *)v->data.scalar.value, v->data.scalar.length, q, sizeof(q));
+	if (!s) {
+		sl__config_error(x, v->start_mark, "bad address \"%s\": contains a NUL byte", q);
+		return false;
+	}
+	if (sl_addr_parse(a, s, false, &why) != 0) {
+		sl__config_error(x, v->start_mark, "bad address \"%s\": %s", q, why);
+		return false;
+	}
+	return true;
+}
+
+/* Any bytes (a YAML string may hold escapes such as "\r\n"); a NUL-terminated copy. */
+static bool
+get_bytes(struct sl__config_load *x, const yaml_node_t *v, const char *key, char **out, size_t *len)
+{
+	if (v->type != YAML_SCALAR_NODE) {
+		type_error(x, v, "a string", key);
+		return false;
+	}
+	*len = v->data.scalar.length;
+	*out = sl__config_calloc(x, *len + 1, 1);
+	if (!*out)
+		return false;
+	memcpy(*out, v->data.scalar.value, *len);
+	return true;
+}
+
+/* The list under <key>, or NULL after an error. */
+static bool
+is_list(struct sl__config_load *x, const yaml_node_t *v, const char *key)
+{
+	if (v->type == YAML_SEQUENCE_NODE)
+		return true;
+	type_error(x, v, "a list", key);
+	return false;
+}
+
+static size_t
+list_len(const yaml_node_t *v)
+{
+	return (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+}
+
+static void
+walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(timeout_keys)];
+
+	if (!walk_map(x, map, "for \"timeouts\"", "in timeouts", timeout_keys,
+	              SL_ARRAY_SIZE(timeout_keys), v))
+		return;
+	if (v[0])
+		get_ms(x, v[0], "connect", 1, &t->connect_ms);
+	if (v[1])
+		get_ms(x, v[1], "client_idle", 0, &t->client_idle_ms);
+	if (v[2])
+		get_ms(x, v[2], "server_idle", 0, &t->server_idle_ms);
+	if (v[3])
+		get_ms(x, v[3], "session", 0, &t->session_ms);
+}
+
+static void
+walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
+{
+	struct sl_config_listener *l = &x->c->listeners[i];
+	struct sl__config_lmeta *m = &x->lm[i];
+	yaml_node_t *v[SL_ARRAY_SIZE(listener_keys)];
+	unsigned fwd;
+
+	m->map = map->start_mark;
+	if (!walk_map(x, map, "for each item of \"listeners\"", "in listener", listener_keys,
+	              SL_ARRAY_SIZE(listener_keys), v))
+		return;
+	if (v[L_NAME] && get_name(x, v[L_NAME], "name", l->name))
+		m->name = v[L_NAME];
+	if (v[L_ADDRESS]) {
+		m->addr = v[L_ADDRESS];
+		m->addr_ok = get_addr(x, v[L_ADDRESS], "address", &l->addr);
+	} else {
+		sl__config_error(x, map->start_mark,
+		                 "listener is missing required key \"address\"");
+	}
+	if (v[L_GROUP]) {
+		m->group = v[L_GROUP];
+		m->group_ok = scalar_text(v[L_GROUP]) && !scalar_is_null(v[L_GROUP]);
+		if (!m->group_ok)
+			type_error(x, v[L_GROUP], "a group name", "group");
+	}
+	if (v[L_BACKLOG])
+		get_u32(x, v[L_BACKLOG], "backlog", 1, INT32_MAX, &l->backlog);
+	if (v[L_FORWARD] &&
+	    get_enum(x, v[L_FORWARD], "forward", forward_modes, SL_ARRAY_SIZE(forward_modes), &fwd))
+		l->forward = fwd == 0 ? SL_FWD_SPLICE : SL_FWD_COPY;
+	if (v[L_NODELAY])
+		get_bool(x, v[L_NODELAY], "tcp_nodelay", &l->tcp_nodelay);
+	if (v[L_KEEPALIVE])
+		get_bool(x, v[L_KEEPALIVE], "keepalive", &l->keepalive);
+	if (v[L_PIPE])
+		get_size(x, v[L_PIPE], "pipe_size", 4096, 1u << 30, &l->pipe_size);
+	if (v[L_BUFFER])
+		get_size(x, v[L_BUFFER], "buffer_size", 1024, 1u << 30, &l->buffer_size);
+	if (v[L_MAXCONN])
+		get_u32(x, v[L_MAXCONN], "max_connections", 0, UINT32_MAX, &l->max_connections);
+	if (v[L_TIMEOUTS])
+		walk_timeouts(x, v[L_TIMEOUTS], &l->timeouts);
+	if (!m->name && m->addr_ok)
+		sl_addr_format(&l->addr, l->name, sizeof(l->name));
+}
+
+static void
+walk_health(struct sl__config_load *x, yaml_node_t *map, struct sl_config_health *h)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(health_keys)];
+	unsigned kind = SL_HEALTH_TCP;
+	bool kind_ok = true;
+
+	if (!walk_map(x, map, "for \"health\"", "in health", health_keys,
+	              SL_ARRAY_SIZE(health_keys), v))
+		return;
+	/* a health: mapping turns checks on; type defaults to tcp */
+	h->kind = SL_HEALTH_TCP;
+	if (v[H_TYPE]) {
+		kind_ok = get_enum(x, v[H_TYPE], "type", health_types, SL_ARRAY_SIZE(health_types),
+		                   &kind);
+		if (kind_ok)
+			h->kind = (enum sl_health_kind)kind;
+	}
+	if (v[H_INTERVAL])
+		get_ms(x, v[H_INTERVAL], "interval", 1, &h->interval_ms);
+	if (v[H_TIMEOUT])
+		get_ms(x, v[H_TIMEOUT], "timeout", 1, &h->timeout_ms);
+	if (v[H_RISE])
+		get_u32(x, v[H_RISE], "rise", 1, 1000, &h->rise);
+	if (v[H_FALL])
+		get_u32(x, v[H_FALL], "fall", 1, 1000, &h->fall);
+	if (v[H_SEND])
+		get_bytes(x, v[H_SEND], "send", &h->send, &h->send_len);
+	if (v[H_EXPECT] && get_bytes(x, v[H_EXPECT], "expect", &h->expect, &h->expect_len) &&
+	    h->expect_len == 0)
+		sl__config_error(x, v[H_EXPECT]->start_mark, "\"expect\" must not be empty");
+	if (!kind_ok)
+		return;
+	if (h->kind == SL_HEALTH_SEND_EXPECT) {
+		if (!v[H_SEND])
+			sl__config_error(x, map->start_mark,
+			                 "health type send_expect needs a \"send\" string");
+		if (!v[H_EXPECT])
+			sl__config_error(x, map->start_mark,
+			                 "health type send_expect needs an \"expect\" string");
+	} else {
+		if (v[H_SEND])
+			sl__config_error(x, v[H_SEND]->start_mark,
+			                 "\"send\" is only used with type: send_expect");
+		if (v[H_EXPECT])
+			sl__config_error(x, v[H_EXPECT]->start_mark,
+			                 "\"expect\" is only used with type: send_expect");
+	}
+	if (h->timeout_ms > h->interval_ms)
+		sl__config_error(x, (v[H_TIMEOUT] ? v[H_TIMEOUT] : map)->start_mark,
+		                 "health \"timeout\" (%" PRIu32 "ms) must not be longer than "
+		                 "\"interval\" (%" PRIu32 "ms)",
+		                 h->timeout_ms, h->interval_ms);
+}
+
+static void
+walk_passive(struct sl__config_load *x, yaml_node_t *map, struct sl_config_passive *p)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(passive_keys)];
+
+	if (!walk_map(x, map, "for \"passive\"", "in passive", passive_keys,
+	              SL_ARRAY_SIZE(passive_keys), v))
+		return;
+	if (v[0])
+		get_u32(x, v[0], "failures", 0, UINT32_MAX, &p->failures);
+	if (v[1])
+		get_ms(x, v[1], "backoff", 1, &p->backoff_ms);
+	if (v[2])
+		get_ms(x, v[2], "max_backoff", 1, &p->max_backoff_ms);
+	if (p->backoff_ms > p->max_backoff_ms)
+		sl__config_error(x, (v[1] ? v[1] : map)->start_mark,
+		                 "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
+		                 "\"max_backoff\" (%" PRIu32 "ms)",
+		                 p->backoff_ms, p->max_backoff_ms);
+}
+
+static void
+walk_warm_pool(struct sl__config_load *x, yaml_node_t *map, struct sl_config_warm_pool *w)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(warm_keys)];
+
+	if (!walk_map(x, map, "for \"warm_pool\"", "in warm_pool", warm_keys,
+	              SL_ARRAY_SIZE(warm_keys), v))
+		return;
+	if (v[0])
+		get_u32(x, v[0], "size", 0, 4096, &w->size);
+	if (v[1])
+		get_ms(x, v[1], "idle", 1, &w->idle_ms);
+}
+
+static void
+walk_backend(struct sl__config_load *x, yaml_node_t *map, struct sl_config_backend *b,
+             struct sl__config_bmeta *m)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(backend_keys)];
+
+	m->map = map->start_mark;
+	if (!walk_map(x, map, "for each item of \"backends\"", "in backend", backend_keys,
+	              SL_ARRAY_SIZE(backend_keys), v))
+		return;
+	if (v[B_ADDRESS]) {
+		m->addr = v[B_ADDRESS];
+		m->addr_ok = get_addr(x, v[B_ADDRESS], "address", &b->addr);
+	} else {
+		sl__config_error(x, map->start_mark, "backend is missing required key \"address\"");
+	}
+	if (v[B_WEIGHT])
+		get_u32(x, v[B_WEIGHT], "weight", 1, 1000000, &b->weight);
+	if (v[B_MAXCONN])
+		get_u32(x, v[B_MAXCONN], "max_connections", 0, UINT32_MAX, &b->max_connections);
+	if (v[B_NAME] && get_name(x, v[B_NAME], "name", b->name))
+		m->name = v[B_NAME];
+	if (!m->name && m->addr_ok)
+		sl_addr_format(&b->addr, b->name, sizeof(b->name));
+}
+
+static bool
+is_prime(uint32_t n)
+{
+	uint32_t d;
+
+	if (n < 2)
+		return false;
+	for (d = 2; d <= n / d; d++)
+		if (n % d == 0)
+			return false;
+	return true;
+}
+
+static void
+walk_maglev_size(struct sl__config_load *x, const yaml_node_t *v, uint32_t *out)
+{
+	uint32_t n, lo, hi;
+
+	if (!get_u32(x, v, "maglev_table_size", 3, 1u << 24, &n))
+		return;
+	if (is_prime(n)) {
+		*out = n;
+		return;
+	}
+	/* both neighbours exist in range: primes are at most a few hundred apart here */
+	for (lo = n - 1; !is_prime(lo); lo--)
+		;
+	for (hi = n + 1; !is_prime(hi); hi++)
+		;
+	sl__config_error(x, v->start_mark,
+	                 "\"maglev_table_size\" must be a prime number, got %" PRIu32
+	                 " (nearest primes: %" PRIu32 " and %" PRIu32 ")",
+	                 n, lo, hi);
+}
+
+static void
+walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
+{
+	struct sl_config_group *g = &x->c->groups[i];
+	struct sl__config_gmeta *m = &x->gm[i];
+	yaml_node_t *v[SL_ARRAY_SIZE(group_keys)], *bl;
+	size_t j, n;
+
+	m->map = map->start_mark;
+	if (!walk_map(x, map, "for each item of \"groups\"", "in group", group_keys,
+	              SL_ARRAY_SIZE(group_keys), v))
+		return;
+	if (!v[G_NAME])
+		sl__config_error(x, map->start_mark, "group is missing required key \"name\"");
+	else if (get_name(x, v[G_NAME], "name", g->name))
+		m->name = v[G_NAME];
+	if (v[G_BALANCE]) {
+		if (scalar_text(v[G_BALANCE]) && !scalar_is_null(v[G_BALANCE]))
+			m->balance = v[G_BALANCE]; /* checked against the balancers in config.c */
+		else
+			type_error(x, v[G_BALANCE], "a balancer name", "balance");
+	}
+	if (v[G_MAGLEV]) {
+		m->maglev = v[G_MAGLEV];
+		walk_maglev_size(x, v[G_MAGLEV], &g->maglev_table_size);
+	}
+	if (v[G_RETRIES])
+		get_u32(x, v[G_RETRIES], "retries", 0, 100, &g->retries);
+	if (v[G_HEALTH])
+		walk_health(x, v[G_HEALTH], &g->health);
+	if (v[G_PASSIVE])
+		walk_passive(x, v[G_PASSIVE], &g->passive);
+	if (v[G_WARM])
+		walk_warm_pool(x, v[G_WARM], &g->warm_pool);
+	bl = v[G_BACKENDS];
+	if (bl && !is_list(x, bl, "backends"))
+		return;
+	if (!bl || list_len(bl) == 0) {
+		if (m->name)
+			sl__config_error(x, (bl ? bl : map)->start_mark,
+			                 "group \"%s\" has no backends", g->name);
+		else
+			sl__config_error(x, (bl ? bl : map)->start_mark, "group has no backends");
+		return;
+	}
+	m->backends = bl;
+	n = list_len(bl);
+	g->backends = sl__config_calloc(x, n, sizeof(g->backends[0]));
+	m->bm = sl__config_calloc(x, n, sizeof(m->bm[0]));
+	if (!g->backends || !m->bm)
+		return;
+	g->nbackends = n;
+	for (j = 0; j < n; j++)
+		sl_config_backend_defaults(&g->backends[j]);
+	for (j = 0; j < n && !sl__config_stopped(x); j++) {
+		walk_backend(x, node_at(x, bl->data.sequence.items.start[j]), &g->backends[j],
+		             &m->bm[j]);
+	}
+}
+
+/* The list under a top-level key: allocates the arrays and walks each item. */
+static void
+walk_listeners(struct sl__config_load *x, yaml_node_t *v)
+{
+	size_t i, n;
+
+	if (!is_list(x, v, "listeners"))
+		return;
+	n = list_len(v);
+	if (n == 0) {
+		sl__config_error(x, v->start_mark, "at least one listener is required");
+		return;
+	}
+	x->c->listeners = sl__config_calloc(x, n, sizeof(x->c->listeners[0]));
+	x->lm = sl__config_calloc(x, n, sizeof(x->lm[0]));
+	if (!x->c->listeners || !x->lm)
+		return;
+	x->c->nlisteners = n;
+	for (i = 0; i < n; i++)
+		sl_config_listener_defaults(&x->c->listeners[i]);
+	for (i = 0; i < n && !sl__config_stopped(x); i++) {
+		walk_listener(x, node_at(x, v->data.sequence.items.start[i]), i);
+	}
+}
+
+static void
+walk_groups(struct sl__config_load *x, yaml_node_t *v)
+{
+	size_t i, n;
+
+	if (!is_list(x, v, "groups"))
+		return;
+	n = list_len(v);
+	if (n == 0) {
+		sl__config_error(x, v->start_mark, "at least one group is required");
+		return;
+	}
+	x->c->groups = sl__config_calloc(x, n, sizeof(x->c->groups[0]));
+	x->gm = sl__config_calloc(x, n, sizeof(x->gm[0]));
+	if (!x->c->groups || !x->gm)
+		return;
+	x->c->ngroups = n;
+	x->ngm = n;
+	for (i = 0; i < n; i++)
+		sl_config_group_defaults(&x->c->groups[i]);
+	for (i = 0; i < n && !sl__config_stopped(x); i++)
+		walk_group(x, node_at(x, v->data.sequence.items.start[i]), i);
+}
+
+void
+sl__config_walk(struct sl__config_load *x)
+{
+	yaml_node_t *root = yaml_document_get_root_node(x->doc), *v[SL_ARRAY_SIZE(top_keys)];
+	yaml_node_t *lv[SL_ARRAY_SIZE(log_keys)];
+	yaml_mark_t start = {0, 0, 0};
+	unsigned level;
+
+	if (!root || (root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
+		sl__config_error(x, start, "at least one listener is required");
+		sl__config_error(x, start, "at least one group is required");
+		return;
+	}
+	x->root = root->start_mark;
+	if (!walk_map(x, root, "at the top level", "at the top level", top_keys,
+	              SL_ARRAY_SIZE(top_keys), v))
+		return;
+	if (v[TOP_WORKERS])
+		get_u32(x, v[TOP_WORKERS], "workers", 0, 1024, &x->c->workers);
+	if (v[TOP_DRAIN])
+		get_ms(x, v[TOP_DRAIN], "drain_timeout", 0, &x->c->drain_timeout_ms);
+	if (v[TOP_LOG] && walk_map(x, v[TOP_LOG], "for \"log\"", "in log", log_keys,
+	                           SL_ARRAY_SIZE(log_keys), lv)) {
+		if (lv[0] &&
+		    get_enum(x, lv[0], "level", log_levels, SL_ARRAY_SIZE(log_levels), &level))
+			x->c->log_level = (enum sl_log_level)level;
+	}
+	/* groups first: listeners name them, and validation wants both arrays sized */
+	if (v[TOP_GROUPS])
+		walk_groups(x, v[TOP_GROUPS]);
+	else
+		sl__config_error(x, root->start_mark, "at least one group is required");
+	if (v[TOP_LISTENERS])
+		walk_listeners(x, v[TOP_LISTENERS]);
+	else
+		sl__config_error(x, root->start_mark, "at least one listener is required");
+}

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The generic forwarder driver (include/sluice/fwd.h): readiness bookkeeping, the per-direction
+ * pump calls, the splice -> copy fallback, and the per-worker pipe cache. The byte moving itself
+ * is in fwd_splice.c and fwd_copy.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <sluice/fwd.h>
+
+void
+sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *env, int client_fd,
+            int server_fd)
+{
+	f->ops = ops;
+	f->env = env;
+	f->fd[SL_FWD_CLIENT] = client_fd;
+	f->fd[SL_FWD_SERVER] = server_fd;
+	f->attached = false;
+	f->err = 0;
+	f->err_side = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		/* a fresh socket's send buffer is empty: writable until a write says otherwise */
+		f->readable[i] = false;
+		f->writable[i] = true;
+		f->hup[i] = false;
+		f->d[i] = (struct sl_fwd_dir){.pipe = {-1, -1}};
+	}
+}
+
+void
+sl_fwd_note(struct sl_fwd *f, unsigned side, unsigned events)
+{
+	if (events & SL_IO_READ)
+		f->readable[side] = true;
+	if (events & SL_IO_WRITE)
+		f->writable[side] = true;
+	if (events & SL_IO_HUP)
+		f->hup[side] = true;
+}
+
+static int
+fwd_status(const struct sl_fwd *f)
+{
+	unsigned done = (unsigned)f->d[0].shut + (unsigned)f->d[1].shut;
+
+	return done == 2 ? SL_FWD_DONE : done == 1 ? SL_FWD_HALF_DONE : SL_FWD_RUNNING;
+}
+
+static bool
+fwd_can_fall_back(const struct sl_fwd *f)
+{
+	return f->ops != &sl_fwd_copy_ops && f->d[0].pending == 0 && f->d[1].pending == 0 &&
+	       !f->d[0].eof && !f->d[1].eof;
+}
+
+/* The kernel refused the variant for these fds (splice: EINVAL): continue by copying. */
+static int
+fwd_fall_back(struct sl_fwd *f)
+{
+	f->ops->detach(f);
+	f->attached = false;
+	f->ops = &sl_fwd_copy_ops;
+	f->env->fallbacks++;
+	if (f->ops->attach(f) != 0)
+		return -ENOMEM;
+	f->attached = true;
+	return 0;
+}
+
+static int
+fwd_run(struct sl_fwd *f)
+{
+	int err;
+
+	if (sl_unlikely(f->err != 0))
+		return f->err;
+	/* the two directions use disjoint flags (readable[d], writable[!d]): one pass each */
+	for (unsigned d = 0; d < 2; d++) {
+		err = f->ops->pump(f, d);
+		if (sl_likely(err == 0))
+			continue;
+		if (err == -EINVAL && fwd_can_fall_back(f)) {
+			err = fwd_fall_back(f);
+			if (err == 0) {
+				d = (unsigned)-1; /* start over with the copy variant */
+				continue;
+			}
+		}
+		f->err = err;
+		return err;
+	}
+	return fwd_status(f);
+}
+
+int
+sl_fwd_start(struct sl_fwd *f)
+{
+	int err;
+
+	SL_ASSERT(!f->attached);
+	err = f->ops->attach(f);
+	if (err != 0) {
+		f->ops->detach(f);
+		return err;
+	}
+	f->attached = true;
+	return fwd_run(f);
+}
+
+int
+sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events)
+{
+	sl_fwd_note(f, side, events);
+	if (sl_unlikely(!f->attached))
+		return SL_FWD_RUNNING;
+	return fwd_run(f);
+}
+
+void
+sl_fwd_fini(struct sl_fwd *f)
+{
+	if (f->attached) {
+		f->ops->detach(f);
+		f->attached = false;
+	}
+}
+
+/* ---- pipe cache ---- */
+
+struct sl_pipe_cache {
+	int (*pairs)[2];
+	size_t n, cap;
+	uint32_t pipe_size; /* bytes, as the kernel set it */
+	uint32_t want_size; /* bytes asked for; 0 = kernel default */
+	struct sl_pipe_cache_stats st;
+};
+
+static int
+pipe_make(struct sl_pipe_cache *c, int fds[2])
+{
+	int sz;
+
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -errno;
+	/* best effort: above /proc/sys/fs/pipe-max-size an unprivileged process gets EPERM */
+	if (c->want_size != 0)
+		(void)fcntl(fds[1], F_SETPIPE_SZ, (int)c->want_size);
+	if (c->pipe_size == 0) {
+		sz = fcntl(fds[1], F_GETPIPE_SZ);
+		c->pipe_size = sz > 0 ? (uint32_t)sz : 65536u;
+	}
+	c->st.created++;
+	return 0;
+}
+
+int
+sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill,
+                     uint32_t pipe_size)
+{
+	struct sl_pipe_cache *c;
+	int err, fds[2];
+
+	if (prefill > capacity)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->pairs = calloc(capacity == 0 ? 1 : capacity, sizeof(c->pairs[0]));
+	if (c->pairs == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->cap = capacity;
+	c->want_size = pipe_size;
+	/* learn the real size now so that sessions know their bound before the first get */
+	err = pipe_make(c, fds);
+	if (err != 0)
+		goto err_destroy;
+	sl_pipe_cache_put(c, fds, true);
+	while (c->n < prefill) {
+		err = pipe_make(c, fds);
+		if (err != 0)
+			goto err_destroy;
+		c->pairs[c->n][0] = fds[0];
+		c->pairs[c->n][1] = fds[1];
+		c->n++;
+	}
+	*out = c;
+	return 0;
+
+err_destroy:
+	sl_pipe_cache_destroy(c);
+	return err;
+}
+
+void
+sl_pipe_cache_destroy(struct sl_pipe_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		close(c->pairs[i][0]);
+		close(c->pairs[i][1]);
+	}
+	free(c->pairs);
+	free(c);
+}
+
+int
+sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2])
+{
+	if (sl_likely(c->n > 0)) {
+		c->n--;
+		fds[0] = c->pairs[c->n][0];
+		fds[1] = c->pairs[c->n][1];
+		c->st.reused++;
+		return 0;
+	}
+	return pipe_make(c, fds);
+}
+
+void
+sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty)
+{
+	if (fds[0] < 0)
+		return;
+	if (empty && c->n < c->cap) {
+		c->pairs[c->n][0] = fds[0];
+		c->pairs[c->n][1] = fds[1];
+		c->n++;
+	} else {
+		close(fds[0]);
+		close(fds[1]);
+		c->st.discarded++;
+	}
+	fds[0] = fds[1] = -1;
+}
+
+uint32_t
+sl_pipe_cache_pipe_size(const struct sl_pipe_cache *c)
+{
+	return c->pipe_size;
+}
+
+void
+sl_pipe_cache_stats(const struct sl_pipe_cache *c, struct sl_pipe_cache_stats *st)
+{
+	*st = c->st;
+	st->cached = c->n;
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Copy forwarder: recv()/send() through one pooled buffer per direction (env->buffer_size
+ * bytes, the backpressure bound). A short recv() means the socket was drained (TCP returns all
+ * it has), so the next readable edge is awaited without an extra recv() that would return
+ * EAGAIN; after a HUP the direction reads on to the EOF instead, which no edge would announce.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <sluice/pool.h>
+
+#include "net/fwd_int.h"
+
+static int
+copy_attach(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		f->d[d].buf = sl_pool_alloc(f->env->buffers);
+		if (f->d[d].buf == NULL)
+			return -ENOMEM;
+		f->d[d].capacity = f->env->buffer_size;
+		f->d[d].head = 0;
+	}
+	return 0;
+}
+
+static void
+copy_detach(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		sl_pool_free(f->env->buffers, f->d[d].buf);
+		f->d[d].buf = NULL;
+	}
+}
+
+static int
+copy_pump(struct sl_fwd *f, unsigned d)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	int src = f->fd[d], dst = f->fd[!d];
+	uint32_t tail, room;
+	ssize_t n;
+
+	for (;;) {
+		if (x->pending > 0 && f->writable[!d]) {
+			n = send(dst, x->buf + x->head, x->pending, MSG_NOSIGNAL);
+			if (sl_unlikely(n == -1)) {
+				if (errno == EAGAIN)
+					f->writable[!d] = false;
+				else if (errno == EINTR)
+					continue;
+				else
+					return sl__fwd_fail(f, !d);
+			} else {
+				x->pending -= (uint32_t)n;
+				x->bytes += (uint64_t)n;
+				x->head = x->pending == 0 ? 0 : x->head + (uint32_t)n;
+				/* short write: SOCK_NOSPACE is set, a writable edge will follow */
+				if (x->pending > 0)
+					f->writable[!d] = false;
+			}
+		}
+		if (x->eof)
+			return x->pending > 0 || x->shut ? 0 : sl__fwd_shut(f, d);
+		tail = x->head + x->pending;
+		room = x->capacity - tail;
+		if (!f->readable[d] || room == 0)
+			return 0;
+		n = recv(src, x->buf + tail, room, 0);
+		if (sl_likely(n > 0)) {
+			x->pending += (uint32_t)n;
+			if ((uint32_t)n < room && !f->hup[d])
+				f->readable[d] = false;
+			continue;
+		}
+		if (n == 0) {
+			x->eof = true;
+			f->readable[d] = false;
+			continue;
+		}
+		if (errno == EAGAIN) {
+			f->readable[d] = false;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		return sl__fwd_fail(f, d);
+	}
+}
+
+const struct sl_fwd_ops sl_fwd_copy_ops = {
+        .name = "copy",
+        .attach = copy_attach,
+        .detach = copy_detach,
+        .pump = copy_pump,
+};

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Splice forwarder: each direction owns one pipe from the worker's pipe cache; bytes go
+ * socket -> pipe -> socket without reaching user space. The pipe (F_SETPIPE_SZ, config
+ * pipe_size) is the only buffer, hence the backpressure bound. A direction splices in only when
+ * its pipe is empty, so EAGAIN from that splice can only mean "socket drained", never "pipe
+ * full"; then it splices out at once in the same call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+
+#include "net/fwd_int.h"
+
+static int
+splice_attach(struct sl_fwd *f)
+{
+	struct sl_pipe_cache *c = f->env->pipes;
+	int err;
+
+	if (c == NULL)
+		return -EINVAL;
+	for (unsigned d = 0; d < 2; d++) {
+		err = sl_pipe_cache_get(c, f->d[d].pipe);
+		if (err != 0)
+			return err;
+		f->d[d].capacity = sl_pipe_cache_pipe_size(c);
+	}
+	return 0;
+}
+
+static void
+splice_detach(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++)
+		if (f->d[d].pipe[0] >= 0)
+			sl_pipe_cache_put(f->env->pipes, f->d[d].pipe, f->d[d].pending == 0);
+}
+
+static int
+splice_pump(struct sl_fwd *f, unsigned d)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	int src = f->fd[d], dst = f->fd[!d];
+	ssize_t n;
+
+	for (;;) {
+		if (x->pending > 0) {
+			if (!f->writable[!d])
+				return 0;
+			n = splice(x->pipe[0], NULL, dst, NULL, x->pending,
+			           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (sl_unlikely(n == -1)) {
+				if (errno == EAGAIN) {
+					f->writable[!d] = false;
+					return 0;
+				}
+				if (errno == EINTR)
+					continue;
+				return sl__fwd_fail(f, !d);
+			}
+			x->pending -= (uint32_t)n;
+			x->bytes += (uint64_t)n;
+			if (x->pending > 0) {
+				/* short write: the send buffer is full and the kernel has set
+				 * SOCK_NOSPACE, so a writable edge will follow */
+				f->writable[!d] = false;
+				return 0;
+			}
+		}
+		if (x->eof)
+			return x->shut ? 0 : sl__fwd_shut(f, d);
+		if (!f->readable[d])
+			return 0;
+		n = splice(src, NULL, x->pipe[1], NULL, x->capacity,
+		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (sl_likely(n > 0)) {
+			x->pending = (uint32_t)n;
+			continue;
+		}
+		if (n == 0) {
+			x->eof = true;
+			f->readable[d] = false;
+			continue;
+		}
+		/* the pipe is empty here, so EAGAIN means the socket has nothing more */
+		if (errno == EAGAIN) {
+			f->readable[d] = false;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		return sl__fwd_fail(f, d);
+	}
+}
+
+const struct sl_fwd_ops sl_fwd_splice_ops = {
+        .name = "splice",
+        .attach = splice_attach,
+        .detach = splice_detach,
+        .pump = splice_pump,
+};

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TCP socket helpers (include/sluice/sock.h): listeners, accept, nonblocking connect, reset.
+ * Options set on a listener (TCP_NODELAY, SO_KEEPALIVE) are inherited by accepted sockets on
+ * Linux, so accepting costs one syscall and no setsockopt.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sluice/sock.h>
+
+int
+sl_sock_apply(int fd, const struct sl_sock_opts *o)
+{
+	static const int one = 1;
+
+	if (o == NULL)
+		return 0;
+	if (o->nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		return -errno;
+	if (o->keepalive && setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) == -1)
+		return -errno;
+	return 0;
+}
+
+int
+sl_sock_listen(const struct sl_addr *a, unsigned backlog, bool reuseport,
+               const struct sl_sock_opts *o)
+{
+	static const int one = 1;
+	int fd, err;
+
+	if (a->len == 0)
+		return -EINVAL;
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto err_close_fd;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto err_close_fd;
+	if (a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		goto err_close_fd;
+	err = sl_sock_apply(fd, o);
+	if (err != 0) {
+		close(fd);
+		return err;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
+		goto err_close_fd;
+	if (listen(fd, backlog == 0 ? SOMAXCONN : (int)backlog) == -1)
+		goto err_close_fd;
+	return fd;
+
+err_close_fd:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+int
+sl_sock_accept(int lfd, struct sl_addr *peer)
+{
+	int fd;
+
+	if (peer != NULL) {
+		peer->len = sizeof(peer->ss);
+		fd = accept4(lfd, (struct sockaddr *)&peer->ss, &peer->len,
+		             SOCK_NONBLOCK | SOCK_CLOEXEC);
+	} else {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	}
+	if (fd == -1)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return fd;
+}
+
+int
+sl_sock_connect(const struct sl_addr *a, const struct sl_sock_opts *o, int *fd)
+{
+	int s, err;
+
+	if (a->len == 0)
+		return -EINVAL;
+	s = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s == -1)
+		return -errno;
+	err = sl_sock_apply(s, o);
+	if (err != 0)
+		goto err_close_s;
+	if (connect(s, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		err = -errno;
+		if (err != -EINPROGRESS)
+			goto err_close_s;
+	}
+	*fd = s;
+	return err;
+
+err_close_s:
+	close(s);
+	return err;
+}
+
+int
+sl_sock_connect_result(int fd)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		return -errno;
+	return -soerr;
+}
+
+int
+sl_sock_local_addr(int fd, struct sl_addr *a)
+{
+	a->len = sizeof(a->ss);
+	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1) {
+		a->len = 0;
+		return -errno;
+	}
+	return 0;
+}
+
+void
+sl_sock_close_reset(int fd)
+{
+	static const struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	/* best effort: if setsockopt fails the peer sees a FIN instead, still a close */
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}

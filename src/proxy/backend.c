@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Backend runtime state shared by every worker (struct sl_backend in proxy_int.h): health flag,
+ * passive ejection with doubling backoff, and the optional process-wide connection cap.
+ * Writers: the health checker (up); any worker (fails, backoff_ms, ejected_until_ms, conns).
+ * Every access is relaxed: each field stands alone, none publishes other memory, and a worker
+ * acting on a slightly stale value only makes one more or one fewer attempt.
+ */
+#include <sluice/log.h>
+
+#include "proxy/proxy_int.h"
+
+bool
+sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms)
+{
+	/* relaxed: see the file header */
+	if (!atomic_load_explicit(&b->up, memory_order_relaxed))
+		return false;
+	if (atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) > now_ms)
+		return false;
+	if (b->cfg->max_connections != 0 &&
+	    atomic_load_explicit(&b->conns, memory_order_relaxed) >= b->cfg->max_connections)
+		return false;
+	return true;
+}
+
+bool
+sl__backend_try_acquire(struct sl_backend *b)
+{
+	uint32_t max = b->cfg->max_connections;
+
+	if (max == 0)
+		return true;
+	/* relaxed: a counter; the cap may be overshot by nothing, since the add is atomic */
+	if (atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) < max)
+		return true;
+	atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
+	return false;
+}
+
+void
+sl__backend_release(struct sl_backend *b)
+{
+	if (b->cfg->max_connections != 0)
+		/* relaxed: a counter */
+		atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
+}
+
+bool
+sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms)
+{
+	uint32_t limit = b->passive->failures, n, backoff, max;
+
+	if (limit == 0)
+		return false;
+	/* relaxed: see the file header; fetch_add hands each failure a distinct count, so exactly
+	 * one worker sees the count that crosses the limit and ejects */
+	n = atomic_fetch_add_explicit(&b->fails, 1, memory_order_relaxed) + 1;
+	if (n != limit)
+		return false;
+	backoff = atomic_load_explicit(&b->backoff_ms, memory_order_relaxed);
+	if (backoff == 0)
+		backoff = b->passive->backoff_ms;
+	max = b->passive->max_backoff_ms;
+	/* relaxed: each field stands alone (file header); readers tolerate a stale value */
+	atomic_store_explicit(&b->ejected_until_ms, now_ms + backoff, memory_order_relaxed);
+	atomic_store_explicit(&b->backoff_ms, backoff > max / 2 ? max : backoff * 2,
+	                      memory_order_relaxed); /* relaxed: as above */
+	/* relaxed: as above; a failure counted meanwhile by another worker is forgotten */
+	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
+	sl_log_warn("backend %s ejected for %u ms after %u consecutive connect failures",
+	            b->cfg->name, backoff, limit);
+	return true;
+}
+
+void
+sl__backend_connect_succeeded(struct sl_backend *b)
+{
+	/* relaxed: see the file header. Load first: the common case writes no shared line. */
+	if (atomic_load_explicit(&b->fails, memory_order_relaxed) != 0)
+		atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&b->backoff_ms, memory_order_relaxed) != 0)
+		atomic_store_explicit(&b->backoff_ms, 0, memory_order_relaxed);
+}
+
+void
+sl__backend_set_up(struct sl_backend *b, bool up)
+{
+	/* relaxed: see the file header */
+	atomic_store_explicit(&b->up, up, memory_order_relaxed);
+}

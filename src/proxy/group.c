@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A backend group as one worker sees it (struct sl_wgroup): its own balancer instance (cloned
+ * from the proxy's prototype, so Maglev tables are shared), per-worker active-session counts
+ * for least_conn and p2c, and the pick that skips backends a session already tried.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "proxy/session.h"
+
+int
+sl__group_lb_create(struct sl_lb **out, const struct sl_config_group *cfg)
+{
+	struct sl_lb_target *t;
+	struct sl_lb_opts o = {.maglev_table_size = cfg->maglev_table_size};
+	enum sl_lb_algo algo = SL_LB_ROUND_ROBIN;
+	int err;
+
+	if (cfg->nbackends == 0)
+		return -EINVAL;
+	if (cfg->balance[0] != '\0' && sl_lb_algo_parse(cfg->balance, &algo) != 0)
+		return -EINVAL;
+	t = calloc(cfg->nbackends, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		t[i].name = cfg->backends[i].name;
+		t[i].weight = cfg->backends[i].weight == 0 ? 1 : cfg->backends[i].weight;
+	}
+	err = sl_lb_create(out, algo, t, cfg->nbackends, &o);
+	free(t);
+	return err;
+}
+
+int
+sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct sl_backend *backends,
+                const struct sl_lb *proto, unsigned seed)
+{
+	struct sl_lb_opts o = {.seed = seed};
+	int err;
+
+	g->cfg = cfg;
+	g->backends = backends;
+	g->n = cfg->nbackends;
+	g->hash_key = sl_lb_algo_of(proto) == SL_LB_MAGLEV;
+	g->active = calloc(g->n, sizeof(g->active[0]));
+	if (g->active == NULL)
+		return -ENOMEM;
+	err = sl_lb_clone(&g->lb, proto, &o);
+	if (err != 0) {
+		free(g->active);
+		g->active = NULL;
+	}
+	return err;
+}
+
+void
+sl__wgroup_fini(struct sl_wgroup *g)
+{
+	sl_lb_destroy(g->lb);
+	free(g->active);
+	g->lb = NULL;
+	g->active = NULL;
+}
+
+struct pick_arg {
+	struct sl_wgroup *g;
+	const struct sl_session *s;
+	uint64_t now_ms;
+};
+
+static bool
+pick_eligible(void *arg, size_t i)
+{
+	const struct pick_arg *a = arg;
+
+	for (unsigned k = 0; k < a->s->ntried; k++)
+		if (a->s->tried[k] == i)
+			return false;
+	return sl__backend_is_eligible(&a->g->backends[i], a->now_ms);
+}
+
+static uint32_t
+pick_load(void *arg, size_t i)
+{
+	const struct pick_arg *a = arg;
+
+	return a->g->active[i];
+}
+
+int
+sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
+{
+	struct pick_arg a = {.g = g, .s = s, .now_ms = now_ms};
+	struct sl_lb_ctx c = {.eligible = pick_eligible, .load = pick_load, .arg = &a};
+	const void *ip;
+	size_t n;
+	int i;
+
+	if (g->hash_key) {
+		ip = sl_addr_ip_bytes(&s->peer, &n);
+		c.key = sl_lb_hash_bytes(ip, n, 0);
+	}
+	/* bounded: each round marks one more backend tried */
+	while (s->ntried < SL_SESSION_MAX_TRIES) {
+		i = sl_lb_pick(g->lb, &c);
+		if (i < 0)
+			return -ENOENT;
+		s->tried[s->ntried++] = (uint16_t)i;
+		if (!sl__backend_try_acquire(&g->backends[i]))
+			continue; /* filled up since eligible() looked: try another */
+		g->active[i]++;
+		return i;
+	}
+	return -ENOENT;
+}
+
+void
+sl__wgroup_put(struct sl_wgroup *g, int i)
+{
+	SL_ASSERT(i >= 0 && (size_t)i < g->n && g->active[i] > 0);
+	g->active[i]--;
+	sl__backend_release(&g->backends[i]);
+}

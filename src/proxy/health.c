@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_health: the active health checker (include/sluice/health.h). One thread runs one sl_loop;
+ * each target has one socket at most, one timer (next check while idle, timeout while a check
+ * is in flight) and one io. Per check:
+ *
+ *   IDLE --timer--> CONNECTING --writable, SO_ERROR 0--> [TCP: pass]
+ *                               [SEND_EXPECT] --> SENDING --all sent--> READING --prefix--> pass
+ *   any state but IDLE --timeout, error, EOF, mismatch--> fail;  pass/fail --> IDLE
+ *
+ * Shared fields: *target.up (written only here, R1 release store on a transition) and the stats
+ * counters (written only by the checker thread, relaxed). Everything else belongs to the
+ * checker thread between start and stop, and to the controlling thread otherwise
+ * (pthread_create/pthread_join order the hand-overs). Docs: docs/internals/health.md.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sluice/clock.h>
+#include <sluice/health.h>
+#include <sluice/log.h>
+#include <sluice/loop.h>
+
+enum hc_phase {
+	HC_IDLE,
+	HC_CONNECTING,
+	HC_SENDING,
+	HC_READING,
+};
+
+struct hc {
+	struct sl_health *h;
+	struct sl_health_target t;
+	size_t idx;
+	struct sl_io io;
+	struct sl_timer timer; /* IDLE: next check; otherwise: the check's timeout */
+	int fd;                /* -1 while IDLE */
+	bool registered;       /* io is registered with the loop */
+	enum hc_phase phase;
+	bool up;           /* the state last published (or the initial one) */
+	bool been_down;    /* for the log line: "up again" vs "up" */
+	uint32_t ok_run;   /* consecutive successes */
+	uint32_t fail_run; /* consecutive failures */
+	size_t off;        /* SENDING: bytes sent; READING: reply bytes matched */
+	uint64_t started_ms;
+	char why[128]; /* the last failure */
+};
+
+struct sl_health {
+	struct sl_loop *loop;
+	struct hc *t;
+	size_t n;
+	struct sl_health_opts opts;
+	uint64_t rng;
+	pthread_t thread;
+	bool started; /* controlling thread only */
+	bool joined;  /* controlling thread only */
+
+	/* written by the checker thread only (relaxed); read by anyone */
+	struct {
+		_Atomic uint64_t checks;
+		_Atomic uint64_t failures;
+		_Atomic uint64_t ups;
+		_Atomic uint64_t downs;
+	} st SL_CACHELINE_ALIGNED;
+};
+
+/* ---- helpers ---- */
+
+static void
+stat_inc(_Atomic uint64_t *c)
+{
+	/* relaxed: the checker thread is the only writer; readers want a torn-free value only */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
+
+/* splitmix64: a small PRNG for the first-check jitter (not security-relevant) */
+static uint64_t
+rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static void set_why(struct hc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_why(struct hc *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+}
+
+static void
+set_why_errno(struct hc *c, const char *what, int err)
+{
+	char buf[64];
+
+	set_why(c, "%s: %s", what, strerror_r(err, buf, sizeof(buf)));
+}
+
+/* Closes the check's socket, if any, and returns the target to IDLE. */
+static void
+check_close(struct sl_health *h, struct hc *c)
+{
+	if (c->registered) {
+		sl_loop_io_del(h->loop, &c->io);
+		c->registered = false;
+	}
+	if (c->fd != -1) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->phase = HC_IDLE;
+}
+
+/* Publishes a transition: counters first, then R1, then the log line and the callback. */
+static void
+publish(struct sl_health *h, struct hc *c, bool up)
+{
+	struct sl_health_event ev = {
+	        .target = c->idx,
+	        .up = up,
+	        .count = up ? c->ok_run : c->fail_run,
+	        .reason = up ? "" : c->why,
+	};
+
+	c->up = up;
+	stat_inc(up ? &h->st.ups : &h->st.downs);
+	/*
+	 * R1: the state, for the workers. Pairs with a relaxed load in sl_health_backend_is_up()
+	 * (enough: the byte carries no payload), or with an acquire load (A1 in the unit tests)
+	 * by a reader that wants the counters above to be at least as new as the state it saw.
+	 */
+	atomic_store_explicit(c->t.up, up ? 1 : 0, memory_order_release);
+	if (up)
+		sl_log_warn("backend %s/%s is up%s (%u consecutive successes)", c->t.group,
+		            c->t.name, c->been_down ? " again" : "", c->ok_run);
+	else
+		sl_log_warn("backend %s/%s is down: %s (%u consecutive failures)", c->t.group,
+		            c->t.name, c->why, c->fail_run);
+	if (!up)
+		c->been_down = true;
+	if (h->opts.on_change != NULL)
+		h->opts.on_change(h->opts.arg, &ev);
+}
+
+/* Ends the check in flight: counts it, applies rise/fall, schedules the next one. */
+static void
+check_done(struct sl_health *h, struct hc *c, bool ok)
+{
+	const struct sl_config_health *cfg = c->t.cfg;
+	uint64_t elapsed = sl_loop_now_ms(h->loop) - c->started_ms;
+
+	check_close(h, c);
+	stat_inc(&h->st.checks);
+	if (ok) {
+		c->fail_run = 0;
+		if (c->ok_run < UINT32_MAX)
+			c->ok_run++;
+		if (!c->up && c->ok_run >= cfg->rise)
+			publish(h, c, true);
+	} else {
+		stat_inc(&h->st.failures);
+		c->ok_run = 0;
+		if (c->fail_run < UINT32_MAX)
+			c->fail_run++;
+		if (c->up && c->fail_run >= cfg->fall)
+			publish(h, c, false);
+	}
+	/* checks start every interval, never overlapping: a slow check delays the next one */
+	sl_loop_timer_add(h->loop, &c->timer,
+	                  elapsed >= cfg->interval_ms ? 0 : cfg->interval_ms - elapsed);
+}
+
+static void
+check_fail_errno(struct sl_health *h, struct hc *c, const char *what, int err)
+{
+	set_why_errno(c, what, err);
+	check_done(h, c, false);
+}
+
+/* ---- the check's io ---- */
+
+/* READING: matches reply bytes against the expected prefix as they arrive. */
+static void
+check_read(struct sl_health *h, struct hc *c)
+{
+	const struct sl_config_health *cfg = c->t.cfg;
+	char buf[256];
+
+	while (c->off < cfg->expect_len) {
+		size_t want = cfg->expect_len - c->off;
+		ssize_t r = recv(c->fd, buf, want < sizeof(buf) ? want : sizeof(buf), 0);
+
+		if (r > 0) {
+			if (memcmp(buf, cfg->expect + c->off, (size_t)r) != 0) {
+				size_t i = 0;
+
+				while (buf[i] == cfg->expect[c->off + i])
+					i++;
+				set_why(c,
+				        "unexpected reply (byte %zu of the expected %zu differs)",
+				        c->off + i + 1, cfg->expect_len);
+				check_done(h, c, false);
+				return;
+			}
+			c->off += (size_t)r;
+		} else if (r == 0) {
+			set_why(c, "closed by the backend after %zu of %zu reply bytes", c->off,
+			        cfg->expect_len);
+			check_done(h, c, false);
+			return;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return;
+		} else if (errno != EINTR) {
+			check_fail_errno(h, c, "recv", errno);
+			return;
+		}
+	}
+	check_done(h, c, true);
+}
+
+/* SENDING: writes the probe; partial writes wait for the next writable edge. */
+static void
+check_send(struct sl_health *h, struct hc *c)
+{
+	const struct sl_config_health *cfg = c->t.cfg;
+
+	while (c->off < cfg->send_len) {
+		ssize_t r = send(c->fd, cfg->send + c->off, cfg->send_len - c->off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r >= 0) {
+			c->off += (size_t)r;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return;
+		} else if (errno != EINTR) {
+			check_fail_errno(h, c, "send", errno);
+			return;
+		}
+	}
+	c->phase = HC_READING;
+	c->off = 0;
+	check_read(h, c);
+}
+
+static void
+check_connected(struct sl_health *h, struct hc *c)
+{
+	if (c->t.cfg->kind == SL_HEALTH_TCP) {
+		check_done(h, c, true);
+		return;
+	}
+	c->phase = HC_SENDING;
+	c->off = 0;
+	check_send(h, c);
+}
+
+static void
+check_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct hc *c = io->data;
+	struct sl_health *h = c->h;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)l;
+	switch (c->phase) {
+	case HC_CONNECTING:
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0)
+			check_fail_errno(h, c, "connect", err);
+		else if (events & SL_IO_WRITE)
+			check_connected(h, c);
+		else if (events & SL_IO_HUP)
+			check_fail_errno(h, c, "connect", ECONNRESET);
+		return;
+	case HC_SENDING:
+		check_send(h, c);
+		return;
+	case HC_READING:
+		check_read(h, c);
+		return;
+	case HC_IDLE:
+		break;
+	}
+	SL_ASSERT(!"io event on an idle target");
+}
+
+/* ---- scheduling ---- */
+
+static void
+check_start(struct sl_health *h, struct hc *c)
+{
+	const struct sl_config_health *cfg = c->t.cfg;
+	int fd, err;
+
+	c->started_ms = sl_loop_now_ms(h->loop);
+	c->off = 0;
+	c->phase = HC_CONNECTING;
+	/* the timeout covers the whole check: connect, send and reply */
+	sl_loop_timer_add(h->loop, &c->timer, cfg->timeout_ms);
+	fd = socket(c->t.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		check_fail_errno(h, c, "socket", errno);
+		return;
+	}
+	c->fd = fd;
+	sl_io_init(&c->io, fd, check_io, c);
+	if (connect(fd, (const struct sockaddr *)&c->t.addr.ss, c->t.addr.len) == 0) {
+		err = sl_loop_io_add(h->loop, &c->io, SL_IO_READ | SL_IO_WRITE);
+		if (err != 0) {
+			check_fail_errno(h, c, "epoll", -err);
+			return;
+		}
+		c->registered = true;
+		check_connected(h, c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		check_fail_errno(h, c, "connect", errno);
+		return;
+	}
+	err = sl_loop_io_add(h->loop, &c->io, SL_IO_READ | SL_IO_WRITE);
+	if (err != 0) {
+		check_fail_errno(h, c, "epoll", -err);
+		return;
+	}
+	c->registered = true;
+}
+
+static void
+check_timer(struct sl_loop *l, struct sl_timer *t)
+{
+	struct hc *c = t->data;
+	struct sl_health *h = c->h;
+
+	(void)l;
+	switch (c->phase) {
+	case HC_IDLE:
+		check_start(h, c);
+		return;
+	case HC_CONNECTING:
+		set_why(c, "timeout after %u ms connecting", c->t.cfg->timeout_ms);
+		break;
+	case HC_SENDING:
+		set_why(c, "timeout after %u ms sending the probe", c->t.cfg->timeout_ms);
+		break;
+	case HC_READING:
+		set_why(c, "timeout after %u ms waiting for the reply (%zu of %zu bytes)",
+		        c->t.cfg->timeout_ms, c->off, c->t.cfg->expect_len);
+		break;
+	}
+	check_done(h, c, false);
+}
+
+static void
+wake_stop(struct sl_loop *l, void *arg)
+{
+	(void)arg;
+	sl_loop_stop(l);
+}
+
+static void *
+checker_main(void *arg)
+{
+	struct sl_health *h = arg;
+	int err;
+
+	for (size_t i = 0; i < h->n; i++) {
+		struct hc *c = &h->t[i];
+
+		if (c->t.cfg->kind == SL_HEALTH_NONE)
+			continue;
+		/* jitter: spread the first checks uniformly over one interval */
+		sl_loop_timer_add(h->loop, &c->timer, rng_next(&h->rng) % c->t.cfg->interval_ms);
+	}
+	err = sl_loop_run(h->loop);
+	if (err != 0) {
+		char buf[64];
+
+		sl_log_error("health checker: event loop failed: %s",
+		             strerror_r(-err, buf, sizeof(buf)));
+	}
+	/* abandon checks in flight: not counted, no state change */
+	for (size_t i = 0; i < h->n; i++) {
+		check_close(h, &h->t[i]);
+		sl_loop_timer_cancel(h->loop, &h->t[i].timer);
+	}
+	return NULL;
+}
+
+/* ---- public ---- */
+
+static bool
+target_is_valid(const struct sl_health_target *t)
+{
+	const struct sl_config_health *cfg = t->cfg;
+
+	if (t->up == NULL || cfg == NULL || t->addr.len == 0)
+		return false;
+	if (cfg->kind == SL_HEALTH_NONE)
+		return true;
+	if (cfg->kind != SL_HEALTH_TCP && cfg->kind != SL_HEALTH_SEND_EXPECT)
+		return false;
+	if (cfg->interval_ms == 0 || cfg->timeout_ms == 0 || cfg->rise == 0 || cfg->fall == 0)
+		return false;
+	if (cfg->kind == SL_HEALTH_SEND_EXPECT && ((cfg->send_len > 0 && cfg->send == NULL) ||
+	                                           (cfg->expect_len > 0 && cfg->expect == NULL)))
+		return false;
+	return true;
+}
+
+int
+sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_t n,
+                 const struct sl_health_opts *o)
+{
+	struct sl_health *h;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		if (!target_is_valid(&t[i]))
+			return -EINVAL;
+	h = aligned_alloc(SL_CACHELINE,
+	                  (sizeof(*h) + SL_CACHELINE - 1) / SL_CACHELINE * SL_CACHELINE);
+	if (h == NULL)
+		return -ENOMEM;
+	memset(h, 0, sizeof(*h));
+	h->t = calloc(n != 0 ? n : 1, sizeof(h->t[0]));
+	if (h->t == NULL) {
+		err = -ENOMEM;
+		goto err_free_h;
+	}
+	err = sl_loop_create(&h->loop, NULL);
+	if (err != 0)
+		goto err_free_targets;
+	sl_loop_set_wake_fn(h->loop, wake_stop, h);
+	h->n = n;
+	if (o != NULL)
+		h->opts = *o;
+	h->rng = h->opts.seed != 0 ? h->opts.seed : sl_clock_ns() ^ (uint64_t)(uintptr_t)h;
+	atomic_init(&h->st.checks, 0);
+	atomic_init(&h->st.failures, 0);
+	atomic_init(&h->st.ups, 0);
+	atomic_init(&h->st.downs, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct hc *c = &h->t[i];
+
+		c->h = h;
+		c->t = t[i];
+		c->idx = i;
+		c->fd = -1;
+		c->phase = HC_IDLE;
+		/* relaxed: the caller set the initial state before this call, on this thread or
+		 * published to it; the checker never reads *up again */
+		c->up = atomic_load_explicit(t[i].up, memory_order_relaxed) != 0;
+		c->been_down = false;
+		sl_timer_init(&c->timer, check_timer, c);
+		sl_io_init(&c->io, -1, check_io, c);
+	}
+	*out = h;
+	return 0;
+
+err_free_targets:
+	free(h->t);
+err_free_h:
+	free(h);
+	return err;
+}
+
+int
+sl_health_start(struct sl_health *h)
+{
+	sigset_t all, old;
+	int err;
+
+	if (h->started)
+		return -EALREADY;
+	/* the thread inherits the mask: signals belong to the process's main thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&h->thread, NULL, checker_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0)
+		return -err;
+	pthread_setname_np(h->thread, "sl-health");
+	h->started = true;
+	return 0;
+}
+
+void
+sl_health_stop(struct sl_health *h)
+{
+	if (!h->started || h->joined)
+		return;
+	/*
+	 * The wake fn stops the loop; a wake before the loop runs stays pending in the eventfd.
+	 * sl_loop_wake() fails only if the eventfd itself is broken (never on a live loop).
+	 */
+	if (sl_loop_wake(h->loop) != 0)
+		SL_ASSERT(!"health checker wake-up failed");
+	pthread_join(h->thread, NULL);
+	h->joined = true;
+}
+
+void
+sl_health_destroy(struct sl_health *h)
+{
+	if (h == NULL)
+		return;
+	sl_health_stop(h);
+	sl_loop_destroy(h->loop);
+	free(h->t);
+	free(h);
+}
+
+void
+sl_health_stats(const struct sl_health *h, struct sl_health_stats *st)
+{
+	/* relaxed: independent monotonic counters; no snapshot across fields is promised */
+	st->checks = atomic_load_explicit(&h->st.checks, memory_order_relaxed);
+	st->failures = atomic_load_explicit(&h->st.failures, memory_order_relaxed);
+	st->transitions_up = atomic_load_explicit(&h->st.ups, memory_order_relaxed);
+	st->transitions_down = atomic_load_explicit(&h->st.downs, memory_order_relaxed);
+}

@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The proxy runtime (include/sluice/proxy.h): builds the shared backend state and balancer
+ * prototypes, gives every worker its listeners, pools, pipe caches and group views, accepts in
+ * batches, and runs drain and stop through the workers' mailboxes. Sessions: session.c.
+ * Threads: the controlling thread runs create/start/drain/stop/destroy; everything in a
+ * struct sl_pworker is then touched only by its worker, except counters (relaxed, summed here)
+ * and idle_workers (under mu).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sluice/log.h>
+#include <sluice/pool.h>
+#include <sluice/sock.h>
+
+#include "proxy/session.h"
+
+/* Pipe pairs each worker keeps per splice listener, and how many it makes up front. */
+#define PIPE_CACHE_PAIRS 1024
+#define PIPE_CACHE_PREFILL 16
+/* Sessions (and copy buffers) each worker reserves up front. */
+#define SESSION_PREALLOC 256
+/* Retry delay after accept ran out of fds or memory. */
+#define ACCEPT_RETRY_MS 100
+
+static const struct sl_counter_def counter_defs[SL_CTR_COUNT] = {
+        [SL_CTR_ACCEPTED] = {"accepted", SL_COUNTER_MONOTONIC},
+        [SL_CTR_ACTIVE] = {"active", SL_COUNTER_GAUGE},
+        [SL_CTR_CLOSED] = {"closed", SL_COUNTER_MONOTONIC},
+        [SL_CTR_BYTES_IN] = {"bytes_in", SL_COUNTER_MONOTONIC},
+        [SL_CTR_BYTES_OUT] = {"bytes_out", SL_COUNTER_MONOTONIC},
+        [SL_CTR_CONNECT_FAILURES] = {"connect_failures", SL_COUNTER_MONOTONIC},
+        [SL_CTR_RETRIES] = {"retries", SL_COUNTER_MONOTONIC},
+        [SL_CTR_NO_BACKEND] = {"no_backend", SL_COUNTER_MONOTONIC},
+        [SL_CTR_FILTERED] = {"filtered", SL_COUNTER_MONOTONIC},
+        [SL_CTR_RESETS] = {"resets", SL_COUNTER_MONOTONIC},
+        [SL_CTR_ACCEPT_ERRORS] = {"accept_errors", SL_COUNTER_MONOTONIC},
+        [SL_CTR_EJECTIONS] = {"ejections", SL_COUNTER_MONOTONIC},
+        [SL_CTR_SPLICE_FALLBACKS] = {"splice_fallbacks", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT] = {"timeouts_connect", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST +
+                SL_TIMEOUT_CLIENT_IDLE] = {"timeouts_client_idle", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST +
+                SL_TIMEOUT_SERVER_IDLE] = {"timeouts_server_idle", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_SESSION] = {"timeouts_session", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_DRAIN] = {"timeouts_drain", SL_COUNTER_MONOTONIC},
+};
+
+static const char *const timeout_names[SL_TIMEOUT_KINDS] = {
+        [SL_TIMEOUT_CONNECT] = "connect",
+        [SL_TIMEOUT_CLIENT_IDLE] = "client_idle",
+        [SL_TIMEOUT_SERVER_IDLE] = "server_idle",
+        [SL_TIMEOUT_SESSION] = "session",
+        [SL_TIMEOUT_DRAIN] = "drain",
+};
+
+const char *
+sl_timeout_kind_name(enum sl_timeout_kind k)
+{
+	return (unsigned)k < SL_TIMEOUT_KINDS ? timeout_names[k] : NULL;
+}
+
+/* ---- accepting ---- */
+
+static void
+listener_accept(struct sl_plistener *l)
+{
+	struct sl_pworker *w = l->w;
+	uint32_t max = l->cfg->max_connections;
+	struct sl_addr peer;
+	int fd;
+
+	for (unsigned i = 0; i < SL_ACCEPT_BATCH; i++) {
+		if (max != 0 && l->active >= max) {
+			l->paused = true; /* sl__pworker_session_closed() resumes */
+			return;
+		}
+		fd = sl_sock_accept(l->fd, &peer);
+		if (sl_likely(fd >= 0)) {
+			sl__session_open(l, fd, &peer);
+			continue;
+		}
+		if (fd == -EAGAIN)
+			return;
+		if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO)
+			continue;
+		/* out of fds or memory: the queue keeps its clients; look again shortly */
+		sl__ctr_add(w, SL_CTR_ACCEPT_ERRORS, 1);
+		sl_loop_timer_add(w->loop, &l->retry, ACCEPT_RETRY_MS);
+		return;
+	}
+	/* batch cut short: the edge is spent, so continue after the other ready work */
+	sl_loop_defer(w->loop, &l->more);
+}
+
+static void
+listener_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	(void)loop;
+	(void)events;
+	listener_accept(io->data);
+}
+
+static void
+listener_more(struct sl_loop *loop, struct sl_defer *d)
+{
+	struct sl_plistener *l = d->data;
+
+	(void)loop;
+	if (l->fd >= 0)
+		listener_accept(l);
+}
+
+static void
+listener_retry(struct sl_loop *loop, struct sl_timer *t)
+{
+	listener_more(loop, &((struct sl_plistener *)t->data)->more);
+}
+
+static void
+listener_close(struct sl_plistener *l)
+{
+	struct sl_loop *loop = l->w->loop;
+
+	if (l->fd < 0)
+		return;
+	sl_loop_io_del(loop, &l->io);
+	sl_loop_defer_cancel(loop, &l->more);
+	sl_loop_timer_cancel(loop, &l->retry);
+	close(l->fd);
+	l->fd = -1;
+}
+
+/* ---- drain and stop, on the worker ---- */
+
+static void
+report_idle(struct sl_pworker *w)
+{
+	struct sl_proxy *p = w->p;
+
+	if (w->idle_reported)
+		return;
+	w->idle_reported = true;
+	pthread_mutex_lock(&p->mu);
+	p->idle_workers++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l)
+{
+	if (sl_unlikely(l->paused) && l->fd >= 0) {
+		l->paused = false;
+		sl_loop_defer(w->loop, &l->more);
+	}
+	if (sl_unlikely(w->draining) && w->nlive == 0)
+		report_idle(w);
+}
+
+static void
+worker_drain(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct sl_pworker *w = m->data;
+	struct sl_proxy *p = w->p;
+
+	(void)wk;
+	for (size_t i = 0; i < p->cfg->nlisteners; i++)
+		listener_close(&w->listeners[i]);
+	w->draining = true;
+	if (w->nlive == 0)
+		report_idle(w);
+}
+
+static void
+worker_kill(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct sl_pworker *w = m->data;
+
+	worker_drain(wk, &w->drain_msg);
+	while (w->live != NULL)
+		sl__session_abort(w->live, SL_TIMEOUT_DRAIN);
+}
+
+/* ---- per-worker setup ---- */
+
+static int
+plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
+{
+	struct sl_plistener *l = &w->listeners[i];
+	const struct sl_config_listener *c = &p->cfg->listeners[i];
+	const struct sl_sock_opts opts = {.nodelay = c->tcp_nodelay, .keepalive = c->keepalive};
+	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
+	char text[SL_ADDR_STRLEN];
+	int err;
+
+	l->w = w;
+	l->cfg = c;
+	l->index = i;
+	l->fd = -1;
+	l->group = &w->groups[c->group];
+	l->fwd_ops = c->forward == SL_FWD_COPY ? &sl_fwd_copy_ops : &sl_fwd_splice_ops;
+	l->env.buffer_size = c->buffer_size;
+	sl_defer_init(&l->more, listener_more, l);
+	sl_timer_init(&l->retry, listener_retry, l);
+	if (c->buffer_size == 0)
+		return -EINVAL;
+	if (c->forward == SL_FWD_COPY)
+		po.prealloc_blocks = 2 * SESSION_PREALLOC;
+	err = sl_pool_create(&l->env.buffers, &po);
+	if (err != 0)
+		return err;
+	if (c->forward == SL_FWD_SPLICE) {
+		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
+		                           c->pipe_size);
+		if (err != 0)
+			return err;
+	}
+	/* the first worker resolves a port 0; the others join its port (SO_REUSEPORT) */
+	err = sl_sock_listen(&p->bound[i], c->backlog, true, &opts);
+	if (err < 0) {
+		sl_log_error("listener %s: cannot listen on %s: %s", c->name,
+		             sl_addr_format(&p->bound[i], text, sizeof(text)), strerror(-err));
+		return err;
+	}
+	l->fd = err;
+	if (sl_addr_port(&p->bound[i]) == 0 && (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0)
+		return err;
+	sl_io_init(&l->io, l->fd, listener_io, l);
+	return sl_loop_io_add(w->loop, &l->io, SL_IO_READ);
+}
+
+static int
+pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
+{
+	const struct sl_config *cfg = p->cfg;
+	struct sl_pool_opts po = {.name = "sessions",
+	                          .block_size = sizeof(struct sl_session),
+	                          .align = SL_CACHELINE,
+	                          .prealloc_blocks = SESSION_PREALLOC};
+	int err;
+
+	w->p = p;
+	w->index = index;
+	w->w = sl_worker_at(p->wg, index);
+	w->loop = sl_worker_loop(w->w);
+	w->drain_msg = (struct sl_msg){.fn = worker_drain, .data = w};
+	w->kill_msg = (struct sl_msg){.fn = worker_kill, .data = w};
+	w->groups = calloc(cfg->ngroups, sizeof(w->groups[0]));
+	w->listeners = calloc(cfg->nlisteners, sizeof(w->listeners[0]));
+	if (w->groups == NULL || w->listeners == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		w->listeners[i].fd = -1;
+	err = sl_pool_create(&w->sessions, &po);
+	if (err != 0)
+		return err;
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g], p->lbs[g],
+		                      index + 1);
+		if (err != 0)
+			return err;
+	}
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		err = plistener_open(p, w, i);
+		if (err != 0)
+			return err;
+	}
+	return 0;
+}
+
+static void
+pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
+{
+	if (w->listeners != NULL) {
+		for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+			struct sl_plistener *l = &w->listeners[i];
+
+			if (l->fd >= 0 && w->loop != NULL)
+				listener_close(l);
+			sl_pipe_cache_destroy(l->env.pipes);
+			sl_pool_destroy(l->env.buffers);
+		}
+	}
+	if (w->groups != NULL)
+		for (size_t g = 0; g < p->cfg->ngroups; g++)
+			sl__wgroup_fini(&w->groups[g]);
+	sl_pool_destroy(w->sessions);
+	free(w->listeners);
+	free(w->groups);
+	memset(w, 0, sizeof(*w));
+}
+
+/* ---- public API ---- */
+
+static int
+proxy_validate(const struct sl_config *cfg)
+{
+	if (cfg->nlisteners == 0 || cfg->ngroups == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].group >= cfg->ngroups || cfg->listeners[i].addr.len == 0)
+			return -EINVAL;
+	for (size_t g = 0; g < cfg->ngroups; g++)
+		if (cfg->groups[g].nbackends == 0)
+			return -EINVAL;
+	return 0;
+}
+
+int
+sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
+{
+	struct sl_worker_opts wo = {.nthreads = cfg->workers};
+	struct sl_counter_opts co = {.defs = counter_defs, .n = SL_CTR_COUNT};
+	pthread_condattr_t ca;
+	struct sl_proxy *p;
+	int err;
+
+	err = proxy_validate(cfg);
+	if (err != 0)
+		return err;
+	/* splice() into a socket the peer reset raises SIGPIPE (no MSG_NOSIGNAL for splice) */
+	signal(SIGPIPE, SIG_IGN);
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	p->cfg = cfg;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	err = -ENOMEM;
+	p->backends = calloc(cfg->ngroups, sizeof(p->backends[0]));
+	p->lbs = calloc(cfg->ngroups, sizeof(p->lbs[0]));
+	p->bound = calloc(cfg->nlisteners, sizeof(p->bound[0]));
+	if (p->backends == NULL || p->lbs == NULL || p->bound == NULL)
+		goto err_destroy;
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		p->bound[i] = cfg->listeners[i].addr;
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		const struct sl_config_group *cg = &cfg->groups[g];
+		size_t n = cg->nbackends;
+
+		p->backends[g] = aligned_alloc(SL_CACHELINE, n * sizeof(struct sl_backend));
+		if (p->backends[g] == NULL)
+			goto err_destroy;
+		memset(p->backends[g], 0, n * sizeof(struct sl_backend));
+		for (size_t i = 0; i < n; i++) {
+			struct sl_backend *b = &p->backends[g][i];
+
+			b->cfg = &cg->backends[i];
+			b->passive = &cg->passive;
+			atomic_init(&b->up, true);
+			atomic_init(&b->ejected_until_ms, 0);
+			atomic_init(&b->fails, 0);
+			atomic_init(&b->backoff_ms, 0);
+			atomic_init(&b->conns, 0);
+		}
+		err = sl__group_lb_create(&p->lbs[g], cg);
+		if (err != 0) {
+			sl_log_error("group %s: cannot build balancer '%s': %s", cg->name,
+			             cg->balance, strerror(-err));
+			goto err_destroy;
+		}
+	}
+	err = sl_worker_group_create(&p->wg, &wo);
+	if (err != 0)
+		goto err_destroy;
+	p->nworkers = sl_worker_group_size(p->wg);
+	co.slots = p->nworkers;
+	err = sl_counter_create(&p->ctr, &co);
+	if (err != 0)
+		goto err_destroy;
+	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
+	if (p->workers == NULL) {
+		err = -ENOMEM;
+		goto err_destroy;
+	}
+	*out = p;
+	return 0;
+
+err_destroy:
+	sl_proxy_destroy(p);
+	return err;
+}
+
+int
+sl_proxy_start(struct sl_proxy *p)
+{
+	int err;
+
+	if (p->running)
+		return -EALREADY;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		err = pworker_init(p, &p->workers[i], i);
+		if (err != 0)
+			goto err_fini;
+	}
+	p->idle_workers = 0;
+	err = sl_worker_group_start(p->wg);
+	if (err != 0) {
+		sl_log_error("cannot start workers: %s", strerror(-err));
+		goto err_fini;
+	}
+	p->running = true;
+	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &p->cfg->listeners[i];
+		const struct sl_config_group *g = &p->cfg->groups[l->group];
+		char a[SL_ADDR_STRLEN];
+		struct sl_addr bound;
+
+		if (sl_proxy_listener_addr(p, i, &bound) != 0)
+			bound = l->addr;
+		sl_log_info("listening on %s: %u worker%s, group %s (%s, %zu backend%s)",
+		            sl_addr_format(&bound, a, sizeof(a)), p->nworkers,
+		            p->nworkers == 1 ? "" : "s", g->name, g->balance, g->nbackends,
+		            g->nbackends == 1 ? "" : "s");
+	}
+	return 0;
+
+err_fini:
+	for (unsigned i = 0; i < p->nworkers; i++)
+		pworker_fini(p, &p->workers[i]);
+	return err;
+}
+
+/* Posts <m> to worker <w>, retrying while its mailbox is full (bounded). */
+static int
+post(struct sl_pworker *w, struct sl_msg *m)
+{
+	const struct timespec pause = {.tv_nsec = 1000000};
+	int err = -EAGAIN;
+
+	for (int i = 0; i < 10000 && err == -EAGAIN; i++) {
+		err = sl_worker_post(w->w, m);
+		if (err == -EAGAIN)
+			nanosleep(&pause, NULL);
+	}
+	return err;
+}
+
+/* Waits until every worker reported idle, or <deadline> (CLOCK_MONOTONIC) if not NULL. */
+static bool
+wait_idle(struct sl_proxy *p, const struct timespec *deadline)
+{
+	bool idle;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->idle_workers < p->nworkers) {
+		if (deadline == NULL)
+			pthread_cond_wait(&p->cv, &p->mu);
+		else if (pthread_cond_timedwait(&p->cv, &p->mu, deadline) == ETIMEDOUT)
+			break;
+	}
+	idle = p->idle_workers == p->nworkers;
+	pthread_mutex_unlock(&p->mu);
+	return idle;
+}
+
+int
+sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
+{
+	struct timespec dl;
+	int err = 0, e;
+
+	if (!p->running)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += deadline_ms / 1000;
+	dl.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if ((e = post(&p->workers[i], &p->workers[i].drain_msg)) != 0 && err == 0)
+			err = e;
+	if (err == 0 && !wait_idle(p, &dl)) {
+		for (unsigned i = 0; i < p->nworkers; i++)
+			if ((e = post(&p->workers[i], &p->workers[i].kill_msg)) != 0 && err == 0)
+				err = e;
+		if (err == 0)
+			wait_idle(p, NULL);
+	}
+	/* the stop closes whatever a failed post left behind: the workers drain their mailbox */
+	sl_worker_group_stop(p->wg);
+	p->running = false;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		struct sl_pworker *w = &p->workers[i];
+
+		while (w->live != NULL)
+			sl__session_abort(w->live, SL_TIMEOUT_DRAIN);
+	}
+	return err;
+}
+
+void
+sl_proxy_stop(struct sl_proxy *p)
+{
+	sl_proxy_drain(p, 0);
+}
+
+void
+sl_proxy_destroy(struct sl_proxy *p)
+{
+	if (p == NULL)
+		return;
+	sl_proxy_stop(p);
+	if (p->workers != NULL)
+		for (unsigned i = 0; i < p->nworkers; i++)
+			pworker_fini(p, &p->workers[i]);
+	sl_worker_group_destroy(p->wg);
+	sl_counter_destroy(p->ctr);
+	if (p->lbs != NULL)
+		for (size_t g = 0; g < p->cfg->ngroups; g++)
+			sl_lb_destroy(p->lbs[g]);
+	if (p->backends != NULL)
+		for (size_t g = 0; g < p->cfg->ngroups; g++)
+			free(p->backends[g]);
+	free(p->workers);
+	free(p->lbs);
+	free(p->backends);
+	free(p->bound);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+void
+sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
+{
+	const struct sl_counter_set *c = p->ctr;
+	int64_t active;
+
+	memset(st, 0, sizeof(*st));
+	if (c == NULL)
+		return;
+	st->accepted = sl_counter_sum(c, SL_CTR_ACCEPTED);
+	active = sl_counter_gauge_sum(c, SL_CTR_ACTIVE);
+	st->active = active > 0 ? (uint64_t)active : 0;
+	st->closed = sl_counter_sum(c, SL_CTR_CLOSED);
+	st->bytes_in = sl_counter_sum(c, SL_CTR_BYTES_IN);
+	st->bytes_out = sl_counter_sum(c, SL_CTR_BYTES_OUT);
+	st->connect_failures = sl_counter_sum(c, SL_CTR_CONNECT_FAILURES);
+	st->retries = sl_counter_sum(c, SL_CTR_RETRIES);
+	st->no_backend = sl_counter_sum(c, SL_CTR_NO_BACKEND);
+	st->filtered = sl_counter_sum(c, SL_CTR_FILTERED);
+	st->resets = sl_counter_sum(c, SL_CTR_RESETS);
+	st->accept_errors = sl_counter_sum(c, SL_CTR_ACCEPT_ERRORS);
+	st->ejections = sl_counter_sum(c, SL_CTR_EJECTIONS);
+	st->splice_fallbacks = sl_counter_sum(c, SL_CTR_SPLICE_FALLBACKS);
+	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)
+		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
+}
+
+int
+sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out)
+{
+	if (i >= p->cfg->nlisteners)
+		return -EINVAL;
+	if (sl_addr_port(&p->bound[i]) == 0)
+		return -ENOENT;
+	*out = p->bound[i];
+	return 0;
+}

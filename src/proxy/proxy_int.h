@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the proxy layer: the runtime objects and who writes what.
+ *  - struct sl_backend: one per configured backend, shared by every worker. Written by workers
+ *    (passive ejection, connection cap) and by the health checker (up), always with atomics.
+ *  - struct sl_pworker: everything one worker owns (listeners, group views, pools, sessions);
+ *    only its thread touches it, except the counters (relaxed, summed by sl_proxy_stats()).
+ *  - struct sl_session: one client connection; see session.c for its state machine.
+ * Read session.c next.
+ */
+#ifndef SLUICE_PROXY_PROXY_INT_H
+#define SLUICE_PROXY_PROXY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sluice/config.h>
+#include <sluice/counter.h>
+#include <sluice/fwd.h>
+#include <sluice/lb.h>
+#include <sluice/loop.h>
+#include <sluice/proxy.h>
+#include <sluice/worker.h>
+
+/* Most backends one session tries: the first pick plus retries (config retries is capped). */
+#define SL_SESSION_MAX_TRIES 8
+/* Connections accepted per readiness event before yielding to other work. */
+#define SL_ACCEPT_BATCH 64
+
+/* Per-worker counters (sl_counter_set, slot = worker index). */
+enum sl_ctr {
+	SL_CTR_ACCEPTED,
+	SL_CTR_ACTIVE, /* gauge */
+	SL_CTR_CLOSED,
+	SL_CTR_BYTES_IN,
+	SL_CTR_BYTES_OUT,
+	SL_CTR_CONNECT_FAILURES,
+	SL_CTR_RETRIES,
+	SL_CTR_NO_BACKEND,
+	SL_CTR_FILTERED,
+	SL_CTR_RESETS,
+	SL_CTR_ACCEPT_ERRORS,
+	SL_CTR_EJECTIONS,
+	SL_CTR_SPLICE_FALLBACKS,
+	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
+	SL_CTR_COUNT = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS
+};
+
+/*
+ * Runtime state of one backend, shared by every worker; on its own cache line. The hot path
+ * only reads it (up, ejected_until_ms, conns when capped) except on connect failures, on the
+ * first success after failures, and for capped backends.
+ */
+struct sl_backend {
+	const struct sl_config_backend *cfg;
+	const struct sl_config_passive *passive;
+	/* health: written by the checker with one store, read by workers; relaxed everywhere, the
+	 * flag publishes no other data */
+	_Atomic bool up;
+	/* passive ejection: backend skipped while loop clock < this (CLOCK_MONOTONIC ms) */
+	_Atomic uint64_t ejected_until_ms;
+	_Atomic uint32_t fails;      /* consecutive connect failures, any worker */
+	_Atomic uint32_t backoff_ms; /* next ejection's length; 0 = passive.backoff_ms */
+	_Atomic uint32_t conns;      /* sessions, whole process; kept only when max_connections */
+} SL_CACHELINE_ALIGNED;
+
+/* A group as one worker sees it: its own balancer instance and session counts. */
+struct sl_wgroup {
+	const struct sl_config_group *cfg;
+	struct sl_backend *backends; /* the proxy's, shared */
+	size_t n;
+	struct sl_lb *lb; /* this worker's instance */
+	uint32_t *active; /* sessions per backend on this worker (least_conn, p2c) */
+	bool hash_key;    /* maglev: the flow key is a hash of the client address */
+};
+
+struct sl_pworker;
+
+/* One configured listener in one worker. */
+struct sl_plistener {
+	struct sl_pworker *w;
+	const struct sl_config_listener *cfg;
+	size_t index;
+	int fd; /* -1 once closed */
+	struct sl_io io;
+	struct sl_defer more;  /* continues an accept batch cut at SL_ACCEPT_BATCH */
+	struct sl_timer retry; /* retries accept after running out of fds */
+	uint32_t active;       /* sessions of this listener on this worker */
+	bool paused;           /* at max_connections: accepting resumes when a session closes */
+	const struct sl_fwd_ops *fwd_ops;
+	struct sl_fwd_env env; /* pipe cache (splice) and buffer pool (copy) of this listener */
+	struct sl_wgroup *group;
+};
+
+struct sl_session;
+
+struct sl_pworker {
+	struct sl_proxy *p;
+	struct sl_worker *w;
+	struct sl_loop *loop;
+	unsigned index;
+	struct sl_plistener *listeners;
+	struct sl_wgroup *groups;
+	struct sl_pool *sessions; /* struct sl_session blocks */
+	struct sl_session *live;  /* doubly linked list of open sessions */
+	size_t nlive;
+	bool draining; /* listeners closed; report idle when nlive reaches 0 */
+	bool idle_reported;
+	struct sl_msg drain_msg, kill_msg;
+};
+
+struct sl_proxy {
+	const struct sl_config *cfg;
+	unsigned nworkers;
+	struct sl_backend **backends; /* [group][backend] */
+	struct sl_lb **lbs;           /* [group]: prototypes, cloned per worker */
+	struct sl_counter_set *ctr;
+	struct sl_worker_group *wg;
+	struct sl_pworker *workers;
+	struct sl_addr *bound; /* [listener]: address after bind (port 0 resolved) */
+	bool running;
+
+	/* drain: workers report idleness here */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned idle_workers; /* guarded by mu */
+};
+
+static inline void
+sl__ctr_add(struct sl_pworker *w, enum sl_ctr c, uint64_t n)
+{
+	sl_counter_add(w->p->ctr, w->index, (unsigned)c, n);
+}
+
+/* ---- backend.c ---- */
+
+/* true if the backend may be picked now: up, not ejected, below its cap. Any worker. */
+bool sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms);
+/* Takes a slot under max_connections (no-op if uncapped). false if the backend is full. */
+bool sl__backend_try_acquire(struct sl_backend *b);
+/* Gives the slot back (no-op if uncapped). */
+void sl__backend_release(struct sl_backend *b);
+/* A connect to <b> failed at <now_ms>: returns true if this failure ejected the backend. */
+bool sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms);
+/* A connect to <b> succeeded: clears the failure streak and the backoff. */
+void sl__backend_connect_succeeded(struct sl_backend *b);
+/* Health: publishes <up> (the health checker's single store). Any thread. */
+void sl__backend_set_up(struct sl_backend *b, bool up);
+
+/* ---- group.c ---- */
+
+int sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg,
+                    struct sl_backend *backends, const struct sl_lb *proto, unsigned seed);
+void sl__wgroup_fini(struct sl_wgroup *g);
+/*
+ * Picks a backend for <s> not in its tried list, takes its connection slot and counts it
+ * active on this worker. Returns the index, or -ENOENT when none is eligible.
+ */
+int sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms);
+/* Undoes the accounting of sl__wgroup_pick() for backend <i>. */
+void sl__wgroup_put(struct sl_wgroup *g, int i);
+/* Builds the prototype balancer of group <cfg>. */
+int sl__group_lb_create(struct sl_lb **out, const struct sl_config_group *cfg);
+
+/* ---- filter.c ---- */
+
+enum sl_filter_verdict {
+	SL_FILTER_ACCEPT, /* go on to the balancer */
+	SL_FILTER_REJECT, /* close the client (counted) */
+};
+/* Runs the filter chain on a new session (ACCEPTED state). */
+enum sl_filter_verdict sl__filter_run(struct sl_session *s);
+
+/* ---- session.c ---- */
+
+/* Starts a session for accepted client <fd> on <l>; closes <fd> if none can be made. */
+void sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer);
+/* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none). */
+void sl__session_abort(struct sl_session *s, int why);
+
+/* ---- proxy.c ---- */
+
+/* A session of <l> closed: resume a paused listener, report idleness when draining. */
+void sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l);
+
+#endif /* SLUICE_PROXY_PROXY_INT_H */

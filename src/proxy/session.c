@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sessions: one client connection and its backend connection, as an explicit state machine.
+ *
+ *   ACCEPTED --filter accepts--> FILTERED --pick, connect--> CONNECTING --connected--> FORWARDING
+ *      |                            |                         |     ^                    |
+ *      | filter rejects             | no backend              |     | failed or timed    | one way
+ *      |                            |                         |     | out: next backend  | ended
+ *      v                            v                         v     |                    v
+ *    CLOSED <-----------------------+---------- no backend ---+-----+      DRAINING <----+
+ *       ^                                                                     |
+ *       +------- both ways ended, reset, error, idle/session/drain timeout ---+-- (and from
+ *                                                                                FORWARDING)
+ * One function per state (session_accepted, session_filtered, session_connecting,
+ * session_forwarding, session_close); every change goes through set_state(), which checks the
+ * transition table. Sessions, their timers and ios belong to one worker (proxy_int.h).
+ */
+#include "proxy/session.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <sluice/log.h>
+#include <sluice/pool.h>
+#include <sluice/sock.h>
+
+/* The transition table: legal[from][to]. */
+static const bool legal[SL_SS_COUNT][SL_SS_COUNT] = {
+        [SL_SS_ACCEPTED] = {[SL_SS_FILTERED] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_FILTERED] = {[SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_CONNECTING] =
+                {[SL_SS_CONNECTING] = true, [SL_SS_FORWARDING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_FORWARDING] = {[SL_SS_DRAINING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_DRAINING] = {[SL_SS_CLOSED] = true},
+        [SL_SS_CLOSED] = {},
+};
+
+static const char *const state_names[SL_SS_COUNT] = {
+        [SL_SS_ACCEPTED] = "accepted",     [SL_SS_FILTERED] = "filtered",
+        [SL_SS_CONNECTING] = "connecting", [SL_SS_FORWARDING] = "forwarding",
+        [SL_SS_DRAINING] = "draining",     [SL_SS_CLOSED] = "closed",
+};
+
+bool
+sl__session_can_transition(enum sl_session_state from, enum sl_session_state to)
+{
+	if ((unsigned)from >= SL_SS_COUNT || (unsigned)to >= SL_SS_COUNT)
+		return false;
+	return legal[from][to];
+}
+
+const char *
+sl__session_state_name(enum sl_session_state s)
+{
+	return (unsigned)s < SL_SS_COUNT ? state_names[s] : "?";
+}
+
+static void
+set_state(struct sl_session *s, enum sl_session_state to)
+{
+	SL_ASSERT(sl__session_can_transition(s->state, to));
+	s->state = to;
+}
+
+enum close_mode {
+	CLOSE_NORMAL, /* close both (FIN, or RST if unread bytes remain) */
+	CLOSE_RESET,  /* fwd.err_side failed: close it, reset the other side */
+};
+
+static void session_filtered(struct sl_session *s);
+static void session_connect(struct sl_session *s);
+
+static struct sl_loop *
+session_loop(const struct sl_session *s)
+{
+	return s->l->w->loop;
+}
+
+static void
+session_close(struct sl_session *s, enum close_mode mode)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_pworker *w = l->w;
+	struct sl_loop *loop = w->loop;
+	int fds[2] = {s->cfd, s->sfd};
+
+	set_state(s, SL_SS_CLOSED);
+	sl_loop_timer_cancel(loop, &s->timer);
+	for (unsigned side = 0; side < 2; side++) {
+		if (fds[side] < 0)
+			continue;
+		sl_loop_io_del(loop, side == SL_FWD_CLIENT ? &s->cio : &s->sio);
+		if (mode == CLOSE_RESET && (int)side != s->fwd.err_side)
+			sl_sock_close_reset(fds[side]);
+		else
+			close(fds[side]);
+	}
+	sl_fwd_fini(&s->fwd);
+	if (s->backend >= 0)
+		sl__wgroup_put(l->group, s->backend);
+
+	sl__ctr_add(w, SL_CTR_BYTES_IN, sl_fwd_bytes(&s->fwd, SL_FWD_CLIENT));
+	sl__ctr_add(w, SL_CTR_BYTES_OUT, sl_fwd_bytes(&s->fwd, SL_FWD_SERVER));
+	sl__ctr_add(w, SL_CTR_CLOSED, 1);
+	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
+	if (mode == CLOSE_RESET)
+		sl__ctr_add(w, SL_CTR_RESETS, 1);
+	if (sl_unlikely(s->fwd.ops != l->fwd_ops))
+		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		w->live = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	w->nlive--;
+	l->active--;
+	sl_pool_free(w->sessions, s);
+	sl__pworker_session_closed(w, l);
+}
+
+void
+sl__session_abort(struct sl_session *s, int why)
+{
+	if (why >= 0)
+		sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_TIMEOUT_FIRST + why), 1);
+	session_close(s, CLOSE_NORMAL);
+}
+
+/* ---- FORWARDING and DRAINING ---- */
+
+/* Arms the timer for the earliest of the idle and session deadlines; false if one passed. */
+static int
+forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
+{
+	const struct sl_config_timeouts *t = &s->l->cfg->timeouts;
+	uint64_t d;
+	int kind = -1;
+
+	*at = UINT64_MAX;
+	if (t->session_ms != 0 && (d = s->start_ms + t->session_ms) < *at) {
+		*at = d;
+		kind = SL_TIMEOUT_SESSION;
+	}
+	if (t->client_idle_ms != 0 && (d = s->last_ms[SL_FWD_CLIENT] + t->client_idle_ms) < *at) {
+		*at = d;
+		kind = SL_TIMEOUT_CLIENT_IDLE;
+	}
+	if (t->server_idle_ms != 0 && (d = s->last_ms[SL_FWD_SERVER] + t->server_idle_ms) < *at) {
+		*at = d;
+		kind = SL_TIMEOUT_SERVER_IDLE;
+	}
+	return *at <= now ? kind : -1;
+}
+
+static void
+forward_arm(struct sl_session *s)
+{
+	struct sl_loop *loop = session_loop(s);
+	uint64_t now = sl_loop_now_ms(loop), at;
+	int kind = forward_deadline(s, now, &at);
+
+	if (kind >= 0) {
+		sl__session_abort(s, kind);
+		return;
+	}
+	if (at != UINT64_MAX)
+		sl_loop_timer_add(loop, &s->timer, at - now);
+}
+
+/* Acts on what the forwarder reports. Returns false if the session is gone. */
+static bool
+forward_result(struct sl_session *s, int rc)
+{
+	if (sl_likely(rc == SL_FWD_RUNNING))
+		return true;
+	if (rc == SL_FWD_HALF_DONE) {
+		if (s->state == SL_SS_FORWARDING)
+			set_state(s, SL_SS_DRAINING);
+		return true;
+	}
+	session_close(s, rc == SL_FWD_DONE ? CLOSE_NORMAL : CLOSE_RESET);
+	return false;
+}
+
+static void
+session_forwarding(struct sl_session *s, unsigned side, unsigned events)
+{
+	/* the idle timer is not touched here: it re-checks last_ms when it fires */
+	forward_result(s, sl_fwd_on_events(&s->fwd, side, events));
+}
+
+static void
+session_start_forwarding(struct sl_session *s, unsigned events)
+{
+	uint64_t now = sl_loop_now_ms(session_loop(s));
+	int rc;
+
+	set_state(s, SL_SS_FORWARDING);
+	s->last_ms[SL_FWD_CLIENT] = s->last_ms[SL_FWD_SERVER] = now;
+	sl_fwd_note(&s->fwd, SL_FWD_SERVER, events);
+	rc = sl_fwd_start(&s->fwd);
+	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
+		/* no pipe or buffer: nothing was forwarded, close both plainly */
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	if (forward_result(s, rc))
+		forward_arm(s);
+}
+
+/* ---- CONNECTING ---- */
+
+static void
+server_teardown(struct sl_session *s)
+{
+	struct sl_loop *loop = session_loop(s);
+
+	sl_loop_timer_cancel(loop, &s->timer);
+	sl_loop_io_del(loop, &s->sio);
+	close(s->sfd);
+	s->sfd = -1;
+	s->fwd.fd[SL_FWD_SERVER] = -1;
+	s->fwd.readable[SL_FWD_SERVER] = false;
+	s->fwd.writable[SL_FWD_SERVER] = true;
+	s->fwd.hup[SL_FWD_SERVER] = false;
+}
+
+/* The connect to s->backend failed (<timed_out> or refused/unreachable): account, retry. */
+static void
+connect_failed(struct sl_session *s, bool timed_out)
+{
+	struct sl_pworker *w = s->l->w;
+	struct sl_wgroup *g = s->l->group;
+	uint64_t now = sl_loop_now_ms(w->loop);
+
+	sl__ctr_add(w, SL_CTR_CONNECT_FAILURES, 1);
+	if (timed_out)
+		sl__ctr_add(w, SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT, 1);
+	if (sl__backend_connect_failed(&g->backends[s->backend], now))
+		sl__ctr_add(w, SL_CTR_EJECTIONS, 1);
+	sl__wgroup_put(g, s->backend);
+	s->backend = -1;
+}
+
+static bool
+may_retry(const struct sl_session *s)
+{
+	uint32_t retries = s->l->group->cfg->retries;
+
+	if (retries > SL_SESSION_MAX_TRIES - 1)
+		retries = SL_SESSION_MAX_TRIES - 1;
+	return s->ntried <= retries;
+}
+
+static void
+session_connecting(struct sl_session *s, unsigned events)
+{
+	int err = 0;
+
+	if (!(events & (SL_IO_WRITE | SL_IO_HUP)))
+		return;
+	/* a plain writable edge means connected; only a hang-up costs the SO_ERROR syscall */
+	if (events & SL_IO_HUP)
+		err = sl_sock_connect_result(s->sfd);
+	if (sl_likely(err == 0)) {
+		sl_loop_timer_cancel(session_loop(s), &s->timer);
+		sl__backend_connect_succeeded(&s->l->group->backends[s->backend]);
+		session_start_forwarding(s, events);
+		return;
+	}
+	server_teardown(s);
+	connect_failed(s, false);
+	if (!may_retry(s)) {
+		sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	session_connect(s);
+}
+
+static void
+session_timer(struct sl_loop *loop, struct sl_timer *t)
+{
+	struct sl_session *s = t->data;
+
+	(void)loop;
+	if (s->state == SL_SS_CONNECTING) {
+		server_teardown(s);
+		connect_failed(s, true);
+		if (!may_retry(s)) {
+			sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
+			session_close(s, CLOSE_NORMAL);
+			return;
+		}
+		session_connect(s);
+		return;
+	}
+	SL_ASSERT(s->state == SL_SS_FORWARDING || s->state == SL_SS_DRAINING);
+	forward_arm(s);
+}
+
+static void
+server_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct sl_session *s = io->data;
+
+	s->last_ms[SL_FWD_SERVER] = sl_loop_now_ms(loop);
+	if (s->state == SL_SS_CONNECTING)
+		session_connecting(s, events);
+	else
+		session_forwarding(s, SL_FWD_SERVER, events);
+}
+
+static void
+client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct sl_session *s = io->data;
+
+	s->last_ms[SL_FWD_CLIENT] = sl_loop_now_ms(loop);
+	if (s->state == SL_SS_CONNECTING)
+		sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events); /* forwarded once connected */
+	else
+		session_forwarding(s, SL_FWD_CLIENT, events);
+}
+
+/*
+ * Picks a backend and starts a nonblocking connect, moving on to the next backend while
+ * connects fail at once (bounded by the group's retries). Ends in CONNECTING or CLOSED.
+ * Warm pools slot in here: take an idle pre-connected socket of the picked backend first.
+ */
+static void
+session_connect(struct sl_session *s)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_pworker *w = l->w;
+	const struct sl_sock_opts opts = {.nodelay = l->cfg->tcp_nodelay,
+	                                  .keepalive = l->cfg->keepalive};
+	int i, err, fd;
+
+	for (;;) {
+		if (s->ntried > 0)
+			sl__ctr_add(w, SL_CTR_RETRIES, 1);
+		i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
+		if (i < 0) {
+			sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
+			session_close(s, CLOSE_NORMAL);
+			return;
+		}
+		s->backend = i;
+		err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
+		if (err == 0 || err == -EINPROGRESS) {
+			s->sfd = fd;
+			s->fwd.fd[SL_FWD_SERVER] = fd;
+			sl_io_init(&s->sio, fd, server_io, s);
+			err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);
+			if (sl_likely(err == 0)) {
+				set_state(s, SL_SS_CONNECTING);
+				if (l->cfg->timeouts.connect_ms != 0)
+					sl_loop_timer_add(w->loop, &s->timer,
+					                  l->cfg->timeouts.connect_ms);
+				return;
+			}
+			close(fd);
+			s->sfd = -1;
+			s->fwd.fd[SL_FWD_SERVER] = -1;
+		}
+		connect_failed(s, false);
+		if (!may_retry(s)) {
+			sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
+			session_close(s, CLOSE_NORMAL);
+			return;
+		}
+	}
+}
+
+/* ---- ACCEPTED and FILTERED ---- */
+
+static void
+session_filtered(struct sl_session *s)
+{
+	session_connect(s);
+}
+
+static void
+session_accepted(struct sl_session *s)
+{
+	if (sl__filter_run(s) != SL_FILTER_ACCEPT) {
+		sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	set_state(s, SL_SS_FILTERED);
+	session_filtered(s);
+}
+
+void
+sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
+{
+	struct sl_pworker *w = l->w;
+	struct sl_session *s;
+
+	s = sl_pool_alloc(w->sessions);
+	if (sl_unlikely(s == NULL)) {
+		sl__ctr_add(w, SL_CTR_ACCEPT_ERRORS, 1);
+		close(fd);
+		return;
+	}
+	s->l = l;
+	s->state = SL_SS_ACCEPTED;
+	s->cfd = fd;
+	s->sfd = -1;
+	s->peer = *peer;
+	s->backend = -1;
+	s->ntried = 0;
+	s->start_ms = sl_loop_now_ms(w->loop);
+	s->last_ms[0] = s->last_ms[1] = s->start_ms;
+	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);
+	sl_timer_init(&s->timer, session_timer, s);
+	sl_io_init(&s->cio, fd, client_io, s);
+	s->prev = NULL;
+	s->next = w->live;
+	if (w->live != NULL)
+		w->live->prev = s;
+	w->live = s;
+	w->nlive++;
+	l->active++;
+	sl__ctr_add(w, SL_CTR_ACCEPTED, 1);
+	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, 1);
+	/* once, READ|WRITE edge-triggered: no epoll_ctl for this fd again until close */
+	if (sl_unlikely(sl_loop_io_add(w->loop, &s->cio, SL_IO_READ | SL_IO_WRITE) != 0)) {
+		s->cfd = -1;
+		close(fd);
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	session_accepted(s);
+}

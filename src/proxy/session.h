@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session object and its states (the state machine itself is drawn in session.c).
+ * Internal to src/proxy; tests include it to check the transition table.
+ */
+#ifndef SLUICE_PROXY_SESSION_H
+#define SLUICE_PROXY_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sluice/addr.h>
+#include <sluice/fwd.h>
+#include <sluice/loop.h>
+
+#include "proxy/proxy_int.h"
+
+enum sl_session_state {
+	SL_SS_ACCEPTED,
+	SL_SS_FILTERED,
+	SL_SS_CONNECTING,
+	SL_SS_FORWARDING,
+	SL_SS_DRAINING,
+	SL_SS_CLOSED,
+	SL_SS_COUNT
+};
+
+struct sl_session {
+	struct sl_plistener *l;
+	enum sl_session_state state;
+	int cfd, sfd;          /* client and backend sockets; -1 when not open */
+	struct sl_io cio, sio; /* registered READ|WRITE edge-triggered, once each */
+	struct sl_timer timer; /* connect deadline, then idle / session deadlines */
+	struct sl_fwd fwd;
+	struct sl_addr peer; /* client address */
+	int backend;         /* index in the group; -1 when none is held */
+	uint8_t ntried;
+	uint16_t tried[SL_SESSION_MAX_TRIES];
+	uint64_t start_ms;   /* loop clock at accept */
+	uint64_t last_ms[2]; /* loop clock of the last event on each side (enum sl_fwd_side) */
+	struct sl_session *next, *prev; /* the worker's live list */
+};
+
+/* true if the state machine allows <from> -> <to>. */
+bool sl__session_can_transition(enum sl_session_state from, enum sl_session_state to);
+/* Name of a state, for messages and tests. */
+const char *sl__session_state_name(enum sl_session_state s);
+
+#endif /* SLUICE_PROXY_SESSION_H */

@@ -1,0 +1,815 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Behaviour of the configuration loader (src/config/): defaults, the example file, every kind
+ * of error with its exact text and position, sizes and durations, file reading, and the
+ * out-of-memory paths.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <sluice/config.h>
+
+#include "config/config_int.h"
+
+/* A valid config; tests append to or vary it. */
+#define MINIMAL                                                                                    \
+	"listeners:\n"                                                                             \
+	"  - address: 127.0.0.1:8080\n"                                                            \
+	"groups:\n"                                                                                \
+	"  - name: web\n"                                                                          \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"
+
+struct result {
+	int rc;
+	struct sl_config *c;
+	char *errs; /* everything printed, "" if nothing */
+};
+
+static struct result
+load(const char *yaml)
+{
+	struct result r = {0};
+	size_t n = 0;
+	FILE *f = open_memstream(&r.errs, &n);
+
+	assert_non_null(f);
+	r.rc = sl_config_load_string(&r.c, "t.yaml", yaml, strlen(yaml), f);
+	assert_int_equal(0, fclose(f));
+	return r;
+}
+
+static void
+result_fini(struct result *r)
+{
+	sl_config_free(r->c);
+	free(r->errs);
+}
+
+/* Loads <yaml>, expects failure with exactly <want> printed. */
+static void
+assert_errors(const char *yaml, const char *want)
+{
+	struct result r = load(yaml);
+
+	assert_string_equal(want, r.errs);
+	assert_int_equal(-EINVAL, r.rc);
+	assert_null(r.c);
+	result_fini(&r);
+}
+
+static void
+config_minimal_applies_defaults(void **state)
+{
+	struct result r = load(MINIMAL);
+	const struct sl_config_listener *l;
+	const struct sl_config_group *g;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.errs);
+	assert_string_equal("t.yaml", r.c->source);
+	assert_int_equal(0, r.c->workers);
+	assert_int_equal(30000, r.c->drain_timeout_ms);
+	assert_int_equal(SL_LOG_INFO, r.c->log_level);
+	assert_int_equal(1, r.c->nlisteners);
+	l = &r.c->listeners[0];
+	assert_string_equal("127.0.0.1:8080", l->name);
+	assert_int_equal(8080, sl_addr_port(&l->addr));
+	assert_int_equal(0, l->group);
+	assert_int_equal(4096, l->backlog);
+	assert_int_equal(SL_FWD_SPLICE, l->forward);
+	assert_true(l->tcp_nodelay);
+	assert_false(l->keepalive);
+	assert_int_equal(65536, l->pipe_size);
+	assert_int_equal(16384, l->buffer_size);
+	assert_int_equal(0, l->max_connections);
+	assert_int_equal(5000, l->timeouts.connect_ms);
+	assert_int_equal(60000, l->timeouts.client_idle_ms);
+	assert_int_equal(60000, l->timeouts.server_idle_ms);
+	assert_int_equal(0, l->timeouts.session_ms);
+	assert_int_equal(1, r.c->ngroups);
+	g = &r.c->groups[0];
+	assert_string_equal("web", g->name);
+	assert_string_equal("round_robin", g->balance);
+	assert_int_equal(65537, g->maglev_table_size);
+	assert_int_equal(2, g->retries);
+	assert_int_equal(SL_HEALTH_NONE, g->health.kind);
+	assert_int_equal(2000, g->health.interval_ms);
+	assert_int_equal(1000, g->health.timeout_ms);
+	assert_int_equal(2, g->health.rise);
+	assert_int_equal(3, g->health.fall);
+	assert_int_equal(3, g->passive.failures);
+	assert_int_equal(1000, g->passive.backoff_ms);
+	assert_int_equal(30000, g->passive.max_backoff_ms);
+	assert_int_equal(0, g->warm_pool.size);
+	assert_int_equal(30000, g->warm_pool.idle_ms);
+	assert_int_equal(1, g->nbackends);
+	assert_string_equal("127.0.0.1:9001", g->backends[0].name);
+	assert_int_equal(1, g->backends[0].weight);
+	assert_int_equal(0, g->backends[0].max_connections);
+	result_fini(&r);
+}
+
+static void
+config_defaults_fill_every_documented_value(void **state)
+{
+	struct sl_config c;
+	struct sl_config_listener l;
+	struct sl_config_group g;
+	struct sl_config_backend b;
+
+	(void)state;
+	sl_config_defaults(&c);
+	sl_config_listener_defaults(&l);
+	sl_config_group_defaults(&g);
+	sl_config_backend_defaults(&b);
+	assert_int_equal(0, c.nlisteners + c.ngroups);
+	assert_null(c.listeners);
+	assert_int_equal(30000, c.drain_timeout_ms);
+	assert_int_equal(4096, l.backlog);
+	assert_int_equal(5000, l.timeouts.connect_ms);
+	assert_string_equal("round_robin", g.balance);
+	assert_null(g.backends);
+	assert_int_equal(1, b.weight);
+}
+
+static void
+config_example_file_loads_every_field(void **state)
+{
+	const struct sl_config_group *web, *cache;
+	const struct sl_config_listener *l0, *l1;
+	struct sl_config *c = NULL;
+	char buf[SL_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, sl_config_load_file(&c, SL_SOURCE_DIR "/examples/sluice.yaml", stderr));
+	assert_int_equal(0, c->workers);
+	assert_int_equal(30000, c->drain_timeout_ms);
+	assert_int_equal(SL_LOG_INFO, c->log_level);
+	assert_int_equal(2, c->nlisteners);
+	assert_int_equal(2, c->ngroups);
+	l0 = &c->listeners[0];
+	l1 = &c->listeners[1];
+	web = &c->groups[0];
+	cache = &c->groups[1];
+	assert_string_equal("web", l0->name);
+	assert_string_equal("0.0.0.0:8080", sl_addr_format(&l0->addr, buf, sizeof(buf)));
+	assert_int_equal(0, l0->group);
+	assert_int_equal(SL_FWD_SPLICE, l0->forward);
+	assert_int_equal(65536, l0->pipe_size);
+	assert_int_equal(10000, l0->max_connections);
+	assert_string_equal("cache", l1->name);
+	assert_string_equal("[::1]:11211", sl_addr_format(&l1->addr, buf, sizeof(buf)));
+	assert_int_equal(1, l1->group);
+	assert_int_equal(SL_FWD_COPY, l1->forward);
+	assert_true(l1->keepalive);
+	assert_int_equal(250, l1->timeouts.connect_ms);
+	assert_int_equal(300000, l1->timeouts.client_idle_ms);
+	assert_int_equal(3600000, l1->timeouts.session_ms);
+	assert_int_equal(SL_HEALTH_TCP, web->health.kind);
+	assert_int_equal(4, web->warm_pool.size);
+	assert_int_equal(2, web->nbackends);
+	assert_string_equal("web-a", web->backends[0].name);
+	assert_int_equal(2, web->backends[0].weight);
+	assert_int_equal(500, web->backends[1].max_connections);
+	assert_string_equal("maglev", cache->balance);
+	assert_int_equal(SL_HEALTH_SEND_EXPECT, cache->health.kind);
+	assert_int_equal(9, cache->health.send_len);
+	assert_memory_equal("version\r\n", cache->health.send, 9);
+	assert_string_equal("VERSION ", cache->health.expect);
+	assert_int_equal(500, cache->health.timeout_ms);
+	assert_int_equal(3, cache->nbackends);
+	assert_string_equal("[::1]:11313", cache->backends[2].name);
+	sl_config_free(c);
+}
+
+static void
+config_accepts_quoted_ipv6_address(void **state)
+{
+	struct result r = load("listeners:\n"
+	                       "  - address: \"[::1]:8080\"\n"
+	                       "groups:\n"
+	                       "  - name: web\n"
+	                       "    backends: [{ address: \"[2001:db8::1]:80\" }]\n");
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_int_equal(AF_INET6, r.c->listeners[0].addr.ss.ss_family);
+	assert_string_equal("[::1]:8080", r.c->listeners[0].name);
+	assert_string_equal("[2001:db8::1]:80", r.c->groups[0].backends[0].name);
+	result_fini(&r);
+}
+
+static void
+config_reports_unknown_key_with_suggestion(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    adress: 127.0.0.1:8081\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends: [{ address: 127.0.0.1:9001 }]\n",
+	              "t.yaml:3:5: unknown key \"adress\" in listener (expected one of: name, "
+	              "address, group, backlog, forward, tcp_nodelay, keepalive, pipe_size, "
+	              "buffer_size, max_connections, timeouts); did you mean \"address\"?\n");
+}
+
+static void
+config_reports_unknown_key_without_suggestion_when_far(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "colour: blue\n",
+	              "t.yaml:7:1: unknown key \"colour\" at the top level (expected one of: "
+	              "workers, drain_timeout, log, listeners, groups)\n");
+}
+
+static void
+config_reports_non_integer(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    backlog: lots\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:3:14: expected an integer for \"backlog\", got \"lots\"\n");
+}
+
+static void
+config_reports_non_mapping(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    timeouts: 5s\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:3:15: expected a mapping for \"timeouts\", got \"5s\"\n");
+}
+
+static void
+config_reports_non_list(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends: 127.0.0.1:9001\n",
+	              "t.yaml:4:15: expected a list for \"backends\", got \"127.0.0.1:9001\"\n");
+}
+
+static void
+config_reports_non_boolean(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    keepalive: sometimes\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:3:16: expected true or false for \"keepalive\", got \"sometimes\"\n");
+}
+
+static void
+config_reports_bad_port_with_the_address_parser_reason(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners: [{ address: 127.0.0.1:70000 }]\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	        "t.yaml:1:24: bad address \"127.0.0.1:70000\": port out of range (1-65535)\n");
+}
+
+static void
+config_hints_at_quotes_for_unquoted_ipv6(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners:\n"
+	        "  - address: [::1]:8080\n",
+	        "t.yaml:2:15: did not find expected node content (while parsing a flow node); "
+	        "write IPv6 addresses in quotes: \"[::1]:8080\"\n");
+}
+
+static void
+config_reports_zero_weight(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners: [{ address: 127.0.0.1:8080 }]\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001, weight: 0 }] }]\n",
+	        "t.yaml:2:69: \"weight\" must be between 1 and 1000000, got 0\n");
+}
+
+static void
+config_reports_zero_backlog(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080, backlog: 0 }]\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:1:49: \"backlog\" must be between 1 and 2147483647, got 0\n");
+}
+
+static void
+config_reports_zero_rise_and_fall(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    health: { rise: 0, fall: 0 }\n",
+	              "t.yaml:7:21: \"rise\" must be between 1 and 1000, got 0\n"
+	              "t.yaml:7:30: \"fall\" must be between 1 and 1000, got 0\n");
+}
+
+static void
+config_reports_maglev_table_size_not_prime(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    maglev_table_size: 65536\n",
+	              "t.yaml:7:24: \"maglev_table_size\" must be a prime number, got 65536 "
+	              "(nearest primes: 65521 and 65537)\n");
+}
+
+static void
+config_reports_bad_duration(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    timeouts: { connect: 5 parsecs }\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:3:26: expected a duration such as 250ms, 5s or 2m for \"connect\", "
+	              "got \"5 parsecs\"\n");
+}
+
+static void
+config_reports_duration_too_long(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "drain_timeout: 1200h\n" MINIMAL,
+	        "t.yaml:1:16: \"drain_timeout\" must be at most 4294967295ms (about 49 days), "
+	        "got 1200h\n");
+}
+
+static void
+config_reports_size_out_of_range(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080, pipe_size: 1k }]\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:1:51: \"pipe_size\" must be between 4096 bytes and 1073741824 bytes, "
+	              "got 1k\n");
+}
+
+static void
+config_reports_duplicate_group_name(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "  - name: web\n"
+	                      "    backends: [{ address: 127.0.0.1:9002 }]\n",
+	              "t.yaml:2:5: listener is missing required key \"group\" (needed when more "
+	              "than one group is defined)\n"
+	              "t.yaml:7:11: duplicate group name \"web\" (first defined at t.yaml:4:11)\n");
+}
+
+static void
+config_reports_duplicate_listener_address(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners:\n"
+	        "  - { name: a, address: 127.0.0.1:8080 }\n"
+	        "  - { name: b, address: localhost:8080 }\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	        "t.yaml:3:25: duplicate listener address \"localhost:8080\" (first defined at "
+	        "t.yaml:2:25)\n");
+}
+
+static void
+config_reports_duplicate_listener_name(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners:\n"
+	        "  - { name: a, address: 127.0.0.1:8080 }\n"
+	        "  - { name: a, address: 127.0.0.1:8081 }\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	        "t.yaml:3:13: duplicate listener name \"a\" (first defined at t.yaml:2:13)\n");
+}
+
+static void
+config_reports_unknown_group_reference(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080, group: wbe }]\n"
+	              "groups:\n"
+	              "  - { name: web, backends: [{ address: 127.0.0.1:9001 }] }\n"
+	              "  - { name: cache, backends: [{ address: 127.0.0.1:9002 }] }\n",
+	              "t.yaml:1:47: group \"wbe\" not found (defined groups: web, cache); did you "
+	              "mean \"web\"?\n");
+}
+
+static void
+config_reports_missing_address(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - name: web\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:2:5: listener is missing required key \"address\"\n");
+}
+
+static void
+config_reports_group_without_backends(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n",
+	              "t.yaml:3:5: group \"web\" has no backends\n");
+}
+
+static void
+config_requires_a_listener(void **state)
+{
+	(void)state;
+	assert_errors("listeners: []\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:1:12: at least one listener is required\n");
+}
+
+static void
+config_reports_empty_text_as_missing_listener_and_group(void **state)
+{
+	(void)state;
+	assert_errors("# nothing yet\n", "t.yaml:1:1: at least one listener is required\n"
+	                                 "t.yaml:1:1: at least one group is required\n");
+}
+
+static void
+config_reports_send_expect_without_send_and_expect(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    health: { type: send_expect }\n",
+	              "t.yaml:7:13: health type send_expect needs a \"send\" string\n"
+	              "t.yaml:7:13: health type send_expect needs an \"expect\" string\n");
+}
+
+static void
+config_reports_send_without_send_expect_type(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    health: { type: tcp, send: ping }\n",
+	              "t.yaml:7:32: \"send\" is only used with type: send_expect\n");
+}
+
+static void
+config_reports_health_timeout_longer_than_interval(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    health: { interval: 1s, timeout: 2s }\n",
+	              "t.yaml:7:38: health \"timeout\" (2000ms) must not be longer than "
+	              "\"interval\" (1000ms)\n");
+}
+
+static void
+config_reports_duplicate_key(void **state)
+{
+	(void)state;
+	assert_errors("workers: 1\n"
+	              "workers: 2\n" MINIMAL,
+	              "t.yaml:2:1: duplicate key \"workers\" (first defined at t.yaml:1:1)\n");
+}
+
+static void
+config_reports_unknown_balance(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    balance: round-robin\n",
+	              "t.yaml:7:14: unknown balance \"round-robin\" (expected one of: round_robin, "
+	              "weighted, least_conn, p2c, maglev); did you mean \"round_robin\"?\n");
+}
+
+static void
+config_reports_every_error_in_file_order(void **state)
+{
+	(void)state;
+	assert_errors("workers: many\n"
+	              "listeners:\n"
+	              "  - address: 127.0.0.1:0\n"
+	              "    group: nope\n"
+	              "    forward: zerocopy\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends: [{ address: 10.0.0.1:80, weight: heavy }]\n",
+	              "t.yaml:1:10: expected an integer for \"workers\", got \"many\"\n"
+	              "t.yaml:3:14: bad address \"127.0.0.1:0\": port out of range (1-65535)\n"
+	              "t.yaml:4:12: group \"nope\" not found (defined groups: web)\n"
+	              "t.yaml:5:14: expected one of splice, copy for \"forward\", got "
+	              "\"zerocopy\"\n"
+	              "t.yaml:8:48: expected an integer for \"weight\", got \"heavy\"\n");
+}
+
+static void
+config_reports_yaml_syntax_error_location(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    group: web: cache\n",
+	              "t.yaml:3:15: mapping values are not allowed in this context\n");
+}
+
+static void
+config_reports_tab_indentation(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n\t- address: 127.0.0.1:8080\n",
+	              "t.yaml:2:1: found character that cannot start any token (while scanning for "
+	              "the next token); YAML does not allow tabs for indentation\n");
+}
+
+static void
+config_refuses_a_second_document(void **state)
+{
+	(void)state;
+	assert_errors(
+	        MINIMAL "---\nworkers: 2\n",
+	        "t.yaml:8:1: only one YAML document is allowed (remove the \"---\" line or the "
+	        "text after it)\n");
+}
+
+static void
+config_parses_sizes_in_bytes_kib_and_mib(void **state)
+{
+	static const struct {
+		const char *text;
+		uint32_t want;
+	} cases[] = {{"4096", 4096},  {"64k", 65536},  {"64K", 65536},
+	             {"1m", 1048576}, {"2M", 2097152}, {"\"16k\"", 16384}};
+	char yaml[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SL_ARRAY_SIZE(cases); i++) {
+		struct result r;
+
+		snprintf(yaml, sizeof(yaml),
+		         "listeners: [{ address: 127.0.0.1:8080, pipe_size: %s }]\n"
+		         "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+		         cases[i].text);
+		r = load(yaml);
+		assert_int_equal(0, r.rc);
+		assert_int_equal(cases[i].want, r.c->listeners[0].pipe_size);
+		result_fini(&r);
+	}
+}
+
+static void
+config_parses_durations_in_every_unit(void **state)
+{
+	static const struct {
+		const char *text;
+		uint32_t want;
+	} cases[] = {{"0", 0},       {"250", 250},    {"250ms", 250}, {"5s", 5000},
+	             {"2m", 120000}, {"1h", 3600000}, {"'7s'", 7000}, {"4294967295", UINT32_MAX}};
+	char yaml[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SL_ARRAY_SIZE(cases); i++) {
+		struct result r;
+
+		snprintf(yaml, sizeof(yaml), "drain_timeout: %s\n" MINIMAL, cases[i].text);
+		r = load(yaml);
+		assert_int_equal(0, r.rc);
+		assert_int_equal(cases[i].want, r.c->drain_timeout_ms);
+		result_fini(&r);
+	}
+}
+
+static void
+config_refuses_malformed_sizes(void **state)
+{
+	static const char *const bad[] = {"64kb", "k", "-1", "1.5m", "64 k", "1g", ""};
+	char yaml[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+		struct result r;
+
+		snprintf(yaml, sizeof(yaml),
+		         "listeners: [{ address: 127.0.0.1:8080, buffer_size: \"%s\" }]\n"
+		         "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+		         bad[i]);
+		r = load(yaml);
+		assert_int_equal(-EINVAL, r.rc);
+		assert_non_null(strstr(r.errs, "expected a size such as 4096, 64k or 1m"));
+		result_fini(&r);
+	}
+}
+
+static void
+config_prints_nothing_when_errs_is_null(void **state)
+{
+	static const char yaml[] = "workers: many\n";
+	struct sl_config *c = (struct sl_config *)&c;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_config_load_string(&c, NULL, yaml, strlen(yaml), NULL));
+	assert_null(c);
+}
+
+static void
+config_load_file_reports_missing_file(void **state)
+{
+	struct sl_config *c = NULL;
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	(void)state;
+	assert_int_equal(-ENOENT, sl_config_load_file(&c, "/nonexistent/sluice.yaml", f));
+	fclose(f);
+	assert_string_equal("/nonexistent/sluice.yaml: cannot read: No such file or directory\n",
+	                    out);
+	assert_null(c);
+	free(out);
+}
+
+static void
+config_load_file_refuses_non_regular_file(void **state)
+{
+	struct sl_config *c = NULL;
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_config_load_file(&c, "/dev/null", f));
+	fclose(f);
+	assert_string_equal("/dev/null: cannot read: not a regular file\n", out);
+	free(out);
+}
+
+static void
+config_load_file_refuses_files_over_16_mib(void **state)
+{
+	char path[] = "/tmp/sluice-config-test-XXXXXX", want[128];
+	struct sl_config *c = NULL;
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(0, ftruncate(fd, (16 << 20) + 1)); /* sparse: no real 16 MiB written */
+	close(fd);
+	f = open_memstream(&out, &n);
+	assert_int_equal(-EFBIG, sl_config_load_file(&c, path, f));
+	fclose(f);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s: cannot read: larger than 16 MiB\n", path);
+	assert_string_equal(want, out);
+	free(out);
+}
+
+static void
+config_load_file_names_the_file_in_errors(void **state)
+{
+	char path[] = "/tmp/sluice-config-test-XXXXXX", want[160];
+	static const char yaml[] = "workers: many\n" MINIMAL;
+	struct sl_config *c = NULL;
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal((ssize_t)strlen(yaml), write(fd, yaml, strlen(yaml)));
+	close(fd);
+	f = open_memstream(&out, &n);
+	assert_int_equal(-EINVAL, sl_config_load_file(&c, path, f));
+	fclose(f);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s:1:10: expected an integer for \"workers\", got \"many\"\n",
+	         path);
+	assert_string_equal(want, out);
+	free(out);
+}
+
+/* An alias repeated in a list repeats its errors: the load must stop at the cap. */
+static void
+config_stops_after_too_many_errors(void **state)
+{
+	static const char head[] =
+	        "listeners: [{ address: 127.0.0.1:8080 }]\n"
+	        "groups: [{ name: g, backends: [&b { address: 10.0.0.1:1, x: 1 }";
+	char yaml[4096], *last;
+	size_t o, lines = 0;
+	struct result r;
+	int i;
+
+	(void)state;
+	o = (size_t)snprintf(yaml, sizeof(yaml), "%s", head);
+	for (i = 0; i < 500; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, ", *b");
+	snprintf(yaml + o, sizeof(yaml) - o, "] }]\n");
+	r = load(yaml);
+	for (last = r.errs; (last = strchr(last, '\n')) != NULL; last++)
+		lines++;
+	assert_int_equal(-EINVAL, r.rc);
+	assert_int_equal(SL__CONFIG_ERRORS_MAX + 1, lines);
+	assert_non_null(strstr(r.errs, "\nt.yaml: too many errors, stopped after 100\n"));
+	result_fini(&r);
+}
+
+/* Fails each of the loader's allocations in turn: every one must give -ENOMEM, no leak. */
+static void
+config_returns_enomem_for_every_failed_allocation(void **state)
+{
+	static const char yaml[] = "bogus: 1\n" MINIMAL "    health: { type: send_expect, send: "
+	                           "a, expect: b }\n";
+	struct sl_config *c;
+	long i;
+	int rc = -ENOMEM;
+
+	(void)state;
+	for (i = 0; i < 1000 && rc == -ENOMEM; i++) {
+		c = NULL;
+		sl__config_fail_alloc_after(i);
+		rc = sl_config_load_string(&c, "t.yaml", yaml, strlen(yaml), NULL);
+		sl__config_fail_alloc_after(-1);
+		assert_null(c);
+		assert_true(rc == -ENOMEM || rc == -EINVAL);
+	}
+	assert_int_equal(-EINVAL, rc); /* the unknown key: the last run got to the end */
+	assert_true(i > 5);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(config_minimal_applies_defaults),
+	        cmocka_unit_test(config_defaults_fill_every_documented_value),
+	        cmocka_unit_test(config_example_file_loads_every_field),
+	        cmocka_unit_test(config_accepts_quoted_ipv6_address),
+	        cmocka_unit_test(config_reports_unknown_key_with_suggestion),
+	        cmocka_unit_test(config_reports_unknown_key_without_suggestion_when_far),
+	        cmocka_unit_test(config_reports_non_integer),
+	        cmocka_unit_test(config_reports_non_mapping),
+	        cmocka_unit_test(config_reports_non_list),
+	        cmocka_unit_test(config_reports_non_boolean),
+	        cmocka_unit_test(config_reports_bad_port_with_the_address_parser_reason),
+	        cmocka_unit_test(config_hints_at_quotes_for_unquoted_ipv6),
+	        cmocka_unit_test(config_reports_zero_weight),
+	        cmocka_unit_test(config_reports_zero_backlog),
+	        cmocka_unit_test(config_reports_zero_rise_and_fall),
+	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),
+	        cmocka_unit_test(config_reports_bad_duration),
+	        cmocka_unit_test(config_reports_duration_too_long),
+	        cmocka_unit_test(config_reports_size_out_of_range),
+	        cmocka_unit_test(config_reports_duplicate_group_name),
+	        cmocka_unit_test(config_reports_duplicate_listener_address),
+	        cmocka_unit_test(config_reports_duplicate_listener_name),
+	        cmocka_unit_test(config_reports_unknown_group_reference),
+	        cmocka_unit_test(config_reports_missing_address),
+	        cmocka_unit_test(config_reports_group_without_backends),
+	        cmocka_unit_test(config_requires_a_listener),
+	        cmocka_unit_test(config_reports_empty_text_as_missing_listener_and_group),
+	        cmocka_unit_test(config_reports_send_expect_without_send_and_expect),
+	        cmocka_unit_test(config_reports_send_without_send_expect_type),
+	        cmocka_unit_test(config_reports_health_timeout_longer_than_interval),
+	        cmocka_unit_test(config_reports_duplicate_key),
+	        cmocka_unit_test(config_reports_unknown_balance),
+	        cmocka_unit_test(config_reports_every_error_in_file_order),
+	        cmocka_unit_test(config_reports_yaml_syntax_error_location),
+	        cmocka_unit_test(config_reports_tab_indentation),
+	        cmocka_unit_test(config_refuses_a_second_document),
+	        cmocka_unit_test(config_parses_sizes_in_bytes_kib_and_mib),
+	        cmocka_unit_test(config_parses_durations_in_every_unit),
+	        cmocka_unit_test(config_refuses_malformed_sizes),
+	        cmocka_unit_test(config_prints_nothing_when_errs_is_null),
+	        cmocka_unit_test(config_load_file_reports_missing_file),
+	        cmocka_unit_test(config_load_file_refuses_non_regular_file),
+	        cmocka_unit_test(config_load_file_refuses_files_over_16_mib),
+	        cmocka_unit_test(config_load_file_names_the_file_in_errors),
+	        cmocka_unit_test(config_stops_after_too_many_errors),
+	        cmocka_unit_test(config_returns_enomem_for_every_failed_allocation),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

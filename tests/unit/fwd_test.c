@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Behaviour of the forwarders (src/net/fwd*.c), every test run against each variant over
+ * loopback TCP: test client <-> [pc  forwarder  ps] <-> test server, driven by an edge-triggered
+ * epoll set the way the session drives it.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <sluice/fwd.h>
+#include <sluice/pool.h>
+#include <sluice/sock.h>
+
+#include "sl_test_net.h"
+
+#define PIPE_SIZE 65536u
+#define BUF_SIZE 16384u
+#define MAX_STEPS 20000
+
+struct rig {
+	int tc, pc, ps, ts; /* test client, proxy client side, proxy server side, test server */
+	int ep;
+	struct sl_pipe_cache *pipes;
+	struct sl_pool *pool;
+	struct sl_fwd_env env;
+	struct sl_fwd f;
+	int status; /* last sl_fwd_on_events() result */
+};
+
+static void
+rig_open(struct rig *r, const struct sl_fwd_ops *ops)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(0, sl_test_tcp_pair(&r->tc, &r->pc));
+	assert_int_equal(0, sl_test_tcp_pair(&r->ps, &r->ts));
+	assert_int_equal(0, sl_pipe_cache_create(&r->pipes, 8, 2, PIPE_SIZE));
+	assert_int_equal(0, sl_pool_create(&r->pool, &po));
+	r->env =
+	        (struct sl_fwd_env){.pipes = r->pipes, .buffers = r->pool, .buffer_size = BUF_SIZE};
+	sl_fwd_init(&r->f, ops, &r->env, r->pc, r->ps);
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(r->ep >= 0);
+	ev.data.u32 = SL_FWD_CLIENT;
+	assert_int_equal(0, epoll_ctl(r->ep, EPOLL_CTL_ADD, r->pc, &ev));
+	ev.data.u32 = SL_FWD_SERVER;
+	assert_int_equal(0, epoll_ctl(r->ep, EPOLL_CTL_ADD, r->ps, &ev));
+	r->status = sl_fwd_start(&r->f);
+	assert_true(r->status >= 0);
+}
+
+static void
+rig_close(struct rig *r)
+{
+	sl_fwd_fini(&r->f);
+	close(r->ep);
+	if (r->pc >= 0)
+		close(r->pc);
+	if (r->ps >= 0)
+		close(r->ps);
+	close(r->tc);
+	close(r->ts);
+	sl_pipe_cache_destroy(r->pipes);
+	sl_pool_destroy(r->pool);
+}
+
+/* One epoll_wait of up to <timeout_ms>; feeds the forwarder. Returns the number of events. */
+static int
+rig_step(struct rig *r, int timeout_ms)
+{
+	struct epoll_event evs[4];
+	int n = epoll_wait(r->ep, evs, 4, timeout_ms);
+
+	for (int i = 0; i < n; i++) {
+		unsigned e = 0;
+
+		if (evs[i].events & EPOLLIN)
+			e |= SL_IO_READ;
+		if (evs[i].events & EPOLLOUT)
+			e |= SL_IO_WRITE;
+		if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			e |= SL_IO_HUP | SL_IO_READ;
+		r->status = sl_fwd_on_events(&r->f, evs[i].data.u32, e);
+		if (r->status == SL_FWD_DONE && r->pc >= 0) {
+			/* as a session does: close both, which sends the last FIN */
+			close(r->pc);
+			close(r->ps);
+			r->pc = r->ps = -1;
+			break;
+		}
+	}
+	return n < 0 ? 0 : n;
+}
+
+/* Reads <n> bytes (or to EOF) from test end <fd>, running the forwarder meanwhile. */
+static ssize_t
+rig_read(struct rig *r, int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	for (int i = 0; i < MAX_STEPS && got < n; i++) {
+		ssize_t k = recv(fd, (char *)buf + got, n - got, 0);
+
+		if (k == 0)
+			break;
+		if (k > 0) {
+			got += (size_t)k;
+			continue;
+		}
+		if (errno != EAGAIN)
+			return -errno;
+		rig_step(r, 100);
+	}
+	return (ssize_t)got;
+}
+
+/* true once test end <fd> reads EOF (or an error, stored in <*err>). */
+static bool
+rig_wait_eof(struct rig *r, int fd, int *err)
+{
+	char c;
+
+	*err = 0;
+	for (int i = 0; i < MAX_STEPS; i++) {
+		ssize_t k = recv(fd, &c, 1, 0);
+
+		if (k == 0)
+			return true;
+		if (k == -1 && errno != EAGAIN) {
+			*err = -errno;
+			return true;
+		}
+		if (k > 0)
+			return false;
+		rig_step(r, 100);
+	}
+	return false;
+}
+
+static void
+fwd_moves_bytes_both_ways_intact(void **state)
+{
+	const size_t n = 1u << 20;
+	char *out_c = malloc(n), *out_s = malloc(n), *in_c = malloc(n), *in_s = malloc(n);
+	size_t sent_c = 0, sent_s = 0, got_c = 0, got_s = 0;
+	struct rig r;
+
+	rig_open(&r, *state);
+	sl_test_fill(out_c, n, 1);
+	sl_test_fill(out_s, n, 2);
+	for (int i = 0; i < 200000 && (got_c < n || got_s < n); i++) {
+		size_t chunk = 1 + (size_t)(i * 7919) % 40000;
+		ssize_t k;
+		bool moved = false;
+
+		if (sent_c < n &&
+		    (k = send(r.tc, out_c + sent_c, chunk < n - sent_c ? chunk : n - sent_c,
+		              MSG_NOSIGNAL)) > 0)
+			sent_c += (size_t)k, moved = true;
+		if (sent_s < n &&
+		    (k = send(r.ts, out_s + sent_s, chunk < n - sent_s ? chunk : n - sent_s,
+		              MSG_NOSIGNAL)) > 0)
+			sent_s += (size_t)k, moved = true;
+		if (rig_step(&r, 0) > 0)
+			moved = true;
+		if ((k = recv(r.ts, in_s + got_s, n - got_s, 0)) > 0)
+			got_s += (size_t)k, moved = true;
+		if ((k = recv(r.tc, in_c + got_c, n - got_c, 0)) > 0)
+			got_c += (size_t)k, moved = true;
+		if (!moved)
+			rig_step(&r, 100);
+	}
+
+	assert_int_equal(n, got_s);
+	assert_int_equal(n, got_c);
+	assert_int_equal(sl_test_fnv(SL_TEST_FNV_INIT, out_c, n),
+	                 sl_test_fnv(SL_TEST_FNV_INIT, in_s, n));
+	assert_int_equal(sl_test_fnv(SL_TEST_FNV_INIT, out_s, n),
+	                 sl_test_fnv(SL_TEST_FNV_INIT, in_c, n));
+	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(SL_FWD_RUNNING, r.status);
+	rig_close(&r);
+	free(out_c);
+	free(out_s);
+	free(in_c);
+	free(in_s);
+}
+
+static void
+fwd_passes_client_half_close_and_keeps_reverse_flowing(void **state)
+{
+	char buf[16];
+	struct rig r;
+	int err;
+
+	rig_open(&r, *state);
+	assert_int_equal(0, sl_test_write_all(r.tc, "hello", 5, 1000));
+	assert_int_equal(0, shutdown(r.tc, SHUT_WR));
+
+	assert_int_equal(5, rig_read(&r, r.ts, buf, 5));
+	assert_true(rig_wait_eof(&r, r.ts, &err));
+	assert_int_equal(0, err);
+	assert_int_equal(SL_FWD_HALF_DONE, r.status);
+
+	assert_int_equal(0, sl_test_write_all(r.ts, "world!", 6, 1000));
+	assert_int_equal(6, rig_read(&r, r.tc, buf, 6));
+	assert_memory_equal("world!", buf, 6);
+	assert_int_equal(0, shutdown(r.ts, SHUT_WR));
+	assert_true(rig_wait_eof(&r, r.tc, &err));
+	assert_int_equal(0, err);
+	assert_int_equal(SL_FWD_DONE, r.status);
+	rig_close(&r);
+}
+
+static void
+fwd_passes_server_half_close_and_keeps_forward_flowing(void **state)
+{
+	char buf[16];
+	struct rig r;
+	int err;
+
+	rig_open(&r, *state);
+	assert_int_equal(0, sl_test_write_all(r.ts, "banner", 6, 1000));
+	assert_int_equal(0, shutdown(r.ts, SHUT_WR));
+	assert_int_equal(6, rig_read(&r, r.tc, buf, 6));
+	assert_true(rig_wait_eof(&r, r.tc, &err));
+	assert_int_equal(0, err);
+	assert_int_equal(SL_FWD_HALF_DONE, r.status);
+
+	assert_int_equal(0, sl_test_write_all(r.tc, "quit", 4, 1000));
+	assert_int_equal(4, rig_read(&r, r.ts, buf, 4));
+	assert_memory_equal("quit", buf, 4);
+	rig_close(&r);
+}
+
+static void
+fwd_reports_server_reset_so_client_gets_reset(void **state)
+{
+	char buf[4];
+	struct rig r;
+
+	rig_open(&r, *state);
+	sl_sock_close_reset(r.ts);
+	r.ts = socket(AF_INET, SOCK_STREAM, 0); /* keeps rig_close simple */
+	for (int i = 0; i < MAX_STEPS && r.status >= 0; i++)
+		rig_step(&r, 100);
+
+	assert_true(r.status < 0);
+	assert_int_equal(SL_FWD_SERVER, r.f.err_side);
+	/* what the session does with the other side: */
+	sl_sock_close_reset(r.pc);
+	r.pc = -1;
+	assert_int_equal(-ECONNRESET, sl_test_read_full(r.tc, buf, sizeof(buf), 5000));
+	rig_close(&r);
+}
+
+/* Caps the kernel's socket buffers (no autotuning) so that stalling is quick and certain. */
+static void
+small_buffers(struct rig *r)
+{
+	const int sz = 65536;
+	int fds[4] = {r->tc, r->pc, r->ps, r->ts};
+
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(0, setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)));
+		assert_int_equal(0, setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)));
+	}
+}
+
+static void
+fwd_holds_at_most_its_capacity_when_reader_stalls(void **state)
+{
+	const size_t n = 8u << 20;
+	char *out = malloc(n), *in = malloc(n);
+	size_t sent = 0;
+	int quiet = 0;
+	struct rig r;
+
+	rig_open(&r, *state);
+	sl_test_fill(out, n, 3);
+	small_buffers(&r);
+	/* the test server reads nothing: push until the whole chain is stuck */
+	for (int i = 0; i < 100000 && quiet < 3 && sent < n; i++) {
+		ssize_t k = send(r.tc, out + sent, n - sent, MSG_NOSIGNAL);
+
+		if (k > 0)
+			sent += (size_t)k;
+		quiet = (k <= 0 && rig_step(&r, 0) == 0) ? quiet + 1 : 0;
+	}
+
+	assert_true(sent < n);
+	assert_true(r.f.d[SL_FWD_CLIENT].pending <= r.f.d[SL_FWD_CLIENT].capacity);
+	assert_true(r.f.d[SL_FWD_CLIENT].capacity <=
+	            (*state == &sl_fwd_copy_ops ? BUF_SIZE : PIPE_SIZE));
+	/* once the reader reads, everything arrives intact */
+	shutdown(r.tc, SHUT_WR);
+	assert_int_equal(sent, rig_read(&r, r.ts, in, n));
+	assert_int_equal(sl_test_fnv(SL_TEST_FNV_INIT, out, sent),
+	                 sl_test_fnv(SL_TEST_FNV_INIT, in, sent));
+	rig_close(&r);
+	free(out);
+	free(in);
+}
+
+static void
+fwd_reuses_cached_pipes_after_warm_up(void **state)
+{
+	struct sl_pipe_cache_stats before, after;
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, (void *)&sl_fwd_splice_ops);
+	sl_fwd_fini(&r.f);
+	sl_pipe_cache_stats(r.pipes, &before);
+	for (int i = 0; i < 10; i++) {
+		sl_fwd_init(&r.f, &sl_fwd_splice_ops, &r.env, r.pc, r.ps);
+		assert_true(sl_fwd_start(&r.f) >= 0);
+		sl_fwd_fini(&r.f);
+	}
+	sl_pipe_cache_stats(r.pipes, &after);
+
+	assert_int_equal(before.created, after.created);
+	assert_int_equal(before.cached, after.cached);
+	rig_close(&r);
+}
+
+static void
+pipe_cache_closes_pipe_returned_with_data(void **state)
+{
+	struct sl_pipe_cache *c;
+	struct sl_pipe_cache_stats st;
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(0, sl_pipe_cache_create(&c, 4, 1, 0));
+	assert_int_equal(0, sl_pipe_cache_get(c, fds));
+	assert_int_equal(1, write(fds[1], "x", 1));
+	sl_pipe_cache_put(c, fds, false);
+	sl_pipe_cache_stats(c, &st);
+
+	assert_int_equal(0, st.cached);
+	assert_int_equal(-1, fds[0]);
+	sl_pipe_cache_destroy(c);
+}
+
+/* A variant the kernel refuses for every fd, as splice does with EINVAL on some sockets. */
+static int
+refuse_attach(struct sl_fwd *f)
+{
+	(void)f;
+	return 0;
+}
+
+static void
+refuse_detach(struct sl_fwd *f)
+{
+	(void)f;
+}
+
+static int
+refuse_pump(struct sl_fwd *f, unsigned d)
+{
+	(void)d;
+	if (!f->readable[0] && !f->readable[1])
+		return 0;
+	return -EINVAL;
+}
+
+static const struct sl_fwd_ops refuse_ops = {
+        .name = "refuse",
+        .attach = refuse_attach,
+        .detach = refuse_detach,
+        .pump = refuse_pump,
+};
+
+static void
+fwd_falls_back_to_copy_when_variant_is_refused(void **state)
+{
+	char buf[8];
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &refuse_ops);
+	assert_int_equal(0, sl_test_write_all(r.tc, "ping", 4, 1000));
+
+	assert_int_equal(4, rig_read(&r, r.ts, buf, 4));
+	assert_memory_equal("ping", buf, 4);
+	assert_ptr_equal(&sl_fwd_copy_ops, r.f.ops);
+	assert_int_equal(1, r.env.fallbacks);
+	rig_close(&r);
+}
+
+#define BOTH(fn)                                                                                   \
+	{"splice: " #fn, fn, NULL, NULL, (void *)&sl_fwd_splice_ops},                              \
+	{                                                                                          \
+		"copy: " #fn, fn, NULL, NULL, (void *)&sl_fwd_copy_ops                             \
+	}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        BOTH(fwd_moves_bytes_both_ways_intact),
+	        BOTH(fwd_passes_client_half_close_and_keeps_reverse_flowing),
+	        BOTH(fwd_passes_server_half_close_and_keeps_forward_flowing),
+	        BOTH(fwd_reports_server_reset_so_client_gets_reset),
+	        BOTH(fwd_holds_at_most_its_capacity_when_reader_stalls),
+	        cmocka_unit_test(fwd_reuses_cached_pipes_after_warm_up),
+	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
+	        cmocka_unit_test(fwd_falls_back_to_copy_when_variant_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

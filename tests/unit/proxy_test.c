@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The proxy end to end, in process: sl_proxy on 127.0.0.1 (port 0) in front of echo servers
+ * on threads; clients exchange random payloads and compare checksums. Failover (refused and
+ * black-holed backends), passive ejection, idle timeout, and drain.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <sluice/proxy.h>
+
+#include "sl_test_echo.h"
+#include "sl_test_net.h"
+
+#define POLL_MS 10000
+
+struct rig {
+	struct sl_config cfg;
+	struct sl_config_listener listeners[2];
+	struct sl_config_group group;
+	struct sl_config_backend backends[4];
+	struct sl_proxy *p;
+	struct sl_addr addr[2]; /* the listeners' bound addresses */
+};
+
+static void
+rig_config(struct rig *r, unsigned workers, size_t nlisteners)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg.workers = workers;
+	r->cfg.drain_timeout_ms = 30000;
+	r->cfg.listeners = r->listeners;
+	r->cfg.nlisteners = nlisteners;
+	r->cfg.groups = &r->group;
+	r->cfg.ngroups = 1;
+	for (size_t i = 0; i < nlisteners; i++) {
+		struct sl_config_listener *l = &r->listeners[i];
+
+		strcpy(l->name, "test");
+		assert_int_equal(0, sl_addr_parse(&l->addr, "127.0.0.1:0", true, NULL));
+		l->backlog = 1024;
+		l->group = 0;
+		l->forward = i == 0 ? SL_FWD_SPLICE : SL_FWD_COPY;
+		l->tcp_nodelay = true;
+		l->pipe_size = 65536;
+		l->buffer_size = 16384;
+		l->timeouts = (struct sl_config_timeouts){
+		        .connect_ms = 5000, .client_idle_ms = 60000, .server_idle_ms = 60000};
+	}
+	strcpy(r->group.name, "g");
+	strcpy(r->group.balance, "round_robin");
+	r->group.retries = 2;
+	r->group.passive = (struct sl_config_passive){
+	        .failures = 0, .backoff_ms = 60000, .max_backoff_ms = 60000};
+	r->group.backends = r->backends;
+}
+
+static void
+rig_backend(struct rig *r, const struct sl_addr *a)
+{
+	struct sl_config_backend *b = &r->backends[r->group.nbackends++];
+
+	b->addr = *a;
+	b->weight = 1;
+	sl_addr_format(a, b->name, sizeof(b->name));
+}
+
+static void
+rig_start(struct rig *r)
+{
+	assert_int_equal(0, sl_proxy_create(&r->p, &r->cfg));
+	assert_int_equal(0, sl_proxy_start(r->p));
+	for (size_t i = 0; i < r->cfg.nlisteners; i++)
+		assert_int_equal(0, sl_proxy_listener_addr(r->p, i, &r->addr[i]));
+}
+
+static int
+client_connect(const struct sl_addr *a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		close(fd);
+		return -errno;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+/*
+ * Sends <n> bytes of seed <seed> through <fd>, then EOF, while reading the echo to EOF.
+ * Returns the number of bytes echoed (and whether their checksum matched in <*ok>), or a
+ * negative errno.
+ */
+static ssize_t
+exchange(int fd, size_t n, uint64_t seed, bool *ok)
+{
+	char *out = malloc(n + 1), in[16384];
+	uint64_t want = SL_TEST_FNV_INIT, got = SL_TEST_FNV_INIT;
+	size_t sent = 0, recvd = 0;
+	bool shut = false;
+	ssize_t ret = 0;
+
+	sl_test_fill(out, n, seed);
+	want = sl_test_fnv(want, out, n);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		ssize_t k;
+
+		if (sent < n)
+			pfd.events |= POLLOUT;
+		else if (!shut) {
+			shutdown(fd, SHUT_WR);
+			shut = true;
+		}
+		if (poll(&pfd, 1, POLL_MS) <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (sent < n && (k = send(fd, out + sent, n - sent, MSG_NOSIGNAL)) > 0)
+			sent += (size_t)k;
+		k = recv(fd, in, sizeof(in), 0);
+		if (k > 0) {
+			got = sl_test_fnv(got, in, (size_t)k);
+			recvd += (size_t)k;
+		} else if (k == 0) {
+			ret = (ssize_t)recvd;
+			break;
+		} else if (errno != EAGAIN) {
+			ret = -errno;
+			break;
+		}
+	}
+	free(out);
+	*ok = recvd == n && got == want;
+	return ret;
+}
+
+/* One exchange on a new connection to <a>: true if the echo came back intact. */
+static bool
+ask(const struct sl_addr *a, size_t n, uint64_t seed)
+{
+	int fd = client_connect(a);
+	bool ok = false;
+
+	if (fd < 0)
+		return false;
+	exchange(fd, n, seed, &ok);
+	close(fd);
+	return ok;
+}
+
+struct client_job {
+	const struct sl_addr *addr;
+	unsigned id, conns;
+	unsigned ok;
+	uint64_t bytes;
+};
+
+static void *
+client_main(void *arg)
+{
+	struct client_job *j = arg;
+
+	for (unsigned i = 0; i < j->conns; i++) {
+		uint64_t seed = (uint64_t)j->id * 1000 + i;
+		size_t n = (size_t)(seed * 2654435761u % (96 * 1024));
+
+		if (ask(j->addr, n, seed)) {
+			j->ok++;
+			j->bytes += n;
+		}
+	}
+	return NULL;
+}
+
+static void
+proxy_forwards_concurrent_connections_intact(void **state)
+{
+	enum { THREADS = 8, CONNS = 12 };
+	struct sl_test_echo e1, e2;
+	struct client_job jobs[THREADS];
+	pthread_t t[THREADS];
+	struct sl_proxy_stats st;
+	uint64_t bytes = 0;
+	unsigned ok = 0;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e1));
+	rig_config(&r, 2, 2);
+	rig_backend(&r, &e1.addr);
+	rig_start(&r);
+	for (unsigned i = 0; i < THREADS; i++) {
+		/* half the clients through the splice listener, half through the copy one */
+		jobs[i] = (struct client_job){.addr = &r.addr[i % 2], .id = i, .conns = CONNS};
+		assert_int_equal(0, pthread_create(&t[i], NULL, client_main, &jobs[i]));
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ok += jobs[i].ok;
+		bytes += jobs[i].bytes;
+	}
+	sl_proxy_drain(r.p, 5000);
+	sl_proxy_stats(r.p, &st);
+
+	assert_int_equal(THREADS * CONNS, ok);
+	assert_int_equal(THREADS * CONNS, st.accepted);
+	assert_int_equal(THREADS * CONNS, st.closed);
+	assert_int_equal(0, st.active);
+	assert_int_equal(bytes, st.bytes_in);
+	assert_int_equal(bytes, st.bytes_out);
+	assert_int_equal(0, st.resets);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e1);
+	(void)e2;
+}
+
+static void
+proxy_fails_over_from_refused_backend(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_addr dead;
+	struct sl_proxy_stats st;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	sl_test_refused_addr(&dead);
+	rig_config(&r, 1, 1);
+	rig_backend(&r, &dead);
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	for (int i = 0; i < 6; i++)
+		assert_true(ask(&r.addr[0], 1000, (uint64_t)i));
+	sl_proxy_stop(r.p);
+	sl_proxy_stats(r.p, &st);
+
+	assert_int_equal(6, atomic_load(&e.accepted));
+	/* every failed connect was retried on the other backend */
+	assert_true(st.connect_failures >= 1);
+	assert_int_equal(st.connect_failures, st.retries);
+	assert_int_equal(0, st.no_backend);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e);
+}
+
+/* A listener whose accept queue is full and never drained: further SYNs are dropped. */
+static int
+black_hole(struct sl_addr *a, int fillers[2])
+{
+	int lfd = sl_test_listen(a, 0);
+
+	for (int i = 0; i < 2; i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		(void)connect(fillers[i], (const struct sockaddr *)&a->ss, a->len);
+	}
+	return lfd;
+}
+
+static void
+proxy_fails_over_when_connect_times_out(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_addr hole;
+	struct sl_proxy_stats st;
+	int lfd, fillers[2];
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	lfd = black_hole(&hole, fillers);
+	rig_config(&r, 1, 1);
+	r.listeners[0].timeouts.connect_ms = 100;
+	rig_backend(&r, &hole);
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	for (int i = 0; i < 2; i++)
+		assert_true(ask(&r.addr[0], 100, (uint64_t)i));
+	sl_proxy_stop(r.p);
+	sl_proxy_stats(r.p, &st);
+
+	assert_true(st.timeouts[SL_TIMEOUT_CONNECT] >= 1);
+	assert_int_equal(st.timeouts[SL_TIMEOUT_CONNECT], st.connect_failures);
+	assert_int_equal(st.connect_failures, st.retries);
+	assert_int_equal(2, atomic_load(&e.accepted));
+	sl_proxy_destroy(r.p);
+	close(fillers[0]);
+	close(fillers[1]);
+	close(lfd);
+	sl_test_echo_stop(&e);
+}
+
+static void
+proxy_closes_client_when_every_backend_fails(void **state)
+{
+	struct sl_addr dead1, dead2;
+	struct sl_proxy_stats st;
+	char buf[8];
+	struct rig r;
+	int fd;
+
+	(void)state;
+	sl_test_refused_addr(&dead1);
+	sl_test_refused_addr(&dead2);
+	rig_config(&r, 1, 1);
+	rig_backend(&r, &dead1);
+	rig_backend(&r, &dead2);
+	rig_start(&r);
+	fd = client_connect(&r.addr[0]);
+	assert_true(fd >= 0);
+
+	assert_true(sl_test_read_full(fd, buf, sizeof(buf), POLL_MS) <= 0);
+	close(fd);
+	sl_proxy_stop(r.p);
+	sl_proxy_stats(r.p, &st);
+	assert_int_equal(1, st.no_backend);
+	assert_int_equal(2, st.connect_failures);
+	sl_proxy_destroy(r.p);
+}
+
+static void
+proxy_ejects_backend_after_consecutive_failures(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_addr dead;
+	struct sl_proxy_stats st;
+	unsigned ok = 0;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	sl_test_refused_addr(&dead);
+	rig_config(&r, 1, 1);
+	r.group.retries = 0;
+	r.group.passive.failures = 2;
+	rig_backend(&r, &dead);
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	/* round robin: dead, live, dead (ejected now), then live only */
+	for (int i = 0; i < 10; i++)
+		ok += ask(&r.addr[0], 100, (uint64_t)i);
+	sl_proxy_stop(r.p);
+	sl_proxy_stats(r.p, &st);
+
+	assert_int_equal(8, ok);
+	assert_int_equal(1, st.ejections);
+	assert_int_equal(2, st.connect_failures);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e);
+}
+
+static void
+proxy_closes_idle_client_and_counts_it(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_proxy_stats st;
+	char buf[8];
+	struct rig r;
+	int fd;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	rig_config(&r, 1, 1);
+	r.listeners[0].timeouts.client_idle_ms = 100;
+	r.listeners[0].timeouts.server_idle_ms = 0;
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	fd = client_connect(&r.addr[0]);
+	assert_true(fd >= 0);
+
+	assert_int_equal(0, sl_test_read_full(fd, buf, sizeof(buf), POLL_MS));
+	close(fd);
+	sl_proxy_stop(r.p);
+	sl_proxy_stats(r.p, &st);
+	assert_int_equal(1, st.timeouts[SL_TIMEOUT_CLIENT_IDLE]);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e);
+}
+
+struct drain_job {
+	struct sl_proxy *p;
+	uint32_t deadline_ms;
+	int rc;
+};
+
+static void *
+drain_main(void *arg)
+{
+	struct drain_job *j = arg;
+
+	j->rc = sl_proxy_drain(j->p, j->deadline_ms);
+	return NULL;
+}
+
+static void
+proxy_drain_lets_live_session_finish(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_proxy_stats st;
+	struct drain_job j;
+	pthread_t t;
+	bool ok = false, refused = false;
+	struct rig r;
+	int fd;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	rig_config(&r, 2, 1);
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	fd = client_connect(&r.addr[0]);
+	assert_true(fd >= 0);
+	assert_int_equal(0, sl_test_write_all(fd, "x", 1, POLL_MS)); /* session is live */
+	assert_int_equal(1, sl_test_read_full(fd, (char[1]){0}, 1, POLL_MS));
+
+	j = (struct drain_job){.p = r.p, .deadline_ms = 30000};
+	assert_int_equal(0, pthread_create(&t, NULL, drain_main, &j));
+	for (int i = 0; i < 100000 && !refused; i++) {
+		int c = client_connect(&r.addr[0]);
+
+		refused = c == -ECONNREFUSED;
+		if (c >= 0)
+			close(c);
+	}
+	assert_true(refused);
+	assert_true(exchange(fd, 200000, 7, &ok) > 0);
+	assert_true(ok);
+	close(fd);
+	pthread_join(t, NULL);
+	sl_proxy_stats(r.p, &st);
+
+	assert_int_equal(0, j.rc);
+	assert_int_equal(0, st.timeouts[SL_TIMEOUT_DRAIN]);
+	assert_int_equal(0, st.active);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e);
+}
+
+static void
+proxy_drain_deadline_closes_unfinished_session(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_proxy_stats st;
+	char buf[8];
+	struct rig r;
+	int fd;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	rig_config(&r, 1, 1);
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	fd = client_connect(&r.addr[0]);
+	assert_true(fd >= 0);
+	assert_int_equal(0, sl_test_write_all(fd, "x", 1, POLL_MS));
+	assert_int_equal(1, sl_test_read_full(fd, buf, 1, POLL_MS));
+
+	assert_int_equal(0, sl_proxy_drain(r.p, 50));
+	sl_proxy_stats(r.p, &st);
+	assert_int_equal(1, st.timeouts[SL_TIMEOUT_DRAIN]);
+	assert_int_equal(0, sl_test_read_full(fd, buf, sizeof(buf), POLL_MS));
+	close(fd);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(proxy_forwards_concurrent_connections_intact),
+	        cmocka_unit_test(proxy_fails_over_from_refused_backend),
+	        cmocka_unit_test(proxy_fails_over_when_connect_times_out),
+	        cmocka_unit_test(proxy_closes_client_when_every_backend_fails),
+	        cmocka_unit_test(proxy_ejects_backend_after_consecutive_failures),
+	        cmocka_unit_test(proxy_closes_idle_client_and_counts_it),
+	        cmocka_unit_test(proxy_drain_lets_live_session_finish),
+	        cmocka_unit_test(proxy_drain_deadline_closes_unfinished_session),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
