@@ -214,18 +214,20 @@ bu_max(const double *v, unsigned n)
 
 /*
  * Prints one result line for bench/run-toolkit, tab separated:
- * R <bench> <case> <impl> <median mean> <min mean> <max mean> <p50> <p99> <p99.9> <reps>
- * Means are ns per op; the percentiles are the medians over repetitions of each repetition's
- * percentile (-1 when not measured).
+ * R <bench> <case> <impl> <mean: median min max> <p50: median min max> <p99> <p99.9> <reps>
+ * Means are ns per op (total time / ops, so they include any preemption); the percentiles are
+ * over the per-batch figures of each repetition, then the median (and for p50 the min and max)
+ * over repetitions; -1 when not measured.
  */
 static inline void
 bu_series_print(const char *bench, const char *kase, const char *impl, const struct bu_series *s)
 {
 	if (s->n == 0)
 		return;
-	printf("R\t%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%u\n", bench, kase, impl,
-	       bu_median(s->mean, s->n), bu_min(s->mean, s->n), bu_max(s->mean, s->n),
-	       bu_median(s->p50, s->n), bu_median(s->p99, s->n), bu_median(s->p999, s->n), s->n);
+	printf("R\t%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%u\n", bench, kase,
+	       impl, bu_median(s->mean, s->n), bu_min(s->mean, s->n), bu_max(s->mean, s->n),
+	       bu_median(s->p50, s->n), bu_min(s->p50, s->n), bu_max(s->p50, s->n),
+	       bu_median(s->p99, s->n), bu_median(s->p999, s->n), s->n);
 	fflush(stdout);
 }
 
