@@ -178,7 +178,8 @@ main(int argc, char **argv)
 	if (s == NULL)
 		return 1;
 	printf("# method: rdtsc around batches of %d records; per-record = batch time / %d; %zu "
-	       "records per repetition, %u repetitions after one warm-up; values: %d log-uniform "
+	       "records per repetition, %u repetition(s) in this process after one warm-up; "
+	       "values: %d log-uniform "
 	       "latencies 100 ns .. 13 s, cycled; tsc %.4f ns/tick\n",
 	       BATCH, BATCH, nb * BATCH, reps, NVALUES, bu_ns_per_tick);
 	for (size_t k = 0; k < SL_ARRAY_SIZE(g_impls); k++) {

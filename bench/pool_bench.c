@@ -500,7 +500,7 @@ main(int argc, char **argv)
 	printf("# method: rdtsc around batches of %d pairs (pairs), rounds of %d allocs + %d frees "
 	       "(batch), batches of %d allocs / %d frees (xthread); per-op = batch time / ops in "
 	       "it; "
-	       "%u repetitions after one warm-up; tsc %.4f ns/tick\n",
+	       "%u repetition(s) in this process after one warm-up; tsc %.4f ns/tick\n",
 	       BATCH, ROUND, ROUND, BATCH, BATCH, reps, bu_ns_per_tick);
 
 	for (size_t si = 0; si < nsizes; si++) {

@@ -456,7 +456,7 @@ main(int argc, char **argv)
 	       "last worker's end / items; "
 	       "%zu items per producer; queue capacity %d; wait when full or empty: %d pause "
 	       "spins then sched_yield(); threads pinned P0,C1 -> CPU 0, P1,C0 -> CPU 1; %u "
-	       "repetitions after one warm-up run\n",
+	       "repetition(s) in this process after one warm-up run\n",
 	       items, RING_CAP, BU_SPIN_LIMIT, reps);
 	for (int t = 0; t < nthreads; t++) {
 		int k = threads[t];
