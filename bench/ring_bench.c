@@ -160,6 +160,7 @@ static struct node *g_nodes[MAX_SIDE];
 static struct node g_stop[MAX_SIDE];
 static atomic_uint g_producers_left;
 static pthread_barrier_t g_start;
+static bool g_pin = true; /* false: the scheduler places the threads */
 
 struct worker {
 	int id, cpu, nconsumers;
@@ -332,7 +333,8 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	bu_pin(w->cpu);
+	if (g_pin)
+		bu_pin(w->cpu);
 	pthread_barrier_wait(&g_start);
 	w->t_start = bu_mono_ns();
 	w->fn(w);
@@ -424,6 +426,8 @@ main(int argc, char **argv)
 			items = strtoul(v, NULL, 10);
 		} else if (strcmp(a, "--reps") == 0) {
 			reps = (unsigned)strtoul(v, NULL, 10);
+		} else if (strcmp(a, "--pin") == 0) {
+			g_pin = strcmp(v, "0") != 0;
 		} else {
 			usage();
 		}
@@ -455,13 +459,14 @@ main(int argc, char **argv)
 	printf("# method: wall time (CLOCK_MONOTONIC_RAW) from the first worker's start to the "
 	       "last worker's end / items; "
 	       "%zu items per producer; queue capacity %d; wait when full or empty: %d pause "
-	       "spins then sched_yield(); threads pinned P0,C1 -> CPU 0, P1,C0 -> CPU 1; %u "
+	       "spins then sched_yield(); threads %s; %u "
 	       "repetition(s) in this process after one warm-up run\n",
-	       items, RING_CAP, BU_SPIN_LIMIT, reps);
+	       items, RING_CAP, BU_SPIN_LIMIT,
+	       g_pin ? "pinned P0,C1 -> CPU 0, P1,C0 -> CPU 1" : "not pinned", reps);
 	for (int t = 0; t < nthreads; t++) {
 		int k = threads[t];
 		char kase[16];
-		snprintf(kase, sizeof(kase), "%dp%dc", k, k);
+		snprintf(kase, sizeof(kase), "%dp%dc%s", k, k, g_pin ? "" : "-unpinned");
 		for (size_t i = 0; i < nsel; i++) {
 			const struct impl *im = sel[i];
 			struct bu_series s = {0};
