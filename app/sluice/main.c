@@ -79,6 +79,18 @@ print_summary(struct sl_proxy *p)
 	        (unsigned long long)st.accepted, (unsigned long long)st.closed,
 	        (unsigned long long)st.active, (unsigned long long)st.bytes_in,
 	        (unsigned long long)st.bytes_out);
+	if (st.health_checks != 0)
+		sl_log_info(
+		        "health checks: %llu run, %llu failed; %llu backends went down, %llu up",
+		        (unsigned long long)st.health_checks,
+		        (unsigned long long)st.health_failures, (unsigned long long)st.health_downs,
+		        (unsigned long long)st.health_ups);
+	if (st.warm_hits + st.warm_misses + st.warm_expired + st.warm_dead != 0)
+		sl_log_info(
+		        "warm pools: %llu hits, %llu misses, %llu expired, %llu dead, %llu failed",
+		        (unsigned long long)st.warm_hits, (unsigned long long)st.warm_misses,
+		        (unsigned long long)st.warm_expired, (unsigned long long)st.warm_dead,
+		        (unsigned long long)st.warm_failed);
 }
 
 static int

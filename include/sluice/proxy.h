@@ -48,10 +48,22 @@ struct sl_proxy_stats {
 	uint64_t ejections;        /* passive ejections of a backend */
 	uint64_t splice_fallbacks; /* sessions moved from splice to copy (EINVAL) */
 	uint64_t timeouts[SL_TIMEOUT_KINDS];
+	/* active health checks (all groups; 0 when none is configured) */
+	uint64_t health_checks;   /* checks completed */
+	uint64_t health_failures; /* checks failed */
+	uint64_t health_ups;      /* transitions down -> up */
+	uint64_t health_downs;    /* transitions up -> down */
+	/* warm pools, summed over workers and groups (0 when none is configured) */
+	uint64_t warm_hits;    /* sessions served over a pre-established connection */
+	uint64_t warm_misses;  /* takes that found no idle connection: connected fresh */
+	uint64_t warm_expired; /* idle connections closed after warm_pool.idle */
+	uint64_t warm_dead;    /* idle connections found closed by the backend, dropped */
+	uint64_t warm_failed;  /* warm sessions reset on the backend side before its first byte */
 };
 
 /*
- * Prepares a proxy for <cfg>: backend state, balancers, nothing running yet. <cfg> is borrowed
+ * Prepares a proxy for <cfg>: backend state, balancers, the health checker (for the groups
+ * with a health: key; not started), nothing running yet. <cfg> is borrowed
  * and must outlive the proxy. Ignores SIGPIPE process-wide (splice to a reset socket raises
  * it). Returns 0 and stores the proxy in <*out>, or -EINVAL (no listener, a group without
  * backends, an unknown balance name), -ENOMEM.
@@ -60,13 +72,16 @@ SL_API int sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg);
 
 /*
  * Opens every listener socket in every worker (a configured port 0 is resolved by the first
- * worker and shared by the others), then starts the worker threads. Blocks until they run.
+ * worker and shared by the others) and creates each worker's warm pools (groups with
+ * warm_pool.size > 0), then starts the worker threads and the health checker thread. Blocks
+ * until they run.
  * Logs and returns the first error (-EADDRINUSE, -EACCES, -EMFILE, ...); nothing runs then.
  */
 SL_API int sl_proxy_start(struct sl_proxy *p);
 
 /*
- * Graceful shutdown: every worker closes its listeners at once (new clients are refused) and
+ * Graceful shutdown: stops the health checker (backends keep their last state), then every
+ * worker closes its listeners and its warm connections at once (new clients are refused) and
  * lets its sessions finish; at <deadline_ms> after the call the sessions still open are closed
  * (counted as SL_TIMEOUT_DRAIN). Blocks until every worker is idle, then stops the workers.
  * Returns 0, or a negative errno if a worker could not be reached.
@@ -79,7 +94,11 @@ SL_API void sl_proxy_stop(struct sl_proxy *p);
 /* Stops the proxy if it runs and frees it. NULL is ignored. */
 SL_API void sl_proxy_destroy(struct sl_proxy *p);
 
-/* Sums the per-worker counters into <*st>. Any thread, any time after create. */
+/*
+ * Sums the per-worker counters, the health checker's and the warm pools' into <*st>. Any
+ * thread, any time after create, except concurrently with sl_proxy_start() (which creates the
+ * warm pools) or destroy.
+ */
 SL_API void sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st);
 
 /* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */

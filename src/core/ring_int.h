@@ -6,6 +6,7 @@
 #ifndef SLUICE_CORE_RING_INT_H
 #define SLUICE_CORE_RING_INT_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,6 +25,21 @@
 #else
 #define sl__ring_cpu_relax() ((void)0)
 #endif
+
+/*
+ * One step of waiting for a full or empty ring: a pause while <*spins> is under
+ * SL_RING_SPIN_LIMIT, then sched_yield() so a preempted peer on the same core can run.
+ */
+static inline void
+sl__ring_backoff(unsigned *spins)
+{
+	if (*spins < SL_RING_SPIN_LIMIT) {
+		(*spins)++;
+		sl__ring_cpu_relax();
+	} else {
+		sched_yield();
+	}
+}
 
 /* true if <capacity> is a power of two >= 2 and <capacity> * <elem> + <hdr> fits a size_t. */
 static inline bool

@@ -245,14 +245,8 @@ sl_ring_push_mpmc(struct sl_ring_mpmc *r, void *item)
 {
 	unsigned spins = 0;
 
-	while (!sl_ring_try_push_mpmc(r, item)) {
-		if (spins < SL_RING_SPIN_LIMIT) {
-			spins++;
-			sl__ring_cpu_relax();
-		} else {
-			sched_yield();
-		}
-	}
+	while (!sl_ring_try_push_mpmc(r, item))
+		sl__ring_backoff(&spins);
 }
 
 void *
@@ -261,13 +255,7 @@ sl_ring_pop_mpmc(struct sl_ring_mpmc *r)
 	unsigned spins = 0;
 	void *item;
 
-	while (!sl_ring_try_pop_mpmc(r, &item)) {
-		if (spins < SL_RING_SPIN_LIMIT) {
-			spins++;
-			sl__ring_cpu_relax();
-		} else {
-			sched_yield();
-		}
-	}
+	while (!sl_ring_try_pop_mpmc(r, &item))
+		sl__ring_backoff(&spins);
 	return item;
 }

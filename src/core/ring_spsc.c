@@ -177,14 +177,8 @@ sl_ring_push_spsc(struct sl_ring_spsc *r, void *item)
 {
 	unsigned spins = 0;
 
-	while (!sl_ring_try_push_spsc(r, item)) {
-		if (spins < SL_RING_SPIN_LIMIT) {
-			spins++;
-			sl__ring_cpu_relax();
-		} else {
-			sched_yield();
-		}
-	}
+	while (!sl_ring_try_push_spsc(r, item))
+		sl__ring_backoff(&spins);
 }
 
 void *
@@ -193,13 +187,7 @@ sl_ring_pop_spsc(struct sl_ring_spsc *r)
 	unsigned spins = 0;
 	void *item;
 
-	while (!sl_ring_try_pop_spsc(r, &item)) {
-		if (spins < SL_RING_SPIN_LIMIT) {
-			spins++;
-			sl__ring_cpu_relax();
-		} else {
-			sched_yield();
-		}
-	}
+	while (!sl_ring_try_pop_spsc(r, &item))
+		sl__ring_backoff(&spins);
 	return item;
 }

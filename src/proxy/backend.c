@@ -14,7 +14,7 @@ bool
 sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms)
 {
 	/* relaxed: see the file header */
-	if (!atomic_load_explicit(&b->up, memory_order_relaxed))
+	if (!sl_health_backend_is_up(&b->up))
 		return false;
 	if (atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) > now_ms)
 		return false;
@@ -87,5 +87,5 @@ void
 sl__backend_set_up(struct sl_backend *b, bool up)
 {
 	/* relaxed: see the file header */
-	atomic_store_explicit(&b->up, up, memory_order_relaxed);
+	atomic_store_explicit(&b->up, up ? 1 : 0, memory_order_relaxed);
 }

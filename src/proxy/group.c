@@ -2,7 +2,8 @@
 /*
  * A backend group as one worker sees it (struct sl_wgroup): its own balancer instance (cloned
  * from the proxy's prototype, so Maglev tables are shared), per-worker active-session counts
- * for least_conn and p2c, and the pick that skips backends a session already tried.
+ * for least_conn and p2c, the pick that skips backends a session already tried, and the
+ * worker's warm pool for the group (sluice/warm.h), kept in step with the health flags.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,9 +56,39 @@ sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct s
 	return err;
 }
 
+int
+sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop)
+{
+	struct sl_addr *addrs;
+	int err;
+
+	if (g->cfg->warm_pool.size == 0)
+		return 0;
+	addrs = calloc(g->n, sizeof(addrs[0]));
+	if (addrs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n; i++)
+		addrs[i] = g->backends[i].cfg->addr;
+	err = sl_warm_create(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
+	free(addrs);
+	return err;
+}
+
+void
+sl__wgroup_warm_sync(struct sl_wgroup *g, bool off)
+{
+	if (g->warm == NULL)
+		return;
+	for (size_t i = 0; i < g->n; i++)
+		sl_warm_set_enabled(g->warm, i,
+		                    !off && sl_health_backend_is_up(&g->backends[i].up));
+}
+
 void
 sl__wgroup_fini(struct sl_wgroup *g)
 {
+	sl_warm_destroy(g->warm);
+	g->warm = NULL;
 	sl_lb_destroy(g->lb);
 	free(g->active);
 	g->lb = NULL;

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * The proxy runtime (include/sluice/proxy.h): builds the shared backend state and balancer
- * prototypes, gives every worker its listeners, pools, pipe caches and group views, accepts in
- * batches, and runs drain and stop through the workers' mailboxes. Sessions: session.c.
+ * prototypes, gives every worker its listeners, pools, pipe caches, group views and warm
+ * pools, runs the health checker (one thread for all checked backends), accepts in batches,
+ * and runs drain and stop through the workers' mailboxes. Sessions: session.c.
  * Threads: the controlling thread runs create/start/drain/stop/destroy; everything in a
- * struct sl_pworker is then touched only by its worker, except counters (relaxed, summed here)
- * and idle_workers (under mu).
+ * struct sl_pworker is then touched only by its worker, except counters and warm-pool stats
+ * (relaxed, summed here), health_pending (set by the checker thread, cleared by the worker)
+ * and idle_workers (under mu). Wiring of health and warm pools: docs/internals/proxy.md.
  */
 #include <errno.h>
 #include <signal.h>
@@ -42,6 +44,7 @@ static const struct sl_counter_def counter_defs[SL_CTR_COUNT] = {
         [SL_CTR_ACCEPT_ERRORS] = {"accept_errors", SL_COUNTER_MONOTONIC},
         [SL_CTR_EJECTIONS] = {"ejections", SL_COUNTER_MONOTONIC},
         [SL_CTR_SPLICE_FALLBACKS] = {"splice_fallbacks", SL_COUNTER_MONOTONIC},
+        [SL_CTR_WARM_FAILED] = {"warm_failed", SL_COUNTER_MONOTONIC},
         [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT] = {"timeouts_connect", SL_COUNTER_MONOTONIC},
         [SL_CTR_TIMEOUT_FIRST +
                 SL_TIMEOUT_CLIENT_IDLE] = {"timeouts_client_idle", SL_COUNTER_MONOTONIC},
@@ -172,6 +175,9 @@ worker_drain(struct sl_worker *wk, struct sl_msg *m)
 	(void)wk;
 	for (size_t i = 0; i < p->cfg->nlisteners; i++)
 		listener_close(&w->listeners[i]);
+	/* no new sessions: give the warm connections back to the backends now */
+	for (size_t g = 0; g < p->cfg->ngroups; g++)
+		sl__wgroup_warm_sync(&w->groups[g], true);
 	w->draining = true;
 	if (w->nlive == 0)
 		report_idle(w);
@@ -185,6 +191,88 @@ worker_kill(struct sl_worker *wk, struct sl_msg *m)
 	worker_drain(wk, &w->drain_msg);
 	while (w->live != NULL)
 		sl__session_abort(w->live, SL_TIMEOUT_DRAIN);
+}
+
+/* ---- health transitions ---- */
+
+/*
+ * On the worker: a health transition happened somewhere; bring every warm pool in line with
+ * the up flags (idempotent, so one message covers any number of transitions).
+ */
+static void
+worker_health(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct sl_pworker *w = m->data;
+
+	(void)wk;
+	/* A2: pairs with R2 in health_changed(); clear first, then read the flags, so a transition
+	 * stored after this read posts a new message */
+	atomic_exchange_explicit(&w->health_pending, false, memory_order_acquire);
+	for (size_t g = 0; g < w->p->cfg->ngroups; g++)
+		sl__wgroup_warm_sync(&w->groups[g], w->draining);
+}
+
+/*
+ * sl_health on_change, on the checker thread, after the new state was stored: posts one
+ * health_msg to every worker that has none queued. Only warm pools react (the balancers read
+ * the flags directly), so a post lost to a full mailbox costs efficiency only, until the next
+ * transition: a down backend keeps its idle connections, or an up one refills no pool.
+ */
+static void
+health_changed(void *arg, const struct sl_health_event *ev)
+{
+	struct sl_proxy *p = arg;
+
+	(void)ev;
+	if (!p->has_warm)
+		return;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		struct sl_pworker *w = &p->workers[i];
+
+		/* R2: pairs with A2 in worker_health(): if the worker's clear comes after this in
+		 * the flag's order, it sees the state the checker stored before calling us */
+		if (atomic_exchange_explicit(&w->health_pending, true, memory_order_acq_rel))
+			continue;
+		if (sl_worker_post(w->w, &w->health_msg) != 0)
+			/* relaxed: nothing queued, so nothing to order; the next transition retries
+			 */
+			atomic_store_explicit(&w->health_pending, false, memory_order_relaxed);
+	}
+}
+
+/* Builds the checker for every backend of every group with active checks (none: NULL). */
+static int
+health_create(struct sl_proxy *p)
+{
+	const struct sl_config *cfg = p->cfg;
+	const struct sl_health_opts o = {.on_change = health_changed, .arg = p};
+	struct sl_health_target *t;
+	size_t n = 0, k = 0;
+	int err;
+
+	for (size_t g = 0; g < cfg->ngroups; g++)
+		if (cfg->groups[g].health.kind != SL_HEALTH_NONE)
+			n += cfg->groups[g].nbackends;
+	if (n == 0)
+		return 0;
+	t = calloc(n, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		const struct sl_config_group *cg = &cfg->groups[g];
+
+		if (cg->health.kind == SL_HEALTH_NONE)
+			continue;
+		for (size_t i = 0; i < cg->nbackends; i++)
+			t[k++] = (struct sl_health_target){.group = cg->name,
+			                                   .name = cg->backends[i].name,
+			                                   .addr = cg->backends[i].addr,
+			                                   .cfg = &cg->health,
+			                                   .up = &p->backends[g][i].up};
+	}
+	err = sl_health_create(&p->health, t, n, &o);
+	free(t);
+	return err;
 }
 
 /* ---- per-worker setup ---- */
@@ -251,6 +339,8 @@ pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	w->loop = sl_worker_loop(w->w);
 	w->drain_msg = (struct sl_msg){.fn = worker_drain, .data = w};
 	w->kill_msg = (struct sl_msg){.fn = worker_kill, .data = w};
+	w->health_msg = (struct sl_msg){.fn = worker_health, .data = w};
+	atomic_init(&w->health_pending, false);
 	w->groups = calloc(cfg->ngroups, sizeof(w->groups[0]));
 	w->listeners = calloc(cfg->nlisteners, sizeof(w->listeners[0]));
 	if (w->groups == NULL || w->listeners == NULL)
@@ -265,6 +355,12 @@ pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 		                      index + 1);
 		if (err != 0)
 			return err;
+		err = sl__wgroup_warm_open(&w->groups[g], w->loop);
+		if (err != 0) {
+			sl_log_error("group %s: cannot create the warm pool: %s",
+			             cfg->groups[g].name, strerror(-err));
+			return err;
+		}
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		err = plistener_open(p, w, i);
@@ -357,18 +453,25 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 
 			b->cfg = &cg->backends[i];
 			b->passive = &cg->passive;
-			atomic_init(&b->up, true);
+			atomic_init(&b->up, 1); /* traffic flows before the first verdict */
 			atomic_init(&b->ejected_until_ms, 0);
 			atomic_init(&b->fails, 0);
 			atomic_init(&b->backoff_ms, 0);
 			atomic_init(&b->conns, 0);
 		}
+		if (cg->warm_pool.size > 0)
+			p->has_warm = true;
 		err = sl__group_lb_create(&p->lbs[g], cg);
 		if (err != 0) {
 			sl_log_error("group %s: cannot build balancer '%s': %s", cg->name,
 			             cg->balance, strerror(-err));
 			goto err_destroy;
 		}
+	}
+	err = health_create(p);
+	if (err != 0) {
+		sl_log_error("cannot create the health checker: %s", strerror(-err));
+		goto err_destroy;
 	}
 	err = sl_worker_group_create(&p->wg, &wo);
 	if (err != 0)
@@ -407,6 +510,12 @@ sl_proxy_start(struct sl_proxy *p)
 	err = sl_worker_group_start(p->wg);
 	if (err != 0) {
 		sl_log_error("cannot start workers: %s", strerror(-err));
+		goto err_fini;
+	}
+	/* after the workers: on_change may post to their mailboxes from the first transition */
+	if (p->health != NULL && (err = sl_health_start(p->health)) != 0) {
+		sl_log_error("cannot start the health checker: %s", strerror(-err));
+		sl_worker_group_stop(p->wg);
 		goto err_fini;
 	}
 	p->running = true;
@@ -472,6 +581,9 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 
 	if (!p->running)
 		return 0;
+	/* first: no transition (and no health_msg post) may race with the workers' stop */
+	if (p->health != NULL)
+		sl_health_stop(p->health);
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += deadline_ms / 1000;
 	dl.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
@@ -513,6 +625,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	if (p == NULL)
 		return;
 	sl_proxy_stop(p);
+	sl_health_destroy(p->health);
 	if (p->workers != NULL)
 		for (unsigned i = 0; i < p->nworkers; i++)
 			pworker_fini(p, &p->workers[i]);
@@ -556,8 +669,33 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 	st->accept_errors = sl_counter_sum(c, SL_CTR_ACCEPT_ERRORS);
 	st->ejections = sl_counter_sum(c, SL_CTR_EJECTIONS);
 	st->splice_fallbacks = sl_counter_sum(c, SL_CTR_SPLICE_FALLBACKS);
+	st->warm_failed = sl_counter_sum(c, SL_CTR_WARM_FAILED);
 	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)
 		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
+	if (p->health != NULL) {
+		struct sl_health_stats hs;
+
+		sl_health_stats(p->health, &hs);
+		st->health_checks = hs.checks;
+		st->health_failures = hs.failures;
+		st->health_ups = hs.transitions_up;
+		st->health_downs = hs.transitions_down;
+	}
+	for (unsigned i = 0; i < p->nworkers && p->workers != NULL; i++) {
+		const struct sl_pworker *w = &p->workers[i];
+
+		for (size_t g = 0; w->groups != NULL && g < p->cfg->ngroups; g++) {
+			struct sl_warm_stats ws;
+
+			if (w->groups[g].warm == NULL)
+				continue;
+			sl_warm_stats(w->groups[g].warm, &ws);
+			st->warm_hits += ws.hits;
+			st->warm_misses += ws.misses;
+			st->warm_expired += ws.expired;
+			st->warm_dead += ws.dead;
+		}
+	}
 }
 
 int

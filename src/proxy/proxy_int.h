@@ -3,8 +3,9 @@
  * Inside the proxy layer: the runtime objects and who writes what.
  *  - struct sl_backend: one per configured backend, shared by every worker. Written by workers
  *    (passive ejection, connection cap) and by the health checker (up), always with atomics.
- *  - struct sl_pworker: everything one worker owns (listeners, group views, pools, sessions);
- *    only its thread touches it, except the counters (relaxed, summed by sl_proxy_stats()).
+ *  - struct sl_pworker: everything one worker owns (listeners, group views, warm pools,
+ *    sessions); only its thread touches it, except the counters and warm-pool stats (relaxed,
+ *    summed by sl_proxy_stats()) and health_pending (the checker thread sets it).
  *  - struct sl_session: one client connection; see session.c for its state machine.
  * Read session.c next.
  */
@@ -19,9 +20,11 @@
 #include <sluice/config.h>
 #include <sluice/counter.h>
 #include <sluice/fwd.h>
+#include <sluice/health.h>
 #include <sluice/lb.h>
 #include <sluice/loop.h>
 #include <sluice/proxy.h>
+#include <sluice/warm.h>
 #include <sluice/worker.h>
 
 /* Most backends one session tries: the first pick plus retries (config retries is capped). */
@@ -44,6 +47,7 @@ enum sl_ctr {
 	SL_CTR_ACCEPT_ERRORS,
 	SL_CTR_EJECTIONS,
 	SL_CTR_SPLICE_FALLBACKS,
+	SL_CTR_WARM_FAILED,
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	SL_CTR_COUNT = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS
 };
@@ -56,9 +60,9 @@ enum sl_ctr {
 struct sl_backend {
 	const struct sl_config_backend *cfg;
 	const struct sl_config_passive *passive;
-	/* health: written by the checker with one store, read by workers; relaxed everywhere, the
-	 * flag publishes no other data */
-	_Atomic bool up;
+	/* health: 1 = up, 0 = down. The checker's target.up points here (sl_health stores it, on a
+	 * transition only); workers read it relaxed: the flag publishes no other data */
+	_Atomic uint8_t up;
 	/* passive ejection: backend skipped while loop clock < this (CLOCK_MONOTONIC ms) */
 	_Atomic uint64_t ejected_until_ms;
 	_Atomic uint32_t fails;      /* consecutive connect failures, any worker */
@@ -71,9 +75,10 @@ struct sl_wgroup {
 	const struct sl_config_group *cfg;
 	struct sl_backend *backends; /* the proxy's, shared */
 	size_t n;
-	struct sl_lb *lb; /* this worker's instance */
-	uint32_t *active; /* sessions per backend on this worker (least_conn, p2c) */
-	bool hash_key;    /* maglev: the flow key is a hash of the client address */
+	struct sl_lb *lb;     /* this worker's instance */
+	uint32_t *active;     /* sessions per backend on this worker (least_conn, p2c) */
+	bool hash_key;        /* maglev: the flow key is a hash of the client address */
+	struct sl_warm *warm; /* this worker's warm pool for the group; NULL when size is 0 */
 };
 
 struct sl_pworker;
@@ -109,6 +114,9 @@ struct sl_pworker {
 	bool draining; /* listeners closed; report idle when nlive reaches 0 */
 	bool idle_reported;
 	struct sl_msg drain_msg, kill_msg;
+	/* health transitions: at most one health_msg queued (health_pending set while it is) */
+	struct sl_msg health_msg;
+	_Atomic bool health_pending;
 };
 
 struct sl_proxy {
@@ -119,7 +127,9 @@ struct sl_proxy {
 	struct sl_counter_set *ctr;
 	struct sl_worker_group *wg;
 	struct sl_pworker *workers;
-	struct sl_addr *bound; /* [listener]: address after bind (port 0 resolved) */
+	struct sl_health *health; /* NULL when no group has active checks */
+	bool has_warm;            /* some group has a warm pool */
+	struct sl_addr *bound;    /* [listener]: address after bind (port 0 resolved) */
 	bool running;
 
 	/* drain: workers report idleness here */
@@ -146,7 +156,8 @@ void sl__backend_release(struct sl_backend *b);
 bool sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms);
 /* A connect to <b> succeeded: clears the failure streak and the backoff. */
 void sl__backend_connect_succeeded(struct sl_backend *b);
-/* Health: publishes <up> (the health checker's single store). Any thread. */
+/* Stores <up> into b->up. The running checker writes the flag itself (its target.up points at
+ * it) and must be its only writer; this is for setup and tests. Any thread. */
 void sl__backend_set_up(struct sl_backend *b, bool up);
 
 /* ---- group.c ---- */
@@ -154,6 +165,14 @@ void sl__backend_set_up(struct sl_backend *b, bool up);
 int sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg,
                     struct sl_backend *backends, const struct sl_lb *proto, unsigned seed);
 void sl__wgroup_fini(struct sl_wgroup *g);
+/* Creates the group's warm pool on <loop> if warm_pool.size > 0 (worker setup). 0 or -errno. */
+int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop);
+/*
+ * Enables warm refills for the backends that are up and disables them (closing their idle
+ * connections) for those that are down, or for every backend if <off>. No-op without a pool.
+ * The group's worker thread (or the controlling thread while the worker is stopped).
+ */
+void sl__wgroup_warm_sync(struct sl_wgroup *g, bool off);
 /*
  * Picks a backend for <s> not in its tried list, takes its connection slot and counts it
  * active on this worker. Returns the index, or -ENOENT when none is eligible.

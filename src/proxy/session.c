@@ -13,7 +13,9 @@
  *                                                                                FORWARDING)
  * One function per state (session_accepted, session_filtered, session_connecting,
  * session_forwarding, session_close); every change goes through set_state(), which checks the
- * transition table. Sessions, their timers and ios belong to one worker (proxy_int.h).
+ * transition table. A connection taken from the group's warm pool is a connect that completed
+ * at once: CONNECTING -> FORWARDING in the same call (session_connect_warm).
+ * Sessions, their timers and ios belong to one worker (proxy_int.h).
  */
 #include "proxy/session.h"
 
@@ -103,8 +105,13 @@ session_close(struct sl_session *s, enum close_mode mode)
 	sl__ctr_add(w, SL_CTR_BYTES_OUT, sl_fwd_bytes(&s->fwd, SL_FWD_SERVER));
 	sl__ctr_add(w, SL_CTR_CLOSED, 1);
 	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
-	if (mode == CLOSE_RESET)
+	if (mode == CLOSE_RESET) {
 		sl__ctr_add(w, SL_CTR_RESETS, 1);
+		/* the window warm.md describes: the backend dropped the idle connection */
+		if (s->warm && s->fwd.err_side == SL_FWD_SERVER &&
+		    sl_fwd_bytes(&s->fwd, SL_FWD_SERVER) == 0)
+			sl__ctr_add(w, SL_CTR_WARM_FAILED, 1);
+	}
 	if (sl_unlikely(s->fwd.ops != l->fwd_ops))
 		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
 
@@ -326,9 +333,48 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 }
 
 /*
+ * Tries the group's warm pool for backend s->backend: on a hit the session forwards over that
+ * connection at once and true is returned (the session may even be closed by then). false: no
+ * pool, no idle connection, or it could not be used; connect as usual.
+ */
+static bool
+session_connect_warm(struct sl_session *s, const struct sl_sock_opts *opts)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_wgroup *g = l->group;
+	int fd;
+
+	if (g->warm == NULL)
+		return false;
+	fd = sl_warm_take(g->warm, (size_t)s->backend);
+	if (fd < 0)
+		return false;
+	/* the pool sets no option: the listener's apply as to a fresh connection */
+	if ((opts->nodelay || opts->keepalive) && sl_sock_apply(fd, opts) != 0)
+		goto err_close;
+	s->sfd = fd;
+	s->fwd.fd[SL_FWD_SERVER] = fd;
+	sl_io_init(&s->sio, fd, server_io, s);
+	if (sl_unlikely(sl_loop_io_add(l->w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE) != 0)) {
+		s->sfd = -1;
+		s->fwd.fd[SL_FWD_SERVER] = -1;
+		goto err_close;
+	}
+	s->warm = true;
+	set_state(s, SL_SS_CONNECTING);
+	sl__backend_connect_succeeded(&g->backends[s->backend]);
+	session_start_forwarding(s, SL_IO_WRITE);
+	return true;
+
+err_close:
+	close(fd);
+	return false;
+}
+
+/*
  * Picks a backend and starts a nonblocking connect, moving on to the next backend while
- * connects fail at once (bounded by the group's retries). Ends in CONNECTING or CLOSED.
- * Warm pools slot in here: take an idle pre-connected socket of the picked backend first.
+ * connects fail at once (bounded by the group's retries). Ends in CONNECTING, FORWARDING (a
+ * warm connection was taken) or CLOSED.
  */
 static void
 session_connect(struct sl_session *s)
@@ -349,6 +395,8 @@ session_connect(struct sl_session *s)
 			return;
 		}
 		s->backend = i;
+		if (session_connect_warm(s, &opts))
+			return;
 		err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
 		if (err == 0 || err == -EINPROGRESS) {
 			s->sfd = fd;
@@ -414,6 +462,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->peer = *peer;
 	s->backend = -1;
 	s->ntried = 0;
+	s->warm = false;
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);

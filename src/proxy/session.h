@@ -35,6 +35,7 @@ struct sl_session {
 	struct sl_addr peer; /* client address */
 	int backend;         /* index in the group; -1 when none is held */
 	uint8_t ntried;
+	bool warm; /* the backend connection came from the warm pool */
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t last_ms[2]; /* loop clock of the last event on each side (enum sl_fwd_side) */
