@@ -40,8 +40,9 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 	char listen[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
 
 	sl_addr_format(&cfg->listeners[0].addr, listen, sizeof(listen));
-	printf("sluice %s demo: proxying %s to %d built-in backends (round robin)\n", sl_version(),
-	       listen, DEMO_BACKENDS);
+	printf("sluice %s demo: proxying %s to %d built-in backends (round robin, TCP health "
+	       "checks)\n",
+	       sl_version(), listen, DEMO_BACKENDS);
 	for (int i = 0; i < DEMO_BACKENDS; i++)
 		printf("  backend %d: %s\n", i + 1, sl_addr_format(&backends[i], b, sizeof(b)));
 	printf("try it from another terminal:\n"
@@ -189,6 +190,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
+		/* show the active checks at work: every 2 s, a TCP connect to each backend */
+		cfg->groups[0].health.kind = SL_HEALTH_TCP;
 		print_demo_banner(cfg, demo_addrs);
 		break;
 	}
