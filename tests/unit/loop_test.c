@@ -309,6 +309,32 @@ timer_cancel_prevents_firing(void **state)
 }
 
 static void
+timer_fires_after_an_earlier_timer_was_cancelled(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct shot early, late;
+	uint64_t added_ms;
+
+	(void)state;
+	shot_init(&early, 1);
+	shot_init(&late, 2);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &early.t, 3);
+	sl_loop_timer_add(l, &late.t, 12);
+	added_ms = sl_loop_now_ms(l);
+	sl_loop_timer_add(l, &guard, 40);
+	sl_loop_timer_cancel(l, &early.t);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(0, early.count);
+	assert_int_equal(1, late.count);
+	assert_true(late.fired_ms >= added_ms + 12);
+	sl_loop_destroy(l);
+}
+
+static void
 timers_fire_in_expiry_order(void **state)
 {
 	struct sl_loop *l = loop_new();
@@ -613,6 +639,7 @@ main(void)
 	        cmocka_unit_test(io_reports_hup_and_read_when_peer_closes),
 	        cmocka_unit_test(timer_fires_once_not_before_its_deadline),
 	        cmocka_unit_test(timer_cancel_prevents_firing),
+	        cmocka_unit_test(timer_fires_after_an_earlier_timer_was_cancelled),
 	        cmocka_unit_test(timers_fire_in_expiry_order),
 	        cmocka_unit_test(timer_readded_from_its_callback_fires_again),
 	        cmocka_unit_test(timer_beyond_one_wheel_revolution_waits_for_its_expiry),
