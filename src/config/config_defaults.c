@@ -42,7 +42,7 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	memset(l, 0, sizeof(*l));
 	l->backlog = 4096;
 	l->group = 0;
-	l->forward = SL_FWD_SPLICE;
+	l->forward = SL_FWD_AUTO;
 	l->tcp_nodelay = true;
 	l->keepalive = false;
 	l->pipe_size = 65536;

@@ -189,6 +189,12 @@ worker_kill(struct sl_worker *wk, struct sl_msg *m)
 
 /* ---- per-worker setup ---- */
 
+static const struct sl_fwd_ops *const fwd_ops[] = {
+        [SL_FWD_SPLICE] = &sl_fwd_splice_ops,
+        [SL_FWD_COPY] = &sl_fwd_copy_ops,
+        [SL_FWD_AUTO] = &sl_fwd_auto_ops,
+};
+
 static int
 plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 {
@@ -204,18 +210,20 @@ plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 	l->index = i;
 	l->fd = -1;
 	l->group = &w->groups[c->group];
-	l->fwd_ops = c->forward == SL_FWD_COPY ? &sl_fwd_copy_ops : &sl_fwd_splice_ops;
+	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
+		return -EINVAL;
+	l->fwd_ops = fwd_ops[c->forward];
 	l->env.buffer_size = c->buffer_size;
 	sl_defer_init(&l->more, listener_more, l);
 	sl_timer_init(&l->retry, listener_retry, l);
 	if (c->buffer_size == 0)
 		return -EINVAL;
-	if (c->forward == SL_FWD_COPY)
+	if (c->forward != SL_FWD_SPLICE)
 		po.prealloc_blocks = 2 * SESSION_PREALLOC;
 	err = sl_pool_create(&l->env.buffers, &po);
 	if (err != 0)
 		return err;
-	if (c->forward == SL_FWD_SPLICE) {
+	if (c->forward != SL_FWD_COPY) {
 		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
 		                           c->pipe_size);
 		if (err != 0)
