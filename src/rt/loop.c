@@ -178,15 +178,29 @@ sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events)
 	return err;
 }
 
-int
-sl_loop_io_del(struct sl_loop *l, struct sl_io *io)
+/* The rest of the batch may still name <io>: drop it, the caller may free <io> now. */
+static void
+batch_drop(struct sl_loop *l, struct sl_io *io)
 {
-	/* the rest of the batch may still name <io>: drop it, the caller may free <io> now */
 	for (unsigned i = l->batch_pos; i < l->batch_n; i++)
 		if (l->batch[i].io == io)
 			l->batch[i].io = NULL;
 	io->events = 0;
+}
+
+int
+sl_loop_io_del(struct sl_loop *l, struct sl_io *io)
+{
+	batch_drop(l, io);
 	return l->ops->del(l, io);
+}
+
+void
+sl_loop_io_forget(struct sl_loop *l, struct sl_io *io)
+{
+	batch_drop(l, io);
+	if (l->ops->forget != NULL)
+		l->ops->forget(l, io);
 }
 
 static void
