@@ -90,7 +90,7 @@ config_minimal_applies_defaults(void **state)
 	assert_int_equal(SL_FWD_AUTO, l->forward);
 	assert_true(l->tcp_nodelay);
 	assert_false(l->keepalive);
-	assert_int_equal(65536, l->pipe_size);
+	assert_int_equal(262144, l->pipe_size);
 	assert_int_equal(16384, l->buffer_size);
 	assert_int_equal(0, l->max_connections);
 	assert_int_equal(5000, l->timeouts.connect_ms);
@@ -166,7 +166,7 @@ config_example_file_loads_every_field(void **state)
 	assert_string_equal("0.0.0.0:8080", sl_addr_format(&l0->addr, buf, sizeof(buf)));
 	assert_int_equal(0, l0->group);
 	assert_int_equal(SL_FWD_AUTO, l0->forward);
-	assert_int_equal(65536, l0->pipe_size);
+	assert_int_equal(262144, l0->pipe_size);
 	assert_int_equal(10000, l0->max_connections);
 	assert_string_equal("cache", l1->name);
 	assert_string_equal("[::1]:11211", sl_addr_format(&l1->addr, buf, sizeof(buf)));
