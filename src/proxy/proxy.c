@@ -27,8 +27,10 @@
 #define SESSION_PREALLOC 256
 /* Retry delay after accept ran out of fds or memory. */
 #define ACCEPT_RETRY_MS 100
-/* Reports in a row that used the whole accept batch before the batch doubles. */
-#define ACCEPT_GROW_STREAK 4
+/* Reports in a row that used the whole accept batch before the batch doubles: the fewest,
+ * and the most after growing has ended in EAGAIN again and again. */
+#define ACCEPT_GROW_MIN 4
+#define ACCEPT_GROW_MAX 64
 
 static const struct sl_counter_def counter_defs[SL_CTR_COUNT] = {
         [SL_CTR_ACCEPTED] = {"accepted", SL_COUNTER_MONOTONIC},
@@ -73,7 +75,9 @@ sl_timeout_kind_name(enum sl_timeout_kind k)
  * Listeners are level-triggered: a report means "a connection is waiting", so accepting stops
  * after the batch without the accept4() that only says EAGAIN; what is left is reported again
  * on the next wait. The batch starts at 1 (one connection per report, the common case), and
- * doubles after ACCEPT_GROW_STREAK reports in a row used it all; EAGAIN halves it.
+ * doubles after l->grow reports in a row used it all; EAGAIN halves it. A doubling that ends
+ * in EAGAIN doubles l->grow (connections arriving one at a time: EAGAIN ever more rarely), one
+ * that is used up resets it (a real backlog).
  */
 
 /* Stops or resumes level-triggered reports while accepting is paused or retrying. */
@@ -107,6 +111,9 @@ listener_accept(struct sl_plistener *l)
 			continue;
 		}
 		if (fd == -EAGAIN) {
+			if (l->grown && l->grow < ACCEPT_GROW_MAX)
+				l->grow *= 2;
+			l->grown = false;
 			l->streak = 0;
 			l->batch = l->batch > 1 ? l->batch / 2 : 1;
 			return;
@@ -120,9 +127,13 @@ listener_accept(struct sl_plistener *l)
 		return;
 	}
 	/* the whole batch went: more may be waiting (the next wait reports them) */
-	if (++l->streak >= ACCEPT_GROW_STREAK && l->batch < SL_ACCEPT_BATCH) {
+	if (l->grown)
+		l->grow = ACCEPT_GROW_MIN;
+	l->grown = false;
+	if (++l->streak >= l->grow && l->batch < SL_ACCEPT_BATCH) {
 		l->batch *= 2;
 		l->streak = 0;
+		l->grown = true;
 	}
 }
 
@@ -271,6 +282,7 @@ plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 		return err;
 	sl_io_init(&l->io, l->fd, listener_io, l);
 	l->batch = 1;
+	l->grow = ACCEPT_GROW_MIN;
 	return sl_loop_io_add(w->loop, &l->io, SL_IO_READ | SL_IO_LEVEL);
 }
 

@@ -92,6 +92,8 @@ struct sl_plistener {
 	bool muted;     /* paused or retrying: READ interest removed (it is level-triggered) */
 	uint8_t batch;  /* accepts per report: 1 .. SL_ACCEPT_BATCH, halved on EAGAIN */
 	uint8_t streak; /* reports in a row that used the whole batch (more were waiting) */
+	uint8_t grow;   /* streak that doubles the batch: ACCEPT_GROW_MIN .. _MAX (proxy.c) */
+	bool grown;     /* the batch was just doubled: did the next report use it all? */
 	const struct sl_fwd_ops *fwd_ops;
 	struct sl_fwd_env env; /* pipe cache (splice) and buffer pool (copy) of this listener */
 	struct sl_wgroup *group;
