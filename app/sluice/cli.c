@@ -45,7 +45,7 @@ cli_usage(FILE *f)
 	      "options:\n"
 	      "  -w, --workers N             worker threads (default: one per CPU)\n"
 	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
-	      "      --forward MODE          splice (default) or copy\n"
+	      "      --forward MODE          auto (default), splice or copy\n"
 	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
 	      "  -V, --version               print the version\n"
@@ -266,8 +266,11 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 			l->forward = SL_FWD_SPLICE;
 		} else if (strcmp(c->forward, "copy") == 0) {
 			l->forward = SL_FWD_COPY;
+		} else if (strcmp(c->forward, "auto") == 0) {
+			l->forward = SL_FWD_AUTO;
 		} else {
-			fprintf(stderr, "sluice: --forward must be splice or copy, got \"%s\"\n",
+			fprintf(stderr,
+			        "sluice: --forward must be auto, splice or copy, got \"%s\"\n",
 			        c->forward);
 			goto err_inval;
 		}

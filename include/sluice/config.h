@@ -23,8 +23,9 @@
 #define SL_CONFIG_NAME_MAX 64
 
 enum sl_fwd_mode {
-	SL_FWD_SPLICE, /* splice() through a per-session pipe pair (default) */
+	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */
 	SL_FWD_COPY,   /* read()/write() through pooled buffers */
+	SL_FWD_AUTO,   /* copy, and splice a direction while it carries bulk (default) */
 };
 
 enum sl_health_kind {
@@ -87,7 +88,7 @@ struct sl_config_listener {
 	struct sl_addr addr;
 	uint32_t backlog;         /* default 4096 */
 	size_t group;             /* index into sl_config.groups */
-	enum sl_fwd_mode forward; /* default SL_FWD_SPLICE */
+	enum sl_fwd_mode forward; /* default SL_FWD_AUTO */
 	bool tcp_nodelay;         /* default true */
 	bool keepalive;           /* SO_KEEPALIVE on both sides; default false */
 	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 65536 */

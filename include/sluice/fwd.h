@@ -3,7 +3,8 @@
  * Forwarders: move bytes both ways between two connected nonblocking sockets, with bounded
  * buffering (backpressure), half-close propagation and reset detection. Variants sit behind
  * struct sl_fwd_ops (fwd_splice.c: splice through a pipe per direction; fwd_copy.c: recv/send
- * through pooled buffers; io_uring and sockmap later). fwd.c holds the generic driver.
+ * through pooled buffers; fwd_auto.c: copy, and splice a direction while it carries bulk;
+ * io_uring and sockmap later). fwd.c holds the generic driver.
  *
  * Driving: the owner registers both fds once, READ|WRITE edge-triggered, and hands every
  * readiness event to sl_fwd_on_events(). The forwarder keeps per-fd readable/writable flags and
@@ -58,13 +59,16 @@ struct sl_fwd_ops {
 
 SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_copy_ops;
+SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
 
 /* Per-worker resources forwarders draw from; owned by the worker, outlives its forwarders. */
 struct sl_fwd_env {
-	struct sl_pipe_cache *pipes; /* splice: pipe pairs of the configured size */
-	struct sl_pool *buffers;     /* copy: blocks of <buffer_size> bytes */
+	struct sl_pipe_cache *pipes; /* splice, auto: pipe pairs of the configured size */
+	struct sl_pool *buffers;     /* copy, auto: blocks of <buffer_size> bytes */
 	uint32_t buffer_size;
 	uint64_t fallbacks; /* splice -> copy fallbacks (EINVAL), this worker */
+	uint64_t to_splice; /* auto: directions switched from copying to splicing */
+	uint64_t to_copy;   /* auto: directions switched back from splicing to copying */
 };
 
 /* One direction's state. */
@@ -76,6 +80,9 @@ struct sl_fwd_dir {
 	uint32_t capacity; /* most bytes this direction may hold: the backpressure bound */
 	bool eof;          /* the source side returned EOF */
 	bool shut;         /* shutdown(SHUT_WR) sent to the destination: direction finished */
+	bool bulk;         /* auto, copying: a read filled the buffer; splice once it is empty */
+	uint8_t small;     /* auto, splicing: drained bursts in a row that the buffer would take */
+	uint32_t burst;    /* splice: bytes spliced in since the socket last drained */
 	uint64_t bytes;    /* bytes delivered to the destination */
 };
 

@@ -27,6 +27,9 @@ enum sl_io_events {
 	SL_IO_READ = 1u << 0,  /* readable, or peer closed its write side */
 	SL_IO_WRITE = 1u << 1, /* writable */
 	SL_IO_HUP = 1u << 2,   /* peer hung up or error pending: read/write will tell which */
+	/* registration only: report on every wait while the fd stays ready (level-triggered),
+	 * so a callback may stop before EAGAIN, e.g. a listener that skips the EAGAIN accept */
+	SL_IO_LEVEL = 1u << 3,
 };
 
 /* Called on the loop thread with the events that fired (edge-triggered: drain to EAGAIN). */
@@ -83,7 +86,7 @@ SL_API void sl_loop_set_wake_fn(struct sl_loop *l, void (*fn)(struct sl_loop *l,
 SL_API uint64_t sl_loop_now_ms(const struct sl_loop *l);
 
 SL_API void sl_io_init(struct sl_io *io, int fd, sl_io_fn fn, void *data);
-/* Registers <io->fd> for <events>, edge-triggered. 0 or negative errno. */
+/* Registers <io->fd> for <events>, edge-triggered unless SL_IO_LEVEL. 0 or negative errno. */
 SL_API int sl_loop_io_add(struct sl_loop *l, struct sl_io *io, unsigned events);
 /* Changes the registered events. 0 or negative errno. */
 SL_API int sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events);
@@ -92,6 +95,12 @@ SL_API int sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events);
  * <io> may be freed at once. Call it before close(<io->fd>). 0 or negative errno.
  */
 SL_API int sl_loop_io_del(struct sl_loop *l, struct sl_io *io);
+/*
+ * sl_loop_io_del() without the syscall, for an fd the caller closes right after, before the
+ * loop waits again, with no other descriptor open on the same socket (no dup(), no fork()):
+ * the close removes it from the backend. Afterwards as after del: no callback for <io> runs.
+ */
+SL_API void sl_loop_io_forget(struct sl_loop *l, struct sl_io *io);
 
 SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
 /*

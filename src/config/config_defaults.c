@@ -42,10 +42,10 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	memset(l, 0, sizeof(*l));
 	l->backlog = 4096;
 	l->group = 0;
-	l->forward = SL_FWD_SPLICE;
+	l->forward = SL_FWD_AUTO;
 	l->tcp_nodelay = true;
 	l->keepalive = false;
-	l->pipe_size = 65536;
+	l->pipe_size = 262144;
 	l->buffer_size = 16384;
 	l->max_connections = 0;
 	l->timeouts.connect_ms = 5000;

@@ -5,6 +5,7 @@
  * checking its keys against a table and each value's type and range, recording an error at the
  * node and carrying on. Checks across nodes (names, references) are in config_validate.c.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -42,7 +43,9 @@ enum {
 	L_MAXCONN,
 	L_TIMEOUTS,
 };
-static const char *const forward_modes[] = {"splice", "copy"};
+/* indexed by enum sl_fwd_mode */
+static const char *const forward_modes[] = {"splice", "copy", "auto"};
+static_assert(SL_ARRAY_SIZE(forward_modes) == SL_FWD_AUTO + 1, "one name per forward mode");
 
 static const char *const timeout_keys[] = {"connect", "client_idle", "server_idle", "session"};
 
@@ -526,7 +529,7 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		get_u32(x, v[L_BACKLOG], "backlog", 1, INT32_MAX, &l->backlog);
 	if (v[L_FORWARD] &&
 	    get_enum(x, v[L_FORWARD], "forward", forward_modes, SL_ARRAY_SIZE(forward_modes), &fwd))
-		l->forward = fwd == 0 ? SL_FWD_SPLICE : SL_FWD_COPY;
+		l->forward = (enum sl_fwd_mode)fwd;
 	if (v[L_NODELAY])
 		get_bool(x, v[L_NODELAY], "tcp_nodelay", &l->tcp_nodelay);
 	if (v[L_KEEPALIVE])

@@ -71,8 +71,12 @@ fwd_fall_back(struct sl_fwd *f)
 	return 0;
 }
 
+/* Both directions, for fwd_run(). */
+#define FWD_BOTH 3u
+
+/* Pumps the directions in the bit mask <dirs> (bit d = direction d). */
 static int
-fwd_run(struct sl_fwd *f)
+fwd_run(struct sl_fwd *f, unsigned dirs)
 {
 	int err;
 
@@ -80,6 +84,8 @@ fwd_run(struct sl_fwd *f)
 		return f->err;
 	/* the two directions use disjoint flags (readable[d], writable[!d]): one pass each */
 	for (unsigned d = 0; d < 2; d++) {
+		if (!(dirs & (1u << d)))
+			continue;
 		err = f->ops->pump(f, d);
 		if (sl_likely(err == 0))
 			continue;
@@ -87,6 +93,7 @@ fwd_run(struct sl_fwd *f)
 			err = fwd_fall_back(f);
 			if (err == 0) {
 				d = (unsigned)-1; /* start over with the copy variant */
+				dirs = FWD_BOTH;
 				continue;
 			}
 		}
@@ -108,16 +115,29 @@ sl_fwd_start(struct sl_fwd *f)
 		return err;
 	}
 	f->attached = true;
-	return fwd_run(f);
+	return fwd_run(f, FWD_BOTH);
 }
 
 int
 sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events)
 {
+	unsigned dirs = 0;
+
+	/*
+	 * Only a direction whose flags this event changed can move: reading <side> feeds
+	 * direction <side>; <side> turning writable unblocks direction !<side>. An edge reports
+	 * every ready bit, so WRITE usually comes with READ on a socket that was writable all
+	 * along: that changes nothing for direction !<side>, whose last pump stopped for another
+	 * reason.
+	 */
+	if (events & (SL_IO_READ | SL_IO_HUP))
+		dirs |= 1u << side;
+	if ((events & SL_IO_WRITE) && !f->writable[side])
+		dirs |= 1u << !side;
 	sl_fwd_note(f, side, events);
 	if (sl_unlikely(!f->attached))
 		return SL_FWD_RUNNING;
-	return fwd_run(f);
+	return fwd_run(f, dirs);
 }
 
 void

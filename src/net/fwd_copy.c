@@ -6,14 +6,15 @@
  * EAGAIN; after a HUP the direction reads on to the EOF instead, which no edge would announce.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include <sluice/pool.h>
 
 #include "net/fwd_int.h"
 
-static int
-copy_attach(struct sl_fwd *f)
+int
+sl__fwd_copy_attach(struct sl_fwd *f)
 {
 	for (unsigned d = 0; d < 2; d++) {
 		f->d[d].buf = sl_pool_alloc(f->env->buffers);
@@ -34,8 +35,8 @@ copy_detach(struct sl_fwd *f)
 	}
 }
 
-static int
-copy_pump(struct sl_fwd *f, unsigned d)
+int
+sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
@@ -67,11 +68,18 @@ copy_pump(struct sl_fwd *f, unsigned d)
 		room = x->capacity - tail;
 		if (!f->readable[d] || room == 0)
 			return 0;
+		/* auto: the buffer was filled and is empty again: let the caller splice now */
+		if (sl_unlikely(x->bulk) && x->pending == 0)
+			return 0;
 		n = recv(src, x->buf + tail, room, 0);
 		if (sl_likely(n > 0)) {
 			x->pending += (uint32_t)n;
-			if ((uint32_t)n < room && !f->hup[d])
-				f->readable[d] = false;
+			if ((uint32_t)n < room) {
+				if (!f->hup[d])
+					f->readable[d] = false;
+			} else if (adaptive) {
+				x->bulk = true; /* the buffer is full: the source may have more */
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -89,9 +97,15 @@ copy_pump(struct sl_fwd *f, unsigned d)
 	}
 }
 
+static int
+copy_pump(struct sl_fwd *f, unsigned d)
+{
+	return sl__fwd_copy_move(f, d, false);
+}
+
 const struct sl_fwd_ops sl_fwd_copy_ops = {
         .name = "copy",
-        .attach = copy_attach,
+        .attach = sl__fwd_copy_attach,
         .detach = copy_detach,
         .pump = copy_pump,
 };

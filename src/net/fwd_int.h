@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared by the forwarder variants (fwd_splice.c, fwd_copy.c): the end of a direction.
+ * Shared by the forwarder variants (fwd_splice.c, fwd_copy.c, fwd_auto.c): the end of a
+ * direction, and the byte-moving loops that fwd_auto.c switches between per direction.
  */
 #ifndef SLUICE_NET_FWD_INT_H
 #define SLUICE_NET_FWD_INT_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include <sluice/fwd.h>
@@ -37,5 +39,25 @@ sl__fwd_fail(struct sl_fwd *f, unsigned side)
 	f->err_side = (int)side;
 	return -errno;
 }
+
+/*
+ * Copies direction <d> through its buffer (d[d].buf) until a flag stops it: the body of the
+ * copy variant's pump. With <adaptive> (auto), a recv() that fills the buffer sets d[d].bulk,
+ * and once bulk is set the loop returns instead of reading while the buffer is empty, so the
+ * caller can switch the direction to splice. Returns like a pump.
+ */
+int sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive);
+/* Takes a buffer from env->buffers for each direction: the copy variant's attach. */
+int sl__fwd_copy_attach(struct sl_fwd *f);
+
+/*
+ * Splices direction <d> through its pipe (d[d].pipe) until a flag stops it: the body of the
+ * splice variant's pump. Counts d[d].burst (bytes since the socket last drained); with
+ * <adaptive>, a drain after a burst below env->buffer_size bumps d[d].small, a bigger one
+ * clears it. Returns like a pump.
+ */
+int sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive);
+/* Returns every pipe held to env->pipes (kept if empty): the splice variant's detach. */
+void sl__fwd_splice_detach(struct sl_fwd *f);
 
 #endif /* SLUICE_NET_FWD_INT_H */

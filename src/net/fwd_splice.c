@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 
 #include "net/fwd_int.h"
 
@@ -28,16 +29,16 @@ splice_attach(struct sl_fwd *f)
 	return 0;
 }
 
-static void
-splice_detach(struct sl_fwd *f)
+void
+sl__fwd_splice_detach(struct sl_fwd *f)
 {
 	for (unsigned d = 0; d < 2; d++)
 		if (f->d[d].pipe[0] >= 0)
 			sl_pipe_cache_put(f->env->pipes, f->d[d].pipe, f->d[d].pending == 0);
 }
 
-static int
-splice_pump(struct sl_fwd *f, unsigned d)
+int
+sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
@@ -75,6 +76,7 @@ splice_pump(struct sl_fwd *f, unsigned d)
 		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (sl_likely(n > 0)) {
 			x->pending = (uint32_t)n;
+			x->burst += (uint32_t)n;
 			continue;
 		}
 		if (n == 0) {
@@ -85,6 +87,10 @@ splice_pump(struct sl_fwd *f, unsigned d)
 		/* the pipe is empty here, so EAGAIN means the socket has nothing more */
 		if (errno == EAGAIN) {
 			f->readable[d] = false;
+			/* auto: a burst the copy buffer would have taken in one recv() is small */
+			if (adaptive)
+				x->small = x->burst < f->env->buffer_size ? x->small + 1 : 0;
+			x->burst = 0;
 			return 0;
 		}
 		if (errno == EINTR)
@@ -93,9 +99,15 @@ splice_pump(struct sl_fwd *f, unsigned d)
 	}
 }
 
+static int
+splice_pump(struct sl_fwd *f, unsigned d)
+{
+	return sl__fwd_splice_move(f, d, false);
+}
+
 const struct sl_fwd_ops sl_fwd_splice_ops = {
         .name = "splice",
         .attach = splice_attach,
-        .detach = splice_detach,
+        .detach = sl__fwd_splice_detach,
         .pump = splice_pump,
 };

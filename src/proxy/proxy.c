@@ -29,6 +29,10 @@
 #define SESSION_PREALLOC 256
 /* Retry delay after accept ran out of fds or memory. */
 #define ACCEPT_RETRY_MS 100
+/* Reports in a row that used the whole accept batch before the batch doubles: the fewest,
+ * and the most after growing has ended in EAGAIN again and again. */
+#define ACCEPT_GROW_MIN 4
+#define ACCEPT_GROW_MAX 64
 
 static const struct sl_counter_def counter_defs[SL_CTR_COUNT] = {
         [SL_CTR_ACCEPTED] = {"accepted", SL_COUNTER_MONOTONIC},
@@ -70,6 +74,26 @@ sl_timeout_kind_name(enum sl_timeout_kind k)
 
 /* ---- accepting ---- */
 
+/*
+ * Listeners are level-triggered: a report means "a connection is waiting", so accepting stops
+ * after the batch without the accept4() that only says EAGAIN; what is left is reported again
+ * on the next wait. The batch starts at 1 (one connection per report, the common case), and
+ * doubles after l->grow reports in a row used it all; EAGAIN halves it. A doubling that ends
+ * in EAGAIN doubles l->grow (connections arriving one at a time: EAGAIN ever more rarely), one
+ * that is used up resets it (a real backlog).
+ */
+
+/* Stops or resumes level-triggered reports while accepting is paused or retrying. */
+static void
+listener_mute(struct sl_plistener *l, bool mute)
+{
+	if (l->muted == mute)
+		return;
+	/* on failure the listener stays as it was: at worst it is reported once per wait */
+	if (sl_loop_io_mod(l->w->loop, &l->io, mute ? SL_IO_LEVEL : SL_IO_READ | SL_IO_LEVEL) == 0)
+		l->muted = mute;
+}
+
 static void
 listener_accept(struct sl_plistener *l)
 {
@@ -78,9 +102,10 @@ listener_accept(struct sl_plistener *l)
 	struct sl_addr peer;
 	int fd;
 
-	for (unsigned i = 0; i < SL_ACCEPT_BATCH; i++) {
+	for (unsigned i = 0; i < l->batch; i++) {
 		if (max != 0 && l->active >= max) {
 			l->paused = true; /* sl__pworker_session_closed() resumes */
+			listener_mute(l, true);
 			return;
 		}
 		fd = sl_sock_accept(l->fd, &peer);
@@ -88,17 +113,31 @@ listener_accept(struct sl_plistener *l)
 			sl__session_open(l, fd, &peer);
 			continue;
 		}
-		if (fd == -EAGAIN)
+		if (fd == -EAGAIN) {
+			if (l->grown && l->grow < ACCEPT_GROW_MAX)
+				l->grow *= 2;
+			l->grown = false;
+			l->streak = 0;
+			l->batch = l->batch > 1 ? l->batch / 2 : 1;
 			return;
+		}
 		if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO)
 			continue;
 		/* out of fds or memory: the queue keeps its clients; look again shortly */
 		sl__ctr_add(w, SL_CTR_ACCEPT_ERRORS, 1);
+		listener_mute(l, true);
 		sl_loop_timer_add(w->loop, &l->retry, ACCEPT_RETRY_MS);
 		return;
 	}
-	/* batch cut short: the edge is spent, so continue after the other ready work */
-	sl_loop_defer(w->loop, &l->more);
+	/* the whole batch went: more may be waiting (the next wait reports them) */
+	if (l->grown)
+		l->grow = ACCEPT_GROW_MIN;
+	l->grown = false;
+	if (++l->streak >= l->grow && l->batch < SL_ACCEPT_BATCH) {
+		l->batch *= 2;
+		l->streak = 0;
+		l->grown = true;
+	}
 }
 
 static void
@@ -115,8 +154,10 @@ listener_more(struct sl_loop *loop, struct sl_defer *d)
 	struct sl_plistener *l = d->data;
 
 	(void)loop;
-	if (l->fd >= 0)
-		listener_accept(l);
+	if (l->fd < 0)
+		return;
+	listener_mute(l, false);
+	listener_accept(l);
 }
 
 static void
@@ -277,6 +318,12 @@ health_create(struct sl_proxy *p)
 
 /* ---- per-worker setup ---- */
 
+static const struct sl_fwd_ops *const fwd_ops[] = {
+        [SL_FWD_SPLICE] = &sl_fwd_splice_ops,
+        [SL_FWD_COPY] = &sl_fwd_copy_ops,
+        [SL_FWD_AUTO] = &sl_fwd_auto_ops,
+};
+
 static int
 plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 {
@@ -292,18 +339,20 @@ plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 	l->index = i;
 	l->fd = -1;
 	l->group = &w->groups[c->group];
-	l->fwd_ops = c->forward == SL_FWD_COPY ? &sl_fwd_copy_ops : &sl_fwd_splice_ops;
+	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
+		return -EINVAL;
+	l->fwd_ops = fwd_ops[c->forward];
 	l->env.buffer_size = c->buffer_size;
 	sl_defer_init(&l->more, listener_more, l);
 	sl_timer_init(&l->retry, listener_retry, l);
 	if (c->buffer_size == 0)
 		return -EINVAL;
-	if (c->forward == SL_FWD_COPY)
+	if (c->forward != SL_FWD_SPLICE)
 		po.prealloc_blocks = 2 * SESSION_PREALLOC;
 	err = sl_pool_create(&l->env.buffers, &po);
 	if (err != 0)
 		return err;
-	if (c->forward == SL_FWD_SPLICE) {
+	if (c->forward != SL_FWD_COPY) {
 		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
 		                           c->pipe_size);
 		if (err != 0)
@@ -320,7 +369,9 @@ plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 	if (sl_addr_port(&p->bound[i]) == 0 && (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0)
 		return err;
 	sl_io_init(&l->io, l->fd, listener_io, l);
-	return sl_loop_io_add(w->loop, &l->io, SL_IO_READ);
+	l->batch = 1;
+	l->grow = ACCEPT_GROW_MIN;
+	return sl_loop_io_add(w->loop, &l->io, SL_IO_READ | SL_IO_LEVEL);
 }
 
 static int

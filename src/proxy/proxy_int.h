@@ -29,7 +29,7 @@
 
 /* Most backends one session tries: the first pick plus retries (config retries is capped). */
 #define SL_SESSION_MAX_TRIES 8
-/* Connections accepted per readiness event before yielding to other work. */
+/* Most connections accepted per readiness report before yielding to other work. */
 #define SL_ACCEPT_BATCH 64
 
 /* Per-worker counters (sl_counter_set, slot = worker index). */
@@ -90,10 +90,15 @@ struct sl_plistener {
 	size_t index;
 	int fd; /* -1 once closed */
 	struct sl_io io;
-	struct sl_defer more;  /* continues an accept batch cut at SL_ACCEPT_BATCH */
+	struct sl_defer more;  /* resumes accepting after a pause or an accept error */
 	struct sl_timer retry; /* retries accept after running out of fds */
 	uint32_t active;       /* sessions of this listener on this worker */
 	bool paused;           /* at max_connections: accepting resumes when a session closes */
+	bool muted;     /* paused or retrying: READ interest removed (it is level-triggered) */
+	uint8_t batch;  /* accepts per report: 1 .. SL_ACCEPT_BATCH, halved on EAGAIN */
+	uint8_t streak; /* reports in a row that used the whole batch (more were waiting) */
+	uint8_t grow;   /* streak that doubles the batch: ACCEPT_GROW_MIN .. _MAX (proxy.c) */
+	bool grown;     /* the batch was just doubled: did the next report use it all? */
 	const struct sl_fwd_ops *fwd_ops;
 	struct sl_fwd_env env; /* pipe cache (splice) and buffer pool (copy) of this listener */
 	struct sl_wgroup *group;

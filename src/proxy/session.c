@@ -91,7 +91,8 @@ session_close(struct sl_session *s, enum close_mode mode)
 	for (unsigned side = 0; side < 2; side++) {
 		if (fds[side] < 0)
 			continue;
-		sl_loop_io_del(loop, side == SL_FWD_CLIENT ? &s->cio : &s->sio);
+		/* closed just below, never dup'ed: the close unregisters it */
+		sl_loop_io_forget(loop, side == SL_FWD_CLIENT ? &s->cio : &s->sio);
 		if (mode == CLOSE_RESET && (int)side != s->fwd.err_side)
 			sl_sock_close_reset(fds[side]);
 		else
@@ -225,7 +226,7 @@ server_teardown(struct sl_session *s)
 	struct sl_loop *loop = session_loop(s);
 
 	sl_loop_timer_cancel(loop, &s->timer);
-	sl_loop_io_del(loop, &s->sio);
+	sl_loop_io_forget(loop, &s->sio);
 	close(s->sfd);
 	s->sfd = -1;
 	s->fwd.fd[SL_FWD_SERVER] = -1;

@@ -99,6 +99,7 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 	}
 	l->now_ms = clock_ms();
 	l->next_tick = l->now_ms / l->tick_ms + 1;
+	l->due_tick = UINT64_MAX;
 	atomic_init(&l->wake_pending, false);
 
 	l->ops = sl__loop_default_ops();
@@ -177,15 +178,29 @@ sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events)
 	return err;
 }
 
-int
-sl_loop_io_del(struct sl_loop *l, struct sl_io *io)
+/* The rest of the batch may still name <io>: drop it, the caller may free <io> now. */
+static void
+batch_drop(struct sl_loop *l, struct sl_io *io)
 {
-	/* the rest of the batch may still name <io>: drop it, the caller may free <io> now */
 	for (unsigned i = l->batch_pos; i < l->batch_n; i++)
 		if (l->batch[i].io == io)
 			l->batch[i].io = NULL;
 	io->events = 0;
+}
+
+int
+sl_loop_io_del(struct sl_loop *l, struct sl_io *io)
+{
+	batch_drop(l, io);
 	return l->ops->del(l, io);
+}
+
+void
+sl_loop_io_forget(struct sl_loop *l, struct sl_io *io)
+{
+	batch_drop(l, io);
+	if (l->ops->forget != NULL)
+		l->ops->forget(l, io);
 }
 
 static void
@@ -271,6 +286,8 @@ sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms)
 		tick = l->next_tick;
 	wheel_insert(l, t, tick);
 	l->ntimers++;
+	if (tick < l->due_tick)
+		l->due_tick = tick;
 }
 
 void
@@ -327,12 +344,32 @@ run_slot(struct sl_loop *l, unsigned slot)
 	}
 }
 
+/*
+ * The first non-empty slot from next_tick on, as a tick: a lower bound on every pending
+ * timer's tick (a slot's timers are all at or after its first tick from here). UINT64_MAX if
+ * no timer is pending.
+ */
+static uint64_t
+wheel_due_tick(const struct sl_loop *l)
+{
+	int64_t d;
+
+	if (l->ntimers == 0)
+		return UINT64_MAX;
+	d = wheel_next(l, l->next_tick, SL_LOOP_WHEEL_SLOTS);
+	SL_ASSERT(d >= 0);
+	return d < 0 ? l->next_tick : l->next_tick + (uint64_t)d;
+}
+
 static void
 run_timers(struct sl_loop *l)
 {
 	uint64_t now_tick = l->now_ms / l->tick_ms;
 
-	if (l->ntimers == 0) {
+	if (l->ntimers == 0)
+		l->due_tick = UINT64_MAX;
+	/* nothing due before due_tick: skip the slot scan (the common case, every iteration) */
+	if (sl_likely(now_tick < l->due_tick)) {
 		l->next_tick = now_tick + 1;
 		return;
 	}
@@ -352,22 +389,21 @@ run_timers(struct sl_loop *l)
 		l->next_tick = tick + 1;
 		run_slot(l, (unsigned)(tick & SL_LOOP_WHEEL_MASK));
 	}
+	/* one scan per expiry (not per iteration) finds the next slot to wake for */
+	l->due_tick = wheel_due_tick(l);
 }
 
-/* ms until the first tick whose slot holds timers; -1 if no timer is pending. */
+/* ms until due_tick, the first tick that may hold a due timer; -1 if no timer is pending. */
 static int
 timers_timeout(const struct sl_loop *l)
 {
-	int64_t d;
 	uint64_t deadline;
 
 	if (l->ntimers == 0)
 		return -1;
-	d = wheel_next(l, l->next_tick, SL_LOOP_WHEEL_SLOTS);
-	SL_ASSERT(d >= 0);
-	if (d < 0)
-		d = 0;
-	deadline = (l->next_tick + (uint64_t)d) * l->tick_ms;
+	if (l->due_tick > UINT64_MAX / l->tick_ms)
+		return INT_MAX;
+	deadline = l->due_tick * l->tick_ms;
 	if (deadline <= l->now_ms)
 		return 0;
 	return deadline - l->now_ms > INT_MAX ? INT_MAX : (int)(deadline - l->now_ms);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The epoll backend of sl_loop: every io is registered edge-triggered (EPOLLET) with
- * epoll_event.data.ptr = the struct sl_io; wait() translates the kernel's events into the
- * generic batch that loop.c dispatches. See loop_int.h for the ops contract.
+ * The epoll backend of sl_loop: every io is registered edge-triggered (EPOLLET, unless it asks
+ * for SL_IO_LEVEL) with epoll_event.data.ptr = the struct sl_io; wait() translates the kernel's
+ * events into the generic batch that loop.c dispatches. See loop_int.h for the ops contract.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@ struct sl_loop_epoll {
 static uint32_t
 epoll_mask(unsigned events)
 {
-	uint32_t m = EPOLLET;
+	uint32_t m = (events & SL_IO_LEVEL) ? 0 : EPOLLET;
 
 	/* RDHUP with READ: a reader must learn about a half-close without another read() */
 	if (events & SL_IO_READ)
@@ -135,5 +135,6 @@ const struct sl_loop_ops sl__loop_epoll_ops = {
         .add = epoll_add,
         .mod = epoll_mod,
         .del = epoll_del,
+        .forget = NULL, /* close() drops the fd from every epoll set once no dup is open */
         .wait = epoll_wait_batch,
 };

@@ -26,8 +26,10 @@ struct sl_loop_event {
  * A backend. Every op runs on the loop thread (or before the loop runs).
  *  init: set up l->be (may read l->max_events); 0 or negative errno.
  *  fini: release what a successful init made.
- *  add/mod/del: (un)register io->fd for <events> (enum sl_io_events), edge-triggered; 0 or
- *    negative errno. del may be called with an fd the caller already closed.
+ *  add/mod/del: (un)register io->fd for <events> (enum sl_io_events), edge-triggered unless
+ *    SL_IO_LEVEL; 0 or negative errno. del may be called with an fd the caller already closed.
+ *  forget: <io>'s fd is about to be closed (sl_loop_io_forget()); NULL when closing the fd
+ *    is enough to unregister it (epoll).
  *  wait: block up to <timeout_ms> (-1 = no limit, 0 = poll), then fill l->batch[0..n) with
  *    ready ios and return n (0 on timeout or signal), or a negative errno on failure.
  */
@@ -38,6 +40,7 @@ struct sl_loop_ops {
 	int (*add)(struct sl_loop *l, struct sl_io *io, unsigned events);
 	int (*mod)(struct sl_loop *l, struct sl_io *io, unsigned events);
 	int (*del)(struct sl_loop *l, struct sl_io *io);
+	void (*forget)(struct sl_loop *l, struct sl_io *io);
 	int (*wait)(struct sl_loop *l, int timeout_ms);
 };
 
@@ -57,6 +60,7 @@ struct sl_loop {
 	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */
 	unsigned tick_ms;
 	uint64_t next_tick; /* first tick not yet processed */
+	uint64_t due_tick;  /* no pending timer has a tick below this; UINT64_MAX with none */
 	size_t ntimers;     /* pending timers */
 	struct sl_timer *wheel[SL_LOOP_WHEEL_SLOTS];
 	uint64_t wheel_bits[SL_LOOP_WHEEL_SLOTS / 64]; /* bit i set <=> wheel[i] non-empty */

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Bytes through the proxy: many concurrent connections of random sizes, checksummed each way,
-in both forwarding modes; half-close in both directions; a backend that dies mid-session."""
+in every forwarding mode; half-close in both directions; a backend that dies mid-session."""
 import hashlib
 import os
 import random
@@ -60,6 +60,9 @@ class Forwarding(unittest.TestCase):
 
     def test_concurrent_connections_with_copy_lose_no_byte(self):
         self.concurrent_echo("copy")
+
+    def test_concurrent_connections_with_auto_lose_no_byte(self):
+        self.concurrent_echo("auto")
 
     def test_client_half_close_reaches_backend_and_reply_still_flows(self):
         with Server(digest_handler) as d:

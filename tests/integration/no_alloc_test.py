@@ -50,7 +50,7 @@ def requests(socks, n):
 
 @unittest.skipIf(FLAVOUR != "none" or not LIB, "sanitizers replace malloc: counted in plain builds")
 class NoAlloc(unittest.TestCase):
-    def check(self, forward):
+    def check(self, forward, bulk=0):
         with Server(echo_handler) as backend:
             port = free_port()
             report = tempfile.NamedTemporaryFile(delete=False).name
@@ -60,11 +60,13 @@ class NoAlloc(unittest.TestCase):
                 keep = [connect(port) for _ in range(8)]
                 sessions(port, 300)
                 requests(keep, 500)
+                sessions(port, bulk, b"B" * 300_000)
                 a0, f0, n = read_counts(px, report, 0)
                 # the counter is really in the process: start-up allocates (config, pools)
                 self.assertGreater(a0, 0)
                 sessions(port, 1000)
                 requests(keep, 5000)
+                sessions(port, bulk, b"B" * 300_000)
                 a1, f1, n = read_counts(px, report, n)
                 for s in keep:
                     s.close()
@@ -76,6 +78,10 @@ class NoAlloc(unittest.TestCase):
 
     def test_copy_sessions_and_requests_allocate_nothing_after_warmup(self):
         self.check("copy")
+
+    def test_auto_sessions_requests_and_bulk_allocate_nothing_after_warmup(self):
+        # bulk sessions switch a direction to splice and back: pipes and buffers are reused
+        self.check("auto", bulk=20)
 
 
 if __name__ == "__main__":

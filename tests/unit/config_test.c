@@ -87,10 +87,10 @@ config_minimal_applies_defaults(void **state)
 	assert_int_equal(8080, sl_addr_port(&l->addr));
 	assert_int_equal(0, l->group);
 	assert_int_equal(4096, l->backlog);
-	assert_int_equal(SL_FWD_SPLICE, l->forward);
+	assert_int_equal(SL_FWD_AUTO, l->forward);
 	assert_true(l->tcp_nodelay);
 	assert_false(l->keepalive);
-	assert_int_equal(65536, l->pipe_size);
+	assert_int_equal(262144, l->pipe_size);
 	assert_int_equal(16384, l->buffer_size);
 	assert_int_equal(0, l->max_connections);
 	assert_int_equal(5000, l->timeouts.connect_ms);
@@ -165,8 +165,8 @@ config_example_file_loads_every_field(void **state)
 	assert_string_equal("web", l0->name);
 	assert_string_equal("0.0.0.0:8080", sl_addr_format(&l0->addr, buf, sizeof(buf)));
 	assert_int_equal(0, l0->group);
-	assert_int_equal(SL_FWD_SPLICE, l0->forward);
-	assert_int_equal(65536, l0->pipe_size);
+	assert_int_equal(SL_FWD_AUTO, l0->forward);
+	assert_int_equal(262144, l0->pipe_size);
 	assert_int_equal(10000, l0->max_connections);
 	assert_string_equal("cache", l1->name);
 	assert_string_equal("[::1]:11211", sl_addr_format(&l1->addr, buf, sizeof(buf)));
@@ -512,7 +512,7 @@ config_reports_every_error_in_file_order(void **state)
 	              "t.yaml:1:10: expected an integer for \"workers\", got \"many\"\n"
 	              "t.yaml:3:14: bad address \"127.0.0.1:0\": port out of range (1-65535)\n"
 	              "t.yaml:4:12: group \"nope\" not found (defined groups: web)\n"
-	              "t.yaml:5:14: expected one of splice, copy for \"forward\", got "
+	              "t.yaml:5:14: expected one of splice, copy, auto for \"forward\", got "
 	              "\"zerocopy\"\n"
 	              "t.yaml:8:48: expected an integer for \"weight\", got \"heavy\"\n");
 }

@@ -403,24 +403,122 @@ fwd_falls_back_to_copy_when_variant_is_refused(void **state)
 	rig_close(&r);
 }
 
-#define BOTH(fn)                                                                                   \
-	{"splice: " #fn, fn, NULL, NULL, (void *)&sl_fwd_splice_ops},                              \
-	{                                                                                          \
-		"copy: " #fn, fn, NULL, NULL, (void *)&sl_fwd_copy_ops                             \
+/* ---- auto: per-direction switching ---- */
+
+/* Sends <n> bytes from test end <from> and reads them at <to>, running the forwarder. */
+static size_t
+rig_one_way(struct rig *r, int from, int to, size_t n)
+{
+	char *out = malloc(n), *in = malloc(n);
+	size_t sent = 0, got = 0;
+
+	sl_test_fill(out, n, 5);
+	for (int i = 0; i < 200000 && got < n; i++) {
+		ssize_t k;
+		bool moved = false;
+
+		if (sent < n && (k = send(from, out + sent, n - sent, MSG_NOSIGNAL)) > 0)
+			sent += (size_t)k, moved = true;
+		if (rig_step(r, 0) > 0)
+			moved = true;
+		if ((k = recv(to, in + got, n - got, 0)) > 0)
+			got += (size_t)k, moved = true;
+		if (!moved)
+			rig_step(r, 100);
 	}
+	if (got == n && memcmp(out, in, n) != 0)
+		got = 0;
+	free(out);
+	free(in);
+	return got;
+}
+
+/* <n> request/response pairs of <size> bytes: client -> server, then server -> client. */
+static void
+rig_exchanges(struct rig *r, int n, size_t size)
+{
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(size, rig_one_way(r, r->tc, r->ts, size));
+		assert_int_equal(size, rig_one_way(r, r->ts, r->tc, size));
+	}
+}
+
+static void
+auto_splices_a_direction_that_carries_bulk(void **state)
+{
+	const size_t n = 4u << 20;
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &sl_fwd_auto_ops);
+
+	assert_int_equal(n, rig_one_way(&r, r.tc, r.ts, n));
+
+	assert_true(r.env.to_splice >= 1);
+	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
+	/* the quiet direction never filled its buffer: still copying */
+	assert_int_equal(-1, r.f.d[SL_FWD_SERVER].pipe[0]);
+	assert_non_null(r.f.d[SL_FWD_SERVER].buf);
+	rig_close(&r);
+}
+
+static void
+auto_keeps_small_exchanges_on_copy(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &sl_fwd_auto_ops);
+
+	rig_exchanges(&r, 50, 64);
+
+	assert_int_equal(0, r.env.to_splice);
+	assert_int_equal(-1, r.f.d[SL_FWD_CLIENT].pipe[0]);
+	assert_int_equal(-1, r.f.d[SL_FWD_SERVER].pipe[0]);
+	assert_int_equal(50 * 64, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(50 * 64, sl_fwd_bytes(&r.f, SL_FWD_SERVER));
+	rig_close(&r);
+}
+
+static void
+auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &sl_fwd_auto_ops);
+	assert_int_equal(1u << 20, rig_one_way(&r, r.tc, r.ts, 1u << 20));
+	assert_true(r.env.to_splice >= 1);
+
+	rig_exchanges(&r, 10, 64);
+
+	assert_int_equal(r.env.to_splice, r.env.to_copy);
+	assert_int_equal(-1, r.f.d[SL_FWD_CLIENT].pipe[0]);
+	assert_non_null(r.f.d[SL_FWD_CLIENT].buf);
+	assert_int_equal(BUF_SIZE, r.f.d[SL_FWD_CLIENT].capacity);
+	rig_close(&r);
+}
+
+/* One test body per variant. */
+#define ON(variant, fn)                                                                            \
+	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
+#define ALL(fn) ON(splice, fn), ON(copy, fn), ON(auto, fn)
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        BOTH(fwd_moves_bytes_both_ways_intact),
-	        BOTH(fwd_passes_client_half_close_and_keeps_reverse_flowing),
-	        BOTH(fwd_passes_server_half_close_and_keeps_forward_flowing),
-	        BOTH(fwd_reports_server_reset_so_client_gets_reset),
-	        BOTH(fwd_holds_at_most_its_capacity_when_reader_stalls),
+	        ALL(fwd_moves_bytes_both_ways_intact),
+	        ALL(fwd_passes_client_half_close_and_keeps_reverse_flowing),
+	        ALL(fwd_passes_server_half_close_and_keeps_forward_flowing),
+	        ALL(fwd_reports_server_reset_so_client_gets_reset),
+	        ALL(fwd_holds_at_most_its_capacity_when_reader_stalls),
 	        cmocka_unit_test(fwd_reuses_cached_pipes_after_warm_up),
 	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
 	        cmocka_unit_test(fwd_falls_back_to_copy_when_variant_is_refused),
+	        cmocka_unit_test(auto_splices_a_direction_that_carries_bulk),
+	        cmocka_unit_test(auto_keeps_small_exchanges_on_copy),
+	        cmocka_unit_test(auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Behaviour tests for sl_loop (include/sluice/loop.h): io readiness (edge-triggered, delete
- * inside a batch, hang-up), the timer wheel, deferred callbacks, the cross-thread wake-up and
- * stop. Time is read from the loop's own clock; nothing asserts wall-clock durations.
+ * Behaviour tests for sl_loop (include/sluice/loop.h): io readiness (edge- and level-triggered,
+ * delete or forget inside a batch, hang-up), the timer wheel, deferred callbacks, the cross-thread
+ * wake-up and stop. Time is read from the loop's own clock; nothing asserts wall-clock durations.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -202,6 +202,99 @@ io_del_in_callback_drops_other_io_pending_in_same_batch(void **state)
 }
 
 static void
+count_io_stop_at_three(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct edge *e = io->data;
+
+	e->events = events;
+	if (++e->count == 3)
+		sl_loop_stop(l);
+}
+
+static void
+io_level_triggered_fires_on_every_wait_while_unread(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], count_io_stop_at_three, &e);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ | SL_IO_LEVEL));
+	pair_send(&p); /* one byte, never read */
+	/* edge-triggered would fire once and leave the stop to the guard */
+	sl_loop_timer_add(l, &guard, 2000);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(3, e.count);
+	assert_true(e.events & SL_IO_READ);
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+struct closer {
+	struct sl_io io;
+	struct sl_io *other;
+	int *count;
+};
+
+static void
+forget_and_close_other_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct closer *c = io->data;
+
+	(void)events;
+	(*c->count)++;
+	sl_loop_io_forget(l, c->other);
+	close(c->other->fd);
+	c->other->fd = -1;
+	sl_loop_stop(l);
+}
+
+static void
+io_forget_in_callback_drops_other_io_pending_in_same_batch(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct closer a, b;
+	struct pair pa, pb;
+	int count = 0;
+
+	(void)state;
+	pair_open(&pa);
+	pair_open(&pb);
+	a = (struct closer){.other = &b.io, .count = &count};
+	b = (struct closer){.other = &a.io, .count = &count};
+	sl_io_init(&a.io, pa.fd[0], forget_and_close_other_io, &a);
+	sl_io_init(&b.io, pb.fd[0], forget_and_close_other_io, &b);
+	assert_int_equal(0, sl_loop_io_add(l, &a.io, SL_IO_READ));
+	assert_int_equal(0, sl_loop_io_add(l, &b.io, SL_IO_READ));
+	pair_send(&pa);
+	pair_send(&pb);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, count);
+	/* one of the two was closed by the other's callback */
+	if (a.io.fd >= 0) {
+		sl_loop_io_del(l, &a.io);
+		close(a.io.fd);
+	}
+	if (b.io.fd >= 0) {
+		sl_loop_io_del(l, &b.io);
+		close(b.io.fd);
+	}
+	close(pa.fd[1]);
+	close(pb.fd[1]);
+	sl_loop_destroy(l);
+}
+
+static void
 io_reports_hup_and_read_when_peer_closes(void **state)
 {
 	struct sl_loop *l = loop_new();
@@ -305,6 +398,32 @@ timer_cancel_prevents_firing(void **state)
 
 	assert_int_equal(0, s.count);
 	assert_false(sl_timer_is_pending(&s.t));
+	sl_loop_destroy(l);
+}
+
+static void
+timer_fires_after_an_earlier_timer_was_cancelled(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct sl_timer guard;
+	struct shot early, late;
+	uint64_t added_ms;
+
+	(void)state;
+	shot_init(&early, 1);
+	shot_init(&late, 2);
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &early.t, 3);
+	sl_loop_timer_add(l, &late.t, 12);
+	added_ms = sl_loop_now_ms(l);
+	sl_loop_timer_add(l, &guard, 40);
+	sl_loop_timer_cancel(l, &early.t);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(0, early.count);
+	assert_int_equal(1, late.count);
+	assert_true(late.fired_ms >= added_ms + 12);
 	sl_loop_destroy(l);
 }
 
@@ -610,9 +729,12 @@ main(void)
 	        cmocka_unit_test(io_callback_fires_on_socketpair_write),
 	        cmocka_unit_test(io_fires_again_only_after_new_data),
 	        cmocka_unit_test(io_del_in_callback_drops_other_io_pending_in_same_batch),
+	        cmocka_unit_test(io_level_triggered_fires_on_every_wait_while_unread),
+	        cmocka_unit_test(io_forget_in_callback_drops_other_io_pending_in_same_batch),
 	        cmocka_unit_test(io_reports_hup_and_read_when_peer_closes),
 	        cmocka_unit_test(timer_fires_once_not_before_its_deadline),
 	        cmocka_unit_test(timer_cancel_prevents_firing),
+	        cmocka_unit_test(timer_fires_after_an_earlier_timer_was_cancelled),
 	        cmocka_unit_test(timers_fire_in_expiry_order),
 	        cmocka_unit_test(timer_readded_from_its_callback_fires_again),
 	        cmocka_unit_test(timer_beyond_one_wheel_revolution_waits_for_its_expiry),

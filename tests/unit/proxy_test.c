@@ -229,6 +229,61 @@ proxy_forwards_concurrent_connections_intact(void **state)
 	(void)e2;
 }
 
+/* Sends one byte on <fd> and waits up to <ms> for its echo. */
+static bool
+echoes_within(int fd, char c, int ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char got;
+
+	if (send(fd, &c, 1, MSG_NOSIGNAL) != 1 || poll(&pfd, 1, ms) != 1)
+		return false;
+	return recv(fd, &got, 1, 0) == 1 && got == c;
+}
+
+static void
+proxy_holds_connections_over_max_until_a_session_closes(void **state)
+{
+	struct sl_test_echo e;
+	struct sl_proxy_stats st;
+	struct pollfd pfd = {.events = POLLIN};
+	struct rig r;
+	char got = 0;
+	int a, b, c;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	rig_config(&r, 1, 1);
+	r.listeners[0].max_connections = 1;
+	rig_backend(&r, &e.addr);
+	rig_start(&r);
+	a = client_connect(&r.addr[0]);
+	assert_true(a >= 0);
+	assert_true(echoes_within(a, 'a', POLL_MS));
+	b = client_connect(&r.addr[0]); /* completes in the kernel's accept queue */
+	assert_true(b >= 0);
+
+	/* paused: b is not accepted while a is open */
+	assert_false(echoes_within(b, 'b', 200));
+	close(a);
+	/* resumed by a's close: b's byte is forwarded now */
+	pfd.fd = b;
+	assert_int_equal(1, poll(&pfd, 1, POLL_MS));
+	assert_int_equal(1, recv(b, &got, 1, 0));
+	assert_int_equal('b', got);
+	close(b);
+	/* and the listener is live again for a later client */
+	c = client_connect(&r.addr[0]);
+	assert_true(c >= 0);
+	assert_true(echoes_within(c, 'c', POLL_MS));
+	close(c);
+	sl_proxy_stop(r.p);
+	sl_proxy_stats(r.p, &st);
+	assert_int_equal(3, st.accepted);
+	sl_proxy_destroy(r.p);
+	sl_test_echo_stop(&e);
+}
+
 static void
 proxy_fails_over_from_refused_backend(void **state)
 {
@@ -483,6 +538,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(proxy_forwards_concurrent_connections_intact),
+	        cmocka_unit_test(proxy_holds_connections_over_max_until_a_session_closes),
 	        cmocka_unit_test(proxy_fails_over_from_refused_backend),
 	        cmocka_unit_test(proxy_fails_over_when_connect_times_out),
 	        cmocka_unit_test(proxy_closes_client_when_every_backend_fails),
