@@ -13,11 +13,13 @@
 #ifndef SLUICE_POOL_H
 #define SLUICE_POOL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <sluice/common.h>
+#include <sluice/pool-t.h>
 
 struct sl_pool;
 
@@ -39,12 +41,17 @@ struct sl_pool_opts {
 };
 
 struct sl_pool_stats {
-	size_t block_size;       /* bytes per block, after rounding */
-	size_t blocks_live;      /* allocated and not yet freed */
-	size_t blocks_free;      /* reserved and not allocated (caches + depot) */
-	size_t chunks;           /* chunks currently mapped */
-	size_t bytes_reserved;   /* bytes currently mapped for chunks */
-	uint64_t allocs;         /* successful sl_pool_alloc calls, ever */
+	size_t block_size;     /* bytes per block, after rounding */
+	size_t blocks_live;    /* allocated and not yet freed */
+	size_t blocks_free;    /* reserved and not allocated (caches + depot) */
+	size_t chunks;         /* chunks currently mapped */
+	size_t bytes_reserved; /* bytes currently mapped for chunks */
+	/* Allocation traffic at magazine granularity (the fast paths count nothing): times a
+	 * thread cache was refilled (one magazine from the depot, or the first blocks of a new
+	 * chunk) and flushed (blocks given back to the depot: cache full, sl_pool_thread_flush,
+	 * thread exit), ever. A thread that allocates and frees within its cache adds nothing. */
+	uint64_t cache_refills;
+	uint64_t cache_flushes;
 	uint64_t alloc_failures; /* sl_pool_alloc calls that returned NULL */
 };
 
@@ -65,18 +72,62 @@ SL_API int sl_pool_create(struct sl_pool **out, const struct sl_pool_opts *o);
 SL_API void sl_pool_destroy(struct sl_pool *p);
 
 /*
+ * The calling thread's cache of each pool, by pool id; a shared dummy with count == cap == 0
+ * where the thread has none (and always in debug builds of the library, so that every call
+ * takes the checked slow path). Initial-exec TLS: one %fs-relative load, no call.
+ */
+extern SL_API __thread struct sl__pool_cache *sl__pool_tls[SL__POOL_MAX]
+        __attribute__((tls_model("initial-exec")));
+
+/* Slow paths of sl_pool_alloc() and sl_pool_free(); same contracts. Call those instead. */
+SL_API void *sl__pool_alloc_slow(struct sl_pool *p);
+SL_API void sl__pool_free_slow(struct sl_pool *p, void *block);
+
+/*
  * Returns a block of the pool's size and alignment, or NULL when the pool is bounded and full
  * or the system is out of memory (stats.alloc_failures counts both). Never blocks; grows the
  * pool (one mmap) only when the caller's cache and the depot are both empty.
+ * Inline fast path: take the top block of the calling thread's cache.
  */
-SL_API void *sl_pool_alloc(struct sl_pool *p);
+static inline void *
+sl_pool_alloc(struct sl_pool *p)
+{
+	struct sl__pool_cache *c = sl__pool_tls[((const struct sl__pool_head *)(void *)p)->id];
+	/* relaxed: only this thread writes its count; sl_pool_stats only reads it */
+	uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+
+	if (sl_unlikely(n == 0))
+		return sl__pool_alloc_slow(p);
+	/* relaxed: as above */
+	atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
+	return c->slots[n - 1];
+}
 
 /*
  * Returns <block> to the pool; any thread may free any block of the pool. NULL is ignored.
  * Debug builds abort with a message naming the pool on a double free or a pointer that does
  * not belong to the pool, and poison freed blocks with 0x55.
+ * Inline fast path: push the block on the calling thread's cache if it has room.
  */
-SL_API void sl_pool_free(struct sl_pool *p, void *block);
+static inline void
+sl_pool_free(struct sl_pool *p, void *block)
+{
+	struct sl__pool_cache *c;
+	uint32_t n;
+
+	if (sl_unlikely(!block))
+		return;
+	c = sl__pool_tls[((const struct sl__pool_head *)(void *)p)->id];
+	/* relaxed: only this thread writes its count; sl_pool_stats only reads it */
+	n = atomic_load_explicit(&c->count, memory_order_relaxed);
+	if (sl_unlikely(n >= c->cap)) {
+		sl__pool_free_slow(p, block);
+		return;
+	}
+	c->slots[n] = block;
+	/* relaxed: as above */
+	atomic_store_explicit(&c->count, n + 1, memory_order_relaxed);
+}
 
 /* Moves the calling thread's cached blocks of <p> back to the depot (also done at thread exit). */
 SL_API void sl_pool_thread_flush(struct sl_pool *p);

@@ -6,7 +6,8 @@
  * magazines, "full" and "empty"), growth by mmap under the pool lock. Read
  * docs/internals/pool.md next (invariants, ABA argument, ordering contract).
  *
- * Writers: sl_pool_cache.{count,allocs} by the owner thread only (relaxed, read by stats);
+ * Writers: sl__pool_cache.{count,refills,flushes} by the owner thread only (relaxed, read by
+ * stats);
  * depot heads by any thread (CAS); chunk list, magazine slabs, nchunks, bytes_reserved and
  * blocks_total under p->lock; pool ids, cache lists and TLS slots under sl_pool_registry_lock.
  */
@@ -25,7 +26,6 @@
 #include <numa.h>
 #include <numaif.h>
 
-#define SL_POOL_MAX 256                  /* live pools; ids are recycled */
 #define SL_POOL_NIL UINT32_MAX           /* "no magazine" in a depot stack */
 #define SL_POOL_SLABS 32                 /* magazine slabs; slab s holds mag_base << s */
 #define SL_POOL_HUGE_BYTES (2u << 20)    /* huge page size we round to */
@@ -61,20 +61,9 @@ struct sl_pool_chunk {
 	_Atomic uint64_t live_bits[]; /* debug builds: one bit per block, set while allocated */
 };
 
-/* One thread's cache for one pool. */
-struct sl_pool_cache {
-	_Atomic uint32_t count;  /* blocks in slots[0, count); written by the owner thread only */
-	uint32_t cap;            /* 2 * magazine size; 0 in sl_pool_no_cache, which forces slow */
-	_Atomic uint64_t allocs; /* successful allocations through this cache; owner writes */
-	struct sl_pool *pool;
-	struct sl_pool_cache **slot;       /* the owner's TLS slot, reset when the pool dies */
-	struct sl_pool_cache *next, *prev; /* p->caches, under the registry lock */
-	void *slots[];
-};
-
 struct sl_pool {
 	/* read-only after sl_pool_create() */
-	uint32_t id;
+	struct sl__pool_head hd; /* first: the inline fast paths in pool.h read it */
 	uint32_t mag_size;
 	size_t block_size;
 	size_t chunk_blocks; /* blocks per full chunk (before rounding slack) */
@@ -107,12 +96,13 @@ struct sl_pool {
 	_Atomic size_t blocks_total;
 
 	/* under sl_pool_registry_lock */
-	struct sl_pool_cache *caches;
-	uint64_t retired_allocs; /* allocs of caches already freed */
+	struct sl__pool_cache *caches;
+	uint64_t retired_refills; /* refills of caches already freed */
+	uint64_t retired_flushes; /* flushes of caches already freed */
 };
 
 static pthread_mutex_t sl_pool_registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sl_pool *sl_pool_by_id[SL_POOL_MAX]; /* under the registry lock */
+static struct sl_pool *sl_pool_by_id[SL__POOL_MAX]; /* under the registry lock */
 static pthread_once_t sl_pool_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t sl_pool_exit_key;
 static bool sl_pool_key_ok;
@@ -120,17 +110,38 @@ static pthread_once_t sl_pool_numa_once = PTHREAD_ONCE_INIT;
 static bool sl_pool_numa_ok;
 
 /* Never written: count 0 makes alloc go slow, cap 0 makes free go slow. */
-static struct sl_pool_cache sl_pool_no_cache;
+static struct sl__pool_cache sl_pool_no_cache;
 
-/* The calling thread's caches, by pool id. Initial-exec: one %fs-relative load, no call. */
-static __thread struct sl_pool_cache *sl_pool_tls[SL_POOL_MAX]
-        __attribute__((tls_model("initial-exec"))) = {[0 ... SL_POOL_MAX - 1] = &sl_pool_no_cache};
+/* The table the inline fast paths in pool.h read (see there). */
+SL_API __thread struct sl__pool_cache *sl__pool_tls[SL__POOL_MAX]
+        __attribute__((tls_model("initial-exec"))) = {[0 ... SL__POOL_MAX - 1] = &sl_pool_no_cache};
+
+/*
+ * Where this file finds the calling thread's caches. Release: the same table. Debug builds keep
+ * the caches in a private table and leave sl__pool_tls all dummy, so every sl_pool_alloc and
+ * sl_pool_free goes through the checked slow paths, whatever flags the caller was built with.
+ */
+#ifdef SL_DEBUG
+static __thread struct sl__pool_cache *sl_pool_tls[SL__POOL_MAX]
+        __attribute__((tls_model("initial-exec"))) = {[0 ... SL__POOL_MAX - 1] = &sl_pool_no_cache};
+#else
+#define sl_pool_tls sl__pool_tls
+#endif
 static __thread bool sl_pool_exit_armed __attribute__((tls_model("initial-exec")));
 
 static size_t
 round_up(size_t x, size_t a)
 {
 	return (x + a - 1) / a * a;
+}
+
+/* Adds one to a statistics counter of the calling thread's cache. */
+static inline void
+cache_count(_Atomic uint64_t *ctr)
+{
+	/* relaxed: a statistics counter with a single writer (the owner); stats only read it */
+	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
 }
 
 static __attribute__((noreturn, cold)) void
@@ -287,7 +298,7 @@ depot_put(struct sl_pool *p, void **blocks, size_t n, bool locked)
 
 /* Refills an empty cache with one magazine from the depot. Returns false if the depot is empty. */
 static bool
-cache_refill(struct sl_pool *p, struct sl_pool_cache *c)
+cache_refill(struct sl_pool *p, struct sl__pool_cache *c)
 {
 	struct sl_pool_mag *m;
 	uint32_t i, n;
@@ -427,7 +438,7 @@ mags_provide_locked(struct sl_pool *p, size_t blocks)
  * depot. Returns 0, -ENOSPC or -ENOMEM. Under p->lock.
  */
 static int
-pool_grow_locked(struct sl_pool *p, struct sl_pool_cache *c)
+pool_grow_locked(struct sl_pool *p, struct sl__pool_cache *c)
 {
 	struct sl_pool_chunk *ch;
 	void *batch[256];
@@ -474,13 +485,20 @@ pool_grow_locked(struct sl_pool *p, struct sl_pool_cache *c)
 /* ---- thread caches ---- */
 
 static void
-cache_retire_locked(struct sl_pool_cache *c)
+cache_retire_locked(struct sl__pool_cache *c)
 {
 	struct sl_pool *p = c->pool;
 
 	/* relaxed: the owner is this thread, or gone (destroy) */
-	depot_put(p, c->slots, atomic_load_explicit(&c->count, memory_order_relaxed), false);
-	p->retired_allocs += atomic_load_explicit(&c->allocs, memory_order_relaxed);
+	uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+
+	if (n > 0) {
+		depot_put(p, c->slots, n, false);
+		cache_count(&c->flushes);
+	}
+	/* relaxed: as above */
+	p->retired_refills += atomic_load_explicit(&c->refills, memory_order_relaxed);
+	p->retired_flushes += atomic_load_explicit(&c->flushes, memory_order_relaxed);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -495,12 +513,12 @@ cache_retire_locked(struct sl_pool_cache *c)
 static void
 pool_thread_exit(void *arg)
 {
-	struct sl_pool_cache *c;
+	struct sl__pool_cache *c;
 	size_t i;
 
 	(void)arg;
 	pthread_mutex_lock(&sl_pool_registry_lock);
-	for (i = 0; i < SL_POOL_MAX; i++) {
+	for (i = 0; i < SL__POOL_MAX; i++) {
 		c = sl_pool_tls[i];
 		if (c != &sl_pool_no_cache)
 			cache_retire_locked(c);
@@ -516,12 +534,12 @@ pool_key_init(void)
 }
 
 /* Creates the calling thread's cache for <p>. Returns NULL when out of memory. */
-static struct sl_pool_cache *
+static struct sl__pool_cache *
 cache_create(struct sl_pool *p)
 {
-	size_t bytes = round_up(sizeof(struct sl_pool_cache) + 2 * p->mag_size * sizeof(void *),
+	size_t bytes = round_up(sizeof(struct sl__pool_cache) + 2 * p->mag_size * sizeof(void *),
 	                        SL_CACHELINE);
-	struct sl_pool_cache *c;
+	struct sl__pool_cache *c;
 
 	pthread_once(&sl_pool_key_once, pool_key_init);
 	c = aligned_alloc(SL_CACHELINE, bytes);
@@ -530,7 +548,7 @@ cache_create(struct sl_pool *p)
 	memset(c, 0, sizeof(*c));
 	c->cap = 2 * p->mag_size;
 	c->pool = p;
-	c->slot = &sl_pool_tls[p->id];
+	c->slot = &sl_pool_tls[p->hd.id];
 	pthread_mutex_lock(&sl_pool_registry_lock);
 	c->next = p->caches;
 	if (c->next)
@@ -548,7 +566,7 @@ cache_create(struct sl_pool *p)
 static __attribute__((noinline)) void *
 pool_alloc_slow(struct sl_pool *p)
 {
-	struct sl_pool_cache *c = sl_pool_tls[p->id];
+	struct sl__pool_cache *c = sl_pool_tls[p->hd.id];
 	uint32_t n;
 
 	if (c == &sl_pool_no_cache) {
@@ -565,12 +583,10 @@ pool_alloc_slow(struct sl_pool *p)
 		}
 		pthread_mutex_unlock(&p->lock);
 	}
-	/* relaxed: only this thread writes its count and allocs */
+	cache_count(&c->refills);
+	/* relaxed: only this thread writes its count */
 	n = atomic_load_explicit(&c->count, memory_order_relaxed) - 1;
 	atomic_store_explicit(&c->count, n, memory_order_relaxed);
-	atomic_store_explicit(&c->allocs,
-	                      atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
 	return c->slots[n];
 
 fail:
@@ -582,7 +598,7 @@ fail:
 static __attribute__((noinline)) void
 pool_free_slow(struct sl_pool *p, void *block)
 {
-	struct sl_pool_cache *c = sl_pool_tls[p->id];
+	struct sl__pool_cache *c = sl_pool_tls[p->hd.id];
 	uint32_t m = p->mag_size, n;
 
 	if (c == &sl_pool_no_cache) {
@@ -596,6 +612,7 @@ pool_free_slow(struct sl_pool *p, void *block)
 		depot_put(p, &c->slots[m], m, false);
 		/* relaxed: only this thread writes its count */
 		atomic_store_explicit(&c->count, m, memory_order_relaxed);
+		cache_count(&c->flushes);
 	}
 	/* relaxed: only this thread writes its count */
 	n = atomic_load_explicit(&c->count, memory_order_relaxed);
@@ -606,7 +623,7 @@ pool_free_slow(struct sl_pool *p, void *block)
 static inline void *
 cache_alloc(struct sl_pool *p)
 {
-	struct sl_pool_cache *c = sl_pool_tls[p->id];
+	struct sl__pool_cache *c = sl_pool_tls[p->hd.id];
 	/* relaxed: only this thread writes its count; stats only read it */
 	uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
 
@@ -614,17 +631,13 @@ cache_alloc(struct sl_pool *p)
 		return pool_alloc_slow(p);
 	/* relaxed: as above */
 	atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
-	/* relaxed: a statistics counter with a single writer */
-	atomic_store_explicit(&c->allocs,
-	                      atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
 	return c->slots[n - 1];
 }
 
 static inline void
 cache_free(struct sl_pool *p, void *block)
 {
-	struct sl_pool_cache *c = sl_pool_tls[p->id];
+	struct sl__pool_cache *c = sl_pool_tls[p->hd.id];
 	/* relaxed: only this thread writes its count; stats only read it */
 	uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
 
@@ -717,23 +730,21 @@ pool_free_checked(struct sl_pool *p, void *b)
 }
 
 SL_API void *
-sl_pool_alloc(struct sl_pool *p)
+sl__pool_alloc_slow(struct sl_pool *p)
 {
 	if (SL_DEBUG_ENABLED)
 		return pool_alloc_checked(p);
-	return cache_alloc(p);
+	return pool_alloc_slow(p);
 }
 
 SL_API void
-sl_pool_free(struct sl_pool *p, void *block)
+sl__pool_free_slow(struct sl_pool *p, void *block)
 {
-	if (sl_unlikely(!block))
-		return;
 	if (SL_DEBUG_ENABLED) {
 		pool_free_checked(p, block);
 		return;
 	}
-	cache_free(p, block);
+	pool_free_slow(p, block);
 }
 
 /* ---- lifecycle ---- */
@@ -798,16 +809,16 @@ sl_pool_create(struct sl_pool **out, const struct sl_pool_opts *o)
 	pthread_mutex_init(&p->lock, NULL);
 
 	pthread_mutex_lock(&sl_pool_registry_lock);
-	for (id = 0; id < SL_POOL_MAX && sl_pool_by_id[id]; id++)
+	for (id = 0; id < SL__POOL_MAX && sl_pool_by_id[id]; id++)
 		;
-	if (id < SL_POOL_MAX)
+	if (id < SL__POOL_MAX)
 		sl_pool_by_id[id] = p;
 	pthread_mutex_unlock(&sl_pool_registry_lock);
-	if (id == SL_POOL_MAX) {
+	if (id == SL__POOL_MAX) {
 		err = -ENOSPC;
 		goto err_free_pool;
 	}
-	p->id = id;
+	p->hd.id = id;
 
 	pthread_mutex_lock(&p->lock);
 	/* relaxed: nothing else runs on a pool being created */
@@ -834,7 +845,7 @@ SL_API void
 sl_pool_destroy(struct sl_pool *p)
 {
 	struct sl_pool_chunk *ch, *next;
-	struct sl_pool_cache *c, *cn;
+	struct sl__pool_cache *c, *cn;
 	unsigned s;
 
 	if (!p)
@@ -845,7 +856,7 @@ sl_pool_destroy(struct sl_pool *p)
 		*c->slot = &sl_pool_no_cache;
 		free(c);
 	}
-	sl_pool_by_id[p->id] = NULL;
+	sl_pool_by_id[p->hd.id] = NULL;
 	pthread_mutex_unlock(&sl_pool_registry_lock);
 	for (ch = p->chunks; ch; ch = next) {
 		next = ch->next;
@@ -861,7 +872,7 @@ sl_pool_destroy(struct sl_pool *p)
 SL_API void
 sl_pool_thread_flush(struct sl_pool *p)
 {
-	struct sl_pool_cache *c = sl_pool_tls[p->id];
+	struct sl__pool_cache *c = sl_pool_tls[p->hd.id];
 	/* relaxed: only this thread writes its count */
 	uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
 
@@ -870,6 +881,7 @@ sl_pool_thread_flush(struct sl_pool *p)
 	depot_put(p, c->slots, n, false);
 	/* relaxed: as above */
 	atomic_store_explicit(&c->count, 0, memory_order_relaxed);
+	cache_count(&c->flushes);
 }
 
 static int
@@ -1009,16 +1021,18 @@ sl_pool_stats(const struct sl_pool *cp, struct sl_pool_stats *st)
 {
 	/* the atomics are only read; C11 atomic loads want a non-const object */
 	struct sl_pool *p = (struct sl_pool *)cp;
-	struct sl_pool_cache *c;
+	struct sl__pool_cache *c;
 	size_t cached = 0, depot, total;
-	uint64_t allocs;
+	uint64_t refills, flushes;
 
 	pthread_mutex_lock(&sl_pool_registry_lock);
-	allocs = p->retired_allocs;
+	refills = p->retired_refills;
+	flushes = p->retired_flushes;
 	for (c = p->caches; c; c = c->next) {
 		/* relaxed: statistics; owners write these without synchronisation */
 		cached += atomic_load_explicit(&c->count, memory_order_relaxed);
-		allocs += atomic_load_explicit(&c->allocs, memory_order_relaxed);
+		refills += atomic_load_explicit(&c->refills, memory_order_relaxed);
+		flushes += atomic_load_explicit(&c->flushes, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&sl_pool_registry_lock);
 	/* relaxed: statistics */
@@ -1031,7 +1045,8 @@ sl_pool_stats(const struct sl_pool *cp, struct sl_pool_stats *st)
 	/* relaxed: statistics, a snapshot that may be slightly stale */
 	st->chunks = atomic_load_explicit(&p->nchunks, memory_order_relaxed);
 	st->bytes_reserved = atomic_load_explicit(&p->bytes_reserved, memory_order_relaxed);
-	st->allocs = allocs;
+	st->cache_refills = refills;
+	st->cache_flushes = flushes;
 	/* relaxed: statistics */
 	st->alloc_failures = atomic_load_explicit(&p->alloc_failures, memory_order_relaxed);
 }
