@@ -71,6 +71,29 @@ class Balancing(unittest.TestCase):
                 # 40 client addresses over 4 backends: every backend gets some
                 self.assertEqual(4, len(set(seen.values())))
 
+    def test_maglev_maps_clients_alike_in_two_processes_whatever_the_backend_order(self):
+        with named_servers(4) as servers:
+            p1, p2 = free_port(), free_port()
+            cfg1 = config(p1, servers, "maglev")
+            # the same backends, listed in reverse order, in a second process
+            backends = "\n".join(f"      - {{ address: {s.addr}, name: b{i} }}"
+                                 for i, s in reversed(list(enumerate(servers))))
+            cfg2 = write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{p2}
+    group: g
+groups:
+  - name: g
+    balance: maglev
+    backends:
+{backends}
+""")
+            with Sluice(["-c", cfg1], port=p1), Sluice(["-c", cfg2], port=p2):
+                for i in range(2, 34):
+                    src = f"127.0.1.{i}"
+                    self.assertEqual(who(p1, src), who(p2, src), f"{src} maps differently")
+
     def test_least_conn_avoids_the_backend_holding_open_sessions(self):
         with named_servers(2) as servers:
             port = free_port()
