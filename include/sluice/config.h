@@ -21,6 +21,8 @@
 #include <sluice/log.h>
 
 #define SL_CONFIG_NAME_MAX 64
+/* Most "retries" a group may ask for: a session tries at most this many backends plus one. */
+#define SL_CONFIG_RETRIES_MAX 7
 
 enum sl_fwd_mode {
 	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */

@@ -724,7 +724,7 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_maglev_size(x, v[G_MAGLEV], &g->maglev_table_size);
 	}
 	if (v[G_RETRIES])
-		get_u32(x, v[G_RETRIES], "retries", 0, 100, &g->retries);
+		get_u32(x, v[G_RETRIES], "retries", 0, SL_CONFIG_RETRIES_MAX, &g->retries);
 	if (v[G_HEALTH])
 		walk_health(x, v[G_HEALTH], &g->health);
 	if (v[G_PASSIVE])

@@ -27,8 +27,8 @@
 #include <sluice/warm.h>
 #include <sluice/worker.h>
 
-/* Most backends one session tries: the first pick plus retries (config retries is capped). */
-#define SL_SESSION_MAX_TRIES 8
+/* Most backends one session tries: the first pick plus the most retries a config may ask. */
+#define SL_SESSION_MAX_TRIES (SL_CONFIG_RETRIES_MAX + 1)
 /* Most connections accepted per readiness report before yielding to other work. */
 #define SL_ACCEPT_BATCH 64
 

@@ -328,6 +328,14 @@ config_reports_zero_rise_and_fall(void **state)
 }
 
 static void
+config_reports_more_retries_than_a_session_can_make(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    retries: 8\n",
+	              "t.yaml:7:14: \"retries\" must be at most 7, got 8\n");
+}
+
+static void
 config_reports_maglev_table_size_not_prime(void **state)
 {
 	(void)state;
@@ -778,6 +786,7 @@ main(void)
 	        cmocka_unit_test(config_reports_zero_weight),
 	        cmocka_unit_test(config_reports_zero_backlog),
 	        cmocka_unit_test(config_reports_zero_rise_and_fall),
+	        cmocka_unit_test(config_reports_more_retries_than_a_session_can_make),
 	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),
 	        cmocka_unit_test(config_reports_bad_duration),
 	        cmocka_unit_test(config_reports_duration_too_long),
