@@ -18,33 +18,17 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <sluice/health.h>
 
+#include "sl_test_time.h"
+
 #define WAIT_LIMIT_MS 10000
 
 /* ---- bounded waiting ---- */
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-pause_1ms(void)
-{
-	struct timespec ts = {0, 1000000};
-
-	nanosleep(&ts, NULL);
-}
 
 static bool
 up_is(_Atomic uint8_t *up, uint8_t want)
@@ -57,12 +41,12 @@ up_is(_Atomic uint8_t *up, uint8_t want)
 static bool
 wait_up_is(_Atomic uint8_t *up, uint8_t want)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 
 	while (!up_is(up, want)) {
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 	return true;
 }
@@ -71,16 +55,16 @@ wait_up_is(_Atomic uint8_t *up, uint8_t want)
 static bool
 wait_checks(struct sl_health *h, uint64_t n)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 	struct sl_health_stats st;
 
 	for (;;) {
 		sl_health_stats(h, &st);
 		if (st.checks >= n)
 			return true;
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 }
 
@@ -248,7 +232,7 @@ rec_on_change(void *arg, const struct sl_health_event *ev)
 static bool
 wait_rec(struct rec *r, unsigned ups, unsigned downs)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 
 	for (;;) {
 		bool met;
@@ -258,9 +242,9 @@ wait_rec(struct rec *r, unsigned ups, unsigned downs)
 		pthread_mutex_unlock(&r->mu);
 		if (met)
 			return true;
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 }
 
@@ -499,7 +483,7 @@ health_send_expect_fails_by_timeout_when_backend_never_answers(void **state)
 static void
 health_stop_joins_and_closes_sockets_with_checks_in_flight(void **state)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 	struct timeval tv = {5, 0};
 	struct srv s;
 	struct fix f;
@@ -511,8 +495,8 @@ health_stop_joins_and_closes_sockets_with_checks_in_flight(void **state)
 	fix_set_probe(&f, "PING\r\n", "+PONG");
 	f.cfg.timeout_ms = 60000; /* the first check stays in flight until stop */
 	fix_start(&f);
-	while (srv_accepted(&s) < 1 && mono_ms() < deadline)
-		pause_1ms();
+	while (srv_accepted(&s) < 1 && sl_test_mono_ms() < deadline)
+		sl_test_pause_1ms();
 	assert_int_equal(1, srv_accepted(&s));
 
 	sl_health_stop(f.h);

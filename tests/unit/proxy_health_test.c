@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +27,7 @@
 
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
+#include "sl_test_time.h"
 
 #define POLL_MS 10000
 #define WAIT_LIMIT_MS 20000
@@ -105,28 +105,11 @@ stats_of(const struct rig *r)
 
 /* ---- bounded waiting ---- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-pause_1ms(void)
-{
-	struct timespec ts = {0, 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
 /* Polls the stats until field <off> reaches <n> or the limit passes. */
 static bool
 wait_stat(const struct rig *r, size_t off, uint64_t n)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 
 	for (;;) {
 		struct sl_proxy_stats st = stats_of(r);
@@ -135,9 +118,9 @@ wait_stat(const struct rig *r, size_t off, uint64_t n)
 		memcpy(&v, (const char *)&st + off, sizeof(v));
 		if (v >= n)
 			return true;
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 }
 
@@ -389,7 +372,7 @@ proxy_serves_sessions_over_warm_connections(void **state)
 	rig_start(&r);
 	/* the backend accepts the pool's connections before any client exists */
 	for (i = 0; i < WAIT_LIMIT_MS && atomic_load(&e.accepted) < K; i++)
-		pause_1ms();
+		sl_test_pause_1ms();
 	assert_int_equal(K, atomic_load(&e.accepted));
 
 	for (i = 0; i < ASKS; i++) {
