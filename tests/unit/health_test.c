@@ -24,6 +24,7 @@
 
 #include <sluice/health.h>
 
+#include "sl_test_net.h"
 #include "sl_test_time.h"
 
 #define WAIT_LIMIT_MS 10000
@@ -185,22 +186,6 @@ srv_accepted(struct srv *s)
 	return atomic_load_explicit(&s->accepted, memory_order_relaxed);
 }
 
-/* A port on 127.0.0.1 with nobody listening (bound, then released). */
-static unsigned
-closed_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(0, bind(fd, (struct sockaddr *)&sin, sizeof(sin)));
-	assert_int_equal(0, getsockname(fd, (struct sockaddr *)&sin, &len));
-	close(fd);
-	return ntohs(sin.sin_port);
-}
-
 /* ---- fixtures ---- */
 
 /* Records every transition the checker reports (on its thread). */
@@ -341,7 +326,7 @@ health_closed_port_goes_down_after_fall_failures(void **state)
 	uint64_t seen;
 
 	(void)state;
-	fix_init(&f, SL_HEALTH_TCP, closed_port());
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
 	fix_start(&f);
 
 	assert_true(wait_up_is(&f.up, 0));
@@ -362,7 +347,7 @@ health_closed_port_goes_down_after_fall_failures(void **state)
 static void
 health_backend_that_comes_back_goes_up_after_rise_successes(void **state)
 {
-	unsigned port = closed_port();
+	unsigned port = sl_test_closed_port();
 	struct srv s;
 	struct fix f;
 
@@ -517,7 +502,7 @@ health_stop_joins_and_closes_sockets_with_checks_in_flight(void **state)
 static void
 health_none_kind_leaves_backend_up_and_unchecked(void **state)
 {
-	unsigned port = closed_port();
+	unsigned port = sl_test_closed_port();
 	struct sl_health_target t[2];
 	struct sl_health *h = NULL;
 	struct fix none, tcp;
@@ -562,7 +547,7 @@ health_start_twice_is_refused(void **state)
 	struct fix f;
 
 	(void)state;
-	fix_init(&f, SL_HEALTH_TCP, closed_port());
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
 	fix_start(&f);
 
 	assert_int_equal(-EALREADY, sl_health_start(f.h));
