@@ -25,6 +25,7 @@
 
 #include <sluice/proxy.h>
 
+#include "sl_test_config.h"
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
 #include "sl_test_time.h"
@@ -53,15 +54,7 @@ rig_config(struct rig *r)
 	r->cfg.nlisteners = 1;
 	r->cfg.groups = &r->group;
 	r->cfg.ngroups = 1;
-	strcpy(l->name, "test");
-	assert_int_equal(0, sl_addr_parse(&l->addr, "127.0.0.1:0", true, NULL));
-	l->backlog = 1024;
-	l->forward = SL_FWD_SPLICE;
-	l->tcp_nodelay = true;
-	l->pipe_size = 65536;
-	l->buffer_size = 16384;
-	l->timeouts = (struct sl_config_timeouts){
-	        .connect_ms = 5000, .client_idle_ms = 60000, .server_idle_ms = 60000};
+	sl_test_config_listener(l, SL_FWD_SPLICE);
 	strcpy(r->group.name, "g");
 	strcpy(r->group.balance, "round_robin");
 	r->group.retries = 2;
@@ -79,11 +72,7 @@ rig_health_tcp(struct rig *r)
 static void
 rig_backend(struct rig *r, const struct sl_addr *a)
 {
-	struct sl_config_backend *b = &r->backends[r->group.nbackends++];
-
-	b->addr = *a;
-	b->weight = 1;
-	sl_addr_format(a, b->name, sizeof(b->name));
+	sl_test_config_backend(&r->backends[r->group.nbackends++], a);
 }
 
 static void
