@@ -25,9 +25,9 @@
 
 #include <sluice/proxy.h>
 
-#include "sl_test_config.h"
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
+#include "sl_test_proxy.h"
 #include "sl_test_time.h"
 
 #define POLL_MS 10000
@@ -54,7 +54,7 @@ rig_config(struct rig *r)
 	r->cfg.nlisteners = 1;
 	r->cfg.groups = &r->group;
 	r->cfg.ngroups = 1;
-	sl_test_config_listener(l, SL_FWD_SPLICE);
+	sl_test_proxy_listener(l, SL_FWD_SPLICE);
 	strcpy(r->group.name, "g");
 	strcpy(r->group.balance, "round_robin");
 	r->group.retries = 2;
@@ -72,15 +72,13 @@ rig_health_tcp(struct rig *r)
 static void
 rig_backend(struct rig *r, const struct sl_addr *a)
 {
-	sl_test_config_backend(&r->backends[r->group.nbackends++], a);
+	sl_test_proxy_backend(&r->backends[r->group.nbackends++], a);
 }
 
 static void
 rig_start(struct rig *r)
 {
-	assert_int_equal(0, sl_proxy_create(&r->p, &r->cfg));
-	assert_int_equal(0, sl_proxy_start(r->p));
-	assert_int_equal(0, sl_proxy_listener_addr(r->p, 0, &r->addr));
+	sl_test_proxy_start(&r->p, &r->cfg, &r->addr); /* nlisteners is 1 */
 }
 
 static struct sl_proxy_stats

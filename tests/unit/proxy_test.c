@@ -21,9 +21,9 @@
 
 #include <sluice/proxy.h>
 
-#include "sl_test_config.h"
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
+#include "sl_test_proxy.h"
 
 #define POLL_MS 10000
 
@@ -47,7 +47,7 @@ rig_config(struct rig *r, unsigned workers, size_t nlisteners)
 	r->cfg.groups = &r->group;
 	r->cfg.ngroups = 1;
 	for (size_t i = 0; i < nlisteners; i++)
-		sl_test_config_listener(&r->listeners[i], i == 0 ? SL_FWD_SPLICE : SL_FWD_COPY);
+		sl_test_proxy_listener(&r->listeners[i], i == 0 ? SL_FWD_SPLICE : SL_FWD_COPY);
 	strcpy(r->group.name, "g");
 	strcpy(r->group.balance, "round_robin");
 	r->group.retries = 2;
@@ -59,16 +59,13 @@ rig_config(struct rig *r, unsigned workers, size_t nlisteners)
 static void
 rig_backend(struct rig *r, const struct sl_addr *a)
 {
-	sl_test_config_backend(&r->backends[r->group.nbackends++], a);
+	sl_test_proxy_backend(&r->backends[r->group.nbackends++], a);
 }
 
 static void
 rig_start(struct rig *r)
 {
-	assert_int_equal(0, sl_proxy_create(&r->p, &r->cfg));
-	assert_int_equal(0, sl_proxy_start(r->p));
-	for (size_t i = 0; i < r->cfg.nlisteners; i++)
-		assert_int_equal(0, sl_proxy_listener_addr(r->p, i, &r->addr[i]));
+	sl_test_proxy_start(&r->p, &r->cfg, r->addr);
 }
 
 static int
