@@ -42,6 +42,7 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 	int src = f->fd[d], dst = f->fd[!d];
 	uint32_t tail, room;
 	ssize_t n;
+	int err;
 
 	for (;;) {
 		if (x->pending > 0 && f->writable[!d]) {
@@ -82,18 +83,9 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			}
 			continue;
 		}
-		if (n == 0) {
-			x->eof = true;
-			f->readable[d] = false;
-			continue;
-		}
-		if (errno == EAGAIN) {
-			f->readable[d] = false;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		return sl__fwd_fail(f, d);
+		err = sl__fwd_read_nothing(f, d, n);
+		if (err <= 0)
+			return err;
 	}
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared by the forwarder variants (fwd_splice.c, fwd_copy.c, fwd_auto.c): the end of a
- * direction, and the byte-moving loops that fwd_auto.c switches between per direction.
+ * Shared by the forwarder variants (fwd_splice.c, fwd_copy.c, fwd_auto.c): the end of a read and
+ * of a direction, and the byte-moving loops that fwd_auto.c switches between per direction.
  */
 #ifndef SLUICE_NET_FWD_INT_H
 #define SLUICE_NET_FWD_INT_H
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <sluice/fwd.h>
 
@@ -38,6 +39,29 @@ sl__fwd_fail(struct sl_fwd *f, unsigned side)
 {
 	f->err_side = (int)side;
 	return -errno;
+}
+
+/*
+ * The read of direction <d> (recv() or splice() from its source) returned <n> <= 0, with errno
+ * set if -1: records the EOF, or that the source is drained (EAGAIN). Returns 1 to read again
+ * (EOF recorded, or EINTR), 0 when the source is drained (readable[d] cleared), or a negative
+ * errno from sl__fwd_fail().
+ */
+static inline int
+sl__fwd_read_nothing(struct sl_fwd *f, unsigned d, ssize_t n)
+{
+	if (n == 0) {
+		f->d[d].eof = true;
+		f->readable[d] = false;
+		return 1;
+	}
+	if (errno == EAGAIN) {
+		f->readable[d] = false;
+		return 0;
+	}
+	if (errno == EINTR)
+		return 1;
+	return sl__fwd_fail(f, d);
 }
 
 /*

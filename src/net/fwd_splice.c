@@ -43,6 +43,7 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
 	ssize_t n;
+	int err;
 
 	for (;;) {
 		if (x->pending > 0) {
@@ -79,23 +80,17 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			x->burst += (uint32_t)n;
 			continue;
 		}
-		if (n == 0) {
-			x->eof = true;
-			f->readable[d] = false;
-			continue;
-		}
-		/* the pipe is empty here, so EAGAIN means the socket has nothing more */
-		if (errno == EAGAIN) {
-			f->readable[d] = false;
+		err = sl__fwd_read_nothing(f, d, n);
+		if (err < 0)
+			return err;
+		/* the pipe is empty here, so EAGAIN (err 0) means the socket has nothing more */
+		if (err == 0) {
 			/* auto: a burst the copy buffer would have taken in one recv() is small */
 			if (adaptive)
 				x->small = x->burst < f->env->buffer_size ? x->small + 1 : 0;
 			x->burst = 0;
 			return 0;
 		}
-		if (errno == EINTR)
-			continue;
-		return sl__fwd_fail(f, d);
 	}
 }
 

@@ -2,13 +2,19 @@
 /* Socket helpers for tests (sl_test_net.h). */
 #include "sl_test_net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include <sluice/sock.h>
 
@@ -37,6 +43,21 @@ sl_test_refused_addr(struct sl_addr *addr)
 	int fd = sl_test_listen(addr, 1);
 
 	close(fd);
+}
+
+unsigned
+sl_test_closed_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(0, bind(fd, (struct sockaddr *)&sin, sizeof(sin)));
+	assert_int_equal(0, getsockname(fd, (struct sockaddr *)&sin, &len));
+	close(fd);
+	return ntohs(sin.sin_port);
 }
 
 int

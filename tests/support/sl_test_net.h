@@ -21,6 +21,12 @@ int sl_test_listen(struct sl_addr *addr, int backlog);
 /* A port on 127.0.0.1 where nothing listens (bound, then closed). */
 void sl_test_refused_addr(struct sl_addr *addr);
 
+/*
+ * A port on 127.0.0.1 with nobody listening (bound, then released), as a number; fails the
+ * calling test (cmocka) if none can be bound.
+ */
+unsigned sl_test_closed_port(void);
+
 /* Deterministic pseudo-random bytes from <seed>. */
 void sl_test_fill(void *buf, size_t n, uint64_t seed);
 

@@ -18,33 +18,18 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <sluice/health.h>
 
+#include "sl_test_net.h"
+#include "sl_test_time.h"
+
 #define WAIT_LIMIT_MS 10000
 
 /* ---- bounded waiting ---- */
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-pause_1ms(void)
-{
-	struct timespec ts = {0, 1000000};
-
-	nanosleep(&ts, NULL);
-}
 
 static bool
 up_is(_Atomic uint8_t *up, uint8_t want)
@@ -57,12 +42,12 @@ up_is(_Atomic uint8_t *up, uint8_t want)
 static bool
 wait_up_is(_Atomic uint8_t *up, uint8_t want)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 
 	while (!up_is(up, want)) {
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 	return true;
 }
@@ -71,16 +56,16 @@ wait_up_is(_Atomic uint8_t *up, uint8_t want)
 static bool
 wait_checks(struct sl_health *h, uint64_t n)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 	struct sl_health_stats st;
 
 	for (;;) {
 		sl_health_stats(h, &st);
 		if (st.checks >= n)
 			return true;
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 }
 
@@ -201,22 +186,6 @@ srv_accepted(struct srv *s)
 	return atomic_load_explicit(&s->accepted, memory_order_relaxed);
 }
 
-/* A port on 127.0.0.1 with nobody listening (bound, then released). */
-static unsigned
-closed_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(0, bind(fd, (struct sockaddr *)&sin, sizeof(sin)));
-	assert_int_equal(0, getsockname(fd, (struct sockaddr *)&sin, &len));
-	close(fd);
-	return ntohs(sin.sin_port);
-}
-
 /* ---- fixtures ---- */
 
 /* Records every transition the checker reports (on its thread). */
@@ -248,7 +217,7 @@ rec_on_change(void *arg, const struct sl_health_event *ev)
 static bool
 wait_rec(struct rec *r, unsigned ups, unsigned downs)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 
 	for (;;) {
 		bool met;
@@ -258,9 +227,9 @@ wait_rec(struct rec *r, unsigned ups, unsigned downs)
 		pthread_mutex_unlock(&r->mu);
 		if (met)
 			return true;
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 }
 
@@ -357,7 +326,7 @@ health_closed_port_goes_down_after_fall_failures(void **state)
 	uint64_t seen;
 
 	(void)state;
-	fix_init(&f, SL_HEALTH_TCP, closed_port());
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
 	fix_start(&f);
 
 	assert_true(wait_up_is(&f.up, 0));
@@ -378,7 +347,7 @@ health_closed_port_goes_down_after_fall_failures(void **state)
 static void
 health_backend_that_comes_back_goes_up_after_rise_successes(void **state)
 {
-	unsigned port = closed_port();
+	unsigned port = sl_test_closed_port();
 	struct srv s;
 	struct fix f;
 
@@ -499,7 +468,7 @@ health_send_expect_fails_by_timeout_when_backend_never_answers(void **state)
 static void
 health_stop_joins_and_closes_sockets_with_checks_in_flight(void **state)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 	struct timeval tv = {5, 0};
 	struct srv s;
 	struct fix f;
@@ -511,8 +480,8 @@ health_stop_joins_and_closes_sockets_with_checks_in_flight(void **state)
 	fix_set_probe(&f, "PING\r\n", "+PONG");
 	f.cfg.timeout_ms = 60000; /* the first check stays in flight until stop */
 	fix_start(&f);
-	while (srv_accepted(&s) < 1 && mono_ms() < deadline)
-		pause_1ms();
+	while (srv_accepted(&s) < 1 && sl_test_mono_ms() < deadline)
+		sl_test_pause_1ms();
 	assert_int_equal(1, srv_accepted(&s));
 
 	sl_health_stop(f.h);
@@ -533,7 +502,7 @@ health_stop_joins_and_closes_sockets_with_checks_in_flight(void **state)
 static void
 health_none_kind_leaves_backend_up_and_unchecked(void **state)
 {
-	unsigned port = closed_port();
+	unsigned port = sl_test_closed_port();
 	struct sl_health_target t[2];
 	struct sl_health *h = NULL;
 	struct fix none, tcp;
@@ -578,7 +547,7 @@ health_start_twice_is_refused(void **state)
 	struct fix f;
 
 	(void)state;
-	fix_init(&f, SL_HEALTH_TCP, closed_port());
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
 	fix_start(&f);
 
 	assert_int_equal(-EALREADY, sl_health_start(f.h));

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +27,8 @@
 
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
+#include "sl_test_proxy.h"
+#include "sl_test_time.h"
 
 #define POLL_MS 10000
 #define WAIT_LIMIT_MS 20000
@@ -53,15 +54,7 @@ rig_config(struct rig *r)
 	r->cfg.nlisteners = 1;
 	r->cfg.groups = &r->group;
 	r->cfg.ngroups = 1;
-	strcpy(l->name, "test");
-	assert_int_equal(0, sl_addr_parse(&l->addr, "127.0.0.1:0", true, NULL));
-	l->backlog = 1024;
-	l->forward = SL_FWD_SPLICE;
-	l->tcp_nodelay = true;
-	l->pipe_size = 65536;
-	l->buffer_size = 16384;
-	l->timeouts = (struct sl_config_timeouts){
-	        .connect_ms = 5000, .client_idle_ms = 60000, .server_idle_ms = 60000};
+	sl_test_proxy_listener(l, SL_FWD_SPLICE);
 	strcpy(r->group.name, "g");
 	strcpy(r->group.balance, "round_robin");
 	r->group.retries = 2;
@@ -79,19 +72,13 @@ rig_health_tcp(struct rig *r)
 static void
 rig_backend(struct rig *r, const struct sl_addr *a)
 {
-	struct sl_config_backend *b = &r->backends[r->group.nbackends++];
-
-	b->addr = *a;
-	b->weight = 1;
-	sl_addr_format(a, b->name, sizeof(b->name));
+	sl_test_proxy_backend(&r->backends[r->group.nbackends++], a);
 }
 
 static void
 rig_start(struct rig *r)
 {
-	assert_int_equal(0, sl_proxy_create(&r->p, &r->cfg));
-	assert_int_equal(0, sl_proxy_start(r->p));
-	assert_int_equal(0, sl_proxy_listener_addr(r->p, 0, &r->addr));
+	sl_test_proxy_start(&r->p, &r->cfg, &r->addr); /* nlisteners is 1 */
 }
 
 static struct sl_proxy_stats
@@ -105,28 +92,11 @@ stats_of(const struct rig *r)
 
 /* ---- bounded waiting ---- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-pause_1ms(void)
-{
-	struct timespec ts = {0, 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
 /* Polls the stats until field <off> reaches <n> or the limit passes. */
 static bool
 wait_stat(const struct rig *r, size_t off, uint64_t n)
 {
-	uint64_t deadline = mono_ms() + WAIT_LIMIT_MS;
+	uint64_t deadline = sl_test_mono_ms() + WAIT_LIMIT_MS;
 
 	for (;;) {
 		struct sl_proxy_stats st = stats_of(r);
@@ -135,9 +105,9 @@ wait_stat(const struct rig *r, size_t off, uint64_t n)
 		memcpy(&v, (const char *)&st + off, sizeof(v));
 		if (v >= n)
 			return true;
-		if (mono_ms() > deadline)
+		if (sl_test_mono_ms() > deadline)
 			return false;
-		pause_1ms();
+		sl_test_pause_1ms();
 	}
 }
 
@@ -389,7 +359,7 @@ proxy_serves_sessions_over_warm_connections(void **state)
 	rig_start(&r);
 	/* the backend accepts the pool's connections before any client exists */
 	for (i = 0; i < WAIT_LIMIT_MS && atomic_load(&e.accepted) < K; i++)
-		pause_1ms();
+		sl_test_pause_1ms();
 	assert_int_equal(K, atomic_load(&e.accepted));
 
 	for (i = 0; i < ASKS; i++) {

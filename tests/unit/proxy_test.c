@@ -23,6 +23,7 @@
 
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
+#include "sl_test_proxy.h"
 
 #define POLL_MS 10000
 
@@ -45,20 +46,8 @@ rig_config(struct rig *r, unsigned workers, size_t nlisteners)
 	r->cfg.nlisteners = nlisteners;
 	r->cfg.groups = &r->group;
 	r->cfg.ngroups = 1;
-	for (size_t i = 0; i < nlisteners; i++) {
-		struct sl_config_listener *l = &r->listeners[i];
-
-		strcpy(l->name, "test");
-		assert_int_equal(0, sl_addr_parse(&l->addr, "127.0.0.1:0", true, NULL));
-		l->backlog = 1024;
-		l->group = 0;
-		l->forward = i == 0 ? SL_FWD_SPLICE : SL_FWD_COPY;
-		l->tcp_nodelay = true;
-		l->pipe_size = 65536;
-		l->buffer_size = 16384;
-		l->timeouts = (struct sl_config_timeouts){
-		        .connect_ms = 5000, .client_idle_ms = 60000, .server_idle_ms = 60000};
-	}
+	for (size_t i = 0; i < nlisteners; i++)
+		sl_test_proxy_listener(&r->listeners[i], i == 0 ? SL_FWD_SPLICE : SL_FWD_COPY);
 	strcpy(r->group.name, "g");
 	strcpy(r->group.balance, "round_robin");
 	r->group.retries = 2;
@@ -70,20 +59,13 @@ rig_config(struct rig *r, unsigned workers, size_t nlisteners)
 static void
 rig_backend(struct rig *r, const struct sl_addr *a)
 {
-	struct sl_config_backend *b = &r->backends[r->group.nbackends++];
-
-	b->addr = *a;
-	b->weight = 1;
-	sl_addr_format(a, b->name, sizeof(b->name));
+	sl_test_proxy_backend(&r->backends[r->group.nbackends++], a);
 }
 
 static void
 rig_start(struct rig *r)
 {
-	assert_int_equal(0, sl_proxy_create(&r->p, &r->cfg));
-	assert_int_equal(0, sl_proxy_start(r->p));
-	for (size_t i = 0; i < r->cfg.nlisteners; i++)
-		assert_int_equal(0, sl_proxy_listener_addr(r->p, i, &r->addr[i]));
+	sl_test_proxy_start(&r->p, &r->cfg, r->addr);
 }
 
 static int

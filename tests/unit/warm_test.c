@@ -22,6 +22,8 @@
 #include <sluice/loop.h>
 #include <sluice/warm.h>
 
+#include "sl_test_net.h"
+
 #define DRIVE_LIMIT_MS 10000
 #define SRV_CONNS 64
 
@@ -143,22 +145,6 @@ addr_of(unsigned port)
 	snprintf(text, sizeof(text), "127.0.0.1:%u", port);
 	assert_int_equal(0, sl_addr_parse(&a, text, false, NULL));
 	return a;
-}
-
-/* A port on 127.0.0.1 with nobody listening (bound, then released). */
-static unsigned
-closed_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(0, bind(fd, (struct sockaddr *)&sin, sizeof(sin)));
-	assert_int_equal(0, getsockname(fd, (struct sockaddr *)&sin, &len));
-	close(fd);
-	return ntohs(sin.sin_port);
 }
 
 /* ---- driving the loop ---- */
@@ -478,7 +464,7 @@ warm_refused_backend_counts_failures_and_backs_off(void **state)
 
 	(void)state;
 	fix_open(&f, 4, 0);
-	fix_pool(&f, closed_port());
+	fix_pool(&f, sl_test_closed_port());
 
 	/* 1000 ms of loop time: retries at most at +100, +300, +700 (100 ms doubling) */
 	drive(f.loop, NULL, NULL, 1000);
@@ -530,7 +516,7 @@ warm_destroy_closes_every_fd(void **state)
 	(void)state;
 	fix_open(&f, 3, 0);
 	a[0] = addr_of(f.srv.port);
-	a[1] = addr_of(closed_port());
+	a[1] = addr_of(sl_test_closed_port());
 	before = open_fds();
 	assert_int_equal(0, sl_warm_create(&f.w, f.loop, a, 2, &f.cfg));
 	assert_true(wait_filled(&f, 3, 3));
