@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The whole test suite: installs what it needs, checks formatting, then builds and tests every
-# flavour (release/gcc, debug/clang, ASan+UBSan/gcc, TSan/clang). Exits non-zero on any failure.
+# flavour (release/gcc, debug/clang, ASan+UBSan/gcc, TSan/clang), then runs every libFuzzer target
+# for a bounded time (fuzz/clang, SL_FUZZ_SECONDS each). Exits non-zero on any failure.
 #   scripts/test.sh               everything
 #   FLAVOURS="release asan" scripts/test.sh   a subset
 set -uo pipefail
@@ -10,7 +11,7 @@ cd "$top"
 
 bash scripts/install-deps.sh || exit 1
 
-FLAVOURS=${FLAVOURS:-"release debug asan tsan"}
+FLAVOURS=${FLAVOURS:-"release debug asan tsan fuzz"}
 jobs=$(nproc)
 failed_steps=()
 total_pass=0
@@ -28,6 +29,7 @@ configure_args() { # FLAVOUR -> cmake arguments
 	debug) echo "-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang" ;;
 	asan) echo "-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DSL_SANITIZE=address" ;;
 	tsan) echo "-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DSL_SANITIZE=thread" ;;
+	fuzz) echo "-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DSL_SANITIZE=address -DSL_BUILD_FUZZ=ON" ;;
 	*) return 1 ;;
 	esac
 }
@@ -47,13 +49,19 @@ for f in $FLAVOURS; do
 		failed_steps+=("$f:configure")
 		continue
 	fi
-	if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+	targets=()
+	ctest_args=()
+	if [ "$f" = fuzz ]; then # the other flavours run the rest; here only the fuzz targets
+		mapfile -t targets < <(cd fuzz && ls -- *_fuzz.c | sed 's/\.c$//; s/^/--target=/')
+		ctest_args=(-L fuzz)
+	fi
+	if ! cmake --build "$dir" -j"$jobs" "${targets[@]}" >"$dir.build.log" 2>&1; then
 		tail -n 60 "$dir.build.log"
 		failed_steps+=("$f:build")
 		continue
 	fi
 	echo "== $f: ctest"
-	ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 2>&1 | tee "$dir.ctest.log"
+	ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 "${ctest_args[@]}" 2>&1 | tee "$dir.ctest.log"
 	summary=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$dir.ctest.log" | tail -n 1)
 	if [ -z "$summary" ]; then
 		failed_steps+=("$f:ctest")
