@@ -5,7 +5,7 @@ import collections
 import subprocess
 import unittest
 
-from harness import Sluice, connect, free_port, recv_all
+from harness import Sluice, connect, free_port, recv_all, recv_exact
 
 
 class Demo(unittest.TestCase):
@@ -27,12 +27,7 @@ class Demo(unittest.TestCase):
         with Sluice(["-l", f"127.0.0.1:{port}"], port=port):
             s = connect(port)
             s.sendall(b"\x00\x01 hello echo")
-            got = b""
-            while len(got) < 13:
-                chunk = s.recv(100)
-                self.assertTrue(chunk)
-                got += chunk
-            self.assertEqual(b"\x00\x01 hello echo", got)
+            self.assertEqual(b"\x00\x01 hello echo", recv_exact(s, 13))
             s.shutdown(1)
             self.assertEqual(b"", recv_all(s))
 

@@ -8,25 +8,13 @@ import socket
 import threading
 import unittest
 
-from harness import (SLOW, Server, Sluice, connect, digest_handler, echo_handler, free_port,
-                     recv_all)
+from harness import (SLOW, Server, Sluice, closed_by_peer, connect, digest_handler, echo_handler,
+                     echo_roundtrip, free_port, read_digest, recv_all, recv_exact)
 
 
 def roundtrip(port, size, rng):
     payload = rng.randbytes(size)
-    s = connect(port)
-    received = []
-
-    def reader():
-        received.append(recv_all(s))
-
-    t = threading.Thread(target=reader)
-    t.start()
-    s.sendall(payload)
-    s.shutdown(socket.SHUT_WR)
-    t.join(60 * SLOW)
-    s.close()
-    return hashlib.sha256(payload).digest(), hashlib.sha256(received[0] if received else b"").digest()
+    return hashlib.sha256(payload).digest(), hashlib.sha256(echo_roundtrip(port, payload)).digest()
 
 
 class Forwarding(unittest.TestCase):
@@ -82,25 +70,14 @@ class Forwarding(unittest.TestCase):
         def speak_first(conn):
             conn.sendall(b"greeting")
             conn.shutdown(socket.SHUT_WR)
-            h = hashlib.sha256()
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                h.update(data)
-            received.append(h.digest())
+            received.append(read_digest(conn))
             done.set()
 
         with Server(speak_first) as d:
             port = free_port()
             with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
                 s = connect(port)
-                greeting = b""
-                while len(greeting) < 8:
-                    chunk = s.recv(8 - len(greeting))
-                    self.assertTrue(chunk, "EOF before the greeting")
-                    greeting += chunk
-                self.assertEqual(b"greeting", greeting)
+                self.assertEqual(b"greeting", recv_exact(s, 8))
                 # the backend's FIN arrives; our direction must keep flowing
                 s.settimeout(10 * SLOW)
                 self.assertEqual(b"", s.recv(1))
@@ -125,11 +102,7 @@ class Forwarding(unittest.TestCase):
                 s = connect(port, timeout=10)
                 s.sendall(b"hello")
                 self.assertTrue(accepted.wait(10 * SLOW))
-                try:
-                    data = s.recv(10)
-                    self.assertEqual(b"", data)
-                except ConnectionResetError:
-                    pass  # a reset is the faithful outcome of the backend's reset
+                self.assertTrue(closed_by_peer(s))
                 s.close()
 
 

@@ -163,15 +163,19 @@ def echo_handler(conn):
         conn.sendall(data)
 
 
-def digest_handler(conn):
-    """Reads to EOF, then answers the sha256 of what it read and closes."""
+def read_digest(conn):
+    """Reads to EOF; returns the sha256 of what it read."""
     h = hashlib.sha256()
     while True:
         data = conn.recv(65536)
         if not data:
-            break
+            return h.digest()
         h.update(data)
-    conn.sendall(h.digest())
+
+
+def digest_handler(conn):
+    """Reads to EOF, then answers the sha256 of what it read and closes."""
+    conn.sendall(read_digest(conn))
 
 
 def name_handler(name):
@@ -195,12 +199,48 @@ def recv_all(sock, timeout=30.0):
         chunks.append(data)
 
 
+def recv_exact(sock, n, timeout=30.0):
+    """Exactly <n> bytes; raises EOFError if the peer closes first (never loops on EOF)."""
+    sock.settimeout(timeout * SLOW)
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            raise EOFError(f"EOF after {len(got)} of {n} bytes")
+        got += chunk
+    return got
+
+
+def closed_by_peer(sock, timeout=10.0):
+    """True if the peer closed: the next read sees EOF or a reset (a reset is how sluice
+    passes on a reset, or closes a session it had to abort)."""
+    sock.settimeout(timeout * SLOW)
+    try:
+        return sock.recv(10) == b""
+    except ConnectionResetError:
+        return True
+
+
 def connect(port, host="127.0.0.1", timeout=10.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout * SLOW)
     s.connect((host, port))
     return s
+
+
+def echo_roundtrip(port, payload, host="127.0.0.1"):
+    """Sends <payload> through an echo path, half-closes, returns everything that came back
+    (a reader thread drains while the writer sends, so large payloads cannot deadlock)."""
+    s = connect(port, host=host)
+    got = []
+    t = threading.Thread(target=lambda: got.append(recv_all(s)))
+    t.start()
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    t.join(60 * SLOW)
+    s.close()
+    return got[0] if got else b""
 
 
 def write_config(text):

@@ -3,23 +3,9 @@
 bytes checksummed both ways."""
 import hashlib
 import os
-import socket
-import threading
 import unittest
 
-from harness import SLOW, Server, Sluice, connect, echo_handler, free_port, recv_all
-
-
-def roundtrip(port, payload):
-    s = connect(port, host="::1")
-    got = []
-    t = threading.Thread(target=lambda: got.append(recv_all(s)))
-    t.start()
-    s.sendall(payload)
-    s.shutdown(socket.SHUT_WR)
-    t.join(30 * SLOW)
-    s.close()
-    return got[0] if got else b""
+from harness import Server, Sluice, echo_handler, echo_roundtrip, free_port
 
 
 class IPv6(unittest.TestCase):
@@ -31,7 +17,7 @@ class IPv6(unittest.TestCase):
                 for _ in range(4):
                     payload = os.urandom(200_000)
                     self.assertEqual(hashlib.sha256(payload).digest(),
-                                     hashlib.sha256(roundtrip(port, payload)).digest())
+                                     hashlib.sha256(echo_roundtrip(port, payload, host="::1")).digest())
                 self.assertEqual(2, v6.accepted)
                 self.assertEqual(2, v4.accepted)
                 self.assertEqual(0, px.stop(), px.stderr())

@@ -8,7 +8,7 @@ import socket
 import tempfile
 import unittest
 
-from harness import FLAVOUR, Server, Sluice, connect, echo_handler, free_port, recv_all
+from harness import FLAVOUR, Server, Sluice, connect, echo_handler, free_port, recv_all, recv_exact
 
 LIB = os.environ.get("SL_ALLOC_COUNT_LIB", "")
 
@@ -43,9 +43,7 @@ def requests(socks, n):
     for i in range(n):
         s = socks[i % len(socks)]
         s.sendall(b"r" * 64)
-        got = b""
-        while len(got) < 64:
-            got += s.recv(64 - len(got))
+        recv_exact(s, 64)
 
 
 @unittest.skipIf(FLAVOUR != "none" or not LIB, "sanitizers replace malloc: counted in plain builds")
