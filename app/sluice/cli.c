@@ -14,6 +14,7 @@
 #include <sluice/addr.h>
 #include <sluice/config.h>
 #include <sluice/lb.h>
+#include <sluice/log.h>
 
 enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL };
 
@@ -180,21 +181,6 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 	return n;
 }
 
-static int
-parse_log_level(const char *s, enum sl_log_level *out)
-{
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-
-	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum sl_log_level)i;
-			return 0;
-		}
-	}
-	fprintf(stderr, "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n", s);
-	return -EINVAL;
-}
-
 int
 cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 {
@@ -202,8 +188,12 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		cfg->workers = (uint32_t)c->workers;
 	if (c->drain_ms >= 0)
 		cfg->drain_timeout_ms = (uint32_t)c->drain_ms;
-	if (c->log_level && parse_log_level(c->log_level, &cfg->log_level))
+	if (c->log_level && sl_log_level_parse(c->log_level, &cfg->log_level) != 0) {
+		fprintf(stderr,
+		        "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n",
+		        c->log_level);
 		return -EINVAL;
+	}
 	return 0;
 }
 

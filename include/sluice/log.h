@@ -14,7 +14,14 @@ enum sl_log_level {
 	SL_LOG_WARN,
 	SL_LOG_INFO,
 	SL_LOG_DEBUG,
+	SL_LOG_LEVELS /* count */
 };
+
+/* "error", "warn", "info", "debug", indexed by enum sl_log_level: the one list of names. */
+SL_API extern const char *const sl_log_level_names[SL_LOG_LEVELS];
+
+/* Sets <*out> to the level named <name>. 0, or -EINVAL for an unknown name. */
+SL_API int sl_log_level_parse(const char *name, enum sl_log_level *out);
 
 /* Messages above <lvl> are dropped. Default: SL_LOG_INFO. Any thread. */
 SL_API void sl_log_set_level(enum sl_log_level lvl);

@@ -15,6 +15,7 @@
 
 #include <sluice/addr.h>
 #include <sluice/config.h>
+#include <sluice/log.h>
 
 #include "config/config_int.h"
 
@@ -24,7 +25,6 @@ static const char *const top_keys[] = {"workers", "drain_timeout", "log", "liste
 enum { TOP_WORKERS, TOP_DRAIN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS };
 
 static const char *const log_keys[] = {"level"};
-static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 
 static const char *const listener_keys[] = {
         "name",      "address",   "group",       "backlog",         "forward",  "tcp_nodelay",
@@ -829,8 +829,7 @@ sl__config_walk(struct sl__config_load *x)
 		get_ms(x, v[TOP_DRAIN], "drain_timeout", 0, &x->c->drain_timeout_ms);
 	if (v[TOP_LOG] && walk_map(x, v[TOP_LOG], "for \"log\"", "in log", log_keys,
 	                           SL_ARRAY_SIZE(log_keys), lv)) {
-		if (lv[0] &&
-		    get_enum(x, lv[0], "level", log_levels, SL_ARRAY_SIZE(log_levels), &level))
+		if (lv[0] && get_enum(x, lv[0], "level", sl_log_level_names, SL_LOG_LEVELS, &level))
 			x->c->log_level = (enum sl_log_level)level;
 	}
 	/* groups first: listeners name them, and validation wants both arrays sized */

@@ -4,16 +4,30 @@
  * stale level for one message is harmless. Each line is formatted into a local buffer and
  * written with one fputs so lines from different threads do not interleave.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <sluice/log.h>
 
 static _Atomic int sl_log_current_level = SL_LOG_INFO;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+const char *const sl_log_level_names[SL_LOG_LEVELS] = {"error", "warn", "info", "debug"};
+
+int
+sl_log_level_parse(const char *name, enum sl_log_level *out)
+{
+	for (int i = 0; i < SL_LOG_LEVELS; i++) {
+		if (strcmp(name, sl_log_level_names[i]) == 0) {
+			*out = (enum sl_log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 
 void
 sl_log_set_level(enum sl_log_level lvl)
@@ -44,7 +58,7 @@ sl_log(enum sl_log_level lvl, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
 	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	             ts.tv_nsec / 1000000, level_names[lvl]);
+	             ts.tv_nsec / 1000000, sl_log_level_names[lvl]);
 	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
