@@ -251,19 +251,10 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	}
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));
 	l->group = 0;
-	if (c->forward) {
-		if (strcmp(c->forward, "splice") == 0) {
-			l->forward = SL_FWD_SPLICE;
-		} else if (strcmp(c->forward, "copy") == 0) {
-			l->forward = SL_FWD_COPY;
-		} else if (strcmp(c->forward, "auto") == 0) {
-			l->forward = SL_FWD_AUTO;
-		} else {
-			fprintf(stderr,
-			        "sluice: --forward must be auto, splice or copy, got \"%s\"\n",
-			        c->forward);
-			goto err_inval;
-		}
+	if (c->forward && sl_fwd_mode_parse(c->forward, &l->forward) != 0) {
+		fprintf(stderr, "sluice: --forward must be auto, splice or copy, got \"%s\"\n",
+		        c->forward);
+		goto err_inval;
 	}
 	if (cli_apply_overrides(cfg, c))
 		goto err_inval;

@@ -28,7 +28,14 @@ enum sl_fwd_mode {
 	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */
 	SL_FWD_COPY,   /* read()/write() through pooled buffers */
 	SL_FWD_AUTO,   /* copy, and splice a direction while it carries bulk (default) */
+	SL_FWD_MODES   /* count */
 };
+
+/* "splice", "copy", "auto", indexed by enum sl_fwd_mode: the one list of names. */
+SL_API extern const char *const sl_fwd_mode_names[SL_FWD_MODES];
+
+/* Sets <*out> to the mode named <name>. 0, or -EINVAL for an unknown name. */
+SL_API int sl_fwd_mode_parse(const char *name, enum sl_fwd_mode *out);
 
 enum sl_health_kind {
 	SL_HEALTH_NONE,        /* no active checks: backends are up unless passively ejected */
@@ -93,7 +100,7 @@ struct sl_config_listener {
 	enum sl_fwd_mode forward; /* default SL_FWD_AUTO */
 	bool tcp_nodelay;         /* default true */
 	bool keepalive;           /* SO_KEEPALIVE on both sides; default false */
-	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 65536 */
+	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 262144 */
 	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
 	uint32_t max_connections; /* concurrent sessions per listener, per worker; 0 = unlimited */
 	struct sl_config_timeouts timeouts;

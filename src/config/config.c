@@ -499,3 +499,21 @@ sl_config_free(struct sl_config *c)
 	free(c->source);
 	free(c);
 }
+
+const char *const sl_fwd_mode_names[SL_FWD_MODES] = {
+        [SL_FWD_SPLICE] = "splice",
+        [SL_FWD_COPY] = "copy",
+        [SL_FWD_AUTO] = "auto",
+};
+
+int
+sl_fwd_mode_parse(const char *name, enum sl_fwd_mode *out)
+{
+	for (int i = 0; i < SL_FWD_MODES; i++) {
+		if (strcmp(name, sl_fwd_mode_names[i]) == 0) {
+			*out = (enum sl_fwd_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

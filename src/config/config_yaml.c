@@ -43,9 +43,6 @@ enum {
 	L_MAXCONN,
 	L_TIMEOUTS,
 };
-/* indexed by enum sl_fwd_mode */
-static const char *const forward_modes[] = {"splice", "copy", "auto"};
-static_assert(SL_ARRAY_SIZE(forward_modes) == SL_FWD_AUTO + 1, "one name per forward mode");
 
 static const char *const timeout_keys[] = {"connect", "client_idle", "server_idle", "session"};
 
@@ -528,7 +525,7 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	if (v[L_BACKLOG])
 		get_u32(x, v[L_BACKLOG], "backlog", 1, INT32_MAX, &l->backlog);
 	if (v[L_FORWARD] &&
-	    get_enum(x, v[L_FORWARD], "forward", forward_modes, SL_ARRAY_SIZE(forward_modes), &fwd))
+	    get_enum(x, v[L_FORWARD], "forward", sl_fwd_mode_names, SL_FWD_MODES, &fwd))
 		l->forward = (enum sl_fwd_mode)fwd;
 	if (v[L_NODELAY])
 		get_bool(x, v[L_NODELAY], "tcp_nodelay", &l->tcp_nodelay);

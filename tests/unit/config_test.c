@@ -767,6 +767,19 @@ config_returns_enomem_for_every_failed_allocation(void **state)
 	assert_true(i > 5);
 }
 
+static void
+config_forward_mode_names_parse_back_to_their_mode(void **state)
+{
+	enum sl_fwd_mode m;
+
+	(void)state;
+	for (int i = 0; i < SL_FWD_MODES; i++) {
+		assert_int_equal(0, sl_fwd_mode_parse(sl_fwd_mode_names[i], &m));
+		assert_int_equal(i, m);
+	}
+	assert_int_equal(-EINVAL, sl_fwd_mode_parse("zerocopy", &m));
+}
+
 int
 main(void)
 {
@@ -787,6 +800,7 @@ main(void)
 	        cmocka_unit_test(config_reports_zero_backlog),
 	        cmocka_unit_test(config_reports_zero_rise_and_fall),
 	        cmocka_unit_test(config_reports_more_retries_than_a_session_can_make),
+	        cmocka_unit_test(config_forward_mode_names_parse_back_to_their_mode),
 	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),
 	        cmocka_unit_test(config_reports_bad_duration),
 	        cmocka_unit_test(config_reports_duration_too_long),
