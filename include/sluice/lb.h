@@ -27,7 +27,7 @@ enum sl_lb_algo {
 	SL_LB_WEIGHTED,    /* "weighted": smooth weighted round robin (nginx) */
 	SL_LB_LEAST_CONN,  /* "least_conn": min load/weight, ties in round-robin order */
 	SL_LB_P2C,         /* "p2c": less loaded (load/weight) of two distinct random backends */
-	SL_LB_MAGLEV, /* "maglev": Maglev consistent hashing of sl_lb_ctx.key; weights ignored */
+	SL_LB_MAGLEV, /* "maglev": Maglev consistent hashing of sl_lb_ctx.key, table by weight */
 };
 
 /* Most targets per instance (Maglev table entries are 16-bit backend indices). */
@@ -64,7 +64,7 @@ struct sl_lb_ctx {
  * stores the instance in <*out>, or -EINVAL (n == 0 or > SL_LB_MAX_TARGETS, a weight of 0,
  * unknown algo; for Maglev also a NULL or duplicate name, or a table size that is not prime,
  * smaller than n or larger than SL_LB_MAGLEV_MAX_SIZE), -ENOMEM. The caller owns the instance
- * (sl_lb_destroy). Builds the Maglev table here (O(M log M)); may be called from any thread.
+ * (sl_lb_destroy). Builds the Maglev table here (expected O(M log M)); any thread.
  */
 SL_API int sl_lb_create(struct sl_lb **out, enum sl_lb_algo algo, const struct sl_lb_target *t,
                         size_t n, const struct sl_lb_opts *o);

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Maglev consistent hashing (Eisenbud et al., NSDI 2016, section 3.4). Each backend's
- * permutation of the M table slots comes from two hashes of its name: offset = h1 % M,
+ * Maglev consistent hashing (Eisenbud et al., NSDI 2016, section 3.4), weighted as in Envoy.
+ * Each backend's permutation of the M slots comes from two hashes of its name: offset = h1 % M,
  * skip = h2 % (M - 1) + 1, slot_j = (offset + j * skip) % M, a full cycle because M is prime.
- * Backends take turns, in name order, claiming their next free preferred slot until the table
- * is full, so every backend owns floor(M/n) or ceil(M/n) slots, and the table depends only on
- * the set of names (not on config order). A pick looks up the key's slot; if that backend is
- * ineligible it re-hashes the key (SL_LB_MAGLEV_PROBES slots in all), then walks backends in
- * name order from a key-derived start: deterministic, so every process falls back alike.
+ * The fill runs in rounds: in round k, in name order, each backend holding fewer than
+ * k * w / w_max slots claims its next free preferred slot. Shares follow the weights within n
+ * slots, every backend gets one slot at least, equal weights give the paper's unweighted table,
+ * and the table depends only on the (name, weight) pairs. A pick looks up the key's slot, then
+ * re-hashes (SL_LB_MAGLEV_PROBES slots), then walks backends in name order from a key-derived
+ * start: deterministic, so every process falls back alike. Bounds: docs/internals/lb.md.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,10 +20,16 @@
 #define SL_LB_MAGLEV_PROBES 16        /* table slots tried before the name-order walk */
 #define SL_LB_MAGLEV_SEED_OFFSET 0x6d61676c65762d31ULL /* h1 of the paper */
 #define SL_LB_MAGLEV_SEED_SKIP 0x6d61676c65762d32ULL   /* h2 of the paper */
+#define SL_LB_MAGLEV_RANK_BITS 16 /* a turn key is round << 16 | name rank (rank < 65535) */
 
-struct sl_lb_maglev_name {
+/* one backend during the build, kept in name order */
+struct sl_lb_maglev_backend {
 	const char *name;
-	uint16_t idx;
+	uint32_t weight;
+	uint32_t pos;     /* next slot of its permutation to try */
+	uint32_t skip;    /* permutation step, 1..M-1 */
+	uint32_t claimed; /* slots taken so far */
+	uint16_t idx;     /* index in the caller's target array */
 };
 
 static bool
@@ -41,40 +48,107 @@ sl_lb_is_prime(uint32_t m)
 static int
 sl_lb_maglev_name_cmp(const void *a, const void *b)
 {
-	const struct sl_lb_maglev_name *x = a, *y = b;
+	const struct sl_lb_maglev_backend *x = a, *y = b;
 
 	return strcmp(x->name, y->name);
 }
 
-/* fills sh->table from names sorted in <by>; <pos> and <skip> are n-entry scratch arrays */
+/* gives <b> its next free preferred slot; the table has one (callers stop when it is full) */
 static void
-sl_lb_maglev_populate(struct sl_lb_shared *sh, const struct sl_lb_maglev_name *by, uint32_t *pos,
-                      uint32_t *skip)
+sl_lb_maglev_claim(struct sl_lb_shared *sh, struct sl_lb_maglev_backend *b)
 {
-	uint32_t m = sh->table_size, filled = 0;
-	size_t n = sh->n;
+	uint32_t m = sh->table_size, c = b->pos;
+
+	/* terminates: the permutation visits every slot, and a free one exists */
+	while (sh->table[c] != SL_LB_MAGLEV_EMPTY) {
+		c += b->skip;
+		c = c >= m ? c - m : c;
+	}
+	sh->table[c] = b->idx;
+	c += b->skip;
+	b->pos = c >= m ? c - m : c;
+	b->claimed++;
+}
+
+/* restores the min-heap order of <heap> (<n> keys) after its root grew */
+static void
+sl_lb_maglev_sift_down(uint64_t *heap, size_t n)
+{
+	uint64_t key = heap[0];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && heap[c + 1] < heap[c])
+			c++;
+		if (key <= heap[c])
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	heap[i] = key;
+}
+
+/*
+ * Fills sh->table from the backends <b> (n, sorted by name). Backend j's c-th claim
+ * (c = 0, 1, ...) falls in round floor(c * w_max / w_j) + 1, the first round k where it holds
+ * fewer than k * w_j / w_max slots (w_j <= w_max, so at most one claim per round). Backends of
+ * the largest weight claim in every round and are taken straight from <full> (their ranks,
+ * ascending); the others wait in <heap>, a min-heap of turn keys (round << 16 | rank), so a
+ * round's claims come out in rank order by merging the two. Each round claims at least one
+ * slot (a largest-weight backend), so there are at most M rounds; the turn bookkeeping is O(1)
+ * per slot for largest-weight backends and O(log n) for the others. Probing for free slots
+ * costs what it does unweighted. <full> and <heap> are n-entry scratch arrays.
+ */
+static void
+sl_lb_maglev_populate(struct sl_lb_shared *sh, struct sl_lb_maglev_backend *b, uint16_t *full,
+                      uint64_t *heap)
+{
+	uint32_t m = sh->table_size, filled = 0, w_max = 0;
+	size_t n = sh->n, nfull = 0, nheap = 0;
 
 	for (size_t j = 0; j < n; j++) {
-		size_t len = strlen(by[j].name);
-		pos[j] =
-		        (uint32_t)(sl_lb_hash_bytes(by[j].name, len, SL_LB_MAGLEV_SEED_OFFSET) % m);
+		size_t len = strlen(b[j].name);
+		b[j].pos =
+		        (uint32_t)(sl_lb_hash_bytes(b[j].name, len, SL_LB_MAGLEV_SEED_OFFSET) % m);
 		/* m is prime, so m >= 2 and the modulus is >= 1 */
-		skip[j] = (uint32_t)(sl_lb_hash_bytes(by[j].name, len, SL_LB_MAGLEV_SEED_SKIP) %
-		                     (m - 1)) +
-		          1;
+		b[j].skip = (uint32_t)(sl_lb_hash_bytes(b[j].name, len, SL_LB_MAGLEV_SEED_SKIP) %
+		                       (m - 1)) +
+		            1;
+		b[j].claimed = 0;
+		w_max = b[j].weight > w_max ? b[j].weight : w_max;
+	}
+	/* every backend's first turn is round 1; ascending keys already form a heap */
+	for (size_t j = 0; j < n; j++) {
+		if (b[j].weight == w_max)
+			full[nfull++] = (uint16_t)j;
+		else
+			heap[nheap++] = (uint64_t)1 << SL_LB_MAGLEV_RANK_BITS | j;
 	}
 	memset(sh->table, 0xff, (size_t)m * sizeof(sh->table[0]));
-	/* terminates: each turn fills one slot, and a backend's permutation visits every slot */
-	for (;;) {
-		for (size_t j = 0; j < n; j++) {
-			uint32_t c = pos[j];
-			while (sh->table[c] != SL_LB_MAGLEV_EMPTY) {
-				c += skip[j];
-				c = c >= m ? c - m : c;
+	for (uint64_t k = 1;; k++) {
+		size_t a = 0;
+		for (;;) {
+			bool due = nheap > 0 && heap[0] >> SL_LB_MAGLEV_RANK_BITS == k;
+			if (!due && a == nfull)
+				break; /* round k is over */
+			size_t rank =
+			        due ? (size_t)(heap[0] & ((1u << SL_LB_MAGLEV_RANK_BITS) - 1)) : 0;
+			if (due && (a == nfull || rank < full[a])) {
+				struct sl_lb_maglev_backend *x = &b[rank];
+				sl_lb_maglev_claim(sh, x);
+				/* turn c = claimed is in round floor(c * w_max / w) + 1; no
+				 * overflow: c <= M < 2^24, w_max < 2^32. Rounds past M never come,
+				 * so cap there to keep the shift in range. */
+				uint64_t next = (uint64_t)x->claimed * w_max / x->weight + 1;
+				next = next > m ? (uint64_t)m + 1 : next;
+				heap[0] = next << SL_LB_MAGLEV_RANK_BITS | rank;
+				sl_lb_maglev_sift_down(heap, nheap);
+			} else {
+				sl_lb_maglev_claim(sh, &b[full[a++]]);
 			}
-			sh->table[c] = by[j].idx;
-			c += skip[j];
-			pos[j] = c >= m ? c - m : c;
 			if (++filled == m)
 				return;
 		}
@@ -86,8 +160,9 @@ sl_lb_maglev_build(struct sl_lb_shared *sh, const struct sl_lb_target *t,
                    const struct sl_lb_opts *o)
 {
 	uint32_t m = o->maglev_table_size ? o->maglev_table_size : SL_LB_MAGLEV_DEFAULT_SIZE;
-	struct sl_lb_maglev_name *by;
-	uint32_t *scratch;
+	struct sl_lb_maglev_backend *by;
+	uint16_t *full;
+	uint64_t *heap;
 	size_t n = sh->n;
 	int err;
 
@@ -98,15 +173,18 @@ sl_lb_maglev_build(struct sl_lb_shared *sh, const struct sl_lb_target *t,
 			return -EINVAL;
 
 	by = malloc(n * sizeof(*by));
-	scratch = malloc(2 * n * sizeof(*scratch));
+	full = malloc(n * sizeof(*full));
+	heap = malloc(n * sizeof(*heap));
 	sh->by_name = malloc(n * sizeof(sh->by_name[0]));
 	sh->table = malloc((size_t)m * sizeof(sh->table[0]));
-	if (by == NULL || scratch == NULL || sh->by_name == NULL || sh->table == NULL) {
+	if (by == NULL || full == NULL || heap == NULL || sh->by_name == NULL ||
+	    sh->table == NULL) {
 		err = -ENOMEM; /* sh->table and sh->by_name are freed with sh */
 		goto out_free_scratch;
 	}
 	for (size_t i = 0; i < n; i++) {
 		by[i].name = t[i].name;
+		by[i].weight = t[i].weight;
 		by[i].idx = (uint16_t)i;
 	}
 	qsort(by, n, sizeof(*by), sl_lb_maglev_name_cmp);
@@ -119,11 +197,12 @@ sl_lb_maglev_build(struct sl_lb_shared *sh, const struct sl_lb_target *t,
 	for (size_t i = 0; i < n; i++)
 		sh->by_name[i] = by[i].idx;
 	sh->table_size = m;
-	sl_lb_maglev_populate(sh, by, scratch, scratch + n);
+	sl_lb_maglev_populate(sh, by, full, heap);
 	err = 0;
 
 out_free_scratch:
-	free(scratch);
+	free(heap);
+	free(full);
 	free(by);
 	return err;
 }

@@ -2,6 +2,7 @@
 """Each balancer's distribution, observed through the real proxy: who answered each connection."""
 import collections
 import contextlib
+import math
 import socket
 import unittest
 
@@ -26,10 +27,14 @@ def named_servers(n):
         yield [stack.enter_context(Server(name_handler(f"b{i}"))) for i in range(n)]
 
 
-def config(port, servers, balance, weights=None):
+def config(port, servers, balance, weights=None, reverse=False):
+    """A one-group config; backend i is named b<i>; <reverse> lists the backends backwards."""
     weights = weights or [1] * len(servers)
+    entries = list(enumerate(zip(servers, weights)))
+    if reverse:
+        entries.reverse()
     backends = "\n".join(f"      - {{ address: {s.addr}, weight: {w}, name: b{i} }}"
-                         for i, (s, w) in enumerate(zip(servers, weights)))
+                         for i, (s, w) in entries)
     return write_config(f"""
 workers: 1
 listeners:
@@ -93,6 +98,42 @@ groups:
                 for i in range(2, 34):
                     src = f"127.0.1.{i}"
                     self.assertEqual(who(p1, src), who(p2, src), f"{src} maps differently")
+
+    def test_maglev_maps_weighted_clients_alike_in_two_processes_whatever_the_order(self):
+        with named_servers(4) as servers:
+            p1, p2 = free_port(), free_port()
+            weights = [3, 1, 1, 2]
+            cfg1 = config(p1, servers, "maglev", weights)
+            cfg2 = config(p2, servers, "maglev", weights, reverse=True)
+            with Sluice(["-c", cfg1], port=p1), Sluice(["-c", cfg2], port=p2):
+                seen = set()
+                for i in range(2, 66):
+                    src = f"127.0.2.{i}"
+                    a = who(p1, src)
+                    self.assertEqual(a, who(p2, src), f"{src} maps differently")
+                    seen.add(a)
+                self.assertEqual({"b0", "b1", "b2", "b3"}, seen)
+
+    def test_maglev_splits_client_addresses_by_weight(self):
+        # Key = hash of the client address (not the port), so every sample needs its own source
+        # address: 127.0.0.0/8 is all loopback on Linux, so bind() to 127.3.x.y works unrouted.
+        # The table shares are 3/5, 1/5, 1/5 within 3 slots of 65537, so the counts are
+        # binomial in the number of addresses: allow 5 standard deviations (sqrt(n p (1 - p)),
+        # 12 for b0 and 10 for b1, b2 at 600 addresses). An even split (200 each) is outside.
+        samples = 600
+        weights = {"b0": 3, "b1": 1, "b2": 1}
+        with named_servers(3) as servers:
+            port = free_port()
+            with Sluice(["-c", config(port, servers, "maglev", list(weights.values()))],
+                        port=port):
+                counts = collections.Counter(
+                    who(port, f"127.3.{i // 250}.{i % 250 + 1}") for i in range(samples))
+        total = sum(weights.values())
+        for name, w in weights.items():
+            p = w / total
+            want, slack = samples * p, 5 * math.sqrt(samples * p * (1 - p))
+            self.assertLessEqual(abs(counts[name] - want), slack,
+                                 f"{name}: {counts[name]} of {samples}, want {want:.0f}")
 
     def test_least_conn_avoids_the_backend_holding_open_sessions(self):
         with named_servers(2) as servers:
