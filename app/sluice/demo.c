@@ -266,8 +266,12 @@ demo_stop(struct demo *d)
 	pthread_join(d->thread, NULL);
 	for (int i = 0; i < DEMO_BACKENDS; i++)
 		close(d->backends[i].io.fd);
-	while (d->conns)
-		conn_free(d, d->conns);
+	for (struct demo_conn *c = d->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		close(c->io.fd);
+		free(c);
+	}
+	d->conns = NULL;
 	sl_loop_destroy(d->loop);
 	free(d);
 }

@@ -145,6 +145,7 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 	size_t i;
 
 	SL_ASSERT(n <= KEYS_MAX);
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	memset(vals, 0, n * sizeof(vals[0]));
 	if (map->type != YAML_MAPPING_NODE) {
 		sl__config_error(x, map->start_mark, "expected a mapping %s, got %s", desc,
@@ -321,7 +322,7 @@ get_size(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint3
 	if (s[nd] == 'k' || s[nd] == 'K')
 		mult = 1024;
 	else if (s[nd] == 'm' || s[nd] == 'M')
-		mult = 1024 * 1024;
+		mult = (uint64_t)1024 * 1024;
 	else if (s[nd] != '\0')
 		goto bad;
 	if (mult > 1 && s[nd + 1] != '\0')

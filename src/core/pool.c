@@ -537,8 +537,9 @@ pool_key_init(void)
 static struct sl__pool_cache *
 cache_create(struct sl_pool *p)
 {
-	size_t bytes = round_up(sizeof(struct sl__pool_cache) + 2 * p->mag_size * sizeof(void *),
-	                        SL_CACHELINE);
+	size_t bytes =
+	        round_up(sizeof(struct sl__pool_cache) + 2 * (size_t)p->mag_size * sizeof(void *),
+	                 SL_CACHELINE);
 	struct sl__pool_cache *c;
 
 	pthread_once(&sl_pool_key_once, pool_key_init);
@@ -796,8 +797,8 @@ sl_pool_create(struct sl_pool **out, const struct sl_pool_opts *o)
 	if (SL_DEBUG_ENABLED)
 		p->hdr_bytes += (p->bits_max + 63) / 64 * sizeof(uint64_t);
 	p->hdr_bytes = round_up(p->hdr_bytes, align);
-	p->mag_stride =
-	        round_up(sizeof(struct sl_pool_mag) + p->mag_size * sizeof(void *), SL_CACHELINE);
+	p->mag_stride = round_up(sizeof(struct sl_pool_mag) + (size_t)p->mag_size * sizeof(void *),
+	                         SL_CACHELINE);
 	per_chunk = (p->bits_max + p->mag_size - 1) / p->mag_size + SL_POOL_MAG_SPARE;
 	p->mag_base_log = 4;
 	while (((size_t)1 << p->mag_base_log) < per_chunk)
@@ -935,6 +936,7 @@ sl_pool_trim(struct sl_pool *p)
 		n++;
 	if (n == 0)
 		goto out_unlock;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	sorted = malloc(n * sizeof(*sorted));
 	if (!sorted)
 		goto out_unlock;
@@ -943,6 +945,7 @@ sl_pool_trim(struct sl_pool *p)
 		ch->trim_count = 0;
 		sorted[n++] = ch;
 	}
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	qsort(sorted, n, sizeof(*sorted), chunk_cmp);
 	while ((i = stack_pop(p, &p->full)) != SL_POOL_NIL) {
 		m = mag_at(p, i);

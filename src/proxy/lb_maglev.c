@@ -166,7 +166,8 @@ sl_lb_maglev_build(struct sl_lb_shared *sh, const struct sl_lb_target *t,
 	size_t n = sh->n;
 	int err;
 
-	if (m < n || m > SL_LB_MAGLEV_MAX_SIZE || !sl_lb_is_prime(m))
+	/* n == 0 is refused by sl_lb_create() already; said again here for the analyzer */
+	if (n == 0 || m < n || m > SL_LB_MAGLEV_MAX_SIZE || !sl_lb_is_prime(m))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (t[i].name == NULL)

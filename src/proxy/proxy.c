@@ -348,7 +348,7 @@ plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 	if (c->buffer_size == 0)
 		return -EINVAL;
 	if (c->forward != SL_FWD_SPLICE)
-		po.prealloc_blocks = 2 * SESSION_PREALLOC;
+		po.prealloc_blocks = (size_t)2 * SESSION_PREALLOC;
 	err = sl_pool_create(&l->env.buffers, &po);
 	if (err != 0)
 		return err;
@@ -484,8 +484,12 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	pthread_condattr_destroy(&ca);
 
 	err = -ENOMEM;
-	p->backends = calloc(cfg->ngroups, sizeof(p->backends[0]));
-	p->lbs = calloc(cfg->ngroups, sizeof(p->lbs[0]));
+	p->backends =
+	        calloc(cfg->ngroups, sizeof(p->backends[0])); /* NOLINT(bugprone-sizeof-expression):
+	                                                         an array of pointers */
+	p->lbs = calloc(cfg->ngroups,
+	                /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+	                sizeof(p->lbs[0]));
 	p->bound = calloc(cfg->nlisteners, sizeof(p->bound[0]));
 	if (p->backends == NULL || p->lbs == NULL || p->bound == NULL)
 		goto err_destroy;
