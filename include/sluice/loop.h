@@ -18,6 +18,7 @@
 
 #include <sluice/common.h>
 
+struct sl_epoch;
 struct sl_loop;
 struct sl_io;
 struct sl_timer;
@@ -81,6 +82,15 @@ SL_API int sl_loop_wake(struct sl_loop *l);
 /* Sets the function run on the loop thread after every sl_loop_wake(); NULL to clear. */
 SL_API void sl_loop_set_wake_fn(struct sl_loop *l, void (*fn)(struct sl_loop *l, void *arg),
                                 void *arg);
+
+/*
+ * Makes the loop participant <i> of epoch domain <d> (sluice/epoch.h), or detaches it (<d> NULL):
+ * online while sl_loop_run() runs callbacks, quiescent once per iteration (before the wait),
+ * offline while a wait may block and after sl_loop_run() returns. So a pointer loaded from a
+ * protected snapshot inside a callback stays valid until that callback returns, and never
+ * longer. Call before sl_loop_run(), not while it runs.
+ */
+SL_API void sl_loop_set_epoch(struct sl_loop *l, struct sl_epoch *d, unsigned i);
 
 /* Monotonic milliseconds, read once per loop iteration (cheap; do not expect sub-ms). */
 SL_API uint64_t sl_loop_now_ms(const struct sl_loop *l);

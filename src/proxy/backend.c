@@ -47,9 +47,10 @@ sl__backend_release(struct sl_backend *b)
 }
 
 bool
-sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms)
+sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive *passive,
+                           uint64_t now_ms)
 {
-	uint32_t limit = b->passive->failures, n, backoff, max;
+	uint32_t limit = passive->failures, n, backoff, max;
 
 	if (limit == 0)
 		return false;
@@ -60,8 +61,8 @@ sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms)
 		return false;
 	backoff = atomic_load_explicit(&b->backoff_ms, memory_order_relaxed);
 	if (backoff == 0)
-		backoff = b->passive->backoff_ms;
-	max = b->passive->max_backoff_ms;
+		backoff = passive->backoff_ms;
+	max = passive->max_backoff_ms;
 	/* relaxed: each field stands alone (file header); readers tolerate a stale value */
 	atomic_store_explicit(&b->ejected_until_ms, now_ms + backoff, memory_order_relaxed);
 	atomic_store_explicit(&b->backoff_ms, backoff > max / 2 ? max : backoff * 2,

@@ -3,11 +3,13 @@
  * The proxy runtime (include/sluice/proxy.h): builds the shared backend state and balancer
  * prototypes, gives every worker its listeners, pools, pipe caches, group views and warm
  * pools, runs the health checker (one thread for all checked backends), accepts in batches,
- * and runs drain and stop through the workers' mailboxes. Sessions: session.c.
- * Threads: the controlling thread runs create/start/drain/stop/destroy; everything in a
- * struct sl_pworker is then touched only by its worker, except counters and warm-pool stats
- * (relaxed, summed here), health_pending (set by the checker thread, cleared by the worker)
- * and idle_workers (under mu). Wiring of health and warm pools: docs/internals/proxy.md.
+ * runs drain and stop through the workers' mailboxes, and publishes configuration snapshots
+ * (each worker's loop is a participant of the proxy's epoch domain). Sessions: session.c.
+ * Threads: the controlling thread runs create/start/drain/stop/destroy and publish; everything
+ * in a struct sl_pworker is then touched only by its worker, except counters and warm-pool
+ * stats (relaxed, summed here), health_pending (set by the checker thread, cleared by the
+ * worker) and idle_workers (under mu); cur is written by the controlling thread only.
+ * Wiring of health, warm pools and snapshots: docs/internals/proxy.md.
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,6 +35,8 @@
  * and the most after growing has ended in EAGAIN again and again. */
 #define ACCEPT_GROW_MIN 4
 #define ACCEPT_GROW_MAX 64
+/* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */
+#define CONFIG_MAX_RETIRED 8
 
 static const struct sl_counter_def counter_defs[SL_CTR_COUNT] = {
         [SL_CTR_ACCEPTED] = {"accepted", SL_COUNTER_MONOTONIC},
@@ -388,6 +392,8 @@ pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	w->index = index;
 	w->w = sl_worker_at(p->wg, index);
 	w->loop = sl_worker_loop(w->w);
+	/* quiescent between iterations, offline in epoll_wait: snapshots are read per event */
+	sl_loop_set_epoch(w->loop, p->epoch, index);
 	w->drain_msg = (struct sl_msg){.fn = worker_drain, .data = w};
 	w->kill_msg = (struct sl_msg){.fn = worker_kill, .data = w};
 	w->health_msg = (struct sl_msg){.fn = worker_health, .data = w};
@@ -440,7 +446,113 @@ pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 	sl_pool_destroy(w->sessions);
 	free(w->listeners);
 	free(w->groups);
+	if (w->loop != NULL)
+		sl_loop_set_epoch(w->loop, NULL, 0);
 	memset(w, 0, sizeof(*w));
+}
+
+/* ---- configuration snapshots ---- */
+
+static bool
+same_bytes(const char *a, size_t na, const char *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+static bool
+same_health(const struct sl_config_health *a, const struct sl_config_health *b)
+{
+	return a->kind == b->kind && same_bytes(a->send, a->send_len, b->send, b->send_len) &&
+	       same_bytes(a->expect, a->expect_len, b->expect, b->expect_len) &&
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	       a->rise == b->rise && a->fall == b->fall;
+}
+
+static bool
+same_listener(const struct sl_config_listener *a, const struct sl_config_listener *b)
+{
+	/* everything but timeouts: sockets, forwarders, pools and caps were built from them */
+	return strcmp(a->name, b->name) == 0 && sl_addr_equal(&a->addr, &b->addr) &&
+	       a->backlog == b->backlog && a->group == b->group && a->forward == b->forward &&
+	       a->tcp_nodelay == b->tcp_nodelay && a->keepalive == b->keepalive &&
+	       a->pipe_size == b->pipe_size && a->buffer_size == b->buffer_size &&
+	       a->max_connections == b->max_connections;
+}
+
+static bool
+same_group(const struct sl_config_group *a, const struct sl_config_group *b)
+{
+	/* everything but retries and passive: balancers, the checker, warm pools and the
+	 * shared backend state were built from them */
+	if (strcmp(a->name, b->name) != 0 || strcmp(a->balance, b->balance) != 0 ||
+	    a->maglev_table_size != b->maglev_table_size || !same_health(&a->health, &b->health) ||
+	    a->warm_pool.size != b->warm_pool.size ||
+	    a->warm_pool.idle_ms != b->warm_pool.idle_ms || a->nbackends != b->nbackends)
+		return false;
+	for (size_t i = 0; i < a->nbackends; i++) {
+		const struct sl_config_backend *x = &a->backends[i], *y = &b->backends[i];
+
+		if (strcmp(x->name, y->name) != 0 || !sl_addr_equal(&x->addr, &y->addr) ||
+		    x->weight != y->weight || x->max_connections != y->max_connections)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * true if <b> differs from <a> in live fields only (sl__proxy_config()). The file name, the
+ * drain deadline and the log level are not the proxy's (the application reads them).
+ */
+static bool
+same_layout(const struct sl_config *a, const struct sl_config *b)
+{
+	if (a->workers != b->workers || a->nlisteners != b->nlisteners || a->ngroups != b->ngroups)
+		return false;
+	for (size_t i = 0; i < a->nlisteners; i++)
+		if (!same_listener(&a->listeners[i], &b->listeners[i]))
+			return false;
+	for (size_t g = 0; g < a->ngroups; g++)
+		if (!same_group(&a->groups[g], &b->groups[g]))
+			return false;
+	return true;
+}
+
+static void
+config_free(void *c)
+{
+	sl_config_free(c);
+}
+
+int
+sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
+{
+	const struct sl_config *old;
+	int err;
+
+	/* relaxed: this thread is the only writer of cur */
+	old = atomic_load_explicit(&p->cur, memory_order_relaxed);
+	if (next == old || !same_layout(p->cfg, next))
+		return -EINVAL;
+	/* once <next> is visible the retire must not fail: make room first (we are the only
+	 * thread that retires into this domain, so the room stays) */
+	if (old != p->cfg && sl_epoch_reclaim(p->epoch) >= CONFIG_MAX_RETIRED)
+		return -EBUSY;
+	/* R3: pairs with A1 in sl__proxy_config(): a worker that loads <next> sees its contents.
+	 * The retire below steps the epoch after this store (R1 in epoch.c): a worker that has
+	 * seen that step loads <next> or newer, never <old>. */
+	atomic_store_explicit(&p->cur, next, memory_order_release);
+	if (old == p->cfg)
+		return 0; /* the layout is the caller's, and the runtime objects point into it */
+	err = sl_epoch_retire(p->epoch, (void *)old, config_free);
+	SL_ASSERT(err == 0);
+	(void)err;
+	return 0;
+}
+
+size_t
+sl__proxy_reclaim_configs(struct sl_proxy *p)
+{
+	return sl_epoch_reclaim(p->epoch);
 }
 
 /* ---- public API ---- */
@@ -477,6 +589,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	if (p == NULL)
 		return -ENOMEM;
 	p->cfg = cfg;
+	atomic_init(&p->cur, cfg);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -507,7 +620,6 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			struct sl_backend *b = &p->backends[g][i];
 
 			b->cfg = &cg->backends[i];
-			b->passive = &cg->passive;
 			atomic_init(&b->up, 1); /* traffic flows before the first verdict */
 			atomic_init(&b->ejected_until_ms, 0);
 			atomic_init(&b->fails, 0);
@@ -534,6 +646,11 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	p->nworkers = sl_worker_group_size(p->wg);
 	co.slots = p->nworkers;
 	err = sl_counter_create(&p->ctr, &co);
+	if (err != 0)
+		goto err_destroy;
+	err = sl_epoch_create(&p->epoch,
+	                      &(struct sl_epoch_opts){.participants = p->nworkers,
+	                                              .max_retired = CONFIG_MAX_RETIRED});
 	if (err != 0)
 		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
@@ -677,6 +794,8 @@ sl_proxy_stop(struct sl_proxy *p)
 void
 sl_proxy_destroy(struct sl_proxy *p)
 {
+	const struct sl_config *cur;
+
 	if (p == NULL)
 		return;
 	sl_proxy_stop(p);
@@ -685,6 +804,12 @@ sl_proxy_destroy(struct sl_proxy *p)
 		for (unsigned i = 0; i < p->nworkers; i++)
 			pworker_fini(p, &p->workers[i]);
 	sl_worker_group_destroy(p->wg);
+	/* no worker runs: every replaced snapshot goes now, and the current one if published */
+	sl_epoch_destroy(p->epoch);
+	/* relaxed: only this thread writes cur, and no worker runs */
+	cur = atomic_load_explicit(&p->cur, memory_order_relaxed);
+	if (cur != p->cfg)
+		sl_config_free((struct sl_config *)cur);
 	sl_counter_destroy(p->ctr);
 	if (p->lbs != NULL)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)

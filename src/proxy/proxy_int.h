@@ -7,6 +7,9 @@
  *    sessions); only its thread touches it, except the counters and warm-pool stats (relaxed,
  *    summed by sl_proxy_stats()) and health_pending (the checker thread sets it).
  *  - struct sl_session: one client connection; see session.c for its state machine.
+ *  - struct sl_proxy: the layout snapshot (cfg, borrowed) that every runtime object was built
+ *    from, and the current snapshot (cur), which workers read per event through one atomic
+ *    pointer; sl__proxy_publish_config() swaps it and retires the old one through <epoch>.
  * Read session.c next.
  */
 #ifndef SLUICE_PROXY_PROXY_INT_H
@@ -19,6 +22,7 @@
 
 #include <sluice/config.h>
 #include <sluice/counter.h>
+#include <sluice/epoch.h>
 #include <sluice/fwd.h>
 #include <sluice/health.h>
 #include <sluice/lb.h>
@@ -58,8 +62,7 @@ enum sl_ctr {
  * first success after failures, and for capped backends.
  */
 struct sl_backend {
-	const struct sl_config_backend *cfg;
-	const struct sl_config_passive *passive;
+	const struct sl_config_backend *cfg; /* in the layout snapshot */
 	/* health: 1 = up, 0 = down. The checker's target.up points here (sl_health stores it, on a
 	 * transition only); workers read it relaxed: the flag publishes no other data */
 	_Atomic uint8_t up;
@@ -72,8 +75,8 @@ struct sl_backend {
 
 /* A group as one worker sees it: its own balancer instance and session counts. */
 struct sl_wgroup {
-	const struct sl_config_group *cfg;
-	struct sl_backend *backends; /* the proxy's, shared */
+	const struct sl_config_group *cfg; /* in the layout snapshot */
+	struct sl_backend *backends;       /* the proxy's, shared */
 	size_t n;
 	struct sl_lb *lb;     /* this worker's instance */
 	uint32_t *active;     /* sessions per backend on this worker (least_conn, p2c) */
@@ -86,9 +89,9 @@ struct sl_pworker;
 /* One configured listener in one worker. */
 struct sl_plistener {
 	struct sl_pworker *w;
-	const struct sl_config_listener *cfg;
-	size_t index;
-	int fd; /* -1 once closed */
+	const struct sl_config_listener *cfg; /* in the layout snapshot */
+	size_t index;                         /* in sl_config.listeners */
+	int fd;                               /* -1 once closed */
 	struct sl_io io;
 	struct sl_defer more;  /* resumes accepting after a pause or an accept error */
 	struct sl_timer retry; /* retries accept after running out of fds */
@@ -125,7 +128,14 @@ struct sl_pworker {
 };
 
 struct sl_proxy {
+	/* the layout: the snapshot given to sl_proxy_create() (borrowed), from which sockets,
+	 * pools, balancers, warm pools and the checker were built; it never changes */
 	const struct sl_config *cfg;
+	/* the current snapshot: <cfg>, or the last one published (owned). Written by the
+	 * controlling thread (release, R3 in proxy.c); workers read it through sl__proxy_config()
+	 */
+	_Atomic(const struct sl_config *) cur;
+	struct sl_epoch *epoch; /* participant i = worker i's loop; retires replaced snapshots */
 	unsigned nworkers;
 	struct sl_backend **backends; /* [group][backend] */
 	struct sl_lb **lbs;           /* [group]: prototypes, cloned per worker */
@@ -143,6 +153,21 @@ struct sl_proxy {
 	unsigned idle_workers; /* guarded by mu */
 };
 
+/*
+ * The current configuration snapshot. On a worker, from a loop callback: valid until the
+ * callback returns (the loop's next quiescent point), so never keep it, or a pointer into it,
+ * in a session or anywhere else that outlives the callback. On the controlling thread (the
+ * only one that publishes): valid until it publishes again.
+ * Live fields, read per event through it: listener timeouts, group retries and passive
+ * ejection. Everything else is fixed by the layout (sl__proxy_publish_config() checks it).
+ */
+static inline const struct sl_config *
+sl__proxy_config(struct sl_proxy *p)
+{
+	/* A1: pairs with R3 in sl__proxy_publish_config(): the snapshot's contents are visible */
+	return atomic_load_explicit(&p->cur, memory_order_acquire);
+}
+
 static inline void
 sl__ctr_add(struct sl_pworker *w, enum sl_ctr c, uint64_t n)
 {
@@ -157,8 +182,12 @@ bool sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms);
 bool sl__backend_try_acquire(struct sl_backend *b);
 /* Gives the slot back (no-op if uncapped). */
 void sl__backend_release(struct sl_backend *b);
-/* A connect to <b> failed at <now_ms>: returns true if this failure ejected the backend. */
-bool sl__backend_connect_failed(struct sl_backend *b, uint64_t now_ms);
+/*
+ * A connect to <b> failed at <now_ms>; <passive> is its group's setting in the current snapshot.
+ * Returns true if this failure ejected the backend.
+ */
+bool sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive *passive,
+                                uint64_t now_ms);
 /* A connect to <b> succeeded: clears the failure streak and the backoff. */
 void sl__backend_connect_succeeded(struct sl_backend *b);
 /* Stores <up> into b->up. The running checker writes the flag itself (its target.up points at
@@ -208,5 +237,21 @@ void sl__session_abort(struct sl_session *s, int why);
 
 /* A session of <l> closed: resume a paused listener, report idleness when draining. */
 void sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l);
+/*
+ * Makes <next> the current snapshot and retires the one it replaces, which is freed with
+ * sl_config_free() once every worker's loop has passed a quiescent point or is offline (the
+ * layout snapshot from sl_proxy_create() is the caller's and is never freed here). <next> must
+ * have the layout of p->cfg: equal in everything but the live fields (sl__proxy_config()).
+ * Returns 0 (the proxy owns <next>, unless it is the layout snapshot, which stays the caller's),
+ * -EINVAL (another layout, or <next> is current already)
+ * or -EBUSY (too many replaced snapshots still wait for a worker); on error <next> stays the
+ * caller's. Controlling thread only, running or not; never blocks on the workers.
+ */
+int sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next);
+/*
+ * Frees the replaced snapshots every worker has passed. Returns how many still wait.
+ * Controlling thread only; never blocks on the workers.
+ */
+size_t sl__proxy_reclaim_configs(struct sl_proxy *p);
 
 #endif /* SLUICE_PROXY_PROXY_INT_H */

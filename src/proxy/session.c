@@ -142,7 +142,9 @@ sl__session_abort(struct sl_session *s, int why)
 static int
 forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 {
-	const struct sl_config_timeouts *t = &s->l->cfg->timeouts;
+	const struct sl_plistener *l = s->l;
+	const struct sl_config_timeouts *t =
+	        &sl__proxy_config(l->w->p)->listeners[l->index].timeouts;
 	uint64_t d;
 	int kind = -1;
 
@@ -242,11 +244,12 @@ connect_failed(struct sl_session *s, bool timed_out)
 	struct sl_pworker *w = s->l->w;
 	struct sl_wgroup *g = s->l->group;
 	uint64_t now = sl_loop_now_ms(w->loop);
+	const struct sl_config_group *gc = &sl__proxy_config(w->p)->groups[s->l->cfg->group];
 
 	sl__ctr_add(w, SL_CTR_CONNECT_FAILURES, 1);
 	if (timed_out)
 		sl__ctr_add(w, SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT, 1);
-	if (sl__backend_connect_failed(&g->backends[s->backend], now))
+	if (sl__backend_connect_failed(&g->backends[s->backend], &gc->passive, now))
 		sl__ctr_add(w, SL_CTR_EJECTIONS, 1);
 	sl__wgroup_put(g, s->backend);
 	s->backend = -1;
@@ -255,7 +258,8 @@ connect_failed(struct sl_session *s, bool timed_out)
 static bool
 may_retry(const struct sl_session *s)
 {
-	uint32_t retries = s->l->group->cfg->retries;
+	const struct sl_plistener *l = s->l;
+	uint32_t retries = sl__proxy_config(l->w->p)->groups[l->cfg->group].retries;
 
 	if (retries > SL_SESSION_MAX_TRIES - 1)
 		retries = SL_SESSION_MAX_TRIES - 1;
@@ -384,6 +388,7 @@ session_connect(struct sl_session *s)
 	struct sl_pworker *w = l->w;
 	const struct sl_sock_opts opts = {.nodelay = l->cfg->tcp_nodelay,
 	                                  .keepalive = l->cfg->keepalive};
+	uint32_t connect_ms;
 	int i, err, fd;
 
 	for (;;) {
@@ -406,9 +411,11 @@ session_connect(struct sl_session *s)
 			err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);
 			if (sl_likely(err == 0)) {
 				set_state(s, SL_SS_CONNECTING);
-				if (l->cfg->timeouts.connect_ms != 0)
-					sl_loop_timer_add(w->loop, &s->timer,
-					                  l->cfg->timeouts.connect_ms);
+				connect_ms = sl__proxy_config(w->p)
+				                     ->listeners[l->index]
+				                     .timeouts.connect_ms;
+				if (connect_ms != 0)
+					sl_loop_timer_add(w->loop, &s->timer, connect_ms);
 				return;
 			}
 			close(fd);

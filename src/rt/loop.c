@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sl_loop, the backend-neutral part: the run loop (wait, dispatch the batch, expire timers,
- * drain defers), the hashed timer wheel, the defer FIFO, the eventfd wake-up and the clock.
+ * drain defers), the hashed timer wheel, the defer FIFO, the eventfd wake-up, the clock, and
+ * the loop's epoch participation (quiescent once per iteration, offline while it may block).
  * The backend is reached only through l->ops (loop_int.h). Invariants: docs/internals/loop.md.
  *
  * Shared fields: only wake_pending is touched by other threads (sl_loop_wake()); everything
@@ -15,6 +16,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sluice/epoch.h>
 
 #include "rt/loop_int.h"
 
@@ -480,6 +483,36 @@ run_defers(struct sl_loop *l)
 
 /* ---- run ---- */
 
+void
+sl_loop_set_epoch(struct sl_loop *l, struct sl_epoch *d, unsigned i)
+{
+	SL_ASSERT(!l->running);
+	l->epoch = d;
+	l->epoch_slot = i;
+}
+
+/*
+ * The wait, which is also the loop's quiescent point: every callback of the last iteration has
+ * returned, so nothing loaded from a protected snapshot is held. A wait that may block is spent
+ * offline, so a loop idle in the kernel holds no reclamation back; a poll only reports.
+ */
+static int
+loop_wait(struct sl_loop *l, int timeout)
+{
+	int n;
+
+	if (l->epoch == NULL)
+		return l->ops->wait(l, timeout);
+	if (timeout == 0) {
+		sl_epoch_quiescent(l->epoch, l->epoch_slot);
+		return l->ops->wait(l, 0);
+	}
+	sl_epoch_offline(l->epoch, l->epoch_slot);
+	n = l->ops->wait(l, timeout);
+	sl_epoch_online(l->epoch, l->epoch_slot);
+	return n;
+}
+
 int
 sl_loop_run(struct sl_loop *l)
 {
@@ -488,9 +521,11 @@ sl_loop_run(struct sl_loop *l)
 	SL_ASSERT(!l->running);
 	l->running = true;
 	l->now_ms = clock_ms();
+	if (l->epoch != NULL)
+		sl_epoch_online(l->epoch, l->epoch_slot);
 	while (!l->stop) {
 		timeout = l->defer_head != NULL ? 0 : timers_timeout(l);
-		n = l->ops->wait(l, timeout);
+		n = loop_wait(l, timeout);
 		l->now_ms = clock_ms();
 		if (n < 0) {
 			err = n;
@@ -500,6 +535,8 @@ sl_loop_run(struct sl_loop *l)
 		run_timers(l);
 		run_defers(l);
 	}
+	if (l->epoch != NULL)
+		sl_epoch_offline(l->epoch, l->epoch_slot);
 	l->stop = false;
 	l->running = false;
 	return err;

@@ -68,6 +68,10 @@ struct sl_loop {
 	/* deferred callbacks: FIFO; a drain stops after drain_last (queued at drain start) */
 	struct sl_defer *defer_head, *defer_tail, *drain_last;
 
+	/* epoch participant (sl_loop_set_epoch()); NULL = none */
+	struct sl_epoch *epoch;
+	unsigned epoch_slot;
+
 	/* wake-up: eventfd watched by the loop; wake_pending coalesces writes */
 	int wake_fd;
 	struct sl_io wake_io;

@@ -2,19 +2,24 @@
 /*
  * Behaviour tests for sl_loop (include/sluice/loop.h): io readiness (edge- and level-triggered,
  * delete or forget inside a batch, hang-up), the timer wheel, deferred callbacks, the cross-thread
- * wake-up and stop. Time is read from the loop's own clock; nothing asserts wall-clock durations.
+ * wake-up and stop, and the loop as an epoch participant. Time is read from the loop's own clock;
+ * nothing asserts wall-clock durations.
  */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include <sluice/epoch.h>
 #include <sluice/loop.h>
 
 struct pair {
@@ -722,6 +727,163 @@ stop_makes_run_return(void **state)
 	sl_loop_destroy(l);
 }
 
+/* ---- epoch participation ---- */
+
+/* The "free" of a retired bool: sets it. */
+static void
+mark_bool(void *p)
+{
+	*(bool *)p = true;
+}
+
+struct held {
+	struct sl_epoch *d;
+	struct sl_defer same, next;
+	bool freed;        /* the retired object */
+	size_t pending[3]; /* sl_epoch_reclaim() in the callback, the same and the next iteration */
+};
+
+static void
+held_next(struct sl_loop *l, struct sl_defer *d)
+{
+	struct held *h = d->data;
+
+	h->pending[2] = sl_epoch_reclaim(h->d);
+	sl_loop_stop(l);
+}
+
+static void
+held_same(struct sl_loop *l, struct sl_defer *d)
+{
+	struct held *h = d->data;
+
+	h->pending[1] = sl_epoch_reclaim(h->d);
+	sl_loop_defer(l, &h->next); /* queued by a defer: runs in the next iteration */
+}
+
+static void
+held_timer(struct sl_loop *l, struct sl_timer *t)
+{
+	struct held *h = t->data;
+
+	assert_int_equal(0, sl_epoch_retire(h->d, &h->freed, mark_bool));
+	h->pending[0] = sl_epoch_reclaim(h->d);
+	sl_loop_defer(l, &h->same);
+}
+
+static void
+loop_stays_online_through_an_iteration_and_is_quiescent_between_them(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct held h = {0};
+	struct sl_timer t;
+	bool after = false;
+
+	(void)state;
+	assert_int_equal(0, sl_epoch_create(&h.d, &(struct sl_epoch_opts){.participants = 1}));
+	sl_loop_set_epoch(l, h.d, 0);
+	sl_timer_init(&t, held_timer, &h);
+	sl_defer_init(&h.same, held_same, &h);
+	sl_defer_init(&h.next, held_next, &h);
+	sl_loop_timer_add(l, &t, 1);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, h.pending[0]); /* retired inside a callback: the loop may hold it */
+	assert_int_equal(1, h.pending[1]); /* the same iteration */
+	assert_int_equal(0, h.pending[2]); /* the next one: a quiescent point came between */
+	assert_true(h.freed);
+	/* and after sl_loop_run() returned the loop is offline: a retire frees at once */
+	assert_int_equal(0, sl_epoch_retire(h.d, &after, mark_bool));
+	assert_true(after);
+	sl_epoch_destroy(h.d);
+	sl_loop_destroy(l);
+}
+
+struct idle {
+	struct sl_loop *l;
+	struct sl_defer first;
+	atomic_bool ran; /* the loop ran its first iteration */
+	bool stopped;
+};
+
+static void
+idle_first(struct sl_loop *l, struct sl_defer *d)
+{
+	struct idle *i = d->data;
+
+	(void)l;
+	atomic_store(&i->ran, true);
+}
+
+static void
+idle_stop_wake_fn(struct sl_loop *l, void *arg)
+{
+	struct idle *i = arg;
+
+	i->stopped = true;
+	sl_loop_stop(l);
+}
+
+static void *
+idle_main(void *arg)
+{
+	struct idle *i = arg;
+
+	assert_int_equal(0, sl_loop_run(i->l));
+	return NULL;
+}
+
+/* Reclaims until nothing waits, up to about 10 s; returns how many still wait. */
+static size_t
+reclaim_within(struct sl_epoch *d)
+{
+	const struct timespec pause = {.tv_nsec = 1000000};
+	size_t left = 1;
+
+	for (int k = 0; k < 10000 && (left = sl_epoch_reclaim(d)) != 0; k++)
+		nanosleep(&pause, NULL);
+	return left;
+}
+
+static void
+loop_blocked_in_its_wait_holds_no_reclamation_back(void **state)
+{
+	const struct timespec pause = {.tv_nsec = 1000000};
+	struct idle i = {.l = loop_new()};
+	bool first = false, second = false;
+	struct sl_epoch *d;
+	pthread_t th;
+
+	(void)state;
+	assert_int_equal(0, sl_epoch_create(&d, &(struct sl_epoch_opts){.participants = 1}));
+	sl_loop_set_epoch(i.l, d, 0);
+	sl_loop_set_wake_fn(i.l, idle_stop_wake_fn, &i);
+	atomic_init(&i.ran, false);
+	sl_defer_init(&i.first, idle_first, &i);
+	sl_loop_defer(i.l, &i.first);
+	assert_int_equal(0, pthread_create(&th, NULL, idle_main, &i));
+	for (int k = 0; k < 10000 && !atomic_load(&i.ran); k++)
+		nanosleep(&pause, NULL);
+	assert_true(atomic_load(&i.ran));
+
+	/* no io, no timer: the loop goes into an unbounded wait. Once <first> is freed the loop
+	 * has passed its last quiescent point before that wait; only its being offline there can
+	 * let <second> go, since it runs no further iteration until woken. */
+	assert_int_equal(0, sl_epoch_retire(d, &first, mark_bool));
+	assert_int_equal(0, reclaim_within(d));
+	assert_int_equal(0, sl_epoch_retire(d, &second, mark_bool));
+	assert_int_equal(0, reclaim_within(d));
+	assert_true(first);
+	assert_true(second);
+
+	assert_int_equal(0, sl_loop_wake(i.l));
+	assert_int_equal(0, pthread_join(th, NULL));
+	assert_true(i.stopped);
+	sl_epoch_destroy(d);
+	sl_loop_destroy(i.l);
+}
+
 int
 main(void)
 {
@@ -743,6 +905,9 @@ main(void)
 	        cmocka_unit_test(defer_cancel_prevents_running),
 	        cmocka_unit_test(wake_from_another_thread_runs_wake_fn_on_loop),
 	        cmocka_unit_test(stop_makes_run_return),
+	        cmocka_unit_test(
+	                loop_stays_online_through_an_iteration_and_is_quiescent_between_them),
+	        cmocka_unit_test(loop_blocked_in_its_wait_holds_no_reclamation_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

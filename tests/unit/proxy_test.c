@@ -2,7 +2,8 @@
 /*
  * The proxy end to end, in process: sl_proxy on 127.0.0.1 (port 0) in front of echo servers
  * on threads; clients exchange random payloads and compare checksums. Failover (refused and
- * black-holed backends), passive ejection, idle timeout, and drain.
+ * black-holed backends), passive ejection, idle timeout, drain, and configuration snapshots
+ * published while traffic flows (freed only once every worker passed a quiescent point).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <sluice/proxy.h>
 
+#include "proxy/proxy_int.h"
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
 #include "sl_test_proxy.h"
@@ -515,6 +518,298 @@ proxy_drain_deadline_closes_unfinished_session(void **state)
 	sl_test_echo_stop(&e);
 }
 
+/* ---- configuration snapshots ---- */
+
+/*
+ * A heap snapshot (freed with sl_config_free()): <workers> workers, one copy listener on
+ * 127.0.0.1 port 0 in front of the backend at <a>, client idle timeout <client_idle_ms>.
+ */
+static struct sl_config *
+snapshot(unsigned workers, const struct sl_addr *a, uint32_t client_idle_ms)
+{
+	struct sl_config *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	sl_config_defaults(c);
+	c->workers = workers;
+	c->listeners = calloc(1, sizeof(c->listeners[0]));
+	c->groups = calloc(1, sizeof(c->groups[0]));
+	assert_non_null(c->listeners);
+	assert_non_null(c->groups);
+	c->nlisteners = 1;
+	c->ngroups = 1;
+	sl_config_listener_defaults(&c->listeners[0]);
+	sl_test_proxy_listener(&c->listeners[0], SL_FWD_COPY);
+	c->listeners[0].timeouts.client_idle_ms = client_idle_ms;
+	sl_config_group_defaults(&c->groups[0]);
+	strcpy(c->groups[0].name, "g");
+	c->groups[0].backends = calloc(1, sizeof(c->groups[0].backends[0]));
+	assert_non_null(c->groups[0].backends);
+	c->groups[0].nbackends = 1;
+	sl_config_backend_defaults(&c->groups[0].backends[0]);
+	sl_test_proxy_backend(&c->groups[0].backends[0], a);
+	return c;
+}
+
+/* Waits up to POLL_MS for <*flag>. */
+static bool
+flag_within(atomic_bool *flag)
+{
+	const struct timespec pause = {.tv_nsec = 1000000};
+
+	for (int i = 0; i < POLL_MS && !atomic_load(flag); i++)
+		nanosleep(&pause, NULL);
+	return atomic_load(flag);
+}
+
+/*
+ * Holds one worker inside a loop callback (so it passes no quiescent point) until a byte
+ * arrives on <release>, then reports once its loop has passed one: the message queues <d1>,
+ * which runs in the same iteration and queues <d2>, which runs only in the next iteration,
+ * after the loop's quiescent point.
+ */
+struct hold {
+	struct sl_msg msg;
+	struct sl_defer d1, d2;
+	int release[2]; /* pipe */
+	atomic_bool entered, passed;
+};
+
+static void
+hold_passed(struct sl_loop *l, struct sl_defer *d)
+{
+	struct hold *h = d->data;
+
+	(void)l;
+	atomic_store(&h->passed, true);
+}
+
+static void
+hold_next_iteration(struct sl_loop *l, struct sl_defer *d)
+{
+	struct hold *h = d->data;
+
+	sl_loop_defer(l, &h->d2);
+}
+
+static void
+hold_fn(struct sl_worker *w, struct sl_msg *m)
+{
+	struct hold *h = m->data;
+	struct pollfd pfd = {.fd = h->release[0], .events = POLLIN};
+	char c;
+
+	atomic_store(&h->entered, true);
+	if (poll(&pfd, 1, 3 * POLL_MS) == 1)
+		assert_int_equal(1, read(h->release[0], &c, 1));
+	sl_loop_defer(sl_worker_loop(w), &h->d1);
+}
+
+static void
+hold_init(struct hold *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->msg = (struct sl_msg){.fn = hold_fn, .data = h};
+	sl_defer_init(&h->d1, hold_next_iteration, h);
+	sl_defer_init(&h->d2, hold_passed, h);
+	assert_int_equal(0, pipe(h->release));
+	atomic_init(&h->entered, false);
+	atomic_init(&h->passed, false);
+}
+
+static void
+hold_fini(struct hold *h)
+{
+	close(h->release[0]);
+	close(h->release[1]);
+}
+
+/* Clients that connect, exchange and close, one after another, until told to stop. */
+struct traffic {
+	const struct sl_addr *addr;
+	unsigned id;
+	atomic_bool stop;
+	atomic_uint done; /* exchanges finished */
+	unsigned ok;      /* of those, intact */
+	pthread_t thread;
+};
+
+static void *
+traffic_main(void *arg)
+{
+	struct traffic *t = arg;
+
+	/* bounded: the test stops it long before */
+	for (unsigned i = 0; i < 100000 && !atomic_load(&t->stop); i++) {
+		uint64_t seed = (uint64_t)t->id * 100000 + i;
+
+		if (ask(t->addr, (size_t)(seed * 2654435761u % (32 * 1024)), seed))
+			t->ok++;
+		atomic_fetch_add(&t->done, 1);
+	}
+	return NULL;
+}
+
+static size_t
+configs_freed(struct sl_proxy *p)
+{
+	struct sl_epoch_stats st;
+
+	sl_epoch_stats(p->epoch, &st);
+	return st.freed;
+}
+
+static void
+proxy_frees_replaced_config_only_after_every_worker_passed_quiescence(void **state)
+{
+	const struct timespec pause = {.tv_nsec = 1000000};
+	struct traffic tr[2];
+	struct hold holds[2];
+	struct sl_config *base, *s1, *s2;
+	struct sl_epoch_stats es;
+	struct sl_proxy_stats st;
+	struct sl_test_echo e;
+	struct sl_addr addr;
+	struct sl_proxy *p;
+	unsigned ok = 0, done = 0;
+	bool intact = false;
+	int live;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	base = snapshot(2, &e.addr, 60000);
+	sl_test_proxy_start(&p, base, &addr);
+	live = client_connect(&addr);
+	assert_true(live >= 0);
+	assert_true(echoes_within(live, 'a', POLL_MS)); /* a session that spans the publishes */
+	for (unsigned i = 0; i < 2; i++) {
+		tr[i] = (struct traffic){.addr = &addr, .id = i};
+		atomic_init(&tr[i].stop, false);
+		atomic_init(&tr[i].done, 0);
+		assert_int_equal(0, pthread_create(&tr[i].thread, NULL, traffic_main, &tr[i]));
+	}
+	for (int i = 0;
+	     i < POLL_MS && (atomic_load(&tr[0].done) == 0 || atomic_load(&tr[1].done) == 0); i++)
+		nanosleep(&pause, NULL); /* clients are running before the first publish */
+
+	/* the layout snapshot is the caller's: replacing it retires nothing */
+	s1 = snapshot(2, &e.addr, 50000);
+	assert_int_equal(0, sl__proxy_publish_config(p, s1));
+	sl_epoch_stats(p->epoch, &es);
+	assert_int_equal(0, es.retired);
+
+	/* both workers held inside a callback: s1 may still be in use on either */
+	for (unsigned i = 0; i < 2; i++) {
+		hold_init(&holds[i]);
+		assert_int_equal(0, sl_worker_post(p->workers[i].w, &holds[i].msg));
+		assert_true(flag_within(&holds[i].entered));
+	}
+	s2 = snapshot(2, &e.addr, 40000);
+	assert_int_equal(0, sl__proxy_publish_config(p, s2));
+	assert_int_equal(1, sl__proxy_reclaim_configs(p));
+	assert_int_equal(0, configs_freed(p));
+
+	/* worker 0 passes a quiescent point; worker 1 is still inside its callback */
+	assert_int_equal(1, write(holds[0].release[1], "x", 1));
+	assert_true(flag_within(&holds[0].passed));
+	assert_int_equal(1, sl__proxy_reclaim_configs(p));
+	assert_int_equal(0, configs_freed(p));
+
+	/* and now worker 1 */
+	assert_int_equal(1, write(holds[1].release[1], "x", 1));
+	assert_true(flag_within(&holds[1].passed));
+	assert_int_equal(0, sl__proxy_reclaim_configs(p));
+	assert_int_equal(1, configs_freed(p));
+
+	/* traffic kept flowing: the clients across the publishes, the old session, a new one */
+	for (unsigned i = 0; i < 2; i++) {
+		unsigned before = atomic_load(&tr[i].done);
+
+		for (int k = 0; k < POLL_MS && atomic_load(&tr[i].done) == before; k++)
+			nanosleep(&pause, NULL); /* one more exchange after the free */
+		atomic_store(&tr[i].stop, true);
+		pthread_join(tr[i].thread, NULL);
+		assert_true(atomic_load(&tr[i].done) > before);
+		ok += tr[i].ok;
+		done += atomic_load(&tr[i].done);
+	}
+	assert_int_equal(done, ok);
+	assert_true(exchange(live, 100000, 9, &intact) > 0);
+	assert_true(intact);
+	close(live);
+	assert_true(ask(&addr, 5000, 11));
+	sl_proxy_stop(p);
+	sl_proxy_stats(p, &st);
+	assert_int_equal(done + 2, st.accepted);
+	assert_int_equal(0, st.resets);
+	for (unsigned i = 0; i < 2; i++)
+		hold_fini(&holds[i]);
+	sl_proxy_destroy(p); /* frees s2, the current snapshot */
+	sl_config_free(base);
+	sl_test_echo_stop(&e);
+}
+
+static void
+proxy_applies_published_timeouts_to_new_sessions(void **state)
+{
+	struct sl_config *base, *next;
+	struct sl_proxy_stats st;
+	struct sl_test_echo e;
+	struct sl_addr addr;
+	struct sl_proxy *p;
+	char buf[8];
+	int fd;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	base = snapshot(1, &e.addr, 60000);
+	sl_test_proxy_start(&p, base, &addr);
+	next = snapshot(1, &e.addr, 100);
+
+	assert_int_equal(0, sl__proxy_publish_config(p, next));
+	fd = client_connect(&addr);
+	assert_true(fd >= 0);
+	assert_true(echoes_within(fd, 'a', POLL_MS));
+	/* silent from here: the published 100 ms client idle timeout closes it */
+	assert_int_equal(0, sl_test_read_full(fd, buf, sizeof(buf), POLL_MS));
+	close(fd);
+	sl_proxy_stop(p);
+	sl_proxy_stats(p, &st);
+
+	assert_int_equal(1, st.timeouts[SL_TIMEOUT_CLIENT_IDLE]);
+	sl_proxy_destroy(p);
+	sl_config_free(base);
+	sl_test_echo_stop(&e);
+}
+
+static void
+proxy_refuses_to_publish_config_of_another_layout(void **state)
+{
+	struct sl_config *base, *other, *more;
+	struct sl_test_echo e;
+	struct sl_addr addr, dead;
+	struct sl_proxy *p;
+
+	(void)state;
+	assert_int_equal(0, sl_test_echo_start(&e));
+	sl_test_refused_addr(&dead);
+	base = snapshot(1, &e.addr, 60000);
+	sl_test_proxy_start(&p, base, &addr);
+	other = snapshot(1, &dead, 60000);  /* another backend */
+	more = snapshot(2, &e.addr, 60000); /* another worker count */
+
+	assert_int_equal(-EINVAL, sl__proxy_publish_config(p, other));
+	assert_int_equal(-EINVAL, sl__proxy_publish_config(p, more));
+	assert_ptr_equal(base, sl__proxy_config(p));
+	assert_true(ask(&addr, 5000, 3));
+	sl_proxy_destroy(p);
+	/* refused snapshots stay the caller's */
+	sl_config_free(other);
+	sl_config_free(more);
+	sl_config_free(base);
+	sl_test_echo_stop(&e);
+}
+
 int
 main(void)
 {
@@ -528,6 +823,10 @@ main(void)
 	        cmocka_unit_test(proxy_closes_idle_client_and_counts_it),
 	        cmocka_unit_test(proxy_drain_lets_live_session_finish),
 	        cmocka_unit_test(proxy_drain_deadline_closes_unfinished_session),
+	        cmocka_unit_test(
+	                proxy_frees_replaced_config_only_after_every_worker_passed_quiescence),
+	        cmocka_unit_test(proxy_applies_published_timeouts_to_new_sessions),
+	        cmocka_unit_test(proxy_refuses_to_publish_config_of_another_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
