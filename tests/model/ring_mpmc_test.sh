@@ -32,7 +32,8 @@ check() {
 	states=$(grep -E 'states, stored' "$out" | awk '{print $1}')
 	errs=$(grep -oE 'errors: [0-9]+' "$out" | awk '{print $2}')
 	if [ "$want" = pass ]; then
-		if [ "$errs" = 0 ] && ! grep -qE 'max search depth too small|out of memory|truncated' "$out"; then
+		if [ "$errs" = 0 ] && grep -q '^Full statespace search for:' "$out" &&
+			! grep -qE 'max search depth too small|out of memory|MEMLIM|truncated' "$out"; then
 			echo "ok   $name: errors: 0, $states states stored (exhaustive)"
 			return
 		fi
