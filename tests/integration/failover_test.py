@@ -5,7 +5,8 @@ import contextlib
 import socket
 import unittest
 
-from harness import Server, Sluice, closed_by_peer, connect, free_port, recv_all, write_config
+from harness import (Server, Sluice, closed_by_peer, connect, free_port, recv_all, refused_address,
+                     write_config)
 
 
 def config(port, backends, connect_ms=300, retries=2, passive_failures=0):
@@ -63,8 +64,7 @@ def black_hole():
 
 class Failover(unittest.TestCase):
     def test_refused_backend_fails_over_to_the_next(self):
-        dead = f"127.0.0.1:{free_port()}"
-        with Server(echo) as live:
+        with refused_address() as dead, Server(echo) as live:
             port = free_port()
             with Sluice(["-c", config(port, [dead, live.addr])], port=port) as px:
                 for _ in range(6):
@@ -81,16 +81,15 @@ class Failover(unittest.TestCase):
                 self.assertEqual(4, live.accepted)
 
     def test_client_is_closed_when_every_backend_fails(self):
-        dead1, dead2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
         port = free_port()
-        with Sluice(["-c", config(port, [dead1, dead2])], port=port):
+        with refused_address() as dead1, refused_address() as dead2, \
+                Sluice(["-c", config(port, [dead1, dead2])], port=port):
             s = connect(port, timeout=10)
             self.assertTrue(closed_by_peer(s))
             s.close()
 
     def test_passive_ejection_stops_sending_to_a_failing_backend(self):
-        dead = f"127.0.0.1:{free_port()}"
-        with Server(echo) as live:
+        with refused_address() as dead, Server(echo) as live:
             port = free_port()
             cfg = config(port, [dead, live.addr], retries=0, passive_failures=2)
             with Sluice(["-c", cfg, "--log-level", "info"], port=port) as px:

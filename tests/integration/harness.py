@@ -26,6 +26,16 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def refused_address(host="127.0.0.1"):
+    """HOST:PORT where connections are refused for the whole block: the port stays bound (so
+    nothing else the test starts can be given it) but never listens, so a SYN gets a reset."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        yield f"[{host}]:{s.getsockname()[1]}" if family == socket.AF_INET6 else f"{host}:{s.getsockname()[1]}"
+
+
 def is_listening(port):
     """True if a socket is in LISTEN state on <port> (the kernel's table; nothing connects)."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
