@@ -116,6 +116,19 @@ run_echo(const char *where)
 	}
 }
 
+/* Waits on <ep> for events until <wake_ns> (now_ns() clock) at the latest; returns their count. */
+static int
+wait_events(int ep, struct epoll_event *evs, uint64_t wake_ns, uint64_t now)
+{
+	struct timespec ts = {0, 0};
+
+	if (wake_ns > now) {
+		ts.tv_sec = (time_t)((wake_ns - now) / 1000000000u);
+		ts.tv_nsec = (long)((wake_ns - now) % 1000000000u);
+	}
+	return epoll_pwait2(ep, evs, MAX_CONNS, &ts, NULL);
+}
+
 /* Prints the summary line of a load run and frees <lat>; 0 if every request completed. */
 static int
 report(uint64_t *lat, uint64_t done, uint64_t total, uint64_t errors)
@@ -189,14 +202,8 @@ run_load(const char *target, double rate, double seconds, int nconns, size_t siz
 			sent++;
 			next = (next + 1) % nconns;
 		}
-		uint64_t wake = sent < total ? t0 + sent * interval : now + 1000000;
-		struct timespec ts = {0, 0};
-
-		if (wake > now) {
-			ts.tv_sec = (time_t)((wake - now) / 1000000000u);
-			ts.tv_nsec = (long)((wake - now) % 1000000000u);
-		}
-		int n = epoll_pwait2(ep, evs, MAX_CONNS, &ts, NULL);
+		int n = wait_events(ep, evs, sent < total ? t0 + sent * interval : now + 1000000,
+		                    now);
 
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
@@ -292,14 +299,8 @@ run_connect(const char *target, double rate, double seconds, int nslots, size_t 
 			ev.data.ptr = c;
 			epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 		}
-		uint64_t wake = sent < total ? t0 + sent * interval : now + 1000000;
-		struct timespec ts = {0, 0};
-
-		if (wake > now) {
-			ts.tv_sec = (time_t)((wake - now) / 1000000000u);
-			ts.tv_nsec = (long)((wake - now) % 1000000000u);
-		}
-		int n = epoll_pwait2(ep, evs, MAX_CONNS, &ts, NULL);
+		int n = wait_events(ep, evs, sent < total ? t0 + sent * interval : now + 1000000,
+		                    now);
 
 		for (int i = 0; i < n; i++) {
 			struct slot *c = evs[i].data.ptr;
