@@ -499,6 +499,63 @@ within_sample_bound(unsigned got, unsigned keys, double p)
 }
 
 /*
+ * Over KEYS random keys (drawn from <s>), picks each key with every backend of <f> up, then with
+ * <down> down. Counts the first picks in <count> (if not NULL), and where <down>'s keys went in
+ * <spread> and <moved>. Returns how many keys of the other backends changed backend (want 0).
+ */
+static unsigned
+pick_with_one_down(struct sl_lb *lb, struct fake *f, size_t down, uint64_t *s, unsigned *count,
+                   unsigned *spread, unsigned *moved)
+{
+	unsigned stayed_wrong = 0;
+
+	for (int k = 0; k < KEYS; k++) {
+		struct sl_lb_ctx c = fake_ctx(f, test_rand(s));
+		f->up[down] = true;
+		int x = sl_lb_pick(lb, &c);
+		f->up[down] = false;
+		int y = sl_lb_pick(lb, &c);
+		if (count != NULL)
+			count[x]++;
+		if ((size_t)x != down) {
+			stayed_wrong += x != y;
+		} else {
+			spread[y]++;
+			(*moved)++;
+		}
+	}
+	f->up[down] = true;
+	return stayed_wrong;
+}
+
+/*
+ * Over KEYS random keys (seed <seed>), compares <before> (built from <f>) with a table rebuilt
+ * without backend <gone>: counts the keys <gone> held and the keys of other backends that moved.
+ */
+static void
+keys_moved_by_removal(const struct fake *f, struct sl_lb *before, size_t gone, uint64_t seed,
+                      unsigned *on_removed, unsigned *others_moved)
+{
+	struct sl_lb_target rest[FAKE_MAX];
+	size_t nr = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		if (i != gone)
+			rest[nr++] = f->t[i];
+	struct sl_lb *after = make_maglev(rest, nr, 0);
+	*on_removed = *others_moved = 0;
+	for (int k = 0; k < KEYS; k++) {
+		struct sl_lb_ctx c = {.key = test_rand(&seed)};
+		int x = sl_lb_pick(before, &c), y = sl_lb_pick(after, &c);
+		if ((size_t)x == gone)
+			(*on_removed)++;
+		else
+			*others_moved += strcmp(f->t[x].name, rest[y].name) != 0;
+	}
+	sl_lb_destroy(after);
+}
+
+/*
  * Weights 1..6: random keys follow the weight shares, and with the heaviest backend down its
  * keys (its probes re-hash into the table) spread over the others by their weights, while no
  * other key moves. Bounds: within_sample_bound() of each expected count.
@@ -508,7 +565,7 @@ maglev_spreads_keys_and_a_down_backends_keys_by_weight(void **state)
 {
 	struct fake f;
 	uint64_t s = 53;
-	unsigned count[FAKE_MAX] = {0}, spread[FAKE_MAX] = {0}, moved = 0, stayed_wrong = 0;
+	unsigned count[FAKE_MAX] = {0}, spread[FAKE_MAX] = {0}, moved = 0;
 	const size_t down = 5;
 
 	(void)state;
@@ -516,21 +573,7 @@ maglev_spreads_keys_and_a_down_backends_keys_by_weight(void **state)
 	for (size_t i = 0; i < f.n; i++)
 		f.t[i].weight = (uint32_t)i + 1; /* W = 21; without the down one 15 */
 	struct sl_lb *lb = make_maglev(f.t, f.n, 0);
-	for (int k = 0; k < KEYS; k++) {
-		struct sl_lb_ctx c = fake_ctx(&f, test_rand(&s));
-		f.up[down] = true;
-		int x = sl_lb_pick(lb, &c);
-		f.up[down] = false;
-		int y = sl_lb_pick(lb, &c);
-		count[x]++;
-		if ((size_t)x != down) {
-			stayed_wrong += x != y;
-		} else {
-			spread[y]++;
-			moved++;
-		}
-	}
-	assert_int_equal(0, stayed_wrong);
+	assert_int_equal(0, pick_with_one_down(lb, &f, down, &s, count, spread, &moved));
 	assert_int_equal(0, spread[down]);
 	for (size_t i = 0; i < f.n; i++) {
 		double p = (double)(i + 1) / 21;
@@ -572,26 +615,12 @@ static void
 maglev_removing_one_of_ten_backends_moves_few_other_keys(void **state)
 {
 	struct fake f;
-	uint64_t s = 29;
-	unsigned on_removed = 0, others_moved = 0;
+	unsigned on_removed, others_moved;
 
 	(void)state;
 	fake_init(&f, 10);
-	const size_t gone = 6;
-	struct sl_lb_target rest[FAKE_MAX];
-	size_t nr = 0;
-	for (size_t i = 0; i < f.n; i++)
-		if (i != gone)
-			rest[nr++] = f.t[i];
-	struct sl_lb *before = make_maglev(f.t, f.n, 0), *after = make_maglev(rest, nr, 0);
-	for (int k = 0; k < KEYS; k++) {
-		struct sl_lb_ctx c = {.key = test_rand(&s)};
-		int x = sl_lb_pick(before, &c), y = sl_lb_pick(after, &c);
-		if ((size_t)x == gone)
-			on_removed++;
-		else
-			others_moved += strcmp(f.t[x].name, rest[y].name) != 0;
-	}
+	struct sl_lb *before = make_maglev(f.t, f.n, 0);
+	keys_moved_by_removal(&f, before, 6, 29, &on_removed, &others_moved);
 	double moved_other = (double)others_moved / KEYS;
 	double moved_total = (double)(others_moved + on_removed) / KEYS;
 	print_message("maglev N=10 remove 1: removed backend held %.4f, other keys moved %.4f, "
@@ -600,7 +629,6 @@ maglev_removing_one_of_ten_backends_moves_few_other_keys(void **state)
 	assert_true(moved_other <= 0.02);
 	assert_true(moved_total <= 0.1 * 1.3);
 	sl_lb_destroy(before);
-	sl_lb_destroy(after);
 }
 
 /*
@@ -627,22 +655,9 @@ maglev_weighted_removing_a_backend_moves_its_share_and_few_other_keys(void **sta
 	struct sl_lb *before = make_maglev(f.t, f.n, 0);
 	for (size_t g = 0; g < SL_ARRAY_SIZE(gone_cases); g++) {
 		const size_t gone = gone_cases[g];
-		struct sl_lb_target rest[FAKE_MAX];
-		uint64_t s = 59;
-		unsigned on_removed = 0, others_moved = 0;
-		size_t nr = 0;
-		for (size_t i = 0; i < f.n; i++)
-			if (i != gone)
-				rest[nr++] = f.t[i];
-		struct sl_lb *after = make_maglev(rest, nr, 0);
-		for (int k = 0; k < KEYS; k++) {
-			struct sl_lb_ctx c = {.key = test_rand(&s)};
-			int x = sl_lb_pick(before, &c), y = sl_lb_pick(after, &c);
-			if ((size_t)x == gone)
-				on_removed++;
-			else
-				others_moved += strcmp(f.t[x].name, rest[y].name) != 0;
-		}
+		unsigned on_removed, others_moved;
+
+		keys_moved_by_removal(&f, before, gone, 59, &on_removed, &others_moved);
 		double share = (double)f.t[gone].weight / 55;
 		double held = (double)on_removed / KEYS, moved_other = (double)others_moved / KEYS;
 		print_message("maglev weights 1..10 remove w=%u (share %.4f): removed backend held "
@@ -651,7 +666,6 @@ maglev_weighted_removing_a_backend_moves_its_share_and_few_other_keys(void **sta
 		assert_true(absd(held - share) <= 0.01);
 		assert_true(moved_other <= 0.02);
 		assert_true(held + moved_other <= share + 0.03);
-		sl_lb_destroy(after);
 	}
 	sl_lb_destroy(before);
 }
@@ -690,26 +704,13 @@ maglev_down_backend_moves_only_its_own_keys_and_spreads_them(void **state)
 {
 	struct fake f;
 	uint64_t s = 37;
-	unsigned stayed_wrong = 0, spread[FAKE_MAX] = {0}, moved = 0;
+	unsigned spread[FAKE_MAX] = {0}, moved = 0;
 	const size_t down = 3;
 
 	(void)state;
 	fake_init(&f, 10);
 	struct sl_lb *lb = make_maglev(f.t, f.n, 0);
-	for (int k = 0; k < KEYS; k++) {
-		struct sl_lb_ctx c = fake_ctx(&f, test_rand(&s));
-		f.up[down] = true;
-		int x = sl_lb_pick(lb, &c);
-		f.up[down] = false;
-		int y = sl_lb_pick(lb, &c);
-		if ((size_t)x != down) {
-			stayed_wrong += x != y;
-		} else {
-			spread[y]++;
-			moved++;
-		}
-	}
-	assert_int_equal(0, stayed_wrong);
+	assert_int_equal(0, pick_with_one_down(lb, &f, down, &s, NULL, spread, &moved));
 	assert_int_equal(0, spread[down]);
 	for (size_t i = 0; i < f.n; i++)
 		if (i != down)
