@@ -35,6 +35,10 @@
 #define SL_SESSION_MAX_TRIES (SL_CONFIG_RETRIES_MAX + 1)
 /* Most connections accepted per readiness report before yielding to other work. */
 #define SL_ACCEPT_BATCH 64
+/* Sessions (and copy buffers) each worker reserves up front. */
+#define SL_SESSION_PREALLOC 256
+/* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */
+#define SL_CONFIG_MAX_RETIRED 8
 
 /* Per-worker counters (sl_counter_set, slot = worker index). */
 enum sl_ctr {
@@ -100,7 +104,7 @@ struct sl_plistener {
 	bool muted;     /* paused or retrying: READ interest removed (it is level-triggered) */
 	uint8_t batch;  /* accepts per report: 1 .. SL_ACCEPT_BATCH, halved on EAGAIN */
 	uint8_t streak; /* reports in a row that used the whole batch (more were waiting) */
-	uint8_t grow;   /* streak that doubles the batch: ACCEPT_GROW_MIN .. _MAX (proxy.c) */
+	uint8_t grow;   /* streak that doubles the batch: ACCEPT_GROW_MIN .. _MAX (listener.c) */
 	bool grown;     /* the batch was just doubled: did the next report use it all? */
 	const struct sl_fwd_ops *fwd_ops;
 	struct sl_fwd_env env; /* pipe cache (splice) and buffer pool (copy) of this listener */
@@ -132,7 +136,8 @@ struct sl_proxy {
 	 * pools, balancers, warm pools and the checker were built; it never changes */
 	const struct sl_config *cfg;
 	/* the current snapshot: <cfg>, or the last one published (owned). Written by the
-	 * controlling thread (release, R3 in proxy.c); workers read it through sl__proxy_config()
+	 * controlling thread (release, R3 in snapshot.c); workers read it through
+	 * sl__proxy_config()
 	 */
 	_Atomic(const struct sl_config *) cur;
 	struct sl_epoch *epoch; /* participant i = worker i's loop; retires replaced snapshots */
@@ -173,6 +178,11 @@ sl__ctr_add(struct sl_pworker *w, enum sl_ctr c, uint64_t n)
 {
 	sl_counter_add(w->p->ctr, w->index, (unsigned)c, n);
 }
+
+/* ---- stats.c ---- */
+
+/* Names and kinds of enum sl_ctr: the proxy's counter set. */
+extern const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT];
 
 /* ---- backend.c ---- */
 
@@ -233,10 +243,36 @@ void sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer
 /* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none). */
 void sl__session_abort(struct sl_session *s, int why);
 
-/* ---- proxy.c ---- */
+/* ---- listener.c ---- */
 
+/*
+ * Sets up listener <i> of the layout in worker <w> (set up as far as its groups): forwarder
+ * environment, socket (SO_REUSEPORT; the first worker resolves a port 0 into p->bound[i]) and
+ * its registration in w->loop. 0 or -errno (logged); sl__listener_fini() undoes a partial open.
+ */
+int sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i);
+/* Stops accepting and closes the socket; idempotent. The listener's worker. */
+void sl__listener_close(struct sl_plistener *l);
+/* Closes what sl__listener_open() made. Controlling thread, worker stopped. */
+void sl__listener_fini(struct sl_plistener *l);
+/* A session of <l> closed: counts it and resumes a paused listener. */
+void sl__listener_session_closed(struct sl_plistener *l);
+
+/* ---- pworker.c ---- */
+
+/* Sets up worker <index> of <p> (its thread not yet running). 0 or -errno. */
+int sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index);
+/* Frees what sl__pworker_init() made, however far it got. Worker stopped. */
+void sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w);
 /* A session of <l> closed: resume a paused listener, report idleness when draining. */
 void sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l);
+
+/* ---- proxy_health.c ---- */
+
+/* Builds p->health for every backend of every group with active checks (none: NULL). */
+int sl__proxy_health_create(struct sl_proxy *p);
+
+/* ---- snapshot.c ---- */
 /*
  * Makes <next> the current snapshot and retires the one it replaces, which is freed with
  * sl_config_free() once every worker's loop has passed a quiescent point or is offline (the

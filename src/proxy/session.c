@@ -123,7 +123,6 @@ session_close(struct sl_session *s, enum close_mode mode)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	w->nlive--;
-	l->active--;
 	sl_pool_free(w->sessions, s);
 	sl__pworker_session_closed(w, l);
 }

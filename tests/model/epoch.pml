@@ -140,7 +140,7 @@ active proctype writer()
 		stamp[old] = epoch;
 		cur = n;
 #else
-		/* the publish (R3 in proxy.c), then sl_epoch_retire(): the epoch step (R1) */
+		/* the publish (R3 in snapshot.c), then sl_epoch_retire(): the epoch step (R1) */
 		cur = n;
 #ifdef BUG_STAMP_OLD_EPOCH
 		stamp[old] = epoch;

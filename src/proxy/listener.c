@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One configured listener in one worker: its socket, its forwarder environment (pipe cache and
+ * copy buffers), and accepting in adaptive batches, with a pause at max_connections and a
+ * retry after running out of fds or memory. Each accepted connection becomes a session
+ * (session.c). Only the listener's worker touches it. The worker's setup: pworker.c.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sluice/log.h>
+#include <sluice/pool.h>
+#include <sluice/sock.h>
+
+#include "proxy/session.h"
+
+/* Pipe pairs each worker keeps per splice listener, and how many it makes up front. */
+#define PIPE_CACHE_PAIRS 1024
+#define PIPE_CACHE_PREFILL 16
+/* Retry delay after accept ran out of fds or memory. */
+#define ACCEPT_RETRY_MS 100
+/* Reports in a row that used the whole accept batch before the batch doubles: the fewest,
+ * and the most after growing has ended in EAGAIN again and again. */
+#define ACCEPT_GROW_MIN 4
+#define ACCEPT_GROW_MAX 64
+
+/*
+ * Listeners are level-triggered: a report means "a connection is waiting", so accepting stops
+ * after the batch without the accept4() that only says EAGAIN; what is left is reported again
+ * on the next wait. The batch starts at 1 (one connection per report, the common case), and
+ * doubles after l->grow reports in a row used it all; EAGAIN halves it. A doubling that ends
+ * in EAGAIN doubles l->grow (connections arriving one at a time: EAGAIN ever more rarely), one
+ * that is used up resets it (a real backlog).
+ */
+
+/* Stops or resumes level-triggered reports while accepting is paused or retrying. */
+static void
+listener_mute(struct sl_plistener *l, bool mute)
+{
+	if (l->muted == mute)
+		return;
+	/* on failure the listener stays as it was: at worst it is reported once per wait */
+	if (sl_loop_io_mod(l->w->loop, &l->io, mute ? SL_IO_LEVEL : SL_IO_READ | SL_IO_LEVEL) == 0)
+		l->muted = mute;
+}
+
+static void
+listener_accept(struct sl_plistener *l)
+{
+	struct sl_pworker *w = l->w;
+	uint32_t max = l->cfg->max_connections;
+	struct sl_addr peer;
+	int fd;
+
+	for (unsigned i = 0; i < l->batch; i++) {
+		if (max != 0 && l->active >= max) {
+			l->paused = true; /* sl__listener_session_closed() resumes */
+			listener_mute(l, true);
+			return;
+		}
+		fd = sl_sock_accept(l->fd, &peer);
+		if (sl_likely(fd >= 0)) {
+			sl__session_open(l, fd, &peer);
+			continue;
+		}
+		if (fd == -EAGAIN) {
+			if (l->grown && l->grow < ACCEPT_GROW_MAX)
+				l->grow *= 2;
+			l->grown = false;
+			l->streak = 0;
+			l->batch = l->batch > 1 ? l->batch / 2 : 1;
+			return;
+		}
+		if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO)
+			continue;
+		/* out of fds or memory: the queue keeps its clients; look again shortly */
+		sl__ctr_add(w, SL_CTR_ACCEPT_ERRORS, 1);
+		listener_mute(l, true);
+		sl_loop_timer_add(w->loop, &l->retry, ACCEPT_RETRY_MS);
+		return;
+	}
+	/* the whole batch went: more may be waiting (the next wait reports them) */
+	if (l->grown)
+		l->grow = ACCEPT_GROW_MIN;
+	l->grown = false;
+	if (++l->streak >= l->grow && l->batch < SL_ACCEPT_BATCH) {
+		l->batch *= 2;
+		l->streak = 0;
+		l->grown = true;
+	}
+}
+
+static void
+listener_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	(void)loop;
+	(void)events;
+	listener_accept(io->data);
+}
+
+static void
+listener_more(struct sl_loop *loop, struct sl_defer *d)
+{
+	struct sl_plistener *l = d->data;
+
+	(void)loop;
+	if (l->fd < 0)
+		return;
+	listener_mute(l, false);
+	listener_accept(l);
+}
+
+static void
+listener_retry(struct sl_loop *loop, struct sl_timer *t)
+{
+	listener_more(loop, &((struct sl_plistener *)t->data)->more);
+}
+
+void
+sl__listener_close(struct sl_plistener *l)
+{
+	struct sl_loop *loop = l->w->loop;
+
+	if (l->fd < 0)
+		return;
+	sl_loop_io_del(loop, &l->io);
+	sl_loop_defer_cancel(loop, &l->more);
+	sl_loop_timer_cancel(loop, &l->retry);
+	close(l->fd);
+	l->fd = -1;
+}
+
+static const struct sl_fwd_ops *const fwd_ops[] = {
+        [SL_FWD_SPLICE] = &sl_fwd_splice_ops,
+        [SL_FWD_COPY] = &sl_fwd_copy_ops,
+        [SL_FWD_AUTO] = &sl_fwd_auto_ops,
+};
+
+int
+sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
+{
+	struct sl_proxy *p = w->p;
+	const struct sl_config_listener *c = &p->cfg->listeners[i];
+	const struct sl_sock_opts opts = {.nodelay = c->tcp_nodelay, .keepalive = c->keepalive};
+	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
+	char text[SL_ADDR_STRLEN];
+	int err;
+
+	l->w = w;
+	l->cfg = c;
+	l->index = i;
+	l->fd = -1;
+	l->group = &w->groups[c->group];
+	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
+		return -EINVAL;
+	l->fwd_ops = fwd_ops[c->forward];
+	l->env.buffer_size = c->buffer_size;
+	sl_defer_init(&l->more, listener_more, l);
+	sl_timer_init(&l->retry, listener_retry, l);
+	if (c->buffer_size == 0)
+		return -EINVAL;
+	if (c->forward != SL_FWD_SPLICE)
+		po.prealloc_blocks = (size_t)2 * SL_SESSION_PREALLOC;
+	err = sl_pool_create(&l->env.buffers, &po);
+	if (err != 0)
+		return err;
+	if (c->forward != SL_FWD_COPY) {
+		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
+		                           c->pipe_size);
+		if (err != 0)
+			return err;
+	}
+	/* the first worker resolves a port 0; the others join its port (SO_REUSEPORT) */
+	err = sl_sock_listen(&p->bound[i], c->backlog, true, &opts);
+	if (err < 0) {
+		sl_log_error("listener %s: cannot listen on %s: %s", c->name,
+		             sl_addr_format(&p->bound[i], text, sizeof(text)), strerror(-err));
+		return err;
+	}
+	l->fd = err;
+	if (sl_addr_port(&p->bound[i]) == 0 && (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0)
+		return err;
+	sl_io_init(&l->io, l->fd, listener_io, l);
+	l->batch = 1;
+	l->grow = ACCEPT_GROW_MIN;
+	return sl_loop_io_add(w->loop, &l->io, SL_IO_READ | SL_IO_LEVEL);
+}
+
+void
+sl__listener_session_closed(struct sl_plistener *l)
+{
+	l->active--;
+	if (sl_unlikely(l->paused) && l->fd >= 0) {
+		l->paused = false;
+		sl_loop_defer(l->w->loop, &l->more);
+	}
+}
+
+void
+sl__listener_fini(struct sl_plistener *l)
+{
+	if (l->fd >= 0 && l->w != NULL && l->w->loop != NULL)
+		sl__listener_close(l);
+	sl_pipe_cache_destroy(l->env.pipes);
+	sl_pool_destroy(l->env.buffers);
+}

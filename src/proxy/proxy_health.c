@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The proxy's side of active health checks: one checker (sl_health, its own thread) for every
+ * backend of every group with a health: key, writing each backend's up flag directly, and a
+ * transition hook that asks every worker to bring its warm pools in line (worker_health() in
+ * pworker.c). docs/internals/proxy.md draws the wiring.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "proxy/session.h"
+
+/*
+ * sl_health on_change, on the checker thread, after the new state was stored: posts one
+ * health_msg to every worker that has none queued. Only warm pools react (the balancers read
+ * the flags directly), so a post lost to a full mailbox costs efficiency only, until the next
+ * transition: a down backend keeps its idle connections, or an up one refills no pool.
+ */
+static void
+health_changed(void *arg, const struct sl_health_event *ev)
+{
+	struct sl_proxy *p = arg;
+
+	(void)ev;
+	if (!p->has_warm)
+		return;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		struct sl_pworker *w = &p->workers[i];
+
+		/* R2: pairs with A2 in worker_health() (pworker.c): if the worker's clear comes
+		 * after this in the flag's order, it sees the state the checker stored before
+		 * calling us */
+		if (atomic_exchange_explicit(&w->health_pending, true, memory_order_acq_rel))
+			continue;
+		if (sl_worker_post(w->w, &w->health_msg) != 0)
+			/* relaxed: nothing queued, so nothing to order; the next transition retries
+			 */
+			atomic_store_explicit(&w->health_pending, false, memory_order_relaxed);
+	}
+}
+
+/* Builds the checker for every backend of every group with active checks (none: NULL). */
+int
+sl__proxy_health_create(struct sl_proxy *p)
+{
+	const struct sl_config *cfg = p->cfg;
+	const struct sl_health_opts o = {.on_change = health_changed, .arg = p};
+	struct sl_health_target *t;
+	size_t n = 0, k = 0;
+	int err;
+
+	for (size_t g = 0; g < cfg->ngroups; g++)
+		if (cfg->groups[g].health.kind != SL_HEALTH_NONE)
+			n += cfg->groups[g].nbackends;
+	if (n == 0)
+		return 0;
+	t = calloc(n, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		const struct sl_config_group *cg = &cfg->groups[g];
+
+		if (cg->health.kind == SL_HEALTH_NONE)
+			continue;
+		for (size_t i = 0; i < cg->nbackends; i++)
+			t[k++] = (struct sl_health_target){.group = cg->name,
+			                                   .name = cg->backends[i].name,
+			                                   .addr = cg->backends[i].addr,
+			                                   .cfg = &cg->health,
+			                                   .up = &p->backends[g][i].up};
+	}
+	err = sl_health_create(&p->health, t, n, &o);
+	free(t);
+	return err;
+}

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The proxy's counters: the names of the per-worker counter set (enum sl_ctr, proxy_int.h) and
+ * of the timeout kinds, and sl_proxy_stats(), which sums the workers' counters, the health
+ * checker's and the warm pools' figures.
+ */
+#include <string.h>
+
+#include "proxy/proxy_int.h"
+
+const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
+        [SL_CTR_ACCEPTED] = {"accepted", SL_COUNTER_MONOTONIC},
+        [SL_CTR_ACTIVE] = {"active", SL_COUNTER_GAUGE},
+        [SL_CTR_CLOSED] = {"closed", SL_COUNTER_MONOTONIC},
+        [SL_CTR_BYTES_IN] = {"bytes_in", SL_COUNTER_MONOTONIC},
+        [SL_CTR_BYTES_OUT] = {"bytes_out", SL_COUNTER_MONOTONIC},
+        [SL_CTR_CONNECT_FAILURES] = {"connect_failures", SL_COUNTER_MONOTONIC},
+        [SL_CTR_RETRIES] = {"retries", SL_COUNTER_MONOTONIC},
+        [SL_CTR_NO_BACKEND] = {"no_backend", SL_COUNTER_MONOTONIC},
+        [SL_CTR_FILTERED] = {"filtered", SL_COUNTER_MONOTONIC},
+        [SL_CTR_RESETS] = {"resets", SL_COUNTER_MONOTONIC},
+        [SL_CTR_ACCEPT_ERRORS] = {"accept_errors", SL_COUNTER_MONOTONIC},
+        [SL_CTR_EJECTIONS] = {"ejections", SL_COUNTER_MONOTONIC},
+        [SL_CTR_SPLICE_FALLBACKS] = {"splice_fallbacks", SL_COUNTER_MONOTONIC},
+        [SL_CTR_WARM_FAILED] = {"warm_failed", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT] = {"timeouts_connect", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST +
+                SL_TIMEOUT_CLIENT_IDLE] = {"timeouts_client_idle", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST +
+                SL_TIMEOUT_SERVER_IDLE] = {"timeouts_server_idle", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_SESSION] = {"timeouts_session", SL_COUNTER_MONOTONIC},
+        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_DRAIN] = {"timeouts_drain", SL_COUNTER_MONOTONIC},
+};
+
+static const char *const timeout_names[SL_TIMEOUT_KINDS] = {
+        [SL_TIMEOUT_CONNECT] = "connect",
+        [SL_TIMEOUT_CLIENT_IDLE] = "client_idle",
+        [SL_TIMEOUT_SERVER_IDLE] = "server_idle",
+        [SL_TIMEOUT_SESSION] = "session",
+        [SL_TIMEOUT_DRAIN] = "drain",
+};
+
+const char *
+sl_timeout_kind_name(enum sl_timeout_kind k)
+{
+	return (unsigned)k < SL_TIMEOUT_KINDS ? timeout_names[k] : NULL;
+}
+
+void
+sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
+{
+	const struct sl_counter_set *c = p->ctr;
+	int64_t active;
+
+	memset(st, 0, sizeof(*st));
+	if (c == NULL)
+		return;
+	st->accepted = sl_counter_sum(c, SL_CTR_ACCEPTED);
+	active = sl_counter_gauge_sum(c, SL_CTR_ACTIVE);
+	st->active = active > 0 ? (uint64_t)active : 0;
+	st->closed = sl_counter_sum(c, SL_CTR_CLOSED);
+	st->bytes_in = sl_counter_sum(c, SL_CTR_BYTES_IN);
+	st->bytes_out = sl_counter_sum(c, SL_CTR_BYTES_OUT);
+	st->connect_failures = sl_counter_sum(c, SL_CTR_CONNECT_FAILURES);
+	st->retries = sl_counter_sum(c, SL_CTR_RETRIES);
+	st->no_backend = sl_counter_sum(c, SL_CTR_NO_BACKEND);
+	st->filtered = sl_counter_sum(c, SL_CTR_FILTERED);
+	st->resets = sl_counter_sum(c, SL_CTR_RESETS);
+	st->accept_errors = sl_counter_sum(c, SL_CTR_ACCEPT_ERRORS);
+	st->ejections = sl_counter_sum(c, SL_CTR_EJECTIONS);
+	st->splice_fallbacks = sl_counter_sum(c, SL_CTR_SPLICE_FALLBACKS);
+	st->warm_failed = sl_counter_sum(c, SL_CTR_WARM_FAILED);
+	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)
+		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
+	if (p->health != NULL) {
+		struct sl_health_stats hs;
+
+		sl_health_stats(p->health, &hs);
+		st->health_checks = hs.checks;
+		st->health_failures = hs.failures;
+		st->health_ups = hs.transitions_up;
+		st->health_downs = hs.transitions_down;
+	}
+	for (unsigned i = 0; i < p->nworkers && p->workers != NULL; i++) {
+		const struct sl_pworker *w = &p->workers[i];
+
+		for (size_t g = 0; w->groups != NULL && g < p->cfg->ngroups; g++) {
+			struct sl_warm_stats ws;
+
+			if (w->groups[g].warm == NULL)
+				continue;
+			sl_warm_stats(w->groups[g].warm, &ws);
+			st->warm_hits += ws.hits;
+			st->warm_misses += ws.misses;
+			st->warm_expired += ws.expired;
+			st->warm_dead += ws.dead;
+		}
+	}
+}
