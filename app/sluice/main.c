@@ -68,9 +68,40 @@ wait_for_signal(void)
 	return sig;
 }
 
+/* Appends " NAME N" to <buf> for each nonzero <counts>[i] (names from <name>); the length. */
+static size_t
+append_counts(char *buf, size_t size, size_t len, const uint64_t *counts, unsigned n,
+              const char *(*name)(unsigned))
+{
+	for (unsigned i = 0; i < n && len < size; i++) {
+		int w;
+
+		if (counts[i] == 0)
+			continue;
+		w = snprintf(buf + len, size - len, "%s %s %llu", len == 0 ? "" : ",", name(i),
+		             (unsigned long long)counts[i]);
+		if (w > 0)
+			len += (size_t)w;
+	}
+	return len < size ? len : size - 1;
+}
+
+static const char *
+timeout_name(unsigned k)
+{
+	return sl_timeout_kind_name((enum sl_timeout_kind)k);
+}
+
+static const char *
+reject_name(unsigned r)
+{
+	return sl_reject_reason_name((enum sl_reject_reason)r);
+}
+
 static void
 print_summary(struct sl_proxy *p)
 {
+	char line[512];
 	struct sl_proxy_stats st;
 
 	sl_proxy_stats(p, &st);
@@ -92,6 +123,12 @@ print_summary(struct sl_proxy *p)
 		        (unsigned long long)st.warm_hits, (unsigned long long)st.warm_misses,
 		        (unsigned long long)st.warm_expired, (unsigned long long)st.warm_dead,
 		        (unsigned long long)st.warm_failed);
+	line[0] = '\0';
+	if (append_counts(line, sizeof(line), 0, st.timeouts, SL_TIMEOUT_KINDS, timeout_name) > 0)
+		sl_log_info("timeouts:%s", line);
+	line[0] = '\0';
+	if (append_counts(line, sizeof(line), 0, st.rejects, SL_REJECT_KINDS, reject_name) > 0)
+		sl_log_info("rejected: %llu clients:%s", (unsigned long long)st.filtered, line);
 }
 
 static int

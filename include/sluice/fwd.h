@@ -126,6 +126,19 @@ SL_API int sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events);
 /* Releases the resources (pipes back to the cache if empty, buffers to the pool). */
 SL_API void sl_fwd_fini(struct sl_fwd *f);
 
+/*
+ * Gives <side> the socket <fd> (-1: none) before sl_fwd_start(), as when a session tries
+ * another backend: the side starts over, writable and not readable, as in sl_fwd_init().
+ */
+static inline void
+sl_fwd_set_fd(struct sl_fwd *f, unsigned side, int fd)
+{
+	f->fd[side] = fd;
+	f->readable[side] = false;
+	f->writable[side] = true;
+	f->hup[side] = false;
+}
+
 /* Bytes delivered so far in direction <d> (from side d to side !d). */
 static inline uint64_t
 sl_fwd_bytes(const struct sl_fwd *f, unsigned d)

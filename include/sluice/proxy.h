@@ -32,17 +32,31 @@ enum sl_timeout_kind {
 	SL_TIMEOUT_KINDS
 };
 
+/* Why the filter chain refused a client, counted separately (names: sl_reject_reason_name()). */
+enum sl_reject_reason {
+	SL_REJECT_PROXY_UNTRUSTED,    /* a PROXY header was required from an untrusted source */
+	SL_REJECT_PROXY_INVALID,      /* malformed, oversized or cut-short PROXY header */
+	SL_REJECT_PROXY_TIMEOUT,      /* no complete PROXY header within its timeout */
+	SL_REJECT_ACL_DENIED,         /* the client address is denied by the listener's ACL */
+	SL_REJECT_LISTENER_RATE,      /* over the listener's new-connection rate */
+	SL_REJECT_SOURCE_CONNECTIONS, /* the source holds its most concurrent connections */
+	SL_REJECT_SOURCE_RATE,        /* over the source's new-connection rate */
+	SL_REJECT_SOURCE_TABLE_FULL,  /* no room to track a new source */
+	SL_REJECT_KINDS
+};
+
 /* Totals over every worker since start; each field is read separately (not a snapshot). */
 struct sl_proxy_stats {
-	uint64_t accepted;         /* client connections accepted */
-	uint64_t active;           /* sessions open now */
-	uint64_t closed;           /* sessions finished, for any reason */
-	uint64_t bytes_in;         /* client -> backend, counted when a session closes */
-	uint64_t bytes_out;        /* backend -> client, counted when a session closes */
-	uint64_t connect_failures; /* backend connects refused, unreachable or timed out */
-	uint64_t retries;          /* connects tried on another backend after a failure */
-	uint64_t no_backend;       /* clients closed because no backend could be reached */
-	uint64_t filtered;         /* clients rejected by the filter chain */
+	uint64_t accepted;                 /* client connections accepted */
+	uint64_t active;                   /* sessions open now */
+	uint64_t closed;                   /* sessions finished, for any reason */
+	uint64_t bytes_in;                 /* client -> backend, counted when a session closes */
+	uint64_t bytes_out;                /* backend -> client, counted when a session closes */
+	uint64_t connect_failures;         /* backend connects refused, unreachable or timed out */
+	uint64_t retries;                  /* connects tried on another backend after a failure */
+	uint64_t no_backend;               /* clients closed because no backend could be reached */
+	uint64_t filtered;                 /* clients rejected by the filter chain (every reason) */
+	uint64_t rejects[SL_REJECT_KINDS]; /* filtered, by reason */
 	uint64_t resets;           /* sessions ended by a reset or socket error on one side */
 	uint64_t accept_errors;    /* accept4() failures other than EAGAIN */
 	uint64_t ejections;        /* passive ejections of a backend */
@@ -106,5 +120,7 @@ SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_
 
 /* The name of a timeout kind ("connect", "client_idle", ...), or NULL if out of range. */
 SL_API const char *sl_timeout_kind_name(enum sl_timeout_kind k);
+/* The name of a reject reason ("acl_denied", ...), or NULL if out of range. */
+SL_API const char *sl_reject_reason_name(enum sl_reject_reason r);
 
 #endif /* SLUICE_PROXY_H */

@@ -1,15 +1,57 @@
 // SPDX-License-Identifier: MIT
 /*
- * The filter chain: runs on every new session between ACCEPTED and FILTERED. Stages slot in
- * here, in this order: deny/allow CIDR -> per-source limits (concurrent connections, token
- * bucket) -> PROXY protocol in. Each stage accepts, or rejects with a counted reason. Today the
- * chain is empty and accepts everything.
+ * The filter chain: runs on every new session between ACCEPTED and FILTERED, one stage after
+ * another. A stage accepts (the next one runs), rejects with a counted reason (s->reject), or
+ * defers: it waits for client bytes or its deadline (sl__session_defer()), and runs again when
+ * the client is readable. A stage that holds something for the session's lifetime (a per-source
+ * slot) gives it back in its release hook, called at close for every stage that accepted.
+ * Order: PROXY protocol in (the address it carries is the client address for what follows) ->
+ * CIDR allow/deny -> listener rate -> per-source limits.
  */
 #include "proxy/session.h"
+
+struct filter_stage {
+	/* ACCEPT, REJECT (s->reject set) or DEFER (sl__session_defer() called) */
+	enum sl_filter_verdict (*run)(struct sl_session *s);
+	/* DEFER's deadline passed: set s->reject; NULL if the stage never defers */
+	void (*timed_out)(struct sl_session *s);
+	/* the session closes after run accepted: give back what it took; NULL if nothing */
+	void (*release)(struct sl_session *s);
+};
+
+static const struct filter_stage stages[] = {
+        {NULL, NULL, NULL}, /* placeholder: the chain's stages come with their features */
+};
 
 enum sl_filter_verdict
 sl__filter_run(struct sl_session *s)
 {
-	(void)s;
+	enum sl_filter_verdict v;
+
+	s->deferred = false;
+	while (s->filter_next < SL_ARRAY_SIZE(stages)) {
+		const struct filter_stage *f = &stages[s->filter_next];
+
+		v = f->run != NULL ? f->run(s) : SL_FILTER_ACCEPT;
+		if (v != SL_FILTER_ACCEPT)
+			return v;
+		s->filter_next++;
+	}
 	return SL_FILTER_ACCEPT;
+}
+
+void
+sl__filter_timed_out(struct sl_session *s)
+{
+	SL_ASSERT(s->filter_next < SL_ARRAY_SIZE(stages));
+	stages[s->filter_next].timed_out(s);
+}
+
+void
+sl__filter_release(struct sl_session *s)
+{
+	for (unsigned i = 0; i < s->filter_next && i < SL_ARRAY_SIZE(stages); i++)
+		if (stages[i].release != NULL)
+			stages[i].release(s);
+	s->filter_next = 0;
 }

@@ -57,7 +57,9 @@ enum sl_ctr {
 	SL_CTR_SPLICE_FALLBACKS,
 	SL_CTR_WARM_FAILED,
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
-	SL_CTR_COUNT = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS
+	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
+	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
+	SL_CTR_COUNT = SL_CTR_REJECT_FIRST + SL_REJECT_KINDS
 };
 
 /*
@@ -231,10 +233,18 @@ int sl__group_lb_create(struct sl_lb **out, const struct sl_config_group *cfg);
 
 enum sl_filter_verdict {
 	SL_FILTER_ACCEPT, /* go on to the balancer */
-	SL_FILTER_REJECT, /* close the client (counted) */
+	SL_FILTER_REJECT, /* close the client, counted under s->reject */
+	SL_FILTER_DEFER,  /* wait: sl__session_defer() was called; run again on client readiness */
 };
-/* Runs the filter chain on a new session (ACCEPTED state). */
+/*
+ * Runs the filter chain on a session in ACCEPTED, from the stage after the last that accepted
+ * (a deferred stage runs again). On REJECT s->reject holds the reason.
+ */
 enum sl_filter_verdict sl__filter_run(struct sl_session *s);
+/* The deferred stage's deadline passed: sets s->reject to its reason. */
+void sl__filter_timed_out(struct sl_session *s);
+/* The session closes: every stage that accepted gives back what it holds. */
+void sl__filter_release(struct sl_session *s);
 
 /* ---- session.c ---- */
 

@@ -11,10 +11,12 @@
  *       ^                                                                     |
  *       +------- both ways ended, reset, error, idle/session/drain timeout ---+-- (and from
  *                                                                                FORWARDING)
- * One function per state (session_accepted, session_filtered, session_connecting,
- * session_forwarding, session_close); every change goes through set_state(), which checks the
- * transition table. A connection taken from the group's warm pool is a connect that completed
- * at once: CONNECTING -> FORWARDING in the same call (session_connect_warm).
+ * Events are dispatched per state through one handler table (handlers[]: client readiness,
+ * backend readiness, timer); every change goes through set_state(), which checks the transition
+ * table. In ACCEPTED the filter chain (filter.c) may wait for client bytes or a deadline
+ * (DEFER): client readiness resumes it, the timer rejects. A connection taken from the group's
+ * warm pool is a connect that completed at once: CONNECTING -> FORWARDING in the same call
+ * (session_connect_warm).
  * Sessions, their timers and ios belong to one worker (proxy_int.h).
  */
 #include "proxy/session.h"
@@ -69,8 +71,9 @@ enum close_mode {
 	CLOSE_RESET,  /* fwd.err_side failed: close it, reset the other side */
 };
 
-static void session_filtered(struct sl_session *s);
 static void session_connect(struct sl_session *s);
+static void server_io(struct sl_loop *loop, struct sl_io *io, unsigned events);
+static void client_io(struct sl_loop *loop, struct sl_io *io, unsigned events);
 
 static struct sl_loop *
 session_loop(const struct sl_session *s)
@@ -99,6 +102,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 			close(fds[side]);
 	}
 	sl_fwd_fini(&s->fwd);
+	sl__filter_release(s);
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);
 
@@ -230,10 +234,7 @@ server_teardown(struct sl_session *s)
 	sl_loop_io_forget(loop, &s->sio);
 	close(s->sfd);
 	s->sfd = -1;
-	s->fwd.fd[SL_FWD_SERVER] = -1;
-	s->fwd.readable[SL_FWD_SERVER] = false;
-	s->fwd.writable[SL_FWD_SERVER] = true;
-	s->fwd.hup[SL_FWD_SERVER] = false;
+	sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, -1);
 }
 
 /* The connect to s->backend failed (<timed_out> or refused/unreachable): account, retry. */
@@ -254,15 +255,24 @@ connect_failed(struct sl_session *s, bool timed_out)
 	s->backend = -1;
 }
 
-static bool
-may_retry(const struct sl_session *s)
+/*
+ * After a failed connect: the next backend if the group's retries allow one (session_connect),
+ * else the client is closed, counted as no_backend. The one tail of every failed connect.
+ */
+static void
+connect_next(struct sl_session *s)
 {
 	const struct sl_plistener *l = s->l;
 	uint32_t retries = sl__proxy_config(l->w->p)->groups[l->cfg->group].retries;
 
 	if (retries > SL_SESSION_MAX_TRIES - 1)
 		retries = SL_SESSION_MAX_TRIES - 1;
-	return s->ntried <= retries;
+	if (s->ntried > retries) {
+		sl__ctr_add(l->w, SL_CTR_NO_BACKEND, 1);
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	session_connect(s);
 }
 
 static void
@@ -283,57 +293,16 @@ session_connecting(struct sl_session *s, unsigned events)
 	}
 	server_teardown(s);
 	connect_failed(s, false);
-	if (!may_retry(s)) {
-		sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
-		session_close(s, CLOSE_NORMAL);
-		return;
-	}
-	session_connect(s);
+	connect_next(s);
 }
 
+/* CONNECTING: the connect deadline passed. */
 static void
-session_timer(struct sl_loop *loop, struct sl_timer *t)
+session_connect_timeout(struct sl_session *s)
 {
-	struct sl_session *s = t->data;
-
-	(void)loop;
-	if (s->state == SL_SS_CONNECTING) {
-		server_teardown(s);
-		connect_failed(s, true);
-		if (!may_retry(s)) {
-			sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
-			session_close(s, CLOSE_NORMAL);
-			return;
-		}
-		session_connect(s);
-		return;
-	}
-	SL_ASSERT(s->state == SL_SS_FORWARDING || s->state == SL_SS_DRAINING);
-	forward_arm(s);
-}
-
-static void
-server_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
-{
-	struct sl_session *s = io->data;
-
-	s->last_ms[SL_FWD_SERVER] = sl_loop_now_ms(loop);
-	if (s->state == SL_SS_CONNECTING)
-		session_connecting(s, events);
-	else
-		session_forwarding(s, SL_FWD_SERVER, events);
-}
-
-static void
-client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
-{
-	struct sl_session *s = io->data;
-
-	s->last_ms[SL_FWD_CLIENT] = sl_loop_now_ms(loop);
-	if (s->state == SL_SS_CONNECTING)
-		sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events); /* forwarded once connected */
-	else
-		session_forwarding(s, SL_FWD_CLIENT, events);
+	server_teardown(s);
+	connect_failed(s, true);
+	connect_next(s);
 }
 
 /*
@@ -356,14 +325,11 @@ session_connect_warm(struct sl_session *s, const struct sl_sock_opts *opts)
 	/* the pool sets no option: the listener's apply as to a fresh connection */
 	if ((opts->nodelay || opts->keepalive) && sl_sock_apply(fd, opts) != 0)
 		goto err_close;
-	s->sfd = fd;
-	s->fwd.fd[SL_FWD_SERVER] = fd;
 	sl_io_init(&s->sio, fd, server_io, s);
-	if (sl_unlikely(sl_loop_io_add(l->w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE) != 0)) {
-		s->sfd = -1;
-		s->fwd.fd[SL_FWD_SERVER] = -1;
+	if (sl_unlikely(sl_loop_io_add(l->w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE) != 0))
 		goto err_close;
-	}
+	s->sfd = fd;
+	sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
 	s->warm = true;
 	set_state(s, SL_SS_CONNECTING);
 	sl__backend_connect_succeeded(&g->backends[s->backend]);
@@ -377,8 +343,8 @@ err_close:
 
 /*
  * Picks a backend and starts a nonblocking connect, moving on to the next backend while
- * connects fail at once (bounded by the group's retries). Ends in CONNECTING, FORWARDING (a
- * warm connection was taken) or CLOSED.
+ * connects fail at once (connect_next(), bounded by the group's retries). Ends in CONNECTING,
+ * FORWARDING (a warm connection was taken) or CLOSED.
  */
 static void
 session_connect(struct sl_session *s)
@@ -390,64 +356,160 @@ session_connect(struct sl_session *s)
 	uint32_t connect_ms;
 	int i, err, fd;
 
-	for (;;) {
-		if (s->ntried > 0)
-			sl__ctr_add(w, SL_CTR_RETRIES, 1);
-		i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
-		if (i < 0) {
-			sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
-			session_close(s, CLOSE_NORMAL);
-			return;
-		}
-		s->backend = i;
-		if (session_connect_warm(s, &opts))
-			return;
-		err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
-		if (err == 0 || err == -EINPROGRESS) {
-			s->sfd = fd;
-			s->fwd.fd[SL_FWD_SERVER] = fd;
-			sl_io_init(&s->sio, fd, server_io, s);
-			err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);
-			if (sl_likely(err == 0)) {
-				set_state(s, SL_SS_CONNECTING);
-				connect_ms = sl__proxy_config(w->p)
-				                     ->listeners[l->index]
-				                     .timeouts.connect_ms;
-				if (connect_ms != 0)
-					sl_loop_timer_add(w->loop, &s->timer, connect_ms);
-				return;
-			}
-			close(fd);
-			s->sfd = -1;
-			s->fwd.fd[SL_FWD_SERVER] = -1;
-		}
-		connect_failed(s, false);
-		if (!may_retry(s)) {
-			sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
-			session_close(s, CLOSE_NORMAL);
-			return;
-		}
+	if (s->ntried > 0)
+		sl__ctr_add(w, SL_CTR_RETRIES, 1);
+	i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
+	if (i < 0) {
+		sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
+		session_close(s, CLOSE_NORMAL);
+		return;
 	}
+	s->backend = i;
+	if (session_connect_warm(s, &opts))
+		return;
+	err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
+	if (err == 0 || err == -EINPROGRESS) {
+		sl_io_init(&s->sio, fd, server_io, s);
+		err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);
+		if (sl_likely(err == 0)) {
+			s->sfd = fd;
+			sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
+			set_state(s, SL_SS_CONNECTING);
+			connect_ms =
+			        sl__proxy_config(w->p)->listeners[l->index].timeouts.connect_ms;
+			if (connect_ms != 0)
+				sl_loop_timer_add(w->loop, &s->timer, connect_ms);
+			return;
+		}
+		close(fd);
+	}
+	/* failed at once: the next backend (recursion bounded by the tries a session has) */
+	connect_failed(s, false);
+	connect_next(s);
 }
 
 /* ---- ACCEPTED and FILTERED ---- */
 
+/* Runs (or resumes) the filter chain; on ACCEPT the session connects to a backend. */
 static void
-session_filtered(struct sl_session *s)
+session_filter(struct sl_session *s)
 {
-	session_connect(s);
+	switch (sl__filter_run(s)) {
+	case SL_FILTER_ACCEPT:
+		sl_loop_timer_cancel(session_loop(s), &s->timer);
+		set_state(s, SL_SS_FILTERED);
+		session_connect(s);
+		return;
+	case SL_FILTER_DEFER:
+		return; /* the stage armed the timer; client readiness resumes the chain */
+	case SL_FILTER_REJECT:
+		break;
+	}
+	sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
+	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_REJECT_FIRST + s->reject), 1);
+	session_close(s, CLOSE_NORMAL);
+}
+
+/* ACCEPTED, client readiness: a deferred stage may now have what it waits for. */
+static void
+session_accepted_client(struct sl_session *s, unsigned events)
+{
+	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events);
+	if (s->deferred)
+		session_filter(s);
+}
+
+/* ACCEPTED, timer: the deferred stage's deadline passed. */
+static void
+session_accepted_timeout(struct sl_session *s)
+{
+	sl__filter_timed_out(s);
+	sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
+	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_REJECT_FIRST + s->reject), 1);
+	session_close(s, CLOSE_NORMAL);
+}
+
+void
+sl__session_defer(struct sl_session *s, uint32_t timeout_ms)
+{
+	s->deferred = true;
+	sl_loop_timer_cancel(session_loop(s), &s->timer);
+	sl_loop_timer_add(session_loop(s), &s->timer, timeout_ms);
+}
+
+/* ---- dispatch ---- */
+
+/* CONNECTING, client readiness: remembered, forwarded once connected. */
+static void
+session_connecting_client(struct sl_session *s, unsigned events)
+{
+	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events);
 }
 
 static void
-session_accepted(struct sl_session *s)
+session_forwarding_client(struct sl_session *s, unsigned events)
 {
-	if (sl__filter_run(s) != SL_FILTER_ACCEPT) {
-		sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
-		session_close(s, CLOSE_NORMAL);
-		return;
-	}
-	set_state(s, SL_SS_FILTERED);
-	session_filtered(s);
+	session_forwarding(s, SL_FWD_CLIENT, events);
+}
+
+static void
+session_forwarding_server(struct sl_session *s, unsigned events)
+{
+	session_forwarding(s, SL_FWD_SERVER, events);
+}
+
+/* FORWARDING, DRAINING: an idle or session deadline may have passed; re-arm or close. */
+static void
+session_forwarding_timeout(struct sl_session *s)
+{
+	forward_arm(s);
+}
+
+/* What each state does with an event; NULL: the state never sees that event. */
+static const struct {
+	void (*client)(struct sl_session *s, unsigned events);
+	void (*server)(struct sl_session *s, unsigned events);
+	void (*timer)(struct sl_session *s);
+} handlers[SL_SS_COUNT] = {
+        [SL_SS_ACCEPTED] = {session_accepted_client, NULL, session_accepted_timeout},
+        [SL_SS_FILTERED] = {NULL, NULL, NULL}, /* left within the call that entered it */
+        [SL_SS_CONNECTING] = {session_connecting_client, session_connecting,
+                              session_connect_timeout},
+        [SL_SS_FORWARDING] = {session_forwarding_client, session_forwarding_server,
+                              session_forwarding_timeout},
+        [SL_SS_DRAINING] = {session_forwarding_client, session_forwarding_server,
+                            session_forwarding_timeout},
+        [SL_SS_CLOSED] = {NULL, NULL, NULL},
+};
+
+static void
+session_timer(struct sl_loop *loop, struct sl_timer *t)
+{
+	struct sl_session *s = t->data;
+
+	(void)loop;
+	SL_ASSERT(handlers[s->state].timer != NULL);
+	handlers[s->state].timer(s);
+}
+
+static void
+server_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct sl_session *s = io->data;
+
+	s->last_ms[SL_FWD_SERVER] = sl_loop_now_ms(loop);
+	SL_ASSERT(handlers[s->state].server != NULL);
+	handlers[s->state].server(s, events);
+}
+
+static void
+client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct sl_session *s = io->data;
+
+	s->last_ms[SL_FWD_CLIENT] = sl_loop_now_ms(loop);
+	SL_ASSERT(handlers[s->state].client != NULL);
+	handlers[s->state].client(s, events);
 }
 
 void
@@ -470,6 +532,9 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->backend = -1;
 	s->ntried = 0;
 	s->warm = false;
+	s->deferred = false;
+	s->filter_next = 0;
+	s->reject = 0;
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);
@@ -491,5 +556,5 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
-	session_accepted(s);
+	session_filter(s);
 }

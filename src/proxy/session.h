@@ -35,12 +35,22 @@ struct sl_session {
 	struct sl_addr peer; /* client address */
 	int backend;         /* index in the group; -1 when none is held */
 	uint8_t ntried;
-	bool warm; /* the backend connection came from the warm pool */
+	bool warm;           /* the backend connection came from the warm pool */
+	bool deferred;       /* ACCEPTED: a filter stage waits for client bytes or its deadline */
+	uint8_t filter_next; /* ACCEPTED: the filter stage to run next (filter.c) */
+	uint8_t reject;      /* enum sl_reject_reason, set by the stage that rejects */
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t last_ms[2]; /* loop clock of the last event on each side (enum sl_fwd_side) */
 	struct sl_session *next, *prev; /* the worker's live list */
 };
+
+/*
+ * A filter stage waits (SL_FILTER_DEFER): arms the session timer for <timeout_ms>, after which
+ * the stage's timed_out hook names the reject reason and the client is closed; client readiness
+ * before then runs the chain again from the same stage.
+ */
+void sl__session_defer(struct sl_session *s, uint32_t timeout_ms);
 
 /* true if the state machine allows <from> -> <to>. */
 bool sl__session_can_transition(enum sl_session_state from, enum sl_session_state to);

@@ -30,6 +30,16 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
                 SL_TIMEOUT_SERVER_IDLE] = {"timeouts_server_idle", SL_COUNTER_MONOTONIC},
         [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_SESSION] = {"timeouts_session", SL_COUNTER_MONOTONIC},
         [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_DRAIN] = {"timeouts_drain", SL_COUNTER_MONOTONIC},
+#define REJECT_DEF(r, name) [SL_CTR_REJECT_FIRST + (r)] = {"rejects_" name, SL_COUNTER_MONOTONIC}
+        REJECT_DEF(SL_REJECT_PROXY_UNTRUSTED, "proxy_untrusted"),
+        REJECT_DEF(SL_REJECT_PROXY_INVALID, "proxy_invalid"),
+        REJECT_DEF(SL_REJECT_PROXY_TIMEOUT, "proxy_timeout"),
+        REJECT_DEF(SL_REJECT_ACL_DENIED, "acl_denied"),
+        REJECT_DEF(SL_REJECT_LISTENER_RATE, "listener_rate"),
+        REJECT_DEF(SL_REJECT_SOURCE_CONNECTIONS, "source_connections"),
+        REJECT_DEF(SL_REJECT_SOURCE_RATE, "source_rate"),
+        REJECT_DEF(SL_REJECT_SOURCE_TABLE_FULL, "source_table_full"),
+#undef REJECT_DEF
 };
 
 static const char *const timeout_names[SL_TIMEOUT_KINDS] = {
@@ -44,6 +54,15 @@ const char *
 sl_timeout_kind_name(enum sl_timeout_kind k)
 {
 	return (unsigned)k < SL_TIMEOUT_KINDS ? timeout_names[k] : NULL;
+}
+
+const char *
+sl_reject_reason_name(enum sl_reject_reason r)
+{
+	/* the counter's name less its "rejects_" prefix: one list of names */
+	if ((unsigned)r >= SL_REJECT_KINDS)
+		return NULL;
+	return sl__ctr_defs[SL_CTR_REJECT_FIRST + r].name + sizeof("rejects_") - 1;
 }
 
 void
@@ -72,6 +91,8 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 	st->warm_failed = sl_counter_sum(c, SL_CTR_WARM_FAILED);
 	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)
 		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
+	for (unsigned r = 0; r < SL_REJECT_KINDS; r++)
+		st->rejects[r] = sl_counter_sum(c, SL_CTR_REJECT_FIRST + r);
 	if (p->health != NULL) {
 		struct sl_health_stats hs;
 
