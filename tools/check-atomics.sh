@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# STYLE.md section 6: every acquire, release, acq_rel or seq_cst order and every fence carries a
+# CONTRIBUTING.md, "Atomics and memory ordering": every acquire, release, acq_rel or seq_cst order and every fence carries a
 # tag comment (A1:, R1:, F1: ...) within the 4 lines above it (or on its own line), and every
 # relaxed access says why relaxed is enough ("relaxed:" in a comment nearby).
 # check-atomics.sh [FILE...] (default: every tracked .c/.h file). Exits 1 listing offenders.

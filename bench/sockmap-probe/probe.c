@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The sockmap probe: the smallest L4 proxy whose bytes stay in the kernel, to measure what the
- * eBPF sockmap path (DESIGN.md's sockmap forwarder) would cost and save on this machine before
+ * eBPF sockmap path (the sockmap forwarder of docs/design.md) would cost and save here before
  * building it into sluice. One thread: accept, blocking connect to the next backend (round
  * robin), put both sockets in the sockhash with each other as peer; from then on probe_kern.c
  * moves every byte. Bytes that arrived before the insert are copied once by hand. On EOF or

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Every public header compiles on its own, as the first and only include of a file, with the
-# project's warnings as errors (STYLE.md section 3).   run.sh SOURCE_DIR SCRATCH_DIR
+# project's warnings as errors (CONTRIBUTING.md, "Headers").   run.sh SOURCE_DIR SCRATCH_DIR
 set -euo pipefail
 src=$1 scratch=$2
 mkdir -p "$scratch"
