@@ -21,6 +21,8 @@
 #include <sluice/log.h>
 
 #define SL_CONFIG_NAME_MAX 64
+/* Largest process-wide max_connections: 16M sessions (about 100M fds at most). */
+#define SL_CONFIG_MAX_CONNECTIONS_MAX (1u << 24)
 /* Most "retries" a group may ask for: a session tries at most this many backends plus one. */
 #define SL_CONFIG_RETRIES_MAX 7
 
@@ -102,14 +104,16 @@ struct sl_config_listener {
 	bool keepalive;           /* SO_KEEPALIVE on both sides; default false */
 	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 262144 */
 	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
-	uint32_t max_connections; /* concurrent sessions per listener, per worker; 0 = unlimited */
+	uint32_t max_connections; /* concurrent sessions per listener, whole process; 0 = none */
 	struct sl_config_timeouts timeouts;
 };
 
 struct sl_config {
-	char *source;                         /* file name, or "<string>"; owned */
-	uint32_t workers;                     /* 0 (default) = one per online CPU */
-	uint32_t drain_timeout_ms;            /* graceful shutdown deadline; default 30000 */
+	char *source;              /* file name, or "<string>"; owned */
+	uint32_t workers;          /* 0 (default) = one per online CPU */
+	uint32_t drain_timeout_ms; /* graceful shutdown deadline; default 30000 */
+	/* concurrent sessions, whole process; 0 (default) = as many as the fd limit allows */
+	uint32_t max_connections;
 	enum sl_log_level log_level;          /* default SL_LOG_INFO */
 	struct sl_config_listener *listeners; /* owned */
 	size_t nlisteners;

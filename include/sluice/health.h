@@ -69,6 +69,7 @@ struct sl_health_stats {
 	uint64_t failures;         /* checks failed */
 	uint64_t transitions_up;   /* down -> up */
 	uint64_t transitions_down; /* up -> down */
+	uint64_t local_errors;     /* checks not run: this host was out of fds, memory or ports */
 };
 
 /*

@@ -59,14 +59,18 @@ struct sl_proxy_stats {
 	uint64_t rejects[SL_REJECT_KINDS]; /* filtered, by reason */
 	uint64_t resets;           /* sessions ended by a reset or socket error on one side */
 	uint64_t accept_errors;    /* accept4() failures other than EAGAIN */
+	uint64_t accept_pauses;    /* accepting paused at max_connections (process or listener) */
+	uint64_t max_connections;  /* the process-wide session cap in force (set or derived) */
+	uint64_t local_errors;     /* clients closed: no fd, memory or port for a backend socket */
 	uint64_t ejections;        /* passive ejections of a backend */
 	uint64_t splice_fallbacks; /* sessions moved from splice to copy (EINVAL) */
 	uint64_t timeouts[SL_TIMEOUT_KINDS];
 	/* active health checks (all groups; 0 when none is configured) */
-	uint64_t health_checks;   /* checks completed */
-	uint64_t health_failures; /* checks failed */
-	uint64_t health_ups;      /* transitions down -> up */
-	uint64_t health_downs;    /* transitions up -> down */
+	uint64_t health_checks;       /* checks completed */
+	uint64_t health_failures;     /* checks failed */
+	uint64_t health_ups;          /* transitions down -> up */
+	uint64_t health_downs;        /* transitions up -> down */
+	uint64_t health_local_errors; /* checks not run for this host's shortage (fds, ports) */
 	/* warm pools, summed over workers and groups (0 when none is configured) */
 	uint64_t warm_hits;    /* sessions served over a pre-established connection */
 	uint64_t warm_misses;  /* takes that found no idle connection: connected fresh */

@@ -35,6 +35,22 @@ SL_API int sl_sock_listen(const struct sl_addr *a, unsigned backlog, bool reusep
 SL_API int sl_sock_accept(int lfd, struct sl_addr *peer);
 
 /*
+ * true if <err> (a negative errno from socket(), connect() or accept()) is this host's shortage,
+ * not the peer's doing: out of fds (EMFILE, ENFILE), memory or buffers (ENOMEM, ENOBUFS), or
+ * local ports (EADDRNOTAVAIL). Such a failure must never be charged to a backend. Pure.
+ */
+SL_API bool sl_sock_error_is_local(int err);
+
+/*
+ * Probes whether another socket listens on <a> (a port other than 0): binds a fresh socket
+ * with SO_REUSEADDR but not SO_REUSEPORT, which fails with -EADDRINUSE only when something
+ * listens there (or is bound to it), then closes it. 0 when the address is free, else a
+ * negative errno. Lets a process that listens with SO_REUSEPORT refuse to share a port with a
+ * process it does not know.
+ */
+SL_API int sl_sock_probe_free(const struct sl_addr *a);
+
+/*
  * Starts a nonblocking connect to <a> with <o> applied. On 0 (connected at once, e.g. some
  * loopback cases) or -EINPROGRESS (wait for writable, then sl_sock_connect_result()) stores the
  * socket in <*fd>; any other negative errno means no socket is left open.

@@ -14,6 +14,7 @@ sl_config_defaults(struct sl_config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
 	c->drain_timeout_ms = 30000;
+	c->max_connections = 0;
 	c->log_level = SL_LOG_INFO;
 }
 

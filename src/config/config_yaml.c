@@ -21,8 +21,9 @@
 
 #define KEYS_MAX 16 /* the most keys any mapping of the schema has */
 
-static const char *const top_keys[] = {"workers", "drain_timeout", "log", "listeners", "groups"};
-enum { TOP_WORKERS, TOP_DRAIN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS };
+static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
+                                       "log",     "listeners",     "groups"};
+enum { TOP_WORKERS, TOP_DRAIN, TOP_MAXCONN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS };
 
 static const char *const log_keys[] = {"level"};
 
@@ -825,6 +826,9 @@ sl__config_walk(struct sl__config_load *x)
 		get_u32(x, v[TOP_WORKERS], "workers", 0, 1024, &x->c->workers);
 	if (v[TOP_DRAIN])
 		get_ms(x, v[TOP_DRAIN], "drain_timeout", 0, &x->c->drain_timeout_ms);
+	if (v[TOP_MAXCONN])
+		get_u32(x, v[TOP_MAXCONN], "max_connections", 0, SL_CONFIG_MAX_CONNECTIONS_MAX,
+		        &x->c->max_connections);
 	if (v[TOP_LOG] && walk_map(x, v[TOP_LOG], "for \"log\"", "in log", log_keys,
 	                           SL_ARRAY_SIZE(log_keys), lv)) {
 		if (lv[0] && get_enum(x, lv[0], "level", sl_log_level_names, SL_LOG_LEVELS, &level))

@@ -62,6 +62,34 @@ err_close_fd:
 	return err;
 }
 
+bool
+sl_sock_error_is_local(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -ENOBUFS ||
+	       err == -EADDRNOTAVAIL;
+}
+
+int
+sl_sock_probe_free(const struct sl_addr *a)
+{
+	static const int one = 1;
+	int fd, err = 0;
+
+	if (a->len == 0)
+		return -EINVAL;
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* SO_REUSEADDR: a port with only TIME_WAIT connections left on it is free */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (a->ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int
 sl_sock_accept(int lfd, struct sl_addr *peer)
 {

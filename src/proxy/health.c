@@ -28,6 +28,7 @@
 #include <sluice/health.h>
 #include <sluice/log.h>
 #include <sluice/loop.h>
+#include <sluice/sock.h>
 
 enum hc_phase {
 	HC_IDLE,
@@ -70,17 +71,22 @@ struct sl_health {
 		_Atomic uint64_t failures;
 		_Atomic uint64_t ups;
 		_Atomic uint64_t downs;
+		_Atomic uint64_t local_errors;
 	} st SL_CACHELINE_ALIGNED;
 };
 
 /* ---- helpers ---- */
 
-static void
+/* Adds one to <c>; returns the value before. */
+static uint64_t
 stat_inc(_Atomic uint64_t *c)
 {
 	/* relaxed: the checker thread is the only writer; readers want a torn-free value only */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
+	uint64_t v = atomic_load_explicit(c, memory_order_relaxed);
+
+	/* relaxed: as above */
+	atomic_store_explicit(c, v + 1, memory_order_relaxed);
+	return v;
 }
 
 /* splitmix64: a small PRNG for the first-check jitter (not security-relevant) */
@@ -188,9 +194,30 @@ check_done(struct sl_health *h, struct hc *c, bool ok)
 	                  elapsed >= cfg->interval_ms ? 0 : cfg->interval_ms - elapsed);
 }
 
+/*
+ * The check could not start for want of something on this host (fds, memory, local ports): no
+ * verdict on the backend, which keeps its state; the next check starts an interval later.
+ */
+static void
+check_skip_local(struct sl_health *h, struct hc *c, const char *what, int err)
+{
+	char buf[64];
+
+	check_close(h, c);
+	if (stat_inc(&h->st.local_errors) == 0)
+		sl_log_warn("health check of %s/%s not run: %s: %s (this host's shortage, not the "
+		            "backend's; counted, logged once)",
+		            c->t.group, c->t.name, what, strerror_r(err, buf, sizeof(buf)));
+	sl_loop_timer_add(h->loop, &c->timer, c->t.cfg->interval_ms);
+}
+
 static void
 check_fail_errno(struct sl_health *h, struct hc *c, const char *what, int err)
 {
+	if (sl_sock_error_is_local(-err)) {
+		check_skip_local(h, c, what, err);
+		return;
+	}
 	set_why_errno(c, what, err);
 	check_done(h, c, false);
 }
@@ -460,6 +487,7 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 	atomic_init(&h->st.failures, 0);
 	atomic_init(&h->st.ups, 0);
 	atomic_init(&h->st.downs, 0);
+	atomic_init(&h->st.local_errors, 0);
 	for (size_t i = 0; i < n; i++) {
 		struct hc *c = &h->t[i];
 
@@ -538,5 +566,6 @@ sl_health_stats(const struct sl_health *h, struct sl_health_stats *st)
 	st->checks = atomic_load_explicit(&h->st.checks, memory_order_relaxed);
 	st->failures = atomic_load_explicit(&h->st.failures, memory_order_relaxed);
 	st->transitions_up = atomic_load_explicit(&h->st.ups, memory_order_relaxed);
+	st->local_errors = atomic_load_explicit(&h->st.local_errors, memory_order_relaxed);
 	st->transitions_down = atomic_load_explicit(&h->st.downs, memory_order_relaxed);
 }

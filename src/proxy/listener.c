@@ -6,6 +6,7 @@
  * (session.c). Only the listener's worker touches it. The worker's setup: pworker.c.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #define PIPE_CACHE_PREFILL 16
 /* Retry delay after accept ran out of fds or memory. */
 #define ACCEPT_RETRY_MS 100
+/* Retry delay while at a session cap, for slots freed by another worker's sessions. */
+#define ACCEPT_CAP_RETRY_MS 10
 /* Reports in a row that used the whole accept batch before the batch doubles: the fewest,
  * and the most after growing has ended in EAGAIN again and again. */
 #define ACCEPT_GROW_MIN 4
@@ -45,25 +48,73 @@ listener_mute(struct sl_plistener *l, bool mute)
 		l->muted = mute;
 }
 
+/*
+ * Takes a session slot under the process-wide cap and the listener's max_connections before
+ * accepting, so a client the proxy has no room for waits in the backlog instead of being
+ * accepted and closed. false: at a cap. Any worker: the counts are shared.
+ */
+static bool
+slot_reserve(struct sl_plistener *l)
+{
+	struct sl_proxy *p = l->w->p;
+	uint32_t max = l->cfg->max_connections;
+
+	/* relaxed: a count, publishing nothing; a transient overshoot is undone at once */
+	if (atomic_fetch_add_explicit(&p->conns->n, 1, memory_order_relaxed) >= p->max_conns)
+		goto err_global;
+	if (max != 0 &&
+	    /* relaxed: as above */
+	    atomic_fetch_add_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed) >=
+	            max) {
+		/* relaxed: as above */
+		atomic_fetch_sub_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed);
+		goto err_global;
+	}
+	return true;
+
+err_global:
+	/* relaxed: as above */
+	atomic_fetch_sub_explicit(&p->conns->n, 1, memory_order_relaxed);
+	return false;
+}
+
+/* Gives back a slot of slot_reserve(). */
+static void
+slot_release(struct sl_plistener *l)
+{
+	struct sl_proxy *p = l->w->p;
+
+	if (l->cfg->max_connections != 0)
+		/* relaxed: a count, publishing nothing */
+		atomic_fetch_sub_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed);
+	/* relaxed: as above */
+	atomic_fetch_sub_explicit(&p->conns->n, 1, memory_order_relaxed);
+}
+
 static void
 listener_accept(struct sl_plistener *l)
 {
 	struct sl_pworker *w = l->w;
-	uint32_t max = l->cfg->max_connections;
 	struct sl_addr peer;
 	int fd;
 
 	for (unsigned i = 0; i < l->batch; i++) {
-		if (max != 0 && l->active >= max) {
-			l->paused = true; /* sl__listener_session_closed() resumes */
+		if (!slot_reserve(l)) {
+			/* a session closing here resumes at once; one closing on another worker
+			 * is seen by the timer */
+			l->paused = true;
+			sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
 			listener_mute(l, true);
+			sl_loop_timer_add(w->loop, &l->retry, ACCEPT_CAP_RETRY_MS);
 			return;
 		}
 		fd = sl_sock_accept(l->fd, &peer);
 		if (sl_likely(fd >= 0)) {
-			sl__session_open(l, fd, &peer);
+			if (sl_unlikely(sl__session_open(l, fd, &peer) != 0))
+				slot_release(l);
 			continue;
 		}
+		slot_release(l);
 		if (fd == -EAGAIN) {
 			if (l->grown && l->grow < ACCEPT_GROW_MAX)
 				l->grow *= 2;
@@ -114,6 +165,7 @@ listener_more(struct sl_loop *loop, struct sl_defer *d)
 static void
 listener_retry(struct sl_loop *loop, struct sl_timer *t)
 {
+	((struct sl_plistener *)t->data)->paused = false;
 	listener_more(loop, &((struct sl_plistener *)t->data)->more);
 }
 
@@ -171,6 +223,17 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 		if (err != 0)
 			return err;
 	}
+	/* SO_REUSEPORT lets every worker have its own socket, and would let another process
+	 * join the port unseen: the first worker refuses a port something already listens on */
+	if (w->index == 0 && sl_addr_port(&c->addr) != 0 &&
+	    (err = sl_sock_probe_free(&c->addr)) != 0) {
+		sl_log_error("listener %s: cannot listen on %s: %s%s", c->name,
+		             sl_addr_format(&c->addr, text, sizeof(text)), strerror(-err),
+		             err == -EADDRINUSE ? " (another process, perhaps another sluice, "
+		                                  "listens there)"
+		                                : "");
+		return err;
+	}
 	/* the first worker resolves a port 0; the others join its port (SO_REUSEPORT) */
 	err = sl_sock_listen(&p->bound[i], c->backlog, true, &opts);
 	if (err < 0) {
@@ -191,8 +254,10 @@ void
 sl__listener_session_closed(struct sl_plistener *l)
 {
 	l->active--;
+	slot_release(l);
 	if (sl_unlikely(l->paused) && l->fd >= 0) {
 		l->paused = false;
+		sl_loop_timer_cancel(l->w->loop, &l->retry);
 		sl_loop_defer(l->w->loop, &l->more);
 	}
 }

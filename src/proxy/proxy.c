@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -119,11 +120,19 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	                                              .max_retired = SL_CONFIG_MAX_RETIRED});
 	if (err != 0)
 		goto err_destroy;
+	err = sl__budget_apply(p);
+	if (err != 0)
+		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
-	if (p->workers == NULL) {
+	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
+	p->listener_conns = aligned_alloc(SL_CACHELINE, cfg->nlisteners * sizeof(*p->conns));
+	if (p->workers == NULL || p->conns == NULL || p->listener_conns == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
+	atomic_init(&p->conns->n, 0);
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		atomic_init(&p->listener_conns[i].n, 0);
 	*out = p;
 	return 0;
 
@@ -284,6 +293,8 @@ sl_proxy_destroy(struct sl_proxy *p)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)
 			free(p->backends[g]);
 	free(p->workers);
+	free(p->conns);
+	free(p->listener_conns);
 	free(p->lbs);
 	free(p->backends);
 	free(p->bound);

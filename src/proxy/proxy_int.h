@@ -56,6 +56,8 @@ enum sl_ctr {
 	SL_CTR_EJECTIONS,
 	SL_CTR_SPLICE_FALLBACKS,
 	SL_CTR_WARM_FAILED,
+	SL_CTR_LOCAL_ERRORS,
+	SL_CTR_ACCEPT_PAUSES,
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
@@ -79,6 +81,11 @@ struct sl_backend {
 	_Atomic uint32_t conns;      /* sessions, whole process; kept only when max_connections */
 } SL_CACHELINE_ALIGNED;
 
+/* A count shared by every worker, on its own cache line. */
+struct sl_conn_count {
+	_Atomic uint32_t n;
+} SL_CACHELINE_ALIGNED;
+
 /* A group as one worker sees it: its own balancer instance and session counts. */
 struct sl_wgroup {
 	const struct sl_config_group *cfg; /* in the layout snapshot */
@@ -100,9 +107,9 @@ struct sl_plistener {
 	int fd;                               /* -1 once closed */
 	struct sl_io io;
 	struct sl_defer more;  /* resumes accepting after a pause or an accept error */
-	struct sl_timer retry; /* retries accept after running out of fds */
+	struct sl_timer retry; /* retries accept after running out of fds, or at a cap */
 	uint32_t active;       /* sessions of this listener on this worker */
-	bool paused;           /* at max_connections: accepting resumes when a session closes */
+	bool paused;    /* at a session cap: resumes when a session closes here, or on the timer */
 	bool muted;     /* paused or retrying: READ interest removed (it is level-triggered) */
 	uint8_t batch;  /* accepts per report: 1 .. SL_ACCEPT_BATCH, halved on EAGAIN */
 	uint8_t streak; /* reports in a row that used the whole batch (more were waiting) */
@@ -152,6 +159,11 @@ struct sl_proxy {
 	struct sl_health *health; /* NULL when no group has active checks */
 	bool has_warm;            /* some group has a warm pool */
 	struct sl_addr *bound;    /* [listener]: address after bind (port 0 resolved) */
+	uint32_t max_conns;       /* process-wide session cap in force (budget.c) */
+	/* sessions open, whole process, and per listener (when its max_connections is set):
+	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
+	struct sl_conn_count *conns;          /* one */
+	struct sl_conn_count *listener_conns; /* [listener] */
 	bool running;
 
 	/* drain: workers report idleness here */
@@ -248,8 +260,12 @@ void sl__filter_release(struct sl_session *s);
 
 /* ---- session.c ---- */
 
-/* Starts a session for accepted client <fd> on <l>; closes <fd> if none can be made. */
-void sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer);
+/*
+ * Starts a session for accepted client <fd> on <l>, which then owns the listener's session slot
+ * (given back at close). -ENOMEM if no session could be made: <fd> is closed, the slot is the
+ * caller's.
+ */
+int sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer);
 /* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none). */
 void sl__session_abort(struct sl_session *s, int why);
 
@@ -267,6 +283,19 @@ void sl__listener_close(struct sl_plistener *l);
 void sl__listener_fini(struct sl_plistener *l);
 /* A session of <l> closed: counts it and resumes a paused listener. */
 void sl__listener_session_closed(struct sl_plistener *l);
+
+/* ---- budget.c ---- */
+
+/* fds one session may hold under <cfg>: 2, or 6 when a listener may splice. */
+unsigned sl__budget_session_fds(const struct sl_config *cfg);
+/* fds <cfg> holds with no session open, with <nworkers> workers. */
+uint64_t sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers);
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit and sets p->max_conns: the configured
+ * max_connections, or what the limit holds when it is 0. -EMFILE (logged with the figures)
+ * when the limit cannot hold the idle fds, or the configured cap. Controlling thread.
+ */
+int sl__budget_apply(struct sl_proxy *p);
 
 /* ---- pworker.c ---- */
 

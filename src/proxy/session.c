@@ -256,6 +256,20 @@ connect_failed(struct sl_session *s, bool timed_out)
 }
 
 /*
+ * The backend connection could not even be tried for want of fds, memory or local ports on
+ * this host: the backend is not charged (no failure, no ejection), the client is closed and
+ * counted as local_errors.
+ */
+static void
+session_local_failure(struct sl_session *s)
+{
+	sl__wgroup_put(s->l->group, s->backend);
+	s->backend = -1;
+	sl__ctr_add(s->l->w, SL_CTR_LOCAL_ERRORS, 1);
+	session_close(s, CLOSE_NORMAL);
+}
+
+/*
  * After a failed connect: the next backend if the group's retries allow one (session_connect),
  * else the client is closed, counted as no_backend. The one tail of every failed connect.
  */
@@ -371,17 +385,22 @@ session_connect(struct sl_session *s)
 	if (err == 0 || err == -EINPROGRESS) {
 		sl_io_init(&s->sio, fd, server_io, s);
 		err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);
-		if (sl_likely(err == 0)) {
-			s->sfd = fd;
-			sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
-			set_state(s, SL_SS_CONNECTING);
-			connect_ms =
-			        sl__proxy_config(w->p)->listeners[l->index].timeouts.connect_ms;
-			if (connect_ms != 0)
-				sl_loop_timer_add(w->loop, &s->timer, connect_ms);
+		if (sl_unlikely(err != 0)) {
+			close(fd);
+			session_local_failure(s); /* the loop's, never the backend's */
 			return;
 		}
-		close(fd);
+		s->sfd = fd;
+		sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
+		set_state(s, SL_SS_CONNECTING);
+		connect_ms = sl__proxy_config(w->p)->listeners[l->index].timeouts.connect_ms;
+		if (connect_ms != 0)
+			sl_loop_timer_add(w->loop, &s->timer, connect_ms);
+		return;
+	}
+	if (sl_unlikely(sl_sock_error_is_local(err))) {
+		session_local_failure(s);
+		return;
 	}
 	/* failed at once: the next backend (recursion bounded by the tries a session has) */
 	connect_failed(s, false);
@@ -512,7 +531,7 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 	handlers[s->state].client(s, events);
 }
 
-void
+int
 sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 {
 	struct sl_pworker *w = l->w;
@@ -522,7 +541,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	if (sl_unlikely(s == NULL)) {
 		sl__ctr_add(w, SL_CTR_ACCEPT_ERRORS, 1);
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	s->l = l;
 	s->state = SL_SS_ACCEPTED;
@@ -554,7 +573,8 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 		s->cfd = -1;
 		close(fd);
 		session_close(s, CLOSE_NORMAL);
-		return;
+		return 0;
 	}
 	session_filter(s);
+	return 0;
 }

@@ -23,6 +23,8 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         [SL_CTR_EJECTIONS] = {"ejections", SL_COUNTER_MONOTONIC},
         [SL_CTR_SPLICE_FALLBACKS] = {"splice_fallbacks", SL_COUNTER_MONOTONIC},
         [SL_CTR_WARM_FAILED] = {"warm_failed", SL_COUNTER_MONOTONIC},
+        [SL_CTR_LOCAL_ERRORS] = {"local_errors", SL_COUNTER_MONOTONIC},
+        [SL_CTR_ACCEPT_PAUSES] = {"accept_pauses", SL_COUNTER_MONOTONIC},
         [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT] = {"timeouts_connect", SL_COUNTER_MONOTONIC},
         [SL_CTR_TIMEOUT_FIRST +
                 SL_TIMEOUT_CLIENT_IDLE] = {"timeouts_client_idle", SL_COUNTER_MONOTONIC},
@@ -89,6 +91,9 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 	st->ejections = sl_counter_sum(c, SL_CTR_EJECTIONS);
 	st->splice_fallbacks = sl_counter_sum(c, SL_CTR_SPLICE_FALLBACKS);
 	st->warm_failed = sl_counter_sum(c, SL_CTR_WARM_FAILED);
+	st->local_errors = sl_counter_sum(c, SL_CTR_LOCAL_ERRORS);
+	st->accept_pauses = sl_counter_sum(c, SL_CTR_ACCEPT_PAUSES);
+	st->max_connections = p->max_conns;
 	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)
 		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
 	for (unsigned r = 0; r < SL_REJECT_KINDS; r++)
@@ -101,6 +106,7 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 		st->health_failures = hs.failures;
 		st->health_ups = hs.transitions_up;
 		st->health_downs = hs.transitions_down;
+		st->health_local_errors = hs.local_errors;
 	}
 	for (unsigned i = 0; i < p->nworkers && p->workers != NULL; i++) {
 		const struct sl_pworker *w = &p->workers[i];

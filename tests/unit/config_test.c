@@ -231,7 +231,7 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 	(void)state;
 	assert_errors(MINIMAL "colour: blue\n",
 	              "t.yaml:7:1: unknown key \"colour\" at the top level (expected one of: "
-	              "workers, drain_timeout, log, listeners, groups)\n");
+	              "workers, drain_timeout, max_connections, log, listeners, groups)\n");
 }
 
 static void

@@ -133,6 +133,35 @@ sock_close_reset_makes_peer_see_reset(void **state)
 	close(b);
 }
 
+static void
+sock_error_is_local_for_host_shortages_only(void **state)
+{
+	(void)state;
+	assert_true(sl_sock_error_is_local(-EMFILE));
+	assert_true(sl_sock_error_is_local(-ENFILE));
+	assert_true(sl_sock_error_is_local(-ENOBUFS));
+	assert_true(sl_sock_error_is_local(-ENOMEM));
+	assert_true(sl_sock_error_is_local(-EADDRNOTAVAIL));
+	assert_false(sl_sock_error_is_local(-ECONNREFUSED));
+	assert_false(sl_sock_error_is_local(-ENETUNREACH));
+	assert_false(sl_sock_error_is_local(-ETIMEDOUT));
+	assert_false(sl_sock_error_is_local(-EINPROGRESS));
+}
+
+static void
+sock_probe_says_in_use_only_while_something_listens(void **state)
+{
+	const struct sl_sock_opts o = {0};
+	struct sl_addr a;
+	int lfd;
+
+	(void)state;
+	lfd = listen_any(&a, "127.0.0.1:0", &o);
+	assert_int_equal(-EADDRINUSE, sl_sock_probe_free(&a));
+	close(lfd);
+	assert_int_equal(0, sl_sock_probe_free(&a));
+}
+
 int
 main(void)
 {
@@ -143,6 +172,8 @@ main(void)
 	        cmocka_unit_test(sock_two_reuseport_listeners_share_a_port),
 	        cmocka_unit_test(sock_connect_to_closed_port_reports_refused),
 	        cmocka_unit_test(sock_close_reset_makes_peer_see_reset),
+	        cmocka_unit_test(sock_error_is_local_for_host_shortages_only),
+	        cmocka_unit_test(sock_probe_says_in_use_only_while_something_listens),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

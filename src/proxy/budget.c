@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The file-descriptor budget: raises the soft RLIMIT_NOFILE to the hard limit, counts the fds
+ * the configuration holds while idle, and from what is left derives the process-wide session
+ * cap (max_connections: 0), or refuses a configured cap or warm pool the limit cannot hold.
+ * Run once by sl_proxy_create(). docs/protection.md gives the formula.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <sys/resource.h>
+
+#include <sluice/log.h>
+
+#include "proxy/proxy_int.h"
+
+/* fds of the process itself: stdio, the log, the health checker's loop and wake-ups */
+#define BUDGET_PROCESS_FDS 16
+/* fds of one worker besides its listeners: epoll, the mailbox's eventfd, slack */
+#define BUDGET_WORKER_FDS 4
+/* fds kept free of sessions for everything else (a log reopen, a control connection) */
+#define BUDGET_SPARE_FDS 32
+
+unsigned
+sl__budget_session_fds(const struct sl_config *cfg)
+{
+	unsigned most = 2; /* client and backend sockets */
+
+	/* a splicing direction holds a pipe pair: two more fds each way */
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].forward != SL_FWD_COPY)
+			most = 6;
+	return most;
+}
+
+uint64_t
+sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
+{
+	uint64_t n =
+	        BUDGET_PROCESS_FDS + (uint64_t)nworkers * (BUDGET_WORKER_FDS + cfg->nlisteners);
+
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		const struct sl_config_group *cg = &cfg->groups[g];
+
+		if (cg->health.kind != SL_HEALTH_NONE)
+			n += cg->nbackends; /* one check in flight per backend */
+		n += (uint64_t)cg->warm_pool.size * cg->nbackends * nworkers;
+	}
+	return n;
+}
+
+/* Raises the soft fd limit to the hard one; returns the soft limit in force after. */
+static uint64_t
+raise_nofile(void)
+{
+	struct rlimit r;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+		return 1024;
+	was = r.rlim_cur;
+	if (r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+			r.rlim_cur = was;
+		else
+			sl_log_debug("file descriptor limit raised from %" PRIu64 " to %" PRIu64,
+			             (uint64_t)was, (uint64_t)r.rlim_cur);
+	}
+	return r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
+}
+
+int
+sl__budget_apply(struct sl_proxy *p)
+{
+	const struct sl_config *cfg = p->cfg;
+	uint64_t limit = raise_nofile();
+	uint64_t idle = sl__budget_idle_fds(cfg, p->nworkers);
+	unsigned per = sl__budget_session_fds(cfg);
+	uint64_t fit;
+
+	if (idle + BUDGET_SPARE_FDS + per > limit) {
+		sl_log_error(
+		        "cannot start: %u workers, %zu listeners, health checks and warm pools "
+		        "hold %" PRIu64 " file descriptors while idle, plus %u spare and %u "
+		        "per session; the limit is %" PRIu64
+		        " (raise `ulimit -n` or LimitNOFILE=, or use fewer workers or a smaller "
+		        "warm_pool)",
+		        p->nworkers, cfg->nlisteners, idle, BUDGET_SPARE_FDS, per, limit);
+		return -EMFILE;
+	}
+	fit = (limit - idle - BUDGET_SPARE_FDS) / per;
+	if (fit > SL_CONFIG_MAX_CONNECTIONS_MAX)
+		fit = SL_CONFIG_MAX_CONNECTIONS_MAX;
+	if (cfg->max_connections == 0) {
+		p->max_conns = (uint32_t)fit;
+		sl_log_info("max_connections %u: what %" PRIu64 " file descriptors allow (%u per "
+		            "session, %" PRIu64 " held idle, %u spare)",
+		            p->max_conns, limit, per, idle, BUDGET_SPARE_FDS);
+		return 0;
+	}
+	if (cfg->max_connections > fit) {
+		sl_log_error("cannot start: max_connections %u needs %" PRIu64
+		             " file descriptors (%u per session, %" PRIu64
+		             " held idle, %u spare); the limit is %" PRIu64 ", enough for %" PRIu64
+		             " (raise `ulimit -n` or LimitNOFILE=)",
+		             cfg->max_connections,
+		             (uint64_t)cfg->max_connections * per + idle + BUDGET_SPARE_FDS, per,
+		             idle, BUDGET_SPARE_FDS, limit, fit);
+		return -EMFILE;
+	}
+	p->max_conns = cfg->max_connections;
+	return 0;
+}

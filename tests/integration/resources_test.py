@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: MIT
+"""Running out is normal: the process-wide and per-listener session caps hold across workers
+(clients over them wait in the backlog and are served once a session closes), the fd limit
+decides the default cap and refuses what it cannot hold, and a second process on the same port
+is refused instead of silently taking half the traffic."""
+import os
+import re
+import resource
+import select
+import socket
+import subprocess
+import unittest
+
+from harness import SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_port, recv_exact, write_config
+
+
+def capped_config(port, backend, top_cap=0, listener_cap=0, workers=2):
+    return write_config(f"""
+workers: {workers}
+max_connections: {top_cap}
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    max_connections: {listener_cap}
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+
+def echoes(sock, payload=b"ping", wait=10.0):
+    """True if <payload> comes back within <wait> s (the session reached the backend)."""
+    sock.sendall(payload)
+    r, _, _ = select.select([sock], [], [], wait)
+    if not r:
+        return False
+    return recv_exact(sock, len(payload)) == payload
+
+
+def with_nofile(n):
+    def set_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return set_limit
+
+
+class Caps(unittest.TestCase):
+    def assert_third_client_waits_for_a_slot(self, top_cap, listener_cap):
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = capped_config(port, b.addr, top_cap=top_cap, listener_cap=listener_cap)
+            with Sluice(["-c", cfg], port=port) as px:
+                first = [connect(port) for _ in range(2)]
+                for s in first:
+                    self.assertTrue(echoes(s))
+                third = connect(port)  # the kernel completes it; sluice leaves it queued
+                self.assertFalse(echoes(third, wait=0.5 * SLOW),
+                                 "a client over the cap was served")
+                first[0].close()
+                r, _, _ = select.select([third], [], [], 10 * SLOW)
+                self.assertTrue(r and recv_exact(third, 4) == b"ping",
+                                "the queued client was not served once a slot was free")
+                for s in first[1:] + [third]:
+                    s.close()
+                self.assertEqual(0, px.stop())
+                self.assertRegex(px.stderr(), r"sessions: 3 accepted")
+            os.unlink(cfg)
+
+    def test_process_cap_queues_clients_over_it_across_workers(self):
+        self.assert_third_client_waits_for_a_slot(top_cap=2, listener_cap=0)
+
+    def test_listener_cap_queues_clients_over_it_across_workers(self):
+        self.assert_third_client_waits_for_a_slot(top_cap=0, listener_cap=2)
+
+
+class FdLimit(unittest.TestCase):
+    def test_default_cap_is_what_the_fd_limit_holds(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            px = subprocess.Popen([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1"],
+                                  stderr=subprocess.PIPE, preexec_fn=with_nofile(256))
+            try:
+                line = px.stderr.readline().decode()
+                m = re.search(r"max_connections (\d+): what 256 file descriptors allow \((\d+) per "
+                              r"session, (\d+) held idle, (\d+) spare\)", line)
+                self.assertIsNotNone(m, line)
+                cap, per, idle, spare = map(int, m.groups())
+                self.assertEqual((256 - idle - spare) // per, cap)
+                self.assertGreater(cap, 0)
+            finally:
+                px.terminate()
+                px.wait(30)
+                px.stderr.close()
+
+    def test_limit_too_low_for_the_workers_is_refused_with_why(self):
+        r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b", "127.0.0.1:9", "-w",
+                            "4"], capture_output=True, preexec_fn=with_nofile(40), timeout=30)
+        self.assertEqual(1, r.returncode)
+        self.assertIn(b"the limit is 40 (raise `ulimit -n`", r.stderr)
+
+    def test_configured_cap_over_the_fd_limit_is_refused_with_why(self):
+        port = free_port()
+        cfg = capped_config(port, "127.0.0.1:9", top_cap=100000, workers=1)
+        r = subprocess.run([SLUICE, "-c", cfg], capture_output=True,
+                           preexec_fn=with_nofile(1024), timeout=30)
+        os.unlink(cfg)
+        self.assertEqual(1, r.returncode)
+        self.assertRegex(r.stderr.decode(), r"max_connections 100000 needs \d+ file descriptors")
+
+
+class SamePort(unittest.TestCase):
+    def test_second_instance_on_the_same_port_is_refused_and_the_first_serves_on(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "2"], port=port):
+                r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr],
+                                   capture_output=True, timeout=30)
+                self.assertEqual(1, r.returncode)
+                self.assertIn(b"Address already in use (another process", r.stderr)
+                for _ in range(20):  # every connection reaches the first instance's backend
+                    with connect(port) as s:
+                        self.assertTrue(echoes(s))
+                self.assertEqual(20, b.accepted)
+
+
+if __name__ == "__main__":
+    unittest.main()
