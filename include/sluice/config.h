@@ -20,6 +20,8 @@
 #include <sluice/common.h>
 #include <sluice/log.h>
 
+struct sl_lpm;
+
 #define SL_CONFIG_NAME_MAX 64
 /* Largest process-wide max_connections: 16M sessions (about 100M fds at most). */
 #define SL_CONFIG_MAX_CONNECTIONS_MAX (1u << 24)
@@ -90,8 +92,28 @@ struct sl_config_group {
 	struct sl_config_health health;
 	struct sl_config_passive passive;
 	struct sl_config_warm_pool warm_pool;
+	unsigned send_proxy; /* 0, SL_CONFIG_PP_V1 or _V2: a PROXY header to every backend
+	                      * connection, sessions and health checks alike */
 	struct sl_config_backend *backends; /* owned by the snapshot */
 	size_t nbackends;
+};
+
+/* PROXY protocol versions, as a mask (the codec's SL_PP_V1 and SL_PP_V2 values). */
+enum {
+	SL_CONFIG_PP_V1 = 1u,
+	SL_CONFIG_PP_V2 = 2u,
+};
+
+/* Bounds of proxy_protocol.max_size: a v2 header with an IPv6 block, and the longest v2. */
+#define SL_CONFIG_PP_MAX_SIZE_MIN 52
+#define SL_CONFIG_PP_MAX_SIZE_MAX 65551
+
+/* What a listener expects of a PROXY header in front of each client's bytes. */
+struct sl_config_proxy_in {
+	unsigned versions;      /* SL_CONFIG_PP_* mask; 0 = the listener takes no PROXY header */
+	struct sl_lpm *trusted; /* sources allowed to send one (value 1); owned; others refused */
+	uint32_t timeout_ms;    /* the whole header must arrive within it; default 3000 */
+	uint32_t max_size;      /* longest header accepted, bytes; default 536 */
 };
 
 struct sl_config_listener {
@@ -106,6 +128,11 @@ struct sl_config_listener {
 	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
 	uint32_t max_connections; /* concurrent sessions per listener, whole process; 0 = none */
 	struct sl_config_timeouts timeouts;
+	/* allow/deny lists: the longest matching prefix decides (value 1 allow, 0 deny); no
+	 * match is allowed unless an allow list exists. NULL = no lists. Owned. Live. */
+	struct sl_lpm *acl;
+	bool acl_allows_unmatched;
+	struct sl_config_proxy_in proxy_in;
 };
 
 struct sl_config {

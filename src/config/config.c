@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include <sluice/config.h>
+#include <sluice/lpm.h>
 
 #include "config/config_int.h"
 
@@ -495,6 +496,10 @@ sl_config_free(struct sl_config *c)
 		free(c->groups[i].backends);
 	}
 	free(c->groups);
+	for (i = 0; c->listeners && i < c->nlisteners; i++) {
+		sl_lpm_destroy(c->listeners[i].acl);
+		sl_lpm_destroy(c->listeners[i].proxy_in.trusted);
+	}
 	free(c->listeners);
 	free(c->source);
 	free(c);

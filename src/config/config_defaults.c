@@ -35,6 +35,7 @@ sl_config_group_defaults(struct sl_config_group *g)
 	g->passive.max_backoff_ms = 30000;
 	g->warm_pool.size = 0;
 	g->warm_pool.idle_ms = 30000;
+	g->send_proxy = 0;
 }
 
 void
@@ -49,6 +50,9 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	l->pipe_size = 262144;
 	l->buffer_size = 16384;
 	l->max_connections = 0;
+	l->acl = NULL;
+	l->acl_allows_unmatched = true;
+	l->proxy_in = (struct sl_config_proxy_in){.timeout_ms = 3000, .max_size = 536};
 	l->timeouts.connect_ms = 5000;
 	l->timeouts.client_idle_ms = 60000;
 	l->timeouts.server_idle_ms = 60000;

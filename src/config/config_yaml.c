@@ -14,8 +14,10 @@
 #include <yaml.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
+#include <sluice/lpm.h>
 
 #include "config/config_int.h"
 
@@ -28,8 +30,9 @@ enum { TOP_WORKERS, TOP_DRAIN, TOP_MAXCONN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS }
 static const char *const log_keys[] = {"level"};
 
 static const char *const listener_keys[] = {
-        "name",      "address",   "group",       "backlog",         "forward",  "tcp_nodelay",
-        "keepalive", "pipe_size", "buffer_size", "max_connections", "timeouts",
+        "name",        "address",   "group",     "backlog",        "forward",
+        "tcp_nodelay", "keepalive", "pipe_size", "buffer_size",    "max_connections",
+        "timeouts",    "allow",     "deny",      "proxy_protocol",
 };
 enum {
 	L_NAME,
@@ -43,15 +46,33 @@ enum {
 	L_BUFFER,
 	L_MAXCONN,
 	L_TIMEOUTS,
+	L_ALLOW,
+	L_DENY,
+	L_PROXY,
 };
+
+static const char *const proxy_in_keys[] = {"version", "trusted", "timeout", "max_size"};
+enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
+/* "version" of proxy_protocol, index = mask of SL_CONFIG_PP_* */
+static const char *const proxy_versions[] = {"off", "v1", "v2", "any"};
 
 static const char *const timeout_keys[] = {"connect", "client_idle", "server_idle", "session"};
 
 static const char *const group_keys[] = {
-        "name",   "balance", "maglev_table_size", "retries",
-        "health", "passive", "warm_pool",         "backends",
+        "name",    "balance",   "maglev_table_size", "retries",  "health",
+        "passive", "warm_pool", "send_proxy",        "backends",
 };
-enum { G_NAME, G_BALANCE, G_MAGLEV, G_RETRIES, G_HEALTH, G_PASSIVE, G_WARM, G_BACKENDS };
+enum {
+	G_NAME,
+	G_BALANCE,
+	G_MAGLEV,
+	G_RETRIES,
+	G_HEALTH,
+	G_PASSIVE,
+	G_WARM,
+	G_SEND_PROXY,
+	G_BACKENDS
+};
 
 static const char *const health_keys[] = {"type", "interval", "timeout", "rise",
                                           "fall", "send",     "expect"};
@@ -479,6 +500,125 @@ list_len(const yaml_node_t *v)
 	return (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 }
 
+/* Adds every prefix of the list <v> under <key> to <b> with <value>; a bad item is reported. */
+static void
+add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct sl_lpm_builder *b,
+              uint32_t value)
+{
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
+	yaml_node_item_t *it;
+
+	if (!is_list(x, v, key))
+		return;
+	for (it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top && !sl__config_stopped(x); it++) {
+		yaml_node_t *p = node_at(x, *it);
+		const char *s, *why = NULL;
+		struct sl_cidr c;
+		int err;
+
+		if (!p)
+			continue;
+		s = scalar_text(p);
+		if (p->type != YAML_SCALAR_NODE || !s || scalar_is_null(p)) {
+			sl__config_error(
+			        x, p->start_mark,
+			        "expected a prefix such as 10.0.0.0/8 or \"2001:db8::/32\" in "
+			        "\"%s\", got %s",
+			        key, describe(p, got, sizeof(got)));
+			continue;
+		}
+		if (sl_cidr_parse(&c, s, 0, &why) != 0) {
+			sl__config_quote(s, strlen(s), q, sizeof(q));
+			sl__config_error(x, p->start_mark, "bad prefix \"%s\" in \"%s\": %s", q,
+			                 key, why);
+			continue;
+		}
+		err = sl_lpm_builder_add(b, &c, value);
+		if (err == -ENOMEM)
+			x->oom = true;
+	}
+}
+
+/*
+ * Builds the table of <b> into <*out>; a prefix listed twice is reported at <at> (the key of
+ * the last list read). Frees nothing: the caller destroys <b>.
+ */
+static void
+build_lpm(struct sl__config_load *x, struct sl_lpm_builder *b, const yaml_node_t *at,
+          const char *what, struct sl_lpm **out)
+{
+	int err = sl_lpm_build(out, b);
+
+	if (err == -ENOMEM)
+		x->oom = true;
+	else if (err == -EEXIST)
+		sl__config_error(x, at->start_mark, "%s list the same prefix more than once", what);
+	else if (err != 0)
+		sl__config_error(x, at->start_mark, "%s: cannot build the prefix table: %s", what,
+		                 strerror(-err));
+}
+
+/* allow: and deny: of a listener, into one table (allow 1, deny 0: the longest match wins). */
+static void
+walk_acl(struct sl__config_load *x, yaml_node_t *allow, yaml_node_t *deny,
+         struct sl_config_listener *l)
+{
+	struct sl_lpm_builder *b;
+
+	if (sl_lpm_builder_create(&b) != 0) {
+		x->oom = true;
+		return;
+	}
+	if (allow)
+		add_cidr_list(x, allow, "allow", b, 1);
+	if (deny)
+		add_cidr_list(x, deny, "deny", b, 0);
+	if (!sl__config_stopped(x))
+		build_lpm(x, b, deny ? deny : allow, "\"allow\" and \"deny\"", &l->acl);
+	/* an allow list, even one whose every item was refused, means "only these" */
+	l->acl_allows_unmatched = !allow;
+	sl_lpm_builder_destroy(b);
+}
+
+static void
+walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_proxy_in *pi)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(proxy_in_keys)];
+	struct sl_lpm_builder *b;
+	unsigned ver = SL_CONFIG_PP_V1 | SL_CONFIG_PP_V2;
+
+	if (!walk_map(x, map, "for \"proxy_protocol\"", "in proxy_protocol", proxy_in_keys,
+	              SL_ARRAY_SIZE(proxy_in_keys), v))
+		return;
+	if (v[PI_VERSION])
+		get_enum(x, v[PI_VERSION], "version", proxy_versions, SL_ARRAY_SIZE(proxy_versions),
+		         &ver);
+	pi->versions = ver;
+	if (v[PI_TIMEOUT])
+		get_ms(x, v[PI_TIMEOUT], "timeout", 1, &pi->timeout_ms);
+	if (v[PI_MAX_SIZE])
+		get_size(x, v[PI_MAX_SIZE], "max_size", SL_CONFIG_PP_MAX_SIZE_MIN,
+		         SL_CONFIG_PP_MAX_SIZE_MAX, &pi->max_size);
+	if (ver == 0)
+		return;
+	if (!v[PI_TRUSTED]) {
+		sl__config_error(
+		        x, map->start_mark,
+		        "proxy_protocol needs \"trusted\": the sources allowed to send the "
+		        "header, such as [127.0.0.1/32, 10.0.0.0/8]");
+		return;
+	}
+	if (sl_lpm_builder_create(&b) != 0) {
+		x->oom = true;
+		return;
+	}
+	add_cidr_list(x, v[PI_TRUSTED], "trusted", b, 1);
+	if (!sl__config_stopped(x))
+		build_lpm(x, b, v[PI_TRUSTED], "\"trusted\"", &pi->trusted);
+	sl_lpm_builder_destroy(b);
+}
+
 static void
 walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
 {
@@ -541,6 +681,10 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		get_u32(x, v[L_MAXCONN], "max_connections", 0, UINT32_MAX, &l->max_connections);
 	if (v[L_TIMEOUTS])
 		walk_timeouts(x, v[L_TIMEOUTS], &l->timeouts);
+	if (v[L_ALLOW] || v[L_DENY])
+		walk_acl(x, v[L_ALLOW], v[L_DENY], l);
+	if (v[L_PROXY])
+		walk_proxy_in(x, v[L_PROXY], &l->proxy_in);
 	if (!m->name && m->addr_ok)
 		sl_addr_format(&l->addr, l->name, sizeof(l->name));
 }
@@ -730,6 +874,8 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_passive(x, v[G_PASSIVE], &g->passive);
 	if (v[G_WARM])
 		walk_warm_pool(x, v[G_WARM], &g->warm_pool);
+	if (v[G_SEND_PROXY])
+		get_enum(x, v[G_SEND_PROXY], "send_proxy", proxy_versions, 3, &g->send_proxy);
 	bl = v[G_BACKENDS];
 	if (bl && !is_list(x, bl, "backends"))
 		return;

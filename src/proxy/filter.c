@@ -20,7 +20,8 @@ struct filter_stage {
 };
 
 static const struct filter_stage stages[] = {
-        {NULL, NULL, NULL}, /* placeholder: the chain's stages come with their features */
+        {sl__pp_in_run, sl__pp_in_timed_out, NULL},
+        {sl__acl_run, NULL, NULL},
 };
 
 enum sl_filter_verdict
@@ -32,7 +33,7 @@ sl__filter_run(struct sl_session *s)
 	while (s->filter_next < SL_ARRAY_SIZE(stages)) {
 		const struct filter_stage *f = &stages[s->filter_next];
 
-		v = f->run != NULL ? f->run(s) : SL_FILTER_ACCEPT;
+		v = f->run(s);
 		if (v != SL_FILTER_ACCEPT)
 			return v;
 		s->filter_next++;

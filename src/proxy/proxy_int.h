@@ -130,7 +130,10 @@ struct sl_pworker {
 	struct sl_plistener *listeners;
 	struct sl_wgroup *groups;
 	struct sl_pool *sessions; /* struct sl_session blocks */
-	struct sl_session *live;  /* doubly linked list of open sessions */
+	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
+	uint8_t *pp_buf;          /* scratch for PROXY headers in and out */
+	size_t pp_buf_size;
+	struct sl_session *live; /* doubly linked list of open sessions */
 	size_t nlive;
 	bool draining; /* listeners closed; report idle when nlive reaches 0 */
 	bool idle_reported;
@@ -257,6 +260,25 @@ enum sl_filter_verdict sl__filter_run(struct sl_session *s);
 void sl__filter_timed_out(struct sl_session *s);
 /* The session closes: every stage that accepted gives back what it holds. */
 void sl__filter_release(struct sl_session *s);
+
+/* ---- filter stages: session_proxyproto.c, filter_acl.c ---- */
+
+struct sl_pp_keep;
+/* PROXY header in (a listener with proxy_protocol), the chain's first stage. */
+enum sl_filter_verdict sl__pp_in_run(struct sl_session *s);
+void sl__pp_in_timed_out(struct sl_session *s);
+/* allow/deny prefixes on the client address. */
+enum sl_filter_verdict sl__acl_run(struct sl_session *s);
+/*
+ * Writes the group's PROXY header to the new backend connection s->sfd, before any client
+ * byte: the client address, the destination and any v2 TLVs that came in. 0 or -errno.
+ */
+int sl__pp_out_send(struct sl_session *s);
+/* Frees what the header in kept for the header out (s->pp), if anything. */
+void sl__pp_keep_put(struct sl_session *s);
+/* A worker's PROXY buffers: pp_buf always, pp_keep when a listener takes headers. 0 or -errno. */
+int sl__pp_worker_init(struct sl_pworker *w);
+void sl__pp_worker_fini(struct sl_pworker *w);
 
 /* ---- session.c ---- */
 

@@ -103,6 +103,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 	}
 	sl_fwd_fini(&s->fwd);
 	sl__filter_release(s);
+	sl__pp_keep_put(s);
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);
 
@@ -212,6 +213,11 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 
 	set_state(s, SL_SS_FORWARDING);
 	s->last_ms[SL_FWD_CLIENT] = s->last_ms[SL_FWD_SERVER] = now;
+	if (s->l->group->cfg->send_proxy != 0 && sl__pp_out_send(s) != 0) {
+		s->fwd.err_side = SL_FWD_SERVER;
+		session_close(s, CLOSE_RESET);
+		return;
+	}
 	sl_fwd_note(&s->fwd, SL_FWD_SERVER, events);
 	rc = sl_fwd_start(&s->fwd);
 	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
@@ -269,24 +275,37 @@ session_local_failure(struct sl_session *s)
 	session_close(s, CLOSE_NORMAL);
 }
 
-/*
- * After a failed connect: the next backend if the group's retries allow one (session_connect),
- * else the client is closed, counted as no_backend. The one tail of every failed connect.
- */
-static void
-connect_next(struct sl_session *s)
+/* true if the group's retries allow another backend after a failed connect. */
+static bool
+may_retry(const struct sl_session *s)
 {
 	const struct sl_plistener *l = s->l;
 	uint32_t retries = sl__proxy_config(l->w->p)->groups[l->cfg->group].retries;
 
 	if (retries > SL_SESSION_MAX_TRIES - 1)
 		retries = SL_SESSION_MAX_TRIES - 1;
-	if (s->ntried > retries) {
-		sl__ctr_add(l->w, SL_CTR_NO_BACKEND, 1);
-		session_close(s, CLOSE_NORMAL);
-		return;
-	}
-	session_connect(s);
+	return s->ntried <= retries;
+}
+
+/* No backend could be reached: the client is closed, counted as no_backend. */
+static void
+session_no_backend(struct sl_session *s)
+{
+	sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
+	session_close(s, CLOSE_NORMAL);
+}
+
+/*
+ * After a connect failed later (refused, reset, timed out): the next backend if the group's
+ * retries allow one, else no backend. The one tail of every asynchronous connect failure.
+ */
+static void
+connect_next(struct sl_session *s)
+{
+	if (may_retry(s))
+		session_connect(s);
+	else
+		session_no_backend(s);
 }
 
 static void
@@ -356,12 +375,12 @@ err_close:
 }
 
 /*
- * Picks a backend and starts a nonblocking connect, moving on to the next backend while
- * connects fail at once (connect_next(), bounded by the group's retries). Ends in CONNECTING,
- * FORWARDING (a warm connection was taken) or CLOSED.
+ * Picks a backend and starts a nonblocking connect to it. Returns true when the session is in
+ * CONNECTING, FORWARDING (a warm connection was taken) or CLOSED; false when the connect
+ * failed at once (counted against the backend): the caller moves on.
  */
-static void
-session_connect(struct sl_session *s)
+static bool
+session_try_connect(struct sl_session *s)
 {
 	struct sl_plistener *l = s->l;
 	struct sl_pworker *w = l->w;
@@ -374,13 +393,12 @@ session_connect(struct sl_session *s)
 		sl__ctr_add(w, SL_CTR_RETRIES, 1);
 	i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
 	if (i < 0) {
-		sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
-		session_close(s, CLOSE_NORMAL);
-		return;
+		session_no_backend(s);
+		return true;
 	}
 	s->backend = i;
 	if (session_connect_warm(s, &opts))
-		return;
+		return true;
 	err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
 	if (err == 0 || err == -EINPROGRESS) {
 		sl_io_init(&s->sio, fd, server_io, s);
@@ -388,7 +406,7 @@ session_connect(struct sl_session *s)
 		if (sl_unlikely(err != 0)) {
 			close(fd);
 			session_local_failure(s); /* the loop's, never the backend's */
-			return;
+			return true;
 		}
 		s->sfd = fd;
 		sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
@@ -396,15 +414,29 @@ session_connect(struct sl_session *s)
 		connect_ms = sl__proxy_config(w->p)->listeners[l->index].timeouts.connect_ms;
 		if (connect_ms != 0)
 			sl_loop_timer_add(w->loop, &s->timer, connect_ms);
-		return;
+		return true;
 	}
 	if (sl_unlikely(sl_sock_error_is_local(err))) {
 		session_local_failure(s);
-		return;
+		return true;
 	}
-	/* failed at once: the next backend (recursion bounded by the tries a session has) */
 	connect_failed(s, false);
-	connect_next(s);
+	return false;
+}
+
+/*
+ * Connects to a backend, moving on to the next one while connects fail at once, bounded by the
+ * group's retries. Ends in CONNECTING, FORWARDING or CLOSED.
+ */
+static void
+session_connect(struct sl_session *s)
+{
+	while (!session_try_connect(s)) {
+		if (!may_retry(s)) {
+			session_no_backend(s);
+			return;
+		}
+	}
 }
 
 /* ---- ACCEPTED and FILTERED ---- */
@@ -452,8 +484,9 @@ void
 sl__session_defer(struct sl_session *s, uint32_t timeout_ms)
 {
 	s->deferred = true;
-	sl_loop_timer_cancel(session_loop(s), &s->timer);
-	sl_loop_timer_add(session_loop(s), &s->timer, timeout_ms);
+	/* armed once: a client trickling bytes never pushes the deadline back */
+	if (!sl_timer_is_pending(&s->timer))
+		sl_loop_timer_add(session_loop(s), &s->timer, timeout_ms);
 }
 
 /* ---- dispatch ---- */
@@ -554,6 +587,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->deferred = false;
 	s->filter_next = 0;
 	s->reject = 0;
+	s->pp = NULL;
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <sluice/config.h>
+#include <sluice/lpm.h>
 
 #include "config/config_int.h"
 
@@ -222,7 +223,8 @@ config_reports_unknown_key_with_suggestion(void **state)
 	              "    backends: [{ address: 127.0.0.1:9001 }]\n",
 	              "t.yaml:3:5: unknown key \"adress\" in listener (expected one of: name, "
 	              "address, group, backlog, forward, tcp_nodelay, keepalive, pipe_size, "
-	              "buffer_size, max_connections, timeouts); did you mean \"address\"?\n");
+	              "buffer_size, max_connections, timeouts, allow, deny, proxy_protocol); did "
+	              "you mean \"address\"?\n");
 }
 
 static void
@@ -780,6 +782,86 @@ config_forward_mode_names_parse_back_to_their_mode(void **state)
 	assert_int_equal(-EINVAL, sl_fwd_mode_parse("zerocopy", &m));
 }
 
+#define LISTENER_WITH(extra)                                                                       \
+	"listeners:\n"                                                                             \
+	"  - address: 127.0.0.1:8080\n" extra "groups:\n"                                          \
+	"  - name: web\n"                                                                          \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"
+
+static void
+config_acl_longest_prefix_decides(void **state)
+{
+	struct result r = load(LISTENER_WITH("    allow: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+	                                     "    deny: [10.1.0.0/16]\n"));
+	const struct sl_config_listener *l;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	l = &r.c->listeners[0];
+	assert_non_null(l->acl);
+	assert_false(l->acl_allows_unmatched);
+	assert_int_equal(1, sl_lpm_lookup4(l->acl, 0x0a020304)); /* 10.2.3.4: allowed */
+	assert_int_equal(0, sl_lpm_lookup4(l->acl, 0x0a010203)); /* 10.1.2.3: denied */
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(l->acl, 0x0b000001));
+	result_fini(&r);
+}
+
+static void
+config_acl_reports_bad_prefix_at_its_item(void **state)
+{
+	(void)state;
+	assert_errors(
+	        LISTENER_WITH("    deny: [10.0.0.0/8, 10.0.0.1/8]\n"),
+	        "t.yaml:3:24: bad prefix \"10.0.0.1/8\" in \"deny\": host bits set beyond the "
+	        "prefix length\n");
+}
+
+static void
+config_acl_reports_a_prefix_listed_twice(void **state)
+{
+	(void)state;
+	assert_errors(LISTENER_WITH("    allow: [10.0.0.0/8]\n"
+	                            "    deny: [10.0.0.0/8]\n"),
+	              "t.yaml:4:11: \"allow\" and \"deny\" list the same prefix more than once\n");
+}
+
+static void
+config_proxy_protocol_needs_trusted_sources(void **state)
+{
+	(void)state;
+	assert_errors(LISTENER_WITH("    proxy_protocol: { version: v2 }\n"),
+	              "t.yaml:3:21: proxy_protocol needs \"trusted\": the sources allowed to send "
+	              "the header, such as [127.0.0.1/32, 10.0.0.0/8]\n");
+}
+
+static void
+config_proxy_protocol_defaults(void **state)
+{
+	struct result r = load(LISTENER_WITH("    proxy_protocol: { trusted: [127.0.0.1] }\n"));
+	const struct sl_config_proxy_in *pi;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	pi = &r.c->listeners[0].proxy_in;
+	assert_int_equal(SL_CONFIG_PP_V1 | SL_CONFIG_PP_V2, pi->versions);
+	assert_int_equal(3000, pi->timeout_ms);
+	assert_int_equal(536, pi->max_size);
+	assert_int_equal(1, sl_lpm_lookup4(pi->trusted, 0x7f000001));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(pi->trusted, 0x7f000002));
+	assert_int_equal(0, r.c->groups[0].send_proxy);
+	result_fini(&r);
+}
+
+static void
+config_send_proxy_takes_v1_v2_or_off(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    send_proxy: v3\n",
+	              "t.yaml:7:17: expected one of off, v1, v2 for \"send_proxy\", got \"v3\"; "
+	              "did you mean \"v1\"?\n");
+}
+
 int
 main(void)
 {
@@ -832,6 +914,12 @@ main(void)
 	        cmocka_unit_test(config_load_file_names_the_file_in_errors),
 	        cmocka_unit_test(config_stops_after_too_many_errors),
 	        cmocka_unit_test(config_returns_enomem_for_every_failed_allocation),
+	        cmocka_unit_test(config_acl_longest_prefix_decides),
+	        cmocka_unit_test(config_acl_reports_bad_prefix_at_its_item),
+	        cmocka_unit_test(config_acl_reports_a_prefix_listed_twice),
+	        cmocka_unit_test(config_proxy_protocol_needs_trusted_sources),
+	        cmocka_unit_test(config_proxy_protocol_defaults),
+	        cmocka_unit_test(config_send_proxy_takes_v1_v2_or_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
