@@ -39,6 +39,7 @@
 #define SL_CONFIG_PIPE_SIZE_MAX (1u << 20)   /* bytes; the default /proc/sys/fs/pipe-max-size */
 #define SL_CONFIG_HEALTH_BYTES_MAX 4096u     /* health send and expect strings */
 #define SL_CONFIG_COUNT_MAX 1000u            /* health rise and fall, passive failures */
+#define SL_CONFIG_WARM_SIZE_MAX 1024u        /* warm_pool size (SL_WARM_MAX_SIZE in warm.h) */
 #define SL_CONFIG_MAGLEV_SIZE_MAX 16777213u  /* the largest prime below 2^24 */
 /* Nodes a file may reach again through YAML aliases (*name) before the loader refuses it: an
  * alias costs no text but its whole subtree is walked again (the "billion laughs"). */

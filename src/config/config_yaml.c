@@ -659,7 +659,7 @@ walk_warm_pool(struct sl__config_load *x, yaml_node_t *map, struct sl_config_war
 	              SL_ARRAY_SIZE(warm_keys), v))
 		return;
 	if (v[0])
-		get_u32(x, v[0], "size", 0, 4096, &w->size);
+		get_u32(x, v[0], "size", 0, SL_CONFIG_WARM_SIZE_MAX, &w->size);
 	if (v[1])
 		get_ms(x, v[1], "idle", 1, &w->idle_ms);
 }

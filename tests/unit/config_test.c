@@ -19,6 +19,7 @@
 
 #include <sluice/config.h>
 #include <sluice/lb.h>
+#include <sluice/warm.h>
 
 #include "config/config_int.h"
 
@@ -819,13 +820,23 @@ config_workers_default_counts_the_cpus_of_this_process(void **state)
 	result_fini(&r);
 }
 
-/* The balancers index backends with 16 bits: the loader's bound is theirs. */
+/* Issue: 65536 backends passed the check, then the balancer refused them (16-bit indexes). */
 static void
 config_backend_bound_matches_the_balancers(void **state)
 {
 	(void)state;
 	assert_int_equal(SL_LB_MAX_TARGETS, SL_CONFIG_BACKENDS_MAX);
 	assert_int_equal(SL_LB_MAGLEV_MAX_SIZE, SL_CONFIG_MAGLEV_SIZE_MAX);
+}
+
+/* Issue: warm_pool size 4096 passed the check, then sl_warm_create() refused it at start. */
+static void
+config_warm_pool_bound_matches_the_warm_pools(void **state)
+{
+	(void)state;
+	assert_int_equal(SL_WARM_MAX_SIZE, SL_CONFIG_WARM_SIZE_MAX);
+	assert_errors(MINIMAL "    warm_pool: { size: 1025 }\n",
+	              "t.yaml:7:24: \"size\" must be at most 1024, got 1025\n");
 }
 
 /* "groups: [{ name: web, backends: [...n backends...] }]" with one listener; caller frees. */
@@ -1081,6 +1092,7 @@ main(void)
 	        cmocka_unit_test(config_accepts_the_most_workers_its_listeners_allow),
 	        cmocka_unit_test(config_workers_default_counts_the_cpus_of_this_process),
 	        cmocka_unit_test(config_backend_bound_matches_the_balancers),
+	        cmocka_unit_test(config_warm_pool_bound_matches_the_warm_pools),
 	        cmocka_unit_test(config_reports_more_backends_than_a_balancer_indexes),
 	        cmocka_unit_test(config_accepts_65535_backends),
 	        cmocka_unit_test(config_reports_duplicate_backend_address_against_the_first),
