@@ -259,8 +259,8 @@ run(struct sl_config *cfg)
 	err = sl_proxy_start(p);
 	if (err) {
 		/* the proxy names a listener that failed, not every cause: say it here too */
-		sl_log_error("cannot start %u workers: %s%s", n, strerror(-err),
-		             start_hint(err, hint, sizeof(hint)));
+		sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
+		             strerror(-err), start_hint(err, hint, sizeof(hint)));
 		sl_proxy_destroy(p);
 		return 1;
 	}
@@ -294,6 +294,15 @@ build_from_flags(struct sl_config **cfg, const struct cli *c)
 	if (n < 0)
 		return n;
 	return cli_build_config(cfg, c, c->listen, backends, (size_t)n);
+}
+
+/* cli.c prints every -EINVAL; an allocation failure there prints nothing: say it here. */
+static int
+build_failed(int err)
+{
+	if (err == -ENOMEM)
+		fputs("sluice: cannot start: out of memory\n", stderr);
+	return err == -ENOMEM ? 1 : 2;
 }
 
 int
@@ -336,8 +345,9 @@ main(int argc, char **argv)
 		}
 		break;
 	case CLI_ONELINE:
-		if (build_from_flags(&cfg, &c) != 0)
-			return 2;
+		rc = build_from_flags(&cfg, &c);
+		if (rc != 0)
+			return build_failed(rc);
 		break;
 	default: /* CLI_DEMO */
 		rc = demo_start(&demo, demo_addrs);
@@ -346,10 +356,11 @@ main(int argc, char **argv)
 			        strerror(-rc));
 			return 1;
 		}
-		if (cli_build_config(&cfg, &c, c.demo_listen ? c.demo_listen : DEMO_LISTEN,
-		                     demo_addrs, DEMO_BACKENDS) != 0) {
+		rc = cli_build_config(&cfg, &c, c.demo_listen ? c.demo_listen : DEMO_LISTEN,
+		                      demo_addrs, DEMO_BACKENDS);
+		if (rc != 0) {
 			demo_stop(demo);
-			return 2;
+			return build_failed(rc);
 		}
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
 		/* show the active checks at work: every 2 s, a TCP connect to each backend */

@@ -6,6 +6,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -96,6 +97,17 @@ groups:
                            timeout=30 * SLOW)
         self.assertEqual(1, r.returncode)
         self.assertIn("Too many open files (the open-file limit is 64", r.stderr)
+
+    def test_listen_address_in_use_says_why(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)  # no SO_REUSEPORT: sluice cannot join this port
+            addr = f"127.0.0.1:{taken.getsockname()[1]}"
+            r = subprocess.run([SLUICE, "-l", addr, "-b", "127.0.0.1:9001", "-w", "2"],
+                               capture_output=True, text=True, timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode)
+        self.assertIn(f"cannot listen on {addr}: Address already in use", r.stderr)
+        self.assertIn("cannot start (2 workers): Address already in use", r.stderr)
 
 
 class Signals(unittest.TestCase):
