@@ -11,7 +11,7 @@
 #include <sluice/config.h>
 
 enum cli_mode {
-	CLI_DEMO,    /* no config and no -l: embedded demo */
+	CLI_DEMO,    /* no config and no -l (or --demo ADDR): embedded demo */
 	CLI_RUN,     /* -c FILE */
 	CLI_CHECK,   /* --check -c FILE */
 	CLI_ONELINE, /* -l ADDR:PORT -b ADDR:PORT[,...] */
@@ -32,6 +32,7 @@ struct cli {
 	long workers;         /* -w; -1 = not given */
 	long drain_ms;        /* --drain-timeout; -1 = not given */
 	const char *log_level;
+	const char *demo_listen; /* --demo; NULL = DEMO_LISTEN */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */

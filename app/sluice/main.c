@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), and
- * the signal handling that turns SIGTERM/SIGINT into a graceful drain. Everything else lives in
- * the proxy library (include/sluice/proxy.h).
+ * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), the
+ * start-up checks that say why a start failed, and the signal handling: SIGTERM/SIGINT drain,
+ * a second one during the drain closes everything at once, SIGHUP is logged and ignored.
+ * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <sluice/addr.h>
 #include <sluice/config.h>
@@ -54,18 +59,146 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 	fflush(stdout);
 }
 
+static const char *
+signal_name(int sig)
+{
+	return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
+}
+
+/*
+ * The signals main() blocks in every thread; only sigwait() sees them. SIGUSR1 only wakes the
+ * drain's watcher when the drain is over (main sends it to that thread).
+ */
+static void
+handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+/*
+ * Waits for SIGTERM or SIGINT and returns it; a SIGHUP on the way is logged and ignored. With
+ * <wake>, SIGUSR1 is returned too.
+ */
 static int
-wait_for_signal(void)
+wait_for_signal(bool wake)
 {
 	sigset_t set;
 	int sig = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	while (sigwait(&set, &sig) != 0)
-		;
-	return sig;
+	handled_signals(&set);
+	if (!wake)
+		sigdelset(&set, SIGUSR1);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		sl_log_warn("SIGHUP: reload is not supported yet; ignoring it");
+	}
+}
+
+/*
+ * The drain's watcher: a second SIGTERM or SIGINT while sl_proxy_drain() waits for open
+ * sessions closes everything at once. The proxy has no call to cut a drain short from another
+ * thread, so the process exits: the kernel closes every socket (a reset where data was unread).
+ */
+struct drain_watch {
+	pthread_mutex_t mu;
+	bool done; /* the drain returned: a late signal changes nothing */
+};
+
+static void *
+drain_watch_run(void *arg)
+{
+	struct drain_watch *dw = arg;
+	bool done;
+	int sig;
+
+	do {
+		sig = wait_for_signal(true);
+		pthread_mutex_lock(&dw->mu);
+		done = dw->done;
+		if (!done && sig != SIGUSR1) {
+			sl_log_warn("%s during the drain: closing every connection at once",
+			            signal_name(sig));
+			fflush(stdout);
+			_exit(1);
+		}
+		pthread_mutex_unlock(&dw->mu);
+	} while (!done);
+	return NULL;
+}
+
+/* Soft open-file limit up to the hard one: every worker holds sockets, an epoll, event fds and
+ * (splice and auto listeners) 32 pipe fds from the start. */
+static void
+raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	/* on failure the old limit stays; a start that runs out of fds says so */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Unprivileged, F_SETPIPE_SZ past /proc/sys/fs/pipe-max-size fails and the pipes keep the
+ * kernel's default size: say so rather than run with less than configured. */
+static void
+warn_pipe_size(const struct sl_config *cfg)
+{
+	unsigned long max = 0;
+	char buf[32];
+	FILE *f;
+
+	if (geteuid() == 0)
+		return;
+	f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f))
+		max = strtoul(buf, NULL, 10); /* 0 (no warning) if it is not a number */
+	fclose(f);
+	for (size_t i = 0; max != 0 && i < cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &cfg->listeners[i];
+
+		if (l->forward != SL_FWD_COPY && l->pipe_size > max)
+			sl_log_warn(
+			        "listener %s: pipe_size %u is above /proc/sys/fs/pipe-max-size "
+			        "(%lu) and sluice is not root: its pipes keep the kernel's default "
+			        "size",
+			        l->name, l->pipe_size, max);
+	}
+}
+
+/* What an operator can do about a start that failed with <err>, or "". */
+static const char *
+start_hint(int err, char *buf, size_t size)
+{
+	struct rlimit rl;
+
+	switch (-err) {
+	case EMFILE:
+	case ENFILE:
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = 0;
+		snprintf(buf, size,
+		         " (the open-file limit is %llu: raise it with ulimit -n or systemd's "
+		         "LimitNOFILE=, or use fewer workers or listeners)",
+		         (unsigned long long)rl.rlim_cur);
+		return buf;
+	case ENOMEM:
+		return " (use fewer workers, a smaller buffer_size or smaller warm pools)";
+	case ENOSPC:
+		return " (too many memory pools: use fewer workers or listeners)";
+	default:
+		return "";
+	}
 }
 
 /* Appends " NAME N" to <buf> for each nonzero <counts>[i] (names from <name>); the length. */
@@ -134,25 +267,56 @@ print_summary(struct sl_proxy *p)
 static int
 run(struct sl_config *cfg)
 {
+	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
 	struct sl_proxy *p;
+	pthread_t watcher;
+	char hint[200];
+	bool watching;
 	int err, sig;
 
 	sl_log_set_level(cfg->log_level);
+	/* the loader checked the file's value; -w and the one-line mode come here unchecked */
+	if (n > max) {
+		sl_log_error(
+		        "cannot start: %u workers are too many for %zu listener%s: each worker "
+		        "holds %zu memory pools and a process at most %u; use at most %u workers",
+		        n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
+		        SL_CONFIG_POOLS_MAX, max);
+		return 1;
+	}
+	raise_nofile_limit();
+	warn_pipe_size(cfg);
 	err = sl_proxy_create(&p, cfg);
 	if (err) {
-		sl_log_error("cannot start: %s", strerror(-err));
+		sl_log_error("cannot start: %s%s", strerror(-err),
+		             start_hint(err, hint, sizeof(hint)));
 		return 1;
 	}
 	err = sl_proxy_start(p);
 	if (err) {
-		/* the proxy logged which listener or worker failed */
+		/* the proxy names a listener that failed, not every cause: say it here too */
+		sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
+		             strerror(-err), start_hint(err, hint, sizeof(hint)));
 		sl_proxy_destroy(p);
 		return 1;
 	}
-	sig = wait_for_signal();
-	sl_log_info("%s: draining (deadline %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-	            cfg->drain_timeout_ms);
+	sig = wait_for_signal(false);
+	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
+	            "once)",
+	            signal_name(sig), cfg->drain_timeout_ms);
+	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
+	if (!watching)
+		sl_log_warn("cannot watch for a second signal: the drain runs to its deadline");
 	sl_proxy_drain(p, cfg->drain_timeout_ms);
+	pthread_mutex_lock(&dw.mu);
+	dw.done = true;
+	pthread_mutex_unlock(&dw.mu);
+	if (watching) {
+		/* wake the watcher: a signal aimed at its thread is what its sigwait() takes */
+		pthread_kill(watcher, SIGUSR1);
+		pthread_join(watcher, NULL);
+	}
 	print_summary(p);
 	sl_proxy_destroy(p);
 	return 0;
@@ -167,6 +331,15 @@ build_from_flags(struct sl_config **cfg, const struct cli *c)
 	if (n < 0)
 		return n;
 	return cli_build_config(cfg, c, c->listen, backends, (size_t)n);
+}
+
+/* cli.c prints every -EINVAL; an allocation failure there prints nothing: say it here. */
+static int
+build_failed(int err)
+{
+	if (err == -ENOMEM)
+		fputs("sluice: cannot start: out of memory\n", stderr);
+	return err == -ENOMEM ? 1 : 2;
 }
 
 int
@@ -195,9 +368,7 @@ main(int argc, char **argv)
 	}
 
 	/* before any thread exists: every thread inherits the mask, only sigwait() sees these */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
+	handled_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -211,8 +382,9 @@ main(int argc, char **argv)
 		}
 		break;
 	case CLI_ONELINE:
-		if (build_from_flags(&cfg, &c) != 0)
-			return 2;
+		rc = build_from_flags(&cfg, &c);
+		if (rc != 0)
+			return build_failed(rc);
 		break;
 	default: /* CLI_DEMO */
 		rc = demo_start(&demo, demo_addrs);
@@ -221,10 +393,11 @@ main(int argc, char **argv)
 			        strerror(-rc));
 			return 1;
 		}
-		if (cli_build_config(&cfg, &c, c.listen ? c.listen : DEMO_LISTEN, demo_addrs,
-		                     DEMO_BACKENDS) != 0) {
+		rc = cli_build_config(&cfg, &c, c.demo_listen ? c.demo_listen : DEMO_LISTEN,
+		                      demo_addrs, DEMO_BACKENDS);
+		if (rc != 0) {
 			demo_stop(demo);
-			return 2;
+			return build_failed(rc);
 		}
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
 		/* show the active checks at work: every 2 s, a TCP connect to each backend */

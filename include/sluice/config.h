@@ -28,6 +28,27 @@ struct sl_lpm;
 /* Most "retries" a group may ask for: a session tries at most this many backends plus one. */
 #define SL_CONFIG_RETRIES_MAX 7
 
+/*
+ * Upper bounds the loader enforces, so that whatever passes it can start (docs/configuration.md
+ * says why each one is what it is).
+ */
+#define SL_CONFIG_WORKERS_MAX 1024u
+/* Each worker keeps a memory pool for its sessions and one per listener; a process holds at
+ * most this many pools (the pool table, SL__POOL_MAX in sluice/pool-t.h). */
+#define SL_CONFIG_POOLS_MAX 4096u
+/* Backends per group: the balancers index them with 16 bits (SL_LB_MAX_TARGETS in lb.h). */
+#define SL_CONFIG_BACKENDS_MAX 65535u
+#define SL_CONFIG_BACKLOG_MAX 65535u
+#define SL_CONFIG_BUFFER_SIZE_MAX (1u << 20) /* bytes */
+#define SL_CONFIG_PIPE_SIZE_MAX (1u << 20)   /* bytes; the default /proc/sys/fs/pipe-max-size */
+#define SL_CONFIG_HEALTH_BYTES_MAX 4096u     /* health send and expect strings */
+#define SL_CONFIG_COUNT_MAX 1000u            /* health rise and fall, passive failures */
+#define SL_CONFIG_WARM_SIZE_MAX 1024u        /* warm_pool size (SL_WARM_MAX_SIZE in warm.h) */
+#define SL_CONFIG_MAGLEV_SIZE_MAX 16777213u  /* the largest prime below 2^24 */
+/* Nodes a file may reach again through YAML aliases (*name) before the loader refuses it: an
+ * alias costs no text but its whole subtree is walked again (the "billion laughs"). */
+#define SL_CONFIG_ALIAS_NODES_MAX 100000u
+
 enum sl_fwd_mode {
 	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */
 	SL_FWD_COPY,   /* read()/write() through pooled buffers */
@@ -166,6 +187,18 @@ SL_API int sl_config_load_string(struct sl_config **out, const char *source, con
  * -EFBIG. Blocks on file I/O.
  */
 SL_API int sl_config_load_file(struct sl_config **out, const char *path, FILE *errs);
+
+/*
+ * The number of workers <c> runs: c->workers, or when that is 0 the number of CPUs this process
+ * may run on (its affinity mask, as sl_worker_group_create() counts them). Any thread.
+ */
+SL_API uint32_t sl_config_workers(const struct sl_config *c);
+
+/*
+ * The most workers <c> may run: SL_CONFIG_POOLS_MAX / (listeners + 1), at most
+ * SL_CONFIG_WORKERS_MAX. Pure; any thread.
+ */
+SL_API uint32_t sl_config_workers_max(const struct sl_config *c);
 
 /* Frees a snapshot. NULL is ignored. */
 SL_API void sl_config_free(struct sl_config *c);

@@ -85,10 +85,31 @@ static const char *const warm_keys[] = {"size", "idle"};
 static const char *const backend_keys[] = {"address", "weight", "max_connections", "name"};
 enum { B_ADDRESS, B_WEIGHT, B_MAXCONN, B_NAME };
 
+/*
+ * The node at <index>, as the walk reaches it. A node reached a second time was reached through
+ * an alias; past SL_CONFIG_ALIAS_NODES_MAX such visits the load stops with one error (at the
+ * node reached: libyaml keeps no mark of the alias itself) and this returns NULL.
+ */
 static yaml_node_t *
-node_at(const struct sl__config_load *x, int index)
+node_at(struct sl__config_load *x, int index)
 {
-	return yaml_document_get_node(x->doc, index);
+	yaml_node_t *n = yaml_document_get_node(x->doc, index);
+	size_t i = (size_t)index - 1;
+
+	if (!n || !x->seen || i >= x->nseen)
+		return n;
+	if (!x->seen[i]) {
+		x->seen[i] = 1;
+		return n;
+	}
+	if (++x->alias_nodes <= SL_CONFIG_ALIAS_NODES_MAX)
+		return n;
+	sl__config_error(x, n->start_mark,
+	                 "YAML aliases expand the configuration past %u nodes (this node is "
+	                 "reached again and again through an alias); write the repeated parts out",
+	                 SL_CONFIG_ALIAS_NODES_MAX);
+	x->too_big = true;
+	return NULL;
 }
 
 static bool
@@ -468,12 +489,20 @@ get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struc
 	return true;
 }
 
-/* Any bytes (a YAML string may hold escapes such as "\r\n"); a NUL-terminated copy. */
+/*
+ * Any bytes (a YAML string may hold escapes such as "\r\n"), at most SL_CONFIG_HEALTH_BYTES_MAX;
+ * a NUL-terminated copy.
+ */
 static bool
 get_bytes(struct sl__config_load *x, const yaml_node_t *v, const char *key, char **out, size_t *len)
 {
 	if (v->type != YAML_SCALAR_NODE) {
 		type_error(x, v, "a string", key);
+		return false;
+	}
+	if (v->data.scalar.length > SL_CONFIG_HEALTH_BYTES_MAX) {
+		sl__config_error(x, v->start_mark, "\"%s\" is too long (at most %u bytes, got %zu)",
+		                 key, SL_CONFIG_HEALTH_BYTES_MAX, v->data.scalar.length);
 		return false;
 	}
 	*len = v->data.scalar.length;
@@ -665,7 +694,7 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 			type_error(x, v[L_GROUP], "a group name", "group");
 	}
 	if (v[L_BACKLOG])
-		get_u32(x, v[L_BACKLOG], "backlog", 1, INT32_MAX, &l->backlog);
+		get_u32(x, v[L_BACKLOG], "backlog", 1, SL_CONFIG_BACKLOG_MAX, &l->backlog);
 	if (v[L_FORWARD] &&
 	    get_enum(x, v[L_FORWARD], "forward", sl_fwd_mode_names, SL_FWD_MODES, &fwd))
 		l->forward = (enum sl_fwd_mode)fwd;
@@ -674,9 +703,10 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	if (v[L_KEEPALIVE])
 		get_bool(x, v[L_KEEPALIVE], "keepalive", &l->keepalive);
 	if (v[L_PIPE])
-		get_size(x, v[L_PIPE], "pipe_size", 4096, 1u << 30, &l->pipe_size);
+		get_size(x, v[L_PIPE], "pipe_size", 4096, SL_CONFIG_PIPE_SIZE_MAX, &l->pipe_size);
 	if (v[L_BUFFER])
-		get_size(x, v[L_BUFFER], "buffer_size", 1024, 1u << 30, &l->buffer_size);
+		get_size(x, v[L_BUFFER], "buffer_size", 1024, SL_CONFIG_BUFFER_SIZE_MAX,
+		         &l->buffer_size);
 	if (v[L_MAXCONN])
 		get_u32(x, v[L_MAXCONN], "max_connections", 0, UINT32_MAX, &l->max_connections);
 	if (v[L_TIMEOUTS])
@@ -712,9 +742,9 @@ walk_health(struct sl__config_load *x, yaml_node_t *map, struct sl_config_health
 	if (v[H_TIMEOUT])
 		get_ms(x, v[H_TIMEOUT], "timeout", 1, &h->timeout_ms);
 	if (v[H_RISE])
-		get_u32(x, v[H_RISE], "rise", 1, 1000, &h->rise);
+		get_u32(x, v[H_RISE], "rise", 1, SL_CONFIG_COUNT_MAX, &h->rise);
 	if (v[H_FALL])
-		get_u32(x, v[H_FALL], "fall", 1, 1000, &h->fall);
+		get_u32(x, v[H_FALL], "fall", 1, SL_CONFIG_COUNT_MAX, &h->fall);
 	if (v[H_SEND])
 		get_bytes(x, v[H_SEND], "send", &h->send, &h->send_len);
 	if (v[H_EXPECT] && get_bytes(x, v[H_EXPECT], "expect", &h->expect, &h->expect_len) &&
@@ -753,7 +783,7 @@ walk_passive(struct sl__config_load *x, yaml_node_t *map, struct sl_config_passi
 	              SL_ARRAY_SIZE(passive_keys), v))
 		return;
 	if (v[0])
-		get_u32(x, v[0], "failures", 0, UINT32_MAX, &p->failures);
+		get_u32(x, v[0], "failures", 0, SL_CONFIG_COUNT_MAX, &p->failures);
 	if (v[1])
 		get_ms(x, v[1], "backoff", 1, &p->backoff_ms);
 	if (v[2])
@@ -774,7 +804,7 @@ walk_warm_pool(struct sl__config_load *x, yaml_node_t *map, struct sl_config_war
 	              SL_ARRAY_SIZE(warm_keys), v))
 		return;
 	if (v[0])
-		get_u32(x, v[0], "size", 0, 4096, &w->size);
+		get_u32(x, v[0], "size", 0, SL_CONFIG_WARM_SIZE_MAX, &w->size);
 	if (v[1])
 		get_ms(x, v[1], "idle", 1, &w->idle_ms);
 }
@@ -823,13 +853,14 @@ walk_maglev_size(struct sl__config_load *x, const yaml_node_t *v, uint32_t *out)
 {
 	uint32_t n, lo, hi;
 
-	if (!get_u32(x, v, "maglev_table_size", 3, 1u << 24, &n))
+	if (!get_u32(x, v, "maglev_table_size", 3, SL_CONFIG_MAGLEV_SIZE_MAX, &n))
 		return;
 	if (is_prime(n)) {
 		*out = n;
 		return;
 	}
-	/* both neighbours exist in range: primes are at most a few hundred apart here */
+	/* 3 <= lo: primes are at most a few hundred apart here; the maximum is a prime, so hi
+	 * stays in range too */
 	for (lo = n - 1; !is_prime(lo); lo--)
 		;
 	for (hi = n + 1; !is_prime(hi); hi++)
@@ -889,6 +920,13 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	}
 	m->backends = bl;
 	n = list_len(bl);
+	if (n > SL_CONFIG_BACKENDS_MAX) {
+		sl__config_error(x, bl->start_mark,
+		                 "a group may have at most %u backends, got %zu (the balancers "
+		                 "number backends with 16 bits)",
+		                 SL_CONFIG_BACKENDS_MAX, n);
+		return;
+	}
 	g->backends = sl__config_calloc(x, n, sizeof(g->backends[0]));
 	m->bm = sl__config_calloc(x, n, sizeof(m->bm[0]));
 	if (!g->backends || !m->bm)
@@ -897,8 +935,10 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	for (j = 0; j < n; j++)
 		sl_config_backend_defaults(&g->backends[j]);
 	for (j = 0; j < n && !sl__config_stopped(x); j++) {
-		walk_backend(x, node_at(x, bl->data.sequence.items.start[j]), &g->backends[j],
-		             &m->bm[j]);
+		yaml_node_t *item = node_at(x, bl->data.sequence.items.start[j]);
+
+		if (item)
+			walk_backend(x, item, &g->backends[j], &m->bm[j]);
 	}
 }
 
@@ -923,7 +963,10 @@ walk_listeners(struct sl__config_load *x, yaml_node_t *v)
 	for (i = 0; i < n; i++)
 		sl_config_listener_defaults(&x->c->listeners[i]);
 	for (i = 0; i < n && !sl__config_stopped(x); i++) {
-		walk_listener(x, node_at(x, v->data.sequence.items.start[i]), i);
+		yaml_node_t *item = node_at(x, v->data.sequence.items.start[i]);
+
+		if (item)
+			walk_listener(x, item, i);
 	}
 }
 
@@ -947,8 +990,12 @@ walk_groups(struct sl__config_load *x, yaml_node_t *v)
 	x->ngm = n;
 	for (i = 0; i < n; i++)
 		sl_config_group_defaults(&x->c->groups[i]);
-	for (i = 0; i < n && !sl__config_stopped(x); i++)
-		walk_group(x, node_at(x, v->data.sequence.items.start[i]), i);
+	for (i = 0; i < n && !sl__config_stopped(x); i++) {
+		yaml_node_t *item = node_at(x, v->data.sequence.items.start[i]);
+
+		if (item)
+			walk_group(x, item, i);
+	}
 }
 
 void
@@ -969,7 +1016,8 @@ sl__config_walk(struct sl__config_load *x)
 	              SL_ARRAY_SIZE(top_keys), v))
 		return;
 	if (v[TOP_WORKERS])
-		get_u32(x, v[TOP_WORKERS], "workers", 0, 1024, &x->c->workers);
+		if (get_u32(x, v[TOP_WORKERS], "workers", 0, SL_CONFIG_WORKERS_MAX, &x->c->workers))
+			x->workers = v[TOP_WORKERS];
 	if (v[TOP_DRAIN])
 		get_ms(x, v[TOP_DRAIN], "drain_timeout", 0, &x->c->drain_timeout_ms);
 	if (v[TOP_MAXCONN])
@@ -985,8 +1033,9 @@ sl__config_walk(struct sl__config_load *x)
 		walk_groups(x, v[TOP_GROUPS]);
 	else
 		sl__config_error(x, root->start_mark, "at least one group is required");
-	if (v[TOP_LISTENERS])
+	if (v[TOP_LISTENERS]) {
+		x->listeners = v[TOP_LISTENERS];
 		walk_listeners(x, v[TOP_LISTENERS]);
-	else
+	} else
 		sl__config_error(x, root->start_mark, "at least one listener is required");
 }
