@@ -134,27 +134,32 @@ sl_fwd_bytes(const struct sl_fwd *f, unsigned d)
 }
 
 /*
- * Pipe cache: pipe pairs of one size, reused across sessions so that after warm-up a session
- * costs no pipe2() call. One per worker.
+ * Pipe cache: pipe pairs of one size, reused across sessions so that a session usually costs
+ * no pipe2() call. One per worker. It makes no pair before a get asks for one, and keeps a
+ * returned pair only while the spares number fewer than <keep> plus the pairs still out: the
+ * spares follow the load down, and once every pair is back at most <keep> stay open.
  */
 struct sl_pipe_cache_stats {
-	uint64_t created;   /* pipe2() calls that succeeded */
+	uint64_t created;   /* pairs made by pipe2() for a get (the size probe not counted) */
 	uint64_t reused;    /* gets served from the cache */
-	uint64_t discarded; /* pipes closed on put (not empty, or cache full) */
+	uint64_t discarded; /* pairs closed on put (not empty, cache full, or trimmed) */
 	size_t cached;      /* pairs in the cache now */
 };
 
 /*
- * Creates a cache holding up to <capacity> pairs of <pipe_size> bytes (0 = kernel default),
- * <prefill> of them made now. 0, -EINVAL, -ENOMEM or the errno of pipe2()/fcntl().
+ * Creates a cache of at most <capacity> spare pairs of <pipe_size> bytes (0 = kernel default),
+ * trimmed to <keep> spares when no pair is out (see above). One pipe2() here learns the size
+ * the kernel grants; it is closed at once, so a new cache holds no descriptor. 0, -EINVAL
+ * (<keep> > <capacity>), -ENOMEM or the errno of pipe2().
  */
-SL_API int sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill,
+SL_API int sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t keep,
                                 uint32_t pipe_size);
 /* Closes every cached pipe and frees the cache. NULL is ignored. */
 SL_API void sl_pipe_cache_destroy(struct sl_pipe_cache *c);
 /* Stores a pipe pair in <fds> ([0] read, [1] write), cached or new. 0 or negative errno. */
 SL_API int sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2]);
-/* Returns a pair; an empty pipe is kept if there is room, anything else is closed. */
+/* Returns a pair from sl_pipe_cache_get(); an empty pipe is kept within the bounds above,
+ * anything else is closed. <fds> is set to -1; a pair already -1 is ignored. */
 SL_API void sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty);
 /* Capacity in bytes of the cache's pipes (as the kernel rounded it). */
 SL_API uint32_t sl_pipe_cache_pipe_size(const struct sl_pipe_cache *c);

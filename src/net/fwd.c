@@ -154,6 +154,8 @@ sl_fwd_fini(struct sl_fwd *f)
 struct sl_pipe_cache {
 	int (*pairs)[2];
 	size_t n, cap;
+	size_t keep;        /* spare pairs kept beyond those out: the idle bound */
+	size_t out;         /* pairs handed out by get and not yet put back */
 	uint32_t pipe_size; /* bytes, as the kernel set it */
 	uint32_t want_size; /* bytes asked for; 0 = kernel default */
 	struct sl_pipe_cache_stats st;
@@ -173,18 +175,16 @@ pipe_make(struct sl_pipe_cache *c, int fds[2])
 		sz = fcntl(fds[1], F_GETPIPE_SZ);
 		c->pipe_size = sz > 0 ? (uint32_t)sz : 65536u;
 	}
-	c->st.created++;
 	return 0;
 }
 
 int
-sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill,
-                     uint32_t pipe_size)
+sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t keep, uint32_t pipe_size)
 {
 	struct sl_pipe_cache *c;
 	int err, fds[2];
 
-	if (prefill > capacity)
+	if (keep > capacity)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -195,26 +195,21 @@ sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill
 		return -ENOMEM;
 	}
 	c->cap = capacity;
+	c->keep = keep;
 	c->want_size = pipe_size;
-	/* learn the real size now so that sessions know their bound before the first get */
+	/*
+	 * learn the real size now so that sessions know their bound before the first get; the
+	 * probe is closed at once: an idle cache holds no descriptor
+	 */
 	err = pipe_make(c, fds);
-	if (err != 0)
-		goto err_destroy;
-	sl_pipe_cache_put(c, fds, true);
-	while (c->n < prefill) {
-		err = pipe_make(c, fds);
-		if (err != 0)
-			goto err_destroy;
-		c->pairs[c->n][0] = fds[0];
-		c->pairs[c->n][1] = fds[1];
-		c->n++;
+	if (err != 0) {
+		sl_pipe_cache_destroy(c);
+		return err;
 	}
+	close(fds[0]);
+	close(fds[1]);
 	*out = c;
 	return 0;
-
-err_destroy:
-	sl_pipe_cache_destroy(c);
-	return err;
 }
 
 void
@@ -233,14 +228,30 @@ sl_pipe_cache_destroy(struct sl_pipe_cache *c)
 int
 sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2])
 {
+	int err;
+
 	if (sl_likely(c->n > 0)) {
 		c->n--;
 		fds[0] = c->pairs[c->n][0];
 		fds[1] = c->pairs[c->n][1];
 		c->st.reused++;
+		c->out++;
 		return 0;
 	}
-	return pipe_make(c, fds);
+	err = pipe_make(c, fds);
+	if (err != 0)
+		return err;
+	c->st.created++;
+	c->out++;
+	return 0;
+}
+
+static void
+pipe_close(struct sl_pipe_cache *c, const int fds[2])
+{
+	close(fds[0]);
+	close(fds[1]);
+	c->st.discarded++;
 }
 
 void
@@ -248,16 +259,22 @@ sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty)
 {
 	if (fds[0] < 0)
 		return;
+	SL_ASSERT(c->out > 0);
+	if (c->out > 0)
+		c->out--;
 	if (empty && c->n < c->cap) {
 		c->pairs[c->n][0] = fds[0];
 		c->pairs[c->n][1] = fds[1];
 		c->n++;
 	} else {
-		close(fds[0]);
-		close(fds[1]);
-		c->st.discarded++;
+		pipe_close(c, fds);
 	}
 	fds[0] = fds[1] = -1;
+	/* spares beyond keep + out would outlive the load that made them (at most two here) */
+	while (c->n > c->keep + c->out) {
+		c->n--;
+		pipe_close(c, c->pairs[c->n]);
+	}
 }
 
 uint32_t

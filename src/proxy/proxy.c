@@ -24,9 +24,10 @@
 
 #include "proxy/session.h"
 
-/* Pipe pairs each worker keeps per splice listener, and how many it makes up front. */
+/* Spare pipe pairs each worker keeps per splice listener: at most, and once idle (two
+ * sessions' worth; under load the cache also keeps as many spares as pairs are in use). */
 #define PIPE_CACHE_PAIRS 1024
-#define PIPE_CACHE_PREFILL 16
+#define PIPE_CACHE_KEEP 4
 /* Sessions (and copy buffers) each worker reserves up front. */
 #define SESSION_PREALLOC 256
 /* Retry delay after accept ran out of fds or memory. */
@@ -357,7 +358,7 @@ plistener_open(struct sl_proxy *p, struct sl_pworker *w, size_t i)
 	if (err != 0)
 		return err;
 	if (c->forward != SL_FWD_COPY) {
-		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
+		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_KEEP,
 		                           c->pipe_size);
 		if (err != 0)
 			return err;

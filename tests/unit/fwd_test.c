@@ -4,6 +4,7 @@
  * loopback TCP: test client <-> [pc  forwarder  ps] <-> test server, driven by an edge-triggered
  * epoll set the way the session drives it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,6 +357,74 @@ pipe_cache_closes_pipe_returned_with_data(void **state)
 	sl_pipe_cache_destroy(c);
 }
 
+/* Open descriptors of this process (the directory's own fd counted every time alike). */
+static int
+count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(dir);
+	while (readdir(dir) != NULL)
+		n++;
+	closedir(dir);
+	return n;
+}
+
+static void
+pipe_cache_opens_no_pipe_until_a_session_needs_one(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_pipe_cache_stats st;
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	int before, after;
+
+	(void)state;
+	before = count_fds();
+	assert_int_equal(0, sl_pipe_cache_create(&env.pipes, 1024, 4, PIPE_SIZE));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	after = count_fds();
+	sl_pipe_cache_stats(env.pipes, &st);
+
+	assert_int_equal(before, after);
+	assert_int_equal(0, st.cached);
+	assert_true(sl_pipe_cache_pipe_size(env.pipes) >= PIPE_SIZE);
+	sl_pipe_cache_destroy(env.pipes);
+	sl_pool_destroy(env.buffers);
+}
+
+static void
+pipe_cache_trims_to_its_bound_once_splice_sessions_close(void **state)
+{
+	enum { SESSIONS = 150, KEEP = 4 };
+	struct sl_fwd *f = calloc(SESSIONS, sizeof(*f));
+	struct sl_pipe_cache_stats st;
+	struct rig r;
+	int base, busy;
+
+	(void)state;
+	assert_non_null(f);
+	rig_open(&r, &sl_fwd_copy_ops);
+	sl_pipe_cache_destroy(r.pipes);
+	base = count_fds();
+	assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 1024, KEEP, PIPE_SIZE));
+	r.env.pipes = r.pipes;
+	for (int i = 0; i < SESSIONS; i++) {
+		sl_fwd_init(&f[i], &sl_fwd_splice_ops, &r.env, r.pc, r.ps);
+		assert_int_equal(SL_FWD_RUNNING, sl_fwd_start(&f[i]));
+	}
+	busy = count_fds();
+	for (int i = 0; i < SESSIONS; i++)
+		sl_fwd_fini(&f[i]);
+	sl_pipe_cache_stats(r.pipes, &st);
+
+	assert_int_equal(base + 4 * SESSIONS, busy);
+	assert_true(st.cached <= KEEP);
+	assert_true(count_fds() <= base + 2 * KEEP);
+	rig_close(&r);
+	free(f);
+}
+
 /* A variant the kernel refuses for every fd, as splice does with EINVAL on some sockets. */
 static int
 refuse_attach(struct sl_fwd *f)
@@ -515,6 +584,8 @@ main(void)
 	        ALL(fwd_holds_at_most_its_capacity_when_reader_stalls),
 	        cmocka_unit_test(fwd_reuses_cached_pipes_after_warm_up),
 	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
+	        cmocka_unit_test(pipe_cache_opens_no_pipe_until_a_session_needs_one),
+	        cmocka_unit_test(pipe_cache_trims_to_its_bound_once_splice_sessions_close),
 	        cmocka_unit_test(fwd_falls_back_to_copy_when_variant_is_refused),
 	        cmocka_unit_test(auto_splices_a_direction_that_carries_bulk),
 	        cmocka_unit_test(auto_keeps_small_exchanges_on_copy),
