@@ -148,6 +148,10 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 	uint64_t d;
 	int kind = -1;
 
+	/* idle = no byte moved through that side's socket, either way (docs/configuration.md) */
+	for (unsigned side = 0; side < 2; side++)
+		if (sl_fwd_moved_ms(&s->fwd, side) > s->last_ms[side])
+			s->last_ms[side] = sl_fwd_moved_ms(&s->fwd, side);
 	*at = UINT64_MAX;
 	if (t->session_ms != 0 && (d = s->start_ms + t->session_ms) < *at) {
 		*at = d;
@@ -318,7 +322,8 @@ server_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 {
 	struct sl_session *s = io->data;
 
-	s->last_ms[SL_FWD_SERVER] = sl_loop_now_ms(loop);
+	/* resumes after its budget through this io; stamps progress for forward_deadline() */
+	sl_fwd_set_owner(&s->fwd, loop, io);
 	if (s->state == SL_SS_CONNECTING)
 		session_connecting(s, events);
 	else
@@ -330,7 +335,7 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 {
 	struct sl_session *s = io->data;
 
-	s->last_ms[SL_FWD_CLIENT] = sl_loop_now_ms(loop);
+	sl_fwd_set_owner(&s->fwd, loop, io);
 	if (s->state == SL_SS_CONNECTING)
 		sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events); /* forwarded once connected */
 	else
