@@ -569,6 +569,57 @@ auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges(void **state)
 	rig_close(&r);
 }
 
+/* ---- progress, for idle timeouts ---- */
+
+static void
+fwd_counts_a_one_way_stream_as_progress_on_both_sides(void **state)
+{
+	const size_t n = 65536; /* below the budget: the owner's io is never called back */
+	struct sl_loop *loop;
+	struct sl_io io;
+	struct rig r;
+
+	rig_open(&r, *state);
+	assert_int_equal(0, sl_loop_create(&loop, NULL));
+	sl_io_init(&io, r.pc, NULL, NULL);
+	sl_fwd_set_owner(&r.f, loop, &io);
+
+	assert_int_equal(n, rig_one_way(&r, r.tc, r.ts, n));
+
+	assert_int_equal(n, sl_fwd_side_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(n, sl_fwd_side_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(sl_loop_now_ms(loop), sl_fwd_moved_ms(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(sl_loop_now_ms(loop), sl_fwd_moved_ms(&r.f, SL_FWD_SERVER));
+	rig_close(&r);
+	sl_loop_destroy(loop);
+}
+
+static void
+fwd_readiness_that_moves_no_byte_is_no_progress(void **state)
+{
+	struct sl_loop *loop;
+	struct sl_io io;
+	struct rig r;
+
+	rig_open(&r, *state);
+	assert_int_equal(0, sl_loop_create(&loop, NULL));
+	sl_io_init(&io, r.pc, NULL, NULL);
+	sl_fwd_set_owner(&r.f, loop, &io);
+
+	/* what a session sees on an idle connection: writable edges, a read that finds nothing */
+	assert_int_equal(SL_FWD_RUNNING, sl_fwd_on_events(&r.f, SL_FWD_CLIENT, SL_IO_WRITE));
+	assert_int_equal(SL_FWD_RUNNING, sl_fwd_on_events(&r.f, SL_FWD_SERVER, SL_IO_WRITE));
+	assert_int_equal(SL_FWD_RUNNING,
+	                 sl_fwd_on_events(&r.f, SL_FWD_CLIENT, SL_IO_READ | SL_IO_WRITE));
+
+	assert_int_equal(0, sl_fwd_side_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(0, sl_fwd_side_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(0, sl_fwd_moved_ms(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(0, sl_fwd_moved_ms(&r.f, SL_FWD_SERVER));
+	rig_close(&r);
+	sl_loop_destroy(loop);
+}
+
 /* ---- budget and fairness: forwarders owned by an sl_loop, as sessions are ---- */
 
 #define BULK_BYTES (64u << 20)
@@ -862,6 +913,8 @@ main(void)
 	        cmocka_unit_test(auto_splices_a_direction_that_carries_bulk),
 	        cmocka_unit_test(auto_keeps_small_exchanges_on_copy),
 	        cmocka_unit_test(auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges),
+	        ALL(fwd_counts_a_one_way_stream_as_progress_on_both_sides),
+	        ALL(fwd_readiness_that_moves_no_byte_is_no_progress),
 	        ALL(fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
 	};
 
