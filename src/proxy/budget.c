@@ -35,8 +35,14 @@ sl__budget_session_fds(const struct sl_config *cfg)
 uint64_t
 sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 {
-	uint64_t n =
-	        BUDGET_PROCESS_FDS + (uint64_t)nworkers * (BUDGET_WORKER_FDS + cfg->nlisteners);
+	uint64_t per_worker = BUDGET_WORKER_FDS + cfg->nlisteners;
+	uint64_t n;
+
+	/* a splicing listener's pipe cache keeps a few spare pairs once idle (listener.c) */
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].forward != SL_FWD_COPY)
+			per_worker += 2 * SL_PIPE_CACHE_KEEP;
+	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
 
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];

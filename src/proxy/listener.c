@@ -16,9 +16,9 @@
 
 #include "proxy/session.h"
 
-/* Pipe pairs each worker keeps per splice listener, and how many it makes up front. */
+/* Spare pipe pairs each worker keeps per splice listener, at most (SL_SL_PIPE_CACHE_KEEP, in
+ * proxy_int.h, once idle). */
 #define PIPE_CACHE_PAIRS 1024
-#define PIPE_CACHE_PREFILL 16
 /* Retry delay after accept ran out of fds or memory. */
 #define ACCEPT_RETRY_MS 100
 /* Retry delay while at a session cap, for slots freed by another worker's sessions. */
@@ -218,7 +218,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 	if (err != 0)
 		return err;
 	if (c->forward != SL_FWD_COPY) {
-		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
+		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, SL_PIPE_CACHE_KEEP,
 		                           c->pipe_size);
 		if (err != 0)
 			return err;

@@ -35,6 +35,9 @@
 #define SL_SESSION_MAX_TRIES (SL_CONFIG_RETRIES_MAX + 1)
 /* Most connections accepted per readiness report before yielding to other work. */
 #define SL_ACCEPT_BATCH 64
+/* Spare pipe pairs a worker's splice listener keeps once idle: two sessions' worth (under load
+ * the cache also keeps as many spares as pairs are in use). */
+#define SL_PIPE_CACHE_KEEP 4
 /* Sessions (and copy buffers) each worker reserves up front. */
 #define SL_SESSION_PREALLOC 256
 /* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */

@@ -152,6 +152,10 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 	uint64_t d;
 	int kind = -1;
 
+	/* idle = no byte moved through that side's socket, either way (docs/configuration.md) */
+	for (unsigned side = 0; side < 2; side++)
+		if (sl_fwd_moved_ms(&s->fwd, side) > s->last_ms[side])
+			s->last_ms[side] = sl_fwd_moved_ms(&s->fwd, side);
 	*at = UINT64_MAX;
 	if (t->session_ms != 0 && (d = s->start_ms + t->session_ms) < *at) {
 		*at = d;
@@ -549,7 +553,7 @@ server_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 {
 	struct sl_session *s = io->data;
 
-	s->last_ms[SL_FWD_SERVER] = sl_loop_now_ms(loop);
+	(void)loop;
 	SL_ASSERT(handlers[s->state].server != NULL);
 	handlers[s->state].server(s, events);
 }
@@ -559,7 +563,7 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 {
 	struct sl_session *s = io->data;
 
-	s->last_ms[SL_FWD_CLIENT] = sl_loop_now_ms(loop);
+	(void)loop;
 	SL_ASSERT(handlers[s->state].client != NULL);
 	handlers[s->state].client(s, events);
 }
@@ -591,6 +595,9 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);
+	/* budgeted from the first call (a warm start too): resumes come back through client_io,
+	 * and the forwarder stamps when bytes move, for the idle deadlines */
+	sl_fwd_set_owner(&s->fwd, w->loop, &s->cio);
 	sl_timer_init(&s->timer, session_timer, s);
 	sl_io_init(&s->cio, fd, client_io, s);
 	s->prev = NULL;

@@ -44,7 +44,7 @@ struct sl_session {
 	struct sl_pp_keep *pp;
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
-	uint64_t last_ms[2]; /* loop clock of the last event on each side (enum sl_fwd_side) */
+	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
 	struct sl_session *next, *prev; /* the worker's live list */
 };
 
