@@ -103,12 +103,14 @@ wait_for_signal(bool wake)
 
 /*
  * The drain's watcher: a second SIGTERM or SIGINT while sl_proxy_drain() waits for open
- * sessions closes everything at once. The proxy has no call to cut a drain short from another
- * thread, so the process exits: the kernel closes every socket (a reset where data was unread).
+ * sessions cuts the drain short: every session still open is closed at once (counted as drain
+ * timeouts), and the process exits 1 after its summary.
  */
 struct drain_watch {
 	pthread_mutex_t mu;
+	struct sl_proxy *p;
 	bool done; /* the drain returned: a late signal changes nothing */
+	bool cut;  /* a second signal cut it short */
 };
 
 static void *
@@ -122,29 +124,15 @@ drain_watch_run(void *arg)
 		sig = wait_for_signal(true);
 		pthread_mutex_lock(&dw->mu);
 		done = dw->done;
-		if (!done && sig != SIGUSR1) {
+		if (!done && sig != SIGUSR1 && !dw->cut) {
 			sl_log_warn("%s during the drain: closing every connection at once",
 			            signal_name(sig));
-			fflush(stdout);
-			_exit(1);
+			dw->cut = true;
+			sl_proxy_drain_cut(dw->p);
 		}
 		pthread_mutex_unlock(&dw->mu);
 	} while (!done);
 	return NULL;
-}
-
-/* Soft open-file limit up to the hard one: every worker holds sockets, an epoll, event fds and
- * (splice and auto listeners) 32 pipe fds from the start. */
-static void
-raise_nofile_limit(void)
-{
-	struct rlimit rl;
-
-	/* on failure the old limit stays; a start that runs out of fds says so */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 /* Unprivileged, F_SETPIPE_SZ past /proc/sys/fs/pipe-max-size fails and the pipes keep the
@@ -285,7 +273,6 @@ run(struct sl_config *cfg)
 		        SL_CONFIG_POOLS_MAX, max);
 		return 1;
 	}
-	raise_nofile_limit();
 	warn_pipe_size(cfg);
 	err = sl_proxy_create(&p, cfg);
 	if (err) {
@@ -305,6 +292,7 @@ run(struct sl_config *cfg)
 	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
 	            "once)",
 	            signal_name(sig), cfg->drain_timeout_ms);
+	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
 		sl_log_warn("cannot watch for a second signal: the drain runs to its deadline");
@@ -319,7 +307,7 @@ run(struct sl_config *cfg)
 	}
 	print_summary(p);
 	sl_proxy_destroy(p);
-	return 0;
+	return dw.cut ? 1 : 0;
 }
 
 static int

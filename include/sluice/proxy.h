@@ -106,6 +106,13 @@ SL_API int sl_proxy_start(struct sl_proxy *p);
  */
 SL_API int sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms);
 
+/*
+ * Cuts a running sl_proxy_drain() short, as if its deadline had passed now: the sessions still
+ * open are closed at once (counted as SL_TIMEOUT_DRAIN) and the drain returns. No-op when no
+ * drain runs. Any thread (a signal watcher); never blocks on the workers.
+ */
+SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
+
 /* Stops at once: closes listeners and every session, stops and joins the workers. Idempotent. */
 SL_API void sl_proxy_stop(struct sl_proxy *p);
 

@@ -209,7 +209,7 @@ wait_idle(struct sl_proxy *p, const struct timespec *deadline)
 	bool idle;
 
 	pthread_mutex_lock(&p->mu);
-	while (p->idle_workers < p->nworkers) {
+	while (p->idle_workers < p->nworkers && (deadline == NULL || !p->drain_cut)) {
 		if (deadline == NULL)
 			pthread_cond_wait(&p->cv, &p->mu);
 		else if (pthread_cond_timedwait(&p->cv, &p->mu, deadline) == ETIMEDOUT)
@@ -218,6 +218,15 @@ wait_idle(struct sl_proxy *p, const struct timespec *deadline)
 	idle = p->idle_workers == p->nworkers;
 	pthread_mutex_unlock(&p->mu);
 	return idle;
+}
+
+void
+sl_proxy_drain_cut(struct sl_proxy *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->drain_cut = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 int

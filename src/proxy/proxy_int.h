@@ -176,6 +176,7 @@ struct sl_proxy {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned idle_workers; /* guarded by mu */
+	bool drain_cut;        /* guarded by mu: sl_proxy_drain_cut() ends the wait for idleness */
 };
 
 /*
