@@ -13,6 +13,8 @@ packages=(
 	spin strace valgrind curl netcat-openbsd iproute2 python3
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
+	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone
+	libdpdk-dev
 	# proxy benchmark anchors and load generators
 	haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox
 )

@@ -16,8 +16,9 @@
 #include <sluice/cidr.h>
 #include <sluice/common.h>
 
-/* What a lookup returns when no prefix matches. Values must be below it. */
-#define SL_LPM_NONE 0x7fffffffu
+/* What a lookup returns when no prefix matches. Values (an action or list id) are below it:
+ * 16 bits let the IPv4 first level hold a slot's value and a lone prefix's in one entry. */
+#define SL_LPM_NONE 0xffffu
 
 struct sl_lpm;
 struct sl_lpm_builder;
@@ -26,8 +27,9 @@ struct sl_lpm_stats {
 	size_t bytes;          /* everything the table holds allocated, both families */
 	size_t bytes4, bytes6; /* of which each family's arrays */
 	size_t prefixes4, prefixes6;
-	size_t nodes4, nodes6;   /* 256-way trie nodes below the 16-bit first level */
-	size_t leaves4, leaves6; /* distinct leaf runs stored */
+	size_t nodes4, nodes6;           /* 64-way nodes below the first level, 32 bytes each */
+	size_t leaves4, leaves6;         /* leaf runs stored, 4 bytes each */
+	unsigned root_bits4, root_bits6; /* first level: 2^bits entries of 4 bytes */
 };
 
 /* Makes an empty builder. Returns 0 or -ENOMEM. Single-threaded: one thread owns a builder. */
@@ -47,7 +49,7 @@ SL_API int sl_lpm_builder_add(struct sl_lpm_builder *b, const struct sl_cidr *c,
  * Builds the table for the prefixes in <b> (which it may reorder) into <*out>. Returns 0,
  * -EEXIST if one prefix was added twice, -ENOMEM (nothing is left allocated), or -E2BIG if the
  * table would need more than 2^31 nodes. The caller owns <*out> and frees it with
- * sl_lpm_destroy(). Time: O(prefixes x log prefixes + nodes x 256).
+ * sl_lpm_destroy(). Runs in O(prefixes x (log prefixes + trie depth) + first-level size).
  */
 SL_API int sl_lpm_build(struct sl_lpm **out, struct sl_lpm_builder *b);
 

@@ -127,7 +127,7 @@ sl_cidr_parse(struct sl_cidr *c, const char *text, unsigned flags, const char **
 	r.len = (uint8_t)len;
 	/* ::ffff:a.b.c.d/n names IPv4 space when it fixes all 96 mapping bits; lookups unmap
 	 * addresses the same way, so the prefix must live in the IPv4 table to ever match */
-	if (r.family == AF_INET6 && len >= 96 && !memcmp(r.addr, v4mapped_prefix, 12)) {
+	if (r.family == AF_INET6 && len >= 96 && memcmp(r.addr, v4mapped_prefix, 12) == 0) {
 		memmove(r.addr, r.addr + 12, 4);
 		memset(r.addr + 4, 0, 12);
 		r.family = AF_INET;
@@ -171,7 +171,7 @@ sl_cidr_contains(const struct sl_cidr *c, int family, const void *addr)
 
 	if (family != c->family)
 		return false;
-	if (memcmp(a, c->addr, full))
+	if (memcmp(a, c->addr, full) != 0)
 		return false;
 	return rest == 0 || !((a[full] ^ c->addr[full]) & (uint8_t) ~(0xffu >> rest));
 }
@@ -179,7 +179,7 @@ sl_cidr_contains(const struct sl_cidr *c, int family, const void *addr)
 bool
 sl_cidr_unmap(const uint8_t a6[16], uint8_t a4[4])
 {
-	if (memcmp(a6, v4mapped_prefix, 12))
+	if (memcmp(a6, v4mapped_prefix, 12) != 0)
 		return false;
 	memcpy(a4, a6 + 12, 4);
 	return true;

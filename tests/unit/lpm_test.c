@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,10 +93,12 @@ brute(const struct pfx *p, size_t n, int family, const uint8_t *a)
 	return v;
 }
 
-/* A random prefix set whose addresses come from a few bases, so prefixes nest and overlap;
- * lengths cover 0 .. max (32 or 128). Duplicates are skipped. Returns the count. */
+/* A random prefix set whose addresses come from a few bases, so prefixes nest and overlap
+ * (or, if <spread>, from anywhere, so most stand alone); lengths cover 0 .. max (32 or 128),
+ * or max/2 .. max if <spread>.
+ * Duplicates are skipped. Returns the count. */
 static size_t
-random_prefixes(struct pfx *p, size_t n, int family, uint64_t seed)
+random_prefixes_from(struct pfx *p, size_t n, int family, uint64_t seed, bool spread)
 {
 	unsigned max = family == AF_INET ? 32 : 128, nb = max / 8, len, i, k;
 	uint8_t bases[8][16];
@@ -108,8 +111,11 @@ random_prefixes(struct pfx *p, size_t n, int family, uint64_t seed)
 		struct sl_cidr c = {.family = (uint8_t)family};
 		uint64_t r = rnd(&seed);
 
-		len = (unsigned)(r % (max + 1));
+		/* spread sets keep to the longer half, so few prefixes cover the others */
+		len = spread ? max / 2 + (unsigned)(r % (max / 2 + 1)) : (unsigned)(r % (max + 1));
 		memcpy(c.addr, bases[(r >> 8) % 8], nb);
+		for (i = 0; spread && i < nb; i++)
+			c.addr[i] = (uint8_t)rnd(&seed);
 		/* perturb some bits so siblings appear below the shared bases */
 		for (i = 0; i < 3; i++) {
 			k = (unsigned)(rnd(&seed) % max);
@@ -127,6 +133,12 @@ random_prefixes(struct pfx *p, size_t n, int family, uint64_t seed)
 		m++;
 	}
 	return m;
+}
+
+static size_t
+random_prefixes(struct pfx *p, size_t n, int family, uint64_t seed)
+{
+	return random_prefixes_from(p, n, family, seed, false);
 }
 
 static uint32_t
@@ -184,6 +196,22 @@ lpm_ipv4_matches_brute_force_on_random_sets(void **state)
 		size_t n = random_prefixes(p, 1 + (seed * 271) % SL_ARRAY_SIZE(p), AF_INET, seed);
 
 		check_against_brute(p, n, AF_INET, seed * 7919, 4000);
+	}
+}
+
+static void
+lpm_ipv4_matches_brute_force_on_spread_random_sets(void **state)
+{
+	static struct pfx p[3000];
+	uint64_t seed;
+
+	(void)state;
+	/* unclustered, so many prefixes sit alone below the first level */
+	for (seed = 1; seed <= 4; seed++) {
+		size_t n = random_prefixes_from(p, 1 + (seed * 977) % SL_ARRAY_SIZE(p), AF_INET,
+		                                seed, true);
+
+		check_against_brute(p, n, AF_INET, seed * 104729, 4000);
 	}
 }
 
@@ -336,8 +364,10 @@ lpm_add_refuses_invalid_prefix_and_value(void **state)
 static void
 lpm_stats_account_for_every_array(void **state)
 {
-	/* one /24: a first-level entry per family (2^16 x 4 bytes), one 80-byte node below 10.1,
-	 * and three leaf runs in it (slots 0-1 miss, slot 2 hits, slots 3-255 miss) */
+	/* one /24 in a one-prefix table: a 2^8-entry first level per family (8-byte entries for
+	 * IPv4, 4-byte for IPv6), then one 6-bit node
+	 * at bit 20 whose skip path folds the one-child levels at bits 8 and 14; it holds the /24
+	 * in slots 8-11 between two runs of misses. */
 	struct pfx p[] = {{cidr("10.1.2.0/24"), 1}};
 	struct sl_lpm *t = build(p, 1);
 	struct sl_lpm_stats s;
@@ -346,13 +376,69 @@ lpm_stats_account_for_every_array(void **state)
 	sl_lpm_stats(t, &s);
 	assert_int_equal(1, s.prefixes4);
 	assert_int_equal(0, s.prefixes6);
+	assert_int_equal(8, s.root_bits4);
+	assert_int_equal(8, s.root_bits6);
 	assert_int_equal(1, s.nodes4);
 	assert_int_equal(3, s.leaves4);
 	assert_int_equal(0, s.nodes6);
-	assert_int_equal(65536 * 4 + 80 + 3 * 4, s.bytes4);
-	assert_int_equal(65536 * 4, s.bytes6);
+	assert_int_equal(256 * 8 + 32 + 3 * 4, s.bytes4);
+	assert_int_equal(256 * 4, s.bytes6);
 	assert_true(s.bytes > s.bytes4 + s.bytes6);
 	assert_true(s.bytes < s.bytes4 + s.bytes6 + 1024);
+	sl_lpm_destroy(t);
+}
+
+static void
+lpm_lone_prefix_is_answered_by_the_first_level(void **state)
+{
+	/* a /20 alone in a one-prefix table: 12 bits below the 8-bit first level, no node */
+	struct pfx p[] = {{cidr("10.1.16.0/20"), 7}};
+	struct sl_lpm *t = build(p, 1);
+	struct sl_lpm_stats s;
+
+	(void)state;
+	sl_lpm_stats(t, &s);
+	assert_int_equal(0, s.nodes4);
+	assert_int_equal(0, s.leaves4);
+	assert_int_equal(7, sl_lpm_lookup4(t, v4("10.1.16.0")));
+	assert_int_equal(7, sl_lpm_lookup4(t, v4("10.1.31.255")));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(t, v4("10.1.32.0")));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(t, v4("10.1.15.255")));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(t, v4("10.0.16.0")));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(t, v4("11.1.16.0")));
+	sl_lpm_destroy(t);
+}
+
+static void
+lpm_lone_prefix_in_the_first_level_falls_back_to_its_cover(void **state)
+{
+	struct pfx p[] = {{cidr("10.0.0.0/8"), 3}, {cidr("10.1.16.0/20"), 7}};
+	struct sl_lpm *t = build(p, 2);
+	struct sl_lpm_stats s;
+
+	(void)state;
+	sl_lpm_stats(t, &s);
+	assert_int_equal(0, s.nodes4);
+	assert_int_equal(7, sl_lpm_lookup4(t, v4("10.1.16.1")));
+	assert_int_equal(3, sl_lpm_lookup4(t, v4("10.1.32.0")));
+	assert_int_equal(3, sl_lpm_lookup4(t, v4("10.255.255.255")));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(t, v4("11.1.16.1")));
+	sl_lpm_destroy(t);
+}
+
+static void
+lpm_first_level_grows_with_the_prefix_count(void **state)
+{
+	static struct pfx p[5000];
+	size_t n = random_prefixes(p, SL_ARRAY_SIZE(p), AF_INET, 3);
+	struct sl_lpm *t = build(p, n);
+	struct sl_lpm_stats s;
+
+	(void)state;
+	sl_lpm_stats(t, &s);
+	assert_int_equal(17, s.root_bits4); /* 2^12 <= 5000 < 2^13: 16 entries a prefix or more */
+	assert_int_equal(8, s.root_bits6);
+	assert_int_equal(((size_t)8 << 17) + s.nodes4 * 32 + s.leaves4 * 4, s.bytes4);
 	sl_lpm_destroy(t);
 }
 
@@ -461,6 +547,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(lpm_ipv4_matches_brute_force_on_random_sets),
+	        cmocka_unit_test(lpm_ipv4_matches_brute_force_on_spread_random_sets),
 	        cmocka_unit_test(lpm_ipv6_matches_brute_force_on_random_sets),
 	        cmocka_unit_test(lpm_empty_table_matches_nothing),
 	        cmocka_unit_test(lpm_default_route_matches_every_address_of_its_family),
@@ -471,6 +558,9 @@ main(void)
 	        cmocka_unit_test(lpm_build_refuses_duplicate_prefix),
 	        cmocka_unit_test(lpm_add_refuses_invalid_prefix_and_value),
 	        cmocka_unit_test(lpm_stats_account_for_every_array),
+	        cmocka_unit_test(lpm_lone_prefix_is_answered_by_the_first_level),
+	        cmocka_unit_test(lpm_lone_prefix_in_the_first_level_falls_back_to_its_cover),
+	        cmocka_unit_test(lpm_first_level_grows_with_the_prefix_count),
 	        cmocka_unit_test(lpm_build_fails_cleanly_when_any_allocation_fails),
 	        cmocka_unit_test(lpm_add_leaves_builder_unchanged_when_growth_fails),
 	        cmocka_unit_test(lpm_concurrent_readers_get_the_same_answers),
