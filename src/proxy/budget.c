@@ -41,7 +41,7 @@ sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 	/* a splicing listener's pipe cache keeps a few spare pairs once idle (listener.c) */
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].forward != SL_FWD_COPY)
-			per_worker += 2 * SL_PIPE_CACHE_KEEP;
+			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
 	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
 
 	for (size_t g = 0; g < cfg->ngroups; g++) {
