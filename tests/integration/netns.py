@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""Network namespaces and empty roots for the tests that run sluice-static (static_chroot_test,
-container_image_test): a fresh namespace with lo up, code run inside it (a thread that setns()es
-into it, so the sockets it makes live there), a listen check from inside, and ELF checks that a
-binary needs no dynamic loader. Every wait is bounded; every namespace is deleted at the end."""
+"""Network namespaces for the tests that run sluice-static (static_chroot_test,
+container_image_test): a fresh namespace with lo up, two joined by a veth pair, code run inside
+one (a thread that setns()es into it, so the sockets it makes live there), a listen check from
+inside, and an ELF check that a binary needs no dynamic loader. Every wait is bounded; every
+namespace (and so every veth) is deleted at the end."""
 import contextlib
 import ctypes
 import itertools
 import os
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import threading
@@ -65,7 +67,9 @@ class NetNs:
         return self
 
     def ip(self, *args):
-        subprocess.run(["ip", "-n", self.name, *args], check=True, capture_output=True)
+        r = subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError(f"ip -n {self.name} {' '.join(args)}: {r.stderr.strip()}")
 
     def exec_args(self, argv):
         """argv run inside the namespace (ip netns exec execs it: the pid stays the same)."""
@@ -96,12 +100,12 @@ class NetNs:
             raise out["error"]
         return out["value"]
 
-    def wait_listening(self, port, proc, timeout=10.0):
-        """Waits (bounded) until a socket in this namespace listens on <port>; fails early if
-        <proc> exits first."""
+    def wait_listening(self, port, proc, host=None, timeout=10.0):
+        """Waits (bounded) until a socket in this namespace listens on <port> (on IPv4 <host>
+        only, if given); fails early if <proc> exits first."""
         deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
-            if self.call(_listening_here, port):
+            if self.call(_listening_here, port, host):
                 return
             if proc.poll() is not None:
                 raise AssertionError(f"exited with {proc.returncode} before listening")
@@ -115,14 +119,27 @@ class NetNs:
         self.delete()
 
 
-def _listening_here(port):
-    """True if a socket of the calling thread's namespace listens on <port>."""
-    for table in ("tcp", "tcp6"):
+def join(a, b, a_addrs, b_addrs):
+    """Joins namespaces <a> and <b> with a veth pair (veth0 in a, veth1 in b; the names are the
+    namespaces' own), each end holding its IPv4 addresses (CIDR strings) and up."""
+    a.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", b.name)
+    for ns, dev, addrs in ((a, "veth0", a_addrs), (b, "veth1", b_addrs)):
+        for addr in addrs:
+            ns.ip("addr", "add", addr, "dev", dev)
+        ns.ip("link", "set", dev, "up")
+
+
+def _listening_here(port, host=None):
+    """True if a socket of the calling thread's namespace listens on <port> (on IPv4 <host>
+    only, if given: the kernel's table writes it as the in-memory u32, so little-endian hex)."""
+    want = None if host is None else "%08X" % struct.unpack("<I", socket.inet_aton(host))[0]
+    for table in ("tcp",) if host else ("tcp", "tcp6"):
         with contextlib.suppress(FileNotFoundError), open(f"/proc/thread-self/net/{table}") as f:
             next(f)
             for line in f:
                 fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                addr, hexport = fields[1].rsplit(":", 1)
+                if fields[3] == "0A" and int(hexport, 16) == port and want in (None, addr):
                     return True
     return False
 

@@ -77,7 +77,7 @@ class EmptyChrootTest(unittest.TestCase):
                     ns.exec_args(["chroot", self.root, "/sluice", "-c", "/sluice.yaml"]),
                     stdout=subprocess.DEVNULL, stderr=err)
                 try:
-                    ns.wait_listening(8080, proc)
+                    ns.wait_listening(8080, proc, host="127.0.0.1")
                     got = ns.call(echo_roundtrip, 8080, payload)
                 finally:
                     rc = netns.stop(proc)
