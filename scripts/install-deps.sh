@@ -7,10 +7,10 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
-	# libraries
-	libcmocka-dev libnuma-dev libyaml-dev liburing-dev
-	# model checking, tools used by tests
-	spin strace valgrind curl netcat-openbsd iproute2 python3
+	# libraries (libyaml-dev, libnuma-dev and libc6-dev also ship the .a files of sluice-static)
+	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
+	# model checking, tools used by tests (podman: the container image test builds, never runs)
+	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone
