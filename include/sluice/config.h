@@ -19,6 +19,8 @@
 #include <sluice/addr.h>
 #include <sluice/common.h>
 #include <sluice/log.h>
+#include <sluice/srctab.h>
+#include <sluice/tbucket.h>
 
 struct sl_lpm;
 
@@ -137,6 +139,21 @@ struct sl_config_proxy_in {
 	uint32_t max_size;      /* longest header accepted, bytes; default 536 */
 };
 
+/* Largest rate or burst (new connections per second). */
+#define SL_CONFIG_RATE_MAX 10000000u
+/* Bounds of source_limits.table_size (entries, 32 bytes each). */
+#define SL_CONFIG_SOURCE_TABLE_MIN 64u
+#define SL_CONFIG_SOURCE_TABLE_MAX (1u << 26)
+
+/* Per-source limits of a listener, across every worker. */
+struct sl_config_source {
+	bool on;                        /* a source_limits: key with a limit */
+	struct sl_srctab_limits limits; /* concurrent connections and new-connection rate; live */
+	uint32_t prefix4;               /* sources sharing this IPv4 prefix count as one; 32 */
+	uint32_t prefix6;               /* likewise IPv6; 64 */
+	uint32_t table_size;            /* sources tracked at once; default 65536 */
+};
+
 struct sl_config_listener {
 	char name[SL_CONFIG_NAME_MAX]; /* default: the address text */
 	struct sl_addr addr;
@@ -154,6 +171,8 @@ struct sl_config_listener {
 	struct sl_lpm *acl;
 	bool acl_allows_unmatched;
 	struct sl_config_proxy_in proxy_in;
+	struct sl_tbucket_rate rate; /* new connections, whole process; rate 0 = unlimited. Live */
+	struct sl_config_source source; /* per-source limits */
 };
 
 struct sl_config {

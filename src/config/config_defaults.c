@@ -53,6 +53,9 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	l->acl = NULL;
 	l->acl_allows_unmatched = true;
 	l->proxy_in = (struct sl_config_proxy_in){.timeout_ms = 3000, .max_size = 536};
+	sl_tbucket_rate_init(&l->rate, 0, 1);
+	l->source = (struct sl_config_source){.prefix4 = 32, .prefix6 = 64, .table_size = 65536};
+	sl_tbucket_rate_init(&l->source.limits.rate, 0, 1);
 	l->timeouts.connect_ms = 5000;
 	l->timeouts.client_idle_ms = 60000;
 	l->timeouts.server_idle_ms = 60000;

@@ -30,9 +30,9 @@ enum { TOP_WORKERS, TOP_DRAIN, TOP_MAXCONN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS }
 static const char *const log_keys[] = {"level"};
 
 static const char *const listener_keys[] = {
-        "name",        "address",   "group",     "backlog",        "forward",
-        "tcp_nodelay", "keepalive", "pipe_size", "buffer_size",    "max_connections",
-        "timeouts",    "allow",     "deny",      "proxy_protocol",
+        "name",      "address",        "group",       "backlog",         "forward",  "tcp_nodelay",
+        "keepalive", "pipe_size",      "buffer_size", "max_connections", "timeouts", "allow",
+        "deny",      "proxy_protocol", "rate",        "source_limits",
 };
 enum {
 	L_NAME,
@@ -49,7 +49,14 @@ enum {
 	L_ALLOW,
 	L_DENY,
 	L_PROXY,
+	L_RATE,
+	L_SOURCE,
 };
+
+static const char *const rate_keys[] = {"per_second", "burst"};
+static const char *const source_keys[] = {"max_connections", "rate",    "burst",
+                                          "prefix4",         "prefix6", "table_size"};
+enum { S_MAXCONN, S_RATE, S_BURST, S_PREFIX4, S_PREFIX6, S_TABLE };
 
 static const char *const proxy_in_keys[] = {"version", "trusted", "timeout", "max_size"};
 enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
@@ -648,6 +655,58 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 	sl_lpm_builder_destroy(b);
 }
 
+/* rate: {per_second, burst} of a listener: new connections, whole process. */
+static void
+walk_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_tbucket_rate *r)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(rate_keys)];
+	uint32_t per_second = 0, burst = 0;
+
+	if (!walk_map(x, map, "for \"rate\"", "in rate", rate_keys, SL_ARRAY_SIZE(rate_keys), v))
+		return;
+	if (!v[0]) {
+		sl__config_error(x, map->start_mark, "rate needs \"per_second\"");
+		return;
+	}
+	if (!get_u32(x, v[0], "per_second", 1, SL_CONFIG_RATE_MAX, &per_second))
+		return;
+	burst = per_second;
+	if (v[1] && !get_u32(x, v[1], "burst", 1, SL_CONFIG_RATE_MAX, &burst))
+		return;
+	sl_tbucket_rate_init(r, per_second, burst);
+}
+
+static void
+walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config_source *sl)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(source_keys)];
+	uint32_t rate = 0, burst = 0;
+
+	if (!walk_map(x, map, "for \"source_limits\"", "in source_limits", source_keys,
+	              SL_ARRAY_SIZE(source_keys), v))
+		return;
+	if (v[S_MAXCONN])
+		get_u32(x, v[S_MAXCONN], "max_connections", 0, UINT32_MAX, &sl->limits.max_conns);
+	if (v[S_RATE])
+		get_u32(x, v[S_RATE], "rate", 0, SL_CONFIG_RATE_MAX, &rate);
+	burst = rate;
+	if (v[S_BURST] && get_u32(x, v[S_BURST], "burst", 1, SL_CONFIG_RATE_MAX, &burst) &&
+	    !v[S_RATE])
+		sl__config_error(x, v[S_BURST]->start_mark, "\"burst\" needs a \"rate\"");
+	sl_tbucket_rate_init(&sl->limits.rate, rate, burst ? burst : 1);
+	if (v[S_PREFIX4])
+		get_u32(x, v[S_PREFIX4], "prefix4", 1, 32, &sl->prefix4);
+	if (v[S_PREFIX6])
+		get_u32(x, v[S_PREFIX6], "prefix6", 1, 128, &sl->prefix6);
+	if (v[S_TABLE])
+		get_u32(x, v[S_TABLE], "table_size", SL_CONFIG_SOURCE_TABLE_MIN,
+		        SL_CONFIG_SOURCE_TABLE_MAX, &sl->table_size);
+	sl->on = sl->limits.max_conns != 0 || rate != 0;
+	if (!sl->on)
+		sl__config_error(x, map->start_mark,
+		                 "source_limits needs \"max_connections\" or \"rate\"");
+}
+
 static void
 walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
 {
@@ -715,6 +774,10 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_acl(x, v[L_ALLOW], v[L_DENY], l);
 	if (v[L_PROXY])
 		walk_proxy_in(x, v[L_PROXY], &l->proxy_in);
+	if (v[L_RATE])
+		walk_rate(x, v[L_RATE], &l->rate);
+	if (v[L_SOURCE])
+		walk_source_limits(x, v[L_SOURCE], &l->source);
 	if (!m->name && m->addr_ok)
 		sl_addr_format(&l->addr, l->name, sizeof(l->name));
 }

@@ -22,6 +22,8 @@ struct filter_stage {
 static const struct filter_stage stages[] = {
         {sl__pp_in_run, sl__pp_in_timed_out, NULL},
         {sl__acl_run, NULL, NULL},
+        {sl__listener_rate_run, NULL, NULL},
+        {sl__source_run, NULL, sl__source_release},
 };
 
 enum sl_filter_verdict

@@ -64,10 +64,10 @@ slot_reserve(struct sl_plistener *l)
 		goto err_global;
 	if (max != 0 &&
 	    /* relaxed: as above */
-	    atomic_fetch_add_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed) >=
+	    atomic_fetch_add_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed) >=
 	            max) {
 		/* relaxed: as above */
-		atomic_fetch_sub_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);
 		goto err_global;
 	}
 	return true;
@@ -86,7 +86,7 @@ slot_release(struct sl_plistener *l)
 
 	if (l->cfg->max_connections != 0)
 		/* relaxed: a count, publishing nothing */
-		atomic_fetch_sub_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);
 	/* relaxed: as above */
 	atomic_fetch_sub_explicit(&p->conns->n, 1, memory_order_relaxed);
 }

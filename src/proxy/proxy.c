@@ -125,14 +125,14 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
-	p->listener_conns = aligned_alloc(SL_CACHELINE, cfg->nlisteners * sizeof(*p->conns));
-	if (p->workers == NULL || p->conns == NULL || p->listener_conns == NULL) {
+	if (p->workers == NULL || p->conns == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
 	atomic_init(&p->conns->n, 0);
-	for (size_t i = 0; i < cfg->nlisteners; i++)
-		atomic_init(&p->listener_conns[i].n, 0);
+	err = sl__lshared_create(p);
+	if (err != 0)
+		goto err_destroy;
 	*out = p;
 	return 0;
 
@@ -303,7 +303,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 			free(p->backends[g]);
 	free(p->workers);
 	free(p->conns);
-	free(p->listener_conns);
+	sl__lshared_destroy(p);
 	free(p->lbs);
 	free(p->backends);
 	free(p->bound);

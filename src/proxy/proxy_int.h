@@ -28,6 +28,8 @@
 #include <sluice/lb.h>
 #include <sluice/loop.h>
 #include <sluice/proxy.h>
+#include <sluice/srctab.h>
+#include <sluice/tbucket.h>
 #include <sluice/warm.h>
 #include <sluice/worker.h>
 
@@ -87,6 +89,18 @@ struct sl_backend {
 /* A count shared by every worker, on its own cache line. */
 struct sl_conn_count {
 	_Atomic uint32_t n;
+} SL_CACHELINE_ALIGNED;
+
+/*
+ * What every worker shares of one listener, on its own cache lines: its session count (when
+ * max_connections is set), its new-connection bucket (when rate is set) and its per-source
+ * table (when source_limits is set). filter_limits.c and listener.c.
+ */
+struct sl_lshared {
+	_Atomic uint32_t conns;     /* relaxed: a count, publishing nothing */
+	pthread_spinlock_t rate_mu; /* guards rate */
+	struct sl_tbucket rate;
+	struct sl_srctab *sources; /* NULL without source_limits */
 } SL_CACHELINE_ALIGNED;
 
 /* A group as one worker sees it: its own balancer instance and session counts. */
@@ -168,8 +182,8 @@ struct sl_proxy {
 	uint32_t max_conns;       /* process-wide session cap in force (budget.c) */
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
-	struct sl_conn_count *conns;          /* one */
-	struct sl_conn_count *listener_conns; /* [listener] */
+	struct sl_conn_count *conns; /* one */
+	struct sl_lshared *lshared;  /* [listener] */
 	bool running;
 
 	/* drain: workers report idleness here */
@@ -273,6 +287,14 @@ enum sl_filter_verdict sl__pp_in_run(struct sl_session *s);
 void sl__pp_in_timed_out(struct sl_session *s);
 /* allow/deny prefixes on the client address. */
 enum sl_filter_verdict sl__acl_run(struct sl_session *s);
+/* The listener's new-connection rate, whole process (filter_limits.c). */
+enum sl_filter_verdict sl__listener_rate_run(struct sl_session *s);
+/* Per-source concurrent connections and rate (filter_limits.c); release gives the slot back. */
+enum sl_filter_verdict sl__source_run(struct sl_session *s);
+void sl__source_release(struct sl_session *s);
+/* Makes p->lshared (counts, buckets, per-source tables) for every listener. 0 or -errno. */
+int sl__lshared_create(struct sl_proxy *p);
+void sl__lshared_destroy(struct sl_proxy *p);
 /*
  * Writes the group's PROXY header to the new backend connection s->sfd, before any client
  * byte: the client address, the destination and any v2 TLVs that came in. 0 or -errno.

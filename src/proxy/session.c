@@ -90,6 +90,8 @@ session_close(struct sl_session *s, enum close_mode mode)
 	int fds[2] = {s->cfd, s->sfd};
 
 	set_state(s, SL_SS_CLOSED);
+	/* before the fds close: a client that sees its close may come straight back */
+	sl__filter_release(s);
 	sl_loop_timer_cancel(loop, &s->timer);
 	for (unsigned side = 0; side < 2; side++) {
 		if (fds[side] < 0)
@@ -102,7 +104,6 @@ session_close(struct sl_session *s, enum close_mode mode)
 			close(fds[side]);
 	}
 	sl_fwd_fini(&s->fwd);
-	sl__filter_release(s);
 	sl__pp_keep_put(s);
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);

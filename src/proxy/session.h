@@ -42,6 +42,7 @@ struct sl_session {
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
 	struct sl_pp_keep *pp;
+	struct sl_srctab_slot source; /* held in the listener's source table once admitted */
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
