@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "demo.h"
+#include "notify.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
 
@@ -149,12 +150,15 @@ run(struct sl_config *cfg)
 		sl_proxy_destroy(p);
 		return 1;
 	}
+	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
 	sig = wait_for_signal();
 	sl_log_info("%s: draining (deadline %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	            cfg->drain_timeout_ms);
+	notify_draining(cfg->drain_timeout_ms); /* systemd: STOPPING=1 */
 	sl_proxy_drain(p, cfg->drain_timeout_ms);
 	print_summary(p);
 	sl_proxy_destroy(p);
+	notify_stop();
 	return 0;
 }
 
