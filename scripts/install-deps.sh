@@ -11,6 +11,8 @@ packages=(
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev
 	# model checking, tools used by tests
 	spin strace valgrind curl netcat-openbsd iproute2 python3
+	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
+	lintian man-db python3-yaml
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# proxy benchmark anchors and load generators
