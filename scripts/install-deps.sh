@@ -11,6 +11,8 @@ packages=(
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
+	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
+	lintian man-db python3-yaml
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone

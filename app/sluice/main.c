@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "demo.h"
+#include "notify.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
 
@@ -288,10 +289,12 @@ run(struct sl_config *cfg)
 		sl_proxy_destroy(p);
 		return 1;
 	}
+	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
 	sig = wait_for_signal(false);
 	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
 	            "once)",
 	            signal_name(sig), cfg->drain_timeout_ms);
+	notify_draining(cfg->drain_timeout_ms); /* systemd: STOPPING=1 */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
@@ -307,6 +310,7 @@ run(struct sl_config *cfg)
 	}
 	print_summary(p);
 	sl_proxy_destroy(p);
+	notify_stop();
 	return dw.cut ? 1 : 0;
 }
 
