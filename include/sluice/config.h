@@ -75,6 +75,11 @@ struct sl_config_timeouts {
 	uint32_t client_idle_ms; /* no byte from the client; default 60000; 0 = never */
 	uint32_t server_idle_ms; /* no byte from the backend; default 60000; 0 = never */
 	uint32_t session_ms;     /* total session duration; default 0 = unlimited */
+	uint32_t first_byte_ms;  /* the client's first byte, from accept; 0 (default) = no limit */
+	uint32_t client_fin_ms;  /* client idle once it sent its FIN; 0 (default) = client_idle */
+	uint32_t server_fin_ms;  /* server idle once it sent its FIN; 0 (default) = server_idle */
+	uint32_t min_rate_bytes; /* bytes that must move (both ways) per window; 0 = no minimum */
+	uint32_t min_rate_window_ms; /* the window; default 10000 */
 };
 
 struct sl_config_backend {

@@ -28,6 +28,10 @@ enum sl_timeout_kind {
 	SL_TIMEOUT_CLIENT_IDLE, /* no activity on the client socket for client_idle_ms */
 	SL_TIMEOUT_SERVER_IDLE, /* no activity on the backend socket for server_idle_ms */
 	SL_TIMEOUT_SESSION,     /* the session lasted session_ms */
+	SL_TIMEOUT_FIRST_BYTE,  /* no byte from the client within first_byte_ms of accept */
+	SL_TIMEOUT_MIN_RATE,    /* fewer than min_rate.bytes moved in a min_rate.window */
+	SL_TIMEOUT_CLIENT_FIN,  /* the client had sent its FIN; nothing moved for client_fin_ms */
+	SL_TIMEOUT_SERVER_FIN,  /* the backend had sent its FIN; nothing moved for server_fin_ms */
 	SL_TIMEOUT_DRAIN,       /* still open at the drain deadline */
 	SL_TIMEOUT_KINDS
 };

@@ -60,6 +60,11 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	l->timeouts.client_idle_ms = 60000;
 	l->timeouts.server_idle_ms = 60000;
 	l->timeouts.session_ms = 0;
+	l->timeouts.first_byte_ms = 0;
+	l->timeouts.client_fin_ms = 0;
+	l->timeouts.server_fin_ms = 0;
+	l->timeouts.min_rate_bytes = 0;
+	l->timeouts.min_rate_window_ms = 10000;
 }
 
 void

@@ -63,7 +63,10 @@ enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
 /* "version" of proxy_protocol, index = mask of SL_CONFIG_PP_* */
 static const char *const proxy_versions[] = {"off", "v1", "v2", "any"};
 
-static const char *const timeout_keys[] = {"connect", "client_idle", "server_idle", "session"};
+static const char *const timeout_keys[] = {"connect",    "client_idle", "server_idle", "session",
+                                           "first_byte", "client_fin",  "server_fin",  "min_rate"};
+enum { T_CONNECT, T_CLIENT, T_SERVER, T_SESSION, T_FIRST, T_CFIN, T_SFIN, T_MIN_RATE };
+static const char *const min_rate_keys[] = {"bytes", "window"};
 
 static const char *const group_keys[] = {
         "name",    "balance",   "maglev_table_size", "retries",  "health",
@@ -707,6 +710,24 @@ walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config
 		                 "source_limits needs \"max_connections\" or \"rate\"");
 }
 
+/* min_rate: {bytes, window}: the least that must move per window, both ways together. */
+static void
+walk_min_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(min_rate_keys)];
+
+	if (!walk_map(x, map, "for \"min_rate\"", "in min_rate", min_rate_keys,
+	              SL_ARRAY_SIZE(min_rate_keys), v))
+		return;
+	if (!v[0]) {
+		sl__config_error(x, map->start_mark, "min_rate needs \"bytes\"");
+		return;
+	}
+	get_size(x, v[0], "bytes", 1, 1u << 30, &t->min_rate_bytes);
+	if (v[1])
+		get_ms(x, v[1], "window", 1, &t->min_rate_window_ms);
+}
+
 static void
 walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
 {
@@ -715,14 +736,22 @@ walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_time
 	if (!walk_map(x, map, "for \"timeouts\"", "in timeouts", timeout_keys,
 	              SL_ARRAY_SIZE(timeout_keys), v))
 		return;
-	if (v[0])
-		get_ms(x, v[0], "connect", 1, &t->connect_ms);
-	if (v[1])
-		get_ms(x, v[1], "client_idle", 0, &t->client_idle_ms);
-	if (v[2])
-		get_ms(x, v[2], "server_idle", 0, &t->server_idle_ms);
-	if (v[3])
-		get_ms(x, v[3], "session", 0, &t->session_ms);
+	if (v[T_CONNECT])
+		get_ms(x, v[T_CONNECT], "connect", 1, &t->connect_ms);
+	if (v[T_CLIENT])
+		get_ms(x, v[T_CLIENT], "client_idle", 0, &t->client_idle_ms);
+	if (v[T_SERVER])
+		get_ms(x, v[T_SERVER], "server_idle", 0, &t->server_idle_ms);
+	if (v[T_SESSION])
+		get_ms(x, v[T_SESSION], "session", 0, &t->session_ms);
+	if (v[T_FIRST])
+		get_ms(x, v[T_FIRST], "first_byte", 0, &t->first_byte_ms);
+	if (v[T_CFIN])
+		get_ms(x, v[T_CFIN], "client_fin", 0, &t->client_fin_ms);
+	if (v[T_SFIN])
+		get_ms(x, v[T_SFIN], "server_fin", 0, &t->server_fin_ms);
+	if (v[T_MIN_RATE])
+		walk_min_rate(x, v[T_MIN_RATE], t);
 }
 
 static void

@@ -274,8 +274,11 @@ enum sl_filter_verdict {
  * (a deferred stage runs again). On REJECT s->reject holds the reason.
  */
 enum sl_filter_verdict sl__filter_run(struct sl_session *s);
-/* The deferred stage's deadline passed: sets s->reject to its reason. */
-void sl__filter_timed_out(struct sl_session *s);
+/*
+ * The deferred stage's deadline passed: returns the counter to count it under (a reject
+ * reason's, or a timeout kind's) and sets s->reject when it is a reject.
+ */
+enum sl_ctr sl__filter_timed_out(struct sl_session *s);
 /* The session closes: every stage that accepted gives back what it holds. */
 void sl__filter_release(struct sl_session *s);
 
@@ -284,7 +287,7 @@ void sl__filter_release(struct sl_session *s);
 struct sl_pp_keep;
 /* PROXY header in (a listener with proxy_protocol), the chain's first stage. */
 enum sl_filter_verdict sl__pp_in_run(struct sl_session *s);
-void sl__pp_in_timed_out(struct sl_session *s);
+enum sl_ctr sl__pp_in_timed_out(struct sl_session *s);
 /* allow/deny prefixes on the client address. */
 enum sl_filter_verdict sl__acl_run(struct sl_session *s);
 /* The listener's new-connection rate, whole process (filter_limits.c). */
@@ -292,6 +295,9 @@ enum sl_filter_verdict sl__listener_rate_run(struct sl_session *s);
 /* Per-source concurrent connections and rate (filter_limits.c); release gives the slot back. */
 enum sl_filter_verdict sl__source_run(struct sl_session *s);
 void sl__source_release(struct sl_session *s);
+/* Waits for the client's first byte (timeouts.first_byte; filter_first_byte.c). */
+enum sl_filter_verdict sl__first_byte_run(struct sl_session *s);
+enum sl_ctr sl__first_byte_timed_out(struct sl_session *s);
 /* Makes p->lshared (counts, buckets, per-source tables) for every listener. 0 or -errno. */
 int sl__lshared_create(struct sl_proxy *p);
 void sl__lshared_destroy(struct sl_proxy *p);

@@ -143,37 +143,64 @@ sl__session_abort(struct sl_session *s, int why)
 
 /* ---- FORWARDING and DRAINING ---- */
 
-/* Arms the timer for the earliest of the idle and session deadlines; false if one passed. */
+/* Earliest of <*at> and <d> (0 = none) in <*at>, remembering <k> as <*kind> if it is earlier. */
+static void
+earliest(uint64_t *at, int *kind, uint64_t d, int k)
+{
+	if (d != 0 && d < *at) {
+		*at = d;
+		*kind = k;
+	}
+}
+
+/*
+ * The earliest deadline of a forwarding session in <*at> (UINT64_MAX: none): the session's
+ * length, each side's idle (its fin timeout once that side sent its FIN), the minimum-rate
+ * window. Returns the timeout kind that passed by <now>, or -1. A minimum-rate window that
+ * passed with enough bytes moved starts the next window.
+ */
 static int
 forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 {
 	const struct sl_plistener *l = s->l;
 	const struct sl_config_timeouts *t =
 	        &sl__proxy_config(l->w->p)->listeners[l->index].timeouts;
-	uint64_t d;
-	int kind = -1;
+	const struct sl_fwd *f = &s->fwd;
+	uint32_t cidle = t->client_idle_ms, sidle = t->server_idle_ms;
+	int ckind = SL_TIMEOUT_CLIENT_IDLE, skind = SL_TIMEOUT_SERVER_IDLE, kind = -1;
 
 	/* idle = no byte moved through that side's socket, either way (docs/configuration.md) */
 	for (unsigned side = 0; side < 2; side++)
-		if (sl_fwd_moved_ms(&s->fwd, side) > s->last_ms[side])
-			s->last_ms[side] = sl_fwd_moved_ms(&s->fwd, side);
+		if (sl_fwd_moved_ms(f, side) > s->last_ms[side])
+			s->last_ms[side] = sl_fwd_moved_ms(f, side);
+	if (t->client_fin_ms != 0 && f->d[SL_FWD_CLIENT].eof) {
+		cidle = t->client_fin_ms;
+		ckind = SL_TIMEOUT_CLIENT_FIN;
+	}
+	if (t->server_fin_ms != 0 && f->d[SL_FWD_SERVER].eof) {
+		sidle = t->server_fin_ms;
+		skind = SL_TIMEOUT_SERVER_FIN;
+	}
+	if (t->min_rate_bytes != 0 && now >= s->rate_until) {
+		uint64_t total = sl_fwd_bytes(f, SL_FWD_CLIENT) + sl_fwd_bytes(f, SL_FWD_SERVER);
+
+		if (s->rate_until != 0 && total - s->rate_base < t->min_rate_bytes) {
+			*at = now;
+			return SL_TIMEOUT_MIN_RATE;
+		}
+		s->rate_base = total;
+		s->rate_until = now + t->min_rate_window_ms;
+	}
 	*at = UINT64_MAX;
-	if (t->session_ms != 0 && (d = s->start_ms + t->session_ms) < *at) {
-		*at = d;
-		kind = SL_TIMEOUT_SESSION;
-	}
-	if (t->client_idle_ms != 0 && (d = s->last_ms[SL_FWD_CLIENT] + t->client_idle_ms) < *at) {
-		*at = d;
-		kind = SL_TIMEOUT_CLIENT_IDLE;
-	}
-	if (t->server_idle_ms != 0 && (d = s->last_ms[SL_FWD_SERVER] + t->server_idle_ms) < *at) {
-		*at = d;
-		kind = SL_TIMEOUT_SERVER_IDLE;
-	}
+	earliest(at, &kind, t->session_ms ? s->start_ms + t->session_ms : 0, SL_TIMEOUT_SESSION);
+	earliest(at, &kind, cidle ? s->last_ms[SL_FWD_CLIENT] + cidle : 0, ckind);
+	earliest(at, &kind, sidle ? s->last_ms[SL_FWD_SERVER] + sidle : 0, skind);
+	earliest(at, &kind, t->min_rate_bytes ? s->rate_until : 0, SL_TIMEOUT_MIN_RATE);
 	return *at <= now ? kind : -1;
 }
 
-static void
+/* Arms the timer for the earliest deadline, or closes the session if one passed: false then. */
+static bool
 forward_arm(struct sl_session *s)
 {
 	struct sl_loop *loop = session_loop(s);
@@ -182,10 +209,11 @@ forward_arm(struct sl_session *s)
 
 	if (kind >= 0) {
 		sl__session_abort(s, kind);
-		return;
+		return false;
 	}
 	if (at != UINT64_MAX)
 		sl_loop_timer_add(loop, &s->timer, at - now);
+	return true;
 }
 
 /* Acts on what the forwarder reports. Returns false if the session is gone. */
@@ -195,9 +223,11 @@ forward_result(struct sl_session *s, int rc)
 	if (sl_likely(rc == SL_FWD_RUNNING))
 		return true;
 	if (rc == SL_FWD_HALF_DONE) {
-		if (s->state == SL_SS_FORWARDING)
-			set_state(s, SL_SS_DRAINING);
-		return true;
+		if (s->state != SL_SS_FORWARDING)
+			return true;
+		set_state(s, SL_SS_DRAINING);
+		/* a FIN may shorten a side's idle deadline (client_fin, server_fin) */
+		return forward_arm(s);
 	}
 	session_close(s, rc == SL_FWD_DONE ? CLOSE_NORMAL : CLOSE_RESET);
 	return false;
@@ -218,6 +248,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 
 	set_state(s, SL_SS_FORWARDING);
 	s->last_ms[SL_FWD_CLIENT] = s->last_ms[SL_FWD_SERVER] = now;
+	s->rate_until = 0; /* the first window starts at the first deadline check */
 	if (s->l->group->cfg->send_proxy != 0 && sl__pp_out_send(s) != 0) {
 		s->fwd.err_side = SL_FWD_SERVER;
 		session_close(s, CLOSE_RESET);
@@ -230,7 +261,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
-	if (forward_result(s, rc))
+	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING)
 		forward_arm(s);
 }
 
@@ -479,9 +510,11 @@ session_accepted_client(struct sl_session *s, unsigned events)
 static void
 session_accepted_timeout(struct sl_session *s)
 {
-	sl__filter_timed_out(s);
-	sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
-	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_REJECT_FIRST + s->reject), 1);
+	enum sl_ctr c = sl__filter_timed_out(s);
+
+	if (c >= SL_CTR_REJECT_FIRST)
+		sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
+	sl__ctr_add(s->l->w, c, 1);
 	session_close(s, CLOSE_NORMAL);
 }
 
@@ -519,7 +552,7 @@ session_forwarding_server(struct sl_session *s, unsigned events)
 static void
 session_forwarding_timeout(struct sl_session *s)
 {
-	forward_arm(s);
+	(void)forward_arm(s);
 }
 
 /* What each state does with an event; NULL: the state never sees that event. */

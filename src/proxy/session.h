@@ -45,6 +45,8 @@ struct sl_session {
 	struct sl_srctab_slot source; /* held in the listener's source table once admitted */
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
+	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
+	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
 	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
 	struct sl_session *next, *prev; /* the worker's live list */
 };

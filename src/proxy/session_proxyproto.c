@@ -108,10 +108,11 @@ sl__pp_in_run(struct sl_session *s)
 	return SL_FILTER_ACCEPT;
 }
 
-void
+enum sl_ctr
 sl__pp_in_timed_out(struct sl_session *s)
 {
 	s->reject = SL_REJECT_PROXY_TIMEOUT;
+	return SL_CTR_REJECT_FIRST + SL_REJECT_PROXY_TIMEOUT;
 }
 
 void
