@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, echo_handler, echo_roundtrip, free_port
+from harness import SLOW, Server, Sluice, echo_handler, echo_roundtrip, free_port, wait_for_text
 
 WORKERS = 2
 SESSIONS = 100
@@ -34,6 +34,7 @@ def idle_fds(forward, backend):
     port = free_port()
     args = ["-l", f"127.0.0.1:{port}", "-b", backend, "-w", str(WORKERS), "--forward", forward]
     with Sluice(args, port=port) as px:
+        wait_for_text(px, "listening on")  # start returned: every worker runs
         return fds(px.proc)
 
 

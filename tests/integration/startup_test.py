@@ -12,19 +12,7 @@ import time
 import unittest
 
 from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, connect, echo_handler,
-                     echo_roundtrip, free_port, write_config)
-
-
-def wait_for_text(px, text, timeout=10.0):
-    """Waits (bounded) until <text> shows in the process's stderr; the log line is the event."""
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if text in px.stderr():
-            return
-        if px.proc.poll() is not None:
-            break
-        select.select([], [], [], 0.02)
-    raise AssertionError(f"no {text!r} in stderr: {px.stderr()}")
+                     echo_roundtrip, free_port, write_config, wait_for_text)
 
 
 class Flags(unittest.TestCase):
