@@ -3,7 +3,7 @@
  * The sd_notify protocol for sluice (notify.h): readiness, stopping, status and watchdog
  * datagrams to $NOTIFY_SOCKET, written against sd_notify(3) and systemd.service(5) rather than
  * libsystemd. The watchdog pings come from a small thread of their own (why: the comment above
- * watchdog_main()). docs/deployment.md shows the unit that uses this.
+ * watchdog_main()). docs/operations.md shows the unit that uses this.
  */
 #include "notify.h"
 

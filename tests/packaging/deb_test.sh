@@ -7,8 +7,8 @@
 # - systemd-analyze verify accepts the unit inside the unpacked package (skipped, saying why,
 #   when systemd-analyze is not installed);
 # - the packaged default config and the man page's example pass sluice --check;
-# - both man pages render without a groff warning, and sluice(8) names every long flag that
-#   sluice --help lists.
+# - both man pages render without a groff warning (that sluice(8) names every flag and
+#   sluice.yaml(5) every key is tests/integration/docs_keys_test.py's job, in every flavour).
 set -euo pipefail
 
 src=$1
@@ -57,15 +57,11 @@ MANWIDTH=100 man -l "$root/usr/share/man/man5/sluice.yaml.5.gz" 2>/dev/null |
 grep -q 'listeners:' "$scratch/example.yaml" || bad "no example found in sluice.yaml(5)"
 "$root/usr/bin/sluice" --check -c "$scratch/example.yaml" || bad "sluice.yaml(5) example refused"
 
-echo "== man pages render without warnings and cover every flag"
+echo "== man pages render without warnings"
 for m in "$root/usr/share/man/man8/sluice.8.gz" "$root/usr/share/man/man5/sluice.yaml.5.gz"; do
 	# what lintian's manpage check runs
 	warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$m" 2>&1 >/dev/null) || true
 	[ -z "$warn" ] || bad "$(basename "$m"): $warn"
-done
-page=$(MANWIDTH=200 man -l "$root/usr/share/man/man8/sluice.8.gz" 2>/dev/null)
-for flag in $("$root/usr/bin/sluice" --help | grep -o -- '--[a-z-]*' | sort -u); do
-	grep -q -- "$flag" <<<"$page" || bad "sluice(8) does not mention $flag"
 done
 
 echo "== systemd-analyze verify"
