@@ -198,7 +198,8 @@ struct sl_proxy {
  * callback returns (the loop's next quiescent point), so never keep it, or a pointer into it,
  * in a session or anywhere else that outlives the callback. On the controlling thread (the
  * only one that publishes): valid until it publishes again.
- * Live fields, read per event through it: listener timeouts, group retries and passive
+ * Live fields, read per event through it: listener timeouts, allow/deny, the PROXY trust list
+ * and timeout, the listener rate and the per-source limits; group retries and passive
  * ejection. Everything else is fixed by the layout (sl__proxy_publish_config() checks it).
  */
 static inline const struct sl_config *
