@@ -30,10 +30,23 @@
 static int
 check_config(const char *path)
 {
+	struct sl_proxy_budget b;
 	struct sl_config *cfg;
+	struct rlimit rl;
+	char why[512];
 
 	if (sl_config_load_file(&cfg, path, stderr) != 0)
 		return 1;
+	/* what the file asks must also fit this host's open-file limit, or it would not start */
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_max = 1024;
+	if (sl_proxy_budget(cfg, sl_config_workers(cfg),
+	                    rl.rlim_max == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_max, &b,
+	                    why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
+		sl_config_free(cfg);
+		return 1;
+	}
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,
 	       cfg->nlisteners == 1 ? "" : "s", cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
 	sl_config_free(cfg);

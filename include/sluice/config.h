@@ -144,6 +144,8 @@ struct sl_config_proxy_in {
 	uint32_t max_size;      /* longest header accepted, bytes; default 536 */
 };
 
+/* Largest timeouts.min_rate.bytes: 1 GiB per window. */
+#define SL_CONFIG_MIN_RATE_BYTES_MAX (1u << 30)
 /* Largest rate or burst (new connections per second). */
 #define SL_CONFIG_RATE_MAX 10000000u
 /* Bounds of source_limits.table_size (entries, 32 bytes each). */

@@ -83,6 +83,26 @@ struct sl_proxy_stats {
 	uint64_t warm_failed;  /* warm sessions reset on the backend side before its first byte */
 };
 
+/* The file-descriptor budget of a configuration (docs/protection.md gives the formula). */
+struct sl_proxy_budget {
+	uint64_t limit;           /* the open-file limit it was computed for */
+	uint64_t idle;            /* fds held with no session open */
+	uint64_t spare;           /* fds kept free of sessions */
+	unsigned per_session;     /* fds one session may hold: 2, or 6 where a listener splices */
+	uint64_t fit;             /* sessions the rest holds */
+	uint32_t max_connections; /* the cap in force: the configured one, or <fit> when 0 */
+};
+
+/*
+ * Computes the fd budget of <cfg> run with <nworkers> workers under an open-file limit of
+ * <limit> into <*b>. 0, or -EMFILE when the limit cannot hold the idle fds plus one session,
+ * or the configured max_connections; <why> (<size> bytes) then says so with the figures.
+ * sl_proxy_create() applies it with the hard limit (raising the soft one); `sluice --check`
+ * uses it so that a configuration it accepts also starts here. Pure; any thread.
+ */
+SL_API int sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
+                           struct sl_proxy_budget *b, char *why, size_t size);
+
 /*
  * Prepares a proxy for <cfg>: backend state, balancers, the health checker (for the groups
  * with a health: key; not started), nothing running yet. <cfg> is borrowed

@@ -723,7 +723,7 @@ walk_min_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_config_time
 		sl__config_error(x, map->start_mark, "min_rate needs \"bytes\"");
 		return;
 	}
-	get_size(x, v[0], "bytes", 1, 1u << 30, &t->min_rate_bytes);
+	get_size(x, v[0], "bytes", 1, SL_CONFIG_MIN_RATE_BYTES_MAX, &t->min_rate_bytes);
 	if (v[1])
 		get_ms(x, v[1], "window", 1, &t->min_rate_window_ms);
 }

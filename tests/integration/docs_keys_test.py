@@ -32,6 +32,7 @@ PLACES = {
     "log_keys": (r"`log:`", ("TOP LEVEL", ("log",))),
     "listener_keys": (r"## Listener", ("LISTENERS", ())),
     "timeout_keys": (r"`timeouts:`", ("LISTENERS", ("timeouts",))),
+    "min_rate_keys": (r"`min_rate:`", ("LISTENERS", ("timeouts", "min_rate"))),
     "proxy_in_keys": (r"`proxy_protocol:`", ("LISTENERS", ("proxy_protocol",))),
     "rate_keys": (r"`rate:`", ("LISTENERS", ("rate",))),
     "source_keys": (r"`source_limits:`", ("LISTENERS", ("source_limits",))),
