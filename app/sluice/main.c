@@ -264,6 +264,9 @@ print_summary(struct sl_proxy *p)
 	line[0] = '\0';
 	if (append_counts(line, sizeof(line), 0, st.rejects, SL_REJECT_KINDS, reject_name) > 0)
 		sl_log_info("rejected: %llu clients:%s", (unsigned long long)st.filtered, line);
+	if (st.queue_full != 0)
+		sl_log_info("backend queue full: %llu clients refused",
+		            (unsigned long long)st.queue_full);
 }
 
 static int

@@ -29,6 +29,8 @@ struct sl_lpm;
 #define SL_CONFIG_MAX_CONNECTIONS_MAX (1u << 24)
 /* Most "retries" a group may ask for: a session tries at most this many backends plus one. */
 #define SL_CONFIG_RETRIES_MAX 7
+/* Largest group max_queue: as many sessions as a process may hold. */
+#define SL_CONFIG_MAX_QUEUE_MAX (1u << 24)
 
 /*
  * Upper bounds the loader enforces, so that whatever passes it can start (docs/configuration.md
@@ -80,6 +82,7 @@ struct sl_config_timeouts {
 	uint32_t server_fin_ms;  /* server idle once it sent its FIN; 0 (default) = server_idle */
 	uint32_t min_rate_bytes; /* bytes that must move (both ways) per window; 0 = no minimum */
 	uint32_t min_rate_window_ms; /* the window; default 10000 */
+	uint32_t queue_ms; /* longest wait in a group's queue (max_queue); default 5000; 0 = none */
 };
 
 struct sl_config_backend {
@@ -117,6 +120,9 @@ struct sl_config_group {
 	char balance[24];           /* round_robin (default), weighted, least_conn, p2c, maglev */
 	uint32_t maglev_table_size; /* prime; default 65537 */
 	uint32_t retries;           /* other backends tried after a failed connect; default 2 */
+	/* sessions that may wait, whole process, when every backend they may use is at its
+	 * max_connections; 0 (default) = none wait: such a client is closed (no_backend). Live */
+	uint32_t max_queue;
 	struct sl_config_health health;
 	struct sl_config_passive passive;
 	struct sl_config_warm_pool warm_pool;

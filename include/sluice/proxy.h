@@ -32,6 +32,7 @@ enum sl_timeout_kind {
 	SL_TIMEOUT_MIN_RATE,    /* fewer than min_rate.bytes moved in a min_rate.window */
 	SL_TIMEOUT_CLIENT_FIN,  /* the client had sent its FIN; nothing moved for client_fin_ms */
 	SL_TIMEOUT_SERVER_FIN,  /* the backend had sent its FIN; nothing moved for server_fin_ms */
+	SL_TIMEOUT_QUEUE,       /* waited timeouts.queue for a backend slot (group max_queue) */
 	SL_TIMEOUT_DRAIN,       /* still open at the drain deadline */
 	SL_TIMEOUT_KINDS
 };
@@ -59,6 +60,7 @@ struct sl_proxy_stats {
 	uint64_t connect_failures;         /* backend connects refused, unreachable or timed out */
 	uint64_t retries;                  /* connects tried on another backend after a failure */
 	uint64_t no_backend;               /* clients closed because no backend could be reached */
+	uint64_t queue_full;               /* clients closed: backends at their cap, queue full */
 	uint64_t filtered;                 /* clients rejected by the filter chain (every reason) */
 	uint64_t rejects[SL_REJECT_KINDS]; /* filtered, by reason */
 	uint64_t resets;           /* sessions ended by a reset or socket error on one side */

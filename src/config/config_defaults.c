@@ -25,6 +25,7 @@ sl_config_group_defaults(struct sl_config_group *g)
 	strcpy(g->balance, "round_robin");
 	g->maglev_table_size = 65537;
 	g->retries = 2;
+	g->max_queue = 0;
 	g->health.kind = SL_HEALTH_NONE;
 	g->health.interval_ms = 2000;
 	g->health.timeout_ms = 1000;
@@ -65,6 +66,7 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	l->timeouts.server_fin_ms = 0;
 	l->timeouts.min_rate_bytes = 0;
 	l->timeouts.min_rate_window_ms = 10000;
+	l->timeouts.queue_ms = 5000;
 }
 
 void

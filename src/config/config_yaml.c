@@ -63,20 +63,22 @@ enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
 /* "version" of proxy_protocol, index = mask of SL_CONFIG_PP_* */
 static const char *const proxy_versions[] = {"off", "v1", "v2", "any"};
 
-static const char *const timeout_keys[] = {"connect",    "client_idle", "server_idle", "session",
-                                           "first_byte", "client_fin",  "server_fin",  "min_rate"};
-enum { T_CONNECT, T_CLIENT, T_SERVER, T_SESSION, T_FIRST, T_CFIN, T_SFIN, T_MIN_RATE };
+static const char *const timeout_keys[] = {"connect",    "client_idle", "server_idle",
+                                           "session",    "first_byte",  "client_fin",
+                                           "server_fin", "min_rate",    "queue"};
+enum { T_CONNECT, T_CLIENT, T_SERVER, T_SESSION, T_FIRST, T_CFIN, T_SFIN, T_MIN_RATE, T_QUEUE };
 static const char *const min_rate_keys[] = {"bytes", "window"};
 
 static const char *const group_keys[] = {
-        "name",    "balance",   "maglev_table_size", "retries",  "health",
-        "passive", "warm_pool", "send_proxy",        "backends",
+        "name",   "balance", "maglev_table_size", "retries",    "max_queue",
+        "health", "passive", "warm_pool",         "send_proxy", "backends",
 };
 enum {
 	G_NAME,
 	G_BALANCE,
 	G_MAGLEV,
 	G_RETRIES,
+	G_MAX_QUEUE,
 	G_HEALTH,
 	G_PASSIVE,
 	G_WARM,
@@ -752,6 +754,8 @@ walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_time
 		get_ms(x, v[T_SFIN], "server_fin", 0, &t->server_fin_ms);
 	if (v[T_MIN_RATE])
 		walk_min_rate(x, v[T_MIN_RATE], t);
+	if (v[T_QUEUE])
+		get_ms(x, v[T_QUEUE], "queue", 0, &t->queue_ms);
 }
 
 static void
@@ -991,6 +995,8 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	}
 	if (v[G_RETRIES])
 		get_u32(x, v[G_RETRIES], "retries", 0, SL_CONFIG_RETRIES_MAX, &g->retries);
+	if (v[G_MAX_QUEUE])
+		get_u32(x, v[G_MAX_QUEUE], "max_queue", 0, SL_CONFIG_MAX_QUEUE_MAX, &g->max_queue);
 	if (v[G_HEALTH])
 		walk_health(x, v[G_HEALTH], &g->health);
 	if (v[G_PASSIVE])

@@ -25,6 +25,15 @@ sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms)
 }
 
 bool
+sl__backend_is_full(const struct sl_backend *b, uint64_t now_ms)
+{
+	/* relaxed: see the file header; a stale count makes a session wait, or be refused, once */
+	return b->cfg->max_connections != 0 && sl_health_backend_is_up(&b->up) &&
+	       atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) <= now_ms &&
+	       atomic_load_explicit(&b->conns, memory_order_relaxed) >= b->cfg->max_connections;
+}
+
+bool
 sl__backend_try_acquire(struct sl_backend *b)
 {
 	uint32_t max = b->cfg->max_connections;

@@ -3,7 +3,8 @@
  * A backend group as one worker sees it (struct sl_wgroup): its own balancer instance (cloned
  * from the proxy's prototype, so Maglev tables are shared), per-worker active-session counts
  * for least_conn and p2c, the pick that skips backends a session already tried, and the
- * worker's warm pool for the group (sluice/warm.h), kept in step with the health flags.
+ * worker's warm pool for the group (sluice/warm.h), kept in step with the health flags. Its
+ * queue of sessions waiting for a backend slot lives in session.c; a freed slot wakes it here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -133,18 +134,35 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 		ip = sl_addr_ip_bytes(&s->peer, &n);
 		c.key = sl_lb_hash_bytes(ip, n, 0);
 	}
-	/* bounded: each round marks one more backend tried */
-	while (s->ntried < SL_SESSION_MAX_TRIES) {
+	/* bounded by the rounds: a backend that filled up between eligible() and the acquire
+	 * (another worker took its last slot) is not marked tried, so a session may wait for it
+	 * in the queue, and eligible() skips it in the next round unless a slot freed again */
+	for (unsigned round = 0; round < SL_SESSION_MAX_TRIES && s->ntried < SL_SESSION_MAX_TRIES;
+	     round++) {
 		i = sl_lb_pick(g->lb, &c);
 		if (i < 0)
 			return -ENOENT;
-		s->tried[s->ntried++] = (uint16_t)i;
 		if (!sl__backend_try_acquire(&g->backends[i]))
-			continue; /* filled up since eligible() looked: try another */
+			continue;
+		s->tried[s->ntried++] = (uint16_t)i;
 		g->active[i]++;
 		return i;
 	}
 	return -ENOENT;
+}
+
+bool
+sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint64_t now_ms)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		bool tried = false;
+
+		for (unsigned k = 0; k < s->ntried && !tried; k++)
+			tried = s->tried[k] == i;
+		if (!tried && sl__backend_is_full(&g->backends[i], now_ms))
+			return true;
+	}
+	return false;
 }
 
 void
@@ -153,4 +171,7 @@ sl__wgroup_put(struct sl_wgroup *g, int i)
 	SL_ASSERT(i >= 0 && (size_t)i < g->n && g->active[i] > 0);
 	g->active[i]--;
 	sl__backend_release(&g->backends[i]);
+	/* from inside a close or a failed connect: the queue moves on in a defer, never here */
+	if (g->nqueued != 0 && g->backends[i].cfg->max_connections != 0)
+		sl_loop_defer(g->loop, &g->qwake);
 }

@@ -125,11 +125,14 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
-	if (p->workers == NULL || p->conns == NULL) {
+	p->queued = aligned_alloc(SL_CACHELINE, cfg->ngroups * sizeof(p->queued[0]));
+	if (p->workers == NULL || p->conns == NULL || p->queued == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
 	atomic_init(&p->conns->n, 0);
+	for (size_t g = 0; g < cfg->ngroups; g++)
+		atomic_init(&p->queued[g].n, 0);
 	err = sl__lshared_create(p);
 	if (err != 0)
 		goto err_destroy;
@@ -303,6 +306,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 			free(p->backends[g]);
 	free(p->workers);
 	free(p->conns);
+	free(p->queued);
 	sl__lshared_destroy(p);
 	free(p->lbs);
 	free(p->backends);

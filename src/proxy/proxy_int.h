@@ -40,6 +40,9 @@
 /* Spare pipe pairs a worker's splice listener keeps once idle: two sessions' worth (under load
  * the cache also keeps as many spares as pairs are in use). */
 #define SL_PIPE_CACHE_KEEP 4
+/* While sessions of a group wait in a worker's queue, how often it looks for a slot freed on
+ * another worker (its own frees admit at once). ms. */
+#define SL_QUEUE_POLL_MS 10
 /* Sessions (and copy buffers) each worker reserves up front. */
 #define SL_SESSION_PREALLOC 256
 /* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */
@@ -63,6 +66,7 @@ enum sl_ctr {
 	SL_CTR_WARM_FAILED,
 	SL_CTR_LOCAL_ERRORS,
 	SL_CTR_ACCEPT_PAUSES,
+	SL_CTR_QUEUE_FULL,
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
@@ -103,7 +107,10 @@ struct sl_lshared {
 	struct sl_srctab *sources; /* NULL without source_limits */
 } SL_CACHELINE_ALIGNED;
 
-/* A group as one worker sees it: its own balancer instance and session counts. */
+/*
+ * A group as one worker sees it: its own balancer instance and session counts, and its queue
+ * of sessions waiting for a backend slot (max_queue; session.c).
+ */
 struct sl_wgroup {
 	const struct sl_config_group *cfg; /* in the layout snapshot */
 	struct sl_backend *backends;       /* the proxy's, shared */
@@ -112,6 +119,14 @@ struct sl_wgroup {
 	uint32_t *active;     /* sessions per backend on this worker (least_conn, p2c) */
 	bool hash_key;        /* maglev: the flow key is a hash of the client address */
 	struct sl_warm *warm; /* this worker's warm pool for the group; NULL when size is 0 */
+	/* the queue: sessions in QUEUED on this worker, oldest first, linked through the session
+	 * (qnext, qprev) */
+	struct sl_session *qhead, *qtail;
+	uint32_t nqueued;
+	struct sl_loop *loop;
+	struct sl_defer qwake; /* queued when a capped backend's slot frees on this worker */
+	struct sl_timer qpoll; /* every SL_QUEUE_POLL_MS while nqueued > 0: frees elsewhere */
+	struct sl_conn_count *queued; /* the group's queued sessions, whole process: p->queued[g] */
 };
 
 struct sl_pworker;
@@ -184,6 +199,9 @@ struct sl_proxy {
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
 	struct sl_conn_count *conns; /* one */
 	struct sl_lshared *lshared;  /* [listener] */
+	/* sessions waiting in a group's queue, whole process, against its max_queue: any worker,
+	 * relaxed (a count, publishing nothing) */
+	struct sl_conn_count *queued; /* [group] */
 	bool running;
 
 	/* drain: workers report idleness here */
@@ -199,8 +217,8 @@ struct sl_proxy {
  * in a session or anywhere else that outlives the callback. On the controlling thread (the
  * only one that publishes): valid until it publishes again.
  * Live fields, read per event through it: listener timeouts, allow/deny, the PROXY trust list
- * and timeout, the listener rate and the per-source limits; group retries and passive
- * ejection. Everything else is fixed by the layout (sl__proxy_publish_config() checks it).
+ * and timeout, the listener rate and the per-source limits; group retries, passive ejection
+ * and max_queue. Everything else is fixed by the layout (sl__proxy_publish_config() checks it).
  */
 static inline const struct sl_config *
 sl__proxy_config(struct sl_proxy *p)
@@ -224,6 +242,8 @@ extern const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT];
 
 /* true if the backend may be picked now: up, not ejected, below its cap. Any worker. */
 bool sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms);
+/* true if the backend would be eligible but for its cap: up, not ejected, at max_connections. */
+bool sl__backend_is_full(const struct sl_backend *b, uint64_t now_ms);
 /* Takes a slot under max_connections (no-op if uncapped). false if the backend is full. */
 bool sl__backend_try_acquire(struct sl_backend *b);
 /* Gives the slot back (no-op if uncapped). */
@@ -258,8 +278,16 @@ void sl__wgroup_warm_sync(struct sl_wgroup *g, bool off);
  * active on this worker. Returns the index, or -ENOENT when none is eligible.
  */
 int sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms);
-/* Undoes the accounting of sl__wgroup_pick() for backend <i>. */
+/*
+ * Undoes the accounting of sl__wgroup_pick() for backend <i>. A slot of a capped backend
+ * freed while sessions are queued here wakes the queue (through g->qwake, never at once).
+ */
 void sl__wgroup_put(struct sl_wgroup *g, int i);
+/*
+ * true if some backend <s> has not tried is at its max_connections and would otherwise be
+ * eligible: a slot may free. What makes a session with no eligible backend wait in the queue.
+ */
+bool sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint64_t now_ms);
 /* Builds the prototype balancer of group <cfg>. */
 int sl__group_lb_create(struct sl_lb **out, const struct sl_config_group *cfg);
 
@@ -323,6 +351,11 @@ void sl__pp_worker_fini(struct sl_pworker *w);
 int sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer);
 /* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none). */
 void sl__session_abort(struct sl_session *s, int why);
+/*
+ * Sets up group <g>'s queue on worker loop <loop>, counted whole-process in <queued>. Worker
+ * setup, before any session.
+ */
+void sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_conn_count *queued);
 
 /* ---- listener.c ---- */
 

@@ -121,6 +121,7 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 		                      index + 1);
 		if (err != 0)
 			return err;
+		sl__wgroup_queue_init(&w->groups[g], w->loop, &p->queued[g]);
 		err = sl__wgroup_warm_open(&w->groups[g], w->loop);
 		if (err != 0) {
 			sl_log_error("group %s: cannot create the warm pool: %s",

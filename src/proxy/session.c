@@ -3,20 +3,27 @@
  * Sessions: one client connection and its backend connection, as an explicit state machine.
  *
  *   ACCEPTED --filter accepts--> FILTERED --pick, connect--> CONNECTING --connected--> FORWARDING
- *      |                            |                         |     ^                    |
- *      | filter rejects             | no backend              |     | failed or timed    | one way
- *      |                            |                         |     | out: next backend  | ended
- *      v                            v                         v     |                    v
- *    CLOSED <-----------------------+---------- no backend ---+-----+      DRAINING <----+
- *       ^                                                                     |
- *       +------- both ways ended, reset, error, idle/session/drain timeout ---+-- (and from
- *                                                                                FORWARDING)
+ *      |                          |    |                     ^  |  |  ^                  |
+ *      | filter rejects           |    | every backend at    |  |  |  | failed or timed  | one way
+ *      |                          |    | its cap             |  |  |  | out: next        | ended
+ *      |                          |    v                     |  |  +--+ backend          v
+ *      |                          |  QUEUED --slot freed-----+  |                     DRAINING
+ *      |                          |    ^  |                     |                        |
+ *      |                          |    +--|--- failed, every ---+                        |
+ *      |                          |       |    other at its cap |                        |
+ *      v                          v       v                     v                        |
+ *    CLOSED <---------------------+-------+---------------------+                        |
+ *       ^  no backend, queue full, queue timeout, client hung up                         |
+ *       |                                                                                |
+ *       +------- both ways ended, reset, error, idle/session/drain timeout --------------+
+ *                                              (from DRAINING, and from FORWARDING likewise)
  * Events are dispatched per state through one handler table (handlers[]: client readiness,
  * backend readiness, timer); every change goes through set_state(), which checks the transition
  * table. In ACCEPTED the filter chain (filter.c) may wait for client bytes or a deadline
  * (DEFER): client readiness resumes it, the timer rejects. A connection taken from the group's
  * warm pool is a connect that completed at once: CONNECTING -> FORWARDING in the same call
- * (session_connect_warm).
+ * (session_connect_warm). A session that finds every backend it may use at its max_connections
+ * waits in its group's bounded FIFO queue (QUEUED, group max_queue) until a slot frees.
  * Sessions, their timers and ios belong to one worker (proxy_int.h).
  */
 #include "proxy/session.h"
@@ -31,9 +38,13 @@
 /* The transition table: legal[from][to]. */
 static const bool legal[SL_SS_COUNT][SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = {[SL_SS_FILTERED] = true, [SL_SS_CLOSED] = true},
-        [SL_SS_FILTERED] = {[SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
-        [SL_SS_CONNECTING] =
-                {[SL_SS_CONNECTING] = true, [SL_SS_FORWARDING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_FILTERED] =
+                {[SL_SS_QUEUED] = true, [SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_QUEUED] = {[SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_CONNECTING] = {[SL_SS_QUEUED] = true,
+                              [SL_SS_CONNECTING] = true,
+                              [SL_SS_FORWARDING] = true,
+                              [SL_SS_CLOSED] = true},
         [SL_SS_FORWARDING] = {[SL_SS_DRAINING] = true, [SL_SS_CLOSED] = true},
         [SL_SS_DRAINING] = {[SL_SS_CLOSED] = true},
         [SL_SS_CLOSED] = {},
@@ -41,8 +52,9 @@ static const bool legal[SL_SS_COUNT][SL_SS_COUNT] = {
 
 static const char *const state_names[SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = "accepted",     [SL_SS_FILTERED] = "filtered",
-        [SL_SS_CONNECTING] = "connecting", [SL_SS_FORWARDING] = "forwarding",
-        [SL_SS_DRAINING] = "draining",     [SL_SS_CLOSED] = "closed",
+        [SL_SS_QUEUED] = "queued",         [SL_SS_CONNECTING] = "connecting",
+        [SL_SS_FORWARDING] = "forwarding", [SL_SS_DRAINING] = "draining",
+        [SL_SS_CLOSED] = "closed",
 };
 
 bool
@@ -72,6 +84,9 @@ enum close_mode {
 };
 
 static void session_connect(struct sl_session *s);
+static void queue_leave(struct sl_session *s);
+static bool session_queue_first(struct sl_session *s);
+static void session_wait(struct sl_session *s);
 static void server_io(struct sl_loop *loop, struct sl_io *io, unsigned events);
 static void client_io(struct sl_loop *loop, struct sl_io *io, unsigned events);
 
@@ -89,6 +104,8 @@ session_close(struct sl_session *s, enum close_mode mode)
 	struct sl_loop *loop = w->loop;
 	int fds[2] = {s->cfd, s->sfd};
 
+	if (s->queued)
+		queue_leave(s);
 	set_state(s, SL_SS_CLOSED);
 	/* before the fds close: a client that sees its close may come straight back */
 	sl__filter_release(s);
@@ -412,8 +429,9 @@ err_close:
 
 /*
  * Picks a backend and starts a nonblocking connect to it. Returns true when the session is in
- * CONNECTING, FORWARDING (a warm connection was taken) or CLOSED; false when the connect
- * failed at once (counted against the backend): the caller moves on.
+ * CONNECTING, FORWARDING (a warm connection was taken), QUEUED (no slot free: it waits, or
+ * waits on) or CLOSED; false when the connect failed at once (counted against the backend):
+ * the caller moves on. A queued session that gets a slot leaves the queue here.
  */
 static bool
 session_try_connect(struct sl_session *s)
@@ -425,12 +443,20 @@ session_try_connect(struct sl_session *s)
 	uint32_t connect_ms;
 	int i, err, fd;
 
-	if (s->ntried > 0)
+	if (session_queue_first(s))
+		return true;
+	if (s->ntried > 0 && !s->queued)
 		sl__ctr_add(w, SL_CTR_RETRIES, 1);
 	i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
 	if (i < 0) {
-		session_no_backend(s);
+		session_wait(s);
 		return true;
+	}
+	if (s->state == SL_SS_QUEUED) {
+		/* a slot: the wait ends (an immediate connect failure may bring it back) */
+		if (s->queued)
+			queue_leave(s);
+		sl_loop_timer_cancel(w->loop, &s->timer);
 	}
 	s->backend = i;
 	if (session_connect_warm(s, &opts))
@@ -462,7 +488,7 @@ session_try_connect(struct sl_session *s)
 
 /*
  * Connects to a backend, moving on to the next one while connects fail at once, bounded by the
- * group's retries. Ends in CONNECTING, FORWARDING or CLOSED.
+ * group's retries. Ends in CONNECTING, FORWARDING, QUEUED or CLOSED.
  */
 static void
 session_connect(struct sl_session *s)
@@ -473,6 +499,202 @@ session_connect(struct sl_session *s)
 			return;
 		}
 	}
+}
+
+/* ---- QUEUED ---- */
+
+/* Unlinks <s> from its group's queue; the last one out stops the queue's wake-ups. */
+static void
+queue_leave(struct sl_session *s)
+{
+	struct sl_wgroup *g = s->l->group;
+
+	SL_ASSERT(s->queued && g->nqueued > 0);
+	if (s->qprev != NULL)
+		s->qprev->qnext = s->qnext;
+	else
+		g->qhead = s->qnext;
+	if (s->qnext != NULL)
+		s->qnext->qprev = s->qprev;
+	else
+		g->qtail = s->qprev;
+	s->qnext = s->qprev = NULL;
+	s->queued = false;
+	g->nqueued--;
+	/* relaxed: a count, publishing nothing */
+	atomic_fetch_sub_explicit(&g->queued->n, 1, memory_order_relaxed);
+	if (g->nqueued == 0) {
+		sl_loop_timer_cancel(g->loop, &g->qpoll);
+		sl_loop_defer_cancel(g->loop, &g->qwake);
+	}
+}
+
+/*
+ * Puts <s> at the tail of its group's queue, in QUEUED with its deadline armed, if the
+ * group's max_queue (whole process) has room; else closes it, counted as queue_full.
+ */
+static void
+queue_join(struct sl_session *s, uint32_t max)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_loop *loop = l->w->loop;
+	struct sl_wgroup *g = l->group;
+	uint64_t now = sl_loop_now_ms(loop);
+	uint32_t ms;
+
+	/* relaxed: a count, publishing nothing; fetch_add hands each waiter a distinct place, so
+	 * the queue never holds more than <max> */
+	if (atomic_fetch_add_explicit(&g->queued->n, 1, memory_order_relaxed) >= max) {
+		/* relaxed: as above */
+		atomic_fetch_sub_explicit(&g->queued->n, 1, memory_order_relaxed);
+		sl__ctr_add(l->w, SL_CTR_QUEUE_FULL, 1);
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	if (s->state != SL_SS_QUEUED) {
+		/* a new wait; one that got a slot and failed to connect at once keeps its deadline
+		 */
+		ms = sl__proxy_config(l->w->p)->listeners[l->index].timeouts.queue_ms;
+		s->queue_until = ms != 0 ? now + ms : 0;
+		set_state(s, SL_SS_QUEUED);
+	}
+	s->queued = true;
+	s->qnext = NULL;
+	s->qprev = g->qtail;
+	if (g->qtail != NULL)
+		g->qtail->qnext = s;
+	else
+		g->qhead = s;
+	g->qtail = s;
+	g->nqueued++;
+	if (s->queue_until != 0)
+		sl_loop_timer_add(loop, &s->timer, s->queue_until > now ? s->queue_until - now : 0);
+	if (!sl_timer_is_pending(&g->qpoll))
+		sl_loop_timer_add(loop, &g->qpoll, SL_QUEUE_POLL_MS);
+}
+
+/* The group's max_queue in the current snapshot (live). */
+static uint32_t
+queue_max(const struct sl_session *s)
+{
+	return sl__proxy_config(s->l->w->p)->groups[s->l->cfg->group].max_queue;
+}
+
+/*
+ * A new session while others of its group wait on this worker: it goes behind them (first
+ * come, first served) and the queue is woken in case a slot is free. true if it did (it is
+ * QUEUED or CLOSED then); false: nobody waits, pick as usual.
+ */
+static bool
+session_queue_first(struct sl_session *s)
+{
+	struct sl_wgroup *g = s->l->group;
+	uint32_t max;
+
+	if (sl_likely(g->nqueued == 0) || s->state != SL_SS_FILTERED)
+		return false;
+	max = queue_max(s);
+	if (max == 0)
+		return false;
+	queue_join(s, max);
+	sl_loop_defer(g->loop, &g->qwake);
+	return true;
+}
+
+/*
+ * No backend could be picked for <s>. If one it may use is only at its cap (up, not
+ * ejected), it waits: it joins the queue, or keeps its place if queued; else, or with
+ * max_queue 0, it is closed as no_backend.
+ */
+static void
+session_wait(struct sl_session *s)
+{
+	uint32_t max;
+
+	if (!sl__wgroup_has_full(s->l->group, s, sl_loop_now_ms(session_loop(s)))) {
+		session_no_backend(s);
+		return;
+	}
+	if (s->queued)
+		return;
+	max = queue_max(s);
+	if (max == 0) {
+		session_no_backend(s);
+		return;
+	}
+	queue_join(s, max);
+}
+
+/*
+ * Offers free slots to the group's queued sessions, oldest first. Stops at the first that
+ * finds none having looked at every backend (it tried none yet): no later one can do better.
+ * One queued after a failed connect skips the backends it tried, so it keeps its place and
+ * the next is asked. At most the sessions queued at the call are asked.
+ */
+static void
+queue_admit(struct sl_wgroup *g)
+{
+	struct sl_session *s = g->qhead, *next;
+	bool stayed, saw_all;
+
+	for (uint32_t n = g->nqueued; n > 0 && s != NULL; n--) {
+		next = s->qnext;
+		saw_all = s->ntried == 0;
+		session_connect(s);
+		/* <s> may be freed: only its address is compared (no session is made meanwhile) */
+		stayed = next != NULL ? next->qprev == s : g->qtail == s;
+		if (stayed && saw_all)
+			return;
+		s = next;
+	}
+}
+
+/* A slot of a capped backend freed on this worker (sl__wgroup_put()). */
+static void
+queue_wake(struct sl_loop *loop, struct sl_defer *d)
+{
+	(void)loop;
+	queue_admit(d->data);
+}
+
+/* Every SL_QUEUE_POLL_MS while sessions wait: slots freed on other workers, backends back. */
+static void
+queue_poll(struct sl_loop *loop, struct sl_timer *t)
+{
+	struct sl_wgroup *g = t->data;
+
+	queue_admit(g);
+	if (g->nqueued != 0 && !sl_timer_is_pending(&g->qpoll))
+		sl_loop_timer_add(loop, &g->qpoll, SL_QUEUE_POLL_MS);
+}
+
+void
+sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_conn_count *queued)
+{
+	g->qhead = g->qtail = NULL;
+	g->nqueued = 0;
+	g->loop = loop;
+	g->queued = queued;
+	sl_defer_init(&g->qwake, queue_wake, g);
+	sl_timer_init(&g->qpoll, queue_poll, g);
+}
+
+/* QUEUED, client readiness: remembered, forwarded once connected; a hang-up leaves. */
+static void
+session_queued_client(struct sl_session *s, unsigned events)
+{
+	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events);
+	/* a reset, or both ways shut: nobody is left to serve (a FIN alone keeps its place:
+	 * the bytes before it are still to be forwarded) */
+	if (events & SL_IO_HUP)
+		session_close(s, CLOSE_NORMAL);
+}
+
+/* QUEUED, timer: no slot within timeouts.queue. */
+static void
+session_queue_timeout(struct sl_session *s)
+{
+	sl__session_abort(s, SL_TIMEOUT_QUEUE);
 }
 
 /* ---- ACCEPTED and FILTERED ---- */
@@ -563,6 +785,7 @@ static const struct {
 } handlers[SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = {session_accepted_client, NULL, session_accepted_timeout},
         [SL_SS_FILTERED] = {NULL, NULL, NULL}, /* left within the call that entered it */
+        [SL_SS_QUEUED] = {session_queued_client, NULL, session_queue_timeout},
         [SL_SS_CONNECTING] = {session_connecting_client, session_connecting,
                               session_connect_timeout},
         [SL_SS_FORWARDING] = {session_forwarding_client, session_forwarding_server,
@@ -623,6 +846,9 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->ntried = 0;
 	s->warm = false;
 	s->deferred = false;
+	s->queued = false;
+	s->queue_until = 0;
+	s->qnext = s->qprev = NULL;
 	s->filter_next = 0;
 	s->reject = 0;
 	s->pp = NULL;

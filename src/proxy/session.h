@@ -18,6 +18,7 @@
 enum sl_session_state {
 	SL_SS_ACCEPTED,
 	SL_SS_FILTERED,
+	SL_SS_QUEUED, /* every backend it may use is at its max_connections: waits for a slot */
 	SL_SS_CONNECTING,
 	SL_SS_FORWARDING,
 	SL_SS_DRAINING,
@@ -37,6 +38,7 @@ struct sl_session {
 	uint8_t ntried;
 	bool warm;           /* the backend connection came from the warm pool */
 	bool deferred;       /* ACCEPTED: a filter stage waits for client bytes or its deadline */
+	bool queued;         /* QUEUED: linked in its group's queue (qnext, qprev) */
 	uint8_t filter_next; /* ACCEPTED: the filter stage to run next (filter.c) */
 	uint8_t reject;      /* enum sl_reject_reason, set by the stage that rejects */
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
@@ -48,7 +50,10 @@ struct sl_session {
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
 	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
-	struct sl_session *next, *prev; /* the worker's live list */
+	uint64_t
+	        queue_until; /* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
+	struct sl_session *qnext, *qprev; /* the group's queue on this worker (struct sl_wgroup) */
+	struct sl_session *next, *prev;   /* the worker's live list */
 };
 
 /*

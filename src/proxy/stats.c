@@ -25,6 +25,7 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         [SL_CTR_WARM_FAILED] = {"warm_failed", SL_COUNTER_MONOTONIC},
         [SL_CTR_LOCAL_ERRORS] = {"local_errors", SL_COUNTER_MONOTONIC},
         [SL_CTR_ACCEPT_PAUSES] = {"accept_pauses", SL_COUNTER_MONOTONIC},
+        [SL_CTR_QUEUE_FULL] = {"queue_full", SL_COUNTER_MONOTONIC},
 #define TIMEOUT_DEF(k, name) [SL_CTR_TIMEOUT_FIRST + (k)] = {"timeouts_" name, SL_COUNTER_MONOTONIC}
         TIMEOUT_DEF(SL_TIMEOUT_CONNECT, "connect"),
         TIMEOUT_DEF(SL_TIMEOUT_CLIENT_IDLE, "client_idle"),
@@ -34,6 +35,7 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         TIMEOUT_DEF(SL_TIMEOUT_MIN_RATE, "min_rate"),
         TIMEOUT_DEF(SL_TIMEOUT_CLIENT_FIN, "client_fin"),
         TIMEOUT_DEF(SL_TIMEOUT_SERVER_FIN, "server_fin"),
+        TIMEOUT_DEF(SL_TIMEOUT_QUEUE, "queue"),
         TIMEOUT_DEF(SL_TIMEOUT_DRAIN, "drain"),
 #undef TIMEOUT_DEF
 #define REJECT_DEF(r, name) [SL_CTR_REJECT_FIRST + (r)] = {"rejects_" name, SL_COUNTER_MONOTONIC}
@@ -84,6 +86,7 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 	st->connect_failures = sl_counter_sum(c, SL_CTR_CONNECT_FAILURES);
 	st->retries = sl_counter_sum(c, SL_CTR_RETRIES);
 	st->no_backend = sl_counter_sum(c, SL_CTR_NO_BACKEND);
+	st->queue_full = sl_counter_sum(c, SL_CTR_QUEUE_FULL);
 	st->filtered = sl_counter_sum(c, SL_CTR_FILTERED);
 	st->resets = sl_counter_sum(c, SL_CTR_RESETS);
 	st->accept_errors = sl_counter_sum(c, SL_CTR_ACCEPT_ERRORS);

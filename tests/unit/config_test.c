@@ -342,6 +342,46 @@ config_reports_more_retries_than_a_session_can_make(void **state)
 }
 
 static void
+config_queue_is_off_by_default_with_a_five_second_wait(void **state)
+{
+	struct result r = load(MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_int_equal(0, r.c->groups[0].max_queue);
+	assert_int_equal(5000, r.c->listeners[0].timeouts.queue_ms);
+	result_fini(&r);
+}
+
+static void
+config_reads_max_queue_and_the_queue_timeout(void **state)
+{
+	struct result r = load("listeners:\n"
+	                       "  - address: 127.0.0.1:8080\n"
+	                       "    timeouts: { queue: 300ms }\n"
+	                       "groups:\n"
+	                       "  - name: web\n"
+	                       "    max_queue: 4\n"
+	                       "    backends:\n"
+	                       "      - { address: 127.0.0.1:9001, max_connections: 2 }\n");
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.errs);
+	assert_int_equal(4, r.c->groups[0].max_queue);
+	assert_int_equal(300, r.c->listeners[0].timeouts.queue_ms);
+	result_fini(&r);
+}
+
+static void
+config_reports_max_queue_over_the_bound(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    max_queue: 16777217\n",
+	              "t.yaml:7:16: \"max_queue\" must be at most 16777216, got 16777217\n");
+}
+
+static void
 config_reports_maglev_table_size_not_prime(void **state)
 {
 	(void)state;
@@ -1139,6 +1179,9 @@ main(void)
 	        cmocka_unit_test(config_reports_zero_backlog),
 	        cmocka_unit_test(config_reports_zero_rise_and_fall),
 	        cmocka_unit_test(config_reports_more_retries_than_a_session_can_make),
+	        cmocka_unit_test(config_queue_is_off_by_default_with_a_five_second_wait),
+	        cmocka_unit_test(config_reads_max_queue_and_the_queue_timeout),
+	        cmocka_unit_test(config_reports_max_queue_over_the_bound),
 	        cmocka_unit_test(config_forward_mode_names_parse_back_to_their_mode),
 	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),
 	        cmocka_unit_test(config_reports_bad_duration),

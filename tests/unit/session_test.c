@@ -28,6 +28,34 @@ session_allows_retrying_connect(void **state)
 }
 
 static void
+session_may_wait_in_the_queue_between_filtered_and_connecting(void **state)
+{
+	(void)state;
+	assert_true(sl__session_can_transition(SL_SS_FILTERED, SL_SS_QUEUED));
+	assert_true(sl__session_can_transition(SL_SS_QUEUED, SL_SS_CONNECTING));
+	assert_true(sl__session_can_transition(SL_SS_QUEUED, SL_SS_CLOSED));
+}
+
+static void
+session_may_queue_again_when_a_retry_finds_every_backend_full(void **state)
+{
+	(void)state;
+	assert_true(sl__session_can_transition(SL_SS_CONNECTING, SL_SS_QUEUED));
+}
+
+static void
+session_refuses_queueing_outside_the_connect_path(void **state)
+{
+	(void)state;
+	assert_false(sl__session_can_transition(SL_SS_ACCEPTED, SL_SS_QUEUED));
+	assert_false(sl__session_can_transition(SL_SS_QUEUED, SL_SS_FORWARDING));
+	assert_false(sl__session_can_transition(SL_SS_QUEUED, SL_SS_FILTERED));
+	assert_false(sl__session_can_transition(SL_SS_FORWARDING, SL_SS_QUEUED));
+	assert_false(sl__session_can_transition(SL_SS_DRAINING, SL_SS_QUEUED));
+	assert_string_equal("queued", sl__session_state_name(SL_SS_QUEUED));
+}
+
+static void
 session_may_close_from_every_live_state(void **state)
 {
 	(void)state;
@@ -69,6 +97,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(session_allows_the_connection_path_in_order),
 	        cmocka_unit_test(session_allows_retrying_connect),
+	        cmocka_unit_test(session_may_wait_in_the_queue_between_filtered_and_connecting),
+	        cmocka_unit_test(session_may_queue_again_when_a_retry_finds_every_backend_full),
+	        cmocka_unit_test(session_refuses_queueing_outside_the_connect_path),
 	        cmocka_unit_test(session_may_close_from_every_live_state),
 	        cmocka_unit_test(session_refuses_skipping_or_going_back),
 	        cmocka_unit_test(session_refuses_leaving_closed),
