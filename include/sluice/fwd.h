@@ -49,10 +49,13 @@ enum sl_fwd_status {
 
 /*
  * A variant.
- *  attach: takes what the session needs (pipes, buffers) from f->env; 0 or negative errno.
- *  detach: gives it back (bytes still held are dropped); safe after a failed attach.
+ *  attach: prepares the directions; 0 or negative errno. Buffers and pipes are taken from
+ *          f->env only while a direction has bytes in flight (the pump takes and returns them),
+ *          so an idle session holds none (auto: a direction splicing keeps its pipe).
+ *  detach: gives back what is held (bytes still held are dropped); safe after a failed attach.
  *  pump:   moves what it can for direction <d> (see the flags in struct sl_fwd); returns 0, or
- *          a negative errno for the side whose syscall failed, recorded in f->err_side. It
+ *          a negative errno for the side whose syscall failed, recorded in f->err_side
+ *          (-ENOMEM or -EMFILE: no buffer or pipe to be had for direction <d>'s read). It
  *          returns -EINVAL without moving anything if the kernel refuses the variant for these
  *          fds (sl_fwd_on_events() then falls back to copying).
  */
@@ -88,8 +91,8 @@ struct sl_fwd_env {
 
 /* One direction's state. */
 struct sl_fwd_dir {
-	int pipe[2];       /* splice: [0] read end, [1] write end; -1 when none */
-	char *buf;         /* copy: buffer of env->buffer_size bytes, or NULL */
+	int pipe[2];       /* splice: [0] read end, [1] write end; -1 when none held */
+	char *buf;         /* copy: buffer of env->buffer_size bytes; NULL when none held */
 	uint32_t head;     /* copy: first byte not yet sent */
 	uint32_t pending;  /* bytes held (in the pipe or the buffer), read but not yet sent */
 	uint32_t capacity; /* most bytes this direction may hold: the backpressure bound */
@@ -145,8 +148,8 @@ sl_fwd_set_owner(struct sl_fwd *f, struct sl_loop *loop, struct sl_io *io)
 SL_API void sl_fwd_note(struct sl_fwd *f, unsigned side, unsigned events);
 
 /*
- * Attaches the variant's resources and moves whatever is already possible. Returns like
- * sl_fwd_on_events(); -ENOMEM/-EMFILE if resources ran out (nothing to clean but sl_fwd_fini()).
+ * Attaches the variant and moves whatever is already possible. Returns like sl_fwd_on_events();
+ * -ENOMEM/-EMFILE if resources ran out (nothing to clean but sl_fwd_fini()).
  */
 SL_API int sl_fwd_start(struct sl_fwd *f);
 

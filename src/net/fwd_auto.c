@@ -8,7 +8,8 @@
  *   SPLICE --AUTO_SMALL_BURSTS drained bursts in a row under buffer_size, pipe empty--> COPY
  *
  * A switch happens only with nothing held (buffer or pipe empty), so bytes keep their order.
- * If no pipe (or buffer) is to be had, the direction stays as it is.
+ * If no pipe is to be had, the direction stays copying. A copying direction holds a buffer only
+ * while bytes are in flight (fwd_copy.c); a splicing one keeps its pipe until it copies again.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -43,8 +44,8 @@ auto_to_splice(struct sl_fwd *f, unsigned d)
 	err = sl_pipe_cache_get(f->env->pipes, x->pipe);
 	if (err != 0)
 		return err;
-	sl_pool_free(f->env->buffers, x->buf);
-	x->buf = NULL;
+	/* the copy pump gave the buffer back when it emptied */
+	SL_ASSERT(x->buf == NULL);
 	x->head = 0;
 	x->capacity = sl_pipe_cache_pipe_size(f->env->pipes);
 	x->small = 0;
@@ -53,18 +54,17 @@ auto_to_splice(struct sl_fwd *f, unsigned d)
 	return 0;
 }
 
-/* Direction <d> holds nothing and its recent bursts were small: copy from now on. */
+/*
+ * Direction <d> holds nothing and its recent bursts were small: copy from now on. The pipe goes
+ * back to the cache; the buffer is taken by the next recv() (fwd_copy.c).
+ */
 static void
 auto_to_copy(struct sl_fwd *f, unsigned d)
 {
 	struct sl_fwd_dir *x = &f->d[d];
-	char *buf = sl_pool_alloc(f->env->buffers);
 
 	x->small = 0;
-	if (buf == NULL)
-		return; /* keep splicing; a later small burst tries again */
 	sl_pipe_cache_put(f->env->pipes, x->pipe, true);
-	x->buf = buf;
 	x->head = 0;
 	x->capacity = f->env->buffer_size;
 	f->env->to_copy++;

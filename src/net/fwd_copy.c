@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Copy forwarder: recv()/send() through one pooled buffer per direction (env->buffer_size
- * bytes, the backpressure bound). A short recv() means the socket was drained (TCP returns all
- * it has), so the next readable edge is awaited without an extra recv() that would return
- * EAGAIN; after a HUP the direction reads on to the EOF instead, which no edge would announce.
+ * Copy forwarder: recv()/send() through a pooled buffer per direction (env->buffer_size
+ * bytes, the backpressure bound), held only while the direction has bytes in flight: taken right
+ * before a recv(), given back when a pump leaves the direction empty, so an idle session holds
+ * none. A short recv() means the socket was drained (TCP returns all it has), so the next
+ * readable edge is awaited without an extra recv() that would return EAGAIN; after a HUP the
+ * direction reads on to the EOF instead, which no edge would announce.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -16,10 +18,9 @@
 int
 sl__fwd_copy_attach(struct sl_fwd *f)
 {
+	if (f->env->buffers == NULL)
+		return -EINVAL;
 	for (unsigned d = 0; d < 2; d++) {
-		f->d[d].buf = sl_pool_alloc(f->env->buffers);
-		if (f->d[d].buf == NULL)
-			return -ENOMEM;
 		f->d[d].capacity = f->env->buffer_size;
 		f->d[d].head = 0;
 	}
@@ -35,8 +36,8 @@ copy_detach(struct sl_fwd *f)
 	}
 }
 
-int
-sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
+static int
+copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
@@ -74,6 +75,11 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			return 0;
 		if (sl_unlikely(!sl__fwd_may_read(f, d)))
 			return 0;
+		/* the pool's fast path: a few loads and stores from this thread's cache */
+		if (x->buf == NULL && (x->buf = sl_pool_alloc(f->env->buffers)) == NULL) {
+			f->err_side = (int)d;
+			return -ENOMEM;
+		}
 		n = recv(src, x->buf + tail, room, 0);
 		if (sl_likely(n > 0)) {
 			x->pending += (uint32_t)n;
@@ -90,6 +96,21 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 		if (err <= 0)
 			return err;
 	}
+}
+
+int
+sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	int err = copy_move(f, d, adaptive);
+
+	/* nothing in flight: the buffer goes back, so an idle direction holds none */
+	if (x->pending == 0 && x->buf != NULL) {
+		sl_pool_free(f->env->buffers, x->buf);
+		x->buf = NULL;
+		x->head = 0;
+	}
+	return err;
 }
 
 static int

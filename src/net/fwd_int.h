@@ -87,20 +87,22 @@ sl__fwd_read_nothing(struct sl_fwd *f, unsigned d, ssize_t n)
 }
 
 /*
- * Copies direction <d> through its buffer (d[d].buf) until a flag stops it: the body of the
- * copy variant's pump. With <adaptive> (auto), a recv() that fills the buffer sets d[d].bulk,
- * and once bulk is set the loop returns instead of reading while the buffer is empty, so the
- * caller can switch the direction to splice. Returns like a pump.
+ * Copies direction <d> through its buffer (d[d].buf, taken from env->buffers before a recv()
+ * if it holds none, given back on return if the direction holds nothing) until a flag stops
+ * it: the body of the copy variant's pump. -ENOMEM (err_side <d>) if the pool is out. With
+ * <adaptive> (auto), a recv() that fills the buffer sets d[d].bulk, and once bulk is set the loop
+ * returns instead of reading while the buffer is empty, so the caller can switch the direction to
+ * splice. Returns like a pump.
  */
 int sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive);
-/* Takes a buffer from env->buffers for each direction: the copy variant's attach. */
+/* Sets each direction's capacity (no buffer is taken before a read): the copy variant's attach. */
 int sl__fwd_copy_attach(struct sl_fwd *f);
 
 /*
- * Splices direction <d> through its pipe (d[d].pipe) until a flag stops it: the body of the
- * splice variant's pump. Counts d[d].burst (bytes since the socket last drained); with
- * <adaptive>, a drain after a burst below env->buffer_size bumps d[d].small, a bigger one
- * clears it. Returns like a pump.
+ * Splices direction <d> through its pipe (d[d].pipe; taken from env->pipes before the first
+ * splice in if it holds none) until a flag stops it: the body of the splice variant's pump. Counts
+ * d[d].burst (bytes since the socket last drained); with <adaptive>, a drain after a burst below
+ * env->buffer_size bumps d[d].small, a bigger one clears it. Returns like a pump.
  */
 int sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive);
 /* Returns every pipe held to env->pipes (kept if empty): the splice variant's detach. */

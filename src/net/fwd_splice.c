@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Splice forwarder: each direction owns one pipe from the worker's pipe cache; bytes go
- * socket -> pipe -> socket without reaching user space. The pipe (F_SETPIPE_SZ, config
- * pipe_size) is the only buffer, hence the backpressure bound. A direction splices in only when
- * its pipe is empty, so EAGAIN from that splice can only mean "socket drained", never "pipe
- * full"; then it splices out at once in the same call.
+ * Splice forwarder: each direction takes a pipe from the worker's pipe cache right before it
+ * splices in, and gives it back when a pump leaves it empty (an idle session holds none; the
+ * cache makes that an array push and pop, no syscall); bytes go socket -> pipe -> socket
+ * without reaching user space. The pipe (F_SETPIPE_SZ, config pipe_size) is the only buffer,
+ * hence the backpressure bound. A direction splices in only when its pipe is empty, so EAGAIN
+ * from that splice can only mean "socket drained", never "pipe full"; then it splices out at
+ * once in the same call. Auto (fwd_auto.c) keeps a splicing direction's pipe between pumps.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,16 +18,11 @@ static int
 splice_attach(struct sl_fwd *f)
 {
 	struct sl_pipe_cache *c = f->env->pipes;
-	int err;
 
 	if (c == NULL)
 		return -EINVAL;
-	for (unsigned d = 0; d < 2; d++) {
-		err = sl_pipe_cache_get(c, f->d[d].pipe);
-		if (err != 0)
-			return err;
+	for (unsigned d = 0; d < 2; d++)
 		f->d[d].capacity = sl_pipe_cache_pipe_size(c);
-	}
 	return 0;
 }
 
@@ -73,6 +70,10 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			return x->shut ? 0 : sl__fwd_shut(f, d);
 		if (!f->readable[d] || sl_unlikely(!sl__fwd_may_read(f, d)))
 			return 0;
+		if (x->pipe[0] < 0 && (err = sl_pipe_cache_get(f->env->pipes, x->pipe)) != 0) {
+			f->err_side = (int)d;
+			return err;
+		}
 		n = splice(src, NULL, x->pipe[1], NULL, x->capacity,
 		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (sl_likely(n > 0)) {
@@ -98,7 +99,13 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 static int
 splice_pump(struct sl_fwd *f, unsigned d)
 {
-	return sl__fwd_splice_move(f, d, false);
+	struct sl_fwd_dir *x = &f->d[d];
+	int err = sl__fwd_splice_move(f, d, false);
+
+	/* nothing in flight: the pipe goes back, so an idle direction holds none */
+	if (x->pending == 0 && x->pipe[0] >= 0)
+		sl_pipe_cache_put(f->env->pipes, x->pipe, true);
+	return err;
 }
 
 const struct sl_fwd_ops sl_fwd_splice_ops = {

@@ -17,7 +17,7 @@ sl__acl_run(struct sl_session *s)
 
 	if (lc->acl == NULL)
 		return SL_FILTER_ACCEPT;
-	v = sl_lpm_lookup_sa(lc->acl, (const struct sockaddr *)&s->peer.ss);
+	v = sl_lpm_lookup_sa(lc->acl, &s->peer.sa);
 	if (v == 1 || (v == SL_LPM_NONE && lc->acl_allows_unmatched))
 		return SL_FILTER_ACCEPT;
 	s->reject = SL_REJECT_ACL_DENIED;

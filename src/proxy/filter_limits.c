@@ -55,11 +55,13 @@ sl__source_run(struct sl_session *s)
 	        [SL_SRCTAB_TABLE_FULL] = SL_REJECT_SOURCE_TABLE_FULL,
 	};
 	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
+	struct sl_addr peer;
 	int v;
 
 	if (t == NULL)
 		return SL_FILTER_ACCEPT;
-	v = sl_srctab_acquire(t, &s->peer, &listener_cfg(s)->source.limits, now_ns(s), &s->source);
+	sl__session_peer_get(&s->peer, &peer);
+	v = sl_srctab_acquire(t, &peer, &listener_cfg(s)->source.limits, now_ns(s), &s->source);
 	if (v == SL_SRCTAB_ALLOWED)
 		return SL_FILTER_ACCEPT;
 	if (v < 0 || (size_t)v >= SL_ARRAY_SIZE(reasons)) {

@@ -131,7 +131,7 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 	int i;
 
 	if (g->hash_key) {
-		ip = sl_addr_ip_bytes(&s->peer, &n);
+		ip = sl__session_peer_ip(&s->peer, &n);
 		c.key = sl_lb_hash_bytes(ip, n, 0);
 	}
 	/* bounded by the rounds: a backend that filled up between eligible() and the acquire

@@ -841,7 +841,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->state = SL_SS_ACCEPTED;
 	s->cfd = fd;
 	s->sfd = -1;
-	s->peer = *peer;
+	sl__session_peer_set(&s->peer, peer);
 	s->backend = -1;
 	s->ntried = 0;
 	s->warm = false;

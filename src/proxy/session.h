@@ -6,8 +6,11 @@
 #ifndef SLUICE_PROXY_SESSION_H
 #define SLUICE_PROXY_SESSION_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include <sluice/addr.h>
 #include <sluice/fwd.h>
@@ -26,6 +29,54 @@ enum sl_session_state {
 	SL_SS_COUNT
 };
 
+/*
+ * The client's address: what struct sl_addr holds for IPv4 and IPv6 (the only families a TCP
+ * listener or a PROXY header gives), in 32 bytes where sl_addr's sockaddr_storage takes 128.
+ * sl__session_peer_set() and sl__session_peer_get() convert at the few places that need an
+ * sl_addr.
+ */
+struct sl_session_peer {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	};
+	socklen_t len; /* 0 = unset (or a family it cannot hold) */
+};
+
+static inline void
+sl__session_peer_set(struct sl_session_peer *p, const struct sl_addr *a)
+{
+	sa_family_t af = a->ss.ss_family;
+
+	p->len = 0;
+	p->sa.sa_family = AF_UNSPEC;
+	if ((af != AF_INET && af != AF_INET6) || a->len > sizeof(p->sin6))
+		return;
+	memcpy(&p->sin6, &a->ss, a->len);
+	p->len = a->len;
+}
+
+static inline void
+sl__session_peer_get(const struct sl_session_peer *p, struct sl_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(&a->ss, &p->sin6, p->len);
+	a->len = p->len;
+}
+
+/* Bytes of the IP address only (4 or 16) and their count in <*n>, as sl_addr_ip_bytes(). */
+static inline const void *
+sl__session_peer_ip(const struct sl_session_peer *p, size_t *n)
+{
+	if (p->sa.sa_family == AF_INET6) {
+		*n = 16;
+		return &p->sin6.sin6_addr;
+	}
+	*n = 4;
+	return &p->sin.sin_addr;
+}
+
 struct sl_session {
 	struct sl_plistener *l;
 	enum sl_session_state state;
@@ -33,8 +84,8 @@ struct sl_session {
 	struct sl_io cio, sio; /* registered READ|WRITE edge-triggered, once each */
 	struct sl_timer timer; /* connect deadline, then idle / session deadlines */
 	struct sl_fwd fwd;
-	struct sl_addr peer; /* client address */
-	int backend;         /* index in the group; -1 when none is held */
+	struct sl_session_peer peer; /* client address */
+	int backend;                 /* index in the group; -1 when none is held */
 	uint8_t ntried;
 	bool warm;           /* the backend connection came from the warm pool */
 	bool deferred;       /* ACCEPTED: a filter stage waits for client bytes or its deadline */

@@ -71,7 +71,7 @@ sl__pp_in_run(struct sl_session *s)
 
 	if (pi->versions == 0)
 		return SL_FILTER_ACCEPT;
-	if (sl_lpm_lookup_sa(pi->trusted, (const struct sockaddr *)&s->peer.ss) == SL_LPM_NONE)
+	if (sl_lpm_lookup_sa(pi->trusted, &s->peer.sa) == SL_LPM_NONE)
 		return reject(s, SL_REJECT_PROXY_UNTRUSTED);
 	n = recv(s->cfd, w->pp_buf, pi->max_size, MSG_PEEK);
 	if (n == 0)
@@ -100,7 +100,7 @@ sl__pp_in_run(struct sl_session *s)
 	/* payload may have come with the header: let the forwarder look */
 	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, SL_IO_READ);
 	if (h.cmd == SL_PP_CMD_PROXY)
-		s->peer = h.src;
+		sl__session_peer_set(&s->peer, &h.src);
 	if (keep(s, &h) != 0) {
 		sl__ctr_add(w, SL_CTR_LOCAL_ERRORS, 1);
 		return reject(s, SL_REJECT_PROXY_INVALID);
@@ -130,11 +130,12 @@ sl__pp_out_send(struct sl_session *s)
 	unsigned version = s->l->group->cfg->send_proxy;
 	uint8_t buf[SL_PP_V2_FIXED_LEN + 36];
 	uint8_t *out = buf;
-	struct sl_pp_hdr h = {.cmd = SL_PP_CMD_PROXY, .src = s->peer};
+	struct sl_pp_hdr h = {.cmd = SL_PP_CMD_PROXY};
 	size_t size = sizeof(buf);
 	ssize_t len, sent;
 	int err = 0;
 
+	sl__session_peer_get(&s->peer, &h.src);
 	if (s->pp != NULL) {
 		h.dst = s->pp->dst;
 		h.tlv = s->pp->tlv;

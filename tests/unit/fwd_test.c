@@ -282,26 +282,36 @@ small_buffers(struct rig *r)
 	}
 }
 
+/* Sends <out> (<n> bytes) at the test client until the chain is stuck; returns bytes sent. */
+static size_t
+rig_stall(struct rig *r, const char *out, size_t n)
+{
+	size_t sent = 0;
+	int quiet = 0;
+
+	small_buffers(r);
+	/* the test server reads nothing: push until the whole chain is stuck */
+	for (int i = 0; i < 100000 && quiet < 3 && sent < n; i++) {
+		ssize_t k = send(r->tc, out + sent, n - sent, MSG_NOSIGNAL);
+
+		if (k > 0)
+			sent += (size_t)k;
+		quiet = (k <= 0 && rig_step(r, 0) == 0) ? quiet + 1 : 0;
+	}
+	return sent;
+}
+
 static void
 fwd_holds_at_most_its_capacity_when_reader_stalls(void **state)
 {
 	const size_t n = 8u << 20;
 	char *out = malloc(n), *in = malloc(n);
-	size_t sent = 0;
-	int quiet = 0;
+	size_t sent;
 	struct rig r;
 
 	rig_open(&r, *state);
 	sl_test_fill(out, n, 3);
-	small_buffers(&r);
-	/* the test server reads nothing: push until the whole chain is stuck */
-	for (int i = 0; i < 100000 && quiet < 3 && sent < n; i++) {
-		ssize_t k = send(r.tc, out + sent, n - sent, MSG_NOSIGNAL);
-
-		if (k > 0)
-			sent += (size_t)k;
-		quiet = (k <= 0 && rig_step(&r, 0) == 0) ? quiet + 1 : 0;
-	}
+	sent = rig_stall(&r, out, n);
 
 	assert_true(sent < n);
 	assert_true(r.f.d[SL_FWD_CLIENT].pending <= r.f.d[SL_FWD_CLIENT].capacity);
@@ -315,28 +325,6 @@ fwd_holds_at_most_its_capacity_when_reader_stalls(void **state)
 	rig_close(&r);
 	free(out);
 	free(in);
-}
-
-static void
-fwd_reuses_cached_pipes_after_warm_up(void **state)
-{
-	struct sl_pipe_cache_stats before, after;
-	struct rig r;
-
-	(void)state;
-	rig_open(&r, (void *)&sl_fwd_splice_ops);
-	sl_fwd_fini(&r.f);
-	sl_pipe_cache_stats(r.pipes, &before);
-	for (int i = 0; i < 10; i++) {
-		sl_fwd_init(&r.f, &sl_fwd_splice_ops, &r.env, r.pc, r.ps);
-		assert_true(sl_fwd_start(&r.f) >= 0);
-		sl_fwd_fini(&r.f);
-	}
-	sl_pipe_cache_stats(r.pipes, &after);
-
-	assert_int_equal(before.created, after.created);
-	assert_int_equal(before.cached, after.cached);
-	rig_close(&r);
 }
 
 static void
@@ -395,35 +383,31 @@ pipe_cache_opens_no_pipe_until_a_session_needs_one(void **state)
 }
 
 static void
-pipe_cache_trims_to_its_bound_once_splice_sessions_close(void **state)
+pipe_cache_trims_to_its_bound_once_pairs_come_back(void **state)
 {
 	enum { SESSIONS = 150, KEEP = 4 };
-	struct sl_fwd *f = calloc(SESSIONS, sizeof(*f));
+	int(*pairs)[2] = calloc(2 * SESSIONS, sizeof(*pairs));
+	struct sl_pipe_cache *c;
 	struct sl_pipe_cache_stats st;
-	struct rig r;
 	int base, busy;
 
 	(void)state;
-	assert_non_null(f);
-	rig_open(&r, &sl_fwd_copy_ops);
-	sl_pipe_cache_destroy(r.pipes);
+	assert_non_null(pairs);
 	base = count_fds();
-	assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 1024, KEEP, PIPE_SIZE));
-	r.env.pipes = r.pipes;
-	for (int i = 0; i < SESSIONS; i++) {
-		sl_fwd_init(&f[i], &sl_fwd_splice_ops, &r.env, r.pc, r.ps);
-		assert_int_equal(SL_FWD_RUNNING, sl_fwd_start(&f[i]));
-	}
+	assert_int_equal(0, sl_pipe_cache_create(&c, 1024, KEEP, PIPE_SIZE));
+	/* what 150 splice sessions with bytes in flight both ways hold */
+	for (int i = 0; i < 2 * SESSIONS; i++)
+		assert_int_equal(0, sl_pipe_cache_get(c, pairs[i]));
 	busy = count_fds();
-	for (int i = 0; i < SESSIONS; i++)
-		sl_fwd_fini(&f[i]);
-	sl_pipe_cache_stats(r.pipes, &st);
+	for (int i = 0; i < 2 * SESSIONS; i++)
+		sl_pipe_cache_put(c, pairs[i], true);
+	sl_pipe_cache_stats(c, &st);
 
 	assert_int_equal(base + 4 * SESSIONS, busy);
 	assert_true(st.cached <= KEEP);
 	assert_true(count_fds() <= base + 2 * KEEP);
-	rig_close(&r);
-	free(f);
+	sl_pipe_cache_destroy(c);
+	free(pairs);
 }
 
 /* A variant the kernel refuses for every fd, as splice does with EINVAL on some sockets. */
@@ -475,14 +459,17 @@ fwd_falls_back_to_copy_when_variant_is_refused(void **state)
 
 /* ---- auto: per-direction switching ---- */
 
-/* Sends <n> bytes from test end <from> and reads them at <to>, running the forwarder. */
+/*
+ * Sends <n> bytes made from <seed> from test end <from> and reads them at <to>, running the
+ * forwarder. Returns the bytes read, or 0 if any differs from what was sent.
+ */
 static size_t
-rig_one_way(struct rig *r, int from, int to, size_t n)
+rig_one_way_seed(struct rig *r, int from, int to, size_t n, unsigned seed)
 {
 	char *out = malloc(n), *in = malloc(n);
 	size_t sent = 0, got = 0;
 
-	sl_test_fill(out, n, 5);
+	sl_test_fill(out, n, seed);
 	for (int i = 0; i < 200000 && got < n; i++) {
 		ssize_t k;
 		bool moved = false;
@@ -503,6 +490,12 @@ rig_one_way(struct rig *r, int from, int to, size_t n)
 	return got;
 }
 
+static size_t
+rig_one_way(struct rig *r, int from, int to, size_t n)
+{
+	return rig_one_way_seed(r, from, to, n, 5);
+}
+
 /* <n> request/response pairs of <size> bytes: client -> server, then server -> client. */
 static void
 rig_exchanges(struct rig *r, int n, size_t size)
@@ -511,6 +504,125 @@ rig_exchanges(struct rig *r, int n, size_t size)
 		assert_int_equal(size, rig_one_way(r, r->tc, r->ts, size));
 		assert_int_equal(size, rig_one_way(r, r->ts, r->tc, size));
 	}
+}
+
+/* Blocks of the rig's buffer pool in use (live), by the forwarder or anyone. */
+static size_t
+rig_buffers_held(const struct rig *r)
+{
+	struct sl_pool_stats st;
+
+	sl_pool_stats(r->pool, &st);
+	return st.blocks_live;
+}
+
+/* Pipe pairs the rig's forwarder holds. */
+static int
+rig_pipes_held(const struct rig *r)
+{
+	return (r->f.d[0].pipe[0] >= 0) + (r->f.d[1].pipe[0] >= 0);
+}
+
+static void
+fwd_idle_session_holds_no_buffer(void **state)
+{
+	struct rig r;
+
+	rig_open(&r, *state);
+	rig_exchanges(&r, 3, 64);
+
+	assert_int_equal(0, rig_buffers_held(&r));
+	assert_int_equal(0, rig_pipes_held(&r));
+	rig_close(&r);
+}
+
+static void
+fwd_holds_no_buffer_once_a_bulk_transfer_is_delivered(void **state)
+{
+	struct rig r;
+
+	rig_open(&r, *state);
+	assert_int_equal(1u << 20, rig_one_way(&r, r.tc, r.ts, 1u << 20));
+	assert_int_equal(1u << 20, rig_one_way(&r, r.ts, r.tc, 1u << 20));
+
+	assert_int_equal(0, rig_buffers_held(&r));
+	/* auto: a direction still splicing keeps its pipe until small exchanges bring it back */
+	if (*state != &sl_fwd_auto_ops)
+		assert_int_equal(0, rig_pipes_held(&r));
+	rig_close(&r);
+}
+
+static void
+fwd_keeps_bytes_in_order_as_buffers_come_and_go(void **state)
+{
+	struct rig r;
+
+	rig_open(&r, *state);
+	/* sizes from 1 byte to 3 buffers, each message its own content, both directions in turn;
+	 * between messages the session is idle and holds nothing */
+	for (unsigned i = 0; i < 60; i++) {
+		size_t n = 1 + (i * 7919u) % (3 * BUF_SIZE);
+		int from = i % 2 ? r.ts : r.tc, to = i % 2 ? r.tc : r.ts;
+
+		assert_int_equal(n, rig_one_way_seed(&r, from, to, n, 100 + i));
+		assert_int_equal(0, rig_buffers_held(&r));
+	}
+	rig_close(&r);
+}
+
+static void
+fwd_stalled_direction_holds_one_buffer_and_idle_one_none(void **state)
+{
+	const size_t n = 8u << 20;
+	char *out = malloc(n), *in = malloc(n);
+	size_t sent;
+	struct rig r;
+
+	rig_open(&r, *state);
+	sl_test_fill(out, n, 9);
+	sent = rig_stall(&r, out, n);
+
+	assert_true(sent < n);
+	assert_true(r.f.d[SL_FWD_CLIENT].pending > 0);
+	/* the stuck direction holds one buffer or one pipe; the silent one holds nothing */
+	assert_int_equal(1, (int)rig_buffers_held(&r) + rig_pipes_held(&r));
+	assert_null(r.f.d[SL_FWD_SERVER].buf);
+	assert_int_equal(-1, r.f.d[SL_FWD_SERVER].pipe[0]);
+	shutdown(r.tc, SHUT_WR);
+	assert_int_equal(sent, rig_read(&r, r.ts, in, n));
+	assert_int_equal(sl_test_fnv(SL_TEST_FNV_INIT, out, sent),
+	                 sl_test_fnv(SL_TEST_FNV_INIT, in, sent));
+	assert_int_equal(0, rig_buffers_held(&r));
+	rig_close(&r);
+	free(out);
+	free(in);
+}
+
+static void
+fwd_reuses_cached_pipes_after_warm_up(void **state)
+{
+	struct sl_pipe_cache_stats before, after;
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, (void *)&sl_fwd_splice_ops);
+	rig_exchanges(&r, 1, 64);
+	sl_fwd_fini(&r.f);
+	sl_pipe_cache_stats(r.pipes, &before);
+	/* ten sessions, each taking and returning its pipes on every message */
+	for (int i = 0; i < 10; i++) {
+		sl_fwd_init(&r.f, &sl_fwd_splice_ops, &r.env, r.pc, r.ps);
+		assert_true(sl_fwd_start(&r.f) >= 0);
+		rig_exchanges(&r, 5, 64);
+		sl_fwd_fini(&r.f);
+	}
+	sl_pipe_cache_stats(r.pipes, &after);
+
+	assert_true(before.created >= 1);
+	assert_int_equal(before.created, after.created);
+	assert_int_equal(before.discarded, after.discarded);
+	assert_true(after.reused >= before.reused + 10 * 5 * 2);
+	rig_close(&r);
 }
 
 static void
@@ -526,9 +638,10 @@ auto_splices_a_direction_that_carries_bulk(void **state)
 
 	assert_true(r.env.to_splice >= 1);
 	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
-	/* the quiet direction never filled its buffer: still copying */
+	/* the quiet direction never filled a buffer: still copying, and holding none */
 	assert_int_equal(-1, r.f.d[SL_FWD_SERVER].pipe[0]);
-	assert_non_null(r.f.d[SL_FWD_SERVER].buf);
+	assert_null(r.f.d[SL_FWD_SERVER].buf);
+	assert_int_equal(BUF_SIZE, r.f.d[SL_FWD_SERVER].capacity);
 	rig_close(&r);
 }
 
@@ -564,7 +677,7 @@ auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges(void **state)
 
 	assert_int_equal(r.env.to_splice, r.env.to_copy);
 	assert_int_equal(-1, r.f.d[SL_FWD_CLIENT].pipe[0]);
-	assert_non_null(r.f.d[SL_FWD_CLIENT].buf);
+	assert_null(r.f.d[SL_FWD_CLIENT].buf); /* copying, with nothing in flight */
 	assert_int_equal(BUF_SIZE, r.f.d[SL_FWD_CLIENT].capacity);
 	rig_close(&r);
 }
@@ -906,10 +1019,14 @@ main(void)
 	        ALL(fwd_passes_server_half_close_and_keeps_forward_flowing),
 	        ALL(fwd_reports_server_reset_so_client_gets_reset),
 	        ALL(fwd_holds_at_most_its_capacity_when_reader_stalls),
+	        ALL(fwd_idle_session_holds_no_buffer),
+	        ALL(fwd_holds_no_buffer_once_a_bulk_transfer_is_delivered),
+	        ALL(fwd_keeps_bytes_in_order_as_buffers_come_and_go),
+	        ALL(fwd_stalled_direction_holds_one_buffer_and_idle_one_none),
 	        cmocka_unit_test(fwd_reuses_cached_pipes_after_warm_up),
 	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
 	        cmocka_unit_test(pipe_cache_opens_no_pipe_until_a_session_needs_one),
-	        cmocka_unit_test(pipe_cache_trims_to_its_bound_once_splice_sessions_close),
+	        cmocka_unit_test(pipe_cache_trims_to_its_bound_once_pairs_come_back),
 	        cmocka_unit_test(fwd_falls_back_to_copy_when_variant_is_refused),
 	        cmocka_unit_test(auto_splices_a_direction_that_carries_bulk),
 	        cmocka_unit_test(auto_keeps_small_exchanges_on_copy),
