@@ -477,7 +477,9 @@ sl_lpm_build(struct sl_lpm **out, struct sl_lpm_builder *b)
 	t->popcnt = cpu_has_popcnt();
 	if ((err = build_fam(b, &t->f[0], b->e, n4, ROOT_BITS_MAX4, true)) < 0)
 		goto err_free_table;
-	if ((err = build_fam(b, &t->f[1], b->e + n4, b->n - n4, ROOT_BITS_MAX6, false)) < 0)
+	/* an empty builder has no array: no offset into NULL */
+	if ((err = build_fam(b, &t->f[1], b->n ? b->e + n4 : NULL, b->n - n4, ROOT_BITS_MAX6,
+	                     false)) < 0)
 		goto err_free_table;
 	shrink(b, &t->f[0]);
 	shrink(b, &t->f[1]);
