@@ -42,6 +42,11 @@ struct sl_session {
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t last_ms[2]; /* loop clock of the last event on each side (enum sl_fwd_side) */
+	/* metrics.c: clock (us) at accept; at connect start, then from connected until the
+	 * backend's first byte (0 once recorded); bytes of each direction already counted */
+	uint64_t open_us, mark_us;
+	uint64_t counted[2];
+	bool connected;                 /* counted in its backend's active sessions */
 	struct sl_session *next, *prev; /* the worker's live list */
 };
 
