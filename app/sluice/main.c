@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
+#include <sluice/stats.h>
 #include <sluice/version.h>
 
 #include "cli.h"
@@ -68,67 +71,113 @@ wait_for_signal(void)
 	return sig;
 }
 
-/* Appends " NAME N" to <buf> for each nonzero <counts>[i] (names from <name>); the length. */
-static size_t
-append_counts(char *buf, size_t size, size_t len, const uint64_t *counts, unsigned n,
-              const char *(*name)(unsigned))
-{
-	for (unsigned i = 0; i < n && len < size; i++) {
-		int w;
+/* How the summary titles a set's line; a set not listed is titled by its name. */
+static const struct {
+	const char *set, *title;
+} summary_titles[] = {
+        {"process", "sessions"}, {"health", "health checks"}, {"warm", "warm pools"},
+        {"timeout", "timeouts"}, {"reason", "rejected"},
+};
 
-		if (counts[i] == 0)
-			continue;
-		w = snprintf(buf + len, size - len, "%s %s %llu", len == 0 ? "" : ",", name(i),
-		             (unsigned long long)counts[i]);
-		if (w > 0)
-			len += (size_t)w;
+/* Appends printf-style text to <buf> (of <size>, <*len> used), truncating quietly. */
+static void __attribute__((format(printf, 4, 5)))
+append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (*len >= size - 1)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		*len = *len + (size_t)w < size ? *len + (size_t)w : size - 1;
+}
+
+/* <name> less its "<set>_" prefix: "warm_hits" in set "warm" reads "hits". */
+static const char *
+short_name(const char *set, const char *name)
+{
+	size_t n = strlen(set);
+
+	return strncmp(name, set, n) == 0 && name[n] == '_' ? name + n + 1 : name;
+}
+
+/*
+ * One line per set of the registry with a nonzero value (the process set always): "N name"
+ * for each nonzero counter or gauge; in a labelled set, each instance's label values first,
+ * or, when the set has a single definition, the label values in place of its name.
+ */
+static void
+print_set(const struct sl_stats_set *s)
+{
+	const char *set = sl_stats_set_name(s), *title = set;
+	unsigned nl = sl_stats_set_nlabels(s), nd = sl_stats_set_ndefs(s);
+	bool always = strcmp(set, "process") == 0;
+	char line[1024];
+	size_t len = 0;
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(summary_titles); i++)
+		if (strcmp(summary_titles[i].set, set) == 0)
+			title = summary_titles[i].title;
+	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
+		size_t start = len;
+		bool any = false;
+
+		if (nl > 0 && nd > 1) {
+			append(line, sizeof(line), &len, "%s", len == 0 ? " " : "; ");
+			for (unsigned j = 0; j < nl; j++)
+				append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
+				       sl_stats_instance_label(s, inst, j));
+			append(line, sizeof(line), &len, ":");
+		}
+		for (unsigned d = 0; d < nd; d++) {
+			const struct sl_stats_def *def = sl_stats_set_def(s, d);
+			const char *sep = len == 0 || line[len - 1] == ':' ? " " : ", ";
+
+			if (def->kind == SL_STATS_HIST)
+				continue;
+			if (def->kind == SL_STATS_GAUGE) {
+				int64_t v = sl_stats_read_gauge(s, inst, d);
+
+				if (v == 0 && !(always && d == 0))
+					continue;
+				append(line, sizeof(line), &len, "%s%lld %s", sep, (long long)v,
+				       short_name(set, def->name));
+				any = true;
+				continue;
+			}
+			uint64_t v = sl_stats_read(s, inst, d);
+
+			if (v == 0 && !(always && d == 0))
+				continue;
+			any = true;
+			append(line, sizeof(line), &len, "%s%llu ", sep, (unsigned long long)v);
+			if (nl > 0 && nd == 1)
+				for (unsigned j = 0; j < nl; j++)
+					append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
+					       sl_stats_instance_label(s, inst, j));
+			else
+				append(line, sizeof(line), &len, "%s", short_name(set, def->name));
+		}
+		if (!any) {
+			len = start; /* nothing to say about this instance */
+			line[len] = '\0';
+		}
 	}
-	return len < size ? len : size - 1;
+	if (len > 0)
+		sl_log_info("%s:%s", title, line);
 }
 
-static const char *
-timeout_name(unsigned k)
-{
-	return sl_timeout_kind_name((enum sl_timeout_kind)k);
-}
-
-static const char *
-reject_name(unsigned r)
-{
-	return sl_reject_reason_name((enum sl_reject_reason)r);
-}
-
+/* The exit summary: every set of the proxy's registry (sluice/stats.h), one line each. */
 static void
 print_summary(struct sl_proxy *p)
 {
-	char line[512];
-	struct sl_proxy_stats st;
+	const struct sl_stats *r = sl_proxy_stats_registry(p);
 
-	sl_proxy_stats(p, &st);
-	sl_log_info(
-	        "sessions: %llu accepted, %llu closed, %llu still open at exit; bytes: %llu in, "
-	        "%llu out",
-	        (unsigned long long)st.accepted, (unsigned long long)st.closed,
-	        (unsigned long long)st.active, (unsigned long long)st.bytes_in,
-	        (unsigned long long)st.bytes_out);
-	if (st.health_checks != 0)
-		sl_log_info(
-		        "health checks: %llu run, %llu failed; %llu backends went down, %llu up",
-		        (unsigned long long)st.health_checks,
-		        (unsigned long long)st.health_failures, (unsigned long long)st.health_downs,
-		        (unsigned long long)st.health_ups);
-	if (st.warm_hits + st.warm_misses + st.warm_expired + st.warm_dead != 0)
-		sl_log_info(
-		        "warm pools: %llu hits, %llu misses, %llu expired, %llu dead, %llu failed",
-		        (unsigned long long)st.warm_hits, (unsigned long long)st.warm_misses,
-		        (unsigned long long)st.warm_expired, (unsigned long long)st.warm_dead,
-		        (unsigned long long)st.warm_failed);
-	line[0] = '\0';
-	if (append_counts(line, sizeof(line), 0, st.timeouts, SL_TIMEOUT_KINDS, timeout_name) > 0)
-		sl_log_info("timeouts:%s", line);
-	line[0] = '\0';
-	if (append_counts(line, sizeof(line), 0, st.rejects, SL_REJECT_KINDS, reject_name) > 0)
-		sl_log_info("rejected: %llu clients:%s", (unsigned long long)st.filtered, line);
+	for (size_t i = 0; i < sl_stats_len(r); i++)
+		print_set(sl_stats_at(r, i));
 }
 
 static int
