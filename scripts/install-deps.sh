@@ -8,9 +8,11 @@ packages=(
 	# build
 	build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
 	# libraries
-	libcmocka-dev libnuma-dev libyaml-dev liburing-dev
+	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libmicrohttpd-dev libcjson-dev
 	# model checking, tools used by tests
 	spin strace valgrind curl netcat-openbsd iproute2 python3
+	# promtool checks the admin endpoint's metrics
+	prometheus
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# proxy benchmark anchors and load generators
@@ -31,8 +33,9 @@ export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${missing[*]}" >&2
 apt-get -o DPkg::Lock::Timeout=300 update -qq
 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# the distribution packages start these services; the benchmarks run their own instances
-for s in haproxy nginx; do
+# the distribution packages start these services; the benchmarks run their own instances, and
+# prometheus would hold 9090, the demo's admin port
+for s in haproxy nginx prometheus; do
 	if command -v systemctl >/dev/null && systemctl is-active -q "$s" 2>/dev/null; then
 		systemctl stop "$s" || true
 	fi
