@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <sluice/addr.h>
+#include <sluice/admin.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
@@ -23,6 +24,7 @@
 #include "demo.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
+#define DEMO_ADMIN "127.0.0.1:9090"
 
 static int
 check_config(const char *path)
@@ -50,10 +52,13 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 		printf("  backend %d: %s\n", i + 1, sl_addr_format(&backends[i], b, sizeof(b)));
 	printf("try it from another terminal:\n"
 	       "  curl http://%s/      # each request names the backend that answered\n"
-	       "  nc %s %u    # anything that is not HTTP is echoed back\n"
-	       "stop with Ctrl-C (sluice drains open connections, then exits)\n",
+	       "  nc %s %u    # anything that is not HTTP is echoed back\n",
 	       listen, strchr(listen, ']') ? "::1" : "127.0.0.1",
 	       sl_addr_port(&cfg->listeners[0].addr));
+	if (cfg->admin.addr.len != 0)
+		printf("  curl http://%s/metrics   # Prometheus metrics; /stats for JSON\n",
+		       sl_addr_format(&cfg->admin.addr, b, sizeof(b)));
+	printf("stop with Ctrl-C (sluice drains open connections, then exits)\n");
 	fflush(stdout);
 }
 
@@ -180,9 +185,37 @@ print_summary(struct sl_proxy *p)
 		print_set(sl_stats_at(r, i));
 }
 
+/*
+ * Starts the admin endpoint if the configuration has one. Returns 0 (*a may stay NULL), or -1
+ * when it cannot start and is not <optional> (the demo's is: the proxy runs without it).
+ */
 static int
-run(struct sl_config *cfg)
+admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional)
 {
+	char addr[SL_ADDR_STRLEN];
+	struct sl_addr bound;
+	int err;
+
+	*a = NULL;
+	if (cfg->admin.addr.len == 0)
+		return 0;
+	sl_addr_format(&cfg->admin.addr, addr, sizeof(addr));
+	err = sl_admin_start(a, p, &cfg->admin.addr);
+	if (err != 0) {
+		sl_log_error("cannot start the admin endpoint on %s: %s%s", addr, strerror(-err),
+		             optional ? " (going on without it)" : "");
+		return optional ? 0 : -1;
+	}
+	sl_admin_addr(*a, &bound);
+	sl_log_info("admin endpoint on http://%s/: /metrics /stats /healthz /readyz",
+	            sl_addr_format(&bound, addr, sizeof(addr)));
+	return 0;
+}
+
+static int
+run(struct sl_config *cfg, bool admin_optional)
+{
+	struct sl_admin *admin;
 	struct sl_proxy *p;
 	int err, sig;
 
@@ -198,9 +231,14 @@ run(struct sl_config *cfg)
 		sl_proxy_destroy(p);
 		return 1;
 	}
+	if (admin_start(&admin, p, cfg, admin_optional) != 0) {
+		sl_proxy_destroy(p);
+		return 1;
+	}
 	sig = wait_for_signal();
 	sl_log_info("%s: draining (deadline %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	            cfg->drain_timeout_ms);
+	sl_admin_stop(admin); /* before the drain: a scrape asks the workers */
 	sl_proxy_drain(p, cfg->drain_timeout_ms);
 	print_summary(p);
 	sl_proxy_destroy(p);
@@ -276,12 +314,14 @@ main(int argc, char **argv)
 			return 2;
 		}
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
+		if (!c.admin)
+			sl_addr_parse(&cfg->admin.addr, DEMO_ADMIN, false, NULL);
 		/* show the active checks at work: every 2 s, a TCP connect to each backend */
 		cfg->groups[0].health.kind = SL_HEALTH_TCP;
 		print_demo_banner(cfg, demo_addrs);
 		break;
 	}
-	rc = run(cfg);
+	rc = run(cfg, c.mode == CLI_DEMO);
 	demo_stop(demo);
 	sl_config_free(cfg);
 	return rc;
