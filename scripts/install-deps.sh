@@ -7,14 +7,19 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
-	# libraries
-	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libmicrohttpd-dev libcjson-dev
-	# model checking, tools used by tests
-	spin strace valgrind curl netcat-openbsd iproute2 python3
+	# libraries (libyaml-dev, libnuma-dev and libc6-dev also ship the .a files of sluice-static)
+	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
+	libmicrohttpd-dev libcjson-dev
+	# model checking, tools used by tests (podman: the container image test builds, never runs)
+	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
+	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
+	lintian man-db python3-yaml
 	# promtool checks the admin endpoint's metrics
 	prometheus
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
+	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone
+	libdpdk-dev
 	# proxy benchmark anchors and load generators
 	haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox
 )

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite: installs what it needs, checks formatting, then builds and tests every
 # flavour (release/gcc, debug/clang, ASan+UBSan/gcc, TSan/clang), then runs every libFuzzer target
-# for a bounded time (fuzz/clang, SL_FUZZ_SECONDS each). Exits non-zero on any failure.
+# for a bounded time (fuzz/clang, SL_FUZZ_SECONDS each). The release flavour also builds
+# sluice-static, the fully static binary. Exits non-zero on any failure.
 #   scripts/test.sh               everything
 #   FLAVOURS="release asan" scripts/test.sh   a subset
 set -uo pipefail
@@ -59,6 +60,12 @@ for f in $FLAVOURS; do
 		tail -n 60 "$dir.build.log"
 		failed_steps+=("$f:build")
 		continue
+	fi
+	# the release flavour also builds sluice-static (cmake/sluice-static.cmake), which the
+	# static-chroot and container-image tests run; its absence here is a failure, not a skip
+	if [ "$f" = release ] && [ ! -x "$dir/sluice-static" ]; then
+		grep -m1 'sluice-static:' "$dir.configure.log"
+		failed_steps+=("$f:sluice-static")
 	fi
 	echo "== $f: ctest"
 	ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 "${ctest_args[@]}" 2>&1 | tee "$dir.ctest.log"

@@ -16,7 +16,7 @@
 #include <sluice/lb.h>
 #include <sluice/log.h>
 
-enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_ADMIN };
+enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_DEMO, OPT_ADMIN };
 
 static const struct option long_options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -28,6 +28,7 @@ static const struct option long_options[] = {
         {"forward", required_argument, NULL, OPT_FORWARD},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"demo", required_argument, NULL, OPT_DEMO},
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -40,6 +41,7 @@ cli_usage(FILE *f)
 	fputs("usage:\n"
 	      "  sluice                      run the demo: 127.0.0.1:8080 over three built-in "
 	      "backends\n"
+	      "  sluice --demo ADDR:PORT     run the demo on another address\n"
 	      "  sluice -c FILE              run with a YAML configuration\n"
 	      "  sluice --check -c FILE      validate a configuration and exit\n"
 	      "  sluice -l ADDR:PORT -b ADDR:PORT[,ADDR:PORT...] [options]\n"
@@ -54,7 +56,9 @@ cli_usage(FILE *f)
 	      "                              (the demo: 127.0.0.1:9090; off: --admin off)\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
-	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits.\n",
+	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
+	      "second\n"
+	      "one during the drain closes every connection at once. SIGHUP is ignored.\n",
 	      f);
 }
 
@@ -100,7 +104,7 @@ cli_parse(struct cli *c, int argc, char **argv)
 			c->backends = optarg;
 			break;
 		case 'w':
-			if (parse_long(optarg, "--workers", 0, 1024, &c->workers))
+			if (parse_long(optarg, "--workers", 0, SL_CONFIG_WORKERS_MAX, &c->workers))
 				return -EINVAL;
 			break;
 		case OPT_BALANCE:
@@ -115,6 +119,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		case OPT_LOG_LEVEL:
 			c->log_level = optarg;
+			break;
+		case OPT_DEMO:
+			c->demo_listen = optarg;
 			break;
 		case OPT_ADMIN:
 			c->admin = optarg;
@@ -143,16 +150,30 @@ cli_parse(struct cli *c, int argc, char **argv)
 		fputs("sluice: -c FILE and -l/-b are exclusive\n", stderr);
 		return -EINVAL;
 	}
+	if (c->demo_listen && (c->config_path || c->listen || c->backends)) {
+		fputs("sluice: --demo and -c/-l/-b are exclusive\n", stderr);
+		return -EINVAL;
+	}
 	if (c->backends && !c->listen) {
-		fputs("sluice: -b needs -l ADDR:PORT\n", stderr);
+		fputs("sluice: -b needs -l ADDR:PORT (the address to listen on); try 'sluice "
+		      "--help'\n",
+		      stderr);
+		return -EINVAL;
+	}
+	/* -l alone once put the demo's built-in backends behind ADDR: surely a mistake */
+	if (c->listen && !c->backends) {
+		fputs("sluice: -l needs -b ADDR:PORT[,ADDR:PORT...] (the backends to proxy to); "
+		      "try "
+		      "'sluice --help'\n",
+		      stderr);
 		return -EINVAL;
 	}
 	if (c->config_path)
 		c->mode = check ? CLI_CHECK : CLI_RUN;
-	else if (c->listen && c->backends)
+	else if (c->listen)
 		c->mode = CLI_ONELINE;
 	else
-		c->mode = CLI_DEMO; /* -l alone moves the demo's listener */
+		c->mode = CLI_DEMO;
 	return 0;
 }
 

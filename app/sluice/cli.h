@@ -11,7 +11,7 @@
 #include <sluice/config.h>
 
 enum cli_mode {
-	CLI_DEMO,    /* no config and no -l: embedded demo */
+	CLI_DEMO,    /* no config and no -l (or --demo ADDR): embedded demo */
 	CLI_RUN,     /* -c FILE */
 	CLI_CHECK,   /* --check -c FILE */
 	CLI_ONELINE, /* -l ADDR:PORT -b ADDR:PORT[,...] */
@@ -32,7 +32,8 @@ struct cli {
 	long workers;         /* -w; -1 = not given */
 	long drain_ms;        /* --drain-timeout; -1 = not given */
 	const char *log_level;
-	const char *admin; /* --admin ADDR: the admin endpoint; "off" disables it */
+	const char *demo_listen; /* --demo; NULL = DEMO_LISTEN */
+	const char *admin;       /* --admin ADDR: the admin endpoint; "off" disables it */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), and
- * the signal handling that turns SIGTERM/SIGINT into a graceful drain. Everything else lives in
- * the proxy library (include/sluice/proxy.h).
+ * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), the
+ * start-up checks that say why a start failed, and the signal handling: SIGTERM/SIGINT drain,
+ * a second one during the drain closes everything at once, SIGHUP is logged and ignored.
+ * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <sluice/addr.h>
 #include <sluice/admin.h>
@@ -22,6 +26,7 @@
 
 #include "cli.h"
 #include "demo.h"
+#include "notify.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
 #define DEMO_ADMIN "127.0.0.1:9090"
@@ -29,10 +34,23 @@
 static int
 check_config(const char *path)
 {
+	struct sl_proxy_budget b;
 	struct sl_config *cfg;
+	struct rlimit rl;
+	char why[512];
 
 	if (sl_config_load_file(&cfg, path, stderr) != 0)
 		return 1;
+	/* what the file asks must also fit this host's open-file limit, or it would not start */
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_max = 1024;
+	if (sl_proxy_budget(cfg, sl_config_workers(cfg),
+	                    rl.rlim_max == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_max, &b,
+	                    why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
+		sl_config_free(cfg);
+		return 1;
+	}
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,
 	       cfg->nlisteners == 1 ? "" : "s", cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
 	sl_config_free(cfg);
@@ -62,27 +80,175 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 	fflush(stdout);
 }
 
+static const char *
+signal_name(int sig)
+{
+	return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
+}
+
+/*
+ * The signals main() blocks in every thread; only sigwait() sees them. SIGUSR1 only wakes the
+ * drain's watcher when the drain is over (main sends it to that thread).
+ */
+static void
+handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+/*
+ * Waits for SIGTERM or SIGINT and returns it; a SIGHUP on the way is logged and ignored. With
+ * <wake>, SIGUSR1 is returned too.
+ */
 static int
-wait_for_signal(void)
+wait_for_signal(bool wake)
 {
 	sigset_t set;
 	int sig = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	while (sigwait(&set, &sig) != 0)
-		;
-	return sig;
+	handled_signals(&set);
+	if (!wake)
+		sigdelset(&set, SIGUSR1);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		sl_log_warn("SIGHUP: reload is not supported yet; ignoring it");
+	}
 }
 
-/* How the summary titles a set's line; a set not listed is titled by its name. */
-static const struct {
-	const char *set, *title;
-} summary_titles[] = {
-        {"process", "sessions"}, {"health", "health checks"}, {"warm", "warm pools"},
-        {"timeout", "timeouts"}, {"reason", "rejected"},
+/*
+ * The drain's watcher: a second SIGTERM or SIGINT while sl_proxy_drain() waits for open
+ * sessions cuts the drain short: every session still open is closed at once (counted as drain
+ * timeouts), and the process exits 1 after its summary.
+ */
+struct drain_watch {
+	pthread_mutex_t mu;
+	struct sl_proxy *p;
+	bool done; /* the drain returned: a late signal changes nothing */
+	bool cut;  /* a second signal cut it short */
 };
+
+static void *
+drain_watch_run(void *arg)
+{
+	struct drain_watch *dw = arg;
+	bool done;
+	int sig;
+
+	do {
+		sig = wait_for_signal(true);
+		pthread_mutex_lock(&dw->mu);
+		done = dw->done;
+		if (!done && sig != SIGUSR1 && !dw->cut) {
+			sl_log_warn("%s during the drain: closing every connection at once",
+			            signal_name(sig));
+			dw->cut = true;
+			sl_proxy_drain_cut(dw->p);
+		}
+		pthread_mutex_unlock(&dw->mu);
+	} while (!done);
+	return NULL;
+}
+
+/* Unprivileged, F_SETPIPE_SZ past /proc/sys/fs/pipe-max-size fails and the pipes keep the
+ * kernel's default size: say so rather than run with less than configured. */
+static void
+warn_pipe_size(const struct sl_config *cfg)
+{
+	unsigned long max = 0;
+	char buf[32];
+	FILE *f;
+
+	if (geteuid() == 0)
+		return;
+	f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f))
+		max = strtoul(buf, NULL, 10); /* 0 (no warning) if it is not a number */
+	fclose(f);
+	for (size_t i = 0; max != 0 && i < cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &cfg->listeners[i];
+
+		if (l->forward != SL_FWD_COPY && l->pipe_size > max)
+			sl_log_warn(
+			        "listener %s: pipe_size %u is above /proc/sys/fs/pipe-max-size "
+			        "(%lu) and sluice is not root: its pipes keep the kernel's default "
+			        "size",
+			        l->name, l->pipe_size, max);
+	}
+}
+
+/* What an operator can do about a start that failed with <err>, or "". */
+static const char *
+start_hint(int err, char *buf, size_t size)
+{
+	struct rlimit rl;
+
+	switch (-err) {
+	case EMFILE:
+	case ENFILE:
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = 0;
+		snprintf(buf, size,
+		         " (the open-file limit is %llu: raise it with ulimit -n or systemd's "
+		         "LimitNOFILE=, or use fewer workers or listeners)",
+		         (unsigned long long)rl.rlim_cur);
+		return buf;
+	case ENOMEM:
+		return " (use fewer workers, a smaller buffer_size or smaller warm pools)";
+	case ENOSPC:
+		return " (too many memory pools: use fewer workers or listeners)";
+	default:
+		return "";
+	}
+}
+
+/*
+ * The exit summary reads the proxy's registry (sluice/stats.h). Its first lines keep the words
+ * operators and scripts know (sessions:, health checks:, warm pools:, timeouts:, rejected:);
+ * every value they show is listed in <shown>, and every other set and value of the registry
+ * follows on generic lines, so a counter added to the proxy is reported without an edit here.
+ */
+
+/* A definition (or, with def NULL, a whole set) the first lines already show. */
+static const struct {
+	const char *set, *def;
+} shown[] = {
+        {"process", "accepted"},
+        {"process", "closed"},
+        {"process", "active"},
+        {"process", "filtered"},
+        {"process", "warm_failed"},
+        {"process", "listening"},
+        {"bytes", NULL},
+        {"timeout", NULL},
+        {"reason", NULL},
+        {"health", "health_checks"},
+        {"health", "health_failures"},
+        {"health", "health_transitions_up"},
+        {"health", "health_transitions_down"},
+        {"warm", "warm_hits"},
+        {"warm", "warm_misses"},
+        {"warm", "warm_expired"},
+        {"warm", "warm_dead"},
+};
+
+static bool
+is_shown(const char *set, const char *def)
+{
+	for (size_t i = 0; i < SL_ARRAY_SIZE(shown); i++)
+		if (strcmp(shown[i].set, set) == 0 &&
+		    (shown[i].def == NULL || strcmp(shown[i].def, def) == 0))
+			return true;
+	return false;
+}
 
 /* Appends printf-style text to <buf> (of <size>, <*len> used), truncating quietly. */
 static void __attribute__((format(printf, 4, 5)))
@@ -100,7 +266,79 @@ append(char *buf, size_t size, size_t *len, const char *fmt, ...)
 		*len = *len + (size_t)w < size ? *len + (size_t)w : size - 1;
 }
 
-/* <name> less its "<set>_" prefix: "warm_hits" in set "warm" reads "hits". */
+/* Value <def> of the single instance of set <set>; 0 if the registry has no such thing. */
+static uint64_t
+value(const struct sl_stats *r, const char *set, const char *def)
+{
+	const struct sl_stats_set *s = sl_stats_find(r, set);
+	int idx = s != NULL ? sl_stats_set_def_index(s, def) : -1;
+
+	if (idx < 0 || sl_stats_set_ninstances(s) == 0)
+		return 0;
+	return sl_stats_read(s, 0, (unsigned)idx);
+}
+
+/* " NAME N" for each nonzero instance of the one-definition set <set>, comma-separated; the sum. */
+static uint64_t
+append_labelled(const struct sl_stats *r, const char *set, char *buf, size_t size, size_t *len)
+{
+	const struct sl_stats_set *s = sl_stats_find(r, set);
+	uint64_t sum = 0;
+
+	for (size_t i = 0; s != NULL && i < sl_stats_set_ninstances(s); i++) {
+		uint64_t v = sl_stats_read(s, i, 0);
+
+		if (v == 0)
+			continue;
+		append(buf, size, len, "%s %s %llu", sum == 0 ? "" : ",",
+		       sl_stats_instance_label(s, i, 0), (unsigned long long)v);
+		sum += v;
+	}
+	return sum;
+}
+
+static void
+print_known_lines(const struct sl_stats *r)
+{
+	const struct sl_stats_set *bytes = sl_stats_find(r, "bytes");
+	char line[512];
+	size_t len;
+
+	sl_log_info(
+	        "sessions: %llu accepted, %llu closed, %lld still open at exit; bytes: %llu in, "
+	        "%llu out",
+	        (unsigned long long)value(r, "process", "accepted"),
+	        (unsigned long long)value(r, "process", "closed"),
+	        (long long)(int64_t)value(r, "process", "active"),
+	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 0, 0) : 0),
+	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 1, 0) : 0));
+	if (value(r, "health", "health_checks") != 0)
+		sl_log_info(
+		        "health checks: %llu run, %llu failed; %llu backends went down, %llu up",
+		        (unsigned long long)value(r, "health", "health_checks"),
+		        (unsigned long long)value(r, "health", "health_failures"),
+		        (unsigned long long)value(r, "health", "health_transitions_down"),
+		        (unsigned long long)value(r, "health", "health_transitions_up"));
+	if (value(r, "warm", "warm_hits") + value(r, "warm", "warm_misses") +
+	            value(r, "warm", "warm_expired") + value(r, "warm", "warm_dead") !=
+	    0)
+		sl_log_info(
+		        "warm pools: %llu hits, %llu misses, %llu expired, %llu dead, %llu failed",
+		        (unsigned long long)value(r, "warm", "warm_hits"),
+		        (unsigned long long)value(r, "warm", "warm_misses"),
+		        (unsigned long long)value(r, "warm", "warm_expired"),
+		        (unsigned long long)value(r, "warm", "warm_dead"),
+		        (unsigned long long)value(r, "process", "warm_failed"));
+	len = 0;
+	if (append_labelled(r, "timeout", line, sizeof(line), &len) > 0)
+		sl_log_info("timeouts:%s", line);
+	len = 0;
+	if (append_labelled(r, "reason", line, sizeof(line), &len) > 0)
+		sl_log_info("rejected: %llu clients:%s",
+		            (unsigned long long)value(r, "process", "filtered"), line);
+}
+
+/* <name> less its "<set>_" prefix: "backend_sessions" in set "backend" reads "sessions". */
 static const char *
 short_name(const char *set, const char *name)
 {
@@ -110,22 +348,18 @@ short_name(const char *set, const char *name)
 }
 
 /*
- * One line per set of the registry with a nonzero value (the process set always): "N name"
- * for each nonzero counter or gauge; in a labelled set, each instance's label values first,
- * or, when the set has a single definition, the label values in place of its name.
+ * One line for set <s> if it has a nonzero value not shown above: "N name" for each such
+ * counter or gauge; in a labelled set, each instance's label values first, or, when the set
+ * has a single definition, the label values in place of its name.
  */
 static void
 print_set(const struct sl_stats_set *s)
 {
-	const char *set = sl_stats_set_name(s), *title = set;
+	const char *set = sl_stats_set_name(s);
 	unsigned nl = sl_stats_set_nlabels(s), nd = sl_stats_set_ndefs(s);
-	bool always = strcmp(set, "process") == 0;
 	char line[1024];
 	size_t len = 0;
 
-	for (size_t i = 0; i < SL_ARRAY_SIZE(summary_titles); i++)
-		if (strcmp(summary_titles[i].set, set) == 0)
-			title = summary_titles[i].title;
 	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
 		size_t start = len;
 		bool any = false;
@@ -140,25 +374,24 @@ print_set(const struct sl_stats_set *s)
 		for (unsigned d = 0; d < nd; d++) {
 			const struct sl_stats_def *def = sl_stats_set_def(s, d);
 			const char *sep = len == 0 || line[len - 1] == ':' ? " " : ", ";
+			long long sv;
 
-			if (def->kind == SL_STATS_HIST)
+			if (def->kind == SL_STATS_HIST || is_shown(set, def->name))
 				continue;
 			if (def->kind == SL_STATS_GAUGE) {
-				int64_t v = sl_stats_read_gauge(s, inst, d);
-
-				if (v == 0 && !(always && d == 0))
+				sv = (long long)sl_stats_read_gauge(s, inst, d);
+				if (sv == 0)
 					continue;
-				append(line, sizeof(line), &len, "%s%lld %s", sep, (long long)v,
-				       short_name(set, def->name));
-				any = true;
-				continue;
-			}
-			uint64_t v = sl_stats_read(s, inst, d);
+				append(line, sizeof(line), &len, "%s%lld ", sep, sv);
+			} else {
+				uint64_t v = sl_stats_read(s, inst, d);
 
-			if (v == 0 && !(always && d == 0))
-				continue;
+				if (v == 0)
+					continue;
+				append(line, sizeof(line), &len, "%s%llu ", sep,
+				       (unsigned long long)v);
+			}
 			any = true;
-			append(line, sizeof(line), &len, "%s%llu ", sep, (unsigned long long)v);
 			if (nl > 0 && nd == 1)
 				for (unsigned j = 0; j < nl; j++)
 					append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
@@ -172,15 +405,16 @@ print_set(const struct sl_stats_set *s)
 		}
 	}
 	if (len > 0)
-		sl_log_info("%s:%s", title, line);
+		sl_log_info("%s:%s", set, line);
 }
 
-/* The exit summary: every set of the proxy's registry (sluice/stats.h), one line each. */
+/* The exit summary: the known lines, then every other figure of the registry. */
 static void
 print_summary(struct sl_proxy *p)
 {
 	const struct sl_stats *r = sl_proxy_stats_registry(p);
 
+	print_known_lines(r);
 	for (size_t i = 0; i < sl_stats_len(r); i++)
 		print_set(sl_stats_at(r, i));
 }
@@ -201,10 +435,14 @@ admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg
 		return 0;
 	sl_addr_format(&cfg->admin.addr, addr, sizeof(addr));
 	err = sl_admin_start(a, p, &cfg->admin.addr);
+	if (err != 0 && optional) {
+		sl_log_warn("cannot start the admin endpoint on %s: %s (going on without it)", addr,
+		            strerror(-err));
+		return 0;
+	}
 	if (err != 0) {
-		sl_log_error("cannot start the admin endpoint on %s: %s%s", addr, strerror(-err),
-		             optional ? " (going on without it)" : "");
-		return optional ? 0 : -1;
+		sl_log_error("cannot start the admin endpoint on %s: %s", addr, strerror(-err));
+		return -1;
 	}
 	sl_admin_addr(*a, &bound);
 	sl_log_info("admin endpoint on http://%s/: /metrics /stats /healthz /readyz",
@@ -216,18 +454,36 @@ static int
 run(struct sl_config *cfg, bool admin_optional)
 {
 	struct sl_admin *admin;
+	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
 	struct sl_proxy *p;
+	pthread_t watcher;
+	char hint[200];
+	bool watching;
 	int err, sig;
 
 	sl_log_set_level(cfg->log_level);
+	/* the loader checked the file's value; -w and the one-line mode come here unchecked */
+	if (n > max) {
+		sl_log_error(
+		        "cannot start: %u workers are too many for %zu listener%s: each worker "
+		        "holds %zu memory pools and a process at most %u; use at most %u workers",
+		        n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
+		        SL_CONFIG_POOLS_MAX, max);
+		return 1;
+	}
+	warn_pipe_size(cfg);
 	err = sl_proxy_create(&p, cfg);
 	if (err) {
-		sl_log_error("cannot start: %s", strerror(-err));
+		sl_log_error("cannot start: %s%s", strerror(-err),
+		             start_hint(err, hint, sizeof(hint)));
 		return 1;
 	}
 	err = sl_proxy_start(p);
 	if (err) {
-		/* the proxy logged which listener or worker failed */
+		/* the proxy names a listener that failed, not every cause: say it here too */
+		sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
+		             strerror(-err), start_hint(err, hint, sizeof(hint)));
 		sl_proxy_destroy(p);
 		return 1;
 	}
@@ -235,14 +491,30 @@ run(struct sl_config *cfg, bool admin_optional)
 		sl_proxy_destroy(p);
 		return 1;
 	}
-	sig = wait_for_signal();
-	sl_log_info("%s: draining (deadline %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-	            cfg->drain_timeout_ms);
-	sl_admin_stop(admin); /* before the drain: a scrape asks the workers */
+	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
+	sig = wait_for_signal(false);
+	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
+	            "once)",
+	            signal_name(sig), cfg->drain_timeout_ms);
+	notify_draining(cfg->drain_timeout_ms); /* systemd: STOPPING=1 */
+	sl_admin_stop(admin);                   /* before the drain: a scrape asks the workers */
+	dw.p = p;
+	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
+	if (!watching)
+		sl_log_warn("cannot watch for a second signal: the drain runs to its deadline");
 	sl_proxy_drain(p, cfg->drain_timeout_ms);
+	pthread_mutex_lock(&dw.mu);
+	dw.done = true;
+	pthread_mutex_unlock(&dw.mu);
+	if (watching) {
+		/* wake the watcher: a signal aimed at its thread is what its sigwait() takes */
+		pthread_kill(watcher, SIGUSR1);
+		pthread_join(watcher, NULL);
+	}
 	print_summary(p);
 	sl_proxy_destroy(p);
-	return 0;
+	notify_stop();
+	return dw.cut ? 1 : 0;
 }
 
 static int
@@ -254,6 +526,15 @@ build_from_flags(struct sl_config **cfg, const struct cli *c)
 	if (n < 0)
 		return n;
 	return cli_build_config(cfg, c, c->listen, backends, (size_t)n);
+}
+
+/* cli.c prints every -EINVAL; an allocation failure there prints nothing: say it here. */
+static int
+build_failed(int err)
+{
+	if (err == -ENOMEM)
+		fputs("sluice: cannot start: out of memory\n", stderr);
+	return err == -ENOMEM ? 1 : 2;
 }
 
 int
@@ -282,9 +563,7 @@ main(int argc, char **argv)
 	}
 
 	/* before any thread exists: every thread inherits the mask, only sigwait() sees these */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
+	handled_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -298,8 +577,9 @@ main(int argc, char **argv)
 		}
 		break;
 	case CLI_ONELINE:
-		if (build_from_flags(&cfg, &c) != 0)
-			return 2;
+		rc = build_from_flags(&cfg, &c);
+		if (rc != 0)
+			return build_failed(rc);
 		break;
 	default: /* CLI_DEMO */
 		rc = demo_start(&demo, demo_addrs);
@@ -308,10 +588,11 @@ main(int argc, char **argv)
 			        strerror(-rc));
 			return 1;
 		}
-		if (cli_build_config(&cfg, &c, c.listen ? c.listen : DEMO_LISTEN, demo_addrs,
-		                     DEMO_BACKENDS) != 0) {
+		rc = cli_build_config(&cfg, &c, c.demo_listen ? c.demo_listen : DEMO_LISTEN,
+		                      demo_addrs, DEMO_BACKENDS);
+		if (rc != 0) {
 			demo_stop(demo);
-			return 2;
+			return build_failed(rc);
 		}
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
 		if (!c.admin)

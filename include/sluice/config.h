@@ -19,12 +19,37 @@
 #include <sluice/addr.h>
 #include <sluice/common.h>
 #include <sluice/log.h>
+#include <sluice/srctab.h>
+#include <sluice/tbucket.h>
+
+struct sl_lpm;
 
 #define SL_CONFIG_NAME_MAX 64
 /* Largest process-wide max_connections: 16M sessions (about 100M fds at most). */
 #define SL_CONFIG_MAX_CONNECTIONS_MAX (1u << 24)
 /* Most "retries" a group may ask for: a session tries at most this many backends plus one. */
 #define SL_CONFIG_RETRIES_MAX 7
+
+/*
+ * Upper bounds the loader enforces, so that whatever passes it can start (docs/configuration.md
+ * says why each one is what it is).
+ */
+#define SL_CONFIG_WORKERS_MAX 1024u
+/* Each worker keeps a memory pool for its sessions and one per listener; a process holds at
+ * most this many pools (the pool table, SL__POOL_MAX in sluice/pool-t.h). */
+#define SL_CONFIG_POOLS_MAX 4096u
+/* Backends per group: the balancers index them with 16 bits (SL_LB_MAX_TARGETS in lb.h). */
+#define SL_CONFIG_BACKENDS_MAX 65535u
+#define SL_CONFIG_BACKLOG_MAX 65535u
+#define SL_CONFIG_BUFFER_SIZE_MAX (1u << 20) /* bytes */
+#define SL_CONFIG_PIPE_SIZE_MAX (1u << 20)   /* bytes; the default /proc/sys/fs/pipe-max-size */
+#define SL_CONFIG_HEALTH_BYTES_MAX 4096u     /* health send and expect strings */
+#define SL_CONFIG_COUNT_MAX 1000u            /* health rise and fall, passive failures */
+#define SL_CONFIG_WARM_SIZE_MAX 1024u        /* warm_pool size (SL_WARM_MAX_SIZE in warm.h) */
+#define SL_CONFIG_MAGLEV_SIZE_MAX 16777213u  /* the largest prime below 2^24 */
+/* Nodes a file may reach again through YAML aliases (*name) before the loader refuses it: an
+ * alias costs no text but its whole subtree is walked again (the "billion laughs"). */
+#define SL_CONFIG_ALIAS_NODES_MAX 100000u
 
 enum sl_fwd_mode {
 	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */
@@ -50,6 +75,11 @@ struct sl_config_timeouts {
 	uint32_t client_idle_ms; /* no byte from the client; default 60000; 0 = never */
 	uint32_t server_idle_ms; /* no byte from the backend; default 60000; 0 = never */
 	uint32_t session_ms;     /* total session duration; default 0 = unlimited */
+	uint32_t first_byte_ms;  /* the client's first byte, from accept; 0 (default) = no limit */
+	uint32_t client_fin_ms;  /* client idle once it sent its FIN; 0 (default) = client_idle */
+	uint32_t server_fin_ms;  /* server idle once it sent its FIN; 0 (default) = server_idle */
+	uint32_t min_rate_bytes; /* bytes that must move (both ways) per window; 0 = no minimum */
+	uint32_t min_rate_window_ms; /* the window; default 10000 */
 };
 
 struct sl_config_backend {
@@ -90,8 +120,45 @@ struct sl_config_group {
 	struct sl_config_health health;
 	struct sl_config_passive passive;
 	struct sl_config_warm_pool warm_pool;
+	unsigned send_proxy; /* 0, SL_CONFIG_PP_V1 or _V2: a PROXY header to every backend
+	                      * connection, sessions and health checks alike */
 	struct sl_config_backend *backends; /* owned by the snapshot */
 	size_t nbackends;
+};
+
+/* PROXY protocol versions, as a mask (the codec's SL_PP_V1 and SL_PP_V2 values). */
+enum {
+	SL_CONFIG_PP_V1 = 1u,
+	SL_CONFIG_PP_V2 = 2u,
+};
+
+/* Bounds of proxy_protocol.max_size: a v2 header with an IPv6 block, and the longest v2. */
+#define SL_CONFIG_PP_MAX_SIZE_MIN 52
+#define SL_CONFIG_PP_MAX_SIZE_MAX 65551
+
+/* What a listener expects of a PROXY header in front of each client's bytes. */
+struct sl_config_proxy_in {
+	unsigned versions;      /* SL_CONFIG_PP_* mask; 0 = the listener takes no PROXY header */
+	struct sl_lpm *trusted; /* sources allowed to send one (value 1); owned; others refused */
+	uint32_t timeout_ms;    /* the whole header must arrive within it; default 3000 */
+	uint32_t max_size;      /* longest header accepted, bytes; default 536 */
+};
+
+/* Largest timeouts.min_rate.bytes: 1 GiB per window. */
+#define SL_CONFIG_MIN_RATE_BYTES_MAX (1u << 30)
+/* Largest rate or burst (new connections per second). */
+#define SL_CONFIG_RATE_MAX 10000000u
+/* Bounds of source_limits.table_size (entries, 32 bytes each). */
+#define SL_CONFIG_SOURCE_TABLE_MIN 64u
+#define SL_CONFIG_SOURCE_TABLE_MAX (1u << 26)
+
+/* Per-source limits of a listener, across every worker. */
+struct sl_config_source {
+	bool on;                        /* a source_limits: key with a limit */
+	struct sl_srctab_limits limits; /* concurrent connections and new-connection rate; live */
+	uint32_t prefix4;               /* sources sharing this IPv4 prefix count as one; 32 */
+	uint32_t prefix6;               /* likewise IPv6; 64 */
+	uint32_t table_size;            /* sources tracked at once; default 65536 */
 };
 
 struct sl_config_listener {
@@ -106,6 +173,13 @@ struct sl_config_listener {
 	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
 	uint32_t max_connections; /* concurrent sessions per listener, whole process; 0 = none */
 	struct sl_config_timeouts timeouts;
+	/* allow/deny lists: the longest matching prefix decides (value 1 allow, 0 deny); no
+	 * match is allowed unless an allow list exists. NULL = no lists. Owned. Live. */
+	struct sl_lpm *acl;
+	bool acl_allows_unmatched;
+	struct sl_config_proxy_in proxy_in;
+	struct sl_tbucket_rate rate; /* new connections, whole process; rate 0 = unlimited. Live */
+	struct sl_config_source source; /* per-source limits */
 };
 
 /* The admin HTTP endpoint (metrics, stats, health); off unless an address is set. */
@@ -145,6 +219,18 @@ SL_API int sl_config_load_string(struct sl_config **out, const char *source, con
  * -EFBIG. Blocks on file I/O.
  */
 SL_API int sl_config_load_file(struct sl_config **out, const char *path, FILE *errs);
+
+/*
+ * The number of workers <c> runs: c->workers, or when that is 0 the number of CPUs this process
+ * may run on (its affinity mask, as sl_worker_group_create() counts them). Any thread.
+ */
+SL_API uint32_t sl_config_workers(const struct sl_config *c);
+
+/*
+ * The most workers <c> may run: SL_CONFIG_POOLS_MAX / (listeners + 1), at most
+ * SL_CONFIG_WORKERS_MAX. Pure; any thread.
+ */
+SL_API uint32_t sl_config_workers_max(const struct sl_config *c);
 
 /* Frees a snapshot. NULL is ignored. */
 SL_API void sl_config_free(struct sl_config *c);

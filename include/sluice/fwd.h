@@ -11,6 +11,12 @@
  * works each fd until EAGAIN (or a short read/write, which the kernel will signal again), so
  * no epoll_ctl is needed while forwarding. It never closes the fds: its owner does.
  *
+ * Fairness: with an owner set (sl_fwd_set_owner()), a direction reads at most a budget of
+ * bytes per call (env->budget, SL_FWD_BUDGET by default, plus at most one read past it), so
+ * one bulk session cannot hold its worker; it then queues a defer on the owner's loop that
+ * calls the owner's io callback again with no events, and goes on from there. No edge is lost:
+ * the readable flag stays set until a read says EAGAIN.
+ *
  * Thread safety: a forwarder, its pipe cache and its pool belong to one thread (a worker).
  */
 #ifndef SLUICE_FWD_H
@@ -61,11 +67,20 @@ SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_copy_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
 
+/*
+ * Bytes a direction reads per call by default: one 256 KiB pipe-full (the default pipe_size),
+ * or 16 reads of the default 16 KiB buffer. Splicing or copying that much costs tens of
+ * microseconds, which bounds what a small session waits behind each bulk one; the extra trip
+ * through the loop (one epoll_wait that does not block) is a few percent of it.
+ */
+#define SL_FWD_BUDGET (256u * 1024u)
+
 /* Per-worker resources forwarders draw from; owned by the worker, outlives its forwarders. */
 struct sl_fwd_env {
 	struct sl_pipe_cache *pipes; /* splice, auto: pipe pairs of the configured size */
 	struct sl_pool *buffers;     /* copy, auto: blocks of <buffer_size> bytes */
 	uint32_t buffer_size;
+	uint32_t budget;    /* bytes a direction reads per call (owner set); 0 = SL_FWD_BUDGET */
 	uint64_t fallbacks; /* splice -> copy fallbacks (EINVAL), this worker */
 	uint64_t to_splice; /* auto: directions switched from copying to splicing */
 	uint64_t to_copy;   /* auto: directions switched back from splicing to copying */
@@ -83,6 +98,7 @@ struct sl_fwd_dir {
 	bool bulk;         /* auto, copying: a read filled the buffer; splice once it is empty */
 	uint8_t small;     /* auto, splicing: drained bursts in a row that the buffer would take */
 	uint32_t burst;    /* splice: bytes spliced in since the socket last drained */
+	uint32_t quota;    /* bytes it may still read in the current call (the budget's rest) */
 	uint64_t bytes;    /* bytes delivered to the destination */
 };
 
@@ -96,7 +112,12 @@ struct sl_fwd {
 	bool attached;    /* ops->attach succeeded */
 	int err;          /* first fatal error (negative errno), 0 while none */
 	int err_side;     /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
+	uint8_t more;     /* bit d: direction d stopped at its budget with input left */
 	struct sl_fwd_dir d[2];
+	struct sl_loop *loop;   /* the owner's (sl_fwd_set_owner()); NULL: no budget, no stamps */
+	struct sl_io *io;       /* the owner's io whose callback the resume calls */
+	struct sl_defer resume; /* queued on <loop> while a direction waits for its next turn */
+	uint64_t moved_ms[2];   /* loop clock when bytes last moved through side's socket; 0 */
 };
 
 /*
@@ -105,6 +126,20 @@ struct sl_fwd {
  */
 SL_API void sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *env,
                         int client_fd, int server_fd);
+
+/*
+ * Sets how <f> calls its owner back, and turns the budget on: <io> is one of the owner's ios on
+ * <loop>, whose callback hands its events to sl_fwd_on_events() (as it does for readiness);
+ * after a direction stops at its budget, a defer on <loop> calls io->fn(loop, io, 0). Also makes
+ * <f> stamp each side's progress with <loop>'s clock (sl_fwd_moved_ms()). Two stores: an owner
+ * may call it from each io callback. Without it <f> moves all it can per call.
+ */
+static inline void
+sl_fwd_set_owner(struct sl_fwd *f, struct sl_loop *loop, struct sl_io *io)
+{
+	f->loop = loop;
+	f->io = io;
+}
 
 /* Records readiness <events> (enum sl_io_events) of <side> without moving bytes. */
 SL_API void sl_fwd_note(struct sl_fwd *f, unsigned side, unsigned events);
@@ -117,13 +152,15 @@ SL_API int sl_fwd_start(struct sl_fwd *f);
 
 /*
  * Records <events> (enum sl_io_events) for <side> and moves bytes both ways until every flag
- * that allows progress is spent. Returns an enum sl_fwd_status, or a negative errno when a side
- * failed (reset, broken pipe, ...): f->err_side names it; the caller should close the other
- * side with a reset (sl_sock_close_reset()) and the failed one normally.
+ * that allows progress is spent, or a direction's budget is (then it goes on in a later call:
+ * any call, <events> 0 included, resumes the directions waiting). Returns an enum sl_fwd_status, or
+ * a negative errno when a side failed (reset, broken pipe, ...): f->err_side names it; the caller
+ * should close the other side with a reset (sl_sock_close_reset()) and the failed one normally.
  */
 SL_API int sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events);
 
-/* Releases the resources (pipes back to the cache if empty, buffers to the pool). */
+/* Releases the resources (pipes back to the cache if empty, buffers to the pool) and cancels
+ * a pending resume. */
 SL_API void sl_fwd_fini(struct sl_fwd *f);
 
 /*
@@ -147,27 +184,52 @@ sl_fwd_bytes(const struct sl_fwd *f, unsigned d)
 }
 
 /*
- * Pipe cache: pipe pairs of one size, reused across sessions so that after warm-up a session
- * costs no pipe2() call. One per worker.
+ * Bytes moved through <side>'s socket so far, either way: read from it (delivered or still held)
+ * plus written to it. It changes exactly when that side makes progress.
+ */
+static inline uint64_t
+sl_fwd_side_bytes(const struct sl_fwd *f, unsigned side)
+{
+	return f->d[side].bytes + f->d[side].pending + f->d[!side].bytes;
+}
+
+/*
+ * The owner loop's clock (sl_loop_now_ms()) when sl_fwd_side_bytes(<side>) last changed; 0 if
+ * it has not changed in a call made with an owner set.
+ */
+static inline uint64_t
+sl_fwd_moved_ms(const struct sl_fwd *f, unsigned side)
+{
+	return f->moved_ms[side];
+}
+
+/*
+ * Pipe cache: pipe pairs of one size, reused across sessions so that a session usually costs
+ * no pipe2() call. One per worker. It makes no pair before a get asks for one, and keeps a
+ * returned pair only while the spares number fewer than <keep> plus the pairs still out: the
+ * spares follow the load down, and once every pair is back at most <keep> stay open.
  */
 struct sl_pipe_cache_stats {
-	uint64_t created;   /* pipe2() calls that succeeded */
+	uint64_t created;   /* pairs made by pipe2() for a get (the size probe not counted) */
 	uint64_t reused;    /* gets served from the cache */
-	uint64_t discarded; /* pipes closed on put (not empty, or cache full) */
+	uint64_t discarded; /* pairs closed on put (not empty, cache full, or trimmed) */
 	size_t cached;      /* pairs in the cache now */
 };
 
 /*
- * Creates a cache holding up to <capacity> pairs of <pipe_size> bytes (0 = kernel default),
- * <prefill> of them made now. 0, -EINVAL, -ENOMEM or the errno of pipe2()/fcntl().
+ * Creates a cache of at most <capacity> spare pairs of <pipe_size> bytes (0 = kernel default),
+ * trimmed to <keep> spares when no pair is out (see above). One pipe2() here learns the size
+ * the kernel grants; it is closed at once, so a new cache holds no descriptor. 0, -EINVAL
+ * (<keep> > <capacity>), -ENOMEM or the errno of pipe2().
  */
-SL_API int sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill,
+SL_API int sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t keep,
                                 uint32_t pipe_size);
 /* Closes every cached pipe and frees the cache. NULL is ignored. */
 SL_API void sl_pipe_cache_destroy(struct sl_pipe_cache *c);
 /* Stores a pipe pair in <fds> ([0] read, [1] write), cached or new. 0 or negative errno. */
 SL_API int sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2]);
-/* Returns a pair; an empty pipe is kept if there is room, anything else is closed. */
+/* Returns a pair from sl_pipe_cache_get(); an empty pipe is kept within the bounds above,
+ * anything else is closed. <fds> is set to -1; a pair already -1 is ignored. */
 SL_API void sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty);
 /* Capacity in bytes of the cache's pipes (as the kernel rounded it). */
 SL_API uint32_t sl_pipe_cache_pipe_size(const struct sl_pipe_cache *c);

@@ -42,6 +42,9 @@ struct sl_health_target {
 	 * the only writer; it stores only on a transition.
 	 */
 	_Atomic uint8_t *up;
+	/* 0, or 1 or 2: every check first sends a PROXY header of that version (v1 "PROXY
+	 * UNKNOWN", v2 LOCAL), as backends that expect one from every connection need */
+	unsigned send_proxy;
 };
 
 /* A state change, as passed to sl_health_opts.on_change. */

@@ -11,8 +11,12 @@
 
 struct sl_pool;
 
-/* Live pools per process; a pool's id indexes the per-thread cache table. */
-#define SL__POOL_MAX 256
+/*
+ * Live pools per process; a pool's id indexes the per-thread cache table (8 bytes per entry of
+ * initial-exec TLS in every thread). The proxy holds listeners + 1 pools per worker, so this
+ * bounds workers x (listeners + 1) (SL_CONFIG_POOLS_MAX in sluice/config.h).
+ */
+#define SL__POOL_MAX 4096
 
 /* The first member of every struct sl_pool: what the inline fast paths read of it. */
 struct sl__pool_head {

@@ -58,10 +58,11 @@ struct sl_pool_stats {
 /*
  * Creates a pool. Returns 0 and stores it in <*out>, or -EINVAL (bad options: block_size 0 or
  * over 1 GiB, align not a power of two or over 4096, magazine_size over 65536, blocks_per_chunk
- * over 2^24, unknown flags, prealloc_blocks over max_bytes), -ENOMEM, or -ENOSPC when 256 pools
- * are already live (ids are recycled by sl_pool_destroy). max_bytes caps the chunk mappings only;
- * per-thread caches (one malloc per thread and pool, on first use) and magazine slabs are
- * metadata outside it. The caller owns the pool and releases it with sl_pool_destroy().
+ * over 2^24, unknown flags, prealloc_blocks over max_bytes), -ENOMEM, or -ENOSPC when
+ * SL__POOL_MAX (4096) pools are already live (ids are recycled by sl_pool_destroy). max_bytes
+ * caps the chunk mappings only; per-thread caches (one malloc per thread and pool, on first use)
+ * and magazine slabs are metadata outside it. The caller owns the pool and releases it with
+ * sl_pool_destroy().
  */
 SL_API int sl_pool_create(struct sl_pool **out, const struct sl_pool_opts *o);
 

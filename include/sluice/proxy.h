@@ -29,6 +29,10 @@ enum sl_timeout_kind {
 	SL_TIMEOUT_CLIENT_IDLE, /* no activity on the client socket for client_idle_ms */
 	SL_TIMEOUT_SERVER_IDLE, /* no activity on the backend socket for server_idle_ms */
 	SL_TIMEOUT_SESSION,     /* the session lasted session_ms */
+	SL_TIMEOUT_FIRST_BYTE,  /* no byte from the client within first_byte_ms of accept */
+	SL_TIMEOUT_MIN_RATE,    /* fewer than min_rate.bytes moved in a min_rate.window */
+	SL_TIMEOUT_CLIENT_FIN,  /* the client had sent its FIN; nothing moved for client_fin_ms */
+	SL_TIMEOUT_SERVER_FIN,  /* the backend had sent its FIN; nothing moved for server_fin_ms */
 	SL_TIMEOUT_DRAIN,       /* still open at the drain deadline */
 	SL_TIMEOUT_KINDS
 };
@@ -80,6 +84,26 @@ struct sl_proxy_stats {
 	uint64_t warm_failed;  /* warm sessions reset on the backend side before its first byte */
 };
 
+/* The file-descriptor budget of a configuration (docs/protection.md gives the formula). */
+struct sl_proxy_budget {
+	uint64_t limit;           /* the open-file limit it was computed for */
+	uint64_t idle;            /* fds held with no session open */
+	uint64_t spare;           /* fds kept free of sessions */
+	unsigned per_session;     /* fds one session may hold: 2, or 6 where a listener splices */
+	uint64_t fit;             /* sessions the rest holds */
+	uint32_t max_connections; /* the cap in force: the configured one, or <fit> when 0 */
+};
+
+/*
+ * Computes the fd budget of <cfg> run with <nworkers> workers under an open-file limit of
+ * <limit> into <*b>. 0, or -EMFILE when the limit cannot hold the idle fds plus one session,
+ * or the configured max_connections; <why> (<size> bytes) then says so with the figures.
+ * sl_proxy_create() applies it with the hard limit (raising the soft one); `sluice --check`
+ * uses it so that a configuration it accepts also starts here. Pure; any thread.
+ */
+SL_API int sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
+                           struct sl_proxy_budget *b, char *why, size_t size);
+
 /*
  * Prepares a proxy for <cfg>: backend state, balancers, the health checker (for the groups
  * with a health: key; not started), nothing running yet. <cfg> is borrowed
@@ -106,6 +130,13 @@ SL_API int sl_proxy_start(struct sl_proxy *p);
  * Returns 0, or a negative errno if a worker could not be reached.
  */
 SL_API int sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms);
+
+/*
+ * Cuts a running sl_proxy_drain() short, as if its deadline had passed now: the sessions still
+ * open are closed at once (counted as SL_TIMEOUT_DRAIN) and the drain returns. No-op when no
+ * drain runs. Any thread (a signal watcher); never blocks on the workers.
+ */
+SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
 
 /* Stops at once: closes listeners and every session, stops and joins the workers. Idempotent. */
 SL_API void sl_proxy_stop(struct sl_proxy *p);

@@ -5,8 +5,10 @@
  * error in file order or hands back the snapshot. Also owns the error list, message helpers
  * and the names of the balancers. Read config_yaml.c next.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,15 @@
 #include <yaml.h>
 
 #include <sluice/config.h>
+#include <sluice/lpm.h>
+#include <sluice/pool.h>
 
 #include "config/config_int.h"
 
 /* Largest file sl_config_load_file() accepts. */
 #define CONFIG_FILE_MAX (16u << 20)
+
+static_assert(SL_CONFIG_POOLS_MAX == SL__POOL_MAX, "the workers bound follows the pool table");
 
 static _Thread_local long config_fail_after = -1;
 
@@ -328,6 +334,7 @@ config_load_fini(struct sl__config_load *x)
 		free(x->gm[i].bm);
 	free(x->gm);
 	free(x->lm);
+	free(x->seen);
 	sl_config_free(x->c);
 }
 
@@ -360,6 +367,9 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 		if (x.c->source)
 			memcpy(x.c->source, x.source, strlen(x.source));
 	}
+	/* one flag per node: a second visit is an alias, counted against the expansion bound */
+	x.nseen = (size_t)(doc.nodes.top - doc.nodes.start);
+	x.seen = sl__config_calloc(&x, x.nseen, 1);
 	if (!x.oom)
 		sl__config_walk(&x);
 	if (!sl__config_stopped(&x))
@@ -482,6 +492,29 @@ out_close:
 	return err;
 }
 
+uint32_t
+sl_config_workers(const struct sl_config *c)
+{
+	cpu_set_t set;
+	long online;
+	int n;
+
+	if (c->workers != 0)
+		return c->workers;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && (n = CPU_COUNT(&set)) > 0)
+		return (uint32_t)n;
+	online = sysconf(_SC_NPROCESSORS_ONLN);
+	return online > 0 ? (uint32_t)online : 1;
+}
+
+uint32_t
+sl_config_workers_max(const struct sl_config *c)
+{
+	size_t n = SL_CONFIG_POOLS_MAX / (c->nlisteners + 1);
+
+	return n < SL_CONFIG_WORKERS_MAX ? (uint32_t)n : SL_CONFIG_WORKERS_MAX;
+}
+
 void
 sl_config_free(struct sl_config *c)
 {
@@ -495,6 +528,10 @@ sl_config_free(struct sl_config *c)
 		free(c->groups[i].backends);
 	}
 	free(c->groups);
+	for (i = 0; c->listeners && i < c->nlisteners; i++) {
+		sl_lpm_destroy(c->listeners[i].acl);
+		sl_lpm_destroy(c->listeners[i].proxy_in.trusted);
+	}
 	free(c->listeners);
 	free(c->source);
 	free(c);

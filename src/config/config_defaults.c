@@ -35,6 +35,7 @@ sl_config_group_defaults(struct sl_config_group *g)
 	g->passive.max_backoff_ms = 30000;
 	g->warm_pool.size = 0;
 	g->warm_pool.idle_ms = 30000;
+	g->send_proxy = 0;
 }
 
 void
@@ -49,10 +50,21 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	l->pipe_size = 262144;
 	l->buffer_size = 16384;
 	l->max_connections = 0;
+	l->acl = NULL;
+	l->acl_allows_unmatched = true;
+	l->proxy_in = (struct sl_config_proxy_in){.timeout_ms = 3000, .max_size = 536};
+	sl_tbucket_rate_init(&l->rate, 0, 1);
+	l->source = (struct sl_config_source){.prefix4 = 32, .prefix6 = 64, .table_size = 65536};
+	sl_tbucket_rate_init(&l->source.limits.rate, 0, 1);
 	l->timeouts.connect_ms = 5000;
 	l->timeouts.client_idle_ms = 60000;
 	l->timeouts.server_idle_ms = 60000;
 	l->timeouts.session_ms = 0;
+	l->timeouts.first_byte_ms = 0;
+	l->timeouts.client_fin_ms = 0;
+	l->timeouts.server_fin_ms = 0;
+	l->timeouts.min_rate_bytes = 0;
+	l->timeouts.min_rate_window_ms = 10000;
 }
 
 void

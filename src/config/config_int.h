@@ -65,16 +65,22 @@ struct sl__config_load {
 	size_t ngm;
 	yaml_mark_t root;
 	bool have_listeners_key, have_groups_key;
+	yaml_node_t *workers;   /* the workers value, NULL when defaulted */
+	yaml_node_t *listeners; /* the listeners list, NULL when missing */
+	unsigned char *seen;    /* one per document node: the walk has reached it */
+	size_t nseen;
+	size_t alias_nodes; /* nodes the walk reached again (through YAML aliases) */
+	bool too_big;       /* alias_nodes passed SL_CONFIG_ALIAS_NODES_MAX: the walk stopped */
 };
 
 /* A load stops collecting (and walking) after this many errors: aliases could multiply them. */
 #define SL__CONFIG_ERRORS_MAX 100
 
-/* true once the load should stop walking: out of memory, or too many errors. */
+/* true once the load should stop walking: out of memory, too many errors, or aliases. */
 static inline bool
 sl__config_stopped(const struct sl__config_load *x)
 {
-	return x->oom || x->nerrs >= SL__CONFIG_ERRORS_MAX;
+	return x->oom || x->too_big || x->nerrs >= SL__CONFIG_ERRORS_MAX;
 }
 
 /* calloc() that honours the test hook below; sets <x>->oom on failure. */

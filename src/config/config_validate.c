@@ -6,6 +6,7 @@
  * duplicate pair and name where the first one is.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <yaml.h>
@@ -66,49 +67,111 @@ check_listeners(struct sl__config_load *x)
 	}
 }
 
+/* A backend in sorted order, for finding duplicates in O(n log n). */
+struct bkey {
+	const struct sl_config_backend *b;
+	const struct sl__config_bmeta *m;
+	size_t i; /* position in the group */
+};
+
+/* Orders as sl_addr_equal() compares: family, port, address bytes; then by position. */
+static int
+bkey_addr_cmp(const void *pa, const void *pb)
+{
+	const struct bkey *a = pa, *b = pb;
+	const void *ia, *ib;
+	size_t na, nb;
+	int d;
+
+	if (a->b->addr.ss.ss_family != b->b->addr.ss.ss_family)
+		return a->b->addr.ss.ss_family < b->b->addr.ss.ss_family ? -1 : 1;
+	if (sl_addr_port(&a->b->addr) != sl_addr_port(&b->b->addr))
+		return sl_addr_port(&a->b->addr) < sl_addr_port(&b->b->addr) ? -1 : 1;
+	ia = sl_addr_ip_bytes(&a->b->addr, &na);
+	ib = sl_addr_ip_bytes(&b->b->addr, &nb);
+	if (na != nb)
+		return na < nb ? -1 : 1;
+	d = memcmp(ia, ib, na);
+	if (d != 0)
+		return d;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int
+bkey_name_cmp(const void *pa, const void *pb)
+{
+	const struct bkey *a = pa, *b = pb;
+	int d = strcmp(a->b->name, b->b->name);
+
+	if (d != 0)
+		return d;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/*
+ * Duplicate addresses and names in one group, each reported at the later backend against the
+ * first one (sorting keeps this linear-logarithmic: a group may hold 65535 backends).
+ */
 static void
 check_backends(struct sl__config_load *x, const struct sl_config_group *g,
                const struct sl__config_gmeta *gm)
 {
 	char at[SL__CONFIG_WHERE_MAX], q[SL__CONFIG_QUOTE_MAX];
 	const char *gname = g->name[0] ? g->name : "?";
-	size_t i, j;
+	struct bkey *k;
+	size_t i, n = 0, first;
+	ssize_t named;
 
-	for (i = 0; i < g->nbackends && gm->bm && !sl__config_stopped(x); i++) {
-		const struct sl__config_bmeta *mi = &gm->bm[i];
-
-		for (j = 0; j < i; j++) {
-			const struct sl__config_bmeta *mj = &gm->bm[j];
-
-			if (mi->addr_ok && mj->addr_ok &&
-			    sl_addr_equal(&g->backends[i].addr, &g->backends[j].addr)) {
-				sl__config_quote((const char *)mi->addr->data.scalar.value,
-				                 mi->addr->data.scalar.length, q, sizeof(q));
-				sl__config_error(
-				        x, mi->addr->start_mark,
-				        "duplicate backend address \"%s\" in group \"%s\" (first "
-				        "defined at %s)",
-				        q, gname,
-				        sl__config_where(x, mj->addr->start_mark, at, sizeof(at)));
-				break;
-			}
+	if (!gm->bm || g->nbackends < 2)
+		return;
+	k = sl__config_calloc(x, g->nbackends, sizeof(*k));
+	if (!k)
+		return;
+	for (i = 0; i < g->nbackends; i++)
+		if (gm->bm[i].addr_ok)
+			k[n++] = (struct bkey){.b = &g->backends[i], .m = &gm->bm[i], .i = i};
+	qsort(k, n, sizeof(*k), bkey_addr_cmp);
+	for (i = 1, first = 0; i < n && !sl__config_stopped(x); i++) {
+		if (!sl_addr_equal(&k[i].b->addr, &k[first].b->addr)) {
+			first = i;
+			continue;
 		}
-		for (j = 0; j < i; j++) {
-			const struct sl__config_bmeta *mj = &gm->bm[j];
-
-			if (g->backends[i].name[0] && (mi->name || mj->name) &&
-			    strcmp(g->backends[i].name, g->backends[j].name) == 0) {
-				sl__config_error(
-				        x, mark_of(mi->name, mi->map),
-				        "duplicate backend name \"%s\" in group \"%s\" (first "
-				        "defined at %s)",
-				        g->backends[i].name, gname,
-				        sl__config_where(x, mark_of(mj->name, mj->map), at,
-				                         sizeof(at)));
-				break;
-			}
-		}
+		sl__config_quote((const char *)k[i].m->addr->data.scalar.value,
+		                 k[i].m->addr->data.scalar.length, q, sizeof(q));
+		sl__config_error(
+		        x, k[i].m->addr->start_mark,
+		        "duplicate backend address \"%s\" in group \"%s\" (first defined at "
+		        "%s)",
+		        q, gname,
+		        sl__config_where(x, k[first].m->addr->start_mark, at, sizeof(at)));
 	}
+	/* names: a backend with a defaulted name clashes only with an explicit one (two defaulted
+	 * names are equal only if the addresses are, reported above) */
+	n = 0;
+	for (i = 0; i < g->nbackends; i++)
+		if (g->backends[i].name[0])
+			k[n++] = (struct bkey){.b = &g->backends[i], .m = &gm->bm[i], .i = i};
+	qsort(k, n, sizeof(*k), bkey_name_cmp);
+	for (i = 0, first = 0, named = -1; i < n && !sl__config_stopped(x); i++) {
+		ssize_t against;
+
+		if (strcmp(k[i].b->name, k[first].b->name) != 0) {
+			first = i;
+			named = -1;
+		}
+		against = i == first ? -1 : k[i].m->name ? (ssize_t)first : named;
+		if (against >= 0)
+			sl__config_error(
+			        x, mark_of(k[i].m->name, k[i].m->map),
+			        "duplicate backend name \"%s\" in group \"%s\" (first defined at "
+			        "%s)",
+			        k[i].b->name, gname,
+			        sl__config_where(x, mark_of(k[against].m->name, k[against].m->map),
+			                         at, sizeof(at)));
+		if (named < 0 && k[i].m->name)
+			named = (ssize_t)i;
+	}
+	free(k);
 }
 
 static void
@@ -223,9 +286,52 @@ check_references(struct sl__config_load *x)
 	}
 }
 
+/*
+ * Each worker holds one memory pool for its sessions and one per listener, and a process holds
+ * at most SL_CONFIG_POOLS_MAX pools: refuse a worker count that could not start. With the
+ * default of one worker per CPU, the CPUs counted are those of the host that loads the file.
+ */
+static void
+check_workers(struct sl__config_load *x)
+{
+	const struct sl_config *c = x->c;
+	yaml_mark_t at = mark_of(x->listeners, x->root);
+	uint32_t n, max;
+
+	if (c->nlisteners == 0)
+		return;
+	if (c->nlisteners >= SL_CONFIG_POOLS_MAX) {
+		sl__config_error(x, at, "at most %u listeners are allowed, got %zu",
+		                 SL_CONFIG_POOLS_MAX - 1, c->nlisteners);
+		return;
+	}
+	n = sl_config_workers(c);
+	max = sl_config_workers_max(c);
+	if (n <= max)
+		return;
+	if (x->workers)
+		sl__config_error(
+		        x, x->workers->start_mark,
+		        "\"workers\" (%" PRIu32 ") is too many for %zu listener%s: each "
+		        "worker holds %zu memory pools (sessions, and one per listener) and a "
+		        "process at most %u; use at most %" PRIu32 " workers",
+		        n, c->nlisteners, c->nlisteners == 1 ? "" : "s", c->nlisteners + 1,
+		        SL_CONFIG_POOLS_MAX, max);
+	else
+		sl__config_error(
+		        x, at,
+		        "one worker per CPU (%" PRIu32 " CPUs here) is too many for %zu "
+		        "listeners: each worker holds %zu memory pools (sessions, and one "
+		        "per listener) and a process at most %u; set \"workers\" to at most "
+		        "%" PRIu32,
+		        n, c->nlisteners, c->nlisteners + 1, SL_CONFIG_POOLS_MAX, max);
+}
+
 void
 sl__config_validate(struct sl__config_load *x)
 {
+	if (x->lm)
+		check_workers(x);
 	if (x->lm)
 		check_listeners(x);
 	if (x->gm)

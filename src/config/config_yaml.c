@@ -14,8 +14,10 @@
 #include <yaml.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
+#include <sluice/lpm.h>
 
 #include "config/config_int.h"
 
@@ -29,8 +31,9 @@ static const char *const log_keys[] = {"level"};
 static const char *const admin_keys[] = {"address"};
 
 static const char *const listener_keys[] = {
-        "name",      "address",   "group",       "backlog",         "forward",  "tcp_nodelay",
-        "keepalive", "pipe_size", "buffer_size", "max_connections", "timeouts",
+        "name",      "address",        "group",       "backlog",         "forward",  "tcp_nodelay",
+        "keepalive", "pipe_size",      "buffer_size", "max_connections", "timeouts", "allow",
+        "deny",      "proxy_protocol", "rate",        "source_limits",
 };
 enum {
 	L_NAME,
@@ -44,15 +47,43 @@ enum {
 	L_BUFFER,
 	L_MAXCONN,
 	L_TIMEOUTS,
+	L_ALLOW,
+	L_DENY,
+	L_PROXY,
+	L_RATE,
+	L_SOURCE,
 };
 
-static const char *const timeout_keys[] = {"connect", "client_idle", "server_idle", "session"};
+static const char *const rate_keys[] = {"per_second", "burst"};
+static const char *const source_keys[] = {"max_connections", "rate",    "burst",
+                                          "prefix4",         "prefix6", "table_size"};
+enum { S_MAXCONN, S_RATE, S_BURST, S_PREFIX4, S_PREFIX6, S_TABLE };
+
+static const char *const proxy_in_keys[] = {"version", "trusted", "timeout", "max_size"};
+enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
+/* "version" of proxy_protocol, index = mask of SL_CONFIG_PP_* */
+static const char *const proxy_versions[] = {"off", "v1", "v2", "any"};
+
+static const char *const timeout_keys[] = {"connect",    "client_idle", "server_idle", "session",
+                                           "first_byte", "client_fin",  "server_fin",  "min_rate"};
+enum { T_CONNECT, T_CLIENT, T_SERVER, T_SESSION, T_FIRST, T_CFIN, T_SFIN, T_MIN_RATE };
+static const char *const min_rate_keys[] = {"bytes", "window"};
 
 static const char *const group_keys[] = {
-        "name",   "balance", "maglev_table_size", "retries",
-        "health", "passive", "warm_pool",         "backends",
+        "name",    "balance",   "maglev_table_size", "retries",  "health",
+        "passive", "warm_pool", "send_proxy",        "backends",
 };
-enum { G_NAME, G_BALANCE, G_MAGLEV, G_RETRIES, G_HEALTH, G_PASSIVE, G_WARM, G_BACKENDS };
+enum {
+	G_NAME,
+	G_BALANCE,
+	G_MAGLEV,
+	G_RETRIES,
+	G_HEALTH,
+	G_PASSIVE,
+	G_WARM,
+	G_SEND_PROXY,
+	G_BACKENDS
+};
 
 static const char *const health_keys[] = {"type", "interval", "timeout", "rise",
                                           "fall", "send",     "expect"};
@@ -65,10 +96,31 @@ static const char *const warm_keys[] = {"size", "idle"};
 static const char *const backend_keys[] = {"address", "weight", "max_connections", "name"};
 enum { B_ADDRESS, B_WEIGHT, B_MAXCONN, B_NAME };
 
+/*
+ * The node at <index>, as the walk reaches it. A node reached a second time was reached through
+ * an alias; past SL_CONFIG_ALIAS_NODES_MAX such visits the load stops with one error (at the
+ * node reached: libyaml keeps no mark of the alias itself) and this returns NULL.
+ */
 static yaml_node_t *
-node_at(const struct sl__config_load *x, int index)
+node_at(struct sl__config_load *x, int index)
 {
-	return yaml_document_get_node(x->doc, index);
+	yaml_node_t *n = yaml_document_get_node(x->doc, index);
+	size_t i = (size_t)index - 1;
+
+	if (!n || !x->seen || i >= x->nseen)
+		return n;
+	if (!x->seen[i]) {
+		x->seen[i] = 1;
+		return n;
+	}
+	if (++x->alias_nodes <= SL_CONFIG_ALIAS_NODES_MAX)
+		return n;
+	sl__config_error(x, n->start_mark,
+	                 "YAML aliases expand the configuration past %u nodes (this node is "
+	                 "reached again and again through an alias); write the repeated parts out",
+	                 SL_CONFIG_ALIAS_NODES_MAX);
+	x->too_big = true;
+	return NULL;
 }
 
 static bool
@@ -448,12 +500,20 @@ get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struc
 	return true;
 }
 
-/* Any bytes (a YAML string may hold escapes such as "\r\n"); a NUL-terminated copy. */
+/*
+ * Any bytes (a YAML string may hold escapes such as "\r\n"), at most SL_CONFIG_HEALTH_BYTES_MAX;
+ * a NUL-terminated copy.
+ */
 static bool
 get_bytes(struct sl__config_load *x, const yaml_node_t *v, const char *key, char **out, size_t *len)
 {
 	if (v->type != YAML_SCALAR_NODE) {
 		type_error(x, v, "a string", key);
+		return false;
+	}
+	if (v->data.scalar.length > SL_CONFIG_HEALTH_BYTES_MAX) {
+		sl__config_error(x, v->start_mark, "\"%s\" is too long (at most %u bytes, got %zu)",
+		                 key, SL_CONFIG_HEALTH_BYTES_MAX, v->data.scalar.length);
 		return false;
 	}
 	*len = v->data.scalar.length;
@@ -480,6 +540,195 @@ list_len(const yaml_node_t *v)
 	return (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 }
 
+/* Adds every prefix of the list <v> under <key> to <b> with <value>; a bad item is reported. */
+static void
+add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct sl_lpm_builder *b,
+              uint32_t value)
+{
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
+	yaml_node_item_t *it;
+
+	if (!is_list(x, v, key))
+		return;
+	for (it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top && !sl__config_stopped(x); it++) {
+		yaml_node_t *p = node_at(x, *it);
+		const char *s, *why = NULL;
+		struct sl_cidr c;
+		int err;
+
+		if (!p)
+			continue;
+		s = scalar_text(p);
+		if (p->type != YAML_SCALAR_NODE || !s || scalar_is_null(p)) {
+			sl__config_error(
+			        x, p->start_mark,
+			        "expected a prefix such as 10.0.0.0/8 or \"2001:db8::/32\" in "
+			        "\"%s\", got %s",
+			        key, describe(p, got, sizeof(got)));
+			continue;
+		}
+		if (sl_cidr_parse(&c, s, 0, &why) != 0) {
+			sl__config_quote(s, strlen(s), q, sizeof(q));
+			sl__config_error(x, p->start_mark, "bad prefix \"%s\" in \"%s\": %s", q,
+			                 key, why);
+			continue;
+		}
+		err = sl_lpm_builder_add(b, &c, value);
+		if (err == -ENOMEM)
+			x->oom = true;
+	}
+}
+
+/*
+ * Builds the table of <b> into <*out>; a prefix listed twice is reported at <at> (the key of
+ * the last list read). Frees nothing: the caller destroys <b>.
+ */
+static void
+build_lpm(struct sl__config_load *x, struct sl_lpm_builder *b, const yaml_node_t *at,
+          const char *what, struct sl_lpm **out)
+{
+	int err = sl_lpm_build(out, b);
+
+	if (err == -ENOMEM)
+		x->oom = true;
+	else if (err == -EEXIST)
+		sl__config_error(x, at->start_mark, "%s list the same prefix more than once", what);
+	else if (err != 0)
+		sl__config_error(x, at->start_mark, "%s: cannot build the prefix table: %s", what,
+		                 strerror(-err));
+}
+
+/* allow: and deny: of a listener, into one table (allow 1, deny 0: the longest match wins). */
+static void
+walk_acl(struct sl__config_load *x, yaml_node_t *allow, yaml_node_t *deny,
+         struct sl_config_listener *l)
+{
+	struct sl_lpm_builder *b;
+
+	if (sl_lpm_builder_create(&b) != 0) {
+		x->oom = true;
+		return;
+	}
+	if (allow)
+		add_cidr_list(x, allow, "allow", b, 1);
+	if (deny)
+		add_cidr_list(x, deny, "deny", b, 0);
+	if (!sl__config_stopped(x))
+		build_lpm(x, b, deny ? deny : allow, "\"allow\" and \"deny\"", &l->acl);
+	/* an allow list, even one whose every item was refused, means "only these" */
+	l->acl_allows_unmatched = !allow;
+	sl_lpm_builder_destroy(b);
+}
+
+static void
+walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_proxy_in *pi)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(proxy_in_keys)];
+	struct sl_lpm_builder *b;
+	unsigned ver = SL_CONFIG_PP_V1 | SL_CONFIG_PP_V2;
+
+	if (!walk_map(x, map, "for \"proxy_protocol\"", "in proxy_protocol", proxy_in_keys,
+	              SL_ARRAY_SIZE(proxy_in_keys), v))
+		return;
+	if (v[PI_VERSION])
+		get_enum(x, v[PI_VERSION], "version", proxy_versions, SL_ARRAY_SIZE(proxy_versions),
+		         &ver);
+	pi->versions = ver;
+	if (v[PI_TIMEOUT])
+		get_ms(x, v[PI_TIMEOUT], "timeout", 1, &pi->timeout_ms);
+	if (v[PI_MAX_SIZE])
+		get_size(x, v[PI_MAX_SIZE], "max_size", SL_CONFIG_PP_MAX_SIZE_MIN,
+		         SL_CONFIG_PP_MAX_SIZE_MAX, &pi->max_size);
+	if (ver == 0)
+		return;
+	if (!v[PI_TRUSTED]) {
+		sl__config_error(
+		        x, map->start_mark,
+		        "proxy_protocol needs \"trusted\": the sources allowed to send the "
+		        "header, such as [127.0.0.1/32, 10.0.0.0/8]");
+		return;
+	}
+	if (sl_lpm_builder_create(&b) != 0) {
+		x->oom = true;
+		return;
+	}
+	add_cidr_list(x, v[PI_TRUSTED], "trusted", b, 1);
+	if (!sl__config_stopped(x))
+		build_lpm(x, b, v[PI_TRUSTED], "\"trusted\"", &pi->trusted);
+	sl_lpm_builder_destroy(b);
+}
+
+/* rate: {per_second, burst} of a listener: new connections, whole process. */
+static void
+walk_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_tbucket_rate *r)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(rate_keys)];
+	uint32_t per_second = 0, burst = 0;
+
+	if (!walk_map(x, map, "for \"rate\"", "in rate", rate_keys, SL_ARRAY_SIZE(rate_keys), v))
+		return;
+	if (!v[0]) {
+		sl__config_error(x, map->start_mark, "rate needs \"per_second\"");
+		return;
+	}
+	if (!get_u32(x, v[0], "per_second", 1, SL_CONFIG_RATE_MAX, &per_second))
+		return;
+	burst = per_second;
+	if (v[1] && !get_u32(x, v[1], "burst", 1, SL_CONFIG_RATE_MAX, &burst))
+		return;
+	sl_tbucket_rate_init(r, per_second, burst);
+}
+
+static void
+walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config_source *sl)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(source_keys)];
+	uint32_t rate = 0, burst = 0;
+
+	if (!walk_map(x, map, "for \"source_limits\"", "in source_limits", source_keys,
+	              SL_ARRAY_SIZE(source_keys), v))
+		return;
+	if (v[S_MAXCONN])
+		get_u32(x, v[S_MAXCONN], "max_connections", 0, UINT32_MAX, &sl->limits.max_conns);
+	if (v[S_RATE])
+		get_u32(x, v[S_RATE], "rate", 0, SL_CONFIG_RATE_MAX, &rate);
+	burst = rate;
+	if (v[S_BURST] && get_u32(x, v[S_BURST], "burst", 1, SL_CONFIG_RATE_MAX, &burst) &&
+	    !v[S_RATE])
+		sl__config_error(x, v[S_BURST]->start_mark, "\"burst\" needs a \"rate\"");
+	sl_tbucket_rate_init(&sl->limits.rate, rate, burst ? burst : 1);
+	if (v[S_PREFIX4])
+		get_u32(x, v[S_PREFIX4], "prefix4", 1, 32, &sl->prefix4);
+	if (v[S_PREFIX6])
+		get_u32(x, v[S_PREFIX6], "prefix6", 1, 128, &sl->prefix6);
+	if (v[S_TABLE])
+		get_u32(x, v[S_TABLE], "table_size", SL_CONFIG_SOURCE_TABLE_MIN,
+		        SL_CONFIG_SOURCE_TABLE_MAX, &sl->table_size);
+	sl->on = sl->limits.max_conns != 0 || rate != 0;
+	if (!sl->on)
+		sl__config_error(x, map->start_mark,
+		                 "source_limits needs \"max_connections\" or \"rate\"");
+}
+
+/* min_rate: {bytes, window}: the least that must move per window, both ways together. */
+static void
+walk_min_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(min_rate_keys)];
+
+	if (!walk_map(x, map, "for \"min_rate\"", "in min_rate", min_rate_keys,
+	              SL_ARRAY_SIZE(min_rate_keys), v))
+		return;
+	if (!v[0]) {
+		sl__config_error(x, map->start_mark, "min_rate needs \"bytes\"");
+		return;
+	}
+	get_size(x, v[0], "bytes", 1, SL_CONFIG_MIN_RATE_BYTES_MAX, &t->min_rate_bytes);
+	if (v[1])
+		get_ms(x, v[1], "window", 1, &t->min_rate_window_ms);
+}
+
 static void
 walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
 {
@@ -488,14 +737,22 @@ walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_time
 	if (!walk_map(x, map, "for \"timeouts\"", "in timeouts", timeout_keys,
 	              SL_ARRAY_SIZE(timeout_keys), v))
 		return;
-	if (v[0])
-		get_ms(x, v[0], "connect", 1, &t->connect_ms);
-	if (v[1])
-		get_ms(x, v[1], "client_idle", 0, &t->client_idle_ms);
-	if (v[2])
-		get_ms(x, v[2], "server_idle", 0, &t->server_idle_ms);
-	if (v[3])
-		get_ms(x, v[3], "session", 0, &t->session_ms);
+	if (v[T_CONNECT])
+		get_ms(x, v[T_CONNECT], "connect", 1, &t->connect_ms);
+	if (v[T_CLIENT])
+		get_ms(x, v[T_CLIENT], "client_idle", 0, &t->client_idle_ms);
+	if (v[T_SERVER])
+		get_ms(x, v[T_SERVER], "server_idle", 0, &t->server_idle_ms);
+	if (v[T_SESSION])
+		get_ms(x, v[T_SESSION], "session", 0, &t->session_ms);
+	if (v[T_FIRST])
+		get_ms(x, v[T_FIRST], "first_byte", 0, &t->first_byte_ms);
+	if (v[T_CFIN])
+		get_ms(x, v[T_CFIN], "client_fin", 0, &t->client_fin_ms);
+	if (v[T_SFIN])
+		get_ms(x, v[T_SFIN], "server_fin", 0, &t->server_fin_ms);
+	if (v[T_MIN_RATE])
+		walk_min_rate(x, v[T_MIN_RATE], t);
 }
 
 static void
@@ -526,7 +783,7 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 			type_error(x, v[L_GROUP], "a group name", "group");
 	}
 	if (v[L_BACKLOG])
-		get_u32(x, v[L_BACKLOG], "backlog", 1, INT32_MAX, &l->backlog);
+		get_u32(x, v[L_BACKLOG], "backlog", 1, SL_CONFIG_BACKLOG_MAX, &l->backlog);
 	if (v[L_FORWARD] &&
 	    get_enum(x, v[L_FORWARD], "forward", sl_fwd_mode_names, SL_FWD_MODES, &fwd))
 		l->forward = (enum sl_fwd_mode)fwd;
@@ -535,13 +792,22 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	if (v[L_KEEPALIVE])
 		get_bool(x, v[L_KEEPALIVE], "keepalive", &l->keepalive);
 	if (v[L_PIPE])
-		get_size(x, v[L_PIPE], "pipe_size", 4096, 1u << 30, &l->pipe_size);
+		get_size(x, v[L_PIPE], "pipe_size", 4096, SL_CONFIG_PIPE_SIZE_MAX, &l->pipe_size);
 	if (v[L_BUFFER])
-		get_size(x, v[L_BUFFER], "buffer_size", 1024, 1u << 30, &l->buffer_size);
+		get_size(x, v[L_BUFFER], "buffer_size", 1024, SL_CONFIG_BUFFER_SIZE_MAX,
+		         &l->buffer_size);
 	if (v[L_MAXCONN])
 		get_u32(x, v[L_MAXCONN], "max_connections", 0, UINT32_MAX, &l->max_connections);
 	if (v[L_TIMEOUTS])
 		walk_timeouts(x, v[L_TIMEOUTS], &l->timeouts);
+	if (v[L_ALLOW] || v[L_DENY])
+		walk_acl(x, v[L_ALLOW], v[L_DENY], l);
+	if (v[L_PROXY])
+		walk_proxy_in(x, v[L_PROXY], &l->proxy_in);
+	if (v[L_RATE])
+		walk_rate(x, v[L_RATE], &l->rate);
+	if (v[L_SOURCE])
+		walk_source_limits(x, v[L_SOURCE], &l->source);
 	if (!m->name && m->addr_ok)
 		sl_addr_format(&l->addr, l->name, sizeof(l->name));
 }
@@ -569,9 +835,9 @@ walk_health(struct sl__config_load *x, yaml_node_t *map, struct sl_config_health
 	if (v[H_TIMEOUT])
 		get_ms(x, v[H_TIMEOUT], "timeout", 1, &h->timeout_ms);
 	if (v[H_RISE])
-		get_u32(x, v[H_RISE], "rise", 1, 1000, &h->rise);
+		get_u32(x, v[H_RISE], "rise", 1, SL_CONFIG_COUNT_MAX, &h->rise);
 	if (v[H_FALL])
-		get_u32(x, v[H_FALL], "fall", 1, 1000, &h->fall);
+		get_u32(x, v[H_FALL], "fall", 1, SL_CONFIG_COUNT_MAX, &h->fall);
 	if (v[H_SEND])
 		get_bytes(x, v[H_SEND], "send", &h->send, &h->send_len);
 	if (v[H_EXPECT] && get_bytes(x, v[H_EXPECT], "expect", &h->expect, &h->expect_len) &&
@@ -610,7 +876,7 @@ walk_passive(struct sl__config_load *x, yaml_node_t *map, struct sl_config_passi
 	              SL_ARRAY_SIZE(passive_keys), v))
 		return;
 	if (v[0])
-		get_u32(x, v[0], "failures", 0, UINT32_MAX, &p->failures);
+		get_u32(x, v[0], "failures", 0, SL_CONFIG_COUNT_MAX, &p->failures);
 	if (v[1])
 		get_ms(x, v[1], "backoff", 1, &p->backoff_ms);
 	if (v[2])
@@ -631,7 +897,7 @@ walk_warm_pool(struct sl__config_load *x, yaml_node_t *map, struct sl_config_war
 	              SL_ARRAY_SIZE(warm_keys), v))
 		return;
 	if (v[0])
-		get_u32(x, v[0], "size", 0, 4096, &w->size);
+		get_u32(x, v[0], "size", 0, SL_CONFIG_WARM_SIZE_MAX, &w->size);
 	if (v[1])
 		get_ms(x, v[1], "idle", 1, &w->idle_ms);
 }
@@ -680,13 +946,14 @@ walk_maglev_size(struct sl__config_load *x, const yaml_node_t *v, uint32_t *out)
 {
 	uint32_t n, lo, hi;
 
-	if (!get_u32(x, v, "maglev_table_size", 3, 1u << 24, &n))
+	if (!get_u32(x, v, "maglev_table_size", 3, SL_CONFIG_MAGLEV_SIZE_MAX, &n))
 		return;
 	if (is_prime(n)) {
 		*out = n;
 		return;
 	}
-	/* both neighbours exist in range: primes are at most a few hundred apart here */
+	/* 3 <= lo: primes are at most a few hundred apart here; the maximum is a prime, so hi
+	 * stays in range too */
 	for (lo = n - 1; !is_prime(lo); lo--)
 		;
 	for (hi = n + 1; !is_prime(hi); hi++)
@@ -731,6 +998,8 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_passive(x, v[G_PASSIVE], &g->passive);
 	if (v[G_WARM])
 		walk_warm_pool(x, v[G_WARM], &g->warm_pool);
+	if (v[G_SEND_PROXY])
+		get_enum(x, v[G_SEND_PROXY], "send_proxy", proxy_versions, 3, &g->send_proxy);
 	bl = v[G_BACKENDS];
 	if (bl && !is_list(x, bl, "backends"))
 		return;
@@ -744,6 +1013,13 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	}
 	m->backends = bl;
 	n = list_len(bl);
+	if (n > SL_CONFIG_BACKENDS_MAX) {
+		sl__config_error(x, bl->start_mark,
+		                 "a group may have at most %u backends, got %zu (the balancers "
+		                 "number backends with 16 bits)",
+		                 SL_CONFIG_BACKENDS_MAX, n);
+		return;
+	}
 	g->backends = sl__config_calloc(x, n, sizeof(g->backends[0]));
 	m->bm = sl__config_calloc(x, n, sizeof(m->bm[0]));
 	if (!g->backends || !m->bm)
@@ -752,8 +1028,10 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	for (j = 0; j < n; j++)
 		sl_config_backend_defaults(&g->backends[j]);
 	for (j = 0; j < n && !sl__config_stopped(x); j++) {
-		walk_backend(x, node_at(x, bl->data.sequence.items.start[j]), &g->backends[j],
-		             &m->bm[j]);
+		yaml_node_t *item = node_at(x, bl->data.sequence.items.start[j]);
+
+		if (item)
+			walk_backend(x, item, &g->backends[j], &m->bm[j]);
 	}
 }
 
@@ -778,7 +1056,10 @@ walk_listeners(struct sl__config_load *x, yaml_node_t *v)
 	for (i = 0; i < n; i++)
 		sl_config_listener_defaults(&x->c->listeners[i]);
 	for (i = 0; i < n && !sl__config_stopped(x); i++) {
-		walk_listener(x, node_at(x, v->data.sequence.items.start[i]), i);
+		yaml_node_t *item = node_at(x, v->data.sequence.items.start[i]);
+
+		if (item)
+			walk_listener(x, item, i);
 	}
 }
 
@@ -802,8 +1083,12 @@ walk_groups(struct sl__config_load *x, yaml_node_t *v)
 	x->ngm = n;
 	for (i = 0; i < n; i++)
 		sl_config_group_defaults(&x->c->groups[i]);
-	for (i = 0; i < n && !sl__config_stopped(x); i++)
-		walk_group(x, node_at(x, v->data.sequence.items.start[i]), i);
+	for (i = 0; i < n && !sl__config_stopped(x); i++) {
+		yaml_node_t *item = node_at(x, v->data.sequence.items.start[i]);
+
+		if (item)
+			walk_group(x, item, i);
+	}
 }
 
 void
@@ -824,7 +1109,8 @@ sl__config_walk(struct sl__config_load *x)
 	              SL_ARRAY_SIZE(top_keys), v))
 		return;
 	if (v[TOP_WORKERS])
-		get_u32(x, v[TOP_WORKERS], "workers", 0, 1024, &x->c->workers);
+		if (get_u32(x, v[TOP_WORKERS], "workers", 0, SL_CONFIG_WORKERS_MAX, &x->c->workers))
+			x->workers = v[TOP_WORKERS];
 	if (v[TOP_DRAIN])
 		get_ms(x, v[TOP_DRAIN], "drain_timeout", 0, &x->c->drain_timeout_ms);
 	if (v[TOP_MAXCONN])
@@ -845,8 +1131,9 @@ sl__config_walk(struct sl__config_load *x)
 		walk_groups(x, v[TOP_GROUPS]);
 	else
 		sl__config_error(x, root->start_mark, "at least one group is required");
-	if (v[TOP_LISTENERS])
+	if (v[TOP_LISTENERS]) {
+		x->listeners = v[TOP_LISTENERS];
 		walk_listeners(x, v[TOP_LISTENERS]);
-	else
+	} else
 		sl__config_error(x, root->start_mark, "at least one listener is required");
 }

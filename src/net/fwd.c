@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The generic forwarder driver (include/sluice/fwd.h): readiness bookkeeping, the per-direction
- * pump calls, the splice -> copy fallback, and the per-worker pipe cache. The byte moving itself
- * is in fwd_splice.c and fwd_copy.c.
+ * pump calls within their byte budget and the resume through the owner's loop, progress stamps,
+ * the splice -> copy fallback, and the per-worker pipe cache. The byte moving itself is in
+ * fwd_splice.c and fwd_copy.c; docs/internals/fwd.md has the invariants.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,16 @@
 #include <unistd.h>
 
 #include <sluice/fwd.h>
+
+/* The owner's io callback goes on with the directions that stopped at their budget. */
+static void
+fwd_resume(struct sl_loop *loop, struct sl_defer *d)
+{
+	struct sl_fwd *f = d->data;
+
+	if (f->more != 0 && f->io != NULL)
+		f->io->fn(loop, f->io, 0);
+}
 
 void
 sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *env, int client_fd,
@@ -22,7 +33,12 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	f->attached = false;
 	f->err = 0;
 	f->err_side = 0;
+	f->more = 0;
+	f->loop = NULL;
+	f->io = NULL;
+	sl_defer_init(&f->resume, fwd_resume, f);
 	for (unsigned i = 0; i < 2; i++) {
+		f->moved_ms[i] = 0;
 		/* a fresh socket's send buffer is empty: writable until a write says otherwise */
 		f->readable[i] = false;
 		f->writable[i] = true;
@@ -74,18 +90,37 @@ fwd_fall_back(struct sl_fwd *f)
 /* Both directions, for fwd_run(). */
 #define FWD_BOTH 3u
 
-/* Pumps the directions in the bit mask <dirs> (bit d = direction d). */
+/* Stamps each side whose byte count moved since <before> with the owner loop's clock. */
+static void
+fwd_stamp(struct sl_fwd *f, const uint64_t before[2])
+{
+	for (unsigned side = 0; side < 2; side++)
+		if (sl_fwd_side_bytes(f, side) != before[side])
+			f->moved_ms[side] = sl_loop_now_ms(f->loop);
+}
+
+/*
+ * Pumps the directions in the bit mask <dirs> (bit d = direction d) and those waiting for their
+ * next turn (f->more), each within its budget; with an owner, queues the resume for a direction
+ * that stopped at it, without one goes on at once.
+ */
 static int
 fwd_run(struct sl_fwd *f, unsigned dirs)
 {
+	uint32_t budget = f->env->budget != 0 ? f->env->budget : SL_FWD_BUDGET;
+	uint64_t before[2] = {sl_fwd_side_bytes(f, 0), sl_fwd_side_bytes(f, 1)};
 	int err;
 
 	if (sl_unlikely(f->err != 0))
 		return f->err;
+	dirs |= f->more;
+again:
 	/* the two directions use disjoint flags (readable[d], writable[!d]): one pass each */
 	for (unsigned d = 0; d < 2; d++) {
 		if (!(dirs & (1u << d)))
 			continue;
+		f->more &= (uint8_t) ~(1u << d);
+		f->d[d].quota = budget;
 		err = f->ops->pump(f, d);
 		if (sl_likely(err == 0))
 			continue;
@@ -100,6 +135,15 @@ fwd_run(struct sl_fwd *f, unsigned dirs)
 		f->err = err;
 		return err;
 	}
+	if (sl_unlikely(f->more != 0)) {
+		if (f->loop == NULL) {
+			dirs = f->more; /* no one to call back: no turn to give */
+			goto again;
+		}
+		sl_loop_defer(f->loop, &f->resume);
+	}
+	if (f->loop != NULL)
+		fwd_stamp(f, before);
 	return fwd_status(f);
 }
 
@@ -147,6 +191,9 @@ sl_fwd_fini(struct sl_fwd *f)
 		f->ops->detach(f);
 		f->attached = false;
 	}
+	if (f->loop != NULL)
+		sl_loop_defer_cancel(f->loop, &f->resume);
+	f->more = 0;
 }
 
 /* ---- pipe cache ---- */
@@ -154,6 +201,8 @@ sl_fwd_fini(struct sl_fwd *f)
 struct sl_pipe_cache {
 	int (*pairs)[2];
 	size_t n, cap;
+	size_t keep;        /* spare pairs kept beyond those out: the idle bound */
+	size_t out;         /* pairs handed out by get and not yet put back */
 	uint32_t pipe_size; /* bytes, as the kernel set it */
 	uint32_t want_size; /* bytes asked for; 0 = kernel default */
 	struct sl_pipe_cache_stats st;
@@ -173,18 +222,16 @@ pipe_make(struct sl_pipe_cache *c, int fds[2])
 		sz = fcntl(fds[1], F_GETPIPE_SZ);
 		c->pipe_size = sz > 0 ? (uint32_t)sz : 65536u;
 	}
-	c->st.created++;
 	return 0;
 }
 
 int
-sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill,
-                     uint32_t pipe_size)
+sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t keep, uint32_t pipe_size)
 {
 	struct sl_pipe_cache *c;
 	int err, fds[2];
 
-	if (prefill > capacity)
+	if (keep > capacity)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -195,26 +242,21 @@ sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, size_t prefill
 		return -ENOMEM;
 	}
 	c->cap = capacity;
+	c->keep = keep;
 	c->want_size = pipe_size;
-	/* learn the real size now so that sessions know their bound before the first get */
+	/*
+	 * learn the real size now so that sessions know their bound before the first get; the
+	 * probe is closed at once: an idle cache holds no descriptor
+	 */
 	err = pipe_make(c, fds);
-	if (err != 0)
-		goto err_destroy;
-	sl_pipe_cache_put(c, fds, true);
-	while (c->n < prefill) {
-		err = pipe_make(c, fds);
-		if (err != 0)
-			goto err_destroy;
-		c->pairs[c->n][0] = fds[0];
-		c->pairs[c->n][1] = fds[1];
-		c->n++;
+	if (err != 0) {
+		sl_pipe_cache_destroy(c);
+		return err;
 	}
+	close(fds[0]);
+	close(fds[1]);
 	*out = c;
 	return 0;
-
-err_destroy:
-	sl_pipe_cache_destroy(c);
-	return err;
 }
 
 void
@@ -233,14 +275,30 @@ sl_pipe_cache_destroy(struct sl_pipe_cache *c)
 int
 sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2])
 {
+	int err;
+
 	if (sl_likely(c->n > 0)) {
 		c->n--;
 		fds[0] = c->pairs[c->n][0];
 		fds[1] = c->pairs[c->n][1];
 		c->st.reused++;
+		c->out++;
 		return 0;
 	}
-	return pipe_make(c, fds);
+	err = pipe_make(c, fds);
+	if (err != 0)
+		return err;
+	c->st.created++;
+	c->out++;
+	return 0;
+}
+
+static void
+pipe_close(struct sl_pipe_cache *c, const int fds[2])
+{
+	close(fds[0]);
+	close(fds[1]);
+	c->st.discarded++;
 }
 
 void
@@ -248,16 +306,22 @@ sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty)
 {
 	if (fds[0] < 0)
 		return;
+	SL_ASSERT(c->out > 0);
+	if (c->out > 0)
+		c->out--;
 	if (empty && c->n < c->cap) {
 		c->pairs[c->n][0] = fds[0];
 		c->pairs[c->n][1] = fds[1];
 		c->n++;
 	} else {
-		close(fds[0]);
-		close(fds[1]);
-		c->st.discarded++;
+		pipe_close(c, fds);
 	}
 	fds[0] = fds[1] = -1;
+	/* spares beyond keep + out would outlive the load that made them (at most two here) */
+	while (c->n > c->keep + c->out) {
+		c->n--;
+		pipe_close(c, c->pairs[c->n]);
+	}
 }
 
 uint32_t

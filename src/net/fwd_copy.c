@@ -72,9 +72,12 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 		/* auto: the buffer was filled and is empty again: let the caller splice now */
 		if (sl_unlikely(x->bulk) && x->pending == 0)
 			return 0;
+		if (sl_unlikely(!sl__fwd_may_read(f, d)))
+			return 0;
 		n = recv(src, x->buf + tail, room, 0);
 		if (sl_likely(n > 0)) {
 			x->pending += (uint32_t)n;
+			sl__fwd_spend(f, d, (size_t)n);
 			if ((uint32_t)n < room) {
 				if (!f->hup[d])
 					f->readable[d] = false;

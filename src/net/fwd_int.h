@@ -33,6 +33,28 @@ sl__fwd_shut(struct sl_fwd *f, unsigned d)
 	return 0;
 }
 
+/*
+ * Direction <d> is about to read: false if its budget for this call is spent, which marks it
+ * waiting for its next turn (f->more) with its readable flag left set.
+ */
+static inline bool
+sl__fwd_may_read(struct sl_fwd *f, unsigned d)
+{
+	if (sl_likely(f->d[d].quota > 0))
+		return true;
+	f->more |= (uint8_t)(1u << d);
+	return false;
+}
+
+/* Counts <n> bytes read by direction <d> against its budget (the last read may pass it). */
+static inline void
+sl__fwd_spend(struct sl_fwd *f, unsigned d, size_t n)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+
+	x->quota = n < x->quota ? x->quota - (uint32_t)n : 0;
+}
+
 /* Records that the syscall on <side> failed with errno; returns the negative errno. */
 static inline int
 sl__fwd_fail(struct sl_fwd *f, unsigned side)

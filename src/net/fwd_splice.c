@@ -71,12 +71,13 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 		}
 		if (x->eof)
 			return x->shut ? 0 : sl__fwd_shut(f, d);
-		if (!f->readable[d])
+		if (!f->readable[d] || sl_unlikely(!sl__fwd_may_read(f, d)))
 			return 0;
 		n = splice(src, NULL, x->pipe[1], NULL, x->capacity,
 		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (sl_likely(n > 0)) {
 			x->pending = (uint32_t)n;
+			sl__fwd_spend(f, d, (size_t)n);
 			x->burst += (uint32_t)n;
 			continue;
 		}

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <sys/resource.h>
 
 #include <sluice/log.h>
@@ -35,8 +36,14 @@ sl__budget_session_fds(const struct sl_config *cfg)
 uint64_t
 sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 {
-	uint64_t n =
-	        BUDGET_PROCESS_FDS + (uint64_t)nworkers * (BUDGET_WORKER_FDS + cfg->nlisteners);
+	uint64_t per_worker = BUDGET_WORKER_FDS + cfg->nlisteners;
+	uint64_t n;
+
+	/* a splicing listener's pipe cache keeps a few spare pairs once idle (listener.c) */
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].forward != SL_FWD_COPY)
+			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
+	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
 
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];
@@ -70,44 +77,54 @@ raise_nofile(void)
 }
 
 int
+sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
+                struct sl_proxy_budget *b, char *why, size_t size)
+{
+	*b = (struct sl_proxy_budget){.limit = limit,
+	                              .idle = sl__budget_idle_fds(cfg, nworkers),
+	                              .spare = BUDGET_SPARE_FDS,
+	                              .per_session = sl__budget_session_fds(cfg)};
+	if (b->idle + b->spare + b->per_session > limit) {
+		snprintf(why, size,
+		         "%u workers, %zu listeners, health checks and warm pools hold %" PRIu64
+		         " file descriptors while idle, plus %" PRIu64 " spare and %u per session; "
+		         "the limit is %" PRIu64
+		         " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
+		         "workers or a smaller warm_pool)",
+		         nworkers, cfg->nlisteners, b->idle, b->spare, b->per_session, limit);
+		return -EMFILE;
+	}
+	b->fit = (limit - b->idle - b->spare) / b->per_session;
+	if (b->fit > SL_CONFIG_MAX_CONNECTIONS_MAX)
+		b->fit = SL_CONFIG_MAX_CONNECTIONS_MAX;
+	b->max_connections = cfg->max_connections != 0 ? cfg->max_connections : (uint32_t)b->fit;
+	if (cfg->max_connections > b->fit) {
+		snprintf(why, size,
+		         "max_connections %u needs %" PRIu64 " file descriptors (%u per session, "
+		         "%" PRIu64 " held idle, %" PRIu64 " spare); the limit is %" PRIu64
+		         ", enough for %" PRIu64 " (raise `ulimit -n` or LimitNOFILE=)",
+		         cfg->max_connections,
+		         (uint64_t)cfg->max_connections * b->per_session + b->idle + b->spare,
+		         b->per_session, b->idle, b->spare, limit, b->fit);
+		return -EMFILE;
+	}
+	return 0;
+}
+
+int
 sl__budget_apply(struct sl_proxy *p)
 {
-	const struct sl_config *cfg = p->cfg;
-	uint64_t limit = raise_nofile();
-	uint64_t idle = sl__budget_idle_fds(cfg, p->nworkers);
-	unsigned per = sl__budget_session_fds(cfg);
-	uint64_t fit;
+	struct sl_proxy_budget b;
+	char why[512];
 
-	if (idle + BUDGET_SPARE_FDS + per > limit) {
-		sl_log_error(
-		        "cannot start: %u workers, %zu listeners, health checks and warm pools "
-		        "hold %" PRIu64 " file descriptors while idle, plus %u spare and %u "
-		        "per session; the limit is %" PRIu64
-		        " (raise `ulimit -n` or LimitNOFILE=, or use fewer workers or a smaller "
-		        "warm_pool)",
-		        p->nworkers, cfg->nlisteners, idle, BUDGET_SPARE_FDS, per, limit);
+	if (sl_proxy_budget(p->cfg, p->nworkers, raise_nofile(), &b, why, sizeof(why)) != 0) {
+		sl_log_error("cannot start: %s", why);
 		return -EMFILE;
 	}
-	fit = (limit - idle - BUDGET_SPARE_FDS) / per;
-	if (fit > SL_CONFIG_MAX_CONNECTIONS_MAX)
-		fit = SL_CONFIG_MAX_CONNECTIONS_MAX;
-	if (cfg->max_connections == 0) {
-		p->max_conns = (uint32_t)fit;
+	p->max_conns = b.max_connections;
+	if (p->cfg->max_connections == 0)
 		sl_log_info("max_connections %u: what %" PRIu64 " file descriptors allow (%u per "
-		            "session, %" PRIu64 " held idle, %u spare)",
-		            p->max_conns, limit, per, idle, BUDGET_SPARE_FDS);
-		return 0;
-	}
-	if (cfg->max_connections > fit) {
-		sl_log_error("cannot start: max_connections %u needs %" PRIu64
-		             " file descriptors (%u per session, %" PRIu64
-		             " held idle, %u spare); the limit is %" PRIu64 ", enough for %" PRIu64
-		             " (raise `ulimit -n` or LimitNOFILE=)",
-		             cfg->max_connections,
-		             (uint64_t)cfg->max_connections * per + idle + BUDGET_SPARE_FDS, per,
-		             idle, BUDGET_SPARE_FDS, limit, fit);
-		return -EMFILE;
-	}
-	p->max_conns = cfg->max_connections;
+		            "session, %" PRIu64 " held idle, %" PRIu64 " spare)",
+		            b.max_connections, b.limit, b.per_session, b.idle, b.spare);
 	return 0;
 }

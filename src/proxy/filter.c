@@ -6,21 +6,27 @@
  * the client is readable. A stage that holds something for the session's lifetime (a per-source
  * slot) gives it back in its release hook, called at close for every stage that accepted.
  * Order: PROXY protocol in (the address it carries is the client address for what follows) ->
- * CIDR allow/deny -> listener rate -> per-source limits.
+ * CIDR allow/deny -> listener rate -> per-source limits -> first byte (a client that says
+ * nothing holds its per-source slot while it waits, and no backend connection).
  */
 #include "proxy/session.h"
 
 struct filter_stage {
 	/* ACCEPT, REJECT (s->reject set) or DEFER (sl__session_defer() called) */
 	enum sl_filter_verdict (*run)(struct sl_session *s);
-	/* DEFER's deadline passed: set s->reject; NULL if the stage never defers */
-	void (*timed_out)(struct sl_session *s);
+	/* DEFER's deadline passed: the counter to count it under (setting s->reject for a
+	 * reject); NULL if the stage never defers */
+	enum sl_ctr (*timed_out)(struct sl_session *s);
 	/* the session closes after run accepted: give back what it took; NULL if nothing */
 	void (*release)(struct sl_session *s);
 };
 
 static const struct filter_stage stages[] = {
-        {NULL, NULL, NULL}, /* placeholder: the chain's stages come with their features */
+        {sl__pp_in_run, sl__pp_in_timed_out, NULL},
+        {sl__acl_run, NULL, NULL},
+        {sl__listener_rate_run, NULL, NULL},
+        {sl__source_run, NULL, sl__source_release},
+        {sl__first_byte_run, sl__first_byte_timed_out, NULL},
 };
 
 enum sl_filter_verdict
@@ -28,23 +34,27 @@ sl__filter_run(struct sl_session *s)
 {
 	enum sl_filter_verdict v;
 
-	s->deferred = false;
 	while (s->filter_next < SL_ARRAY_SIZE(stages)) {
 		const struct filter_stage *f = &stages[s->filter_next];
 
-		v = f->run != NULL ? f->run(s) : SL_FILTER_ACCEPT;
+		v = f->run(s);
 		if (v != SL_FILTER_ACCEPT)
 			return v;
+		/* a deadline armed by this stage's wait is not the next stage's */
+		if (s->deferred) {
+			sl_loop_timer_cancel(s->l->w->loop, &s->timer);
+			s->deferred = false;
+		}
 		s->filter_next++;
 	}
 	return SL_FILTER_ACCEPT;
 }
 
-void
+enum sl_ctr
 sl__filter_timed_out(struct sl_session *s)
 {
 	SL_ASSERT(s->filter_next < SL_ARRAY_SIZE(stages));
-	stages[s->filter_next].timed_out(s);
+	return stages[s->filter_next].timed_out(s);
 }
 
 void

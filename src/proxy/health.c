@@ -28,6 +28,7 @@
 #include <sluice/health.h>
 #include <sluice/log.h>
 #include <sluice/loop.h>
+#include <sluice/proxyproto.h>
 #include <sluice/sock.h>
 
 enum hc_phase {
@@ -290,6 +291,17 @@ check_send(struct sl_health *h, struct hc *c)
 static void
 check_connected(struct sl_health *h, struct hc *c)
 {
+	if (c->t.send_proxy != 0) {
+		/* no client: v1 "PROXY UNKNOWN", v2 LOCAL; a fresh socket takes it whole */
+		const struct sl_pp_hdr local = {.cmd = SL_PP_CMD_LOCAL};
+		uint8_t buf[SL_PP_V2_FIXED_LEN];
+		ssize_t n = sl_pp_build(buf, sizeof(buf), c->t.send_proxy, &local);
+
+		if (n < 0 || send(c->fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
+			check_fail_errno(h, c, "send PROXY header", n < 0 ? (int)-n : errno);
+			return;
+		}
+	}
 	if (c->t.cfg->kind == SL_HEALTH_TCP) {
 		check_done(h, c, true);
 		return;

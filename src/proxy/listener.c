@@ -16,9 +16,9 @@
 
 #include "proxy/session.h"
 
-/* Pipe pairs each worker keeps per splice listener, and how many it makes up front. */
+/* Spare pipe pairs each worker keeps per splice listener, at most (SL_SL_PIPE_CACHE_KEEP, in
+ * proxy_int.h, once idle). */
 #define PIPE_CACHE_PAIRS 1024
-#define PIPE_CACHE_PREFILL 16
 /* Retry delay after accept ran out of fds or memory. */
 #define ACCEPT_RETRY_MS 100
 /* Retry delay while at a session cap, for slots freed by another worker's sessions. */
@@ -64,10 +64,10 @@ slot_reserve(struct sl_plistener *l)
 		goto err_global;
 	if (max != 0 &&
 	    /* relaxed: as above */
-	    atomic_fetch_add_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed) >=
+	    atomic_fetch_add_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed) >=
 	            max) {
 		/* relaxed: as above */
-		atomic_fetch_sub_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);
 		goto err_global;
 	}
 	return true;
@@ -86,7 +86,7 @@ slot_release(struct sl_plistener *l)
 
 	if (l->cfg->max_connections != 0)
 		/* relaxed: a count, publishing nothing */
-		atomic_fetch_sub_explicit(&p->listener_conns[l->index].n, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);
 	/* relaxed: as above */
 	atomic_fetch_sub_explicit(&p->conns->n, 1, memory_order_relaxed);
 }
@@ -218,7 +218,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 	if (err != 0)
 		return err;
 	if (c->forward != SL_FWD_COPY) {
-		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, PIPE_CACHE_PREFILL,
+		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, SL_PIPE_CACHE_KEEP,
 		                           c->pipe_size);
 		if (err != 0)
 			return err;

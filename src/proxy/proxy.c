@@ -128,14 +128,14 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
-	p->listener_conns = aligned_alloc(SL_CACHELINE, cfg->nlisteners * sizeof(*p->conns));
-	if (p->workers == NULL || p->conns == NULL || p->listener_conns == NULL) {
+	if (p->workers == NULL || p->conns == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
 	atomic_init(&p->conns->n, 0);
-	for (size_t i = 0; i < cfg->nlisteners; i++)
-		atomic_init(&p->listener_conns[i].n, 0);
+	err = sl__lshared_create(p);
+	if (err != 0)
+		goto err_destroy;
 	*out = p;
 	return 0;
 
@@ -213,7 +213,7 @@ wait_idle(struct sl_proxy *p, const struct timespec *deadline)
 	bool idle;
 
 	pthread_mutex_lock(&p->mu);
-	while (p->idle_workers < p->nworkers) {
+	while (p->idle_workers < p->nworkers && (deadline == NULL || !p->drain_cut)) {
 		if (deadline == NULL)
 			pthread_cond_wait(&p->cv, &p->mu);
 		else if (pthread_cond_timedwait(&p->cv, &p->mu, deadline) == ETIMEDOUT)
@@ -222,6 +222,15 @@ wait_idle(struct sl_proxy *p, const struct timespec *deadline)
 	idle = p->idle_workers == p->nworkers;
 	pthread_mutex_unlock(&p->mu);
 	return idle;
+}
+
+void
+sl_proxy_drain_cut(struct sl_proxy *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->drain_cut = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 int
@@ -300,7 +309,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 			free(p->backends[g]);
 	free(p->workers);
 	free(p->conns);
-	free(p->listener_conns);
+	sl__lshared_destroy(p);
 	free(p->lbs);
 	free(p->backends);
 	free(p->bound);

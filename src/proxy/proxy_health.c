@@ -67,7 +67,8 @@ sl__proxy_health_create(struct sl_proxy *p)
 			                                   .name = cg->backends[i].name,
 			                                   .addr = cg->backends[i].addr,
 			                                   .cfg = &cg->health,
-			                                   .up = &p->backends[g][i].up};
+			                                   .up = &p->backends[g][i].up,
+			                                   .send_proxy = cg->send_proxy};
 	}
 	err = sl_health_create(&p->health, t, n, &o);
 	free(t);

@@ -30,7 +30,9 @@
 #include <sluice/lb.h>
 #include <sluice/loop.h>
 #include <sluice/proxy.h>
+#include <sluice/srctab.h>
 #include <sluice/stats.h>
+#include <sluice/tbucket.h>
 #include <sluice/warm.h>
 #include <sluice/worker.h>
 
@@ -38,6 +40,9 @@
 #define SL_SESSION_MAX_TRIES (SL_CONFIG_RETRIES_MAX + 1)
 /* Most connections accepted per readiness report before yielding to other work. */
 #define SL_ACCEPT_BATCH 64
+/* Spare pipe pairs a worker's splice listener keeps once idle: two sessions' worth (under load
+ * the cache also keeps as many spares as pairs are in use). */
+#define SL_PIPE_CACHE_KEEP 4
 /* Sessions (and copy buffers) each worker reserves up front. */
 #define SL_SESSION_PREALLOC 256
 /* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */
@@ -116,6 +121,18 @@ struct sl_conn_count {
 	_Atomic uint32_t n;
 } SL_CACHELINE_ALIGNED;
 
+/*
+ * What every worker shares of one listener, on its own cache lines: its session count (when
+ * max_connections is set), its new-connection bucket (when rate is set) and its per-source
+ * table (when source_limits is set). filter_limits.c and listener.c.
+ */
+struct sl_lshared {
+	_Atomic uint32_t conns;     /* relaxed: a count, publishing nothing */
+	pthread_spinlock_t rate_mu; /* guards rate */
+	struct sl_tbucket rate;
+	struct sl_srctab *sources; /* NULL without source_limits */
+} SL_CACHELINE_ALIGNED;
+
 /* A group as one worker sees it: its own balancer instance and session counts. */
 struct sl_wgroup {
 	const struct sl_config_group *cfg; /* in the layout snapshot */
@@ -160,7 +177,10 @@ struct sl_pworker {
 	struct sl_plistener *listeners;
 	struct sl_wgroup *groups;
 	struct sl_pool *sessions; /* struct sl_session blocks */
-	struct sl_session *live;  /* doubly linked list of open sessions */
+	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
+	uint8_t *pp_buf;          /* scratch for PROXY headers in and out */
+	size_t pp_buf_size;
+	struct sl_session *live; /* doubly linked list of open sessions */
 	size_t nlive;
 	bool draining; /* listeners closed; report idle when nlive reaches 0 */
 	bool idle_reported;
@@ -214,8 +234,8 @@ struct sl_proxy {
 	uint32_t max_conns;       /* process-wide session cap in force (budget.c) */
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
-	struct sl_conn_count *conns;          /* one */
-	struct sl_conn_count *listener_conns; /* [listener] */
+	struct sl_conn_count *conns; /* one */
+	struct sl_lshared *lshared;  /* [listener] */
 	bool running;
 	struct sl_metrics mx;
 
@@ -223,6 +243,7 @@ struct sl_proxy {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned idle_workers; /* guarded by mu */
+	bool drain_cut;        /* guarded by mu: sl_proxy_drain_cut() ends the wait for idleness */
 };
 
 /*
@@ -230,7 +251,8 @@ struct sl_proxy {
  * callback returns (the loop's next quiescent point), so never keep it, or a pointer into it,
  * in a session or anywhere else that outlives the callback. On the controlling thread (the
  * only one that publishes): valid until it publishes again.
- * Live fields, read per event through it: listener timeouts, group retries and passive
+ * Live fields, read per event through it: listener timeouts, allow/deny, the PROXY trust list
+ * and timeout, the listener rate and the per-source limits; group retries and passive
  * ejection. Everything else is fixed by the layout (sl__proxy_publish_config() checks it).
  */
 static inline const struct sl_config *
@@ -330,10 +352,43 @@ enum sl_filter_verdict {
  * (a deferred stage runs again). On REJECT s->reject holds the reason.
  */
 enum sl_filter_verdict sl__filter_run(struct sl_session *s);
-/* The deferred stage's deadline passed: sets s->reject to its reason. */
-void sl__filter_timed_out(struct sl_session *s);
+/*
+ * The deferred stage's deadline passed: returns the counter to count it under (a reject
+ * reason's, or a timeout kind's) and sets s->reject when it is a reject.
+ */
+enum sl_ctr sl__filter_timed_out(struct sl_session *s);
 /* The session closes: every stage that accepted gives back what it holds. */
 void sl__filter_release(struct sl_session *s);
+
+/* ---- filter stages: session_proxyproto.c, filter_acl.c ---- */
+
+struct sl_pp_keep;
+/* PROXY header in (a listener with proxy_protocol), the chain's first stage. */
+enum sl_filter_verdict sl__pp_in_run(struct sl_session *s);
+enum sl_ctr sl__pp_in_timed_out(struct sl_session *s);
+/* allow/deny prefixes on the client address. */
+enum sl_filter_verdict sl__acl_run(struct sl_session *s);
+/* The listener's new-connection rate, whole process (filter_limits.c). */
+enum sl_filter_verdict sl__listener_rate_run(struct sl_session *s);
+/* Per-source concurrent connections and rate (filter_limits.c); release gives the slot back. */
+enum sl_filter_verdict sl__source_run(struct sl_session *s);
+void sl__source_release(struct sl_session *s);
+/* Waits for the client's first byte (timeouts.first_byte; filter_first_byte.c). */
+enum sl_filter_verdict sl__first_byte_run(struct sl_session *s);
+enum sl_ctr sl__first_byte_timed_out(struct sl_session *s);
+/* Makes p->lshared (counts, buckets, per-source tables) for every listener. 0 or -errno. */
+int sl__lshared_create(struct sl_proxy *p);
+void sl__lshared_destroy(struct sl_proxy *p);
+/*
+ * Writes the group's PROXY header to the new backend connection s->sfd, before any client
+ * byte: the client address, the destination and any v2 TLVs that came in. 0 or -errno.
+ */
+int sl__pp_out_send(struct sl_session *s);
+/* Frees what the header in kept for the header out (s->pp), if anything. */
+void sl__pp_keep_put(struct sl_session *s);
+/* A worker's PROXY buffers: pp_buf always, pp_keep when a listener takes headers. 0 or -errno. */
+int sl__pp_worker_init(struct sl_pworker *w);
+void sl__pp_worker_fini(struct sl_pworker *w);
 
 /* ---- session.c ---- */
 

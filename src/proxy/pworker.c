@@ -116,6 +116,9 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	err = sl_pool_create(&w->sessions, &po);
 	if (err != 0)
 		return err;
+	err = sl__pp_worker_init(w);
+	if (err != 0)
+		return err;
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g], p->lbs[g],
 		                      index + 1);
@@ -148,6 +151,7 @@ sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 			sl__wgroup_fini(&w->groups[g]);
 	sl_pool_destroy(w->sessions);
 	sl__metrics_worker_fini(w);
+	sl__pp_worker_fini(w);
 	free(w->listeners);
 	free(w->groups);
 	if (w->loop != NULL)

@@ -90,6 +90,8 @@ session_close(struct sl_session *s, enum close_mode mode)
 	int fds[2] = {s->cfd, s->sfd};
 
 	set_state(s, SL_SS_CLOSED);
+	/* before the fds close: a client that sees its close may come straight back */
+	sl__filter_release(s);
 	sl_loop_timer_cancel(loop, &s->timer);
 	for (unsigned side = 0; side < 2; side++) {
 		if (fds[side] < 0)
@@ -102,7 +104,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 			close(fds[side]);
 	}
 	sl_fwd_fini(&s->fwd);
-	sl__filter_release(s);
+	sl__pp_keep_put(s);
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);
 
@@ -140,33 +142,64 @@ sl__session_abort(struct sl_session *s, int why)
 
 /* ---- FORWARDING and DRAINING ---- */
 
-/* Arms the timer for the earliest of the idle and session deadlines; false if one passed. */
+/* Earliest of <*at> and <d> (0 = none) in <*at>, remembering <k> as <*kind> if it is earlier. */
+static void
+earliest(uint64_t *at, int *kind, uint64_t d, int k)
+{
+	if (d != 0 && d < *at) {
+		*at = d;
+		*kind = k;
+	}
+}
+
+/*
+ * The earliest deadline of a forwarding session in <*at> (UINT64_MAX: none): the session's
+ * length, each side's idle (its fin timeout once that side sent its FIN), the minimum-rate
+ * window. Returns the timeout kind that passed by <now>, or -1. A minimum-rate window that
+ * passed with enough bytes moved starts the next window.
+ */
 static int
 forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 {
 	const struct sl_plistener *l = s->l;
 	const struct sl_config_timeouts *t =
 	        &sl__proxy_config(l->w->p)->listeners[l->index].timeouts;
-	uint64_t d;
-	int kind = -1;
+	const struct sl_fwd *f = &s->fwd;
+	uint32_t cidle = t->client_idle_ms, sidle = t->server_idle_ms;
+	int ckind = SL_TIMEOUT_CLIENT_IDLE, skind = SL_TIMEOUT_SERVER_IDLE, kind = -1;
 
+	/* idle = no byte moved through that side's socket, either way (docs/configuration.md) */
+	for (unsigned side = 0; side < 2; side++)
+		if (sl_fwd_moved_ms(f, side) > s->last_ms[side])
+			s->last_ms[side] = sl_fwd_moved_ms(f, side);
+	if (t->client_fin_ms != 0 && f->d[SL_FWD_CLIENT].eof) {
+		cidle = t->client_fin_ms;
+		ckind = SL_TIMEOUT_CLIENT_FIN;
+	}
+	if (t->server_fin_ms != 0 && f->d[SL_FWD_SERVER].eof) {
+		sidle = t->server_fin_ms;
+		skind = SL_TIMEOUT_SERVER_FIN;
+	}
+	if (t->min_rate_bytes != 0 && now >= s->rate_until) {
+		uint64_t total = sl_fwd_bytes(f, SL_FWD_CLIENT) + sl_fwd_bytes(f, SL_FWD_SERVER);
+
+		if (s->rate_until != 0 && total - s->rate_base < t->min_rate_bytes) {
+			*at = now;
+			return SL_TIMEOUT_MIN_RATE;
+		}
+		s->rate_base = total;
+		s->rate_until = now + t->min_rate_window_ms;
+	}
 	*at = UINT64_MAX;
-	if (t->session_ms != 0 && (d = s->start_ms + t->session_ms) < *at) {
-		*at = d;
-		kind = SL_TIMEOUT_SESSION;
-	}
-	if (t->client_idle_ms != 0 && (d = s->last_ms[SL_FWD_CLIENT] + t->client_idle_ms) < *at) {
-		*at = d;
-		kind = SL_TIMEOUT_CLIENT_IDLE;
-	}
-	if (t->server_idle_ms != 0 && (d = s->last_ms[SL_FWD_SERVER] + t->server_idle_ms) < *at) {
-		*at = d;
-		kind = SL_TIMEOUT_SERVER_IDLE;
-	}
+	earliest(at, &kind, t->session_ms ? s->start_ms + t->session_ms : 0, SL_TIMEOUT_SESSION);
+	earliest(at, &kind, cidle ? s->last_ms[SL_FWD_CLIENT] + cidle : 0, ckind);
+	earliest(at, &kind, sidle ? s->last_ms[SL_FWD_SERVER] + sidle : 0, skind);
+	earliest(at, &kind, t->min_rate_bytes ? s->rate_until : 0, SL_TIMEOUT_MIN_RATE);
 	return *at <= now ? kind : -1;
 }
 
-static void
+/* Arms the timer for the earliest deadline, or closes the session if one passed: false then. */
+static bool
 forward_arm(struct sl_session *s)
 {
 	struct sl_loop *loop = session_loop(s);
@@ -175,10 +208,11 @@ forward_arm(struct sl_session *s)
 
 	if (kind >= 0) {
 		sl__session_abort(s, kind);
-		return;
+		return false;
 	}
 	if (at != UINT64_MAX)
 		sl_loop_timer_add(loop, &s->timer, at - now);
+	return true;
 }
 
 /* Acts on what the forwarder reports. Returns false if the session is gone. */
@@ -188,9 +222,11 @@ forward_result(struct sl_session *s, int rc)
 	if (sl_likely(rc == SL_FWD_RUNNING))
 		return true;
 	if (rc == SL_FWD_HALF_DONE) {
-		if (s->state == SL_SS_FORWARDING)
-			set_state(s, SL_SS_DRAINING);
-		return true;
+		if (s->state != SL_SS_FORWARDING)
+			return true;
+		set_state(s, SL_SS_DRAINING);
+		/* a FIN may shorten a side's idle deadline (client_fin, server_fin) */
+		return forward_arm(s);
 	}
 	session_close(s, rc == SL_FWD_DONE ? CLOSE_NORMAL : CLOSE_RESET);
 	return false;
@@ -215,6 +251,12 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 
 	set_state(s, SL_SS_FORWARDING);
 	s->last_ms[SL_FWD_CLIENT] = s->last_ms[SL_FWD_SERVER] = now;
+	s->rate_until = 0; /* the first window starts at the first deadline check */
+	if (s->l->group->cfg->send_proxy != 0 && sl__pp_out_send(s) != 0) {
+		s->fwd.err_side = SL_FWD_SERVER;
+		session_close(s, CLOSE_RESET);
+		return;
+	}
 	sl_fwd_note(&s->fwd, SL_FWD_SERVER, events);
 	rc = sl_fwd_start(&s->fwd);
 	sl__metrics_forwarded(s);
@@ -223,7 +265,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
-	if (forward_result(s, rc))
+	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING)
 		forward_arm(s);
 }
 
@@ -274,24 +316,37 @@ session_local_failure(struct sl_session *s)
 	session_close(s, CLOSE_NORMAL);
 }
 
-/*
- * After a failed connect: the next backend if the group's retries allow one (session_connect),
- * else the client is closed, counted as no_backend. The one tail of every failed connect.
- */
-static void
-connect_next(struct sl_session *s)
+/* true if the group's retries allow another backend after a failed connect. */
+static bool
+may_retry(const struct sl_session *s)
 {
 	const struct sl_plistener *l = s->l;
 	uint32_t retries = sl__proxy_config(l->w->p)->groups[l->cfg->group].retries;
 
 	if (retries > SL_SESSION_MAX_TRIES - 1)
 		retries = SL_SESSION_MAX_TRIES - 1;
-	if (s->ntried > retries) {
-		sl__ctr_add(l->w, SL_CTR_NO_BACKEND, 1);
-		session_close(s, CLOSE_NORMAL);
-		return;
-	}
-	session_connect(s);
+	return s->ntried <= retries;
+}
+
+/* No backend could be reached: the client is closed, counted as no_backend. */
+static void
+session_no_backend(struct sl_session *s)
+{
+	sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
+	session_close(s, CLOSE_NORMAL);
+}
+
+/*
+ * After a connect failed later (refused, reset, timed out): the next backend if the group's
+ * retries allow one, else no backend. The one tail of every asynchronous connect failure.
+ */
+static void
+connect_next(struct sl_session *s)
+{
+	if (may_retry(s))
+		session_connect(s);
+	else
+		session_no_backend(s);
 }
 
 static void
@@ -363,12 +418,12 @@ err_close:
 }
 
 /*
- * Picks a backend and starts a nonblocking connect, moving on to the next backend while
- * connects fail at once (connect_next(), bounded by the group's retries). Ends in CONNECTING,
- * FORWARDING (a warm connection was taken) or CLOSED.
+ * Picks a backend and starts a nonblocking connect to it. Returns true when the session is in
+ * CONNECTING, FORWARDING (a warm connection was taken) or CLOSED; false when the connect
+ * failed at once (counted against the backend): the caller moves on.
  */
-static void
-session_connect(struct sl_session *s)
+static bool
+session_try_connect(struct sl_session *s)
 {
 	struct sl_plistener *l = s->l;
 	struct sl_pworker *w = l->w;
@@ -381,14 +436,13 @@ session_connect(struct sl_session *s)
 		sl__ctr_add(w, SL_CTR_RETRIES, 1);
 	i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
 	if (i < 0) {
-		sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
-		session_close(s, CLOSE_NORMAL);
-		return;
+		session_no_backend(s);
+		return true;
 	}
 	s->backend = i;
 	sl__metrics_connecting(s);
 	if (session_connect_warm(s, &opts))
-		return;
+		return true;
 	err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
 	if (err == 0 || err == -EINPROGRESS) {
 		sl_io_init(&s->sio, fd, server_io, s);
@@ -396,7 +450,7 @@ session_connect(struct sl_session *s)
 		if (sl_unlikely(err != 0)) {
 			close(fd);
 			session_local_failure(s); /* the loop's, never the backend's */
-			return;
+			return true;
 		}
 		s->sfd = fd;
 		sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
@@ -404,15 +458,29 @@ session_connect(struct sl_session *s)
 		connect_ms = sl__proxy_config(w->p)->listeners[l->index].timeouts.connect_ms;
 		if (connect_ms != 0)
 			sl_loop_timer_add(w->loop, &s->timer, connect_ms);
-		return;
+		return true;
 	}
 	if (sl_unlikely(sl_sock_error_is_local(err))) {
 		session_local_failure(s);
-		return;
+		return true;
 	}
-	/* failed at once: the next backend (recursion bounded by the tries a session has) */
 	connect_failed(s, false);
-	connect_next(s);
+	return false;
+}
+
+/*
+ * Connects to a backend, moving on to the next one while connects fail at once, bounded by the
+ * group's retries. Ends in CONNECTING, FORWARDING or CLOSED.
+ */
+static void
+session_connect(struct sl_session *s)
+{
+	while (!session_try_connect(s)) {
+		if (!may_retry(s)) {
+			session_no_backend(s);
+			return;
+		}
+	}
 }
 
 /* ---- ACCEPTED and FILTERED ---- */
@@ -450,9 +518,11 @@ session_accepted_client(struct sl_session *s, unsigned events)
 static void
 session_accepted_timeout(struct sl_session *s)
 {
-	sl__filter_timed_out(s);
-	sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
-	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_REJECT_FIRST + s->reject), 1);
+	enum sl_ctr c = sl__filter_timed_out(s);
+
+	if (c >= SL_CTR_REJECT_FIRST)
+		sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
+	sl__ctr_add(s->l->w, c, 1);
 	session_close(s, CLOSE_NORMAL);
 }
 
@@ -460,8 +530,9 @@ void
 sl__session_defer(struct sl_session *s, uint32_t timeout_ms)
 {
 	s->deferred = true;
-	sl_loop_timer_cancel(session_loop(s), &s->timer);
-	sl_loop_timer_add(session_loop(s), &s->timer, timeout_ms);
+	/* armed once: a client trickling bytes never pushes the deadline back */
+	if (!sl_timer_is_pending(&s->timer))
+		sl_loop_timer_add(session_loop(s), &s->timer, timeout_ms);
 }
 
 /* ---- dispatch ---- */
@@ -489,7 +560,7 @@ session_forwarding_server(struct sl_session *s, unsigned events)
 static void
 session_forwarding_timeout(struct sl_session *s)
 {
-	forward_arm(s);
+	(void)forward_arm(s);
 }
 
 /* What each state does with an event; NULL: the state never sees that event. */
@@ -524,7 +595,7 @@ server_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 {
 	struct sl_session *s = io->data;
 
-	s->last_ms[SL_FWD_SERVER] = sl_loop_now_ms(loop);
+	(void)loop;
 	SL_ASSERT(handlers[s->state].server != NULL);
 	handlers[s->state].server(s, events);
 }
@@ -534,7 +605,7 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 {
 	struct sl_session *s = io->data;
 
-	s->last_ms[SL_FWD_CLIENT] = sl_loop_now_ms(loop);
+	(void)loop;
 	SL_ASSERT(handlers[s->state].client != NULL);
 	handlers[s->state].client(s, events);
 }
@@ -562,9 +633,13 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->deferred = false;
 	s->filter_next = 0;
 	s->reject = 0;
+	s->pp = NULL;
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);
+	/* budgeted from the first call (a warm start too): resumes come back through client_io,
+	 * and the forwarder stamps when bytes move, for the idle deadlines */
+	sl_fwd_set_owner(&s->fwd, w->loop, &s->cio);
 	sl_timer_init(&s->timer, session_timer, s);
 	sl_io_init(&s->cio, fd, client_io, s);
 	s->prev = NULL;

@@ -39,9 +39,15 @@ struct sl_session {
 	bool deferred;       /* ACCEPTED: a filter stage waits for client bytes or its deadline */
 	uint8_t filter_next; /* ACCEPTED: the filter stage to run next (filter.c) */
 	uint8_t reject;      /* enum sl_reject_reason, set by the stage that rejects */
+	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
+	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
+	struct sl_pp_keep *pp;
+	struct sl_srctab_slot source; /* held in the listener's source table once admitted */
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	uint64_t start_ms;   /* loop clock at accept */
-	uint64_t last_ms[2]; /* loop clock of the last event on each side (enum sl_fwd_side) */
+	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
+	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
+	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
 	/* metrics.c: clock (us) at accept; at connect start, then from connected until the
 	 * backend's first byte (0 once recorded); bytes of each direction already counted */
 	uint64_t open_us, mark_us;
@@ -51,9 +57,10 @@ struct sl_session {
 };
 
 /*
- * A filter stage waits (SL_FILTER_DEFER): arms the session timer for <timeout_ms>, after which
- * the stage's timed_out hook names the reject reason and the client is closed; client readiness
- * before then runs the chain again from the same stage.
+ * A filter stage waits (SL_FILTER_DEFER): arms the session timer for <timeout_ms> unless it is
+ * armed already (the deadline runs from the first wait), after which the stage's timed_out hook
+ * names the reject reason and the client is closed; client readiness before then runs the
+ * chain again from the same stage.
  */
 void sl__session_defer(struct sl_session *s, uint32_t timeout_ms);
 

@@ -30,12 +30,18 @@ same_health(const struct sl_config_health *a, const struct sl_config_health *b)
 static bool
 same_listener(const struct sl_config_listener *a, const struct sl_config_listener *b)
 {
-	/* everything but timeouts: sockets, forwarders, pools and caps were built from them */
+	/* everything but timeouts, the allow/deny table, the PROXY trust list and timeout, the
+	 * listener rate and the per-source limits themselves: sockets, forwarders, pools, caps,
+	 * the PROXY buffers and the source table were built from the rest */
 	return strcmp(a->name, b->name) == 0 && sl_addr_equal(&a->addr, &b->addr) &&
 	       a->backlog == b->backlog && a->group == b->group && a->forward == b->forward &&
 	       a->tcp_nodelay == b->tcp_nodelay && a->keepalive == b->keepalive &&
 	       a->pipe_size == b->pipe_size && a->buffer_size == b->buffer_size &&
-	       a->max_connections == b->max_connections;
+	       a->max_connections == b->max_connections &&
+	       a->proxy_in.versions == b->proxy_in.versions &&
+	       a->proxy_in.max_size == b->proxy_in.max_size && a->source.on == b->source.on &&
+	       a->source.prefix4 == b->source.prefix4 && a->source.prefix6 == b->source.prefix6 &&
+	       a->source.table_size == b->source.table_size;
 }
 
 static bool
@@ -46,7 +52,8 @@ same_group(const struct sl_config_group *a, const struct sl_config_group *b)
 	if (strcmp(a->name, b->name) != 0 || strcmp(a->balance, b->balance) != 0 ||
 	    a->maglev_table_size != b->maglev_table_size || !same_health(&a->health, &b->health) ||
 	    a->warm_pool.size != b->warm_pool.size ||
-	    a->warm_pool.idle_ms != b->warm_pool.idle_ms || a->nbackends != b->nbackends)
+	    a->warm_pool.idle_ms != b->warm_pool.idle_ms || a->send_proxy != b->send_proxy ||
+	    a->nbackends != b->nbackends)
 		return false;
 	for (size_t i = 0; i < a->nbackends; i++) {
 		const struct sl_config_backend *x = &a->backends[i], *y = &b->backends[i];

@@ -25,13 +25,17 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         [SL_CTR_WARM_FAILED] = {"warm_failed", SL_COUNTER_MONOTONIC},
         [SL_CTR_LOCAL_ERRORS] = {"local_errors", SL_COUNTER_MONOTONIC},
         [SL_CTR_ACCEPT_PAUSES] = {"accept_pauses", SL_COUNTER_MONOTONIC},
-        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT] = {"timeouts_connect", SL_COUNTER_MONOTONIC},
-        [SL_CTR_TIMEOUT_FIRST +
-                SL_TIMEOUT_CLIENT_IDLE] = {"timeouts_client_idle", SL_COUNTER_MONOTONIC},
-        [SL_CTR_TIMEOUT_FIRST +
-                SL_TIMEOUT_SERVER_IDLE] = {"timeouts_server_idle", SL_COUNTER_MONOTONIC},
-        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_SESSION] = {"timeouts_session", SL_COUNTER_MONOTONIC},
-        [SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_DRAIN] = {"timeouts_drain", SL_COUNTER_MONOTONIC},
+#define TIMEOUT_DEF(k, name) [SL_CTR_TIMEOUT_FIRST + (k)] = {"timeouts_" name, SL_COUNTER_MONOTONIC}
+        TIMEOUT_DEF(SL_TIMEOUT_CONNECT, "connect"),
+        TIMEOUT_DEF(SL_TIMEOUT_CLIENT_IDLE, "client_idle"),
+        TIMEOUT_DEF(SL_TIMEOUT_SERVER_IDLE, "server_idle"),
+        TIMEOUT_DEF(SL_TIMEOUT_SESSION, "session"),
+        TIMEOUT_DEF(SL_TIMEOUT_FIRST_BYTE, "first_byte"),
+        TIMEOUT_DEF(SL_TIMEOUT_MIN_RATE, "min_rate"),
+        TIMEOUT_DEF(SL_TIMEOUT_CLIENT_FIN, "client_fin"),
+        TIMEOUT_DEF(SL_TIMEOUT_SERVER_FIN, "server_fin"),
+        TIMEOUT_DEF(SL_TIMEOUT_DRAIN, "drain"),
+#undef TIMEOUT_DEF
 #define REJECT_DEF(r, name) [SL_CTR_REJECT_FIRST + (r)] = {"rejects_" name, SL_COUNTER_MONOTONIC}
         REJECT_DEF(SL_REJECT_PROXY_UNTRUSTED, "proxy_untrusted"),
         REJECT_DEF(SL_REJECT_PROXY_INVALID, "proxy_invalid"),
@@ -44,18 +48,13 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
 #undef REJECT_DEF
 };
 
-static const char *const timeout_names[SL_TIMEOUT_KINDS] = {
-        [SL_TIMEOUT_CONNECT] = "connect",
-        [SL_TIMEOUT_CLIENT_IDLE] = "client_idle",
-        [SL_TIMEOUT_SERVER_IDLE] = "server_idle",
-        [SL_TIMEOUT_SESSION] = "session",
-        [SL_TIMEOUT_DRAIN] = "drain",
-};
-
 const char *
 sl_timeout_kind_name(enum sl_timeout_kind k)
 {
-	return (unsigned)k < SL_TIMEOUT_KINDS ? timeout_names[k] : NULL;
+	/* the counter's name less its "timeouts_" prefix: one list of names */
+	if ((unsigned)k >= SL_TIMEOUT_KINDS)
+		return NULL;
+	return sl__ctr_defs[SL_CTR_TIMEOUT_FIRST + k].name + sizeof("timeouts_") - 1;
 }
 
 const char *

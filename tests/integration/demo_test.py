@@ -11,7 +11,7 @@ from harness import Sluice, connect, free_port, recv_all, recv_exact
 class Demo(unittest.TestCase):
     def test_demo_answers_curl_from_each_builtin_backend_in_turn(self):
         port = free_port()
-        with Sluice(["-l", f"127.0.0.1:{port}", "-w", "1"], port=port) as px:
+        with Sluice(["--demo", f"127.0.0.1:{port}", "-w", "1"], port=port) as px:
             answers = []
             for _ in range(6):
                 out = subprocess.run(["curl", "-sS", "--max-time", "20", f"http://127.0.0.1:{port}/"],
@@ -24,7 +24,7 @@ class Demo(unittest.TestCase):
 
     def test_demo_echoes_bytes_that_are_not_http(self):
         port = free_port()
-        with Sluice(["-l", f"127.0.0.1:{port}"], port=port):
+        with Sluice(["--demo", f"127.0.0.1:{port}"], port=port):
             s = connect(port)
             s.sendall(b"\x00\x01 hello echo")
             self.assertEqual(b"\x00\x01 hello echo", recv_exact(s, 13))

@@ -107,6 +107,18 @@ class Sluice:
         return self.out.read().decode(errors="replace")
 
 
+def wait_for_text(px, text, timeout=10.0):
+    """Waits (bounded) until <text> shows in the Sluice <px>'s stderr; the log line is the event."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if text in px.stderr():
+            return
+        if px.proc.poll() is not None:
+            break
+        select.select([], [], [], 0.02)
+    raise AssertionError(f"no {text!r} in stderr: {px.stderr()}")
+
+
 class Server:
     """A threaded TCP server on loopback; handler(conn) runs per connection in its own thread."""
 

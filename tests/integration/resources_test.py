@@ -107,6 +107,15 @@ class FdLimit(unittest.TestCase):
         self.assertEqual(1, r.returncode)
         self.assertRegex(r.stderr.decode(), r"max_connections 100000 needs \d+ file descriptors")
 
+    def test_check_refuses_what_would_not_start_under_the_fd_limit(self):
+        cfg = capped_config(free_port(), "127.0.0.1:9", top_cap=100000, workers=1)
+        r = subprocess.run([SLUICE, "--check", "-c", cfg], capture_output=True,
+                           preexec_fn=with_nofile(1024), timeout=30)
+        os.unlink(cfg)
+        self.assertEqual(1, r.returncode)
+        self.assertRegex(r.stderr.decode(), r"cannot start on this host: max_connections 100000 "
+                         r"needs \d+ file descriptors .* the limit is 1024")
+
 
 class SamePort(unittest.TestCase):
     def test_second_instance_on_the_same_port_is_refused_and_the_first_serves_on(self):

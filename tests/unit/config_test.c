@@ -5,6 +5,7 @@
  * out-of-memory paths.
  */
 #include <errno.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,9 @@
 #include <cmocka.h>
 
 #include <sluice/config.h>
+#include <sluice/lb.h>
+#include <sluice/lpm.h>
+#include <sluice/warm.h>
 
 #include "config/config_int.h"
 
@@ -222,7 +226,9 @@ config_reports_unknown_key_with_suggestion(void **state)
 	              "    backends: [{ address: 127.0.0.1:9001 }]\n",
 	              "t.yaml:3:5: unknown key \"adress\" in listener (expected one of: name, "
 	              "address, group, backlog, forward, tcp_nodelay, keepalive, pipe_size, "
-	              "buffer_size, max_connections, timeouts); did you mean \"address\"?\n");
+	              "buffer_size, max_connections, timeouts, allow, deny, proxy_protocol, rate, "
+	              "source_limits); did "
+	              "you mean \"address\"?\n");
 }
 
 static void
@@ -349,7 +355,7 @@ config_reports_zero_backlog(void **state)
 	(void)state;
 	assert_errors("listeners: [{ address: 127.0.0.1:8080, backlog: 0 }]\n"
 	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
-	              "t.yaml:1:49: \"backlog\" must be between 1 and 2147483647, got 0\n");
+	              "t.yaml:1:49: \"backlog\" must be between 1 and 65535, got 0\n");
 }
 
 static void
@@ -406,7 +412,7 @@ config_reports_size_out_of_range(void **state)
 	(void)state;
 	assert_errors("listeners: [{ address: 127.0.0.1:8080, pipe_size: 1k }]\n"
 	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
-	              "t.yaml:1:51: \"pipe_size\" must be between 4096 bytes and 1073741824 bytes, "
+	              "t.yaml:1:51: \"pipe_size\" must be between 4096 bytes and 1048576 bytes, "
 	              "got 1k\n");
 }
 
@@ -595,7 +601,7 @@ config_parses_sizes_in_bytes_kib_and_mib(void **state)
 		const char *text;
 		uint32_t want;
 	} cases[] = {{"4096", 4096},  {"64k", 65536},  {"64K", 65536},
-	             {"1m", 1048576}, {"2M", 2097152}, {"\"16k\"", 16384}};
+	             {"1m", 1048576}, {"1M", 1048576}, {"\"16k\"", 16384}};
 	char yaml[512];
 	size_t i;
 
@@ -801,6 +807,259 @@ config_returns_enomem_for_every_failed_allocation(void **state)
 	assert_true(i > 5);
 }
 
+/* Issue: "workers" past the pool table passed the check, then exited 1 with no message. */
+static void
+config_reports_workers_that_need_more_pools_than_a_process_holds(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "workers: 820\n"
+	        "listeners:\n"
+	        "  - address: 127.0.0.1:8080\n"
+	        "  - address: 127.0.0.1:8081\n"
+	        "  - address: 127.0.0.1:8082\n"
+	        "  - address: 127.0.0.1:8083\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	        "t.yaml:1:10: \"workers\" (820) is too many for 4 listeners: each worker holds "
+	        "5 memory pools (sessions, and one per listener) and a process at most 4096; "
+	        "use at most 819 workers\n");
+}
+
+static void
+config_accepts_the_most_workers_its_listeners_allow(void **state)
+{
+	struct result r =
+	        load("workers: 1024\n"
+	             "listeners:\n"
+	             "  - address: 127.0.0.1:8080\n"
+	             "  - address: 127.0.0.1:8081\n"
+	             "  - address: 127.0.0.1:8082\n"
+	             "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n");
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	assert_int_equal(1024, sl_config_workers(r.c));
+	assert_int_equal(1024, sl_config_workers_max(r.c));
+	result_fini(&r);
+}
+
+static void
+config_workers_default_counts_the_cpus_of_this_process(void **state)
+{
+	struct result r = load(MINIMAL);
+	cpu_set_t set;
+
+	(void)state;
+	assert_int_equal(0, sched_getaffinity(0, sizeof(set), &set));
+	assert_int_equal(0, r.rc);
+	assert_int_equal(CPU_COUNT(&set), sl_config_workers(r.c));
+	result_fini(&r);
+}
+
+/* Issue: 65536 backends passed the check, then the balancer refused them (16-bit indexes). */
+static void
+config_backend_bound_matches_the_balancers(void **state)
+{
+	(void)state;
+	assert_int_equal(SL_LB_MAX_TARGETS, SL_CONFIG_BACKENDS_MAX);
+	assert_int_equal(SL_LB_MAGLEV_MAX_SIZE, SL_CONFIG_MAGLEV_SIZE_MAX);
+}
+
+/* Issue: warm_pool size 4096 passed the check, then sl_warm_create() refused it at start. */
+static void
+config_warm_pool_bound_matches_the_warm_pools(void **state)
+{
+	(void)state;
+	assert_int_equal(SL_WARM_MAX_SIZE, SL_CONFIG_WARM_SIZE_MAX);
+	assert_errors(MINIMAL "    warm_pool: { size: 1025 }\n",
+	              "t.yaml:7:24: \"size\" must be at most 1024, got 1025\n");
+}
+
+/* "groups: [{ name: web, backends: [...n backends...] }]" with one listener; caller frees. */
+static char *
+yaml_with_backends(size_t n)
+{
+	size_t cap = 128 + n * 40, o = 0, i;
+	char *y = malloc(cap);
+
+	assert_non_null(y);
+	o += (size_t)snprintf(y + o, cap - o,
+	                      "listeners: [{ address: 127.0.0.1:8080 }]\n"
+	                      "groups:\n  - name: web\n    backends:\n");
+	for (i = 0; i < n; i++)
+		o += (size_t)snprintf(y + o, cap - o, "      - address: 127.%zu.%zu.%zu:9001\n",
+		                      i >> 16, (i >> 8) & 255, i & 255);
+	return y;
+}
+
+/* Issue: a group of more than 65535 backends passed the check, then failed at start. */
+static void
+config_reports_more_backends_than_a_balancer_indexes(void **state)
+{
+	char *y = yaml_with_backends(65536);
+
+	(void)state;
+	assert_errors(y, "t.yaml:5:7: a group may have at most 65535 backends, got 65536 (the "
+	                 "balancers number backends with 16 bits)\n");
+	free(y);
+}
+
+static void
+config_accepts_65535_backends(void **state)
+{
+	char *y = yaml_with_backends(65535);
+	struct result r = load(y);
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	assert_int_equal(65535, r.c->groups[0].nbackends);
+	result_fini(&r);
+	free(y);
+}
+
+static void
+config_reports_duplicate_backend_address_against_the_first(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:9002\n"
+	              "      - address: 127.0.0.1:9001\n"
+	              "      - address: localhost:9002\n"
+	              "      - address: 127.0.0.1:9002\n",
+	              "t.yaml:7:18: duplicate backend address \"localhost:9002\" in group \"web\" "
+	              "(first defined at t.yaml:5:18)\n"
+	              "t.yaml:8:18: duplicate backend address \"127.0.0.1:9002\" in group \"web\" "
+	              "(first defined at t.yaml:5:18)\n");
+}
+
+static void
+config_reports_duplicate_backend_name_against_the_first_explicit_one(void **state)
+{
+	(void)state;
+	/* the second backend's defaulted name clashes with the third's explicit one, reported at
+	 * the explicit one; the fourth names the same as the third */
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - { address: 127.0.0.1:9001, name: a }\n"
+	              "      - { address: 127.0.0.1:9002 }\n"
+	              "      - { address: 127.0.0.1:9003, name: 127.0.0.1:9002 }\n"
+	              "      - { address: 127.0.0.1:9004, name: 127.0.0.1:9002 }\n",
+	              "t.yaml:7:42: duplicate backend name \"127.0.0.1:9002\" in group \"web\" "
+	              "(first defined at t.yaml:6:9)\n"
+	              "t.yaml:8:42: duplicate backend name \"127.0.0.1:9002\" in group \"web\" "
+	              "(first defined at t.yaml:6:9)\n");
+}
+
+/*
+ * Issue: YAML aliases let a 40 KB file use 254 MB in --check ("billion laughs"): 4000 aliases
+ * of a group of 100 backends. The walk stops at the bound, with one error.
+ */
+static void
+config_refuses_aliases_that_expand_past_the_bound(void **state)
+{
+	size_t cap = 100 * 48 + 4000 * 8 + 256, o = 0, i;
+	char *y = malloc(cap);
+	struct result r;
+
+	(void)state;
+	assert_non_null(y);
+	o += (size_t)snprintf(y + o, cap - o, "groups:\n  - &g\n    name: g\n    backends:\n");
+	for (i = 0; i < 100; i++)
+		o += (size_t)snprintf(y + o, cap - o, "      - address: 127.0.0.%zu:9001\n", i);
+	for (i = 0; i < 4000; i++)
+		o += (size_t)snprintf(y + o, cap - o, "  - *g\n");
+	snprintf(y + o, cap - o, "listeners: [{ address: 127.0.0.1:8080 }]\n");
+	r = load(y);
+	assert_int_equal(-EINVAL, r.rc);
+	assert_null(r.c);
+	/* one line, at the node where the count passed the bound (inside the aliased group:
+	 * libyaml keeps no mark of an alias); the walk stops there */
+	assert_string_equal("t.yaml:91:18: YAML aliases expand the configuration past 100000 nodes "
+	                    "(this node is reached again and again through an alias); write the "
+	                    "repeated parts out\n",
+	                    r.errs);
+	result_fini(&r);
+	free(y);
+}
+
+static void
+config_accepts_aliases_within_the_bound(void **state)
+{
+	struct result r = load("listeners: [{ address: 127.0.0.1:8080, group: a }]\n"
+	                       "groups:\n"
+	                       "  - name: a\n"
+	                       "    health: &h { interval: 3s, rise: 4 }\n"
+	                       "    backends: &b [{ address: 127.0.0.1:9001 }]\n"
+	                       "  - name: b\n"
+	                       "    health: *h\n"
+	                       "    backends: *b\n");
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	assert_int_equal(3000, r.c->groups[1].health.interval_ms);
+	assert_int_equal(4, r.c->groups[1].health.rise);
+	assert_int_equal(1, r.c->groups[1].nbackends);
+	result_fini(&r);
+}
+
+/* Issue: buffer_size: 1024m passed and reserved 512 GiB of address space at start. */
+static void
+config_reports_buffer_size_over_1_mib(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080, buffer_size: 1025k }]\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:1:53: \"buffer_size\" must be between 1024 bytes and 1048576 bytes, "
+	              "got 1025k\n");
+}
+
+static void
+config_reports_backlog_over_65535(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080, backlog: 65536 }]\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:1:49: \"backlog\" must be between 1 and 65535, got 65536\n");
+}
+
+static void
+config_reports_health_send_longer_than_4096_bytes(void **state)
+{
+	char yaml[5000 + sizeof(MINIMAL)], send[4098];
+
+	(void)state;
+	memset(send, 'x', 4097);
+	send[4097] = '\0';
+	snprintf(yaml, sizeof(yaml),
+	         MINIMAL "    health: { type: send_expect, expect: ok, send: %s }\n", send);
+	assert_errors(yaml, "t.yaml:7:52: \"send\" is too long (at most 4096 bytes, got 4097)\n");
+}
+
+static void
+config_reports_passive_failures_over_1000(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    passive: { failures: 1001 }\n",
+	              "t.yaml:7:26: \"failures\" must be at most 1000, got 1001\n");
+}
+
+static void
+config_reports_maglev_table_size_over_the_largest_prime(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    maglev_table_size: 16777214\n",
+	              "t.yaml:7:24: \"maglev_table_size\" must be between 3 and 16777213, got "
+	              "16777214\n");
+}
+
 static void
 config_forward_mode_names_parse_back_to_their_mode(void **state)
 {
@@ -812,6 +1071,86 @@ config_forward_mode_names_parse_back_to_their_mode(void **state)
 		assert_int_equal(i, m);
 	}
 	assert_int_equal(-EINVAL, sl_fwd_mode_parse("zerocopy", &m));
+}
+
+#define LISTENER_WITH(extra)                                                                       \
+	"listeners:\n"                                                                             \
+	"  - address: 127.0.0.1:8080\n" extra "groups:\n"                                          \
+	"  - name: web\n"                                                                          \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"
+
+static void
+config_acl_longest_prefix_decides(void **state)
+{
+	struct result r = load(LISTENER_WITH("    allow: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+	                                     "    deny: [10.1.0.0/16]\n"));
+	const struct sl_config_listener *l;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	l = &r.c->listeners[0];
+	assert_non_null(l->acl);
+	assert_false(l->acl_allows_unmatched);
+	assert_int_equal(1, sl_lpm_lookup4(l->acl, 0x0a020304)); /* 10.2.3.4: allowed */
+	assert_int_equal(0, sl_lpm_lookup4(l->acl, 0x0a010203)); /* 10.1.2.3: denied */
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(l->acl, 0x0b000001));
+	result_fini(&r);
+}
+
+static void
+config_acl_reports_bad_prefix_at_its_item(void **state)
+{
+	(void)state;
+	assert_errors(
+	        LISTENER_WITH("    deny: [10.0.0.0/8, 10.0.0.1/8]\n"),
+	        "t.yaml:3:24: bad prefix \"10.0.0.1/8\" in \"deny\": host bits set beyond the "
+	        "prefix length\n");
+}
+
+static void
+config_acl_reports_a_prefix_listed_twice(void **state)
+{
+	(void)state;
+	assert_errors(LISTENER_WITH("    allow: [10.0.0.0/8]\n"
+	                            "    deny: [10.0.0.0/8]\n"),
+	              "t.yaml:4:11: \"allow\" and \"deny\" list the same prefix more than once\n");
+}
+
+static void
+config_proxy_protocol_needs_trusted_sources(void **state)
+{
+	(void)state;
+	assert_errors(LISTENER_WITH("    proxy_protocol: { version: v2 }\n"),
+	              "t.yaml:3:21: proxy_protocol needs \"trusted\": the sources allowed to send "
+	              "the header, such as [127.0.0.1/32, 10.0.0.0/8]\n");
+}
+
+static void
+config_proxy_protocol_defaults(void **state)
+{
+	struct result r = load(LISTENER_WITH("    proxy_protocol: { trusted: [127.0.0.1] }\n"));
+	const struct sl_config_proxy_in *pi;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	pi = &r.c->listeners[0].proxy_in;
+	assert_int_equal(SL_CONFIG_PP_V1 | SL_CONFIG_PP_V2, pi->versions);
+	assert_int_equal(3000, pi->timeout_ms);
+	assert_int_equal(536, pi->max_size);
+	assert_int_equal(1, sl_lpm_lookup4(pi->trusted, 0x7f000001));
+	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(pi->trusted, 0x7f000002));
+	assert_int_equal(0, r.c->groups[0].send_proxy);
+	result_fini(&r);
+}
+
+static void
+config_send_proxy_takes_v1_v2_or_off(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    send_proxy: v3\n",
+	              "t.yaml:7:17: expected one of off, v1, v2 for \"send_proxy\", got \"v3\"; "
+	              "did you mean \"v1\"?\n");
 }
 
 int
@@ -869,6 +1208,29 @@ main(void)
 	        cmocka_unit_test(config_load_file_names_the_file_in_errors),
 	        cmocka_unit_test(config_stops_after_too_many_errors),
 	        cmocka_unit_test(config_returns_enomem_for_every_failed_allocation),
+	        cmocka_unit_test(config_acl_longest_prefix_decides),
+	        cmocka_unit_test(config_acl_reports_bad_prefix_at_its_item),
+	        cmocka_unit_test(config_acl_reports_a_prefix_listed_twice),
+	        cmocka_unit_test(config_proxy_protocol_needs_trusted_sources),
+	        cmocka_unit_test(config_proxy_protocol_defaults),
+	        cmocka_unit_test(config_send_proxy_takes_v1_v2_or_off),
+	        cmocka_unit_test(config_reports_workers_that_need_more_pools_than_a_process_holds),
+	        cmocka_unit_test(config_accepts_the_most_workers_its_listeners_allow),
+	        cmocka_unit_test(config_workers_default_counts_the_cpus_of_this_process),
+	        cmocka_unit_test(config_backend_bound_matches_the_balancers),
+	        cmocka_unit_test(config_warm_pool_bound_matches_the_warm_pools),
+	        cmocka_unit_test(config_reports_more_backends_than_a_balancer_indexes),
+	        cmocka_unit_test(config_accepts_65535_backends),
+	        cmocka_unit_test(config_reports_duplicate_backend_address_against_the_first),
+	        cmocka_unit_test(
+	                config_reports_duplicate_backend_name_against_the_first_explicit_one),
+	        cmocka_unit_test(config_refuses_aliases_that_expand_past_the_bound),
+	        cmocka_unit_test(config_accepts_aliases_within_the_bound),
+	        cmocka_unit_test(config_reports_buffer_size_over_1_mib),
+	        cmocka_unit_test(config_reports_backlog_over_65535),
+	        cmocka_unit_test(config_reports_health_send_longer_than_4096_bytes),
+	        cmocka_unit_test(config_reports_passive_failures_over_1000),
+	        cmocka_unit_test(config_reports_maglev_table_size_over_the_largest_prime),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

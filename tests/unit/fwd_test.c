@@ -4,6 +4,7 @@
  * loopback TCP: test client <-> [pc  forwarder  ps] <-> test server, driven by an edge-triggered
  * epoll set the way the session drives it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include <sluice/fwd.h>
+#include <sluice/loop.h>
 #include <sluice/pool.h>
 #include <sluice/sock.h>
 
@@ -356,6 +358,74 @@ pipe_cache_closes_pipe_returned_with_data(void **state)
 	sl_pipe_cache_destroy(c);
 }
 
+/* Open descriptors of this process (the directory's own fd counted every time alike). */
+static int
+count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(dir);
+	while (readdir(dir) != NULL)
+		n++;
+	closedir(dir);
+	return n;
+}
+
+static void
+pipe_cache_opens_no_pipe_until_a_session_needs_one(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_pipe_cache_stats st;
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	int before, after;
+
+	(void)state;
+	before = count_fds();
+	assert_int_equal(0, sl_pipe_cache_create(&env.pipes, 1024, 4, PIPE_SIZE));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	after = count_fds();
+	sl_pipe_cache_stats(env.pipes, &st);
+
+	assert_int_equal(before, after);
+	assert_int_equal(0, st.cached);
+	assert_true(sl_pipe_cache_pipe_size(env.pipes) >= PIPE_SIZE);
+	sl_pipe_cache_destroy(env.pipes);
+	sl_pool_destroy(env.buffers);
+}
+
+static void
+pipe_cache_trims_to_its_bound_once_splice_sessions_close(void **state)
+{
+	enum { SESSIONS = 150, KEEP = 4 };
+	struct sl_fwd *f = calloc(SESSIONS, sizeof(*f));
+	struct sl_pipe_cache_stats st;
+	struct rig r;
+	int base, busy;
+
+	(void)state;
+	assert_non_null(f);
+	rig_open(&r, &sl_fwd_copy_ops);
+	sl_pipe_cache_destroy(r.pipes);
+	base = count_fds();
+	assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 1024, KEEP, PIPE_SIZE));
+	r.env.pipes = r.pipes;
+	for (int i = 0; i < SESSIONS; i++) {
+		sl_fwd_init(&f[i], &sl_fwd_splice_ops, &r.env, r.pc, r.ps);
+		assert_int_equal(SL_FWD_RUNNING, sl_fwd_start(&f[i]));
+	}
+	busy = count_fds();
+	for (int i = 0; i < SESSIONS; i++)
+		sl_fwd_fini(&f[i]);
+	sl_pipe_cache_stats(r.pipes, &st);
+
+	assert_int_equal(base + 4 * SESSIONS, busy);
+	assert_true(st.cached <= KEEP);
+	assert_true(count_fds() <= base + 2 * KEEP);
+	rig_close(&r);
+	free(f);
+}
+
 /* A variant the kernel refuses for every fd, as splice does with EINVAL on some sockets. */
 static int
 refuse_attach(struct sl_fwd *f)
@@ -499,6 +569,329 @@ auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges(void **state)
 	rig_close(&r);
 }
 
+/* ---- progress, for idle timeouts ---- */
+
+static void
+fwd_counts_a_one_way_stream_as_progress_on_both_sides(void **state)
+{
+	const size_t n = 65536; /* below the budget: the owner's io is never called back */
+	struct sl_loop *loop;
+	struct sl_io io;
+	struct rig r;
+
+	rig_open(&r, *state);
+	assert_int_equal(0, sl_loop_create(&loop, NULL));
+	sl_io_init(&io, r.pc, NULL, NULL);
+	sl_fwd_set_owner(&r.f, loop, &io);
+
+	assert_int_equal(n, rig_one_way(&r, r.tc, r.ts, n));
+
+	assert_int_equal(n, sl_fwd_side_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(n, sl_fwd_side_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(sl_loop_now_ms(loop), sl_fwd_moved_ms(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(sl_loop_now_ms(loop), sl_fwd_moved_ms(&r.f, SL_FWD_SERVER));
+	rig_close(&r);
+	sl_loop_destroy(loop);
+}
+
+static void
+fwd_readiness_that_moves_no_byte_is_no_progress(void **state)
+{
+	struct sl_loop *loop;
+	struct sl_io io;
+	struct rig r;
+
+	rig_open(&r, *state);
+	assert_int_equal(0, sl_loop_create(&loop, NULL));
+	sl_io_init(&io, r.pc, NULL, NULL);
+	sl_fwd_set_owner(&r.f, loop, &io);
+
+	/* what a session sees on an idle connection: writable edges, a read that finds nothing */
+	assert_int_equal(SL_FWD_RUNNING, sl_fwd_on_events(&r.f, SL_FWD_CLIENT, SL_IO_WRITE));
+	assert_int_equal(SL_FWD_RUNNING, sl_fwd_on_events(&r.f, SL_FWD_SERVER, SL_IO_WRITE));
+	assert_int_equal(SL_FWD_RUNNING,
+	                 sl_fwd_on_events(&r.f, SL_FWD_CLIENT, SL_IO_READ | SL_IO_WRITE));
+
+	assert_int_equal(0, sl_fwd_side_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(0, sl_fwd_side_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(0, sl_fwd_moved_ms(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(0, sl_fwd_moved_ms(&r.f, SL_FWD_SERVER));
+	rig_close(&r);
+	sl_loop_destroy(loop);
+}
+
+/* ---- budget and fairness: forwarders owned by an sl_loop, as sessions are ---- */
+
+#define BULK_BYTES (64u << 20)
+#define SMALL_SIZE 64
+#define SMALL_ROUNDS 16
+
+/* One forwarder and its four sockets, driven by <loop> through its two ios. */
+struct lsess {
+	int tc, pc, ps, ts;
+	struct sl_io io[2];  /* pc, ps: handed to the forwarder */
+	struct sl_io tio[2]; /* tc, ts: the test's ends */
+	struct sl_fwd f;
+	int status;
+	unsigned calls;   /* forwarder calls, resumes included */
+	unsigned resumes; /* calls with no events: the forwarder's own resume */
+};
+
+/* The fairness scene: a bulk session and a small request/response session on one loop. */
+struct scene {
+	struct sl_loop *loop;
+	struct sl_fwd_env env;
+	struct lsess bulk, small;
+	char *src;        /* BULK_BYTES sent by bulk.tc */
+	size_t sent, got; /* bulk bytes written at tc, read at ts */
+	bool bulk_bad;    /* a byte arrived out of order or changed */
+	bool bulk_eof;    /* bulk.ts read EOF */
+	char req[SMALL_SIZE], resp[SMALL_SIZE];
+	size_t req_got, resp_got;
+	int rounds;             /* small round trips completed */
+	int rounds_during_bulk; /* ... of which while bulk bytes were still on their way */
+	bool small_bad;
+	struct sl_timer guard;
+};
+
+static void
+lsess_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct lsess *s = io->data;
+	unsigned side = io == &s->io[SL_FWD_CLIENT] ? SL_FWD_CLIENT : SL_FWD_SERVER;
+
+	sl_fwd_set_owner(&s->f, loop, io);
+	s->calls++;
+	s->resumes += events == 0;
+	s->status = sl_fwd_on_events(&s->f, side, events);
+	if (s->status == SL_FWD_DONE || s->status < 0) {
+		sl_loop_io_del(loop, &s->io[0]);
+		sl_loop_io_del(loop, &s->io[1]);
+		sl_fwd_fini(&s->f);
+		close(s->pc);
+		close(s->ps);
+		s->pc = s->ps = -1;
+	}
+}
+
+static void
+lsess_open(struct lsess *s, struct sl_loop *loop, struct sl_fwd_env *env,
+           const struct sl_fwd_ops *ops)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(0, sl_test_tcp_pair(&s->tc, &s->pc));
+	assert_int_equal(0, sl_test_tcp_pair(&s->ps, &s->ts));
+	sl_fwd_init(&s->f, ops, env, s->pc, s->ps);
+	sl_io_init(&s->io[0], s->pc, lsess_io, s);
+	sl_io_init(&s->io[1], s->ps, lsess_io, s);
+	assert_int_equal(0, sl_loop_io_add(loop, &s->io[0], SL_IO_READ | SL_IO_WRITE));
+	assert_int_equal(0, sl_loop_io_add(loop, &s->io[1], SL_IO_READ | SL_IO_WRITE));
+	s->status = sl_fwd_start(&s->f);
+	assert_true(s->status >= 0);
+}
+
+static void
+lsess_close(struct lsess *s, struct sl_loop *loop)
+{
+	if (s->pc >= 0) {
+		sl_loop_io_del(loop, &s->io[0]);
+		sl_loop_io_del(loop, &s->io[1]);
+		sl_fwd_fini(&s->f);
+		close(s->pc);
+		close(s->ps);
+	}
+	sl_loop_io_del(loop, &s->tio[0]);
+	sl_loop_io_del(loop, &s->tio[1]);
+	close(s->tc);
+	close(s->ts);
+}
+
+static void
+scene_check_done(struct scene *sc)
+{
+	if (sc->bulk_eof && sc->rounds == SMALL_ROUNDS)
+		sl_loop_stop(sc->loop);
+}
+
+/* bulk.tc writable: send the stream until the socket is full, then the FIN. */
+static void
+bulk_send(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct scene *sc = io->data;
+
+	(void)loop;
+	(void)events;
+	while (sc->sent < BULK_BYTES) {
+		ssize_t k =
+		        send(sc->bulk.tc, sc->src + sc->sent, BULK_BYTES - sc->sent, MSG_NOSIGNAL);
+
+		if (k <= 0)
+			return;
+		sc->sent += (size_t)k;
+	}
+	shutdown(sc->bulk.tc, SHUT_WR);
+	sl_loop_io_del(sc->loop, io);
+}
+
+/* bulk.ts readable: read all there is, checking order and content. */
+static void
+bulk_recv(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct scene *sc = io->data;
+	static char buf[256u << 10];
+
+	(void)loop;
+	(void)events;
+	for (;;) {
+		ssize_t k = recv(sc->bulk.ts, buf, sizeof(buf), 0);
+
+		if (k == 0) {
+			sc->bulk_eof = true;
+			sl_loop_io_del(sc->loop, io);
+			scene_check_done(sc);
+			return;
+		}
+		if (k < 0)
+			return;
+		if (sc->got + (size_t)k > BULK_BYTES ||
+		    memcmp(sc->src + sc->got, buf, (size_t)k) != 0)
+			sc->bulk_bad = true;
+		sc->got += (size_t)k;
+	}
+}
+
+static void
+small_request(struct scene *sc)
+{
+	memset(sc->req, 'a' + sc->rounds % 26, sizeof(sc->req));
+	assert_int_equal(SMALL_SIZE, send(sc->small.tc, sc->req, SMALL_SIZE, MSG_NOSIGNAL));
+}
+
+/* small.ts readable: answer each whole request with its bytes reversed. */
+static void
+small_serve(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct scene *sc = io->data;
+	char out[SMALL_SIZE];
+	ssize_t k;
+
+	(void)loop;
+	(void)events;
+	while ((k = recv(sc->small.ts, sc->resp + sc->req_got, SMALL_SIZE - sc->req_got, 0)) > 0) {
+		sc->req_got += (size_t)k;
+		if (sc->req_got < SMALL_SIZE)
+			continue;
+		for (int i = 0; i < SMALL_SIZE; i++)
+			out[i] = (char)(sc->resp[SMALL_SIZE - 1 - i] ^ 0x20);
+		assert_int_equal(SMALL_SIZE, send(sc->small.ts, out, SMALL_SIZE, MSG_NOSIGNAL));
+		sc->req_got = 0;
+	}
+}
+
+/* small.tc readable: check the answer, count the round trip, ask again. */
+static void
+small_answer(struct sl_loop *loop, struct sl_io *io, unsigned events)
+{
+	struct scene *sc = io->data;
+	char buf[SMALL_SIZE];
+	ssize_t k;
+
+	(void)loop;
+	(void)events;
+	while ((k = recv(sc->small.tc, buf + sc->resp_got, SMALL_SIZE - sc->resp_got, 0)) > 0) {
+		sc->resp_got += (size_t)k;
+		if (sc->resp_got < SMALL_SIZE)
+			continue;
+		sc->resp_got = 0;
+		for (int i = 0; i < SMALL_SIZE; i++)
+			if (buf[i] != (char)(sc->req[SMALL_SIZE - 1 - i] ^ 0x20))
+				sc->small_bad = true;
+		sc->rounds++;
+		if (sc->got < BULK_BYTES)
+			sc->rounds_during_bulk++;
+		if (sc->rounds < SMALL_ROUNDS)
+			small_request(sc);
+		else
+			scene_check_done(sc);
+	}
+}
+
+static void
+scene_guard(struct sl_loop *loop, struct sl_timer *t)
+{
+	(void)t;
+	sl_loop_stop(loop); /* bounds the test: the assertions report what did not finish */
+}
+
+/* Runs the scene with <ops> and a budget of <budget> bytes (0 = the default) to its end. */
+static void
+scene_run(struct scene *sc, const struct sl_fwd_ops *ops, uint32_t budget)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+
+	memset(sc, 0, sizeof(*sc));
+	sc->src = malloc(BULK_BYTES);
+	assert_non_null(sc->src);
+	sl_test_fill(sc->src, BULK_BYTES, 11);
+	assert_int_equal(0, sl_loop_create(&sc->loop, NULL));
+	assert_int_equal(0, sl_pipe_cache_create(&sc->env.pipes, 8, 4, 0));
+	assert_int_equal(0, sl_pool_create(&sc->env.buffers, &po));
+	sc->env.buffer_size = BUF_SIZE;
+	sc->env.budget = budget;
+	lsess_open(&sc->bulk, sc->loop, &sc->env, ops);
+	lsess_open(&sc->small, sc->loop, &sc->env, ops);
+	sl_io_init(&sc->bulk.tio[0], sc->bulk.tc, bulk_send, sc);
+	sl_io_init(&sc->bulk.tio[1], sc->bulk.ts, bulk_recv, sc);
+	sl_io_init(&sc->small.tio[0], sc->small.tc, small_answer, sc);
+	sl_io_init(&sc->small.tio[1], sc->small.ts, small_serve, sc);
+	assert_int_equal(0, sl_loop_io_add(sc->loop, &sc->bulk.tio[0], SL_IO_WRITE));
+	assert_int_equal(0, sl_loop_io_add(sc->loop, &sc->bulk.tio[1], SL_IO_READ));
+	assert_int_equal(0, sl_loop_io_add(sc->loop, &sc->small.tio[0], SL_IO_READ));
+	assert_int_equal(0, sl_loop_io_add(sc->loop, &sc->small.tio[1], SL_IO_READ));
+	small_request(sc);
+	sl_timer_init(&sc->guard, scene_guard, sc);
+	sl_loop_timer_add(sc->loop, &sc->guard, 120000);
+	assert_int_equal(0, sl_loop_run(sc->loop));
+}
+
+static void
+scene_close(struct scene *sc)
+{
+	lsess_close(&sc->bulk, sc->loop);
+	lsess_close(&sc->small, sc->loop);
+	sl_loop_destroy(sc->loop);
+	sl_pipe_cache_destroy(sc->env.pipes);
+	sl_pool_destroy(sc->env.buffers);
+	free(sc->src);
+}
+
+static void
+fwd_serves_small_session_while_bulk_one_flows_on_same_loop(void **state)
+{
+	struct scene sc;
+
+	/* a budget of one buffer: every full read ends a call, so the bulk session must go on
+	 * through resumes whatever the socket buffers hold on a loaded machine */
+	scene_run(&sc, *state, BUF_SIZE);
+
+	print_message("%s: %d of %d round trips during the bulk transfer\n",
+	              ((const struct sl_fwd_ops *)*state)->name, sc.rounds_during_bulk,
+	              SMALL_ROUNDS);
+	assert_true(sc.bulk_eof);
+	assert_false(sc.bulk_bad);
+	assert_int_equal(BULK_BYTES, sc.got);
+	assert_int_equal(SMALL_ROUNDS, sc.rounds);
+	assert_false(sc.small_bad);
+	/*
+	 * every round trip completed while the bulk session still had bytes to deliver (without a
+	 * budget, each call moving what the socket buffers hold, 8 of 16 did)
+	 */
+	assert_int_equal(SMALL_ROUNDS, sc.rounds_during_bulk);
+	/* the bulk session went on through its own resumes, not only on new edges */
+	assert_true(sc.bulk.resumes > 0);
+	scene_close(&sc);
+}
+
 /* One test body per variant. */
 #define ON(variant, fn)                                                                            \
 	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
@@ -515,10 +908,15 @@ main(void)
 	        ALL(fwd_holds_at_most_its_capacity_when_reader_stalls),
 	        cmocka_unit_test(fwd_reuses_cached_pipes_after_warm_up),
 	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
+	        cmocka_unit_test(pipe_cache_opens_no_pipe_until_a_session_needs_one),
+	        cmocka_unit_test(pipe_cache_trims_to_its_bound_once_splice_sessions_close),
 	        cmocka_unit_test(fwd_falls_back_to_copy_when_variant_is_refused),
 	        cmocka_unit_test(auto_splices_a_direction_that_carries_bulk),
 	        cmocka_unit_test(auto_keeps_small_exchanges_on_copy),
 	        cmocka_unit_test(auto_returns_to_copy_when_bulk_gives_way_to_small_exchanges),
+	        ALL(fwd_counts_a_one_way_stream_as_progress_on_both_sides),
+	        ALL(fwd_readiness_that_moves_no_byte_is_no_progress),
+	        ALL(fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

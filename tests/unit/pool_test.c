@@ -643,10 +643,10 @@ pool_id_of_destroyed_pool_is_reused_with_a_fresh_cache(void **state)
 }
 
 static void
-pool_create_fails_when_256_pools_are_live(void **state)
+pool_create_fails_when_4096_pools_are_live(void **state)
 {
 	struct sl_pool_opts o = {.block_size = 64};
-	struct sl_pool *p[300];
+	static struct sl_pool *p[SL__POOL_MAX + 10];
 	size_t n = 0, i;
 	int err = 0;
 
@@ -654,7 +654,7 @@ pool_create_fails_when_256_pools_are_live(void **state)
 	while (n < SL_ARRAY_SIZE(p) && (err = sl_pool_create(&p[n], &o)) == 0)
 		n++;
 	assert_int_equal(-ENOSPC, err);
-	assert_int_equal(256, n);
+	assert_int_equal(4096, n);
 	for (i = 0; i < n; i++)
 		sl_pool_destroy(p[i]);
 }
@@ -936,7 +936,7 @@ main(void)
 	        cmocka_unit_test(pool_cross_thread_frees_recycle_blocks_through_depot),
 	        cmocka_unit_test(pool_stress_threads_never_share_a_block),
 	        cmocka_unit_test(pool_id_of_destroyed_pool_is_reused_with_a_fresh_cache),
-	        cmocka_unit_test(pool_create_fails_when_256_pools_are_live),
+	        cmocka_unit_test(pool_create_fails_when_4096_pools_are_live),
 	        cmocka_unit_test(pool_chunk_is_bound_to_the_growing_threads_node),
 	        cmocka_unit_test(pool_hugepages_flag_gives_a_working_pool),
 	        cmocka_unit_test(pool_steady_state_calls_no_malloc),

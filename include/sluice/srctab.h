@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_srctab: per-source state for per-source limits (concurrent connections, new-connection
+ * rate), keyed by client IP (port ignored), optionally aggregated by prefix. One table is shared
+ * by all worker threads, so a limit holds however SO_REUSEPORT spreads one source's connections.
+ * Fixed memory chosen at creation; no allocation afterwards; O(1) acquire and release.
+ * Set-associative: 7-entry sets, each behind its own spinlock. Eviction: an entry with live
+ * connections is never evicted; a set whose entries are all held refuses new sources
+ * (SL_SRCTAB_TABLE_FULL). See docs/internals/srctab.md.
+ */
+#ifndef SLUICE_SRCTAB_H
+#define SLUICE_SRCTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sluice/addr.h>
+#include <sluice/common.h>
+#include <sluice/tbucket.h>
+
+struct sl_srctab;
+
+struct sl_srctab_opts {
+	size_t capacity;  /* entries; rounded up to whole sets (SL_SRCTAB_WAYS entries each) */
+	unsigned prefix4; /* IPv4 sources sharing this many leading bits share an entry; 0 = 32 */
+	unsigned prefix6; /* the same for IPv6; 0 = 64 (one subscriber's network) */
+	uint64_t seed[2]; /* hash key; all zero = a random one from getrandom() */
+};
+
+/* Entries per set. */
+#define SL_SRCTAB_WAYS 7
+/* Largest capacity: slot indexes are 32-bit. */
+#define SL_SRCTAB_MAX_CAPACITY ((size_t)UINT32_MAX / SL_SRCTAB_WAYS * SL_SRCTAB_WAYS)
+
+/*
+ * What a source may do; passed to each acquire, so a new configuration applies at once to
+ * sources already in the table. Read-only during the call; any number of threads may share one.
+ */
+struct sl_srctab_limits {
+	uint32_t max_conns;          /* live connections per source; 0 = unlimited */
+	struct sl_tbucket_rate rate; /* new connections per source; sl_tbucket_rate_init() */
+};
+
+/* Outcome of sl_srctab_acquire(); everything but SL_SRCTAB_ALLOWED is a refusal. */
+enum sl_srctab_verdict {
+	SL_SRCTAB_ALLOWED = 0,
+	SL_SRCTAB_OVER_CONNS, /* the source already holds max_conns connections */
+	SL_SRCTAB_OVER_RATE,  /* the source's new-connection bucket is empty */
+	SL_SRCTAB_TABLE_FULL, /* new source, and every entry of its set holds live connections */
+};
+
+/* A held connection slot: what sl_srctab_release() needs. */
+struct sl_srctab_slot {
+	uint32_t index; /* entry; stays put while the entry has live connections */
+};
+
+struct sl_srctab_stats {
+	size_t capacity;     /* entries */
+	size_t in_use;       /* entries holding live connections or rate debt */
+	size_t pinned;       /* entries holding live connections (never evicted) */
+	uint64_t conns;      /* live connections over all entries */
+	uint64_t inserts;    /* new sources given an entry */
+	uint64_t evictions;  /* idle entries with rate debt given to another source */
+	uint64_t table_full; /* SL_SRCTAB_TABLE_FULL refusals */
+};
+
+/*
+ * Creates a table for <o->capacity> entries (rounded up to whole sets). Allocates everything
+ * now. Returns 0 and sets <*out>; -EINVAL for a capacity of 0 or above SL_SRCTAB_MAX_CAPACITY or
+ * a prefix out of range (1..32, 1..128); -ENOMEM when memory runs out; a negative errno from
+ * getrandom() when asked for a random seed. Any thread.
+ */
+SL_API int sl_srctab_create(struct sl_srctab **out, const struct sl_srctab_opts *o);
+
+/* Frees the table. No thread may use it any more; slots still held are forgotten. */
+SL_API void sl_srctab_destroy(struct sl_srctab *t);
+
+/*
+ * Admits one new connection from <src> at <now_ns> (monotonic ns, e.g. sl_clock_ns(); below
+ * 2^63) under <lim>: checks the concurrent limit, then takes a token from the source's bucket.
+ * Returns SL_SRCTAB_ALLOWED (0) and fills <*slot>, which the caller hands to sl_srctab_release()
+ * when the connection closes; a positive enum sl_srctab_verdict when refused (the source's state
+ * is unchanged and nothing is to be released); -EAFNOSUPPORT if <src> is neither IPv4 nor IPv6.
+ * Any thread; never blocks or allocates; spins while another thread holds the source's set
+ * (a few dozen instructions).
+ */
+SL_API int sl_srctab_acquire(struct sl_srctab *t, const struct sl_addr *src,
+                             const struct sl_srctab_limits *lim, uint64_t now_ns,
+                             struct sl_srctab_slot *slot);
+
+/* Gives back a slot from sl_srctab_acquire(), once per allowed acquire. Any thread. */
+SL_API void sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot);
+
+/*
+ * Fills <*st> as of <now_ns>. Visits every set under its lock (O(capacity), for a scrape, not the
+ * hot path); each set is consistent, the sum is not one instant. Any thread.
+ */
+SL_API void sl_srctab_stats_get(struct sl_srctab *t, uint64_t now_ns, struct sl_srctab_stats *st);
+
+#endif /* SLUICE_SRCTAB_H */

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sl_srctab: per-source connection counts and new-connection buckets, in a set-associative table
+ * of 7-entry, 256-byte sets, each behind a test-and-test-and-set spinlock in its first line.
+ * Shared fields: set.lock (any thread, atomics); everything else in a set is read and written only
+ * by the thread holding set.lock. The table header is written only by sl_srctab_create().
+ * Policy and reasons: docs/internals/srctab.md. Bucket arithmetic: src/core/tbucket.c.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+
+#include <sluice/srctab.h>
+
+#include "net/srctab_int.h"
+
+/*
+ * One source. All zeroes is the fresh state of key 0 (::/prefix), so an unused entry needs no
+ * marker: matching it for key 0 hands out a fresh entry, as inserting would. Keys in a set are
+ * unique apart from unused all-zero entries, and key 0 only ever matches the first of those.
+ */
+struct entry {
+	uint64_t key[2];          /* masked address; see sl__srctab_key() */
+	struct sl_tbucket bucket; /* new connections */
+	uint32_t conns;           /* live connections; > 0 pins the entry */
+};
+static_assert(sizeof(struct entry) == 32, "two entries per cache line");
+
+struct set {
+	_Atomic uint32_t lock; /* 0 free, 1 held */
+	uint32_t pad;
+	uint64_t inserts; /* statistics, under lock */
+	uint64_t evictions;
+	uint64_t table_full;
+	struct entry e[SL_SRCTAB_WAYS];
+} __attribute__((aligned(2 * SL_CACHELINE)));
+static_assert(sizeof(struct set) == (size_t)4 * SL_CACHELINE, "a set is four cache lines");
+
+struct sl_srctab {
+	struct set *sets;
+	uint32_t nsets;
+	uint32_t mask4; /* host order */
+	uint64_t mask6[2];
+	uint64_t seed[2]; /* SipHash key */
+};
+
+/* Spins before each sched_yield() while a set is held: the holder may have been preempted. */
+#define SPINS_BEFORE_YIELD 128
+
+/* a spin-wait hint: lets the sibling hyperthread run, saves power */
+#if defined(__x86_64__) || defined(__i386__)
+static inline void
+cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+#elif defined(__aarch64__)
+static inline void
+cpu_relax(void)
+{
+	__asm__ volatile("yield" ::: "memory");
+}
+#else
+static inline void
+cpu_relax(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+#endif
+
+static void
+set_lock(struct set *s)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		/* A1: pairs with R1 in set_unlock(); the last holder's writes to the set are seen
+		 */
+		if (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire) == 0)
+			return;
+		/* relaxed: only says when to retry the exchange, which does the ordering */
+		while (atomic_load_explicit(&s->lock, memory_order_relaxed) != 0) {
+			if (++spins < SPINS_BEFORE_YIELD) {
+				cpu_relax();
+			} else {
+				spins = 0;
+				sched_yield();
+			}
+		}
+	}
+}
+
+static void
+set_unlock(struct set *s)
+{
+	/* R1: pairs with A1 in set_lock(); publishes this holder's writes to the set */
+	atomic_store_explicit(&s->lock, 0, memory_order_release);
+}
+
+static uint64_t
+be64_load(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int
+sl__srctab_key(const struct sl_srctab *t, const struct sl_addr *a, uint64_t key[2])
+{
+	const unsigned char *p;
+	uint32_t v4;
+
+	if (a->ss.ss_family == AF_INET6) {
+		p = ((const struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr;
+		if (!IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)p)) {
+			key[0] = be64_load(p) & t->mask6[0];
+			key[1] = be64_load(p + 8) & t->mask6[1];
+			return 0;
+		}
+		/* a dual-stack socket's IPv4 client: the same source as over AF_INET */
+		p += 12;
+	} else if (a->ss.ss_family == AF_INET) {
+		p = (const unsigned char *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	v4 = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	key[0] = 0;
+	key[1] = 0xffff00000000ULL | (v4 & t->mask4);
+	return 0;
+}
+
+static inline uint64_t
+rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = rotl(v1, 13);                                                                 \
+		v1 ^= v0;                                                                          \
+		v0 = rotl(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = rotl(v3, 16);                                                                 \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = rotl(v3, 21);                                                                 \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = rotl(v1, 17);                                                                 \
+		v1 ^= v2;                                                                          \
+		v2 = rotl(v2, 32);                                                                 \
+	} while (0)
+
+/* SipHash-1-3 of the 16 bytes <key> (as two little-endian words), keyed by the table's seed */
+uint64_t
+sl__srctab_hash(const struct sl_srctab *t, const uint64_t key[2])
+{
+	uint64_t v0 = t->seed[0] ^ 0x736f6d6570736575ULL, v1 = t->seed[1] ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = t->seed[0] ^ 0x6c7967656e657261ULL, v3 = t->seed[1] ^ 0x7465646279746573ULL;
+	const uint64_t last = (uint64_t)16 << 56;
+
+	for (int i = 0; i < 2; i++) {
+		v3 ^= key[i];
+		SIPROUND;
+		v0 ^= key[i];
+	}
+	v3 ^= last;
+	SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+int
+sl_srctab_create(struct sl_srctab **out, const struct sl_srctab_opts *o)
+{
+	unsigned p4 = o->prefix4 ? o->prefix4 : 32, p6 = o->prefix6 ? o->prefix6 : 64;
+	struct sl_srctab *t;
+	size_t nsets;
+	ssize_t got;
+
+	*out = NULL;
+	if (o->capacity == 0 || o->capacity > SL_SRCTAB_MAX_CAPACITY || p4 > 32 || p6 > 128)
+		return -EINVAL;
+	nsets = (o->capacity + SL_SRCTAB_WAYS - 1) / SL_SRCTAB_WAYS;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->nsets = (uint32_t)nsets;
+	t->mask4 = (uint32_t)(0xffffffffULL << (32 - p4));
+	t->mask6[0] = p6 >= 64 ? UINT64_MAX : ~(UINT64_MAX >> p6);
+	t->mask6[1] = p6 <= 64 ? 0 : p6 == 128 ? UINT64_MAX : ~(UINT64_MAX >> (p6 - 64));
+	if (o->seed[0] != 0 || o->seed[1] != 0) {
+		t->seed[0] = o->seed[0];
+		t->seed[1] = o->seed[1];
+	} else {
+		got = getrandom(t->seed, sizeof(t->seed), 0);
+		if (got != (ssize_t)sizeof(t->seed)) {
+			int err = got == -1 ? -errno : -EIO;
+
+			free(t);
+			return err;
+		}
+	}
+	t->sets = aligned_alloc(_Alignof(struct set), nsets * sizeof(struct set));
+	if (!t->sets) {
+		free(t);
+		return -ENOMEM;
+	}
+	/* all zero: every lock free, every entry the fresh state of key 0 */
+	memset(t->sets, 0, nsets * sizeof(struct set));
+	*out = t;
+	return 0;
+}
+
+void
+sl_srctab_destroy(struct sl_srctab *t)
+{
+	if (!t)
+		return;
+	free(t->sets);
+	free(t);
+}
+
+/* maps the hash onto [0, nsets) by multiply-shift: any number of sets, no division */
+static uint32_t
+set_of(const struct sl_srctab *t, uint64_t h)
+{
+	return (uint32_t)(((unsigned __int128)h * t->nsets) >> 64);
+}
+
+static bool
+debt_less(const struct entry *a, const struct entry *b)
+{
+	return a->bucket.tat < b->bucket.tat ||
+	       (a->bucket.tat == b->bucket.tat && a->bucket.frac < b->bucket.frac);
+}
+
+/*
+ * The entry for <key> in <s>, taking one over if the key is new: an idle entry whose bucket is
+ * full (nothing to lose), else the idle entry with the least rate debt (counted as an eviction).
+ * NULL when every entry holds live connections. Caller holds the set's lock.
+ */
+static struct entry *
+entry_get_locked(struct set *s, const uint64_t key[2], uint64_t now)
+{
+	struct entry *e, *victim = NULL;
+	bool stateless = false;
+	int i;
+
+	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
+		e = &s->e[i];
+		if (e->key[0] == key[0] && e->key[1] == key[1])
+			return e;
+	}
+	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
+		e = &s->e[i];
+		if (e->conns != 0)
+			continue;
+		if (sl_tbucket_is_full(&e->bucket, now)) {
+			victim = e;
+			stateless = true;
+			break;
+		}
+		if (!victim || debt_less(e, victim))
+			victim = e;
+	}
+	if (!victim)
+		return NULL;
+	if (!stateless)
+		s->evictions++;
+	s->inserts++;
+	victim->key[0] = key[0];
+	victim->key[1] = key[1];
+	sl_tbucket_init(&victim->bucket);
+	return victim;
+}
+
+int
+sl_srctab_acquire(struct sl_srctab *t, const struct sl_addr *src,
+                  const struct sl_srctab_limits *lim, uint64_t now_ns, struct sl_srctab_slot *slot)
+{
+	uint64_t key[2];
+	uint32_t si;
+	struct set *s;
+	struct entry *e;
+	int verdict = SL_SRCTAB_ALLOWED;
+
+	if (sl__srctab_key(t, src, key) != 0)
+		return -EAFNOSUPPORT;
+	si = set_of(t, sl__srctab_hash(t, key));
+	s = &t->sets[si];
+	set_lock(s);
+	e = entry_get_locked(s, key, now_ns);
+	if (sl_unlikely(!e)) {
+		/* fail closed: see "Every entry pinned" in docs/internals/srctab.md */
+		s->table_full++;
+		verdict = SL_SRCTAB_TABLE_FULL;
+	} else if (lim->max_conns != 0 && e->conns >= lim->max_conns) {
+		verdict = SL_SRCTAB_OVER_CONNS;
+	} else if (!sl_tbucket_try_take(&e->bucket, &lim->rate, now_ns, 1)) {
+		verdict = SL_SRCTAB_OVER_RATE;
+	} else {
+		e->conns++;
+		slot->index = si * SL_SRCTAB_WAYS + (uint32_t)(e - s->e);
+	}
+	set_unlock(s);
+	return verdict;
+}
+
+void
+sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot)
+{
+	struct set *s = &t->sets[slot.index / SL_SRCTAB_WAYS];
+	struct entry *e = &s->e[slot.index % SL_SRCTAB_WAYS];
+
+	SL_ASSERT(slot.index / SL_SRCTAB_WAYS < t->nsets);
+	set_lock(s);
+	SL_ASSERT(e->conns > 0);
+	e->conns--;
+	set_unlock(s);
+}
+
+void
+sl_srctab_stats_get(struct sl_srctab *t, uint64_t now_ns, struct sl_srctab_stats *st)
+{
+	*st = (struct sl_srctab_stats){.capacity = (size_t)t->nsets * SL_SRCTAB_WAYS};
+	for (uint32_t i = 0; i < t->nsets; i++) {
+		struct set *s = &t->sets[i];
+
+		set_lock(s);
+		st->inserts += s->inserts;
+		st->evictions += s->evictions;
+		st->table_full += s->table_full;
+		for (int w = 0; w < SL_SRCTAB_WAYS; w++) {
+			const struct entry *e = &s->e[w];
+
+			st->conns += e->conns;
+			st->pinned += e->conns != 0;
+			st->in_use += e->conns != 0 || !sl_tbucket_is_full(&e->bucket, now_ns);
+		}
+		set_unlock(s);
+	}
+}

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The first-byte stage of the filter chain (timeouts.first_byte, off by default since in
+ * server-first protocols the client waits): a client-speaks-first service does not connect to
+ * a backend for a client that says nothing. The stage waits, holding no buffer, until a peek
+ * sees a byte (or EOF, which the forwarder then passes on), or closes the client at the
+ * deadline, counted as a first_byte timeout. Runs last, so such a client holds its per-source
+ * slot while it waits.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "proxy/session.h"
+
+enum sl_filter_verdict
+sl__first_byte_run(struct sl_session *s)
+{
+	uint32_t ms = sl__proxy_config(s->l->w->p)->listeners[s->l->index].timeouts.first_byte_ms;
+	char c;
+
+	if (ms == 0 || recv(s->cfd, &c, 1, MSG_PEEK) >= 0 || errno != EAGAIN)
+		return SL_FILTER_ACCEPT; /* a byte, EOF or an error: forwarding deals with it */
+	sl__session_defer(s, ms);
+	return SL_FILTER_DEFER;
+}
+
+enum sl_ctr
+sl__first_byte_timed_out(struct sl_session *s)
+{
+	(void)s;
+	return SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_FIRST_BYTE;
+}

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Rate and per-source stages of the filter chain, and the per-listener state every worker
+ * shares for them (struct sl_lshared): a listener's new-connection rate is one token bucket
+ * for the whole process under a spinlock; per-source limits (concurrent connections, a token
+ * bucket per source) live in one sl_srctab per listener, so they hold however SO_REUSEPORT
+ * spreads a source's connections over workers. Limits are read live from the current snapshot.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sluice/log.h>
+
+#include "proxy/session.h"
+
+static const struct sl_config_listener *
+listener_cfg(const struct sl_session *s)
+{
+	return &sl__proxy_config(s->l->w->p)->listeners[s->l->index];
+}
+
+/* the loop's clock, in ns: one clock read per loop iteration serves every session */
+static uint64_t
+now_ns(const struct sl_session *s)
+{
+	return sl_loop_now_ms(s->l->w->loop) * 1000000u;
+}
+
+enum sl_filter_verdict
+sl__listener_rate_run(struct sl_session *s)
+{
+	const struct sl_tbucket_rate *r = &listener_cfg(s)->rate;
+	struct sl_lshared *sh;
+	bool ok;
+
+	if (r->rate == 0)
+		return SL_FILTER_ACCEPT;
+	sh = &s->l->w->p->lshared[s->l->index];
+	pthread_spin_lock(&sh->rate_mu);
+	ok = sl_tbucket_try_take(&sh->rate, r, now_ns(s), 1);
+	pthread_spin_unlock(&sh->rate_mu);
+	if (ok)
+		return SL_FILTER_ACCEPT;
+	s->reject = SL_REJECT_LISTENER_RATE;
+	return SL_FILTER_REJECT;
+}
+
+enum sl_filter_verdict
+sl__source_run(struct sl_session *s)
+{
+	static const uint8_t reasons[] = {
+	        [SL_SRCTAB_OVER_CONNS] = SL_REJECT_SOURCE_CONNECTIONS,
+	        [SL_SRCTAB_OVER_RATE] = SL_REJECT_SOURCE_RATE,
+	        [SL_SRCTAB_TABLE_FULL] = SL_REJECT_SOURCE_TABLE_FULL,
+	};
+	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
+	int v;
+
+	if (t == NULL)
+		return SL_FILTER_ACCEPT;
+	v = sl_srctab_acquire(t, &s->peer, &listener_cfg(s)->source.limits, now_ns(s), &s->source);
+	if (v == SL_SRCTAB_ALLOWED)
+		return SL_FILTER_ACCEPT;
+	if (v < 0 || (size_t)v >= SL_ARRAY_SIZE(reasons)) {
+		/* not an IP peer (cannot happen on a TCP listener): nothing to limit by */
+		s->source.index = UINT32_MAX;
+		return SL_FILTER_ACCEPT;
+	}
+	s->reject = reasons[v];
+	return SL_FILTER_REJECT;
+}
+
+void
+sl__source_release(struct sl_session *s)
+{
+	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
+
+	if (t != NULL && s->source.index != UINT32_MAX)
+		sl_srctab_release(t, s->source);
+}
+
+int
+sl__lshared_create(struct sl_proxy *p)
+{
+	const struct sl_config *cfg = p->cfg;
+	int err;
+
+	p->lshared = aligned_alloc(SL_CACHELINE, cfg->nlisteners * sizeof(*p->lshared));
+	if (p->lshared == NULL)
+		return -ENOMEM;
+	memset(p->lshared, 0, cfg->nlisteners * sizeof(*p->lshared));
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &cfg->listeners[i];
+		struct sl_lshared *sh = &p->lshared[i];
+
+		atomic_init(&sh->conns, 0);
+		pthread_spin_init(&sh->rate_mu, PTHREAD_PROCESS_PRIVATE);
+		sl_tbucket_init(&sh->rate);
+		if (!l->source.on)
+			continue;
+		err = sl_srctab_create(&sh->sources,
+		                       &(struct sl_srctab_opts){.capacity = l->source.table_size,
+		                                                .prefix4 = l->source.prefix4,
+		                                                .prefix6 = l->source.prefix6});
+		if (err != 0) {
+			sl_log_error("listener %s: cannot create the source table (%u entries): %s",
+			             l->name, l->source.table_size, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+void
+sl__lshared_destroy(struct sl_proxy *p)
+{
+	if (p->lshared == NULL)
+		return;
+	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+		sl_srctab_destroy(p->lshared[i].sources);
+		pthread_spin_destroy(&p->lshared[i].rate_mu);
+	}
+	free(p->lshared);
+	p->lshared = NULL;
+}

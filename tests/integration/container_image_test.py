@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: MIT
+"""The container image of deploy/Containerfile, built with podman from the host-built
+sluice-static in a temporary context: its root filesystem (podman create + podman export) holds
+only the binary, the default config and the passwd/group entries; its entrypoint, run from that
+root in a chroot inside a fresh network namespace, proxies a checksummed payload to the default
+config's backends (their addresses held by a second namespace across a veth pair), as root and
+as the image's uid 65532. `podman run` is not used: some sandboxes (this project's build machine among them)
+refuse it. Image and container are removed at the end. Skips, saying why, without podman, root
+or sluice-static."""
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import netns
+from harness import Server, echo_handler, echo_roundtrip
+
+DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
+CONTEXT_FILES = ("Containerfile", "sluice.yaml", "passwd", "group")
+IMAGE_FILES = ["etc", "etc/group", "etc/passwd", "etc/sluice", "etc/sluice/sluice.yaml", "sluice"]
+ENTRYPOINT = ["/sluice", "-c", "/etc/sluice/sluice.yaml"]
+UID = 65532
+PAYLOAD_BYTES = 1 << 20
+# sluice's end of the veth to the backends' namespace: the backends' documentation subnet
+GATEWAY = "192.0.2.1"
+
+
+def podman(*args):
+    r = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} exited with {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def setUpModule():
+    if not netns.STATIC_BIN:
+        netns.skip_module("sluice-static is built only in unsanitized Release builds "
+                          "(SLUICE_STATIC_BIN unset)")
+    reason = netns.why_no_netns()
+    if reason:
+        netns.skip_module(reason)
+    if shutil.which("podman") is None:
+        netns.skip_module("podman not found (scripts/install-deps.sh installs it)")
+
+
+def addresses(config):
+    """The HOST:PORT pairs of a config, in order: the listener first, then the backends."""
+    return [(h, int(p)) for h, p in re.findall(r"address:\s*\"?([0-9.]+):(\d+)", config)]
+
+
+class ContainerImageTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        tag = f"localhost/sluice-test-{os.getpid()}:latest"
+        ctx = tempfile.mkdtemp(prefix="sl-image-ctx-")
+        cls.addClassCleanup(shutil.rmtree, ctx)
+        for name in CONTEXT_FILES:
+            shutil.copy(os.path.join(DEPLOY, name), ctx)
+        shutil.copy(netns.STATIC_BIN, os.path.join(ctx, "sluice-static"))
+        # --layers=false: no intermediate images are left behind
+        podman("build", "--layers=false", "-q", "-t", tag, "-f", os.path.join(ctx, "Containerfile"), ctx)
+        cls.addClassCleanup(subprocess.run, ["podman", "rmi", "-f", tag], capture_output=True)
+        cls.config = json.loads(podman("image", "inspect", tag))[0]["Config"]
+
+        name = f"sluice-test-{os.getpid()}"
+        podman("create", "--name", name, tag)
+        cls.addClassCleanup(subprocess.run, ["podman", "rm", "-f", name], capture_output=True)
+        cls.root = tempfile.mkdtemp(prefix="sl-image-root-")
+        cls.addClassCleanup(shutil.rmtree, cls.root)
+        os.chmod(cls.root, 0o755)  # after chroot it is /, which uid 65532 must traverse
+        with subprocess.Popen(["podman", "export", name], stdout=subprocess.PIPE) as export:
+            subprocess.run(["tar", "-x", "-C", cls.root], stdin=export.stdout, check=True, timeout=120)
+            export.stdout.close()
+        if export.returncode != 0:
+            raise AssertionError(f"podman export exited with {export.returncode}")
+        with open(os.path.join(cls.root, "etc/sluice/sluice.yaml")) as f:
+            cls.listen, *cls.backends = addresses(f.read())
+
+    def image_files(self):
+        found = []
+        for top, dirs, files in os.walk(self.root):
+            for n in dirs + files:
+                found.append(os.path.relpath(os.path.join(top, n), self.root))
+        return sorted(found)
+
+    def test_image_holds_only_the_binary_the_config_and_the_user_entries(self):
+        self.assertEqual(IMAGE_FILES, self.image_files())
+        self.assertTrue(os.access(os.path.join(self.root, "sluice"), os.X_OK))
+        with open(os.path.join(self.root, "etc/passwd")) as f:
+            self.assertIn(f"sluice:x:{UID}:{UID}:", f.read())
+        with open(os.path.join(self.root, "etc/group")) as f:
+            self.assertIn(f"sluice:x:{UID}:", f.read())
+
+    def test_image_runs_the_entrypoint_as_uid_65532_and_exposes_the_listener(self):
+        self.assertEqual(f"{UID}:{UID}", self.config["User"])
+        self.assertEqual(ENTRYPOINT, self.config["Entrypoint"])
+        self.assertEqual(("0.0.0.0", 8080), self.listen)
+        self.assertIn(f"{self.listen[1]}/tcp", self.config["ExposedPorts"])
+
+    def proxy_through_entrypoint(self, chroot_opts):
+        """Runs the image's entrypoint from its root (chroot <chroot_opts>) in a fresh namespace
+        joined by a veth pair to a second one that holds the default config's backend addresses,
+        each an echo server; proxies a checksummed payload; returns the credentials sluice ran with
+(Uid, Gid, Groups, CapEff of /proc/PID/status)."""
+        payload = os.urandom(PAYLOAD_BYTES)
+        with netns.NetNs("sl-image") as ns, netns.NetNs("sl-backends") as far:
+            netns.join(ns, far, [f"{GATEWAY}/24"], [f"{h}/24" for h, _ in self.backends])
+            with contextlib.ExitStack() as servers, tempfile.TemporaryFile() as err:
+                for host, port in self.backends:
+                    servers.enter_context(far.call(Server, echo_handler, host, port))
+                argv = ["chroot", *chroot_opts, self.root, *self.config["Entrypoint"]]
+                proc = subprocess.Popen(ns.exec_args(argv), stdout=subprocess.DEVNULL, stderr=err)
+                try:
+                    ns.wait_listening(self.listen[1], proc, host=self.listen[0])
+                    with open(f"/proc/{proc.pid}/status") as f:
+                        fields = re.findall(r"^(Uid|Gid|Groups|CapEff):(.*)$", f.read(), re.M)
+                    status = {k: " ".join(v.split()) for k, v in fields}
+                    got = ns.call(echo_roundtrip, self.listen[1], payload)
+                except BaseException as e:
+                    netns.stop(proc)
+                    err.seek(0)
+                    raise AssertionError(f"{e}; sluice said: {err.read().decode(errors='replace')}")
+                rc = netns.stop(proc)
+                err.seek(0)
+                log = err.read().decode(errors="replace")
+        self.assertEqual(len(payload), len(got), log)
+        self.assertEqual(hashlib.sha256(payload).hexdigest(), hashlib.sha256(got).hexdigest())
+        self.assertEqual(0, rc, log)
+        self.assertIn(f"bytes: {PAYLOAD_BYTES} in, {PAYLOAD_BYTES} out", log)
+        return status
+
+    def test_entrypoint_proxies_from_the_image_root_in_a_network_namespace(self):
+        status = self.proxy_through_entrypoint([])
+        self.assertEqual("0 0 0 0", status["Uid"])
+
+    def test_entrypoint_proxies_as_the_image_user_on_an_unprivileged_port(self):
+        self.assertGreaterEqual(self.listen[1], 1024)
+        status = self.proxy_through_entrypoint([f"--userspec={self.config['User']}"])
+        want = " ".join([str(UID)] * 4)
+        self.assertEqual((want, want, "0" * 16), (status["Uid"], status["Gid"], status["CapEff"]))
+        # chroot takes supplementary groups from the image's /etc/group: its own gid, never root's
+        self.assertLessEqual(set(status["Groups"].split()), {str(UID)})
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: MIT
+"""Per-source and per-listener limits hold across workers: a source's concurrent connections,
+its new-connection rate, sources aggregated by prefix, and the listener's own rate. Refused
+clients are closed at once and counted by reason; other sources are untouched."""
+import os
+import re
+import select
+import socket
+import unittest
+
+from harness import SLOW, Server, Sluice, closed_by_peer, echo_handler, free_port, recv_exact, write_config
+
+
+def config(port, backend, listener_extra):
+    return write_config(f"""
+workers: 2
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+{listener_extra}
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+
+def open_from(port, source):
+    s = socket.socket()
+    s.settimeout(10 * SLOW)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def served(sock):
+    """True if an echo comes back (the session reached the backend); False if closed."""
+    try:
+        sock.sendall(b"ping")
+        r, _, _ = select.select([sock], [], [], 10 * SLOW)
+        return bool(r) and recv_exact(sock, 4) == b"ping"
+    except (OSError, EOFError):  # refused: closed or reset
+        return False
+
+
+def rejected(err):
+    m = re.search(r"rejected: \d+ clients:(.*)", err)
+    return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
+
+
+class SourceLimits(unittest.TestCase):
+    def run_proxy(self, listener_extra, body):
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = config(port, b.addr, listener_extra)
+            with Sluice(["-c", cfg], port=port) as px:
+                body(port)
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+            os.unlink(cfg)
+            return err
+
+    def test_concurrent_connections_per_source_hold_across_workers(self):
+        def body(port):
+            held = [open_from(port, "127.0.0.10") for _ in range(3)]
+            for s in held:  # SO_REUSEPORT spreads them over both workers
+                self.assertTrue(served(s))
+            extra = open_from(port, "127.0.0.10")
+            self.assertTrue(closed_by_peer(extra, 10 * SLOW))
+            other = open_from(port, "127.0.0.11")
+            self.assertTrue(served(other))
+            # a slot frees up: once sluice has closed the session, the source may come back
+            held[0].shutdown(socket.SHUT_WR)
+            self.assertEqual(b"", held[0].recv(16))
+            held[0].close()
+            again = open_from(port, "127.0.0.10")
+            self.assertTrue(served(again))
+            for s in held[1:] + [extra, other, again]:
+                s.close()
+
+        err = self.run_proxy("    source_limits: { max_connections: 3 }", body)
+        self.assertEqual({"source_connections": 1}, rejected(err))
+
+    def test_sources_in_one_prefix_share_a_limit(self):
+        def body(port):
+            a = open_from(port, "127.0.5.1")
+            self.assertTrue(served(a))
+            b = open_from(port, "127.0.5.2")  # same /24
+            self.assertTrue(closed_by_peer(b, 10 * SLOW))
+            c = open_from(port, "127.0.6.1")  # another /24
+            self.assertTrue(served(c))
+            for s in (a, b, c):
+                s.close()
+
+        err = self.run_proxy("    source_limits: { max_connections: 1, prefix4: 24 }", body)
+        self.assertEqual({"source_connections": 1}, rejected(err))
+
+    def test_new_connection_rate_per_source(self):
+        counts = {}
+
+        def body(port):
+            ok = 0
+            for _ in range(20):  # far faster than 2/s: the burst of 4, at most a token more
+                s = open_from(port, "127.0.0.20")
+                ok += served(s)
+                s.close()
+            counts["ok"] = ok
+            other = open_from(port, "127.0.0.21")
+            self.assertTrue(served(other))
+            other.close()
+
+        err = self.run_proxy("    source_limits: { rate: 2, burst: 4 }", body)
+        self.assertGreaterEqual(counts["ok"], 4)
+        self.assertLessEqual(counts["ok"], 6)
+        self.assertEqual({"source_rate": 20 - counts["ok"]}, rejected(err))
+
+    def test_listener_rate_holds_for_every_source_together(self):
+        counts = {}
+
+        def body(port):
+            ok = 0
+            for i in range(20):
+                s = open_from(port, f"127.0.1.{i + 1}")
+                ok += served(s)
+                s.close()
+            counts["ok"] = ok
+
+        err = self.run_proxy("    rate: { per_second: 2, burst: 5 }", body)
+        self.assertGreaterEqual(counts["ok"], 5)
+        self.assertLessEqual(counts["ok"], 7)
+        self.assertEqual({"listener_rate": 20 - counts["ok"]}, rejected(err))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: MIT
+"""The PROXY protocol against a real implementation: HAProxy in front of sluice sending v1 and
+v2 (sluice takes the client address from the header and passes it on), sluice in front of
+HAProxy's accept-proxy (HAProxy sees the real client), health checks that send the header, and
+the refusals: an untrusted sender, a malformed header, a header that never completes."""
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import SLOW, Server, Sluice, closed_by_peer, connect, free_port, recv_all, wait_port, write_config
+
+HAPROXY = shutil.which("haproxy")
+
+
+def line_handler(conn):
+    """Answers with the first line it got (the PROXY header sluice sent), then closes."""
+    f = conn.makefile("rb")
+    conn.sendall(f.readline())
+
+
+def client(port, source, payload=b"hello\n"):
+    s = socket.socket()
+    s.settimeout(20 * SLOW)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    try:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        data = recv_all(s)
+    except OSError:  # refused by sluice: closed or reset
+        data = b""
+    s.close()
+    return data
+
+
+@contextlib.contextmanager
+def haproxy(cfg_text, port):
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(cfg_text)
+    p = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        wait_port(port, proc=p)
+        yield p
+    finally:
+        p.terminate()
+        p.wait(30)
+        p.stderr.close()
+        shutil.rmtree(d)
+
+
+HAPROXY_DEFAULTS = """
+global
+    maxconn 100
+defaults
+    timeout connect 5s
+    timeout client 20s
+    timeout server 20s
+"""
+
+
+def sluice_config(port, backend, proxy_in="", send_proxy="off", extra_listener="", health=""):
+    return write_config(f"""
+workers: 2
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+{proxy_in}{extra_listener}
+groups:
+  - name: g
+    send_proxy: {send_proxy}
+{health}
+    backends:
+      - address: {backend}
+""")
+
+
+@unittest.skipIf(HAPROXY is None, "haproxy is not installed (scripts/install-deps.sh installs it)")
+class FromHAProxy(unittest.TestCase):
+    def through_haproxy(self, send_proxy_kw, version):
+        with Server(line_handler) as b:
+            sport, hport = free_port(), free_port()
+            cfg = sluice_config(sport, b.addr, send_proxy="v1", proxy_in=f"""    proxy_protocol:
+      version: {version}
+      trusted: [127.0.0.1/32]
+""")
+            hcfg = HAPROXY_DEFAULTS + f"""
+listen front
+    mode tcp
+    bind 127.0.0.1:{hport}
+    server s 127.0.0.1:{sport} {send_proxy_kw}
+"""
+            with Sluice(["-c", cfg], port=sport) as px, haproxy(hcfg, hport):
+                got = client(hport, "127.0.0.77")
+                self.assertEqual(0, px.stop())
+            os.unlink(cfg)
+            # sluice passed on the address HAProxy told it, not HAProxy's own 127.0.0.1
+            self.assertRegex(got.decode(), rf"^PROXY TCP4 127\.0\.0\.77 127\.0\.0\.1 \d+ {hport}\r\n$")
+
+    def test_v1_from_haproxy_gives_the_client_address(self):
+        self.through_haproxy("send-proxy", "v1")
+
+    def test_v2_from_haproxy_gives_the_client_address(self):
+        self.through_haproxy("send-proxy-v2", "v2")
+
+
+@unittest.skipIf(HAPROXY is None, "haproxy is not installed (scripts/install-deps.sh installs it)")
+class ToHAProxy(unittest.TestCase):
+    def test_haproxy_accept_proxy_sees_the_client_behind_sluice(self):
+        for version in ("v1", "v2"):
+            with self.subTest(version=version):
+                sport, hport = free_port(), free_port()
+                hcfg = HAPROXY_DEFAULTS + f"""
+frontend f
+    mode http
+    bind 127.0.0.1:{hport} accept-proxy
+    http-request return status 200 content-type text/plain lf-string "seen %[src]\\n"
+"""
+                # the health check sends the header too: without it HAProxy drops the check
+                health = """    health: { type: send_expect, interval: 100ms, timeout: 100ms, rise: 1, fall: 1,
+              send: "GET / HTTP/1.0\\r\\n\\r\\n", expect: "HTTP/1.1 200" }
+"""
+                cfg = sluice_config(sport, f"127.0.0.1:{hport}", send_proxy=version, health=health)
+                with haproxy(hcfg, hport), Sluice(["-c", cfg], port=sport) as px:
+                    # requests for a bounded 0.6 s: several check intervals pass meanwhile
+                    end = time.monotonic() + 0.6
+                    while time.monotonic() < end:
+                        got = client(sport, "127.0.0.88", b"GET / HTTP/1.0\r\n\r\n")
+                        self.assertIn(b"seen 127.0.0.88", got)
+                    self.assertEqual(0, px.stop())
+                    self.assertNotIn("is down", px.stderr())
+                    self.assertRegex(px.stderr(), r"health checks: [1-9]\d* run, 0 failed")
+                os.unlink(cfg)
+
+
+class Refusals(unittest.TestCase):
+    def run_client(self, port, source, payload):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        if payload:
+            s.sendall(payload)
+        return s
+
+    def test_untrusted_malformed_and_late_headers_are_refused_and_counted(self):
+        with Server(line_handler) as b:
+            port = free_port()
+            cfg = sluice_config(port, b.addr, proxy_in="""    proxy_protocol:
+      trusted: [127.0.0.1/32]
+      timeout: 300ms
+""")
+            with Sluice(["-c", cfg], port=port) as px:
+                untrusted = self.run_client(port, "127.0.0.9", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n")
+                malformed = self.run_client(port, "127.0.0.1", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n")
+                late = self.run_client(port, "127.0.0.1", b"PROXY TCP4 1.2.3")
+                for s in (untrusted, malformed, late):
+                    self.assertTrue(closed_by_peer(s, 10 * SLOW))
+                    s.close()
+                good = client(port, "127.0.0.1", b"PROXY TCP4 10.9.8.7 10.0.0.1 4000 80\r\nhi\n")
+                self.assertEqual(b"hi\n", good)  # the header was consumed, payload intact
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+            os.unlink(cfg)
+            self.assertEqual(0, b.accepted - 1)  # only the good client reached the backend
+            self.assertIn("rejected: 3 clients: proxy_untrusted 1, proxy_invalid 1, proxy_timeout 1", err)
+
+
+class Acl(unittest.TestCase):
+    def test_longest_prefix_decides_and_refusals_are_counted(self):
+        with Server(line_handler) as b:
+            port = free_port()
+            cfg = sluice_config(port, b.addr, extra_listener="""    allow: [127.0.0.0/8]
+    deny: [127.0.1.0/24]
+""")
+            with Sluice(["-c", cfg], port=port) as px:
+                self.assertEqual(b"a\n", client(port, "127.0.0.5", b"a\n"))
+                self.assertEqual(b"", client(port, "127.0.1.5", b"b\n"))  # denied: closed
+                self.assertEqual(b"c\n", client(port, "127.0.2.5", b"c\n"))
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+            os.unlink(cfg)
+            self.assertEqual(2, b.accepted)
+            self.assertIn("rejected: 1 clients: acl_denied 1", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

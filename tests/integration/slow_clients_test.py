@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: MIT
+"""Slow and idle clients: a client that never speaks is closed at first_byte without a backend
+connection, a trickling client at min_rate, a half-closed session at client_fin or server_fin;
+each counted by kind, while a prompt client on the same listener is served."""
+import os
+import re
+import socket
+import threading
+import time
+import unittest
+
+from harness import SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, free_port, recv_exact, write_config
+
+
+def config(port, backend, timeouts):
+    return write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    timeouts: {{ {timeouts} }}
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+
+def timeouts(err):
+    m = re.search(r"timeouts:(.*)", err)
+    return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
+
+
+RELEASE = threading.Event()  # set at the end of a test: handlers holding a session return
+BACKEND_CLOSED = threading.Event()  # sluice closed the backend connection
+
+
+def hold_handler(conn):
+    """Reads to EOF and never answers nor closes: a backend that keeps a session open."""
+    while conn.recv(65536):
+        pass
+    RELEASE.wait(30 * SLOW)
+
+
+def answer_and_close_handler(conn):
+    """Answers, sends its FIN, then notes when sluice closes the connection."""
+    conn.recv(16)
+    conn.sendall(b"bye")
+    conn.shutdown(socket.SHUT_WR)
+    if conn.recv(16) == b"":
+        BACKEND_CLOSED.set()
+
+
+class SlowClients(unittest.TestCase):
+    def run_proxy(self, handler, tmo, body):
+        RELEASE.clear()
+        BACKEND_CLOSED.clear()
+        with Server(handler) as b:
+            port = free_port()
+            cfg = config(port, b.addr, tmo)
+            with Sluice(["-c", cfg], port=port) as px:
+                try:
+                    body(port, b)
+                finally:
+                    RELEASE.set()
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+            os.unlink(cfg)
+            return err
+
+    def test_silent_client_is_closed_at_first_byte_without_a_backend_connection(self):
+        def body(port, b):
+            silent = connect(port)
+            prompt = connect(port)
+            prompt.sendall(b"hi")
+            self.assertEqual(b"hi", recv_exact(prompt, 2))
+            self.assertTrue(closed_by_peer(silent, 10 * SLOW))
+            silent.close()
+            prompt.close()
+            self.assertEqual(1, b.accepted)  # only the prompt client reached the backend
+
+        err = self.run_proxy(echo_handler, "first_byte: 300ms", body)
+        self.assertEqual({"first_byte": 1}, timeouts(err))
+
+    def test_trickling_client_is_closed_at_min_rate(self):
+        def body(port, b):
+            s = connect(port)
+            closed = False
+            for _ in range(int(40 * SLOW)):  # a byte every 100 ms, for at most 4 s
+                try:
+                    s.sendall(b"x")
+                    recv_exact(s, 1)
+                except (OSError, EOFError):
+                    closed = True
+                    break
+                time.sleep(0.1)
+            s.close()
+            self.assertTrue(closed, "a client moving 2 bytes per 100 ms outlived min_rate")
+
+        err = self.run_proxy(echo_handler, "min_rate: { bytes: 1k, window: 500ms }", body)
+        self.assertEqual({"min_rate": 1}, timeouts(err))
+
+    def test_half_closed_by_the_client_is_closed_at_client_fin(self):
+        def body(port, b):
+            s = connect(port)
+            s.sendall(b"request")
+            s.shutdown(socket.SHUT_WR)  # the backend never answers
+            self.assertTrue(closed_by_peer(s, 10 * SLOW))
+            s.close()
+
+        err = self.run_proxy(hold_handler, "client_fin: 300ms", body)
+        self.assertEqual({"client_fin": 1}, timeouts(err))
+
+    def test_half_closed_by_the_backend_is_closed_at_server_fin(self):
+        def body(port, b):
+            s = connect(port)
+            s.sendall(b"request")
+            self.assertEqual(b"bye", recv_exact(s, 3))
+            # the client neither sends nor closes: only server_fin can end this in time
+            self.assertTrue(BACKEND_CLOSED.wait(10 * SLOW))
+            s.close()
+
+        err = self.run_proxy(answer_and_close_handler, "server_fin: 300ms", body)
+        self.assertEqual({"server_fin": 1}, timeouts(err))
+
+
+if __name__ == "__main__":
+    unittest.main()

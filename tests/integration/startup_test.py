@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: MIT
+"""Start-up and signals of the sluice binary: flag mistakes are usage errors, every failed start
+says why, worker counts that once failed silently start, SIGHUP is ignored, and a second
+SIGTERM during a drain closes everything at once."""
+import os
+import resource
+import select
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, connect, echo_handler,
+                     echo_roundtrip, free_port, write_config, wait_for_text)
+
+
+class Flags(unittest.TestCase):
+    # issue: -l ADDR without -b silently started the demo backends behind ADDR
+    def test_listen_without_backends_is_a_usage_error(self):
+        r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}"], capture_output=True,
+                           text=True, timeout=10 * SLOW)
+        self.assertEqual(2, r.returncode)
+        self.assertIn("-l needs -b ADDR:PORT", r.stderr)
+        self.assertEqual("", r.stdout)  # no demo banner
+
+    def test_backends_without_listen_is_a_usage_error(self):
+        r = subprocess.run([SLUICE, "-b", "127.0.0.1:9001"], capture_output=True, text=True,
+                           timeout=10 * SLOW)
+        self.assertEqual(2, r.returncode)
+        self.assertIn("-b needs -l ADDR:PORT", r.stderr)
+
+    def test_demo_with_listen_flags_is_a_usage_error(self):
+        r = subprocess.run([SLUICE, "--demo", "127.0.0.1:8080", "-l", "127.0.0.1:8081", "-b",
+                            "127.0.0.1:9001"], capture_output=True, text=True, timeout=10 * SLOW)
+        self.assertEqual(2, r.returncode)
+        self.assertIn("--demo and -c/-l/-b are exclusive", r.stderr)
+
+
+class Workers(unittest.TestCase):
+    # issue: -w 129 exited 1 with no message (the 256-entry pool table)
+    def test_129_workers_start_and_proxy(self):
+        port = free_port()
+        with Server(echo_handler) as b:
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "129"], port=port) as px:
+                self.assertEqual(b"through 129", echo_roundtrip(port, b"through 129"))
+                self.assertEqual(0, px.stop(), px.stderr())
+
+    # issue: 86 workers with 2 listeners exited 1 with no message
+    def test_86_workers_with_two_listeners_start(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as b:
+            path = write_config(f"""workers: 86
+listeners:
+  - address: 127.0.0.1:{p1}
+  - address: 127.0.0.1:{p2}
+groups:
+  - name: g
+    backends: [{{ address: {b.addr} }}]
+""")
+            with Sluice(["-c", path], port=p1) as px:
+                self.assertEqual(b"two", echo_roundtrip(p2, b"two"))
+                self.assertEqual(0, px.stop(), px.stderr())
+            os.unlink(path)
+
+    def test_worker_flag_past_the_pool_table_is_refused_with_why(self):
+        ports = [free_port() for _ in range(4)]
+        path = write_config("listeners:\n" + "".join(f"  - address: 127.0.0.1:{p}\n" for p in ports)
+                            + "groups: [{ name: g, backends: [{ address: 127.0.0.1:9001 }] }]\n")
+        r = subprocess.run([SLUICE, "-c", path, "-w", "820"], capture_output=True, text=True,
+                           timeout=30 * SLOW)
+        os.unlink(path)
+        self.assertEqual(1, r.returncode)
+        self.assertIn("cannot start: 820 workers are too many for 4 listeners", r.stderr)
+        self.assertIn("use at most 819 workers", r.stderr)
+
+    def test_start_out_of_file_descriptors_says_why(self):
+        port = free_port()
+
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+        r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{port}", "-b", "127.0.0.1:9001", "-w", "8"],
+                           capture_output=True, text=True, preexec_fn=low_limit,
+                           timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode)
+        self.assertIn("Too many open files (the open-file limit is 64", r.stderr)
+
+    def test_listen_address_in_use_says_why(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)  # no SO_REUSEPORT: sluice cannot join this port
+            addr = f"127.0.0.1:{taken.getsockname()[1]}"
+            r = subprocess.run([SLUICE, "-l", addr, "-b", "127.0.0.1:9001", "-w", "2"],
+                               capture_output=True, text=True, timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode)
+        self.assertIn(f"cannot listen on {addr}: Address already in use", r.stderr)
+        self.assertIn("cannot start (2 workers): Address already in use", r.stderr)
+
+
+class Signals(unittest.TestCase):
+    def test_sighup_is_logged_and_ignored(self):
+        port = free_port()
+        with Server(echo_handler) as b:
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1"], port=port) as px:
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, "SIGHUP: reload is not supported yet; ignoring it")
+                self.assertIsNone(px.proc.poll())
+                self.assertEqual(b"still here", echo_roundtrip(port, b"still here"))
+                self.assertEqual(0, px.stop(), px.stderr())
+                self.assertEqual(1, px.stderr().count("SIGHUP"))
+
+    def test_second_sigterm_during_drain_closes_at_once(self):
+        port = free_port()
+        with Server(echo_handler) as b:
+            # a drain deadline of an hour: only the second signal can end this test in time
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
+                         "--drain-timeout", "3600000"], port=port) as px:
+                held = connect(port)
+                held.sendall(b"held")
+                self.assertEqual(b"held", held.recv(4))
+                px.proc.send_signal(signal.SIGTERM)
+                wait_for_text(px, "SIGTERM: draining")
+                self.assertIsNone(px.proc.poll())  # the held session keeps the drain waiting
+                px.proc.send_signal(signal.SIGTERM)
+                self.assertEqual(1, px.proc.wait(30 * SLOW))
+                self.assertIn("SIGTERM during the drain: closing every connection at once",
+                              px.stderr())
+                # the cut ends the drain like its deadline: the summary counts what it closed
+                self.assertIn("timeouts: drain 1", px.stderr())
+                self.assertTrue(closed_by_peer(held))
+                held.close()
+
+    def test_single_sigterm_drains_and_exits_zero(self):
+        port = free_port()
+        with Server(echo_handler) as b:
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1"], port=port) as px:
+                self.assertEqual(b"x", echo_roundtrip(port, b"x"))
+                self.assertEqual(0, px.stop(signal.SIGTERM), px.stderr())
+                self.assertNotIn("closing every connection at once", px.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: MIT
+"""sluice-static needs nothing from the filesystem: no dynamic loader, no shared library, no NSS.
+It runs in an empty chroot holding only itself and its configuration, inside a network namespace
+this test creates, and proxies a checksummed payload to an echo backend in that namespace.
+Runs where sluice-static is built (release), as root, where network namespaces work; elsewhere
+every test skips, saying why."""
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import netns
+from harness import Server, echo_handler, echo_roundtrip
+
+PAYLOAD_BYTES = 4 << 20
+CONFIG = """\
+workers: 1
+drain_timeout: 5s
+listeners:
+  - name: front
+    address: 127.0.0.1:8080
+    group: back
+groups:
+  - name: back
+    backends:
+      - address: 127.0.0.1:9001
+"""
+
+
+def setUpModule():
+    if not netns.STATIC_BIN:
+        netns.skip_module("sluice-static is built only in unsanitized Release builds "
+                          "(SLUICE_STATIC_BIN unset)")
+    reason = netns.why_no_netns()
+    if reason:
+        netns.skip_module(reason)
+
+
+class StaticBinaryTest(unittest.TestCase):
+    def test_static_binary_has_no_interpreter_and_no_needed_library(self):
+        interp, needed = netns.elf_dynamic_needs(netns.STATIC_BIN)
+        self.assertIsNone(interp)
+        self.assertEqual([], needed)
+
+    def test_static_binary_links_no_name_service_code(self):
+        syms = subprocess.run(["nm", "--defined-only", netns.STATIC_BIN], check=True,
+                              capture_output=True, text=True).stdout.split()
+        nss = sorted({s for s in syms if s.startswith(("__nss_", "_nss_")) or s in (
+            "getaddrinfo", "gethostbyname", "getpwnam", "getpwuid", "getgrnam", "getservbyname")})
+        self.assertEqual([], nss)
+
+
+class EmptyChrootTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="sl-chroot-")
+        self.addCleanup(shutil.rmtree, self.root)
+        os.chmod(self.root, 0o755)
+        shutil.copy(netns.STATIC_BIN, os.path.join(self.root, "sluice"))
+        with open(os.path.join(self.root, "sluice.yaml"), "w") as f:
+            f.write(CONFIG)
+        self.assertEqual(["sluice", "sluice.yaml"], sorted(os.listdir(self.root)))
+
+    def test_config_check_runs_in_an_empty_chroot(self):
+        r = subprocess.run(["chroot", self.root, "/sluice", "--check", "-c", "/sluice.yaml"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn("/sluice.yaml: ok (1 listener, 1 group)", r.stdout)
+
+    def test_proxies_a_checksummed_payload_from_an_empty_chroot_in_a_network_namespace(self):
+        payload = os.urandom(PAYLOAD_BYTES)
+        with netns.NetNs("sl-static") as ns:
+            backend = ns.call(Server, echo_handler, "127.0.0.1", 9001)
+            with backend, tempfile.TemporaryFile() as err:
+                proc = subprocess.Popen(
+                    ns.exec_args(["chroot", self.root, "/sluice", "-c", "/sluice.yaml"]),
+                    stdout=subprocess.DEVNULL, stderr=err)
+                try:
+                    ns.wait_listening(8080, proc, host="127.0.0.1")
+                    got = ns.call(echo_roundtrip, 8080, payload)
+                finally:
+                    rc = netns.stop(proc)
+                    err.seek(0)
+                    log = err.read().decode(errors="replace")
+            self.assertEqual(len(payload), len(got), log)
+            self.assertEqual(hashlib.sha256(payload).hexdigest(), hashlib.sha256(got).hexdigest())
+            self.assertEqual(1, backend.accepted)
+            self.assertEqual(0, rc, log)
+            self.assertIn(f"sessions: 1 accepted, 1 closed, 0 still open at exit; bytes: "
+                          f"{PAYLOAD_BYTES} in, {PAYLOAD_BYTES} out", log)
+
+
+if __name__ == "__main__":
+    unittest.main()

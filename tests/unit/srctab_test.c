@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Behaviour tests of sl_srctab: concurrent and rate limits per source, prefix aggregation,
+ * eviction (never an entry with live connections; among idle ones the least rate debt), failing
+ * closed when a set is all pinned, and that an attacker cycling through 100k addresses cannot
+ * take the entries of sources holding connections. Threads: tests/unit/srctab_stress_test.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <cmocka.h>
+
+#include <sluice/srctab.h>
+
+#define SEC 1000000000ULL
+#define T0 (1000 * SEC)
+
+static struct sl_addr
+addr(const char *text)
+{
+	struct sl_addr a;
+
+	assert_int_equal(0, sl_addr_parse(&a, text, true, NULL));
+	return a;
+}
+
+/* IPv4 <ip> (host order), port 1234 */
+static struct sl_addr
+addr4(uint32_t ip)
+{
+	struct sl_addr a = {.len = sizeof(struct sockaddr_in)};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(1234);
+	sin->sin_addr.s_addr = htonl(ip);
+	return a;
+}
+
+static struct sl_srctab *
+table(size_t capacity, unsigned prefix4, unsigned prefix6)
+{
+	struct sl_srctab_opts o = {.capacity = capacity,
+	                           .prefix4 = prefix4,
+	                           .prefix6 = prefix6,
+	                           .seed = {0x5eed, 0xc0ffee}};
+	struct sl_srctab *t;
+
+	assert_int_equal(0, sl_srctab_create(&t, &o));
+	return t;
+}
+
+static struct sl_srctab_limits
+limits(uint32_t max_conns, uint32_t rate, uint32_t burst)
+{
+	struct sl_srctab_limits l = {.max_conns = max_conns};
+
+	assert_int_equal(0, sl_tbucket_rate_init(&l.rate, rate, burst));
+	return l;
+}
+
+static int
+acquire(struct sl_srctab *t, const char *src, const struct sl_srctab_limits *l, uint64_t now,
+        struct sl_srctab_slot *slot)
+{
+	struct sl_addr a = addr(src);
+
+	return sl_srctab_acquire(t, &a, l, now, slot);
+}
+
+static void
+srctab_create_refuses_zero_capacity_and_bad_prefixes(void **state)
+{
+	struct sl_srctab_opts o = {.capacity = 0};
+	struct sl_srctab *t = (void *)1;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_srctab_create(&t, &o));
+	assert_null(t);
+	o.capacity = 10;
+	o.prefix4 = 33;
+	assert_int_equal(-EINVAL, sl_srctab_create(&t, &o));
+	o.prefix4 = 0;
+	o.prefix6 = 129;
+	assert_int_equal(-EINVAL, sl_srctab_create(&t, &o));
+	o.prefix6 = 0;
+	o.capacity = SL_SRCTAB_MAX_CAPACITY + 1;
+	assert_int_equal(-EINVAL, sl_srctab_create(&t, &o));
+}
+
+static void
+srctab_rounds_capacity_up_to_whole_sets(void **state)
+{
+	struct sl_srctab *t = table(SL_SRCTAB_WAYS + 1, 0, 0);
+	struct sl_srctab_stats st;
+
+	(void)state;
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(2 * SL_SRCTAB_WAYS, st.capacity);
+	assert_int_equal(0, st.in_use);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_allows_max_conns_then_refuses_over_conns(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(3, 0, 0);
+	struct sl_srctab_slot s[4];
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s[i]));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "10.0.0.1:1", &l, T0, &s[3]));
+	/* another source is not affected */
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.2:1", &l, T0, &s[3]));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_release_lets_the_source_connect_again(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(1, 0, 0);
+	struct sl_srctab_slot s, s2;
+	struct sl_srctab_stats st;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "10.0.0.1:2", &l, T0, &s2));
+	sl_srctab_release(t, s);
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:3", &l, T0, &s2));
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(1, st.conns);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_refuses_over_rate_after_the_burst_until_a_token_refills(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(0, 10, 3); /* a token per 100 ms */
+	struct sl_srctab_slot s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8::1]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE, acquire(t, "[2001:db8::1]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE,
+	                 acquire(t, "[2001:db8::1]:1", &l, T0 + SEC / 10 - 1, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8::1]:1", &l, T0 + SEC / 10, &s));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_refused_connection_holds_no_slot(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(5, 1, 1);
+	struct sl_srctab_slot s;
+	struct sl_srctab_stats st;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(1, st.conns);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_zero_limits_are_unlimited(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(0, 0, 0);
+	struct sl_srctab_slot s;
+	struct sl_srctab_stats st;
+
+	(void)state;
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(10000, st.conns);
+	assert_int_equal(1, st.pinned);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_ipv4_sources_in_one_prefix_share_an_entry(void **state)
+{
+	struct sl_srctab *t = table(100, 24, 0);
+	struct sl_srctab_limits l = limits(2, 0, 0);
+	struct sl_srctab_slot s;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "198.51.100.1:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "198.51.100.200:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "198.51.100.77:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "198.51.101.1:1", &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_ipv6_sources_in_one_64_share_an_entry_by_default(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(2, 0, 0);
+	struct sl_srctab_slot s;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8:0:1::1]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8:0:1:ffff::9]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "[2001:db8:0:1::2]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8:0:2::1]:1", &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_ipv6_prefix_above_64_separates_addresses(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 128);
+	struct sl_srctab_limits l = limits(1, 0, 0);
+	struct sl_srctab_slot s;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8::1]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8::2]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "[2001:db8::1]:2", &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_ignores_the_port(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(1, 0, 0);
+	struct sl_srctab_slot s;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.9.9.9:1000", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "10.9.9.9:2000", &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_counts_ipv4_mapped_ipv6_as_the_ipv4_source(void **state)
+{
+	struct sl_srctab *t = table(100, 24, 0);
+	struct sl_srctab_limits l = limits(2, 0, 0);
+	struct sl_srctab_slot s;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "203.0.113.5:1", &l, T0, &s));
+	/* same /24, through a dual-stack socket: the IPv4 prefix applies */
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[::ffff:203.0.113.99]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "203.0.113.6:1", &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_refuses_a_non_ip_address(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits l = limits(0, 0, 0);
+	struct sl_srctab_slot s;
+	struct sl_addr a = {.len = sizeof(struct sockaddr_un)};
+
+	(void)state;
+	a.ss.ss_family = AF_UNIX;
+	assert_int_equal(-EAFNOSUPPORT, sl_srctab_acquire(t, &a, &l, T0, &s));
+	a = (struct sl_addr){0};
+	assert_int_equal(-EAFNOSUPPORT, sl_srctab_acquire(t, &a, &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+/* one set: any SL_SRCTAB_WAYS + 1 distinct sources compete for the same entries */
+static void
+srctab_fails_closed_when_every_entry_of_a_set_holds_connections(void **state)
+{
+	struct sl_srctab *t = table(SL_SRCTAB_WAYS, 0, 0);
+	struct sl_srctab_limits l = limits(2, 0, 0);
+	struct sl_srctab_slot s[SL_SRCTAB_WAYS], extra;
+	struct sl_srctab_stats st;
+	struct sl_addr a;
+
+	(void)state;
+	for (uint32_t i = 0; i < SL_SRCTAB_WAYS; i++) {
+		a = addr4(0x0a000001 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s[i]));
+	}
+	a = addr4(0x0b000001);
+	assert_int_equal(SL_SRCTAB_TABLE_FULL, sl_srctab_acquire(t, &a, &l, T0, &extra));
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(1, st.table_full);
+	assert_int_equal(SL_SRCTAB_WAYS, st.pinned);
+	/* the holders keep their counts: one more each, then over the limit */
+	for (uint32_t i = 0; i < SL_SRCTAB_WAYS; i++) {
+		a = addr4(0x0a000001 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &extra));
+		assert_int_equal(SL_SRCTAB_OVER_CONNS, sl_srctab_acquire(t, &a, &l, T0, &extra));
+	}
+	/* a holder leaving (both its connections) makes room for the newcomer */
+	sl_srctab_release(t, s[3]);
+	sl_srctab_release(t, s[3]);
+	a = addr4(0x0b000001);
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &extra));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_reuses_an_idle_entry_with_a_full_bucket_without_an_eviction(void **state)
+{
+	struct sl_srctab *t = table(SL_SRCTAB_WAYS, 0, 0);
+	struct sl_srctab_limits l = limits(1, 0, 0);
+	struct sl_srctab_slot s;
+	struct sl_srctab_stats st;
+	struct sl_addr a;
+
+	(void)state;
+	for (uint32_t i = 0; i < 3 * SL_SRCTAB_WAYS; i++) {
+		a = addr4(0x0a000001 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+		sl_srctab_release(t, s);
+	}
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(3 * SL_SRCTAB_WAYS, st.inserts);
+	assert_int_equal(0, st.evictions);
+	assert_int_equal(0, st.in_use);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_evicts_the_idle_entry_with_the_least_rate_debt(void **state)
+{
+	struct sl_srctab *t = table(SL_SRCTAB_WAYS, 0, 0);
+	struct sl_srctab_limits l = limits(0, 1, 10);
+	struct sl_srctab_slot s;
+	struct sl_srctab_stats st;
+	struct sl_addr a;
+	uint32_t i, k;
+
+	(void)state;
+	/* source i takes i + 2 tokens and closes them all: every entry idle, debts 2..8 */
+	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
+		a = addr4(0x0a000001 + i);
+		for (k = 0; k < i + 2; k++) {
+			assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+			sl_srctab_release(t, s);
+		}
+	}
+	/* a newcomer takes source 0's entry (least debt) and keeps its connection */
+	a = addr4(0x0b000001);
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(1, st.evictions);
+	/* source 6 kept its debt: 10 - 8 = 2 tokens left */
+	a = addr4(0x0a000001 + 6);
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE, sl_srctab_acquire(t, &a, &l, T0, &s));
+	/* source 0 comes back fresh (its state was the one dropped), taking source 1's entry */
+	a = addr4(0x0a000001);
+	for (k = 0; k < 10; k++)
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE, sl_srctab_acquire(t, &a, &l, T0, &s));
+	/* source 2 (debt 4) is still there */
+	a = addr4(0x0a000001 + 2);
+	for (k = 0; k < 6; k++)
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_RATE, sl_srctab_acquire(t, &a, &l, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+#define LEGIT 50
+#define ATTACK 100000
+
+/*
+ * 50 legitimate sources connected 10 s ago and hold 3 connections each (their limit); 5 ms ago
+ * each replaced one, so its bucket (5, 100/s) holds 4.5 tokens and owes less than any attacker's
+ * will. An attacker then opens and closes one connection from each of 100k addresses, at one
+ * instant, through a table of about 1000 entries. Every legitimate source keeps its count and its
+ * bucket: a 4th connection is over the limit, and after closing all 3 exactly 4 more fit the rate.
+ */
+static void
+srctab_attacker_cycling_100k_addresses_keeps_holders_counts_and_limits(void **state)
+{
+	struct sl_srctab *t = table(1000, 0, 0);
+	struct sl_srctab_limits l = limits(3, 100, 5);
+	struct sl_srctab_slot held[LEGIT][3], s;
+	struct sl_srctab_stats st;
+	struct sl_addr a;
+	uint32_t i, k, allowed = 0;
+
+	(void)state;
+	for (i = 0; i < LEGIT; i++) {
+		a = addr4(0x0a010000 + i * 7);
+		for (k = 0; k < 3; k++)
+			assert_int_equal(SL_SRCTAB_ALLOWED,
+			                 sl_srctab_acquire(t, &a, &l, T0 - 10 * SEC, &held[i][k]));
+		sl_srctab_release(t, held[i][2]);
+		assert_int_equal(SL_SRCTAB_ALLOWED,
+		                 sl_srctab_acquire(t, &a, &l, T0 - SEC / 200, &held[i][2]));
+	}
+	for (i = 0; i < ATTACK; i++) {
+		a = addr4(0xac100000 + i);
+		if (sl_srctab_acquire(t, &a, &l, T0, &s) == SL_SRCTAB_ALLOWED) {
+			allowed++;
+			sl_srctab_release(t, s);
+		}
+	}
+	sl_srctab_stats_get(t, T0, &st);
+	/* the attack did churn the table: idle entries with debt were evicted */
+	assert_true(st.evictions > ATTACK / 2);
+	assert_int_equal(ATTACK, allowed);
+	assert_int_equal(LEGIT, st.pinned);
+	assert_int_equal(3 * LEGIT, st.conns);
+	for (i = 0; i < LEGIT; i++) {
+		a = addr4(0x0a010000 + i * 7);
+		assert_int_equal(SL_SRCTAB_OVER_CONNS, sl_srctab_acquire(t, &a, &l, T0, &s));
+		for (k = 0; k < 3; k++)
+			sl_srctab_release(t, held[i][k]);
+		for (k = 0; k < 4; k++) {
+			assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+			sl_srctab_release(t, s);
+		}
+		assert_int_equal(SL_SRCTAB_OVER_RATE, sl_srctab_acquire(t, &a, &l, T0, &s));
+	}
+	sl_srctab_destroy(t);
+}
+
+/*
+ * The attacker keeps every connection it gets, from 100k addresses, until the table is full of
+ * them: it is then refused (TABLE_FULL), and the 20 sources that held connections before are
+ * still found with their counts.
+ */
+static void
+srctab_attacker_holding_connections_cannot_evict_holders(void **state)
+{
+	struct sl_srctab *t = table(10 * SL_SRCTAB_WAYS, 0, 0);
+	struct sl_srctab_limits l = limits(1, 0, 0);
+	struct sl_srctab_slot held[20], s;
+	struct sl_srctab_stats st;
+	struct sl_addr a;
+	uint32_t i, allowed = 0, full = 0;
+
+	(void)state;
+	for (i = 0; i < 20; i++) {
+		a = addr4(0x0a020000 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &held[i]));
+	}
+	for (i = 0; i < ATTACK; i++) {
+		a = addr4(0xac200000 + i);
+		int v = sl_srctab_acquire(t, &a, &l, T0 + i, &s);
+
+		allowed += v == SL_SRCTAB_ALLOWED;
+		full += v == SL_SRCTAB_TABLE_FULL;
+	}
+	assert_int_equal(10 * SL_SRCTAB_WAYS - 20, allowed);
+	assert_int_equal(ATTACK - allowed, full);
+	sl_srctab_stats_get(t, T0 + ATTACK, &st);
+	assert_int_equal(10 * SL_SRCTAB_WAYS, st.pinned);
+	assert_int_equal(full, st.table_full);
+	for (i = 0; i < 20; i++) {
+		a = addr4(0x0a020000 + i);
+		assert_int_equal(SL_SRCTAB_OVER_CONNS, sl_srctab_acquire(t, &a, &l, T0, &s));
+		sl_srctab_release(t, held[i]);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	}
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_stats_count_entries_in_use_pinned_and_conns(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits rated = limits(0, 10, 5), free_ = limits(0, 0, 0);
+	struct sl_srctab_slot s;
+	struct sl_srctab_stats st;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &rated, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &rated, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.2:1", &rated, T0, &s));
+	sl_srctab_release(t, s); /* idle, owes 100 ms */
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.3:1", &free_, T0, &s));
+	sl_srctab_release(t, s); /* idle, owes nothing */
+	sl_srctab_stats_get(t, T0, &st);
+	assert_int_equal(3, st.inserts);
+	assert_int_equal(2, st.in_use);
+	assert_int_equal(1, st.pinned);
+	assert_int_equal(2, st.conns);
+	sl_srctab_stats_get(t, T0 + SEC / 10, &st);
+	assert_int_equal(1, st.in_use);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_new_limits_apply_to_sources_already_in_the_table(void **state)
+{
+	struct sl_srctab *t = table(100, 0, 0);
+	struct sl_srctab_limits loose = limits(5, 0, 0), tight = limits(2, 0, 0);
+	struct sl_srctab_slot s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &loose, T0, &s));
+	assert_int_equal(SL_SRCTAB_OVER_CONNS, acquire(t, "10.0.0.1:1", &tight, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &loose, T0, &s));
+	sl_srctab_destroy(t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(srctab_create_refuses_zero_capacity_and_bad_prefixes),
+	        cmocka_unit_test(srctab_rounds_capacity_up_to_whole_sets),
+	        cmocka_unit_test(srctab_allows_max_conns_then_refuses_over_conns),
+	        cmocka_unit_test(srctab_release_lets_the_source_connect_again),
+	        cmocka_unit_test(srctab_refuses_over_rate_after_the_burst_until_a_token_refills),
+	        cmocka_unit_test(srctab_refused_connection_holds_no_slot),
+	        cmocka_unit_test(srctab_zero_limits_are_unlimited),
+	        cmocka_unit_test(srctab_ipv4_sources_in_one_prefix_share_an_entry),
+	        cmocka_unit_test(srctab_ipv6_sources_in_one_64_share_an_entry_by_default),
+	        cmocka_unit_test(srctab_ipv6_prefix_above_64_separates_addresses),
+	        cmocka_unit_test(srctab_ignores_the_port),
+	        cmocka_unit_test(srctab_counts_ipv4_mapped_ipv6_as_the_ipv4_source),
+	        cmocka_unit_test(srctab_refuses_a_non_ip_address),
+	        cmocka_unit_test(srctab_fails_closed_when_every_entry_of_a_set_holds_connections),
+	        cmocka_unit_test(
+	                srctab_reuses_an_idle_entry_with_a_full_bucket_without_an_eviction),
+	        cmocka_unit_test(srctab_evicts_the_idle_entry_with_the_least_rate_debt),
+	        cmocka_unit_test(
+	                srctab_attacker_cycling_100k_addresses_keeps_holders_counts_and_limits),
+	        cmocka_unit_test(srctab_attacker_holding_connections_cannot_evict_holders),
+	        cmocka_unit_test(srctab_stats_count_entries_in_use_pinned_and_conns),
+	        cmocka_unit_test(srctab_new_limits_apply_to_sources_already_in_the_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

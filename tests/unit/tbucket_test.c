@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Behaviour tests of sl_tbucket: burst then refusal, refill one token per step, exact counts
+ * over long runs with rates that do not divide a second, large gaps, clock steps backwards,
+ * multi-token takes and the edges of the value ranges.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sluice/tbucket.h>
+
+#define SEC 1000000000ULL
+
+/* Takes single tokens at <now> until refused; returns how many were taken. */
+static unsigned
+drain(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now)
+{
+	unsigned n = 0;
+
+	while (n < 100000 && sl_tbucket_try_take(b, r, now, 1))
+		n++;
+	return n;
+}
+
+static void
+tbucket_rate_init_refuses_zero_burst_with_a_rate(void **state)
+{
+	struct sl_tbucket_rate r;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_tbucket_rate_init(&r, 10, 0));
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 0, 0));
+}
+
+static void
+tbucket_full_bucket_gives_its_burst_then_refuses(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 10, 5));
+	sl_tbucket_init(&b);
+	assert_int_equal(5, drain(&b, &r, 1000 * SEC));
+	assert_false(sl_tbucket_try_take(&b, &r, 1000 * SEC, 1));
+}
+
+static void
+tbucket_refills_one_token_per_step_and_not_sooner(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t = 50 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 4, 2)); /* one token per 250 ms */
+	sl_tbucket_init(&b);
+	assert_int_equal(2, drain(&b, &r, t));
+	assert_false(sl_tbucket_try_take(&b, &r, t + 250000000 - 1, 1));
+	assert_true(sl_tbucket_try_take(&b, &r, t + 250000000, 1));
+	assert_false(sl_tbucket_try_take(&b, &r, t + 250000000, 1));
+}
+
+static void
+tbucket_refused_take_changes_nothing(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b, before;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 3, 1));
+	sl_tbucket_init(&b);
+	assert_true(sl_tbucket_try_take(&b, &r, SEC, 1));
+	before = b;
+	assert_false(sl_tbucket_try_take(&b, &r, SEC + 1, 1));
+	assert_true(before.tat == b.tat);
+	assert_int_equal(before.frac, b.frac);
+}
+
+/* Random spacing below window - step (so the bucket is never full when drained), draining at
+ * each step: with exact arithmetic the total is burst + floor(elapsed * rate / 1e9) at every
+ * step, for a rate that does not divide 1e9. */
+static void
+tbucket_counts_exactly_over_a_long_run_with_an_inexact_rate(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t0 = 123456789, t = t0, x = 88172645463325252ULL, total = 0, want;
+	unsigned i, bad = 0;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 7, 5)); /* step 142.86 ms, window 714.29 */
+	sl_tbucket_init(&b);
+	for (i = 0; i < 500000; i++) {
+		total += drain(&b, &r, t);
+		want = 5 + (t - t0) * 7 / SEC;
+		bad += total != want;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		t += 1 + x % 400000000; /* < window - step: never full when drained */
+	}
+	assert_int_equal(0, bad);
+	/* most of a day of simulated time */
+	assert_true(t - t0 > 20 * 3600 * SEC);
+}
+
+static void
+tbucket_large_gap_refills_to_burst_and_no_more(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1000, 10));
+	sl_tbucket_init(&b);
+	assert_int_equal(10, drain(&b, &r, SEC));
+	assert_int_equal(10, sl_tbucket_tokens(&b, &r, (1ULL << 62)));
+	assert_int_equal(10, drain(&b, &r, (1ULL << 62)));
+}
+
+static void
+tbucket_zero_rate_is_unlimited_and_writes_nothing(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 0, 0));
+	sl_tbucket_init(&b);
+	for (unsigned i = 0; i < 1000; i++)
+		assert_true(sl_tbucket_try_take(&b, &r, SEC, UINT32_MAX));
+	assert_true(0 == b.tat);
+	assert_int_equal(UINT32_MAX, sl_tbucket_tokens(&b, &r, SEC));
+	assert_true(0 == sl_tbucket_wait_ns(&b, &r, SEC, 5));
+}
+
+static void
+tbucket_small_clock_step_back_refuses_without_refilling(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t = 100 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 10, 2));
+	sl_tbucket_init(&b);
+	assert_int_equal(2, drain(&b, &r, t));
+	/* a thread that read the clock 1 ms earlier gets nothing, and nothing moves */
+	assert_int_equal(0, drain(&b, &r, t - 1000000));
+	assert_false(sl_tbucket_try_take(&b, &r, t + 100000000 - 1, 1));
+	assert_true(sl_tbucket_try_take(&b, &r, t + 100000000, 1));
+}
+
+static void
+tbucket_large_clock_step_back_restarts_empty_at_the_new_clock(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t = 1000 * SEC, back = t - 500 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 10, 2));
+	sl_tbucket_init(&b);
+	assert_int_equal(2, drain(&b, &r, t));
+	/* empty at the new clock, not a free refill ... */
+	assert_int_equal(0, drain(&b, &r, back));
+	/* ... and no freeze until the clock is back at <t>: one step later there is a token */
+	assert_false(sl_tbucket_try_take(&b, &r, back + 100000000 - 1, 1));
+	assert_true(sl_tbucket_try_take(&b, &r, back + 100000000, 1));
+}
+
+static void
+tbucket_takes_many_tokens_at_once_like_bytes(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t = 7 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1000000, 64000)); /* 1 MB/s, 64 kB burst */
+	sl_tbucket_init(&b);
+	for (unsigned i = 0; i < 42; i++)
+		assert_true(sl_tbucket_try_take(&b, &r, t, 1500));
+	assert_int_equal(64000 - 42 * 1500, sl_tbucket_tokens(&b, &r, t));
+	assert_false(sl_tbucket_try_take(&b, &r, t, 1500));
+	/* 1500 - 1000 bytes missing: 500 us at 1 byte/us */
+	assert_true(500000 == sl_tbucket_wait_ns(&b, &r, t, 1500));
+	assert_true(sl_tbucket_try_take(&b, &r, t + 500000, 1500));
+}
+
+static void
+tbucket_refuses_more_than_burst_in_one_take(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 100, 8));
+	sl_tbucket_init(&b);
+	assert_false(sl_tbucket_try_take(&b, &r, SEC, 9));
+	assert_true(UINT64_MAX == sl_tbucket_wait_ns(&b, &r, SEC, 9));
+	assert_true(sl_tbucket_try_take(&b, &r, SEC, 8));
+}
+
+static void
+tbucket_wait_ns_says_when_a_take_succeeds(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t = 3 * SEC, w;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 3, 1)); /* 333333333.33 ns per token */
+	sl_tbucket_init(&b);
+	assert_true(0 == sl_tbucket_wait_ns(&b, &r, t, 1));
+	assert_true(sl_tbucket_try_take(&b, &r, t, 1));
+	w = sl_tbucket_wait_ns(&b, &r, t, 1);
+	assert_true(333333334 == w);
+	assert_false(sl_tbucket_try_take(&b, &r, t + w - 1, 1));
+	assert_true(sl_tbucket_try_take(&b, &r, t + w, 1));
+}
+
+static void
+tbucket_largest_rate_and_burst_do_not_overflow(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t t = (1ULL << 63) - 10 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, UINT32_MAX, UINT32_MAX));
+	sl_tbucket_init(&b);
+	assert_int_equal(UINT32_MAX, sl_tbucket_tokens(&b, &r, t));
+	assert_true(sl_tbucket_try_take(&b, &r, t, UINT32_MAX));
+	assert_int_equal(0, sl_tbucket_tokens(&b, &r, t));
+	assert_false(sl_tbucket_try_take(&b, &r, t, 1));
+	/* one second later: exactly one second's worth again */
+	assert_int_equal(UINT32_MAX, sl_tbucket_tokens(&b, &r, t + SEC));
+	assert_true(sl_tbucket_try_take(&b, &r, t + SEC, UINT32_MAX));
+}
+
+static void
+tbucket_is_full_only_when_it_owes_nothing(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 3, 2));
+	sl_tbucket_init(&b);
+	assert_true(sl_tbucket_is_full(&b, SEC));
+	assert_true(sl_tbucket_try_take(&b, &r, SEC, 1));
+	assert_false(sl_tbucket_is_full(&b, SEC + 333333333));
+	assert_true(sl_tbucket_is_full(&b, SEC + 333333334));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(tbucket_rate_init_refuses_zero_burst_with_a_rate),
+	        cmocka_unit_test(tbucket_full_bucket_gives_its_burst_then_refuses),
+	        cmocka_unit_test(tbucket_refills_one_token_per_step_and_not_sooner),
+	        cmocka_unit_test(tbucket_refused_take_changes_nothing),
+	        cmocka_unit_test(tbucket_counts_exactly_over_a_long_run_with_an_inexact_rate),
+	        cmocka_unit_test(tbucket_large_gap_refills_to_burst_and_no_more),
+	        cmocka_unit_test(tbucket_zero_rate_is_unlimited_and_writes_nothing),
+	        cmocka_unit_test(tbucket_small_clock_step_back_refuses_without_refilling),
+	        cmocka_unit_test(tbucket_large_clock_step_back_restarts_empty_at_the_new_clock),
+	        cmocka_unit_test(tbucket_takes_many_tokens_at_once_like_bytes),
+	        cmocka_unit_test(tbucket_refuses_more_than_burst_in_one_take),
+	        cmocka_unit_test(tbucket_wait_ns_says_when_a_take_succeeds),
+	        cmocka_unit_test(tbucket_largest_rate_and_burst_do_not_overflow),
+	        cmocka_unit_test(tbucket_is_full_only_when_it_owes_nothing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
