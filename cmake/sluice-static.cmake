@@ -36,13 +36,15 @@ if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
 	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB})")
-	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c)
+	# no admin endpoint: libmicrohttpd and cJSON have no static builds here (no_admin.c)
+	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
+		${PROJECT_SOURCE_DIR}/app/static/no_admin.c)
 	target_include_directories(sluice-static PRIVATE ${PROJECT_SOURCE_DIR}/include
 		${PROJECT_SOURCE_DIR}/src)
 	# the archives by path: the imported pkg-config targets name the shared libyaml/libnuma
-	add_dependencies(sluice-static ${SL_APP_LIB} sluice_static)
+	add_dependencies(sluice-static sluice_proxy sluice_static)
 	target_link_libraries(sluice-static PRIVATE
-		$<TARGET_FILE:${SL_APP_LIB}> $<TARGET_FILE:sluice_static>
+		$<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
 		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} Threads::Threads)
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings
 		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo)

@@ -9,10 +9,13 @@ packages=(
 	build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
 	# libraries (libyaml-dev, libnuma-dev and libc6-dev also ship the .a files of sluice-static)
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
+	libmicrohttpd-dev libcjson-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
 	lintian man-db python3-yaml
+	# promtool checks the admin endpoint's metrics
+	prometheus
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone
@@ -35,8 +38,9 @@ export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${missing[*]}" >&2
 apt-get -o DPkg::Lock::Timeout=300 update -qq
 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# the distribution packages start these services; the benchmarks run their own instances
-for s in haproxy nginx; do
+# the distribution packages start these services; the benchmarks run their own instances, and
+# prometheus would hold 9090, the demo's admin port
+for s in haproxy nginx prometheus; do
 	if command -v systemctl >/dev/null && systemctl is-active -q "$s" 2>/dev/null; then
 		systemctl stop "$s" || true
 	fi

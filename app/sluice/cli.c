@@ -16,7 +16,7 @@
 #include <sluice/lb.h>
 #include <sluice/log.h>
 
-enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_DEMO };
+enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_DEMO, OPT_ADMIN };
 
 static const struct option long_options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -29,6 +29,7 @@ static const struct option long_options[] = {
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"demo", required_argument, NULL, OPT_DEMO},
+        {"admin", required_argument, NULL, OPT_ADMIN},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -51,6 +52,8 @@ cli_usage(FILE *f)
 	      "      --forward MODE          auto (default), splice or copy\n"
 	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
+	      "      --admin ADDR:PORT       serve /metrics, /stats, /healthz, /readyz there\n"
+	      "                              (the demo: 127.0.0.1:9090; off: --admin off)\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -119,6 +122,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		case OPT_DEMO:
 			c->demo_listen = optarg;
+			break;
+		case OPT_ADMIN:
+			c->admin = optarg;
 			break;
 		case 'V':
 			c->mode = CLI_VERSION;
@@ -214,6 +220,16 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		        "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n",
 		        c->log_level);
 		return -EINVAL;
+	}
+	if (c->admin && strcmp(c->admin, "off") == 0) {
+		cfg->admin.addr.len = 0;
+	} else if (c->admin) {
+		const char *why;
+
+		if (sl_addr_parse(&cfg->admin.addr, c->admin, true, &why) != 0) {
+			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

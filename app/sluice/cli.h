@@ -33,6 +33,7 @@ struct cli {
 	long drain_ms;        /* --drain-timeout; -1 = not given */
 	const char *log_level;
 	const char *demo_listen; /* --demo; NULL = DEMO_LISTEN */
+	const char *admin;       /* --admin ADDR: the admin endpoint; "off" disables it */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */
@@ -51,7 +52,9 @@ int cli_build_config(struct sl_config **out, const struct cli *c, const char *li
 /* Parses the -b list into <out> (at most <max> entries). Returns the count or -EINVAL (printed). */
 int cli_parse_backends(const char *list, struct sl_addr *out, size_t max);
 
-/* Applies -w, --drain-timeout and --log-level over a loaded config. -EINVAL (printed). */
+/*
+ * Applies -w, --drain-timeout, --log-level and --admin over a loaded config. -EINVAL (printed).
+ */
 int cli_apply_overrides(struct sl_config *cfg, const struct cli *c);
 
 #endif /* SLUICE_APP_CLI_H */

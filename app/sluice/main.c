@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,11 @@
 #include <unistd.h>
 
 #include <sluice/addr.h>
+#include <sluice/admin.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
+#include <sluice/stats.h>
 #include <sluice/version.h>
 
 #include "cli.h"
@@ -26,6 +29,7 @@
 #include "notify.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
+#define DEMO_ADMIN "127.0.0.1:9090"
 
 static int
 check_config(const char *path)
@@ -66,10 +70,13 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 		printf("  backend %d: %s\n", i + 1, sl_addr_format(&backends[i], b, sizeof(b)));
 	printf("try it from another terminal:\n"
 	       "  curl http://%s/      # each request names the backend that answered\n"
-	       "  nc %s %u    # anything that is not HTTP is echoed back\n"
-	       "stop with Ctrl-C (sluice drains open connections, then exits)\n",
+	       "  nc %s %u    # anything that is not HTTP is echoed back\n",
 	       listen, strchr(listen, ']') ? "::1" : "127.0.0.1",
 	       sl_addr_port(&cfg->listeners[0].addr));
+	if (cfg->admin.addr.len != 0)
+		printf("  curl http://%s/metrics   # Prometheus metrics; /stats for JSON\n",
+		       sl_addr_format(&cfg->admin.addr, b, sizeof(b)));
+	printf("stop with Ctrl-C (sluice drains open connections, then exits)\n");
 	fflush(stdout);
 }
 
@@ -203,75 +210,250 @@ start_hint(int err, char *buf, size_t size)
 	}
 }
 
-/* Appends " NAME N" to <buf> for each nonzero <counts>[i] (names from <name>); the length. */
-static size_t
-append_counts(char *buf, size_t size, size_t len, const uint64_t *counts, unsigned n,
-              const char *(*name)(unsigned))
-{
-	for (unsigned i = 0; i < n && len < size; i++) {
-		int w;
+/*
+ * The exit summary reads the proxy's registry (sluice/stats.h). Its first lines keep the words
+ * operators and scripts know (sessions:, health checks:, warm pools:, timeouts:, rejected:);
+ * every value they show is listed in <shown>, and every other set and value of the registry
+ * follows on generic lines, so a counter added to the proxy is reported without an edit here.
+ */
 
-		if (counts[i] == 0)
+/* A definition (or, with def NULL, a whole set) the first lines already show. */
+static const struct {
+	const char *set, *def;
+} shown[] = {
+        {"process", "accepted"},
+        {"process", "closed"},
+        {"process", "active"},
+        {"process", "filtered"},
+        {"process", "warm_failed"},
+        {"process", "listening"},
+        {"bytes", NULL},
+        {"timeout", NULL},
+        {"reason", NULL},
+        {"health", "health_checks"},
+        {"health", "health_failures"},
+        {"health", "health_transitions_up"},
+        {"health", "health_transitions_down"},
+        {"warm", "warm_hits"},
+        {"warm", "warm_misses"},
+        {"warm", "warm_expired"},
+        {"warm", "warm_dead"},
+};
+
+static bool
+is_shown(const char *set, const char *def)
+{
+	for (size_t i = 0; i < SL_ARRAY_SIZE(shown); i++)
+		if (strcmp(shown[i].set, set) == 0 &&
+		    (shown[i].def == NULL || strcmp(shown[i].def, def) == 0))
+			return true;
+	return false;
+}
+
+/* Appends printf-style text to <buf> (of <size>, <*len> used), truncating quietly. */
+static void __attribute__((format(printf, 4, 5)))
+append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (*len >= size - 1)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		*len = *len + (size_t)w < size ? *len + (size_t)w : size - 1;
+}
+
+/* Value <def> of the single instance of set <set>; 0 if the registry has no such thing. */
+static uint64_t
+value(const struct sl_stats *r, const char *set, const char *def)
+{
+	const struct sl_stats_set *s = sl_stats_find(r, set);
+	int idx = s != NULL ? sl_stats_set_def_index(s, def) : -1;
+
+	if (idx < 0 || sl_stats_set_ninstances(s) == 0)
+		return 0;
+	return sl_stats_read(s, 0, (unsigned)idx);
+}
+
+/* " NAME N" for each nonzero instance of the one-definition set <set>, comma-separated; the sum. */
+static uint64_t
+append_labelled(const struct sl_stats *r, const char *set, char *buf, size_t size, size_t *len)
+{
+	const struct sl_stats_set *s = sl_stats_find(r, set);
+	uint64_t sum = 0;
+
+	for (size_t i = 0; s != NULL && i < sl_stats_set_ninstances(s); i++) {
+		uint64_t v = sl_stats_read(s, i, 0);
+
+		if (v == 0)
 			continue;
-		w = snprintf(buf + len, size - len, "%s %s %llu", len == 0 ? "" : ",", name(i),
-		             (unsigned long long)counts[i]);
-		if (w > 0)
-			len += (size_t)w;
+		append(buf, size, len, "%s %s %llu", sum == 0 ? "" : ",",
+		       sl_stats_instance_label(s, i, 0), (unsigned long long)v);
+		sum += v;
 	}
-	return len < size ? len : size - 1;
-}
-
-static const char *
-timeout_name(unsigned k)
-{
-	return sl_timeout_kind_name((enum sl_timeout_kind)k);
-}
-
-static const char *
-reject_name(unsigned r)
-{
-	return sl_reject_reason_name((enum sl_reject_reason)r);
+	return sum;
 }
 
 static void
-print_summary(struct sl_proxy *p)
+print_known_lines(const struct sl_stats *r)
 {
+	const struct sl_stats_set *bytes = sl_stats_find(r, "bytes");
 	char line[512];
-	struct sl_proxy_stats st;
+	size_t len;
 
-	sl_proxy_stats(p, &st);
 	sl_log_info(
-	        "sessions: %llu accepted, %llu closed, %llu still open at exit; bytes: %llu in, "
+	        "sessions: %llu accepted, %llu closed, %lld still open at exit; bytes: %llu in, "
 	        "%llu out",
-	        (unsigned long long)st.accepted, (unsigned long long)st.closed,
-	        (unsigned long long)st.active, (unsigned long long)st.bytes_in,
-	        (unsigned long long)st.bytes_out);
-	if (st.health_checks != 0)
+	        (unsigned long long)value(r, "process", "accepted"),
+	        (unsigned long long)value(r, "process", "closed"),
+	        (long long)(int64_t)value(r, "process", "active"),
+	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 0, 0) : 0),
+	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 1, 0) : 0));
+	if (value(r, "health", "health_checks") != 0)
 		sl_log_info(
 		        "health checks: %llu run, %llu failed; %llu backends went down, %llu up",
-		        (unsigned long long)st.health_checks,
-		        (unsigned long long)st.health_failures, (unsigned long long)st.health_downs,
-		        (unsigned long long)st.health_ups);
-	if (st.warm_hits + st.warm_misses + st.warm_expired + st.warm_dead != 0)
+		        (unsigned long long)value(r, "health", "health_checks"),
+		        (unsigned long long)value(r, "health", "health_failures"),
+		        (unsigned long long)value(r, "health", "health_transitions_down"),
+		        (unsigned long long)value(r, "health", "health_transitions_up"));
+	if (value(r, "warm", "warm_hits") + value(r, "warm", "warm_misses") +
+	            value(r, "warm", "warm_expired") + value(r, "warm", "warm_dead") !=
+	    0)
 		sl_log_info(
 		        "warm pools: %llu hits, %llu misses, %llu expired, %llu dead, %llu failed",
-		        (unsigned long long)st.warm_hits, (unsigned long long)st.warm_misses,
-		        (unsigned long long)st.warm_expired, (unsigned long long)st.warm_dead,
-		        (unsigned long long)st.warm_failed);
-	line[0] = '\0';
-	if (append_counts(line, sizeof(line), 0, st.timeouts, SL_TIMEOUT_KINDS, timeout_name) > 0)
+		        (unsigned long long)value(r, "warm", "warm_hits"),
+		        (unsigned long long)value(r, "warm", "warm_misses"),
+		        (unsigned long long)value(r, "warm", "warm_expired"),
+		        (unsigned long long)value(r, "warm", "warm_dead"),
+		        (unsigned long long)value(r, "process", "warm_failed"));
+	len = 0;
+	if (append_labelled(r, "timeout", line, sizeof(line), &len) > 0)
 		sl_log_info("timeouts:%s", line);
-	line[0] = '\0';
-	if (append_counts(line, sizeof(line), 0, st.rejects, SL_REJECT_KINDS, reject_name) > 0)
-		sl_log_info("rejected: %llu clients:%s", (unsigned long long)st.filtered, line);
-	if (st.queue_full != 0)
-		sl_log_info("backend queue full: %llu clients refused",
-		            (unsigned long long)st.queue_full);
+	len = 0;
+	if (append_labelled(r, "reason", line, sizeof(line), &len) > 0)
+		sl_log_info("rejected: %llu clients:%s",
+		            (unsigned long long)value(r, "process", "filtered"), line);
+}
+
+/* <name> less its "<set>_" prefix: "backend_sessions" in set "backend" reads "sessions". */
+static const char *
+short_name(const char *set, const char *name)
+{
+	size_t n = strlen(set);
+
+	return strncmp(name, set, n) == 0 && name[n] == '_' ? name + n + 1 : name;
+}
+
+/*
+ * One line for set <s> if it has a nonzero value not shown above: "N name" for each such
+ * counter or gauge; in a labelled set, each instance's label values first, or, when the set
+ * has a single definition, the label values in place of its name.
+ */
+static void
+print_set(const struct sl_stats_set *s)
+{
+	const char *set = sl_stats_set_name(s);
+	unsigned nl = sl_stats_set_nlabels(s), nd = sl_stats_set_ndefs(s);
+	char line[1024];
+	size_t len = 0;
+
+	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
+		size_t start = len;
+		bool any = false;
+
+		if (nl > 0 && nd > 1) {
+			append(line, sizeof(line), &len, "%s", len == 0 ? " " : "; ");
+			for (unsigned j = 0; j < nl; j++)
+				append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
+				       sl_stats_instance_label(s, inst, j));
+			append(line, sizeof(line), &len, ":");
+		}
+		for (unsigned d = 0; d < nd; d++) {
+			const struct sl_stats_def *def = sl_stats_set_def(s, d);
+			const char *sep = len == 0 || line[len - 1] == ':' ? " " : ", ";
+			long long sv;
+
+			if (def->kind == SL_STATS_HIST || is_shown(set, def->name))
+				continue;
+			if (def->kind == SL_STATS_GAUGE) {
+				sv = (long long)sl_stats_read_gauge(s, inst, d);
+				if (sv == 0)
+					continue;
+				append(line, sizeof(line), &len, "%s%lld ", sep, sv);
+			} else {
+				uint64_t v = sl_stats_read(s, inst, d);
+
+				if (v == 0)
+					continue;
+				append(line, sizeof(line), &len, "%s%llu ", sep,
+				       (unsigned long long)v);
+			}
+			any = true;
+			if (nl > 0 && nd == 1)
+				for (unsigned j = 0; j < nl; j++)
+					append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
+					       sl_stats_instance_label(s, inst, j));
+			else
+				append(line, sizeof(line), &len, "%s", short_name(set, def->name));
+		}
+		if (!any) {
+			len = start; /* nothing to say about this instance */
+			line[len] = '\0';
+		}
+	}
+	if (len > 0)
+		sl_log_info("%s:%s", set, line);
+}
+
+/* The exit summary: the known lines, then every other figure of the registry. */
+static void
+print_summary(struct sl_proxy *p)
+{
+	const struct sl_stats *r = sl_proxy_stats_registry(p);
+
+	print_known_lines(r);
+	for (size_t i = 0; i < sl_stats_len(r); i++)
+		print_set(sl_stats_at(r, i));
+}
+
+/*
+ * Starts the admin endpoint if the configuration has one. Returns 0 (*a may stay NULL), or -1
+ * when it cannot start and is not <optional> (the demo's is: the proxy runs without it).
+ */
+static int
+admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional)
+{
+	char addr[SL_ADDR_STRLEN];
+	struct sl_addr bound;
+	int err;
+
+	*a = NULL;
+	if (cfg->admin.addr.len == 0)
+		return 0;
+	sl_addr_format(&cfg->admin.addr, addr, sizeof(addr));
+	err = sl_admin_start(a, p, &cfg->admin.addr);
+	if (err != 0 && optional) {
+		sl_log_warn("cannot start the admin endpoint on %s: %s (going on without it)", addr,
+		            strerror(-err));
+		return 0;
+	}
+	if (err != 0) {
+		sl_log_error("cannot start the admin endpoint on %s: %s", addr, strerror(-err));
+		return -1;
+	}
+	sl_admin_addr(*a, &bound);
+	sl_log_info("admin endpoint on http://%s/: /metrics /stats /healthz /readyz",
+	            sl_addr_format(&bound, addr, sizeof(addr)));
+	return 0;
 }
 
 static int
-run(struct sl_config *cfg)
+run(struct sl_config *cfg, bool admin_optional)
 {
+	struct sl_admin *admin;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
 	struct sl_proxy *p;
@@ -305,12 +487,17 @@ run(struct sl_config *cfg)
 		sl_proxy_destroy(p);
 		return 1;
 	}
+	if (admin_start(&admin, p, cfg, admin_optional) != 0) {
+		sl_proxy_destroy(p);
+		return 1;
+	}
 	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
 	sig = wait_for_signal(false);
 	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
 	            "once)",
 	            signal_name(sig), cfg->drain_timeout_ms);
 	notify_draining(cfg->drain_timeout_ms); /* systemd: STOPPING=1 */
+	sl_admin_stop(admin);                   /* before the drain: a scrape asks the workers */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
@@ -408,12 +595,14 @@ main(int argc, char **argv)
 			return build_failed(rc);
 		}
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
+		if (!c.admin)
+			sl_addr_parse(&cfg->admin.addr, DEMO_ADMIN, false, NULL);
 		/* show the active checks at work: every 2 s, a TCP connect to each backend */
 		cfg->groups[0].health.kind = SL_HEALTH_TCP;
 		print_demo_banner(cfg, demo_addrs);
 		break;
 	}
-	rc = run(cfg);
+	rc = run(cfg, c.mode == CLI_DEMO);
 	demo_stop(demo);
 	sl_config_free(cfg);
 	return rc;

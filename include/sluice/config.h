@@ -188,6 +188,11 @@ struct sl_config_listener {
 	struct sl_config_source source; /* per-source limits */
 };
 
+/* The admin HTTP endpoint (metrics, stats, health); off unless an address is set. */
+struct sl_config_admin {
+	struct sl_addr addr; /* addr.len == 0: no admin endpoint (the default) */
+};
+
 struct sl_config {
 	char *source;              /* file name, or "<string>"; owned */
 	uint32_t workers;          /* 0 (default) = one per online CPU */
@@ -199,6 +204,7 @@ struct sl_config {
 	size_t nlisteners;
 	struct sl_config_group *groups; /* owned */
 	size_t ngroups;
+	struct sl_config_admin admin;
 };
 
 /*

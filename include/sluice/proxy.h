@@ -21,6 +21,7 @@
 #include <sluice/config.h>
 
 struct sl_proxy;
+struct sl_stats;
 
 /* Kinds of timeout, counted separately. */
 enum sl_timeout_kind {
@@ -52,11 +53,11 @@ enum sl_reject_reason {
 
 /* Totals over every worker since start; each field is read separately (not a snapshot). */
 struct sl_proxy_stats {
-	uint64_t accepted;                 /* client connections accepted */
-	uint64_t active;                   /* sessions open now */
-	uint64_t closed;                   /* sessions finished, for any reason */
-	uint64_t bytes_in;                 /* client -> backend, counted when a session closes */
-	uint64_t bytes_out;                /* backend -> client, counted when a session closes */
+	uint64_t accepted;  /* client connections accepted */
+	uint64_t active;    /* sessions open now */
+	uint64_t closed;    /* sessions finished, for any reason */
+	uint64_t bytes_in;  /* client -> backend, counted at close and at each stats collection */
+	uint64_t bytes_out; /* backend -> client, likewise */
 	uint64_t connect_failures;         /* backend connects refused, unreachable or timed out */
 	uint64_t retries;                  /* connects tried on another backend after a failure */
 	uint64_t no_backend;               /* clients closed because no backend could be reached */
@@ -151,6 +152,16 @@ SL_API void sl_proxy_destroy(struct sl_proxy *p);
  * warm pools) or destroy.
  */
 SL_API void sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st);
+
+/*
+ * The proxy's statistics registry (sluice/stats.h), built by create and freed by destroy: the
+ * process counters, bytes by direction, timeouts by kind, rejects by reason, per-listener,
+ * per-backend and per-group figures, the health checker and warm pools, and the latency
+ * histograms (docs/metrics.md lists every one). Reads: any thread, any time after create.
+ * sl_stats_collect() on it posts to every worker and waits for their answer (at most 1 s):
+ * call it only while the proxy runs (between start and drain) and never from a worker.
+ */
+SL_API struct sl_stats *sl_proxy_stats_registry(struct sl_proxy *p);
 
 /* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */
 SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);

@@ -23,11 +23,12 @@
 
 #define KEYS_MAX 16 /* the most keys any mapping of the schema has */
 
-static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
-                                       "log",     "listeners",     "groups"};
-enum { TOP_WORKERS, TOP_DRAIN, TOP_MAXCONN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS };
+static const char *const top_keys[] = {
+        "workers", "drain_timeout", "max_connections", "log", "listeners", "groups", "admin"};
+enum { TOP_WORKERS, TOP_DRAIN, TOP_MAXCONN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS, TOP_ADMIN };
 
 static const char *const log_keys[] = {"level"};
+static const char *const admin_keys[] = {"address"};
 
 static const char *const listener_keys[] = {
         "name",      "address",        "group",       "backlog",         "forward",  "tcp_nodelay",
@@ -1100,7 +1101,7 @@ void
 sl__config_walk(struct sl__config_load *x)
 {
 	yaml_node_t *root = yaml_document_get_root_node(x->doc), *v[SL_ARRAY_SIZE(top_keys)];
-	yaml_node_t *lv[SL_ARRAY_SIZE(log_keys)];
+	yaml_node_t *lv[SL_ARRAY_SIZE(log_keys)], *av[SL_ARRAY_SIZE(admin_keys)];
 	yaml_mark_t start = {0, 0, 0};
 	unsigned level;
 
@@ -1126,6 +1127,11 @@ sl__config_walk(struct sl__config_load *x)
 		if (lv[0] && get_enum(x, lv[0], "level", sl_log_level_names, SL_LOG_LEVELS, &level))
 			x->c->log_level = (enum sl_log_level)level;
 	}
+	if (v[TOP_ADMIN] &&
+	    walk_map(x, v[TOP_ADMIN], "for \"admin\"", "in admin", admin_keys,
+	             SL_ARRAY_SIZE(admin_keys), av) &&
+	    av[0])
+		get_addr(x, av[0], "address", &x->c->admin.addr);
 	/* groups first: listeners name them, and validation wants both arrays sized */
 	if (v[TOP_GROUPS])
 		walk_groups(x, v[TOP_GROUPS]);

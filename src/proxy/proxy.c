@@ -115,6 +115,9 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	err = sl_counter_create(&p->ctr, &co);
 	if (err != 0)
 		goto err_destroy;
+	err = sl__metrics_create(p);
+	if (err != 0)
+		goto err_destroy;
 	err = sl_epoch_create(&p->epoch,
 	                      &(struct sl_epoch_opts){.participants = p->nworkers,
 	                                              .max_retired = SL_CONFIG_MAX_RETIRED});
@@ -169,6 +172,7 @@ sl_proxy_start(struct sl_proxy *p)
 		goto err_fini;
 	}
 	p->running = true;
+	sl__metrics_set_listening(p, true);
 	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
 		const struct sl_config_listener *l = &p->cfg->listeners[i];
 		const struct sl_config_group *g = &p->cfg->groups[l->group];
@@ -240,6 +244,7 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 
 	if (!p->running)
 		return 0;
+	sl__metrics_set_listening(p, false);
 	/* first: no transition (and no health_msg post) may race with the workers' stop */
 	if (p->health != NULL)
 		sl_health_stop(p->health);
@@ -297,6 +302,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	cur = atomic_load_explicit(&p->cur, memory_order_relaxed);
 	if (cur != p->cfg)
 		sl_config_free((struct sl_config *)cur);
+	sl__metrics_destroy(p);
 	sl_counter_destroy(p->ctr);
 	if (p->lbs != NULL)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)

@@ -5,7 +5,8 @@
  *    (passive ejection, connection cap) and by the health checker (up), always with atomics.
  *  - struct sl_pworker: everything one worker owns (listeners, group views, warm pools,
  *    sessions); only its thread touches it, except the counters and warm-pool stats (relaxed,
- *    summed by sl_proxy_stats()) and health_pending (the checker thread sets it).
+ *    summed by sl_proxy_stats()), health_pending (the checker thread sets it) and the latency
+ *    snapshots lent to a scrape (snap, lent: under p->mx.sync_mu, metrics.c).
  *  - struct sl_session: one client connection; see session.c for its state machine.
  *  - struct sl_proxy: the layout snapshot (cfg, borrowed) that every runtime object was built
  *    from, and the current snapshot (cur), which workers read per event through one atomic
@@ -25,10 +26,12 @@
 #include <sluice/epoch.h>
 #include <sluice/fwd.h>
 #include <sluice/health.h>
+#include <sluice/hist.h>
 #include <sluice/lb.h>
 #include <sluice/loop.h>
 #include <sluice/proxy.h>
 #include <sluice/srctab.h>
+#include <sluice/stats.h>
 #include <sluice/tbucket.h>
 #include <sluice/warm.h>
 #include <sluice/worker.h>
@@ -71,6 +74,33 @@ enum sl_ctr {
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
 	SL_CTR_COUNT = SL_CTR_REJECT_FIRST + SL_REJECT_KINDS
+};
+
+/* Per-listener counters (sl_metrics.lctr): SL_LCTR_COUNT values for each listener, in order. */
+enum sl_lctr {
+	SL_LCTR_CONNECTIONS,
+	SL_LCTR_ACTIVE, /* gauge */
+	SL_LCTR_BYTES_IN,
+	SL_LCTR_BYTES_OUT,
+	SL_LCTR_COUNT
+};
+
+/* Per-backend counters (sl_metrics.bctr): SL_BCTR_COUNT values for each backend, flat order. */
+enum sl_bctr {
+	SL_BCTR_SESSIONS,
+	SL_BCTR_ACTIVE, /* gauge */
+	SL_BCTR_CONNECT_FAILURES,
+	SL_BCTR_BYTES_IN,
+	SL_BCTR_BYTES_OUT,
+	SL_BCTR_COUNT
+};
+
+/* Latency histograms each worker records (microseconds), merged on a scrape. */
+enum sl_phist {
+	SL_PHIST_CONNECT,    /* backend connect started -> connected (a warm take: ~0) */
+	SL_PHIST_FIRST_BYTE, /* connected -> first backend byte delivered to the client */
+	SL_PHIST_SESSION,    /* accept -> close */
+	SL_PHIST_COUNT
 };
 
 /*
@@ -173,6 +203,28 @@ struct sl_pworker {
 	/* health transitions: at most one health_msg queued (health_pending set while it is) */
 	struct sl_msg health_msg;
 	_Atomic bool health_pending;
+	/* metrics.c: latency recorded by this worker, and the copy a scrape reads (snap: the
+	 * worker's while <lent>, the collector's otherwise; lent guarded by p->mx.sync_mu) */
+	struct sl_hist hist[SL_PHIST_COUNT];
+	struct sl_hist snap[SL_PHIST_COUNT];
+	struct sl_msg sync_msg;
+	bool lent;
+};
+
+/* The statistics registry and what only it needs (metrics.c). */
+struct sl_metrics {
+	struct sl_stats *reg;
+	struct sl_counter_set *lctr, *bctr;   /* slot = worker index, like sl_proxy.ctr */
+	struct sl_counter_def *ldefs, *bdefs; /* their definitions */
+	size_t *bbase;                        /* [group]: flat index of its first backend */
+	size_t nbackends;
+	unsigned process_reads;     /* index of the process set's first read definition */
+	pthread_mutex_t collect_mu; /* one collection at a time; held while snapshots are read */
+	pthread_mutex_t sync_mu;    /* guards every worker's <lent> */
+	pthread_cond_t sync_cv;     /* a worker gave its snapshot back */
+	/* 1 between the end of sl_proxy_start() and the start of the drain; relaxed */
+	_Atomic bool listening;
+	bool init; /* the mutexes exist */
 };
 
 struct sl_proxy {
@@ -203,6 +255,7 @@ struct sl_proxy {
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */
 	bool running;
+	struct sl_metrics mx;
 
 	/* drain: workers report idleness here */
 	pthread_mutex_t mu;
@@ -232,6 +285,30 @@ sl__ctr_add(struct sl_pworker *w, enum sl_ctr c, uint64_t n)
 {
 	sl_counter_add(w->p->ctr, w->index, (unsigned)c, n);
 }
+
+/* ---- metrics.c ---- */
+
+/*
+ * Builds p->mx: the per-listener and per-backend counters and the registry with every set
+ * (process, bytes, timeout, reason, listener, backend, group, health, warm, latency). After
+ * p->ctr and p->health exist; 0 or -errno. sl__metrics_destroy() undoes it however far it got.
+ */
+int sl__metrics_create(struct sl_proxy *p);
+void sl__metrics_destroy(struct sl_proxy *p);
+/* Worker <w>'s histograms and sync message (sl__pworker_init()/fini()). 0 or -ENOMEM. */
+int sl__metrics_worker_init(struct sl_pworker *w);
+void sl__metrics_worker_fini(struct sl_pworker *w);
+/* The proxy starts or stops taking clients (for readiness). Controlling thread. */
+void sl__metrics_set_listening(struct sl_proxy *p, bool on);
+/* Session hooks (session.c), on the session's worker: they read the loop's clock, no other. */
+void sl__metrics_opened(struct sl_session *s);
+void sl__metrics_connecting(struct sl_session *s);
+void sl__metrics_connected(struct sl_session *s);
+void sl__metrics_connect_failed(struct sl_session *s);
+/* Called while s->mark_us != 0 after the forwarder ran: records the backend's first byte. */
+void sl__metrics_forwarded(struct sl_session *s);
+/* At close: the bytes not yet counted, the session's duration, the active gauges. */
+void sl__metrics_closed(struct sl_session *s);
 
 /* ---- stats.c ---- */
 

@@ -104,6 +104,9 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	w->kill_msg = (struct sl_msg){.fn = worker_kill, .data = w};
 	w->health_msg = (struct sl_msg){.fn = worker_health, .data = w};
 	atomic_init(&w->health_pending, false);
+	err = sl__metrics_worker_init(w);
+	if (err != 0)
+		return err;
 	w->groups = calloc(cfg->ngroups, sizeof(w->groups[0]));
 	w->listeners = calloc(cfg->nlisteners, sizeof(w->listeners[0]));
 	if (w->groups == NULL || w->listeners == NULL)
@@ -148,6 +151,7 @@ sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)
 			sl__wgroup_fini(&w->groups[g]);
 	sl_pool_destroy(w->sessions);
+	sl__metrics_worker_fini(w);
 	sl__pp_worker_fini(w);
 	free(w->listeners);
 	free(w->groups);

@@ -125,8 +125,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);
 
-	sl__ctr_add(w, SL_CTR_BYTES_IN, sl_fwd_bytes(&s->fwd, SL_FWD_CLIENT));
-	sl__ctr_add(w, SL_CTR_BYTES_OUT, sl_fwd_bytes(&s->fwd, SL_FWD_SERVER));
+	sl__metrics_closed(s); /* bytes not yet counted, duration */
 	sl__ctr_add(w, SL_CTR_CLOSED, 1);
 	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
 	if (mode == CLOSE_RESET) {
@@ -253,8 +252,12 @@ forward_result(struct sl_session *s, int rc)
 static void
 session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 {
+	int rc = sl_fwd_on_events(&s->fwd, side, events);
+
+	if (sl_unlikely(s->mark_us != 0))
+		sl__metrics_forwarded(s);
 	/* the idle timer is not touched here: it re-checks last_ms when it fires */
-	forward_result(s, sl_fwd_on_events(&s->fwd, side, events));
+	forward_result(s, rc);
 }
 
 static void
@@ -273,6 +276,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	}
 	sl_fwd_note(&s->fwd, SL_FWD_SERVER, events);
 	rc = sl_fwd_start(&s->fwd);
+	sl__metrics_forwarded(s);
 	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
 		/* no pipe or buffer: nothing was forwarded, close both plainly */
 		session_close(s, CLOSE_NORMAL);
@@ -306,6 +310,7 @@ connect_failed(struct sl_session *s, bool timed_out)
 	const struct sl_config_group *gc = &sl__proxy_config(w->p)->groups[s->l->cfg->group];
 
 	sl__ctr_add(w, SL_CTR_CONNECT_FAILURES, 1);
+	sl__metrics_connect_failed(s);
 	if (timed_out)
 		sl__ctr_add(w, SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT, 1);
 	if (sl__backend_connect_failed(&g->backends[s->backend], &gc->passive, now))
@@ -374,6 +379,7 @@ session_connecting(struct sl_session *s, unsigned events)
 	if (sl_likely(err == 0)) {
 		sl_loop_timer_cancel(session_loop(s), &s->timer);
 		sl__backend_connect_succeeded(&s->l->group->backends[s->backend]);
+		sl__metrics_connected(s);
 		session_start_forwarding(s, events);
 		return;
 	}
@@ -419,6 +425,7 @@ session_connect_warm(struct sl_session *s, const struct sl_sock_opts *opts)
 	s->warm = true;
 	set_state(s, SL_SS_CONNECTING);
 	sl__backend_connect_succeeded(&g->backends[s->backend]);
+	sl__metrics_connected(s);
 	session_start_forwarding(s, SL_IO_WRITE);
 	return true;
 
@@ -459,6 +466,7 @@ session_try_connect(struct sl_session *s)
 		sl_loop_timer_cancel(w->loop, &s->timer);
 	}
 	s->backend = i;
+	sl__metrics_connecting(s);
 	if (session_connect_warm(s, &opts))
 		return true;
 	err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
@@ -869,6 +877,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	l->active++;
 	sl__ctr_add(w, SL_CTR_ACCEPTED, 1);
 	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, 1);
+	sl__metrics_opened(s);
 	/* once, READ|WRITE edge-triggered: no epoll_ctl for this fd again until close */
 	if (sl_unlikely(sl_loop_io_add(w->loop, &s->cio, SL_IO_READ | SL_IO_WRITE) != 0)) {
 		s->cfd = -1;

@@ -92,6 +92,7 @@ struct sl_session {
 	bool queued;         /* QUEUED: linked in its group's queue (qnext, qprev) */
 	uint8_t filter_next; /* ACCEPTED: the filter stage to run next (filter.c) */
 	uint8_t reject;      /* enum sl_reject_reason, set by the stage that rejects */
+	bool connected;      /* metrics.c: counted in its backend's active sessions */
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
 	struct sl_pp_keep *pp;
@@ -101,10 +102,14 @@ struct sl_session {
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
 	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
-	uint64_t
-	        queue_until; /* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
+	/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
+	uint64_t queue_until;
 	struct sl_session *qnext, *qprev; /* the group's queue on this worker (struct sl_wgroup) */
-	struct sl_session *next, *prev;   /* the worker's live list */
+	/* metrics.c: clock (us) at accept; at connect start, then from connected until the
+	 * backend's first byte (0 once recorded); bytes of each direction already counted */
+	uint64_t open_us, mark_us;
+	uint64_t counted[2];
+	struct sl_session *next, *prev; /* the worker's live list */
 };
 
 /*

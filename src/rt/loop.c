@@ -23,13 +23,15 @@
 
 #define SL_LOOP_WHEEL_MASK (SL_LOOP_WHEEL_SLOTS - 1)
 
-static uint64_t
-clock_ms(void)
+/* Reads the loop clock: CLOCK_MONOTONIC in microseconds and in milliseconds, one read. */
+static void
+clock_update(struct sl_loop *l)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	l->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	l->now_ms = l->now_us / 1000u;
 }
 
 /* ---- wake-up ---- */
@@ -100,7 +102,7 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 		err = -ENOMEM;
 		goto err_free_loop;
 	}
-	l->now_ms = clock_ms();
+	clock_update(l);
 	l->next_tick = l->now_ms / l->tick_ms + 1;
 	l->due_tick = UINT64_MAX;
 	atomic_init(&l->wake_pending, false);
@@ -148,6 +150,12 @@ uint64_t
 sl_loop_now_ms(const struct sl_loop *l)
 {
 	return l->now_ms;
+}
+
+uint64_t
+sl_loop_now_us(const struct sl_loop *l)
+{
+	return l->now_us;
 }
 
 /* ---- io ---- */
@@ -281,7 +289,7 @@ sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms)
 	if (t->pprev != NULL)
 		sl_loop_timer_cancel(l, t);
 	if (!l->running)
-		l->now_ms = clock_ms();
+		clock_update(l);
 	t->expires_ms = after_ms > UINT64_MAX - l->now_ms ? UINT64_MAX : l->now_ms + after_ms;
 	/* round up; never into a tick already processed (it would wait a whole revolution) */
 	tick = t->expires_ms / l->tick_ms + (t->expires_ms % l->tick_ms != 0);
@@ -520,13 +528,13 @@ sl_loop_run(struct sl_loop *l)
 
 	SL_ASSERT(!l->running);
 	l->running = true;
-	l->now_ms = clock_ms();
+	clock_update(l);
 	if (l->epoch != NULL)
 		sl_epoch_online(l->epoch, l->epoch_slot);
 	while (!l->stop) {
 		timeout = l->defer_head != NULL ? 0 : timers_timeout(l);
 		n = loop_wait(l, timeout);
-		l->now_ms = clock_ms();
+		clock_update(l);
 		if (n < 0) {
 			err = n;
 			break;

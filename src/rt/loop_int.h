@@ -54,6 +54,7 @@ struct sl_loop {
 	unsigned batch_n, batch_pos;
 
 	uint64_t now_ms; /* loop clock: CLOCK_MONOTONIC, read once per iteration */
+	uint64_t now_us; /* the same reading in microseconds */
 	bool running;
 	bool stop;
 

@@ -30,6 +30,7 @@ SLUICE_8 = os.path.join(ROOT, "docs", "man", "sluice.8")
 PLACES = {
     "top_keys": (r"## Top level", ("TOP LEVEL", ())),
     "log_keys": (r"`log:`", ("TOP LEVEL", ("log",))),
+    "admin_keys": (r"`admin:`", ("TOP LEVEL", ("admin",))),
     "listener_keys": (r"## Listener", ("LISTENERS", ())),
     "timeout_keys": (r"`timeouts:`", ("LISTENERS", ("timeouts",))),
     "min_rate_keys": (r"`min_rate:`", ("LISTENERS", ("timeouts", "min_rate"))),

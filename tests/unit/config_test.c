@@ -232,12 +232,46 @@ config_reports_unknown_key_with_suggestion(void **state)
 }
 
 static void
+config_admin_is_off_unless_an_address_is_given(void **state)
+{
+	struct result r = load(MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_int_equal(0, r.c->admin.addr.len);
+	result_fini(&r);
+}
+
+static void
+config_admin_address_is_parsed(void **state)
+{
+	struct result r = load("admin: { address: 127.0.0.1:9090 }\n" MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.errs);
+	assert_int_equal(9090, sl_addr_port(&r.c->admin.addr));
+	result_fini(&r);
+}
+
+static void
+config_admin_reports_bad_address_and_unknown_key(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "admin: { address: nowhere }\n" MINIMAL,
+	        "t.yaml:1:19: bad address \"nowhere\": expected HOST:PORT (IPv6 as [::1]:PORT)\n");
+	assert_errors("admin: { port: 9090 }\n" MINIMAL,
+	              "t.yaml:1:10: unknown key \"port\" in admin (expected one of: address)\n");
+}
+
+static void
 config_reports_unknown_key_without_suggestion_when_far(void **state)
 {
 	(void)state;
 	assert_errors(MINIMAL "colour: blue\n",
 	              "t.yaml:7:1: unknown key \"colour\" at the top level (expected one of: "
-	              "workers, drain_timeout, max_connections, log, listeners, groups)\n");
+	              "workers, drain_timeout, max_connections, log, listeners, groups, admin)\n");
 }
 
 static void
@@ -1169,6 +1203,9 @@ main(void)
 	        cmocka_unit_test(config_accepts_quoted_ipv6_address),
 	        cmocka_unit_test(config_reports_unknown_key_with_suggestion),
 	        cmocka_unit_test(config_reports_unknown_key_without_suggestion_when_far),
+	        cmocka_unit_test(config_admin_is_off_unless_an_address_is_given),
+	        cmocka_unit_test(config_admin_address_is_parsed),
+	        cmocka_unit_test(config_admin_reports_bad_address_and_unknown_key),
 	        cmocka_unit_test(config_reports_non_integer),
 	        cmocka_unit_test(config_reports_non_mapping),
 	        cmocka_unit_test(config_reports_non_list),

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_admin: the admin HTTP endpoint of a running proxy, on its own listener and its own thread
+ * (never a worker's): GET /metrics (Prometheus text format 0.0.4), /stats (JSON), /healthz and
+ * /readyz. Every figure comes from the proxy's statistics registry (sluice/stats.h); a scrape
+ * collects through the workers' mailboxes without stopping traffic. docs/metrics.md lists the
+ * metrics and the endpoints' answers.
+ *
+ * Thread safety: start and stop are called by the proxy's controlling thread, start after
+ * sl_proxy_start() and stop before sl_proxy_drain() (a scrape needs running workers).
+ */
+#ifndef SLUICE_ADMIN_H
+#define SLUICE_ADMIN_H
+
+#include <sluice/addr.h>
+#include <sluice/common.h>
+
+struct sl_admin;
+struct sl_proxy;
+
+/*
+ * Listens on <addr> (port 0: the kernel picks one) and serves <p>'s statistics from a thread of
+ * its own. <p> must outlive the endpoint. Returns 0 and stores it in <*out>, or a negative errno
+ * from the socket calls (-EADDRINUSE, -EACCES, ...), -ENOMEM, or -EIO if the HTTP server could
+ * not start. Blocks only to start its thread.
+ */
+SL_API int sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
+
+/* Stops serving (waits for a request in progress), closes the listener and frees <a>. NULL ok. */
+SL_API void sl_admin_stop(struct sl_admin *a);
+
+/* The address the endpoint listens on, port 0 resolved. */
+SL_API void sl_admin_addr(const struct sl_admin *a, struct sl_addr *out);
+
+#endif /* SLUICE_ADMIN_H */

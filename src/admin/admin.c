@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The admin HTTP endpoint (include/sluice/admin.h): a libmicrohttpd daemon with one internal
+ * thread on a listener of its own, so requests are served one at a time and never on a worker.
+ * Each request renders into a memory stream (prom.c, json.c) from the proxy's registry; /metrics
+ * and /stats first collect (sl_stats_collect()), which asks every worker through its mailbox.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sluice/admin.h>
+#include <sluice/log.h>
+#include <sluice/proxy.h>
+#include <sluice/sock.h>
+
+#include "admin/admin_int.h"
+
+struct sl_admin {
+	struct MHD_Daemon *d;
+	struct sl_proxy *p;
+	struct sl_addr addr; /* bound */
+	int fd;              /* the listener; the daemon's once started (it closes it) */
+};
+
+static const char ct_text[] = "text/plain; charset=utf-8";
+static const char ct_prom[] = "text/plain; version=0.0.4; charset=utf-8";
+static const char ct_json[] = "application/json";
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	/* MHD frees <body> with free() once sent (open_memstream() buffers are malloc'd) */
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+	char *body = strdup(text);
+
+	return body != NULL ? reply(c, status, ct_text, body, strlen(body)) : MHD_NO;
+}
+
+enum page { PAGE_METRICS, PAGE_STATS, PAGE_READY };
+
+/* Renders <page> into a buffer and replies with it. */
+static enum MHD_Result
+serve(struct sl_admin *a, struct MHD_Connection *c, enum page page)
+{
+	struct sl_stats *r = sl_proxy_stats_registry(a->p);
+	unsigned status = MHD_HTTP_OK;
+	char *body = NULL;
+	size_t len = 0;
+	bool ready = false;
+	FILE *f;
+	int err;
+
+	if (page != PAGE_READY && (err = sl_stats_collect(r)) != 0)
+		sl_log_warn("admin: some workers did not answer in time: %s; their figures are "
+		            "older",
+		            strerror(-err));
+	f = open_memstream(&body, &len);
+	if (f == NULL)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	switch (page) {
+	case PAGE_METRICS:
+		err = sl__admin_render_metrics(r, f);
+		break;
+	case PAGE_STATS:
+		err = sl__admin_render_stats(r, f);
+		break;
+	case PAGE_READY:
+		err = sl__admin_render_ready(r, f, &ready);
+		status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+		break;
+	}
+	if (fclose(f) != 0 && err == 0)
+		err = -ENOMEM;
+	if (err != 0) {
+		free(body);
+		sl_log_warn("admin: cannot render a page: %s", strerror(-err));
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render\n");
+	}
+	return reply(c, status, page == PAGE_METRICS ? ct_prom : ct_json, body, len);
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+       const char *version, const char *upload, size_t *upload_len, void **state)
+{
+	struct sl_admin *a = cls;
+
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)state;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	if (strcmp(url, "/metrics") == 0)
+		return serve(a, c, PAGE_METRICS);
+	if (strcmp(url, "/stats") == 0)
+		return serve(a, c, PAGE_STATS);
+	if (strcmp(url, "/readyz") == 0)
+		return serve(a, c, PAGE_READY);
+	if (strcmp(url, "/healthz") == 0)
+		return reply_text(c, MHD_HTTP_OK, "ok\n");
+	return reply_text(c, MHD_HTTP_NOT_FOUND,
+	                  "not found: try /metrics, /stats, /healthz or /readyz\n");
+}
+
+int
+sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+{
+	struct sl_admin *a;
+	int err;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->p = p;
+	a->fd = sl_sock_listen(addr, 64, false, NULL);
+	if (a->fd < 0) {
+		err = a->fd;
+		goto err_free;
+	}
+	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0)
+		goto err_close_fd;
+	/* one internal thread: requests in turn, so at most one collection runs at a time */
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+	                        handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
+	                        64U, MHD_OPTION_END);
+	if (a->d == NULL) {
+		err = -EIO;
+		goto err_close_fd;
+	}
+	*out = a;
+	return 0;
+
+err_close_fd:
+	close(a->fd);
+err_free:
+	free(a);
+	return err;
+}
+
+void
+sl_admin_stop(struct sl_admin *a)
+{
+	if (a == NULL)
+		return;
+	MHD_stop_daemon(a->d); /* joins its thread and closes the listen socket it was given */
+	free(a);
+}
+
+void
+sl_admin_addr(const struct sl_admin *a, struct sl_addr *out)
+{
+	*out = a->addr;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the admin layer: the renderers the HTTP handlers call, each a pure function of a
+ * statistics registry (sluice/stats.h), so unit tests drive them without a server.
+ * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict.
+ */
+#ifndef SLUICE_ADMIN_ADMIN_INT_H
+#define SLUICE_ADMIN_ADMIN_INT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <sluice/stats.h>
+
+/* Every metric prefix. */
+#define SL_ADMIN_PREFIX "sluice_"
+
+/*
+ * Writes every set of <r> to <f> in the Prometheus text exposition format 0.0.4: one family per
+ * definition, named SL_ADMIN_PREFIX + its name (+ "_total" for counters), with HELP and TYPE
+ * lines and one sample per instance labelled by the set's labels; histograms as _bucket{le=..},
+ * _sum and _count in the definition's exported unit. 0, or a negative errno.
+ */
+int sl__admin_render_metrics(const struct sl_stats *r, FILE *f);
+
+/* Writes the /stats JSON document for <r> to <f>. 0, or -ENOMEM. */
+int sl__admin_render_stats(const struct sl_stats *r, FILE *f);
+
+/*
+ * Readiness: true if the process set's "listening" gauge is 1 and every instance of the group
+ * set has a backend up. Otherwise false, and a JSON object {"ready":false,"reason":"..."} for
+ * the reply is written to <f>; when ready, {"ready":true}. -ENOMEM leaves <*ready> false.
+ */
+int sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready);
+
+#endif /* SLUICE_ADMIN_ADMIN_INT_H */

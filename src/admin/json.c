@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The /stats JSON document and the /readyz verdict for a statistics registry (admin_int.h).
+ * /stats has one member per set: an object for a set of one unlabelled instance, else an array
+ * of objects holding the instance's labels and values. A definition is keyed by its name less
+ * the "<set>_" prefix ("backend_sessions" in set "backend" is "sessions"); a histogram is an
+ * object of count, sum and percentiles in its exported unit. Backends also get a "state".
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+
+static const char *
+short_name(const char *set, const char *name)
+{
+	size_t n = strlen(set);
+
+	return strncmp(name, set, n) == 0 && name[n] == '_' ? name + n + 1 : name;
+}
+
+static cJSON *
+hist_object(const struct sl_stats_set *s, size_t inst, unsigned idx)
+{
+	const struct sl_stats_def *d = sl_stats_set_def(s, idx);
+	static const double pcts[] = {50, 90, 99, 99.9};
+	static const char *const keys[] = {"p50", "p90", "p99", "p999"};
+	struct sl_hist h;
+	cJSON *o;
+
+	if (sl_stats_read_hist(s, inst, idx, &h) != 0)
+		return NULL;
+	o = cJSON_CreateObject();
+	if (o != NULL) {
+		uint64_t n = sl_hist_count(&h);
+
+		cJSON_AddNumberToObject(o, "count", (double)n);
+		cJSON_AddNumberToObject(o, "sum", sl_hist_mean(&h) * (double)n * d->scale);
+		cJSON_AddNumberToObject(o, "min", (double)sl_hist_min(&h) * d->scale);
+		cJSON_AddNumberToObject(o, "max", (double)sl_hist_max(&h) * d->scale);
+		for (size_t i = 0; i < SL_ARRAY_SIZE(pcts); i++)
+			cJSON_AddNumberToObject(o, keys[i],
+			                        (double)sl_hist_percentile(&h, pcts[i]) * d->scale);
+	}
+	sl_hist_fini(&h);
+	return o;
+}
+
+/* The object for instance <inst> of <s>: its labels, then every definition. */
+static cJSON *
+instance_object(const struct sl_stats_set *s, size_t inst)
+{
+	const char *set = sl_stats_set_name(s);
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	for (unsigned j = 0; j < sl_stats_set_nlabels(s); j++)
+		cJSON_AddStringToObject(o, sl_stats_set_label(s, j),
+		                        sl_stats_instance_label(s, inst, j));
+	for (unsigned idx = 0; idx < sl_stats_set_ndefs(s); idx++) {
+		const struct sl_stats_def *d = sl_stats_set_def(s, idx);
+		const char *key = short_name(set, d->name);
+
+		switch (d->kind) {
+		case SL_STATS_COUNTER:
+			cJSON_AddNumberToObject(o, key, (double)sl_stats_read(s, inst, idx));
+			break;
+		case SL_STATS_GAUGE:
+			cJSON_AddNumberToObject(o, key, (double)sl_stats_read_gauge(s, inst, idx));
+			break;
+		case SL_STATS_HIST:
+			cJSON_AddItemToObject(o, key, hist_object(s, inst, idx));
+			break;
+		}
+	}
+	if (strcmp(set, "backend") == 0) {
+		const cJSON *up = cJSON_GetObjectItemCaseSensitive(o, "up"),
+		            *ej = cJSON_GetObjectItemCaseSensitive(o, "ejected");
+		const char *state = "up";
+
+		if (cJSON_IsNumber(up) && up->valuedouble == 0)
+			state = "down";
+		else if (cJSON_IsNumber(ej) && ej->valuedouble != 0)
+			state = "ejected";
+		cJSON_AddStringToObject(o, "state", state);
+	}
+	return o;
+}
+
+static int
+print_json(cJSON *doc, FILE *f)
+{
+	char *text = cJSON_PrintUnformatted(doc);
+
+	cJSON_Delete(doc);
+	if (text == NULL)
+		return -ENOMEM;
+	fputs(text, f);
+	fputc('\n', f);
+	cJSON_free(text);
+	return 0;
+}
+
+int
+sl__admin_render_stats(const struct sl_stats *r, FILE *f)
+{
+	cJSON *doc = cJSON_CreateObject();
+
+	if (doc == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < sl_stats_len(r); i++) {
+		const struct sl_stats_set *s = sl_stats_at(r, i);
+		size_t n = sl_stats_set_ninstances(s);
+		cJSON *v;
+
+		if (sl_stats_set_nlabels(s) == 0 && n == 1) {
+			v = instance_object(s, 0);
+		} else {
+			v = cJSON_CreateArray();
+			for (size_t inst = 0; v != NULL && inst < n; inst++)
+				cJSON_AddItemToArray(v, instance_object(s, inst));
+		}
+		if (v == NULL) {
+			cJSON_Delete(doc);
+			return -ENOMEM;
+		}
+		cJSON_AddItemToObject(doc, sl_stats_set_name(s), v);
+	}
+	return print_json(doc, f);
+}
+
+/* The gauge <name> of instance <inst> of set <set>; <dflt> if there is no such thing. */
+static int64_t
+gauge_of(const struct sl_stats *r, const char *set, size_t inst, const char *name, int64_t dflt)
+{
+	const struct sl_stats_set *s = sl_stats_find(r, set);
+	int idx = s != NULL ? sl_stats_set_def_index(s, name) : -ENOENT;
+
+	if (idx < 0 || inst >= sl_stats_set_ninstances(s))
+		return dflt;
+	return sl_stats_read_gauge(s, inst, (unsigned)idx);
+}
+
+int
+sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
+{
+	const struct sl_stats_set *groups = sl_stats_find(r, "group");
+	cJSON *doc = cJSON_CreateObject();
+	char reason[256] = "";
+
+	*ready = false;
+	if (doc == NULL)
+		return -ENOMEM;
+	if (gauge_of(r, "process", 0, "listening", 0) != 1)
+		snprintf(reason, sizeof(reason), "not listening");
+	for (size_t g = 0;
+	     reason[0] == '\0' && groups != NULL && g < sl_stats_set_ninstances(groups); g++)
+		if (gauge_of(r, "group", g, "group_backends_up", 0) <= 0)
+			snprintf(reason, sizeof(reason), "group %s has no backend up",
+			         sl_stats_instance_label(groups, g, 0));
+	*ready = reason[0] == '\0';
+	cJSON_AddBoolToObject(doc, "ready", *ready);
+	if (!*ready)
+		cJSON_AddStringToObject(doc, "reason", reason);
+	return print_json(doc, f);
+}

@@ -1,0 +1,845 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The proxy's statistics: per-listener and per-backend counters, per-worker latency histograms,
+ * the session hooks that feed them (called from session.c) and the registry (sluice/stats.h)
+ * every consumer iterates. Hot path: per-worker slots and plain histogram increments, no lock,
+ * no line another thread writes. A scrape (sl_stats_collect()) posts one message per worker:
+ * the worker adds the bytes its open sessions moved since the last count and copies its
+ * histograms into <snap>, which the collector then reads. Metric names: docs/metrics.md.
+ * Shared: w->lent and w->snap (under mx.sync_mu, see proxy_int.h); mx.listening (relaxed).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sluice/clock.h>
+
+#include "proxy/session.h"
+
+/* How long a scrape waits for the workers' histograms before reading what it has. */
+#define SYNC_TIMEOUT_MS 1000
+/* Latency histograms: 1 us .. 1 h, 2 significant digits (< 1% error), in microseconds. */
+static const struct sl_hist_opts hist_opts = {
+        .lowest = 1, .highest = UINT64_C(3600000000), .sigfigs = 2};
+
+/* Help for the process counters (enum sl_ctr); a counter without an entry gets its name. */
+static const char *const ctr_help[SL_CTR_COUNT] = {
+        [SL_CTR_ACCEPTED] = "Client connections accepted.",
+        [SL_CTR_ACTIVE] = "Sessions open now.",
+        [SL_CTR_CLOSED] = "Sessions finished, for any reason.",
+        [SL_CTR_CONNECT_FAILURES] = "Backend connects refused, unreachable or timed out.",
+        [SL_CTR_RETRIES] = "Connects tried on another backend after a failure.",
+        [SL_CTR_NO_BACKEND] = "Clients closed because no backend could be reached.",
+        [SL_CTR_FILTERED] = "Clients rejected by the filter chain, every reason.",
+        [SL_CTR_RESETS] = "Sessions ended by a reset or socket error on one side.",
+        [SL_CTR_ACCEPT_ERRORS] = "accept4() failures other than EAGAIN.",
+        [SL_CTR_EJECTIONS] = "Passive ejections of a backend.",
+        [SL_CTR_SPLICE_FALLBACKS] = "Sessions moved from splice to copy.",
+        [SL_CTR_WARM_FAILED] = "Warm sessions reset by the backend before its first byte.",
+        [SL_CTR_LOCAL_ERRORS] = "Clients closed for want of fds, memory or ports on this host.",
+        [SL_CTR_ACCEPT_PAUSES] = "Accepting paused at max_connections.",
+};
+
+/* The worker's loop clock: read once per loop iteration, so no clock read per hook. */
+static uint64_t
+now_us(const struct sl_session *s)
+{
+	return sl_loop_now_us(s->l->w->loop);
+}
+
+static size_t
+flat_backend(const struct sl_session *s)
+{
+	return s->l->w->p->mx.bbase[s->l->cfg->group] + (size_t)s->backend;
+}
+
+/* ---- session hooks (the session's worker) ---- */
+
+void
+sl__metrics_opened(struct sl_session *s)
+{
+	struct sl_pworker *w = s->l->w;
+	unsigned base = (unsigned)s->l->index * SL_LCTR_COUNT;
+
+	s->open_us = now_us(s);
+	s->mark_us = 0;
+	s->counted[0] = s->counted[1] = 0;
+	s->connected = false;
+	sl_counter_add(w->p->mx.lctr, w->index, base + SL_LCTR_CONNECTIONS, 1);
+	sl_counter_gauge_add(w->p->mx.lctr, w->index, base + SL_LCTR_ACTIVE, 1);
+}
+
+void
+sl__metrics_connecting(struct sl_session *s)
+{
+	s->mark_us = now_us(s);
+}
+
+void
+sl__metrics_connected(struct sl_session *s)
+{
+	struct sl_pworker *w = s->l->w;
+	unsigned base = (unsigned)(flat_backend(s) * SL_BCTR_COUNT);
+	uint64_t now = now_us(s);
+
+	sl_hist_record(&w->hist[SL_PHIST_CONNECT], now - s->mark_us);
+	s->mark_us = now | 1; /* never 0: the first byte is still to come */
+	s->connected = true;
+	sl_counter_add(w->p->mx.bctr, w->index, base + SL_BCTR_SESSIONS, 1);
+	sl_counter_gauge_add(w->p->mx.bctr, w->index, base + SL_BCTR_ACTIVE, 1);
+}
+
+void
+sl__metrics_connect_failed(struct sl_session *s)
+{
+	struct sl_pworker *w = s->l->w;
+
+	sl_counter_add(w->p->mx.bctr, w->index,
+	               (unsigned)(flat_backend(s) * SL_BCTR_COUNT) + SL_BCTR_CONNECT_FAILURES, 1);
+}
+
+void
+sl__metrics_forwarded(struct sl_session *s)
+{
+	uint64_t now;
+
+	if (sl_fwd_bytes(&s->fwd, SL_FWD_SERVER) == 0)
+		return;
+	now = now_us(s);
+	sl_hist_record(&s->l->w->hist[SL_PHIST_FIRST_BYTE], now - s->mark_us);
+	s->mark_us = 0;
+}
+
+/* Adds the bytes <s> moved since they were last counted, to every counter that has them. */
+static void
+count_bytes(struct sl_session *s, struct sl_pworker *w)
+{
+	struct sl_metrics *mx = &w->p->mx;
+
+	for (unsigned d = 0; d < 2; d++) {
+		uint64_t delta = sl_fwd_bytes(&s->fwd, d) - s->counted[d];
+
+		if (delta == 0)
+			continue;
+		s->counted[d] += delta;
+		sl__ctr_add(w, d == SL_FWD_CLIENT ? SL_CTR_BYTES_IN : SL_CTR_BYTES_OUT, delta);
+		sl_counter_add(mx->lctr, w->index,
+		               (unsigned)s->l->index * SL_LCTR_COUNT +
+		                       (d == SL_FWD_CLIENT ? SL_LCTR_BYTES_IN : SL_LCTR_BYTES_OUT),
+		               delta);
+		if (s->connected)
+			sl_counter_add(
+			        mx->bctr, w->index,
+			        (unsigned)(flat_backend(s) * SL_BCTR_COUNT) +
+			                (d == SL_FWD_CLIENT ? SL_BCTR_BYTES_IN : SL_BCTR_BYTES_OUT),
+			        delta);
+	}
+}
+
+void
+sl__metrics_closed(struct sl_session *s)
+{
+	struct sl_pworker *w = s->l->w;
+	struct sl_metrics *mx = &w->p->mx;
+
+	count_bytes(s, w);
+	sl_hist_record(&w->hist[SL_PHIST_SESSION], now_us(s) - s->open_us);
+	sl_counter_gauge_add(mx->lctr, w->index,
+	                     (unsigned)s->l->index * SL_LCTR_COUNT + SL_LCTR_ACTIVE, -1);
+	if (s->connected)
+		sl_counter_gauge_add(mx->bctr, w->index,
+		                     (unsigned)(flat_backend(s) * SL_BCTR_COUNT) + SL_BCTR_ACTIVE,
+		                     -1);
+}
+
+/* ---- collection: through the workers' mailboxes ---- */
+
+/* On worker <w>: count the bytes of open sessions, copy the histograms, give <snap> back. */
+static void
+worker_sync(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct sl_pworker *w = m->data;
+	struct sl_metrics *mx = &w->p->mx;
+
+	(void)wk;
+	for (struct sl_session *s = w->live; s != NULL; s = s->next)
+		count_bytes(s, w);
+	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
+		sl_hist_reset(&w->snap[k]);
+		(void)sl_hist_merge(&w->snap[k], &w->hist[k]); /* same options: cannot fail */
+	}
+	pthread_mutex_lock(&mx->sync_mu);
+	w->lent = false;
+	pthread_cond_broadcast(&mx->sync_cv);
+	pthread_mutex_unlock(&mx->sync_mu);
+}
+
+static bool
+any_lent(const struct sl_proxy *p)
+{
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (p->workers[i].lent)
+			return true;
+	return false;
+}
+
+/*
+ * The latency set's collect: lends each worker its snapshot and waits (bounded) until every
+ * worker gave it back. A worker that does not answer in time keeps its snapshot (it is neither
+ * read nor lent again until it answers): -ETIMEDOUT, and the scrape goes on without it.
+ */
+static int
+metrics_collect(void *arg)
+{
+	struct sl_proxy *p = arg;
+	struct sl_metrics *mx = &p->mx;
+	struct timespec dl;
+	int err = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += SYNC_TIMEOUT_MS / 1000;
+	dl.tv_nsec += (long)(SYNC_TIMEOUT_MS % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&mx->collect_mu);
+	pthread_mutex_lock(&mx->sync_mu);
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		struct sl_pworker *w = &p->workers[i];
+
+		if (w->lent || w->w == NULL)
+			continue;
+		w->lent = true;
+		if (sl_worker_post(w->w, &w->sync_msg) != 0)
+			w->lent = false; /* mailbox full: this worker's figures wait for the next */
+	}
+	while (any_lent(p))
+		if (pthread_cond_timedwait(&mx->sync_cv, &mx->sync_mu, &dl) == ETIMEDOUT) {
+			err = any_lent(p) ? -ETIMEDOUT : 0;
+			break;
+		}
+	pthread_mutex_unlock(&mx->sync_mu);
+	pthread_mutex_unlock(&mx->collect_mu);
+	return err;
+}
+
+/* The latency set's hist callback: merges every worker's last snapshot into <dst>. */
+static int
+metrics_hist(void *arg, size_t inst, unsigned idx, struct sl_hist *dst)
+{
+	struct sl_proxy *p = arg;
+	struct sl_metrics *mx = &p->mx;
+	int err = 0;
+
+	(void)inst;
+	pthread_mutex_lock(&mx->collect_mu);
+	pthread_mutex_lock(&mx->sync_mu);
+	for (unsigned i = 0; i < p->nworkers && err == 0; i++) {
+		const struct sl_pworker *w = &p->workers[i];
+
+		if (!w->lent && w->snap[idx].counts != NULL)
+			err = sl_hist_merge(dst, &w->snap[idx]);
+	}
+	pthread_mutex_unlock(&mx->sync_mu);
+	pthread_mutex_unlock(&mx->collect_mu);
+	return err;
+}
+
+/* ---- read callbacks ---- */
+
+static const struct sl_backend *
+backend_at(const struct sl_proxy *p, size_t flat)
+{
+	size_t g = 0;
+
+	while (g + 1 < p->cfg->ngroups && p->mx.bbase[g + 1] <= flat)
+		g++;
+	return &p->backends[g][flat - p->mx.bbase[g]];
+}
+
+enum { P_MAX_CONNECTIONS, P_LISTENING, P_READS };
+
+static uint64_t
+read_process(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+
+	(void)inst;
+	switch (idx - p->mx.process_reads) {
+	case P_MAX_CONNECTIONS:
+		return p->max_conns;
+	case P_LISTENING:
+		/* relaxed: a statistic; orders nothing */
+		return atomic_load_explicit(&p->mx.listening, memory_order_relaxed);
+	}
+	return 0;
+}
+
+/* backend set: B_COUNTERS counter definitions, then the read ones */
+enum { B_COUNTERS = 3 };
+enum { B_UP, B_EJECTED, B_WEIGHT };
+
+static uint64_t
+read_backend(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+	const struct sl_backend *b = backend_at(p, inst);
+
+	switch (idx - B_COUNTERS) {
+	case B_UP:
+		return sl_health_backend_is_up(&b->up);
+	case B_EJECTED:
+		/* relaxed: a statistic, as the balancer's own read */
+		return atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) >
+		       sl_clock_ns() / 1000000;
+	case B_WEIGHT:
+		return b->cfg->weight == 0 ? 1 : b->cfg->weight;
+	}
+	return 0;
+}
+
+enum { G_BACKENDS, G_UP };
+
+static uint64_t
+read_group(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+	const struct sl_config_group *g = &p->cfg->groups[inst];
+	uint64_t up = 0;
+
+	if (idx == G_BACKENDS)
+		return g->nbackends;
+	for (size_t i = 0; i < g->nbackends; i++)
+		up += sl_health_backend_is_up(&p->backends[inst][i].up);
+	return up;
+}
+
+static uint64_t
+read_health(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+	struct sl_health_stats hs = {0};
+	const uint64_t *v[] = {&hs.checks, &hs.failures, &hs.transitions_up, &hs.transitions_down,
+	                       &hs.local_errors};
+
+	(void)inst;
+	if (p->health != NULL)
+		sl_health_stats(p->health, &hs);
+	return idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
+}
+
+static uint64_t
+read_warm(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+	uint64_t sum = 0;
+
+	(void)inst;
+	for (unsigned i = 0; i < p->nworkers && p->workers != NULL; i++) {
+		const struct sl_pworker *w = &p->workers[i];
+
+		for (size_t g = 0; w->groups != NULL && g < p->cfg->ngroups; g++) {
+			struct sl_warm_stats ws;
+			const uint64_t *v[] = {&ws.hits, &ws.misses,   &ws.expired,
+			                       &ws.dead, &ws.connects, &ws.connect_failures};
+
+			if (w->groups[g].warm == NULL)
+				continue;
+			sl_warm_stats(w->groups[g].warm, &ws);
+			sum += idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
+		}
+	}
+	return sum;
+}
+
+/* ---- building the registry ---- */
+
+static int
+add_set(struct sl_proxy *p, struct sl_stats_set **out, const char *name, const char *const *labels,
+        unsigned nlabels, const struct sl_stats_def *defs, unsigned ndefs,
+        const struct sl_counter_set *ctr, sl_stats_read_fn read)
+{
+	return sl_stats_add_set(p->mx.reg,
+	                        &(struct sl_stats_set_opts){.name = name,
+	                                                    .labels = labels,
+	                                                    .nlabels = nlabels,
+	                                                    .defs = defs,
+	                                                    .ndefs = ndefs,
+	                                                    .ctr = ctr,
+	                                                    .read = read,
+	                                                    .arg = p},
+	                        out);
+}
+
+/* process: every counter of enum sl_ctr but bytes, timeouts and rejects (labelled below). */
+static int
+add_process(struct sl_proxy *p)
+{
+	struct sl_stats_def defs[SL_CTR_COUNT + P_READS];
+	struct sl_stats_set *s;
+	unsigned n = 0;
+	int err;
+
+	for (unsigned i = 0; i < SL_CTR_TIMEOUT_FIRST; i++) {
+		if (i == SL_CTR_BYTES_IN || i == SL_CTR_BYTES_OUT)
+			continue;
+		defs[n++] = (struct sl_stats_def){.name = sl__ctr_defs[i].name,
+		                                  .kind = sl__ctr_defs[i].kind == SL_COUNTER_GAUGE
+		                                                  ? SL_STATS_GAUGE
+		                                                  : SL_STATS_COUNTER,
+		                                  .help = ctr_help[i],
+		                                  .offset = i};
+	}
+	p->mx.process_reads = n; /* the read definitions follow the counters */
+	defs[n++] = (struct sl_stats_def){.name = "max_connections",
+	                                  .kind = SL_STATS_GAUGE,
+	                                  .help = "The process-wide session cap in force.",
+	                                  .offset = SL_STATS_READ};
+	defs[n++] = (struct sl_stats_def){.name = "listening",
+	                                  .kind = SL_STATS_GAUGE,
+	                                  .help = "1 while the listeners take clients, 0 before "
+	                                          "the start and once draining.",
+	                                  .offset = SL_STATS_READ};
+	err = add_set(p, &s, "process", NULL, 0, defs, n, p->ctr, read_process);
+	return err != 0 ? err : sl_stats_add_instance(s, NULL, 0);
+}
+
+/* bytes, timeout, reason: one counter of enum sl_ctr per label value. */
+static int
+add_labelled(struct sl_proxy *p)
+{
+	static const char *const dir[] = {"direction"}, *const kind[] = {"kind"},
+	                         *const reason[] = {"reason"};
+	const struct sl_stats_def bytes = {
+	        .name = "bytes",
+	        .kind = SL_STATS_COUNTER,
+	        .help = "Bytes forwarded: in = client to backend, out = backend to client.",
+	        .offset = 0};
+	const struct sl_stats_def timeouts = {
+	        .name = "timeouts", .kind = SL_STATS_COUNTER, .help = "Timeouts, by kind."};
+	const struct sl_stats_def rejects = {
+	        .name = "rejects",
+	        .kind = SL_STATS_COUNTER,
+	        .help = "Clients refused by the filter chain, by reason."};
+	struct sl_stats_set *s;
+	int err;
+
+	if ((err = add_set(p, &s, "bytes", dir, 1, &bytes, 1, p->ctr, NULL)) != 0 ||
+	    (err = sl_stats_add_instance(s, (const char *const[]){"in"}, SL_CTR_BYTES_IN)) != 0 ||
+	    (err = sl_stats_add_instance(s, (const char *const[]){"out"}, SL_CTR_BYTES_OUT)) != 0)
+		return err;
+	if ((err = add_set(p, &s, "timeout", kind, 1, &timeouts, 1, p->ctr, NULL)) != 0)
+		return err;
+	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++) {
+		const char *v[] = {sl_timeout_kind_name((enum sl_timeout_kind)k)};
+
+		if ((err = sl_stats_add_instance(s, v, SL_CTR_TIMEOUT_FIRST + k)) != 0)
+			return err;
+	}
+	if ((err = add_set(p, &s, "reason", reason, 1, &rejects, 1, p->ctr, NULL)) != 0)
+		return err;
+	for (unsigned r = 0; r < SL_REJECT_KINDS; r++) {
+		const char *v[] = {sl_reject_reason_name((enum sl_reject_reason)r)};
+
+		if ((err = sl_stats_add_instance(s, v, SL_CTR_REJECT_FIRST + r)) != 0)
+			return err;
+	}
+	return 0;
+}
+
+static const char *
+listener_name(const struct sl_config_listener *l, char *buf, size_t size)
+{
+	return l->name[0] != '\0' ? l->name : sl_addr_format(&l->addr, buf, size);
+}
+
+static const char *
+backend_name(const struct sl_config_backend *b, char *buf, size_t size)
+{
+	return b->name[0] != '\0' ? b->name : sl_addr_format(&b->addr, buf, size);
+}
+
+static int
+add_listeners(struct sl_proxy *p)
+{
+	static const char *const labels[] = {"listener", "direction"};
+	const struct sl_stats_def defs[] = {
+	        {.name = "listener_connections",
+	         .kind = SL_STATS_COUNTER,
+	         .help = "Client connections accepted by the listener.",
+	         .offset = SL_LCTR_CONNECTIONS},
+	        {.name = "listener_active",
+	         .kind = SL_STATS_GAUGE,
+	         .help = "Sessions of the listener open now.",
+	         .offset = SL_LCTR_ACTIVE},
+	};
+	const struct sl_stats_def bytes = {.name = "listener_bytes",
+	                                   .kind = SL_STATS_COUNTER,
+	                                   .help = "Bytes forwarded by the listener's sessions.",
+	                                   .offset = 0};
+	struct sl_stats_set *s, *sb;
+	char a[SL_ADDR_STRLEN];
+	int err;
+
+	if ((err = add_set(p, &s, "listener", labels, 1, defs, SL_ARRAY_SIZE(defs), p->mx.lctr,
+	                   NULL)) != 0 ||
+	    (err = add_set(p, &sb, "listener_bytes", labels, 2, &bytes, 1, p->mx.lctr, NULL)) != 0)
+		return err;
+	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+		const char *name = listener_name(&p->cfg->listeners[i], a, sizeof(a));
+		unsigned base = (unsigned)i * SL_LCTR_COUNT;
+
+		if ((err = sl_stats_add_instance(s, &name, base)) != 0 ||
+		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "in"},
+		                                 base + SL_LCTR_BYTES_IN)) != 0 ||
+		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "out"},
+		                                 base + SL_LCTR_BYTES_OUT)) != 0)
+			return err;
+	}
+	return 0;
+}
+
+static int
+add_backends(struct sl_proxy *p)
+{
+	static const char *const labels[] = {"group", "backend", "direction"};
+	const struct sl_stats_def defs[] = {
+	        {.name = "backend_sessions",
+	         .kind = SL_STATS_COUNTER,
+	         .help = "Sessions connected to the backend.",
+	         .offset = SL_BCTR_SESSIONS},
+	        {.name = "backend_active",
+	         .kind = SL_STATS_GAUGE,
+	         .help = "Sessions connected to the backend now.",
+	         .offset = SL_BCTR_ACTIVE},
+	        {.name = "backend_connect_failures",
+	         .kind = SL_STATS_COUNTER,
+	         .help = "Connects to the backend refused, unreachable or timed out.",
+	         .offset = SL_BCTR_CONNECT_FAILURES},
+	        [B_COUNTERS + B_UP] = {.name = "backend_up",
+	                               .kind = SL_STATS_GAUGE,
+	                               .help = "1 if the backend is up by its health checks.",
+	                               .offset = SL_STATS_READ},
+	        [B_COUNTERS + B_EJECTED] = {.name = "backend_ejected",
+	                                    .kind = SL_STATS_GAUGE,
+	                                    .help = "1 while the backend is passively ejected.",
+	                                    .offset = SL_STATS_READ},
+	        [B_COUNTERS + B_WEIGHT] = {.name = "backend_weight",
+	                                   .kind = SL_STATS_GAUGE,
+	                                   .help = "The backend's configured weight.",
+	                                   .offset = SL_STATS_READ},
+	};
+	const struct sl_stats_def bytes = {.name = "backend_bytes",
+	                                   .kind = SL_STATS_COUNTER,
+	                                   .help = "Bytes forwarded to (in) and from (out) the "
+	                                           "backend.",
+	                                   .offset = 0};
+	struct sl_stats_set *s, *sb;
+	int err;
+
+	if ((err = add_set(p, &s, "backend", labels, 2, defs, SL_ARRAY_SIZE(defs), p->mx.bctr,
+	                   read_backend)) != 0 ||
+	    (err = add_set(p, &sb, "backend_bytes", labels, 3, &bytes, 1, p->mx.bctr, NULL)) != 0)
+		return err;
+	for (size_t g = 0; g < p->cfg->ngroups; g++) {
+		const struct sl_config_group *cg = &p->cfg->groups[g];
+
+		for (size_t i = 0; i < cg->nbackends; i++) {
+			unsigned base = (unsigned)((p->mx.bbase[g] + i) * SL_BCTR_COUNT);
+			char a[SL_ADDR_STRLEN];
+			const char *v[] = {cg->name, backend_name(&cg->backends[i], a, sizeof(a))};
+
+			if ((err = sl_stats_add_instance(s, v, base)) != 0 ||
+			    (err = sl_stats_add_instance(sb,
+			                                 (const char *const[]){v[0], v[1], "in"},
+			                                 base + SL_BCTR_BYTES_IN)) != 0 ||
+			    (err = sl_stats_add_instance(sb,
+			                                 (const char *const[]){v[0], v[1], "out"},
+			                                 base + SL_BCTR_BYTES_OUT)) != 0)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int
+add_groups(struct sl_proxy *p)
+{
+	static const char *const labels[] = {"group"};
+	const struct sl_stats_def defs[] = {
+	        [G_BACKENDS] = {.name = "group_backends",
+	                        .kind = SL_STATS_GAUGE,
+	                        .help = "Backends configured in the group.",
+	                        .offset = SL_STATS_READ},
+	        [G_UP] = {.name = "group_backends_up",
+	                  .kind = SL_STATS_GAUGE,
+	                  .help = "Backends of the group up by their health checks.",
+	                  .offset = SL_STATS_READ},
+	};
+	struct sl_stats_set *s;
+	int err;
+
+	if ((err = add_set(p, &s, "group", labels, 1, defs, SL_ARRAY_SIZE(defs), NULL,
+	                   read_group)) != 0)
+		return err;
+	for (size_t g = 0; g < p->cfg->ngroups; g++) {
+		const char *v[] = {p->cfg->groups[g].name};
+
+		if ((err = sl_stats_add_instance(s, v, 0)) != 0)
+			return err;
+	}
+	return 0;
+}
+
+static int
+add_health_warm(struct sl_proxy *p)
+{
+	const struct sl_stats_def health[] = {
+	        {"health_checks",
+	         SL_STATS_COUNTER,
+	         "Active health checks completed.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"health_failures",
+	         SL_STATS_COUNTER,
+	         "Active health checks failed.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"health_transitions_up",
+	         SL_STATS_COUNTER,
+	         "Backends going from down to up.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"health_transitions_down",
+	         SL_STATS_COUNTER,
+	         "Backends going from up to down.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"health_local_errors",
+	         SL_STATS_COUNTER,
+	         "Checks not run for want of fds or ports on this host.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	};
+	const struct sl_stats_def warm[] = {
+	        {"warm_hits",
+	         SL_STATS_COUNTER,
+	         "Sessions served over a pre-established connection.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"warm_misses",
+	         SL_STATS_COUNTER,
+	         "Warm-pool takes that found no idle connection.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"warm_expired",
+	         SL_STATS_COUNTER,
+	         "Idle warm connections closed after their idle time.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"warm_dead",
+	         SL_STATS_COUNTER,
+	         "Idle warm connections found closed by the backend.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"warm_connects",
+	         SL_STATS_COUNTER,
+	         "Warm-pool connects started.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	        {"warm_connect_failures",
+	         SL_STATS_COUNTER,
+	         "Warm-pool connects refused, reset or timed out.",
+	         SL_STATS_READ,
+	         {0},
+	         0},
+	};
+	struct sl_stats_set *s;
+	int err;
+
+	if ((err = add_set(p, &s, "health", NULL, 0, health, SL_ARRAY_SIZE(health), NULL,
+	                   read_health)) != 0 ||
+	    (err = sl_stats_add_instance(s, NULL, 0)) != 0)
+		return err;
+	if ((err = add_set(p, &s, "warm", NULL, 0, warm, SL_ARRAY_SIZE(warm), NULL, read_warm)) !=
+	            0 ||
+	    (err = sl_stats_add_instance(s, NULL, 0)) != 0)
+		return err;
+	return 0;
+}
+
+static int
+add_latency(struct sl_proxy *p)
+{
+	const struct sl_stats_def defs[SL_PHIST_COUNT] = {
+	        [SL_PHIST_CONNECT] = {.name = "backend_connect_seconds",
+	                              .kind = SL_STATS_HIST,
+	                              .help = "Backend connect time, connect start to connected "
+	                                      "(a warm-pool take counts as about 0).",
+	                              .hist = hist_opts,
+	                              .scale = 1e-6},
+	        [SL_PHIST_FIRST_BYTE] = {.name = "backend_first_byte_seconds",
+	                                 .kind = SL_STATS_HIST,
+	                                 .help = "Backend connected to its first byte delivered to "
+	                                         "the client.",
+	                                 .hist = hist_opts,
+	                                 .scale = 1e-6},
+	        [SL_PHIST_SESSION] = {.name = "session_duration_seconds",
+	                              .kind = SL_STATS_HIST,
+	                              .help = "Session duration, accept to close.",
+	                              .hist = hist_opts,
+	                              .scale = 1e-6},
+	};
+	struct sl_stats_set *s;
+	int err;
+
+	err = sl_stats_add_set(p->mx.reg,
+	                       &(struct sl_stats_set_opts){.name = "latency",
+	                                                   .defs = defs,
+	                                                   .ndefs = SL_PHIST_COUNT,
+	                                                   .hist = metrics_hist,
+	                                                   .collect = metrics_collect,
+	                                                   .arg = p},
+	                       &s);
+	return err != 0 ? err : sl_stats_add_instance(s, NULL, 0);
+}
+
+/* A counter set of <per> values for each of <count> objects, named after <defs>. */
+static int
+repeat_counters(struct sl_counter_set **out, struct sl_counter_def **defs_out,
+                const struct sl_counter_def *defs, unsigned per, size_t count, unsigned slots)
+{
+	struct sl_counter_def *d;
+	size_t n = count * per;
+
+	if (n == 0)
+		n = per; /* never empty: sl_counter_create refuses it */
+	if (n > UINT32_MAX)
+		return -EINVAL;
+	d = calloc(n, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		d[i] = defs[i % per];
+	*defs_out = d;
+	return sl_counter_create(
+	        out, &(struct sl_counter_opts){.defs = d, .n = (unsigned)n, .slots = slots});
+}
+
+int
+sl__metrics_create(struct sl_proxy *p)
+{
+	static const struct sl_counter_def ldefs[SL_LCTR_COUNT] = {
+	        [SL_LCTR_CONNECTIONS] = {"listener_connections", SL_COUNTER_MONOTONIC},
+	        [SL_LCTR_ACTIVE] = {"listener_active", SL_COUNTER_GAUGE},
+	        [SL_LCTR_BYTES_IN] = {"listener_bytes_in", SL_COUNTER_MONOTONIC},
+	        [SL_LCTR_BYTES_OUT] = {"listener_bytes_out", SL_COUNTER_MONOTONIC},
+	};
+	static const struct sl_counter_def bdefs[SL_BCTR_COUNT] = {
+	        [SL_BCTR_SESSIONS] = {"backend_sessions", SL_COUNTER_MONOTONIC},
+	        [SL_BCTR_ACTIVE] = {"backend_active", SL_COUNTER_GAUGE},
+	        [SL_BCTR_CONNECT_FAILURES] = {"backend_connect_failures", SL_COUNTER_MONOTONIC},
+	        [SL_BCTR_BYTES_IN] = {"backend_bytes_in", SL_COUNTER_MONOTONIC},
+	        [SL_BCTR_BYTES_OUT] = {"backend_bytes_out", SL_COUNTER_MONOTONIC},
+	};
+	struct sl_metrics *mx = &p->mx;
+	pthread_condattr_t ca;
+	int err;
+
+	pthread_mutex_init(&mx->collect_mu, NULL);
+	pthread_mutex_init(&mx->sync_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&mx->sync_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	mx->init = true;
+	atomic_init(&mx->listening, false);
+	mx->bbase = calloc(p->cfg->ngroups, sizeof(mx->bbase[0]));
+	if (mx->bbase == NULL)
+		return -ENOMEM;
+	for (size_t g = 0; g < p->cfg->ngroups; g++) {
+		mx->bbase[g] = mx->nbackends;
+		mx->nbackends += p->cfg->groups[g].nbackends;
+	}
+	if ((err = repeat_counters(&mx->lctr, &mx->ldefs, ldefs, SL_LCTR_COUNT, p->cfg->nlisteners,
+	                           p->nworkers)) != 0 ||
+	    (err = repeat_counters(&mx->bctr, &mx->bdefs, bdefs, SL_BCTR_COUNT, mx->nbackends,
+	                           p->nworkers)) != 0 ||
+	    (err = sl_stats_create(&mx->reg)) != 0)
+		return err;
+	if ((err = add_process(p)) != 0 || (err = add_labelled(p)) != 0 ||
+	    (err = add_listeners(p)) != 0 || (err = add_backends(p)) != 0 ||
+	    (err = add_groups(p)) != 0 || (err = add_health_warm(p)) != 0 ||
+	    (err = add_latency(p)) != 0)
+		return err;
+	return 0;
+}
+
+void
+sl__metrics_destroy(struct sl_proxy *p)
+{
+	struct sl_metrics *mx = &p->mx;
+
+	sl_stats_destroy(mx->reg);
+	sl_counter_destroy(mx->lctr);
+	sl_counter_destroy(mx->bctr);
+	free(mx->ldefs);
+	free(mx->bdefs);
+	free(mx->bbase);
+	if (mx->init) {
+		pthread_cond_destroy(&mx->sync_cv);
+		pthread_mutex_destroy(&mx->sync_mu);
+		pthread_mutex_destroy(&mx->collect_mu);
+	}
+	memset(mx, 0, sizeof(*mx));
+}
+
+int
+sl__metrics_worker_init(struct sl_pworker *w)
+{
+	int err;
+
+	w->sync_msg = (struct sl_msg){.fn = worker_sync, .data = w};
+	w->lent = false;
+	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
+		if ((err = sl_hist_init(&w->hist[k], &hist_opts)) != 0 ||
+		    (err = sl_hist_init(&w->snap[k], &hist_opts)) != 0)
+			return err;
+	}
+	return 0;
+}
+
+void
+sl__metrics_worker_fini(struct sl_pworker *w)
+{
+	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
+		sl_hist_fini(&w->hist[k]);
+		sl_hist_fini(&w->snap[k]);
+	}
+}
+
+void
+sl__metrics_set_listening(struct sl_proxy *p, bool on)
+{
+	/* relaxed: a statistic for readiness; orders nothing */
+	atomic_store_explicit(&p->mx.listening, on, memory_order_relaxed);
+}
+
+struct sl_stats *
+sl_proxy_stats_registry(struct sl_proxy *p)
+{
+	return p->mx.reg;
+}

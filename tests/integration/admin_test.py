@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: MIT
+"""The admin endpoint of a running sluice: /metrics passes `promtool check metrics` and holds
+the figures of the traffic the test generated (bytes of a session still open included), /stats
+is JSON with the same figures, /healthz answers, and /readyz is 503 with a reason while the only
+backend is down by its active health checks and 200 once it is back."""
+import json
+import shutil
+import subprocess
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from harness import SLOW, Server, Sluice, connect, echo_handler, echo_roundtrip, free_port, recv_exact, write_config
+
+
+def config(port, admin_port, backend, health=False):
+    check = "    health: { type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }\n" if health else ""
+    return write_config(f"""
+workers: 2
+admin: {{ address: 127.0.0.1:{admin_port} }}
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+groups:
+  - name: g
+    retries: 0
+    passive: {{ failures: 0 }}
+{check}    backends:
+      - {{ name: b1, address: {backend} }}
+""")
+
+
+def get(admin_port, path):
+    """(status, body) of GET <path>; an HTTP error status is an answer, not an exception."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{path}", timeout=10 * SLOW) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def samples(text):
+    """{'name{labels}': value} of every sample line of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def wait_for(pred, timeout=10.0):
+    """Polls <pred> (bounded) until it holds; returns its last value."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return pred()
+
+
+class Admin(unittest.TestCase):
+    def start(self, backend, health=False):
+        port, admin_port = free_port(), free_port()
+        px = Sluice(["-c", config(port, admin_port, backend, health)], port=port)
+        px.__enter__()
+        self.addCleanup(px.__exit__, None, None, None)
+        self.assertTrue(wait_for(lambda: "admin endpoint on" in px.stderr()), px.stderr())
+        return px, port, admin_port
+
+    def metrics(self, admin_port):
+        status, body = get(admin_port, "/metrics")
+        self.assertEqual(200, status, body)
+        return body
+
+    @unittest.skipUnless(shutil.which("promtool"), "promtool (Debian package prometheus) is not installed")
+    def test_metrics_pass_promtool_and_count_the_traffic_sent(self):
+        with Server(echo_handler) as b:
+            _, port, admin_port = self.start(b.addr)
+            sizes = [1000, 2000, 3000, 4000, 5000]
+            for n in sizes:
+                self.assertEqual(b"x" * n, echo_roundtrip(port, b"x" * n))
+            self.assertTrue(wait_for(lambda: samples(self.metrics(admin_port)).get("sluice_closed_total") == 5))
+            # a session still open: its bytes are counted at the scrape, not only at its close
+            s = connect(port)
+            s.sendall(b"y" * 777)
+            self.assertEqual(b"y" * 777, recv_exact(s, 777))
+            text = self.metrics(admin_port)
+            s.close()
+
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        self.assertEqual(0, check.returncode, check.stdout + check.stderr)
+        m = samples(text)
+        total = sum(sizes) + 777
+        self.assertEqual(6, m["sluice_accepted_total"])
+        self.assertEqual(5, m["sluice_closed_total"])
+        self.assertEqual(1, m["sluice_active"])
+        self.assertEqual(total, m['sluice_bytes_total{direction="in"}'])
+        self.assertEqual(total, m['sluice_bytes_total{direction="out"}'])
+        self.assertEqual(6, m['sluice_backend_sessions_total{group="g",backend="b1"}'])
+        self.assertEqual(1, m['sluice_backend_active{group="g",backend="b1"}'])
+        self.assertEqual(total, m['sluice_backend_bytes_total{group="g",backend="b1",direction="in"}'])
+        self.assertEqual(6, m[f'sluice_listener_connections_total{{listener="127.0.0.1:{port}"}}'])
+        self.assertEqual(6, m["sluice_backend_connect_seconds_count"])
+        self.assertEqual(6, m["sluice_backend_first_byte_seconds_count"])
+        self.assertEqual(5, m["sluice_session_duration_seconds_count"])
+        self.assertEqual(5, m['sluice_session_duration_seconds_bucket{le="+Inf"}'])
+        self.assertEqual(0, m['sluice_rejects_total{reason="acl_denied"}'])
+        self.assertIn("# TYPE sluice_session_duration_seconds histogram", text)
+
+    def test_stats_json_matches_the_traffic_sent(self):
+        with Server(echo_handler) as b:
+            _, port, admin_port = self.start(b.addr)
+            for _ in range(3):
+                self.assertEqual(b"z" * 100, echo_roundtrip(port, b"z" * 100))
+            self.assertTrue(wait_for(lambda: json.loads(get(admin_port, "/stats")[1])["process"]["closed"] == 3))
+            status, body = get(admin_port, "/stats")
+
+        self.assertEqual(200, status)
+        st = json.loads(body)
+        self.assertEqual(3, st["process"]["accepted"])
+        self.assertEqual({"direction": "in", "bytes": 300}, st["bytes"][0])
+        be = st["backend"][0]
+        self.assertEqual(("g", "b1", "up"), (be["group"], be["backend"], be["state"]))
+        self.assertEqual((1, 3, 0, 0), (be["weight"], be["sessions"], be["active"], be["connect_failures"]))
+        self.assertEqual(3, st["latency"]["session_duration_seconds"]["count"])
+
+    def test_healthz_answers_while_the_process_runs(self):
+        with Server(echo_handler) as b:
+            _, _, admin_port = self.start(b.addr)
+            self.assertEqual((200, "ok\n"), get(admin_port, "/healthz"))
+            self.assertEqual(404, get(admin_port, "/nowhere")[0])
+
+    def test_readyz_is_503_while_the_only_backend_is_down(self):
+        b = Server(echo_handler).__enter__()
+        backend_port = b.port
+        px, _, admin_port = self.start(b.addr, health=True)
+        self.assertTrue(wait_for(lambda: get(admin_port, "/readyz")[0] == 200))
+        b.close()
+        self.assertTrue(wait_for(lambda: get(admin_port, "/readyz")[0] == 503), px.stderr())
+        status, body = get(admin_port, "/readyz")
+        self.assertEqual({"ready": False, "reason": "group g has no backend up"}, json.loads(body))
+        self.assertEqual("down", json.loads(get(admin_port, "/stats")[1])["backend"][0]["state"])
+        with Server(echo_handler, port=backend_port):
+            self.assertTrue(wait_for(lambda: get(admin_port, "/readyz")[0] == 200), px.stderr())
+            self.assertEqual({"ready": True}, json.loads(get(admin_port, "/readyz")[1]))
+
+
+if __name__ == "__main__":
+    unittest.main()
