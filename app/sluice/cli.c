@@ -58,7 +58,8 @@ cli_usage(FILE *f)
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
 	      "second\n"
-	      "one during the drain closes every connection at once. SIGHUP is ignored.\n",
+	      "one during the drain closes every connection at once. SIGHUP reloads the\n"
+	      "configuration file's live fields.\n",
 	      f);
 }
 

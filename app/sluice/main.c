@@ -2,7 +2,7 @@
 /*
  * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), the
  * start-up checks that say why a start failed, and the signal handling: SIGTERM/SIGINT drain,
- * a second one during the drain closes everything at once, SIGHUP is logged and ignored.
+ * a second one during the drain closes everything at once, SIGHUP reloads the file's live fields.
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
@@ -100,10 +100,7 @@ handled_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
-/*
- * Waits for SIGTERM or SIGINT and returns it; a SIGHUP on the way is logged and ignored. With
- * <wake>, SIGUSR1 is returned too.
- */
+/* Waits for SIGTERM, SIGINT or SIGHUP and returns it; with <wake>, SIGUSR1 too. */
 static int
 wait_for_signal(bool wake)
 {
@@ -113,13 +110,67 @@ wait_for_signal(bool wake)
 	handled_signals(&set);
 	if (!wake)
 		sigdelset(&set, SIGUSR1);
-	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (sig != SIGHUP)
-			return sig;
-		sl_log_warn("SIGHUP: reload is not supported yet; ignoring it");
+	while (sigwait(&set, &sig) != 0)
+		;
+	return sig;
+}
+
+/*
+ * SIGHUP: reads the configuration file again (with the command line's overrides) and hands it
+ * to the running proxy, which takes the live fields without touching a session. A file with
+ * errors, or one that changes what was built at start, is refused with the reason, and the
+ * previous configuration goes on. <c> is NULL when sluice runs without a file. Updates the log
+ * level and <*drain_ms> (the application's own fields) once the proxy took the file.
+ */
+static void
+reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, uint32_t *drain_ms)
+{
+	struct sl_config *next = NULL;
+	enum sl_log_level level;
+	uint32_t drain;
+	char why[200];
+
+	if (c == NULL) {
+		sl_log_warn("SIGHUP: nothing to reload: sluice runs without a configuration file "
+		            "(-c)");
+		return;
 	}
+	notify_reloading(); /* systemd: RELOADING=1 */
+	if (sl_config_load_file(&next, c->config_path, stderr) != 0) {
+		sl_log_error("SIGHUP: %s has errors (above): not reloaded, the previous "
+		             "configuration goes on",
+		             c->config_path);
+		goto out_notify;
+	}
+	if (cli_apply_overrides(next, c) != 0) {
+		sl_log_error("SIGHUP: the command line's overrides do not apply to %s: not "
+		             "reloaded",
+		             c->config_path);
+		goto out_free;
+	}
+	if (!sl_addr_equal(&next->admin.addr, &layout->admin.addr)) {
+		sl_log_error("SIGHUP: not reloaded: the admin address changed (needs a restart); "
+		             "the previous configuration goes on");
+		goto out_free;
+	}
+	level = next->log_level;
+	drain = next->drain_timeout_ms;
+	if (sl_proxy_reload(p, next, why, sizeof(why)) != 0) {
+		sl_log_error("SIGHUP: not reloaded: %s (needs a restart); the previous "
+		             "configuration goes on",
+		             why);
+		goto out_free;
+	}
+	/* the proxy owns <next> now */
+	sl_log_set_level(level);
+	*drain_ms = drain;
+	sl_log_info("SIGHUP: %s reloaded", c->config_path);
+	goto out_notify;
+
+out_free:
+	sl_config_free(next);
+out_notify:
+	notify_reloaded(layout); /* systemd: READY=1 */
 }
 
 /*
@@ -450,9 +501,11 @@ admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg
 	return 0;
 }
 
+/* Runs the proxy until SIGTERM or SIGINT; SIGHUP reloads from <reload_from> (NULL: no file). */
 static int
-run(struct sl_config *cfg, bool admin_optional)
+run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 {
+	uint32_t drain_ms = cfg->drain_timeout_ms;
 	struct sl_admin *admin;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
@@ -492,17 +545,18 @@ run(struct sl_config *cfg, bool admin_optional)
 		return 1;
 	}
 	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
-	sig = wait_for_signal(false);
+	while ((sig = wait_for_signal(false)) == SIGHUP)
+		reload(p, cfg, reload_from, &drain_ms);
 	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
 	            "once)",
-	            signal_name(sig), cfg->drain_timeout_ms);
-	notify_draining(cfg->drain_timeout_ms); /* systemd: STOPPING=1 */
-	sl_admin_stop(admin);                   /* before the drain: a scrape asks the workers */
+	            signal_name(sig), drain_ms);
+	notify_draining(drain_ms); /* systemd: STOPPING=1 */
+	sl_admin_stop(admin);      /* before the drain: a scrape asks the workers */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
 		sl_log_warn("cannot watch for a second signal: the drain runs to its deadline");
-	sl_proxy_drain(p, cfg->drain_timeout_ms);
+	sl_proxy_drain(p, drain_ms);
 	pthread_mutex_lock(&dw.mu);
 	dw.done = true;
 	pthread_mutex_unlock(&dw.mu);
@@ -602,7 +656,7 @@ main(int argc, char **argv)
 		print_demo_banner(cfg, demo_addrs);
 		break;
 	}
-	rc = run(cfg, c.mode == CLI_DEMO);
+	rc = run(cfg, c.mode == CLI_DEMO, c.mode == CLI_RUN ? &c : NULL);
 	demo_stop(demo);
 	sl_config_free(cfg);
 	return rc;

@@ -13,7 +13,7 @@
  *                          -> "STOPPING=1\nSTATUS=draining ..."
  *   notify_stop()          after the proxy is gone: stops the watchdog thread, closes the socket
  *
- * A reload (not built yet) brackets the swap with notify_reloading() and notify_reloaded():
+ * A reload (SIGHUP) brackets the swap with notify_reloading() and notify_reloaded():
  * "RELOADING=1\nMONOTONIC_USEC=<now>" before the new file is read, "READY=1\nSTATUS=..." once
  * the new snapshot is published or refused (the old one keeps running either way). MONOTONIC_USEC
  * is what systemd 253+ needs to accept RELOADING=1 for Type=notify-reload.

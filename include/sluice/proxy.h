@@ -140,6 +140,17 @@ SL_API int sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms);
  */
 SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
 
+/*
+ * Takes <next> as the running configuration without touching a session: the live fields
+ * (listener timeouts, allow/deny, the PROXY trust list and timeout, the listener rate and the
+ * per-source limits; group retries, passive ejection and max_queue) apply to every event from
+ * then on. Everything else was built at start and must be equal: else -EINVAL with the first
+ * difference in <why> (<size> bytes), such as "listener web: address changed", and <next> stays
+ * the caller's. 0: the proxy owns <next>. -EBUSY: earlier snapshots still wait for a worker's
+ * quiescent point; try again. Controlling thread only; never blocks on the workers.
+ */
+SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
+
 /* Stops at once: closes listeners and every session, stops and joins the workers. Idempotent. */
 SL_API void sl_proxy_stop(struct sl_proxy *p);
 

@@ -6,6 +6,7 @@
  * the snapshot through sl__proxy_config() (proxy_int.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sluice/log.h>
@@ -27,59 +28,103 @@ same_health(const struct sl_config_health *a, const struct sl_config_health *b)
 	       a->rise == b->rise && a->fall == b->fall;
 }
 
-static bool
-same_listener(const struct sl_config_listener *a, const struct sl_config_listener *b)
+/*
+ * The first field of listener <b> that differs from <a> where the running proxy was built from
+ * it (sockets, forwarders, pools, caps, the PROXY buffers, the source table), or NULL. Timeouts,
+ * allow/deny, the PROXY trust list and timeout, the rate and the source limits are live.
+ */
+static const char *
+listener_diff(const struct sl_config_listener *a, const struct sl_config_listener *b)
 {
-	/* everything but timeouts, the allow/deny table, the PROXY trust list and timeout, the
-	 * listener rate and the per-source limits themselves: sockets, forwarders, pools, caps,
-	 * the PROXY buffers and the source table were built from the rest */
-	return strcmp(a->name, b->name) == 0 && sl_addr_equal(&a->addr, &b->addr) &&
-	       a->backlog == b->backlog && a->group == b->group && a->forward == b->forward &&
-	       a->tcp_nodelay == b->tcp_nodelay && a->keepalive == b->keepalive &&
-	       a->pipe_size == b->pipe_size && a->buffer_size == b->buffer_size &&
-	       a->max_connections == b->max_connections &&
-	       a->proxy_in.versions == b->proxy_in.versions &&
-	       a->proxy_in.max_size == b->proxy_in.max_size && a->source.on == b->source.on &&
-	       a->source.prefix4 == b->source.prefix4 && a->source.prefix6 == b->source.prefix6 &&
-	       a->source.table_size == b->source.table_size;
+	if (strcmp(a->name, b->name) != 0)
+		return "name";
+	if (!sl_addr_equal(&a->addr, &b->addr))
+		return "address";
+	if (a->backlog != b->backlog)
+		return "backlog";
+	if (a->group != b->group)
+		return "group";
+	if (a->forward != b->forward)
+		return "forward";
+	if (a->tcp_nodelay != b->tcp_nodelay || a->keepalive != b->keepalive)
+		return "tcp_nodelay or keepalive";
+	if (a->pipe_size != b->pipe_size || a->buffer_size != b->buffer_size)
+		return "pipe_size or buffer_size";
+	if (a->max_connections != b->max_connections)
+		return "max_connections";
+	if (a->proxy_in.versions != b->proxy_in.versions ||
+	    a->proxy_in.max_size != b->proxy_in.max_size)
+		return "proxy_protocol version or max_size";
+	if (a->source.on != b->source.on || a->source.prefix4 != b->source.prefix4 ||
+	    a->source.prefix6 != b->source.prefix6 || a->source.table_size != b->source.table_size)
+		return "source_limits being set, prefix4, prefix6 or table_size";
+	return NULL;
 }
 
-static bool
-same_group(const struct sl_config_group *a, const struct sl_config_group *b)
+/*
+ * The first field of group <b> that differs from <a> where balancers, the checker, warm pools
+ * and the shared backend state were built from it, or NULL. Retries, passive ejection and
+ * max_queue are live.
+ */
+static const char *
+group_diff(const struct sl_config_group *a, const struct sl_config_group *b)
 {
-	/* everything but retries and passive: balancers, the checker, warm pools and the
-	 * shared backend state were built from them */
-	if (strcmp(a->name, b->name) != 0 || strcmp(a->balance, b->balance) != 0 ||
-	    a->maglev_table_size != b->maglev_table_size || !same_health(&a->health, &b->health) ||
-	    a->warm_pool.size != b->warm_pool.size ||
-	    a->warm_pool.idle_ms != b->warm_pool.idle_ms || a->send_proxy != b->send_proxy ||
-	    a->nbackends != b->nbackends)
-		return false;
+	if (strcmp(a->name, b->name) != 0)
+		return "name";
+	if (strcmp(a->balance, b->balance) != 0 || a->maglev_table_size != b->maglev_table_size)
+		return "balance or maglev_table_size";
+	if (!same_health(&a->health, &b->health))
+		return "health";
+	if (a->warm_pool.size != b->warm_pool.size || a->warm_pool.idle_ms != b->warm_pool.idle_ms)
+		return "warm_pool";
+	if (a->send_proxy != b->send_proxy)
+		return "send_proxy";
+	if (a->nbackends != b->nbackends)
+		return "the number of backends";
 	for (size_t i = 0; i < a->nbackends; i++) {
 		const struct sl_config_backend *x = &a->backends[i], *y = &b->backends[i];
 
 		if (strcmp(x->name, y->name) != 0 || !sl_addr_equal(&x->addr, &y->addr) ||
 		    x->weight != y->weight || x->max_connections != y->max_connections)
-			return false;
+			return "a backend's name, address, weight or max_connections";
 	}
-	return true;
+	return NULL;
 }
 
 /*
- * true if <b> differs from <a> in live fields only (sl__proxy_config()). The file name, the
- * drain deadline and the log level are not the proxy's (the application reads them).
+ * true if <b> differs from <a> in live fields only (sl__proxy_config()); else false, with what
+ * differs in <why> (<size> bytes). The file name, the drain deadline, the log level and the
+ * admin endpoint are not the proxy's (the application reads them).
  */
 static bool
-same_layout(const struct sl_config *a, const struct sl_config *b)
+same_layout(const struct sl_config *a, const struct sl_config *b, char *why, size_t size)
 {
-	if (a->workers != b->workers || a->nlisteners != b->nlisteners || a->ngroups != b->ngroups)
+	const char *d;
+
+	if (a->workers != b->workers) {
+		snprintf(why, size, "workers changed");
 		return false;
-	for (size_t i = 0; i < a->nlisteners; i++)
-		if (!same_listener(&a->listeners[i], &b->listeners[i]))
+	}
+	if (a->max_connections != b->max_connections) {
+		snprintf(why, size, "max_connections changed (the fd budget is set at start)");
+		return false;
+	}
+	if (a->nlisteners != b->nlisteners || a->ngroups != b->ngroups) {
+		snprintf(why, size, "listeners or groups were added or removed");
+		return false;
+	}
+	for (size_t i = 0; i < a->nlisteners; i++) {
+		if ((d = listener_diff(&a->listeners[i], &b->listeners[i])) != NULL) {
+			snprintf(why, size, "listener %s: %s changed", a->listeners[i].name, d);
 			return false;
-	for (size_t g = 0; g < a->ngroups; g++)
-		if (!same_group(&a->groups[g], &b->groups[g]))
+		}
+	}
+	for (size_t g = 0; g < a->ngroups; g++) {
+		if ((d = group_diff(&a->groups[g], &b->groups[g])) != NULL) {
+			snprintf(why, size, "group %s: %s changed", a->groups[g].name, d);
 			return false;
+		}
+	}
 	return true;
 }
 
@@ -93,11 +138,12 @@ int
 sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 {
 	const struct sl_config *old;
+	char why[160];
 	int err;
 
 	/* relaxed: this thread is the only writer of cur */
 	old = atomic_load_explicit(&p->cur, memory_order_relaxed);
-	if (next == old || !same_layout(p->cfg, next))
+	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)))
 		return -EINVAL;
 	/* once <next> is visible the retire must not fail: make room first (we are the only
 	 * thread that retires into this domain, so the room stays) */
@@ -119,4 +165,20 @@ size_t
 sl__proxy_reclaim_configs(struct sl_proxy *p)
 {
 	return sl_epoch_reclaim(p->epoch);
+}
+
+int
+sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size)
+{
+	int err;
+
+	if (!same_layout(p->cfg, next, why, size))
+		return -EINVAL;
+	err = sl__proxy_publish_config(p, next);
+	if (err == -EBUSY)
+		snprintf(why, size, "the workers still hold %d earlier snapshots; try again",
+		         SL_CONFIG_MAX_RETIRED);
+	else if (err != 0)
+		snprintf(why, size, "%s", strerror(-err));
+	return err;
 }

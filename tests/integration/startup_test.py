@@ -99,12 +99,13 @@ groups:
 
 
 class Signals(unittest.TestCase):
-    def test_sighup_is_logged_and_ignored(self):
+    def test_sighup_without_a_file_says_so_and_serves_on(self):
         port = free_port()
         with Server(echo_handler) as b:
             with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1"], port=port) as px:
                 px.proc.send_signal(signal.SIGHUP)
-                wait_for_text(px, "SIGHUP: reload is not supported yet; ignoring it")
+                wait_for_text(px, "SIGHUP: nothing to reload: sluice runs without a "
+                                  "configuration file (-c)")
                 self.assertIsNone(px.proc.poll())
                 self.assertEqual(b"still here", echo_roundtrip(port, b"still here"))
                 self.assertEqual(0, px.stop(), px.stderr())

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: MIT
+"""SIGHUP reloads the file: live fields (here allow/deny and the source limits) apply to new
+clients at once while an open session goes on untouched; a file that changes what was built at
+start, or one with errors, is refused with the reason and the previous configuration goes on."""
+import os
+import select
+import signal
+import socket
+import time
+import unittest
+
+from harness import SLOW, Server, Sluice, closed_by_peer, echo_handler, free_port, recv_exact
+
+
+def write(path, port, backend, listener_extra="", address=None):
+    with open(path, "w") as f:
+        f.write(f"""
+workers: 2
+listeners:
+  - name: web
+    address: {address or f"127.0.0.1:{port}"}
+    group: g
+{listener_extra}
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+
+def client(port, source):
+    s = socket.socket()
+    s.settimeout(10 * SLOW)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def served(s, payload=b"ping"):
+    try:
+        s.sendall(payload)
+        return recv_exact(s, len(payload)) == payload
+    except (OSError, EOFError):
+        return False
+
+
+class Reload(unittest.TestCase):
+    def setUp(self):
+        self.path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"reload-{os.getpid()}.yaml")
+        self.addCleanup(lambda: os.path.exists(self.path) and os.unlink(self.path))
+
+    def hup_and_wait(self, px, text):
+        """SIGHUP, then waits (bounded) for the reload's own log line <text>."""
+        before = px.stderr().count(text)
+        px.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10 * SLOW
+        while px.stderr().count(text) == before and time.monotonic() < deadline:
+            select.select([], [], [], 0.02)
+        self.assertGreater(px.stderr().count(text), before, px.stderr())
+
+    def test_live_fields_apply_to_new_clients_and_open_sessions_go_on(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            write(self.path, port, b.addr, "    deny: [127.0.0.5/32]\n"
+                  "    source_limits: { max_connections: 100 }")
+            with Sluice(["-c", self.path], port=port) as px:
+                kept = client(port, "127.0.0.6")
+                self.assertTrue(served(kept))
+                denied = client(port, "127.0.0.5")
+                self.assertTrue(closed_by_peer(denied, 10 * SLOW))
+                denied.close()
+
+                # now 127.0.0.5 is allowed, and a source may hold one connection only
+                write(self.path, port, b.addr, "    source_limits: { max_connections: 1 }")
+                self.hup_and_wait(px, f"SIGHUP: {self.path} reloaded")
+                welcome = client(port, "127.0.0.5")
+                self.assertTrue(served(welcome))
+                second = client(port, "127.0.0.5")
+                self.assertTrue(closed_by_peer(second, 10 * SLOW))
+                second.close()
+                self.assertTrue(served(kept, b"still here"))  # untouched by the reload
+
+                # what was built at start cannot change live: refused, the old file goes on
+                write(self.path, port, b.addr, "    source_limits: { max_connections: 1 }",
+                      address=f"127.0.0.1:{free_port()}")
+                self.hup_and_wait(px, "SIGHUP: not reloaded: listener web: address changed "
+                                      "(needs a restart)")
+                with open(self.path, "w") as f:
+                    f.write("listeners: [\n")
+                self.hup_and_wait(px, f"SIGHUP: {self.path} has errors (above): not reloaded")
+                self.assertTrue(served(welcome, b"after two refusals"))
+                for s in (kept, welcome):
+                    s.close()
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+            self.assertIn("rejected: 2 clients: acl_denied 1, source_connections 1", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
