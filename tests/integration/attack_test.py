@@ -22,7 +22,8 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, echo_handler, free_port, recv_exact, wait_port, write_config
+from harness import (SLOW, Server, Sluice, echo_handler, free_port, recv_exact, wait_port,
+                     write_config)
 
 # what one open session costs sluice in RSS: two buffers of buffer_size (16 KiB by default,
 # touched once bytes move) and the session itself; measured at 32.9 KiB on debug and ASan
@@ -162,7 +163,7 @@ class Conn:
 class Crowd(threading.Thread):
     """Attack connections, driven by one thread through a selector. <per_source> connections
     from each of <srcs> (a source's connections back to back), at most <max_open> at once.
-    Once connected each sends payload(i) (if any), half-closes if <fin>, then is held: until
+    Once connected each sends payload(i) (if any, i: its index), then is held: until
     <hold> seconds have passed since it connected (None: until release()), or until the peer
     closes it, or (<reply_closes>) until a reply comes. <trickle>: send a byte every so many
     seconds while held; <read>: False never reads (a slow reader); <linger0>: close with a
@@ -170,11 +171,11 @@ class Crowd(threading.Thread):
     Afterwards: .opened (handshakes completed), .conns (every Conn: .got bytes back, .cut if
     sluice closed it)."""
 
-    def __init__(self, port, srcs, per_source, payload=None, fin=False, hold=None, max_open=400,
+    def __init__(self, port, srcs, per_source, payload=None, hold=None, max_open=400,
                  trickle=0.0, read=True, linger0=False, reply_closes=False, limit=30.0):
         super().__init__(daemon=True)
         self.port, self.srcs, self.per_source = port, srcs, per_source
-        self.payload, self.fin, self.hold, self.max_open = payload, fin, hold, max_open
+        self.payload, self.hold, self.max_open = payload, hold, max_open
         self.trickle, self.read, self.linger0 = trickle, read, linger0
         self.reply_closes = reply_closes
         self.limit = limit * SLOW
@@ -182,7 +183,7 @@ class Crowd(threading.Thread):
         self.error = None
         self.conns = []
         self.connect_errors = 0
-        self.halfway = threading.Event()  # a quarter of the connections are up
+        self.ramped = threading.Event()  # a quarter of the connections are up
         self.released = threading.Event()
         self.stopping = threading.Event()  # open no more
 
@@ -211,12 +212,10 @@ class Crowd(threading.Thread):
         self.opened += 1
         c.state, c.opened_at, c.next_trickle = "open", now, now + self.trickle
         if self.opened * 4 >= len(self.srcs) * self.per_source:
-            self.halfway.set()
+            self.ramped.set()
         try:
             if self.payload is not None:
                 c.sock.send(self.payload(c.index))
-            if self.fin:
-                c.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self.close(c, sel, True)
             return
@@ -246,7 +245,7 @@ class Crowd(threading.Thread):
             self.error = e
             raise
         finally:
-            self.halfway.set()
+            self.ramped.set()
 
     def drive(self):
         sel = selectors.DefaultSelector()
@@ -273,7 +272,7 @@ class Crowd(threading.Thread):
                 sel.register(s, selectors.EVENT_WRITE, c)
                 live.append(c)
             if (exhausted or self.stopping.is_set()) and not live:
-                self.halfway.set()
+                self.ramped.set()
                 break
             now = time.monotonic()
             for key, _ in sel.select(0.01) if sel.get_map() else []:
@@ -330,21 +329,22 @@ class AttackTest(unittest.TestCase):
     def setUpClass(cls):
         raise_own_nofile()
 
-    def under_attack(self, listeners, body, handler=None, workers=2, top="", nofile=None,
-                     port_key="port"):
-        """Starts an echo backend (or <handler>) and sluice with <listeners> (YAML where
-        {port} and {port2} stand for two free ports), runs body(attacked), then: waits until sluice
-        has accepted and closed everything, checks it stays idle for a second, stops it and
-        checks it exits 0. Returns (stderr, peak RSS, idle RSS, connections the backend
-        accepted)."""
+    def under_attack(self, listeners, body, handler=None, workers=2, nofile=None):
+        """Starts an echo backend (or <handler>) and sluice (<workers>, an fd limit of <nofile>)
+        with <listeners> (YAML where {port} and {port2} stand for two free ports), runs
+        body(attacked), then: waits until sluice has accepted and closed everything, checks it
+        stays idle for a second, stops it and checks it exits 0. Returns (stderr, peak RSS,
+        idle RSS, connections the backend accepted)."""
         with Server(handler or echo_handler, backlog=4096) as b:
             port, port2 = free_port(), free_port()
-            cfg = write_config(f"workers: {workers}\n{top}listeners:\n" +
-                               listeners.replace("{port}", str(port)).replace("{port2}", str(port2)) +
+            cfg = write_config(f"workers: {workers}\nlisteners:\n" +
+                               listeners.replace("{port}", str(port))
+                               .replace("{port2}", str(port2)) +
                                f"groups:\n  - name: g\n    backends:\n      - address: {b.addr}\n")
             px = LimitedSluice(["-c", cfg], port=port, nofile=nofile)
             with px:
-                wait_port(port2) if "{port2}" in listeners else None
+                if "{port2}" in listeners:
+                    wait_port(port2)
                 a = Attacked(px, port)
                 a.port2, a.backend = port2, b
                 try:
@@ -394,7 +394,7 @@ class AttackTest(unittest.TestCase):
             crowds.extend((hold, churn))
             hold.start()
             churn.start()
-            hold.halfway.wait(10 * SLOW)
+            hold.ramped.wait(10 * SLOW)
             legit = Legit(a.port, gap=0.08)  # 12 connections/s: under its own rate of 20
             legit.start()
             legit.wait(self)
@@ -434,7 +434,7 @@ class AttackTest(unittest.TestCase):
                       reply_closes=True, max_open=600)
             crowd.append(c)
             c.start()
-            c.halfway.wait(20 * SLOW)
+            c.ramped.wait(20 * SLOW)
             legit = Legit(a.port, conns=24, gap=0.22)  # under its own rate of 5/s
             legit.start()
             legit.wait(self)
@@ -467,7 +467,7 @@ class AttackTest(unittest.TestCase):
                       reply_closes=True, max_open=200)
             crowd.append(c)
             c.start()
-            c.halfway.wait(20 * SLOW)
+            c.ramped.wait(20 * SLOW)
             legit = Legit(a.port2)
             legit.start()
             legit.wait(self)
@@ -500,7 +500,7 @@ class AttackTest(unittest.TestCase):
             crowds.extend((silent, trickle))
             silent.start()
             trickle.start()
-            trickle.halfway.wait(10 * SLOW)
+            trickle.ramped.wait(10 * SLOW)
             legit = Legit(a.port)
             legit.start()
             legit.wait(self)
@@ -544,14 +544,14 @@ class AttackTest(unittest.TestCase):
             c = Crowd(a.port, sources(50, scaled(20)), 2, payload=lambda i: b"BIG\n", read=False)
             crowd.append(c)
             c.start()
-            c.halfway.wait(10 * SLOW)
+            c.ramped.wait(10 * SLOW)
             legit = Legit(a.port)
             legit.start()
             legit.wait(self)
             # sluice's FIN to a reader that never reads waits behind the data it did not
             # take, so the cut shows at the backend: its download fails (bounded wait)
             deadline = time.monotonic() + 20 * SLOW
-            while (len(cut) < len(c.conns) or not c.halfway.is_set()) and \
+            while (len(cut) < len(c.conns) or not c.ramped.is_set()) and \
                     time.monotonic() < deadline:
                 time.sleep(0.05)
             c.release()
@@ -576,7 +576,7 @@ class AttackTest(unittest.TestCase):
             crowds.extend((many, greedy))
             many.start()
             greedy.start()
-            many.halfway.wait(20 * SLOW)
+            many.ramped.wait(20 * SLOW)
             legit = Legit(a.port)
             legit.start()
             legit.wait(self)
@@ -612,7 +612,7 @@ class AttackTest(unittest.TestCase):
             crowds.extend((mid, early))
             mid.start()
             early.start()
-            mid.halfway.wait(10 * SLOW)
+            mid.ramped.wait(10 * SLOW)
             legit = Legit(a.port)
             legit.start()
             legit.wait(self)
@@ -709,7 +709,7 @@ class AttackTest(unittest.TestCase):
             crowds.extend((inv, late))
             inv.start()
             late.start()
-            inv.halfway.wait(10 * SLOW)
+            inv.ramped.wait(10 * SLOW)
             legit = Legit(a.port, header=legit_header)
             legit.start()
             legit.wait(self)
