@@ -42,6 +42,13 @@ SL_API int sl_sock_accept(int lfd, struct sl_addr *peer);
 SL_API bool sl_sock_error_is_local(int err);
 
 /*
+ * true if <fd>'s send queue still holds bytes its peer has not acknowledged (SIOCOUTQ): a close
+ * would leave them, and the socket, in the kernel until the peer reads or the retries end.
+ * false on any error. One ioctl; any thread.
+ */
+SL_API bool sl_sock_has_unsent(int fd);
+
+/*
  * Probes whether another socket listens on <a> (a port other than 0): binds a fresh socket
  * with SO_REUSEADDR but not SO_REUSEPORT, which fails with -EADDRINUSE only when something
  * listens there (or is bound to it), then closes it. 0 when the address is free, else a

@@ -5,8 +5,10 @@
  * Linux, so accepting costs one syscall and no setsockopt.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,6 +69,14 @@ sl_sock_error_is_local(int err)
 {
 	return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -ENOBUFS ||
 	       err == -EADDRNOTAVAIL;
+}
+
+bool
+sl_sock_has_unsent(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0;
 }
 
 int

@@ -426,7 +426,8 @@ void sl__pp_worker_fini(struct sl_pworker *w);
  * caller's.
  */
 int sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer);
-/* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none). */
+/* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none); with a timeout, a
+ * side that left sent data unread is reset, so it does not linger in the kernel. */
 void sl__session_abort(struct sl_session *s, int why);
 /*
  * Sets up group <g>'s queue on worker loop <loop>, counted whole-process in <queued>. Worker

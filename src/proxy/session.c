@@ -81,6 +81,7 @@ set_state(struct sl_session *s, enum sl_session_state to)
 enum close_mode {
 	CLOSE_NORMAL, /* close both (FIN, or RST if unread bytes remain) */
 	CLOSE_RESET,  /* fwd.err_side failed: close it, reset the other side */
+	CLOSE_ABORT,  /* a deadline passed: reset a side that left data unread, else close it */
 };
 
 static void session_connect(struct sl_session *s);
@@ -115,7 +116,10 @@ session_close(struct sl_session *s, enum close_mode mode)
 			continue;
 		/* closed just below, never dup'ed: the close unregisters it */
 		sl_loop_io_forget(loop, side == SL_FWD_CLIENT ? &s->cio : &s->sio);
-		if (mode == CLOSE_RESET && (int)side != s->fwd.err_side)
+		if ((mode == CLOSE_RESET && (int)side != s->fwd.err_side) ||
+		    /* a peer that does not read would keep its unsent bytes in the kernel
+		     * long after the close, behind the FIN: a reset frees them at once */
+		    (mode == CLOSE_ABORT && sl_sock_has_unsent(fds[side])))
 			sl_sock_close_reset(fds[side]);
 		else
 			close(fds[side]);
@@ -154,7 +158,7 @@ sl__session_abort(struct sl_session *s, int why)
 {
 	if (why >= 0)
 		sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_TIMEOUT_FIRST + why), 1);
-	session_close(s, CLOSE_NORMAL);
+	session_close(s, why >= 0 ? CLOSE_ABORT : CLOSE_NORMAL);
 }
 
 /* ---- FORWARDING and DRAINING ---- */

@@ -87,6 +87,10 @@ sl__pp_in_run(struct sl_session *s)
 		        &why);
 	}
 	if (len == -EAGAIN) {
+		/* the client hung up (or sent its FIN) with the header still short: it will not
+		 * come; a peek never sees that EOF while the partial bytes are there */
+		if (s->fwd.hup[SL_FWD_CLIENT])
+			return reject(s, SL_REJECT_PROXY_INVALID);
 		sl__session_defer(s, pi->timeout_ms);
 		return SL_FILTER_DEFER;
 	}
