@@ -2,7 +2,8 @@
 /*
  * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), the
  * start-up checks that say why a start failed, and the signal handling: SIGTERM/SIGINT drain,
- * a second one during the drain closes everything at once, SIGHUP reloads the file's live fields.
+ * a second one during the drain closes everything at once, SIGHUP reloads the file's live fields,
+ * SIGUSR1 reopens the access log (log rotation).
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
@@ -87,9 +88,13 @@ signal_name(int sig)
 }
 
 /*
- * The signals main() blocks in every thread; only sigwait() sees them. SIGUSR1 only wakes the
- * drain's watcher when the drain is over (main sends it to that thread).
+ * Wakes the drain's watcher when the drain is over (main sends it to that thread only): a
+ * real-time signal, since SIGUSR1 reopens the access log and SIGUSR2 stays free for the
+ * tools that hook it (the allocation counter of the tests).
  */
+#define WAKE_SIGNAL SIGRTMIN
+
+/* The signals main() blocks in every thread; only sigwait() sees them. */
 static void
 handled_signals(sigset_t *set)
 {
@@ -98,21 +103,39 @@ handled_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, WAKE_SIGNAL);
 }
 
-/* Waits for SIGTERM, SIGINT or SIGHUP and returns it; with <wake>, SIGUSR1 too. */
+/*
+ * Waits for SIGTERM, SIGINT or SIGHUP and returns it; with <wake>, WAKE_SIGNAL too. A SIGUSR1
+ * on the way asks <p>'s access log to reopen its file (its logger thread does it).
+ */
 static int
-wait_for_signal(bool wake)
+wait_for_signal(struct sl_proxy *p, bool wake)
 {
 	sigset_t set;
 	int sig = 0;
 
 	handled_signals(&set);
 	if (!wake)
-		sigdelset(&set, SIGUSR1);
-	while (sigwait(&set, &sig) != 0)
-		;
-	return sig;
+		sigdelset(&set, WAKE_SIGNAL);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGUSR1)
+			return sig;
+		if (sl_proxy_reopen_logs(p) == -ENOENT)
+			sl_log_info("SIGUSR1: no access_log is configured; nothing to reopen");
+	}
+}
+
+/* true if <a> and <b> name the same access log: it is opened once, at start. */
+static bool
+same_access_log(const struct sl_config_access_log *a, const struct sl_config_access_log *b)
+{
+	if (a->path == NULL || b->path == NULL)
+		return a->path == b->path;
+	return strcmp(a->path, b->path) == 0 && a->ring_size == b->ring_size;
 }
 
 /*
@@ -151,6 +174,11 @@ reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, 
 	if (!sl_addr_equal(&next->admin.addr, &layout->admin.addr)) {
 		sl_log_error("SIGHUP: not reloaded: the admin address changed (needs a restart); "
 		             "the previous configuration goes on");
+		goto out_free;
+	}
+	if (!same_access_log(&next->access_log, &layout->access_log)) {
+		sl_log_error("SIGHUP: not reloaded: access_log changed (needs a restart; SIGUSR1 "
+		             "reopens the file); the previous configuration goes on");
 		goto out_free;
 	}
 	level = next->log_level;
@@ -193,10 +221,10 @@ drain_watch_run(void *arg)
 	int sig;
 
 	do {
-		sig = wait_for_signal(true);
+		sig = wait_for_signal(dw->p, true);
 		pthread_mutex_lock(&dw->mu);
 		done = dw->done;
-		if (!done && sig != SIGUSR1 && !dw->cut) {
+		if (!done && sig != WAKE_SIGNAL && !dw->cut) {
 			sl_log_warn("%s during the drain: closing every connection at once",
 			            signal_name(sig));
 			dw->cut = true;
@@ -461,13 +489,16 @@ print_set(const struct sl_stats_set *s)
 
 /* The exit summary: the known lines, then every other figure of the registry. */
 static void
-print_summary(struct sl_proxy *p)
+print_summary(struct sl_proxy *p, const struct sl_config *cfg)
 {
 	const struct sl_stats *r = sl_proxy_stats_registry(p);
 
 	print_known_lines(r);
 	for (size_t i = 0; i < sl_stats_len(r); i++)
 		print_set(sl_stats_at(r, i));
+	if (cfg->access_log.path != NULL)
+		sl_log_info("access log: %llu lines dropped",
+		            (unsigned long long)sl_proxy_access_log_dropped(p));
 }
 
 /*
@@ -545,7 +576,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 		return 1;
 	}
 	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
-	while ((sig = wait_for_signal(false)) == SIGHUP)
+	while ((sig = wait_for_signal(p, false)) == SIGHUP)
 		reload(p, cfg, reload_from, &drain_ms);
 	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
 	            "once)",
@@ -562,10 +593,10 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 	pthread_mutex_unlock(&dw.mu);
 	if (watching) {
 		/* wake the watcher: a signal aimed at its thread is what its sigwait() takes */
-		pthread_kill(watcher, SIGUSR1);
+		pthread_kill(watcher, WAKE_SIGNAL);
 		pthread_join(watcher, NULL);
 	}
-	print_summary(p);
+	print_summary(p, cfg);
 	sl_proxy_destroy(p);
 	notify_stop();
 	return dw.cut ? 1 : 0;

@@ -193,6 +193,16 @@ struct sl_config_admin {
 	struct sl_addr addr; /* addr.len == 0: no admin endpoint (the default) */
 };
 
+/* Bounds of access_log.ring_size: records each worker may queue (rounded up to a power of 2). */
+#define SL_CONFIG_ACCESS_LOG_RING_MIN 2
+#define SL_CONFIG_ACCESS_LOG_RING_MAX (1u << 20)
+
+/* One JSON line per session, written by a logger thread (docs/operations.md). */
+struct sl_config_access_log {
+	char *path;         /* NULL (default) = off; "-" = standard output; owned */
+	uint32_t ring_size; /* records each worker may queue before dropping; default 4096 */
+};
+
 struct sl_config {
 	char *source;              /* file name, or "<string>"; owned */
 	uint32_t workers;          /* 0 (default) = one per online CPU */
@@ -205,6 +215,7 @@ struct sl_config {
 	struct sl_config_group *groups; /* owned */
 	size_t ngroups;
 	struct sl_config_admin admin;
+	struct sl_config_access_log access_log; /* off by default */
 };
 
 /*

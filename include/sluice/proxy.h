@@ -174,6 +174,20 @@ SL_API void sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st);
  */
 SL_API struct sl_stats *sl_proxy_stats_registry(struct sl_proxy *p);
 
+/*
+ * Asks the access log's thread to reopen its file at the configured path (log rotation: the
+ * old file was moved away); the lines queued before are written to the old file first.
+ * Returns at once: 0, or -ENOENT when no access_log is configured (or it is standard output:
+ * then 0, and nothing changes). Any thread while the proxy exists (a signal watcher).
+ */
+SL_API int sl_proxy_reopen_logs(struct sl_proxy *p);
+
+/*
+ * Access log records dropped because a worker's ring was full (the logger thread fell behind):
+ * those sessions have no line. 0 without an access log. Any thread.
+ */
+SL_API uint64_t sl_proxy_access_log_dropped(const struct sl_proxy *p);
+
 /* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */
 SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);
 

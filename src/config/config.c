@@ -533,6 +533,7 @@ sl_config_free(struct sl_config *c)
 		sl_lpm_destroy(c->listeners[i].proxy_in.trusted);
 	}
 	free(c->listeners);
+	free(c->access_log.path);
 	free(c->source);
 	free(c);
 }

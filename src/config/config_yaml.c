@@ -23,12 +23,26 @@
 
 #define KEYS_MAX 16 /* the most keys any mapping of the schema has */
 
-static const char *const top_keys[] = {
-        "workers", "drain_timeout", "max_connections", "log", "listeners", "groups", "admin"};
-enum { TOP_WORKERS, TOP_DRAIN, TOP_MAXCONN, TOP_LOG, TOP_LISTENERS, TOP_GROUPS, TOP_ADMIN };
+static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
+                                       "log",     "listeners",     "groups",
+                                       "admin",   "access_log"};
+enum {
+	TOP_WORKERS,
+	TOP_DRAIN,
+	TOP_MAXCONN,
+	TOP_LOG,
+	TOP_LISTENERS,
+	TOP_GROUPS,
+	TOP_ADMIN,
+	TOP_ACCESS_LOG
+};
 
 static const char *const log_keys[] = {"level"};
 static const char *const admin_keys[] = {"address"};
+static const char *const access_log_keys[] = {"path", "ring_size"};
+enum { AL_PATH, AL_RING };
+/* Longest access_log path, bytes (PATH_MAX less its NUL). */
+#define ACCESS_LOG_PATH_MAX 4095
 
 static const char *const listener_keys[] = {
         "name",      "address",        "group",       "backlog",         "forward",  "tcp_nodelay",
@@ -1097,6 +1111,38 @@ walk_groups(struct sl__config_load *x, yaml_node_t *v)
 	}
 }
 
+static void
+walk_access_log(struct sl__config_load *x, yaml_node_t *map, struct sl_config_access_log *al)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(access_log_keys)];
+	const char *s;
+
+	if (!walk_map(x, map, "for \"access_log\"", "in access_log", access_log_keys,
+	              SL_ARRAY_SIZE(access_log_keys), v))
+		return;
+	if (v[AL_RING])
+		get_u32(x, v[AL_RING], "ring_size", SL_CONFIG_ACCESS_LOG_RING_MIN,
+		        SL_CONFIG_ACCESS_LOG_RING_MAX, &al->ring_size);
+	if (!v[AL_PATH]) {
+		sl__config_error(x, map->start_mark, "access_log is missing required key \"path\"");
+		return;
+	}
+	s = scalar_text(v[AL_PATH]);
+	if (!s || scalar_is_null(v[AL_PATH]) || s[0] == '\0') {
+		type_error(x, v[AL_PATH], "a file name, or \"-\" for standard output", "path");
+		return;
+	}
+	if (v[AL_PATH]->data.scalar.length > ACCESS_LOG_PATH_MAX) {
+		sl__config_error(x, v[AL_PATH]->start_mark,
+		                 "\"path\" is too long (at most %d bytes, got %zu)",
+		                 ACCESS_LOG_PATH_MAX, v[AL_PATH]->data.scalar.length);
+		return;
+	}
+	al->path = sl__config_calloc(x, v[AL_PATH]->data.scalar.length + 1, 1);
+	if (al->path)
+		memcpy(al->path, s, v[AL_PATH]->data.scalar.length);
+}
+
 void
 sl__config_walk(struct sl__config_load *x)
 {
@@ -1132,6 +1178,8 @@ sl__config_walk(struct sl__config_load *x)
 	             SL_ARRAY_SIZE(admin_keys), av) &&
 	    av[0])
 		get_addr(x, av[0], "address", &x->c->admin.addr);
+	if (v[TOP_ACCESS_LOG])
+		walk_access_log(x, v[TOP_ACCESS_LOG], &x->c->access_log);
 	/* groups first: listeners name them, and validation wants both arrays sized */
 	if (v[TOP_GROUPS])
 		walk_groups(x, v[TOP_GROUPS]);

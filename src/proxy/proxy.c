@@ -22,6 +22,7 @@
 #include <sluice/pool.h>
 #include <sluice/sock.h>
 
+#include "proxy/accesslog.h"
 #include "proxy/session.h"
 
 static int
@@ -139,6 +140,11 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	err = sl__lshared_create(p);
 	if (err != 0)
 		goto err_destroy;
+	if (cfg->access_log.path != NULL) {
+		err = sl__accesslog_create(&p->alog, cfg, p->nworkers);
+		if (err != 0)
+			goto err_destroy;
+	}
 	*out = p;
 	return 0;
 
@@ -154,6 +160,11 @@ sl_proxy_start(struct sl_proxy *p)
 
 	if (p->running)
 		return -EALREADY;
+	/* before the workers: their first records find it running (it stops at destroy) */
+	if (p->alog != NULL && (err = sl__accesslog_start(p->alog)) != 0 && err != -EALREADY) {
+		sl_log_error("cannot start the access log thread: %s", strerror(-err));
+		return err;
+	}
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		err = sl__pworker_init(p, &p->workers[i], i);
 		if (err != 0)
@@ -291,6 +302,8 @@ sl_proxy_destroy(struct sl_proxy *p)
 	if (p == NULL)
 		return;
 	sl_proxy_stop(p);
+	/* every session is closed: the logger writes what they queued, then stops */
+	sl__accesslog_destroy(p->alog);
 	sl_health_destroy(p->health);
 	if (p->workers != NULL)
 		for (unsigned i = 0; i < p->nworkers; i++)
@@ -331,4 +344,19 @@ sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out)
 		return -ENOENT;
 	*out = p->bound[i];
 	return 0;
+}
+
+int
+sl_proxy_reopen_logs(struct sl_proxy *p)
+{
+	if (p->alog == NULL)
+		return -ENOENT;
+	sl__accesslog_reopen(p->alog);
+	return 0;
+}
+
+uint64_t
+sl_proxy_access_log_dropped(const struct sl_proxy *p)
+{
+	return p->alog != NULL ? sl__accesslog_dropped(p->alog) : 0;
 }

@@ -183,6 +183,7 @@ struct sl_plistener {
 };
 
 struct sl_session;
+struct sl_accesslog;
 
 struct sl_pworker {
 	struct sl_proxy *p;
@@ -254,6 +255,7 @@ struct sl_proxy {
 	/* sessions waiting in a group's queue, whole process, against its max_queue: any worker,
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */
+	struct sl_accesslog *alog;    /* NULL without an access_log (accesslog.c) */
 	bool running;
 	struct sl_metrics mx;
 

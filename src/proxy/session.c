@@ -35,6 +35,8 @@
 #include <sluice/pool.h>
 #include <sluice/sock.h>
 
+#include "proxy/accesslog.h"
+
 /* The transition table: legal[from][to]. */
 static const bool legal[SL_SS_COUNT][SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = {[SL_SS_FILTERED] = true, [SL_SS_CLOSED] = true},
@@ -129,6 +131,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);
 
+	sl__accesslog_session_closed(s, mode == CLOSE_RESET);
 	sl__metrics_closed(s); /* bytes not yet counted, duration */
 	sl__ctr_add(w, SL_CTR_CLOSED, 1);
 	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
@@ -158,6 +161,7 @@ sl__session_abort(struct sl_session *s, int why)
 {
 	if (why >= 0)
 		sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_TIMEOUT_FIRST + why), 1);
+	s->end = why >= 0 ? (uint8_t)(SL_END_TIMEOUT_FIRST + why) : s->end;
 	session_close(s, why >= 0 ? CLOSE_ABORT : CLOSE_NORMAL);
 }
 
@@ -271,6 +275,8 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	int rc;
 
 	set_state(s, SL_SS_FORWARDING);
+	s->conn_ms =
+	        now - s->start_ms < UINT32_MAX ? (uint32_t)(now - s->start_ms) : UINT32_MAX - 1;
 	s->last_ms[SL_FWD_CLIENT] = s->last_ms[SL_FWD_SERVER] = now;
 	s->rate_until = 0; /* the first window starts at the first deadline check */
 	if (s->l->group->cfg->send_proxy != 0 && sl__pp_out_send(s) != 0) {
@@ -283,6 +289,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	sl__metrics_forwarded(s);
 	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
 		/* no pipe or buffer: nothing was forwarded, close both plainly */
+		s->end = SL_END_LOCAL_ERROR;
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
@@ -334,6 +341,7 @@ session_local_failure(struct sl_session *s)
 	sl__wgroup_put(s->l->group, s->backend);
 	s->backend = -1;
 	sl__ctr_add(s->l->w, SL_CTR_LOCAL_ERRORS, 1);
+	s->end = SL_END_LOCAL_ERROR;
 	session_close(s, CLOSE_NORMAL);
 }
 
@@ -354,6 +362,7 @@ static void
 session_no_backend(struct sl_session *s)
 {
 	sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
+	s->end = SL_END_NO_BACKEND;
 	session_close(s, CLOSE_NORMAL);
 }
 
@@ -560,6 +569,7 @@ queue_join(struct sl_session *s, uint32_t max)
 		/* relaxed: as above */
 		atomic_fetch_sub_explicit(&g->queued->n, 1, memory_order_relaxed);
 		sl__ctr_add(l->w, SL_CTR_QUEUE_FULL, 1);
+		s->end = SL_END_QUEUE_FULL;
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
@@ -728,6 +738,7 @@ session_filter(struct sl_session *s)
 	}
 	sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
 	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_REJECT_FIRST + s->reject), 1);
+	s->end = (uint8_t)(SL_END_REJECT_FIRST + s->reject);
 	session_close(s, CLOSE_NORMAL);
 }
 
@@ -749,6 +760,7 @@ session_accepted_timeout(struct sl_session *s)
 	if (c >= SL_CTR_REJECT_FIRST)
 		sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
 	sl__ctr_add(s->l->w, c, 1);
+	s->end = (uint8_t)(c - SL_CTR_TIMEOUT_FIRST + SL_END_TIMEOUT_FIRST);
 	session_close(s, CLOSE_NORMAL);
 }
 
@@ -863,8 +875,10 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->qnext = s->qprev = NULL;
 	s->filter_next = 0;
 	s->reject = 0;
+	s->end = SL_END_NORMAL;
 	s->pp = NULL;
 	s->start_ms = sl_loop_now_ms(w->loop);
+	s->conn_ms = UINT32_MAX;
 	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);
 	/* budgeted from the first call (a warm start too): resumes come back through client_io,
@@ -886,6 +900,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	if (sl_unlikely(sl_loop_io_add(w->loop, &s->cio, SL_IO_READ | SL_IO_WRITE) != 0)) {
 		s->cfd = -1;
 		close(fd);
+		s->end = SL_END_LOCAL_ERROR;
 		session_close(s, CLOSE_NORMAL);
 		return 0;
 	}

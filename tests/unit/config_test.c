@@ -271,7 +271,8 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 	(void)state;
 	assert_errors(MINIMAL "colour: blue\n",
 	              "t.yaml:7:1: unknown key \"colour\" at the top level (expected one of: "
-	              "workers, drain_timeout, max_connections, log, listeners, groups, admin)\n");
+	              "workers, drain_timeout, max_connections, log, listeners, groups, admin, "
+	              "access_log)\n");
 }
 
 static void
@@ -347,6 +348,70 @@ config_reports_zero_weight(void **state)
 	        "listeners: [{ address: 127.0.0.1:8080 }]\n"
 	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001, weight: 0 }] }]\n",
 	        "t.yaml:2:69: \"weight\" must be between 1 and 1000000, got 0\n");
+}
+
+static void
+config_access_log_is_off_by_default(void **state)
+{
+	struct result r = load(MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_null(r.c->access_log.path);
+	assert_int_equal(4096, r.c->access_log.ring_size);
+	result_fini(&r);
+}
+
+static void
+config_access_log_takes_path_and_ring_size(void **state)
+{
+	struct result r =
+	        load("access_log: { path: /var/log/sluice/access.log, ring_size: 2 }\n" MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("/var/log/sluice/access.log", r.c->access_log.path);
+	assert_int_equal(2, r.c->access_log.ring_size);
+	result_fini(&r);
+}
+
+static void
+config_access_log_takes_a_dash_for_stdout(void **state)
+{
+	struct result r = load("access_log: { path: \"-\" }\n" MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("-", r.c->access_log.path);
+	result_fini(&r);
+}
+
+static void
+config_access_log_requires_a_path(void **state)
+{
+	(void)state;
+	assert_errors("access_log: { ring_size: 64 }\n" MINIMAL,
+	              "t.yaml:1:13: access_log is missing required key \"path\"\n");
+}
+
+static void
+config_access_log_refuses_an_empty_path(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "access_log: { path: \"\" }\n" MINIMAL,
+	        "t.yaml:1:21: expected a file name, or \"-\" for standard output for \"path\", "
+	        "got \"\"\n");
+}
+
+static void
+config_access_log_refuses_ring_size_out_of_range(void **state)
+{
+	(void)state;
+	assert_errors("access_log: { path: a.log, ring_size: 1 }\n" MINIMAL,
+	              "t.yaml:1:39: \"ring_size\" must be between 2 and 1048576, got 1\n");
+	assert_errors("access_log: { path: a.log, ring_size: 1048577 }\n" MINIMAL,
+	              "t.yaml:1:39: \"ring_size\" must be between 2 and 1048576, got 1048577\n");
 }
 
 static void
@@ -1213,6 +1278,12 @@ main(void)
 	        cmocka_unit_test(config_reports_bad_port_with_the_address_parser_reason),
 	        cmocka_unit_test(config_hints_at_quotes_for_unquoted_ipv6),
 	        cmocka_unit_test(config_reports_zero_weight),
+	        cmocka_unit_test(config_access_log_is_off_by_default),
+	        cmocka_unit_test(config_access_log_takes_path_and_ring_size),
+	        cmocka_unit_test(config_access_log_takes_a_dash_for_stdout),
+	        cmocka_unit_test(config_access_log_requires_a_path),
+	        cmocka_unit_test(config_access_log_refuses_an_empty_path),
+	        cmocka_unit_test(config_access_log_refuses_ring_size_out_of_range),
 	        cmocka_unit_test(config_reports_zero_backlog),
 	        cmocka_unit_test(config_reports_zero_rise_and_fall),
 	        cmocka_unit_test(config_reports_more_retries_than_a_session_can_make),

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The access log (accesslog.h, docs/operations.md "Monitor: the access log"). Each worker owns
+ * one channel: <recs> and two SPSC rings of pointers into it, <free> (logger -> worker: records
+ * to fill) and <full> (worker -> logger: records to write), holding all ring_size records
+ * between them. A worker pops a free record, copies into it and pushes it full: no allocation,
+ * formatting or system call, and an empty <free> drops the record (counted). The logger thread
+ * pops full records, formats and writes them through stdio's buffer, and gives them back.
+ * Writers: <dropped> by the channel's worker (relaxed); stop and reopen under <mu> by any
+ * thread; the file and everything else by the logger (the controlling thread before start and
+ * after the join). The rings' own release/acquire pairs hand each record over.
+ */
+#include "proxy/accesslog.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sluice/log.h>
+#include <sluice/ring.h>
+
+#include "proxy/session.h"
+
+/* The logger flushes when its rings are empty, and at least this often while they are not. */
+#define FLUSH_MS 100
+/* How long the logger sleeps when its rings are empty. */
+#define IDLE_MS 10
+/* Records the logger takes from one ring per pass, so that one busy worker cannot starve the
+ * others' channels. */
+#define BATCH 64
+/* stdio buffer of the file. */
+#define FILE_BUF ((size_t)64 * 1024)
+
+struct sl_accesslog_chan {
+	struct sl_ring_spsc *free; /* producer: logger; consumer: the worker */
+	struct sl_ring_spsc *full; /* producer: the worker; consumer: logger */
+	struct sl_accesslog_rec *recs;
+	_Atomic uint64_t dropped; /* only the channel's worker adds; relaxed (a statistic) */
+} SL_CACHELINE_ALIGNED;
+
+struct sl_accesslog {
+	const struct sl_config *cfg; /* layout snapshot: names, addresses, path */
+	const char *path;            /* cfg->access_log.path */
+	FILE *f;                     /* stdout for "-" */
+	char *fbuf;                  /* f's buffer (FILE_BUF bytes); NULL for stdout */
+	bool write_failed;           /* an error was logged; logged again once writes work */
+	unsigned n;
+	struct sl_accesslog_chan *chans;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;   /* guarded by mu */
+	bool reopen; /* guarded by mu */
+};
+
+/* session.c maps a filter's timeout or reject counter onto an end by the same offset */
+static_assert(SL_END_REJECT_FIRST - SL_END_TIMEOUT_FIRST ==
+                      SL_CTR_REJECT_FIRST - SL_CTR_TIMEOUT_FIRST,
+              "enum sl_session_end and enum sl_ctr list timeouts, then rejects, alike");
+
+/* ---- the worker's side ---- */
+
+bool
+sl__accesslog_push(struct sl_accesslog *a, unsigned worker, const struct sl_accesslog_rec *r)
+{
+	struct sl_accesslog_chan *c = &a->chans[worker];
+	void *slot;
+	bool ok;
+
+	if (!sl_ring_try_pop_spsc(c->free, &slot)) {
+		/* relaxed: a statistic, summed when printed; it publishes nothing */
+		atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
+		return false;
+	}
+	memcpy(slot, r, sizeof(*r));
+	/* never full: the two rings hold the channel's records between them */
+	ok = sl_ring_try_push_spsc(c->full, slot);
+	SL_ASSERT(ok);
+	(void)ok;
+	return true;
+}
+
+void
+sl__accesslog_session_closed(struct sl_session *s, bool reset)
+{
+	struct sl_pworker *w = s->l->w;
+	struct sl_accesslog *a = w->p->alog;
+	struct sl_accesslog_rec r;
+	uint64_t now;
+
+	if (a == NULL)
+		return;
+	now = sl_loop_now_ms(w->loop);
+	memset(&r, 0, sizeof(r));
+	r.end_ms = now;
+	r.bytes_in = sl_fwd_bytes(&s->fwd, SL_FWD_CLIENT);
+	r.bytes_out = sl_fwd_bytes(&s->fwd, SL_FWD_SERVER);
+	r.duration_ms = now - s->start_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)(now - s->start_ms);
+	r.connect_ms = s->conn_ms;
+	r.backend = s->backend;
+	r.listener = (uint16_t)s->l->index;
+	r.end = s->end;
+	if (reset && r.end == SL_END_NORMAL)
+		r.reset = (uint8_t)(1 + s->fwd.err_side);
+	if (s->peer.len != 0 && s->peer.sa.sa_family == AF_INET6) {
+		r.family = AF_INET6;
+		r.port = ntohs(s->peer.sin6.sin6_port);
+		memcpy(r.ip, &s->peer.sin6.sin6_addr, 16);
+	} else if (s->peer.len != 0 && s->peer.sa.sa_family == AF_INET) {
+		r.family = AF_INET;
+		r.port = ntohs(s->peer.sin.sin_port);
+		memcpy(r.ip, &s->peer.sin.sin_addr, 4);
+	}
+	sl__accesslog_push(a, w->index, &r);
+}
+
+uint64_t
+sl__accesslog_dropped(const struct sl_accesslog *a)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < a->n; i++)
+		/* relaxed: a statistic; a count that lags by a record is fine */
+		n += atomic_load_explicit(&a->chans[i].dropped, memory_order_relaxed);
+	return n;
+}
+
+/* ---- formatting ---- */
+
+/* A bounded writer into a caller's buffer; <len> past <size> means it did not fit. */
+struct out {
+	char *buf;
+	size_t size, len;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n < o->size)
+		memcpy(o->buf + o->len, s, n);
+	o->len += n;
+}
+
+static void
+put_str(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+putf(struct out *o, const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* <s> as a JSON string, quotes included: '"', '\' and every byte outside printable ASCII
+ * escaped, so that the line stays valid JSON (and one line) whatever a name holds. */
+static void
+put_json_str(struct out *o, const char *s)
+{
+	put(o, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			char e[2] = {'\\', (char)*p};
+
+			put(o, e, 2);
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			putf(o, "\\u%04x", *p);
+		} else {
+			put(o, (const char *)p, 1);
+		}
+	}
+	put(o, "\"", 1);
+}
+
+static void
+put_addr(struct out *o, const struct sl_addr *a)
+{
+	char buf[SL_ADDR_STRLEN];
+
+	put_json_str(o, sl_addr_format(a, buf, sizeof(buf)));
+}
+
+static void
+rec_client(const struct sl_accesslog_rec *r, struct sl_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (r->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(r->port);
+		memcpy(&s6->sin6_addr, r->ip, 16);
+		a->len = sizeof(*s6);
+	} else if (r->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(r->port);
+		memcpy(&s4->sin_addr, r->ip, 4);
+		a->len = sizeof(*s4);
+	}
+}
+
+const char *
+sl__accesslog_end_name(const struct sl_accesslog_rec *r, char *buf, size_t size)
+{
+	unsigned e = r->end;
+
+	if (e == SL_END_NORMAL)
+		return r->reset == 0                   ? "normal"
+		       : r->reset == 1 + SL_FWD_CLIENT ? "reset:client"
+		                                       : "reset:backend";
+	if (e == SL_END_NO_BACKEND)
+		return "no_backend";
+	if (e == SL_END_LOCAL_ERROR)
+		return "local_error";
+	if (e == SL_END_QUEUE_FULL)
+		return "queue_full";
+	if (e == SL_END_TIMEOUT_FIRST + SL_TIMEOUT_DRAIN)
+		return "drain";
+	if (e >= SL_END_TIMEOUT_FIRST && e < SL_END_REJECT_FIRST)
+		snprintf(buf, size, "timeout:%s",
+		         sl_timeout_kind_name((enum sl_timeout_kind)(e - SL_END_TIMEOUT_FIRST)));
+	else if (e >= SL_END_REJECT_FIRST && e < SL_END_COUNT)
+		snprintf(buf, size, "rejected:%s",
+		         sl_reject_reason_name((enum sl_reject_reason)(e - SL_END_REJECT_FIRST)));
+	else
+		snprintf(buf, size, "unknown:%u", e);
+	return buf;
+}
+
+int
+sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *cfg,
+                     int64_t wall_offset_ms, char *buf, size_t size)
+{
+	const struct sl_config_listener *l = NULL;
+	const struct sl_config_backend *b = NULL;
+	struct out o = {.buf = buf, .size = size};
+	int64_t wall = (int64_t)r->end_ms + wall_offset_ms;
+	char when[32], why[48];
+	struct sl_addr client;
+	struct tm tm;
+	time_t sec;
+
+	if (r->listener < cfg->nlisteners) {
+		l = &cfg->listeners[r->listener];
+		if (r->backend >= 0 && l->group < cfg->ngroups &&
+		    (size_t)r->backend < cfg->groups[l->group].nbackends)
+			b = &cfg->groups[l->group].backends[r->backend];
+	}
+	if (wall < 0)
+		wall = 0;
+	sec = (time_t)(wall / 1000);
+	if (gmtime_r(&sec, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		snprintf(when, sizeof(when), "1970-01-01T00:00:00");
+	putf(&o, "{\"time\":\"%s.%03dZ\",\"client\":", when, (int)(wall % 1000));
+	rec_client(r, &client);
+	if (client.len != 0)
+		put_addr(&o, &client);
+	else
+		put_str(&o, "null");
+	put_str(&o, ",\"listener\":");
+	if (l != NULL)
+		put_json_str(&o, l->name);
+	else
+		put_str(&o, "null");
+	put_str(&o, ",\"backend\":");
+	if (b != NULL)
+		put_json_str(&o, b->name);
+	else
+		put_str(&o, "null");
+	put_str(&o, ",\"backend_address\":");
+	if (b != NULL)
+		put_addr(&o, &b->addr);
+	else
+		put_str(&o, "null");
+	putf(&o, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64, r->bytes_in, r->bytes_out);
+	if (r->connect_ms == UINT32_MAX)
+		put_str(&o, ",\"connect_ms\":null");
+	else
+		putf(&o, ",\"connect_ms\":%" PRIu32, r->connect_ms);
+	putf(&o, ",\"duration_ms\":%" PRIu32 ",\"termination\":", r->duration_ms);
+	put_json_str(&o, sl__accesslog_end_name(r, why, sizeof(why)));
+	put_str(&o, "}\n");
+	if (o.len >= size)
+		return -ENOSPC;
+	buf[o.len] = '\0';
+	return (int)o.len;
+}
+
+/* ---- the logger thread ---- */
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC in ms: turns a loop clock reading into wall-clock time. */
+static int64_t
+wall_offset_ms(void)
+{
+	struct timespec rt, mono;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return ((int64_t)rt.tv_sec - (int64_t)mono.tv_sec) * 1000 +
+	       ((int64_t)rt.tv_nsec - (int64_t)mono.tv_nsec) / 1000000;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Opens <path> for appending with a FILE_BUF buffer in <*f> (<*fbuf> owns it). 0 or -errno. */
+static int
+file_open(const char *path, FILE **f, char **fbuf)
+{
+	int fd, err;
+
+	if (strcmp(path, "-") == 0) {
+		*f = stdout;
+		*fbuf = NULL;
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return -errno;
+	*fbuf = malloc(FILE_BUF);
+	*f = *fbuf != NULL ? fdopen(fd, "a") : NULL;
+	if (*f == NULL) {
+		err = *fbuf != NULL ? -errno : -ENOMEM;
+		goto err_close_fd;
+	}
+	setvbuf(*f, *fbuf, _IOFBF, FILE_BUF);
+	return 0;
+
+err_close_fd:
+	free(*fbuf);
+	*fbuf = NULL;
+	close(fd);
+	return err;
+}
+
+static void
+file_close(FILE *f, char *fbuf)
+{
+	if (f == stdout)
+		fflush(f);
+	else if (f != NULL)
+		fclose(f);
+	free(fbuf);
+}
+
+/* Flushes the file; logs the first failure of a run of them (disk full, I/O error). */
+static void
+file_flush(struct sl_accesslog *a)
+{
+	if (fflush(a->f) == 0 && !ferror(a->f)) {
+		if (a->write_failed)
+			sl_log_info("access log %s: writing again", a->path);
+		a->write_failed = false;
+		return;
+	}
+	if (!a->write_failed)
+		sl_log_error("access log %s: cannot write: %s (lines are lost until it works)",
+		             a->path, strerror(errno));
+	a->write_failed = true;
+	clearerr(a->f);
+}
+
+static void
+file_reopen(struct sl_accesslog *a)
+{
+	char *fbuf = NULL;
+	FILE *f = NULL;
+	int err;
+
+	if (a->f == stdout)
+		return;
+	file_flush(a);
+	err = file_open(a->path, &f, &fbuf);
+	if (err != 0) {
+		sl_log_error("access log %s: cannot reopen: %s (still writing to the old file)",
+		             a->path, strerror(-err));
+		return;
+	}
+	file_close(a->f, a->fbuf);
+	a->f = f;
+	a->fbuf = fbuf;
+	sl_log_info("access log %s: reopened", a->path);
+}
+
+/* One pass over every channel: writes what is queued (at most BATCH per channel). */
+static size_t
+drain_once(struct sl_accesslog *a, int64_t offset)
+{
+	char line[SL_ACCESSLOG_LINE_MAX];
+	size_t total = 0;
+
+	for (unsigned i = 0; i < a->n; i++) {
+		struct sl_accesslog_chan *c = &a->chans[i];
+		void *items[BATCH];
+		size_t n = sl_ring_try_pop_bulk_spsc(c->full, items, BATCH), back;
+
+		for (size_t k = 0; k < n; k++) {
+			int len =
+			        sl__accesslog_format(items[k], a->cfg, offset, line, sizeof(line));
+
+			if (len > 0)
+				fwrite(line, 1, (size_t)len, a->f);
+		}
+		/* never short: the records came out of this channel's rings */
+		back = sl_ring_try_push_bulk_spsc(c->free, items, n);
+		SL_ASSERT(back == n);
+		(void)back;
+		total += n;
+	}
+	return total;
+}
+
+static void *
+logger_run(void *arg)
+{
+	struct sl_accesslog *a = arg;
+	uint64_t last_flush = mono_ms();
+	bool dirty = false, stop = false, reopen;
+	struct timespec until;
+	size_t n;
+
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		stop = a->stop;
+		reopen = a->reopen;
+		a->reopen = false;
+		pthread_mutex_unlock(&a->mu);
+		if (reopen) {
+			/* everything queued before the signal goes to the old file first */
+			while (drain_once(a, wall_offset_ms()) > 0)
+				;
+			file_reopen(a);
+			dirty = false;
+			last_flush = mono_ms();
+		}
+		n = drain_once(a, wall_offset_ms());
+		if (n > 0)
+			dirty = true;
+		if (dirty && (n == 0 || mono_ms() - last_flush >= FLUSH_MS)) {
+			file_flush(a);
+			dirty = false;
+			last_flush = mono_ms();
+		}
+		/* stop was read before this pass: whatever was queued before it is written */
+		if (stop && n == 0)
+			break;
+		if (n > 0)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += IDLE_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&a->mu);
+		if (!a->stop && !a->reopen)
+			pthread_cond_timedwait(&a->cv, &a->mu, &until);
+		pthread_mutex_unlock(&a->mu);
+	}
+	file_flush(a);
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+static size_t
+round_pow2(uint32_t n)
+{
+	size_t c = 2;
+
+	while (c < n)
+		c <<= 1;
+	return c;
+}
+
+int
+sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg, unsigned nworkers)
+{
+	const struct sl_config_access_log *ac = &cfg->access_log;
+	pthread_condattr_t ca;
+	struct sl_accesslog *a;
+	size_t cap;
+	int err;
+
+	if (ac->path == NULL || ac->path[0] == '\0' || nworkers == 0)
+		return -EINVAL;
+	cap = round_pow2(ac->ring_size);
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->cfg = cfg;
+	a->path = ac->path;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	a->chans = aligned_alloc(SL_CACHELINE, nworkers * sizeof(a->chans[0]));
+	if (a->chans == NULL) {
+		err = -ENOMEM;
+		goto err_destroy;
+	}
+	memset(a->chans, 0, nworkers * sizeof(a->chans[0]));
+	a->n = nworkers;
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct sl_accesslog_chan *c = &a->chans[i];
+
+		atomic_init(&c->dropped, 0);
+		c->recs = calloc(cap, sizeof(c->recs[0]));
+		if (c->recs == NULL) {
+			err = -ENOMEM;
+			goto err_destroy;
+		}
+		err = sl_ring_spsc_create(&c->free, cap);
+		if (err == 0)
+			err = sl_ring_spsc_create(&c->full, cap);
+		if (err != 0)
+			goto err_destroy;
+		/* before any thread runs: the logger's ring to produce into, filled here */
+		for (size_t k = 0; k < cap; k++)
+			sl_ring_try_push_spsc(c->free, &c->recs[k]);
+	}
+	err = file_open(a->path, &a->f, &a->fbuf);
+	if (err != 0) {
+		sl_log_error("access log %s: cannot open: %s", a->path, strerror(-err));
+		goto err_destroy;
+	}
+	*out = a;
+	return 0;
+
+err_destroy:
+	sl__accesslog_destroy(a);
+	return err;
+}
+
+int
+sl__accesslog_start(struct sl_accesslog *a)
+{
+	int err;
+
+	if (a->started)
+		return -EALREADY;
+	err = pthread_create(&a->thread, NULL, logger_run, a);
+	if (err != 0)
+		return -err;
+	a->started = true;
+	return 0;
+}
+
+void
+sl__accesslog_reopen(struct sl_accesslog *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->reopen = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+void
+sl__accesslog_destroy(struct sl_accesslog *a)
+{
+	if (a == NULL)
+		return;
+	if (a->started) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = true;
+		pthread_cond_signal(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->thread, NULL);
+	} else if (a->f != NULL && a->chans != NULL) {
+		/* no thread ever ran: write what was queued here, so that nothing is lost */
+		while (drain_once(a, wall_offset_ms()) > 0)
+			;
+		file_flush(a);
+	}
+	file_close(a->f, a->fbuf);
+	for (unsigned i = 0; a->chans != NULL && i < a->n; i++) {
+		sl_ring_spsc_destroy(a->chans[i].free);
+		sl_ring_spsc_destroy(a->chans[i].full);
+		free(a->chans[i].recs);
+	}
+	free(a->chans);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
