@@ -6,7 +6,9 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-bash scripts/install-deps.sh
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-cmake --build build/release -j"$(nproc)" --target sluice >/dev/null
-exec build/release/sluice "$@"
+bash scripts/install-deps.sh demo # the binary's build needs only, not the test suite's
+# its own build tree without tests and benchmarks, which need more packages
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DSL_BUILD_TESTS=OFF \
+	-DSL_BUILD_BENCH=OFF >/dev/null
+cmake --build build/demo -j"$(nproc)" --target sluice >/dev/null
+exec build/demo/sluice "$@"

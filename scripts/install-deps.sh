@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs every Debian package that building, testing and benchmarking sluice needs.
+# Installs every Debian package that building, testing and benchmarking sluice needs; with
+# "demo", only what building the sluice binary needs (scripts/demo.sh).
 # Idempotent: when everything is present it runs no apt-get at all.
 set -euo pipefail
+
+# the sluice binary alone: compiler, build tools and the libraries it links
+demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
+	libcjson-dev)
 
 packages=(
 	# build
@@ -24,6 +29,7 @@ packages=(
 	haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox
 )
 
+[ "${1:-}" = demo ] && packages=("${demo_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
