@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sluice/clock.h>
 #include <sluice/log.h>
 #include <sluice/ring.h>
 
@@ -478,12 +479,7 @@ logger_run(void *arg)
 			break;
 		if (n > 0)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += IDLE_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		sl_clock_deadline(&until, (uint64_t)IDLE_MS * 1000);
 		pthread_mutex_lock(&a->mu);
 		if (!a->stop && !a->reopen)
 			pthread_cond_timedwait(&a->cv, &a->mu, &until);

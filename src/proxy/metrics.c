@@ -198,13 +198,7 @@ metrics_collect(void *arg)
 	struct timespec dl;
 	int err = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += SYNC_TIMEOUT_MS / 1000;
-	dl.tv_nsec += (long)(SYNC_TIMEOUT_MS % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	sl_clock_deadline(&dl, (uint64_t)SYNC_TIMEOUT_MS * 1000);
 	pthread_mutex_lock(&mx->collect_mu);
 	pthread_mutex_lock(&mx->sync_mu);
 	for (unsigned i = 0; i < p->nworkers; i++) {

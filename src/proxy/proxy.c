@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sluice/clock.h>
 #include <sluice/log.h>
 #include <sluice/pool.h>
 #include <sluice/sock.h>
@@ -259,13 +260,7 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 	/* first: no transition (and no health_msg post) may race with the workers' stop */
 	if (p->health != NULL)
 		sl_health_stop(p->health);
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += deadline_ms / 1000;
-	dl.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	sl_clock_deadline(&dl, (uint64_t)deadline_ms * 1000);
 	for (unsigned i = 0; i < p->nworkers; i++)
 		if ((e = post(&p->workers[i], &p->workers[i].drain_msg)) != 0 && err == 0)
 			err = e;

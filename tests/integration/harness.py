@@ -243,12 +243,25 @@ def closed_by_peer(sock, timeout=10.0):
         return True
 
 
-def connect(port, host="127.0.0.1", timeout=10.0):
+def connect(port, host="127.0.0.1", timeout=10.0, source=None):
+    """A client connection to <host>:<port>, from the address <source> (127.x.y.z) if given."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout * SLOW)
+    if source is not None:
+        s.bind((source, 0))
     s.connect((host, port))
     return s
+
+
+def echoed(sock, payload=b"ping"):
+    """True if <payload> comes back through an echo backend; False if the proxy closed or reset
+    the connection instead (a refused client)."""
+    try:
+        sock.sendall(payload)
+        return recv_exact(sock, len(payload)) == payload
+    except (OSError, EOFError):
+        return False
 
 
 def echo_roundtrip(port, payload, host="127.0.0.1"):

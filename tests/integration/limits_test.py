@@ -4,12 +4,11 @@ its new-connection rate, sources aggregated by prefix, and the listener's own ra
 clients are closed at once and counted by reason; other sources are untouched."""
 import os
 import re
-import select
 import socket
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, echo_handler, free_port, recv_exact, write_config
+from harness import SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port, write_config
 
 
 def config(port, backend, listener_extra):
@@ -24,24 +23,6 @@ groups:
     backends:
       - address: {backend}
 """)
-
-
-def open_from(port, source):
-    s = socket.socket()
-    s.settimeout(10 * SLOW)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def served(sock):
-    """True if an echo comes back (the session reached the backend); False if closed."""
-    try:
-        sock.sendall(b"ping")
-        r, _, _ = select.select([sock], [], [], 10 * SLOW)
-        return bool(r) and recv_exact(sock, 4) == b"ping"
-    except (OSError, EOFError):  # refused: closed or reset
-        return False
 
 
 def rejected(err):
@@ -63,19 +44,19 @@ class SourceLimits(unittest.TestCase):
 
     def test_concurrent_connections_per_source_hold_across_workers(self):
         def body(port):
-            held = [open_from(port, "127.0.0.10") for _ in range(3)]
+            held = [connect(port, source="127.0.0.10") for _ in range(3)]
             for s in held:  # SO_REUSEPORT spreads them over both workers
-                self.assertTrue(served(s))
-            extra = open_from(port, "127.0.0.10")
+                self.assertTrue(echoed(s))
+            extra = connect(port, source="127.0.0.10")
             self.assertTrue(closed_by_peer(extra, 10 * SLOW))
-            other = open_from(port, "127.0.0.11")
-            self.assertTrue(served(other))
+            other = connect(port, source="127.0.0.11")
+            self.assertTrue(echoed(other))
             # a slot frees up: once sluice has closed the session, the source may come back
             held[0].shutdown(socket.SHUT_WR)
             self.assertEqual(b"", held[0].recv(16))
             held[0].close()
-            again = open_from(port, "127.0.0.10")
-            self.assertTrue(served(again))
+            again = connect(port, source="127.0.0.10")
+            self.assertTrue(echoed(again))
             for s in held[1:] + [extra, other, again]:
                 s.close()
 
@@ -84,12 +65,12 @@ class SourceLimits(unittest.TestCase):
 
     def test_sources_in_one_prefix_share_a_limit(self):
         def body(port):
-            a = open_from(port, "127.0.5.1")
-            self.assertTrue(served(a))
-            b = open_from(port, "127.0.5.2")  # same /24
+            a = connect(port, source="127.0.5.1")
+            self.assertTrue(echoed(a))
+            b = connect(port, source="127.0.5.2")  # same /24
             self.assertTrue(closed_by_peer(b, 10 * SLOW))
-            c = open_from(port, "127.0.6.1")  # another /24
-            self.assertTrue(served(c))
+            c = connect(port, source="127.0.6.1")  # another /24
+            self.assertTrue(echoed(c))
             for s in (a, b, c):
                 s.close()
 
@@ -102,12 +83,12 @@ class SourceLimits(unittest.TestCase):
         def body(port):
             ok, start = 0, time.monotonic()
             for _ in range(20):  # faster than 2/s: the burst of 4, and a token per 0.5 s
-                s = open_from(port, "127.0.0.20")
-                ok += served(s)
+                s = connect(port, source="127.0.0.20")
+                ok += echoed(s)
                 s.close()
             counts["ok"], counts["spell"] = ok, time.monotonic() - start
-            other = open_from(port, "127.0.0.21")
-            self.assertTrue(served(other))
+            other = connect(port, source="127.0.0.21")
+            self.assertTrue(echoed(other))
             other.close()
 
         err = self.run_proxy("    source_limits: { rate: 2, burst: 4 }", body)
@@ -122,8 +103,8 @@ class SourceLimits(unittest.TestCase):
         def body(port):
             ok, start = 0, time.monotonic()
             for i in range(20):
-                s = open_from(port, f"127.0.1.{i + 1}")
-                ok += served(s)
+                s = connect(port, source=f"127.0.1.{i + 1}")
+                ok += echoed(s)
                 s.close()
             counts["ok"], counts["spell"] = ok, time.monotonic() - start
 

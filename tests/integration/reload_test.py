@@ -5,11 +5,10 @@ start, or one with errors, is refused with the reason and the previous configura
 import os
 import select
 import signal
-import socket
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, echo_handler, free_port, recv_exact
+from harness import SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port
 
 
 def write(path, port, backend, listener_extra="", address=None):
@@ -26,22 +25,6 @@ groups:
     backends:
       - address: {backend}
 """)
-
-
-def client(port, source):
-    s = socket.socket()
-    s.settimeout(10 * SLOW)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def served(s, payload=b"ping"):
-    try:
-        s.sendall(payload)
-        return recv_exact(s, len(payload)) == payload
-    except (OSError, EOFError):
-        return False
 
 
 class Reload(unittest.TestCase):
@@ -64,21 +47,21 @@ class Reload(unittest.TestCase):
             write(self.path, port, b.addr, "    deny: [127.0.0.5/32]\n"
                   "    source_limits: { max_connections: 100 }")
             with Sluice(["-c", self.path], port=port) as px:
-                kept = client(port, "127.0.0.6")
-                self.assertTrue(served(kept))
-                denied = client(port, "127.0.0.5")
+                kept = connect(port, source="127.0.0.6")
+                self.assertTrue(echoed(kept))
+                denied = connect(port, source="127.0.0.5")
                 self.assertTrue(closed_by_peer(denied, 10 * SLOW))
                 denied.close()
 
                 # now 127.0.0.5 is allowed, and a source may hold one connection only
                 write(self.path, port, b.addr, "    source_limits: { max_connections: 1 }")
                 self.hup_and_wait(px, f"SIGHUP: {self.path} reloaded")
-                welcome = client(port, "127.0.0.5")
-                self.assertTrue(served(welcome))
-                second = client(port, "127.0.0.5")
+                welcome = connect(port, source="127.0.0.5")
+                self.assertTrue(echoed(welcome))
+                second = connect(port, source="127.0.0.5")
                 self.assertTrue(closed_by_peer(second, 10 * SLOW))
                 second.close()
-                self.assertTrue(served(kept, b"still here"))  # untouched by the reload
+                self.assertTrue(echoed(kept, b"still here"))  # untouched by the reload
 
                 # what was built at start cannot change live: refused, the old file goes on
                 write(self.path, port, b.addr, "    source_limits: { max_connections: 1 }",
@@ -88,7 +71,7 @@ class Reload(unittest.TestCase):
                 with open(self.path, "w") as f:
                     f.write("listeners: [\n")
                 self.hup_and_wait(px, f"SIGHUP: {self.path} has errors (above): not reloaded")
-                self.assertTrue(served(welcome, b"after two refusals"))
+                self.assertTrue(echoed(welcome, b"after two refusals"))
                 for s in (kept, welcome):
                     s.close()
                 self.assertEqual(0, px.stop())
