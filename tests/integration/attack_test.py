@@ -329,6 +329,17 @@ class AttackTest(unittest.TestCase):
     def setUpClass(cls):
         raise_own_nofile()
 
+    def alongside(self, crowds, legit, ramp=10):
+        """Starts <crowds>, waits (bounded by <ramp> s) until the first has ramped up, runs the
+        legitimate client <legit> to its end and checks it, then waits for every crowd."""
+        for c in crowds:
+            c.start()
+        crowds[0].ramped.wait(ramp * SLOW)
+        legit.start()
+        legit.wait(self)
+        for c in crowds:
+            c.wait(self)
+
     def under_attack(self, listeners, body, handler=None, workers=2, nofile=None):
         """Starts an echo backend (or <handler>) and sluice (<workers>, an fd limit of <nofile>)
         with <listeners> (YAML where {port} and {port2} stand for two free ports), runs
@@ -433,12 +444,8 @@ class AttackTest(unittest.TestCase):
             c = Crowd(a.port, sources(20, max(scaled(2400), 1100)), 3, payload=lambda i: b"x",
                       reply_closes=True, max_open=600)
             crowd.append(c)
-            c.start()
-            c.ramped.wait(20 * SLOW)
-            legit = Legit(a.port, conns=24, gap=0.22)  # under its own rate of 5/s
-            legit.start()
-            legit.wait(self)
-            c.wait(self)
+            # the legitimate client stays under its own rate of 5/s
+            self.alongside([c], Legit(a.port, conns=24, gap=0.22), ramp=20)
 
         err, peak, base, accepted = self.under_attack("""  - address: 127.0.0.1:{port}
     group: g
@@ -468,12 +475,7 @@ class AttackTest(unittest.TestCase):
                       reply_closes=True, max_open=200)
             crowd.append(c)
             start = time.monotonic()
-            c.start()
-            c.ramped.wait(20 * SLOW)
-            legit = Legit(a.port2)
-            legit.start()
-            legit.wait(self)
-            c.wait(self)
+            self.alongside([c], Legit(a.port2), ramp=20)
             spell.append(time.monotonic() - start)
 
         # a listener's rate sheds every source alike, a legitimate one too: that client is
@@ -504,14 +506,7 @@ class AttackTest(unittest.TestCase):
             trickle = Crowd(a.port, sources(41, scaled(100)), 2, payload=lambda i: b"x",
                             trickle=0.1)
             crowds.extend((silent, trickle))
-            silent.start()
-            trickle.start()
-            trickle.ramped.wait(10 * SLOW)
-            legit = Legit(a.port)
-            legit.start()
-            legit.wait(self)
-            silent.wait(self)
-            trickle.wait(self)
+            self.alongside([trickle, silent], Legit(a.port))
 
         err, peak, base, accepted = self.under_attack("""  - address: 127.0.0.1:{port}
     group: g
@@ -580,14 +575,7 @@ class AttackTest(unittest.TestCase):
             many = Crowd(a.port, sources(60, scaled(1000)), 2, max_open=2000)
             greedy = Crowd(a.port, sources(61, 10), scaled(40), max_open=400)
             crowds.extend((many, greedy))
-            many.start()
-            greedy.start()
-            many.ramped.wait(20 * SLOW)
-            legit = Legit(a.port)
-            legit.start()
-            legit.wait(self)
-            many.wait(self)
-            greedy.wait(self)
+            self.alongside([many, greedy], Legit(a.port), ramp=20)
 
         err, peak, base, accepted = self.under_attack("""  - address: 127.0.0.1:{port}
     group: g
@@ -616,14 +604,7 @@ class AttackTest(unittest.TestCase):
             early = Crowd(a.port, sources(71, scaled(200)), 3, hold=0.0, linger0=True,
                           max_open=200)
             crowds.extend((mid, early))
-            mid.start()
-            early.start()
-            mid.ramped.wait(10 * SLOW)
-            legit = Legit(a.port)
-            legit.start()
-            legit.wait(self)
-            mid.wait(self)
-            early.wait(self)
+            self.alongside([mid, early], Legit(a.port))
 
         err, peak, base, accepted = self.under_attack("""  - address: 127.0.0.1:{port}
     group: g
@@ -713,14 +694,7 @@ class AttackTest(unittest.TestCase):
             late = Crowd(a.port, sources(91, 100), len(short) // 100,
                          payload=lambda i: short[i], max_open=200)
             crowds.extend((inv, late))
-            inv.start()
-            late.start()
-            inv.ramped.wait(10 * SLOW)
-            legit = Legit(a.port, header=legit_header)
-            legit.start()
-            legit.wait(self)
-            inv.wait(self)
-            late.wait(self)
+            self.alongside([inv, late], Legit(a.port, header=legit_header))
 
         err, peak, base, accepted = self.under_attack("""  - address: 127.0.0.1:{port}
     group: g

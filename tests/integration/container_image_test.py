@@ -38,12 +38,7 @@ def podman(*args):
 
 
 def setUpModule():
-    if not netns.STATIC_BIN:
-        netns.skip_module("sluice-static is built only in unsanitized Release builds "
-                          "(SLUICE_STATIC_BIN unset)")
-    reason = netns.why_no_netns()
-    if reason:
-        netns.skip_module(reason)
+    netns.require_static_and_netns()
     if shutil.which("podman") is None:
         netns.skip_module("podman not found (scripts/install-deps.sh installs it)")
 

@@ -119,6 +119,17 @@ class NetNs:
         self.delete()
 
 
+def require_static_and_netns():
+    """Skips the calling test module, saying why, unless the static binary and network
+    namespaces are both there: the chroot and image tests need both."""
+    if not STATIC_BIN:
+        skip_module("sluice-static is built only in unsanitized Release builds "
+                    "(SLUICE_STATIC_BIN unset)")
+    reason = why_no_netns()
+    if reason:
+        skip_module(reason)
+
+
 def join(a, b, a_addrs, b_addrs):
     """Joins namespaces <a> and <b> with a veth pair (veth0 in a, veth1 in b; the names are the
     namespaces' own), each end holding its IPv4 addresses (CIDR strings) and up."""

@@ -30,12 +30,7 @@ groups:
 
 
 def setUpModule():
-    if not netns.STATIC_BIN:
-        netns.skip_module("sluice-static is built only in unsanitized Release builds "
-                          "(SLUICE_STATIC_BIN unset)")
-    reason = netns.why_no_netns()
-    if reason:
-        netns.skip_module(reason)
+    netns.require_static_and_netns()
 
 
 class StaticBinaryTest(unittest.TestCase):
