@@ -86,12 +86,13 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 	                              .per_session = sl__budget_session_fds(cfg)};
 	if (b->idle + b->spare + b->per_session > limit) {
 		snprintf(why, size,
-		         "%u workers, %zu listeners, health checks and warm pools hold %" PRIu64
+		         "%u worker%s, %zu listener%s, health checks and warm pools hold %" PRIu64
 		         " file descriptors while idle, plus %" PRIu64 " spare and %u per session; "
 		         "the limit is %" PRIu64
 		         " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
 		         "workers or a smaller warm_pool)",
-		         nworkers, cfg->nlisteners, b->idle, b->spare, b->per_session, limit);
+		         nworkers, nworkers == 1 ? "" : "s", cfg->nlisteners,
+		         cfg->nlisteners == 1 ? "" : "s", b->idle, b->spare, b->per_session, limit);
 		return -EMFILE;
 	}
 	b->fit = (limit - b->idle - b->spare) / b->per_session;
