@@ -42,6 +42,7 @@ struct sl_lpm;
 #define SL_CONFIG_POOLS_MAX 4096u
 /* Backends per group: the balancers index them with 16 bits (SL_LB_MAX_TARGETS in lb.h). */
 #define SL_CONFIG_BACKENDS_MAX 65535u
+#define SL_CONFIG_WEIGHT_MAX 1000000u
 #define SL_CONFIG_BACKLOG_MAX 65535u
 #define SL_CONFIG_BUFFER_SIZE_MAX (1u << 20) /* bytes */
 #define SL_CONFIG_PIPE_SIZE_MAX (1u << 20)   /* bytes; the default /proc/sys/fs/pipe-max-size */

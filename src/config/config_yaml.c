@@ -937,7 +937,7 @@ walk_backend(struct sl__config_load *x, yaml_node_t *map, struct sl_config_backe
 		sl__config_error(x, map->start_mark, "backend is missing required key \"address\"");
 	}
 	if (v[B_WEIGHT])
-		get_u32(x, v[B_WEIGHT], "weight", 1, 1000000, &b->weight);
+		get_u32(x, v[B_WEIGHT], "weight", 1, SL_CONFIG_WEIGHT_MAX, &b->weight);
 	if (v[B_MAXCONN])
 		get_u32(x, v[B_MAXCONN], "max_connections", 0, UINT32_MAX, &b->max_connections);
 	if (v[B_NAME] && get_name(x, v[B_NAME], "name", b->name))

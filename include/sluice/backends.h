@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backends at run time: what an operator (sluicectl), DNS discovery or any embedding program
+ * may change in a running sl_proxy without a reload: a backend's admin state and weight, and
+ * the backend set of a group (add, remove, replace). Sessions already open keep the backend
+ * they have; health state is kept for every backend that stays.
+ *
+ * Thread safety: any thread except a worker, while the proxy exists; calls are serialised
+ * inside. Changes reach every worker through its mailbox; a call returns once every worker has
+ * taken it. Errors are negative errno values.
+ */
+#ifndef SLUICE_BACKENDS_H
+#define SLUICE_BACKENDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sluice/addr.h>
+#include <sluice/common.h>
+#include <sluice/config.h>
+
+struct sl_proxy;
+
+/* The operator's say over one backend, apart from its health. */
+enum sl_backend_admin {
+	SL_BACKEND_ENABLED,  /* takes new sessions while up */
+	SL_BACKEND_DRAINING, /* no new sessions; open ones run on; still health-checked */
+	SL_BACKEND_DISABLED, /* no new sessions; open ones run on; not health-checked */
+	SL_BACKEND_ADMIN_KINDS
+};
+
+/* A backend to add (name unique in its group). */
+struct sl_backend_spec {
+	char name[SL_CONFIG_NAME_MAX]; /* "" = the address text */
+	struct sl_addr addr;
+	uint32_t weight;          /* 1 .. SL_CONFIG_WEIGHT_MAX */
+	uint32_t max_connections; /* 0 = no cap */
+};
+
+/* One backend as it is now. */
+struct sl_backend_info {
+	char group[SL_CONFIG_NAME_MAX];
+	char name[SL_CONFIG_NAME_MAX];
+	struct sl_addr addr;
+	uint32_t weight;
+	uint32_t max_connections;
+	enum sl_backend_admin admin;
+	bool up;           /* health: checker's view (true without a health check) */
+	bool ejected;      /* passive ejection in force */
+	bool discovered;   /* added by DNS discovery rather than the config file */
+	uint64_t active;   /* sessions open to it now */
+	uint64_t sessions; /* sessions it took since start */
+	uint64_t connect_failures;
+};
+
+/*
+ * Adds <spec> to <group>. 0; -ENOENT (no such group), -EEXIST (the name is taken), -ENOSPC (the
+ * group holds max_backends), -EINVAL (a bad weight or address).
+ */
+SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,
+                                const struct sl_backend_spec *spec);
+
+/* Removes backend <name> from <group>: no new sessions; open ones run on. 0, -ENOENT. */
+SL_API int sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name);
+
+/* Sets the weight of <group>/<name>. 0, -ENOENT, -EINVAL (out of 1 .. SL_CONFIG_WEIGHT_MAX). */
+SL_API int sl_proxy_backend_set_weight(struct sl_proxy *p, const char *group, const char *name,
+                                       uint32_t weight);
+
+/* Sets the admin state of <group>/<name>. 0, -ENOENT, -EINVAL. */
+SL_API int sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, const char *name,
+                                      enum sl_backend_admin admin);
+
+/*
+ * Makes <set> (<n> entries) the discovered backends of <group>: those with an address already
+ * present stay as they are (health, counters, sessions), the others are added or removed.
+ * Backends from the config file are left alone. 0, -ENOENT, -ENOSPC, -EINVAL.
+ */
+SL_API int sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
+                                         const struct sl_backend_spec *set, size_t n);
+
+/*
+ * Copies up to <max> backends (every group, in group order) into <out> and their number into
+ * <*n> (which may exceed <max>: call again with more room). 0.
+ */
+SL_API int sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max,
+                             size_t *n);
+
+/* The name of an admin state ("enabled", "draining", "disabled"), or NULL if out of range. */
+SL_API const char *sl_backend_admin_name(enum sl_backend_admin a);
+
+#endif /* SLUICE_BACKENDS_H */
