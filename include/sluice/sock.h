@@ -76,4 +76,15 @@ SL_API int sl_sock_local_addr(int fd, struct sl_addr *a);
 /* Closes <fd> so that the peer sees a reset (SO_LINGER {1, 0}), not a FIN. */
 SL_API void sl_sock_close_reset(int fd);
 
+/*
+ * Unix sockets for local control (src/net/sock_unix.c). Listens on <path> with socket <type>
+ * (SOCK_STREAM or SOCK_SEQPACKET), close-on-exec, file mode <mode>, backlog 16. A socket file
+ * left by a process that is gone (nothing accepts on it) is replaced; one a live process serves
+ * is not: -EADDRINUSE. Returns the fd, or a negative errno (-ENAMETOOLONG past 107 bytes).
+ */
+SL_API int sl_sock_unix_listen(const char *path, int type, unsigned mode);
+
+/* Connects to the unix socket <path> of <type>, close-on-exec, blocking. The fd or -errno. */
+SL_API int sl_sock_unix_connect(const char *path, int type);
+
 #endif /* SLUICE_SOCK_H */

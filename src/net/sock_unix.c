@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unix sockets for local control (include/sluice/sock.h): a listener that replaces a stale
+ * socket file but never a live one, and a connect. Who may connect is the file's mode; a
+ * server should still check SO_PEERCRED, as the mode is set just after the bind.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sluice/sock.h>
+
+static int
+unix_addr(struct sockaddr_un *sa, const char *path)
+{
+	size_t len = strlen(path);
+
+	if (len == 0)
+		return -EINVAL;
+	if (len >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, len);
+	return 0;
+}
+
+int
+sl_sock_unix_connect(const char *path, int type)
+{
+	struct sockaddr_un sa;
+	int fd, err = unix_addr(&sa, path);
+
+	if (err != 0)
+		return err;
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int
+sl_sock_unix_listen(const char *path, int type, unsigned mode)
+{
+	struct sockaddr_un sa;
+	int fd, err = unix_addr(&sa, path), probe;
+
+	if (err != 0)
+		return err;
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* the file takes the umask's mode until the chmod below (the umask is the process's,
+	 * not this thread's, so it is left alone): servers check the peer's credentials too */
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
+	if (err == -EADDRINUSE) {
+		probe = sl_sock_unix_connect(path, type);
+		if (probe >= 0) {
+			close(probe);
+			goto out; /* a live server: keep -EADDRINUSE */
+		}
+		if (probe != -ECONNREFUSED)
+			goto out;
+		/* stale: its process is gone */
+		if (unlink(path) == -1 && errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+		err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
+	}
+	if (err == 0 && chmod(path, (mode_t)mode) == -1)
+		err = -errno;
+	if (err == 0 && listen(fd, 16) == -1)
+		err = -errno;
+out:
+	if (err != 0) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}

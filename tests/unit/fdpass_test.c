@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+/* Behaviour of descriptor passing (src/net/fdpass.c) and unix sockets (src/net/sock_unix.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <sluice/fdpass.h>
+#include <sluice/sock.h>
+
+static void
+fdpass_message_and_descriptors_arrive_together(void **state)
+{
+	int sv[2], p[2], got[4];
+	size_t n = 0;
+	char buf[16], byte = 0;
+	long len;
+
+	(void)state;
+	assert_int_equal(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	assert_int_equal(0, pipe(p));
+	assert_int_equal(0, sl_fdpass_send(sv[0], "pipe", 4, p, 2));
+	len = sl_fdpass_recv(sv[1], buf, sizeof(buf), got, 4, &n);
+
+	assert_int_equal(4, len);
+	assert_memory_equal("pipe", buf, 4);
+	assert_int_equal(2, n);
+	/* the same pipe: written through the sender's end, read through the received one */
+	assert_int_equal(1, write(p[1], "x", 1));
+	assert_int_equal(1, read(got[0], &byte, 1));
+	assert_int_equal('x', byte);
+	assert_true((fcntl(got[0], F_GETFD) & FD_CLOEXEC) != 0);
+	for (int i = 0; i < 2; i++) {
+		close(p[i]);
+		close(got[i]);
+		close(sv[i]);
+	}
+}
+
+static void
+fdpass_more_descriptors_than_room_are_closed_and_refused(void **state)
+{
+	int sv[2], p[2], got[1];
+	size_t n = 9;
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	assert_int_equal(0, pipe(p));
+	assert_int_equal(0, sl_fdpass_send(sv[0], "two", 3, p, 2));
+	close(p[0]);
+	assert_int_equal(-EMSGSIZE, sl_fdpass_recv(sv[1], buf, sizeof(buf), got, 1, &n));
+	assert_int_equal(0, n);
+	/* nobody holds the read end now: a write to the pipe fails */
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(-1, write(p[1], "x", 1));
+	assert_int_equal(EPIPE, errno);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+fdpass_bad_counts_are_refused(void **state)
+{
+	int fds[SL_FDPASS_MAX + 1] = {0};
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_fdpass_send(0, "x", 1, fds, SL_FDPASS_MAX + 1));
+	assert_int_equal(-EINVAL, sl_fdpass_send(0, "", 0, NULL, 0));
+	assert_int_equal(-EINVAL, sl_fdpass_send(0, "x", 1, NULL, 1));
+}
+
+static void
+fdpass_peer_close_reads_as_zero(void **state)
+{
+	int sv[2], got[1];
+	size_t n;
+	char buf[4];
+
+	(void)state;
+	assert_int_equal(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	close(sv[0]);
+	assert_int_equal(0, sl_fdpass_recv(sv[1], buf, sizeof(buf), got, 1, &n));
+	close(sv[1]);
+}
+
+static void
+unix_listen_replaces_a_stale_file_but_not_a_live_server(void **state)
+{
+	char path[64];
+	struct stat st;
+	int stale, live, c;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/sl-unix-test-%ld.sock", (long)getpid());
+	unlink(path);
+	/* a server that went away: its file stays, nothing accepts */
+	stale = sl_sock_unix_listen(path, SOCK_SEQPACKET, 0600);
+	assert_true(stale >= 0);
+	close(stale);
+
+	live = sl_sock_unix_listen(path, SOCK_SEQPACKET, 0640);
+	assert_true(live >= 0);
+	assert_int_equal(0, stat(path, &st));
+	assert_int_equal(0640, st.st_mode & 0777);
+	assert_int_equal(-EADDRINUSE, sl_sock_unix_listen(path, SOCK_SEQPACKET, 0600));
+	c = sl_sock_unix_connect(path, SOCK_SEQPACKET);
+	assert_true(c >= 0);
+	close(c);
+	close(live);
+	unlink(path);
+	assert_int_equal(-ENOENT, sl_sock_unix_connect(path, SOCK_SEQPACKET));
+}
+
+static void
+unix_names_past_sun_path_are_refused(void **state)
+{
+	char path[200];
+
+	(void)state;
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	assert_int_equal(-ENAMETOOLONG, sl_sock_unix_listen(path, SOCK_STREAM, 0600));
+	assert_int_equal(-ENAMETOOLONG, sl_sock_unix_connect(path, SOCK_STREAM));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fdpass_message_and_descriptors_arrive_together),
+	        cmocka_unit_test(fdpass_more_descriptors_than_room_are_closed_and_refused),
+	        cmocka_unit_test(fdpass_bad_counts_are_refused),
+	        cmocka_unit_test(fdpass_peer_close_reads_as_zero),
+	        cmocka_unit_test(unix_listen_replaces_a_stale_file_but_not_a_live_server),
+	        cmocka_unit_test(unix_names_past_sun_path_are_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
