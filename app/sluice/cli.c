@@ -16,7 +16,17 @@
 #include <sluice/lb.h>
 #include <sluice/log.h>
 
-enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_DEMO, OPT_ADMIN };
+enum {
+	OPT_CHECK = 256,
+	OPT_BALANCE,
+	OPT_FORWARD,
+	OPT_DRAIN,
+	OPT_LOG_LEVEL,
+	OPT_DEMO,
+	OPT_ADMIN,
+	OPT_UPGRADE,
+	OPT_UPGRADE_SOCKET
+};
 
 static const struct option long_options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -30,6 +40,8 @@ static const struct option long_options[] = {
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"demo", required_argument, NULL, OPT_DEMO},
         {"admin", required_argument, NULL, OPT_ADMIN},
+        {"upgrade", no_argument, NULL, OPT_UPGRADE},
+        {"upgrade-socket", required_argument, NULL, OPT_UPGRADE_SOCKET},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -54,6 +66,10 @@ cli_usage(FILE *f)
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
 	      "      --admin ADDR:PORT       serve /metrics, /stats, /healthz, /readyz there\n"
 	      "                              (the demo: 127.0.0.1:9090; off: --admin off)\n"
+	      "      --upgrade-socket PATH   hand the listeners to a new sluice over this unix\n"
+	      "                              socket (the file's upgrade_socket)\n"
+	      "      --upgrade               start as the upgrade of the sluice serving the\n"
+	      "                              upgrade socket: take its listeners, then it drains\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -127,6 +143,12 @@ cli_parse(struct cli *c, int argc, char **argv)
 		case OPT_ADMIN:
 			c->admin = optarg;
 			break;
+		case OPT_UPGRADE:
+			c->upgrade = true;
+			break;
+		case OPT_UPGRADE_SOCKET:
+			c->upgrade_socket = optarg;
+			break;
 		case 'V':
 			c->mode = CLI_VERSION;
 			return 0;
@@ -166,6 +188,12 @@ cli_parse(struct cli *c, int argc, char **argv)
 		fputs("sluice: -l needs -b ADDR:PORT[,ADDR:PORT...] (the backends to proxy to); "
 		      "try "
 		      "'sluice --help'\n",
+		      stderr);
+		return -EINVAL;
+	}
+	if (c->upgrade && !c->config_path && !c->listen) {
+		fputs("sluice: --upgrade takes over a running sluice's listeners: it needs -c FILE "
+		      "or -l/-b\n",
 		      stderr);
 		return -EINVAL;
 	}
@@ -221,6 +249,21 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		        "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n",
 		        c->log_level);
 		return -EINVAL;
+	}
+	if (c->upgrade_socket) {
+		if (c->upgrade_socket[0] != '/' ||
+		    strlen(c->upgrade_socket) > SL_CONFIG_UNIX_PATH_MAX) {
+			fprintf(stderr,
+			        "sluice: --upgrade-socket must be an absolute file name of at most "
+			        "%u "
+			        "bytes, got \"%s\"\n",
+			        SL_CONFIG_UNIX_PATH_MAX, c->upgrade_socket);
+			return -EINVAL;
+		}
+		free(cfg->upgrade_socket);
+		cfg->upgrade_socket = strdup(c->upgrade_socket);
+		if (cfg->upgrade_socket == NULL)
+			return -ENOMEM;
 	}
 	if (c->admin && strcmp(c->admin, "off") == 0) {
 		cfg->admin.addr.len = 0;

@@ -6,6 +6,7 @@
 #ifndef SLUICE_APP_CLI_H
 #define SLUICE_APP_CLI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sluice/config.h>
@@ -32,8 +33,10 @@ struct cli {
 	long workers;         /* -w; -1 = not given */
 	long drain_ms;        /* --drain-timeout; -1 = not given */
 	const char *log_level;
-	const char *demo_listen; /* --demo; NULL = DEMO_LISTEN */
-	const char *admin;       /* --admin ADDR: the admin endpoint; "off" disables it */
+	const char *demo_listen;    /* --demo; NULL = DEMO_LISTEN */
+	const char *admin;          /* --admin ADDR: the admin endpoint; "off" disables it */
+	const char *upgrade_socket; /* --upgrade-socket PATH */
+	bool upgrade;               /* --upgrade: take over from the sluice serving that socket */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */
@@ -53,7 +56,8 @@ int cli_build_config(struct sl_config **out, const struct cli *c, const char *li
 int cli_parse_backends(const char *list, struct sl_addr *out, size_t max);
 
 /*
- * Applies -w, --drain-timeout, --log-level and --admin over a loaded config. -EINVAL (printed).
+ * Applies -w, --drain-timeout, --log-level, --admin and --upgrade-socket over a loaded config.
+ * -EINVAL (printed), -ENOMEM.
  */
 int cli_apply_overrides(struct sl_config *cfg, const struct cli *c);
 

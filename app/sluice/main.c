@@ -22,12 +22,14 @@
 #include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
+#include <sluice/sock.h>
 #include <sluice/stats.h>
 #include <sluice/version.h>
 
 #include "cli.h"
 #include "demo.h"
 #include "notify.h"
+#include "upgrade.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
 #define DEMO_ADMIN "127.0.0.1:9090"
@@ -104,6 +106,7 @@ handled_signals(sigset_t *set)
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, WAKE_SIGNAL);
+	sigaddset(set, UPGRADE_SIGNAL);
 }
 
 /*
@@ -176,6 +179,13 @@ reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, 
 		             "the previous configuration goes on");
 		goto out_free;
 	}
+	if ((next->upgrade_socket == NULL) != (layout->upgrade_socket == NULL) ||
+	    (next->upgrade_socket != NULL &&
+	     strcmp(next->upgrade_socket, layout->upgrade_socket) != 0)) {
+		sl_log_error("SIGHUP: not reloaded: upgrade_socket changed (needs a restart); the "
+		             "previous configuration goes on");
+		goto out_free;
+	}
 	if (!same_access_log(&next->access_log, &layout->access_log)) {
 		sl_log_error("SIGHUP: not reloaded: access_log changed (needs a restart; SIGUSR1 "
 		             "reopens the file); the previous configuration goes on");
@@ -224,7 +234,7 @@ drain_watch_run(void *arg)
 		sig = wait_for_signal(dw->p, true);
 		pthread_mutex_lock(&dw->mu);
 		done = dw->done;
-		if (!done && sig != WAKE_SIGNAL && !dw->cut) {
+		if (!done && (sig == SIGTERM || sig == SIGINT) && !dw->cut) {
 			sl_log_warn("%s during the drain: closing every connection at once",
 			            signal_name(sig));
 			dw->cut = true;
@@ -502,21 +512,31 @@ print_summary(struct sl_proxy *p, const struct sl_config *cfg)
 }
 
 /*
- * Starts the admin endpoint if the configuration has one. Returns 0 (*a may stay NULL), or -1
- * when it cannot start and is not <optional> (the demo's is: the proxy runs without it).
+ * Starts the admin endpoint if the configuration has one: on <*inherited> (the previous
+ * process's socket, binary upgrade; taken, and set to -1) when it listens on the configured
+ * address. Returns 0 (*a may stay NULL), or -1 when it cannot start and is not <optional> (the
+ * demo's is: the proxy runs without it).
  */
 static int
-admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional)
+admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional,
+            int *inherited)
 {
 	char addr[SL_ADDR_STRLEN];
-	struct sl_addr bound;
-	int err;
+	struct sl_addr bound, was;
+	int err, fd = *inherited;
 
 	*a = NULL;
+	*inherited = -1;
+	if (fd >= 0 &&
+	    (cfg->admin.addr.len == 0 || sl_sock_local_addr(fd, &was) != 0 ||
+	     (sl_addr_port(&cfg->admin.addr) != 0 && !sl_addr_equal(&was, &cfg->admin.addr)))) {
+		close(fd); /* the admin endpoint is gone or moved */
+		fd = -1;
+	}
 	if (cfg->admin.addr.len == 0)
 		return 0;
 	sl_addr_format(&cfg->admin.addr, addr, sizeof(addr));
-	err = sl_admin_start(a, p, &cfg->admin.addr);
+	err = fd >= 0 ? sl_admin_start_fd(a, p, fd) : sl_admin_start(a, p, &cfg->admin.addr);
 	if (err != 0 && optional) {
 		sl_log_warn("cannot start the admin endpoint on %s: %s (going on without it)", addr,
 		            strerror(-err));
@@ -532,12 +552,49 @@ admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg
 	return 0;
 }
 
-/* Runs the proxy until SIGTERM or SIGINT; SIGHUP reloads from <reload_from> (NULL: no file). */
+/*
+ * Binary upgrade, the new process's first step: takes the running sluice's sockets into <t>
+ * and gives the proxy its listening ones. 0, or 1 (logged).
+ */
 static int
-run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
+take_over(struct upgrade_take *t, struct sl_proxy *p, const struct sl_config *cfg)
+{
+	int err;
+
+	if (cfg->upgrade_socket == NULL) {
+		sl_log_error("cannot start: --upgrade takes over through the upgrade socket, and "
+		             "none is configured (upgrade_socket in the file, or --upgrade-socket "
+		             "PATH)");
+		return 1;
+	}
+	if (upgrade_take(t, cfg->upgrade_socket) != 0)
+		return 1;
+	err = sl_proxy_inherit(p, t->socks, t->nsocks);
+	if (err != 0) {
+		sl_log_error("cannot start: %s", strerror(-err));
+		upgrade_take_release(t);
+		return 1;
+	}
+	/* the proxy's now */
+	free(t->socks);
+	t->socks = NULL;
+	t->nsocks = 0;
+	return 0;
+}
+
+/*
+ * Runs the proxy until SIGTERM or SIGINT, or until a new process took over (upgrade_socket);
+ * SIGHUP reloads from <reload_from> (NULL: no file). With <upgrade>, first takes the running
+ * sluice's listeners over.
+ */
+static int
+run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, bool upgrade)
 {
 	uint32_t drain_ms = cfg->drain_timeout_ms;
+	struct upgrade_take take = {.admin_fd = -1, .upgrade_fd = -1, .conn = -1};
+	struct upgrade *up = NULL;
 	struct sl_admin *admin;
+	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
 	struct sl_proxy *p;
@@ -563,26 +620,52 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 		             start_hint(err, hint, sizeof(hint)));
 		return 1;
 	}
+	if (upgrade && take_over(&take, p, cfg) != 0) {
+		sl_proxy_destroy(p);
+		return 1;
+	}
 	err = sl_proxy_start(p);
 	if (err) {
 		/* the proxy names a listener that failed, not every cause: say it here too */
 		sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
 		             strerror(-err), start_hint(err, hint, sizeof(hint)));
-		sl_proxy_destroy(p);
-		return 1;
+		goto err_destroy;
 	}
-	if (admin_start(&admin, p, cfg, admin_optional) != 0) {
-		sl_proxy_destroy(p);
-		return 1;
+	if (admin_start(&admin, p, cfg, admin_optional, &take.admin_fd) != 0)
+		goto err_destroy;
+	if (cfg->upgrade_socket != NULL) {
+		err = upgrade_serve(&up, cfg->upgrade_socket, take.upgrade_fd, p, admin,
+		                    pthread_self());
+		take.upgrade_fd = -1; /* upgrade_serve()'s, even when it fails */
+		if (err != 0) {
+			sl_admin_stop(admin);
+			goto err_destroy;
+		}
 	}
-	notify_started(cfg); /* systemd: READY=1 and watchdog pings (notify.h) */
-	while ((sig = wait_for_signal(p, false)) == SIGHUP)
-		reload(p, cfg, reload_from, &drain_ms);
-	sl_log_info("%s: draining (deadline %u ms; send it again to close every connection at "
-	            "once)",
-	            signal_name(sig), drain_ms);
-	notify_draining(drain_ms); /* systemd: STOPPING=1 */
-	sl_admin_stop(admin);      /* before the drain: a scrape asks the workers */
+	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
+	if (upgrade)
+		upgrade_finish(&take); /* the old process drains now */
+	for (;;) {
+		sig = wait_for_signal(p, false);
+		if (sig == SIGHUP)
+			reload(p, cfg, reload_from, &drain_ms);
+		else if (sig != UPGRADE_SIGNAL || upgrade_handed_over(up) != 0)
+			break;
+	}
+	handed_to = upgrade_handed_over(up);
+	if (handed_to != 0) {
+		/* systemd follows the new process's MAINPID: no STOPPING=1 from here */
+		sl_log_info("upgrade: pid %ld serves now: draining (deadline %u ms; SIGTERM closes "
+		            "every connection at once)",
+		            (long)handed_to, drain_ms);
+	} else {
+		sl_log_info("%s: draining (deadline %u ms; send it again to close every connection "
+		            "at once)",
+		            signal_name(sig), drain_ms);
+		notify_draining(drain_ms); /* systemd: STOPPING=1 */
+	}
+	upgrade_stop(up);     /* no takeover once the listeners close */
+	sl_admin_stop(admin); /* before the drain: a scrape asks the workers */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
@@ -600,6 +683,11 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 	sl_proxy_destroy(p);
 	notify_stop();
 	return dw.cut ? 1 : 0;
+
+err_destroy:
+	upgrade_take_release(&take);
+	sl_proxy_destroy(p);
+	return 1;
 }
 
 static int
@@ -687,7 +775,7 @@ main(int argc, char **argv)
 		print_demo_banner(cfg, demo_addrs);
 		break;
 	}
-	rc = run(cfg, c.mode == CLI_DEMO, c.mode == CLI_RUN ? &c : NULL);
+	rc = run(cfg, c.mode == CLI_DEMO, c.mode == CLI_RUN ? &c : NULL, c.upgrade);
 	demo_stop(demo);
 	sl_config_free(cfg);
 	return rc;

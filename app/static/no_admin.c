@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sluice/admin.h>
 
@@ -17,6 +18,22 @@ sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *
 	(void)addr;
 	*out = NULL;
 	return -ENOTSUP;
+}
+
+int
+sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
+{
+	(void)p;
+	close(fd);
+	*out = NULL;
+	return -ENOTSUP;
+}
+
+int
+sl_admin_listen_fd(const struct sl_admin *a)
+{
+	(void)a;
+	return -1;
 }
 
 void

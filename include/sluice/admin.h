@@ -26,6 +26,16 @@ struct sl_proxy;
  */
 SL_API int sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
 
+/*
+ * Serves <p> on <fd>, a listening TCP socket handed over by the process this one replaces
+ * (binary upgrade; made nonblocking, as the old process may still accept on it). The fd becomes
+ * the endpoint's; closed on failure. Returns as sl_admin_start().
+ */
+SL_API int sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd);
+
+/* The endpoint's listening socket (the endpoint's; valid until sl_admin_stop()). */
+SL_API int sl_admin_listen_fd(const struct sl_admin *a);
+
 /* Stops serving (waits for a request in progress), closes the listener and frees <a>. NULL ok. */
 SL_API void sl_admin_stop(struct sl_admin *a);
 

@@ -43,6 +43,7 @@ struct sl_lpm;
 /* Backends per group: the balancers index them with 16 bits (SL_LB_MAX_TARGETS in lb.h). */
 #define SL_CONFIG_BACKENDS_MAX 65535u
 #define SL_CONFIG_WEIGHT_MAX 1000000u
+#define SL_CONFIG_UNIX_PATH_MAX 107u /* a unix socket's name: sun_path less its NUL */
 #define SL_CONFIG_BACKLOG_MAX 65535u
 #define SL_CONFIG_BUFFER_SIZE_MAX (1u << 20) /* bytes */
 #define SL_CONFIG_PIPE_SIZE_MAX (1u << 20)   /* bytes; the default /proc/sys/fs/pipe-max-size */
@@ -217,6 +218,9 @@ struct sl_config {
 	size_t ngroups;
 	struct sl_config_admin admin;
 	struct sl_config_access_log access_log; /* off by default */
+	/* the unix socket a new sluice takes this one's listeners over (binary upgrade); NULL =
+	 * none (default); owned */
+	char *upgrade_socket;
 };
 
 /*

@@ -151,6 +151,31 @@ SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
  */
 SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
 
+/* A listening socket and the listener it serves, as one process hands it to the next. */
+struct sl_proxy_socket {
+	char name[SL_CONFIG_NAME_MAX]; /* the listener's name */
+	int fd;
+};
+
+/*
+ * Binary upgrade, the new process's side: before sl_proxy_start(), gives <p> the <n> listening
+ * sockets <s> of the process it replaces (their fds become the proxy's). Each listener of the
+ * same name on the same address (any address when its configured port is 0) listens on them,
+ * one per worker in order, instead of opening its own: the accept queues are shared, so no
+ * connection waiting in them is lost; workers beyond the sockets handed over open theirs with
+ * SO_REUSEPORT. Sockets no listener takes are closed at start (a listener removed or moved).
+ * 0, -EALREADY (running), -ENOMEM. Controlling thread.
+ */
+SL_API int sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s, size_t n);
+
+/*
+ * Binary upgrade, the old process's side: copies up to <max> of the proxy's listening sockets
+ * (every worker's, listener by listener) into <out> and returns how many there are. The fds
+ * stay the proxy's; they are valid from sl_proxy_start() until sl_proxy_drain() or
+ * sl_proxy_stop(), which close them. Any thread in that span.
+ */
+SL_API size_t sl_proxy_sockets(const struct sl_proxy *p, struct sl_proxy_socket *out, size_t max);
+
 /* Stops at once: closes listeners and every session, stops and joins the workers. Idempotent. */
 SL_API void sl_proxy_stop(struct sl_proxy *p);
 

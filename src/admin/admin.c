@@ -6,6 +6,7 @@
  * and /stats first collect (sl_stats_collect()), which asks every worker through its mailbox.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,27 +125,27 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	                  "not found: try /metrics, /stats, /healthz or /readyz\n");
 }
 
-int
-sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+/* Serves <p> on listening socket <fd>, which becomes the endpoint's (closed on failure). */
+static int
+start_on(struct sl_admin **out, struct sl_proxy *p, int fd)
 {
 	struct sl_admin *a;
 	int err;
 
 	*out = NULL;
 	a = calloc(1, sizeof(*a));
-	if (a == NULL)
+	if (a == NULL) {
+		close(fd);
 		return -ENOMEM;
-	a->p = p;
-	a->fd = sl_sock_listen(addr, 64, false, NULL);
-	if (a->fd < 0) {
-		err = a->fd;
-		goto err_free;
 	}
+	a->p = p;
+	a->fd = fd;
 	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0)
 		goto err_close_fd;
 	/* one internal thread: requests in turn, so at most one collection runs at a time */
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-	                        handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
+	/* ITC: lets sl_admin_stop() quiesce the daemon, taking the socket back */
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0,
+	                        NULL, NULL, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
 	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
 	                        64U, MHD_OPTION_END);
 	if (a->d == NULL) {
@@ -156,17 +157,54 @@ sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *
 
 err_close_fd:
 	close(a->fd);
-err_free:
 	free(a);
 	return err;
+}
+
+int
+sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+{
+	int fd = sl_sock_listen(addr, 64, false, NULL);
+
+	*out = NULL;
+	return fd < 0 ? fd : start_on(out, p, fd);
+}
+
+int
+sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	/* shared with the process it came from: neither may block in accept() */
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		int err = -errno;
+
+		close(fd);
+		*out = NULL;
+		return err;
+	}
+	return start_on(out, p, fd);
+}
+
+int
+sl_admin_listen_fd(const struct sl_admin *a)
+{
+	return a->fd;
 }
 
 void
 sl_admin_stop(struct sl_admin *a)
 {
+	MHD_socket fd;
+
 	if (a == NULL)
 		return;
-	MHD_stop_daemon(a->d); /* joins its thread and closes the listen socket it was given */
+	/* the daemon would shut the listening socket down, and after a binary upgrade the new
+	 * process listens on it too: take it back and only close this process's descriptor */
+	fd = MHD_quiesce_daemon(a->d);
+	MHD_stop_daemon(a->d); /* joins its thread */
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
 	free(a);
 }
 

@@ -534,6 +534,7 @@ sl_config_free(struct sl_config *c)
 	}
 	free(c->listeners);
 	free(c->access_log.path);
+	free(c->upgrade_socket);
 	free(c->source);
 	free(c);
 }

@@ -25,7 +25,7 @@
 
 static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
                                        "log",     "listeners",     "groups",
-                                       "admin",   "access_log"};
+                                       "admin",   "access_log",    "upgrade_socket"};
 enum {
 	TOP_WORKERS,
 	TOP_DRAIN,
@@ -34,7 +34,8 @@ enum {
 	TOP_LISTENERS,
 	TOP_GROUPS,
 	TOP_ADMIN,
-	TOP_ACCESS_LOG
+	TOP_ACCESS_LOG,
+	TOP_UPGRADE_SOCKET
 };
 
 static const char *const log_keys[] = {"level"};
@@ -1143,6 +1144,30 @@ walk_access_log(struct sl__config_load *x, yaml_node_t *map, struct sl_config_ac
 		memcpy(al->path, s, v[AL_PATH]->data.scalar.length);
 }
 
+/* upgrade_socket: the unix socket a new process takes the listeners over (binary upgrade). */
+static void
+walk_upgrade_socket(struct sl__config_load *x, yaml_node_t *v, char **out)
+{
+	const char *s = scalar_text(v);
+	size_t len;
+
+	if (!s || scalar_is_null(v) || s[0] != '/') {
+		type_error(x, v, "an absolute file name", "upgrade_socket");
+		return;
+	}
+	len = v->data.scalar.length;
+	if (len > SL_CONFIG_UNIX_PATH_MAX) {
+		sl__config_error(x, v->start_mark,
+		                 "\"upgrade_socket\" is too long (a unix socket name holds at most "
+		                 "%u bytes, got %zu)",
+		                 SL_CONFIG_UNIX_PATH_MAX, len);
+		return;
+	}
+	*out = sl__config_calloc(x, len + 1, 1);
+	if (*out)
+		memcpy(*out, s, len);
+}
+
 void
 sl__config_walk(struct sl__config_load *x)
 {
@@ -1180,6 +1205,8 @@ sl__config_walk(struct sl__config_load *x)
 		get_addr(x, av[0], "address", &x->c->admin.addr);
 	if (v[TOP_ACCESS_LOG])
 		walk_access_log(x, v[TOP_ACCESS_LOG], &x->c->access_log);
+	if (v[TOP_UPGRADE_SOCKET])
+		walk_upgrade_socket(x, v[TOP_UPGRADE_SOCKET], &x->c->upgrade_socket);
 	/* groups first: listeners name them, and validation wants both arrays sized */
 	if (v[TOP_GROUPS])
 		walk_groups(x, v[TOP_GROUPS]);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sluice/log.h>
@@ -223,8 +224,25 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 		if (err != 0)
 			return err;
 	}
+	/* a binary upgrade: the previous process's socket, its accept queue and all */
+	err = sl__handover_take(p, c);
+	if (err >= 0) {
+		l->fd = err;
+		/* the queue length and the options accepted sockets inherit are this config's */
+		if (listen(l->fd, c->backlog != 0 ? (int)c->backlog : SOMAXCONN) == -1 ||
+		    (err = sl_sock_apply(l->fd, &opts)) != 0 ||
+		    (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0) {
+			err = err != 0 ? err : -errno;
+			sl_log_error("listener %s: cannot take over the previous process's socket: "
+			             "%s",
+			             c->name, strerror(-err));
+			return err;
+		}
+		goto listening;
+	}
 	/* SO_REUSEPORT lets every worker have its own socket, and would let another process
-	 * join the port unseen: the first worker refuses a port something already listens on */
+	 * join the port unseen: the first worker refuses a port something already listens on
+	 * (after an upgrade took a socket, the first worker has one and the port is ours) */
 	if (w->index == 0 && sl_addr_port(&c->addr) != 0 &&
 	    (err = sl_sock_probe_free(&c->addr)) != 0) {
 		sl_log_error("listener %s: cannot listen on %s: %s%s", c->name,
@@ -244,6 +262,8 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 	l->fd = err;
 	if (sl_addr_port(&p->bound[i]) == 0 && (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0)
 		return err;
+listening:
+	p->lfds[(size_t)w->index * p->cfg->nlisteners + i] = l->fd;
 	sl_io_init(&l->io, l->fd, listener_io, l);
 	l->batch = 1;
 	l->grow = ACCEPT_GROW_MIN;

@@ -129,12 +129,15 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	if (err != 0)
 		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
+	p->lfds = malloc((size_t)p->nworkers * cfg->nlisteners * sizeof(p->lfds[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
 	p->queued = aligned_alloc(SL_CACHELINE, cfg->ngroups * sizeof(p->queued[0]));
-	if (p->workers == NULL || p->conns == NULL || p->queued == NULL) {
+	if (p->workers == NULL || p->lfds == NULL || p->conns == NULL || p->queued == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
+	for (size_t k = 0; k < (size_t)p->nworkers * cfg->nlisteners; k++)
+		p->lfds[k] = -1;
 	atomic_init(&p->conns->n, 0);
 	for (size_t g = 0; g < cfg->ngroups; g++)
 		atomic_init(&p->queued[g].n, 0);
@@ -171,6 +174,7 @@ sl_proxy_start(struct sl_proxy *p)
 		if (err != 0)
 			goto err_fini;
 	}
+	sl__handover_close_rest(p, true);
 	p->idle_workers = 0;
 	err = sl_worker_group_start(p->wg);
 	if (err != 0) {
@@ -318,6 +322,9 @@ sl_proxy_destroy(struct sl_proxy *p)
 	if (p->backends != NULL)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)
 			free(p->backends[g]);
+	sl__handover_close_rest(p, false); /* no start came, or it failed before taking them */
+	free(p->inherited);
+	free(p->lfds);
 	free(p->workers);
 	free(p->conns);
 	free(p->queued);

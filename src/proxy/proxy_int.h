@@ -256,6 +256,13 @@ struct sl_proxy {
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */
 	struct sl_accesslog *alog;    /* NULL without an access_log (accesslog.c) */
+	/* binary upgrade (handover.c): the listening sockets handed over by the process this one
+	 * replaces, taken by listener.c in worker order (a taken entry's fd is -1); and every
+	 * worker's listening fd as opened, [worker * nlisteners + listener] (-1: none), fixed
+	 * from start until the drain closes them */
+	struct sl_proxy_socket *inherited;
+	size_t ninherited;
+	int *lfds;
 	bool running;
 	struct sl_metrics mx;
 
@@ -451,6 +458,17 @@ void sl__listener_close(struct sl_plistener *l);
 void sl__listener_fini(struct sl_plistener *l);
 /* A session of <l> closed: counts it and resumes a paused listener. */
 void sl__listener_session_closed(struct sl_plistener *l);
+
+/* ---- handover.c ---- */
+
+/*
+ * The first inherited socket left for listener <c> (listening on its address; for a listener on
+ * port 0, of the same name and family), taken out of p->inherited; -1 when none. Controlling
+ * thread, worker setup.
+ */
+int sl__handover_take(struct sl_proxy *p, const struct sl_config_listener *c);
+/* Closes the inherited sockets no listener took (<warn>: logged). Controlling thread. */
+void sl__handover_close_rest(struct sl_proxy *p, bool warn);
 
 /* ---- budget.c ---- */
 

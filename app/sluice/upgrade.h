@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Binary upgrade: a new sluice takes the running one's listening sockets over the unix socket
+ * named by upgrade_socket (SCM_RIGHTS), starts serving on them, and the old one then drains
+ * and exits. The accept queues are shared, so no connection waiting in them is lost, and the
+ * old process's sessions run on until they end (or its drain deadline).
+ *
+ * The conversation, one SOCK_SEQPACKET message each (docs/operations.md):
+ *   new -> old   "sluice-upgrade 1 take"
+ *   old -> new   "L\n<name>\n<name>..." with one listening socket per name (as many as needed),
+ *                "A" with the admin endpoint's socket (if it has one),
+ *                "U" with the upgrade socket itself, then "E <pid>"
+ *   new -> old   "R <pid>"  once its proxy and admin endpoint run
+ *   old -> new   "B"        the old process stops serving the upgrade socket and drains
+ * If the new process goes away before "R", the old one logs it and serves on as before.
+ *
+ * Threads: upgrade_serve() starts one thread that serves the socket until upgrade_stop(); on
+ * "R" it signals the main thread with UPGRADE_SIGNAL. The rest is the main thread's.
+ */
+#ifndef SLUICE_APP_UPGRADE_H
+#define SLUICE_APP_UPGRADE_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <sluice/proxy.h>
+
+/* What the old process sends the main thread once it has handed over. */
+#define UPGRADE_SIGNAL (SIGRTMIN + 1)
+
+struct upgrade;
+struct sl_admin;
+
+/* What a new process took from the old one (upgrade_take()). */
+struct upgrade_take {
+	struct sl_proxy_socket *socks; /* the listening sockets, for sl_proxy_inherit() */
+	size_t nsocks;
+	int admin_fd;   /* the admin endpoint's socket, or -1 */
+	int upgrade_fd; /* the upgrade socket's listener, or -1 */
+	int conn;       /* the conversation, until upgrade_finish() */
+	pid_t old_pid;
+};
+
+/*
+ * The new process's side, first half: connects to <path> and receives the old process's
+ * sockets into <t>. 0, or a negative errno with the reason logged (nothing serves <path>, a
+ * refusal, a broken conversation).
+ */
+int upgrade_take(struct upgrade_take *t, const char *path);
+
+/*
+ * Second half, once this process serves: tells the old one and waits (5 s at most) for its
+ * goodbye. 0 or a negative errno (logged; the old process then serves on beside this one).
+ * Closes whatever of <t> is left (sockets nobody used, the conversation).
+ */
+int upgrade_finish(struct upgrade_take *t);
+
+/* Closes whatever of <t> is still open. Idempotent. */
+void upgrade_take_release(struct upgrade_take *t);
+
+/*
+ * Serves takeovers of <p> (and <admin>, may be NULL) on <path>: listens there (mode 0600), or
+ * on <fd> when not -1 (handed over by the previous process). Signals <main_thread> with
+ * UPGRADE_SIGNAL once a new process has taken over. 0, or a negative errno (logged): -EADDRINUSE
+ * when a live process serves <path>.
+ */
+int upgrade_serve(struct upgrade **out, const char *path, int fd, struct sl_proxy *p,
+                  struct sl_admin *admin, pthread_t main_thread);
+
+/* The pid a new process took over from this one as, or 0 while none has. Any thread. */
+pid_t upgrade_handed_over(struct upgrade *u);
+
+/*
+ * Stops serving and frees <u>: the socket file is removed unless a new process took it over.
+ * NULL is ignored. Main thread, before the proxy drains (its sockets close then).
+ */
+void upgrade_stop(struct upgrade *u);
+
+#endif /* SLUICE_APP_UPGRADE_H */

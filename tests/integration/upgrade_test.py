@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: MIT
+"""Binary upgrade: a new sluice started with --upgrade takes the running one's listening
+sockets (and its admin endpoint's) over upgrade_socket, and the old one drains. Under continuous
+new connections and long-lived checksummed streams, three upgrades in a row fail no connection,
+and every stream survives on the process it started on. A refused, broken or aborted takeover
+leaves the running process serving."""
+import array
+import hashlib
+import os
+import random
+import re
+import socket
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+from harness import SLOW, Server, Sluice, connect, echo_handler, free_port, recv_exact, wait_for_text
+
+
+class NewConnections(threading.Thread):
+    """A new connection every few ms, each echoing one unique line; counts what failed."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failed = []
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set() and n < 20000:
+            n += 1
+            payload = f"conn {n}\n".encode()
+            try:
+                with connect(self.port, timeout=10) as s:
+                    s.sendall(payload)
+                    if recv_exact(s, len(payload), timeout=10) != payload:
+                        raise AssertionError("wrong bytes")
+                self.ok += 1
+            except (OSError, EOFError, AssertionError) as e:
+                self.failed.append(f"connection {n}: {e!r}")
+            self.stop.wait(0.003)
+
+
+class Stream(threading.Thread):
+    """One long-lived session: sends seeded random chunks and reads their echo, hashing both,
+    until told to stop; then half-closes and reads to EOF."""
+
+    def __init__(self, port, seed):
+        super().__init__(daemon=True)
+        self.sock = connect(port)
+        self.rng = random.Random(seed)
+        self.stop = threading.Event()
+        self.sent = hashlib.sha256()
+        self.got = hashlib.sha256()
+        self.nsent = self.ngot = 0
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                chunk = self.rng.randbytes(self.rng.randint(1, 32768))
+                self.sock.sendall(chunk)
+                self.sent.update(chunk)
+                self.nsent += len(chunk)
+                back = recv_exact(self.sock, len(chunk), timeout=30)
+                self.got.update(back)
+                self.ngot += len(back)
+                self.stop.wait(0.01)
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(30 * SLOW)
+            if self.sock.recv(1) != b"":
+                self.error = "bytes after the last echo"
+        except (OSError, EOFError) as e:
+            self.error = repr(e)
+        finally:
+            self.sock.close()
+
+
+def healthz(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10 * SLOW) as r:
+        return r.status, r.read()
+
+
+class Upgrade(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.sock_path = os.path.join(self.dir.name, "upgrade.sock")
+        self.cfg = os.path.join(self.dir.name, "sluice.yaml")
+        self.port = free_port()
+        self.admin = free_port()
+
+    def write(self, backend, workers=2):
+        with open(self.cfg, "w") as f:
+            f.write(f"""
+workers: {workers}
+drain_timeout: 120s
+upgrade_socket: {self.sock_path}
+admin: {{ address: 127.0.0.1:{self.admin} }}
+listeners:
+  - name: web
+    address: 127.0.0.1:{self.port}
+    group: g
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+    def start(self, args):
+        """Starts sluice and waits until it serves upgrades (its last start-up step)."""
+        px = Sluice(args, port=self.port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, f"upgrade socket on {self.sock_path}")
+        return px
+
+    def upgrade(self, old, workers):
+        """Starts the next process with --upgrade and waits for both sides to say so."""
+        new = Sluice(["-c", self.cfg, "--upgrade", "-w", str(workers)])
+        new.__enter__()
+        self.addCleanup(new.stop)
+        wait_for_text(new, "this process serves", timeout=30)
+        wait_for_text(old, "serves now: draining", timeout=30)
+        return new
+
+    def test_three_upgrades_fail_no_connection_and_every_stream_survives(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            first = self.start(["-c", self.cfg])
+            streams = [Stream(self.port, seed) for seed in range(3)]
+            for s in streams:
+                s.start()
+            load = NewConnections(self.port)
+            load.start()
+            time.sleep(0.3)  # traffic before the first upgrade
+
+            procs = [first]
+            for workers in (3, 1, 2):  # the worker count may change with the binary
+                new = self.upgrade(procs[-1], workers)
+                procs.append(new)
+                self.assertEqual(200, healthz(self.admin)[0])
+                time.sleep(0.3)  # traffic on the new process before the next upgrade
+                if len(procs) > 2:
+                    # no stream started there: the drained process exits on its own
+                    self.assertEqual(0, procs[-2].proc.wait(60 * SLOW), procs[-2].stderr())
+
+            load.stop.set()
+            load.join(60 * SLOW)
+            self.assertEqual([], load.failed[:10], f"{len(load.failed)} of {load.ok} failed")
+            self.assertGreater(load.ok, 100)
+
+            # the streams ran on the first process through all three upgrades
+            self.assertIsNone(first.proc.poll(), "the first process quit with streams open")
+            for s in streams:
+                s.stop.set()
+            for s in streams:
+                s.join(60 * SLOW)
+                self.assertIsNone(s.error)
+                self.assertGreater(s.nsent, 0)
+                self.assertEqual(s.nsent, s.ngot)
+                self.assertEqual(s.sent.digest(), s.got.digest())
+            # their end ends its drain
+            self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
+            accepted = re.search(r"sessions: (\d+) accepted", first.stderr())
+            self.assertIsNotNone(accepted, first.stderr())
+            self.assertGreaterEqual(int(accepted.group(1)), len(streams))
+            self.assertTrue(os.path.exists(self.sock_path), "the last process lost the socket")
+            self.assertEqual(0, procs[-1].stop())
+            self.assertFalse(os.path.exists(self.sock_path), "the socket file outlived sluice")
+
+    def test_upgrade_with_nothing_to_take_over_fails_with_the_reason(self):
+        self.write("127.0.0.1:1")
+        with Sluice(["-c", self.cfg, "--upgrade"]) as px:
+            self.assertEqual(1, px.proc.wait(30 * SLOW))
+            self.assertIn(f"cannot take over: nothing serves {self.sock_path}", px.stderr())
+
+    def test_upgrade_without_an_upgrade_socket_is_refused(self):
+        with Sluice(["-l", f"127.0.0.1:{self.port}", "-b", "127.0.0.1:1", "--upgrade"]) as px:
+            self.assertEqual(1, px.proc.wait(30 * SLOW))
+            self.assertIn("none is configured", px.stderr())
+
+    def test_a_second_plain_start_on_the_same_upgrade_socket_is_refused(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            self.start(["-c", self.cfg])
+            other = Sluice(["-l", f"127.0.0.1:{free_port()}", "-b", b.addr, "--admin", "off",
+                            "--upgrade-socket", self.sock_path])
+            with other:
+                self.assertEqual(1, other.proc.wait(30 * SLOW))
+            self.assertIn("a running sluice serves it", other.stderr())
+
+    def test_a_stale_socket_file_is_replaced(self):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.bind(self.sock_path)  # bound, never listening, then gone: stale
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+            self.assertEqual(0o600, os.stat(self.sock_path).st_mode & 0o777)
+            self.assertEqual(0, px.stop())
+
+    def take_and_vanish(self, request):
+        """Plays a new process that sends <request>, receives what comes, and goes away."""
+        fds = []
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
+            c.settimeout(10 * SLOW)
+            c.connect(self.sock_path)
+            c.send(request)
+            while True:
+                a = array.array("i")
+                msg, anc, _, _ = c.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
+                for level, kind, data in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        a.frombytes(data[:len(data) - len(data) % a.itemsize])
+                        fds.extend(a)
+                if not msg or msg[:1] in (b"E", b"X"):
+                    break
+        for fd in fds:
+            os.close(fd)
+        return msg, len(fds)
+
+    def test_a_takeover_that_breaks_off_or_is_garbage_leaves_the_old_process_serving(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+            msg, _ = self.take_and_vanish(b"hello?")
+            self.assertTrue(msg.startswith(b"X unknown request"), msg)
+            msg, nfds = self.take_and_vanish(b"sluice-upgrade 1 take")
+            self.assertTrue(msg.startswith(b"E "), msg)
+            self.assertEqual(2 + 1 + 1, nfds)  # two workers' listeners, admin, upgrade
+            wait_for_text(px, "went away before it was ready (it closed the connection); "
+                          "serving on")
+            # still serving, and still upgradable
+            with connect(self.port) as s:
+                s.sendall(b"x")
+                self.assertEqual(b"x", recv_exact(s, 1))
+            new = self.upgrade(px, 2)
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            with connect(self.port) as s:
+                s.sendall(b"y")
+                self.assertEqual(b"y", recv_exact(s, 1))
+            self.assertEqual(0, new.stop())
+
+if __name__ == "__main__":
+    unittest.main()
