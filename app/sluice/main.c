@@ -644,7 +644,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	}
 	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
 	if (upgrade)
-		upgrade_finish(&take); /* the old process drains now */
+		upgrade_finish(&take, p); /* its sessions move here; it drains the rest */
 	for (;;) {
 		sig = wait_for_signal(p, false);
 		if (sig == SIGHUP)

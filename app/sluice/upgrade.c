@@ -28,6 +28,8 @@
 #define READY_WAIT_S 120
 /* How long either side waits for any other message. */
 #define STEP_WAIT_S 10
+/* How long the old process's sessions may take to deliver what they hold before they move. */
+#define MOVE_WAIT_MS 2000
 
 struct upgrade {
 	char path[SL_CONFIG_UNIX_PATH_MAX + 1];
@@ -107,6 +109,46 @@ send_sockets(struct upgrade *u, int c)
 	return err;
 }
 
+/*
+ * Moves every forwarding session that empties within MOVE_WAIT_MS to the new process, one "M"
+ * message each with its two sockets, then closes them here. A session the new process cannot
+ * take is lost with the conversation: it is closed here (logged).
+ */
+static void
+send_sessions(struct upgrade *u, int c, pid_t pid)
+{
+	struct sl_proxy_moved *m;
+	size_t n, sent = 0;
+	char msg[512], client[SL_ADDR_STRLEN];
+	int err = 0;
+
+	if (sl_proxy_export(u->p, MOVE_WAIT_MS, &m, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int fds[2] = {m[i].cfd, m[i].sfd};
+
+		if (err == 0) {
+			snprintf(msg, sizeof(msg), "M\n%s\n%s\n%s\n%llu %u %llu %llu %d %d",
+			         m[i].listener, m[i].backend,
+			         sl_addr_format(&m[i].client, client, sizeof(client)),
+			         (unsigned long long)m[i].start_ms, m[i].conn_ms,
+			         (unsigned long long)m[i].bytes[0],
+			         (unsigned long long)m[i].bytes[1], m[i].shut[0], m[i].shut[1]);
+			err = send_text(c, msg, fds, 2);
+			sent += err == 0;
+		}
+		close(fds[0]);
+		close(fds[1]);
+	}
+	free(m);
+	if (err != 0)
+		sl_log_error("upgrade: could not hand %zu of %zu sessions to pid %ld (%s): they "
+		             "are closed",
+		             n - sent, n, (long)pid, strerror(-err));
+	sl_log_info("upgrade: moved %zu session%s to pid %ld", sent, sent == 1 ? "" : "s",
+	            (long)pid);
+}
+
 /* One conversation on <c> from <pid>. true once the new process took over. */
 static bool
 converse(struct upgrade *u, int c, pid_t pid)
@@ -139,6 +181,7 @@ converse(struct upgrade *u, int c, pid_t pid)
 		return false;
 	}
 	set_wait(c, STEP_WAIT_S);
+	send_sessions(u, c, pid);
 	send_text(c, "B", NULL, 0);
 	/* relaxed: the signal below is what the main thread acts on; it reads this after */
 	atomic_store_explicit(&u->to, pid, memory_order_relaxed);
@@ -347,26 +390,81 @@ upgrade_take(struct upgrade_take *t, const char *path)
 	return 0;
 }
 
-int
-upgrade_finish(struct upgrade_take *t)
+/* Parses an "M" message's text (after "M\n") into <*m>. 0 or -EPROTO. */
+static int
+parse_moved(char *text, struct sl_proxy_moved *m)
 {
-	char msg[64];
+	char *lines[4], *at = text;
+	unsigned long long start, b0, b1;
+	unsigned conn;
+	int s0, s1;
+
+	memset(m, 0, sizeof(*m));
+	/* four lines; the backend's may be empty */
+	for (int i = 0; i < 4; i++) {
+		lines[i] = at;
+		at = strchr(at, '\n');
+		if (at == NULL && i < 3)
+			return -EPROTO;
+		if (at != NULL)
+			*at++ = '\0';
+	}
+	if (sscanf(lines[3], "%llu %u %llu %llu %d %d", &start, &conn, &b0, &b1, &s0, &s1) != 6 ||
+	    sl_addr_parse(&m->client, lines[2], true, NULL) != 0)
+		return -EPROTO;
+	snprintf(m->listener, sizeof(m->listener), "%s", lines[0]);
+	snprintf(m->backend, sizeof(m->backend), "%s", lines[1]);
+	m->start_ms = start;
+	m->conn_ms = conn;
+	m->bytes[0] = b0;
+	m->bytes[1] = b1;
+	m->shut[0] = s0 != 0;
+	m->shut[1] = s1 != 0;
+	return 0;
+}
+
+int
+upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
+{
+	char msg[640];
+	int fds[2];
+	size_t nfds, moved = 0;
 	long n;
 	int err;
 
 	snprintf(msg, sizeof(msg), "R %ld", (long)getpid());
 	err = send_text(t->conn, msg, NULL, 0);
-	if (err == 0) {
-		n = recv_text(t->conn, msg, sizeof(msg));
-		err = n > 0 && msg[0] == 'B' ? 0 : n < 0 ? (int)n : -ECONNRESET;
+	/* the sessions it moves, then its goodbye */
+	while (err == 0) {
+		struct sl_proxy_moved m;
+
+		n = sl_fdpass_recv(t->conn, msg, sizeof(msg) - 1, fds, 2, &nfds);
+		if (n <= 0) {
+			err = n < 0 ? (int)n : -ECONNRESET;
+			break;
+		}
+		msg[n] = '\0';
+		if (msg[0] == 'B' && nfds == 0)
+			break;
+		if (msg[0] != 'M' || msg[1] != '\n' || nfds != 2 || parse_moved(msg + 2, &m) != 0) {
+			for (size_t k = 0; k < nfds; k++)
+				close(fds[k]);
+			err = -EPROTO;
+			break;
+		}
+		m.cfd = fds[0];
+		m.sfd = fds[1];
+		if (sl_proxy_adopt(p, &m) == 0)
+			moved++;
 	}
 	if (err != 0)
-		sl_log_warn("upgrade: pid %ld did not confirm the takeover (%s): it may still "
+		sl_log_warn("upgrade: pid %ld did not finish the takeover (%s): it may still "
 		            "serve beside this process",
 		            (long)t->old_pid, strerror(-err));
 	else
-		sl_log_info("upgrade: pid %ld drains and exits; this process serves",
-		            (long)t->old_pid);
+		sl_log_info("upgrade: took %zu session%s over; pid %ld drains the rest and exits; "
+		            "this process serves",
+		            moved, moved == 1 ? "" : "s", (long)t->old_pid);
 	upgrade_take_release(t);
 	return err;
 }

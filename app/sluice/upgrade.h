@@ -11,7 +11,11 @@
  *                "A" with the admin endpoint's socket (if it has one),
  *                "U" with the upgrade socket itself, then "E <pid>"
  *   new -> old   "R <pid>"  once its proxy and admin endpoint run
- *   old -> new   "B"        the old process stops serving the upgrade socket and drains
+ *   old -> new   "M\n<listener>\n<backend>\n<client>\n<start_ms> <conn_ms> <bytes in> <bytes out>
+ *                <in ended> <out ended>" with the client and backend sockets, for each
+ *                forwarding session that emptied its buffers in time (sl_proxy_export())
+ *   old -> new   "B"        the old process stops serving the upgrade socket and drains what
+ *                           stayed (sessions still connecting, or that could not empty)
  * If the new process goes away before "R", the old one logs it and serves on as before.
  *
  * Threads: upgrade_serve() starts one thread that serves the socket until upgrade_stop(); on
@@ -52,11 +56,12 @@ struct upgrade_take {
 int upgrade_take(struct upgrade_take *t, const char *path);
 
 /*
- * Second half, once this process serves: tells the old one and waits (5 s at most) for its
- * goodbye. 0 or a negative errno (logged; the old process then serves on beside this one).
- * Closes whatever of <t> is left (sockets nobody used, the conversation).
+ * Second half, once this process serves: tells the old one, takes the sessions it moves into
+ * <p> (sl_proxy_adopt()), and waits for its goodbye. 0 or a negative errno (logged; the old
+ * process may then serve on beside this one). Closes whatever of <t> is left (sockets nobody
+ * used, the conversation).
  */
-int upgrade_finish(struct upgrade_take *t);
+int upgrade_finish(struct upgrade_take *t, struct sl_proxy *p);
 
 /* Closes whatever of <t> is still open. Idempotent. */
 void upgrade_take_release(struct upgrade_take *t);

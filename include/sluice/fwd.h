@@ -116,6 +116,7 @@ struct sl_fwd {
 	int err;          /* first fatal error (negative errno), 0 while none */
 	int err_side;     /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
 	uint8_t more;     /* bit d: direction d stopped at its budget with input left */
+	bool hold;        /* sl_fwd_hold(): read nothing, deliver what is held */
 	struct sl_fwd_dir d[2];
 	struct sl_loop *loop;   /* the owner's (sl_fwd_set_owner()); NULL: no budget, no stamps */
 	struct sl_io *io;       /* the owner's io whose callback the resume calls */
@@ -177,6 +178,28 @@ sl_fwd_set_fd(struct sl_fwd *f, unsigned side, int fd)
 	f->readable[side] = false;
 	f->writable[side] = true;
 	f->hup[side] = false;
+}
+
+/*
+ * Holds <f>'s reads (<hold> true): no byte is read from either side, while the bytes already
+ * held are still delivered, so sl_fwd_in_flight() falls to 0 as the destinations take them.
+ * Released (false), the directions read again (a resume is queued for a side that was left
+ * readable). How a session empties its buffers before its sockets move to another process.
+ */
+SL_API void sl_fwd_hold(struct sl_fwd *f, bool hold);
+
+/*
+ * Carries on a direction another forwarder (of another process) began: <bytes> delivered so far
+ * and whether it had finished (<shut>: EOF read and propagated). After sl_fwd_init(), before
+ * sl_fwd_start().
+ */
+SL_API void sl_fwd_adopt(struct sl_fwd *f, unsigned d, uint64_t bytes, bool shut);
+
+/* Bytes read but not yet delivered, both directions. */
+static inline uint64_t
+sl_fwd_in_flight(const struct sl_fwd *f)
+{
+	return (uint64_t)f->d[0].pending + f->d[1].pending;
 }
 
 /* Bytes delivered so far in direction <d> (from side d to side !d). */

@@ -176,6 +176,40 @@ SL_API int sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s,
  */
 SL_API size_t sl_proxy_sockets(const struct sl_proxy *p, struct sl_proxy_socket *out, size_t max);
 
+/* A forwarding session as it moves from one process to the next (binary upgrade). */
+struct sl_proxy_moved {
+	char listener[SL_CONFIG_NAME_MAX]; /* the listener's name */
+	char backend[SL_CONFIG_NAME_MAX];  /* its backend's name in the listener's group; "" none */
+	struct sl_addr client;             /* the client's address (after any PROXY header) */
+	int cfd, sfd;                      /* the client and backend sockets */
+	uint64_t start_ms;                 /* CLOCK_MONOTONIC ms at accept (one clock per host) */
+	uint32_t conn_ms;                  /* accept to forwarding, ms */
+	uint64_t bytes[2];                 /* delivered so far: [0] client -> backend, [1] back */
+	bool shut[2];                      /* that direction had ended (FIN read and passed on) */
+};
+
+/*
+ * Binary upgrade, the old process's side, once the new one serves: every worker stops
+ * accepting and holds its forwarding sessions' reads, so the bytes they hold drain to their
+ * destinations; each session with nothing left in flight is taken out of its worker, its two
+ * sockets left open, and listed in a new array <*out> (<*n> entries; free() it) for the caller to
+ * send on and close. Waits at most <wait_ms> for sessions to empty: those that could not (a
+ * destination that does not read), and those not yet forwarding (filtering, connecting,
+ * queued), read again and stay here to drain. 0, -EINVAL (not running), -ENOMEM. Controlling
+ * thread, or a thread of the application's while the controlling one waits for signals.
+ */
+SL_API int sl_proxy_export(struct sl_proxy *p, uint32_t wait_ms, struct sl_proxy_moved **out,
+                           size_t *n);
+
+/*
+ * Binary upgrade, the new process's side: takes over session <m> (its sockets become the
+ * proxy's; closed on failure) on the listener of that name (the first listener if none has
+ * it), counted against the backend of that name in its group if there is one, and forwards on
+ * from where the old process stopped; idle timeouts start anew. Returns once a worker has it
+ * queued: 0, -EINVAL (not running), -ENOMEM. Any thread but a worker, while running.
+ */
+SL_API int sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m);
+
 /* Stops at once: closes listeners and every session, stops and joins the workers. Idempotent. */
 SL_API void sl_proxy_stop(struct sl_proxy *p);
 

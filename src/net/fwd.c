@@ -34,6 +34,7 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	f->err = 0;
 	f->err_side = 0;
 	f->more = 0;
+	f->hold = false;
 	f->loop = NULL;
 	f->io = NULL;
 	sl_defer_init(&f->resume, fwd_resume, f);
@@ -120,7 +121,7 @@ again:
 		if (!(dirs & (1u << d)))
 			continue;
 		f->more &= (uint8_t) ~(1u << d);
-		f->d[d].quota = budget;
+		f->d[d].quota = sl_likely(!f->hold) ? budget : 0;
 		err = f->ops->pump(f, d);
 		if (sl_likely(err == 0))
 			continue;
@@ -182,6 +183,28 @@ sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events)
 	if (sl_unlikely(!f->attached))
 		return SL_FWD_RUNNING;
 	return fwd_run(f, dirs);
+}
+
+void
+sl_fwd_hold(struct sl_fwd *f, bool hold)
+{
+	f->hold = hold;
+	if (hold || f->loop == NULL)
+		return;
+	/* a side left readable may hold bytes no edge will announce again */
+	for (unsigned d = 0; d < 2; d++)
+		if (f->readable[d] && !f->d[d].eof)
+			f->more |= (uint8_t)(1u << d);
+	if (f->more != 0)
+		sl_loop_defer(f->loop, &f->resume);
+}
+
+void
+sl_fwd_adopt(struct sl_fwd *f, unsigned d, uint64_t bytes, bool shut)
+{
+	f->d[d].bytes = bytes;
+	f->d[d].eof = shut;
+	f->d[d].shut = shut;
 }
 
 void

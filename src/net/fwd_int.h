@@ -42,7 +42,8 @@ sl__fwd_may_read(struct sl_fwd *f, unsigned d)
 {
 	if (sl_likely(f->d[d].quota > 0))
 		return true;
-	f->more |= (uint8_t)(1u << d);
+	if (!f->hold) /* held: no turn to come back for (sl_fwd_hold() queues one) */
+		f->more |= (uint8_t)(1u << d);
 	return false;
 }
 

@@ -6,16 +6,18 @@
  * (sl_proxy_sockets()). Passing them between the processes is the application's (fdpass.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sluice/clock.h>
 #include <sluice/log.h>
 #include <sluice/sock.h>
 
-#include "proxy/proxy_int.h"
+#include "proxy/session.h"
 
 int
 sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s, size_t n)
@@ -106,4 +108,215 @@ sl__handover_close_rest(struct sl_proxy *p, bool warn)
 		close(s->fd);
 		s->fd = -1;
 	}
+}
+
+/* ---- sessions: the old process's side ---- */
+
+/* This worker is done holding: the rest read again; reports to sl_proxy_export(). */
+static void
+move_done(struct sl_pworker *w)
+{
+	struct sl_proxy *p = w->p;
+
+	if (!w->moving)
+		return;
+	w->moving = false;
+	sl_loop_timer_cancel(w->loop, &w->move_timer);
+	for (struct sl_session *s = w->live; s != NULL; s = s->next)
+		if (s->fwd.hold)
+			sl__session_release(s);
+	w->nholding = 0;
+	pthread_mutex_lock(&p->mu);
+	p->moved_workers++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void
+move_timeout(struct sl_loop *loop, struct sl_timer *t)
+{
+	(void)loop;
+	move_done(t->data);
+}
+
+/* On the worker: stop accepting, hold every forwarding session, move those already empty. */
+static void
+worker_move(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct sl_pworker *w = m->data;
+	struct sl_session *s, *next;
+
+	(void)wk;
+	for (size_t i = 0; i < w->p->cfg->nlisteners; i++)
+		sl__listener_close(&w->listeners[i]);
+	w->moving = true;
+	w->nholding = 0;
+	for (s = w->live; s != NULL; s = s->next)
+		if (sl__session_hold(s))
+			w->nholding++;
+	for (s = w->live; s != NULL; s = next) {
+		next = s->next;
+		if (s->fwd.hold)
+			sl__session_try_move(s); /* may free <s>, never another session */
+	}
+	if (w->moving && w->nholding > 0)
+		sl_loop_timer_add(w->loop, &w->move_timer, w->p->move_wait_ms);
+	else
+		move_done(w);
+}
+
+void
+sl__handover_worker_init(struct sl_pworker *w)
+{
+	w->move_msg = (struct sl_msg){.fn = worker_move, .data = w};
+	sl_timer_init(&w->move_timer, move_timeout, w);
+	w->nholding = 0;
+	w->moving = false;
+}
+
+void
+sl__handover_session_gone(struct sl_pworker *w)
+{
+	if (!w->moving || w->nholding == 0)
+		return;
+	if (--w->nholding == 0)
+		move_done(w);
+}
+
+bool
+sl__handover_take_session(struct sl_session *s, struct sl_proxy_moved *m)
+{
+	struct sl_proxy *p = s->l->w->p;
+	bool taken = false;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->move_open) {
+		if (p->nmoved == p->moved_cap) {
+			size_t cap = p->moved_cap != 0 ? 2 * p->moved_cap : 64;
+			struct sl_proxy_moved *more = realloc(p->moved, cap * sizeof(*more));
+
+			if (more != NULL) {
+				p->moved = more;
+				p->moved_cap = cap;
+			}
+		}
+		if (p->nmoved < p->moved_cap) {
+			p->moved[p->nmoved++] = *m;
+			taken = true;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	return taken;
+}
+
+int
+sl_proxy_export(struct sl_proxy *p, uint32_t wait_ms, struct sl_proxy_moved **out, size_t *n)
+{
+	struct timespec dl;
+	unsigned posted = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!p->running)
+		return -EINVAL;
+	pthread_mutex_lock(&p->mu);
+	p->moved = NULL;
+	p->nmoved = p->moved_cap = 0;
+	p->moved_workers = 0;
+	p->move_wait_ms = wait_ms;
+	p->move_open = true;
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (sl__proxy_post(&p->workers[i], &p->workers[i].move_msg) == 0)
+			posted++;
+	/* the workers' own deadline, and a second for their mailboxes */
+	sl_clock_deadline(&dl, ((uint64_t)wait_ms + 1000) * 1000);
+	pthread_mutex_lock(&p->mu);
+	while (p->moved_workers < posted)
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT)
+			break;
+	/* a worker that answers later keeps its sessions (sl__handover_take_session()) */
+	p->move_open = false;
+	*out = p->moved;
+	*n = p->nmoved;
+	p->moved = NULL;
+	p->nmoved = p->moved_cap = 0;
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+/* ---- sessions: the new process's side ---- */
+
+struct adopt_msg {
+	struct sl_msg msg;
+	struct sl_proxy *p;
+	size_t listener; /* index: each worker has its own sl_plistener of it */
+	int backend;
+	struct sl_proxy_moved m;
+};
+
+static void
+worker_adopt(struct sl_worker *wk, struct sl_msg *msg)
+{
+	struct adopt_msg *a = msg->data;
+	struct sl_pworker *w = &a->p->workers[sl_worker_index(wk)];
+
+	sl__session_adopt(&w->listeners[a->listener], &a->m, a->backend);
+	free(a);
+}
+
+/* The listener that takes a session of listener <name>: that name's, else the first. */
+static size_t
+adopt_listener(const struct sl_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (strcmp(cfg->listeners[i].name, name) == 0)
+			return i;
+	return 0;
+}
+
+/* The backend of <name> in group <g>, or -1. */
+static int
+adopt_backend(const struct sl_config_group *g, const char *name)
+{
+	if (name[0] == '\0')
+		return -1;
+	for (size_t i = 0; i < g->nbackends; i++)
+		if (strcmp(g->backends[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
+{
+	struct adopt_msg *a;
+	unsigned w;
+	int err;
+
+	if (!p->running) {
+		close(m->cfd);
+		close(m->sfd);
+		return -EINVAL;
+	}
+	a = malloc(sizeof(*a));
+	if (a == NULL) {
+		close(m->cfd);
+		close(m->sfd);
+		return -ENOMEM;
+	}
+	a->m = *m;
+	a->listener = adopt_listener(p->cfg, m->listener);
+	a->backend =
+	        adopt_backend(&p->cfg->groups[p->cfg->listeners[a->listener].group], m->backend);
+	a->p = p;
+	a->msg = (struct sl_msg){.fn = worker_adopt, .data = a};
+	w = p->adopt_next++ % p->nworkers;
+	err = sl__proxy_post(&p->workers[w], &a->msg);
+	if (err != 0) {
+		close(m->cfd);
+		close(m->sfd);
+		free(a);
+	}
+	return err;
 }

@@ -271,6 +271,19 @@ listening:
 }
 
 void
+sl__listener_session_adopted(struct sl_plistener *l)
+{
+	struct sl_proxy *p = l->w->p;
+
+	l->active++;
+	/* relaxed: counts, as in slot_reserve(); a session that arrives open passes any cap */
+	atomic_fetch_add_explicit(&p->conns->n, 1, memory_order_relaxed);
+	if (l->cfg->max_connections != 0)
+		/* relaxed: as above */
+		atomic_fetch_add_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);
+}
+
+void
 sl__listener_session_closed(struct sl_plistener *l)
 {
 	l->active--;

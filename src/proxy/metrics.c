@@ -40,6 +40,8 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_WARM_FAILED] = "Warm sessions reset by the backend before its first byte.",
         [SL_CTR_LOCAL_ERRORS] = "Clients closed for want of fds, memory or ports on this host.",
         [SL_CTR_ACCEPT_PAUSES] = "Accepting paused at max_connections.",
+        [SL_CTR_MOVED_OUT] = "Sessions handed to a new process in a binary upgrade.",
+        [SL_CTR_MOVED_IN] = "Sessions taken over from the previous process in a binary upgrade.",
 };
 
 /* The worker's loop clock: read once per loop iteration, so no clock read per hook. */
@@ -138,20 +140,54 @@ count_bytes(struct sl_session *s, struct sl_pworker *w)
 	}
 }
 
-void
-sl__metrics_closed(struct sl_session *s)
+/* <s> leaves: its bytes counted, its listener's and backend's active gauges given back. */
+static void
+session_leaves(struct sl_session *s, struct sl_pworker *w)
 {
-	struct sl_pworker *w = s->l->w;
 	struct sl_metrics *mx = &w->p->mx;
 
 	count_bytes(s, w);
-	sl_hist_record(&w->hist[SL_PHIST_SESSION], now_us(s) - s->open_us);
 	sl_counter_gauge_add(mx->lctr, w->index,
 	                     (unsigned)s->l->index * SL_LCTR_COUNT + SL_LCTR_ACTIVE, -1);
 	if (s->connected)
 		sl_counter_gauge_add(mx->bctr, w->index,
 		                     (unsigned)(flat_backend(s) * SL_BCTR_COUNT) + SL_BCTR_ACTIVE,
 		                     -1);
+}
+
+void
+sl__metrics_closed(struct sl_session *s)
+{
+	struct sl_pworker *w = s->l->w;
+
+	session_leaves(s, w);
+	sl_hist_record(&w->hist[SL_PHIST_SESSION], now_us(s) - s->open_us);
+}
+
+void
+sl__metrics_moved(struct sl_session *s)
+{
+	session_leaves(s, s->l->w);
+}
+
+void
+sl__metrics_adopted(struct sl_session *s)
+{
+	struct sl_pworker *w = s->l->w;
+	uint64_t now = now_us(s), age_ms = sl_loop_now_ms(w->loop) - s->start_ms;
+
+	sl__metrics_opened(s);
+	/* the session's duration runs from its accept in the previous process */
+	s->open_us = now > age_ms * 1000 ? now - age_ms * 1000 : 0;
+	for (unsigned d = 0; d < 2; d++)
+		s->counted[d] = sl_fwd_bytes(&s->fwd, d); /* that process counted them */
+	if (s->backend < 0)
+		return;
+	s->connected = true;
+	sl_counter_add(w->p->mx.bctr, w->index,
+	               (unsigned)(flat_backend(s) * SL_BCTR_COUNT) + SL_BCTR_SESSIONS, 1);
+	sl_counter_gauge_add(w->p->mx.bctr, w->index,
+	                     (unsigned)(flat_backend(s) * SL_BCTR_COUNT) + SL_BCTR_ACTIVE, 1);
 }
 
 /* ---- collection: through the workers' mailboxes ---- */

@@ -210,9 +210,8 @@ err_fini:
 	return err;
 }
 
-/* Posts <m> to worker <w>, retrying while its mailbox is full (bounded). */
-static int
-post(struct sl_pworker *w, struct sl_msg *m)
+int
+sl__proxy_post(struct sl_pworker *w, struct sl_msg *m)
 {
 	const struct timespec pause = {.tv_nsec = 1000000};
 	int err = -EAGAIN;
@@ -266,11 +265,12 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 		sl_health_stop(p->health);
 	sl_clock_deadline(&dl, (uint64_t)deadline_ms * 1000);
 	for (unsigned i = 0; i < p->nworkers; i++)
-		if ((e = post(&p->workers[i], &p->workers[i].drain_msg)) != 0 && err == 0)
+		if ((e = sl__proxy_post(&p->workers[i], &p->workers[i].drain_msg)) != 0 && err == 0)
 			err = e;
 	if (err == 0 && !wait_idle(p, &dl)) {
 		for (unsigned i = 0; i < p->nworkers; i++)
-			if ((e = post(&p->workers[i], &p->workers[i].kill_msg)) != 0 && err == 0)
+			if ((e = sl__proxy_post(&p->workers[i], &p->workers[i].kill_msg)) != 0 &&
+			    err == 0)
 				err = e;
 		if (err == 0)
 			wait_idle(p, NULL);

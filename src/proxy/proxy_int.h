@@ -70,6 +70,8 @@ enum sl_ctr {
 	SL_CTR_LOCAL_ERRORS,
 	SL_CTR_ACCEPT_PAUSES,
 	SL_CTR_QUEUE_FULL,
+	SL_CTR_MOVED_OUT,     /* sessions handed to a new process (binary upgrade) */
+	SL_CTR_MOVED_IN,      /* sessions taken over from the previous process */
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
@@ -210,6 +212,12 @@ struct sl_pworker {
 	struct sl_hist snap[SL_PHIST_COUNT];
 	struct sl_msg sync_msg;
 	bool lent;
+	/* binary upgrade (handover.c): sessions holding their reads until they are empty enough
+	 * to move, and the deadline after which the rest read again and stay */
+	struct sl_msg move_msg;
+	struct sl_timer move_timer;
+	uint32_t nholding;
+	bool moving;
 };
 
 /* The statistics registry and what only it needs (metrics.c). */
@@ -263,6 +271,14 @@ struct sl_proxy {
 	struct sl_proxy_socket *inherited;
 	size_t ninherited;
 	int *lfds;
+	/* sessions the workers handed over (sl_proxy_export()), guarded by mu: open while the
+	 * export waits; the workers that finished holding */
+	struct sl_proxy_moved *moved;
+	size_t nmoved, moved_cap;
+	bool move_open;
+	unsigned moved_workers;
+	uint32_t move_wait_ms;
+	unsigned adopt_next; /* the worker the next adopted session goes to */
 	bool running;
 	struct sl_metrics mx;
 
@@ -318,6 +334,11 @@ void sl__metrics_connect_failed(struct sl_session *s);
 void sl__metrics_forwarded(struct sl_session *s);
 /* At close: the bytes not yet counted, the session's duration, the active gauges. */
 void sl__metrics_closed(struct sl_session *s);
+/* A session arrived forwarding from the previous process (binary upgrade): counted as opened
+ * and connected (no latency recorded), its earlier bytes not counted again. */
+void sl__metrics_adopted(struct sl_session *s);
+/* A session leaves for the next process: its bytes counted, its gauges given back. */
+void sl__metrics_moved(struct sl_session *s);
 
 /* ---- stats.c ---- */
 
@@ -364,6 +385,8 @@ void sl__wgroup_warm_sync(struct sl_wgroup *g, bool off);
  * active on this worker. Returns the index, or -ENOENT when none is eligible.
  */
 int sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms);
+/* Counts a session that arrived forwarding to backend <i> (binary upgrade): no cap applies. */
+void sl__wgroup_adopt(struct sl_wgroup *g, int i);
 /*
  * Undoes the accounting of sl__wgroup_pick() for backend <i>. A slot of a capped backend
  * freed while sessions are queued here wakes the queue (through g->qwake, never at once).
@@ -435,6 +458,19 @@ void sl__pp_worker_fini(struct sl_pworker *w);
  * caller's.
  */
 int sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer);
+/*
+ * Binary upgrade: makes session <m> of the previous process, forwarding on listener <l> to
+ * backend <backend> of its group (-1: none), as if it had got there here. -ENOMEM when no
+ * session could be made (the sockets are closed).
+ */
+int sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int backend);
+/* Holds <s>'s reads for a move (it moves once empty: sl__session_try_move()). false if it
+ * cannot move (not forwarding). */
+bool sl__session_hold(struct sl_session *s);
+/* Moves <s> out if it holds its reads with nothing in flight. true if it moved. */
+bool sl__session_try_move(struct sl_session *s);
+/* Reads again after a hold that ran out of time: <s> stays here. */
+void sl__session_release(struct sl_session *s);
 /* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none); with a timeout, a
  * side that left sent data unread is reset, so it does not linger in the kernel. */
 void sl__session_abort(struct sl_session *s, int why);
@@ -458,6 +494,13 @@ void sl__listener_close(struct sl_plistener *l);
 void sl__listener_fini(struct sl_plistener *l);
 /* A session of <l> closed: counts it and resumes a paused listener. */
 void sl__listener_session_closed(struct sl_plistener *l);
+/* A session arrived open on <l> (binary upgrade): counts it like an accepted one, past caps. */
+void sl__listener_session_adopted(struct sl_plistener *l);
+
+/* ---- proxy.c ---- */
+
+/* Posts <m> to worker <w>, retrying while its mailbox is full (10 s at most). 0 or -EAGAIN. */
+int sl__proxy_post(struct sl_pworker *w, struct sl_msg *m);
 
 /* ---- handover.c ---- */
 
@@ -469,6 +512,16 @@ void sl__listener_session_closed(struct sl_plistener *l);
 int sl__handover_take(struct sl_proxy *p, const struct sl_config_listener *c);
 /* Closes the inherited sockets no listener took (<warn>: logged). Controlling thread. */
 void sl__handover_close_rest(struct sl_proxy *p, bool warn);
+/* Sets up worker <w>'s part of moving sessions (its message and timer). Worker setup. */
+void sl__handover_worker_init(struct sl_pworker *w);
+/*
+ * Hands session <s> (holding its reads, nothing in flight) to the export under way: records it
+ * in p->moved, its sockets with it. false when no export takes sessions any more (it then
+ * stays). The session's worker; the caller detaches it on true.
+ */
+bool sl__handover_take_session(struct sl_session *s, struct sl_proxy_moved *m);
+/* A session that held its reads for a move is gone, moved or closed. The session's worker. */
+void sl__handover_session_gone(struct sl_pworker *w);
 
 /* ---- budget.c ---- */
 

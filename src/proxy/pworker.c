@@ -103,6 +103,7 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	w->drain_msg = (struct sl_msg){.fn = worker_drain, .data = w};
 	w->kill_msg = (struct sl_msg){.fn = worker_kill, .data = w};
 	w->health_msg = (struct sl_msg){.fn = worker_health, .data = w};
+	sl__handover_worker_init(w);
 	atomic_init(&w->health_pending, false);
 	err = sl__metrics_worker_init(w);
 	if (err != 0)

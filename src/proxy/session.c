@@ -29,6 +29,7 @@
 #include "proxy/session.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <sluice/log.h>
@@ -99,6 +100,26 @@ session_loop(const struct sl_session *s)
 	return s->l->w->loop;
 }
 
+/* Unlinks <s> from its worker's live list and frees it: the last step of a close or a move. */
+static void
+session_free(struct sl_session *s)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_pworker *w = l->w;
+
+	if (sl_unlikely(s->fwd.hold))
+		sl__handover_session_gone(w);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		w->live = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	w->nlive--;
+	sl_pool_free(w->sessions, s);
+	sl__pworker_session_closed(w, l);
+}
+
 static void
 session_close(struct sl_session *s, enum close_mode mode)
 {
@@ -145,15 +166,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 	if (sl_unlikely(s->fwd.ops != l->fwd_ops))
 		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
 
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		w->live = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	w->nlive--;
-	sl_pool_free(w->sessions, s);
-	sl__pworker_session_closed(w, l);
+	session_free(s);
 }
 
 void
@@ -265,7 +278,8 @@ session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 	if (sl_unlikely(s->mark_us != 0))
 		sl__metrics_forwarded(s);
 	/* the idle timer is not touched here: it re-checks last_ms when it fires */
-	forward_result(s, rc);
+	if (forward_result(s, rc) && sl_unlikely(s->fwd.hold))
+		sl__session_try_move(s); /* a binary upgrade waits for it to empty */
 }
 
 static void
@@ -847,6 +861,137 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 	(void)loop;
 	SL_ASSERT(handlers[s->state].client != NULL);
 	handlers[s->state].client(s, events);
+}
+
+/* ---- binary upgrade: sessions that move between processes (handover.c) ---- */
+
+bool
+sl__session_hold(struct sl_session *s)
+{
+	if ((s->state != SL_SS_FORWARDING && s->state != SL_SS_DRAINING) || !s->fwd.attached)
+		return false;
+	sl_fwd_hold(&s->fwd, true);
+	return true;
+}
+
+void
+sl__session_release(struct sl_session *s)
+{
+	sl_fwd_hold(&s->fwd, false);
+}
+
+bool
+sl__session_try_move(struct sl_session *s)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_pworker *w = l->w;
+	struct sl_loop *loop = w->loop;
+	struct sl_proxy_moved m;
+
+	if (!s->fwd.hold || sl_fwd_in_flight(&s->fwd) != 0 ||
+	    (s->state != SL_SS_FORWARDING && s->state != SL_SS_DRAINING))
+		return false;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.listener, sizeof(m.listener), "%s", l->cfg->name);
+	if (s->backend >= 0)
+		snprintf(m.backend, sizeof(m.backend), "%s",
+		         l->group->backends[s->backend].cfg->name);
+	sl__session_peer_get(&s->peer, &m.client);
+	m.cfd = s->cfd;
+	m.sfd = s->sfd;
+	m.start_ms = s->start_ms;
+	m.conn_ms = s->conn_ms;
+	for (unsigned d = 0; d < 2; d++) {
+		m.bytes[d] = sl_fwd_bytes(&s->fwd, d);
+		m.shut[d] = s->fwd.d[d].shut;
+	}
+	if (!sl__handover_take_session(s, &m))
+		return false;
+	/* the sockets are the export's now: out of this loop, never closed here */
+	set_state(s, SL_SS_CLOSED);
+	sl__filter_release(s);
+	sl_loop_timer_cancel(loop, &s->timer);
+	sl_loop_io_del(loop, &s->cio);
+	sl_loop_io_del(loop, &s->sio);
+	sl_fwd_fini(&s->fwd);
+	sl__pp_keep_put(s);
+	if (s->backend >= 0)
+		sl__wgroup_put(l->group, s->backend);
+	sl__metrics_moved(s);
+	sl__ctr_add(w, SL_CTR_MOVED_OUT, 1);
+	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
+	session_free(s);
+	return true;
+}
+
+int
+sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int backend)
+{
+	struct sl_pworker *w = l->w;
+	struct sl_session *s;
+	int rc;
+
+	s = sl_pool_alloc(w->sessions);
+	if (sl_unlikely(s == NULL)) {
+		close(m->cfd);
+		close(m->sfd);
+		return -ENOMEM;
+	}
+	s->l = l;
+	s->state = m->shut[0] || m->shut[1] ? SL_SS_DRAINING : SL_SS_FORWARDING;
+	s->cfd = m->cfd;
+	s->sfd = m->sfd;
+	sl__session_peer_set(&s->peer, &m->client);
+	s->backend = backend;
+	s->ntried = 0;
+	s->warm = false;
+	s->deferred = false;
+	s->queued = false;
+	s->queue_until = 0;
+	s->qnext = s->qprev = NULL;
+	s->filter_next = 0; /* no filter stage holds anything for it here */
+	s->reject = 0;
+	s->end = SL_END_NORMAL;
+	s->pp = NULL;
+	s->start_ms = m->start_ms;
+	s->conn_ms = m->conn_ms;
+	s->last_ms[0] = s->last_ms[1] = sl_loop_now_ms(w->loop); /* idle timeouts start anew */
+	s->rate_until = 0;
+	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, s->cfd, s->sfd);
+	sl_fwd_set_owner(&s->fwd, w->loop, &s->cio);
+	for (unsigned d = 0; d < 2; d++)
+		sl_fwd_adopt(&s->fwd, d, m->bytes[d], m->shut[d]);
+	sl_timer_init(&s->timer, session_timer, s);
+	sl_io_init(&s->cio, s->cfd, client_io, s);
+	sl_io_init(&s->sio, s->sfd, server_io, s);
+	s->prev = NULL;
+	s->next = w->live;
+	if (w->live != NULL)
+		w->live->prev = s;
+	w->live = s;
+	w->nlive++;
+	sl__listener_session_adopted(l);
+	if (backend >= 0)
+		sl__wgroup_adopt(l->group, backend);
+	sl__ctr_add(w, SL_CTR_MOVED_IN, 1);
+	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, 1);
+	sl__metrics_adopted(s);
+	/* an edge for whatever the sockets hold already comes with the registration */
+	if (sl_unlikely(sl_loop_io_add(w->loop, &s->cio, SL_IO_READ | SL_IO_WRITE) != 0 ||
+	                sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE) != 0)) {
+		s->end = SL_END_LOCAL_ERROR;
+		session_close(s, CLOSE_NORMAL);
+		return 0;
+	}
+	rc = sl_fwd_start(&s->fwd);
+	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
+		s->end = SL_END_LOCAL_ERROR;
+		session_close(s, CLOSE_NORMAL);
+		return 0;
+	}
+	if (forward_result(s, rc))
+		forward_arm(s);
+	return 0;
 }
 
 int

@@ -26,6 +26,8 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         [SL_CTR_LOCAL_ERRORS] = {"local_errors", SL_COUNTER_MONOTONIC},
         [SL_CTR_ACCEPT_PAUSES] = {"accept_pauses", SL_COUNTER_MONOTONIC},
         [SL_CTR_QUEUE_FULL] = {"queue_full", SL_COUNTER_MONOTONIC},
+        [SL_CTR_MOVED_OUT] = {"moved_out", SL_COUNTER_MONOTONIC},
+        [SL_CTR_MOVED_IN] = {"moved_in", SL_COUNTER_MONOTONIC},
 #define TIMEOUT_DEF(k, name) [SL_CTR_TIMEOUT_FIRST + (k)] = {"timeouts_" name, SL_COUNTER_MONOTONIC}
         TIMEOUT_DEF(SL_TIMEOUT_CONNECT, "connect"),
         TIMEOUT_DEF(SL_TIMEOUT_CLIENT_IDLE, "client_idle"),
