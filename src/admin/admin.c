@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <sluice/admin.h>
+#include <sluice/clock.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
@@ -24,6 +25,7 @@ struct sl_admin {
 	struct sl_proxy *p;
 	struct sl_addr addr; /* bound */
 	int fd;              /* the listener; the daemon's once started (it closes it) */
+	uint64_t start_ns;   /* sl_clock_ns() at start: the uptime in /stats counts from it */
 };
 
 static const char ct_text[] = "text/plain; charset=utf-8";
@@ -57,6 +59,17 @@ reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 	return body != NULL ? reply(c, status, ct_text, body, strlen(body)) : MHD_NO;
 }
 
+static int
+backend_addr(void *arg, const char *group, const char *backend, char *buf, size_t size)
+{
+	struct sl_addr a;
+	int err = sl_proxy_backend_addr(arg, group, backend, &a);
+
+	if (err == 0)
+		sl_addr_format(&a, buf, size);
+	return err;
+}
+
 enum page { PAGE_METRICS, PAGE_STATS, PAGE_READY };
 
 /* Renders <page> into a buffer and replies with it. */
@@ -82,9 +95,16 @@ serve(struct sl_admin *a, struct MHD_Connection *c, enum page page)
 	case PAGE_METRICS:
 		err = sl__admin_render_metrics(r, f);
 		break;
-	case PAGE_STATS:
-		err = sl__admin_render_stats(r, f);
+	case PAGE_STATS: {
+		const struct sl_admin_extras x = {
+		        .uptime_seconds = (double)(sl_clock_ns() - a->start_ns) / 1e9,
+		        .backend_addr = backend_addr,
+		        .arg = a->p,
+		};
+
+		err = sl__admin_render_stats(r, &x, f);
 		break;
+	}
 	case PAGE_READY:
 		err = sl__admin_render_ready(r, f, &ready);
 		status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -135,6 +155,7 @@ sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *
 	if (a == NULL)
 		return -ENOMEM;
 	a->p = p;
+	a->start_ns = sl_clock_ns();
 	a->fd = sl_sock_listen(addr, 64, false, NULL);
 	if (a->fd < 0) {
 		err = a->fd;

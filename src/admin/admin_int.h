@@ -8,6 +8,7 @@
 #define SLUICE_ADMIN_ADMIN_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <sluice/stats.h>
@@ -23,8 +24,20 @@
  */
 int sl__admin_render_metrics(const struct sl_stats *r, FILE *f);
 
-/* Writes the /stats JSON document for <r> to <f>. 0, or -ENOMEM. */
-int sl__admin_render_stats(const struct sl_stats *r, FILE *f);
+/* What /stats adds to the registry's figures from outside it (the endpoint, the proxy). */
+struct sl_admin_extras {
+	double uptime_seconds; /* "uptime_seconds" in the process object; < 0: left out */
+	/*
+	 * Writes the address of backend <backend> (its label) of group <group> into <buf> of
+	 * <size> bytes: 0, or a negative errno and the backend object has no "address". NULL: none.
+	 */
+	int (*backend_addr)(void *arg, const char *group, const char *backend, char *buf,
+	                    size_t size);
+	void *arg;
+};
+
+/* Writes the /stats JSON document for <r> and <x> (NULL: none) to <f>. 0, or -ENOMEM. */
+int sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f);
 
 /*
  * Readiness: true if the process set's "listening" gauge is 1 and every instance of the group
