@@ -4,6 +4,7 @@
  * thread on a listener of its own, so requests are served one at a time and never on a worker.
  * Each request renders into a memory stream (prom.c, json.c) from the proxy's registry; /metrics
  * and /stats first collect (sl_stats_collect()), which asks every worker through its mailbox.
+ * / is the stats page (page/stats.html, compiled in), which polls /stats from the browser.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -31,6 +32,11 @@ struct sl_admin {
 static const char ct_text[] = "text/plain; charset=utf-8";
 static const char ct_prom[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char ct_json[] = "application/json";
+static const char ct_html[] = "text/html; charset=utf-8";
+/* the page's own inline script and style, and fetches to this origin; nothing else */
+static const char page_csp[] = "default-src 'none'; script-src 'unsafe-inline'; "
+                               "style-src 'unsafe-inline'; connect-src 'self'; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len)
@@ -57,6 +63,27 @@ reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 	char *body = strdup(text);
 
 	return body != NULL ? reply(c, status, ct_text, body, strlen(body)) : MHD_NO;
+}
+
+/* The stats page: compiled-in bytes, never copied or freed. */
+static enum MHD_Result
+reply_page(struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(sl__admin_page_len, (void *)sl__admin_page,
+	                                    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct_html);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "Content-Security-Policy", page_csp);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static int
@@ -140,8 +167,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		return serve(a, c, PAGE_READY);
 	if (strcmp(url, "/healthz") == 0)
 		return reply_text(c, MHD_HTTP_OK, "ok\n");
+	if (strcmp(url, "/") == 0)
+		return reply_page(c);
 	return reply_text(c, MHD_HTTP_NOT_FOUND,
-	                  "not found: try /metrics, /stats, /healthz or /readyz\n");
+	                  "not found: try /, /metrics, /stats, /healthz or /readyz\n");
 }
 
 int

@@ -2,7 +2,8 @@
 /*
  * Inside the admin layer: the renderers the HTTP handlers call, each a pure function of a
  * statistics registry (sluice/stats.h), so unit tests drive them without a server.
- * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict.
+ * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict; the stats
+ * page (page/stats.html) is compiled in as sl__admin_page by cmake/embed.cmake.
  */
 #ifndef SLUICE_ADMIN_ADMIN_INT_H
 #define SLUICE_ADMIN_ADMIN_INT_H
@@ -45,5 +46,9 @@ int sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extra
  * the reply is written to <f>; when ready, {"ready":true}. -ENOMEM leaves <*ready> false.
  */
 int sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready);
+
+/* The stats page served at / (src/admin/page/stats.html), <sl__admin_page_len> bytes. */
+extern const unsigned char sl__admin_page[];
+extern const size_t sl__admin_page_len;
 
 #endif /* SLUICE_ADMIN_ADMIN_INT_H */
