@@ -1,7 +1,55 @@
 # SPDX-License-Identifier: MIT
 # Writes the bytes of file IN as a C array SYMBOL (and SYMBOL_len, a size_t) into OUT:
 #   cmake -DIN=page.html -DOUT=page.c -DSYMBOL=sl__admin_page -DHEADER=admin/admin_int.h -P embed.cmake
-# Plain CMake, so every build flavour and compiler embeds the same way (no xxd, no .incbin).
+# With -DCSP=ON (an HTML file with one <script> and one <style> element), also SYMBOL_csp: the
+# Content-Security-Policy sources 'sha256-...' of the two elements' text, for script-src and
+# style-src. Plain CMake, so every build flavour and compiler embeds the same way.
+cmake_minimum_required(VERSION 3.20)
+
+# base64 of the bytes spelled by <hex> (an even number of hex digits)
+function(hex_to_base64 hex out)
+	set(abc "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+	string(LENGTH "${hex}" n)
+	set(b64 "")
+	set(i 0)
+	while(i LESS n)
+		string(SUBSTRING "${hex}" ${i} 6 chunk)
+		string(LENGTH "${chunk}" k)
+		# pad the last group to 3 bytes with zeros; k/2 real bytes give k/2+1 characters
+		string(SUBSTRING "${chunk}000000" 0 6 full)
+		math(EXPR v "0x${full}")
+		math(EXPR keep "${k} / 2 + 1")
+		foreach(shift 18 12 6 0)
+			if(keep GREATER 0)
+				math(EXPR idx "(${v} >> ${shift}) & 63")
+				string(SUBSTRING "${abc}" ${idx} 1 c)
+				string(APPEND b64 "${c}")
+			else()
+				string(APPEND b64 "=")
+			endif()
+			math(EXPR keep "${keep} - 1")
+		endforeach()
+		math(EXPR i "${i} + 6")
+	endwhile()
+	set(${out} "${b64}" PARENT_SCOPE)
+endfunction()
+
+# "'sha256-...'" of the text between <tag> and </tag> in <text>
+function(element_hash text tag out)
+	string(FIND "${text}" "<${tag}>" a)
+	string(FIND "${text}" "</${tag}>" b)
+	if(a EQUAL -1 OR b EQUAL -1)
+		message(FATAL_ERROR "embed.cmake: ${IN} has no <${tag}> element")
+	endif()
+	string(LENGTH "<${tag}>" t)
+	math(EXPR a "${a} + ${t}")
+	math(EXPR len "${b} - ${a}")
+	string(SUBSTRING "${text}" ${a} ${len} body)
+	string(SHA256 h "${body}")
+	hex_to_base64("${h}" b64)
+	set(${out} "'sha256-${b64}'" PARENT_SCOPE)
+endfunction()
+
 file(READ "${IN}" hex HEX)
 string(LENGTH "${hex}" n)
 math(EXPR n "${n} / 2")
@@ -9,6 +57,13 @@ string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
 # 16 bytes a line (CMake regexes have no {n})
 string(REPEAT "0x..," 16 line)
 string(REGEX REPLACE "(${line})" "\\1\n\t" bytes "${bytes}")
+set(csp "")
+if(CSP)
+	file(READ "${IN}" text)
+	element_hash("${text}" script script_src)
+	element_hash("${text}" style style_src)
+	set(csp "const char ${SYMBOL}_csp[] = \"script-src ${script_src}; style-src ${style_src}\";\n")
+endif()
 get_filename_component(name "${IN}" NAME)
 file(WRITE "${OUT}.tmp" "// SPDX-License-Identifier: MIT
 /*
@@ -21,5 +76,5 @@ file(WRITE "${OUT}.tmp" "// SPDX-License-Identifier: MIT
 const unsigned char ${SYMBOL}[] = {
 \t${bytes}0x00};
 const size_t ${SYMBOL}_len = ${n};
-")
+${csp}")
 file(RENAME "${OUT}.tmp" "${OUT}")

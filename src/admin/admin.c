@@ -33,10 +33,9 @@ static const char ct_text[] = "text/plain; charset=utf-8";
 static const char ct_prom[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char ct_json[] = "application/json";
 static const char ct_html[] = "text/html; charset=utf-8";
-/* the page's own inline script and style, and fetches to this origin; nothing else */
-static const char page_csp[] = "default-src 'none'; script-src 'unsafe-inline'; "
-                               "style-src 'unsafe-inline'; connect-src 'self'; "
-                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/* with sl__admin_page_csp: the page's own inline script and style, fetches to this origin */
+static const char page_csp_rest[] = "default-src 'none'; connect-src 'self'; base-uri 'none'; "
+                                    "form-action 'none'; frame-ancestors 'none'";
 
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len)
@@ -71,14 +70,16 @@ reply_page(struct MHD_Connection *c)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	char csp[512];
 
+	snprintf(csp, sizeof(csp), "%s; %s", page_csp_rest, sl__admin_page_csp);
 	r = MHD_create_response_from_buffer(sl__admin_page_len, (void *)sl__admin_page,
 	                                    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct_html);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	MHD_add_response_header(r, "Content-Security-Policy", page_csp);
+	MHD_add_response_header(r, "Content-Security-Policy", csp); /* copied */
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);

@@ -47,8 +47,13 @@ int sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extra
  */
 int sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready);
 
-/* The stats page served at / (src/admin/page/stats.html), <sl__admin_page_len> bytes. */
+/*
+ * The stats page served at / (src/admin/page/stats.html), <sl__admin_page_len> bytes, and the
+ * Content-Security-Policy directives that allow its inline script and style by their hashes
+ * ("script-src 'sha256-...'; style-src 'sha256-...'").
+ */
 extern const unsigned char sl__admin_page[];
 extern const size_t sl__admin_page_len;
+extern const char sl__admin_page_csp[];
 
 #endif /* SLUICE_ADMIN_ADMIN_INT_H */

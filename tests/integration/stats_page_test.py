@@ -173,11 +173,16 @@ class StatsPage(unittest.TestCase):
                 csp = headers["Content-Security-Policy"]
                 self.assertIn("default-src 'none'", csp)
                 self.assertIn("connect-src 'self'", csp)
+                self.assertNotIn("unsafe", csp)  # the inline script and style by their hashes
+                self.assertIn("script-src 'sha256-", csp)
                 self.assertNotIn("://", body.decode(), "the page names no URL")
 
                 wd = WebDriver(self)
                 wd.cmd("POST", "/url", {"url": self.admin + "/"})
-                wait_for(lambda: wd.js(READ_PAGE)["seq"] >= 1, what="the page's first /stats")
+                try:
+                    wait_for(lambda: wd.js(READ_PAGE)["seq"] >= 1, what="the page's first /stats")
+                except AssertionError as e:
+                    raise AssertionError(f"{e}; browser log: {wd.cmd('POST', '/se/log', {'type': 'browser'})}")
 
                 # bounded traffic until both rate charts have drawn a non-zero point
                 payload = b"x" * 4096
