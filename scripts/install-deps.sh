@@ -19,8 +19,9 @@ packages=(
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
 	lintian man-db python3-yaml
-	# promtool checks the admin endpoint's metrics
-	prometheus
+	# promtool checks the admin endpoint's metrics; headless Chromium drives its stats page
+	# (fonts-dejavu-core: text in the page's screenshot without the recommended fonts)
+	prometheus chromium chromium-driver fonts-dejavu-core
 	# toolkit benchmark anchors
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone

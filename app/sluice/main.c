@@ -547,7 +547,7 @@ admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg
 		return -1;
 	}
 	sl_admin_addr(*a, &bound);
-	sl_log_info("admin endpoint on http://%s/: /metrics /stats /healthz /readyz",
+	sl_log_info("admin endpoint on http://%s/: / (stats page) /metrics /stats /healthz /readyz",
 	            sl_addr_format(&bound, addr, sizeof(addr)));
 	return 0;
 }

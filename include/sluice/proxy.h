@@ -250,6 +250,13 @@ SL_API uint64_t sl_proxy_access_log_dropped(const struct sl_proxy *p);
 /* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */
 SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);
 
+/*
+ * The address of backend <backend> of group <group>, where <backend> is as the statistics label
+ * it (its name, or its address when it has none). 0 or -ENOENT. Any thread while it exists.
+ */
+SL_API int sl_proxy_backend_addr(const struct sl_proxy *p, const char *group, const char *backend,
+                                 struct sl_addr *out);
+
 /* The name of a timeout kind ("connect", "client_idle", ...), or NULL if out of range. */
 SL_API const char *sl_timeout_kind_name(enum sl_timeout_kind k);
 /* The name of a reject reason ("acl_denied", ...), or NULL if out of range. */

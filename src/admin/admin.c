@@ -4,6 +4,7 @@
  * thread on a listener of its own, so requests are served one at a time and never on a worker.
  * Each request renders into a memory stream (prom.c, json.c) from the proxy's registry; /metrics
  * and /stats first collect (sl_stats_collect()), which asks every worker through its mailbox.
+ * / is the stats page (page/stats.html, compiled in), which polls /stats from the browser.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <sluice/admin.h>
+#include <sluice/clock.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
@@ -25,11 +27,16 @@ struct sl_admin {
 	struct sl_proxy *p;
 	struct sl_addr addr; /* bound */
 	int fd;              /* the listener; the daemon's once started (it closes it) */
+	uint64_t start_ns;   /* sl_clock_ns() at start: the uptime in /stats counts from it */
 };
 
 static const char ct_text[] = "text/plain; charset=utf-8";
 static const char ct_prom[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char ct_json[] = "application/json";
+static const char ct_html[] = "text/html; charset=utf-8";
+/* with sl__admin_page_csp: the page's own inline script and style, fetches to this origin */
+static const char page_csp_rest[] = "default-src 'none'; connect-src 'self'; base-uri 'none'; "
+                                    "form-action 'none'; frame-ancestors 'none'";
 
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len)
@@ -58,6 +65,40 @@ reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 	return body != NULL ? reply(c, status, ct_text, body, strlen(body)) : MHD_NO;
 }
 
+/* The stats page: compiled-in bytes, never copied or freed. */
+static enum MHD_Result
+reply_page(struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char csp[512];
+
+	snprintf(csp, sizeof(csp), "%s; %s", page_csp_rest, sl__admin_page_csp);
+	r = MHD_create_response_from_buffer(sl__admin_page_len, (void *)sl__admin_page,
+	                                    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct_html);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "Content-Security-Policy", csp); /* copied */
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int
+backend_addr(void *arg, const char *group, const char *backend, char *buf, size_t size)
+{
+	struct sl_addr a;
+	int err = sl_proxy_backend_addr(arg, group, backend, &a);
+
+	if (err == 0)
+		sl_addr_format(&a, buf, size);
+	return err;
+}
+
 enum page { PAGE_METRICS, PAGE_STATS, PAGE_READY };
 
 /* Renders <page> into a buffer and replies with it. */
@@ -83,9 +124,16 @@ serve(struct sl_admin *a, struct MHD_Connection *c, enum page page)
 	case PAGE_METRICS:
 		err = sl__admin_render_metrics(r, f);
 		break;
-	case PAGE_STATS:
-		err = sl__admin_render_stats(r, f);
+	case PAGE_STATS: {
+		const struct sl_admin_extras x = {
+		        .uptime_seconds = (double)(sl_clock_ns() - a->start_ns) / 1e9,
+		        .backend_addr = backend_addr,
+		        .arg = a->p,
+		};
+
+		err = sl__admin_render_stats(r, &x, f);
 		break;
+	}
 	case PAGE_READY:
 		err = sl__admin_render_ready(r, f, &ready);
 		status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -121,8 +169,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		return serve(a, c, PAGE_READY);
 	if (strcmp(url, "/healthz") == 0)
 		return reply_text(c, MHD_HTTP_OK, "ok\n");
+	if (strcmp(url, "/") == 0)
+		return reply_page(c);
 	return reply_text(c, MHD_HTTP_NOT_FOUND,
-	                  "not found: try /metrics, /stats, /healthz or /readyz\n");
+	                  "not found: try /, /metrics, /stats, /healthz or /readyz\n");
 }
 
 /* Serves <p> on listening socket <fd>, which becomes the endpoint's (closed on failure). */
@@ -139,6 +189,7 @@ start_on(struct sl_admin **out, struct sl_proxy *p, int fd)
 		return -ENOMEM;
 	}
 	a->p = p;
+	a->start_ns = sl_clock_ns();
 	a->fd = fd;
 	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0)
 		goto err_close_fd;

@@ -2,12 +2,14 @@
 /*
  * Inside the admin layer: the renderers the HTTP handlers call, each a pure function of a
  * statistics registry (sluice/stats.h), so unit tests drive them without a server.
- * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict.
+ * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict; the stats
+ * page (page/stats.html) is compiled in as sl__admin_page by cmake/embed.cmake.
  */
 #ifndef SLUICE_ADMIN_ADMIN_INT_H
 #define SLUICE_ADMIN_ADMIN_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <sluice/stats.h>
@@ -23,8 +25,20 @@
  */
 int sl__admin_render_metrics(const struct sl_stats *r, FILE *f);
 
-/* Writes the /stats JSON document for <r> to <f>. 0, or -ENOMEM. */
-int sl__admin_render_stats(const struct sl_stats *r, FILE *f);
+/* What /stats adds to the registry's figures from outside it (the endpoint, the proxy). */
+struct sl_admin_extras {
+	double uptime_seconds; /* "uptime_seconds" in the process object; < 0: left out */
+	/*
+	 * Writes the address of backend <backend> (its label) of group <group> into <buf> of
+	 * <size> bytes: 0, or a negative errno and the backend object has no "address". NULL: none.
+	 */
+	int (*backend_addr)(void *arg, const char *group, const char *backend, char *buf,
+	                    size_t size);
+	void *arg;
+};
+
+/* Writes the /stats JSON document for <r> and <x> (NULL: none) to <f>. 0, or -ENOMEM. */
+int sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f);
 
 /*
  * Readiness: true if the process set's "listening" gauge is 1 and every instance of the group
@@ -32,5 +46,14 @@ int sl__admin_render_stats(const struct sl_stats *r, FILE *f);
  * the reply is written to <f>; when ready, {"ready":true}. -ENOMEM leaves <*ready> false.
  */
 int sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready);
+
+/*
+ * The stats page served at / (src/admin/page/stats.html), <sl__admin_page_len> bytes, and the
+ * Content-Security-Policy directives that allow its inline script and style by their hashes
+ * ("script-src 'sha256-...'; style-src 'sha256-...'").
+ */
+extern const unsigned char sl__admin_page[];
+extern const size_t sl__admin_page_len;
+extern const char sl__admin_page_csp[];
 
 #endif /* SLUICE_ADMIN_ADMIN_INT_H */

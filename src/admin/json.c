@@ -4,12 +4,15 @@
  * /stats has one member per set: an object for a set of one unlabelled instance, else an array
  * of objects holding the instance's labels and values. A definition is keyed by its name less
  * the "<set>_" prefix ("backend_sessions" in set "backend" is "sessions"); a histogram is an
- * object of count, sum and percentiles in its exported unit. Backends also get a "state".
+ * object of count, sum and percentiles in its exported unit. Backends also get a "state", and
+ * an "address" where the caller's extras know it; the process object gets "uptime_seconds".
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sluice/addr.h>
 
 #include "admin/admin_int.h"
 
@@ -48,9 +51,9 @@ hist_object(const struct sl_stats_set *s, size_t inst, unsigned idx)
 	return o;
 }
 
-/* The object for instance <inst> of <s>: its labels, then every definition. */
+/* The object for instance <inst> of <s>: its labels, then every definition, then extras. */
 static cJSON *
-instance_object(const struct sl_stats_set *s, size_t inst)
+instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin_extras *x)
 {
 	const char *set = sl_stats_set_name(s);
 	cJSON *o = cJSON_CreateObject();
@@ -86,7 +89,20 @@ instance_object(const struct sl_stats_set *s, size_t inst)
 		else if (cJSON_IsNumber(ej) && ej->valuedouble != 0)
 			state = "ejected";
 		cJSON_AddStringToObject(o, "state", state);
+		if (x != NULL && x->backend_addr != NULL) {
+			char a[SL_ADDR_STRLEN];
+
+			const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "group"),
+			            *b = cJSON_GetObjectItemCaseSensitive(o, "backend");
+
+			if (cJSON_IsString(g) && cJSON_IsString(b) &&
+			    x->backend_addr(x->arg, g->valuestring, b->valuestring, a, sizeof(a)) ==
+			            0)
+				cJSON_AddStringToObject(o, "address", a);
+		}
 	}
+	if (strcmp(set, "process") == 0 && x != NULL && x->uptime_seconds >= 0)
+		cJSON_AddNumberToObject(o, "uptime_seconds", x->uptime_seconds);
 	return o;
 }
 
@@ -105,7 +121,7 @@ print_json(cJSON *doc, FILE *f)
 }
 
 int
-sl__admin_render_stats(const struct sl_stats *r, FILE *f)
+sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f)
 {
 	cJSON *doc = cJSON_CreateObject();
 
@@ -117,11 +133,11 @@ sl__admin_render_stats(const struct sl_stats *r, FILE *f)
 		cJSON *v;
 
 		if (sl_stats_set_nlabels(s) == 0 && n == 1) {
-			v = instance_object(s, 0);
+			v = instance_object(s, 0, x);
 		} else {
 			v = cJSON_CreateArray();
 			for (size_t inst = 0; v != NULL && inst < n; inst++)
-				cJSON_AddItemToArray(v, instance_object(s, inst));
+				cJSON_AddItemToArray(v, instance_object(s, inst, x));
 		}
 		if (v == NULL) {
 			cJSON_Delete(doc);

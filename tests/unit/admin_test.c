@@ -184,13 +184,106 @@ metrics_histogram_buckets_are_cumulative_in_seconds(void **state)
 	assert_non_null(strstr(f->out, "sluice_session_duration_seconds_count 3\n"));
 }
 
+/* /stats without extras. */
+static int
+render_stats_plain(const struct sl_stats *r, FILE *f)
+{
+	return sl__admin_render_stats(r, NULL, f);
+}
+
+static int
+fake_backend_addr(void *arg, const char *group, const char *backend, char *buf, size_t size)
+{
+	(void)arg;
+	if (strcmp(group, "web") != 0 || strcmp(backend, "b1") != 0)
+		return -ENOENT;
+	snprintf(buf, size, "127.0.0.1:8080");
+	return 0;
+}
+
+/* /stats with the endpoint's extras: an uptime and the fake addresses above. */
+static int
+render_stats_extras(const struct sl_stats *r, FILE *f)
+{
+	const struct sl_admin_extras x = {
+	        .uptime_seconds = 12.5, .backend_addr = fake_backend_addr, .arg = NULL};
+
+	return sl__admin_render_stats(r, &x, f);
+}
+
+static void
+stats_json_leaves_out_uptime_and_addresses_without_extras(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *doc;
+
+	assert_int_equal(0, render(f, render_stats_plain));
+	doc = cJSON_Parse(f->out);
+
+	assert_non_null(doc);
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "process"), "uptime_seconds"));
+	assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "backend"), 0),
+	                                "address"));
+	cJSON_Delete(doc);
+}
+
+static void
+stats_json_gives_uptime_and_the_addresses_the_extras_know(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const labels[] = {"group", "backend"};
+	const struct sl_stats_def sessions = {
+	        .name = "backend_sessions", .kind = SL_STATS_COUNTER, .offset = 0};
+	struct sl_stats *r;
+	struct sl_stats_set *s;
+	cJSON *doc, *backends, *b0, *b1;
+	FILE *m;
+
+	assert_int_equal(0, sl_stats_create(&r));
+	assert_int_equal(0, sl_stats_add_set(r,
+	                                     &(struct sl_stats_set_opts){.name = "process",
+	                                                                 .defs = &sessions,
+	                                                                 .ndefs = 1,
+	                                                                 .ctr = f->ctr},
+	                                     &s));
+	assert_int_equal(0, sl_stats_add_instance(s, NULL, 0));
+	assert_int_equal(0, sl_stats_add_set(r,
+	                                     &(struct sl_stats_set_opts){.name = "backend",
+	                                                                 .labels = labels,
+	                                                                 .nlabels = 2,
+	                                                                 .defs = &sessions,
+	                                                                 .ndefs = 1,
+	                                                                 .ctr = f->ctr},
+	                                     &s));
+	assert_int_equal(0, sl_stats_add_instance(s, (const char *const[]){"web", "b1"}, 0));
+	assert_int_equal(0, sl_stats_add_instance(s, (const char *const[]){"web", "b2"}, 0));
+	m = open_memstream(&f->out, &f->len);
+	assert_non_null(m);
+	assert_int_equal(0, render_stats_extras(r, m));
+	fclose(m);
+	doc = cJSON_Parse(f->out);
+
+	assert_non_null(doc);
+	assert_true(12.5 ==
+	            cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "process"), "uptime_seconds")
+	                    ->valuedouble);
+	backends = cJSON_GetObjectItem(doc, "backend");
+	b0 = cJSON_GetArrayItem(backends, 0);
+	b1 = cJSON_GetArrayItem(backends, 1);
+	assert_string_equal("127.0.0.1:8080", cJSON_GetObjectItem(b0, "address")->valuestring);
+	assert_string_equal("up", cJSON_GetObjectItem(b0, "state")->valuestring);
+	assert_null(cJSON_GetObjectItem(b1, "address")); /* the extras do not know b2 */
+	cJSON_Delete(doc);
+	sl_stats_destroy(r);
+}
+
 static void
 stats_json_has_one_member_per_set(void **state)
 {
 	struct fixture *f = *state;
 	cJSON *doc, *groups, *lat;
 
-	assert_int_equal(0, render(f, sl__admin_render_stats));
+	assert_int_equal(0, render(f, render_stats_plain));
 	doc = cJSON_Parse(f->out);
 
 	assert_non_null(doc);
@@ -268,6 +361,10 @@ main(void)
 	        cmocka_unit_test_setup_teardown(metrics_histogram_buckets_are_cumulative_in_seconds,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(stats_json_has_one_member_per_set, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                stats_json_leaves_out_uptime_and_addresses_without_extras, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                stats_json_gives_uptime_and_the_addresses_the_extras_know, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ready_is_false_while_not_listening, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(ready_names_the_group_without_a_backend_up, setup,
