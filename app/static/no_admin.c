@@ -19,6 +19,19 @@ sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *
 	return -ENOTSUP;
 }
 
+int
+sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+{
+	return sl_admin_start(out, p, addr);
+}
+
+int
+sl_admin_serve(struct sl_admin *a)
+{
+	(void)a;
+	return -ENOTSUP;
+}
+
 void
 sl_admin_stop(struct sl_admin *a)
 {

@@ -26,6 +26,14 @@ struct sl_proxy;
  */
 SL_API int sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
 
+/*
+ * sl_admin_start() in two steps, so that privileges can be dropped between them: open listens
+ * on <addr> and stores the endpoint in <*out> with no thread (errors as sl_admin_start()'s,
+ * without -EIO); serve starts its thread: 0, -EALREADY, or -EIO. sl_admin_stop() frees either.
+ */
+SL_API int sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
+SL_API int sl_admin_serve(struct sl_admin *a);
+
 /* Stops serving (waits for a request in progress), closes the listener and frees <a>. NULL ok. */
 SL_API void sl_admin_stop(struct sl_admin *a);
 

@@ -125,7 +125,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 }
 
 int
-sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
 {
 	struct sl_admin *a;
 	int err;
@@ -142,15 +142,6 @@ sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *
 	}
 	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0)
 		goto err_close_fd;
-	/* one internal thread: requests in turn, so at most one collection runs at a time */
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-	                        handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
-	                        64U, MHD_OPTION_END);
-	if (a->d == NULL) {
-		err = -EIO;
-		goto err_close_fd;
-	}
 	*out = a;
 	return 0;
 
@@ -161,12 +152,45 @@ err_free:
 	return err;
 }
 
+int
+sl_admin_serve(struct sl_admin *a)
+{
+	if (a->d != NULL)
+		return -EALREADY;
+	/* one internal thread: requests in turn, so at most one collection runs at a time */
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+	                        handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
+	                        64U, MHD_OPTION_END);
+	return a->d != NULL ? 0 : -EIO;
+}
+
+int
+sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+{
+	int err;
+
+	err = sl_admin_open(out, p, addr);
+	if (err != 0)
+		return err;
+	err = sl_admin_serve(*out);
+	if (err != 0) {
+		sl_admin_stop(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
 void
 sl_admin_stop(struct sl_admin *a)
 {
 	if (a == NULL)
 		return;
-	MHD_stop_daemon(a->d); /* joins its thread and closes the listen socket it was given */
+	if (a->d != NULL)
+		MHD_stop_daemon(
+		        a->d); /* joins its thread and closes the listen socket it was given */
+	else
+		close(a->fd);
 	free(a);
 }
 

@@ -257,6 +257,7 @@ struct sl_proxy {
 	struct sl_conn_count *queued; /* [group] */
 	struct sl_accesslog *alog;    /* NULL without an access_log (accesslog.c) */
 	bool running;
+	bool listening; /* sl_proxy_listen() opened every worker's listeners */
 	struct sl_metrics mx;
 
 	/* drain: workers report idleness here */
