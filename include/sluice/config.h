@@ -217,6 +217,10 @@ struct sl_config {
 	size_t ngroups;
 	struct sl_config_admin admin;
 	struct sl_config_access_log access_log; /* off by default */
+	/* after binding, run as this user and group: a name or a decimal id; "" = stay who
+	 * started sluice (docs/operations.md, Privileges). Needs a restart to change. */
+	char user[SL_CONFIG_NAME_MAX];
+	char group[SL_CONFIG_NAME_MAX];
 };
 
 /*

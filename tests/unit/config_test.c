@@ -272,7 +272,7 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 	assert_errors(MINIMAL "colour: blue\n",
 	              "t.yaml:7:1: unknown key \"colour\" at the top level (expected one of: "
 	              "workers, drain_timeout, max_connections, log, listeners, groups, admin, "
-	              "access_log)\n");
+	              "access_log, user, group)\n");
 }
 
 static void
