@@ -16,7 +16,17 @@
 #include <sluice/lb.h>
 #include <sluice/log.h>
 
-enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_DEMO, OPT_ADMIN };
+enum {
+	OPT_CHECK = 256,
+	OPT_BALANCE,
+	OPT_FORWARD,
+	OPT_DRAIN,
+	OPT_LOG_LEVEL,
+	OPT_DEMO,
+	OPT_ADMIN,
+	OPT_USER,
+	OPT_GROUP
+};
 
 static const struct option long_options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -30,6 +40,8 @@ static const struct option long_options[] = {
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"demo", required_argument, NULL, OPT_DEMO},
         {"admin", required_argument, NULL, OPT_ADMIN},
+        {"user", required_argument, NULL, OPT_USER},
+        {"group", required_argument, NULL, OPT_GROUP},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -54,6 +66,8 @@ cli_usage(FILE *f)
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
 	      "      --admin ADDR:PORT       serve /metrics, /stats, /healthz, /readyz there\n"
 	      "                              (the demo: 127.0.0.1:9090; off: --admin off)\n"
+	      "      --user NAME|UID         after binding, run as this user (with -c or -l)\n"
+	      "      --group NAME|GID        ... and this group (default: the user's own)\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -127,6 +141,12 @@ cli_parse(struct cli *c, int argc, char **argv)
 		case OPT_ADMIN:
 			c->admin = optarg;
 			break;
+		case OPT_USER:
+			c->user = optarg;
+			break;
+		case OPT_GROUP:
+			c->group = optarg;
+			break;
 		case 'V':
 			c->mode = CLI_VERSION;
 			return 0;
@@ -169,6 +189,11 @@ cli_parse(struct cli *c, int argc, char **argv)
 		      stderr);
 		return -EINVAL;
 	}
+	/* the demo's backends are threads before the drop could run (sluice/privs.h) */
+	if ((c->user || c->group) && !c->config_path && !c->listen) {
+		fputs("sluice: --user and --group need -c FILE or -l ADDR:PORT\n", stderr);
+		return -EINVAL;
+	}
 	if (c->config_path)
 		c->mode = check ? CLI_CHECK : CLI_RUN;
 	else if (c->listen)
@@ -209,6 +234,21 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 	return n;
 }
 
+/* Copies --user or --group <v> (if given) into <out>; -EINVAL (printed) if it cannot be one. */
+static int
+set_id(char out[SL_CONFIG_NAME_MAX], const char *v, const char *flag)
+{
+	if (v == NULL)
+		return 0;
+	if (v[0] == '\0' || strlen(v) >= SL_CONFIG_NAME_MAX || strpbrk(v, " :\"\\") != NULL) {
+		fprintf(stderr, "sluice: %s must be a name or an id of 1 to %d bytes, got \"%s\"\n",
+		        flag, SL_CONFIG_NAME_MAX - 1, v);
+		return -EINVAL;
+	}
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
 int
 cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 {
@@ -222,6 +262,9 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		        c->log_level);
 		return -EINVAL;
 	}
+	if (set_id(cfg->user, c->user, "--user") != 0 ||
+	    set_id(cfg->group, c->group, "--group") != 0)
+		return -EINVAL;
 	if (c->admin && strcmp(c->admin, "off") == 0) {
 		cfg->admin.addr.len = 0;
 	} else if (c->admin) {
