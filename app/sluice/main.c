@@ -245,7 +245,8 @@ drain_watch_run(void *arg)
 }
 
 /* Unprivileged, F_SETPIPE_SZ past /proc/sys/fs/pipe-max-size fails and the pipes keep the
- * kernel's default size: say so rather than run with less than configured. */
+ * kernel's default size: say so rather than run with less than configured. A root start with
+ * user: runs unprivileged too once bound (pipes are made as sessions need them). */
 static void
 warn_pipe_size(const struct sl_config *cfg)
 {
@@ -253,7 +254,7 @@ warn_pipe_size(const struct sl_config *cfg)
 	char buf[32];
 	FILE *f;
 
-	if (geteuid() == 0)
+	if (geteuid() == 0 && cfg->user[0] == '\0')
 		return;
 	f = fopen("/proc/sys/fs/pipe-max-size", "re");
 	if (!f)
