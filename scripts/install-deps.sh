@@ -18,6 +18,8 @@ packages=(
 	libmicrohttpd-dev libcjson-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
+	# capsh: the privileges test starts sluice as systemd's AmbientCapabilities= would
+	libcap2-bin
 	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
 	lintian man-db python3-yaml
 	# promtool checks the admin endpoint's metrics

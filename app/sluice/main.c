@@ -651,12 +651,19 @@ drop_privileges(const struct sl_config *cfg)
 			        "(or --user and --group) to drop privileges after binding");
 			return 0;
 		}
+		if (!sl_privs_has_caps())
+			return 0;
 		/* defence in depth only: a seccomp filter without capset must not stop the start */
-		if (sl_privs_has_caps() && sl_privs_drop(NULL, keep, why, sizeof(why)) != 0)
+		if (sl_privs_drop(NULL, keep, why, sizeof(why)) != 0)
 			sl_log_warn(
 			        "cannot drop the capabilities sluice was started with: %s (going "
 			        "on with them)",
 			        why);
+		else
+			sl_log_info("running as uid %u; capabilities kept: %s (the ones it was "
+			            "started with are dropped now that it is bound)",
+			            (unsigned)geteuid(),
+			            keep == 0 ? "none" : "those the features need");
 		return 0;
 	}
 	if (root && cfg->user[0] == '\0') {

@@ -156,6 +156,27 @@ class PrivilegesTest(unittest.TestCase):
     def test_static_binary_resolves_names_without_nss(self):
         self.run_dropped(netns.STATIC_BIN, USER, GROUP)
 
+    @unittest.skipUnless(shutil.which("capsh"), "capsh (libcap2-bin) not found")
+    def test_started_as_the_user_with_the_capability_sheds_it_once_bound(self):
+        # systemd's way (User=, AmbientCapabilities=CAP_NET_BIND_SERVICE), played by capsh
+        port = low_port()
+        cfg = self.write(config(port, self.backend.port))
+        px = Sluice([], port=port)
+        px.args = ["capsh", "--caps=cap_net_bind_service+eip cap_setpcap,cap_setuid,cap_setgid+ep",
+                   "--keep=1", f"--user={USER}", "--addamb=cap_net_bind_service", "--",
+                   "-c", f"exec {SLUICE} -c {cfg} -w 2"]
+        with px:
+            wait_for_text(px, f"running as uid {self.pw.pw_uid}; capabilities kept: none")
+            for tid, st in status(px.proc.pid).items():
+                with self.subTest(task=tid):
+                    self.assertEqual([str(self.pw.pw_uid)] * 4, st["Uid"].split())
+                    for field in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+                        self.assertEqual(0, int(st[field], 16), field)
+                    self.assertEqual("1", st["NoNewPrivs"])
+            with connect(port) as s:
+                self.assertTrue(echoed(s, b"bound with an ambient capability"))
+            self.assertEqual(0, px.stop())
+
     def test_unknown_user_refuses_to_start(self):
         cfg = self.write(config(low_port(), self.backend.port, "user: no-such-user-sluice\n"))
         r = subprocess.run([SLUICE, "-c", cfg], capture_output=True, text=True,
