@@ -40,6 +40,7 @@ static int
 check_config(const char *path)
 {
 	struct sl_proxy_budget b;
+	struct sl_privs_id id;
 	struct sl_config *cfg;
 	struct rlimit rl;
 	char why[512];
@@ -52,6 +53,13 @@ check_config(const char *path)
 	if (sl_proxy_budget(cfg, sl_config_workers(cfg),
 	                    rl.rlim_max == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_max, &b,
 	                    why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
+		sl_config_free(cfg);
+		return 1;
+	}
+	/* the user and group must exist here too (the file cannot say whether they do) */
+	if ((cfg->user[0] != '\0' || cfg->group[0] != '\0') &&
+	    sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
 		sl_config_free(cfg);
 		return 1;

@@ -185,6 +185,16 @@ class PrivilegesTest(unittest.TestCase):
         self.assertIn('cannot start: unknown user "no-such-user-sluice": /etc/passwd has no '
                       "such entry", r.stderr)
 
+    def test_check_refuses_an_unknown_user_and_accepts_a_known_one(self):
+        for user, rc, text in (("no-such-user-sluice", 1, 'cannot start on this host: unknown '
+                                "user \"no-such-user-sluice\""), (USER, 0, ": ok (1 listener")):
+            with self.subTest(user=user):
+                cfg = self.write(config(free_port(), self.backend.port, f"user: {user}\n"))
+                r = subprocess.run([SLUICE, "--check", "-c", cfg], capture_output=True,
+                                   text=True, timeout=30 * SLOW)
+                self.assertEqual(rc, r.returncode, r.stderr)
+                self.assertIn(text, r.stdout + r.stderr)
+
     def test_access_log_the_user_cannot_write_refuses_to_start(self):
         log = os.path.join(self.dir, "root-only.log")
         with open(log, "w"):
