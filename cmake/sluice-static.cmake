@@ -4,7 +4,8 @@
 # it adds the target only when static libc, libyaml.a and libnuma.a are all found, and otherwise
 # says why not. docs/operations.md says why glibc rather than musl.
 #
-# No NSS at run time: sluice resolves no names. libnuma's numa_parse_nodestring() ("ip:" node
+# No NSS at run time: sluice resolves no host names, and the user: and group: names by reading
+# /etc/passwd and /etc/group itself (src/proxy/privs.c). libnuma's numa_parse_nodestring() ("ip:" node
 # syntax, never called by sluice) is the only caller of getaddrinfo; app/static/no_nss.c stands
 # in for it (--wrap) so glibc's NSS loader is not linked at all. --fatal-warnings turns glibc's
 # "Using 'getpwnam' in statically linked applications requires at run time the shared
@@ -15,6 +16,8 @@ find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
 	DOC "static libyaml for sluice-static")
 find_library(SL_NUMA_STATIC_LIB NAMES libnuma.a HINTS ${NUMA_LIBRARY_DIRS}
 	DOC "static libnuma for sluice-static")
+find_library(SL_CAP_STATIC_LIB NAMES libcap.a HINTS ${CAP_LIBRARY_DIRS}
+	DOC "static libcap for sluice-static")
 set(CMAKE_REQUIRED_FLAGS -fPIE)
 set(CMAKE_REQUIRED_LINK_OPTIONS -static-pie -pthread)
 check_c_source_compiles("int main(void) { return 0; }" SL_HAVE_STATIC_PIE_LIBC)
@@ -31,11 +34,14 @@ endif()
 if(NOT SL_NUMA_STATIC_LIB)
 	list(APPEND SL_STATIC_MISSING "libnuma.a")
 endif()
+if(NOT SL_CAP_STATIC_LIB)
+	list(APPEND SL_STATIC_MISSING "libcap.a")
+endif()
 
 if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
-	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB})")
+	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB})")
 	# no admin endpoint: libmicrohttpd and cJSON have no static builds here (no_admin.c)
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
 		${PROJECT_SOURCE_DIR}/app/static/no_admin.c)
@@ -45,7 +51,7 @@ else()
 	add_dependencies(sluice-static sluice_proxy sluice_static)
 	target_link_libraries(sluice-static PRIVATE
 		$<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
-		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} Threads::Threads)
+		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_CAP_STATIC_LIB} Threads::Threads)
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings
 		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo)
 	install(TARGETS sluice-static RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -7,16 +7,19 @@ set -euo pipefail
 
 # the sluice binary alone: compiler, build tools and the libraries it links
 demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
-	libcjson-dev)
+	libcjson-dev libcap-dev)
 
 packages=(
 	# build
 	build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
-	# libraries (libyaml-dev, libnuma-dev and libc6-dev also ship the .a files of sluice-static)
-	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
+	# libraries (libyaml-dev, libnuma-dev, libcap-dev and libc6-dev also ship the .a files of
+	# sluice-static)
+	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev libcap-dev
 	libmicrohttpd-dev libcjson-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
+	# capsh: the privileges test starts sluice as systemd's AmbientCapabilities= would
+	libcap2-bin
 	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
 	lintian man-db python3-yaml
 	# promtool checks the admin endpoint's metrics; headless Chromium drives its stats page

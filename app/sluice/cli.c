@@ -25,7 +25,9 @@ enum {
 	OPT_DEMO,
 	OPT_ADMIN,
 	OPT_UPGRADE,
-	OPT_UPGRADE_SOCKET
+	OPT_UPGRADE_SOCKET,
+	OPT_USER,
+	OPT_GROUP
 };
 
 static const struct option long_options[] = {
@@ -42,6 +44,8 @@ static const struct option long_options[] = {
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"upgrade", no_argument, NULL, OPT_UPGRADE},
         {"upgrade-socket", required_argument, NULL, OPT_UPGRADE_SOCKET},
+        {"user", required_argument, NULL, OPT_USER},
+        {"group", required_argument, NULL, OPT_GROUP},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -70,6 +74,8 @@ cli_usage(FILE *f)
 	      "                              socket (the file's upgrade_socket)\n"
 	      "      --upgrade               start as the upgrade of the sluice serving the\n"
 	      "                              upgrade socket: take its listeners, then it drains\n"
+	      "      --user NAME|UID         after binding, run as this user (with -c or -l)\n"
+	      "      --group NAME|GID        ... and this group (default: the user's own)\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -149,6 +155,12 @@ cli_parse(struct cli *c, int argc, char **argv)
 		case OPT_UPGRADE_SOCKET:
 			c->upgrade_socket = optarg;
 			break;
+		case OPT_USER:
+			c->user = optarg;
+			break;
+		case OPT_GROUP:
+			c->group = optarg;
+			break;
 		case 'V':
 			c->mode = CLI_VERSION;
 			return 0;
@@ -197,6 +209,11 @@ cli_parse(struct cli *c, int argc, char **argv)
 		      stderr);
 		return -EINVAL;
 	}
+	/* the demo's backends are threads before the drop could run (sluice/privs.h) */
+	if ((c->user || c->group) && !c->config_path && !c->listen) {
+		fputs("sluice: --user and --group need -c FILE or -l ADDR:PORT\n", stderr);
+		return -EINVAL;
+	}
 	if (c->config_path)
 		c->mode = check ? CLI_CHECK : CLI_RUN;
 	else if (c->listen)
@@ -237,6 +254,21 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 	return n;
 }
 
+/* Copies --user or --group <v> (if given) into <out>; -EINVAL (printed) if it cannot be one. */
+static int
+set_id(char out[SL_CONFIG_NAME_MAX], const char *v, const char *flag)
+{
+	if (v == NULL)
+		return 0;
+	if (v[0] == '\0' || strlen(v) >= SL_CONFIG_NAME_MAX || strpbrk(v, " :\"\\") != NULL) {
+		fprintf(stderr, "sluice: %s must be a name or an id of 1 to %d bytes, got \"%s\"\n",
+		        flag, SL_CONFIG_NAME_MAX - 1, v);
+		return -EINVAL;
+	}
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
 int
 cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 {
@@ -265,6 +297,9 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		if (cfg->upgrade_socket == NULL)
 			return -ENOMEM;
 	}
+	if (set_id(cfg->user, c->user, "--user") != 0 ||
+	    set_id(cfg->group, c->group, "--group") != 0)
+		return -EINVAL;
 	if (c->admin && strcmp(c->admin, "off") == 0) {
 		cfg->admin.addr.len = 0;
 	} else if (c->admin) {

@@ -3,10 +3,13 @@
  * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), the
  * start-up checks that say why a start failed, and the signal handling: SIGTERM/SIGINT drain,
  * a second one during the drain closes everything at once, SIGHUP reloads the file's live fields,
- * SIGUSR1 reopens the access log (log rotation).
+ * SIGUSR1 reopens the access log (log rotation). Privileges: everything that needs them
+ * (listeners, the admin socket, log files) is opened first, then drop_privileges() switches to
+ * the configured user before any thread starts (sluice/privs.h).
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +24,7 @@
 #include <sluice/admin.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
+#include <sluice/privs.h>
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
 #include <sluice/stats.h>
@@ -38,6 +42,7 @@ static int
 check_config(const char *path)
 {
 	struct sl_proxy_budget b;
+	struct sl_privs_id id;
 	struct sl_config *cfg;
 	struct rlimit rl;
 	char why[512];
@@ -50,6 +55,13 @@ check_config(const char *path)
 	if (sl_proxy_budget(cfg, sl_config_workers(cfg),
 	                    rl.rlim_max == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_max, &b,
 	                    why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
+		sl_config_free(cfg);
+		return 1;
+	}
+	/* the user and group must exist here too (the file cannot say whether they do) */
+	if ((cfg->user[0] != '\0' || cfg->group[0] != '\0') &&
+	    sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
 		sl_config_free(cfg);
 		return 1;
@@ -186,6 +198,11 @@ reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, 
 		             "previous configuration goes on");
 		goto out_free;
 	}
+	if (strcmp(next->user, layout->user) != 0 || strcmp(next->group, layout->group) != 0) {
+		sl_log_error("SIGHUP: not reloaded: user or group changed (needs a restart); the "
+		             "previous configuration goes on");
+		goto out_free;
+	}
 	if (!same_access_log(&next->access_log, &layout->access_log)) {
 		sl_log_error("SIGHUP: not reloaded: access_log changed (needs a restart; SIGUSR1 "
 		             "reopens the file); the previous configuration goes on");
@@ -246,7 +263,8 @@ drain_watch_run(void *arg)
 }
 
 /* Unprivileged, F_SETPIPE_SZ past /proc/sys/fs/pipe-max-size fails and the pipes keep the
- * kernel's default size: say so rather than run with less than configured. */
+ * kernel's default size: say so rather than run with less than configured. A root start with
+ * user: runs unprivileged too once bound (pipes are made as sessions need them). */
 static void
 warn_pipe_size(const struct sl_config *cfg)
 {
@@ -254,7 +272,7 @@ warn_pipe_size(const struct sl_config *cfg)
 	char buf[32];
 	FILE *f;
 
-	if (geteuid() == 0)
+	if (geteuid() == 0 && cfg->user[0] == '\0')
 		return;
 	f = fopen("/proc/sys/fs/pipe-max-size", "re");
 	if (!f)
@@ -294,6 +312,10 @@ start_hint(int err, char *buf, size_t size)
 		return " (use fewer workers, a smaller buffer_size or smaller warm pools)";
 	case ENOSPC:
 		return " (too many memory pools: use fewer workers or listeners)";
+	case EACCES:
+		return " (ports below net.ipv4.ip_unprivileged_port_start, 1024 by default, need "
+		       "root "
+		       "or CAP_NET_BIND_SERVICE)";
 	default:
 		return "";
 	}
@@ -512,17 +534,17 @@ print_summary(struct sl_proxy *p, const struct sl_config *cfg)
 }
 
 /*
- * Starts the admin endpoint if the configuration has one: on <*inherited> (the previous
- * process's socket, binary upgrade; taken, and set to -1) when it listens on the configured
- * address. Returns 0 (*a may stay NULL), or -1 when it cannot start and is not <optional> (the
- * demo's is: the proxy runs without it).
+ * Opens the admin endpoint's listener if the configuration has one (no thread yet): on
+ * <*inherited> (the previous process's socket, binary upgrade; taken, and set to -1) when it
+ * listens on the configured address. Returns 0 (*a may stay NULL), or -EIO (logged) when it
+ * cannot open and is not <optional> (the demo's is: the proxy runs without it).
  */
 static int
-admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional,
-            int *inherited)
+admin_open(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional,
+           int *inherited)
 {
 	char addr[SL_ADDR_STRLEN];
-	struct sl_addr bound, was;
+	struct sl_addr was;
 	int err, fd = *inherited;
 
 	*a = NULL;
@@ -536,20 +558,172 @@ admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg
 	if (cfg->admin.addr.len == 0)
 		return 0;
 	sl_addr_format(&cfg->admin.addr, addr, sizeof(addr));
-	err = fd >= 0 ? sl_admin_start_fd(a, p, fd) : sl_admin_start(a, p, &cfg->admin.addr);
+	err = fd >= 0 ? sl_admin_open_fd(a, p, fd) : sl_admin_open(a, p, &cfg->admin.addr);
 	if (err != 0 && optional) {
 		sl_log_warn("cannot start the admin endpoint on %s: %s (going on without it)", addr,
 		            strerror(-err));
 		return 0;
 	}
 	if (err != 0) {
-		sl_log_error("cannot start the admin endpoint on %s: %s", addr, strerror(-err));
+		sl_log_error("cannot start the admin endpoint on %s: %s%s", addr, strerror(-err),
+		             start_hint(err, addr, sizeof(addr)));
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Starts serving on <*a>'s listener, if any (after sl_proxy_start(): a scrape needs running
+ * workers). Returns 0, or -EIO (logged) unless <optional>; on failure <*a> is stopped (NULL).
+ */
+static int
+admin_serve(struct sl_admin **a, bool optional)
+{
+	char addr[SL_ADDR_STRLEN];
+	struct sl_addr bound;
+	int err;
+
+	if (*a == NULL)
+		return 0;
+	sl_admin_addr(*a, &bound);
+	sl_addr_format(&bound, addr, sizeof(addr));
+	err = sl_admin_serve(*a);
+	if (err != 0) {
+		if (optional)
+			sl_log_warn("cannot start the admin endpoint on %s: %s (going on without "
+			            "it)",
+			            addr, strerror(-err));
+		else
+			sl_log_error("cannot start the admin endpoint on %s: %s", addr,
+			             strerror(-err));
+		sl_admin_stop(*a);
+		*a = NULL;
+		return optional ? 0 : -EIO;
+	}
+	sl_log_info("admin endpoint on http://%s/: / (stats page) /metrics /stats /healthz /readyz",
+	            addr);
+	return 0;
+}
+
+/*
+ * Before anything is bound: refuses to start when a feature of <cfg> needs a capability this
+ * process lacks, naming both. Returns 0 or -1 (logged).
+ */
+static int
+check_capabilities(const struct sl_config *cfg)
+{
+	static const enum sl_privs_phase phases[] = {SL_PRIVS_BIND, SL_PRIVS_RUN};
+	char what[200], cap[64];
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(phases); i++) {
+		uint64_t need = sl_privs_caps(cfg, phases[i], what, sizeof(what));
+
+		if (sl_privs_check(need, cap, sizeof(cap)) != 0) {
+			sl_log_error(
+			        "cannot start: %s needs %s, which this process does not have: "
+			        "start sluice as root (with user: to drop to after binding), or "
+			        "give it the capability (systemd: AmbientCapabilities=)",
+			        what, cap);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * After the drop: the access log's file must stay writable by the new user, or SIGUSR1 (log
+ * rotation) could not reopen it. A directory it cannot write only gets a warning: a rotation
+ * that copies and truncates still works. Returns 0 or -1 (logged).
+ */
+static int
+check_access_log(const struct sl_config *cfg, const struct sl_privs_id *id)
+{
+	char dir[4096];
+
+	if (cfg->access_log.path == NULL || strcmp(cfg->access_log.path, "-") == 0)
+		return 0;
+	if (access(cfg->access_log.path, W_OK) != 0) {
+		sl_log_error("cannot start: access_log %s is not writable by user %s (uid %u): "
+		             "SIGUSR1 could not reopen it; give the file to that user (chown) or "
+		             "choose a path it can write",
+		             cfg->access_log.path, id->user, (unsigned)id->uid);
 		return -1;
 	}
-	sl_admin_addr(*a, &bound);
-	sl_log_info("admin endpoint on http://%s/: / (stats page) /metrics /stats /healthz /readyz",
-	            sl_addr_format(&bound, addr, sizeof(addr)));
+	snprintf(dir, sizeof(dir), "%s", cfg->access_log.path);
+	if (access(dirname(dir), W_OK | X_OK) != 0)
+		sl_log_warn(
+		        "access_log: user %s (uid %u) cannot create files in %s: after a "
+		        "rotation that moves %s away, SIGUSR1 cannot create it again (copytruncate "
+		        "works)",
+		        id->user, (unsigned)id->uid, dir, cfg->access_log.path);
 	return 0;
+}
+
+/*
+ * Once every socket and file is open and before any thread starts: switches to cfg->user and
+ * cfg->group, keeping only the capabilities the features in use need while running
+ * (sluice/privs.h). With neither set, root only gets a warning, and a non-root process still
+ * sheds the capabilities it was started with (systemd's AmbientCapabilities=). Returns 0 or -1.
+ */
+static int
+drop_privileges(const struct sl_config *cfg)
+{
+	uint64_t keep = sl_privs_caps(cfg, SL_PRIVS_RUN, NULL, 0);
+	bool root = geteuid() == 0;
+	struct sl_privs_id id;
+	char why[300];
+
+	if (cfg->user[0] == '\0' && cfg->group[0] == '\0') {
+		if (root) {
+			sl_log_warn(
+			        "sluice runs as root: set user: and group: in the configuration "
+			        "(or --user and --group) to drop privileges after binding");
+			return 0;
+		}
+		if (!sl_privs_has_caps())
+			return 0;
+		/* defence in depth only: a seccomp filter without capset must not stop the start */
+		if (sl_privs_drop(NULL, keep, why, sizeof(why)) != 0)
+			sl_log_warn(
+			        "cannot drop the capabilities sluice was started with: %s (going "
+			        "on with them)",
+			        why);
+		else
+			sl_log_info("running as uid %u; capabilities kept: %s (the ones it was "
+			            "started with are dropped now that it is bound)",
+			            (unsigned)geteuid(),
+			            keep == 0 ? "none" : "those the features need");
+		return 0;
+	}
+	if (root && cfg->user[0] == '\0') {
+		sl_log_error("cannot start: group: %s without user: would still run as root: set "
+		             "user: too",
+		             cfg->group);
+		return -1;
+	}
+	if (sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, sizeof(why)) != 0) {
+		sl_log_error("cannot start: %s", why);
+		return -1;
+	}
+	if (!root && (id.uid != geteuid() || id.gid != getegid())) {
+		sl_log_error(
+		        "cannot start: cannot switch to user %s (uid %u), group %s (gid %u): "
+		        "sluice runs as uid %u, not root; start it as root, or leave user: and "
+		        "group: out",
+		        id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, (unsigned)geteuid());
+		return -1;
+	}
+	/* already that user (started by systemd's User=): only the capabilities to shed */
+	if (sl_privs_drop(root ? &id : NULL, keep, why, sizeof(why)) != 0) {
+		sl_log_error("cannot start: cannot drop privileges to user %s (uid %u): %s",
+		             id.user, (unsigned)id.uid, why);
+		return -1;
+	}
+	sl_log_info("running as user %s (uid %u), group %s (gid %u), %zu group%s; capabilities "
+	            "kept: %s",
+	            id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, id.ngroups,
+	            id.ngroups == 1 ? "" : "s", keep == 0 ? "none" : "those the features need");
+	return check_access_log(cfg, &id);
 }
 
 /*
@@ -593,7 +767,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	uint32_t drain_ms = cfg->drain_timeout_ms;
 	struct upgrade_take take = {.admin_fd = -1, .upgrade_fd = -1, .conn = -1};
 	struct upgrade *up = NULL;
-	struct sl_admin *admin;
+	struct sl_admin *admin = NULL;
 	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
@@ -614,6 +788,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		return 1;
 	}
 	warn_pipe_size(cfg);
+	if (check_capabilities(cfg) != 0)
+		return 1;
+	/* the access log's file is opened here */
 	err = sl_proxy_create(&p, cfg);
 	if (err) {
 		sl_log_error("cannot start: %s%s", strerror(-err),
@@ -624,23 +801,32 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		sl_proxy_destroy(p);
 		return 1;
 	}
-	err = sl_proxy_start(p);
+	/* every privileged thing first (sockets, files), then the drop, then the threads */
+	err = sl_proxy_listen(p);
+	if (err == 0)
+		err = admin_open(&admin, p, cfg, admin_optional, &take.admin_fd);
+	if (err == 0 && cfg->upgrade_socket != NULL) {
+		err = upgrade_open(&up, cfg->upgrade_socket, take.upgrade_fd, p) != 0 ? -EIO : 0;
+		take.upgrade_fd = -1; /* upgrade_open()'s, even when it fails */
+	}
+	if (err == 0 && drop_privileges(cfg) != 0)
+		err = -EPERM;
+	if (err == 0)
+		err = sl_proxy_start(p);
+	if (err == 0)
+		err = admin_serve(&admin, admin_optional);
+	if (err == 0 && up != NULL && upgrade_serve(up, admin, pthread_self()) != 0)
+		err = -EIO;
 	if (err) {
 		/* the proxy names a listener that failed, not every cause: say it here too */
-		sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
-		             strerror(-err), start_hint(err, hint, sizeof(hint)));
-		goto err_destroy;
-	}
-	if (admin_start(&admin, p, cfg, admin_optional, &take.admin_fd) != 0)
-		goto err_destroy;
-	if (cfg->upgrade_socket != NULL) {
-		err = upgrade_serve(&up, cfg->upgrade_socket, take.upgrade_fd, p, admin,
-		                    pthread_self());
-		take.upgrade_fd = -1; /* upgrade_serve()'s, even when it fails */
-		if (err != 0) {
-			sl_admin_stop(admin);
-			goto err_destroy;
-		}
+		if (err != -EPERM && err != -EIO)
+			sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
+			             strerror(-err), start_hint(err, hint, sizeof(hint)));
+		upgrade_stop(up);
+		sl_admin_stop(admin);
+		upgrade_take_release(&take);
+		sl_proxy_destroy(p);
+		return 1;
 	}
 	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
 	if (upgrade)
@@ -683,11 +869,6 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	sl_proxy_destroy(p);
 	notify_stop();
 	return dw.cut ? 1 : 0;
-
-err_destroy:
-	upgrade_take_release(&take);
-	sl_proxy_destroy(p);
-	return 1;
 }
 
 static int

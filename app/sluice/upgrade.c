@@ -229,8 +229,7 @@ serve_run(void *arg)
 }
 
 int
-upgrade_serve(struct upgrade **out, const char *path, int fd, struct sl_proxy *p,
-              struct sl_admin *admin, pthread_t main_thread)
+upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy *p)
 {
 	struct upgrade *u = calloc(1, sizeof(*u));
 	int err;
@@ -243,8 +242,7 @@ upgrade_serve(struct upgrade **out, const char *path, int fd, struct sl_proxy *p
 	}
 	snprintf(u->path, sizeof(u->path), "%s", path);
 	u->p = p;
-	u->admin = admin;
-	u->main_thread = main_thread;
+	u->stop_fd = -1;
 	atomic_init(&u->to, 0);
 	u->lfd = fd >= 0 ? fd : sl_sock_unix_listen(path, SOCK_SEQPACKET, 0600);
 	if (u->lfd < 0) {
@@ -256,27 +254,34 @@ upgrade_serve(struct upgrade **out, const char *path, int fd, struct sl_proxy *p
 		free(u);
 		return err;
 	}
+	*out = u;
+	return 0;
+}
+
+int
+upgrade_serve(struct upgrade *u, struct sl_admin *admin, pthread_t main_thread)
+{
+	int err;
+
+	u->admin = admin;
+	u->main_thread = main_thread;
 	u->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (u->stop_fd == -1) {
 		err = -errno;
-		goto err_close;
+		goto err_log;
 	}
 	err = -pthread_create(&u->thread, NULL, serve_run, u);
-	if (err != 0)
-		goto err_close;
-	*out = u;
+	if (err != 0) {
+		close(u->stop_fd);
+		u->stop_fd = -1;
+		goto err_log;
+	}
 	sl_log_info("upgrade socket on %s: 'sluice --upgrade' with this configuration takes over",
-	            path);
+	            u->path);
 	return 0;
 
-err_close:
-	sl_log_error("cannot serve upgrades on %s: %s", path, strerror(-err));
-	if (u->stop_fd >= 0)
-		close(u->stop_fd);
-	close(u->lfd);
-	if (fd < 0)
-		unlink(path);
-	free(u);
+err_log:
+	sl_log_error("cannot serve upgrades on %s: %s", u->path, strerror(-err));
 	return err;
 }
 
@@ -294,10 +299,12 @@ upgrade_stop(struct upgrade *u)
 
 	if (u == NULL)
 		return;
-	if (write(u->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-		sl_log_warn("upgrade: cannot stop the upgrade thread: %s", strerror(errno));
-	pthread_join(u->thread, NULL);
-	close(u->stop_fd);
+	if (u->stop_fd >= 0) {
+		if (write(u->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			sl_log_warn("upgrade: cannot stop the upgrade thread: %s", strerror(errno));
+		pthread_join(u->thread, NULL);
+		close(u->stop_fd);
+	}
 	close(u->lfd);
 	/* the file is the new process's now, if one took over */
 	if (upgrade_handed_over(u) == 0)

@@ -67,13 +67,18 @@ int upgrade_finish(struct upgrade_take *t, struct sl_proxy *p);
 void upgrade_take_release(struct upgrade_take *t);
 
 /*
- * Serves takeovers of <p> (and <admin>, may be NULL) on <path>: listens there (mode 0600), or
- * on <fd> when not -1 (handed over by the previous process). Signals <main_thread> with
- * UPGRADE_SIGNAL once a new process has taken over. 0, or a negative errno (logged): -EADDRINUSE
- * when a live process serves <path>.
+ * Listens for takeovers of <p> on <path> (mode 0600), or takes <fd> when not -1 (handed over by
+ * the previous process); no thread yet, so it may come before privileges are dropped. 0, or a
+ * negative errno (logged): -EADDRINUSE when a live process serves <path>.
  */
-int upgrade_serve(struct upgrade **out, const char *path, int fd, struct sl_proxy *p,
-                  struct sl_admin *admin, pthread_t main_thread);
+int upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy *p);
+
+/*
+ * Serves takeovers from a thread of its own, handing over <admin>'s socket too (may be NULL),
+ * and signals <main_thread> with UPGRADE_SIGNAL once a new process has taken over. 0, or a
+ * negative errno (logged); upgrade_stop() frees <u> either way.
+ */
+int upgrade_serve(struct upgrade *u, struct sl_admin *admin, pthread_t main_thread);
 
 /* The pid a new process took over from this one as, or 0 while none has. Any thread. */
 pid_t upgrade_handed_over(struct upgrade *u);

@@ -21,7 +21,20 @@ sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *
 }
 
 int
-sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
+sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+{
+	return sl_admin_start(out, p, addr);
+}
+
+int
+sl_admin_serve(struct sl_admin *a)
+{
+	(void)a;
+	return -ENOTSUP;
+}
+
+int
+sl_admin_open_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
 {
 	(void)p;
 	close(fd);

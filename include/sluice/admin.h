@@ -27,11 +27,19 @@ struct sl_proxy;
 SL_API int sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
 
 /*
- * Serves <p> on <fd>, a listening TCP socket handed over by the process this one replaces
- * (binary upgrade; made nonblocking, as the old process may still accept on it). The fd becomes
- * the endpoint's; closed on failure. Returns as sl_admin_start().
+ * sl_admin_start() in two steps, so that privileges can be dropped between them: open listens
+ * on <addr> and stores the endpoint in <*out> with no thread (errors as sl_admin_start()'s,
+ * without -EIO); serve starts its thread: 0, -EALREADY, or -EIO. sl_admin_stop() frees either.
  */
-SL_API int sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd);
+SL_API int sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
+SL_API int sl_admin_serve(struct sl_admin *a);
+
+/*
+ * sl_admin_open() on <fd>, a listening TCP socket handed over by the process this one replaces
+ * (binary upgrade; made nonblocking, as the old process may still accept on it). The fd becomes
+ * the endpoint's; closed on failure.
+ */
+SL_API int sl_admin_open_fd(struct sl_admin **out, struct sl_proxy *p, int fd);
 
 /* The endpoint's listening socket (the endpoint's; valid until sl_admin_stop()). */
 SL_API int sl_admin_listen_fd(const struct sl_admin *a);

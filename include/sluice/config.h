@@ -221,6 +221,10 @@ struct sl_config {
 	/* the unix socket a new sluice takes this one's listeners over (binary upgrade); NULL =
 	 * none (default); owned */
 	char *upgrade_socket;
+	/* after binding, run as this user and group: a name or a decimal id; "" = stay who
+	 * started sluice (docs/operations.md, Privileges). Needs a restart to change. */
+	char user[SL_CONFIG_NAME_MAX];
+	char group[SL_CONFIG_NAME_MAX];
 };
 
 /*

@@ -118,8 +118,15 @@ SL_API int sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg);
 /*
  * Opens every listener socket in every worker (a configured port 0 is resolved by the first
  * worker and shared by the others) and creates each worker's warm pools (groups with
- * warm_pool.size > 0), then starts the worker threads and the health checker thread. Blocks
- * until they run.
+ * warm_pool.size > 0), starting no thread: what needs privileges (a port below 1024) is done
+ * when it returns, so the caller may drop them before sl_proxy_start() (sluice/privs.h).
+ * Logs and returns the first error (-EADDRINUSE, -EACCES, -EMFILE, ...); -EALREADY if done.
+ */
+SL_API int sl_proxy_listen(struct sl_proxy *p);
+
+/*
+ * Calls sl_proxy_listen() unless done, then starts the access log's thread, the worker threads
+ * and the health checker thread. Blocks until they run.
  * Logs and returns the first error (-EADDRINUSE, -EACCES, -EMFILE, ...); nothing runs then.
  */
 SL_API int sl_proxy_start(struct sl_proxy *p);
@@ -158,13 +165,14 @@ struct sl_proxy_socket {
 };
 
 /*
- * Binary upgrade, the new process's side: before sl_proxy_start(), gives <p> the <n> listening
+ * Binary upgrade, the new process's side: before sl_proxy_listen() (or sl_proxy_start()),
+ * gives <p> the <n> listening
  * sockets <s> of the process it replaces (their fds become the proxy's). Each listener of the
  * same name on the same address (any address when its configured port is 0) listens on them,
  * one per worker in order, instead of opening its own: the accept queues are shared, so no
  * connection waiting in them is lost; workers beyond the sockets handed over open theirs with
  * SO_REUSEPORT. Sockets no listener takes are closed at start (a listener removed or moved).
- * 0, -EALREADY (running), -ENOMEM. Controlling thread.
+ * 0, -EALREADY (listening already), -ENOMEM. Controlling thread.
  */
 SL_API int sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s, size_t n);
 

@@ -175,9 +175,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	                  "not found: try /, /metrics, /stats, /healthz or /readyz\n");
 }
 
-/* Serves <p> on listening socket <fd>, which becomes the endpoint's (closed on failure). */
+/* Holds <p>'s endpoint on listening socket <fd>, which becomes the endpoint's (closed on
+ * failure); no thread yet (sl_admin_serve()). */
 static int
-start_on(struct sl_admin **out, struct sl_proxy *p, int fd)
+open_on(struct sl_admin **out, struct sl_proxy *p, int fd)
 {
 	struct sl_admin *a;
 	int err;
@@ -191,38 +192,26 @@ start_on(struct sl_admin **out, struct sl_proxy *p, int fd)
 	a->p = p;
 	a->start_ns = sl_clock_ns();
 	a->fd = fd;
-	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0)
-		goto err_close_fd;
-	/* one internal thread: requests in turn, so at most one collection runs at a time */
-	/* ITC: lets sl_admin_stop() quiesce the daemon, taking the socket back */
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0,
-	                        NULL, NULL, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
-	                        64U, MHD_OPTION_END);
-	if (a->d == NULL) {
-		err = -EIO;
-		goto err_close_fd;
+	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0) {
+		close(a->fd);
+		free(a);
+		return err;
 	}
 	*out = a;
 	return 0;
-
-err_close_fd:
-	close(a->fd);
-	free(a);
-	return err;
 }
 
 int
-sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
 {
 	int fd = sl_sock_listen(addr, 64, false, NULL);
 
 	*out = NULL;
-	return fd < 0 ? fd : start_on(out, p, fd);
+	return fd < 0 ? fd : open_on(out, p, fd);
 }
 
 int
-sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
+sl_admin_open_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
@@ -234,7 +223,37 @@ sl_admin_start_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
 		*out = NULL;
 		return err;
 	}
-	return start_on(out, p, fd);
+	return open_on(out, p, fd);
+}
+
+int
+sl_admin_serve(struct sl_admin *a)
+{
+	if (a->d != NULL)
+		return -EALREADY;
+	/* one internal thread: requests in turn, so at most one collection runs at a time; ITC
+	 * lets sl_admin_stop() quiesce the daemon, taking the socket back */
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0,
+	                        NULL, NULL, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
+	                        64U, MHD_OPTION_END);
+	return a->d != NULL ? 0 : -EIO;
+}
+
+int
+sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr)
+{
+	int err;
+
+	err = sl_admin_open(out, p, addr);
+	if (err != 0)
+		return err;
+	err = sl_admin_serve(*out);
+	if (err != 0) {
+		sl_admin_stop(*out);
+		*out = NULL;
+	}
+	return err;
 }
 
 int
@@ -250,6 +269,11 @@ sl_admin_stop(struct sl_admin *a)
 
 	if (a == NULL)
 		return;
+	if (a->d == NULL) {
+		close(a->fd);
+		free(a);
+		return;
+	}
 	/* the daemon would shut the listening socket down, and after a binary upgrade the new
 	 * process listens on it too: take it back and only close this process's descriptor */
 	fd = MHD_quiesce_daemon(a->d);

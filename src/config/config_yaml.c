@@ -23,9 +23,9 @@
 
 #define KEYS_MAX 16 /* the most keys any mapping of the schema has */
 
-static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
-                                       "log",     "listeners",     "groups",
-                                       "admin",   "access_log",    "upgrade_socket"};
+static const char *const top_keys[] = {
+        "workers", "drain_timeout", "max_connections", "log",  "listeners", "groups",
+        "admin",   "access_log",    "upgrade_socket",  "user", "group"};
 enum {
 	TOP_WORKERS,
 	TOP_DRAIN,
@@ -35,7 +35,9 @@ enum {
 	TOP_GROUPS,
 	TOP_ADMIN,
 	TOP_ACCESS_LOG,
-	TOP_UPGRADE_SOCKET
+	TOP_UPGRADE_SOCKET,
+	TOP_USER,
+	TOP_GROUP
 };
 
 static const char *const log_keys[] = {"level"};
@@ -489,6 +491,34 @@ get_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
 		}
 	}
 	memcpy(out, s, n + 1);
+	return true;
+}
+
+/*
+ * A user or group: a name as get_name() takes it, or a decimal id from 0 to 4294967294 (-1 is
+ * no id to the kernel). Whether the name exists is checked at start, on the host that runs it.
+ */
+static bool
+get_id(struct sl__config_load *x, const yaml_node_t *v, const char *key,
+       char out[SL_CONFIG_NAME_MAX])
+{
+	unsigned long long id;
+	char *end;
+
+	if (!get_name(x, v, key, out))
+		return false;
+	if (out[0] < '0' || out[0] > '9')
+		return true;
+	errno = 0;
+	id = strtoull(out, &end, 10);
+	if (errno != 0 || *end != '\0' || id >= UINT32_MAX) {
+		sl__config_error(x, v->start_mark,
+		                 "expected a name or an id from 0 to 4294967294 for \"%s\", got "
+		                 "\"%s\"",
+		                 key, out);
+		out[0] = '\0';
+		return false;
+	}
 	return true;
 }
 
@@ -1207,6 +1237,10 @@ sl__config_walk(struct sl__config_load *x)
 		walk_access_log(x, v[TOP_ACCESS_LOG], &x->c->access_log);
 	if (v[TOP_UPGRADE_SOCKET])
 		walk_upgrade_socket(x, v[TOP_UPGRADE_SOCKET], &x->c->upgrade_socket);
+	if (v[TOP_USER])
+		get_id(x, v[TOP_USER], "user", x->c->user);
+	if (v[TOP_GROUP])
+		get_id(x, v[TOP_GROUP], "group", x->c->group);
 	/* groups first: listeners name them, and validation wants both arrays sized */
 	if (v[TOP_GROUPS])
 		walk_groups(x, v[TOP_GROUPS]);

@@ -24,7 +24,7 @@ sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s, size_t n)
 {
 	struct sl_proxy_socket *copy;
 
-	if (p->running)
+	if (p->running || p->listening)
 		return -EALREADY;
 	copy = realloc(p->inherited, (p->ninherited + n) * sizeof(*copy));
 	if (copy == NULL && p->ninherited + n > 0)

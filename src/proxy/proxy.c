@@ -158,21 +158,39 @@ err_destroy:
 }
 
 int
+sl_proxy_listen(struct sl_proxy *p)
+{
+	int err;
+
+	if (p->listening || p->running)
+		return -EALREADY;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		err = sl__pworker_init(p, &p->workers[i], i);
+		if (err != 0)
+			goto err_fini;
+	}
+	p->listening = true;
+	return 0;
+
+err_fini:
+	for (unsigned i = 0; i < p->nworkers; i++)
+		sl__pworker_fini(p, &p->workers[i]);
+	return err;
+}
+
+int
 sl_proxy_start(struct sl_proxy *p)
 {
 	int err;
 
 	if (p->running)
 		return -EALREADY;
+	if (!p->listening && (err = sl_proxy_listen(p)) != 0)
+		return err;
 	/* before the workers: their first records find it running (it stops at destroy) */
 	if (p->alog != NULL && (err = sl__accesslog_start(p->alog)) != 0 && err != -EALREADY) {
 		sl_log_error("cannot start the access log thread: %s", strerror(-err));
-		return err;
-	}
-	for (unsigned i = 0; i < p->nworkers; i++) {
-		err = sl__pworker_init(p, &p->workers[i], i);
-		if (err != 0)
-			goto err_fini;
+		goto err_fini;
 	}
 	sl__handover_close_rest(p, true);
 	p->idle_workers = 0;
@@ -207,6 +225,7 @@ sl_proxy_start(struct sl_proxy *p)
 err_fini:
 	for (unsigned i = 0; i < p->nworkers; i++)
 		sl__pworker_fini(p, &p->workers[i]);
+	p->listening = false;
 	return err;
 }
 

@@ -280,6 +280,7 @@ struct sl_proxy {
 	uint32_t move_wait_ms;
 	unsigned adopt_next; /* the worker the next adopted session goes to */
 	bool running;
+	bool listening; /* sl_proxy_listen() opened every worker's listeners */
 	struct sl_metrics mx;
 
 	/* drain: workers report idleness here */

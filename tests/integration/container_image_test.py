@@ -3,8 +3,8 @@
 sluice-static in a temporary context: its root filesystem (podman create + podman export) holds
 only the binary, the default config and the passwd/group entries; its entrypoint, run from that
 root in a chroot inside a fresh network namespace, proxies a checksummed payload to the default
-config's backends (their addresses held by a second namespace across a veth pair), as root and
-as the image's uid 65532. `podman run` is not used: some sandboxes (this project's build machine among them)
+config's backends (their addresses held by a second namespace across a veth pair), as root, as
+the image's uid 65532, and as root told to drop to the image's user (`--user sluice`). `podman run` is not used: some sandboxes (this project's build machine among them)
 refuse it. Image and container are removed at the end. Skips, saying why, without podman, root
 or sluice-static."""
 import contextlib
@@ -97,7 +97,7 @@ class ContainerImageTest(unittest.TestCase):
         self.assertEqual(("0.0.0.0", 8080), self.listen)
         self.assertIn(f"{self.listen[1]}/tcp", self.config["ExposedPorts"])
 
-    def proxy_through_entrypoint(self, chroot_opts):
+    def proxy_through_entrypoint(self, chroot_opts, args=()):
         """Runs the image's entrypoint from its root (chroot <chroot_opts>) in a fresh namespace
         joined by a veth pair to a second one that holds the default config's backend addresses,
         each an echo server; proxies a checksummed payload; returns the credentials sluice ran with
@@ -108,12 +108,13 @@ class ContainerImageTest(unittest.TestCase):
             with contextlib.ExitStack() as servers, tempfile.TemporaryFile() as err:
                 for host, port in self.backends:
                     servers.enter_context(far.call(Server, echo_handler, host, port))
-                argv = ["chroot", *chroot_opts, self.root, *self.config["Entrypoint"]]
+                argv = ["chroot", *chroot_opts, self.root, *self.config["Entrypoint"], *args]
                 proc = subprocess.Popen(ns.exec_args(argv), stdout=subprocess.DEVNULL, stderr=err)
                 try:
                     ns.wait_listening(self.listen[1], proc, host=self.listen[0])
                     with open(f"/proc/{proc.pid}/status") as f:
-                        fields = re.findall(r"^(Uid|Gid|Groups|CapEff):(.*)$", f.read(), re.M)
+                        fields = re.findall(r"^(Uid|Gid|Groups|CapEff|CapBnd|NoNewPrivs):(.*)$",
+                                            f.read(), re.M)
                     status = {k: " ".join(v.split()) for k, v in fields}
                     got = ns.call(echo_roundtrip, self.listen[1], payload)
                 except BaseException as e:
@@ -140,6 +141,14 @@ class ContainerImageTest(unittest.TestCase):
         self.assertEqual((want, want, "0" * 16), (status["Uid"], status["Gid"], status["CapEff"]))
         # chroot takes supplementary groups from the image's /etc/group: its own gid, never root's
         self.assertLessEqual(set(status["Groups"].split()), {str(UID)})
+
+    def test_entrypoint_started_as_root_with_user_sluice_drops_to_the_image_user(self):
+        # the static binary has no NSS: it reads the image's /etc/passwd and /etc/group itself
+        status = self.proxy_through_entrypoint([], ["--user", "sluice", "--group", "sluice"])
+        want = " ".join([str(UID)] * 4)
+        self.assertEqual((want, want, str(UID)), (status["Uid"], status["Gid"], status["Groups"]))
+        self.assertEqual(("0" * 16, "0" * 16, "1"),
+                         (status["CapEff"], status["CapBnd"], status["NoNewPrivs"]))
 
 if __name__ == "__main__":
     unittest.main()
