@@ -9,6 +9,7 @@ import array
 import contextlib
 import hashlib
 import os
+import pwd
 import random
 import re
 import select
@@ -97,9 +98,9 @@ class Upgrade(unittest.TestCase):
         self.port = free_port()
         self.admin = free_port()
 
-    def write(self, backend, workers=2):
+    def write(self, backend, workers=2, extra=""):
         with open(self.cfg, "w") as f:
-            f.write(f"""
+            f.write(f"""{extra}
 workers: {workers}
 drain_timeout: 120s
 upgrade_socket: {self.sock_path}
@@ -172,6 +173,26 @@ groups:
             self.assertFalse(os.path.exists(self.sock_path), "the socket file outlived sluice")
             # the streams ended on the last process, and were counted there as moved in
             self.assertRegex(last.stderr(), r"moved_in")
+
+    @unittest.skipIf(os.geteuid() != 0, "dropping to another user needs root")
+    def test_processes_that_dropped_privileges_hand_over_to_each_other(self):
+        nobody = pwd.getpwnam("nobody").pw_uid
+        with Server(echo_handler) as b:
+            self.write(b.addr, extra="user: nobody\ngroup: nogroup\n")
+            first = self.start(["-c", self.cfg])
+            stream = Stream(self.port, 7)
+            stream.start()
+            time.sleep(0.2)
+            new = self.upgrade(first, 2)
+            self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
+            stream.stop.set()
+            stream.join(60 * SLOW)
+            self.assertIsNone(stream.error)
+            self.assertEqual(stream.sent.digest(), stream.got.digest())
+            with open(f"/proc/{new.proc.pid}/status") as f:
+                uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+            self.assertEqual([str(nobody)] * 4, uids)
+            self.assertEqual(0, new.stop())
 
     def test_a_session_that_cannot_empty_stays_and_drains_in_the_old_process(self):
         stuck = threading.Event()
