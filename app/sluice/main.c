@@ -211,9 +211,15 @@ reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, 
 	level = next->log_level;
 	drain = next->drain_timeout_ms;
 	if (sl_proxy_reload(p, next, why, sizeof(why)) != 0) {
-		sl_log_error("SIGHUP: not reloaded: %s (needs a restart); the previous "
-		             "configuration goes on",
-		             why);
+		/* an upgrade to the same binary applies any file, moving the sessions over */
+		sl_log_error(
+		        "SIGHUP: not reloaded: %s (needs a restart%s); the previous "
+		        "configuration goes on",
+		        why,
+		        layout->upgrade_socket != NULL
+		                ? ", or an upgrade: 'sluice --upgrade' with this file takes over "
+		                  "and moves every forwarding session"
+		                : "");
 		goto out_free;
 	}
 	/* the proxy owns <next> now */
