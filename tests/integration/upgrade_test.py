@@ -98,7 +98,7 @@ class Upgrade(unittest.TestCase):
         self.port = free_port()
         self.admin = free_port()
 
-    def write(self, backend, workers=2, extra=""):
+    def write(self, backend, workers=2, extra="", more_listeners=""):
         with open(self.cfg, "w") as f:
             f.write(f"""{extra}
 workers: {workers}
@@ -109,7 +109,7 @@ listeners:
   - name: web
     address: 127.0.0.1:{self.port}
     group: g
-groups:
+{more_listeners}groups:
   - name: g
     backends:
       - address: {backend}
@@ -192,6 +192,30 @@ groups:
             with open(f"/proc/{new.proc.pid}/status") as f:
                 uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
             self.assertEqual([str(nobody)] * 4, uids)
+            self.assertEqual(0, new.stop())
+
+    def test_an_upgrade_to_a_file_with_another_listener_applies_it_and_keeps_the_streams(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            first = self.start(["-c", self.cfg])
+            stream = Stream(self.port, 11)
+            stream.start()
+            time.sleep(0.2)
+            second_port = free_port()  # what SIGHUP refuses: a listener added
+            self.write(b.addr, more_listeners=f"""  - name: other
+    address: 127.0.0.1:{second_port}
+    group: g
+""")
+            new = self.upgrade(first, 2)
+            self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
+            for port in (self.port, second_port):
+                with connect(port) as s:
+                    s.sendall(b"z")
+                    self.assertEqual(b"z", recv_exact(s, 1))
+            stream.stop.set()
+            stream.join(60 * SLOW)
+            self.assertIsNone(stream.error)
+            self.assertEqual(stream.sent.digest(), stream.got.digest())
             self.assertEqual(0, new.stop())
 
     def test_a_session_that_cannot_empty_stays_and_drains_in_the_old_process(self):
