@@ -140,6 +140,36 @@ sl_tbucket_try_take(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint6
 	return true;
 }
 
+uint32_t
+sl_tbucket_take_upto(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now_ns,
+                     uint32_t max)
+{
+	uint32_t n;
+
+	if (r->rate == 0)
+		return max;
+	n = sl_tbucket_tokens(b, r, now_ns);
+	if (n > max)
+		n = max;
+	/* the tokens are there, so the take succeeds unless the clock went back (then 0) */
+	return n != 0 && sl_tbucket_try_take(b, r, now_ns, n) ? n : 0;
+}
+
+void
+sl_tbucket_put(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint32_t n)
+{
+	struct tb_time t, c;
+
+	if (r->rate == 0 || n == 0)
+		return;
+	t = tb_tat(b, r);
+	c = tb_cost(r, n > r->burst ? r->burst : n);
+	/* the bucket is full again at most: a tat at or before any now means full */
+	t = tb_less(t, c) ? (struct tb_time){0, 0} : tb_sub(t, c, r->rate);
+	b->tat = t.ns;
+	b->frac = (uint32_t)t.rem;
+}
+
 /* time the bucket still needs to refill completely at <now>: 0 when full, capped at a window */
 static struct tb_time
 tb_debt(const struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now)
