@@ -34,6 +34,8 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	f->err = 0;
 	f->err_side = 0;
 	f->more = 0;
+	f->limited = 0;
+	f->paused = 0;
 	f->loop = NULL;
 	f->io = NULL;
 	sl_defer_init(&f->resume, fwd_resume, f);
@@ -87,6 +89,32 @@ fwd_fall_back(struct sl_fwd *f)
 	return 0;
 }
 
+/*
+ * Pumps direction <d>, limited: reads at most what the limiter grants (within <budget>), gives
+ * back the rest, and pauses the direction when it stopped for want of bandwidth rather than at
+ * its budget or a drained socket.
+ */
+static int
+fwd_pump_limited(struct sl_fwd *f, unsigned d, uint32_t budget)
+{
+	const struct sl_fwd_limiter *lim = f->env->limiter;
+	struct sl_fwd_dir *x = &f->d[d];
+	uint32_t grant = lim->take(f, d, budget);
+	int err;
+
+	x->quota = grant;
+	err = f->ops->pump(f, d);
+	if (x->quota > 0)
+		lim->put(f, d, x->quota);
+	if ((f->more & (1u << d)) && grant < budget) {
+		/* the grant ran out with input left: wait for the limit, not for a turn */
+		f->more &= (uint8_t) ~(1u << d);
+		f->paused |= (uint8_t)(1u << d);
+		lim->pause(f, d);
+	}
+	return err;
+}
+
 /* Both directions, for fwd_run(). */
 #define FWD_BOTH 3u
 
@@ -120,8 +148,12 @@ again:
 		if (!(dirs & (1u << d)))
 			continue;
 		f->more &= (uint8_t) ~(1u << d);
-		f->d[d].quota = budget;
-		err = f->ops->pump(f, d);
+		if (sl_likely(!(f->limited & (1u << d)))) {
+			f->d[d].quota = budget;
+			err = f->ops->pump(f, d);
+		} else {
+			err = fwd_pump_limited(f, d, budget);
+		}
 		if (sl_likely(err == 0))
 			continue;
 		if (err == -EINVAL && fwd_can_fall_back(f)) {
@@ -184,6 +216,17 @@ sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events)
 	return fwd_run(f, dirs);
 }
 
+int
+sl_fwd_resume(struct sl_fwd *f)
+{
+	unsigned dirs = f->paused;
+
+	f->paused = 0;
+	if (sl_unlikely(!f->attached))
+		return SL_FWD_RUNNING;
+	return fwd_run(f, dirs);
+}
+
 void
 sl_fwd_fini(struct sl_fwd *f)
 {
@@ -194,6 +237,7 @@ sl_fwd_fini(struct sl_fwd *f)
 	if (f->loop != NULL)
 		sl_loop_defer_cancel(f->loop, &f->resume);
 	f->more = 0;
+	f->paused = 0;
 }
 
 /* ---- pipe cache ---- */
