@@ -238,6 +238,13 @@ sl_fwd_side_bytes(const struct sl_fwd *f, unsigned side)
 	return f->d[side].bytes + f->d[side].pending + f->d[!side].bytes;
 }
 
+/* Stamps both sides as having moved bytes at <ms> (the owner starts its idle clocks there). */
+static inline void
+sl_fwd_set_moved_ms(struct sl_fwd *f, uint64_t ms)
+{
+	f->moved_ms[0] = f->moved_ms[1] = ms;
+}
+
 /*
  * The owner loop's clock (sl_loop_now_ms()) when sl_fwd_side_bytes(<side>) last changed; 0 if
  * it has not changed in a call made with an owner set.
