@@ -7,9 +7,9 @@ session is paused, not buffered (sluice's memory stays put); pauses are counted 
 The timing assertions are lower bounds (a limited transfer of N bytes cannot end before
 (N - burst) / rate seconds after its session opened, however slow the machine) and broad "not
 far below the limit" bands."""
-import os
 import re
 import socket
+import struct
 import threading
 import time
 import unittest
@@ -83,6 +83,13 @@ def download(port, n):
     took = time.monotonic() - t0
     s.close()
     return got, took
+
+
+def close_reset(s):
+    """Closes with a reset: a paused session would otherwise read the unsent bytes at its rate
+    before it saw the FIN, and hold sluice's stop for as long."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
 
 
 def metric(admin, name, direction):
@@ -198,7 +205,7 @@ class Bandwidth(unittest.TestCase):
                             s.send(chunk)
                         except socket.timeout:
                             pass
-                    s.close()
+                    close_reset(s)
 
                 hs = [threading.Thread(target=hammer) for _ in range(2)]
                 for h in hs:
@@ -241,7 +248,7 @@ class Bandwidth(unittest.TestCase):
                     except BlockingIOError:
                         time.sleep(0.01)
                 grown = rss_kib(px.proc.pid) - base
-                s.close()
+                close_reset(s)
                 # the sender was stopped by TCP flow control: it got nowhere near what an
                 # unpaused 2 s on loopback moves (gigabytes) ...
                 self.assertLess(sent, 64 * 1024 * KIB, f"sent {sent}")
