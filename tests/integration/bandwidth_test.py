@@ -8,6 +8,7 @@ The timing assertions are lower bounds (a limited transfer of N bytes cannot end
 (N - burst) / rate seconds after its session opened, however slow the machine) and broad "not
 far below the limit" bands."""
 import re
+import signal
 import socket
 import struct
 import threading
@@ -15,7 +16,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import SLOW, Server, Sluice, connect, free_port, recv_exact, write_config
+from harness import (SLOW, Server, Sluice, connect, free_port, recv_exact, wait_for_text,
+                     write_config)
 
 KIB = 1024
 RATE = 256 * KIB  # bytes per second
@@ -226,6 +228,34 @@ class Bandwidth(unittest.TestCase):
                 # of the rate a shared bucket would leave it (a broad band: 0.6 of the rate)
                 self.assertGreaterEqual(took, (n - BURST) / RATE * 0.98)
                 self.assertGreater(n / took, 0.6 * RATE, f"{n} bytes took {took:.2f}s")
+
+    def test_reload_changes_the_rate_of_a_session_already_open(self):
+        n = 256 * KIB
+        slow = 64 * KIB
+        with Server(count_handler) as b:
+            port = free_port()
+            path = config(port, b.addr, "copy", f"{{ session: {{ upload: 64m, burst: {BURST} }} }}")
+            with Sluice(["-c", path], port=port) as px:
+                s = connect(port, timeout=60)
+                s.sendall(b"x")  # the session is open (and forwarding) under the fast limit
+                with open(path, "w") as f:
+                    f.write(open(config(port, b.addr, "copy",
+                                        f"{{ session: {{ upload: {slow}, burst: {BURST} }} }}"))
+                            .read())
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, f"SIGHUP: {path} reloaded")
+                t0 = time.monotonic()
+                chunk = b"u" * 65536
+                left = n
+                while left > 0:
+                    left -= s.send(chunk[: min(left, len(chunk))])
+                s.shutdown(socket.SHUT_WR)
+                got = int.from_bytes(recv_exact(s, 8, timeout=60), "big")
+                took = time.monotonic() - t0
+                s.close()
+                self.assertEqual(n + 1, got)
+                # held to the new rate: its bucket held at most a burst when the reload came
+                self.assertGreaterEqual(took, (n - BURST) / slow * 0.98, f"took {took:.2f}s")
 
     def paused_not_buffered(self, forward):
         rate = 64 * KIB
