@@ -102,6 +102,8 @@ fwd_pump_limited(struct sl_fwd *f, unsigned d, uint32_t budget)
 	uint32_t grant = lim->take(f, d, budget);
 	int err;
 
+	/* paused again below if the grant falls short again; an event may have run it meanwhile */
+	f->paused &= (uint8_t) ~(1u << d);
 	x->quota = grant;
 	err = f->ops->pump(f, d);
 	if (x->quota > 0)
