@@ -169,6 +169,26 @@ struct sl_config_source {
 	uint32_t table_size;            /* sources tracked at once; default 65536 */
 };
 
+/* Bounds of bandwidth rates (bytes per second) and bursts (bytes). */
+#define SL_CONFIG_BANDWIDTH_MIN 1024u
+#define SL_CONFIG_BANDWIDTH_MAX (1u << 31)
+#define SL_CONFIG_BANDWIDTH_BURST_MIN 1024u
+#define SL_CONFIG_BANDWIDTH_BURST_MAX (1u << 30)
+/* The burst when none is given: a tenth of a second of the rate, at least this. */
+#define SL_CONFIG_BANDWIDTH_BURST_DEFAULT_MIN 16384u
+
+/*
+ * Bandwidth limits of a listener, each indexed by direction, i.e. the enum sl_fwd_side whose
+ * bytes are read: [SL_FWD_CLIENT] upload (client to backend), [SL_FWD_SERVER] download. Byte
+ * buckets (rate in bytes per second, burst in bytes); rate 0 = unlimited. Live, except that a
+ * session limited by none keeps no bucket (see docs/protection.md).
+ */
+struct sl_config_bandwidth {
+	struct sl_tbucket_rate session[2]; /* each session */
+	struct sl_tbucket_rate source[2];  /* each source (source table keys), all its sessions */
+	uint8_t limited; /* bit d: session[d] or source[d] has a rate (a session limits d) */
+};
+
 struct sl_config_listener {
 	char name[SL_CONFIG_NAME_MAX]; /* default: the address text */
 	struct sl_addr addr;
@@ -188,7 +208,15 @@ struct sl_config_listener {
 	struct sl_config_proxy_in proxy_in;
 	struct sl_tbucket_rate rate; /* new connections, whole process; rate 0 = unlimited. Live */
 	struct sl_config_source source; /* per-source limits */
+	struct sl_config_bandwidth bandwidth;
 };
+
+/* true if <l> limits the bandwidth of each source (its source table then keeps byte buckets). */
+static inline bool
+sl_config_bandwidth_per_source(const struct sl_config_listener *l)
+{
+	return l->bandwidth.source[0].rate != 0 || l->bandwidth.source[1].rate != 0;
+}
 
 /* The admin HTTP endpoint (metrics, stats, health); off unless an address is set. */
 struct sl_config_admin {

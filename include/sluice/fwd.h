@@ -12,7 +12,7 @@
  * no epoll_ctl is needed while forwarding. It never closes the fds: its owner does.
  *
  * Fairness: with an owner set (sl_fwd_set_owner()), a direction reads at most a budget of
- * bytes per call (env->budget, SL_FWD_BUDGET by default, plus at most one read past it), so
+ * bytes per call (env->budget, SL_FWD_BUDGET by default; a read is cut to what is left), so
  * one bulk session cannot hold its worker; it then queues a defer on the owner's loop that
  * calls the owner's io callback again with no events, and goes on from there. No edge is lost:
  * the readable flag stays set until a read says EAGAIN.
@@ -78,13 +78,30 @@ SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
  */
 #define SL_FWD_BUDGET (256u * 1024u)
 
+/*
+ * Bandwidth limits, supplied by the owner (the forwarder knows no rates): before direction d of a
+ * forwarder marked limited (sl_fwd_set_limited()) reads, take() grants it at most <want> bytes
+ * (its budget); the direction reads no more than that, and put() gets back what it did not read
+ * (one take and at most one put per pump call: the owner's buckets are touched per batch of
+ * reads, not per read). A direction granted nothing, or that spent its grant with input left,
+ * stops reading: no read, no buffering, so the kernel's receive window closes on the sender.
+ * Then pause() tells the owner, which calls sl_fwd_resume() once the limit lets bytes through
+ * again (a timer). Bytes already read are still written meanwhile.
+ */
+struct sl_fwd_limiter {
+	uint32_t (*take)(struct sl_fwd *f, unsigned d, uint32_t want);
+	void (*put)(struct sl_fwd *f, unsigned d, uint32_t unused);
+	void (*pause)(struct sl_fwd *f, unsigned d);
+};
+
 /* Per-worker resources forwarders draw from; owned by the worker, outlives its forwarders. */
 struct sl_fwd_env {
 	struct sl_pipe_cache *pipes; /* splice, auto: pipe pairs of the configured size */
 	struct sl_pool *buffers;     /* copy, auto: blocks of <buffer_size> bytes */
 	uint32_t buffer_size;
-	uint32_t budget;    /* bytes a direction reads per call (owner set); 0 = SL_FWD_BUDGET */
-	uint64_t fallbacks; /* splice -> copy fallbacks (EINVAL), this worker */
+	uint32_t budget; /* bytes a direction reads per call (owner set); 0 = SL_FWD_BUDGET */
+	const struct sl_fwd_limiter *limiter; /* for forwarders marked limited; NULL: none */
+	uint64_t fallbacks;                   /* splice -> copy fallbacks (EINVAL), this worker */
 	uint64_t to_splice; /* auto: directions switched from copying to splicing */
 	uint64_t to_copy;   /* auto: directions switched back from splicing to copying */
 };
@@ -116,7 +133,10 @@ struct sl_fwd {
 	int err;          /* first fatal error (negative errno), 0 while none */
 	int err_side;     /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
 	uint8_t more;     /* bit d: direction d stopped at its budget with input left */
+	uint8_t limited;  /* bit d: direction d reads what env->limiter grants */
+	uint8_t paused;   /* bit d: direction d stopped at its bandwidth limit with input left */
 	bool hold;        /* sl_fwd_hold(): read nothing, deliver what is held */
+	uint8_t held_limited; /* <limited> before the hold, which sets every bit */
 	struct sl_fwd_dir d[2];
 	struct sl_loop *loop;   /* the owner's (sl_fwd_set_owner()); NULL: no budget, no stamps */
 	struct sl_io *io;       /* the owner's io whose callback the resume calls */
@@ -144,6 +164,30 @@ sl_fwd_set_owner(struct sl_fwd *f, struct sl_loop *loop, struct sl_io *io)
 	f->loop = loop;
 	f->io = io;
 }
+
+/*
+ * Marks the directions in the bit mask <dirs> (bit d = direction d) as limited by
+ * f->env->limiter, which must be set; 0 lifts the limits.
+ */
+static inline void
+sl_fwd_set_limited(struct sl_fwd *f, unsigned dirs)
+{
+	/* held (sl_fwd_hold()): takes effect when the hold ends */
+	*(f->hold ? &f->held_limited : &f->limited) = (uint8_t)dirs;
+}
+
+/* true if a direction waits for its bandwidth limit (limiter pause() was called). */
+static inline bool
+sl_fwd_is_paused(const struct sl_fwd *f)
+{
+	return f->paused != 0;
+}
+
+/*
+ * Lets the directions paused at their bandwidth limit read again and moves what is possible;
+ * returns like sl_fwd_on_events(). A direction still over its limit pauses again.
+ */
+SL_API int sl_fwd_resume(struct sl_fwd *f);
 
 /* Records readiness <events> (enum sl_io_events) of <side> without moving bytes. */
 SL_API void sl_fwd_note(struct sl_fwd *f, unsigned side, unsigned events);
@@ -217,6 +261,13 @@ static inline uint64_t
 sl_fwd_side_bytes(const struct sl_fwd *f, unsigned side)
 {
 	return f->d[side].bytes + f->d[side].pending + f->d[!side].bytes;
+}
+
+/* Stamps both sides as having moved bytes at <ms> (the owner starts its idle clocks there). */
+static inline void
+sl_fwd_set_moved_ms(struct sl_fwd *f, uint64_t ms)
+{
+	f->moved_ms[0] = f->moved_ms[1] = ms;
 }
 
 /*

@@ -11,6 +11,7 @@
 #ifndef SLUICE_SRCTAB_H
 #define SLUICE_SRCTAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ struct sl_srctab_opts {
 	unsigned prefix4; /* IPv4 sources sharing this many leading bits share an entry; 0 = 32 */
 	unsigned prefix6; /* the same for IPv6; 0 = 64 (one subscriber's network) */
 	uint64_t seed[2]; /* hash key; all zero = a random one from getrandom() */
+	bool bandwidth;   /* also a byte bucket per direction per entry (sl_srctab_bytes_take()) */
 };
 
 /* Entries per set. */
@@ -90,6 +92,26 @@ SL_API int sl_srctab_acquire(struct sl_srctab *t, const struct sl_addr *src,
 
 /* Gives back a slot from sl_srctab_acquire(), once per allowed acquire. Any thread. */
 SL_API void sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot);
+
+/*
+ * Bandwidth per source (a table created with o->bandwidth): each entry holds a byte bucket per
+ * direction <dir> (0 or 1), used only by connections holding a slot of it, and reset when the
+ * entry goes to another source. Rates come with each call, like struct sl_srctab_limits.
+ *
+ * sl_srctab_bytes_take() takes up to <max> bytes from the bucket of the source holding <slot>
+ * at <now_ns> and returns how many (0: empty); sl_srctab_bytes_put() gives back <n> of them not
+ * used. Each is one lock of the source's set: a caller takes a chunk per batch of reads, not per
+ * read, to keep the contention low. Any thread; never blocks or allocates.
+ */
+SL_API uint32_t sl_srctab_bytes_take(struct sl_srctab *t, struct sl_srctab_slot slot, unsigned dir,
+                                     const struct sl_tbucket_rate *r, uint64_t now_ns,
+                                     uint32_t max);
+SL_API void sl_srctab_bytes_put(struct sl_srctab *t, struct sl_srctab_slot slot, unsigned dir,
+                                const struct sl_tbucket_rate *r, uint32_t n);
+/* ns from <now_ns> until <n> bytes can be taken for <dir> of the source holding <slot>. */
+SL_API uint64_t sl_srctab_bytes_wait_ns(struct sl_srctab *t, struct sl_srctab_slot slot,
+                                        unsigned dir, const struct sl_tbucket_rate *r,
+                                        uint64_t now_ns, uint32_t n);
 
 /*
  * Fills <*st> as of <now_ns>. Visits every set under its lock (O(capacity), for a scrape, not the

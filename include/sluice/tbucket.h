@@ -65,6 +65,21 @@ SL_API void sl_tbucket_init(struct sl_tbucket *b);
 SL_API bool sl_tbucket_try_take(struct sl_tbucket *b, const struct sl_tbucket_rate *r,
                                 uint64_t now_ns, uint32_t n);
 
+/*
+ * Takes as many tokens as the bucket holds at <now_ns>, at most <max>, and returns how many (0 when
+ * empty): for a byte budget, where a read may be as short as the tokens allow. An unlimited rate
+ * returns <max> and never writes <*b>.
+ */
+SL_API uint32_t sl_tbucket_take_upto(struct sl_tbucket *b, const struct sl_tbucket_rate *r,
+                                     uint64_t now_ns, uint32_t max);
+
+/*
+ * Gives back <n> tokens taken earlier and not used (a read that moved fewer bytes than it was
+ * granted), exactly: the bucket holds them again, never more than a full one. An unlimited rate
+ * changes nothing.
+ */
+SL_API void sl_tbucket_put(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint32_t n);
+
 /* Whole tokens the bucket holds at <now_ns> (0..burst); UINT32_MAX for an unlimited rate. */
 SL_API uint32_t sl_tbucket_tokens(const struct sl_tbucket *b, const struct sl_tbucket_rate *r,
                                   uint64_t now_ns);

@@ -59,6 +59,10 @@ sl_config_listener_defaults(struct sl_config_listener *l)
 	sl_tbucket_rate_init(&l->rate, 0, 1);
 	l->source = (struct sl_config_source){.prefix4 = 32, .prefix6 = 64, .table_size = 65536};
 	sl_tbucket_rate_init(&l->source.limits.rate, 0, 1);
+	for (unsigned d = 0; d < 2; d++) {
+		sl_tbucket_rate_init(&l->bandwidth.session[d], 0, 0);
+		sl_tbucket_rate_init(&l->bandwidth.source[d], 0, 0);
+	}
 	l->timeouts.connect_ms = 5000;
 	l->timeouts.client_idle_ms = 60000;
 	l->timeouts.server_idle_ms = 60000;

@@ -21,7 +21,7 @@
 
 #include "config/config_int.h"
 
-#define KEYS_MAX 16 /* the most keys any mapping of the schema has */
+#define KEYS_MAX 17 /* the most keys any mapping of the schema has */
 
 static const char *const top_keys[] = {
         "workers", "drain_timeout", "max_connections", "log",  "listeners", "groups",
@@ -48,9 +48,9 @@ enum { AL_PATH, AL_RING };
 #define ACCESS_LOG_PATH_MAX 4095
 
 static const char *const listener_keys[] = {
-        "name",      "address",        "group",       "backlog",         "forward",  "tcp_nodelay",
-        "keepalive", "pipe_size",      "buffer_size", "max_connections", "timeouts", "allow",
-        "deny",      "proxy_protocol", "rate",        "source_limits",
+        "name",      "address",        "group",       "backlog",         "forward",   "tcp_nodelay",
+        "keepalive", "pipe_size",      "buffer_size", "max_connections", "timeouts",  "allow",
+        "deny",      "proxy_protocol", "rate",        "source_limits",   "bandwidth",
 };
 enum {
 	L_NAME,
@@ -69,12 +69,17 @@ enum {
 	L_PROXY,
 	L_RATE,
 	L_SOURCE,
+	L_BANDWIDTH,
 };
 
 static const char *const rate_keys[] = {"per_second", "burst"};
 static const char *const source_keys[] = {"max_connections", "rate",    "burst",
                                           "prefix4",         "prefix6", "table_size"};
 enum { S_MAXCONN, S_RATE, S_BURST, S_PREFIX4, S_PREFIX6, S_TABLE };
+
+static const char *const bandwidth_keys[] = {"session", "source"};
+static const char *const bandwidth_limit_keys[] = {"upload", "download", "burst"};
+enum { BW_UPLOAD, BW_DOWNLOAD, BW_BURST };
 
 static const char *const proxy_in_keys[] = {"version", "trusted", "timeout", "max_size"};
 enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
@@ -758,6 +763,68 @@ walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config
 		                 "source_limits needs \"max_connections\" or \"rate\"");
 }
 
+/* bandwidth.session or .source: {upload, download, burst}, in bytes per second and bytes. */
+static void
+walk_bandwidth_limit(struct sl__config_load *x, yaml_node_t *map, const char *name,
+                     struct sl_tbucket_rate r[2])
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(bandwidth_limit_keys)];
+	uint32_t rate[2] = {0, 0}, burst = 0;
+	char what[32], where[32];
+
+	snprintf(what, sizeof(what), "for \"%s\"", name);
+	snprintf(where, sizeof(where), "in bandwidth.%s", name);
+	if (!walk_map(x, map, what, where, bandwidth_limit_keys,
+	              SL_ARRAY_SIZE(bandwidth_limit_keys), v))
+		return;
+	if (!v[BW_UPLOAD] && !v[BW_DOWNLOAD]) {
+		sl__config_error(x, map->start_mark,
+		                 "bandwidth.%s needs \"upload\" or \"download\"", name);
+		return;
+	}
+	if (v[BW_UPLOAD] && !get_size(x, v[BW_UPLOAD], "upload", SL_CONFIG_BANDWIDTH_MIN,
+	                              SL_CONFIG_BANDWIDTH_MAX, &rate[0]))
+		return;
+	if (v[BW_DOWNLOAD] && !get_size(x, v[BW_DOWNLOAD], "download", SL_CONFIG_BANDWIDTH_MIN,
+	                                SL_CONFIG_BANDWIDTH_MAX, &rate[1]))
+		return;
+	if (v[BW_BURST] && !get_size(x, v[BW_BURST], "burst", SL_CONFIG_BANDWIDTH_BURST_MIN,
+	                             SL_CONFIG_BANDWIDTH_BURST_MAX, &burst))
+		return;
+	for (unsigned d = 0; d < 2; d++) {
+		uint32_t b = burst;
+
+		if (b == 0) {
+			b = rate[d] / 10;
+			if (b < SL_CONFIG_BANDWIDTH_BURST_DEFAULT_MIN)
+				b = SL_CONFIG_BANDWIDTH_BURST_DEFAULT_MIN;
+		}
+		sl_tbucket_rate_init(&r[d], rate[d], b);
+	}
+}
+
+/* bandwidth: {session, source}: bytes per second each direction, per session and per source. */
+static void
+walk_bandwidth(struct sl__config_load *x, yaml_node_t *map, struct sl_config_bandwidth *bw)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(bandwidth_keys)];
+
+	if (!walk_map(x, map, "for \"bandwidth\"", "in bandwidth", bandwidth_keys,
+	              SL_ARRAY_SIZE(bandwidth_keys), v))
+		return;
+	if (!v[0] && !v[1]) {
+		sl__config_error(x, map->start_mark, "bandwidth needs \"session\" or \"source\"");
+		return;
+	}
+	if (v[0])
+		walk_bandwidth_limit(x, v[0], "session", bw->session);
+	if (v[1])
+		walk_bandwidth_limit(x, v[1], "source", bw->source);
+	for (unsigned d = 0; d < 2; d++)
+		if (bw->session[d].rate != 0 || bw->source[d].rate != 0)
+			bw->limited |= (uint8_t)(1u << d);
+}
+
 /* min_rate: {bytes, window}: the least that must move per window, both ways together. */
 static void
 walk_min_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
@@ -857,6 +924,8 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_rate(x, v[L_RATE], &l->rate);
 	if (v[L_SOURCE])
 		walk_source_limits(x, v[L_SOURCE], &l->source);
+	if (v[L_BANDWIDTH])
+		walk_bandwidth(x, v[L_BANDWIDTH], &l->bandwidth);
 	if (!m->name && m->addr_ok)
 		sl_addr_format(&l->addr, l->name, sizeof(l->name));
 }

@@ -140,6 +140,49 @@ sl_tbucket_try_take(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint6
 	return true;
 }
 
+static struct tb_time tb_debt(const struct sl_tbucket *b, const struct sl_tbucket_rate *r,
+                              uint64_t now);
+
+uint32_t
+sl_tbucket_take_upto(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now_ns,
+                     uint32_t max)
+{
+	struct tb_time base, avail, next;
+	uint64_t n;
+
+	if (r->rate == 0)
+		return max;
+	/* what the bucket holds, as sl_tbucket_tokens(): a clock gone back leaves the debt at a
+	 * whole window, so nothing */
+	avail = tb_sub(tb_window(r), tb_debt(b, r, now_ns), r->rate);
+	n = (avail.ns * r->rate + avail.rem) / NS_PER_SEC;
+	if (n > max)
+		n = max;
+	if (n == 0)
+		return 0;
+	/* n tokens cost at most <avail>, so the bucket stays within a window of now: no check */
+	base = tb_base(b, r, now_ns);
+	next = tb_add(base, tb_cost(r, (uint32_t)n), r->rate);
+	b->tat = next.ns;
+	b->frac = (uint32_t)next.rem;
+	return (uint32_t)n;
+}
+
+void
+sl_tbucket_put(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint32_t n)
+{
+	struct tb_time t, c;
+
+	if (r->rate == 0 || n == 0)
+		return;
+	t = tb_tat(b, r);
+	c = tb_cost(r, n > r->burst ? r->burst : n);
+	/* the bucket is full again at most: a tat at or before any now means full */
+	t = tb_less(t, c) ? (struct tb_time){0, 0} : tb_sub(t, c, r->rate);
+	b->tat = t.ns;
+	b->frac = (uint32_t)t.rem;
+}
+
 /* time the bucket still needs to refill completely at <now>: 0 when full, capped at a window */
 static struct tb_time
 tb_debt(const struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now)

@@ -34,6 +34,8 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	f->err = 0;
 	f->err_side = 0;
 	f->more = 0;
+	f->limited = 0;
+	f->paused = 0;
 	f->hold = false;
 	f->loop = NULL;
 	f->io = NULL;
@@ -88,6 +90,40 @@ fwd_fall_back(struct sl_fwd *f)
 	return 0;
 }
 
+/*
+ * Pumps direction <d>, limited: reads at most what the limiter grants (within <budget>), gives
+ * back the rest, and pauses the direction when it stopped for want of bandwidth rather than at
+ * its budget or a drained socket.
+ */
+static int
+fwd_pump_limited(struct sl_fwd *f, unsigned d, uint32_t budget)
+{
+	const struct sl_fwd_limiter *lim = f->env->limiter;
+	struct sl_fwd_dir *x = &f->d[d];
+	uint32_t grant;
+	int err;
+
+	if (sl_unlikely(f->hold)) { /* sl_fwd_hold(): deliver, read nothing */
+		x->quota = 0;
+		return f->ops->pump(f, d);
+	}
+	grant = lim->take(f, d, budget);
+
+	/* paused again below if the grant falls short again; an event may have run it meanwhile */
+	f->paused &= (uint8_t) ~(1u << d);
+	x->quota = grant;
+	err = f->ops->pump(f, d);
+	if (x->quota > 0)
+		lim->put(f, d, x->quota);
+	if ((f->more & (1u << d)) && grant < budget) {
+		/* the grant ran out with input left: wait for the limit, not for a turn */
+		f->more &= (uint8_t) ~(1u << d);
+		f->paused |= (uint8_t)(1u << d);
+		lim->pause(f, d);
+	}
+	return err;
+}
+
 /* Both directions, for fwd_run(). */
 #define FWD_BOTH 3u
 
@@ -121,8 +157,12 @@ again:
 		if (!(dirs & (1u << d)))
 			continue;
 		f->more &= (uint8_t) ~(1u << d);
-		f->d[d].quota = sl_likely(!f->hold) ? budget : 0;
-		err = f->ops->pump(f, d);
+		if (sl_likely(!(f->limited & (1u << d)))) {
+			f->d[d].quota = budget;
+			err = f->ops->pump(f, d);
+		} else {
+			err = fwd_pump_limited(f, d, budget);
+		}
 		if (sl_likely(err == 0))
 			continue;
 		if (err == -EINVAL && fwd_can_fall_back(f)) {
@@ -185,9 +225,28 @@ sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events)
 	return fwd_run(f, dirs);
 }
 
+int
+sl_fwd_resume(struct sl_fwd *f)
+{
+	unsigned dirs = f->paused;
+
+	f->paused = 0;
+	if (sl_unlikely(!f->attached))
+		return SL_FWD_RUNNING;
+	return fwd_run(f, dirs);
+}
+
 void
 sl_fwd_hold(struct sl_fwd *f, bool hold)
 {
+	/* every direction takes the limited path, which reads nothing while held: the fast
+	 * path keeps its one test */
+	if (hold && !f->hold) {
+		f->held_limited = f->limited;
+		f->limited = 3;
+	} else if (!hold && f->hold) {
+		f->limited = f->held_limited;
+	}
 	f->hold = hold;
 	if (hold || f->loop == NULL)
 		return;
@@ -217,6 +276,7 @@ sl_fwd_fini(struct sl_fwd *f)
 	if (f->loop != NULL)
 		sl_loop_defer_cancel(f->loop, &f->resume);
 	f->more = 0;
+	f->paused = 0;
 }
 
 /* ---- pipe cache ---- */

@@ -41,7 +41,7 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
-	uint32_t tail, room;
+	uint32_t tail, room, want;
 	ssize_t n;
 	int err;
 
@@ -80,14 +80,16 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			f->err_side = (int)d;
 			return -ENOMEM;
 		}
-		n = recv(src, x->buf + tail, room, 0);
+		/* never past the quota: with a bandwidth limit it is what the limit granted */
+		want = room < x->quota ? room : x->quota;
+		n = recv(src, x->buf + tail, want, 0);
 		if (sl_likely(n > 0)) {
 			x->pending += (uint32_t)n;
 			sl__fwd_spend(f, d, (size_t)n);
-			if ((uint32_t)n < room) {
+			if ((uint32_t)n < want) {
 				if (!f->hup[d])
 					f->readable[d] = false;
-			} else if (adaptive) {
+			} else if (adaptive && want == room) {
 				x->bulk = true; /* the buffer is full: the source may have more */
 			}
 			continue;

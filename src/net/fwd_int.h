@@ -47,7 +47,7 @@ sl__fwd_may_read(struct sl_fwd *f, unsigned d)
 	return false;
 }
 
-/* Counts <n> bytes read by direction <d> against its budget (the last read may pass it). */
+/* Counts <n> bytes read by direction <d> against its budget (reads are cut to what is left). */
 static inline void
 sl__fwd_spend(struct sl_fwd *f, unsigned d, size_t n)
 {

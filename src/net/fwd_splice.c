@@ -74,7 +74,9 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			f->err_side = (int)d;
 			return err;
 		}
-		n = splice(src, NULL, x->pipe[1], NULL, x->capacity,
+		/* never past the quota: with a bandwidth limit it is what the limit granted */
+		n = splice(src, NULL, x->pipe[1], NULL,
+		           x->capacity < x->quota ? x->capacity : x->quota,
 		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (sl_likely(n > 0)) {
 			x->pending = (uint32_t)n;

@@ -45,6 +45,8 @@ static_assert(sizeof(struct set) == (size_t)4 * SL_CACHELINE, "a set is four cac
 
 struct sl_srctab {
 	struct set *sets;
+	/* with o->bandwidth: two byte buckets per entry, by entry index, under its set's lock */
+	struct sl_tbucket (*bw)[2];
 	uint32_t nsets;
 	uint32_t mask4; /* host order */
 	uint64_t mask6[2];
@@ -225,6 +227,15 @@ sl_srctab_create(struct sl_srctab **out, const struct sl_srctab_opts *o)
 	}
 	/* all zero: every lock free, every entry the fresh state of key 0 */
 	memset(t->sets, 0, nsets * sizeof(struct set));
+	if (o->bandwidth) {
+		/* all zero: full buckets */
+		t->bw = calloc(nsets * SL_SRCTAB_WAYS, sizeof(t->bw[0]));
+		if (!t->bw) {
+			free(t->sets);
+			free(t);
+			return -ENOMEM;
+		}
+	}
 	*out = t;
 	return 0;
 }
@@ -234,6 +245,7 @@ sl_srctab_destroy(struct sl_srctab *t)
 {
 	if (!t)
 		return;
+	free(t->bw);
 	free(t->sets);
 	free(t);
 }
@@ -258,7 +270,7 @@ debt_less(const struct entry *a, const struct entry *b)
  * NULL when every entry holds live connections. Caller holds the set's lock.
  */
 static struct entry *
-entry_get_locked(struct set *s, const uint64_t key[2], uint64_t now)
+entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint64_t now)
 {
 	struct entry *e, *victim = NULL;
 	bool stateless = false;
@@ -289,6 +301,13 @@ entry_get_locked(struct set *s, const uint64_t key[2], uint64_t now)
 	victim->key[0] = key[0];
 	victim->key[1] = key[1];
 	sl_tbucket_init(&victim->bucket);
+	if (t->bw) {
+		/* the new source starts with full byte buckets, like a fresh entry */
+		uint32_t k = (uint32_t)(s - t->sets) * SL_SRCTAB_WAYS + (uint32_t)(victim - s->e);
+
+		sl_tbucket_init(&t->bw[k][0]);
+		sl_tbucket_init(&t->bw[k][1]);
+	}
 	return victim;
 }
 
@@ -307,7 +326,7 @@ sl_srctab_acquire(struct sl_srctab *t, const struct sl_addr *src,
 	si = set_of(t, sl__srctab_hash(t, key));
 	s = &t->sets[si];
 	set_lock(s);
-	e = entry_get_locked(s, key, now_ns);
+	e = entry_get_locked(t, s, key, now_ns);
 	if (sl_unlikely(!e)) {
 		/* fail closed: see "Every entry pinned" in docs/internals/srctab.md */
 		s->table_full++;
@@ -335,6 +354,50 @@ sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot)
 	SL_ASSERT(e->conns > 0);
 	e->conns--;
 	set_unlock(s);
+}
+
+static struct set *
+slot_set(const struct sl_srctab *t, struct sl_srctab_slot slot)
+{
+	SL_ASSERT(slot.index / SL_SRCTAB_WAYS < t->nsets && t->bw);
+	return &t->sets[slot.index / SL_SRCTAB_WAYS];
+}
+
+uint32_t
+sl_srctab_bytes_take(struct sl_srctab *t, struct sl_srctab_slot slot, unsigned dir,
+                     const struct sl_tbucket_rate *r, uint64_t now_ns, uint32_t max)
+{
+	struct set *s = slot_set(t, slot);
+	uint32_t n;
+
+	set_lock(s);
+	n = sl_tbucket_take_upto(&t->bw[slot.index][dir & 1], r, now_ns, max);
+	set_unlock(s);
+	return n;
+}
+
+void
+sl_srctab_bytes_put(struct sl_srctab *t, struct sl_srctab_slot slot, unsigned dir,
+                    const struct sl_tbucket_rate *r, uint32_t n)
+{
+	struct set *s = slot_set(t, slot);
+
+	set_lock(s);
+	sl_tbucket_put(&t->bw[slot.index][dir & 1], r, n);
+	set_unlock(s);
+}
+
+uint64_t
+sl_srctab_bytes_wait_ns(struct sl_srctab *t, struct sl_srctab_slot slot, unsigned dir,
+                        const struct sl_tbucket_rate *r, uint64_t now_ns, uint32_t n)
+{
+	struct set *s = slot_set(t, slot);
+	uint64_t ns;
+
+	set_lock(s);
+	ns = sl_tbucket_wait_ns(&t->bw[slot.index][dir & 1], r, now_ns, n);
+	set_unlock(s);
+	return ns;
 }
 
 void

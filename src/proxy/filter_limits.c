@@ -99,12 +99,15 @@ sl__lshared_create(struct sl_proxy *p)
 		atomic_init(&sh->conns, 0);
 		pthread_spin_init(&sh->rate_mu, PTHREAD_PROCESS_PRIVATE);
 		sl_tbucket_init(&sh->rate);
-		if (!l->source.on)
+		/* per-source bandwidth counts by the same table and keys as source_limits */
+		if (!l->source.on && !sl_config_bandwidth_per_source(l))
 			continue;
-		err = sl_srctab_create(&sh->sources,
-		                       &(struct sl_srctab_opts){.capacity = l->source.table_size,
-		                                                .prefix4 = l->source.prefix4,
-		                                                .prefix6 = l->source.prefix6});
+		err = sl_srctab_create(
+		        &sh->sources,
+		        &(struct sl_srctab_opts){.capacity = l->source.table_size,
+		                                 .prefix4 = l->source.prefix4,
+		                                 .prefix6 = l->source.prefix6,
+		                                 .bandwidth = sl_config_bandwidth_per_source(l)});
 		if (err != 0) {
 			sl_log_error("listener %s: cannot create the source table (%u entries): %s",
 			             l->name, l->source.table_size, strerror(-err));

@@ -209,6 +209,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 		return -EINVAL;
 	l->fwd_ops = fwd_ops[c->forward];
 	l->env.buffer_size = c->buffer_size;
+	l->env.limiter = &sl__bandwidth_limiter; /* for the sessions bandwidth: limits */
 	sl_defer_init(&l->more, listener_more, l);
 	sl_timer_init(&l->retry, listener_retry, l);
 	if (c->buffer_size == 0)

@@ -510,13 +510,21 @@ add_listeners(struct sl_proxy *p)
 	                                   .kind = SL_STATS_COUNTER,
 	                                   .help = "Bytes forwarded by the listener's sessions.",
 	                                   .offset = 0};
-	struct sl_stats_set *s, *sb;
+	const struct sl_stats_def pauses = {
+	        .name = "listener_bandwidth_pauses",
+	        .kind = SL_STATS_COUNTER,
+	        .help = "Times a session stopped reading at a bandwidth limit (bandwidth:).",
+	        .offset = 0};
+	struct sl_stats_set *s, *sb, *sp;
 	char a[SL_ADDR_STRLEN];
 	int err;
 
 	if ((err = add_set(p, &s, "listener", labels, 1, defs, SL_ARRAY_SIZE(defs), p->mx.lctr,
 	                   NULL)) != 0 ||
-	    (err = add_set(p, &sb, "listener_bytes", labels, 2, &bytes, 1, p->mx.lctr, NULL)) != 0)
+	    (err = add_set(p, &sb, "listener_bytes", labels, 2, &bytes, 1, p->mx.lctr, NULL)) !=
+	            0 ||
+	    (err = add_set(p, &sp, "listener_bandwidth_pauses", labels, 2, &pauses, 1, p->mx.lctr,
+	                   NULL)) != 0)
 		return err;
 	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
 		const char *name = listener_name(&p->cfg->listeners[i], a, sizeof(a));
@@ -526,7 +534,11 @@ add_listeners(struct sl_proxy *p)
 		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "in"},
 		                                 base + SL_LCTR_BYTES_IN)) != 0 ||
 		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "out"},
-		                                 base + SL_LCTR_BYTES_OUT)) != 0)
+		                                 base + SL_LCTR_BYTES_OUT)) != 0 ||
+		    (err = sl_stats_add_instance(sp, (const char *const[]){name, "upload"},
+		                                 base + SL_LCTR_BANDWIDTH_PAUSES)) != 0 ||
+		    (err = sl_stats_add_instance(sp, (const char *const[]){name, "download"},
+		                                 base + SL_LCTR_BANDWIDTH_PAUSES_DOWNLOAD)) != 0)
 			return err;
 	}
 	return 0;
@@ -777,6 +789,10 @@ sl__metrics_create(struct sl_proxy *p)
 	        [SL_LCTR_ACTIVE] = {"listener_active", SL_COUNTER_GAUGE},
 	        [SL_LCTR_BYTES_IN] = {"listener_bytes_in", SL_COUNTER_MONOTONIC},
 	        [SL_LCTR_BYTES_OUT] = {"listener_bytes_out", SL_COUNTER_MONOTONIC},
+	        [SL_LCTR_BANDWIDTH_PAUSES] = {"listener_bandwidth_pauses_upload",
+	                                      SL_COUNTER_MONOTONIC},
+	        [SL_LCTR_BANDWIDTH_PAUSES_DOWNLOAD] = {"listener_bandwidth_pauses_download",
+	                                               SL_COUNTER_MONOTONIC},
 	};
 	static const struct sl_counter_def bdefs[SL_BCTR_COUNT] = {
 	        [SL_BCTR_SESSIONS] = {"backend_sessions", SL_COUNTER_MONOTONIC},

@@ -84,6 +84,9 @@ enum sl_lctr {
 	SL_LCTR_ACTIVE, /* gauge */
 	SL_LCTR_BYTES_IN,
 	SL_LCTR_BYTES_OUT,
+	/* a direction stopped reading at its bandwidth limit; + enum sl_fwd_side of the source */
+	SL_LCTR_BANDWIDTH_PAUSES,
+	SL_LCTR_BANDWIDTH_PAUSES_DOWNLOAD = SL_LCTR_BANDWIDTH_PAUSES + 1,
 	SL_LCTR_COUNT
 };
 
@@ -434,6 +437,15 @@ enum sl_filter_verdict sl__listener_rate_run(struct sl_session *s);
 /* Per-source concurrent connections and rate (filter_limits.c); release gives the slot back. */
 enum sl_filter_verdict sl__source_run(struct sl_session *s);
 void sl__source_release(struct sl_session *s);
+
+/*
+ * Bandwidth limits (bandwidth.c): the forwarders' limiter (struct sl_fwd_limiter) every listener
+ * env carries; sl__bandwidth_init() marks a new session's limited directions and fills its
+ * buckets; sl__bandwidth_wake_ms() is the loop clock when a paused direction may read again.
+ */
+extern const struct sl_fwd_limiter sl__bandwidth_limiter;
+void sl__bandwidth_init(struct sl_session *s);
+uint64_t sl__bandwidth_wake_ms(struct sl_session *s, uint64_t now_ms);
 /* Waits for the client's first byte (timeouts.first_byte; filter_first_byte.c). */
 enum sl_filter_verdict sl__first_byte_run(struct sl_session *s);
 enum sl_ctr sl__first_byte_timed_out(struct sl_session *s);

@@ -206,10 +206,8 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 	uint32_t cidle = t->client_idle_ms, sidle = t->server_idle_ms;
 	int ckind = SL_TIMEOUT_CLIENT_IDLE, skind = SL_TIMEOUT_SERVER_IDLE, kind = -1;
 
-	/* idle = no byte moved through that side's socket, either way (docs/configuration.md) */
-	for (unsigned side = 0; side < 2; side++)
-		if (sl_fwd_moved_ms(f, side) > s->last_ms[side])
-			s->last_ms[side] = sl_fwd_moved_ms(f, side);
+	/* idle = no byte moved through that side's socket, either way (docs/configuration.md);
+	 * the stamps start at the start of forwarding */
 	if (t->client_fin_ms != 0 && f->d[SL_FWD_CLIENT].eof) {
 		cidle = t->client_fin_ms;
 		ckind = SL_TIMEOUT_CLIENT_FIN;
@@ -230,8 +228,8 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 	}
 	*at = UINT64_MAX;
 	earliest(at, &kind, t->session_ms ? s->start_ms + t->session_ms : 0, SL_TIMEOUT_SESSION);
-	earliest(at, &kind, cidle ? s->last_ms[SL_FWD_CLIENT] + cidle : 0, ckind);
-	earliest(at, &kind, sidle ? s->last_ms[SL_FWD_SERVER] + sidle : 0, skind);
+	earliest(at, &kind, cidle ? sl_fwd_moved_ms(f, SL_FWD_CLIENT) + cidle : 0, ckind);
+	earliest(at, &kind, sidle ? sl_fwd_moved_ms(f, SL_FWD_SERVER) + sidle : 0, skind);
 	earliest(at, &kind, t->min_rate_bytes ? s->rate_until : 0, SL_TIMEOUT_MIN_RATE);
 	return *at <= now ? kind : -1;
 }
@@ -247,6 +245,12 @@ forward_arm(struct sl_session *s)
 	if (kind >= 0) {
 		sl__session_abort(s, kind);
 		return false;
+	}
+	/* a direction paused at its bandwidth limit reads again when the limit allows */
+	if (sl_unlikely(sl_fwd_is_paused(&s->fwd))) {
+		uint64_t wake = sl__bandwidth_wake_ms(s, now);
+
+		at = wake < at ? wake : at;
 	}
 	if (at != UINT64_MAX)
 		sl_loop_timer_add(loop, &s->timer, at - now);
@@ -277,7 +281,7 @@ session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 
 	if (sl_unlikely(s->mark_us != 0))
 		sl__metrics_forwarded(s);
-	/* the idle timer is not touched here: it re-checks last_ms when it fires */
+	/* the idle timer is not touched here: it re-checks the stamps when it fires */
 	if (forward_result(s, rc) && sl_unlikely(s->fwd.hold))
 		sl__session_try_move(s); /* a binary upgrade waits for it to empty */
 }
@@ -291,7 +295,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	set_state(s, SL_SS_FORWARDING);
 	s->conn_ms =
 	        now - s->start_ms < UINT32_MAX ? (uint32_t)(now - s->start_ms) : UINT32_MAX - 1;
-	s->last_ms[SL_FWD_CLIENT] = s->last_ms[SL_FWD_SERVER] = now;
+	sl_fwd_set_moved_ms(&s->fwd, now);
 	s->rate_until = 0; /* the first window starts at the first deadline check */
 	if (s->l->group->cfg->send_proxy != 0 && sl__pp_out_send(s) != 0) {
 		s->fwd.err_side = SL_FWD_SERVER;
@@ -812,6 +816,10 @@ session_forwarding_server(struct sl_session *s, unsigned events)
 static void
 session_forwarding_timeout(struct sl_session *s)
 {
+	/* the timer also wakes directions paused at their bandwidth limit (sl__bandwidth_wake_ms)
+	 */
+	if (sl_unlikely(sl_fwd_is_paused(&s->fwd)) && !forward_result(s, sl_fwd_resume(&s->fwd)))
+		return;
 	(void)forward_arm(s);
 }
 
@@ -955,12 +963,14 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	s->pp = NULL;
 	s->start_ms = m->start_ms;
 	s->conn_ms = m->conn_ms;
-	s->last_ms[0] = s->last_ms[1] = sl_loop_now_ms(w->loop); /* idle timeouts start anew */
 	s->rate_until = 0;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, s->cfd, s->sfd);
 	sl_fwd_set_owner(&s->fwd, w->loop, &s->cio);
 	for (unsigned d = 0; d < 2; d++)
 		sl_fwd_adopt(&s->fwd, d, m->bytes[d], m->shut[d]);
+	sl_fwd_set_moved_ms(&s->fwd, sl_loop_now_ms(w->loop)); /* idle timeouts start anew */
+	s->source.index = UINT32_MAX; /* held in no source table here: no per-source share */
+	sl__bandwidth_init(s);
 	sl_timer_init(&s->timer, session_timer, s);
 	sl_io_init(&s->cio, s->cfd, client_io, s);
 	sl_io_init(&s->sio, s->sfd, server_io, s);
@@ -1024,11 +1034,11 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->pp = NULL;
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->conn_ms = UINT32_MAX;
-	s->last_ms[0] = s->last_ms[1] = s->start_ms;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);
 	/* budgeted from the first call (a warm start too): resumes come back through client_io,
 	 * and the forwarder stamps when bytes move, for the idle deadlines */
 	sl_fwd_set_owner(&s->fwd, w->loop, &s->cio);
+	sl__bandwidth_init(s);
 	sl_timer_init(&s->timer, session_timer, s);
 	sl_io_init(&s->cio, fd, client_io, s);
 	s->prev = NULL;

@@ -15,6 +15,7 @@
 #include <sluice/addr.h>
 #include <sluice/fwd.h>
 #include <sluice/loop.h>
+#include <sluice/tbucket.h>
 
 #include "proxy/proxy_int.h"
 
@@ -80,9 +81,10 @@ sl__session_peer_ip(const struct sl_session_peer *p, size_t *n)
 struct sl_session {
 	struct sl_plistener *l;
 	enum sl_session_state state;
-	int cfd, sfd;          /* client and backend sockets; -1 when not open */
-	struct sl_io cio, sio; /* registered READ|WRITE edge-triggered, once each */
-	struct sl_timer timer; /* connect deadline, then idle / session deadlines */
+	int cfd, sfd;                 /* client and backend sockets; -1 when not open */
+	struct sl_srctab_slot source; /* held in the listener's source table once admitted */
+	struct sl_io cio, sio;        /* registered READ|WRITE edge-triggered, once each */
+	struct sl_timer timer;        /* connect deadline, then idle / session deadlines */
 	struct sl_fwd fwd;
 	struct sl_session_peer peer; /* client address */
 	int backend;                 /* index in the group; -1 when none is held */
@@ -98,12 +100,12 @@ struct sl_session {
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
 	struct sl_pp_keep *pp;
-	struct sl_srctab_slot source; /* held in the listener's source table once admitted */
 	uint16_t tried[SL_SESSION_MAX_TRIES];
+	/* bandwidth.session: a byte bucket per direction (enum sl_fwd_side of the source) */
+	struct sl_tbucket bw[2];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
-	uint64_t last_ms[2]; /* loop clock when a byte last moved through each side (sl_fwd_side) */
 	/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
 	uint64_t queue_until;
 	struct sl_session *qnext, *qprev; /* the group's queue on this worker (struct sl_wgroup) */

@@ -31,7 +31,8 @@ same_health(const struct sl_config_health *a, const struct sl_config_health *b)
 /*
  * The first field of listener <b> that differs from <a> where the running proxy was built from
  * it (sockets, forwarders, pools, caps, the PROXY buffers, the source table), or NULL. Timeouts,
- * allow/deny, the PROXY trust list and timeout, the rate and the source limits are live.
+ * allow/deny, the PROXY trust list and timeout, the rate, the source limits and the bandwidth
+ * rates are live.
  */
 static const char *
 listener_diff(const struct sl_config_listener *a, const struct sl_config_listener *b)
@@ -58,6 +59,8 @@ listener_diff(const struct sl_config_listener *a, const struct sl_config_listene
 	if (a->source.on != b->source.on || a->source.prefix4 != b->source.prefix4 ||
 	    a->source.prefix6 != b->source.prefix6 || a->source.table_size != b->source.table_size)
 		return "source_limits being set, prefix4, prefix6 or table_size";
+	if (sl_config_bandwidth_per_source(a) != sl_config_bandwidth_per_source(b))
+		return "bandwidth.source being set";
 	return NULL;
 }
 

@@ -38,6 +38,8 @@ PLACES = {
     "proxy_in_keys": (r"`proxy_protocol:`", ("LISTENERS", ("proxy_protocol",))),
     "rate_keys": (r"`rate:`", ("LISTENERS", ("rate",))),
     "source_keys": (r"`source_limits:`", ("LISTENERS", ("source_limits",))),
+    "bandwidth_keys": (r"`bandwidth:`", ("LISTENERS", ("bandwidth",))),
+    "bandwidth_limit_keys": (r"`session:` and `source:`", ("LISTENERS", ("bandwidth", "session"))),
     "group_keys": (r"## Group", ("GROUPS", ())),
     "health_keys": (r"`health:`", ("GROUPS", ("health",))),
     "passive_keys": (r"`passive:`", ("GROUPS", ("passive",))),

@@ -227,7 +227,7 @@ config_reports_unknown_key_with_suggestion(void **state)
 	              "t.yaml:3:5: unknown key \"adress\" in listener (expected one of: name, "
 	              "address, group, backlog, forward, tcp_nodelay, keepalive, pipe_size, "
 	              "buffer_size, max_connections, timeouts, allow, deny, proxy_protocol, rate, "
-	              "source_limits); did "
+	              "source_limits, bandwidth); did "
 	              "you mean \"address\"?\n");
 }
 
@@ -1265,6 +1265,89 @@ config_send_proxy_takes_v1_v2_or_off(void **state)
 	              "did you mean \"v1\"?\n");
 }
 
+#define BW_LISTENER(bw)                                                                            \
+	"listeners:\n"                                                                             \
+	"  - address: 127.0.0.1:8080\n"                                                            \
+	"    bandwidth: " bw "\n"                                                                  \
+	"groups:\n"                                                                                \
+	"  - name: web\n"                                                                          \
+	"    backends: [{ address: 127.0.0.1:9001 }]\n"
+
+static void
+config_bandwidth_is_unlimited_unless_given(void **state)
+{
+	struct result r = load(MINIMAL);
+	const struct sl_config_listener *l;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	l = &r.c->listeners[0];
+	assert_int_equal(0, l->bandwidth.limited);
+	for (unsigned d = 0; d < 2; d++) {
+		assert_int_equal(0, l->bandwidth.session[d].rate);
+		assert_int_equal(0, l->bandwidth.source[d].rate);
+	}
+	assert_false(sl_config_bandwidth_per_source(l));
+	result_fini(&r);
+}
+
+static void
+config_bandwidth_takes_sizes_per_direction_and_a_burst(void **state)
+{
+	struct result r = load(BW_LISTENER("{ session: { upload: 64k, download: 1m, burst: 32k }, "
+	                                   "source: { download: 2048m } }"));
+	const struct sl_config_bandwidth *bw;
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	bw = &r.c->listeners[0].bandwidth;
+	assert_int_equal(65536, bw->session[0].rate);
+	assert_int_equal(32768, bw->session[0].burst);
+	assert_int_equal(1048576, bw->session[1].rate);
+	assert_int_equal(32768, bw->session[1].burst);
+	assert_int_equal(0, bw->source[0].rate);
+	assert_int_equal(1u << 31, bw->source[1].rate);
+	/* no burst given: a tenth of a second of the rate */
+	assert_int_equal((1u << 31) / 10, bw->source[1].burst);
+	assert_int_equal(3, bw->limited);
+	assert_true(sl_config_bandwidth_per_source(&r.c->listeners[0]));
+	result_fini(&r);
+}
+
+static void
+config_bandwidth_default_burst_is_at_least_16k(void **state)
+{
+	struct result r = load(BW_LISTENER("{ session: { download: 4096 } }"));
+	const struct sl_config_bandwidth *bw;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	bw = &r.c->listeners[0].bandwidth;
+	assert_int_equal(4096, bw->session[1].rate);
+	assert_int_equal(16384, bw->session[1].burst);
+	/* only download is limited */
+	assert_int_equal(2, bw->limited);
+	assert_false(sl_config_bandwidth_per_source(&r.c->listeners[0]));
+	result_fini(&r);
+}
+
+static void
+config_bandwidth_refuses_rates_out_of_range_and_empty_limits(void **state)
+{
+	(void)state;
+	assert_errors(BW_LISTENER("{ session: { upload: 1023 } }"),
+	              "t.yaml:3:37: \"upload\" must be between 1024 bytes and 2147483648 bytes, "
+	              "got 1023\n");
+	assert_errors(BW_LISTENER("{ source: { download: 1k, burst: 1025m } }"),
+	              "t.yaml:3:49: \"burst\" must be between 1024 bytes and 1073741824 bytes, "
+	              "got 1025m\n");
+	assert_errors(BW_LISTENER("{ session: { burst: 64k } }"),
+	              "t.yaml:3:27: bandwidth.session needs \"upload\" or \"download\"\n");
+	assert_errors(BW_LISTENER("{}"),
+	              "t.yaml:3:16: bandwidth needs \"session\" or \"source\"\n");
+}
+
 int
 main(void)
 {
@@ -1274,6 +1357,10 @@ main(void)
 	        cmocka_unit_test(config_example_file_loads_every_field),
 	        cmocka_unit_test(config_accepts_quoted_ipv6_address),
 	        cmocka_unit_test(config_reports_unknown_key_with_suggestion),
+	        cmocka_unit_test(config_bandwidth_is_unlimited_unless_given),
+	        cmocka_unit_test(config_bandwidth_takes_sizes_per_direction_and_a_burst),
+	        cmocka_unit_test(config_bandwidth_default_burst_is_at_least_16k),
+	        cmocka_unit_test(config_bandwidth_refuses_rates_out_of_range_and_empty_limits),
 	        cmocka_unit_test(config_reports_unknown_key_without_suggestion_when_far),
 	        cmocka_unit_test(config_admin_is_off_unless_an_address_is_given),
 	        cmocka_unit_test(config_admin_address_is_parsed),

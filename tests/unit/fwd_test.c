@@ -1005,6 +1005,117 @@ fwd_serves_small_session_while_bulk_one_flows_on_same_loop(void **state)
 	scene_close(&sc);
 }
 
+/* ---- bandwidth limits: a limiter that grants what a test allows ---- */
+
+struct grants {
+	uint32_t allow;  /* bytes the limiter may still grant */
+	unsigned pauses; /* pause() calls */
+};
+static struct grants grants;
+
+static uint32_t
+grant_take(struct sl_fwd *f, unsigned d, uint32_t want)
+{
+	uint32_t n = want < grants.allow ? want : grants.allow;
+
+	(void)f;
+	assert_int_equal(SL_FWD_CLIENT, d);
+	grants.allow -= n;
+	return n;
+}
+
+static void
+grant_put(struct sl_fwd *f, unsigned d, uint32_t unused)
+{
+	(void)f;
+	(void)d;
+	grants.allow += unused;
+}
+
+static void
+grant_pause(struct sl_fwd *f, unsigned d)
+{
+	(void)f;
+	(void)d;
+	grants.pauses++;
+}
+
+static const struct sl_fwd_limiter grant_limiter = {grant_take, grant_put, grant_pause};
+
+/* Runs the rig until it has no event for 20 ms; returns what the test server received. */
+static size_t
+rig_settle_and_drain(struct rig *r)
+{
+	char buf[65536];
+	size_t got = 0;
+	ssize_t k;
+
+	for (int i = 0; i < MAX_STEPS; i++) {
+		int n = rig_step(r, 20);
+
+		while ((k = recv(r->ts, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			got += (size_t)k;
+		if (n == 0)
+			break;
+	}
+	return got;
+}
+
+static void
+fwd_limited_direction_reads_only_what_is_granted_then_pauses(void **state)
+{
+	static char data[200000];
+	struct rig r;
+	size_t sent = 0;
+	ssize_t k;
+
+	rig_open(&r, *state);
+	grants = (struct grants){.allow = 10000};
+	r.env.limiter = &grant_limiter;
+	sl_fwd_set_limited(&r.f, 1u << SL_FWD_CLIENT);
+	while (sent < sizeof(data) &&
+	       (k = send(r.tc, data + sent, sizeof(data) - sent, MSG_DONTWAIT)) > 0)
+		sent += (size_t)k;
+	assert_true(sent > 40000);
+
+	assert_int_equal(10000, rig_settle_and_drain(&r));
+	assert_int_equal(0, grants.allow);
+	assert_true(grants.pauses >= 1);
+	assert_true(sl_fwd_is_paused(&r.f));
+	/* paused, not buffered: nothing read is held back */
+	assert_int_equal(0, r.f.d[SL_FWD_CLIENT].pending);
+
+	/* the limit lets 30000 more through */
+	grants.allow = 30000;
+	assert_true(sl_fwd_resume(&r.f) >= 0);
+	assert_int_equal(30000, rig_settle_and_drain(&r));
+	assert_true(sl_fwd_is_paused(&r.f));
+
+	/* lifted: the rest flows, and the other direction never asked the limiter */
+	sl_fwd_set_limited(&r.f, 0);
+	assert_true(sl_fwd_resume(&r.f) >= 0);
+	assert_int_equal(sent - 40000, rig_settle_and_drain(&r));
+	assert_int_equal(4096, rig_one_way(&r, r.ts, r.tc, 4096));
+	rig_close(&r);
+}
+
+static void
+fwd_limited_direction_gives_back_what_it_did_not_read(void **state)
+{
+	struct rig r;
+
+	rig_open(&r, *state);
+	grants = (struct grants){.allow = 1u << 30};
+	r.env.limiter = &grant_limiter;
+	sl_fwd_set_limited(&r.f, 1u << SL_FWD_CLIENT);
+	assert_int_equal(5000, rig_one_way(&r, r.tc, r.ts, 5000));
+	/* each call took a budget's worth and put back all but the bytes it read */
+	assert_int_equal((1u << 30) - 5000, grants.allow);
+	assert_int_equal(0, grants.pauses);
+	assert_false(sl_fwd_is_paused(&r.f));
+	rig_close(&r);
+}
+
 /* One test body per variant. */
 #define ON(variant, fn)                                                                            \
 	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
@@ -1023,6 +1134,8 @@ main(void)
 	        ALL(fwd_holds_no_buffer_once_a_bulk_transfer_is_delivered),
 	        ALL(fwd_keeps_bytes_in_order_as_buffers_come_and_go),
 	        ALL(fwd_stalled_direction_holds_one_buffer_and_idle_one_none),
+	        ALL(fwd_limited_direction_reads_only_what_is_granted_then_pauses),
+	        ALL(fwd_limited_direction_gives_back_what_it_did_not_read),
 	        cmocka_unit_test(fwd_reuses_cached_pipes_after_warm_up),
 	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
 	        cmocka_unit_test(pipe_cache_opens_no_pipe_until_a_session_needs_one),

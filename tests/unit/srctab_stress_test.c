@@ -254,6 +254,86 @@ srctab_counts_add_up_with_thousands_of_sources_churning_a_tiny_table(void **stat
 	finish(&s);
 }
 
+/* ---- bandwidth: one source's byte bucket shared by every thread ---- */
+
+struct bytes_stress {
+	struct sl_srctab *t;
+	struct sl_tbucket_rate r;
+	struct sl_srctab_slot slot[THREADS];
+	_Atomic uint64_t now;   /* the shared clock, STEP_NS per operation */
+	_Atomic uint64_t net;   /* bytes taken less bytes given back, all threads */
+	_Atomic uint64_t taken; /* bytes taken */
+};
+
+struct bytes_worker {
+	struct bytes_stress *s;
+	unsigned index;
+	pthread_t thread;
+};
+
+static void *
+bytes_worker_main(void *arg)
+{
+	struct bytes_worker *w = arg;
+	struct bytes_stress *s = w->s;
+	unsigned seed = w->index * 7919u + 1;
+
+	for (unsigned i = 0; i < OPS; i++) {
+		/* relaxed: a clock value; the set lock orders the bucket */
+		uint64_t now =
+		        T0 + atomic_fetch_add_explicit(&s->now, STEP_NS, memory_order_relaxed);
+		uint32_t want = 1 + rand_r(&seed) % 65536;
+		uint32_t n = sl_srctab_bytes_take(s->t, s->slot[w->index], 0, &s->r, now, want);
+		uint32_t back = n == 0 ? 0 : (uint32_t)rand_r(&seed) % (n + 1);
+
+		/* give back part of it, as a forwarder that read less than its grant */
+		if (back > 0)
+			sl_srctab_bytes_put(s->t, s->slot[w->index], 0, &s->r, back);
+		/* relaxed: totals read after the joins */
+		atomic_fetch_add_explicit(&s->taken, n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->net, n - back, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static void
+srctab_byte_bucket_of_one_source_holds_its_rate_across_threads(void **state)
+{
+	struct sl_srctab_opts o = {.capacity = 64, .seed = {1, 2}, .bandwidth = true};
+	struct sl_srctab_limits lim = {0};
+	struct sl_addr a = source(7);
+	static struct bytes_stress s;
+	struct bytes_worker w[THREADS];
+	uint64_t elapsed;
+
+	(void)state;
+	assert_int_equal(0, sl_srctab_create(&s.t, &o));
+	/* 100 MB/s with a 1 MB burst: the takers ask for far more than that */
+	assert_int_equal(0, sl_tbucket_rate_init(&s.r, 100000000, 1000000));
+	atomic_init(&s.now, 0);
+	atomic_init(&s.net, 0);
+	atomic_init(&s.taken, 0);
+	for (unsigned i = 0; i < THREADS; i++)
+		assert_int_equal(SL_SRCTAB_ALLOWED,
+		                 sl_srctab_acquire(s.t, &a, &lim, T0, &s.slot[i]));
+	for (unsigned i = 0; i < THREADS; i++) {
+		w[i] = (struct bytes_worker){.s = &s, .index = i};
+		assert_int_equal(0, pthread_create(&w[i].thread, NULL, bytes_worker_main, &w[i]));
+	}
+	for (unsigned i = 0; i < THREADS; i++)
+		assert_int_equal(0, pthread_join(w[i].thread, NULL));
+	/* relaxed: after the joins */
+	elapsed = atomic_load_explicit(&s.now, memory_order_relaxed);
+	/* no race made bytes: what was kept is at most the burst and what the time earned ... */
+	assert_true(atomic_load_explicit(&s.net, memory_order_relaxed) <=
+	            1000000 + elapsed * 100000000 / SEC);
+	/* ... and the bucket was used: far more than the burst went through */
+	assert_true(atomic_load_explicit(&s.taken, memory_order_relaxed) > 2000000);
+	for (unsigned i = 0; i < THREADS; i++)
+		sl_srctab_release(s.t, s.slot[i]);
+	sl_srctab_destroy(s.t);
+}
+
 int
 main(void)
 {
@@ -264,6 +344,7 @@ main(void)
 	        cmocka_unit_test(srctab_rate_limit_holds_across_threads_with_a_moving_clock),
 	        cmocka_unit_test(
 	                srctab_counts_add_up_with_thousands_of_sources_churning_a_tiny_table),
+	        cmocka_unit_test(srctab_byte_bucket_of_one_source_holds_its_rate_across_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

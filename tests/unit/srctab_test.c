@@ -517,6 +517,74 @@ srctab_new_limits_apply_to_sources_already_in_the_table(void **state)
 	sl_srctab_destroy(t);
 }
 
+static struct sl_srctab *
+bw_table(void)
+{
+	struct sl_srctab_opts o = {.capacity = 64, .seed = {0x5eed, 0xc0ffee}, .bandwidth = true};
+	struct sl_srctab *t;
+
+	assert_int_equal(0, sl_srctab_create(&t, &o));
+	return t;
+}
+
+static void
+srctab_connections_of_one_source_share_its_byte_bucket(void **state)
+{
+	struct sl_srctab *t = bw_table();
+	struct sl_srctab_limits lim = {0};
+	struct sl_tbucket_rate r;
+	struct sl_srctab_slot a, b, c;
+	struct sl_addr x = addr4(0x0a000001), y = addr4(0x0a000002);
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 100000, 50000));
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &x, &lim, T0, &a));
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &x, &lim, T0, &b));
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &y, &lim, T0, &c));
+	assert_int_equal(30000, sl_srctab_bytes_take(t, a, 0, &r, T0, 30000));
+	assert_int_equal(20000, sl_srctab_bytes_take(t, b, 0, &r, T0, 30000));
+	assert_int_equal(0, sl_srctab_bytes_take(t, a, 0, &r, T0, 30000));
+	/* the other direction and the other source have their own buckets */
+	assert_int_equal(50000, sl_srctab_bytes_take(t, a, 1, &r, T0, 60000));
+	assert_int_equal(50000, sl_srctab_bytes_take(t, c, 0, &r, T0, 60000));
+	/* 10 ms: 1000 bytes; given back: 5000 more */
+	assert_int_equal(10000000, sl_srctab_bytes_wait_ns(t, b, 0, &r, T0, 1000));
+	sl_srctab_bytes_put(t, a, 0, &r, 5000);
+	assert_int_equal(6000, sl_srctab_bytes_take(t, b, 0, &r, T0 + 10000000, 60000));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_new_source_in_a_reused_entry_starts_with_full_byte_buckets(void **state)
+{
+	struct sl_srctab *t = bw_table();
+	struct sl_srctab_limits lim = {.rate = {0}};
+	struct sl_tbucket_rate r;
+	struct sl_srctab_slot a, b;
+	uint32_t ip = 0x0a000001;
+	struct sl_addr x = addr4(ip);
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1000, 1000));
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &x, &lim, T0, &a));
+	assert_int_equal(1000, sl_srctab_bytes_take(t, a, 0, &r, T0, 5000));
+	sl_srctab_release(t, a);
+	/* other sources take over every idle entry of the set, this one's too */
+	for (uint32_t i = 1; i < 100000; i++) {
+		struct sl_addr z = addr4(ip + i);
+
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &z, &lim, T0, &b));
+		sl_srctab_release(t, b);
+		if (b.index == a.index)
+			break;
+	}
+	assert_int_equal(a.index, b.index);
+	/* back in the same entry, at the same instant: without the reset it would be empty */
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &x, &lim, T0, &b));
+	assert_int_equal(1000, sl_srctab_bytes_take(t, b, 0, &r, T0, 5000));
+	sl_srctab_destroy(t);
+}
+
 int
 main(void)
 {
@@ -543,6 +611,8 @@ main(void)
 	        cmocka_unit_test(srctab_attacker_holding_connections_cannot_evict_holders),
 	        cmocka_unit_test(srctab_stats_count_entries_in_use_pinned_and_conns),
 	        cmocka_unit_test(srctab_new_limits_apply_to_sources_already_in_the_table),
+	        cmocka_unit_test(srctab_connections_of_one_source_share_its_byte_bucket),
+	        cmocka_unit_test(srctab_new_source_in_a_reused_entry_starts_with_full_byte_buckets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

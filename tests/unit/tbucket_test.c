@@ -260,6 +260,112 @@ tbucket_is_full_only_when_it_owes_nothing(void **state)
 	assert_true(sl_tbucket_is_full(&b, SEC + 333333334));
 }
 
+static void
+tbucket_take_upto_grants_what_it_holds_then_nothing(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	/* 1 MiB/s, 64 KiB burst: bytes */
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1048576, 65536));
+	sl_tbucket_init(&b);
+	assert_int_equal(16384, sl_tbucket_take_upto(&b, &r, 10 * SEC, 16384));
+	assert_int_equal(49152, sl_tbucket_take_upto(&b, &r, 10 * SEC, 100000));
+	assert_int_equal(0, sl_tbucket_take_upto(&b, &r, 10 * SEC, 100000));
+	/* 1 ms later: 1048.576 bytes have come back, of which 1048 whole */
+	assert_int_equal(1048, sl_tbucket_take_upto(&b, &r, 10 * SEC + 1000000, 100000));
+}
+
+static void
+tbucket_take_upto_moves_exactly_rate_bytes_per_second_over_a_long_run(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+	uint64_t got = 0, t = 5 * SEC;
+
+	(void)state;
+	/* an inexact rate, odd read sizes and odd spacing: no byte lost or made by rounding */
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 999983, 4099));
+	sl_tbucket_init(&b);
+	got += sl_tbucket_take_upto(&b, &r, t, UINT32_MAX); /* the burst */
+	for (unsigned i = 0; i < 100000; i++) {
+		t += 1337 + (i % 7) * 101;
+		got += sl_tbucket_take_upto(&b, &r, t, 1 + i % 3001);
+	}
+	/* the burst, then every whole byte the elapsed time earned (the reads asked for more) */
+	assert_int_equal(4099 + (t - 5 * SEC) * 999983 / SEC, got);
+	/* and a full bucket again after a long pause, no more */
+	assert_int_equal(4099, sl_tbucket_take_upto(&b, &r, t + 10 * SEC, UINT32_MAX));
+}
+
+static void
+tbucket_put_gives_back_exactly_what_was_not_used(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b, before;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 333333, 100000));
+	sl_tbucket_init(&b);
+	assert_true(sl_tbucket_try_take(&b, &r, SEC, 50000));
+	before = b;
+	assert_int_equal(30000, sl_tbucket_take_upto(&b, &r, SEC, 30000));
+	sl_tbucket_put(&b, &r, 12345);
+	sl_tbucket_put(&b, &r, 30000 - 12345);
+	assert_int_equal(before.tat, b.tat);
+	assert_int_equal(before.frac, b.frac);
+	assert_int_equal(50000, sl_tbucket_tokens(&b, &r, SEC));
+}
+
+static void
+tbucket_put_never_fills_past_the_burst(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1000, 2000));
+	sl_tbucket_init(&b);
+	assert_int_equal(10, sl_tbucket_take_upto(&b, &r, 100 * SEC, 10));
+	sl_tbucket_put(&b, &r, 1000000);
+	assert_int_equal(2000, sl_tbucket_tokens(&b, &r, 100 * SEC));
+	assert_int_equal(2000, sl_tbucket_take_upto(&b, &r, 100 * SEC, 5000));
+}
+
+static void
+tbucket_take_upto_unlimited_grants_everything_asked(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 0, 0));
+	sl_tbucket_init(&b);
+	b.tat = 77;
+	assert_int_equal(262144, sl_tbucket_take_upto(&b, &r, SEC, 262144));
+	sl_tbucket_put(&b, &r, 5);
+	assert_int_equal(77, b.tat);
+}
+
+static void
+tbucket_take_upto_at_the_largest_byte_rate_does_not_overflow(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b;
+
+	(void)state;
+	/* 2 GiB/s with a 1 GiB burst: a step is under a ns, all in the remainder */
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1u << 31, 1u << 30));
+	sl_tbucket_init(&b);
+	assert_int_equal(1u << 30, sl_tbucket_take_upto(&b, &r, SEC, UINT32_MAX));
+	assert_int_equal(0, sl_tbucket_take_upto(&b, &r, SEC, UINT32_MAX));
+	/* 1 ms: 2147483.648 bytes */
+	assert_int_equal(2147483, sl_tbucket_take_upto(&b, &r, SEC + 1000000, UINT32_MAX));
+	sl_tbucket_put(&b, &r, 2147483);
+	assert_int_equal(2147483, sl_tbucket_tokens(&b, &r, SEC + 1000000));
+}
+
 int
 main(void)
 {
@@ -278,6 +384,13 @@ main(void)
 	        cmocka_unit_test(tbucket_wait_ns_says_when_a_take_succeeds),
 	        cmocka_unit_test(tbucket_largest_rate_and_burst_do_not_overflow),
 	        cmocka_unit_test(tbucket_is_full_only_when_it_owes_nothing),
+	        cmocka_unit_test(tbucket_take_upto_grants_what_it_holds_then_nothing),
+	        cmocka_unit_test(
+	                tbucket_take_upto_moves_exactly_rate_bytes_per_second_over_a_long_run),
+	        cmocka_unit_test(tbucket_put_gives_back_exactly_what_was_not_used),
+	        cmocka_unit_test(tbucket_put_never_fills_past_the_burst),
+	        cmocka_unit_test(tbucket_take_upto_unlimited_grants_everything_asked),
+	        cmocka_unit_test(tbucket_take_upto_at_the_largest_byte_rate_does_not_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
