@@ -290,7 +290,8 @@ read_backend(void *arg, size_t inst, unsigned idx)
 		return atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) >
 		       sl_clock_ns() / 1000000;
 	case B_WEIGHT:
-		return b->cfg->weight == 0 ? 1 : b->cfg->weight;
+		/* relaxed: a statistic */
+		return atomic_load_explicit(&b->weight, memory_order_relaxed);
 	}
 	return 0;
 }
@@ -301,14 +302,18 @@ static uint64_t
 read_group(void *arg, size_t inst, unsigned idx)
 {
 	const struct sl_proxy *p = arg;
-	const struct sl_config_group *g = &p->cfg->groups[inst];
-	uint64_t up = 0;
+	uint64_t n = 0, up = 0;
 
-	if (idx == G_BACKENDS)
-		return g->nbackends;
-	for (size_t i = 0; i < g->nbackends; i++)
-		up += sl_health_backend_is_up(&p->backends[inst][i].up);
-	return up;
+	for (size_t i = 0; i < p->bsets[inst].cap; i++) {
+		const struct sl_backend *b = &p->backends[inst][i];
+
+		/* relaxed: a statistic */
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) != SL_SLOT_LIVE)
+			continue;
+		n++;
+		up += sl_health_backend_is_up(&b->up);
+	}
+	return idx == G_BACKENDS ? n : up;
 }
 
 static uint64_t
@@ -566,7 +571,7 @@ add_groups(struct sl_proxy *p)
 	const struct sl_stats_def defs[] = {
 	        [G_BACKENDS] = {.name = "group_backends",
 	                        .kind = SL_STATS_GAUGE,
-	                        .help = "Backends configured in the group.",
+	                        .help = "Backends of the group now, run-time changes included.",
 	                        .offset = SL_STATS_READ},
 	        [G_UP] = {.name = "group_backends_up",
 	                  .kind = SL_STATS_GAUGE,
@@ -766,7 +771,7 @@ sl__metrics_create(struct sl_proxy *p)
 		return -ENOMEM;
 	for (size_t g = 0; g < p->cfg->ngroups; g++) {
 		mx->bbase[g] = mx->nbackends;
-		mx->nbackends += p->cfg->groups[g].nbackends;
+		mx->nbackends += p->bsets[g].cap;
 	}
 	if ((err = repeat_counters(&mx->lctr, &mx->ldefs, ldefs, SL_LCTR_COUNT, p->cfg->nlisteners,
 	                           p->nworkers)) != 0 ||

@@ -120,7 +120,8 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	if (err != 0)
 		return err;
 	for (size_t g = 0; g < cfg->ngroups; g++) {
-		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g], p->lbs[g],
+		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g],
+		                      p->bsets[g].cap, p->lbs[g], p->bsets[g].map, p->bsets[g].nmap,
 		                      index + 1);
 		if (err != 0)
 			return err;
