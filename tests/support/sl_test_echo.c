@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,8 +21,6 @@ struct conn {
 	size_t head, len;
 	char buf[ECHO_BUF];
 };
-
-static struct conn conns[SL_TEST_ECHO_MAX_CONNS]; /* one server at a time per process */
 
 static void
 conn_step(struct conn *c, short rev)
@@ -65,7 +64,11 @@ echo_main(void *arg)
 	struct sl_test_echo *e = arg;
 	struct pollfd pfd[SL_TEST_ECHO_MAX_CONNS + 2];
 	int idx[SL_TEST_ECHO_MAX_CONNS + 2];
+	/* the server's own: several servers run side by side */
+	struct conn *conns = calloc(SL_TEST_ECHO_MAX_CONNS, sizeof(*conns));
 
+	if (conns == NULL)
+		return NULL;
 	for (int i = 0; i < SL_TEST_ECHO_MAX_CONNS; i++)
 		conns[i].fd = -1;
 	for (;;) {
@@ -106,6 +109,7 @@ echo_main(void *arg)
 	for (int i = 0; i < SL_TEST_ECHO_MAX_CONNS; i++)
 		if (conns[i].fd >= 0)
 			close(conns[i].fd);
+	free(conns);
 	return NULL;
 }
 
