@@ -26,6 +26,7 @@
 #include <sluice/backends.h>
 #include <sluice/proxy.h>
 
+#include "admin/admin_int.h"
 #include "proxy/lb_int.h"
 #include "proxy/proxy_int.h"
 #include "sl_test_echo.h"
@@ -584,6 +585,75 @@ maglev_removal_moves_about_one_nth_of_flows(void **state)
 	rig_stop(&r);
 }
 
+/* The Prometheus text of the proxy's registry, malloc'ed. */
+static char *
+render_metrics(struct sl_proxy *p)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	assert_int_equal(0, sl__admin_render_metrics(sl_proxy_stats_registry(p), f));
+	fclose(f);
+	return text;
+}
+
+/* true if promtool is installed; then *ok says whether it accepted <text>. */
+static bool
+promtool_check(const char *text, bool *ok)
+{
+	FILE *f;
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0)
+		return false;
+	f = popen("promtool check metrics >/dev/null 2>&1", "w");
+	assert_non_null(f);
+	fputs(text, f);
+	*ok = pclose(f) == 0;
+	return true;
+}
+
+static void
+metrics_show_backends_added_at_run_time_and_hide_removed_ones(void **state)
+{
+	struct sl_backend_spec s;
+	char *text, *json = NULL;
+	size_t len = 0;
+	bool ok = false;
+	FILE *f;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 2);
+	rig_start(&r);
+	s = spec_of("late", &r.e[2].addr, 3);
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(0, sl_proxy_backend_remove(r.p, "g", "e1"));
+	assert_int_equal(4, ask_n(&r, 4)); /* 2 to e0, 2 to late */
+	text = render_metrics(r.p);
+	assert_non_null(
+	        strstr(text, "sluice_backend_sessions_total{group=\"g\",backend=\"late\"} 2\n"));
+	assert_non_null(strstr(text, "sluice_backend_weight{group=\"g\",backend=\"late\"} 3\n"));
+	assert_non_null(
+	        strstr(text, "sluice_backend_sessions_total{group=\"g\",backend=\"e0\"} 2\n"));
+	assert_null(strstr(text, "backend=\"e1\""));
+	assert_null(strstr(text, "backend=\"\""));
+	assert_non_null(strstr(text, "sluice_group_backends{group=\"g\"} 2\n"));
+	if (promtool_check(text, &ok))
+		assert_true(ok);
+	free(text);
+
+	f = open_memstream(&json, &len);
+	assert_non_null(f);
+	assert_int_equal(0, sl__admin_render_stats(sl_proxy_stats_registry(r.p), f));
+	fclose(f);
+	assert_non_null(strstr(json, "\"backend\":\"late\""));
+	assert_null(strstr(json, "\"backend\":\"e1\""));
+	free(json);
+	rig_stop(&r);
+}
+
 struct traffic {
 	const struct sl_addr *addr;
 	unsigned n, ok;
@@ -651,6 +721,7 @@ main(void)
 	        cmocka_unit_test(discovered_set_keeps_health_of_backends_that_stay),
 	        cmocka_unit_test(changes_refuse_bad_requests),
 	        cmocka_unit_test(maglev_removal_moves_about_one_nth_of_flows),
+	        cmocka_unit_test(metrics_show_backends_added_at_run_time_and_hide_removed_ones),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 
