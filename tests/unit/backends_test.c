@@ -654,6 +654,41 @@ metrics_show_backends_added_at_run_time_and_hide_removed_ones(void **state)
 	rig_stop(&r);
 }
 
+static void
+access_log_names_the_backend_a_session_had(void **state)
+{
+	char path[] = "/tmp/sl-backends-test-XXXXXX", line[4096];
+	struct sl_backend_spec s;
+	bool late = false, e0 = false;
+	struct rig r;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	rig_config(&r, 1, "round_robin", 1);
+	r.cfg.access_log = (struct sl_config_access_log){.path = path, .ring_size = 64};
+	rig_start(&r);
+	s = spec_of("late", &r.e[1].addr, 1);
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(2, ask_n(&r, 2));
+	sl_proxy_destroy(r.p); /* writes every queued line */
+	r.p = NULL;
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		late |= strstr(line, "\"backend\":\"late\"") != NULL;
+		e0 |= strstr(line, "\"backend\":\"e0\"") != NULL;
+	}
+	fclose(f);
+	unlink(path);
+	assert_true(late);
+	assert_true(e0);
+	rig_stop(&r);
+}
+
 struct traffic {
 	const struct sl_addr *addr;
 	unsigned n, ok;
@@ -722,6 +757,7 @@ main(void)
 	        cmocka_unit_test(changes_refuse_bad_requests),
 	        cmocka_unit_test(maglev_removal_moves_about_one_nth_of_flows),
 	        cmocka_unit_test(metrics_show_backends_added_at_run_time_and_hide_removed_ones),
+	        cmocka_unit_test(access_log_names_the_backend_a_session_had),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 
