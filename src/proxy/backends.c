@@ -639,6 +639,7 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 			x->up = sl_health_backend_is_up(&b->up);
 			x->ejected = atomic_load_explicit(&b->ejected_until_ms,
 			                                  memory_order_relaxed) > now_ms;
+			/* relaxed: a count, as above */
 			x->active = atomic_load_explicit(&b->conns, memory_order_relaxed);
 			x->sessions =
 			        sl_counter_sum(p->mx.bctr, (unsigned)(base + SL_BCTR_SESSIONS)) -
