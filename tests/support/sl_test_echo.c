@@ -23,7 +23,16 @@ struct conn {
 };
 
 static void
-conn_step(struct conn *c, short rev)
+conn_close(struct sl_test_echo *e, struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	/* relaxed: a statistic the tests poll */
+	atomic_fetch_sub_explicit(&e->live, 1, memory_order_relaxed);
+}
+
+static void
+conn_step(struct sl_test_echo *e, struct conn *c, short rev)
 {
 	ssize_t n;
 
@@ -35,8 +44,7 @@ conn_step(struct conn *c, short rev)
 		} else if (n == 0) {
 			c->eof = true;
 		} else if (errno != EAGAIN) {
-			close(c->fd);
-			c->fd = -1;
+			conn_close(e, c);
 			return;
 		}
 	}
@@ -46,15 +54,13 @@ conn_step(struct conn *c, short rev)
 			c->head += (size_t)n;
 			c->len -= (size_t)n;
 		} else if (n == -1 && errno != EAGAIN) {
-			close(c->fd);
-			c->fd = -1;
+			conn_close(e, c);
 			return;
 		}
 	}
 	if (c->eof && c->len == 0) {
 		shutdown(c->fd, SHUT_WR);
-		close(c->fd);
-		c->fd = -1;
+		conn_close(e, c);
 	}
 }
 
@@ -90,7 +96,7 @@ echo_main(void *arg)
 			break;
 		for (int i = 2; i < n; i++)
 			if (pfd[i].revents)
-				conn_step(&conns[idx[i]], pfd[i].revents);
+				conn_step(e, &conns[idx[i]], pfd[i].revents);
 		if (pfd[1].revents & POLLIN) {
 			int fd = accept4(e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -100,6 +106,8 @@ echo_main(void *arg)
 				conns[i] = (struct conn){.fd = fd};
 				/* relaxed: a statistic read after the test's exchanges */
 				atomic_fetch_add_explicit(&e->accepted, 1, memory_order_relaxed);
+				/* relaxed: as above */
+				atomic_fetch_add_explicit(&e->live, 1, memory_order_relaxed);
 				fd = -1;
 			}
 			if (fd >= 0)
@@ -119,6 +127,7 @@ sl_test_echo_start(struct sl_test_echo *e)
 	int err;
 
 	atomic_init(&e->accepted, 0);
+	atomic_init(&e->live, 0);
 	e->lfd = sl_test_listen(&e->addr, 512);
 	if (e->lfd < 0)
 		return e->lfd;

@@ -689,6 +689,99 @@ access_log_names_the_backend_a_session_had(void **state)
 	rig_stop(&r);
 }
 
+/* Waits (bounded) until echo server <i> has <n> connections open; false if it never had. */
+static bool
+wait_live(struct rig *r, size_t i, unsigned n)
+{
+	for (int k = 0; k < 1000; k++) {
+		if (atomic_load(&r->e[i].live) == n)
+			return true;
+		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+	}
+	return false;
+}
+
+static void
+warm_pools_follow_backends_added_disabled_and_removed(void **state)
+{
+	struct sl_backend_spec s;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 2);
+	r.group.warm_pool = (struct sl_config_warm_pool){.size = 2, .idle_ms = 60000};
+	rig_start(&r);
+	/* one worker: two idle connections to each backend */
+	assert_true(wait_live(&r, 0, 2));
+	assert_true(wait_live(&r, 1, 2));
+	/* disabled: its idle connections close and none is made again */
+	assert_int_equal(0, sl_proxy_backend_set_admin(r.p, "g", "e1", SL_BACKEND_DISABLED));
+	assert_true(wait_live(&r, 1, 0));
+	/* drained: the same */
+	assert_int_equal(0, sl_proxy_backend_set_admin(r.p, "g", "e0", SL_BACKEND_DRAINING));
+	assert_true(wait_live(&r, 0, 0));
+	assert_int_equal(0, sl_proxy_backend_set_admin(r.p, "g", "e0", SL_BACKEND_ENABLED));
+	assert_true(wait_live(&r, 0, 2));
+	/* added: the pool connects to it */
+	s = spec_of("late", &r.e[2].addr, 1);
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	assert_true(wait_live(&r, 2, 2));
+	/* sessions get warm connections from the enabled backends only */
+	assert_int_equal(6, ask_n(&r, 6));
+	assert_int_equal(2, accepted(&r, 1)); /* only the two warm ones from the start */
+	/* removed: its idle connections close */
+	assert_int_equal(0, sl_proxy_backend_remove(r.p, "g", "late"));
+	assert_true(wait_live(&r, 2, 0));
+	/* enabled again: refilled */
+	assert_int_equal(0, sl_proxy_backend_set_admin(r.p, "g", "e1", SL_BACKEND_ENABLED));
+	assert_true(wait_live(&r, 1, 2));
+	rig_stop(&r);
+}
+
+static void
+reload_keeps_run_time_changes_and_refuses_another_backend_list(void **state)
+{
+	static const char yaml[] = "workers: 1\n"
+	                           "listeners: [{name: l, address: 127.0.0.1:%u, group: g}]\n"
+	                           "groups: [{name: g, backends: [{name: e0, address: %s}]%s}]\n";
+	char a[SL_ADDR_STRLEN], text[512], why[160];
+	struct sl_config *layout, *next;
+	struct sl_backend_spec s;
+	struct sl_backend_info bi;
+	unsigned port;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 0); /* for its echo servers */
+	sl_addr_format(&r.e[0].addr, a, sizeof(a));
+	port = sl_test_closed_port();
+	snprintf(text, sizeof(text), yaml, port, a, "");
+	assert_int_equal(0, sl_config_load_string(&layout, NULL, text, strlen(text), stderr));
+	sl_test_proxy_start(&r.p, layout, &r.addr);
+	s = spec_of("late", &r.e[1].addr, 1);
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+
+	/* the start file again: taken, and the added backend stays */
+	assert_int_equal(0, sl_config_load_string(&next, NULL, text, strlen(text), stderr));
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_true(info_of(r.p, "late", &bi));
+	assert_int_equal(4, ask_n(&r, 4));
+	assert_int_equal(2, accepted(&r, 1));
+
+	/* another max_backends: refused, nothing changes */
+	snprintf(text, sizeof(text), yaml, port, a, ", max_backends: 40");
+	assert_int_equal(0, sl_config_load_string(&next, NULL, text, strlen(text), stderr));
+	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "max_backends"));
+	sl_config_free(next);
+	assert_int_equal(2, nlisted(r.p));
+
+	sl_proxy_destroy(r.p);
+	r.p = NULL;
+	sl_config_free(layout);
+	rig_stop(&r);
+}
+
 struct traffic {
 	const struct sl_addr *addr;
 	unsigned n, ok;
@@ -758,6 +851,8 @@ main(void)
 	        cmocka_unit_test(maglev_removal_moves_about_one_nth_of_flows),
 	        cmocka_unit_test(metrics_show_backends_added_at_run_time_and_hide_removed_ones),
 	        cmocka_unit_test(access_log_names_the_backend_a_session_had),
+	        cmocka_unit_test(warm_pools_follow_backends_added_disabled_and_removed),
+	        cmocka_unit_test(reload_keeps_run_time_changes_and_refuses_another_backend_list),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 
