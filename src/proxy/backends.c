@@ -294,12 +294,27 @@ free_slot(const struct sl_proxy *p, size_t g, const bool *skip)
 	return reuse;
 }
 
+/* A name as the config file allows one: printable ASCII, no spaces, quotes or backslashes. */
+static bool
+name_is_valid(const char *s, size_t size)
+{
+	const char *end = memchr(s, '\0', size);
+
+	if (end == NULL)
+		return false;
+	for (; s < end; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '"' ||
+		    *s == '\\')
+			return false;
+	return true;
+}
+
 static int
 spec_check(const struct sl_backend_spec *spec)
 {
 	if (spec == NULL || spec->addr.len == 0 || sl_addr_port(&spec->addr) == 0 ||
 	    spec->weight == 0 || spec->weight > SL_CONFIG_WEIGHT_MAX ||
-	    memchr(spec->name, '\0', sizeof(spec->name)) == NULL)
+	    !name_is_valid(spec->name, sizeof(spec->name)))
 		return -EINVAL;
 	return 0;
 }

@@ -509,6 +509,8 @@ changes_refuse_bad_requests(void **state)
 	assert_int_equal(-EINVAL, sl_proxy_backend_add(r.p, "g", &s));
 	s = spec_of("w1", &r.e[2].addr, SL_CONFIG_WEIGHT_MAX + 1);
 	assert_int_equal(-EINVAL, sl_proxy_backend_add(r.p, "g", &s));
+	s = spec_of("two words", &r.e[2].addr, 1);
+	assert_int_equal(-EINVAL, sl_proxy_backend_add(r.p, "g", &s));
 	memset(&s, 0, sizeof(s));
 	s.weight = 1;
 	assert_int_equal(-EINVAL, sl_proxy_backend_add(r.p, "g", &s)); /* no address */
