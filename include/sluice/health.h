@@ -26,13 +26,14 @@
 struct sl_health;
 
 /*
- * One backend to check. Nothing is copied but the struct itself: <group>, <name>, <cfg> and
- * <up> must stay valid until sl_health_destroy() (they normally point into the config snapshot
- * and the caller's backend object).
+ * One backend to check. Nothing is copied but the struct itself and <name> (up to
+ * SL_CONFIG_NAME_MAX - 1 bytes): <group>, <cfg> and <up> must stay valid until
+ * sl_health_destroy() (they normally point into the config snapshot and the caller's backend
+ * object).
  */
 struct sl_health_target {
 	const char *group; /* for log lines only */
-	const char *name;  /* for log lines only */
+	const char *name;  /* for log lines only; copied (NULL = "") */
 	struct sl_addr addr;
 	const struct sl_config_health *cfg; /* kind, interval, timeout, rise, fall, send/expect */
 	/*

@@ -55,7 +55,7 @@ struct hc {
 	uint64_t started_ms;
 	char why[128];                 /* the last failure */
 	bool paused;                   /* not checked (sl_health_set_target()) */
-	char name[SL_CONFIG_NAME_MAX]; /* t.name points here once set at run time */
+	char name[SL_CONFIG_NAME_MAX]; /* t.name points here */
 	/* a change from sl_health_set_target() for the checker thread: under h->mu */
 	struct {
 		bool set, active, reset, addr_set;
@@ -562,6 +562,10 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 
 		c->h = h;
 		c->t = t[i];
+		/* a copy: the caller may reuse its name for another backend once the target is
+		 * paused, while a check finishing here still logs the old one */
+		snprintf(c->name, sizeof(c->name), "%s", t[i].name != NULL ? t[i].name : "");
+		c->t.name = c->name;
 		c->idx = i;
 		c->fd = -1;
 		c->phase = HC_IDLE;
