@@ -203,20 +203,20 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 		             p->cfg->groups[g].name);
 		return 0;
 	}
+	/* a reference for every message, taken before the first post (nothing shares the job
+	 * yet); those of messages that could not be posted are given back below */
+	job->refs += job->n;
 	for (unsigned i = 0; i < job->n; i++) {
-		pthread_mutex_lock(&job->mu);
-		job->refs++;
-		pthread_mutex_unlock(&job->mu);
 		if (post(&p->workers[i], &job->w[i].m) == 0) {
 			posted++;
 			continue;
 		}
 		sl_log_error("group %s: worker %u's mailbox stays full: it keeps its old backends",
 		             p->cfg->groups[g].name, i);
-		job_put(job, false);
 	}
 	sl_clock_deadline(&dl, (uint64_t)APPLY_TIMEOUT_MS * 1000);
 	pthread_mutex_lock(&job->mu);
+	job->refs -= job->n - posted; /* never to 0: ours is still there */
 	while (job->done < posted)
 		if (pthread_cond_timedwait(&job->cv, &job->mu, &dl) == ETIMEDOUT)
 			break;
