@@ -478,14 +478,17 @@ print_set(const struct sl_stats_set *s)
 	size_t len = 0;
 
 	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
+		char buf[SL_STATS_LABEL_MAX];
 		size_t start = len;
 		bool any = false;
 
+		if (!sl_stats_instance_present(s, inst))
+			continue;
 		if (nl > 0 && nd > 1) {
 			append(line, sizeof(line), &len, "%s", len == 0 ? " " : "; ");
 			for (unsigned j = 0; j < nl; j++)
 				append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
-				       sl_stats_instance_label(s, inst, j));
+				       sl_stats_instance_label_now(s, inst, j, buf, sizeof(buf)));
 			append(line, sizeof(line), &len, ":");
 		}
 		for (unsigned d = 0; d < nd; d++) {
@@ -512,7 +515,8 @@ print_set(const struct sl_stats_set *s)
 			if (nl > 0 && nd == 1)
 				for (unsigned j = 0; j < nl; j++)
 					append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
-					       sl_stats_instance_label(s, inst, j));
+					       sl_stats_instance_label_now(s, inst, j, buf,
+					                                   sizeof(buf)));
 			else
 				append(line, sizeof(line), &len, "%s", short_name(set, def->name));
 		}

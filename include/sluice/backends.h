@@ -5,9 +5,15 @@
  * the backend set of a group (add, remove, replace). Sessions already open keep the backend
  * they have; health state is kept for every backend that stays.
  *
- * Thread safety: any thread except a worker, while the proxy exists; calls are serialised
- * inside. Changes reach every worker through its mailbox; a call returns once every worker has
- * taken it. Errors are negative errno values.
+ * Thread safety: any thread except a worker (-EDEADLK from a worker), while the proxy exists;
+ * calls are serialised inside. Changes reach every worker through its mailbox; a call returns
+ * once every worker has taken it, or after 5 s (logged) if one has not: that worker takes it
+ * when it gets to its mailbox. Before sl_proxy_start() and after the drain the change is made
+ * and the workers take it when they are set up. Errors are negative errno values.
+ *
+ * A group holds at most max_backends backends (its config key). A removed backend's slot is
+ * reused only once no session holds it, so it counts against max_backends until then. Run-time
+ * changes last until the process exits; a reload leaves them alone (docs/operations.md).
  */
 #ifndef SLUICE_BACKENDS_H
 #define SLUICE_BACKENDS_H
@@ -55,8 +61,10 @@ struct sl_backend_info {
 };
 
 /*
- * Adds <spec> to <group>. 0; -ENOENT (no such group), -EEXIST (the name is taken), -ENOSPC (the
- * group holds max_backends), -EINVAL (a bad weight or address).
+ * Adds <spec> to <group>, enabled and (with health checks) checked from scratch, up until its
+ * first verdict. 0; -ENOENT (no such group), -EEXIST (the name is taken), -ENOSPC (the group
+ * holds max_backends), -EINVAL (a bad weight, an address unset or with port 0, or a name the
+ * config file would refuse: printable ASCII without spaces, quotes or backslashes).
  */
 SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,
                                 const struct sl_backend_spec *spec);
@@ -73,16 +81,22 @@ SL_API int sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, con
                                       enum sl_backend_admin admin);
 
 /*
- * Makes <set> (<n> entries) the discovered backends of <group>: those with an address already
- * present stay as they are (health, counters, sessions), the others are added or removed.
- * Backends from the config file are left alone. 0, -ENOENT, -ENOSPC, -EINVAL.
+ * Makes <set> (<n> entries; <set> may be NULL when <n> is 0) the discovered backends of
+ * <group>: those with an address already present (in any backend of the group) stay as they
+ * are (name, weight, health, counters, sessions), the discovered ones whose address is not in
+ * <set> are removed, the others added. Backends from the config file are left alone. All or
+ * nothing (but for running out of memory while rebuilding, which is logged): 0, -ENOENT, -ENOSPC
+ * (no room for the new ones; slots freed by this call's removals are reused by a later call only),
+ * -EINVAL (an entry as for add), -EEXIST (a new entry's name is taken by a backend that stays, or
+ * by another new entry).
  */
 SL_API int sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                                          const struct sl_backend_spec *set, size_t n);
 
 /*
- * Copies up to <max> backends (every group, in group order) into <out> and their number into
- * <*n> (which may exceed <max>: call again with more room). 0.
+ * Copies up to <max> backends (every group, in group order, then table order; removed ones are
+ * not listed) into <out> (may be NULL when <max> is 0) and their number into <*n> (which may
+ * exceed <max>: call again with more room). A snapshot: each value is read alone. 0.
  */
 SL_API int sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max,
                              size_t *n);

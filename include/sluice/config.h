@@ -125,6 +125,10 @@ struct sl_config_group {
 	/* sessions that may wait, whole process, when every backend they may use is at its
 	 * max_connections; 0 (default) = none wait: such a client is closed (no_backend). Live */
 	uint32_t max_queue;
+	/* slots of the group's backend table, run-time additions included (sluice/backends.h):
+	 * nbackends .. SL_CONFIG_BACKENDS_MAX (maglev: below maglev_table_size); 0 (default) =
+	 * nbackends + 16, within those bounds */
+	uint32_t max_backends;
 	struct sl_config_health health;
 	struct sl_config_passive passive;
 	struct sl_config_warm_pool warm_pool;

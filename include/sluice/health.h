@@ -26,13 +26,14 @@
 struct sl_health;
 
 /*
- * One backend to check. Nothing is copied but the struct itself: <group>, <name>, <cfg> and
- * <up> must stay valid until sl_health_destroy() (they normally point into the config snapshot
- * and the caller's backend object).
+ * One backend to check. Nothing is copied but the struct itself and <name> (up to
+ * SL_CONFIG_NAME_MAX - 1 bytes): <group>, <cfg> and <up> must stay valid until
+ * sl_health_destroy() (they normally point into the config snapshot and the caller's backend
+ * object).
  */
 struct sl_health_target {
 	const char *group; /* for log lines only */
-	const char *name;  /* for log lines only */
+	const char *name;  /* for log lines only; copied (NULL = "") */
 	struct sl_addr addr;
 	const struct sl_config_health *cfg; /* kind, interval, timeout, rise, fall, send/expect */
 	/*
@@ -45,6 +46,8 @@ struct sl_health_target {
 	/* 0, or 1 or 2: every check first sends a PROXY header of that version (v1 "PROXY
 	 * UNKNOWN", v2 LOCAL), as backends that expect one from every connection need */
 	unsigned send_proxy;
+	/* not checked until sl_health_set_target() makes it active; <addr> may then be unset */
+	bool paused;
 };
 
 /* A state change, as passed to sl_health_opts.on_change. */
@@ -105,6 +108,17 @@ SL_API void sl_health_stop(struct sl_health *h);
 
 /* Stops (if needed) and frees <h>. NULL is ignored. Controlling thread. */
 SL_API void sl_health_destroy(struct sl_health *h);
+
+/*
+ * Changes target <i> at run time: its address (<addr>, NULL = keep), its name for log lines
+ * (<name>, copied; NULL = keep), whether it is checked (<active>; a paused target keeps its
+ * state and *up untouched), and with <reset> a fresh start (no runs counted, *up set to 1, as
+ * for a new backend). Takes effect on the checker thread soon after (it is woken), or at once
+ * when the checker is not running; changes made before it runs again are merged. 0, -EINVAL
+ * (no such target, or active without an address). Any thread, between create and destroy.
+ */
+SL_API int sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr,
+                                const char *name, bool active, bool reset);
 
 /* Fills <*st> with the counters (relaxed reads). Any thread, between create and destroy. */
 SL_API void sl_health_stats(const struct sl_health *h, struct sl_health_stats *st);

@@ -12,6 +12,10 @@
  *   reason     reason="..."       rejects
  *   backend    group=, backend=   sessions, connect_failures, ...
  *
+ * Instances are fixed once built, but a set may have instances that come and go (a present
+ * callback) and label values that change (a label callback): consumers skip an instance that
+ * is not present and show sl_stats_instance_label_now().
+ *
  * Thread safety: building (create, add_set, add_instance) happens on one thread before the
  * registry is shared; destroy after every reader is done. Everything else may be called from
  * any thread at any time in between, concurrently: the registry itself is then immutable, and
@@ -62,6 +66,21 @@ typedef int (*sl_stats_hist_fn)(void *arg, size_t inst, unsigned idx, struct sl_
 /* Brings the set's values up to date before a read (see sl_stats_collect()). 0 or -errno. */
 typedef int (*sl_stats_collect_fn)(void *arg);
 
+/*
+ * For sets whose instances come and go (a backend table's slots): whether instance <inst> is
+ * to be shown now. Any thread, concurrently.
+ */
+typedef bool (*sl_stats_present_fn)(void *arg, size_t inst);
+/*
+ * For sets whose label values change (a slot's backend name): writes the value of label <j> of
+ * instance <inst> now into <buf> (<size> bytes, NUL-terminated) and returns true, or returns
+ * false to keep the value given to sl_stats_add_instance(). Any thread, concurrently.
+ */
+typedef bool (*sl_stats_label_fn)(void *arg, size_t inst, unsigned j, char *buf, size_t size);
+
+/* Room for one label value from sl_stats_instance_label_now(). */
+#define SL_STATS_LABEL_MAX 128
+
 struct sl_stats_set_opts {
 	const char *name;          /* unique in the registry, [a-z0-9_]*; copied */
 	const char *const *labels; /* <nlabels> label names; copied */
@@ -72,6 +91,8 @@ struct sl_stats_set_opts {
 	sl_stats_read_fn read;            /* source of defs with SL_STATS_READ; NULL if none */
 	sl_stats_hist_fn hist;            /* source of SL_STATS_HIST defs; NULL if none */
 	sl_stats_collect_fn collect;      /* NULL = nothing to collect */
+	sl_stats_present_fn present;      /* NULL = every instance is always shown */
+	sl_stats_label_fn label;          /* NULL = label values are those given at add time */
 	void *arg;                        /* passed to the callbacks */
 };
 
@@ -116,8 +137,17 @@ SL_API const struct sl_stats_def *sl_stats_set_def(const struct sl_stats_set *s,
 /* Index of the definition named <name>, or -ENOENT. */
 SL_API int sl_stats_set_def_index(const struct sl_stats_set *s, const char *name);
 SL_API size_t sl_stats_set_ninstances(const struct sl_stats_set *s);
-/* Value of label <j> of instance <inst>. */
+/* Value of label <j> of instance <inst> as given at add time. */
 SL_API const char *sl_stats_instance_label(const struct sl_stats_set *s, size_t inst, unsigned j);
+/*
+ * Value of label <j> of instance <inst> now: the set's label callback's (written into <buf>,
+ * <size> bytes, SL_STATS_LABEL_MAX is enough) or the one given at add time. NULL if out of
+ * range. What every consumer shows.
+ */
+SL_API const char *sl_stats_instance_label_now(const struct sl_stats_set *s, size_t inst,
+                                               unsigned j, char *buf, size_t size);
+/* false if instance <inst> is not to be shown now (the set's present callback says so). */
+SL_API bool sl_stats_instance_present(const struct sl_stats_set *s, size_t inst);
 
 /* Counter <idx> of instance <inst>, summed over the counter set's slots. */
 SL_API uint64_t sl_stats_read(const struct sl_stats_set *s, size_t inst, unsigned idx);

@@ -76,6 +76,13 @@ SL_API int sl_warm_take(struct sl_warm *w, size_t backend);
  */
 SL_API void sl_warm_set_enabled(struct sl_warm *w, size_t backend, bool enabled);
 
+/*
+ * Points <backend> at <addr> (set; copied), as when a backend table slot gets a new occupant:
+ * closes every connection the pool holds for it, clears its backoff, and refills if it is
+ * enabled. No-op if the address is the same. Loop thread.
+ */
+SL_API void sl_warm_set_addr(struct sl_warm *w, size_t backend, const struct sl_addr *addr);
+
 /* Idle connections ready to take for <backend> now. Loop thread. */
 SL_API size_t sl_warm_ready(const struct sl_warm *w, size_t backend);
 

@@ -60,9 +60,12 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 
 	if (o == NULL)
 		return NULL;
-	for (unsigned j = 0; j < sl_stats_set_nlabels(s); j++)
+	for (unsigned j = 0; j < sl_stats_set_nlabels(s); j++) {
+		char buf[SL_STATS_LABEL_MAX];
+
 		cJSON_AddStringToObject(o, sl_stats_set_label(s, j),
-		                        sl_stats_instance_label(s, inst, j));
+		                        sl_stats_instance_label_now(s, inst, j, buf, sizeof(buf)));
+	}
 	for (unsigned idx = 0; idx < sl_stats_set_ndefs(s); idx++) {
 		const struct sl_stats_def *d = sl_stats_set_def(s, idx);
 		const char *key = short_name(set, d->name);
@@ -137,7 +140,8 @@ sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x
 		} else {
 			v = cJSON_CreateArray();
 			for (size_t inst = 0; v != NULL && inst < n; inst++)
-				cJSON_AddItemToArray(v, instance_object(s, inst, x));
+				if (sl_stats_instance_present(s, inst))
+					cJSON_AddItemToArray(v, instance_object(s, inst, x));
 		}
 		if (v == NULL) {
 			cJSON_Delete(doc);

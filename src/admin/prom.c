@@ -45,8 +45,10 @@ put_labels(FILE *f, const struct sl_stats_set *s, size_t inst, const char *extra
 		return;
 	fputc('{', f);
 	for (unsigned j = 0; j < n; j++) {
+		char buf[SL_STATS_LABEL_MAX];
+
 		fprintf(f, "%s%s=\"", j ? "," : "", sl_stats_set_label(s, j));
-		put_escaped(f, sl_stats_instance_label(s, inst, j), true);
+		put_escaped(f, sl_stats_instance_label_now(s, inst, j, buf, sizeof(buf)), true);
 		fputc('"', f);
 	}
 	if (extra != NULL)
@@ -63,8 +65,11 @@ put_hist(FILE *f, const struct sl_stats_set *s, unsigned idx, const char *name)
 	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
 		struct sl_hist h;
 		uint64_t count;
-		int err = sl_stats_read_hist(s, inst, idx, &h);
+		int err;
 
+		if (!sl_stats_instance_present(s, inst))
+			continue;
+		err = sl_stats_read_hist(s, inst, idx, &h);
 		if (err != 0)
 			return err;
 		count = sl_hist_count(&h);
@@ -111,6 +116,8 @@ put_family(FILE *f, const struct sl_stats_set *s, unsigned idx)
 	if (d->kind == SL_STATS_HIST)
 		return put_hist(f, s, idx, name);
 	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
+		if (!sl_stats_instance_present(s, inst))
+			continue;
 		fputs(name, f);
 		put_labels(f, s, inst, NULL);
 		if (d->kind == SL_STATS_GAUGE)

@@ -37,6 +37,7 @@ struct sl__config_gmeta {
 	yaml_node_t *name;           /* NULL when missing or bad */
 	yaml_node_t *balance;        /* NULL when defaulted */
 	yaml_node_t *maglev;         /* maglev_table_size value, NULL when defaulted */
+	yaml_node_t *max_backends;   /* NULL when defaulted */
 	yaml_node_t *backends;       /* the list, NULL when missing */
 	struct sl__config_bmeta *bm; /* one per backend */
 };

@@ -204,6 +204,20 @@ check_groups(struct sl__config_load *x)
 			                 ") must be larger than the "
 			                 "number of backends (%zu)",
 			                 g->maglev_table_size, g->nbackends);
+		/* 0: the default, which the proxy works out (sl__group_capacity()) */
+		if (g->max_backends != 0 && g->max_backends < g->nbackends) {
+			sl__config_error(x, mark_of(m->max_backends, m->map),
+			                 "\"max_backends\" (%" PRIu32
+			                 ") must be at least the number of backends (%zu)",
+			                 g->max_backends, g->nbackends);
+		} else if (g->max_backends != 0 && strcmp(g->balance, "maglev") == 0 &&
+		           g->max_backends >= g->maglev_table_size) {
+			sl__config_error(x, mark_of(m->max_backends, m->map),
+			                 "\"max_backends\" (%" PRIu32
+			                 ") must be smaller than \"maglev_table_size\" (%" PRIu32
+			                 ")",
+			                 g->max_backends, g->maglev_table_size);
+		}
 	}
 }
 

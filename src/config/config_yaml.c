@@ -93,8 +93,8 @@ enum { T_CONNECT, T_CLIENT, T_SERVER, T_SESSION, T_FIRST, T_CFIN, T_SFIN, T_MIN_
 static const char *const min_rate_keys[] = {"bytes", "window"};
 
 static const char *const group_keys[] = {
-        "name",   "balance", "maglev_table_size", "retries",    "max_queue",
-        "health", "passive", "warm_pool",         "send_proxy", "backends",
+        "name",    "balance",   "maglev_table_size", "retries",  "max_queue",    "health",
+        "passive", "warm_pool", "send_proxy",        "backends", "max_backends",
 };
 enum {
 	G_NAME,
@@ -106,7 +106,8 @@ enum {
 	G_PASSIVE,
 	G_WARM,
 	G_SEND_PROXY,
-	G_BACKENDS
+	G_BACKENDS,
+	G_MAX_BACKENDS
 };
 
 static const char *const health_keys[] = {"type", "interval", "timeout", "rise",
@@ -1112,6 +1113,11 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		get_u32(x, v[G_RETRIES], "retries", 0, SL_CONFIG_RETRIES_MAX, &g->retries);
 	if (v[G_MAX_QUEUE])
 		get_u32(x, v[G_MAX_QUEUE], "max_queue", 0, SL_CONFIG_MAX_QUEUE_MAX, &g->max_queue);
+	if (v[G_MAX_BACKENDS]) {
+		m->max_backends = v[G_MAX_BACKENDS];
+		get_u32(x, v[G_MAX_BACKENDS], "max_backends", 1, SL_CONFIG_BACKENDS_MAX,
+		        &g->max_backends);
+	}
 	if (v[G_HEALTH])
 		walk_health(x, v[G_HEALTH], &g->health);
 	if (v[G_PASSIVE])

@@ -21,6 +21,8 @@ struct sl_stats_set {
 	sl_stats_read_fn read;
 	sl_stats_hist_fn hist;
 	sl_stats_collect_fn collect;
+	sl_stats_present_fn present;
+	sl_stats_label_fn label;
 	void *arg;
 	char **values;   /* ninst * nlabels */
 	unsigned *bases; /* ninst */
@@ -163,6 +165,8 @@ sl_stats_add_set(struct sl_stats *r, const struct sl_stats_set_opts *o, struct s
 	s->read = o->read;
 	s->hist = o->hist;
 	s->collect = o->collect;
+	s->present = o->present;
+	s->label = o->label;
 	s->arg = o->arg;
 	r->sets[r->n++] = s;
 	if (out != NULL)
@@ -306,6 +310,25 @@ sl_stats_instance_label(const struct sl_stats_set *s, size_t inst, unsigned j)
 	if (inst >= s->ninst || j >= s->nlabels)
 		return NULL;
 	return s->values[inst * s->nlabels + j];
+}
+
+const char *
+sl_stats_instance_label_now(const struct sl_stats_set *s, size_t inst, unsigned j, char *buf,
+                            size_t size)
+{
+	if (inst >= s->ninst || j >= s->nlabels)
+		return NULL;
+	if (s->label != NULL && size > 0 && s->label(s->arg, inst, j, buf, size)) {
+		buf[size - 1] = '\0';
+		return buf;
+	}
+	return s->values[inst * s->nlabels + j];
+}
+
+bool
+sl_stats_instance_present(const struct sl_stats_set *s, size_t inst)
+{
+	return inst < s->ninst && (s->present == NULL || s->present(s->arg, inst));
 }
 
 uint64_t

@@ -93,6 +93,24 @@ sl__accesslog_push(struct sl_accesslog *a, unsigned worker, const struct sl_acce
 	return true;
 }
 
+/* <a> as family, port (host order) and network-order bytes; family 0 when unset. */
+static void
+addr_encode(const struct sl_addr *a, uint8_t *family, uint16_t *port, uint8_t *ip)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+
+	if (a->len != 0 && a->ss.ss_family == AF_INET6) {
+		*family = AF_INET6;
+		*port = ntohs(s6->sin6_port);
+		memcpy(ip, &s6->sin6_addr, 16);
+	} else if (a->len != 0 && a->ss.ss_family == AF_INET) {
+		*family = AF_INET;
+		*port = ntohs(s4->sin_port);
+		memcpy(ip, &s4->sin_addr, 4);
+	}
+}
+
 void
 sl__accesslog_session_closed(struct sl_session *s, bool reset)
 {
@@ -123,6 +141,13 @@ sl__accesslog_session_closed(struct sl_session *s, bool reset)
 		r.family = AF_INET;
 		r.port = ntohs(s->peer.sin.sin_port);
 		memcpy(r.ip, &s->peer.sin.sin_addr, 4);
+	}
+	if (s->backend >= 0) {
+		/* the session still holds the slot: its occupant cannot change under us */
+		const struct sl_backend *b = &s->l->group->backends[s->backend];
+
+		memcpy(r.bname, b->name, sizeof(r.bname));
+		addr_encode(&b->addr, &r.bfamily, &r.bport, r.bip);
 	}
 	sl__accesslog_push(a, w->index, &r);
 }
@@ -205,24 +230,30 @@ put_addr(struct out *o, const struct sl_addr *a)
 }
 
 static void
-rec_client(const struct sl_accesslog_rec *r, struct sl_addr *a)
+addr_decode(uint8_t family, uint16_t port, const uint8_t *ip, struct sl_addr *a)
 {
 	memset(a, 0, sizeof(*a));
-	if (r->family == AF_INET6) {
+	if (family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
 
 		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(r->port);
-		memcpy(&s6->sin6_addr, r->ip, 16);
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, ip, 16);
 		a->len = sizeof(*s6);
-	} else if (r->family == AF_INET) {
+	} else if (family == AF_INET) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
 
 		s4->sin_family = AF_INET;
-		s4->sin_port = htons(r->port);
-		memcpy(&s4->sin_addr, r->ip, 4);
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, ip, 4);
 		a->len = sizeof(*s4);
 	}
+}
+
+static void
+rec_client(const struct sl_accesslog_rec *r, struct sl_addr *a)
+{
+	addr_decode(r->family, r->port, r->ip, a);
 }
 
 const char *
@@ -259,6 +290,8 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 {
 	const struct sl_config_listener *l = NULL;
 	const struct sl_config_backend *b = NULL;
+	struct sl_config_backend bcopy = {.weight = 1};
+	struct sl_addr baddr;
 	struct out o = {.buf = buf, .size = size};
 	int64_t wall = (int64_t)r->end_ms + wall_offset_ms;
 	char when[32], why[48];
@@ -266,9 +299,16 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 	struct tm tm;
 	time_t sec;
 
+	if (r->backend >= 0 && r->bname[0] != '\0') {
+		/* the backend as the session saw it (it may have been added at run time) */
+		addr_decode(r->bfamily, r->bport, r->bip, &baddr);
+		memcpy(bcopy.name, r->bname, sizeof(bcopy.name));
+		bcopy.addr = baddr;
+		b = &bcopy;
+	}
 	if (r->listener < cfg->nlisteners) {
 		l = &cfg->listeners[r->listener];
-		if (r->backend >= 0 && l->group < cfg->ngroups &&
+		if (b == NULL && r->backend >= 0 && l->group < cfg->ngroups &&
 		    (size_t)r->backend < cfg->groups[l->group].nbackends)
 			b = &cfg->groups[l->group].backends[r->backend];
 	}

@@ -41,6 +41,12 @@ struct sl_accesslog_rec {
 	uint8_t end;          /* enum sl_session_end */
 	uint8_t reset;        /* 0, or 1 + the sl_fwd_side that failed (a reset close) */
 	uint8_t ip[16];       /* client address, network order (4 bytes used for AF_INET) */
+	/* the backend as it was when the session closed (its table slot may hold another one by
+	 * the time the line is written); bname "" = look it up in the configuration by index */
+	char bname[SL_CONFIG_NAME_MAX];
+	uint8_t bfamily;
+	uint16_t bport;
+	uint8_t bip[16];
 };
 
 struct sl_accesslog;

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * Backend runtime state shared by every worker (struct sl_backend in proxy_int.h): health flag,
- * passive ejection with doubling backoff, and the optional process-wide connection cap.
+ * passive ejection with doubling backoff, and the process-wide session count (the optional
+ * connection cap, and what tells a removed slot may be reused).
  * Writers: the health checker (up); any worker (fails, backoff_ms, ejected_until_ms, conns).
- * Every access is relaxed: each field stands alone, none publishes other memory, and a worker
- * acting on a slightly stale value only makes one more or one fewer attempt.
+ * Every access but the release of conns is relaxed: each field stands alone, none publishes
+ * other memory, and a worker acting on a slightly stale value only makes one more or one fewer
+ * attempt.
  */
+#include <stdio.h>
+
 #include <sluice/log.h>
 
 #include "proxy/proxy_int.h"
@@ -18,8 +22,8 @@ sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms)
 		return false;
 	if (atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) > now_ms)
 		return false;
-	if (b->cfg->max_connections != 0 &&
-	    atomic_load_explicit(&b->conns, memory_order_relaxed) >= b->cfg->max_connections)
+	if (b->max_connections != 0 &&
+	    atomic_load_explicit(&b->conns, memory_order_relaxed) >= b->max_connections)
 		return false;
 	return true;
 }
@@ -28,21 +32,21 @@ bool
 sl__backend_is_full(const struct sl_backend *b, uint64_t now_ms)
 {
 	/* relaxed: see the file header; a stale count makes a session wait, or be refused, once */
-	return b->cfg->max_connections != 0 && sl_health_backend_is_up(&b->up) &&
+	return b->max_connections != 0 && sl_health_backend_is_up(&b->up) &&
 	       atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) <= now_ms &&
-	       atomic_load_explicit(&b->conns, memory_order_relaxed) >= b->cfg->max_connections;
+	       atomic_load_explicit(&b->conns, memory_order_relaxed) >= b->max_connections;
 }
 
 bool
 sl__backend_try_acquire(struct sl_backend *b)
 {
-	uint32_t max = b->cfg->max_connections;
+	uint32_t max = b->max_connections;
 
-	if (max == 0)
+	/* relaxed: a counter; the cap may be overshot by nothing, since the add is atomic. A
+	 * removed slot is never acquired (no balancer has it), so reuse needs no order here */
+	if (atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) < max || max == 0)
 		return true;
-	/* relaxed: a counter; the cap may be overshot by nothing, since the add is atomic */
-	if (atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) < max)
-		return true;
+	/* relaxed: as above */
 	atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
 	return false;
 }
@@ -50,9 +54,9 @@ sl__backend_try_acquire(struct sl_backend *b)
 void
 sl__backend_release(struct sl_backend *b)
 {
-	if (b->cfg->max_connections != 0)
-		/* relaxed: a counter */
-		atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
+	/* R4: pairs with A4 in slot_reusable() (backends.c): the session's reads of the slot
+	 * happen before the slot is filled again */
+	atomic_fetch_sub_explicit(&b->conns, 1, memory_order_release);
 }
 
 bool
@@ -78,8 +82,8 @@ sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive 
 	                      memory_order_relaxed); /* relaxed: as above */
 	/* relaxed: as above; a failure counted meanwhile by another worker is forgotten */
 	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
-	sl_log_warn("backend %s ejected for %u ms after %u consecutive connect failures",
-	            b->cfg->name, backoff, limit);
+	sl_log_warn("backend %s ejected for %u ms after %u consecutive connect failures", b->name,
+	            backoff, limit);
 	return true;
 }
 
@@ -91,6 +95,26 @@ sl__backend_connect_succeeded(struct sl_backend *b)
 		atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
 	if (atomic_load_explicit(&b->backoff_ms, memory_order_relaxed) != 0)
 		atomic_store_explicit(&b->backoff_ms, 0, memory_order_relaxed);
+}
+
+void
+sl__backend_fill(struct sl_backend *b, const char *name, const struct sl_addr *addr,
+                 uint32_t weight, uint32_t max_connections, bool discovered)
+{
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (b->name[0] == '\0')
+		sl_addr_format(addr, b->name, sizeof(b->name));
+	b->addr = *addr;
+	b->max_connections = max_connections;
+	b->discovered = discovered;
+	/* relaxed, all: the fill runs while no worker reaches the slot; the change's mailbox post
+	 * publishes it to the workers, and statistics want the values alone */
+	atomic_store_explicit(&b->weight, weight == 0 ? 1 : weight, memory_order_relaxed);
+	atomic_store_explicit(&b->admin, SL_BACKEND_ENABLED, memory_order_relaxed);
+	atomic_store_explicit(&b->ejected_until_ms, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->backoff_ms, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->state, SL_SLOT_LIVE, memory_order_relaxed);
 }
 
 void

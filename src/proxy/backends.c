@@ -1,57 +1,681 @@
 // SPDX-License-Identifier: MIT
 /*
- * Backends at run time (include/sluice/backends.h). Placeholder bodies until the runtime
- * backend set lands: every change returns -ENOSYS.
+ * Backends at run time (include/sluice/backends.h): add, remove, weight, admin state and the
+ * discovered set of a group, serialised by p->bk_mu. A change edits the group's slot table
+ * (struct sl_backend, proxy_int.h), rebuilds the prototype balancer over the members, and
+ * posts every worker a clone and the slot map (worker_apply()); the call waits, bounded, until
+ * every worker took it. A removed slot is reused only once every worker has dropped it from its
+ * balancer (retired) and no session holds it (conns at 0, A4/R4).
  */
 #include <errno.h>
-#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <sluice/backends.h>
+#include <sluice/clock.h>
+#include <sluice/log.h>
+
+#include "proxy/session.h"
+
+/* How long a change waits for every worker to take it before it returns anyway. */
+#define APPLY_TIMEOUT_MS 5000
+
+struct bk_job;
+
+/* One worker's part of a change: its balancer clone and slot map (NULL: keep the balancer). */
+struct bk_wmsg {
+	struct sl_msg m; /* first: the worker gets this back */
+	struct bk_job *job;
+	struct sl_pworker *w;
+	struct sl_lb *lb;
+	uint16_t *map;
+	size_t nmap;
+};
+
+/* A change on its way to the workers; freed by whoever lets go of it last. */
+struct bk_job {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned refs; /* the caller's and one per posted message; under mu */
+	unsigned done; /* workers that took it; under mu */
+	size_t group;
+	bool rebuild; /* the members or weights changed: the workers swap balancers */
+	unsigned n;
+	struct bk_wmsg *w; /* [n] */
+};
+
+static void
+job_free(struct bk_job *job)
+{
+	for (unsigned i = 0; i < job->n; i++) {
+		sl_lb_destroy(job->w[i].lb);
+		free(job->w[i].map);
+	}
+	free(job->w);
+	pthread_cond_destroy(&job->cv);
+	pthread_mutex_destroy(&job->mu);
+	free(job);
+}
+
+/* Lets go of <job>; <took>: a worker took its part. */
+static void
+job_put(struct bk_job *job, bool took)
+{
+	bool last;
+
+	pthread_mutex_lock(&job->mu);
+	job->done += took;
+	last = --job->refs == 0;
+	pthread_cond_broadcast(&job->cv);
+	pthread_mutex_unlock(&job->mu);
+	if (last)
+		job_free(job);
+}
+
+/* On the worker: takes the new balancer and map, or brings the warm pool in line. */
+static void
+worker_apply(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct bk_wmsg *wm = (struct bk_wmsg *)m;
+	struct bk_job *job = wm->job;
+	struct sl_wgroup *g = &wm->w->groups[job->group];
+
+	(void)wk;
+	if (job->rebuild) {
+		sl__wgroup_set_members(g, wm->lb, wm->map, wm->nmap, wm->w->draining);
+		wm->lb = NULL;
+		wm->map = NULL;
+	} else {
+		sl__wgroup_warm_sync(g, wm->w->draining);
+	}
+	job_put(job, true);
+}
+
+static struct bk_job *
+job_new(struct sl_proxy *p, size_t group, bool rebuild)
+{
+	const struct sl_bset *bs = &p->bsets[group];
+	struct bk_job *job = calloc(1, sizeof(*job));
+	pthread_condattr_t ca;
+
+	if (job == NULL)
+		return NULL;
+	job->w = calloc(p->nworkers, sizeof(job->w[0]));
+	if (job->w == NULL) {
+		free(job);
+		return NULL;
+	}
+	pthread_mutex_init(&job->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	job->refs = 1;
+	job->group = group;
+	job->rebuild = rebuild;
+	job->n = p->nworkers;
+	for (unsigned i = 0; i < job->n; i++) {
+		struct bk_wmsg *wm = &job->w[i];
+
+		wm->m = (struct sl_msg){.fn = worker_apply, .data = wm};
+		wm->job = job;
+		wm->w = &p->workers[i];
+		if (!rebuild || bs->nmap == 0)
+			continue;
+		wm->map = malloc(bs->nmap * sizeof(wm->map[0]));
+		if (wm->map == NULL ||
+		    sl_lb_clone(&wm->lb, p->lbs[group], &(struct sl_lb_opts){.seed = i + 1}) != 0) {
+			job_free(job);
+			return NULL;
+		}
+		memcpy(wm->map, bs->map, bs->nmap * sizeof(wm->map[0]));
+		wm->nmap = bs->nmap;
+	}
+	return job;
+}
+
+/* Posts <m> to <w>, retrying a full mailbox (bounded). */
+static int
+post(struct sl_pworker *w, struct sl_msg *m)
+{
+	const struct timespec pause = {.tv_nsec = 1000000};
+	int err = -EAGAIN;
+
+	for (int i = 0; i < 1000 && err == -EAGAIN; i++) {
+		err = sl_worker_post(w->w, m);
+		if (err == -EAGAIN)
+			nanosleep(&pause, NULL);
+	}
+	return err;
+}
+
+/* Every removed slot of group <g> has left every worker's balancer: it may be reused. */
+static void
+retire_removed(struct sl_proxy *p, size_t g)
+{
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+		struct sl_backend *b = &p->backends[g][i];
+
+		/* relaxed: under bk_mu, the only writer */
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_REMOVED)
+			b->retired = true;
+	}
+}
+
+/*
+ * Brings every worker in line with group <g>'s slot table: rebuilds the prototype balancer if
+ * <rebuild> (the members or weights changed), then posts the change and waits for the workers.
+ * 0, or -ENOMEM / -EINVAL from the build (nothing changed: the caller undoes its edit).
+ */
+static int
+publish(struct sl_proxy *p, size_t g, bool rebuild)
+{
+	struct sl_bset *bs = &p->bsets[g];
+	struct timespec dl;
+	struct bk_job *job;
+	unsigned posted = 0;
+
+	if (rebuild) {
+		struct sl_lb *lb;
+		uint16_t *map;
+		size_t nmap;
+		int err = sl__group_lb_build(&lb, &map, &nmap, &p->cfg->groups[g], p->backends[g],
+		                             bs->cap);
+
+		if (err != 0)
+			return err;
+		sl_lb_destroy(p->lbs[g]);
+		free(bs->map);
+		p->lbs[g] = lb;
+		bs->map = map;
+		bs->nmap = nmap;
+	}
+	if (!p->bk_live) {
+		/* no worker runs: sl__pworker_init() clones the new prototype */
+		retire_removed(p, g);
+		return 0;
+	}
+	job = job_new(p, g, rebuild);
+	if (job == NULL) {
+		/* the table changed but the workers keep their balancers: say so, loudly */
+		sl_log_error("group %s: out of memory passing a backend change to the workers",
+		             p->cfg->groups[g].name);
+		return 0;
+	}
+	/* a reference for every message, taken before the first post (nothing shares the job
+	 * yet); those of messages that could not be posted are given back below */
+	job->refs += job->n;
+	for (unsigned i = 0; i < job->n; i++) {
+		if (post(&p->workers[i], &job->w[i].m) == 0) {
+			posted++;
+			continue;
+		}
+		sl_log_error("group %s: worker %u's mailbox stays full: it keeps its old backends",
+		             p->cfg->groups[g].name, i);
+	}
+	sl_clock_deadline(&dl, (uint64_t)APPLY_TIMEOUT_MS * 1000);
+	pthread_mutex_lock(&job->mu);
+	job->refs -= job->n - posted; /* never to 0: ours is still there */
+	while (job->done < posted)
+		if (pthread_cond_timedwait(&job->cv, &job->mu, &dl) == ETIMEDOUT)
+			break;
+	if (job->done == job->n)
+		retire_removed(p, g);
+	else if (job->done < posted)
+		sl_log_warn("group %s: a backend change still waits for %u worker(s)",
+		            p->cfg->groups[g].name, posted - job->done);
+	pthread_mutex_unlock(&job->mu);
+	job_put(job, false);
+	return 0;
+}
+
+/* ---- the slot table (under bk_mu) ---- */
+
+static int
+find_group(const struct sl_proxy *p, const char *name)
+{
+	if (name == NULL)
+		return -ENOENT;
+	for (size_t g = 0; g < p->cfg->ngroups; g++)
+		if (strcmp(p->cfg->groups[g].name, name) == 0)
+			return (int)g;
+	return -ENOENT;
+}
+
+static uint8_t
+slot_state(const struct sl_backend *b)
+{
+	/* relaxed: under bk_mu, the only writer */
+	return atomic_load_explicit(&b->state, memory_order_relaxed);
+}
+
+static int
+find_backend(const struct sl_proxy *p, size_t g, const char *name)
+{
+	if (name == NULL)
+		return -ENOENT;
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		if (slot_state(b) == SL_SLOT_LIVE && strcmp(b->name, name) == 0)
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+static bool
+slot_reusable(const struct sl_backend *b)
+{
+	if (slot_state(b) == SL_SLOT_EMPTY)
+		return true;
+	/* A4: pairs with R4 in sl__backend_release(): every access of the last session holding
+	 * the slot happened before the fill that follows */
+	return slot_state(b) == SL_SLOT_REMOVED && b->retired &&
+	       atomic_load_explicit(&b->conns, memory_order_acquire) == 0;
+}
+
+/* A free slot of group <g>, not in <skip> (may be NULL), empty ones first; -ENOSPC. */
+static int
+free_slot(const struct sl_proxy *p, size_t g, const bool *skip)
+{
+	int reuse = -ENOSPC;
+
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		if (skip != NULL && skip[i])
+			continue;
+		if (slot_state(b) == SL_SLOT_EMPTY)
+			return (int)i;
+		if (reuse < 0 && slot_reusable(b))
+			reuse = (int)i;
+	}
+	return reuse;
+}
+
+/* A name as the config file allows one: printable ASCII, no spaces, quotes or backslashes. */
+static bool
+name_is_valid(const char *s, size_t size)
+{
+	const char *end = memchr(s, '\0', size);
+
+	if (end == NULL)
+		return false;
+	for (; s < end; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '"' ||
+		    *s == '\\')
+			return false;
+	return true;
+}
+
+static int
+spec_check(const struct sl_backend_spec *spec)
+{
+	if (spec == NULL || spec->addr.len == 0 || sl_addr_port(&spec->addr) == 0 ||
+	    spec->weight == 0 || spec->weight > SL_CONFIG_WEIGHT_MAX ||
+	    !name_is_valid(spec->name, sizeof(spec->name)))
+		return -EINVAL;
+	return 0;
+}
+
+static void
+spec_name(const struct sl_backend_spec *spec, char *out)
+{
+	if (spec->name[0] != '\0')
+		memcpy(out, spec->name, SL_CONFIG_NAME_MAX);
+	else
+		sl_addr_format(&spec->addr, out, SL_CONFIG_NAME_MAX);
+}
+
+/* Fills slot <i> of group <g> from <spec>: counters start from what is there now. */
+static void
+slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec *spec,
+          bool discovered)
+{
+	struct sl_backend *b = &p->backends[g][i];
+	size_t flat = p->mx.bbase[g] + i;
+	char name[SL_CONFIG_NAME_MAX];
+
+	spec_name(spec, name);
+	for (unsigned k = 0; k < SL_BCTR_COUNT; k++)
+		b->ctr_base[k] = sl_counter_sum(p->mx.bctr, (unsigned)(flat * SL_BCTR_COUNT + k));
+	b->retired = false;
+	/* relaxed: no worker reaches the slot (proxy_int.h); the checker resets it (health) */
+	atomic_store_explicit(&b->up, 1, memory_order_relaxed);
+	sl__backend_fill(b, name, &spec->addr, spec->weight, spec->max_connections, discovered);
+	sl__proxy_health_sync(p, g, i, true);
+}
+
+static void
+slot_remove(struct sl_proxy *p, size_t g, uint32_t i)
+{
+	struct sl_backend *b = &p->backends[g][i];
+
+	/* relaxed: under bk_mu; the workers learn it from the change's post */
+	atomic_store_explicit(&b->state, SL_SLOT_REMOVED, memory_order_relaxed);
+	b->retired = false;
+	sl__proxy_health_sync(p, g, i, false);
+}
+
+/* ---- the API ---- */
+
+/*
+ * Locks bk_mu and finds <group>; -EDEADLK on a worker (it would wait for itself), -EAGAIN
+ * between sl_proxy_listen() and sl_proxy_start() (the workers' views are built and not yet
+ * running to take a change).
+ */
+static int
+enter(struct sl_proxy *p, const char *group)
+{
+	int g;
+
+	if (sl_worker_current() != NULL)
+		return -EDEADLK;
+	pthread_mutex_lock(&p->bk_mu);
+	if (p->listening && !p->bk_live) {
+		pthread_mutex_unlock(&p->bk_mu);
+		return -EAGAIN;
+	}
+	g = find_group(p, group);
+	if (g < 0)
+		pthread_mutex_unlock(&p->bk_mu);
+	return g;
+}
 
 int
 sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_backend_spec *spec)
 {
-	(void)p, (void)group, (void)spec;
-	return -ENOSYS;
+	char name[SL_CONFIG_NAME_MAX];
+	int g, i, err;
+
+	if ((err = spec_check(spec)) != 0)
+		return err;
+	if ((g = enter(p, group)) < 0)
+		return g;
+	spec_name(spec, name);
+	if (find_backend(p, (size_t)g, name) >= 0) {
+		err = -EEXIST;
+		goto out_unlock;
+	}
+	i = free_slot(p, (size_t)g, NULL);
+	if (i < 0) {
+		err = i;
+		goto out_unlock;
+	}
+	slot_fill(p, (size_t)g, (uint32_t)i, spec, false);
+	err = publish(p, (size_t)g, true);
+	if (err != 0) {
+		slot_remove(p, (size_t)g, (uint32_t)i);
+		p->backends[g][i].retired = true; /* never reached a worker */
+	} else {
+		char a[SL_ADDR_STRLEN];
+
+		sl_log_info("group %s: backend %s (%s) added", group, name,
+		            sl_addr_format(&spec->addr, a, sizeof(a)));
+	}
+
+out_unlock:
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }
 
 int
 sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name)
 {
-	(void)p, (void)group, (void)name;
-	return -ENOSYS;
+	int g, i, err;
+
+	if ((g = enter(p, group)) < 0)
+		return g;
+	i = find_backend(p, (size_t)g, name);
+	if (i < 0) {
+		err = i;
+		goto out_unlock;
+	}
+	slot_remove(p, (size_t)g, (uint32_t)i);
+	err = publish(p, (size_t)g, true);
+	if (err != 0) {
+		/* relaxed: under bk_mu, nothing was published */
+		atomic_store_explicit(&p->backends[g][i].state, SL_SLOT_LIVE, memory_order_relaxed);
+		sl__proxy_health_sync(p, (size_t)g, (uint32_t)i, false);
+	} else {
+		sl_log_info("group %s: backend %s removed", group, name);
+	}
+
+out_unlock:
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }
 
 int
 sl_proxy_backend_set_weight(struct sl_proxy *p, const char *group, const char *name,
                             uint32_t weight)
 {
-	(void)p, (void)group, (void)name, (void)weight;
-	return -ENOSYS;
+	struct sl_backend *b;
+	uint32_t old;
+	int g, i, err;
+
+	if (weight == 0 || weight > SL_CONFIG_WEIGHT_MAX)
+		return -EINVAL;
+	if ((g = enter(p, group)) < 0)
+		return g;
+	i = find_backend(p, (size_t)g, name);
+	if (i < 0) {
+		err = i;
+		goto out_unlock;
+	}
+	b = &p->backends[g][i];
+	/* relaxed: under bk_mu, the only writer; statistics read the value alone */
+	old = atomic_exchange_explicit(&b->weight, weight, memory_order_relaxed);
+	err = old == weight ? 0 : publish(p, (size_t)g, true);
+	if (err != 0)
+		/* relaxed: as above */
+		atomic_store_explicit(&b->weight, old, memory_order_relaxed);
+	else if (old != weight)
+		sl_log_info("group %s: backend %s weight %u -> %u", group, name, old, weight);
+
+out_unlock:
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }
 
 int
 sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, const char *name,
                            enum sl_backend_admin admin)
 {
-	(void)p, (void)group, (void)name, (void)admin;
-	return -ENOSYS;
+	struct sl_backend *b;
+	uint8_t old;
+	int g, i, err = 0;
+
+	if ((unsigned)admin >= SL_BACKEND_ADMIN_KINDS)
+		return -EINVAL;
+	if ((g = enter(p, group)) < 0)
+		return g;
+	i = find_backend(p, (size_t)g, name);
+	if (i < 0) {
+		err = i;
+		goto out_unlock;
+	}
+	b = &p->backends[g][i];
+	/* relaxed: workers read the value alone per pick; the post below orders the warm pools */
+	old = atomic_exchange_explicit(&b->admin, (uint8_t)admin, memory_order_relaxed);
+	if (old == (uint8_t)admin)
+		goto out_unlock;
+	if (old == SL_BACKEND_DISABLED || admin == SL_BACKEND_DISABLED)
+		sl__proxy_health_sync(p, (size_t)g, (uint32_t)i, false);
+	/* no new balancer: the picks read admin; the workers still settle their warm pools */
+	err = publish(p, (size_t)g, false);
+	sl_log_info("group %s: backend %s %s -> %s", group, name,
+	            sl_backend_admin_name((enum sl_backend_admin)old),
+	            sl_backend_admin_name(admin));
+
+out_unlock:
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }
 
 int
 sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                               const struct sl_backend_spec *set, size_t n)
 {
-	(void)p, (void)group, (void)set, (void)n;
-	return -ENOSYS;
+	bool *keep = NULL, *add = NULL, *taken = NULL;
+	size_t need = 0, nremoved = 0;
+	uint32_t cap;
+	int g, err;
+
+	for (size_t k = 0; k < n; k++)
+		if ((err = spec_check(&set[k])) != 0)
+			return err;
+	if ((g = enter(p, group)) < 0)
+		return g;
+	cap = p->bsets[g].cap;
+	keep = calloc(cap, sizeof(*keep));   /* slots that stay */
+	taken = calloc(cap, sizeof(*taken)); /* slots given to new entries */
+	add = calloc(n + 1, sizeof(*add));   /* entries to add */
+	if (keep == NULL || taken == NULL || add == NULL) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	/* which entries are there already (by address, any live backend), which are new */
+	for (size_t k = 0; k < n; k++) {
+		bool found = false;
+
+		for (uint32_t i = 0; i < cap && !found; i++) {
+			const struct sl_backend *b = &p->backends[g][i];
+
+			if (slot_state(b) == SL_SLOT_LIVE &&
+			    sl_addr_equal(&b->addr, &set[k].addr)) {
+				found = true;
+				keep[i] = true;
+			}
+		}
+		for (size_t j = 0; j < k && !found; j++)
+			found = sl_addr_equal(&set[j].addr, &set[k].addr); /* listed twice */
+		add[k] = !found;
+		need += !found;
+	}
+	/* new names must be free among the backends that stay and the other new ones */
+	for (size_t k = 0; k < n; k++) {
+		char name[SL_CONFIG_NAME_MAX], other[SL_CONFIG_NAME_MAX];
+
+		if (!add[k])
+			continue;
+		spec_name(&set[k], name);
+		for (uint32_t i = 0; i < cap; i++) {
+			const struct sl_backend *b = &p->backends[g][i];
+
+			if (slot_state(b) == SL_SLOT_LIVE && (keep[i] || !b->discovered) &&
+			    strcmp(b->name, name) == 0) {
+				err = -EEXIST;
+				goto out_free;
+			}
+		}
+		for (size_t j = 0; j < k; j++) {
+			if (!add[j])
+				continue;
+			spec_name(&set[j], other);
+			if (strcmp(name, other) == 0) {
+				err = -EEXIST;
+				goto out_free;
+			}
+		}
+	}
+	/* room: slots free now (a slot removed below is reused by a later change only) */
+	for (size_t k = 0; k < need; k++) {
+		int i = free_slot(p, (size_t)g, taken);
+
+		if (i < 0) {
+			err = -ENOSPC;
+			goto out_free;
+		}
+		taken[i] = true;
+	}
+	/* commit: remove the discovered backends that left, fill the new ones */
+	for (uint32_t i = 0; i < cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		if (slot_state(b) == SL_SLOT_LIVE && b->discovered && !keep[i]) {
+			slot_remove(p, (size_t)g, i);
+			nremoved++;
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (!add[k])
+			continue;
+		for (uint32_t i = 0; i < cap; i++) {
+			if (!taken[i])
+				continue;
+			taken[i] = false;
+			slot_fill(p, (size_t)g, i, &set[k], true);
+			break;
+		}
+	}
+	err = 0;
+	if (need + nremoved > 0) {
+		err = publish(p, (size_t)g, true);
+		if (err != 0)
+			/* only a failed build (out of memory) gets here; the table holds the new
+			 * set, the workers the old one, until the next change publishes */
+			sl_log_error("group %s: cannot rebuild the balancer: %s", group,
+			             strerror(-err));
+		else
+			sl_log_info("group %s: discovery added %zu backend(s), removed %zu", group,
+			            need, nremoved);
+	}
+
+out_free:
+	pthread_mutex_unlock(&p->bk_mu);
+	free(keep);
+	free(taken);
+	free(add);
+	return err;
 }
 
 int
 sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, size_t *n)
 {
-	(void)p, (void)out, (void)max;
-	*n = 0;
-	return -ENOSYS;
+	uint64_t now_ms = sl_clock_ns() / 1000000;
+	size_t k = 0;
+
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t g = 0; g < p->cfg->ngroups; g++) {
+		for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+			const struct sl_backend *b = &p->backends[g][i];
+			size_t base = (p->mx.bbase[g] + i) * SL_BCTR_COUNT;
+			struct sl_backend_info *x;
+
+			if (slot_state(b) != SL_SLOT_LIVE)
+				continue;
+			if (k++ >= max)
+				continue;
+			x = &out[k - 1];
+			memset(x, 0, sizeof(*x));
+			memcpy(x->group, p->cfg->groups[g].name, sizeof(x->group));
+			memcpy(x->name, b->name, sizeof(x->name));
+			x->addr = b->addr;
+			x->max_connections = b->max_connections;
+			x->discovered = b->discovered;
+			/* relaxed, all: a snapshot for people; each value stands alone */
+			x->weight = atomic_load_explicit(&b->weight, memory_order_relaxed);
+			x->admin = (enum sl_backend_admin)atomic_load_explicit(
+			        &b->admin, memory_order_relaxed);
+			x->up = sl_health_backend_is_up(&b->up);
+			x->ejected = atomic_load_explicit(&b->ejected_until_ms,
+			                                  memory_order_relaxed) > now_ms;
+			/* relaxed: a count, as above */
+			x->active = atomic_load_explicit(&b->conns, memory_order_relaxed);
+			x->sessions =
+			        sl_counter_sum(p->mx.bctr, (unsigned)(base + SL_BCTR_SESSIONS)) -
+			        b->ctr_base[SL_BCTR_SESSIONS];
+			x->connect_failures =
+			        sl_counter_sum(p->mx.bctr,
+			                       (unsigned)(base + SL_BCTR_CONNECT_FAILURES)) -
+			        b->ctr_base[SL_BCTR_CONNECT_FAILURES];
+		}
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	*n = k;
+	return 0;
 }
 
 const char *

@@ -45,12 +45,14 @@ sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
 	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
 
+	/* for every slot of the backend table: backends may be added at run time (backends.c) */
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];
+		uint64_t slots = sl__group_capacity(cg);
 
 		if (cg->health.kind != SL_HEALTH_NONE)
-			n += cg->nbackends; /* one check in flight per backend */
-		n += (uint64_t)cg->warm_pool.size * cg->nbackends * nworkers;
+			n += slots; /* one check in flight per backend */
+		n += (uint64_t)cg->warm_pool.size * slots * nworkers;
 	}
 	return n;
 }

@@ -1,77 +1,150 @@
 // SPDX-License-Identifier: MIT
 /*
- * A backend group as one worker sees it (struct sl_wgroup): its own balancer instance (cloned
- * from the proxy's prototype, so Maglev tables are shared), per-worker active-session counts
- * for least_conn and p2c, the pick that skips backends a session already tried, and the
- * worker's warm pool for the group (sluice/warm.h), kept in step with the health flags. Its
- * queue of sessions waiting for a backend slot lives in session.c; a freed slot wakes it here.
+ * A backend group as one worker sees it (struct sl_wgroup): its own balancer instance over the
+ * group's members (cloned from the proxy's prototype, so Maglev tables are shared; replaced
+ * whole when the backend set changes, backends.c), the map from balancer index to slot,
+ * per-worker active-session counts for least_conn and p2c, the pick that skips backends a
+ * session already tried or the operator drains or disables, and the worker's warm pool for the
+ * group (sluice/warm.h), kept in step with membership, admin state and health. Its queue of
+ * sessions waiting for a backend slot lives in session.c; a freed slot wakes it here.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "proxy/session.h"
 
-int
-sl__group_lb_create(struct sl_lb **out, const struct sl_config_group *cfg)
+uint32_t
+sl__group_capacity(const struct sl_config_group *cfg)
 {
-	struct sl_lb_target *t;
+	uint64_t cap = cfg->max_backends;
+
+	if (cap == 0) {
+		cap = (uint64_t)cfg->nbackends + 16;
+		if (cap > SL_CONFIG_BACKENDS_MAX)
+			cap = SL_CONFIG_BACKENDS_MAX;
+		if (strcmp(cfg->balance, "maglev") == 0 && cap >= cfg->maglev_table_size)
+			cap = cfg->maglev_table_size - 1;
+	}
+	return (uint32_t)(cap < cfg->nbackends ? cfg->nbackends : cap);
+}
+
+int
+sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
+                   const struct sl_config_group *cfg, const struct sl_backend *slots, uint32_t cap)
+{
 	struct sl_lb_opts o = {.maglev_table_size = cfg->maglev_table_size};
 	enum sl_lb_algo algo = SL_LB_ROUND_ROBIN;
+	struct sl_lb_target *t;
+	uint16_t *m;
+	size_t n = 0;
 	int err;
 
-	if (cfg->nbackends == 0)
-		return -EINVAL;
+	*out = NULL;
+	*map = NULL;
+	*nmap = 0;
 	if (cfg->balance[0] != '\0' && sl_lb_algo_parse(cfg->balance, &algo) != 0)
 		return -EINVAL;
-	t = calloc(cfg->nbackends, sizeof(*t));
-	if (t == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->nbackends; i++) {
-		t[i].name = cfg->backends[i].name;
-		t[i].weight = cfg->backends[i].weight == 0 ? 1 : cfg->backends[i].weight;
+	for (uint32_t i = 0; i < cap; i++)
+		/* relaxed: under p->bk_mu, the only writer */
+		n += atomic_load_explicit(&slots[i].state, memory_order_relaxed) == SL_SLOT_LIVE;
+	if (n == 0)
+		return 0;
+	t = calloc(n, sizeof(*t));
+	m = calloc(n, sizeof(*m));
+	if (t == NULL || m == NULL) {
+		err = -ENOMEM;
+		goto out_free_targets;
 	}
-	err = sl_lb_create(out, algo, t, cfg->nbackends, &o);
+	n = 0;
+	for (uint32_t i = 0; i < cap; i++) {
+		/* relaxed: as above */
+		if (atomic_load_explicit(&slots[i].state, memory_order_relaxed) != SL_SLOT_LIVE)
+			continue;
+		t[n].name = slots[i].name;
+		/* relaxed: as above */
+		t[n].weight = atomic_load_explicit(&slots[i].weight, memory_order_relaxed);
+		m[n++] = (uint16_t)i;
+	}
+	err = sl_lb_create(out, algo, t, n, &o);
+	if (err == 0) {
+		*map = m;
+		*nmap = n;
+		m = NULL;
+	}
+
+out_free_targets:
+	free(m);
 	free(t);
 	return err;
 }
 
 int
 sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct sl_backend *backends,
-                const struct sl_lb *proto, unsigned seed)
+                uint32_t cap, const struct sl_lb *proto, const uint16_t *map, size_t nmap,
+                unsigned seed)
 {
 	struct sl_lb_opts o = {.seed = seed};
 	int err;
 
 	g->cfg = cfg;
 	g->backends = backends;
-	g->n = cfg->nbackends;
-	g->hash_key = sl_lb_algo_of(proto) == SL_LB_MAGLEV;
+	g->n = cap;
+	g->hash_key = strcmp(cfg->balance, "maglev") == 0;
 	g->active = calloc(g->n, sizeof(g->active[0]));
-	if (g->active == NULL)
+	g->member = calloc(g->n, sizeof(g->member[0]));
+	if (g->active == NULL || g->member == NULL)
+		return -ENOMEM; /* sl__wgroup_fini() frees what there is */
+	if (nmap == 0)
+		return 0;
+	g->map = malloc(nmap * sizeof(g->map[0]));
+	if (g->map == NULL)
 		return -ENOMEM;
+	memcpy(g->map, map, nmap * sizeof(g->map[0]));
+	g->nmap = nmap;
+	for (size_t k = 0; k < nmap; k++)
+		g->member[map[k]] = true;
 	err = sl_lb_clone(&g->lb, proto, &o);
-	if (err != 0) {
-		free(g->active);
-		g->active = NULL;
-	}
 	return err;
+}
+
+/* true if the worker's warm pool should keep connections to slot <i>. */
+static bool
+warm_wanted(const struct sl_wgroup *g, size_t i)
+{
+	const struct sl_backend *b = &g->backends[i];
+
+	/* relaxed: admin alone is communicated (proxy_int.h) */
+	return g->member[i] &&
+	       atomic_load_explicit(&b->admin, memory_order_relaxed) == SL_BACKEND_ENABLED &&
+	       sl_health_backend_is_up(&b->up);
 }
 
 int
 sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop)
 {
+	struct sl_addr none;
 	struct sl_addr *addrs;
 	int err;
 
 	if (g->cfg->warm_pool.size == 0)
 		return 0;
+	err = sl_addr_parse(&none, "127.0.0.1:9", false, NULL); /* never connected to */
+	if (err != 0)
+		return err;
 	addrs = calloc(g->n, sizeof(addrs[0]));
 	if (addrs == NULL)
 		return -ENOMEM;
+	/* every slot gets a pool entry; those that are no member start disabled below, before
+	 * the loop runs, so they never connect (sl__wgroup_set_members() gives them theirs) */
 	for (size_t i = 0; i < g->n; i++)
-		addrs[i] = g->backends[i].cfg->addr;
+		addrs[i] = g->member[i] ? g->backends[i].addr : none;
 	err = sl_warm_create(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
 	free(addrs);
+	if (err == 0)
+		for (size_t i = 0; i < g->n; i++)
+			if (!warm_wanted(g, i))
+				sl_warm_set_enabled(g->warm, i, false);
 	return err;
 }
 
@@ -81,8 +154,28 @@ sl__wgroup_warm_sync(struct sl_wgroup *g, bool off)
 	if (g->warm == NULL)
 		return;
 	for (size_t i = 0; i < g->n; i++)
-		sl_warm_set_enabled(g->warm, i,
-		                    !off && sl_health_backend_is_up(&g->backends[i].up));
+		sl_warm_set_enabled(g->warm, i, !off && warm_wanted(g, i));
+}
+
+void
+sl__wgroup_set_members(struct sl_wgroup *g, struct sl_lb *lb, uint16_t *map, size_t nmap, bool off)
+{
+	sl_lb_destroy(g->lb);
+	free(g->map);
+	g->lb = lb;
+	g->map = map;
+	g->nmap = nmap;
+	memset(g->member, 0, g->n * sizeof(g->member[0]));
+	for (size_t k = 0; k < nmap; k++) {
+		size_t i = map[k];
+
+		/* a slot that joins gets its (maybe new) address in the warm pool, which closes
+		 * what the pool held for the slot's previous occupant */
+		if (g->warm != NULL && !g->member[i])
+			sl_warm_set_addr(g->warm, i, &g->backends[i].addr);
+		g->member[i] = true;
+	}
+	sl__wgroup_warm_sync(g, off);
 }
 
 void
@@ -92,8 +185,13 @@ sl__wgroup_fini(struct sl_wgroup *g)
 	g->warm = NULL;
 	sl_lb_destroy(g->lb);
 	free(g->active);
+	free(g->member);
+	free(g->map);
 	g->lb = NULL;
 	g->active = NULL;
+	g->member = NULL;
+	g->map = NULL;
+	g->nmap = 0;
 }
 
 struct pick_arg {
@@ -106,11 +204,16 @@ static bool
 pick_eligible(void *arg, size_t i)
 {
 	const struct pick_arg *a = arg;
+	size_t slot = a->g->map[i];
+	const struct sl_backend *b = &a->g->backends[slot];
 
 	for (unsigned k = 0; k < a->s->ntried; k++)
-		if (a->s->tried[k] == i)
+		if (a->s->tried[k] == slot)
 			return false;
-	return sl__backend_is_eligible(&a->g->backends[i], a->now_ms);
+	/* relaxed: admin alone is communicated (proxy_int.h) */
+	if (atomic_load_explicit(&b->admin, memory_order_relaxed) != SL_BACKEND_ENABLED)
+		return false;
+	return sl__backend_is_eligible(b, a->now_ms);
 }
 
 static uint32_t
@@ -118,7 +221,7 @@ pick_load(void *arg, size_t i)
 {
 	const struct pick_arg *a = arg;
 
-	return a->g->active[i];
+	return a->g->active[a->g->map[i]];
 }
 
 int
@@ -130,6 +233,8 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 	size_t n;
 	int i;
 
+	if (g->lb == NULL)
+		return -ENOENT;
 	if (g->hash_key) {
 		ip = sl__session_peer_ip(&s->peer, &n);
 		c.key = sl_lb_hash_bytes(ip, n, 0);
@@ -142,6 +247,7 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 		i = sl_lb_pick(g->lb, &c);
 		if (i < 0)
 			return -ENOENT;
+		i = g->map[i];
 		if (!sl__backend_try_acquire(&g->backends[i]))
 			continue;
 		s->tried[s->ntried++] = (uint16_t)i;
@@ -154,12 +260,17 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 bool
 sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint64_t now_ms)
 {
-	for (size_t i = 0; i < g->n; i++) {
+	for (size_t k = 0; k < g->nmap; k++) {
+		size_t i = g->map[k];
+		const struct sl_backend *b = &g->backends[i];
 		bool tried = false;
 
-		for (unsigned k = 0; k < s->ntried && !tried; k++)
-			tried = s->tried[k] == i;
-		if (!tried && sl__backend_is_full(&g->backends[i], now_ms))
+		for (unsigned t = 0; t < s->ntried && !tried; t++)
+			tried = s->tried[t] == i;
+		/* relaxed: admin alone is communicated (proxy_int.h) */
+		if (!tried &&
+		    atomic_load_explicit(&b->admin, memory_order_relaxed) == SL_BACKEND_ENABLED &&
+		    sl__backend_is_full(b, now_ms))
 			return true;
 	}
 	return false;
@@ -179,10 +290,14 @@ sl__wgroup_adopt(struct sl_wgroup *g, int i)
 void
 sl__wgroup_put(struct sl_wgroup *g, int i)
 {
+	bool capped;
+
 	SL_ASSERT(i >= 0 && (size_t)i < g->n && g->active[i] > 0);
+	capped = g->backends[i].max_connections != 0;
 	g->active[i]--;
+	/* the last touch of the slot for this session: it may be reused from here on */
 	sl__backend_release(&g->backends[i]);
 	/* from inside a close or a failed connect: the queue moves on in a defer, never here */
-	if (g->nqueued != 0 && g->backends[i].cfg->max_connections != 0)
+	if (g->nqueued != 0 && capped)
 		sl_loop_defer(g->loop, &g->qwake);
 }

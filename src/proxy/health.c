@@ -53,7 +53,15 @@ struct hc {
 	uint32_t fail_run; /* consecutive failures */
 	size_t off;        /* SENDING: bytes sent; READING: reply bytes matched */
 	uint64_t started_ms;
-	char why[128]; /* the last failure */
+	char why[128];                 /* the last failure */
+	bool paused;                   /* not checked (sl_health_set_target()) */
+	char name[SL_CONFIG_NAME_MAX]; /* t.name points here */
+	/* a change from sl_health_set_target() for the checker thread: under h->mu */
+	struct {
+		bool set, active, reset, addr_set;
+		struct sl_addr addr;
+		char name[SL_CONFIG_NAME_MAX];
+	} pend;
 };
 
 struct sl_health {
@@ -63,8 +71,12 @@ struct sl_health {
 	struct sl_health_opts opts;
 	uint64_t rng;
 	pthread_t thread;
-	bool started; /* controlling thread only */
-	bool joined;  /* controlling thread only */
+	/* guards started, joined, stopping, dirty and every target's pend */
+	pthread_mutex_t mu;
+	bool started;
+	bool joined;
+	bool stopping; /* the wake-up stops the loop */
+	bool dirty;    /* some target's pend is set */
 
 	/* written by the checker thread only (relaxed); read by anyone */
 	struct {
@@ -410,11 +422,55 @@ check_timer(struct sl_loop *l, struct sl_timer *t)
 	check_done(h, c, false);
 }
 
+/*
+ * Applies a change of target <c> (from pend): on the checker thread while it runs (<running>),
+ * else on the caller's, under h->mu either way.
+ */
 static void
-wake_stop(struct sl_loop *l, void *arg)
+target_apply(struct sl_health *h, struct hc *c, bool running)
 {
-	(void)arg;
-	sl_loop_stop(l);
+	bool was_paused = c->paused;
+
+	c->pend.set = false;
+	if (c->pend.addr_set)
+		c->t.addr = c->pend.addr;
+	if (c->pend.name[0] != '\0') {
+		memcpy(c->name, c->pend.name, sizeof(c->name));
+		c->t.name = c->name;
+	}
+	c->paused = !c->pend.active;
+	if (c->pend.reset || c->paused || c->pend.addr_set) {
+		check_close(h, c);
+		sl_loop_timer_cancel(h->loop, &c->timer);
+	}
+	if (c->pend.reset) {
+		c->ok_run = c->fail_run = 0;
+		c->been_down = false;
+		c->up = true;
+		/* R1: as in publish() */
+		atomic_store_explicit(c->t.up, 1, memory_order_release);
+	}
+	if (running && !c->paused && c->t.cfg->kind != SL_HEALTH_NONE &&
+	    (was_paused || c->pend.reset || c->pend.addr_set))
+		sl_loop_timer_add(h->loop, &c->timer, rng_next(&h->rng) % c->t.cfg->interval_ms);
+}
+
+/* The loop's wake-up, on the checker thread: target changes, then the stop if asked. */
+static void
+wake(struct sl_loop *l, void *arg)
+{
+	struct sl_health *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->dirty) {
+		h->dirty = false;
+		for (size_t i = 0; i < h->n; i++)
+			if (h->t[i].pend.set)
+				target_apply(h, &h->t[i], true);
+	}
+	if (h->stopping)
+		sl_loop_stop(l);
+	pthread_mutex_unlock(&h->mu);
 }
 
 static void *
@@ -426,7 +482,7 @@ checker_main(void *arg)
 	for (size_t i = 0; i < h->n; i++) {
 		struct hc *c = &h->t[i];
 
-		if (c->t.cfg->kind == SL_HEALTH_NONE)
+		if (c->t.cfg->kind == SL_HEALTH_NONE || c->paused)
 			continue;
 		/* jitter: spread the first checks uniformly over one interval */
 		sl_loop_timer_add(h->loop, &c->timer, rng_next(&h->rng) % c->t.cfg->interval_ms);
@@ -453,7 +509,7 @@ target_is_valid(const struct sl_health_target *t)
 {
 	const struct sl_config_health *cfg = t->cfg;
 
-	if (t->up == NULL || cfg == NULL || t->addr.len == 0)
+	if (t->up == NULL || cfg == NULL || (t->addr.len == 0 && !t->paused))
 		return false;
 	if (cfg->kind == SL_HEALTH_NONE)
 		return true;
@@ -490,7 +546,8 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 	err = sl_loop_create(&h->loop, NULL);
 	if (err != 0)
 		goto err_free_targets;
-	sl_loop_set_wake_fn(h->loop, wake_stop, h);
+	sl_loop_set_wake_fn(h->loop, wake, h);
+	pthread_mutex_init(&h->mu, NULL);
 	h->n = n;
 	if (o != NULL)
 		h->opts = *o;
@@ -505,6 +562,10 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 
 		c->h = h;
 		c->t = t[i];
+		/* a copy: the caller may reuse its name for another backend once the target is
+		 * paused, while a check finishing here still logs the old one */
+		snprintf(c->name, sizeof(c->name), "%s", t[i].name != NULL ? t[i].name : "");
+		c->t.name = c->name;
 		c->idx = i;
 		c->fd = -1;
 		c->phase = HC_IDLE;
@@ -512,6 +573,7 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 		 * published to it; the checker never reads *up again */
 		c->up = atomic_load_explicit(t[i].up, memory_order_relaxed) != 0;
 		c->been_down = false;
+		c->paused = t[i].paused;
 		sl_timer_init(&c->timer, check_timer, c);
 		sl_io_init(&c->io, -1, check_io, c);
 	}
@@ -531,25 +593,34 @@ sl_health_start(struct sl_health *h)
 	sigset_t all, old;
 	int err;
 
-	if (h->started)
+	pthread_mutex_lock(&h->mu);
+	if (h->started) {
+		pthread_mutex_unlock(&h->mu);
 		return -EALREADY;
+	}
 	/* the thread inherits the mask: signals belong to the process's main thread */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&h->thread, NULL, checker_main, h);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err != 0)
-		return -err;
-	pthread_setname_np(h->thread, "sl-health");
-	h->started = true;
-	return 0;
+	if (err == 0) {
+		pthread_setname_np(h->thread, "sl-health");
+		h->started = true;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return -err;
 }
 
 void
 sl_health_stop(struct sl_health *h)
 {
-	if (!h->started || h->joined)
+	pthread_mutex_lock(&h->mu);
+	if (!h->started || h->joined) {
+		pthread_mutex_unlock(&h->mu);
 		return;
+	}
+	h->stopping = true;
+	pthread_mutex_unlock(&h->mu);
 	/*
 	 * The wake fn stops the loop; a wake before the loop runs stays pending in the eventfd.
 	 * sl_loop_wake() fails only if the eventfd itself is broken (never on a live loop).
@@ -557,7 +628,13 @@ sl_health_stop(struct sl_health *h)
 	if (sl_loop_wake(h->loop) != 0)
 		SL_ASSERT(!"health checker wake-up failed");
 	pthread_join(h->thread, NULL);
+	pthread_mutex_lock(&h->mu);
 	h->joined = true;
+	/* changes the thread did not take: applied here, for a later reader of the state */
+	for (size_t i = 0; i < h->n; i++)
+		if (h->t[i].pend.set)
+			target_apply(h, &h->t[i], false);
+	pthread_mutex_unlock(&h->mu);
 }
 
 void
@@ -567,8 +644,48 @@ sl_health_destroy(struct sl_health *h)
 		return;
 	sl_health_stop(h);
 	sl_loop_destroy(h->loop);
+	pthread_mutex_destroy(&h->mu);
 	free(h->t);
 	free(h);
+}
+
+int
+sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr, const char *name,
+                     bool active, bool reset)
+{
+	struct hc *c;
+	int err = 0;
+
+	if (i >= h->n)
+		return -EINVAL;
+	c = &h->t[i];
+	pthread_mutex_lock(&h->mu);
+	if (addr != NULL) {
+		c->pend.addr = *addr;
+		c->pend.addr_set = true;
+	} else if (!c->pend.set) {
+		c->pend.addr_set = false;
+	}
+	if (name != NULL)
+		snprintf(c->pend.name, sizeof(c->pend.name), "%s", name);
+	else if (!c->pend.set)
+		c->pend.name[0] = '\0';
+	c->pend.reset = reset || (c->pend.set && c->pend.reset);
+	c->pend.active = active;
+	if (active && c->t.addr.len == 0 && !c->pend.addr_set) {
+		err = -EINVAL; /* nothing to check */
+		c->pend.active = false;
+	}
+	c->pend.set = true;
+	if (!h->started || h->joined) {
+		target_apply(h, c, false);
+	} else {
+		h->dirty = true;
+		if (sl_loop_wake(h->loop) != 0)
+			SL_ASSERT(!"health checker wake-up failed");
+	}
+	pthread_mutex_unlock(&h->mu);
+	return err;
 }
 
 void

@@ -24,11 +24,12 @@ static const struct sl_lb_ops *const sl_lb_ops_by_algo[] = {
 static void
 sl_lb_shared_put(struct sl_lb_shared *sh)
 {
-	/* R1: our last uses of *sh happen before the final put; pairs with A1 below */
-	if (atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_release) != 1)
+	/* R1/A1: acq_rel, pairs with the same in every other put: our last uses of *sh happen
+	 * before the final put, and the final put (the acquire half) sees every other one's, so
+	 * they precede the free. One read-modify-write rather than a release and a fence: workers
+	 * drop clones at run time (backends.c), and ThreadSanitizer does not model fences */
+	if (atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	/* A1: pairs with R1 of every other put, so their uses of *sh precede the free */
-	atomic_thread_fence(memory_order_acquire);
 	free(sh->table);
 	free(sh->by_name);
 	free(sh->weight);

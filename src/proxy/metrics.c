@@ -280,14 +280,79 @@ metrics_hist(void *arg, size_t inst, unsigned idx, struct sl_hist *dst)
 
 /* ---- read callbacks ---- */
 
-static const struct sl_backend *
-backend_at(const struct sl_proxy *p, size_t flat)
+static size_t
+group_of(const struct sl_proxy *p, size_t flat)
 {
 	size_t g = 0;
 
 	while (g + 1 < p->cfg->ngroups && p->mx.bbase[g + 1] <= flat)
 		g++;
+	return g;
+}
+
+static const struct sl_backend *
+backend_at(const struct sl_proxy *p, size_t flat)
+{
+	size_t g = group_of(p, flat);
+
 	return &p->backends[g][flat - p->mx.bbase[g]];
+}
+
+/*
+ * Counter <k> (enum sl_bctr) of slot <flat>, less what its previous occupants left (ctr_base,
+ * under bk_mu: a fill may be under way).
+ */
+static uint64_t
+backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
+{
+	const struct sl_backend *b = backend_at(p, flat);
+	uint64_t v;
+
+	pthread_mutex_lock(&p->bk_mu);
+	v = sl_counter_sum(p->mx.bctr, (unsigned)(flat * SL_BCTR_COUNT + k)) - b->ctr_base[k];
+	pthread_mutex_unlock(&p->bk_mu);
+	return v;
+}
+
+/* backend sets: an instance per slot (backend_bytes: two), shown while the slot is LIVE */
+static bool
+backend_present(void *arg, size_t inst)
+{
+	/* relaxed: a statistic; the label read takes bk_mu */
+	return atomic_load_explicit(&backend_at(arg, inst)->state, memory_order_relaxed) ==
+	       SL_SLOT_LIVE;
+}
+
+static bool
+backend_bytes_present(void *arg, size_t inst)
+{
+	return backend_present(arg, inst / 2);
+}
+
+static bool
+backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+{
+	struct sl_proxy *p = arg;
+
+	if (j != 1) /* group and direction never change */
+		return false;
+	pthread_mutex_lock(&p->bk_mu);
+	snprintf(buf, size, "%s", backend_at(p, inst)->name);
+	pthread_mutex_unlock(&p->bk_mu);
+	return true;
+}
+
+static bool
+backend_bytes_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+{
+	return backend_label(arg, inst / 2, j, buf, size);
+}
+
+static uint64_t
+read_backend_bytes(void *arg, size_t inst, unsigned idx)
+{
+	(void)idx;
+	return backend_counter(arg, inst / 2, inst % 2 == 0 ? SL_BCTR_BYTES_IN : SL_BCTR_BYTES_OUT);
 }
 
 enum { P_MAX_CONNECTIONS, P_LISTENING, P_READS };
@@ -308,16 +373,20 @@ read_process(void *arg, size_t inst, unsigned idx)
 	return 0;
 }
 
-/* backend set: B_COUNTERS counter definitions, then the read ones */
+/* backend set: B_COUNTERS counter definitions, then the others */
 enum { B_COUNTERS = 3 };
 enum { B_UP, B_EJECTED, B_WEIGHT };
 
 static uint64_t
 read_backend(void *arg, size_t inst, unsigned idx)
 {
-	const struct sl_proxy *p = arg;
+	static const unsigned ctr[B_COUNTERS] = {SL_BCTR_SESSIONS, SL_BCTR_ACTIVE,
+	                                         SL_BCTR_CONNECT_FAILURES};
+	struct sl_proxy *p = arg;
 	const struct sl_backend *b = backend_at(p, inst);
 
+	if (idx < B_COUNTERS)
+		return backend_counter(p, inst, ctr[idx]);
 	switch (idx - B_COUNTERS) {
 	case B_UP:
 		return sl_health_backend_is_up(&b->up);
@@ -326,7 +395,8 @@ read_backend(void *arg, size_t inst, unsigned idx)
 		return atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) >
 		       sl_clock_ns() / 1000000;
 	case B_WEIGHT:
-		return b->cfg->weight == 0 ? 1 : b->cfg->weight;
+		/* relaxed: a statistic */
+		return atomic_load_explicit(&b->weight, memory_order_relaxed);
 	}
 	return 0;
 }
@@ -337,14 +407,18 @@ static uint64_t
 read_group(void *arg, size_t inst, unsigned idx)
 {
 	const struct sl_proxy *p = arg;
-	const struct sl_config_group *g = &p->cfg->groups[inst];
-	uint64_t up = 0;
+	uint64_t n = 0, up = 0;
 
-	if (idx == G_BACKENDS)
-		return g->nbackends;
-	for (size_t i = 0; i < g->nbackends; i++)
-		up += sl_health_backend_is_up(&p->backends[inst][i].up);
-	return up;
+	for (size_t i = 0; i < p->bsets[inst].cap; i++) {
+		const struct sl_backend *b = &p->backends[inst][i];
+
+		/* relaxed: a statistic */
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) != SL_SLOT_LIVE)
+			continue;
+		n++;
+		up += sl_health_backend_is_up(&b->up);
+	}
+	return idx == G_BACKENDS ? n : up;
 }
 
 static uint64_t
@@ -486,12 +560,6 @@ listener_name(const struct sl_config_listener *l, char *buf, size_t size)
 	return l->name[0] != '\0' ? l->name : sl_addr_format(&l->addr, buf, size);
 }
 
-static const char *
-backend_name(const struct sl_config_backend *b, char *buf, size_t size)
-{
-	return b->name[0] != '\0' ? b->name : sl_addr_format(&b->addr, buf, size);
-}
-
 static int
 add_listeners(struct sl_proxy *p)
 {
@@ -552,15 +620,15 @@ add_backends(struct sl_proxy *p)
 	        {.name = "backend_sessions",
 	         .kind = SL_STATS_COUNTER,
 	         .help = "Sessions connected to the backend.",
-	         .offset = SL_BCTR_SESSIONS},
+	         .offset = SL_STATS_READ},
 	        {.name = "backend_active",
 	         .kind = SL_STATS_GAUGE,
 	         .help = "Sessions connected to the backend now.",
-	         .offset = SL_BCTR_ACTIVE},
+	         .offset = SL_STATS_READ},
 	        {.name = "backend_connect_failures",
 	         .kind = SL_STATS_COUNTER,
 	         .help = "Connects to the backend refused, unreachable or timed out.",
-	         .offset = SL_BCTR_CONNECT_FAILURES},
+	         .offset = SL_STATS_READ},
 	        [B_COUNTERS + B_UP] = {.name = "backend_up",
 	                               .kind = SL_STATS_GAUGE,
 	                               .help = "1 if the backend is up by its health checks.",
@@ -569,38 +637,60 @@ add_backends(struct sl_proxy *p)
 	                                    .kind = SL_STATS_GAUGE,
 	                                    .help = "1 while the backend is passively ejected.",
 	                                    .offset = SL_STATS_READ},
-	        [B_COUNTERS + B_WEIGHT] = {.name = "backend_weight",
-	                                   .kind = SL_STATS_GAUGE,
-	                                   .help = "The backend's configured weight.",
-	                                   .offset = SL_STATS_READ},
+	        [B_COUNTERS +
+	                B_WEIGHT] = {.name = "backend_weight",
+	                             .kind = SL_STATS_GAUGE,
+	                             .help = "The backend's weight (run-time changes included).",
+	                             .offset = SL_STATS_READ},
 	};
 	const struct sl_stats_def bytes = {.name = "backend_bytes",
 	                                   .kind = SL_STATS_COUNTER,
 	                                   .help = "Bytes forwarded to (in) and from (out) the "
 	                                           "backend.",
-	                                   .offset = 0};
+	                                   .offset = SL_STATS_READ};
 	struct sl_stats_set *s, *sb;
 	int err;
 
-	if ((err = add_set(p, &s, "backend", labels, 2, defs, SL_ARRAY_SIZE(defs), p->mx.bctr,
-	                   read_backend)) != 0 ||
-	    (err = add_set(p, &sb, "backend_bytes", labels, 3, &bytes, 1, p->mx.bctr, NULL)) != 0)
+	/* one instance per slot, in flat order (inst == flat index; backend_bytes: 2 * flat +
+	 * direction), shown while the slot holds a backend, named after its occupant now */
+	err = sl_stats_add_set(p->mx.reg,
+	                       &(struct sl_stats_set_opts){.name = "backend",
+	                                                   .labels = labels,
+	                                                   .nlabels = 2,
+	                                                   .defs = defs,
+	                                                   .ndefs = SL_ARRAY_SIZE(defs),
+	                                                   .read = read_backend,
+	                                                   .present = backend_present,
+	                                                   .label = backend_label,
+	                                                   .arg = p},
+	                       &s);
+	if (err != 0)
+		return err;
+	err = sl_stats_add_set(p->mx.reg,
+	                       &(struct sl_stats_set_opts){.name = "backend_bytes",
+	                                                   .labels = labels,
+	                                                   .nlabels = 3,
+	                                                   .defs = &bytes,
+	                                                   .ndefs = 1,
+	                                                   .read = read_backend_bytes,
+	                                                   .present = backend_bytes_present,
+	                                                   .label = backend_bytes_label,
+	                                                   .arg = p},
+	                       &sb);
+	if (err != 0)
 		return err;
 	for (size_t g = 0; g < p->cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &p->cfg->groups[g];
 
-		for (size_t i = 0; i < cg->nbackends; i++) {
-			unsigned base = (unsigned)((p->mx.bbase[g] + i) * SL_BCTR_COUNT);
-			char a[SL_ADDR_STRLEN];
-			const char *v[] = {cg->name, backend_name(&cg->backends[i], a, sizeof(a))};
+		for (size_t i = 0; i < p->bsets[g].cap; i++) {
+			/* the name at build time; backend_label() gives the one of now */
+			const char *v[] = {cg->name, p->backends[g][i].name};
 
-			if ((err = sl_stats_add_instance(s, v, base)) != 0 ||
-			    (err = sl_stats_add_instance(sb,
-			                                 (const char *const[]){v[0], v[1], "in"},
-			                                 base + SL_BCTR_BYTES_IN)) != 0 ||
-			    (err = sl_stats_add_instance(sb,
-			                                 (const char *const[]){v[0], v[1], "out"},
-			                                 base + SL_BCTR_BYTES_OUT)) != 0)
+			if ((err = sl_stats_add_instance(s, v, 0)) != 0 ||
+			    (err = sl_stats_add_instance(
+			             sb, (const char *const[]){v[0], v[1], "in"}, 0)) != 0 ||
+			    (err = sl_stats_add_instance(
+			             sb, (const char *const[]){v[0], v[1], "out"}, 0)) != 0)
 				return err;
 		}
 	}
@@ -614,7 +704,7 @@ add_groups(struct sl_proxy *p)
 	const struct sl_stats_def defs[] = {
 	        [G_BACKENDS] = {.name = "group_backends",
 	                        .kind = SL_STATS_GAUGE,
-	                        .help = "Backends configured in the group.",
+	                        .help = "Backends of the group now, run-time changes included.",
 	                        .offset = SL_STATS_READ},
 	        [G_UP] = {.name = "group_backends_up",
 	                  .kind = SL_STATS_GAUGE,
@@ -818,7 +908,7 @@ sl__metrics_create(struct sl_proxy *p)
 		return -ENOMEM;
 	for (size_t g = 0; g < p->cfg->ngroups; g++) {
 		mx->bbase[g] = mx->nbackends;
-		mx->nbackends += p->cfg->groups[g].nbackends;
+		mx->nbackends += p->bsets[g].cap;
 	}
 	if ((err = repeat_counters(&mx->lctr, &mx->ldefs, ldefs, SL_LCTR_COUNT, p->cfg->nlisteners,
 	                           p->nworkers)) != 0 ||

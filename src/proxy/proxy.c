@@ -60,6 +60,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	p->cfg = cfg;
 	atomic_init(&p->cur, cfg);
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->bk_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->cv, &ca);
@@ -73,31 +74,41 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	                /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	                sizeof(p->lbs[0]));
 	p->bound = calloc(cfg->nlisteners, sizeof(p->bound[0]));
-	if (p->backends == NULL || p->lbs == NULL || p->bound == NULL)
+	p->bsets = calloc(cfg->ngroups, sizeof(p->bsets[0]));
+	if (p->backends == NULL || p->lbs == NULL || p->bound == NULL || p->bsets == NULL)
 		goto err_destroy;
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		p->bound[i] = cfg->listeners[i].addr;
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];
-		size_t n = cg->nbackends;
+		uint32_t cap = sl__group_capacity(cg);
 
-		p->backends[g] = aligned_alloc(SL_CACHELINE, n * sizeof(struct sl_backend));
+		p->bsets[g].cap = cap;
+		p->bsets[g].health_base = SIZE_MAX;
+		p->backends[g] = aligned_alloc(SL_CACHELINE, cap * sizeof(struct sl_backend));
 		if (p->backends[g] == NULL)
 			goto err_destroy;
-		memset(p->backends[g], 0, n * sizeof(struct sl_backend));
-		for (size_t i = 0; i < n; i++) {
+		memset(p->backends[g], 0, cap * sizeof(struct sl_backend));
+		for (size_t i = 0; i < cap; i++) {
 			struct sl_backend *b = &p->backends[g][i];
 
-			b->cfg = &cg->backends[i];
+			atomic_init(&b->state, SL_SLOT_EMPTY);
+			atomic_init(&b->admin, SL_BACKEND_ENABLED);
+			atomic_init(&b->weight, 1);
 			atomic_init(&b->up, 1); /* traffic flows before the first verdict */
 			atomic_init(&b->ejected_until_ms, 0);
 			atomic_init(&b->fails, 0);
 			atomic_init(&b->backoff_ms, 0);
 			atomic_init(&b->conns, 0);
+			if (i < cg->nbackends)
+				sl__backend_fill(b, cg->backends[i].name, &cg->backends[i].addr,
+				                 cg->backends[i].weight,
+				                 cg->backends[i].max_connections, false);
 		}
 		if (cg->warm_pool.size > 0)
 			p->has_warm = true;
-		err = sl__group_lb_create(&p->lbs[g], cg);
+		err = sl__group_lb_build(&p->lbs[g], &p->bsets[g].map, &p->bsets[g].nmap, cg,
+		                         p->backends[g], cap);
 		if (err != 0) {
 			sl_log_error("group %s: cannot build balancer '%s': %s", cg->name,
 			             cg->balance, strerror(-err));
@@ -192,16 +203,23 @@ sl_proxy_start(struct sl_proxy *p)
 		sl_log_error("cannot start the access log thread: %s", strerror(-err));
 		goto err_fini;
 	}
+	/* the backend set stays as it is until the workers run and take changes (backends.c) */
+	pthread_mutex_lock(&p->bk_mu);
 	sl__handover_close_rest(p, true);
 	p->idle_workers = 0;
 	err = sl_worker_group_start(p->wg);
 	if (err != 0) {
 		sl_log_error("cannot start workers: %s", strerror(-err));
-		goto err_fini;
+		goto err_fini_unlock;
 	}
+	p->bk_live = true;
+	pthread_mutex_unlock(&p->bk_mu);
 	/* after the workers: on_change may post to their mailboxes from the first transition */
 	if (p->health != NULL && (err = sl_health_start(p->health)) != 0) {
 		sl_log_error("cannot start the health checker: %s", strerror(-err));
+		pthread_mutex_lock(&p->bk_mu);
+		p->bk_live = false;
+		pthread_mutex_unlock(&p->bk_mu);
 		sl_worker_group_stop(p->wg);
 		goto err_fini;
 	}
@@ -222,6 +240,8 @@ sl_proxy_start(struct sl_proxy *p)
 	}
 	return 0;
 
+err_fini_unlock:
+	pthread_mutex_unlock(&p->bk_mu);
 err_fini:
 	for (unsigned i = 0; i < p->nworkers; i++)
 		sl__pworker_fini(p, &p->workers[i]);
@@ -279,6 +299,10 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 	if (!p->running)
 		return 0;
 	sl__metrics_set_listening(p, false);
+	/* no backend change reaches the workers from here on (one under way completes first) */
+	pthread_mutex_lock(&p->bk_mu);
+	p->bk_live = false;
+	pthread_mutex_unlock(&p->bk_mu);
 	/* first: no transition (and no health_msg post) may race with the workers' stop */
 	if (p->health != NULL)
 		sl_health_stop(p->health);
@@ -349,8 +373,13 @@ sl_proxy_destroy(struct sl_proxy *p)
 	free(p->queued);
 	sl__lshared_destroy(p);
 	free(p->lbs);
+	if (p->bsets != NULL)
+		for (size_t g = 0; g < p->cfg->ngroups; g++)
+			free(p->bsets[g].map);
+	free(p->bsets);
 	free(p->backends);
 	free(p->bound);
+	pthread_mutex_destroy(&p->bk_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);

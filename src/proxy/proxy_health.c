@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The proxy's side of active health checks: one checker (sl_health, its own thread) for every
- * backend of every group with a health: key, writing each backend's up flag directly, and a
- * transition hook that asks every worker to bring its warm pools in line (worker_health() in
- * pworker.c). docs/internals/proxy.md draws the wiring.
+ * The proxy's side of active health checks: one checker (sl_health, its own thread) with a
+ * target for every slot of the backend table of every group with a health: key (empty slots
+ * paused), writing each backend's up flag directly; run-time changes pause, resume or reset
+ * targets (sl__proxy_health_sync()); and a transition hook that asks every worker to bring its
+ * warm pools in line (worker_health() in pworker.c). docs/internals/proxy.md draws the wiring.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ sl__proxy_health_create(struct sl_proxy *p)
 
 	for (size_t g = 0; g < cfg->ngroups; g++)
 		if (cfg->groups[g].health.kind != SL_HEALTH_NONE)
-			n += cfg->groups[g].nbackends;
+			n += p->bsets[g].cap;
 	if (n == 0)
 		return 0;
 	t = calloc(n, sizeof(*t));
@@ -62,15 +63,35 @@ sl__proxy_health_create(struct sl_proxy *p)
 
 		if (cg->health.kind == SL_HEALTH_NONE)
 			continue;
-		for (size_t i = 0; i < cg->nbackends; i++)
+		p->bsets[g].health_base = k;
+		for (size_t i = 0; i < p->bsets[g].cap; i++) {
+			const struct sl_backend *b = &p->backends[g][i];
+
 			t[k++] = (struct sl_health_target){.group = cg->name,
-			                                   .name = cg->backends[i].name,
-			                                   .addr = cg->backends[i].addr,
+			                                   .name = b->name,
+			                                   .addr = b->addr,
 			                                   .cfg = &cg->health,
 			                                   .up = &p->backends[g][i].up,
-			                                   .send_proxy = cg->send_proxy};
+			                                   .send_proxy = cg->send_proxy,
+			                                   .paused = i >= cg->nbackends};
+		}
 	}
 	err = sl_health_create(&p->health, t, n, &o);
 	free(t);
 	return err;
+}
+
+void
+sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset)
+{
+	const struct sl_backend *b = &p->backends[g][i];
+	bool active;
+
+	if (p->health == NULL || p->bsets[g].health_base == SIZE_MAX)
+		return;
+	/* relaxed, both: under p->bk_mu, their only writer */
+	active = atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_LIVE &&
+	         atomic_load_explicit(&b->admin, memory_order_relaxed) != SL_BACKEND_DISABLED;
+	sl_health_set_target(p->health, p->bsets[g].health_base + i, reset ? &b->addr : NULL,
+	                     reset ? b->name : NULL, active, reset);
 }

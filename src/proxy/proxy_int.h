@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sluice/backends.h>
 #include <sluice/config.h>
 #include <sluice/counter.h>
 #include <sluice/epoch.h>
@@ -108,13 +109,38 @@ enum sl_phist {
 	SL_PHIST_COUNT
 };
 
+/* What a slot of a group's backend table holds (struct sl_backend.state). */
+enum sl_slot_state {
+	SL_SLOT_EMPTY,   /* never used */
+	SL_SLOT_LIVE,    /* a backend of the group */
+	SL_SLOT_REMOVED, /* removed: reused once no session holds it (conns == 0) */
+};
+
 /*
- * Runtime state of one backend, shared by every worker; on its own cache line. The hot path
- * only reads it (up, ejected_until_ms, conns when capped) except on connect failures, on the
- * first success after failures, and for capped backends.
+ * One slot of a group's backend table (max_backends slots, fixed at create, so a session's
+ * pointer or index stays valid for its whole life), shared by every worker; on its own cache
+ * line. The hot path only reads it (admin, up, ejected_until_ms) and counts conns, except on
+ * connect failures and the first success after failures.
+ * The identity (name, addr, max_connections) is written by the controlling thread under
+ * p->bk_mu only while no worker can reach the slot (EMPTY, or REMOVED with conns at 0, after
+ * every worker dropped it from its balancer), before the change that adds it is posted to the
+ * workers (the mailbox orders the writes before their reads). backends.c.
  */
 struct sl_backend {
-	const struct sl_config_backend *cfg; /* in the layout snapshot */
+	char name[SL_CONFIG_NAME_MAX]; /* never "": the address text when the config gives none */
+	struct sl_addr addr;
+	uint32_t max_connections; /* 0 = no cap */
+	bool discovered;          /* added by DNS discovery; under p->bk_mu */
+	bool retired;             /* REMOVED and out of every worker's balancer; under p->bk_mu */
+	/* enum sl_slot_state: written under p->bk_mu; read relaxed by statistics (a snapshot) */
+	_Atomic uint8_t state;
+	/* enum sl_backend_admin: written under p->bk_mu; workers read it relaxed per pick (the
+	 * value alone is communicated; the change's mailbox post orders the rest) */
+	_Atomic uint8_t admin;
+	_Atomic uint32_t weight; /* 1 ..; written under p->bk_mu, read relaxed by statistics */
+	/* counter values (sum over workers, enum sl_bctr) when the slot was last filled: what the
+	 * previous occupant left, subtracted from what is shown; under p->bk_mu */
+	uint64_t ctr_base[SL_BCTR_COUNT];
 	/* health: 1 = up, 0 = down. The checker's target.up points here (sl_health stores it, on a
 	 * transition only); workers read it relaxed: the flag publishes no other data */
 	_Atomic uint8_t up;
@@ -122,7 +148,9 @@ struct sl_backend {
 	_Atomic uint64_t ejected_until_ms;
 	_Atomic uint32_t fails;      /* consecutive connect failures, any worker */
 	_Atomic uint32_t backoff_ms; /* next ejection's length; 0 = passive.backoff_ms */
-	_Atomic uint32_t conns;      /* sessions, whole process; kept only when max_connections */
+	/* sessions holding the slot, whole process: +1 at a pick, -1 (R4, release) when the
+	 * session lets go of it for good (sl__wgroup_put()); a removed slot is reused at 0 only */
+	_Atomic uint32_t conns;
 } SL_CACHELINE_ALIGNED;
 
 /* A count shared by every worker, on its own cache line. */
@@ -148,10 +176,15 @@ struct sl_lshared {
  */
 struct sl_wgroup {
 	const struct sl_config_group *cfg; /* in the layout snapshot */
-	struct sl_backend *backends;       /* the proxy's, shared */
-	size_t n;
-	struct sl_lb *lb;     /* this worker's instance */
-	uint32_t *active;     /* sessions per backend on this worker (least_conn, p2c) */
+	struct sl_backend *backends;       /* the proxy's slot table, shared */
+	size_t n;                          /* slots: max_backends */
+	/* this worker's balancer over the group's members (NULL: none) and its map from balancer
+	 * index to slot; replaced whole by a backend change (backends.c) */
+	struct sl_lb *lb;
+	uint16_t *map;
+	size_t nmap;
+	bool *member;         /* [n]: the slot is in <map> (warm pools follow it) */
+	uint32_t *active;     /* sessions per slot on this worker (least_conn, p2c) */
 	bool hash_key;        /* maglev: the flow key is a hash of the client address */
 	struct sl_warm *warm; /* this worker's warm pool for the group; NULL when size is 0 */
 	/* the queue: sessions in QUEUED on this worker, oldest first, linked through the session
@@ -239,6 +272,14 @@ struct sl_metrics {
 	bool init; /* the mutexes exist */
 };
 
+/* A group's backend set as the controlling thread last published it (backends.c). */
+struct sl_bset {
+	uint32_t cap;  /* slots: max_backends */
+	uint16_t *map; /* balancer index -> slot, members in slot order; NULL when none */
+	size_t nmap;
+	size_t health_base; /* index of slot 0's target in p->health; SIZE_MAX: no checks */
+};
+
 struct sl_proxy {
 	/* the layout: the snapshot given to sl_proxy_create() (borrowed), from which sockets,
 	 * pools, balancers, warm pools and the checker were built; it never changes */
@@ -250,8 +291,14 @@ struct sl_proxy {
 	_Atomic(const struct sl_config *) cur;
 	struct sl_epoch *epoch; /* participant i = worker i's loop; retires replaced snapshots */
 	unsigned nworkers;
-	struct sl_backend **backends; /* [group][backend] */
-	struct sl_lb **lbs;           /* [group]: prototypes, cloned per worker */
+	struct sl_backend **backends; /* [group][slot] */
+	/* [group]: prototypes over the current members (NULL: none), cloned per worker; with
+	 * bsets, written under bk_mu */
+	struct sl_lb **lbs;
+	struct sl_bset *bsets; /* [group] */
+	/* serialises backend changes (backends.c) and guards bk_live, lbs and bsets */
+	pthread_mutex_t bk_mu;
+	bool bk_live; /* workers run and take backend changes: set by start, cleared by drain */
 	struct sl_counter_set *ctr;
 	struct sl_worker_group *wg;
 	struct sl_pworker *workers;
@@ -373,8 +420,13 @@ void sl__backend_set_up(struct sl_backend *b, bool up);
 
 /* ---- group.c ---- */
 
+/*
+ * Sets up group <cfg>'s view on a worker: slot table <backends> (<cap>), a clone of <proto>
+ * (NULL: no member) and a copy of <map> (<nmap>). Controlling thread, under p->bk_mu.
+ */
 int sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg,
-                    struct sl_backend *backends, const struct sl_lb *proto, unsigned seed);
+                    struct sl_backend *backends, uint32_t cap, const struct sl_lb *proto,
+                    const uint16_t *map, size_t nmap, unsigned seed);
 void sl__wgroup_fini(struct sl_wgroup *g);
 /* Creates the group's warm pool on <loop> if warm_pool.size > 0 (worker setup). 0 or -errno. */
 int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop);
@@ -401,8 +453,24 @@ void sl__wgroup_put(struct sl_wgroup *g, int i);
  * eligible: a slot may free. What makes a session with no eligible backend wait in the queue.
  */
 bool sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint64_t now_ms);
-/* Builds the prototype balancer of group <cfg>. */
-int sl__group_lb_create(struct sl_lb **out, const struct sl_config_group *cfg);
+/* Slots of group <cfg>'s backend table: max_backends, or its default. */
+uint32_t sl__group_capacity(const struct sl_config_group *cfg);
+/*
+ * Builds a balancer of group <cfg>'s algorithm over the LIVE slots of <slots> (<cap>), in slot
+ * order, and the map from its indices to slots (<*map>, <*nmap>). No member: 0 with *out and
+ * *map NULL. 0, -EINVAL, -ENOMEM. Under p->bk_mu (or before the proxy is shared).
+ */
+int sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
+                       const struct sl_config_group *cfg, const struct sl_backend *slots,
+                       uint32_t cap);
+/* Fills empty slot <b> with a backend: identity, weight, admin ENABLED, state LIVE. */
+void sl__backend_fill(struct sl_backend *b, const char *name, const struct sl_addr *addr,
+                      uint32_t weight, uint32_t max_connections, bool discovered);
+/*
+ * On the group's worker: makes <lb> and <map> (owned from now on) the group's balancer, frees
+ * the old ones, and brings the warm pool in line (new members get their address). */
+void sl__wgroup_set_members(struct sl_wgroup *g, struct sl_lb *lb, uint16_t *map, size_t nmap,
+                            bool off);
 
 /* ---- filter.c ---- */
 
@@ -560,8 +628,14 @@ void sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l);
 
 /* ---- proxy_health.c ---- */
 
-/* Builds p->health for every backend of every group with active checks (none: NULL). */
+/* Builds p->health for every slot of every group with active checks (none: NULL). */
 int sl__proxy_health_create(struct sl_proxy *p);
+/*
+ * Brings the checker's target for slot <i> of group <g> in line with the slot: checked while
+ * LIVE and not DISABLED; with <reset> (a new occupant) from a fresh start at its address.
+ * No-op without checks. Under p->bk_mu.
+ */
+void sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset);
 
 /* ---- snapshot.c ---- */
 /*

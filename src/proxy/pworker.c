@@ -2,8 +2,9 @@
 /*
  * A worker of the proxy (struct sl_pworker): its setup and teardown (session pool, group
  * views, warm pools, listeners) and the messages it runs from its mailbox: drain, kill and
- * health transitions. Everything here runs on the worker's thread, except init and fini, which
- * the controlling thread runs while the worker is stopped. Listeners: listener.c.
+ * health transitions (backend changes: worker_apply() in backends.c). Everything here runs on
+ * the worker's thread, except init and fini, which the controlling thread runs (init under
+ * p->bk_mu) while the worker is stopped. Listeners: listener.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -121,7 +122,8 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	if (err != 0)
 		return err;
 	for (size_t g = 0; g < cfg->ngroups; g++) {
-		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g], p->lbs[g],
+		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g],
+		                      p->bsets[g].cap, p->lbs[g], p->bsets[g].map, p->bsets[g].nmap,
 		                      index + 1);
 		if (err != 0)
 			return err;

@@ -149,11 +149,12 @@ session_close(struct sl_session *s, enum close_mode mode)
 	}
 	sl_fwd_fini(&s->fwd);
 	sl__pp_keep_put(s);
-	if (s->backend >= 0)
-		sl__wgroup_put(l->group, s->backend);
 
 	sl__accesslog_session_closed(s, mode == CLOSE_RESET);
 	sl__metrics_closed(s); /* bytes not yet counted, duration */
+	/* after the backend's counters: the slot may be reused once every session let go */
+	if (s->backend >= 0)
+		sl__wgroup_put(l->group, s->backend);
 	sl__ctr_add(w, SL_CTR_CLOSED, 1);
 	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
 	if (mode == CLOSE_RESET) {
@@ -500,7 +501,7 @@ session_try_connect(struct sl_session *s)
 	sl__metrics_connecting(s);
 	if (session_connect_warm(s, &opts))
 		return true;
-	err = sl_sock_connect(&l->group->backends[i].cfg->addr, &opts, &fd);
+	err = sl_sock_connect(&l->group->backends[i].addr, &opts, &fd);
 	if (err == 0 || err == -EINPROGRESS) {
 		sl_io_init(&s->sio, fd, server_io, s);
 		err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);

@@ -82,6 +82,8 @@ group_diff(const struct sl_config_group *a, const struct sl_config_group *b)
 		return "warm_pool";
 	if (a->send_proxy != b->send_proxy)
 		return "send_proxy";
+	if (a->max_backends != b->max_backends)
+		return "max_backends";
 	if (a->nbackends != b->nbackends)
 		return "the number of backends";
 	for (size_t i = 0; i < a->nbackends; i++) {

@@ -420,6 +420,22 @@ sl_warm_set_enabled(struct sl_warm *w, size_t backend, bool enabled)
 	refill_queue(b);
 }
 
+void
+sl_warm_set_addr(struct sl_warm *w, size_t backend, const struct sl_addr *addr)
+{
+	struct warm_backend *b = &w->b[backend];
+
+	SL_ASSERT(backend < w->n && addr->len != 0);
+	if (sl_addr_equal(&b->addr, addr))
+		return;
+	backend_clear(b);
+	b->addr = *addr;
+	b->failing = false;
+	backoff_reset(b);
+	if (b->enabled)
+		refill_queue(b);
+}
+
 size_t
 sl_warm_ready(const struct sl_warm *w, size_t backend)
 {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,10 +22,17 @@ struct conn {
 	char buf[ECHO_BUF];
 };
 
-static struct conn conns[SL_TEST_ECHO_MAX_CONNS]; /* one server at a time per process */
+static void
+conn_close(struct sl_test_echo *e, struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	/* relaxed: a statistic the tests poll */
+	atomic_fetch_sub_explicit(&e->live, 1, memory_order_relaxed);
+}
 
 static void
-conn_step(struct conn *c, short rev)
+conn_step(struct sl_test_echo *e, struct conn *c, short rev)
 {
 	ssize_t n;
 
@@ -36,8 +44,7 @@ conn_step(struct conn *c, short rev)
 		} else if (n == 0) {
 			c->eof = true;
 		} else if (errno != EAGAIN) {
-			close(c->fd);
-			c->fd = -1;
+			conn_close(e, c);
 			return;
 		}
 	}
@@ -47,15 +54,13 @@ conn_step(struct conn *c, short rev)
 			c->head += (size_t)n;
 			c->len -= (size_t)n;
 		} else if (n == -1 && errno != EAGAIN) {
-			close(c->fd);
-			c->fd = -1;
+			conn_close(e, c);
 			return;
 		}
 	}
 	if (c->eof && c->len == 0) {
 		shutdown(c->fd, SHUT_WR);
-		close(c->fd);
-		c->fd = -1;
+		conn_close(e, c);
 	}
 }
 
@@ -65,7 +70,11 @@ echo_main(void *arg)
 	struct sl_test_echo *e = arg;
 	struct pollfd pfd[SL_TEST_ECHO_MAX_CONNS + 2];
 	int idx[SL_TEST_ECHO_MAX_CONNS + 2];
+	/* the server's own: several servers run side by side */
+	struct conn *conns = calloc(SL_TEST_ECHO_MAX_CONNS, sizeof(*conns));
 
+	if (conns == NULL)
+		return NULL;
 	for (int i = 0; i < SL_TEST_ECHO_MAX_CONNS; i++)
 		conns[i].fd = -1;
 	for (;;) {
@@ -87,7 +96,7 @@ echo_main(void *arg)
 			break;
 		for (int i = 2; i < n; i++)
 			if (pfd[i].revents)
-				conn_step(&conns[idx[i]], pfd[i].revents);
+				conn_step(e, &conns[idx[i]], pfd[i].revents);
 		if (pfd[1].revents & POLLIN) {
 			int fd = accept4(e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -97,6 +106,8 @@ echo_main(void *arg)
 				conns[i] = (struct conn){.fd = fd};
 				/* relaxed: a statistic read after the test's exchanges */
 				atomic_fetch_add_explicit(&e->accepted, 1, memory_order_relaxed);
+				/* relaxed: as above */
+				atomic_fetch_add_explicit(&e->live, 1, memory_order_relaxed);
 				fd = -1;
 			}
 			if (fd >= 0)
@@ -106,6 +117,7 @@ echo_main(void *arg)
 	for (int i = 0; i < SL_TEST_ECHO_MAX_CONNS; i++)
 		if (conns[i].fd >= 0)
 			close(conns[i].fd);
+	free(conns);
 	return NULL;
 }
 
@@ -115,6 +127,7 @@ sl_test_echo_start(struct sl_test_echo *e)
 	int err;
 
 	atomic_init(&e->accepted, 0);
+	atomic_init(&e->live, 0);
 	e->lfd = sl_test_listen(&e->addr, 512);
 	if (e->lfd < 0)
 		return e->lfd;

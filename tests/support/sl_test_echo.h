@@ -17,6 +17,7 @@
 struct sl_test_echo {
 	struct sl_addr addr; /* where it listens (127.0.0.1, kernel-chosen port) */
 	atomic_uint accepted;
+	atomic_uint live; /* connections open now */
 	int lfd;
 	int stop_fd[2]; /* pipe: a byte on [1] stops the thread */
 	pthread_t thread;

@@ -497,6 +497,47 @@ config_reports_maglev_table_size_not_prime(void **state)
 }
 
 static void
+config_takes_max_backends_and_leaves_the_default_to_the_proxy(void **state)
+{
+	struct result r = load(MINIMAL "    max_backends: 3\n");
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_int_equal(3, r.c->groups[0].max_backends);
+	result_fini(&r);
+	r = load(MINIMAL);
+	assert_int_equal(0, r.rc);
+	assert_int_equal(0, r.c->groups[0].max_backends);
+	result_fini(&r);
+}
+
+static void
+config_reports_max_backends_below_the_backends(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    max_backends: 1\n"
+	              "    backends: [{ address: 127.0.0.1:9001 }, { address: 127.0.0.1:9002 }]\n",
+	              "t.yaml:4:19: \"max_backends\" (1) must be at least the number of backends "
+	              "(2)\n");
+	assert_errors(MINIMAL "    max_backends: 0\n",
+	              "t.yaml:7:19: \"max_backends\" must be between 1 and 65535, got 0\n");
+}
+
+static void
+config_reports_max_backends_not_below_the_maglev_table(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "    balance: maglev\n"
+	                      "    maglev_table_size: 7\n"
+	                      "    max_backends: 7\n",
+	              "t.yaml:9:19: \"max_backends\" (7) must be smaller than "
+	              "\"maglev_table_size\" (7)\n");
+}
+
+static void
 config_reports_bad_duration(void **state)
 {
 	(void)state;
@@ -1386,6 +1427,9 @@ main(void)
 	        cmocka_unit_test(config_reports_max_queue_over_the_bound),
 	        cmocka_unit_test(config_forward_mode_names_parse_back_to_their_mode),
 	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),
+	        cmocka_unit_test(config_takes_max_backends_and_leaves_the_default_to_the_proxy),
+	        cmocka_unit_test(config_reports_max_backends_below_the_backends),
+	        cmocka_unit_test(config_reports_max_backends_not_below_the_maglev_table),
 	        cmocka_unit_test(config_reports_bad_duration),
 	        cmocka_unit_test(config_reports_duration_too_long),
 	        cmocka_unit_test(config_reports_size_out_of_range),

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -299,6 +300,75 @@ stats_of(struct sl_health *h)
 /* ---- tests ---- */
 
 static void
+health_paused_target_is_checked_only_once_given_an_address(void **state)
+{
+	struct srv s, other;
+	struct fix f;
+
+	(void)state;
+	srv_start(&s, 0, SRV_ACCEPT_CLOSE, NULL);
+	srv_start(&other, 0, SRV_ACCEPT_CLOSE, NULL);
+	fix_init(&f, SL_HEALTH_TCP, s.port);
+	memset(&f.t.addr, 0, sizeof(f.t.addr)); /* a paused target needs none */
+	f.t.paused = true;
+	fix_start(&f);
+	/* no address: it cannot be made active without one */
+	assert_int_equal(-EINVAL, sl_health_set_target(f.h, 0, NULL, NULL, true, false));
+	assert_int_equal(-EINVAL, sl_health_set_target(f.h, 1, NULL, NULL, false, false));
+	{
+		struct sl_addr a;
+		char text[32];
+
+		snprintf(text, sizeof(text), "127.0.0.1:%u", s.port);
+		assert_int_equal(0, sl_addr_parse(&a, text, false, NULL));
+		assert_int_equal(0, sl_health_set_target(f.h, 0, &a, "new", true, true));
+	}
+	assert_true(wait_checks(f.h, 3));
+	assert_true(srv_accepted(&s) >= 1);
+	/* paused: no check reaches the server any more (one in flight may finish) */
+	assert_int_equal(0, sl_health_set_target(f.h, 0, NULL, NULL, false, false));
+	{
+		uint64_t checks = stats_of(f.h).checks;
+
+		/* moved while paused, then resumed: checks go to the new address */
+		struct sl_addr a;
+		char text[32];
+
+		snprintf(text, sizeof(text), "127.0.0.1:%u", other.port);
+		assert_int_equal(0, sl_addr_parse(&a, text, false, NULL));
+		assert_int_equal(0, sl_health_set_target(f.h, 0, &a, NULL, false, false));
+		assert_int_equal(0, sl_health_set_target(f.h, 0, NULL, NULL, true, false));
+		assert_true(wait_checks(f.h, checks + 3));
+	}
+	assert_true(srv_accepted(&other) >= 2);
+	assert_true(sl_health_backend_is_up(&f.up));
+	fix_fini(&f);
+	srv_stop(&s);
+	srv_free(&s);
+	srv_stop(&other);
+	srv_free(&other);
+}
+
+static void
+health_reset_target_starts_up_again(void **state)
+{
+	struct fix f;
+
+	(void)state;
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
+	f.cfg.fall = 1;
+	fix_start(&f);
+	assert_true(wait_up_is(&f.up, 0));
+	/* paused: the verdict stays */
+	assert_int_equal(0, sl_health_set_target(f.h, 0, NULL, NULL, false, false));
+	assert_false(sl_health_backend_is_up(&f.up));
+	/* reset (a new backend in the slot): up until its own verdict */
+	assert_int_equal(0, sl_health_set_target(f.h, 0, NULL, "again", false, true));
+	assert_true(wait_up_is(&f.up, 1));
+	fix_fini(&f);
+}
+
+static void
 health_listening_backend_stays_up(void **state)
 {
 	struct srv s;
@@ -569,6 +639,8 @@ main(void)
 	        cmocka_unit_test(health_none_kind_leaves_backend_up_and_unchecked),
 	        cmocka_unit_test(health_create_rejects_zero_fall),
 	        cmocka_unit_test(health_start_twice_is_refused),
+	        cmocka_unit_test(health_paused_target_is_checked_only_once_given_an_address),
+	        cmocka_unit_test(health_reset_target_starts_up_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -135,6 +136,68 @@ stats_instance_labels_and_definitions_are_copied(void **state)
 	assert_string_equal("group", sl_stats_set_label(s, 0));
 	assert_string_equal("sessions", sl_stats_set_def(s, 0)->name);
 	assert_null(sl_stats_instance_label(s, 1, 0));
+}
+
+/* present: instance 1 only; label: "now-<inst>" for label 1, the stored value otherwise */
+static bool
+only_one_present(void *arg, size_t inst)
+{
+	(void)arg;
+	return inst == 1;
+}
+
+static bool
+label_now(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+{
+	(void)arg;
+	if (j != 1)
+		return false;
+	snprintf(buf, size, "now-%zu", inst);
+	return true;
+}
+
+static void
+stats_instances_may_come_and_go_and_change_their_labels(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const labels[] = {"group", "backend"};
+	const struct sl_stats_def d = {.name = "sessions", .kind = SL_STATS_COUNTER, .offset = 0};
+	char buf[SL_STATS_LABEL_MAX];
+	struct sl_stats_set *s, *plain;
+
+	assert_int_equal(0,
+	                 sl_stats_add_set(f->r,
+	                                  &(struct sl_stats_set_opts){.name = "slots",
+	                                                              .labels = labels,
+	                                                              .nlabels = 2,
+	                                                              .defs = &d,
+	                                                              .ndefs = 1,
+	                                                              .ctr = f->ctr,
+	                                                              .present = only_one_present,
+	                                                              .label = label_now},
+	                                  &s));
+	assert_int_equal(0, sl_stats_add_instance(s, (const char *const[]){"web", "b0"}, 0));
+	assert_int_equal(0, sl_stats_add_instance(s, (const char *const[]){"web", "b1"}, 0));
+	assert_false(sl_stats_instance_present(s, 0));
+	assert_true(sl_stats_instance_present(s, 1));
+	assert_false(sl_stats_instance_present(s, 2));
+	assert_string_equal("web", sl_stats_instance_label_now(s, 1, 0, buf, sizeof(buf)));
+	assert_string_equal("now-1", sl_stats_instance_label_now(s, 1, 1, buf, sizeof(buf)));
+	assert_string_equal("b1", sl_stats_instance_label(s, 1, 1));
+	assert_null(sl_stats_instance_label_now(s, 2, 1, buf, sizeof(buf)));
+
+	/* without callbacks: always present, labels as given */
+	assert_int_equal(0, sl_stats_add_set(f->r,
+	                                     &(struct sl_stats_set_opts){.name = "plain",
+	                                                                 .labels = labels,
+	                                                                 .nlabels = 2,
+	                                                                 .defs = &d,
+	                                                                 .ndefs = 1,
+	                                                                 .ctr = f->ctr},
+	                                     &plain));
+	assert_int_equal(0, sl_stats_add_instance(plain, (const char *const[]){"web", "b0"}, 0));
+	assert_true(sl_stats_instance_present(plain, 0));
+	assert_string_equal("b0", sl_stats_instance_label_now(plain, 0, 1, buf, sizeof(buf)));
 }
 
 static uint64_t
@@ -335,6 +398,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                stats_add_instance_refuses_a_base_past_the_counter_set, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                stats_instances_may_come_and_go_and_change_their_labels, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

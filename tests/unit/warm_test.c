@@ -506,6 +506,49 @@ warm_disabled_backend_closes_idle_connections_and_misses(void **state)
 	fix_close(&f);
 }
 
+struct moved {
+	struct fix *f;
+	struct tsrv *other;
+};
+
+static bool
+moved_over(void *arg)
+{
+	struct moved *m = arg;
+
+	/* the first server saw its connections close, the other one holds the pool's */
+	return m->f->srv.eofs == m->f->srv.accepted && m->other->accepted == 2 &&
+	       sl_warm_ready(m->f->w, 0) == 2;
+}
+
+static void
+warm_new_address_closes_the_old_connections_and_fills_anew(void **state)
+{
+	struct tsrv other;
+	struct sl_addr a;
+	struct fix f;
+	struct moved m = {&f, &other};
+
+	(void)state;
+	fix_open(&f, 2, 0);
+	srv_open(&other, f.loop);
+	fix_pool(&f, f.srv.port);
+	assert_true(wait_filled(&f, 2, 2));
+
+	a = addr_of(other.port);
+	sl_warm_set_addr(f.w, 0, &a);
+	assert_int_equal(0, sl_warm_ready(f.w, 0));
+	assert_true(drive(f.loop, moved_over, &m, DRIVE_LIMIT_MS));
+	assert_int_equal(2, f.srv.accepted);
+	/* the same address again: nothing happens */
+	sl_warm_set_addr(f.w, 0, &a);
+	assert_int_equal(2, sl_warm_ready(f.w, 0));
+	sl_warm_destroy(f.w);
+	f.w = NULL;
+	srv_close(&other);
+	fix_close(&f);
+}
+
 static void
 warm_destroy_closes_every_fd(void **state)
 {
@@ -557,6 +600,7 @@ main(void)
 	        cmocka_unit_test(warm_take_skips_connection_closed_before_loop_noticed),
 	        cmocka_unit_test(warm_refused_backend_counts_failures_and_backs_off),
 	        cmocka_unit_test(warm_disabled_backend_closes_idle_connections_and_misses),
+	        cmocka_unit_test(warm_new_address_closes_the_old_connections_and_fills_anew),
 	        cmocka_unit_test(warm_destroy_closes_every_fd),
 	        cmocka_unit_test(warm_create_rejects_size_zero),
 	};
