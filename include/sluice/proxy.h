@@ -260,9 +260,10 @@ SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_
 
 /*
  * The address of backend <backend> of group <group>, where <backend> is as the statistics label
- * it (its name, or its address when it has none). 0 or -ENOENT. Any thread while it exists.
+ * it (its name, or its address when it has none), backends added at run time included. 0 or
+ * -ENOENT. Any thread but a worker while it exists.
  */
-SL_API int sl_proxy_backend_addr(const struct sl_proxy *p, const char *group, const char *backend,
+SL_API int sl_proxy_backend_addr(struct sl_proxy *p, const char *group, const char *backend,
                                  struct sl_addr *out);
 
 /* The name of a timeout kind ("connect", "client_idle", ...), or NULL if out of range. */

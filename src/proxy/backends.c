@@ -686,3 +686,32 @@ sl_backend_admin_name(enum sl_backend_admin a)
 
 	return (unsigned)a < SL_BACKEND_ADMIN_KINDS ? names[a] : NULL;
 }
+
+int
+sl_proxy_backend_addr(struct sl_proxy *p, const char *group, const char *backend,
+                      struct sl_addr *out)
+{
+	int g, i;
+
+	pthread_mutex_lock(&p->bk_mu);
+	g = find_group(p, group);
+	i = g < 0 ? g : find_backend(p, (size_t)g, backend);
+	if (i >= 0)
+		*out = p->backends[g][i].addr;
+	pthread_mutex_unlock(&p->bk_mu);
+	return i < 0 ? i : 0;
+}
+
+int
+sl__backend_hold_by_name(struct sl_proxy *p, size_t g, const char *name)
+{
+	int i;
+
+	pthread_mutex_lock(&p->bk_mu);
+	i = find_backend(p, g, name);
+	if (i >= 0)
+		/* relaxed: a count; the session's release (R4) orders its later reads */
+		atomic_fetch_add_explicit(&p->backends[g][i].conns, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&p->bk_mu);
+	return i;
+}

@@ -279,12 +279,7 @@ sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint6
 void
 sl__wgroup_adopt(struct sl_wgroup *g, int i)
 {
-	struct sl_backend *b = &g->backends[i];
-
-	g->active[i]++;
-	if (b->cfg->max_connections != 0)
-		/* relaxed: a counter (sl__backend_try_acquire()); it may pass the cap here */
-		atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed);
+	g->active[i]++; /* the slot's process-wide count was taken by sl_proxy_adopt() */
 }
 
 void

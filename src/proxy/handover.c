@@ -275,18 +275,6 @@ adopt_listener(const struct sl_config *cfg, const char *name)
 	return 0;
 }
 
-/* The backend of <name> in group <g>, or -1. */
-static int
-adopt_backend(const struct sl_config_group *g, const char *name)
-{
-	if (name[0] == '\0')
-		return -1;
-	for (size_t i = 0; i < g->nbackends; i++)
-		if (strcmp(g->backends[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
 int
 sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 {
@@ -307,13 +295,20 @@ sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 	}
 	a->m = *m;
 	a->listener = adopt_listener(p->cfg, m->listener);
-	a->backend =
-	        adopt_backend(&p->cfg->groups[p->cfg->listeners[a->listener].group], m->backend);
+	a->backend = m->backend[0] != '\0'
+	                     ? sl__backend_hold_by_name(p, p->cfg->listeners[a->listener].group,
+	                                                m->backend)
+	                     : -1;
+	if (a->backend < 0)
+		a->backend = -1;
 	a->p = p;
 	a->msg = (struct sl_msg){.fn = worker_adopt, .data = a};
 	w = p->adopt_next++ % p->nworkers;
 	err = sl__proxy_post(&p->workers[w], &a->msg);
 	if (err != 0) {
+		if (a->backend >= 0)
+			sl__backend_release(
+			        &p->backends[p->cfg->listeners[a->listener].group][a->backend]);
 		close(m->cfd);
 		close(m->sfd);
 		free(a);

@@ -397,31 +397,6 @@ sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out)
 }
 
 int
-sl_proxy_backend_addr(const struct sl_proxy *p, const char *group, const char *backend,
-                      struct sl_addr *out)
-{
-	/* p->cfg is the layout: a reload never changes a backend's name or address */
-	for (size_t g = 0; g < p->cfg->ngroups; g++) {
-		const struct sl_config_group *cg = &p->cfg->groups[g];
-
-		if (strcmp(cg->name, group) != 0)
-			continue;
-		for (size_t i = 0; i < cg->nbackends; i++) {
-			const struct sl_config_backend *b = &cg->backends[i];
-			char a[SL_ADDR_STRLEN];
-
-			if (strcmp(b->name[0] != '\0' ? b->name
-			                              : sl_addr_format(&b->addr, a, sizeof(a)),
-			           backend) == 0) {
-				*out = b->addr;
-				return 0;
-			}
-		}
-	}
-	return -ENOENT;
-}
-
-int
 sl_proxy_reopen_logs(struct sl_proxy *p)
 {
 	if (p->alog == NULL)

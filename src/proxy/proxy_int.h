@@ -441,7 +441,13 @@ void sl__wgroup_warm_sync(struct sl_wgroup *g, bool off);
  * active on this worker. Returns the index, or -ENOENT when none is eligible.
  */
 int sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms);
-/* Counts a session that arrived forwarding to backend <i> (binary upgrade): no cap applies. */
+/*
+ * The live slot of backend <name> in group <g>, held for a session that arrives forwarding to
+ * it (its process-wide count taken: not reused under it), or -ENOENT. Not on a worker.
+ */
+int sl__backend_hold_by_name(struct sl_proxy *p, size_t g, const char *name);
+/* Counts a session that arrived forwarding to slot <i> on this worker (binary upgrade); the
+ * slot's process-wide count was taken already (sl_proxy_adopt()). No cap applies. */
 void sl__wgroup_adopt(struct sl_wgroup *g, int i);
 /*
  * Undoes the accounting of sl__wgroup_pick() for backend <i>. A slot of a capped backend

@@ -903,8 +903,7 @@ sl__session_try_move(struct sl_session *s)
 	memset(&m, 0, sizeof(m));
 	snprintf(m.listener, sizeof(m.listener), "%s", l->cfg->name);
 	if (s->backend >= 0)
-		snprintf(m.backend, sizeof(m.backend), "%s",
-		         l->group->backends[s->backend].cfg->name);
+		snprintf(m.backend, sizeof(m.backend), "%s", l->group->backends[s->backend].name);
 	sl__session_peer_get(&s->peer, &m.client);
 	m.cfd = s->cfd;
 	m.sfd = s->sfd;
@@ -942,6 +941,8 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 
 	s = sl_pool_alloc(w->sessions);
 	if (sl_unlikely(s == NULL)) {
+		if (backend >= 0)
+			sl__backend_release(&l->group->backends[backend]);
 		close(m->cfd);
 		close(m->sfd);
 		return -ENOMEM;

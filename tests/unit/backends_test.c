@@ -648,7 +648,7 @@ metrics_show_backends_added_at_run_time_and_hide_removed_ones(void **state)
 
 	f = open_memstream(&json, &len);
 	assert_non_null(f);
-	assert_int_equal(0, sl__admin_render_stats(sl_proxy_stats_registry(r.p), f));
+	assert_int_equal(0, sl__admin_render_stats(sl_proxy_stats_registry(r.p), NULL, f));
 	fclose(f);
 	assert_non_null(strstr(json, "\"backend\":\"late\""));
 	assert_null(strstr(json, "\"backend\":\"e1\""));
