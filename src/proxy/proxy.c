@@ -24,6 +24,7 @@
 #include <sluice/sock.h>
 
 #include "proxy/accesslog.h"
+#include "proxy/discover.h"
 #include "proxy/session.h"
 
 static int
@@ -34,9 +35,19 @@ proxy_validate(const struct sl_config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].group >= cfg->ngroups || cfg->listeners[i].addr.len == 0)
 			return -EINVAL;
-	for (size_t g = 0; g < cfg->ngroups; g++)
-		if (cfg->groups[g].nbackends == 0)
-			return -EINVAL;
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		if (cfg->groups[g].nbackends > 0)
+			continue;
+		if (cfg->groups[g].discover.type != SL_DISCOVER_NONE) {
+			/* the balancers are built from the fixed backends; a group without any
+			 * waits for the run-time backend set (sluice/backends.h) */
+			sl_log_error("group %s: discovery without fixed backends needs run-time "
+			             "backends, which this build lacks; add a fixed backend",
+			             cfg->groups[g].name);
+			return -ENOTSUP;
+		}
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -117,6 +128,10 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	err = sl_counter_create(&p->ctr, &co);
 	if (err != 0)
 		goto err_destroy;
+	/* before the registry: it has a set for the discovering groups */
+	err = sl__discover_create(&p->disc, p);
+	if (err != 0)
+		goto err_destroy;
 	err = sl__metrics_create(p);
 	if (err != 0)
 		goto err_destroy;
@@ -180,6 +195,14 @@ sl_proxy_start(struct sl_proxy *p)
 	/* after the workers: on_change may post to their mailboxes from the first transition */
 	if (p->health != NULL && (err = sl_health_start(p->health)) != 0) {
 		sl_log_error("cannot start the health checker: %s", strerror(-err));
+		sl_worker_group_stop(p->wg);
+		goto err_fini;
+	}
+	/* after the workers: a discovered set reaches them through their mailboxes */
+	if ((err = sl__discover_start(p->disc)) != 0) {
+		sl_log_error("cannot start the DNS discovery thread: %s", strerror(-err));
+		if (p->health != NULL)
+			sl_health_stop(p->health);
 		sl_worker_group_stop(p->wg);
 		goto err_fini;
 	}
@@ -257,7 +280,10 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 	if (!p->running)
 		return 0;
 	sl__metrics_set_listening(p, false);
-	/* first: no transition (and no health_msg post) may race with the workers' stop */
+	/* first: a discovered set waits for every worker to take it, so no change may be in
+	 * flight when they stop */
+	sl__discover_stop(p->disc);
+	/* no transition (and no health_msg post) may race with the workers' stop */
 	if (p->health != NULL)
 		sl_health_stop(p->health);
 	sl_clock_deadline(&dl, (uint64_t)deadline_ms * 1000);
@@ -311,6 +337,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	if (cur != p->cfg)
 		sl_config_free((struct sl_config *)cur);
 	sl__metrics_destroy(p);
+	sl__discover_destroy(p->disc);
 	sl_counter_destroy(p->ctr);
 	if (p->lbs != NULL)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)
