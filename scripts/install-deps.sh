@@ -7,7 +7,7 @@ set -euo pipefail
 
 # the sluice binary alone: compiler, build tools and the libraries it links
 demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
-	libcjson-dev)
+	libcjson-dev libc-ares-dev)
 
 packages=(
 	# build
@@ -15,6 +15,9 @@ packages=(
 	# libraries (libyaml-dev, libnuma-dev and libc6-dev also ship the .a files of sluice-static)
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
 	libmicrohttpd-dev libcjson-dev
+	# DNS service discovery (libc-ares-dev also ships the libcares.a of sluice-static), and the
+	# DNS server of its test (dnsmasq-base: the daemon without a service)
+	libc-ares-dev dnsmasq-base
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)
