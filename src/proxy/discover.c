@@ -362,6 +362,61 @@ out_free:
 	return err;
 }
 
+/* Steps over the (possibly compressed) name at <*p>, checked by c-ares. false if it is bad. */
+static bool
+skip_name(const unsigned char **p, const unsigned char *abuf, int alen)
+{
+	char *name = NULL;
+	long len = 0;
+
+	if (ares_expand_name(*p, abuf, alen, &name, &len) != ARES_SUCCESS)
+		return false;
+	ares_free_string(name);
+	if (len <= 0 || len > abuf + alen - *p)
+		return false;
+	*p += len;
+	return true;
+}
+
+int
+sl__discover_answer_ttl(const unsigned char *abuf, int alen, unsigned type, uint32_t *ttl_s)
+{
+	const unsigned char *p, *end;
+	unsigned qd, an;
+
+	if (abuf == NULL || alen < 12)
+		return -EBADMSG;
+	end = abuf + alen;
+	qd = (unsigned)abuf[4] << 8 | abuf[5];
+	an = (unsigned)abuf[6] << 8 | abuf[7];
+	p = abuf + 12;
+	for (unsigned i = 0; i < qd; i++) {
+		if (!skip_name(&p, abuf, alen) || end - p < 4) /* type, class */
+			return -EBADMSG;
+		p += 4;
+	}
+	for (unsigned i = 0; i < an; i++) {
+		unsigned t, rdlen;
+		uint32_t ttl;
+
+		if (!skip_name(&p, abuf, alen) || end - p < 10) /* type class ttl rdlength */
+			return -EBADMSG;
+		t = (unsigned)p[0] << 8 | p[1];
+		ttl = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+		rdlen = (unsigned)p[8] << 8 | p[9];
+		p += 10;
+		if ((size_t)(end - p) < rdlen)
+			return -EBADMSG;
+		p += rdlen;
+		/* RFC 2181 8: a TTL with the top bit set is read as 0 */
+		if (ttl > INT32_MAX)
+			ttl = 0;
+		if (t == type && ttl < *ttl_s)
+			*ttl_s = ttl;
+	}
+	return 0;
+}
+
 int
 sl__discover_parse_srv(const unsigned char *abuf, int alen, struct sl__srv_target *out, size_t max,
                        size_t *n)
@@ -430,7 +485,7 @@ follow_srv(struct dgroup *g, const unsigned char *abuf, int alen)
 	err = sl__discover_parse_srv(abuf, alen, g->targets, SRV_TARGETS_MAX, &g->ntargets);
 	if (err == -ENODATA)
 		return; /* an empty answer: the resolution ends with an empty set */
-	if (err != 0) {
+	if (err != 0 || sl__discover_answer_ttl(abuf, alen, ns_t_srv, &g->ttl_s) != 0) {
 		g->status = ARES_EBADRESP;
 		return;
 	}

@@ -83,6 +83,14 @@ int sl__discover_parse_addrs(const unsigned char *abuf, int alen, int family, ui
                              uint32_t weight, const char *name, struct sl__dset *set,
                              uint32_t *ttl_s);
 
+/*
+ * Lowers <*ttl_s> to the smallest TTL of the answer records of <type> (ns_t_srv, ...) in
+ * <abuf> (<alen> bytes); a TTL with its top bit set counts as 0 (RFC 2181). Only the header,
+ * question and answer sections are read; names are checked by c-ares. 0, or -EBADMSG when the
+ * message is cut short or a name is bad (<*ttl_s> may then be lowered already).
+ */
+int sl__discover_answer_ttl(const unsigned char *abuf, int alen, unsigned type, uint32_t *ttl_s);
+
 /* One SRV record picked from an answer. */
 struct sl__srv_target {
 	char host[SL_CONFIG_DNS_NAME_MAX];

@@ -425,6 +425,83 @@ srv_answer_cut_short_is_a_bad_message(void **state)
 }
 
 static void
+answer_ttl_is_the_smallest_of_the_type(void **state)
+{
+	uint32_t ttl = UINT32_MAX;
+	struct pkt p;
+	int len;
+
+	(void)state;
+	pkt_begin(&p, "_echo._tcp.test", T_SRV);
+	rr_srv(&p, "_echo._tcp.test", 40, 0, 1, 1, "a.test");
+	rr_a(&p, "a.test", 3, "127.0.0.2"); /* another type: not counted */
+	rr_srv(&p, "_echo._tcp.test", 25, 0, 1, 2, "b.test");
+	len = pkt_end(&p);
+
+	assert_int_equal(0, sl__discover_answer_ttl(p.b, len, T_SRV, &ttl));
+	assert_int_equal(25, ttl);
+}
+
+static void
+answer_ttl_reads_a_compressed_owner_name(void **state)
+{
+	uint32_t ttl = UINT32_MAX;
+	struct pkt p;
+	int len;
+
+	(void)state;
+	pkt_begin(&p, "_echo._tcp.test", T_SRV);
+	put16(&p, 0xc00c); /* a pointer to the question's name */
+	put16(&p, T_SRV);
+	put16(&p, 1);
+	put32(&p, 17);
+	put16(&p, 6 + 8);
+	put16(&p, 0);
+	put16(&p, 1);
+	put16(&p, 9000);
+	put_name(&p, "a.test");
+	p.ancount++;
+	len = pkt_end(&p);
+
+	assert_int_equal(0, sl__discover_answer_ttl(p.b, len, T_SRV, &ttl));
+	assert_int_equal(17, ttl);
+}
+
+static void
+answer_ttl_with_the_top_bit_set_counts_as_zero(void **state)
+{
+	uint32_t ttl = UINT32_MAX;
+	struct pkt p;
+	int len;
+
+	(void)state;
+	pkt_begin(&p, "_echo._tcp.test", T_SRV);
+	rr_srv(&p, "_echo._tcp.test", 0x80000000u, 0, 1, 1, "a.test");
+	len = pkt_end(&p);
+
+	assert_int_equal(0, sl__discover_answer_ttl(p.b, len, T_SRV, &ttl));
+	assert_int_equal(0, ttl);
+}
+
+static void
+answer_ttl_refuses_a_message_cut_short(void **state)
+{
+	uint32_t ttl = UINT32_MAX;
+	struct pkt p;
+	int len;
+
+	(void)state;
+	pkt_begin(&p, "_echo._tcp.test", T_SRV);
+	rr_srv(&p, "_echo._tcp.test", 40, 0, 1, 1, "a.test");
+	len = pkt_end(&p);
+
+	assert_int_equal(-EBADMSG, sl__discover_answer_ttl(p.b, len - 1, T_SRV, &ttl));
+	assert_int_equal(-EBADMSG, sl__discover_answer_ttl(p.b, 11, T_SRV, &ttl));
+	/* one answer promised, none there: header (12) and question (17 + 4) only */
+	assert_int_equal(-EBADMSG, sl__discover_answer_ttl(p.b, 12 + 17 + 4, T_SRV, &ttl));
+}
+
+static void
 push(struct sl__dset *s, const char *addr, const char *name, uint32_t weight)
 {
 	struct sl_backend_spec b = {.weight = weight};
@@ -525,6 +602,10 @@ main(void)
 	        cmocka_unit_test(srv_dot_target_does_not_hide_a_real_one_of_lower_rank),
 	        cmocka_unit_test(srv_parse_stops_at_max),
 	        cmocka_unit_test(srv_answer_cut_short_is_a_bad_message),
+	        cmocka_unit_test(answer_ttl_is_the_smallest_of_the_type),
+	        cmocka_unit_test(answer_ttl_reads_a_compressed_owner_name),
+	        cmocka_unit_test(answer_ttl_with_the_top_bit_set_counts_as_zero),
+	        cmocka_unit_test(answer_ttl_refuses_a_message_cut_short),
 	        cmocka_unit_test(normalize_sorts_by_address_and_keeps_the_first_of_a_repeat),
 	        cmocka_unit_test(normalized_sets_of_one_answer_in_two_orders_are_equal),
 	        cmocka_unit_test(sets_differing_in_a_weight_are_not_equal),
