@@ -275,6 +275,26 @@ class DnsDiscovery(unittest.TestCase):
         wait_for_text(px, f"discover web: _echo._tcp.test gives 2 backends (next in 1000ms): "
                           f"t2.test:{b} (weight 1), t3.test:{b} (weight 3)")
 
+    def test_the_static_binary_resolves_without_nss(self):
+        static = os.environ.get("SLUICE_STATIC_BIN", "")
+        if not static:
+            self.skipTest("sluice-static is not built here (SLUICE_STATIC_BIN unset; release builds)")
+        fixed = free_port()
+        # no admin endpoint in sluice-static: the log is the evidence
+        path = write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{self.port}
+groups:
+  - name: web
+    backends: [{{ address: 127.0.0.1:{fixed} }}]
+""" + self.discover("web.test"))
+        px = Sluice(["-c", path], port=self.port)
+        px.args[0] = static
+        self.stack.enter_context(px)
+        wait_for_text(px, f"discover web: web.test gives 2 backends (next in 1000ms): "
+                          f"127.0.0.2:{self.bport} (weight 1), 127.0.0.3:{self.bport} (weight 1)")
+
     # ---- the traffic side: needs the run-time backend set ----
 
     def test_traffic_reaches_the_resolved_backends(self):
