@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: MIT
 # sluice-static: the sluice binary linked fully static against glibc (-static-pie), for FROM
 # scratch images and empty chroots. Included from CMakeLists.txt in unsanitized Release builds;
-# it adds the target only when static libc, libyaml.a and libnuma.a are all found, and otherwise
-# says why not. docs/operations.md says why glibc rather than musl.
+# it adds the target only when static libc, libyaml.a, libnuma.a, libcap.a and libcares.a are
+# all found, and otherwise says why not. docs/operations.md says why glibc rather than musl.
 #
-# No NSS at run time: sluice resolves no host names, and the user: and group: names by reading
-# /etc/passwd and /etc/group itself (src/proxy/privs.c). libnuma's numa_parse_nodestring() ("ip:" node
-# syntax, never called by sluice) is the only caller of getaddrinfo; app/static/no_nss.c stands
-# in for it (--wrap) so glibc's NSS loader is not linked at all. --fatal-warnings turns glibc's
-# "Using 'getpwnam' in statically linked applications requires at run time the shared
-# libraries..." link warnings into errors, so a future NSS user cannot slip in silently.
+# No NSS at run time: sluice resolves names only through c-ares (DNS discovery), which reads
+# /etc/resolv.conf itself and asks DNS servers directly, and the user: and group: names by
+# reading /etc/passwd and /etc/group itself (src/proxy/privs.c). libnuma's
+# numa_parse_nodestring() ("ip:" node syntax, never called by sluice) is the only caller of
+# getaddrinfo, and c-ares's ares_getaddrinfo()/ares_getnameinfo() (never called) of
+# getservbyname/getservbyport_r; app/static/no_nss.c stands in for them (--wrap) so glibc's NSS
+# loader is not linked at all. --fatal-warnings turns glibc's "Using 'getpwnam' in statically
+# linked applications requires at run time the shared libraries..." link warnings into errors,
+# so a future NSS user cannot slip in silently.
 include(CheckCSourceCompiles)
 
 find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
@@ -18,6 +21,10 @@ find_library(SL_NUMA_STATIC_LIB NAMES libnuma.a HINTS ${NUMA_LIBRARY_DIRS}
 	DOC "static libnuma for sluice-static")
 find_library(SL_CAP_STATIC_LIB NAMES libcap.a HINTS ${CAP_LIBRARY_DIRS}
 	DOC "static libcap for sluice-static")
+# c-ares for DNS discovery: only the query and parse objects are pulled in, none of which calls
+# NSS (ares_getaddrinfo, which does, is never used); --fatal-warnings would catch it
+find_library(SL_CARES_STATIC_LIB NAMES libcares.a HINTS ${CARES_LIBRARY_DIRS}
+	DOC "static c-ares for sluice-static")
 set(CMAKE_REQUIRED_FLAGS -fPIE)
 set(CMAKE_REQUIRED_LINK_OPTIONS -static-pie -pthread)
 check_c_source_compiles("int main(void) { return 0; }" SL_HAVE_STATIC_PIE_LIBC)
@@ -37,11 +44,14 @@ endif()
 if(NOT SL_CAP_STATIC_LIB)
 	list(APPEND SL_STATIC_MISSING "libcap.a")
 endif()
+if(NOT SL_CARES_STATIC_LIB)
+	list(APPEND SL_STATIC_MISSING "libcares.a")
+endif()
 
 if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
-	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB})")
+	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB})")
 	# no admin endpoint: libmicrohttpd and cJSON have no static builds here (no_admin.c)
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
 		${PROJECT_SOURCE_DIR}/app/static/no_admin.c)
@@ -51,8 +61,10 @@ else()
 	add_dependencies(sluice-static sluice_proxy sluice_static)
 	target_link_libraries(sluice-static PRIVATE
 		$<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
-		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_CAP_STATIC_LIB} Threads::Threads)
+		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_CAP_STATIC_LIB} ${SL_CARES_STATIC_LIB}
+		Threads::Threads)
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings
-		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo)
+		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo
+		-Wl,--wrap=getservbyname -Wl,--wrap=getservbyport_r)
 	install(TARGETS sluice-static RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

@@ -7,7 +7,7 @@ set -euo pipefail
 
 # the sluice binary alone: compiler, build tools and the libraries it links
 demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
-	libcjson-dev libcap-dev)
+	libcjson-dev libcap-dev libc-ares-dev)
 
 packages=(
 	# build
@@ -16,6 +16,9 @@ packages=(
 	# sluice-static)
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev libcap-dev
 	libmicrohttpd-dev libcjson-dev
+	# DNS service discovery (libc-ares-dev also ships the libcares.a of sluice-static), and the
+	# DNS server of its test (dnsmasq-base: the daemon without a service)
+	libc-ares-dev dnsmasq-base
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# capsh: the privileges test starts sluice as systemd's AmbientCapabilities= would

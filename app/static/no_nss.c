@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Link-time stand-ins for sluice-static (cmake/sluice-static.cmake links with
- * --wrap=getaddrinfo,--wrap=freeaddrinfo). sluice resolves no names; the only caller is libnuma's
- * numa_parse_nodestring() ("ip:" node syntax), which sluice never calls. Without these, glibc's
- * getaddrinfo and the NSS loader it drags in would be linked into the static binary.
+ * Link-time stand-ins for sluice-static (cmake/sluice-static.cmake links with --wrap for each).
+ * sluice resolves names only through c-ares's own DNS client. getaddrinfo: the only caller is
+ * libnuma's numa_parse_nodestring() ("ip:" node syntax), never called. getservbyname and
+ * getservbyport_r: called only by ares_getaddrinfo() and ares_getnameinfo(), never called, whose
+ * objects the parsers pull in. Without these, glibc's NSS loader would be linked in.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <stddef.h>
 
 int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                        struct addrinfo **res);
@@ -30,4 +32,31 @@ void
 __wrap_freeaddrinfo(struct addrinfo *res)
 {
 	(void)res;
+}
+
+struct servent *__wrap_getservbyname(const char *name, const char *proto);
+int __wrap_getservbyport_r(int port, const char *proto, struct servent *buf, char *data, size_t len,
+                           struct servent **res);
+
+/* No service is known: NULL. */
+struct servent *
+__wrap_getservbyname(const char *name, const char *proto)
+{
+	(void)name;
+	(void)proto;
+	return NULL;
+}
+
+/* No service is known: 0 with *<res> NULL, as glibc reports "not found". */
+int
+__wrap_getservbyport_r(int port, const char *proto, struct servent *buf, char *data, size_t len,
+                       struct servent **res)
+{
+	(void)port;
+	(void)proto;
+	(void)buf;
+	(void)data;
+	(void)len;
+	*res = NULL;
+	return 0;
 }

@@ -117,6 +117,34 @@ struct sl_config_warm_pool {
 	uint32_t idle_ms; /* an idle connection older than this is closed; default 30000 */
 };
 
+/* What a group's discover: key asks of DNS (enum sl_discover_type names: "a", "aaaa", ...). */
+enum sl_discover_type {
+	SL_DISCOVER_NONE, /* no discover: key */
+	SL_DISCOVER_A,    /* A records, each with <port> */
+	SL_DISCOVER_AAAA, /* AAAA records, each with <port> */
+	SL_DISCOVER_ANY,  /* A and AAAA records, each with <port> */
+	SL_DISCOVER_SRV,  /* SRV records: their targets' A/AAAA, port and weight */
+	SL_DISCOVER_TYPES /* count */
+};
+
+/* Longest DNS name (253 characters) plus its NUL. */
+#define SL_CONFIG_DNS_NAME_MAX 254
+/* Most resolvers a discover: key may list. */
+#define SL_CONFIG_RESOLVERS_MAX 8
+
+/* DNS service discovery for one group (src/proxy/discover.c, docs/operations.md). */
+struct sl_config_discover {
+	enum sl_discover_type type; /* SL_DISCOVER_NONE = the group discovers nothing */
+	char name[SL_CONFIG_DNS_NAME_MAX];
+	uint16_t port; /* the backends' port for a, aaaa and any; unused (0) for srv */
+	struct sl_addr resolvers[SL_CONFIG_RESOLVERS_MAX];
+	size_t nresolvers;   /* 0 (default) = the servers of /etc/resolv.conf */
+	uint32_t ttl_min_ms; /* floor of the re-resolve interval; default 1000 */
+	uint32_t ttl_max_ms; /* ceiling, and the interval after a failure; default 300000 */
+	uint32_t timeout_ms; /* one query, all tries; default 2000 */
+	uint32_t weight;     /* of each A/AAAA backend; default 1 */
+};
+
 struct sl_config_group {
 	char name[SL_CONFIG_NAME_MAX];
 	char balance[24];           /* round_robin (default), weighted, least_conn, p2c, maglev */
@@ -135,7 +163,8 @@ struct sl_config_group {
 	unsigned send_proxy; /* 0, SL_CONFIG_PP_V1 or _V2: a PROXY header to every backend
 	                      * connection, sessions and health checks alike */
 	struct sl_config_backend *backends; /* owned by the snapshot */
-	size_t nbackends;
+	size_t nbackends;                   /* 0 only with discover */
+	struct sl_config_discover discover; /* type SL_DISCOVER_NONE when absent */
 };
 
 /* PROXY protocol versions, as a mask (the codec's SL_PP_V1 and SL_PP_V2 values). */

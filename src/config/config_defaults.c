@@ -39,6 +39,11 @@ sl_config_group_defaults(struct sl_config_group *g)
 	g->warm_pool.size = 0;
 	g->warm_pool.idle_ms = 30000;
 	g->send_proxy = 0;
+	g->discover.type = SL_DISCOVER_NONE;
+	g->discover.ttl_min_ms = 1000;
+	g->discover.ttl_max_ms = 300000;
+	g->discover.timeout_ms = 2000;
+	g->discover.weight = 1;
 }
 
 void

@@ -94,7 +94,7 @@ static const char *const min_rate_keys[] = {"bytes", "window"};
 
 static const char *const group_keys[] = {
         "name",    "balance",   "maglev_table_size", "retries",  "max_queue",    "health",
-        "passive", "warm_pool", "send_proxy",        "backends", "max_backends",
+        "passive", "warm_pool", "send_proxy",        "backends", "max_backends", "discover",
 };
 enum {
 	G_NAME,
@@ -107,8 +107,15 @@ enum {
 	G_WARM,
 	G_SEND_PROXY,
 	G_BACKENDS,
-	G_MAX_BACKENDS
+	G_MAX_BACKENDS,
+	G_DISCOVER
 };
+
+static const char *const discover_keys[] = {"name",    "type",    "port",    "resolvers",
+                                            "ttl_min", "ttl_max", "timeout", "weight"};
+enum { D_NAME, D_TYPE, D_PORT, D_RESOLVERS, D_TTL_MIN, D_TTL_MAX, D_TIMEOUT, D_WEIGHT };
+/* "type" of discover; index + 1 = enum sl_discover_type */
+static const char *const discover_types[] = {"a", "aaaa", "any", "srv"};
 
 static const char *const health_keys[] = {"type", "interval", "timeout", "rise",
                                           "fall", "send",     "expect"};
@@ -1047,6 +1054,120 @@ walk_backend(struct sl__config_load *x, yaml_node_t *map, struct sl_config_backe
 		sl_addr_format(&b->addr, b->name, sizeof(b->name));
 }
 
+/*
+ * A DNS name: 1 to 253 characters in dot-separated labels of 1 to 63 letters, digits, '-' and
+ * '_' (SRV names start with "_service._proto."), with an optional final dot.
+ */
+static bool
+get_dns_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
+             char out[SL_CONFIG_DNS_NAME_MAX])
+{
+	const char *s = scalar_text(v);
+	size_t i, n, label = 0;
+
+	if (!s || scalar_is_null(v)) {
+		type_error(x, v, "a DNS name such as backend.example.com", key);
+		return false;
+	}
+	n = v->data.scalar.length;
+	if (n > 0 && s[n - 1] == '.')
+		n--; /* the root label */
+	if (n == 0 || n > SL_CONFIG_DNS_NAME_MAX - 1) {
+		sl__config_error(x, v->start_mark,
+		                 "\"%s\" must be a DNS name of 1 to %d characters", key,
+		                 SL_CONFIG_DNS_NAME_MAX - 1);
+		return false;
+	}
+	for (i = 0; i <= n; i++) {
+		char c = '.'; /* past the end: the last label ends */
+
+		if (i < n)
+			c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || label > 63) {
+				sl__config_error(
+				        x, v->start_mark,
+				        "\"%s\": each dot-separated label of a DNS name has 1 "
+				        "to 63 characters",
+				        key);
+				return false;
+			}
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		           (c >= '0' && c <= '9') || c == '-' || c == '_') {
+			label++;
+		} else {
+			sl__config_error(
+			        x, v->start_mark,
+			        "\"%s\" may contain only letters, digits, '-', '_' and dots", key);
+			return false;
+		}
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
+static void
+walk_discover(struct sl__config_load *x, yaml_node_t *map, struct sl_config_discover *d)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(discover_keys)];
+	uint32_t port = 0;
+	unsigned type = 0;
+	bool type_ok = true;
+
+	if (!walk_map(x, map, "for \"discover\"", "in discover", discover_keys,
+	              SL_ARRAY_SIZE(discover_keys), v))
+		return;
+	/* type first: whether "port" is needed depends on it */
+	if (v[D_TYPE])
+		type_ok = get_enum(x, v[D_TYPE], "type", discover_types,
+		                   SL_ARRAY_SIZE(discover_types), &type);
+	d->type = (enum sl_discover_type)(type + 1); /* default "a" */
+	if (!v[D_NAME])
+		sl__config_error(x, map->start_mark, "discover is missing required key \"name\"");
+	else
+		get_dns_name(x, v[D_NAME], "name", d->name);
+	if (v[D_PORT] && get_u32(x, v[D_PORT], "port", 1, 65535, &port))
+		d->port = (uint16_t)port;
+	if (!v[D_PORT] && type_ok && d->type != SL_DISCOVER_SRV)
+		sl__config_error(x, map->start_mark,
+		                 "discover is missing required key \"port\" (needed unless type is "
+		                 "srv: A and AAAA records carry no port)");
+	if (v[D_RESOLVERS] && is_list(x, v[D_RESOLVERS], "resolvers")) {
+		yaml_node_t *rl = v[D_RESOLVERS];
+		size_t n = list_len(rl);
+
+		if (n == 0 || n > SL_CONFIG_RESOLVERS_MAX) {
+			sl__config_error(x, rl->start_mark,
+			                 "\"resolvers\" must list 1 to %u addresses such as "
+			                 "10.0.0.2:53, got %zu (leave it out for /etc/resolv.conf)",
+			                 SL_CONFIG_RESOLVERS_MAX, n);
+		} else {
+			for (size_t j = 0; j < n && !sl__config_stopped(x); j++) {
+				yaml_node_t *item = node_at(x, rl->data.sequence.items.start[j]);
+
+				if (item && get_addr(x, item, "resolvers", &d->resolvers[j]))
+					d->nresolvers++;
+			}
+		}
+	}
+	if (v[D_TTL_MIN])
+		get_ms(x, v[D_TTL_MIN], "ttl_min", 1, &d->ttl_min_ms);
+	if (v[D_TTL_MAX])
+		get_ms(x, v[D_TTL_MAX], "ttl_max", 1, &d->ttl_max_ms);
+	if (v[D_TIMEOUT])
+		get_ms(x, v[D_TIMEOUT], "timeout", 1, &d->timeout_ms);
+	if (v[D_WEIGHT])
+		get_u32(x, v[D_WEIGHT], "weight", 1, SL_CONFIG_WEIGHT_MAX, &d->weight);
+	if (d->ttl_min_ms > d->ttl_max_ms)
+		sl__config_error(x, (v[D_TTL_MIN] ? v[D_TTL_MIN] : map)->start_mark,
+		                 "discover \"ttl_min\" (%" PRIu32 "ms) must not be longer than "
+		                 "\"ttl_max\" (%" PRIu32 "ms)",
+		                 d->ttl_min_ms, d->ttl_max_ms);
+}
+
 static bool
 is_prime(uint32_t n)
 {
@@ -1126,9 +1247,13 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_warm_pool(x, v[G_WARM], &g->warm_pool);
 	if (v[G_SEND_PROXY])
 		get_enum(x, v[G_SEND_PROXY], "send_proxy", proxy_versions, 3, &g->send_proxy);
+	if (v[G_DISCOVER])
+		walk_discover(x, v[G_DISCOVER], &g->discover);
 	bl = v[G_BACKENDS];
 	if (bl && !is_list(x, bl, "backends"))
 		return;
+	if (v[G_DISCOVER] && (!bl || list_len(bl) == 0))
+		return; /* discovery alone: backends arrive at run time */
 	if (!bl || list_len(bl) == 0) {
 		if (m->name)
 			sl__config_error(x, (bl ? bl : map)->start_mark,

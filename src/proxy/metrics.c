@@ -16,6 +16,7 @@
 
 #include <sluice/clock.h>
 
+#include "proxy/discover.h"
 #include "proxy/session.h"
 
 /* How long a scrape waits for the workers' histograms before reading what it has. */
@@ -459,6 +460,24 @@ read_warm(void *arg, size_t inst, unsigned idx)
 	return sum;
 }
 
+enum { D_RESOLUTIONS, D_FAILURES, D_EMPTY, D_APPLY_ERRORS, D_BACKENDS, D_LAST_CHANGE };
+
+static uint64_t
+read_discover(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+	struct sl_discover_stats ds;
+	const uint64_t *v[] = {[D_RESOLUTIONS] = &ds.resolutions,
+	                       [D_FAILURES] = &ds.failures,
+	                       [D_EMPTY] = &ds.empty,
+	                       [D_APPLY_ERRORS] = &ds.apply_errors,
+	                       [D_BACKENDS] = &ds.backends,
+	                       [D_LAST_CHANGE] = &ds.last_change_s};
+
+	sl__discover_stats(p->disc, inst, &ds);
+	return idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
+}
+
 /* ---- building the registry ---- */
 
 static int
@@ -726,6 +745,58 @@ add_groups(struct sl_proxy *p)
 	return 0;
 }
 
+/* discover: one instance per group with a discover: key (none: no set). */
+static int
+add_discover(struct sl_proxy *p)
+{
+	static const char *const labels[] = {"group"};
+	const struct sl_stats_def defs[] = {
+	        [D_RESOLUTIONS] = {.name = "discover_resolutions",
+	                           .kind = SL_STATS_COUNTER,
+	                           .help = "DNS resolutions of the group's name finished, "
+	                                   "whatever the outcome.",
+	                           .offset = SL_STATS_READ},
+	        [D_FAILURES] = {.name = "discover_failures",
+	                        .kind = SL_STATS_COUNTER,
+	                        .help = "DNS resolutions that failed (timeout, SERVFAIL, NXDOMAIN, "
+	                                "bad answer); the last good set was kept.",
+	                        .offset = SL_STATS_READ},
+	        [D_EMPTY] = {.name = "discover_empty_answers",
+	                     .kind = SL_STATS_COUNTER,
+	                     .help = "DNS answers with no usable record; the last good set was "
+	                             "kept.",
+	                     .offset = SL_STATS_READ},
+	        [D_APPLY_ERRORS] = {.name = "discover_apply_errors",
+	                            .kind = SL_STATS_COUNTER,
+	                            .help = "Discovered sets the proxy could not apply.",
+	                            .offset = SL_STATS_READ},
+	        [D_BACKENDS] = {.name = "discover_backends",
+	                        .kind = SL_STATS_GAUGE,
+	                        .help = "Backends in the last good DNS answer.",
+	                        .offset = SL_STATS_READ},
+	        [D_LAST_CHANGE] = {.name = "discover_last_change_timestamp_seconds",
+	                           .kind = SL_STATS_GAUGE,
+	                           .help = "Unix time the discovered set last changed; 0 before "
+	                                   "the first good answer.",
+	                           .offset = SL_STATS_READ},
+	};
+	struct sl_stats_set *s;
+	int err;
+
+	if (sl__discover_ngroups(p->disc) == 0)
+		return 0;
+	if ((err = add_set(p, &s, "discover", labels, 1, defs, SL_ARRAY_SIZE(defs), NULL,
+	                   read_discover)) != 0)
+		return err;
+	for (size_t k = 0; k < sl__discover_ngroups(p->disc); k++) {
+		const char *v[] = {p->cfg->groups[sl__discover_group(p->disc, k)].name};
+
+		if ((err = sl_stats_add_instance(s, v, 0)) != 0)
+			return err;
+	}
+	return 0;
+}
+
 static int
 add_health_warm(struct sl_proxy *p)
 {
@@ -918,8 +989,8 @@ sl__metrics_create(struct sl_proxy *p)
 		return err;
 	if ((err = add_process(p)) != 0 || (err = add_labelled(p)) != 0 ||
 	    (err = add_listeners(p)) != 0 || (err = add_backends(p)) != 0 ||
-	    (err = add_groups(p)) != 0 || (err = add_health_warm(p)) != 0 ||
-	    (err = add_latency(p)) != 0)
+	    (err = add_groups(p)) != 0 || (err = add_discover(p)) != 0 ||
+	    (err = add_health_warm(p)) != 0 || (err = add_latency(p)) != 0)
 		return err;
 	return 0;
 }

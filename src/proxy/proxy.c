@@ -24,6 +24,7 @@
 #include <sluice/sock.h>
 
 #include "proxy/accesslog.h"
+#include "proxy/discover.h"
 #include "proxy/session.h"
 
 static int
@@ -34,9 +35,13 @@ proxy_validate(const struct sl_config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].group >= cfg->ngroups || cfg->listeners[i].addr.len == 0)
 			return -EINVAL;
-	for (size_t g = 0; g < cfg->ngroups; g++)
-		if (cfg->groups[g].nbackends == 0)
-			return -EINVAL;
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		if (cfg->groups[g].nbackends > 0)
+			continue;
+		if (cfg->groups[g].discover.type != SL_DISCOVER_NONE)
+			continue; /* its backends come from DNS, at run time (sluice/backends.h) */
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -126,6 +131,10 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	p->nworkers = sl_worker_group_size(p->wg);
 	co.slots = p->nworkers;
 	err = sl_counter_create(&p->ctr, &co);
+	if (err != 0)
+		goto err_destroy;
+	/* before the registry: it has a set for the discovering groups */
+	err = sl__discover_create(&p->disc, p);
 	if (err != 0)
 		goto err_destroy;
 	err = sl__metrics_create(p);
@@ -223,6 +232,14 @@ sl_proxy_start(struct sl_proxy *p)
 		sl_worker_group_stop(p->wg);
 		goto err_fini;
 	}
+	/* after the workers: a discovered set reaches them through their mailboxes */
+	if ((err = sl__discover_start(p->disc)) != 0) {
+		sl_log_error("cannot start the DNS discovery thread: %s", strerror(-err));
+		if (p->health != NULL)
+			sl_health_stop(p->health);
+		sl_worker_group_stop(p->wg);
+		goto err_fini;
+	}
 	p->running = true;
 	sl__metrics_set_listening(p, true);
 	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
@@ -299,11 +316,14 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 	if (!p->running)
 		return 0;
 	sl__metrics_set_listening(p, false);
+	/* first: a discovered set waits for every worker to take it, so no change may be in
+	 * flight when they stop */
+	sl__discover_stop(p->disc);
 	/* no backend change reaches the workers from here on (one under way completes first) */
 	pthread_mutex_lock(&p->bk_mu);
 	p->bk_live = false;
 	pthread_mutex_unlock(&p->bk_mu);
-	/* first: no transition (and no health_msg post) may race with the workers' stop */
+	/* no transition (and no health_msg post) may race with the workers' stop */
 	if (p->health != NULL)
 		sl_health_stop(p->health);
 	sl_clock_deadline(&dl, (uint64_t)deadline_ms * 1000);
@@ -358,6 +378,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	if (cur != p->cfg)
 		sl_config_free((struct sl_config *)cur);
 	sl__metrics_destroy(p);
+	sl__discover_destroy(p->disc);
 	sl_counter_destroy(p->ctr);
 	if (p->lbs != NULL)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)

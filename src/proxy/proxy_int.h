@@ -222,6 +222,7 @@ struct sl_plistener {
 
 struct sl_session;
 struct sl_accesslog;
+struct sl_discover;
 
 struct sl_pworker {
 	struct sl_proxy *p;
@@ -303,6 +304,7 @@ struct sl_proxy {
 	struct sl_worker_group *wg;
 	struct sl_pworker *workers;
 	struct sl_health *health; /* NULL when no group has active checks */
+	struct sl_discover *disc; /* NULL when no group has discover (discover.c) */
 	bool has_warm;            /* some group has a warm pool */
 	struct sl_addr *bound;    /* [listener]: address after bind (port 0 resolved) */
 	uint32_t max_conns;       /* process-wide session cap in force (budget.c) */

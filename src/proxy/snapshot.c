@@ -64,6 +64,20 @@ listener_diff(const struct sl_config_listener *a, const struct sl_config_listene
 	return NULL;
 }
 
+static bool
+same_discover(const struct sl_config_discover *a, const struct sl_config_discover *b)
+{
+	if (a->type != b->type || strcmp(a->name, b->name) != 0 || a->port != b->port ||
+	    a->nresolvers != b->nresolvers || a->ttl_min_ms != b->ttl_min_ms ||
+	    a->ttl_max_ms != b->ttl_max_ms || a->timeout_ms != b->timeout_ms ||
+	    a->weight != b->weight)
+		return false;
+	for (size_t i = 0; i < a->nresolvers; i++)
+		if (!sl_addr_equal(&a->resolvers[i], &b->resolvers[i]))
+			return false;
+	return true;
+}
+
 /*
  * The first field of group <b> that differs from <a> where balancers, the checker, warm pools
  * and the shared backend state were built from it, or NULL. Retries, passive ejection and
@@ -84,6 +98,8 @@ group_diff(const struct sl_config_group *a, const struct sl_config_group *b)
 		return "send_proxy";
 	if (a->max_backends != b->max_backends)
 		return "max_backends";
+	if (!same_discover(&a->discover, &b->discover))
+		return "discover"; /* the resolver thread was built from it */
 	if (a->nbackends != b->nbackends)
 		return "the number of backends";
 	for (size_t i = 0; i < a->nbackends; i++) {

@@ -44,6 +44,7 @@ PLACES = {
     "health_keys": (r"`health:`", ("GROUPS", ("health",))),
     "passive_keys": (r"`passive:`", ("GROUPS", ("passive",))),
     "warm_keys": (r"`warm_pool:`", ("GROUPS", ("warm_pool",))),
+    "discover_keys": (r"`discover:`", ("GROUPS", ("discover",))),
     "backend_keys": (r"Backend \(`backends:` items\)", ("BACKENDS", ())),
 }
 
