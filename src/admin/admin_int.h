@@ -2,11 +2,13 @@
 /*
  * Inside the admin layer: the renderers the HTTP handlers call, each a pure function of a
  * statistics registry (sluice/stats.h), so unit tests drive them without a server.
- * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict.
+ * prom.c: Prometheus text; json.c: the /stats document (also "show stats" of the control
+ * socket, ctl.c) and the readiness verdict.
  */
 #ifndef SLUICE_ADMIN_ADMIN_INT_H
 #define SLUICE_ADMIN_ADMIN_INT_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -22,6 +24,9 @@
  * _sum and _count in the definition's exported unit. 0, or a negative errno.
  */
 int sl__admin_render_metrics(const struct sl_stats *r, FILE *f);
+
+/* The /stats JSON document for <r> (free with cJSON_Delete()), or NULL (no memory). */
+cJSON *sl__admin_stats_json(const struct sl_stats *r);
 
 /* Writes the /stats JSON document for <r> to <f>. 0, or -ENOMEM. */
 int sl__admin_render_stats(const struct sl_stats *r, FILE *f);
