@@ -16,7 +16,16 @@
 #include <sluice/lb.h>
 #include <sluice/log.h>
 
-enum { OPT_CHECK = 256, OPT_BALANCE, OPT_FORWARD, OPT_DRAIN, OPT_LOG_LEVEL, OPT_DEMO, OPT_ADMIN };
+enum {
+	OPT_CHECK = 256,
+	OPT_BALANCE,
+	OPT_FORWARD,
+	OPT_DRAIN,
+	OPT_LOG_LEVEL,
+	OPT_DEMO,
+	OPT_ADMIN,
+	OPT_CONTROL
+};
 
 static const struct option long_options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -30,6 +39,7 @@ static const struct option long_options[] = {
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"demo", required_argument, NULL, OPT_DEMO},
         {"admin", required_argument, NULL, OPT_ADMIN},
+        {"control", required_argument, NULL, OPT_CONTROL},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -54,6 +64,9 @@ cli_usage(FILE *f)
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
 	      "      --admin ADDR:PORT       serve /metrics, /stats, /healthz, /readyz there\n"
 	      "                              (the demo: 127.0.0.1:9090; off: --admin off)\n"
+	      "      --control PATH          the control socket for sluicectl there\n"
+	      "                              (the demo: /tmp/sluice-demo.sock; off: --control "
+	      "off)\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -126,6 +139,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		case OPT_ADMIN:
 			c->admin = optarg;
+			break;
+		case OPT_CONTROL:
+			c->control = optarg;
 			break;
 		case 'V':
 			c->mode = CLI_VERSION;
@@ -231,6 +247,18 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
 			return -EINVAL;
 		}
+	}
+	if (c->control && strcmp(c->control, "off") == 0) {
+		cfg->control.path[0] = '\0';
+	} else if (c->control) {
+		if (c->control[0] == '\0' || strlen(c->control) > SL_CONFIG_CONTROL_PATH_MAX) {
+			fprintf(stderr,
+			        "sluice: bad --control path \"%s\": a socket file name of 1 to %d "
+			        "bytes\n",
+			        c->control, SL_CONFIG_CONTROL_PATH_MAX);
+			return -EINVAL;
+		}
+		snprintf(cfg->control.path, sizeof(cfg->control.path), "%s", c->control);
 	}
 	return 0;
 }

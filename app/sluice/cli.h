@@ -34,6 +34,7 @@ struct cli {
 	const char *log_level;
 	const char *demo_listen; /* --demo; NULL = DEMO_LISTEN */
 	const char *admin;       /* --admin ADDR: the admin endpoint; "off" disables it */
+	const char *control;     /* --control PATH: the control socket; "off" disables it */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */
@@ -53,7 +54,8 @@ int cli_build_config(struct sl_config **out, const struct cli *c, const char *li
 int cli_parse_backends(const char *list, struct sl_addr *out, size_t max);
 
 /*
- * Applies -w, --drain-timeout, --log-level and --admin over a loaded config. -EINVAL (printed).
+ * Applies -w, --drain-timeout, --log-level, --admin and --control over a loaded config. -EINVAL
+ * (printed).
  */
 int cli_apply_overrides(struct sl_config *cfg, const struct cli *c);
 
