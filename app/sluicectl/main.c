@@ -225,26 +225,69 @@ print_backends(const cJSON *r)
 	table_print(&t);
 }
 
+/* The list of open sessions: one row each. */
+static void
+print_session_list(const cJSON *r)
+{
+	static const char *const keys[] = {"worker", "client", "listener", "backend",
+	                                   "state",  "age_ms", "bytes_in", "bytes_out"};
+	static const char *const head[] = {"WORKER", "CLIENT", "LISTENER", "BACKEND",
+	                                   "STATE",  "AGE_MS", "BYTES_IN", "BYTES_OUT"};
+	const cJSON *x, *err = cJSON_GetObjectItemCaseSensitive(r, "sessions_error");
+	struct table t = {.ncols = 8};
+	char b1[64], b2[64];
+
+	printf("sessions listed: %s of %s\n", member(r, "listed", b1, sizeof(b1)),
+	       member(r, "active", b2, sizeof(b2)));
+	if (cJSON_IsString(err))
+		fprintf(stderr, "sluicectl: some workers did not answer: %s\n", err->valuestring);
+	table_add(&t, head);
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "sessions"))
+	{
+		char bufs[8][64];
+		const char *row[8];
+
+		for (size_t i = 0; i < 8; i++)
+			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
+/* Rows of <key> and "active" from each item of array <arr> of <r>, under <head>. */
+static void
+print_counts(const cJSON *r, const char *arr, const char *const *head, const char *const *keys,
+             size_t ncols)
+{
+	struct table t = {.ncols = ncols};
+	const cJSON *x;
+
+	table_add(&t, head);
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, arr))
+	{
+		char bufs[3][64];
+		const char *row[3];
+
+		for (size_t i = 0; i < ncols; i++)
+			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
 static void
 print_sessions(const cJSON *r)
 {
-	struct table t = {.ncols = 2};
-	const cJSON *x;
-	char b1[64], b2[64], b3[64];
+	char buf[64];
 
-	printf("active sessions: %s\n", member(r, "active", b1, sizeof(b1)));
-	table_add(&t, (const char *const[]){"LISTENER", "ACTIVE"});
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "listeners"))
-	        table_add(&t, (const char *const[]){member(x, "listener", b1, sizeof(b1)),
-	                                            member(x, "active", b2, sizeof(b2))});
-	table_print(&t);
-	t.ncols = 3;
-	table_add(&t, (const char *const[]){"GROUP", "BACKEND", "ACTIVE"});
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "backends"))
-	        table_add(&t, (const char *const[]){member(x, "group", b1, sizeof(b1)),
-	                                            member(x, "backend", b2, sizeof(b2)),
-	                                            member(x, "active", b3, sizeof(b3))});
-	table_print(&t);
+	printf("active sessions: %s\n", member(r, "active", buf, sizeof(buf)));
+	print_counts(r, "listeners", (const char *const[]){"LISTENER", "ACTIVE"},
+	             (const char *const[]){"listener", "active"}, 2);
+	print_counts(r, "backends", (const char *const[]){"GROUP", "BACKEND", "ACTIVE"},
+	             (const char *const[]){"group", "backend", "active"}, 3);
+	print_counts(r, "workers", (const char *const[]){"WORKER", "ACTIVE"},
+	             (const char *const[]){"worker", "active"}, 2);
+	print_session_list(r);
 }
 
 /* Prints the result of a successful <argv> command. */

@@ -32,10 +32,11 @@
 #include "admin/admin_int.h"
 #include "admin/ctl_int.h"
 
-#define CLIENTS_MAX 8      /* more are answered "too many clients" and closed */
-#define IDLE_MS 60000      /* a client silent this long is closed */
-#define WRITE_MS 5000      /* an answer not taken within this is dropped with its client */
-#define BACKENDS_FIRST 256 /* room for "show backends" before it asks for more */
+#define CLIENTS_MAX 8        /* more are answered "too many clients" and closed */
+#define IDLE_MS 60000        /* a client silent this long is closed */
+#define WRITE_MS 5000        /* an answer not taken within this is dropped with its client */
+#define BACKENDS_FIRST 256   /* room for "show backends" before it asks for more */
+#define SESSIONS_LISTED 1000 /* "show sessions" lists at most this many */
 
 struct ctl_client {
 	int fd; /* -1: free slot */
@@ -315,7 +316,61 @@ err_free:
 	return NULL;
 }
 
-/* Open sessions: the total, per listener and per backend, from the registry. */
+/* The open sessions themselves, asked of every worker: up to SESSIONS_LISTED of them. */
+static void
+add_session_list(struct sl_ctl *c, cJSON *o)
+{
+	struct sl_proxy_session_info *ss = calloc(SESSIONS_LISTED, sizeof(*ss));
+	size_t n = 0;
+	cJSON *arr;
+	int err;
+
+	if (ss == NULL)
+		return;
+	err = sl_proxy_sessions(c->p, ss, SESSIONS_LISTED, &n);
+	if (err != 0)
+		cJSON_AddStringToObject(o, "sessions_error", strerror(-err));
+	cJSON_AddNumberToObject(o, "listed", (double)(n < SESSIONS_LISTED ? n : SESSIONS_LISTED));
+	arr = cJSON_AddArrayToObject(o, "workers"); /* sessions per worker, of those listed */
+	for (unsigned w = 0; arr != NULL && w < sl_config_workers(c->cfg); w++) {
+		cJSON *wi = cJSON_CreateObject();
+		size_t k = 0;
+
+		for (size_t i = 0; i < n && i < SESSIONS_LISTED; i++)
+			k += ss[i].worker == w;
+		if (wi == NULL)
+			break;
+		cJSON_AddNumberToObject(wi, "worker", w);
+		cJSON_AddNumberToObject(wi, "active", (double)k);
+		cJSON_AddItemToArray(arr, wi);
+	}
+	arr = cJSON_AddArrayToObject(o, "sessions");
+	for (size_t i = 0; arr != NULL && i < n && i < SESSIONS_LISTED; i++) {
+		cJSON *si = cJSON_CreateObject();
+		char a[SL_ADDR_STRLEN];
+
+		if (si == NULL)
+			break;
+		cJSON_AddNumberToObject(si, "worker", ss[i].worker);
+		cJSON_AddStringToObject(si, "listener", ss[i].listener);
+		cJSON_AddStringToObject(
+		        si, "client",
+		        ss[i].client.len != 0 ? sl_addr_format(&ss[i].client, a, sizeof(a)) : "");
+		cJSON_AddStringToObject(si, "group", ss[i].group);
+		cJSON_AddStringToObject(si, "backend", ss[i].backend);
+		cJSON_AddStringToObject(si, "state", ss[i].state);
+		cJSON_AddNumberToObject(si, "age_ms", (double)ss[i].age_ms);
+		cJSON_AddNumberToObject(si, "bytes_in", (double)ss[i].bytes_in);
+		cJSON_AddNumberToObject(si, "bytes_out", (double)ss[i].bytes_out);
+		cJSON_AddItemToArray(arr, si);
+	}
+	free(ss);
+}
+
+/*
+ * Open sessions: the total, per listener and per backend, from the registry; then the
+ * sessions themselves, from the workers.
+ */
 static cJSON *
 show_sessions(struct sl_ctl *c)
 {
@@ -349,6 +404,7 @@ show_sessions(struct sl_ctl *c)
 		cJSON_AddNumberToObject(bi, "active", (double)gauge(bs, i, "backend_active"));
 		cJSON_AddItemToArray(arr, bi);
 	}
+	add_session_list(c, o);
 	return o;
 }
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The control socket and sluicectl, real binaries on real sockets: each show command against
-the admin endpoint's /stats or the configuration it ran; backend changes either take effect
+the admin endpoint's /stats or the configuration it ran (and the open sessions by client); backend changes either take effect
 (checked by where new connections go) or, while the run-time backend API is a placeholder,
 fail with the documented "not supported" error and exit status 1; reload with a good file and
 a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0; the socket's
@@ -179,6 +179,23 @@ class Ctl(unittest.TestCase):
             r = doc["result"]
             self.assertEqual([{"listener": "front", "active": 3}], r["listeners"])
             self.assertEqual([{"group": "web", "backend": "b1", "active": 3}], r["backends"])
+            # the sessions themselves, as their workers see them
+            self.assertEqual(3, r["listed"])
+            self.assertNotIn("sessions_error", r)
+            clients = sorted("%s:%d" % s.getsockname() for s in held)
+            self.assertEqual(clients, sorted(x["client"] for x in r["sessions"]))
+            for x in r["sessions"]:
+                self.assertEqual(("front", "web", "b1", "forwarding", 4, 4),
+                                 (x["listener"], x["group"], x["backend"], x["state"],
+                                  x["bytes_in"], x["bytes_out"]))
+                self.assertGreaterEqual(x["age_ms"], 0)
+            self.assertEqual(3, sum(w["active"] for w in r["workers"]))
+            self.assertEqual([0, 1], [w["worker"] for w in r["workers"]])
+            rc, out, _ = self.ctl("show", "sessions")
+            self.assertEqual(0, rc)
+            self.assertIn("sessions listed: 3 of 3", out)
+            for c in clients:
+                self.assertRegex(out, rf"(?m)^\d+\s+{c}\s+front\s+b1\s+forwarding\s+\d+\s+4\s+4$")
             for s in held:
                 s.close()
             self.assertTrue(wait_until(lambda: self.ctl_json("show", "sessions")[1]
