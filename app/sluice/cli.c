@@ -27,7 +27,8 @@ enum {
 	OPT_UPGRADE,
 	OPT_UPGRADE_SOCKET,
 	OPT_USER,
-	OPT_GROUP
+	OPT_GROUP,
+	OPT_CONTROL
 };
 
 static const struct option long_options[] = {
@@ -46,6 +47,7 @@ static const struct option long_options[] = {
         {"upgrade-socket", required_argument, NULL, OPT_UPGRADE_SOCKET},
         {"user", required_argument, NULL, OPT_USER},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"control", required_argument, NULL, OPT_CONTROL},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -76,6 +78,9 @@ cli_usage(FILE *f)
 	      "                              upgrade socket: take its listeners, then it drains\n"
 	      "      --user NAME|UID         after binding, run as this user (with -c or -l)\n"
 	      "      --group NAME|GID        ... and this group (default: the user's own)\n"
+	      "      --control PATH          the control socket for sluicectl there\n"
+	      "                              (the demo: /tmp/sluice-demo.sock; off: --control "
+	      "off)\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -160,6 +165,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		case OPT_GROUP:
 			c->group = optarg;
+			break;
+		case OPT_CONTROL:
+			c->control = optarg;
 			break;
 		case 'V':
 			c->mode = CLI_VERSION;
@@ -309,6 +317,18 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
 			return -EINVAL;
 		}
+	}
+	if (c->control && strcmp(c->control, "off") == 0) {
+		cfg->control.path[0] = '\0';
+	} else if (c->control) {
+		if (c->control[0] == '\0' || strlen(c->control) > SL_CONFIG_CONTROL_PATH_MAX) {
+			fprintf(stderr,
+			        "sluice: bad --control path \"%s\": a socket file name of 1 to %d "
+			        "bytes\n",
+			        c->control, SL_CONFIG_CONTROL_PATH_MAX);
+			return -EINVAL;
+		}
+		snprintf(cfg->control.path, sizeof(cfg->control.path), "%s", c->control);
 	}
 	return 0;
 }

@@ -39,6 +39,7 @@ struct cli {
 	bool upgrade;               /* --upgrade: take over from the sluice serving that socket */
 	const char *user;           /* --user NAME|UID: over the file's user: */
 	const char *group;          /* --group NAME|GID: over the file's group: */
+	const char *control;        /* --control PATH: the control socket; "off" disables it */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */
@@ -58,8 +59,8 @@ int cli_build_config(struct sl_config **out, const struct cli *c, const char *li
 int cli_parse_backends(const char *list, struct sl_addr *out, size_t max);
 
 /*
- * Applies -w, --drain-timeout, --log-level, --admin, --upgrade-socket, --user and --group over
- * a loaded config. -EINVAL (printed), -ENOMEM.
+ * Applies -w, --drain-timeout, --log-level, --admin, --control, --upgrade-socket, --user and
+ * --group over a loaded config. -EINVAL (printed), -ENOMEM.
  */
 int cli_apply_overrides(struct sl_config *cfg, const struct cli *c);
 

@@ -5,7 +5,8 @@
  * a second one during the drain closes everything at once, SIGHUP reloads the file's live fields,
  * SIGUSR1 reopens the access log (log rotation). Privileges: everything that needs them
  * (listeners, the admin socket, log files) is opened first, then drop_privileges() switches to
- * the configured user before any thread starts (sluice/privs.h).
+ * the configured user before any thread starts (sluice/privs.h). The control socket (sluicectl)
+ * reloads and shuts down through the same paths.
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <sluice/addr.h>
 #include <sluice/admin.h>
 #include <sluice/config.h>
+#include <sluice/ctl.h>
 #include <sluice/log.h>
 #include <sluice/privs.h>
 #include <sluice/proxy.h>
@@ -37,6 +39,7 @@
 
 #define DEMO_LISTEN "127.0.0.1:8080"
 #define DEMO_ADMIN "127.0.0.1:9090"
+#define DEMO_CONTROL "sluice-demo.sock" /* in $TMPDIR, else /tmp */
 
 static int
 check_config(const char *path)
@@ -72,10 +75,27 @@ check_config(const char *path)
 	return 0;
 }
 
+/* sluicectl beside this binary (a build tree), else the name alone (it is on the PATH). */
+static const char *
+sluicectl_path(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - sizeof("sluicectl"));
+	char *slash;
+
+	if (n <= 0 || (size_t)n >= size - sizeof("sluicectl"))
+		return "sluicectl";
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL)
+		return "sluicectl";
+	snprintf(slash + 1, size - (size_t)(slash + 1 - buf), "sluicectl");
+	return access(buf, X_OK) == 0 ? buf : "sluicectl";
+}
+
 static void
 print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 {
-	char listen[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
+	char listen[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN], ctl[4096];
 
 	sl_addr_format(&cfg->listeners[0].addr, listen, sizeof(listen));
 	printf("sluice %s demo: proxying %s to %d built-in backends (round robin, TCP health "
@@ -91,13 +111,38 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 	if (cfg->admin.addr.len != 0)
 		printf("  curl http://%s/metrics   # Prometheus metrics; /stats for JSON\n",
 		       sl_addr_format(&cfg->admin.addr, b, sizeof(b)));
+	if (cfg->control.path[0] != '\0')
+		printf("  %s -s %s show backends   # also: show info, show stats, help\n",
+		       sluicectl_path(ctl, sizeof(ctl)), cfg->control.path);
 	printf("stop with Ctrl-C (sluice drains open connections, then exits)\n");
 	fflush(stdout);
+}
+
+/*
+ * The control socket's "shutdown" (main sends it to itself): a real-time signal, so that it
+ * takes the SIGTERM path with a name of its own in the log.
+ */
+#define SHUTDOWN_SIGNAL (SIGRTMIN + 1)
+
+/* The demo's control socket: DEMO_CONTROL in $TMPDIR (if it fits a socket path), else /tmp. */
+static void
+demo_control_path(struct sl_config *cfg)
+{
+	const char *dir = getenv("TMPDIR");
+	int n;
+
+	if (dir == NULL || dir[0] != '/')
+		dir = "/tmp";
+	n = snprintf(cfg->control.path, sizeof(cfg->control.path), "%s/%s", dir, DEMO_CONTROL);
+	if (n < 0 || (size_t)n >= sizeof(cfg->control.path))
+		snprintf(cfg->control.path, sizeof(cfg->control.path), "/tmp/%s", DEMO_CONTROL);
 }
 
 static const char *
 signal_name(int sig)
 {
+	if (sig == SHUTDOWN_SIGNAL)
+		return "shutdown (control socket)";
 	return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
 }
 
@@ -119,6 +164,7 @@ handled_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, WAKE_SIGNAL);
 	sigaddset(set, UPGRADE_SIGNAL);
+	sigaddset(set, SHUTDOWN_SIGNAL);
 }
 
 /*
@@ -153,85 +199,163 @@ same_access_log(const struct sl_config_access_log *a, const struct sl_config_acc
 	return strcmp(a->path, b->path) == 0 && a->ring_size == b->ring_size;
 }
 
-/*
- * SIGHUP: reads the configuration file again (with the command line's overrides) and hands it
- * to the running proxy, which takes the live fields without touching a session. A file with
- * errors, or one that changes what was built at start, is refused with the reason, and the
- * previous configuration goes on. <c> is NULL when sluice runs without a file. Updates the log
- * level and <*drain_ms> (the application's own fields) once the proxy took the file.
- */
-static void
-reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, uint32_t *drain_ms)
+/* What a reload needs; SIGHUP (main thread) and the control socket's thread share it. */
+struct reloader {
+	pthread_mutex_t mu; /* one reload at a time; guards <drain_ms> */
+	struct sl_proxy *p;
+	const struct sl_config *layout; /* what the proxy was built from */
+	const struct cli *c;            /* NULL: no file to reload */
+	uint32_t drain_ms;              /* the drain deadline of the configuration in force */
+	pthread_t main;                 /* the thread that waits for signals */
+};
+
+/* Logs an error from <who> and writes it to <why> too (if not NULL), one line. */
+static void __attribute__((format(printf, 3, 4)))
+refuse(FILE *why, const char *who, const char *fmt, ...)
 {
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sl_log_error("%s: %s", who, msg);
+	if (why != NULL)
+		fprintf(why, "%s\n", msg);
+}
+
+/* Loads <path> with its errors on stderr and, if not NULL, in <why>. */
+static int
+load_for_reload(struct sl_config **next, const char *path, FILE *why)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errs;
+	int err;
+
+	errs = why != NULL ? open_memstream(&text, &len) : NULL;
+	err = sl_config_load_file(next, path, errs != NULL ? errs : stderr);
+	if (errs != NULL) {
+		fclose(errs);
+		fputs(text != NULL ? text : "", stderr);
+		fputs(text != NULL ? text : "", why);
+		free(text);
+	}
+	return err;
+}
+
+/*
+ * SIGHUP, or "reload" on the control socket (<who> says which): reads the configuration file
+ * again (with the command line's overrides) and hands it to the running proxy, which takes the
+ * live fields without touching a session. A file with errors, or one that changes what was
+ * built at start, is refused with the reason (logged, and written to <why> if not NULL), and
+ * the previous configuration goes on. Updates the log level and the drain deadline (the
+ * application's own fields) once the proxy took the file. 0 when reloaded, else -EINVAL.
+ */
+static int
+reload(struct reloader *rl, const char *who, FILE *why)
+{
+	const struct sl_config *layout = rl->layout;
+	const struct cli *c = rl->c;
 	struct sl_config *next = NULL;
 	enum sl_log_level level;
 	uint32_t drain;
-	char why[200];
+	char reason[200];
+	int rc = -EINVAL;
 
 	if (c == NULL) {
-		sl_log_warn("SIGHUP: nothing to reload: sluice runs without a configuration file "
-		            "(-c)");
-		return;
+		refuse(why, who,
+		       "nothing to reload: sluice runs without a configuration file (-c)");
+		return rc;
 	}
+	pthread_mutex_lock(&rl->mu);
 	notify_reloading(); /* systemd: RELOADING=1 */
-	if (sl_config_load_file(&next, c->config_path, stderr) != 0) {
-		sl_log_error("SIGHUP: %s has errors (above): not reloaded, the previous "
-		             "configuration goes on",
-		             c->config_path);
+	if (load_for_reload(&next, c->config_path, why) != 0) {
+		refuse(why, who,
+		       "%s has errors (above): not reloaded, the previous configuration goes on",
+		       c->config_path);
 		goto out_notify;
 	}
 	if (cli_apply_overrides(next, c) != 0) {
-		sl_log_error("SIGHUP: the command line's overrides do not apply to %s: not "
-		             "reloaded",
-		             c->config_path);
+		refuse(why, who, "the command line's overrides do not apply to %s: not reloaded",
+		       c->config_path);
 		goto out_free;
 	}
 	if (!sl_addr_equal(&next->admin.addr, &layout->admin.addr)) {
-		sl_log_error("SIGHUP: not reloaded: the admin address changed (needs a restart); "
-		             "the previous configuration goes on");
+		refuse(why, who,
+		       "not reloaded: the admin address changed (needs a restart); the previous "
+		       "configuration goes on");
+		goto out_free;
+	}
+	if (strcmp(next->control.path, layout->control.path) != 0 ||
+	    next->control.mode != layout->control.mode) {
+		refuse(why, who,
+		       "not reloaded: the control socket changed (needs a restart); the previous "
+		       "configuration goes on");
 		goto out_free;
 	}
 	if ((next->upgrade_socket == NULL) != (layout->upgrade_socket == NULL) ||
 	    (next->upgrade_socket != NULL &&
 	     strcmp(next->upgrade_socket, layout->upgrade_socket) != 0)) {
-		sl_log_error("SIGHUP: not reloaded: upgrade_socket changed (needs a restart); the "
-		             "previous configuration goes on");
+		refuse(why, who,
+		       "not reloaded: upgrade_socket changed (needs a restart); the previous "
+		       "configuration goes on");
 		goto out_free;
 	}
 	if (strcmp(next->user, layout->user) != 0 || strcmp(next->group, layout->group) != 0) {
-		sl_log_error("SIGHUP: not reloaded: user or group changed (needs a restart); the "
-		             "previous configuration goes on");
+		refuse(why, who,
+		       "not reloaded: user or group changed (needs a restart); the previous "
+		       "configuration goes on");
 		goto out_free;
 	}
 	if (!same_access_log(&next->access_log, &layout->access_log)) {
-		sl_log_error("SIGHUP: not reloaded: access_log changed (needs a restart; SIGUSR1 "
-		             "reopens the file); the previous configuration goes on");
+		refuse(why, who,
+		       "not reloaded: access_log changed (needs a restart; SIGUSR1 reopens the "
+		       "file); the previous configuration goes on");
 		goto out_free;
 	}
 	level = next->log_level;
 	drain = next->drain_timeout_ms;
-	if (sl_proxy_reload(p, next, why, sizeof(why)) != 0) {
+	if (sl_proxy_reload(rl->p, next, reason, sizeof(reason)) != 0) {
 		/* an upgrade to the same binary applies any file, moving the sessions over */
-		sl_log_error(
-		        "SIGHUP: not reloaded: %s (needs a restart%s); the previous "
-		        "configuration goes on",
-		        why,
-		        layout->upgrade_socket != NULL
-		                ? ", or an upgrade: 'sluice --upgrade' with this file takes over "
-		                  "and moves every forwarding session"
-		                : "");
+		refuse(why, who,
+		       "not reloaded: %s (needs a restart%s); the previous configuration goes on",
+		       reason,
+		       layout->upgrade_socket != NULL ? ", or an upgrade: 'sluice --upgrade' with "
+		                                        "this file takes over and "
+		                                        "moves every forwarding session"
+		                                      : "");
 		goto out_free;
 	}
 	/* the proxy owns <next> now */
 	sl_log_set_level(level);
-	*drain_ms = drain;
-	sl_log_info("SIGHUP: %s reloaded", c->config_path);
+	rl->drain_ms = drain;
+	sl_log_info("%s: %s reloaded", who, c->config_path);
+	rc = 0;
 	goto out_notify;
 
 out_free:
 	sl_config_free(next);
 out_notify:
 	notify_reloaded(layout); /* systemd: READY=1 */
+	pthread_mutex_unlock(&rl->mu);
+	return rc;
+}
+
+/* The control socket's "reload" (its thread); <arg> is the reloader. */
+static int
+ctl_reload(void *arg, FILE *why)
+{
+	return reload(arg, "reload (control socket)", why);
+}
+
+/* The control socket's "shutdown" (its thread): main's sigwait() takes it like a SIGTERM. */
+static void
+ctl_shutdown(void *arg)
+{
+	struct reloader *rl = arg;
+
+	pthread_kill(rl->main, SHUTDOWN_SIGNAL);
 }
 
 /*
@@ -737,6 +861,51 @@ drop_privileges(const struct sl_config *cfg)
 }
 
 /*
+ * Opens the control socket if the configuration has one (no thread yet: sl_ctl_serve() after
+ * sl_proxy_start()). Returns 0 (*ctl may stay NULL), or -EIO (logged) when it cannot open and
+ * is not <optional> (the demo's is).
+ */
+static int
+ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, bool optional,
+         struct reloader *rl)
+{
+	const char *path = cfg->control.path;
+	struct sl_ctl_opts o = {
+	        .path = path,
+	        .mode = cfg->control.mode,
+	        .cfg = cfg,
+	        .config_path = rl->c != NULL ? rl->c->config_path : NULL,
+	        .reload = ctl_reload,
+	        .shutdown = ctl_shutdown,
+	        .arg = rl,
+	};
+	const char *hint = "";
+	int err;
+
+	*ctl = NULL;
+	if (path[0] == '\0')
+		return 0;
+	err = sl_ctl_open(ctl, p, &o);
+	if (err == -EADDRINUSE)
+		hint = " (another running process answers on it: stop that one, or choose "
+		       "another path)";
+	else if (err == -EEXIST)
+		hint = " (a file that is not a socket is in the way; sluice will not remove it)";
+	if (err != 0 && optional) {
+		sl_log_warn("cannot open the control socket %s: %s%s (going on without it)", path,
+		            strerror(-err), hint);
+		return 0;
+	}
+	if (err != 0) {
+		sl_log_error("cannot open the control socket %s: %s%s", path, strerror(-err), hint);
+		return -EIO;
+	}
+	sl_log_info("control socket on %s (mode %04o): sluicectl -s %s help", path,
+	            (unsigned)cfg->control.mode, path);
+	return 0;
+}
+
+/*
  * Binary upgrade, the new process's first step: takes the running sluice's sockets into <t>
  * and gives the proxy its listening ones. 0, or 1 (logged).
  */
@@ -774,7 +943,12 @@ take_over(struct upgrade_take *t, struct sl_proxy *p, const struct sl_config *cf
 static int
 run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, bool upgrade)
 {
-	uint32_t drain_ms = cfg->drain_timeout_ms;
+	struct reloader rl = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                      .layout = cfg,
+	                      .c = reload_from,
+	                      .drain_ms = cfg->drain_timeout_ms,
+	                      .main = pthread_self()};
+	struct sl_ctl *ctl = NULL;
 	struct upgrade_take take = {.admin_fd = -1, .upgrade_fd = -1, .conn = -1};
 	struct upgrade *up = NULL;
 	struct sl_admin *admin = NULL;
@@ -815,6 +989,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	err = sl_proxy_listen(p);
 	if (err == 0)
 		err = admin_open(&admin, p, cfg, admin_optional, &take.admin_fd);
+	rl.p = p;
+	if (err == 0)
+		err = ctl_open(&ctl, p, cfg, admin_optional, &rl);
 	if (err == 0 && cfg->upgrade_socket != NULL) {
 		err = upgrade_open(&up, cfg->upgrade_socket, take.upgrade_fd, p) != 0 ? -EIO : 0;
 		take.upgrade_fd = -1; /* upgrade_open()'s, even when it fails */
@@ -825,6 +1002,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		err = sl_proxy_start(p);
 	if (err == 0)
 		err = admin_serve(&admin, admin_optional);
+	if (err == 0 && ctl != NULL && (err = sl_ctl_serve(ctl)) != 0)
+		sl_log_error("cannot serve the control socket %s: %s", cfg->control.path,
+		             strerror(-err));
 	if (err == 0 && up != NULL && upgrade_serve(up, admin, pthread_self()) != 0)
 		err = -EIO;
 	if (err) {
@@ -833,6 +1013,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 			sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
 			             strerror(-err), start_hint(err, hint, sizeof(hint)));
 		upgrade_stop(up);
+		sl_ctl_stop(ctl);
 		sl_admin_stop(admin);
 		upgrade_take_release(&take);
 		sl_proxy_destroy(p);
@@ -844,7 +1025,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	for (;;) {
 		sig = wait_for_signal(p, false);
 		if (sig == SIGHUP)
-			reload(p, cfg, reload_from, &drain_ms);
+			reload(&rl, "SIGHUP", NULL);
 		else if (sig != UPGRADE_SIGNAL || upgrade_handed_over(up) != 0)
 			break;
 	}
@@ -853,20 +1034,22 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		/* systemd follows the new process's MAINPID: no STOPPING=1 from here */
 		sl_log_info("upgrade: pid %ld serves now: draining (deadline %u ms; SIGTERM closes "
 		            "every connection at once)",
-		            (long)handed_to, drain_ms);
+		            (long)handed_to, rl.drain_ms);
 	} else {
-		sl_log_info("%s: draining (deadline %u ms; send it again to close every connection "
-		            "at once)",
-		            signal_name(sig), drain_ms);
-		notify_draining(drain_ms); /* systemd: STOPPING=1 */
+		sl_log_info("%s: draining (deadline %u ms; send %s to close every connection at "
+		            "once)",
+		            signal_name(sig), rl.drain_ms,
+		            sig == SHUTDOWN_SIGNAL ? "SIGTERM" : "it again");
+		notify_draining(rl.drain_ms); /* systemd: STOPPING=1 */
 	}
+	sl_ctl_stop(ctl);     /* before the drain (show stats asks the workers); joins a reload */
 	upgrade_stop(up);     /* no takeover once the listeners close */
 	sl_admin_stop(admin); /* before the drain: a scrape asks the workers */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
 		sl_log_warn("cannot watch for a second signal: the drain runs to its deadline");
-	sl_proxy_drain(p, drain_ms);
+	sl_proxy_drain(p, rl.drain_ms);
 	pthread_mutex_lock(&dw.mu);
 	dw.done = true;
 	pthread_mutex_unlock(&dw.mu);
@@ -961,6 +1144,8 @@ main(int argc, char **argv)
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
 		if (!c.admin)
 			sl_addr_parse(&cfg->admin.addr, DEMO_ADMIN, false, NULL);
+		if (!c.control)
+			demo_control_path(cfg);
 		/* show the active checks at work: every 2 s, a TCP connect to each backend */
 		cfg->groups[0].health.kind = SL_HEALTH_TCP;
 		print_demo_banner(cfg, demo_addrs);

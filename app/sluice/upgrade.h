@@ -33,7 +33,7 @@
 #include <sluice/proxy.h>
 
 /* What the old process sends the main thread once it has handed over. */
-#define UPGRADE_SIGNAL (SIGRTMIN + 1)
+#define UPGRADE_SIGNAL (SIGRTMIN + 2)
 
 struct upgrade;
 struct sl_admin;

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds sluice_VERSION_ARCH.deb with dpkg-deb from an already built sluice binary:
+# Builds sluice_VERSION_ARCH.deb with dpkg-deb from an already built sluice binary and the
+# sluicectl beside it:
 #   deploy/debian/build-deb.sh SLUICE_BINARY OUT_DIR
-# Contents: /usr/bin/sluice (stripped), /lib/systemd/system/sluice.service,
-# /etc/sluice/sluice.yaml (conffile), sluice(8) and sluice.yaml(5), copyright and changelog.
+# Contents: /usr/bin/sluice and /usr/bin/sluicectl (stripped), /lib/systemd/system/sluice.service,
+# /etc/sluice/sluice.yaml (conffile), sluice(8), sluicectl(8) and sluice.yaml(5), copyright and
+# changelog.
 # Prints the path of the .deb on stdout. Use a release build: the binary is shipped as built.
 set -euo pipefail
 
 bin=$(readlink -f "$1")
+ctl=$(dirname "$bin")/sluicectl
+[ -x "$ctl" ] || { echo "build-deb: no sluicectl beside $bin (build the sluicectl target)" >&2; exit 1; }
 out=$(mkdir -p "$2" && cd "$2" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 deb="$top/deploy/debian"
@@ -19,12 +23,15 @@ rm -rf "$stage"
 umask 022
 
 install -D -m 0755 "$bin" "$stage/usr/bin/sluice"
+install -D -m 0755 "$ctl" "$stage/usr/bin/sluicectl"
 # what dh_strip does; the debug information stays in the build tree
-strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/usr/bin/sluice"
+strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/usr/bin/sluice" \
+	"$stage/usr/bin/sluicectl"
 install -D -m 0644 "$top/deploy/sluice.service" "$stage/lib/systemd/system/sluice.service"
 install -D -m 0644 "$deb/sluice.yaml" "$stage/etc/sluice/sluice.yaml"
 install -d -m 0755 "$stage/usr/share/man/man8" "$stage/usr/share/man/man5"
 gzip -9n -c "$top/docs/man/sluice.8" >"$stage/usr/share/man/man8/sluice.8.gz"
+gzip -9n -c "$top/docs/man/sluicectl.8" >"$stage/usr/share/man/man8/sluicectl.8.gz"
 gzip -9n -c "$top/docs/man/sluice.yaml.5" >"$stage/usr/share/man/man5/sluice.yaml.5.gz"
 install -D -m 0644 "$deb/copyright" "$stage/usr/share/doc/sluice/copyright"
 gzip -9n -c "$deb/changelog" >"$stage/usr/share/doc/sluice/changelog.gz"
@@ -40,7 +47,7 @@ done
 shl=$(mktemp -d)
 mkdir -p "$shl/debian"
 printf 'Source: sluice\n\nPackage: sluice\nArchitecture: any\n' >"$shl/debian/control"
-depends=$(cd "$shl" && dpkg-shlibdeps -O -e"$stage/usr/bin/sluice" 2>/dev/null |
+depends=$(cd "$shl" && dpkg-shlibdeps -O -e"$stage/usr/bin/sluice" -e"$stage/usr/bin/sluicectl" 2>/dev/null |
 	sed -n 's/^shlibs:Depends=//p')
 rm -rf "$shl"
 [ -n "$depends" ] || { echo "build-deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }

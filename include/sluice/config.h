@@ -256,6 +256,16 @@ struct sl_config_admin {
 	struct sl_addr addr; /* addr.len == 0: no admin endpoint (the default) */
 };
 
+/* Longest control.path, bytes (sun_path less its NUL); control.mode is at most 0777. */
+#define SL_CONFIG_CONTROL_PATH_MAX 107
+#define SL_CONFIG_CONTROL_MODE_MAX 0x1ffu /* 0777 */
+
+/* The control socket (sluicectl); off unless a path is set. */
+struct sl_config_control {
+	char path[SL_CONFIG_CONTROL_PATH_MAX + 1]; /* "" = no control socket (the default) */
+	uint32_t mode;                             /* permission bits of the socket file; 0600 */
+};
+
 /* Bounds of access_log.ring_size: records each worker may queue (rounded up to a power of 2). */
 #define SL_CONFIG_ACCESS_LOG_RING_MIN 2
 #define SL_CONFIG_ACCESS_LOG_RING_MAX (1u << 20)
@@ -278,6 +288,7 @@ struct sl_config {
 	struct sl_config_group *groups; /* owned */
 	size_t ngroups;
 	struct sl_config_admin admin;
+	struct sl_config_control control;       /* off by default */
 	struct sl_config_access_log access_log; /* off by default */
 	/* the unix socket a new sluice takes this one's listeners over (binary upgrade); NULL =
 	 * none (default); owned */

@@ -255,6 +255,29 @@ SL_API int sl_proxy_reopen_logs(struct sl_proxy *p);
  */
 SL_API uint64_t sl_proxy_access_log_dropped(const struct sl_proxy *p);
 
+/* One open session as sl_proxy_sessions() saw it. */
+struct sl_proxy_session_info {
+	unsigned worker; /* the worker thread that owns it */
+	char listener[SL_CONFIG_NAME_MAX];
+	struct sl_addr client; /* the client's address (len 0 if unknown) */
+	char group[SL_CONFIG_NAME_MAX];
+	char backend[SL_CONFIG_NAME_MAX]; /* "" while it holds none (filtering, queued) */
+	const char *state;                /* "accepted", "forwarding", ...: static text */
+	uint64_t age_ms;                  /* since accept */
+	uint64_t bytes_in;                /* client -> backend */
+	uint64_t bytes_out;               /* backend -> client */
+};
+
+/*
+ * Asks every worker, through its mailbox, for its open sessions and copies up to <max> of them
+ * into <out> and how many there are into <*n> (which may exceed <max>). Waits at most a second
+ * for the workers: 0, or -ETIMEDOUT / -EBUSY (a worker did not answer in time / its mailbox was
+ * full: its sessions are missing), -ENOMEM. Call only while the proxy runs (between start and
+ * drain), from any thread but a worker; blocks.
+ */
+SL_API int sl_proxy_sessions(struct sl_proxy *p, struct sl_proxy_session_info *out, size_t max,
+                             size_t *n);
+
 /* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */
 SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);
 

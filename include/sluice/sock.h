@@ -80,7 +80,8 @@ SL_API void sl_sock_close_reset(int fd);
  * Unix sockets for local control (src/net/sock_unix.c). Listens on <path> with socket <type>
  * (SOCK_STREAM or SOCK_SEQPACKET), close-on-exec, file mode <mode>, backlog 16. A socket file
  * left by a process that is gone (nothing accepts on it) is replaced; one a live process serves
- * is not: -EADDRINUSE. Returns the fd, or a negative errno (-ENAMETOOLONG past 107 bytes).
+ * is not: -EADDRINUSE; a file that is not a socket is never removed: -EEXIST. Returns the fd,
+ * or a negative errno (-ENAMETOOLONG past 107 bytes).
  */
 SL_API int sl_sock_unix_listen(const char *path, int type, unsigned mode);
 

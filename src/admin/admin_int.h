@@ -2,12 +2,14 @@
 /*
  * Inside the admin layer: the renderers the HTTP handlers call, each a pure function of a
  * statistics registry (sluice/stats.h), so unit tests drive them without a server.
- * prom.c: Prometheus text; json.c: the /stats document and the readiness verdict; the stats
- * page (page/stats.html) is compiled in as sl__admin_page by cmake/embed.cmake.
+ * prom.c: Prometheus text; json.c: the /stats document (also "show stats" of the control
+ * socket, ctl.c) and the readiness verdict; the stats page (page/stats.html) is compiled in as
+ * sl__admin_page by cmake/embed.cmake.
  */
 #ifndef SLUICE_ADMIN_ADMIN_INT_H
 #define SLUICE_ADMIN_ADMIN_INT_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,6 +38,10 @@ struct sl_admin_extras {
 	                    size_t size);
 	void *arg;
 };
+
+/* The /stats JSON document for <r> and <x> (NULL: none; free with cJSON_Delete()), or NULL
+ * (no memory). */
+cJSON *sl__admin_stats_json(const struct sl_stats *r, const struct sl_admin_extras *x);
 
 /* Writes the /stats JSON document for <r> and <x> (NULL: none) to <f>. 0, or -ENOMEM. */
 int sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f);

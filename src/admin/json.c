@@ -123,13 +123,13 @@ print_json(cJSON *doc, FILE *f)
 	return 0;
 }
 
-int
-sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f)
+cJSON *
+sl__admin_stats_json(const struct sl_stats *r, const struct sl_admin_extras *x)
 {
 	cJSON *doc = cJSON_CreateObject();
 
 	if (doc == NULL)
-		return -ENOMEM;
+		return NULL;
 	for (size_t i = 0; i < sl_stats_len(r); i++) {
 		const struct sl_stats_set *s = sl_stats_at(r, i);
 		size_t n = sl_stats_set_ninstances(s);
@@ -145,10 +145,20 @@ sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x
 		}
 		if (v == NULL) {
 			cJSON_Delete(doc);
-			return -ENOMEM;
+			return NULL;
 		}
 		cJSON_AddItemToObject(doc, sl_stats_set_name(s), v);
 	}
+	return doc;
+}
+
+int
+sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f)
+{
+	cJSON *doc = sl__admin_stats_json(r, x);
+
+	if (doc == NULL)
+		return -ENOMEM;
 	return print_json(doc, f);
 }
 

@@ -16,6 +16,8 @@ sl_config_defaults(struct sl_config *c)
 	c->drain_timeout_ms = 30000;
 	c->max_connections = 0;
 	c->log_level = SL_LOG_INFO;
+	c->control.path[0] = '\0';
+	c->control.mode = 0600;
 	c->access_log.path = NULL;
 	c->access_log.ring_size = 4096;
 }

@@ -25,7 +25,7 @@
 
 static const char *const top_keys[] = {
         "workers", "drain_timeout", "max_connections", "log",  "listeners", "groups",
-        "admin",   "access_log",    "upgrade_socket",  "user", "group"};
+        "admin",   "access_log",    "upgrade_socket",  "user", "group",     "control"};
 enum {
 	TOP_WORKERS,
 	TOP_DRAIN,
@@ -37,11 +37,14 @@ enum {
 	TOP_ACCESS_LOG,
 	TOP_UPGRADE_SOCKET,
 	TOP_USER,
-	TOP_GROUP
+	TOP_GROUP,
+	TOP_CONTROL
 };
 
 static const char *const log_keys[] = {"level"};
 static const char *const admin_keys[] = {"address"};
+static const char *const control_keys[] = {"path", "mode"};
+enum { CTL_PATH, CTL_MODE };
 static const char *const access_log_keys[] = {"path", "ring_size"};
 enum { AL_PATH, AL_RING };
 /* Longest access_log path, bytes (PATH_MAX less its NUL). */
@@ -1398,6 +1401,67 @@ walk_upgrade_socket(struct sl__config_load *x, yaml_node_t *v, char **out)
 		memcpy(*out, s, len);
 }
 
+/* A file mode in octal, "0600" or "0o600" (YAML 1.1 and 1.2 spellings), 0 .. <hi>. */
+static bool
+get_mode(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t hi,
+         uint32_t *out)
+{
+	const char *s = scalar_text(v);
+	uint32_t m = 0;
+	size_t i = 0;
+
+	if (s && s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
+		i = 2;
+	if (!s || s[i] == '\0' || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+		type_error(x, v, "an octal file mode such as 0600", key);
+		return false;
+	}
+	for (; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '7' || m > hi) {
+			type_error(x, v, "an octal file mode such as 0600", key);
+			return false;
+		}
+		m = m * 8 + (uint32_t)(s[i] - '0');
+	}
+	if (m > hi) {
+		sl__config_error(x, v->start_mark, "\"%s\" must be at most 0%o, got %s", key, hi,
+		                 s);
+		return false;
+	}
+	*out = m;
+	return true;
+}
+
+static void
+walk_control(struct sl__config_load *x, yaml_node_t *map, struct sl_config_control *ctl)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(control_keys)];
+	const char *s;
+
+	if (!walk_map(x, map, "for \"control\"", "in control", control_keys,
+	              SL_ARRAY_SIZE(control_keys), v))
+		return;
+	if (v[CTL_MODE])
+		get_mode(x, v[CTL_MODE], "mode", SL_CONFIG_CONTROL_MODE_MAX, &ctl->mode);
+	if (!v[CTL_PATH]) {
+		sl__config_error(x, map->start_mark, "control is missing required key \"path\"");
+		return;
+	}
+	s = scalar_text(v[CTL_PATH]);
+	if (!s || scalar_is_null(v[CTL_PATH]) || s[0] == '\0') {
+		type_error(x, v[CTL_PATH], "a socket file name", "path");
+		return;
+	}
+	if (v[CTL_PATH]->data.scalar.length > SL_CONFIG_CONTROL_PATH_MAX) {
+		sl__config_error(
+		        x, v[CTL_PATH]->start_mark,
+		        "\"path\" is too long for a unix socket (at most %d bytes, got %zu)",
+		        SL_CONFIG_CONTROL_PATH_MAX, v[CTL_PATH]->data.scalar.length);
+		return;
+	}
+	memcpy(ctl->path, s, v[CTL_PATH]->data.scalar.length + 1);
+}
+
 void
 sl__config_walk(struct sl__config_load *x)
 {
@@ -1441,6 +1505,8 @@ sl__config_walk(struct sl__config_load *x)
 		get_id(x, v[TOP_USER], "user", x->c->user);
 	if (v[TOP_GROUP])
 		get_id(x, v[TOP_GROUP], "group", x->c->group);
+	if (v[TOP_CONTROL])
+		walk_control(x, v[TOP_CONTROL], &x->c->control);
 	/* groups first: listeners name them, and validation wants both arrays sized */
 	if (v[TOP_GROUPS])
 		walk_groups(x, v[TOP_GROUPS]);

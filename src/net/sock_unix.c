@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sluice/log.h>
 #include <sluice/sock.h>
 
 static int
@@ -62,6 +63,13 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 	 * not this thread's, so it is left alone): servers check the peer's credentials too */
 	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
 	if (err == -EADDRINUSE) {
+		struct stat st;
+
+		/* never remove what is not a socket */
+		if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			err = -EEXIST;
+			goto out;
+		}
 		probe = sl_sock_unix_connect(path, type);
 		if (probe >= 0) {
 			close(probe);
@@ -70,6 +78,7 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 		if (probe != -ECONNREFUSED)
 			goto out;
 		/* stale: its process is gone */
+		sl_log_info("removing the stale socket %s (no process answers on it)", path);
 		if (unlink(path) == -1 && errno != ENOENT) {
 			err = -errno;
 			goto out;

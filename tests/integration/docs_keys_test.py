@@ -31,6 +31,7 @@ PLACES = {
     "top_keys": (r"## Top level", ("TOP LEVEL", ())),
     "log_keys": (r"`log:`", ("TOP LEVEL", ("log",))),
     "admin_keys": (r"`admin:`", ("TOP LEVEL", ("admin",))),
+    "control_keys": (r"`control:`", ("TOP LEVEL", ("control",))),
     "access_log_keys": (r"`access_log:`", ("TOP LEVEL", ("access_log",))),
     "listener_keys": (r"## Listener", ("LISTENERS", ())),
     "timeout_keys": (r"`timeouts:`", ("LISTENERS", ("timeouts",))),

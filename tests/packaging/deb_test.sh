@@ -7,7 +7,7 @@
 # - systemd-analyze verify accepts the unit inside the unpacked package (skipped, saying why,
 #   when systemd-analyze is not installed);
 # - the packaged default config and the man page's example pass sluice --check;
-# - both man pages render without a groff warning (that sluice(8) names every flag and
+# - the man pages render without a groff warning (that sluice(8) names every flag and
 #   sluice.yaml(5) every key is tests/integration/docs_keys_test.py's job, in every flavour).
 set -euo pipefail
 
@@ -34,8 +34,9 @@ fi
 
 echo "== contents"
 dpkg-deb -c "$deb" | awk '{print $1, $6}'
-want=(./usr/bin/sluice ./lib/systemd/system/sluice.service ./etc/sluice/sluice.yaml
-	./usr/share/man/man8/sluice.8.gz ./usr/share/man/man5/sluice.yaml.5.gz
+want=(./usr/bin/sluice ./usr/bin/sluicectl ./lib/systemd/system/sluice.service
+	./etc/sluice/sluice.yaml ./usr/share/man/man8/sluice.8.gz ./usr/share/man/man8/sluicectl.8.gz
+	./usr/share/man/man5/sluice.yaml.5.gz
 	./usr/share/doc/sluice/copyright ./usr/share/doc/sluice/changelog.gz)
 for f in "${want[@]}"; do
 	dpkg-deb -c "$deb" | awk '{print $6}' | grep -qxF "$f" || bad "missing $f"
@@ -49,6 +50,7 @@ root="$scratch/root"
 dpkg-deb -x "$deb" "$root"
 [ -x "$root/usr/bin/sluice" ] || bad "/usr/bin/sluice is not executable"
 "$root/usr/bin/sluice" --version | grep -q '^sluice ' || bad "the packaged binary does not run"
+"$root/usr/bin/sluicectl" --version | grep -q '^sluicectl ' || bad "the packaged sluicectl does not run"
 
 echo "== the packaged config and the man page's example pass --check"
 "$root/usr/bin/sluice" --check -c "$root/etc/sluice/sluice.yaml" || bad "default config refused"
@@ -58,7 +60,8 @@ grep -q 'listeners:' "$scratch/example.yaml" || bad "no example found in sluice.
 "$root/usr/bin/sluice" --check -c "$scratch/example.yaml" || bad "sluice.yaml(5) example refused"
 
 echo "== man pages render without warnings"
-for m in "$root/usr/share/man/man8/sluice.8.gz" "$root/usr/share/man/man5/sluice.yaml.5.gz"; do
+for m in "$root"/usr/share/man/man8/sluice.8.gz "$root"/usr/share/man/man8/sluicectl.8.gz \
+	"$root"/usr/share/man/man5/sluice.yaml.5.gz; do
 	# what lintian's manpage check runs
 	warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$m" 2>&1 >/dev/null) || true
 	[ -z "$warn" ] || bad "$(basename "$m"): $warn"

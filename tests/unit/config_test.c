@@ -276,7 +276,7 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 	/* every top-level key is listed, in the table's order (the tail grows with new keys) */
 	assert_int_equal(-EINVAL, r.rc);
 	assert_int_equal(0, strncmp(want, r.errs, sizeof(want) - 1));
-	assert_non_null(strstr(r.errs, ", access_log, upgrade_socket, user, group"));
+	assert_non_null(strstr(r.errs, ", access_log, upgrade_socket, user, group, control"));
 	assert_string_equal(")\n", r.errs + strlen(r.errs) - 2);
 	assert_ptr_equal(r.errs + strlen(r.errs) - 1, strchr(r.errs, '\n')); /* one line */
 	result_fini(&r);
@@ -380,6 +380,58 @@ config_access_log_takes_path_and_ring_size(void **state)
 	assert_string_equal("/var/log/sluice/access.log", r.c->access_log.path);
 	assert_int_equal(2, r.c->access_log.ring_size);
 	result_fini(&r);
+}
+
+static void
+config_control_is_off_by_default_with_mode_0600(void **state)
+{
+	struct result r = load(MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.c->control.path);
+	assert_int_equal(0600, r.c->control.mode);
+	result_fini(&r);
+}
+
+static void
+config_control_takes_path_and_octal_mode(void **state)
+{
+	struct result r = load("control: { path: /run/sluice/sluice.sock, mode: 0660 }\n" MINIMAL);
+	struct result r2 = load("control: { path: a.sock, mode: 0o640 }\n" MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("/run/sluice/sluice.sock", r.c->control.path);
+	assert_int_equal(0660, r.c->control.mode);
+	assert_int_equal(0, r2.rc);
+	assert_int_equal(0640, r2.c->control.mode);
+	result_fini(&r);
+	result_fini(&r2);
+}
+
+static void
+config_control_refuses_a_bad_mode_and_a_missing_path(void **state)
+{
+	(void)state;
+	assert_errors("control: { path: a.sock, mode: 0800 }\n" MINIMAL,
+	              "t.yaml:1:32: expected an octal file mode such as 0600 for \"mode\", got "
+	              "\"0800\"\n");
+	assert_errors("control: { path: a.sock, mode: 01777 }\n" MINIMAL,
+	              "t.yaml:1:32: \"mode\" must be at most 0777, got 01777\n");
+	assert_errors("control: { mode: 0600 }\n" MINIMAL,
+	              "t.yaml:1:10: control is missing required key \"path\"\n");
+}
+
+static void
+config_control_refuses_a_path_too_long_for_a_socket(void **state)
+{
+	char yaml[512];
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml), "control: { path: /%0108d }\n" MINIMAL, 0);
+	assert_errors(yaml, "t.yaml:1:18: \"path\" is too long for a unix socket (at most 107 "
+	                    "bytes, got 109)\n");
 }
 
 static void
@@ -1416,6 +1468,10 @@ main(void)
 	        cmocka_unit_test(config_access_log_is_off_by_default),
 	        cmocka_unit_test(config_access_log_takes_path_and_ring_size),
 	        cmocka_unit_test(config_access_log_takes_a_dash_for_stdout),
+	        cmocka_unit_test(config_control_is_off_by_default_with_mode_0600),
+	        cmocka_unit_test(config_control_takes_path_and_octal_mode),
+	        cmocka_unit_test(config_control_refuses_a_bad_mode_and_a_missing_path),
+	        cmocka_unit_test(config_control_refuses_a_path_too_long_for_a_socket),
 	        cmocka_unit_test(config_access_log_requires_a_path),
 	        cmocka_unit_test(config_access_log_refuses_an_empty_path),
 	        cmocka_unit_test(config_access_log_refuses_ring_size_out_of_range),

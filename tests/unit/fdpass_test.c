@@ -125,6 +125,24 @@ unix_listen_replaces_a_stale_file_but_not_a_live_server(void **state)
 }
 
 static void
+unix_listen_never_removes_a_file_that_is_not_a_socket(void **state)
+{
+	char path[64];
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/sl-unix-test-file-%ld", (long)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(-EEXIST, sl_sock_unix_listen(path, SOCK_STREAM, 0600));
+	assert_int_equal(0, stat(path, &st));
+	assert_true(S_ISREG(st.st_mode));
+	unlink(path);
+}
+
+static void
 unix_names_past_sun_path_are_refused(void **state)
 {
 	char path[200];
@@ -146,6 +164,7 @@ main(void)
 	        cmocka_unit_test(fdpass_bad_counts_are_refused),
 	        cmocka_unit_test(fdpass_peer_close_reads_as_zero),
 	        cmocka_unit_test(unix_listen_replaces_a_stale_file_but_not_a_live_server),
+	        cmocka_unit_test(unix_listen_never_removes_a_file_that_is_not_a_socket),
 	        cmocka_unit_test(unix_names_past_sun_path_are_refused),
 	};
 

@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sluicectl: the operator's command line for a running sluice's control socket (include/
+ * sluice/ctl.h, docs/operations.md). Joins its arguments into one request line, sends it,
+ * reads the one JSON line of the answer and prints it as text (tables for the show commands)
+ * or, with --json, as it came. Exit codes: 0 done, 1 the command failed, 2 usage, 3 the socket
+ * could not be reached or gave no answer.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+#define DEFAULT_SOCKET "/run/sluice/sluice.sock"
+#define REQUEST_MAX 1024      /* the server's limit, newline included */
+#define ANSWER_MAX (64 << 20) /* an answer larger than this is not sluice's */
+#define TABLE_COLS 12
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: sluicectl [-s SOCKET] [--json] [-t SECONDS] COMMAND...\n"
+	      "commands:\n"
+	      "  help                              the commands the server knows\n"
+	      "  show info | stats | backends | sessions\n"
+	      "  enable | disable | drain backend GROUP/NAME\n"
+	      "  set weight GROUP/NAME WEIGHT\n"
+	      "  add backend GROUP NAME ADDRESS [weight N] [max_connections N]\n"
+	      "  remove backend GROUP/NAME\n"
+	      "  reload                            read the configuration file again\n"
+	      "  shutdown                          drain and exit, like SIGTERM\n"
+	      "options:\n"
+	      "  -s, --socket PATH   the control socket (default: $SLUICE_CONTROL, "
+	      "else " DEFAULT_SOCKET ")\n"
+	      "  -j, --json          print the server's JSON answer as it is\n"
+	      "  -t, --timeout S     wait at most S seconds for the answer (default 60)\n"
+	      "  -h, --help          print this help\n"
+	      "  -V, --version       print the version\n"
+	      "exit status: 0 done, 1 the command failed, 2 usage, 3 the socket could not be "
+	      "reached\n",
+	      f);
+}
+
+/* ---- text output ---- */
+
+struct table {
+	size_t ncols, nrows, cap;
+	char **cells; /* nrows * ncols, owned */
+};
+
+static void
+table_add(struct table *t, const char *const *row)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **cells = realloc(t->cells, cap * t->ncols * sizeof(*cells));
+
+		if (cells == NULL)
+			return;
+		t->cells = cells;
+		t->cap = cap;
+	}
+	for (size_t i = 0; i < t->ncols; i++)
+		t->cells[t->nrows * t->ncols + i] = strdup(row[i] ? row[i] : "");
+	t->nrows++;
+}
+
+static void
+table_print(struct table *t)
+{
+	size_t w[TABLE_COLS] = {0};
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t i = 0; i < t->ncols; i++) {
+			const char *s = t->cells[r * t->ncols + i];
+			size_t n = s ? strlen(s) : 0;
+
+			if (n > w[i])
+				w[i] = n;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t i = 0; i < t->ncols; i++) {
+			const char *s = t->cells[r * t->ncols + i];
+
+			if (i + 1 == t->ncols)
+				printf("%s\n", s ? s : "");
+			else
+				printf("%-*s  ", (int)w[i], s ? s : "");
+		}
+		for (size_t i = 0; i < t->ncols; i++)
+			free(t->cells[r * t->ncols + i]);
+	}
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
+/* A scalar member as text into <buf>: strings as they are, numbers without a fraction. */
+static const char *
+text_of(const cJSON *v, char *buf, size_t size)
+{
+	if (cJSON_IsString(v))
+		return v->valuestring;
+	if (cJSON_IsNumber(v)) {
+		if (v->valuedouble == (double)(long long)v->valuedouble)
+			snprintf(buf, size, "%lld", (long long)v->valuedouble);
+		else
+			snprintf(buf, size, "%g", v->valuedouble);
+		return buf;
+	}
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v) ? "true" : "false";
+	if (cJSON_IsNull(v))
+		return "-";
+	return "?";
+}
+
+static const char *
+member(const cJSON *o, const char *key, char *buf, size_t size)
+{
+	return text_of(cJSON_GetObjectItemCaseSensitive(o, key), buf, size);
+}
+
+static void
+print_info(const cJSON *r)
+{
+	static const char *const keys[] = {"version", "pid",         "uptime_seconds",
+	                                   "workers", "config_file", "control_socket"};
+	const cJSON *ls = cJSON_GetObjectItemCaseSensitive(r, "listeners"), *l;
+	struct table t = {.ncols = 3};
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		printf("%-15s %s\n", keys[i], member(r, keys[i], buf, sizeof(buf)));
+	printf("listeners:\n");
+	table_add(&t, (const char *const[]){"  NAME", "ADDRESS", "GROUP"});
+	cJSON_ArrayForEach(l, ls)
+	{
+		char n[128], a[64], g[64];
+
+		snprintf(n, sizeof(n), "  %s", member(l, "name", buf, sizeof(buf)));
+		snprintf(a, sizeof(a), "%s", member(l, "address", buf, sizeof(buf)));
+		snprintf(g, sizeof(g), "%s", member(l, "group", buf, sizeof(buf)));
+		table_add(&t, (const char *const[]){n, a, g});
+	}
+	table_print(&t);
+}
+
+/* "key=value" for every member of <o>, nested objects as key.sub=value. */
+static void
+print_members(const cJSON *o, const char *prefix)
+{
+	const cJSON *v;
+	char buf[64];
+
+	cJSON_ArrayForEach(v, o)
+	{
+		if (cJSON_IsObject(v)) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s%s.", prefix, v->string);
+			print_members(v, p);
+		} else {
+			printf(" %s%s=%s", prefix, v->string, text_of(v, buf, sizeof(buf)));
+		}
+	}
+}
+
+/* One line per set, or per instance of a labelled set: "SET key=value ...". */
+static void
+print_stats(const cJSON *r)
+{
+	const cJSON *set, *inst;
+
+	cJSON_ArrayForEach(set, r)
+	{
+		if (cJSON_IsArray(set)) {
+			cJSON_ArrayForEach(inst, set)
+			{
+				printf("%s", set->string);
+				print_members(inst, "");
+				putchar('\n');
+			}
+		} else {
+			printf("%s", set->string);
+			print_members(set, "");
+			putchar('\n');
+		}
+	}
+}
+
+static void
+print_backends(const cJSON *r)
+{
+	static const char *const keys[] = {"group",  "name",     "address",
+	                                   "weight", "admin",    "health",
+	                                   "active", "sessions", "connect_failures"};
+	static const char *const head[] = {"GROUP",  "NAME",   "ADDRESS",  "WEIGHT",  "ADMIN",
+	                                   "HEALTH", "ACTIVE", "SESSIONS", "FAILURES"};
+	struct table t = {.ncols = 9};
+	const cJSON *b;
+
+	table_add(&t, head);
+	cJSON_ArrayForEach(b, r)
+	{
+		char bufs[9][64];
+		const char *row[9];
+
+		for (size_t i = 0; i < 9; i++)
+			row[i] = member(b, keys[i], bufs[i], sizeof(bufs[i]));
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
+/* The list of open sessions: one row each. */
+static void
+print_session_list(const cJSON *r)
+{
+	static const char *const keys[] = {"worker", "client", "listener", "backend",
+	                                   "state",  "age_ms", "bytes_in", "bytes_out"};
+	static const char *const head[] = {"WORKER", "CLIENT", "LISTENER", "BACKEND",
+	                                   "STATE",  "AGE_MS", "BYTES_IN", "BYTES_OUT"};
+	const cJSON *x, *err = cJSON_GetObjectItemCaseSensitive(r, "sessions_error");
+	struct table t = {.ncols = 8};
+	char b1[64], b2[64];
+
+	printf("sessions listed: %s of %s\n", member(r, "listed", b1, sizeof(b1)),
+	       member(r, "active", b2, sizeof(b2)));
+	if (cJSON_IsString(err))
+		fprintf(stderr, "sluicectl: some workers did not answer: %s\n", err->valuestring);
+	table_add(&t, head);
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "sessions"))
+	{
+		char bufs[8][64];
+		const char *row[8];
+
+		for (size_t i = 0; i < 8; i++)
+			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
+/* Rows of <key> and "active" from each item of array <arr> of <r>, under <head>. */
+static void
+print_counts(const cJSON *r, const char *arr, const char *const *head, const char *const *keys,
+             size_t ncols)
+{
+	struct table t = {.ncols = ncols};
+	const cJSON *x;
+
+	table_add(&t, head);
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, arr))
+	{
+		char bufs[3][64];
+		const char *row[3];
+
+		for (size_t i = 0; i < ncols; i++)
+			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
+static void
+print_sessions(const cJSON *r)
+{
+	char buf[64];
+
+	printf("active sessions: %s\n", member(r, "active", buf, sizeof(buf)));
+	print_counts(r, "listeners", (const char *const[]){"LISTENER", "ACTIVE"},
+	             (const char *const[]){"listener", "active"}, 2);
+	print_counts(r, "backends", (const char *const[]){"GROUP", "BACKEND", "ACTIVE"},
+	             (const char *const[]){"group", "backend", "active"}, 3);
+	print_counts(r, "workers", (const char *const[]){"WORKER", "ACTIVE"},
+	             (const char *const[]){"worker", "active"}, 2);
+	print_session_list(r);
+}
+
+/* Prints the result of a successful <argv> command. */
+static void
+print_result(int argc, char **argv, const cJSON *r)
+{
+	const char *w1 = argc > 1 ? argv[1] : "";
+	const cJSON *x;
+	char buf[64];
+
+	if (strcmp(argv[0], "show") == 0 && strcmp(w1, "info") == 0)
+		print_info(r);
+	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "stats") == 0)
+		print_stats(r);
+	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "backends") == 0)
+		print_backends(r);
+	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "sessions") == 0)
+		print_sessions(r);
+	else if (strcmp(argv[0], "help") == 0)
+		cJSON_ArrayForEach(x, r) printf("%s\n", text_of(x, buf, sizeof(buf)));
+	else if (strcmp(argv[0], "reload") == 0)
+		printf("reloaded %s\n", member(r, "reloaded", buf, sizeof(buf)));
+	else if (strcmp(argv[0], "shutdown") == 0)
+		printf("sluice is draining its sessions, then exits\n");
+	else
+		printf("ok\n");
+}
+
+/* ---- the socket ---- */
+
+static int
+connect_to(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line (the newline replaced by a NUL) into <*out> (malloc'd). 0, or -1 with a
+ * reason in <*why>. */
+static int
+read_line(int fd, long timeout_s, char **out, const char **why)
+{
+	long long deadline = now_ms() + (long long)timeout_s * 1000;
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+
+	*out = NULL;
+	if (buf == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = deadline - now_ms();
+		char *nl;
+		ssize_t n;
+
+		if (left <= 0) {
+			*why = "no answer in time (see -t)";
+			break;
+		}
+		if (poll(&pfd, 1, (int)(left > 1000000 ? 1000000 : left)) == -1) {
+			if (errno == EINTR)
+				continue;
+			*why = strerror(errno);
+			break;
+		}
+		if (pfd.revents == 0)
+			continue;
+		if (len + 1 == cap) {
+			char *more = cap >= ANSWER_MAX ? NULL : realloc(buf, cap * 2);
+
+			if (more == NULL) {
+				*why = "the answer is too large";
+				break;
+			}
+			buf = more;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*why = n == 0 ? "the connection closed before an answer" : strerror(errno);
+			break;
+		}
+		nl = memchr(buf + len, '\n', (size_t)n);
+		len += (size_t)n;
+		if (nl != NULL) {
+			*nl = '\0';
+			*out = buf;
+			return 0;
+		}
+	}
+	free(buf);
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"socket", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
+	        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	};
+	const char *path = getenv("SLUICE_CONTROL"), *why = NULL;
+	char req[REQUEST_MAX + 1], *line = NULL, *end;
+	const cJSON *ok, *err, *code;
+	bool json = false;
+	long timeout = 60;
+	size_t len = 0;
+	cJSON *doc;
+	int opt, fd, rc;
+
+	if (path == NULL || path[0] == '\0')
+		path = DEFAULT_SOCKET;
+	while ((opt = getopt_long(argc, argv, "+s:jt:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 't':
+			errno = 0;
+			timeout = strtol(optarg, &end, 10);
+			if (errno != 0 || *optarg == '\0' || *end != '\0' || timeout < 1 ||
+			    timeout > 86400) {
+				fprintf(stderr,
+				        "sluicectl: -t must be a number of seconds from 1 to "
+				        "86400, "
+				        "got \"%s\"\n",
+				        optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sluicectl %s\n", SL_VERSION);
+			return 0;
+		default:
+			fputs("sluicectl: try 'sluicectl --help'\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		fputs("sluicectl: no command given\n", stderr);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (strpbrk(argv[i], "\n\r") != NULL) {
+			fprintf(stderr, "sluicectl: argument %d has a line break\n", i + 1);
+			return EXIT_USAGE;
+		}
+		if (len + n + 2 > sizeof(req)) {
+			fprintf(stderr, "sluicectl: the command is too long (at most %d bytes)\n",
+			        REQUEST_MAX - 1);
+			return EXIT_USAGE;
+		}
+		memcpy(req + len, argv[i], n);
+		len += n;
+		req[len++] = i + 1 < argc ? ' ' : '\n';
+	}
+
+	fd = connect_to(path);
+	if (fd == -1) {
+		fprintf(stderr,
+		        "sluicectl: cannot reach the control socket %s: %s (is sluice running "
+		        "with control: {path: %s}, and may you open it?)\n",
+		        path, strerror(errno), path);
+		return EXIT_UNREACHABLE;
+	}
+	if (send_all(fd, req, len) != 0 || read_line(fd, timeout, &line, &why) != 0) {
+		fprintf(stderr, "sluicectl: %s: %s\n", path, why ? why : strerror(errno));
+		close(fd);
+		return EXIT_UNREACHABLE;
+	}
+	close(fd);
+	doc = cJSON_Parse(line);
+	ok = cJSON_GetObjectItemCaseSensitive(doc, "ok");
+	if (!cJSON_IsBool(ok)) {
+		fprintf(stderr, "sluicectl: %s: the answer is not sluice's: %.200s\n", path, line);
+		cJSON_Delete(doc);
+		free(line);
+		return EXIT_UNREACHABLE;
+	}
+	err = cJSON_GetObjectItemCaseSensitive(doc, "error");
+	code = cJSON_GetObjectItemCaseSensitive(doc, "code");
+	if (json)
+		printf("%s\n", line);
+	if (cJSON_IsTrue(ok)) {
+		if (!json)
+			print_result(argc, argv, cJSON_GetObjectItemCaseSensitive(doc, "result"));
+		rc = 0;
+	} else {
+		fprintf(stderr, "sluicectl: %s\n",
+		        cJSON_IsString(err) ? err->valuestring : "the command failed");
+		rc = cJSON_IsString(code) && strcmp(code->valuestring, "usage") == 0 ? EXIT_USAGE
+		                                                                     : EXIT_FAILED;
+	}
+	cJSON_Delete(doc);
+	free(line);
+	return fflush(stdout) == 0 ? rc : EXIT_FAILED;
+}

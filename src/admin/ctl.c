@@ -1,0 +1,758 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control socket (include/sluice/ctl.h): a unix stream listener and one thread that
+ * polls it, a stop eventfd and at most CLIENTS_MAX clients. A client's bytes collect in its
+ * buffer; each complete line is parsed (ctl_parse.c), run and answered with one JSON line
+ * before the next is read, so requests are served one at a time. Answers are written with a
+ * bounded wait; a client that does not read, or stays idle too long, is closed.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sluice/backends.h>
+#include <sluice/clock.h>
+#include <sluice/config.h>
+#include <sluice/ctl.h>
+#include <sluice/log.h>
+#include <sluice/proxy.h>
+#include <sluice/sock.h>
+#include <sluice/stats.h>
+#include <sluice/version.h>
+
+#include "admin/admin_int.h"
+#include "admin/ctl_int.h"
+
+#define CLIENTS_MAX 8        /* more are answered "too many clients" and closed */
+#define IDLE_MS 60000        /* a client silent this long is closed */
+#define WRITE_MS 5000        /* an answer not taken within this is dropped with its client */
+#define BACKENDS_FIRST 256   /* room for "show backends" before it asks for more */
+#define SESSIONS_LISTED 1000 /* "show sessions" lists at most this many */
+
+struct ctl_client {
+	int fd; /* -1: free slot */
+	pid_t pid;
+	uid_t uid;
+	uint64_t last_ns; /* last request */
+	size_t len;       /* bytes in buf */
+	char buf[SL__CTL_REQUEST_MAX];
+};
+
+struct sl_ctl {
+	struct sl_proxy *p;
+	const struct sl_config *cfg;
+	char *config_path;
+	sl_ctl_reload_fn reload;
+	sl_ctl_shutdown_fn shutdown;
+	void *arg;
+	int lfd;
+	int stopfd;
+	uint64_t started_ns;
+	pthread_t thread;
+	struct sockaddr_un sun;
+	struct ctl_client clients[CLIENTS_MAX];
+};
+
+/* ---- answers ---- */
+
+static cJSON *
+error_doc(const char *code, const char *msg)
+{
+	cJSON *doc = cJSON_CreateObject();
+
+	if (doc == NULL)
+		return NULL;
+	cJSON_AddBoolToObject(doc, "ok", false);
+	cJSON_AddStringToObject(doc, "error", msg);
+	if (code != NULL)
+		cJSON_AddStringToObject(doc, "code", code);
+	return doc;
+}
+
+/* {"ok":true,"result":<result>} (takes <result>; NULL is a null result). */
+static cJSON *
+ok_doc(cJSON *result)
+{
+	cJSON *doc = cJSON_CreateObject();
+
+	if (doc == NULL) {
+		cJSON_Delete(result);
+		return NULL;
+	}
+	cJSON_AddBoolToObject(doc, "ok", true);
+	cJSON_AddItemToObject(doc, "result", result != NULL ? result : cJSON_CreateNull());
+	return doc;
+}
+
+/* The answer to a failed backend change <err> for <group>/<name>. */
+static cJSON *
+backend_error(int err, const struct sl__ctl_req *r)
+{
+	char msg[256];
+	const char *code;
+
+	switch (-err) {
+	case ENOENT:
+		code = "ENOENT";
+		if (r->cmd == SL__CTL_ADD)
+			snprintf(msg, sizeof(msg), "no group %s", r->group);
+		else
+			snprintf(msg, sizeof(msg), "no backend %s/%s", r->group, r->name);
+		break;
+	case EEXIST:
+		code = "EEXIST";
+		snprintf(msg, sizeof(msg), "group %s already has a backend named %s", r->group,
+		         r->name);
+		break;
+	case ENOSPC:
+		code = "ENOSPC";
+		snprintf(msg, sizeof(msg), "group %s is full: it holds its most backends",
+		         r->group);
+		break;
+	case EINVAL:
+		code = "EINVAL";
+		snprintf(msg, sizeof(msg), "refused: a value is out of range for %s/%s", r->group,
+		         r->name);
+		break;
+	default:
+		code = NULL;
+		snprintf(msg, sizeof(msg), "%s/%s: %s", r->group, r->name, strerror(-err));
+		break;
+	}
+	return error_doc(code, msg);
+}
+
+/* ---- show ---- */
+
+static cJSON *
+show_info(struct sl_ctl *c)
+{
+	const struct sl_config *cfg = c->cfg;
+	cJSON *o = cJSON_CreateObject(), *ls;
+	uint64_t up;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "version", sl_version());
+	cJSON_AddNumberToObject(o, "pid", (double)getpid());
+	up = (sl_clock_ns() - c->started_ns) / 1000000000u; /* whole seconds */
+	cJSON_AddNumberToObject(o, "uptime_seconds", (double)up);
+	cJSON_AddNumberToObject(o, "workers", (double)sl_config_workers(cfg));
+	if (c->config_path != NULL)
+		cJSON_AddStringToObject(o, "config_file", c->config_path);
+	else
+		cJSON_AddNullToObject(o, "config_file");
+	cJSON_AddStringToObject(o, "control_socket", c->sun.sun_path);
+	ls = cJSON_AddArrayToObject(o, "listeners");
+	for (size_t i = 0; ls != NULL && i < cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &cfg->listeners[i];
+		cJSON *li = cJSON_CreateObject();
+		char a[SL_ADDR_STRLEN];
+		struct sl_addr bound;
+
+		if (li == NULL)
+			break;
+		if (sl_proxy_listener_addr(c->p, i, &bound) != 0)
+			bound = l->addr;
+		cJSON_AddStringToObject(li, "name", l->name);
+		cJSON_AddStringToObject(li, "address", sl_addr_format(&bound, a, sizeof(a)));
+		cJSON_AddStringToObject(li, "group", cfg->groups[l->group].name);
+		cJSON_AddItemToArray(ls, li);
+	}
+	return o;
+}
+
+static cJSON *
+backend_object(const struct sl_backend_info *b)
+{
+	cJSON *o = cJSON_CreateObject();
+	char a[SL_ADDR_STRLEN];
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "group", b->group);
+	cJSON_AddStringToObject(o, "name", b->name);
+	cJSON_AddStringToObject(o, "address", sl_addr_format(&b->addr, a, sizeof(a)));
+	cJSON_AddNumberToObject(o, "weight", b->weight);
+	cJSON_AddNumberToObject(o, "max_connections", b->max_connections);
+	cJSON_AddStringToObject(o, "admin", sl_backend_admin_name(b->admin));
+	cJSON_AddStringToObject(o, "health", !b->up ? "down" : b->ejected ? "ejected" : "up");
+	cJSON_AddBoolToObject(o, "discovered", b->discovered);
+	cJSON_AddNumberToObject(o, "active", (double)b->active);
+	cJSON_AddNumberToObject(o, "sessions", (double)b->sessions);
+	cJSON_AddNumberToObject(o, "connect_failures", (double)b->connect_failures);
+	return o;
+}
+
+static int64_t
+gauge(const struct sl_stats_set *s, size_t inst, const char *def)
+{
+	int idx = sl_stats_set_def_index(s, def);
+
+	return idx < 0 ? 0 : sl_stats_read_gauge(s, inst, (unsigned)idx);
+}
+
+static cJSON *
+show_backends(struct sl_ctl *c)
+{
+	struct sl_backend_info *bs = NULL;
+	size_t max = BACKENDS_FIRST, n = 0;
+	cJSON *arr = cJSON_CreateArray();
+	int err;
+
+	if (arr == NULL)
+		return NULL;
+	for (;;) {
+		struct sl_backend_info *more = realloc(bs, max * sizeof(*bs));
+
+		if (more == NULL)
+			goto err_free;
+		bs = more;
+		err = sl_proxy_backends(c->p, bs, max, &n);
+		if (err != 0 || n <= max)
+			break;
+		max = n;
+	}
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		cJSON *o = backend_object(&bs[i]);
+
+		if (o == NULL)
+			goto err_free;
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(bs);
+	if (err != 0) {
+		cJSON_Delete(arr);
+		return error_doc(NULL, strerror(-err));
+	}
+	return ok_doc(arr);
+
+err_free:
+	free(bs);
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+/* The open sessions themselves, asked of every worker: up to SESSIONS_LISTED of them. */
+static void
+add_session_list(struct sl_ctl *c, cJSON *o)
+{
+	struct sl_proxy_session_info *ss = calloc(SESSIONS_LISTED, sizeof(*ss));
+	size_t n = 0;
+	cJSON *arr;
+	int err;
+
+	if (ss == NULL)
+		return;
+	err = sl_proxy_sessions(c->p, ss, SESSIONS_LISTED, &n);
+	if (err != 0)
+		cJSON_AddStringToObject(o, "sessions_error", strerror(-err));
+	cJSON_AddNumberToObject(o, "listed", (double)(n < SESSIONS_LISTED ? n : SESSIONS_LISTED));
+	arr = cJSON_AddArrayToObject(o, "workers"); /* sessions per worker, of those listed */
+	for (unsigned w = 0; arr != NULL && w < sl_config_workers(c->cfg); w++) {
+		cJSON *wi = cJSON_CreateObject();
+		size_t k = 0;
+
+		for (size_t i = 0; i < n && i < SESSIONS_LISTED; i++)
+			k += ss[i].worker == w;
+		if (wi == NULL)
+			break;
+		cJSON_AddNumberToObject(wi, "worker", w);
+		cJSON_AddNumberToObject(wi, "active", (double)k);
+		cJSON_AddItemToArray(arr, wi);
+	}
+	arr = cJSON_AddArrayToObject(o, "sessions");
+	for (size_t i = 0; arr != NULL && i < n && i < SESSIONS_LISTED; i++) {
+		cJSON *si = cJSON_CreateObject();
+		char a[SL_ADDR_STRLEN];
+
+		if (si == NULL)
+			break;
+		cJSON_AddNumberToObject(si, "worker", ss[i].worker);
+		cJSON_AddStringToObject(si, "listener", ss[i].listener);
+		cJSON_AddStringToObject(
+		        si, "client",
+		        ss[i].client.len != 0 ? sl_addr_format(&ss[i].client, a, sizeof(a)) : "");
+		cJSON_AddStringToObject(si, "group", ss[i].group);
+		cJSON_AddStringToObject(si, "backend", ss[i].backend);
+		cJSON_AddStringToObject(si, "state", ss[i].state);
+		cJSON_AddNumberToObject(si, "age_ms", (double)ss[i].age_ms);
+		cJSON_AddNumberToObject(si, "bytes_in", (double)ss[i].bytes_in);
+		cJSON_AddNumberToObject(si, "bytes_out", (double)ss[i].bytes_out);
+		cJSON_AddItemToArray(arr, si);
+	}
+	free(ss);
+}
+
+/*
+ * Open sessions: the total, per listener and per backend, from the registry; then the
+ * sessions themselves, from the workers.
+ */
+static cJSON *
+show_sessions(struct sl_ctl *c)
+{
+	const struct sl_stats *r = sl_proxy_stats_registry(c->p);
+	const struct sl_stats_set *proc = sl_stats_find(r, "process"),
+	                          *ls = sl_stats_find(r, "listener"),
+	                          *bs = sl_stats_find(r, "backend");
+	cJSON *o = cJSON_CreateObject(), *arr;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "active", proc != NULL ? (double)gauge(proc, 0, "active") : 0);
+	arr = cJSON_AddArrayToObject(o, "listeners");
+	for (size_t i = 0; arr != NULL && ls != NULL && i < sl_stats_set_ninstances(ls); i++) {
+		cJSON *li = cJSON_CreateObject();
+
+		if (li == NULL)
+			break;
+		cJSON_AddStringToObject(li, "listener", sl_stats_instance_label(ls, i, 0));
+		cJSON_AddNumberToObject(li, "active", (double)gauge(ls, i, "listener_active"));
+		cJSON_AddItemToArray(arr, li);
+	}
+	arr = cJSON_AddArrayToObject(o, "backends");
+	for (size_t i = 0; arr != NULL && bs != NULL && i < sl_stats_set_ninstances(bs); i++) {
+		char label[SL_STATS_LABEL_MAX];
+		cJSON *bi;
+
+		if (!sl_stats_instance_present(bs, i)) /* an empty or removed slot */
+			continue;
+		bi = cJSON_CreateObject();
+		if (bi == NULL)
+			break;
+		cJSON_AddStringToObject(bi, "group", sl_stats_instance_label(bs, i, 0));
+		cJSON_AddStringToObject(
+		        bi, "backend", sl_stats_instance_label_now(bs, i, 1, label, sizeof(label)));
+		cJSON_AddNumberToObject(bi, "active", (double)gauge(bs, i, "backend_active"));
+		cJSON_AddItemToArray(arr, bi);
+	}
+	add_session_list(c, o);
+	return o;
+}
+
+static cJSON *
+help(void)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr != NULL && i < sl__ctl_nusage; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(sl__ctl_usage[i]));
+	return arr;
+}
+
+/* ---- changes ---- */
+
+static cJSON *
+change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
+{
+	struct sl_backend_spec spec;
+	cJSON *o;
+	int err;
+
+	switch (r->cmd) {
+	case SL__CTL_ENABLE:
+		err = sl_proxy_backend_set_admin(c->p, r->group, r->name, SL_BACKEND_ENABLED);
+		break;
+	case SL__CTL_DISABLE:
+		err = sl_proxy_backend_set_admin(c->p, r->group, r->name, SL_BACKEND_DISABLED);
+		break;
+	case SL__CTL_DRAIN:
+		err = sl_proxy_backend_set_admin(c->p, r->group, r->name, SL_BACKEND_DRAINING);
+		break;
+	case SL__CTL_WEIGHT:
+		err = sl_proxy_backend_set_weight(c->p, r->group, r->name, r->weight);
+		break;
+	case SL__CTL_ADD:
+		memset(&spec, 0, sizeof(spec));
+		snprintf(spec.name, sizeof(spec.name), "%s", r->name);
+		spec.addr = r->addr;
+		spec.weight = r->weight;
+		spec.max_connections = r->max_connections;
+		err = sl_proxy_backend_add(c->p, r->group, &spec);
+		break;
+	default: /* SL__CTL_REMOVE */
+		err = sl_proxy_backend_remove(c->p, r->group, r->name);
+		break;
+	}
+	if (err != 0)
+		return backend_error(err, r);
+	o = cJSON_CreateObject();
+	if (o != NULL) {
+		cJSON_AddStringToObject(o, "group", r->group);
+		cJSON_AddStringToObject(o, "name", r->name);
+	}
+	return ok_doc(o);
+}
+
+static cJSON *
+do_reload(struct sl_ctl *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	cJSON *doc;
+	FILE *why;
+	int err;
+
+	if (c->reload == NULL)
+		return error_doc("ENOSYS", "not supported by this process (nothing to reload)");
+	why = open_memstream(&text, &len);
+	if (why == NULL)
+		return NULL;
+	err = c->reload(c->arg, why);
+	fclose(why);
+	/* the reasons end in a newline each: the message is the lines without the last one */
+	while (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	if (err == 0) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (o != NULL)
+			cJSON_AddStringToObject(o, "reloaded",
+			                        c->config_path ? c->config_path : "");
+		doc = ok_doc(o);
+	} else {
+		doc = error_doc(NULL, len > 0 ? text : "not reloaded");
+	}
+	free(text);
+	return doc;
+}
+
+/* ---- the server ---- */
+
+/*
+ * Runs <r>, parsed from <line> (<len> bytes), for client <cl>; the answer, or NULL (no memory).
+ * Sets <*quit> for shutdown. Changes are logged with the client's pid and uid.
+ */
+static cJSON *
+run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, const char *line,
+    size_t len, bool *quit)
+{
+	switch (r->cmd) {
+	case SL__CTL_HELP:
+		return ok_doc(help());
+	case SL__CTL_SHOW_INFO:
+		return ok_doc(show_info(c));
+	case SL__CTL_SHOW_STATS: {
+		const struct sl_stats *reg = sl_proxy_stats_registry(c->p);
+		int err = sl_stats_collect(sl_proxy_stats_registry(c->p));
+
+		/* a worker that did not answer: the figures are those of its last collection */
+		if (err != 0)
+			sl_log_warn("control: show stats: collecting from the workers: %s",
+			            strerror(-err));
+		return ok_doc(sl__admin_stats_json(reg, NULL));
+	}
+	case SL__CTL_SHOW_BACKENDS:
+		return show_backends(c);
+	case SL__CTL_SHOW_SESSIONS:
+		return ok_doc(show_sessions(c));
+	case SL__CTL_RELOAD:
+		sl_log_info("control: reload requested by pid %d uid %u", (int)cl->pid,
+		            (unsigned)cl->uid);
+		return do_reload(c);
+	case SL__CTL_SHUTDOWN:
+		if (c->shutdown == NULL)
+			return error_doc("ENOSYS", "not supported by this process");
+		sl_log_info("control: shutdown requested by pid %d uid %u", (int)cl->pid,
+		            (unsigned)cl->uid);
+		*quit = true;
+		return ok_doc(cJSON_CreateString("draining"));
+	default:
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		sl_log_info("control: pid %d uid %u: %.*s", (int)cl->pid, (unsigned)cl->uid,
+		            (int)len, line);
+		return change_backend(c, r);
+	}
+}
+
+/* Writes all of <buf> to <fd>, waiting at most WRITE_MS for room. 0 or a negative errno. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	uint64_t deadline = sl_clock_ns() + (uint64_t)WRITE_MS * 1000000u;
+
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		uint64_t now;
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		now = sl_clock_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) == -1 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Sends <doc> (taken) as one line; NULL sends the out-of-memory answer. 0 or -errno. */
+static int
+answer(int fd, cJSON *doc)
+{
+	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+	char *text = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
+	size_t len;
+	int err;
+
+	cJSON_Delete(doc);
+	if (text == NULL)
+		return write_all(fd, nomem, sizeof(nomem) - 1);
+	len = strlen(text);
+	text[len] = '\n'; /* over the NUL: cJSON's buffer is ours to write up to it */
+	err = write_all(fd, text, len + 1);
+	cJSON_free(text);
+	return err;
+}
+
+static void
+client_close(struct ctl_client *cl)
+{
+	sl_log_debug("control: pid %d uid %u disconnected", (int)cl->pid, (unsigned)cl->uid);
+	close(cl->fd);
+	cl->fd = -1;
+	cl->len = 0;
+}
+
+static void
+accept_client(struct sl_ctl *c)
+{
+	struct ucred cred = {.pid = 0, .uid = (uid_t)-1};
+	socklen_t clen = sizeof(cred);
+	struct ctl_client *cl = NULL;
+	int fd;
+
+	fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd == -1)
+		return; /* EAGAIN, or the client left already: nothing to serve */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0)
+		sl_log_warn("control: SO_PEERCRED: %s", strerror(errno));
+	for (size_t i = 0; i < CLIENTS_MAX && cl == NULL; i++)
+		if (c->clients[i].fd == -1)
+			cl = &c->clients[i];
+	if (cl == NULL) {
+		sl_log_warn("control: pid %d uid %u refused: %d clients are connected already",
+		            (int)cred.pid, (unsigned)cred.uid, CLIENTS_MAX);
+		answer(fd, error_doc("EBUSY", "too many clients; try again"));
+		close(fd);
+		return;
+	}
+	sl_log_debug("control: pid %d uid %u gid %u connected", (int)cred.pid, (unsigned)cred.uid,
+	             (unsigned)cred.gid);
+	cl->fd = fd;
+	cl->pid = cred.pid;
+	cl->uid = cred.uid;
+	cl->len = 0;
+	cl->last_ns = sl_clock_ns();
+}
+
+/* Answers every complete line in <cl>'s buffer. false: the client is to be closed. */
+static bool
+serve_lines(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
+{
+	char *nl;
+
+	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
+		size_t n = (size_t)(nl - cl->buf);
+		struct sl__ctl_req r;
+		char why[256];
+		cJSON *doc;
+
+		if (sl__ctl_parse(cl->buf, n, &r, why, sizeof(why)) != 0)
+			doc = error_doc("usage", why);
+		else
+			doc = run(c, cl, &r, cl->buf, n, quit);
+		memmove(cl->buf, nl + 1, cl->len - n - 1);
+		cl->len -= n + 1;
+		if (answer(cl->fd, doc) != 0 || *quit)
+			return false;
+	}
+	if (cl->len == sizeof(cl->buf)) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "request too long (at most %d bytes with its newline)",
+		         SL__CTL_REQUEST_MAX);
+		answer(cl->fd, error_doc("E2BIG", why));
+		return false;
+	}
+	return true;
+}
+
+/* Reads what <cl> sent and answers it. false: the client is to be closed. */
+static bool
+serve_client(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
+{
+	ssize_t n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
+
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR;
+	if (n == 0)
+		return false;
+	cl->len += (size_t)n;
+	cl->last_ns = sl_clock_ns();
+	return serve_lines(c, cl, quit);
+}
+
+static void *
+ctl_run(void *arg)
+{
+	struct sl_ctl *c = arg;
+	struct pollfd pfd[2 + CLIENTS_MAX];
+	bool quit = false;
+
+	while (!quit) {
+		size_t n = 2;
+		uint64_t now;
+
+		pfd[0] = (struct pollfd){.fd = c->stopfd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
+		for (size_t i = 0; i < CLIENTS_MAX; i++)
+			pfd[n++] = (struct pollfd){.fd = c->clients[i].fd, .events = POLLIN};
+		if (poll(pfd, n, 1000) == -1 && errno != EINTR) {
+			sl_log_error("control: poll: %s; the control socket stops serving",
+			             strerror(errno));
+			break;
+		}
+		if (pfd[0].revents != 0)
+			break;
+		if (pfd[1].revents & POLLIN)
+			accept_client(c);
+		now = sl_clock_ns();
+		for (size_t i = 0; i < CLIENTS_MAX && !quit; i++) {
+			struct ctl_client *cl = &c->clients[i];
+
+			if (cl->fd == -1)
+				continue;
+			if (pfd[2 + i].revents != 0) {
+				if (!serve_client(c, cl, &quit))
+					client_close(cl);
+			} else if (now > cl->last_ns &&
+			           now - cl->last_ns > (uint64_t)IDLE_MS * 1000000u) {
+				client_close(cl);
+			}
+		}
+	}
+	if (quit) {
+		/* after the answer went out: the drain stops this server (sl_ctl_stop()) */
+		c->shutdown(c->arg);
+	}
+	return NULL;
+}
+
+int
+sl_ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o)
+{
+	struct sl_ctl *c;
+	int err;
+
+	*out = NULL;
+	if (strlen(o->path) >= sizeof(c->sun.sun_path))
+		return -ENAMETOOLONG;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->p = p;
+	c->cfg = o->cfg;
+	c->reload = o->reload;
+	c->shutdown = o->shutdown;
+	c->arg = o->arg;
+	c->started_ns = sl_clock_ns();
+	c->stopfd = -1;
+	c->sun.sun_family = AF_UNIX;
+	memcpy(c->sun.sun_path, o->path, strlen(o->path) + 1);
+	for (size_t i = 0; i < CLIENTS_MAX; i++)
+		c->clients[i].fd = -1;
+	if (o->config_path != NULL && (c->config_path = strdup(o->config_path)) == NULL) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	/* a stale socket is replaced, a live one or a file that is no socket is not */
+	c->lfd = sl_sock_unix_listen(o->path, SOCK_STREAM, o->mode);
+	if (c->lfd < 0) {
+		err = c->lfd;
+		goto err_free;
+	}
+	if (fcntl(c->lfd, F_SETFL, fcntl(c->lfd, F_GETFL) | O_NONBLOCK) != 0) {
+		err = -errno;
+		unlink(c->sun.sun_path);
+		close(c->lfd);
+		goto err_free;
+	}
+	*out = c;
+	return 0;
+
+err_free:
+	free(c->config_path);
+	free(c);
+	return err;
+}
+
+int
+sl_ctl_serve(struct sl_ctl *c)
+{
+	int err;
+
+	if (c->stopfd != -1)
+		return -EALREADY;
+	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->stopfd == -1)
+		return -errno;
+	err = -pthread_create(&c->thread, NULL, ctl_run, c);
+	if (err != 0) {
+		close(c->stopfd);
+		c->stopfd = -1;
+	}
+	return err;
+}
+
+int
+sl_ctl_start(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o)
+{
+	int err = sl_ctl_open(out, p, o);
+
+	if (err == 0 && (err = sl_ctl_serve(*out)) != 0) {
+		sl_ctl_stop(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+void
+sl_ctl_stop(struct sl_ctl *c)
+{
+	uint64_t one = 1;
+
+	if (c == NULL)
+		return;
+	if (c->stopfd != -1) {
+		if (write(c->stopfd, &one, sizeof(one)) != sizeof(one))
+			sl_log_warn("control: cannot wake the control thread: %s", strerror(errno));
+		pthread_join(c->thread, NULL);
+		close(c->stopfd);
+	}
+	for (size_t i = 0; i < CLIENTS_MAX; i++)
+		if (c->clients[i].fd != -1)
+			client_close(&c->clients[i]);
+	unlink(c->sun.sun_path);
+	close(c->lfd);
+	free(c->config_path);
+	free(c);
+}

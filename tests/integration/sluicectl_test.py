@@ -1,0 +1,490 @@
+# SPDX-License-Identifier: MIT
+"""The control socket and sluicectl, real binaries on real sockets: each show command against
+the admin endpoint's /stats or the configuration it ran (and the open sessions by client); backend changes either take effect
+(checked by where new connections go) or, while the run-time backend API is a placeholder,
+fail with the documented "not supported" error and exit status 1; reload with a good file and
+a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0; the socket's
+mode; a second instance on the same path refuses to start; a stale socket file is replaced;
+garbage, oversized requests and one client too many get an error and the server serves on."""
+import json
+import os
+import select
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, echoed, free_port,
+                     name_handler, wait_for_text)
+
+SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
+
+
+def wait_until(pred, timeout=10.0):
+    """Polls <pred> (bounded) until it is true; returns its last value."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        select.select([], [], [], 0.02)
+
+
+def who_answers(port, n):
+    """Names of the backends that answer <n> new connections, in order."""
+    names = []
+    for _ in range(n):
+        s = connect(port)
+        s.sendall(b"who\n")
+        f = s.makefile("rb")
+        names.append(f.readline().decode().strip())
+        f.close()
+        s.close()
+    return names
+
+
+class Ctl(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sluicectl-")
+        self.sock = os.path.join(self.dir, "ctl.sock")
+        self.path = os.path.join(self.dir, "sluice.yaml")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir], check=False))
+
+    def ctl(self, *args, sock=None, json_out=False):
+        """Runs sluicectl; (exit status, stdout, stderr)."""
+        cmd = [SLUICECTL, "-s", sock or self.sock] + (["--json"] if json_out else []) + list(args)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * SLOW)
+        return p.returncode, p.stdout, p.stderr
+
+    def ctl_json(self, *args):
+        rc, out, err = self.ctl(*args, json_out=True)
+        self.assertEqual(1, len(out.splitlines()), out + err)
+        return rc, json.loads(out), err
+
+    def write(self, port, backends, extra="", balance="round_robin", listeners=None):
+        items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
+        lst = listeners or f"  - name: front\n    address: 127.0.0.1:{port}\n    group: web\n"
+        with open(self.path, "w") as f:
+            f.write(f"workers: 2\ndrain_timeout: 10s\n{extra}"
+                    f"control: {{ path: {self.sock} }}\n"
+                    f"listeners:\n{lst}"
+                    f"groups:\n  - name: web\n    balance: {balance}\n    backends:\n{items}")
+
+    def start(self, port, args=()):
+        px = Sluice(["-c", self.path] + list(args), port=port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, "control socket on")
+        return px
+
+    # ---- show ----
+
+    def test_show_info_names_the_process_its_workers_and_bound_listeners(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            port2 = free_port()
+            self.write(port, [("b1", b.addr)], listeners=(
+                f"  - name: front\n    address: 127.0.0.1:{port}\n    group: web\n"
+                f"  - name: back\n    address: \"[::1]:{port2}\"\n    group: web\n"))
+            px = self.start(port)
+            rc, doc, _ = self.ctl_json("show", "info")
+            self.assertEqual(0, rc)
+            self.assertTrue(doc["ok"])
+            info = doc["result"]
+            self.assertEqual(px.proc.pid, info["pid"])
+            self.assertEqual(2, info["workers"])
+            self.assertEqual(self.path, info["config_file"])
+            self.assertEqual(self.sock, info["control_socket"])
+            self.assertGreaterEqual(info["uptime_seconds"], 0)
+            version = subprocess.run([SLUICE, "--version"], capture_output=True, text=True)
+            self.assertEqual(version.stdout.split()[1], info["version"])
+            self.assertEqual([{"name": "front", "address": f"127.0.0.1:{port}", "group": "web"},
+                              {"name": "back", "address": f"[::1]:{port2}", "group": "web"}],
+                             info["listeners"])
+            rc, out, _ = self.ctl("show", "info")
+            self.assertEqual(0, rc)
+            self.assertRegex(out, rf"pid\s+{px.proc.pid}\n")
+            self.assertRegex(out, rf"(?m)^  back\s+\[::1\]:{port2}\s+web$")
+
+    def test_show_stats_is_the_admin_endpoints_stats(self):
+        with Server(echo_handler) as b:
+            port, admin = free_port(), free_port()
+            self.write(port, [("b1", b.addr)], extra=f"admin: {{ address: 127.0.0.1:{admin} }}\n")
+            self.start(port)
+            for _ in range(5):
+                s = connect(port)
+                self.assertTrue(echoed(s))
+                s.close()
+            # the five sessions are closed and counted by both readers alike
+            rc, doc, _ = None, None, None
+
+            def closed_five():
+                nonlocal rc, doc
+                rc, doc, _ = self.ctl_json("show", "stats")
+                return doc["result"]["process"]["closed"] == 5
+            self.assertTrue(wait_until(closed_five), doc)
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/stats", timeout=10) as r:
+                http = json.load(r)
+            got = doc["result"]
+            self.assertEqual(0, rc)
+            self.assertEqual(sorted(http.keys()), sorted(got.keys()))
+            for key in ("accepted", "closed", "active"):
+                self.assertEqual(http["process"][key], got["process"][key], key)
+            self.assertEqual(5, got["process"]["accepted"])
+            self.assertEqual(5, sum(x["sessions"] for x in got["backend"]))
+            rc, out, _ = self.ctl("show", "stats")
+            self.assertEqual(0, rc)
+            self.assertRegex(out, r"(?m)^process .*\baccepted=5\b")
+            self.assertRegex(out, r"(?m)^backend group=web backend=b1 .*\bsessions=5\b")
+
+    def test_show_backends_lists_the_configured_backends(self):
+        with Server(echo_handler) as b1, Server(echo_handler) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            self.start(port)
+            rc, doc, _ = self.ctl_json("show", "backends")
+            self.assertEqual(0, rc)
+            got = {(x["group"], x["name"]): x for x in doc["result"]}
+            self.assertEqual({("web", "b1"), ("web", "b2")}, set(got))
+            self.assertEqual(b1.addr, got[("web", "b1")]["address"])
+            self.assertEqual(b2.addr, got[("web", "b2")]["address"])
+            for x in got.values():
+                self.assertEqual(1, x["weight"])
+                self.assertEqual("enabled", x["admin"])
+                self.assertEqual("up", x["health"])
+            rc, out, _ = self.ctl("show", "backends")
+            self.assertEqual(0, rc)
+            self.assertRegex(out.splitlines()[0], r"^GROUP\s+NAME\s+ADDRESS\s+WEIGHT")
+            self.assertRegex(out, rf"(?m)^web\s+b2\s+{b2.addr}\s+1\s+enabled\s+up\b")
+
+    def test_show_sessions_counts_open_sessions_per_listener_and_backend(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            held = [connect(port) for _ in range(3)]
+            for s in held:
+                self.assertTrue(echoed(s))
+            doc = {}
+
+            def three_open():
+                nonlocal doc
+                _, doc, _ = self.ctl_json("show", "sessions")
+                return doc["result"]["active"] == 3
+            self.assertTrue(wait_until(three_open), doc)
+            r = doc["result"]
+            self.assertEqual([{"listener": "front", "active": 3}], r["listeners"])
+            self.assertEqual([{"group": "web", "backend": "b1", "active": 3}], r["backends"])
+            # the sessions themselves, as their workers see them
+            self.assertEqual(3, r["listed"])
+            self.assertNotIn("sessions_error", r)
+            clients = sorted("%s:%d" % s.getsockname() for s in held)
+            self.assertEqual(clients, sorted(x["client"] for x in r["sessions"]))
+            for x in r["sessions"]:
+                self.assertEqual(("front", "web", "b1", "forwarding", 4, 4),
+                                 (x["listener"], x["group"], x["backend"], x["state"],
+                                  x["bytes_in"], x["bytes_out"]))
+                self.assertGreaterEqual(x["age_ms"], 0)
+            self.assertEqual(3, sum(w["active"] for w in r["workers"]))
+            self.assertEqual([0, 1], [w["worker"] for w in r["workers"]])
+            rc, out, _ = self.ctl("show", "sessions")
+            self.assertEqual(0, rc)
+            self.assertIn("sessions listed: 3 of 3", out)
+            for c in clients:
+                self.assertRegex(out, rf"(?m)^\d+\s+{c}\s+front\s+b1\s+forwarding\s+\d+\s+4\s+4$")
+            for s in held:
+                s.close()
+            self.assertTrue(wait_until(lambda: self.ctl_json("show", "sessions")[1]
+                                       ["result"]["active"] == 0))
+
+    # ---- backend changes ----
+
+    def test_disable_and_enable_decide_where_new_connections_go(self):
+        with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            self.start(port)
+            self.assertIn("b1", who_answers(port, 4))
+            rc, out, err = self.ctl("disable", "backend", "web/b1")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(0, rc, err)
+            self.assertEqual(["b2"] * 20, who_answers(port, 20))
+            backends = {x["name"]: x for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual("disabled", backends["b1"]["admin"])
+            rc, _, err = self.ctl("enable", "backend", "web/b1")
+            self.assertEqual(0, rc, err)
+            self.assertIn("b1", who_answers(port, 20))
+
+    def test_drain_keeps_open_sessions_and_takes_no_new_ones(self):
+        with Server(echo_handler) as b1, Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            self.start(port)
+            held = connect(port)
+            self.assertTrue(echoed(held))  # round robin: the first one goes to b1
+            rc, _, err = self.ctl("drain", "backend", "web/b1")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(["b2"] * 20, who_answers(port, 20))
+            self.assertTrue(echoed(held, b"still here"))
+            backends = {x["name"]: x for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual("draining", backends["b1"]["admin"])
+
+    def test_set_weight_moves_the_share_of_new_connections(self):
+        with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)], balance="weighted")
+            self.start(port)
+            rc, _, err = self.ctl("set", "weight", "web/b1", "3")
+            self.assertEqual(0, rc, err)
+            backends = {x["name"]: x for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual(3, backends["b1"]["weight"])
+            names = who_answers(port, 40)
+            self.assertGreater(names.count("b1"), 2 * names.count("b2"), names)
+
+    def test_add_and_remove_change_the_backend_set(self):
+        with Server(name_handler("b1")) as b1, Server(name_handler("b3")) as b3:
+            port = free_port()
+            self.write(port, [("b1", b1.addr)])
+            self.start(port)
+            rc, _, err = self.ctl("add", "backend", "web", "b3", b3.addr, "weight", "1")
+            self.assertEqual(0, rc, err)
+            names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual({"b1", "b3"}, names)
+            # a new backend is health-checked like the others: it serves within a bound
+            self.assertTrue(wait_until(lambda: "b3" in who_answers(port, 4)))
+            rc, _, err = self.ctl("remove", "backend", "web/b3")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(["b1"] * 20, who_answers(port, 20))
+            names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual({"b1"}, names)
+
+    def test_a_change_to_a_missing_backend_says_which(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            for args in (("disable", "backend", "web/nope"), ("set", "weight", "web/nope", "2"),
+                         ("remove", "backend", "web/nope")):
+                rc, _, err = self.ctl(*args)
+                self.assertEqual(1, rc, args)
+                self.assertIn("no backend web/nope", err)
+            rc, _, err = self.ctl("add", "backend", "nogroup", "x", "127.0.0.1:1")
+            self.assertEqual(1, rc)
+            self.assertIn("no group nogroup", err)
+
+    # ---- reload, shutdown ----
+
+    def test_reload_takes_a_good_file_and_refuses_a_bad_one_with_its_position(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            self.write(port, [("b1", b.addr)], extra="log: { level: debug }\n")
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(f"reloaded {self.path}\n", out)
+            wait_for_text(px, f"reload (control socket): {self.path} reloaded")
+
+            with open(self.path, "a") as f:
+                f.write("bogus_key: 1\n")
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(1, rc)
+            self.assertEqual("", out)
+            with open(self.path) as f:
+                line = len(f.read().splitlines())
+            self.assertIn(f'{self.path}:{line}:1: unknown key "bogus_key"', err)
+            self.assertIn("not reloaded", err)
+            # the process serves on, with the previous configuration
+            self.assertIsNone(px.proc.poll())
+            self.assertTrue(echoed(connect(port)))
+
+            other = free_port()
+            self.write(other, [("b1", b.addr)])
+            rc, _, err = self.ctl("reload")
+            self.assertEqual(1, rc)
+            self.assertIn("needs a restart", err)
+            self.assertTrue(echoed(connect(port)))
+
+    def test_shutdown_drains_open_sessions_then_exits_0(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            held = connect(port)
+            self.assertTrue(echoed(held))
+            rc, out, err = self.ctl("shutdown")
+            self.assertEqual(0, rc, err)
+            self.assertIn("draining", out)
+            wait_for_text(px, "shutdown (control socket): draining")
+            # the open session runs on during the drain; the socket file is gone
+            self.assertTrue(echoed(held, b"during the drain"))
+            self.assertIsNone(px.proc.poll())
+            self.assertFalse(os.path.exists(self.sock))
+            held.close()
+            self.assertEqual(0, px.proc.wait(30 * SLOW))
+            self.assertIn("0 still open at exit", px.stderr())
+
+    # ---- the socket ----
+
+    def test_socket_has_mode_0600_by_default_and_the_configured_one_otherwise(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            st = os.stat(self.sock)
+            self.assertTrue(stat.S_ISSOCK(st.st_mode))
+            self.assertEqual(0o600, stat.S_IMODE(st.st_mode))
+            px.stop()
+            self.assertFalse(os.path.exists(self.sock))
+            with open(self.path) as f:
+                text = f.read().replace(f"control: {{ path: {self.sock} }}",
+                                        f"control: {{ path: {self.sock}, mode: 0640 }}")
+            with open(self.path, "w") as f:
+                f.write(text)
+            self.start(port)
+            self.assertEqual(0o640, stat.S_IMODE(os.stat(self.sock).st_mode))
+
+    def test_a_second_instance_on_the_same_socket_refuses_to_start(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            first = self.start(port)
+            # another file with another listener, the same control socket
+            with open(self.path) as f:
+                text = f.read().replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
+            second = os.path.join(self.dir, "second.yaml")
+            with open(second, "w") as f:
+                f.write(text)
+            p = subprocess.run([SLUICE, "-c", second], capture_output=True, text=True,
+                               timeout=60 * SLOW)
+            self.assertEqual(1, p.returncode, p.stderr)
+            self.assertIn(f"cannot open the control socket {self.sock}", p.stderr)
+            self.assertIn("another running process answers on it", p.stderr)
+            # the first one still serves on its socket
+            rc, doc, _ = self.ctl_json("show", "info")
+            self.assertEqual(first.proc.pid, doc["result"]["pid"])
+
+    def test_a_stale_socket_file_is_replaced(self):
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(self.sock)
+        stale.close()  # the file stays, nothing listens: what a killed process leaves
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            self.assertIn("removing the stale socket", px.stderr())
+            self.assertEqual(0, self.ctl("show", "info")[0])
+
+    def test_a_file_in_the_way_is_not_removed(self):
+        with open(self.sock, "w") as f:
+            f.write("not a socket\n")
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            p = subprocess.run([SLUICE, "-c", self.path], capture_output=True, text=True,
+                               timeout=60 * SLOW)
+            self.assertEqual(1, p.returncode)
+            self.assertIn("a file that is not a socket is in the way", p.stderr)
+            with open(self.sock) as f:
+                self.assertEqual("not a socket\n", f.read())
+
+    # ---- the protocol ----
+
+    def raw(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10 * SLOW)
+        s.connect(self.sock)
+        return s, s.makefile("rb")
+
+    def test_garbage_gets_an_error_and_the_connection_serves_on(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            s, f = self.raw()
+            for junk in (b"\x00\xff\xfe garbage\n", b"\n", b"show\n", b"show info please\n",
+                         b"set weight web/b1 lots\n", b"add backend web x nowhere:port\n",
+                         b"\x1b[2J\r\n", b"a " * 40 + b"\n"):
+                s.sendall(junk)
+                doc = json.loads(f.readline())
+                self.assertFalse(doc["ok"], junk)
+                self.assertEqual("usage", doc["code"], junk)
+                self.assertTrue(doc["error"], junk)
+            s.sendall(b"show info\r\n")
+            self.assertTrue(json.loads(f.readline())["ok"])
+            s.close()
+
+    def test_an_oversized_request_gets_an_error_and_the_server_serves_on(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            s, f = self.raw()
+            s.sendall(b"x" * 5000)
+            doc = json.loads(f.readline())
+            self.assertEqual({"ok": False, "code": "E2BIG"},
+                             {k: doc[k] for k in ("ok", "code")})
+            try:  # then the server closes that client (a reset: its request was not read)
+                self.assertEqual(b"", f.readline())
+            except ConnectionResetError:
+                pass
+            s.close()
+            self.assertEqual(0, self.ctl("show", "info")[0])
+            self.assertIsNone(px.proc.poll())
+
+    def test_one_client_too_many_is_told_so_and_the_others_serve_on(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            clients = [self.raw() for _ in range(8)]
+            for s, f in clients:  # each is accepted and served
+                s.sendall(b"help\n")
+                self.assertTrue(json.loads(f.readline())["ok"])
+            s9, f9 = self.raw()
+            doc = json.loads(f9.readline())
+            self.assertEqual("EBUSY", doc["code"])
+            self.assertIn("too many clients", doc["error"])
+            f9.close()
+            s9.close()
+            clients[0][1].close()  # the file holds the socket open too
+            clients[0][0].close()
+            # a freed slot takes the next client (the close is seen within a bound)
+            self.assertTrue(wait_until(lambda: self.ctl("show", "info")[0] == 0))
+            for s, f in clients[1:]:
+                s.sendall(b"show info\n")
+                self.assertTrue(json.loads(f.readline())["ok"])
+                f.close()
+                s.close()
+
+    # ---- sluicectl itself ----
+
+    def test_sluicectl_exit_status_says_what_went_wrong(self):
+        rc, _, err = self.ctl("show", "info", sock=os.path.join(self.dir, "none.sock"))
+        self.assertEqual(3, rc)
+        self.assertIn("cannot reach the control socket", err)
+        p = subprocess.run([SLUICECTL], capture_output=True, text=True)
+        self.assertEqual(2, p.returncode)
+        self.assertIn("no command given", p.stderr)
+        p = subprocess.run([SLUICECTL, "--bogus", "x"], capture_output=True, text=True)
+        self.assertEqual(2, p.returncode)
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            rc, out, err = self.ctl("frobnicate")
+            self.assertEqual((2, ""), (rc, out))
+            self.assertEqual('sluicectl: unknown command "frobnicate" (try "help")\n', err)
+            rc, out, _ = self.ctl("help")
+            self.assertEqual(0, rc)
+            self.assertIn("set weight GROUP/NAME WEIGHT", out.splitlines())
+            rc, out, _ = self.ctl("--json", "show", "info")
+            self.assertEqual(0, rc)
+            self.assertTrue(json.loads(out)["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
