@@ -210,7 +210,6 @@ class Ctl(unittest.TestCase):
             self.assertIn("b1", who_answers(port, 4))
             rc, out, err = self.ctl("disable", "backend", "web/b1")
             self.assertEqual(0, rc, err)
-            self.assertEqual(0, rc, err)
             self.assertEqual(["b2"] * 20, who_answers(port, 20))
             backends = {x["name"]: x for x in self.ctl_json("show", "backends")[1]["result"]}
             self.assertEqual("disabled", backends["b1"]["admin"])
