@@ -15,6 +15,8 @@ packages=(
 	# libraries (libyaml-dev, libnuma-dev and libc6-dev also ship the .a files of sluice-static)
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev
 	libmicrohttpd-dev libcjson-dev
+	# alerts post to webhooks with libcurl (without it they are compiled out)
+	libcurl4-openssl-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# packaging tests: lintian, man pages, manifest parsing (systemd-analyze is used if present)

@@ -19,6 +19,7 @@
 
 #include <sluice/addr.h>
 #include <sluice/admin.h>
+#include <sluice/alerts.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
@@ -138,6 +139,36 @@ same_access_log(const struct sl_config_access_log *a, const struct sl_config_acc
 	return strcmp(a->path, b->path) == 0 && a->ring_size == b->ring_size;
 }
 
+/* Alert rules and webhooks are built at start; profiling too. */
+static bool
+same_alerts(const struct sl_config *a, const struct sl_config *b)
+{
+	const struct sl_config_alerts *x = &a->alerts, *y = &b->alerts;
+
+	if (x->interval_ms != y->interval_ms || strcmp(x->instance, y->instance) != 0 ||
+	    x->queue_size != y->queue_size || x->nwebhooks != y->nwebhooks ||
+	    x->nrules != y->nrules || a->profiling.perf != b->profiling.perf ||
+	    a->profiling.tcp_events != b->profiling.tcp_events)
+		return false;
+	for (size_t i = 0; i < x->nwebhooks; i++) {
+		const struct sl_config_webhook *v = &x->webhooks[i], *w = &y->webhooks[i];
+
+		if (strcmp(v->url, w->url) != 0 || v->timeout_ms != w->timeout_ms ||
+		    v->retries != w->retries)
+			return false;
+	}
+	for (size_t i = 0; i < x->nrules; i++) {
+		const struct sl_config_alert_rule *r = &x->rules[i], *q = &y->rules[i];
+
+		if (strcmp(r->name, q->name) != 0 || r->metric != q->metric ||
+		    r->above != q->above || r->clear_below != q->clear_below ||
+		    r->window_ms != q->window_ms || strcmp(r->group, q->group) != 0 ||
+		    strcmp(r->backend, q->backend) != 0)
+			return false;
+	}
+	return true;
+}
+
 /*
  * SIGHUP: reads the configuration file again (with the command line's overrides) and hands it
  * to the running proxy, which takes the live fields without touching a session. A file with
@@ -179,6 +210,11 @@ reload(struct sl_proxy *p, const struct sl_config *layout, const struct cli *c, 
 	if (!same_access_log(&next->access_log, &layout->access_log)) {
 		sl_log_error("SIGHUP: not reloaded: access_log changed (needs a restart; SIGUSR1 "
 		             "reopens the file); the previous configuration goes on");
+		goto out_free;
+	}
+	if (!same_alerts(next, layout)) {
+		sl_log_error("SIGHUP: not reloaded: alerts or profiling changed (needs a restart); "
+		             "the previous configuration goes on");
 		goto out_free;
 	}
 	level = next->log_level;
@@ -532,12 +568,43 @@ admin_start(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg
 	return 0;
 }
 
+/*
+ * Sets up the configured alerts (none: *al stays NULL) and starts them. 0, or -1 after saying
+ * why not. Before the admin endpoint: the alerts add their sets to the registry it reads.
+ */
+static int
+alerts_start(struct sl_alerts **al, struct sl_proxy *p, const struct sl_config *cfg)
+{
+	int err = sl_alerts_create(al, p, &cfg->alerts);
+
+	if (err == -ENOTSUP) {
+		sl_log_error("cannot start: this sluice was built without alerts (no libcurl; "
+		             "sluice-static never has them): remove \"alerts:\" from the "
+		             "configuration, or run a sluice built with libcurl");
+		return -1;
+	}
+	if (err == 0 && (err = sl_alerts_start(*al)) != 0) {
+		sl_alerts_destroy(*al);
+		*al = NULL;
+	}
+	if (err != 0) {
+		sl_log_error("cannot start the alerts: %s", strerror(-err));
+		return -1;
+	}
+	if (*al != NULL)
+		sl_log_info("alerts: %zu rule%s every %u ms, %zu webhook%s", cfg->alerts.nrules,
+		            cfg->alerts.nrules == 1 ? "" : "s", cfg->alerts.interval_ms,
+		            cfg->alerts.nwebhooks, cfg->alerts.nwebhooks == 1 ? "" : "s");
+	return 0;
+}
+
 /* Runs the proxy until SIGTERM or SIGINT; SIGHUP reloads from <reload_from> (NULL: no file). */
 static int
 run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 {
 	uint32_t drain_ms = cfg->drain_timeout_ms;
 	struct sl_admin *admin;
+	struct sl_alerts *alerts = NULL;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
 	struct sl_proxy *p;
@@ -571,7 +638,12 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 		sl_proxy_destroy(p);
 		return 1;
 	}
+	if (alerts_start(&alerts, p, cfg) != 0) {
+		sl_proxy_destroy(p);
+		return 1;
+	}
 	if (admin_start(&admin, p, cfg, admin_optional) != 0) {
+		sl_alerts_destroy(alerts);
 		sl_proxy_destroy(p);
 		return 1;
 	}
@@ -583,6 +655,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 	            signal_name(sig), drain_ms);
 	notify_draining(drain_ms); /* systemd: STOPPING=1 */
 	sl_admin_stop(admin);      /* before the drain: a scrape asks the workers */
+	sl_alerts_stop(alerts);    /* likewise an evaluation */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
@@ -598,6 +671,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from)
 	}
 	print_summary(p, cfg);
 	sl_proxy_destroy(p);
+	sl_alerts_destroy(alerts); /* after the last registry reader */
 	notify_stop();
 	return dw.cut ? 1 : 0;
 }

@@ -18,6 +18,8 @@ sl_config_defaults(struct sl_config *c)
 	c->log_level = SL_LOG_INFO;
 	c->access_log.path = NULL;
 	c->access_log.ring_size = 4096;
+	c->alerts.interval_ms = 1000;
+	c->alerts.queue_size = 64;
 }
 
 void
