@@ -503,8 +503,12 @@ print_set(const struct sl_stats_set *s)
 
 				if (v == 0)
 					continue;
-				append(line, sizeof(line), &len, "%s%llu ", sep,
-				       (unsigned long long)v);
+				if (def->scale != 0) /* in the exported unit, as /metrics */
+					append(line, sizeof(line), &len, "%s%.6g ", sep,
+					       (double)v * def->scale);
+				else
+					append(line, sizeof(line), &len, "%s%llu ", sep,
+					       (unsigned long long)v);
 			}
 			any = true;
 			if (nl > 0 && nd == 1)
