@@ -52,9 +52,10 @@ if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
 	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB})")
-	# no admin endpoint: libmicrohttpd and cJSON have no static builds here (no_admin.c)
+	# no admin endpoint: libmicrohttpd and cJSON have no static builds here (no_admin.c);
+	# no alerts: nor has libcurl (no_alerts.c)
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
-		${PROJECT_SOURCE_DIR}/app/static/no_admin.c)
+		${PROJECT_SOURCE_DIR}/app/static/no_admin.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c)
 	target_include_directories(sluice-static PRIVATE ${PROJECT_SOURCE_DIR}/include
 		${PROJECT_SOURCE_DIR}/src)
 	# the archives by path: the imported pkg-config targets name the shared libyaml/libnuma

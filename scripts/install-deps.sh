@@ -19,6 +19,8 @@ packages=(
 	# DNS service discovery (libc-ares-dev also ships the libcares.a of sluice-static), and the
 	# DNS server of its test (dnsmasq-base: the daemon without a service)
 	libc-ares-dev dnsmasq-base
+	# alerts post to webhooks with libcurl (without it they are compiled out)
+	libcurl4-openssl-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# capsh: the privileges test starts sluice as systemd's AmbientCapabilities= would

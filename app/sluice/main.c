@@ -23,6 +23,7 @@
 
 #include <sluice/addr.h>
 #include <sluice/admin.h>
+#include <sluice/alerts.h>
 #include <sluice/config.h>
 #include <sluice/ctl.h>
 #include <sluice/log.h>
@@ -199,6 +200,36 @@ same_access_log(const struct sl_config_access_log *a, const struct sl_config_acc
 	return strcmp(a->path, b->path) == 0 && a->ring_size == b->ring_size;
 }
 
+/* Alert rules and webhooks are built at start; profiling too. */
+static bool
+same_alerts(const struct sl_config *a, const struct sl_config *b)
+{
+	const struct sl_config_alerts *x = &a->alerts, *y = &b->alerts;
+
+	if (x->interval_ms != y->interval_ms || strcmp(x->instance, y->instance) != 0 ||
+	    x->queue_size != y->queue_size || x->nwebhooks != y->nwebhooks ||
+	    x->nrules != y->nrules || a->profiling.perf != b->profiling.perf ||
+	    a->profiling.tcp_events != b->profiling.tcp_events)
+		return false;
+	for (size_t i = 0; i < x->nwebhooks; i++) {
+		const struct sl_config_webhook *v = &x->webhooks[i], *w = &y->webhooks[i];
+
+		if (strcmp(v->url, w->url) != 0 || v->timeout_ms != w->timeout_ms ||
+		    v->retries != w->retries)
+			return false;
+	}
+	for (size_t i = 0; i < x->nrules; i++) {
+		const struct sl_config_alert_rule *r = &x->rules[i], *q = &y->rules[i];
+
+		if (strcmp(r->name, q->name) != 0 || r->metric != q->metric ||
+		    r->above != q->above || r->clear_below != q->clear_below ||
+		    r->window_ms != q->window_ms || strcmp(r->group, q->group) != 0 ||
+		    strcmp(r->backend, q->backend) != 0)
+			return false;
+	}
+	return true;
+}
+
 /* What a reload needs; SIGHUP (main thread) and the control socket's thread share it. */
 struct reloader {
 	pthread_mutex_t mu; /* one reload at a time; guards <drain_ms> */
@@ -305,6 +336,12 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	if (strcmp(next->user, layout->user) != 0 || strcmp(next->group, layout->group) != 0) {
 		refuse(why, who,
 		       "not reloaded: user or group changed (needs a restart); the previous "
+		       "configuration goes on");
+		goto out_free;
+	}
+	if (!same_alerts(next, layout)) {
+		refuse(why, who,
+		       "not reloaded: alerts or profiling changed (needs a restart); the previous "
 		       "configuration goes on");
 		goto out_free;
 	}
@@ -632,8 +669,12 @@ print_set(const struct sl_stats_set *s)
 
 				if (v == 0)
 					continue;
-				append(line, sizeof(line), &len, "%s%llu ", sep,
-				       (unsigned long long)v);
+				if (def->scale != 0) /* in the exported unit, as /metrics */
+					append(line, sizeof(line), &len, "%s%.6g ", sep,
+					       (double)v * def->scale);
+				else
+					append(line, sizeof(line), &len, "%s%llu ", sep,
+					       (unsigned long long)v);
 			}
 			any = true;
 			if (nl > 0 && nd == 1)
@@ -906,6 +947,36 @@ ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, b
 }
 
 /*
+ * Sets up the configured alerts (none: *al stays NULL) and starts them. 0, or -1 after saying
+ * why not. Before the admin endpoint: the alerts add their sets to the registry it reads.
+ */
+static int
+alerts_start(struct sl_alerts **al, struct sl_proxy *p, const struct sl_config *cfg)
+{
+	int err = sl_alerts_create(al, p, &cfg->alerts);
+
+	if (err == -ENOTSUP) {
+		sl_log_error("cannot start: this sluice was built without alerts (no libcurl; "
+		             "sluice-static never has them): remove \"alerts:\" from the "
+		             "configuration, or run a sluice built with libcurl");
+		return -1;
+	}
+	if (err == 0 && (err = sl_alerts_start(*al)) != 0) {
+		sl_alerts_destroy(*al);
+		*al = NULL;
+	}
+	if (err != 0) {
+		sl_log_error("cannot start the alerts: %s", strerror(-err));
+		return -1;
+	}
+	if (*al != NULL)
+		sl_log_info("alerts: %zu rule%s every %u ms, %zu webhook%s", cfg->alerts.nrules,
+		            cfg->alerts.nrules == 1 ? "" : "s", cfg->alerts.interval_ms,
+		            cfg->alerts.nwebhooks, cfg->alerts.nwebhooks == 1 ? "" : "s");
+	return 0;
+}
+
+/*
  * Binary upgrade, the new process's first step: takes the running sluice's sockets into <t>
  * and gives the proxy its listening ones. 0, or 1 (logged).
  */
@@ -952,6 +1023,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	struct upgrade_take take = {.admin_fd = -1, .upgrade_fd = -1, .conn = -1};
 	struct upgrade *up = NULL;
 	struct sl_admin *admin = NULL;
+	struct sl_alerts *alerts = NULL;
 	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
@@ -1000,6 +1072,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		err = -EPERM;
 	if (err == 0)
 		err = sl_proxy_start(p);
+	/* before the admin endpoint serves: the alerts add their sets to the registry it reads */
+	if (err == 0 && alerts_start(&alerts, p, cfg) != 0)
+		err = -EIO;
 	if (err == 0)
 		err = admin_serve(&admin, admin_optional);
 	if (err == 0 && ctl != NULL && (err = sl_ctl_serve(ctl)) != 0)
@@ -1015,6 +1090,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		upgrade_stop(up);
 		sl_ctl_stop(ctl);
 		sl_admin_stop(admin);
+		sl_alerts_destroy(alerts);
 		upgrade_take_release(&take);
 		sl_proxy_destroy(p);
 		return 1;
@@ -1042,9 +1118,10 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		            sig == SHUTDOWN_SIGNAL ? "SIGTERM" : "it again");
 		notify_draining(rl.drain_ms); /* systemd: STOPPING=1 */
 	}
-	sl_ctl_stop(ctl);     /* before the drain (show stats asks the workers); joins a reload */
-	upgrade_stop(up);     /* no takeover once the listeners close */
-	sl_admin_stop(admin); /* before the drain: a scrape asks the workers */
+	sl_ctl_stop(ctl);       /* before the drain (show stats asks the workers); joins a reload */
+	upgrade_stop(up);       /* no takeover once the listeners close */
+	sl_admin_stop(admin);   /* before the drain: a scrape asks the workers */
+	sl_alerts_stop(alerts); /* likewise an evaluation */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
@@ -1060,6 +1137,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	}
 	print_summary(p, cfg);
 	sl_proxy_destroy(p);
+	sl_alerts_destroy(alerts); /* after the last registry reader */
 	notify_stop();
 	return dw.cut ? 1 : 0;
 }

@@ -276,6 +276,64 @@ struct sl_config_access_log {
 	uint32_t ring_size; /* records each worker may queue before dropping; default 4096 */
 };
 
+/* Alerts (docs/operations.md "Alerts"): rules evaluated by a thread of their own. */
+#define SL_CONFIG_ALERT_RULES_MAX 64u
+#define SL_CONFIG_WEBHOOKS_MAX 8u
+#define SL_CONFIG_URL_MAX 1024               /* bytes, with the NUL */
+#define SL_CONFIG_WEBHOOK_RETRIES_MAX 10u    /* attempts after the first */
+#define SL_CONFIG_ALERT_QUEUE_MAX 4096u      /* notifications waiting to be sent */
+#define SL_CONFIG_ALERT_INTERVAL_MIN_MS 100u /* alerts.interval */
+#define SL_CONFIG_ALERT_INTERVAL_MAX_MS 3600000u
+#define SL_CONFIG_ALERT_WINDOW_MAX_MS 3600000u /* a rule's window */
+#define SL_CONFIG_WEBHOOK_TIMEOUT_MAX_MS 60000u
+
+/* What a rule watches; docs/operations.md gives each one's unit. */
+enum sl_alert_metric {
+	SL_ALERT_CONNECT_P99,    /* seconds: p99 of backend connect time over the window */
+	SL_ALERT_FIRST_BYTE_P99, /* seconds: p99 of connected-to-first-byte over the window */
+	SL_ALERT_RSS,            /* bytes: resident set size (lowest over the window) */
+	SL_ALERT_BACKEND_DOWN,   /* backends down by health checks (fewest over the window) */
+	SL_ALERT_REJECT_RATE,    /* clients refused by the filter chain per second */
+	SL_ALERT_ERROR_RATE,     /* connect failures + no_backend + resets per second */
+	SL_ALERT_METRICS         /* count */
+};
+
+/* "connect_p99", "first_byte_p99", ..., indexed by enum sl_alert_metric. */
+SL_API extern const char *const sl_alert_metric_names[SL_ALERT_METRICS];
+
+struct sl_config_webhook {
+	char url[SL_CONFIG_URL_MAX]; /* http:// or https:// */
+	uint32_t timeout_ms;         /* per attempt, connect to reply; default 2000 */
+	uint32_t retries;            /* attempts after a failed one; default 3 */
+};
+
+struct sl_config_alert_rule {
+	char name[SL_CONFIG_NAME_MAX];
+	enum sl_alert_metric metric;
+	double above;       /* fires when the value is above it */
+	double clear_below; /* resolves when the value is at or below it; default <above> */
+	uint32_t window_ms; /* 0 (default) = the last interval */
+	/* backend_down only: the group ("" = every group) and one backend of it ("" = any) */
+	char group[SL_CONFIG_NAME_MAX];
+	char backend[SL_CONFIG_NAME_MAX];
+};
+
+struct sl_config_alerts {
+	uint32_t interval_ms;               /* evaluation period; default 1000 */
+	char instance[SL_CONFIG_NAME_MAX];  /* "" (default) = the host name */
+	uint32_t queue_size;                /* notifications waiting; default 64 */
+	struct sl_config_webhook *webhooks; /* owned; may be none (alerts are logged) */
+	size_t nwebhooks;
+	struct sl_config_alert_rule *rules; /* owned; none = alerts off (the default) */
+	size_t nrules;
+};
+
+/* Per-worker perf counters and per-backend TCP events (docs/operations.md "Profiling"). */
+struct sl_config_profiling {
+	bool perf;       /* perf_event_open counters on each worker; default false */
+	bool tcp_events; /* tracefs tcp retransmit/reset tracepoints; default false */
+};
+
 struct sl_config {
 	char *source;              /* file name, or "<string>"; owned */
 	uint32_t workers;          /* 0 (default) = one per online CPU */
@@ -297,6 +355,8 @@ struct sl_config {
 	 * started sluice (docs/operations.md, Privileges). Needs a restart to change. */
 	char user[SL_CONFIG_NAME_MAX];
 	char group[SL_CONFIG_NAME_MAX];
+	struct sl_config_alerts alerts;       /* off by default */
+	struct sl_config_profiling profiling; /* off by default */
 };
 
 /*

@@ -121,6 +121,15 @@ SL_API void sl_hist_reset(struct sl_hist *h);
  */
 SL_API int sl_hist_merge(struct sl_hist *dst, const struct sl_hist *src);
 
+/*
+ * Removes from <dst> the samples of <src>, an earlier copy of the same histogram (every count
+ * of <src> at most <dst>'s): what was recorded between the two, as for a rate over a window.
+ * min and max become the bounds of the lowest and highest non-empty bucket left. Same options
+ * as for sl_hist_merge() (-EINVAL otherwise, <dst> unchanged); -ERANGE if a count of <src>
+ * exceeds <dst>'s (<dst> is then empty). Returns 0. <dst>'s owning thread.
+ */
+SL_API int sl_hist_subtract(struct sl_hist *dst, const struct sl_hist *src);
+
 /* Number of samples recorded. */
 SL_API uint64_t sl_hist_count(const struct sl_hist *h);
 /* Number of samples whose value was above the highest trackable value (clamped). */

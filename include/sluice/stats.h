@@ -50,7 +50,8 @@ struct sl_stats_def {
 	const char *help;         /* one line for people; NULL = none; copied */
 	uint32_t offset;          /* counter index from the instance's base, or SL_STATS_READ */
 	struct sl_hist_opts hist; /* SL_STATS_HIST: options of the histogram to merge into */
-	double scale;             /* SL_STATS_HIST: exported value = recorded value * scale */
+	/* SL_STATS_HIST, and a COUNTER if not 0: exported value = recorded value * scale */
+	double scale;
 };
 
 /*

@@ -72,7 +72,9 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 
 		switch (d->kind) {
 		case SL_STATS_COUNTER:
-			cJSON_AddNumberToObject(o, key, (double)sl_stats_read(s, inst, idx));
+			cJSON_AddNumberToObject(o, key,
+			                        (double)sl_stats_read(s, inst, idx) *
+			                                (d->scale != 0 ? d->scale : 1));
 			break;
 		case SL_STATS_GAUGE:
 			cJSON_AddNumberToObject(o, key, (double)sl_stats_read_gauge(s, inst, idx));

@@ -122,6 +122,8 @@ put_family(FILE *f, const struct sl_stats_set *s, unsigned idx)
 		put_labels(f, s, inst, NULL);
 		if (d->kind == SL_STATS_GAUGE)
 			fprintf(f, " %" PRId64 "\n", sl_stats_read_gauge(s, inst, idx));
+		else if (d->scale != 0)
+			fprintf(f, " %.9g\n", (double)sl_stats_read(s, inst, idx) * d->scale);
 		else
 			fprintf(f, " %" PRIu64 "\n", sl_stats_read(s, inst, idx));
 	}

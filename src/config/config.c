@@ -535,9 +535,20 @@ sl_config_free(struct sl_config *c)
 	free(c->listeners);
 	free(c->access_log.path);
 	free(c->upgrade_socket);
+	free(c->alerts.webhooks);
+	free(c->alerts.rules);
 	free(c->source);
 	free(c);
 }
+
+const char *const sl_alert_metric_names[SL_ALERT_METRICS] = {
+        [SL_ALERT_CONNECT_P99] = "connect_p99",
+        [SL_ALERT_FIRST_BYTE_P99] = "first_byte_p99",
+        [SL_ALERT_RSS] = "rss",
+        [SL_ALERT_BACKEND_DOWN] = "backend_down",
+        [SL_ALERT_REJECT_RATE] = "reject_rate",
+        [SL_ALERT_ERROR_RATE] = "error_rate",
+};
 
 const char *const sl_fwd_mode_names[SL_FWD_MODES] = {
         [SL_FWD_SPLICE] = "splice",

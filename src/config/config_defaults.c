@@ -20,6 +20,8 @@ sl_config_defaults(struct sl_config *c)
 	c->control.mode = 0600;
 	c->access_log.path = NULL;
 	c->access_log.ring_size = 4096;
+	c->alerts.interval_ms = 1000;
+	c->alerts.queue_size = 64;
 }
 
 void

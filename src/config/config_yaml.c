@@ -25,7 +25,8 @@
 
 static const char *const top_keys[] = {
         "workers", "drain_timeout", "max_connections", "log",  "listeners", "groups",
-        "admin",   "access_log",    "upgrade_socket",  "user", "group",     "control"};
+        "admin",   "access_log",    "upgrade_socket",  "user", "group",     "control",
+        "alerts",  "profiling"};
 enum {
 	TOP_WORKERS,
 	TOP_DRAIN,
@@ -38,7 +39,9 @@ enum {
 	TOP_UPGRADE_SOCKET,
 	TOP_USER,
 	TOP_GROUP,
-	TOP_CONTROL
+	TOP_CONTROL,
+	TOP_ALERTS,
+	TOP_PROFILING
 };
 
 static const char *const log_keys[] = {"level"};
@@ -47,6 +50,16 @@ static const char *const control_keys[] = {"path", "mode"};
 enum { CTL_PATH, CTL_MODE };
 static const char *const access_log_keys[] = {"path", "ring_size"};
 enum { AL_PATH, AL_RING };
+static const char *const alerts_keys[] = {"interval", "instance", "queue_size", "webhooks",
+                                          "rules"};
+enum { A_INTERVAL, A_INSTANCE, A_QUEUE, A_WEBHOOKS, A_RULES };
+static const char *const webhook_keys[] = {"url", "timeout", "retries"};
+enum { W_URL, W_TIMEOUT, W_RETRIES };
+static const char *const rule_keys[] = {"name",   "metric", "above",  "clear_below",
+                                        "window", "group",  "backend"};
+enum { R_NAME, R_METRIC, R_ABOVE, R_CLEAR, R_WINDOW, R_GROUP, R_BACKEND };
+static const char *const profiling_keys[] = {"perf", "tcp_events"};
+enum { PR_PERF, PR_TCP };
 /* Longest access_log path, bytes (PATH_MAX less its NUL). */
 #define ACCESS_LOG_PATH_MAX 4095
 
@@ -1462,6 +1475,236 @@ walk_control(struct sl__config_load *x, yaml_node_t *map, struct sl_config_contr
 	memcpy(ctl->path, s, v[CTL_PATH]->data.scalar.length + 1);
 }
 
+/* A number (integer or decimal, optional exponent), finite and not negative. */
+static bool
+get_number(struct sl__config_load *x, const yaml_node_t *v, const char *key, double *out)
+{
+	const char *s = scalar_text(v);
+	char *end;
+	double d;
+
+	if (!s || scalar_is_null(v) || s[0] == '\0' || s[0] == ' ')
+		goto bad;
+	d = strtod(s, &end);
+	if (*end != '\0' || d != d || d < 0 || d > 1e300)
+		goto bad;
+	*out = d;
+	return true;
+bad:
+	type_error(x, v, "a number at least 0 such as 0.25 or 5e8", key);
+	return false;
+}
+
+/* Reports a duration outside [<lo>, <hi>] ms, already read into <ms>. */
+static bool
+check_ms(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t ms, uint32_t lo,
+         uint32_t hi, const char *los, const char *his)
+{
+	if (ms >= lo && ms <= hi)
+		return true;
+	range_error(x, v, key, los, his);
+	return false;
+}
+
+static void
+walk_webhook(struct sl__config_load *x, yaml_node_t *map, struct sl_config_webhook *w)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(webhook_keys)];
+	const char *s;
+	size_t n;
+
+	if (!walk_map(x, map, "for each item of \"webhooks\"", "in webhook", webhook_keys,
+	              SL_ARRAY_SIZE(webhook_keys), v))
+		return;
+	if (v[W_TIMEOUT] && get_ms(x, v[W_TIMEOUT], "timeout", 0, &w->timeout_ms))
+		check_ms(x, v[W_TIMEOUT], "timeout", w->timeout_ms, 1,
+		         SL_CONFIG_WEBHOOK_TIMEOUT_MAX_MS, "1ms", "60s");
+	if (v[W_RETRIES])
+		get_u32(x, v[W_RETRIES], "retries", 0, SL_CONFIG_WEBHOOK_RETRIES_MAX, &w->retries);
+	if (!v[W_URL]) {
+		sl__config_error(x, map->start_mark, "webhook is missing required key \"url\"");
+		return;
+	}
+	s = scalar_text(v[W_URL]);
+	if (!s || scalar_is_null(v[W_URL]) ||
+	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)) {
+		type_error(x, v[W_URL], "an http:// or https:// URL", "url");
+		return;
+	}
+	n = v[W_URL]->data.scalar.length;
+	if (n >= SL_CONFIG_URL_MAX) {
+		sl__config_error(x, v[W_URL]->start_mark, "\"url\" is too long (at most %d bytes)",
+		                 SL_CONFIG_URL_MAX - 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] <= ' ' || s[i] >= 0x7f) {
+			sl__config_error(x, v[W_URL]->start_mark,
+			                 "\"url\" may contain only printable ASCII without spaces "
+			                 "(percent-encode the others)");
+			return;
+		}
+	}
+	memcpy(w->url, s, n + 1);
+}
+
+static const struct sl_config_group *
+alert_group(const struct sl__config_load *x, const char *name)
+{
+	for (size_t g = 0; g < x->c->ngroups; g++)
+		if (strcmp(x->c->groups[g].name, name) == 0)
+			return &x->c->groups[g];
+	return NULL;
+}
+
+static void
+walk_rule(struct sl__config_load *x, yaml_node_t *map, struct sl_config_alert_rule *r)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(rule_keys)];
+	const struct sl_config_group *g = NULL;
+	bool above_ok = false, metric_ok = false;
+	unsigned metric;
+
+	if (!walk_map(x, map, "for each item of \"rules\"", "in rule", rule_keys,
+	              SL_ARRAY_SIZE(rule_keys), v))
+		return;
+	if (!v[R_NAME])
+		sl__config_error(x, map->start_mark, "rule is missing required key \"name\"");
+	else
+		get_name(x, v[R_NAME], "name", r->name);
+	if (!v[R_METRIC])
+		sl__config_error(x, map->start_mark, "rule is missing required key \"metric\"");
+	else if ((metric_ok = get_enum(x, v[R_METRIC], "metric", sl_alert_metric_names,
+	                               SL_ALERT_METRICS, &metric)))
+		r->metric = (enum sl_alert_metric)metric;
+	if (!v[R_ABOVE])
+		sl__config_error(x, map->start_mark, "rule is missing required key \"above\"");
+	else
+		above_ok = get_number(x, v[R_ABOVE], "above", &r->above);
+	r->clear_below = r->above;
+	if (v[R_CLEAR] && get_number(x, v[R_CLEAR], "clear_below", &r->clear_below) && above_ok &&
+	    r->clear_below > r->above)
+		sl__config_error(x, v[R_CLEAR]->start_mark,
+		                 "\"clear_below\" must be at most \"above\" (%g), got %g", r->above,
+		                 r->clear_below);
+	if (v[R_WINDOW] && get_ms(x, v[R_WINDOW], "window", 0, &r->window_ms))
+		check_ms(x, v[R_WINDOW], "window", r->window_ms, 0, SL_CONFIG_ALERT_WINDOW_MAX_MS,
+		         NULL, "1h");
+	if ((v[R_GROUP] || v[R_BACKEND]) && metric_ok && r->metric != SL_ALERT_BACKEND_DOWN) {
+		sl__config_error(x, (v[R_GROUP] ? v[R_GROUP] : v[R_BACKEND])->start_mark,
+		                 "\"group\" and \"backend\" apply to metric backend_down only");
+		return;
+	}
+	if (v[R_GROUP] && get_name(x, v[R_GROUP], "group", r->group) &&
+	    (g = alert_group(x, r->group)) == NULL)
+		sl__config_error(x, v[R_GROUP]->start_mark, "no group named \"%s\"", r->group);
+	if (v[R_BACKEND] && !v[R_GROUP]) {
+		sl__config_error(x, v[R_BACKEND]->start_mark,
+		                 "\"backend\" needs the \"group\" it belongs to");
+		return;
+	}
+	if (v[R_BACKEND] && get_name(x, v[R_BACKEND], "backend", r->backend) && g) {
+		size_t i;
+
+		for (i = 0; i < g->nbackends; i++)
+			if (strcmp(g->backends[i].name, r->backend) == 0)
+				break;
+		if (i == g->nbackends)
+			sl__config_error(x, v[R_BACKEND]->start_mark,
+			                 "group \"%s\" has no backend named \"%s\"", g->name,
+			                 r->backend);
+	}
+}
+
+/* A list of at most <max> mappings under <key>; its items, zeroed, in <*out>. */
+static size_t
+alloc_list(struct sl__config_load *x, yaml_node_t *v, const char *key, size_t max, size_t size,
+           void **out)
+{
+	size_t n;
+
+	*out = NULL;
+	if (!is_list(x, v, key))
+		return 0;
+	n = list_len(v);
+	if (n > max) {
+		sl__config_error(x, v->start_mark, "at most %zu items in \"%s\", got %zu", max, key,
+		                 n);
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	*out = sl__config_calloc(x, n, size);
+	return *out ? n : 0;
+}
+
+static void
+walk_alerts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_alerts *a)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(alerts_keys)];
+	void *items;
+	size_t i, n;
+
+	if (!walk_map(x, map, "for \"alerts\"", "in alerts", alerts_keys,
+	              SL_ARRAY_SIZE(alerts_keys), v))
+		return;
+	if (v[A_INTERVAL] && get_ms(x, v[A_INTERVAL], "interval", 0, &a->interval_ms))
+		check_ms(x, v[A_INTERVAL], "interval", a->interval_ms,
+		         SL_CONFIG_ALERT_INTERVAL_MIN_MS, SL_CONFIG_ALERT_INTERVAL_MAX_MS, "100ms",
+		         "1h");
+	if (v[A_INSTANCE])
+		get_name(x, v[A_INSTANCE], "instance", a->instance);
+	if (v[A_QUEUE])
+		get_u32(x, v[A_QUEUE], "queue_size", 1, SL_CONFIG_ALERT_QUEUE_MAX, &a->queue_size);
+	if (v[A_WEBHOOKS]) {
+		n = alloc_list(x, v[A_WEBHOOKS], "webhooks", SL_CONFIG_WEBHOOKS_MAX,
+		               sizeof(a->webhooks[0]), &items);
+		a->webhooks = items;
+		a->nwebhooks = n;
+		for (i = 0; i < n && !sl__config_stopped(x); i++) {
+			yaml_node_t *item = node_at(x, v[A_WEBHOOKS]->data.sequence.items.start[i]);
+
+			a->webhooks[i].timeout_ms = 2000;
+			a->webhooks[i].retries = 3;
+			if (item)
+				walk_webhook(x, item, &a->webhooks[i]);
+		}
+	}
+	if (!v[A_RULES]) {
+		sl__config_error(x, map->start_mark, "alerts is missing required key \"rules\"");
+		return;
+	}
+	n = alloc_list(x, v[A_RULES], "rules", SL_CONFIG_ALERT_RULES_MAX, sizeof(a->rules[0]),
+	               &items);
+	a->rules = items;
+	a->nrules = n;
+	for (i = 0; i < n && !sl__config_stopped(x); i++) {
+		yaml_node_t *item = node_at(x, v[A_RULES]->data.sequence.items.start[i]);
+
+		if (item)
+			walk_rule(x, item, &a->rules[i]);
+		for (size_t j = 0; j < i && item; j++)
+			if (a->rules[i].name[0] != '\0' &&
+			    strcmp(a->rules[i].name, a->rules[j].name) == 0)
+				sl__config_error(x, item->start_mark, "two rules named \"%s\"",
+				                 a->rules[i].name);
+	}
+}
+
+static void
+walk_profiling(struct sl__config_load *x, yaml_node_t *map, struct sl_config_profiling *p)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(profiling_keys)];
+
+	if (!walk_map(x, map, "for \"profiling\"", "in profiling", profiling_keys,
+	              SL_ARRAY_SIZE(profiling_keys), v))
+		return;
+	if (v[PR_PERF])
+		get_bool(x, v[PR_PERF], "perf", &p->perf);
+	if (v[PR_TCP])
+		get_bool(x, v[PR_TCP], "tcp_events", &p->tcp_events);
+}
+
 void
 sl__config_walk(struct sl__config_load *x)
 {
@@ -1512,6 +1755,11 @@ sl__config_walk(struct sl__config_load *x)
 		walk_groups(x, v[TOP_GROUPS]);
 	else
 		sl__config_error(x, root->start_mark, "at least one group is required");
+	/* after the groups: a backend_down rule names one */
+	if (v[TOP_ALERTS])
+		walk_alerts(x, v[TOP_ALERTS], &x->c->alerts);
+	if (v[TOP_PROFILING])
+		walk_profiling(x, v[TOP_PROFILING], &x->c->profiling);
 	if (v[TOP_LISTENERS]) {
 		x->listeners = v[TOP_LISTENERS];
 		walk_listeners(x, v[TOP_LISTENERS]);

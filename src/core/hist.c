@@ -102,6 +102,42 @@ sl_hist_merge(struct sl_hist *dst, const struct sl_hist *src)
 	return 0;
 }
 
+static uint64_t hist_value_at_index(const struct sl_hist *h, size_t i);
+
+int
+sl_hist_subtract(struct sl_hist *dst, const struct sl_hist *src)
+{
+	size_t i, first = SIZE_MAX, last = 0;
+
+	if (dst->lowest != src->lowest || dst->highest != src->highest ||
+	    dst->sigfigs != src->sigfigs)
+		return -EINVAL;
+	SL_ASSERT(dst->counts_len == src->counts_len);
+	for (i = 0; i < src->counts_len; i++) {
+		if (src->counts[i] > dst->counts[i]) {
+			sl_hist_reset(dst);
+			return -ERANGE;
+		}
+		dst->counts[i] -= src->counts[i];
+		if (dst->counts[i] != 0) {
+			first = first == SIZE_MAX ? i : first;
+			last = i;
+		}
+	}
+	dst->count -= src->count;
+	dst->sum -= src->sum;
+	dst->above -= src->above;
+	if (first == SIZE_MAX) {
+		dst->min = UINT64_MAX;
+		dst->max = 0;
+		return 0;
+	}
+	dst->min = hist_value_at_index(dst, first);
+	dst->max = sl_hist_highest_equivalent(dst, hist_value_at_index(dst, last));
+	dst->max = dst->max > dst->highest ? dst->highest : dst->max;
+	return 0;
+}
+
 uint64_t
 sl_hist_count(const struct sl_hist *h)
 {

@@ -291,8 +291,8 @@ group_of(const struct sl_proxy *p, size_t flat)
 	return g;
 }
 
-static const struct sl_backend *
-backend_at(const struct sl_proxy *p, size_t flat)
+const struct sl_backend *
+sl__metrics_backend_at(const struct sl_proxy *p, size_t flat)
 {
 	size_t g = group_of(p, flat);
 
@@ -306,7 +306,7 @@ backend_at(const struct sl_proxy *p, size_t flat)
 static uint64_t
 backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
 {
-	const struct sl_backend *b = backend_at(p, flat);
+	const struct sl_backend *b = sl__metrics_backend_at(p, flat);
 	uint64_t v;
 
 	pthread_mutex_lock(&p->bk_mu);
@@ -316,29 +316,29 @@ backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
 }
 
 /* backend sets: an instance per slot (backend_bytes: two), shown while the slot is LIVE */
-static bool
-backend_present(void *arg, size_t inst)
+bool
+sl__metrics_backend_present(void *arg, size_t inst)
 {
 	/* relaxed: a statistic; the label read takes bk_mu */
-	return atomic_load_explicit(&backend_at(arg, inst)->state, memory_order_relaxed) ==
-	       SL_SLOT_LIVE;
+	return atomic_load_explicit(&sl__metrics_backend_at(arg, inst)->state,
+	                            memory_order_relaxed) == SL_SLOT_LIVE;
 }
 
 static bool
 backend_bytes_present(void *arg, size_t inst)
 {
-	return backend_present(arg, inst / 2);
+	return sl__metrics_backend_present(arg, inst / 2);
 }
 
-static bool
-backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+bool
+sl__metrics_backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
 {
 	struct sl_proxy *p = arg;
 
 	if (j != 1) /* group and direction never change */
 		return false;
 	pthread_mutex_lock(&p->bk_mu);
-	snprintf(buf, size, "%s", backend_at(p, inst)->name);
+	snprintf(buf, size, "%s", sl__metrics_backend_at(p, inst)->name);
 	pthread_mutex_unlock(&p->bk_mu);
 	return true;
 }
@@ -346,7 +346,7 @@ backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
 static bool
 backend_bytes_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
 {
-	return backend_label(arg, inst / 2, j, buf, size);
+	return sl__metrics_backend_label(arg, inst / 2, j, buf, size);
 }
 
 static uint64_t
@@ -384,7 +384,7 @@ read_backend(void *arg, size_t inst, unsigned idx)
 	static const unsigned ctr[B_COUNTERS] = {SL_BCTR_SESSIONS, SL_BCTR_ACTIVE,
 	                                         SL_BCTR_CONNECT_FAILURES};
 	struct sl_proxy *p = arg;
-	const struct sl_backend *b = backend_at(p, inst);
+	const struct sl_backend *b = sl__metrics_backend_at(p, inst);
 
 	if (idx < B_COUNTERS)
 		return backend_counter(p, inst, ctr[idx]);
@@ -679,8 +679,8 @@ add_backends(struct sl_proxy *p)
 	                                                   .defs = defs,
 	                                                   .ndefs = SL_ARRAY_SIZE(defs),
 	                                                   .read = read_backend,
-	                                                   .present = backend_present,
-	                                                   .label = backend_label,
+	                                                   .present = sl__metrics_backend_present,
+	                                                   .label = sl__metrics_backend_label,
 	                                                   .arg = p},
 	                       &s);
 	if (err != 0)

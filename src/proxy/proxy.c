@@ -255,6 +255,9 @@ sl_proxy_start(struct sl_proxy *p)
 		            p->nworkers == 1 ? "" : "s", g->name, g->balance, g->nbackends,
 		            g->nbackends == 1 ? "" : "s");
 	}
+	/* the workers run: each opens its own counters (a profile that is unavailable is not) */
+	if ((err = sl__profile_start(p)) != 0)
+		sl_log_warn("profiling: cannot start: %s", strerror(-err));
 	return 0;
 
 err_fini_unlock:
@@ -364,6 +367,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	if (p == NULL)
 		return;
 	sl_proxy_stop(p);
+	sl__profile_stop(p);
 	/* every session is closed: the logger writes what they queued, then stops */
 	sl__accesslog_destroy(p->alog);
 	sl_health_destroy(p->health);
@@ -379,6 +383,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 		sl_config_free((struct sl_config *)cur);
 	sl__metrics_destroy(p);
 	sl__discover_destroy(p->disc);
+	sl__profile_destroy(p); /* after the registry that reads it, and the workers */
 	sl_counter_destroy(p->ctr);
 	if (p->lbs != NULL)
 		for (size_t g = 0; g < p->cfg->ngroups; g++)

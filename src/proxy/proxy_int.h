@@ -330,7 +330,8 @@ struct sl_proxy {
 	bool move_open;
 	unsigned moved_workers;
 	uint32_t move_wait_ms;
-	unsigned adopt_next; /* the worker the next adopted session goes to */
+	unsigned adopt_next;        /* the worker the next adopted session goes to */
+	struct sl_profile *profile; /* NULL without profiling: (profile.c) */
 	bool running;
 	bool listening; /* sl_proxy_listen() opened every worker's listeners */
 	struct sl_metrics mx;
@@ -371,6 +372,25 @@ sl__ctr_add(struct sl_pworker *w, enum sl_ctr c, uint64_t n)
  * (process, bytes, timeout, reason, listener, backend, group, health, warm, latency). After
  * p->ctr and p->health exist; 0 or -errno. sl__metrics_destroy() undoes it however far it got.
  */
+/*
+ * profile.c: with profiling: on, opens each worker's perf counters (through its mailbox; the
+ * workers must run) and the tcp trace instance and its reader thread, and adds what opened to
+ * the registry; logs what is unavailable and why. Controlling thread, at the end of
+ * sl_proxy_start(). 0, or -ENOMEM (nothing unavailable is an error). stop ends the reader
+ * thread and removes the trace instance; destroy (after the workers and the registry are gone)
+ * closes the counters and frees.
+ */
+int sl__profile_start(struct sl_proxy *p);
+/*
+ * One line of trace_pipe: if it is a tcp_retransmit_skb, tcp_send_reset or tcp_receive_reset
+ * event, stores its kind (SL__PROFILE_*) and its remote end as sl_addr_format() writes it
+ * ("127.0.0.1:9001", "[::1]:9001") in <remote> (<size> bytes) and returns true. Pure.
+ */
+enum { SL__PROFILE_RETRANSMIT, SL__PROFILE_RESET_SENT, SL__PROFILE_RESET_RECEIVED };
+bool sl__profile_parse_line(const char *line, unsigned *kind, char *remote, size_t size);
+void sl__profile_stop(struct sl_proxy *p);
+void sl__profile_destroy(struct sl_proxy *p);
+
 int sl__metrics_create(struct sl_proxy *p);
 void sl__metrics_destroy(struct sl_proxy *p);
 /* Worker <w>'s histograms and sync message (sl__pworker_init()/fini()). 0 or -ENOMEM. */
@@ -387,6 +407,12 @@ void sl__metrics_connect_failed(struct sl_session *s);
 void sl__metrics_forwarded(struct sl_session *s);
 /* At close: the bytes not yet counted, the session's duration, the active gauges. */
 void sl__metrics_closed(struct sl_session *s);
+/* Backend slot <flat> (the index of the statistics' backend sets: p->mx.bbase[g] + slot). */
+const struct sl_backend *sl__metrics_backend_at(const struct sl_proxy *p, size_t flat);
+/* Statistics callbacks for a set with an instance per backend slot, <arg> the proxy: shown
+ * while the slot holds a backend, its label 1 the occupant's name now. */
+bool sl__metrics_backend_present(void *arg, size_t inst);
+bool sl__metrics_backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t size);
 /* A session arrived forwarding from the previous process (binary upgrade): counted as opened
  * and connected (no latency recorded), its earlier bytes not counted again. */
 void sl__metrics_adopted(struct sl_session *s);

@@ -268,18 +268,77 @@ config_admin_reports_bad_address_and_unknown_key(void **state)
 static void
 config_reports_unknown_key_without_suggestion_when_far(void **state)
 {
-	(void)state;
 	const char want[] = "t.yaml:7:1: unknown key \"colour\" at the top level (expected one "
 	                    "of: workers, drain_timeout, max_connections, log, listeners, groups, ";
 	struct result r = load(MINIMAL "colour: blue\n");
 
+	(void)state;
 	/* every top-level key is listed, in the table's order (the tail grows with new keys) */
 	assert_int_equal(-EINVAL, r.rc);
 	assert_int_equal(0, strncmp(want, r.errs, sizeof(want) - 1));
-	assert_non_null(strstr(r.errs, ", access_log, upgrade_socket, user, group, control"));
+	assert_non_null(strstr(
+	        r.errs, ", access_log, upgrade_socket, user, group, control, alerts, profiling"));
 	assert_string_equal(")\n", r.errs + strlen(r.errs) - 2);
 	assert_ptr_equal(r.errs + strlen(r.errs) - 1, strchr(r.errs, '\n')); /* one line */
 	result_fini(&r);
+}
+
+static void
+config_alerts_take_rules_and_webhooks_with_defaults(void **state)
+{
+	struct result r =
+	        load(MINIMAL "alerts:\n"
+	                     "  webhooks: [{ url: \"http://127.0.0.1:9/h\" }]\n"
+	                     "  rules:\n"
+	                     "    - { name: d, metric: backend_down, group: web, above: 0 }\n"
+	                     "    - { name: p, metric: connect_p99, above: 0.25, "
+	                     "clear_below: 0.1, window: 1m }\n");
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	assert_int_equal(1000, r.c->alerts.interval_ms);
+	assert_int_equal(64, r.c->alerts.queue_size);
+	assert_int_equal(1, r.c->alerts.nwebhooks);
+	assert_int_equal(2000, r.c->alerts.webhooks[0].timeout_ms);
+	assert_int_equal(3, r.c->alerts.webhooks[0].retries);
+	assert_int_equal(2, r.c->alerts.nrules);
+	assert_int_equal(SL_ALERT_BACKEND_DOWN, r.c->alerts.rules[0].metric);
+	assert_string_equal("web", r.c->alerts.rules[0].group);
+	assert_true(r.c->alerts.rules[0].clear_below == 0.0);
+	assert_true(r.c->alerts.rules[1].above == 0.25);
+	assert_true(r.c->alerts.rules[1].clear_below == 0.1);
+	assert_int_equal(60000, r.c->alerts.rules[1].window_ms);
+	assert_false(r.c->profiling.perf);
+	result_fini(&r);
+}
+
+static void
+config_alerts_report_bad_rules(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: rss, above: 5, clear_below: 6 "
+	                      "}] }\n",
+	              "t.yaml:7:66: \"clear_below\" must be at most \"above\" (5), got 6\n");
+	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: backend_down, group: db, "
+	                      "above: 0 }] }\n",
+	              "t.yaml:7:59: no group named \"db\"\n");
+	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: backend_down, backend: x, "
+	                      "above: 0 }] }\n",
+	              "t.yaml:7:61: \"backend\" needs the \"group\" it belongs to\n");
+	assert_errors(MINIMAL
+	              "alerts: { rules: [{ name: a, metric: rss, group: web, above: 0 }] }\n",
+	              "t.yaml:7:50: \"group\" and \"backend\" apply to metric backend_down only\n");
+	assert_errors(MINIMAL "alerts: { interval: 10ms, rules: [{ name: a, metric: rss, above: 1 "
+	                      "}] }\n",
+	              "t.yaml:7:21: \"interval\" must be between 100ms and 1h, got 10ms\n");
+	assert_errors(MINIMAL "alerts: { webhooks: [{ url: ftp://x }], rules: [{ name: a, metric: "
+	                      "rss, above: 1 }] }\n",
+	              "t.yaml:7:29: expected an http:// or https:// URL for \"url\", got "
+	              "\"ftp://x\"\n");
+	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: rss, above: -1 }] }\n",
+	              "t.yaml:7:50: expected a number at least 0 such as 0.25 or 5e8 for "
+	              "\"above\", got \"-1\"\n");
 }
 
 static void
@@ -1458,6 +1517,8 @@ main(void)
 	        cmocka_unit_test(config_admin_is_off_unless_an_address_is_given),
 	        cmocka_unit_test(config_admin_address_is_parsed),
 	        cmocka_unit_test(config_admin_reports_bad_address_and_unknown_key),
+	        cmocka_unit_test(config_alerts_take_rules_and_webhooks_with_defaults),
+	        cmocka_unit_test(config_alerts_report_bad_rules),
 	        cmocka_unit_test(config_reports_non_integer),
 	        cmocka_unit_test(config_reports_non_mapping),
 	        cmocka_unit_test(config_reports_non_list),

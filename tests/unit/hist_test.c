@@ -404,6 +404,36 @@ hist_merge_rejects_different_parameters(void **state)
 }
 
 static void
+hist_subtract_leaves_the_samples_recorded_since_the_copy(void **state)
+{
+	struct sl_hist h, copy, later;
+	int p;
+
+	(void)state;
+	assert_int_equal(0, sl_hist_init(&h, NULL));
+	assert_int_equal(0, sl_hist_init(&copy, NULL));
+	assert_int_equal(0, sl_hist_init(&later, NULL));
+	for (uint64_t v = 1; v <= 1000; v++)
+		sl_hist_record(&h, v * 1000);
+	assert_int_equal(0, sl_hist_merge(&copy, &h));
+	for (uint64_t v = 1; v <= 100; v++) {
+		sl_hist_record(&h, v * 7);
+		sl_hist_record(&later, v * 7);
+	}
+	assert_int_equal(0, sl_hist_subtract(&h, &copy));
+	assert_int_equal(100, sl_hist_count(&h));
+	for (p = 1; p < 100; p++)
+		assert_int_equal(sl_hist_percentile(&later, p), sl_hist_percentile(&h, p));
+	assert_int_equal(0, sl_hist_subtract(&h, &later));
+	assert_int_equal(0, sl_hist_count(&h));
+	assert_int_equal(0, sl_hist_percentile(&h, 99));
+	assert_int_equal(-ERANGE, sl_hist_subtract(&later, &copy));
+	sl_hist_fini(&h);
+	sl_hist_fini(&copy);
+	sl_hist_fini(&later);
+}
+
+static void
 hist_reset_forgets_samples(void **state)
 {
 	struct sl_hist h;
@@ -503,6 +533,7 @@ main(void)
 	        cmocka_unit_test(hist_tracks_values_up_to_int64_max),
 	        cmocka_unit_test(hist_merge_equals_recording_everything_in_one),
 	        cmocka_unit_test(hist_merge_rejects_different_parameters),
+	        cmocka_unit_test(hist_subtract_leaves_the_samples_recorded_since_the_copy),
 	        cmocka_unit_test(hist_reset_forgets_samples),
 	        cmocka_unit_test(hist_count_at_or_below_is_exact_at_bucket_boundaries),
 	        cmocka_unit_test(hist_next_bucket_visits_nonempty_buckets_in_order),

@@ -1,0 +1,649 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Alerts (include/sluice/alerts.h): an evaluator thread reads the proxy's statistics registry
+ * every interval and feeds each rule (alert_rule.c); an edge is logged and queued as one JSON
+ * body for the sender thread, which posts it to every webhook with libcurl, retrying a failed
+ * post with a doubling backoff up to the webhook's bound. Neither thread is a worker: the only
+ * contact with the workers is sl_stats_collect() (their mailboxes) when a rule needs a p99.
+ * Shared: the queue and <stop> under <mu>; firing[] and the notification counters are relaxed
+ * atomics written by the two threads and read by any registry reader.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sluice/alerts.h>
+#include <sluice/clock.h>
+#include <sluice/config.h>
+#include <sluice/log.h>
+#include <sluice/proxy.h>
+#include <sluice/stats.h>
+
+#include "admin/alerts_int.h"
+
+/* Backoff before the first retry; doubles per retry up to BACKOFF_MAX_MS. */
+#define BACKOFF_FIRST_MS 100u
+#define BACKOFF_MAX_MS 2000u
+
+enum { N_SENT, N_FAILED, N_DROPPED, N_RETRIES, N_COUNT };
+
+struct sl_alerts {
+	struct sl_proxy *p;
+	struct sl_stats *reg;
+	const struct sl_config_alerts *cfg;
+	char instance[256];
+	struct sl__alert_rule *rules; /* evaluator thread only, once started */
+	atomic_bool *firing;          /* per rule: the registry's alert_firing */
+	atomic_uint_fast64_t n[N_COUNT];
+
+	/* readings: the registry's sets and definitions (NULL / -1 when absent) */
+	const struct sl_stats_set *latency, *reasons, *process, *backends;
+	int lat_idx[2]; /* connect, first byte */
+	int reject_idx, err_idx[3], up_idx;
+	double lat_scale[2];
+	struct sl_hist_opts lat_opts[2];
+	bool need_collect;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC: the evaluator's tick, the queue, the backoff */
+	atomic_bool stop;  /* written under <mu>; read without it by the curl progress callback */
+	char **q;          /* <qcap> bodies, <qlen> from <qhead>; under <mu> */
+	size_t qcap, qhead, qlen;
+	pthread_t eval, send;
+	bool running;
+	bool curl_init;
+};
+
+/* relaxed: statistics; they order nothing */
+static void
+count(struct sl_alerts *a, unsigned k)
+{
+	atomic_fetch_add_explicit(&a->n[k], 1, memory_order_relaxed);
+}
+
+static bool
+stopping(struct sl_alerts *a)
+{
+	/* relaxed: a flag polled to give up early; it publishes nothing */
+	return atomic_load_explicit(&a->stop, memory_order_relaxed);
+}
+
+static uint64_t
+now_ms(void)
+{
+	return sl_clock_ns() / 1000000;
+}
+
+static uint64_t
+unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits on <cv> until <deadline> (monotonic ns) or stop; <mu> held. True if stopping. */
+static bool
+wait_until_locked(struct sl_alerts *a, uint64_t deadline_ns)
+{
+	struct timespec dl = {.tv_sec = (time_t)(deadline_ns / 1000000000),
+	                      .tv_nsec = (long)(deadline_ns % 1000000000)};
+
+	while (!stopping(a) && sl_clock_ns() < deadline_ns)
+		if (pthread_cond_timedwait(&a->cv, &a->mu, &dl) == ETIMEDOUT)
+			break;
+	return stopping(a);
+}
+
+/* ---- the sender ---- */
+
+static size_t
+discard(char *ptr, size_t size, size_t n, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * n;
+}
+
+static int
+progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return stopping(arg) ? 1 : 0; /* non-zero aborts the transfer */
+}
+
+/* One POST of <body> to <w>. 0 on a 2xx reply; else -1 with the reason in <why>. */
+static int
+post_once(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_config_webhook *w,
+          const char *body, char *why, size_t size)
+{
+	char err[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode rc;
+
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, w->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "sluice-alerts");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		snprintf(why, size, "%s", err[0] != '\0' ? err : curl_easy_strerror(rc));
+		return -1;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300)
+		return 0;
+	snprintf(why, size, "HTTP status %ld", status);
+	return -1;
+}
+
+/* Posts <body> to <w>, retrying with backoff; counts the outcome. */
+static void
+post(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_config_webhook *w,
+     const char *body)
+{
+	char why[CURL_ERROR_SIZE + 32] = "";
+	uint32_t backoff = BACKOFF_FIRST_MS;
+
+	for (uint32_t attempt = 0;; attempt++) {
+		if (post_once(a, c, hdr, w, body, why, sizeof(why)) == 0) {
+			count(a, N_SENT);
+			return;
+		}
+		if (attempt >= w->retries || stopping(a))
+			break;
+		count(a, N_RETRIES);
+		pthread_mutex_lock(&a->mu);
+		bool stop = wait_until_locked(a, sl_clock_ns() + (uint64_t)backoff * 1000000);
+		pthread_mutex_unlock(&a->mu);
+		if (stop)
+			break;
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	count(a, N_FAILED);
+	if (stopping(a))
+		sl_log_warn("alerts: cannot notify %s: %s (abandoned at shutdown)", w->url, why);
+	else
+		sl_log_warn("alerts: cannot notify %s: %s (after %" PRIu32 " retries)", w->url, why,
+		            w->retries);
+}
+
+static void *
+send_run(void *arg)
+{
+	struct sl_alerts *a = arg;
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	CURL *c = curl_easy_init();
+
+	if (c == NULL || hdr == NULL)
+		sl_log_error("alerts: cannot set up libcurl: notifications are dropped");
+	for (;;) {
+		char *body;
+
+		pthread_mutex_lock(&a->mu);
+		while (!stopping(a) && a->qlen == 0)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (stopping(a)) {
+			pthread_mutex_unlock(&a->mu);
+			break;
+		}
+		body = a->q[a->qhead];
+		a->q[a->qhead] = NULL;
+		a->qhead = (a->qhead + 1) % a->qcap;
+		a->qlen--;
+		pthread_mutex_unlock(&a->mu);
+		for (size_t i = 0; i < a->cfg->nwebhooks; i++) {
+			if (c == NULL || hdr == NULL || stopping(a))
+				count(a, N_DROPPED);
+			else
+				post(a, c, hdr, &a->cfg->webhooks[i], body);
+		}
+		free(body);
+	}
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdr);
+	return NULL;
+}
+
+/* Queues <body> (taken) for every webhook; a full queue drops it and counts one per webhook. */
+static void
+enqueue(struct sl_alerts *a, char *body)
+{
+	bool full;
+
+	if (a->cfg->nwebhooks == 0) {
+		free(body);
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	full = a->qlen == a->qcap;
+	if (!full) {
+		a->q[(a->qhead + a->qlen) % a->qcap] = body;
+		a->qlen++;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (full) {
+		for (size_t i = 0; i < a->cfg->nwebhooks; i++)
+			count(a, N_DROPPED);
+		free(body);
+	}
+}
+
+/* ---- the evaluator ---- */
+
+static double
+read_rss(void)
+{
+	unsigned long long rss;
+	char buf[128], *end;
+	ssize_t n;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "size resident shared ...", in pages */
+	(void)strtoull(buf, &end, 10);
+	rss = strtoull(end, &end, 10);
+	return (double)rss * (double)sysconf(_SC_PAGESIZE);
+}
+
+static double
+read_down(struct sl_alerts *a, const struct sl_config_alert_rule *c)
+{
+	const struct sl_stats_set *s = a->backends;
+	double down = 0;
+
+	if (s == NULL || a->up_idx < 0)
+		return 0;
+	for (size_t i = 0; i < sl_stats_set_ninstances(s); i++) {
+		char name[SL_STATS_LABEL_MAX];
+
+		if (!sl_stats_instance_present(s, i)) /* an empty or removed slot */
+			continue;
+		if (c->group[0] != '\0' && strcmp(sl_stats_instance_label(s, i, 0), c->group) != 0)
+			continue;
+		if (c->backend[0] != '\0' &&
+		    strcmp(sl_stats_instance_label_now(s, i, 1, name, sizeof(name)), c->backend) !=
+		            0)
+			continue;
+		down += sl_stats_read_gauge(s, i, (unsigned)a->up_idx) == 0;
+	}
+	return down;
+}
+
+static double
+read_sum(const struct sl_stats_set *s, const int *idx, size_t n)
+{
+	double sum = 0;
+
+	for (size_t i = 0; s != NULL && i < sl_stats_set_ninstances(s); i++)
+		for (size_t k = 0; k < n; k++)
+			if (idx[k] >= 0)
+				sum += (double)sl_stats_read(s, i, (unsigned)idx[k]);
+	return sum;
+}
+
+/* One rule crossed an edge: log it and queue its notification. */
+static void
+announce(struct sl_alerts *a, size_t i, enum sl__alert_edge e)
+{
+	const struct sl__alert_rule *r = &a->rules[i];
+	const char *metric = sl_alert_metric_names[r->cfg->metric];
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	/* relaxed: a statistic for the registry's readers */
+	atomic_store_explicit(&a->firing[i], e == SL__ALERT_FIRE, memory_order_relaxed);
+	if (e == SL__ALERT_FIRE)
+		sl_log_warn("alert %s firing: %s is %.6g, above %.6g", r->cfg->name, metric,
+		            r->value, r->cfg->above);
+	else
+		sl_log_info("alert %s resolved: %s is %.6g, at or below %.6g", r->cfg->name, metric,
+		            r->value, r->cfg->clear_below);
+	f = open_memstream(&body, &len);
+	if (f == NULL) {
+		count(a, N_DROPPED);
+		return;
+	}
+	if (sl__alert_render(f, r, e, unix_ms(), a->instance) != 0 || fclose(f) != 0) {
+		free(body);
+		count(a, N_DROPPED);
+		return;
+	}
+	enqueue(a, body);
+}
+
+static void
+evaluate(struct sl_alerts *a)
+{
+	struct sl_hist lat[2];
+	bool have[2] = {false, false};
+	uint64_t t = now_ms();
+
+	if (a->need_collect)
+		(void)sl_stats_collect(a->reg); /* a worker late to answer: its older figures */
+	for (unsigned k = 0; k < 2; k++)
+		if (a->latency != NULL && a->lat_idx[k] >= 0)
+			have[k] = sl_stats_read_hist(a->latency, 0, (unsigned)a->lat_idx[k],
+			                             &lat[k]) == 0;
+	for (size_t i = 0; i < a->cfg->nrules; i++) {
+		struct sl__alert_rule *r = &a->rules[i];
+		const struct sl_hist *h = NULL;
+		enum sl__alert_edge e;
+		double x = 0;
+
+		switch (r->cfg->metric) {
+		case SL_ALERT_CONNECT_P99:
+			h = have[0] ? &lat[0] : NULL;
+			break;
+		case SL_ALERT_FIRST_BYTE_P99:
+			h = have[1] ? &lat[1] : NULL;
+			break;
+		case SL_ALERT_RSS:
+			x = read_rss();
+			break;
+		case SL_ALERT_BACKEND_DOWN:
+			x = read_down(a, r->cfg);
+			break;
+		case SL_ALERT_REJECT_RATE:
+			x = read_sum(a->reasons, &a->reject_idx, 1);
+			break;
+		case SL_ALERT_ERROR_RATE:
+			x = read_sum(a->process, a->err_idx, 3);
+			break;
+		case SL_ALERT_METRICS:
+			break;
+		}
+		e = sl__alert_rule_feed(r, t, x, h);
+		if (e != SL__ALERT_NONE)
+			announce(a, i, e);
+	}
+	for (unsigned k = 0; k < 2; k++)
+		if (have[k])
+			sl_hist_fini(&lat[k]);
+}
+
+static void *
+eval_run(void *arg)
+{
+	struct sl_alerts *a = arg;
+	uint64_t step = (uint64_t)a->cfg->interval_ms * 1000000, next = sl_clock_ns();
+
+	for (;;) {
+		evaluate(a);
+		next += step;
+		if (next < sl_clock_ns())
+			next = sl_clock_ns() +
+			       step; /* fell behind (a slow collect): skip, never burst */
+		pthread_mutex_lock(&a->mu);
+		bool stop = wait_until_locked(a, next);
+		pthread_mutex_unlock(&a->mu);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- the registry ---- */
+
+static uint64_t
+read_rule(void *arg, size_t inst, unsigned idx)
+{
+	struct sl_alerts *a = arg;
+
+	(void)idx;
+	/* relaxed: a statistic */
+	return atomic_load_explicit(&a->firing[inst], memory_order_relaxed);
+}
+
+static uint64_t
+read_notes(void *arg, size_t inst, unsigned idx)
+{
+	struct sl_alerts *a = arg;
+
+	(void)inst;
+	/* relaxed: a statistic */
+	return idx < N_COUNT ? atomic_load_explicit(&a->n[idx], memory_order_relaxed) : 0;
+}
+
+static int
+add_sets(struct sl_alerts *a)
+{
+	static const char *const labels[] = {"rule"};
+	const struct sl_stats_def firing = {
+	        .name = "alert_firing",
+	        .kind = SL_STATS_GAUGE,
+	        .help = "1 while the alert rule fires, 0 once resolved.",
+	        .offset = SL_STATS_READ};
+	const struct sl_stats_def notes[N_COUNT] = {
+	        [N_SENT] = {.name = "alert_notifications_sent",
+	                    .kind = SL_STATS_COUNTER,
+	                    .help = "Alert notifications a webhook accepted (2xx).",
+	                    .offset = SL_STATS_READ},
+	        [N_FAILED] = {.name = "alert_notifications_failed",
+	                      .kind = SL_STATS_COUNTER,
+	                      .help = "Alert notifications given up after every retry.",
+	                      .offset = SL_STATS_READ},
+	        [N_DROPPED] = {.name = "alert_notifications_dropped",
+	                       .kind = SL_STATS_COUNTER,
+	                       .help = "Alert notifications dropped: the queue was full.",
+	                       .offset = SL_STATS_READ},
+	        [N_RETRIES] = {.name = "alert_notification_retries",
+	                       .kind = SL_STATS_COUNTER,
+	                       .help = "Webhook posts tried again after a failure.",
+	                       .offset = SL_STATS_READ},
+	};
+	struct sl_stats_set *s;
+	int err;
+
+	err = sl_stats_add_set(a->reg,
+	                       &(struct sl_stats_set_opts){.name = "alert",
+	                                                   .labels = labels,
+	                                                   .nlabels = 1,
+	                                                   .defs = &firing,
+	                                                   .ndefs = 1,
+	                                                   .read = read_rule,
+	                                                   .arg = a},
+	                       &s);
+	for (size_t i = 0; err == 0 && i < a->cfg->nrules; i++) {
+		const char *v[] = {a->cfg->rules[i].name};
+
+		err = sl_stats_add_instance(s, v, 0);
+	}
+	if (err != 0)
+		return err;
+	err = sl_stats_add_set(a->reg,
+	                       &(struct sl_stats_set_opts){.name = "alert_notifications",
+	                                                   .defs = notes,
+	                                                   .ndefs = N_COUNT,
+	                                                   .read = read_notes,
+	                                                   .arg = a},
+	                       &s);
+	return err != 0 ? err : sl_stats_add_instance(s, NULL, 0);
+}
+
+static int
+def_index(const struct sl_stats_set *s, const char *name)
+{
+	return s != NULL ? sl_stats_set_def_index(s, name) : -1;
+}
+
+/* Finds what the rules read in the registry. */
+static void
+find_sources(struct sl_alerts *a)
+{
+	static const char *const lat[2] = {"backend_connect_seconds", "backend_first_byte_seconds"};
+
+	a->latency = sl_stats_find(a->reg, "latency");
+	a->reasons = sl_stats_find(a->reg, "reason");
+	a->process = sl_stats_find(a->reg, "process");
+	a->backends = sl_stats_find(a->reg, "backend");
+	for (unsigned k = 0; k < 2; k++) {
+		a->lat_idx[k] = def_index(a->latency, lat[k]);
+		a->lat_scale[k] = 1e-6;
+		if (a->lat_idx[k] >= 0) {
+			const struct sl_stats_def *d =
+			        sl_stats_set_def(a->latency, (unsigned)a->lat_idx[k]);
+
+			a->lat_scale[k] = d->scale;
+			a->lat_opts[k] = d->hist;
+		}
+	}
+	a->reject_idx = def_index(a->reasons, "rejects");
+	a->err_idx[0] = def_index(a->process, "connect_failures");
+	a->err_idx[1] = def_index(a->process, "no_backend");
+	a->err_idx[2] = def_index(a->process, "resets");
+	a->up_idx = def_index(a->backends, "backend_up");
+}
+
+int
+sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p, const struct sl_config_alerts *cfg)
+{
+	struct sl_alerts *a;
+	pthread_condattr_t ca;
+	int err;
+
+	*out = NULL;
+	if (cfg->nrules == 0)
+		return 0;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->p = p;
+	a->reg = sl_proxy_stats_registry(p);
+	a->cfg = cfg;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&a->stop, false);
+	for (unsigned k = 0; k < N_COUNT; k++)
+		atomic_init(&a->n[k], 0);
+	if (cfg->instance[0] != '\0')
+		snprintf(a->instance, sizeof(a->instance), "%s", cfg->instance);
+	else if (gethostname(a->instance, sizeof(a->instance) - 1) != 0)
+		snprintf(a->instance, sizeof(a->instance), "sluice");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		err = -EIO;
+		goto err_free;
+	}
+	a->curl_init = true;
+	a->qcap = cfg->queue_size ? cfg->queue_size : 1;
+	a->q = calloc(a->qcap, sizeof(a->q[0]));
+	a->rules = calloc(cfg->nrules, sizeof(a->rules[0]));
+	a->firing = calloc(cfg->nrules, sizeof(a->firing[0]));
+	if (a->q == NULL || a->rules == NULL || a->firing == NULL) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	find_sources(a);
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		const struct sl_config_alert_rule *c = &cfg->rules[i];
+		unsigned k = c->metric == SL_ALERT_FIRST_BYTE_P99;
+
+		atomic_init(&a->firing[i], false);
+		a->need_collect |= sl__alert_kind_of(c->metric) == SL__ALERT_P99;
+		err = sl__alert_rule_init(&a->rules[i], c, cfg->interval_ms, &a->lat_opts[k],
+		                          a->lat_scale[k]);
+		if (err != 0)
+			goto err_free;
+	}
+	if ((err = add_sets(a)) != 0)
+		goto err_free;
+	*out = a;
+	return 0;
+
+err_free:
+	sl_alerts_destroy(a);
+	return err;
+}
+
+int
+sl_alerts_start(struct sl_alerts *a)
+{
+	int err;
+
+	if (a == NULL)
+		return 0;
+	if ((err = pthread_create(&a->send, NULL, send_run, a)) != 0)
+		return -err;
+	if ((err = pthread_create(&a->eval, NULL, eval_run, a)) != 0) {
+		pthread_mutex_lock(&a->mu);
+		/* relaxed: published by the mutex */
+		atomic_store_explicit(&a->stop, true, memory_order_relaxed);
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->send, NULL);
+		return -err;
+	}
+	a->running = true;
+	return 0;
+}
+
+void
+sl_alerts_stop(struct sl_alerts *a)
+{
+	if (a == NULL || !a->running)
+		return;
+	pthread_mutex_lock(&a->mu);
+	/* relaxed: the mutex orders it for the waiters; the progress callback only polls it */
+	atomic_store_explicit(&a->stop, true, memory_order_relaxed);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->eval, NULL);
+	pthread_join(a->send, NULL);
+	a->running = false;
+	for (; a->qlen > 0; a->qlen--, a->qhead = (a->qhead + 1) % a->qcap) {
+		free(a->q[a->qhead]);
+		a->q[a->qhead] = NULL;
+		for (size_t i = 0; i < a->cfg->nwebhooks; i++)
+			count(a, N_DROPPED);
+	}
+}
+
+void
+sl_alerts_destroy(struct sl_alerts *a)
+{
+	if (a == NULL)
+		return;
+	sl_alerts_stop(a);
+	for (size_t i = 0; a->rules != NULL && i < a->cfg->nrules; i++)
+		sl__alert_rule_fini(&a->rules[i]);
+	free(a->rules);
+	free((void *)a->firing);
+	free(a->q);
+	if (a->curl_init)
+		curl_global_cleanup();
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}

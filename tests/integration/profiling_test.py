@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: MIT
+"""Profiling: with `profiling: {perf: true, tcp_events: true}` /metrics has each worker's perf
+counters (task-clock > 0 for every worker after bounded traffic) and per-backend TCP resets
+from the kernel's tracepoints: a backend that closes with SO_LINGER 0 shows in
+sluice_backend_tcp_resets_received_total. What this machine offers decides what the test
+expects, read from the environment, not guessed: perf events need the kernel's perf support
+(/proc/sys/kernel/perf_event_paranoid), tracefs needs root and the filesystem. An event that is
+unavailable must be named on the "unavailable" log line with its errno, and absent from
+/metrics (not 0)."""
+import os
+import re
+import socket
+import struct
+import time
+import unittest
+import urllib.request
+
+from harness import SLOW, Server, Sluice, connect, echo_handler, echoed, free_port, write_config
+
+PERF_NAMES = {"task-clock": "worker_cpu_seconds", "context-switches": "worker_context_switches",
+              "page-faults": "worker_page_faults", "cpu-migrations": "worker_cpu_migrations",
+              "cycles": "worker_cycles", "instructions": "worker_instructions"}
+
+
+def has_perf():
+    return os.path.exists("/proc/sys/kernel/perf_event_paranoid")
+
+
+def has_tracefs():
+    with open("/proc/filesystems") as f:
+        known = "tracefs" in f.read()
+    return known and os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing")
+
+
+def samples(admin_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10 * SLOW) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pred()
+
+
+def reset_handler(conn):
+    """Reads one request, then closes with SO_LINGER 0: the kernel sends a reset."""
+    conn.recv(100)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class Profiling(unittest.TestCase):
+    def test_worker_counters_and_backend_resets_or_the_reason_they_are_unavailable(self):
+        workers = 2
+        with Server(echo_handler) as echo, Server(reset_handler) as rst:
+            port, rport, admin = free_port(), free_port(), free_port()
+            cfg = write_config(f"""
+workers: {workers}
+admin: {{ address: 127.0.0.1:{admin} }}
+profiling: {{ perf: true, tcp_events: true }}
+listeners:
+  - {{ address: 127.0.0.1:{port}, group: e }}
+  - {{ address: 127.0.0.1:{rport}, group: r }}
+groups:
+  - name: e
+    backends: [{{ name: echo, address: {echo.addr} }}]
+  - name: r
+    retries: 0
+    passive: {{ failures: 0 }}
+    backends: [{{ name: rst, address: {rst.addr} }}]
+""")
+            with Sluice(["-c", cfg], port=port) as px:
+                for i in range(50):  # bounded traffic on both workers (SO_REUSEPORT spreads it)
+                    s = connect(port)
+                    self.assertTrue(echoed(s, b"x%d" % i))
+                    s.close()
+                for _ in range(5):
+                    s = connect(rport)
+                    s.sendall(b"hello")
+                    s.settimeout(10 * SLOW)
+                    try:
+                        s.recv(10)
+                    except OSError:
+                        pass
+                    s.close()
+                if has_tracefs():
+                    self.assertTrue(wait_for(lambda: samples(admin).get(
+                        'sluice_backend_tcp_resets_received_total{group="r",backend="rst"}', 0) >= 1),
+                        px.stderr())
+                m = samples(admin)
+                self.assertEqual(0, px.stop(), px.stderr())
+            err = px.stderr()
+
+        # perf: every event is either counted on every worker or named unavailable, never both
+        unavailable = re.search(r"profiling: perf events unavailable: (.*)", err)
+        missing = dict(re.findall(r"([a-z-]+) \((E[A-Z0-9]+): [^)]*\)", unavailable.group(1))) \
+            if unavailable else {}
+        if has_perf():
+            self.assertNotIn("task-clock", missing, err)
+        for event, metric in PERF_NAMES.items():
+            series = [f'sluice_{metric}_total{{worker="{w}"}}' for w in range(workers)]
+            with self.subTest(event=event):
+                if event in missing:
+                    self.assertTrue(all(s not in m for s in series), m)
+                else:
+                    self.assertIn(f"profiling: perf events on {workers} workers", err)
+                    self.assertTrue(all(s in m for s in series), (series, err))
+        if "task-clock" not in missing:
+            for w in range(workers):
+                self.assertGreater(m[f'sluice_worker_cpu_seconds_total{{worker="{w}"}}'], 0)
+
+        # tcp events: counted per backend, or one line saying why not and no series at all
+        tcp = [k for k in m if k.startswith("sluice_backend_tcp_")]
+        if has_tracefs():
+            self.assertIn("profiling: tcp events from /sys/kernel/tracing/instances/sluice-", err)
+            self.assertGreaterEqual(
+                m['sluice_backend_tcp_resets_received_total{group="r",backend="rst"}'], 1)
+            self.assertEqual(0, m['sluice_backend_tcp_resets_received_total{group="e",backend="echo"}'])
+            # the trace instance is ours and goes at exit
+            self.assertFalse([d for d in os.listdir("/sys/kernel/tracing/instances")
+                              if d == f"sluice-{px.proc.pid}"])
+        else:
+            self.assertRegex(err, r"profiling: tcp events unavailable: .*: E[A-Z]+: ")
+            self.assertEqual([], tcp)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
