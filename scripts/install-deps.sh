@@ -7,7 +7,7 @@ set -euo pipefail
 
 # the sluice binary alone: compiler, build tools and the libraries it links
 demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
-	libcjson-dev libcap-dev)
+	libjansson-dev libcap-dev)
 
 packages=(
 	# build
@@ -15,7 +15,7 @@ packages=(
 	# libraries (libyaml-dev, libnuma-dev, libcap-dev and libc6-dev also ship the .a files of
 	# sluice-static)
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev libcap-dev
-	libmicrohttpd-dev libcjson-dev
+	libmicrohttpd-dev libjansson-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# capsh: the privileges test starts sluice as systemd's AmbientCapabilities= would
