@@ -2,8 +2,9 @@
 /*
  * `sluice --probe URL`: a health probe for images with no curl (the FROM-scratch container's
  * HEALTHCHECK). One HTTP/1.0 GET to an address literal, 2 s for all of it; only the status line
- * is read. Hand-written on purpose: no HTTP client library links statically here (Debian ships
- * no libcurl.a), and a probe needs no more than this.
+ * is read. Hand-written on purpose: libcurl does not link into the static binary (Debian's
+ * libcurl.a calls getaddrinfo and getpwuid_r, which need NSS, and needs GSSAPI, LDAP, libssh2,
+ * nghttp2 and other archives), and a probe needs no more than this.
  */
 #ifndef SLUICE_APP_PROBE_H
 #define SLUICE_APP_PROBE_H
