@@ -13,6 +13,13 @@
 # loader is not linked at all. --fatal-warnings turns glibc's "Using 'getpwnam' in statically
 # linked applications requires at run time the shared libraries..." link warnings into errors,
 # so a future NSS user cannot slip in silently.
+#
+# The admin endpoint is in: libmicrohttpd.a and libjansson.a. Debian's libmicrohttpd.a is built
+# with HTTPS support, and GnuTLS cannot be linked statically (no libp11-kit.a; it calls
+# getpwuid_r): sluice never enables MHD's TLS, so app/static/no_tls.c defines the gnutls_*
+# functions the archive refers to as stubs that fail, and libgnutls is not linked at all.
+# Alerts are not: libcurl.a needs NSS and archives Debian does not ship (no_alerts.c); nor is
+# the control socket, whose answers are still rendered with cJSON (no_ctl.c).
 include(CheckCSourceCompiles)
 
 find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
@@ -25,6 +32,10 @@ find_library(SL_CAP_STATIC_LIB NAMES libcap.a HINTS ${CAP_LIBRARY_DIRS}
 # NSS (ares_getaddrinfo, which does, is never used); --fatal-warnings would catch it
 find_library(SL_CARES_STATIC_LIB NAMES libcares.a HINTS ${CARES_LIBRARY_DIRS}
 	DOC "static c-ares for sluice-static")
+find_library(SL_MHD_STATIC_LIB NAMES libmicrohttpd.a HINTS ${MHD_LIBRARY_DIRS}
+	DOC "static libmicrohttpd for sluice-static")
+find_library(SL_JANSSON_STATIC_LIB NAMES libjansson.a HINTS ${JANSSON_LIBRARY_DIRS}
+	DOC "static jansson for sluice-static")
 set(CMAKE_REQUIRED_FLAGS -fPIE)
 set(CMAKE_REQUIRED_LINK_OPTIONS -static-pie -pthread)
 check_c_source_compiles("int main(void) { return 0; }" SL_HAVE_STATIC_PIE_LIBC)
@@ -47,21 +58,30 @@ endif()
 if(NOT SL_CARES_STATIC_LIB)
 	list(APPEND SL_STATIC_MISSING "libcares.a")
 endif()
+if(NOT TARGET sluice_admin)
+	list(APPEND SL_STATIC_MISSING "the admin layer (src/admin)")
+endif()
+if(NOT SL_MHD_STATIC_LIB)
+	list(APPEND SL_STATIC_MISSING "libmicrohttpd.a")
+endif()
+if(NOT SL_JANSSON_STATIC_LIB)
+	list(APPEND SL_STATIC_MISSING "libjansson.a")
+endif()
 
 if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
-	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB})")
-	# no admin endpoint: libmicrohttpd and cJSON have no static builds here (no_admin.c);
-	# no alerts: nor has libcurl (no_alerts.c)
+	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB}, ${SL_MHD_STATIC_LIB} without TLS, ${SL_JANSSON_STATIC_LIB})")
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
-		${PROJECT_SOURCE_DIR}/app/static/no_admin.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c)
+		${PROJECT_SOURCE_DIR}/app/static/no_tls.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c
+		${PROJECT_SOURCE_DIR}/app/static/no_ctl.c)
 	target_include_directories(sluice-static PRIVATE ${PROJECT_SOURCE_DIR}/include
-		${PROJECT_SOURCE_DIR}/src)
-	# the archives by path: the imported pkg-config targets name the shared libyaml/libnuma
-	add_dependencies(sluice-static sluice_proxy sluice_static)
+		${PROJECT_SOURCE_DIR}/src ${MHD_INCLUDE_DIRS})
+	# the archives by path: the imported pkg-config targets name the shared libraries
+	add_dependencies(sluice-static sluice_admin sluice_proxy sluice_static)
 	target_link_libraries(sluice-static PRIVATE
-		$<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
+		$<TARGET_FILE:sluice_admin> $<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
+		${SL_MHD_STATIC_LIB} ${SL_JANSSON_STATIC_LIB}
 		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_CAP_STATIC_LIB} ${SL_CARES_STATIC_LIB}
 		Threads::Threads)
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings

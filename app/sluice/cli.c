@@ -28,7 +28,8 @@ enum {
 	OPT_UPGRADE_SOCKET,
 	OPT_USER,
 	OPT_GROUP,
-	OPT_CONTROL
+	OPT_CONTROL,
+	OPT_PROBE
 };
 
 static const struct option long_options[] = {
@@ -48,6 +49,7 @@ static const struct option long_options[] = {
         {"user", required_argument, NULL, OPT_USER},
         {"group", required_argument, NULL, OPT_GROUP},
         {"control", required_argument, NULL, OPT_CONTROL},
+        {"probe", required_argument, NULL, OPT_PROBE},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -64,6 +66,8 @@ cli_usage(FILE *f)
 	      "  sluice --check -c FILE      validate a configuration and exit\n"
 	      "  sluice -l ADDR:PORT -b ADDR:PORT[,ADDR:PORT...] [options]\n"
 	      "                              proxy one listener to a list of backends\n"
+	      "  sluice --probe URL          GET http://ADDR:PORT/PATH (an address, not a name)\n"
+	      "                              within 2 s: exit 0 on a 2xx status, else 1\n"
 	      "options:\n"
 	      "  -w, --workers N             worker threads (default: one per CPU)\n"
 	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
@@ -169,6 +173,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 		case OPT_CONTROL:
 			c->control = optarg;
 			break;
+		case OPT_PROBE:
+			c->probe_url = optarg;
+			break;
 		case 'V':
 			c->mode = CLI_VERSION;
 			return 0;
@@ -184,6 +191,15 @@ cli_parse(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "sluice: unexpected argument \"%s\"; try 'sluice --help'\n",
 		        argv[optind]);
 		return -EINVAL;
+	}
+	if (c->probe_url &&
+	    (check || c->config_path || c->listen || c->backends || c->demo_listen || c->upgrade)) {
+		fputs("sluice: --probe URL runs alone: it probes a running sluice\n", stderr);
+		return -EINVAL;
+	}
+	if (c->probe_url) {
+		c->mode = CLI_PROBE;
+		return 0;
 	}
 	if (check && !c->config_path) {
 		fputs("sluice: --check needs -c FILE\n", stderr);

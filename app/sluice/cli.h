@@ -16,6 +16,7 @@ enum cli_mode {
 	CLI_RUN,     /* -c FILE */
 	CLI_CHECK,   /* --check -c FILE */
 	CLI_ONELINE, /* -l ADDR:PORT -b ADDR:PORT[,...] */
+	CLI_PROBE,   /* --probe URL: one health-check GET (probe.h) */
 	CLI_VERSION,
 	CLI_HELP,
 };
@@ -40,6 +41,7 @@ struct cli {
 	const char *user;           /* --user NAME|UID: over the file's user: */
 	const char *group;          /* --group NAME|GID: over the file's group: */
 	const char *control;        /* --control PATH: the control socket; "off" disables it */
+	const char *probe_url;      /* --probe URL */
 };
 
 /* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */

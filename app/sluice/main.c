@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * sluice: the proxy binary. Thin on purpose: flags (cli.c), the embedded demo (demo.c), the
- * start-up checks that say why a start failed, and the signal handling: SIGTERM/SIGINT drain,
- * a second one during the drain closes everything at once, SIGHUP reloads the file's live fields,
- * SIGUSR1 reopens the access log (log rotation). Privileges: everything that needs them
- * (listeners, the admin socket, log files) is opened first, then drop_privileges() switches to
- * the configured user before any thread starts (sluice/privs.h). The control socket (sluicectl)
- * reloads and shuts down through the same paths.
+ * health probe (probe.c), the start-up checks that say why a start failed, and the signal
+ * handling: SIGTERM/SIGINT drain, a second one during the drain closes everything at once,
+ * SIGHUP reloads the file's live fields, SIGUSR1 reopens the access log (log rotation).
+ * Privileges: everything that needs them (listeners, the admin socket, log files) is opened
+ * first, then drop_privileges() switches to the configured user before any thread starts
+ * (sluice/privs.h). The control socket (sluicectl) reloads and shuts down through the same
+ * paths.
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include "cli.h"
 #include "demo.h"
 #include "notify.h"
+#include "probe.h"
 #include "upgrade.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
@@ -1183,6 +1185,8 @@ main(int argc, char **argv)
 		return 0;
 	case CLI_CHECK:
 		return check_config(c.config_path);
+	case CLI_PROBE:
+		return probe_run(c.probe_url, stderr);
 	default:
 		break;
 	}

@@ -9,7 +9,7 @@
 #ifndef SLUICE_ADMIN_ADMIN_INT_H
 #define SLUICE_ADMIN_ADMIN_INT_H
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -39,9 +39,9 @@ struct sl_admin_extras {
 	void *arg;
 };
 
-/* The /stats JSON document for <r> and <x> (NULL: none; free with cJSON_Delete()), or NULL
+/* The /stats JSON document for <r> and <x> (NULL: none; release with json_decref()), or NULL
  * (no memory). */
-cJSON *sl__admin_stats_json(const struct sl_stats *r, const struct sl_admin_extras *x);
+json_t *sl__admin_stats_json(const struct sl_stats *r, const struct sl_admin_extras *x);
 
 /* Writes the /stats JSON document for <r> and <x> (NULL: none) to <f>. 0, or -ENOMEM. */
 int sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f);

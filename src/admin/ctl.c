@@ -203,6 +203,24 @@ gauge(const struct sl_stats_set *s, size_t inst, const char *def)
 	return idx < 0 ? 0 : sl_stats_read_gauge(s, inst, (unsigned)idx);
 }
 
+/* The /stats document (json.c renders it with jansson) as this file's cJSON, or NULL. */
+static cJSON *
+stats_doc(const struct sl_stats *reg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cJSON *doc = NULL;
+
+	if (f == NULL)
+		return NULL;
+	if (sl__admin_render_stats(reg, NULL, f) == 0 && fflush(f) == 0)
+		doc = cJSON_Parse(text);
+	fclose(f);
+	free(text);
+	return doc;
+}
+
 static cJSON *
 show_backends(struct sl_ctl *c)
 {
@@ -451,7 +469,7 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 		if (err != 0)
 			sl_log_warn("control: show stats: collecting from the workers: %s",
 			            strerror(-err));
-		return ok_doc(sl__admin_stats_json(reg, NULL));
+		return ok_doc(stats_doc(reg));
 	}
 	case SL__CTL_SHOW_BACKENDS:
 		return show_backends(c);

@@ -7,14 +7,18 @@
  * object of count, sum and percentiles in its exported unit. Backends also get a "state", and
  * an "address" where the caller's extras know it; the process object gets "uptime_seconds".
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sluice/addr.h>
 
 #include "admin/admin_int.h"
+
+/* Compact, and reals with 15 significant digits ("0.1", not "0.10000000000000001"). */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 static const char *
 short_name(const char *set, const char *name)
@@ -24,47 +28,73 @@ short_name(const char *set, const char *name)
 	return strncmp(name, set, n) == 0 && name[n] == '_' ? name + n + 1 : name;
 }
 
-static cJSON *
+/* A counter: exact as an integer; a real only past INT64_MAX, which jansson cannot hold. */
+static json_t *
+json_count(uint64_t v)
+{
+	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
+}
+
+/*
+ * A computed figure: an integral value prints as an integer ("3", where jansson prints a real
+ * as "3.0"), a fraction as a real, and NaN or an infinity (which JSON cannot spell) as null.
+ */
+static json_t *
+json_figure(double d)
+{
+	if (!isfinite(d))
+		return json_null();
+	if (d > -0x1p63 && d < 0x1p63 && d == (double)(json_int_t)d)
+		return json_integer((json_int_t)d);
+	return json_real(d);
+}
+
+static json_t *
 hist_object(const struct sl_stats_set *s, size_t inst, unsigned idx)
 {
 	const struct sl_stats_def *d = sl_stats_set_def(s, idx);
 	static const double pcts[] = {50, 90, 99, 99.9};
 	static const char *const keys[] = {"p50", "p90", "p99", "p999"};
 	struct sl_hist h;
-	cJSON *o;
+	json_t *o;
 
 	if (sl_stats_read_hist(s, inst, idx, &h) != 0)
 		return NULL;
-	o = cJSON_CreateObject();
+	o = json_object();
 	if (o != NULL) {
 		uint64_t n = sl_hist_count(&h);
 
-		cJSON_AddNumberToObject(o, "count", (double)n);
-		cJSON_AddNumberToObject(o, "sum", sl_hist_mean(&h) * (double)n * d->scale);
-		cJSON_AddNumberToObject(o, "min", (double)sl_hist_min(&h) * d->scale);
-		cJSON_AddNumberToObject(o, "max", (double)sl_hist_max(&h) * d->scale);
+		json_object_set_new(o, "count", json_count(n));
+		json_object_set_new(o, "sum", json_figure(sl_hist_mean(&h) * (double)n * d->scale));
+		json_object_set_new(o, "min", json_figure((double)sl_hist_min(&h) * d->scale));
+		json_object_set_new(o, "max", json_figure((double)sl_hist_max(&h) * d->scale));
 		for (size_t i = 0; i < SL_ARRAY_SIZE(pcts); i++)
-			cJSON_AddNumberToObject(o, keys[i],
-			                        (double)sl_hist_percentile(&h, pcts[i]) * d->scale);
+			json_object_set_new(
+			        o, keys[i],
+			        json_figure((double)sl_hist_percentile(&h, pcts[i]) * d->scale));
 	}
 	sl_hist_fini(&h);
 	return o;
 }
 
-/* The object for instance <inst> of <s>: its labels, then every definition, then extras. */
-static cJSON *
+/*
+ * The object for instance <inst> of <s>: its labels, then every definition, then extras.
+ * Labels are configured names, valid UTF-8 (libyaml refuses anything else), as jansson needs.
+ */
+static json_t *
 instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin_extras *x)
 {
 	const char *set = sl_stats_set_name(s);
-	cJSON *o = cJSON_CreateObject();
+	json_t *o = json_object();
 
 	if (o == NULL)
 		return NULL;
 	for (unsigned j = 0; j < sl_stats_set_nlabels(s); j++) {
 		char buf[SL_STATS_LABEL_MAX];
 
-		cJSON_AddStringToObject(o, sl_stats_set_label(s, j),
-		                        sl_stats_instance_label_now(s, inst, j, buf, sizeof(buf)));
+		json_object_set_new(
+		        o, sl_stats_set_label(s, j),
+		        json_string(sl_stats_instance_label_now(s, inst, j, buf, sizeof(buf))));
 	}
 	for (unsigned idx = 0; idx < sl_stats_set_ndefs(s); idx++) {
 		const struct sl_stats_def *d = sl_stats_set_def(s, idx);
@@ -72,84 +102,88 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 
 		switch (d->kind) {
 		case SL_STATS_COUNTER:
-			cJSON_AddNumberToObject(o, key,
-			                        (double)sl_stats_read(s, inst, idx) *
-			                                (d->scale != 0 ? d->scale : 1));
+			/* a scaled counter (CPU time) in its exported unit, as /metrics */
+			json_object_set_new(
+			        o, key,
+			        d->scale != 0 ? json_figure((double)sl_stats_read(s, inst, idx) *
+			                                    d->scale)
+			                      : json_count(sl_stats_read(s, inst, idx)));
 			break;
 		case SL_STATS_GAUGE:
-			cJSON_AddNumberToObject(o, key, (double)sl_stats_read_gauge(s, inst, idx));
+			json_object_set_new(o, key,
+			                    json_integer(sl_stats_read_gauge(s, inst, idx)));
 			break;
 		case SL_STATS_HIST:
-			cJSON_AddItemToObject(o, key, hist_object(s, inst, idx));
+			json_object_set_new(o, key, hist_object(s, inst, idx));
 			break;
 		}
 	}
 	if (strcmp(set, "backend") == 0) {
-		const cJSON *up = cJSON_GetObjectItemCaseSensitive(o, "up"),
-		            *ej = cJSON_GetObjectItemCaseSensitive(o, "ejected");
+		const json_t *up = json_object_get(o, "up"), *ej = json_object_get(o, "ejected");
 		const char *state = "up";
 
-		if (cJSON_IsNumber(up) && up->valuedouble == 0)
+		if (json_is_integer(up) && json_integer_value(up) == 0)
 			state = "down";
-		else if (cJSON_IsNumber(ej) && ej->valuedouble != 0)
+		else if (json_is_integer(ej) && json_integer_value(ej) != 0)
 			state = "ejected";
-		cJSON_AddStringToObject(o, "state", state);
+		json_object_set_new(o, "state", json_string(state));
 		if (x != NULL && x->backend_addr != NULL) {
 			char a[SL_ADDR_STRLEN];
 
-			const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "group"),
-			            *b = cJSON_GetObjectItemCaseSensitive(o, "backend");
+			const json_t *g = json_object_get(o, "group"),
+			             *b = json_object_get(o, "backend");
 
-			if (cJSON_IsString(g) && cJSON_IsString(b) &&
-			    x->backend_addr(x->arg, g->valuestring, b->valuestring, a, sizeof(a)) ==
-			            0)
-				cJSON_AddStringToObject(o, "address", a);
+			if (json_is_string(g) && json_is_string(b) &&
+			    x->backend_addr(x->arg, json_string_value(g), json_string_value(b), a,
+			                    sizeof(a)) == 0)
+				json_object_set_new(o, "address", json_string(a));
 		}
 	}
 	if (strcmp(set, "process") == 0 && x != NULL && x->uptime_seconds >= 0)
-		cJSON_AddNumberToObject(o, "uptime_seconds", x->uptime_seconds);
+		json_object_set_new(o, "uptime_seconds", json_figure(x->uptime_seconds));
 	return o;
 }
 
+/* Writes <doc> and a newline to <f>; consumes <doc>. */
 static int
-print_json(cJSON *doc, FILE *f)
+print_json(json_t *doc, FILE *f)
 {
-	char *text = cJSON_PrintUnformatted(doc);
+	char *text = json_dumps(doc, DUMP_FLAGS);
 
-	cJSON_Delete(doc);
+	json_decref(doc);
 	if (text == NULL)
 		return -ENOMEM;
 	fputs(text, f);
 	fputc('\n', f);
-	cJSON_free(text);
+	free(text);
 	return 0;
 }
 
-cJSON *
+json_t *
 sl__admin_stats_json(const struct sl_stats *r, const struct sl_admin_extras *x)
 {
-	cJSON *doc = cJSON_CreateObject();
+	json_t *doc = json_object();
 
 	if (doc == NULL)
 		return NULL;
 	for (size_t i = 0; i < sl_stats_len(r); i++) {
 		const struct sl_stats_set *s = sl_stats_at(r, i);
 		size_t n = sl_stats_set_ninstances(s);
-		cJSON *v;
+		json_t *v;
 
 		if (sl_stats_set_nlabels(s) == 0 && n == 1) {
 			v = instance_object(s, 0, x);
 		} else {
-			v = cJSON_CreateArray();
+			v = json_array();
 			for (size_t inst = 0; v != NULL && inst < n; inst++)
 				if (sl_stats_instance_present(s, inst))
-					cJSON_AddItemToArray(v, instance_object(s, inst, x));
+					json_array_append_new(v, instance_object(s, inst, x));
 		}
 		if (v == NULL) {
-			cJSON_Delete(doc);
+			json_decref(doc);
 			return NULL;
 		}
-		cJSON_AddItemToObject(doc, sl_stats_set_name(s), v);
+		json_object_set_new(doc, sl_stats_set_name(s), v);
 	}
 	return doc;
 }
@@ -157,11 +191,9 @@ sl__admin_stats_json(const struct sl_stats *r, const struct sl_admin_extras *x)
 int
 sl__admin_render_stats(const struct sl_stats *r, const struct sl_admin_extras *x, FILE *f)
 {
-	cJSON *doc = sl__admin_stats_json(r, x);
+	json_t *doc = sl__admin_stats_json(r, x);
 
-	if (doc == NULL)
-		return -ENOMEM;
-	return print_json(doc, f);
+	return doc != NULL ? print_json(doc, f) : -ENOMEM;
 }
 
 /* The gauge <name> of instance <inst> of set <set>; <dflt> if there is no such thing. */
@@ -180,7 +212,7 @@ int
 sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 {
 	const struct sl_stats_set *groups = sl_stats_find(r, "group");
-	cJSON *doc = cJSON_CreateObject();
+	json_t *doc = json_object();
 	char reason[256] = "";
 
 	*ready = false;
@@ -194,8 +226,8 @@ sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 			snprintf(reason, sizeof(reason), "group %s has no backend up",
 			         sl_stats_instance_label(groups, g, 0));
 	*ready = reason[0] == '\0';
-	cJSON_AddBoolToObject(doc, "ready", *ready);
+	json_object_set_new(doc, "ready", json_boolean(*ready));
 	if (!*ready)
-		cJSON_AddStringToObject(doc, "reason", reason);
+		json_object_set_new(doc, "reason", json_string(reason));
 	return print_json(doc, f);
 }

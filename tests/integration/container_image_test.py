@@ -4,9 +4,13 @@ sluice-static in a temporary context: its root filesystem (podman create + podma
 only the binary, the default config and the passwd/group entries; its entrypoint, run from that
 root in a chroot inside a fresh network namespace, proxies a checksummed payload to the default
 config's backends (their addresses held by a second namespace across a veth pair), as root, as
-the image's uid 65532, and as root told to drop to the image's user (`--user sluice`). `podman run` is not used: some sandboxes (this project's build machine among them)
-refuse it. Image and container are removed at the end. Skips, saying why, without podman, root
-or sluice-static."""
+the image's uid 65532, and as root told to drop to the image's user (`--user sluice`). The
+image records its HEALTHCHECK (`/sluice --probe` of the admin endpoint's /healthz, which the
+default config serves on loopback); that command, run from the same root in the same namespace
+as a running entrypoint, exits 0, and exits non-zero once the entrypoint has stopped.
+`podman run` is not used: some sandboxes (this project's build machine among them) refuse it.
+Image and container are removed at the end. Skips, saying why, without podman, root or
+sluice-static."""
 import contextlib
 import hashlib
 import json
@@ -17,6 +21,8 @@ import subprocess
 import tempfile
 import unittest
 
+import yaml
+
 import netns
 from harness import Server, echo_handler, echo_roundtrip
 
@@ -24,6 +30,9 @@ DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "d
 CONTEXT_FILES = ("Containerfile", "sluice.yaml", "passwd", "group")
 IMAGE_FILES = ["etc", "etc/group", "etc/passwd", "etc/sluice", "etc/sluice/sluice.yaml", "sluice"]
 ENTRYPOINT = ["/sluice", "-c", "/etc/sluice/sluice.yaml"]
+ADMIN = ("127.0.0.1", 9090)
+HEALTHCHECK = ["CMD", "/sluice", "--probe", "http://127.0.0.1:9090/healthz"]
+PROBE_DEADLINE_NS = 2 * 10**9  # sluice --probe gives up after 2 s (app/sluice/probe.h)
 UID = 65532
 PAYLOAD_BYTES = 1 << 20
 # sluice's end of the veth to the backends' namespace: the backends' documentation subnet
@@ -43,9 +52,17 @@ def setUpModule():
         netns.skip_module("podman not found (scripts/install-deps.sh installs it)")
 
 
+def host_port(text):
+    host, port = text.rsplit(":", 1)
+    return host, int(port)
+
+
 def addresses(config):
-    """The HOST:PORT pairs of a config, in order: the listener first, then the backends."""
-    return [(h, int(p)) for h, p in re.findall(r"address:\s*\"?([0-9.]+):(\d+)", config)]
+    """(listener, [backends], admin) of a config as (HOST, PORT) pairs; admin None if off."""
+    c = yaml.safe_load(config)
+    backends = [host_port(b["address"]) for g in c["groups"] for b in g["backends"]]
+    admin = host_port(c["admin"]["address"]) if "admin" in c else None
+    return host_port(c["listeners"][0]["address"]), backends, admin
 
 
 class ContainerImageTest(unittest.TestCase):
@@ -57,10 +74,15 @@ class ContainerImageTest(unittest.TestCase):
         for name in CONTEXT_FILES:
             shutil.copy(os.path.join(DEPLOY, name), ctx)
         shutil.copy(netns.STATIC_BIN, os.path.join(ctx, "sluice-static"))
-        # --layers=false: no intermediate images are left behind
-        podman("build", "--layers=false", "-q", "-t", tag, "-f", os.path.join(ctx, "Containerfile"), ctx)
+        # --layers=false: no intermediate images are left behind; --format docker: an OCI image
+        # has no HEALTHCHECK (podman drops it with a warning)
+        podman("build", "--format", "docker", "--layers=false", "-q", "-t", tag, "-f",
+               os.path.join(ctx, "Containerfile"), ctx)
         cls.addClassCleanup(subprocess.run, ["podman", "rmi", "-f", tag], capture_output=True)
-        cls.config = json.loads(podman("image", "inspect", tag))[0]["Config"]
+        image = json.loads(podman("image", "inspect", tag))[0]
+        cls.config = image["Config"]
+        # podman reports it beside the config, docker inside it
+        cls.healthcheck = image.get("Healthcheck") or cls.config.get("Healthcheck")
 
         name = f"sluice-test-{os.getpid()}"
         podman("create", "--name", name, tag)
@@ -74,7 +96,7 @@ class ContainerImageTest(unittest.TestCase):
         if export.returncode != 0:
             raise AssertionError(f"podman export exited with {export.returncode}")
         with open(os.path.join(cls.root, "etc/sluice/sluice.yaml")) as f:
-            cls.listen, *cls.backends = addresses(f.read())
+            cls.listen, cls.backends, cls.admin = addresses(f.read())
 
     def image_files(self):
         found = []
@@ -96,6 +118,42 @@ class ContainerImageTest(unittest.TestCase):
         self.assertEqual(ENTRYPOINT, self.config["Entrypoint"])
         self.assertEqual(("0.0.0.0", 8080), self.listen)
         self.assertIn(f"{self.listen[1]}/tcp", self.config["ExposedPorts"])
+
+    def test_image_records_a_healthcheck_probing_healthz_on_the_configured_admin_address(self):
+        hc = self.healthcheck
+        self.assertIsNotNone(hc, "the image records no HEALTHCHECK")
+        self.assertEqual(HEALTHCHECK, hc["Test"])
+        self.assertEqual(ADMIN, self.admin)
+        self.assertEqual(f"http://{ADMIN[0]}:{ADMIN[1]}/healthz", hc["Test"][-1])
+        # the runtime's timeout leaves the probe its own 2 s deadline
+        self.assertGreater(hc["Timeout"], PROBE_DEADLINE_NS)
+        self.assertGreaterEqual(hc["Interval"], hc["Timeout"])
+        self.assertGreaterEqual(hc["Retries"], 1)
+        self.assertNotIn(f"{ADMIN[1]}/tcp", self.config["ExposedPorts"])
+
+    def run_healthcheck(self, ns):
+        """The image's HEALTHCHECK command, run as the image's user from its root in <ns>."""
+        argv = ["chroot", f"--userspec={self.config['User']}", self.root,
+                *self.healthcheck["Test"][1:]]
+        return subprocess.run(ns.exec_args(argv), capture_output=True, text=True, timeout=30)
+
+    def test_healthcheck_passes_while_the_entrypoint_runs_and_fails_once_it_stopped(self):
+        with netns.NetNs("sl-image-hc") as ns, tempfile.TemporaryFile() as err:
+            argv = ["chroot", f"--userspec={self.config['User']}", self.root,
+                    *self.config["Entrypoint"]]
+            proc = subprocess.Popen(ns.exec_args(argv), stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                ns.wait_listening(self.admin[1], proc, host=self.admin[0])
+                alive = self.run_healthcheck(ns)
+            finally:
+                rc = netns.stop(proc)
+                err.seek(0)
+                log = err.read().decode(errors="replace")
+            dead = self.run_healthcheck(ns)
+        self.assertEqual((0, ""), (alive.returncode, alive.stderr), log)
+        self.assertEqual(0, rc, log)
+        self.assertNotEqual(0, dead.returncode)
+        self.assertIn("Connection refused", dead.stderr)
 
     def proxy_through_entrypoint(self, chroot_opts, args=()):
         """Runs the image's entrypoint from its root (chroot <chroot_opts>) in a fresh namespace

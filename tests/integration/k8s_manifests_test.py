@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """deploy/k8s: the manifests parse, fit together (selectors, port names, the ConfigMap the pods
 mount), and hold a configuration sluice accepts (`sluice --check`), listening on the port the
-container declares, with a drain that ends before Kubernetes kills the pod."""
+container declares, with probes that ask the admin endpoint's /healthz and /readyz on the port
+it serves, and a drain that ends before Kubernetes kills the pod."""
 import os
 import re
 import shutil
@@ -97,19 +98,32 @@ class Manifests(unittest.TestCase):
         key = items.get(os.path.basename(path), os.path.basename(path))
         self.assertIn(key, self.cm["data"])
 
-    def test_container_port_is_the_listener_port_and_probes_use_it(self):
+    def admin_port(self):
+        return int(self.config["admin"]["address"].rsplit(":", 1)[1])
+
+    def test_container_ports_are_the_listener_and_admin_ports(self):
         listener_ports = {int(l["address"].rsplit(":", 1)[1]) for l in self.config["listeners"]}
         declared = {p["containerPort"] for p in self.ctr["ports"]}
-        self.assertEqual(listener_ports, declared)
-        for probe in ("readinessProbe", "livenessProbe"):
-            port = self.ctr[probe]["tcpSocket"]["port"]
-            self.assertIn(container_port(self.ctr, port), listener_ports, probe)
+        self.assertEqual(listener_ports | {self.admin_port()}, declared)
 
-    def test_listeners_bind_every_pod_address(self):
-        # 127.0.0.1 inside a pod would be unreachable from the Service
-        for l in self.config["listeners"]:
-            host = l["address"].rsplit(":", 1)[0]
-            self.assertIn(host, ("0.0.0.0", "[::]", '"[::]"'), l["address"])
+    def test_probes_ask_the_admin_endpoint_for_health_and_readiness(self):
+        # the paths src/admin serves (docs/metrics.md)
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            get = self.ctr[probe]["httpGet"]
+            self.assertEqual(path, get["path"], probe)
+            self.assertEqual(self.admin_port(), container_port(self.ctr, get["port"]), probe)
+
+    def test_admin_endpoint_is_not_published_by_the_service(self):
+        svc = one(self.docs, "Service", "sluice")
+        for p in svc["spec"]["ports"]:
+            self.assertNotEqual(self.admin_port(), container_port(self.ctr, p["targetPort"]))
+
+    def test_listeners_and_admin_bind_every_pod_address(self):
+        # 127.0.0.1 inside a pod would be unreachable from the Service and the kubelet
+        for address in [l["address"] for l in self.config["listeners"]] + [
+                self.config["admin"]["address"]]:
+            host = address.rsplit(":", 1)[0]
+            self.assertIn(host, ("0.0.0.0", "[::]", '"[::]"'), address)
 
     def test_drain_ends_before_the_grace_period(self):
         drain = duration_seconds(self.config.get("drain_timeout", "30s"))

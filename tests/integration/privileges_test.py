@@ -101,8 +101,7 @@ class PrivilegesTest(unittest.TestCase):
                 self.assertEqual("1", st["NoNewPrivs"])
 
     def run_dropped(self, binary, user, group):
-        # sluice-static has no admin endpoint (app/static/no_admin.c)
-        port, admin = low_port(), free_port() if binary == SLUICE else None
+        port, admin = low_port(), free_port()
         log = os.path.join(self.dir, "access.log")
         with open(log, "w"):
             pass
@@ -117,8 +116,7 @@ class PrivilegesTest(unittest.TestCase):
                                 expected_groups(USER, self.gid))
             with connect(port) as s:
                 self.assertTrue(echoed(s, b"through a dropped proxy"))
-            if admin:
-                self.assertEqual(b"HTTP/1.1 200 OK", http_status(admin, "/healthz"))
+            self.assertEqual(b"HTTP/1.1 200 OK", http_status(admin, "/healthz"))
             # log rotation: move the file away; SIGUSR1 has the new user create it again
             os.rename(log, log + ".1")
             px.proc.send_signal(signal.SIGUSR1)

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
 """sluice-static needs nothing from the filesystem: no dynamic loader, no shared library, no NSS.
 It runs in an empty chroot holding only itself and its configuration, inside a network namespace
-this test creates, and proxies a checksummed payload to an echo backend in that namespace.
+this test creates, proxies a checksummed payload to an echo backend in that namespace, and
+serves the admin endpoint's /healthz (libmicrohttpd and jansson linked in, GnuTLS stubbed out),
+which its own `--probe` reads from the same chroot.
 Runs where sluice-static is built (release), as root, where network namespaces work; elsewhere
 every test skips, saying why."""
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -18,6 +21,7 @@ PAYLOAD_BYTES = 4 << 20
 CONFIG = """\
 workers: 1
 drain_timeout: 5s
+admin: { address: 127.0.0.1:9090 }
 listeners:
   - name: front
     address: 127.0.0.1:8080
@@ -29,6 +33,16 @@ groups:
 """
 
 
+def http_get(port, path):
+    """The raw answer to GET <path> on 127.0.0.1:<port>, read to the server's close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    return out.decode(errors="replace")
+
+
 def setUpModule():
     netns.require_static_and_netns()
 
@@ -38,6 +52,13 @@ class StaticBinaryTest(unittest.TestCase):
         interp, needed = netns.elf_dynamic_needs(netns.STATIC_BIN)
         self.assertIsNone(interp)
         self.assertEqual([], needed)
+
+    def test_static_binary_links_no_gnutls(self):
+        # the gnutls_* names are app/static/no_tls.c's stubs, not the library
+        syms = subprocess.run(["nm", "--defined-only", netns.STATIC_BIN], check=True,
+                              capture_output=True, text=True).stdout.split()
+        self.assertIn("gnutls_global_init", syms)
+        self.assertEqual([], [s for s in syms if s.startswith(("_gnutls_", "p11_kit_"))])
 
     def test_static_binary_links_no_name_service_code(self):
         syms = subprocess.run(["nm", "--defined-only", netns.STATIC_BIN], check=True,
@@ -74,6 +95,12 @@ class EmptyChrootTest(unittest.TestCase):
                 try:
                     ns.wait_listening(8080, proc, host="127.0.0.1")
                     got = ns.call(echo_roundtrip, 8080, payload)
+                    ns.wait_listening(9090, proc, host="127.0.0.1")
+                    healthz = ns.call(http_get, 9090, "/healthz")
+                    probe = subprocess.run(
+                        ns.exec_args(["chroot", self.root, "/sluice", "--probe",
+                                      "http://127.0.0.1:9090/healthz"]),
+                        capture_output=True, text=True, timeout=30)
                 finally:
                     rc = netns.stop(proc)
                     err.seek(0)
@@ -81,6 +108,9 @@ class EmptyChrootTest(unittest.TestCase):
             self.assertEqual(len(payload), len(got), log)
             self.assertEqual(hashlib.sha256(payload).hexdigest(), hashlib.sha256(got).hexdigest())
             self.assertEqual(1, backend.accepted)
+            self.assertRegex(healthz, r"^HTTP/1\.[01] 200 OK\r\n")
+            self.assertTrue(healthz.endswith("\r\n\r\nok\n"), healthz)
+            self.assertEqual((0, ""), (probe.returncode, probe.stderr))
             self.assertEqual(0, rc, log)
             self.assertIn(f"sessions: 1 accepted, 1 closed, 0 still open at exit; bytes: "
                           f"{PAYLOAD_BYTES} in, {PAYLOAD_BYTES} out", log)

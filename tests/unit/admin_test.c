@@ -4,8 +4,8 @@
  * HELP/TYPE, labels and their escaping, histogram buckets, sum and count), the /stats JSON
  * (parsed back) and the readiness verdict. The HTTP side runs in tests/integration/admin_test.py.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,16 +215,15 @@ static void
 stats_json_leaves_out_uptime_and_addresses_without_extras(void **state)
 {
 	struct fixture *f = *state;
-	cJSON *doc;
+	json_t *doc;
 
 	assert_int_equal(0, render(f, render_stats_plain));
-	doc = cJSON_Parse(f->out);
+	doc = json_loads(f->out, 0, NULL);
 
 	assert_non_null(doc);
-	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "process"), "uptime_seconds"));
-	assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "backend"), 0),
-	                                "address"));
-	cJSON_Delete(doc);
+	assert_null(json_object_get(json_object_get(doc, "process"), "uptime_seconds"));
+	assert_null(json_object_get(json_array_get(json_object_get(doc, "backend"), 0), "address"));
+	json_decref(doc);
 }
 
 static void
@@ -236,7 +235,7 @@ stats_json_gives_uptime_and_the_addresses_the_extras_know(void **state)
 	        .name = "backend_sessions", .kind = SL_STATS_COUNTER, .offset = 0};
 	struct sl_stats *r;
 	struct sl_stats_set *s;
-	cJSON *doc, *backends, *b0, *b1;
+	json_t *doc, *backends, *b0, *b1;
 	FILE *m;
 
 	assert_int_equal(0, sl_stats_create(&r));
@@ -261,19 +260,18 @@ stats_json_gives_uptime_and_the_addresses_the_extras_know(void **state)
 	assert_non_null(m);
 	assert_int_equal(0, render_stats_extras(r, m));
 	fclose(m);
-	doc = cJSON_Parse(f->out);
+	doc = json_loads(f->out, 0, NULL);
 
 	assert_non_null(doc);
-	assert_true(12.5 ==
-	            cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "process"), "uptime_seconds")
-	                    ->valuedouble);
-	backends = cJSON_GetObjectItem(doc, "backend");
-	b0 = cJSON_GetArrayItem(backends, 0);
-	b1 = cJSON_GetArrayItem(backends, 1);
-	assert_string_equal("127.0.0.1:8080", cJSON_GetObjectItem(b0, "address")->valuestring);
-	assert_string_equal("up", cJSON_GetObjectItem(b0, "state")->valuestring);
-	assert_null(cJSON_GetObjectItem(b1, "address")); /* the extras do not know b2 */
-	cJSON_Delete(doc);
+	assert_true(12.5 == json_real_value(json_object_get(json_object_get(doc, "process"),
+	                                                    "uptime_seconds")));
+	backends = json_object_get(doc, "backend");
+	b0 = json_array_get(backends, 0);
+	b1 = json_array_get(backends, 1);
+	assert_string_equal("127.0.0.1:8080", json_string_value(json_object_get(b0, "address")));
+	assert_string_equal("up", json_string_value(json_object_get(b0, "state")));
+	assert_null(json_object_get(b1, "address")); /* the extras do not know b2 */
+	json_decref(doc);
 	sl_stats_destroy(r);
 }
 
@@ -281,23 +279,37 @@ static void
 stats_json_has_one_member_per_set(void **state)
 {
 	struct fixture *f = *state;
-	cJSON *doc, *groups, *lat;
+	json_t *doc, *groups, *lat;
 
 	assert_int_equal(0, render(f, render_stats_plain));
-	doc = cJSON_Parse(f->out);
+	doc = json_loads(f->out, 0, NULL);
 
 	assert_non_null(doc);
-	assert_int_equal(
-	        7, cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "process"), "accepted")->valueint);
-	groups = cJSON_GetObjectItem(doc, "group");
-	assert_int_equal(2, cJSON_GetArraySize(groups));
-	assert_string_equal(
-	        "db", cJSON_GetObjectItem(cJSON_GetArrayItem(groups, 1), "group")->valuestring);
+	assert_int_equal(7, json_integer_value(
+	                            json_object_get(json_object_get(doc, "process"), "accepted")));
+	groups = json_object_get(doc, "group");
+	assert_int_equal(2, json_array_size(groups));
+	assert_string_equal("db",
+	                    json_string_value(json_object_get(json_array_get(groups, 1), "group")));
 	/* "group_backends_up" in set "group" is keyed "backends_up" */
-	assert_non_null(cJSON_GetObjectItem(cJSON_GetArrayItem(groups, 1), "backends_up"));
-	lat = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "latency"), "session_duration_seconds");
-	assert_int_equal(3, cJSON_GetObjectItem(lat, "count")->valueint);
-	cJSON_Delete(doc);
+	assert_non_null(json_object_get(json_array_get(groups, 1), "backends_up"));
+	lat = json_object_get(json_object_get(doc, "latency"), "session_duration_seconds");
+	assert_int_equal(3, json_integer_value(json_object_get(lat, "count")));
+	json_decref(doc);
+}
+
+static void
+stats_json_prints_whole_numbers_as_integers_and_fractions_in_short(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(0, render(f, render_stats_plain));
+
+	assert_non_null(strstr(f->out, "{\"process\":{\"accepted\":7,\"listening\":0},"));
+	assert_non_null(strstr(f->out, "\"session_duration_seconds\":{\"count\":3,"
+	                               "\"sum\":2.0032,\"min\":0.0002,"));
+	assert_null(strstr(f->out, ".0,"));
+	assert_null(strstr(f->out, " "));
 }
 
 static void
@@ -361,6 +373,9 @@ main(void)
 	        cmocka_unit_test_setup_teardown(metrics_histogram_buckets_are_cumulative_in_seconds,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(stats_json_has_one_member_per_set, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                stats_json_prints_whole_numbers_as_integers_and_fractions_in_short, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                stats_json_leaves_out_uptime_and_addresses_without_extras, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
