@@ -5,16 +5,14 @@
  * handling: SIGTERM/SIGINT drain, a second one during the drain closes everything at once,
  * SIGHUP reloads the file's live fields, SIGUSR1 reopens the access log (log rotation).
  * Privileges: everything that needs them (listeners, the admin socket, log files) is opened
- * first, then drop_privileges() switches to the configured user before any thread starts
+ * first, then privileges_drop() switches to the configured user before any thread starts
  * (sluice/privs.h). The control socket (sluicectl) reloads and shuts down through the same
  * paths.
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +29,16 @@
 #include <sluice/privs.h>
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
-#include <sluice/stats.h>
 #include <sluice/version.h>
 
 #include "cli.h"
 #include "demo.h"
 #include "notify.h"
+#include "privileges.h"
 #include "probe.h"
+#include "reload.h"
+#include "signals.h"
+#include "summary.h"
 #include "upgrade.h"
 
 #define DEMO_LISTEN "127.0.0.1:8080"
@@ -121,12 +122,6 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 	fflush(stdout);
 }
 
-/*
- * The control socket's "shutdown" (main sends it to itself): a real-time signal, so that it
- * takes the SIGTERM path with a name of its own in the log.
- */
-#define SHUTDOWN_SIGNAL (SIGRTMIN + 1)
-
 /* The demo's control socket: DEMO_CONTROL in $TMPDIR (if it fits a socket path), else /tmp. */
 static void
 demo_control_path(struct sl_config *cfg)
@@ -148,13 +143,6 @@ signal_name(int sig)
 		return "shutdown (control socket)";
 	return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
 }
-
-/*
- * Wakes the drain's watcher when the drain is over (main sends it to that thread only): a
- * real-time signal, since SIGUSR1 reopens the access log and SIGUSR2 stays free for the
- * tools that hook it (the allocation counter of the tests).
- */
-#define WAKE_SIGNAL SIGRTMIN
 
 /* The signals main() blocks in every thread; only sigwait() sees them. */
 static void
@@ -191,210 +179,6 @@ wait_for_signal(struct sl_proxy *p, bool wake)
 		if (sl_proxy_reopen_logs(p) == -ENOENT)
 			sl_log_info("SIGUSR1: no access_log is configured; nothing to reopen");
 	}
-}
-
-/* true if <a> and <b> name the same access log: it is opened once, at start. */
-static bool
-same_access_log(const struct sl_config_access_log *a, const struct sl_config_access_log *b)
-{
-	if (a->path == NULL || b->path == NULL)
-		return a->path == b->path;
-	return strcmp(a->path, b->path) == 0 && a->ring_size == b->ring_size;
-}
-
-/* Alert rules and webhooks are built at start; profiling too. */
-static bool
-same_alerts(const struct sl_config *a, const struct sl_config *b)
-{
-	const struct sl_config_alerts *x = &a->alerts, *y = &b->alerts;
-
-	if (x->interval_ms != y->interval_ms || strcmp(x->instance, y->instance) != 0 ||
-	    x->queue_size != y->queue_size || x->nwebhooks != y->nwebhooks ||
-	    x->nrules != y->nrules || a->profiling.perf != b->profiling.perf ||
-	    a->profiling.tcp_events != b->profiling.tcp_events)
-		return false;
-	for (size_t i = 0; i < x->nwebhooks; i++) {
-		const struct sl_config_webhook *v = &x->webhooks[i], *w = &y->webhooks[i];
-
-		if (strcmp(v->url, w->url) != 0 || v->timeout_ms != w->timeout_ms ||
-		    v->retries != w->retries)
-			return false;
-	}
-	for (size_t i = 0; i < x->nrules; i++) {
-		const struct sl_config_alert_rule *r = &x->rules[i], *q = &y->rules[i];
-
-		if (strcmp(r->name, q->name) != 0 || r->metric != q->metric ||
-		    r->above != q->above || r->clear_below != q->clear_below ||
-		    r->window_ms != q->window_ms || strcmp(r->group, q->group) != 0 ||
-		    strcmp(r->backend, q->backend) != 0)
-			return false;
-	}
-	return true;
-}
-
-/* What a reload needs; SIGHUP (main thread) and the control socket's thread share it. */
-struct reloader {
-	pthread_mutex_t mu; /* one reload at a time; guards <drain_ms> */
-	struct sl_proxy *p;
-	const struct sl_config *layout; /* what the proxy was built from */
-	const struct cli *c;            /* NULL: no file to reload */
-	uint32_t drain_ms;              /* the drain deadline of the configuration in force */
-	pthread_t main;                 /* the thread that waits for signals */
-};
-
-/* Logs an error from <who> and writes it to <why> too (if not NULL), one line. */
-static void __attribute__((format(printf, 3, 4)))
-refuse(FILE *why, const char *who, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	sl_log_error("%s: %s", who, msg);
-	if (why != NULL)
-		fprintf(why, "%s\n", msg);
-}
-
-/* Loads <path> with its errors on stderr and, if not NULL, in <why>. */
-static int
-load_for_reload(struct sl_config **next, const char *path, FILE *why)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *errs;
-	int err;
-
-	errs = why != NULL ? open_memstream(&text, &len) : NULL;
-	err = sl_config_load_file(next, path, errs != NULL ? errs : stderr);
-	if (errs != NULL) {
-		fclose(errs);
-		fputs(text != NULL ? text : "", stderr);
-		fputs(text != NULL ? text : "", why);
-		free(text);
-	}
-	return err;
-}
-
-/*
- * SIGHUP, or "reload" on the control socket (<who> says which): reads the configuration file
- * again (with the command line's overrides) and hands it to the running proxy, which takes the
- * live fields without touching a session. A file with errors, or one that changes what was
- * built at start, is refused with the reason (logged, and written to <why> if not NULL), and
- * the previous configuration goes on. Updates the log level and the drain deadline (the
- * application's own fields) once the proxy took the file. 0 when reloaded, else -EINVAL.
- */
-static int
-reload(struct reloader *rl, const char *who, FILE *why)
-{
-	const struct sl_config *layout = rl->layout;
-	const struct cli *c = rl->c;
-	struct sl_config *next = NULL;
-	enum sl_log_level level;
-	uint32_t drain;
-	char reason[200];
-	int rc = -EINVAL;
-
-	if (c == NULL) {
-		refuse(why, who,
-		       "nothing to reload: sluice runs without a configuration file (-c)");
-		return rc;
-	}
-	pthread_mutex_lock(&rl->mu);
-	notify_reloading(); /* systemd: RELOADING=1 */
-	if (load_for_reload(&next, c->config_path, why) != 0) {
-		refuse(why, who,
-		       "%s has errors (above): not reloaded, the previous configuration goes on",
-		       c->config_path);
-		goto out_notify;
-	}
-	if (cli_apply_overrides(next, c) != 0) {
-		refuse(why, who, "the command line's overrides do not apply to %s: not reloaded",
-		       c->config_path);
-		goto out_free;
-	}
-	if (!sl_addr_equal(&next->admin.addr, &layout->admin.addr)) {
-		refuse(why, who,
-		       "not reloaded: the admin address changed (needs a restart); the previous "
-		       "configuration goes on");
-		goto out_free;
-	}
-	if (strcmp(next->control.path, layout->control.path) != 0 ||
-	    next->control.mode != layout->control.mode) {
-		refuse(why, who,
-		       "not reloaded: the control socket changed (needs a restart); the previous "
-		       "configuration goes on");
-		goto out_free;
-	}
-	if ((next->upgrade_socket == NULL) != (layout->upgrade_socket == NULL) ||
-	    (next->upgrade_socket != NULL &&
-	     strcmp(next->upgrade_socket, layout->upgrade_socket) != 0)) {
-		refuse(why, who,
-		       "not reloaded: upgrade_socket changed (needs a restart); the previous "
-		       "configuration goes on");
-		goto out_free;
-	}
-	if (strcmp(next->user, layout->user) != 0 || strcmp(next->group, layout->group) != 0) {
-		refuse(why, who,
-		       "not reloaded: user or group changed (needs a restart); the previous "
-		       "configuration goes on");
-		goto out_free;
-	}
-	if (!same_alerts(next, layout)) {
-		refuse(why, who,
-		       "not reloaded: alerts or profiling changed (needs a restart); the previous "
-		       "configuration goes on");
-		goto out_free;
-	}
-	if (!same_access_log(&next->access_log, &layout->access_log)) {
-		refuse(why, who,
-		       "not reloaded: access_log changed (needs a restart; SIGUSR1 reopens the "
-		       "file); the previous configuration goes on");
-		goto out_free;
-	}
-	level = next->log_level;
-	drain = next->drain_timeout_ms;
-	if (sl_proxy_reload(rl->p, next, reason, sizeof(reason)) != 0) {
-		/* an upgrade to the same binary applies any file, moving the sessions over */
-		refuse(why, who,
-		       "not reloaded: %s (needs a restart%s); the previous configuration goes on",
-		       reason,
-		       layout->upgrade_socket != NULL ? ", or an upgrade: 'sluice --upgrade' with "
-		                                        "this file takes over and "
-		                                        "moves every forwarding session"
-		                                      : "");
-		goto out_free;
-	}
-	/* the proxy owns <next> now */
-	sl_log_set_level(level);
-	rl->drain_ms = drain;
-	sl_log_info("%s: %s reloaded", who, c->config_path);
-	rc = 0;
-	goto out_notify;
-
-out_free:
-	sl_config_free(next);
-out_notify:
-	notify_reloaded(layout); /* systemd: READY=1 */
-	pthread_mutex_unlock(&rl->mu);
-	return rc;
-}
-
-/* The control socket's "reload" (its thread); <arg> is the reloader. */
-static int
-ctl_reload(void *arg, FILE *why)
-{
-	return reload(arg, "reload (control socket)", why);
-}
-
-/* The control socket's "shutdown" (its thread): main's sigwait() takes it like a SIGTERM. */
-static void
-ctl_shutdown(void *arg)
-{
-	struct reloader *rl = arg;
-
-	pthread_kill(rl->main, SHUTDOWN_SIGNAL);
 }
 
 /*
@@ -491,226 +275,6 @@ start_hint(int err, char *buf, size_t size)
 }
 
 /*
- * The exit summary reads the proxy's registry (sluice/stats.h). Its first lines keep the words
- * operators and scripts know (sessions:, health checks:, warm pools:, timeouts:, rejected:);
- * every value they show is listed in <shown>, and every other set and value of the registry
- * follows on generic lines, so a counter added to the proxy is reported without an edit here.
- */
-
-/* A definition (or, with def NULL, a whole set) the first lines already show. */
-static const struct {
-	const char *set, *def;
-} shown[] = {
-        {"process", "accepted"},
-        {"process", "closed"},
-        {"process", "active"},
-        {"process", "filtered"},
-        {"process", "warm_failed"},
-        {"process", "listening"},
-        {"bytes", NULL},
-        {"timeout", NULL},
-        {"reason", NULL},
-        {"health", "health_checks"},
-        {"health", "health_failures"},
-        {"health", "health_transitions_up"},
-        {"health", "health_transitions_down"},
-        {"warm", "warm_hits"},
-        {"warm", "warm_misses"},
-        {"warm", "warm_expired"},
-        {"warm", "warm_dead"},
-};
-
-static bool
-is_shown(const char *set, const char *def)
-{
-	for (size_t i = 0; i < SL_ARRAY_SIZE(shown); i++)
-		if (strcmp(shown[i].set, set) == 0 &&
-		    (shown[i].def == NULL || strcmp(shown[i].def, def) == 0))
-			return true;
-	return false;
-}
-
-/* Appends printf-style text to <buf> (of <size>, <*len> used), truncating quietly. */
-static void __attribute__((format(printf, 4, 5)))
-append(char *buf, size_t size, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	if (*len >= size - 1)
-		return;
-	va_start(ap, fmt);
-	w = vsnprintf(buf + *len, size - *len, fmt, ap);
-	va_end(ap);
-	if (w > 0)
-		*len = *len + (size_t)w < size ? *len + (size_t)w : size - 1;
-}
-
-/* Value <def> of the single instance of set <set>; 0 if the registry has no such thing. */
-static uint64_t
-value(const struct sl_stats *r, const char *set, const char *def)
-{
-	const struct sl_stats_set *s = sl_stats_find(r, set);
-	int idx = s != NULL ? sl_stats_set_def_index(s, def) : -1;
-
-	if (idx < 0 || sl_stats_set_ninstances(s) == 0)
-		return 0;
-	return sl_stats_read(s, 0, (unsigned)idx);
-}
-
-/* " NAME N" for each nonzero instance of the one-definition set <set>, comma-separated; the sum. */
-static uint64_t
-append_labelled(const struct sl_stats *r, const char *set, char *buf, size_t size, size_t *len)
-{
-	const struct sl_stats_set *s = sl_stats_find(r, set);
-	uint64_t sum = 0;
-
-	for (size_t i = 0; s != NULL && i < sl_stats_set_ninstances(s); i++) {
-		uint64_t v = sl_stats_read(s, i, 0);
-
-		if (v == 0)
-			continue;
-		append(buf, size, len, "%s %s %llu", sum == 0 ? "" : ",",
-		       sl_stats_instance_label(s, i, 0), (unsigned long long)v);
-		sum += v;
-	}
-	return sum;
-}
-
-static void
-print_known_lines(const struct sl_stats *r)
-{
-	const struct sl_stats_set *bytes = sl_stats_find(r, "bytes");
-	char line[512];
-	size_t len;
-
-	sl_log_info(
-	        "sessions: %llu accepted, %llu closed, %lld still open at exit; bytes: %llu in, "
-	        "%llu out",
-	        (unsigned long long)value(r, "process", "accepted"),
-	        (unsigned long long)value(r, "process", "closed"),
-	        (long long)(int64_t)value(r, "process", "active"),
-	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 0, 0) : 0),
-	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 1, 0) : 0));
-	if (value(r, "health", "health_checks") != 0)
-		sl_log_info(
-		        "health checks: %llu run, %llu failed; %llu backends went down, %llu up",
-		        (unsigned long long)value(r, "health", "health_checks"),
-		        (unsigned long long)value(r, "health", "health_failures"),
-		        (unsigned long long)value(r, "health", "health_transitions_down"),
-		        (unsigned long long)value(r, "health", "health_transitions_up"));
-	if (value(r, "warm", "warm_hits") + value(r, "warm", "warm_misses") +
-	            value(r, "warm", "warm_expired") + value(r, "warm", "warm_dead") !=
-	    0)
-		sl_log_info(
-		        "warm pools: %llu hits, %llu misses, %llu expired, %llu dead, %llu failed",
-		        (unsigned long long)value(r, "warm", "warm_hits"),
-		        (unsigned long long)value(r, "warm", "warm_misses"),
-		        (unsigned long long)value(r, "warm", "warm_expired"),
-		        (unsigned long long)value(r, "warm", "warm_dead"),
-		        (unsigned long long)value(r, "process", "warm_failed"));
-	len = 0;
-	if (append_labelled(r, "timeout", line, sizeof(line), &len) > 0)
-		sl_log_info("timeouts:%s", line);
-	len = 0;
-	if (append_labelled(r, "reason", line, sizeof(line), &len) > 0)
-		sl_log_info("rejected: %llu clients:%s",
-		            (unsigned long long)value(r, "process", "filtered"), line);
-}
-
-/* <name> less its "<set>_" prefix: "backend_sessions" in set "backend" reads "sessions". */
-static const char *
-short_name(const char *set, const char *name)
-{
-	size_t n = strlen(set);
-
-	return strncmp(name, set, n) == 0 && name[n] == '_' ? name + n + 1 : name;
-}
-
-/*
- * One line for set <s> if it has a nonzero value not shown above: "N name" for each such
- * counter or gauge; in a labelled set, each instance's label values first, or, when the set
- * has a single definition, the label values in place of its name.
- */
-static void
-print_set(const struct sl_stats_set *s)
-{
-	const char *set = sl_stats_set_name(s);
-	unsigned nl = sl_stats_set_nlabels(s), nd = sl_stats_set_ndefs(s);
-	char line[1024];
-	size_t len = 0;
-
-	for (size_t inst = 0; inst < sl_stats_set_ninstances(s); inst++) {
-		char buf[SL_STATS_LABEL_MAX];
-		size_t start = len;
-		bool any = false;
-
-		if (!sl_stats_instance_present(s, inst))
-			continue;
-		if (nl > 0 && nd > 1) {
-			append(line, sizeof(line), &len, "%s", len == 0 ? " " : "; ");
-			for (unsigned j = 0; j < nl; j++)
-				append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
-				       sl_stats_instance_label_now(s, inst, j, buf, sizeof(buf)));
-			append(line, sizeof(line), &len, ":");
-		}
-		for (unsigned d = 0; d < nd; d++) {
-			const struct sl_stats_def *def = sl_stats_set_def(s, d);
-			const char *sep = len == 0 || line[len - 1] == ':' ? " " : ", ";
-			long long sv;
-
-			if (def->kind == SL_STATS_HIST || is_shown(set, def->name))
-				continue;
-			if (def->kind == SL_STATS_GAUGE) {
-				sv = (long long)sl_stats_read_gauge(s, inst, d);
-				if (sv == 0)
-					continue;
-				append(line, sizeof(line), &len, "%s%lld ", sep, sv);
-			} else {
-				uint64_t v = sl_stats_read(s, inst, d);
-
-				if (v == 0)
-					continue;
-				if (def->scale != 0) /* in the exported unit, as /metrics */
-					append(line, sizeof(line), &len, "%s%.6g ", sep,
-					       (double)v * def->scale);
-				else
-					append(line, sizeof(line), &len, "%s%llu ", sep,
-					       (unsigned long long)v);
-			}
-			any = true;
-			if (nl > 0 && nd == 1)
-				for (unsigned j = 0; j < nl; j++)
-					append(line, sizeof(line), &len, "%s%s", j ? "/" : "",
-					       sl_stats_instance_label_now(s, inst, j, buf,
-					                                   sizeof(buf)));
-			else
-				append(line, sizeof(line), &len, "%s", short_name(set, def->name));
-		}
-		if (!any) {
-			len = start; /* nothing to say about this instance */
-			line[len] = '\0';
-		}
-	}
-	if (len > 0)
-		sl_log_info("%s:%s", set, line);
-}
-
-/* The exit summary: the known lines, then every other figure of the registry. */
-static void
-print_summary(struct sl_proxy *p, const struct sl_config *cfg)
-{
-	const struct sl_stats *r = sl_proxy_stats_registry(p);
-
-	print_known_lines(r);
-	for (size_t i = 0; i < sl_stats_len(r); i++)
-		print_set(sl_stats_at(r, i));
-	if (cfg->access_log.path != NULL)
-		sl_log_info("access log: %llu lines dropped",
-		            (unsigned long long)sl_proxy_access_log_dropped(p));
-}
-
-/*
  * Opens the admin endpoint's listener if the configuration has one (no thread yet): on
  * <*inherited> (the previous process's socket, binary upgrade; taken, and set to -1) when it
  * listens on the configured address. Returns 0 (*a may stay NULL), or -EIO (logged) when it
@@ -783,127 +347,6 @@ admin_serve(struct sl_admin **a, bool optional)
 }
 
 /*
- * Before anything is bound: refuses to start when a feature of <cfg> needs a capability this
- * process lacks, naming both. Returns 0 or -1 (logged).
- */
-static int
-check_capabilities(const struct sl_config *cfg)
-{
-	static const enum sl_privs_phase phases[] = {SL_PRIVS_BIND, SL_PRIVS_RUN};
-	char what[200], cap[64];
-
-	for (size_t i = 0; i < SL_ARRAY_SIZE(phases); i++) {
-		uint64_t need = sl_privs_caps(cfg, phases[i], what, sizeof(what));
-
-		if (sl_privs_check(need, cap, sizeof(cap)) != 0) {
-			sl_log_error(
-			        "cannot start: %s needs %s, which this process does not have: "
-			        "start sluice as root (with user: to drop to after binding), or "
-			        "give it the capability (systemd: AmbientCapabilities=)",
-			        what, cap);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/*
- * After the drop: the access log's file must stay writable by the new user, or SIGUSR1 (log
- * rotation) could not reopen it. A directory it cannot write only gets a warning: a rotation
- * that copies and truncates still works. Returns 0 or -1 (logged).
- */
-static int
-check_access_log(const struct sl_config *cfg, const struct sl_privs_id *id)
-{
-	char dir[4096];
-
-	if (cfg->access_log.path == NULL || strcmp(cfg->access_log.path, "-") == 0)
-		return 0;
-	if (access(cfg->access_log.path, W_OK) != 0) {
-		sl_log_error("cannot start: access_log %s is not writable by user %s (uid %u): "
-		             "SIGUSR1 could not reopen it; give the file to that user (chown) or "
-		             "choose a path it can write",
-		             cfg->access_log.path, id->user, (unsigned)id->uid);
-		return -1;
-	}
-	snprintf(dir, sizeof(dir), "%s", cfg->access_log.path);
-	if (access(dirname(dir), W_OK | X_OK) != 0)
-		sl_log_warn(
-		        "access_log: user %s (uid %u) cannot create files in %s: after a "
-		        "rotation that moves %s away, SIGUSR1 cannot create it again (copytruncate "
-		        "works)",
-		        id->user, (unsigned)id->uid, dir, cfg->access_log.path);
-	return 0;
-}
-
-/*
- * Once every socket and file is open and before any thread starts: switches to cfg->user and
- * cfg->group, keeping only the capabilities the features in use need while running
- * (sluice/privs.h). With neither set, root only gets a warning, and a non-root process still
- * sheds the capabilities it was started with (systemd's AmbientCapabilities=). Returns 0 or -1.
- */
-static int
-drop_privileges(const struct sl_config *cfg)
-{
-	uint64_t keep = sl_privs_caps(cfg, SL_PRIVS_RUN, NULL, 0);
-	bool root = geteuid() == 0;
-	struct sl_privs_id id;
-	char why[300];
-
-	if (cfg->user[0] == '\0' && cfg->group[0] == '\0') {
-		if (root) {
-			sl_log_warn(
-			        "sluice runs as root: set user: and group: in the configuration "
-			        "(or --user and --group) to drop privileges after binding");
-			return 0;
-		}
-		if (!sl_privs_has_caps())
-			return 0;
-		/* defence in depth only: a seccomp filter without capset must not stop the start */
-		if (sl_privs_drop(NULL, keep, why, sizeof(why)) != 0)
-			sl_log_warn(
-			        "cannot drop the capabilities sluice was started with: %s (going "
-			        "on with them)",
-			        why);
-		else
-			sl_log_info("running as uid %u; capabilities kept: %s (the ones it was "
-			            "started with are dropped now that it is bound)",
-			            (unsigned)geteuid(),
-			            keep == 0 ? "none" : "those the features need");
-		return 0;
-	}
-	if (root && cfg->user[0] == '\0') {
-		sl_log_error("cannot start: group: %s without user: would still run as root: set "
-		             "user: too",
-		             cfg->group);
-		return -1;
-	}
-	if (sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, sizeof(why)) != 0) {
-		sl_log_error("cannot start: %s", why);
-		return -1;
-	}
-	if (!root && (id.uid != geteuid() || id.gid != getegid())) {
-		sl_log_error(
-		        "cannot start: cannot switch to user %s (uid %u), group %s (gid %u): "
-		        "sluice runs as uid %u, not root; start it as root, or leave user: and "
-		        "group: out",
-		        id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, (unsigned)geteuid());
-		return -1;
-	}
-	/* already that user (started by systemd's User=): only the capabilities to shed */
-	if (sl_privs_drop(root ? &id : NULL, keep, why, sizeof(why)) != 0) {
-		sl_log_error("cannot start: cannot drop privileges to user %s (uid %u): %s",
-		             id.user, (unsigned)id.uid, why);
-		return -1;
-	}
-	sl_log_info("running as user %s (uid %u), group %s (gid %u), %zu group%s; capabilities "
-	            "kept: %s",
-	            id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, id.ngroups,
-	            id.ngroups == 1 ? "" : "s", keep == 0 ? "none" : "those the features need");
-	return check_access_log(cfg, &id);
-}
-
-/*
  * Opens the control socket if the configuration has one (no thread yet: sl_ctl_serve() after
  * sl_proxy_start()). Returns 0 (*ctl may stay NULL), or -EIO (logged) when it cannot open and
  * is not <optional> (the demo's is).
@@ -918,8 +361,8 @@ ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, b
 	        .mode = cfg->control.mode,
 	        .cfg = cfg,
 	        .config_path = rl->c != NULL ? rl->c->config_path : NULL,
-	        .reload = ctl_reload,
-	        .shutdown = ctl_shutdown,
+	        .reload = reload_from_ctl,
+	        .shutdown = shutdown_from_ctl,
 	        .arg = rl,
 	};
 	const char *hint = "";
@@ -1046,7 +489,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		return 1;
 	}
 	warn_pipe_size(cfg);
-	if (check_capabilities(cfg) != 0)
+	if (privileges_check(cfg) != 0)
 		return 1;
 	/* the access log's file is opened here */
 	err = sl_proxy_create(&p, cfg);
@@ -1070,7 +513,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		err = upgrade_open(&up, cfg->upgrade_socket, take.upgrade_fd, p) != 0 ? -EIO : 0;
 		take.upgrade_fd = -1; /* upgrade_open()'s, even when it fails */
 	}
-	if (err == 0 && drop_privileges(cfg) != 0)
+	if (err == 0 && privileges_drop(cfg) != 0)
 		err = -EPERM;
 	if (err == 0)
 		err = sl_proxy_start(p);
@@ -1137,7 +580,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		pthread_kill(watcher, WAKE_SIGNAL);
 		pthread_join(watcher, NULL);
 	}
-	print_summary(p, cfg);
+	summary_print(p, cfg);
 	sl_proxy_destroy(p);
 	sl_alerts_destroy(alerts); /* after the last registry reader */
 	notify_stop();

@@ -21,6 +21,8 @@
 #include <sluice/log.h>
 #include <sluice/sock.h>
 
+#include "signals.h"
+
 #define TAKE_REQUEST "sluice-upgrade 1 take"
 /* Listening sockets per "L" message: their names must fit one message (fdpass.h: 4096). */
 #define SOCKS_PER_MSG 60

@@ -19,7 +19,7 @@
  * If the new process goes away before "R", the old one logs it and serves on as before.
  *
  * Threads: upgrade_serve() starts one thread that serves the socket until upgrade_stop(); on
- * "R" it signals the main thread with UPGRADE_SIGNAL. The rest is the main thread's.
+ * "R" it signals the main thread with UPGRADE_SIGNAL (signals.h). The rest is the main thread's.
  */
 #ifndef SLUICE_APP_UPGRADE_H
 #define SLUICE_APP_UPGRADE_H
@@ -31,9 +31,6 @@
 #include <sys/types.h>
 
 #include <sluice/proxy.h>
-
-/* What the old process sends the main thread once it has handed over. */
-#define UPGRADE_SIGNAL (SIGRTMIN + 2)
 
 struct upgrade;
 struct sl_admin;
