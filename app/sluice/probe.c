@@ -194,7 +194,7 @@ int
 probe_run(const char *url, FILE *err)
 {
 	int64_t deadline = now_ms() + PROBE_TIMEOUT_MS;
-	char req[PROBE_PATH_MAX + SL_ADDR_STRLEN + 128], host[SL_ADDR_STRLEN], line[256];
+	char req[PROBE_PATH_MAX + SL_ADDR_STRLEN + 128], host[SL_ADDR_STRLEN], line[256] = {0};
 	struct probe_url u;
 	const char *why, *step;
 	int fd, rc, code;

@@ -399,14 +399,28 @@ upgrade_take(struct upgrade_take *t, const char *path)
 	return 0;
 }
 
+/* Reads one space-separated unsigned number from <*at> into <*out>, moving past it. */
+static bool
+next_number(char **at, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	if (**at < '0' || **at > '9')
+		return false;
+	*out = strtoull(*at, &end, 10);
+	if (errno != 0 || (*end != ' ' && *end != '\0'))
+		return false;
+	*at = *end == ' ' ? end + 1 : end;
+	return true;
+}
+
 /* Parses an "M" message's text (after "M\n") into <*m>. 0 or -EPROTO. */
 static int
 parse_moved(char *text, struct sl_proxy_moved *m)
 {
 	char *lines[4], *at = text;
-	unsigned long long start, b0, b1;
-	unsigned conn;
-	int s0, s1;
+	uint64_t v[6];
 
 	memset(m, 0, sizeof(*m));
 	/* four lines; the backend's may be empty */
@@ -418,17 +432,22 @@ parse_moved(char *text, struct sl_proxy_moved *m)
 		if (at != NULL)
 			*at++ = '\0';
 	}
-	if (sscanf(lines[3], "%llu %u %llu %llu %d %d", &start, &conn, &b0, &b1, &s0, &s1) != 6 ||
+	/* start_ms conn_ms bytes_in bytes_out in_ended out_ended */
+	at = lines[3];
+	for (size_t k = 0; k < SL_ARRAY_SIZE(v); k++)
+		if (!next_number(&at, &v[k]))
+			return -EPROTO;
+	if (*at != '\0' || v[1] > UINT32_MAX || v[4] > 1 || v[5] > 1 ||
 	    sl_addr_parse(&m->client, lines[2], true, NULL) != 0)
 		return -EPROTO;
 	snprintf(m->listener, sizeof(m->listener), "%s", lines[0]);
 	snprintf(m->backend, sizeof(m->backend), "%s", lines[1]);
-	m->start_ms = start;
-	m->conn_ms = conn;
-	m->bytes[0] = b0;
-	m->bytes[1] = b1;
-	m->shut[0] = s0 != 0;
-	m->shut[1] = s1 != 0;
+	m->start_ms = v[0];
+	m->conn_ms = (uint32_t)v[1];
+	m->bytes[0] = v[2];
+	m->bytes[1] = v[3];
+	m->shut[0] = v[4] != 0;
+	m->shut[1] = v[5] != 0;
 	return 0;
 }
 
