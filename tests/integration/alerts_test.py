@@ -150,6 +150,9 @@ alerts:
                 with Server(name_handler("a"), port=a.port):
                     self.assertTrue(rx.wait(lambda r: len(r.accepted("/flaky")) == 2), rx.posts)
                     self.assertEqual(0, samples(admin)['sluice_alert_firing{rule="a-down"}'])
+                    # the sender counts a post once its answer is read: after the receiver saw it
+                    self.assertTrue(wait_for(lambda: samples(admin).get(
+                        "sluice_alert_notifications_sent_total") == 4), samples(admin))
                     m = samples(admin)
                     self.assertEqual(0, px.stop(), px.stderr())
             err = px.stderr()
