@@ -155,9 +155,18 @@ class Manifests(unittest.TestCase):
         headless = [d for (k, _), d in self.docs.items()
                     if k == "Service" and d["spec"].get("clusterIP") == "None"]
         self.assertEqual(1, len(headless))
-        ports = {p["port"] for p in headless[0]["spec"]["ports"]}
+        svc = headless[0]
+        ports = {p["port"] for p in svc["spec"]["ports"]}
+        namespace = svc["metadata"].get("namespace", "default")
+        discovering = [g for g in self.config["groups"] if "discover" in g]
+        self.assertTrue(discovering, "no group discovers its backends through the Service")
+        for g in discovering:
+            # the Service's full DNS name (no search domains) and one of its ports
+            self.assertEqual(f"{svc['metadata']['name']}.{namespace}.svc.cluster.local",
+                             g["discover"]["name"])
+            self.assertIn(g["discover"]["port"], ports)
         for g in self.config["groups"]:
-            for b in g["backends"]:
+            for b in g.get("backends", []):
                 self.assertIn(int(b["address"].rsplit(":", 1)[1]), ports, b)
 
     def test_kustomization_lists_every_manifest(self):
