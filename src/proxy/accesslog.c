@@ -201,6 +201,19 @@ putf(struct out *o, const char *fmt, ...)
 		put(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+/* <v> in decimal, without printf: a line has several numbers. */
+static void
+put_u64(struct out *o, uint64_t v)
+{
+	char tmp[20];
+	size_t n = sizeof(tmp);
+
+	do
+		tmp[--n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	put(o, tmp + n, sizeof(tmp) - n);
+}
+
 /* <s> as a JSON string, quotes included: '"', '\' and every byte outside printable ASCII
  * escaped, so that the line stays valid JSON (and one line) whatever a name holds. */
 static void
@@ -221,11 +234,27 @@ put_json_str(struct out *o, const char *s)
 	put(o, "\"", 1);
 }
 
+/* <a> as a JSON string; IPv4 (most lines) without inet_ntop() and printf. */
 static void
 put_addr(struct out *o, const struct sl_addr *a)
 {
 	char buf[SL_ADDR_STRLEN];
 
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+		const uint8_t *ip = (const uint8_t *)&s4->sin_addr;
+
+		put(o, "\"", 1);
+		for (int i = 0; i < 4; i++) {
+			if (i > 0)
+				put(o, ".", 1);
+			put_u64(o, ip[i]);
+		}
+		put(o, ":", 1);
+		put_u64(o, ntohs(s4->sin_port));
+		put(o, "\"", 1);
+		return;
+	}
 	put_json_str(o, sl_addr_format(a, buf, sizeof(buf)));
 }
 
@@ -294,7 +323,9 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 	struct sl_addr baddr;
 	struct out o = {.buf = buf, .size = size};
 	int64_t wall = (int64_t)r->end_ms + wall_offset_ms;
-	char when[32], why[48];
+	static _Thread_local char when[32];
+	static _Thread_local time_t when_sec = (time_t)-1;
+	char why[48], ms[3];
 	struct sl_addr client;
 	struct tm tm;
 	time_t sec;
@@ -315,10 +346,22 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 	if (wall < 0)
 		wall = 0;
 	sec = (time_t)(wall / 1000);
-	if (gmtime_r(&sec, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		snprintf(when, sizeof(when), "1970-01-01T00:00:00");
-	putf(&o, "{\"time\":\"%s.%03dZ\",\"client\":", when, (int)(wall % 1000));
+	/* the date and time of day change once a second: format them once a second (a thread's
+	 * own copy: the logger thread's, or a test's) */
+	if (sec != when_sec) {
+		if (gmtime_r(&sec, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			snprintf(when, sizeof(when), "1970-01-01T00:00:00");
+		when_sec = sec;
+	}
+	ms[0] = (char)('0' + wall % 1000 / 100);
+	ms[1] = (char)('0' + wall % 100 / 10);
+	ms[2] = (char)('0' + wall % 10);
+	put_str(&o, "{\"time\":\"");
+	put_str(&o, when);
+	put(&o, ".", 1);
+	put(&o, ms, 3);
+	put_str(&o, "Z\",\"client\":");
 	rec_client(r, &client);
 	if (client.len != 0)
 		put_addr(&o, &client);
@@ -339,12 +382,18 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 		put_addr(&o, &b->addr);
 	else
 		put_str(&o, "null");
-	putf(&o, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64, r->bytes_in, r->bytes_out);
+	put_str(&o, ",\"bytes_in\":");
+	put_u64(&o, r->bytes_in);
+	put_str(&o, ",\"bytes_out\":");
+	put_u64(&o, r->bytes_out);
+	put_str(&o, ",\"connect_ms\":");
 	if (r->connect_ms == UINT32_MAX)
-		put_str(&o, ",\"connect_ms\":null");
+		put_str(&o, "null");
 	else
-		putf(&o, ",\"connect_ms\":%" PRIu32, r->connect_ms);
-	putf(&o, ",\"duration_ms\":%" PRIu32 ",\"termination\":", r->duration_ms);
+		put_u64(&o, r->connect_ms);
+	put_str(&o, ",\"duration_ms\":");
+	put_u64(&o, r->duration_ms);
+	put_str(&o, ",\"termination\":");
 	put_json_str(&o, sl__accesslog_end_name(r, why, sizeof(why)));
 	put_str(&o, "}\n");
 	if (o.len >= size)
