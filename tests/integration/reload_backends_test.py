@@ -3,7 +3,9 @@
 takes new connections, one removed takes none while a session open to it runs on, a weight
 change shifts the share, and a list that does not fit max_backends (a removed backend's slot is
 still held by its open session) is refused with the reason and changes nothing, until the
-session closes. A list that stays as it was keeps the run-time changes made with sluicectl."""
+session closes. A list that stays as it was keeps the run-time changes made with sluicectl.
+Open sessions are listed with the backend they have."""
+import json
 import os
 import select
 import signal
@@ -114,6 +116,15 @@ class ReloadBackends(unittest.TestCase):
             self.assertEqual({"b"}, set(who_answers(self.port, 5)))
             self.assertEqual(before, a.accepted)
             self.assertEqual("a", ask(held))
+            # each open session is listed with the backend it has, the removed one included
+            with connect(self.port) as other:
+                self.assertEqual("b", ask(other))
+                rc, out, _ = self.ctl("--json", "show", "sessions")
+                self.assertEqual(0, rc)
+                listed = {x["client"]: x["backend"]
+                          for x in json.loads(out)["result"]["sessions"]}
+                self.assertEqual("a", listed["%s:%d" % held.getsockname()])
+                self.assertEqual("b", listed["%s:%d" % other.getsockname()])
 
             # reweighted (and c added): b takes 4 of every 5
             self.write([("b", b.addr, 4), ("c", c.addr, 1)])
