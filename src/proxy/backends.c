@@ -821,7 +821,8 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 	}
 	pthread_mutex_lock(&p->bk_mu);
 	if (p->listening && !p->bk_live) {
-		snprintf(why, size, "the proxy is starting");
+		snprintf(why, size,
+		         "the workers take no backend change now (starting or draining)");
 		err = -EAGAIN;
 		goto out_unlock;
 	}

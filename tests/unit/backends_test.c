@@ -883,6 +883,17 @@ reload_with_a_changed_backend_list_makes_the_file_the_truth(void **state)
 	assert_int_equal(3, ask_n(&r, 3));
 	assert_int_equal(before + 3, accepted(&r, 1));
 	assert_int_equal(2, nlisted(r.p));
+
+	/* a file name that a discovered backend has: refused, nothing changes */
+	next = reload_file(&r, port, "{name: e2, address: @1, weight: 5}, {name: d, address: @0}",
+	                   "");
+	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "discovered"));
+	sl_config_free(next);
+	assert_true(info_of(r.p, "d", &bi));
+	assert_true(bi.discovered);
+	assert_true(sl_addr_equal(&r.e[3].addr, &bi.addr));
+	assert_int_equal(2, nlisted(r.p));
 	reload_rig_stop(&r, layout);
 }
 
