@@ -38,7 +38,10 @@ class ReloadUpgrade(unittest.TestCase):
         self.upgrade_sock = os.path.join(self.dir.name, "upgrade.sock")
         self.port = free_port()
         self.other_port = free_port()
-        self.gen = 0  # the process generation: the control socket is each process's own
+        # the process generation: an upgrade hands the listeners, admin and upgrade sockets
+        # over but not the control socket (the new process cannot open the path the old one
+        # still serves), so each process gets its own
+        self.gen = 0
         self.hups = 0  # reloads by SIGHUP the current process took
 
     def ctl_path(self):
