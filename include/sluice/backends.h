@@ -13,7 +13,8 @@
  *
  * A group holds at most max_backends backends (its config key). A removed backend's slot is
  * reused only once no session holds it, so it counts against max_backends until then. Run-time
- * changes last until the process exits; a reload leaves them alone (docs/operations.md).
+ * changes last until the process exits, or until a reload whose file changes the group's backend
+ * list (sl_proxy_reload()); a reload that leaves the list as it was leaves them alone.
  */
 #ifndef SLUICE_BACKENDS_H
 #define SLUICE_BACKENDS_H

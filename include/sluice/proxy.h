@@ -151,10 +151,19 @@ SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
  * Takes <next> as the running configuration without touching a session: the live fields
  * (listener timeouts, allow/deny, the PROXY trust list and timeout, the listener rate and the
  * per-source limits; group retries, passive ejection and max_queue) apply to every event from
- * then on. Everything else was built at start and must be equal: else -EINVAL with the first
- * difference in <why> (<size> bytes), such as "listener web: address changed", and <next> stays
- * the caller's. 0: the proxy owns <next>. -EBUSY: earlier snapshots still wait for a worker's
- * quiescent point; try again. Controlling thread only; never blocks on the workers.
+ * then on. A group's backend list is compared with the running snapshot's (the previous file,
+ * not the start file): unchanged, the run-time changes (sluice/backends.h) stay; changed, the
+ * list becomes the group's non-discovered backends through the backend API's table (names gone
+ * are removed, their open sessions run on; new names are added; a changed weight is set; a
+ * changed address or max_connections is a remove and an add), each change logged; discovered
+ * backends are never touched. Everything else (max_backends too) was built at start and must be
+ * equal. Everything is checked before anything changes: -EINVAL with the first difference or
+ * the reason in <why> (<size> bytes), such as "listener web: address changed" or a backend list
+ * that does not fit max_backends (counting slots still held by removed backends' sessions), and
+ * nothing changed; <next> stays the caller's. 0: the proxy owns <next>. -EBUSY: earlier
+ * snapshots still wait for a worker's quiescent point; try again. Controlling thread only;
+ * never blocks on the workers, but for a backend change, which waits for them (bounded) as the
+ * backend API does.
  */
 SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
 

@@ -8,6 +8,8 @@
  * balancer (retired) and no session holds it (conns at 0, A4/R4).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -628,6 +630,233 @@ out_free:
 	free(keep);
 	free(taken);
 	free(add);
+	return err;
+}
+
+/* ---- a reload's backend lists ---- */
+
+static bool
+same_backend_list(const struct sl_config_group *a, const struct sl_config_group *b)
+{
+	if (a->nbackends != b->nbackends)
+		return false;
+	for (size_t i = 0; i < a->nbackends; i++) {
+		const struct sl_config_backend *x = &a->backends[i], *y = &b->backends[i];
+
+		if (strcmp(x->name, y->name) != 0 || !sl_addr_equal(&x->addr, &y->addr) ||
+		    x->weight != y->weight || x->max_connections != y->max_connections)
+			return false;
+	}
+	return true;
+}
+
+static void
+spec_of(struct sl_backend_spec *spec, const struct sl_config_backend *cb)
+{
+	memset(spec, 0, sizeof(*spec));
+	memcpy(spec->name, cb->name, sizeof(spec->name));
+	spec->addr = cb->addr;
+	spec->weight = cb->weight == 0 ? 1 : cb->weight;
+	spec->max_connections = cb->max_connections;
+}
+
+/* One group's part of a reload, worked out before anything changes. */
+struct bk_plan {
+	const struct sl_config_group *cg; /* the new file's group; NULL: its list is unchanged */
+	bool *drop;                       /* [cap] live slots to remove */
+	int *from;                        /* [nbackends] the slot that stays, or -1 */
+	int *to;                          /* [nbackends] the slot to fill, or -1 */
+};
+
+/* Works out group <g>'s plan against its slot table; -EINVAL with the reason in <why>. */
+static int
+plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t size)
+{
+	const struct sl_config_group *cg = pl->cg;
+	uint32_t cap = p->bsets[g].cap;
+	size_t need = 0, nfree = 0;
+	bool *taken = calloc(cap, sizeof(*taken));
+	bool *stays = calloc(cap, sizeof(*stays));
+	int err = 0;
+
+	if (taken == NULL || stays == NULL) {
+		err = -ENOMEM;
+		snprintf(why, size, "group %s: out of memory", cg->name);
+		goto out_free;
+	}
+	for (size_t k = 0; k < cg->nbackends; k++) {
+		struct sl_backend_spec spec;
+		char name[SL_CONFIG_NAME_MAX];
+		int i;
+
+		spec_of(&spec, &cg->backends[k]);
+		spec_name(&spec, name);
+		if (spec_check(&spec) != 0) {
+			snprintf(why, size, "group %s: backend %s: bad name, address or weight",
+			         cg->name, name);
+			err = -EINVAL;
+			goto out_free;
+		}
+		pl->from[k] = pl->to[k] = -1;
+		i = find_backend(p, g, name);
+		if (i >= 0 && p->backends[g][i].discovered) {
+			snprintf(why, size,
+			         "group %s: backend %s: the name is a discovered backend's",
+			         cg->name, name);
+			err = -EINVAL;
+			goto out_free;
+		}
+		if (i >= 0 && stays[i]) {
+			snprintf(why, size, "group %s: backend %s is listed twice", cg->name, name);
+			err = -EINVAL;
+			goto out_free;
+		}
+		if (i >= 0 && sl_addr_equal(&p->backends[g][i].addr, &spec.addr) &&
+		    p->backends[g][i].max_connections == spec.max_connections) {
+			pl->from[k] = i;
+			stays[i] = true;
+		} else {
+			need++; /* new, or replaced (its old slot is dropped below) */
+		}
+	}
+	for (uint32_t i = 0; i < cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		pl->drop[i] = slot_state(b) == SL_SLOT_LIVE && !b->discovered && !stays[i];
+	}
+	/* room: slots free now; a slot dropped here is reused by a later change only */
+	for (size_t k = 0; k < cg->nbackends; k++) {
+		int i;
+
+		if (pl->from[k] >= 0)
+			continue;
+		i = free_slot(p, g, taken);
+		if (i < 0)
+			break;
+		taken[i] = true;
+		pl->to[k] = i;
+		nfree++;
+	}
+	if (nfree < need) {
+		uint32_t held = 0;
+
+		for (uint32_t i = 0; i < cap; i++)
+			held += slot_state(&p->backends[g][i]) == SL_SLOT_REMOVED &&
+			        !slot_reusable(&p->backends[g][i]);
+		snprintf(why, size,
+		         "group %s: %zu backend(s) to add but %zu free of max_backends %" PRIu32
+		         " (%" PRIu32 " held by removed backends' open sessions)",
+		         cg->name, need, nfree, cap, held);
+		err = -EINVAL;
+	}
+
+out_free:
+	free(taken);
+	free(stays);
+	return err;
+}
+
+/* Carries out group <g>'s plan and publishes it; logs each change. */
+static void
+apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
+{
+	const struct sl_config_group *cg = pl->cg;
+	unsigned changes = 0;
+	int err;
+
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+		if (!pl->drop[i])
+			continue;
+		slot_remove(p, g, i);
+		sl_log_info("group %s: backend %s removed (reload)", cg->name,
+		            p->backends[g][i].name);
+		changes++;
+	}
+	for (size_t k = 0; k < cg->nbackends; k++) {
+		struct sl_backend_spec spec;
+		char a[SL_ADDR_STRLEN];
+
+		spec_of(&spec, &cg->backends[k]);
+		if (pl->from[k] >= 0) {
+			struct sl_backend *b = &p->backends[g][pl->from[k]];
+			/* relaxed: under bk_mu, the only writer; statistics read the value alone */
+			uint32_t old = atomic_exchange_explicit(&b->weight, spec.weight,
+			                                        memory_order_relaxed);
+
+			if (old != spec.weight) {
+				sl_log_info("group %s: backend %s weight %u -> %u (reload)",
+				            cg->name, b->name, old, spec.weight);
+				changes++;
+			}
+			continue;
+		}
+		slot_fill(p, g, (uint32_t)pl->to[k], &spec, false);
+		sl_log_info("group %s: backend %s (%s) added (reload)", cg->name,
+		            p->backends[g][pl->to[k]].name,
+		            sl_addr_format(&spec.addr, a, sizeof(a)));
+		changes++;
+	}
+	if (changes == 0)
+		return;
+	err = publish(p, g, true);
+	if (err != 0)
+		/* only a failed build (out of memory) gets here; the table holds the new set, the
+		 * workers the old one, until the next change publishes */
+		sl_log_error("group %s: cannot rebuild the balancer: %s", cg->name, strerror(-err));
+}
+
+int
+sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
+                          const struct sl_config *next, char *why, size_t size)
+{
+	struct bk_plan *plans;
+	int err = 0;
+
+	if (sl_worker_current() != NULL)
+		return -EDEADLK;
+	plans = calloc(next->ngroups + 1, sizeof(*plans));
+	if (plans == NULL) {
+		snprintf(why, size, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&p->bk_mu);
+	if (p->listening && !p->bk_live) {
+		snprintf(why, size,
+		         "the workers take no backend change now (starting or draining)");
+		err = -EAGAIN;
+		goto out_unlock;
+	}
+	for (size_t g = 0; g < next->ngroups && err == 0; g++) {
+		struct bk_plan *pl = &plans[g];
+		size_t n = next->groups[g].nbackends;
+
+		if (same_backend_list(&prev->groups[g], &next->groups[g]))
+			continue;
+		pl->cg = &next->groups[g];
+		pl->drop = calloc(p->bsets[g].cap, sizeof(pl->drop[0]));
+		pl->from = calloc(n + 1, sizeof(pl->from[0]));
+		pl->to = calloc(n + 1, sizeof(pl->to[0]));
+		if (pl->drop == NULL || pl->from == NULL || pl->to == NULL) {
+			snprintf(why, size, "out of memory");
+			err = -ENOMEM;
+			break;
+		}
+		err = plan_group(p, g, pl, why, size);
+	}
+	if (err != 0)
+		goto out_unlock;
+	for (size_t g = 0; g < next->ngroups; g++)
+		if (plans[g].cg != NULL)
+			apply_group(p, g, &plans[g]);
+
+out_unlock:
+	pthread_mutex_unlock(&p->bk_mu);
+	for (size_t g = 0; g < next->ngroups; g++) {
+		free(plans[g].drop);
+		free(plans[g].from);
+		free(plans[g].to);
+	}
+	free(plans);
 	return err;
 }
 

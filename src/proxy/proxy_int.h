@@ -684,6 +684,17 @@ void sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset)
  */
 int sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next);
 /*
+ * A reload's backend change (backends.c): for every group whose backend list in <next> differs
+ * from the one in <prev>, makes <next>'s list the group's non-discovered backends (names gone
+ * are removed, new ones added, a changed weight set, a changed address or max_connections
+ * replaced); discovered backends are left alone. Everything is checked before anything changes:
+ * -EINVAL with the reason in <why> (<size> bytes) and nothing changed, or 0 (but for running out
+ * of memory while rebuilding a balancer, which is logged). -EDEADLK on a worker, -EAGAIN between
+ * sl_proxy_listen() and sl_proxy_start(). Waits, bounded, for the workers as the backend API.
+ */
+int sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
+                              const struct sl_config *next, char *why, size_t size);
+/*
  * Frees the replaced snapshots every worker has passed. Returns how many still wait.
  * Controlling thread only; never blocks on the workers.
  */

@@ -63,13 +63,13 @@ describe(struct sl_proxy_session_info *o, const struct sl_session *s, const stru
 		o->client.len = s->peer.len;
 	}
 	snprintf(o->group, sizeof(o->group), "%s", g->name);
-	if (s->backend >= 0 && (size_t)s->backend < g->nbackends) {
-		const struct sl_config_backend *b = &g->backends[s->backend];
+	if (s->backend >= 0 && (size_t)s->backend < s->l->group->n) {
+		/* the session still holds the slot: its occupant cannot change under us (the
+		 * file's list is not the slot table once backends change at run time or by reload)
+		 */
+		const struct sl_backend *b = &s->l->group->backends[s->backend];
 
-		if (b->name[0] != '\0')
-			snprintf(o->backend, sizeof(o->backend), "%s", b->name);
-		else
-			sl_addr_format(&b->addr, o->backend, sizeof(o->backend));
+		snprintf(o->backend, sizeof(o->backend), "%s", b->name);
 	}
 	o->state = sl__session_state_name(s->state);
 	o->age_ms = now > s->start_ms ? now - s->start_ms : 0;

@@ -81,7 +81,7 @@ same_discover(const struct sl_config_discover *a, const struct sl_config_discove
 /*
  * The first field of group <b> that differs from <a> where balancers, the checker, warm pools
  * and the shared backend state were built from it, or NULL. Retries, passive ejection and
- * max_queue are live.
+ * max_queue are live; the backend list is the reload's to apply (sl__proxy_backends_reload()).
  */
 static const char *
 group_diff(const struct sl_config_group *a, const struct sl_config_group *b)
@@ -100,15 +100,6 @@ group_diff(const struct sl_config_group *a, const struct sl_config_group *b)
 		return "max_backends";
 	if (!same_discover(&a->discover, &b->discover))
 		return "discover"; /* the resolver thread was built from it */
-	if (a->nbackends != b->nbackends)
-		return "the number of backends";
-	for (size_t i = 0; i < a->nbackends; i++) {
-		const struct sl_config_backend *x = &a->backends[i], *y = &b->backends[i];
-
-		if (strcmp(x->name, y->name) != 0 || !sl_addr_equal(&x->addr, &y->addr) ||
-		    x->weight != y->weight || x->max_connections != y->max_connections)
-			return "a backend's name, address, weight or max_connections";
-	}
 	return NULL;
 }
 
@@ -191,9 +182,28 @@ sl__proxy_reclaim_configs(struct sl_proxy *p)
 int
 sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size)
 {
+	const struct sl_config *prev;
 	int err;
 
+	/* relaxed: this thread is the only writer of cur */
+	prev = atomic_load_explicit(&p->cur, memory_order_relaxed);
+	if (next == prev) {
+		snprintf(why, size, "this snapshot is the running one");
+		return -EINVAL;
+	}
 	if (!same_layout(p->cfg, next, why, size))
+		return -EINVAL;
+	/* the publish below must not fail once backends changed: make room first (we are the
+	 * only thread that retires into this domain, so the room stays) */
+	if (prev != p->cfg && sl_epoch_reclaim(p->epoch) >= SL_CONFIG_MAX_RETIRED) {
+		snprintf(why, size, "the workers still hold %d earlier snapshots; try again",
+		         SL_CONFIG_MAX_RETIRED);
+		return -EBUSY;
+	}
+	/* the previous file, not the start file: run-time changes stay while a group's list
+	 * in the file stays */
+	err = sl__proxy_backends_reload(p, prev, next, why, size);
+	if (err != 0)
 		return -EINVAL;
 	err = sl__proxy_publish_config(p, next);
 	if (err == -EBUSY)

@@ -3,7 +3,8 @@
  * Backends at run time (sluice/backends.h), in process: sl_proxy on 127.0.0.1 in front of echo
  * servers on threads, whose accept counts tell where sessions went. Add, remove (an open
  * session runs on), weight, drain and disable, the discovered set (counters and health kept),
- * the errors, Maglev's ~1/N movement on a removal, and changes racing live traffic.
+ * reloads of a changed backend list, the errors, Maglev's ~1/N movement on a removal, and changes
+ * racing live traffic.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -740,48 +741,221 @@ warm_pools_follow_backends_added_disabled_and_removed(void **state)
 	rig_stop(&r);
 }
 
-static void
-reload_keeps_run_time_changes_and_refuses_another_backend_list(void **state)
+/* Loads a file of one listener on <port> and group g with <backends> (YAML flow list) and <extra>.
+ */
+static struct sl_config *
+reload_file(struct rig *r, unsigned port, const char *backends, const char *extra)
 {
 	static const char yaml[] = "workers: 1\n"
 	                           "listeners: [{name: l, address: 127.0.0.1:%u, group: g}]\n"
-	                           "groups: [{name: g, backends: [{name: e0, address: %s}]%s}]\n";
-	char a[SL_ADDR_STRLEN], text[512], why[160];
+	                           "groups: [{name: g, backends: [%s]%s}]\n";
+	char a[NECHO][SL_ADDR_STRLEN], list[1024], text[2048];
+	struct sl_config *c;
+	size_t k = 0;
+
+	for (size_t i = 0; i < NECHO; i++)
+		sl_addr_format(&r->e[i].addr, a[i], sizeof(a[i]));
+	/* "@N" in <backends> is echo server N's address */
+	for (const char *s = backends; *s != '\0' && k + SL_ADDR_STRLEN < sizeof(list); s++) {
+		if (s[0] == '@' && s[1] >= '0' && s[1] < '0' + NECHO) {
+			k += (size_t)snprintf(list + k, sizeof(list) - k, "%s", a[s[1] - '0']);
+			s++;
+		} else {
+			list[k++] = *s;
+		}
+	}
+	list[k] = '\0';
+	snprintf(text, sizeof(text), yaml, port, list, extra);
+	assert_int_equal(0, sl_config_load_string(&c, NULL, text, strlen(text), stderr));
+	return c;
+}
+
+static void
+reload_rig_start(struct rig *r, struct sl_config **layout, unsigned *port, const char *backends,
+                 const char *extra)
+{
+	rig_config(r, 1, "round_robin", 0); /* for its echo servers */
+	*port = sl_test_closed_port();
+	*layout = reload_file(r, *port, backends, extra);
+	sl_test_proxy_start(&r->p, *layout, &r->addr);
+}
+
+static void
+reload_rig_stop(struct rig *r, struct sl_config *layout)
+{
+	sl_proxy_destroy(r->p);
+	r->p = NULL;
+	sl_config_free(layout);
+	rig_stop(r);
+}
+
+static void
+reload_with_an_unchanged_backend_list_keeps_run_time_changes(void **state)
+{
 	struct sl_config *layout, *next;
 	struct sl_backend_spec s;
 	struct sl_backend_info bi;
+	char why[200];
 	unsigned port;
 	struct rig r;
 
 	(void)state;
-	rig_config(&r, 1, "round_robin", 0); /* for its echo servers */
-	sl_addr_format(&r.e[0].addr, a, sizeof(a));
-	port = sl_test_closed_port();
-	snprintf(text, sizeof(text), yaml, port, a, "");
-	assert_int_equal(0, sl_config_load_string(&layout, NULL, text, strlen(text), stderr));
-	sl_test_proxy_start(&r.p, layout, &r.addr);
+	reload_rig_start(&r, &layout, &port, "{name: e0, address: @0}", "");
 	s = spec_of("late", &r.e[1].addr, 1);
 	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(0, sl_proxy_backend_set_weight(r.p, "g", "e0", 3));
 
-	/* the start file again: taken, and the added backend stays */
-	assert_int_equal(0, sl_config_load_string(&next, NULL, text, strlen(text), stderr));
+	/* the same list again: taken, and the run-time changes stay */
+	next = reload_file(&r, port, "{name: e0, address: @0}", "");
 	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
 	assert_true(info_of(r.p, "late", &bi));
-	assert_int_equal(4, ask_n(&r, 4));
-	assert_int_equal(2, accepted(&r, 1));
+	assert_true(info_of(r.p, "e0", &bi));
+	assert_int_equal(3, bi.weight);
+	assert_int_equal(8, ask_n(&r, 8));
+	assert_true(accepted(&r, 1) >= 1);
 
 	/* another max_backends: refused, nothing changes */
-	snprintf(text, sizeof(text), yaml, port, a, ", max_backends: 40");
-	assert_int_equal(0, sl_config_load_string(&next, NULL, text, strlen(text), stderr));
+	next = reload_file(&r, port, "{name: e0, address: @0}", ", max_backends: 40");
 	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
 	assert_non_null(strstr(why, "max_backends"));
 	sl_config_free(next);
 	assert_int_equal(2, nlisted(r.p));
+	reload_rig_stop(&r, layout);
+}
 
-	sl_proxy_destroy(r.p);
-	r.p = NULL;
-	sl_config_free(layout);
-	rig_stop(&r);
+static void
+reload_with_a_changed_backend_list_makes_the_file_the_truth(void **state)
+{
+	struct sl_config *layout, *next;
+	struct sl_backend_spec s, d;
+	struct sl_backend_info bi;
+	unsigned before;
+	char why[200];
+	unsigned port;
+	struct rig r;
+	int fd;
+
+	(void)state;
+	reload_rig_start(&r, &layout, &port, "{name: e0, address: @0}", "");
+	s = spec_of("late", &r.e[1].addr, 1);
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	d = spec_of("d", &r.e[3].addr, 1);
+	assert_int_equal(0, sl_proxy_group_set_discovered(r.p, "g", &d, 1));
+	assert_int_equal(0, sl_proxy_backend_set_admin(r.p, "g", "d", SL_BACKEND_DRAINING));
+	fd = client_connect(&r.addr);
+	assert_true(fd >= 0);
+	assert_true(roundtrip(fd, 100, 1));
+	assert_int_equal(1, accepted(&r, 0) + accepted(&r, 1));
+
+	/* e0 goes, e2 comes, "late" (run time, not in the file) goes; "d" is discovery's */
+	next = reload_file(&r, port, "{name: e2, address: @2, weight: 2}", "");
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_false(info_of(r.p, "e0", &bi));
+	assert_false(info_of(r.p, "late", &bi));
+	assert_true(info_of(r.p, "e2", &bi));
+	assert_int_equal(2, bi.weight);
+	assert_false(bi.discovered);
+	assert_true(info_of(r.p, "d", &bi));
+	assert_true(bi.discovered);
+	assert_int_equal(SL_BACKEND_DRAINING, bi.admin);
+	before = accepted(&r, 0) + accepted(&r, 1);
+	assert_int_equal(6, ask_n(&r, 6));
+	assert_int_equal(6, accepted(&r, 2));
+	assert_int_equal(before, accepted(&r, 0) + accepted(&r, 1));
+	/* the open session runs on to the backend the reload removed */
+	assert_true(roundtrip(fd, 3000, 2));
+	close(fd);
+
+	/* a weight change is set in place: the backend keeps its counters */
+	next = reload_file(&r, port, "{name: e2, address: @2, weight: 5}", "");
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_true(info_of(r.p, "e2", &bi));
+	assert_int_equal(5, bi.weight);
+	assert_int_equal(6, bi.sessions);
+
+	/* an address change is a remove and an add: new counters, new address */
+	next = reload_file(&r, port, "{name: e2, address: @1, weight: 5}", "");
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_true(info_of(r.p, "e2", &bi));
+	assert_int_equal(0, bi.sessions);
+	assert_true(sl_addr_equal(&r.e[1].addr, &bi.addr));
+	before = accepted(&r, 1);
+	assert_int_equal(3, ask_n(&r, 3));
+	assert_int_equal(before + 3, accepted(&r, 1));
+	assert_int_equal(2, nlisted(r.p));
+
+	/* a file name that a discovered backend has: refused, nothing changes */
+	next = reload_file(&r, port, "{name: e2, address: @1, weight: 5}, {name: d, address: @0}",
+	                   "");
+	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "discovered"));
+	sl_config_free(next);
+	assert_true(info_of(r.p, "d", &bi));
+	assert_true(bi.discovered);
+	assert_true(sl_addr_equal(&r.e[3].addr, &bi.addr));
+	assert_int_equal(2, nlisted(r.p));
+	reload_rig_stop(&r, layout);
+}
+
+static void
+reload_that_overflows_max_backends_is_refused_and_changes_nothing(void **state)
+{
+	struct sl_config *layout, *next;
+	struct sl_backend_info bi;
+	char why[200], list[128];
+	unsigned port, held;
+	struct rig r;
+	int fd, err = -EINVAL;
+
+	(void)state;
+	reload_rig_start(&r, &layout, &port, "{name: e0, address: @0}, {name: e1, address: @1}",
+	                 ", max_backends: 2");
+	fd = client_connect(&r.addr);
+	assert_true(fd >= 0);
+	assert_true(roundtrip(fd, 100, 1));
+	held = accepted(&r, 0) == 1 ? 0 : 1;
+
+	/* e0 and e1 still hold both slots while the reload is checked: no room for two new */
+	next = reload_file(&r, port, "{name: e2, address: @2}, {name: e3, address: @3}",
+	                   ", max_backends: 2");
+	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "max_backends 2"));
+	sl_config_free(next);
+	assert_int_equal(2, nlisted(r.p));
+	assert_true(info_of(r.p, "e0", &bi));
+	assert_true(info_of(r.p, "e1", &bi));
+	assert_int_equal(4, ask_n(&r, 4));
+	assert_int_equal(0, accepted(&r, 2) + accepted(&r, 3));
+
+	/* the held backend leaves the file: removed, its slot held until the session closes */
+	snprintf(list, sizeof(list), "{name: e%u, address: @%u}", 1 - held, 1 - held);
+	next = reload_file(&r, port, list, ", max_backends: 2");
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_int_equal(1, nlisted(r.p));
+	snprintf(list, sizeof(list), "{name: e%u, address: @%u}, {name: e2, address: @2}", 1 - held,
+	         1 - held);
+	next = reload_file(&r, port, list, ", max_backends: 2");
+	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "1 held"));
+	sl_config_free(next);
+	assert_true(roundtrip(fd, 100, 2));
+	shutdown(fd, SHUT_WR);
+	assert_int_equal(0, sl_test_read_full(fd, (char[1]){0}, 1, POLL_MS));
+	close(fd);
+	/* the proxy closes its side on its own time: bounded wait for the slot to free */
+	for (int i = 0; i < 500 && err != 0; i++) {
+		next = reload_file(&r, port, list, ", max_backends: 2");
+		err = sl_proxy_reload(r.p, next, why, sizeof(why));
+		if (err != 0) {
+			sl_config_free(next);
+			nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+		}
+	}
+	assert_int_equal(0, err);
+	assert_true(info_of(r.p, "e2", &bi));
+	assert_int_equal(4, ask_n(&r, 4));
+	assert_true(accepted(&r, 2) >= 1);
+	reload_rig_stop(&r, layout);
 }
 
 struct traffic {
@@ -854,7 +1028,9 @@ main(void)
 	        cmocka_unit_test(metrics_show_backends_added_at_run_time_and_hide_removed_ones),
 	        cmocka_unit_test(access_log_names_the_backend_a_session_had),
 	        cmocka_unit_test(warm_pools_follow_backends_added_disabled_and_removed),
-	        cmocka_unit_test(reload_keeps_run_time_changes_and_refuses_another_backend_list),
+	        cmocka_unit_test(reload_with_an_unchanged_backend_list_keeps_run_time_changes),
+	        cmocka_unit_test(reload_with_a_changed_backend_list_makes_the_file_the_truth),
+	        cmocka_unit_test(reload_that_overflows_max_backends_is_refused_and_changes_nothing),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 
