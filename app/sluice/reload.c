@@ -165,7 +165,8 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	}
 	level = next->log_level;
 	drain = next->drain_timeout_ms;
-	if (sl_proxy_reload(rl->p, next, reason, sizeof(reason)) != 0) {
+	rc = sl_proxy_reload(rl->p, next, reason, sizeof(reason));
+	if (rc == -EINVAL) {
 		/* an upgrade to the same binary applies any file, moving the sessions over */
 		refuse(why, who,
 		       "not reloaded: %s (needs a restart%s); the previous configuration goes on",
@@ -174,6 +175,10 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		                                        "this file takes over and "
 		                                        "moves every forwarding session"
 		                                      : "");
+		goto out_free;
+	}
+	if (rc != 0) { /* the backends cannot be applied now, or the workers lag: try again */
+		refuse(why, who, "not reloaded: %s; the previous configuration goes on", reason);
 		goto out_free;
 	}
 	/* the proxy owns <next> now */

@@ -157,13 +157,14 @@ SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
  * are removed, their open sessions run on; new names are added; a changed weight is set; a
  * changed address or max_connections is a remove and an add), each change logged; discovered
  * backends are never touched. Everything else (max_backends too) was built at start and must be
- * equal. Everything is checked before anything changes: -EINVAL with the first difference or
- * the reason in <why> (<size> bytes), such as "listener web: address changed" or a backend list
- * that does not fit max_backends (counting slots still held by removed backends' sessions), and
- * nothing changed; <next> stays the caller's. 0: the proxy owns <next>. -EBUSY: earlier
- * snapshots still wait for a worker's quiescent point; try again. Controlling thread only;
- * never blocks on the workers, but for a backend change, which waits for them (bounded) as the
- * backend API does.
+ * equal. Everything is checked before anything changes, and on an error nothing changed and
+ * <next> stays the caller's, with the reason in <why> (<size> bytes): -EINVAL, something built
+ * at start differs ("listener web: address changed"; a restart or an upgrade applies it);
+ * -ENOSPC, the backend lists cannot be applied now (one does not fit max_backends, counting
+ * slots still held by removed backends' sessions, or names a discovered backend). 0: the proxy owns
+ * <next>. -EBUSY: earlier snapshots still wait for a worker's quiescent point; try again.
+ * Controlling thread only; never blocks on the workers, but for a backend change, which waits for
+ * them (bounded) as the backend API does.
  */
 SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
 

@@ -204,7 +204,7 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 	 * in the file stays */
 	err = sl__proxy_backends_reload(p, prev, next, why, size);
 	if (err != 0)
-		return -EINVAL;
+		return -ENOSPC; /* not a layout change: the file's backends cannot be applied now */
 	err = sl__proxy_publish_config(p, next);
 	if (err == -EBUSY)
 		snprintf(why, size, "the workers still hold %d earlier snapshots; try again",

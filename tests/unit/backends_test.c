@@ -887,7 +887,7 @@ reload_with_a_changed_backend_list_makes_the_file_the_truth(void **state)
 	/* a file name that a discovered backend has: refused, nothing changes */
 	next = reload_file(&r, port, "{name: e2, address: @1, weight: 5}, {name: d, address: @0}",
 	                   "");
-	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_int_equal(-ENOSPC, sl_proxy_reload(r.p, next, why, sizeof(why)));
 	assert_non_null(strstr(why, "discovered"));
 	sl_config_free(next);
 	assert_true(info_of(r.p, "d", &bi));
@@ -918,7 +918,7 @@ reload_that_overflows_max_backends_is_refused_and_changes_nothing(void **state)
 	/* e0 and e1 still hold both slots while the reload is checked: no room for two new */
 	next = reload_file(&r, port, "{name: e2, address: @2}, {name: e3, address: @3}",
 	                   ", max_backends: 2");
-	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_int_equal(-ENOSPC, sl_proxy_reload(r.p, next, why, sizeof(why)));
 	assert_non_null(strstr(why, "max_backends 2"));
 	sl_config_free(next);
 	assert_int_equal(2, nlisted(r.p));
@@ -935,7 +935,7 @@ reload_that_overflows_max_backends_is_refused_and_changes_nothing(void **state)
 	snprintf(list, sizeof(list), "{name: e%u, address: @%u}, {name: e2, address: @2}", 1 - held,
 	         1 - held);
 	next = reload_file(&r, port, list, ", max_backends: 2");
-	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_int_equal(-ENOSPC, sl_proxy_reload(r.p, next, why, sizeof(why)));
 	assert_non_null(strstr(why, "1 held"));
 	sl_config_free(next);
 	assert_true(roundtrip(fd, 100, 2));
