@@ -18,8 +18,8 @@
 # with HTTPS support, and GnuTLS cannot be linked statically (no libp11-kit.a; it calls
 # getpwuid_r): sluice never enables MHD's TLS, so app/static/no_tls.c defines the gnutls_*
 # functions the archive refers to as stubs that fail, and libgnutls is not linked at all.
-# Alerts are not: libcurl.a needs NSS and archives Debian does not ship (no_alerts.c); nor is
-# the control socket, whose answers are still rendered with cJSON (no_ctl.c).
+# So is the control socket (src/admin/ctl.c), which answers with jansson too. Alerts are not:
+# libcurl.a needs NSS and archives Debian does not ship (no_alerts.c).
 include(CheckCSourceCompiles)
 
 find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
@@ -73,8 +73,7 @@ if(SL_STATIC_MISSING)
 else()
 	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB}, ${SL_MHD_STATIC_LIB} without TLS, ${SL_JANSSON_STATIC_LIB})")
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
-		${PROJECT_SOURCE_DIR}/app/static/no_tls.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c
-		${PROJECT_SOURCE_DIR}/app/static/no_ctl.c)
+		${PROJECT_SOURCE_DIR}/app/static/no_tls.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c)
 	target_include_directories(sluice-static PRIVATE ${PROJECT_SOURCE_DIR}/include
 		${PROJECT_SOURCE_DIR}/src ${MHD_INCLUDE_DIRS})
 	# the archives by path: the imported pkg-config targets name the shared libraries

@@ -7,7 +7,7 @@ set -euo pipefail
 
 # the sluice binary alone: compiler, build tools and the libraries it links
 demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
-	libjansson-dev libcjson-dev libcap-dev libc-ares-dev)
+	libjansson-dev libcap-dev libc-ares-dev)
 
 packages=(
 	# build
@@ -15,7 +15,7 @@ packages=(
 	# libraries (libyaml-dev, libnuma-dev, libcap-dev and libc6-dev also ship the .a files of
 	# sluice-static)
 	libcmocka-dev libnuma-dev libyaml-dev liburing-dev libc6-dev libcap-dev
-	libmicrohttpd-dev libjansson-dev libcjson-dev
+	libmicrohttpd-dev libjansson-dev
 	# DNS service discovery (libc-ares-dev also ships the libcares.a of sluice-static), and the
 	# DNS server of its test (dnsmasq-base: the daemon without a service)
 	libc-ares-dev dnsmasq-base

@@ -6,9 +6,9 @@
  * or, with --json, as it came. Exit codes: 0 done, 1 the command failed, 2 usage, 3 the socket
  * could not be reached or gave no answer.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -109,44 +109,51 @@ table_print(struct table *t)
 
 /* A scalar member as text into <buf>: strings as they are, numbers without a fraction. */
 static const char *
-text_of(const cJSON *v, char *buf, size_t size)
+text_of(const json_t *v, char *buf, size_t size)
 {
-	if (cJSON_IsString(v))
-		return v->valuestring;
-	if (cJSON_IsNumber(v)) {
-		if (v->valuedouble == (double)(long long)v->valuedouble)
-			snprintf(buf, size, "%lld", (long long)v->valuedouble);
-		else
-			snprintf(buf, size, "%g", v->valuedouble);
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
 		return buf;
 	}
-	if (cJSON_IsBool(v))
-		return cJSON_IsTrue(v) ? "true" : "false";
-	if (cJSON_IsNull(v))
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+
+		if (d > -0x1p63 && d < 0x1p63 && d == (double)(long long)d)
+			snprintf(buf, size, "%lld", (long long)d);
+		else
+			snprintf(buf, size, "%g", d);
+		return buf;
+	}
+	if (json_is_boolean(v))
+		return json_is_true(v) ? "true" : "false";
+	if (json_is_null(v))
 		return "-";
 	return "?";
 }
 
 static const char *
-member(const cJSON *o, const char *key, char *buf, size_t size)
+member(const json_t *o, const char *key, char *buf, size_t size)
 {
-	return text_of(cJSON_GetObjectItemCaseSensitive(o, key), buf, size);
+	return text_of(json_object_get(o, key), buf, size);
 }
 
 static void
-print_info(const cJSON *r)
+print_info(const json_t *r)
 {
 	static const char *const keys[] = {"version", "pid",         "uptime_seconds",
 	                                   "workers", "config_file", "control_socket"};
-	const cJSON *ls = cJSON_GetObjectItemCaseSensitive(r, "listeners"), *l;
+	const json_t *ls = json_object_get(r, "listeners"), *l;
 	struct table t = {.ncols = 3};
 	char buf[64];
+	size_t i;
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		printf("%-15s %s\n", keys[i], member(r, keys[i], buf, sizeof(buf)));
 	printf("listeners:\n");
 	table_add(&t, (const char *const[]){"  NAME", "ADDRESS", "GROUP"});
-	cJSON_ArrayForEach(l, ls)
+	json_array_foreach(ls, i, l)
 	{
 		char n[128], a[64], g[64];
 
@@ -160,41 +167,44 @@ print_info(const cJSON *r)
 
 /* "key=value" for every member of <o>, nested objects as key.sub=value. */
 static void
-print_members(const cJSON *o, const char *prefix)
+print_members(json_t *o, const char *prefix)
 {
-	const cJSON *v;
+	const char *key;
+	json_t *v;
 	char buf[64];
 
-	cJSON_ArrayForEach(v, o)
+	json_object_foreach(o, key, v)
 	{
-		if (cJSON_IsObject(v)) {
+		if (json_is_object(v)) {
 			char p[128];
 
-			snprintf(p, sizeof(p), "%s%s.", prefix, v->string);
+			snprintf(p, sizeof(p), "%s%s.", prefix, key);
 			print_members(v, p);
 		} else {
-			printf(" %s%s=%s", prefix, v->string, text_of(v, buf, sizeof(buf)));
+			printf(" %s%s=%s", prefix, key, text_of(v, buf, sizeof(buf)));
 		}
 	}
 }
 
 /* One line per set, or per instance of a labelled set: "SET key=value ...". */
 static void
-print_stats(const cJSON *r)
+print_stats(json_t *r)
 {
-	const cJSON *set, *inst;
+	const char *name;
+	json_t *set, *inst;
+	size_t i;
 
-	cJSON_ArrayForEach(set, r)
+	json_object_foreach(r, name, set)
 	{
-		if (cJSON_IsArray(set)) {
-			cJSON_ArrayForEach(inst, set)
+		if (json_is_array(set)) {
+			json_array_foreach(set, i, inst)
 			{
-				printf("%s", set->string);
+				printf("%s", name);
 				print_members(inst, "");
 				putchar('\n');
 			}
 		} else {
-			printf("%s", set->string);
+			printf("%s", name);
 			print_members(set, "");
 			putchar('\n');
 		}
@@ -202,7 +212,7 @@ print_stats(const cJSON *r)
 }
 
 static void
-print_backends(const cJSON *r)
+print_backends(const json_t *r)
 {
 	static const char *const keys[] = {"group",  "name",     "address",
 	                                   "weight", "admin",    "health",
@@ -210,10 +220,11 @@ print_backends(const cJSON *r)
 	static const char *const head[] = {"GROUP",  "NAME",   "ADDRESS",  "WEIGHT",  "ADMIN",
 	                                   "HEALTH", "ACTIVE", "SESSIONS", "FAILURES"};
 	struct table t = {.ncols = 9};
-	const cJSON *b;
+	const json_t *b;
+	size_t j;
 
 	table_add(&t, head);
-	cJSON_ArrayForEach(b, r)
+	json_array_foreach(r, j, b)
 	{
 		char bufs[9][64];
 		const char *row[9];
@@ -227,22 +238,25 @@ print_backends(const cJSON *r)
 
 /* The list of open sessions: one row each. */
 static void
-print_session_list(const cJSON *r)
+print_session_list(const json_t *r)
 {
 	static const char *const keys[] = {"worker", "client", "listener", "backend",
 	                                   "state",  "age_ms", "bytes_in", "bytes_out"};
 	static const char *const head[] = {"WORKER", "CLIENT", "LISTENER", "BACKEND",
 	                                   "STATE",  "AGE_MS", "BYTES_IN", "BYTES_OUT"};
-	const cJSON *x, *err = cJSON_GetObjectItemCaseSensitive(r, "sessions_error");
+	const json_t *x, *err = json_object_get(r, "sessions_error"),
+	                 *list = json_object_get(r, "sessions");
 	struct table t = {.ncols = 8};
 	char b1[64], b2[64];
+	size_t j;
 
 	printf("sessions listed: %s of %s\n", member(r, "listed", b1, sizeof(b1)),
 	       member(r, "active", b2, sizeof(b2)));
-	if (cJSON_IsString(err))
-		fprintf(stderr, "sluicectl: some workers did not answer: %s\n", err->valuestring);
+	if (json_is_string(err))
+		fprintf(stderr, "sluicectl: some workers did not answer: %s\n",
+		        json_string_value(err));
 	table_add(&t, head);
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "sessions"))
+	json_array_foreach(list, j, x)
 	{
 		char bufs[8][64];
 		const char *row[8];
@@ -256,14 +270,15 @@ print_session_list(const cJSON *r)
 
 /* Rows of <key> and "active" from each item of array <arr> of <r>, under <head>. */
 static void
-print_counts(const cJSON *r, const char *arr, const char *const *head, const char *const *keys,
+print_counts(const json_t *r, const char *arr, const char *const *head, const char *const *keys,
              size_t ncols)
 {
 	struct table t = {.ncols = ncols};
-	const cJSON *x;
+	const json_t *x, *list = json_object_get(r, arr);
+	size_t j;
 
 	table_add(&t, head);
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, arr))
+	json_array_foreach(list, j, x)
 	{
 		char bufs[3][64];
 		const char *row[3];
@@ -276,7 +291,7 @@ print_counts(const cJSON *r, const char *arr, const char *const *head, const cha
 }
 
 static void
-print_sessions(const cJSON *r)
+print_sessions(const json_t *r)
 {
 	char buf[64];
 
@@ -292,11 +307,12 @@ print_sessions(const cJSON *r)
 
 /* Prints the result of a successful <argv> command. */
 static void
-print_result(int argc, char **argv, const cJSON *r)
+print_result(int argc, char **argv, json_t *r)
 {
 	const char *w1 = argc > 1 ? argv[1] : "";
-	const cJSON *x;
+	const json_t *x;
 	char buf[64];
+	size_t i;
 
 	if (strcmp(argv[0], "show") == 0 && strcmp(w1, "info") == 0)
 		print_info(r);
@@ -307,7 +323,7 @@ print_result(int argc, char **argv, const cJSON *r)
 	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "sessions") == 0)
 		print_sessions(r);
 	else if (strcmp(argv[0], "help") == 0)
-		cJSON_ArrayForEach(x, r) printf("%s\n", text_of(x, buf, sizeof(buf)));
+		json_array_foreach(r, i, x) printf("%s\n", text_of(x, buf, sizeof(buf)));
 	else if (strcmp(argv[0], "reload") == 0)
 		printf("reloaded %s\n", member(r, "reloaded", buf, sizeof(buf)));
 	else if (strcmp(argv[0], "shutdown") == 0)
@@ -438,11 +454,11 @@ main(int argc, char **argv)
 	};
 	const char *path = getenv("SLUICE_CONTROL"), *why = NULL;
 	char req[REQUEST_MAX + 1], *line = NULL, *end;
-	const cJSON *ok, *err, *code;
+	const json_t *ok, *err, *code;
 	bool json = false;
 	long timeout = 60;
 	size_t len = 0;
-	cJSON *doc;
+	json_t *doc;
 	int opt, fd, rc;
 
 	if (path == NULL || path[0] == '\0')
@@ -517,29 +533,30 @@ main(int argc, char **argv)
 		return EXIT_UNREACHABLE;
 	}
 	close(fd);
-	doc = cJSON_Parse(line);
-	ok = cJSON_GetObjectItemCaseSensitive(doc, "ok");
-	if (!cJSON_IsBool(ok)) {
+	doc = json_loads(line, 0, NULL);
+	ok = json_object_get(doc, "ok");
+	if (!json_is_boolean(ok)) {
 		fprintf(stderr, "sluicectl: %s: the answer is not sluice's: %.200s\n", path, line);
-		cJSON_Delete(doc);
+		json_decref(doc);
 		free(line);
 		return EXIT_UNREACHABLE;
 	}
-	err = cJSON_GetObjectItemCaseSensitive(doc, "error");
-	code = cJSON_GetObjectItemCaseSensitive(doc, "code");
+	err = json_object_get(doc, "error");
+	code = json_object_get(doc, "code");
 	if (json)
 		printf("%s\n", line);
-	if (cJSON_IsTrue(ok)) {
+	if (json_is_true(ok)) {
 		if (!json)
-			print_result(argc, argv, cJSON_GetObjectItemCaseSensitive(doc, "result"));
+			print_result(argc, argv, json_object_get(doc, "result"));
 		rc = 0;
 	} else {
 		fprintf(stderr, "sluicectl: %s\n",
-		        cJSON_IsString(err) ? err->valuestring : "the command failed");
-		rc = cJSON_IsString(code) && strcmp(code->valuestring, "usage") == 0 ? EXIT_USAGE
-		                                                                     : EXIT_FAILED;
+		        json_is_string(err) ? json_string_value(err) : "the command failed");
+		rc = json_is_string(code) && strcmp(json_string_value(code), "usage") == 0
+		             ? EXIT_USAGE
+		             : EXIT_FAILED;
 	}
-	cJSON_Delete(doc);
+	json_decref(doc);
 	free(line);
 	return fflush(stdout) == 0 ? rc : EXIT_FAILED;
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <sluice/stats.h>
@@ -26,6 +27,23 @@
  * _sum and _count in the definition's exported unit. 0, or a negative errno.
  */
 int sl__admin_render_metrics(const struct sl_stats *r, FILE *f);
+
+/*
+ * How every JSON answer is written (/stats, /readyz, the control socket): compact, keys in
+ * insertion order (jansson always keeps it), reals with 15 significant digits ("0.1", not
+ * "0.10000000000000001").
+ */
+#define SL_ADMIN_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/* A counter: exact as an integer; a real only past INT64_MAX, which jansson cannot hold. NULL:
+ * no memory. */
+json_t *sl__admin_json_count(uint64_t v);
+
+/*
+ * A computed figure: an integral value as an integer ("3", where jansson prints a real as
+ * "3.0"), a fraction as a real, and NaN or an infinity (which JSON cannot spell) as null.
+ */
+json_t *sl__admin_json_figure(double d);
 
 /* What /stats adds to the registry's figures from outside it (the endpoint, the proxy). */
 struct sl_admin_extras {

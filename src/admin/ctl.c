@@ -6,9 +6,9 @@
  * before the next is read, so requests are served one at a time. Answers are written with a
  * bounded wait; a client that does not read, or stays idle too long, is closed.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -66,37 +66,66 @@ struct sl_ctl {
 
 /* ---- answers ---- */
 
-static cJSON *
+/*
+ * A string member. jansson takes valid UTF-8 only: names and messages are (configured names
+ * pass libyaml, requests are ASCII), but a path need not be, so its other bytes become '?'.
+ */
+static json_t *
+str(const char *s)
+{
+	json_t *v = json_string(s);
+	char *ascii;
+
+	if (v != NULL || s == NULL || (ascii = strdup(s)) == NULL)
+		return v;
+	for (char *q = ascii; *q != '\0'; q++)
+		if ((unsigned char)*q >= 0x80)
+			*q = '?';
+	v = json_string(ascii);
+	free(ascii);
+	return v;
+}
+
+/* A new array as member <key> of <o>, or NULL (no memory). */
+static json_t *
+add_array(json_t *o, const char *key)
+{
+	json_t *a = json_array();
+
+	return json_object_set_new(o, key, a) == 0 ? a : NULL;
+}
+
+static json_t *
 error_doc(const char *code, const char *msg)
 {
-	cJSON *doc = cJSON_CreateObject();
+	json_t *doc = json_object();
 
 	if (doc == NULL)
 		return NULL;
-	cJSON_AddBoolToObject(doc, "ok", false);
-	cJSON_AddStringToObject(doc, "error", msg);
+	json_object_set_new(doc, "ok", json_boolean(false));
+	json_object_set_new(doc, "error", str(msg));
 	if (code != NULL)
-		cJSON_AddStringToObject(doc, "code", code);
+		json_object_set_new(doc, "code", str(code));
 	return doc;
 }
 
 /* {"ok":true,"result":<result>} (takes <result>; NULL is a null result). */
-static cJSON *
-ok_doc(cJSON *result)
+static json_t *
+ok_doc(json_t *result)
 {
-	cJSON *doc = cJSON_CreateObject();
+	json_t *doc = json_object();
 
 	if (doc == NULL) {
-		cJSON_Delete(result);
+		json_decref(result);
 		return NULL;
 	}
-	cJSON_AddBoolToObject(doc, "ok", true);
-	cJSON_AddItemToObject(doc, "result", result != NULL ? result : cJSON_CreateNull());
+	json_object_set_new(doc, "ok", json_boolean(true));
+	json_object_set_new(doc, "result", result != NULL ? result : json_null());
 	return doc;
 }
 
 /* The answer to a failed backend change <err> for <group>/<name>. */
-static cJSON *
+static json_t *
 backend_error(int err, const struct sl__ctl_req *r)
 {
 	char msg[256];
@@ -135,29 +164,29 @@ backend_error(int err, const struct sl__ctl_req *r)
 
 /* ---- show ---- */
 
-static cJSON *
+static json_t *
 show_info(struct sl_ctl *c)
 {
 	const struct sl_config *cfg = c->cfg;
-	cJSON *o = cJSON_CreateObject(), *ls;
+	json_t *o = json_object(), *ls;
 	uint64_t up;
 
 	if (o == NULL)
 		return NULL;
-	cJSON_AddStringToObject(o, "version", sl_version());
-	cJSON_AddNumberToObject(o, "pid", (double)getpid());
+	json_object_set_new(o, "version", str(sl_version()));
+	json_object_set_new(o, "pid", json_integer(getpid()));
 	up = (sl_clock_ns() - c->started_ns) / 1000000000u; /* whole seconds */
-	cJSON_AddNumberToObject(o, "uptime_seconds", (double)up);
-	cJSON_AddNumberToObject(o, "workers", (double)sl_config_workers(cfg));
+	json_object_set_new(o, "uptime_seconds", sl__admin_json_count(up));
+	json_object_set_new(o, "workers", json_integer(sl_config_workers(cfg)));
 	if (c->config_path != NULL)
-		cJSON_AddStringToObject(o, "config_file", c->config_path);
+		json_object_set_new(o, "config_file", str(c->config_path));
 	else
-		cJSON_AddNullToObject(o, "config_file");
-	cJSON_AddStringToObject(o, "control_socket", c->sun.sun_path);
-	ls = cJSON_AddArrayToObject(o, "listeners");
+		json_object_set_new(o, "config_file", json_null());
+	json_object_set_new(o, "control_socket", str(c->sun.sun_path));
+	ls = add_array(o, "listeners");
 	for (size_t i = 0; ls != NULL && i < cfg->nlisteners; i++) {
 		const struct sl_config_listener *l = &cfg->listeners[i];
-		cJSON *li = cJSON_CreateObject();
+		json_t *li = json_object();
 		char a[SL_ADDR_STRLEN];
 		struct sl_addr bound;
 
@@ -165,33 +194,33 @@ show_info(struct sl_ctl *c)
 			break;
 		if (sl_proxy_listener_addr(c->p, i, &bound) != 0)
 			bound = l->addr;
-		cJSON_AddStringToObject(li, "name", l->name);
-		cJSON_AddStringToObject(li, "address", sl_addr_format(&bound, a, sizeof(a)));
-		cJSON_AddStringToObject(li, "group", cfg->groups[l->group].name);
-		cJSON_AddItemToArray(ls, li);
+		json_object_set_new(li, "name", str(l->name));
+		json_object_set_new(li, "address", str(sl_addr_format(&bound, a, sizeof(a))));
+		json_object_set_new(li, "group", str(cfg->groups[l->group].name));
+		json_array_append_new(ls, li);
 	}
 	return o;
 }
 
-static cJSON *
+static json_t *
 backend_object(const struct sl_backend_info *b)
 {
-	cJSON *o = cJSON_CreateObject();
+	json_t *o = json_object();
 	char a[SL_ADDR_STRLEN];
 
 	if (o == NULL)
 		return NULL;
-	cJSON_AddStringToObject(o, "group", b->group);
-	cJSON_AddStringToObject(o, "name", b->name);
-	cJSON_AddStringToObject(o, "address", sl_addr_format(&b->addr, a, sizeof(a)));
-	cJSON_AddNumberToObject(o, "weight", b->weight);
-	cJSON_AddNumberToObject(o, "max_connections", b->max_connections);
-	cJSON_AddStringToObject(o, "admin", sl_backend_admin_name(b->admin));
-	cJSON_AddStringToObject(o, "health", !b->up ? "down" : b->ejected ? "ejected" : "up");
-	cJSON_AddBoolToObject(o, "discovered", b->discovered);
-	cJSON_AddNumberToObject(o, "active", (double)b->active);
-	cJSON_AddNumberToObject(o, "sessions", (double)b->sessions);
-	cJSON_AddNumberToObject(o, "connect_failures", (double)b->connect_failures);
+	json_object_set_new(o, "group", str(b->group));
+	json_object_set_new(o, "name", str(b->name));
+	json_object_set_new(o, "address", str(sl_addr_format(&b->addr, a, sizeof(a))));
+	json_object_set_new(o, "weight", json_integer(b->weight));
+	json_object_set_new(o, "max_connections", json_integer(b->max_connections));
+	json_object_set_new(o, "admin", str(sl_backend_admin_name(b->admin)));
+	json_object_set_new(o, "health", str(!b->up ? "down" : b->ejected ? "ejected" : "up"));
+	json_object_set_new(o, "discovered", json_boolean(b->discovered));
+	json_object_set_new(o, "active", sl__admin_json_count(b->active));
+	json_object_set_new(o, "sessions", sl__admin_json_count(b->sessions));
+	json_object_set_new(o, "connect_failures", sl__admin_json_count(b->connect_failures));
 	return o;
 }
 
@@ -203,30 +232,12 @@ gauge(const struct sl_stats_set *s, size_t inst, const char *def)
 	return idx < 0 ? 0 : sl_stats_read_gauge(s, inst, (unsigned)idx);
 }
 
-/* The /stats document (json.c renders it with jansson) as this file's cJSON, or NULL. */
-static cJSON *
-stats_doc(const struct sl_stats *reg)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	cJSON *doc = NULL;
-
-	if (f == NULL)
-		return NULL;
-	if (sl__admin_render_stats(reg, NULL, f) == 0 && fflush(f) == 0)
-		doc = cJSON_Parse(text);
-	fclose(f);
-	free(text);
-	return doc;
-}
-
-static cJSON *
+static json_t *
 show_backends(struct sl_ctl *c)
 {
 	struct sl_backend_info *bs = NULL;
 	size_t max = BACKENDS_FIRST, n = 0;
-	cJSON *arr = cJSON_CreateArray();
+	json_t *arr = json_array();
 	int err;
 
 	if (arr == NULL)
@@ -243,72 +254,74 @@ show_backends(struct sl_ctl *c)
 		max = n;
 	}
 	for (size_t i = 0; err == 0 && i < n; i++) {
-		cJSON *o = backend_object(&bs[i]);
+		json_t *o = backend_object(&bs[i]);
 
 		if (o == NULL)
 			goto err_free;
-		cJSON_AddItemToArray(arr, o);
+		json_array_append_new(arr, o);
 	}
 	free(bs);
 	if (err != 0) {
-		cJSON_Delete(arr);
+		json_decref(arr);
 		return error_doc(NULL, strerror(-err));
 	}
 	return ok_doc(arr);
 
 err_free:
 	free(bs);
-	cJSON_Delete(arr);
+	json_decref(arr);
 	return NULL;
 }
 
 /* The open sessions themselves, asked of every worker: up to SESSIONS_LISTED of them. */
 static void
-add_session_list(struct sl_ctl *c, cJSON *o)
+add_session_list(struct sl_ctl *c, json_t *o)
 {
 	struct sl_proxy_session_info *ss = calloc(SESSIONS_LISTED, sizeof(*ss));
 	size_t n = 0;
-	cJSON *arr;
+	json_t *arr;
 	int err;
 
 	if (ss == NULL)
 		return;
 	err = sl_proxy_sessions(c->p, ss, SESSIONS_LISTED, &n);
 	if (err != 0)
-		cJSON_AddStringToObject(o, "sessions_error", strerror(-err));
-	cJSON_AddNumberToObject(o, "listed", (double)(n < SESSIONS_LISTED ? n : SESSIONS_LISTED));
-	arr = cJSON_AddArrayToObject(o, "workers"); /* sessions per worker, of those listed */
+		json_object_set_new(o, "sessions_error", str(strerror(-err)));
+	json_object_set_new(o, "listed",
+	                    json_integer((json_int_t)(n < SESSIONS_LISTED ? n : SESSIONS_LISTED)));
+	arr = add_array(o, "workers"); /* sessions per worker, of those listed */
 	for (unsigned w = 0; arr != NULL && w < sl_config_workers(c->cfg); w++) {
-		cJSON *wi = cJSON_CreateObject();
+		json_t *wi = json_object();
 		size_t k = 0;
 
 		for (size_t i = 0; i < n && i < SESSIONS_LISTED; i++)
 			k += ss[i].worker == w;
 		if (wi == NULL)
 			break;
-		cJSON_AddNumberToObject(wi, "worker", w);
-		cJSON_AddNumberToObject(wi, "active", (double)k);
-		cJSON_AddItemToArray(arr, wi);
+		json_object_set_new(wi, "worker", json_integer(w));
+		json_object_set_new(wi, "active", json_integer((json_int_t)k));
+		json_array_append_new(arr, wi);
 	}
-	arr = cJSON_AddArrayToObject(o, "sessions");
+	arr = add_array(o, "sessions");
 	for (size_t i = 0; arr != NULL && i < n && i < SESSIONS_LISTED; i++) {
-		cJSON *si = cJSON_CreateObject();
+		json_t *si = json_object();
 		char a[SL_ADDR_STRLEN];
 
 		if (si == NULL)
 			break;
-		cJSON_AddNumberToObject(si, "worker", ss[i].worker);
-		cJSON_AddStringToObject(si, "listener", ss[i].listener);
-		cJSON_AddStringToObject(
-		        si, "client",
-		        ss[i].client.len != 0 ? sl_addr_format(&ss[i].client, a, sizeof(a)) : "");
-		cJSON_AddStringToObject(si, "group", ss[i].group);
-		cJSON_AddStringToObject(si, "backend", ss[i].backend);
-		cJSON_AddStringToObject(si, "state", ss[i].state);
-		cJSON_AddNumberToObject(si, "age_ms", (double)ss[i].age_ms);
-		cJSON_AddNumberToObject(si, "bytes_in", (double)ss[i].bytes_in);
-		cJSON_AddNumberToObject(si, "bytes_out", (double)ss[i].bytes_out);
-		cJSON_AddItemToArray(arr, si);
+		json_object_set_new(si, "worker", json_integer(ss[i].worker));
+		json_object_set_new(si, "listener", str(ss[i].listener));
+		json_object_set_new(si, "client",
+		                    str(ss[i].client.len != 0
+		                                ? sl_addr_format(&ss[i].client, a, sizeof(a))
+		                                : ""));
+		json_object_set_new(si, "group", str(ss[i].group));
+		json_object_set_new(si, "backend", str(ss[i].backend));
+		json_object_set_new(si, "state", str(ss[i].state));
+		json_object_set_new(si, "age_ms", sl__admin_json_count(ss[i].age_ms));
+		json_object_set_new(si, "bytes_in", sl__admin_json_count(ss[i].bytes_in));
+		json_object_set_new(si, "bytes_out", sl__admin_json_count(ss[i].bytes_out));
+		json_array_append_new(arr, si);
 	}
 	free(ss);
 }
@@ -317,65 +330,66 @@ add_session_list(struct sl_ctl *c, cJSON *o)
  * Open sessions: the total, per listener and per backend, from the registry; then the
  * sessions themselves, from the workers.
  */
-static cJSON *
+static json_t *
 show_sessions(struct sl_ctl *c)
 {
 	const struct sl_stats *r = sl_proxy_stats_registry(c->p);
 	const struct sl_stats_set *proc = sl_stats_find(r, "process"),
 	                          *ls = sl_stats_find(r, "listener"),
 	                          *bs = sl_stats_find(r, "backend");
-	cJSON *o = cJSON_CreateObject(), *arr;
+	json_t *o = json_object(), *arr;
 
 	if (o == NULL)
 		return NULL;
-	cJSON_AddNumberToObject(o, "active", proc != NULL ? (double)gauge(proc, 0, "active") : 0);
-	arr = cJSON_AddArrayToObject(o, "listeners");
+	json_object_set_new(o, "active", json_integer(proc != NULL ? gauge(proc, 0, "active") : 0));
+	arr = add_array(o, "listeners");
 	for (size_t i = 0; arr != NULL && ls != NULL && i < sl_stats_set_ninstances(ls); i++) {
-		cJSON *li = cJSON_CreateObject();
+		json_t *li = json_object();
 
 		if (li == NULL)
 			break;
-		cJSON_AddStringToObject(li, "listener", sl_stats_instance_label(ls, i, 0));
-		cJSON_AddNumberToObject(li, "active", (double)gauge(ls, i, "listener_active"));
-		cJSON_AddItemToArray(arr, li);
+		json_object_set_new(li, "listener", str(sl_stats_instance_label(ls, i, 0)));
+		json_object_set_new(li, "active", json_integer(gauge(ls, i, "listener_active")));
+		json_array_append_new(arr, li);
 	}
-	arr = cJSON_AddArrayToObject(o, "backends");
+	arr = add_array(o, "backends");
 	for (size_t i = 0; arr != NULL && bs != NULL && i < sl_stats_set_ninstances(bs); i++) {
 		char label[SL_STATS_LABEL_MAX];
-		cJSON *bi;
+		json_t *bi;
 
 		if (!sl_stats_instance_present(bs, i)) /* an empty or removed slot */
 			continue;
-		bi = cJSON_CreateObject();
+		bi = json_object();
 		if (bi == NULL)
 			break;
-		cJSON_AddStringToObject(bi, "group", sl_stats_instance_label(bs, i, 0));
-		cJSON_AddStringToObject(
-		        bi, "backend", sl_stats_instance_label_now(bs, i, 1, label, sizeof(label)));
-		cJSON_AddNumberToObject(bi, "active", (double)gauge(bs, i, "backend_active"));
-		cJSON_AddItemToArray(arr, bi);
+		json_object_set_new(bi, "group", str(sl_stats_instance_label(bs, i, 0)));
+		json_object_set_new(
+		        bi, "backend",
+		        str(sl_stats_instance_label_now(bs, i, 1, label, sizeof(label))));
+		json_object_set_new(bi, "active", json_integer(gauge(bs, i, "backend_active")));
+		json_array_append_new(arr, bi);
 	}
 	add_session_list(c, o);
 	return o;
 }
 
-static cJSON *
+static json_t *
 help(void)
 {
-	cJSON *arr = cJSON_CreateArray();
+	json_t *arr = json_array();
 
 	for (size_t i = 0; arr != NULL && i < sl__ctl_nusage; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(sl__ctl_usage[i]));
+		json_array_append_new(arr, str(sl__ctl_usage[i]));
 	return arr;
 }
 
 /* ---- changes ---- */
 
-static cJSON *
+static json_t *
 change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 {
 	struct sl_backend_spec spec;
-	cJSON *o;
+	json_t *o;
 	int err;
 
 	switch (r->cmd) {
@@ -405,20 +419,20 @@ change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 	}
 	if (err != 0)
 		return backend_error(err, r);
-	o = cJSON_CreateObject();
+	o = json_object();
 	if (o != NULL) {
-		cJSON_AddStringToObject(o, "group", r->group);
-		cJSON_AddStringToObject(o, "name", r->name);
+		json_object_set_new(o, "group", str(r->group));
+		json_object_set_new(o, "name", str(r->name));
 	}
 	return ok_doc(o);
 }
 
-static cJSON *
+static json_t *
 do_reload(struct sl_ctl *c)
 {
 	char *text = NULL;
 	size_t len = 0;
-	cJSON *doc;
+	json_t *doc;
 	FILE *why;
 	int err;
 
@@ -433,11 +447,11 @@ do_reload(struct sl_ctl *c)
 	while (len > 0 && text[len - 1] == '\n')
 		text[--len] = '\0';
 	if (err == 0) {
-		cJSON *o = cJSON_CreateObject();
+		json_t *o = json_object();
 
 		if (o != NULL)
-			cJSON_AddStringToObject(o, "reloaded",
-			                        c->config_path ? c->config_path : "");
+			json_object_set_new(o, "reloaded",
+			                    str(c->config_path ? c->config_path : ""));
 		doc = ok_doc(o);
 	} else {
 		doc = error_doc(NULL, len > 0 ? text : "not reloaded");
@@ -452,7 +466,7 @@ do_reload(struct sl_ctl *c)
  * Runs <r>, parsed from <line> (<len> bytes), for client <cl>; the answer, or NULL (no memory).
  * Sets <*quit> for shutdown. Changes are logged with the client's pid and uid.
  */
-static cJSON *
+static json_t *
 run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, const char *line,
     size_t len, bool *quit)
 {
@@ -469,7 +483,7 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 		if (err != 0)
 			sl_log_warn("control: show stats: collecting from the workers: %s",
 			            strerror(-err));
-		return ok_doc(stats_doc(reg));
+		return ok_doc(sl__admin_stats_json(reg, NULL));
 	}
 	case SL__CTL_SHOW_BACKENDS:
 		return show_backends(c);
@@ -485,7 +499,7 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 		sl_log_info("control: shutdown requested by pid %d uid %u", (int)cl->pid,
 		            (unsigned)cl->uid);
 		*quit = true;
-		return ok_doc(cJSON_CreateString("draining"));
+		return ok_doc(str("draining"));
 	default:
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
@@ -524,20 +538,22 @@ write_all(int fd, const char *buf, size_t len)
 
 /* Sends <doc> (taken) as one line; NULL sends the out-of-memory answer. 0 or -errno. */
 static int
-answer(int fd, cJSON *doc)
+answer(int fd, json_t *doc)
 {
 	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
-	char *text = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
-	size_t len;
+	char *text = doc != NULL ? json_dumps(doc, SL_ADMIN_JSON_FLAGS) : NULL;
+	size_t len = text != NULL ? strlen(text) : 0;
+	char *line = text != NULL ? realloc(text, len + 2) : NULL;
 	int err;
 
-	cJSON_Delete(doc);
-	if (text == NULL)
+	json_decref(doc);
+	if (line == NULL) {
+		free(text);
 		return write_all(fd, nomem, sizeof(nomem) - 1);
-	len = strlen(text);
-	text[len] = '\n'; /* over the NUL: cJSON's buffer is ours to write up to it */
-	err = write_all(fd, text, len + 1);
-	cJSON_free(text);
+	}
+	line[len] = '\n';
+	err = write_all(fd, line, len + 1);
+	free(line);
 	return err;
 }
 
@@ -592,7 +608,7 @@ serve_lines(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
 		size_t n = (size_t)(nl - cl->buf);
 		struct sl__ctl_req r;
 		char why[256];
-		cJSON *doc;
+		json_t *doc;
 
 		if (sl__ctl_parse(cl->buf, n, &r, why, sizeof(why)) != 0)
 			doc = error_doc("usage", why);

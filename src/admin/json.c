@@ -17,9 +17,6 @@
 
 #include "admin/admin_int.h"
 
-/* Compact, and reals with 15 significant digits ("0.1", not "0.10000000000000001"). */
-#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
-
 static const char *
 short_name(const char *set, const char *name)
 {
@@ -28,19 +25,14 @@ short_name(const char *set, const char *name)
 	return strncmp(name, set, n) == 0 && name[n] == '_' ? name + n + 1 : name;
 }
 
-/* A counter: exact as an integer; a real only past INT64_MAX, which jansson cannot hold. */
-static json_t *
-json_count(uint64_t v)
+json_t *
+sl__admin_json_count(uint64_t v)
 {
 	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
 }
 
-/*
- * A computed figure: an integral value prints as an integer ("3", where jansson prints a real
- * as "3.0"), a fraction as a real, and NaN or an infinity (which JSON cannot spell) as null.
- */
-static json_t *
-json_figure(double d)
+json_t *
+sl__admin_json_figure(double d)
 {
 	if (!isfinite(d))
 		return json_null();
@@ -64,14 +56,18 @@ hist_object(const struct sl_stats_set *s, size_t inst, unsigned idx)
 	if (o != NULL) {
 		uint64_t n = sl_hist_count(&h);
 
-		json_object_set_new(o, "count", json_count(n));
-		json_object_set_new(o, "sum", json_figure(sl_hist_mean(&h) * (double)n * d->scale));
-		json_object_set_new(o, "min", json_figure((double)sl_hist_min(&h) * d->scale));
-		json_object_set_new(o, "max", json_figure((double)sl_hist_max(&h) * d->scale));
+		json_object_set_new(o, "count", sl__admin_json_count(n));
+		json_object_set_new(o, "sum",
+		                    sl__admin_json_figure(sl_hist_mean(&h) * (double)n * d->scale));
+		json_object_set_new(o, "min",
+		                    sl__admin_json_figure((double)sl_hist_min(&h) * d->scale));
+		json_object_set_new(o, "max",
+		                    sl__admin_json_figure((double)sl_hist_max(&h) * d->scale));
 		for (size_t i = 0; i < SL_ARRAY_SIZE(pcts); i++)
 			json_object_set_new(
 			        o, keys[i],
-			        json_figure((double)sl_hist_percentile(&h, pcts[i]) * d->scale));
+			        sl__admin_json_figure((double)sl_hist_percentile(&h, pcts[i]) *
+			                              d->scale));
 	}
 	sl_hist_fini(&h);
 	return o;
@@ -105,9 +101,10 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 			/* a scaled counter (CPU time) in its exported unit, as /metrics */
 			json_object_set_new(
 			        o, key,
-			        d->scale != 0 ? json_figure((double)sl_stats_read(s, inst, idx) *
-			                                    d->scale)
-			                      : json_count(sl_stats_read(s, inst, idx)));
+			        d->scale != 0
+			                ? sl__admin_json_figure(
+			                          (double)sl_stats_read(s, inst, idx) * d->scale)
+			                : sl__admin_json_count(sl_stats_read(s, inst, idx)));
 			break;
 		case SL_STATS_GAUGE:
 			json_object_set_new(o, key,
@@ -140,7 +137,7 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 		}
 	}
 	if (strcmp(set, "process") == 0 && x != NULL && x->uptime_seconds >= 0)
-		json_object_set_new(o, "uptime_seconds", json_figure(x->uptime_seconds));
+		json_object_set_new(o, "uptime_seconds", sl__admin_json_figure(x->uptime_seconds));
 	return o;
 }
 
@@ -148,7 +145,7 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 static int
 print_json(json_t *doc, FILE *f)
 {
-	char *text = json_dumps(doc, DUMP_FLAGS);
+	char *text = json_dumps(doc, SL_ADMIN_JSON_FLAGS);
 
 	json_decref(doc);
 	if (text == NULL)

@@ -3,19 +3,24 @@
 It runs in an empty chroot holding only itself and its configuration, inside a network namespace
 this test creates, proxies a checksummed payload to an echo backend in that namespace, and
 serves the admin endpoint's /healthz (libmicrohttpd and jansson linked in, GnuTLS stubbed out),
-which its own `--probe` reads from the same chroot.
+which its own `--probe` reads from the same chroot, and its control socket (jansson too), which
+sluicectl reads from outside it.
 Runs where sluice-static is built (release), as root, where network namespaces work; elsewhere
 every test skips, saying why."""
 import hashlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import netns
-from harness import Server, echo_handler, echo_roundtrip
+from harness import SLOW, SLUICE, Server, echo_handler, echo_roundtrip
+
+SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
 
 PAYLOAD_BYTES = 4 << 20
 CONFIG = """\
@@ -41,6 +46,23 @@ def http_get(port, path):
         while chunk := s.recv(4096):
             out += chunk
     return out.decode(errors="replace")
+
+
+def wait_unix_socket(path, proc, timeout=10.0):
+    """Until <path> takes a connection (bounded); fails if <proc> exits first."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"sluice exited with {proc.returncode} before serving {path}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(path)
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing answers on {path}")
+        time.sleep(0.05)
 
 
 def setUpModule():
@@ -114,6 +136,37 @@ class EmptyChrootTest(unittest.TestCase):
             self.assertEqual(0, rc, log)
             self.assertIn(f"sessions: 1 accepted, 1 closed, 0 still open at exit; bytes: "
                           f"{PAYLOAD_BYTES} in, {PAYLOAD_BYTES} out", log)
+
+    def test_serves_sluicectl_on_its_control_socket_from_an_empty_chroot(self):
+        with open(os.path.join(self.root, "sluice.yaml"), "a") as f:
+            f.write("control: { path: /sluice.sock }\n")
+        sock = os.path.join(self.root, "sluice.sock")
+        with netns.NetNs("sl-sctl") as ns, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                ns.exec_args(["chroot", self.root, "/sluice", "-c", "/sluice.yaml"]),
+                stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                wait_unix_socket(sock, proc)
+                text = subprocess.run([SLUICECTL, "-s", sock, "show", "info"],
+                                      capture_output=True, text=True, timeout=30)
+                raw = subprocess.run([SLUICECTL, "-s", sock, "--json", "show", "info"],
+                                     capture_output=True, text=True, timeout=30)
+            finally:
+                rc = netns.stop(proc)
+                err.seek(0)
+                log = err.read().decode(errors="replace")
+        self.assertEqual((0, ""), (text.returncode, text.stderr), log)
+        self.assertIn(f"pid             {proc.pid}\n", text.stdout)
+        self.assertIn("config_file     /sluice.yaml\n", text.stdout)
+        self.assertIn("control_socket  /sluice.sock\n", text.stdout)
+        self.assertRegex(text.stdout, r"\n  front +127\.0\.0\.1:8080 +back\n")
+        self.assertEqual(0, raw.returncode, raw.stderr)
+        doc = json.loads(raw.stdout)
+        self.assertEqual(True, doc["ok"])
+        self.assertEqual((proc.pid, 1), (doc["result"]["pid"], doc["result"]["workers"]))
+        self.assertEqual([{"name": "front", "address": "127.0.0.1:8080", "group": "back"}],
+                         doc["result"]["listeners"])
+        self.assertEqual(0, rc, log)
 
 
 if __name__ == "__main__":
