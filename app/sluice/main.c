@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <sluice/addr.h>
@@ -353,7 +355,7 @@ admin_serve(struct sl_admin **a, bool optional)
  */
 static int
 ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, bool optional,
-         struct reloader *rl)
+         struct reloader *rl, int *inherited)
 {
 	const char *path = cfg->control.path;
 	struct sl_ctl_opts o = {
@@ -366,12 +368,22 @@ ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, b
 	        .arg = rl,
 	};
 	const char *hint = "";
-	int err;
+	struct sockaddr_un was;
+	socklen_t len = sizeof(was);
+	int err, fd = *inherited;
 
 	*ctl = NULL;
+	*inherited = -1;
+	/* the previous process's socket (binary upgrade), if it is still this path's */
+	if (fd >= 0 &&
+	    (path[0] == '\0' || getsockname(fd, (struct sockaddr *)&was, &len) != 0 ||
+	     was.sun_family != AF_UNIX || strncmp(was.sun_path, path, sizeof(was.sun_path)) != 0)) {
+		close(fd);
+		fd = -1;
+	}
 	if (path[0] == '\0')
 		return 0;
-	err = sl_ctl_open(ctl, p, &o);
+	err = fd >= 0 ? sl_ctl_open_fd(ctl, p, &o, fd) : sl_ctl_open(ctl, p, &o);
 	if (err == -EADDRINUSE)
 		hint = " (another running process answers on it: stop that one, or choose "
 		       "another path)";
@@ -465,7 +477,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	                      .drain_ms = cfg->drain_timeout_ms,
 	                      .main = pthread_self()};
 	struct sl_ctl *ctl = NULL;
-	struct upgrade_take take = {.admin_fd = -1, .upgrade_fd = -1, .conn = -1};
+	struct upgrade_take take = {.admin_fd = -1, .ctl_fd = -1, .upgrade_fd = -1, .conn = -1};
 	struct upgrade *up = NULL;
 	struct sl_admin *admin = NULL;
 	struct sl_alerts *alerts = NULL;
@@ -508,7 +520,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		err = admin_open(&admin, p, cfg, admin_optional, &take.admin_fd);
 	rl.p = p;
 	if (err == 0)
-		err = ctl_open(&ctl, p, cfg, admin_optional, &rl);
+		err = ctl_open(&ctl, p, cfg, admin_optional, &rl, &take.ctl_fd);
 	if (err == 0 && cfg->upgrade_socket != NULL) {
 		err = upgrade_open(&up, cfg->upgrade_socket, take.upgrade_fd, p) != 0 ? -EIO : 0;
 		take.upgrade_fd = -1; /* upgrade_open()'s, even when it fails */
@@ -525,7 +537,8 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	if (err == 0 && ctl != NULL && (err = sl_ctl_serve(ctl)) != 0)
 		sl_log_error("cannot serve the control socket %s: %s", cfg->control.path,
 		             strerror(-err));
-	if (err == 0 && up != NULL && upgrade_serve(up, admin, pthread_self()) != 0)
+	if (err == 0 && up != NULL &&
+	    upgrade_serve(up, admin, ctl != NULL ? sl_ctl_listen_fd(ctl) : -1, pthread_self()) != 0)
 		err = -EIO;
 	if (err) {
 		/* the proxy names a listener that failed, not every cause: say it here too */
@@ -552,6 +565,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	}
 	handed_to = upgrade_handed_over(up);
 	if (handed_to != 0) {
+		/* the control socket's file is the new process's */
+		if (ctl != NULL)
+			sl_ctl_handed_over(ctl);
 		/* systemd follows the new process's MAINPID: no STOPPING=1 from here */
 		sl_log_info("upgrade: pid %ld serves now: draining (deadline %u ms; SIGTERM closes "
 		            "every connection at once)",

@@ -40,6 +40,7 @@ struct upgrade {
 	pthread_t thread;
 	struct sl_proxy *p;
 	struct sl_admin *admin;
+	int ctl_fd; /* the control socket's listener, or -1 */
 	pthread_t main_thread;
 	/* the pid that took over, 0 before: written once by the thread, read by the main one */
 	_Atomic pid_t to;
@@ -102,6 +103,8 @@ send_sockets(struct upgrade *u, int c)
 		if (fds[0] >= 0)
 			err = send_text(c, "A", fds, 1);
 	}
+	if (err == 0 && u->ctl_fd >= 0)
+		err = send_text(c, "C", &u->ctl_fd, 1);
 	if (err == 0)
 		err = send_text(c, "U", &u->lfd, 1);
 	if (err == 0) {
@@ -261,11 +264,12 @@ upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy *p)
 }
 
 int
-upgrade_serve(struct upgrade *u, struct sl_admin *admin, pthread_t main_thread)
+upgrade_serve(struct upgrade *u, struct sl_admin *admin, int ctl_fd, pthread_t main_thread)
 {
 	int err;
 
 	u->admin = admin;
+	u->ctl_fd = ctl_fd;
 	u->main_thread = main_thread;
 	u->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (u->stop_fd == -1) {
@@ -353,8 +357,14 @@ take_one(struct upgrade_take *t, const char *path)
 	msg[n] = '\0';
 	if (msg[0] == 'L' && (msg[1] == '\n' || msg[1] == '\0'))
 		return take_listeners(t, msg + 1, fds, nfds);
-	if ((msg[0] == 'A' || msg[0] == 'U') && msg[1] == '\0' && nfds == 1) {
-		*(msg[0] == 'A' ? &t->admin_fd : &t->upgrade_fd) = fds[0];
+	if ((msg[0] == 'A' || msg[0] == 'C' || msg[0] == 'U') && msg[1] == '\0' && nfds == 1) {
+		int *slot = msg[0] == 'A'   ? &t->admin_fd
+		            : msg[0] == 'C' ? &t->ctl_fd
+		                            : &t->upgrade_fd;
+
+		if (*slot >= 0)
+			close(*slot); /* sent twice: the last one counts */
+		*slot = fds[0];
 		return 0;
 	}
 	for (size_t k = 0; k < nfds; k++)
@@ -374,7 +384,7 @@ upgrade_take(struct upgrade_take *t, const char *path)
 	int err;
 
 	memset(t, 0, sizeof(*t));
-	t->admin_fd = t->upgrade_fd = -1;
+	t->admin_fd = t->ctl_fd = t->upgrade_fd = -1;
 	t->conn = sl_sock_unix_connect(path, SOCK_SEQPACKET);
 	if (t->conn < 0) {
 		err = t->conn;
@@ -508,9 +518,11 @@ upgrade_take_release(struct upgrade_take *t)
 	t->nsocks = 0;
 	if (t->admin_fd >= 0)
 		close(t->admin_fd);
+	if (t->ctl_fd >= 0)
+		close(t->ctl_fd);
 	if (t->upgrade_fd >= 0)
 		close(t->upgrade_fd);
 	if (t->conn >= 0)
 		close(t->conn);
-	t->admin_fd = t->upgrade_fd = t->conn = -1;
+	t->admin_fd = t->ctl_fd = t->upgrade_fd = t->conn = -1;
 }

@@ -8,7 +8,8 @@
  * The conversation, one SOCK_SEQPACKET message each (docs/operations.md):
  *   new -> old   "sluice-upgrade 1 take"
  *   old -> new   "L\n<name>\n<name>..." with one listening socket per name (as many as needed),
- *                "A" with the admin endpoint's socket (if it has one),
+ *                "A" with the admin endpoint's socket (if it has one), "C" with the control
+ *                socket's (likewise),
  *                "U" with the upgrade socket itself, then "E <pid>"
  *   new -> old   "R <pid>"  once its proxy and admin endpoint run
  *   old -> new   "M\n<listener>\n<backend>\n<client>\n<start_ms> <conn_ms> <bytes in> <bytes out>
@@ -40,6 +41,7 @@ struct upgrade_take {
 	struct sl_proxy_socket *socks; /* the listening sockets, for sl_proxy_inherit() */
 	size_t nsocks;
 	int admin_fd;   /* the admin endpoint's socket, or -1 */
+	int ctl_fd;     /* the control socket's listener, or -1 */
 	int upgrade_fd; /* the upgrade socket's listener, or -1 */
 	int conn;       /* the conversation, until upgrade_finish() */
 	pid_t old_pid;
@@ -71,11 +73,12 @@ void upgrade_take_release(struct upgrade_take *t);
 int upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy *p);
 
 /*
- * Serves takeovers from a thread of its own, handing over <admin>'s socket too (may be NULL),
+ * Serves takeovers from a thread of its own, handing over <admin>'s socket too (may be NULL)
+ * and the control socket's listener <ctl_fd> (-1: none),
  * and signals <main_thread> with UPGRADE_SIGNAL once a new process has taken over. 0, or a
  * negative errno (logged); upgrade_stop() frees <u> either way.
  */
-int upgrade_serve(struct upgrade *u, struct sl_admin *admin, pthread_t main_thread);
+int upgrade_serve(struct upgrade *u, struct sl_admin *admin, int ctl_fd, pthread_t main_thread);
 
 /* The pid a new process took over from this one as, or 0 while none has. Any thread. */
 pid_t upgrade_handed_over(struct upgrade *u);

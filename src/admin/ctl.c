@@ -58,6 +58,7 @@ struct sl_ctl {
 	void *arg;
 	int lfd;
 	int stopfd;
+	bool keep_file; /* a new process took the socket over: its file is that one's now */
 	uint64_t started_ns;
 	pthread_t thread;
 	struct sockaddr_un sun;
@@ -691,18 +692,24 @@ ctl_run(void *arg)
 	return NULL;
 }
 
-int
-sl_ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o)
+/*
+ * sl_ctl_open() on listening socket <fd>, or on a new one at o->path when <fd> is -1. <fd> is
+ * the server's from the call on: closed on failure.
+ */
+static int
+ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, int fd)
 {
-	struct sl_ctl *c;
+	struct sl_ctl *c = NULL;
 	int err;
 
 	*out = NULL;
+	err = -ENAMETOOLONG;
 	if (strlen(o->path) >= sizeof(c->sun.sun_path))
-		return -ENAMETOOLONG;
+		goto err_close;
+	err = -ENOMEM;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return -ENOMEM;
+		goto err_close;
 	c->p = p;
 	c->cfg = o->cfg;
 	c->reload = o->reload;
@@ -714,29 +721,52 @@ sl_ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o
 	memcpy(c->sun.sun_path, o->path, strlen(o->path) + 1);
 	for (size_t i = 0; i < CLIENTS_MAX; i++)
 		c->clients[i].fd = -1;
-	if (o->config_path != NULL && (c->config_path = strdup(o->config_path)) == NULL) {
-		err = -ENOMEM;
-		goto err_free;
-	}
+	if (o->config_path != NULL && (c->config_path = strdup(o->config_path)) == NULL)
+		goto err_close;
 	/* a stale socket is replaced, a live one or a file that is no socket is not */
-	c->lfd = sl_sock_unix_listen(o->path, SOCK_STREAM, o->mode);
-	if (c->lfd < 0) {
-		err = c->lfd;
-		goto err_free;
+	if (fd < 0 && (fd = sl_sock_unix_listen(o->path, SOCK_STREAM, o->mode)) < 0) {
+		err = fd;
+		goto err_close;
 	}
-	if (fcntl(c->lfd, F_SETFL, fcntl(c->lfd, F_GETFL) | O_NONBLOCK) != 0) {
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
 		err = -errno;
-		unlink(c->sun.sun_path);
-		close(c->lfd);
-		goto err_free;
+		goto err_close;
 	}
+	c->lfd = fd;
 	*out = c;
 	return 0;
 
-err_free:
-	free(c->config_path);
+err_close:
+	if (fd >= 0)
+		close(fd); /* a file made here stays: the next start replaces a stale socket */
+	if (c != NULL)
+		free(c->config_path);
 	free(c);
 	return err;
+}
+
+int
+sl_ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o)
+{
+	return ctl_open(out, p, o, -1);
+}
+
+int
+sl_ctl_open_fd(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, int fd)
+{
+	return ctl_open(out, p, o, fd);
+}
+
+int
+sl_ctl_listen_fd(const struct sl_ctl *c)
+{
+	return c->lfd;
+}
+
+void
+sl_ctl_handed_over(struct sl_ctl *c)
+{
+	c->keep_file = true;
 }
 
 int
@@ -785,7 +815,8 @@ sl_ctl_stop(struct sl_ctl *c)
 	for (size_t i = 0; i < CLIENTS_MAX; i++)
 		if (c->clients[i].fd != -1)
 			client_close(&c->clients[i]);
-	unlink(c->sun.sun_path);
+	if (!c->keep_file)
+		unlink(c->sun.sun_path);
 	close(c->lfd);
 	free(c->config_path);
 	free(c);

@@ -5,6 +5,7 @@ echoing unique bytes) and three long-lived streams checksummed both ways run thr
 with an error, refused with FILE:LINE:COLUMN while serving goes on) and three binary upgrades,
 one of them to a file that adds a listener. No connection fails, every stream's bytes come back
 intact and every stream lives to the end, and each old process exits 0."""
+import json
 import os
 import re
 import select
@@ -38,14 +39,11 @@ class ReloadUpgrade(unittest.TestCase):
         self.upgrade_sock = os.path.join(self.dir.name, "upgrade.sock")
         self.port = free_port()
         self.other_port = free_port()
-        # the process generation: an upgrade hands the listeners, admin and upgrade sockets
-        # over but not the control socket (the new process cannot open the path the old one
-        # still serves), so each process gets its own
-        self.gen = 0
         self.hups = 0  # reloads by SIGHUP the current process took
 
     def ctl_path(self):
-        return os.path.join(self.dir.name, f"ctl-{self.gen}.sock")
+        """One control socket for every process: an upgrade hands it over with the rest."""
+        return os.path.join(self.dir.name, "ctl.sock")
 
     def write(self, backends, idle="60s", allow="127.0.0.0/8", other=False, bogus=False):
         """The file: listener web (and other), group g over <backends> [(server, weight)]."""
@@ -119,6 +117,12 @@ class ReloadUpgrade(unittest.TestCase):
         self.assertIsNotNone(took, new.stderr())
         self.assertGreaterEqual(int(took.group(1)), len(streams), new.stderr())
         wait_for_text(new, "control socket on")
+        # the control socket came with the rest: sluicectl reaches the new process (the old
+        # one answered on it too until its main thread closed its copy: the exit above)
+        p = subprocess.run([SLUICECTL, "--json", "-s", self.ctl_path(), "show", "info"],
+                           capture_output=True, text=True, timeout=30 * SLOW)
+        self.assertEqual(0, p.returncode, p.stderr)
+        self.assertEqual(new.proc.pid, json.loads(p.stdout)["result"]["pid"])
         self.hups = 0
         return new
 
@@ -165,7 +169,6 @@ class ReloadUpgrade(unittest.TestCase):
             self.progress()
 
             # upgrade 1, to the file as it stands
-            self.gen += 1
             self.write([(b1, 3), (b2, 1)], idle="45s")
             px = self.upgrade(px, streams)
             self.progress()
@@ -183,7 +186,6 @@ class ReloadUpgrade(unittest.TestCase):
             self.progress()
 
             # upgrade 2, to a file with another listener (what a reload refuses)
-            self.gen += 1
             self.write([(b2, 1), (b3, 1)], idle="30s", other=True)
             px = self.upgrade(px, streams)
             other_load = NewConnections(self.other_port)
@@ -212,7 +214,6 @@ class ReloadUpgrade(unittest.TestCase):
             self.progress()
 
             # upgrade 3
-            self.gen += 1
             self.write([(b2, 5), (b0, 1)], idle="30s", allow="127.0.0.1/32", other=True)
             sent = [s.nsent for s in streams]
             px = self.upgrade(px, streams)
