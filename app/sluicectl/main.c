@@ -6,6 +6,7 @@
  * or, with --json, as it came. Exit codes: 0 done, 1 the command failed, 2 usage, 3 the socket
  * could not be reached or gave no answer.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -35,6 +36,7 @@ usage(FILE *f)
 	      "commands:\n"
 	      "  help                              the commands the server knows\n"
 	      "  show info | stats | backends | sessions\n"
+	      "  profile SECONDS                   each worker's perf counters over SECONDS\n"
 	      "  enable | disable | drain backend GROUP/NAME\n"
 	      "  set weight GROUP/NAME WEIGHT\n"
 	      "  add backend GROUP NAME ADDRESS [weight N] [max_connections N]\n"
@@ -305,6 +307,50 @@ print_sessions(const json_t *r)
 	print_session_list(r);
 }
 
+/* One row per worker, a column per counter, in the server's order. */
+static void
+print_profile(const json_t *r)
+{
+	const json_t *list = json_object_get(r, "workers"), *w, *first = json_array_get(list, 0);
+	const char *key;
+	const json_t *v;
+	struct table t = {0};
+	char head[TABLE_COLS][64], cells[TABLE_COLS][64];
+	const char *row[TABLE_COLS];
+	size_t i;
+
+	printf("over %lld s:\n", (long long)json_integer_value(json_object_get(r, "seconds")));
+	if (first == NULL)
+		return;
+	json_object_foreach((json_t *)first, key, v)
+	{
+		if (t.ncols == TABLE_COLS)
+			break;
+		snprintf(head[t.ncols], sizeof(head[0]), "%s", key);
+		for (char *c = head[t.ncols]; *c != '\0'; c++)
+			*c = *c == '_' ? ' ' : (char)toupper((unsigned char)*c);
+		row[t.ncols] = head[t.ncols];
+		t.ncols++;
+	}
+	table_add(&t, row);
+	json_array_foreach(list, i, w)
+	{
+		size_t k = 0;
+
+		json_object_foreach((json_t *)w, key, v)
+		{
+			if (k == t.ncols)
+				break;
+			row[k] = text_of(v, cells[k], sizeof(cells[k]));
+			k++;
+		}
+		for (; k < t.ncols; k++)
+			row[k] = "";
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
 /* Prints the result of a successful <argv> command. */
 static void
 print_result(int argc, char **argv, json_t *r)
@@ -322,6 +368,8 @@ print_result(int argc, char **argv, json_t *r)
 		print_backends(r);
 	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "sessions") == 0)
 		print_sessions(r);
+	else if (strcmp(argv[0], "profile") == 0)
+		print_profile(r);
 	else if (strcmp(argv[0], "help") == 0)
 		json_array_foreach(r, i, x) printf("%s\n", text_of(x, buf, sizeof(buf)));
 	else if (strcmp(argv[0], "reload") == 0)

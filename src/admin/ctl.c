@@ -328,6 +328,62 @@ add_session_list(struct sl_ctl *c, json_t *o)
 }
 
 /*
+ * "profile SECONDS": what each worker's perf counters (profiling: { perf: true }) counted over
+ * <seconds>, read before and after; the control thread waits meanwhile (a stop cuts it short).
+ * Counters in their exported unit (task-clock in CPU seconds).
+ */
+static json_t *
+profile(struct sl_ctl *c, uint32_t seconds)
+{
+	const struct sl_stats_set *s = sl_stats_find(sl_proxy_stats_registry(c->p), "worker_perf");
+	struct pollfd stop = {.fd = c->stopfd, .events = POLLIN};
+	size_t n, ndefs;
+	uint64_t *before;
+	json_t *o, *arr;
+
+	if (s == NULL)
+		return error_doc("ENOENT",
+		                 "no perf counters: profiling: { perf: true } is not set, "
+		                 "or none of its events could be opened here (see the log)");
+	n = sl_stats_set_ninstances(s);
+	ndefs = sl_stats_set_ndefs(s);
+	before = calloc(n * ndefs + 1, sizeof(*before));
+	if (before == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		for (size_t d = 0; d < ndefs; d++)
+			before[i * ndefs + d] = sl_stats_read(s, i, (unsigned)d);
+	if (poll(&stop, 1, (int)seconds * 1000) != 0) {
+		free(before);
+		return error_doc("ECANCELED", "sluice is stopping");
+	}
+	o = json_object();
+	arr = json_array();
+	json_object_set_new(o, "seconds", json_integer(seconds));
+	json_object_set_new(o, "workers", arr);
+	for (size_t i = 0; i < n; i++) {
+		json_t *w = json_object();
+
+		json_object_set_new(w, "worker", str(sl_stats_instance_label(s, i, 0)));
+		for (size_t d = 0; d < ndefs; d++) {
+			const struct sl_stats_def *def = sl_stats_set_def(s, (unsigned)d);
+			uint64_t delta = sl_stats_read(s, i, (unsigned)d) - before[i * ndefs + d];
+			const char *key = def->name;
+
+			if (strncmp(key, "worker_", 7) == 0)
+				key += 7;
+			json_object_set_new(
+			        w, key,
+			        def->scale != 0 ? sl__admin_json_figure((double)delta * def->scale)
+			                        : sl__admin_json_count(delta));
+		}
+		json_array_append_new(arr, w);
+	}
+	free(before);
+	return ok_doc(o);
+}
+
+/*
  * Open sessions: the total, per listener and per backend, from the registry; then the
  * sessions themselves, from the workers.
  */
@@ -490,6 +546,8 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 		return show_backends(c);
 	case SL__CTL_SHOW_SESSIONS:
 		return ok_doc(show_sessions(c));
+	case SL__CTL_PROFILE:
+		return profile(c, r->seconds);
 	case SL__CTL_RELOAD:
 		sl_log_info("control: reload requested by pid %d uid %u", (int)cl->pid,
 		            (unsigned)cl->uid);

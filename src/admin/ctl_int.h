@@ -23,6 +23,7 @@ enum sl__ctl_cmd {
 	SL__CTL_SHOW_STATS,
 	SL__CTL_SHOW_BACKENDS,
 	SL__CTL_SHOW_SESSIONS,
+	SL__CTL_PROFILE, /* profile SECONDS */
 	SL__CTL_ENABLE,  /* enable backend GROUP/NAME */
 	SL__CTL_DISABLE, /* disable backend GROUP/NAME */
 	SL__CTL_DRAIN,   /* drain backend GROUP/NAME */
@@ -40,7 +41,11 @@ struct sl__ctl_req {
 	struct sl_addr addr;      /* SL__CTL_ADD */
 	uint32_t weight;          /* SL__CTL_WEIGHT, SL__CTL_ADD (default 1) */
 	uint32_t max_connections; /* SL__CTL_ADD (default 0: no cap) */
+	uint32_t seconds;         /* SL__CTL_PROFILE: 1 .. SL__CTL_PROFILE_MAX */
 };
+
+/* Longest "profile SECONDS" the control thread gives its time to, in seconds. */
+#define SL__CTL_PROFILE_MAX 60
 
 /*
  * Parses one request line of <len> bytes (no newline; a trailing "\r" is ignored) into <*r>.

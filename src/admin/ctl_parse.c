@@ -20,6 +20,7 @@ const char *const sl__ctl_usage[] = {
         "show stats",
         "show backends",
         "show sessions",
+        "profile SECONDS",
         "enable backend GROUP/NAME",
         "disable backend GROUP/NAME",
         "drain backend GROUP/NAME",
@@ -145,6 +146,7 @@ static const struct {
         {"show", "stats", SL__CTL_SHOW_STATS},
         {"show", "backends", SL__CTL_SHOW_BACKENDS},
         {"show", "sessions", SL__CTL_SHOW_SESSIONS},
+        {"profile", NULL, SL__CTL_PROFILE},
         {"enable", "backend", SL__CTL_ENABLE},
         {"disable", "backend", SL__CTL_DISABLE},
         {"drain", "backend", SL__CTL_DRAIN},
@@ -168,6 +170,7 @@ words_of(enum sl__ctl_cmd cmd)
 	case SL__CTL_SHOW_STATS:
 	case SL__CTL_SHOW_BACKENDS:
 	case SL__CTL_SHOW_SESSIONS:
+	case SL__CTL_PROFILE:
 		return 2;
 	case SL__CTL_ENABLE:
 	case SL__CTL_DISABLE:
@@ -261,6 +264,8 @@ sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, si
 		return err;
 	case SL__CTL_ADD:
 		return parse_add(&ws, r, why, size);
+	case SL__CTL_PROFILE:
+		return number(ws.w[1], "seconds", 1, SL__CTL_PROFILE_MAX, &r->seconds, why, size);
 	default:
 		return 0;
 	}

@@ -7,15 +7,22 @@ expects, read from the environment, not guessed: perf events need the kernel's p
 (/proc/sys/kernel/perf_event_paranoid), tracefs needs root and the filesystem. An event that is
 unavailable must be named on the "unavailable" log line with its errno, and absent from
 /metrics (not 0)."""
+import json
 import os
 import re
 import socket
 import struct
+import subprocess
+import tempfile
+import threading
 import time
 import unittest
 import urllib.request
 
-from harness import SLOW, Server, Sluice, connect, echo_handler, echoed, free_port, write_config
+from harness import (SLUICE, SLOW, Server, Sluice, connect, echo_handler, echoed, free_port,
+                     write_config)
+
+SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
 
 PERF_NAMES = {"task-clock": "worker_cpu_seconds", "context-switches": "worker_context_switches",
               "page-faults": "worker_page_faults", "cpu-migrations": "worker_cpu_migrations",
@@ -129,6 +136,57 @@ groups:
         else:
             self.assertRegex(err, r"profiling: tcp events unavailable: .*: E[A-Z]+: ")
             self.assertEqual([], tcp)
+
+
+class ProfileCommand(unittest.TestCase):
+    def test_sluicectl_profile_reports_what_each_worker_counted_over_the_seconds(self):
+        workers = 2
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        ctl = os.path.join(tmp.name, "ctl.sock")
+        with Server(echo_handler) as echo:
+            port = free_port()
+            cfg = write_config(f"""
+workers: {workers}
+profiling: {{ perf: true }}
+control: {{ path: {ctl} }}
+listeners:
+  - {{ address: 127.0.0.1:{port}, group: e }}
+groups:
+  - name: e
+    backends: [{{ address: {echo.addr} }}]
+""")
+            with Sluice(["-c", cfg], port=port) as px:
+                stop = threading.Event()
+
+                def traffic():  # new connections while the profile runs (bounded)
+                    for i in range(5000):
+                        if stop.is_set():
+                            return
+                        with connect(port) as s:
+                            echoed(s, b"p%d" % i)
+
+                t = threading.Thread(target=traffic, daemon=True)
+                t.start()
+                r = subprocess.run([SLUICECTL, "--json", "-s", ctl, "profile", "1"],
+                                   capture_output=True, text=True, timeout=30 * SLOW)
+                stop.set()
+                t.join(30 * SLOW)
+                doc = json.loads(r.stdout)
+                if not has_perf():
+                    self.assertEqual((1, "ENOENT"), (r.returncode, doc["code"]), r.stderr)
+                    return
+                self.assertEqual(0, r.returncode, r.stderr + px.stderr())
+                rows = doc["result"]["workers"]
+                self.assertEqual([str(w) for w in range(workers)], [w["worker"] for w in rows])
+                self.assertEqual(1, doc["result"]["seconds"])
+                # the workers did the traffic's work within the second: CPU time and switches
+                self.assertGreater(sum(w["cpu_seconds"] for w in rows), 0, rows)
+                self.assertGreater(sum(w["context_switches"] for w in rows), 0, rows)
+                bad = subprocess.run([SLUICECTL, "-s", ctl, "profile", "61"],
+                                     capture_output=True, text=True, timeout=30 * SLOW)
+                self.assertEqual(2, bad.returncode)
+                self.assertIn("seconds must be an integer from 1 to 60", bad.stderr)
 
 
 if __name__ == "__main__":
