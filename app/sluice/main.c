@@ -33,6 +33,7 @@
 #include <sluice/sock.h>
 #include <sluice/stats.h>
 #include <sluice/version.h>
+#include <sluice/xdp.h>
 
 #include "cli.h"
 #include "demo.h"
@@ -240,6 +241,7 @@ struct reloader {
 	const struct cli *c;            /* NULL: no file to reload */
 	uint32_t drain_ms;              /* the drain deadline of the configuration in force */
 	pthread_t main;                 /* the thread that waits for signals */
+	struct sl_xdp *xdp;             /* NULL: no XDP program; its maps follow each reload */
 };
 
 /* Logs an error from <who> and writes it to <why> too (if not NULL), one line. */
@@ -294,7 +296,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	enum sl_log_level level;
 	uint32_t drain;
 	char reason[200];
-	int rc = -EINVAL;
+	int rc = -EINVAL, err;
 
 	if (c == NULL) {
 		refuse(why, who,
@@ -341,6 +343,13 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		       "configuration goes on");
 		goto out_free;
 	}
+	if (strcmp(next->xdp.interface, layout->xdp.interface) != 0 ||
+	    next->xdp.mode != layout->xdp.mode || next->xdp.required != layout->xdp.required) {
+		refuse(why, who,
+		       "not reloaded: xdp changed (needs a restart); the previous configuration "
+		       "goes on");
+		goto out_free;
+	}
 	if (!same_alerts(next, layout)) {
 		refuse(why, who,
 		       "not reloaded: alerts or profiling changed (needs a restart); the previous "
@@ -366,7 +375,11 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		                                      : "");
 		goto out_free;
 	}
-	/* the proxy owns <next> now */
+	/* the proxy owns <next> now; it keeps it until the next reload, which waits for <mu> */
+	if (rl->xdp != NULL && (err = sl_xdp_update(rl->xdp, next)) != 0)
+		sl_log_error("%s: cannot update the XDP maps: %s (the program keeps a mix of the "
+		             "old and new lists; sluice itself applies the new ones)",
+		             who, strerror(-err));
 	sl_log_set_level(level);
 	rl->drain_ms = drain;
 	sl_log_info("%s: %s reloaded", who, c->config_path);
@@ -979,6 +992,50 @@ alerts_start(struct sl_alerts **al, struct sl_proxy *p, const struct sl_config *
 }
 
 /*
+ * Attaches the XDP early-drop program if <cfg> asks for one (*x stays NULL otherwise, or when
+ * it cannot and xdp.required is off: one line says why). 0, or -1 (logged) when a required
+ * one cannot be attached. Before the privilege drop: it needs CAP_BPF and CAP_NET_ADMIN.
+ */
+static int
+xdp_start(struct sl_xdp **x, struct sl_proxy *p, const struct sl_config *cfg)
+{
+	char why[300];
+	int err;
+
+	*x = NULL;
+	if (cfg->xdp.interface[0] == '\0')
+		return 0;
+	err = sl_xdp_create(x, cfg, why, sizeof(why));
+	if (err == -ENOTSUP) {
+		sl_log_error("cannot start: this sluice was built without XDP (sluice-static never "
+		             "has it): remove \"xdp:\" from the configuration, or run a sluice "
+		             "built with libbpf");
+		return -1;
+	}
+	if (err != 0) {
+		if (cfg->xdp.required) {
+			sl_log_error("cannot start: xdp on %s is required: %s", cfg->xdp.interface,
+			             why);
+			return -1;
+		}
+		sl_log_warn("xdp on %s: %s: running without XDP (sluice still applies every "
+		            "list itself)",
+		            cfg->xdp.interface, why);
+		return 0;
+	}
+	err = sl_xdp_add_stats(*x, p);
+	if (err != 0) {
+		sl_log_error("cannot start: xdp: cannot add its counters: %s", strerror(-err));
+		sl_xdp_destroy(*x);
+		*x = NULL;
+		return -1;
+	}
+	sl_log_info("xdp: early-drop program attached to %s (%s mode)", cfg->xdp.interface,
+	            sl_xdp_mode_name(*x));
+	return 0;
+}
+
+/*
  * Binary upgrade, the new process's first step: takes the running sluice's sockets into <t>
  * and gives the proxy its listening ones. 0, or 1 (logged).
  */
@@ -1026,6 +1083,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	struct upgrade *up = NULL;
 	struct sl_admin *admin = NULL;
 	struct sl_alerts *alerts = NULL;
+	struct sl_xdp *xdp = NULL;
 	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
@@ -1061,6 +1119,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	}
 	/* every privileged thing first (sockets, files), then the drop, then the threads */
 	err = sl_proxy_listen(p);
+	if (err == 0 && xdp_start(&xdp, p, cfg) != 0)
+		err = -EIO;
+	rl.xdp = xdp;
 	if (err == 0)
 		err = admin_open(&admin, p, cfg, admin_optional, &take.admin_fd);
 	rl.p = p;
@@ -1095,6 +1156,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		sl_alerts_destroy(alerts);
 		upgrade_take_release(&take);
 		sl_proxy_destroy(p);
+		sl_xdp_destroy(xdp);
 		return 1;
 	}
 	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
@@ -1140,6 +1202,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	print_summary(p, cfg);
 	sl_proxy_destroy(p);
 	sl_alerts_destroy(alerts); /* after the last registry reader */
+	sl_xdp_destroy(xdp);       /* likewise; closing its link detaches the program */
 	notify_stop();
 	return dw.cut ? 1 : 0;
 }
