@@ -1007,9 +1007,9 @@ xdp_start(struct sl_xdp **x, struct sl_proxy *p, const struct sl_config *cfg)
 		return 0;
 	err = sl_xdp_create(x, cfg, why, sizeof(why));
 	if (err == -ENOTSUP) {
-		sl_log_error("cannot start: this sluice was built without XDP (sluice-static never "
-		             "has it): remove \"xdp:\" from the configuration, or run a sluice "
-		             "built with libbpf");
+		sl_log_error("cannot start: this sluice was built without XDP (no libbpf or clang "
+		             "at build time): remove \"xdp:\" from the configuration, or run a "
+		             "sluice built with libbpf");
 		return -1;
 	}
 	if (err != 0) {
