@@ -2,7 +2,8 @@
 /*
  * sl_xdp: the optional XDP early-drop program (docs/protection.md "XDP early drop"). On the
  * interface named by the configuration's xdp: it drops the SYNs that the listeners' allow:
- * and deny: prefixes refuse, before the network stack, and counts them. Its maps follow the
+ * and deny: prefixes refuse, or whose source is over its listener's source_limits rate, before
+ * the network stack, and counts them. Its maps follow the
  * configuration: sl_xdp_update() after each reload.
  *
  * Thread safety: create, update and destroy from one thread at a time (the main thread and the
@@ -23,6 +24,7 @@ struct sl_xdp;
 /* Why a packet was dropped; the reason label of sluice_xdp_dropped_total. */
 enum sl_xdp_reason {
 	SL_XDP_DENIED = 0, /* a listener's allow:/deny: refuse its source */
+	SL_XDP_RATE = 1,   /* its source is over the listener's source_limits rate */
 	SL_XDP_REASON_COUNT
 };
 

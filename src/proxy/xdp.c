@@ -29,41 +29,50 @@
 
 struct sl_xdp {
 	struct bpf_object *obj;
-	int link;              /* bpf_link fd: closing it detaches the program */
-	int acl4, acl6, drops; /* map fds, owned by <obj> */
-	int ncpus;             /* possible CPUs: the per-CPU array's value count */
+	int link;                      /* bpf_link fd: closing it detaches the program */
+	int acl4, acl6, limits, drops; /* map fds, owned by <obj> */
+	int ncpus;                     /* possible CPUs: the per-CPU array's value count */
 	unsigned ifindex;
 	const char *mode; /* "native" or "generic" */
 	char ifname[SL_CONFIG_IFNAME_MAX];
 };
 
-/* The entries one configuration wants in one map: keys of <ksize> bytes with their values. */
+/*
+ * The entries one configuration wants in one map: keys of <ksize> bytes with values of <vsize>
+ * bytes, key i at keys + i * ksize and its value at vals + i * vsize.
+ */
 struct want {
-	unsigned char *keys;
-	uint32_t *vals;
-	size_t n, cap, ksize;
+	unsigned char *keys, *vals;
+	size_t n, cap, ksize, vsize;
 };
 
 static int
-want_add(struct want *w, const void *key, uint32_t val)
+want_add(struct want *w, const void *key, const void *val)
 {
 	if (w->n == w->cap) {
 		size_t cap = w->cap != 0 ? 2 * w->cap : 64;
-		unsigned char *k = realloc(w->keys, cap * w->ksize);
-		uint32_t *v;
+		unsigned char *k = realloc(w->keys, cap * w->ksize), *v;
 
 		if (k == NULL)
 			return -ENOMEM;
 		w->keys = k;
-		v = realloc(w->vals, cap * sizeof(*v));
+		v = realloc(w->vals, cap * w->vsize);
 		if (v == NULL)
 			return -ENOMEM;
 		w->vals = v;
 		w->cap = cap;
 	}
 	memcpy(w->keys + w->n * w->ksize, key, w->ksize);
-	w->vals[w->n++] = val;
+	memcpy(w->vals + w->n * w->vsize, val, w->vsize);
+	w->n++;
 	return 0;
+}
+
+static void
+want_fini(struct want *w)
+{
+	free(w->keys);
+	free(w->vals);
 }
 
 /* qsort()/bsearch() orders of the two key types: bytes, since only equality matters */
@@ -79,6 +88,12 @@ key6_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct sl_xdp_key6));
 }
 
+static int
+port_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(uint32_t));
+}
+
 /* Number of listeners on <port>: the map key has no destination address, so sharers clash. */
 static size_t
 listeners_on_port(const struct sl_config *cfg, unsigned port)
@@ -88,6 +103,13 @@ listeners_on_port(const struct sl_config *cfg, unsigned port)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		n += sl_addr_port(&cfg->listeners[i].addr) == port;
 	return n;
+}
+
+/* Whether <l> limits each source's new connections (source_limits rate). */
+static bool
+has_rate(const struct sl_config_listener *l)
+{
+	return l->source.on && l->source.limits.rate.rate != 0;
 }
 
 /* Adds one (port, prefix) entry to <w4> or <w6>. */
@@ -103,14 +125,14 @@ add_prefix(struct want *w4, struct want *w6, unsigned port, int family, const ui
 		memcpy(k.port, p, 2);
 		if (addr != NULL)
 			memcpy(k.addr, addr, 4);
-		return want_add(w4, &k, val);
+		return want_add(w4, &k, &val);
 	}
 	struct sl_xdp_key6 k = {.prefixlen = SL_XDP_PORT_BITS + len};
 
 	memcpy(k.port, p, 2);
 	if (addr != NULL)
 		memcpy(k.addr, addr, 16);
-	return want_add(w6, &k, val);
+	return want_add(w6, &k, &val);
 }
 
 /*
@@ -120,8 +142,26 @@ add_prefix(struct want *w4, struct want *w6, unsigned port, int family, const ui
  * headers (the address that counts is in the header, not the packet) and ports shared by
  * several listeners.
  */
+/* The per-port rate entry of <l>, if it limits each source's new connections. */
 static int
-want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, bool log)
+add_limit(struct want *wl, const struct sl_config_listener *l, unsigned port)
+{
+	const struct sl_tbucket_rate *r = &l->source.limits.rate;
+	struct sl_xdp_limit v = {
+	        .step_ns = r->step_ns,
+	        .window_ns = r->window_ns,
+	        .prefix4 = (uint8_t)l->source.prefix4,
+	        .prefix6 = (uint8_t)l->source.prefix6,
+	};
+	uint32_t key = port;
+
+	if (!has_rate(l))
+		return 0;
+	return want_add(wl, &key, &v);
+}
+
+static int
+want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct want *wl, bool log)
 {
 	int err;
 
@@ -129,12 +169,12 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, bool l
 		const struct sl_config_listener *l = &cfg->listeners[i];
 		unsigned port = sl_addr_port(&l->addr);
 
-		if (l->nacl_rules == 0)
+		if (l->nacl_rules == 0 && !has_rate(l))
 			continue;
 		if (l->proxy_in.versions != 0) {
 			if (log)
 				sl_log_info("xdp: listener %s takes PROXY headers: its allow/deny "
-				            "lists apply in sluice only",
+				            "lists and source rate apply in sluice only",
 				            l->name);
 			continue;
 		}
@@ -142,7 +182,7 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, bool l
 			if (log)
 				sl_log_info(
 				        "xdp: listener %s shares port %u with another listener: "
-				        "its allow/deny lists apply in sluice only",
+				        "its allow/deny lists and source rate apply in sluice only",
 				        l->name, port);
 			continue;
 		}
@@ -161,6 +201,9 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, bool l
 			if (err != 0)
 				return err;
 		}
+		err = add_limit(wl, l, port);
+		if (err != 0)
+			return err;
 	}
 	return 0;
 }
@@ -174,13 +217,16 @@ sync_map(int fd, struct want *w)
 	size_t nstale = 0, cap = 0;
 	bool first = true;
 	int (*key_cmp)(const void *, const void *) =
-	        w->ksize == sizeof(struct sl_xdp_key4) ? key4_cmp : key6_cmp;
+	        w->ksize == sizeof(struct sl_xdp_key4)   ? key4_cmp
+	        : w->ksize == sizeof(struct sl_xdp_key6) ? key6_cmp
+	                                                 : port_cmp;
 	int err = 0;
 
 	if (w->n > SL_XDP_RULES_MAX)
 		return -E2BIG;
 	for (size_t i = 0; i < w->n; i++)
-		if (bpf_map_update_elem(fd, w->keys + i * w->ksize, &w->vals[i], BPF_ANY) != 0)
+		if (bpf_map_update_elem(fd, w->keys + i * w->ksize, w->vals + i * w->vsize,
+		                        BPF_ANY) != 0)
 			return -errno;
 	/* sorted, so each present key is looked up in log n */
 	if (w->n > 1)
@@ -215,21 +261,24 @@ out_free_stale:
 static int
 update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 {
-	struct want w4 = {.ksize = sizeof(struct sl_xdp_key4)};
-	struct want w6 = {.ksize = sizeof(struct sl_xdp_key6)};
+	struct want w4 = {.ksize = sizeof(struct sl_xdp_key4), .vsize = sizeof(uint32_t)};
+	struct want w6 = {.ksize = sizeof(struct sl_xdp_key6), .vsize = sizeof(uint32_t)};
+	struct want wl = {.ksize = sizeof(uint32_t), .vsize = sizeof(struct sl_xdp_limit)};
 	int err;
 
-	err = want_build(cfg, &w4, &w6, log);
+	err = want_build(cfg, &w4, &w6, &wl, log);
 	if (err == 0)
 		err = sync_map(x->acl4, &w4);
 	if (err == 0)
 		err = sync_map(x->acl6, &w6);
+	if (err == 0)
+		err = wl.n > SL_XDP_PORTS_MAX ? -E2BIG : sync_map(x->limits, &wl);
 	if (err == 0 && log)
-		sl_log_debug("xdp: %zu IPv4 and %zu IPv6 entries", w4.n, w6.n);
-	free(w4.keys);
-	free(w4.vals);
-	free(w6.keys);
-	free(w6.vals);
+		sl_log_debug("xdp: %zu IPv4 and %zu IPv6 prefixes, %zu rate-limited ports", w4.n,
+		             w6.n, wl.n);
+	want_fini(&w4);
+	want_fini(&w6);
+	want_fini(&wl);
 	return err;
 }
 
@@ -318,9 +367,10 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 	}
 	x->acl4 = map_fd(x, "sl_acl4");
 	x->acl6 = map_fd(x, "sl_acl6");
+	x->limits = map_fd(x, "sl_limits");
 	x->drops = map_fd(x, "sl_drops");
 	prog = bpf_object__find_program_by_name(x->obj, "sl_xdp_drop");
-	if (x->acl4 < 0 || x->acl6 < 0 || x->drops < 0 || prog == NULL) {
+	if (x->acl4 < 0 || x->acl6 < 0 || x->limits < 0 || x->drops < 0 || prog == NULL) {
 		err = -ENOENT;
 		snprintf(why, size, "the embedded BPF object lacks a map or its program");
 		goto err_close_obj;
@@ -383,7 +433,8 @@ int
 sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
 {
 	static const char *const labels[] = {"reason"};
-	static const char *const reasons[SL_XDP_REASON_COUNT] = {[SL_XDP_DENIED] = "denied"};
+	static const char *const reasons[SL_XDP_REASON_COUNT] = {
+	        [SL_XDP_DENIED] = "denied", [SL_XDP_RATE] = "rate"};
 	const struct sl_stats_def def = {
 	        .name = "xdp_dropped",
 	        .kind = SL_STATS_COUNTER,

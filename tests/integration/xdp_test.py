@@ -3,7 +3,8 @@
 joined by a veth pair, sluice in one with xdp: on its end of the pair and a listener that
 denies one of the client's two addresses. The denied address's SYNs never reach the stack
 (its connect times out, sluice's own acl_denied stays 0, sluice_xdp_dropped_total counts
-them); the other address is served. A reload that swaps the addresses swaps the outcome.
+them); the other address is served. A listener's source_limits rate is enforced there too:
+the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP)."""
 import errno
 import os
@@ -19,7 +20,7 @@ from harness import SLOW, Server, Sluice, echo_handler, wait_for_text, write_con
 from netns import NetNs, skip_module, why_no_netns  # noqa: E402
 
 SERVER, DENIED, ALLOWED = "10.201.0.1", "10.201.0.2", "10.201.0.3"
-PORT, ADMIN = 8080, 9090
+PORT, LIMITED, ADMIN = 8080, 8081, 9090
 # errnos that say this environment cannot do XDP (not that sluice is wrong)
 REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation not supported"}
 
@@ -38,13 +39,16 @@ listeners:
   - address: "0.0.0.0:{PORT}"
     group: g
     deny: ["{deny}/32"]
+  - address: "0.0.0.0:{LIMITED}"
+    group: g
+    source_limits: {{rate: 1, burst: 2}}
 groups:
   - name: g
     backends: [{{address: "{backend}"}}]
 """
 
 
-def try_connect(source, timeout):
+def try_connect(source, timeout, port=PORT):
     """True if a connection from <source> to the listener opens and echoes, False if the
     connect times out; anything else (a refusal, a reset) fails the test."""
     s = socket.socket()
@@ -52,7 +56,7 @@ def try_connect(source, timeout):
         s.bind((source, 0))
         s.settimeout(timeout)
         try:
-            s.connect((SERVER, PORT))
+            s.connect((SERVER, port))
         except socket.timeout:
             return False
         s.sendall(b"ping")
@@ -118,6 +122,16 @@ class XdpTest(unittest.TestCase):
             self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="denied"'))
             # sluice never saw the denied client: the drop was the program's
             self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="acl_denied"'))
+
+            # source_limits rate 1/s, burst 2: two new connections pass, the third SYN is
+            # dropped (its first retransmit would come after 1 s, past the 0.5 s wait)
+            self.assertEqual(0, metric(text, "sluice_xdp_dropped_total", 'reason="rate"'))
+            for _ in range(2):
+                self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW, LIMITED), "within the burst")
+            self.assertFalse(cli.call(try_connect, ALLOWED, 0.5, LIMITED), "over the rate")
+            text = srv.call(scrape)
+            self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="rate"'))
+            self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="source_rate"'))
 
             # a reload swaps the lists: the maps follow
             with open(path, "w") as f:
