@@ -5,7 +5,8 @@ denies one of the client's two addresses. The denied address's SYNs never reach 
 (its connect times out, sluice's own acl_denied stays 0, sluice_xdp_dropped_total counts
 them); the other address is served. A listener's source_limits rate is enforced there too:
 the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
-Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP)."""
+Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
+interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
 import errno
 import os
 import re
@@ -16,8 +17,16 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SLOW, Server, Sluice, echo_handler, wait_for_text, write_config  # noqa: E402
-from netns import NetNs, skip_module, why_no_netns  # noqa: E402
+from harness import (  # noqa: E402
+    SLOW,
+    Server,
+    Sluice,
+    echo_handler,
+    free_port,
+    wait_for_text,
+    write_config,
+)
+from netns import NetNs, why_no_netns  # noqa: E402
 
 SERVER, DENIED, ALLOWED = "10.201.0.1", "10.201.0.2", "10.201.0.3"
 PORT, LIMITED, ADMIN = 8080, 8081, 9090
@@ -25,10 +34,6 @@ PORT, LIMITED, ADMIN = 8080, 8081, 9090
 REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation not supported"}
 
 
-def setUpModule():
-    why = why_no_netns()
-    if why:
-        skip_module(why)
 
 
 def config(deny, backend):
@@ -86,6 +91,13 @@ def metric(text, name, labels):
 
 
 class XdpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = why_no_netns()
+        if why:
+            print(f"SKIPPED (XdpTest): {why}", flush=True)
+            raise unittest.SkipTest(why)
+
     def test_denied_source_syns_are_dropped_before_sluice_and_counted(self):
         with NetNs("slx") as srv, NetNs("slx") as cli:
             veth_s, veth_c = f"slxs{os.getpid() % 100000}", f"slxc{os.getpid() % 100000}"
@@ -145,6 +157,43 @@ class XdpTest(unittest.TestCase):
             self.assertLess(before, after)
             self.assertEqual(0, px.stop())
             self.assertNotIn("running without XDP", px.stderr())
+
+
+class XdpUnavailableTest(unittest.TestCase):
+    """No such interface: without required, one line and sluice serves; with it, no start."""
+
+    def conf(self, port, required):
+        return write_config(f"""
+xdp: {{interface: sl-no-such0, required: {str(required).lower()}}}
+listeners:
+  - address: "127.0.0.1:{port}"
+    group: g
+    deny: ["192.0.2.0/24"]
+groups:
+  - name: g
+    backends: [{{address: "127.0.0.1:9"}}]
+""")
+
+    def test_missing_interface_runs_without_xdp_unless_required(self):
+        port = free_port()
+        path = self.conf(port, False)
+        try:
+            with Sluice(["-c", path], port=port) as px:
+                wait_for_text(px, "xdp on sl-no-such0: no interface sl-no-such0: No such device: "
+                              "running without XDP")
+                self.assertEqual(0, px.stop())
+        finally:
+            os.unlink(path)
+
+    def test_missing_interface_refuses_the_start_when_required(self):
+        path = self.conf(free_port(), True)
+        try:
+            with Sluice(["-c", path]) as px:
+                self.assertEqual(1, px.proc.wait(30 * SLOW))
+                self.assertIn("cannot start: xdp on sl-no-such0 is required: no interface "
+                              "sl-no-such0: No such device", px.stderr())
+        finally:
+            os.unlink(path)
 
 
 if __name__ == "__main__":
