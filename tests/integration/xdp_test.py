@@ -3,7 +3,8 @@
 joined by a veth pair, sluice in one with xdp: on its end of the pair and a listener that
 denies one of the client's two addresses. The denied address's SYNs never reach the stack
 (its connect times out, sluice's own acl_denied stays 0, sluice_xdp_dropped_total counts
-them); the other address is served. A listener's source_limits rate is enforced there too:
+them); the other address is served. sluice runs as nobody after binding, keeping the
+capabilities privs.c lists for XDP; the reload updates the maps as nobody. A listener's source_limits rate is enforced there too:
 the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
 interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
@@ -39,6 +40,7 @@ REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation
 def config(deny, backend):
     return f"""
 admin: {{address: "127.0.0.1:{ADMIN}"}}
+user: nobody
 xdp: {{interface: "{{ifname}}", required: true}}
 listeners:
   - address: "0.0.0.0:{PORT}"
@@ -110,6 +112,7 @@ class XdpTest(unittest.TestCase):
             backend = srv.call(Server, echo_handler, "127.0.0.1")
             with backend:
                 path = write_config(config(DENIED, f"127.0.0.1:{backend.port}").replace("{ifname}", veth_s))
+                os.chmod(path, 0o644)  # read again at the reload, as nobody
                 try:
                     self.run_sluice(srv, cli, path, veth_s, backend)
                 finally:
@@ -128,6 +131,8 @@ class XdpTest(unittest.TestCase):
                         self.skipTest(f"this environment refuses XDP ({errno.errorcode[code]}): {err.strip()}")
                 raise AssertionError("sluice did not start: " + err)
             wait_for_text(px, f"xdp: early-drop program attached to {veth_s}")
+            wait_for_text(px, "running as user nobody")
+            self.assertIn("capabilities kept: those the features need", px.stderr())
             self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW), "the allowed source is served")
             self.assertFalse(cli.call(try_connect, DENIED, 1.0), "the denied source's SYN is dropped")
             text = srv.call(scrape)
