@@ -3,7 +3,7 @@
 joined by a veth pair, sluice in one with xdp: on its end of the pair and a listener that
 denies one of the client's two addresses. The denied address's SYNs never reach the stack
 (its connect times out, sluice's own acl_denied stays 0, sluice_xdp_dropped_total counts
-them); the other address is served. sluice runs as nobody after binding, keeping the
+them); the other address is served; likewise over IPv6 on a third listener. sluice runs as nobody after binding, keeping the
 capabilities privs.c lists for XDP; the reload updates the maps as nobody. A listener's source_limits rate is enforced there too:
 the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
@@ -30,7 +30,8 @@ from harness import (  # noqa: E402
 from netns import NetNs, why_no_netns  # noqa: E402
 
 SERVER, DENIED, ALLOWED = "10.201.0.1", "10.201.0.2", "10.201.0.3"
-PORT, LIMITED, ADMIN = 8080, 8081, 9090
+SERVER6, DENIED6, ALLOWED6 = "fd00:201::1", "fd00:201::2", "fd00:201::3"
+PORT, LIMITED, PORT6, ADMIN = 8080, 8081, 8082, 9090
 # errnos that say this environment cannot do XDP (not that sluice is wrong)
 REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation not supported"}
 
@@ -49,21 +50,24 @@ listeners:
   - address: "0.0.0.0:{LIMITED}"
     group: g
     source_limits: {{rate: 1, burst: 2}}
+  - address: "[::]:{PORT6}"
+    group: g
+    deny: ["{DENIED6}/128"]
 groups:
   - name: g
     backends: [{{address: "{backend}"}}]
 """
 
 
-def try_connect(source, timeout, port=PORT):
+def try_connect(source, timeout, port=PORT, server=SERVER):
     """True if a connection from <source> to the listener opens and echoes, False if the
     connect times out; anything else (a refusal, a reset) fails the test."""
-    s = socket.socket()
+    s = socket.socket(socket.AF_INET6 if ":" in source else socket.AF_INET)
     try:
         s.bind((source, 0))
         s.settimeout(timeout)
         try:
-            s.connect((SERVER, port))
+            s.connect((server, port))
         except socket.timeout:
             return False
         s.sendall(b"ping")
@@ -108,6 +112,9 @@ class XdpTest(unittest.TestCase):
             srv.ip("link", "set", veth_s, "up")
             cli.ip("addr", "add", f"{DENIED}/24", "dev", veth_c)
             cli.ip("addr", "add", f"{ALLOWED}/24", "dev", veth_c)
+            srv.ip("addr", "add", f"{SERVER6}/64", "dev", veth_s, "nodad")
+            cli.ip("addr", "add", f"{DENIED6}/64", "dev", veth_c, "nodad")
+            cli.ip("addr", "add", f"{ALLOWED6}/64", "dev", veth_c, "nodad")
             cli.ip("link", "set", veth_c, "up")
             backend = srv.call(Server, echo_handler, "127.0.0.1")
             with backend:
@@ -139,6 +146,14 @@ class XdpTest(unittest.TestCase):
             self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="denied"'))
             # sluice never saw the denied client: the drop was the program's
             self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="acl_denied"'))
+
+            # IPv6: the same, through the other map
+            self.assertTrue(cli.call(try_connect, ALLOWED6, 10 * SLOW, PORT6, SERVER6), "allowed over IPv6")
+            self.assertFalse(cli.call(try_connect, DENIED6, 1.0, PORT6, SERVER6), "denied over IPv6")
+            text6 = srv.call(scrape)
+            self.assertLess(metric(text, "sluice_xdp_dropped_total", 'reason="denied"'),
+                            metric(text6, "sluice_xdp_dropped_total", 'reason="denied"'))
+            self.assertEqual(0, metric(text6, "sluice_rejects_total", 'reason="acl_denied"'))
 
             # source_limits rate 1/s, burst 2: two new connections pass, the third SYN is
             # dropped (its first retransmit would come after 1 s, past the 0.5 s wait)
