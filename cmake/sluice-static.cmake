@@ -18,8 +18,11 @@
 # with HTTPS support, and GnuTLS cannot be linked statically (no libp11-kit.a; it calls
 # getpwuid_r): sluice never enables MHD's TLS, so app/static/no_tls.c defines the gnutls_*
 # functions the archive refers to as stubs that fail, and libgnutls is not linked at all.
-# So is the control socket (src/admin/ctl.c), which answers with jansson too. Alerts are not:
-# libcurl.a needs NSS and archives Debian does not ship (no_alerts.c).
+# So is the control socket (src/admin/ctl.c), which answers with jansson too. The XDP loader
+# is in when libbpf.a, libelf.a and libz.a are found (Debian's libbpf-dev, libelf-dev and
+# zlib1g-dev ship them); otherwise app/static/no_xdp.c stands in, and a configuration with xdp:
+# refuses to start, saying so. Alerts are not: libcurl.a needs NSS and archives Debian does not
+# ship (no_alerts.c).
 include(CheckCSourceCompiles)
 
 find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
@@ -36,6 +39,19 @@ find_library(SL_MHD_STATIC_LIB NAMES libmicrohttpd.a HINTS ${MHD_LIBRARY_DIRS}
 	DOC "static libmicrohttpd for sluice-static")
 find_library(SL_JANSSON_STATIC_LIB NAMES libjansson.a HINTS ${JANSSON_LIBRARY_DIRS}
 	DOC "static jansson for sluice-static")
+find_library(SL_BPF_STATIC_LIB NAMES libbpf.a HINTS ${BPF_LIBRARY_DIRS}
+	DOC "static libbpf for sluice-static's XDP loader")
+find_library(SL_ELF_STATIC_LIB NAMES libelf.a DOC "static libelf, which libbpf.a needs")
+find_library(SL_Z_STATIC_LIB NAMES libz.a DOC "static zlib, which libelf.a needs")
+if(SL_BPF_STATIC_LIB AND SL_ELF_STATIC_LIB AND SL_Z_STATIC_LIB)
+	set(SL_STATIC_XDP_LIBS ${SL_BPF_STATIC_LIB} ${SL_ELF_STATIC_LIB} ${SL_Z_STATIC_LIB})
+	set(SL_STATIC_XDP_SRC "")
+	set(SL_STATIC_XDP_NOTE "XDP with ${SL_BPF_STATIC_LIB}")
+else()
+	set(SL_STATIC_XDP_LIBS "")
+	set(SL_STATIC_XDP_SRC ${PROJECT_SOURCE_DIR}/app/static/no_xdp.c)
+	set(SL_STATIC_XDP_NOTE "no XDP (needs libbpf.a, libelf.a, libz.a)")
+endif()
 set(CMAKE_REQUIRED_FLAGS -fPIE)
 set(CMAKE_REQUIRED_LINK_OPTIONS -static-pie -pthread)
 check_c_source_compiles("int main(void) { return 0; }" SL_HAVE_STATIC_PIE_LIBC)
@@ -71,9 +87,10 @@ endif()
 if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
-	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB}, ${SL_MHD_STATIC_LIB} without TLS, ${SL_JANSSON_STATIC_LIB})")
+	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB}, ${SL_MHD_STATIC_LIB} without TLS, ${SL_JANSSON_STATIC_LIB}, ${SL_STATIC_XDP_NOTE})")
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
-		${PROJECT_SOURCE_DIR}/app/static/no_tls.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c)
+		${PROJECT_SOURCE_DIR}/app/static/no_tls.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c
+		${SL_STATIC_XDP_SRC})
 	target_include_directories(sluice-static PRIVATE ${PROJECT_SOURCE_DIR}/include
 		${PROJECT_SOURCE_DIR}/src ${MHD_INCLUDE_DIRS})
 	# the archives by path: the imported pkg-config targets name the shared libraries
@@ -82,7 +99,7 @@ else()
 		$<TARGET_FILE:sluice_admin> $<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
 		${SL_MHD_STATIC_LIB} ${SL_JANSSON_STATIC_LIB}
 		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_CAP_STATIC_LIB} ${SL_CARES_STATIC_LIB}
-		Threads::Threads)
+		${SL_STATIC_XDP_LIBS} Threads::Threads)
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings
 		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo
 		-Wl,--wrap=getservbyname -Wl,--wrap=getservbyport_r)

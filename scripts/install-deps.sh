@@ -21,6 +21,9 @@ packages=(
 	libc-ares-dev dnsmasq-base
 	# alerts post to webhooks with libcurl (without it they are compiled out)
 	libcurl4-openssl-dev
+	# the XDP early-drop program: libbpf loads it (without it, or clang, it is compiled out);
+	# libelf-dev and zlib1g-dev also ship the libelf.a and libz.a libbpf.a needs in sluice-static
+	libbpf-dev libelf-dev zlib1g-dev
 	# model checking, tools used by tests (podman: the container image test builds, never runs)
 	spin strace valgrind curl netcat-openbsd iproute2 python3 podman
 	# capsh: the privileges test starts sluice as systemd's AmbientCapabilities= would

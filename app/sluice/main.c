@@ -32,6 +32,7 @@
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
 #include <sluice/version.h>
+#include <sluice/xdp.h>
 
 #include "cli.h"
 #include "demo.h"
@@ -434,6 +435,50 @@ alerts_start(struct sl_alerts **al, struct sl_proxy *p, const struct sl_config *
 }
 
 /*
+ * Attaches the XDP early-drop program if <cfg> asks for one (*x stays NULL otherwise, or when
+ * it cannot and xdp.required is off: one line says why). 0, or -1 (logged) when a required
+ * one cannot be attached. Before the privilege drop: it needs CAP_BPF and CAP_NET_ADMIN.
+ */
+static int
+xdp_start(struct sl_xdp **x, struct sl_proxy *p, const struct sl_config *cfg)
+{
+	char why[300];
+	int err;
+
+	*x = NULL;
+	if (cfg->xdp.interface[0] == '\0')
+		return 0;
+	err = sl_xdp_create(x, cfg, why, sizeof(why));
+	if (err == -ENOTSUP) {
+		sl_log_error("cannot start: this sluice was built without XDP (no libbpf or clang "
+		             "at build time): remove \"xdp:\" from the configuration, or run a "
+		             "sluice built with libbpf");
+		return -1;
+	}
+	if (err != 0) {
+		if (cfg->xdp.required) {
+			sl_log_error("cannot start: xdp on %s is required: %s", cfg->xdp.interface,
+			             why);
+			return -1;
+		}
+		sl_log_warn("xdp on %s: %s: running without XDP (sluice still applies every "
+		            "list itself)",
+		            cfg->xdp.interface, why);
+		return 0;
+	}
+	err = sl_xdp_add_stats(*x, p);
+	if (err != 0) {
+		sl_log_error("cannot start: xdp: cannot add its counters: %s", strerror(-err));
+		sl_xdp_destroy(*x);
+		*x = NULL;
+		return -1;
+	}
+	sl_log_info("xdp: early-drop program attached to %s (%s mode)", cfg->xdp.interface,
+	            sl_xdp_mode_name(*x));
+	return 0;
+}
+
+/*
  * Binary upgrade, the new process's first step: takes the running sluice's sockets into <t>
  * and gives the proxy its listening ones. 0, or 1 (logged).
  */
@@ -481,6 +526,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	struct upgrade *up = NULL;
 	struct sl_admin *admin = NULL;
 	struct sl_alerts *alerts = NULL;
+	struct sl_xdp *xdp = NULL;
 	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
@@ -516,6 +562,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	}
 	/* every privileged thing first (sockets, files), then the drop, then the threads */
 	err = sl_proxy_listen(p);
+	if (err == 0 && xdp_start(&xdp, p, cfg) != 0)
+		err = -EIO;
+	rl.xdp = xdp;
 	if (err == 0)
 		err = admin_open(&admin, p, cfg, admin_optional, &take.admin_fd);
 	rl.p = p;
@@ -551,6 +600,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		sl_alerts_destroy(alerts);
 		upgrade_take_release(&take);
 		sl_proxy_destroy(p);
+		sl_xdp_destroy(xdp);
 		return 1;
 	}
 	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
@@ -599,6 +649,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	summary_print(p, cfg);
 	sl_proxy_destroy(p);
 	sl_alerts_destroy(alerts); /* after the last registry reader */
+	sl_xdp_destroy(xdp);       /* likewise; closing its link detaches the program */
 	notify_stop();
 	return dw.cut ? 1 : 0;
 }

@@ -104,7 +104,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	enum sl_log_level level;
 	uint32_t drain;
 	char reason[200];
-	int rc = -EINVAL;
+	int rc = -EINVAL, err;
 
 	if (c == NULL) {
 		refuse(why, who,
@@ -145,6 +145,13 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		       "configuration goes on");
 		goto out_free;
 	}
+	if (strcmp(next->xdp.interface, layout->xdp.interface) != 0 ||
+	    next->xdp.mode != layout->xdp.mode || next->xdp.required != layout->xdp.required) {
+		refuse(why, who,
+		       "not reloaded: xdp changed (needs a restart); the previous configuration "
+		       "goes on");
+		goto out_free;
+	}
 	if (strcmp(next->user, layout->user) != 0 || strcmp(next->group, layout->group) != 0) {
 		refuse(why, who,
 		       "not reloaded: user or group changed (needs a restart); the previous "
@@ -181,7 +188,11 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		refuse(why, who, "not reloaded: %s; the previous configuration goes on", reason);
 		goto out_free;
 	}
-	/* the proxy owns <next> now */
+	/* the proxy owns <next> now; it keeps it until the next reload, which waits for <mu> */
+	if (rl->xdp != NULL && (err = sl_xdp_update(rl->xdp, next)) != 0)
+		sl_log_error("%s: cannot update the XDP maps: %s (the program keeps a mix of the "
+		             "old and new lists; sluice itself applies the new ones)",
+		             who, strerror(-err));
 	sl_log_set_level(level);
 	rl->drain_ms = drain;
 	sl_log_info("%s: %s reloaded", who, c->config_path);

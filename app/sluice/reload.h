@@ -12,6 +12,7 @@
 
 #include <sluice/config.h>
 #include <sluice/proxy.h>
+#include <sluice/xdp.h>
 
 struct cli;
 
@@ -23,6 +24,7 @@ struct reloader {
 	const struct cli *c;            /* NULL: no file to reload */
 	uint32_t drain_ms;              /* the drain deadline of the configuration in force */
 	pthread_t main;                 /* the thread that waits for signals */
+	struct sl_xdp *xdp;             /* NULL: no XDP program; its maps follow each reload */
 };
 
 /*

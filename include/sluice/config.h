@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 #include <sluice/common.h>
 #include <sluice/log.h>
 #include <sluice/srctab.h>
@@ -25,6 +26,7 @@
 struct sl_lpm;
 
 #define SL_CONFIG_NAME_MAX 64
+#define SL_CONFIG_IFNAME_MAX 16 /* xdp.interface: IFNAMSIZ, with its NUL */
 /* Largest process-wide max_connections: 16M sessions (about 100M fds at most). */
 #define SL_CONFIG_MAX_CONNECTIONS_MAX (1u << 24)
 /* Most "retries" a group may ask for: a session tries at most this many backends plus one. */
@@ -222,6 +224,12 @@ struct sl_config_bandwidth {
 	uint8_t limited; /* bit d: session[d] or source[d] has a rate (a session limits d) */
 };
 
+/* One allow: or deny: prefix of a listener, as written. */
+struct sl_config_acl_rule {
+	struct sl_cidr cidr;
+	bool allow; /* false: deny */
+};
+
 struct sl_config_listener {
 	char name[SL_CONFIG_NAME_MAX]; /* default: the address text */
 	struct sl_addr addr;
@@ -238,6 +246,9 @@ struct sl_config_listener {
 	 * match is allowed unless an allow list exists. NULL = no lists. Owned. Live. */
 	struct sl_lpm *acl;
 	bool acl_allows_unmatched;
+	/* the same prefixes as a list, for the XDP program's maps (src/proxy/xdp.c); owned */
+	struct sl_config_acl_rule *acl_rules;
+	size_t nacl_rules;
 	struct sl_config_proxy_in proxy_in;
 	struct sl_tbucket_rate rate; /* new connections, whole process; rate 0 = unlimited. Live */
 	struct sl_config_source source; /* per-source limits */
@@ -334,6 +345,21 @@ struct sl_config_profiling {
 	bool tcp_events; /* tracefs tcp retransmit/reset tracepoints; default false */
 };
 
+/* How the XDP program attaches (xdp.mode). */
+enum sl_xdp_mode {
+	SL_XDP_AUTO = 0, /* native if the driver has it, else generic; the default */
+	SL_XDP_NATIVE,   /* in the driver (XDP_FLAGS_DRV_MODE) */
+	SL_XDP_GENERIC,  /* after the driver, in the stack's receive path (XDP_FLAGS_SKB_MODE) */
+	SL_XDP_MODES
+};
+
+/* The XDP early-drop program (docs/protection.md "XDP early drop"); off by default. */
+struct sl_config_xdp {
+	char interface[SL_CONFIG_IFNAME_MAX]; /* "" = no XDP (the default) */
+	enum sl_xdp_mode mode;                /* default SL_XDP_AUTO */
+	bool required; /* true: cannot attach = cannot start; default false (run without) */
+};
+
 struct sl_config {
 	char *source;              /* file name, or "<string>"; owned */
 	uint32_t workers;          /* 0 (default) = one per online CPU */
@@ -357,6 +383,7 @@ struct sl_config {
 	char group[SL_CONFIG_NAME_MAX];
 	struct sl_config_alerts alerts;       /* off by default */
 	struct sl_config_profiling profiling; /* off by default */
+	struct sl_config_xdp xdp;             /* off by default; needs a restart to change */
 };
 
 /*

@@ -530,6 +530,7 @@ sl_config_free(struct sl_config *c)
 	free(c->groups);
 	for (i = 0; c->listeners && i < c->nlisteners; i++) {
 		sl_lpm_destroy(c->listeners[i].acl);
+		free(c->listeners[i].acl_rules);
 		sl_lpm_destroy(c->listeners[i].proxy_in.trusted);
 	}
 	free(c->listeners);

@@ -23,10 +23,11 @@
 
 #define KEYS_MAX 17 /* the most keys any mapping of the schema has */
 
-static const char *const top_keys[] = {
-        "workers", "drain_timeout", "max_connections", "log",  "listeners", "groups",
-        "admin",   "access_log",    "upgrade_socket",  "user", "group",     "control",
-        "alerts",  "profiling"};
+static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
+                                       "log",     "listeners",     "groups",
+                                       "admin",   "access_log",    "upgrade_socket",
+                                       "user",    "group",         "control",
+                                       "alerts",  "profiling",     "xdp"};
 enum {
 	TOP_WORKERS,
 	TOP_DRAIN,
@@ -41,7 +42,8 @@ enum {
 	TOP_GROUP,
 	TOP_CONTROL,
 	TOP_ALERTS,
-	TOP_PROFILING
+	TOP_PROFILING,
+	TOP_XDP
 };
 
 static const char *const log_keys[] = {"level"};
@@ -60,6 +62,9 @@ static const char *const rule_keys[] = {"name",   "metric", "above",  "clear_bel
 enum { R_NAME, R_METRIC, R_ABOVE, R_CLEAR, R_WINDOW, R_GROUP, R_BACKEND };
 static const char *const profiling_keys[] = {"perf", "tcp_events"};
 enum { PR_PERF, PR_TCP };
+static const char *const xdp_keys[] = {"interface", "mode", "required"};
+enum { X_INTERFACE, X_MODE, X_REQUIRED };
+static const char *const xdp_modes[SL_XDP_MODES] = {"auto", "native", "generic"};
 /* Longest access_log path, bytes (PATH_MAX less its NUL). */
 #define ACCESS_LOG_PATH_MAX 4095
 
@@ -616,10 +621,26 @@ list_len(const yaml_node_t *v)
 	return (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 }
 
+/* Appends <c> to <l>'s list of allow/deny prefixes (the XDP maps are filled from it). */
+static void
+add_acl_rule(struct sl__config_load *x, struct sl_config_listener *l, const struct sl_cidr *c,
+             bool allow)
+{
+	struct sl_config_acl_rule *r;
+
+	r = realloc(l->acl_rules, (l->nacl_rules + 1) * sizeof(*r));
+	if (r == NULL) {
+		x->oom = true;
+		return;
+	}
+	r[l->nacl_rules++] = (struct sl_config_acl_rule){.cidr = *c, .allow = allow};
+	l->acl_rules = r;
+}
+
 /* Adds every prefix of the list <v> under <key> to <b> with <value>; a bad item is reported. */
 static void
 add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct sl_lpm_builder *b,
-              uint32_t value)
+              uint32_t value, struct sl_config_listener *l)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
 	yaml_node_item_t *it;
@@ -653,6 +674,8 @@ add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct
 		err = sl_lpm_builder_add(b, &c, value);
 		if (err == -ENOMEM)
 			x->oom = true;
+		if (err == 0 && l != NULL)
+			add_acl_rule(x, l, &c, value == 1);
 	}
 }
 
@@ -687,9 +710,9 @@ walk_acl(struct sl__config_load *x, yaml_node_t *allow, yaml_node_t *deny,
 		return;
 	}
 	if (allow)
-		add_cidr_list(x, allow, "allow", b, 1);
+		add_cidr_list(x, allow, "allow", b, 1, l);
 	if (deny)
-		add_cidr_list(x, deny, "deny", b, 0);
+		add_cidr_list(x, deny, "deny", b, 0, l);
 	if (!sl__config_stopped(x))
 		build_lpm(x, b, deny ? deny : allow, "\"allow\" and \"deny\"", &l->acl);
 	/* an allow list, even one whose every item was refused, means "only these" */
@@ -729,7 +752,7 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 		x->oom = true;
 		return;
 	}
-	add_cidr_list(x, v[PI_TRUSTED], "trusted", b, 1);
+	add_cidr_list(x, v[PI_TRUSTED], "trusted", b, 1, NULL);
 	if (!sl__config_stopped(x))
 		build_lpm(x, b, v[PI_TRUSTED], "\"trusted\"", &pi->trusted);
 	sl_lpm_builder_destroy(b);
@@ -1705,6 +1728,32 @@ walk_profiling(struct sl__config_load *x, yaml_node_t *map, struct sl_config_pro
 		get_bool(x, v[PR_TCP], "tcp_events", &p->tcp_events);
 }
 
+static void
+walk_xdp(struct sl__config_load *x, yaml_node_t *map, struct sl_config_xdp *xdp)
+{
+	yaml_node_t *v[SL_ARRAY_SIZE(xdp_keys)];
+	char name[SL_CONFIG_NAME_MAX];
+	unsigned mode;
+
+	if (!walk_map(x, map, "for \"xdp\"", "in xdp", xdp_keys, SL_ARRAY_SIZE(xdp_keys), v))
+		return;
+	if (!v[X_INTERFACE])
+		sl__config_error(x, map->start_mark, "\"xdp\" needs an \"interface\"");
+	else if (get_name(x, v[X_INTERFACE], "interface", name)) {
+		if (strlen(name) >= SL_CONFIG_IFNAME_MAX || strchr(name, '/') != NULL)
+			sl__config_error(x, v[X_INTERFACE]->start_mark,
+			                 "expected a network interface name of at most %d bytes "
+			                 "without '/' for \"interface\", got \"%s\"",
+			                 SL_CONFIG_IFNAME_MAX - 1, name);
+		else
+			memcpy(xdp->interface, name, strlen(name) + 1);
+	}
+	if (v[X_MODE] && get_enum(x, v[X_MODE], "mode", xdp_modes, SL_XDP_MODES, &mode))
+		xdp->mode = (enum sl_xdp_mode)mode;
+	if (v[X_REQUIRED])
+		get_bool(x, v[X_REQUIRED], "required", &xdp->required);
+}
+
 void
 sl__config_walk(struct sl__config_load *x)
 {
@@ -1760,6 +1809,8 @@ sl__config_walk(struct sl__config_load *x)
 		walk_alerts(x, v[TOP_ALERTS], &x->c->alerts);
 	if (v[TOP_PROFILING])
 		walk_profiling(x, v[TOP_PROFILING], &x->c->profiling);
+	if (v[TOP_XDP])
+		walk_xdp(x, v[TOP_XDP], &x->c->xdp);
 	if (v[TOP_LISTENERS]) {
 		x->listeners = v[TOP_LISTENERS];
 		walk_listeners(x, v[TOP_LISTENERS]);

@@ -289,8 +289,28 @@ uses_low_port(const struct sl_config *cfg, char *why, size_t size)
 }
 
 /*
+ * Says whether <cfg> attaches the XDP program: it needs CAP_BPF (load, and read and update its
+ * maps after the drop: reloads and /metrics) and CAP_NET_ADMIN (attach) as long as it runs.
+ * An XDP that is not required and whose capabilities this process lacks needs none: sluice
+ * then runs without it (app/sluice/main.c says so).
+ */
+static bool
+uses_xdp(const struct sl_config *cfg, char *why, size_t size)
+{
+	uint64_t caps = UINT64_C(1) << CAP_BPF | UINT64_C(1) << CAP_NET_ADMIN;
+	char cap[64];
+
+	if (cfg->xdp.interface[0] == '\0')
+		return false;
+	if (!cfg->xdp.required && sl_privs_check(caps, cap, sizeof(cap)) != 0)
+		return false;
+	snprintf(why, size, "xdp on %s", cfg->xdp.interface);
+	return true;
+}
+
+/*
  * Every feature that needs a capability, and when. A feature that needs one while it runs
- * (XDP and sockmap will: CAP_NET_ADMIN, CAP_BPF) adds a SL_PRIVS_RUN line here, and
+ * (XDP: CAP_NET_ADMIN, CAP_BPF; sockmap will too) has a SL_PRIVS_RUN line here, and
  * sl_privs_drop() keeps it.
  */
 static const struct {
@@ -299,6 +319,8 @@ static const struct {
 	bool (*uses)(const struct sl_config *cfg, char *why, size_t size);
 } features[] = {
         {CAP_NET_BIND_SERVICE, SL_PRIVS_BIND, uses_low_port},
+        {CAP_NET_ADMIN, SL_PRIVS_RUN, uses_xdp},
+        {CAP_BPF, SL_PRIVS_RUN, uses_xdp},
 };
 
 uint64_t

@@ -37,6 +37,7 @@ PLACES = {
     "webhook_keys": (r"`alerts\.webhooks:` items", ("TOP LEVEL", ("alerts", "webhooks"))),
     "rule_keys": (r"`alerts\.rules:` items", ("TOP LEVEL", ("alerts", "rules"))),
     "profiling_keys": (r"`profiling:`", ("TOP LEVEL", ("profiling",))),
+    "xdp_keys": (r"`xdp:`", ("TOP LEVEL", ("xdp",))),
     "listener_keys": (r"## Listener", ("LISTENERS", ())),
     "timeout_keys": (r"`timeouts:`", ("LISTENERS", ("timeouts",))),
     "min_rate_keys": (r"`min_rate:`", ("LISTENERS", ("timeouts", "min_rate"))),

@@ -277,9 +277,74 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 	assert_int_equal(-EINVAL, r.rc);
 	assert_int_equal(0, strncmp(want, r.errs, sizeof(want) - 1));
 	assert_non_null(strstr(
-	        r.errs, ", access_log, upgrade_socket, user, group, control, alerts, profiling"));
+	        r.errs,
+	        ", access_log, upgrade_socket, user, group, control, alerts, profiling, xdp"));
 	assert_string_equal(")\n", r.errs + strlen(r.errs) - 2);
 	assert_ptr_equal(r.errs + strlen(r.errs) - 1, strchr(r.errs, '\n')); /* one line */
+	result_fini(&r);
+}
+
+static void
+config_xdp_is_off_unless_given_and_takes_its_keys(void **state)
+{
+	struct result off = load(MINIMAL);
+	struct result on =
+	        load(MINIMAL "xdp: { interface: eth0, mode: generic, required: true }\n");
+
+	(void)state;
+	assert_int_equal(0, off.rc);
+	assert_string_equal("", off.c->xdp.interface);
+	assert_int_equal(SL_XDP_AUTO, off.c->xdp.mode);
+	assert_false(off.c->xdp.required);
+	assert_string_equal("", on.errs);
+	assert_int_equal(0, on.rc);
+	assert_string_equal("eth0", on.c->xdp.interface);
+	assert_int_equal(SL_XDP_GENERIC, on.c->xdp.mode);
+	assert_true(on.c->xdp.required);
+	result_fini(&off);
+	result_fini(&on);
+}
+
+static void
+config_xdp_reports_a_missing_or_bad_interface_and_mode(void **state)
+{
+	(void)state;
+	assert_errors(MINIMAL "xdp: { mode: native }\n",
+	              "t.yaml:7:6: \"xdp\" needs an \"interface\"\n");
+	assert_errors(MINIMAL "xdp: { interface: abcdefghijklmnop }\n",
+	              "t.yaml:7:19: expected a network interface name of at most 15 bytes without "
+	              "'/' for \"interface\", got \"abcdefghijklmnop\"\n");
+	assert_errors(
+	        MINIMAL "xdp: { interface: eth0, mode: fast }\n",
+	        "t.yaml:7:31: expected one of auto, native, generic for \"mode\", got \"fast\"\n");
+}
+
+static void
+config_listener_keeps_its_allow_and_deny_prefixes_as_a_list(void **state)
+{
+	struct result r = load("listeners:\n"
+	                       "  - address: 127.0.0.1:8080\n"
+	                       "    allow: [10.0.0.0/8]\n"
+	                       "    deny: [10.1.0.0/16, \"2001:db8::/32\"]\n"
+	                       "groups:\n"
+	                       "  - name: web\n"
+	                       "    backends:\n"
+	                       "      - address: 127.0.0.1:9001\n");
+	const struct sl_config_listener *l;
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	l = &r.c->listeners[0];
+	assert_int_equal(3, l->nacl_rules);
+	assert_true(l->acl_rules[0].allow);
+	assert_int_equal(8, l->acl_rules[0].cidr.len);
+	assert_false(l->acl_rules[1].allow);
+	assert_int_equal(16, l->acl_rules[1].cidr.len);
+	assert_int_equal(1, l->acl_rules[1].cidr.addr[1]);
+	assert_false(l->acl_rules[2].allow);
+	assert_int_equal(AF_INET6, l->acl_rules[2].cidr.family);
+	assert_false(l->acl_allows_unmatched);
 	result_fini(&r);
 }
 
@@ -1505,6 +1570,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(config_minimal_applies_defaults),
+	        cmocka_unit_test(config_xdp_is_off_unless_given_and_takes_its_keys),
+	        cmocka_unit_test(config_xdp_reports_a_missing_or_bad_interface_and_mode),
+	        cmocka_unit_test(config_listener_keeps_its_allow_and_deny_prefixes_as_a_list),
 	        cmocka_unit_test(config_defaults_fill_every_documented_value),
 	        cmocka_unit_test(config_example_file_loads_every_field),
 	        cmocka_unit_test(config_accepts_quoted_ipv6_address),

@@ -212,6 +212,25 @@ privs_low_port_needs_net_bind_service_only_to_bind(void **state)
 }
 
 static void
+privs_required_xdp_keeps_bpf_and_net_admin_while_running(void **state)
+{
+	static const char text[] = "xdp: {interface: lo, required: true}\n"
+	                           "listeners:\n  - address: 127.0.0.1:8080\n    group: g\n"
+	                           "groups:\n  - name: g\n    backends:\n"
+	                           "      - address: 127.0.0.1:9001\n";
+	struct sl_config *c = NULL;
+	char why[256] = "";
+
+	(void)state;
+	assert_int_equal(0, sl_config_load_string(&c, "t.yaml", text, sizeof(text) - 1, NULL));
+	assert_int_equal(UINT64_C(1) << 12 /* CAP_NET_ADMIN */ | UINT64_C(1) << 39 /* CAP_BPF */,
+	                 sl_privs_caps(c, SL_PRIVS_RUN, why, sizeof(why)));
+	assert_string_equal("xdp on lo", why);
+	assert_int_equal(0, sl_privs_caps(c, SL_PRIVS_BIND, NULL, 0));
+	sl_config_free(c);
+}
+
+static void
 privs_config_reads_user_and_group(void **state)
 {
 	static const char text[] = "user: nobody\ngroup: 65534\n"
@@ -263,6 +282,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(privs_root_user_is_refused, setup, teardown),
 	        cmocka_unit_test(privs_missing_passwd_file_says_so),
 	        cmocka_unit_test(privs_low_port_needs_net_bind_service_only_to_bind),
+	        cmocka_unit_test(privs_required_xdp_keeps_bpf_and_net_admin_while_running),
 	        cmocka_unit_test(privs_config_reads_user_and_group),
 	        cmocka_unit_test(privs_config_refuses_an_id_past_the_range),
 	};

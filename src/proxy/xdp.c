@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The XDP early-drop loader (include/sluice/xdp.h): opens the embedded BPF object with libbpf,
+ * fills its two prefix maps (IPv4, IPv6) from the listeners' allow:/deny: lists, attaches it
+ * through a bpf_link, and reads its per-CPU drop counters for the stats registry. The program
+ * itself is src/bpf/xdp_drop.bpf.c; the key layout they share is xdp_maps.h.
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sluice/addr.h>
+#include <sluice/config.h>
+#include <sluice/log.h>
+#include <sluice/proxy.h>
+#include <sluice/stats.h>
+#include <sluice/xdp.h>
+
+#include "proxy/xdp_maps.h"
+#include "proxy/xdp_obj.h"
+
+struct sl_xdp {
+	struct bpf_object *obj;
+	int link;                      /* bpf_link fd: closing it detaches the program */
+	int acl4, acl6, limits, drops; /* map fds, owned by <obj> */
+	int ncpus;                     /* possible CPUs: the per-CPU array's value count */
+	unsigned ifindex;
+	const char *mode; /* "native" or "generic" */
+	char ifname[SL_CONFIG_IFNAME_MAX];
+};
+
+/*
+ * The entries one configuration wants in one map: keys of <ksize> bytes with values of <vsize>
+ * bytes, key i at keys + i * ksize and its value at vals + i * vsize.
+ */
+struct want {
+	unsigned char *keys, *vals;
+	size_t n, cap, ksize, vsize;
+};
+
+static int
+want_add(struct want *w, const void *key, const void *val)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap != 0 ? 2 * w->cap : 64;
+		unsigned char *k = realloc(w->keys, cap * w->ksize), *v;
+
+		if (k == NULL)
+			return -ENOMEM;
+		w->keys = k;
+		v = realloc(w->vals, cap * w->vsize);
+		if (v == NULL)
+			return -ENOMEM;
+		w->vals = v;
+		w->cap = cap;
+	}
+	memcpy(w->keys + w->n * w->ksize, key, w->ksize);
+	memcpy(w->vals + w->n * w->vsize, val, w->vsize);
+	w->n++;
+	return 0;
+}
+
+static void
+want_fini(struct want *w)
+{
+	free(w->keys);
+	free(w->vals);
+}
+
+/* qsort()/bsearch() orders of the two key types: bytes, since only equality matters */
+static int
+key4_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_xdp_key4));
+}
+
+static int
+key6_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_xdp_key6));
+}
+
+static int
+port_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(uint32_t));
+}
+
+/* Number of listeners on <port>: the map key has no destination address, so sharers clash. */
+static size_t
+listeners_on_port(const struct sl_config *cfg, unsigned port)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		n += sl_addr_port(&cfg->listeners[i].addr) == port;
+	return n;
+}
+
+/* Whether <l> limits each source's new connections (source_limits rate). */
+static bool
+has_rate(const struct sl_config_listener *l)
+{
+	return l->source.on && l->source.limits.rate.rate != 0;
+}
+
+/* Adds one (port, prefix) entry to <w4> or <w6>. */
+static int
+add_prefix(struct want *w4, struct want *w6, unsigned port, int family, const uint8_t *addr,
+           unsigned len, uint32_t val)
+{
+	uint8_t p[2] = {(uint8_t)(port >> 8), (uint8_t)port};
+
+	if (family == AF_INET) {
+		struct sl_xdp_key4 k = {.prefixlen = SL_XDP_PORT_BITS + len};
+
+		memcpy(k.port, p, 2);
+		if (addr != NULL)
+			memcpy(k.addr, addr, 4);
+		return want_add(w4, &k, &val);
+	}
+	struct sl_xdp_key6 k = {.prefixlen = SL_XDP_PORT_BITS + len};
+
+	memcpy(k.port, p, 2);
+	if (addr != NULL)
+		memcpy(k.addr, addr, 16);
+	return want_add(w6, &k, &val);
+}
+
+/*
+ * The entries <cfg> wants: each listener's allow (ALLOW) and deny (DENY) prefixes under its
+ * port, and, for a listener with an allow list, the bare port (DENY: no prefix matched) in
+ * its address family. Skipped (logged once per call, at <log>): listeners taking PROXY
+ * headers (the address that counts is in the header, not the packet) and ports shared by
+ * several listeners.
+ */
+/* The per-port rate entry of <l>, if it limits each source's new connections. */
+static int
+add_limit(struct want *wl, const struct sl_config_listener *l, unsigned port)
+{
+	const struct sl_tbucket_rate *r = &l->source.limits.rate;
+	struct sl_xdp_limit v = {
+	        .step_ns = r->step_ns,
+	        .window_ns = r->window_ns,
+	        .prefix4 = (uint8_t)l->source.prefix4,
+	        .prefix6 = (uint8_t)l->source.prefix6,
+	};
+	uint32_t key = port;
+
+	if (!has_rate(l))
+		return 0;
+	return want_add(wl, &key, &v);
+}
+
+static int
+want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct want *wl, bool log)
+{
+	int err;
+
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &cfg->listeners[i];
+		unsigned port = sl_addr_port(&l->addr);
+
+		if (l->nacl_rules == 0 && !has_rate(l))
+			continue;
+		if (l->proxy_in.versions != 0) {
+			if (log)
+				sl_log_info("xdp: listener %s takes PROXY headers: its allow/deny "
+				            "lists and source rate apply in sluice only",
+				            l->name);
+			continue;
+		}
+		if (listeners_on_port(cfg, port) > 1) {
+			if (log)
+				sl_log_info(
+				        "xdp: listener %s shares port %u with another listener: "
+				        "its allow/deny lists and source rate apply in sluice only",
+				        l->name, port);
+			continue;
+		}
+		for (size_t j = 0; j < l->nacl_rules; j++) {
+			const struct sl_cidr *c = &l->acl_rules[j].cidr;
+
+			err = add_prefix(w4, w6, port, c->family, c->addr, c->len,
+			                 l->acl_rules[j].allow ? SL_XDP_ALLOW : SL_XDP_DENY);
+			if (err != 0)
+				return err;
+		}
+		if (!l->acl_allows_unmatched) {
+			err = add_prefix(w4, w6, port,
+			                 l->addr.ss.ss_family == AF_INET6 ? AF_INET6 : AF_INET,
+			                 NULL, 0, SL_XDP_DENY);
+			if (err != 0)
+				return err;
+		}
+		err = add_limit(wl, l, port);
+		if (err != 0)
+			return err;
+	}
+	return 0;
+}
+
+/* Makes map <fd> hold exactly the entries of <w>: update all, then delete the rest. */
+static int
+sync_map(int fd, struct want *w)
+{
+	unsigned char cur[sizeof(struct sl_xdp_key6)], next[sizeof(struct sl_xdp_key6)];
+	unsigned char *stale = NULL;
+	size_t nstale = 0, cap = 0;
+	bool first = true;
+	int (*key_cmp)(const void *, const void *) =
+	        w->ksize == sizeof(struct sl_xdp_key4)   ? key4_cmp
+	        : w->ksize == sizeof(struct sl_xdp_key6) ? key6_cmp
+	                                                 : port_cmp;
+	int err = 0;
+
+	if (w->n > SL_XDP_RULES_MAX)
+		return -E2BIG;
+	for (size_t i = 0; i < w->n; i++)
+		if (bpf_map_update_elem(fd, w->keys + i * w->ksize, w->vals + i * w->vsize,
+		                        BPF_ANY) != 0)
+			return -errno;
+	/* sorted, so each present key is looked up in log n */
+	if (w->n > 1)
+		qsort(w->keys, w->n, w->ksize, key_cmp);
+	while (bpf_map_get_next_key(fd, first ? NULL : cur, next) == 0) {
+		first = false;
+		memcpy(cur, next, w->ksize);
+		if (w->n != 0 && bsearch(cur, w->keys, w->n, w->ksize, key_cmp) != NULL)
+			continue;
+		if (nstale == cap) {
+			unsigned char *s = realloc(stale, (cap = cap ? 2 * cap : 16) * w->ksize);
+
+			if (s == NULL) {
+				err = -ENOMEM;
+				goto out_free_stale;
+			}
+			stale = s;
+		}
+		memcpy(stale + nstale++ * w->ksize, cur, w->ksize);
+	}
+	/* deleting while walking would restart the walk: delete once it is done */
+	for (size_t i = 0; i < nstale; i++)
+		if (bpf_map_delete_elem(fd, stale + i * w->ksize) != 0 && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+out_free_stale:
+	free(stale);
+	return err;
+}
+
+static int
+update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
+{
+	struct want w4 = {.ksize = sizeof(struct sl_xdp_key4), .vsize = sizeof(uint32_t)};
+	struct want w6 = {.ksize = sizeof(struct sl_xdp_key6), .vsize = sizeof(uint32_t)};
+	struct want wl = {.ksize = sizeof(uint32_t), .vsize = sizeof(struct sl_xdp_limit)};
+	int err;
+
+	err = want_build(cfg, &w4, &w6, &wl, log);
+	if (err == 0)
+		err = sync_map(x->acl4, &w4);
+	if (err == 0)
+		err = sync_map(x->acl6, &w6);
+	if (err == 0)
+		err = wl.n > SL_XDP_PORTS_MAX ? -E2BIG : sync_map(x->limits, &wl);
+	if (err == 0 && log)
+		sl_log_debug("xdp: %zu IPv4 and %zu IPv6 prefixes, %zu rate-limited ports", w4.n,
+		             w6.n, wl.n);
+	want_fini(&w4);
+	want_fini(&w6);
+	want_fini(&wl);
+	return err;
+}
+
+int
+sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg)
+{
+	return update(x, cfg, true);
+}
+
+/* libbpf's own messages: only its warnings, through the log (it is chatty at debug). */
+static int __attribute__((format(printf, 2, 0)))
+libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	if (level != LIBBPF_WARN)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	if (n > 0 && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	sl_log_debug("xdp: libbpf: %s", line);
+	return 0;
+}
+
+static int
+map_fd(struct sl_xdp *x, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(x->obj, name);
+
+	return m != NULL ? bpf_map__fd(m) : -ENOENT;
+}
+
+static uint32_t
+attach_flags(enum sl_xdp_mode mode)
+{
+	switch (mode) {
+	case SL_XDP_NATIVE:
+		return XDP_FLAGS_DRV_MODE;
+	case SL_XDP_GENERIC:
+		return XDP_FLAGS_SKB_MODE;
+	default:
+		return 0; /* the kernel picks native when the driver has it */
+	}
+}
+
+int
+sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_t size)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "sluice_xdp");
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_program *prog;
+	struct sl_xdp *x;
+	int err, fd;
+
+	*out = NULL;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return -ENOMEM;
+	snprintf(x->ifname, sizeof(x->ifname), "%s", cfg->xdp.interface);
+	x->ifindex = if_nametoindex(x->ifname);
+	if (x->ifindex == 0) {
+		err = -errno;
+		snprintf(why, size, "no interface %s: %s", x->ifname, strerror(-err));
+		goto err_free;
+	}
+	x->ncpus = libbpf_num_possible_cpus();
+	if (x->ncpus <= 0) {
+		err = x->ncpus < 0 ? x->ncpus : -EINVAL;
+		snprintf(why, size, "cannot count the possible CPUs: %s", strerror(-err));
+		goto err_free;
+	}
+	libbpf_set_print(libbpf_print);
+	x->obj = bpf_object__open_mem(sl__xdp_obj, sl__xdp_obj_len, &oo);
+	if (x->obj == NULL) {
+		err = -errno;
+		snprintf(why, size, "cannot open the embedded BPF object: %s", strerror(-err));
+		goto err_free;
+	}
+	err = bpf_object__load(x->obj);
+	if (err != 0) {
+		snprintf(why, size, "the kernel refused to load the XDP program: %s",
+		         strerror(-err));
+		goto err_close_obj;
+	}
+	x->acl4 = map_fd(x, "sl_acl4");
+	x->acl6 = map_fd(x, "sl_acl6");
+	x->limits = map_fd(x, "sl_limits");
+	x->drops = map_fd(x, "sl_drops");
+	prog = bpf_object__find_program_by_name(x->obj, "sl_xdp_drop");
+	if (x->acl4 < 0 || x->acl6 < 0 || x->limits < 0 || x->drops < 0 || prog == NULL) {
+		err = -ENOENT;
+		snprintf(why, size, "the embedded BPF object lacks a map or its program");
+		goto err_close_obj;
+	}
+	/* the maps before the program: it never runs with lists half filled */
+	err = update(x, cfg, true);
+	if (err != 0) {
+		snprintf(why, size, "cannot fill the XDP maps: %s", strerror(-err));
+		goto err_close_obj;
+	}
+	fd = bpf_program__fd(prog);
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = attach_flags(cfg->xdp.mode));
+	err = bpf_link_create(fd, (int)x->ifindex, BPF_XDP, &lo);
+	if (err < 0) {
+		err = -errno;
+		snprintf(why, size, "cannot attach to %s: %s%s", x->ifname, strerror(-err),
+		         err == -EBUSY ? " (another XDP program is attached there)" : "");
+		goto err_close_obj;
+	}
+	x->link = err;
+	x->mode = "generic";
+	if (bpf_xdp_query((int)x->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_DRV)
+		x->mode = "native";
+	*out = x;
+	return 0;
+
+err_close_obj:
+	bpf_object__close(x->obj);
+err_free:
+	free(x);
+	return err;
+}
+
+uint64_t
+sl_xdp_dropped(const struct sl_xdp *x, enum sl_xdp_reason reason)
+{
+	uint32_t key = (uint32_t)reason;
+	uint64_t sum = 0, *v;
+
+	if (x == NULL || reason >= SL_XDP_REASON_COUNT)
+		return 0;
+	v = calloc((size_t)x->ncpus, sizeof(*v));
+	if (v == NULL)
+		return 0;
+	if (bpf_map_lookup_elem(x->drops, &key, v) == 0)
+		for (int i = 0; i < x->ncpus; i++)
+			sum += v[i];
+	free(v);
+	return sum;
+}
+
+static uint64_t
+read_dropped(void *arg, size_t inst, unsigned idx)
+{
+	(void)idx;
+	return sl_xdp_dropped(arg, (enum sl_xdp_reason)inst);
+}
+
+int
+sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
+{
+	static const char *const labels[] = {"reason"};
+	static const char *const reasons[SL_XDP_REASON_COUNT] = {
+	        [SL_XDP_DENIED] = "denied", [SL_XDP_RATE] = "rate"};
+	const struct sl_stats_def def = {
+	        .name = "xdp_dropped",
+	        .kind = SL_STATS_COUNTER,
+	        .help = "SYNs the XDP program dropped before the network stack, by reason.",
+	        .offset = SL_STATS_READ};
+	struct sl_stats_set *s;
+	int err;
+
+	err = sl_stats_add_set(sl_proxy_stats_registry(p),
+	                       &(struct sl_stats_set_opts){.name = "xdp",
+	                                                   .labels = labels,
+	                                                   .nlabels = 1,
+	                                                   .defs = &def,
+	                                                   .ndefs = 1,
+	                                                   .read = read_dropped,
+	                                                   .arg = x},
+	                       &s);
+	for (unsigned r = 0; err == 0 && r < SL_XDP_REASON_COUNT; r++)
+		err = sl_stats_add_instance(s, &reasons[r], 0);
+	return err;
+}
+
+const char *
+sl_xdp_mode_name(const struct sl_xdp *x)
+{
+	return x->mode;
+}
+
+void
+sl_xdp_destroy(struct sl_xdp *x)
+{
+	if (x == NULL)
+		return;
+	close(x->link);
+	bpf_object__close(x->obj);
+	free(x);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The layout shared by the XDP program (src/bpf/xdp_drop.bpf.c) and its loader
+ * (src/proxy/xdp.c): the keys of the prefix maps and the drop reasons. Fixed-size types only,
+ * since the BPF side sees no libc.
+ */
+#ifndef SLUICE_PROXY_XDP_MAPS_H
+#define SLUICE_PROXY_XDP_MAPS_H
+
+#include <linux/types.h>
+
+/* the destination port's bits come first in every key, then the source prefix */
+#define SL_XDP_PORT_BITS 16
+#define SL_XDP_RULES_MAX 65536 /* entries per map (IPv4, IPv6) */
+
+/* values of the prefix maps */
+#define SL_XDP_ALLOW 0u
+#define SL_XDP_DENY 1u
+
+/* indices of the drop counter array */
+#define SL_XDP_REASON_DENIED 0u
+#define SL_XDP_REASON_RATE 1u
+#define SL_XDP_REASONS 2u
+
+#define SL_XDP_PORTS_MAX 1024    /* entries of the per-port rate map */
+#define SL_XDP_SOURCES_MAX 65536 /* sources whose rate is tracked at once (LRU) */
+
+/* LPM trie keys: prefixlen counts bits of port, then address (network byte order) */
+struct sl_xdp_key4 {
+	__u32 prefixlen;
+	__u8 port[2];
+	__u8 addr[4];
+	__u8 pad[2]; /* zero; never within prefixlen */
+};
+
+struct sl_xdp_key6 {
+	__u32 prefixlen;
+	__u8 port[2];
+	__u8 addr[16];
+	__u8 pad[2]; /* zero; never within prefixlen */
+};
+
+/* A listener's per-source new-connection rate (source_limits rate and burst), by port. */
+struct sl_xdp_limit {
+	__u64 step_ns;   /* 1e9 / rate: the time one SYN costs */
+	__u64 window_ns; /* burst * step: how far ahead of now a source may run */
+	__u8 prefix4;    /* sources sharing this prefix count as one (source_limits prefix4) */
+	__u8 prefix6;
+	__u8 pad[6];
+};
+
+/* One source (its address masked to the listener's prefix) on one port. */
+struct sl_xdp_src {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes */
+	__u8 port[2];
+	__u8 family; /* 4 or 6 */
+	__u8 pad;
+};
+
+#endif

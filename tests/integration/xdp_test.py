@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: MIT
+"""The XDP early-drop program (docs/protection.md "XDP early drop"): two network namespaces
+joined by a veth pair, sluice in one with xdp: on its end of the pair and a listener that
+denies one of the client's two addresses. The denied address's SYNs never reach the stack
+(its connect times out, sluice's own acl_denied stays 0, sluice_xdp_dropped_total counts
+them); the other address is served; likewise over IPv6 on a third listener. sluice runs as nobody after binding, keeping the
+capabilities privs.c lists for XDP; the reload updates the maps as nobody. A listener's source_limits rate is enforced there too:
+the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
+Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
+interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
+import errno
+import os
+import re
+import signal
+import socket
+import sys
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402
+    SLOW,
+    Server,
+    Sluice,
+    echo_handler,
+    free_port,
+    wait_for_text,
+    write_config,
+)
+from netns import NetNs, why_no_netns  # noqa: E402
+
+SERVER, DENIED, ALLOWED = "10.201.0.1", "10.201.0.2", "10.201.0.3"
+SERVER6, DENIED6, ALLOWED6 = "fd00:201::1", "fd00:201::2", "fd00:201::3"
+PORT, LIMITED, PORT6, ADMIN = 8080, 8081, 8082, 9090
+# errnos that say this environment cannot do XDP (not that sluice is wrong)
+REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation not supported"}
+
+
+
+
+def config(deny, backend):
+    return f"""
+admin: {{address: "127.0.0.1:{ADMIN}"}}
+user: nobody
+xdp: {{interface: "{{ifname}}", required: true}}
+listeners:
+  - address: "0.0.0.0:{PORT}"
+    group: g
+    deny: ["{deny}/32"]
+  - address: "0.0.0.0:{LIMITED}"
+    group: g
+    source_limits: {{rate: 1, burst: 2}}
+  - address: "[::]:{PORT6}"
+    group: g
+    deny: ["{DENIED6}/128"]
+groups:
+  - name: g
+    backends: [{{address: "{backend}"}}]
+"""
+
+
+def try_connect(source, timeout, port=PORT, server=SERVER):
+    """True if a connection from <source> to the listener opens and echoes, False if the
+    connect times out; anything else (a refusal, a reset) fails the test."""
+    s = socket.socket(socket.AF_INET6 if ":" in source else socket.AF_INET)
+    try:
+        s.bind((source, 0))
+        s.settimeout(timeout)
+        try:
+            s.connect((server, port))
+        except socket.timeout:
+            return False
+        s.sendall(b"ping")
+        got = b""
+        while len(got) < 4:
+            chunk = s.recv(4 - len(got))
+            if not chunk:
+                break
+            got += chunk
+        if got != b"ping":
+            raise AssertionError(f"echo from {source}: got {got!r}")
+        return True
+    finally:
+        s.close()
+
+
+def scrape():
+    with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/metrics", timeout=10 * SLOW) as r:
+        return r.read().decode()
+
+
+def metric(text, name, labels):
+    m = re.search(r"^" + re.escape(name + "{" + labels + "}") + r" (\d+)$", text, re.M)
+    if not m:
+        raise AssertionError(f"no {name}{{{labels}}} in /metrics:\n{text}")
+    return int(m.group(1))
+
+
+class XdpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = why_no_netns()
+        if why:
+            print(f"SKIPPED (XdpTest): {why}", flush=True)
+            raise unittest.SkipTest(why)
+
+    def test_denied_source_syns_are_dropped_before_sluice_and_counted(self):
+        with NetNs("slx") as srv, NetNs("slx") as cli:
+            veth_s, veth_c = f"slxs{os.getpid() % 100000}", f"slxc{os.getpid() % 100000}"
+            srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns", cli.name)
+            srv.ip("addr", "add", f"{SERVER}/24", "dev", veth_s)
+            srv.ip("link", "set", veth_s, "up")
+            cli.ip("addr", "add", f"{DENIED}/24", "dev", veth_c)
+            cli.ip("addr", "add", f"{ALLOWED}/24", "dev", veth_c)
+            srv.ip("addr", "add", f"{SERVER6}/64", "dev", veth_s, "nodad")
+            cli.ip("addr", "add", f"{DENIED6}/64", "dev", veth_c, "nodad")
+            cli.ip("addr", "add", f"{ALLOWED6}/64", "dev", veth_c, "nodad")
+            cli.ip("link", "set", veth_c, "up")
+            backend = srv.call(Server, echo_handler, "127.0.0.1")
+            with backend:
+                path = write_config(config(DENIED, f"127.0.0.1:{backend.port}").replace("{ifname}", veth_s))
+                os.chmod(path, 0o644)  # read again at the reload, as nobody
+                try:
+                    self.run_sluice(srv, cli, path, veth_s, backend)
+                finally:
+                    os.unlink(path)
+
+    def run_sluice(self, srv, cli, path, veth_s, backend):
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "1"])
+        with px:
+            try:
+                srv.wait_listening(PORT, px.proc)
+            except AssertionError:
+                err = px.stderr()
+                for code, text in REFUSALS.items():
+                    if f"cannot attach to {veth_s}: {text}" in err or "refused to load" in err and text in err:
+                        self.skipTest(f"this environment refuses XDP ({errno.errorcode[code]}): {err.strip()}")
+                raise AssertionError("sluice did not start: " + err)
+            wait_for_text(px, f"xdp: early-drop program attached to {veth_s}")
+            wait_for_text(px, "running as user nobody")
+            self.assertIn("capabilities kept: those the features need", px.stderr())
+            self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW), "the allowed source is served")
+            self.assertFalse(cli.call(try_connect, DENIED, 1.0), "the denied source's SYN is dropped")
+            text = srv.call(scrape)
+            self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="denied"'))
+            # sluice never saw the denied client: the drop was the program's
+            self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="acl_denied"'))
+
+            # IPv6: the same, through the other map
+            self.assertTrue(cli.call(try_connect, ALLOWED6, 10 * SLOW, PORT6, SERVER6), "allowed over IPv6")
+            self.assertFalse(cli.call(try_connect, DENIED6, 1.0, PORT6, SERVER6), "denied over IPv6")
+            text6 = srv.call(scrape)
+            self.assertLess(metric(text, "sluice_xdp_dropped_total", 'reason="denied"'),
+                            metric(text6, "sluice_xdp_dropped_total", 'reason="denied"'))
+            self.assertEqual(0, metric(text6, "sluice_rejects_total", 'reason="acl_denied"'))
+
+            # source_limits rate 1/s, burst 2: two new connections pass, the third SYN is
+            # dropped (its first retransmit would come after 1 s, past the 0.5 s wait)
+            self.assertEqual(0, metric(text, "sluice_xdp_dropped_total", 'reason="rate"'))
+            for _ in range(2):
+                self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW, LIMITED), "within the burst")
+            self.assertFalse(cli.call(try_connect, ALLOWED, 0.5, LIMITED), "over the rate")
+            text = srv.call(scrape)
+            self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="rate"'))
+            self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="source_rate"'))
+
+            # a reload swaps the lists: the maps follow
+            with open(path, "w") as f:
+                f.write(config(ALLOWED, f"127.0.0.1:{backend.port}").replace("{ifname}", veth_s))
+            before = metric(srv.call(scrape), "sluice_xdp_dropped_total", 'reason="denied"')
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "SIGHUP: " + path + " reloaded")
+            self.assertTrue(cli.call(try_connect, DENIED, 10 * SLOW), "the source allowed now is served")
+            self.assertFalse(cli.call(try_connect, ALLOWED, 1.0), "the source denied now is dropped")
+            after = metric(srv.call(scrape), "sluice_xdp_dropped_total", 'reason="denied"')
+            self.assertLess(before, after)
+            self.assertEqual(0, px.stop())
+            self.assertNotIn("running without XDP", px.stderr())
+
+
+class XdpUnavailableTest(unittest.TestCase):
+    """No such interface: without required, one line and sluice serves; with it, no start."""
+
+    def conf(self, port, required):
+        return write_config(f"""
+xdp: {{interface: sl-no-such0, required: {str(required).lower()}}}
+listeners:
+  - address: "127.0.0.1:{port}"
+    group: g
+    deny: ["192.0.2.0/24"]
+groups:
+  - name: g
+    backends: [{{address: "127.0.0.1:9"}}]
+""")
+
+    def test_missing_interface_runs_without_xdp_unless_required(self):
+        port = free_port()
+        path = self.conf(port, False)
+        try:
+            with Sluice(["-c", path], port=port) as px:
+                wait_for_text(px, "xdp on sl-no-such0: no interface sl-no-such0: No such device: "
+                              "running without XDP")
+                self.assertEqual(0, px.stop())
+        finally:
+            os.unlink(path)
+
+    def test_missing_interface_refuses_the_start_when_required(self):
+        path = self.conf(free_port(), True)
+        try:
+            with Sluice(["-c", path]) as px:
+                self.assertEqual(1, px.proc.wait(30 * SLOW))
+                self.assertIn("cannot start: xdp on sl-no-such0 is required: no interface "
+                              "sl-no-such0: No such device", px.stderr())
+        finally:
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    unittest.main()
