@@ -369,7 +369,7 @@ ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, b
 	        .arg = rl,
 	};
 	const char *hint = "";
-	struct sockaddr_un was;
+	struct sockaddr_un was = {0};
 	socklen_t len = sizeof(was);
 	int err, fd = *inherited;
 

@@ -6,7 +6,6 @@
  * or, with --json, as it came. Exit codes: 0 done, 1 the command failed, 2 usage, 3 the socket
  * could not be reached or gave no answer.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -65,6 +64,8 @@ struct table {
 static void
 table_add(struct table *t, const char *const *row)
 {
+	if (t->ncols == 0)
+		return;
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		char **cells = realloc(t->cells, cap * t->ncols * sizeof(*cells));
@@ -320,15 +321,19 @@ print_profile(const json_t *r)
 	size_t i;
 
 	printf("over %lld s:\n", (long long)json_integer_value(json_object_get(r, "seconds")));
-	if (first == NULL)
+	if (first == NULL || json_object_size(first) == 0)
 		return;
 	json_object_foreach((json_t *)first, key, v)
 	{
 		if (t.ncols == TABLE_COLS)
 			break;
 		snprintf(head[t.ncols], sizeof(head[0]), "%s", key);
-		for (char *c = head[t.ncols]; *c != '\0'; c++)
-			*c = *c == '_' ? ' ' : (char)toupper((unsigned char)*c);
+		for (char *c = head[t.ncols]; *c != '\0'; c++) {
+			if (*c == '_')
+				*c = ' ';
+			else if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		}
 		row[t.ncols] = head[t.ncols];
 		t.ncols++;
 	}
