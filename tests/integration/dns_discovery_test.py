@@ -6,9 +6,9 @@ the same port). TTLs are 1s and ttl_min/ttl_max small, so sluice re-resolves eve
 Backends are servers on 127.0.0.2-127.0.0.5 sharing one port, each answering its own name.
 
 Two kinds of test: the resolver side (resolutions, failures, the set found, in the log and in
-/metrics) works on every build; the traffic side needs sl_proxy_group_set_discovered() to change
-a running group's backends, and fails with a clear message where that is still a placeholder
-(it returns -ENOSYS and sluice logs "cannot change a group's backends at run time")."""
+/metrics), and the traffic side: sl_proxy_group_set_discovered() changes a running group's
+backends, and the tests check where new connections go (a build that could not apply a set
+would log "cannot change a group's backends at run time", which fails them with that reason)."""
 import contextlib
 import os
 import re
@@ -206,8 +206,8 @@ class DnsDiscovery(unittest.TestCase):
 
     def require_apply(self, px):
         self.assertNotIn(NO_APPLY, px.stderr(),
-                         "sl_proxy_group_set_discovered() is still a placeholder in this build "
-                         "(-ENOSYS): discovered backends cannot take traffic")
+                         "sl_proxy_group_set_discovered() refused the set (-ENOSYS): discovered "
+                         "backends cannot take traffic")
 
     # ---- the resolver side: every build ----
 

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The control socket and sluicectl, real binaries on real sockets: each show command against
-the admin endpoint's /stats or the configuration it ran (and the open sessions by client); backend changes either take effect
-(checked by where new connections go) or, while the run-time backend API is a placeholder,
-fail with the documented "not supported" error and exit status 1; reload with a good file and
+the admin endpoint's /stats or the configuration it ran (and the open sessions by client); backend changes take effect
+(checked by where new connections go); reload with a good file and
 a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0; the socket's
 mode; a second instance on the same path refuses to start; a stale socket file is replaced;
 garbage, oversized requests and one client too many get an error and the server serves on."""
