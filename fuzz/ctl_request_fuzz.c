@@ -51,6 +51,8 @@ canonical(const struct sl__ctl_req *r, char *buf, size_t size)
 		return snprintf(buf, size, "drain backend %s/%s", r->group, r->name);
 	case SL__CTL_REMOVE:
 		return snprintf(buf, size, "remove backend %s/%s", r->group, r->name);
+	case SL__CTL_PROFILE:
+		return snprintf(buf, size, "profile %u", r->seconds);
 	default:
 		return snprintf(buf, size, "%s", sl__ctl_usage[r->cmd]);
 	}
@@ -75,6 +77,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_name(r.name);
 	}
 	if (r.weight < 1 || r.weight > SL_CONFIG_WEIGHT_MAX)
+		abort();
+	if (r.cmd == SL__CTL_PROFILE && (r.seconds < 1 || r.seconds > SL__CTL_PROFILE_MAX))
 		abort();
 	n = canonical(&r, line, sizeof(line));
 	if (n < 0 || (size_t)n >= sizeof(line))
