@@ -11,7 +11,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import SLOW, Server, Sluice, connect, echo_handler, echo_roundtrip, free_port, recv_exact, write_config
+from harness import (SLOW, connect, echo_handler, echo_roundtrip, free_port, parse_metrics,
+                     recv_exact, Server, Sluice, write_config)
 
 
 def config(port, admin_port, backend, health=False):
@@ -38,16 +39,6 @@ def get(admin_port, path):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
-
-
-def samples(text):
-    """{'name{labels}': value} of every sample line of a Prometheus text page."""
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
 
 
 def wait_for(pred, timeout=10.0):
@@ -79,7 +70,7 @@ class Admin(unittest.TestCase):
             sizes = [1000, 2000, 3000, 4000, 5000]
             for n in sizes:
                 self.assertEqual(b"x" * n, echo_roundtrip(port, b"x" * n))
-            self.assertTrue(wait_for(lambda: samples(self.metrics(admin_port)).get("sluice_closed_total") == 5))
+            self.assertTrue(wait_for(lambda: parse_metrics(self.metrics(admin_port)).get("sluice_closed_total") == 5))
             # a session still open: its bytes are counted at the scrape, not only at its close
             s = connect(port)
             s.sendall(b"y" * 777)
@@ -89,7 +80,7 @@ class Admin(unittest.TestCase):
 
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         self.assertEqual(0, check.returncode, check.stdout + check.stderr)
-        m = samples(text)
+        m = parse_metrics(text)
         total = sum(sizes) + 777
         self.assertEqual(6, m["sluice_accepted_total"])
         self.assertEqual(5, m["sluice_closed_total"])

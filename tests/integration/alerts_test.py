@@ -18,8 +18,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import (SLOW, Server, Sluice, connect, echo_handler, echoed, free_port,
-                     name_handler, wait_for_text, write_config)
+from harness import (SLOW, connect, echo_handler, echoed, free_port, name_handler, scrape_metrics,
+                     Server, Sluice, wait_for_text, write_config)
 
 STATIC_BIN = os.environ.get("SLUICE_STATIC_BIN", "")
 
@@ -91,15 +91,6 @@ def get(admin_port, path):
         return e.code, e.read().decode()
 
 
-def samples(admin_port):
-    out = {}
-    for line in get(admin_port, "/metrics")[1].splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
-
-
 def wait_for(pred, timeout=20.0):
     deadline = time.monotonic() + timeout * SLOW
     while not pred() and time.monotonic() < deadline:
@@ -146,14 +137,14 @@ alerts:
                 wait_for_text(px, "alerts: 1 rule every 100 ms, 2 webhooks")
                 a.close()
                 self.assertTrue(rx.wait(lambda r: len(r.accepted("/flaky")) == 1), rx.posts)
-                self.assertEqual(1, samples(admin)['sluice_alert_firing{rule="a-down"}'])
+                self.assertEqual(1, scrape_metrics(admin)['sluice_alert_firing{rule="a-down"}'])
                 with Server(name_handler("a"), port=a.port):
                     self.assertTrue(rx.wait(lambda r: len(r.accepted("/flaky")) == 2), rx.posts)
-                    self.assertEqual(0, samples(admin)['sluice_alert_firing{rule="a-down"}'])
+                    self.assertEqual(0, scrape_metrics(admin)['sluice_alert_firing{rule="a-down"}'])
                     # the sender counts a post once its answer is read: after the receiver saw it
-                    self.assertTrue(wait_for(lambda: samples(admin).get(
-                        "sluice_alert_notifications_sent_total") == 4), samples(admin))
-                    m = samples(admin)
+                    self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
+                        "sluice_alert_notifications_sent_total") == 4), scrape_metrics(admin))
+                    m = scrape_metrics(admin)
                     self.assertEqual(0, px.stop(), px.stderr())
             err = px.stderr()
         ok, flaky = rx.accepted("/ok"), rx.accepted("/flaky")
@@ -187,9 +178,9 @@ alerts:
 """
             with Sluice(["-c", write_config(cfg)], port=port) as px:
                 wait_for_text(px, "alert mem firing: rss is")
-                self.assertTrue(wait_for(lambda: samples(admin).get(
+                self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
                     "sluice_alert_notifications_failed_total") == 1))
-                m = samples(admin)
+                m = scrape_metrics(admin)
                 self.assertEqual(0, px.stop(), px.stderr())
         # one try and exactly two retries, then given up
         self.assertEqual(3, len([p for p, _, _, _ in rx.posts if p == "/down"]))
@@ -250,9 +241,9 @@ alerts:
                 wait_for_text(px, "alert m3 firing")
                 # all three fire in one evaluation: the queue holds one, the sender may have
                 # taken one already, and the others are dropped
-                self.assertTrue(wait_for(lambda: samples(admin).get(
+                self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
                     "sluice_alert_notifications_dropped_total", 0) >= 1))
-                self.assertIn(samples(admin)["sluice_alert_notifications_dropped_total"], (1, 2))
+                self.assertIn(scrape_metrics(admin)["sluice_alert_notifications_dropped_total"], (1, 2))
                 for i in range(20):
                     s = connect(port)
                     self.assertTrue(echoed(s, b"ping %d" % i))

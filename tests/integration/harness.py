@@ -14,6 +14,7 @@ import threading
 import time
 
 SLUICE = os.environ.get("SLUICE_BIN", "build/release/sluice")
+SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
 FLAVOUR = os.environ.get("SLUICE_FLAVOUR", "none")
 # sanitizer builds run several times slower: scale bounded waits, not assertions
 SLOW = 4 if FLAVOUR != "none" else 1
@@ -283,3 +284,20 @@ def write_config(text):
     f.write(text)
     f.close()
     return f.name
+
+
+def parse_metrics(text):
+    """{'name{labels}': value} of every sample line of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def scrape_metrics(admin_port, host="127.0.0.1"):
+    """The admin endpoint's /metrics, parsed (parse_metrics())."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://{host}:{admin_port}/metrics", timeout=10 * SLOW) as r:
+        return parse_metrics(r.read().decode())

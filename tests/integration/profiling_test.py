@@ -17,12 +17,9 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
-from harness import (SLUICE, SLOW, Server, Sluice, connect, echo_handler, echoed, free_port,
-                     write_config)
-
-SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
+from harness import (SLOW, SLUICECTL, connect, echo_handler, echoed, free_port,
+                     scrape_metrics, Server, Sluice, write_config)
 
 PERF_NAMES = {"task-clock": "worker_cpu_seconds", "context-switches": "worker_context_switches",
               "page-faults": "worker_page_faults", "cpu-migrations": "worker_cpu_migrations",
@@ -37,17 +34,6 @@ def has_tracefs():
     with open("/proc/filesystems") as f:
         known = "tracefs" in f.read()
     return known and os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing")
-
-
-def samples(admin_port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10 * SLOW) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
 
 
 def wait_for(pred, timeout=10.0):
@@ -98,10 +84,10 @@ groups:
                         pass
                     s.close()
                 if has_tracefs():
-                    self.assertTrue(wait_for(lambda: samples(admin).get(
+                    self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
                         'sluice_backend_tcp_resets_received_total{group="r",backend="rst"}', 0) >= 1),
                         px.stderr())
-                m = samples(admin)
+                m = scrape_metrics(admin)
                 self.assertEqual(0, px.stop(), px.stderr())
             err = px.stderr()
 

@@ -14,10 +14,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (SLOW, SLUICE, Server, Sluice, connect, free_port, name_handler,
+from harness import (SLOW, SLUICECTL, connect, free_port, name_handler, Server, Sluice,
                      wait_for_text)
-
-SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
 
 
 def ask(s):

@@ -14,11 +14,9 @@ import tempfile
 import time
 import unittest
 
-from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_port, recv_exact,
-                     wait_for_text)
+from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, recv_exact, Server,
+                     Sluice, wait_for_text)
 from upgrade_test import NewConnections, Stream
-
-SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
 
 
 def wait_until(pred, timeout=10.0):

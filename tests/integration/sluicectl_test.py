@@ -16,10 +16,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, echoed, free_port,
-                     name_handler, wait_for_text)
-
-SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
+from harness import (SLOW, SLUICE, SLUICECTL, connect, echo_handler, echoed, free_port,
+                     name_handler, Server, Sluice, wait_for_text)
 
 
 def wait_until(pred, timeout=10.0):

@@ -18,9 +18,7 @@ import time
 import unittest
 
 import netns
-from harness import SLOW, SLUICE, Server, echo_handler, echo_roundtrip
-
-SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
+from harness import SLOW, SLUICECTL, echo_handler, echo_roundtrip, Server
 
 PAYLOAD_BYTES = 4 << 20
 CONFIG = """\
