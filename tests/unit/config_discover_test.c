@@ -16,53 +16,30 @@
 #include <sluice/addr.h>
 #include <sluice/config.h>
 
+#include "sl_test_config.h"
+
 #define HEAD                                                                                       \
 	"listeners:\n"                                                                             \
 	"  - address: 127.0.0.1:8080\n"                                                            \
 	"groups:\n"                                                                                \
 	"  - name: web\n"
 
-struct result {
-	int rc;
-	struct sl_config *c;
-	char *errs;
-};
-
-static struct result
-load(const char *yaml)
-{
-	struct result r = {0};
-	size_t n = 0;
-	FILE *f = open_memstream(&r.errs, &n);
-
-	assert_non_null(f);
-	r.rc = sl_config_load_string(&r.c, "t.yaml", yaml, strlen(yaml), f);
-	assert_int_equal(0, fclose(f));
-	return r;
-}
-
-static void
-result_fini(struct result *r)
-{
-	sl_config_free(r->c);
-	free(r->errs);
-}
-
 static void
 expect_error(const char *yaml, const char *want)
 {
-	struct result r = load(yaml);
+	struct sl_test_load r = sl_test_config_load(yaml);
 
 	assert_int_equal(-22, r.rc);
 	assert_string_equal(want, r.errs);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 discover_alone_makes_a_valid_group(void **state)
 {
 	(void)state;
-	struct result r = load(HEAD "    discover: {name: web.svc.local, port: 8080}\n");
+	struct sl_test_load r =
+	        sl_test_config_load(HEAD "    discover: {name: web.svc.local, port: 8080}\n");
 	const struct sl_config_discover *d;
 
 	assert_int_equal(0, r.rc);
@@ -77,22 +54,23 @@ discover_alone_makes_a_valid_group(void **state)
 	assert_int_equal(300000, d->ttl_max_ms);
 	assert_int_equal(2000, d->timeout_ms);
 	assert_int_equal(1, d->weight);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 discover_takes_every_field(void **state)
 {
 	(void)state;
-	struct result r = load(HEAD "    backends: [{address: 127.0.0.1:9001}]\n"
-	                            "    discover:\n"
-	                            "      name: _http._tcp.web.example.\n"
-	                            "      type: srv\n"
-	                            "      resolvers: [127.0.0.1:5353, \"[::1]:53\"]\n"
-	                            "      ttl_min: 250ms\n"
-	                            "      ttl_max: 1m\n"
-	                            "      timeout: 3s\n"
-	                            "      weight: 7\n");
+	struct sl_test_load r =
+	        sl_test_config_load(HEAD "    backends: [{address: 127.0.0.1:9001}]\n"
+	                                 "    discover:\n"
+	                                 "      name: _http._tcp.web.example.\n"
+	                                 "      type: srv\n"
+	                                 "      resolvers: [127.0.0.1:5353, \"[::1]:53\"]\n"
+	                                 "      ttl_min: 250ms\n"
+	                                 "      ttl_max: 1m\n"
+	                                 "      timeout: 3s\n"
+	                                 "      weight: 7\n");
 	const struct sl_config_discover *d;
 	char a[SL_ADDR_STRLEN];
 
@@ -109,7 +87,7 @@ discover_takes_every_field(void **state)
 	assert_int_equal(60000, d->ttl_max_ms);
 	assert_int_equal(3000, d->timeout_ms);
 	assert_int_equal(7, d->weight);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -128,11 +106,11 @@ discover_types_map_to_the_enum(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(yaml, sizeof(yaml), HEAD "    discover: {name: x, type: %s, port: 1}\n",
 		         cases[i].name);
-		struct result r = load(yaml);
+		struct sl_test_load r = sl_test_config_load(yaml);
 
 		assert_int_equal(0, r.rc);
 		assert_int_equal(cases[i].want, r.c->groups[0].discover.type);
-		result_fini(&r);
+		sl_test_config_fini(&r);
 	}
 }
 
@@ -140,11 +118,12 @@ static void
 a_group_without_discover_has_type_none(void **state)
 {
 	(void)state;
-	struct result r = load(HEAD "    backends: [{address: 127.0.0.1:9001}]\n");
+	struct sl_test_load r =
+	        sl_test_config_load(HEAD "    backends: [{address: 127.0.0.1:9001}]\n");
 
 	assert_int_equal(0, r.rc);
 	assert_int_equal(SL_DISCOVER_NONE, r.c->groups[0].discover.type);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -154,9 +133,9 @@ discover_without_port_is_refused_unless_srv(void **state)
 	expect_error(HEAD "    discover: {name: web, type: any}\n",
 	             "t.yaml:5:15: discover is missing required key \"port\" (needed unless type "
 	             "is srv: A and AAAA records carry no port)\n");
-	struct result r = load(HEAD "    discover: {name: web, type: srv}\n");
+	struct sl_test_load r = sl_test_config_load(HEAD "    discover: {name: web, type: srv}\n");
 	assert_int_equal(0, r.rc);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -208,23 +187,24 @@ static void
 discover_refuses_a_resolver_that_is_no_address(void **state)
 {
 	(void)state;
-	struct result r =
-	        load(HEAD "    discover: {name: x, port: 80, resolvers: [dns.example]}\n");
+	struct sl_test_load r = sl_test_config_load(
+	        HEAD "    discover: {name: x, port: 80, resolvers: [dns.example]}\n");
 
 	assert_int_equal(-22, r.rc);
 	assert_non_null(strstr(r.errs, "t.yaml:5:47: bad address \"dns.example\""));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 discover_refuses_an_unknown_key(void **state)
 {
 	(void)state;
-	struct result r = load(HEAD "    discover: {name: x, port: 80, ttl: 5s}\n");
+	struct sl_test_load r =
+	        sl_test_config_load(HEAD "    discover: {name: x, port: 80, ttl: 5s}\n");
 
 	assert_int_equal(-22, r.rc);
 	assert_non_null(strstr(r.errs, "unknown key \"ttl\" in discover"));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void

@@ -23,6 +23,7 @@
 #include <sluice/warm.h>
 
 #include "config/config_int.h"
+#include "sl_test_config.h"
 
 /* A valid config; tests append to or vary it. */
 #define MINIMAL                                                                                    \
@@ -33,48 +34,22 @@
 	"    backends:\n"                                                                          \
 	"      - address: 127.0.0.1:9001\n"
 
-struct result {
-	int rc;
-	struct sl_config *c;
-	char *errs; /* everything printed, "" if nothing */
-};
-
-static struct result
-load(const char *yaml)
-{
-	struct result r = {0};
-	size_t n = 0;
-	FILE *f = open_memstream(&r.errs, &n);
-
-	assert_non_null(f);
-	r.rc = sl_config_load_string(&r.c, "t.yaml", yaml, strlen(yaml), f);
-	assert_int_equal(0, fclose(f));
-	return r;
-}
-
-static void
-result_fini(struct result *r)
-{
-	sl_config_free(r->c);
-	free(r->errs);
-}
-
 /* Loads <yaml>, expects failure with exactly <want> printed. */
 static void
 assert_errors(const char *yaml, const char *want)
 {
-	struct result r = load(yaml);
+	struct sl_test_load r = sl_test_config_load(yaml);
 
 	assert_string_equal(want, r.errs);
 	assert_int_equal(-EINVAL, r.rc);
 	assert_null(r.c);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_minimal_applies_defaults(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 	const struct sl_config_listener *l;
 	const struct sl_config_group *g;
 
@@ -121,7 +96,7 @@ config_minimal_applies_defaults(void **state)
 	assert_string_equal("127.0.0.1:9001", g->backends[0].name);
 	assert_int_equal(1, g->backends[0].weight);
 	assert_int_equal(0, g->backends[0].max_connections);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -200,18 +175,19 @@ config_example_file_loads_every_field(void **state)
 static void
 config_accepts_quoted_ipv6_address(void **state)
 {
-	struct result r = load("listeners:\n"
-	                       "  - address: \"[::1]:8080\"\n"
-	                       "groups:\n"
-	                       "  - name: web\n"
-	                       "    backends: [{ address: \"[2001:db8::1]:80\" }]\n");
+	struct sl_test_load r =
+	        sl_test_config_load("listeners:\n"
+	                            "  - address: \"[::1]:8080\"\n"
+	                            "groups:\n"
+	                            "  - name: web\n"
+	                            "    backends: [{ address: \"[2001:db8::1]:80\" }]\n");
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_int_equal(AF_INET6, r.c->listeners[0].addr.ss.ss_family);
 	assert_string_equal("[::1]:8080", r.c->listeners[0].name);
 	assert_string_equal("[2001:db8::1]:80", r.c->groups[0].backends[0].name);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -234,24 +210,24 @@ config_reports_unknown_key_with_suggestion(void **state)
 static void
 config_admin_is_off_unless_an_address_is_given(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_int_equal(0, r.c->admin.addr.len);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_admin_address_is_parsed(void **state)
 {
-	struct result r = load("admin: { address: 127.0.0.1:9090 }\n" MINIMAL);
+	struct sl_test_load r = sl_test_config_load("admin: { address: 127.0.0.1:9090 }\n" MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_string_equal("", r.errs);
 	assert_int_equal(9090, sl_addr_port(&r.c->admin.addr));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -270,7 +246,7 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 {
 	const char want[] = "t.yaml:7:1: unknown key \"colour\" at the top level (expected one "
 	                    "of: workers, drain_timeout, max_connections, log, listeners, groups, ";
-	struct result r = load(MINIMAL "colour: blue\n");
+	struct sl_test_load r = sl_test_config_load(MINIMAL "colour: blue\n");
 
 	(void)state;
 	/* every top-level key is listed, in the table's order (the tail grows with new keys) */
@@ -281,15 +257,15 @@ config_reports_unknown_key_without_suggestion_when_far(void **state)
 	        ", access_log, upgrade_socket, user, group, control, alerts, profiling, xdp"));
 	assert_string_equal(")\n", r.errs + strlen(r.errs) - 2);
 	assert_ptr_equal(r.errs + strlen(r.errs) - 1, strchr(r.errs, '\n')); /* one line */
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_xdp_is_off_unless_given_and_takes_its_keys(void **state)
 {
-	struct result off = load(MINIMAL);
-	struct result on =
-	        load(MINIMAL "xdp: { interface: eth0, mode: generic, required: true }\n");
+	struct sl_test_load off = sl_test_config_load(MINIMAL);
+	struct sl_test_load on = sl_test_config_load(
+	        MINIMAL "xdp: { interface: eth0, mode: generic, required: true }\n");
 
 	(void)state;
 	assert_int_equal(0, off.rc);
@@ -301,8 +277,8 @@ config_xdp_is_off_unless_given_and_takes_its_keys(void **state)
 	assert_string_equal("eth0", on.c->xdp.interface);
 	assert_int_equal(SL_XDP_GENERIC, on.c->xdp.mode);
 	assert_true(on.c->xdp.required);
-	result_fini(&off);
-	result_fini(&on);
+	sl_test_config_fini(&off);
+	sl_test_config_fini(&on);
 }
 
 static void
@@ -322,14 +298,14 @@ config_xdp_reports_a_missing_or_bad_interface_and_mode(void **state)
 static void
 config_listener_keeps_its_allow_and_deny_prefixes_as_a_list(void **state)
 {
-	struct result r = load("listeners:\n"
-	                       "  - address: 127.0.0.1:8080\n"
-	                       "    allow: [10.0.0.0/8]\n"
-	                       "    deny: [10.1.0.0/16, \"2001:db8::/32\"]\n"
-	                       "groups:\n"
-	                       "  - name: web\n"
-	                       "    backends:\n"
-	                       "      - address: 127.0.0.1:9001\n");
+	struct sl_test_load r = sl_test_config_load("listeners:\n"
+	                                            "  - address: 127.0.0.1:8080\n"
+	                                            "    allow: [10.0.0.0/8]\n"
+	                                            "    deny: [10.1.0.0/16, \"2001:db8::/32\"]\n"
+	                                            "groups:\n"
+	                                            "  - name: web\n"
+	                                            "    backends:\n"
+	                                            "      - address: 127.0.0.1:9001\n");
 	const struct sl_config_listener *l;
 
 	(void)state;
@@ -345,19 +321,19 @@ config_listener_keeps_its_allow_and_deny_prefixes_as_a_list(void **state)
 	assert_false(l->acl_rules[2].allow);
 	assert_int_equal(AF_INET6, l->acl_rules[2].cidr.family);
 	assert_false(l->acl_allows_unmatched);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_alerts_take_rules_and_webhooks_with_defaults(void **state)
 {
-	struct result r =
-	        load(MINIMAL "alerts:\n"
-	                     "  webhooks: [{ url: \"http://127.0.0.1:9/h\" }]\n"
-	                     "  rules:\n"
-	                     "    - { name: d, metric: backend_down, group: web, above: 0 }\n"
-	                     "    - { name: p, metric: connect_p99, above: 0.25, "
-	                     "clear_below: 0.1, window: 1m }\n");
+	struct sl_test_load r = sl_test_config_load(
+	        MINIMAL "alerts:\n"
+	                "  webhooks: [{ url: \"http://127.0.0.1:9/h\" }]\n"
+	                "  rules:\n"
+	                "    - { name: d, metric: backend_down, group: web, above: 0 }\n"
+	                "    - { name: p, metric: connect_p99, above: 0.25, "
+	                "clear_below: 0.1, window: 1m }\n");
 
 	(void)state;
 	assert_string_equal("", r.errs);
@@ -375,7 +351,7 @@ config_alerts_take_rules_and_webhooks_with_defaults(void **state)
 	assert_true(r.c->alerts.rules[1].clear_below == 0.1);
 	assert_int_equal(60000, r.c->alerts.rules[1].window_ms);
 	assert_false(r.c->profiling.perf);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -484,45 +460,47 @@ config_reports_zero_weight(void **state)
 static void
 config_access_log_is_off_by_default(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_null(r.c->access_log.path);
 	assert_int_equal(4096, r.c->access_log.ring_size);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_access_log_takes_path_and_ring_size(void **state)
 {
-	struct result r =
-	        load("access_log: { path: /var/log/sluice/access.log, ring_size: 2 }\n" MINIMAL);
+	struct sl_test_load r = sl_test_config_load(
+	        "access_log: { path: /var/log/sluice/access.log, ring_size: 2 }\n" MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_string_equal("/var/log/sluice/access.log", r.c->access_log.path);
 	assert_int_equal(2, r.c->access_log.ring_size);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_control_is_off_by_default_with_mode_0600(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_string_equal("", r.c->control.path);
 	assert_int_equal(0600, r.c->control.mode);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_control_takes_path_and_octal_mode(void **state)
 {
-	struct result r = load("control: { path: /run/sluice/sluice.sock, mode: 0660 }\n" MINIMAL);
-	struct result r2 = load("control: { path: a.sock, mode: 0o640 }\n" MINIMAL);
+	struct sl_test_load r = sl_test_config_load(
+	        "control: { path: /run/sluice/sluice.sock, mode: 0660 }\n" MINIMAL);
+	struct sl_test_load r2 =
+	        sl_test_config_load("control: { path: a.sock, mode: 0o640 }\n" MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
@@ -530,8 +508,8 @@ config_control_takes_path_and_octal_mode(void **state)
 	assert_int_equal(0660, r.c->control.mode);
 	assert_int_equal(0, r2.rc);
 	assert_int_equal(0640, r2.c->control.mode);
-	result_fini(&r);
-	result_fini(&r2);
+	sl_test_config_fini(&r);
+	sl_test_config_fini(&r2);
 }
 
 static void
@@ -561,12 +539,12 @@ config_control_refuses_a_path_too_long_for_a_socket(void **state)
 static void
 config_access_log_takes_a_dash_for_stdout(void **state)
 {
-	struct result r = load("access_log: { path: \"-\" }\n" MINIMAL);
+	struct sl_test_load r = sl_test_config_load("access_log: { path: \"-\" }\n" MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_string_equal("-", r.c->access_log.path);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -626,33 +604,34 @@ config_reports_more_retries_than_a_session_can_make(void **state)
 static void
 config_queue_is_off_by_default_with_a_five_second_wait(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_int_equal(0, r.c->groups[0].max_queue);
 	assert_int_equal(5000, r.c->listeners[0].timeouts.queue_ms);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_reads_max_queue_and_the_queue_timeout(void **state)
 {
-	struct result r = load("listeners:\n"
-	                       "  - address: 127.0.0.1:8080\n"
-	                       "    timeouts: { queue: 300ms }\n"
-	                       "groups:\n"
-	                       "  - name: web\n"
-	                       "    max_queue: 4\n"
-	                       "    backends:\n"
-	                       "      - { address: 127.0.0.1:9001, max_connections: 2 }\n");
+	struct sl_test_load r =
+	        sl_test_config_load("listeners:\n"
+	                            "  - address: 127.0.0.1:8080\n"
+	                            "    timeouts: { queue: 300ms }\n"
+	                            "groups:\n"
+	                            "  - name: web\n"
+	                            "    max_queue: 4\n"
+	                            "    backends:\n"
+	                            "      - { address: 127.0.0.1:9001, max_connections: 2 }\n");
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_string_equal("", r.errs);
 	assert_int_equal(4, r.c->groups[0].max_queue);
 	assert_int_equal(300, r.c->listeners[0].timeouts.queue_ms);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -675,16 +654,16 @@ config_reports_maglev_table_size_not_prime(void **state)
 static void
 config_takes_max_backends_and_leaves_the_default_to_the_proxy(void **state)
 {
-	struct result r = load(MINIMAL "    max_backends: 3\n");
+	struct sl_test_load r = sl_test_config_load(MINIMAL "    max_backends: 3\n");
 
 	(void)state;
 	assert_int_equal(0, r.rc);
 	assert_int_equal(3, r.c->groups[0].max_backends);
-	result_fini(&r);
-	r = load(MINIMAL);
+	sl_test_config_fini(&r);
+	r = sl_test_config_load(MINIMAL);
 	assert_int_equal(0, r.rc);
 	assert_int_equal(0, r.c->groups[0].max_backends);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -936,16 +915,16 @@ config_parses_sizes_in_bytes_kib_and_mib(void **state)
 
 	(void)state;
 	for (i = 0; i < SL_ARRAY_SIZE(cases); i++) {
-		struct result r;
+		struct sl_test_load r;
 
 		snprintf(yaml, sizeof(yaml),
 		         "listeners: [{ address: 127.0.0.1:8080, pipe_size: %s }]\n"
 		         "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
 		         cases[i].text);
-		r = load(yaml);
+		r = sl_test_config_load(yaml);
 		assert_int_equal(0, r.rc);
 		assert_int_equal(cases[i].want, r.c->listeners[0].pipe_size);
-		result_fini(&r);
+		sl_test_config_fini(&r);
 	}
 }
 
@@ -962,13 +941,13 @@ config_parses_durations_in_every_unit(void **state)
 
 	(void)state;
 	for (i = 0; i < SL_ARRAY_SIZE(cases); i++) {
-		struct result r;
+		struct sl_test_load r;
 
 		snprintf(yaml, sizeof(yaml), "drain_timeout: %s\n" MINIMAL, cases[i].text);
-		r = load(yaml);
+		r = sl_test_config_load(yaml);
 		assert_int_equal(0, r.rc);
 		assert_int_equal(cases[i].want, r.c->drain_timeout_ms);
-		result_fini(&r);
+		sl_test_config_fini(&r);
 	}
 }
 
@@ -981,16 +960,16 @@ config_refuses_malformed_sizes(void **state)
 
 	(void)state;
 	for (i = 0; i < SL_ARRAY_SIZE(bad); i++) {
-		struct result r;
+		struct sl_test_load r;
 
 		snprintf(yaml, sizeof(yaml),
 		         "listeners: [{ address: 127.0.0.1:8080, buffer_size: \"%s\" }]\n"
 		         "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
 		         bad[i]);
-		r = load(yaml);
+		r = sl_test_config_load(yaml);
 		assert_int_equal(-EINVAL, r.rc);
 		assert_non_null(strstr(r.errs, "expected a size such as 4096, 64k or 1m"));
-		result_fini(&r);
+		sl_test_config_fini(&r);
 	}
 }
 
@@ -1096,7 +1075,7 @@ config_stops_after_too_many_errors(void **state)
 	        "groups: [{ name: g, backends: [&b { address: 10.0.0.1:1, x: 1 }";
 	char yaml[4096], *last;
 	size_t o, lines = 0;
-	struct result r;
+	struct sl_test_load r;
 	int i;
 
 	(void)state;
@@ -1104,13 +1083,13 @@ config_stops_after_too_many_errors(void **state)
 	for (i = 0; i < 500; i++)
 		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, ", *b");
 	snprintf(yaml + o, sizeof(yaml) - o, "] }]\n");
-	r = load(yaml);
+	r = sl_test_config_load(yaml);
 	for (last = r.errs; (last = strchr(last, '\n')) != NULL; last++)
 		lines++;
 	assert_int_equal(-EINVAL, r.rc);
 	assert_int_equal(SL__CONFIG_ERRORS_MAX + 1, lines);
 	assert_non_null(strstr(r.errs, "\nt.yaml: too many errors, stopped after 100\n"));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 /* Fails each of the loader's allocations in turn: every one must give -ENOMEM, no leak. */
@@ -1157,33 +1136,33 @@ config_reports_workers_that_need_more_pools_than_a_process_holds(void **state)
 static void
 config_accepts_the_most_workers_its_listeners_allow(void **state)
 {
-	struct result r =
-	        load("workers: 1024\n"
-	             "listeners:\n"
-	             "  - address: 127.0.0.1:8080\n"
-	             "  - address: 127.0.0.1:8081\n"
-	             "  - address: 127.0.0.1:8082\n"
-	             "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n");
+	struct sl_test_load r = sl_test_config_load(
+	        "workers: 1024\n"
+	        "listeners:\n"
+	        "  - address: 127.0.0.1:8080\n"
+	        "  - address: 127.0.0.1:8081\n"
+	        "  - address: 127.0.0.1:8082\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n");
 
 	(void)state;
 	assert_string_equal("", r.errs);
 	assert_int_equal(0, r.rc);
 	assert_int_equal(1024, sl_config_workers(r.c));
 	assert_int_equal(1024, sl_config_workers_max(r.c));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_workers_default_counts_the_cpus_of_this_process(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 	cpu_set_t set;
 
 	(void)state;
 	assert_int_equal(0, sched_getaffinity(0, sizeof(set), &set));
 	assert_int_equal(0, r.rc);
 	assert_int_equal(CPU_COUNT(&set), sl_config_workers(r.c));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 /* Issue: 65536 backends passed the check, then the balancer refused them (16-bit indexes). */
@@ -1238,13 +1217,13 @@ static void
 config_accepts_65535_backends(void **state)
 {
 	char *y = yaml_with_backends(65535);
-	struct result r = load(y);
+	struct sl_test_load r = sl_test_config_load(y);
 
 	(void)state;
 	assert_string_equal("", r.errs);
 	assert_int_equal(0, r.rc);
 	assert_int_equal(65535, r.c->groups[0].nbackends);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 	free(y);
 }
 
@@ -1295,7 +1274,7 @@ config_refuses_aliases_that_expand_past_the_bound(void **state)
 {
 	size_t cap = 100 * 48 + 4000 * 8 + 256, o = 0, i;
 	char *y = malloc(cap);
-	struct result r;
+	struct sl_test_load r;
 
 	(void)state;
 	assert_non_null(y);
@@ -1305,7 +1284,7 @@ config_refuses_aliases_that_expand_past_the_bound(void **state)
 	for (i = 0; i < 4000; i++)
 		o += (size_t)snprintf(y + o, cap - o, "  - *g\n");
 	snprintf(y + o, cap - o, "listeners: [{ address: 127.0.0.1:8080 }]\n");
-	r = load(y);
+	r = sl_test_config_load(y);
 	assert_int_equal(-EINVAL, r.rc);
 	assert_null(r.c);
 	/* one line, at the node where the count passed the bound (inside the aliased group:
@@ -1314,21 +1293,22 @@ config_refuses_aliases_that_expand_past_the_bound(void **state)
 	                    "(this node is reached again and again through an alias); write the "
 	                    "repeated parts out\n",
 	                    r.errs);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 	free(y);
 }
 
 static void
 config_accepts_aliases_within_the_bound(void **state)
 {
-	struct result r = load("listeners: [{ address: 127.0.0.1:8080, group: a }]\n"
-	                       "groups:\n"
-	                       "  - name: a\n"
-	                       "    health: &h { interval: 3s, rise: 4 }\n"
-	                       "    backends: &b [{ address: 127.0.0.1:9001 }]\n"
-	                       "  - name: b\n"
-	                       "    health: *h\n"
-	                       "    backends: *b\n");
+	struct sl_test_load r =
+	        sl_test_config_load("listeners: [{ address: 127.0.0.1:8080, group: a }]\n"
+	                            "groups:\n"
+	                            "  - name: a\n"
+	                            "    health: &h { interval: 3s, rise: 4 }\n"
+	                            "    backends: &b [{ address: 127.0.0.1:9001 }]\n"
+	                            "  - name: b\n"
+	                            "    health: *h\n"
+	                            "    backends: *b\n");
 
 	(void)state;
 	assert_string_equal("", r.errs);
@@ -1336,7 +1316,7 @@ config_accepts_aliases_within_the_bound(void **state)
 	assert_int_equal(3000, r.c->groups[1].health.interval_ms);
 	assert_int_equal(4, r.c->groups[1].health.rise);
 	assert_int_equal(1, r.c->groups[1].nbackends);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 /* Issue: buffer_size: 1024m passed and reserved 512 GiB of address space at start. */
@@ -1412,8 +1392,9 @@ config_forward_mode_names_parse_back_to_their_mode(void **state)
 static void
 config_acl_longest_prefix_decides(void **state)
 {
-	struct result r = load(LISTENER_WITH("    allow: [10.0.0.0/8, \"2001:db8::/32\"]\n"
-	                                     "    deny: [10.1.0.0/16]\n"));
+	struct sl_test_load r =
+	        sl_test_config_load(LISTENER_WITH("    allow: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+	                                          "    deny: [10.1.0.0/16]\n"));
 	const struct sl_config_listener *l;
 
 	(void)state;
@@ -1424,7 +1405,7 @@ config_acl_longest_prefix_decides(void **state)
 	assert_int_equal(1, sl_lpm_lookup4(l->acl, 0x0a020304)); /* 10.2.3.4: allowed */
 	assert_int_equal(0, sl_lpm_lookup4(l->acl, 0x0a010203)); /* 10.1.2.3: denied */
 	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(l->acl, 0x0b000001));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -1458,7 +1439,8 @@ config_proxy_protocol_needs_trusted_sources(void **state)
 static void
 config_proxy_protocol_defaults(void **state)
 {
-	struct result r = load(LISTENER_WITH("    proxy_protocol: { trusted: [127.0.0.1] }\n"));
+	struct sl_test_load r = sl_test_config_load(
+	        LISTENER_WITH("    proxy_protocol: { trusted: [127.0.0.1] }\n"));
 	const struct sl_config_proxy_in *pi;
 
 	(void)state;
@@ -1470,7 +1452,7 @@ config_proxy_protocol_defaults(void **state)
 	assert_int_equal(1, sl_lpm_lookup4(pi->trusted, 0x7f000001));
 	assert_int_equal(SL_LPM_NONE, sl_lpm_lookup4(pi->trusted, 0x7f000002));
 	assert_int_equal(0, r.c->groups[0].send_proxy);
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
@@ -1493,7 +1475,7 @@ config_send_proxy_takes_v1_v2_or_off(void **state)
 static void
 config_bandwidth_is_unlimited_unless_given(void **state)
 {
-	struct result r = load(MINIMAL);
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
 	const struct sl_config_listener *l;
 
 	(void)state;
@@ -1505,14 +1487,15 @@ config_bandwidth_is_unlimited_unless_given(void **state)
 		assert_int_equal(0, l->bandwidth.source[d].rate);
 	}
 	assert_false(sl_config_bandwidth_per_source(l));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_bandwidth_takes_sizes_per_direction_and_a_burst(void **state)
 {
-	struct result r = load(BW_LISTENER("{ session: { upload: 64k, download: 1m, burst: 32k }, "
-	                                   "source: { download: 2048m } }"));
+	struct sl_test_load r = sl_test_config_load(
+	        BW_LISTENER("{ session: { upload: 64k, download: 1m, burst: 32k }, "
+	                    "source: { download: 2048m } }"));
 	const struct sl_config_bandwidth *bw;
 
 	(void)state;
@@ -1529,13 +1512,13 @@ config_bandwidth_takes_sizes_per_direction_and_a_burst(void **state)
 	assert_int_equal((1u << 31) / 10, bw->source[1].burst);
 	assert_int_equal(3, bw->limited);
 	assert_true(sl_config_bandwidth_per_source(&r.c->listeners[0]));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
 config_bandwidth_default_burst_is_at_least_16k(void **state)
 {
-	struct result r = load(BW_LISTENER("{ session: { download: 4096 } }"));
+	struct sl_test_load r = sl_test_config_load(BW_LISTENER("{ session: { download: 4096 } }"));
 	const struct sl_config_bandwidth *bw;
 
 	(void)state;
@@ -1546,7 +1529,7 @@ config_bandwidth_default_burst_is_at_least_16k(void **state)
 	/* only download is limited */
 	assert_int_equal(2, bw->limited);
 	assert_false(sl_config_bandwidth_per_source(&r.c->listeners[0]));
-	result_fini(&r);
+	sl_test_config_fini(&r);
 }
 
 static void
