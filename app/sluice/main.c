@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -48,6 +49,36 @@
 #define DEMO_ADMIN "127.0.0.1:9090"
 #define DEMO_CONTROL "sluice-demo.sock" /* in $TMPDIR, else /tmp */
 
+/*
+ * For --check: warns when the directory that <file> (a file or socket sluice makes at start,
+ * named by <key>) goes in does not exist here: the start would fail unless something makes it
+ * first (systemd's RuntimeDirectory= does, for /run/sluice). A warning, not a refusal: the
+ * directory may well exist where and when sluice starts.
+ */
+static void
+check_dir_of(const char *path, const char *key, const char *file)
+{
+	char dir[4096];
+	struct stat st;
+	char *slash;
+
+	if (file == NULL || file[0] == '\0' || strcmp(file, "-") == 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0'; /* the root */
+	else
+		*slash = '\0';
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		fprintf(stderr,
+		        "%s: warning: %s %s: the directory %s does not exist here; sluice cannot "
+		        "start until it does\n",
+		        path, key, file, dir);
+}
+
 static int
 check_config(const char *path)
 {
@@ -76,6 +107,10 @@ check_config(const char *path)
 		sl_config_free(cfg);
 		return 1;
 	}
+	/* the files and sockets it makes at start need their directories */
+	check_dir_of(path, "access_log.path", cfg->access_log.path);
+	check_dir_of(path, "control.path", cfg->control.path);
+	check_dir_of(path, "upgrade_socket", cfg->upgrade_socket);
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,
 	       cfg->nlisteners == 1 ? "" : "s", cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
 	sl_config_free(cfg);

@@ -36,6 +36,31 @@ groups:
         self.assertTrue(any(l.startswith(f"{path}:3:12: ") and '"nowhere"' in l for l in lines), r.stderr)
         self.assertTrue(any(l.startswith(f"{path}:4:5: ") and '"backlogg"' in l for l in lines), r.stderr)
 
+    def test_a_socket_or_log_in_a_missing_directory_is_named_in_a_warning(self):
+        # the directory may be made before the start (systemd's RuntimeDirectory=): a warning
+        path = write_config("""access_log: { path: /nonexistent-sluice-dir/access.log }
+control: { path: /nonexistent-sluice-dir/ctl.sock }
+upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
+listeners:
+  - address: 127.0.0.1:9000
+    group: g
+groups:
+  - name: g
+    backends:
+      - address: 127.0.0.1:9001
+""")
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
+        self.assertEqual(0, r.returncode, r.stderr)
+        for key, name in (("access_log.path", "access.log"), ("control.path", "ctl.sock"),
+                          ("upgrade_socket", "upgrade.sock")):
+            self.assertIn(f"{path}: warning: {key} /nonexistent-sluice-dir/{name}: the directory "
+                          "/nonexistent-sluice-dir does not exist here", r.stderr)
+        # and the start fails, saying why
+        r = subprocess.run([SLUICE, "-c", path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(1, r.returncode)
+        self.assertIn("/nonexistent-sluice-dir/access.log: cannot open: No such file or directory",
+                      r.stderr)
+
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],
                            capture_output=True, text=True)
