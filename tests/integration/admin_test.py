@@ -8,11 +8,9 @@ import shutil
 import subprocess
 import time
 import unittest
-import urllib.error
-import urllib.request
 
-from harness import (SLOW, connect, echo_handler, echo_roundtrip, free_port, parse_metrics,
-                     recv_exact, Server, Sluice, write_config)
+from harness import (SLOW, admin_get, connect, echo_handler, echo_roundtrip, free_port,
+                     parse_metrics, recv_exact, Server, Sluice, write_config)
 
 
 def config(port, admin_port, backend, health=False):
@@ -30,15 +28,6 @@ groups:
 {check}    backends:
       - {{ name: b1, address: {backend} }}
 """)
-
-
-def get(admin_port, path):
-    """(status, body) of GET <path>; an HTTP error status is an answer, not an exception."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{path}", timeout=10 * SLOW) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def wait_for(pred, timeout=10.0):
@@ -59,7 +48,7 @@ class Admin(unittest.TestCase):
         return px, port, admin_port
 
     def metrics(self, admin_port):
-        status, body = get(admin_port, "/metrics")
+        status, body = admin_get(admin_port, "/metrics")
         self.assertEqual(200, status, body)
         return body
 
@@ -103,8 +92,8 @@ class Admin(unittest.TestCase):
             _, port, admin_port = self.start(b.addr)
             for _ in range(3):
                 self.assertEqual(b"z" * 100, echo_roundtrip(port, b"z" * 100))
-            self.assertTrue(wait_for(lambda: json.loads(get(admin_port, "/stats")[1])["process"]["closed"] == 3))
-            status, body = get(admin_port, "/stats")
+            self.assertTrue(wait_for(lambda: json.loads(admin_get(admin_port, "/stats")[1])["process"]["closed"] == 3))
+            status, body = admin_get(admin_port, "/stats")
 
         self.assertEqual(200, status)
         st = json.loads(body)
@@ -118,22 +107,22 @@ class Admin(unittest.TestCase):
     def test_healthz_answers_while_the_process_runs(self):
         with Server(echo_handler) as b:
             _, _, admin_port = self.start(b.addr)
-            self.assertEqual((200, "ok\n"), get(admin_port, "/healthz"))
-            self.assertEqual(404, get(admin_port, "/nowhere")[0])
+            self.assertEqual((200, "ok\n"), admin_get(admin_port, "/healthz"))
+            self.assertEqual(404, admin_get(admin_port, "/nowhere")[0])
 
     def test_readyz_is_503_while_the_only_backend_is_down(self):
         b = Server(echo_handler).__enter__()
         backend_port = b.port
         px, _, admin_port = self.start(b.addr, health=True)
-        self.assertTrue(wait_for(lambda: get(admin_port, "/readyz")[0] == 200))
+        self.assertTrue(wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200))
         b.close()
-        self.assertTrue(wait_for(lambda: get(admin_port, "/readyz")[0] == 503), px.stderr())
-        status, body = get(admin_port, "/readyz")
+        self.assertTrue(wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 503), px.stderr())
+        status, body = admin_get(admin_port, "/readyz")
         self.assertEqual({"ready": False, "reason": "group g has no backend up"}, json.loads(body))
-        self.assertEqual("down", json.loads(get(admin_port, "/stats")[1])["backend"][0]["state"])
+        self.assertEqual("down", json.loads(admin_get(admin_port, "/stats")[1])["backend"][0]["state"])
         with Server(echo_handler, port=backend_port):
-            self.assertTrue(wait_for(lambda: get(admin_port, "/readyz")[0] == 200), px.stderr())
-            self.assertEqual({"ready": True}, json.loads(get(admin_port, "/readyz")[1]))
+            self.assertTrue(wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200), px.stderr())
+            self.assertEqual({"ready": True}, json.loads(admin_get(admin_port, "/readyz")[1]))
 
 
 if __name__ == "__main__":

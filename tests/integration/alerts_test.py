@@ -15,8 +15,6 @@ import subprocess
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 from harness import (SLOW, connect, echo_handler, echoed, free_port, name_handler, scrape_metrics,
                      Server, Sluice, wait_for_text, write_config)
@@ -81,14 +79,6 @@ class Receiver:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def get(admin_port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{path}", timeout=10 * SLOW) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def wait_for(pred, timeout=20.0):

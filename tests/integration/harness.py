@@ -296,8 +296,18 @@ def parse_metrics(text):
     return out
 
 
+def admin_get(admin_port, path, host="127.0.0.1"):
+    """(status, body) of GET <path> on the admin endpoint; an HTTP error status is an answer,
+    not an exception."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://{host}:{admin_port}{path}", timeout=10 * SLOW) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def scrape_metrics(admin_port, host="127.0.0.1"):
     """The admin endpoint's /metrics, parsed (parse_metrics())."""
-    import urllib.request
-    with urllib.request.urlopen(f"http://{host}:{admin_port}/metrics", timeout=10 * SLOW) as r:
-        return parse_metrics(r.read().decode())
+    return parse_metrics(admin_get(admin_port, "/metrics", host)[1])
