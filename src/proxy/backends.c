@@ -385,6 +385,20 @@ enter(struct sl_proxy *p, const char *group)
 	return g;
 }
 
+/* enter() and backend <name> of the group: its slot, bk_mu held; or a negative errno, not held. */
+static int
+enter_backend(struct sl_proxy *p, const char *group, const char *name, int *g)
+{
+	int i;
+
+	if ((*g = enter(p, group)) < 0)
+		return *g;
+	i = find_backend(p, (size_t)*g, name);
+	if (i < 0)
+		pthread_mutex_unlock(&p->bk_mu);
+	return i;
+}
+
 int
 sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_backend_spec *spec)
 {
@@ -427,13 +441,8 @@ sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name)
 {
 	int g, i, err;
 
-	if ((g = enter(p, group)) < 0)
-		return g;
-	i = find_backend(p, (size_t)g, name);
-	if (i < 0) {
-		err = i;
-		goto out_unlock;
-	}
+	if ((i = enter_backend(p, group, name, &g)) < 0)
+		return i;
 	slot_remove(p, (size_t)g, (uint32_t)i);
 	err = publish(p, (size_t)g, true);
 	if (err != 0) {
@@ -444,7 +453,6 @@ sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name)
 		sl_log_info("group %s: backend %s removed", group, name);
 	}
 
-out_unlock:
 	pthread_mutex_unlock(&p->bk_mu);
 	return err;
 }
@@ -459,13 +467,8 @@ sl_proxy_backend_set_weight(struct sl_proxy *p, const char *group, const char *n
 
 	if (weight == 0 || weight > SL_CONFIG_WEIGHT_MAX)
 		return -EINVAL;
-	if ((g = enter(p, group)) < 0)
-		return g;
-	i = find_backend(p, (size_t)g, name);
-	if (i < 0) {
-		err = i;
-		goto out_unlock;
-	}
+	if ((i = enter_backend(p, group, name, &g)) < 0)
+		return i;
 	b = &p->backends[g][i];
 	/* relaxed: under bk_mu, the only writer; statistics read the value alone */
 	old = atomic_exchange_explicit(&b->weight, weight, memory_order_relaxed);
@@ -476,7 +479,6 @@ sl_proxy_backend_set_weight(struct sl_proxy *p, const char *group, const char *n
 	else if (old != weight)
 		sl_log_info("group %s: backend %s weight %u -> %u", group, name, old, weight);
 
-out_unlock:
 	pthread_mutex_unlock(&p->bk_mu);
 	return err;
 }
@@ -491,13 +493,8 @@ sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, const char *na
 
 	if ((unsigned)admin >= SL_BACKEND_ADMIN_KINDS)
 		return -EINVAL;
-	if ((g = enter(p, group)) < 0)
-		return g;
-	i = find_backend(p, (size_t)g, name);
-	if (i < 0) {
-		err = i;
-		goto out_unlock;
-	}
+	if ((i = enter_backend(p, group, name, &g)) < 0)
+		return i;
 	b = &p->backends[g][i];
 	/* relaxed: workers read the value alone per pick; the post below orders the warm pools */
 	old = atomic_exchange_explicit(&b->admin, (uint8_t)admin, memory_order_relaxed);
