@@ -27,6 +27,7 @@
 #define REQUEST_MAX 1024      /* the server's limit, newline included */
 #define ANSWER_MAX (64 << 20) /* an answer larger than this is not sluice's */
 #define TABLE_COLS 12
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static void
 usage(FILE *f)
@@ -214,6 +215,27 @@ print_stats(json_t *r)
 	}
 }
 
+/* A table of array <list>: <head> above, then one row per item, its members <keys>. */
+static void
+print_rows(const json_t *list, const char *const *head, const char *const *keys, size_t ncols)
+{
+	struct table t = {.ncols = ncols < TABLE_COLS ? ncols : TABLE_COLS};
+	const json_t *x;
+	size_t j;
+
+	table_add(&t, head);
+	json_array_foreach(list, j, x)
+	{
+		char bufs[TABLE_COLS][64];
+		const char *row[TABLE_COLS];
+
+		for (size_t i = 0; i < t.ncols; i++)
+			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
 static void
 print_backends(const json_t *r)
 {
@@ -222,21 +244,8 @@ print_backends(const json_t *r)
 	                                   "active", "sessions", "connect_failures"};
 	static const char *const head[] = {"GROUP",  "NAME",   "ADDRESS",  "WEIGHT",  "ADMIN",
 	                                   "HEALTH", "ACTIVE", "SESSIONS", "FAILURES"};
-	struct table t = {.ncols = 9};
-	const json_t *b;
-	size_t j;
 
-	table_add(&t, head);
-	json_array_foreach(r, j, b)
-	{
-		char bufs[9][64];
-		const char *row[9];
-
-		for (size_t i = 0; i < 9; i++)
-			row[i] = member(b, keys[i], bufs[i], sizeof(bufs[i]));
-		table_add(&t, row);
-	}
-	table_print(&t);
+	print_rows(r, head, keys, ARRAY_LEN(keys));
 }
 
 /* The list of open sessions: one row each. */
@@ -247,50 +256,15 @@ print_session_list(const json_t *r)
 	                                   "state",  "age_ms", "bytes_in", "bytes_out"};
 	static const char *const head[] = {"WORKER", "CLIENT", "LISTENER", "BACKEND",
 	                                   "STATE",  "AGE_MS", "BYTES_IN", "BYTES_OUT"};
-	const json_t *x, *err = json_object_get(r, "sessions_error"),
-	                 *list = json_object_get(r, "sessions");
-	struct table t = {.ncols = 8};
+	const json_t *err = json_object_get(r, "sessions_error");
 	char b1[64], b2[64];
-	size_t j;
 
 	printf("sessions listed: %s of %s\n", member(r, "listed", b1, sizeof(b1)),
 	       member(r, "active", b2, sizeof(b2)));
 	if (json_is_string(err))
 		fprintf(stderr, "sluicectl: some workers did not answer: %s\n",
 		        json_string_value(err));
-	table_add(&t, head);
-	json_array_foreach(list, j, x)
-	{
-		char bufs[8][64];
-		const char *row[8];
-
-		for (size_t i = 0; i < 8; i++)
-			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
-		table_add(&t, row);
-	}
-	table_print(&t);
-}
-
-/* Rows of <key> and "active" from each item of array <arr> of <r>, under <head>. */
-static void
-print_counts(const json_t *r, const char *arr, const char *const *head, const char *const *keys,
-             size_t ncols)
-{
-	struct table t = {.ncols = ncols};
-	const json_t *x, *list = json_object_get(r, arr);
-	size_t j;
-
-	table_add(&t, head);
-	json_array_foreach(list, j, x)
-	{
-		char bufs[3][64];
-		const char *row[3];
-
-		for (size_t i = 0; i < ncols; i++)
-			row[i] = member(x, keys[i], bufs[i], sizeof(bufs[i]));
-		table_add(&t, row);
-	}
-	table_print(&t);
+	print_rows(json_object_get(r, "sessions"), head, keys, ARRAY_LEN(keys));
 }
 
 static void
@@ -299,12 +273,13 @@ print_sessions(const json_t *r)
 	char buf[64];
 
 	printf("active sessions: %s\n", member(r, "active", buf, sizeof(buf)));
-	print_counts(r, "listeners", (const char *const[]){"LISTENER", "ACTIVE"},
-	             (const char *const[]){"listener", "active"}, 2);
-	print_counts(r, "backends", (const char *const[]){"GROUP", "BACKEND", "ACTIVE"},
-	             (const char *const[]){"group", "backend", "active"}, 3);
-	print_counts(r, "workers", (const char *const[]){"WORKER", "ACTIVE"},
-	             (const char *const[]){"worker", "active"}, 2);
+	print_rows(json_object_get(r, "listeners"), (const char *const[]){"LISTENER", "ACTIVE"},
+	           (const char *const[]){"listener", "active"}, 2);
+	print_rows(json_object_get(r, "backends"),
+	           (const char *const[]){"GROUP", "BACKEND", "ACTIVE"},
+	           (const char *const[]){"group", "backend", "active"}, 3);
+	print_rows(json_object_get(r, "workers"), (const char *const[]){"WORKER", "ACTIVE"},
+	           (const char *const[]){"worker", "active"}, 2);
 	print_session_list(r);
 }
 
