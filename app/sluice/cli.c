@@ -29,7 +29,8 @@ enum {
 	OPT_USER,
 	OPT_GROUP,
 	OPT_CONTROL,
-	OPT_PROBE
+	OPT_PROBE,
+	OPT_LIST_KEYS
 };
 
 static const struct option long_options[] = {
@@ -50,6 +51,7 @@ static const struct option long_options[] = {
         {"group", required_argument, NULL, OPT_GROUP},
         {"control", required_argument, NULL, OPT_CONTROL},
         {"probe", required_argument, NULL, OPT_PROBE},
+        {"list-keys", no_argument, NULL, OPT_LIST_KEYS},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -85,6 +87,8 @@ cli_usage(FILE *f)
 	      "      --control PATH          the control socket for sluicectl there\n"
 	      "                              (the demo: /tmp/sluice-demo.sock; off: --control "
 	      "off)\n"
+	      "      --list-keys             print every configuration key: type, range, default,\n"
+	      "                              and whether a reload applies it (live) or not\n"
 	      "  -V, --version               print the version\n"
 	      "  -h, --help                  print this help\n"
 	      "IPv6 addresses are written [::1]:PORT. SIGTERM or SIGINT drains and exits; a "
@@ -176,6 +180,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 		case OPT_PROBE:
 			c->probe_url = optarg;
 			break;
+		case OPT_LIST_KEYS:
+			c->mode = CLI_LIST_KEYS;
+			return 0;
 		case 'V':
 			c->mode = CLI_VERSION;
 			return 0;
@@ -391,7 +398,7 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 			        c->balance);
 			goto err_inval;
 		}
-		snprintf(g->balance, sizeof(g->balance), "%s", sl_lb_algo_name(algo));
+		g->balance = algo;
 	}
 
 	l = &cfg->listeners[0];

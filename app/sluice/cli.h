@@ -12,11 +12,12 @@
 #include <sluice/config.h>
 
 enum cli_mode {
-	CLI_DEMO,    /* no config and no -l (or --demo ADDR): embedded demo */
-	CLI_RUN,     /* -c FILE */
-	CLI_CHECK,   /* --check -c FILE */
-	CLI_ONELINE, /* -l ADDR:PORT -b ADDR:PORT[,...] */
-	CLI_PROBE,   /* --probe URL: one health-check GET (probe.h) */
+	CLI_DEMO,      /* no config and no -l (or --demo ADDR): embedded demo */
+	CLI_RUN,       /* -c FILE */
+	CLI_CHECK,     /* --check -c FILE */
+	CLI_ONELINE,   /* -l ADDR:PORT -b ADDR:PORT[,...] */
+	CLI_PROBE,     /* --probe URL: one health-check GET (probe.h) */
+	CLI_LIST_KEYS, /* --list-keys: every configuration key (sl_config_keys_print()) */
 	CLI_VERSION,
 	CLI_HELP,
 };

@@ -732,6 +732,9 @@ main(int argc, char **argv)
 		return check_config(c.config_path);
 	case CLI_PROBE:
 		return probe_run(c.probe_url, stderr);
+	case CLI_LIST_KEYS:
+		sl_config_keys_print(stdout);
+		return 0;
 	default:
 		break;
 	}

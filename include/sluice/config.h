@@ -19,6 +19,7 @@
 #include <sluice/addr.h>
 #include <sluice/cidr.h>
 #include <sluice/common.h>
+#include <sluice/lb.h>
 #include <sluice/log.h>
 #include <sluice/srctab.h>
 #include <sluice/tbucket.h>
@@ -149,7 +150,7 @@ struct sl_config_discover {
 
 struct sl_config_group {
 	char name[SL_CONFIG_NAME_MAX];
-	char balance[24];           /* round_robin (default), weighted, least_conn, p2c, maglev */
+	enum sl_lb_algo balance;    /* default SL_LB_ROUND_ROBIN */
 	uint32_t maglev_table_size; /* prime; default 65537 */
 	uint32_t retries;           /* other backends tried after a failed connect; default 2 */
 	/* sessions that may wait, whole process, when every backend they may use is at its
@@ -429,5 +430,21 @@ SL_API void sl_config_defaults(struct sl_config *c);
 SL_API void sl_config_group_defaults(struct sl_config_group *g);
 SL_API void sl_config_listener_defaults(struct sl_config_listener *l);
 SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
+
+/*
+ * true if a key that the running process was built from (a restart or an upgrade applies it,
+ * not a reload) differs between <a> and <b>; then <why> (<size> bytes) says which, such as
+ * "listener web: backlog changed". Keys a reload applies, and a group's backend list, are not
+ * compared. Reads both; any thread.
+ */
+SL_API bool sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
+                                    size_t size);
+
+/*
+ * Writes every key of the file format to <out>, one per line, tab-separated: section, key,
+ * type, least and largest value, default, and "live" or "restart" (what a reload does with a
+ * change). The first line names the columns. `sluice --list-keys` prints it.
+ */
+SL_API void sl_config_keys_print(FILE *out);
 
 #endif /* SLUICE_CONFIG_H */

@@ -29,6 +29,10 @@ enum sl_lb_algo {
 	SL_LB_P2C,         /* "p2c": less loaded (load/weight) of two distinct random backends */
 	SL_LB_MAGLEV, /* "maglev": Maglev consistent hashing of sl_lb_ctx.key, table by weight */
 };
+#define SL_LB_ALGOS 5
+
+/* The configuration name of each algorithm, indexed by enum sl_lb_algo: their one home. */
+SL_API extern const char *const sl_lb_algo_names[SL_LB_ALGOS];
 
 /* Most targets per instance (Maglev table entries are 16-bit backend indices). */
 #define SL_LB_MAX_TARGETS 65535u

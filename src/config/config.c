@@ -3,7 +3,7 @@
  * Entry points of the configuration loader (include/sluice/config.h): reads the text with
  * libyaml, walks it (config_yaml.c), cross-checks it (config_validate.c), then prints every
  * error in file order or hands back the snapshot. Also owns the error list, message helpers
- * and the names of the balancers. Read config_yaml.c next.
+ * and the names of a few enums. Read config_keys.h and config_yaml.c next.
  */
 #include <assert.h>
 #include <errno.h>
@@ -185,62 +185,6 @@ sl__config_closest(const char *word, const char *const *names, size_t n)
 	return best;
 }
 
-static const char *const config_balance_names[] = {
-        "round_robin", "weighted", "least_conn", "p2c", "maglev",
-};
-
-/*
- * The balancer names a configuration may use. The balancers live in the proxy layer above this
- * one, so the list is repeated here; tests/unit/config_lb_names_test.c checks that it matches
- * sl_lb_algo_name() exactly.
- */
-static bool
-config_balance_is_known(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < SL_ARRAY_SIZE(config_balance_names); i++)
-		if (strcmp(name, config_balance_names[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Checks each group's balance: value (the walk stored its text) against the known names. */
-static void
-config_check_balances(struct sl__config_load *x)
-{
-	char q[SL__CONFIG_QUOTE_MAX];
-	size_t i;
-
-	for (i = 0; i < x->c->ngroups && !sl__config_stopped(x); i++) {
-		const yaml_node_t *n = x->gm[i].balance;
-		const char *text, *near;
-
-		if (!n || n->type != YAML_SCALAR_NODE)
-			continue;
-		text = (const char *)n->data.scalar.value;
-		if (strlen(text) == n->data.scalar.length && config_balance_is_known(text)) {
-			/* known names fit: the longest is 11 bytes */
-			snprintf(x->c->groups[i].balance, sizeof(x->c->groups[i].balance), "%s",
-			         text);
-			continue;
-		}
-		sl__config_quote(text, n->data.scalar.length, q, sizeof(q));
-		near = sl__config_closest(text, config_balance_names,
-		                          SL_ARRAY_SIZE(config_balance_names));
-		if (near)
-			sl__config_error(x, n->start_mark,
-			                 "unknown balance \"%s\" (expected one of: round_robin, "
-			                 "weighted, least_conn, p2c, maglev); did you mean \"%s\"?",
-			                 q, near);
-		else
-			sl__config_error(x, n->start_mark,
-			                 "unknown balance \"%s\" (expected one of: round_robin, "
-			                 "weighted, least_conn, p2c, maglev)",
-			                 q);
-	}
-}
-
 /* The 1-based line and column of byte <off> of the text (reader errors carry only an offset). */
 static yaml_mark_t
 config_mark_at(const struct sl__config_load *x, size_t off)
@@ -373,9 +317,8 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 	if (!x.oom)
 		sl__config_walk(&x);
 	if (!sl__config_stopped(&x))
-		config_check_balances(&x);
-	if (!sl__config_stopped(&x))
-		sl__config_validate(&x);
+		if (!sl__config_stopped(&x))
+			sl__config_validate(&x);
 	if (!sl__config_stopped(&x) && yaml_document_get_root_node(&doc)) {
 		/* a second document is almost always a merge mistake: refuse it */
 		if (!yaml_parser_load(&parser, &extra)) {

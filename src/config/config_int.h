@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internals of the configuration loader, shared by its files: config.c (entry points, error
- * list, balancer names), config_yaml.c (walks the libyaml node tree into a snapshot),
+ * list), config_keys.c (the key table), config_yaml.c (walks the libyaml node tree into a snapshot),
  * config_validate.c (checks that span several nodes: names, references) and config_defaults.c.
  * Nothing here is public; the loader is single-threaded per load.
  */
@@ -35,7 +35,6 @@ struct sl__config_bmeta {
 struct sl__config_gmeta {
 	yaml_mark_t map;
 	yaml_node_t *name;           /* NULL when missing or bad */
-	yaml_node_t *balance;        /* NULL when defaulted */
 	yaml_node_t *maglev;         /* maglev_table_size value, NULL when defaulted */
 	yaml_node_t *max_backends;   /* NULL when defaulted */
 	yaml_node_t *backends;       /* the list, NULL when missing */

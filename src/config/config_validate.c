@@ -198,7 +198,7 @@ check_groups(struct sl__config_load *x)
 		}
 		check_backends(x, g, m);
 		/* maglev fills its table with backend indexes: it needs more slots than backends */
-		if (strcmp(g->balance, "maglev") == 0 && g->nbackends >= g->maglev_table_size)
+		if (g->balance == SL_LB_MAGLEV && g->nbackends >= g->maglev_table_size)
 			sl__config_error(x, mark_of(m->maglev, m->map),
 			                 "\"maglev_table_size\" (%" PRIu32
 			                 ") must be larger than the "
@@ -210,7 +210,7 @@ check_groups(struct sl__config_load *x)
 			                 "\"max_backends\" (%" PRIu32
 			                 ") must be at least the number of backends (%zu)",
 			                 g->max_backends, g->nbackends);
-		} else if (g->max_backends != 0 && strcmp(g->balance, "maglev") == 0 &&
+		} else if (g->max_backends != 0 && g->balance == SL_LB_MAGLEV &&
 		           g->max_backends >= g->maglev_table_size) {
 			sl__config_error(x, mark_of(m->max_backends, m->map),
 			                 "\"max_backends\" (%" PRIu32

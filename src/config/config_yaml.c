@@ -20,134 +20,15 @@
 #include <sluice/lpm.h>
 
 #include "config/config_int.h"
+#include "config/config_keys.h"
 
 #define KEYS_MAX 17 /* the most keys any mapping of the schema has */
 
-static const char *const top_keys[] = {"workers", "drain_timeout", "max_connections",
-                                       "log",     "listeners",     "groups",
-                                       "admin",   "access_log",    "upgrade_socket",
-                                       "user",    "group",         "control",
-                                       "alerts",  "profiling",     "xdp"};
-enum {
-	TOP_WORKERS,
-	TOP_DRAIN,
-	TOP_MAXCONN,
-	TOP_LOG,
-	TOP_LISTENERS,
-	TOP_GROUPS,
-	TOP_ADMIN,
-	TOP_ACCESS_LOG,
-	TOP_UPGRADE_SOCKET,
-	TOP_USER,
-	TOP_GROUP,
-	TOP_CONTROL,
-	TOP_ALERTS,
-	TOP_PROFILING,
-	TOP_XDP
-};
-
-static const char *const log_keys[] = {"level"};
-static const char *const admin_keys[] = {"address"};
-static const char *const control_keys[] = {"path", "mode"};
-enum { CTL_PATH, CTL_MODE };
-static const char *const access_log_keys[] = {"path", "ring_size"};
-enum { AL_PATH, AL_RING };
-static const char *const alerts_keys[] = {"interval", "instance", "queue_size", "webhooks",
-                                          "rules"};
-enum { A_INTERVAL, A_INSTANCE, A_QUEUE, A_WEBHOOKS, A_RULES };
-static const char *const webhook_keys[] = {"url", "timeout", "retries"};
-enum { W_URL, W_TIMEOUT, W_RETRIES };
-static const char *const rule_keys[] = {"name",   "metric", "above",  "clear_below",
-                                        "window", "group",  "backend"};
-enum { R_NAME, R_METRIC, R_ABOVE, R_CLEAR, R_WINDOW, R_GROUP, R_BACKEND };
-static const char *const profiling_keys[] = {"perf", "tcp_events"};
-enum { PR_PERF, PR_TCP };
-static const char *const xdp_keys[] = {"interface", "mode", "required"};
-enum { X_INTERFACE, X_MODE, X_REQUIRED };
-static const char *const xdp_modes[SL_XDP_MODES] = {"auto", "native", "generic"};
 /* Longest access_log path, bytes (PATH_MAX less its NUL). */
 #define ACCESS_LOG_PATH_MAX 4095
 
-static const char *const listener_keys[] = {
-        "name",      "address",        "group",       "backlog",         "forward",   "tcp_nodelay",
-        "keepalive", "pipe_size",      "buffer_size", "max_connections", "timeouts",  "allow",
-        "deny",      "proxy_protocol", "rate",        "source_limits",   "bandwidth",
-};
-enum {
-	L_NAME,
-	L_ADDRESS,
-	L_GROUP,
-	L_BACKLOG,
-	L_FORWARD,
-	L_NODELAY,
-	L_KEEPALIVE,
-	L_PIPE,
-	L_BUFFER,
-	L_MAXCONN,
-	L_TIMEOUTS,
-	L_ALLOW,
-	L_DENY,
-	L_PROXY,
-	L_RATE,
-	L_SOURCE,
-	L_BANDWIDTH,
-};
-
-static const char *const rate_keys[] = {"per_second", "burst"};
-static const char *const source_keys[] = {"max_connections", "rate",    "burst",
-                                          "prefix4",         "prefix6", "table_size"};
-enum { S_MAXCONN, S_RATE, S_BURST, S_PREFIX4, S_PREFIX6, S_TABLE };
-
-static const char *const bandwidth_keys[] = {"session", "source"};
-static const char *const bandwidth_limit_keys[] = {"upload", "download", "burst"};
-enum { BW_UPLOAD, BW_DOWNLOAD, BW_BURST };
-
-static const char *const proxy_in_keys[] = {"version", "trusted", "timeout", "max_size"};
-enum { PI_VERSION, PI_TRUSTED, PI_TIMEOUT, PI_MAX_SIZE };
-/* "version" of proxy_protocol, index = mask of SL_CONFIG_PP_* */
-static const char *const proxy_versions[] = {"off", "v1", "v2", "any"};
-
-static const char *const timeout_keys[] = {"connect",    "client_idle", "server_idle",
-                                           "session",    "first_byte",  "client_fin",
-                                           "server_fin", "min_rate",    "queue"};
-enum { T_CONNECT, T_CLIENT, T_SERVER, T_SESSION, T_FIRST, T_CFIN, T_SFIN, T_MIN_RATE, T_QUEUE };
-static const char *const min_rate_keys[] = {"bytes", "window"};
-
-static const char *const group_keys[] = {
-        "name",    "balance",   "maglev_table_size", "retries",  "max_queue",    "health",
-        "passive", "warm_pool", "send_proxy",        "backends", "max_backends", "discover",
-};
-enum {
-	G_NAME,
-	G_BALANCE,
-	G_MAGLEV,
-	G_RETRIES,
-	G_MAX_QUEUE,
-	G_HEALTH,
-	G_PASSIVE,
-	G_WARM,
-	G_SEND_PROXY,
-	G_BACKENDS,
-	G_MAX_BACKENDS,
-	G_DISCOVER
-};
-
-static const char *const discover_keys[] = {"name",    "type",    "port",    "resolvers",
-                                            "ttl_min", "ttl_max", "timeout", "weight"};
-enum { D_NAME, D_TYPE, D_PORT, D_RESOLVERS, D_TTL_MIN, D_TTL_MAX, D_TIMEOUT, D_WEIGHT };
-/* "type" of discover; index + 1 = enum sl_discover_type */
-static const char *const discover_types[] = {"a", "aaaa", "any", "srv"};
-
-static const char *const health_keys[] = {"type", "interval", "timeout", "rise",
-                                          "fall", "send",     "expect"};
-enum { H_TYPE, H_INTERVAL, H_TIMEOUT, H_RISE, H_FALL, H_SEND, H_EXPECT };
-/* index = enum sl_health_kind */
-static const char *const health_types[] = {"none", "tcp", "send_expect"};
-
-static const char *const passive_keys[] = {"failures", "backoff", "max_backoff"};
-static const char *const warm_keys[] = {"size", "idle"};
-static const char *const backend_keys[] = {"address", "weight", "max_connections", "name"};
-enum { B_ADDRESS, B_WEIGHT, B_MAXCONN, B_NAME };
+/* The walker's values of one mapping, by key id: vals[SL__KEY_LISTENER_BACKLOG]. */
+typedef yaml_node_t *key_vals[SL__KEYS];
 
 /*
  * The node at <index>, as the walk reaches it. A node reached a second time was reached through
@@ -236,24 +117,28 @@ type_error(struct sl__config_load *x, const yaml_node_t *v, const char *expected
 }
 
 /*
- * Checks that <map> is a mapping and sorts its values into <vals> by the index of their key in
- * <names>. Reports keys that are not scalars, unknown keys (with a suggestion) and repeated keys.
- * <desc> says what the mapping is for ("for \"timeouts\""), <where> where the keys live ("in
- * listener"). Returns false (after an error) if <map> is not a mapping.
+ * Checks that <map> is a mapping and sorts its values into <vals> by key id; the keys it may
+ * have are those of <section> in the key table. Reports keys that are not scalars, unknown keys
+ * (with a suggestion) and repeated keys. <desc> says what the mapping is for ("for
+ * \"timeouts\""), <where> where the keys live ("in listener"). Returns false (after an error)
+ * if <map> is not a mapping.
  */
 static bool
 walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const char *where,
-         const char *const *names, size_t n, yaml_node_t **vals)
+         enum sl__config_section section, key_vals vals)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], list[256],
 	        at[SL__CONFIG_WHERE_MAX];
+	const char *names[KEYS_MAX];
 	yaml_node_t *keys[KEYS_MAX] = {0};
 	yaml_node_pair_t *p;
-	size_t i;
+	size_t i, first, n = sl__config_section_keys(section, &first);
 
 	SL_ASSERT(n <= KEYS_MAX);
-	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-	memset(vals, 0, n * sizeof(vals[0]));
+	for (i = 0; i < n; i++) {
+		names[i] = sl__config_keys[first + i].name;
+		vals[first + i] = NULL;
+	}
 	if (map->type != YAML_MAPPING_NODE) {
 		sl__config_error(x, map->start_mark, "expected a mapping %s, got %s", desc,
 		                 describe(map, got, sizeof(got)));
@@ -298,7 +183,7 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 			continue;
 		}
 		keys[i] = k;
-		vals[i] = v;
+		vals[first + i] = v;
 	}
 	return true;
 }
@@ -605,6 +490,95 @@ get_bytes(struct sl__config_load *x, const yaml_node_t *v, const char *key, char
 	return true;
 }
 
+static bool get_number(struct sl__config_load *x, const yaml_node_t *v, const char *key,
+                       double *out);
+
+/*
+ * Reads the value <v> of key <id> as the key table says (its kind and bounds) into <out>, the
+ * field's storage. Returns false after an error.
+ */
+static bool
+get_key(struct sl__config_load *x, const yaml_node_t *v, enum sl__config_key_id id, void *out)
+{
+	const struct sl__config_key *k = &sl__config_keys[id];
+	char los[24], his[24];
+	uint32_t n;
+	unsigned e;
+	bool b;
+
+	switch (k->kind) {
+	case SL__KIND_U32:
+		if (!get_u32(x, v, k->name, k->lo, k->hi, &n))
+			return false;
+		break;
+	case SL__KIND_SIZE:
+		if (!get_size(x, v, k->name, k->lo, k->hi, &n))
+			return false;
+		break;
+	case SL__KIND_MS:
+		/* "at least 1ms" alone when that is the only bound; else both bounds at once */
+		if (!get_ms(x, v, k->name, k->lo == 1 && k->hi == UINT32_MAX, &n))
+			return false;
+		if (n < k->lo || n > k->hi) {
+			range_error(x, v, k->name,
+			            k->lo ? sl__config_format_ms(k->lo, los, sizeof(los)) : NULL,
+			            k->hi != UINT32_MAX
+			                    ? sl__config_format_ms(k->hi, his, sizeof(his))
+			                    : NULL);
+			return false;
+		}
+		break;
+	case SL__KIND_BOOL:
+		if (!get_bool(x, v, k->name, &b))
+			return false;
+		memcpy(out, &b, sizeof(b));
+		return true;
+	case SL__KIND_ENUM:
+		if (!get_enum(x, v, k->name, k->names, k->nnames, &e))
+			return false;
+		memcpy(out, &e, sizeof(e));
+		return true;
+	case SL__KIND_NAME:
+		return get_name(x, v, k->name, out);
+	case SL__KIND_ADDR:
+		return get_addr(x, v, k->name, out);
+	case SL__KIND_NUMBER:
+		return get_number(x, v, k->name, out);
+	default:
+		SL_ASSERT(!"a key of this kind is read by its walker");
+		return false;
+	}
+	memcpy(out, &n, sizeof(n));
+	return true;
+}
+
+/*
+ * walk_map(), then reads every key of <section> that the table types and stores into <base>,
+ * the section's struct. <ok>, if not NULL, tells per key id whether its value was read.
+ */
+static bool
+walk_section(struct sl__config_load *x, yaml_node_t *map, const char *desc, const char *where,
+             enum sl__config_section section, key_vals vals, void *base, bool *ok)
+{
+	size_t first, n = sl__config_section_keys(section, &first);
+
+	if (!walk_map(x, map, desc, where, section, vals))
+		return false;
+	for (size_t i = first; i < first + n && !sl__config_stopped(x); i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+		bool read = false;
+
+		if (vals[i] && !k->walker && k->offset != SL__KEY_NO_FIELD &&
+		    k->kind != SL__KIND_MAP && k->kind != SL__KIND_LIST &&
+		    k->kind != SL__KIND_OTHER)
+			read = get_key(x, vals[i], (enum sl__config_key_id)i,
+			               (char *)base + k->offset);
+		if (ok)
+			ok[i] = read;
+	}
+	return true;
+}
+
 /* The list under <key>, or NULL after an error. */
 static bool
 is_list(struct sl__config_load *x, const yaml_node_t *v, const char *key)
@@ -723,25 +697,19 @@ walk_acl(struct sl__config_load *x, yaml_node_t *allow, yaml_node_t *deny,
 static void
 walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_proxy_in *pi)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(proxy_in_keys)];
+	key_vals v = {0};
 	struct sl_lpm_builder *b;
 	unsigned ver = SL_CONFIG_PP_V1 | SL_CONFIG_PP_V2;
 
-	if (!walk_map(x, map, "for \"proxy_protocol\"", "in proxy_protocol", proxy_in_keys,
-	              SL_ARRAY_SIZE(proxy_in_keys), v))
+	if (!walk_section(x, map, "for \"proxy_protocol\"", "in proxy_protocol", SL__SEC_PROXY_IN,
+	                  v, pi, NULL))
 		return;
-	if (v[PI_VERSION])
-		get_enum(x, v[PI_VERSION], "version", proxy_versions, SL_ARRAY_SIZE(proxy_versions),
-		         &ver);
+	if (v[SL__KEY_PROXY_IN_VERSION])
+		get_key(x, v[SL__KEY_PROXY_IN_VERSION], SL__KEY_PROXY_IN_VERSION, &ver);
 	pi->versions = ver;
-	if (v[PI_TIMEOUT])
-		get_ms(x, v[PI_TIMEOUT], "timeout", 1, &pi->timeout_ms);
-	if (v[PI_MAX_SIZE])
-		get_size(x, v[PI_MAX_SIZE], "max_size", SL_CONFIG_PP_MAX_SIZE_MIN,
-		         SL_CONFIG_PP_MAX_SIZE_MAX, &pi->max_size);
 	if (ver == 0)
 		return;
-	if (!v[PI_TRUSTED]) {
+	if (!v[SL__KEY_PROXY_IN_TRUSTED]) {
 		sl__config_error(
 		        x, map->start_mark,
 		        "proxy_protocol needs \"trusted\": the sources allowed to send the "
@@ -752,9 +720,9 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 		x->oom = true;
 		return;
 	}
-	add_cidr_list(x, v[PI_TRUSTED], "trusted", b, 1, NULL);
+	add_cidr_list(x, v[SL__KEY_PROXY_IN_TRUSTED], "trusted", b, 1, NULL);
 	if (!sl__config_stopped(x))
-		build_lpm(x, b, v[PI_TRUSTED], "\"trusted\"", &pi->trusted);
+		build_lpm(x, b, v[SL__KEY_PROXY_IN_TRUSTED], "\"trusted\"", &pi->trusted);
 	sl_lpm_builder_destroy(b);
 }
 
@@ -762,19 +730,19 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 static void
 walk_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_tbucket_rate *r)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(rate_keys)];
+	key_vals v = {0};
 	uint32_t per_second = 0, burst = 0;
 
-	if (!walk_map(x, map, "for \"rate\"", "in rate", rate_keys, SL_ARRAY_SIZE(rate_keys), v))
+	if (!walk_map(x, map, "for \"rate\"", "in rate", SL__SEC_RATE, v))
 		return;
-	if (!v[0]) {
+	if (!v[SL__KEY_RATE_PER_SECOND]) {
 		sl__config_error(x, map->start_mark, "rate needs \"per_second\"");
 		return;
 	}
-	if (!get_u32(x, v[0], "per_second", 1, SL_CONFIG_RATE_MAX, &per_second))
+	if (!get_key(x, v[SL__KEY_RATE_PER_SECOND], SL__KEY_RATE_PER_SECOND, &per_second))
 		return;
 	burst = per_second;
-	if (v[1] && !get_u32(x, v[1], "burst", 1, SL_CONFIG_RATE_MAX, &burst))
+	if (v[SL__KEY_RATE_BURST] && !get_key(x, v[SL__KEY_RATE_BURST], SL__KEY_RATE_BURST, &burst))
 		return;
 	sl_tbucket_rate_init(r, per_second, burst);
 }
@@ -782,28 +750,24 @@ walk_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_tbucket_rate *r
 static void
 walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config_source *sl)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(source_keys)];
+	key_vals v = {0};
 	uint32_t rate = 0, burst = 0;
 
-	if (!walk_map(x, map, "for \"source_limits\"", "in source_limits", source_keys,
-	              SL_ARRAY_SIZE(source_keys), v))
+	if (!walk_section(x, map, "for \"source_limits\"", "in source_limits", SL__SEC_SOURCE, v,
+	                  sl, NULL))
 		return;
-	if (v[S_MAXCONN])
-		get_u32(x, v[S_MAXCONN], "max_connections", 0, UINT32_MAX, &sl->limits.max_conns);
-	if (v[S_RATE])
-		get_u32(x, v[S_RATE], "rate", 0, SL_CONFIG_RATE_MAX, &rate);
+	if (v[SL__KEY_SOURCE_MAXCONN])
+		get_key(x, v[SL__KEY_SOURCE_MAXCONN], SL__KEY_SOURCE_MAXCONN,
+		        &sl->limits.max_conns);
+	if (v[SL__KEY_SOURCE_RATE])
+		get_key(x, v[SL__KEY_SOURCE_RATE], SL__KEY_SOURCE_RATE, &rate);
 	burst = rate;
-	if (v[S_BURST] && get_u32(x, v[S_BURST], "burst", 1, SL_CONFIG_RATE_MAX, &burst) &&
-	    !v[S_RATE])
-		sl__config_error(x, v[S_BURST]->start_mark, "\"burst\" needs a \"rate\"");
+	if (v[SL__KEY_SOURCE_BURST] &&
+	    get_key(x, v[SL__KEY_SOURCE_BURST], SL__KEY_SOURCE_BURST, &burst) &&
+	    !v[SL__KEY_SOURCE_RATE])
+		sl__config_error(x, v[SL__KEY_SOURCE_BURST]->start_mark,
+		                 "\"burst\" needs a \"rate\"");
 	sl_tbucket_rate_init(&sl->limits.rate, rate, burst ? burst : 1);
-	if (v[S_PREFIX4])
-		get_u32(x, v[S_PREFIX4], "prefix4", 1, 32, &sl->prefix4);
-	if (v[S_PREFIX6])
-		get_u32(x, v[S_PREFIX6], "prefix6", 1, 128, &sl->prefix6);
-	if (v[S_TABLE])
-		get_u32(x, v[S_TABLE], "table_size", SL_CONFIG_SOURCE_TABLE_MIN,
-		        SL_CONFIG_SOURCE_TABLE_MAX, &sl->table_size);
 	sl->on = sl->limits.max_conns != 0 || rate != 0;
 	if (!sl->on)
 		sl__config_error(x, map->start_mark,
@@ -815,28 +779,26 @@ static void
 walk_bandwidth_limit(struct sl__config_load *x, yaml_node_t *map, const char *name,
                      struct sl_tbucket_rate r[2])
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(bandwidth_limit_keys)];
+	static const enum sl__config_key_id dir[2] = {SL__KEY_BANDWIDTH_LIMIT_UPLOAD,
+	                                              SL__KEY_BANDWIDTH_LIMIT_DOWNLOAD};
+	key_vals v = {0};
 	uint32_t rate[2] = {0, 0}, burst = 0;
 	char what[32], where[32];
 
 	snprintf(what, sizeof(what), "for \"%s\"", name);
 	snprintf(where, sizeof(where), "in bandwidth.%s", name);
-	if (!walk_map(x, map, what, where, bandwidth_limit_keys,
-	              SL_ARRAY_SIZE(bandwidth_limit_keys), v))
+	if (!walk_map(x, map, what, where, SL__SEC_BANDWIDTH_LIMIT, v))
 		return;
-	if (!v[BW_UPLOAD] && !v[BW_DOWNLOAD]) {
+	if (!v[dir[0]] && !v[dir[1]]) {
 		sl__config_error(x, map->start_mark,
 		                 "bandwidth.%s needs \"upload\" or \"download\"", name);
 		return;
 	}
-	if (v[BW_UPLOAD] && !get_size(x, v[BW_UPLOAD], "upload", SL_CONFIG_BANDWIDTH_MIN,
-	                              SL_CONFIG_BANDWIDTH_MAX, &rate[0]))
-		return;
-	if (v[BW_DOWNLOAD] && !get_size(x, v[BW_DOWNLOAD], "download", SL_CONFIG_BANDWIDTH_MIN,
-	                                SL_CONFIG_BANDWIDTH_MAX, &rate[1]))
-		return;
-	if (v[BW_BURST] && !get_size(x, v[BW_BURST], "burst", SL_CONFIG_BANDWIDTH_BURST_MIN,
-	                             SL_CONFIG_BANDWIDTH_BURST_MAX, &burst))
+	for (unsigned d = 0; d < 2; d++)
+		if (v[dir[d]] && !get_key(x, v[dir[d]], dir[d], &rate[d]))
+			return;
+	if (v[SL__KEY_BANDWIDTH_LIMIT_BURST] &&
+	    !get_key(x, v[SL__KEY_BANDWIDTH_LIMIT_BURST], SL__KEY_BANDWIDTH_LIMIT_BURST, &burst))
 		return;
 	for (unsigned d = 0; d < 2; d++) {
 		uint32_t b = burst;
@@ -854,19 +816,18 @@ walk_bandwidth_limit(struct sl__config_load *x, yaml_node_t *map, const char *na
 static void
 walk_bandwidth(struct sl__config_load *x, yaml_node_t *map, struct sl_config_bandwidth *bw)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(bandwidth_keys)];
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"bandwidth\"", "in bandwidth", bandwidth_keys,
-	              SL_ARRAY_SIZE(bandwidth_keys), v))
+	if (!walk_map(x, map, "for \"bandwidth\"", "in bandwidth", SL__SEC_BANDWIDTH, v))
 		return;
-	if (!v[0] && !v[1]) {
+	if (!v[SL__KEY_BANDWIDTH_SESSION] && !v[SL__KEY_BANDWIDTH_SOURCE]) {
 		sl__config_error(x, map->start_mark, "bandwidth needs \"session\" or \"source\"");
 		return;
 	}
-	if (v[0])
-		walk_bandwidth_limit(x, v[0], "session", bw->session);
-	if (v[1])
-		walk_bandwidth_limit(x, v[1], "source", bw->source);
+	if (v[SL__KEY_BANDWIDTH_SESSION])
+		walk_bandwidth_limit(x, v[SL__KEY_BANDWIDTH_SESSION], "session", bw->session);
+	if (v[SL__KEY_BANDWIDTH_SOURCE])
+		walk_bandwidth_limit(x, v[SL__KEY_BANDWIDTH_SOURCE], "source", bw->source);
 	for (unsigned d = 0; d < 2; d++)
 		if (bw->session[d].rate != 0 || bw->source[d].rate != 0)
 			bw->limited |= (uint8_t)(1u << d);
@@ -876,46 +837,23 @@ walk_bandwidth(struct sl__config_load *x, yaml_node_t *map, struct sl_config_ban
 static void
 walk_min_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(min_rate_keys)];
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"min_rate\"", "in min_rate", min_rate_keys,
-	              SL_ARRAY_SIZE(min_rate_keys), v))
+	if (!walk_section(x, map, "for \"min_rate\"", "in min_rate", SL__SEC_MIN_RATE, v, t, NULL))
 		return;
-	if (!v[0]) {
+	if (!v[SL__KEY_MIN_RATE_BYTES])
 		sl__config_error(x, map->start_mark, "min_rate needs \"bytes\"");
-		return;
-	}
-	get_size(x, v[0], "bytes", 1, SL_CONFIG_MIN_RATE_BYTES_MAX, &t->min_rate_bytes);
-	if (v[1])
-		get_ms(x, v[1], "window", 1, &t->min_rate_window_ms);
 }
 
 static void
 walk_timeouts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_timeouts *t)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(timeout_keys)];
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"timeouts\"", "in timeouts", timeout_keys,
-	              SL_ARRAY_SIZE(timeout_keys), v))
+	if (!walk_section(x, map, "for \"timeouts\"", "in timeouts", SL__SEC_TIMEOUT, v, t, NULL))
 		return;
-	if (v[T_CONNECT])
-		get_ms(x, v[T_CONNECT], "connect", 1, &t->connect_ms);
-	if (v[T_CLIENT])
-		get_ms(x, v[T_CLIENT], "client_idle", 0, &t->client_idle_ms);
-	if (v[T_SERVER])
-		get_ms(x, v[T_SERVER], "server_idle", 0, &t->server_idle_ms);
-	if (v[T_SESSION])
-		get_ms(x, v[T_SESSION], "session", 0, &t->session_ms);
-	if (v[T_FIRST])
-		get_ms(x, v[T_FIRST], "first_byte", 0, &t->first_byte_ms);
-	if (v[T_CFIN])
-		get_ms(x, v[T_CFIN], "client_fin", 0, &t->client_fin_ms);
-	if (v[T_SFIN])
-		get_ms(x, v[T_SFIN], "server_fin", 0, &t->server_fin_ms);
-	if (v[T_MIN_RATE])
-		walk_min_rate(x, v[T_MIN_RATE], t);
-	if (v[T_QUEUE])
-		get_ms(x, v[T_QUEUE], "queue", 0, &t->queue_ms);
+	if (v[SL__KEY_TIMEOUT_MIN_RATE])
+		walk_min_rate(x, v[SL__KEY_TIMEOUT_MIN_RATE], t);
 }
 
 static void
@@ -923,56 +861,40 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 {
 	struct sl_config_listener *l = &x->c->listeners[i];
 	struct sl__config_lmeta *m = &x->lm[i];
-	yaml_node_t *v[SL_ARRAY_SIZE(listener_keys)];
-	unsigned fwd;
+	bool ok[SL__KEYS] = {false};
+	key_vals v = {0};
 
 	m->map = map->start_mark;
-	if (!walk_map(x, map, "for each item of \"listeners\"", "in listener", listener_keys,
-	              SL_ARRAY_SIZE(listener_keys), v))
+	if (!walk_section(x, map, "for each item of \"listeners\"", "in listener", SL__SEC_LISTENER,
+	                  v, l, ok))
 		return;
-	if (v[L_NAME] && get_name(x, v[L_NAME], "name", l->name))
-		m->name = v[L_NAME];
-	if (v[L_ADDRESS]) {
-		m->addr = v[L_ADDRESS];
-		m->addr_ok = get_addr(x, v[L_ADDRESS], "address", &l->addr);
+	if (ok[SL__KEY_LISTENER_NAME])
+		m->name = v[SL__KEY_LISTENER_NAME];
+	if (v[SL__KEY_LISTENER_ADDRESS]) {
+		m->addr = v[SL__KEY_LISTENER_ADDRESS];
+		m->addr_ok = ok[SL__KEY_LISTENER_ADDRESS];
 	} else {
 		sl__config_error(x, map->start_mark,
 		                 "listener is missing required key \"address\"");
 	}
-	if (v[L_GROUP]) {
-		m->group = v[L_GROUP];
-		m->group_ok = scalar_text(v[L_GROUP]) && !scalar_is_null(v[L_GROUP]);
+	if (v[SL__KEY_LISTENER_GROUP]) {
+		m->group = v[SL__KEY_LISTENER_GROUP];
+		m->group_ok = scalar_text(m->group) && !scalar_is_null(m->group);
 		if (!m->group_ok)
-			type_error(x, v[L_GROUP], "a group name", "group");
+			type_error(x, m->group, "a group name", "group");
 	}
-	if (v[L_BACKLOG])
-		get_u32(x, v[L_BACKLOG], "backlog", 1, SL_CONFIG_BACKLOG_MAX, &l->backlog);
-	if (v[L_FORWARD] &&
-	    get_enum(x, v[L_FORWARD], "forward", sl_fwd_mode_names, SL_FWD_MODES, &fwd))
-		l->forward = (enum sl_fwd_mode)fwd;
-	if (v[L_NODELAY])
-		get_bool(x, v[L_NODELAY], "tcp_nodelay", &l->tcp_nodelay);
-	if (v[L_KEEPALIVE])
-		get_bool(x, v[L_KEEPALIVE], "keepalive", &l->keepalive);
-	if (v[L_PIPE])
-		get_size(x, v[L_PIPE], "pipe_size", 4096, SL_CONFIG_PIPE_SIZE_MAX, &l->pipe_size);
-	if (v[L_BUFFER])
-		get_size(x, v[L_BUFFER], "buffer_size", 1024, SL_CONFIG_BUFFER_SIZE_MAX,
-		         &l->buffer_size);
-	if (v[L_MAXCONN])
-		get_u32(x, v[L_MAXCONN], "max_connections", 0, UINT32_MAX, &l->max_connections);
-	if (v[L_TIMEOUTS])
-		walk_timeouts(x, v[L_TIMEOUTS], &l->timeouts);
-	if (v[L_ALLOW] || v[L_DENY])
-		walk_acl(x, v[L_ALLOW], v[L_DENY], l);
-	if (v[L_PROXY])
-		walk_proxy_in(x, v[L_PROXY], &l->proxy_in);
-	if (v[L_RATE])
-		walk_rate(x, v[L_RATE], &l->rate);
-	if (v[L_SOURCE])
-		walk_source_limits(x, v[L_SOURCE], &l->source);
-	if (v[L_BANDWIDTH])
-		walk_bandwidth(x, v[L_BANDWIDTH], &l->bandwidth);
+	if (v[SL__KEY_LISTENER_TIMEOUTS])
+		walk_timeouts(x, v[SL__KEY_LISTENER_TIMEOUTS], &l->timeouts);
+	if (v[SL__KEY_LISTENER_ALLOW] || v[SL__KEY_LISTENER_DENY])
+		walk_acl(x, v[SL__KEY_LISTENER_ALLOW], v[SL__KEY_LISTENER_DENY], l);
+	if (v[SL__KEY_LISTENER_PROXY])
+		walk_proxy_in(x, v[SL__KEY_LISTENER_PROXY], &l->proxy_in);
+	if (v[SL__KEY_LISTENER_RATE])
+		walk_rate(x, v[SL__KEY_LISTENER_RATE], &l->rate);
+	if (v[SL__KEY_LISTENER_SOURCE])
+		walk_source_limits(x, v[SL__KEY_LISTENER_SOURCE], &l->source);
+	if (v[SL__KEY_LISTENER_BANDWIDTH])
+		walk_bandwidth(x, v[SL__KEY_LISTENER_BANDWIDTH], &l->bandwidth);
 	if (!m->name && m->addr_ok)
 		sl_addr_format(&l->addr, l->name, sizeof(l->name));
 }
@@ -980,115 +902,95 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 static void
 walk_health(struct sl__config_load *x, yaml_node_t *map, struct sl_config_health *h)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(health_keys)];
+	key_vals v = {0};
 	unsigned kind = SL_HEALTH_TCP;
 	bool kind_ok = true;
 
-	if (!walk_map(x, map, "for \"health\"", "in health", health_keys,
-	              SL_ARRAY_SIZE(health_keys), v))
+	if (!walk_section(x, map, "for \"health\"", "in health", SL__SEC_HEALTH, v, h, NULL))
 		return;
 	/* a health: mapping turns checks on; type defaults to tcp */
 	h->kind = SL_HEALTH_TCP;
-	if (v[H_TYPE]) {
-		kind_ok = get_enum(x, v[H_TYPE], "type", health_types, SL_ARRAY_SIZE(health_types),
-		                   &kind);
+	if (v[SL__KEY_HEALTH_TYPE]) {
+		kind_ok = get_key(x, v[SL__KEY_HEALTH_TYPE], SL__KEY_HEALTH_TYPE, &kind);
 		if (kind_ok)
 			h->kind = (enum sl_health_kind)kind;
 	}
-	if (v[H_INTERVAL])
-		get_ms(x, v[H_INTERVAL], "interval", 1, &h->interval_ms);
-	if (v[H_TIMEOUT])
-		get_ms(x, v[H_TIMEOUT], "timeout", 1, &h->timeout_ms);
-	if (v[H_RISE])
-		get_u32(x, v[H_RISE], "rise", 1, SL_CONFIG_COUNT_MAX, &h->rise);
-	if (v[H_FALL])
-		get_u32(x, v[H_FALL], "fall", 1, SL_CONFIG_COUNT_MAX, &h->fall);
-	if (v[H_SEND])
-		get_bytes(x, v[H_SEND], "send", &h->send, &h->send_len);
-	if (v[H_EXPECT] && get_bytes(x, v[H_EXPECT], "expect", &h->expect, &h->expect_len) &&
+	if (v[SL__KEY_HEALTH_SEND])
+		get_bytes(x, v[SL__KEY_HEALTH_SEND], "send", &h->send, &h->send_len);
+	if (v[SL__KEY_HEALTH_EXPECT] &&
+	    get_bytes(x, v[SL__KEY_HEALTH_EXPECT], "expect", &h->expect, &h->expect_len) &&
 	    h->expect_len == 0)
-		sl__config_error(x, v[H_EXPECT]->start_mark, "\"expect\" must not be empty");
+		sl__config_error(x, v[SL__KEY_HEALTH_EXPECT]->start_mark,
+		                 "\"expect\" must not be empty");
 	if (!kind_ok)
 		return;
 	if (h->kind == SL_HEALTH_SEND_EXPECT) {
-		if (!v[H_SEND])
+		if (!v[SL__KEY_HEALTH_SEND])
 			sl__config_error(x, map->start_mark,
 			                 "health type send_expect needs a \"send\" string");
-		if (!v[H_EXPECT])
+		if (!v[SL__KEY_HEALTH_EXPECT])
 			sl__config_error(x, map->start_mark,
 			                 "health type send_expect needs an \"expect\" string");
 	} else {
-		if (v[H_SEND])
-			sl__config_error(x, v[H_SEND]->start_mark,
+		if (v[SL__KEY_HEALTH_SEND])
+			sl__config_error(x, v[SL__KEY_HEALTH_SEND]->start_mark,
 			                 "\"send\" is only used with type: send_expect");
-		if (v[H_EXPECT])
-			sl__config_error(x, v[H_EXPECT]->start_mark,
+		if (v[SL__KEY_HEALTH_EXPECT])
+			sl__config_error(x, v[SL__KEY_HEALTH_EXPECT]->start_mark,
 			                 "\"expect\" is only used with type: send_expect");
 	}
 	if (h->timeout_ms > h->interval_ms)
-		sl__config_error(x, (v[H_TIMEOUT] ? v[H_TIMEOUT] : map)->start_mark,
-		                 "health \"timeout\" (%" PRIu32 "ms) must not be longer than "
-		                 "\"interval\" (%" PRIu32 "ms)",
-		                 h->timeout_ms, h->interval_ms);
+		sl__config_error(
+		        x,
+		        (v[SL__KEY_HEALTH_TIMEOUT] ? v[SL__KEY_HEALTH_TIMEOUT] : map)->start_mark,
+		        "health \"timeout\" (%" PRIu32 "ms) must not be longer than "
+		        "\"interval\" (%" PRIu32 "ms)",
+		        h->timeout_ms, h->interval_ms);
 }
 
 static void
 walk_passive(struct sl__config_load *x, yaml_node_t *map, struct sl_config_passive *p)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(passive_keys)];
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"passive\"", "in passive", passive_keys,
-	              SL_ARRAY_SIZE(passive_keys), v))
+	if (!walk_section(x, map, "for \"passive\"", "in passive", SL__SEC_PASSIVE, v, p, NULL))
 		return;
-	if (v[0])
-		get_u32(x, v[0], "failures", 0, SL_CONFIG_COUNT_MAX, &p->failures);
-	if (v[1])
-		get_ms(x, v[1], "backoff", 1, &p->backoff_ms);
-	if (v[2])
-		get_ms(x, v[2], "max_backoff", 1, &p->max_backoff_ms);
 	if (p->backoff_ms > p->max_backoff_ms)
-		sl__config_error(x, (v[1] ? v[1] : map)->start_mark,
-		                 "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
-		                 "\"max_backoff\" (%" PRIu32 "ms)",
-		                 p->backoff_ms, p->max_backoff_ms);
+		sl__config_error(
+		        x,
+		        (v[SL__KEY_PASSIVE_BACKOFF] ? v[SL__KEY_PASSIVE_BACKOFF] : map)->start_mark,
+		        "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
+		        "\"max_backoff\" (%" PRIu32 "ms)",
+		        p->backoff_ms, p->max_backoff_ms);
 }
 
 static void
 walk_warm_pool(struct sl__config_load *x, yaml_node_t *map, struct sl_config_warm_pool *w)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(warm_keys)];
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"warm_pool\"", "in warm_pool", warm_keys,
-	              SL_ARRAY_SIZE(warm_keys), v))
-		return;
-	if (v[0])
-		get_u32(x, v[0], "size", 0, SL_CONFIG_WARM_SIZE_MAX, &w->size);
-	if (v[1])
-		get_ms(x, v[1], "idle", 1, &w->idle_ms);
+	walk_section(x, map, "for \"warm_pool\"", "in warm_pool", SL__SEC_WARM, v, w, NULL);
 }
 
 static void
 walk_backend(struct sl__config_load *x, yaml_node_t *map, struct sl_config_backend *b,
              struct sl__config_bmeta *m)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(backend_keys)];
+	bool ok[SL__KEYS] = {false};
+	key_vals v = {0};
 
 	m->map = map->start_mark;
-	if (!walk_map(x, map, "for each item of \"backends\"", "in backend", backend_keys,
-	              SL_ARRAY_SIZE(backend_keys), v))
+	if (!walk_section(x, map, "for each item of \"backends\"", "in backend", SL__SEC_BACKEND, v,
+	                  b, ok))
 		return;
-	if (v[B_ADDRESS]) {
-		m->addr = v[B_ADDRESS];
-		m->addr_ok = get_addr(x, v[B_ADDRESS], "address", &b->addr);
+	if (v[SL__KEY_BACKEND_ADDRESS]) {
+		m->addr = v[SL__KEY_BACKEND_ADDRESS];
+		m->addr_ok = ok[SL__KEY_BACKEND_ADDRESS];
 	} else {
 		sl__config_error(x, map->start_mark, "backend is missing required key \"address\"");
 	}
-	if (v[B_WEIGHT])
-		get_u32(x, v[B_WEIGHT], "weight", 1, SL_CONFIG_WEIGHT_MAX, &b->weight);
-	if (v[B_MAXCONN])
-		get_u32(x, v[B_MAXCONN], "max_connections", 0, UINT32_MAX, &b->max_connections);
-	if (v[B_NAME] && get_name(x, v[B_NAME], "name", b->name))
-		m->name = v[B_NAME];
+	if (ok[SL__KEY_BACKEND_NAME])
+		m->name = v[SL__KEY_BACKEND_NAME];
 	if (!m->name && m->addr_ok)
 		sl_addr_format(&b->addr, b->name, sizeof(b->name));
 }
@@ -1151,31 +1053,31 @@ get_dns_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
 static void
 walk_discover(struct sl__config_load *x, yaml_node_t *map, struct sl_config_discover *d)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(discover_keys)];
+	key_vals v = {0};
 	uint32_t port = 0;
 	unsigned type = 0;
 	bool type_ok = true;
 
-	if (!walk_map(x, map, "for \"discover\"", "in discover", discover_keys,
-	              SL_ARRAY_SIZE(discover_keys), v))
+	if (!walk_section(x, map, "for \"discover\"", "in discover", SL__SEC_DISCOVER, v, d, NULL))
 		return;
 	/* type first: whether "port" is needed depends on it */
-	if (v[D_TYPE])
-		type_ok = get_enum(x, v[D_TYPE], "type", discover_types,
-		                   SL_ARRAY_SIZE(discover_types), &type);
+	if (v[SL__KEY_DISCOVER_TYPE])
+		type_ok = get_key(x, v[SL__KEY_DISCOVER_TYPE], SL__KEY_DISCOVER_TYPE, &type);
 	d->type = (enum sl_discover_type)(type + 1); /* default "a" */
-	if (!v[D_NAME])
+	if (!v[SL__KEY_DISCOVER_NAME])
 		sl__config_error(x, map->start_mark, "discover is missing required key \"name\"");
 	else
-		get_dns_name(x, v[D_NAME], "name", d->name);
-	if (v[D_PORT] && get_u32(x, v[D_PORT], "port", 1, 65535, &port))
+		get_dns_name(x, v[SL__KEY_DISCOVER_NAME], "name", d->name);
+	if (v[SL__KEY_DISCOVER_PORT] &&
+	    get_key(x, v[SL__KEY_DISCOVER_PORT], SL__KEY_DISCOVER_PORT, &port))
 		d->port = (uint16_t)port;
-	if (!v[D_PORT] && type_ok && d->type != SL_DISCOVER_SRV)
+	if (!v[SL__KEY_DISCOVER_PORT] && type_ok && d->type != SL_DISCOVER_SRV)
 		sl__config_error(x, map->start_mark,
 		                 "discover is missing required key \"port\" (needed unless type is "
 		                 "srv: A and AAAA records carry no port)");
-	if (v[D_RESOLVERS] && is_list(x, v[D_RESOLVERS], "resolvers")) {
-		yaml_node_t *rl = v[D_RESOLVERS];
+	if (v[SL__KEY_DISCOVER_RESOLVERS] &&
+	    is_list(x, v[SL__KEY_DISCOVER_RESOLVERS], "resolvers")) {
+		yaml_node_t *rl = v[SL__KEY_DISCOVER_RESOLVERS];
 		size_t n = list_len(rl);
 
 		if (n == 0 || n > SL_CONFIG_RESOLVERS_MAX) {
@@ -1192,16 +1094,10 @@ walk_discover(struct sl__config_load *x, yaml_node_t *map, struct sl_config_disc
 			}
 		}
 	}
-	if (v[D_TTL_MIN])
-		get_ms(x, v[D_TTL_MIN], "ttl_min", 1, &d->ttl_min_ms);
-	if (v[D_TTL_MAX])
-		get_ms(x, v[D_TTL_MAX], "ttl_max", 1, &d->ttl_max_ms);
-	if (v[D_TIMEOUT])
-		get_ms(x, v[D_TIMEOUT], "timeout", 1, &d->timeout_ms);
-	if (v[D_WEIGHT])
-		get_u32(x, v[D_WEIGHT], "weight", 1, SL_CONFIG_WEIGHT_MAX, &d->weight);
 	if (d->ttl_min_ms > d->ttl_max_ms)
-		sl__config_error(x, (v[D_TTL_MIN] ? v[D_TTL_MIN] : map)->start_mark,
+		sl__config_error(x,
+		                 (v[SL__KEY_DISCOVER_TTL_MIN] ? v[SL__KEY_DISCOVER_TTL_MIN] : map)
+		                         ->start_mark,
 		                 "discover \"ttl_min\" (%" PRIu32 "ms) must not be longer than "
 		                 "\"ttl_max\" (%" PRIu32 "ms)",
 		                 d->ttl_min_ms, d->ttl_max_ms);
@@ -1225,7 +1121,7 @@ walk_maglev_size(struct sl__config_load *x, const yaml_node_t *v, uint32_t *out)
 {
 	uint32_t n, lo, hi;
 
-	if (!get_u32(x, v, "maglev_table_size", 3, SL_CONFIG_MAGLEV_SIZE_MAX, &n))
+	if (!get_key(x, v, SL__KEY_GROUP_MAGLEV, &n))
 		return;
 	if (is_prime(n)) {
 		*out = n;
@@ -1248,50 +1144,37 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 {
 	struct sl_config_group *g = &x->c->groups[i];
 	struct sl__config_gmeta *m = &x->gm[i];
-	yaml_node_t *v[SL_ARRAY_SIZE(group_keys)], *bl;
+	bool ok[SL__KEYS] = {false};
+	key_vals v = {0};
+	yaml_node_t *bl;
 	size_t j, n;
 
 	m->map = map->start_mark;
-	if (!walk_map(x, map, "for each item of \"groups\"", "in group", group_keys,
-	              SL_ARRAY_SIZE(group_keys), v))
+	if (!walk_section(x, map, "for each item of \"groups\"", "in group", SL__SEC_GROUP, v, g,
+	                  ok))
 		return;
-	if (!v[G_NAME])
+	if (!v[SL__KEY_GROUP_NAME])
 		sl__config_error(x, map->start_mark, "group is missing required key \"name\"");
-	else if (get_name(x, v[G_NAME], "name", g->name))
-		m->name = v[G_NAME];
-	if (v[G_BALANCE]) {
-		if (scalar_text(v[G_BALANCE]) && !scalar_is_null(v[G_BALANCE]))
-			m->balance = v[G_BALANCE]; /* checked against the balancers in config.c */
-		else
-			type_error(x, v[G_BALANCE], "a balancer name", "balance");
+	else if (ok[SL__KEY_GROUP_NAME])
+		m->name = v[SL__KEY_GROUP_NAME];
+	if (v[SL__KEY_GROUP_MAGLEV]) {
+		m->maglev = v[SL__KEY_GROUP_MAGLEV];
+		walk_maglev_size(x, v[SL__KEY_GROUP_MAGLEV], &g->maglev_table_size);
 	}
-	if (v[G_MAGLEV]) {
-		m->maglev = v[G_MAGLEV];
-		walk_maglev_size(x, v[G_MAGLEV], &g->maglev_table_size);
-	}
-	if (v[G_RETRIES])
-		get_u32(x, v[G_RETRIES], "retries", 0, SL_CONFIG_RETRIES_MAX, &g->retries);
-	if (v[G_MAX_QUEUE])
-		get_u32(x, v[G_MAX_QUEUE], "max_queue", 0, SL_CONFIG_MAX_QUEUE_MAX, &g->max_queue);
-	if (v[G_MAX_BACKENDS]) {
-		m->max_backends = v[G_MAX_BACKENDS];
-		get_u32(x, v[G_MAX_BACKENDS], "max_backends", 1, SL_CONFIG_BACKENDS_MAX,
-		        &g->max_backends);
-	}
-	if (v[G_HEALTH])
-		walk_health(x, v[G_HEALTH], &g->health);
-	if (v[G_PASSIVE])
-		walk_passive(x, v[G_PASSIVE], &g->passive);
-	if (v[G_WARM])
-		walk_warm_pool(x, v[G_WARM], &g->warm_pool);
-	if (v[G_SEND_PROXY])
-		get_enum(x, v[G_SEND_PROXY], "send_proxy", proxy_versions, 3, &g->send_proxy);
-	if (v[G_DISCOVER])
-		walk_discover(x, v[G_DISCOVER], &g->discover);
-	bl = v[G_BACKENDS];
+	if (v[SL__KEY_GROUP_MAX_BACKENDS])
+		m->max_backends = v[SL__KEY_GROUP_MAX_BACKENDS];
+	if (v[SL__KEY_GROUP_HEALTH])
+		walk_health(x, v[SL__KEY_GROUP_HEALTH], &g->health);
+	if (v[SL__KEY_GROUP_PASSIVE])
+		walk_passive(x, v[SL__KEY_GROUP_PASSIVE], &g->passive);
+	if (v[SL__KEY_GROUP_WARM])
+		walk_warm_pool(x, v[SL__KEY_GROUP_WARM], &g->warm_pool);
+	if (v[SL__KEY_GROUP_DISCOVER])
+		walk_discover(x, v[SL__KEY_GROUP_DISCOVER], &g->discover);
+	bl = v[SL__KEY_GROUP_BACKENDS];
 	if (bl && !is_list(x, bl, "backends"))
 		return;
-	if (v[G_DISCOVER] && (!bl || list_len(bl) == 0))
+	if (v[SL__KEY_GROUP_DISCOVER] && (!bl || list_len(bl) == 0))
 		return; /* discovery alone: backends arrive at run time */
 	if (!bl || list_len(bl) == 0) {
 		if (m->name)
@@ -1384,33 +1267,32 @@ walk_groups(struct sl__config_load *x, yaml_node_t *v)
 static void
 walk_access_log(struct sl__config_load *x, yaml_node_t *map, struct sl_config_access_log *al)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(access_log_keys)];
+	yaml_node_t *p;
+	key_vals v = {0};
 	const char *s;
 
-	if (!walk_map(x, map, "for \"access_log\"", "in access_log", access_log_keys,
-	              SL_ARRAY_SIZE(access_log_keys), v))
+	if (!walk_section(x, map, "for \"access_log\"", "in access_log", SL__SEC_ACCESS_LOG, v, al,
+	                  NULL))
 		return;
-	if (v[AL_RING])
-		get_u32(x, v[AL_RING], "ring_size", SL_CONFIG_ACCESS_LOG_RING_MIN,
-		        SL_CONFIG_ACCESS_LOG_RING_MAX, &al->ring_size);
-	if (!v[AL_PATH]) {
+	p = v[SL__KEY_ACCESS_LOG_PATH];
+	if (!p) {
 		sl__config_error(x, map->start_mark, "access_log is missing required key \"path\"");
 		return;
 	}
-	s = scalar_text(v[AL_PATH]);
-	if (!s || scalar_is_null(v[AL_PATH]) || s[0] == '\0') {
-		type_error(x, v[AL_PATH], "a file name, or \"-\" for standard output", "path");
+	s = scalar_text(p);
+	if (!s || scalar_is_null(p) || s[0] == '\0') {
+		type_error(x, p, "a file name, or \"-\" for standard output", "path");
 		return;
 	}
-	if (v[AL_PATH]->data.scalar.length > ACCESS_LOG_PATH_MAX) {
-		sl__config_error(x, v[AL_PATH]->start_mark,
+	if (p->data.scalar.length > ACCESS_LOG_PATH_MAX) {
+		sl__config_error(x, p->start_mark,
 		                 "\"path\" is too long (at most %d bytes, got %zu)",
-		                 ACCESS_LOG_PATH_MAX, v[AL_PATH]->data.scalar.length);
+		                 ACCESS_LOG_PATH_MAX, p->data.scalar.length);
 		return;
 	}
-	al->path = sl__config_calloc(x, v[AL_PATH]->data.scalar.length + 1, 1);
+	al->path = sl__config_calloc(x, p->data.scalar.length + 1, 1);
 	if (al->path)
-		memcpy(al->path, s, v[AL_PATH]->data.scalar.length);
+		memcpy(al->path, s, p->data.scalar.length);
 }
 
 /* upgrade_socket: the unix socket a new process takes the listeners over (binary upgrade). */
@@ -1471,31 +1353,33 @@ get_mode(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint3
 static void
 walk_control(struct sl__config_load *x, yaml_node_t *map, struct sl_config_control *ctl)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(control_keys)];
+	yaml_node_t *p;
+	key_vals v = {0};
 	const char *s;
 
-	if (!walk_map(x, map, "for \"control\"", "in control", control_keys,
-	              SL_ARRAY_SIZE(control_keys), v))
+	if (!walk_section(x, map, "for \"control\"", "in control", SL__SEC_CONTROL, v, ctl, NULL))
 		return;
-	if (v[CTL_MODE])
-		get_mode(x, v[CTL_MODE], "mode", SL_CONFIG_CONTROL_MODE_MAX, &ctl->mode);
-	if (!v[CTL_PATH]) {
+	if (v[SL__KEY_CONTROL_MODE])
+		get_mode(x, v[SL__KEY_CONTROL_MODE], "mode", SL_CONFIG_CONTROL_MODE_MAX,
+		         &ctl->mode);
+	p = v[SL__KEY_CONTROL_PATH];
+	if (!p) {
 		sl__config_error(x, map->start_mark, "control is missing required key \"path\"");
 		return;
 	}
-	s = scalar_text(v[CTL_PATH]);
-	if (!s || scalar_is_null(v[CTL_PATH]) || s[0] == '\0') {
-		type_error(x, v[CTL_PATH], "a socket file name", "path");
+	s = scalar_text(p);
+	if (!s || scalar_is_null(p) || s[0] == '\0') {
+		type_error(x, p, "a socket file name", "path");
 		return;
 	}
-	if (v[CTL_PATH]->data.scalar.length > SL_CONFIG_CONTROL_PATH_MAX) {
+	if (p->data.scalar.length > SL_CONFIG_CONTROL_PATH_MAX) {
 		sl__config_error(
-		        x, v[CTL_PATH]->start_mark,
+		        x, p->start_mark,
 		        "\"path\" is too long for a unix socket (at most %d bytes, got %zu)",
-		        SL_CONFIG_CONTROL_PATH_MAX, v[CTL_PATH]->data.scalar.length);
+		        SL_CONFIG_CONTROL_PATH_MAX, p->data.scalar.length);
 		return;
 	}
-	memcpy(ctl->path, s, v[CTL_PATH]->data.scalar.length + 1);
+	memcpy(ctl->path, s, p->data.scalar.length + 1);
 }
 
 /* A number (integer or decimal, optional exponent), finite and not negative. */
@@ -1518,51 +1402,37 @@ bad:
 	return false;
 }
 
-/* Reports a duration outside [<lo>, <hi>] ms, already read into <ms>. */
-static bool
-check_ms(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t ms, uint32_t lo,
-         uint32_t hi, const char *los, const char *his)
-{
-	if (ms >= lo && ms <= hi)
-		return true;
-	range_error(x, v, key, los, his);
-	return false;
-}
-
 static void
 walk_webhook(struct sl__config_load *x, yaml_node_t *map, struct sl_config_webhook *w)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(webhook_keys)];
+	yaml_node_t *u;
+	key_vals v = {0};
 	const char *s;
 	size_t n;
 
-	if (!walk_map(x, map, "for each item of \"webhooks\"", "in webhook", webhook_keys,
-	              SL_ARRAY_SIZE(webhook_keys), v))
+	if (!walk_section(x, map, "for each item of \"webhooks\"", "in webhook", SL__SEC_WEBHOOK, v,
+	                  w, NULL))
 		return;
-	if (v[W_TIMEOUT] && get_ms(x, v[W_TIMEOUT], "timeout", 0, &w->timeout_ms))
-		check_ms(x, v[W_TIMEOUT], "timeout", w->timeout_ms, 1,
-		         SL_CONFIG_WEBHOOK_TIMEOUT_MAX_MS, "1ms", "60s");
-	if (v[W_RETRIES])
-		get_u32(x, v[W_RETRIES], "retries", 0, SL_CONFIG_WEBHOOK_RETRIES_MAX, &w->retries);
-	if (!v[W_URL]) {
+	u = v[SL__KEY_WEBHOOK_URL];
+	if (!u) {
 		sl__config_error(x, map->start_mark, "webhook is missing required key \"url\"");
 		return;
 	}
-	s = scalar_text(v[W_URL]);
-	if (!s || scalar_is_null(v[W_URL]) ||
+	s = scalar_text(u);
+	if (!s || scalar_is_null(u) ||
 	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)) {
-		type_error(x, v[W_URL], "an http:// or https:// URL", "url");
+		type_error(x, u, "an http:// or https:// URL", "url");
 		return;
 	}
-	n = v[W_URL]->data.scalar.length;
+	n = u->data.scalar.length;
 	if (n >= SL_CONFIG_URL_MAX) {
-		sl__config_error(x, v[W_URL]->start_mark, "\"url\" is too long (at most %d bytes)",
+		sl__config_error(x, u->start_mark, "\"url\" is too long (at most %d bytes)",
 		                 SL_CONFIG_URL_MAX - 1);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] <= ' ' || s[i] >= 0x7f) {
-			sl__config_error(x, v[W_URL]->start_mark,
+			sl__config_error(x, u->start_mark,
 			                 "\"url\" may contain only printable ASCII without spaces "
 			                 "(percent-encode the others)");
 			return;
@@ -1583,57 +1453,48 @@ alert_group(const struct sl__config_load *x, const char *name)
 static void
 walk_rule(struct sl__config_load *x, yaml_node_t *map, struct sl_config_alert_rule *r)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(rule_keys)];
 	const struct sl_config_group *g = NULL;
-	bool above_ok = false, metric_ok = false;
-	unsigned metric;
+	yaml_node_t *gv, *bv;
+	bool ok[SL__KEYS] = {false};
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for each item of \"rules\"", "in rule", rule_keys,
-	              SL_ARRAY_SIZE(rule_keys), v))
+	if (!walk_section(x, map, "for each item of \"rules\"", "in rule", SL__SEC_RULE, v, r, ok))
 		return;
-	if (!v[R_NAME])
+	if (!v[SL__KEY_RULE_NAME])
 		sl__config_error(x, map->start_mark, "rule is missing required key \"name\"");
-	else
-		get_name(x, v[R_NAME], "name", r->name);
-	if (!v[R_METRIC])
+	if (!v[SL__KEY_RULE_METRIC])
 		sl__config_error(x, map->start_mark, "rule is missing required key \"metric\"");
-	else if ((metric_ok = get_enum(x, v[R_METRIC], "metric", sl_alert_metric_names,
-	                               SL_ALERT_METRICS, &metric)))
-		r->metric = (enum sl_alert_metric)metric;
-	if (!v[R_ABOVE])
+	if (!v[SL__KEY_RULE_ABOVE])
 		sl__config_error(x, map->start_mark, "rule is missing required key \"above\"");
-	else
-		above_ok = get_number(x, v[R_ABOVE], "above", &r->above);
 	r->clear_below = r->above;
-	if (v[R_CLEAR] && get_number(x, v[R_CLEAR], "clear_below", &r->clear_below) && above_ok &&
-	    r->clear_below > r->above)
-		sl__config_error(x, v[R_CLEAR]->start_mark,
+	if (v[SL__KEY_RULE_CLEAR] &&
+	    get_key(x, v[SL__KEY_RULE_CLEAR], SL__KEY_RULE_CLEAR, &r->clear_below) &&
+	    ok[SL__KEY_RULE_ABOVE] && r->clear_below > r->above)
+		sl__config_error(x, v[SL__KEY_RULE_CLEAR]->start_mark,
 		                 "\"clear_below\" must be at most \"above\" (%g), got %g", r->above,
 		                 r->clear_below);
-	if (v[R_WINDOW] && get_ms(x, v[R_WINDOW], "window", 0, &r->window_ms))
-		check_ms(x, v[R_WINDOW], "window", r->window_ms, 0, SL_CONFIG_ALERT_WINDOW_MAX_MS,
-		         NULL, "1h");
-	if ((v[R_GROUP] || v[R_BACKEND]) && metric_ok && r->metric != SL_ALERT_BACKEND_DOWN) {
-		sl__config_error(x, (v[R_GROUP] ? v[R_GROUP] : v[R_BACKEND])->start_mark,
+	gv = v[SL__KEY_RULE_GROUP];
+	bv = v[SL__KEY_RULE_BACKEND];
+	if ((gv || bv) && ok[SL__KEY_RULE_METRIC] && r->metric != SL_ALERT_BACKEND_DOWN) {
+		sl__config_error(x, (gv ? gv : bv)->start_mark,
 		                 "\"group\" and \"backend\" apply to metric backend_down only");
 		return;
 	}
-	if (v[R_GROUP] && get_name(x, v[R_GROUP], "group", r->group) &&
-	    (g = alert_group(x, r->group)) == NULL)
-		sl__config_error(x, v[R_GROUP]->start_mark, "no group named \"%s\"", r->group);
-	if (v[R_BACKEND] && !v[R_GROUP]) {
-		sl__config_error(x, v[R_BACKEND]->start_mark,
+	if (gv && ok[SL__KEY_RULE_GROUP] && (g = alert_group(x, r->group)) == NULL)
+		sl__config_error(x, gv->start_mark, "no group named \"%s\"", r->group);
+	if (bv && !gv) {
+		sl__config_error(x, bv->start_mark,
 		                 "\"backend\" needs the \"group\" it belongs to");
 		return;
 	}
-	if (v[R_BACKEND] && get_name(x, v[R_BACKEND], "backend", r->backend) && g) {
+	if (bv && ok[SL__KEY_RULE_BACKEND] && g) {
 		size_t i;
 
 		for (i = 0; i < g->nbackends; i++)
 			if (strcmp(g->backends[i].name, r->backend) == 0)
 				break;
 		if (i == g->nbackends)
-			sl__config_error(x, v[R_BACKEND]->start_mark,
+			sl__config_error(x, bv->start_mark,
 			                 "group \"%s\" has no backend named \"%s\"", g->name,
 			                 r->backend);
 	}
@@ -1664,46 +1525,40 @@ alloc_list(struct sl__config_load *x, yaml_node_t *v, const char *key, size_t ma
 static void
 walk_alerts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_alerts *a)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(alerts_keys)];
+	key_vals v = {0};
 	void *items;
 	size_t i, n;
 
-	if (!walk_map(x, map, "for \"alerts\"", "in alerts", alerts_keys,
-	              SL_ARRAY_SIZE(alerts_keys), v))
+	if (!walk_section(x, map, "for \"alerts\"", "in alerts", SL__SEC_ALERTS, v, a, NULL))
 		return;
-	if (v[A_INTERVAL] && get_ms(x, v[A_INTERVAL], "interval", 0, &a->interval_ms))
-		check_ms(x, v[A_INTERVAL], "interval", a->interval_ms,
-		         SL_CONFIG_ALERT_INTERVAL_MIN_MS, SL_CONFIG_ALERT_INTERVAL_MAX_MS, "100ms",
-		         "1h");
-	if (v[A_INSTANCE])
-		get_name(x, v[A_INSTANCE], "instance", a->instance);
-	if (v[A_QUEUE])
-		get_u32(x, v[A_QUEUE], "queue_size", 1, SL_CONFIG_ALERT_QUEUE_MAX, &a->queue_size);
-	if (v[A_WEBHOOKS]) {
-		n = alloc_list(x, v[A_WEBHOOKS], "webhooks", SL_CONFIG_WEBHOOKS_MAX,
-		               sizeof(a->webhooks[0]), &items);
+	if (v[SL__KEY_ALERTS_WEBHOOKS]) {
+		yaml_node_t *wl = v[SL__KEY_ALERTS_WEBHOOKS];
+
+		n = alloc_list(x, wl, "webhooks", SL_CONFIG_WEBHOOKS_MAX, sizeof(a->webhooks[0]),
+		               &items);
 		a->webhooks = items;
 		a->nwebhooks = n;
 		for (i = 0; i < n && !sl__config_stopped(x); i++) {
-			yaml_node_t *item = node_at(x, v[A_WEBHOOKS]->data.sequence.items.start[i]);
+			yaml_node_t *item = node_at(x, wl->data.sequence.items.start[i]);
 
-			a->webhooks[i].timeout_ms = 2000;
-			a->webhooks[i].retries = 3;
+			sl__config_section_defaults(SL__SEC_WEBHOOK, &a->webhooks[i]);
 			if (item)
 				walk_webhook(x, item, &a->webhooks[i]);
 		}
 	}
-	if (!v[A_RULES]) {
+	if (!v[SL__KEY_ALERTS_RULES]) {
 		sl__config_error(x, map->start_mark, "alerts is missing required key \"rules\"");
 		return;
 	}
-	n = alloc_list(x, v[A_RULES], "rules", SL_CONFIG_ALERT_RULES_MAX, sizeof(a->rules[0]),
-	               &items);
+	n = alloc_list(x, v[SL__KEY_ALERTS_RULES], "rules", SL_CONFIG_ALERT_RULES_MAX,
+	               sizeof(a->rules[0]), &items);
 	a->rules = items;
 	a->nrules = n;
 	for (i = 0; i < n && !sl__config_stopped(x); i++) {
-		yaml_node_t *item = node_at(x, v[A_RULES]->data.sequence.items.start[i]);
+		yaml_node_t *item =
+		        node_at(x, v[SL__KEY_ALERTS_RULES]->data.sequence.items.start[i]);
 
+		sl__config_section_defaults(SL__SEC_RULE, &a->rules[i]);
 		if (item)
 			walk_rule(x, item, &a->rules[i]);
 		for (size_t j = 0; j < i && item; j++)
@@ -1717,50 +1572,41 @@ walk_alerts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_alerts
 static void
 walk_profiling(struct sl__config_load *x, yaml_node_t *map, struct sl_config_profiling *p)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(profiling_keys)];
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"profiling\"", "in profiling", profiling_keys,
-	              SL_ARRAY_SIZE(profiling_keys), v))
-		return;
-	if (v[PR_PERF])
-		get_bool(x, v[PR_PERF], "perf", &p->perf);
-	if (v[PR_TCP])
-		get_bool(x, v[PR_TCP], "tcp_events", &p->tcp_events);
+	walk_section(x, map, "for \"profiling\"", "in profiling", SL__SEC_PROFILING, v, p, NULL);
 }
 
 static void
 walk_xdp(struct sl__config_load *x, yaml_node_t *map, struct sl_config_xdp *xdp)
 {
-	yaml_node_t *v[SL_ARRAY_SIZE(xdp_keys)];
 	char name[SL_CONFIG_NAME_MAX];
-	unsigned mode;
+	yaml_node_t *ifv;
+	key_vals v = {0};
 
-	if (!walk_map(x, map, "for \"xdp\"", "in xdp", xdp_keys, SL_ARRAY_SIZE(xdp_keys), v))
+	if (!walk_section(x, map, "for \"xdp\"", "in xdp", SL__SEC_XDP, v, xdp, NULL))
 		return;
-	if (!v[X_INTERFACE])
+	ifv = v[SL__KEY_XDP_INTERFACE];
+	if (!ifv)
 		sl__config_error(x, map->start_mark, "\"xdp\" needs an \"interface\"");
-	else if (get_name(x, v[X_INTERFACE], "interface", name)) {
+	else if (get_name(x, ifv, "interface", name)) {
 		if (strlen(name) >= SL_CONFIG_IFNAME_MAX || strchr(name, '/') != NULL)
-			sl__config_error(x, v[X_INTERFACE]->start_mark,
+			sl__config_error(x, ifv->start_mark,
 			                 "expected a network interface name of at most %d bytes "
 			                 "without '/' for \"interface\", got \"%s\"",
 			                 SL_CONFIG_IFNAME_MAX - 1, name);
 		else
 			memcpy(xdp->interface, name, strlen(name) + 1);
 	}
-	if (v[X_MODE] && get_enum(x, v[X_MODE], "mode", xdp_modes, SL_XDP_MODES, &mode))
-		xdp->mode = (enum sl_xdp_mode)mode;
-	if (v[X_REQUIRED])
-		get_bool(x, v[X_REQUIRED], "required", &xdp->required);
 }
 
 void
 sl__config_walk(struct sl__config_load *x)
 {
-	yaml_node_t *root = yaml_document_get_root_node(x->doc), *v[SL_ARRAY_SIZE(top_keys)];
-	yaml_node_t *lv[SL_ARRAY_SIZE(log_keys)], *av[SL_ARRAY_SIZE(admin_keys)];
+	yaml_node_t *root = yaml_document_get_root_node(x->doc);
 	yaml_mark_t start = {0, 0, 0};
-	unsigned level;
+	struct sl_config *c = x->c;
+	key_vals v = {0}, sub = {0};
 
 	if (!root || (root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
 		sl__config_error(x, start, "at least one listener is required");
@@ -1768,52 +1614,41 @@ sl__config_walk(struct sl__config_load *x)
 		return;
 	}
 	x->root = root->start_mark;
-	if (!walk_map(x, root, "at the top level", "at the top level", top_keys,
-	              SL_ARRAY_SIZE(top_keys), v))
+	if (!walk_section(x, root, "at the top level", "at the top level", SL__SEC_TOP, v, c, NULL))
 		return;
-	if (v[TOP_WORKERS])
-		if (get_u32(x, v[TOP_WORKERS], "workers", 0, SL_CONFIG_WORKERS_MAX, &x->c->workers))
-			x->workers = v[TOP_WORKERS];
-	if (v[TOP_DRAIN])
-		get_ms(x, v[TOP_DRAIN], "drain_timeout", 0, &x->c->drain_timeout_ms);
-	if (v[TOP_MAXCONN])
-		get_u32(x, v[TOP_MAXCONN], "max_connections", 0, SL_CONFIG_MAX_CONNECTIONS_MAX,
-		        &x->c->max_connections);
-	if (v[TOP_LOG] && walk_map(x, v[TOP_LOG], "for \"log\"", "in log", log_keys,
-	                           SL_ARRAY_SIZE(log_keys), lv)) {
-		if (lv[0] && get_enum(x, lv[0], "level", sl_log_level_names, SL_LOG_LEVELS, &level))
-			x->c->log_level = (enum sl_log_level)level;
-	}
-	if (v[TOP_ADMIN] &&
-	    walk_map(x, v[TOP_ADMIN], "for \"admin\"", "in admin", admin_keys,
-	             SL_ARRAY_SIZE(admin_keys), av) &&
-	    av[0])
-		get_addr(x, av[0], "address", &x->c->admin.addr);
-	if (v[TOP_ACCESS_LOG])
-		walk_access_log(x, v[TOP_ACCESS_LOG], &x->c->access_log);
-	if (v[TOP_UPGRADE_SOCKET])
-		walk_upgrade_socket(x, v[TOP_UPGRADE_SOCKET], &x->c->upgrade_socket);
-	if (v[TOP_USER])
-		get_id(x, v[TOP_USER], "user", x->c->user);
-	if (v[TOP_GROUP])
-		get_id(x, v[TOP_GROUP], "group", x->c->group);
-	if (v[TOP_CONTROL])
-		walk_control(x, v[TOP_CONTROL], &x->c->control);
+	if (v[SL__KEY_TOP_WORKERS])
+		x->workers = v[SL__KEY_TOP_WORKERS];
+	if (v[SL__KEY_TOP_LOG])
+		walk_section(x, v[SL__KEY_TOP_LOG], "for \"log\"", "in log", SL__SEC_LOG, sub, c,
+		             NULL);
+	if (v[SL__KEY_TOP_ADMIN])
+		walk_section(x, v[SL__KEY_TOP_ADMIN], "for \"admin\"", "in admin", SL__SEC_ADMIN,
+		             sub, &c->admin, NULL);
+	if (v[SL__KEY_TOP_ACCESS_LOG])
+		walk_access_log(x, v[SL__KEY_TOP_ACCESS_LOG], &c->access_log);
+	if (v[SL__KEY_TOP_UPGRADE_SOCKET])
+		walk_upgrade_socket(x, v[SL__KEY_TOP_UPGRADE_SOCKET], &c->upgrade_socket);
+	if (v[SL__KEY_TOP_USER])
+		get_id(x, v[SL__KEY_TOP_USER], "user", c->user);
+	if (v[SL__KEY_TOP_GROUP])
+		get_id(x, v[SL__KEY_TOP_GROUP], "group", c->group);
+	if (v[SL__KEY_TOP_CONTROL])
+		walk_control(x, v[SL__KEY_TOP_CONTROL], &c->control);
 	/* groups first: listeners name them, and validation wants both arrays sized */
-	if (v[TOP_GROUPS])
-		walk_groups(x, v[TOP_GROUPS]);
+	if (v[SL__KEY_TOP_GROUPS])
+		walk_groups(x, v[SL__KEY_TOP_GROUPS]);
 	else
 		sl__config_error(x, root->start_mark, "at least one group is required");
 	/* after the groups: a backend_down rule names one */
-	if (v[TOP_ALERTS])
-		walk_alerts(x, v[TOP_ALERTS], &x->c->alerts);
-	if (v[TOP_PROFILING])
-		walk_profiling(x, v[TOP_PROFILING], &x->c->profiling);
-	if (v[TOP_XDP])
-		walk_xdp(x, v[TOP_XDP], &x->c->xdp);
-	if (v[TOP_LISTENERS]) {
-		x->listeners = v[TOP_LISTENERS];
-		walk_listeners(x, v[TOP_LISTENERS]);
+	if (v[SL__KEY_TOP_ALERTS])
+		walk_alerts(x, v[SL__KEY_TOP_ALERTS], &c->alerts);
+	if (v[SL__KEY_TOP_PROFILING])
+		walk_profiling(x, v[SL__KEY_TOP_PROFILING], &c->profiling);
+	if (v[SL__KEY_TOP_XDP])
+		walk_xdp(x, v[SL__KEY_TOP_XDP], &c->xdp);
+	if (v[SL__KEY_TOP_LISTENERS]) {
+		x->listeners = v[SL__KEY_TOP_LISTENERS];
+		walk_listeners(x, v[SL__KEY_TOP_LISTENERS]);
 	} else
 		sl__config_error(x, root->start_mark, "at least one listener is required");
 }

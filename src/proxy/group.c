@@ -23,7 +23,7 @@ sl__group_capacity(const struct sl_config_group *cfg)
 		cap = (uint64_t)cfg->nbackends + 16;
 		if (cap > SL_CONFIG_BACKENDS_MAX)
 			cap = SL_CONFIG_BACKENDS_MAX;
-		if (strcmp(cfg->balance, "maglev") == 0 && cap >= cfg->maglev_table_size)
+		if (cfg->balance == SL_LB_MAGLEV && cap >= cfg->maglev_table_size)
 			cap = cfg->maglev_table_size - 1;
 	}
 	return (uint32_t)(cap < cfg->nbackends ? cfg->nbackends : cap);
@@ -34,7 +34,6 @@ sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
                    const struct sl_config_group *cfg, const struct sl_backend *slots, uint32_t cap)
 {
 	struct sl_lb_opts o = {.maglev_table_size = cfg->maglev_table_size};
-	enum sl_lb_algo algo = SL_LB_ROUND_ROBIN;
 	struct sl_lb_target *t;
 	uint16_t *m;
 	size_t n = 0;
@@ -43,7 +42,7 @@ sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
 	*out = NULL;
 	*map = NULL;
 	*nmap = 0;
-	if (cfg->balance[0] != '\0' && sl_lb_algo_parse(cfg->balance, &algo) != 0)
+	if (sl_lb_algo_name(cfg->balance) == NULL)
 		return -EINVAL;
 	for (uint32_t i = 0; i < cap; i++)
 		/* relaxed: under p->bk_mu, the only writer */
@@ -66,7 +65,7 @@ sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
 		t[n].weight = atomic_load_explicit(&slots[i].weight, memory_order_relaxed);
 		m[n++] = (uint16_t)i;
 	}
-	err = sl_lb_create(out, algo, t, n, &o);
+	err = sl_lb_create(out, cfg->balance, t, n, &o);
 	if (err == 0) {
 		*map = m;
 		*nmap = n;
@@ -90,7 +89,7 @@ sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct s
 	g->cfg = cfg;
 	g->backends = backends;
 	g->n = cap;
-	g->hash_key = strcmp(cfg->balance, "maglev") == 0;
+	g->hash_key = cfg->balance == SL_LB_MAGLEV;
 	g->active = calloc(g->n, sizeof(g->active[0]));
 	g->member = calloc(g->n, sizeof(g->member[0]));
 	if (g->active == NULL || g->member == NULL)

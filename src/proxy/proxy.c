@@ -116,7 +116,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		                         p->backends[g], cap);
 		if (err != 0) {
 			sl_log_error("group %s: cannot build balancer '%s': %s", cg->name,
-			             cg->balance, strerror(-err));
+			             sl_lb_algo_name(cg->balance), strerror(-err));
 			goto err_destroy;
 		}
 	}
@@ -252,8 +252,8 @@ sl_proxy_start(struct sl_proxy *p)
 			bound = l->addr;
 		sl_log_info("listening on %s: %u worker%s, group %s (%s, %zu backend%s)",
 		            sl_addr_format(&bound, a, sizeof(a)), p->nworkers,
-		            p->nworkers == 1 ? "" : "s", g->name, g->balance, g->nbackends,
-		            g->nbackends == 1 ? "" : "s");
+		            p->nworkers == 1 ? "" : "s", g->name, sl_lb_algo_name(g->balance),
+		            g->nbackends, g->nbackends == 1 ? "" : "s");
 	}
 	/* the workers run: each opens its own counters (a profile that is unavailable is not) */
 	if ((err = sl__profile_start(p)) != 0)

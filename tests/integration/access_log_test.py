@@ -266,7 +266,7 @@ groups:
                     other = config(port, b.addr, log + ".other")
                     os.replace(other, cfg)
                     px.proc.send_signal(signal.SIGHUP)
-                    wait_for_text(px, "access_log changed (needs a restart")
+                    wait_for_text(px, "not reloaded: access_log.path changed (needs a restart")
                     self.assertEqual(b"ping", echo_roundtrip(port, b"ping"))
                     self.assertEqual(0, px.stop())
                 self.assertEqual(1, len(read_lines(log)))

@@ -257,7 +257,7 @@ alerts:
                 with open(path, "w") as f:
                     f.write(text.replace("1e15", "1e14"))
                 px.proc.send_signal(signal.SIGHUP)
-                wait_for_text(px, "not reloaded: alerts or profiling changed")
+                wait_for_text(px, ": above changed (needs a restart")
                 self.assertEqual(0, px.stop(), px.stderr())
 
     def test_a_build_without_alerts_refuses_a_file_with_rules(self):

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: MIT
-"""The documentation against the code, so that drift fails a test: every key table of the
-loader (the `static const char *const *_keys[]` arrays of src/config/config_yaml.c) is
-documented key for key, no more and no fewer, in its table of docs/configuration.md and in its
-place of docs/man/sluice.yaml.5, and each bound the loader checks (the lo and hi of get_u32() and
-get_size(), "at least 1ms" of get_ms(), the names of get_enum()) is the one both documents give
-for that key; every long flag `sluice --help` lists and every long option of
-app/sluice/cli.c is in docs/man/sluice.8, and the OPTIONS of sluice(8) name no flag sluice
-lacks. The packaged pages are checked for rendering by
-tests/packaging/deb_test.sh; this file reads the sources, so it runs in every flavour."""
+"""The documentation against the code, so that drift fails a test: every section of the key
+table (config_keys.h, printed by `sluice --list-keys`) is documented key for key, no more and no
+fewer, in its table of docs/configuration.md and in its place of docs/man/sluice.yaml.5, and
+each bound the table gives (integer and size ranges, a duration's floor or range, an enum's
+names) is the one both documents give for that key; every long flag `sluice --help` lists and
+every long option of app/sluice/cli.c is in docs/man/sluice.8, and the OPTIONS of sluice(8)
+name no flag sluice lacks. The packaged pages are checked for rendering by
+tests/packaging/deb_test.sh; this file reads the binary's table and the sources, so it runs in
+every flavour."""
 import os
 import re
 import subprocess
@@ -16,14 +16,12 @@ import unittest
 from harness import SLUICE
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-LOADER = os.path.join(ROOT, "src", "config", "config_yaml.c")
 CLI = os.path.join(ROOT, "app", "sluice", "cli.c")
-CONFIG_H = os.path.join(ROOT, "include", "sluice", "config.h")
 CONFIG_MD = os.path.join(ROOT, "docs", "configuration.md")
 YAML_5 = os.path.join(ROOT, "docs", "man", "sluice.yaml.5")
 SLUICE_8 = os.path.join(ROOT, "docs", "man", "sluice.8")
 
-# Where each key table of the loader is documented. configuration.md: the table whose title
+# Where each section of the key table is documented. configuration.md: the table whose title
 # (the nearest non-blank line above its header row) matches the pattern. sluice.yaml(5): the
 # .TP entries of the .SH section, nested under the entries named (a mapping's keys sit in an
 # .RS/.RE block after its own entry). A new key table needs a line here, and a table in each.
@@ -64,58 +62,44 @@ def strip_c_comments(text):
     return re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)
 
 
+def list_keys():
+    """The rows of `sluice --list-keys`, the key table the loader walks by: [{"section", "key",
+    "type", "min", "max", "default", "reload"}, ...], in the table's order."""
+    r = subprocess.run([SLUICE, "--list-keys"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+
+
 def loader_key_tables():
-    """{"listener_keys": ["name", "address", ...], ...} from the C arrays, in their order."""
-    text = strip_c_comments(read(LOADER))
+    """{"listener_keys": ["name", "address", ...], ...}: each section's keys, in their order."""
     tables = {}
-    array = r"static\s+const\s+char\s*\*\s*const\s+(\w+_keys)\s*\[\s*\]\s*=\s*\{(.*?)\};"
-    for m in re.finditer(array, text, flags=re.S):
-        tables[m.group(1)] = re.findall(r'"([^"\\]*)"', m.group(2))
+    for row in list_keys():
+        tables.setdefault(row["section"] + "_keys", []).append(row["key"])
     return tables
 
 
-def c_constants():
-    """{"SL_CONFIG_RATE_MAX": 10000000, ...}: the integer macros of config.h, and UINT32_MAX."""
-    consts = {"UINT32_MAX": 2**32 - 1}
-    for m in re.finditer(r"^#define\s+(SL_\w+)\s+([^\n]+)$", strip_c_comments(read(CONFIG_H)), re.M):
-        expr = re.sub(r"\b(\d+)[uU]?\b", r"\1", m.group(2).strip())
-        if re.fullmatch(r"[\d\s()<>+*-]+", expr):
-            consts[m.group(1)] = eval(expr)  # digits, parentheses, shifts and arithmetic only
-    return consts
+def ms_value(text):
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|)", text)
+    return int(m.group(1)) * {"": 1, "ms": 1, "s": 1000, "m": 60000, "h": 3600000}[m.group(2)]
 
 
-def loader_checks(tables):
-    """[(table, key, kind, detail)] for each value check of the walk: kind "range" with (lo, hi)
-    for get_u32() and get_size(), "ms" with the least duration for get_ms(), "enum" with the
-    names for get_enum() of an array of this file. The table is the one the function's walk_map()
-    reads (the first *_keys it names); walk_maglev_size() checks a key of group_keys."""
-    text = strip_c_comments(read(LOADER))
-    consts = c_constants()
-
-    def value(token):
-        token = token.strip()
-        return int(token.rstrip("uU")) if re.fullmatch(r"\d+[uU]?", token) else consts[token]
-
+def loader_checks(rows):
+    """[(table, key, kind, detail)] for each value check of the key table: kind "range" with
+    (lo, hi) for integers and sizes, "ms" with the least duration for durations without an
+    upper bound, "ms_range" with (lo, hi) texts for bounded ones, "enum" with the names."""
     checks = []
-    for fn in re.finditer(r"^(\w+)\([^)]*\)\n\{\n(.*?)^\}", text, re.M | re.S):
-        name, body = fn.group(1), fn.group(2)
-        used = re.findall(r"\b(\w+_keys)\b", body)
-        table = "group_keys" if name == "walk_maglev_size" else (used[0] if used else None)
-        call = r'\(\s*x,\s*[^,]+,\s*"(\w+)",\s*([^,]+?),'  # (x, v[K], "key", first argument,
-        for m in re.finditer(r"get_(?:u32|size)" + call + r"\s*([^,]+?),", body):
-            checks.append((table, m.group(1), "range", (value(m.group(2)), value(m.group(3)))))
-        for m in re.finditer(r"get_ms" + call, body):
-            checks.append((table, m.group(1), "ms", value(m.group(2))))
-        for m in re.finditer(r"get_enum" + call + r"\s*([^,]+?),", body):
-            arr = re.search(r"static const char \*const " + m.group(2) + r"\[\] = \{(.*?)\};", text,
-                            re.S)
-            if arr is None:
-                continue  # names kept elsewhere (sl_fwd_mode_names, sl_log_level_names)
-            names = re.findall(r'"([^"]*)"', arr.group(1))
-            n = m.group(3).strip()
-            if not n.startswith("SL_ARRAY_SIZE"):
-                names = names[:int(n)]  # the first n of the array (send_proxy: not "any")
-            checks.append((table, m.group(1), "enum", names))
+    for row in rows:
+        table, key, kind = row["section"] + "_keys", row["key"], row["type"]
+        if kind in ("integer", "size"):
+            checks.append((table, key, "range", (int(row["min"]), int(row["max"]))))
+        elif kind == "duration" and not row["max"]:
+            checks.append((table, key, "ms", ms_value(row["min"])))
+        elif kind == "duration":
+            checks.append((table, key, "ms_range", (row["min"], row["max"])))
+        elif kind.startswith("one of "):
+            checks.append((table, key, "enum", kind[len("one of "):].split("|")))
     return checks
 
 
@@ -230,7 +214,7 @@ class LoaderKeysInDocs(unittest.TestCase):
 class LoaderBoundsInDocs(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.checks = loader_checks(loader_key_tables())
+        cls.checks = loader_checks(list_keys())
         docs = markdown_key_tables(read(CONFIG_MD))
         man = man_entries(read(YAML_5))
         cls.md, cls.man = {}, {}
@@ -268,6 +252,14 @@ class LoaderBoundsInDocs(unittest.TestCase):
                     self.assertIn("duration", text, f"{doc}: {key} ({table}): {text!r}")
                     self.assertEqual(lo == 1, "at least 1ms" in text,
                                      f"{doc}: {key} ({table}) takes durations from {lo}ms: {text!r}")
+
+    def test_each_bounded_duration_is_documented_as_the_loader_has_it(self):
+        for table, key, kind, (lo, hi) in (c for c in self.checks if c[2] == "ms_range"):
+            for doc, text in self.documented(table, key):
+                with self.subTest(doc=doc, table=table, key=key):
+                    self.assertRegex(text, r"(?<![\w.])" + re.escape(lo) + r"\s*-\s*" +
+                                     re.escape(hi) + r"(?![\w.])",
+                                     f"{doc}: {key} ({table}) should say {lo}-{hi}: {text!r}")
 
     def test_each_choice_lists_the_names_the_loader_takes(self):
         for table, key, kind, names in (c for c in self.checks if c[2] == "enum"):

@@ -28,7 +28,7 @@
 #include <sluice/proxy.h>
 
 #include "admin/admin_int.h"
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 #include "proxy/proxy_int.h"
 #include "sl_test_echo.h"
 #include "sl_test_net.h"
@@ -62,7 +62,7 @@ rig_config(struct rig *r, unsigned workers, const char *balance, size_t n)
 	r->cfg.ngroups = 1;
 	sl_test_proxy_listener(&r->listener, SL_FWD_SPLICE);
 	strcpy(r->group.name, "g");
-	strcpy(r->group.balance, balance);
+	assert_int_equal(0, sl_lb_algo_parse(balance, &r->group.balance));
 	r->group.maglev_table_size = 65537;
 	r->group.retries = 2;
 	r->group.passive = (struct sl_config_passive){

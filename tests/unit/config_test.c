@@ -79,7 +79,7 @@ config_minimal_applies_defaults(void **state)
 	assert_int_equal(1, r.c->ngroups);
 	g = &r.c->groups[0];
 	assert_string_equal("web", g->name);
-	assert_string_equal("round_robin", g->balance);
+	assert_int_equal(SL_LB_ROUND_ROBIN, g->balance);
 	assert_int_equal(65537, g->maglev_table_size);
 	assert_int_equal(2, g->retries);
 	assert_int_equal(SL_HEALTH_NONE, g->health.kind);
@@ -117,7 +117,7 @@ config_defaults_fill_every_documented_value(void **state)
 	assert_int_equal(30000, c.drain_timeout_ms);
 	assert_int_equal(4096, l.backlog);
 	assert_int_equal(5000, l.timeouts.connect_ms);
-	assert_string_equal("round_robin", g.balance);
+	assert_int_equal(SL_LB_ROUND_ROBIN, g.balance);
 	assert_null(g.backends);
 	assert_int_equal(1, b.weight);
 }
@@ -161,7 +161,7 @@ config_example_file_loads_every_field(void **state)
 	assert_string_equal("web-a", web->backends[0].name);
 	assert_int_equal(2, web->backends[0].weight);
 	assert_int_equal(500, web->backends[1].max_connections);
-	assert_string_equal("maglev", cache->balance);
+	assert_int_equal(SL_LB_MAGLEV, cache->balance);
 	assert_int_equal(SL_HEALTH_SEND_EXPECT, cache->health.kind);
 	assert_int_equal(9, cache->health.send_len);
 	assert_memory_equal("version\r\n", cache->health.send, 9);
@@ -849,8 +849,8 @@ config_reports_unknown_balance(void **state)
 {
 	(void)state;
 	assert_errors(MINIMAL "    balance: round-robin\n",
-	              "t.yaml:7:14: unknown balance \"round-robin\" (expected one of: round_robin, "
-	              "weighted, least_conn, p2c, maglev); did you mean \"round_robin\"?\n");
+	              "t.yaml:7:14: expected one of round_robin, weighted, least_conn, p2c, maglev "
+	              "for \"balance\", got \"round-robin\"; did you mean \"round_robin\"?\n");
 }
 
 static void

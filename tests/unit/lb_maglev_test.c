@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Behaviour of Maglev consistent hashing (src/proxy/lb_maglev.c): tables depend only on the
+ * Behaviour of Maglev consistent hashing (src/core/lb_maglev.c): tables depend only on the
  * set of (name, weight) pairs, equal weights give the unweighted table of earlier releases,
  * shares follow the weights, removing a backend moves few other keys, fallback for ineligible
  * backends is deterministic. The table is inspected through lb_int.h.
@@ -19,7 +19,7 @@
 #include <sluice/lb.h>
 
 #include "lb_fake.h"
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 enum { KEYS = 100000 };
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Behaviour of the load balancers (src/proxy/lb*.c): properties over many picks with fixed
+ * Behaviour of the load balancers (src/core/lb*.c): properties over many picks with fixed
  * seeds, never the exact sequence of an implementation. Maglev has its own file,
  * lb_maglev_test.c; the common contract tests here run against every algorithm.
  */

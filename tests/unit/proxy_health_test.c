@@ -56,7 +56,7 @@ rig_config(struct rig *r)
 	r->cfg.ngroups = 1;
 	sl_test_proxy_listener(l, SL_FWD_SPLICE);
 	strcpy(r->group.name, "g");
-	strcpy(r->group.balance, "round_robin");
+	r->group.balance = SL_LB_ROUND_ROBIN;
 	r->group.retries = 2;
 	r->group.backends = r->backends;
 }

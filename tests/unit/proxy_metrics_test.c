@@ -53,7 +53,7 @@ rig_start(struct rig *r, unsigned workers, size_t n, bool refused)
 	r->cfg.ngroups = 1;
 	sl_test_proxy_listener(&r->listener, SL_FWD_AUTO);
 	strcpy(r->group.name, "g");
-	strcpy(r->group.balance, "round_robin");
+	r->group.balance = SL_LB_ROUND_ROBIN;
 	r->group.retries = 1;
 	r->group.passive = (struct sl_config_passive){
 	        .failures = 0, .backoff_ms = 60000, .max_backoff_ms = 60000};

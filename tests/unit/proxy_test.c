@@ -52,7 +52,7 @@ rig_config(struct rig *r, unsigned workers, size_t nlisteners)
 	for (size_t i = 0; i < nlisteners; i++)
 		sl_test_proxy_listener(&r->listeners[i], i == 0 ? SL_FWD_SPLICE : SL_FWD_COPY);
 	strcpy(r->group.name, "g");
-	strcpy(r->group.balance, "round_robin");
+	r->group.balance = SL_LB_ROUND_ROBIN;
 	r->group.retries = 2;
 	r->group.passive = (struct sl_config_passive){
 	        .failures = 0, .backoff_ms = 60000, .max_backoff_ms = 60000};

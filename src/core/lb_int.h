@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internals of sl_lb shared by lb.c and the algorithm files lb_*.c: the ops table each
- * algorithm fills, the instance and shared-data layouts, and small inline helpers. The proxy
- * layer's eyes only; tests include it to inspect the Maglev table.
+ * algorithm fills, the instance and shared-data layouts, and small inline helpers. Not
+ * public; the proxy's backend table and tests include it to inspect the Maglev table.
  */
-#ifndef SLUICE_PROXY_LB_INT_H
-#define SLUICE_PROXY_LB_INT_H
+#ifndef SLUICE_CORE_LB_INT_H
+#define SLUICE_CORE_LB_INT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -42,7 +42,6 @@ struct sl_lb {
 };
 
 struct sl_lb_ops {
-	const char *name;
 	/* number of int64_t elements of per-instance state in sl_lb.cur[] for <n> targets */
 	size_t (*state_n)(size_t n);
 	/* builds algorithm-specific shared data into <sh> (NULL = none); 0 or negative errno */
@@ -85,4 +84,4 @@ sl__lb_mix64(uint64_t x)
 	return x;
 }
 
-#endif /* SLUICE_PROXY_LB_INT_H */
+#endif /* SLUICE_CORE_LB_INT_H */

@@ -13,12 +13,19 @@
 
 #include <sluice/lb.h>
 
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 static const struct sl_lb_ops *const sl_lb_ops_by_algo[] = {
         [SL_LB_ROUND_ROBIN] = &sl__lb_rr_ops, [SL_LB_WEIGHTED] = &sl__lb_wrr_ops,
         [SL_LB_LEAST_CONN] = &sl__lb_lc_ops,  [SL_LB_P2C] = &sl__lb_p2c_ops,
         [SL_LB_MAGLEV] = &sl__lb_maglev_ops,
+};
+_Static_assert(SL_ARRAY_SIZE(sl_lb_ops_by_algo) == SL_LB_ALGOS, "one ops table per algorithm");
+
+const char *const sl_lb_algo_names[SL_LB_ALGOS] = {
+        [SL_LB_ROUND_ROBIN] = "round_robin", [SL_LB_WEIGHTED] = "weighted",
+        [SL_LB_LEAST_CONN] = "least_conn",   [SL_LB_P2C] = "p2c",
+        [SL_LB_MAGLEV] = "maglev",
 };
 
 static void
@@ -156,7 +163,7 @@ sl_lb_algo_parse(const char *name, enum sl_lb_algo *out)
 	if (name == NULL)
 		return -EINVAL;
 	for (size_t a = 0; a < SL_ARRAY_SIZE(sl_lb_ops_by_algo); a++) {
-		if (strcmp(name, sl_lb_ops_by_algo[a]->name) == 0) {
+		if (strcmp(name, sl_lb_algo_names[a]) == 0) {
 			*out = (enum sl_lb_algo)a;
 			return 0;
 		}
@@ -169,7 +176,7 @@ sl_lb_algo_name(enum sl_lb_algo a)
 {
 	if ((unsigned)a >= SL_ARRAY_SIZE(sl_lb_ops_by_algo))
 		return NULL;
-	return sl_lb_ops_by_algo[a]->name;
+	return sl_lb_algo_names[a];
 }
 
 /* little-endian load, so the hash is the same on every byte order */

@@ -7,7 +7,7 @@
  */
 #include <errno.h>
 
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 static int
 sl_lb_lc_pick(struct sl_lb *lb, const struct sl_lb_ctx *c)
@@ -31,6 +31,5 @@ sl_lb_lc_pick(struct sl_lb *lb, const struct sl_lb_ctx *c)
 }
 
 const struct sl_lb_ops sl__lb_lc_ops = {
-        .name = "least_conn",
         .pick = sl_lb_lc_pick,
 };

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 #define SL_LB_MAGLEV_EMPTY UINT16_MAX /* free table slot; indices are < SL_LB_MAX_TARGETS */
 #define SL_LB_MAGLEV_PROBES 16        /* table slots tried before the name-order walk */
@@ -246,7 +246,6 @@ sl__lb_maglev_table(const struct sl_lb *lb, uint32_t *size)
 }
 
 const struct sl_lb_ops sl__lb_maglev_ops = {
-        .name = "maglev",
         .build = sl_lb_maglev_build,
         .pick = sl_lb_maglev_pick,
 };

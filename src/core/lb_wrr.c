@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 static size_t
 sl_lb_wrr_state_n(size_t n)
@@ -41,7 +41,6 @@ sl_lb_wrr_pick(struct sl_lb *lb, const struct sl_lb_ctx *c)
 }
 
 const struct sl_lb_ops sl__lb_wrr_ops = {
-        .name = "weighted",
         .state_n = sl_lb_wrr_state_n,
         .pick = sl_lb_wrr_pick,
 };

@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 /* rejection-sampling attempts per draw before the reservoir pass */
 #define SL_LB_P2C_TRIES 8
@@ -97,6 +97,5 @@ sl_lb_p2c_pick(struct sl_lb *lb, const struct sl_lb_ctx *c)
 }
 
 const struct sl_lb_ops sl__lb_p2c_ops = {
-        .name = "p2c",
         .pick = sl_lb_p2c_pick,
 };

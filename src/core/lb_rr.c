@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "proxy/lb_int.h"
+#include "core/lb_int.h"
 
 static int
 sl_lb_rr_pick(struct sl_lb *lb, const struct sl_lb_ctx *c)
@@ -23,6 +23,5 @@ sl_lb_rr_pick(struct sl_lb *lb, const struct sl_lb_ctx *c)
 }
 
 const struct sl_lb_ops sl__lb_rr_ops = {
-        .name = "round_robin",
         .pick = sl_lb_rr_pick,
 };

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The reload compare: which key that a running process was built from differs between two
+ * snapshots, walked from the key table (config_keys.h), so a new key is compared the day it is
+ * added. The caller decides what a difference means (sluice refuses the reload).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sluice/config.h>
+
+#include "config/config_keys.h"
+
+/* true if the fields of typed key <k> at <a> and <b> hold the same value */
+static bool
+same_value(const struct sl__config_key *k, const char *a, const char *b)
+{
+	if (k->same != NULL)
+		return k->same(a, b);
+	switch (k->kind) {
+	case SL__KIND_NAME:
+		return strcmp(a, b) == 0;
+	case SL__KIND_ADDR:
+		return sl_addr_equal((const struct sl_addr *)(const void *)a,
+		                     (const struct sl_addr *)(const void *)b);
+	default:
+		return memcmp(a, b, k->size) == 0;
+	}
+}
+
+/* "listener web" for an item with a name key, else "webhooks item 2" */
+static void
+item_label(enum sl__config_section sec, const struct sl__config_key *list, const char *item,
+           size_t i, char *buf, size_t size)
+{
+	size_t first, n = sl__config_section_keys(sec, &first);
+
+	for (size_t j = first; j < first + n; j++) {
+		const struct sl__config_key *k = &sl__config_keys[j];
+
+		if (k->kind == SL__KIND_NAME && strcmp(k->name, "name") == 0 && item[k->offset]) {
+			snprintf(buf, size, "%s %s", sl__config_section_names[sec],
+			         item + k->offset);
+			return;
+		}
+	}
+	snprintf(buf, size, "%s item %zu", list->name, i + 1);
+}
+
+static bool differs(enum sl__config_section sec, const char *a, const char *b, const char *path,
+                    char *why, size_t size);
+
+static bool
+list_differs(const struct sl__config_key *k, const char *a, const char *b, const char *path,
+             char *why, size_t size)
+{
+	const char *ia = *(const char *const *)(const void *)(a + k->offset);
+	const char *ib = *(const char *const *)(const void *)(b + k->offset);
+	size_t na = *(const size_t *)(const void *)(a + k->count_offset);
+	size_t nb = *(const size_t *)(const void *)(b + k->count_offset);
+	char label[SL_CONFIG_NAME_MAX + 32];
+
+	if (na != nb) {
+		snprintf(why, size, "%s%s were added or removed", path, k->name);
+		return true;
+	}
+	for (size_t i = 0; i < na; i++) {
+		const char *x = ia + i * k->item_size, *y = ib + i * k->item_size;
+		char sub[SL_CONFIG_NAME_MAX + 64];
+
+		item_label(k->child, k, x, i, label, sizeof(label));
+		snprintf(sub, sizeof(sub), "%s%s: ", path, label);
+		if (differs(k->child, x, y, sub, why, size))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * true if a key of section <sec> (struct at <a> and <b>) that needs a restart differs, or one
+ * of a mapping or list inside it; then "<path><key> changed" is in <why>.
+ */
+static bool
+differs(enum sl__config_section sec, const char *a, const char *b, const char *path, char *why,
+        size_t size)
+{
+	size_t first, n = sl__config_section_keys(sec, &first);
+
+	for (size_t i = first; i < first + n; i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+		char sub[160];
+
+		if (k->offset == SL__KEY_NO_FIELD)
+			continue; /* the walker's alone, and live (a map's own compare covers it) */
+		if (k->kind == SL__KIND_LIST) {
+			if (k->reload == SL__RELOAD_RESTART &&
+			    list_differs(k, a, b, path, why, size))
+				return true;
+			continue; /* a live list: the reload applies it (backends) */
+		}
+		if (k->kind == SL__KIND_MAP) {
+			if (k->same != NULL && !k->same(a + k->offset, b + k->offset)) {
+				snprintf(why, size, "%s%s changed", path, k->name);
+				return true;
+			}
+			snprintf(sub, sizeof(sub), "%s%s.", path, k->name);
+			if (differs(k->child, a + k->offset, b + k->offset, sub, why, size))
+				return true;
+			continue;
+		}
+		if (k->reload == SL__RELOAD_RESTART &&
+		    !same_value(k, a + k->offset, b + k->offset)) {
+			snprintf(why, size, "%s%s changed", path, k->name);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
+                        size_t size)
+{
+	return differs(SL__SEC_TOP, (const char *)a, (const char *)b, "", why, size);
+}

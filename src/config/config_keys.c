@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The key table (config_keys.h) built from SL__CONFIG_KEYS, the names of the enums only the
+ * file uses, the section lookup, the table's defaults, the compares the kinds alone cannot do,
+ * and sl_config_keys_print() (`sluice --list-keys`).
+ */
+#include "config/config_keys.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const sl__config_xdp_modes[SL_XDP_MODES] = {"auto", "native", "generic"};
+const char *const sl__config_proxy_versions[4] = {"off", "v1", "v2", "any"};
+const char *const sl__config_health_types[3] = {"none", "tcp", "send_expect"};
+const char *const sl__config_discover_types[4] = {"a", "aaaa", "any", "srv"};
+
+const struct sl__config_key sl__config_keys[SL__KEYS] = {
+#define SL__KEY_ENTRY(sec, id, nm, spec, rl)                                                       \
+	[SL__KEY_##sec##_##                                                                        \
+	        id] = {.section = SL__SEC_##sec, .name = (nm), spec, .reload = SL__RELOAD_##rl},
+        SL__CONFIG_KEYS(SL__KEY_ENTRY)
+#undef SL__KEY_ENTRY
+};
+
+const char *const sl__config_section_names[SL__SECTIONS] = {
+        [SL__SEC_TOP] = "top",
+        [SL__SEC_LOG] = "log",
+        [SL__SEC_ADMIN] = "admin",
+        [SL__SEC_CONTROL] = "control",
+        [SL__SEC_ACCESS_LOG] = "access_log",
+        [SL__SEC_ALERTS] = "alerts",
+        [SL__SEC_WEBHOOK] = "webhook",
+        [SL__SEC_RULE] = "rule",
+        [SL__SEC_PROFILING] = "profiling",
+        [SL__SEC_XDP] = "xdp",
+        [SL__SEC_LISTENER] = "listener",
+        [SL__SEC_TIMEOUT] = "timeout",
+        [SL__SEC_MIN_RATE] = "min_rate",
+        [SL__SEC_PROXY_IN] = "proxy_in",
+        [SL__SEC_RATE] = "rate",
+        [SL__SEC_SOURCE] = "source",
+        [SL__SEC_BANDWIDTH] = "bandwidth",
+        [SL__SEC_BANDWIDTH_LIMIT] = "bandwidth_limit",
+        [SL__SEC_GROUP] = "group",
+        [SL__SEC_HEALTH] = "health",
+        [SL__SEC_PASSIVE] = "passive",
+        [SL__SEC_WARM] = "warm",
+        [SL__SEC_DISCOVER] = "discover",
+        [SL__SEC_BACKEND] = "backend",
+};
+
+size_t
+sl__config_section_keys(enum sl__config_section section, size_t *first)
+{
+	size_t i = 0, n = 0;
+
+	while (i < SL__KEYS && sl__config_keys[i].section != section)
+		i++;
+	*first = i;
+	while (i + n < SL__KEYS && sl__config_keys[i + n].section == section)
+		n++;
+	return n;
+}
+
+void
+sl__config_section_defaults(enum sl__config_section section, void *base)
+{
+	size_t first, n = sl__config_section_keys(section, &first);
+
+	for (size_t i = first; i < first + n; i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+		char *at = (char *)base + k->offset;
+		unsigned e = k->def;
+		bool b = k->def != 0;
+
+		if (k->offset == SL__KEY_NO_FIELD || k->walker)
+			continue;
+		switch (k->kind) {
+		case SL__KIND_U32:
+		case SL__KIND_MS:
+		case SL__KIND_SIZE:
+			memcpy(at, &k->def, sizeof(k->def));
+			break;
+		case SL__KIND_BOOL:
+			memcpy(at, &b, sizeof(b));
+			break;
+		case SL__KIND_ENUM:
+			memcpy(at, &e, sizeof(e));
+			break;
+		case SL__KIND_MAP:
+			sl__config_section_defaults(k->child, at);
+			break;
+		default:
+			break; /* zero: no name, no address, no items */
+		}
+	}
+}
+
+char *
+sl__config_format_ms(uint32_t ms, char *buf, size_t size)
+{
+	if (ms == 0)
+		snprintf(buf, size, "0");
+	else if (ms % 3600000u == 0)
+		snprintf(buf, size, "%" PRIu32 "h", ms / 3600000u);
+	else if (ms % 60000u == 0)
+		snprintf(buf, size, "%" PRIu32 "m", ms / 60000u);
+	else if (ms % 1000u == 0)
+		snprintf(buf, size, "%" PRIu32 "s", ms / 1000u);
+	else
+		snprintf(buf, size, "%" PRIu32 "ms", ms);
+	return buf;
+}
+
+bool
+sl__config_same_strbuf(const void *a, const void *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+bool
+sl__config_same_u32(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(uint32_t)) == 0;
+}
+
+bool
+sl__config_same_strptr(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+
+	if (x == NULL || y == NULL)
+		return x == y;
+	return strcmp(x, y) == 0;
+}
+
+bool
+sl__config_same_size(const void *a, const void *b)
+{
+	return *(const size_t *)a == *(const size_t *)b;
+}
+
+/* a source_limits: key with a limit, or none: the source table is built at start */
+bool
+sl__config_same_source_on(const void *a, const void *b)
+{
+	return ((const struct sl_config_source *)a)->on == ((const struct sl_config_source *)b)->on;
+}
+
+/* bandwidth.source set or not: the source table keeps byte buckets only when built so */
+bool
+sl__config_same_bandwidth_per_source(const void *a, const void *b)
+{
+	const struct sl_config_bandwidth *x = a, *y = b;
+
+	return (x->source[0].rate != 0 || x->source[1].rate != 0) ==
+	       (y->source[0].rate != 0 || y->source[1].rate != 0);
+}
+
+static bool
+same_bytes(const char *a, size_t na, const char *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+bool
+sl__config_same_health_send(const void *a, const void *b)
+{
+	const struct sl_config_health *x =
+	        (const void *)((const char *)a - offsetof(struct sl_config_health, send));
+	const struct sl_config_health *y =
+	        (const void *)((const char *)b - offsetof(struct sl_config_health, send));
+
+	return same_bytes(x->send, x->send_len, y->send, y->send_len);
+}
+
+bool
+sl__config_same_health_expect(const void *a, const void *b)
+{
+	const struct sl_config_health *x =
+	        (const void *)((const char *)a - offsetof(struct sl_config_health, expect));
+	const struct sl_config_health *y =
+	        (const void *)((const char *)b - offsetof(struct sl_config_health, expect));
+
+	return same_bytes(x->expect, x->expect_len, y->expect, y->expect_len);
+}
+
+bool
+sl__config_same_resolvers(const void *a, const void *b)
+{
+	const struct sl_config_discover *x =
+	        (const void *)((const char *)a - offsetof(struct sl_config_discover, resolvers));
+	const struct sl_config_discover *y =
+	        (const void *)((const char *)b - offsetof(struct sl_config_discover, resolvers));
+
+	if (x->nresolvers != y->nresolvers)
+		return false;
+	for (size_t i = 0; i < x->nresolvers; i++)
+		if (!sl_addr_equal(&x->resolvers[i], &y->resolvers[i]))
+			return false;
+	return true;
+}
+
+static const char *
+kind_text(const struct sl__config_key *k)
+{
+	static const char *const text[] = {
+	        [SL__KIND_U32] = "integer",   [SL__KIND_MS] = "duration",
+	        [SL__KIND_SIZE] = "size",     [SL__KIND_BOOL] = "boolean",
+	        [SL__KIND_ENUM] = "enum",     [SL__KIND_NAME] = "name",
+	        [SL__KIND_ADDR] = "address",  [SL__KIND_OTHER] = "other",
+	        [SL__KIND_MAP] = "mapping",   [SL__KIND_LIST] = "list",
+	        [SL__KIND_NUMBER] = "number",
+	};
+
+	return k->type != NULL ? k->type : text[k->kind];
+}
+
+void
+sl_config_keys_print(FILE *out)
+{
+	fprintf(out, "section\tkey\ttype\tmin\tmax\tdefault\treload\n");
+	for (size_t i = 0; i < SL__KEYS; i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+		char lo[24] = "", hi[24] = "", def[256] = "";
+		bool ranged = k->kind == SL__KIND_U32 || k->kind == SL__KIND_MS ||
+		              k->kind == SL__KIND_SIZE;
+		bool defaulted = !k->walker && k->offset != SL__KEY_NO_FIELD;
+
+		if (ranged && k->kind == SL__KIND_MS) {
+			sl__config_format_ms(k->lo, lo, sizeof(lo));
+			if (k->hi != UINT32_MAX)
+				sl__config_format_ms(k->hi, hi, sizeof(hi));
+			if (defaulted)
+				sl__config_format_ms(k->def, def, sizeof(def));
+		} else if (ranged) {
+			snprintf(lo, sizeof(lo), "%" PRIu32, k->lo);
+			snprintf(hi, sizeof(hi), "%" PRIu32, k->hi);
+			if (defaulted)
+				snprintf(def, sizeof(def), "%" PRIu32, k->def);
+		} else if (k->kind == SL__KIND_BOOL && defaulted) {
+			snprintf(def, sizeof(def), "%s", k->def ? "true" : "false");
+		}
+		if (k->kind == SL__KIND_ENUM) {
+			size_t o = 0;
+
+			for (size_t e = 0; e < k->nnames && o < sizeof(def); e++)
+				o += (size_t)snprintf(def + o, sizeof(def) - o, "%s%s",
+				                      e ? "|" : "", k->names[e]);
+			/* the type column lists the names; the default is the default's name */
+			fprintf(out, "%s\t%s\tone of %s\t\t\t%s\t%s\n",
+			        sl__config_section_names[k->section], k->name, def,
+			        defaulted ? k->names[k->def] : "",
+			        k->reload == SL__RELOAD_LIVE ? "live" : "restart");
+			continue;
+		}
+		fprintf(out, "%s\t%s\t%s%s%s\t%s\t%s\t%s\t%s\n",
+		        sl__config_section_names[k->section], k->name, kind_text(k),
+		        k->kind == SL__KIND_MAP || k->kind == SL__KIND_LIST ? " of " : "",
+		        k->kind == SL__KIND_MAP || k->kind == SL__KIND_LIST
+		                ? sl__config_section_names[k->child]
+		                : "",
+		        lo, hi, def, k->reload == SL__RELOAD_LIVE ? "live" : "restart");
+	}
+}

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The configuration key table (src/config/config_keys.h): its shape (each section's keys
+ * together, field sizes that match what the loader stores), and the reload compare it drives:
+ * every typed key, in every mapping a full file has, changed alone, is refused by
+ * sl_config_needs_restart() naming it exactly when the table says it needs a restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <sluice/config.h>
+
+#include "config/config_keys.h"
+#include "sl_test_config.h"
+
+/* Every mapping of the schema, one list item each, so every typed key has a field to change. */
+static const char full_file[] = "workers: 2\n"
+                                "log: {level: info}\n"
+                                "admin: {address: 127.0.0.1:9090}\n"
+                                "access_log: {path: /tmp/a.log}\n"
+                                "control: {path: /tmp/c.sock}\n"
+                                "profiling: {perf: false}\n"
+                                "xdp: {interface: lo}\n"
+                                "alerts:\n"
+                                "  webhooks: [{url: \"http://127.0.0.1:1/\"}]\n"
+                                "  rules: [{name: r, metric: rss, above: 1}]\n"
+                                "listeners:\n"
+                                "  - address: 127.0.0.1:8080\n"
+                                "    timeouts: {min_rate: {bytes: 100}}\n"
+                                "    proxy_protocol: {trusted: [127.0.0.1/32]}\n"
+                                "    source_limits: {max_connections: 5}\n"
+                                "groups:\n"
+                                "  - name: web\n"
+                                "    health: {type: tcp}\n"
+                                "    discover: {name: web.test, port: 80}\n"
+                                "    backends:\n"
+                                "      - address: 127.0.0.1:9001\n";
+
+static void
+the_keys_of_each_section_are_together(void **state)
+{
+	bool seen[SL__SECTIONS] = {false};
+
+	(void)state;
+	for (size_t i = 0; i < SL__KEYS; i++) {
+		enum sl__config_section s = sl__config_keys[i].section;
+
+		if (i > 0 && sl__config_keys[i - 1].section == s)
+			continue;
+		assert_false(seen[s]); /* a second run of the same section */
+		seen[s] = true;
+	}
+	for (int s = 0; s < SL__SECTIONS; s++) {
+		size_t first;
+
+		assert_true(seen[s]);
+		assert_in_range(sl__config_section_keys((enum sl__config_section)s, &first), 1, 17);
+		assert_non_null(sl__config_section_names[s]);
+	}
+}
+
+static void
+each_typed_field_has_the_size_its_kind_stores(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < SL__KEYS; i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+
+		if (k->offset == SL__KEY_NO_FIELD)
+			continue;
+		switch (k->kind) {
+		case SL__KIND_U32:
+		case SL__KIND_MS:
+		case SL__KIND_SIZE:
+			/* a walker may keep a narrower field (discover.port) */
+			assert_true(k->walker ? k->size <= sizeof(uint32_t)
+			                      : k->size == sizeof(uint32_t));
+			break;
+		case SL__KIND_BOOL:
+			assert_int_equal(sizeof(bool), k->size);
+			break;
+		case SL__KIND_ENUM:
+			assert_int_equal(sizeof(unsigned), k->size);
+			assert_non_null(k->names);
+			if (!k->walker)
+				assert_true(k->def < k->nnames);
+			break;
+		case SL__KIND_NAME:
+			assert_int_equal(SL_CONFIG_NAME_MAX, k->size);
+			break;
+		case SL__KIND_NUMBER:
+			assert_int_equal(sizeof(double), k->size);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Changes the typed field of <k> at <at> to another value; false for kinds it cannot change. */
+static bool
+change(const struct sl__config_key *k, char *at)
+{
+	uint32_t u;
+	unsigned e;
+	double d;
+
+	switch (k->kind) {
+	case SL__KIND_U32:
+	case SL__KIND_MS:
+	case SL__KIND_SIZE:
+		if (k->size != sizeof(u))
+			return false;
+		memcpy(&u, at, sizeof(u));
+		u ^= 1;
+		memcpy(at, &u, sizeof(u));
+		return true;
+	case SL__KIND_BOOL:
+		at[0] = !at[0];
+		return true;
+	case SL__KIND_ENUM:
+		memcpy(&e, at, sizeof(e));
+		e ^= 1;
+		memcpy(at, &e, sizeof(e));
+		return true;
+	case SL__KIND_NAME:
+		at[0] = at[0] == 'x' ? 'y' : 'x';
+		at[1] = '\0';
+		return true;
+	case SL__KIND_NUMBER:
+		memcpy(&d, at, sizeof(d));
+		d += 1;
+		memcpy(at, &d, sizeof(d));
+		return true;
+	default:
+		return false;
+	}
+}
+
+struct probe {
+	const struct sl_config *a;
+	struct sl_config *b;
+	size_t changed, refused;
+};
+
+/* Changes each typed key of section <sec> at <base> (in probe->b) alone, and checks the compare. */
+static void
+probe_section(struct probe *pr, enum sl__config_section sec, char *base)
+{
+	size_t first, n = sl__config_section_keys(sec, &first);
+
+	for (size_t i = first; i < first + n; i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+		char saved[SL_CONFIG_NAME_MAX], why[256], want[64];
+		bool refused;
+
+		if (k->offset == SL__KEY_NO_FIELD)
+			continue;
+		if (k->kind == SL__KIND_MAP) {
+			probe_section(pr, k->child, base + k->offset);
+			continue;
+		}
+		if (k->kind == SL__KIND_LIST) {
+			char *items = *(char **)(void *)(base + k->offset);
+
+			if (*(size_t *)(void *)(base + k->count_offset) > 0)
+				probe_section(pr, k->child, items);
+			continue;
+		}
+		if (k->kind == SL__KIND_OTHER || k->kind == SL__KIND_ADDR)
+			continue; /* compared by their own functions; the next tests cover a few */
+		assert_true(k->size <= sizeof(saved));
+		memcpy(saved, base + k->offset, k->size);
+		if (!change(k, base + k->offset))
+			continue;
+		pr->changed++;
+		why[0] = '\0';
+		refused = sl_config_needs_restart(pr->a, pr->b, why, sizeof(why));
+		memcpy(base + k->offset, saved, k->size);
+		if (refused != (k->reload == SL__RELOAD_RESTART))
+			fail_msg("%s.%s: refused %d, the table says %s (%s)",
+			         sl__config_section_names[sec], k->name, refused,
+			         k->reload == SL__RELOAD_RESTART ? "restart" : "live", why);
+		if (refused) {
+			pr->refused++;
+			snprintf(want, sizeof(want), "%s changed", k->name);
+			if (strstr(why, want) == NULL)
+				fail_msg("%s.%s: the reason does not name it: %s",
+				         sl__config_section_names[sec], k->name, why);
+		}
+	}
+}
+
+static void
+every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(full_file);
+	struct sl_test_load b = sl_test_config_load(full_file);
+	struct probe pr;
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	pr = (struct probe){.a = a.c, .b = b.c};
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	probe_section(&pr, SL__SEC_TOP, (char *)b.c);
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why))); /* all restored */
+	/* a parse that reaches few keys would prove little */
+	assert_in_range(pr.changed, 70, SL__KEYS);
+	assert_in_range(pr.refused, 40, pr.changed - 20);
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+static void
+a_listener_added_is_refused_and_a_backend_added_is_not(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(full_file);
+	struct sl_test_load b = sl_test_config_load(full_file);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	b.c->groups[0].nbackends = 0; /* as if the file's list changed: the reload applies it */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	b.c->groups[0].nbackends = 1;
+	b.c->nlisteners = 0;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listeners were added or removed", why);
+	b.c->nlisteners = 1;
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+static void
+a_changed_listener_is_named_with_its_key(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(full_file);
+	struct sl_test_load b = sl_test_config_load(full_file);
+	char why[256];
+
+	(void)state;
+	b.c->listeners[0].proxy_in.max_size++;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listener 127.0.0.1:8080: proxy_protocol.max_size changed", why);
+	b.c->listeners[0].proxy_in.max_size--;
+	b.c->listeners[0].source.on = false;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listener 127.0.0.1:8080: source_limits changed", why);
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(the_keys_of_each_section_are_together),
+	        cmocka_unit_test(each_typed_field_has_the_size_its_kind_stores),
+	        cmocka_unit_test(
+	                every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart),
+	        cmocka_unit_test(a_listener_added_is_refused_and_a_backend_added_is_not),
+	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
