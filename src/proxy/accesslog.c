@@ -185,6 +185,9 @@ put_str(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
+/* a string literal, its length known at compile time */
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
@@ -201,35 +204,74 @@ putf(struct out *o, const char *fmt, ...)
 		put(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+/* "00" .. "99": two digits per division */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+/* Writes <v> in decimal ending just before <end>; returns where it starts. */
+static char *
+u64_digits(uint64_t v, char *end)
+{
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+
+		v /= 100;
+		*--end = digit_pairs[d + 1];
+		*--end = digit_pairs[d];
+	}
+	if (v >= 10) {
+		*--end = digit_pairs[v * 2 + 1];
+		*--end = digit_pairs[v * 2];
+	} else {
+		*--end = (char)('0' + v);
+	}
+	return end;
+}
+
 /* <v> in decimal, without printf: a line has several numbers. */
 static void
 put_u64(struct out *o, uint64_t v)
 {
-	char tmp[20];
-	size_t n = sizeof(tmp);
+	char tmp[20], *start = u64_digits(v, tmp + sizeof(tmp));
 
-	do
-		tmp[--n] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	put(o, tmp + n, sizeof(tmp) - n);
+	put(o, start, (size_t)(tmp + sizeof(tmp) - start));
 }
 
 /* <s> as a JSON string, quotes included: '"', '\' and every byte outside printable ASCII
  * escaped, so that the line stays valid JSON (and one line) whatever a name holds. */
+/* 1 for the bytes a JSON string holds as they are: printable ASCII but '"' and '\\' */
+static const uint8_t json_plain[256] = {
+        [' '] = 1,
+        ['!'] = 1,
+        ['#' ... '['] = 1,
+        [']' ... '~'] = 1,
+};
+
 static void
 put_json_str(struct out *o, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+
 	put(o, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+	for (;;) {
+		const unsigned char *run = p;
+
+		/* a run of bytes that need no escape (every name sluice checks is one) */
+		while (json_plain[*p])
+			p++;
+		put(o, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
 		if (*p == '"' || *p == '\\') {
 			char e[2] = {'\\', (char)*p};
 
 			put(o, e, 2);
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			putf(o, "\\u%04x", *p);
 		} else {
-			put(o, (const char *)p, 1);
+			putf(o, "\\u%04x", *p);
 		}
+		p++;
 	}
 	put(o, "\"", 1);
 }
@@ -243,16 +285,19 @@ put_addr(struct out *o, const struct sl_addr *a)
 	if (a->ss.ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
 		const uint8_t *ip = (const uint8_t *)&s4->sin_addr;
+		char tmp[sizeof("\"255.255.255.255:65535\"")], *end = tmp + sizeof(tmp), *at;
 
-		put(o, "\"", 1);
-		for (int i = 0; i < 4; i++) {
+		/* backwards from the closing quote */
+		*--end = '"';
+		at = u64_digits(ntohs(s4->sin_port), end);
+		*--at = ':';
+		for (int i = 3; i >= 0; i--) {
+			at = u64_digits(ip[i], at);
 			if (i > 0)
-				put(o, ".", 1);
-			put_u64(o, ip[i]);
+				*--at = '.';
 		}
-		put(o, ":", 1);
-		put_u64(o, ntohs(s4->sin_port));
-		put(o, "\"", 1);
+		*--at = '"';
+		put(o, at, (size_t)(tmp + sizeof(tmp) - at));
 		return;
 	}
 	put_json_str(o, sl_addr_format(a, buf, sizeof(buf)));
@@ -318,9 +363,9 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
                      int64_t wall_offset_ms, char *buf, size_t size)
 {
 	const struct sl_config_listener *l = NULL;
-	const struct sl_config_backend *b = NULL;
-	struct sl_config_backend bcopy = {.weight = 1};
-	struct sl_addr baddr;
+	const struct sl_addr *baddr = NULL;
+	const char *bname = NULL;
+	struct sl_addr seen;
 	struct out o = {.buf = buf, .size = size};
 	int64_t wall = (int64_t)r->end_ms + wall_offset_ms;
 	static _Thread_local char when[32];
@@ -332,16 +377,17 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 
 	if (r->backend >= 0 && r->bname[0] != '\0') {
 		/* the backend as the session saw it (it may have been added at run time) */
-		addr_decode(r->bfamily, r->bport, r->bip, &baddr);
-		memcpy(bcopy.name, r->bname, sizeof(bcopy.name));
-		bcopy.addr = baddr;
-		b = &bcopy;
+		addr_decode(r->bfamily, r->bport, r->bip, &seen);
+		baddr = &seen;
+		bname = r->bname;
 	}
 	if (r->listener < cfg->nlisteners) {
 		l = &cfg->listeners[r->listener];
-		if (b == NULL && r->backend >= 0 && l->group < cfg->ngroups &&
-		    (size_t)r->backend < cfg->groups[l->group].nbackends)
-			b = &cfg->groups[l->group].backends[r->backend];
+		if (bname == NULL && r->backend >= 0 && l->group < cfg->ngroups &&
+		    (size_t)r->backend < cfg->groups[l->group].nbackends) {
+			baddr = &cfg->groups[l->group].backends[r->backend].addr;
+			bname = cfg->groups[l->group].backends[r->backend].name;
+		}
 	}
 	if (wall < 0)
 		wall = 0;
@@ -357,45 +403,45 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 	ms[0] = (char)('0' + wall % 1000 / 100);
 	ms[1] = (char)('0' + wall % 100 / 10);
 	ms[2] = (char)('0' + wall % 10);
-	put_str(&o, "{\"time\":\"");
+	PUT_LIT(&o, "{\"time\":\"");
 	put_str(&o, when);
 	put(&o, ".", 1);
 	put(&o, ms, 3);
-	put_str(&o, "Z\",\"client\":");
+	PUT_LIT(&o, "Z\",\"client\":");
 	rec_client(r, &client);
 	if (client.len != 0)
 		put_addr(&o, &client);
 	else
-		put_str(&o, "null");
-	put_str(&o, ",\"listener\":");
+		PUT_LIT(&o, "null");
+	PUT_LIT(&o, ",\"listener\":");
 	if (l != NULL)
 		put_json_str(&o, l->name);
 	else
-		put_str(&o, "null");
-	put_str(&o, ",\"backend\":");
-	if (b != NULL)
-		put_json_str(&o, b->name);
+		PUT_LIT(&o, "null");
+	PUT_LIT(&o, ",\"backend\":");
+	if (bname != NULL)
+		put_json_str(&o, bname);
 	else
-		put_str(&o, "null");
-	put_str(&o, ",\"backend_address\":");
-	if (b != NULL)
-		put_addr(&o, &b->addr);
+		PUT_LIT(&o, "null");
+	PUT_LIT(&o, ",\"backend_address\":");
+	if (baddr != NULL)
+		put_addr(&o, baddr);
 	else
-		put_str(&o, "null");
-	put_str(&o, ",\"bytes_in\":");
+		PUT_LIT(&o, "null");
+	PUT_LIT(&o, ",\"bytes_in\":");
 	put_u64(&o, r->bytes_in);
-	put_str(&o, ",\"bytes_out\":");
+	PUT_LIT(&o, ",\"bytes_out\":");
 	put_u64(&o, r->bytes_out);
-	put_str(&o, ",\"connect_ms\":");
+	PUT_LIT(&o, ",\"connect_ms\":");
 	if (r->connect_ms == UINT32_MAX)
-		put_str(&o, "null");
+		PUT_LIT(&o, "null");
 	else
 		put_u64(&o, r->connect_ms);
-	put_str(&o, ",\"duration_ms\":");
+	PUT_LIT(&o, ",\"duration_ms\":");
 	put_u64(&o, r->duration_ms);
-	put_str(&o, ",\"termination\":");
+	PUT_LIT(&o, ",\"termination\":");
 	put_json_str(&o, sl__accesslog_end_name(r, why, sizeof(why)));
-	put_str(&o, "}\n");
+	PUT_LIT(&o, "}\n");
 	if (o.len >= size)
 		return -ENOSPC;
 	buf[o.len] = '\0';

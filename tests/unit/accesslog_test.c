@@ -180,6 +180,34 @@ accesslog_escapes_quotes_backslashes_and_control_bytes_in_names(void **state)
 }
 
 static void
+accesslog_writes_numbers_of_every_width_and_addresses_at_their_ends(void **state)
+{
+	struct fixture f;
+	struct sl_accesslog_rec r;
+
+	(void)state;
+	fixture_init(&f, "127.0.0.1:9001");
+	r = rec_v4("255.255.255.255", 65535);
+	r.bytes_in = 0;
+	r.bytes_out = UINT64_MAX;
+	r.connect_ms = 9;
+	r.duration_ms = 100;
+	assert_non_null(strstr(format(&f, &r, 0), "\"client\":\"255.255.255.255:65535\","));
+	assert_non_null(strstr(format(&f, &r, 0),
+	                       "\"bytes_in\":0,\"bytes_out\":18446744073709551615,"
+	                       "\"connect_ms\":9,\"duration_ms\":100,"));
+	r = rec_v4("0.0.0.0", 1);
+	r.bytes_in = 10;
+	r.bytes_out = 99;
+	r.connect_ms = 1000000;
+	r.duration_ms = 12345;
+	assert_non_null(strstr(format(&f, &r, 0), "\"client\":\"0.0.0.0:1\","));
+	assert_non_null(strstr(format(&f, &r, 0),
+	                       "\"bytes_in\":10,\"bytes_out\":99,\"connect_ms\":1000000,"
+	                       "\"duration_ms\":12345,"));
+}
+
+static void
 accesslog_writes_null_without_a_backend_or_a_connect(void **state)
 {
 	struct fixture f;
@@ -451,6 +479,8 @@ main(void)
 	        cmocka_unit_test(accesslog_formats_a_session_as_one_json_line),
 	        cmocka_unit_test(accesslog_formats_ipv6_addresses_in_brackets),
 	        cmocka_unit_test(accesslog_escapes_quotes_backslashes_and_control_bytes_in_names),
+	        cmocka_unit_test(
+	                accesslog_writes_numbers_of_every_width_and_addresses_at_their_ends),
 	        cmocka_unit_test(accesslog_writes_null_without_a_backend_or_a_connect),
 	        cmocka_unit_test(accesslog_names_each_termination),
 	        cmocka_unit_test(accesslog_format_refuses_a_buffer_too_small),
