@@ -58,6 +58,13 @@ sl__filter_timed_out(struct sl_session *s)
 }
 
 void
+sl__filter_adopt(struct sl_session *s)
+{
+	sl__source_adopt(s);
+	s->filter_next = SL_ARRAY_SIZE(stages);
+}
+
+void
 sl__filter_release(struct sl_session *s)
 {
 	for (unsigned i = 0; i < s->filter_next && i < SL_ARRAY_SIZE(stages); i++)

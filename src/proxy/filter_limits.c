@@ -74,6 +74,23 @@ sl__source_run(struct sl_session *s)
 }
 
 void
+sl__source_adopt(struct sl_session *s)
+{
+	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
+	struct sl_srctab_limits none = {.max_conns = 0};
+	struct sl_addr peer;
+
+	s->source.index = UINT32_MAX;
+	if (t == NULL)
+		return;
+	sl_tbucket_rate_init(&none.rate, 0, 1); /* no rate: it was admitted where it came from */
+	sl__session_peer_get(&s->peer, &peer);
+	if (sl_srctab_acquire(t, &peer, &none, now_ns(s), &s->source) != SL_SRCTAB_ALLOWED)
+		s->source.index =
+		        UINT32_MAX; /* every entry of its set is taken: it goes uncounted */
+}
+
+void
 sl__source_release(struct sl_session *s)
 {
 	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;

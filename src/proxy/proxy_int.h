@@ -523,6 +523,12 @@ enum sl_filter_verdict sl__filter_run(struct sl_session *s);
  * reason's, or a timeout kind's) and sets s->reject when it is a reject.
  */
 enum sl_ctr sl__filter_timed_out(struct sl_session *s);
+/*
+ * A session moved in by a binary upgrade passed the chain in the process it came from: the
+ * stages that hold something for a session's life take it here, checking no limit, and close
+ * gives it back as for any other.
+ */
+void sl__filter_adopt(struct sl_session *s);
 /* The session closes: every stage that accepted gives back what it holds. */
 void sl__filter_release(struct sl_session *s);
 
@@ -536,8 +542,12 @@ enum sl_ctr sl__pp_in_timed_out(struct sl_session *s);
 enum sl_filter_verdict sl__acl_run(struct sl_session *s);
 /* The listener's new-connection rate, whole process (filter_limits.c). */
 enum sl_filter_verdict sl__listener_rate_run(struct sl_session *s);
-/* Per-source concurrent connections and rate (filter_limits.c); release gives the slot back. */
+/*
+ * Per-source concurrent connections and rate (filter_limits.c); release gives the slot back.
+ * adopt takes a slot for a session moved in by an upgrade, checking no limit (it is open).
+ */
 enum sl_filter_verdict sl__source_run(struct sl_session *s);
+void sl__source_adopt(struct sl_session *s);
 void sl__source_release(struct sl_session *s);
 
 /*

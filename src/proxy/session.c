@@ -959,7 +959,6 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	s->queued = false;
 	s->queue_until = 0;
 	s->qnext = s->qprev = NULL;
-	s->filter_next = 0; /* no filter stage holds anything for it here */
 	s->reject = 0;
 	s->end = SL_END_NORMAL;
 	s->pp = NULL;
@@ -971,7 +970,7 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	for (unsigned d = 0; d < 2; d++)
 		sl_fwd_adopt(&s->fwd, d, m->bytes[d], m->shut[d]);
 	sl_fwd_set_moved_ms(&s->fwd, sl_loop_now_ms(w->loop)); /* idle timeouts start anew */
-	s->source.index = UINT32_MAX; /* held in no source table here: no per-source share */
+	sl__filter_adopt(s); /* passed the chain there; counts against its source here */
 	sl__bandwidth_init(s);
 	sl_timer_init(&s->timer, session_timer, s);
 	sl_io_init(&s->cio, s->cfd, client_io, s);
