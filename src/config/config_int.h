@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internals of the configuration loader, shared by its files: config.c (entry points, error
- * list), config_keys.c (the key table), config_yaml.c (walks the libyaml node tree into a snapshot),
- * config_validate.c (checks that span several nodes: names, references) and config_defaults.c.
- * Nothing here is public; the loader is single-threaded per load.
+ * list), config_keys.c (the key table), config_yaml.c (walks the libyaml node tree into a
+ * snapshot), config_validate.c (checks that span several nodes: names, references) and
+ * config_defaults.c. Nothing here is public; the loader is single-threaded per load.
  */
 #ifndef SLUICE_CONFIG_INT_H
 #define SLUICE_CONFIG_INT_H

@@ -70,12 +70,13 @@ sl__config_section_defaults(enum sl__config_section section, void *base)
 
 	for (size_t i = first; i < first + n; i++) {
 		const struct sl__config_key *k = &sl__config_keys[i];
-		char *at = (char *)base + k->offset;
 		unsigned e = k->def;
 		bool b = k->def != 0;
+		char *at;
 
 		if (k->offset == SL__KEY_NO_FIELD || k->walker)
 			continue;
+		at = (char *)base + k->offset;
 		switch (k->kind) {
 		case SL__KIND_U32:
 		case SL__KIND_MS:

@@ -18,8 +18,8 @@
 
 #include <sluice/lb.h>
 
-#include "lb_fake.h"
 #include "core/lb_int.h"
+#include "lb_fake.h"
 
 enum { KEYS = 100000 };
 
