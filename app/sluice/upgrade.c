@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Binary upgrade (upgrade.h): the old process's thread that hands its listening sockets to a
- * new process over a unix socket, and the new process's side of that conversation.
+ * new process over a unix socket, and the new process's side of that conversation. Every
+ * message from the peer goes through src/proxy/handover_msg.c's parser.
  */
 #include "upgrade.h"
 
@@ -21,9 +22,9 @@
 #include <sluice/log.h>
 #include <sluice/sock.h>
 
+#include "proxy/handover_msg.h"
 #include "signals.h"
 
-#define TAKE_REQUEST "sluice-upgrade 1 take"
 /* Listening sockets per "L" message: their names must fit one message (fdpass.h: 4096). */
 #define SOCKS_PER_MSG 60
 /* How long the old process waits for the new one to serve (workers and warm pools start). */
@@ -61,16 +62,23 @@ send_text(int fd, const char *text, const int *fds, size_t nfds)
 	return sl_fdpass_send(fd, text, strlen(text), fds, nfds);
 }
 
-/* Receives one message without descriptors into <buf> (NUL-terminated). Length or -errno. */
+/*
+ * Receives one message without descriptors from the new process and parses it into <*m>.
+ * Returns its length (0: the peer closed) or -errno; <*err> is 0 once it parsed, else -errno
+ * (-ECONNRESET when the peer closed; for a message that did not parse, the reason in <why>).
+ */
 static long
-recv_text(int fd, char *buf, size_t size)
+recv_msg(int fd, struct sl__handover_msg *m, int *err, char *why, size_t size)
 {
+	char buf[128];
 	size_t nfds;
 	int fds[1];
-	long n = sl_fdpass_recv(fd, buf, size - 1, fds, 0, &nfds);
+	long n = sl_fdpass_recv(fd, buf, sizeof(buf), fds, 0, &nfds);
 
-	if (n >= 0)
-		buf[n] = '\0';
+	if (n > 0)
+		*err = sl__handover_msg_parse(buf, (size_t)n, nfds, m, why, size);
+	else
+		*err = n < 0 ? (int)n : -ECONNRESET;
 	return n;
 }
 
@@ -123,33 +131,35 @@ static void
 send_sessions(struct upgrade *u, int c, pid_t pid)
 {
 	struct sl_proxy_moved *m;
-	size_t n, sent = 0;
-	char msg[512], client[SL_ADDR_STRLEN];
+	size_t n, sent = 0, unwritten = 0;
+	char msg[512];
 	int err = 0;
 
 	if (sl_proxy_export(u->p, MOVE_WAIT_MS, &m, &n) != 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		int fds[2] = {m[i].cfd, m[i].sfd};
+		int len = err == 0 ? sl__handover_msg_format_moved(&m[i], msg, sizeof(msg)) : 0;
 
-		if (err == 0) {
-			snprintf(msg, sizeof(msg), "M\n%s\n%s\n%s\n%llu %u %llu %llu %d %d",
-			         m[i].listener, m[i].backend,
-			         sl_addr_format(&m[i].client, client, sizeof(client)),
-			         (unsigned long long)m[i].start_ms, m[i].conn_ms,
-			         (unsigned long long)m[i].bytes[0],
-			         (unsigned long long)m[i].bytes[1], m[i].shut[0], m[i].shut[1]);
-			err = send_text(c, msg, fds, 2);
+		/* one the new process would refuse stays out: the rest still go */
+		if (len < 0)
+			unwritten++;
+		else if (err == 0) {
+			err = sl_fdpass_send(c, msg, (size_t)len, fds, 2);
 			sent += err == 0;
 		}
 		close(fds[0]);
 		close(fds[1]);
 	}
 	free(m);
+	if (unwritten > 0)
+		sl_log_error("upgrade: %zu of %zu sessions cannot be described to pid %ld (a name "
+		             "or client address it would refuse): they are closed",
+		             unwritten, n, (long)pid);
 	if (err != 0)
 		sl_log_error("upgrade: could not hand %zu of %zu sessions to pid %ld (%s): they "
 		             "are closed",
-		             n - sent, n, (long)pid, strerror(-err));
+		             n - sent - unwritten, n, (long)pid, strerror(-err));
 	sl_log_info("upgrade: moved %zu session%s to pid %ld", sent, sent == 1 ? "" : "s",
 	            (long)pid);
 }
@@ -158,17 +168,19 @@ send_sessions(struct upgrade *u, int c, pid_t pid)
 static bool
 converse(struct upgrade *u, int c, pid_t pid)
 {
-	char msg[128];
+	struct sl__handover_msg in;
+	char why[128];
 	long n;
 	int err;
 
 	set_wait(c, STEP_WAIT_S);
-	n = recv_text(c, msg, sizeof(msg));
-	if (n <= 0 || strcmp(msg, TAKE_REQUEST) != 0) {
+	n = recv_msg(c, &in, &err, why, sizeof(why));
+	if (err != 0 || in.kind != SL__HANDOVER_TAKE) {
 		sl_log_warn("upgrade: pid %ld on %s sent no upgrade request; ignored", (long)pid,
 		            u->path);
 		if (n > 0)
-			send_text(c, "X unknown request: expected \"" TAKE_REQUEST "\"", NULL, 0);
+			send_text(c, "X unknown request: expected \"" SL__HANDOVER_REQUEST "\"",
+			          NULL, 0);
 		return false;
 	}
 	sl_log_info("upgrade: pid %ld takes over the listeners", (long)pid);
@@ -179,10 +191,16 @@ converse(struct upgrade *u, int c, pid_t pid)
 		return false;
 	}
 	set_wait(c, READY_WAIT_S);
-	n = recv_text(c, msg, sizeof(msg));
-	if (n <= 0 || msg[0] != 'R') {
-		sl_log_warn("upgrade: pid %ld went away before it was ready (%s); serving on",
-		            (long)pid, n < 0 ? strerror((int)-n) : "it closed the connection");
+	n = recv_msg(c, &in, &err, why, sizeof(why));
+	if (err != 0 || in.kind != SL__HANDOVER_READY) {
+		if (n > 0 && err == 0)
+			snprintf(why, sizeof(why), "not \"R <pid>\"");
+		sl_log_warn("upgrade: pid %ld went away before it was ready (%s%s); serving on",
+		            (long)pid,
+		            n < 0    ? strerror((int)-n)
+		            : n == 0 ? "it closed the connection"
+		                     : "it sent something else: ",
+		            n > 0 ? why : "");
 		return false;
 	}
 	set_wait(c, STEP_WAIT_S);
@@ -320,25 +338,30 @@ upgrade_stop(struct upgrade *u)
 
 /* ---- the new process's side ---- */
 
-/* Takes an "L" message's names (one per descriptor) into t->socks. */
-static int
-take_listeners(struct upgrade_take *t, char *names, const int *fds, size_t nfds)
+static void
+close_all(const int *fds, size_t nfds)
 {
-	struct sl_proxy_socket *s = realloc(t->socks, (t->nsocks + nfds) * sizeof(*s));
-	char *save = NULL, *name = strtok_r(names, "\n", &save);
-	size_t k = 0;
+	for (size_t k = 0; k < nfds; k++)
+		close(fds[k]);
+}
 
-	if (s == NULL)
+/* Takes an "L" message's names, one per descriptor <fds>, into t->socks. */
+static int
+take_listeners(struct upgrade_take *t, const struct sl__handover_msg *m, const int *fds)
+{
+	struct sl_proxy_socket *s;
+
+	if (m->nnames == 0)
+		return 0;
+	s = realloc(t->socks, (t->nsocks + m->nnames) * sizeof(*s));
+	if (s == NULL) {
+		close_all(fds, m->nnames);
 		return -ENOMEM;
-	t->socks = s;
-	for (; name != NULL && k < nfds; name = strtok_r(NULL, "\n", &save), k++) {
-		snprintf(s[t->nsocks].name, sizeof(s[t->nsocks].name), "%s", name);
-		s[t->nsocks++].fd = fds[k];
 	}
-	if (k != nfds || name != NULL) {
-		for (; k < nfds; k++)
-			close(fds[k]);
-		return -EPROTO;
+	t->socks = s;
+	for (size_t k = 0; k < m->nnames; k++) {
+		memcpy(s[t->nsocks].name, m->names[k], sizeof(s[t->nsocks].name));
+		s[t->nsocks++].fd = fds[k];
 	}
 	return 0;
 }
@@ -347,35 +370,43 @@ take_listeners(struct upgrade_take *t, char *names, const int *fds, size_t nfds)
 static int
 take_one(struct upgrade_take *t, const char *path)
 {
-	char msg[4200];
-	int fds[SL_FDPASS_MAX];
+	struct sl__handover_msg m;
+	char msg[SL__HANDOVER_MSG_MAX + 1], why[160];
+	int fds[SL_FDPASS_MAX], *slot;
 	size_t nfds;
-	long n = sl_fdpass_recv(t->conn, msg, sizeof(msg) - 1, fds, SL_FDPASS_MAX, &nfds);
+	long n = sl_fdpass_recv(t->conn, msg, sizeof(msg), fds, SL_FDPASS_MAX, &nfds);
 
 	if (n <= 0)
 		return n == 0 ? -ECONNRESET : (int)n;
-	msg[n] = '\0';
-	if (msg[0] == 'L' && (msg[1] == '\n' || msg[1] == '\0'))
-		return take_listeners(t, msg + 1, fds, nfds);
-	if ((msg[0] == 'A' || msg[0] == 'C' || msg[0] == 'U') && msg[1] == '\0' && nfds == 1) {
-		int *slot = msg[0] == 'A'   ? &t->admin_fd
-		            : msg[0] == 'C' ? &t->ctl_fd
-		                            : &t->upgrade_fd;
-
+	if (sl__handover_msg_parse(msg, (size_t)n, nfds, &m, why, sizeof(why)) != 0) {
+		close_all(fds, nfds);
+		sl_log_error("cannot take over from %s: a bad message: %s", path, why);
+		return -EPROTO;
+	}
+	switch (m.kind) {
+	case SL__HANDOVER_LISTENERS:
+		return take_listeners(t, &m, fds);
+	case SL__HANDOVER_ADMIN:
+	case SL__HANDOVER_CTL:
+	case SL__HANDOVER_UPGRADE:
+		slot = m.kind == SL__HANDOVER_ADMIN ? &t->admin_fd
+		       : m.kind == SL__HANDOVER_CTL ? &t->ctl_fd
+		                                    : &t->upgrade_fd;
 		if (*slot >= 0)
 			close(*slot); /* sent twice: the last one counts */
 		*slot = fds[0];
 		return 0;
-	}
-	for (size_t k = 0; k < nfds; k++)
-		close(fds[k]);
-	if (msg[0] == 'E' && msg[1] == ' ') {
-		t->old_pid = (pid_t)strtol(msg + 2, NULL, 10);
+	case SL__HANDOVER_END:
+		t->old_pid = m.pid;
 		return 1;
+	case SL__HANDOVER_REFUSED:
+		sl_log_error("cannot take over from %s: it refused: %s", path, m.reason);
+		return -EPROTO;
+	default:
+		close_all(fds, nfds);
+		sl_log_error("cannot take over from %s: a message out of turn", path);
+		return -EPROTO;
 	}
-	if (msg[0] == 'X')
-		sl_log_error("cannot take over from %s: it refused: %s", path, msg + 1);
-	return -EPROTO;
 }
 
 int
@@ -394,7 +425,7 @@ upgrade_take(struct upgrade_take *t, const char *path)
 		return err;
 	}
 	set_wait(t->conn, STEP_WAIT_S);
-	err = send_text(t->conn, TAKE_REQUEST, NULL, 0);
+	err = send_text(t->conn, SL__HANDOVER_REQUEST, NULL, 0);
 	while (err == 0)
 		err = take_one(t, path);
 	if (err < 0) {
@@ -409,62 +440,11 @@ upgrade_take(struct upgrade_take *t, const char *path)
 	return 0;
 }
 
-/* Reads one space-separated unsigned number from <*at> into <*out>, moving past it. */
-static bool
-next_number(char **at, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (**at < '0' || **at > '9')
-		return false;
-	*out = strtoull(*at, &end, 10);
-	if (errno != 0 || (*end != ' ' && *end != '\0'))
-		return false;
-	*at = *end == ' ' ? end + 1 : end;
-	return true;
-}
-
-/* Parses an "M" message's text (after "M\n") into <*m>. 0 or -EPROTO. */
-static int
-parse_moved(char *text, struct sl_proxy_moved *m)
-{
-	char *lines[4], *at = text;
-	uint64_t v[6];
-
-	memset(m, 0, sizeof(*m));
-	/* four lines; the backend's may be empty */
-	for (int i = 0; i < 4; i++) {
-		lines[i] = at;
-		at = strchr(at, '\n');
-		if (at == NULL && i < 3)
-			return -EPROTO;
-		if (at != NULL)
-			*at++ = '\0';
-	}
-	/* start_ms conn_ms bytes_in bytes_out in_ended out_ended */
-	at = lines[3];
-	for (size_t k = 0; k < SL_ARRAY_SIZE(v); k++)
-		if (!next_number(&at, &v[k]))
-			return -EPROTO;
-	if (*at != '\0' || v[1] > UINT32_MAX || v[4] > 1 || v[5] > 1 ||
-	    sl_addr_parse(&m->client, lines[2], true, NULL) != 0)
-		return -EPROTO;
-	snprintf(m->listener, sizeof(m->listener), "%s", lines[0]);
-	snprintf(m->backend, sizeof(m->backend), "%s", lines[1]);
-	m->start_ms = v[0];
-	m->conn_ms = (uint32_t)v[1];
-	m->bytes[0] = v[2];
-	m->bytes[1] = v[3];
-	m->shut[0] = v[4] != 0;
-	m->shut[1] = v[5] != 0;
-	return 0;
-}
-
 int
 upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 {
-	char msg[640];
+	struct sl__handover_msg in;
+	char msg[640], why[160];
 	int fds[2];
 	size_t nfds, moved = 0;
 	long n;
@@ -474,25 +454,25 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 	err = send_text(t->conn, msg, NULL, 0);
 	/* the sessions it moves, then its goodbye */
 	while (err == 0) {
-		struct sl_proxy_moved m;
-
-		n = sl_fdpass_recv(t->conn, msg, sizeof(msg) - 1, fds, 2, &nfds);
+		n = sl_fdpass_recv(t->conn, msg, sizeof(msg), fds, 2, &nfds);
 		if (n <= 0) {
 			err = n < 0 ? (int)n : -ECONNRESET;
 			break;
 		}
-		msg[n] = '\0';
-		if (msg[0] == 'B' && nfds == 0)
+		err = sl__handover_msg_parse(msg, (size_t)n, nfds, &in, why, sizeof(why));
+		if (err == 0 && in.kind == SL__HANDOVER_BYE)
 			break;
-		if (msg[0] != 'M' || msg[1] != '\n' || nfds != 2 || parse_moved(msg + 2, &m) != 0) {
-			for (size_t k = 0; k < nfds; k++)
-				close(fds[k]);
+		if (err != 0 || in.kind != SL__HANDOVER_MOVED) {
+			close_all(fds, nfds);
+			sl_log_warn("upgrade: pid %ld sent %s%s", (long)t->old_pid,
+			            err != 0 ? "a bad message: " : "a message out of turn",
+			            err != 0 ? why : "");
 			err = -EPROTO;
 			break;
 		}
-		m.cfd = fds[0];
-		m.sfd = fds[1];
-		if (sl_proxy_adopt(p, &m) == 0)
+		in.moved.cfd = fds[0];
+		in.moved.sfd = fds[1];
+		if (sl_proxy_adopt(p, &in.moved) == 0)
 			moved++;
 	}
 	if (err != 0)

@@ -5,7 +5,8 @@
  * and exits. The accept queues are shared, so no connection waiting in them is lost, and the
  * old process's sessions run on until they end (or its drain deadline).
  *
- * The conversation, one SOCK_SEQPACKET message each (docs/operations.md):
+ * The conversation, one SOCK_SEQPACKET message each (docs/operations.md; each side checks what
+ * comes with src/proxy/handover_msg.h's parser, and gives up on anything else):
  *   new -> old   "sluice-upgrade 1 take"
  *   old -> new   "L\n<name>\n<name>..." with one listening socket per name (as many as needed),
  *                "A" with the admin endpoint's socket (if it has one), "C" with the control
