@@ -962,7 +962,9 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	s->reject = 0;
 	s->end = SL_END_NORMAL;
 	s->pp = NULL;
-	s->start_ms = m->start_ms;
+	/* the same host's monotonic clock; a start in the future (a peer that lies) is now */
+	s->start_ms =
+	        m->start_ms <= sl_loop_now_ms(w->loop) ? m->start_ms : sl_loop_now_ms(w->loop);
 	s->conn_ms = m->conn_ms;
 	s->rate_until = 0;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, s->cfd, s->sfd);
