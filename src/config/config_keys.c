@@ -165,13 +165,18 @@ same_bytes(const char *a, size_t na, const char *b, size_t nb)
 	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
 }
 
+/* The struct that holds the field at <field>, <offset> bytes into it. */
+static const void *
+holder(const void *field, size_t offset)
+{
+	return (const char *)field - offset;
+}
+
 bool
 sl__config_same_health_send(const void *a, const void *b)
 {
-	const struct sl_config_health *x =
-	        (const void *)((const char *)a - offsetof(struct sl_config_health, send));
-	const struct sl_config_health *y =
-	        (const void *)((const char *)b - offsetof(struct sl_config_health, send));
+	const struct sl_config_health *x = holder(a, offsetof(struct sl_config_health, send));
+	const struct sl_config_health *y = holder(b, offsetof(struct sl_config_health, send));
 
 	return same_bytes(x->send, x->send_len, y->send, y->send_len);
 }
@@ -179,10 +184,8 @@ sl__config_same_health_send(const void *a, const void *b)
 bool
 sl__config_same_health_expect(const void *a, const void *b)
 {
-	const struct sl_config_health *x =
-	        (const void *)((const char *)a - offsetof(struct sl_config_health, expect));
-	const struct sl_config_health *y =
-	        (const void *)((const char *)b - offsetof(struct sl_config_health, expect));
+	const struct sl_config_health *x = holder(a, offsetof(struct sl_config_health, expect));
+	const struct sl_config_health *y = holder(b, offsetof(struct sl_config_health, expect));
 
 	return same_bytes(x->expect, x->expect_len, y->expect, y->expect_len);
 }
@@ -191,9 +194,9 @@ bool
 sl__config_same_resolvers(const void *a, const void *b)
 {
 	const struct sl_config_discover *x =
-	        (const void *)((const char *)a - offsetof(struct sl_config_discover, resolvers));
+	        holder(a, offsetof(struct sl_config_discover, resolvers));
 	const struct sl_config_discover *y =
-	        (const void *)((const char *)b - offsetof(struct sl_config_discover, resolvers));
+	        holder(b, offsetof(struct sl_config_discover, resolvers));
 
 	if (x->nresolvers != y->nresolvers)
 		return false;

@@ -5,6 +5,7 @@
  * every typed key, in every mapping a full file has, changed alone, is refused by
  * sl_config_needs_restart() naming it exactly when the table says it needs a restart.
  */
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -256,6 +257,36 @@ a_changed_listener_is_named_with_its_key(void **state)
 	b.c->listeners[0].source.on = false;
 	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	assert_string_equal("listener 127.0.0.1:8080: source_limits changed", why);
+	b.c->listeners[0].source.on = true;
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+static void
+keys_compared_by_their_own_functions_are_named_too(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(full_file);
+	struct sl_test_load b = sl_test_config_load(full_file);
+	struct sl_config_group *g;
+	char why[256], send[] = "PING";
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	g = &b.c->groups[0];
+	g->health.send = send; /* not the snapshot's: put back before it is freed */
+	g->health.send_len = 4;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group web: health.send changed", why);
+	g->health.send = NULL;
+	g->health.send_len = 0;
+	g->discover.nresolvers = 1;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group web: discover.resolvers changed", why);
+	g->discover.nresolvers = 0;
+	((struct sockaddr_in *)&b.c->admin.addr.ss)->sin_port ^= 1;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("admin.address changed", why);
 	sl_test_config_fini(&a);
 	sl_test_config_fini(&b);
 }
@@ -270,6 +301,7 @@ main(void)
 	                every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart),
 	        cmocka_unit_test(a_listener_added_is_refused_and_a_backend_added_is_not),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
+	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
