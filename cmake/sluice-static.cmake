@@ -20,8 +20,9 @@
 # functions the archive refers to as stubs that fail, and libgnutls is not linked at all.
 # So is the control socket (src/admin/ctl.c), which answers with jansson too. The XDP loader
 # is in when libbpf.a, libelf.a and libz.a are found (Debian's libbpf-dev, libelf-dev and
-# zlib1g-dev ship them); otherwise app/static/no_xdp.c stands in, and a configuration with xdp:
-# refuses to start, saying so. Alerts are not: libcurl.a needs NSS and archives Debian does not
+# zlib1g-dev ship them), and so is the steering program's; otherwise app/static/no_xdp.c and
+# no_steer.c stand in: a configuration with xdp: refuses to start, saying so, and one with
+# steering: cpu steers by hash, saying why. Alerts are not: libcurl.a needs NSS and archives Debian does not
 # ship (no_alerts.c).
 include(CheckCSourceCompiles)
 
@@ -49,7 +50,8 @@ if(SL_BPF_STATIC_LIB AND SL_ELF_STATIC_LIB AND SL_Z_STATIC_LIB)
 	set(SL_STATIC_XDP_NOTE "XDP with ${SL_BPF_STATIC_LIB}")
 else()
 	set(SL_STATIC_XDP_LIBS "")
-	set(SL_STATIC_XDP_SRC ${PROJECT_SOURCE_DIR}/app/static/no_xdp.c)
+	set(SL_STATIC_XDP_SRC ${PROJECT_SOURCE_DIR}/app/static/no_xdp.c
+		${PROJECT_SOURCE_DIR}/app/static/no_steer.c)
 	set(SL_STATIC_XDP_NOTE "no XDP (needs libbpf.a, libelf.a, libz.a)")
 endif()
 set(CMAKE_REQUIRED_FLAGS -fPIE)

@@ -71,6 +71,13 @@ SL_API extern const char *const sl_fwd_mode_names[SL_FWD_MODES];
 /* Sets <*out> to the mode named <name>. 0, or -EINVAL for an unknown name. */
 SL_API int sl_fwd_mode_parse(const char *name, enum sl_fwd_mode *out);
 
+/* How a listener's new connections reach its workers (steering:). */
+enum sl_steering {
+	SL_STEER_HASH, /* the kernel hashes each over the workers' SO_REUSEPORT sockets (default) */
+	SL_STEER_CPU,  /* to the worker pinned to the CPU that received it (a BPF program) */
+	SL_STEERINGS   /* count */
+};
+
 enum sl_health_kind {
 	SL_HEALTH_NONE,        /* no active checks: backends are up unless passively ejected */
 	SL_HEALTH_TCP,         /* a TCP connect that succeeds within the timeout */
@@ -242,6 +249,8 @@ struct sl_config_listener {
 	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 262144 */
 	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
 	uint32_t max_connections; /* concurrent sessions per listener, whole process; 0 = none */
+	/* default SL_STEER_HASH; the proxy falls back to hash where cpu cannot work */
+	enum sl_steering steering;
 	struct sl_config_timeouts timeouts;
 	/* allow/deny lists: the longest matching prefix decides (value 1 allow, 0 deny); no
 	 * match is allowed unless an allow list exists. NULL = no lists. Owned. Live. */

@@ -77,6 +77,8 @@ SL_API struct sl_worker *sl_worker_at(struct sl_worker_group *g, unsigned i);
 SL_API struct sl_loop *sl_worker_loop(struct sl_worker *w);
 /* The worker's index in its group, 0 .. size - 1. */
 SL_API unsigned sl_worker_index(const struct sl_worker *w);
+/* The CPU the worker's thread is pinned to (sl_worker_opts.pin_cpus), or -1 if not pinned. */
+SL_API int sl_worker_cpu(const struct sl_worker *w);
 /* The worker whose thread calls this, or NULL on any other thread. */
 SL_API struct sl_worker *sl_worker_current(void);
 

@@ -168,6 +168,7 @@ struct sl__config_key {
 	K(LISTENER, PIPE, "pipe_size", SL__TYPED(SIZE, struct sl_config_listener, pipe_size, 4096, SL_CONFIG_PIPE_SIZE_MAX, 262144), RESTART) \
 	K(LISTENER, BUFFER, "buffer_size", SL__TYPED(SIZE, struct sl_config_listener, buffer_size, 1024, SL_CONFIG_BUFFER_SIZE_MAX, 16384), RESTART) \
 	K(LISTENER, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_listener, max_connections, 0, UINT32_MAX, 0), RESTART) \
+	K(LISTENER, STEERING, "steering", SL__ENUM(struct sl_config_listener, steering, sl__config_steerings, SL_STEERINGS, SL_STEER_HASH), RESTART) \
 	K(LISTENER, TIMEOUTS, "timeouts", SL__MAP(TIMEOUT, struct sl_config_listener, timeouts), LIVE) \
 	K(LISTENER, ALLOW, "allow", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
 	K(LISTENER, DENY, "deny", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
@@ -263,6 +264,7 @@ size_t sl__config_section_keys(enum sl__config_section section, size_t *first);
 
 /* The names a few enums take in the file, index = value (or, for discover, value - 1). */
 extern const char *const sl__config_xdp_modes[SL_XDP_MODES];
+extern const char *const sl__config_steerings[SL_STEERINGS];
 extern const char *const sl__config_proxy_versions[4]; /* index = mask of SL_CONFIG_PP_* */
 extern const char *const sl__config_health_types[3];   /* index = enum sl_health_kind */
 extern const char *const sl__config_discover_types[4]; /* index + 1 = enum sl_discover_type */

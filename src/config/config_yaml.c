@@ -22,7 +22,7 @@
 #include "config/config_int.h"
 #include "config/config_keys.h"
 
-#define KEYS_MAX 17 /* the most keys any mapping of the schema has */
+#define KEYS_MAX 18 /* the most keys any mapping of the schema has */
 
 /* Longest access_log path, bytes (PATH_MAX less its NUL). */
 #define ACCESS_LOG_PATH_MAX 4095

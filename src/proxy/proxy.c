@@ -11,6 +11,7 @@
  * Wiring of health, warm pools and snapshots: docs/internals/proxy.md.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -26,6 +27,84 @@
 #include "proxy/accesslog.h"
 #include "proxy/discover.h"
 #include "proxy/session.h"
+#include "proxy/steer.h"
+
+/*
+ * Whether to pin the workers one per CPU for steering: cpu: some listener asks for it and
+ * there is exactly one worker per CPU this process may run on (the default workers: 0).
+ * Otherwise says, once per such listener, that it steers by hash.
+ */
+static bool
+steer_pin(const struct sl_config *cfg)
+{
+	uint32_t nworkers = sl_config_workers(cfg);
+	bool want = false;
+	cpu_set_t set;
+	int ncpus = 0;
+
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		want |= cfg->listeners[i].steering == SL_STEER_CPU;
+	if (!want)
+		return false;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		ncpus = CPU_COUNT(&set);
+	if (ncpus > 0 && nworkers == (uint32_t)ncpus)
+		return true;
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].steering == SL_STEER_CPU)
+			sl_log_warn(
+			        "listener %s: steering: cpu needs one worker per CPU (%u workers, "
+			        "%d CPUs to run on): steering by hash",
+			        cfg->listeners[i].name, nworkers, ncpus);
+	return false;
+}
+
+/*
+ * Attaches the steering program to the sockets of each listener with steering: cpu, or says
+ * why that listener steers by hash; removes a program a previous process left on the group of
+ * a hash listener's inherited socket. Never fails: hash is always there to fall back to.
+ */
+static void
+steer_attach(struct sl_proxy *p)
+{
+	const struct sl_config *cfg = p->cfg;
+	size_t nl = cfg->nlisteners;
+	int *fds = calloc(p->nworkers, sizeof(*fds)), *cpus = calloc(p->nworkers, sizeof(*cpus));
+	char why[256];
+	int err;
+
+	for (size_t i = 0; i < nl; i++) {
+		const struct sl_config_listener *c = &cfg->listeners[i];
+
+		if (c->steering != SL_STEER_CPU) {
+			if (p->ninherited > 0 && (err = sl__steer_detach(p->lfds[i])) != 0)
+				sl_log_warn("listener %s: cannot remove the previous process's "
+				            "steering program: %s",
+				            c->name, strerror(-err));
+			continue;
+		}
+		if (!p->steer_cpu)
+			continue; /* steer_pin() said why */
+		if (fds == NULL || cpus == NULL) {
+			sl_log_warn("listener %s: steering: cpu: out of memory: steering by hash",
+			            c->name);
+			continue;
+		}
+		for (unsigned w = 0; w < p->nworkers; w++) {
+			fds[w] = p->lfds[(size_t)w * nl + i];
+			cpus[w] = sl_worker_cpu(sl_worker_at(p->wg, w));
+		}
+		err = sl__steer_attach(fds, cpus, p->nworkers, why, sizeof(why));
+		if (err != 0)
+			sl_log_warn("listener %s: steering: cpu: %s: steering by hash", c->name,
+			            why);
+		else
+			sl_log_info("listener %s: steering by CPU: %u workers, one per CPU",
+			            c->name, p->nworkers);
+	}
+	free(fds);
+	free(cpus);
+}
 
 static int
 proxy_validate(const struct sl_config *cfg)
@@ -63,6 +142,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	if (p == NULL)
 		return -ENOMEM;
 	p->cfg = cfg;
+	wo.pin_cpus = p->steer_cpu = steer_pin(cfg);
 	atomic_init(&p->cur, cfg);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->bk_mu, NULL);
@@ -189,6 +269,8 @@ sl_proxy_listen(struct sl_proxy *p)
 		if (err != 0)
 			goto err_fini;
 	}
+	/* every worker's socket is in its listener's group now: the map can name them */
+	steer_attach(p);
 	p->listening = true;
 	return 0;
 

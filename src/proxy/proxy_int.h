@@ -334,6 +334,8 @@ struct sl_proxy {
 	struct sl_profile *profile; /* NULL without profiling: (profile.c) */
 	bool running;
 	bool listening; /* sl_proxy_listen() opened every worker's listeners */
+	/* workers pinned one per CPU, for the listeners with steering: cpu (proxy.c) */
+	bool steer_cpu;
 	struct sl_metrics mx;
 
 	/* drain: workers report idleness here */

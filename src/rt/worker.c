@@ -310,6 +310,12 @@ sl_worker_index(const struct sl_worker *w)
 	return w->index;
 }
 
+int
+sl_worker_cpu(const struct sl_worker *w)
+{
+	return w->cpu;
+}
+
 struct sl_worker *
 sl_worker_current(void)
 {

@@ -244,6 +244,40 @@ pin_cpus_pins_each_worker_to_one_cpu(void **state)
 	sl_worker_group_destroy(g);
 }
 
+static void
+worker_cpu_names_the_allowed_cpu_it_is_pinned_to(void **state)
+{
+	struct sl_worker_opts o = {.nthreads = 3, .pin_cpus = true};
+	int cpus[CPU_SETSIZE], n = 0;
+	struct sl_worker_group *g;
+	cpu_set_t set;
+
+	(void)state;
+	assert_int_equal(0, sched_getaffinity(0, sizeof(set), &set));
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	g = group_new(&o);
+
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(cpus[i % (unsigned)n], sl_worker_cpu(sl_worker_at(g, i)));
+	sl_worker_group_destroy(g);
+}
+
+static void
+worker_cpu_is_minus_one_when_not_pinned(void **state)
+{
+	struct sl_worker_opts o = {.nthreads = 2};
+	struct sl_worker_group *g;
+
+	(void)state;
+	g = group_new(&o);
+
+	assert_int_equal(-1, sl_worker_cpu(sl_worker_at(g, 0)));
+	assert_int_equal(-1, sl_worker_cpu(sl_worker_at(g, 1)));
+	sl_worker_group_destroy(g);
+}
+
 /* ---- posting ---- */
 
 struct where {
@@ -450,6 +484,8 @@ main(void)
 	        cmocka_unit_test(start_fails_when_one_init_fails_and_finis_the_others),
 	        cmocka_unit_test(group_of_zero_threads_has_a_worker_per_allowed_cpu),
 	        cmocka_unit_test(pin_cpus_pins_each_worker_to_one_cpu),
+	        cmocka_unit_test(worker_cpu_names_the_allowed_cpu_it_is_pinned_to),
+	        cmocka_unit_test(worker_cpu_is_minus_one_when_not_pinned),
 	        cmocka_unit_test(post_runs_fn_on_the_target_worker_thread),
 	        cmocka_unit_test(posts_from_several_threads_are_delivered_exactly_once),
 	        cmocka_unit_test(post_returns_eagain_when_the_mailbox_is_full),

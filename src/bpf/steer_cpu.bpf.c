@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The reuseport steering program (listener steering: cpu, docs/architecture.md): picks, for a
+ * new connection, the listening socket of the worker pinned to the CPU whose softirq received
+ * its SYN, so the connection is accepted and served where its packets already are. Built with
+ * clang -target bpf and embedded in the sluice binary; src/proxy/steer.c loads it, fills the
+ * CPU -> socket map and attaches it to one listener's SO_REUSEPORT group.
+ */
+/* the kernel's types before libbpf's helpers, which use them */
+// clang-format off
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+// clang-format on
+
+/* CPU number -> that CPU's worker's listening socket; sized to the possible CPUs at load. No
+ * BTF types: the kernel takes a socket array's values only as plain sizes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u64));
+	__uint(max_entries, 1);
+} sl_steer_socks SEC(".maps");
+
+SEC("sk_reuseport")
+int
+sl_steer_cpu(struct sk_reuseport_md *md)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	/* a CPU without a worker (not in sluice's CPU set): no selection, the kernel's hash picks
+	 */
+	bpf_sk_select_reuseport(md, &sl_steer_socks, &cpu, 0);
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The steering loader (steer.h): opens the embedded SO_REUSEPORT program
+ * (src/bpf/steer_cpu.bpf.c) with libbpf, sizes its CPU -> socket map to the possible CPUs,
+ * fills it with one listener's worker sockets and attaches it to their reuseport group. The
+ * group holds the program from then on, so the object is closed at once. Called by proxy.c.
+ */
+#include "proxy/steer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/steer_obj.h"
+
+/* libbpf's messages while loading: none (the caller reports a failure once, from <why>) */
+static int __attribute__((format(printf, 2, 0)))
+libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+int
+sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t size)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "sluice_steer");
+	libbpf_print_fn_t print;
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	struct bpf_map *map;
+	int ncpus, mfd, pfd, err;
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0) {
+		err = ncpus < 0 ? ncpus : -EINVAL;
+		snprintf(why, size, "cannot count the possible CPUs: %s", strerror(-err));
+		return err;
+	}
+	print = libbpf_set_print(libbpf_quiet);
+	obj = bpf_object__open_mem(sl__steer_obj, sl__steer_obj_len, &oo);
+	if (obj == NULL) {
+		err = -errno;
+		snprintf(why, size, "cannot open the embedded BPF object: %s", strerror(-err));
+		goto out_print;
+	}
+	map = bpf_object__find_map_by_name(obj, "sl_steer_socks");
+	prog = bpf_object__find_program_by_name(obj, "sl_steer_cpu");
+	if (map == NULL || prog == NULL) {
+		err = -ENOENT;
+		snprintf(why, size, "the embedded BPF object lacks its map or its program");
+		goto out_close_obj;
+	}
+	err = bpf_map__set_max_entries(map, (uint32_t)ncpus);
+	if (err == 0)
+		err = bpf_object__load(obj);
+	if (err != 0) {
+		snprintf(why, size, "the kernel refused to load the steering program: %s%s",
+		         strerror(-err), err == -EPERM ? " (it needs CAP_BPF or root)" : "");
+		goto out_close_obj;
+	}
+	mfd = bpf_map__fd(map);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t key = (uint32_t)cpus[i];
+		uint64_t val = (uint64_t)fds[i];
+
+		if (cpus[i] < 0 || cpus[i] >= ncpus) {
+			err = -EINVAL;
+			snprintf(why, size, "worker %u has no CPU of its own", i);
+			goto out_close_obj;
+		}
+		if (bpf_map_update_elem(mfd, &key, &val, BPF_NOEXIST) != 0) {
+			err = -errno;
+			snprintf(why, size, "cannot map CPU %d to worker %u's socket: %s", cpus[i],
+			         i, strerror(-err));
+			goto out_close_obj;
+		}
+	}
+	pfd = bpf_program__fd(prog);
+	if (n > 0 &&
+	    setsockopt(fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &pfd, sizeof(pfd)) == -1) {
+		err = -errno;
+		snprintf(why, size, "cannot attach the steering program: %s", strerror(-err));
+		goto out_close_obj;
+	}
+	err = 0;
+	/* attached: the group holds the program, and the program its map */
+out_close_obj:
+	bpf_object__close(obj);
+out_print:
+	libbpf_set_print(print);
+	return err;
+}
+
+int
+sl__steer_detach(int fd)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, NULL, 0) == -1 && errno != ENOENT)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Listener steering: cpu (src/proxy/steer.c): the SO_REUSEPORT program that hands a new
+ * connection to the worker of the CPU that received it. Internal to the proxy layer; without
+ * libbpf, app/static/no_steer.c stands in and every listener steers by hash.
+ */
+#ifndef SLUICE_PROXY_STEER_H
+#define SLUICE_PROXY_STEER_H
+
+#include <stddef.h>
+
+/*
+ * Loads the embedded steering program, maps CPU <cpus[i]> to listening socket <fds[i]> for
+ * i < <n> (every socket in one SO_REUSEPORT group, each worker's socket for one listener) and
+ * attaches the program to that group. The group keeps the program and its map from then on,
+ * until its last socket closes (or another program replaces it): nothing is left to free.
+ * 0, or a negative errno with <why> (<size> bytes) saying what failed, the group untouched.
+ * The controlling thread, before the workers run; may block (bpf() and setsockopt()).
+ */
+int sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t size);
+
+/*
+ * Removes a steering program from the SO_REUSEPORT group of <fd> (a socket a previous
+ * process handed over may carry one): 0, also when there was none, or a negative errno.
+ */
+int sl__steer_detach(int fd);
+
+#endif /* SLUICE_PROXY_STEER_H */
