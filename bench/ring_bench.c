@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_ring (SPSC, MPMC) against ck_ring (SPSC, MPMC), liburcu's wfcqueue and a mutex-protected
- * ring, with 1 producer + 1 consumer and 2 + 2. Every queue carries pointers to 16-byte nodes
- * from a preallocated array (wfcqueue is intrusive and needs them; the rings carry the same
+ * sl_ring (SPSC, MPMC) and sl_queue (unbounded MPMC) against ck_ring (SPSC, MPMC), liburcu's
+ * wfcqueue and a mutex-protected ring, with 1 producer + 1 consumer, 2 + 2, and 4 + 4 (more
+ * threads than the 2 CPUs they are pinned to). Every queue carries pointers to 16-byte nodes
+ * from a preallocated array (wfcqueue is intrusive and needs them; the others carry the same
  * pointers so every consumer reads the same memory). Every thread waits the same way when its
- * queue is full or empty: bu_wait() in bench_util.h. bench/run-toolkit runs it.
+ * queue is full or empty: bu_wait() in bench_util.h. sl_queue's threads are participants of
+ * its epoch domain, online for the run, with a quiescent point every QUEUE_QUIESCE_EVERY
+ * operations, as an event loop would pass one per iteration. bench/run-toolkit runs it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +20,8 @@
 #include <ck_ring.h>
 #include <urcu/wfcqueue.h>
 
+#include <sluice/epoch.h>
+#include <sluice/queue.h>
 #include <sluice/ring.h>
 
 #include "bench_util.h"
@@ -24,6 +29,7 @@
 #define RING_CAP 1024 /* every bounded queue; ck_ring holds one item less */
 #define MAX_SIDE 4    /* producers or consumers */
 #define STOP_VALUE UINT64_MAX
+#define QUEUE_QUIESCE_EVERY 64 /* sl_queue operations between a thread's quiescent points */
 
 struct node {
 	struct cds_wfcq_node link; /* wfcqueue only */
@@ -44,6 +50,9 @@ static struct ck_ring_buffer g_ck_buf[RING_CAP] SL_CACHELINE_ALIGNED;
 static struct cds_wfcq_head g_wf_head SL_CACHELINE_ALIGNED;
 static struct cds_wfcq_tail g_wf_tail SL_CACHELINE_ALIGNED;
 static struct mutex_ring g_mr SL_CACHELINE_ALIGNED;
+static struct sl_epoch *g_q_epoch;
+static struct sl_queue *g_q;
+static __thread unsigned tl_q_slot, tl_q_ops; /* sl_queue: this thread's participant, op count */
 
 typedef bool (*push_fn)(struct node *);
 typedef struct node *(*pop_fn)(void);
@@ -74,6 +83,30 @@ sl_mpmc_pop(void)
 	void *n;
 
 	return sl_ring_try_pop_mpmc(g_sl_mpmc, &n) ? n : NULL;
+}
+
+/* A quiescent point every QUEUE_QUIESCE_EVERY operations of this thread. */
+static inline void
+sl_queue_tick(void)
+{
+	if (++tl_q_ops % QUEUE_QUIESCE_EVERY == 0)
+		sl_epoch_quiescent(g_q_epoch, tl_q_slot);
+}
+
+static inline bool
+sl_queue_push(struct node *n)
+{
+	sl_queue_tick();
+	return sl_queue_enqueue(g_q, n) == 0;
+}
+
+static inline struct node *
+sl_queue_pop(void)
+{
+	void *n;
+
+	sl_queue_tick();
+	return sl_queue_dequeue(g_q, &n) ? n : NULL;
 }
 
 static inline bool
@@ -164,6 +197,7 @@ static bool g_pin = true; /* false: the scheduler places the threads */
 
 struct worker {
 	int id, cpu, nconsumers;
+	unsigned slot; /* 0 .. producers + consumers - 1: its epoch participant for sl_queue */
 	size_t items;
 	uint64_t sum;            /* consumer: sum of the values it took */
 	uint64_t t_start, t_end; /* CLOCK_MONOTONIC_RAW ns, around this thread's work */
@@ -222,8 +256,10 @@ struct impl {
 	void (*init)(void);
 	void (*fini)(void);
 	void (*prod)(struct worker *w);
-	void (*cons_sc)(struct worker *w); /* single consumer */
-	void (*cons_mc)(struct worker *w); /* several consumers */
+	void (*cons_sc)(struct worker *w);      /* single consumer */
+	void (*cons_mc)(struct worker *w);      /* several consumers */
+	void (*thread_start)(struct worker *w); /* on the worker thread, untimed; NULL = none */
+	void (*thread_end)(struct worker *w);
 };
 
 #define QUEUE_LOOPS(id, PUSH, POP_SC, POP_MC)                                                      \
@@ -242,6 +278,7 @@ struct impl {
 
 QUEUE_LOOPS(sl_spsc, sl_spsc_push, sl_spsc_pop, sl_spsc_pop)
 QUEUE_LOOPS(sl_mpmc, sl_mpmc_push, sl_mpmc_pop, sl_mpmc_pop)
+QUEUE_LOOPS(sl_queue, sl_queue_push, sl_queue_pop, sl_queue_pop)
 QUEUE_LOOPS(ck_spsc, ck_spsc_push, ck_spsc_pop, ck_spsc_pop)
 QUEUE_LOOPS(ck_mpmc, ck_mpmc_push, ck_mpmc_pop, ck_mpmc_pop)
 QUEUE_LOOPS(wfcq, wfcq_push, wfcq_pop_sc, wfcq_pop_mc)
@@ -278,6 +315,40 @@ static void
 sl_mpmc_fini(void)
 {
 	sl_ring_mpmc_destroy(g_sl_mpmc);
+}
+
+static void
+sl_queue_init(void)
+{
+	struct sl_epoch_opts eo = {.participants = 2 * MAX_SIDE};
+	struct sl_queue_opts qo = {0};
+
+	if (sl_epoch_create(&g_q_epoch, &eo) != 0)
+		die("sl_epoch_create");
+	qo.epoch = g_q_epoch;
+	if (sl_queue_create(&g_q, &qo) != 0)
+		die("sl_queue_create");
+}
+
+static void
+sl_queue_fini(void)
+{
+	sl_queue_destroy(g_q);
+	sl_epoch_destroy(g_q_epoch);
+}
+
+static void
+sl_queue_thread_start(struct worker *w)
+{
+	tl_q_slot = w->slot;
+	tl_q_ops = 0;
+	sl_epoch_online(g_q_epoch, w->slot);
+}
+
+static void
+sl_queue_thread_end(struct worker *w)
+{
+	sl_epoch_offline(g_q_epoch, w->slot);
 }
 
 static void
@@ -319,14 +390,22 @@ nothing(void)
 
 static const struct impl g_impls[] = {
         {"sl_ring SPSC", false, sl_spsc_init, sl_spsc_fini, sl_spsc_prod, sl_spsc_cons_sc,
-         sl_spsc_cons_mc},
+         sl_spsc_cons_mc, NULL, NULL},
         {"sl_ring MPMC", true, sl_mpmc_init, sl_mpmc_fini, sl_mpmc_prod, sl_mpmc_cons_sc,
-         sl_mpmc_cons_mc},
-        {"ck_ring SPSC", false, ck_init, nothing, ck_spsc_prod, ck_spsc_cons_sc, ck_spsc_cons_mc},
-        {"ck_ring MPMC", true, ck_init, nothing, ck_mpmc_prod, ck_mpmc_cons_sc, ck_mpmc_cons_mc},
-        {"urcu wfcqueue", true, wfcq_init, wfcq_fini, wfcq_prod, wfcq_cons_sc, wfcq_cons_mc},
-        {"mutex ring", true, mutex_init, mutex_fini, mutex_prod, mutex_cons_sc, mutex_cons_mc},
+         sl_mpmc_cons_mc, NULL, NULL},
+        {"sl_queue", true, sl_queue_init, sl_queue_fini, sl_queue_prod, sl_queue_cons_sc,
+         sl_queue_cons_mc, sl_queue_thread_start, sl_queue_thread_end},
+        {"ck_ring SPSC", false, ck_init, nothing, ck_spsc_prod, ck_spsc_cons_sc, ck_spsc_cons_mc,
+         NULL, NULL},
+        {"ck_ring MPMC", true, ck_init, nothing, ck_mpmc_prod, ck_mpmc_cons_sc, ck_mpmc_cons_mc,
+         NULL, NULL},
+        {"urcu wfcqueue", true, wfcq_init, wfcq_fini, wfcq_prod, wfcq_cons_sc, wfcq_cons_mc, NULL,
+         NULL},
+        {"mutex ring", true, mutex_init, mutex_fini, mutex_prod, mutex_cons_sc, mutex_cons_mc, NULL,
+         NULL},
 };
+
+static const struct impl *g_im; /* the queue of the current run */
 
 static void *
 worker_main(void *arg)
@@ -335,10 +414,14 @@ worker_main(void *arg)
 
 	if (g_pin)
 		bu_pin(w->cpu);
+	if (g_im->thread_start != NULL)
+		g_im->thread_start(w);
 	pthread_barrier_wait(&g_start);
 	w->t_start = bu_mono_ns();
 	w->fn(w);
 	w->t_end = bu_mono_ns();
+	if (g_im->thread_end != NULL)
+		g_im->thread_end(w);
 	return NULL;
 }
 
@@ -351,6 +434,7 @@ run_once(const struct impl *im, int np, int nc, size_t items)
 	int n = np + nc;
 
 	im->init();
+	g_im = im;
 	/* relaxed: the barrier below orders it before every worker's first access */
 	atomic_store_explicit(&g_producers_left, (unsigned)np, memory_order_relaxed);
 	pthread_barrier_init(&g_start, NULL, (unsigned)n + 1);
@@ -359,6 +443,7 @@ run_once(const struct impl *im, int np, int nc, size_t items)
 		int id = prod ? i : i - np;
 		w[i] = (struct worker){
 		        .id = id,
+		        .slot = (unsigned)i,
 		        /* one producer and one consumer per CPU: P0, C1 on CPU 0; P1, C0 on CPU 1
 		         */
 		        .cpu = prod ? id % 2 : (id + 1) % 2,
@@ -394,8 +479,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: ring_bench [--impl NAME]... [--threads 1,2] [--items N] [--reps N]\n"
-	        "--threads k runs k producers + k consumers; --items is per producer\n");
+	        "usage: ring_bench [--impl NAME]... [--threads 1,2,4] [--items N] [--reps N] "
+	        "[--pin 0|1]\n"
+	        "--threads k runs k producers + k consumers (k <= %d); --items is per producer\n",
+	        MAX_SIDE);
 	exit(2);
 }
 
@@ -438,7 +525,8 @@ main(int argc, char **argv)
 	if (nthreads == 0) {
 		threads[0] = 1;
 		threads[1] = 2;
-		nthreads = 2;
+		threads[2] = 4;
+		nthreads = 3;
 	}
 	if (reps == 0 || reps > BU_MAX_REPS || items == 0)
 		usage();
