@@ -69,9 +69,14 @@ steer_attach(struct sl_proxy *p)
 {
 	const struct sl_config *cfg = p->cfg;
 	size_t nl = cfg->nlisteners;
-	int *fds = calloc(p->nworkers, sizeof(*fds)), *cpus = calloc(p->nworkers, sizeof(*cpus));
+	int *fds, *cpus;
 	char why[256];
 	int err;
+
+	if (p->nworkers == 0)
+		return; /* nothing listens */
+	fds = calloc(p->nworkers, sizeof(*fds));
+	cpus = calloc(p->nworkers, sizeof(*cpus));
 
 	for (size_t i = 0; i < nl; i++) {
 		const struct sl_config_listener *c = &cfg->listeners[i];
