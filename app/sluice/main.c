@@ -553,6 +553,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 {
 	struct reloader rl = {.mu = PTHREAD_MUTEX_INITIALIZER,
 	                      .layout = cfg,
+	                      .cur = cfg,
 	                      .c = reload_from,
 	                      .drain_ms = cfg->drain_timeout_ms,
 	                      .main = pthread_self()};

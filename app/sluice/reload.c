@@ -105,6 +105,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		goto out_free;
 	}
 	/* the proxy owns <next> now; it keeps it until the next reload, which waits for <mu> */
+	rl->cur = next;
 	if (rl->xdp != NULL && (err = sl_xdp_update(rl->xdp, next)) != 0)
 		sl_log_error("%s: cannot update the XDP maps: %s (the program keeps a mix of the "
 		             "old and new lists; sluice itself applies the new ones)",
@@ -118,7 +119,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 out_free:
 	sl_config_free(next);
 out_notify:
-	notify_reloaded(layout); /* systemd: READY=1 */
+	notify_reloaded(rl->cur); /* systemd: READY=1, and the listeners served now */
 	pthread_mutex_unlock(&rl->mu);
 	return rc;
 }

@@ -21,10 +21,13 @@ struct reloader {
 	pthread_mutex_t mu; /* one reload at a time; guards <drain_ms> */
 	struct sl_proxy *p;
 	const struct sl_config *layout; /* what the proxy was built from */
-	const struct cli *c;            /* NULL: no file to reload */
-	uint32_t drain_ms;              /* the drain deadline of the configuration in force */
-	pthread_t main;                 /* the thread that waits for signals */
-	struct sl_xdp *xdp;             /* NULL: no XDP program; its maps follow each reload */
+	/* the configuration in force: <layout>, or the last file the proxy took (it owns it and
+	 * frees it once replaced, within the next reload); under <mu> */
+	const struct sl_config *cur;
+	const struct cli *c; /* NULL: no file to reload */
+	uint32_t drain_ms;   /* the drain deadline of the configuration in force */
+	pthread_t main;      /* the thread that waits for signals */
+	struct sl_xdp *xdp;  /* NULL: no XDP program; its maps follow each reload */
 };
 
 /*

@@ -448,6 +448,14 @@ SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
  */
 SL_API bool sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                                     size_t size);
+/*
+ * true if a key of listener <a> that fixes its socket or its runtime objects (the "reopen"
+ * keys of `sluice --list-keys`) differs in <b>; then <why> (<size> bytes) names it, such as
+ * "backlog changed". A reload applies such a change by re-opening that listener. Pure.
+ */
+SL_API bool sl_config_listener_needs_reopen(const struct sl_config_listener *a,
+                                            const struct sl_config_listener *b, char *why,
+                                            size_t size);
 
 /*
  * Writes every key of the file format to <out>, one per line, tab-separated: section, key,

@@ -156,15 +156,20 @@ SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
  * list becomes the group's non-discovered backends through the backend API's table (names gone
  * are removed, their open sessions run on; new names are added; a changed weight is set; a
  * changed address or max_connections is a remove and an add), each change logged; discovered
- * backends are never touched. Everything else (max_backends too) was built at start and must be
- * equal. Everything is checked before anything changes, and on an error nothing changed and
- * <next> stays the caller's, with the reason in <why> (<size> bytes): -EINVAL, something built
- * at start differs ("listener web: address changed"; a restart or an upgrade applies it);
- * -ENOSPC, the backend lists cannot be applied now (one does not fit max_backends, counting
- * slots still held by removed backends' sessions, or names a discovered backend). 0: the proxy owns
- * <next>. -EBUSY: earlier snapshots still wait for a worker's quiescent point; try again.
- * Controlling thread only; never blocks on the workers, but for a backend change, which waits for
- * them (bounded) as the backend API does.
+ * backends are never touched. Listeners are matched by name: new names are opened, names gone
+ * stop accepting (their open sessions run on), and one whose "reopen" keys changed
+ * (sl_config_listener_needs_reopen()) is re-opened, keeping its sockets on an unchanged address.
+ * Everything else (groups, max_backends) was built at start and must be equal. Everything is
+ * checked, and every new socket opened, before anything changes, and on an error nothing changed
+ * and <next> stays the caller's, with the reason in <why> (<size> bytes): -EINVAL, something
+ * built at start differs ("groups were added or removed"; a restart or an upgrade applies it);
+ * -EADDRINUSE, -EACCES and the like, a new listener cannot listen ("listener api: cannot listen
+ * on ..."); -ENOSPC, the listeners or the backend lists do not fit (the listener slots, the PROXY
+ * buffers, max_backends counting slots still held by removed backends' sessions, or a name of a
+ * discovered backend); -EMFILE, the fd limit; -EAGAIN, the proxy is not running or drains.
+ * 0: the proxy owns <next>. -EBUSY: earlier snapshots still wait for a worker's quiescent point;
+ * try again. Controlling thread only; never blocks on the workers, but for a backend or listener
+ * change, which waits for them (bounded) as the backend API does.
  */
 SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
 
@@ -288,8 +293,21 @@ struct sl_proxy_session_info {
 SL_API int sl_proxy_sessions(struct sl_proxy *p, struct sl_proxy_session_info *out, size_t max,
                              size_t *n);
 
-/* The address listener <i> is bound to (port 0 resolved) once started. 0 or -EINVAL/-ENOENT. */
+/*
+ * Listeners by slot: slot <i> holds the start configuration's listener i until a reload
+ * changes the listeners (a reload fills free slots with the listeners it opens). The address
+ * slot <i>'s listener is bound to (port 0 resolved) once started: 0, or -EINVAL (no such slot)
+ * or -ENOENT (no listener there now).
+ */
 SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);
+/* Listener slots: the bound of <i> above. */
+SL_API size_t sl_proxy_listener_slots(const struct sl_proxy *p);
+/*
+ * The name of slot <i>'s listener (in <name>, <size> bytes) and its group's index in the
+ * start configuration's groups: 0, or -EINVAL / -ENOENT as sl_proxy_listener_addr(). Any thread.
+ */
+SL_API int sl_proxy_listener_name(struct sl_proxy *p, size_t i, char *name, size_t size,
+                                  size_t *group);
 
 /*
  * The address of backend <backend> of group <group>, where <backend> is as the statistics label

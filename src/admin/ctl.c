@@ -185,19 +185,22 @@ show_info(struct sl_ctl *c)
 		json_object_set_new(o, "config_file", json_null());
 	json_object_set_new(o, "control_socket", str(c->sun.sun_path));
 	ls = add_array(o, "listeners");
-	for (size_t i = 0; ls != NULL && i < cfg->nlisteners; i++) {
-		const struct sl_config_listener *l = &cfg->listeners[i];
-		json_t *li = json_object();
-		char a[SL_ADDR_STRLEN];
+	/* the listeners running now: a reload may have added and removed some */
+	for (size_t i = 0; ls != NULL && i < sl_proxy_listener_slots(c->p); i++) {
+		char a[SL_ADDR_STRLEN], name[SL_CONFIG_NAME_MAX];
 		struct sl_addr bound;
+		size_t g;
+		json_t *li;
 
+		if (sl_proxy_listener_name(c->p, i, name, sizeof(name), &g) != 0 ||
+		    sl_proxy_listener_addr(c->p, i, &bound) != 0 || g >= cfg->ngroups)
+			continue;
+		li = json_object();
 		if (li == NULL)
 			break;
-		if (sl_proxy_listener_addr(c->p, i, &bound) != 0)
-			bound = l->addr;
-		json_object_set_new(li, "name", str(l->name));
+		json_object_set_new(li, "name", str(name));
 		json_object_set_new(li, "address", str(sl_addr_format(&bound, a, sizeof(a))));
-		json_object_set_new(li, "group", str(cfg->groups[l->group].name));
+		json_object_set_new(li, "group", str(cfg->groups[g].name));
 		json_array_append_new(ls, li);
 	}
 	return o;
@@ -401,11 +404,17 @@ show_sessions(struct sl_ctl *c)
 	json_object_set_new(o, "active", json_integer(proc != NULL ? gauge(proc, 0, "active") : 0));
 	arr = add_array(o, "listeners");
 	for (size_t i = 0; arr != NULL && ls != NULL && i < sl_stats_set_ninstances(ls); i++) {
-		json_t *li = json_object();
+		char label[SL_STATS_LABEL_MAX];
+		json_t *li;
 
+		if (!sl_stats_instance_present(ls, i)) /* a free listener slot */
+			continue;
+		li = json_object();
 		if (li == NULL)
 			break;
-		json_object_set_new(li, "listener", str(sl_stats_instance_label(ls, i, 0)));
+		json_object_set_new(
+		        li, "listener",
+		        str(sl_stats_instance_label_now(ls, i, 0, label, sizeof(label))));
 		json_object_set_new(li, "active", json_integer(gauge(ls, i, "listener_active")));
 		json_array_append_new(arr, li);
 	}

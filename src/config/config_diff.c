@@ -2,7 +2,8 @@
 /*
  * The reload compare: which key that a running process was built from differs between two
  * snapshots, walked from the key table (config_keys.h), so a new key is compared the day it is
- * added. The caller decides what a difference means (sluice refuses the reload).
+ * added, and which key of a listener differs that re-opens it. The caller decides what a
+ * difference means (sluice refuses the reload; the proxy re-opens the listener).
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,11 +49,11 @@ item_label(enum sl__config_section sec, const struct sl__config_key *list, const
 }
 
 static bool differs(enum sl__config_section sec, const char *a, const char *b, const char *path,
-                    char *why, size_t size);
+                    enum sl__config_reload from, char *why, size_t size);
 
 static bool
 list_differs(const struct sl__config_key *k, const char *a, const char *b, const char *path,
-             char *why, size_t size)
+             enum sl__config_reload from, char *why, size_t size)
 {
 	const char *ia = *(const char *const *)(const void *)(a + k->offset);
 	const char *ib = *(const char *const *)(const void *)(b + k->offset);
@@ -70,19 +71,19 @@ list_differs(const struct sl__config_key *k, const char *a, const char *b, const
 
 		item_label(k->child, k, x, i, label, sizeof(label));
 		snprintf(sub, sizeof(sub), "%s%s: ", path, label);
-		if (differs(k->child, x, y, sub, why, size))
+		if (differs(k->child, x, y, sub, from, why, size))
 			return true;
 	}
 	return false;
 }
 
 /*
- * true if a key of section <sec> (struct at <a> and <b>) that needs a restart differs, or one
- * of a mapping or list inside it; then "<path><key> changed" is in <why>.
+ * true if a key of section <sec> (struct at <a> and <b>) whose reload class is <from> or
+ * above differs, or one of a mapping or list inside it; then "<path><key> changed" is in <why>.
  */
 static bool
-differs(enum sl__config_section sec, const char *a, const char *b, const char *path, char *why,
-        size_t size)
+differs(enum sl__config_section sec, const char *a, const char *b, const char *path,
+        enum sl__config_reload from, char *why, size_t size)
 {
 	size_t first, n = sl__config_section_keys(sec, &first);
 
@@ -93,23 +94,22 @@ differs(enum sl__config_section sec, const char *a, const char *b, const char *p
 		if (k->offset == SL__KEY_NO_FIELD)
 			continue; /* the walker's alone, and live (a map's own compare covers it) */
 		if (k->kind == SL__KIND_LIST) {
-			if (k->reload == SL__RELOAD_RESTART &&
-			    list_differs(k, a, b, path, why, size))
+			if (k->reload >= from && list_differs(k, a, b, path, from, why, size))
 				return true;
-			continue; /* a live list: the reload applies it (backends) */
+			continue; /* a live list: the reload applies it (backends, listeners) */
 		}
 		if (k->kind == SL__KIND_MAP) {
-			if (k->same != NULL && !k->same(a + k->offset, b + k->offset)) {
+			if (k->same != NULL && k->reload >= from &&
+			    !k->same(a + k->offset, b + k->offset)) {
 				snprintf(why, size, "%s%s changed", path, k->name);
 				return true;
 			}
 			snprintf(sub, sizeof(sub), "%s%s.", path, k->name);
-			if (differs(k->child, a + k->offset, b + k->offset, sub, why, size))
+			if (differs(k->child, a + k->offset, b + k->offset, sub, from, why, size))
 				return true;
 			continue;
 		}
-		if (k->reload == SL__RELOAD_RESTART &&
-		    !same_value(k, a + k->offset, b + k->offset)) {
+		if (k->reload >= from && !same_value(k, a + k->offset, b + k->offset)) {
 			snprintf(why, size, "%s%s changed", path, k->name);
 			return true;
 		}
@@ -121,5 +121,14 @@ bool
 sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                         size_t size)
 {
-	return differs(SL__SEC_TOP, (const char *)a, (const char *)b, "", why, size);
+	return differs(SL__SEC_TOP, (const char *)a, (const char *)b, "", SL__RELOAD_RESTART, why,
+	               size);
+}
+
+bool
+sl_config_listener_needs_reopen(const struct sl_config_listener *a,
+                                const struct sl_config_listener *b, char *why, size_t size)
+{
+	return differs(SL__SEC_LISTENER, (const char *)a, (const char *)b, "", SL__RELOAD_REOPEN,
+	               why, size);
 }

@@ -207,6 +207,20 @@ sl__config_same_resolvers(const void *a, const void *b)
 	return true;
 }
 
+/* The reload column of --list-keys: live, reopen (the listener re-opens) or restart. */
+static const char *
+reload_text(const struct sl__config_key *k)
+{
+	switch (k->reload) {
+	case SL__RELOAD_LIVE:
+		return "live";
+	case SL__RELOAD_REOPEN:
+		return "reopen";
+	default:
+		return "restart";
+	}
+}
+
 static const char *
 kind_text(const struct sl__config_key *k)
 {
@@ -256,8 +270,7 @@ sl_config_keys_print(FILE *out)
 			/* the type column lists the names; the default is the default's name */
 			fprintf(out, "%s\t%s\tone of %s\t\t\t%s\t%s\n",
 			        sl__config_section_names[k->section], k->name, def,
-			        defaulted ? k->names[k->def] : "",
-			        k->reload == SL__RELOAD_LIVE ? "live" : "restart");
+			        defaulted ? k->names[k->def] : "", reload_text(k));
 			continue;
 		}
 		fprintf(out, "%s\t%s\t%s%s%s\t%s\t%s\t%s\t%s\n",
@@ -266,6 +279,6 @@ sl_config_keys_print(FILE *out)
 		        k->kind == SL__KIND_MAP || k->kind == SL__KIND_LIST
 		                ? sl__config_section_names[k->child]
 		                : "",
-		        lo, hi, def, k->reload == SL__RELOAD_LIVE ? "live" : "restart");
+		        lo, hi, def, reload_text(k));
 	}
 }

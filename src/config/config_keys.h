@@ -62,7 +62,10 @@ enum sl__config_kind {
 
 /* What a reload does with a changed value. */
 enum sl__config_reload {
-	SL__RELOAD_LIVE,    /* applied: sessions and workers take the new value */
+	SL__RELOAD_LIVE, /* applied: sessions and workers take the new value */
+	/* applied by re-opening the listener it belongs to: new sessions use the new value,
+	 * open ones finish under the old; the socket is kept while the address stays */
+	SL__RELOAD_REOPEN,
 	SL__RELOAD_RESTART, /* refused: the process was built from it (restart or upgrade) */
 };
 
@@ -112,7 +115,7 @@ struct sl__config_key {
 	.offset = offsetof(T, p), .count_offset = offsetof(T, n), .item_size = sizeof(*((T *)0)->p)
 
 /*
- * K(SECTION, ID, "name", spec, LIVE|RESTART). Within a section, keys are listed in the order
+ * K(SECTION, ID, "name", spec, LIVE|REOPEN|RESTART). Within a section, keys are listed in the order
  * messages list them ("expected one of: ..."). A new key is one line here, a field in
  * sluice/config.h and its rows in the documentation.
  */
@@ -121,7 +124,7 @@ struct sl__config_key {
 	K(TOP, DRAIN, "drain_timeout", SL__TYPED(MS, struct sl_config, drain_timeout_ms, 0, UINT32_MAX, 30000), LIVE) \
 	K(TOP, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config, max_connections, 0, SL_CONFIG_MAX_CONNECTIONS_MAX, 0), RESTART) \
 	K(TOP, LOG, "log", SL__MAP_HERE(LOG), LIVE) \
-	K(TOP, LISTENERS, "listeners", SL__LIST(LISTENER, struct sl_config, listeners, nlisteners), RESTART) \
+	K(TOP, LISTENERS, "listeners", SL__LIST(LISTENER, struct sl_config, listeners, nlisteners), LIVE) \
 	K(TOP, GROUPS, "groups", SL__LIST(GROUP, struct sl_config, groups, ngroups), RESTART) \
 	K(TOP, ADMIN, "admin", SL__MAP(ADMIN, struct sl_config, admin), RESTART) \
 	K(TOP, ACCESS_LOG, "access_log", SL__MAP(ACCESS_LOG, struct sl_config, access_log), RESTART) \
@@ -158,24 +161,24 @@ struct sl__config_key {
 	K(XDP, INTERFACE, "interface", SL__OTHER("network interface name", struct sl_config_xdp, interface, sl__config_same_strbuf), RESTART) \
 	K(XDP, MODE, "mode", SL__ENUM(struct sl_config_xdp, mode, sl__config_xdp_modes, SL_XDP_MODES, SL_XDP_AUTO), RESTART) \
 	K(XDP, REQUIRED, "required", SL__TYPED(BOOL, struct sl_config_xdp, required, 0, 0, false), RESTART) \
-	K(LISTENER, NAME, "name", SL__TYPED(NAME, struct sl_config_listener, name, 0, 0, 0), RESTART) \
-	K(LISTENER, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_listener, addr, 0, 0, 0), RESTART) \
-	K(LISTENER, GROUP, "group", SL__OTHER("group name", struct sl_config_listener, group, sl__config_same_size), RESTART) \
-	K(LISTENER, BACKLOG, "backlog", SL__TYPED(U32, struct sl_config_listener, backlog, 1, SL_CONFIG_BACKLOG_MAX, 4096), RESTART) \
-	K(LISTENER, FORWARD, "forward", SL__ENUM(struct sl_config_listener, forward, sl_fwd_mode_names, SL_FWD_MODES, SL_FWD_AUTO), RESTART) \
-	K(LISTENER, NODELAY, "tcp_nodelay", SL__TYPED(BOOL, struct sl_config_listener, tcp_nodelay, 0, 0, true), RESTART) \
-	K(LISTENER, KEEPALIVE, "keepalive", SL__TYPED(BOOL, struct sl_config_listener, keepalive, 0, 0, false), RESTART) \
-	K(LISTENER, PIPE, "pipe_size", SL__TYPED(SIZE, struct sl_config_listener, pipe_size, 4096, SL_CONFIG_PIPE_SIZE_MAX, 262144), RESTART) \
-	K(LISTENER, BUFFER, "buffer_size", SL__TYPED(SIZE, struct sl_config_listener, buffer_size, 1024, SL_CONFIG_BUFFER_SIZE_MAX, 16384), RESTART) \
-	K(LISTENER, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_listener, max_connections, 0, UINT32_MAX, 0), RESTART) \
-	K(LISTENER, STEERING, "steering", SL__ENUM(struct sl_config_listener, steering, sl__config_steerings, SL_STEERINGS, SL_STEER_HASH), RESTART) \
+	K(LISTENER, NAME, "name", SL__TYPED(NAME, struct sl_config_listener, name, 0, 0, 0), REOPEN) \
+	K(LISTENER, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_listener, addr, 0, 0, 0), REOPEN) \
+	K(LISTENER, GROUP, "group", SL__OTHER("group name", struct sl_config_listener, group, sl__config_same_size), REOPEN) \
+	K(LISTENER, BACKLOG, "backlog", SL__TYPED(U32, struct sl_config_listener, backlog, 1, SL_CONFIG_BACKLOG_MAX, 4096), REOPEN) \
+	K(LISTENER, FORWARD, "forward", SL__ENUM(struct sl_config_listener, forward, sl_fwd_mode_names, SL_FWD_MODES, SL_FWD_AUTO), REOPEN) \
+	K(LISTENER, NODELAY, "tcp_nodelay", SL__TYPED(BOOL, struct sl_config_listener, tcp_nodelay, 0, 0, true), REOPEN) \
+	K(LISTENER, KEEPALIVE, "keepalive", SL__TYPED(BOOL, struct sl_config_listener, keepalive, 0, 0, false), REOPEN) \
+	K(LISTENER, PIPE, "pipe_size", SL__TYPED(SIZE, struct sl_config_listener, pipe_size, 4096, SL_CONFIG_PIPE_SIZE_MAX, 262144), REOPEN) \
+	K(LISTENER, BUFFER, "buffer_size", SL__TYPED(SIZE, struct sl_config_listener, buffer_size, 1024, SL_CONFIG_BUFFER_SIZE_MAX, 16384), REOPEN) \
+	K(LISTENER, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_listener, max_connections, 0, UINT32_MAX, 0), REOPEN) \
+	K(LISTENER, STEERING, "steering", SL__ENUM(struct sl_config_listener, steering, sl__config_steerings, SL_STEERINGS, SL_STEER_HASH), REOPEN) \
 	K(LISTENER, TIMEOUTS, "timeouts", SL__MAP(TIMEOUT, struct sl_config_listener, timeouts), LIVE) \
 	K(LISTENER, ALLOW, "allow", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
 	K(LISTENER, DENY, "deny", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
 	K(LISTENER, PROXY, "proxy_protocol", SL__MAP(PROXY_IN, struct sl_config_listener, proxy_in), LIVE) \
 	K(LISTENER, RATE, "rate", SL__MAP(RATE, struct sl_config_listener, rate), LIVE) \
-	K(LISTENER, SOURCE, "source_limits", SL__MAP_SAME(SOURCE, struct sl_config_listener, source, sl__config_same_source_on), RESTART) \
-	K(LISTENER, BANDWIDTH, "bandwidth", SL__MAP_SAME(BANDWIDTH, struct sl_config_listener, bandwidth, sl__config_same_bandwidth_per_source), RESTART) \
+	K(LISTENER, SOURCE, "source_limits", SL__MAP_SAME(SOURCE, struct sl_config_listener, source, sl__config_same_source_on), REOPEN) \
+	K(LISTENER, BANDWIDTH, "bandwidth", SL__MAP_SAME(BANDWIDTH, struct sl_config_listener, bandwidth, sl__config_same_bandwidth_per_source), REOPEN) \
 	K(TIMEOUT, CONNECT, "connect", SL__TYPED(MS, struct sl_config_timeouts, connect_ms, 1, UINT32_MAX, 5000), LIVE) \
 	K(TIMEOUT, CLIENT, "client_idle", SL__TYPED(MS, struct sl_config_timeouts, client_idle_ms, 0, UINT32_MAX, 60000), LIVE) \
 	K(TIMEOUT, SERVER, "server_idle", SL__TYPED(MS, struct sl_config_timeouts, server_idle_ms, 0, UINT32_MAX, 60000), LIVE) \
@@ -187,18 +190,18 @@ struct sl__config_key {
 	K(TIMEOUT, QUEUE, "queue", SL__TYPED(MS, struct sl_config_timeouts, queue_ms, 0, UINT32_MAX, 5000), LIVE) \
 	K(MIN_RATE, BYTES, "bytes", SL__TYPED(SIZE, struct sl_config_timeouts, min_rate_bytes, 1, SL_CONFIG_MIN_RATE_BYTES_MAX, 0), LIVE) \
 	K(MIN_RATE, WINDOW, "window", SL__TYPED(MS, struct sl_config_timeouts, min_rate_window_ms, 1, UINT32_MAX, 10000), LIVE) \
-	K(PROXY_IN, VERSION, "version", SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), RESTART) \
+	K(PROXY_IN, VERSION, "version", SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), REOPEN) \
 	K(PROXY_IN, TRUSTED, "trusted", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
 	K(PROXY_IN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_proxy_in, timeout_ms, 1, UINT32_MAX, 3000), LIVE) \
-	K(PROXY_IN, MAX_SIZE, "max_size", SL__TYPED(SIZE, struct sl_config_proxy_in, max_size, SL_CONFIG_PP_MAX_SIZE_MIN, SL_CONFIG_PP_MAX_SIZE_MAX, 536), RESTART) \
+	K(PROXY_IN, MAX_SIZE, "max_size", SL__TYPED(SIZE, struct sl_config_proxy_in, max_size, SL_CONFIG_PP_MAX_SIZE_MIN, SL_CONFIG_PP_MAX_SIZE_MAX, 536), REOPEN) \
 	K(RATE, PER_SECOND, "per_second", SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), LIVE) \
 	K(RATE, BURST, "burst", SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), LIVE) \
 	K(SOURCE, MAXCONN, "max_connections", SL__VALUE(U32, NULL, 0, UINT32_MAX), LIVE) \
 	K(SOURCE, RATE, "rate", SL__VALUE(U32, NULL, 0, SL_CONFIG_RATE_MAX), LIVE) \
 	K(SOURCE, BURST, "burst", SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), LIVE) \
-	K(SOURCE, PREFIX4, "prefix4", SL__TYPED(U32, struct sl_config_source, prefix4, 1, 32, 32), RESTART) \
-	K(SOURCE, PREFIX6, "prefix6", SL__TYPED(U32, struct sl_config_source, prefix6, 1, 128, 64), RESTART) \
-	K(SOURCE, TABLE, "table_size", SL__TYPED(U32, struct sl_config_source, table_size, SL_CONFIG_SOURCE_TABLE_MIN, SL_CONFIG_SOURCE_TABLE_MAX, 65536), RESTART) \
+	K(SOURCE, PREFIX4, "prefix4", SL__TYPED(U32, struct sl_config_source, prefix4, 1, 32, 32), REOPEN) \
+	K(SOURCE, PREFIX6, "prefix6", SL__TYPED(U32, struct sl_config_source, prefix6, 1, 128, 64), REOPEN) \
+	K(SOURCE, TABLE, "table_size", SL__TYPED(U32, struct sl_config_source, table_size, SL_CONFIG_SOURCE_TABLE_MIN, SL_CONFIG_SOURCE_TABLE_MAX, 65536), REOPEN) \
 	K(BANDWIDTH, SESSION, "session", SL__MAP_WALKER(BANDWIDTH_LIMIT), LIVE) \
 	K(BANDWIDTH, SOURCE, "source", SL__MAP_WALKER(BANDWIDTH_LIMIT), LIVE) \
 	K(BANDWIDTH_LIMIT, UPLOAD, "upload", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \

@@ -130,6 +130,7 @@ sl__accesslog_session_closed(struct sl_session *s, bool reset)
 	r.connect_ms = s->conn_ms;
 	r.backend = s->backend;
 	r.listener = (uint16_t)s->l->index;
+	memcpy(r.lname, s->l->cfg->name, sizeof(r.lname));
 	r.end = s->end;
 	if (reset && r.end == SL_END_NORMAL)
 		r.reset = (uint8_t)(1 + s->fwd.err_side);
@@ -381,7 +382,8 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 		baddr = &seen;
 		bname = r->bname;
 	}
-	if (r->listener < cfg->nlisteners) {
+	if (r->listener < cfg->nlisteners &&
+	    (r->lname[0] == '\0' || strcmp(r->lname, cfg->listeners[r->listener].name) == 0)) {
 		l = &cfg->listeners[r->listener];
 		if (bname == NULL && r->backend >= 0 && l->group < cfg->ngroups &&
 		    (size_t)r->backend < cfg->groups[l->group].nbackends) {
@@ -414,7 +416,9 @@ sl__accesslog_format(const struct sl_accesslog_rec *r, const struct sl_config *c
 	else
 		PUT_LIT(&o, "null");
 	PUT_LIT(&o, ",\"listener\":");
-	if (l != NULL)
+	if (r->lname[0] != '\0')
+		put_json_str(&o, r->lname); /* a listener a reload added, or the same name */
+	else if (l != NULL)
 		put_json_str(&o, l->name);
 	else
 		PUT_LIT(&o, "null");

@@ -35,7 +35,7 @@ struct sl_accesslog_rec {
 	uint32_t duration_ms; /* accept to close */
 	uint32_t connect_ms;  /* accept to backend connected; UINT32_MAX = never connected */
 	int32_t backend;      /* index in the listener's group; -1 = none */
-	uint16_t listener;    /* index in the layout's listeners */
+	uint16_t listener;    /* its slot; the layout's index while it is a layout listener */
 	uint16_t port;        /* client port */
 	uint8_t family;       /* client address family: AF_INET or AF_INET6 */
 	uint8_t end;          /* enum sl_session_end */
@@ -44,6 +44,9 @@ struct sl_accesslog_rec {
 	/* the backend as it was when the session closed (its table slot may hold another one by
 	 * the time the line is written); bname "" = look it up in the configuration by index */
 	char bname[SL_CONFIG_NAME_MAX];
+	/* the listener's name (a reload may have reused its slot by the time the line is
+	 * written); "" = look it up in the configuration by index */
+	char lname[SL_CONFIG_NAME_MAX];
 	uint8_t bfamily;
 	uint16_t bport;
 	uint8_t bip[16];

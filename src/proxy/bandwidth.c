@@ -20,7 +20,7 @@ session_of(struct sl_fwd *f)
 static const struct sl_config_bandwidth *
 bandwidth_cfg(const struct sl_session *s)
 {
-	return &sl__proxy_config(s->l->w->p)->listeners[s->l->index].bandwidth;
+	return &sl__listener_live(s->l)->bandwidth;
 }
 
 /* the loop's clock, in ns, as filter_limits.c uses for the new-connection buckets */

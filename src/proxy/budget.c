@@ -3,7 +3,8 @@
  * The file-descriptor budget: raises the soft RLIMIT_NOFILE to the hard limit, counts the fds
  * the configuration holds while idle, and from what is left derives the process-wide session
  * cap (max_connections: 0), or refuses a configured cap or warm pool the limit cannot hold.
- * Run once by sl_proxy_create(). docs/protection.md gives the formula.
+ * Run by sl_proxy_create(), and again for the listeners a reload opens (lreload.c).
+ * docs/protection.md gives the formula.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -55,6 +56,52 @@ sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 		n += (uint64_t)cg->warm_pool.size * slots * nworkers;
 	}
 	return n;
+}
+
+/* fds each worker holds for <nlisteners> listeners, <nsplice> of which may splice */
+static uint64_t
+listener_fds(size_t nlisteners, size_t nsplice)
+{
+	return nlisteners + nsplice * 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
+}
+
+int
+sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
+                           unsigned per_session, uint32_t *cap, char *why, size_t size)
+{
+	const struct sl_config *cfg = p->cfg;
+	uint64_t limit, idle, fit, want;
+	size_t nsplice0 = 0;
+	struct rlimit r;
+
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		nsplice0 += cfg->listeners[i].forward != SL_FWD_COPY;
+	/* relaxed: this thread is the only writer */
+	*cap = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+		return 0; /* what create found stands */
+	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
+	idle = sl__budget_idle_fds(cfg, p->nworkers) -
+	       p->nworkers * listener_fds(cfg->nlisteners, nsplice0) +
+	       p->nworkers * listener_fds(nlisteners, nsplice);
+	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
+	want = *cap;
+	if (cfg->max_connections == 0 && fit > 0) {
+		/* the cap the limit decided shrinks by what the new sockets hold */
+		if (fit < want)
+			*cap = (uint32_t)fit;
+		return 0;
+	}
+	if (fit >= want && fit > 0)
+		return 0;
+	snprintf(why, size,
+	         "%zu listener%s in %u worker%s hold %" PRIu64
+	         " file descriptors while idle with the rest, and max_connections %" PRIu64
+	         " needs %u per session; the limit is %" PRIu64 " (raise `ulimit -n` or "
+	         "LimitNOFILE=, or use fewer listeners)",
+	         nlisteners, nlisteners == 1 ? "" : "s", p->nworkers, p->nworkers == 1 ? "" : "s",
+	         idle, want, per_session, limit);
+	return -EMFILE;
 }
 
 /* Raises the soft fd limit to the hard one; returns the soft limit in force after. */
@@ -124,7 +171,8 @@ sl__budget_apply(struct sl_proxy *p)
 		sl_log_error("cannot start: %s", why);
 		return -EMFILE;
 	}
-	p->max_conns = b.max_connections;
+	/* relaxed: no worker runs yet */
+	atomic_store_explicit(&p->max_conns, b.max_connections, memory_order_relaxed);
 	if (p->cfg->max_connections == 0)
 		sl_log_info("max_connections %u: what %" PRIu64 " file descriptors allow (%u per "
 		            "session, %" PRIu64 " held idle, %" PRIu64 " spare)",

@@ -12,7 +12,7 @@
 enum sl_filter_verdict
 sl__acl_run(struct sl_session *s)
 {
-	const struct sl_config_listener *lc = &sl__proxy_config(s->l->w->p)->listeners[s->l->index];
+	const struct sl_config_listener *lc = sl__listener_live(s->l);
 	uint32_t v;
 
 	if (lc->acl == NULL)

@@ -15,7 +15,7 @@
 enum sl_filter_verdict
 sl__first_byte_run(struct sl_session *s)
 {
-	uint32_t ms = sl__proxy_config(s->l->w->p)->listeners[s->l->index].timeouts.first_byte_ms;
+	uint32_t ms = sl__listener_live(s->l)->timeouts.first_byte_ms;
 	char c;
 
 	if (ms == 0 || recv(s->cfd, &c, 1, MSG_PEEK) >= 0 || errno != EAGAIN)

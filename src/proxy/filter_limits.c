@@ -17,7 +17,7 @@
 static const struct sl_config_listener *
 listener_cfg(const struct sl_session *s)
 {
-	return &sl__proxy_config(s->l->w->p)->listeners[s->l->index];
+	return sl__listener_live(s->l);
 }
 
 /* the loop's clock, in ns: one clock read per loop iteration serves every session */
@@ -100,37 +100,54 @@ sl__source_release(struct sl_session *s)
 }
 
 int
-sl__lshared_create(struct sl_proxy *p)
+sl__lshared_fill(struct sl_proxy *p, size_t i)
 {
-	const struct sl_config *cfg = p->cfg;
+	const struct sl_config_listener *l = &p->lslots[i].cfg;
+	struct sl_lshared *sh = &p->lshared[i];
 	int err;
 
-	p->lshared = aligned_alloc(SL_CACHELINE, cfg->nlisteners * sizeof(*p->lshared));
+	/* relaxed: no worker reads the slot yet (its listener is posted to them after) */
+	atomic_store_explicit(&sh->conns, 0, memory_order_relaxed);
+	sl_tbucket_init(&sh->rate);
+	sh->sources = NULL;
+	/* per-source bandwidth counts by the same table and keys as source_limits */
+	if (!l->source.on && !sl_config_bandwidth_per_source(l))
+		return 0;
+	err = sl_srctab_create(
+	        &sh->sources,
+	        &(struct sl_srctab_opts){.capacity = l->source.table_size,
+	                                 .prefix4 = l->source.prefix4,
+	                                 .prefix6 = l->source.prefix6,
+	                                 .bandwidth = sl_config_bandwidth_per_source(l)});
+	if (err != 0)
+		sl_log_error("listener %s: cannot create the source table (%u entries): %s",
+		             l->name, l->source.table_size, strerror(-err));
+	return err;
+}
+
+void
+sl__lshared_clear(struct sl_proxy *p, size_t i)
+{
+	sl_srctab_destroy(p->lshared[i].sources);
+	p->lshared[i].sources = NULL;
+}
+
+int
+sl__lshared_create(struct sl_proxy *p)
+{
+	int err;
+
+	p->lshared = aligned_alloc(SL_CACHELINE, p->lcap * sizeof(*p->lshared));
 	if (p->lshared == NULL)
 		return -ENOMEM;
-	memset(p->lshared, 0, cfg->nlisteners * sizeof(*p->lshared));
-	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		const struct sl_config_listener *l = &cfg->listeners[i];
-		struct sl_lshared *sh = &p->lshared[i];
-
-		atomic_init(&sh->conns, 0);
-		pthread_spin_init(&sh->rate_mu, PTHREAD_PROCESS_PRIVATE);
-		sl_tbucket_init(&sh->rate);
-		/* per-source bandwidth counts by the same table and keys as source_limits */
-		if (!l->source.on && !sl_config_bandwidth_per_source(l))
-			continue;
-		err = sl_srctab_create(
-		        &sh->sources,
-		        &(struct sl_srctab_opts){.capacity = l->source.table_size,
-		                                 .prefix4 = l->source.prefix4,
-		                                 .prefix6 = l->source.prefix6,
-		                                 .bandwidth = sl_config_bandwidth_per_source(l)});
-		if (err != 0) {
-			sl_log_error("listener %s: cannot create the source table (%u entries): %s",
-			             l->name, l->source.table_size, strerror(-err));
-			return err;
-		}
+	memset(p->lshared, 0, p->lcap * sizeof(*p->lshared));
+	for (size_t i = 0; i < p->lcap; i++) {
+		atomic_init(&p->lshared[i].conns, 0);
+		pthread_spin_init(&p->lshared[i].rate_mu, PTHREAD_PROCESS_PRIVATE);
 	}
+	for (size_t i = 0; i < p->cfg->nlisteners; i++)
+		if ((err = sl__lshared_fill(p, i)) != 0)
+			return err;
 	return 0;
 }
 
@@ -139,7 +156,7 @@ sl__lshared_destroy(struct sl_proxy *p)
 {
 	if (p->lshared == NULL)
 		return;
-	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+	for (size_t i = 0; i < p->lcap; i++) {
 		sl_srctab_destroy(p->lshared[i].sources);
 		pthread_spin_destroy(&p->lshared[i].rate_mu);
 	}

@@ -38,11 +38,18 @@ sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s, size_t n)
 size_t
 sl_proxy_sockets(const struct sl_proxy *p, struct sl_proxy_socket *out, size_t max)
 {
-	size_t nl = p->cfg->nlisteners, k = 0;
+	/* a reload changes the slots under bk_mu (a mutex is not part of the value) */
+	pthread_mutex_t *mu = (pthread_mutex_t *)&p->bk_mu;
+	size_t nl = p->lcap, k = 0;
 
 	if (p->lfds == NULL)
 		return 0;
+	pthread_mutex_lock(mu);
 	for (size_t i = 0; i < nl; i++) {
+		if (/* relaxed: written under bk_mu, held here or by the writer */
+		    atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
+		    SL_LSLOT_LIVE)
+			continue;
 		for (unsigned w = 0; w < p->nworkers; w++) {
 			int fd = p->lfds[(size_t)w * nl + i];
 
@@ -50,12 +57,13 @@ sl_proxy_sockets(const struct sl_proxy *p, struct sl_proxy_socket *out, size_t m
 				continue;
 			if (k < max) {
 				snprintf(out[k].name, sizeof(out[k].name), "%s",
-				         p->cfg->listeners[i].name);
+				         p->lslots[i].cfg.name);
 				out[k].fd = fd;
 			}
 			k++;
 		}
 	}
+	pthread_mutex_unlock(mu);
 	return k;
 }
 
@@ -147,8 +155,9 @@ worker_move(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_session *s, *next;
 
 	(void)wk;
-	for (size_t i = 0; i < w->p->cfg->nlisteners; i++)
-		sl__listener_close(&w->listeners[i]);
+	for (size_t i = 0; i < w->p->lcap; i++)
+		if (w->lstarted[i])
+			sl__listener_close(&w->listeners[i]);
 	w->moving = true;
 	w->nholding = 0;
 	for (s = w->live; s != NULL; s = s->next)
@@ -265,20 +274,31 @@ worker_adopt(struct sl_worker *wk, struct sl_msg *msg)
 	free(a);
 }
 
-/* The listener that takes a session of listener <name>: that name's, else the first. */
+/* The listener slot that takes a session of listener <name>: that name's, else the first
+ * live one. Under p->bk_mu. */
 static size_t
-adopt_listener(const struct sl_config *cfg, const char *name)
+adopt_listener(const struct sl_proxy *p, const char *name)
 {
-	for (size_t i = 0; i < cfg->nlisteners; i++)
-		if (strcmp(cfg->listeners[i].name, name) == 0)
+	size_t first = SIZE_MAX;
+
+	for (size_t i = 0; i < p->lcap; i++) {
+		if (/* relaxed: written under bk_mu, held here or by the writer */
+		    atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
+		    SL_LSLOT_LIVE)
+			continue;
+		if (strcmp(p->lslots[i].cfg.name, name) == 0)
 			return i;
-	return 0;
+		if (first == SIZE_MAX)
+			first = i;
+	}
+	return first;
 }
 
 int
 sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 {
 	struct adopt_msg *a;
+	size_t group;
 	unsigned w;
 	int err;
 
@@ -294,11 +314,17 @@ sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 		return -ENOMEM;
 	}
 	a->m = *m;
-	a->listener = adopt_listener(p->cfg, m->listener);
-	a->backend = m->backend[0] != '\0'
-	                     ? sl__backend_hold_by_name(p, p->cfg->listeners[a->listener].group,
-	                                                m->backend)
-	                     : -1;
+	pthread_mutex_lock(&p->bk_mu);
+	a->listener = adopt_listener(p, m->listener);
+	group = a->listener != SIZE_MAX ? p->lslots[a->listener].cfg.group : 0;
+	pthread_mutex_unlock(&p->bk_mu);
+	if (a->listener == SIZE_MAX) {
+		close(m->cfd);
+		close(m->sfd);
+		free(a);
+		return -ENOENT;
+	}
+	a->backend = m->backend[0] != '\0' ? sl__backend_hold_by_name(p, group, m->backend) : -1;
 	if (a->backend < 0)
 		a->backend = -1;
 	a->p = p;
@@ -307,8 +333,7 @@ sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 	err = sl__proxy_post(&p->workers[w], &a->msg);
 	if (err != 0) {
 		if (a->backend >= 0)
-			sl__backend_release(
-			        &p->backends[p->cfg->listeners[a->listener].group][a->backend]);
+			sl__backend_release(&p->backends[group][a->backend]);
 		close(m->cfd);
 		close(m->sfd);
 		free(a);

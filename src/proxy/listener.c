@@ -3,7 +3,8 @@
  * One configured listener in one worker: its socket, its forwarder environment (pipe cache and
  * copy buffers), and accepting in adaptive batches, with a pause at max_connections and a
  * retry after running out of fds or memory. Each accepted connection becomes a session
- * (session.c). Only the listener's worker touches it. The worker's setup: pworker.c.
+ * (session.c). Only the listener's worker touches it once started; a reload opens one on the
+ * controlling thread and retires one on the worker (lreload.c). The worker's setup: pworker.c.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -60,8 +61,10 @@ slot_reserve(struct sl_plistener *l)
 	struct sl_proxy *p = l->w->p;
 	uint32_t max = l->cfg->max_connections;
 
-	/* relaxed: a count, publishing nothing; a transient overshoot is undone at once */
-	if (atomic_fetch_add_explicit(&p->conns->n, 1, memory_order_relaxed) >= p->max_conns)
+	/* relaxed: a count, publishing nothing; a transient overshoot is undone at once (and the
+	 * cap is a bound alone) */
+	if (atomic_fetch_add_explicit(&p->conns->n, 1, memory_order_relaxed) >=
+	    atomic_load_explicit(&p->max_conns, memory_order_relaxed))
 		goto err_global;
 	if (max != 0 &&
 	    /* relaxed: as above */
@@ -177,11 +180,45 @@ sl__listener_close(struct sl_plistener *l)
 
 	if (l->fd < 0)
 		return;
-	sl_loop_io_del(loop, &l->io);
-	sl_loop_defer_cancel(loop, &l->more);
-	sl_loop_timer_cancel(loop, &l->retry);
+	if (l->w->lstarted[l->index]) {
+		sl_loop_io_del(loop, &l->io);
+		sl_loop_defer_cancel(loop, &l->more);
+		sl_loop_timer_cancel(loop, &l->retry);
+		l->w->lstarted[l->index] = false;
+	}
 	close(l->fd);
 	l->fd = -1;
+}
+
+/* The retired listener has no socket and no session left on this worker: say so. */
+static void
+listener_gone(struct sl_loop *loop, struct sl_defer *d)
+{
+	struct sl_plistener *l = d->data;
+
+	(void)loop;
+	l->retired = false; /* reported once */
+	/* R2: pairs with A3 in reclaim() (lreload.c): this worker is done with the slot's
+	 * objects before the controlling thread frees them */
+	atomic_fetch_sub_explicit(&l->w->p->lslots[l->index].holders, 1, memory_order_release);
+}
+
+void
+sl__listener_retire(struct sl_plistener *l)
+{
+	struct sl_pworker *w = l->w;
+	struct sl_session *s, *next;
+
+	sl__listener_close(l);
+	l->retired = true;
+	/* the filter chain would run on the retired copy, which has no lists: close those */
+	for (s = w->live; s != NULL; s = next) {
+		next = s->next;
+		if (s->l == l && s->state == SL_SS_ACCEPTED)
+			sl__session_abort(s, -1);
+	}
+	if (l->active == 0)
+		sl_loop_defer(w->loop, &l->gone);
 }
 
 static const struct sl_fwd_ops *const fwd_ops[] = {
@@ -191,20 +228,23 @@ static const struct sl_fwd_ops *const fwd_ops[] = {
 };
 
 int
-sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
+sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd)
 {
 	struct sl_proxy *p = w->p;
-	const struct sl_config_listener *c = &p->cfg->listeners[i];
+	struct sl_lslot *slot = &p->lslots[i];
+	const struct sl_config_listener *c = &slot->cfg;
 	const struct sl_sock_opts opts = {.nodelay = c->tcp_nodelay, .keepalive = c->keepalive};
 	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
 	char text[SL_ADDR_STRLEN];
 	int err;
 
+	*l = (struct sl_plistener){0};
 	l->w = w;
 	l->cfg = c;
 	l->index = i;
-	l->fd = -1;
+	l->fd = fd;
 	l->group = &w->groups[c->group];
+	sl_defer_init(&l->gone, listener_gone, l);
 	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
 		return -EINVAL;
 	l->fwd_ops = fwd_ops[c->forward];
@@ -225,18 +265,23 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 		if (err != 0)
 			return err;
 	}
+	/* a reload re-opening the listener: its socket, its accept queue and all */
+	if (fd >= 0)
+		goto reuse;
 	/* a binary upgrade: the previous process's socket, its accept queue and all */
 	err = sl__handover_take(p, c);
 	if (err >= 0) {
-		l->fd = err;
+	reuse:
+		l->fd = fd >= 0 ? fd : err;
+		err = 0;
 		/* the queue length and the options accepted sockets inherit are this config's */
 		if (listen(l->fd, c->backlog != 0 ? (int)c->backlog : SOMAXCONN) == -1 ||
 		    (err = sl_sock_apply(l->fd, &opts)) != 0 ||
-		    (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0) {
+		    (err = sl_sock_local_addr(l->fd, &slot->bound)) != 0) {
 			err = err != 0 ? err : -errno;
-			sl_log_error("listener %s: cannot take over the previous process's socket: "
-			             "%s",
-			             c->name, strerror(-err));
+			sl_log_error("listener %s: cannot take over the %s socket: %s", c->name,
+			             fd >= 0 ? "listener's previous" : "previous process's",
+			             strerror(-err));
 			return err;
 		}
 		goto listening;
@@ -254,21 +299,30 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i)
 		return err;
 	}
 	/* the first worker resolves a port 0; the others join its port (SO_REUSEPORT) */
-	err = sl_sock_listen(&p->bound[i], c->backlog, true, &opts);
+	err = sl_sock_listen(&slot->bound, c->backlog, true, &opts);
 	if (err < 0) {
 		sl_log_error("listener %s: cannot listen on %s: %s", c->name,
-		             sl_addr_format(&p->bound[i], text, sizeof(text)), strerror(-err));
+		             sl_addr_format(&slot->bound, text, sizeof(text)), strerror(-err));
 		return err;
 	}
 	l->fd = err;
-	if (sl_addr_port(&p->bound[i]) == 0 && (err = sl_sock_local_addr(l->fd, &p->bound[i])) != 0)
+	if (sl_addr_port(&slot->bound) == 0 && (err = sl_sock_local_addr(l->fd, &slot->bound)) != 0)
 		return err;
 listening:
-	p->lfds[(size_t)w->index * p->cfg->nlisteners + i] = l->fd;
+	p->lfds[(size_t)w->index * p->lcap + i] = l->fd;
 	sl_io_init(&l->io, l->fd, listener_io, l);
 	l->batch = 1;
 	l->grow = ACCEPT_GROW_MIN;
-	return sl_loop_io_add(w->loop, &l->io, SL_IO_READ | SL_IO_LEVEL);
+	return 0;
+}
+
+int
+sl__listener_start(struct sl_plistener *l)
+{
+	int err = sl_loop_io_add(l->w->loop, &l->io, SL_IO_READ | SL_IO_LEVEL);
+
+	l->w->lstarted[l->index] = err == 0;
+	return err;
 }
 
 void
@@ -289,6 +343,8 @@ sl__listener_session_closed(struct sl_plistener *l)
 {
 	l->active--;
 	slot_release(l);
+	if (sl_unlikely(l->retired) && l->active == 0)
+		sl_loop_defer(l->w->loop, &l->gone); /* after the session's own callback */
 	if (sl_unlikely(l->paused) && l->fd >= 0) {
 		l->paused = false;
 		sl_loop_timer_cancel(l->w->loop, &l->retry);
@@ -299,8 +355,14 @@ sl__listener_session_closed(struct sl_plistener *l)
 void
 sl__listener_fini(struct sl_plistener *l)
 {
-	if (l->fd >= 0 && l->w != NULL && l->w->loop != NULL)
-		sl__listener_close(l);
+	if (l->w == NULL)
+		return; /* never filled */
+	/* a started listener is finished with its worker stopped (no loop call races it); a
+	 * retired one was closed by its worker and its <gone> has run (unqueued: a no-op) */
+	sl__listener_close(l);
+	if (l->w->loop != NULL)
+		sl_loop_defer_cancel(l->w->loop, &l->gone);
 	sl_pipe_cache_destroy(l->env.pipes);
 	sl_pool_destroy(l->env.buffers);
+	*l = (struct sl_plistener){.fd = -1};
 }

@@ -366,7 +366,8 @@ read_process(void *arg, size_t inst, unsigned idx)
 	(void)inst;
 	switch (idx - p->mx.process_reads) {
 	case P_MAX_CONNECTIONS:
-		return p->max_conns;
+		/* relaxed: a statistic */
+		return atomic_load_explicit(&p->max_conns, memory_order_relaxed);
 	case P_LISTENING:
 		/* relaxed: a statistic; orders nothing */
 		return atomic_load_explicit(&p->mx.listening, memory_order_relaxed);
@@ -579,6 +580,63 @@ listener_name(const struct sl_config_listener *l, char *buf, size_t size)
 	return l->name[0] != '\0' ? l->name : sl_addr_format(&l->addr, buf, size);
 }
 
+/* listener sets: an instance per slot (bytes and pauses: two), shown while the slot holds a
+ * listener, live or retired with sessions left */
+static bool
+listener_present(void *arg, size_t inst)
+{
+	struct sl_proxy *p = arg;
+
+	/* relaxed: a statistic; the label read takes bk_mu */
+	return atomic_load_explicit(&p->lslots[inst].state, memory_order_relaxed) != SL_LSLOT_FREE;
+}
+
+static bool
+listener_pair_present(void *arg, size_t inst)
+{
+	return listener_present(arg, inst / 2);
+}
+
+static bool
+listener_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+{
+	struct sl_proxy *p = arg;
+	char a[SL_ADDR_STRLEN];
+
+	if (j != 0) /* the direction never changes */
+		return false;
+	pthread_mutex_lock(&p->bk_mu);
+	snprintf(buf, size, "%s", listener_name(&p->lslots[inst].cfg, a, sizeof(a)));
+	pthread_mutex_unlock(&p->bk_mu);
+	return true;
+}
+
+static bool
+listener_pair_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+{
+	return listener_label(arg, inst / 2, j, buf, size);
+}
+
+/* A listener set: an instance per slot (<pairs>: two, by direction). */
+static int
+add_listener_set(struct sl_proxy *p, struct sl_stats_set **out, const char *name,
+                 const char *const *labels, const struct sl_stats_def *defs, unsigned ndefs,
+                 bool pairs)
+{
+	return sl_stats_add_set(p->mx.reg,
+	                        &(struct sl_stats_set_opts){
+	                                .name = name,
+	                                .labels = labels,
+	                                .nlabels = pairs ? 2 : 1,
+	                                .defs = defs,
+	                                .ndefs = ndefs,
+	                                .ctr = p->mx.lctr,
+	                                .present = pairs ? listener_pair_present : listener_present,
+	                                .label = pairs ? listener_pair_label : listener_label,
+	                                .arg = p},
+	                        out);
+}
+
 static int
 add_listeners(struct sl_proxy *p)
 {
@@ -606,15 +664,16 @@ add_listeners(struct sl_proxy *p)
 	char a[SL_ADDR_STRLEN];
 	int err;
 
-	if ((err = add_set(p, &s, "listener", labels, 1, defs, SL_ARRAY_SIZE(defs), p->mx.lctr,
-	                   NULL)) != 0 ||
-	    (err = add_set(p, &sb, "listener_bytes", labels, 2, &bytes, 1, p->mx.lctr, NULL)) !=
+	if ((err = add_listener_set(p, &s, "listener", labels, defs, SL_ARRAY_SIZE(defs), false)) !=
 	            0 ||
-	    (err = add_set(p, &sp, "listener_bandwidth_pauses", labels, 2, &pauses, 1, p->mx.lctr,
-	                   NULL)) != 0)
+	    (err = add_listener_set(p, &sb, "listener_bytes", labels, &bytes, 1, true)) != 0 ||
+	    (err = add_listener_set(p, &sp, "listener_bandwidth_pauses", labels, &pauses, 1,
+	                            true)) != 0)
 		return err;
-	for (size_t i = 0; i < p->cfg->nlisteners; i++) {
-		const char *name = listener_name(&p->cfg->listeners[i], a, sizeof(a));
+	/* one instance per slot (inst == slot; the pairs: 2 * slot + direction), named after
+	 * the slot's listener now (listener_label()) */
+	for (size_t i = 0; i < p->lcap; i++) {
+		const char *name = listener_name(&p->lslots[i].cfg, a, sizeof(a));
 		unsigned base = (unsigned)i * SL_LCTR_COUNT;
 
 		if ((err = sl_stats_add_instance(s, &name, base)) != 0 ||
@@ -981,7 +1040,7 @@ sl__metrics_create(struct sl_proxy *p)
 		mx->bbase[g] = mx->nbackends;
 		mx->nbackends += p->bsets[g].cap;
 	}
-	if ((err = repeat_counters(&mx->lctr, &mx->ldefs, ldefs, SL_LCTR_COUNT, p->cfg->nlisteners,
+	if ((err = repeat_counters(&mx->lctr, &mx->ldefs, ldefs, SL_LCTR_COUNT, p->lcap,
 	                           p->nworkers)) != 0 ||
 	    (err = repeat_counters(&mx->bctr, &mx->bdefs, bdefs, SL_BCTR_COUNT, mx->nbackends,
 	                           p->nworkers)) != 0 ||

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,54 +60,46 @@ steer_pin(const struct sl_config *cfg)
 	return false;
 }
 
-/*
- * Attaches the steering program to the sockets of each listener with steering: cpu, or says
- * why that listener steers by hash; removes a program a previous process left on the group of
- * a hash listener's inherited socket. Never fails: hash is always there to fall back to.
- */
-static void
-steer_attach(struct sl_proxy *p)
+void
+sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited)
 {
-	const struct sl_config *cfg = p->cfg;
-	size_t nl = cfg->nlisteners;
+	const struct sl_config_listener *c = &p->lslots[i].cfg;
+	size_t nl = p->lcap;
 	int *fds, *cpus;
 	char why[256];
 	int err;
 
+	if (c->steering == SL_STEER_CPU && !p->steer_cpu && p->running)
+		sl_log_warn("listener %s: steering: cpu needs the workers pinned one per CPU, "
+		            "which is decided at start: steering by hash",
+		            c->name);
+	if (c->steering != SL_STEER_CPU || !p->steer_cpu) {
+		/* steer_pin() said why a cpu listener steers by hash at start */
+		if (inherited && (err = sl__steer_detach(p->lfds[i])) != 0)
+			sl_log_warn("listener %s: cannot remove the steering program its sockets "
+			            "carried: %s",
+			            c->name, strerror(-err));
+		return;
+	}
 	if (p->nworkers == 0)
-		return; /* nothing listens */
+		return;
 	fds = calloc(p->nworkers, sizeof(*fds));
 	cpus = calloc(p->nworkers, sizeof(*cpus));
-
-	for (size_t i = 0; i < nl; i++) {
-		const struct sl_config_listener *c = &cfg->listeners[i];
-
-		if (c->steering != SL_STEER_CPU) {
-			if (p->ninherited > 0 && (err = sl__steer_detach(p->lfds[i])) != 0)
-				sl_log_warn("listener %s: cannot remove the previous process's "
-				            "steering program: %s",
-				            c->name, strerror(-err));
-			continue;
-		}
-		if (!p->steer_cpu)
-			continue; /* steer_pin() said why */
-		if (fds == NULL || cpus == NULL) {
-			sl_log_warn("listener %s: steering: cpu: out of memory: steering by hash",
-			            c->name);
-			continue;
-		}
-		for (unsigned w = 0; w < p->nworkers; w++) {
-			fds[w] = p->lfds[(size_t)w * nl + i];
-			cpus[w] = sl_worker_cpu(sl_worker_at(p->wg, w));
-		}
-		err = sl__steer_attach(fds, cpus, p->nworkers, why, sizeof(why));
-		if (err != 0)
-			sl_log_warn("listener %s: steering: cpu: %s: steering by hash", c->name,
-			            why);
-		else
-			sl_log_info("listener %s: steering by CPU: %u workers, one per CPU",
-			            c->name, p->nworkers);
+	if (fds == NULL || cpus == NULL) {
+		sl_log_warn("listener %s: steering: cpu: out of memory: steering by hash", c->name);
+		goto out_free;
 	}
+	for (unsigned w = 0; w < p->nworkers; w++) {
+		fds[w] = p->lfds[(size_t)w * nl + i];
+		cpus[w] = sl_worker_cpu(sl_worker_at(p->wg, w));
+	}
+	err = sl__steer_attach(fds, cpus, p->nworkers, why, sizeof(why));
+	if (err != 0)
+		sl_log_warn("listener %s: steering: cpu: %s: steering by hash", c->name, why);
+	else
+		sl_log_info("listener %s: steering by CPU: %u workers, one per CPU", c->name,
+		            p->nworkers);
+out_free:
 	free(fds);
 	free(cpus);
 }
@@ -163,12 +156,9 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	p->lbs = calloc(cfg->ngroups,
 	                /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	                sizeof(p->lbs[0]));
-	p->bound = calloc(cfg->nlisteners, sizeof(p->bound[0]));
 	p->bsets = calloc(cfg->ngroups, sizeof(p->bsets[0]));
-	if (p->backends == NULL || p->lbs == NULL || p->bound == NULL || p->bsets == NULL)
+	if (p->backends == NULL || p->lbs == NULL || p->bsets == NULL)
 		goto err_destroy;
-	for (size_t i = 0; i < cfg->nlisteners; i++)
-		p->bound[i] = cfg->listeners[i].addr;
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];
 		uint32_t cap = sl__group_capacity(cg);
@@ -218,6 +208,10 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	err = sl_counter_create(&p->ctr, &co);
 	if (err != 0)
 		goto err_destroy;
+	/* after the workers are counted: the pool table bounds the slots */
+	err = sl__lslots_create(p);
+	if (err != 0)
+		goto err_destroy;
 	/* before the registry: it has a set for the discovering groups */
 	err = sl__discover_create(&p->disc, p);
 	if (err != 0)
@@ -234,14 +228,14 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	if (err != 0)
 		goto err_destroy;
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
-	p->lfds = malloc((size_t)p->nworkers * cfg->nlisteners * sizeof(p->lfds[0]));
+	p->lfds = malloc((size_t)p->nworkers * p->lcap * sizeof(p->lfds[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
 	p->queued = aligned_alloc(SL_CACHELINE, cfg->ngroups * sizeof(p->queued[0]));
 	if (p->workers == NULL || p->lfds == NULL || p->conns == NULL || p->queued == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
-	for (size_t k = 0; k < (size_t)p->nworkers * cfg->nlisteners; k++)
+	for (size_t k = 0; k < (size_t)p->nworkers * p->lcap; k++)
 		p->lfds[k] = -1;
 	atomic_init(&p->conns->n, 0);
 	for (size_t g = 0; g < cfg->ngroups; g++)
@@ -275,7 +269,8 @@ sl_proxy_listen(struct sl_proxy *p)
 			goto err_fini;
 	}
 	/* every worker's socket is in its listener's group now: the map can name them */
-	steer_attach(p);
+	for (size_t i = 0; i < p->cfg->nlisteners; i++)
+		sl__proxy_steer(p, i, p->ninherited > 0);
 	p->listening = true;
 	return 0;
 
@@ -491,7 +486,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 			free(p->bsets[g].map);
 	free(p->bsets);
 	free(p->backends);
-	free(p->bound);
+	sl__lslots_destroy(p);
 	pthread_mutex_destroy(&p->bk_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
@@ -501,12 +496,39 @@ sl_proxy_destroy(struct sl_proxy *p)
 int
 sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out)
 {
-	if (i >= p->cfg->nlisteners)
+	if (p->lslots == NULL || i >= p->lcap)
 		return -EINVAL;
-	if (sl_addr_port(&p->bound[i]) == 0)
+	/* relaxed: a snapshot of a slot a reload may change (any thread may ask) */
+	if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) != SL_LSLOT_LIVE ||
+	    sl_addr_port(&p->lslots[i].bound) == 0)
 		return -ENOENT;
-	*out = p->bound[i];
+	*out = p->lslots[i].bound;
 	return 0;
+}
+
+size_t
+sl_proxy_listener_slots(const struct sl_proxy *p)
+{
+	return p->lcap;
+}
+
+int
+sl_proxy_listener_name(struct sl_proxy *p, size_t i, char *name, size_t size, size_t *group)
+{
+	int err = 0;
+
+	if (p->lslots == NULL || i >= p->lcap)
+		return -EINVAL;
+	pthread_mutex_lock(&p->bk_mu); /* a reload fills slots under it */
+	/* relaxed: under bk_mu, which its writer holds */
+	if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) != SL_LSLOT_LIVE) {
+		err = -ENOENT;
+	} else {
+		snprintf(name, size, "%s", p->lslots[i].cfg.name);
+		*group = p->lslots[i].cfg.group;
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }
 
 int

@@ -199,12 +199,47 @@ struct sl_wgroup {
 
 struct sl_pworker;
 
+/* What a listener slot holds (struct sl_lslot.state). */
+enum sl_lslot_state {
+	SL_LSLOT_FREE,    /* no listener; nothing of one is left */
+	SL_LSLOT_LIVE,    /* a listener of the current configuration */
+	SL_LSLOT_RETIRED, /* removed or re-opened by a reload: no socket, sessions may remain */
+};
+
+/*
+ * One listener slot of the process (p->lslots, p->lcap of them, fixed at create): the slot's
+ * listener is w->listeners[i] in every worker w, p->lshared[i] and the listener counters at i.
+ * A reload fills a free slot with a new or re-opened listener and retires the slot of one it
+ * removes or re-opens; a retired slot is freed once every worker has closed its socket and its
+ * last session (by the next reload, or at destroy). lreload.c.
+ */
+struct sl_lslot {
+	/* the listener's fixed fields: a copy of its configuration made when the slot was
+	 * filled, with its owned pointers (acl, acl_rules, proxy_in.trusted) NULL. Written by
+	 * the controlling thread only while the slot is FREE (no worker reads it then) */
+	struct sl_config_listener cfg;
+	/* the listener as the current snapshot has it (its live fields), &cfg once retired.
+	 * Written by the controlling thread (R1, R4, R5 in lreload.c) before the snapshot it points
+	 * into is published, read by workers through sl__listener_live() (A2) */
+	_Atomic(const struct sl_config_listener *) live;
+	struct sl_addr bound; /* address after bind (port 0 resolved); controlling thread */
+	/* enum sl_lslot_state: written under p->bk_mu; read relaxed by statistics */
+	_Atomic uint8_t state;
+	bool used; /* filled once at least: its counters hold an earlier listener's totals */
+	/* workers still holding the retired slot (its socket or a session): nworkers when it
+	 * is retired, -1 by each worker once both are gone (R2 in listener.c); read by the
+	 * controlling thread (A3 in lreload.c) */
+	_Atomic unsigned holders;
+};
+
 /* One configured listener in one worker. */
 struct sl_plistener {
-	struct sl_pworker *w;
-	const struct sl_config_listener *cfg; /* in the layout snapshot */
-	size_t index;                         /* in sl_config.listeners */
+	struct sl_pworker *w;                 /* NULL while the slot was never filled */
+	const struct sl_config_listener *cfg; /* the slot's fixed copy: p->lslots[index].cfg */
+	size_t index;                         /* the slot: in p->lslots */
 	int fd;                               /* -1 once closed */
+	bool retired; /* a reload removed it: report to holders when its last session ends */
+	struct sl_defer gone; /* reports it, after the callback that closed the last session */
 	struct sl_io io;
 	struct sl_defer more;  /* resumes accepting after a pause or an accept error */
 	struct sl_timer retry; /* retries accept after running out of fds, or at a cap */
@@ -229,7 +264,10 @@ struct sl_pworker {
 	struct sl_worker *w;
 	struct sl_loop *loop;
 	unsigned index;
-	struct sl_plistener *listeners;
+	struct sl_plistener *listeners; /* [p->lcap]: by listener slot */
+	/* [p->lcap]: slot i's listener is in this worker's loop (sl__listener_start()). The
+	 * worker's alone once it runs: a slot a reload is filling is not its yet */
+	bool *lstarted;
 	struct sl_wgroup *groups;
 	struct sl_pool *sessions; /* struct sl_session blocks */
 	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
@@ -306,20 +344,26 @@ struct sl_proxy {
 	struct sl_health *health; /* NULL when no group has active checks */
 	struct sl_discover *disc; /* NULL when no group has discover (discover.c) */
 	bool has_warm;            /* some group has a warm pool */
-	struct sl_addr *bound;    /* [listener]: address after bind (port 0 resolved) */
-	uint32_t max_conns;       /* process-wide session cap in force (budget.c) */
+	/* listener slots (lreload.c): [lcap], as many as the pool table allows with nworkers
+	 * workers, the first cfg->nlisteners filled at create; states change under bk_mu */
+	struct sl_lslot *lslots;
+	size_t lcap;
+	/* process-wide session cap in force (budget.c); a reload that opens listeners may lower
+	 * one the fd limit decided. Written by the controlling thread, read relaxed (a bound,
+	 * publishing nothing) */
+	_Atomic uint32_t max_conns;
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
 	struct sl_conn_count *conns; /* one */
-	struct sl_lshared *lshared;  /* [listener] */
+	struct sl_lshared *lshared;  /* [lcap]: by listener slot */
 	/* sessions waiting in a group's queue, whole process, against its max_queue: any worker,
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */
 	struct sl_accesslog *alog;    /* NULL without an access_log (accesslog.c) */
 	/* binary upgrade (handover.c): the listening sockets handed over by the process this one
 	 * replaces, taken by listener.c in worker order (a taken entry's fd is -1); and every
-	 * worker's listening fd as opened, [worker * nlisteners + listener] (-1: none), fixed
-	 * from start until the drain closes them */
+	 * worker's listening fd as opened, [worker * lcap + slot] (-1: none), from start until
+	 * the drain closes them; a reload changes a slot's under bk_mu */
 	struct sl_proxy_socket *inherited;
 	size_t ninherited;
 	int *lfds;
@@ -359,6 +403,19 @@ sl__proxy_config(struct sl_proxy *p)
 {
 	/* A1: pairs with R3 in sl__proxy_publish_config(): the snapshot's contents are visible */
 	return atomic_load_explicit(&p->cur, memory_order_acquire);
+}
+
+/*
+ * The configuration of listener <l> in the current snapshot, for its live fields (timeouts,
+ * allow/deny, PROXY trust, rate, limits, bandwidth). The listener's worker, in a loop callback:
+ * valid until the callback returns, like sl__proxy_config().
+ */
+static inline const struct sl_config_listener *
+sl__listener_live(const struct sl_plistener *l)
+{
+	/* A2: pairs with R1, R4 in sl__listeners_apply() and R5 in sl__listeners_point()
+	 * (lreload.c): the listener's fields are visible */
+	return atomic_load_explicit(&l->w->p->lslots[l->index].live, memory_order_acquire);
 }
 
 static inline void
@@ -563,9 +620,13 @@ uint64_t sl__bandwidth_wake_ms(struct sl_session *s, uint64_t now_ms);
 /* Waits for the client's first byte (timeouts.first_byte; filter_first_byte.c). */
 enum sl_filter_verdict sl__first_byte_run(struct sl_session *s);
 enum sl_ctr sl__first_byte_timed_out(struct sl_session *s);
-/* Makes p->lshared (counts, buckets, per-source tables) for every listener. 0 or -errno. */
+/* Makes p->lshared (counts, buckets, per-source tables) for every listener slot. 0 or -errno. */
 int sl__lshared_create(struct sl_proxy *p);
 void sl__lshared_destroy(struct sl_proxy *p);
+/* Fills slot <i>'s shared part for its listener (p->lslots[i].cfg): 0 or -errno (logged). */
+int sl__lshared_fill(struct sl_proxy *p, size_t i);
+/* Empties slot <i>'s shared part (no session of it is left). */
+void sl__lshared_clear(struct sl_proxy *p, size_t i);
 /*
  * Writes the group's PROXY header to the new backend connection s->sfd, before any client
  * byte: the client address, the destination and any v2 TLVs that came in. 0 or -errno.
@@ -573,6 +634,8 @@ void sl__lshared_destroy(struct sl_proxy *p);
 int sl__pp_out_send(struct sl_session *s);
 /* Frees what the header in kept for the header out (s->pp), if anything. */
 void sl__pp_keep_put(struct sl_session *s);
+/* true if worker <w>'s PROXY buffers hold headers listener <c> takes (or it takes none). */
+bool sl__pp_worker_fits(const struct sl_pworker *w, const struct sl_config_listener *c);
 /* A worker's PROXY buffers: pp_buf always, pp_keep when a listener takes headers. 0 or -errno. */
 int sl__pp_worker_init(struct sl_pworker *w);
 void sl__pp_worker_fini(struct sl_pworker *w);
@@ -610,14 +673,27 @@ void sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_
 /* ---- listener.c ---- */
 
 /*
- * Sets up listener <i> of the layout in worker <w> (set up as far as its groups): forwarder
- * environment, socket (SO_REUSEPORT; the first worker resolves a port 0 into p->bound[i]) and
- * its registration in w->loop. 0 or -errno (logged); sl__listener_fini() undoes a partial open.
+ * Sets up the listener of slot <i> (p->lslots[i].cfg) in worker <w> (set up as far as its
+ * groups): forwarder environment and socket: <fd> if not -1 (owned from now on: a socket the
+ * listener had before a reload re-opened it), else one handed over by an upgrade, else a new
+ * one (SO_REUSEPORT; the first worker resolves a port 0 into p->lslots[i].bound). Controlling
+ * thread, the slot unseen by the worker. 0 or -errno (logged); sl__listener_fini() undoes a
+ * partial open. sl__listener_start() then registers it in w->loop (the worker's thread, or
+ * the controlling thread while the worker is stopped).
  */
-int sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i);
-/* Stops accepting and closes the socket; idempotent. The listener's worker. */
+int sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd);
+int sl__listener_start(struct sl_plistener *l);
+/* Stops accepting and closes the socket; idempotent. The listener's worker (or any thread
+ * before sl__listener_start()). */
 void sl__listener_close(struct sl_plistener *l);
-/* Closes what sl__listener_open() made. Controlling thread, worker stopped. */
+/*
+ * A reload removed <l>: closes its socket, closes its sessions that have not passed the filter
+ * chain (the chain's lists are the removed listener's), and reports the slot free of this
+ * worker once its last session has ended. The listener's worker.
+ */
+void sl__listener_retire(struct sl_plistener *l);
+/* Closes what sl__listener_open() made. Controlling thread: the worker stopped, or the listener
+ * never started, or retired and reported gone. */
 void sl__listener_fini(struct sl_plistener *l);
 /* A session of <l> closed: counts it and resumes a paused listener. */
 void sl__listener_session_closed(struct sl_plistener *l);
@@ -628,6 +704,12 @@ void sl__listener_session_adopted(struct sl_plistener *l);
 
 /* Posts <m> to worker <w>, retrying while its mailbox is full (10 s at most). 0 or -EAGAIN. */
 int sl__proxy_post(struct sl_pworker *w, struct sl_msg *m);
+/*
+ * Attaches the steering program to every worker's socket of listener slot <i> if it has
+ * steering: cpu, or removes one its sockets may carry (<inherited>: they come from another
+ * process, or from another listener). Logs what it cannot do; never fails. Controlling thread.
+ */
+void sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited);
 
 /* ---- handover.c ---- */
 
@@ -650,12 +732,53 @@ bool sl__handover_take_session(struct sl_session *s, struct sl_proxy_moved *m);
 /* A session that held its reads for a move is gone, moved or closed. The session's worker. */
 void sl__handover_session_gone(struct sl_pworker *w);
 
+/* ---- lreload.c ---- */
+
+/*
+ * Sets up the listener slots from the layout (p->lslots, p->lcap). Controlling thread, at
+ * create. 0 or -ENOMEM.
+ */
+int sl__lslots_create(struct sl_proxy *p);
+/* Frees the slots (after every worker's listeners are finished). */
+void sl__lslots_destroy(struct sl_proxy *p);
+/*
+ * A reload's listener change, first half: matches <next>'s listeners with the live slots by
+ * name, checks that it fits (free slots, the pool table, the fd budget, the workers' PROXY
+ * buffers) and opens every socket it needs, changing nothing the workers see. 0 with the plan
+ * in *out, or -errno with the reason in <why> (<size> bytes) and nothing changed. Controlling
+ * thread; takes and gives back p->bk_mu.
+ */
+struct sl_lplan;
+int sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct sl_lplan **out,
+                          char *why, size_t size);
+/* Undoes a prepared plan that will not be applied: closes what it opened. */
+void sl__listeners_abandon(struct sl_proxy *p, struct sl_lplan *plan);
+/*
+ * Second half, once <next> is sure to be published (backends applied): the fresh slots go live
+ * with <next>'s fields, the workers start them and retire the removed ones (waited for,
+ * bounded, under p->bk_mu), whose sessions then read the slot's copy. Frees <plan>. 0, or
+ * -EAGAIN when a drain has begun (the plan abandoned: the listeners stay as they were).
+ */
+int sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *plan, const struct sl_config *next);
+/* true if the live slots are <next>'s listeners, each with the same "reopen" keys. */
+bool sl__listeners_match(struct sl_proxy *p, const struct sl_config *next);
+/* Points every live slot at its listener in <next> (sl__listeners_match() holds). */
+void sl__listeners_point(struct sl_proxy *p, const struct sl_config *next);
+
 /* ---- budget.c ---- */
 
 /* fds one session may hold under <cfg>: 2, or 6 when a listener may splice. */
 unsigned sl__budget_session_fds(const struct sl_config *cfg);
 /* fds <cfg> holds with no session open, with <nworkers> workers. */
 uint64_t sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers);
+/*
+ * Whether the fd limit holds the process's cap p->max_conns once <nlisteners> listeners
+ * (<nsplice> of which may splice) are open in every worker, and the sessions then need
+ * <per_session> fds: 0 with the cap to apply in *cap (a cap the limit decided shrinks by what
+ * the new sockets hold), or -EMFILE with the figures in <why> (<size> bytes). A reload.
+ */
+int sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
+                               unsigned per_session, uint32_t *cap, char *why, size_t size);
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit and sets p->max_conns: the configured
  * max_connections, or what the limit holds when it is 0. -EMFILE (logged with the figures)

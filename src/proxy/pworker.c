@@ -46,8 +46,10 @@ worker_drain(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_proxy *p = w->p;
 
 	(void)wk;
-	for (size_t i = 0; i < p->cfg->nlisteners; i++)
-		sl__listener_close(&w->listeners[i]);
+	/* the listeners in this loop; a slot a reload is filling is its (it sees the drain) */
+	for (size_t i = 0; i < p->lcap; i++)
+		if (w->lstarted[i])
+			sl__listener_close(&w->listeners[i]);
 	/* no new sessions: give the warm connections back to the backends now */
 	for (size_t g = 0; g < p->cfg->ngroups; g++)
 		sl__wgroup_warm_sync(&w->groups[g], true);
@@ -110,10 +112,11 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	if (err != 0)
 		return err;
 	w->groups = calloc(cfg->ngroups, sizeof(w->groups[0]));
-	w->listeners = calloc(cfg->nlisteners, sizeof(w->listeners[0]));
-	if (w->groups == NULL || w->listeners == NULL)
+	w->listeners = calloc(p->lcap, sizeof(w->listeners[0]));
+	w->lstarted = calloc(p->lcap, sizeof(w->lstarted[0]));
+	if (w->groups == NULL || w->listeners == NULL || w->lstarted == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < cfg->nlisteners; i++)
+	for (size_t i = 0; i < p->lcap; i++)
 		w->listeners[i].fd = -1;
 	err = sl_pool_create(&w->sessions, &po);
 	if (err != 0)
@@ -136,7 +139,9 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 		}
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		err = sl__listener_open(&w->listeners[i], w, i);
+		err = sl__listener_open(&w->listeners[i], w, i, -1);
+		if (err == 0)
+			err = sl__listener_start(&w->listeners[i]);
 		if (err != 0)
 			return err;
 	}
@@ -147,7 +152,7 @@ void
 sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 {
 	if (w->listeners != NULL) {
-		for (size_t i = 0; i < p->cfg->nlisteners; i++)
+		for (size_t i = 0; w->lstarted != NULL && i < p->lcap; i++)
 			sl__listener_fini(&w->listeners[i]);
 	}
 	if (w->groups != NULL)
@@ -157,6 +162,7 @@ sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 	sl__metrics_worker_fini(w);
 	sl__pp_worker_fini(w);
 	free(w->listeners);
+	free(w->lstarted);
 	free(w->groups);
 	if (w->loop != NULL)
 		sl_loop_set_epoch(w->loop, NULL, 0);

@@ -201,8 +201,7 @@ static int
 forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 {
 	const struct sl_plistener *l = s->l;
-	const struct sl_config_timeouts *t =
-	        &sl__proxy_config(l->w->p)->listeners[l->index].timeouts;
+	const struct sl_config_timeouts *t = &sl__listener_live(l)->timeouts;
 	const struct sl_fwd *f = &s->fwd;
 	uint32_t cidle = t->client_idle_ms, sidle = t->server_idle_ms;
 	int ckind = SL_TIMEOUT_CLIENT_IDLE, skind = SL_TIMEOUT_SERVER_IDLE, kind = -1;
@@ -513,7 +512,7 @@ session_try_connect(struct sl_session *s)
 		s->sfd = fd;
 		sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
 		set_state(s, SL_SS_CONNECTING);
-		connect_ms = sl__proxy_config(w->p)->listeners[l->index].timeouts.connect_ms;
+		connect_ms = sl__listener_live(l)->timeouts.connect_ms;
 		if (connect_ms != 0)
 			sl_loop_timer_add(w->loop, &s->timer, connect_ms);
 		return true;
@@ -595,7 +594,7 @@ queue_join(struct sl_session *s, uint32_t max)
 	if (s->state != SL_SS_QUEUED) {
 		/* a new wait; one that got a slot and failed to connect at once keeps its deadline
 		 */
-		ms = sl__proxy_config(l->w->p)->listeners[l->index].timeouts.queue_ms;
+		ms = sl__listener_live(l)->timeouts.queue_ms;
 		s->queue_until = ms != 0 ? now + ms : 0;
 		set_state(s, SL_SS_QUEUED);
 	}

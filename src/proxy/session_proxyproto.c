@@ -30,7 +30,7 @@ struct sl_pp_keep {
 static const struct sl_config_proxy_in *
 proxy_in(const struct sl_session *s)
 {
-	return &sl__proxy_config(s->l->w->p)->listeners[s->l->index].proxy_in;
+	return &sl__listener_live(s->l)->proxy_in;
 }
 
 static enum sl_filter_verdict
@@ -164,6 +164,15 @@ sl__pp_out_send(struct sl_session *s)
 out_put:
 	sl__pp_keep_put(s);
 	return err;
+}
+
+bool
+sl__pp_worker_fits(const struct sl_pworker *w, const struct sl_config_listener *c)
+{
+	if (c->proxy_in.versions == 0)
+		return true;
+	return w->pp_keep != NULL &&
+	       (size_t)c->proxy_in.max_size + SL_PP_V2_FIXED_LEN + 36 <= w->pp_buf_size;
 }
 
 int

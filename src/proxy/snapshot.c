@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Configuration snapshots at run time: the layout check (through the key table's compare,
- * sl_config_needs_restart()) and the publish that swaps the current snapshot and
- * retires the old one through the proxy's epoch domain. Controlling thread only. Workers read
+ * sl_config_needs_restart()), the reload (listeners: lreload.c; backends: backends.c) and the
+ * publish that swaps the current snapshot and retires the old one through the proxy's epoch
+ * domain. Controlling thread only. Workers read
  * the snapshot through sl__proxy_config() (proxy_int.h).
  */
 #include <errno.h>
@@ -40,10 +41,15 @@ sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 	old = atomic_load_explicit(&p->cur, memory_order_relaxed);
 	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)))
 		return -EINVAL;
+	/* the listeners are the live slots' (a reload opened and retired them first) */
+	if (!sl__listeners_match(p, next))
+		return -EINVAL;
 	/* once <next> is visible the retire must not fail: make room first (we are the only
 	 * thread that retires into this domain, so the room stays) */
 	if (old != p->cfg && sl_epoch_reclaim(p->epoch) >= SL_CONFIG_MAX_RETIRED)
 		return -EBUSY;
+	/* every listener reads its live fields in <next> before <old> can be freed */
+	sl__listeners_point(p, next);
 	/* R3: pairs with A1 in sl__proxy_config(): a worker that loads <next> sees its contents.
 	 * The retire below steps the epoch after this store (R1 in epoch.c): a worker that has
 	 * seen that step loads <next> or newer, never <old>. */
@@ -66,6 +72,7 @@ int
 sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size)
 {
 	const struct sl_config *prev;
+	struct sl_lplan *plan;
 	int err;
 
 	/* relaxed: this thread is the only writer of cur */
@@ -83,12 +90,25 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 		         SL_CONFIG_MAX_RETIRED);
 		return -EBUSY;
 	}
+	/* every new listener's socket first: a bind that fails changes nothing */
+	err = sl__listeners_prepare(p, next, &plan, why, size);
+	if (err != 0)
+		return err;
 	/* the previous file, not the start file: run-time changes stay while a group's list
 	 * in the file stays */
 	err = sl__proxy_backends_reload(p, prev, next, why, size);
-	if (err != 0)
+	if (err != 0) {
+		sl__listeners_abandon(p, plan);
 		return -ENOSPC; /* not a layout change: the file's backends cannot be applied now */
+	}
+	if (sl__listeners_apply(p, plan, next) != 0) {
+		snprintf(why, size, "the proxy drains: it takes no listener change now");
+		return -EAGAIN;
+	}
 	err = sl__proxy_publish_config(p, next);
+	/* cannot fail: the room was made above (only this thread retires), the layout and the
+	 * listeners are <next>'s; a new listener already reads <next> */
+	SL_ASSERT(err == 0);
 	if (err == -EBUSY)
 		snprintf(why, size, "the workers still hold %d earlier snapshots; try again",
 		         SL_CONFIG_MAX_RETIRED);

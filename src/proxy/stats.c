@@ -97,7 +97,8 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 	st->warm_failed = sl_counter_sum(c, SL_CTR_WARM_FAILED);
 	st->local_errors = sl_counter_sum(c, SL_CTR_LOCAL_ERRORS);
 	st->accept_pauses = sl_counter_sum(c, SL_CTR_ACCEPT_PAUSES);
-	st->max_connections = p->max_conns;
+	/* relaxed: a statistic */
+	st->max_connections = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
 	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)
 		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
 	for (unsigned r = 0; r < SL_REJECT_KINDS; r++)

@@ -183,7 +183,8 @@ class ReloadUpgrade(unittest.TestCase):
             self.reached_no_more(s1, load)
             self.progress()
 
-            # upgrade 2, to a file with another listener (what a reload refuses)
+            # upgrade 2, to a file with another listener (a reload opens one too:
+            # reload_listeners_test.py)
             self.write([(b2, 1), (b3, 1)], idle="30s", other=True)
             px = self.upgrade(px, streams)
             other_load = NewConnections(self.other_port)

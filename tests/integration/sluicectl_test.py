@@ -297,12 +297,21 @@ class Ctl(unittest.TestCase):
             self.assertIsNone(px.proc.poll())
             self.assertTrue(echoed(connect(port)))
 
+            # the listener moves to another port: re-opened there, the old one refuses
             other = free_port()
             self.write(other, [("b1", b.addr)])
             rc, _, err = self.ctl("reload")
+            self.assertEqual(0, rc, err)
+            self.assertTrue(echoed(connect(other)))
+            with self.assertRaises(ConnectionRefusedError):
+                connect(port).close()
+
+            # what the process was built from does not change live
+            self.write(other, [("b1", b.addr)], extra="max_connections: 10\n")
+            rc, _, err = self.ctl("reload")
             self.assertEqual(1, rc)
-            self.assertIn("needs a restart", err)
-            self.assertTrue(echoed(connect(port)))
+            self.assertIn("max_connections changed (needs a restart", err)
+            self.assertTrue(echoed(connect(other)))
 
     def test_shutdown_drains_open_sessions_then_exits_0(self):
         with Server(echo_handler) as b:

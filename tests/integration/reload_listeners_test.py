@@ -1,0 +1,375 @@
+# SPDX-License-Identifier: MIT
+"""Reloads that add, remove and re-open listeners in the running process, real processes on real
+sockets: a listener added by SIGHUP takes connections; one removed refuses new ones while a
+session opened on it before keeps forwarding both ways until it closes; an unchanged listener
+refuses no connection across reloads, nor one re-opened on the same address (another backlog),
+which keeps its socket; a listener switched to another group sends new sessions there; a new
+listener on a port something else holds refuses the whole reload (SIGHUP and `sluicectl
+reload`), changes nothing, and the process goes on, as do more listeners than the process has
+slots and, under a low fd limit, more than it leaves room for; an upgrade after such reloads
+takes over the listeners in force."""
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, name_handler,
+                     recv_exact, Server, Sluice, wait_for_text)
+
+
+def ask(s):
+    """Who answers one line on the open connection <s>."""
+    s.sendall(b"who\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = s.recv(64)
+        if not chunk:
+            raise EOFError("closed")
+        got += chunk
+    return got.decode().strip()
+
+
+def who(port):
+    with connect(port) as s:
+        return ask(s)
+
+
+def refused(port):
+    """True if a connect to <port> is refused (nothing listens)."""
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+        return False
+    except ConnectionRefusedError:
+        return True
+    finally:
+        s.close()
+
+
+def echo_both_ways(s, n):
+    """Sends <n> bytes (a pattern) on <s> and reads them back; true if they came back intact."""
+    data = bytes((i * 7 + n) % 251 for i in range(n))
+    s.sendall(data)
+    return recv_exact(s, n) == data
+
+
+class Connector(threading.Thread):
+    """Connects to <port> and closes again, over and over (bounded), counting refusals."""
+
+    def __init__(self, port, most=200000):
+        super().__init__(daemon=True)
+        self.port, self.most = port, most
+        self.stop = threading.Event()
+        self.ok = self.refused = 0
+        self.errors = []
+
+    def run(self):
+        for _ in range(self.most):
+            if self.stop.is_set():
+                return
+            s = socket.socket()
+            s.settimeout(5)
+            try:
+                s.connect(("127.0.0.1", self.port))
+                self.ok += 1
+            except ConnectionRefusedError:
+                self.refused += 1
+            except OSError as e:
+                self.errors.append(repr(e))
+            finally:
+                s.close()
+
+
+class ReloadListeners(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "sluice.yaml")
+        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        self.reloads = 0
+
+    def write(self, listeners, groups, top=""):
+        """<listeners>: [(name, port, group, extra yaml)], <groups>: [(name, [(b, addr)])]."""
+        text = (f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n{top}"
+                "listeners:\n")
+        for name, port, group, extra in listeners:
+            text += (f"  - name: {name}\n    address: 127.0.0.1:{port}\n"
+                     f"    group: {group}\n{extra}")
+        text += "groups:\n"
+        for name, backends in groups:
+            text += f"  - name: {name}\n    backends:\n"
+            text += "".join(f"      - {{ name: {b}, address: {a} }}\n" for b, a in backends)
+        with open(self.path, "w") as f:
+            f.write(text)
+
+    def start(self, port):
+        px = Sluice(["-c", self.path], port=port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, "control socket on")
+        return px
+
+    def hup(self, px):
+        """SIGHUP, and waits for the next "reloaded" line."""
+        self.reloads += 1
+        px.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10 * SLOW
+        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
+            self.assertLess(time.monotonic(), deadline, px.stderr())
+            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
+            select.select([], [], [], 0.02)
+
+    def ctl(self, *args):
+        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
+                           text=True, timeout=60 * SLOW)
+        return p.returncode, p.stdout, p.stderr
+
+    def active_sessions(self):
+        rc, out, err = self.ctl("--json", "show", "sessions")
+        self.assertEqual(0, rc, err)
+        return json.loads(out)["result"]["active"]
+
+    def test_listener_added_and_removed_while_its_session_runs_on(self):
+        p1, p2 = free_port(), free_port()
+        debug = "log: { level: debug }\n"  # the slot freed is a debug line
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", "")], web, debug)
+            px = self.start(p1)
+            self.assertTrue(refused(p2))
+
+            # added: the new listener takes connections, the first one goes on
+            self.write([("one", p1, "web", ""), ("two", p2, "web", "")], web, debug)
+            self.hup(px)
+            self.assertEqual("a", who(p2))
+            self.assertEqual("a", who(p1))
+
+            # a session on two, open across the reload that removes two
+            held = connect(p2)
+            self.addCleanup(held.close)
+            self.assertEqual("a", ask(held))
+            self.write([("one", p1, "web", "")], web, debug)
+            self.hup(px)
+            wait_for_text(px, "listener two: closed; its sessions run to their end")
+            self.assertTrue(refused(p2))
+            self.assertEqual("a", who(p1))
+            for _ in range(3):  # both ways, more than once, after the listener is gone
+                self.assertEqual("a", ask(held))
+            self.assertNotIn("listener two: its last session ended", px.stderr())
+            held.close()
+            deadline = time.monotonic() + 10 * SLOW
+            while self.active_sessions() != 0:
+                self.assertLess(time.monotonic(), deadline)
+                select.select([], [], [], 0.02)
+
+            # added back on the same port; the next reload frees the retired slot
+            self.write([("one", p1, "web", ""), ("two", p2, "web", "")], web, debug)
+            self.hup(px)
+            wait_for_text(px, "listener two: its last session ended: slot")
+            self.assertEqual("a", who(p2))
+            self.assertEqual(0, px.stop())
+
+    def test_unchanged_listener_refuses_nothing_across_reloads(self):
+        p1, p2 = free_port(), free_port()
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", "")], web)
+            px = self.start(p1)
+            c = Connector(p1)
+            c.start()
+            try:
+                for i in range(5):
+                    # every other reload adds or removes another listener, or re-opens this
+                    # one on the same address (another backlog): the socket stays
+                    listeners = [("one", p1, "web", f"    backlog: {1000 + i % 2}\n")]
+                    if i % 2 == 0:
+                        listeners.append(("two", p2, "web", ""))
+                    self.write(listeners, web)
+                    before = c.ok
+                    self.hup(px)
+                    deadline = time.monotonic() + 10 * SLOW
+                    while c.ok < before + 20 and c.is_alive():  # connects after the reload too
+                        self.assertLess(time.monotonic(), deadline)
+                        select.select([], [], [], 0.01)
+            finally:
+                c.stop.set()
+                c.join(30 * SLOW)
+            self.assertEqual(0, c.refused, "connections refused across the reloads")
+            self.assertEqual([], c.errors)
+            self.assertGreater(c.ok, 100)
+            self.assertIn("listener one: takes over the sockets on 127.0.0.1:%d" % p1,
+                          px.stderr())
+            self.assertEqual("a", who(p1))
+            self.assertEqual(0, px.stop())
+
+    def test_listener_on_another_group_added_then_removed_while_a_session_runs(self):
+        p1, p2 = free_port(), free_port()
+        with Server(name_handler("a")) as a, Server(echo_handler) as e:
+            groups = [("web", [("a", a.addr)]), ("echo", [("e", e.addr)])]
+            self.write([("one", p1, "web", "")], groups)
+            px = self.start(p1)
+
+            # a listener on the second group, and a session through it
+            self.write([("one", p1, "web", ""), ("two", p2, "echo", "")], groups)
+            self.hup(px)
+            held = connect(p2)
+            self.addCleanup(held.close)
+            self.assertTrue(echo_both_ways(held, 1000))
+
+            # two goes while the session is open; one switches to the other group (re-opened
+            # on its own socket): new sessions on one go to the echo group
+            self.write([("one", p1, "echo", "")], groups)
+            self.hup(px)
+            wait_for_text(px, "listener one: group changed: re-opened")
+            self.assertTrue(refused(p2))
+            with connect(p1) as s:
+                self.assertTrue(echo_both_ways(s, 1000))
+            self.assertTrue(echo_both_ways(held, 256 * 1024))  # bytes intact, both ways
+            held.shutdown(socket.SHUT_WR)
+            self.assertEqual(b"", held.recv(1))  # the backend's end comes through
+            held.close()
+
+            # and back: one to web again
+            self.write([("one", p1, "web", "")], groups)
+            self.hup(px)
+            self.assertEqual("a", who(p1))
+            self.assertEqual(0, px.stop())
+
+    def test_bind_error_refuses_the_whole_reload(self):
+        p1, p2, busy = free_port(), free_port(), socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.addCleanup(busy.close)
+        taken = busy.getsockname()[1]
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", "")], web)
+            px = self.start(p1)
+
+            # SIGHUP: p2 is fine, the port in use is not: neither opens, one stays as it was
+            self.write([("one", p1, "web", "    backlog: 100\n"), ("two", p2, "web", ""),
+                        ("three", taken, "web", "")], web)
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "SIGHUP: not reloaded: listener three: cannot listen on "
+                              f"127.0.0.1:{taken}: Address already in use")
+            self.assertTrue(refused(p2))
+            self.assertEqual("a", who(p1))
+            self.assertNotIn("re-opened", px.stderr())
+
+            # the control socket: the same refusal, in the reply
+            rc, _, err = self.ctl("reload")
+            self.assertEqual(1, rc)
+            self.assertIn(f"listener three: cannot listen on 127.0.0.1:{taken}", err)
+            self.assertTrue(refused(p2))
+            self.assertEqual("a", who(p1))
+
+            # the port freed: the same file now applies, through the control socket
+            busy.close()
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(0, rc, err)
+            self.assertEqual("a", who(p2))
+            self.assertEqual("a", who(taken))
+            self.assertEqual("a", who(p1))
+            self.assertEqual(0, px.stop())
+
+
+    def test_fd_limit_counts_the_listeners_a_reload_opens(self):
+        ports = [free_port() for _ in range(6)]
+        copy = "    forward: copy\n"  # no pipes: 2 fds per session
+
+        def listeners(n):
+            return [(f"l{i}", ports[i], "web", copy) for i in range(n)]
+
+        def nofile(px):
+            px.args = ["prlimit", "--nofile=200:200"] + px.args
+            return px
+
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            # the cap the limit decides at start (max_connections: 0), and what it holds idle
+            self.write(listeners(1), web)
+            px = nofile(Sluice(["-c", self.path], port=ports[0]))
+            with px:
+                wait_for_text(px, "control socket on")
+                m = re.search(r"max_connections (\d+): what 200 file descriptors allow "
+                              r"\(2 per session, (\d+) held idle", px.stderr())
+                self.assertIsNotNone(m, px.stderr())
+                cap = int(m.group(1))
+                # 3 listeners more, one socket each in 2 workers: the cap shrinks by 3
+                self.write(listeners(4), web)
+                self.hup(px)
+                wait_for_text(px, f"max_connections {cap - 3}: what the file descriptor "
+                                  "limit allows with 4 listeners open")
+                self.assertEqual("a", who(ports[3]))
+                self.assertEqual(0, px.stop())
+
+            # a configured cap 3 below it: 3 listeners more fit, 4 do not
+            self.reloads = 0
+            self.write(listeners(1), web, f"max_connections: {cap - 3}\n")
+            px = nofile(Sluice(["-c", self.path], port=ports[0]))
+            with px:
+                wait_for_text(px, "control socket on")
+                self.write(listeners(5), web, f"max_connections: {cap - 3}\n")
+                rc, _, err = self.ctl("reload")
+                self.assertEqual(1, rc)
+                self.assertIn(f"max_connections {cap - 3} needs 2 per session; the limit is "
+                              "200", err)
+                self.assertTrue(refused(ports[1]))
+                self.write(listeners(4), web, f"max_connections: {cap - 3}\n")
+                rc, _, err = self.ctl("reload")
+                self.assertEqual(0, rc, err)
+                self.assertEqual("a", who(ports[3]))
+                self.assertEqual(0, px.stop())
+
+    def test_more_listeners_than_slots_refuses_the_reload_before_opening_any(self):
+        p1 = free_port()
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", "")], web)
+            px = self.start(p1)
+            # 257 listeners: one more than the slots; ports are never bound (none opens)
+            many = [("one", p1, "web", "")] + [(f"x{i}", 1024 + i, "web", "")
+                                                for i in range(256)]
+            self.write(many, web)
+            rc, _, err = self.ctl("reload")
+            self.assertEqual(1, rc)
+            self.assertIn("257 listeners would be open or closing at once (0 removed earlier "
+                          "still have sessions); this process has 256 listener slots", err)
+            self.assertEqual("a", who(p1))
+            self.assertEqual(0, px.stop())
+
+    def test_upgrade_after_reloads_takes_the_listeners_in_force(self):
+        p1, p2, p3 = free_port(), free_port(), free_port()
+        up = os.path.join(self.dir.name, "upgrade.sock")
+        top = f"upgrade_socket: {up}\n"
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", ""), ("two", p2, "web", "")], web, top)
+            px = self.start(p1)
+            # two goes, three comes: the sockets in force are one's and three's
+            self.write([("one", p1, "web", ""), ("three", p3, "web", "")], web, top)
+            self.hup(px)
+            self.assertEqual("a", who(p3))
+            new = Sluice(["-c", self.path, "--upgrade"])
+            new.__enter__()
+            self.addCleanup(new.stop)
+            wait_for_text(new, "this process serves", timeout=30)
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            self.assertIn("took 4 listening sockets", new.stderr())
+            self.assertNotIn("was not taken", new.stderr())
+            self.assertEqual("a", who(p1))
+            self.assertEqual("a", who(p3))
+            self.assertTrue(refused(p2))
+            self.assertEqual(0, new.stop())
+
+
+if __name__ == "__main__":
+    unittest.main()
