@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Reloads and upgrades under load, the acceptance test: a new connection every few ms (each
 echoing unique bytes) and three long-lived streams checksummed both ways run through ten reloads
-(SIGHUP and sluicectl mixed: live fields, backends added, removed and reweighted, and one file
-with an error, refused with FILE:LINE:COLUMN while serving goes on) and three binary upgrades,
-one of them to a file that adds a listener. No connection fails, every stream's bytes come back
-intact and every stream lives to the end, and each old process exits 0."""
+(SIGHUP and sluicectl mixed: live fields, backends added, removed and reweighted, a listener
+added, removed and added again, and one file with an error, refused with FILE:LINE:COLUMN while
+serving goes on) and three binary upgrades. A stream opened on the listener that is later
+removed outlives its listener's removal and an upgrade. No connection fails, every stream's
+bytes come back intact and every stream lives to the end, and each old process exits 0."""
 import json
 import os
 import re
@@ -170,25 +171,27 @@ class ReloadUpgrade(unittest.TestCase):
             self.write([(b1, 3), (b2, 1)], idle="45s")
             px = self.upgrade(px, streams)
             self.progress()
-            # 5: SIGHUP, a backend added and the timeouts changed
-            self.write([(b1, 3), (b2, 1), (b3, 1)], idle="30s")
+            # 5: SIGHUP, a backend and a listener added and the timeouts changed
+            self.write([(b1, 3), (b2, 1), (b3, 1)], idle="30s", other=True)
             self.hup(px)
             wait_for_text(px, f"backend b3 ({s3.addr}) added (reload)")
             self.reaches(s3)
+            other_load = NewConnections(self.other_port)
+            other_load.start()
+            other_stream = Stream(self.other_port, 3)  # outlives its listener (9)
+            other_stream.start()
+            streams.append(other_stream)
             self.progress()
             # 6: sluicectl, b1 removed
-            self.write([(b2, 1), (b3, 1)], idle="30s")
+            self.write([(b2, 1), (b3, 1)], idle="30s", other=True)
             self.ctl_reload(px)
             wait_for_text(px, "backend b1 removed (reload)")
             self.reached_no_more(s1, load)
             self.progress()
 
-            # upgrade 2, to a file with another listener (a reload opens one too:
-            # reload_listeners_test.py)
+            # upgrade 2
             self.write([(b2, 1), (b3, 1)], idle="30s", other=True)
             px = self.upgrade(px, streams)
-            other_load = NewConnections(self.other_port)
-            other_load.start()
             with connect(self.other_port) as c:
                 c.sendall(b"other")
                 self.assertEqual(b"other", recv_exact(c, 5))
@@ -205,33 +208,42 @@ class ReloadUpgrade(unittest.TestCase):
                        other=True)
             self.ctl_reload(px)
             self.progress()
-            # 9: SIGHUP, b3 removed
-            self.write([(b2, 5), (b0, 1)], idle="30s", allow="127.0.0.1/32", other=True)
+            # 9: SIGHUP, b3 and the listener other removed (its load stops first; its
+            # stream goes on)
+            other_load.stop.set()
+            other_load.join(60 * SLOW)
+            self.assertEqual([], other_load.failed[:10],
+                             f"{len(other_load.failed)} of {other_load.ok} failed")
+            self.assertGreater(other_load.ok, 50)
+            self.write([(b2, 5), (b0, 1)], idle="30s", allow="127.0.0.1/32")
             self.hup(px)
             wait_for_text(px, "backend b3 removed (reload)")
+            with self.assertRaises(ConnectionRefusedError):
+                connect(self.other_port).close()
             self.reached_no_more(s3, load)
             self.progress()
 
             # upgrade 3
-            self.write([(b2, 5), (b0, 1)], idle="30s", allow="127.0.0.1/32", other=True)
+            self.write([(b2, 5), (b0, 1)], idle="30s", allow="127.0.0.1/32")
             sent = [s.nsent for s in streams]
             px = self.upgrade(px, streams)
             self.progress()
-            # 10: sluicectl, b1 back and the timeouts changed
+            # 10: sluicectl, b1 and the listener other back, the timeouts changed
             self.write([(b2, 5), (b0, 1), (b1, 1)], idle="50s", allow="127.0.0.1/32",
                        other=True)
             self.ctl_reload(px)
             wait_for_text(px, f"backend b1 ({s1.addr}) added (reload)")
             self.reaches(s1)
+            with connect(self.other_port) as c:
+                c.sendall(b"back")
+                self.assertEqual(b"back", recv_exact(c, 4))
             self.progress()
             self.assertNotIn("SIGHUP: not reloaded", px.stderr())
 
-            for l in (load, other_load):
-                l.stop.set()
-            for l in (load, other_load):
-                l.join(60 * SLOW)
-                self.assertEqual([], l.failed[:10], f"{len(l.failed)} of {l.ok} failed")
-                self.assertGreater(l.ok, 50)
+            load.stop.set()
+            load.join(60 * SLOW)
+            self.assertEqual([], load.failed[:10], f"{len(load.failed)} of {load.ok} failed")
+            self.assertGreater(load.ok, 50)
             # every stream moved on past the last upgrade, then ends cleanly, intact
             self.assertTrue(wait_until(
                 lambda: all(s.nsent > n for s, n in zip(streams, sent)), 30))
