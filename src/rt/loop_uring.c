@@ -42,7 +42,7 @@ struct sl_loop_uring {
 	unsigned npend, pend_cap;
 };
 
-#define URING_REMOVE_TAG 0 /* user_data of our POLL_REMOVE requests: gen 0 */
+#define URING_REMOVE_TAG 0 /* user_data of our cancel requests: gen 0 */
 
 static uint64_t
 slot_key(int fd, uint32_t gen)
@@ -202,7 +202,13 @@ slot_arm(struct sl_loop_uring *u, int fd)
 	return 0;
 }
 
-/* Queues the removal of slot <fd>'s request of generation <gen>; its result is ignored. */
+/*
+ * Queues the removal of slot <fd>'s request of generation <gen>; its result is ignored. An
+ * ASYNC_CANCEL, not a POLL_REMOVE: POLL_REMOVE fails with -EALREADY, leaving the request armed
+ * (and its file open), when a wake-up of the request is still to be processed, which with
+ * deferred task work is the case from the wake-up until the next GETEVENTS enter; a cancel
+ * marks the request and that processing ends it.
+ */
 static int
 slot_disarm(struct sl_loop_uring *u, int fd, uint32_t gen)
 {
@@ -210,7 +216,7 @@ slot_disarm(struct sl_loop_uring *u, int fd, uint32_t gen)
 
 	if (sqe == NULL)
 		return -ENOMEM;
-	io_uring_prep_poll_remove(sqe, slot_key(fd, gen));
+	io_uring_prep_cancel64(sqe, slot_key(fd, gen), 0);
 	io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
 	/* no completion when it found the request; -ENOENT ones arrive and are ignored */
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -569,10 +575,10 @@ ring_check(struct io_uring *ring, const char **why)
 		return -EOPNOTSUPP;
 	}
 	ok = io_uring_opcode_supported(probe, IORING_OP_POLL_ADD) &&
-	     io_uring_opcode_supported(probe, IORING_OP_POLL_REMOVE);
+	     io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL);
 	io_uring_free_probe(probe);
 	if (!ok) {
-		*why = "io_uring lacks POLL_ADD or POLL_REMOVE";
+		*why = "io_uring lacks POLL_ADD or ASYNC_CANCEL";
 		return -EOPNOTSUPP;
 	}
 	return 0;

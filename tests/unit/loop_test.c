@@ -528,6 +528,36 @@ fd_closed_by_the_last_callback_before_stop_is_closed_for_the_peer(void **state)
 }
 
 static void
+fd_forgotten_with_a_wakeup_pending_is_closed_for_the_peer(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+	char c;
+	ssize_t r;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	run_for(l, 5);
+	/* data arrives while no wait runs: (io_uring) its wake-up is still to be processed when
+	 * the removal goes in, which a plain POLL_REMOVE would refuse (-EALREADY) */
+	pair_send(&p);
+	sl_loop_io_forget(l, &io);
+	close(p.fd[0]);
+	run_for(l, 5);
+
+	/* closed with the byte unread: a unix socket's peer sees a reset, or EOF */
+	r = read(p.fd[1], &c, 1);
+	assert_true(r == 0 || (r == -1 && errno == ECONNRESET));
+	assert_int_equal(0, e.count);
+	close(p.fd[1]);
+	sl_loop_destroy(l);
+}
+
+static void
 deleted_fd_closed_before_del_is_closed_for_the_peer(void **state)
 {
 	struct sl_loop *l = loop_new();
@@ -1278,6 +1308,7 @@ main(void)
 	        cmocka_unit_test(
 	                forgotten_and_closed_fd_is_closed_for_the_peer_after_one_iteration),
 	        cmocka_unit_test(deleted_fd_closed_before_del_is_closed_for_the_peer),
+	        cmocka_unit_test(fd_forgotten_with_a_wakeup_pending_is_closed_for_the_peer),
 	        cmocka_unit_test(fd_closed_by_the_last_callback_before_stop_is_closed_for_the_peer),
 	        cmocka_unit_test(io_mod_from_read_to_write_reports_write_and_not_read),
 	        cmocka_unit_test(io_add_twice_fails_with_eexist),
