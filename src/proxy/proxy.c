@@ -247,7 +247,6 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	if (err != 0)
 		goto err_destroy;
 	p->nworkers = sl_worker_group_size(p->wg);
-	runtime_log(p);
 	co.slots = p->nworkers;
 	err = sl_counter_create(&p->ctr, &co);
 	if (err != 0)
@@ -288,6 +287,8 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		if (err != 0)
 			goto err_destroy;
 	}
+	/* last, after the session cap's line: what the loops made above run on */
+	runtime_log(p);
 	*out = p;
 	return 0;
 
