@@ -160,12 +160,15 @@ sqe_get(struct sl_loop_uring *u)
 	return sqe;
 }
 
-/* Moves the pending SQEs into the ring, submitting whenever it fills. 0 or negative errno. */
+/*
+ * Moves the pending SQEs into the ring, submitting whenever it fills. 0, or the negative errno
+ * of a failed submission: what did not fit stays pending, in order, for the next wait.
+ */
 static int
 pend_flush(struct sl_loop_uring *u)
 {
 	unsigned i = 0;
-	int err;
+	int err = 0;
 
 	while (i < u->npend) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
@@ -173,13 +176,15 @@ pend_flush(struct sl_loop_uring *u)
 		if (sqe == NULL) {
 			err = sq_submit(u);
 			if (err != 0)
-				return err;
+				break;
 			continue;
 		}
 		memcpy(sqe, &u->pend[i++], sizeof(*sqe));
 	}
-	u->npend = 0;
-	return 0;
+	if (i != 0 && i < u->npend)
+		memmove(u->pend, u->pend + i, (size_t)(u->npend - i) * sizeof(u->pend[0]));
+	u->npend -= i;
+	return err;
 }
 
 /* Queues a poll request for slot <fd> with its current generation. */
@@ -478,9 +483,8 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 		}
 		u->enabled = true;
 	}
-	err = pend_flush(u);
-	if (err != 0)
-		return err;
+	/* a failure leaves the rest pending: the enter below reports a ring that is broken */
+	(void)pend_flush(u);
 	/* a wrapped batch number could match a slot's from 2^32 waits ago: start over */
 	if (++u->seq == 0) {
 		for (unsigned i = 0; i < u->nslots; i++)
