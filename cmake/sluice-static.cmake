@@ -30,6 +30,8 @@ find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
 	DOC "static libyaml for sluice-static")
 find_library(SL_NUMA_STATIC_LIB NAMES libnuma.a HINTS ${NUMA_LIBRARY_DIRS}
 	DOC "static libnuma for sluice-static")
+find_library(SL_URING_STATIC_LIB NAMES liburing.a HINTS ${URING_LIBRARY_DIRS}
+	DOC "static liburing for sluice-static")
 find_library(SL_CAP_STATIC_LIB NAMES libcap.a HINTS ${CAP_LIBRARY_DIRS}
 	DOC "static libcap for sluice-static")
 # c-ares for DNS discovery: only the query and parse objects are pulled in, none of which calls
@@ -70,6 +72,9 @@ endif()
 if(NOT SL_NUMA_STATIC_LIB)
 	list(APPEND SL_STATIC_MISSING "libnuma.a")
 endif()
+if(NOT SL_URING_STATIC_LIB)
+	list(APPEND SL_STATIC_MISSING "liburing.a")
+endif()
 if(NOT SL_CAP_STATIC_LIB)
 	list(APPEND SL_STATIC_MISSING "libcap.a")
 endif()
@@ -89,7 +94,7 @@ endif()
 if(SL_STATIC_MISSING)
 	message(STATUS "sluice-static: not built, missing ${SL_STATIC_MISSING}")
 else()
-	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB}, ${SL_MHD_STATIC_LIB} without TLS, ${SL_JANSSON_STATIC_LIB}, ${SL_STATIC_XDP_NOTE})")
+	message(STATUS "sluice-static: built (glibc -static-pie, ${SL_YAML_STATIC_LIB}, ${SL_NUMA_STATIC_LIB}, ${SL_URING_STATIC_LIB}, ${SL_CAP_STATIC_LIB}, ${SL_CARES_STATIC_LIB}, ${SL_MHD_STATIC_LIB} without TLS, ${SL_JANSSON_STATIC_LIB}, ${SL_STATIC_XDP_NOTE})")
 	add_executable(sluice-static ${SL_APP_SOURCES} ${PROJECT_SOURCE_DIR}/app/static/no_nss.c
 		${PROJECT_SOURCE_DIR}/app/static/no_tls.c ${PROJECT_SOURCE_DIR}/app/static/no_alerts.c
 		${SL_STATIC_XDP_SRC})
@@ -100,8 +105,8 @@ else()
 	target_link_libraries(sluice-static PRIVATE
 		$<TARGET_FILE:sluice_admin> $<TARGET_FILE:sluice_proxy> $<TARGET_FILE:sluice_static>
 		${SL_MHD_STATIC_LIB} ${SL_JANSSON_STATIC_LIB}
-		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_CAP_STATIC_LIB} ${SL_CARES_STATIC_LIB}
-		${SL_STATIC_XDP_LIBS} Threads::Threads)
+		${SL_YAML_STATIC_LIB} ${SL_NUMA_STATIC_LIB} ${SL_URING_STATIC_LIB} ${SL_CAP_STATIC_LIB}
+		${SL_CARES_STATIC_LIB} ${SL_STATIC_XDP_LIBS} Threads::Threads)
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings
 		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo
 		-Wl,--wrap=getservbyname -Wl,--wrap=getservbyport_r)

@@ -3,7 +3,8 @@
 # The whole test suite: installs what it needs, checks formatting, then builds and tests every
 # flavour (release/gcc, debug/clang, ASan+UBSan/gcc, TSan/clang), then runs every libFuzzer target
 # for a bounded time (fuzz/clang, SL_FUZZ_SECONDS each). The release flavour also builds
-# sluice-static, the fully static binary. Exits non-zero on any failure.
+# sluice-static, the fully static binary, and runs the integration tests a second time with
+# every sluice on the io_uring runtime (SL_TEST_RUNTIME=io_uring). Exits non-zero on any failure.
 #   scripts/test.sh               everything
 #   FLAVOURS="release asan" scripts/test.sh   a subset
 set -uo pipefail
@@ -39,6 +40,22 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
+# Adds the pass/fail counts of the ctest log $1 to the totals; a step $2 (no summary: ctest
+# failed) or $3 (some tests failed) goes to failed_steps.
+count_ctest() {
+	local summary nfail nall
+	summary=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$1" | tail -n 1)
+	if [ -z "$summary" ]; then
+		failed_steps+=("$2")
+		return
+	fi
+	nfail=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+	nall=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
+	total_fail=$((total_fail + nfail))
+	total_pass=$((total_pass + nall - nfail))
+	[ "$nfail" = 0 ] || failed_steps+=("$3")
+}
+
 for f in $FLAVOURS; do
 	args=$(configure_args "$f") || { echo "unknown flavour $f"; exit 2; }
 	dir="build/$f"
@@ -69,16 +86,15 @@ for f in $FLAVOURS; do
 	fi
 	echo "== $f: ctest"
 	ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 "${ctest_args[@]}" 2>&1 | tee "$dir.ctest.log"
-	summary=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$dir.ctest.log" | tail -n 1)
-	if [ -z "$summary" ]; then
-		failed_steps+=("$f:ctest")
-		continue
+	count_ctest "$dir.ctest.log" "$f:ctest" "$f:tests"
+	# the default runtime is auto (io_uring here); the release flavour runs the integration
+	# tests again with every sluice on --runtime io_uring (tests/integration/harness.py)
+	if [ "$f" = release ]; then
+		echo "== $f: integration tests on io_uring (SL_TEST_RUNTIME=io_uring)"
+		SL_TEST_RUNTIME=io_uring ctest --test-dir "$dir" --output-on-failure -j"$jobs" \
+			--timeout 600 -L integration 2>&1 | tee "$dir.ctest-io_uring.log"
+		count_ctest "$dir.ctest-io_uring.log" "$f:io_uring-ctest" "$f:io_uring-tests"
 	fi
-	nfail=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
-	nall=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
-	total_fail=$((total_fail + nfail))
-	total_pass=$((total_pass + nall - nfail))
-	[ "$nfail" = 0 ] || failed_steps+=("$f:tests")
 done
 
 echo

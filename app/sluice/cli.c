@@ -15,6 +15,7 @@
 #include <sluice/config.h>
 #include <sluice/lb.h>
 #include <sluice/log.h>
+#include <sluice/loop.h>
 
 enum {
 	OPT_CHECK = 256,
@@ -30,7 +31,8 @@ enum {
 	OPT_GROUP,
 	OPT_CONTROL,
 	OPT_PROBE,
-	OPT_LIST_KEYS
+	OPT_LIST_KEYS,
+	OPT_RUNTIME
 };
 
 static const struct option long_options[] = {
@@ -42,6 +44,7 @@ static const struct option long_options[] = {
         {"balance", required_argument, NULL, OPT_BALANCE},
         {"forward", required_argument, NULL, OPT_FORWARD},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"runtime", required_argument, NULL, OPT_RUNTIME},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"demo", required_argument, NULL, OPT_DEMO},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -75,6 +78,8 @@ cli_usage(FILE *f)
 	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
 	      "      --forward MODE          auto (default), splice or copy\n"
 	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
+	      "      --runtime RUNTIME       event loops on auto (default: io_uring if the kernel\n"
+	      "                              can, else epoll), io_uring or epoll\n"
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
 	      "      --admin ADDR:PORT       serve /metrics, /stats, /healthz, /readyz there\n"
 	      "                              (the demo: 127.0.0.1:9090; off: --admin off)\n"
@@ -124,6 +129,7 @@ cli_parse(struct cli *c, int argc, char **argv)
 	memset(c, 0, sizeof(*c));
 	c->workers = -1;
 	c->drain_ms = -1;
+	c->runtime = -1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:l:b:w:Vh", long_options, NULL)) != -1) {
 		switch (opt) {
@@ -153,6 +159,19 @@ cli_parse(struct cli *c, int argc, char **argv)
 			if (parse_long(optarg, "--drain-timeout", 0, 86400000, &c->drain_ms))
 				return -EINVAL;
 			break;
+		case OPT_RUNTIME: {
+			enum sl_loop_runtime rt;
+
+			if (sl_loop_runtime_parse(optarg, &rt) != 0) {
+				fprintf(stderr,
+				        "sluice: --runtime must be auto, io_uring or epoll, got "
+				        "\"%s\"\n",
+				        optarg);
+				return -EINVAL;
+			}
+			c->runtime = (int)rt;
+			break;
+		}
 		case OPT_LOG_LEVEL:
 			c->log_level = optarg;
 			break;
@@ -307,6 +326,8 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		cfg->workers = (uint32_t)c->workers;
 	if (c->drain_ms >= 0)
 		cfg->drain_timeout_ms = (uint32_t)c->drain_ms;
+	if (c->runtime >= 0)
+		cfg->runtime = (enum sl_loop_runtime)c->runtime;
 	if (c->log_level && sl_log_level_parse(c->log_level, &cfg->log_level) != 0) {
 		fprintf(stderr,
 		        "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n",

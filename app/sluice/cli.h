@@ -34,6 +34,7 @@ struct cli {
 	const char *forward;  /* --forward; NULL = default */
 	long workers;         /* -w; -1 = not given */
 	long drain_ms;        /* --drain-timeout; -1 = not given */
+	int runtime;          /* --runtime: an enum sl_loop_runtime; -1 = not given */
 	const char *log_level;
 	const char *demo_listen;    /* --demo; NULL = DEMO_LISTEN */
 	const char *admin;          /* --admin ADDR: the admin endpoint; "off" disables it */
@@ -62,8 +63,8 @@ int cli_build_config(struct sl_config **out, const struct cli *c, const char *li
 int cli_parse_backends(const char *list, struct sl_addr *out, size_t max);
 
 /*
- * Applies -w, --drain-timeout, --log-level, --admin, --control, --upgrade-socket, --user and
- * --group over a loaded config. -EINVAL (printed), -ENOMEM.
+ * Applies -w, --drain-timeout, --runtime, --log-level, --admin, --control, --upgrade-socket,
+ * --user and --group over a loaded config. -EINVAL (printed), -ENOMEM.
  */
 int cli_apply_overrides(struct sl_config *cfg, const struct cli *c);
 

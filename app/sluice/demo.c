@@ -213,14 +213,14 @@ listen_any_port(struct sl_addr *a)
 }
 
 int
-demo_start(struct demo **out, struct sl_addr addrs[DEMO_BACKENDS])
+demo_start(struct demo **out, struct sl_addr addrs[DEMO_BACKENDS], enum sl_loop_runtime rt)
 {
 	struct demo *d = calloc(1, sizeof(*d));
 	int i, err;
 
 	if (!d)
 		return -ENOMEM;
-	err = sl_loop_create(&d->loop, NULL);
+	err = sl_loop_create(&d->loop, &(struct sl_loop_opts){.runtime = rt});
 	if (err)
 		goto err_free;
 	sl_loop_set_wake_fn(d->loop, demo_on_wake, d);

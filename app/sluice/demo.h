@@ -10,13 +10,15 @@
 #include <stddef.h>
 
 #include <sluice/addr.h>
+#include <sluice/loop.h>
 
 #define DEMO_BACKENDS 3
 
 struct demo;
 
-/* Starts DEMO_BACKENDS servers and their thread; their addresses go to <addrs>. */
-int demo_start(struct demo **out, struct sl_addr addrs[DEMO_BACKENDS]);
+/* Starts DEMO_BACKENDS servers and their thread (a loop on runtime <rt>); their addresses go
+ * to <addrs>. */
+int demo_start(struct demo **out, struct sl_addr addrs[DEMO_BACKENDS], enum sl_loop_runtime rt);
 /* Stops the thread and closes every socket. */
 void demo_stop(struct demo *d);
 

@@ -760,7 +760,8 @@ main(int argc, char **argv)
 			return build_failed(rc);
 		break;
 	default: /* CLI_DEMO */
-		rc = demo_start(&demo, demo_addrs);
+		rc = demo_start(&demo, demo_addrs,
+		                c.runtime >= 0 ? (enum sl_loop_runtime)c.runtime : SL_LOOP_AUTO);
 		if (rc) {
 			fprintf(stderr, "sluice: cannot start the demo backends: %s\n",
 			        strerror(-rc));

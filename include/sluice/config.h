@@ -21,6 +21,7 @@
 #include <sluice/common.h>
 #include <sluice/lb.h>
 #include <sluice/log.h>
+#include <sluice/loop.h>
 #include <sluice/srctab.h>
 #include <sluice/tbucket.h>
 
@@ -394,6 +395,8 @@ struct sl_config {
 	struct sl_config_alerts alerts;       /* off by default */
 	struct sl_config_profiling profiling; /* off by default */
 	struct sl_config_xdp xdp;             /* off by default; needs a restart to change */
+	/* the event-loop runtime of every loop (workers, health checker); default auto */
+	enum sl_loop_runtime runtime;
 };
 
 /*

@@ -22,6 +22,7 @@
 #include <sluice/addr.h>
 #include <sluice/common.h>
 #include <sluice/config.h>
+#include <sluice/loop.h>
 
 struct sl_health;
 
@@ -66,7 +67,8 @@ struct sl_health_opts {
 	 */
 	void (*on_change)(void *arg, const struct sl_health_event *ev);
 	void *arg;
-	uint64_t seed; /* jitter of the first checks; 0 = from the clock */
+	uint64_t seed;                /* jitter of the first checks; 0 = from the clock */
+	enum sl_loop_runtime runtime; /* the checker loop's runtime; 0 = SL_LOOP_AUTO */
 };
 
 /* Counters since create; each one is monotonic. Not a snapshot across fields. */

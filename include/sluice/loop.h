@@ -2,8 +2,8 @@
 /*
  * sl_loop: a single-threaded event loop. File-descriptor readiness (edge-triggered), a timer
  * wheel with O(1) add and cancel, deferred callbacks run after the current batch of events, and
- * a thread-safe wake-up. The backend (epoll today, io_uring later) sits behind an ops table in
- * src/rt/loop_int.h; nothing here names it.
+ * a thread-safe wake-up. The backend (epoll or io_uring: enum sl_loop_runtime) sits behind an
+ * ops table in src/rt/loop_int.h.
  *
  * Thread safety: everything except sl_loop_wake() must be called on the loop's own thread
  * (the one running sl_loop_run()), or before the loop runs. Objects registered with the loop
@@ -59,13 +59,40 @@ struct sl_defer {
 	void *data; /* the caller's */
 };
 
-struct sl_loop_opts {
-	unsigned max_events; /* events fetched per wait; 0 = 256 */
-	unsigned tick_ms;    /* timer wheel resolution; 0 = 1 ms */
+/* The kernel interface a loop waits with. Both give the same readiness contract. */
+enum sl_loop_runtime {
+	SL_LOOP_AUTO = 0,     /* io_uring when the kernel can run it, else epoll */
+	SL_LOOP_EPOLL = 1,    /* epoll, edge-triggered */
+	SL_LOOP_IO_URING = 2, /* io_uring poll requests; sl_loop_create() fails if unavailable */
+	SL_LOOP_RUNTIMES      /* count */
 };
 
-/* Creates a loop. 0, or -EINVAL, -ENOMEM, or a negative errno from the backend. */
+/* "auto", "epoll", "io_uring", indexed by enum sl_loop_runtime (the config's names too). */
+SL_API extern const char *const sl_loop_runtime_names[SL_LOOP_RUNTIMES];
+
+struct sl_loop_opts {
+	unsigned max_events;          /* events fetched per wait; 0 = 256 */
+	unsigned tick_ms;             /* timer wheel resolution; 0 = 1 ms */
+	enum sl_loop_runtime runtime; /* 0 = SL_LOOP_AUTO */
+};
+
+/*
+ * Creates a loop. 0, or -EINVAL, -ENOMEM, or a negative errno from the backend (with
+ * SL_LOOP_IO_URING: io_uring's, e.g. -ENOSYS, -EPERM, or -EOPNOTSUPP for a kernel without the
+ * features it needs; sl_loop_probe_io_uring() says which).
+ */
 SL_API int sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o);
+/* The backend <l> runs on: "epoll" or "io_uring". */
+SL_API const char *sl_loop_backend_name(const struct sl_loop *l);
+/*
+ * Whether a loop could run on io_uring here: 0, or a negative errno with *<why> (if <why> is
+ * not NULL) set to a static description of what failed. Creates and closes a ring; any thread.
+ */
+SL_API int sl_loop_probe_io_uring(const char **why);
+/* "auto", "epoll", "io_uring"; NULL for a value outside the enum. */
+SL_API const char *sl_loop_runtime_name(enum sl_loop_runtime rt);
+/* Parses a runtime_name() string into <out>. 0 or -EINVAL. */
+SL_API int sl_loop_runtime_parse(const char *s, enum sl_loop_runtime *out);
 /* Destroys the loop. Registered fds are not closed; pending timers and defers are dropped. */
 SL_API void sl_loop_destroy(struct sl_loop *l);
 

@@ -135,6 +135,7 @@ struct sl__config_key {
 	K(TOP, ALERTS, "alerts", SL__MAP(ALERTS, struct sl_config, alerts), RESTART) \
 	K(TOP, PROFILING, "profiling", SL__MAP(PROFILING, struct sl_config, profiling), RESTART) \
 	K(TOP, XDP, "xdp", SL__MAP(XDP, struct sl_config, xdp), RESTART) \
+	K(TOP, RUNTIME, "runtime", SL__ENUM(struct sl_config, runtime, sl_loop_runtime_names, SL_LOOP_RUNTIMES, SL_LOOP_AUTO), RESTART) \
 	K(LOG, LEVEL, "level", SL__ENUM(struct sl_config, log_level, sl_log_level_names, SL_LOG_LEVELS, SL_LOG_INFO), LIVE) \
 	K(ADMIN, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_admin, addr, 0, 0, 0), RESTART) \
 	K(CONTROL, PATH, "path", SL__OTHER("socket file name", struct sl_config_control, path, sl__config_same_strbuf), RESTART) \

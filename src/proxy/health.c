@@ -543,7 +543,8 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 		err = -ENOMEM;
 		goto err_free_h;
 	}
-	err = sl_loop_create(&h->loop, NULL);
+	err = sl_loop_create(
+	        &h->loop, &(struct sl_loop_opts){.runtime = o != NULL ? o->runtime : SL_LOOP_AUTO});
 	if (err != 0)
 		goto err_free_targets;
 	sl_loop_set_wake_fn(h->loop, wake, h);

@@ -22,6 +22,7 @@
 
 #include <sluice/clock.h>
 #include <sluice/log.h>
+#include <sluice/loop.h>
 #include <sluice/pool.h>
 #include <sluice/sock.h>
 
@@ -122,16 +123,53 @@ proxy_validate(const struct sl_config *cfg)
 	return 0;
 }
 
+/* An explicit io_uring this kernel cannot run stops the start here, saying why. */
+static int
+runtime_check(const struct sl_config *cfg)
+{
+	const char *why = NULL;
+	int err;
+
+	if (cfg->runtime != SL_LOOP_IO_URING)
+		return 0;
+	err = sl_loop_probe_io_uring(&why);
+	if (err != 0)
+		sl_log_error("runtime: io_uring cannot start: %s: %s", why, strerror(-err));
+	return err;
+}
+
+/* Says once which runtime the loops run on (worker 0's: every loop was given the same). */
+static void
+runtime_log(struct sl_proxy *p)
+{
+	const char *name = sl_loop_backend_name(sl_worker_loop(sl_worker_at(p->wg, 0)));
+	const char *why = NULL;
+	int err;
+
+	if (p->cfg->runtime != SL_LOOP_AUTO || strcmp(name, "epoll") != 0) {
+		sl_log_info("runtime: %s", name);
+		return;
+	}
+	err = sl_loop_probe_io_uring(&why);
+	if (err != 0)
+		sl_log_info("runtime: epoll (io_uring unavailable: %s: %s)", why, strerror(-err));
+	else
+		sl_log_info("runtime: epoll (io_uring unavailable: its ring setup failed)");
+}
+
 int
 sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 {
-	struct sl_worker_opts wo = {.nthreads = cfg->workers};
+	struct sl_worker_opts wo = {.nthreads = cfg->workers, .loop.runtime = cfg->runtime};
 	struct sl_counter_opts co = {.defs = sl__ctr_defs, .n = SL_CTR_COUNT};
 	pthread_condattr_t ca;
 	struct sl_proxy *p;
 	int err;
 
 	err = proxy_validate(cfg);
+	if (err != 0)
+		return err;
+	err = runtime_check(cfg);
 	if (err != 0)
 		return err;
 	/* splice() into a socket the peer reset raises SIGPIPE (no MSG_NOSIGNAL for splice) */
@@ -248,6 +286,8 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		if (err != 0)
 			goto err_destroy;
 	}
+	/* last, after the session cap's line: what the loops made above run on */
+	runtime_log(p);
 	*out = p;
 	return 0;
 

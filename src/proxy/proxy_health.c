@@ -45,7 +45,8 @@ int
 sl__proxy_health_create(struct sl_proxy *p)
 {
 	const struct sl_config *cfg = p->cfg;
-	const struct sl_health_opts o = {.on_change = health_changed, .arg = p};
+	const struct sl_health_opts o = {
+	        .on_change = health_changed, .arg = p, .runtime = p->cfg->runtime};
 	struct sl_health_target *t;
 	size_t n = 0, k = 0;
 	int err;

@@ -107,8 +107,7 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 	l->due_tick = UINT64_MAX;
 	atomic_init(&l->wake_pending, false);
 
-	l->ops = sl__loop_default_ops();
-	err = l->ops->init(l);
+	err = sl__loop_backend_init(l, o != NULL ? o->runtime : SL_LOOP_AUTO);
 	if (err != 0)
 		goto err_free_batch;
 	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -144,6 +143,12 @@ sl_loop_destroy(struct sl_loop *l)
 	l->ops->fini(l);
 	free(l->batch);
 	free(l);
+}
+
+const char *
+sl_loop_backend_name(const struct sl_loop *l)
+{
+	return l->ops->name;
 }
 
 uint64_t
@@ -547,6 +552,8 @@ sl_loop_run(struct sl_loop *l)
 		sl_epoch_offline(l->epoch, l->epoch_slot);
 	l->stop = false;
 	l->running = false;
+	if (l->ops->quiesce != NULL)
+		l->ops->quiesce(l);
 	return err;
 }
 

@@ -137,4 +137,5 @@ const struct sl_loop_ops sl__loop_epoll_ops = {
         .del = epoll_del,
         .forget = NULL, /* close() drops the fd from every epoll set once no dup is open */
         .wait = epoll_wait_batch,
+        .quiesce = NULL, /* epoll_ctl() took effect already */
 };

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inside sl_loop: the loop object and the backend ops table. loop.c (generic: run loop, timer
- * wheel, defers, wake, clock) drives a backend (loop_epoll.c today, loop_uring.c later) only
- * through struct sl_loop_ops; loop_backend.c picks the backend. Read loop.c next.
+ * wheel, defers, wake, clock) drives a backend (loop_epoll.c or loop_uring.c) only through
+ * struct sl_loop_ops; loop_backend.c picks the backend. Read loop.c next.
  */
 #ifndef SLUICE_RT_LOOP_INT_H
 #define SLUICE_RT_LOOP_INT_H
@@ -32,6 +32,10 @@ struct sl_loop_event {
  *    is enough to unregister it (epoll).
  *  wait: block up to <timeout_ms> (-1 = no limit, 0 = poll), then fill l->batch[0..n) with
  *    ready ios and return n (0 on timeout or signal), or a negative errno on failure.
+
+ *  quiesce: sl_loop_run() is returning and the loop may never wait again: hand the kernel
+ *    what add/mod/del/forget only queued (a removal that lets a closed socket go); NULL when
+ *    every op takes effect at once (epoll).
  */
 struct sl_loop_ops {
 	const char *name;
@@ -42,6 +46,7 @@ struct sl_loop_ops {
 	int (*del)(struct sl_loop *l, struct sl_io *io);
 	void (*forget)(struct sl_loop *l, struct sl_io *io);
 	int (*wait)(struct sl_loop *l, int timeout_ms);
+	void (*quiesce)(struct sl_loop *l);
 };
 
 struct sl_loop {
@@ -81,9 +86,13 @@ struct sl_loop {
 	atomic_bool wake_pending SL_CACHELINE_ALIGNED; /* written by any thread */
 };
 
-/* The backend sl_loop_create() uses (loop_backend.c). */
-const struct sl_loop_ops *sl__loop_default_ops(void);
+/*
+ * Sets l->ops to the backend for <rt> and runs its init (loop_backend.c): SL_LOOP_AUTO tries
+ * io_uring and falls back to epoll. 0 or the backend's negative errno (-EINVAL for a bad <rt>).
+ */
+int sl__loop_backend_init(struct sl_loop *l, enum sl_loop_runtime rt);
 
 extern const struct sl_loop_ops sl__loop_epoll_ops;
+extern const struct sl_loop_ops sl__loop_uring_ops;
 
 #endif /* SLUICE_RT_LOOP_INT_H */

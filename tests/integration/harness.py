@@ -16,6 +16,18 @@ import time
 SLUICE = os.environ.get("SLUICE_BIN", "build/release/sluice")
 SLUICECTL = os.environ.get("SLUICECTL_BIN", os.path.join(os.path.dirname(SLUICE), "sluicectl"))
 FLAVOUR = os.environ.get("SLUICE_FLAVOUR", "none")
+# SL_TEST_RUNTIME=io_uring (or epoll, auto): every sluice Sluice starts to serve runs on it
+RUNTIME = os.environ.get("SL_TEST_RUNTIME", "")
+# modes that do not run loops (or take no other flag): left as they are
+_NO_RUNTIME_FLAGS = {"--check", "--list-keys", "--version", "-V", "--help", "-h", "--probe"}
+
+
+def runtime_args(args):
+    """<args> with --runtime $SL_TEST_RUNTIME in front when set and <args> runs a proxy."""
+    args = list(args)
+    if not RUNTIME or any(a in _NO_RUNTIME_FLAGS for a in args) or "--runtime" in args:
+        return args
+    return ["--runtime", RUNTIME] + args
 # sanitizer builds run several times slower: scale bounded waits, not assertions
 SLOW = 4 if FLAVOUR != "none" else 1
 
@@ -68,7 +80,7 @@ class Sluice:
     """A sluice process. Use as a context manager; stderr is kept for assertions."""
 
     def __init__(self, args, port=None, host="127.0.0.1", env=None):
-        self.args = [SLUICE] + list(args)
+        self.args = [SLUICE] + runtime_args(args)
         self.port = port
         self.host = host
         self.env = dict(os.environ, **(env or {}))

@@ -2,9 +2,13 @@
 /*
  * Behaviour tests for sl_loop (include/sluice/loop.h): io readiness (edge- and level-triggered,
  * delete or forget inside a batch, hang-up), the timer wheel, deferred callbacks, the cross-thread
- * wake-up and stop, and the loop as an epoch participant. Time is read from the loop's own clock;
- * nothing asserts wall-clock durations.
+ * wake-up and stop, and the loop as an epoch participant. Every test runs once per runtime (epoll,
+ * then io_uring when the kernel has it), plus cases that are tricky for io_uring's poll requests:
+ * fd numbers reused after del or forget, mod, and a completion queue that overflows. Time is read
+ * from the loop's own clock; nothing asserts wall-clock durations.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,13 +50,24 @@ pair_send(struct pair *p)
 	assert_int_equal(1, write(p->fd[1], "x", 1));
 }
 
+/* The runtime every loop of the running group uses (set by the group's setup). */
+static enum sl_loop_runtime test_runtime;
+
 static struct sl_loop *
-loop_new(void)
+loop_new_opts(struct sl_loop_opts o)
 {
 	struct sl_loop *l = NULL;
 
-	assert_int_equal(0, sl_loop_create(&l, NULL));
+	o.runtime = test_runtime;
+	assert_int_equal(0, sl_loop_create(&l, &o));
+	assert_string_equal(sl_loop_runtime_name(test_runtime), sl_loop_backend_name(l));
 	return l;
+}
+
+static struct sl_loop *
+loop_new(void)
+{
+	return loop_new_opts((struct sl_loop_opts){0});
 }
 
 /* A log of small integers, one per callback, to check what ran and in which order. */
@@ -325,6 +340,383 @@ io_reports_hup_and_read_when_peer_closes(void **state)
 	sl_loop_destroy(l);
 }
 
+static void
+drain_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct edge *e = io->data;
+	char buf[64];
+
+	(void)l;
+	e->count++;
+	e->events = events;
+	while (read(io->fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Runs the loop until a <ms> guard timer stops it. */
+static void
+run_for(struct sl_loop *l, uint64_t ms)
+{
+	struct sl_timer guard;
+
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &guard, ms);
+	assert_int_equal(0, sl_loop_run(l));
+}
+
+static void
+io_drained_fd_fires_once_per_new_data(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], drain_io, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	pair_send(&p);
+	run_for(l, 20);
+	assert_int_equal(1, e.count);
+
+	pair_send(&p);
+	run_for(l, 20);
+	assert_int_equal(2, e.count);
+
+	/* nothing new: no report */
+	run_for(l, 20);
+	assert_int_equal(2, e.count);
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+io_on_a_reused_fd_number_after_del_and_close_sees_only_its_own_events(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge old = {0}, fresh = {0};
+	struct pair a, b;
+	struct sl_io io_old, io_new;
+	int fd;
+
+	(void)state;
+	pair_open(&a);
+	sl_io_init(&io_old, a.fd[0], record_io_no_read, &old);
+	assert_int_equal(0, sl_loop_io_add(l, &io_old, SL_IO_READ));
+	pair_send(&a); /* ready, but deleted before the loop ever waits */
+	assert_int_equal(0, sl_loop_io_del(l, &io_old));
+	fd = a.fd[0];
+	close(a.fd[0]);
+	close(a.fd[1]);
+
+	/* the lowest free numbers: the new pair's first fd takes the old number */
+	pair_open(&b);
+	assert_int_equal(fd, b.fd[0]);
+	sl_io_init(&io_new, b.fd[0], record_io_no_read, &fresh);
+	assert_int_equal(0, sl_loop_io_add(l, &io_new, SL_IO_READ));
+	run_for(l, 20);
+	assert_int_equal(0, old.count);
+	assert_int_equal(0, fresh.count);
+
+	pair_send(&b);
+	run_for(l, 20);
+	assert_int_equal(0, old.count);
+	assert_int_equal(1, fresh.count);
+	sl_loop_io_del(l, &io_new);
+	pair_close(&b);
+	sl_loop_destroy(l);
+}
+
+static void
+io_on_a_reused_fd_number_after_forget_and_close_sees_only_its_own_events(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge old = {0}, fresh = {0};
+	struct pair a, b;
+	struct sl_io io_old, io_new;
+	int fd;
+
+	(void)state;
+	pair_open(&a);
+	sl_io_init(&io_old, a.fd[0], record_io_no_read, &old);
+	assert_int_equal(0, sl_loop_io_add(l, &io_old, SL_IO_READ));
+	run_for(l, 5); /* registered in the kernel by now */
+	pair_send(&a);
+	sl_loop_io_forget(l, &io_old);
+	fd = a.fd[0];
+	close(a.fd[0]);
+	close(a.fd[1]);
+
+	pair_open(&b);
+	assert_int_equal(fd, b.fd[0]);
+	sl_io_init(&io_new, b.fd[0], record_io_no_read, &fresh);
+	assert_int_equal(0, sl_loop_io_add(l, &io_new, SL_IO_READ));
+	pair_send(&b);
+	run_for(l, 20);
+	assert_int_equal(0, old.count);
+	assert_int_equal(1, fresh.count);
+	sl_loop_io_del(l, &io_new);
+	pair_close(&b);
+	sl_loop_destroy(l);
+}
+
+static void
+forgotten_and_closed_fd_is_closed_for_the_peer_after_one_iteration(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+	char c;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	run_for(l, 5);
+	/* a poll request holds the socket: the backend must end it, or the peer never sees EOF */
+	sl_loop_io_forget(l, &io);
+	close(p.fd[0]);
+	run_for(l, 5);
+
+	assert_int_equal(0, read(p.fd[1], &c, 1));
+	assert_int_equal(0, e.count);
+	close(p.fd[1]);
+	sl_loop_destroy(l);
+}
+
+static void
+forget_close_self_and_stop(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct edge *e = io->data;
+	char buf[64];
+
+	e->count++;
+	e->events = events;
+	/* read first: a unix socket closed with unread data resets its peer */
+	while (read(io->fd, buf, sizeof(buf)) > 0)
+		;
+	sl_loop_io_forget(l, io);
+	close(io->fd);
+	io->fd = -1;
+	sl_loop_stop(l);
+}
+
+static void
+fd_closed_by_the_last_callback_before_stop_is_closed_for_the_peer(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+	char c;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], forget_close_self_and_stop, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	pair_send(&p);
+	/* the loop never waits again after this callback: run must not return holding it */
+	assert_int_equal(0, sl_loop_run(l));
+
+	assert_int_equal(1, e.count);
+	assert_int_equal(0, read(p.fd[1], &c, 1));
+	close(p.fd[1]);
+	sl_loop_destroy(l);
+}
+
+static void
+fd_forgotten_with_a_wakeup_pending_is_closed_for_the_peer(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+	char c;
+	ssize_t r;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	run_for(l, 5);
+	/* data arrives while no wait runs: (io_uring) its wake-up is still to be processed when
+	 * the removal goes in, which a plain POLL_REMOVE would refuse (-EALREADY) */
+	pair_send(&p);
+	sl_loop_io_forget(l, &io);
+	close(p.fd[0]);
+	run_for(l, 5);
+
+	/* closed with the byte unread: a unix socket's peer sees a reset, or EOF */
+	r = read(p.fd[1], &c, 1);
+	assert_true(r == 0 || (r == -1 && errno == ECONNRESET));
+	assert_int_equal(0, e.count);
+	close(p.fd[1]);
+	sl_loop_destroy(l);
+}
+
+static void
+deleted_fd_closed_before_del_is_closed_for_the_peer(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+	char c;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	run_for(l, 5);
+	close(p.fd[0]);
+	/* del may be given a closed fd */
+	assert_int_equal(0, sl_loop_io_del(l, &io));
+	run_for(l, 5);
+
+	assert_int_equal(0, read(p.fd[1], &c, 1));
+	assert_int_equal(0, e.count);
+	close(p.fd[1]);
+	sl_loop_destroy(l);
+}
+
+static void
+io_mod_from_read_to_write_reports_write_and_not_read(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	run_for(l, 5);
+	assert_int_equal(0, e.count); /* nothing to read yet */
+
+	assert_int_equal(0, sl_loop_io_mod(l, &io, SL_IO_WRITE));
+	assert_int_equal(SL_IO_WRITE, io.events);
+	run_for(l, 20);
+	assert_int_equal(1, e.count); /* writable at once: the mod polls the fd */
+	assert_int_equal(SL_IO_WRITE, e.events);
+
+	/* data arrives: not watched for any more, so no report */
+	pair_send(&p);
+	run_for(l, 20);
+	assert_int_equal(1, e.count);
+
+	/* back to READ: the unread byte is reported */
+	assert_int_equal(0, sl_loop_io_mod(l, &io, SL_IO_READ));
+	run_for(l, 20);
+	assert_int_equal(2, e.count);
+	assert_int_equal(SL_IO_READ, e.events);
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+io_add_twice_fails_with_eexist(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct edge e = {0};
+	struct pair p;
+	struct sl_io io;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_no_read, &e);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	assert_int_equal(-EEXIST, sl_loop_io_add(l, &io, SL_IO_READ));
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+#define MANY_IOS 300
+
+struct many {
+	struct pair p[MANY_IOS];
+	struct sl_io io[MANY_IOS];
+	struct edge e[MANY_IOS];
+};
+
+static void
+every_ready_io_is_reported_when_they_outnumber_batch_and_queues(void **state)
+{
+	/* 4 events per wait: far more ready ios than one batch, and (io_uring) than the CQ */
+	struct sl_loop *l = loop_new_opts((struct sl_loop_opts){.max_events = 4});
+	struct many *m = calloc(1, sizeof(*m));
+	int reported = 0;
+
+	(void)state;
+	assert_non_null(m);
+	for (int i = 0; i < MANY_IOS; i++) {
+		pair_open(&m->p[i]);
+		sl_io_init(&m->io[i], m->p[i].fd[0], drain_io, &m->e[i]);
+		assert_int_equal(0, sl_loop_io_add(l, &m->io[i], SL_IO_READ));
+		pair_send(&m->p[i]);
+	}
+	run_for(l, 50);
+	for (int i = 0; i < MANY_IOS; i++)
+		reported += m->e[i].count >= 1;
+	assert_int_equal(MANY_IOS, reported);
+
+	/* and they keep working: one more byte each, one more report each */
+	for (int i = 0; i < MANY_IOS; i++)
+		pair_send(&m->p[i]);
+	run_for(l, 50);
+	for (int i = 0; i < MANY_IOS; i++) {
+		assert_true(m->e[i].count >= 2);
+		sl_loop_io_del(l, &m->io[i]);
+		pair_close(&m->p[i]);
+	}
+	free(m);
+	sl_loop_destroy(l);
+}
+
+static void
+unknown_runtime_is_rejected(void **state)
+{
+	struct sl_loop *l = NULL;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_loop_create(&l, &(struct sl_loop_opts){
+	                                                     .runtime = (enum sl_loop_runtime)7}));
+}
+
+static void
+auto_runtime_picks_io_uring_when_the_probe_succeeds(void **state)
+{
+	struct sl_loop *l = NULL;
+	const char *why = NULL;
+	int probe = sl_loop_probe_io_uring(&why);
+
+	(void)state;
+	assert_int_equal(0, sl_loop_create(&l, NULL));
+	assert_string_equal(probe == 0 ? "io_uring" : "epoll", sl_loop_backend_name(l));
+	if (probe != 0)
+		assert_non_null(why);
+	sl_loop_destroy(l);
+}
+
+static void
+runtime_names_parse_back(void **state)
+{
+	enum sl_loop_runtime rt;
+
+	(void)state;
+	for (int i = SL_LOOP_AUTO; i <= SL_LOOP_IO_URING; i++) {
+		assert_int_equal(0, sl_loop_runtime_parse(sl_loop_runtime_name(i), &rt));
+		assert_int_equal(i, rt);
+	}
+	assert_int_equal(-EINVAL, sl_loop_runtime_parse("kqueue", &rt));
+	assert_null(sl_loop_runtime_name((enum sl_loop_runtime)3));
+}
+
 /* ---- timers ---- */
 
 struct shot {
@@ -480,14 +872,12 @@ timer_readded_from_its_callback_fires_again(void **state)
 static void
 timer_beyond_one_wheel_revolution_waits_for_its_expiry(void **state)
 {
-	struct sl_loop *l = NULL;
-	struct sl_loop_opts o = {.tick_ms = 1};
+	struct sl_loop *l = loop_new_opts((struct sl_loop_opts){.tick_ms = 1});
 	struct trace tr = {0};
 	struct shot far, near;
 	uint64_t added_ms;
 
 	(void)state;
-	assert_int_equal(0, sl_loop_create(&l, &o));
 	shot_init(&far, 2);
 	shot_init(&near, 1);
 	far.trace = near.trace = &tr;
@@ -884,6 +1274,22 @@ loop_blocked_in_its_wait_holds_no_reclamation_back(void **state)
 	sl_loop_destroy(i.l);
 }
 
+static int
+use_epoll(void **state)
+{
+	(void)state;
+	test_runtime = SL_LOOP_EPOLL;
+	return 0;
+}
+
+static int
+use_io_uring(void **state)
+{
+	(void)state;
+	test_runtime = SL_LOOP_IO_URING;
+	return 0;
+}
+
 int
 main(void)
 {
@@ -894,6 +1300,19 @@ main(void)
 	        cmocka_unit_test(io_level_triggered_fires_on_every_wait_while_unread),
 	        cmocka_unit_test(io_forget_in_callback_drops_other_io_pending_in_same_batch),
 	        cmocka_unit_test(io_reports_hup_and_read_when_peer_closes),
+	        cmocka_unit_test(io_drained_fd_fires_once_per_new_data),
+	        cmocka_unit_test(
+	                io_on_a_reused_fd_number_after_del_and_close_sees_only_its_own_events),
+	        cmocka_unit_test(
+	                io_on_a_reused_fd_number_after_forget_and_close_sees_only_its_own_events),
+	        cmocka_unit_test(
+	                forgotten_and_closed_fd_is_closed_for_the_peer_after_one_iteration),
+	        cmocka_unit_test(deleted_fd_closed_before_del_is_closed_for_the_peer),
+	        cmocka_unit_test(fd_forgotten_with_a_wakeup_pending_is_closed_for_the_peer),
+	        cmocka_unit_test(fd_closed_by_the_last_callback_before_stop_is_closed_for_the_peer),
+	        cmocka_unit_test(io_mod_from_read_to_write_reports_write_and_not_read),
+	        cmocka_unit_test(io_add_twice_fails_with_eexist),
+	        cmocka_unit_test(every_ready_io_is_reported_when_they_outnumber_batch_and_queues),
 	        cmocka_unit_test(timer_fires_once_not_before_its_deadline),
 	        cmocka_unit_test(timer_cancel_prevents_firing),
 	        cmocka_unit_test(timer_fires_after_an_earlier_timer_was_cancelled),
@@ -909,6 +1328,16 @@ main(void)
 	                loop_stays_online_through_an_iteration_and_is_quiescent_between_them),
 	        cmocka_unit_test(loop_blocked_in_its_wait_holds_no_reclamation_back),
 	};
+	const struct CMUnitTest runtime_tests[] = {
+	        cmocka_unit_test(unknown_runtime_is_rejected),
+	        cmocka_unit_test(auto_runtime_picks_io_uring_when_the_probe_succeeds),
+	        cmocka_unit_test(runtime_names_parse_back),
+	};
+	int fails;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* every test on both runtimes: a kernel without io_uring fails the second group */
+	fails = cmocka_run_group_tests_name("loop_epoll", tests, use_epoll, NULL);
+	fails += cmocka_run_group_tests_name("loop_io_uring", tests, use_io_uring, NULL);
+	fails += cmocka_run_group_tests_name("loop_runtime", runtime_tests, NULL, NULL);
+	return fails;
 }

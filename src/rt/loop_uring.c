@@ -1,0 +1,662 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The io_uring backend of sl_loop: every io is a poll request on the ring (multishot, so
+ * edge-triggered like EPOLLET; one-shot re-armed after each report for SL_IO_LEVEL). add, mod,
+ * del and forget only queue SQEs; wait() submits them and waits in one io_uring_enter(). A
+ * per-fd slot table with a generation makes completions of a deleted or re-added io harmless.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <liburing.h>
+
+#include "rt/loop_int.h"
+
+/*
+ * One registered fd. user_data of its poll request = gen << 32 | fd, so a completion is
+ * matched against the slot (never against the io, which its owner may have freed). gen 0 is
+ * never a live registration: it tags the backend's own remove requests.
+ */
+struct uring_slot {
+	struct sl_io *io; /* NULL = free */
+	uint32_t gen;
+	uint32_t batch_seq; /* == the backend's seq when the io has an entry in this batch */
+	uint32_t batch_idx;
+	bool armed; /* a poll request of <gen> is (or will be) in the kernel */
+};
+
+struct sl_loop_uring {
+	struct io_uring ring;
+	bool enabled; /* R_DISABLED rings: enabled on the loop thread at the first wait */
+	bool single_issuer;
+	pthread_t issuer; /* the thread that enabled a single-issuer ring */
+	uint32_t seq;     /* batch number, for coalescing several completions of one io */
+	struct uring_slot *slots;
+	unsigned nslots;
+	/* SQEs queued while the SQ is full and the ring cannot submit yet (not enabled) */
+	struct io_uring_sqe *pend;
+	unsigned npend, pend_cap;
+};
+
+#define URING_REMOVE_TAG 0 /* user_data of our cancel requests: gen 0 */
+
+static uint64_t
+slot_key(int fd, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | (uint32_t)fd;
+}
+
+static uint32_t
+next_gen(uint32_t gen)
+{
+	return gen + 1 == 0 ? 1 : gen + 1;
+}
+
+static unsigned
+poll_mask(unsigned events)
+{
+	unsigned m = 0;
+
+	/* RDHUP with READ: a reader must learn about a half-close without another read() */
+	if (events & SL_IO_READ)
+		m |= POLLIN | POLLRDHUP;
+	if (events & SL_IO_WRITE)
+		m |= POLLOUT;
+	if (events & SL_IO_HUP)
+		m |= POLLRDHUP;
+	return m;
+}
+
+static unsigned
+sl_events(unsigned m)
+{
+	unsigned e = 0;
+
+	if (m & POLLIN)
+		e |= SL_IO_READ;
+	if (m & POLLOUT)
+		e |= SL_IO_WRITE;
+	/* READ too, so a reader calls read() and sees the EOF or the error */
+	if (m & (POLLRDHUP | POLLHUP | POLLERR))
+		e |= SL_IO_HUP | SL_IO_READ;
+	return e;
+}
+
+/* Publishes the SQEs queued since the last flush; returns how many the kernel has not taken. */
+static unsigned
+sq_flush(struct sl_loop_uring *u)
+{
+	struct io_uring_sq *sq = &u->ring.sq;
+	unsigned tail = sq->sqe_tail;
+
+	if (sq->sqe_head != tail) {
+		sq->sqe_head = tail;
+		/* R1: the SQE contents before the tail; pairs with the kernel's acquire of sq.ktail
+		 */
+		io_uring_smp_store_release(sq->ktail, tail);
+	}
+	/* khead is written by the kernel only inside io_uring_enter() on this thread */
+	return tail - *sq->khead;
+}
+
+/* Submits what the SQ holds, without waiting. 0 or negative errno. */
+static int
+sq_submit(struct sl_loop_uring *u)
+{
+	unsigned n = sq_flush(u);
+	int ret;
+
+	while (n != 0) {
+		ret = io_uring_enter((unsigned)u->ring.ring_fd, n, 0, 0, NULL);
+		if (ret == -EINTR)
+			continue;
+		/* EAGAIN/EBUSY: the kernel is short of memory or completions; reap and retry */
+		if (ret == -EAGAIN || ret == -EBUSY)
+			ret = io_uring_enter((unsigned)u->ring.ring_fd, n, 0,
+			                     IORING_ENTER_GETEVENTS, NULL);
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			return -EAGAIN;
+		n = sq_flush(u);
+	}
+	return 0;
+}
+
+/*
+ * An SQE to fill, in submission order. A full SQ is submitted first; a ring that cannot
+ * submit yet (disabled until its loop thread waits) queues into <pend>. NULL only on ENOMEM.
+ */
+static struct io_uring_sqe *
+sqe_get(struct sl_loop_uring *u)
+{
+	struct io_uring_sqe *sqe;
+
+	if (u->npend == 0) {
+		sqe = io_uring_get_sqe(&u->ring);
+		if (sqe != NULL)
+			return sqe;
+		if (u->enabled && sq_submit(u) == 0) {
+			sqe = io_uring_get_sqe(&u->ring);
+			if (sqe != NULL)
+				return sqe;
+		}
+	}
+	if (u->npend == u->pend_cap) {
+		unsigned cap = u->pend_cap != 0 ? u->pend_cap * 2 : 64;
+		struct io_uring_sqe *p = realloc(u->pend, (size_t)cap * sizeof(*p));
+
+		if (p == NULL)
+			return NULL;
+		u->pend = p;
+		u->pend_cap = cap;
+	}
+	sqe = &u->pend[u->npend++];
+	memset(sqe, 0, sizeof(*sqe));
+	return sqe;
+}
+
+/*
+ * Moves the pending SQEs into the ring, submitting whenever it fills. 0, or the negative errno
+ * of a failed submission: what did not fit stays pending, in order, for the next wait.
+ */
+static int
+pend_flush(struct sl_loop_uring *u)
+{
+	unsigned i = 0;
+	int err = 0;
+
+	while (i < u->npend) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+		if (sqe == NULL) {
+			err = sq_submit(u);
+			if (err != 0)
+				break;
+			continue;
+		}
+		memcpy(sqe, &u->pend[i++], sizeof(*sqe));
+	}
+	if (i != 0 && i < u->npend)
+		memmove(u->pend, u->pend + i, (size_t)(u->npend - i) * sizeof(u->pend[0]));
+	u->npend -= i;
+	return err;
+}
+
+/* Queues a poll request for slot <fd> with its current generation. */
+static int
+slot_arm(struct sl_loop_uring *u, int fd)
+{
+	struct uring_slot *s = &u->slots[fd];
+	struct io_uring_sqe *sqe = sqe_get(u);
+	unsigned events = s->io->events;
+
+	if (sqe == NULL)
+		return -ENOMEM;
+	/* level: one-shot, re-armed after each report, so the re-arm polls the fd again */
+	if (events & SL_IO_LEVEL)
+		io_uring_prep_poll_add(sqe, fd, poll_mask(events));
+	else
+		io_uring_prep_poll_multishot(sqe, fd, poll_mask(events));
+	io_uring_sqe_set_data64(sqe, slot_key(fd, s->gen));
+	s->armed = true;
+	return 0;
+}
+
+/*
+ * Queues the removal of slot <fd>'s request of generation <gen>; its result is ignored. An
+ * ASYNC_CANCEL, not a POLL_REMOVE: POLL_REMOVE fails with -EALREADY, leaving the request armed
+ * (and its file open), when a wake-up of the request is still to be processed, which with
+ * deferred task work is the case from the wake-up until the next GETEVENTS enter; a cancel
+ * marks the request and that processing ends it.
+ */
+static int
+slot_disarm(struct sl_loop_uring *u, int fd, uint32_t gen)
+{
+	struct io_uring_sqe *sqe = sqe_get(u);
+
+	if (sqe == NULL)
+		return -ENOMEM;
+	io_uring_prep_cancel64(sqe, slot_key(fd, gen), 0);
+	io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
+	/* no completion when it found the request; -ENOENT ones arrive and are ignored */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return 0;
+}
+
+static int
+slots_reserve(struct sl_loop_uring *u, int fd)
+{
+	unsigned n;
+	struct uring_slot *s;
+
+	if ((unsigned)fd < u->nslots)
+		return 0;
+	n = u->nslots != 0 ? u->nslots : 64;
+	while (n <= (unsigned)fd)
+		n = n > UINT_MAX / 2 ? UINT_MAX : n * 2;
+	s = realloc(u->slots, (size_t)n * sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	memset(s + u->nslots, 0, (size_t)(n - u->nslots) * sizeof(*s));
+	u->slots = s;
+	u->nslots = n;
+	return 0;
+}
+
+/*
+ * Frees slot <fd>: a new generation (late completions of the old one are dropped) and the old
+ * request removed. The fd may be closed already: removal goes by user_data, not by fd.
+ */
+static void
+slot_release(struct sl_loop_uring *u, int fd)
+{
+	struct uring_slot *s = &u->slots[fd];
+
+	if (s->armed)
+		(void)slot_disarm(u, fd, s->gen);
+	s->io = NULL;
+	s->armed = false;
+	s->gen = next_gen(s->gen);
+}
+
+static int
+uring_add(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct sl_loop_uring *u = l->be;
+	struct uring_slot *s;
+	unsigned old = io->events;
+	int err;
+
+	if (io->fd < 0)
+		return -EBADF;
+	err = slots_reserve(u, io->fd);
+	if (err != 0)
+		return err;
+	s = &u->slots[io->fd];
+	if (s->io == io)
+		return -EEXIST;
+	/* another io on this fd number: its fd was closed without del, so that one is stale */
+	if (s->io != NULL)
+		slot_release(u, io->fd);
+	s->gen = next_gen(s->gen);
+	s->io = io;
+	io->events = events; /* slot_arm() reads it; loop.c stores the same on success */
+	err = slot_arm(u, io->fd);
+	if (err != 0) {
+		io->events = old;
+		s->io = NULL;
+		s->armed = false;
+	}
+	return err;
+}
+
+static int
+uring_mod(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct sl_loop_uring *u = l->be;
+	struct uring_slot *s;
+	unsigned old = io->events;
+	int err;
+
+	if (io->fd < 0 || (unsigned)io->fd >= u->nslots || u->slots[io->fd].io != io)
+		return -ENOENT;
+	s = &u->slots[io->fd];
+	/* remove and re-add under a new generation: the new request polls the fd at once (as
+	 * EPOLL_CTL_MOD does), and no completion of the old one can be mistaken for it */
+	if (s->armed) {
+		err = slot_disarm(u, io->fd, s->gen);
+		if (err != 0)
+			return err;
+	}
+	s->gen = next_gen(s->gen);
+	io->events = events;
+	err = slot_arm(u, io->fd);
+	if (err != 0) {
+		/* the old request is on its way out: the io is left unregistered */
+		io->events = old;
+		s->io = NULL;
+		s->armed = false;
+	}
+	return err;
+}
+
+static int
+uring_enter(struct sl_loop_uring *u, unsigned wait_nr, int timeout_ms)
+{
+	struct __kernel_timespec ts = {
+	        .tv_sec = timeout_ms / 1000,
+	        .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+	};
+	struct io_uring_getevents_arg arg = {
+	        .sigmask = 0,
+	        .sigmask_sz = 0,
+	        .ts = timeout_ms >= 0 ? (uint64_t)(uintptr_t)&ts : 0,
+	};
+	unsigned submit = sq_flush(u);
+	int ret;
+
+	ret = io_uring_enter2((unsigned)u->ring.ring_fd, submit, wait_nr,
+	                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&arg,
+	                      sizeof(arg));
+	/* the submission went in even when the wait timed out or a signal cut it short */
+	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+		return 0;
+	return ret < 0 ? ret : 0;
+}
+
+/* Whether this thread may submit now: the ring is enabled and this is its issuer. */
+static bool
+can_submit(const struct sl_loop_uring *u)
+{
+	return u->enabled && (!u->single_issuer || pthread_equal(u->issuer, pthread_self()));
+}
+
+/*
+ * Submits what is queued and reaps: deferred task work completes cancelled requests, which
+ * drops the files they hold. For a loop that may not wait again (see loop_int.h).
+ */
+static void
+uring_quiesce(struct sl_loop *l)
+{
+	struct sl_loop_uring *u = l->be;
+
+	if (can_submit(u) && pend_flush(u) == 0)
+		(void)uring_enter(u, 0, 0);
+}
+
+static int
+uring_del(struct sl_loop *l, struct sl_io *io)
+{
+	struct sl_loop_uring *u = l->be;
+
+	/* not ours (never added, or replaced after its fd was closed and reused): like ENOENT */
+	if (io->fd < 0 || (unsigned)io->fd >= u->nslots || u->slots[io->fd].io != io)
+		return 0;
+	slot_release(u, io->fd);
+	/*
+	 * The poll request holds the file until the removal is submitted, normally with the next
+	 * wait. A loop that is not running may never wait again (a thread closing its sockets
+	 * after sl_loop_run() returned): submit now, and reap (deferred task work completes the
+	 * cancelled request and drops its file), so the close reaches the peer. Another
+	 * thread cannot (single issuer); the ring's close in sl_loop_destroy() ends it then.
+	 */
+	if (!l->running)
+		uring_quiesce(l);
+	return 0;
+}
+
+static void
+uring_forget(struct sl_loop *l, struct sl_io *io)
+{
+	/* a poll request holds the file: closing the fd alone would not end it, so remove it */
+	(void)uring_del(l, io);
+}
+
+/*
+ * Takes one completion into the batch (l->batch[0..*n)). false when it needs a batch entry and
+ * the batch is full: the caller leaves it in the CQ for the next wait.
+ */
+static bool
+cqe_take(struct sl_loop *l, struct sl_loop_uring *u, const struct io_uring_cqe *cqe, unsigned *n)
+{
+	uint64_t key = io_uring_cqe_get_data64(cqe);
+	uint32_t gen = (uint32_t)(key >> 32), fd = (uint32_t)key;
+	bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	struct uring_slot *s;
+	unsigned events;
+
+	if (gen == URING_REMOVE_TAG || fd >= u->nslots)
+		return true;
+	s = &u->slots[fd];
+	/* a request of a deleted, forgotten, modified or re-added io: not this registration */
+	if (s->io == NULL || s->gen != gen)
+		return true;
+	if (cqe->res == -ECANCELED) {
+		/* cancelled by the kernel, not by us (ours change gen): poll again */
+		if (!more) {
+			s->armed = false;
+			(void)slot_arm(u, (int)fd);
+		}
+		return true;
+	}
+	/* an error (bad fd, unpollable file): report it, a read() or write() will say what */
+	events = cqe->res < 0 ? SL_IO_HUP | SL_IO_READ : sl_events((unsigned)cqe->res);
+	if (events != 0 && s->batch_seq != u->seq) {
+		if (*n == l->max_events)
+			return false;
+		s->batch_seq = u->seq;
+		s->batch_idx = *n;
+		l->batch[*n].io = s->io;
+		l->batch[*n].events = 0;
+		(*n)++;
+	}
+	if (events != 0)
+		l->batch[s->batch_idx].events |= events;
+	if (!more) {
+		/* one-shot (level) reported, or multishot ended (e.g. CQ overflow): poll again; an
+		 * error ends it for good, the owner learns of it through the report above */
+		s->armed = false;
+		if (cqe->res >= 0)
+			(void)slot_arm(u, (int)fd);
+	}
+	return true;
+}
+
+/* Moves completions into the batch until the CQ is empty or the batch full. */
+static unsigned
+cq_harvest(struct sl_loop *l, struct sl_loop_uring *u, unsigned n)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	io_uring_for_each_cqe(&u->ring, head, cqe)
+	{
+		if (!cqe_take(l, u, cqe, &n))
+			break;
+		seen++;
+	}
+	io_uring_cq_advance(&u->ring, seen);
+	return n;
+}
+
+static int
+uring_wait(struct sl_loop *l, int timeout_ms)
+{
+	struct sl_loop_uring *u = l->be;
+	unsigned n = 0;
+	int err;
+
+	if (!u->enabled) {
+		/* the first wait runs on the loop thread: it becomes the ring's only issuer */
+		if (u->single_issuer) {
+			/* by hand: Debian's liburing 2.3 does not export io_uring_enable_rings() */
+			err = io_uring_register((unsigned)u->ring.ring_fd,
+			                        IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+			if (err < 0)
+				return err;
+			u->issuer = pthread_self();
+		}
+		u->enabled = true;
+	}
+	/* a failure leaves the rest pending: the enter below reports a ring that is broken */
+	(void)pend_flush(u);
+	/* a wrapped batch number could match a slot's from 2^32 waits ago: start over */
+	if (++u->seq == 0) {
+		for (unsigned i = 0; i < u->nslots; i++)
+			u->slots[i].batch_seq = 0;
+		u->seq = 1;
+	}
+	/* completions left over from a full batch: report them without blocking */
+	err = uring_enter(u, io_uring_cq_ready(&u->ring) != 0 || timeout_ms == 0 ? 0 : 1,
+	                  timeout_ms);
+	if (err != 0)
+		return err;
+	n = cq_harvest(l, u, n);
+	/*
+	 * Completions the CQ had no room for wait in the kernel's overflow list; a GETEVENTS
+	 * enter moves them in. Bounded: each round either fills the batch or empties the list.
+	 */
+	for (int i = 0; i < 8 && n < l->max_events &&
+	                (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW);
+	     i++) {
+		err = uring_enter(u, 0, 0);
+		if (err != 0)
+			return err;
+		n = cq_harvest(l, u, n);
+	}
+	return (int)n;
+}
+
+/* Ring sizes for a loop fetching <max_events> per wait: completions can outnumber ios. */
+static void
+ring_sizes(unsigned max_events, unsigned *sq, unsigned *cq)
+{
+	unsigned s = max_events < 32 ? 64 : max_events * 2;
+	unsigned c = max_events < 16 ? 256 : max_events * 16;
+
+	*sq = s > 4096 ? 4096 : s;
+	*cq = c > 65536 ? 65536 : c;
+}
+
+/*
+ * Creates <ring>: single issuer with deferred task work (completions run only when the
+ * issuer enters, no interrupting task work) on kernels that have it, else cooperative task
+ * running, else plain. SINGLE_ISSUER rings start disabled: sl_loop_create() may run on another
+ * thread than the loop, and the issuer is whoever enables the ring.
+ */
+static int
+ring_create(struct io_uring *ring, unsigned max_events, bool *single_issuer)
+{
+	static const unsigned flavours[] = {
+	        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
+	                IORING_SETUP_SUBMIT_ALL,
+	        IORING_SETUP_COOP_TASKRUN,
+	        0,
+	};
+	unsigned sq, cq;
+	int err = -EINVAL;
+
+	ring_sizes(max_events, &sq, &cq);
+	for (size_t i = 0; i < sizeof(flavours) / sizeof(flavours[0]); i++) {
+		struct io_uring_params p = {
+		        .flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | flavours[i],
+		        .cq_entries = cq,
+		};
+
+		err = io_uring_queue_init_params(sq, ring, &p);
+		if (err == 0) {
+			*single_issuer = (flavours[i] & IORING_SETUP_SINGLE_ISSUER) != 0;
+			return 0;
+		}
+		/* only an unknown flag is worth another flavour */
+		if (err != -EINVAL)
+			return err;
+	}
+	return err;
+}
+
+/* Checks that <ring> can do what this backend needs; 0 or negative errno, *why says what. */
+static int
+ring_check(struct io_uring *ring, const char **why)
+{
+	const unsigned need = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_CQE_SKIP;
+	struct io_uring_probe *probe;
+	bool ok;
+
+	/* CQE_SKIP (5.17) also implies multishot poll (5.13), which has no flag of its own */
+	if ((ring->features & need) != need) {
+		*why = "kernel lacks io_uring NODROP, EXT_ARG or CQE_SKIP (needs Linux 5.17)";
+		return -EOPNOTSUPP;
+	}
+	probe = io_uring_get_probe_ring(ring);
+	if (probe == NULL) {
+		*why = "io_uring opcode probe failed";
+		return -EOPNOTSUPP;
+	}
+	ok = io_uring_opcode_supported(probe, IORING_OP_POLL_ADD) &&
+	     io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL);
+	io_uring_free_probe(probe);
+	if (!ok) {
+		*why = "io_uring lacks POLL_ADD or ASYNC_CANCEL";
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int
+sl_loop_probe_io_uring(const char **why)
+{
+	struct io_uring ring;
+	const char *dummy;
+	bool si;
+	int err;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = NULL;
+	err = ring_create(&ring, 256, &si);
+	if (err != 0) {
+		*why = "io_uring_queue_init failed";
+		return err;
+	}
+	err = ring_check(&ring, why);
+	io_uring_queue_exit(&ring);
+	return err;
+}
+
+static int
+uring_init(struct sl_loop *l)
+{
+	struct sl_loop_uring *u;
+	const char *why;
+	int err;
+
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return -ENOMEM;
+	err = ring_create(&u->ring, l->max_events, &u->single_issuer);
+	if (err != 0)
+		goto err_free;
+	err = ring_check(&u->ring, &why);
+	if (err != 0)
+		goto err_exit_ring;
+	u->enabled = !u->single_issuer;
+	l->be = u;
+	return 0;
+
+err_exit_ring:
+	io_uring_queue_exit(&u->ring);
+err_free:
+	free(u);
+	return err;
+}
+
+static void
+uring_fini(struct sl_loop *l)
+{
+	struct sl_loop_uring *u = l->be;
+
+	/* closing the ring ends every poll request and drops the files they hold */
+	io_uring_queue_exit(&u->ring);
+	free(u->pend);
+	free(u->slots);
+	free(u);
+	l->be = NULL;
+}
+
+const struct sl_loop_ops sl__loop_uring_ops = {
+        .name = "io_uring",
+        .init = uring_init,
+        .fini = uring_fini,
+        .add = uring_add,
+        .mod = uring_mod,
+        .del = uring_del,
+        .forget = uring_forget,
+        .wait = uring_wait,
+        .quiesce = uring_quiesce,
+};
