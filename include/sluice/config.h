@@ -444,7 +444,9 @@ SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
  * true if a key that the running process was built from (a restart or an upgrade applies it,
  * not a reload) differs between <a> and <b>; then <why> (<size> bytes) says which, such as
  * "listener web: backlog changed". Keys a reload applies, and a group's backend list, are not
- * compared. Reads both; any thread.
+ * compared. Groups are matched by name: one of <b> that <a> lacks differs ("group api was
+ * added"), one <a> has and <b> leaves out does not (a reload retires it). Reads both; any
+ * thread.
  */
 SL_API bool sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                                     size_t size);

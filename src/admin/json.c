@@ -219,7 +219,8 @@ sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 		snprintf(reason, sizeof(reason), "not listening");
 	for (size_t g = 0;
 	     reason[0] == '\0' && groups != NULL && g < sl_stats_set_ninstances(groups); g++)
-		if (gauge_of(r, "group", g, "group_backends_up", 0) <= 0)
+		if (sl_stats_instance_present(groups, g) &&
+		    gauge_of(r, "group", g, "group_backends_up", 0) <= 0)
 			snprintf(reason, sizeof(reason), "group %s has no backend up",
 			         sl_stats_instance_label(groups, g, 0));
 	*ready = reason[0] == '\0';

@@ -237,12 +237,20 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 static int
 find_group(const struct sl_proxy *p, const char *name)
 {
-	if (name == NULL)
-		return -ENOENT;
-	for (size_t g = 0; g < p->cfg->ngroups; g++)
-		if (strcmp(p->cfg->groups[g].name, name) == 0)
-			return (int)g;
-	return -ENOENT;
+	int g = name != NULL ? sl__group_slot(p, name) : -ENOENT;
+
+	/* a group a reload retired takes no change: the file no longer names it */
+	return g >= 0 && !sl__group_is_live(p, (size_t)g) ? -ENOENT : g;
+}
+
+/* The index of group <name> in <c>, or SIZE_MAX. */
+static size_t
+group_in(const struct sl_config *c, const char *name)
+{
+	for (size_t k = 0; k < c->ngroups; k++)
+		if (strcmp(c->groups[k].name, name) == 0)
+			return k;
+	return SIZE_MAX;
 }
 
 static uint8_t
@@ -811,7 +819,7 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 
 	if (sl_worker_current() != NULL)
 		return -EDEADLK;
-	plans = calloc(next->ngroups + 1, sizeof(*plans));
+	plans = calloc(p->cfg->ngroups + 1, sizeof(*plans)); /* by group slot */
 	if (plans == NULL) {
 		snprintf(why, size, "out of memory");
 		return -ENOMEM;
@@ -823,13 +831,24 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		err = -EAGAIN;
 		goto out_unlock;
 	}
-	for (size_t g = 0; g < next->ngroups && err == 0; g++) {
-		struct bk_plan *pl = &plans[g];
-		size_t n = next->groups[g].nbackends;
+	for (size_t k = 0; k < next->ngroups && err == 0; k++) {
+		const struct sl_config_group *cg = &next->groups[k];
+		size_t n = cg->nbackends, kp = group_in(prev, cg->name);
+		int gs = sl__group_slot(p, cg->name);
+		struct bk_plan *pl;
+		size_t g;
 
-		if (same_backend_list(&prev->groups[g], &next->groups[g]))
+		if (gs < 0) { /* sl__groups_check() refuses it first */
+			snprintf(why, size, "group %s is not in the start file", cg->name);
+			err = -EINVAL;
+			break;
+		}
+		g = (size_t)gs;
+		pl = &plans[g];
+		/* a group the previous file left out (retired) takes the whole list */
+		if (kp != SIZE_MAX && same_backend_list(&prev->groups[kp], cg))
 			continue;
-		pl->cg = &next->groups[g];
+		pl->cg = cg;
 		pl->drop = calloc(p->bsets[g].cap, sizeof(pl->drop[0]));
 		pl->from = calloc(n + 1, sizeof(pl->from[0]));
 		pl->to = calloc(n + 1, sizeof(pl->to[0]));
@@ -842,13 +861,13 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 	}
 	if (err != 0)
 		goto out_unlock;
-	for (size_t g = 0; g < next->ngroups; g++)
+	for (size_t g = 0; g < p->cfg->ngroups; g++)
 		if (plans[g].cg != NULL)
 			apply_group(p, g, &plans[g]);
 
 out_unlock:
 	pthread_mutex_unlock(&p->bk_mu);
-	for (size_t g = 0; g < next->ngroups; g++) {
+	for (size_t g = 0; g < p->cfg->ngroups; g++) {
 		free(plans[g].drop);
 		free(plans[g].from);
 		free(plans[g].to);
@@ -870,7 +889,7 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 			size_t base = (p->mx.bbase[g] + i) * SL_BCTR_COUNT;
 			struct sl_backend_info *x;
 
-			if (slot_state(b) != SL_SLOT_LIVE)
+			if (slot_state(b) != SL_SLOT_LIVE || !sl__group_is_live(p, g))
 				continue;
 			if (k++ >= max)
 				continue;

@@ -315,13 +315,17 @@ backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
 	return v;
 }
 
-/* backend sets: an instance per slot (backend_bytes: two), shown while the slot is LIVE */
+/* backend sets: an instance per slot (backend_bytes: two), shown while the slot is LIVE in a
+ * group shown (a retired group, while a session holds it) */
 bool
 sl__metrics_backend_present(void *arg, size_t inst)
 {
+	const struct sl_proxy *p = arg;
+
 	/* relaxed: a statistic; the label read takes bk_mu */
-	return atomic_load_explicit(&sl__metrics_backend_at(arg, inst)->state,
-	                            memory_order_relaxed) == SL_SLOT_LIVE;
+	return atomic_load_explicit(&sl__metrics_backend_at(p, inst)->state,
+	                            memory_order_relaxed) == SL_SLOT_LIVE &&
+	       sl__group_is_shown(p, group_of(p, inst));
 }
 
 static bool
@@ -775,6 +779,13 @@ add_backends(struct sl_proxy *p)
 	return 0;
 }
 
+/* group: an instance per group slot, shown while live, or retired and held (greload.c) */
+static bool
+group_present(void *arg, size_t inst)
+{
+	return sl__group_is_shown(arg, inst);
+}
+
 static int
 add_groups(struct sl_proxy *p)
 {
@@ -792,8 +803,17 @@ add_groups(struct sl_proxy *p)
 	struct sl_stats_set *s;
 	int err;
 
-	if ((err = add_set(p, &s, "group", labels, 1, defs, SL_ARRAY_SIZE(defs), NULL,
-	                   read_group)) != 0)
+	err = sl_stats_add_set(p->mx.reg,
+	                       &(struct sl_stats_set_opts){.name = "group",
+	                                                   .labels = labels,
+	                                                   .nlabels = 1,
+	                                                   .defs = defs,
+	                                                   .ndefs = SL_ARRAY_SIZE(defs),
+	                                                   .read = read_group,
+	                                                   .present = group_present,
+	                                                   .arg = p},
+	                       &s);
+	if (err != 0)
 		return err;
 	for (size_t g = 0; g < p->cfg->ngroups; g++) {
 		const char *v[] = {p->cfg->groups[g].name};

@@ -195,6 +195,9 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			goto err_destroy;
 		}
 	}
+	err = sl__gslots_create(p);
+	if (err != 0)
+		goto err_destroy;
 	err = sl__proxy_health_create(p);
 	if (err != 0) {
 		sl_log_error("cannot create the health checker: %s", strerror(-err));
@@ -487,6 +490,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	free(p->bsets);
 	free(p->backends);
 	sl__lslots_destroy(p);
+	sl__gslots_destroy(p);
 	pthread_mutex_destroy(&p->bk_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);

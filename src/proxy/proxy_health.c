@@ -90,7 +90,8 @@ sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset)
 	if (p->health == NULL || p->bsets[g].health_base == SIZE_MAX)
 		return;
 	/* relaxed, both: under p->bk_mu, their only writer */
-	active = atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_LIVE &&
+	active = sl__group_is_live(p, g) &&
+	         atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_LIVE &&
 	         atomic_load_explicit(&b->admin, memory_order_relaxed) != SL_BACKEND_DISABLED;
 	sl_health_set_target(p->health, p->bsets[g].health_base + i, reset ? &b->addr : NULL,
 	                     reset ? b->name : NULL, active, reset);

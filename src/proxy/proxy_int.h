@@ -199,6 +199,31 @@ struct sl_wgroup {
 
 struct sl_pworker;
 
+/* What a group slot holds (struct sl_gslot.state). */
+enum sl_gslot_state {
+	SL_GSLOT_LIVE,    /* a group of the current configuration */
+	SL_GSLOT_RETIRED, /* removed by a reload: no listener uses it, sessions may remain */
+};
+
+/*
+ * One group slot of the process (p->gslots, one per group of the start file): slot g is the
+ * group p->cfg->groups[g] and every per-group object at index g (backend table, balancers,
+ * queue counts, each worker's w->groups[g], its statistics). A reload matches the file's
+ * groups with the slots by name: a group the file leaves out is retired (no listener of the
+ * new file can reach it; its health checks stop; it is shown while a session holds it) and
+ * goes live again if a later file names it. greload.c.
+ */
+struct sl_gslot {
+	/* the group as the current snapshot has it (its live fields: retries, passive, max_queue),
+	 * or the start file's once retired (the layout is never freed). Written by the controlling
+	 * thread (R1 in greload.c) before the snapshot it points into is published, read by
+	 * workers through sl__group_live() (A3) */
+	_Atomic(const struct sl_config_group *) live;
+	/* enum sl_gslot_state: written under p->bk_mu; read relaxed by statistics and pickers of
+	 * names (the state alone is communicated) */
+	_Atomic uint8_t state;
+};
+
 /* What a listener slot holds (struct sl_lslot.state). */
 enum sl_lslot_state {
 	SL_LSLOT_FREE,    /* no listener; nothing of one is left */
@@ -348,6 +373,9 @@ struct sl_proxy {
 	 * workers, the first cfg->nlisteners filled at create; states change under bk_mu */
 	struct sl_lslot *lslots;
 	size_t lcap;
+	/* group slots (greload.c): [cfg->ngroups], slot g the start file's group g; a listener
+	 * slot's cfg.group is a group slot */
+	struct sl_gslot *gslots;
 	/* process-wide session cap in force (budget.c); a reload that opens listeners may lower
 	 * one the fd limit decided. Written by the controlling thread, read relaxed (a bound,
 	 * publishing nothing) */
@@ -416,6 +444,18 @@ sl__listener_live(const struct sl_plistener *l)
 	/* A2: pairs with R1, R4 in sl__listeners_apply() and R5 in sl__listeners_point()
 	 * (lreload.c): the listener's fields are visible */
 	return atomic_load_explicit(&l->w->p->lslots[l->index].live, memory_order_acquire);
+}
+
+/*
+ * Group slot <g> as the current snapshot has it, for its live fields (retries, passive
+ * ejection, max_queue); the start file's once retired. A worker, in a loop callback: valid
+ * until the callback returns, like sl__proxy_config().
+ */
+static inline const struct sl_config_group *
+sl__group_live(struct sl_proxy *p, size_t g)
+{
+	/* A3: pairs with R1 in sl__groups_point() (greload.c): the group's fields are visible */
+	return atomic_load_explicit(&p->gslots[g].live, memory_order_acquire);
 }
 
 static inline void
@@ -765,6 +805,36 @@ bool sl__listeners_match(struct sl_proxy *p, const struct sl_config *next);
 /* Points every live slot at its listener in <next> (sl__listeners_match() holds). */
 void sl__listeners_point(struct sl_proxy *p, const struct sl_config *next);
 
+/* ---- greload.c ---- */
+
+/* Sets up the group slots, every one live with the start file's group. 0 or -ENOMEM. */
+int sl__gslots_create(struct sl_proxy *p);
+void sl__gslots_destroy(struct sl_proxy *p);
+/* The group slot named <name>, or -ENOENT. Any thread (the names never change). */
+int sl__group_slot(const struct sl_proxy *p, const char *name);
+/* The group slot of <c>'s group <k> (sl__group_slot() of its name), or -ENOENT. */
+int sl__group_slot_of(const struct sl_proxy *p, const struct sl_config *c, size_t k);
+/* true if group slot <g> is live (not retired by a reload). Any thread. */
+bool sl__group_is_live(const struct sl_proxy *p, size_t g);
+/* true if group slot <g> is live, or retired with a session still holding it (queued, or on
+ * one of its backends): what statistics show. Any thread, a snapshot. */
+bool sl__group_is_shown(const struct sl_proxy *p, size_t g);
+/*
+ * Whether <next>'s groups can replace the live ones: each is a start file's group (adding a
+ * group needs a restart: sl_config_needs_restart() says so first), and each group <next>
+ * leaves out may retire (one with discover: or warm_pool: may not). 0, or -EINVAL with the
+ * reason in <why> (<size> bytes). Controlling thread.
+ */
+int sl__groups_check(const struct sl_proxy *p, const struct sl_config *next, char *why,
+                     size_t size);
+/*
+ * Points every group slot at its group in <next>, retiring the slots <next> leaves out (they
+ * point at the start file's group) and reviving retired ones it names again; health checks of
+ * a retired group stop, those of a revived one start. Before <next> is published; controlling
+ * thread; takes p->bk_mu.
+ */
+void sl__groups_point(struct sl_proxy *p, const struct sl_config *next);
+
 /* ---- budget.c ---- */
 
 /* fds one session may hold under <cfg>: 2, or 6 when a listener may splice. */
@@ -801,8 +871,8 @@ void sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l);
 int sl__proxy_health_create(struct sl_proxy *p);
 /*
  * Brings the checker's target for slot <i> of group <g> in line with the slot: checked while
- * LIVE and not DISABLED; with <reset> (a new occupant) from a fresh start at its address.
- * No-op without checks. Under p->bk_mu.
+ * LIVE and not DISABLED in a live group (greload.c); with <reset> (a new occupant) from a fresh
+ * start at its address. No-op without checks. Under p->bk_mu.
  */
 void sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset);
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Configuration snapshots at run time: the layout check (through the key table's compare,
- * sl_config_needs_restart()), the reload (listeners: lreload.c; backends: backends.c) and the
- * publish that swaps the current snapshot and retires the old one through the proxy's epoch
- * domain. Controlling thread only. Workers read
- * the snapshot through sl__proxy_config() (proxy_int.h).
+ * sl_config_needs_restart()), the reload (listeners: lreload.c; groups: greload.c; backends:
+ * backends.c) and the publish that swaps the current snapshot and retires the old one through
+ * the proxy's epoch domain. Controlling thread only. Workers read the snapshot through
+ * sl__proxy_config() (proxy_int.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +39,8 @@ sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 
 	/* relaxed: this thread is the only writer of cur */
 	old = atomic_load_explicit(&p->cur, memory_order_relaxed);
-	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)))
+	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)) ||
+	    sl__groups_check(p, next, why, sizeof(why)) != 0)
 		return -EINVAL;
 	/* the listeners are the live slots' (a reload opened and retired them first) */
 	if (!sl__listeners_match(p, next))
@@ -48,7 +49,9 @@ sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 	 * thread that retires into this domain, so the room stays) */
 	if (old != p->cfg && sl_epoch_reclaim(p->epoch) >= SL_CONFIG_MAX_RETIRED)
 		return -EBUSY;
-	/* every listener reads its live fields in <next> before <old> can be freed */
+	/* every listener and group reads its live fields in <next> (or, retired, in the start
+	 * file) before <old> can be freed */
+	sl__groups_point(p, next);
 	sl__listeners_point(p, next);
 	/* R3: pairs with A1 in sl__proxy_config(): a worker that loads <next> sees its contents.
 	 * The retire below steps the epoch after this store (R1 in epoch.c): a worker that has
@@ -81,7 +84,7 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 		snprintf(why, size, "this snapshot is the running one");
 		return -EINVAL;
 	}
-	if (!same_layout(p->cfg, next, why, size))
+	if (!same_layout(p->cfg, next, why, size) || sl__groups_check(p, next, why, size) != 0)
 		return -EINVAL;
 	/* the publish below must not fail once backends changed: make room first (we are the
 	 * only thread that retires into this domain, so the room stays) */

@@ -202,7 +202,11 @@ probe_section(struct probe *pr, enum sl__config_section sec, char *base)
 			         k->reload == SL__RELOAD_RESTART ? "restart" : "not restart", why);
 		if (refused) {
 			pr->refused++;
-			snprintf(want, sizeof(want), "%s changed", k->name);
+			/* groups are matched by name: a renamed one is another group */
+			if (sec == SL__SEC_GROUP && strcmp(k->name, "name") == 0)
+				snprintf(want, sizeof(want), "was added");
+			else
+				snprintf(want, sizeof(want), "%s changed", k->name);
 			if (strstr(why, want) == NULL)
 				fail_msg("%s.%s: the reason does not name it: %s",
 				         sl__config_section_names[sec], k->name, why);
@@ -249,10 +253,50 @@ a_listener_added_and_a_backend_added_are_not_refused(void **state)
 	b.c->nlisteners = 0; /* the reload opens and closes listeners */
 	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	b.c->nlisteners = a.c->nlisteners;
-	b.c->ngroups = 0; /* but groups are the layout's */
-	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
-	assert_string_equal("groups were added or removed", why);
+	b.c->ngroups = 0; /* a group left out retires: the proxy decides whether it may */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	b.c->ngroups = a.c->ngroups;
+	a.c->ngroups = 0; /* but a group added is not the running process's */
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group web was added", why);
+	a.c->ngroups = b.c->ngroups;
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+static const char two_groups[] = "listeners:\n"
+                                 "  - {name: a, address: 127.0.0.1:8001, group: one}\n"
+                                 "  - {name: b, address: 127.0.0.1:8002, group: two}\n"
+                                 "groups:\n"
+                                 "  - name: one\n"
+                                 "    backends: [{address: 127.0.0.1:1}]\n"
+                                 "  - name: two\n"
+                                 "    balance: least_conn\n"
+                                 "    backends: [{address: 127.0.0.1:2}]\n";
+static const char two_groups_swapped[] = "listeners:\n"
+                                         "  - {name: a, address: 127.0.0.1:8001, group: one}\n"
+                                         "  - {name: b, address: 127.0.0.1:8002, group: two}\n"
+                                         "groups:\n"
+                                         "  - name: two\n"
+                                         "    balance: least_conn\n"
+                                         "    backends: [{address: 127.0.0.1:2}]\n"
+                                         "  - name: one\n"
+                                         "    backends: [{address: 127.0.0.1:1}]\n";
+
+static void
+groups_are_matched_by_name_not_by_place(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(two_groups);
+	struct sl_test_load b = sl_test_config_load(two_groups_swapped);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	b.c->groups[0].balance = SL_LB_ROUND_ROBIN; /* group two, first in <b> */
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group two: balance changed", why);
 	sl_test_config_fini(&a);
 	sl_test_config_fini(&b);
 }
@@ -321,6 +365,7 @@ main(void)
 	        cmocka_unit_test(
 	                every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart),
 	        cmocka_unit_test(a_listener_added_and_a_backend_added_are_not_refused),
+	        cmocka_unit_test(groups_are_matched_by_name_not_by_place),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
 	};
