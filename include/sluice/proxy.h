@@ -303,11 +303,15 @@ SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_
 /* Listener slots: the bound of <i> above. */
 SL_API size_t sl_proxy_listener_slots(const struct sl_proxy *p);
 /*
- * The name of slot <i>'s listener (in <name>, <size> bytes) and its group's index in the
- * start configuration's groups: 0, or -EINVAL / -ENOENT as sl_proxy_listener_addr(). Any thread.
+ * The name of slot <i>'s listener (in <name>, <size> bytes) and its group's slot (slot g < the
+ * start configuration's groups is its group g; a reload fills the others): 0, or -EINVAL /
+ * -ENOENT as sl_proxy_listener_addr(). Any thread.
  */
 SL_API int sl_proxy_listener_name(struct sl_proxy *p, size_t i, char *name, size_t size,
                                   size_t *group);
+/* The name of the group in slot <g> (in <name>, <size> bytes): 0, or -ENOENT (no group there).
+ * Any thread. */
+SL_API int sl_proxy_group_name(struct sl_proxy *p, size_t g, char *name, size_t size);
 
 /*
  * The address of backend <backend> of group <group>, where <backend> is as the statistics label

@@ -40,7 +40,7 @@ sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 	/* relaxed: this thread is the only writer of cur */
 	old = atomic_load_explicit(&p->cur, memory_order_relaxed);
 	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)) ||
-	    sl__groups_check(p, next, why, sizeof(why)) != 0)
+	    !sl__groups_match(p, next))
 		return -EINVAL;
 	/* the listeners are the live slots' (a reload opened and retired them first) */
 	if (!sl__listeners_match(p, next))
@@ -84,7 +84,7 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 		snprintf(why, size, "this snapshot is the running one");
 		return -EINVAL;
 	}
-	if (!same_layout(p->cfg, next, why, size) || sl__groups_check(p, next, why, size) != 0)
+	if (!same_layout(p->cfg, next, why, size))
 		return -EINVAL;
 	/* the publish below must not fail once backends changed: make room first (we are the
 	 * only thread that retires into this domain, so the room stays) */
@@ -93,15 +93,21 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 		         SL_CONFIG_MAX_RETIRED);
 		return -EBUSY;
 	}
-	/* every new listener's socket first: a bind that fails changes nothing */
-	err = sl__listeners_prepare(p, next, &plan, why, size);
+	/* every new group built, then every new listener's socket: a failure changes nothing */
+	err = sl__groups_prepare(p, next, why, size);
 	if (err != 0)
 		return err;
+	err = sl__listeners_prepare(p, next, &plan, why, size);
+	if (err != 0) {
+		sl__groups_abandon(p);
+		return err;
+	}
 	/* the previous file, not the start file: run-time changes stay while a group's list
 	 * in the file stays */
 	err = sl__proxy_backends_reload(p, prev, next, why, size);
 	if (err != 0) {
 		sl__listeners_abandon(p, plan);
+		sl__groups_abandon(p); /* nothing reached their tables: the check came first */
 		return -ENOSPC; /* not a layout change: the file's backends cannot be applied now */
 	}
 	if (sl__listeners_apply(p, plan, next) != 0) {
