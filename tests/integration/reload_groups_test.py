@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""Reloads that remove backend groups from the running process, and bring them back, real
-processes on real sockets: a group removed together with the listener that used it takes no new
-session (the listener refuses), its health checks stop, a checksummed session through it runs to
-its end with its bytes intact, and the group is shown in /stats and /metrics (which still passes
-promtool) until that session ends, then no more; named again by a later reload it takes traffic
-and is checked again. Groups are matched by name, so reordering them changes nothing. A group
-added (or renamed: another name) is refused with its name, by SIGHUP and by `sluicectl reload`,
-and nothing changes; so is removing a group with a warm pool."""
+"""Reloads that add and remove backend groups in the running process, real processes on real
+sockets: a group added with a listener takes traffic, is health-checked and shows in /stats,
+/metrics (promtool-checked), `sluicectl status` and the backend API; a group removed together
+with the listener that used it takes no new session (the listener refuses), its health checks
+stop, a checksummed session through it runs to its end with its bytes intact, and the group is
+shown until that session ends, then no more; named again by a later reload it takes traffic and
+is checked again. Groups are matched by name: reordering them changes nothing, renaming one is a
+removal and an addition. More new groups than the free group slots, a new group with a warm
+pool and removing a group with one are refused (SIGHUP and `sluicectl reload`), and nothing
+changes."""
 import hashlib
 import json
 import os
@@ -215,32 +217,79 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual({"ga", "gb"}, self.groups_shown())
             self.assertEqual(0, px.stop())
 
-    def test_group_added_or_renamed_is_refused_and_nothing_changes(self):
+    def test_group_added_with_its_listener_takes_traffic_and_is_checked(self):
+        p1, p2 = free_port(), free_port()
+        checks = "    health: { type: tcp, interval: 50ms, timeout: 50ms, rise: 1, fall: 100 }\n"
+        with Server(echo_handler) as a, CountingEcho() as n:
+            web = ("web", [a.addr], "")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+            self.assertTrue(refused(p2))
+
+            self.write([("one", p1, "web"), ("two", p2, "new")], [web, ("new", [n.addr], checks)])
+            self.hup(px)
+            wait_for_text(px, "group new: added (reload)")
+            before = n.count()
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 200000, 1))
+            wait_for(lambda: n.count() >= before + 4, "health checks of the added group")
+            self.assertEqual({"web", "new"}, self.groups_shown())
+            backends = [b for b in self.stats()["backend"] if b["group"] == "new"]
+            self.assertEqual(1, len(backends), backends)
+            self.assertEqual((1, "up"), (backends[0]["sessions"], backends[0]["state"]))
+            text = self.metrics()
+            self.assertIn('group="new"', text)
+            self.promtool_ok(text)
+            rc, out, err = self.ctl("--json", "show", "info")
+            self.assertEqual(0, rc, err)
+            self.assertIn({"name": "two", "address": f"127.0.0.1:{p2}", "group": "new"},
+                          json.loads(out)["result"]["listeners"])
+            # the backend API finds it
+            rc, out, err = self.ctl("add", "backend", "new", "n2", a.addr)
+            self.assertEqual(0, rc, out + err)
+
+            # renamed: the old name retires, the new one takes a free slot
+            self.write([("one", p1, "web"), ("two", p2, "renamed")],
+                       [web, ("renamed", [a.addr], "")])
+            self.hup(px)
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 1000, 2))
+            wait_for(lambda: self.groups_shown() == {"web", "renamed"}, "the rename")
+            before = n.count()
+            select.select([], [], [], 1.0)  # 20 intervals: the retired group is not checked
+            self.assertEqual(before, n.count())
+            self.promtool_ok(self.metrics())
+            self.assertEqual(0, px.stop())
+
+    def test_more_groups_than_free_slots_are_refused_and_nothing_changes(self):
         p1, p2 = free_port(), free_port()
         with Server(echo_handler) as a:
             web = ("web", [a.addr], "")
             self.write([("one", p1, "web")], [web])
             px = self.start(p1)
-
-            self.write([("one", p1, "web"), ("two", p2, "new")], [web, ("new", [a.addr], "")])
+            many = [(f"g{i}", [a.addr], "") for i in range(17)]  # 16 slots are kept free
+            self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many)
             line = self.hup_refused(px)
-            self.assertIn("group new was added", line)
-            self.assertTrue(refused(p2))
+            self.assertIn("17 group(s) to add but 16 free", line)
             rc, out, err = self.ctl("reload")
             self.assertNotEqual(0, rc)
-            self.assertIn("group new was added", out + err)
+            self.assertIn("17 group(s) to add but 16 free", out + err)
             self.assertTrue(refused(p2))
-
-            self.write([("one", p1, "renamed")], [("renamed", [a.addr], "")])
-            self.assertIn("group renamed was added", self.hup_refused(px))
+            self.assertEqual({"web"}, self.groups_shown())
             with connect(p1) as s:
                 self.assertTrue(echo_checked(s, 1000, 1))
-            self.assertEqual({"web"}, self.groups_shown())
-
-            # a removal by sluicectl reload goes through
-            self.write([("one", p1, "web")], [web])
+            # 16 fit; by sluicectl reload
+            self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many[:16])
             rc, out, err = self.ctl("reload")
             self.assertEqual(0, rc, out + err)
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 1000, 2))
+            self.assertEqual(17, len(self.groups_shown()))
+            self.promtool_ok(self.metrics())
+            # none is left: one more is refused, the others stay
+            self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many)
+            self.assertIn("1 group(s) to add but 0 free", self.hup_refused(px))
+            self.assertEqual(17, len(self.groups_shown()))
             self.assertEqual(0, px.stop())
 
     def test_group_removed_by_sluicectl_reload(self):
@@ -258,6 +307,20 @@ class ReloadGroups(unittest.TestCase):
             # the backend API no longer finds it
             rc, out, err = self.ctl("add", "backend", "other", "x", b.addr)
             self.assertNotEqual(0, rc)
+            self.assertEqual(0, px.stop())
+
+    def test_group_with_a_warm_pool_cannot_be_added(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a:
+            web = ("web", [a.addr], "")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+            self.write([("one", p1, "web"), ("two", p2, "pooled")],
+                       [web, ("pooled", [a.addr], "    warm_pool: { size: 1 }\n")])
+            line = self.hup_refused(px)
+            self.assertIn("group pooled: a group added by a reload cannot have warm_pool:", line)
+            self.assertTrue(refused(p2))
+            self.assertEqual({"web"}, self.groups_shown())
             self.assertEqual(0, px.stop())
 
     def test_group_with_a_warm_pool_cannot_be_removed(self):
