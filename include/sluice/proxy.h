@@ -159,17 +159,20 @@ SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
  * backends are never touched. Listeners are matched by name: new names are opened, names gone
  * stop accepting (their open sessions run on), and one whose "reopen" keys changed
  * (sl_config_listener_needs_reopen()) is re-opened, keeping its sockets on an unchanged address.
- * Everything else (groups, max_backends) was built at start and must be equal. Everything is
- * checked, and every new socket opened, before anything changes, and on an error nothing changed
- * and <next> stays the caller's, with the reason in <why> (<size> bytes): -EINVAL, something
- * built at start differs ("groups were added or removed"; a restart or an upgrade applies it);
+ * Groups are matched by name: a new name fills a free group slot (16 beyond the start file's;
+ * none with discover or warm_pool), a name gone retires (its open sessions run on), and a kept
+ * group's restart keys (sl_config_group_needs_restart()) must be equal, as everything else built
+ * at start. Everything is checked, every new group built and every new socket opened, before
+ * anything changes, and on an error nothing changed and <next> stays the caller's, with the
+ * reason in <why> (<size> bytes): -EINVAL, something built at start differs ("group api:
+ * balance changed"; a restart or an upgrade applies it), or a group cannot be added or removed;
  * -EADDRINUSE, -EACCES and the like, a new listener cannot listen ("listener api: cannot listen
- * on ..."); -ENOSPC, the listeners or the backend lists do not fit (the listener slots, the PROXY
- * buffers, max_backends counting slots still held by removed backends' sessions, or a name of a
- * discovered backend); -EMFILE, the fd limit; -EAGAIN, the proxy is not running or drains.
- * 0: the proxy owns <next>. -EBUSY: earlier snapshots still wait for a worker's quiescent point;
- * try again. Controlling thread only; never blocks on the workers, but for a backend or listener
- * change, which waits for them (bounded) as the backend API does.
+ * on ..."); -ENOSPC, the groups, listeners or backend lists do not fit (the group slots, the
+ * listener slots, the PROXY buffers, max_backends counting slots still held by removed backends'
+ * sessions, or a name of a discovered backend); -EMFILE, the fd limit; -EAGAIN, the proxy is
+ * not running or drains. 0: the proxy owns <next>. -EBUSY: earlier snapshots still wait for a
+ * worker's quiescent point; try again. Controlling thread only; never blocks on the workers, but
+ * for a backend or listener change, which waits for them (bounded) as the backend API does.
  */
 SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
 
@@ -303,11 +306,15 @@ SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_
 /* Listener slots: the bound of <i> above. */
 SL_API size_t sl_proxy_listener_slots(const struct sl_proxy *p);
 /*
- * The name of slot <i>'s listener (in <name>, <size> bytes) and its group's index in the
- * start configuration's groups: 0, or -EINVAL / -ENOENT as sl_proxy_listener_addr(). Any thread.
+ * The name of slot <i>'s listener (in <name>, <size> bytes) and its group's slot (slot g < the
+ * start configuration's groups is its group g; a reload fills the others): 0, or -EINVAL /
+ * -ENOENT as sl_proxy_listener_addr(). Any thread.
  */
 SL_API int sl_proxy_listener_name(struct sl_proxy *p, size_t i, char *name, size_t size,
                                   size_t *group);
+/* The name of the group in slot <g> (in <name>, <size> bytes): 0, or -ENOENT (no group there).
+ * Any thread. */
+SL_API int sl_proxy_group_name(struct sl_proxy *p, size_t g, char *name, size_t size);
 
 /*
  * The address of backend <backend> of group <group>, where <backend> is as the statistics label

@@ -287,7 +287,8 @@ read_down(struct sl_alerts *a, const struct sl_config_alert_rule *c)
 
 		if (!sl_stats_instance_present(s, i)) /* an empty or removed slot */
 			continue;
-		if (c->group[0] != '\0' && strcmp(sl_stats_instance_label(s, i, 0), c->group) != 0)
+		if (c->group[0] != '\0' &&
+		    strcmp(sl_stats_instance_label_now(s, i, 0, name, sizeof(name)), c->group) != 0)
 			continue;
 		if (c->backend[0] != '\0' &&
 		    strcmp(sl_stats_instance_label_now(s, i, 1, name, sizeof(name)), c->backend) !=

@@ -187,20 +187,21 @@ show_info(struct sl_ctl *c)
 	ls = add_array(o, "listeners");
 	/* the listeners running now: a reload may have added and removed some */
 	for (size_t i = 0; ls != NULL && i < sl_proxy_listener_slots(c->p); i++) {
-		char a[SL_ADDR_STRLEN], name[SL_CONFIG_NAME_MAX];
+		char a[SL_ADDR_STRLEN], name[SL_CONFIG_NAME_MAX], group[SL_CONFIG_NAME_MAX];
 		struct sl_addr bound;
 		size_t g;
 		json_t *li;
 
 		if (sl_proxy_listener_name(c->p, i, name, sizeof(name), &g) != 0 ||
-		    sl_proxy_listener_addr(c->p, i, &bound) != 0 || g >= cfg->ngroups)
+		    sl_proxy_listener_addr(c->p, i, &bound) != 0 ||
+		    sl_proxy_group_name(c->p, g, group, sizeof(group)) != 0)
 			continue;
 		li = json_object();
 		if (li == NULL)
 			break;
 		json_object_set_new(li, "name", str(name));
 		json_object_set_new(li, "address", str(sl_addr_format(&bound, a, sizeof(a))));
-		json_object_set_new(li, "group", str(cfg->groups[g].name));
+		json_object_set_new(li, "group", str(group));
 		json_array_append_new(ls, li);
 	}
 	return o;
@@ -428,7 +429,10 @@ show_sessions(struct sl_ctl *c)
 		bi = json_object();
 		if (bi == NULL)
 			break;
-		json_object_set_new(bi, "group", str(sl_stats_instance_label(bs, i, 0)));
+		/* now: a reload may have filled the group's slot */
+		json_object_set_new(
+		        bi, "group",
+		        str(sl_stats_instance_label_now(bs, i, 0, label, sizeof(label))));
 		json_object_set_new(
 		        bi, "backend",
 		        str(sl_stats_instance_label_now(bs, i, 1, label, sizeof(label))));

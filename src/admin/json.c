@@ -210,7 +210,7 @@ sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 {
 	const struct sl_stats_set *groups = sl_stats_find(r, "group");
 	json_t *doc = json_object();
-	char reason[256] = "";
+	char reason[256] = "", name[SL_STATS_LABEL_MAX];
 
 	*ready = false;
 	if (doc == NULL)
@@ -219,9 +219,10 @@ sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 		snprintf(reason, sizeof(reason), "not listening");
 	for (size_t g = 0;
 	     reason[0] == '\0' && groups != NULL && g < sl_stats_set_ninstances(groups); g++)
-		if (gauge_of(r, "group", g, "group_backends_up", 0) <= 0)
+		if (sl_stats_instance_present(groups, g) &&
+		    gauge_of(r, "group", g, "group_backends_up", 0) <= 0)
 			snprintf(reason, sizeof(reason), "group %s has no backend up",
-			         sl_stats_instance_label(groups, g, 0));
+			         sl_stats_instance_label_now(groups, g, 0, name, sizeof(name)));
 	*ready = reason[0] == '\0';
 	json_object_set_new(doc, "ready", json_boolean(*ready));
 	if (!*ready)

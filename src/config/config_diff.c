@@ -2,8 +2,9 @@
 /*
  * The reload compare: which key that a running process was built from differs between two
  * snapshots, walked from the key table (config_keys.h), so a new key is compared the day it is
- * added, and which key of a listener differs that re-opens it. The caller decides what a
- * difference means (sluice refuses the reload; the proxy re-opens the listener).
+ * added (groups matched by name: a group added or removed is the proxy's to build or retire), and
+ * which key of a listener differs that re-opens it. The caller decides what a difference means
+ * (sluice refuses the reload; the proxy re-opens the listener).
  */
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,38 @@ item_label(enum sl__config_section sec, const struct sl__config_key *list, const
 static bool differs(enum sl__config_section sec, const char *a, const char *b, const char *path,
                     enum sl__config_reload from, char *why, size_t size);
 
+/*
+ * Groups are matched by name, not by place: each of <b>'s that is one of <a>'s must have the
+ * same keys of class <from> or above. One <b> adds or <a> has and <b> leaves out is not a
+ * difference here: the proxy fills or retires a group slot, or refuses (greload.c).
+ */
+static bool
+groups_differ(const struct sl__config_key *k, const char *a, const char *b, const char *path,
+              enum sl__config_reload from, char *why, size_t size)
+{
+	const struct sl_config_group *ga =
+	        *(const struct sl_config_group *const *)(const void *)(a + k->offset);
+	const struct sl_config_group *gb =
+	        *(const struct sl_config_group *const *)(const void *)(b + k->offset);
+	size_t na = *(const size_t *)(const void *)(a + k->count_offset);
+	size_t nb = *(const size_t *)(const void *)(b + k->count_offset);
+
+	for (size_t j = 0; j < nb; j++) {
+		char sub[SL_CONFIG_NAME_MAX + 64];
+		size_t i = 0;
+
+		while (i < na && strcmp(ga[i].name, gb[j].name) != 0)
+			i++;
+		if (i == na)
+			continue;
+		snprintf(sub, sizeof(sub), "%sgroup %s: ", path, gb[j].name);
+		if (differs(k->child, (const char *)&ga[i], (const char *)&gb[j], sub, from, why,
+		            size))
+			return true;
+	}
+	return false;
+}
+
 static bool
 list_differs(const struct sl__config_key *k, const char *a, const char *b, const char *path,
              enum sl__config_reload from, char *why, size_t size)
@@ -61,6 +94,8 @@ list_differs(const struct sl__config_key *k, const char *a, const char *b, const
 	size_t nb = *(const size_t *)(const void *)(b + k->count_offset);
 	char label[SL_CONFIG_NAME_MAX + 32];
 
+	if (k->child == SL__SEC_GROUP)
+		return groups_differ(k, a, b, path, from, why, size);
 	if (na != nb) {
 		snprintf(why, size, "%s%s were added or removed", path, k->name);
 		return true;
@@ -130,5 +165,16 @@ sl_config_listener_needs_reopen(const struct sl_config_listener *a,
                                 const struct sl_config_listener *b, char *why, size_t size)
 {
 	return differs(SL__SEC_LISTENER, (const char *)a, (const char *)b, "", SL__RELOAD_REOPEN,
+	               why, size);
+}
+
+bool
+sl_config_group_needs_restart(const struct sl_config_group *a, const struct sl_config_group *b,
+                              char *why, size_t size)
+{
+	char path[SL_CONFIG_NAME_MAX + 16];
+
+	snprintf(path, sizeof(path), "group %s: ", b->name);
+	return differs(SL__SEC_GROUP, (const char *)a, (const char *)b, path, SL__RELOAD_RESTART,
 	               why, size);
 }

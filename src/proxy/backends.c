@@ -182,7 +182,7 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 		struct sl_lb *lb;
 		uint16_t *map;
 		size_t nmap;
-		int err = sl__group_lb_build(&lb, &map, &nmap, &p->cfg->groups[g], p->backends[g],
+		int err = sl__group_lb_build(&lb, &map, &nmap, sl__group_cfg(p, g), p->backends[g],
 		                             bs->cap);
 
 		if (err != 0)
@@ -202,7 +202,7 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 	if (job == NULL) {
 		/* the table changed but the workers keep their balancers: say so, loudly */
 		sl_log_error("group %s: out of memory passing a backend change to the workers",
-		             p->cfg->groups[g].name);
+		             sl__group_cfg(p, g)->name);
 		return 0;
 	}
 	/* a reference for every message, taken before the first post (nothing shares the job
@@ -214,7 +214,7 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 			continue;
 		}
 		sl_log_error("group %s: worker %u's mailbox stays full: it keeps its old backends",
-		             p->cfg->groups[g].name, i);
+		             sl__group_cfg(p, g)->name, i);
 	}
 	sl_clock_deadline(&dl, (uint64_t)APPLY_TIMEOUT_MS * 1000);
 	pthread_mutex_lock(&job->mu);
@@ -226,7 +226,7 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 		retire_removed(p, g);
 	else if (job->done < posted)
 		sl_log_warn("group %s: a backend change still waits for %u worker(s)",
-		            p->cfg->groups[g].name, posted - job->done);
+		            sl__group_cfg(p, g)->name, posted - job->done);
 	pthread_mutex_unlock(&job->mu);
 	job_put(job, false);
 	return 0;
@@ -237,12 +237,20 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 static int
 find_group(const struct sl_proxy *p, const char *name)
 {
-	if (name == NULL)
-		return -ENOENT;
-	for (size_t g = 0; g < p->cfg->ngroups; g++)
-		if (strcmp(p->cfg->groups[g].name, name) == 0)
-			return (int)g;
-	return -ENOENT;
+	int g = name != NULL ? sl__group_slot(p, name) : -ENOENT;
+
+	/* a group a reload retired takes no change: the file no longer names it */
+	return g >= 0 && !sl__group_is_live(p, (size_t)g) ? -ENOENT : g;
+}
+
+/* The index of group <name> in <c>, or SIZE_MAX. */
+static size_t
+group_in(const struct sl_config *c, const char *name)
+{
+	for (size_t k = 0; k < c->ngroups; k++)
+		if (strcmp(c->groups[k].name, name) == 0)
+			return k;
+	return SIZE_MAX;
 }
 
 static uint8_t
@@ -811,7 +819,7 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 
 	if (sl_worker_current() != NULL)
 		return -EDEADLK;
-	plans = calloc(next->ngroups + 1, sizeof(*plans));
+	plans = calloc(p->gcap, sizeof(*plans)); /* by group slot */
 	if (plans == NULL) {
 		snprintf(why, size, "out of memory");
 		return -ENOMEM;
@@ -823,13 +831,24 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		err = -EAGAIN;
 		goto out_unlock;
 	}
-	for (size_t g = 0; g < next->ngroups && err == 0; g++) {
-		struct bk_plan *pl = &plans[g];
-		size_t n = next->groups[g].nbackends;
+	for (size_t k = 0; k < next->ngroups && err == 0; k++) {
+		const struct sl_config_group *cg = &next->groups[k];
+		size_t n = cg->nbackends, kp = group_in(prev, cg->name);
+		int gs = sl__group_slot(p, cg->name);
+		struct bk_plan *pl;
+		size_t g;
 
-		if (same_backend_list(&prev->groups[g], &next->groups[g]))
+		if (gs < 0) { /* sl__groups_prepare() filled a slot for it first */
+			snprintf(why, size, "group %s has no slot", cg->name);
+			err = -EINVAL;
+			break;
+		}
+		g = (size_t)gs;
+		pl = &plans[g];
+		/* a group the previous file left out (retired) takes the whole list */
+		if (kp != SIZE_MAX && same_backend_list(&prev->groups[kp], cg))
 			continue;
-		pl->cg = &next->groups[g];
+		pl->cg = cg;
 		pl->drop = calloc(p->bsets[g].cap, sizeof(pl->drop[0]));
 		pl->from = calloc(n + 1, sizeof(pl->from[0]));
 		pl->to = calloc(n + 1, sizeof(pl->to[0]));
@@ -842,13 +861,13 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 	}
 	if (err != 0)
 		goto out_unlock;
-	for (size_t g = 0; g < next->ngroups; g++)
+	for (size_t g = 0; g < p->gcap; g++)
 		if (plans[g].cg != NULL)
 			apply_group(p, g, &plans[g]);
 
 out_unlock:
 	pthread_mutex_unlock(&p->bk_mu);
-	for (size_t g = 0; g < next->ngroups; g++) {
+	for (size_t g = 0; g < p->gcap; g++) {
 		free(plans[g].drop);
 		free(plans[g].from);
 		free(plans[g].to);
@@ -864,19 +883,19 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 	size_t k = 0;
 
 	pthread_mutex_lock(&p->bk_mu);
-	for (size_t g = 0; g < p->cfg->ngroups; g++) {
+	for (size_t g = 0; g < p->gcap; g++) {
 		for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
 			const struct sl_backend *b = &p->backends[g][i];
 			size_t base = (p->mx.bbase[g] + i) * SL_BCTR_COUNT;
 			struct sl_backend_info *x;
 
-			if (slot_state(b) != SL_SLOT_LIVE)
+			if (slot_state(b) != SL_SLOT_LIVE || !sl__group_is_live(p, g))
 				continue;
 			if (k++ >= max)
 				continue;
 			x = &out[k - 1];
 			memset(x, 0, sizeof(*x));
-			memcpy(x->group, p->cfg->groups[g].name, sizeof(x->group));
+			memcpy(x->group, sl__group_cfg(p, g)->name, sizeof(x->group));
 			memcpy(x->name, b->name, sizeof(x->name));
 			x->addr = b->addr;
 			x->max_connections = b->max_connections;

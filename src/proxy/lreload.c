@@ -82,6 +82,20 @@ slot_copy(struct sl_lslot *slot, const struct sl_config_listener *c)
 	slot->bound = c->addr;
 }
 
+/*
+ * <c>, a listener of <next>, with its group given as a group slot (greload.c), as a listener
+ * slot keeps it: what the slot's copy is compared with and filled from.
+ */
+static struct sl_config_listener
+in_slots(const struct sl_proxy *p, const struct sl_config *next, const struct sl_config_listener *c)
+{
+	struct sl_config_listener t = *c;
+	int g = sl__group_slot_of(p, next, c->group);
+
+	t.group = g >= 0 ? (size_t)g : SIZE_MAX; /* sl__groups_check() found every group */
+	return t;
+}
+
 /* Listener slots the pool table allows with p->nworkers workers. */
 static size_t
 lslots_pool_bound(const struct sl_proxy *p)
@@ -314,11 +328,11 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 	for (size_t i = 0; i < p->lcap; i++)
 		pl->retire[i] = slot_state(&p->lslots[i]) == SL_LSLOT_LIVE;
 	for (size_t k = 0; k < pl->n; k++) {
-		const struct sl_config_listener *c = &next->listeners[k];
-		size_t s = find_live(p, c->name);
+		const struct sl_config_listener c = in_slots(p, next, &next->listeners[k]);
+		size_t s = find_live(p, c.name);
 
 		pl->donor[k] = SIZE_MAX;
-		if (s != SIZE_MAX && !sl_config_listener_needs_reopen(&p->lslots[s].cfg, c, reason,
+		if (s != SIZE_MAX && !sl_config_listener_needs_reopen(&p->lslots[s].cfg, &c, reason,
 		                                                      sizeof(reason))) {
 			pl->slot[k] = s;
 			pl->retire[s] = false;
@@ -404,7 +418,7 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 
 	/* every socket now, before anything the workers see changes */
 	for (size_t k = 0; k < pl->n; k++) {
-		const struct sl_config_listener *c = &next->listeners[k];
+		const struct sl_config_listener c = in_slots(p, next, &next->listeners[k]);
 		size_t s;
 
 		if (!pl->fresh[k])
@@ -414,9 +428,9 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 		pl->slot[k] = s;
 		pl->start[s] = true;
 		for (size_t d = 0; d < p->lcap; d++)
-			if (pl->retire[d] && serves(&p->lslots[d], c))
+			if (pl->retire[d] && serves(&p->lslots[d], &c))
 				pl->donor[k] = d;
-		err = open_slot(p, s, c, pl->donor[k], why, size);
+		err = open_slot(p, s, &c, pl->donor[k], why, size);
 		if (err != 0)
 			goto err_close;
 	}
@@ -663,11 +677,11 @@ sl__listeners_match(struct sl_proxy *p, const struct sl_config *next)
 	if (nlive != next->nlisteners)
 		return false;
 	for (size_t k = 0; k < next->nlisteners; k++) {
-		size_t s = find_live(p, next->listeners[k].name);
+		const struct sl_config_listener c = in_slots(p, next, &next->listeners[k]);
+		size_t s = find_live(p, c.name);
 
 		if (s == SIZE_MAX ||
-		    sl_config_listener_needs_reopen(&p->lslots[s].cfg, &next->listeners[k], why,
-		                                    sizeof(why)))
+		    sl_config_listener_needs_reopen(&p->lslots[s].cfg, &c, why, sizeof(why)))
 			return false;
 	}
 	return true;

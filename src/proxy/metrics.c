@@ -286,7 +286,7 @@ group_of(const struct sl_proxy *p, size_t flat)
 {
 	size_t g = 0;
 
-	while (g + 1 < p->cfg->ngroups && p->mx.bbase[g + 1] <= flat)
+	while (g + 1 < p->gcap && p->mx.bbase[g + 1] <= flat)
 		g++;
 	return g;
 }
@@ -315,13 +315,17 @@ backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
 	return v;
 }
 
-/* backend sets: an instance per slot (backend_bytes: two), shown while the slot is LIVE */
+/* backend sets: an instance per slot (backend_bytes: two), shown while the slot is LIVE in a
+ * group shown (a retired group, while a session holds it) */
 bool
 sl__metrics_backend_present(void *arg, size_t inst)
 {
+	const struct sl_proxy *p = arg;
+
 	/* relaxed: a statistic; the label read takes bk_mu */
-	return atomic_load_explicit(&sl__metrics_backend_at(arg, inst)->state,
-	                            memory_order_relaxed) == SL_SLOT_LIVE;
+	return atomic_load_explicit(&sl__metrics_backend_at(p, inst)->state,
+	                            memory_order_relaxed) == SL_SLOT_LIVE &&
+	       sl__group_is_shown(p, group_of(p, inst));
 }
 
 static bool
@@ -335,10 +339,13 @@ sl__metrics_backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t 
 {
 	struct sl_proxy *p = arg;
 
-	if (j != 1) /* group and direction never change */
+	if (j > 1) /* the direction never changes */
 		return false;
+	/* the group's name changes when a reload fills a free group slot */
 	pthread_mutex_lock(&p->bk_mu);
-	snprintf(buf, size, "%s", sl__metrics_backend_at(p, inst)->name);
+	snprintf(buf, size, "%s",
+	         j == 0 ? sl__group_cfg(p, group_of(p, inst))->name
+	                : sl__metrics_backend_at(p, inst)->name);
 	pthread_mutex_unlock(&p->bk_mu);
 	return true;
 }
@@ -757,8 +764,8 @@ add_backends(struct sl_proxy *p)
 	                       &sb);
 	if (err != 0)
 		return err;
-	for (size_t g = 0; g < p->cfg->ngroups; g++) {
-		const struct sl_config_group *cg = &p->cfg->groups[g];
+	for (size_t g = 0; g < p->gcap; g++) {
+		const struct sl_config_group *cg = sl__group_cfg(p, g); /* "" while free */
 
 		for (size_t i = 0; i < p->bsets[g].cap; i++) {
 			/* the name at build time; backend_label() gives the one of now */
@@ -773,6 +780,26 @@ add_backends(struct sl_proxy *p)
 		}
 	}
 	return 0;
+}
+
+/* group: an instance per group slot, shown while live, or retired and held (greload.c) */
+static bool
+group_present(void *arg, size_t inst)
+{
+	return sl__group_is_shown(arg, inst);
+}
+
+/* its name now: a reload fills free group slots */
+static bool
+group_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
+{
+	struct sl_proxy *p = arg;
+
+	(void)j;
+	pthread_mutex_lock(&p->bk_mu);
+	snprintf(buf, size, "%s", sl__group_cfg(p, inst)->name);
+	pthread_mutex_unlock(&p->bk_mu);
+	return true;
 }
 
 static int
@@ -792,11 +819,21 @@ add_groups(struct sl_proxy *p)
 	struct sl_stats_set *s;
 	int err;
 
-	if ((err = add_set(p, &s, "group", labels, 1, defs, SL_ARRAY_SIZE(defs), NULL,
-	                   read_group)) != 0)
+	err = sl_stats_add_set(p->mx.reg,
+	                       &(struct sl_stats_set_opts){.name = "group",
+	                                                   .labels = labels,
+	                                                   .nlabels = 1,
+	                                                   .defs = defs,
+	                                                   .ndefs = SL_ARRAY_SIZE(defs),
+	                                                   .read = read_group,
+	                                                   .present = group_present,
+	                                                   .label = group_label,
+	                                                   .arg = p},
+	                       &s);
+	if (err != 0)
 		return err;
-	for (size_t g = 0; g < p->cfg->ngroups; g++) {
-		const char *v[] = {p->cfg->groups[g].name};
+	for (size_t g = 0; g < p->gcap; g++) {
+		const char *v[] = {sl__group_cfg(p, g)->name};
 
 		if ((err = sl_stats_add_instance(s, v, 0)) != 0)
 			return err;
@@ -1033,10 +1070,12 @@ sl__metrics_create(struct sl_proxy *p)
 	pthread_condattr_destroy(&ca);
 	mx->init = true;
 	atomic_init(&mx->listening, false);
-	mx->bbase = calloc(p->cfg->ngroups, sizeof(mx->bbase[0]));
+	mx->bbase = calloc(p->gcap, sizeof(mx->bbase[0]));
 	if (mx->bbase == NULL)
 		return -ENOMEM;
-	for (size_t g = 0; g < p->cfg->ngroups; g++) {
+	/* every group slot, free ones included: their counters are there when a reload fills
+	 * them (bsets[g].cap is SL_GSLOT_BACKENDS for a free slot now) */
+	for (size_t g = 0; g < p->gcap; g++) {
 		mx->bbase[g] = mx->nbackends;
 		mx->nbackends += p->bsets[g].cap;
 	}

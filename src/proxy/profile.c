@@ -452,9 +452,9 @@ tcp_add_set(struct sl_profile *pr)
 	                                                   .arg = pr},
 	                       &s);
 	/* an instance per backend slot, in flat order, like the backend set (metrics.c) */
-	for (size_t g = 0; err == 0 && g < p->cfg->ngroups; g++) {
+	for (size_t g = 0; err == 0 && g < p->gcap; g++) {
 		for (uint32_t i = 0; err == 0 && i < p->bsets[g].cap; i++) {
-			const char *v[] = {p->cfg->groups[g].name, ""};
+			const char *v[] = {sl__group_cfg(p, g)->name, ""};
 
 			err = sl_stats_add_instance(s, v, 0);
 		}

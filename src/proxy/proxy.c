@@ -187,19 +187,24 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	pthread_cond_init(&p->cv, &ca);
 	pthread_condattr_destroy(&ca);
 
+	/* first: the group slots decide how many groups every per-group array holds */
+	err = sl__gslots_create(p);
+	if (err != 0)
+		goto err_destroy;
 	err = -ENOMEM;
 	p->backends =
-	        calloc(cfg->ngroups, sizeof(p->backends[0])); /* NOLINT(bugprone-sizeof-expression):
-	                                                         an array of pointers */
-	p->lbs = calloc(cfg->ngroups,
+	        calloc(p->gcap, sizeof(p->backends[0])); /* NOLINT(bugprone-sizeof-expression):
+	                                                    an array of pointers */
+	p->lbs = calloc(p->gcap,
 	                /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	                sizeof(p->lbs[0]));
-	p->bsets = calloc(cfg->ngroups, sizeof(p->bsets[0]));
+	p->bsets = calloc(p->gcap, sizeof(p->bsets[0]));
 	if (p->backends == NULL || p->lbs == NULL || p->bsets == NULL)
 		goto err_destroy;
-	for (size_t g = 0; g < cfg->ngroups; g++) {
-		const struct sl_config_group *cg = &cfg->groups[g];
-		uint32_t cap = sl__group_capacity(cg);
+	for (size_t g = 0; g < p->gcap; g++) {
+		/* a free slot: the table a reload's group gets (greload.c), empty until then */
+		const struct sl_config_group *cg = g < cfg->ngroups ? &cfg->groups[g] : NULL;
+		uint32_t cap = cg != NULL ? sl__group_capacity(cg) : SL_GSLOT_BACKENDS;
 
 		p->bsets[g].cap = cap;
 		p->bsets[g].health_base = SIZE_MAX;
@@ -218,11 +223,13 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			atomic_init(&b->fails, 0);
 			atomic_init(&b->backoff_ms, 0);
 			atomic_init(&b->conns, 0);
-			if (i < cg->nbackends)
+			if (cg != NULL && i < cg->nbackends)
 				sl__backend_fill(b, cg->backends[i].name, &cg->backends[i].addr,
 				                 cg->backends[i].weight,
 				                 cg->backends[i].max_connections, false);
 		}
+		if (cg == NULL)
+			continue;
 		if (cg->warm_pool.size > 0)
 			p->has_warm = true;
 		err = sl__group_lb_build(&p->lbs[g], &p->bsets[g].map, &p->bsets[g].nmap, cg,
@@ -268,7 +275,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
 	p->lfds = malloc((size_t)p->nworkers * p->lcap * sizeof(p->lfds[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
-	p->queued = aligned_alloc(SL_CACHELINE, cfg->ngroups * sizeof(p->queued[0]));
+	p->queued = aligned_alloc(SL_CACHELINE, p->gcap * sizeof(p->queued[0]));
 	if (p->workers == NULL || p->lfds == NULL || p->conns == NULL || p->queued == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
@@ -276,7 +283,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	for (size_t k = 0; k < (size_t)p->nworkers * p->lcap; k++)
 		p->lfds[k] = -1;
 	atomic_init(&p->conns->n, 0);
-	for (size_t g = 0; g < cfg->ngroups; g++)
+	for (size_t g = 0; g < p->gcap; g++)
 		atomic_init(&p->queued[g].n, 0);
 	err = sl__lshared_create(p);
 	if (err != 0)
@@ -451,6 +458,7 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 	/* no transition (and no health_msg post) may race with the workers' stop */
 	if (p->health != NULL)
 		sl_health_stop(p->health);
+	sl__gslots_stop(p);
 	sl_clock_deadline(&dl, (uint64_t)deadline_ms * 1000);
 	for (unsigned i = 0; i < p->nworkers; i++)
 		if ((e = sl__proxy_post(&p->workers[i], &p->workers[i].drain_msg)) != 0 && err == 0)
@@ -493,6 +501,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	/* every session is closed: the logger writes what they queued, then stops */
 	sl__accesslog_destroy(p->alog);
 	sl_health_destroy(p->health);
+	sl__gslots_stop(p); /* added groups' checkers post to the workers */
 	if (p->workers != NULL)
 		for (unsigned i = 0; i < p->nworkers; i++)
 			sl__pworker_fini(p, &p->workers[i]);
@@ -508,10 +517,10 @@ sl_proxy_destroy(struct sl_proxy *p)
 	sl__profile_destroy(p); /* after the registry that reads it, and the workers */
 	sl_counter_destroy(p->ctr);
 	if (p->lbs != NULL)
-		for (size_t g = 0; g < p->cfg->ngroups; g++)
+		for (size_t g = 0; g < p->gcap; g++)
 			sl_lb_destroy(p->lbs[g]);
 	if (p->backends != NULL)
-		for (size_t g = 0; g < p->cfg->ngroups; g++)
+		for (size_t g = 0; g < p->gcap; g++)
 			free(p->backends[g]);
 	sl__handover_close_rest(p, false); /* no start came, or it failed before taking them */
 	free(p->inherited);
@@ -522,11 +531,12 @@ sl_proxy_destroy(struct sl_proxy *p)
 	sl__lshared_destroy(p);
 	free(p->lbs);
 	if (p->bsets != NULL)
-		for (size_t g = 0; g < p->cfg->ngroups; g++)
+		for (size_t g = 0; g < p->gcap; g++)
 			free(p->bsets[g].map);
 	free(p->bsets);
 	free(p->backends);
 	sl__lslots_destroy(p);
+	sl__gslots_destroy(p);
 	pthread_mutex_destroy(&p->bk_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
@@ -544,6 +554,23 @@ sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out)
 		return -ENOENT;
 	*out = p->lslots[i].bound;
 	return 0;
+}
+
+int
+sl_proxy_group_name(struct sl_proxy *p, size_t g, char *name, size_t size)
+{
+	int err = 0;
+
+	if (p->gslots == NULL || g >= p->gcap)
+		return -ENOENT;
+	pthread_mutex_lock(&p->bk_mu); /* a reload fills slots under it */
+	/* relaxed: under bk_mu, which its writer holds */
+	if (atomic_load_explicit(&p->gslots[g].state, memory_order_relaxed) == SL_GSLOT_FREE)
+		err = -ENOENT;
+	else
+		snprintf(name, size, "%s", p->gslots[g].cfg.name);
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }
 
 size_t

@@ -17,8 +17,8 @@
  * the flags directly), so a post lost to a full mailbox costs efficiency only, until the next
  * transition: a down backend keeps its idle connections, or an up one refills no pool.
  */
-static void
-health_changed(void *arg, const struct sl_health_event *ev)
+void
+sl__proxy_health_changed(void *arg, const struct sl_health_event *ev)
 {
 	struct sl_proxy *p = arg;
 
@@ -46,7 +46,7 @@ sl__proxy_health_create(struct sl_proxy *p)
 {
 	const struct sl_config *cfg = p->cfg;
 	const struct sl_health_opts o = {
-	        .on_change = health_changed, .arg = p, .runtime = p->cfg->runtime};
+	        .on_change = sl__proxy_health_changed, .arg = p, .runtime = p->cfg->runtime};
 	struct sl_health_target *t;
 	size_t n = 0, k = 0;
 	int err;
@@ -86,13 +86,16 @@ void
 sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset)
 {
 	const struct sl_backend *b = &p->backends[g][i];
+	/* a start file's group is in the shared checker, an added one has its own */
+	struct sl_health *h = g < p->cfg->ngroups ? p->health : p->gslots[g].health;
 	bool active;
 
-	if (p->health == NULL || p->bsets[g].health_base == SIZE_MAX)
+	if (h == NULL || p->bsets[g].health_base == SIZE_MAX)
 		return;
 	/* relaxed, both: under p->bk_mu, their only writer */
-	active = atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_LIVE &&
+	active = sl__group_is_live(p, g) &&
+	         atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_LIVE &&
 	         atomic_load_explicit(&b->admin, memory_order_relaxed) != SL_BACKEND_DISABLED;
-	sl_health_set_target(p->health, p->bsets[g].health_base + i, reset ? &b->addr : NULL,
+	sl_health_set_target(h, p->bsets[g].health_base + i, reset ? &b->addr : NULL,
 	                     reset ? b->name : NULL, active, reset);
 }

@@ -199,6 +199,44 @@ struct sl_wgroup {
 
 struct sl_pworker;
 
+/* Group slots a process keeps for groups a reload adds, beyond the start file's. */
+#define SL_GSLOTS_SPARE 16
+/* Backend slots of a group a reload adds: its max_backends (or default) must fit. */
+#define SL_GSLOT_BACKENDS 64
+
+/* What a group slot holds (struct sl_gslot.state). */
+enum sl_gslot_state {
+	SL_GSLOT_FREE,    /* never filled */
+	SL_GSLOT_ADDING,  /* filled by a reload not yet published: unseen by workers */
+	SL_GSLOT_LIVE,    /* a group of the current configuration */
+	SL_GSLOT_RETIRED, /* removed by a reload: no listener uses it, sessions may remain */
+};
+
+/*
+ * One group slot of the process (p->gslots, p->gcap of them, fixed at create: the start file's
+ * groups, then SL_GSLOTS_SPARE free ones): slot g's group owns every per-group object at index
+ * g (backend table, balancers, queue counts, each worker's w->groups[g], its statistics). A
+ * reload matches the file's groups with the slots by name: a new name fills a free slot (built
+ * before anything is published), a group the file leaves out is retired (no listener of the new
+ * file can reach it; its health checks stop; it is shown while a session holds it) and goes live
+ * again if a later file names it. A retired slot is not refilled with another name. greload.c.
+ */
+struct sl_gslot {
+	/* the group's fixed copy: the start file's group, or an added group's configuration with
+	 * its backend list left out. Written by the controlling thread only while the slot is FREE
+	 * or ADDING (no worker reads it then) */
+	struct sl_config_group cfg;
+	/* the group as the current snapshot has it (its live fields: retries, passive, max_queue),
+	 * or &cfg once retired. Written by the controlling thread (R1 in greload.c) before the
+	 * snapshot it points into is published, read by workers through sl__group_live() (A3) */
+	_Atomic(const struct sl_config_group *) live;
+	/* enum sl_gslot_state: written under p->bk_mu; read relaxed by statistics and pickers of
+	 * names (the state alone is communicated) */
+	_Atomic uint8_t state;
+	/* an added group's own checker (NULL: none, or a start file's group: p->health) */
+	struct sl_health *health;
+};
+
 /* What a listener slot holds (struct sl_lslot.state). */
 enum sl_lslot_state {
 	SL_LSLOT_FREE,    /* no listener; nothing of one is left */
@@ -348,6 +386,10 @@ struct sl_proxy {
 	 * workers, the first cfg->nlisteners filled at create; states change under bk_mu */
 	struct sl_lslot *lslots;
 	size_t lcap;
+	/* group slots (greload.c): [gcap], slot g < cfg->ngroups the start file's group g; a
+	 * listener slot's cfg.group is a group slot; states change under bk_mu */
+	struct sl_gslot *gslots;
+	size_t gcap;
 	/* process-wide session cap in force (budget.c); a reload that opens listeners may lower
 	 * one the fd limit decided. Written by the controlling thread, read relaxed (a bound,
 	 * publishing nothing) */
@@ -416,6 +458,18 @@ sl__listener_live(const struct sl_plistener *l)
 	/* A2: pairs with R1, R4 in sl__listeners_apply() and R5 in sl__listeners_point()
 	 * (lreload.c): the listener's fields are visible */
 	return atomic_load_explicit(&l->w->p->lslots[l->index].live, memory_order_acquire);
+}
+
+/*
+ * Group slot <g> as the current snapshot has it, for its live fields (retries, passive
+ * ejection, max_queue); the start file's once retired. A worker, in a loop callback: valid
+ * until the callback returns, like sl__proxy_config().
+ */
+static inline const struct sl_config_group *
+sl__group_live(struct sl_proxy *p, size_t g)
+{
+	/* A3: pairs with R1 in sl__groups_point() (greload.c): the group's fields are visible */
+	return atomic_load_explicit(&p->gslots[g].live, memory_order_acquire);
 }
 
 static inline void
@@ -765,6 +819,52 @@ bool sl__listeners_match(struct sl_proxy *p, const struct sl_config *next);
 /* Points every live slot at its listener in <next> (sl__listeners_match() holds). */
 void sl__listeners_point(struct sl_proxy *p, const struct sl_config *next);
 
+/* ---- greload.c ---- */
+
+/* Sets up the group slots: the start file's groups live, SL_GSLOTS_SPARE free. 0 or -ENOMEM. */
+int sl__gslots_create(struct sl_proxy *p);
+/* Frees the slots and the added groups' checkers (stopped first). After the workers' groups. */
+void sl__gslots_destroy(struct sl_proxy *p);
+/* Stops the added groups' checkers (the proxy stops). */
+void sl__gslots_stop(struct sl_proxy *p);
+/* Group slot <g>'s fixed configuration (name, balancer, health ...). */
+static inline const struct sl_config_group *
+sl__group_cfg(const struct sl_proxy *p, size_t g)
+{
+	return &p->gslots[g].cfg;
+}
+/* The group slot named <name> (filled: adding, live or retired), or -ENOENT. Controlling
+ * thread, or under bk_mu. */
+int sl__group_slot(const struct sl_proxy *p, const char *name);
+/* The group slot of <c>'s group <k> (sl__group_slot() of its name), or -ENOENT. */
+int sl__group_slot_of(const struct sl_proxy *p, const struct sl_config *c, size_t k);
+/* true if group slot <g> is live (not free, being added or retired). Any thread. */
+bool sl__group_is_live(const struct sl_proxy *p, size_t g);
+/* true if group slot <g> is live, or retired with a session still holding it (queued, or on
+ * one of its backends): what statistics show. Any thread, a snapshot. */
+bool sl__group_is_shown(const struct sl_proxy *p, size_t g);
+/*
+ * A reload's group change, first half: matches <next>'s groups with the slots by name, checks
+ * that each kept one changed no restart key, that each group it leaves out may retire (not one
+ * with discover: or warm_pool:) and that each new one fits a free slot (no discover: or
+ * warm_pool:, at most SL_GSLOT_BACKENDS backends), and builds the new ones in free slots
+ * (ADDING: backend table empty, balancer views in every worker, health checker started),
+ * nothing the workers see changed. 0, or -errno with the reason in <why> (<size> bytes) and
+ * nothing changed. Controlling thread; takes p->bk_mu.
+ */
+int sl__groups_prepare(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size);
+/* Undoes a prepare that will not be published: the ADDING slots are emptied. */
+void sl__groups_abandon(struct sl_proxy *p);
+/*
+ * Points every group slot at its group in <next>: ADDING ones go live, those <next> leaves out
+ * retire (pointing at their own copy) and retired ones it names again go live; health checks of
+ * a retired group stop, those of a revived one start. Before <next> is published; controlling
+ * thread; takes p->bk_mu.
+ */
+void sl__groups_point(struct sl_proxy *p, const struct sl_config *next);
+/* true if every group of <next> is in a live or ADDING slot (what a publish needs). */
+bool sl__groups_match(const struct sl_proxy *p, const struct sl_config *next);
+
 /* ---- budget.c ---- */
 
 /* fds one session may hold under <cfg>: 2, or 6 when a listener may splice. */
@@ -797,12 +897,15 @@ void sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l);
 
 /* ---- proxy_health.c ---- */
 
+/* The checkers' on_change (<arg> the proxy): asks the workers to bring warm pools in line. */
+struct sl_health_event;
+void sl__proxy_health_changed(void *arg, const struct sl_health_event *ev);
 /* Builds p->health for every slot of every group with active checks (none: NULL). */
 int sl__proxy_health_create(struct sl_proxy *p);
 /*
  * Brings the checker's target for slot <i> of group <g> in line with the slot: checked while
- * LIVE and not DISABLED; with <reset> (a new occupant) from a fresh start at its address.
- * No-op without checks. Under p->bk_mu.
+ * LIVE and not DISABLED in a live group (greload.c); with <reset> (a new occupant) from a fresh
+ * start at its address. No-op without checks. Under p->bk_mu.
  */
 void sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset);
 

@@ -111,7 +111,7 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	err = sl__metrics_worker_init(w);
 	if (err != 0)
 		return err;
-	w->groups = calloc(cfg->ngroups, sizeof(w->groups[0]));
+	w->groups = calloc(p->gcap, sizeof(w->groups[0])); /* a reload fills the free slots' */
 	w->listeners = calloc(p->lcap, sizeof(w->listeners[0]));
 	w->lstarted = calloc(p->lcap, sizeof(w->lstarted[0]));
 	if (w->groups == NULL || w->listeners == NULL || w->lstarted == NULL)
@@ -156,7 +156,7 @@ sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 			sl__listener_fini(&w->listeners[i]);
 	}
 	if (w->groups != NULL)
-		for (size_t g = 0; g < p->cfg->ngroups; g++)
+		for (size_t g = 0; g < p->gcap; g++)
 			sl__wgroup_fini(&w->groups[g]);
 	sl_pool_destroy(w->sessions);
 	sl__metrics_worker_fini(w);

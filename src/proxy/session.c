@@ -336,7 +336,7 @@ connect_failed(struct sl_session *s, bool timed_out)
 	struct sl_pworker *w = s->l->w;
 	struct sl_wgroup *g = s->l->group;
 	uint64_t now = sl_loop_now_ms(w->loop);
-	const struct sl_config_group *gc = &sl__proxy_config(w->p)->groups[s->l->cfg->group];
+	const struct sl_config_group *gc = sl__group_live(w->p, s->l->cfg->group);
 
 	sl__ctr_add(w, SL_CTR_CONNECT_FAILURES, 1);
 	sl__metrics_connect_failed(s);
@@ -368,7 +368,7 @@ static bool
 may_retry(const struct sl_session *s)
 {
 	const struct sl_plistener *l = s->l;
-	uint32_t retries = sl__proxy_config(l->w->p)->groups[l->cfg->group].retries;
+	uint32_t retries = sl__group_live(l->w->p, l->cfg->group)->retries;
 
 	if (retries > SL_SESSION_MAX_TRIES - 1)
 		retries = SL_SESSION_MAX_TRIES - 1;
@@ -617,7 +617,7 @@ queue_join(struct sl_session *s, uint32_t max)
 static uint32_t
 queue_max(const struct sl_session *s)
 {
-	return sl__proxy_config(s->l->w->p)->groups[s->l->cfg->group].max_queue;
+	return sl__group_live(s->l->w->p, s->l->cfg->group)->max_queue;
 }
 
 /*

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Configuration snapshots at run time: the layout check (through the key table's compare,
- * sl_config_needs_restart()), the reload (listeners: lreload.c; backends: backends.c) and the
- * publish that swaps the current snapshot and retires the old one through the proxy's epoch
- * domain. Controlling thread only. Workers read
- * the snapshot through sl__proxy_config() (proxy_int.h).
+ * sl_config_needs_restart()), the reload (listeners: lreload.c; groups: greload.c; backends:
+ * backends.c) and the publish that swaps the current snapshot and retires the old one through
+ * the proxy's epoch domain. Controlling thread only. Workers read the snapshot through
+ * sl__proxy_config() (proxy_int.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +39,8 @@ sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 
 	/* relaxed: this thread is the only writer of cur */
 	old = atomic_load_explicit(&p->cur, memory_order_relaxed);
-	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)))
+	if (next == old || !same_layout(p->cfg, next, why, sizeof(why)) ||
+	    !sl__groups_match(p, next))
 		return -EINVAL;
 	/* the listeners are the live slots' (a reload opened and retired them first) */
 	if (!sl__listeners_match(p, next))
@@ -48,7 +49,9 @@ sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next)
 	 * thread that retires into this domain, so the room stays) */
 	if (old != p->cfg && sl_epoch_reclaim(p->epoch) >= SL_CONFIG_MAX_RETIRED)
 		return -EBUSY;
-	/* every listener reads its live fields in <next> before <old> can be freed */
+	/* every listener and group reads its live fields in <next> (or, retired, in the start
+	 * file) before <old> can be freed */
+	sl__groups_point(p, next);
 	sl__listeners_point(p, next);
 	/* R3: pairs with A1 in sl__proxy_config(): a worker that loads <next> sees its contents.
 	 * The retire below steps the epoch after this store (R1 in epoch.c): a worker that has
@@ -90,15 +93,21 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 		         SL_CONFIG_MAX_RETIRED);
 		return -EBUSY;
 	}
-	/* every new listener's socket first: a bind that fails changes nothing */
-	err = sl__listeners_prepare(p, next, &plan, why, size);
+	/* every new group built, then every new listener's socket: a failure changes nothing */
+	err = sl__groups_prepare(p, next, why, size);
 	if (err != 0)
 		return err;
+	err = sl__listeners_prepare(p, next, &plan, why, size);
+	if (err != 0) {
+		sl__groups_abandon(p);
+		return err;
+	}
 	/* the previous file, not the start file: run-time changes stay while a group's list
 	 * in the file stays */
 	err = sl__proxy_backends_reload(p, prev, next, why, size);
 	if (err != 0) {
 		sl__listeners_abandon(p, plan);
+		sl__groups_abandon(p); /* nothing reached their tables: the check came first */
 		return -ENOSPC; /* not a layout change: the file's backends cannot be applied now */
 	}
 	if (sl__listeners_apply(p, plan, next) != 0) {

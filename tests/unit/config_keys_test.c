@@ -181,6 +181,8 @@ probe_section(struct probe *pr, enum sl__config_section sec, char *base)
 		}
 		if (k->kind == SL__KIND_OTHER || k->kind == SL__KIND_ADDR)
 			continue; /* compared by their own functions; the next tests cover a few */
+		if (sec == SL__SEC_GROUP && strcmp(k->name, "name") == 0)
+			continue; /* groups are matched by it: renamed is another group (below) */
 		assert_true(k->size <= sizeof(saved));
 		memcpy(saved, base + k->offset, k->size);
 		if (!change(k, base + k->offset))
@@ -249,10 +251,55 @@ a_listener_added_and_a_backend_added_are_not_refused(void **state)
 	b.c->nlisteners = 0; /* the reload opens and closes listeners */
 	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	b.c->nlisteners = a.c->nlisteners;
-	b.c->ngroups = 0; /* but groups are the layout's */
-	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
-	assert_string_equal("groups were added or removed", why);
+	b.c->ngroups = 0; /* a group left out retires: the proxy decides whether it may */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	b.c->ngroups = a.c->ngroups;
+	a.c->ngroups = 0; /* a group added fills a free slot: the proxy decides whether it may */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	a.c->ngroups = b.c->ngroups;
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+static const char two_groups[] = "listeners:\n"
+                                 "  - {name: a, address: 127.0.0.1:8001, group: one}\n"
+                                 "  - {name: b, address: 127.0.0.1:8002, group: two}\n"
+                                 "groups:\n"
+                                 "  - name: one\n"
+                                 "    backends: [{address: 127.0.0.1:1}]\n"
+                                 "  - name: two\n"
+                                 "    balance: least_conn\n"
+                                 "    backends: [{address: 127.0.0.1:2}]\n";
+static const char two_groups_swapped[] = "listeners:\n"
+                                         "  - {name: a, address: 127.0.0.1:8001, group: one}\n"
+                                         "  - {name: b, address: 127.0.0.1:8002, group: two}\n"
+                                         "groups:\n"
+                                         "  - name: two\n"
+                                         "    balance: least_conn\n"
+                                         "    backends: [{address: 127.0.0.1:2}]\n"
+                                         "  - name: one\n"
+                                         "    backends: [{address: 127.0.0.1:1}]\n";
+
+static void
+groups_are_matched_by_name_not_by_place(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(two_groups);
+	struct sl_test_load b = sl_test_config_load(two_groups_swapped);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	b.c->groups[0].balance = SL_LB_ROUND_ROBIN; /* group two, first in <b> */
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group two: balance changed", why);
+	/* the same compare for one group, as the proxy makes it for a group it added */
+	assert_true(
+	        sl_config_group_needs_restart(&a.c->groups[1], &b.c->groups[0], why, sizeof(why)));
+	assert_string_equal("group two: balance changed", why);
+	assert_false(
+	        sl_config_group_needs_restart(&a.c->groups[0], &b.c->groups[1], why, sizeof(why)));
 	sl_test_config_fini(&a);
 	sl_test_config_fini(&b);
 }
@@ -321,6 +368,7 @@ main(void)
 	        cmocka_unit_test(
 	                every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart),
 	        cmocka_unit_test(a_listener_added_and_a_backend_added_are_not_refused),
+	        cmocka_unit_test(groups_are_matched_by_name_not_by_place),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
 	};

@@ -1,0 +1,346 @@
+# SPDX-License-Identifier: MIT
+"""Reloads that add and remove backend groups in the running process, real processes on real
+sockets: a group added with a listener takes traffic, is health-checked and shows in /stats,
+/metrics (promtool-checked), `sluicectl status` and the backend API; a group removed together
+with the listener that used it takes no new session (the listener refuses), its health checks
+stop, a checksummed session through it runs to its end with its bytes intact, and the group is
+shown until that session ends, then no more; named again by a later reload it takes traffic and
+is checked again. Groups are matched by name: reordering them changes nothing, renaming one is a
+removal and an addition. More new groups than the free group slots, a new group with a warm
+pool and removing a group with one are refused (SIGHUP and `sluicectl reload`), and nothing
+changes."""
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (SLOW, SLUICECTL, Server, Sluice, admin_get, connect, echo_handler,
+                     free_port, recv_exact, wait_for_text)
+
+
+def refused(port):
+    """True if a connect to <port> is refused (nothing listens)."""
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+        return False
+    except ConnectionRefusedError:
+        return True
+    finally:
+        s.close()
+
+
+def echo_checked(s, n, seed):
+    """Sends <n> bytes of a pattern on <s> and reads them back; true if the digests match."""
+    data = bytes((i * 7 + seed) % 251 for i in range(n))
+    sent = hashlib.sha256(data).hexdigest()
+    s.sendall(data)
+    return hashlib.sha256(recv_exact(s, n)).hexdigest() == sent
+
+
+class CountingEcho(Server):
+    """An echo backend counting the connections it accepted (health checks included)."""
+
+    def __init__(self):
+        self.accepted = 0
+        self.lock = threading.Lock()
+
+        def handler(conn):
+            with self.lock:
+                self.accepted += 1
+            echo_handler(conn)
+
+        super().__init__(handler)
+
+    def count(self):
+        with self.lock:
+            return self.accepted
+
+
+def wait_for(pred, what, timeout=10.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        select.select([], [], [], 0.02)
+
+
+class ReloadGroups(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "sluice.yaml")
+        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        self.admin = free_port()
+        self.reloads = 0
+        self.refusals = 0
+
+    def write(self, listeners, groups):
+        """<listeners>: [(name, port, group)], <groups>: [(name, [addr], extra yaml)]."""
+        text = (f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                f"admin: {{ address: 127.0.0.1:{self.admin} }}\nlisteners:\n")
+        for name, port, group in listeners:
+            text += f"  - {{ name: {name}, address: 127.0.0.1:{port}, group: {group} }}\n"
+        text += "groups:\n"
+        for name, addrs, extra in groups:
+            text += f"  - name: {name}\n{extra}    backends:\n"
+            text += "".join(f"      - {{ address: {a} }}\n" for a in addrs)
+        with open(self.path, "w") as f:
+            f.write(text)
+
+    def start(self, port):
+        px = Sluice(["-c", self.path], port=port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, "control socket on")
+        return px
+
+    def hup(self, px):
+        """SIGHUP, and waits for the next "reloaded" line."""
+        self.reloads += 1
+        px.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: px.stderr().count(f"SIGHUP: {self.path} reloaded") >= self.reloads
+                 or "SIGHUP: not reloaded" in px.stderr(), "the reload")
+        self.assertNotIn("SIGHUP: not reloaded", px.stderr())
+
+    def hup_refused(self, px):
+        """SIGHUP that must be refused; returns the refusal line."""
+        self.refusals += 1
+        px.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: px.stderr().count("SIGHUP: not reloaded") >= self.refusals,
+                 "the refusal")
+        return [ln for ln in px.stderr().splitlines() if "SIGHUP: not reloaded" in ln][-1]
+
+    def ctl(self, *args):
+        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
+                           text=True, timeout=60 * SLOW)
+        return p.returncode, p.stdout, p.stderr
+
+    def stats(self):
+        status, body = admin_get(self.admin, "/stats")
+        self.assertEqual(200, status, body)
+        return json.loads(body)
+
+    def groups_shown(self):
+        return {g["group"] for g in self.stats().get("group", [])}
+
+    def metrics(self):
+        status, body = admin_get(self.admin, "/metrics")
+        self.assertEqual(200, status, body)
+        return body
+
+    def promtool_ok(self, text):
+        if shutil.which("promtool") is None:
+            return
+        check = subprocess.run(["promtool", "check", "metrics"], input=text,
+                               capture_output=True, text=True)
+        self.assertEqual(0, check.returncode, check.stdout + check.stderr)
+
+    def test_group_removed_with_its_listener_while_a_session_runs(self):
+        p1, p2 = free_port(), free_port()
+        checks = "    health: { type: tcp, interval: 50ms, timeout: 50ms, rise: 1, fall: 100 }\n"
+        with Server(echo_handler) as a, CountingEcho() as e:
+            both = [("web", [a.addr], ""), ("echo", [e.addr], checks)]
+            self.write([("one", p1, "web"), ("two", p2, "echo")], both)
+            px = self.start(p1)
+            wait_for(lambda: e.count() >= 3, "health checks of group echo")
+
+            # a checksummed session through group echo, open across the reload removing it
+            held = connect(p2)
+            self.addCleanup(held.close)
+            self.assertTrue(echo_checked(held, 64 * 1024, 1))
+            self.write([("one", p1, "web")], [("web", [a.addr], "")])
+            self.hup(px)
+            self.assertTrue(refused(p2))
+            with connect(p1) as s:
+                self.assertTrue(echo_checked(s, 1000, 2))
+            # its checks stop: nothing new reaches its backend in 20 intervals (after 4, for
+            # a check the checker began as the reload paused it)
+            select.select([], [], [], 0.2)
+            before = e.count()
+            select.select([], [], [], 1.0)
+            self.assertEqual(before, e.count(), "health checks of a removed group go on")
+            # held: still shown, still forwarding both ways with its bytes intact
+            self.assertEqual({"web", "echo"}, self.groups_shown())
+            self.assertIn('group="echo"', self.metrics())
+            for i in range(3):
+                self.assertTrue(echo_checked(held, 256 * 1024, 3 + i))
+            held.shutdown(socket.SHUT_WR)
+            self.assertEqual(b"", held.recv(1))  # the backend's end comes through
+            held.close()
+
+            # released: gone from /stats and /metrics, which stays valid
+            wait_for(lambda: self.groups_shown() == {"web"}, "the group to go from /stats")
+            text = self.metrics()
+            self.assertNotIn('group="echo"', text)
+            self.assertIn('group="web"', text)
+            self.promtool_ok(text)
+            status, _ = admin_get(self.admin, "/readyz")
+            self.assertEqual(200, status)
+            rc, out, err = self.ctl("--json", "show", "backends")
+            self.assertEqual(0, rc, err)
+            self.assertNotIn('"echo"', out)
+
+            # named again (with its listener): it takes traffic and is checked again
+            self.write([("one", p1, "web"), ("two", p2, "echo")], both)
+            self.hup(px)
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 100000, 9))
+            before = e.count()
+            wait_for(lambda: e.count() >= before + 3, "health checks to start again")
+            self.assertEqual({"web", "echo"}, self.groups_shown())
+            self.promtool_ok(self.metrics())
+            self.assertEqual(0, px.stop())
+
+    def test_groups_reordered_change_nothing(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a, Server(echo_handler) as b:
+            ga, gb = ("ga", [a.addr], ""), ("gb", [b.addr], "")
+            self.write([("one", p1, "ga"), ("two", p2, "gb")], [ga, gb])
+            px = self.start(p1)
+            held = connect(p2)
+            self.addCleanup(held.close)
+            self.assertTrue(echo_checked(held, 1000, 1))
+            self.write([("one", p1, "ga"), ("two", p2, "gb")], [gb, ga])
+            self.hup(px)
+            self.assertNotIn("re-opened", px.stderr())
+            self.assertTrue(echo_checked(held, 100000, 2))
+            with connect(p1) as s:
+                self.assertTrue(echo_checked(s, 1000, 3))
+            self.assertEqual({"ga", "gb"}, self.groups_shown())
+            self.assertEqual(0, px.stop())
+
+    def test_group_added_with_its_listener_takes_traffic_and_is_checked(self):
+        p1, p2 = free_port(), free_port()
+        checks = "    health: { type: tcp, interval: 50ms, timeout: 50ms, rise: 1, fall: 100 }\n"
+        with Server(echo_handler) as a, CountingEcho() as n:
+            web = ("web", [a.addr], "")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+            self.assertTrue(refused(p2))
+
+            self.write([("one", p1, "web"), ("two", p2, "new")], [web, ("new", [n.addr], checks)])
+            self.hup(px)
+            wait_for_text(px, "group new: added (reload)")
+            before = n.count()
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 200000, 1))
+            wait_for(lambda: n.count() >= before + 4, "health checks of the added group")
+            self.assertEqual({"web", "new"}, self.groups_shown())
+            backends = [b for b in self.stats()["backend"] if b["group"] == "new"]
+            self.assertEqual(1, len(backends), backends)
+            self.assertEqual((1, "up"), (backends[0]["sessions"], backends[0]["state"]))
+            text = self.metrics()
+            self.assertIn('group="new"', text)
+            self.promtool_ok(text)
+            rc, out, err = self.ctl("--json", "show", "info")
+            self.assertEqual(0, rc, err)
+            self.assertIn({"name": "two", "address": f"127.0.0.1:{p2}", "group": "new"},
+                          json.loads(out)["result"]["listeners"])
+            # the backend API finds it
+            rc, out, err = self.ctl("add", "backend", "new", "n2", a.addr)
+            self.assertEqual(0, rc, out + err)
+
+            # renamed: the old name retires, the new one takes a free slot
+            self.write([("one", p1, "web"), ("two", p2, "renamed")],
+                       [web, ("renamed", [a.addr], "")])
+            self.hup(px)
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 1000, 2))
+            wait_for(lambda: self.groups_shown() == {"web", "renamed"}, "the rename")
+            select.select([], [], [], 0.2)  # a check begun as the reload paused it
+            before = n.count()
+            select.select([], [], [], 1.0)  # 20 intervals: the retired group is not checked
+            self.assertEqual(before, n.count())
+            self.promtool_ok(self.metrics())
+            self.assertEqual(0, px.stop())
+
+    def test_more_groups_than_free_slots_are_refused_and_nothing_changes(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a:
+            web = ("web", [a.addr], "")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+            many = [(f"g{i}", [a.addr], "") for i in range(17)]  # 16 slots are kept free
+            self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many)
+            line = self.hup_refused(px)
+            self.assertIn("17 group(s) to add but 16 free", line)
+            rc, out, err = self.ctl("reload")
+            self.assertNotEqual(0, rc)
+            self.assertIn("17 group(s) to add but 16 free", out + err)
+            self.assertTrue(refused(p2))
+            self.assertEqual({"web"}, self.groups_shown())
+            with connect(p1) as s:
+                self.assertTrue(echo_checked(s, 1000, 1))
+            # 16 fit; by sluicectl reload
+            self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many[:16])
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(0, rc, out + err)
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 1000, 2))
+            self.assertEqual(17, len(self.groups_shown()))
+            self.promtool_ok(self.metrics())
+            # none is left: one more is refused, the others stay
+            self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many)
+            self.assertIn("1 group(s) to add but 0 free", self.hup_refused(px))
+            self.assertEqual(17, len(self.groups_shown()))
+            self.assertEqual(0, px.stop())
+
+    def test_group_removed_by_sluicectl_reload(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a, Server(echo_handler) as b:
+            both = [("web", [a.addr], ""), ("other", [b.addr], "")]
+            self.write([("one", p1, "web"), ("two", p2, "other")], both)
+            px = self.start(p1)
+            self.assertEqual({"web", "other"}, self.groups_shown())
+            self.write([("one", p1, "web")], [("web", [a.addr], "")])
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(0, rc, out + err)
+            self.assertTrue(refused(p2))
+            wait_for(lambda: self.groups_shown() == {"web"}, "the group to go from /stats")
+            # the backend API no longer finds it
+            rc, out, err = self.ctl("add", "backend", "other", "x", b.addr)
+            self.assertNotEqual(0, rc)
+            self.assertEqual(0, px.stop())
+
+    def test_group_with_a_warm_pool_cannot_be_added(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a:
+            web = ("web", [a.addr], "")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+            self.write([("one", p1, "web"), ("two", p2, "pooled")],
+                       [web, ("pooled", [a.addr], "    warm_pool: { size: 1 }\n")])
+            line = self.hup_refused(px)
+            self.assertIn("group pooled: a group added by a reload cannot have warm_pool:", line)
+            self.assertTrue(refused(p2))
+            self.assertEqual({"web"}, self.groups_shown())
+            self.assertEqual(0, px.stop())
+
+    def test_group_with_a_warm_pool_cannot_be_removed(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a, Server(echo_handler) as b:
+            warm = "    warm_pool: { size: 1 }\n"
+            both = [("web", [a.addr], ""), ("pooled", [b.addr], warm)]
+            self.write([("one", p1, "web"), ("two", p2, "pooled")], both)
+            px = self.start(p1)
+            self.write([("one", p1, "web")], [("web", [a.addr], "")])
+            line = self.hup_refused(px)
+            self.assertIn("group pooled was removed, but it has warm_pool:", line)
+            with connect(p2) as s:  # nothing changed
+                self.assertTrue(echo_checked(s, 1000, 1))
+            self.assertEqual({"web", "pooled"}, self.groups_shown())
+            self.assertEqual(0, px.stop())
+
+
+if __name__ == "__main__":
+    unittest.main()
