@@ -21,6 +21,14 @@ sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t 
 }
 
 int
+sl__steer_migrate(int fd, char *why, size_t size)
+{
+	(void)fd;
+	snprintf(why, size, "this sluice was built without BPF");
+	return -ENOTSUP;
+}
+
+int
 sl__steer_detach(int fd)
 {
 	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, NULL, 0) == -1 && errno != ENOENT)

@@ -4,7 +4,10 @@
  * new connection, the listening socket of the worker pinned to the CPU whose softirq received
  * its SYN, so the connection is accepted and served where its packets already are. Built with
  * clang -target bpf and embedded in the sluice binary; src/proxy/steer.c loads it, fills the
- * CPU -> socket map and attaches it to one listener's SO_REUSEPORT group.
+ * CPU -> socket map and attaches it to one listener's SO_REUSEPORT group. Both programs are
+ * of the select-or-migrate kind: when a listening socket of the group closes with clients in
+ * its queue (a socket an upgrade's new process has no worker for), the kernel asks the program
+ * where they go instead of resetting them.
  */
 /* the kernel's types before libbpf's helpers, which use them */
 // clang-format off
@@ -21,7 +24,7 @@ struct {
 	__uint(max_entries, 1);
 } sl_steer_socks SEC(".maps");
 
-SEC("sk_reuseport")
+SEC("sk_reuseport/migrate")
 int
 sl_steer_cpu(struct sk_reuseport_md *md)
 {
@@ -30,6 +33,19 @@ sl_steer_cpu(struct sk_reuseport_md *md)
 	/* a CPU without a worker (not in sluice's CPU set): no selection, the kernel's hash picks
 	 */
 	bpf_sk_select_reuseport(md, &sl_steer_socks, &cpu, 0);
+	return SK_PASS;
+}
+
+/*
+ * For a group that steers by hash (the default): no selection, so a new connection goes where
+ * the kernel's hash sends it, as with no program; attached only for what the kind brings, that
+ * a closing socket's queued clients move to another socket of the group (sl__steer_migrate()).
+ */
+SEC("sk_reuseport/migrate")
+int
+sl_steer_hash(struct sk_reuseport_md *md)
+{
+	(void)md;
 	return SK_PASS;
 }
 

@@ -18,6 +18,7 @@
 #include <sluice/sock.h>
 
 #include "proxy/session.h"
+#include "proxy/steer.h"
 
 int
 sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s, size_t n)
@@ -98,6 +99,54 @@ sl__handover_take(struct sl_proxy *p, const struct sl_config_listener *c)
 	return -1;
 }
 
+/* The live listener slot that inherited socket <s> belongs to, or NULL (its listener is gone). */
+static const struct sl_lslot *
+surplus_owner(const struct sl_proxy *p, const struct sl_proxy_socket *s)
+{
+	for (size_t i = 0; i < p->lcap; i++)
+		if (/* relaxed: the controlling thread wrote it, before the workers run */
+		    atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) ==
+		            SL_LSLOT_LIVE &&
+		    serves(s, &p->lslots[i].cfg))
+			return &p->lslots[i];
+	return NULL;
+}
+
+/*
+ * A socket of a listener this process keeps, with no worker here (fewer workers now): the old
+ * process closes it once it stops accepting, and clients that reached its queue in between
+ * would be reset; a select-or-migrate program on the group moves them to this process's
+ * sockets instead (steer.h). Steering by CPU has one already.
+ */
+static void
+surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s)
+{
+	const struct sl_lslot *slot = surplus_owner(p, s);
+	char why[256];
+	int err;
+
+	if (slot == NULL) {
+		sl_log_warn("upgrade: the previous process's listener %s is gone or moved: clients "
+		            "waiting in its queue are reset when that process closes it",
+		            s->name);
+		return;
+	}
+	if (slot->cfg.steering == SL_STEER_CPU && p->steer_cpu)
+		return; /* the steering program migrates too */
+	err = sl__steer_migrate(s->fd, why, sizeof(why));
+	if (err != 0)
+		sl_log_warn("upgrade: listener %s: a socket of the previous process has no worker "
+		            "here: clients waiting in its queue are reset when that process closes "
+		            "it (%s)",
+		            s->name, why);
+	else
+		sl_log_info(
+		        "upgrade: listener %s: a socket of the previous process has no worker "
+		        "here: clients waiting in its queue move to this process's sockets when "
+		        "that process closes it",
+		        s->name);
+}
+
 void
 sl__handover_close_rest(struct sl_proxy *p, bool warn)
 {
@@ -107,12 +156,7 @@ sl__handover_close_rest(struct sl_proxy *p, bool warn)
 		if (s->fd < 0)
 			continue;
 		if (warn)
-			sl_log_warn(
-			        "upgrade: a socket of the previous process's listener %s was "
-			        "not taken (the listener is gone or moved, or has fewer workers "
-			        "now); clients waiting in its queue are reset when that process "
-			        "closes it",
-			        s->name);
+			surplus_migrate(p, s);
 		close(s->fd);
 		s->fd = -1;
 	}

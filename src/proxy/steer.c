@@ -3,7 +3,9 @@
  * The steering loader (steer.h): opens the embedded SO_REUSEPORT program
  * (src/bpf/steer_cpu.bpf.c) with libbpf, sizes its CPU -> socket map to the possible CPUs,
  * fills it with one listener's worker sockets and attaches it to their reuseport group. The
- * group holds the program from then on, so the object is closed at once. Called by proxy.c.
+ * group holds the program from then on, so the object is closed at once. Called by proxy.c;
+ * sl__steer_migrate() attaches the hash-steering program of the same object, for its kind
+ * (handover.c).
  */
 #include "proxy/steer.h"
 
@@ -27,10 +29,51 @@ libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
+/*
+ * Opens the embedded object and loads its program <name> alone (<what> in messages), the
+ * CPU -> socket map sized to <ncpus>: 0 with <*obj>, <*prog>, <*map> set, or a negative errno
+ * with <why> saying what failed.
+ */
+static int
+steer_load(const char *name, const char *what, int ncpus, struct bpf_object **obj,
+           struct bpf_program **prog, struct bpf_map **map, char *why, size_t size)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "sluice_steer");
+	struct bpf_program *each;
+	int err;
+
+	*obj = bpf_object__open_mem(sl__steer_obj, sl__steer_obj_len, &oo);
+	if (*obj == NULL) {
+		err = -errno;
+		snprintf(why, size, "cannot open the embedded BPF object: %s", strerror(-err));
+		return err;
+	}
+	*map = bpf_object__find_map_by_name(*obj, "sl_steer_socks");
+	*prog = bpf_object__find_program_by_name(*obj, name);
+	if (*map == NULL || *prog == NULL) {
+		snprintf(why, size, "the embedded BPF object lacks its map or its program");
+		err = -ENOENT;
+		goto err_close;
+	}
+	bpf_object__for_each_program(each, *obj) bpf_program__set_autoload(each, each == *prog);
+	err = bpf_map__set_max_entries(*map, (uint32_t)ncpus);
+	if (err == 0)
+		err = bpf_object__load(*obj);
+	if (err != 0) {
+		snprintf(why, size, "the kernel refused to load the %s: %s%s", what, strerror(-err),
+		         err == -EPERM ? " (it needs CAP_BPF or root)" : "");
+		goto err_close;
+	}
+	return 0;
+err_close:
+	bpf_object__close(*obj);
+	*obj = NULL;
+	return err;
+}
+
 int
 sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t size)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "sluice_steer");
 	libbpf_print_fn_t print;
 	struct bpf_program *prog;
 	struct bpf_object *obj;
@@ -44,27 +87,9 @@ sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t 
 		return err;
 	}
 	print = libbpf_set_print(libbpf_quiet);
-	obj = bpf_object__open_mem(sl__steer_obj, sl__steer_obj_len, &oo);
-	if (obj == NULL) {
-		err = -errno;
-		snprintf(why, size, "cannot open the embedded BPF object: %s", strerror(-err));
+	err = steer_load("sl_steer_cpu", "steering program", ncpus, &obj, &prog, &map, why, size);
+	if (err != 0)
 		goto out_print;
-	}
-	map = bpf_object__find_map_by_name(obj, "sl_steer_socks");
-	prog = bpf_object__find_program_by_name(obj, "sl_steer_cpu");
-	if (map == NULL || prog == NULL) {
-		err = -ENOENT;
-		snprintf(why, size, "the embedded BPF object lacks its map or its program");
-		goto out_close_obj;
-	}
-	err = bpf_map__set_max_entries(map, (uint32_t)ncpus);
-	if (err == 0)
-		err = bpf_object__load(obj);
-	if (err != 0) {
-		snprintf(why, size, "the kernel refused to load the steering program: %s%s",
-		         strerror(-err), err == -EPERM ? " (it needs CAP_BPF or root)" : "");
-		goto out_close_obj;
-	}
 	mfd = bpf_map__fd(map);
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t key = (uint32_t)cpus[i];
@@ -92,6 +117,29 @@ sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t 
 	err = 0;
 	/* attached: the group holds the program, and the program its map */
 out_close_obj:
+	bpf_object__close(obj);
+out_print:
+	libbpf_set_print(print);
+	return err;
+}
+
+int
+sl__steer_migrate(int fd, char *why, size_t size)
+{
+	libbpf_print_fn_t print = libbpf_set_print(libbpf_quiet);
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	struct bpf_map *map;
+	int pfd, err;
+
+	err = steer_load("sl_steer_hash", "reuseport program", 1, &obj, &prog, &map, why, size);
+	if (err != 0)
+		goto out_print;
+	pfd = bpf_program__fd(prog);
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &pfd, sizeof(pfd)) == -1) {
+		err = -errno;
+		snprintf(why, size, "cannot attach the reuseport program: %s", strerror(-err));
+	}
 	bpf_object__close(obj);
 out_print:
 	libbpf_set_print(print);

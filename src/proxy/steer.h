@@ -25,4 +25,12 @@ int sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, siz
  */
 int sl__steer_detach(int fd);
 
+/*
+ * Attaches to the SO_REUSEPORT group of <fd> a program that steers by hash, as the kernel does
+ * with none, but of the select-or-migrate kind: a socket of the group that closes with clients
+ * in its queue then hands them to another socket of the group instead of resetting them. For
+ * the sockets an upgrade's new process has no worker for. 0, or a negative errno with <why>.
+ */
+int sl__steer_migrate(int fd, char *why, size_t size);
+
 #endif /* SLUICE_PROXY_STEER_H */

@@ -246,6 +246,37 @@ listeners:
             self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
             self.assertEqual(0, new.stop())
 
+    def test_clients_queued_on_sockets_the_new_process_has_no_worker_for_are_served(self):
+        """Three workers hand over to one, so two of the three listening sockets have no worker
+        in the new process, and the old one closes them. Clients waiting in their queues at
+        that moment (here: the old process sat at its connection cap) move to the new
+        process's socket instead of being reset."""
+        with Server(echo_handler) as b:
+            self.write(b.addr, workers=3, extra="max_connections: 3")
+            first = self.start(["-c", self.cfg])
+            held = [connect(self.port) for _ in range(3)]
+            for n, c in enumerate(held):  # the cap is full once each is served
+                c.sendall(f"held {n}\n".encode())
+                self.assertEqual(f"held {n}\n".encode(), recv_exact(c, len(f"held {n}\n")))
+            waiting = []
+            for n in range(30):  # accepted by the kernel, not by sluice: the hash spreads them
+                c = connect(self.port)
+                c.sendall(f"waiting {n}\n".encode())
+                waiting.append(c)
+            self.write(b.addr, workers=1, extra="max_connections: 100")
+            new = self.upgrade(first, 1)
+            wait_for_text(new, "move to this process's sockets")
+            self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
+            for n, c in enumerate(waiting + held):
+                want = (f"waiting {n}\n" if n < len(waiting) else "again\n").encode()
+                if n >= len(waiting):
+                    c.sendall(want)
+                try:
+                    self.assertEqual(want, recv_exact(c, len(want)), f"client {n}")
+                finally:
+                    c.close()
+            self.assertEqual(0, new.stop())
+
     def test_upgrade_with_nothing_to_take_over_fails_with_the_reason(self):
         self.write("127.0.0.1:1")
         with Sluice(["-c", self.cfg, "--upgrade"]) as px:
