@@ -35,12 +35,9 @@ struct bk_wmsg {
 	size_t nmap;
 };
 
-/* A change on its way to the workers; freed by whoever lets go of it last. */
+/* A change on its way to the workers; freed by whoever lets go of it last (wjob.c). */
 struct bk_job {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned refs; /* the caller's and one per posted message; under mu */
-	unsigned done; /* workers that took it; under mu */
+	struct sl__wjob base;
 	size_t group;
 	bool rebuild; /* the members or weights changed: the workers swap balancers */
 	unsigned n;
@@ -48,31 +45,24 @@ struct bk_job {
 };
 
 static void
-job_free(struct bk_job *job)
+job_free(struct sl__wjob *j)
 {
+	struct bk_job *job = sl_container_of(j, struct bk_job, base);
+
 	for (unsigned i = 0; i < job->n; i++) {
 		sl_lb_destroy(job->w[i].lb);
 		free(job->w[i].map);
 	}
 	free(job->w);
-	pthread_cond_destroy(&job->cv);
-	pthread_mutex_destroy(&job->mu);
+	sl__wjob_fini(&job->base);
 	free(job);
 }
 
-/* Lets go of <job>; <took>: a worker took its part. */
-static void
-job_put(struct bk_job *job, bool took)
+/* Worker <i>'s message of the job. */
+static struct sl_msg *
+job_msg(struct sl__wjob *j, unsigned i)
 {
-	bool last;
-
-	pthread_mutex_lock(&job->mu);
-	job->done += took;
-	last = --job->refs == 0;
-	pthread_cond_broadcast(&job->cv);
-	pthread_mutex_unlock(&job->mu);
-	if (last)
-		job_free(job);
+	return &sl_container_of(j, struct bk_job, base)->w[i].m;
 }
 
 /* On the worker: takes the new balancer and map, or brings the warm pool in line. */
@@ -91,7 +81,7 @@ worker_apply(struct sl_worker *wk, struct sl_msg *m)
 	} else {
 		sl__wgroup_warm_sync(g, wm->w->draining);
 	}
-	job_put(job, true);
+	sl__wjob_put(&job->base, true);
 }
 
 static struct bk_job *
@@ -99,21 +89,15 @@ job_new(struct sl_proxy *p, size_t group, bool rebuild)
 {
 	const struct sl_bset *bs = &p->bsets[group];
 	struct bk_job *job = calloc(1, sizeof(*job));
-	pthread_condattr_t ca;
 
 	if (job == NULL)
 		return NULL;
 	job->w = calloc(p->nworkers, sizeof(job->w[0]));
-	if (job->w == NULL) {
+	if (job->w == NULL || sl__wjob_init(&job->base, job_free) != 0) {
+		free(job->w);
 		free(job);
 		return NULL;
 	}
-	pthread_mutex_init(&job->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&job->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	job->refs = 1;
 	job->group = group;
 	job->rebuild = rebuild;
 	job->n = p->nworkers;
@@ -128,28 +112,13 @@ job_new(struct sl_proxy *p, size_t group, bool rebuild)
 		wm->map = malloc(bs->nmap * sizeof(wm->map[0]));
 		if (wm->map == NULL ||
 		    sl_lb_clone(&wm->lb, p->lbs[group], &(struct sl_lb_opts){.seed = i + 1}) != 0) {
-			job_free(job);
+			job_free(&job->base);
 			return NULL;
 		}
 		memcpy(wm->map, bs->map, bs->nmap * sizeof(wm->map[0]));
 		wm->nmap = bs->nmap;
 	}
 	return job;
-}
-
-/* Posts <m> to <w>, retrying a full mailbox (bounded). */
-static int
-post(struct sl_pworker *w, struct sl_msg *m)
-{
-	const struct timespec pause = {.tv_nsec = 1000000};
-	int err = -EAGAIN;
-
-	for (int i = 0; i < 1000 && err == -EAGAIN; i++) {
-		err = sl_worker_post(w->w, m);
-		if (err == -EAGAIN)
-			nanosleep(&pause, NULL);
-	}
-	return err;
 }
 
 /* Every removed slot of group <g> has left every worker's balancer: it may be reused. */
@@ -174,9 +143,8 @@ static int
 publish(struct sl_proxy *p, size_t g, bool rebuild)
 {
 	struct sl_bset *bs = &p->bsets[g];
-	struct timespec dl;
 	struct bk_job *job;
-	unsigned posted = 0;
+	char who[96];
 
 	if (rebuild) {
 		struct sl_lb *lb;
@@ -205,30 +173,9 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 		             sl__group_cfg(p, g)->name);
 		return 0;
 	}
-	/* a reference for every message, taken before the first post (nothing shares the job
-	 * yet); those of messages that could not be posted are given back below */
-	job->refs += job->n;
-	for (unsigned i = 0; i < job->n; i++) {
-		if (post(&p->workers[i], &job->w[i].m) == 0) {
-			posted++;
-			continue;
-		}
-		sl_log_error("group %s: worker %u's mailbox stays full: it keeps its old backends",
-		             sl__group_cfg(p, g)->name, i);
-	}
-	sl_clock_deadline(&dl, (uint64_t)APPLY_TIMEOUT_MS * 1000);
-	pthread_mutex_lock(&job->mu);
-	job->refs -= job->n - posted; /* never to 0: ours is still there */
-	while (job->done < posted)
-		if (pthread_cond_timedwait(&job->cv, &job->mu, &dl) == ETIMEDOUT)
-			break;
-	if (job->done == job->n)
+	snprintf(who, sizeof(who), "group %s", sl__group_cfg(p, g)->name);
+	if (sl__wjob_run(p, &job->base, job_msg, APPLY_TIMEOUT_MS, who, "backend") == p->nworkers)
 		retire_removed(p, g);
-	else if (job->done < posted)
-		sl_log_warn("group %s: a backend change still waits for %u worker(s)",
-		            sl__group_cfg(p, g)->name, posted - job->done);
-	pthread_mutex_unlock(&job->mu);
-	job_put(job, false);
 	return 0;
 }
 

@@ -103,6 +103,8 @@ sl__handover_take(struct sl_proxy *p, const struct sl_config_listener *c)
 static const struct sl_lslot *
 surplus_owner(const struct sl_proxy *p, const struct sl_proxy_socket *s)
 {
+	if (p->lslots == NULL)
+		return NULL;
 	for (size_t i = 0; i < p->lcap; i++)
 		if (/* relaxed: the controlling thread wrote it, before the workers run */
 		    atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) ==

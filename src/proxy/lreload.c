@@ -41,12 +41,9 @@ struct lr_wmsg {
 	struct sl_pworker *w;
 };
 
-/* A listener change on its way to the workers; freed by whoever lets go of it last. */
+/* A listener change on its way to the workers; freed by whoever lets go of it last (wjob.c). */
 struct lr_job {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned refs; /* the caller's and one per posted message; under mu */
-	unsigned done; /* workers that took it; under mu */
+	struct sl__wjob base;
 	size_t lcap;
 	bool *start;  /* [lcap]: slots to start (filled by this reload) */
 	bool *retire; /* [lcap]: slots to retire */
@@ -229,7 +226,7 @@ serves(const struct sl_lslot *donor, const struct sl_config_listener *c)
 /* ---- planning ---- */
 
 static struct lr_job *job_new(struct sl_proxy *p, const struct sl_lplan *pl);
-static void job_free(struct lr_job *job);
+static void job_free(struct sl__wjob *j);
 
 static void
 plan_free(struct sl_lplan *pl)
@@ -243,7 +240,7 @@ plan_free(struct sl_lplan *pl)
 	free(pl->start);
 	free(pl->retire);
 	if (pl->job != NULL)
-		job_free(pl->job);
+		job_free(&pl->job->base);
 	free(pl);
 }
 
@@ -470,28 +467,22 @@ sl__listeners_abandon(struct sl_proxy *p, struct sl_lplan *pl)
 /* ---- applying ---- */
 
 static void
-job_free(struct lr_job *job)
+job_free(struct sl__wjob *j)
 {
+	struct lr_job *job = sl_container_of(j, struct lr_job, base);
+
 	free(job->w);
 	free(job->start);
 	free(job->retire);
-	pthread_cond_destroy(&job->cv);
-	pthread_mutex_destroy(&job->mu);
+	sl__wjob_fini(&job->base);
 	free(job);
 }
 
-static void
-job_put(struct lr_job *job, bool took)
+/* Worker <i>'s message of the job. */
+static struct sl_msg *
+job_msg(struct sl__wjob *j, unsigned i)
 {
-	bool last;
-
-	pthread_mutex_lock(&job->mu);
-	job->done += took;
-	last = --job->refs == 0;
-	pthread_cond_broadcast(&job->cv);
-	pthread_mutex_unlock(&job->mu);
-	if (last)
-		job_free(job);
+	return &sl_container_of(j, struct lr_job, base)->w[i].m;
 }
 
 /* On the worker: retires the removed listeners, then starts the new ones. */
@@ -522,32 +513,29 @@ worker_listeners(struct sl_worker *wk, struct sl_msg *m)
 			sl__listener_close(l);
 		}
 	}
-	job_put(job, true);
+	sl__wjob_put(&job->base, true);
 }
 
 static struct lr_job *
 job_new(struct sl_proxy *p, const struct sl_lplan *pl)
 {
 	struct lr_job *job = calloc(1, sizeof(*job));
-	pthread_condattr_t ca;
 
 	if (job == NULL)
 		return NULL;
 	job->w = calloc(p->nworkers, sizeof(job->w[0]));
 	job->start = malloc(p->lcap * sizeof(job->start[0]));
 	job->retire = malloc(p->lcap * sizeof(job->retire[0]));
-	pthread_mutex_init(&job->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&job->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (job->w == NULL || job->start == NULL || job->retire == NULL) {
-		job_free(job);
+	if (job->w == NULL || job->start == NULL || job->retire == NULL ||
+	    sl__wjob_init(&job->base, job_free) != 0) {
+		free(job->w);
+		free(job->start);
+		free(job->retire);
+		free(job);
 		return NULL;
 	}
 	memcpy(job->start, pl->start, p->lcap * sizeof(job->start[0]));
 	memcpy(job->retire, pl->retire, p->lcap * sizeof(job->retire[0]));
-	job->refs = 1;
 	job->lcap = p->lcap;
 	job->n = p->nworkers;
 	for (unsigned i = 0; i < job->n; i++)
@@ -555,35 +543,6 @@ job_new(struct sl_proxy *p, const struct sl_lplan *pl)
 		                             .job = job,
 		                             .w = &p->workers[i]};
 	return job;
-}
-
-/* Posts the change to every worker and waits, bounded, until they took it. */
-static void
-post_and_wait(struct sl_proxy *p, struct lr_job *job)
-{
-	struct timespec dl;
-	unsigned posted = 0;
-
-	job->refs += job->n; /* before the first post: nothing shares the job yet */
-	for (unsigned i = 0; i < job->n; i++) {
-		if (sl__proxy_post(&p->workers[i], &job->w[i].m) == 0) {
-			posted++;
-			continue;
-		}
-		sl_log_error("reload: worker %u's mailbox stays full: it keeps its old listeners",
-		             i);
-	}
-	sl_clock_deadline(&dl, (uint64_t)APPLY_TIMEOUT_MS * 1000);
-	pthread_mutex_lock(&job->mu);
-	job->refs -= job->n - posted; /* never to 0: ours is still there */
-	while (job->done < posted)
-		if (pthread_cond_timedwait(&job->cv, &job->mu, &dl) == ETIMEDOUT)
-			break;
-	if (job->done < posted)
-		sl_log_warn("reload: a listener change still waits for %u worker(s)",
-		            posted - job->done);
-	pthread_mutex_unlock(&job->mu);
-	job_put(job, false);
 }
 
 int
@@ -646,7 +605,7 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 	for (size_t k = 0; k < pl->n; k++)
 		if (pl->fresh[k])
 			sl__proxy_steer(p, pl->slot[k], pl->donor[k] != SIZE_MAX);
-	post_and_wait(p, job);
+	sl__wjob_run(p, &job->base, job_msg, APPLY_TIMEOUT_MS, "reload", "listener");
 
 	/* the workers closed the retired listeners and their sessions in the filter chain: what
 	 * is left of them reads the slot's own copy from now on, not the snapshot about to be

@@ -754,6 +754,41 @@ void sl__listener_session_closed(struct sl_plistener *l);
 /* A session arrived open on <l> (binary upgrade): counts it like an accepted one, past caps. */
 void sl__listener_session_adopted(struct sl_plistener *l);
 
+/* ---- wjob.c ---- */
+
+/*
+ * A change the controlling thread hands to every worker and waits for: a backend change
+ * (backends.c) or a listener change (lreload.c), embedded first in the caller's own job. One
+ * message per worker, whose handler calls sl__wjob_put(j, true) once it took its part. The
+ * last of the caller and the workers to let go calls <free>, so a worker that answers after
+ * the wait gave up still finds the job.
+ */
+struct sl__wjob {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	unsigned refs;     /* the caller's and one per posted message; under mu */
+	unsigned done;     /* workers that took it; under mu */
+	void (*free)(struct sl__wjob *j);
+};
+
+/* Sets <j> up with the caller's reference; <free> releases the whole job (and calls
+ * sl__wjob_fini()). 0 or a negative errno. */
+int sl__wjob_init(struct sl__wjob *j, void (*free)(struct sl__wjob *j));
+void sl__wjob_fini(struct sl__wjob *j);
+
+/* Lets go of one reference; <took>: a worker took its part. */
+void sl__wjob_put(struct sl__wjob *j, bool took);
+
+/*
+ * Posts <msg>(j, i) to every worker i (a full mailbox retried, sl__proxy_post()), waits up to
+ * <timeout_ms> until each posted message was taken, then lets go of the caller's reference
+ * (<j> may be gone on return). Logs, as "<who>: ...", a worker that keeps its old <what>s
+ * (mailbox full) and one still to answer. Returns how many workers took the change.
+ */
+unsigned sl__wjob_run(struct sl_proxy *p, struct sl__wjob *j,
+                      struct sl_msg *(*msg)(struct sl__wjob *j, unsigned i), unsigned timeout_ms,
+                      const char *who, const char *what);
+
 /* ---- proxy.c ---- */
 
 /* Posts <m> to worker <w>, retrying while its mailbox is full (10 s at most). 0 or -EAGAIN. */

@@ -75,9 +75,9 @@ int
 sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t size)
 {
 	libbpf_print_fn_t print;
-	struct bpf_program *prog;
-	struct bpf_object *obj;
-	struct bpf_map *map;
+	struct bpf_program *prog = NULL;
+	struct bpf_object *obj = NULL;
+	struct bpf_map *map = NULL;
 	int ncpus, mfd, pfd, err;
 
 	ncpus = libbpf_num_possible_cpus();
@@ -127,9 +127,9 @@ int
 sl__steer_migrate(int fd, char *why, size_t size)
 {
 	libbpf_print_fn_t print = libbpf_set_print(libbpf_quiet);
-	struct bpf_program *prog;
-	struct bpf_object *obj;
-	struct bpf_map *map;
+	struct bpf_program *prog = NULL;
+	struct bpf_object *obj = NULL;
+	struct bpf_map *map = NULL;
 	int pfd, err;
 
 	err = steer_load("sl_steer_hash", "reuseport program", 1, &obj, &prog, &map, why, size);
