@@ -6,7 +6,7 @@
 set -euo pipefail
 
 # the sluice binary alone: compiler, build tools and the libraries it links
-demo_packages=(build-essential cmake pkg-config libnuma-dev libyaml-dev libmicrohttpd-dev
+demo_packages=(build-essential cmake pkg-config libnuma-dev liburing-dev libyaml-dev libmicrohttpd-dev
 	libjansson-dev libcap-dev libc-ares-dev)
 
 packages=(
