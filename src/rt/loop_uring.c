@@ -27,6 +27,7 @@ struct uring_slot {
 	uint32_t batch_seq; /* == the backend's seq when the io has an entry in this batch */
 	uint32_t batch_idx;
 	bool armed; /* a poll request of <gen> is (or will be) in the kernel */
+	bool level; /* registered SL_IO_LEVEL (a listening socket) */
 };
 
 struct sl_loop_uring {
@@ -197,6 +198,7 @@ slot_arm(struct sl_loop_uring *u, int fd)
 
 	if (sqe == NULL)
 		return -ENOMEM;
+	s->level = (events & SL_IO_LEVEL) != 0;
 	/* level: one-shot, re-armed after each report, so the re-arm polls the fd again */
 	if (events & SL_IO_LEVEL)
 		io_uring_prep_poll_add(sqe, fd, poll_mask(events));
@@ -373,10 +375,12 @@ static int
 uring_del(struct sl_loop *l, struct sl_io *io)
 {
 	struct sl_loop_uring *u = l->be;
+	bool level;
 
 	/* not ours (never added, or replaced after its fd was closed and reused): like ENOENT */
 	if (io->fd < 0 || (unsigned)io->fd >= u->nslots || u->slots[io->fd].io != io)
 		return 0;
+	level = u->slots[io->fd].level;
 	slot_release(u, io->fd);
 	/*
 	 * The poll request holds the file until the removal is submitted, normally with the next
@@ -384,8 +388,11 @@ uring_del(struct sl_loop *l, struct sl_io *io)
 	 * after sl_loop_run() returned): submit now, and reap (deferred task work completes the
 	 * cancelled request and drops its file), so the close reaches the peer. Another
 	 * thread cannot (single issuer); the ring's close in sl_loop_destroy() ends it then.
+	 * A level-triggered io is a listening socket: its close must free the port at once (a
+	 * reload that removes a listener and adds it back binds the address again), so it pays
+	 * that system call even while the loop runs; sessions' sockets wait for the next wait.
 	 */
-	if (!l->running)
+	if (!l->running || level)
 		uring_quiesce(l);
 	return 0;
 }

@@ -7,8 +7,10 @@
  * fd numbers reused after del or forget, mod, and a completion queue that overflows. Time is read
  * from the loop's own clock; nothing asserts wall-clock durations.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1290,6 +1292,65 @@ use_io_uring(void **state)
 	return 0;
 }
 
+/* ---- a listening socket's close ---- */
+
+struct relisten {
+	struct sl_io io;
+	struct sockaddr_in addr;
+	int rebind_err; /* 0: the port was free again inside the callback */
+};
+
+/* Deletes and closes the listening socket, then binds a new one to its port at once. */
+static void
+close_and_rebind_fn(struct sl_loop *l, struct sl_timer *t)
+{
+	struct relisten *r = t->data;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_int_equal(0, sl_loop_io_del(l, &r->io));
+	close(r->io.fd);
+	assert_true(fd >= 0);
+	r->rebind_err = bind(fd, (struct sockaddr *)&r->addr, sizeof(r->addr)) == 0 ? 0 : errno;
+	if (r->rebind_err == 0)
+		r->rebind_err = listen(fd, 1) == 0 ? 0 : errno;
+	close(fd);
+	sl_loop_stop(l);
+}
+
+static void
+never_fires_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	(void)l;
+	(void)io;
+	(void)events;
+	fail_msg("nobody connects");
+}
+
+static void
+io_level_listening_socket_closed_in_a_callback_frees_its_port_before_the_next_wait(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct relisten r = {.rebind_err = -1};
+	socklen_t len = sizeof(r.addr);
+	struct sl_timer t;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	(void)state;
+	assert_true(fd >= 0);
+	r.addr.sin_family = AF_INET;
+	r.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(0, bind(fd, (struct sockaddr *)&r.addr, sizeof(r.addr)));
+	assert_int_equal(0, listen(fd, 8));
+	assert_int_equal(0, getsockname(fd, (struct sockaddr *)&r.addr, &len));
+	sl_io_init(&r.io, fd, never_fires_io, NULL);
+	assert_int_equal(0, sl_loop_io_add(l, &r.io, SL_IO_READ | SL_IO_LEVEL));
+	sl_timer_init(&t, close_and_rebind_fn, &r);
+	sl_loop_timer_add(l, &t, 5); /* after a wait: the poll request is in the kernel */
+	assert_int_equal(0, sl_loop_run(l));
+	assert_int_equal(0, r.rebind_err);
+	sl_loop_destroy(l);
+}
+
 int
 main(void)
 {
@@ -1298,6 +1359,8 @@ main(void)
 	        cmocka_unit_test(io_fires_again_only_after_new_data),
 	        cmocka_unit_test(io_del_in_callback_drops_other_io_pending_in_same_batch),
 	        cmocka_unit_test(io_level_triggered_fires_on_every_wait_while_unread),
+	        cmocka_unit_test(
+	                io_level_listening_socket_closed_in_a_callback_frees_its_port_before_the_next_wait),
 	        cmocka_unit_test(io_forget_in_callback_drops_other_io_pending_in_same_batch),
 	        cmocka_unit_test(io_reports_hup_and_read_when_peer_closes),
 	        cmocka_unit_test(io_drained_fd_fires_once_per_new_data),
