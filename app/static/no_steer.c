@@ -31,7 +31,10 @@ sl__steer_migrate(int fd, char *why, size_t size)
 int
 sl__steer_detach(int fd)
 {
-	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, NULL, 0) == -1 && errno != ENOENT)
+	int unused = 0; /* the kernel wants an int, and reads nothing from it */
+
+	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof(unused)) == -1 &&
+	    errno != ENOENT)
 		return -errno;
 	return 0;
 }
