@@ -115,50 +115,83 @@ surplus_owner(const struct sl_proxy *p, const struct sl_proxy_socket *s)
 }
 
 /*
- * A socket of a listener this process keeps, with no worker here (fewer workers now): the old
- * process closes it once it stops accepting, and clients that reached its queue in between
- * would be reset; a select-or-migrate program on the group moves them to this process's
- * sockets instead (steer.h). Steering by CPU has one already.
+ * The sockets of a listener this process keeps that have no worker here (fewer workers now):
+ * the old process closes them once it stops accepting, and clients that reached their queues
+ * in between would be reset; a select-or-migrate program on the group moves them to this
+ * process's sockets instead (steer.h). Steering by CPU has one already. Once per listener,
+ * for the <n> such sockets of inherited[k]'s listener.
  */
 static void
-surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s)
+surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s,
+                const struct sl_lslot *slot, unsigned n)
 {
-	const struct sl_lslot *slot = surplus_owner(p, s);
 	char why[256];
 	int err;
 
-	if (slot == NULL) {
-		sl_log_warn("upgrade: the previous process's listener %s is gone or moved: clients "
-		            "waiting in its queue are reset when that process closes it",
-		            s->name);
-		return;
-	}
 	if (slot->cfg.steering == SL_STEER_CPU && p->steer_cpu)
 		return; /* the steering program migrates too */
 	err = sl__steer_migrate(s->fd, why, sizeof(why));
 	if (err != 0)
-		sl_log_warn("upgrade: listener %s: a socket of the previous process has no worker "
-		            "here: clients waiting in its queue are reset when that process closes "
-		            "it (%s)",
-		            s->name, why);
+		sl_log_warn(
+		        "upgrade: listener %s: %u socket%s of the previous process ha%s no "
+		        "worker here: clients waiting in %s queue%s are reset when that process "
+		        "closes %s (%s)",
+		        s->name, n, n == 1 ? "" : "s", n == 1 ? "s" : "ve",
+		        n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "it" : "them", why);
 	else
-		sl_log_info(
-		        "upgrade: listener %s: a socket of the previous process has no worker "
-		        "here: clients waiting in its queue move to this process's sockets when "
-		        "that process closes it",
-		        s->name);
+		sl_log_info("upgrade: listener %s: %u socket%s of the previous process ha%s no "
+		            "worker here: clients waiting in %s queue%s move to this process's "
+		            "sockets when that process closes %s",
+		            s->name, n, n == 1 ? "" : "s", n == 1 ? "s" : "ve",
+		            n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "it" : "them");
+}
+
+/* Says what happens to the inherited sockets no listener took, once per listener. */
+static void
+surplus_report(const struct sl_proxy *p)
+{
+	for (size_t k = 0; k < p->ninherited; k++) {
+		const struct sl_proxy_socket *s = &p->inherited[k];
+		const struct sl_lslot *slot;
+		unsigned n = 1;
+		bool seen = false;
+
+		if (s->fd < 0)
+			continue;
+		slot = surplus_owner(p, s);
+		for (size_t j = 0; j < p->ninherited; j++) {
+			const struct sl_proxy_socket *o = &p->inherited[j];
+
+			if (j == k || o->fd < 0 || surplus_owner(p, o) != slot ||
+			    (slot == NULL && strcmp(o->name, s->name) != 0))
+				continue;
+			if (j < k)
+				seen = true;
+			else
+				n++;
+		}
+		if (seen)
+			continue; /* reported with the first of its listener */
+		if (slot == NULL)
+			sl_log_warn("upgrade: the previous process's listener %s is gone or moved: "
+			            "clients waiting in its queue are reset when that process "
+			            "closes it",
+			            s->name);
+		else
+			surplus_migrate(p, s, slot, n);
+	}
 }
 
 void
 sl__handover_close_rest(struct sl_proxy *p, bool warn)
 {
+	if (warn)
+		surplus_report(p);
 	for (size_t k = 0; k < p->ninherited; k++) {
 		struct sl_proxy_socket *s = &p->inherited[k];
 
 		if (s->fd < 0)
 			continue;
-		if (warn)
-			surplus_migrate(p, s);
 		close(s->fd);
 		s->fd = -1;
 	}
