@@ -266,25 +266,17 @@ slot_release(struct sl_loop_uring *u, int fd)
 	s->gen = next_gen(s->gen);
 }
 
+/*
+ * Gives slot <io->fd> to <io> under a new generation and queues its poll for <events>; on
+ * failure the io is left unregistered with its previous events. add and mod.
+ */
 static int
-uring_add(struct sl_loop *l, struct sl_io *io, unsigned events)
+slot_register(struct sl_loop_uring *u, struct sl_io *io, unsigned events)
 {
-	struct sl_loop_uring *u = l->be;
-	struct uring_slot *s;
+	struct uring_slot *s = &u->slots[io->fd];
 	unsigned old = io->events;
 	int err;
 
-	if (io->fd < 0)
-		return -EBADF;
-	err = slots_reserve(u, io->fd);
-	if (err != 0)
-		return err;
-	s = &u->slots[io->fd];
-	if (s->io == io)
-		return -EEXIST;
-	/* another io on this fd number: its fd was closed without del, so that one is stale */
-	if (s->io != NULL)
-		slot_release(u, io->fd);
 	s->gen = next_gen(s->gen);
 	s->io = io;
 	io->events = events; /* slot_arm() reads it; loop.c stores the same on success */
@@ -298,11 +290,31 @@ uring_add(struct sl_loop *l, struct sl_io *io, unsigned events)
 }
 
 static int
+uring_add(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct sl_loop_uring *u = l->be;
+	struct uring_slot *s;
+	int err;
+
+	if (io->fd < 0)
+		return -EBADF;
+	err = slots_reserve(u, io->fd);
+	if (err != 0)
+		return err;
+	s = &u->slots[io->fd];
+	if (s->io == io)
+		return -EEXIST;
+	/* another io on this fd number: its fd was closed without del, so that one is stale */
+	if (s->io != NULL)
+		slot_release(u, io->fd);
+	return slot_register(u, io, events);
+}
+
+static int
 uring_mod(struct sl_loop *l, struct sl_io *io, unsigned events)
 {
 	struct sl_loop_uring *u = l->be;
 	struct uring_slot *s;
-	unsigned old = io->events;
 	int err;
 
 	if (io->fd < 0 || (unsigned)io->fd >= u->nslots || u->slots[io->fd].io != io)
@@ -315,16 +327,8 @@ uring_mod(struct sl_loop *l, struct sl_io *io, unsigned events)
 		if (err != 0)
 			return err;
 	}
-	s->gen = next_gen(s->gen);
-	io->events = events;
-	err = slot_arm(u, io->fd);
-	if (err != 0) {
-		/* the old request is on its way out: the io is left unregistered */
-		io->events = old;
-		s->io = NULL;
-		s->armed = false;
-	}
-	return err;
+	/* on failure the old request is on its way out: the io is left unregistered */
+	return slot_register(u, io, events);
 }
 
 static int
