@@ -11,7 +11,6 @@ backends, and the tests check where new connections go (a build that could not a
 would log "cannot change a group's backends at run time", which fails them with that reason)."""
 import contextlib
 import os
-import random
 import re
 import shutil
 import signal
@@ -23,31 +22,12 @@ import time
 import unittest
 import urllib.request
 
-from harness import SLOW, Server, Sluice, connect, free_port, name_handler, wait_for_text, write_config
+from harness import (SLOW, Server, Sluice, connect, free_port, name_handler, stable_port,
+                     wait_for_text, write_config)
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 NO_APPLY = "cannot change a group's backends at run time"
 HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
-
-
-def free_udp_tcp_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq takes both), below the ephemeral
-    range: the tests stop dnsmasq and start it again on the same port, and in between no
-    connect() or bind to port 0 anywhere on the machine may be given it."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        low = int(f.read().split()[0])
-    rng = random.Random(os.getpid())
-    for _ in range(200):
-        port = rng.randrange(max(1024, low - 12000), low)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            try:
-                u.bind(("127.0.0.1", port))
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port for both UDP and TCP below the ephemeral range")
 
 
 def dns_query(port, name, qtype):
@@ -194,7 +174,7 @@ class DnsDiscovery(unittest.TestCase):
         self.bport, servers = backends_on_one_port(["b2", "b3", "b4", "b5"])
         for s in servers:
             self.stack.enter_context(s)
-        self.dns_port = free_udp_tcp_port()
+        self.dns_port = stable_port(udp=True)
         self.dns = Dnsmasq(self.dns_port, [("127.0.0.2", "web.test"), ("127.0.0.3", "web.test")])
         self.stack.callback(self.dns.close)
         self.dns.start()

@@ -5,6 +5,7 @@ is stopped when the test ends."""
 import contextlib
 import hashlib
 import os
+import random
 import select
 import signal
 import socket
@@ -37,6 +38,29 @@ def free_port(host="127.0.0.1"):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def stable_port(udp=False):
+    """A port free on 127.0.0.1 (for TCP, and UDP too if <udp>) below the ephemeral range, for
+    a test that closes a listener and binds the port again: in between, no connect() or bind
+    to port 0 anywhere on the machine can be given it, as a free_port() one could."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
+        socks = [socket.socket(socket.AF_INET, k) for k in kinds]
+        try:
+            for s in socks:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import time
 import unittest
 
 from harness import (SLOW, SLUICECTL, Server, Sluice, admin_get, connect, echo_handler,
-                     free_port, recv_exact, wait_for_text)
+                     stable_port, recv_exact, wait_for_text)
 
 
 def refused(port):
@@ -80,7 +80,7 @@ class ReloadGroups(unittest.TestCase):
         self.addCleanup(self.dir.cleanup)
         self.path = os.path.join(self.dir.name, "sluice.yaml")
         self.sock = os.path.join(self.dir.name, "ctl.sock")
-        self.admin = free_port()
+        self.admin = stable_port()
         self.reloads = 0
         self.refusals = 0
 
@@ -146,7 +146,7 @@ class ReloadGroups(unittest.TestCase):
         self.assertEqual(0, check.returncode, check.stdout + check.stderr)
 
     def test_group_removed_with_its_listener_while_a_session_runs(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         checks = "    health: { type: tcp, interval: 50ms, timeout: 50ms, rise: 1, fall: 100 }\n"
         with Server(echo_handler) as a, CountingEcho() as e:
             both = [("web", [a.addr], ""), ("echo", [e.addr], checks)]
@@ -202,7 +202,7 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_groups_reordered_change_nothing(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(echo_handler) as a, Server(echo_handler) as b:
             ga, gb = ("ga", [a.addr], ""), ("gb", [b.addr], "")
             self.write([("one", p1, "ga"), ("two", p2, "gb")], [ga, gb])
@@ -220,7 +220,7 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_group_added_with_its_listener_takes_traffic_and_is_checked(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         checks = "    health: { type: tcp, interval: 50ms, timeout: 50ms, rise: 1, fall: 100 }\n"
         with Server(echo_handler) as a, CountingEcho() as n:
             web = ("web", [a.addr], "")
@@ -265,7 +265,7 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_more_groups_than_free_slots_are_refused_and_nothing_changes(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(echo_handler) as a:
             web = ("web", [a.addr], "")
             self.write([("one", p1, "web")], [web])
@@ -296,7 +296,7 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_group_removed_by_sluicectl_reload(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(echo_handler) as a, Server(echo_handler) as b:
             both = [("web", [a.addr], ""), ("other", [b.addr], "")]
             self.write([("one", p1, "web"), ("two", p2, "other")], both)
@@ -313,7 +313,7 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_group_with_a_warm_pool_cannot_be_added(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(echo_handler) as a:
             web = ("web", [a.addr], "")
             self.write([("one", p1, "web")], [web])
@@ -327,7 +327,7 @@ class ReloadGroups(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_group_with_a_warm_pool_cannot_be_removed(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(echo_handler) as a, Server(echo_handler) as b:
             warm = "    warm_pool: { size: 1 }\n"
             both = [("web", [a.addr], ""), ("pooled", [b.addr], warm)]

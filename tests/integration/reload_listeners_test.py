@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, name_handler,
+from harness import (SLOW, SLUICECTL, connect, echo_handler, stable_port, name_handler,
                      recv_exact, Server, Sluice, wait_for_text)
 
 
@@ -140,7 +140,7 @@ class ReloadListeners(unittest.TestCase):
         return json.loads(out)["result"]["active"]
 
     def test_listener_added_and_removed_while_its_session_runs_on(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         debug = "log: { level: debug }\n"  # the slot freed is a debug line
         with Server(name_handler("a")) as a:
             web = [("web", [("a", a.addr)])]
@@ -180,7 +180,7 @@ class ReloadListeners(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_unchanged_listener_refuses_nothing_across_reloads(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(name_handler("a")) as a:
             web = [("web", [("a", a.addr)])]
             self.write([("one", p1, "web", "")], web)
@@ -213,7 +213,7 @@ class ReloadListeners(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_listener_on_another_group_added_then_removed_while_a_session_runs(self):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = stable_port(), stable_port()
         with Server(name_handler("a")) as a, Server(echo_handler) as e:
             groups = [("web", [("a", a.addr)]), ("echo", [("e", e.addr)])]
             self.write([("one", p1, "web", "")], groups)
@@ -246,7 +246,7 @@ class ReloadListeners(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_bind_error_refuses_the_whole_reload(self):
-        p1, p2, busy = free_port(), free_port(), socket.socket()
+        p1, p2, busy = stable_port(), stable_port(), socket.socket()
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         self.addCleanup(busy.close)
@@ -284,7 +284,7 @@ class ReloadListeners(unittest.TestCase):
 
 
     def test_fd_limit_counts_the_listeners_a_reload_opens(self):
-        ports = [free_port() for _ in range(6)]
+        ports = [stable_port() for _ in range(6)]
         copy = "    forward: copy\n"  # no pipes: 2 fds per session
 
         def listeners(n):
@@ -332,7 +332,7 @@ class ReloadListeners(unittest.TestCase):
                 self.assertEqual(0, px.stop())
 
     def test_more_listeners_than_slots_refuses_the_reload_before_opening_any(self):
-        p1 = free_port()
+        p1 = stable_port()
         with Server(name_handler("a")) as a:
             web = [("web", [("a", a.addr)])]
             self.write([("one", p1, "web", "")], web)
@@ -349,7 +349,7 @@ class ReloadListeners(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_upgrade_after_reloads_takes_the_listeners_in_force(self):
-        p1, p2, p3 = free_port(), free_port(), free_port()
+        p1, p2, p3 = stable_port(), stable_port(), stable_port()
         up = os.path.join(self.dir.name, "upgrade.sock")
         top = f"upgrade_socket: {up}\n"
         with Server(name_handler("a")) as a:

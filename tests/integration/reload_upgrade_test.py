@@ -15,8 +15,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, recv_exact, Server,
-                     Sluice, wait_for_text)
+from harness import (SLOW, SLUICECTL, connect, echo_handler, recv_exact, Server, Sluice,
+                     stable_port, wait_for_text)
 from upgrade_test import NewConnections, Stream
 
 
@@ -36,8 +36,8 @@ class ReloadUpgrade(unittest.TestCase):
         self.addCleanup(self.dir.cleanup)
         self.cfg = os.path.join(self.dir.name, "sluice.yaml")
         self.upgrade_sock = os.path.join(self.dir.name, "upgrade.sock")
-        self.port = free_port()
-        self.other_port = free_port()
+        self.port = stable_port()
+        self.other_port = stable_port()
         self.hups = 0  # reloads by SIGHUP the current process took
 
     def ctl_path(self):
