@@ -24,7 +24,7 @@ import unittest
 import yaml
 
 import netns
-from harness import Server, echo_handler, echo_roundtrip
+from harness import Server, echo_handler, echo_roundtrip, log_file
 
 DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
 CONTEXT_FILES = ("Containerfile", "sluice.yaml", "passwd", "group")
@@ -138,7 +138,7 @@ class ContainerImageTest(unittest.TestCase):
         return subprocess.run(ns.exec_args(argv), capture_output=True, text=True, timeout=30)
 
     def test_healthcheck_passes_while_the_entrypoint_runs_and_fails_once_it_stopped(self):
-        with netns.NetNs("sl-image-hc") as ns, tempfile.TemporaryFile() as err:
+        with netns.NetNs("sl-image-hc") as ns, log_file() as err:
             argv = ["chroot", f"--userspec={self.config['User']}", self.root,
                     *self.config["Entrypoint"]]
             proc = subprocess.Popen(ns.exec_args(argv), stdout=subprocess.DEVNULL, stderr=err)
@@ -163,7 +163,7 @@ class ContainerImageTest(unittest.TestCase):
         payload = os.urandom(PAYLOAD_BYTES)
         with netns.NetNs("sl-image") as ns, netns.NetNs("sl-backends") as far:
             netns.join(ns, far, [f"{GATEWAY}/24"], [f"{h}/24" for h, _ in self.backends])
-            with contextlib.ExitStack() as servers, tempfile.TemporaryFile() as err:
+            with contextlib.ExitStack() as servers, log_file() as err:
                 for host, port in self.backends:
                     servers.enter_context(far.call(Server, echo_handler, host, port))
                 argv = ["chroot", *chroot_opts, self.root, *self.config["Entrypoint"], *args]

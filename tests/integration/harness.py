@@ -3,6 +3,7 @@
 on loopback, free ports, bounded waits. Every wait here is bounded and every process started
 is stopped when the test ends."""
 import contextlib
+import fcntl
 import hashlib
 import os
 import random
@@ -100,6 +101,15 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout * SLOW}s")
 
 
+def log_file():
+    """An unnamed file for a child's stdout or stderr, read back while the child writes it.
+    O_APPEND: the child shares the file offset with us, so without it our seek(0) before a
+    read would send the child's next line over the start of the file."""
+    f = tempfile.TemporaryFile()
+    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+    return f
+
+
 class Sluice:
     """A sluice process. Use as a context manager; stderr is kept for assertions."""
 
@@ -109,8 +119,8 @@ class Sluice:
         self.host = host
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
-        self.err = tempfile.TemporaryFile()
-        self.out = tempfile.TemporaryFile()
+        self.err = log_file()
+        self.out = log_file()
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.args, stdout=self.out, stderr=self.err, env=self.env)

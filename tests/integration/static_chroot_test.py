@@ -18,7 +18,7 @@ import time
 import unittest
 
 import netns
-from harness import SLOW, SLUICECTL, echo_handler, echo_roundtrip, Server
+from harness import SLOW, SLUICECTL, echo_handler, echo_roundtrip, log_file, Server
 
 PAYLOAD_BYTES = 4 << 20
 CONFIG = """\
@@ -108,7 +108,7 @@ class EmptyChrootTest(unittest.TestCase):
         payload = os.urandom(PAYLOAD_BYTES)
         with netns.NetNs("sl-static") as ns:
             backend = ns.call(Server, echo_handler, "127.0.0.1", 9001)
-            with backend, tempfile.TemporaryFile() as err:
+            with backend, log_file() as err:
                 proc = subprocess.Popen(
                     ns.exec_args(["chroot", self.root, "/sluice", "-c", "/sluice.yaml"]),
                     stdout=subprocess.DEVNULL, stderr=err)
@@ -139,7 +139,7 @@ class EmptyChrootTest(unittest.TestCase):
         with open(os.path.join(self.root, "sluice.yaml"), "a") as f:
             f.write("control: { path: /sluice.sock }\n")
         sock = os.path.join(self.root, "sluice.sock")
-        with netns.NetNs("sl-sctl") as ns, tempfile.TemporaryFile() as err:
+        with netns.NetNs("sl-sctl") as ns, log_file() as err:
             proc = subprocess.Popen(
                 ns.exec_args(["chroot", self.root, "/sluice", "-c", "/sluice.yaml"]),
                 stdout=subprocess.DEVNULL, stderr=err)

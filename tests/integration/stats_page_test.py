@@ -19,7 +19,7 @@ import urllib.request
 
 import netns
 from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, echo_roundtrip, echoed, free_port,
-                     refused_address, wait_port, write_config)
+                     log_file, refused_address, wait_port, write_config)
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -79,7 +79,7 @@ class WebDriver:
         self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="sluice-chromium-")
         test.addCleanup(shutil.rmtree, self.profile, True)
-        self.log = tempfile.TemporaryFile()
+        self.log = log_file()
         self.proc = subprocess.Popen([CHROMEDRIVER, f"--port={self.port}"], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         test.addCleanup(self.stop)
