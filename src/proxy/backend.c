@@ -54,8 +54,8 @@ sl__backend_try_acquire(struct sl_backend *b)
 void
 sl__backend_release(struct sl_backend *b)
 {
-	/* R4: pairs with A4 in slot_reusable() (backends.c): the session's reads of the slot
-	 * happen before the slot is filled again */
+	/* R4: pairs with A4 in slot_reusable() (backends.c) and A5 in slot_is_held()
+	 * (greload.c): the session's reads of the slot happen before the slot is filled again */
 	atomic_fetch_sub_explicit(&b->conns, 1, memory_order_release);
 }
 

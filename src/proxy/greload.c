@@ -5,17 +5,23 @@
  * published (its backends are then added by the backend reload, backends.c). A group the file
  * leaves out retires: no listener of the new file reaches it, its health checks stop, its
  * sessions go on reading the slot's own copy of its live fields, and statistics show it until
- * the last of them ends. A later file that names it again brings it back with its state. Read
- * lreload.c for the listeners' half.
+ * the last of them ends. A later file that names it again brings it back with its state. With
+ * no free slot left, a new name takes the slot of an added group retired earlier once nothing
+ * holds it (slot_is_held()): every worker lets go of its view through its mailbox, then the
+ * slot is reset whole. Read lreload.c for the listeners' half.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sluice/clock.h>
 #include <sluice/log.h>
 
 #include "proxy/proxy_int.h"
+
+/* How long a reclaim waits for every worker to let go of the slot. */
+#define RECLAIM_TIMEOUT_MS 5000
 
 /* Fills slot <g>'s fixed copy from <cg>; an added group's backend list is left out. */
 static void
@@ -99,20 +105,22 @@ sl__group_is_live(const struct sl_proxy *p, size_t g)
 	return slot_state(&p->gslots[g]) == SL_GSLOT_LIVE;
 }
 
+static bool slot_is_held(const struct sl_proxy *p, size_t g);
+
 bool
-sl__group_is_shown(const struct sl_proxy *p, size_t g)
+sl__group_is_shown(struct sl_proxy *p, size_t g)
 {
+	bool held;
+
 	if (sl__group_is_live(p, g))
 		return true;
 	if (slot_state(&p->gslots[g]) != SL_GSLOT_RETIRED)
 		return false;
-	/* relaxed, all: counts, read for a snapshot */
-	if (p->queued != NULL && atomic_load_explicit(&p->queued[g].n, memory_order_relaxed) > 0)
-		return true;
-	for (uint32_t i = 0; i < p->bsets[g].cap; i++)
-		if (atomic_load_explicit(&p->backends[g][i].conns, memory_order_relaxed) > 0)
-			return true;
-	return false;
+	/* the rule a reclaim follows, so a group gone from statistics has given its slot up */
+	pthread_mutex_lock(&p->bk_mu);
+	held = slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED && slot_is_held(p, g);
+	pthread_mutex_unlock(&p->bk_mu);
+	return held;
 }
 
 /* The index of group <name> in <c>, or SIZE_MAX. */
@@ -133,6 +141,65 @@ find_free(const struct sl_proxy *p)
 		if (slot_state(&p->gslots[g]) == SL_GSLOT_FREE)
 			return g;
 	return SIZE_MAX;
+}
+
+/*
+ * Whether retired group slot <g> is still held on some worker. A worker reaches a group's view
+ * (w->groups[g]) only through a listener naming it (a session's s->l->group, the listener's
+ * accepts) and through a backend change's message, so the group is held while a listener slot
+ * naming it is live, or retired and not yet given back by every worker (its holders: each
+ * worker gives it back once its socket is closed and its last session has ended, after the
+ * close that touched the group last, listener_gone()). Queued clients and sessions on a
+ * backend are counted too, which covers a group no listener names. The messages are
+ * slot_reclaim()'s part. Under bk_mu.
+ */
+static bool
+slot_is_held(const struct sl_proxy *p, size_t g)
+{
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+		const struct sl_lslot *l = &p->lslots[i];
+		/* relaxed: under bk_mu, which the listener slots' writer holds */
+		uint8_t st = atomic_load_explicit(&l->state, memory_order_relaxed);
+
+		if (st == SL_LSLOT_FREE || l->cfg.group != g)
+			continue;
+		if (st == SL_LSLOT_LIVE ||
+		    /* A4: pairs with R2 in listener_gone() (listener.c): every worker's last
+		     * touch of the group through this listener happened before the reset */
+		    atomic_load_explicit(&l->holders, memory_order_acquire) != 0)
+			return true;
+	}
+	/* relaxed: a count; no session is left to publish anything through it once it is 0 */
+	if (p->queued != NULL && atomic_load_explicit(&p->queued[g].n, memory_order_relaxed) != 0)
+		return true;
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++)
+		/* A5: pairs with R4 in sl__backend_release(): the last session's reads of the
+		 * backend slot happened before the reset */
+		if (atomic_load_explicit(&p->backends[g][i].conns, memory_order_acquire) != 0)
+			return true;
+	return false;
+}
+
+/* Whether slot <g> may be reclaimed for a group of <next>: an added group's, retired, not
+ * named by <next> (it would come back) and held by nothing. Under bk_mu. */
+static bool
+slot_is_reclaimable(const struct sl_proxy *p, size_t g, const struct sl_config *next)
+{
+	return g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
+	       find_in(next, p->gslots[g].cfg.name) == SIZE_MAX && !slot_is_held(p, g);
+}
+
+/* The reclaimable slot retired longest ago, or SIZE_MAX. Under bk_mu. */
+static size_t
+find_reclaimable(const struct sl_proxy *p, const struct sl_config *next)
+{
+	size_t best = SIZE_MAX;
+
+	for (size_t g = p->cfg->ngroups; g < p->gcap; g++)
+		if (slot_is_reclaimable(p, g, next) &&
+		    (best == SIZE_MAX || p->gslots[g].retired_ms < p->gslots[best].retired_ms))
+			best = g;
+	return best;
 }
 
 /* Whether group <cg>, new to the process, may be added: 0 or -EINVAL with <why>. */
@@ -167,7 +234,7 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 static int
 check(const struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 {
-	size_t nnew = 0, nfree = 0;
+	size_t nnew = 0, nfree = 0, nheld = 0;
 	char reason[200];
 	int err;
 
@@ -191,6 +258,11 @@ check(const struct sl_proxy *p, const struct sl_config *next, char *why, size_t 
 		const struct sl_config_group *cg = sl__group_cfg(p, g);
 
 		nfree += g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_FREE;
+		if (slot_is_reclaimable(p, g, next))
+			nfree++;
+		else if (g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
+		         find_in(next, cg->name) == SIZE_MAX)
+			nheld++;
 		if (!sl__group_is_live(p, g) || find_in(next, cg->name) != SIZE_MAX)
 			continue;
 		if (cg->discover.type != SL_DISCOVER_NONE || cg->warm_pool.size > 0) {
@@ -206,9 +278,9 @@ check(const struct sl_proxy *p, const struct sl_config *next, char *why, size_t 
 	if (nnew > nfree) {
 		snprintf(why, size,
 		         "%zu group(s) to add but %zu free of the %d group slots a "
-		         "process keeps for them (a removed group keeps its slot; needs "
-		         "a restart)",
-		         nnew, nfree, SL_GSLOTS_SPARE);
+		         "process keeps for them (%zu held by removed groups whose sessions "
+		         "are still open: try again once they end; more needs a restart)",
+		         nnew, nfree, SL_GSLOTS_SPARE, nheld);
 		return -ENOSPC;
 	}
 	return 0;
@@ -295,8 +367,8 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 	for (uint32_t i = 0; i < SL_GSLOT_BACKENDS; i++) {
 		struct sl_backend *b = &p->backends[g][i];
 
-		/* relaxed: a slot never filled, or emptied by an abandoned add: no session ever
-		 * held it, no worker reads it */
+		/* relaxed: a slot never filled, emptied by an abandoned add, or reclaimed: no
+		 * session holds it (slot_is_held() acquired every count), no worker reads it */
 		SL_ASSERT(atomic_load_explicit(&b->conns, memory_order_relaxed) == 0);
 		/* relaxed: under bk_mu, unseen by workers; the backend reload's post orders it */
 		atomic_store_explicit(&b->state, SL_SLOT_EMPTY, memory_order_relaxed);
@@ -318,6 +390,129 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 	return err;
 }
 
+/* ---- reclaiming a retired slot ---- */
+
+struct gr_job;
+
+/* One worker's part of a reclaim. */
+struct gr_wmsg {
+	struct sl_msg m; /* first: the worker gets this back */
+	struct gr_job *job;
+	struct sl_pworker *w;
+};
+
+/* A reclaim on its way to the workers; freed by whoever lets go of it last (wjob.c). */
+struct gr_job {
+	struct sl__wjob base;
+	size_t group;
+	unsigned n;
+	struct gr_wmsg *w; /* [n] */
+};
+
+static void
+job_free(struct sl__wjob *j)
+{
+	struct gr_job *job = sl_container_of(j, struct gr_job, base);
+
+	free(job->w);
+	sl__wjob_fini(&job->base);
+	free(job);
+}
+
+/* Worker <i>'s message of the job. */
+static struct sl_msg *
+job_msg(struct sl__wjob *j, unsigned i)
+{
+	return &sl_container_of(j, struct gr_job, base)->w[i].m;
+}
+
+/*
+ * On the worker: lets go of its view of the group. A worker takes its messages in the order
+ * they were posted, so every earlier one about the group (a backend change the wait gave up
+ * on) has run; no session of this worker is in the group (slot_is_held()).
+ */
+static void
+worker_drop(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct gr_wmsg *wm = (struct gr_wmsg *)m;
+	struct gr_job *job = wm->job;
+	struct sl_wgroup *g = &wm->w->groups[job->group];
+
+	(void)wk;
+	SL_ASSERT(g->nqueued == 0);
+	sl__wgroup_fini(g);
+	sl__wjob_put(&job->base, true);
+}
+
+static struct gr_job *
+job_new(struct sl_proxy *p, size_t g)
+{
+	struct gr_job *job = calloc(1, sizeof(*job));
+
+	if (job == NULL)
+		return NULL;
+	job->w = calloc(p->nworkers, sizeof(job->w[0]));
+	if (job->w == NULL || sl__wjob_init(&job->base, job_free) != 0) {
+		free(job->w);
+		free(job);
+		return NULL;
+	}
+	job->group = g;
+	job->n = p->nworkers;
+	for (unsigned i = 0; i < job->n; i++)
+		job->w[i] = (struct gr_wmsg){.m = {.fn = worker_drop, .data = &job->w[i]},
+		                             .job = job,
+		                             .w = &p->workers[i]};
+	return job;
+}
+
+/*
+ * Resets reclaimable slot <g> (slot_is_reclaimable()) to FREE for group <name>: every worker
+ * lets go of its view first (waited for, bounded), then the checker, the balancer and the
+ * table go as for an abandoned add (each backend slot is refilled from EMPTY, its counters
+ * from what is there now: from zero as shown). 0, or -EAGAIN with <why> when a worker did not
+ * answer in time (the slot stays retired: a later reclaim's message comes after this one) or
+ * the workers take no change now. Under bk_mu.
+ */
+static int
+slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t size)
+{
+	struct sl_gslot *slot = &p->gslots[g];
+	char who[96];
+
+	if (p->listening) {
+		struct gr_job *job;
+
+		if (!p->bk_live) {
+			snprintf(why, size,
+			         "group %s: the workers take no group change now (starting or "
+			         "draining)",
+			         name);
+			return -EAGAIN;
+		}
+		job = job_new(p, g);
+		if (job == NULL) {
+			snprintf(why, size, "out of memory");
+			return -ENOMEM;
+		}
+		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
+		if (sl__wjob_run(p, &job->base, job_msg, RECLAIM_TIMEOUT_MS, who, "group slot") !=
+		    p->nworkers) {
+			snprintf(
+			        why, size,
+			        "group %s: a worker did not let go of the slot of removed group %s "
+			        "in time; try again",
+			        name, slot->cfg.name);
+			return -EAGAIN;
+		}
+	}
+	/* before sl_proxy_listen() no worker runs: slot_empty() finishes the views itself */
+	sl_log_info("group %s: takes the slot of removed group %s, which nothing holds (reload)",
+	            name, slot->cfg.name);
+	slot_empty(p, g);
+	return 0;
+}
+
 int
 sl__groups_prepare(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 {
@@ -331,7 +526,12 @@ sl__groups_prepare(struct sl_proxy *p, const struct sl_config *next, char *why, 
 		if (sl__group_slot(p, next->groups[k].name) >= 0)
 			continue;
 		g = find_free(p);
-		SL_ASSERT(g != SIZE_MAX); /* counted above */
+		if (g == SIZE_MAX) {
+			g = find_reclaimable(p, next);
+			SL_ASSERT(g != SIZE_MAX); /* counted above; a held slot only frees */
+			if ((err = slot_reclaim(p, g, next->groups[k].name, why, size)) != 0)
+				break;
+		}
 		err = slot_fill(p, g, &next->groups[k], why, size);
 		if (err != 0)
 			slot_empty(p, g);
@@ -387,6 +587,8 @@ sl__groups_point(struct sl_proxy *p, const struct sl_config *next)
 			            slot->cfg.name);
 		else if (st == SL_GSLOT_LIVE && was == SL_GSLOT_RETIRED)
 			sl_log_info("group %s: back (reload)", slot->cfg.name);
+		if (st == SL_GSLOT_RETIRED && was != SL_GSLOT_RETIRED)
+			slot->retired_ms = sl_clock_ns() / 1000000;
 		if ((was == SL_GSLOT_LIVE) != (st == SL_GSLOT_LIVE))
 			sync_health(p, g);
 	}

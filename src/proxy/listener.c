@@ -198,8 +198,9 @@ listener_gone(struct sl_loop *loop, struct sl_defer *d)
 
 	(void)loop;
 	l->retired = false; /* reported once */
-	/* R2: pairs with A3 in reclaim() (lreload.c): this worker is done with the slot's
-	 * objects before the controlling thread frees them */
+	/* R2: pairs with A3 in reclaim() (lreload.c) and A4 in slot_is_held() (greload.c):
+	 * this worker is done with the slot's objects, and its group's, before the controlling
+	 * thread frees or resets them */
 	atomic_fetch_sub_explicit(&l->w->p->lslots[l->index].holders, 1, memory_order_release);
 }
 

@@ -320,7 +320,7 @@ backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
 bool
 sl__metrics_backend_present(void *arg, size_t inst)
 {
-	const struct sl_proxy *p = arg;
+	struct sl_proxy *p = arg;
 
 	/* relaxed: a statistic; the label read takes bk_mu */
 	return atomic_load_explicit(&sl__metrics_backend_at(p, inst)->state,

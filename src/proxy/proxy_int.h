@@ -219,7 +219,10 @@ enum sl_gslot_state {
  * reload matches the file's groups with the slots by name: a new name fills a free slot (built
  * before anything is published), a group the file leaves out is retired (no listener of the new
  * file can reach it; its health checks stop; it is shown while a session holds it) and goes live
- * again if a later file names it. A retired slot is not refilled with another name. greload.c.
+ * again if a later file names it. When no free slot is left, a new name takes the slot of a
+ * group a reload added and a later one retired, once nothing of it is held any more (the one
+ * retired longest ago first): reset whole, its old name gone. A start file's slot is never
+ * reused. greload.c.
  */
 struct sl_gslot {
 	/* the group's fixed copy: the start file's group, or an added group's configuration with
@@ -235,6 +238,9 @@ struct sl_gslot {
 	_Atomic uint8_t state;
 	/* an added group's own checker (NULL: none, or a start file's group: p->health) */
 	struct sl_health *health;
+	/* CLOCK_MONOTONIC ms when a reload last retired it: of the slots to reclaim, the lowest
+	 * goes first. Under p->bk_mu */
+	uint64_t retired_ms;
 };
 
 /* What a listener slot holds (struct sl_lslot.state). */
@@ -875,17 +881,22 @@ int sl__group_slot(const struct sl_proxy *p, const char *name);
 int sl__group_slot_of(const struct sl_proxy *p, const struct sl_config *c, size_t k);
 /* true if group slot <g> is live (not free, being added or retired). Any thread. */
 bool sl__group_is_live(const struct sl_proxy *p, size_t g);
-/* true if group slot <g> is live, or retired with a session still holding it (queued, or on
- * one of its backends): what statistics show. Any thread, a snapshot. */
-bool sl__group_is_shown(const struct sl_proxy *p, size_t g);
+/* true if group slot <g> is live, or retired and still held (a session or a queued client, a
+ * removed listener naming it that a worker has not given back: greload.c, slot_is_held()),
+ * which is when a reload may not take its slot: what statistics show. Any thread not holding
+ * p->bk_mu (it takes it for a retired slot); a snapshot. */
+bool sl__group_is_shown(struct sl_proxy *p, size_t g);
 /*
  * A reload's group change, first half: matches <next>'s groups with the slots by name, checks
  * that each kept one changed no restart key, that each group it leaves out may retire (not one
  * with discover: or warm_pool:) and that each new one fits a free slot (no discover: or
  * warm_pool:, at most SL_GSLOT_BACKENDS backends), and builds the new ones in free slots
  * (ADDING: backend table empty, balancer views in every worker, health checker started),
- * nothing the workers see changed. 0, or -errno with the reason in <why> (<size> bytes) and
- * nothing changed. Controlling thread; takes p->bk_mu.
+ * nothing the workers see changed. With no free slot left, a new one takes a retired added
+ * group's slot that nothing holds (greload.c: slot_is_held()), which each worker lets go of
+ * through its mailbox (waited for, bounded) before it is reset; that old group is gone even if
+ * the reload is then refused. 0, or -errno with the reason in <why> (<size> bytes) and nothing
+ * else changed. Controlling thread; takes p->bk_mu.
  */
 int sl__groups_prepare(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size);
 /* Undoes a prepare that will not be published: the ADDING slots are emptied. */

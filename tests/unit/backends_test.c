@@ -958,6 +958,99 @@ reload_that_overflows_max_backends_is_refused_and_changes_nothing(void **state)
 	reload_rig_stop(&r, layout);
 }
 
+/* A file of listener l on <port> to group <group> alone, whose backend b is echo server <e>. */
+static struct sl_config *
+group_file(struct rig *r, unsigned port, const char *group, size_t e)
+{
+	static const char yaml[] = "workers: 2\n"
+	                           "listeners: [{name: l, address: 127.0.0.1:%u, group: %s}]\n"
+	                           "groups: [{name: %s, backends: [{name: b, address: %s}]}]\n";
+	char a[SL_ADDR_STRLEN], text[1024];
+	struct sl_config *c;
+
+	sl_addr_format(&r->e[e].addr, a, sizeof(a));
+	snprintf(text, sizeof(text), yaml, port, group, group, a);
+	assert_int_equal(0, sl_config_load_string(&c, NULL, text, strlen(text), stderr));
+	return c;
+}
+
+/* Reloads <next>, which must be taken. */
+static void
+reload_ok(struct rig *r, struct sl_config *next)
+{
+	char why[300] = "";
+	int err = sl_proxy_reload(r->p, next, why, sizeof(why));
+
+	if (err != 0)
+		fprintf(stderr, "reload refused: %s\n", why);
+	assert_int_equal(0, err);
+}
+
+static void
+reload_gives_a_removed_groups_slot_to_a_new_name_once_nothing_holds_it(void **state)
+{
+	size_t slot_of[SL_GSLOTS_SPARE + 4];
+	struct sl_config *layout;
+	struct sl_backend_info bi;
+	char name[16];
+	unsigned port;
+	struct rig r;
+	int fd = -1, g;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 0); /* for its echo servers */
+	port = sl_test_closed_port();
+	layout = group_file(&r, port, "g", 0);
+	sl_test_proxy_start(&r.p, layout, &r.addr);
+	/* one new name per reload, the previous one removed; n1 keeps a session open */
+	for (unsigned i = 0; i < SL_GSLOTS_SPARE + 4; i++) {
+		snprintf(name, sizeof(name), "n%u", i);
+		reload_ok(&r, group_file(&r, port, name, 1 + i % 2));
+		g = sl__group_slot(r.p, name);
+		assert_true(g >= 1); /* the start file's group keeps its slot, removed or not */
+		slot_of[i] = (size_t)g;
+		assert_int_equal(0, sl__group_slot(r.p, "g"));
+		/* its counters start from zero, in a reclaimed slot too */
+		assert_int_equal(3, ask_n(&r, 3));
+		assert_true(info_of(r.p, "b", &bi));
+		assert_string_equal(name, bi.group);
+		assert_int_equal(3, bi.sessions);
+		assert_int_equal(0, bi.connect_failures);
+		if (i == 1) {
+			fd = client_connect(&r.addr);
+			assert_true(fd >= 0);
+			assert_true(roundtrip(fd, 1000, 1));
+		}
+	}
+	/* the 17th name took n0's slot (retired longest ago), the 18th n2's: not the held n1's */
+	assert_int_equal(slot_of[0], slot_of[SL_GSLOTS_SPARE]);
+	assert_int_equal(slot_of[2], slot_of[SL_GSLOTS_SPARE + 1]);
+	assert_int_equal(slot_of[1], sl__group_slot(r.p, "n1"));
+	assert_true(sl__group_is_shown(r.p, slot_of[1]));
+	assert_int_equal(-ENOENT, sl__group_slot(r.p, "n0"));
+	assert_true(roundtrip(fd, 3000, 2));
+
+	/* the session ends: the proxy closes its side on its own time, then n1 gives its slot */
+	shutdown(fd, SHUT_WR);
+	assert_int_equal(0, sl_test_read_full(fd, (char[1]){0}, 1, POLL_MS));
+	close(fd);
+	for (int i = 0; i < 500 && sl__group_is_shown(r.p, slot_of[1]); i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	assert_false(sl__group_is_shown(r.p, slot_of[1]));
+	/* n3's slot was retired later than n1's: n1's goes first now */
+	reload_ok(&r, group_file(&r, port, "late", 1));
+	assert_int_equal(slot_of[1], sl__group_slot(r.p, "late"));
+	assert_int_equal(-ENOENT, sl__group_slot(r.p, "n1"));
+	assert_int_equal(3, ask_n(&r, 3));
+	assert_true(info_of(r.p, "b", &bi));
+	assert_string_equal("late", bi.group);
+	assert_int_equal(3, bi.sessions);
+	sl_proxy_destroy(r.p);
+	r.p = NULL;
+	sl_config_free(layout);
+	rig_stop(&r);
+}
+
 struct traffic {
 	const struct sl_addr *addr;
 	unsigned n, ok;
@@ -1031,6 +1124,8 @@ main(void)
 	        cmocka_unit_test(reload_with_an_unchanged_backend_list_keeps_run_time_changes),
 	        cmocka_unit_test(reload_with_a_changed_backend_list_makes_the_file_the_truth),
 	        cmocka_unit_test(reload_that_overflows_max_backends_is_refused_and_changes_nothing),
+	        cmocka_unit_test(
+	                reload_gives_a_removed_groups_slot_to_a_new_name_once_nothing_holds_it),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 
