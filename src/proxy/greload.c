@@ -439,7 +439,8 @@ worker_drop(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_wgroup *g = &wm->w->groups[job->group];
 
 	(void)wk;
-	SL_ASSERT(g->nqueued == 0);
+	/* the last queued session's leave stopped the queue's timer and wake-up (queue_leave()) */
+	SL_ASSERT(g->nqueued == 0 && !sl_timer_is_pending(&g->qpoll));
 	sl__wgroup_fini(g);
 	sl__wjob_put(&job->base, true);
 }

@@ -3,8 +3,8 @@
  * Backends at run time (sluice/backends.h), in process: sl_proxy on 127.0.0.1 in front of echo
  * servers on threads, whose accept counts tell where sessions went. Add, remove (an open
  * session runs on), weight, drain and disable, the discovered set (counters and health kept),
- * reloads of a changed backend list, the errors, Maglev's ~1/N movement on a removal, and changes
- * racing live traffic.
+ * reloads of a changed backend list, group slots a reload takes back from removed groups, the
+ * errors, Maglev's ~1/N movement on a removal, and changes racing live traffic.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1051,6 +1051,59 @@ reload_gives_a_removed_groups_slot_to_a_new_name_once_nothing_holds_it(void **st
 	rig_stop(&r);
 }
 
+/* A file of listener l on <port> to group g, and group <other> that no listener names. */
+static struct sl_config *
+unused_group_file(struct rig *r, unsigned port, const char *other)
+{
+	static const char yaml[] = "workers: 2\n"
+	                           "listeners: [{name: l, address: 127.0.0.1:%u, group: g}]\n"
+	                           "groups: [{name: g, backends: [{name: b, address: %s}]},\n"
+	                           "         {name: %s, backends: [{name: o, address: %s}]}]\n";
+	char a[2][SL_ADDR_STRLEN], text[1024];
+	struct sl_config *c;
+
+	sl_addr_format(&r->e[0].addr, a[0], sizeof(a[0]));
+	sl_addr_format(&r->e[1].addr, a[1], sizeof(a[1]));
+	snprintf(text, sizeof(text), yaml, port, a[0], other, a[1]);
+	assert_int_equal(0, sl_config_load_string(&c, NULL, text, strlen(text), stderr));
+	return c;
+}
+
+static void
+reload_reclaims_the_slots_of_removed_groups_no_listener_named(void **state)
+{
+	struct sl_config *layout;
+	struct sl_backend_spec s;
+	struct sl_backend_info bi;
+	char name[16];
+	unsigned port;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 0); /* for its echo servers */
+	port = sl_test_closed_port();
+	layout = unused_group_file(&r, port, "x");
+	sl_test_proxy_start(&r.p, layout, &r.addr);
+	/* each added group gets a backend through the API too: a change posted to the workers */
+	for (unsigned i = 0; i < 2 * SL_GSLOTS_SPARE + 3; i++) {
+		snprintf(name, sizeof(name), "u%u", i);
+		reload_ok(&r, unused_group_file(&r, port, name));
+		s = spec_of("late", &r.e[2].addr, 1);
+		assert_int_equal(0, sl_proxy_backend_add(r.p, name, &s));
+		assert_true(info_of(r.p, "late", &bi));
+		assert_string_equal(name, bi.group);
+		assert_int_equal(0, sl__group_slot(r.p, "g"));
+		assert_int_equal(1, sl__group_slot(r.p, "x")); /* the start file's, retired */
+		assert_false(sl__group_is_shown(r.p, 1));
+	}
+	assert_int_equal(4, ask_n(&r, 4));
+	assert_int_equal(4, accepted(&r, 0));
+	sl_proxy_destroy(r.p);
+	r.p = NULL;
+	sl_config_free(layout);
+	rig_stop(&r);
+}
+
 struct traffic {
 	const struct sl_addr *addr;
 	unsigned n, ok;
@@ -1126,6 +1179,7 @@ main(void)
 	        cmocka_unit_test(reload_that_overflows_max_backends_is_refused_and_changes_nothing),
 	        cmocka_unit_test(
 	                reload_gives_a_removed_groups_slot_to_a_new_name_once_nothing_holds_it),
+	        cmocka_unit_test(reload_reclaims_the_slots_of_removed_groups_no_listener_named),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 
