@@ -209,8 +209,8 @@ struct sl__config_key {
 	K(BANDWIDTH_LIMIT, DOWNLOAD, "download", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
 	K(BANDWIDTH_LIMIT, BURST, "burst", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_BURST_MIN, SL_CONFIG_BANDWIDTH_BURST_MAX), LIVE) \
 	K(GROUP, NAME, "name", SL__TYPED(NAME, struct sl_config_group, name, 0, 0, 0), RESTART) \
-	K(GROUP, BALANCE, "balance", SL__ENUM(struct sl_config_group, balance, sl_lb_algo_names, SL_LB_ALGOS, SL_LB_ROUND_ROBIN), RESTART) \
-	K(GROUP, MAGLEV, "maglev_table_size", SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), RESTART) \
+	K(GROUP, BALANCE, "balance", SL__ENUM(struct sl_config_group, balance, sl_lb_algo_names, SL_LB_ALGOS, SL_LB_ROUND_ROBIN), LIVE) \
+	K(GROUP, MAGLEV, "maglev_table_size", SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), LIVE) \
 	K(GROUP, RETRIES, "retries", SL__TYPED(U32, struct sl_config_group, retries, 0, SL_CONFIG_RETRIES_MAX, 2), LIVE) \
 	K(GROUP, MAX_QUEUE, "max_queue", SL__TYPED(U32, struct sl_config_group, max_queue, 0, SL_CONFIG_MAX_QUEUE_MAX, 0), LIVE) \
 	K(GROUP, HEALTH, "health", SL__MAP(HEALTH, struct sl_config_group, health), RESTART) \

@@ -39,7 +39,8 @@ struct bk_wmsg {
 struct bk_job {
 	struct sl__wjob base;
 	size_t group;
-	bool rebuild; /* the members or weights changed: the workers swap balancers */
+	bool rebuild;  /* the members, weights or algorithm changed: the workers swap balancers */
+	bool hash_key; /* rebuild: the new balancer is maglev (the flow key hashes the client) */
 	unsigned n;
 	struct bk_wmsg *w; /* [n] */
 };
@@ -65,7 +66,12 @@ job_msg(struct sl__wjob *j, unsigned i)
 	return &sl_container_of(j, struct bk_job, base)->w[i].m;
 }
 
-/* On the worker: takes the new balancer and map, or brings the warm pool in line. */
+/*
+ * On the worker: takes the new balancer and map, or brings the warm pool in line. The worker
+ * runs one callback at a time, so no pick is under way: the old balancer is freed here and no
+ * session keeps a pointer into it (a session holds slot indexes, and the per-slot active counts
+ * stay with the group view, so least_conn and p2c go on from the real counts).
+ */
 static void
 worker_apply(struct sl_worker *wk, struct sl_msg *m)
 {
@@ -76,6 +82,7 @@ worker_apply(struct sl_worker *wk, struct sl_msg *m)
 	(void)wk;
 	if (job->rebuild) {
 		sl__wgroup_set_members(g, wm->lb, wm->map, wm->nmap, wm->w->draining);
+		g->hash_key = job->hash_key;
 		wm->lb = NULL;
 		wm->map = NULL;
 	} else {
@@ -100,6 +107,7 @@ job_new(struct sl_proxy *p, size_t group, bool rebuild)
 	}
 	job->group = group;
 	job->rebuild = rebuild;
+	job->hash_key = sl__group_cfg(p, group)->balance == SL_LB_MAGLEV;
 	job->n = p->nworkers;
 	for (unsigned i = 0; i < job->n; i++) {
 		struct bk_wmsg *wm = &job->w[i];
@@ -614,10 +622,11 @@ spec_of(struct sl_backend_spec *spec, const struct sl_config_backend *cb)
 
 /* One group's part of a reload, worked out before anything changes. */
 struct bk_plan {
-	const struct sl_config_group *cg; /* the new file's group; NULL: its list is unchanged */
-	bool *drop;                       /* [cap] live slots to remove */
-	int *from;                        /* [nbackends] the slot that stays, or -1 */
-	int *to;                          /* [nbackends] the slot to fill, or -1 */
+	const struct sl_config_group *cg; /* the new file's group; NULL: nothing changes */
+	bool algo;  /* balance or maglev_table_size changed: the balancer is rebuilt */
+	bool *drop; /* [cap] live slots to remove; NULL: the backend list is unchanged */
+	int *from;  /* [nbackends] the slot that stays, or -1 */
+	int *to;    /* [nbackends] the slot to fill, or -1 */
 };
 
 /* Works out group <g>'s plan against its slot table; -EINVAL with the reason in <why>. */
@@ -713,10 +722,23 @@ static void
 apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
 {
 	const struct sl_config_group *cg = pl->cg;
+	struct sl_config_group *sc = &p->gslots[g].cfg;
+	enum sl_lb_algo was_algo = sc->balance;
+	uint32_t was_size = sc->maglev_table_size;
 	unsigned changes = 0;
 	int err;
 
-	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+	if (pl->algo) {
+		/* the slot's copy is what every later build reads (publish()); no worker reads
+		 * these two fields: the job below carries the balancer and its hash_key */
+		sc->balance = cg->balance;
+		sc->maglev_table_size = cg->maglev_table_size;
+		sl_log_info("group %s: balance %s -> %s, maglev_table_size %u -> %u (reload)",
+		            cg->name, sl_lb_algo_name(was_algo), sl_lb_algo_name(cg->balance),
+		            was_size, cg->maglev_table_size);
+		changes++;
+	}
+	for (uint32_t i = 0; pl->drop != NULL && i < p->bsets[g].cap; i++) {
 		if (!pl->drop[i])
 			continue;
 		slot_remove(p, g, i);
@@ -724,7 +746,7 @@ apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
 		            p->backends[g][i].name);
 		changes++;
 	}
-	for (size_t k = 0; k < cg->nbackends; k++) {
+	for (size_t k = 0; pl->drop != NULL && k < cg->nbackends; k++) {
 		struct sl_backend_spec spec;
 		char a[SL_ADDR_STRLEN];
 
@@ -751,10 +773,13 @@ apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
 	if (changes == 0)
 		return;
 	err = publish(p, g, true);
-	if (err != 0)
+	if (err != 0) {
 		/* only a failed build (out of memory) gets here; the table holds the new set, the
-		 * workers the old one, until the next change publishes */
+		 * workers the old one (and the old algorithm), until the next change publishes */
+		sc->balance = was_algo;
+		sc->maglev_table_size = was_size;
 		sl_log_error("group %s: cannot rebuild the balancer: %s", cg->name, strerror(-err));
+	}
 }
 
 int
@@ -792,6 +817,10 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		}
 		g = (size_t)gs;
 		pl = &plans[g];
+		/* against the slot's copy: the algorithm the balancers were built with */
+		pl->algo = sl__group_cfg(p, g)->balance != cg->balance ||
+		           sl__group_cfg(p, g)->maglev_table_size != cg->maglev_table_size;
+		pl->cg = pl->algo ? cg : NULL;
 		/* a group the previous file left out (retired) takes the whole list */
 		if (kp != SIZE_MAX && same_backend_list(&prev->groups[kp], cg))
 			continue;

@@ -253,6 +253,15 @@ check(const struct sl_proxy *p, const struct sl_config *next, char *why, size_t 
 			snprintf(why, size, "%s (needs a restart)", reason);
 			return -EINVAL;
 		}
+		/* a balance change is the backend reload's (backends.c); its table of backend
+		 * slots stays, and maglev needs a larger lookup table than that */
+		if (cg->balance == SL_LB_MAGLEV && p->bsets[g].cap >= cg->maglev_table_size) {
+			snprintf(why, size,
+			         "group %s: maglev_table_size %u must be larger than the group's "
+			         "%u backend slots (max_backends)",
+			         cg->name, cg->maglev_table_size, p->bsets[g].cap);
+			return -EINVAL;
+		}
 	}
 	for (size_t g = 0; g < p->gcap; g++) {
 		const struct sl_config_group *cg = sl__group_cfg(p, g);

@@ -89,7 +89,8 @@ sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct s
 	g->cfg = cfg;
 	g->backends = backends;
 	g->n = cap;
-	g->hash_key = cfg->balance == SL_LB_MAGLEV;
+	/* the prototype's algorithm: a reload may have changed the group's since <cfg> */
+	g->hash_key = (proto != NULL ? sl_lb_algo_of(proto) : cfg->balance) == SL_LB_MAGLEV;
 	g->active = calloc(g->n, sizeof(g->active[0]));
 	g->member = calloc(g->n, sizeof(g->member[0]));
 	if (g->active == NULL || g->member == NULL)

@@ -227,7 +227,8 @@ enum sl_gslot_state {
 struct sl_gslot {
 	/* the group's fixed copy: the start file's group, or an added group's configuration with
 	 * its backend list left out. Written by the controlling thread only while the slot is FREE
-	 * or ADDING (no worker reads it then) */
+	 * or ADDING (no worker reads it then), but for balance and maglev_table_size, which a
+	 * reload changes under p->bk_mu (backends.c) and only the controlling thread reads */
 	struct sl_config_group cfg;
 	/* the group as the current snapshot has it (its live fields: retries, passive, max_queue),
 	 * or &cfg once retired. Written by the controlling thread (R1 in greload.c) before the
@@ -971,7 +972,9 @@ int sl__proxy_publish_config(struct sl_proxy *p, struct sl_config *next);
  * A reload's backend change (backends.c): for every group whose backend list in <next> differs
  * from the one in <prev>, makes <next>'s list the group's non-discovered backends (names gone
  * are removed, new ones added, a changed weight set, a changed address or max_connections
- * replaced); discovered backends are left alone. Everything is checked before anything changes:
+ * replaced); discovered backends are left alone. A group whose balance or maglev_table_size
+ * differs from its slot's gets a balancer of the new algorithm over the same members, posted to
+ * every worker like a backend change. Everything is checked before anything changes:
  * -EINVAL with the reason in <why> (<size> bytes) and nothing changed, or 0 (but for running out
  * of memory while rebuilding a balancer, which is logged). -EDEADLK on a worker, -EAGAIN between
  * sl_proxy_listen() and sl_proxy_start(). Waits, bounded, for the workers as the backend API.
