@@ -216,7 +216,7 @@ struct sl__config_key {
 	K(GROUP, HEALTH, "health", SL__MAP(HEALTH, struct sl_config_group, health), RESTART) \
 	K(GROUP, PASSIVE, "passive", SL__MAP(PASSIVE, struct sl_config_group, passive), LIVE) \
 	K(GROUP, WARM, "warm_pool", SL__MAP(WARM, struct sl_config_group, warm_pool), RESTART) \
-	K(GROUP, SEND_PROXY, "send_proxy", SL__ENUM(struct sl_config_group, send_proxy, sl__config_proxy_versions, 3, 0), RESTART) \
+	K(GROUP, SEND_PROXY, "send_proxy", SL__ENUM(struct sl_config_group, send_proxy, sl__config_proxy_versions, 3, 0), LIVE) \
 	K(GROUP, BACKENDS, "backends", SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), LIVE) \
 	K(GROUP, MAX_BACKENDS, "max_backends", SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), RESTART) \
 	K(GROUP, DISCOVER, "discover", SL__MAP(DISCOVER, struct sl_config_group, discover), RESTART) \

@@ -297,7 +297,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	        now - s->start_ms < UINT32_MAX ? (uint32_t)(now - s->start_ms) : UINT32_MAX - 1;
 	sl_fwd_set_moved_ms(&s->fwd, now);
 	s->rate_until = 0; /* the first window starts at the first deadline check */
-	if (s->l->group->cfg->send_proxy != 0 && sl__pp_out_send(s) != 0) {
+	if (s->send_proxy != 0 && sl__pp_out_send(s) != 0) {
 		s->fwd.err_side = SL_FWD_SERVER;
 		session_close(s, CLOSE_RESET);
 		return;
@@ -961,6 +961,7 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	s->reject = 0;
 	s->end = SL_END_NORMAL;
 	s->pp = NULL;
+	s->send_proxy = 0; /* forwarding already: the header went from the previous process */
 	/* the same host's monotonic clock; a start in the future (a peer that lies) is now */
 	s->start_ms =
 	        m->start_ms <= sl_loop_now_ms(w->loop) ? m->start_ms : sl_loop_now_ms(w->loop);
@@ -1034,6 +1035,8 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	s->reject = 0;
 	s->end = SL_END_NORMAL;
 	s->pp = NULL;
+	/* from the current snapshot: a reload's value reaches the sessions it accepts next */
+	s->send_proxy = (uint8_t)sl__group_live(w->p, l->cfg->group)->send_proxy;
 	s->start_ms = sl_loop_now_ms(w->loop);
 	s->conn_ms = UINT32_MAX;
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, fd, -1);

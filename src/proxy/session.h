@@ -96,7 +96,10 @@ struct sl_session {
 	uint8_t reject;      /* enum sl_reject_reason, set by the stage that rejects */
 	bool connected;      /* metrics.c: counted in its backend's active sessions */
 	uint8_t end;         /* enum sl_session_end (accesslog.h): why it closed */
-	uint32_t conn_ms;    /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
+	/* the group's send_proxy when the session was accepted (0: none, 1: v1, 2: v2): a reload
+	 * that changes it leaves the session's own */
+	uint8_t send_proxy;
+	uint32_t conn_ms; /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
 	struct sl_pp_keep *pp;

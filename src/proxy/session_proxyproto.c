@@ -5,7 +5,8 @@
  * no payload is ever taken), only from trusted sources, within the timeout; the address it
  * carries becomes the client address for the ACL, the limits and the logs. Out: a group with
  * send_proxy writes a header to each new backend connection before any client byte, carrying
- * the client address and the destination, and the v2 TLVs that came in.
+ * the client address and the destination, and the v2 TLVs that came in; the version is the one
+ * the group had when the session was accepted (s->send_proxy), so a reload changes new sessions.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ keep(struct sl_session *s, const struct sl_pp_hdr *h)
 	struct sl_pworker *w = s->l->w;
 	struct sl_pp_keep *k;
 
-	if (s->l->group->cfg->send_proxy == 0 || h->cmd != SL_PP_CMD_PROXY)
+	if (s->send_proxy == 0 || h->cmd != SL_PP_CMD_PROXY)
 		return 0;
 	k = sl_pool_alloc(w->pp_keep);
 	if (k == NULL)
@@ -131,7 +132,7 @@ sl__pp_keep_put(struct sl_session *s)
 int
 sl__pp_out_send(struct sl_session *s)
 {
-	unsigned version = s->l->group->cfg->send_proxy;
+	unsigned version = s->send_proxy;
 	uint8_t buf[SL_PP_V2_FIXED_LEN + 36];
 	uint8_t *out = buf;
 	struct sl_pp_hdr h = {.cmd = SL_PP_CMD_PROXY};
