@@ -824,6 +824,64 @@ reload_with_an_unchanged_backend_list_keeps_run_time_changes(void **state)
 }
 
 static void
+reload_swaps_every_workers_balancer_for_the_new_algorithm(void **state)
+{
+	struct sl_config *layout, *next;
+	struct sl_backend_info bi;
+	unsigned port, before;
+	char why[200];
+	struct rig r;
+	int held;
+
+	(void)state;
+	reload_rig_start(&r, &layout, &port, "{name: e0, address: @0}, {name: e1, address: @1}",
+	                 "");
+	assert_int_equal(SL_LB_ROUND_ROBIN, sl_lb_algo_of(r.p->workers[0].groups[0].lb));
+	/* a run-time weight: the new balancer is built from the table as it is now */
+	assert_int_equal(0, sl_proxy_backend_set_weight(r.p, "g", "e1", 3));
+	/* round robin's first pick is e0: a session held there */
+	held = client_connect(&r.addr);
+	assert_true(held >= 0);
+	assert_true(roundtrip(held, 512, 1));
+	assert_int_equal(1, accepted(&r, 0));
+
+	next = reload_file(&r, port, "{name: e0, address: @0}, {name: e1, address: @1}",
+	                   ", balance: least_conn");
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	/* the worker took it before the reload returned */
+	assert_int_equal(SL_LB_LEAST_CONN, sl_lb_algo_of(r.p->workers[0].groups[0].lb));
+	assert_int_equal(SL_LB_LEAST_CONN, sl_lb_algo_of(r.p->lbs[0]));
+	assert_false(r.p->workers[0].groups[0].hash_key);
+	assert_true(info_of(r.p, "e1", &bi));
+	assert_int_equal(3, bi.weight); /* the list did not change: the run-time weight stays */
+	/* e0 holds the open session: every new one goes to e1 */
+	before = accepted(&r, 1);
+	assert_int_equal(6, ask_n(&r, 6));
+	assert_int_equal(before + 6, accepted(&r, 1));
+	assert_int_equal(1, accepted(&r, 0));
+	assert_true(roundtrip(held, 512, 2)); /* the open session runs on */
+
+	next = reload_file(&r, port, "{name: e0, address: @0}, {name: e1, address: @1}",
+	                   ", balance: maglev, maglev_table_size: 1009");
+	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_int_equal(SL_LB_MAGLEV, sl_lb_algo_of(r.p->workers[0].groups[0].lb));
+	assert_true(r.p->workers[0].groups[0].hash_key);
+	assert_int_equal(1009, sl__group_cfg(r.p, 0)->maglev_table_size);
+	assert_int_equal(6, ask_n(&r, 6));
+
+	/* a maglev table no larger than the backend slots (2 + 16): refused, nothing changes */
+	next = reload_file(&r, port, "{name: e0, address: @0}, {name: e1, address: @1}",
+	                   ", balance: maglev, maglev_table_size: 17");
+	assert_int_equal(-EINVAL, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "maglev_table_size 17 must be larger"));
+	sl_config_free(next);
+	assert_int_equal(1009, sl__group_cfg(r.p, 0)->maglev_table_size);
+	assert_true(roundtrip(held, 512, 3));
+	close(held);
+	reload_rig_stop(&r, layout);
+}
+
+static void
 reload_with_a_changed_backend_list_makes_the_file_the_truth(void **state)
 {
 	struct sl_config *layout, *next;
@@ -1175,6 +1233,7 @@ main(void)
 	        cmocka_unit_test(access_log_names_the_backend_a_session_had),
 	        cmocka_unit_test(warm_pools_follow_backends_added_disabled_and_removed),
 	        cmocka_unit_test(reload_with_an_unchanged_backend_list_keeps_run_time_changes),
+	        cmocka_unit_test(reload_swaps_every_workers_balancer_for_the_new_algorithm),
 	        cmocka_unit_test(reload_with_a_changed_backend_list_makes_the_file_the_truth),
 	        cmocka_unit_test(reload_that_overflows_max_backends_is_refused_and_changes_nothing),
 	        cmocka_unit_test(

@@ -291,15 +291,35 @@ groups_are_matched_by_name_not_by_place(void **state)
 	assert_int_equal(0, a.rc);
 	assert_int_equal(0, b.rc);
 	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
-	b.c->groups[0].balance = SL_LB_ROUND_ROBIN; /* group two, first in <b> */
+	b.c->groups[0].max_backends = 7; /* group two, first in <b> */
 	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
-	assert_string_equal("group two: balance changed", why);
+	assert_string_equal("group two: max_backends changed", why);
 	/* the same compare for one group, as the proxy makes it for a group it added */
 	assert_true(
 	        sl_config_group_needs_restart(&a.c->groups[1], &b.c->groups[0], why, sizeof(why)));
-	assert_string_equal("group two: balance changed", why);
+	assert_string_equal("group two: max_backends changed", why);
 	assert_false(
 	        sl_config_group_needs_restart(&a.c->groups[0], &b.c->groups[1], why, sizeof(why)));
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+static void
+a_groups_balance_and_send_proxy_are_live(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(two_groups);
+	struct sl_test_load b = sl_test_config_load(two_groups_swapped);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	b.c->groups[0].balance = SL_LB_MAGLEV;
+	b.c->groups[0].maglev_table_size = 1009;
+	b.c->groups[0].send_proxy = SL_CONFIG_PP_V2;
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_false(
+	        sl_config_group_needs_restart(&a.c->groups[1], &b.c->groups[0], why, sizeof(why)));
 	sl_test_config_fini(&a);
 	sl_test_config_fini(&b);
 }
@@ -369,6 +389,7 @@ main(void)
 	                every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart),
 	        cmocka_unit_test(a_listener_added_and_a_backend_added_are_not_refused),
 	        cmocka_unit_test(groups_are_matched_by_name_not_by_place),
+	        cmocka_unit_test(a_groups_balance_and_send_proxy_are_live),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
 	};

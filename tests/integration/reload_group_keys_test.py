@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: MIT
+"""Reloads that change a running group's balancing and PROXY sending, real processes on real
+sockets. balance: round_robin alternates new connections between two backends while two long
+sessions are held on one of them; after a SIGHUP to least_conn every new connection goes to the
+other backend (the per-backend counts carry over into the new balancer), and the held sessions'
+bytes stay intact (checksummed); maglev with a table no larger than the group's backend slots is
+refused and changes nothing. send_proxy: a backend that parses the PROXY header sees none before
+the reload, a v1 header after the first and a v2 header after the second, while a session
+opened before each reload goes on without one (or with its own version)."""
+import hashlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (SLOW, SLUICECTL, Server, Sluice, connect, free_port, recv_exact,
+                     wait_for_text)
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def read_line(f):
+    line = f.readline()
+    if not line:
+        raise EOFError("closed")
+    return line
+
+
+def tagged_handler(tag):
+    """Answers the first line with <tag> (plus what PROXY header came first: none, v1 or v2),
+    then echoes every byte after it: a backend that says who it is and carries a checksum."""
+
+    def handler(conn):
+        f = conn.makefile("rb", buffering=0)
+        head = recv_exact(conn, 4)
+        seen = "none"
+        if head == b"PROX":
+            rest = read_line(f)
+            if not rest.startswith(b"Y "):
+                return
+            seen = "v1"
+            head = b""
+        elif head == V2_SIG[:4]:
+            fixed = recv_exact(conn, 12)
+            if head + fixed[:8] != V2_SIG:
+                return
+            length = int.from_bytes(fixed[10:12], "big")
+            recv_exact(conn, length)
+            seen = "v2"
+            head = b""
+        line = head + (b"" if head.endswith(b"\n") else read_line(f))
+        if line != b"who\n":
+            return
+        conn.sendall(f"{tag} {seen}\n".encode())
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                conn.shutdown(socket.SHUT_WR)
+                return
+            conn.sendall(data)
+
+    return handler
+
+
+def ask(s):
+    """Asks the backend on open connection <s> who it is: "<tag> <header seen>"."""
+    s.sendall(b"who\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = s.recv(64)
+        if not chunk:
+            raise EOFError("closed")
+        got += chunk
+    return got.decode().strip()
+
+
+def close_waited(s):
+    """Closes <s> once the backend's end came back through the proxy: the session is over (or
+    at its last step) before the next connection is made."""
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10 * SLOW)
+    while s.recv(65536):
+        pass
+    s.close()
+
+
+def who_answers(port, n):
+    """The tags of the backends that answer <n> sequential new connections."""
+    names = []
+    for _ in range(n):
+        s = connect(port)
+        names.append(ask(s).split()[0])
+        close_waited(s)
+    return names
+
+
+def echo_checked(s, n, seed):
+    """Sends <n> bytes of a pattern on <s> and reads them back; true if the digests match."""
+    data = bytes((i * 7 + seed) % 251 for i in range(n))
+    s.sendall(data)
+    return hashlib.sha256(recv_exact(s, n)).digest() == hashlib.sha256(data).digest()
+
+
+class ReloadGroupKeys(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "sluice.yaml")
+        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        self.port = free_port()
+        self.reloads = 0
+
+    def write(self, backends, group_keys):
+        items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
+        with open(self.path, "w") as f:
+            f.write(f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                    f"listeners:\n  - name: front\n    address: 127.0.0.1:{self.port}\n"
+                    f"    group: web\n"
+                    f"groups:\n  - name: web\n{group_keys}"
+                    f"    backends:\n{items}")
+
+    def start(self):
+        px = Sluice(["-c", self.path], port=self.port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, "control socket on")
+        return px
+
+    def hup(self, px):
+        """SIGHUP, and waits for its "reloaded" line."""
+        self.reloads += 1
+        px.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10 * SLOW
+        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
+            self.assertLess(time.monotonic(), deadline, px.stderr())
+            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
+            select.select([], [], [], 0.02)
+
+    def ctl(self, *args):
+        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
+                           text=True, timeout=60 * SLOW)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_round_robin_to_least_conn_follows_the_held_sessions(self):
+        with Server(tagged_handler("a")) as a, Server(tagged_handler("b")) as b:
+            backends = [("a", a.addr), ("b", b.addr)]
+            self.write(backends, "    balance: round_robin\n")
+            px = self.start()
+
+            # two long sessions on a (round robin alternates: within 4 tries)
+            held = []
+            for _ in range(4):
+                s = connect(self.port)
+                if ask(s).split()[0] == "a" and len(held) < 2:
+                    held.append(s)
+                    self.addCleanup(s.close)
+                else:
+                    close_waited(s)
+            self.assertEqual(2, len(held))
+            self.assertTrue(all(echo_checked(s, 100000, k) for k, s in enumerate(held)))
+
+            names = who_answers(self.port, 6)
+            self.assertEqual(3, names.count("a"), names)
+            self.assertTrue(all(x != y for x, y in zip(names, names[1:])), names)
+
+            # least_conn: a holds two sessions, b none, so every new one goes to b
+            self.write(backends, "    balance: least_conn\n")
+            self.hup(px)
+            wait_for_text(px, "group web: balance round_robin -> least_conn")
+            names = who_answers(self.port, 8)
+            self.assertEqual(["b"] * 8, names)
+            # the held sessions run on, bytes intact
+            self.assertTrue(all(echo_checked(s, 200000, 9 + k) for k, s in enumerate(held)))
+
+            # with them closed a and b are even again: least_conn's ties take both
+            for s in held:
+                close_waited(s)
+            self.assertEqual({"a", "b"}, set(who_answers(self.port, 6)))
+
+            # maglev over more backend slots (2 backends + 16 by default) than its table:
+            # refused
+            self.write(backends, "    balance: maglev\n    maglev_table_size: 17\n")
+            rc, _, err = self.ctl("reload")
+            self.assertEqual(1, rc)
+            self.assertIn("group web: maglev_table_size 17 must be larger than the group's 18 "
+                          "backend slots", err)
+            self.assertNotIn("least_conn -> maglev", px.stderr())
+
+            # maglev with a table that fits: one client address always lands on one backend
+            self.write(backends, "    balance: maglev\n    maglev_table_size: 65537\n")
+            self.hup(px)
+            wait_for_text(px, "group web: balance least_conn -> maglev")
+            self.assertEqual(1, len(set(who_answers(self.port, 6))))
+
+    def test_send_proxy_changes_for_new_sessions_only(self):
+        with Server(tagged_handler("a")) as a:
+            self.write([("a", a.addr)], "    send_proxy: off\n")
+            px = self.start()
+            early = connect(self.port)
+            self.addCleanup(early.close)
+            self.assertEqual("a none", ask(early))
+
+            self.write([("a", a.addr)], "    send_proxy: v1\n")
+            self.hup(px)
+            with connect(self.port) as s:
+                self.assertEqual("a v1", ask(s))
+            v1 = connect(self.port)
+            self.addCleanup(v1.close)
+            self.assertEqual("a v1", ask(v1))
+
+            self.write([("a", a.addr)], "    send_proxy: v2\n")
+            self.hup(px)
+            with connect(self.port) as s:
+                self.assertEqual("a v2", ask(s))
+
+            # the sessions from before run on as they began, bytes intact
+            self.assertTrue(echo_checked(early, 100000, 1))
+            self.assertTrue(echo_checked(v1, 100000, 2))
+
+            self.write([("a", a.addr)], "    send_proxy: off\n")
+            self.hup(px)
+            with connect(self.port) as s:
+                self.assertEqual("a none", ask(s))
+
+
+if __name__ == "__main__":
+    unittest.main()
