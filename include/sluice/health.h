@@ -122,6 +122,19 @@ SL_API void sl_health_destroy(struct sl_health *h);
 SL_API int sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr,
                                 const char *name, bool active, bool reset);
 
+/*
+ * Changes how target <i> is checked at run time: from its next check on with <cfg> (kept by
+ * pointer: it must stay valid until sl_health_destroy()) and a PROXY header of <send_proxy> (0,
+ * 1 or 2). A check in flight is abandoned, the consecutive success and failure counts start
+ * again from 0, and the state is kept: an up target stays up until <fall> failures of the new
+ * check, a down one down until <rise> successes. With kind SL_HEALTH_NONE the target is checked
+ * no more and a down one is set up (a transition, passed to on_change). Whether it is paused is
+ * left as it is. Takes effect like sl_health_set_target(), merged with its changes. 0, or
+ * -EINVAL (no such target, or a <cfg> sl_health_create() would refuse). Any thread, between
+ * create and destroy.
+ */
+SL_API int sl_health_set_config(struct sl_health *h, size_t i, const struct sl_config_health *cfg,
+                                unsigned send_proxy);
 /* Fills <*st> with the counters (relaxed reads). Any thread, between create and destroy. */
 SL_API void sl_health_stats(const struct sl_health *h, struct sl_health_stats *st);
 

@@ -61,6 +61,9 @@ struct hc {
 		bool set, active, reset, addr_set;
 		struct sl_addr addr;
 		char name[SL_CONFIG_NAME_MAX];
+		bool cfg_set; /* sl_health_set_config(): the next two replace t.cfg, t.send_proxy */
+		const struct sl_config_health *cfg;
+		unsigned send_proxy;
 	} pend;
 };
 
@@ -423,6 +426,24 @@ check_timer(struct sl_loop *l, struct sl_timer *t)
 }
 
 /*
+ * Target <c>, down, is checked no more (its kind became SL_HEALTH_NONE): up, as a backend without
+ * checks is, published like a transition.
+ */
+static void
+up_unchecked(struct sl_health *h, struct hc *c)
+{
+	struct sl_health_event ev = {.target = c->idx, .up = true, .count = 0, .reason = ""};
+
+	c->up = true;
+	stat_inc(&h->st.ups);
+	/* R1: as in publish() */
+	atomic_store_explicit(c->t.up, 1, memory_order_release);
+	sl_log_warn("backend %s/%s is up: no more health checks", c->t.group, c->t.name);
+	if (h->opts.on_change != NULL)
+		h->opts.on_change(h->opts.arg, &ev);
+}
+
+/*
  * Applies a change of target <c> (from pend): on the checker thread while it runs (<running>),
  * else on the caller's, under h->mu either way.
  */
@@ -439,9 +460,17 @@ target_apply(struct sl_health *h, struct hc *c, bool running)
 		c->t.name = c->name;
 	}
 	c->paused = !c->pend.active;
-	if (c->pend.reset || c->paused || c->pend.addr_set) {
+	if (c->pend.reset || c->paused || c->pend.addr_set || c->pend.cfg_set) {
 		check_close(h, c);
 		sl_loop_timer_cancel(h->loop, &c->timer);
+	}
+	if (c->pend.cfg_set) {
+		/* a new check: the runs start again, the state stays */
+		c->t.cfg = c->pend.cfg;
+		c->t.send_proxy = c->pend.send_proxy;
+		c->ok_run = c->fail_run = 0;
+		if (c->t.cfg->kind == SL_HEALTH_NONE && !c->up)
+			up_unchecked(h, c);
 	}
 	if (c->pend.reset) {
 		c->ok_run = c->fail_run = 0;
@@ -451,7 +480,7 @@ target_apply(struct sl_health *h, struct hc *c, bool running)
 		atomic_store_explicit(c->t.up, 1, memory_order_release);
 	}
 	if (running && !c->paused && c->t.cfg->kind != SL_HEALTH_NONE &&
-	    (was_paused || c->pend.reset || c->pend.addr_set))
+	    (was_paused || c->pend.reset || c->pend.addr_set || c->pend.cfg_set))
 		sl_loop_timer_add(h->loop, &c->timer, rng_next(&h->rng) % c->t.cfg->interval_ms);
 }
 
@@ -671,6 +700,8 @@ sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr, 
 		snprintf(c->pend.name, sizeof(c->pend.name), "%s", name);
 	else if (!c->pend.set)
 		c->pend.name[0] = '\0';
+	if (!c->pend.set)
+		c->pend.cfg_set = false;
 	c->pend.reset = reset || (c->pend.set && c->pend.reset);
 	c->pend.active = active;
 	if (active && c->t.addr.len == 0 && !c->pend.addr_set) {
@@ -687,6 +718,49 @@ sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr, 
 	}
 	pthread_mutex_unlock(&h->mu);
 	return err;
+}
+
+/* Wakes the checker for a pend just set on <c>, or applies it at once when none runs. Under mu. */
+static void
+pend_post(struct sl_health *h, struct hc *c)
+{
+	c->pend.set = true;
+	if (!h->started || h->joined) {
+		target_apply(h, c, false);
+	} else {
+		h->dirty = true;
+		if (sl_loop_wake(h->loop) != 0)
+			SL_ASSERT(!"health checker wake-up failed");
+	}
+}
+
+int
+sl_health_set_config(struct sl_health *h, size_t i, const struct sl_config_health *cfg,
+                     unsigned send_proxy)
+{
+	struct hc *c;
+
+	if (i >= h->n || cfg == NULL || send_proxy > 2 ||
+	    (cfg->kind != SL_HEALTH_NONE &&
+	     (cfg->interval_ms == 0 || cfg->timeout_ms == 0 || cfg->rise == 0 || cfg->fall == 0)) ||
+	    (cfg->kind == SL_HEALTH_SEND_EXPECT && ((cfg->send_len > 0 && cfg->send == NULL) ||
+	                                            (cfg->expect_len > 0 && cfg->expect == NULL))))
+		return -EINVAL;
+	c = &h->t[i];
+	pthread_mutex_lock(&h->mu);
+	if (!c->pend.set) {
+		/* nothing else pending: the target keeps its address, name and pause */
+		c->pend.addr_set = false;
+		c->pend.name[0] = '\0';
+		c->pend.reset = false;
+		c->pend.active = !c->paused;
+	}
+	c->pend.cfg_set = true;
+	c->pend.cfg = cfg;
+	c->pend.send_proxy = send_proxy;
+	pend_post(h, c);
+	pthread_mutex_unlock(&h->mu);
+	return 0;
 }
 
 void

@@ -597,6 +597,56 @@ health_none_kind_leaves_backend_up_and_unchecked(void **state)
 }
 
 static void
+health_set_config_keeps_the_state_and_checks_anew(void **state)
+{
+	struct sl_config_health slow, fast, none;
+	struct fix f;
+	uint64_t seen;
+
+	(void)state;
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
+	f.cfg.interval_ms = 3600000; /* the first check comes within the hour */
+	f.cfg.fall = 1000;
+	fix_start(&f);
+	assert_true(up_is(&f.up, 1));
+
+	/* a short interval and fall 2: down soon, from the new runs */
+	fast = f.cfg;
+	fast.interval_ms = 10;
+	fast.fall = 2;
+	assert_int_equal(0, sl_health_set_config(f.h, 0, &fast, 0));
+	assert_true(wait_up_is(&f.up, 0));
+	assert_true(wait_rec(&f.rec, 0, 1));
+	pthread_mutex_lock(&f.rec.mu);
+	assert_int_equal(2, f.rec.down_count);
+	pthread_mutex_unlock(&f.rec.mu);
+
+	/* a long interval again: the state stays down, and (the first check being up to an hour
+	 * away) no check completes for a while */
+	slow = f.cfg;
+	assert_int_equal(0, sl_health_set_config(f.h, 0, &slow, 0));
+	sl_test_pause_1ms();
+	seen = stats_of(f.h).checks;
+	for (unsigned i = 0; i < 50; i++)
+		sl_test_pause_1ms();
+	assert_true(stats_of(f.h).checks <= seen + 1);
+	assert_true(up_is(&f.up, 0));
+
+	/* no checks: up at once, as a backend without checks is */
+	none = f.cfg;
+	none.kind = SL_HEALTH_NONE;
+	assert_int_equal(0, sl_health_set_config(f.h, 0, &none, 0));
+	assert_true(wait_up_is(&f.up, 1));
+	assert_true(wait_rec(&f.rec, 1, 1));
+
+	/* a bad one is refused */
+	fast.rise = 0;
+	assert_int_equal(-EINVAL, sl_health_set_config(f.h, 0, &fast, 0));
+	assert_int_equal(-EINVAL, sl_health_set_config(f.h, 1, &slow, 0));
+	fix_fini(&f);
+}
+
+static void
 health_create_rejects_zero_fall(void **state)
 {
 	struct sl_health *h = NULL;
@@ -637,6 +687,7 @@ main(void)
 	        cmocka_unit_test(health_send_expect_fails_by_timeout_when_backend_never_answers),
 	        cmocka_unit_test(health_stop_joins_and_closes_sockets_with_checks_in_flight),
 	        cmocka_unit_test(health_none_kind_leaves_backend_up_and_unchecked),
+	        cmocka_unit_test(health_set_config_keeps_the_state_and_checks_anew),
 	        cmocka_unit_test(health_create_rejects_zero_fall),
 	        cmocka_unit_test(health_start_twice_is_refused),
 	        cmocka_unit_test(health_paused_target_is_checked_only_once_given_an_address),
