@@ -213,20 +213,20 @@ struct sl__config_key {
 	K(GROUP, MAGLEV, "maglev_table_size", SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), LIVE) \
 	K(GROUP, RETRIES, "retries", SL__TYPED(U32, struct sl_config_group, retries, 0, SL_CONFIG_RETRIES_MAX, 2), LIVE) \
 	K(GROUP, MAX_QUEUE, "max_queue", SL__TYPED(U32, struct sl_config_group, max_queue, 0, SL_CONFIG_MAX_QUEUE_MAX, 0), LIVE) \
-	K(GROUP, HEALTH, "health", SL__MAP(HEALTH, struct sl_config_group, health), RESTART) \
+	K(GROUP, HEALTH, "health", SL__MAP(HEALTH, struct sl_config_group, health), LIVE) \
 	K(GROUP, PASSIVE, "passive", SL__MAP(PASSIVE, struct sl_config_group, passive), LIVE) \
 	K(GROUP, WARM, "warm_pool", SL__MAP(WARM, struct sl_config_group, warm_pool), RESTART) \
 	K(GROUP, SEND_PROXY, "send_proxy", SL__ENUM(struct sl_config_group, send_proxy, sl__config_proxy_versions, 3, 0), LIVE) \
 	K(GROUP, BACKENDS, "backends", SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), LIVE) \
 	K(GROUP, MAX_BACKENDS, "max_backends", SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), RESTART) \
 	K(GROUP, DISCOVER, "discover", SL__MAP(DISCOVER, struct sl_config_group, discover), RESTART) \
-	K(HEALTH, TYPE, "type", SL__WALKER_ENUM(struct sl_config_health, kind, sl__config_health_types, 3), RESTART) \
-	K(HEALTH, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_health, interval_ms, 1, UINT32_MAX, 2000), RESTART) \
-	K(HEALTH, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_health, timeout_ms, 1, UINT32_MAX, 1000), RESTART) \
-	K(HEALTH, RISE, "rise", SL__TYPED(U32, struct sl_config_health, rise, 1, SL_CONFIG_COUNT_MAX, 2), RESTART) \
-	K(HEALTH, FALL, "fall", SL__TYPED(U32, struct sl_config_health, fall, 1, SL_CONFIG_COUNT_MAX, 3), RESTART) \
-	K(HEALTH, SEND, "send", SL__OTHER("string", struct sl_config_health, send, sl__config_same_health_send), RESTART) \
-	K(HEALTH, EXPECT, "expect", SL__OTHER("string", struct sl_config_health, expect, sl__config_same_health_expect), RESTART) \
+	K(HEALTH, TYPE, "type", SL__WALKER_ENUM(struct sl_config_health, kind, sl__config_health_types, 3), LIVE) \
+	K(HEALTH, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_health, interval_ms, 1, UINT32_MAX, 2000), LIVE) \
+	K(HEALTH, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_health, timeout_ms, 1, UINT32_MAX, 1000), LIVE) \
+	K(HEALTH, RISE, "rise", SL__TYPED(U32, struct sl_config_health, rise, 1, SL_CONFIG_COUNT_MAX, 2), LIVE) \
+	K(HEALTH, FALL, "fall", SL__TYPED(U32, struct sl_config_health, fall, 1, SL_CONFIG_COUNT_MAX, 3), LIVE) \
+	K(HEALTH, SEND, "send", SL__OTHER("string", struct sl_config_health, send, sl__config_same_health_send), LIVE) \
+	K(HEALTH, EXPECT, "expect", SL__OTHER("string", struct sl_config_health, expect, sl__config_same_health_expect), LIVE) \
 	K(PASSIVE, FAILURES, "failures", SL__TYPED(U32, struct sl_config_passive, failures, 0, SL_CONFIG_COUNT_MAX, 3), LIVE) \
 	K(PASSIVE, BACKOFF, "backoff", SL__TYPED(MS, struct sl_config_passive, backoff_ms, 1, UINT32_MAX, 1000), LIVE) \
 	K(PASSIVE, MAX_BACKOFF, "max_backoff", SL__TYPED(MS, struct sl_config_passive, max_backoff_ms, 1, UINT32_MAX, 30000), LIVE) \

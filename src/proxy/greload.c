@@ -23,10 +23,50 @@
 /* How long a reclaim waits for every worker to let go of the slot. */
 #define RECLAIM_TIMEOUT_MS 5000
 
+/* A group's health check, owned: the strings follow it (struct sl_gslot.hcur). */
+struct sl__health_cfg {
+	struct sl_config_health h;
+	struct sl__health_cfg *older; /* the one it replaced, which a checker may still read */
+	char data[];                  /* h.send, then h.expect */
+};
+
+/* An owned copy of <h> that keeps <older>; NULL when out of memory. */
+static struct sl__health_cfg *
+health_dup(const struct sl_config_health *h, struct sl__health_cfg *older)
+{
+	size_t ns = h->send != NULL ? h->send_len : 0, ne = h->expect != NULL ? h->expect_len : 0;
+	struct sl__health_cfg *c = malloc(sizeof(*c) + ns + ne + 1);
+
+	if (c == NULL)
+		return NULL;
+	c->h = *h;
+	c->older = older;
+	if (ns > 0)
+		memcpy(c->data, h->send, ns);
+	if (ne > 0)
+		memcpy(c->data + ns, h->expect, ne);
+	c->h.send = h->send != NULL ? c->data : NULL;
+	c->h.expect = h->expect != NULL ? c->data + ns : NULL;
+	return c;
+}
+
+/* Frees slot <slot>'s health checks; its checker is gone. */
+static void
+health_free(struct sl_gslot *slot)
+{
+	while (slot->hcur != NULL) {
+		struct sl__health_cfg *c = slot->hcur;
+
+		slot->hcur = c->older;
+		free(c);
+	}
+}
+
 /* Fills slot <g>'s fixed copy from <cg>; an added group's backend list is left out. */
 static void
 slot_copy(struct sl_gslot *slot, const struct sl_config_group *cg, bool added)
 {
+	slot->hproxy = cg->send_proxy;
 	slot->cfg = *cg;
 	if (added) {
 		slot->cfg.backends = NULL;
@@ -70,8 +110,10 @@ void
 sl__gslots_destroy(struct sl_proxy *p)
 {
 	sl__gslots_stop(p);
-	for (size_t g = 0; p->gslots != NULL && g < p->gcap; g++)
+	for (size_t g = 0; p->gslots != NULL && g < p->gcap; g++) {
 		sl_health_destroy(p->gslots[g].health);
+		health_free(&p->gslots[g]);
+	}
 	free(p->gslots);
 	p->gslots = NULL;
 }
@@ -308,6 +350,7 @@ slot_empty(struct sl_proxy *p, size_t g)
 		sl_health_destroy(slot->health);
 		slot->health = NULL;
 	}
+	health_free(slot);
 	sl_lb_destroy(p->lbs[g]);
 	p->lbs[g] = NULL;
 	free(p->bsets[g].map);
@@ -320,8 +363,12 @@ slot_empty(struct sl_proxy *p, size_t g)
 	atomic_store_explicit(&slot->state, SL_GSLOT_FREE, memory_order_relaxed);
 }
 
-/* Starts a checker for every backend slot of added group <g> (all paused: the backend reload
- * resumes the ones it fills). 0 or -errno. */
+/*
+ * Starts a checker of its own for every backend slot of group <g> (all paused: the backend
+ * reload, or the caller, resumes the live ones), checking as slot->hcur says (an owned copy of
+ * cfg.health when unset: the snapshot it came from is freed by a later reload). Each backend
+ * starts in the state its up flag holds. 0 or -errno. Under bk_mu.
+ */
 static int
 health_open(struct sl_proxy *p, size_t g)
 {
@@ -332,7 +379,9 @@ health_open(struct sl_proxy *p, size_t g)
 	struct sl_health_target *t;
 	int err;
 
-	if (slot->cfg.health.kind == SL_HEALTH_NONE)
+	if (slot->hcur == NULL && (slot->hcur = health_dup(&slot->cfg.health, NULL)) == NULL)
+		return -ENOMEM;
+	if (slot->hcur->h.kind == SL_HEALTH_NONE)
 		return 0;
 	t = calloc(cap, sizeof(*t));
 	if (t == NULL)
@@ -341,9 +390,9 @@ health_open(struct sl_proxy *p, size_t g)
 		t[i] = (struct sl_health_target){.group = slot->cfg.name,
 		                                 .name = p->backends[g][i].name,
 		                                 .addr = p->backends[g][i].addr,
-		                                 .cfg = &slot->cfg.health,
+		                                 .cfg = &slot->hcur->h,
 		                                 .up = &p->backends[g][i].up,
-		                                 .send_proxy = slot->cfg.send_proxy,
+		                                 .send_proxy = slot->hproxy,
 		                                 .paused = true};
 	err = sl_health_create(&slot->health, t, cap, &o);
 	free(t);
@@ -615,4 +664,90 @@ sl__groups_match(const struct sl_proxy *p, const struct sl_config *next)
 			return false;
 	}
 	return true;
+}
+
+/* ---- a reload's health checks ---- */
+
+static bool
+same_bytes(const char *a, size_t na, const char *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+/* true if checks by <a> and <b> are the same (two without checks are) */
+static bool
+same_health(const struct sl_config_health *a, const struct sl_config_health *b)
+{
+	if (a->kind == SL_HEALTH_NONE || b->kind == SL_HEALTH_NONE)
+		return a->kind == b->kind;
+	return a->kind == b->kind && a->interval_ms == b->interval_ms &&
+	       a->timeout_ms == b->timeout_ms && a->rise == b->rise && a->fall == b->fall &&
+	       same_bytes(a->send, a->send_len, b->send, b->send_len) &&
+	       same_bytes(a->expect, a->expect_len, b->expect, b->expect_len);
+}
+
+/* Group slot <g>'s checks as <cg> says. Under bk_mu. */
+static void
+health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
+{
+	struct sl_gslot *slot = &p->gslots[g];
+	struct sl_health *h = slot->health;
+	size_t base = 0;
+	struct sl__health_cfg *nc;
+	int err = 0;
+
+	if (h == NULL && g < p->cfg->ngroups && p->bsets[g].health_base != SIZE_MAX) {
+		h = p->health; /* a start file's group, in the shared checker */
+		base = p->bsets[g].health_base;
+	}
+	nc = health_dup(&cg->health, slot->hcur);
+	if (nc == NULL) {
+		sl_log_error("group %s: out of memory changing its health checks: they go on as "
+		             "they were",
+		             cg->name);
+		return;
+	}
+	slot->hcur = nc;
+	slot->hproxy = cg->send_proxy;
+	if (h != NULL) {
+		/* the checker reads the earlier copy until it takes this; both stay */
+		for (uint32_t i = 0; i < p->bsets[g].cap && err == 0; i++)
+			err = sl_health_set_config(h, base + i, &nc->h, slot->hproxy);
+	} else if (nc->h.kind != SL_HEALTH_NONE) {
+		err = health_open(p, g);
+		if (err == 0)
+			sync_health(p, g);
+	}
+	if (err != 0) {
+		sl_log_error("group %s: cannot change its health checks: %s", cg->name,
+		             strerror(-err));
+		return;
+	}
+	if (nc->h.kind == SL_HEALTH_NONE)
+		sl_log_info("group %s: health checks off (reload)", cg->name);
+	else
+		sl_log_info("group %s: health checks every %u ms, timeout %u ms, rise %u, fall %u "
+		            "(reload)",
+		            cg->name, nc->h.interval_ms, nc->h.timeout_ms, nc->h.rise, nc->h.fall);
+}
+
+void
+sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next)
+{
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t k = 0; k < next->ngroups; k++) {
+		const struct sl_config_group *cg = &next->groups[k];
+		int g = sl__group_slot(p, cg->name);
+		const struct sl_gslot *slot;
+
+		if (g < 0)
+			continue;
+		slot = &p->gslots[g];
+		if (same_health(slot->hcur != NULL ? &slot->hcur->h : &slot->cfg.health,
+		                &cg->health) &&
+		    (cg->health.kind == SL_HEALTH_NONE || slot->hproxy == cg->send_proxy))
+			continue;
+		health_change(p, (size_t)g, cg);
+	}
+	pthread_mutex_unlock(&p->bk_mu);
 }

@@ -86,8 +86,11 @@ void
 sl__proxy_health_sync(struct sl_proxy *p, size_t g, uint32_t i, bool reset)
 {
 	const struct sl_backend *b = &p->backends[g][i];
-	/* a start file's group is in the shared checker, an added one has its own */
-	struct sl_health *h = g < p->cfg->ngroups ? p->health : p->gslots[g].health;
+	/* a group with its own checker (added, or its checks turned on by a reload) uses it;
+	 * otherwise a start file's group is in the shared one */
+	struct sl_health *h = p->gslots[g].health != NULL ? p->gslots[g].health
+	                      : g < p->cfg->ngroups       ? p->health
+	                                                  : NULL;
 	bool active;
 
 	if (h == NULL || p->bsets[g].health_base == SIZE_MAX)

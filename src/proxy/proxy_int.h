@@ -237,8 +237,14 @@ struct sl_gslot {
 	/* enum sl_gslot_state: written under p->bk_mu; read relaxed by statistics and pickers of
 	 * names (the state alone is communicated) */
 	_Atomic uint8_t state;
-	/* an added group's own checker (NULL: none, or a start file's group: p->health) */
+	/* the group's own checker: an added group's, or a start file's group's whose checks a
+	 * reload turned on (NULL: none, or the start file's group is in p->health) */
 	struct sl_health *health;
+	/* the health check its checker runs now, owned, with the earlier ones a checker may still
+	 * read (freed with the slot); NULL: the start file's, cfg.health. Controlling thread, under
+	 * p->bk_mu (greload.c) */
+	struct sl__health_cfg *hcur;
+	unsigned hproxy; /* the PROXY header version its checks send (send_proxy) */
 	/* CLOCK_MONOTONIC ms when a reload last retired it: of the slots to reclaim, the lowest
 	 * goes first. Under p->bk_mu */
 	uint64_t retired_ms;
@@ -911,6 +917,14 @@ void sl__groups_abandon(struct sl_proxy *p);
 void sl__groups_point(struct sl_proxy *p, const struct sl_config *next);
 /* true if every group of <next> is in a live or ADDING slot (what a publish needs). */
 bool sl__groups_match(const struct sl_proxy *p, const struct sl_config *next);
+/*
+ * After <next> is published: every group whose health: check (or send_proxy, which its checks
+ * send) differs from what its checker runs is checked from now on as <next> says, its backends'
+ * up/down state kept (sl_health_set_config()); a group whose checks <next> turns on gets its own
+ * checker. Logs what it changes, and what it cannot (out of memory). Controlling thread; takes
+ * p->bk_mu.
+ */
+void sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next);
 
 /* ---- budget.c ---- */
 

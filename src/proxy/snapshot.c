@@ -118,6 +118,8 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 	/* cannot fail: the room was made above (only this thread retires), the layout and the
 	 * listeners are <next>'s; a new listener already reads <next> */
 	SL_ASSERT(err == 0);
+	if (err == 0)
+		sl__groups_health_reload(p, next); /* copies what it keeps: <next> may go later */
 	if (err == -EBUSY)
 		snprintf(why, size, "the workers still hold %d earlier snapshots; try again",
 		         SL_CONFIG_MAX_RETIRED);
