@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: MIT
+"""Reloads that change a running group's health checks, real processes on real sockets. A
+backend that fails its send_expect check is not marked down under a 10 s interval with fall 3;
+a SIGHUP to 100 ms marks it down within a bounded wait, and its probes come often (counted at
+the backend); a SIGHUP back to 10 s keeps it down (the state carries over) and the probes stop
+coming often. A group without health: gets checks by a reload (the failing backend is marked
+down and new sessions avoid it), and loses them by another (it is up again and takes
+sessions)."""
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import SLOW, SLUICECTL, Server, Sluice, connect, free_port, wait_for_text
+
+
+class Probed(Server):
+    """A backend that answers each line with <reply> (so a check expecting "ok" fails unless
+    <reply> starts with it), counting the connections it accepted."""
+
+    def __init__(self, reply):
+        self.count = 0
+        self.count_lock = threading.Lock()
+
+        def handler(conn):
+            with self.count_lock:
+                self.count += 1
+            f = conn.makefile("rb")
+            for _ in f:
+                conn.sendall(reply)
+
+        super().__init__(handler)
+
+    def probes(self):
+        with self.count_lock:
+            return self.count
+
+
+def count_over(backend, seconds):
+    """Connections <backend> accepted during a window of <seconds> (a measurement, not a wait
+    for an event)."""
+    before = backend.probes()
+    time.sleep(seconds)
+    return backend.probes() - before
+
+
+class ReloadHealth(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "sluice.yaml")
+        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        self.port = free_port()
+        self.reloads = 0
+
+    def write(self, backends, health):
+        items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
+        with open(self.path, "w") as f:
+            f.write(f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                    f"listeners:\n  - name: front\n    address: 127.0.0.1:{self.port}\n"
+                    f"    group: web\n"
+                    f"groups:\n  - name: web\n{health}    backends:\n{items}")
+
+    def start(self):
+        px = Sluice(["-c", self.path], port=self.port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, "control socket on")
+        return px
+
+    def hup(self, px):
+        self.reloads += 1
+        px.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10 * SLOW
+        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
+            self.assertLess(time.monotonic(), deadline, px.stderr())
+            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
+            select.select([], [], [], 0.02)
+
+    def health_of(self):
+        p = subprocess.run([SLUICECTL, "-s", self.sock, "--json", "show", "backends"],
+                           capture_output=True, text=True, timeout=60 * SLOW)
+        self.assertEqual(0, p.returncode, p.stderr)
+        return {x["name"]: x["health"] for x in json.loads(p.stdout)["result"]}
+
+    def who(self, n):
+        """Accepts counted at good and bad over <n> sequential sessions."""
+        names = []
+        for _ in range(n):
+            with connect(self.port) as s:
+                s.sendall(b"hi\n")
+                s.settimeout(10 * SLOW)
+                names.append(s.recv(64).decode().strip())
+        return names
+
+    @staticmethod
+    def health(interval, fall=3):
+        return ("    health: { type: send_expect, send: \"ping\\n\", expect: \"ok\", "
+                f"interval: {interval}, timeout: 50ms, rise: 1, fall: {fall} }}\n")
+
+    def test_interval_change_marks_a_failing_backend_down_and_back_slower(self):
+        with Probed(b"ok\n") as good, Probed(b"no\n") as bad:
+            backends = [("good", good.addr), ("bad", bad.addr)]
+            self.write(backends, self.health("10s"))
+            px = self.start()
+            # at most one probe each per 10 s: fall 3 is 20 s away
+            self.assertEqual({"good": "up", "bad": "up"}, self.health_of())
+
+            self.write(backends, self.health("100ms"))
+            self.hup(px)
+            wait_for_text(px, "group web: health checks every 100 ms, timeout 50 ms, rise 1, "
+                          "fall 3 (reload)")
+            wait_for_text(px, "backend web/bad is down", timeout=5)
+            self.assertEqual({"good": "up", "bad": "down"}, self.health_of())
+            self.assertGreaterEqual(count_over(good, 1.0), 4)
+
+            # back to 10 s: the state carries over, the probes come seldom
+            self.write(backends, self.health("10s"))
+            self.hup(px)
+            wait_for_text(px, "group web: health checks every 10000 ms")
+            self.assertLessEqual(count_over(good, 1.0) + count_over(bad, 1.0), 2)
+            self.assertEqual({"good": "up", "bad": "down"}, self.health_of())
+            self.assertNotIn("backend web/bad is up", px.stderr())
+
+    def test_checks_turned_on_and_off_by_reload(self):
+        with Probed(b"ok\n") as good, Probed(b"no\n") as bad:
+            backends = [("good", good.addr), ("bad", bad.addr)]
+            self.write(backends, "")
+            px = self.start()
+            self.assertEqual({"ok", "no"}, set(self.who(4)))
+
+            self.write(backends, self.health("100ms", fall=1))
+            self.hup(px)
+            wait_for_text(px, "backend web/bad is down", timeout=5)
+            self.assertEqual({"good": "up", "bad": "down"}, self.health_of())
+            self.assertEqual(["ok"] * 4, self.who(4))
+
+            self.write(backends, "")
+            self.hup(px)
+            wait_for_text(px, "group web: health checks off (reload)")
+            wait_for_text(px, "backend web/bad is up: no more health checks")
+            self.assertEqual({"good": "up", "bad": "up"}, self.health_of())
+            self.assertEqual({"ok", "no"}, set(self.who(4)))
+            self.assertLessEqual(count_over(bad, 0.5), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
