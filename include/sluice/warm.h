@@ -89,4 +89,24 @@ SL_API size_t sl_warm_ready(const struct sl_warm *w, size_t backend);
 /* Fills <*st> with the counters (relaxed reads). Any thread, between create and destroy. */
 SL_API void sl_warm_stats(const struct sl_warm *w, struct sl_warm_stats *st);
 
+/*
+ * Room for a pool of <n> backends at <size> connections each (size 0: none), made ahead of a
+ * resize so the loop thread allocates nothing: sl_warm_resize() swaps it with the pool's and
+ * sl_warm_room_free() frees what it then holds. NULL when out of memory. Any thread.
+ */
+struct sl_warm_room;
+SL_API struct sl_warm_room *sl_warm_room_new(size_t n, uint32_t size);
+SL_API void sl_warm_room_free(struct sl_warm_room *r);
+
+/*
+ * Resizes <w> to cfg->size connections per backend (0: keeps none, sl_warm_take() misses
+ * without counting) and cfg->idle_ms, using <room> (sl_warm_room_new() for the pool's backend
+ * count and cfg->size; it gets the old slots). Up to the new size of each backend's idle
+ * connections are kept (their idle limit runs from when they became ready), the rest and those
+ * still connecting are closed, and the empty slots are refilled. The counters go on. -EINVAL
+ * (a room of another shape, nothing changed) or 0. Loop thread.
+ */
+SL_API int sl_warm_resize(struct sl_warm *w, struct sl_warm_room *room,
+                          const struct sl_config_warm_pool *cfg);
+
 #endif /* SLUICE_WARM_H */

@@ -372,6 +372,8 @@ sl_warm_take(struct sl_warm *w, size_t backend)
 	struct warm_backend *b = &w->b[backend];
 
 	SL_ASSERT(backend < w->n);
+	if (w->size == 0)
+		return -EAGAIN; /* resized to nothing: the pool is off, no miss */
 	while (b->enabled && b->ready > 0) {
 		struct slot *s = NULL;
 		int fd;
@@ -453,4 +455,111 @@ sl_warm_stats(const struct sl_warm *w, struct sl_warm_stats *st)
 	st->dead = atomic_load_explicit(&w->st.dead, memory_order_relaxed);
 	st->connects = atomic_load_explicit(&w->st.connects, memory_order_relaxed);
 	st->connect_failures = atomic_load_explicit(&w->st.connect_failures, memory_order_relaxed);
+}
+
+/* ---- resizing ---- */
+
+struct sl_warm_room {
+	size_t n;
+	uint32_t size;
+	struct slot *slots; /* n * size; NULL when size is 0 */
+};
+
+struct sl_warm_room *
+sl_warm_room_new(size_t n, uint32_t size)
+{
+	struct sl_warm_room *r;
+
+	if (size > SL_WARM_MAX_SIZE || (size != 0 && n > SIZE_MAX / size))
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->n = n;
+	r->size = size;
+	if (size != 0 && n != 0 && (r->slots = calloc(n * size, sizeof(r->slots[0]))) == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+sl_warm_room_free(struct sl_warm_room *r)
+{
+	if (r == NULL)
+		return;
+	free(r->slots);
+	free(r);
+}
+
+/* Moves READY slot <from> of <b> into EMPTY slot <to> (new memory): re-registered, its idle
+ * limit from when it became ready. */
+static void
+slot_move(struct sl_warm *w, struct slot *from, struct slot *to, uint64_t now)
+{
+	struct warm_backend *b = from->b;
+	uint64_t age = now - from->since_ms;
+
+	sl_loop_timer_cancel(w->loop, &from->timer);
+	sl_loop_io_del(w->loop, &from->io); /* no callback for it after this */
+	to->fd = from->fd;
+	to->since_ms = from->since_ms;
+	to->state = SLOT_READY;
+	from->fd = -1;
+	from->state = SLOT_EMPTY;
+	sl_io_init(&to->io, to->fd, slot_io, to);
+	if (sl_loop_io_add(w->loop, &to->io, SL_IO_READ) != 0) {
+		close(to->fd);
+		to->fd = -1;
+		to->state = SLOT_EMPTY;
+		b->ready--;
+		return;
+	}
+	if (w->idle_ms != 0)
+		sl_loop_timer_add(w->loop, &to->timer, age >= w->idle_ms ? 0 : w->idle_ms - age);
+}
+
+int
+sl_warm_resize(struct sl_warm *w, struct sl_warm_room *room, const struct sl_config_warm_pool *cfg)
+{
+	uint64_t now = sl_loop_now_ms(w->loop);
+	struct slot *old = w->slots;
+	uint32_t old_size = w->size;
+
+	if (room->n != w->n || room->size != cfg->size)
+		return -EINVAL;
+	w->idle_ms = cfg->idle_ms;
+	for (size_t i = 0; i < w->n; i++) {
+		struct warm_backend *b = &w->b[i];
+		struct slot *ns = room->slots != NULL ? &room->slots[i * cfg->size] : NULL;
+		uint32_t kept = 0;
+
+		sl_loop_defer_cancel(w->loop, &b->refill);
+		for (uint32_t k = 0; k < cfg->size; k++) {
+			ns[k].b = b;
+			ns[k].fd = -1;
+			ns[k].state = SLOT_EMPTY;
+			sl_timer_init(&ns[k].timer, slot_timer, &ns[k]);
+			sl_io_init(&ns[k].io, -1, slot_io, &ns[k]);
+		}
+		/* the newest idle connections first would need a sort; any kept one will do */
+		for (uint32_t k = 0; k < old_size; k++) {
+			struct slot *s = &b->slots[k];
+
+			if (s->state == SLOT_READY && kept < cfg->size)
+				slot_move(w, s, &ns[kept++], now);
+			else
+				slot_close(w, s); /* an extra, or still connecting */
+		}
+		b->slots = ns;
+	}
+	w->slots = room->slots;
+	w->size = cfg->size;
+	room->slots = old;
+	room->size = old_size;
+	for (size_t i = 0; i < w->n && w->size != 0; i++)
+		if (w->b[i].enabled)
+			refill_queue(&w->b[i]);
+	return 0;
 }

@@ -320,6 +320,59 @@ warm_fills_to_size_for_each_backend(void **state)
 	fix_close(&f);
 }
 
+static void
+warm_resize_keeps_idle_connections_up_to_the_new_size_and_refills(void **state)
+{
+	struct sl_config_warm_pool c;
+	struct sl_warm_room *r;
+	unsigned fds;
+	struct fix f;
+
+	(void)state;
+	fix_open(&f, 2, 0);
+	fix_pool(&f, f.srv.port);
+	assert_true(wait_filled(&f, 2, 2));
+
+	/* up: the two stay, three more are connected */
+	c = (struct sl_config_warm_pool){.size = 5, .idle_ms = 0};
+	r = sl_warm_room_new(1, 6);
+	assert_int_equal(-EINVAL, sl_warm_resize(f.w, r, &c)); /* another shape */
+	sl_warm_room_free(r);
+	r = sl_warm_room_new(1, 5);
+	assert_non_null(r);
+	assert_int_equal(0, sl_warm_resize(f.w, r, &c));
+	sl_warm_room_free(r);
+	assert_int_equal(2, sl_warm_ready(f.w, 0));
+	assert_true(wait_filled(&f, 5, 5));
+	assert_int_equal(5, stats_of(f.w).connects);
+
+	/* down: three are closed at once, none is made */
+	fds = open_fds();
+	c.size = 2;
+	r = sl_warm_room_new(1, 2);
+	assert_int_equal(0, sl_warm_resize(f.w, r, &c));
+	sl_warm_room_free(r);
+	assert_int_equal(2, sl_warm_ready(f.w, 0));
+	assert_int_equal(fds - 3, open_fds());
+
+	/* off: every one closed, a take misses without counting, and back on */
+	c.size = 0;
+	r = sl_warm_room_new(1, 0);
+	assert_int_equal(0, sl_warm_resize(f.w, r, &c));
+	sl_warm_room_free(r);
+	assert_int_equal(0, sl_warm_ready(f.w, 0));
+	assert_int_equal(fds - 5, open_fds());
+	assert_int_equal(-EAGAIN, sl_warm_take(f.w, 0));
+	assert_int_equal(0, stats_of(f.w).misses);
+	c.size = 1;
+	r = sl_warm_room_new(1, 1);
+	assert_int_equal(0, sl_warm_resize(f.w, r, &c));
+	sl_warm_room_free(r);
+	assert_true(wait_filled(&f, 1, 6));
+	assert_int_equal(6, stats_of(f.w).connects);
+	fix_close(&f);
+}
+
 /* The server side of the client socket <fd>, or NULL. */
 static struct conn *
 peer_of(struct tsrv *s, int fd)
@@ -595,6 +648,7 @@ main(void)
 	        cmocka_unit_test(warm_fills_to_size_for_each_backend),
 	        cmocka_unit_test(warm_take_returns_connected_fd_and_pool_refills),
 	        cmocka_unit_test(warm_take_on_empty_pool_is_a_counted_miss),
+	        cmocka_unit_test(warm_resize_keeps_idle_connections_up_to_the_new_size_and_refills),
 	        cmocka_unit_test(warm_idle_connections_expire_and_are_replaced),
 	        cmocka_unit_test(warm_detects_idle_connection_closed_by_server),
 	        cmocka_unit_test(warm_take_skips_connection_closed_before_loop_noticed),
