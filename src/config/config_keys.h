@@ -215,7 +215,7 @@ struct sl__config_key {
 	K(GROUP, MAX_QUEUE, "max_queue", SL__TYPED(U32, struct sl_config_group, max_queue, 0, SL_CONFIG_MAX_QUEUE_MAX, 0), LIVE) \
 	K(GROUP, HEALTH, "health", SL__MAP(HEALTH, struct sl_config_group, health), LIVE) \
 	K(GROUP, PASSIVE, "passive", SL__MAP(PASSIVE, struct sl_config_group, passive), LIVE) \
-	K(GROUP, WARM, "warm_pool", SL__MAP(WARM, struct sl_config_group, warm_pool), RESTART) \
+	K(GROUP, WARM, "warm_pool", SL__MAP(WARM, struct sl_config_group, warm_pool), LIVE) \
 	K(GROUP, SEND_PROXY, "send_proxy", SL__ENUM(struct sl_config_group, send_proxy, sl__config_proxy_versions, 3, 0), LIVE) \
 	K(GROUP, BACKENDS, "backends", SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), LIVE) \
 	K(GROUP, MAX_BACKENDS, "max_backends", SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), RESTART) \
@@ -230,8 +230,8 @@ struct sl__config_key {
 	K(PASSIVE, FAILURES, "failures", SL__TYPED(U32, struct sl_config_passive, failures, 0, SL_CONFIG_COUNT_MAX, 3), LIVE) \
 	K(PASSIVE, BACKOFF, "backoff", SL__TYPED(MS, struct sl_config_passive, backoff_ms, 1, UINT32_MAX, 1000), LIVE) \
 	K(PASSIVE, MAX_BACKOFF, "max_backoff", SL__TYPED(MS, struct sl_config_passive, max_backoff_ms, 1, UINT32_MAX, 30000), LIVE) \
-	K(WARM, SIZE, "size", SL__TYPED(U32, struct sl_config_warm_pool, size, 0, SL_CONFIG_WARM_SIZE_MAX, 0), RESTART) \
-	K(WARM, IDLE, "idle", SL__TYPED(MS, struct sl_config_warm_pool, idle_ms, 1, UINT32_MAX, 30000), RESTART) \
+	K(WARM, SIZE, "size", SL__TYPED(U32, struct sl_config_warm_pool, size, 0, SL_CONFIG_WARM_SIZE_MAX, 0), LIVE) \
+	K(WARM, IDLE, "idle", SL__TYPED(MS, struct sl_config_warm_pool, idle_ms, 1, UINT32_MAX, 30000), LIVE) \
 	K(DISCOVER, NAME, "name", SL__OTHER("DNS name", struct sl_config_discover, name, sl__config_same_strbuf), RESTART) \
 	K(DISCOVER, TYPE, "type", SL__WALKER_ENUM(struct sl_config_discover, type, sl__config_discover_types, 4), RESTART) \
 	K(DISCOVER, PORT, "port", SL__FIELD(U32, struct sl_config_discover, port, 1, 65535), RESTART) \

@@ -33,6 +33,7 @@ struct bk_wmsg {
 	struct sl_lb *lb;
 	uint16_t *map;
 	size_t nmap;
+	struct sl_warm_room *room; /* a warm pool resize: the new slots, then the old ones */
 };
 
 /* A change on its way to the workers; freed by whoever lets go of it last (wjob.c). */
@@ -41,6 +42,8 @@ struct bk_job {
 	size_t group;
 	bool rebuild;  /* the members, weights or algorithm changed: the workers swap balancers */
 	bool hash_key; /* rebuild: the new balancer is maglev (the flow key hashes the client) */
+	bool warm;     /* the warm pools are resized to <wcfg> (rooms made here) */
+	struct sl_config_warm_pool wcfg;
 	unsigned n;
 	struct bk_wmsg *w; /* [n] */
 };
@@ -53,6 +56,7 @@ job_free(struct sl__wjob *j)
 	for (unsigned i = 0; i < job->n; i++) {
 		sl_lb_destroy(job->w[i].lb);
 		free(job->w[i].map);
+		sl_warm_room_free(job->w[i].room);
 	}
 	free(job->w);
 	sl__wjob_fini(&job->base);
@@ -88,11 +92,17 @@ worker_apply(struct sl_worker *wk, struct sl_msg *m)
 	} else {
 		sl__wgroup_warm_sync(g, wm->w->draining);
 	}
+	if (job->warm && g->warm != NULL) {
+		/* no allocation here: the room was made by the controlling thread, and takes the
+		 * old slots back to it (job_free()) */
+		if (sl_warm_resize(g->warm, wm->room, &job->wcfg) == 0)
+			sl__wgroup_warm_sync(g, wm->w->draining);
+	}
 	sl__wjob_put(&job->base, true);
 }
 
 static struct bk_job *
-job_new(struct sl_proxy *p, size_t group, bool rebuild)
+job_new(struct sl_proxy *p, size_t group, bool rebuild, const struct sl_config_warm_pool *warm)
 {
 	const struct sl_bset *bs = &p->bsets[group];
 	struct bk_job *job = calloc(1, sizeof(*job));
@@ -108,6 +118,9 @@ job_new(struct sl_proxy *p, size_t group, bool rebuild)
 	job->group = group;
 	job->rebuild = rebuild;
 	job->hash_key = sl__group_cfg(p, group)->balance == SL_LB_MAGLEV;
+	job->warm = warm != NULL;
+	if (warm != NULL)
+		job->wcfg = *warm;
 	job->n = p->nworkers;
 	for (unsigned i = 0; i < job->n; i++) {
 		struct bk_wmsg *wm = &job->w[i];
@@ -115,6 +128,10 @@ job_new(struct sl_proxy *p, size_t group, bool rebuild)
 		wm->m = (struct sl_msg){.fn = worker_apply, .data = wm};
 		wm->job = job;
 		wm->w = &p->workers[i];
+		if (warm != NULL && (wm->room = sl_warm_room_new(bs->cap, warm->size)) == NULL) {
+			job_free(&job->base);
+			return NULL;
+		}
 		if (!rebuild || bs->nmap == 0)
 			continue;
 		wm->map = malloc(bs->nmap * sizeof(wm->map[0]));
@@ -148,7 +165,7 @@ retire_removed(struct sl_proxy *p, size_t g)
  * 0, or -ENOMEM / -EINVAL from the build (nothing changed: the caller undoes its edit).
  */
 static int
-publish(struct sl_proxy *p, size_t g, bool rebuild)
+publish(struct sl_proxy *p, size_t g, bool rebuild, const struct sl_config_warm_pool *warm)
 {
 	struct sl_bset *bs = &p->bsets[g];
 	struct bk_job *job;
@@ -174,7 +191,7 @@ publish(struct sl_proxy *p, size_t g, bool rebuild)
 		retire_removed(p, g);
 		return 0;
 	}
-	job = job_new(p, g, rebuild);
+	job = job_new(p, g, rebuild, warm);
 	if (job == NULL) {
 		/* the table changed but the workers keep their balancers: say so, loudly */
 		sl_log_error("group %s: out of memory passing a backend change to the workers",
@@ -383,7 +400,7 @@ sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_back
 		goto out_unlock;
 	}
 	slot_fill(p, (size_t)g, (uint32_t)i, spec, false);
-	err = publish(p, (size_t)g, true);
+	err = publish(p, (size_t)g, true, NULL);
 	if (err != 0) {
 		slot_remove(p, (size_t)g, (uint32_t)i);
 		p->backends[g][i].retired = true; /* never reached a worker */
@@ -407,7 +424,7 @@ sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name)
 	if ((i = enter_backend(p, group, name, &g)) < 0)
 		return i;
 	slot_remove(p, (size_t)g, (uint32_t)i);
-	err = publish(p, (size_t)g, true);
+	err = publish(p, (size_t)g, true, NULL);
 	if (err != 0) {
 		/* relaxed: under bk_mu, nothing was published */
 		atomic_store_explicit(&p->backends[g][i].state, SL_SLOT_LIVE, memory_order_relaxed);
@@ -435,7 +452,7 @@ sl_proxy_backend_set_weight(struct sl_proxy *p, const char *group, const char *n
 	b = &p->backends[g][i];
 	/* relaxed: under bk_mu, the only writer; statistics read the value alone */
 	old = atomic_exchange_explicit(&b->weight, weight, memory_order_relaxed);
-	err = old == weight ? 0 : publish(p, (size_t)g, true);
+	err = old == weight ? 0 : publish(p, (size_t)g, true, NULL);
 	if (err != 0)
 		/* relaxed: as above */
 		atomic_store_explicit(&b->weight, old, memory_order_relaxed);
@@ -466,7 +483,7 @@ sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, const char *na
 	if (old == SL_BACKEND_DISABLED || admin == SL_BACKEND_DISABLED)
 		sl__proxy_health_sync(p, (size_t)g, (uint32_t)i, false);
 	/* no new balancer: the picks read admin; the workers still settle their warm pools */
-	err = publish(p, (size_t)g, false);
+	err = publish(p, (size_t)g, false, NULL);
 	sl_log_info("group %s: backend %s %s -> %s", group, name,
 	            sl_backend_admin_name((enum sl_backend_admin)old),
 	            sl_backend_admin_name(admin));
@@ -574,7 +591,7 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	}
 	err = 0;
 	if (need + nremoved > 0) {
-		err = publish(p, (size_t)g, true);
+		err = publish(p, (size_t)g, true, NULL);
 		if (err != 0)
 			/* only a failed build (out of memory) gets here; the table holds the new
 			 * set, the workers the old one, until the next change publishes */
@@ -624,6 +641,7 @@ spec_of(struct sl_backend_spec *spec, const struct sl_config_backend *cb)
 struct bk_plan {
 	const struct sl_config_group *cg; /* the new file's group; NULL: nothing changes */
 	bool algo;  /* balance or maglev_table_size changed: the balancer is rebuilt */
+	bool warm;  /* warm_pool changed: the workers resize their pools */
 	bool *drop; /* [cap] live slots to remove; NULL: the backend list is unchanged */
 	int *from;  /* [nbackends] the slot that stays, or -1 */
 	int *to;    /* [nbackends] the slot to fill, or -1 */
@@ -770,9 +788,27 @@ apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
 		            sl_addr_format(&spec.addr, a, sizeof(a)));
 		changes++;
 	}
-	if (changes == 0)
+	if (pl->warm) {
+		struct sl_gslot *slot = &p->gslots[g];
+
+		sl_log_info("group %s: warm_pool size %u -> %u, idle %u ms -> %u ms (reload)",
+		            cg->name, slot->warm_size, cg->warm_pool.size, slot->warm_idle_ms,
+		            cg->warm_pool.idle_ms);
+		slot->warm_size = cg->warm_pool.size;
+		slot->warm_idle_ms = cg->warm_pool.idle_ms;
+		if (p->warm_cap != 0 &&
+		    /* relaxed: this thread is the only writer */
+		    p->warm_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
+			sl_log_info("max_connections %u: what the file descriptors allow with the "
+			            "larger warm pool",
+			            p->warm_cap);
+			/* relaxed: a bound, publishing nothing (proxy_int.h) */
+			atomic_store_explicit(&p->max_conns, p->warm_cap, memory_order_relaxed);
+		}
+	}
+	if (changes == 0 && !pl->warm)
 		return;
-	err = publish(p, g, true);
+	err = publish(p, g, changes != 0, pl->warm ? &cg->warm_pool : NULL);
 	if (err != 0) {
 		/* only a failed build (out of memory) gets here; the table holds the new set, the
 		 * workers the old one (and the old algorithm), until the next change publishes */
@@ -820,7 +856,10 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		/* against the slot's copy: the algorithm the balancers were built with */
 		pl->algo = sl__group_cfg(p, g)->balance != cg->balance ||
 		           sl__group_cfg(p, g)->maglev_table_size != cg->maglev_table_size;
-		pl->cg = pl->algo ? cg : NULL;
+		/* only a pool the workers have changes (greload.c refused the rest) */
+		pl->warm = p->gslots[g].warm_size != cg->warm_pool.size ||
+		           p->gslots[g].warm_idle_ms != cg->warm_pool.idle_ms;
+		pl->cg = pl->algo || pl->warm ? cg : NULL;
 		/* a group the previous file left out (retired) takes the whole list */
 		if (kp != SIZE_MAX && same_backend_list(&prev->groups[kp], cg))
 			continue;

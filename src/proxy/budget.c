@@ -84,6 +84,7 @@ sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t n
 	idle = sl__budget_idle_fds(cfg, p->nworkers) -
 	       p->nworkers * listener_fds(cfg->nlisteners, nsplice0) +
 	       p->nworkers * listener_fds(nlisteners, nsplice);
+	idle = (uint64_t)((int64_t)idle + sl__budget_warm_extra(p));
 	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
 	want = *cap;
 	if (cfg->max_connections == 0 && fit > 0) {
@@ -101,6 +102,51 @@ sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t n
 	         "LimitNOFILE=, or use fewer listeners)",
 	         nlisteners, nlisteners == 1 ? "" : "s", p->nworkers, p->nworkers == 1 ? "" : "s",
 	         idle, want, per_session, limit);
+	return -EMFILE;
+}
+
+int64_t
+sl__budget_warm_extra(const struct sl_proxy *p)
+{
+	int64_t extra = 0;
+
+	for (size_t g = 0; g < p->cfg->ngroups; g++)
+		extra += ((int64_t)p->gslots[g].warm_size - p->cfg->groups[g].warm_pool.size) *
+		         p->bsets[g].cap * p->nworkers;
+	return extra;
+}
+
+int
+sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, char *why,
+                      size_t size)
+{
+	const struct sl_config *cfg = p->cfg;
+	unsigned per_session = sl__budget_session_fds(cfg);
+	uint64_t limit, idle, fit, want;
+	struct rlimit r;
+
+	/* relaxed: this thread is the only writer */
+	*cap = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
+	if (extra <= 0 || getrlimit(RLIMIT_NOFILE, &r) != 0)
+		return 0; /* fewer fds, or what create found stands */
+	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
+	idle = (uint64_t)((int64_t)sl__budget_idle_fds(cfg, p->nworkers) +
+	                  sl__budget_warm_extra(p) + extra);
+	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
+	want = *cap;
+	if (cfg->max_connections == 0 && fit > 0) {
+		/* the cap the limit decided shrinks by what the pools hold more */
+		if (fit < want)
+			*cap = (uint32_t)fit;
+		return 0;
+	}
+	if (fit >= want && fit > 0)
+		return 0;
+	snprintf(why, size,
+	         "the fd limit is %" PRIu64 ": warm pools %" PRId64 " connections larger (size x "
+	         "backend slots x workers) hold %" PRIu64 " fds idle, max_connections %" PRIu64
+	         " needs %u each, %d spare (raise the limit or use a smaller warm_pool)",
+	         limit, extra, idle, want, per_session, BUDGET_SPARE_FDS);
 	return -EMFILE;
 }
 

@@ -67,6 +67,8 @@ static void
 slot_copy(struct sl_gslot *slot, const struct sl_config_group *cg, bool added)
 {
 	slot->hproxy = cg->send_proxy;
+	slot->warm_size = cg->warm_pool.size;
+	slot->warm_idle_ms = cg->warm_pool.idle_ms;
 	slot->cfg = *cg;
 	if (added) {
 		slot->cfg.backends = NULL;
@@ -272,13 +274,58 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 	return 0;
 }
 
+/* true if group slot <g>'s workers have a warm pool object (a start file's group with one) */
+static bool
+has_pool(const struct sl_proxy *p, size_t g)
+{
+	return g < p->cfg->ngroups && p->cfg->groups[g].warm_pool.size > 0;
+}
+
+/*
+ * Whether the warm pools of <next>'s kept groups fit: a group started without one gets none,
+ * and what they hold more must fit the fd limit (the cap that leaves in p->warm_cap). Under
+ * bk_mu.
+ */
+static int
+check_warm(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
+{
+	int64_t extra = 0;
+	uint32_t cap;
+	int err;
+
+	p->warm_cap = 0;
+	for (size_t k = 0; k < next->ngroups; k++) {
+		const struct sl_config_group *cg = &next->groups[k];
+		int g = sl__group_slot(p, cg->name);
+
+		if (g < 0 || cg->warm_pool.size == p->gslots[g].warm_size)
+			continue;
+		if (cg->warm_pool.size > 0 && !has_pool(p, (size_t)g)) {
+			snprintf(why, size,
+			         "group %s: warm_pool: a group that started without a warm pool "
+			         "gets one by a restart",
+			         cg->name);
+			return -EINVAL;
+		}
+		extra += ((int64_t)cg->warm_pool.size - p->gslots[g].warm_size) * p->bsets[g].cap *
+		         p->nworkers;
+	}
+	err = sl__budget_check_warm(p, extra, &cap, why, size);
+	if (err == 0 && extra > 0)
+		p->warm_cap = cap;
+	return err;
+}
+
 /* Whether each group of <next> fits, and each it leaves out may retire. Under bk_mu. */
 static int
-check(const struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
+check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 {
 	size_t nnew = 0, nfree = 0, nheld = 0;
 	char reason[200];
 	int err;
+
+	if ((err = check_warm(p, next, why, size)) != 0)
+		return err;
 
 	for (size_t k = 0; k < next->ngroups; k++) {
 		const struct sl_config_group *cg = &next->groups[k];

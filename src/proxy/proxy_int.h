@@ -245,6 +245,9 @@ struct sl_gslot {
 	 * p->bk_mu (greload.c) */
 	struct sl__health_cfg *hcur;
 	unsigned hproxy; /* the PROXY header version its checks send (send_proxy) */
+	/* the warm pool its workers keep now (a reload may resize a start file's pool); under
+	 * p->bk_mu */
+	uint32_t warm_size, warm_idle_ms;
 	/* CLOCK_MONOTONIC ms when a reload last retired it: of the slots to reclaim, the lowest
 	 * goes first. Under p->bk_mu */
 	uint64_t retired_ms;
@@ -407,6 +410,9 @@ struct sl_proxy {
 	 * one the fd limit decided. Written by the controlling thread, read relaxed (a bound,
 	 * publishing nothing) */
 	_Atomic uint32_t max_conns;
+	/* the cap a reload's warm pool change leaves (sl__budget_check_warm()), applied with the
+	 * change (backends.c); 0: none. Controlling thread, under bk_mu */
+	uint32_t warm_cap;
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
 	struct sl_conn_count *conns; /* one */
@@ -940,6 +946,15 @@ uint64_t sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers);
  */
 int sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
                                unsigned per_session, uint32_t *cap, char *why, size_t size);
+/* fds the live warm pools hold beyond (or, negative, short of) the start file's. Under bk_mu. */
+int64_t sl__budget_warm_extra(const struct sl_proxy *p);
+/*
+ * Whether the fd limit holds the process's cap p->max_conns once the warm pools hold <extra>
+ * more fds than now: 0 with the cap to apply in *cap (a cap the limit decided shrinks), or
+ * -EMFILE with the figures in <why> (<size> bytes). A reload; under bk_mu.
+ */
+int sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, char *why,
+                          size_t size);
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit and sets p->max_conns: the configured
  * max_connections, or what the limit holds when it is 0. -EMFILE (logged with the figures)
