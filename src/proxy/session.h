@@ -89,16 +89,16 @@ struct sl_session {
 	struct sl_session_peer peer; /* client address */
 	int backend;                 /* index in the group; -1 when none is held */
 	uint8_t ntried;
-	bool warm;           /* the backend connection came from the warm pool */
-	bool deferred;       /* ACCEPTED: a filter stage waits for client bytes or its deadline */
-	bool queued;         /* QUEUED: linked in its group's queue (qnext, qprev) */
-	uint8_t filter_next; /* ACCEPTED: the filter stage to run next (filter.c) */
-	uint8_t reject;      /* enum sl_reject_reason, set by the stage that rejects */
-	bool connected;      /* metrics.c: counted in its backend's active sessions */
-	uint8_t end;         /* enum sl_session_end (accesslog.h): why it closed */
+	bool warm;             /* the backend connection came from the warm pool */
+	bool deferred;         /* ACCEPTED: a filter stage waits for client bytes or its deadline */
+	bool queued;           /* QUEUED: linked in its group's queue (qnext, qprev) */
+	uint8_t filter_next;   /* ACCEPTED: the filter stage to run next (filter.c) */
+	uint8_t reject;        /* enum sl_reject_reason, set by the stage that rejects */
+	uint8_t connected : 1; /* metrics.c: counted in its backend's active sessions */
 	/* the group's send_proxy when the session was accepted (0: none, 1: v1, 2: v2): a reload
-	 * that changes it leaves the session's own */
-	uint8_t send_proxy;
+	 * that changes it leaves the session's own (bits: the session stays in 8 cache lines) */
+	uint8_t send_proxy : 2;
+	uint8_t end;      /* enum sl_session_end (accesslog.h): why it closed */
 	uint32_t conn_ms; /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
