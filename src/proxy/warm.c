@@ -527,7 +527,7 @@ sl_warm_resize(struct sl_warm *w, struct sl_warm_room *room, const struct sl_con
 	struct slot *old = w->slots;
 	uint32_t old_size = w->size;
 
-	if (room->n != w->n || room->size != cfg->size)
+	if (room->n != w->n || room->size != cfg->size || (cfg->size != 0 && room->slots == NULL))
 		return -EINVAL;
 	w->idle_ms = cfg->idle_ms;
 	for (size_t i = 0; i < w->n; i++) {
