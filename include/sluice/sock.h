@@ -58,6 +58,16 @@ SL_API bool sl_sock_has_unsent(int fd);
 SL_API int sl_sock_probe_free(const struct sl_addr *a);
 
 /*
+ * What holds TCP address <a>'s port, for the message of a bind that failed with EADDRINUSE:
+ * the sockets of this network namespace on that port whose address meets <a>'s (the same, or
+ * a wildcard either side), counted by TCP state and owner, e.g. "1 LISTEN (another process)"
+ * or "2 TIME_WAIT, 1 LISTEN (this process)", into <buf> (truncated to <size>). Reads
+ * /proc/net/tcp, /proc/net/tcp6 and /proc/self/fd. 0, -ENOENT when no socket holds it (any
+ * more), or -EINVAL. Slow: an error path's.
+ */
+SL_API int sl_sock_port_users(const struct sl_addr *a, char *buf, size_t size);
+
+/*
  * Starts a nonblocking connect to <a> with <o> applied. On 0 (connected at once, e.g. some
  * loopback cases) or -EINPROGRESS (wait for writable, then sl_sock_connect_result()) stores the
  * socket in <*fd>; any other negative errno means no socket is left open.

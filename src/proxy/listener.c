@@ -228,6 +228,30 @@ static const struct sl_fwd_ops *const fwd_ops[] = {
         [SL_FWD_AUTO] = &sl_fwd_auto_ops,
 };
 
+void
+sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr *a, int err,
+                        char *why, size_t size)
+{
+	char text[SL_ADDR_STRLEN], users[160], held[200] = "";
+
+	if (err == -EADDRINUSE && sl_sock_port_users(a, users, sizeof(users)) == 0)
+		snprintf(held, sizeof(held), " (held by: %s)", users);
+	else if (err == -EADDRINUSE)
+		snprintf(held, sizeof(held), " (nothing holds it any more: it was freed just now)");
+	snprintf(why, size, "listener %s: cannot listen on %s: %s%s", c->name,
+	         sl_addr_format(a, text, sizeof(text)), strerror(-err), held);
+}
+
+/* Logs why listener <c> cannot listen on <a>. */
+static void
+listen_failed(const struct sl_config_listener *c, const struct sl_addr *a, int err)
+{
+	char why[320];
+
+	sl__listener_listen_why(c, a, err, why, sizeof(why));
+	sl_log_error("%s", why);
+}
+
 int
 sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd)
 {
@@ -236,7 +260,6 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	const struct sl_config_listener *c = &slot->cfg;
 	const struct sl_sock_opts opts = {.nodelay = c->tcp_nodelay, .keepalive = c->keepalive};
 	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
-	char text[SL_ADDR_STRLEN];
 	int err;
 
 	*l = (struct sl_plistener){0};
@@ -292,18 +315,13 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	 * (after an upgrade took a socket, the first worker has one and the port is ours) */
 	if (w->index == 0 && sl_addr_port(&c->addr) != 0 &&
 	    (err = sl_sock_probe_free(&c->addr)) != 0) {
-		sl_log_error("listener %s: cannot listen on %s: %s%s", c->name,
-		             sl_addr_format(&c->addr, text, sizeof(text)), strerror(-err),
-		             err == -EADDRINUSE ? " (another process, perhaps another sluice, "
-		                                  "listens there)"
-		                                : "");
+		listen_failed(c, &c->addr, err);
 		return err;
 	}
 	/* the first worker resolves a port 0; the others join its port (SO_REUSEPORT) */
 	err = sl_sock_listen(&slot->bound, c->backlog, true, &opts);
 	if (err < 0) {
-		sl_log_error("listener %s: cannot listen on %s: %s", c->name,
-		             sl_addr_format(&slot->bound, text, sizeof(text)), strerror(-err));
+		listen_failed(c, &slot->bound, err);
 		return err;
 	}
 	l->fd = err;

@@ -260,7 +260,6 @@ open_slot(struct sl_proxy *p, size_t i, const struct sl_config_listener *c, size
           size_t size)
 {
 	struct sl_lslot *slot = &p->lslots[i];
-	char text[SL_ADDR_STRLEN];
 	int err;
 
 	slot_copy(slot, c);
@@ -281,8 +280,7 @@ open_slot(struct sl_proxy *p, size_t i, const struct sl_config_listener *c, size
 		}
 		err = sl__listener_open(&p->workers[w].listeners[i], &p->workers[w], i, fd);
 		if (err != 0) {
-			snprintf(why, size, "listener %s: cannot listen on %s: %s", c->name,
-			         sl_addr_format(&c->addr, text, sizeof(text)), strerror(-err));
+			sl__listener_listen_why(c, &c->addr, err, why, size);
 			return err;
 		}
 	}

@@ -755,6 +755,10 @@ void sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_
  * the controlling thread while the worker is stopped).
  */
 int sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd);
+/* Writes into <why> (<size>) why listener <c> cannot listen on <a> (-errno <err>): for an
+ * address in use, what holds the port (sl_sock_port_users()). */
+void sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr *a, int err,
+                             char *why, size_t size);
 int sl__listener_start(struct sl_plistener *l);
 /* Stops accepting and closes the socket; idempotent. The listener's worker (or any thread
  * before sl__listener_start()). */

@@ -286,7 +286,8 @@ class ReloadListeners(unittest.TestCase):
             # the control socket: the same refusal, in the reply
             rc, _, err = self.ctl("reload")
             self.assertEqual(1, rc)
-            self.assertIn(f"listener three: cannot listen on 127.0.0.1:{taken}", err)
+            self.assertIn(f"listener three: cannot listen on 127.0.0.1:{taken}: Address "
+                          "already in use (held by: 1 LISTEN (another process))", err)
             self.assertTrue(refused(p2))
             self.assertEqual("a", who(p1))
 

@@ -125,7 +125,9 @@ class SamePort(unittest.TestCase):
                 r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr],
                                    capture_output=True, timeout=30)
                 self.assertEqual(1, r.returncode)
-                self.assertIn(b"Address already in use (another process", r.stderr)
+                # the first instance's two workers, each with its own socket
+                self.assertIn(b"Address already in use (held by: 2 LISTEN (another process))",
+                              r.stderr)
                 for _ in range(20):  # every connection reaches the first instance's backend
                     with connect(port) as s:
                         self.assertTrue(echoes(s))

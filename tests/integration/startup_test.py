@@ -94,7 +94,8 @@ groups:
             r = subprocess.run([SLUICE, "-l", addr, "-b", "127.0.0.1:9001", "-w", "2"],
                                capture_output=True, text=True, timeout=30 * SLOW)
         self.assertEqual(1, r.returncode)
-        self.assertIn(f"cannot listen on {addr}: Address already in use", r.stderr)
+        self.assertIn(f"cannot listen on {addr}: Address already in use "
+                      "(held by: 1 LISTEN (another process))", r.stderr)
         self.assertIn("cannot start (2 workers): Address already in use", r.stderr)
 
 
