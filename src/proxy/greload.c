@@ -26,7 +26,7 @@
 /* A group's health check, owned: the strings follow it (struct sl_gslot.hcur). */
 struct sl__health_cfg {
 	struct sl_config_health h;
-	struct sl__health_cfg *older; /* the one it replaced, which a checker may still read */
+	struct sl__health_cfg *older; /* the one it replaced, kept while a checker may read it */
 	char data[];                  /* h.send, then h.expect */
 };
 
@@ -733,20 +733,81 @@ same_health(const struct sl_config_health *a, const struct sl_config_health *b)
 	       same_bytes(a->expect, a->expect_len, b->expect, b->expect_len);
 }
 
+/* The checker of group slot <g>'s backends, their first target in it at <*base>; NULL: none. */
+static struct sl_health *
+slot_checker(struct sl_proxy *p, size_t g, size_t *base)
+{
+	*base = 0;
+	if (p->gslots[g].health != NULL)
+		return p->gslots[g].health;
+	if (g < p->cfg->ngroups && p->bsets[g].health_base != SIZE_MAX) {
+		*base = p->bsets[g].health_base; /* a start file's group, in the shared checker */
+		return p->health;
+	}
+	return NULL;
+}
+
+/* Whether a target of group slot <g> may still read copy <c>. Under bk_mu. */
+static bool
+health_is_read(struct sl_proxy *p, size_t g, const struct sl__health_cfg *c)
+{
+	size_t base;
+	struct sl_health *h = slot_checker(p, g, &base);
+
+	for (uint32_t i = 0; h != NULL && i < p->bsets[g].cap; i++)
+		if (sl_health_is_reading(h, base + i, &c->h))
+			return true;
+	return false;
+}
+
+/*
+ * Frees the earlier copies of group slot <g>'s health checks that no checker reads any more:
+ * each target reads one copy and has at most one more to take, always the newest, so what
+ * stays is hcur and the copies some target has not yet let go of (usually none or one). A
+ * copy the checker no longer reads it never reads again: it takes only hcur from now on.
+ * Under bk_mu.
+ */
+static void
+health_trim(struct sl_proxy *p, size_t g)
+{
+	struct sl_gslot *slot = &p->gslots[g];
+	struct sl__health_cfg **pc = slot->hcur != NULL ? &slot->hcur->older : NULL;
+
+	while (pc != NULL && *pc != NULL) {
+		struct sl__health_cfg *c = *pc;
+
+		if (health_is_read(p, g, c)) {
+			pc = &c->older;
+			continue;
+		}
+		*pc = c->older;
+		free(c);
+	}
+}
+
+size_t
+sl__gslot_health_copies(struct sl_proxy *p, size_t g)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&p->bk_mu);
+	for (const struct sl__health_cfg *c = p->gslots[g].hcur; c != NULL; c = c->older)
+		n++;
+	pthread_mutex_unlock(&p->bk_mu);
+	return n;
+}
+
 /* Group slot <g>'s checks as <cg> says. Under bk_mu. */
 static void
 health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 {
 	struct sl_gslot *slot = &p->gslots[g];
-	struct sl_health *h = slot->health;
-	size_t base = 0;
+	struct sl_health *h;
+	size_t base;
 	struct sl__health_cfg *nc;
 	int err = 0;
 
-	if (h == NULL && g < p->cfg->ngroups && p->bsets[g].health_base != SIZE_MAX) {
-		h = p->health; /* a start file's group, in the shared checker */
-		base = p->bsets[g].health_base;
-	}
+	h = slot_checker(p, g, &base);
 	nc = health_dup(&cg->health, slot->hcur);
 	if (nc == NULL) {
 		sl_log_error("group %s: out of memory changing its health checks: they go on as "
@@ -757,7 +818,8 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 	slot->hcur = nc;
 	slot->hproxy = cg->send_proxy;
 	if (h != NULL) {
-		/* the checker reads the earlier copy until it takes this; both stay */
+		/* the checker reads the earlier copy until it takes this: health_trim() frees it
+		 * at a later reload once it has */
 		for (uint32_t i = 0; i < p->bsets[g].cap && err == 0; i++)
 			err = sl_health_set_config(h, base + i, &nc->h, slot->hproxy);
 	} else if (nc->h.kind != SL_HEALTH_NONE) {
@@ -765,6 +827,7 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 		if (err == 0)
 			sync_health(p, g);
 	}
+	health_trim(p, g);
 	if (err != 0) {
 		sl_log_error("group %s: cannot change its health checks: %s", cg->name,
 		             strerror(-err));

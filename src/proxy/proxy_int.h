@@ -241,8 +241,8 @@ struct sl_gslot {
 	 * reload turned on (NULL: none, or the start file's group is in p->health) */
 	struct sl_health *health;
 	/* the health check its checker runs now, owned, with the earlier ones a checker may still
-	 * read (freed with the slot); NULL: the start file's, cfg.health. Controlling thread, under
-	 * p->bk_mu (greload.c) */
+	 * read (freed once no target reads them, at the next change, or with the slot); NULL: the
+	 * start file's, cfg.health. Controlling thread, under p->bk_mu (greload.c) */
 	struct sl__health_cfg *hcur;
 	unsigned hproxy; /* the PROXY header version its checks send (send_proxy) */
 	/* the warm pool its workers keep now (a reload may resize a start file's pool); under
@@ -931,6 +931,10 @@ bool sl__groups_match(const struct sl_proxy *p, const struct sl_config *next);
  * p->bk_mu.
  */
 void sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next);
+
+/* How many owned copies of group slot <g>'s health checks are kept (for tests). Takes
+ * p->bk_mu. */
+size_t sl__gslot_health_copies(struct sl_proxy *p, size_t g);
 
 /* ---- budget.c ---- */
 
