@@ -322,8 +322,16 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 {
 	size_t nnew = 0, nfree = 0, nheld = 0;
 	char reason[200];
+	uint32_t cap;
 	int err;
 
+	/* the checks first: the warm pools' and the listeners' budgets count them too */
+	p->hextra_next = sl__budget_health_extra(p, next);
+	p->health_cap = 0;
+	if ((err = sl__budget_check_health(p, &cap, why, size)) != 0)
+		return err;
+	if (p->hextra_next > p->hextra)
+		p->health_cap = cap;
 	if ((err = check_warm(p, next, why, size)) != 0)
 		return err;
 
@@ -859,5 +867,17 @@ sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next)
 			continue;
 		health_change(p, (size_t)g, cg);
 	}
+	/* the fds the checks hold now, as check() counted them */
+	p->hextra = p->hextra_next;
+	if (p->health_cap != 0 &&
+	    /* relaxed: this thread is the only writer */
+	    p->health_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
+		sl_log_info("max_connections %u: what the file descriptors allow with the health "
+		            "checks",
+		            p->health_cap);
+		/* relaxed: a bound, publishing nothing (proxy_int.h) */
+		atomic_store_explicit(&p->max_conns, p->health_cap, memory_order_relaxed);
+	}
+	p->health_cap = 0;
 	pthread_mutex_unlock(&p->bk_mu);
 }

@@ -413,6 +413,12 @@ struct sl_proxy {
 	/* the cap a reload's warm pool change leaves (sl__budget_check_warm()), applied with the
 	 * change (backends.c); 0: none. Controlling thread, under bk_mu */
 	uint32_t warm_cap;
+	/* fds the health checks hold beyond the start file's count (sl__budget_health_extra()):
+	 * in force (set when a reload's checks apply), and as the last reload's prepare found
+	 * for its file; the budget counts the larger. With health_cap, the cap that leaves (0:
+	 * none). Controlling thread, under bk_mu */
+	int64_t hextra, hextra_next;
+	uint32_t health_cap;
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
 	struct sl_conn_count *conns; /* one */
@@ -959,6 +965,20 @@ int64_t sl__budget_warm_extra(const struct sl_proxy *p);
  */
 int sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, char *why,
                           size_t size);
+/*
+ * fds the health checks hold under <next> (with the group slots as they are now, or as its
+ * prepare left them) beyond (or, negative, short of) what the start file's were counted for:
+ * one socket per backend slot of each checked group, and the loop of each checker a group has
+ * of its own (kept while its slot is, retired or not). Under bk_mu.
+ */
+int64_t sl__budget_health_extra(const struct sl_proxy *p, const struct sl_config *next);
+/*
+ * Whether the fd limit holds the process's cap p->max_conns once the health checks hold
+ * p->hextra_next more fds than at start, where they hold p->hextra now: 0 with the cap to
+ * apply in *cap (a cap the limit decided shrinks), or -EMFILE with the figures in <why>
+ * (<size> bytes). A reload; under bk_mu.
+ */
+int sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, size_t size);
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit and sets p->max_conns: the configured
  * max_connections, or what the limit holds when it is 0. -EMFILE (logged with the figures)
