@@ -360,6 +360,8 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 			return -EINVAL;
 		}
 	}
+	/* any group may retire: a start file's with a warm pool or discovery too, whose pools
+	 * empty (backends.c) and whose discovery pauses (discover.c) until it is named again */
 	for (size_t g = 0; g < p->gcap; g++) {
 		const struct sl_config_group *cg = sl__group_cfg(p, g);
 
@@ -369,17 +371,6 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 		else if (g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
 		         find_in(next, cg->name) == SIZE_MAX)
 			nheld++;
-		if (!sl__group_is_live(p, g) || find_in(next, cg->name) != SIZE_MAX)
-			continue;
-		if (cg->discover.type != SL_DISCOVER_NONE || cg->warm_pool.size > 0) {
-			snprintf(why, size,
-			         "group %s was removed, but it has %s (removing it needs a "
-			         "restart)",
-			         cg->name,
-			         cg->discover.type != SL_DISCOVER_NONE ? "discover:"
-			                                               : "warm_pool:");
-			return -EINVAL;
-		}
 	}
 	if (nnew > nfree) {
 		snprintf(why, size,
