@@ -84,6 +84,8 @@ worker_apply(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_wgroup *g = &wm->w->groups[job->group];
 
 	(void)wk;
+	/* the view is this worker's from its first change on (an added group's pool too) */
+	wm->w->gpooled[job->group] = g->warm != NULL;
 	if (job->rebuild) {
 		sl__wgroup_set_members(g, wm->lb, wm->map, wm->nmap, wm->w->draining);
 		g->hash_key = job->hash_key;
@@ -645,7 +647,7 @@ struct bk_plan {
 	bool *drop; /* [cap] live slots to remove; NULL: the backend list is unchanged */
 	int *from;  /* [nbackends] the slot that stays, or -1 */
 	int *to;    /* [nbackends] the slot to fill, or -1 */
-	/* a start file's group the new file leaves out: its warm pools go to size 0 (cg) */
+	/* a group with a pool the new file leaves out: its warm pools go to size 0 (cg) */
 	struct sl_config_group gone;
 };
 
@@ -876,9 +878,9 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		}
 		err = plan_group(p, g, pl, why, size);
 	}
-	/* a start file's group that retires closes its pools' idle connections on every
+	/* a group with a warm pool that retires closes its pools' idle connections on every
 	 * worker; named again, the warm_pool its file gives refills them (greload.c) */
-	for (size_t g = 0; g < p->cfg->ngroups && err == 0; g++) {
+	for (size_t g = 0; g < p->gcap && err == 0; g++) {
 		struct bk_plan *pl = &plans[g];
 
 		if (!sl__group_is_live(p, g) || p->gslots[g].warm_size == 0 ||

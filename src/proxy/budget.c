@@ -186,8 +186,10 @@ sl__budget_warm_extra(const struct sl_proxy *p)
 {
 	int64_t extra = 0;
 
-	for (size_t g = 0; g < p->cfg->ngroups; g++)
-		extra += ((int64_t)p->gslots[g].warm_size - p->cfg->groups[g].warm_pool.size) *
+	/* a start file's groups as counted at start; an added group's, none was */
+	for (size_t g = 0; g < p->gcap; g++)
+		extra += ((int64_t)p->gslots[g].warm_size -
+		          (g < p->cfg->ngroups ? p->cfg->groups[g].warm_pool.size : 0)) *
 		         p->bsets[g].cap * p->nworkers;
 	return extra;
 }

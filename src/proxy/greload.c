@@ -257,13 +257,6 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 		         cg->name);
 		return -EINVAL;
 	}
-	if (cg->warm_pool.size > 0) {
-		snprintf(why, size,
-		         "group %s: a group added by a reload cannot have warm_pool: "
-		         "(needs a restart)",
-		         cg->name);
-		return -EINVAL;
-	}
 	if (sl__group_capacity(cg) > SL_GSLOT_BACKENDS) {
 		snprintf(why, size,
 		         "group %s: a group added by a reload has at most %u backend "
@@ -274,11 +267,12 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 	return 0;
 }
 
-/* true if group slot <g>'s workers have a warm pool object (a start file's group with one) */
+/* true if group slot <g>'s workers have a warm pool object: its group started, or was added,
+ * with one (the slot's fixed copy says which) */
 static bool
 has_pool(const struct sl_proxy *p, size_t g)
 {
-	return g < p->cfg->ngroups && p->cfg->groups[g].warm_pool.size > 0;
+	return p->gslots[g].cfg.warm_pool.size > 0;
 }
 
 /*
@@ -298,7 +292,12 @@ check_warm(struct sl_proxy *p, const struct sl_config *next, char *why, size_t s
 		const struct sl_config_group *cg = &next->groups[k];
 		int g = sl__group_slot(p, cg->name);
 
-		if (g < 0 || cg->warm_pool.size == p->gslots[g].warm_size)
+		if (g < 0) {
+			/* a group added with a pool: all of it is more */
+			extra += (int64_t)cg->warm_pool.size * sl__group_capacity(cg) * p->nworkers;
+			continue;
+		}
+		if (cg->warm_pool.size == p->gslots[g].warm_size)
 			continue;
 		if (cg->warm_pool.size > 0 && !has_pool(p, (size_t)g)) {
 			snprintf(why, size,
@@ -405,6 +404,7 @@ slot_empty(struct sl_proxy *p, size_t g)
 	p->bsets[g].cap = SL_GSLOT_BACKENDS;
 	p->bsets[g].health_base = SIZE_MAX;
 	memset(&slot->cfg, 0, sizeof(slot->cfg));
+	slot->warm_size = slot->warm_idle_ms = 0;
 	/* relaxed: under bk_mu, the only writer */
 	atomic_store_explicit(&slot->state, SL_GSLOT_FREE, memory_order_relaxed);
 }
@@ -486,6 +486,10 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 		                      0, w + 1);
 		if (err == 0)
 			sl__wgroup_queue_init(wg, p->workers[w].loop, &p->queued[g]);
+		/* its pool, all of it disabled: the worker's loop is not touched here (the
+		 * backend reload's member change enables it there) */
+		if (err == 0)
+			err = sl__wgroup_warm_open(wg, p->workers[w].loop, true);
 	}
 	if (err == 0)
 		err = health_open(p, g);
@@ -545,6 +549,7 @@ worker_drop(struct sl_worker *wk, struct sl_msg *m)
 	(void)wk;
 	/* the last queued session's leave stopped the queue's timer and wake-up (queue_leave()) */
 	SL_ASSERT(g->nqueued == 0 && !sl_timer_is_pending(&g->qpoll));
+	wm->w->gpooled[job->group] = false;
 	sl__wgroup_fini(g);
 	sl__wjob_put(&job->base, true);
 }
@@ -870,5 +875,16 @@ sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next)
 		atomic_store_explicit(&p->max_conns, p->health_cap, memory_order_relaxed);
 	}
 	p->health_cap = 0;
+	/* a group added with a warm pool: its cap is not the backend reload's to apply (no
+	 * resize there), so it is applied here; lower only, so a resize's is not undone */
+	if (p->warm_cap != 0 &&
+	    /* relaxed: this thread is the only writer */
+	    p->warm_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
+		sl_log_info("max_connections %u: what the file descriptors allow with the warm "
+		            "pools",
+		            p->warm_cap);
+		/* relaxed: a bound, publishing nothing (proxy_int.h) */
+		atomic_store_explicit(&p->max_conns, p->warm_cap, memory_order_relaxed);
+	}
 	pthread_mutex_unlock(&p->bk_mu);
 }

@@ -323,6 +323,11 @@ struct sl_pworker {
 	 * worker's alone once it runs: a slot a reload is filling is not its yet */
 	bool *lstarted;
 	struct sl_wgroup *groups;
+	/* [p->gcap]: group slot g's view here has a warm pool to keep in step (drain, health).
+	 * Set at setup for the start file's groups, then by the worker alone: when it takes an
+	 * added group's first change (backends.c) and when it lets a slot go (greload.c), so it
+	 * never reads a view a reload is filling */
+	bool *gpooled;
 	struct sl_pool *sessions; /* struct sl_session blocks */
 	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
 	uint8_t *pp_buf;          /* scratch for PROXY headers in and out */
@@ -594,8 +599,12 @@ int sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg,
                     struct sl_backend *backends, uint32_t cap, const struct sl_lb *proto,
                     const uint16_t *map, size_t nmap, unsigned seed);
 void sl__wgroup_fini(struct sl_wgroup *g);
-/* Creates the group's warm pool on <loop> if warm_pool.size > 0 (worker setup). 0 or -errno. */
-int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop);
+/*
+ * Creates the group's warm pool on <loop> if warm_pool.size > 0: filling (worker setup), or
+ * with <off> every backend disabled and the loop untouched (a group a reload adds, built on the
+ * controlling thread; its members' first change on the worker enables them). 0 or -errno.
+ */
+int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off);
 /*
  * Enables warm refills for the backends that are up and disables them (closing their idle
  * connections) for those that are down, or for every backend if <off>. No-op without a pool.

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Reloads that remove and bring back a start file's group with a warm pool or DNS discovery,
-real processes on real sockets. A removed group's warm pools close their idle connections on
-every worker (the backend sees them go) and fill again when a later file names the group. A
+"""Reloads that add, remove and bring back groups with a warm pool or DNS discovery, real
+processes on real sockets. A group added with a warm pool fills it on every worker (the backend
+sees the idle connections). A removed group's warm pools close their idle connections on every
+worker (the backend sees them go) and fill again when a later file names the group. A
 removed group's discovery pauses (records changed meanwhile are not resolved, and nothing is
 applied to the retired group) and resumes when it is named again: the new records are resolved
 and its listener's sessions reach them. dnsmasq serves the records (dns_discovery_test.py)."""
@@ -14,7 +15,8 @@ import time
 import unittest
 
 from dns_discovery_test import DNSMASQ, Dnsmasq, backends_on_one_port, who
-from harness import SLOW, Server, Sluice, echo_handler, free_port, stable_port, wait_for_text
+from harness import (SLOW, Server, Sluice, connect, echo_handler, free_port, recv_exact,
+                     stable_port, wait_for_text)
 
 
 def wait_for(pred, what, timeout=10.0):
@@ -84,6 +86,33 @@ class ReloadGroupsRetire(unittest.TestCase):
             wait_for_text(px, "group pooled: back (reload)")
             wait_for(lambda: held(b) == 4, "the pools to fill again")
             self.assertEqual(accepted + 4, b.accepted)
+            self.assertEqual(0, px.stop())
+
+    def test_a_group_added_with_a_warm_pool_fills_it_and_gives_it_up_when_removed(self):
+        p1, p2 = free_port(), free_port()
+        with Server(echo_handler) as a, Server(echo_handler) as b:
+            web = ("web", f"    backends: [{{ address: {a.addr} }}]\n")
+            pooled = ("pooled", f"    warm_pool: {{ size: 2, idle: 60s }}\n"
+                                f"    backends: [{{ address: {b.addr} }}]\n")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+
+            self.write([("one", p1, "web"), ("two", p2, "pooled")], [web, pooled])
+            self.hup(px)
+            wait_for_text(px, "group pooled: added (reload)")
+            wait_for(lambda: held(b) == 4, "two idle connections from each of two workers")
+            with connect(p2) as s:  # a session through the added group
+                s.sendall(b"x" * 1000)
+                self.assertEqual(b"x" * 1000, recv_exact(s, 1000))
+            wait_for(lambda: held(b) == 4, "the pool to refill")
+
+            self.write([("one", p1, "web")], [web])
+            self.hup(px)
+            wait_for(lambda: held(b) == 0, "the pools to close their connections")
+            self.write([("one", p1, "web"), ("two", p2, "pooled")], [web, pooled])
+            self.hup(px)
+            wait_for_text(px, "group pooled: back (reload)")
+            wait_for(lambda: held(b) == 4, "the pools to fill again")
             self.assertEqual(0, px.stop())
 
     def test_a_removed_groups_discovery_pauses_and_resumes_when_it_is_back(self):
