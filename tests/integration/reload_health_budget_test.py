@@ -3,8 +3,9 @@
 small limit (prlimit): with a configured max_connections, a reload adding a checked group of 64
 backend slots is refused with the figures (`sluicectl reload`) and nothing changes, while one of
 2 slots is taken and checked; turning checks on for a start file's group is counted the same
-way. With the cap the limit decided, the reload is taken and the cap is lowered by what the
-checks hold, to the figure the budget's formula gives."""
+way, and so is a group added with a warm pool. With the cap the limit decided, the reload is
+taken and the cap is lowered by what the checks hold, to the figure the budget's formula
+gives."""
 import os
 import re
 import signal
@@ -19,6 +20,12 @@ from harness import SLOW, SLUICECTL, Sluice, Server, echo_handler, free_port, wa
 LIMIT = 200
 
 
+def held(srv):
+    """Connections the backend has accepted and not yet seen closed."""
+    with srv.lock:
+        return len(srv.conns)
+
+
 class ReloadHealthBudget(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -28,7 +35,7 @@ class ReloadHealthBudget(unittest.TestCase):
         self.port = free_port()
         self.reloads = 0
 
-    def write(self, backend, max_conns, web_health=False, api_slots=0):
+    def write(self, backend, max_conns, web_health=False, api_slots=0, api_warm=0):
         """Group web (one backend slot, checked with <web_health>), and with <api_slots> group
         api of that many backend slots, checked, no listener naming it."""
         check = "    health: { type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }\n"
@@ -40,7 +47,9 @@ class ReloadHealthBudget(unittest.TestCase):
                 + (check if web_health else "")
                 + f"    backends:\n      - {{ name: a, address: {backend} }}\n")
         if api_slots:
-            text += (f"  - name: api\n    max_backends: {api_slots}\n" + check
+            text += (f"  - name: api\n    max_backends: {api_slots}\n"
+                     + (f"    warm_pool: {{ size: {api_warm}, idle: 60s }}\n" if api_warm
+                        else check)
                      + f"    backends:\n      - {{ name: b, address: {backend} }}\n")
         with open(self.path, "w") as f:
             f.write(text)
@@ -87,6 +96,25 @@ class ReloadHealthBudget(unittest.TestCase):
             wait_for_text(px, "group api: added (reload)")
             deadline = time.monotonic() + 10 * SLOW
             while srv.accepted < before + 2:  # its checks connect, every 100 ms
+                self.assertLess(time.monotonic(), deadline, px.stderr())
+                select.select([], [], [], 0.02)
+
+    def test_a_group_added_with_a_warm_pool_the_limit_cannot_hold_is_refused(self):
+        with Server(echo_handler) as srv:
+            self.write(srv.addr, 20)
+            px = self.start()
+            # 10 idle connections for each of 4 backend slots in the one worker
+            self.write(srv.addr, 20, api_slots=4, api_warm=10)
+            rc, err = self.ctl_reload()
+            self.assertEqual(1, rc, err)
+            self.assertIn(f"the fd limit is {LIMIT}: warm pools 40 connections larger", err)
+            self.assertNotIn("group api: added", px.stderr())
+            # 2 x 2 fit: taken, and the backend holds the pool's two idle connections
+            self.write(srv.addr, 20, api_slots=2, api_warm=2)
+            self.hup(px)
+            wait_for_text(px, "group api: added (reload)")
+            deadline = time.monotonic() + 10 * SLOW
+            while held(srv) != 2:
                 self.assertLess(time.monotonic(), deadline, px.stderr())
                 select.select([], [], [], 0.02)
 
