@@ -131,7 +131,7 @@ int
 sl__group_slot(const struct sl_proxy *p, const char *name)
 {
 	for (size_t g = 0; g < p->gcap; g++)
-		if (slot_state(&p->gslots[g]) != SL_GSLOT_FREE &&
+		if (slot_state(&p->gslots[g]) != SL_GSLOT_FREE && !p->gslots[g].dropping &&
 		    strcmp(p->gslots[g].cfg.name, name) == 0)
 			return (int)g;
 	return -ENOENT;
@@ -175,6 +175,14 @@ find_in(const struct sl_config *c, const char *name)
 		if (strcmp(c->groups[k].name, name) == 0)
 			return k;
 	return SIZE_MAX;
+}
+
+/* The index in <next> of the group slot <g> holds, or SIZE_MAX: a dropping slot's group is
+ * never the one a name brings back. */
+static size_t
+slot_named_in(const struct sl_proxy *p, size_t g, const struct sl_config *next)
+{
+	return p->gslots[g].dropping ? SIZE_MAX : find_in(next, p->gslots[g].cfg.name);
 }
 
 /* A free slot, or SIZE_MAX. */
@@ -230,7 +238,7 @@ static bool
 slot_is_reclaimable(const struct sl_proxy *p, size_t g, const struct sl_config *next)
 {
 	return g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
-	       find_in(next, p->gslots[g].cfg.name) == SIZE_MAX && !slot_is_held(p, g);
+	       slot_named_in(p, g, next) == SIZE_MAX && !slot_is_held(p, g);
 }
 
 /* The reclaimable slot retired longest ago, or SIZE_MAX. Under bk_mu. */
@@ -362,13 +370,11 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 	/* any group may retire: a start file's with a warm pool or discovery too, whose pools
 	 * empty (backends.c) and whose discovery pauses (discover.c) until it is named again */
 	for (size_t g = 0; g < p->gcap; g++) {
-		const struct sl_config_group *cg = sl__group_cfg(p, g);
-
 		nfree += g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_FREE;
 		if (slot_is_reclaimable(p, g, next))
 			nfree++;
 		else if (g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
-		         find_in(next, cg->name) == SIZE_MAX)
+		         slot_named_in(p, g, next) == SIZE_MAX)
 			nheld++;
 	}
 	if (nnew > nfree) {
@@ -405,6 +411,7 @@ slot_empty(struct sl_proxy *p, size_t g)
 	p->bsets[g].health_base = SIZE_MAX;
 	memset(&slot->cfg, 0, sizeof(slot->cfg));
 	slot->warm_size = slot->warm_idle_ms = 0;
+	slot->dropping = false;
 	/* relaxed: under bk_mu, the only writer */
 	atomic_store_explicit(&slot->state, SL_GSLOT_FREE, memory_order_relaxed);
 }
@@ -608,6 +615,9 @@ slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t s
 		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
 		if (sl__wjob_run(p, &job->base, job_msg, RECLAIM_TIMEOUT_MS, who, "group slot") !=
 		    p->nworkers) {
+			/* the workers that answered, and the late ones once they do, have no view
+			 * of the group left: its name must not bring the slot back */
+			slot->dropping = true;
 			snprintf(
 			        why, size,
 			        "group %s: a worker did not let go of the slot of removed group %s "
@@ -682,7 +692,7 @@ sl__groups_point(struct sl_proxy *p, const struct sl_config *next)
 
 		if (was == SL_GSLOT_FREE)
 			continue;
-		k = find_in(next, slot->cfg.name);
+		k = slot_named_in(p, g, next);
 		st = k != SIZE_MAX ? SL_GSLOT_LIVE : SL_GSLOT_RETIRED;
 		/* R1: pairs with A3 in sl__group_live(): the group's fields are visible. A retired
 		 * slot reads its own copy, which outlives every snapshot */

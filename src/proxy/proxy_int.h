@@ -251,6 +251,10 @@ struct sl_gslot {
 	/* CLOCK_MONOTONIC ms when a reload last retired it: of the slots to reclaim, the lowest
 	 * goes first. Under p->bk_mu */
 	uint64_t retired_ms;
+	/* a reclaim gave up waiting for the workers: some may have let go of their view of the
+	 * group, so the slot is never brought back by its name (sl__group_slot() skips it), only
+	 * reclaimed again (a worker's drop is idempotent). Under p->bk_mu */
+	bool dropping;
 };
 
 /* What a listener slot holds (struct sl_lslot.state). */
@@ -906,8 +910,8 @@ sl__group_cfg(const struct sl_proxy *p, size_t g)
 {
 	return &p->gslots[g].cfg;
 }
-/* The group slot named <name> (filled: adding, live or retired), or -ENOENT. Controlling
- * thread, or under bk_mu. */
+/* The group slot named <name> (filled: adding, live or retired, and not dropping), or
+ * -ENOENT. Controlling thread, or under bk_mu. */
 int sl__group_slot(const struct sl_proxy *p, const char *name);
 /* The group slot of <c>'s group <k> (sl__group_slot() of its name), or -ENOENT. */
 int sl__group_slot_of(const struct sl_proxy *p, const struct sl_config *c, size_t k);
