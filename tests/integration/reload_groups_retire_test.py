@@ -8,38 +8,16 @@ applied to the retired group) and resumes when it is named again: the new record
 and its listener's sessions reach them. dnsmasq serves the records (dns_discovery_test.py)."""
 import contextlib
 import os
-import select
-import signal
-import tempfile
 import time
 import unittest
 
 from dns_discovery_test import DNSMASQ, Dnsmasq, backends_on_one_port, who
-from harness import (SLOW, Server, Sluice, connect, echo_handler, free_port, recv_exact,
-                     stable_port, wait_for_text)
+from harness import (SLOW, connect, echo_handler, free_port, held, recv_exact, Server, stable_port,
+                     wait_for, wait_for_text)
+from reloading import ReloadCase
 
 
-def wait_for(pred, what, timeout=10.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        select.select([], [], [], 0.02)
-
-
-def held(srv):
-    """Connections the backend has accepted and not yet seen closed."""
-    with srv.lock:
-        return len(srv.conns)
-
-
-class ReloadGroupsRetire(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.reloads = 0
-
+class ReloadGroupsRetire(ReloadCase):
     def write(self, listeners, groups):
         """<listeners>: [(name, port, group)], <groups>: [(name, yaml body)]."""
         text = "workers: 2\ndrain_timeout: 5s\nlisteners:\n"
@@ -48,21 +26,10 @@ class ReloadGroupsRetire(unittest.TestCase):
         text += "groups:\n"
         for name, body in groups:
             text += f"  - name: {name}\n{body}"
-        with open(self.path, "w") as f:
-            f.write(text)
+        self.write_file(text)
 
     def start(self, port):
-        px = Sluice(["-c", self.path], port=port)
-        px.__enter__()
-        self.addCleanup(px.stop)
-        return px
-
-    def hup(self, px):
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: px.stderr().count(f"SIGHUP: {self.path} reloaded") >= self.reloads
-                 or "SIGHUP: not reloaded" in px.stderr(), "the reload")
-        self.assertNotIn("SIGHUP: not reloaded", px.stderr())
+        return super().start(port, control=False)
 
     def test_a_removed_groups_warm_pools_close_and_fill_again_when_it_is_back(self):
         p1, p2 = free_port(), free_port()
@@ -136,7 +103,7 @@ class ReloadGroupsRetire(unittest.TestCase):
                             f"timeout: 300ms }}\n")
             self.write([("one", p1, "web"), ("two", p2, "disc")], [web, disc])
             px = self.start(p1)
-            wait_for_text(px, f"discover disc: disc.test gives 1 backend")
+            wait_for_text(px, "discover disc: disc.test gives 1 backend")
             wait_for(lambda: who(p2) == "b2", "a session through disc to b2")
 
             self.write([("one", p1, "web")], [web])

@@ -6,34 +6,22 @@ backend slots is refused with the figures (`sluicectl reload`) and nothing chang
 way, and so is a group added with a warm pool. With the cap the limit decided, the reload is
 taken and the cap is lowered by what the checks hold, to the figure the budget's formula
 gives."""
-import os
 import re
-import signal
 import subprocess
 import select
-import tempfile
 import time
 import unittest
 
-from harness import SLOW, SLUICECTL, Sluice, Server, echo_handler, free_port, wait_for_text
+from harness import SLOW, SLUICECTL, echo_handler, free_port, held, Server, wait_for_text
+from reloading import ReloadCase
 
 LIMIT = 200
 
 
-def held(srv):
-    """Connections the backend has accepted and not yet seen closed."""
-    with srv.lock:
-        return len(srv.conns)
-
-
-class ReloadHealthBudget(unittest.TestCase):
+class ReloadHealthBudget(ReloadCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        super().setUp()
         self.port = free_port()
-        self.reloads = 0
 
     def write(self, backend, max_conns, web_health=False, api_slots=0, api_warm=0):
         """Group web (one backend slot, checked with <web_health>), and with <api_slots> group
@@ -51,30 +39,15 @@ class ReloadHealthBudget(unittest.TestCase):
                      + (f"    warm_pool: {{ size: {api_warm}, idle: 60s }}\n" if api_warm
                         else check)
                      + f"    backends:\n      - {{ name: b, address: {backend} }}\n")
-        with open(self.path, "w") as f:
-            f.write(text)
+        self.write_file(text)
 
     def start(self):
-        px = Sluice(["-c", self.path], port=self.port)
-        px.args = ["prlimit", f"--nofile={LIMIT}:{LIMIT}"] + px.args
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
+        return super().start(self.port, prefix=["prlimit", f"--nofile={LIMIT}:{LIMIT}"])
 
     def ctl_reload(self):
         p = subprocess.run([SLUICECTL, "-s", self.sock, "reload"], capture_output=True,
                            text=True, timeout=60 * SLOW)
         return p.returncode, p.stderr
-
-    def hup(self, px):
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOW
-        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
-            self.assertLess(time.monotonic(), deadline, px.stderr())
-            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-            select.select([], [], [], 0.02)
 
     def test_checks_that_do_not_fit_a_configured_cap_are_refused(self):
         with Server(echo_handler) as srv:
