@@ -106,12 +106,33 @@ sl__budget_health_extra(const struct sl_proxy *p, const struct sl_config *next)
 	return n;
 }
 
+/*
+ * Whether sessions of <per_session> fds, up to <*cap>, fit the fd limit <limit> beside <idle>
+ * fds held idle and the spare. A cap the limit decided (no max_connections) is lowered to what
+ * fits instead. false: a configured cap no longer fits, or no session does.
+ */
+static bool
+cap_fits(const struct sl_config *cfg, uint64_t limit, uint64_t idle, unsigned per_session,
+         uint32_t *cap)
+{
+	uint64_t fit = limit > idle + BUDGET_SPARE_FDS
+	                       ? (limit - idle - BUDGET_SPARE_FDS) / per_session
+	                       : 0;
+
+	if (cfg->max_connections == 0 && fit > 0) {
+		if (fit < *cap)
+			*cap = (uint32_t)fit;
+		return true;
+	}
+	return fit >= *cap && fit > 0;
+}
+
 int
 sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, size_t size)
 {
 	const struct sl_config *cfg = p->cfg;
 	unsigned per_session = sl__budget_session_fds(cfg);
-	uint64_t limit, idle, fit, want;
+	uint64_t limit, idle, want;
 	struct rlimit r;
 
 	/* relaxed: this thread is the only writer */
@@ -121,15 +142,8 @@ sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, size
 	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
 	idle = (uint64_t)((int64_t)sl__budget_idle_fds(cfg, p->nworkers) +
 	                  sl__budget_warm_extra(p) + health_more(p));
-	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
 	want = *cap;
-	if (cfg->max_connections == 0 && fit > 0) {
-		/* the cap the limit decided shrinks by what the checks hold more */
-		if (fit < want)
-			*cap = (uint32_t)fit;
-		return 0;
-	}
-	if (fit >= want && fit > 0)
+	if (cap_fits(cfg, limit, idle, per_session, cap))
 		return 0;
 	snprintf(why, size,
 	         "the fd limit is %" PRIu64 ": health checks %" PRId64 " fds more (one per backend "
@@ -146,7 +160,7 @@ sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t n
                            unsigned per_session, uint32_t *cap, char *why, size_t size)
 {
 	const struct sl_config *cfg = p->cfg;
-	uint64_t limit, idle, fit, want;
+	uint64_t limit, idle, want;
 	size_t nsplice0 = 0;
 	struct rlimit r;
 
@@ -161,15 +175,8 @@ sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t n
 	       p->nworkers * listener_fds(cfg->nlisteners, nsplice0) +
 	       p->nworkers * listener_fds(nlisteners, nsplice);
 	idle = (uint64_t)((int64_t)idle + sl__budget_warm_extra(p) + health_more(p));
-	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
 	want = *cap;
-	if (cfg->max_connections == 0 && fit > 0) {
-		/* the cap the limit decided shrinks by what the new sockets hold */
-		if (fit < want)
-			*cap = (uint32_t)fit;
-		return 0;
-	}
-	if (fit >= want && fit > 0)
+	if (cap_fits(cfg, limit, idle, per_session, cap))
 		return 0;
 	snprintf(why, size,
 	         "%zu listener%s in %u worker%s hold %" PRIu64
@@ -200,7 +207,7 @@ sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, ch
 {
 	const struct sl_config *cfg = p->cfg;
 	unsigned per_session = sl__budget_session_fds(cfg);
-	uint64_t limit, idle, fit, want;
+	uint64_t limit, idle, want;
 	struct rlimit r;
 
 	/* relaxed: this thread is the only writer */
@@ -210,15 +217,8 @@ sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, ch
 	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
 	idle = (uint64_t)((int64_t)sl__budget_idle_fds(cfg, p->nworkers) +
 	                  sl__budget_warm_extra(p) + health_more(p) + extra);
-	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
 	want = *cap;
-	if (cfg->max_connections == 0 && fit > 0) {
-		/* the cap the limit decided shrinks by what the pools hold more */
-		if (fit < want)
-			*cap = (uint32_t)fit;
-		return 0;
-	}
-	if (fit >= want && fit > 0)
+	if (cap_fits(cfg, limit, idle, per_session, cap))
 		return 0;
 	snprintf(why, size,
 	         "the fd limit is %" PRIu64 ": warm pools %" PRId64 " connections larger (size x "
