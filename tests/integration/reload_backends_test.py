@@ -6,16 +6,10 @@ still held by its open session) is refused with the reason and changes nothing, 
 session closes. A list that stays as it was keeps the run-time changes made with sluicectl.
 Open sessions are listed with the backend they have."""
 import json
-import os
-import select
-import signal
-import subprocess
-import tempfile
-import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, ask_name, connect, free_port, name_handler, Server, Sluice,
-                     wait_for_text)
+from harness import ask_name, connect, free_port, name_handler, Server, wait_for, wait_for_text
+from reloading import ReloadCase
 
 
 def who_answers(port, n):
@@ -27,60 +21,29 @@ def who_answers(port, n):
     return names
 
 
-class ReloadBackends(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
-        self.port = None
-
+class ReloadBackends(ReloadCase):
     def write(self, backends):
-        items = "".join(f"      - {{ name: {n}, address: {a}, weight: {w} }}\n"
-                        for n, a, w in backends)
-        with open(self.path, "w") as f:
-            f.write(f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
-                    f"listeners:\n  - name: front\n    address: 127.0.0.1:{self.port}\n"
-                    f"    group: web\n"
-                    f"groups:\n  - name: web\n    balance: weighted\n    max_backends: 3\n"
-                    f"    backends:\n{items}")
-
-    def ctl(self, *args):
-        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
-                           text=True, timeout=60 * SLOW)
-        return p.returncode, p.stdout, p.stderr
-
-    def hup(self, px, n):
-        """SIGHUP, and waits for the <n>th "reloaded" line."""
-        px.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOW
-        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < n:
-            self.assertLess(time.monotonic(), deadline, px.stderr())
-            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-            select.select([], [], [], 0.02)
+        self.write_one_group(self.port, backends, "    balance: weighted\n    max_backends: 3\n")
 
     def test_backends_added_removed_reweighted_and_an_overflow_refused(self):
         self.port = free_port()
         with Server(name_handler("a")) as a, Server(name_handler("b")) as b, \
                 Server(name_handler("c")) as c, Server(name_handler("d")) as d:
             self.write([("a", a.addr, 1)])
-            px = Sluice(["-c", self.path], port=self.port)
-            px.__enter__()
-            self.addCleanup(px.stop)
-            wait_for_text(px, "control socket on")
+            px = self.start(self.port)
             self.assertEqual({"a"}, set(who_answers(self.port, 3)))
 
             # a run-time change, then a file whose list is unchanged: the change stays
             self.assertEqual(0, self.ctl("set", "weight", "web/a", "2")[0])
             self.write([("a", a.addr, 1)])
-            self.hup(px, 1)
+            self.hup(px)
             rc, out, _ = self.ctl("--json", "show", "backends")
             self.assertEqual(0, rc)
             self.assertIn('"weight":2', out.replace(" ", ""))
 
             # added: b takes new connections
             self.write([("a", a.addr, 1), ("b", b.addr, 1)])
-            self.hup(px, 2)
+            self.hup(px)
             wait_for_text(px, f"group web: backend b ({b.addr}) added (reload)")
             self.assertIn("a weight 2 -> 1 (reload)", px.stderr())  # the file is the truth
             self.assertEqual({"a", "b"}, set(who_answers(self.port, 6)))
@@ -96,7 +59,7 @@ class ReloadBackends(unittest.TestCase):
             self.assertIsNotNone(held, "no session reached a")
             self.addCleanup(held.close)
             self.write([("b", b.addr, 1)])
-            self.hup(px, 3)
+            self.hup(px)
             wait_for_text(px, "group web: backend a removed (reload)")
             before = a.accepted
             self.assertEqual({"b"}, set(who_answers(self.port, 5)))
@@ -114,7 +77,7 @@ class ReloadBackends(unittest.TestCase):
 
             # reweighted (and c added): b takes 4 of every 5
             self.write([("b", b.addr, 4), ("c", c.addr, 1)])
-            self.hup(px, 4)
+            self.hup(px)
             wait_for_text(px, "group web: backend b weight 1 -> 4 (reload)")
             names = who_answers(self.port, 10)
             self.assertEqual(8, names.count("b"), names)
@@ -133,10 +96,7 @@ class ReloadBackends(unittest.TestCase):
 
             # once the session closes, the slot is free and the same file is taken
             held.close()
-            deadline = time.monotonic() + 10 * SLOW
-            while self.ctl("reload")[0] != 0:
-                self.assertLess(time.monotonic(), deadline, px.stderr())
-                select.select([], [], [], 0.05)
+            wait_for(lambda: self.ctl("reload")[0] == 0, "the reload once the slot is free")
             wait_for_text(px, f"group web: backend d ({d.addr}) added (reload)")
             self.assertIn("d", who_answers(self.port, 6))
             self.assertIsNone(px.proc.poll())

@@ -85,22 +85,13 @@ class ReloadGroupKeys(ReloadCase):
         super().setUp()
         self.port = free_port()
 
-    def write(self, backends, group_keys):
-        items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
-        with open(self.path, "w") as f:
-            f.write(f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
-                    f"listeners:\n  - name: front\n    address: 127.0.0.1:{self.port}\n"
-                    f"    group: web\n"
-                    f"groups:\n  - name: web\n{group_keys}"
-                    f"    backends:\n{items}")
-
     def start(self):
         return super().start(self.port)
 
     def test_round_robin_to_least_conn_follows_the_held_sessions(self):
         with Server(tagged_handler("a")) as a, Server(tagged_handler("b")) as b:
             backends = [("a", a.addr), ("b", b.addr)]
-            self.write(backends, "    balance: round_robin\n")
+            self.write_one_group(self.port, backends, "    balance: round_robin\n")
             px = self.start()
 
             # two long sessions on a (round robin alternates: within 4 tries)
@@ -120,7 +111,7 @@ class ReloadGroupKeys(ReloadCase):
             self.assertTrue(all(x != y for x, y in zip(names, names[1:])), names)
 
             # least_conn: a holds two sessions, b none, so every new one goes to b
-            self.write(backends, "    balance: least_conn\n")
+            self.write_one_group(self.port, backends, "    balance: least_conn\n")
             self.hup(px)
             wait_for_text(px, "group web: balance round_robin -> least_conn")
             names = who_answers(self.port, 8)
@@ -135,7 +126,7 @@ class ReloadGroupKeys(ReloadCase):
 
             # maglev over more backend slots (2 backends + 16 by default) than its table:
             # refused
-            self.write(backends, "    balance: maglev\n    maglev_table_size: 17\n")
+            self.write_one_group(self.port, backends, "    balance: maglev\n    maglev_table_size: 17\n")
             rc, _, err = self.ctl("reload")
             self.assertEqual(1, rc)
             self.assertIn("group web: maglev_table_size 17 must be larger than the group's 18 "
@@ -143,20 +134,20 @@ class ReloadGroupKeys(ReloadCase):
             self.assertNotIn("least_conn -> maglev", px.stderr())
 
             # maglev with a table that fits: one client address always lands on one backend
-            self.write(backends, "    balance: maglev\n    maglev_table_size: 65537\n")
+            self.write_one_group(self.port, backends, "    balance: maglev\n    maglev_table_size: 65537\n")
             self.hup(px)
             wait_for_text(px, "group web: balance least_conn -> maglev")
             self.assertEqual(1, len(set(who_answers(self.port, 6))))
 
     def test_send_proxy_changes_for_new_sessions_only(self):
         with Server(tagged_handler("a")) as a:
-            self.write([("a", a.addr)], "    send_proxy: off\n")
+            self.write_one_group(self.port, [("a", a.addr)], "    send_proxy: off\n")
             px = self.start()
             early = connect(self.port)
             self.addCleanup(early.close)
             self.assertEqual("a none", ask_name(early))
 
-            self.write([("a", a.addr)], "    send_proxy: v1\n")
+            self.write_one_group(self.port, [("a", a.addr)], "    send_proxy: v1\n")
             self.hup(px)
             with connect(self.port) as s:
                 self.assertEqual("a v1", ask_name(s))
@@ -164,7 +155,7 @@ class ReloadGroupKeys(ReloadCase):
             self.addCleanup(v1.close)
             self.assertEqual("a v1", ask_name(v1))
 
-            self.write([("a", a.addr)], "    send_proxy: v2\n")
+            self.write_one_group(self.port, [("a", a.addr)], "    send_proxy: v2\n")
             self.hup(px)
             with connect(self.port) as s:
                 self.assertEqual("a v2", ask_name(s))
@@ -173,7 +164,7 @@ class ReloadGroupKeys(ReloadCase):
             self.assertTrue(echo_checked(early, 100000, 1))
             self.assertTrue(echo_checked(v1, 100000, 2))
 
-            self.write([("a", a.addr)], "    send_proxy: off\n")
+            self.write_one_group(self.port, [("a", a.addr)], "    send_proxy: off\n")
             self.hup(px)
             with connect(self.port) as s:
                 self.assertEqual("a none", ask_name(s))

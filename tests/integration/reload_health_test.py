@@ -51,14 +51,6 @@ class ReloadHealth(ReloadCase):
         super().setUp()
         self.port = free_port()
 
-    def write(self, backends, health):
-        items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
-        with open(self.path, "w") as f:
-            f.write(f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
-                    f"listeners:\n  - name: front\n    address: 127.0.0.1:{self.port}\n"
-                    f"    group: web\n"
-                    f"groups:\n  - name: web\n{health}    backends:\n{items}")
-
     def start(self):
         return super().start(self.port)
 
@@ -86,12 +78,12 @@ class ReloadHealth(ReloadCase):
     def test_interval_change_marks_a_failing_backend_down_and_back_slower(self):
         with Probed(b"ok\n") as good, Probed(b"no\n") as bad:
             backends = [("good", good.addr), ("bad", bad.addr)]
-            self.write(backends, self.health("10s"))
+            self.write_one_group(self.port, backends, self.health("10s"))
             px = self.start()
             # at most one probe each per 10 s: fall 3 is 20 s away
             self.assertEqual({"good": "up", "bad": "up"}, self.health_of())
 
-            self.write(backends, self.health("100ms"))
+            self.write_one_group(self.port, backends, self.health("100ms"))
             self.hup(px)
             wait_for_text(px, "group web: health checks every 100 ms, timeout 50 ms, rise 1, "
                           "fall 3 (reload)")
@@ -100,7 +92,7 @@ class ReloadHealth(ReloadCase):
             self.assertGreaterEqual(count_over(good, 1.0), 4)
 
             # back to 10 s: the state carries over, the probes come seldom
-            self.write(backends, self.health("10s"))
+            self.write_one_group(self.port, backends, self.health("10s"))
             self.hup(px)
             wait_for_text(px, "group web: health checks every 10000 ms")
             self.assertLessEqual(count_over(good, 1.0) + count_over(bad, 1.0), 2)
@@ -110,17 +102,17 @@ class ReloadHealth(ReloadCase):
     def test_checks_turned_on_and_off_by_reload(self):
         with Probed(b"ok\n") as good, Probed(b"no\n") as bad:
             backends = [("good", good.addr), ("bad", bad.addr)]
-            self.write(backends, "")
+            self.write_one_group(self.port, backends, "")
             px = self.start()
             self.assertEqual({"ok", "no"}, set(self.who(4)))
 
-            self.write(backends, self.health("100ms", fall=1))
+            self.write_one_group(self.port, backends, self.health("100ms", fall=1))
             self.hup(px)
             wait_for_text(px, "backend web/bad is down", timeout=5)
             self.assertEqual({"good": "up", "bad": "down"}, self.health_of())
             self.assertEqual(["ok"] * 4, self.who(4))
 
-            self.write(backends, "")
+            self.write_one_group(self.port, backends, "")
             self.hup(px)
             wait_for_text(px, "group web: health checks off (reload)")
             wait_for_text(px, "backend web/bad is up: no more health checks")

@@ -29,6 +29,18 @@ class ReloadCase(unittest.TestCase):
         with open(self.path, "w") as f:
             f.write(text)
 
+    def write_one_group(self, port, backends, group_keys=""):
+        """A file with one worker, one listener on <port> and one group, web: its <group_keys>
+        (YAML lines indented for a group) and then its <backends>, each (name, address) or
+        (name, address, weight)."""
+        items = "".join("      - { name: %s, address: %s%s }\n"
+                        % (b[0], b[1], f", weight: {b[2]}" if len(b) > 2 else "")
+                        for b in backends)
+        self.write_file(f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                        f"listeners:\n  - name: front\n    address: 127.0.0.1:{port}\n"
+                        f"    group: web\n"
+                        f"groups:\n  - name: web\n{group_keys}    backends:\n{items}")
+
     def start(self, port, prefix=(), control=True):
         """sluice on the file, listening on <port>, run under <prefix> (e.g. prlimit); with
         <control>, once its control socket is up."""
