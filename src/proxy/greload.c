@@ -507,80 +507,21 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 
 /* ---- reclaiming a retired slot ---- */
 
-struct gr_job;
-
-/* One worker's part of a reclaim. */
-struct gr_wmsg {
-	struct sl_msg m; /* first: the worker gets this back */
-	struct gr_job *job;
-	struct sl_pworker *w;
-};
-
-/* A reclaim on its way to the workers; freed by whoever lets go of it last (wjob.c). */
-struct gr_job {
-	struct sl__wjob base;
-	size_t group;
-	unsigned n;
-	struct gr_wmsg *w; /* [n] */
-};
-
-static void
-job_free(struct sl__wjob *j)
-{
-	struct gr_job *job = sl_container_of(j, struct gr_job, base);
-
-	free(job->w);
-	sl__wjob_fini(&job->base);
-	free(job);
-}
-
-/* Worker <i>'s message of the job. */
-static struct sl_msg *
-job_msg(struct sl__wjob *j, unsigned i)
-{
-	return &sl_container_of(j, struct gr_job, base)->w[i].m;
-}
-
 /*
- * On the worker: lets go of its view of the group. A worker takes its messages in the order
- * they were posted, so every earlier one about the group (a backend change the wait gave up
- * on) has run; no session of this worker is in the group (slot_is_held()).
+ * On the worker: lets go of its view of group slot <arg>. A worker takes its messages in the
+ * order they were posted, so every earlier one about the group (a backend change the wait gave
+ * up on) has run; no session of this worker is in the group (slot_is_held()).
  */
 static void
-worker_drop(struct sl_worker *wk, struct sl_msg *m)
+worker_drop(struct sl_pworker *w, void *arg)
 {
-	struct gr_wmsg *wm = (struct gr_wmsg *)m;
-	struct gr_job *job = wm->job;
-	struct sl_wgroup *g = &wm->w->groups[job->group];
+	size_t gi = (size_t)((struct sl_gslot *)arg - w->p->gslots);
+	struct sl_wgroup *g = &w->groups[gi];
 
-	(void)wk;
 	/* the last queued session's leave stopped the queue's timer and wake-up (queue_leave()) */
 	SL_ASSERT(g->nqueued == 0 && !sl_timer_is_pending(&g->qpoll));
-	wm->w->gpooled[job->group] = false;
+	w->gpooled[gi] = false;
 	sl__wgroup_fini(g);
-	sl__wjob_put(&job->base, true);
-}
-
-static struct gr_job *
-job_new(struct sl_proxy *p, size_t g)
-{
-	struct gr_job *job = calloc(1, sizeof(*job));
-
-	if (job == NULL)
-		return NULL;
-	job->w = calloc(p->nworkers, sizeof(job->w[0]));
-	if (job->w == NULL || sl__wjob_init(&job->base, job_free) != 0) {
-		free(job->w);
-		free(job);
-		return NULL;
-	}
-	job->group = g;
-	job->n = p->nworkers;
-	for (unsigned i = 0; i < job->n; i++)
-		job->w[i] = (struct gr_wmsg){.m = {.fn = worker_drop, .data = &job->w[i]},
-		                             .job = job,
-		                             .w = &p->workers[i]};
-	return job;
 }
 
 /*
@@ -598,7 +539,7 @@ slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t s
 	char who[96];
 
 	if (p->listening) {
-		struct gr_job *job;
+		ssize_t done;
 
 		if (!p->bk_live) {
 			snprintf(why, size,
@@ -607,14 +548,15 @@ slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t s
 			         name);
 			return -EAGAIN;
 		}
-		job = job_new(p, g);
-		if (job == NULL) {
+		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
+		/* the slots stay where they are (p->gslots): the payload needs no freeing */
+		done = sl__wjob_post_all(p, worker_drop, slot, NULL, RECLAIM_TIMEOUT_MS, who,
+		                         "group slot");
+		if (done < 0) {
 			snprintf(why, size, "out of memory");
 			return -ENOMEM;
 		}
-		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
-		if (sl__wjob_run(p, &job->base, job_msg, RECLAIM_TIMEOUT_MS, who, "group slot") !=
-		    p->nworkers) {
+		if (done != p->nworkers) {
 			/* the workers that answered, and the late ones once they do, have no view
 			 * of the group left: its name must not bring the slot back */
 			slot->dropping = true;

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sluice/backends.h>
 #include <sluice/config.h>
@@ -799,8 +800,8 @@ void sl__listener_session_adopted(struct sl_plistener *l);
 /* ---- wjob.c ---- */
 
 /*
- * A change the controlling thread hands to every worker and waits for: a backend change
- * (backends.c) or a listener change (lreload.c), embedded first in the caller's own job. One
+ * A change the controlling thread hands to every worker and waits for: a listener change
+ * (lreload.c), embedded first in the caller's own job, or the job of sl__wjob_post_all(). One
  * message per worker, whose handler calls sl__wjob_put(j, true) once it took its part. The
  * last of the caller and the workers to let go calls <free>, so a worker that answers after
  * the wait gave up still finds the job.
@@ -830,6 +831,18 @@ void sl__wjob_put(struct sl__wjob *j, bool took);
 unsigned sl__wjob_run(struct sl_proxy *p, struct sl__wjob *j,
                       struct sl_msg *(*msg)(struct sl__wjob *j, unsigned i), unsigned timeout_ms,
                       const char *who, const char *what);
+
+/*
+ * Runs <fn>(w, <arg>) on every worker w, through its mailbox, as sl__wjob_run() does (same
+ * wait, logs and count). Once the job exists it owns <arg>: <arg_free>(arg), unless NULL,
+ * releases it when the last of the caller and the workers lets go, which may be after the
+ * return when a worker is late (<fn> may still run then). Returns how many workers ran <fn>,
+ * or -ENOMEM (nothing posted, <arg> still the caller's). Controlling thread; blocks up to
+ * <timeout_ms>.
+ */
+ssize_t sl__wjob_post_all(struct sl_proxy *p, void (*fn)(struct sl_pworker *w, void *arg),
+                          void *arg, void (*arg_free)(void *arg), unsigned timeout_ms,
+                          const char *who, const char *what);
 
 /* ---- proxy.c ---- */
 
