@@ -243,7 +243,7 @@ struct sl_gslot {
 	struct sl_health *health;
 	/* the health check its checker runs now, owned, with the earlier ones a checker may still
 	 * read (freed once no target reads them, at the next change, or with the slot); NULL: the
-	 * start file's, cfg.health. Controlling thread, under p->bk_mu (greload.c) */
+	 * start file's, cfg.health. Controlling thread, under p->bk_mu (greload_health.c) */
 	struct sl__health_cfg *hcur;
 	unsigned hproxy; /* the PROXY header version its checks send (send_proxy) */
 	/* the warm pool its workers keep now (a reload may resize a start file's pool); under
@@ -959,6 +959,20 @@ void sl__groups_abandon(struct sl_proxy *p);
 void sl__groups_point(struct sl_proxy *p, const struct sl_config *next);
 /* true if every group of <next> is in a live or ADDING slot (what a publish needs). */
 bool sl__groups_match(const struct sl_proxy *p, const struct sl_config *next);
+
+/* ---- greload_health.c ---- */
+
+/*
+ * Starts a checker of its own for every backend slot of group <g> (all paused: the backend
+ * reload, or the caller, resumes the live ones), checking as slot->hcur says (an owned copy of
+ * cfg.health when unset: the snapshot it came from is freed by a later reload). Each backend
+ * starts in the state its up flag holds. 0 or -errno. Under bk_mu.
+ */
+int sl__gslot_health_open(struct sl_proxy *p, size_t g);
+/* Brings the checker's targets of group slot <g> in line with its state. Under bk_mu. */
+void sl__gslot_health_sync(struct sl_proxy *p, size_t g);
+/* Frees slot <slot>'s health checks (hcur and the copies it keeps); its checker is gone. */
+void sl__gslot_health_free(struct sl_gslot *slot);
 /*
  * After <next> is published: every group whose health: check (or send_proxy, which its checks
  * send) differs from what its checker runs is checked from now on as <next> says, its backends'
