@@ -23,51 +23,36 @@
 /* How long a change waits for every worker to take it before it returns anyway. */
 #define APPLY_TIMEOUT_MS 5000
 
-struct bk_job;
-
 /* One worker's part of a change: its balancer clone and slot map (NULL: keep the balancer). */
-struct bk_wmsg {
-	struct sl_msg m; /* first: the worker gets this back */
-	struct bk_job *job;
-	struct sl_pworker *w;
+struct bk_part {
 	struct sl_lb *lb;
 	uint16_t *map;
 	size_t nmap;
 	struct sl_warm_room *room; /* a warm pool resize: the new slots, then the old ones */
 };
 
-/* A change on its way to the workers; freed by whoever lets go of it last (wjob.c). */
-struct bk_job {
-	struct sl__wjob base;
+/* A change on its way to the workers; freed with the job that carries it (wjob.c). */
+struct bk_change {
 	size_t group;
 	bool rebuild;  /* the members, weights or algorithm changed: the workers swap balancers */
 	bool hash_key; /* rebuild: the new balancer is maglev (the flow key hashes the client) */
 	bool warm;     /* the warm pools are resized to <wcfg> (rooms made here) */
 	struct sl_config_warm_pool wcfg;
 	unsigned n;
-	struct bk_wmsg *w; /* [n] */
+	struct bk_part part[]; /* [n]: by worker index */
 };
 
 static void
-job_free(struct sl__wjob *j)
+change_free(void *arg)
 {
-	struct bk_job *job = sl_container_of(j, struct bk_job, base);
+	struct bk_change *c = arg;
 
-	for (unsigned i = 0; i < job->n; i++) {
-		sl_lb_destroy(job->w[i].lb);
-		free(job->w[i].map);
-		sl_warm_room_free(job->w[i].room);
+	for (unsigned i = 0; i < c->n; i++) {
+		sl_lb_destroy(c->part[i].lb);
+		free(c->part[i].map);
+		sl_warm_room_free(c->part[i].room);
 	}
-	free(job->w);
-	sl__wjob_fini(&job->base);
-	free(job);
-}
-
-/* Worker <i>'s message of the job. */
-static struct sl_msg *
-job_msg(struct sl__wjob *j, unsigned i)
-{
-	return &sl_container_of(j, struct bk_job, base)->w[i].m;
+	free(c);
 }
 
 /*
@@ -77,75 +62,64 @@ job_msg(struct sl__wjob *j, unsigned i)
  * stay with the group view, so least_conn and p2c go on from the real counts).
  */
 static void
-worker_apply(struct sl_worker *wk, struct sl_msg *m)
+worker_apply(struct sl_pworker *w, void *arg)
 {
-	struct bk_wmsg *wm = (struct bk_wmsg *)m;
-	struct bk_job *job = wm->job;
-	struct sl_wgroup *g = &wm->w->groups[job->group];
+	struct bk_change *c = arg;
+	struct bk_part *part = &c->part[w->index];
+	struct sl_wgroup *g = &w->groups[c->group];
 
-	(void)wk;
 	/* the view is this worker's from its first change on (an added group's pool too) */
-	wm->w->gpooled[job->group] = g->warm != NULL;
-	if (job->rebuild) {
-		sl__wgroup_set_members(g, wm->lb, wm->map, wm->nmap, wm->w->draining);
-		g->hash_key = job->hash_key;
-		wm->lb = NULL;
-		wm->map = NULL;
+	w->gpooled[c->group] = g->warm != NULL;
+	if (c->rebuild) {
+		sl__wgroup_set_members(g, part->lb, part->map, part->nmap, w->draining);
+		g->hash_key = c->hash_key;
+		part->lb = NULL;
+		part->map = NULL;
 	} else {
-		sl__wgroup_warm_sync(g, wm->w->draining);
+		sl__wgroup_warm_sync(g, w->draining);
 	}
-	if (job->warm && g->warm != NULL) {
+	if (c->warm && g->warm != NULL) {
 		/* no allocation here: the room was made by the controlling thread, and takes the
-		 * old slots back to it (job_free()) */
-		if (sl_warm_resize(g->warm, wm->room, &job->wcfg) == 0)
-			sl__wgroup_warm_sync(g, wm->w->draining);
+		 * old slots back to it (change_free()) */
+		if (sl_warm_resize(g->warm, part->room, &c->wcfg) == 0)
+			sl__wgroup_warm_sync(g, w->draining);
 	}
-	sl__wjob_put(&job->base, true);
 }
 
-static struct bk_job *
-job_new(struct sl_proxy *p, size_t group, bool rebuild, const struct sl_config_warm_pool *warm)
+static struct bk_change *
+change_new(struct sl_proxy *p, size_t group, bool rebuild, const struct sl_config_warm_pool *warm)
 {
 	const struct sl_bset *bs = &p->bsets[group];
-	struct bk_job *job = calloc(1, sizeof(*job));
+	struct bk_change *c = calloc(1, sizeof(*c) + p->nworkers * sizeof(c->part[0]));
 
-	if (job == NULL)
+	if (c == NULL)
 		return NULL;
-	job->w = calloc(p->nworkers, sizeof(job->w[0]));
-	if (job->w == NULL || sl__wjob_init(&job->base, job_free) != 0) {
-		free(job->w);
-		free(job);
-		return NULL;
-	}
-	job->group = group;
-	job->rebuild = rebuild;
-	job->hash_key = sl__group_cfg(p, group)->balance == SL_LB_MAGLEV;
-	job->warm = warm != NULL;
+	c->group = group;
+	c->rebuild = rebuild;
+	c->hash_key = sl__group_cfg(p, group)->balance == SL_LB_MAGLEV;
+	c->warm = warm != NULL;
 	if (warm != NULL)
-		job->wcfg = *warm;
-	job->n = p->nworkers;
-	for (unsigned i = 0; i < job->n; i++) {
-		struct bk_wmsg *wm = &job->w[i];
+		c->wcfg = *warm;
+	c->n = p->nworkers;
+	for (unsigned i = 0; i < c->n; i++) {
+		struct bk_part *part = &c->part[i];
 
-		wm->m = (struct sl_msg){.fn = worker_apply, .data = wm};
-		wm->job = job;
-		wm->w = &p->workers[i];
-		if (warm != NULL && (wm->room = sl_warm_room_new(bs->cap, warm->size)) == NULL) {
-			job_free(&job->base);
+		if (warm != NULL && (part->room = sl_warm_room_new(bs->cap, warm->size)) == NULL) {
+			change_free(c);
 			return NULL;
 		}
 		if (!rebuild || bs->nmap == 0)
 			continue;
-		wm->map = malloc(bs->nmap * sizeof(wm->map[0]));
-		if (wm->map == NULL ||
-		    sl_lb_clone(&wm->lb, p->lbs[group], &(struct sl_lb_opts){.seed = i + 1}) != 0) {
-			job_free(&job->base);
+		part->map = malloc(bs->nmap * sizeof(part->map[0]));
+		if (part->map == NULL || sl_lb_clone(&part->lb, p->lbs[group],
+		                                     &(struct sl_lb_opts){.seed = i + 1}) != 0) {
+			change_free(c);
 			return NULL;
 		}
-		memcpy(wm->map, bs->map, bs->nmap * sizeof(wm->map[0]));
-		wm->nmap = bs->nmap;
+		memcpy(part->map, bs->map, bs->nmap * sizeof(part->map[0]));
+		part->nmap = bs->nmap;
 	}
-	return job;
+	return c;
 }
 
 /* Every removed slot of group <g> has left every worker's balancer: it may be reused. */
@@ -170,7 +144,8 @@ static int
 publish(struct sl_proxy *p, size_t g, bool rebuild, const struct sl_config_warm_pool *warm)
 {
 	struct sl_bset *bs = &p->bsets[g];
-	struct bk_job *job;
+	struct bk_change *c;
+	ssize_t done = -ENOMEM;
 	char who[96];
 
 	if (rebuild) {
@@ -193,15 +168,21 @@ publish(struct sl_proxy *p, size_t g, bool rebuild, const struct sl_config_warm_
 		retire_removed(p, g);
 		return 0;
 	}
-	job = job_new(p, g, rebuild, warm);
-	if (job == NULL) {
+	snprintf(who, sizeof(who), "group %s", sl__group_cfg(p, g)->name);
+	c = change_new(p, g, rebuild, warm);
+	if (c != NULL) {
+		done = sl__wjob_post_all(p, worker_apply, c, change_free, APPLY_TIMEOUT_MS, who,
+		                         "backend");
+		if (done < 0)
+			change_free(c);
+	}
+	if (done < 0) {
 		/* the table changed but the workers keep their balancers: say so, loudly */
 		sl_log_error("group %s: out of memory passing a backend change to the workers",
 		             sl__group_cfg(p, g)->name);
 		return 0;
 	}
-	snprintf(who, sizeof(who), "group %s", sl__group_cfg(p, g)->name);
-	if (sl__wjob_run(p, &job->base, job_msg, APPLY_TIMEOUT_MS, who, "backend") == p->nworkers)
+	if (done == p->nworkers)
 		retire_removed(p, g);
 	return 0;
 }

@@ -8,7 +8,7 @@
  * the last of them ends. A later file that names it again brings it back with its state. With
  * no free slot left, a new name takes the slot of an added group retired earlier once nothing
  * holds it (slot_is_held()): every worker lets go of its view through its mailbox, then the
- * slot is reset whole. Read lreload.c for the listeners' half.
+ * slot is reset whole. Read lreload.c for the listeners' half, greload_health.c for the checks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,45 +22,6 @@
 
 /* How long a reclaim waits for every worker to let go of the slot. */
 #define RECLAIM_TIMEOUT_MS 5000
-
-/* A group's health check, owned: the strings follow it (struct sl_gslot.hcur). */
-struct sl__health_cfg {
-	struct sl_config_health h;
-	struct sl__health_cfg *older; /* the one it replaced, kept while a checker may read it */
-	char data[];                  /* h.send, then h.expect */
-};
-
-/* An owned copy of <h> that keeps <older>; NULL when out of memory. */
-static struct sl__health_cfg *
-health_dup(const struct sl_config_health *h, struct sl__health_cfg *older)
-{
-	size_t ns = h->send != NULL ? h->send_len : 0, ne = h->expect != NULL ? h->expect_len : 0;
-	struct sl__health_cfg *c = malloc(sizeof(*c) + ns + ne + 1);
-
-	if (c == NULL)
-		return NULL;
-	c->h = *h;
-	c->older = older;
-	if (ns > 0)
-		memcpy(c->data, h->send, ns);
-	if (ne > 0)
-		memcpy(c->data + ns, h->expect, ne);
-	c->h.send = h->send != NULL ? c->data : NULL;
-	c->h.expect = h->expect != NULL ? c->data + ns : NULL;
-	return c;
-}
-
-/* Frees slot <slot>'s health checks; its checker is gone. */
-static void
-health_free(struct sl_gslot *slot)
-{
-	while (slot->hcur != NULL) {
-		struct sl__health_cfg *c = slot->hcur;
-
-		slot->hcur = c->older;
-		free(c);
-	}
-}
 
 /* Fills slot <g>'s fixed copy from <cg>; an added group's backend list is left out. */
 static void
@@ -114,7 +75,7 @@ sl__gslots_destroy(struct sl_proxy *p)
 	sl__gslots_stop(p);
 	for (size_t g = 0; p->gslots != NULL && g < p->gcap; g++) {
 		sl_health_destroy(p->gslots[g].health);
-		health_free(&p->gslots[g]);
+		sl__gslot_health_free(&p->gslots[g]);
 	}
 	free(p->gslots);
 	p->gslots = NULL;
@@ -401,7 +362,7 @@ slot_empty(struct sl_proxy *p, size_t g)
 		sl_health_destroy(slot->health);
 		slot->health = NULL;
 	}
-	health_free(slot);
+	sl__gslot_health_free(slot);
 	sl_lb_destroy(p->lbs[g]);
 	p->lbs[g] = NULL;
 	free(p->bsets[g].map);
@@ -414,50 +375,6 @@ slot_empty(struct sl_proxy *p, size_t g)
 	slot->dropping = false;
 	/* relaxed: under bk_mu, the only writer */
 	atomic_store_explicit(&slot->state, SL_GSLOT_FREE, memory_order_relaxed);
-}
-
-/*
- * Starts a checker of its own for every backend slot of group <g> (all paused: the backend
- * reload, or the caller, resumes the live ones), checking as slot->hcur says (an owned copy of
- * cfg.health when unset: the snapshot it came from is freed by a later reload). Each backend
- * starts in the state its up flag holds. 0 or -errno. Under bk_mu.
- */
-static int
-health_open(struct sl_proxy *p, size_t g)
-{
-	struct sl_gslot *slot = &p->gslots[g];
-	const struct sl_health_opts o = {
-	        .on_change = sl__proxy_health_changed, .arg = p, .runtime = p->cfg->runtime};
-	uint32_t cap = p->bsets[g].cap;
-	struct sl_health_target *t;
-	int err;
-
-	if (slot->hcur == NULL && (slot->hcur = health_dup(&slot->cfg.health, NULL)) == NULL)
-		return -ENOMEM;
-	if (slot->hcur->h.kind == SL_HEALTH_NONE)
-		return 0;
-	t = calloc(cap, sizeof(*t));
-	if (t == NULL)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < cap; i++)
-		t[i] = (struct sl_health_target){.group = slot->cfg.name,
-		                                 .name = p->backends[g][i].name,
-		                                 .addr = p->backends[g][i].addr,
-		                                 .cfg = &slot->hcur->h,
-		                                 .up = &p->backends[g][i].up,
-		                                 .send_proxy = slot->hproxy,
-		                                 .paused = true};
-	err = sl_health_create(&slot->health, t, cap, &o);
-	free(t);
-	if (err != 0)
-		return err;
-	p->bsets[g].health_base = 0;
-	if (p->running && (err = sl_health_start(slot->health)) != 0) {
-		sl_health_destroy(slot->health);
-		slot->health = NULL;
-		p->bsets[g].health_base = SIZE_MAX;
-	}
-	return err;
 }
 
 /* Builds added group <cg> in free slot <g>: unseen by the workers until published. */
@@ -499,7 +416,7 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 			err = sl__wgroup_warm_open(wg, p->workers[w].loop, true);
 	}
 	if (err == 0)
-		err = health_open(p, g);
+		err = sl__gslot_health_open(p, g);
 	if (err != 0)
 		snprintf(why, size, "group %s: cannot build it: %s", cg->name, strerror(-err));
 	return err;
@@ -507,80 +424,21 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 
 /* ---- reclaiming a retired slot ---- */
 
-struct gr_job;
-
-/* One worker's part of a reclaim. */
-struct gr_wmsg {
-	struct sl_msg m; /* first: the worker gets this back */
-	struct gr_job *job;
-	struct sl_pworker *w;
-};
-
-/* A reclaim on its way to the workers; freed by whoever lets go of it last (wjob.c). */
-struct gr_job {
-	struct sl__wjob base;
-	size_t group;
-	unsigned n;
-	struct gr_wmsg *w; /* [n] */
-};
-
-static void
-job_free(struct sl__wjob *j)
-{
-	struct gr_job *job = sl_container_of(j, struct gr_job, base);
-
-	free(job->w);
-	sl__wjob_fini(&job->base);
-	free(job);
-}
-
-/* Worker <i>'s message of the job. */
-static struct sl_msg *
-job_msg(struct sl__wjob *j, unsigned i)
-{
-	return &sl_container_of(j, struct gr_job, base)->w[i].m;
-}
-
 /*
- * On the worker: lets go of its view of the group. A worker takes its messages in the order
- * they were posted, so every earlier one about the group (a backend change the wait gave up
- * on) has run; no session of this worker is in the group (slot_is_held()).
+ * On the worker: lets go of its view of group slot <arg>. A worker takes its messages in the
+ * order they were posted, so every earlier one about the group (a backend change the wait gave
+ * up on) has run; no session of this worker is in the group (slot_is_held()).
  */
 static void
-worker_drop(struct sl_worker *wk, struct sl_msg *m)
+worker_drop(struct sl_pworker *w, void *arg)
 {
-	struct gr_wmsg *wm = (struct gr_wmsg *)m;
-	struct gr_job *job = wm->job;
-	struct sl_wgroup *g = &wm->w->groups[job->group];
+	size_t gi = (size_t)((struct sl_gslot *)arg - w->p->gslots);
+	struct sl_wgroup *g = &w->groups[gi];
 
-	(void)wk;
 	/* the last queued session's leave stopped the queue's timer and wake-up (queue_leave()) */
 	SL_ASSERT(g->nqueued == 0 && !sl_timer_is_pending(&g->qpoll));
-	wm->w->gpooled[job->group] = false;
+	w->gpooled[gi] = false;
 	sl__wgroup_fini(g);
-	sl__wjob_put(&job->base, true);
-}
-
-static struct gr_job *
-job_new(struct sl_proxy *p, size_t g)
-{
-	struct gr_job *job = calloc(1, sizeof(*job));
-
-	if (job == NULL)
-		return NULL;
-	job->w = calloc(p->nworkers, sizeof(job->w[0]));
-	if (job->w == NULL || sl__wjob_init(&job->base, job_free) != 0) {
-		free(job->w);
-		free(job);
-		return NULL;
-	}
-	job->group = g;
-	job->n = p->nworkers;
-	for (unsigned i = 0; i < job->n; i++)
-		job->w[i] = (struct gr_wmsg){.m = {.fn = worker_drop, .data = &job->w[i]},
-		                             .job = job,
-		                             .w = &p->workers[i]};
-	return job;
 }
 
 /*
@@ -598,7 +456,7 @@ slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t s
 	char who[96];
 
 	if (p->listening) {
-		struct gr_job *job;
+		ssize_t done;
 
 		if (!p->bk_live) {
 			snprintf(why, size,
@@ -607,14 +465,15 @@ slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t s
 			         name);
 			return -EAGAIN;
 		}
-		job = job_new(p, g);
-		if (job == NULL) {
+		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
+		/* the slots stay where they are (p->gslots): the payload needs no freeing */
+		done = sl__wjob_post_all(p, worker_drop, slot, NULL, RECLAIM_TIMEOUT_MS, who,
+		                         "group slot");
+		if (done < 0) {
 			snprintf(why, size, "out of memory");
 			return -ENOMEM;
 		}
-		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
-		if (sl__wjob_run(p, &job->base, job_msg, RECLAIM_TIMEOUT_MS, who, "group slot") !=
-		    p->nworkers) {
+		if (done != p->nworkers) {
 			/* the workers that answered, and the late ones once they do, have no view
 			 * of the group left: its name must not bring the slot back */
 			slot->dropping = true;
@@ -672,14 +531,6 @@ sl__groups_abandon(struct sl_proxy *p)
 	pthread_mutex_unlock(&p->bk_mu);
 }
 
-/* Brings the checker's targets of group slot <g> in line with its state. Under bk_mu. */
-static void
-sync_health(struct sl_proxy *p, size_t g)
-{
-	for (uint32_t i = 0; i < p->bsets[g].cap; i++)
-		sl__proxy_health_sync(p, g, i, false);
-}
-
 void
 sl__groups_point(struct sl_proxy *p, const struct sl_config *next)
 {
@@ -710,7 +561,7 @@ sl__groups_point(struct sl_proxy *p, const struct sl_config *next)
 		if (st == SL_GSLOT_RETIRED && was != SL_GSLOT_RETIRED)
 			slot->retired_ms = sl_clock_ns() / 1000000;
 		if ((was == SL_GSLOT_LIVE) != (st == SL_GSLOT_LIVE))
-			sync_health(p, g);
+			sl__gslot_health_sync(p, g);
 	}
 	pthread_mutex_unlock(&p->bk_mu);
 }
@@ -725,176 +576,4 @@ sl__groups_match(const struct sl_proxy *p, const struct sl_config *next)
 			return false;
 	}
 	return true;
-}
-
-/* ---- a reload's health checks ---- */
-
-static bool
-same_bytes(const char *a, size_t na, const char *b, size_t nb)
-{
-	return na == nb && (na == 0 || memcmp(a, b, na) == 0);
-}
-
-/* true if checks by <a> and <b> are the same (two without checks are) */
-static bool
-same_health(const struct sl_config_health *a, const struct sl_config_health *b)
-{
-	if (a->kind == SL_HEALTH_NONE || b->kind == SL_HEALTH_NONE)
-		return a->kind == b->kind;
-	return a->kind == b->kind && a->interval_ms == b->interval_ms &&
-	       a->timeout_ms == b->timeout_ms && a->rise == b->rise && a->fall == b->fall &&
-	       same_bytes(a->send, a->send_len, b->send, b->send_len) &&
-	       same_bytes(a->expect, a->expect_len, b->expect, b->expect_len);
-}
-
-/* The checker of group slot <g>'s backends, their first target in it at <*base>; NULL: none. */
-static struct sl_health *
-slot_checker(struct sl_proxy *p, size_t g, size_t *base)
-{
-	*base = 0;
-	if (p->gslots[g].health != NULL)
-		return p->gslots[g].health;
-	if (g < p->cfg->ngroups && p->bsets[g].health_base != SIZE_MAX) {
-		*base = p->bsets[g].health_base; /* a start file's group, in the shared checker */
-		return p->health;
-	}
-	return NULL;
-}
-
-/* Whether a target of group slot <g> may still read copy <c>. Under bk_mu. */
-static bool
-health_is_read(struct sl_proxy *p, size_t g, const struct sl__health_cfg *c)
-{
-	size_t base;
-	struct sl_health *h = slot_checker(p, g, &base);
-
-	for (uint32_t i = 0; h != NULL && i < p->bsets[g].cap; i++)
-		if (sl_health_is_reading(h, base + i, &c->h))
-			return true;
-	return false;
-}
-
-/*
- * Frees the earlier copies of group slot <g>'s health checks that no checker reads any more:
- * each target reads one copy and has at most one more to take, always the newest, so what
- * stays is hcur and the copies some target has not yet let go of (usually none or one). A
- * copy the checker no longer reads it never reads again: it takes only hcur from now on.
- * Under bk_mu.
- */
-static void
-health_trim(struct sl_proxy *p, size_t g)
-{
-	struct sl_gslot *slot = &p->gslots[g];
-	struct sl__health_cfg **pc = slot->hcur != NULL ? &slot->hcur->older : NULL;
-
-	while (pc != NULL && *pc != NULL) {
-		struct sl__health_cfg *c = *pc;
-
-		if (health_is_read(p, g, c)) {
-			pc = &c->older;
-			continue;
-		}
-		*pc = c->older;
-		free(c);
-	}
-}
-
-size_t
-sl__gslot_health_copies(struct sl_proxy *p, size_t g)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&p->bk_mu);
-	for (const struct sl__health_cfg *c = p->gslots[g].hcur; c != NULL; c = c->older)
-		n++;
-	pthread_mutex_unlock(&p->bk_mu);
-	return n;
-}
-
-/* Group slot <g>'s checks as <cg> says. Under bk_mu. */
-static void
-health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
-{
-	struct sl_gslot *slot = &p->gslots[g];
-	struct sl_health *h;
-	size_t base;
-	struct sl__health_cfg *nc;
-	int err = 0;
-
-	h = slot_checker(p, g, &base);
-	nc = health_dup(&cg->health, slot->hcur);
-	if (nc == NULL) {
-		sl_log_error("group %s: out of memory changing its health checks: they go on as "
-		             "they were",
-		             cg->name);
-		return;
-	}
-	slot->hcur = nc;
-	slot->hproxy = cg->send_proxy;
-	if (h != NULL) {
-		/* the checker reads the earlier copy until it takes this: health_trim() frees it
-		 * at a later reload once it has */
-		for (uint32_t i = 0; i < p->bsets[g].cap && err == 0; i++)
-			err = sl_health_set_config(h, base + i, &nc->h, slot->hproxy);
-	} else if (nc->h.kind != SL_HEALTH_NONE) {
-		err = health_open(p, g);
-		if (err == 0)
-			sync_health(p, g);
-	}
-	health_trim(p, g);
-	if (err != 0) {
-		sl_log_error("group %s: cannot change its health checks: %s", cg->name,
-		             strerror(-err));
-		return;
-	}
-	if (nc->h.kind == SL_HEALTH_NONE)
-		sl_log_info("group %s: health checks off (reload)", cg->name);
-	else
-		sl_log_info("group %s: health checks every %u ms, timeout %u ms, rise %u, fall %u "
-		            "(reload)",
-		            cg->name, nc->h.interval_ms, nc->h.timeout_ms, nc->h.rise, nc->h.fall);
-}
-
-void
-sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next)
-{
-	pthread_mutex_lock(&p->bk_mu);
-	for (size_t k = 0; k < next->ngroups; k++) {
-		const struct sl_config_group *cg = &next->groups[k];
-		int g = sl__group_slot(p, cg->name);
-		const struct sl_gslot *slot;
-
-		if (g < 0)
-			continue;
-		slot = &p->gslots[g];
-		if (same_health(slot->hcur != NULL ? &slot->hcur->h : &slot->cfg.health,
-		                &cg->health) &&
-		    (cg->health.kind == SL_HEALTH_NONE || slot->hproxy == cg->send_proxy))
-			continue;
-		health_change(p, (size_t)g, cg);
-	}
-	/* the fds the checks hold now, as check() counted them */
-	p->hextra = p->hextra_next;
-	if (p->health_cap != 0 &&
-	    /* relaxed: this thread is the only writer */
-	    p->health_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
-		sl_log_info("max_connections %u: what the file descriptors allow with the health "
-		            "checks",
-		            p->health_cap);
-		/* relaxed: a bound, publishing nothing (proxy_int.h) */
-		atomic_store_explicit(&p->max_conns, p->health_cap, memory_order_relaxed);
-	}
-	p->health_cap = 0;
-	/* a group added with a warm pool: its cap is not the backend reload's to apply (no
-	 * resize there), so it is applied here; lower only, so a resize's is not undone */
-	if (p->warm_cap != 0 &&
-	    /* relaxed: this thread is the only writer */
-	    p->warm_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
-		sl_log_info("max_connections %u: what the file descriptors allow with the warm "
-		            "pools",
-		            p->warm_cap);
-		/* relaxed: a bound, publishing nothing (proxy_int.h) */
-		atomic_store_explicit(&p->max_conns, p->warm_cap, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&p->bk_mu);
 }

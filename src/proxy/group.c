@@ -129,37 +129,29 @@ sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off)
 
 	if (g->cfg->warm_pool.size == 0)
 		return 0;
-	if (off) {
-		/* an added group's, made on the controlling thread: its first member change on
-		 * the worker (sl__wgroup_set_members()) enables what it wants */
-		err = sl_addr_parse(&none, "127.0.0.1:9", false, NULL);
-		if (err != 0)
-			return err;
-		addrs = calloc(g->n, sizeof(addrs[0]));
-		if (addrs == NULL)
-			return -ENOMEM;
-		for (size_t i = 0; i < g->n; i++)
-			addrs[i] = none;
-		err = sl_warm_create_disabled(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
-		free(addrs);
-		return err;
-	}
 	err = sl_addr_parse(&none, "127.0.0.1:9", false, NULL); /* never connected to */
 	if (err != 0)
 		return err;
 	addrs = calloc(g->n, sizeof(addrs[0]));
 	if (addrs == NULL)
 		return -ENOMEM;
-	/* every slot gets a pool entry; those that are no member start disabled below, before
-	 * the loop runs, so they never connect (sl__wgroup_set_members() gives them theirs) */
 	for (size_t i = 0; i < g->n; i++)
-		addrs[i] = g->member[i] ? g->backends[i].addr : none;
-	err = sl_warm_create(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
+		addrs[i] = !off && g->member[i] ? g->backends[i].addr : none;
+	if (off) {
+		/* an added group's, made on the controlling thread: its first member change on
+		 * the worker (sl__wgroup_set_members()) enables what it wants */
+		err = sl_warm_create_disabled(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
+	} else {
+		/* every slot gets a pool entry; those that are no member start disabled below,
+		 * before the loop runs, so they never connect (sl__wgroup_set_members() gives
+		 * them theirs) */
+		err = sl_warm_create(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
+		if (err == 0)
+			for (size_t i = 0; i < g->n; i++)
+				if (!warm_wanted(g, i))
+					sl_warm_set_enabled(g->warm, i, false);
+	}
 	free(addrs);
-	if (err == 0)
-		for (size_t i = 0; i < g->n; i++)
-			if (!warm_wanted(g, i))
-				sl_warm_set_enabled(g->warm, i, false);
 	return err;
 }
 

@@ -679,6 +679,20 @@ sl_health_destroy(struct sl_health *h)
 	free(h);
 }
 
+/* Wakes the checker for a pend just set on <c>, or applies it at once when none runs. Under mu. */
+static void
+pend_post(struct sl_health *h, struct hc *c)
+{
+	c->pend.set = true;
+	if (!h->started || h->joined) {
+		target_apply(h, c, false);
+	} else {
+		h->dirty = true;
+		if (sl_loop_wake(h->loop) != 0)
+			SL_ASSERT(!"health checker wake-up failed");
+	}
+}
+
 int
 sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr, const char *name,
                      bool active, bool reset)
@@ -708,30 +722,9 @@ sl_health_set_target(struct sl_health *h, size_t i, const struct sl_addr *addr, 
 		err = -EINVAL; /* nothing to check */
 		c->pend.active = false;
 	}
-	c->pend.set = true;
-	if (!h->started || h->joined) {
-		target_apply(h, c, false);
-	} else {
-		h->dirty = true;
-		if (sl_loop_wake(h->loop) != 0)
-			SL_ASSERT(!"health checker wake-up failed");
-	}
+	pend_post(h, c);
 	pthread_mutex_unlock(&h->mu);
 	return err;
-}
-
-/* Wakes the checker for a pend just set on <c>, or applies it at once when none runs. Under mu. */
-static void
-pend_post(struct sl_health *h, struct hc *c)
-{
-	c->pend.set = true;
-	if (!h->started || h->joined) {
-		target_apply(h, c, false);
-	} else {
-		h->dirty = true;
-		if (sl_loop_wake(h->loop) != 0)
-			SL_ASSERT(!"health checker wake-up failed");
-	}
 }
 
 int

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sluice/backends.h>
 #include <sluice/config.h>
@@ -242,7 +243,7 @@ struct sl_gslot {
 	struct sl_health *health;
 	/* the health check its checker runs now, owned, with the earlier ones a checker may still
 	 * read (freed once no target reads them, at the next change, or with the slot); NULL: the
-	 * start file's, cfg.health. Controlling thread, under p->bk_mu (greload.c) */
+	 * start file's, cfg.health. Controlling thread, under p->bk_mu (greload_health.c) */
 	struct sl__health_cfg *hcur;
 	unsigned hproxy; /* the PROXY header version its checks send (send_proxy) */
 	/* the warm pool its workers keep now (a reload may resize a start file's pool); under
@@ -799,8 +800,8 @@ void sl__listener_session_adopted(struct sl_plistener *l);
 /* ---- wjob.c ---- */
 
 /*
- * A change the controlling thread hands to every worker and waits for: a backend change
- * (backends.c) or a listener change (lreload.c), embedded first in the caller's own job. One
+ * A change the controlling thread hands to every worker and waits for: a listener change
+ * (lreload.c), embedded first in the caller's own job, or the job of sl__wjob_post_all(). One
  * message per worker, whose handler calls sl__wjob_put(j, true) once it took its part. The
  * last of the caller and the workers to let go calls <free>, so a worker that answers after
  * the wait gave up still finds the job.
@@ -830,6 +831,18 @@ void sl__wjob_put(struct sl__wjob *j, bool took);
 unsigned sl__wjob_run(struct sl_proxy *p, struct sl__wjob *j,
                       struct sl_msg *(*msg)(struct sl__wjob *j, unsigned i), unsigned timeout_ms,
                       const char *who, const char *what);
+
+/*
+ * Runs <fn>(w, <arg>) on every worker w, through its mailbox, as sl__wjob_run() does (same
+ * wait, logs and count). Once the job exists it owns <arg>: <arg_free>(arg), unless NULL,
+ * releases it when the last of the caller and the workers lets go, which may be after the
+ * return when a worker is late (<fn> may still run then). Returns how many workers ran <fn>,
+ * or -ENOMEM (nothing posted, <arg> still the caller's). Controlling thread; blocks up to
+ * <timeout_ms>.
+ */
+ssize_t sl__wjob_post_all(struct sl_proxy *p, void (*fn)(struct sl_pworker *w, void *arg),
+                          void *arg, void (*arg_free)(void *arg), unsigned timeout_ms,
+                          const char *who, const char *what);
 
 /* ---- proxy.c ---- */
 
@@ -946,6 +959,20 @@ void sl__groups_abandon(struct sl_proxy *p);
 void sl__groups_point(struct sl_proxy *p, const struct sl_config *next);
 /* true if every group of <next> is in a live or ADDING slot (what a publish needs). */
 bool sl__groups_match(const struct sl_proxy *p, const struct sl_config *next);
+
+/* ---- greload_health.c ---- */
+
+/*
+ * Starts a checker of its own for every backend slot of group <g> (all paused: the backend
+ * reload, or the caller, resumes the live ones), checking as slot->hcur says (an owned copy of
+ * cfg.health when unset: the snapshot it came from is freed by a later reload). Each backend
+ * starts in the state its up flag holds. 0 or -errno. Under bk_mu.
+ */
+int sl__gslot_health_open(struct sl_proxy *p, size_t g);
+/* Brings the checker's targets of group slot <g> in line with its state. Under bk_mu. */
+void sl__gslot_health_sync(struct sl_proxy *p, size_t g);
+/* Frees slot <slot>'s health checks (hcur and the copies it keeps); its checker is gone. */
+void sl__gslot_health_free(struct sl_gslot *slot);
 /*
  * After <next> is published: every group whose health: check (or send_proxy, which its checks
  * send) differs from what its checker runs is checked from now on as <next> says, its backends'

@@ -6,11 +6,11 @@ backend is down by its active health checks and 200 once it is back."""
 import json
 import shutil
 import subprocess
-import time
 import unittest
 
-from harness import (SLOW, admin_get, connect, echo_handler, echo_roundtrip, free_port,
-                     parse_metrics, recv_exact, Server, Sluice, write_config)
+from harness import (admin_get, connect, echo_handler, echo_roundtrip, free_port,
+                     parse_metrics, recv_exact, Server, Sluice, wait_for, wait_for_text,
+                     write_config)
 
 
 def config(port, admin_port, backend, health=False):
@@ -30,21 +30,13 @@ groups:
 """)
 
 
-def wait_for(pred, timeout=10.0):
-    """Polls <pred> (bounded) until it holds; returns its last value."""
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return pred()
-
-
 class Admin(unittest.TestCase):
     def start(self, backend, health=False):
         port, admin_port = free_port(), free_port()
         px = Sluice(["-c", config(port, admin_port, backend, health)], port=port)
         px.__enter__()
         self.addCleanup(px.__exit__, None, None, None)
-        self.assertTrue(wait_for(lambda: "admin endpoint on" in px.stderr()), px.stderr())
+        wait_for_text(px, "admin endpoint on")
         return px, port, admin_port
 
     def metrics(self, admin_port):
@@ -59,7 +51,8 @@ class Admin(unittest.TestCase):
             sizes = [1000, 2000, 3000, 4000, 5000]
             for n in sizes:
                 self.assertEqual(b"x" * n, echo_roundtrip(port, b"x" * n))
-            self.assertTrue(wait_for(lambda: parse_metrics(self.metrics(admin_port)).get("sluice_closed_total") == 5))
+            wait_for(lambda: parse_metrics(self.metrics(admin_port)).get("sluice_closed_total") == 5,
+                     "5 closed sessions in /metrics")
             # a session still open: its bytes are counted at the scrape, not only at its close
             s = connect(port)
             s.sendall(b"y" * 777)
@@ -92,7 +85,8 @@ class Admin(unittest.TestCase):
             _, port, admin_port = self.start(b.addr)
             for _ in range(3):
                 self.assertEqual(b"z" * 100, echo_roundtrip(port, b"z" * 100))
-            self.assertTrue(wait_for(lambda: json.loads(admin_get(admin_port, "/stats")[1])["process"]["closed"] == 3))
+            wait_for(lambda: json.loads(admin_get(admin_port, "/stats")[1])["process"]["closed"] == 3,
+                     "3 closed sessions in /stats")
             status, body = admin_get(admin_port, "/stats")
 
         self.assertEqual(200, status)
@@ -114,14 +108,15 @@ class Admin(unittest.TestCase):
         b = Server(echo_handler).__enter__()
         backend_port = b.port
         px, _, admin_port = self.start(b.addr, health=True)
-        self.assertTrue(wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200))
+        wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200, "/readyz to answer 200")
         b.close()
-        self.assertTrue(wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 503), px.stderr())
+        wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 503, "/readyz to answer 503", detail=px.stderr)
         status, body = admin_get(admin_port, "/readyz")
         self.assertEqual({"ready": False, "reason": "group g has no backend up"}, json.loads(body))
         self.assertEqual("down", json.loads(admin_get(admin_port, "/stats")[1])["backend"][0]["state"])
         with Server(echo_handler, port=backend_port):
-            self.assertTrue(wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200), px.stderr())
+            wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200, "/readyz to answer 200 again",
+                     detail=px.stderr)
             self.assertEqual({"ready": True}, json.loads(admin_get(admin_port, "/readyz")[1]))
 
 

@@ -17,7 +17,7 @@ import time
 import unittest
 
 from harness import (SLOW, connect, echo_handler, echoed, free_port, name_handler, scrape_metrics,
-                     Server, Sluice, wait_for_text, write_config)
+                     Server, Sluice, wait_for, wait_for_text, write_config)
 
 STATIC_BIN = os.environ.get("SLUICE_STATIC_BIN", "")
 
@@ -81,13 +81,6 @@ class Receiver:
         self.httpd.server_close()
 
 
-def wait_for(pred, timeout=20.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pred()
-
-
 def base(port, admin_port, backends, extra_listener="", health=True):
     lines = "\n".join(f"      - {{ name: {n}, address: {a} }}" for n, a in backends)
     hc = "health: { type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }" if health else ""
@@ -132,8 +125,8 @@ alerts:
                     self.assertTrue(rx.wait(lambda r: len(r.accepted("/flaky")) == 2), rx.posts)
                     self.assertEqual(0, scrape_metrics(admin)['sluice_alert_firing{rule="a-down"}'])
                     # the sender counts a post once its answer is read: after the receiver saw it
-                    self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
-                        "sluice_alert_notifications_sent_total") == 4), scrape_metrics(admin))
+                    wait_for(lambda: scrape_metrics(admin).get("sluice_alert_notifications_sent_total") == 4,
+                             "4 notifications sent", timeout=20.0, detail=lambda: scrape_metrics(admin))
                     m = scrape_metrics(admin)
                     self.assertEqual(0, px.stop(), px.stderr())
             err = px.stderr()
@@ -168,8 +161,8 @@ alerts:
 """
             with Sluice(["-c", write_config(cfg)], port=port) as px:
                 wait_for_text(px, "alert mem firing: rss is")
-                self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
-                    "sluice_alert_notifications_failed_total") == 1))
+                wait_for(lambda: scrape_metrics(admin).get("sluice_alert_notifications_failed_total") == 1,
+                         "1 notification failed", timeout=20.0)
                 m = scrape_metrics(admin)
                 self.assertEqual(0, px.stop(), px.stderr())
         # one try and exactly two retries, then given up
@@ -231,8 +224,8 @@ alerts:
                 wait_for_text(px, "alert m3 firing")
                 # all three fire in one evaluation: the queue holds one, the sender may have
                 # taken one already, and the others are dropped
-                self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
-                    "sluice_alert_notifications_dropped_total", 0) >= 1))
+                wait_for(lambda: scrape_metrics(admin).get("sluice_alert_notifications_dropped_total", 0) >= 1,
+                         "a notification dropped", timeout=20.0)
                 self.assertIn(scrape_metrics(admin)["sluice_alert_notifications_dropped_total"], (1, 2))
                 for i in range(20):
                     s = connect(port)

@@ -23,7 +23,7 @@ import unittest
 import urllib.request
 
 from harness import (SLOW, Server, Sluice, connect, free_port, name_handler, stable_port,
-                     wait_for_text, write_config)
+                     wait_for, wait_for_text, write_config)
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 NO_APPLY = "cannot change a group's backends at run time"
@@ -43,14 +43,6 @@ def dns_query(port, name, qtype):
             return None
     flags, _, an = struct.unpack(">HHH", r[2:8])
     return flags & 15, an
-
-
-def wait_for(pred, timeout=10.0):
-    """Polls <pred> (bounded) until it holds; returns its last value."""
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return pred()
 
 
 class Dnsmasq:
@@ -80,9 +72,8 @@ class Dnsmasq:
              "--no-negcache", "--cache-size=0", "--pid-file=", "--user=root", "--group=root"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # ready when it answers (the event), bounded
-        if not wait_for(lambda: self.proc.poll() is not None or
-                        dns_query(self.port, "ready.test", 1) is not None):
-            raise AssertionError("dnsmasq does not answer")
+        wait_for(lambda: self.proc.poll() is not None or
+                 dns_query(self.port, "ready.test", 1) is not None, "dnsmasq to answer")
         if self.proc.poll() is not None:
             raise AssertionError("dnsmasq exited: " + self.proc.stderr.read().decode())
         return self
@@ -91,8 +82,8 @@ class Dnsmasq:
         """Rewrites the hosts file, SIGHUPs dnsmasq and waits until <name> has that many A records."""
         self.write(hosts)
         self.proc.send_signal(signal.SIGHUP)
-        if not wait_for(lambda: dns_query(self.port, name, 1) == (0, want_answers)):
-            raise AssertionError(f"dnsmasq does not serve the new records of {name}")
+        wait_for(lambda: dns_query(self.port, name, 1) == (0, want_answers),
+                 f"dnsmasq to serve the new records of {name}")
 
     def restart(self, hosts, srv):
         self.stop()
@@ -202,11 +193,11 @@ class DnsDiscovery(unittest.TestCase):
         px = self.start([("web", "round_robin",
                           f"    backends: [{{ address: 127.0.0.1:{fixed} }}]\n" + self.discover("web.test"))])
         b = self.bport
-        wait_for_text(px, f"discover web: web.test gives 2 backends")
+        wait_for_text(px, "discover web: web.test gives 2 backends")
         self.assertIn(f"127.0.0.2:{b} (weight 1), 127.0.0.3:{b} (weight 1)", px.stderr())
         # resolved again within a TTL or two, with no failure
-        self.assertTrue(wait_for(lambda: (metric(self.admin, "sluice_discover_resolutions_total",
-                                                 "web") or 0) >= 2))
+        wait_for(lambda: (metric(self.admin, "sluice_discover_resolutions_total", "web") or 0) >= 2,
+                 "a second resolution")
         self.assertEqual(0, metric(self.admin, "sluice_discover_failures_total", "web"))
         self.assertEqual(2, metric(self.admin, "sluice_discover_backends", "web"))
         self.assertGreater(metric(self.admin, "sluice_discover_last_change_timestamp_seconds", "web"),
@@ -229,8 +220,8 @@ class DnsDiscovery(unittest.TestCase):
                           f"    backends: [{{ address: 127.0.0.1:{fixed} }}]\n" + self.discover("web.test"))])
         wait_for_text(px, "discover web: web.test gives 2 backends")
         self.dns.stop()
-        self.assertTrue(wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total",
-                                                 "web") or 0) >= 2))
+        wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total", "web") or 0) >= 2,
+                 "two failed resolutions")
         wait_for_text(px, "discover web: cannot resolve web.test")
         self.assertIn("keeping the 2 backends found last", px.stderr())
         self.assertEqual(2, metric(self.admin, "sluice_discover_backends", "web"))
@@ -244,8 +235,8 @@ class DnsDiscovery(unittest.TestCase):
                           f"    backends: [{{ address: 127.0.0.1:{fixed} }}]\n" +
                           self.discover("nothere.test", kind="any"))])
         wait_for_text(px, "discover web: cannot resolve nothere.test: Domain name not found")
-        self.assertTrue(wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total",
-                                                 "web") or 0) >= 1))
+        wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total", "web") or 0) >= 1,
+                 "a failed resolution")
         self.assertEqual(0, metric(self.admin, "sluice_discover_backends", "web"))
 
     def test_srv_follows_the_lowest_priority_with_its_weights(self):
@@ -325,8 +316,8 @@ groups:
         wait_for_text(px, "discover web: web.test gives 2 backends")
         self.require_apply(px)
         self.dns.stop()
-        self.assertTrue(wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total",
-                                                 "web") or 0) >= 2))
+        wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total", "web") or 0) >= 2,
+                 "two failed resolutions")
         answers = {who(self.port) for _ in range(20)}
         self.assertEqual({"b2", "b3"}, answers)
 

@@ -166,13 +166,16 @@ def wait_for_text(px, text, timeout=10.0):
     raise AssertionError(f"no {text!r} in stderr: {px.stderr()}")
 
 
-def wait_for(pred, what, timeout=10.0):
-    """Polls <pred> (bounded) until it is true; fails naming <what> if it never is."""
+def wait_for(pred, what, timeout=10.0, detail=None):
+    """Polls <pred> (bounded) until it returns something true, and returns that; fails naming
+    <what>, and what <detail>() says then if given, if it never does."""
     deadline = time.monotonic() + timeout * SLOW
-    while not pred():
+    while not (got := pred()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            more = f": {detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{more}")
         select.select([], [], [], 0.02)
+    return got
 
 
 class Server:

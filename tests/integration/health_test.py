@@ -2,11 +2,9 @@
 """Active health checks: a backend whose server stops is marked down (logged once) and every
 new connection then goes to the other one; without retries, a pick of the stopped backend
 would fail the client, so the answers prove the down backend is skipped."""
-import socket
-import time
 import unittest
 
-from harness import SLOW, Server, Sluice, connect, free_port, name_handler, write_config
+from harness import Server, Sluice, connect, free_port, name_handler, wait_for_text, write_config
 
 
 def config(port, backends):
@@ -39,14 +37,6 @@ def who(port):
         s.close()
 
 
-def wait_for(pred, timeout=10.0):
-    """Polls <pred> (bounded) until it holds; returns its last value."""
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return pred()
-
-
 class Health(unittest.TestCase):
     def test_stopped_backend_is_marked_down_and_skipped(self):
         with Server(name_handler("a")) as a, Server(name_handler("b")) as b:
@@ -56,7 +46,7 @@ class Health(unittest.TestCase):
                 seen = {who(port) for _ in range(8)}
                 self.assertEqual({b"a", b"b"}, seen)
                 a.close()
-                self.assertTrue(wait_for(lambda: "is down" in px.stderr()), px.stderr())
+                wait_for_text(px, "is down")
                 answers = [who(port) for _ in range(20)]
                 self.assertEqual([b"b"] * 20, answers)
                 self.assertEqual(0, px.stop(), px.stderr())

@@ -15,11 +15,10 @@ import struct
 import subprocess
 import tempfile
 import threading
-import time
 import unittest
 
 from harness import (SLOW, SLUICECTL, connect, echo_handler, echoed, free_port,
-                     scrape_metrics, Server, Sluice, write_config)
+                     scrape_metrics, Server, Sluice, wait_for, write_config)
 
 PERF_NAMES = {"task-clock": "worker_cpu_seconds", "context-switches": "worker_context_switches",
               "page-faults": "worker_page_faults", "cpu-migrations": "worker_cpu_migrations",
@@ -34,13 +33,6 @@ def has_tracefs():
     with open("/proc/filesystems") as f:
         known = "tracefs" in f.read()
     return known and os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing")
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pred()
 
 
 def reset_handler(conn):
@@ -84,9 +76,9 @@ groups:
                         pass
                     s.close()
                 if has_tracefs():
-                    self.assertTrue(wait_for(lambda: scrape_metrics(admin).get(
-                        'sluice_backend_tcp_resets_received_total{group="r",backend="rst"}', 0) >= 1),
-                        px.stderr())
+                    wait_for(lambda: scrape_metrics(admin).get(
+                        'sluice_backend_tcp_resets_received_total{group="r",backend="rst"}', 0) >= 1,
+                        "a reset from backend rst", detail=px.stderr)
                 m = scrape_metrics(admin)
                 self.assertEqual(0, px.stop(), px.stderr())
             err = px.stderr()

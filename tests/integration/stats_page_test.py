@@ -19,7 +19,7 @@ import urllib.request
 
 import netns
 from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, echo_roundtrip, echoed, free_port,
-                     log_file, refused_address, wait_port, write_config)
+                     log_file, refused_address, wait_for, wait_port, write_config)
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -59,17 +59,6 @@ def http(method, url, body=None, timeout=60):
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
-
-
-def wait_for(pred, timeout=10.0, what="a condition"):
-    """Polls <pred> (bounded) until it returns something true; returns that."""
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class WebDriver:
