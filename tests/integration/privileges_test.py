@@ -18,7 +18,7 @@ import unittest
 
 import netns
 from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, echoed, free_port,
-                     wait_for_text, wait_port, write_config)
+                     wait_for_text, write_config)
 
 USER, GROUP = "nobody", "nogroup"
 

@@ -5,7 +5,6 @@ HAProxy's accept-proxy (HAProxy sees the real client), health checks that send t
 the refusals: an untrusted sender, a malformed header, a header that never completes."""
 import contextlib
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, connect, free_port, recv_all, wait_port, write_config
+from harness import SLOW, Server, Sluice, closed_by_peer, free_port, recv_all, wait_port, write_config
 
 HAPROXY = shutil.which("haproxy")
 

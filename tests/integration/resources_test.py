@@ -7,7 +7,6 @@ import os
 import re
 import resource
 import select
-import socket
 import subprocess
 import unittest
 

@@ -4,11 +4,9 @@ says why, worker counts that once failed silently start, SIGHUP is ignored, and 
 SIGTERM during a drain closes everything at once."""
 import os
 import resource
-import select
 import signal
 import socket
 import subprocess
-import time
 import unittest
 
 from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, connect, echo_handler,
