@@ -198,16 +198,6 @@ find_group(const struct sl_proxy *p, const char *name)
 	return g >= 0 && !sl__group_is_live(p, (size_t)g) ? -ENOENT : g;
 }
 
-/* The index of group <name> in <c>, or SIZE_MAX. */
-static size_t
-group_in(const struct sl_config *c, const char *name)
-{
-	for (size_t k = 0; k < c->ngroups; k++)
-		if (strcmp(c->groups[k].name, name) == 0)
-			return k;
-	return SIZE_MAX;
-}
-
 static uint8_t
 slot_state(const struct sl_backend *b)
 {
@@ -826,7 +816,7 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 	}
 	for (size_t k = 0; k < next->ngroups && err == 0; k++) {
 		const struct sl_config_group *cg = &next->groups[k];
-		size_t n = cg->nbackends, kp = group_in(prev, cg->name);
+		size_t n = cg->nbackends, kp = sl__group_index(prev, cg->name);
 		int gs = sl__group_slot(p, cg->name);
 		struct bk_plan *pl;
 		size_t g;
@@ -865,7 +855,7 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		struct bk_plan *pl = &plans[g];
 
 		if (!sl__group_is_live(p, g) || p->gslots[g].warm_size == 0 ||
-		    group_in(next, sl__group_cfg(p, g)->name) != SIZE_MAX)
+		    sl__group_index(next, sl__group_cfg(p, g)->name) != SIZE_MAX)
 			continue;
 		pl->gone = *sl__group_cfg(p, g);
 		pl->gone.warm_pool.size = 0;

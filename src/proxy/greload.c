@@ -128,9 +128,8 @@ sl__group_is_shown(struct sl_proxy *p, size_t g)
 	return held;
 }
 
-/* The index of group <name> in <c>, or SIZE_MAX. */
-static size_t
-find_in(const struct sl_config *c, const char *name)
+size_t
+sl__group_index(const struct sl_config *c, const char *name)
 {
 	for (size_t k = 0; k < c->ngroups; k++)
 		if (strcmp(c->groups[k].name, name) == 0)
@@ -143,7 +142,7 @@ find_in(const struct sl_config *c, const char *name)
 static size_t
 slot_named_in(const struct sl_proxy *p, size_t g, const struct sl_config *next)
 {
-	return p->gslots[g].dropping ? SIZE_MAX : find_in(next, p->gslots[g].cfg.name);
+	return p->gslots[g].dropping ? SIZE_MAX : sl__group_index(next, p->gslots[g].cfg.name);
 }
 
 /* A free slot, or SIZE_MAX. */

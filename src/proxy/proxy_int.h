@@ -923,6 +923,8 @@ sl__group_cfg(const struct sl_proxy *p, size_t g)
 {
 	return &p->gslots[g].cfg;
 }
+/* The index of group <name> in <c>, or SIZE_MAX. */
+size_t sl__group_index(const struct sl_config *c, const char *name);
 /* The group slot named <name> (filled: adding, live or retired, and not dropping), or
  * -ENOENT. Controlling thread, or under bk_mu. */
 int sl__group_slot(const struct sl_proxy *p, const char *name);
