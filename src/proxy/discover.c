@@ -625,6 +625,7 @@ finish_resolution(struct dgroup *g, uint64_t now)
 {
 	const struct sl_config_discover *dc = g->dc;
 	char names[512];
+	bool changed;
 
 	g->deadline_ms = 0;
 	count(&g->n_resolutions);
@@ -656,7 +657,8 @@ finish_resolution(struct dgroup *g, uint64_t now)
 	g->failing = false;
 	g->due_ms = now + sl__discover_interval_ms(dc, g->ttl_s);
 	sl__dset_normalize(&g->acc);
-	if (!g->have_good || !sl__dset_equal(&g->good, &g->acc)) {
+	changed = !g->have_good || !sl__dset_equal(&g->good, &g->acc);
+	if (changed) {
 		struct timespec rt;
 
 		if (dset_copy(&g->good, &g->acc) != 0) {
@@ -668,14 +670,17 @@ finish_resolution(struct dgroup *g, uint64_t now)
 		clock_gettime(CLOCK_REALTIME, &rt);
 		gauge_set(&g->last_change_s, (uint64_t)rt.tv_sec);
 		gauge_set(&g->n_backends, g->good.n);
-		list_names(&g->good, names, sizeof(names));
-		sl_log_info("discover %s: %s gives %zu backend%s (next in %ums): %s", g->cg->name,
-		            dc->name, g->good.n, g->good.n == 1 ? "" : "s",
-		            sl__discover_interval_ms(dc, g->ttl_s), names);
 	}
 	/* a retired group's set waits for its revival (pause_follow()) */
 	if (!g->applied && !g->paused)
 		apply(g);
+	if (!changed)
+		return;
+	/* after apply(): every worker that answered in time routes by the set the line names */
+	list_names(&g->good, names, sizeof(names));
+	sl_log_info("discover %s: %s gives %zu backend%s (next in %ums): %s", g->cg->name, dc->name,
+	            g->good.n, g->good.n == 1 ? "" : "s", sl__discover_interval_ms(dc, g->ttl_s),
+	            names);
 }
 
 /* ---- the thread ---- */
