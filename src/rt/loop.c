@@ -219,6 +219,45 @@ sl_loop_io_forget(struct sl_loop *l, struct sl_io *io)
 		l->ops->forget(l, io);
 }
 
+void
+sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
+{
+	op->fn = fn;
+	op->data = data;
+	op->key = 0;
+	op->busy = false;
+}
+
+int
+sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len)
+{
+	if (l->ops->recv == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return l->ops->recv(l, op, fd, buf, len);
+}
+
+int
+sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	if (l->ops->send == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return l->ops->send(l, op, fd, buf, len);
+}
+
+int
+sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op)
+{
+	if (l->ops->cancel == NULL)
+		return -EOPNOTSUPP;
+	if (!op->busy)
+		return 0;
+	return l->ops->cancel(l, op);
+}
+
 static void
 dispatch_batch(struct sl_loop *l, unsigned n)
 {
@@ -227,8 +266,15 @@ dispatch_batch(struct sl_loop *l, unsigned n)
 	for (l->batch_pos = 0; l->batch_pos < l->batch_n;) {
 		struct sl_loop_event *ev = &l->batch[l->batch_pos++];
 
-		if (ev->io != NULL)
+		if (ev->io != NULL) {
 			ev->io->fn(l, ev->io, ev->events);
+		} else if (ev->op != NULL) {
+			struct sl_op *op = ev->op;
+
+			ev->op = NULL;
+			op->busy = false; /* before the callback, which may submit it again */
+			op->fn(l, op, (int)ev->events);
+		}
 	}
 	l->batch_n = 0;
 	l->batch_pos = 0;
