@@ -1228,6 +1228,199 @@ fwd_limited_direction_gives_back_what_it_did_not_read(void **state)
 	rig_close(&r);
 }
 
+/* ---- the uring variant: many sessions on one loop, detach with ops in flight ---- */
+
+#define MANY 32
+#define MANY_BYTES 200000u
+
+static void
+loop_stop_defer(struct sl_loop *l, struct sl_defer *d)
+{
+	(void)d;
+	sl_loop_stop(l);
+}
+
+static void
+loop_stop_timer(struct sl_loop *l, struct sl_timer *t)
+{
+	(void)t;
+	sl_loop_stop(l);
+}
+
+/* One iteration of <l> (<block>: up to 10 ms for something to happen). */
+static void
+loop_step(struct sl_loop *l, bool block)
+{
+	struct sl_defer d;
+	struct sl_timer t;
+
+	sl_defer_init(&d, loop_stop_defer, NULL);
+	sl_timer_init(&t, loop_stop_timer, NULL);
+	if (block)
+		sl_loop_timer_add(l, &t, 10);
+	else
+		sl_loop_defer(l, &d);
+	assert_int_equal(0, sl_loop_run(l));
+	sl_loop_timer_cancel(l, &t);
+	sl_loop_defer_cancel(l, &d);
+}
+
+static void
+count_defer(struct sl_loop *l, struct sl_defer *d)
+{
+	(void)l;
+	(*(int *)d->data)++;
+}
+
+struct many_end {
+	size_t sent, got;
+};
+
+static void
+uring_forwards_many_sessions_on_one_loop_intact(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	char *out = malloc(MANY_BYTES), *in = malloc((size_t)MANY * 2 * MANY_BYTES);
+	struct lsess *s = calloc(MANY, sizeof(*s));
+	struct many_end e[MANY][2] = {{{0}}};
+	struct sl_pool_stats st;
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	struct sl_loop *loop;
+	int done = 0;
+
+	(void)state;
+	sl_test_fill(out, MANY_BYTES, 21);
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	for (int i = 0; i < MANY; i++)
+		lsess_open(&s[i], loop, &env, &sl_fwd_uring_ops);
+	for (int it = 0; it < 200000 && done < 2 * MANY; it++) {
+		bool moved = false;
+
+		done = 0;
+		for (int i = 0; i < MANY; i++) {
+			for (int d = 0; d < 2; d++) {
+				struct many_end *x = &e[i][d];
+				int from = d == 0 ? s[i].tc : s[i].ts,
+				    to = d == 0 ? s[i].ts : s[i].tc;
+				char *dst = in + ((size_t)i * 2 + (size_t)d) * MANY_BYTES;
+				ssize_t k;
+
+				if (x->sent < MANY_BYTES &&
+				    (k = send(from, out + x->sent, MANY_BYTES - x->sent,
+				              MSG_NOSIGNAL)) > 0)
+					x->sent += (size_t)k, moved = true;
+				if (x->got < MANY_BYTES &&
+				    (k = recv(to, dst + x->got, MANY_BYTES - x->got, 0)) > 0)
+					x->got += (size_t)k, moved = true;
+				done += x->got == MANY_BYTES;
+			}
+		}
+		loop_step(loop, !moved);
+	}
+
+	assert_int_equal(2 * MANY, done);
+	for (int i = 0; i < MANY; i++) {
+		for (int d = 0; d < 2; d++)
+			assert_memory_equal(out, in + ((size_t)i * 2 + (size_t)d) * MANY_BYTES,
+			                    MANY_BYTES);
+		assert_int_equal(SL_FWD_RUNNING, s[i].status);
+		assert_ptr_equal(&sl_fwd_uring_ops, s[i].f.ops);
+		assert_int_equal(MANY_BYTES, sl_fwd_bytes(&s[i].f, SL_FWD_CLIENT));
+		assert_int_equal(MANY_BYTES, sl_fwd_bytes(&s[i].f, SL_FWD_SERVER));
+	}
+	/* each open session holds its two blocks, a recv in flight on each */
+	sl_pool_stats(env.buffers, &st);
+	assert_int_equal(2 * MANY, st.blocks_live);
+
+	/* detached with the recvs in flight: the blocks come back from their completions */
+	for (int i = 0; i < MANY; i++)
+		lsess_close(&s[i], loop);
+	assert_int_equal(2 * MANY, env.orphans);
+	for (int i = 0; i < 100 && env.orphans != 0; i++)
+		loop_step(loop, true);
+	assert_int_equal(0, env.orphans);
+	sl_pool_stats(env.buffers, &st);
+	assert_int_equal(0, st.blocks_live);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+	free(s);
+	free(out);
+	free(in);
+}
+
+static void
+uring_drained_defer_runs_once_the_last_block_is_back(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	struct sl_defer drained;
+	struct sl_loop *loop;
+	struct lsess s;
+	int ran = 0;
+
+	(void)state;
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	lsess_open(&s, loop, &env, &sl_fwd_uring_ops);
+	loop_step(loop, false); /* the recvs go in */
+	sl_defer_init(&drained, count_defer, &ran);
+	lsess_close(&s, loop);
+	assert_int_equal(2, env.orphans);
+	env.drained = &drained;
+	for (int i = 0; i < 100 && ran == 0; i++)
+		loop_step(loop, true);
+
+	assert_int_equal(1, ran);
+	assert_int_equal(0, env.orphans);
+	assert_null(env.drained);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+}
+
+static void
+uring_runs_as_copy_on_an_epoll_loop(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_EPOLL};
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	struct sl_loop *loop;
+	struct lsess s;
+	char buf[5];
+
+	(void)state;
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(0, sl_test_tcp_pair(&s.tc, &s.pc));
+	assert_int_equal(0, sl_test_tcp_pair(&s.ps, &s.ts));
+	sl_fwd_init(&s.f, &sl_fwd_uring_ops, &env, s.pc, s.ps);
+	sl_io_init(&s.io[0], s.pc, lsess_io, &s);
+	sl_io_init(&s.io[1], s.ps, lsess_io, &s);
+	assert_int_equal(0, sl_loop_io_add(loop, &s.io[0], SL_IO_READ | SL_IO_WRITE));
+	assert_int_equal(0, sl_loop_io_add(loop, &s.io[1], SL_IO_READ | SL_IO_WRITE));
+	sl_fwd_set_owner(&s.f, loop, &s.io[0]);
+	assert_true(sl_fwd_start(&s.f) >= 0);
+
+	assert_ptr_equal(&sl_fwd_copy_ops, s.f.ops);
+	assert_int_equal(0, sl_test_write_all(s.tc, "hello", 5, 1000));
+	for (int i = 0; i < 100 && recv(s.ts, buf, 5, MSG_PEEK) < 5; i++)
+		loop_step(loop, true);
+	assert_int_equal(5, recv(s.ts, buf, 5, 0));
+	assert_memory_equal("hello", buf, 5);
+	sl_loop_io_del(loop, &s.io[0]);
+	sl_loop_io_del(loop, &s.io[1]);
+	sl_fwd_fini(&s.f);
+	close(s.tc);
+	close(s.pc);
+	close(s.ps);
+	close(s.ts);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+}
+
 /* One test body per variant. */
 #define ON(variant, fn)                                                                            \
 	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
@@ -1266,6 +1459,9 @@ main(void)
 	        ON(uring, fwd_holds_at_most_its_capacity_when_reader_stalls),
 	        ON(uring, fwd_keeps_bytes_in_order_as_buffers_come_and_go),
 	        ON(uring, fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
+	        cmocka_unit_test(uring_forwards_many_sessions_on_one_loop_intact),
+	        cmocka_unit_test(uring_drained_defer_runs_once_the_last_block_is_back),
+	        cmocka_unit_test(uring_runs_as_copy_on_an_epoll_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
