@@ -71,6 +71,7 @@ struct sl_op {
 	sl_op_fn fn;
 	void *data;   /* the caller's */
 	uint64_t key; /* the backend's tag while in flight */
+	int sent;     /* sl_loop_send_recv(): what the send did (see there) */
 	bool busy;    /* submitted, its callback not run yet */
 };
 
@@ -173,6 +174,16 @@ SL_API void sl_op_init(struct sl_op *op, sl_op_fn fn, void *data);
 SL_API int sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
 /* Queues send(<fd>, <buf>, <len>, MSG_NOSIGNAL); a short send completes with what went. */
 SL_API int sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+/*
+ * Queues send(<sfd>, <sbuf>, <slen>) of all the bytes (MSG_WAITALL), then, once it is done,
+ * recv(<rfd>, <rbuf>, <rlen>): one callback, with the recv's result; op->sent is then <slen>, or
+ * if the send failed, what it returned (a negative errno, or the bytes it moved first) and the
+ * recv was not made (res -ECANCELED). A successful send posts no completion, so a request/reply
+ * costs one wake-up per direction. -EOPNOTSUPP on kernels whose ring cannot promise the whole
+ * send (before Linux 6.0) as well as on epoll: use sl_loop_send() and sl_loop_recv() there.
+ */
+SL_API int sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
+                             size_t slen, int rfd, void *rbuf, size_t rlen);
 /*
  * Asks the kernel to cancel <op> if it is in flight (a no-op otherwise); its callback still runs,
  * with -ECANCELED or with the result it reached first. 0 or negative errno.

@@ -248,6 +248,8 @@ sl_fwd_hold(struct sl_fwd *f, bool hold)
 		f->limited = f->held_limited;
 	}
 	f->hold = hold;
+	if (f->attached && f->ops->hold != NULL)
+		f->ops->hold(f);
 	if (hold || f->loop == NULL)
 		return;
 	/* a side left readable may hold bytes no edge will announce again */

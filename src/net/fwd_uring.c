@@ -23,6 +23,7 @@ struct uring_chan {
 	struct sl_fwd_env *env;
 	unsigned d;
 	bool sending; /* the op in flight is a send (else a recv) */
+	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
 	alignas(16) char data[];
 };
 
@@ -50,14 +51,34 @@ chan_fail(struct sl_fwd *f, unsigned side, int err, unsigned d)
 	chan_notify(f, d);
 }
 
-/* Submits the send of what direction <d> holds. */
+/*
+ * Submits the send of what direction <d> holds; while the direction reads on, linked to the next
+ * recv (one completion for both, so a keep-alive exchange wakes the loop once per direction).
+ */
 static int
 chan_send(struct sl_fwd *f, struct uring_chan *c)
 {
 	struct sl_fwd_dir *x = &f->d[c->d];
+	unsigned d = c->d;
+	int err;
 
+	c->pair = false;
+	if (!x->eof && !f->hold) {
+		err = sl_loop_send_recv(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending,
+		                        f->fd[d], c->data, x->capacity);
+		if (err == 0) {
+			c->pair = true;
+			c->sending = false;
+			/* the send goes at once unless the peer is full: stamp it now, count it
+			 * with the recv's completion */
+			f->moved_ms[!d] = sl_loop_now_ms(f->loop);
+			return 0;
+		}
+		if (err != -EOPNOTSUPP)
+			return err;
+	}
 	c->sending = true;
-	return sl_loop_send(f->loop, &c->op, f->fd[!c->d], c->data + x->head, x->pending);
+	return sl_loop_send(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending);
 }
 
 static int
@@ -115,6 +136,27 @@ chan_done(struct sl_loop *loop, struct sl_op *op, int res)
 		return;
 	}
 	x = &f->d[d];
+	if (c->pair) {
+		int sent = op->sent;
+
+		c->pair = false;
+		if (sent > 0) {
+			uint32_t n = (uint32_t)sent < x->pending ? (uint32_t)sent : x->pending;
+
+			x->pending -= n;
+			x->bytes += n;
+			x->head = x->pending == 0 ? 0 : x->head + n;
+		}
+		if (x->pending > 0) {
+			/* the send failed, was cancelled (a hold) or moved part: no recv was made
+			 */
+			if (sent < 0 && sent != -ECANCELED && sent != -EINTR && sent != -EAGAIN) {
+				chan_fail(f, !d, sent, d);
+				return;
+			}
+			res = -EAGAIN; /* send the rest, plainly */
+		}
+	}
 	if (res == -EINTR || res == -EAGAIN) {
 		/* nothing moved: the same op again */
 	} else if (c->sending && res >= 0) {
@@ -139,7 +181,10 @@ chan_done(struct sl_loop *loop, struct sl_op *op, int res)
 			chan_notify(f, d); /* the owner sees the direction finish */
 		return;
 	} else if (res == -ECANCELED) {
-		return; /* a held direction's recv: the hold's release receives again */
+		/* a held direction's recv (the hold's release receives again): the owner sees
+		 * what the hold left in flight */
+		chan_notify(f, d);
+		return;
 	} else {
 		chan_fail(f, d, res, d);
 		return;
@@ -203,14 +248,11 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->env = f->env;
 		c->d = d;
 		c->sending = false;
+		c->pair = false;
 		x->buf = (char *)c;
 	}
-	if (c->op.busy) {
-		/* held (a session about to move): stop receiving; a send goes on */
-		if (sl_unlikely(f->hold) && !c->sending)
-			(void)sl_loop_op_cancel(f->loop, &c->op);
+	if (c->op.busy)
 		return 0;
-	}
 	err = chan_next(f, d);
 	/* the loop cannot run ops (epoll): before any byte moved, copy instead */
 	if (err == -EOPNOTSUPP)
@@ -218,9 +260,37 @@ uring_pump(struct sl_fwd *f, unsigned d)
 	return err;
 }
 
+/*
+ * Held: a recv in flight is cancelled (a pair's send with it: what it moved is counted, the rest
+ * is sent plainly), so nothing more is read and the in-flight count settles. Released: an idle
+ * direction receives again.
+ */
+static void
+uring_hold(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		struct uring_chan *c = chan_of(f, d);
+		int err;
+
+		if (c == NULL || f->loop == NULL || f->err != 0)
+			continue;
+		if (f->hold) {
+			if (c->op.busy && !c->sending)
+				(void)sl_loop_op_cancel(f->loop, &c->op);
+			continue;
+		}
+		if (!c->op.busy) {
+			err = chan_next(f, d);
+			if (err != 0)
+				chan_fail(f, (unsigned)f->err_side, err, d);
+		}
+	}
+}
+
 const struct sl_fwd_ops sl_fwd_uring_ops = {
         .name = "uring",
         .attach = uring_attach,
         .detach = uring_detach,
         .pump = uring_pump,
+        .hold = uring_hold,
 };

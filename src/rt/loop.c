@@ -225,6 +225,7 @@ sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
 	op->fn = fn;
 	op->data = data;
 	op->key = 0;
+	op->sent = 0;
 	op->busy = false;
 }
 
@@ -246,6 +247,17 @@ sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_
 	if (op->busy)
 		return -EBUSY;
 	return l->ops->send(l, op, fd, buf, len);
+}
+
+int
+sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
+                  int rfd, void *rbuf, size_t rlen)
+{
+	if (l->ops->send_recv == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return l->ops->send_recv(l, op, sfd, sbuf, slen, rfd, rbuf, rlen);
 }
 
 int

@@ -37,7 +37,7 @@ struct sl_loop_event {
  *  wait: block up to <timeout_ms> (-1 = no limit, 0 = poll), then fill l->batch[0..n) with
  *    ready ios and return n (0 on timeout or signal), or a negative errno on failure.
 
- *  recv/send/cancel: queue a completion op (include/sluice/loop.h); wait() reports its
+ *  recv/send/send_recv/cancel: queue a completion op (include/sluice/loop.h); wait() reports its
  *    completion as a batch entry with <op> set. NULL: -EOPNOTSUPP.
  *  quiesce: sl_loop_run() is returning and the loop may never wait again: hand the kernel
  *    what add/mod/del/forget only queued (a removal that lets a closed socket go); NULL when
@@ -57,6 +57,8 @@ struct sl_loop_ops {
 	int (*recv)(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
 	int (*send)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
 	int (*cancel)(struct sl_loop *l, struct sl_op *op);
+	int (*send_recv)(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
+	                 size_t slen, int rfd, void *rbuf, size_t rlen);
 };
 
 struct sl_loop {

@@ -40,6 +40,8 @@ struct uring_opslot {
 	struct sl_op *op; /* NULL = free; then <next> links the free list */
 	uint32_t gen;
 	uint32_t next;
+	int sent;  /* send_recv: slen, or the send's result if it posted one (it failed) */
+	bool pair; /* send_recv: two requests under this slot */
 };
 
 struct sl_loop_uring {
@@ -56,9 +58,12 @@ struct sl_loop_uring {
 	/* ops in flight; free slots linked from <op_free> (UINT32_MAX: none) */
 	struct uring_opslot *opslots;
 	uint32_t nopslots, op_free;
+	bool send_all; /* the kernel finishes a MSG_WAITALL send or fails it (Linux 6.0) */
 };
 
 #define URING_OP_BIT 0x80000000u
+/* with URING_OP_BIT: the send of a send_recv pair (its completion comes only on failure) */
+#define URING_OP_SEND_BIT 0x40000000u
 
 #define URING_REMOVE_TAG 0 /* user_data of our cancel requests: gen 0 */
 
@@ -437,7 +442,7 @@ op_slot_get(struct sl_loop_uring *u, struct sl_op *op)
 	if (u->op_free == UINT32_MAX) {
 		uint32_t n = u->nopslots != 0 ? u->nopslots * 2 : 256;
 
-		if (n > URING_OP_BIT || n < u->nopslots)
+		if (n > URING_OP_SEND_BIT || n < u->nopslots)
 			return -ENOMEM;
 		s = realloc(u->opslots, (size_t)n * sizeof(*s));
 		if (s == NULL)
@@ -453,6 +458,7 @@ op_slot_get(struct sl_loop_uring *u, struct sl_op *op)
 	s = &u->opslots[i];
 	u->op_free = s->next;
 	s->op = op;
+	s->pair = false;
 	op->key = (uint64_t)s->gen << 32 | URING_OP_BIT | i;
 	return 0;
 }
@@ -513,6 +519,43 @@ uring_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t 
 	return 0;
 }
 
+/*
+ * A send of all of <sbuf> linked to a recv: the send skips its completion on success, so the
+ * pair wakes the loop once, with the recv. Two SQEs in one submission (a link ends where a
+ * submission does, and a recv started early would overwrite what the send still reads).
+ */
+static int
+uring_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
+                int rfd, void *rbuf, size_t rlen)
+{
+	struct sl_loop_uring *u = l->be;
+	struct io_uring_sqe *sqe[2];
+	uint32_t i;
+	int err;
+
+	/* both SQEs straight in the ring (not the side array, whose flush may split them) */
+	if (!u->send_all || slen > INT_MAX || u->npend != 0 || !can_submit(u))
+		return -EOPNOTSUPP;
+	if (io_uring_sq_space_left(&u->ring) < 2 &&
+	    (sq_submit(u) != 0 || io_uring_sq_space_left(&u->ring) < 2))
+		return -EOPNOTSUPP;
+	err = op_slot_get(u, op);
+	if (err != 0)
+		return err;
+	sqe[0] = io_uring_get_sqe(&u->ring);
+	sqe[1] = io_uring_get_sqe(&u->ring);
+	op->busy = true;
+	i = (uint32_t)op->key & ~URING_OP_BIT;
+	u->opslots[i].pair = true;
+	u->opslots[i].sent = (int)slen;
+	io_uring_prep_send(sqe[0], sfd, sbuf, slen, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe[0], op->key | URING_OP_SEND_BIT);
+	sqe[0]->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_prep_recv(sqe[1], rfd, rbuf, rlen, 0);
+	io_uring_sqe_set_data64(sqe[1], op->key);
+	return 0;
+}
+
 static void uring_quiesce(struct sl_loop *l);
 
 static int
@@ -526,6 +569,15 @@ uring_cancel(struct sl_loop *l, struct sl_op *op)
 	io_uring_prep_cancel64(sqe, op->key, 0);
 	io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	/* a pair: its send too (it fails its link, which ends the recv) */
+	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].pair) {
+		sqe = sqe_get(u);
+		if (sqe == NULL)
+			return -ENOMEM;
+		io_uring_prep_cancel64(sqe, op->key | URING_OP_SEND_BIT, 0);
+		io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	}
 	/* the op holds its file (and its buffer): a loop that may not wait again submits now */
 	if (!l->running)
 		uring_quiesce(l);
@@ -536,7 +588,7 @@ uring_cancel(struct sl_loop *l, struct sl_op *op)
 static bool
 op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsigned *n)
 {
-	uint32_t i = (uint32_t)key & ~URING_OP_BIT;
+	uint32_t i = (uint32_t)key & ~(URING_OP_BIT | URING_OP_SEND_BIT);
 	struct uring_opslot *s;
 
 	if (i >= u->nopslots)
@@ -544,8 +596,15 @@ op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsig
 	s = &u->opslots[i];
 	if (s->op == NULL || s->gen != (uint32_t)(key >> 32))
 		return true;
+	if (key & URING_OP_SEND_BIT) {
+		/* a pair's send failed (or moved only part): the recv's completion reports it */
+		s->sent = res;
+		return true;
+	}
 	if (*n == l->max_events)
 		return false;
+	if (s->pair)
+		s->op->sent = s->sent;
 	l->batch[*n].io = NULL;
 	l->batch[*n].events = (unsigned)res;
 	l->batch[*n].op = s->op;
@@ -752,6 +811,23 @@ ring_check(struct io_uring *ring, const char **why)
 	return 0;
 }
 
+/*
+ * Whether a MSG_WAITALL send on a stream socket either sends everything or fails (Linux 5.19
+ * retries a short one); SEND_ZC (6.0) is the nearest opcode to probe for it.
+ */
+static bool
+kernel_sends_all(struct io_uring *ring)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+	bool ok;
+
+	if (probe == NULL)
+		return false;
+	ok = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	io_uring_free_probe(probe);
+	return ok;
+}
+
 int
 sl_loop_probe_io_uring(const char **why)
 {
@@ -791,6 +867,7 @@ uring_init(struct sl_loop *l)
 		goto err_exit_ring;
 	u->enabled = !u->single_issuer;
 	u->op_free = UINT32_MAX;
+	u->send_all = kernel_sends_all(&u->ring);
 	l->be = u;
 	return 0;
 
@@ -828,4 +905,5 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .recv = uring_recv,
         .send = uring_send,
         .cancel = uring_cancel,
+        .send_recv = uring_send_recv,
 };
