@@ -67,6 +67,13 @@ struct sl_fwd_ops {
 	int (*pump)(struct sl_fwd *f, unsigned d);
 	/* optional: sl_fwd_hold() changed f->hold (uring: stop or restart the ops in flight) */
 	void (*hold)(struct sl_fwd *f);
+	/*
+	 * Driven by completions (uring): once sl_fwd_start() returned with this variant in f->ops,
+	 * the owner need not watch the fds for readiness (each wake-up would cost a callback for
+	 * nothing); the variant calls the owner back through the resume when a direction ends or a
+	 * side fails, and when each direction delivers its first bytes.
+	 */
+	bool completion;
 };
 
 SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;

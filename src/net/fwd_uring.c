@@ -63,7 +63,8 @@ chan_send(struct sl_fwd *f, struct uring_chan *c)
 	int err;
 
 	c->pair = false;
-	if (!x->eof && !f->hold) {
+	/* the first send goes alone: its completion tells the owner the first bytes are through */
+	if (!x->eof && !f->hold && x->bytes != 0) {
 		err = sl_loop_send_recv(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending,
 		                        f->fd[d], c->data, x->capacity);
 		if (err == 0) {
@@ -160,6 +161,9 @@ chan_done(struct sl_loop *loop, struct sl_op *op, int res)
 	if (res == -EINTR || res == -EAGAIN) {
 		/* nothing moved: the same op again */
 	} else if (c->sending && res >= 0) {
+		if (x->bytes == 0 && res > 0)
+			chan_notify(f,
+			            d); /* the owner times the first bytes (first-byte latency) */
 		x->pending -= (uint32_t)res;
 		x->bytes += (uint64_t)res;
 		x->head += (uint32_t)res;
@@ -293,4 +297,5 @@ const struct sl_fwd_ops sl_fwd_uring_ops = {
         .detach = uring_detach,
         .pump = uring_pump,
         .hold = uring_hold,
+        .completion = true,
 };

@@ -286,6 +286,22 @@ session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 		sl__session_try_move(s); /* a binary upgrade waits for it to empty */
 }
 
+/*
+ * A completion-driven forwarder (forward: uring) moves bytes and reports without readiness: stop
+ * watching the fds, so their wake-ups cost nothing. The ios stay the owner's (the resume calls
+ * cio's callback); session_close() forgets them as usual.
+ */
+static void
+forward_unwatch(struct sl_session *s)
+{
+	struct sl_loop *loop = session_loop(s);
+
+	if (!s->fwd.ops->completion)
+		return;
+	(void)sl_loop_io_del(loop, &s->cio);
+	(void)sl_loop_io_del(loop, &s->sio);
+}
+
 static void
 session_start_forwarding(struct sl_session *s, unsigned events)
 {
@@ -311,8 +327,10 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
-	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING)
+	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING) {
+		forward_unwatch(s);
 		forward_arm(s);
+	}
 }
 
 /* ---- CONNECTING ---- */
@@ -1002,8 +1020,10 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 		session_close(s, CLOSE_NORMAL);
 		return 0;
 	}
-	if (forward_result(s, rc))
+	if (forward_result(s, rc)) {
+		forward_unwatch(s);
 		forward_arm(s);
+	}
 	return 0;
 }
 

@@ -40,7 +40,7 @@ struct uring_opslot {
 	struct sl_op *op; /* NULL = free; then <next> links the free list */
 	uint32_t gen;
 	uint32_t next;
-	int sent;  /* send_recv: slen, or the send's result if it posted one (it failed) */
+	int sent;  /* send_recv: slen (the send posts a completion only when it fails) */
 	bool pair; /* send_recv: two requests under this slot */
 };
 
@@ -558,26 +558,38 @@ uring_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, 
 
 static void uring_quiesce(struct sl_loop *l);
 
+/* Queues the cancel of the request tagged <key>; its own result is not wanted. */
 static int
-uring_cancel(struct sl_loop *l, struct sl_op *op)
+cancel_key(struct sl_loop_uring *u, uint64_t key)
 {
-	struct sl_loop_uring *u = l->be;
 	struct io_uring_sqe *sqe = sqe_get(u);
 
 	if (sqe == NULL)
 		return -ENOMEM;
-	io_uring_prep_cancel64(sqe, op->key, 0);
+	io_uring_prep_cancel64(sqe, key, 0);
 	io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	/* a pair: its send too (it fails its link, which ends the recv) */
-	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].pair) {
-		sqe = sqe_get(u);
-		if (sqe == NULL)
-			return -ENOMEM;
-		io_uring_prep_cancel64(sqe, op->key | URING_OP_SEND_BIT, 0);
-		io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
-		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	}
+	return 0;
+}
+
+/*
+ * A pair's send first: still in flight, its cancel fails the link and its completion is the op's
+ * (the recv, never started, is dropped with it); done, it is not found and the recv's cancel that
+ * follows finds the recv. Either way the op's one callback comes after the send let go of the
+ * buffer.
+ */
+static int
+uring_cancel(struct sl_loop *l, struct sl_op *op)
+{
+	struct sl_loop_uring *u = l->be;
+	int err = 0;
+
+	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].pair)
+		err = cancel_key(u, op->key | URING_OP_SEND_BIT);
+	if (err == 0)
+		err = cancel_key(u, op->key);
+	if (err != 0)
+		return err;
 	/* the op holds its file (and its buffer): a loop that may not wait again submits now */
 	if (!l->running)
 		uring_quiesce(l);
@@ -596,15 +608,19 @@ op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsig
 	s = &u->opslots[i];
 	if (s->op == NULL || s->gen != (uint32_t)(key >> 32))
 		return true;
-	if (key & URING_OP_SEND_BIT) {
-		/* a pair's send failed (or moved only part): the recv's completion reports it */
-		s->sent = res;
-		return true;
-	}
 	if (*n == l->max_events)
 		return false;
-	if (s->pair)
+	if (key & URING_OP_SEND_BIT) {
+		/*
+		 * A pair's send failed (or moved only part): that fails the link, and the recv is
+		 * cancelled without a completion of its own (a link with a CQE_SKIP_SUCCESS member
+		 * skips those), so this one is the op's.
+		 */
+		s->op->sent = res;
+		res = -ECANCELED;
+	} else if (s->pair) {
 		s->op->sent = s->sent;
+	}
 	l->batch[*n].io = NULL;
 	l->batch[*n].events = (unsigned)res;
 	l->batch[*n].op = s->op;
