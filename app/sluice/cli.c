@@ -432,7 +432,8 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));
 	l->group = 0;
 	if (c->forward && sl_fwd_mode_parse(c->forward, &l->forward) != 0) {
-		fprintf(stderr, "sluice: --forward must be auto, splice, copy or uring, got \"%s\"\n",
+		fprintf(stderr,
+		        "sluice: --forward must be auto, splice, copy or uring, got \"%s\"\n",
 		        c->forward);
 		goto err_inval;
 	}
