@@ -135,6 +135,13 @@ SL_API int sl_health_set_target(struct sl_health *h, size_t i, const struct sl_a
  */
 SL_API int sl_health_set_config(struct sl_health *h, size_t i, const struct sl_config_health *cfg,
                                 unsigned send_proxy);
+/*
+ * Whether target <i>'s checker may still read <cfg>: the check it runs, or one set by
+ * sl_health_set_config() and not taken yet. Once false (and <cfg> is not set again) the checker
+ * never reads it again: the caller may free it. false for no such target. Any thread, between
+ * create and destroy.
+ */
+SL_API bool sl_health_is_reading(struct sl_health *h, size_t i, const struct sl_config_health *cfg);
 /* Fills <*st> with the counters (relaxed reads). Any thread, between create and destroy. */
 SL_API void sl_health_stats(const struct sl_health *h, struct sl_health_stats *st);
 

@@ -53,6 +53,16 @@ SL_API int sl_warm_create(struct sl_warm **out, struct sl_loop *loop, const stru
                           size_t n, const struct sl_config_warm_pool *cfg);
 
 /*
+ * As sl_warm_create(), but every backend starts disabled: nothing is queued on <loop>, so any
+ * thread may create the pool before handing it to the loop's thread (which then enables the
+ * backends it wants with sl_warm_set_enabled()). sl_warm_destroy() of a pool no backend of
+ * which was ever enabled touches no loop state either.
+ */
+SL_API int sl_warm_create_disabled(struct sl_warm **out, struct sl_loop *loop,
+                                   const struct sl_addr *addrs, size_t n,
+                                   const struct sl_config_warm_pool *cfg);
+
+/*
  * Closes every connection (idle and connecting), unregisters everything from the loop and
  * frees the pool. NULL is ignored. Loop thread; never blocks.
  */

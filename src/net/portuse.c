@@ -74,8 +74,9 @@ conflicts(const struct tab_addr *t, const struct sl_addr *a)
 	if (v6)
 		return memcmp(mine, any6, sizeof(mine)) == 0 ||
 		       memcmp(mine, t->w, sizeof(mine)) == 0;
-	return mine[0] == 0 ||
-	       (t->w[0] == 0 && t->w[1] == 0 && t->w[2] == htonl(0xffff) && t->w[3] == mine[0]);
+	/* an IPv4 address meets an IPv6 one only as its v4-mapped form */
+	return t->w[0] == 0 && t->w[1] == 0 && t->w[2] == htonl(0xffff) &&
+	       (mine[0] == 0 || t->w[3] == mine[0]);
 }
 
 /* Whose socket inode <ino> is: one of this process's open files, or not; 0 is no file at all

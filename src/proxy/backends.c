@@ -84,6 +84,8 @@ worker_apply(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_wgroup *g = &wm->w->groups[job->group];
 
 	(void)wk;
+	/* the view is this worker's from its first change on (an added group's pool too) */
+	wm->w->gpooled[job->group] = g->warm != NULL;
 	if (job->rebuild) {
 		sl__wgroup_set_members(g, wm->lb, wm->map, wm->nmap, wm->w->draining);
 		g->hash_key = job->hash_key;
@@ -645,6 +647,8 @@ struct bk_plan {
 	bool *drop; /* [cap] live slots to remove; NULL: the backend list is unchanged */
 	int *from;  /* [nbackends] the slot that stays, or -1 */
 	int *to;    /* [nbackends] the slot to fill, or -1 */
+	/* a group with a pool the new file leaves out: its warm pools go to size 0 (cg) */
+	struct sl_config_group gone;
 };
 
 /* Works out group <g>'s plan against its slot table; -EINVAL with the reason in <why>. */
@@ -873,6 +877,20 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 			break;
 		}
 		err = plan_group(p, g, pl, why, size);
+	}
+	/* a group with a warm pool that retires closes its pools' idle connections on every
+	 * worker; named again, the warm_pool its file gives refills them (greload.c) */
+	for (size_t g = 0; g < p->gcap && err == 0; g++) {
+		struct bk_plan *pl = &plans[g];
+
+		if (!sl__group_is_live(p, g) || p->gslots[g].warm_size == 0 ||
+		    group_in(next, sl__group_cfg(p, g)->name) != SIZE_MAX)
+			continue;
+		pl->gone = *sl__group_cfg(p, g);
+		pl->gone.warm_pool.size = 0;
+		pl->gone.warm_pool.idle_ms = p->gslots[g].warm_idle_ms;
+		pl->cg = &pl->gone;
+		pl->warm = true;
 	}
 	if (err != 0)
 		goto out_unlock;

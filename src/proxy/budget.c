@@ -3,7 +3,8 @@
  * The file-descriptor budget: raises the soft RLIMIT_NOFILE to the hard limit, counts the fds
  * the configuration holds while idle, and from what is left derives the process-wide session
  * cap (max_connections: 0), or refuses a configured cap or warm pool the limit cannot hold.
- * Run by sl_proxy_create(), and again for the listeners a reload opens (lreload.c).
+ * Run by sl_proxy_create(), and again for what a reload opens: listeners (lreload.c), larger
+ * warm pools and more health checks (greload.c).
  * docs/protection.md gives the formula.
  */
 #include <errno.h>
@@ -21,6 +22,8 @@
 #define BUDGET_WORKER_FDS 4
 /* fds kept free of sessions for everything else (a log reopen, a control connection) */
 #define BUDGET_SPARE_FDS 32
+/* fds of a checker a group has of its own (greload.c): its loop, its wake-up, slack */
+#define BUDGET_CHECKER_FDS 4
 
 unsigned
 sl__budget_session_fds(const struct sl_config *cfg)
@@ -65,12 +68,99 @@ listener_fds(size_t nlisteners, size_t nsplice)
 	return nlisteners + nsplice * 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
 }
 
+/* fds the health checks hold beyond the start file's count: now, or after the reload under
+ * way (its prepare's figure; a refused reload's only errs on the safe side) if more */
+static int64_t
+health_more(const struct sl_proxy *p)
+{
+	return p->hextra_next > p->hextra ? p->hextra_next : p->hextra;
+}
+
+int64_t
+sl__budget_health_extra(const struct sl_proxy *p, const struct sl_config *next)
+{
+	const struct sl_config *cfg = p->cfg;
+	int64_t n = 0;
+
+	/* what sl__budget_idle_fds() counted at start: the shared checker's sockets */
+	for (size_t g = 0; g < cfg->ngroups; g++)
+		if (cfg->groups[g].health.kind != SL_HEALTH_NONE)
+			n -= p->bsets[g].cap;
+	for (size_t k = 0; k < next->ngroups; k++) {
+		const struct sl_config_group *cg = &next->groups[k];
+		int g = sl__group_slot(p, cg->name);
+		bool shared = g >= 0 && (size_t)g < cfg->ngroups && p->gslots[g].health == NULL &&
+		              p->bsets[g].health_base != SIZE_MAX;
+
+		if (cg->health.kind == SL_HEALTH_NONE)
+			continue;
+		n += g >= 0 ? p->bsets[g].cap : sl__group_capacity(cg);
+		/* a checker of its own to open: an added group's, or checks turned on */
+		if (!shared && (g < 0 || p->gslots[g].health == NULL))
+			n += BUDGET_CHECKER_FDS;
+	}
+	/* the checkers groups have of their own, removed groups' too (they keep them) */
+	for (size_t g = 0; g < p->gcap; g++)
+		if (p->gslots[g].health != NULL)
+			n += BUDGET_CHECKER_FDS;
+	return n;
+}
+
+/*
+ * Whether sessions of <per_session> fds, up to <*cap>, fit the fd limit <limit> beside <idle>
+ * fds held idle and the spare. A cap the limit decided (no max_connections) is lowered to what
+ * fits instead. false: a configured cap no longer fits, or no session does.
+ */
+static bool
+cap_fits(const struct sl_config *cfg, uint64_t limit, uint64_t idle, unsigned per_session,
+         uint32_t *cap)
+{
+	uint64_t fit = limit > idle + BUDGET_SPARE_FDS
+	                       ? (limit - idle - BUDGET_SPARE_FDS) / per_session
+	                       : 0;
+
+	if (cfg->max_connections == 0 && fit > 0) {
+		if (fit < *cap)
+			*cap = (uint32_t)fit;
+		return true;
+	}
+	return fit >= *cap && fit > 0;
+}
+
+int
+sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, size_t size)
+{
+	const struct sl_config *cfg = p->cfg;
+	unsigned per_session = sl__budget_session_fds(cfg);
+	uint64_t limit, idle, want;
+	struct rlimit r;
+
+	/* relaxed: this thread is the only writer */
+	*cap = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
+	if (p->hextra_next <= p->hextra || getrlimit(RLIMIT_NOFILE, &r) != 0)
+		return 0; /* fewer fds, or what create found stands */
+	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
+	idle = (uint64_t)((int64_t)sl__budget_idle_fds(cfg, p->nworkers) +
+	                  sl__budget_warm_extra(p) + health_more(p));
+	want = *cap;
+	if (cap_fits(cfg, limit, idle, per_session, cap))
+		return 0;
+	snprintf(why, size,
+	         "the fd limit is %" PRIu64 ": health checks %" PRId64 " fds more (one per backend "
+	         "slot of each checked group, %d per checker of a group's own) hold %" PRIu64
+	         " fds idle with the rest, max_connections %" PRIu64 " needs %u each, %d spare "
+	         "(raise the limit, or check fewer groups or use a smaller max_backends)",
+	         limit, p->hextra_next - p->hextra, BUDGET_CHECKER_FDS, idle, want, per_session,
+	         BUDGET_SPARE_FDS);
+	return -EMFILE;
+}
+
 int
 sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
                            unsigned per_session, uint32_t *cap, char *why, size_t size)
 {
 	const struct sl_config *cfg = p->cfg;
-	uint64_t limit, idle, fit, want;
+	uint64_t limit, idle, want;
 	size_t nsplice0 = 0;
 	struct rlimit r;
 
@@ -84,16 +174,9 @@ sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t n
 	idle = sl__budget_idle_fds(cfg, p->nworkers) -
 	       p->nworkers * listener_fds(cfg->nlisteners, nsplice0) +
 	       p->nworkers * listener_fds(nlisteners, nsplice);
-	idle = (uint64_t)((int64_t)idle + sl__budget_warm_extra(p));
-	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
+	idle = (uint64_t)((int64_t)idle + sl__budget_warm_extra(p) + health_more(p));
 	want = *cap;
-	if (cfg->max_connections == 0 && fit > 0) {
-		/* the cap the limit decided shrinks by what the new sockets hold */
-		if (fit < want)
-			*cap = (uint32_t)fit;
-		return 0;
-	}
-	if (fit >= want && fit > 0)
+	if (cap_fits(cfg, limit, idle, per_session, cap))
 		return 0;
 	snprintf(why, size,
 	         "%zu listener%s in %u worker%s hold %" PRIu64
@@ -110,8 +193,10 @@ sl__budget_warm_extra(const struct sl_proxy *p)
 {
 	int64_t extra = 0;
 
-	for (size_t g = 0; g < p->cfg->ngroups; g++)
-		extra += ((int64_t)p->gslots[g].warm_size - p->cfg->groups[g].warm_pool.size) *
+	/* a start file's groups as counted at start; an added group's, none was */
+	for (size_t g = 0; g < p->gcap; g++)
+		extra += ((int64_t)p->gslots[g].warm_size -
+		          (g < p->cfg->ngroups ? p->cfg->groups[g].warm_pool.size : 0)) *
 		         p->bsets[g].cap * p->nworkers;
 	return extra;
 }
@@ -122,7 +207,7 @@ sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, ch
 {
 	const struct sl_config *cfg = p->cfg;
 	unsigned per_session = sl__budget_session_fds(cfg);
-	uint64_t limit, idle, fit, want;
+	uint64_t limit, idle, want;
 	struct rlimit r;
 
 	/* relaxed: this thread is the only writer */
@@ -131,16 +216,9 @@ sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, ch
 		return 0; /* fewer fds, or what create found stands */
 	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
 	idle = (uint64_t)((int64_t)sl__budget_idle_fds(cfg, p->nworkers) +
-	                  sl__budget_warm_extra(p) + extra);
-	fit = limit > idle + BUDGET_SPARE_FDS ? (limit - idle - BUDGET_SPARE_FDS) / per_session : 0;
+	                  sl__budget_warm_extra(p) + health_more(p) + extra);
 	want = *cap;
-	if (cfg->max_connections == 0 && fit > 0) {
-		/* the cap the limit decided shrinks by what the pools hold more */
-		if (fit < want)
-			*cap = (uint32_t)fit;
-		return 0;
-	}
-	if (fit >= want && fit > 0)
+	if (cap_fits(cfg, limit, idle, per_session, cap))
 		return 0;
 	snprintf(why, size,
 	         "the fd limit is %" PRIu64 ": warm pools %" PRId64 " connections larger (size x "

@@ -75,6 +75,7 @@ struct dgroup {
 	int apply_err;     /* its last refusal, logged once per distinct error */
 	unsigned failures; /* in a row: the retry backs off */
 	bool failing;      /* a failure was logged; the next success says so */
+	bool paused;       /* the group was retired by a reload: no resolution starts */
 	/* statistics: written by the resolver thread, read by any (relaxed: counts) */
 	_Atomic uint64_t n_resolutions, n_failures, n_empty, n_apply_errors, n_backends,
 	        last_change_s;
@@ -672,11 +673,36 @@ finish_resolution(struct dgroup *g, uint64_t now)
 		            dc->name, g->good.n, g->good.n == 1 ? "" : "s",
 		            sl__discover_interval_ms(dc, g->ttl_s), names);
 	}
-	if (!g->applied)
+	/* a retired group's set waits for its revival (pause_follow()) */
+	if (!g->applied && !g->paused)
 		apply(g);
 }
 
 /* ---- the thread ---- */
+
+/*
+ * Follows whether <g>'s group is live (a reload retires and revives groups, greload.c): once
+ * retired no resolution starts (one under way finishes, its set kept but not applied: the
+ * backend API refuses a retired group); named again, a resolution starts at once and its set
+ * is applied even when equal to the last one. true while paused with nothing under way.
+ */
+static bool
+pause_follow(struct dgroup *g, uint64_t now)
+{
+	bool live = sl__group_is_live(g->d->p, g->group);
+
+	if (live == !g->paused)
+		return g->paused && g->deadline_ms == 0;
+	g->paused = !live;
+	if (g->paused) {
+		sl_log_info("discover %s: paused: the group was removed (reload)", g->cg->name);
+	} else {
+		sl_log_info("discover %s: resumed: the group is back (reload)", g->cg->name);
+		g->due_ms = now;
+		g->applied = false;
+	}
+	return g->paused && g->deadline_ms == 0;
+}
 
 static void *
 resolver_main(void *arg)
@@ -704,6 +730,8 @@ resolver_main(void *arg)
 			struct timeval tv, *tvp;
 			unsigned bits;
 
+			if (pause_follow(g, now))
+				continue;
 			if (g->deadline_ms == 0 && now >= g->due_ms)
 				start_resolution(g, now);
 			if (g->deadline_ms != 0 && g->pending > 0 && now >= g->deadline_ms) {

@@ -26,7 +26,7 @@
 /* A group's health check, owned: the strings follow it (struct sl_gslot.hcur). */
 struct sl__health_cfg {
 	struct sl_config_health h;
-	struct sl__health_cfg *older; /* the one it replaced, which a checker may still read */
+	struct sl__health_cfg *older; /* the one it replaced, kept while a checker may read it */
 	char data[];                  /* h.send, then h.expect */
 };
 
@@ -131,7 +131,7 @@ int
 sl__group_slot(const struct sl_proxy *p, const char *name)
 {
 	for (size_t g = 0; g < p->gcap; g++)
-		if (slot_state(&p->gslots[g]) != SL_GSLOT_FREE &&
+		if (slot_state(&p->gslots[g]) != SL_GSLOT_FREE && !p->gslots[g].dropping &&
 		    strcmp(p->gslots[g].cfg.name, name) == 0)
 			return (int)g;
 	return -ENOENT;
@@ -175,6 +175,14 @@ find_in(const struct sl_config *c, const char *name)
 		if (strcmp(c->groups[k].name, name) == 0)
 			return k;
 	return SIZE_MAX;
+}
+
+/* The index in <next> of the group slot <g> holds, or SIZE_MAX: a dropping slot's group is
+ * never the one a name brings back. */
+static size_t
+slot_named_in(const struct sl_proxy *p, size_t g, const struct sl_config *next)
+{
+	return p->gslots[g].dropping ? SIZE_MAX : find_in(next, p->gslots[g].cfg.name);
 }
 
 /* A free slot, or SIZE_MAX. */
@@ -230,7 +238,7 @@ static bool
 slot_is_reclaimable(const struct sl_proxy *p, size_t g, const struct sl_config *next)
 {
 	return g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
-	       find_in(next, p->gslots[g].cfg.name) == SIZE_MAX && !slot_is_held(p, g);
+	       slot_named_in(p, g, next) == SIZE_MAX && !slot_is_held(p, g);
 }
 
 /* The reclaimable slot retired longest ago, or SIZE_MAX. Under bk_mu. */
@@ -257,13 +265,6 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 		         cg->name);
 		return -EINVAL;
 	}
-	if (cg->warm_pool.size > 0) {
-		snprintf(why, size,
-		         "group %s: a group added by a reload cannot have warm_pool: "
-		         "(needs a restart)",
-		         cg->name);
-		return -EINVAL;
-	}
 	if (sl__group_capacity(cg) > SL_GSLOT_BACKENDS) {
 		snprintf(why, size,
 		         "group %s: a group added by a reload has at most %u backend "
@@ -274,11 +275,12 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 	return 0;
 }
 
-/* true if group slot <g>'s workers have a warm pool object (a start file's group with one) */
+/* true if group slot <g>'s workers have a warm pool object: its group started, or was added,
+ * with one (the slot's fixed copy says which) */
 static bool
 has_pool(const struct sl_proxy *p, size_t g)
 {
-	return g < p->cfg->ngroups && p->cfg->groups[g].warm_pool.size > 0;
+	return p->gslots[g].cfg.warm_pool.size > 0;
 }
 
 /*
@@ -298,7 +300,12 @@ check_warm(struct sl_proxy *p, const struct sl_config *next, char *why, size_t s
 		const struct sl_config_group *cg = &next->groups[k];
 		int g = sl__group_slot(p, cg->name);
 
-		if (g < 0 || cg->warm_pool.size == p->gslots[g].warm_size)
+		if (g < 0) {
+			/* a group added with a pool: all of it is more */
+			extra += (int64_t)cg->warm_pool.size * sl__group_capacity(cg) * p->nworkers;
+			continue;
+		}
+		if (cg->warm_pool.size == p->gslots[g].warm_size)
 			continue;
 		if (cg->warm_pool.size > 0 && !has_pool(p, (size_t)g)) {
 			snprintf(why, size,
@@ -322,8 +329,16 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 {
 	size_t nnew = 0, nfree = 0, nheld = 0;
 	char reason[200];
+	uint32_t cap;
 	int err;
 
+	/* the checks first: the warm pools' and the listeners' budgets count them too */
+	p->hextra_next = sl__budget_health_extra(p, next);
+	p->health_cap = 0;
+	if ((err = sl__budget_check_health(p, &cap, why, size)) != 0)
+		return err;
+	if (p->hextra_next > p->hextra)
+		p->health_cap = cap;
 	if ((err = check_warm(p, next, why, size)) != 0)
 		return err;
 
@@ -352,26 +367,15 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 			return -EINVAL;
 		}
 	}
+	/* any group may retire: a start file's with a warm pool or discovery too, whose pools
+	 * empty (backends.c) and whose discovery pauses (discover.c) until it is named again */
 	for (size_t g = 0; g < p->gcap; g++) {
-		const struct sl_config_group *cg = sl__group_cfg(p, g);
-
 		nfree += g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_FREE;
 		if (slot_is_reclaimable(p, g, next))
 			nfree++;
 		else if (g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
-		         find_in(next, cg->name) == SIZE_MAX)
+		         slot_named_in(p, g, next) == SIZE_MAX)
 			nheld++;
-		if (!sl__group_is_live(p, g) || find_in(next, cg->name) != SIZE_MAX)
-			continue;
-		if (cg->discover.type != SL_DISCOVER_NONE || cg->warm_pool.size > 0) {
-			snprintf(why, size,
-			         "group %s was removed, but it has %s (removing it needs a "
-			         "restart)",
-			         cg->name,
-			         cg->discover.type != SL_DISCOVER_NONE ? "discover:"
-			                                               : "warm_pool:");
-			return -EINVAL;
-		}
 	}
 	if (nnew > nfree) {
 		snprintf(why, size,
@@ -406,6 +410,8 @@ slot_empty(struct sl_proxy *p, size_t g)
 	p->bsets[g].cap = SL_GSLOT_BACKENDS;
 	p->bsets[g].health_base = SIZE_MAX;
 	memset(&slot->cfg, 0, sizeof(slot->cfg));
+	slot->warm_size = slot->warm_idle_ms = 0;
+	slot->dropping = false;
 	/* relaxed: under bk_mu, the only writer */
 	atomic_store_explicit(&slot->state, SL_GSLOT_FREE, memory_order_relaxed);
 }
@@ -487,6 +493,10 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 		                      0, w + 1);
 		if (err == 0)
 			sl__wgroup_queue_init(wg, p->workers[w].loop, &p->queued[g]);
+		/* its pool, all of it disabled: the worker's loop is not touched here (the
+		 * backend reload's member change enables it there) */
+		if (err == 0)
+			err = sl__wgroup_warm_open(wg, p->workers[w].loop, true);
 	}
 	if (err == 0)
 		err = health_open(p, g);
@@ -546,6 +556,7 @@ worker_drop(struct sl_worker *wk, struct sl_msg *m)
 	(void)wk;
 	/* the last queued session's leave stopped the queue's timer and wake-up (queue_leave()) */
 	SL_ASSERT(g->nqueued == 0 && !sl_timer_is_pending(&g->qpoll));
+	wm->w->gpooled[job->group] = false;
 	sl__wgroup_fini(g);
 	sl__wjob_put(&job->base, true);
 }
@@ -604,6 +615,9 @@ slot_reclaim(struct sl_proxy *p, size_t g, const char *name, char *why, size_t s
 		snprintf(who, sizeof(who), "group %s", slot->cfg.name);
 		if (sl__wjob_run(p, &job->base, job_msg, RECLAIM_TIMEOUT_MS, who, "group slot") !=
 		    p->nworkers) {
+			/* the workers that answered, and the late ones once they do, have no view
+			 * of the group left: its name must not bring the slot back */
+			slot->dropping = true;
 			snprintf(
 			        why, size,
 			        "group %s: a worker did not let go of the slot of removed group %s "
@@ -678,7 +692,7 @@ sl__groups_point(struct sl_proxy *p, const struct sl_config *next)
 
 		if (was == SL_GSLOT_FREE)
 			continue;
-		k = find_in(next, slot->cfg.name);
+		k = slot_named_in(p, g, next);
 		st = k != SIZE_MAX ? SL_GSLOT_LIVE : SL_GSLOT_RETIRED;
 		/* R1: pairs with A3 in sl__group_live(): the group's fields are visible. A retired
 		 * slot reads its own copy, which outlives every snapshot */
@@ -733,20 +747,81 @@ same_health(const struct sl_config_health *a, const struct sl_config_health *b)
 	       same_bytes(a->expect, a->expect_len, b->expect, b->expect_len);
 }
 
+/* The checker of group slot <g>'s backends, their first target in it at <*base>; NULL: none. */
+static struct sl_health *
+slot_checker(struct sl_proxy *p, size_t g, size_t *base)
+{
+	*base = 0;
+	if (p->gslots[g].health != NULL)
+		return p->gslots[g].health;
+	if (g < p->cfg->ngroups && p->bsets[g].health_base != SIZE_MAX) {
+		*base = p->bsets[g].health_base; /* a start file's group, in the shared checker */
+		return p->health;
+	}
+	return NULL;
+}
+
+/* Whether a target of group slot <g> may still read copy <c>. Under bk_mu. */
+static bool
+health_is_read(struct sl_proxy *p, size_t g, const struct sl__health_cfg *c)
+{
+	size_t base;
+	struct sl_health *h = slot_checker(p, g, &base);
+
+	for (uint32_t i = 0; h != NULL && i < p->bsets[g].cap; i++)
+		if (sl_health_is_reading(h, base + i, &c->h))
+			return true;
+	return false;
+}
+
+/*
+ * Frees the earlier copies of group slot <g>'s health checks that no checker reads any more:
+ * each target reads one copy and has at most one more to take, always the newest, so what
+ * stays is hcur and the copies some target has not yet let go of (usually none or one). A
+ * copy the checker no longer reads it never reads again: it takes only hcur from now on.
+ * Under bk_mu.
+ */
+static void
+health_trim(struct sl_proxy *p, size_t g)
+{
+	struct sl_gslot *slot = &p->gslots[g];
+	struct sl__health_cfg **pc = slot->hcur != NULL ? &slot->hcur->older : NULL;
+
+	while (pc != NULL && *pc != NULL) {
+		struct sl__health_cfg *c = *pc;
+
+		if (health_is_read(p, g, c)) {
+			pc = &c->older;
+			continue;
+		}
+		*pc = c->older;
+		free(c);
+	}
+}
+
+size_t
+sl__gslot_health_copies(struct sl_proxy *p, size_t g)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&p->bk_mu);
+	for (const struct sl__health_cfg *c = p->gslots[g].hcur; c != NULL; c = c->older)
+		n++;
+	pthread_mutex_unlock(&p->bk_mu);
+	return n;
+}
+
 /* Group slot <g>'s checks as <cg> says. Under bk_mu. */
 static void
 health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 {
 	struct sl_gslot *slot = &p->gslots[g];
-	struct sl_health *h = slot->health;
-	size_t base = 0;
+	struct sl_health *h;
+	size_t base;
 	struct sl__health_cfg *nc;
 	int err = 0;
 
-	if (h == NULL && g < p->cfg->ngroups && p->bsets[g].health_base != SIZE_MAX) {
-		h = p->health; /* a start file's group, in the shared checker */
-		base = p->bsets[g].health_base;
-	}
+	h = slot_checker(p, g, &base);
 	nc = health_dup(&cg->health, slot->hcur);
 	if (nc == NULL) {
 		sl_log_error("group %s: out of memory changing its health checks: they go on as "
@@ -757,7 +832,8 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 	slot->hcur = nc;
 	slot->hproxy = cg->send_proxy;
 	if (h != NULL) {
-		/* the checker reads the earlier copy until it takes this; both stay */
+		/* the checker reads the earlier copy until it takes this: health_trim() frees it
+		 * at a later reload once it has */
 		for (uint32_t i = 0; i < p->bsets[g].cap && err == 0; i++)
 			err = sl_health_set_config(h, base + i, &nc->h, slot->hproxy);
 	} else if (nc->h.kind != SL_HEALTH_NONE) {
@@ -765,6 +841,7 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 		if (err == 0)
 			sync_health(p, g);
 	}
+	health_trim(p, g);
 	if (err != 0) {
 		sl_log_error("group %s: cannot change its health checks: %s", cg->name,
 		             strerror(-err));
@@ -795,6 +872,29 @@ sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next)
 		    (cg->health.kind == SL_HEALTH_NONE || slot->hproxy == cg->send_proxy))
 			continue;
 		health_change(p, (size_t)g, cg);
+	}
+	/* the fds the checks hold now, as check() counted them */
+	p->hextra = p->hextra_next;
+	if (p->health_cap != 0 &&
+	    /* relaxed: this thread is the only writer */
+	    p->health_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
+		sl_log_info("max_connections %u: what the file descriptors allow with the health "
+		            "checks",
+		            p->health_cap);
+		/* relaxed: a bound, publishing nothing (proxy_int.h) */
+		atomic_store_explicit(&p->max_conns, p->health_cap, memory_order_relaxed);
+	}
+	p->health_cap = 0;
+	/* a group added with a warm pool: its cap is not the backend reload's to apply (no
+	 * resize there), so it is applied here; lower only, so a resize's is not undone */
+	if (p->warm_cap != 0 &&
+	    /* relaxed: this thread is the only writer */
+	    p->warm_cap < atomic_load_explicit(&p->max_conns, memory_order_relaxed)) {
+		sl_log_info("max_connections %u: what the file descriptors allow with the warm "
+		            "pools",
+		            p->warm_cap);
+		/* relaxed: a bound, publishing nothing (proxy_int.h) */
+		atomic_store_explicit(&p->max_conns, p->warm_cap, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&p->bk_mu);
 }

@@ -121,7 +121,7 @@ warm_wanted(const struct sl_wgroup *g, size_t i)
 }
 
 int
-sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop)
+sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off)
 {
 	struct sl_addr none;
 	struct sl_addr *addrs;
@@ -129,6 +129,21 @@ sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop)
 
 	if (g->cfg->warm_pool.size == 0)
 		return 0;
+	if (off) {
+		/* an added group's, made on the controlling thread: its first member change on
+		 * the worker (sl__wgroup_set_members()) enables what it wants */
+		err = sl_addr_parse(&none, "127.0.0.1:9", false, NULL);
+		if (err != 0)
+			return err;
+		addrs = calloc(g->n, sizeof(addrs[0]));
+		if (addrs == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < g->n; i++)
+			addrs[i] = none;
+		err = sl_warm_create_disabled(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
+		free(addrs);
+		return err;
+	}
 	err = sl_addr_parse(&none, "127.0.0.1:9", false, NULL); /* never connected to */
 	if (err != 0)
 		return err;

@@ -763,6 +763,23 @@ sl_health_set_config(struct sl_health *h, size_t i, const struct sl_config_healt
 	return 0;
 }
 
+bool
+sl_health_is_reading(struct sl_health *h, size_t i, const struct sl_config_health *cfg)
+{
+	const struct hc *c;
+	bool reading;
+
+	if (i >= h->n)
+		return false;
+	c = &h->t[i];
+	/* under mu, which target_apply() holds while it replaces t.cfg: every read of the old one
+	 * on the checker thread came before that, so before our unlock */
+	pthread_mutex_lock(&h->mu);
+	reading = c->t.cfg == cfg || (c->pend.set && c->pend.cfg_set && c->pend.cfg == cfg);
+	pthread_mutex_unlock(&h->mu);
+	return reading;
+}
+
 void
 sl_health_stats(const struct sl_health *h, struct sl_health_stats *st)
 {

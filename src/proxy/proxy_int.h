@@ -241,8 +241,8 @@ struct sl_gslot {
 	 * reload turned on (NULL: none, or the start file's group is in p->health) */
 	struct sl_health *health;
 	/* the health check its checker runs now, owned, with the earlier ones a checker may still
-	 * read (freed with the slot); NULL: the start file's, cfg.health. Controlling thread, under
-	 * p->bk_mu (greload.c) */
+	 * read (freed once no target reads them, at the next change, or with the slot); NULL: the
+	 * start file's, cfg.health. Controlling thread, under p->bk_mu (greload.c) */
 	struct sl__health_cfg *hcur;
 	unsigned hproxy; /* the PROXY header version its checks send (send_proxy) */
 	/* the warm pool its workers keep now (a reload may resize a start file's pool); under
@@ -251,6 +251,10 @@ struct sl_gslot {
 	/* CLOCK_MONOTONIC ms when a reload last retired it: of the slots to reclaim, the lowest
 	 * goes first. Under p->bk_mu */
 	uint64_t retired_ms;
+	/* a reclaim gave up waiting for the workers: some may have let go of their view of the
+	 * group, so the slot is never brought back by its name (sl__group_slot() skips it), only
+	 * reclaimed again (a worker's drop is idempotent). Under p->bk_mu */
+	bool dropping;
 };
 
 /* What a listener slot holds (struct sl_lslot.state). */
@@ -323,6 +327,11 @@ struct sl_pworker {
 	 * worker's alone once it runs: a slot a reload is filling is not its yet */
 	bool *lstarted;
 	struct sl_wgroup *groups;
+	/* [p->gcap]: group slot g's view here has a warm pool to keep in step (drain, health).
+	 * Set at setup for the start file's groups, then by the worker alone: when it takes an
+	 * added group's first change (backends.c) and when it lets a slot go (greload.c), so it
+	 * never reads a view a reload is filling */
+	bool *gpooled;
 	struct sl_pool *sessions; /* struct sl_session blocks */
 	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
 	uint8_t *pp_buf;          /* scratch for PROXY headers in and out */
@@ -413,6 +422,12 @@ struct sl_proxy {
 	/* the cap a reload's warm pool change leaves (sl__budget_check_warm()), applied with the
 	 * change (backends.c); 0: none. Controlling thread, under bk_mu */
 	uint32_t warm_cap;
+	/* fds the health checks hold beyond the start file's count (sl__budget_health_extra()):
+	 * in force (set when a reload's checks apply), and as the last reload's prepare found
+	 * for its file; the budget counts the larger. With health_cap, the cap that leaves (0:
+	 * none). Controlling thread, under bk_mu */
+	int64_t hextra, hextra_next;
+	uint32_t health_cap;
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
 	struct sl_conn_count *conns; /* one */
@@ -588,8 +603,12 @@ int sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg,
                     struct sl_backend *backends, uint32_t cap, const struct sl_lb *proto,
                     const uint16_t *map, size_t nmap, unsigned seed);
 void sl__wgroup_fini(struct sl_wgroup *g);
-/* Creates the group's warm pool on <loop> if warm_pool.size > 0 (worker setup). 0 or -errno. */
-int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop);
+/*
+ * Creates the group's warm pool on <loop> if warm_pool.size > 0: filling (worker setup), or
+ * with <off> every backend disabled and the loop untouched (a group a reload adds, built on the
+ * controlling thread; its members' first change on the worker enables them). 0 or -errno.
+ */
+int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off);
 /*
  * Enables warm refills for the backends that are up and disables them (closing their idle
  * connections) for those that are down, or for every backend if <off>. No-op without a pool.
@@ -891,8 +910,8 @@ sl__group_cfg(const struct sl_proxy *p, size_t g)
 {
 	return &p->gslots[g].cfg;
 }
-/* The group slot named <name> (filled: adding, live or retired), or -ENOENT. Controlling
- * thread, or under bk_mu. */
+/* The group slot named <name> (filled: adding, live or retired, and not dropping), or
+ * -ENOENT. Controlling thread, or under bk_mu. */
 int sl__group_slot(const struct sl_proxy *p, const char *name);
 /* The group slot of <c>'s group <k> (sl__group_slot() of its name), or -ENOENT. */
 int sl__group_slot_of(const struct sl_proxy *p, const struct sl_config *c, size_t k);
@@ -936,6 +955,10 @@ bool sl__groups_match(const struct sl_proxy *p, const struct sl_config *next);
  */
 void sl__groups_health_reload(struct sl_proxy *p, const struct sl_config *next);
 
+/* How many owned copies of group slot <g>'s health checks are kept (for tests). Takes
+ * p->bk_mu. */
+size_t sl__gslot_health_copies(struct sl_proxy *p, size_t g);
+
 /* ---- budget.c ---- */
 
 /* fds one session may hold under <cfg>: 2, or 6 when a listener may splice. */
@@ -959,6 +982,20 @@ int64_t sl__budget_warm_extra(const struct sl_proxy *p);
  */
 int sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, char *why,
                           size_t size);
+/*
+ * fds the health checks hold under <next> (with the group slots as they are now, or as its
+ * prepare left them) beyond (or, negative, short of) what the start file's were counted for:
+ * one socket per backend slot of each checked group, and the loop of each checker a group has
+ * of its own (kept while its slot is, retired or not). Under bk_mu.
+ */
+int64_t sl__budget_health_extra(const struct sl_proxy *p, const struct sl_config *next);
+/*
+ * Whether the fd limit holds the process's cap p->max_conns once the health checks hold
+ * p->hextra_next more fds than at start, where they hold p->hextra now: 0 with the cap to
+ * apply in *cap (a cap the limit decided shrinks), or -EMFILE with the figures in <why>
+ * (<size> bytes). A reload; under bk_mu.
+ */
+int sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, size_t size);
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit and sets p->max_conns: the configured
  * max_connections, or what the limit holds when it is 0. -EMFILE (logged with the figures)

@@ -51,8 +51,9 @@ worker_drain(struct sl_worker *wk, struct sl_msg *m)
 		if (w->lstarted[i])
 			sl__listener_close(&w->listeners[i]);
 	/* no new sessions: give the warm connections back to the backends now */
-	for (size_t g = 0; g < p->cfg->ngroups; g++)
-		sl__wgroup_warm_sync(&w->groups[g], true);
+	for (size_t g = 0; g < p->gcap; g++)
+		if (w->gpooled[g])
+			sl__wgroup_warm_sync(&w->groups[g], true);
 	w->draining = true;
 	if (w->nlive == 0)
 		report_idle(w);
@@ -81,8 +82,9 @@ worker_health(struct sl_worker *wk, struct sl_msg *m)
 	/* A2: pairs with R2 in health_changed() (proxy_health.c); clear first, then read the flags,
 	 * so a transition stored after this read posts a new message */
 	atomic_exchange_explicit(&w->health_pending, false, memory_order_acquire);
-	for (size_t g = 0; g < w->p->cfg->ngroups; g++)
-		sl__wgroup_warm_sync(&w->groups[g], w->draining);
+	for (size_t g = 0; g < w->p->gcap; g++)
+		if (w->gpooled[g])
+			sl__wgroup_warm_sync(&w->groups[g], w->draining);
 }
 
 /* ---- setup ---- */
@@ -114,7 +116,8 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	w->groups = calloc(p->gcap, sizeof(w->groups[0])); /* a reload fills the free slots' */
 	w->listeners = calloc(p->lcap, sizeof(w->listeners[0]));
 	w->lstarted = calloc(p->lcap, sizeof(w->lstarted[0]));
-	if (w->groups == NULL || w->listeners == NULL || w->lstarted == NULL)
+	w->gpooled = calloc(p->gcap, sizeof(w->gpooled[0]));
+	if (w->groups == NULL || w->listeners == NULL || w->lstarted == NULL || w->gpooled == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->lcap; i++)
 		w->listeners[i].fd = -1;
@@ -131,12 +134,13 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 		if (err != 0)
 			return err;
 		sl__wgroup_queue_init(&w->groups[g], w->loop, &p->queued[g]);
-		err = sl__wgroup_warm_open(&w->groups[g], w->loop);
+		err = sl__wgroup_warm_open(&w->groups[g], w->loop, false);
 		if (err != 0) {
 			sl_log_error("group %s: cannot create the warm pool: %s",
 			             cfg->groups[g].name, strerror(-err));
 			return err;
 		}
+		w->gpooled[g] = w->groups[g].warm != NULL;
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		err = sl__listener_open(&w->listeners[i], w, i, -1);
@@ -163,6 +167,7 @@ sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 	sl__pp_worker_fini(w);
 	free(w->listeners);
 	free(w->lstarted);
+	free(w->gpooled);
 	free(w->groups);
 	if (w->loop != NULL)
 		sl_loop_set_epoch(w->loop, NULL, 0);

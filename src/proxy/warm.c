@@ -277,9 +277,10 @@ retry_timer(struct sl_loop *l, struct sl_timer *t)
 
 /* ---- public ---- */
 
-int
-sl_warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr *addrs, size_t n,
-               const struct sl_config_warm_pool *cfg)
+/* sl_warm_create(), with every backend <enabled> (refills queued) or not (the loop untouched) */
+static int
+warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr *addrs, size_t n,
+            const struct sl_config_warm_pool *cfg, bool enabled)
 {
 	struct sl_warm *w;
 
@@ -316,7 +317,7 @@ sl_warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr 
 		b->addr = addrs[i];
 		b->slots = &w->slots[i * cfg->size];
 		b->backoff_ms = SL_WARM_BACKOFF_MS;
-		b->enabled = true;
+		b->enabled = enabled;
 		sl_timer_init(&b->retry, retry_timer, b);
 		sl_defer_init(&b->refill, refill_defer, b);
 		for (uint32_t k = 0; k < cfg->size; k++) {
@@ -326,10 +327,25 @@ sl_warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr 
 			sl_timer_init(&b->slots[k].timer, slot_timer, &b->slots[k]);
 			sl_io_init(&b->slots[k].io, -1, slot_io, &b->slots[k]);
 		}
-		refill_queue(b);
+		if (enabled)
+			refill_queue(b);
 	}
 	*out = w;
 	return 0;
+}
+
+int
+sl_warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr *addrs, size_t n,
+               const struct sl_config_warm_pool *cfg)
+{
+	return warm_create(out, loop, addrs, n, cfg, true);
+}
+
+int
+sl_warm_create_disabled(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr *addrs,
+                        size_t n, const struct sl_config_warm_pool *cfg)
+{
+	return warm_create(out, loop, addrs, n, cfg, false);
 }
 
 /* Closes all of <b>'s sockets and cancels its timers and queued refill. */

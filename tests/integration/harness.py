@@ -166,6 +166,15 @@ def wait_for_text(px, text, timeout=10.0):
     raise AssertionError(f"no {text!r} in stderr: {px.stderr()}")
 
 
+def wait_for(pred, what, timeout=10.0):
+    """Polls <pred> (bounded) until it is true; fails naming <what> if it never is."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        select.select([], [], [], 0.02)
+
+
 class Server:
     """A threaded TCP server on loopback; handler(conn) runs per connection in its own thread."""
 
@@ -258,6 +267,19 @@ def name_handler(name):
     return handler
 
 
+def ask_name(s):
+    """Sends one line on the open connection <s> and returns the line that answers it (from a
+    name_handler backend: its name)."""
+    s.sendall(b"who\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = s.recv(64)
+        if not chunk:
+            raise EOFError("closed")
+        got += chunk
+    return got.decode().strip()
+
+
 def recv_all(sock, timeout=30.0):
     sock.settimeout(timeout * SLOW)
     chunks = []
@@ -288,6 +310,20 @@ def closed_by_peer(sock, timeout=10.0):
         return sock.recv(10) == b""
     except ConnectionResetError:
         return True
+
+
+def echo_checked(s, n, seed):
+    """Sends <n> bytes of a pattern (<seed>) on <s> and reads them back from an echo; true if
+    they came back intact."""
+    data = bytes((i * 7 + seed) % 251 for i in range(n))
+    s.sendall(data)
+    return hashlib.sha256(recv_exact(s, n)).digest() == hashlib.sha256(data).digest()
+
+
+def held(srv):
+    """Connections the Server <srv> has accepted and not yet seen closed."""
+    with srv.lock:
+        return len(srv.conns)
 
 
 def connect(port, host="127.0.0.1", timeout=10.0, source=None):

@@ -11,9 +11,10 @@ import unittest
 from harness import (SLOW, Server, Sluice, closed_by_peer, connect, digest_handler, echo_handler,
                      free_port, recv_all, write_config)
 
-IDLE = "1s"
-# the stream lasts three idle timeouts; a gap between chunks is a twentieth of one
-CHUNKS = 60
+IDLE = "2s"
+# the stream lasts three idle timeouts; a gap between chunks is a fortieth of one, so a sender
+# starved of CPU for a second on a loaded machine still keeps its session
+CHUNKS = 120
 GAP = 0.05
 CHUNK = 4096
 

@@ -14,20 +14,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, free_port, name_handler, Server, Sluice,
+from harness import (SLOW, SLUICECTL, ask_name, connect, free_port, name_handler, Server, Sluice,
                      wait_for_text)
-
-
-def ask(s):
-    """Who answers one line on the open connection <s>."""
-    s.sendall(b"who\n")
-    got = b""
-    while not got.endswith(b"\n"):
-        chunk = s.recv(64)
-        if not chunk:
-            raise EOFError("closed")
-        got += chunk
-    return got.decode().strip()
 
 
 def who_answers(port, n):
@@ -35,7 +23,7 @@ def who_answers(port, n):
     names = []
     for _ in range(n):
         with connect(port) as s:
-            names.append(ask(s))
+            names.append(ask_name(s))
     return names
 
 
@@ -101,7 +89,7 @@ class ReloadBackends(unittest.TestCase):
             held = None
             for _ in range(4):
                 s = connect(self.port)
-                if ask(s) == "a":
+                if ask_name(s) == "a":
                     held = s
                     break
                 s.close()
@@ -113,10 +101,10 @@ class ReloadBackends(unittest.TestCase):
             before = a.accepted
             self.assertEqual({"b"}, set(who_answers(self.port, 5)))
             self.assertEqual(before, a.accepted)
-            self.assertEqual("a", ask(held))
+            self.assertEqual("a", ask_name(held))
             # each open session is listed with the backend it has, the removed one included
             with connect(self.port) as other:
-                self.assertEqual("b", ask(other))
+                self.assertEqual("b", ask_name(other))
                 rc, out, _ = self.ctl("--json", "show", "sessions")
                 self.assertEqual(0, rc)
                 listed = {x["client"]: x["backend"]
@@ -141,7 +129,7 @@ class ReloadBackends(unittest.TestCase):
             names = who_answers(self.port, 10)
             self.assertEqual(8, names.count("b"), names)  # nothing changed
             self.assertEqual(0, d.accepted)
-            self.assertEqual("a", ask(held))
+            self.assertEqual("a", ask_name(held))
 
             # once the session closes, the slot is free and the same file is taken
             held.close()

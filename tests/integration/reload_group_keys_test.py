@@ -7,18 +7,12 @@ bytes stay intact (checksummed); maglev with a table no larger than the group's 
 refused and changes nothing. send_proxy: a backend that parses the PROXY header sees none before
 the reload, a v1 header after the first and a v2 header after the second, while a session
 opened before each reload goes on without one (or with its own version)."""
-import hashlib
-import os
-import select
-import signal
 import socket
-import subprocess
-import tempfile
-import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, Server, Sluice, connect, free_port, recv_exact,
+from harness import (SLOW, ask_name, connect, echo_checked, free_port, recv_exact, Server,
                      wait_for_text)
+from reloading import ReloadCase
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -66,18 +60,6 @@ def tagged_handler(tag):
     return handler
 
 
-def ask(s):
-    """Asks the backend on open connection <s> who it is: "<tag> <header seen>"."""
-    s.sendall(b"who\n")
-    got = b""
-    while not got.endswith(b"\n"):
-        chunk = s.recv(64)
-        if not chunk:
-            raise EOFError("closed")
-        got += chunk
-    return got.decode().strip()
-
-
 def close_waited(s):
     """Closes <s> once the backend's end came back through the proxy: the session is over (or
     at its last step) before the next connection is made."""
@@ -93,26 +75,15 @@ def who_answers(port, n):
     names = []
     for _ in range(n):
         s = connect(port)
-        names.append(ask(s).split()[0])
+        names.append(ask_name(s).split()[0])
         close_waited(s)
     return names
 
 
-def echo_checked(s, n, seed):
-    """Sends <n> bytes of a pattern on <s> and reads them back; true if the digests match."""
-    data = bytes((i * 7 + seed) % 251 for i in range(n))
-    s.sendall(data)
-    return hashlib.sha256(recv_exact(s, n)).digest() == hashlib.sha256(data).digest()
-
-
-class ReloadGroupKeys(unittest.TestCase):
+class ReloadGroupKeys(ReloadCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        super().setUp()
         self.port = free_port()
-        self.reloads = 0
 
     def write(self, backends, group_keys):
         items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
@@ -124,26 +95,7 @@ class ReloadGroupKeys(unittest.TestCase):
                     f"    backends:\n{items}")
 
     def start(self):
-        px = Sluice(["-c", self.path], port=self.port)
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
-
-    def hup(self, px):
-        """SIGHUP, and waits for its "reloaded" line."""
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOW
-        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
-            self.assertLess(time.monotonic(), deadline, px.stderr())
-            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-            select.select([], [], [], 0.02)
-
-    def ctl(self, *args):
-        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
-                           text=True, timeout=60 * SLOW)
-        return p.returncode, p.stdout, p.stderr
+        return super().start(self.port)
 
     def test_round_robin_to_least_conn_follows_the_held_sessions(self):
         with Server(tagged_handler("a")) as a, Server(tagged_handler("b")) as b:
@@ -155,7 +107,7 @@ class ReloadGroupKeys(unittest.TestCase):
             held = []
             for _ in range(4):
                 s = connect(self.port)
-                if ask(s).split()[0] == "a" and len(held) < 2:
+                if ask_name(s).split()[0] == "a" and len(held) < 2:
                     held.append(s)
                     self.addCleanup(s.close)
                 else:
@@ -202,20 +154,20 @@ class ReloadGroupKeys(unittest.TestCase):
             px = self.start()
             early = connect(self.port)
             self.addCleanup(early.close)
-            self.assertEqual("a none", ask(early))
+            self.assertEqual("a none", ask_name(early))
 
             self.write([("a", a.addr)], "    send_proxy: v1\n")
             self.hup(px)
             with connect(self.port) as s:
-                self.assertEqual("a v1", ask(s))
+                self.assertEqual("a v1", ask_name(s))
             v1 = connect(self.port)
             self.addCleanup(v1.close)
-            self.assertEqual("a v1", ask(v1))
+            self.assertEqual("a v1", ask_name(v1))
 
             self.write([("a", a.addr)], "    send_proxy: v2\n")
             self.hup(px)
             with connect(self.port) as s:
-                self.assertEqual("a v2", ask(s))
+                self.assertEqual("a v2", ask_name(s))
 
             # the sessions from before run on as they began, bytes intact
             self.assertTrue(echo_checked(early, 100000, 1))
@@ -224,7 +176,7 @@ class ReloadGroupKeys(unittest.TestCase):
             self.write([("a", a.addr)], "    send_proxy: off\n")
             self.hup(px)
             with connect(self.port) as s:
-                self.assertEqual("a none", ask(s))
+                self.assertEqual("a none", ask_name(s))
 
 
 if __name__ == "__main__":

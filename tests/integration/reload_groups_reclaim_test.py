@@ -7,49 +7,21 @@ its counters start from zero, and /metrics (promtool-checked) names only the liv
 groups. A removed group a checksummed session still uses keeps its slot until that session
 ends, with its bytes intact; and when every spare slot is held so, one more new group is
 refused until one of the sessions ends."""
-import hashlib
-import json
-import os
 import re
-import select
 import shutil
-import signal
 import subprocess
-import tempfile
-import time
 import unittest
 
-from harness import (SLOW, Server, Sluice, admin_get, connect, echo_handler, recv_exact,
-                     stable_port, wait_for_text)
+from harness import admin_get, connect, echo_checked, echo_handler, Server, stable_port, wait_for
+from reloading import ReloadCase
 
 SPARE = 16  # SL_GSLOTS_SPARE
 
 
-def echo_checked(s, n, seed):
-    """Sends <n> bytes of a pattern on <s> and reads them back; true if the digests match."""
-    data = bytes((i * 7 + seed) % 251 for i in range(n))
-    sent = hashlib.sha256(data).hexdigest()
-    s.sendall(data)
-    return hashlib.sha256(recv_exact(s, n)).hexdigest() == sent
-
-
-def wait_for(pred, what, timeout=10.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        select.select([], [], [], 0.02)
-
-
-class ReloadGroupsReclaim(unittest.TestCase):
+class ReloadGroupsReclaim(ReloadCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        super().setUp()
         self.admin = stable_port()
-        self.reloads = 0
-        self.refusals = 0
 
     def write(self, listeners, groups):
         """<listeners>: [(name, port, group)], <groups>: [(name, addr)]."""
@@ -60,40 +32,7 @@ class ReloadGroupsReclaim(unittest.TestCase):
         text += "groups:\n"
         for name, addr in groups:
             text += f"  - name: {name}\n    backends:\n      - {{ address: {addr} }}\n"
-        with open(self.path, "w") as f:
-            f.write(text)
-
-    def start(self, port):
-        px = Sluice(["-c", self.path], port=port)
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
-
-    def hup(self, px):
-        """SIGHUP, and waits for the next "reloaded" line."""
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: px.stderr().count(f"SIGHUP: {self.path} reloaded") >= self.reloads
-                 or px.stderr().count("SIGHUP: not reloaded") > self.refusals, "the reload")
-        self.assertEqual(self.refusals, px.stderr().count("SIGHUP: not reloaded"),
-                         px.stderr())
-
-    def hup_refused(self, px):
-        """SIGHUP that must be refused; returns the refusal line."""
-        self.refusals += 1
-        px.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: px.stderr().count("SIGHUP: not reloaded") >= self.refusals,
-                 "the refusal")
-        return [ln for ln in px.stderr().splitlines() if "SIGHUP: not reloaded" in ln][-1]
-
-    def stats(self):
-        status, body = admin_get(self.admin, "/stats")
-        self.assertEqual(200, status, body)
-        return json.loads(body)
-
-    def groups_shown(self):
-        return {g["group"] for g in self.stats().get("group", [])}
+        self.write_file(text)
 
     def metrics_groups(self):
         """The group labels /metrics names, after promtool checked it."""

@@ -6,24 +6,20 @@ with the listener that used it takes no new session (the listener refuses), its 
 stop, a checksummed session through it runs to its end with its bytes intact, and the group is
 shown until that session ends, then no more; named again by a later reload it takes traffic and
 is checked again. Groups are matched by name: reordering them changes nothing, renaming one is a
-removal and an addition. More new groups than the free group slots, a new group with a warm
-pool and removing a group with one are refused (SIGHUP and `sluicectl reload`), and nothing
-changes."""
-import hashlib
+removal and an addition. More new groups than the free group slots are refused (SIGHUP and
+`sluicectl reload`), and nothing changes (groups with a warm pool or discovery:
+reload_groups_retire_test.py)."""
 import json
-import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import threading
-import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, Server, Sluice, admin_get, connect, echo_handler,
-                     stable_port, recv_exact, wait_for_text)
+from harness import (admin_get, connect, echo_checked, echo_handler, Server, stable_port, wait_for,
+                     wait_for_text)
+from reloading import ReloadCase
 
 
 def refused(port):
@@ -37,14 +33,6 @@ def refused(port):
         return True
     finally:
         s.close()
-
-
-def echo_checked(s, n, seed):
-    """Sends <n> bytes of a pattern on <s> and reads them back; true if the digests match."""
-    data = bytes((i * 7 + seed) % 251 for i in range(n))
-    sent = hashlib.sha256(data).hexdigest()
-    s.sendall(data)
-    return hashlib.sha256(recv_exact(s, n)).hexdigest() == sent
 
 
 class CountingEcho(Server):
@@ -66,23 +54,10 @@ class CountingEcho(Server):
             return self.accepted
 
 
-def wait_for(pred, what, timeout=10.0):
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        select.select([], [], [], 0.02)
-
-
-class ReloadGroups(unittest.TestCase):
+class ReloadGroups(ReloadCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        super().setUp()
         self.admin = stable_port()
-        self.reloads = 0
-        self.refusals = 0
 
     def write(self, listeners, groups):
         """<listeners>: [(name, port, group)], <groups>: [(name, [addr], extra yaml)]."""
@@ -94,44 +69,7 @@ class ReloadGroups(unittest.TestCase):
         for name, addrs, extra in groups:
             text += f"  - name: {name}\n{extra}    backends:\n"
             text += "".join(f"      - {{ address: {a} }}\n" for a in addrs)
-        with open(self.path, "w") as f:
-            f.write(text)
-
-    def start(self, port):
-        px = Sluice(["-c", self.path], port=port)
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
-
-    def hup(self, px):
-        """SIGHUP, and waits for the next "reloaded" line."""
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: px.stderr().count(f"SIGHUP: {self.path} reloaded") >= self.reloads
-                 or "SIGHUP: not reloaded" in px.stderr(), "the reload")
-        self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-
-    def hup_refused(self, px):
-        """SIGHUP that must be refused; returns the refusal line."""
-        self.refusals += 1
-        px.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: px.stderr().count("SIGHUP: not reloaded") >= self.refusals,
-                 "the refusal")
-        return [ln for ln in px.stderr().splitlines() if "SIGHUP: not reloaded" in ln][-1]
-
-    def ctl(self, *args):
-        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
-                           text=True, timeout=60 * SLOW)
-        return p.returncode, p.stdout, p.stderr
-
-    def stats(self):
-        status, body = admin_get(self.admin, "/stats")
-        self.assertEqual(200, status, body)
-        return json.loads(body)
-
-    def groups_shown(self):
-        return {g["group"] for g in self.stats().get("group", [])}
+        self.write_file(text)
 
     def metrics(self):
         status, body = admin_get(self.admin, "/metrics")
@@ -310,35 +248,6 @@ class ReloadGroups(unittest.TestCase):
             # the backend API no longer finds it
             rc, out, err = self.ctl("add", "backend", "other", "x", b.addr)
             self.assertNotEqual(0, rc)
-            self.assertEqual(0, px.stop())
-
-    def test_group_with_a_warm_pool_cannot_be_added(self):
-        p1, p2 = stable_port(), stable_port()
-        with Server(echo_handler) as a:
-            web = ("web", [a.addr], "")
-            self.write([("one", p1, "web")], [web])
-            px = self.start(p1)
-            self.write([("one", p1, "web"), ("two", p2, "pooled")],
-                       [web, ("pooled", [a.addr], "    warm_pool: { size: 1 }\n")])
-            line = self.hup_refused(px)
-            self.assertIn("group pooled: a group added by a reload cannot have warm_pool:", line)
-            self.assertTrue(refused(p2))
-            self.assertEqual({"web"}, self.groups_shown())
-            self.assertEqual(0, px.stop())
-
-    def test_group_with_a_warm_pool_cannot_be_removed(self):
-        p1, p2 = stable_port(), stable_port()
-        with Server(echo_handler) as a, Server(echo_handler) as b:
-            warm = "    warm_pool: { size: 1 }\n"
-            both = [("web", [a.addr], ""), ("pooled", [b.addr], warm)]
-            self.write([("one", p1, "web"), ("two", p2, "pooled")], both)
-            px = self.start(p1)
-            self.write([("one", p1, "web")], [("web", [a.addr], "")])
-            line = self.hup_refused(px)
-            self.assertIn("group pooled was removed, but it has warm_pool:", line)
-            with connect(p2) as s:  # nothing changed
-                self.assertTrue(echo_checked(s, 1000, 1))
-            self.assertEqual({"web", "pooled"}, self.groups_shown())
             self.assertEqual(0, px.stop())
 
 

@@ -7,16 +7,13 @@ coming often. A group without health: gets checks by a reload (the failing backe
 down and new sessions avoid it), and loses them by another (it is up again and takes
 sessions)."""
 import json
-import os
-import select
-import signal
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import SLOW, SLUICECTL, Server, Sluice, connect, free_port, wait_for_text
+from harness import SLOW, SLUICECTL, connect, free_port, Server, wait_for_text
+from reloading import ReloadCase
 
 
 class Probed(Server):
@@ -49,14 +46,10 @@ def count_over(backend, seconds):
     return backend.probes() - before
 
 
-class ReloadHealth(unittest.TestCase):
+class ReloadHealth(ReloadCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        super().setUp()
         self.port = free_port()
-        self.reloads = 0
 
     def write(self, backends, health):
         items = "".join(f"      - {{ name: {n}, address: {a} }}\n" for n, a in backends)
@@ -67,20 +60,7 @@ class ReloadHealth(unittest.TestCase):
                     f"groups:\n  - name: web\n{health}    backends:\n{items}")
 
     def start(self):
-        px = Sluice(["-c", self.path], port=self.port)
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
-
-    def hup(self, px):
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOW
-        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
-            self.assertLess(time.monotonic(), deadline, px.stderr())
-            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-            select.select([], [], [], 0.02)
+        return super().start(self.port)
 
     def health_of(self):
         p = subprocess.run([SLUICECTL, "-s", self.sock, "--json", "show", "backends"],

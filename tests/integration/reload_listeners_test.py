@@ -14,31 +14,18 @@ import re
 import select
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, echo_handler, stable_port, name_handler,
-                     recv_exact, Server, Sluice, wait_for_text)
-
-
-def ask(s):
-    """Who answers one line on the open connection <s>."""
-    s.sendall(b"who\n")
-    got = b""
-    while not got.endswith(b"\n"):
-        chunk = s.recv(64)
-        if not chunk:
-            raise EOFError("closed")
-        got += chunk
-    return got.decode().strip()
+from harness import (SLOW, ask_name, connect, echo_handler, name_handler, recv_exact, Server,
+                     Sluice, stable_port, wait_for_text)
+from reloading import ReloadCase
 
 
 def who(port):
     with connect(port) as s:
-        return ask(s)
+        return ask_name(s)
 
 
 def refused(port):
@@ -99,14 +86,7 @@ def port_free(port):
             return False
 
 
-class ReloadListeners(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
-        self.reloads = 0
-
+class ReloadListeners(ReloadCase):
     def write(self, listeners, groups, top=""):
         """<listeners>: [(name, port, group, extra yaml)], <groups>: [(name, [(b, addr)])]."""
         text = (f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n{top}"
@@ -118,32 +98,13 @@ class ReloadListeners(unittest.TestCase):
         for name, backends in groups:
             text += f"  - name: {name}\n    backends:\n"
             text += "".join(f"      - {{ name: {b}, address: {a} }}\n" for b, a in backends)
-        with open(self.path, "w") as f:
-            f.write(text)
-
-    def start(self, port):
-        px = Sluice(["-c", self.path], port=port)
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
+        self.write_file(text)
 
     def hup(self, px):
-        """SIGHUP, and waits for the next "reloaded" line."""
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOW
-        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
-            self.assertLess(time.monotonic(), deadline, px.stderr())
-            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-            select.select([], [], [], 0.02)
+        """SIGHUP, and waits for its "reloaded" line."""
+        super().hup(px)
         # a re-opened listener's inherited sockets lose any steering program without a word
         self.assertNotIn("cannot remove the steering program", px.stderr())
-
-    def ctl(self, *args):
-        p = subprocess.run([SLUICECTL, "-s", self.sock] + list(args), capture_output=True,
-                           text=True, timeout=60 * SLOW)
-        return p.returncode, p.stdout, p.stderr
 
     def active_sessions(self):
         rc, out, err = self.ctl("--json", "show", "sessions")
@@ -168,14 +129,14 @@ class ReloadListeners(unittest.TestCase):
             # a session on two, open across the reload that removes two
             held = connect(p2)
             self.addCleanup(held.close)
-            self.assertEqual("a", ask(held))
+            self.assertEqual("a", ask_name(held))
             self.write([("one", p1, "web", "")], web, debug)
             self.hup(px)
             wait_for_text(px, "listener two: closed; its sessions run to their end")
             self.assertTrue(refused(p2))
             self.assertEqual("a", who(p1))
             for _ in range(3):  # both ways, more than once, after the listener is gone
-                self.assertEqual("a", ask(held))
+                self.assertEqual("a", ask_name(held))
             self.assertNotIn("listener two: its last session ended", px.stderr())
             held.close()
             deadline = time.monotonic() + 10 * SLOW

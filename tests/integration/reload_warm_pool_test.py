@@ -5,23 +5,15 @@
 Under a small fd limit (prlimit), a size the budget cannot hold is refused with the reason and
 nothing changes; a size it holds is taken."""
 import hashlib
-import os
 import select
-import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, Server, Sluice, connect, echo_handler, free_port,
-                     recv_all, wait_for_text)
-
-
-def held(srv):
-    """Connections the backend has accepted and not yet seen closed."""
-    with srv.lock:
-        return len(srv.conns)
+from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, held, recv_all, Server,
+                     wait_for_text)
+from reloading import ReloadCase
 
 
 def echo_intact(port, n, seed):
@@ -34,14 +26,10 @@ def echo_intact(port, n, seed):
     return hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
 
 
-class ReloadWarmPool(unittest.TestCase):
+class ReloadWarmPool(ReloadCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-        self.path = os.path.join(self.dir.name, "sluice.yaml")
-        self.sock = os.path.join(self.dir.name, "ctl.sock")
+        super().setUp()
         self.port = free_port()
-        self.reloads = 0
 
     def write(self, backend, size):
         with open(self.path, "w") as f:
@@ -54,21 +42,7 @@ class ReloadWarmPool(unittest.TestCase):
                     f"    backends:\n      - {{ name: a, address: {backend} }}\n")
 
     def start(self, prefix=()):
-        px = Sluice(["-c", self.path], port=self.port)
-        px.args = list(prefix) + px.args
-        px.__enter__()
-        self.addCleanup(px.stop)
-        wait_for_text(px, "control socket on")
-        return px
-
-    def hup(self, px):
-        self.reloads += 1
-        px.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10 * SLOW
-        while px.stderr().count(f"SIGHUP: {self.path} reloaded") < self.reloads:
-            self.assertLess(time.monotonic(), deadline, px.stderr())
-            self.assertNotIn("SIGHUP: not reloaded", px.stderr())
-            select.select([], [], [], 0.02)
+        return super().start(self.port, prefix=prefix)
 
     def wait_held(self, srv, n):
         deadline = time.monotonic() + 10 * SLOW

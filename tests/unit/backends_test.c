@@ -1109,6 +1109,68 @@ reload_gives_a_removed_groups_slot_to_a_new_name_once_nothing_holds_it(void **st
 	rig_stop(&r);
 }
 
+/* A message that holds its worker until <release> is set (bounded: 30 s). */
+struct blocker {
+	struct sl_msg m; /* first: the worker gets this back */
+	atomic_bool running, release;
+};
+
+static void
+block_fn(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct blocker *b = (struct blocker *)m;
+
+	(void)wk;
+	atomic_store(&b->running, true);
+	for (int i = 0; i < 3000 && !atomic_load(&b->release); i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+}
+
+static void
+reload_never_brings_back_a_group_a_late_worker_let_go_of(void **state)
+{
+	struct blocker b = {.m = {.fn = block_fn}};
+	struct sl_config *layout, *next;
+	struct sl_backend_info bi;
+	char name[16], why[300] = "";
+	unsigned port;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 0); /* for its echo servers */
+	port = sl_test_closed_port();
+	layout = group_file(&r, port, "g", 0);
+	sl_test_proxy_start(&r.p, layout, &r.addr);
+	/* every spare slot used once, each name removed by the next */
+	for (unsigned i = 0; i < SL_GSLOTS_SPARE; i++) {
+		snprintf(name, sizeof(name), "n%u", i);
+		reload_ok(&r, group_file(&r, port, name, 0));
+	}
+	/* worker 0 is held: the next new name reclaims n0's slot, and gives up waiting */
+	b.m.data = &b;
+	assert_int_equal(0, sl__proxy_post(&r.p->workers[0], &b.m));
+	for (int i = 0; i < 500 && !atomic_load(&b.running); i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	assert_true(atomic_load(&b.running));
+	next = group_file(&r, port, "late", 0);
+	assert_int_equal(-EAGAIN, sl_proxy_reload(r.p, next, why, sizeof(why)));
+	assert_non_null(strstr(why, "did not let go of the slot of removed group n0"));
+	sl_config_free(next);
+	atomic_store(&b.release, true);
+	/* the workers have let go of n0's view (worker 0 once released): the name is built anew,
+	 * never brought back onto views that are gone */
+	assert_int_equal(-ENOENT, sl__group_slot(r.p, "n0"));
+	reload_ok(&r, group_file(&r, port, "n0", 0));
+	assert_int_equal(3, ask_n(&r, 3));
+	assert_true(info_of(r.p, "b", &bi));
+	assert_string_equal("n0", bi.group);
+	assert_int_equal(3, bi.sessions);
+	sl_proxy_destroy(r.p);
+	r.p = NULL;
+	sl_config_free(layout);
+	rig_stop(&r);
+}
+
 /* A file of listener l on <port> to group g, and group <other> that no listener names. */
 static struct sl_config *
 unused_group_file(struct rig *r, unsigned port, const char *other)
@@ -1239,6 +1301,7 @@ main(void)
 	        cmocka_unit_test(
 	                reload_gives_a_removed_groups_slot_to_a_new_name_once_nothing_holds_it),
 	        cmocka_unit_test(reload_reclaims_the_slots_of_removed_groups_no_listener_named),
+	        cmocka_unit_test(reload_never_brings_back_a_group_a_late_worker_let_go_of),
 	        cmocka_unit_test(changes_race_live_traffic_safely),
 	};
 

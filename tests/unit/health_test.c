@@ -647,6 +647,38 @@ health_set_config_keeps_the_state_and_checks_anew(void **state)
 }
 
 static void
+health_is_reading_lets_go_of_a_config_once_the_checker_took_the_next(void **state)
+{
+	struct sl_config_health next, later;
+	struct fix f;
+	unsigned i;
+
+	(void)state;
+	fix_init(&f, SL_HEALTH_TCP, sl_test_closed_port());
+	fix_start(&f);
+	assert_true(sl_health_is_reading(f.h, 0, &f.cfg));
+	next = f.cfg;
+	later = f.cfg;
+	assert_false(sl_health_is_reading(f.h, 0, &next));
+
+	/* set: read until the checker takes it, then the earlier one no more */
+	assert_int_equal(0, sl_health_set_config(f.h, 0, &next, 0));
+	assert_true(sl_health_is_reading(f.h, 0, &next));
+	for (i = 0; i < 5000 && sl_health_is_reading(f.h, 0, &f.cfg); i++)
+		sl_test_pause_1ms();
+	assert_false(sl_health_is_reading(f.h, 0, &f.cfg));
+	assert_true(sl_health_is_reading(f.h, 0, &next));
+
+	/* stopped: a change is taken at once */
+	sl_health_stop(f.h);
+	assert_int_equal(0, sl_health_set_config(f.h, 0, &later, 0));
+	assert_false(sl_health_is_reading(f.h, 0, &next));
+	assert_true(sl_health_is_reading(f.h, 0, &later));
+	assert_false(sl_health_is_reading(f.h, 1, &later)); /* no such target */
+	fix_fini(&f);
+}
+
+static void
 health_create_rejects_zero_fall(void **state)
 {
 	struct sl_health *h = NULL;
@@ -688,6 +720,8 @@ main(void)
 	        cmocka_unit_test(health_stop_joins_and_closes_sockets_with_checks_in_flight),
 	        cmocka_unit_test(health_none_kind_leaves_backend_up_and_unchecked),
 	        cmocka_unit_test(health_set_config_keeps_the_state_and_checks_anew),
+	        cmocka_unit_test(
+	                health_is_reading_lets_go_of_a_config_once_the_checker_took_the_next),
 	        cmocka_unit_test(health_create_rejects_zero_fall),
 	        cmocka_unit_test(health_start_twice_is_refused),
 	        cmocka_unit_test(health_paused_target_is_checked_only_once_given_an_address),

@@ -19,17 +19,47 @@
 
 #include <sluice/sock.h>
 
+/*
+ * Listens on <host> at a port below the ephemeral range that nothing holds: no connection
+ * elsewhere on the machine is given it as its source port, so what holds it from then on is
+ * this test's sockets alone (a port from bind(0) may carry another test's connection in
+ * TIME_WAIT).
+ */
 static int
-listen_on(struct sl_addr *a, const char *text)
+listen_on(struct sl_addr *a, const char *host)
 {
 	const struct sl_sock_opts o = {0};
-	int lfd;
+	unsigned low = 32768, high;
+	char text[SL_ADDR_STRLEN + 8];
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 
-	assert_int_equal(0, sl_addr_parse(a, text, true, NULL));
-	lfd = sl_sock_listen(a, 16, false, &o);
-	assert_true(lfd >= 0);
-	assert_int_equal(0, sl_sock_local_addr(lfd, a));
-	return lfd;
+	if (f != NULL) {
+		if (fscanf(f, "%u %u", &low, &high) != 2)
+			low = 32768;
+		fclose(f);
+	}
+	assert_true(low > 1024 + 4000);
+	for (unsigned i = 0, start = (unsigned)getpid() * 7919u % 4000u; i < 4000; i++) {
+		int lfd;
+
+		int probe;
+
+		snprintf(text, sizeof(text), "%s:%u", host, low - 4000 + (start + i) % 4000);
+		assert_int_equal(0, sl_addr_parse(a, text, true, NULL));
+		/* a bind without SO_REUSEADDR also fails on a port a TIME_WAIT connection keeps
+		 * (an earlier run's): take only a port nothing at all holds */
+		probe = socket(a->ss.ss_family, SOCK_STREAM, 0);
+		assert_true(probe >= 0);
+		lfd = bind(probe, (const struct sockaddr *)&a->ss, a->len);
+		close(probe);
+		if (lfd != 0)
+			continue;
+		lfd = sl_sock_listen(a, 16, false, &o);
+		if (lfd >= 0)
+			return lfd;
+	}
+	fail_msg("no free port below the ephemeral range");
+	return -1;
 }
 
 /* <a> with its port replaced by <b>'s. */
@@ -47,7 +77,7 @@ port_users_names_this_process_listener_and_nothing_once_closed(void **state)
 {
 	char buf[160];
 	struct sl_addr a;
-	int lfd = listen_on(&a, "127.0.0.1:0");
+	int lfd = listen_on(&a, "127.0.0.1");
 
 	(void)state;
 	assert_int_equal(0, sl_sock_port_users(&a, buf, sizeof(buf)));
@@ -66,7 +96,7 @@ port_users_names_another_process_listener(void **state)
 
 	(void)state;
 	assert_int_equal(0, pipe(ready));
-	lfd = listen_on(&a, "127.0.0.1:0");
+	lfd = listen_on(&a, "127.0.0.1");
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) { /* the other process: keeps the socket, we let go of ours */
@@ -90,7 +120,7 @@ port_users_counts_a_time_wait_connection_as_nobody_s(void **state)
 {
 	struct sl_addr a;
 	char buf[160] = "";
-	int lfd = listen_on(&a, "127.0.0.1:0"), cfd, sfd;
+	int lfd = listen_on(&a, "127.0.0.1"), cfd, sfd;
 
 	(void)state;
 	cfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -114,7 +144,7 @@ port_users_sees_a_wildcard_on_either_side_and_not_another_address(void **state)
 {
 	struct sl_addr any, lo, lo2, lo6;
 	char buf[160];
-	int lfd = listen_on(&any, "0.0.0.0:0");
+	int lfd = listen_on(&any, "0.0.0.0");
 
 	(void)state;
 	same_port(&lo, "127.0.0.1", &any);
@@ -122,7 +152,7 @@ port_users_sees_a_wildcard_on_either_side_and_not_another_address(void **state)
 	assert_string_equal("1 LISTEN (this process)", buf);
 	close(lfd);
 
-	lfd = listen_on(&lo, "127.0.0.1:0");
+	lfd = listen_on(&lo, "127.0.0.1");
 	same_port(&lo2, "127.0.0.2", &lo);
 	assert_int_equal(-ENOENT, sl_sock_port_users(&lo2, buf, sizeof(buf)));
 	same_port(&any, "0.0.0.0", &lo);
@@ -138,7 +168,7 @@ port_users_truncates_to_the_buffer(void **state)
 {
 	struct sl_addr a;
 	char buf[6];
-	int lfd = listen_on(&a, "127.0.0.1:0");
+	int lfd = listen_on(&a, "127.0.0.1");
 
 	(void)state;
 	assert_int_equal(0, sl_sock_port_users(&a, buf, sizeof(buf)));

@@ -559,6 +559,33 @@ warm_disabled_backend_closes_idle_connections_and_misses(void **state)
 	fix_close(&f);
 }
 
+static bool
+never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static void
+warm_created_disabled_connects_nothing_until_enabled(void **state)
+{
+	struct sl_addr a;
+	struct fix f;
+
+	(void)state;
+	fix_open(&f, 2, 0);
+	a = addr_of(f.srv.port);
+	assert_int_equal(0, sl_warm_create_disabled(&f.w, f.loop, &a, 1, &f.cfg));
+	/* the loop runs a while: no refill was queued (an absence, so a bounded run) */
+	assert_false(drive(f.loop, never, NULL, 200));
+	assert_int_equal(0, f.srv.accepted);
+	assert_int_equal(0, sl_warm_ready(f.w, 0));
+	assert_int_equal(-EAGAIN, sl_warm_take(f.w, 0));
+	sl_warm_set_enabled(f.w, 0, true);
+	assert_true(wait_filled(&f, 2, 2));
+	fix_close(&f);
+}
+
 struct moved {
 	struct fix *f;
 	struct tsrv *other;
@@ -654,6 +681,7 @@ main(void)
 	        cmocka_unit_test(warm_take_skips_connection_closed_before_loop_noticed),
 	        cmocka_unit_test(warm_refused_backend_counts_failures_and_backs_off),
 	        cmocka_unit_test(warm_disabled_backend_closes_idle_connections_and_misses),
+	        cmocka_unit_test(warm_created_disabled_connects_nothing_until_enabled),
 	        cmocka_unit_test(warm_new_address_closes_the_old_connections_and_fills_anew),
 	        cmocka_unit_test(warm_destroy_closes_every_fd),
 	        cmocka_unit_test(warm_create_rejects_size_zero),
