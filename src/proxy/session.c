@@ -106,9 +106,8 @@ session_free(struct sl_session *s)
 {
 	struct sl_plistener *l = s->l;
 	struct sl_pworker *w = l->w;
+	bool held = s->fwd.hold;
 
-	if (sl_unlikely(s->fwd.hold))
-		sl__handover_session_gone(w);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -116,6 +115,10 @@ session_free(struct sl_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	w->nlive--;
+	/* unlinked first: the last held session gone ends the move, which releases every held
+	 * session on the live list (a release may queue its forwarder's resume) */
+	if (sl_unlikely(held))
+		sl__handover_session_gone(w);
 	sl_pool_free(w->sessions, s);
 	sl__pworker_session_closed(w, l);
 }
