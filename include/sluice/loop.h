@@ -189,6 +189,15 @@ SL_API int sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const
  * with -ECANCELED or with the result it reached first. 0 or negative errno.
  */
 SL_API int sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op);
+/*
+ * Ends every op in flight before what they point at is freed: cancels each, then waits (on the
+ * loop's thread, with the loop not running) until each one's callback has run, or <timeout_ms>
+ * passed (-1: no limit). An op a callback submits again is cancelled in turn. Only ops'
+ * callbacks run: an io's readiness met meanwhile is dropped and timers and defers wait, so it
+ * is for a loop that will not run again (a worker's stop). 0 once none is in flight (at once
+ * on epoll, which has none), -ETIMEDOUT with some left, or the wait's negative errno.
+ */
+SL_API int sl_loop_settle(struct sl_loop *l, int timeout_ms);
 
 SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
 /*

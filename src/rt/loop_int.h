@@ -38,7 +38,8 @@ struct sl_loop_event {
  *    ready ios and return n (0 on timeout or signal), or a negative errno on failure.
 
  *  recv/send/send_recv/cancel: queue a completion op (include/sluice/loop.h); wait() reports its
- *    completion as a batch entry with <op> set. NULL: -EOPNOTSUPP.
+ *    completion as a batch entry with <op> set. NULL: -EOPNOTSUPP. cancel_all: cancel each op
+ *    in flight that no cancel was queued for yet (sl_loop_settle()).
  *  quiesce: sl_loop_run() is returning and the loop may never wait again: hand the kernel
  *    what add/mod/del/forget only queued (a removal that lets a closed socket go); NULL when
  *    every op takes effect at once (epoll).
@@ -59,6 +60,8 @@ struct sl_loop_ops {
 	int (*cancel)(struct sl_loop *l, struct sl_op *op);
 	int (*send_recv)(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
 	                 size_t slen, int rfd, void *rbuf, size_t rlen);
+	/* cancels every op in flight not cancelled yet (sl_loop_settle()) */
+	void (*cancel_all)(struct sl_loop *l);
 };
 
 struct sl_loop {
@@ -74,6 +77,7 @@ struct sl_loop {
 	uint64_t now_us; /* the same reading in microseconds */
 	bool running;
 	bool stop;
+	uint32_t nops; /* completion ops in flight: submitted, their callback not run yet */
 
 	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */
 	unsigned tick_ms;

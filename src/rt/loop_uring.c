@@ -40,8 +40,9 @@ struct uring_opslot {
 	struct sl_op *op; /* NULL = free; then <next> links the free list */
 	uint32_t gen;
 	uint32_t next;
-	int sent;  /* send_recv: slen (the send posts a completion only when it fails) */
-	bool pair; /* send_recv: two requests under this slot */
+	int sent;       /* send_recv: slen (the send posts a completion only when it fails) */
+	bool pair;      /* send_recv: two requests under this slot */
+	bool cancelled; /* a cancel of it is queued (sl_loop_settle() queues one per op) */
 };
 
 struct sl_loop_uring {
@@ -459,6 +460,7 @@ op_slot_get(struct sl_loop_uring *u, struct sl_op *op)
 	u->op_free = s->next;
 	s->op = op;
 	s->pair = false;
+	s->cancelled = false;
 	op->key = (uint64_t)s->gen << 32 | URING_OP_BIT | i;
 	return 0;
 }
@@ -582,18 +584,31 @@ static int
 uring_cancel(struct sl_loop *l, struct sl_op *op)
 {
 	struct sl_loop_uring *u = l->be;
+	struct uring_opslot *s = &u->opslots[(uint32_t)op->key & ~URING_OP_BIT];
 	int err = 0;
 
-	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].pair)
+	if (s->pair)
 		err = cancel_key(u, op->key | URING_OP_SEND_BIT);
 	if (err == 0)
 		err = cancel_key(u, op->key);
 	if (err != 0)
 		return err;
+	s->cancelled = true;
 	/* the op holds its file (and its buffer): a loop that may not wait again submits now */
 	if (!l->running)
 		uring_quiesce(l);
 	return 0;
+}
+
+static void
+uring_cancel_all(struct sl_loop *l)
+{
+	struct sl_loop_uring *u = l->be;
+
+	for (uint32_t i = 0; i < u->nopslots; i++)
+		if (u->opslots[i].op != NULL && !u->opslots[i].cancelled)
+			(void)uring_cancel(
+			        l, u->opslots[i].op); /* no SQE: the next round tries again */
 }
 
 /* An op's completion: a batch entry of its own. false when the batch is full. */
@@ -922,4 +937,5 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .send = uring_send,
         .cancel = uring_cancel,
         .send_recv = uring_send_recv,
+        .cancel_all = uring_cancel_all,
 };

@@ -23,6 +23,7 @@
 #include <sluice/loop.h>
 #include <sluice/pool.h>
 #include <sluice/sock.h>
+#include <sluice/worker.h>
 
 #include "sl_test_net.h"
 
@@ -1404,6 +1405,74 @@ uring_drained_defer_runs_once_the_last_block_is_back(void **state)
 	sl_pool_destroy(env.buffers);
 }
 
+/* ---- the uring variant: a worker's stop ends what its loop has in flight ---- */
+
+#define STOPPED 16
+
+struct stopped {
+	struct lsess s[STOPPED];
+	struct sl_loop *loop;
+	struct sl_fwd_env env;
+	struct sl_msg close_half;
+};
+
+/* On the worker: half the sessions close, their ops still in flight (orphaned blocks). */
+static void
+stopped_close_half(struct sl_worker *w, struct sl_msg *m)
+{
+	struct stopped *x = m->data;
+
+	(void)w;
+	for (int i = 0; i < STOPPED / 2; i++)
+		lsess_close(&x->s[i], x->loop);
+}
+
+static void
+uring_worker_stop_ends_every_op_before_the_pool_may_go(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_worker_opts wo = {.nthreads = 1, .loop = {.runtime = SL_LOOP_IO_URING}};
+	struct stopped *x = calloc(1, sizeof(*x));
+	struct sl_worker_group *g;
+	struct sl_pool_stats st;
+	char bytes[4096];
+
+	(void)state;
+	assert_non_null(x);
+	sl_test_fill(bytes, sizeof(bytes), 5);
+	assert_int_equal(0, sl_worker_group_create(&g, &wo));
+	x->loop = sl_worker_loop(sl_worker_at(g, 0));
+	x->env.buffer_size = BUF_SIZE;
+	assert_int_equal(0, sl_pool_create(&x->env.buffers, &po));
+	/* before the start (the worker's first wait submits): recvs, and bytes on their way */
+	for (int i = 0; i < STOPPED; i++) {
+		lsess_open(&x->s[i], x->loop, &x->env, &sl_fwd_uring_ops);
+		assert_int_equal(0, sl_test_write_all(x->s[i].tc, bytes, sizeof(bytes), 1000));
+		assert_int_equal(0, sl_test_write_all(x->s[i].ts, bytes, sizeof(bytes), 1000));
+	}
+	x->close_half = (struct sl_msg){.fn = stopped_close_half, .data = x};
+	assert_int_equal(0, sl_worker_group_start(g));
+	assert_int_equal(0, sl_worker_post(sl_worker_at(g, 0), &x->close_half));
+
+	/* the worker runs the message, stops, and settles its loop before it returns */
+	assert_int_equal(0, sl_worker_group_stop(g));
+
+	/* the closed half's blocks came back from their completions ... */
+	assert_int_equal(0, x->env.orphans);
+	/* ... and the open half has no op in flight: closed now, each block goes at once */
+	for (int i = STOPPED / 2; i < STOPPED; i++) {
+		assert_ptr_equal(&sl_fwd_uring_ops, x->s[i].f.ops);
+		assert_false(sl_fwd_uring_ops.busy(&x->s[i].f));
+		lsess_close(&x->s[i], x->loop);
+	}
+	assert_int_equal(0, x->env.orphans);
+	sl_pool_stats(x->env.buffers, &st);
+	assert_int_equal(0, st.blocks_live);
+	sl_pool_destroy(x->env.buffers);
+	sl_worker_group_destroy(g);
+	free(x);
+}
+
 static void
 uring_runs_as_copy_on_an_epoll_loop(void **state)
 {
@@ -1485,6 +1554,7 @@ main(void)
 	        ON(uring, fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
 	        cmocka_unit_test(uring_forwards_many_sessions_on_one_loop_intact),
 	        cmocka_unit_test(uring_drained_defer_runs_once_the_last_block_is_back),
+	        cmocka_unit_test(uring_worker_stop_ends_every_op_before_the_pool_may_go),
 	        cmocka_unit_test(uring_runs_as_copy_on_an_epoll_loop),
 	};
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -1426,6 +1428,84 @@ cancelled_op_still_calls_back_once_with_ecanceled(void **state)
 }
 
 static void
+settle_cancels_every_op_in_flight_and_runs_its_callback(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct opt rx, again;
+	struct pair p, q;
+
+	(void)state;
+	if (test_runtime == SL_LOOP_EPOLL) {
+		assert_int_equal(0, sl_loop_settle(l, 0)); /* none can be in flight */
+		sl_loop_destroy(l);
+		return;
+	}
+	pair_open(&p);
+	pair_open(&q);
+	opt_init(&rx);
+	opt_init(&again);
+	again.resubmit_fd = q.fd[0]; /* its callback submits it again: that one ends too */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	assert_int_equal(0, sl_loop_recv(l, &again.op, q.fd[0], again.buf, sizeof(again.buf)));
+	opt_run_ms(l, &rx, 1, 20); /* in the kernel now, nothing to read */
+	assert_int_equal(0, rx.n);
+
+	assert_int_equal(0, sl_loop_settle(l, 5000));
+
+	assert_int_equal(1, rx.n);
+	assert_int_equal(-ECANCELED, rx.res[0]);
+	assert_false(rx.op.busy);
+	assert_int_equal(2, again.n);
+	assert_int_equal(-ECANCELED, again.res[0]);
+	assert_int_equal(-ECANCELED, again.res[1]);
+	assert_false(again.op.busy);
+	/* and nothing reads the sockets any more */
+	pair_send(&p);
+	assert_int_equal(1, recv(p.fd[0], rx.buf, sizeof(rx.buf), MSG_DONTWAIT));
+	pair_close(&p);
+	pair_close(&q);
+	sl_loop_destroy(l);
+}
+
+static void
+destroyed_loop_leaves_the_buffer_of_a_recv_in_flight_alone(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct pollfd pfd;
+	struct opt *rx = malloc(sizeof(*rx));
+	struct pair p;
+	char got[8];
+
+	(void)state;
+	assert_non_null(rx);
+	if (test_runtime == SL_LOOP_EPOLL) {
+		free(rx);
+		sl_loop_destroy(l);
+		return;
+	}
+	pair_open(&p);
+	opt_init(rx);
+	memset(rx->buf, 'a', sizeof(rx->buf));
+	assert_int_equal(0, sl_loop_recv(l, &rx->op, p.fd[0], rx->buf, sizeof(rx->buf)));
+	opt_run_ms(l, rx, 1, 20); /* in the kernel now */
+	assert_int_equal(0, rx->n);
+
+	sl_loop_destroy(l);
+	assert_int_equal(5, write(p.fd[1], "hello", 5));
+
+	/* the bytes wait in the socket: no recv of the gone ring took them */
+	pfd = (struct pollfd){.fd = p.fd[0], .events = POLLIN};
+	assert_int_equal(1, poll(&pfd, 1, 5000));
+	assert_int_equal(5, recv(p.fd[0], got, sizeof(got), MSG_DONTWAIT));
+	assert_memory_equal("hello", got, 5);
+	for (size_t i = 0; i < sizeof(rx->buf); i++)
+		assert_int_equal('a', rx->buf[i]);
+	assert_int_equal(0, rx->n);
+	free(rx);
+	pair_close(&p);
+}
+
+static void
 op_submitted_again_from_its_callback_completes_again(void **state)
 {
 	struct sl_loop *l = loop_new();
@@ -1667,6 +1747,8 @@ main(void)
 	        cmocka_unit_test(recv_and_send_ops_complete_with_what_they_moved),
 	        cmocka_unit_test(recv_op_reports_eof_as_zero),
 	        cmocka_unit_test(cancelled_op_still_calls_back_once_with_ecanceled),
+	        cmocka_unit_test(settle_cancels_every_op_in_flight_and_runs_its_callback),
+	        cmocka_unit_test(destroyed_loop_leaves_the_buffer_of_a_recv_in_flight_alone),
 	        cmocka_unit_test(op_submitted_again_from_its_callback_completes_again),
 	        cmocka_unit_test(completion_and_readiness_of_one_wait_run_in_one_batch),
 	        cmocka_unit_test(send_recv_pair_calls_back_once_with_the_reply),
