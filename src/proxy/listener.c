@@ -403,6 +403,16 @@ sl__listener_fini(struct sl_plistener *l)
 	if (l->w->loop != NULL)
 		sl_loop_defer_cancel(l->w->loop, &l->gone);
 	sl_pipe_cache_destroy(l->env.pipes);
-	sl_pool_destroy(l->env.buffers);
+	/*
+	 * forward: uring: a block whose op the worker's settle did not see end (its stop timed
+	 * out, or a session closed after it) may still be written by the kernel until the ring
+	 * closes: leave the pool mapped rather than hand its pages to anyone else.
+	 */
+	if (l->env.orphans != 0)
+		sl_log_warn("listener slot %zu: %u forwarding buffers still held by the kernel: "
+		            "not freed",
+		            (size_t)l->index, l->env.orphans);
+	else
+		sl_pool_destroy(l->env.buffers);
 	*l = (struct sl_plistener){.fd = -1};
 }
