@@ -74,6 +74,9 @@ struct sl_fwd_ops {
 	 * side fails, and when each direction delivers its first bytes.
 	 */
 	bool completion;
+	/* optional: an op of <f> is in flight (uring: the kernel may still use a socket and a
+	 * buffer of it); see sl_fwd_settled() */
+	bool (*busy)(const struct sl_fwd *f);
 };
 
 SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
@@ -276,6 +279,14 @@ sl_fwd_in_flight(const struct sl_fwd *f)
 {
 	return (uint64_t)f->d[0].pending + f->d[1].pending;
 }
+
+/*
+ * Nothing of <f> is in flight: no byte held (sl_fwd_in_flight() 0) and no op the kernel still
+ * runs on its sockets (uring: a cancelled recv until its completion, which could still take
+ * bytes from a socket that moved to another process). A held forwarder that is not settled
+ * yet queues its owner's resume when it becomes so.
+ */
+SL_API bool sl_fwd_settled(const struct sl_fwd *f);
 
 /* Bytes delivered so far in direction <d> (from side d to side !d). */
 static inline uint64_t

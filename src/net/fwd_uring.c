@@ -117,10 +117,27 @@ chan_next(struct sl_fwd *f, unsigned d)
 	return err;
 }
 
+static void chan_step(struct sl_loop *loop, struct uring_chan *c, int res);
+
+/*
+ * A completion: the block goes back if detached; else the direction's next step, and a held
+ * direction left with no op in flight tells the owner (sl_fwd_settled() may be true now).
+ */
 static void
 chan_done(struct sl_loop *loop, struct sl_op *op, int res)
 {
 	struct uring_chan *c = op->data;
+	struct sl_fwd *f = c->f;
+
+	chan_step(loop, c, res);
+	if (f != NULL && f->hold && !c->op.busy)
+		chan_notify(f, c->d);
+}
+
+static void
+chan_step(struct sl_loop *loop, struct uring_chan *c, int res)
+{
+	struct sl_op *op = &c->op;
 	struct sl_fwd *f = c->f;
 	unsigned d = c->d;
 	struct sl_fwd_dir *x;
@@ -291,6 +308,18 @@ uring_hold(struct sl_fwd *f)
 	}
 }
 
+static bool
+uring_busy(const struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		const struct uring_chan *c = chan_of(f, d);
+
+		if (c != NULL && c->op.busy)
+			return true;
+	}
+	return false;
+}
+
 const struct sl_fwd_ops sl_fwd_uring_ops = {
         .name = "uring",
         .attach = uring_attach,
@@ -298,4 +327,5 @@ const struct sl_fwd_ops sl_fwd_uring_ops = {
         .pump = uring_pump,
         .hold = uring_hold,
         .completion = true,
+        .busy = uring_busy,
 };

@@ -917,7 +917,7 @@ sl__session_try_move(struct sl_session *s)
 	struct sl_loop *loop = w->loop;
 	struct sl_proxy_moved m;
 
-	if (!s->fwd.hold || sl_fwd_in_flight(&s->fwd) != 0 ||
+	if (!s->fwd.hold || !sl_fwd_settled(&s->fwd) ||
 	    (s->state != SL_SS_FORWARDING && s->state != SL_SS_DRAINING))
 		return false;
 	memset(&m, 0, sizeof(m));
