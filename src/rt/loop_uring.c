@@ -581,9 +581,8 @@ cancel_key(struct sl_loop_uring *u, uint64_t key)
  * buffer.
  */
 static int
-uring_cancel(struct sl_loop *l, struct sl_op *op)
+op_cancel_queue(struct sl_loop_uring *u, struct sl_op *op)
 {
-	struct sl_loop_uring *u = l->be;
 	struct uring_opslot *s = &u->opslots[(uint32_t)op->key & ~URING_OP_BIT];
 	int err = 0;
 
@@ -591,24 +590,37 @@ uring_cancel(struct sl_loop *l, struct sl_op *op)
 		err = cancel_key(u, op->key | URING_OP_SEND_BIT);
 	if (err == 0)
 		err = cancel_key(u, op->key);
+	if (err == 0)
+		s->cancelled = true;
+	return err;
+}
+
+static int
+uring_cancel(struct sl_loop *l, struct sl_op *op)
+{
+	int err = op_cancel_queue(l->be, op);
+
 	if (err != 0)
 		return err;
-	s->cancelled = true;
 	/* the op holds its file (and its buffer): a loop that may not wait again submits now */
 	if (!l->running)
 		uring_quiesce(l);
 	return 0;
 }
 
+/* The cancels go in with the caller's next wait (sl_loop_settle()), not one enter each. */
 static void
 uring_cancel_all(struct sl_loop *l)
 {
 	struct sl_loop_uring *u = l->be;
 
-	for (uint32_t i = 0; i < u->nopslots; i++)
-		if (u->opslots[i].op != NULL && !u->opslots[i].cancelled)
-			(void)uring_cancel(
-			        l, u->opslots[i].op); /* no SQE: the next round tries again */
+	for (uint32_t i = 0; i < u->nopslots; i++) {
+		struct uring_opslot *s = &u->opslots[i];
+
+		/* no SQE for it: the next round tries again */
+		if (s->op != NULL && !s->cancelled)
+			(void)op_cancel_queue(u, s->op);
+	}
 }
 
 /* An op's completion: a batch entry of its own. false when the batch is full. */
