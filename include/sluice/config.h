@@ -63,10 +63,11 @@ enum sl_fwd_mode {
 	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */
 	SL_FWD_COPY,   /* read()/write() through pooled buffers */
 	SL_FWD_AUTO,   /* copy, and splice a direction while it carries bulk (default) */
+	SL_FWD_URING,  /* recv/send ops on the io_uring loop; copy on epoll or with bandwidth */
 	SL_FWD_MODES   /* count */
 };
 
-/* "splice", "copy", "auto", indexed by enum sl_fwd_mode: the one list of names. */
+/* "splice", "copy", "auto", "uring", indexed by enum sl_fwd_mode: the one list of names. */
 SL_API extern const char *const sl_fwd_mode_names[SL_FWD_MODES];
 
 /* Sets <*out> to the mode named <name>. 0, or -EINVAL for an unknown name. */

@@ -4,7 +4,8 @@
  * buffering (backpressure), half-close propagation and reset detection. Variants sit behind
  * struct sl_fwd_ops (fwd_splice.c: splice through a pipe per direction; fwd_copy.c: recv/send
  * through pooled buffers; fwd_auto.c: copy, and splice a direction while it carries bulk;
- * io_uring and sockmap later). fwd.c holds the generic driver.
+ * fwd_uring.c: recv/send ops on an io_uring loop; sockmap later). fwd.c holds the generic
+ * driver.
  *
  * Driving: the owner registers both fds once, READ|WRITE edge-triggered, and hands every
  * readiness event to sl_fwd_on_events(). The forwarder keeps per-fd readable/writable flags and
@@ -64,11 +65,38 @@ struct sl_fwd_ops {
 	int (*attach)(struct sl_fwd *f);
 	void (*detach)(struct sl_fwd *f);
 	int (*pump)(struct sl_fwd *f, unsigned d);
+	/* optional: sl_fwd_hold() changed f->hold (uring: stop or restart the ops in flight) */
+	void (*hold)(struct sl_fwd *f);
+	/*
+	 * Driven by completions (uring): once sl_fwd_start() returned with this variant in f->ops,
+	 * the owner need not watch the fds for readiness (each wake-up would cost a callback for
+	 * nothing); the variant calls the owner back through the resume when a direction ends or a
+	 * side fails, and when each direction delivers its first bytes.
+	 */
+	bool completion;
+	/* optional: an op of <f> is in flight (uring: the kernel may still use a socket and a
+	 * buffer of it); see sl_fwd_settled() */
+	bool (*busy)(const struct sl_fwd *f);
 };
 
 SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_copy_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
+/*
+ * Completions instead of readiness: each direction keeps a recv, then a send, in flight on the
+ * owner's loop (sl_loop_recv(), sl_loop_send()), so it needs sl_fwd_set_owner() and a loop on
+ * the io_uring runtime; on any other its first pump returns -EINVAL (the fallback to copy).
+ * Readiness events are harmless to it and not needed. A completion that finishes a direction
+ * or fails a side queues the owner's resume (f->resume: the owner's io callback with no
+ * events), whose sl_fwd_on_events() then reports it. Each direction holds a pooled block from
+ * its first pump until detach, which cancels what is in flight; the block goes back to the pool
+ * from the op's last completion. A send is linked to the next recv (sl_loop_send_recv()) and
+ * counted in sl_fwd_bytes() when that recv completes: until then its bytes stay in
+ * d[].pending, so an idle session shows its last reply in flight; sl_fwd_hold() cancels the
+ * recvs, which settles the count. Bandwidth limits and the budget do not apply (one recv of at
+ * most a block per turn); an owner with limits uses copy.
+ */
+SL_API extern const struct sl_fwd_ops sl_fwd_uring_ops;
 
 /*
  * Bytes a direction reads per call by default: one 256 KiB pipe-full (the default pipe_size),
@@ -104,12 +132,18 @@ struct sl_fwd_env {
 	uint64_t fallbacks;                   /* splice -> copy fallbacks (EINVAL), this worker */
 	uint64_t to_splice; /* auto: directions switched from copying to splicing */
 	uint64_t to_copy;   /* auto: directions switched back from splicing to copying */
+	/* uring: blocks of detached forwarders the kernel still holds (a cancel in flight); the
+	 * owner of <buffers> destroys it only at 0. <drained>, if set, is queued on the loop
+	 * (and cleared) when the count reaches 0. */
+	uint32_t orphans;
+	struct sl_defer *drained;
 };
 
 /* One direction's state. */
 struct sl_fwd_dir {
 	int pipe[2];       /* splice: [0] read end, [1] write end; -1 when none held */
-	char *buf;         /* copy: buffer of env->buffer_size bytes; NULL when none held */
+	char *buf;         /* copy: buffer of env->buffer_size bytes (uring: the pool block, its
+	                    * op at the head); NULL when none held */
 	uint32_t head;     /* copy: first byte not yet sent */
 	uint32_t pending;  /* bytes held (in the pipe or the buffer), read but not yet sent */
 	uint32_t capacity; /* most bytes this direction may hold: the backpressure bound */
@@ -245,6 +279,14 @@ sl_fwd_in_flight(const struct sl_fwd *f)
 {
 	return (uint64_t)f->d[0].pending + f->d[1].pending;
 }
+
+/*
+ * Nothing of <f> is in flight: no byte held (sl_fwd_in_flight() 0) and no op the kernel still
+ * runs on its sockets (uring: a cancelled recv until its completion, which could still take
+ * bytes from a socket that moved to another process). A held forwarder that is not settled
+ * yet queues its owner's resume when it becomes so.
+ */
+SL_API bool sl_fwd_settled(const struct sl_fwd *f);
 
 /* Bytes delivered so far in direction <d> (from side d to side !d). */
 static inline uint64_t

@@ -14,6 +14,7 @@
 #define SLUICE_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <sluice/common.h>
@@ -23,6 +24,7 @@ struct sl_loop;
 struct sl_io;
 struct sl_timer;
 struct sl_defer;
+struct sl_op;
 
 enum sl_io_events {
 	SL_IO_READ = 1u << 0,  /* readable, or peer closed its write side */
@@ -37,6 +39,8 @@ enum sl_io_events {
 typedef void (*sl_io_fn)(struct sl_loop *l, struct sl_io *io, unsigned events);
 typedef void (*sl_timer_fn)(struct sl_loop *l, struct sl_timer *t);
 typedef void (*sl_defer_fn)(struct sl_loop *l, struct sl_defer *d);
+/* Called on the loop thread with the result of an op: bytes moved, or a negative errno. */
+typedef void (*sl_op_fn)(struct sl_loop *l, struct sl_op *op, int res);
 
 struct sl_io {
 	int fd;
@@ -57,6 +61,18 @@ struct sl_defer {
 	bool queued;
 	sl_defer_fn fn;
 	void *data; /* the caller's */
+};
+
+/*
+ * A completion-based operation (io_uring runtime only; see sl_loop_recv()). Owned by the caller
+ * like an sl_io; the loop keeps <key> while it is in flight.
+ */
+struct sl_op {
+	sl_op_fn fn;
+	void *data;   /* the caller's */
+	uint64_t key; /* the backend's tag while in flight */
+	int sent;     /* sl_loop_send_recv(): what the send did (see there) */
+	bool busy;    /* submitted, its callback not run yet */
 };
 
 /* The kernel interface a loop waits with. Both give the same readiness contract. */
@@ -143,6 +159,45 @@ SL_API int sl_loop_io_del(struct sl_loop *l, struct sl_io *io);
  * the close removes it from the backend. Afterwards as after del: no callback for <io> runs.
  */
 SL_API void sl_loop_io_forget(struct sl_loop *l, struct sl_io *io);
+
+/*
+ * Completion API (io_uring runtime; the epoll runtime returns -EOPNOTSUPP from each call). An op
+ * is queued with the loop's other submissions (no system call of its own) and its callback runs
+ * exactly once per successful submission, in the batch of the wait that reaped it, with the
+ * result: bytes (0 = EOF for a recv), or a negative errno (-ECANCELED after sl_loop_op_cancel()).
+ * <buf> must stay valid, and the op too, until that callback: the kernel writes or reads it until
+ * then, even after a cancel. One submission per op at a time (-EBUSY otherwise). A loop that is
+ * destroyed with ops in flight runs none of their callbacks (the ring's close ends them).
+ */
+SL_API void sl_op_init(struct sl_op *op, sl_op_fn fn, void *data);
+/* Queues recv(<fd>, <buf>, <len>, 0). 0 or negative errno (-EOPNOTSUPP, -EBUSY, -ENOMEM). */
+SL_API int sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
+/* Queues send(<fd>, <buf>, <len>, MSG_NOSIGNAL); a short send completes with what went. */
+SL_API int sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+/*
+ * Queues send(<sfd>, <sbuf>, <slen>) of all the bytes (MSG_WAITALL), then, once it is done,
+ * recv(<rfd>, <rbuf>, <rlen>): one callback, with the recv's result; op->sent is then <slen>, or
+ * if the send failed, what it returned (a negative errno, or the bytes it moved first) and the
+ * recv was not made (res -ECANCELED). A successful send posts no completion, so a request/reply
+ * costs one wake-up per direction. -EOPNOTSUPP on kernels whose ring cannot promise the whole
+ * send (before Linux 6.0) as well as on epoll: use sl_loop_send() and sl_loop_recv() there.
+ */
+SL_API int sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
+                             size_t slen, int rfd, void *rbuf, size_t rlen);
+/*
+ * Asks the kernel to cancel <op> if it is in flight (a no-op otherwise); its callback still runs,
+ * with -ECANCELED or with the result it reached first. 0 or negative errno.
+ */
+SL_API int sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op);
+/*
+ * Ends every op in flight before what they point at is freed: cancels each, then waits (on the
+ * loop's thread, with the loop not running) until each one's callback has run, or <timeout_ms>
+ * passed (-1: no limit). An op a callback submits again is cancelled in turn. Only ops'
+ * callbacks run: an io's readiness met meanwhile is dropped and timers and defers wait, so it
+ * is for a loop that will not run again (a worker's stop). 0 once none is in flight (at once
+ * on epoll, which has none), -ETIMEDOUT with some left, or the wait's negative errno.
+ */
+SL_API int sl_loop_settle(struct sl_loop *l, int timeout_ms);
 
 SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
 /*

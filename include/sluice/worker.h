@@ -61,10 +61,15 @@ SL_API void sl_worker_group_destroy(struct sl_worker_group *g);
  * running, or a negative errno.
  */
 SL_API int sl_worker_group_start(struct sl_worker_group *g);
+/* How long a stopped worker waits for its loop's completion ops to end (sl_loop_settle()). */
+#define SL_WORKER_SETTLE_MS 2000
+
 /*
  * Tells every worker to stop and joins them (blocking). A worker drains the messages in its
- * mailbox when it sees the stop, then returns from its loop and runs fini; messages posted
- * concurrently with or after the stop may never run. The group may be started again.
+ * mailbox when it sees the stop, then returns from its loop, settles it (cancels the
+ * completion ops in flight and runs their callbacks, up to SL_WORKER_SETTLE_MS; a warning
+ * if some are left) and runs fini; messages posted concurrently with or after the stop may
+ * never run. The group may be started again (an op the stop cancelled is not resubmitted).
  * Returns 0, or the first negative errno a worker's sl_loop_run() returned. No-op if stopped.
  */
 SL_API int sl_worker_group_stop(struct sl_worker_group *g);

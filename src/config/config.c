@@ -498,6 +498,7 @@ const char *const sl_fwd_mode_names[SL_FWD_MODES] = {
         [SL_FWD_SPLICE] = "splice",
         [SL_FWD_COPY] = "copy",
         [SL_FWD_AUTO] = "auto",
+        [SL_FWD_URING] = "uring",
 };
 
 int

@@ -236,6 +236,14 @@ sl_fwd_resume(struct sl_fwd *f)
 	return fwd_run(f, dirs);
 }
 
+bool
+sl_fwd_settled(const struct sl_fwd *f)
+{
+	if (sl_fwd_in_flight(f) != 0)
+		return false;
+	return !f->attached || f->ops->busy == NULL || !f->ops->busy(f);
+}
+
 void
 sl_fwd_hold(struct sl_fwd *f, bool hold)
 {
@@ -248,6 +256,8 @@ sl_fwd_hold(struct sl_fwd *f, bool hold)
 		f->limited = f->held_limited;
 	}
 	f->hold = hold;
+	if (f->attached && f->ops->hold != NULL)
+		f->ops->hold(f);
 	if (hold || f->loop == NULL)
 		return;
 	/* a side left readable may hold bytes no edge will announce again */

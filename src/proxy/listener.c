@@ -197,6 +197,12 @@ listener_gone(struct sl_loop *loop, struct sl_defer *d)
 	struct sl_plistener *l = d->data;
 
 	(void)loop;
+	/* forward: uring: the kernel still writes blocks of closed sessions; the last one's
+	 * completion queues this again */
+	if (l->env.orphans != 0) {
+		l->env.drained = d;
+		return;
+	}
 	l->retired = false; /* reported once */
 	/* R2: pairs with A3 in reclaim() (lreload.c) and A4 in slot_is_held() (greload.c):
 	 * this worker is done with the slot's objects, and its group's, before the controlling
@@ -226,6 +232,7 @@ static const struct sl_fwd_ops *const fwd_ops[] = {
         [SL_FWD_SPLICE] = &sl_fwd_splice_ops,
         [SL_FWD_COPY] = &sl_fwd_copy_ops,
         [SL_FWD_AUTO] = &sl_fwd_auto_ops,
+        [SL_FWD_URING] = &sl_fwd_uring_ops,
 };
 
 void
@@ -272,6 +279,20 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
 		return -EINVAL;
 	l->fwd_ops = fwd_ops[c->forward];
+	if (c->forward == SL_FWD_URING) {
+		const char *why = NULL;
+
+		if (strcmp(sl_loop_backend_name(w->loop), "io_uring") != 0)
+			why = "the runtime is epoll";
+		else if (c->bandwidth.limited != 0)
+			why = "bandwidth limits need it";
+		if (why != NULL) {
+			l->fwd_ops = &sl_fwd_copy_ops;
+			if (w->index == 0) /* one line per listener, not one per worker */
+				sl_log_info("listener %s: forward: uring runs as copy: %s", c->name,
+				            why);
+		}
+	}
 	l->env.buffer_size = c->buffer_size;
 	l->env.limiter = &sl__bandwidth_limiter; /* for the sessions bandwidth: limits */
 	sl_defer_init(&l->more, listener_more, l);
@@ -283,7 +304,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	err = sl_pool_create(&l->env.buffers, &po);
 	if (err != 0)
 		return err;
-	if (c->forward != SL_FWD_COPY) {
+	if (c->forward != SL_FWD_COPY && c->forward != SL_FWD_URING) {
 		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, SL_PIPE_CACHE_KEEP,
 		                           c->pipe_size);
 		if (err != 0)
@@ -382,6 +403,16 @@ sl__listener_fini(struct sl_plistener *l)
 	if (l->w->loop != NULL)
 		sl_loop_defer_cancel(l->w->loop, &l->gone);
 	sl_pipe_cache_destroy(l->env.pipes);
-	sl_pool_destroy(l->env.buffers);
+	/*
+	 * forward: uring: a block whose op the worker's settle did not see end (its stop timed
+	 * out, or a session closed after it) may still be written by the kernel until the ring
+	 * closes: leave the pool mapped rather than hand its pages to anyone else.
+	 */
+	if (l->env.orphans != 0)
+		sl_log_warn("listener slot %zu: %u forwarding buffers still held by the kernel: "
+		            "not freed",
+		            (size_t)l->index, l->env.orphans);
+	else
+		sl_pool_destroy(l->env.buffers);
 	*l = (struct sl_plistener){.fd = -1};
 }

@@ -106,9 +106,8 @@ session_free(struct sl_session *s)
 {
 	struct sl_plistener *l = s->l;
 	struct sl_pworker *w = l->w;
+	bool held = s->fwd.hold;
 
-	if (sl_unlikely(s->fwd.hold))
-		sl__handover_session_gone(w);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -116,6 +115,10 @@ session_free(struct sl_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	w->nlive--;
+	/* unlinked first: the last held session gone ends the move, which releases every held
+	 * session on the live list (a release may queue its forwarder's resume) */
+	if (sl_unlikely(held))
+		sl__handover_session_gone(w);
 	sl_pool_free(w->sessions, s);
 	sl__pworker_session_closed(w, l);
 }
@@ -286,6 +289,22 @@ session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 		sl__session_try_move(s); /* a binary upgrade waits for it to empty */
 }
 
+/*
+ * A completion-driven forwarder (forward: uring) moves bytes and reports without readiness: stop
+ * watching the fds, so their wake-ups cost nothing. The ios stay the owner's (the resume calls
+ * cio's callback); session_close() forgets them as usual.
+ */
+static void
+forward_unwatch(struct sl_session *s)
+{
+	struct sl_loop *loop = session_loop(s);
+
+	if (!s->fwd.ops->completion)
+		return;
+	(void)sl_loop_io_del(loop, &s->cio);
+	(void)sl_loop_io_del(loop, &s->sio);
+}
+
 static void
 session_start_forwarding(struct sl_session *s, unsigned events)
 {
@@ -311,8 +330,10 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 		session_close(s, CLOSE_NORMAL);
 		return;
 	}
-	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING)
+	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING) {
+		forward_unwatch(s);
 		forward_arm(s);
+	}
 }
 
 /* ---- CONNECTING ---- */
@@ -896,7 +917,7 @@ sl__session_try_move(struct sl_session *s)
 	struct sl_loop *loop = w->loop;
 	struct sl_proxy_moved m;
 
-	if (!s->fwd.hold || sl_fwd_in_flight(&s->fwd) != 0 ||
+	if (!s->fwd.hold || !sl_fwd_settled(&s->fwd) ||
 	    (s->state != SL_SS_FORWARDING && s->state != SL_SS_DRAINING))
 		return false;
 	memset(&m, 0, sizeof(m));
@@ -1002,8 +1023,10 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 		session_close(s, CLOSE_NORMAL);
 		return 0;
 	}
-	if (forward_result(s, rc))
+	if (forward_result(s, rc)) {
+		forward_unwatch(s);
 		forward_arm(s);
+	}
 	return 0;
 }
 

@@ -219,6 +219,66 @@ sl_loop_io_forget(struct sl_loop *l, struct sl_io *io)
 		l->ops->forget(l, io);
 }
 
+/* Counts an op the backend took (<err> 0) in l->nops, which its completion's dispatch drops. */
+static int
+op_submitted(struct sl_loop *l, int err)
+{
+	if (err == 0)
+		l->nops++;
+	return err;
+}
+
+void
+sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
+{
+	op->fn = fn;
+	op->data = data;
+	op->key = 0;
+	op->sent = 0;
+	op->busy = false;
+}
+
+int
+sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len)
+{
+	if (l->ops->recv == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return op_submitted(l, l->ops->recv(l, op, fd, buf, len));
+}
+
+int
+sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	if (l->ops->send == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return op_submitted(l, l->ops->send(l, op, fd, buf, len));
+}
+
+int
+sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
+                  int rfd, void *rbuf, size_t rlen)
+{
+	if (l->ops->send_recv == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return op_submitted(l, l->ops->send_recv(l, op, sfd, sbuf, slen, rfd, rbuf, rlen));
+}
+
+int
+sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op)
+{
+	if (l->ops->cancel == NULL)
+		return -EOPNOTSUPP;
+	if (!op->busy)
+		return 0;
+	return l->ops->cancel(l, op);
+}
+
 static void
 dispatch_batch(struct sl_loop *l, unsigned n)
 {
@@ -227,11 +287,66 @@ dispatch_batch(struct sl_loop *l, unsigned n)
 	for (l->batch_pos = 0; l->batch_pos < l->batch_n;) {
 		struct sl_loop_event *ev = &l->batch[l->batch_pos++];
 
-		if (ev->io != NULL)
+		if (ev->io != NULL) {
 			ev->io->fn(l, ev->io, ev->events);
+		} else if (ev->op != NULL) {
+			struct sl_op *op = ev->op;
+
+			ev->op = NULL;
+			l->nops--;
+			op->busy = false; /* before the callback, which may submit it again */
+			op->fn(l, op, (int)ev->events);
+		}
 	}
 	l->batch_n = 0;
 	l->batch_pos = 0;
+}
+
+/*
+ * Only the ops' completions run: an io's edge found here is dropped (the loop is not meant to
+ * run again), and timers and defers wait for a run that may never come.
+ */
+static void
+dispatch_ops(struct sl_loop *l, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (l->batch[i].io != NULL)
+			l->batch[i].io = NULL; /* an io's readiness: not this call's to report */
+	dispatch_batch(l, n);
+}
+
+int
+sl_loop_settle(struct sl_loop *l, int timeout_ms)
+{
+	bool stop = l->stop; /* a callback's sl_loop_stop() is not for a run */
+	uint64_t deadline;
+	int n, err = 0;
+
+	SL_ASSERT(!l->running);
+	if (l->nops == 0)
+		return 0;
+	clock_update(l);
+	deadline = l->now_ms + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	while (l->nops != 0) {
+		/* one cancel per op (a callback may submit another: that one is cancelled too) */
+		l->ops->cancel_all(l);
+		if (timeout_ms < 0)
+			n = l->ops->wait(l, -1);
+		else
+			n = l->ops->wait(l, l->now_ms < deadline ? (int)(deadline - l->now_ms) : 0);
+		clock_update(l);
+		if (n < 0) {
+			err = n;
+			break;
+		}
+		dispatch_ops(l, (unsigned)n);
+		if (l->nops != 0 && timeout_ms >= 0 && l->now_ms >= deadline) {
+			err = -ETIMEDOUT;
+			break;
+		}
+	}
+	l->stop = stop;
+	return err;
 }
 
 /* ---- timer wheel ---- */

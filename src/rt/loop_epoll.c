@@ -124,6 +124,7 @@ epoll_wait_batch(struct sl_loop *l, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		l->batch[i].io = e->evs[i].data.ptr;
 		l->batch[i].events = sl_events(e->evs[i].events);
+		l->batch[i].op = NULL;
 	}
 	return n;
 }

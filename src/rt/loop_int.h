@@ -16,10 +16,14 @@
 /* Slots in the timer wheel: a power of two, a multiple of 64 (the slot bitmap's word). */
 #define SL_LOOP_WHEEL_SLOTS 4096u
 
-/* One ready io, as the backend reports it: io == NULL means "dropped by sl_loop_io_del()". */
+/*
+ * One ready io, as the backend reports it: io == NULL means "dropped by sl_loop_io_del()"; or,
+ * with <op> set (and io NULL), one completed op and its result in <events> (as an int).
+ */
 struct sl_loop_event {
 	struct sl_io *io;
-	unsigned events; /* enum sl_io_events */
+	unsigned events; /* enum sl_io_events; an op's result */
+	struct sl_op *op;
 };
 
 /*
@@ -33,6 +37,9 @@ struct sl_loop_event {
  *  wait: block up to <timeout_ms> (-1 = no limit, 0 = poll), then fill l->batch[0..n) with
  *    ready ios and return n (0 on timeout or signal), or a negative errno on failure.
 
+ *  recv/send/send_recv/cancel: queue a completion op (include/sluice/loop.h); wait() reports its
+ *    completion as a batch entry with <op> set. NULL: -EOPNOTSUPP. cancel_all: cancel each op
+ *    in flight that no cancel was queued for yet (sl_loop_settle()).
  *  quiesce: sl_loop_run() is returning and the loop may never wait again: hand the kernel
  *    what add/mod/del/forget only queued (a removal that lets a closed socket go); NULL when
  *    every op takes effect at once (epoll).
@@ -47,6 +54,14 @@ struct sl_loop_ops {
 	void (*forget)(struct sl_loop *l, struct sl_io *io);
 	int (*wait)(struct sl_loop *l, int timeout_ms);
 	void (*quiesce)(struct sl_loop *l);
+	/* completion ops (sl_loop_recv() and co); NULL: not supported (epoll) */
+	int (*recv)(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
+	int (*send)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+	int (*cancel)(struct sl_loop *l, struct sl_op *op);
+	int (*send_recv)(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
+	                 size_t slen, int rfd, void *rbuf, size_t rlen);
+	/* cancels every op in flight not cancelled yet (sl_loop_settle()) */
+	void (*cancel_all)(struct sl_loop *l);
 };
 
 struct sl_loop {
@@ -62,6 +77,7 @@ struct sl_loop {
 	uint64_t now_us; /* the same reading in microseconds */
 	bool running;
 	bool stop;
+	uint32_t nops; /* completion ops in flight: submitted, their callback not run yet */
 
 	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */
 	unsigned tick_ms;

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <liburing.h>
 
@@ -30,6 +31,20 @@ struct uring_slot {
 	bool level; /* registered SL_IO_LEVEL (a listening socket) */
 };
 
+/*
+ * One op in flight (sl_loop_recv() and co). user_data = gen << 32 | URING_OP_BIT | index: bit
+ * 31 of the low word is never set in a slot key (an fd is below 2^31). A free slot's gen moves
+ * on, so a completion that finds another gen (none should) is dropped.
+ */
+struct uring_opslot {
+	struct sl_op *op; /* NULL = free; then <next> links the free list */
+	uint32_t gen;
+	uint32_t next;
+	int sent;       /* send_recv: slen (the send posts a completion only when it fails) */
+	bool pair;      /* send_recv: two requests under this slot */
+	bool cancelled; /* a cancel of it is queued (sl_loop_settle() queues one per op) */
+};
+
 struct sl_loop_uring {
 	struct io_uring ring;
 	bool enabled; /* R_DISABLED rings: enabled on the loop thread at the first wait */
@@ -41,7 +56,15 @@ struct sl_loop_uring {
 	/* SQEs queued while the SQ is full and the ring cannot submit yet (not enabled) */
 	struct io_uring_sqe *pend;
 	unsigned npend, pend_cap;
+	/* ops in flight; free slots linked from <op_free> (UINT32_MAX: none) */
+	struct uring_opslot *opslots;
+	uint32_t nopslots, op_free;
+	bool send_all; /* the kernel finishes a MSG_WAITALL send or fails it (Linux 6.0) */
 };
+
+#define URING_OP_BIT 0x80000000u
+/* with URING_OP_BIT: the send of a send_recv pair (its completion comes only on failure) */
+#define URING_OP_SEND_BIT 0x40000000u
 
 #define URING_REMOVE_TAG 0 /* user_data of our cancel requests: gen 0 */
 
@@ -408,6 +431,231 @@ uring_forget(struct sl_loop *l, struct sl_io *io)
 	(void)uring_del(l, io);
 }
 
+/* ---- completion ops ---- */
+
+/* A free op slot for <op>, its key in op->key. -ENOMEM. */
+static int
+op_slot_get(struct sl_loop_uring *u, struct sl_op *op)
+{
+	struct uring_opslot *s;
+	uint32_t i;
+
+	if (u->op_free == UINT32_MAX) {
+		uint32_t n = u->nopslots != 0 ? u->nopslots * 2 : 256;
+
+		if (n > URING_OP_SEND_BIT || n < u->nopslots)
+			return -ENOMEM;
+		s = realloc(u->opslots, (size_t)n * sizeof(*s));
+		if (s == NULL)
+			return -ENOMEM;
+		for (i = u->nopslots; i < n; i++)
+			s[i] = (struct uring_opslot){.op = NULL, .gen = 1, .next = i + 1};
+		s[n - 1].next = UINT32_MAX;
+		u->op_free = u->nopslots;
+		u->opslots = s;
+		u->nopslots = n;
+	}
+	i = u->op_free;
+	s = &u->opslots[i];
+	u->op_free = s->next;
+	s->op = op;
+	s->pair = false;
+	s->cancelled = false;
+	op->key = (uint64_t)s->gen << 32 | URING_OP_BIT | i;
+	return 0;
+}
+
+static void
+op_slot_put(struct sl_loop_uring *u, uint32_t i)
+{
+	struct uring_opslot *s = &u->opslots[i];
+
+	s->op = NULL;
+	s->gen = next_gen(s->gen);
+	s->next = u->op_free;
+	u->op_free = i;
+}
+
+/* Queues an op built by <prep> into an SQE tagged for <op>. */
+static int
+op_queue(struct sl_loop_uring *u, struct sl_op *op, struct io_uring_sqe **out)
+{
+	struct io_uring_sqe *sqe;
+	int err = op_slot_get(u, op);
+
+	if (err != 0)
+		return err;
+	sqe = sqe_get(u);
+	if (sqe == NULL) {
+		op_slot_put(u, (uint32_t)op->key & ~URING_OP_BIT);
+		return -ENOMEM;
+	}
+	*out = sqe;
+	op->busy = true;
+	return 0;
+}
+
+static int
+uring_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len)
+{
+	struct io_uring_sqe *sqe;
+	int err = op_queue(l->be, op, &sqe);
+
+	if (err != 0)
+		return err;
+	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	io_uring_sqe_set_data64(sqe, op->key);
+	return 0;
+}
+
+static int
+uring_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	struct io_uring_sqe *sqe;
+	int err = op_queue(l->be, op, &sqe);
+
+	if (err != 0)
+		return err;
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, op->key);
+	return 0;
+}
+
+/*
+ * A send of all of <sbuf> linked to a recv: the send skips its completion on success, so the
+ * pair wakes the loop once, with the recv. Two SQEs in one submission (a link ends where a
+ * submission does, and a recv started early would overwrite what the send still reads).
+ */
+static int
+uring_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
+                int rfd, void *rbuf, size_t rlen)
+{
+	struct sl_loop_uring *u = l->be;
+	struct io_uring_sqe *sqe[2];
+	uint32_t i;
+	int err;
+
+	/* both SQEs straight in the ring (not the side array, whose flush may split them) */
+	if (!u->send_all || slen > INT_MAX || u->npend != 0 || !can_submit(u))
+		return -EOPNOTSUPP;
+	if (io_uring_sq_space_left(&u->ring) < 2 &&
+	    (sq_submit(u) != 0 || io_uring_sq_space_left(&u->ring) < 2))
+		return -EOPNOTSUPP;
+	err = op_slot_get(u, op);
+	if (err != 0)
+		return err;
+	sqe[0] = io_uring_get_sqe(&u->ring);
+	sqe[1] = io_uring_get_sqe(&u->ring);
+	op->busy = true;
+	i = (uint32_t)op->key & ~URING_OP_BIT;
+	u->opslots[i].pair = true;
+	u->opslots[i].sent = (int)slen;
+	io_uring_prep_send(sqe[0], sfd, sbuf, slen, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe[0], op->key | URING_OP_SEND_BIT);
+	sqe[0]->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_prep_recv(sqe[1], rfd, rbuf, rlen, 0);
+	io_uring_sqe_set_data64(sqe[1], op->key);
+	return 0;
+}
+
+static void uring_quiesce(struct sl_loop *l);
+
+/* Queues the cancel of the request tagged <key>; its own result is not wanted. */
+static int
+cancel_key(struct sl_loop_uring *u, uint64_t key)
+{
+	struct io_uring_sqe *sqe = sqe_get(u);
+
+	if (sqe == NULL)
+		return -ENOMEM;
+	io_uring_prep_cancel64(sqe, key, 0);
+	io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return 0;
+}
+
+/*
+ * A pair's send first: still in flight, its cancel fails the link and its completion is the op's
+ * (the recv, never started, is dropped with it); done, it is not found and the recv's cancel that
+ * follows finds the recv. Either way the op's one callback comes after the send let go of the
+ * buffer.
+ */
+static int
+op_cancel_queue(struct sl_loop_uring *u, struct sl_op *op)
+{
+	struct uring_opslot *s = &u->opslots[(uint32_t)op->key & ~URING_OP_BIT];
+	int err = 0;
+
+	if (s->pair)
+		err = cancel_key(u, op->key | URING_OP_SEND_BIT);
+	if (err == 0)
+		err = cancel_key(u, op->key);
+	if (err == 0)
+		s->cancelled = true;
+	return err;
+}
+
+static int
+uring_cancel(struct sl_loop *l, struct sl_op *op)
+{
+	int err = op_cancel_queue(l->be, op);
+
+	if (err != 0)
+		return err;
+	/* the op holds its file (and its buffer): a loop that may not wait again submits now */
+	if (!l->running)
+		uring_quiesce(l);
+	return 0;
+}
+
+/* The cancels go in with the caller's next wait (sl_loop_settle()), not one enter each. */
+static void
+uring_cancel_all(struct sl_loop *l)
+{
+	struct sl_loop_uring *u = l->be;
+
+	for (uint32_t i = 0; i < u->nopslots; i++) {
+		struct uring_opslot *s = &u->opslots[i];
+
+		/* no SQE for it: the next round tries again */
+		if (s->op != NULL && !s->cancelled)
+			(void)op_cancel_queue(u, s->op);
+	}
+}
+
+/* An op's completion: a batch entry of its own. false when the batch is full. */
+static bool
+op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsigned *n)
+{
+	uint32_t i = (uint32_t)key & ~(URING_OP_BIT | URING_OP_SEND_BIT);
+	struct uring_opslot *s;
+
+	if (i >= u->nopslots)
+		return true;
+	s = &u->opslots[i];
+	if (s->op == NULL || s->gen != (uint32_t)(key >> 32))
+		return true;
+	if (*n == l->max_events)
+		return false;
+	if (key & URING_OP_SEND_BIT) {
+		/*
+		 * A pair's send failed (or moved only part): that fails the link, and the recv is
+		 * cancelled without a completion of its own (a link with a CQE_SKIP_SUCCESS member
+		 * skips those), so this one is the op's.
+		 */
+		s->op->sent = res;
+		res = -ECANCELED;
+	} else if (s->pair) {
+		s->op->sent = s->sent;
+	}
+	l->batch[*n].io = NULL;
+	l->batch[*n].events = (unsigned)res;
+	l->batch[*n].op = s->op;
+	(*n)++;
+	op_slot_put(u, i);
+	return true;
+}
+
 /*
  * Takes one completion into the batch (l->batch[0..*n)). false when it needs a batch entry and
  * the batch is full: the caller leaves it in the CQ for the next wait.
@@ -421,7 +669,11 @@ cqe_take(struct sl_loop *l, struct sl_loop_uring *u, const struct io_uring_cqe *
 	struct uring_slot *s;
 	unsigned events;
 
-	if (gen == URING_REMOVE_TAG || fd >= u->nslots)
+	if (gen == URING_REMOVE_TAG)
+		return true;
+	if (fd & URING_OP_BIT)
+		return op_take(l, u, key, cqe->res, n);
+	if (fd >= u->nslots)
 		return true;
 	s = &u->slots[fd];
 	/* a request of a deleted, forgotten, modified or re-added io: not this registration */
@@ -444,6 +696,7 @@ cqe_take(struct sl_loop *l, struct sl_loop_uring *u, const struct io_uring_cqe *
 		s->batch_idx = *n;
 		l->batch[*n].io = s->io;
 		l->batch[*n].events = 0;
+		l->batch[*n].op = NULL;
 		(*n)++;
 	}
 	if (events != 0)
@@ -590,13 +843,32 @@ ring_check(struct io_uring *ring, const char **why)
 		return -EOPNOTSUPP;
 	}
 	ok = io_uring_opcode_supported(probe, IORING_OP_POLL_ADD) &&
-	     io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL);
+	     io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL) &&
+	     io_uring_opcode_supported(probe, IORING_OP_RECV) &&
+	     io_uring_opcode_supported(probe, IORING_OP_SEND);
 	io_uring_free_probe(probe);
 	if (!ok) {
-		*why = "io_uring lacks POLL_ADD or ASYNC_CANCEL";
+		*why = "io_uring lacks POLL_ADD, ASYNC_CANCEL, RECV or SEND";
 		return -EOPNOTSUPP;
 	}
 	return 0;
+}
+
+/*
+ * Whether a MSG_WAITALL send on a stream socket either sends everything or fails (Linux 5.19
+ * retries a short one); SEND_ZC (6.0) is the nearest opcode to probe for it.
+ */
+static bool
+kernel_sends_all(struct io_uring *ring)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+	bool ok;
+
+	if (probe == NULL)
+		return false;
+	ok = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	io_uring_free_probe(probe);
+	return ok;
 }
 
 int
@@ -637,6 +909,8 @@ uring_init(struct sl_loop *l)
 	if (err != 0)
 		goto err_exit_ring;
 	u->enabled = !u->single_issuer;
+	u->op_free = UINT32_MAX;
+	u->send_all = kernel_sends_all(&u->ring);
 	l->be = u;
 	return 0;
 
@@ -656,6 +930,7 @@ uring_fini(struct sl_loop *l)
 	io_uring_queue_exit(&u->ring);
 	free(u->pend);
 	free(u->slots);
+	free(u->opslots);
 	free(u);
 	l->be = NULL;
 }
@@ -670,4 +945,9 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .forget = uring_forget,
         .wait = uring_wait,
         .quiesce = uring_quiesce,
+        .recv = uring_recv,
+        .send = uring_send,
+        .cancel = uring_cancel,
+        .send_recv = uring_send_recv,
+        .cancel_all = uring_cancel_all,
 };

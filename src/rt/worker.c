@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sluice/log.h>
 #include <sluice/ring.h>
 #include <sluice/worker.h>
 
@@ -100,8 +101,15 @@ worker_main(void *arg)
 	decision = g->decision;
 	pthread_mutex_unlock(&g->lock);
 
-	if (decision == DECISION_GO)
+	if (decision == DECISION_GO) {
 		w->loop_err = sl_loop_run(w->loop);
+		/* on this thread (a single-issuer ring takes no other): the kernel lets go of every
+		 * buffer an op of the loop points at before anyone frees one */
+		if (sl_loop_settle(w->loop, SL_WORKER_SETTLE_MS) != 0)
+			sl_log_warn(
+			        "worker %u: completion ops still in flight %d ms after its stop",
+			        w->index, SL_WORKER_SETTLE_MS);
+	}
 	if (err == 0 && g->o.fini != NULL)
 		g->o.fini(w, g->o.arg);
 	sl_worker_self = NULL;

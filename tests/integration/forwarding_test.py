@@ -12,6 +12,10 @@ from harness import (SLOW, Server, Sluice, closed_by_peer, connect, digest_handl
                      echo_roundtrip, free_port, read_digest, recv_all, recv_exact)
 
 
+# the default (auto) and the completion forwarder, which runs as copy on epoll
+FORWARDS = ("auto", "uring")
+
+
 def roundtrip(port, size, rng):
     payload = rng.randbytes(size)
     return hashlib.sha256(payload).digest(), hashlib.sha256(echo_roundtrip(port, payload)).digest()
@@ -52,10 +56,31 @@ class Forwarding(unittest.TestCase):
     def test_concurrent_connections_with_auto_lose_no_byte(self):
         self.concurrent_echo("auto")
 
+    def test_concurrent_connections_with_uring_lose_no_byte(self):
+        self.concurrent_echo("uring")
+
+    def test_uring_on_epoll_runs_as_copy_and_says_so_once(self):
+        with Server(echo_handler) as a:
+            port = free_port()
+            args = ["-l", f"127.0.0.1:{port}", "-b", a.addr, "-w", "2", "--forward", "uring",
+                    "--runtime", "epoll"]
+            with Sluice(args, port=port) as px:
+                payload = os.urandom(100_000)
+                self.assertEqual(payload, echo_roundtrip(port, payload))
+                self.assertEqual(0, px.stop(), px.stderr())
+                self.assertEqual(1, px.stderr().count("forward: uring runs as copy"),
+                                 px.stderr())
+
     def test_client_half_close_reaches_backend_and_reply_still_flows(self):
+        for forward in FORWARDS:
+            with self.subTest(forward=forward):
+                self.client_half_close(forward)
+
+    def client_half_close(self, forward):
         with Server(digest_handler) as d:
             port = free_port()
-            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1",
+                         "--forward", forward], port=port):
                 payload = os.urandom(2_000_000)
                 s = connect(port)
                 s.sendall(payload)
@@ -64,6 +89,11 @@ class Forwarding(unittest.TestCase):
                 s.close()
 
     def test_backend_half_close_reaches_client_and_client_can_still_send(self):
+        for forward in FORWARDS:
+            with self.subTest(forward=forward):
+                self.backend_half_close(forward)
+
+    def backend_half_close(self, forward):
         received = []
         done = threading.Event()
 
@@ -75,7 +105,8 @@ class Forwarding(unittest.TestCase):
 
         with Server(speak_first) as d:
             port = free_port()
-            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1",
+                         "--forward", forward], port=port):
                 s = connect(port)
                 self.assertEqual(b"greeting", recv_exact(s, 8))
                 # the backend's FIN arrives; our direction must keep flowing
@@ -89,6 +120,11 @@ class Forwarding(unittest.TestCase):
                 s.close()
 
     def test_backend_dying_mid_session_closes_the_client(self):
+        for forward in FORWARDS:
+            with self.subTest(forward=forward):
+                self.backend_dying(forward)
+
+    def backend_dying(self, forward):
         accepted = threading.Event()
 
         def die_later(conn):
@@ -98,7 +134,8 @@ class Forwarding(unittest.TestCase):
 
         with Server(die_later) as d:
             port = free_port()
-            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1"], port=port):
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "1",
+                         "--forward", forward], port=port):
                 s = connect(port, timeout=10)
                 s.sendall(b"hello")
                 self.assertTrue(accepted.wait(10 * SLOW))

@@ -87,6 +87,9 @@ class IdleTimeout(unittest.TestCase):
     def test_upload_to_silent_backend_outlives_idle_timeouts_with_auto(self):
         self.upload_to_silent_backend("auto")
 
+    def test_upload_to_silent_backend_outlives_idle_timeouts_with_uring(self):
+        self.upload_to_silent_backend("uring")
+
     def test_download_to_silent_client_outlives_idle_timeouts_with_splice(self):
         self.download_to_silent_client("splice")
 
@@ -96,10 +99,18 @@ class IdleTimeout(unittest.TestCase):
     def test_download_to_silent_client_outlives_idle_timeouts_with_auto(self):
         self.download_to_silent_client("auto")
 
+    def test_download_to_silent_client_outlives_idle_timeouts_with_uring(self):
+        self.download_to_silent_client("uring")
+
     def test_session_where_no_byte_moves_is_cut(self):
+        for forward in ("auto", "uring"):
+            with self.subTest(forward=forward):
+                self.no_byte_moves(forward)
+
+    def no_byte_moves(self, forward):
         with Server(echo_handler) as e:
             port = free_port()
-            with Sluice(["-c", config(port, e.addr, "auto")], port=port) as px:
+            with Sluice(["-c", config(port, e.addr, forward)], port=port) as px:
                 s = connect(port)
                 s.sendall(b"ping")
                 s.settimeout(10 * SLOW)

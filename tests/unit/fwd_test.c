@@ -2,7 +2,8 @@
 /*
  * Behaviour of the forwarders (src/net/fwd*.c), every test run against each variant over
  * loopback TCP: test client <-> [pc  forwarder  ps] <-> test server, driven by an edge-triggered
- * epoll set the way the session drives it.
+ * epoll set the way the session drives it (the uring variant: by an io_uring sl_loop, with ios
+ * for the four sockets, as the session drives it there).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <sluice/loop.h>
 #include <sluice/pool.h>
 #include <sluice/sock.h>
+#include <sluice/worker.h>
 
 #include "sl_test_net.h"
 
@@ -37,7 +39,72 @@ struct rig {
 	struct sl_fwd_env env;
 	struct sl_fwd f;
 	int status; /* last sl_fwd_on_events() result */
+	/* uring: the loop that runs the ops; ios for pc, ps, tc, ts */
+	struct sl_loop *loop;
+	struct sl_io io[4];
+	struct sl_timer stop;
+	struct sl_defer stop_now;
+	int events; /* io callbacks in the current step */
 };
+
+static bool
+is_uring(const void *ops)
+{
+	return ops == &sl_fwd_uring_ops;
+}
+
+/* uring rig: pc and ps feed the forwarder (as a session does), tc and ts only end a step. */
+static void
+rig_io(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	struct rig *r = io->data;
+	unsigned side = io == &r->io[0] ? SL_FWD_CLIENT : SL_FWD_SERVER;
+
+	r->events++;
+	sl_loop_stop(l);
+	if (io != &r->io[0] && io != &r->io[1])
+		return;
+	r->status = sl_fwd_on_events(&r->f, side, events);
+	if ((r->status == SL_FWD_DONE || r->status < 0) && r->pc >= 0) {
+		sl_loop_io_forget(l, &r->io[0]);
+		sl_loop_io_forget(l, &r->io[1]);
+	}
+	if (r->status == SL_FWD_DONE && r->pc >= 0) {
+		close(r->pc);
+		close(r->ps);
+		r->pc = r->ps = -1;
+	}
+}
+
+static void
+rig_stop_timer(struct sl_loop *l, struct sl_timer *t)
+{
+	(void)t;
+	sl_loop_stop(l);
+}
+
+static void
+rig_stop_defer(struct sl_loop *l, struct sl_defer *d)
+{
+	(void)d;
+	sl_loop_stop(l);
+}
+
+static void
+rig_open_loop(struct rig *r)
+{
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	int fds[4] = {r->pc, r->ps, r->tc, r->ts};
+
+	assert_int_equal(0, sl_loop_create(&r->loop, &lo));
+	sl_timer_init(&r->stop, rig_stop_timer, r);
+	sl_defer_init(&r->stop_now, rig_stop_defer, r);
+	for (int i = 0; i < 4; i++) {
+		sl_io_init(&r->io[i], fds[i], rig_io, r);
+		assert_int_equal(0, sl_loop_io_add(r->loop, &r->io[i], SL_IO_READ | SL_IO_WRITE));
+	}
+	sl_fwd_set_owner(&r->f, r->loop, &r->io[0]);
+}
 
 static void
 rig_open(struct rig *r, const struct sl_fwd_ops *ops)
@@ -53,6 +120,8 @@ rig_open(struct rig *r, const struct sl_fwd_ops *ops)
 	r->env =
 	        (struct sl_fwd_env){.pipes = r->pipes, .buffers = r->pool, .buffer_size = BUF_SIZE};
 	sl_fwd_init(&r->f, ops, &r->env, r->pc, r->ps);
+	if (is_uring(ops))
+		rig_open_loop(r);
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	assert_true(r->ep >= 0);
 	ev.data.u32 = SL_FWD_CLIENT;
@@ -63,10 +132,35 @@ rig_open(struct rig *r, const struct sl_fwd_ops *ops)
 	assert_true(r->status >= 0);
 }
 
+static int rig_step(struct rig *r, int timeout_ms);
+
+static size_t
+rig_buffers_live(const struct rig *r)
+{
+	struct sl_pool_stats st;
+
+	sl_pool_stats(r->pool, &st);
+	return st.blocks_live;
+}
+
 static void
 rig_close(struct rig *r)
 {
+	if (r->loop != NULL && r->pc >= 0) {
+		sl_loop_io_forget(r->loop, &r->io[0]);
+		sl_loop_io_forget(r->loop, &r->io[1]);
+	}
 	sl_fwd_fini(&r->f);
+	if (r->loop != NULL) {
+		/* the cancelled ops' completions give their blocks back */
+		for (int i = 0; i < 100 && r->env.orphans != 0; i++)
+			rig_step(r, 100);
+		assert_int_equal(0, r->env.orphans);
+		assert_int_equal(0, rig_buffers_live(r));
+		sl_loop_io_del(r->loop, &r->io[2]);
+		sl_loop_io_del(r->loop, &r->io[3]);
+		sl_loop_destroy(r->loop);
+	}
 	close(r->ep);
 	if (r->pc >= 0)
 		close(r->pc);
@@ -83,6 +177,19 @@ static int
 rig_step(struct rig *r, int timeout_ms)
 {
 	struct epoll_event evs[4];
+
+	if (r->loop != NULL) {
+		/* one run of the loop up to the first io callback, or <timeout_ms> */
+		r->events = 0;
+		if (timeout_ms == 0)
+			sl_loop_defer(r->loop, &r->stop_now);
+		else
+			sl_loop_timer_add(r->loop, &r->stop, (uint64_t)timeout_ms);
+		assert_int_equal(0, sl_loop_run(r->loop));
+		sl_loop_timer_cancel(r->loop, &r->stop);
+		sl_loop_defer_cancel(r->loop, &r->stop_now);
+		return r->events;
+	}
 	int n = epoll_wait(r->ep, evs, 4, timeout_ms);
 
 	for (int i = 0; i < n; i++) {
@@ -191,6 +298,13 @@ fwd_moves_bytes_both_ways_intact(void **state)
 	                 sl_test_fnv(SL_TEST_FNV_INIT, in_s, n));
 	assert_int_equal(sl_test_fnv(SL_TEST_FNV_INIT, out_s, n),
 	                 sl_test_fnv(SL_TEST_FNV_INIT, in_c, n));
+	/* uring counts a send when the recv linked to it completes: a hold settles that */
+	if (is_uring(*state)) {
+		sl_fwd_hold(&r.f, true);
+		for (int i = 0; i < 100 && sl_fwd_in_flight(&r.f) != 0; i++)
+			rig_step(&r, 100);
+	}
+	assert_int_equal(0, sl_fwd_in_flight(&r.f));
 	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
 	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_SERVER));
 	assert_int_equal(SL_FWD_RUNNING, r.status);
@@ -265,6 +379,8 @@ fwd_reports_server_reset_so_client_gets_reset(void **state)
 	/* what the session does with the other side: */
 	sl_sock_close_reset(r.pc);
 	r.pc = -1;
+	/* and then (uring: the recv in flight holds the socket until this cancels it) */
+	sl_fwd_fini(&r.f);
 	assert_int_equal(-ECONNRESET, sl_test_read_full(r.tc, buf, sizeof(buf), 5000));
 	rig_close(&r);
 }
@@ -565,7 +681,8 @@ fwd_keeps_bytes_in_order_as_buffers_come_and_go(void **state)
 		int from = i % 2 ? r.ts : r.tc, to = i % 2 ? r.tc : r.ts;
 
 		assert_int_equal(n, rig_one_way_seed(&r, from, to, n, 100 + i));
-		assert_int_equal(0, rig_buffers_held(&r));
+		/* uring: one block per direction, its recv in flight, from the first turn on */
+		assert_int_equal(is_uring(*state) ? 2 : 0, rig_buffers_held(&r));
 	}
 	rig_close(&r);
 }
@@ -799,8 +916,10 @@ lsess_open(struct lsess *s, struct sl_loop *loop, struct sl_fwd_env *env,
 	sl_io_init(&s->io[1], s->ps, lsess_io, s);
 	assert_int_equal(0, sl_loop_io_add(loop, &s->io[0], SL_IO_READ | SL_IO_WRITE));
 	assert_int_equal(0, sl_loop_io_add(loop, &s->io[1], SL_IO_READ | SL_IO_WRITE));
+	sl_fwd_set_owner(&s->f, loop, &s->io[0]); /* uring: the loop that runs its ops */
 	s->status = sl_fwd_start(&s->f);
 	assert_true(s->status >= 0);
+	assert_ptr_equal(ops, s->f.ops);
 }
 
 static void
@@ -941,12 +1060,13 @@ static void
 scene_run(struct scene *sc, const struct sl_fwd_ops *ops, uint32_t budget)
 {
 	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = is_uring(ops) ? SL_LOOP_IO_URING : SL_LOOP_AUTO};
 
 	memset(sc, 0, sizeof(*sc));
 	sc->src = malloc(BULK_BYTES);
 	assert_non_null(sc->src);
 	sl_test_fill(sc->src, BULK_BYTES, 11);
-	assert_int_equal(0, sl_loop_create(&sc->loop, NULL));
+	assert_int_equal(0, sl_loop_create(&sc->loop, &lo));
 	assert_int_equal(0, sl_pipe_cache_create(&sc->env.pipes, 8, 4, 0));
 	assert_int_equal(0, sl_pool_create(&sc->env.buffers, &po));
 	sc->env.buffer_size = BUF_SIZE;
@@ -1116,6 +1236,284 @@ fwd_limited_direction_gives_back_what_it_did_not_read(void **state)
 	rig_close(&r);
 }
 
+/* ---- the uring variant: many sessions on one loop, detach with ops in flight ---- */
+
+#define MANY 32
+#define MANY_BYTES 200000u
+
+static void
+loop_stop_defer(struct sl_loop *l, struct sl_defer *d)
+{
+	(void)d;
+	sl_loop_stop(l);
+}
+
+static void
+loop_stop_timer(struct sl_loop *l, struct sl_timer *t)
+{
+	(void)t;
+	sl_loop_stop(l);
+}
+
+/* One iteration of <l> (<block>: up to 10 ms for something to happen). */
+static void
+loop_step(struct sl_loop *l, bool block)
+{
+	struct sl_defer d;
+	struct sl_timer t;
+
+	sl_defer_init(&d, loop_stop_defer, NULL);
+	sl_timer_init(&t, loop_stop_timer, NULL);
+	if (block)
+		sl_loop_timer_add(l, &t, 10);
+	else
+		sl_loop_defer(l, &d);
+	assert_int_equal(0, sl_loop_run(l));
+	sl_loop_timer_cancel(l, &t);
+	sl_loop_defer_cancel(l, &d);
+}
+
+static void
+count_defer(struct sl_loop *l, struct sl_defer *d)
+{
+	(void)l;
+	(*(int *)d->data)++;
+}
+
+struct many_end {
+	size_t sent, got;
+};
+
+static void
+uring_forwards_many_sessions_on_one_loop_intact(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	char *out = malloc(MANY_BYTES), *in = malloc((size_t)MANY * 2 * MANY_BYTES);
+	struct lsess *s = calloc(MANY, sizeof(*s));
+	struct many_end e[MANY][2] = {{{0}}};
+	struct sl_pool_stats st;
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	struct sl_loop *loop;
+	int done = 0;
+
+	(void)state;
+	sl_test_fill(out, MANY_BYTES, 21);
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	for (int i = 0; i < MANY; i++)
+		lsess_open(&s[i], loop, &env, &sl_fwd_uring_ops);
+	for (int it = 0; it < 200000 && done < 2 * MANY; it++) {
+		bool moved = false;
+
+		done = 0;
+		for (int i = 0; i < MANY; i++) {
+			for (int d = 0; d < 2; d++) {
+				struct many_end *x = &e[i][d];
+				int from = d == 0 ? s[i].tc : s[i].ts,
+				    to = d == 0 ? s[i].ts : s[i].tc;
+				char *dst = in + ((size_t)i * 2 + (size_t)d) * MANY_BYTES;
+				ssize_t k;
+
+				if (x->sent < MANY_BYTES &&
+				    (k = send(from, out + x->sent, MANY_BYTES - x->sent,
+				              MSG_NOSIGNAL)) > 0)
+					x->sent += (size_t)k, moved = true;
+				if (x->got < MANY_BYTES &&
+				    (k = recv(to, dst + x->got, MANY_BYTES - x->got, 0)) > 0)
+					x->got += (size_t)k, moved = true;
+				done += x->got == MANY_BYTES;
+			}
+		}
+		loop_step(loop, !moved);
+	}
+
+	assert_int_equal(2 * MANY, done);
+	for (int i = 0; i < MANY; i++) {
+		for (int d = 0; d < 2; d++)
+			assert_memory_equal(out, in + ((size_t)i * 2 + (size_t)d) * MANY_BYTES,
+			                    MANY_BYTES);
+		assert_int_equal(SL_FWD_RUNNING, s[i].status);
+		assert_ptr_equal(&sl_fwd_uring_ops, s[i].f.ops);
+	}
+	/* each send is counted when the recv linked to it completes; a hold settles them */
+	for (int i = 0; i < MANY; i++)
+		sl_fwd_hold(&s[i].f, true);
+	for (int it = 0; it < 100; it++) {
+		uint64_t left = 0;
+
+		for (int i = 0; i < MANY; i++)
+			left += sl_fwd_in_flight(&s[i].f);
+		if (left == 0)
+			break;
+		loop_step(loop, true);
+	}
+	for (int i = 0; i < MANY; i++) {
+		assert_int_equal(0, sl_fwd_in_flight(&s[i].f));
+		assert_int_equal(MANY_BYTES, sl_fwd_bytes(&s[i].f, SL_FWD_CLIENT));
+		assert_int_equal(MANY_BYTES, sl_fwd_bytes(&s[i].f, SL_FWD_SERVER));
+	}
+	/* released: each open session holds its two blocks, a recv in flight on each */
+	for (int i = 0; i < MANY; i++)
+		sl_fwd_hold(&s[i].f, false);
+	sl_pool_stats(env.buffers, &st);
+	assert_int_equal(2 * MANY, st.blocks_live);
+
+	/* detached with the recvs in flight: the blocks come back from their completions */
+	for (int i = 0; i < MANY; i++)
+		lsess_close(&s[i], loop);
+	assert_int_equal(2 * MANY, env.orphans);
+	for (int i = 0; i < 100 && env.orphans != 0; i++)
+		loop_step(loop, true);
+	assert_int_equal(0, env.orphans);
+	sl_pool_stats(env.buffers, &st);
+	assert_int_equal(0, st.blocks_live);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+	free(s);
+	free(out);
+	free(in);
+}
+
+static void
+uring_drained_defer_runs_once_the_last_block_is_back(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	struct sl_defer drained;
+	struct sl_loop *loop;
+	struct lsess s;
+	int ran = 0;
+
+	(void)state;
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	lsess_open(&s, loop, &env, &sl_fwd_uring_ops);
+	loop_step(loop, false); /* the recvs go in */
+	sl_defer_init(&drained, count_defer, &ran);
+	lsess_close(&s, loop);
+	assert_int_equal(2, env.orphans);
+	env.drained = &drained;
+	for (int i = 0; i < 100 && ran == 0; i++)
+		loop_step(loop, true);
+
+	assert_int_equal(1, ran);
+	assert_int_equal(0, env.orphans);
+	assert_null(env.drained);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+}
+
+/* ---- the uring variant: a worker's stop ends what its loop has in flight ---- */
+
+#define STOPPED 16
+
+struct stopped {
+	struct lsess s[STOPPED];
+	struct sl_loop *loop;
+	struct sl_fwd_env env;
+	struct sl_msg close_half;
+};
+
+/* On the worker: half the sessions close, their ops still in flight (orphaned blocks). */
+static void
+stopped_close_half(struct sl_worker *w, struct sl_msg *m)
+{
+	struct stopped *x = m->data;
+
+	(void)w;
+	for (int i = 0; i < STOPPED / 2; i++)
+		lsess_close(&x->s[i], x->loop);
+}
+
+static void
+uring_worker_stop_ends_every_op_before_the_pool_may_go(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_worker_opts wo = {.nthreads = 1, .loop = {.runtime = SL_LOOP_IO_URING}};
+	struct stopped *x = calloc(1, sizeof(*x));
+	struct sl_worker_group *g;
+	struct sl_pool_stats st;
+	char bytes[4096];
+
+	(void)state;
+	assert_non_null(x);
+	sl_test_fill(bytes, sizeof(bytes), 5);
+	assert_int_equal(0, sl_worker_group_create(&g, &wo));
+	x->loop = sl_worker_loop(sl_worker_at(g, 0));
+	x->env.buffer_size = BUF_SIZE;
+	assert_int_equal(0, sl_pool_create(&x->env.buffers, &po));
+	/* before the start (the worker's first wait submits): recvs, and bytes on their way */
+	for (int i = 0; i < STOPPED; i++) {
+		lsess_open(&x->s[i], x->loop, &x->env, &sl_fwd_uring_ops);
+		assert_int_equal(0, sl_test_write_all(x->s[i].tc, bytes, sizeof(bytes), 1000));
+		assert_int_equal(0, sl_test_write_all(x->s[i].ts, bytes, sizeof(bytes), 1000));
+	}
+	x->close_half = (struct sl_msg){.fn = stopped_close_half, .data = x};
+	assert_int_equal(0, sl_worker_group_start(g));
+	assert_int_equal(0, sl_worker_post(sl_worker_at(g, 0), &x->close_half));
+
+	/* the worker runs the message, stops, and settles its loop before it returns */
+	assert_int_equal(0, sl_worker_group_stop(g));
+
+	/* the closed half's blocks came back from their completions ... */
+	assert_int_equal(0, x->env.orphans);
+	/* ... and the open half has no op in flight: closed now, each block goes at once */
+	for (int i = STOPPED / 2; i < STOPPED; i++) {
+		assert_ptr_equal(&sl_fwd_uring_ops, x->s[i].f.ops);
+		assert_false(sl_fwd_uring_ops.busy(&x->s[i].f));
+		lsess_close(&x->s[i], x->loop);
+	}
+	assert_int_equal(0, x->env.orphans);
+	sl_pool_stats(x->env.buffers, &st);
+	assert_int_equal(0, st.blocks_live);
+	sl_pool_destroy(x->env.buffers);
+	sl_worker_group_destroy(g);
+	free(x);
+}
+
+static void
+uring_runs_as_copy_on_an_epoll_loop(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_EPOLL};
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	struct sl_loop *loop;
+	struct lsess s;
+	char buf[5];
+
+	(void)state;
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(0, sl_test_tcp_pair(&s.tc, &s.pc));
+	assert_int_equal(0, sl_test_tcp_pair(&s.ps, &s.ts));
+	sl_fwd_init(&s.f, &sl_fwd_uring_ops, &env, s.pc, s.ps);
+	sl_io_init(&s.io[0], s.pc, lsess_io, &s);
+	sl_io_init(&s.io[1], s.ps, lsess_io, &s);
+	assert_int_equal(0, sl_loop_io_add(loop, &s.io[0], SL_IO_READ | SL_IO_WRITE));
+	assert_int_equal(0, sl_loop_io_add(loop, &s.io[1], SL_IO_READ | SL_IO_WRITE));
+	sl_fwd_set_owner(&s.f, loop, &s.io[0]);
+	assert_true(sl_fwd_start(&s.f) >= 0);
+
+	assert_ptr_equal(&sl_fwd_copy_ops, s.f.ops);
+	assert_int_equal(0, sl_test_write_all(s.tc, "hello", 5, 1000));
+	for (int i = 0; i < 100 && recv(s.ts, buf, 5, MSG_PEEK) < 5; i++)
+		loop_step(loop, true);
+	assert_int_equal(5, recv(s.ts, buf, 5, 0));
+	assert_memory_equal("hello", buf, 5);
+	sl_loop_io_del(loop, &s.io[0]);
+	sl_loop_io_del(loop, &s.io[1]);
+	sl_fwd_fini(&s.f);
+	close(s.tc);
+	close(s.pc);
+	close(s.ps);
+	close(s.ts);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+}
+
 /* One test body per variant. */
 #define ON(variant, fn)                                                                            \
 	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
@@ -1147,6 +1545,17 @@ main(void)
 	        ALL(fwd_counts_a_one_way_stream_as_progress_on_both_sides),
 	        ALL(fwd_readiness_that_moves_no_byte_is_no_progress),
 	        ALL(fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
+	        ON(uring, fwd_moves_bytes_both_ways_intact),
+	        ON(uring, fwd_passes_client_half_close_and_keeps_reverse_flowing),
+	        ON(uring, fwd_passes_server_half_close_and_keeps_forward_flowing),
+	        ON(uring, fwd_reports_server_reset_so_client_gets_reset),
+	        ON(uring, fwd_holds_at_most_its_capacity_when_reader_stalls),
+	        ON(uring, fwd_keeps_bytes_in_order_as_buffers_come_and_go),
+	        ON(uring, fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
+	        cmocka_unit_test(uring_forwards_many_sessions_on_one_loop_intact),
+	        cmocka_unit_test(uring_drained_defer_runs_once_the_last_block_is_back),
+	        cmocka_unit_test(uring_worker_stop_ends_every_op_before_the_pool_may_go),
+	        cmocka_unit_test(uring_runs_as_copy_on_an_epoll_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Completion forwarder (io_uring loops): each direction keeps one op in flight on the owner's
+ * loop (sl_loop_recv() into a pooled block, then sl_loop_send() of what arrived, the rest of a
+ * short send resubmitted, then the recv again), so bytes move with no system call beyond the
+ * loop's shared io_uring_enter(). The op and its state live at the head of the block, which
+ * goes back to the pool only from a completion once no op of it is in flight.
+ */
+#include <errno.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <sluice/pool.h>
+
+#include "net/fwd_int.h"
+
+/* The head of a direction's pool block; the bytes follow. */
+struct uring_chan {
+	struct sl_op op;
+	struct sl_fwd *f; /* NULL once detached: the op's completion frees the block */
+	struct sl_fwd_env *env;
+	unsigned d;
+	bool sending; /* the op in flight is a send (else a recv) */
+	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
+	alignas(16) char data[];
+};
+
+static struct uring_chan *
+chan_of(const struct sl_fwd *f, unsigned d)
+{
+	return (struct uring_chan *)(void *)f->d[d].buf;
+}
+
+/* Hands a change the owner must see (EOF, an error) to it: its io callback runs from a defer. */
+static void
+chan_notify(struct sl_fwd *f, unsigned d)
+{
+	f->more |= (uint8_t)(1u << d);
+	sl_loop_defer(f->loop, &f->resume);
+}
+
+static void
+chan_fail(struct sl_fwd *f, unsigned side, int err, unsigned d)
+{
+	if (f->err == 0) {
+		f->err = err;
+		f->err_side = (int)side;
+	}
+	chan_notify(f, d);
+}
+
+/*
+ * Submits the send of what direction <d> holds; while the direction reads on, linked to the next
+ * recv (one completion for both, so a keep-alive exchange wakes the loop once per direction).
+ */
+static int
+chan_send(struct sl_fwd *f, struct uring_chan *c)
+{
+	struct sl_fwd_dir *x = &f->d[c->d];
+	unsigned d = c->d;
+	int err;
+
+	c->pair = false;
+	/* the first send goes alone: its completion tells the owner the first bytes are through */
+	if (!x->eof && !f->hold && x->bytes != 0) {
+		err = sl_loop_send_recv(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending,
+		                        f->fd[d], c->data, x->capacity);
+		if (err == 0) {
+			c->pair = true;
+			c->sending = false;
+			/* the send goes at once unless the peer is full: stamp it now, count it
+			 * with the recv's completion */
+			f->moved_ms[!d] = sl_loop_now_ms(f->loop);
+			return 0;
+		}
+		if (err != -EOPNOTSUPP)
+			return err;
+	}
+	c->sending = true;
+	return sl_loop_send(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending);
+}
+
+static int
+chan_recv(struct sl_fwd *f, struct uring_chan *c)
+{
+	c->sending = false;
+	return sl_loop_recv(f->loop, &c->op, f->fd[c->d], c->data, f->d[c->d].capacity);
+}
+
+/*
+ * What direction <d> does next when no op of it is in flight: send what it holds, pass on the
+ * EOF, or receive again (not while held). 0 or negative errno (err_side set).
+ */
+static int
+chan_next(struct sl_fwd *f, unsigned d)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	struct uring_chan *c = chan_of(f, d);
+	int err;
+
+	if (x->pending > 0) {
+		err = chan_send(f, c);
+		if (err != 0)
+			f->err_side = (int)!d;
+		return err;
+	}
+	x->head = 0;
+	if (x->eof)
+		return x->shut ? 0 : sl__fwd_shut(f, d);
+	if (f->hold)
+		return 0;
+	err = chan_recv(f, c);
+	if (err != 0)
+		f->err_side = (int)d;
+	return err;
+}
+
+static void chan_step(struct sl_loop *loop, struct uring_chan *c, int res);
+
+/*
+ * A completion: the block goes back if detached; else the direction's next step, and a held
+ * direction left with no op in flight tells the owner (sl_fwd_settled() may be true now).
+ */
+static void
+chan_done(struct sl_loop *loop, struct sl_op *op, int res)
+{
+	struct uring_chan *c = op->data;
+	struct sl_fwd *f = c->f;
+
+	chan_step(loop, c, res);
+	if (f != NULL && f->hold && !c->op.busy)
+		chan_notify(f, c->d);
+}
+
+static void
+chan_step(struct sl_loop *loop, struct uring_chan *c, int res)
+{
+	struct sl_op *op = &c->op;
+	struct sl_fwd *f = c->f;
+	unsigned d = c->d;
+	struct sl_fwd_dir *x;
+	int err;
+
+	if (f == NULL) { /* detached: the kernel is done with the block */
+		struct sl_fwd_env *env = c->env;
+
+		sl_pool_free(env->buffers, c);
+		if (--env->orphans == 0 && env->drained != NULL) {
+			sl_loop_defer(loop, env->drained);
+			env->drained = NULL;
+		}
+		return;
+	}
+	x = &f->d[d];
+	if (c->pair) {
+		int sent = op->sent;
+
+		c->pair = false;
+		if (sent > 0) {
+			uint32_t n = (uint32_t)sent < x->pending ? (uint32_t)sent : x->pending;
+
+			x->pending -= n;
+			x->bytes += n;
+			x->head = x->pending == 0 ? 0 : x->head + n;
+		}
+		if (x->pending > 0) {
+			/* the send failed, was cancelled (a hold) or moved part: no recv was made
+			 */
+			if (sent < 0 && sent != -ECANCELED && sent != -EINTR && sent != -EAGAIN) {
+				chan_fail(f, !d, sent, d);
+				return;
+			}
+			res = -EAGAIN; /* send the rest, plainly */
+		}
+	}
+	if (res == -EINTR || res == -EAGAIN) {
+		/* nothing moved: the same op again */
+	} else if (c->sending && res >= 0) {
+		if (x->bytes == 0 && res > 0)
+			chan_notify(f,
+			            d); /* the owner times the first bytes (first-byte latency) */
+		x->pending -= (uint32_t)res;
+		x->bytes += (uint64_t)res;
+		x->head += (uint32_t)res;
+		f->moved_ms[!d] = sl_loop_now_ms(loop);
+	} else if (c->sending) {
+		chan_fail(f, !d, res, d);
+		return;
+	} else if (res > 0) {
+		x->pending = (uint32_t)res;
+		x->head = 0;
+		f->moved_ms[d] = sl_loop_now_ms(loop);
+	} else if (res == 0) {
+		x->eof = true;
+		f->readable[d] = false;
+		err = chan_next(f, d); /* the FIN goes on */
+		if (err != 0)
+			chan_fail(f, (unsigned)f->err_side, err, d);
+		else
+			chan_notify(f, d); /* the owner sees the direction finish */
+		return;
+	} else if (res == -ECANCELED) {
+		/* a held direction's recv (the hold's release receives again): the owner sees
+		 * what the hold left in flight */
+		chan_notify(f, d);
+		return;
+	} else {
+		chan_fail(f, d, res, d);
+		return;
+	}
+	err = chan_next(f, d);
+	if (err != 0)
+		chan_fail(f, (unsigned)f->err_side, err, d);
+}
+
+static int
+uring_attach(struct sl_fwd *f)
+{
+	if (f->env->buffers == NULL || f->env->buffer_size <= sizeof(struct uring_chan))
+		return -EINVAL;
+	for (unsigned d = 0; d < 2; d++) {
+		f->d[d].capacity = f->env->buffer_size - (uint32_t)sizeof(struct uring_chan);
+		f->d[d].head = 0;
+	}
+	return 0;
+}
+
+static void
+uring_detach(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		struct uring_chan *c = chan_of(f, d);
+
+		if (c == NULL)
+			continue;
+		f->d[d].buf = NULL;
+		if (!c->op.busy) {
+			sl_pool_free(f->env->buffers, c);
+			continue;
+		}
+		/* the kernel may still write the block: its completion gives it back */
+		c->f = NULL;
+		f->env->orphans++;
+		if (sl_loop_op_cancel(f->loop, &c->op) != 0) {
+			/* no SQE to be had: the op ends by itself, at the latest with the ring */
+		}
+	}
+}
+
+static int
+uring_pump(struct sl_fwd *f, unsigned d)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	struct uring_chan *c = chan_of(f, d);
+	int err;
+
+	if (f->loop == NULL)
+		return -EINVAL; /* no loop to submit on: copy instead */
+	if (c == NULL) {
+		c = sl_pool_alloc(f->env->buffers);
+		if (c == NULL) {
+			f->err_side = (int)d;
+			return -ENOMEM;
+		}
+		sl_op_init(&c->op, chan_done, c);
+		c->f = f;
+		c->env = f->env;
+		c->d = d;
+		c->sending = false;
+		c->pair = false;
+		x->buf = (char *)c;
+	}
+	if (c->op.busy)
+		return 0;
+	err = chan_next(f, d);
+	/* the loop cannot run ops (epoll): before any byte moved, copy instead */
+	if (err == -EOPNOTSUPP)
+		return -EINVAL;
+	return err;
+}
+
+/*
+ * Held: a recv in flight is cancelled (a pair's send with it: what it moved is counted, the rest
+ * is sent plainly), so nothing more is read and the in-flight count settles. Released: an idle
+ * direction receives again.
+ */
+static void
+uring_hold(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		struct uring_chan *c = chan_of(f, d);
+		int err;
+
+		if (c == NULL || f->loop == NULL || f->err != 0)
+			continue;
+		if (f->hold) {
+			if (c->op.busy && !c->sending)
+				(void)sl_loop_op_cancel(f->loop, &c->op);
+			continue;
+		}
+		if (!c->op.busy) {
+			err = chan_next(f, d);
+			if (err != 0)
+				chan_fail(f, (unsigned)f->err_side, err, d);
+		}
+	}
+}
+
+static bool
+uring_busy(const struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		const struct uring_chan *c = chan_of(f, d);
+
+		if (c != NULL && c->op.busy)
+			return true;
+	}
+	return false;
+}
+
+const struct sl_fwd_ops sl_fwd_uring_ops = {
+        .name = "uring",
+        .attach = uring_attach,
+        .detach = uring_detach,
+        .pump = uring_pump,
+        .hold = uring_hold,
+        .completion = true,
+        .busy = uring_busy,
+};

@@ -1,0 +1,209 @@
+# SPDX-License-Identifier: MIT
+"""forward: uring sessions at the end of a process's life: recv and send requests are still in
+flight in the kernel when sluice stops (SIGTERM with the drain deadline cutting them, a second
+SIGTERM, a backend that never reads so sends stay queued), and sluice must cancel and reap them
+before it frees the buffers they point at: it exits 0 with no sanitizer report and no warning
+that a buffer was left to the kernel. On a binary upgrade the sessions move to the new process
+once their cancelled requests have completed, with no byte lost or duplicated."""
+import contextlib
+import hashlib
+import os
+import random
+import re
+import select
+import signal
+import socket
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import SLOW, Server, Sluice, connect, echo_handler, free_port, recv_exact, wait_for_text
+
+BAD_SIGNS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "still held by the kernel",
+             "still in flight")
+
+
+class Stream(threading.Thread):
+    """One session sending seeded random chunks and reading their echo, hashing both, until told
+    to stop (then half-closes and reads to EOF) or the connection breaks (noted, not raised)."""
+
+    def __init__(self, port, seed, pause=0.0):
+        super().__init__(daemon=True)
+        self.sock = connect(port)
+        self.rng = random.Random(seed)
+        self.pause = pause
+        self.stop = threading.Event()
+        self.sent = hashlib.sha256()
+        self.got = hashlib.sha256()
+        self.nsent = self.ngot = 0
+        self.error = None
+        self.rounds = threading.Semaphore(0)  # released once per echoed chunk
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                chunk = self.rng.randbytes(self.rng.randint(1, 65536))
+                self.sock.sendall(chunk)
+                self.sent.update(chunk)
+                self.nsent += len(chunk)
+                back = recv_exact(self.sock, len(chunk), timeout=30 * SLOW)
+                self.got.update(back)
+                self.ngot += len(back)
+                self.rounds.release()
+                if self.pause:
+                    self.stop.wait(self.pause)
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(30 * SLOW)
+            if self.sock.recv(1) != b"":
+                self.error = "bytes after the last echo"
+        except (OSError, EOFError) as e:
+            self.error = repr(e)
+        finally:
+            self.sock.close()
+
+    def wait_rounds(self, n):
+        for _ in range(n):
+            self.assertion(self.rounds.acquire(timeout=30 * SLOW), "no echo")
+
+    @staticmethod
+    def assertion(ok, what):
+        if not ok:
+            raise AssertionError(what)
+
+
+class UringLifecycle(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.cfg = os.path.join(self.dir.name, "sluice.yaml")
+        self.sock_path = os.path.join(self.dir.name, "upgrade.sock")
+        self.port = free_port()
+
+    def write(self, backend, drain="30s", workers=2):
+        with open(self.cfg, "w") as f:
+            f.write(f"""
+workers: {workers}
+drain_timeout: {drain}
+upgrade_socket: {self.sock_path}
+listeners:
+  - name: web
+    address: 127.0.0.1:{self.port}
+    group: g
+    forward: uring
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+    def start(self):
+        px = Sluice(["-c", self.cfg], port=self.port)
+        px.__enter__()
+        self.addCleanup(px.stop)
+        wait_for_text(px, f"upgrade socket on {self.sock_path}")
+        if "runs as copy" in px.stderr():
+            self.skipTest("forward: uring runs as copy here: " + px.stderr())
+        return px
+
+    def assert_clean_exit(self, px, code, want=0):
+        self.assertEqual(want, code, px.stderr())
+        for sign in BAD_SIGNS:
+            self.assertNotIn(sign, px.stderr())
+
+    def test_sigterm_with_streams_mid_transfer_cut_by_the_drain_deadline_exits_cleanly(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr, drain="300ms")
+            px = self.start()
+            streams = [Stream(self.port, seed) for seed in range(8)]
+            for s in streams:
+                s.start()
+            for s in streams:
+                s.wait_rounds(3)  # every session forwards, requests in flight both ways
+            px.proc.send_signal(signal.SIGTERM)
+            code = px.proc.wait(60 * SLOW)
+            for s in streams:
+                s.stop.set()
+                s.join(60 * SLOW)
+            self.assert_clean_exit(px, code)
+            self.assertRegex(px.stderr(), r"draining")
+
+    def test_a_second_sigterm_with_streams_mid_transfer_exits_cleanly(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr, drain="120s")
+            px = self.start()
+            streams = [Stream(self.port, seed) for seed in range(8)]
+            for s in streams:
+                s.start()
+            for s in streams:
+                s.wait_rounds(3)
+            px.proc.send_signal(signal.SIGTERM)
+            wait_for_text(px, "draining")
+            px.proc.send_signal(signal.SIGTERM)  # cuts the drain: every session closes at once
+            code = px.proc.wait(60 * SLOW)
+            for s in streams:
+                s.stop.set()
+                s.join(60 * SLOW)
+            self.assert_clean_exit(px, code, want=1)  # 1: the drain was cut, not completed
+
+    def test_sigterm_with_sends_stuck_on_a_backend_that_never_reads_exits_cleanly(self):
+        stuck = threading.Event()
+        self.addCleanup(stuck.set)
+
+        def never_reads(conn):
+            stuck.wait(120)
+
+        with Server(never_reads) as b:
+            self.write(b.addr, drain="300ms")
+            px = self.start()
+            clients = []
+            for _ in range(4):
+                c = connect(self.port)
+                c.setblocking(False)
+                clients.append(c)
+                self.addCleanup(c.close)
+            # until every buffer on the way is full (sluice's send to the backend in flight):
+            # each client stays unwritable for half a second (bounded by the deadline)
+            for c in clients:
+                deadline = time.monotonic() + 30 * SLOW
+                while time.monotonic() < deadline:
+                    if not select.select([], [c], [], 0.5)[1]:
+                        break
+                    with contextlib.suppress(BlockingIOError):
+                        c.send(b"x" * 65536)
+            code = px.stop()
+            self.assert_clean_exit(px, code)
+
+    def test_an_upgrade_moves_uring_streams_with_no_byte_lost(self):
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            old = self.start()
+            streams = [Stream(self.port, seed, pause=0.01) for seed in range(4)]
+            for s in streams:
+                s.start()
+            for s in streams:
+                s.wait_rounds(3)
+            new = Sluice(["-c", self.cfg, "--upgrade"])
+            new.__enter__()
+            self.addCleanup(new.stop)
+            wait_for_text(new, "this process serves", timeout=30)
+            wait_for_text(old, "serves now: draining", timeout=30)
+            # every stream moved: the old process has nothing left to drain
+            self.assert_clean_exit(old, old.proc.wait(60 * SLOW))
+            took = re.search(r"took (\d+) sessions? over", new.stderr())
+            self.assertIsNotNone(took, new.stderr())
+            self.assertEqual(len(streams), int(took.group(1)), new.stderr())
+            for s in streams:
+                s.wait_rounds(3)  # and they go on in the new process
+            for s in streams:
+                s.stop.set()
+            for s in streams:
+                s.join(60 * SLOW)
+                self.assertIsNone(s.error)
+                self.assertEqual(s.nsent, s.ngot)
+                self.assertEqual(s.sent.digest(), s.got.digest())
+            self.assert_clean_exit(new, new.stop())
+
+
+if __name__ == "__main__":
+    unittest.main()
