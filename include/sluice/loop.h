@@ -86,10 +86,14 @@ enum sl_loop_runtime {
 /* "auto", "epoll", "io_uring", indexed by enum sl_loop_runtime (the config's names too). */
 SL_API extern const char *const sl_loop_runtime_names[SL_LOOP_RUNTIMES];
 
+/* Timer callbacks run per iteration when sl_loop_opts.max_timers is 0. */
+#define SL_LOOP_MAX_TIMERS 32
+
 struct sl_loop_opts {
 	unsigned max_events;          /* events fetched per wait; 0 = 256 */
 	unsigned tick_ms;             /* timer wheel resolution; 0 = 1 ms */
 	enum sl_loop_runtime runtime; /* 0 = SL_LOOP_AUTO */
+	unsigned max_timers; /* timer callbacks run per iteration; 0 = SL_LOOP_MAX_TIMERS */
 };
 
 /*
@@ -204,7 +208,9 @@ SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
  * (Re)arms <t> to fire once after <after_ms> ms (rounded up to the tick), measured from
  * sl_loop_now_ms(); never fires earlier by the loop clock. O(1). Safe from any loop callback,
  * including <t>'s own. Timers of different ticks fire in expiry order; within a tick, in no
- * particular order.
+ * particular order. An iteration runs at most max_timers timer callbacks (sl_loop_opts): due
+ * timers past that run in the next iteration, after the io that is ready by then, so a wave of
+ * deadlines passing at once cannot hold io back for all of its length.
  */
 SL_API void sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms);
 /* Disarms <t> if pending. O(1). */

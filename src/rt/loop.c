@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_loop, the backend-neutral part: the run loop (wait, dispatch the batch, expire timers,
- * drain defers), the hashed timer wheel, the defer FIFO, the eventfd wake-up, the clock, and
- * the loop's epoch participation (quiescent once per iteration, offline while it may block).
- * The backend is reached only through l->ops (loop_int.h). Invariants: docs/internals/loop.md.
+ * sl_loop, the backend-neutral part: the run loop (wait, dispatch the batch, expire timers up
+ * to a budget, drain defers), the hashed timer wheel, the defer FIFO, the eventfd wake-up, the
+ * clock, and the loop's epoch participation (quiescent once per iteration, offline while it may
+ * block). The backend is reached only through l->ops (loop_int.h). Invariants:
+ * docs/internals/loop.md.
  *
  * Shared fields: only wake_pending is touched by other threads (sl_loop_wake()); everything
  * else belongs to the loop thread.
@@ -93,6 +94,7 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 		return -ENOMEM;
 	l->max_events = (o != NULL && o->max_events != 0) ? o->max_events : 256;
 	l->tick_ms = (o != NULL && o->tick_ms != 0) ? o->tick_ms : 1;
+	l->max_timers = (o != NULL && o->max_timers != 0) ? o->max_timers : SL_LOOP_MAX_TIMERS;
 	if (l->max_events > INT_MAX / 2) {
 		err = -EINVAL;
 		goto err_free_loop;
@@ -452,27 +454,36 @@ wheel_next(const struct sl_loop *l, uint64_t tick, uint64_t limit)
 	return -1;
 }
 
-/* Fires the due timers of slot <slot>; later revolutions go back into the slot. */
-static void
-run_slot(struct sl_loop *l, unsigned slot)
+/*
+ * Fires the due timers of slot <slot>, at most *<budget> of them (each one fired takes one);
+ * later revolutions go back into the slot, and so do due timers past the budget. false: a due
+ * timer was left for the next iteration.
+ */
+static bool
+run_slot(struct sl_loop *l, unsigned slot, unsigned *budget)
 {
 	struct sl_timer *list = l->wheel[slot], *t;
+	bool left = false;
 
 	/* move the slot to a local list: callbacks may add to this slot or cancel anything */
 	l->wheel[slot] = NULL;
 	l->wheel_bits[slot / 64] &= ~(UINT64_C(1) << (slot % 64));
 	if (list == NULL)
-		return;
+		return true;
 	list->pprev = &list;
 	while ((t = list) != NULL) {
 		wheel_unlink(l, t);
-		if (t->expires_ms > l->now_ms) {
-			wheel_insert(l, t, slot); /* same slot, a later revolution */
+		if (t->expires_ms > l->now_ms || *budget == 0) {
+			/* same slot: a later revolution, or due and past the budget */
+			left = left || t->expires_ms <= l->now_ms;
+			wheel_insert(l, t, slot);
 			continue;
 		}
+		(*budget)--;
 		l->ntimers--;
 		t->fn(l, t);
 	}
+	return !left;
 }
 
 /*
@@ -492,10 +503,17 @@ wheel_due_tick(const struct sl_loop *l)
 	return d < 0 ? l->next_tick : l->next_tick + (uint64_t)d;
 }
 
+/*
+ * Fires the due timers, in tick order, at most max_timers of them: a wave of deadlines that
+ * pass together (thousands of sessions opened in the same instant) runs over several
+ * iterations, each after the io ready by then, instead of holding every io back until the last
+ * one has run. What is left keeps its tick, so due_tick makes the next wait a poll.
+ */
 static void
 run_timers(struct sl_loop *l)
 {
 	uint64_t now_tick = l->now_ms / l->tick_ms;
+	unsigned budget = l->max_timers;
 
 	if (l->ntimers == 0)
 		l->due_tick = UINT64_MAX;
@@ -518,7 +536,10 @@ run_timers(struct sl_loop *l)
 		tick = l->next_tick + (uint64_t)d;
 		/* advance first: a timer (re)added by a callback lands in a later tick */
 		l->next_tick = tick + 1;
-		run_slot(l, (unsigned)(tick & SL_LOOP_WHEEL_MASK));
+		if (!run_slot(l, (unsigned)(tick & SL_LOOP_WHEEL_MASK), &budget)) {
+			l->next_tick = tick; /* the rest of this tick in the next iteration */
+			break;
+		}
 	}
 	/* one scan per expiry (not per iteration) finds the next slot to wake for */
 	l->due_tick = wheel_due_tick(l);

@@ -81,9 +81,10 @@ struct sl_loop {
 
 	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */
 	unsigned tick_ms;
-	uint64_t next_tick; /* first tick not yet processed */
-	uint64_t due_tick;  /* no pending timer has a tick below this; UINT64_MAX with none */
-	size_t ntimers;     /* pending timers */
+	unsigned max_timers; /* timer callbacks run per iteration, at most */
+	uint64_t next_tick;  /* first tick not yet fully processed */
+	uint64_t due_tick;   /* no pending timer has a tick below this; UINT64_MAX with none */
+	size_t ntimers;      /* pending timers */
 	struct sl_timer *wheel[SL_LOOP_WHEEL_SLOTS];
 	uint64_t wheel_bits[SL_LOOP_WHEEL_SLOTS / 64]; /* bit i set <=> wheel[i] non-empty */
 

@@ -900,6 +900,125 @@ timer_beyond_one_wheel_revolution_waits_for_its_expiry(void **state)
 	sl_loop_destroy(l);
 }
 
+/* A timer of a wave that all pass at once: logs its id, pokes a pair at the first firing. */
+struct wave {
+	struct sl_timer t;
+	int id;
+	struct trace *trace;
+	int *fired;        /* shared count of the wave's firings */
+	int stop_at;       /* stop the loop when *fired reaches this */
+	struct pair *poke; /* written by the first firing of the wave, then NULL for all */
+	unsigned slow_us;  /* the first firing also takes this long (a slow callback) */
+	struct wave *all;  /* the wave, to clear poke and slow_us in every member */
+	int n;
+};
+
+static void
+wave_fn(struct sl_loop *l, struct sl_timer *t)
+{
+	struct wave *w = t->data;
+
+	trace_add(w->trace, w->id);
+	if (w->poke != NULL)
+		pair_send(w->poke);
+	if (w->slow_us != 0)
+		usleep(w->slow_us);
+	for (int i = 0; i < w->n; i++) {
+		w->all[i].poke = NULL;
+		w->all[i].slow_us = 0;
+	}
+	if (++*w->fired == w->stop_at)
+		sl_loop_stop(l);
+}
+
+static void
+wave_init(struct wave *all, int n, struct trace *tr, int *fired)
+{
+	for (int i = 0; i < n; i++) {
+		memset(&all[i], 0, sizeof(all[i]));
+		all[i].id = i + 1;
+		all[i].trace = tr;
+		all[i].fired = fired;
+		all[i].stop_at = n;
+		all[i].all = all;
+		all[i].n = n;
+		sl_timer_init(&all[i].t, wave_fn, &all[i]);
+	}
+}
+
+static void
+record_io_and_drain(struct sl_loop *l, struct sl_io *io, unsigned events)
+{
+	char c;
+
+	(void)l;
+	(void)events;
+	assert_int_equal(1, read(io->fd, &c, 1));
+	trace_add(io->data, 0);
+}
+
+static void
+timers_past_the_budget_run_after_io_made_ready_meanwhile(void **state)
+{
+	struct sl_loop *l = loop_new_opts((struct sl_loop_opts){.max_timers = 4});
+	struct trace tr = {0};
+	struct wave w[10];
+	struct pair p;
+	struct sl_io io;
+	int fired = 0, io_at = -1;
+
+	(void)state;
+	pair_open(&p);
+	sl_io_init(&io, p.fd[0], record_io_and_drain, &tr);
+	assert_int_equal(0, sl_loop_io_add(l, &io, SL_IO_READ));
+	wave_init(w, 10, &tr, &fired);
+	for (int i = 0; i < 10; i++) {
+		w[i].poke = &p;
+		sl_loop_timer_add(l, &w[i].t, 2); /* one tick: all due in the same iteration */
+	}
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	/* the first timer made the io ready: it ran after the budget of 4, before the other 6 */
+	assert_int_equal(11, tr.n);
+	for (int i = 0; i < tr.n; i++)
+		if (tr.ev[i] == 0)
+			io_at = i;
+	assert_int_equal(4, io_at);
+	assert_int_equal(10, fired);
+	for (int i = 0; i < 10; i++)
+		assert_false(sl_timer_is_pending(&w[i].t));
+	sl_loop_io_del(l, &io);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+timers_past_the_budget_fire_before_a_later_tick_due_with_them(void **state)
+{
+	struct sl_loop *l = loop_new_opts((struct sl_loop_opts){.max_timers = 4});
+	struct trace tr = {0};
+	struct wave w[7];
+	int fired = 0;
+
+	(void)state;
+	wave_init(w, 7, &tr, &fired);
+	for (int i = 0; i < 6; i++) {
+		/* the first of them to fire is slow: the 7th's tick passes meanwhile */
+		w[i].slow_us = 20000;
+		sl_loop_timer_add(l, &w[i].t, 2);
+	}
+	sl_loop_timer_add(l, &w[6].t, 5);
+
+	assert_int_equal(0, sl_loop_run(l));
+
+	/* 4, then the other 2 of the first tick, then the later one, though all were due */
+	assert_int_equal(7, tr.n);
+	assert_int_equal(7, tr.ev[6]);
+	assert_int_equal(7, fired);
+	sl_loop_destroy(l);
+}
+
 /* ---- defers ---- */
 
 struct step {
@@ -1736,6 +1855,8 @@ main(void)
 	        cmocka_unit_test(timers_fire_in_expiry_order),
 	        cmocka_unit_test(timer_readded_from_its_callback_fires_again),
 	        cmocka_unit_test(timer_beyond_one_wheel_revolution_waits_for_its_expiry),
+	        cmocka_unit_test(timers_past_the_budget_run_after_io_made_ready_meanwhile),
+	        cmocka_unit_test(timers_past_the_budget_fire_before_a_later_tick_due_with_them),
 	        cmocka_unit_test(defers_run_after_the_whole_batch_in_fifo_order),
 	        cmocka_unit_test(defer_queued_by_a_defer_runs_in_the_next_iteration),
 	        cmocka_unit_test(defer_cancel_prevents_running),
