@@ -274,7 +274,7 @@ warn_pipe_size(const struct sl_config *cfg)
 	for (size_t i = 0; max != 0 && i < cfg->nlisteners; i++) {
 		const struct sl_config_listener *l = &cfg->listeners[i];
 
-		if (l->forward != SL_FWD_COPY && l->pipe_size > max)
+		if (sl_config_fwd_pipes(l->forward) && l->pipe_size > max)
 			sl_log_warn(
 			        "listener %s: pipe_size %u is above /proc/sys/fs/pipe-max-size "
 			        "(%lu) and sluice is not root: its pipes keep the kernel's default "

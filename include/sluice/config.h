@@ -67,6 +67,13 @@ enum sl_fwd_mode {
 	SL_FWD_MODES   /* count */
 };
 
+/* true if a session of forward mode <m> may splice, and so hold a pipe pair (splice, auto). */
+static inline bool
+sl_config_fwd_pipes(enum sl_fwd_mode m)
+{
+	return m == SL_FWD_SPLICE || m == SL_FWD_AUTO;
+}
+
 /* "splice", "copy", "auto", "uring", indexed by enum sl_fwd_mode: the one list of names. */
 SL_API extern const char *const sl_fwd_mode_names[SL_FWD_MODES];
 

@@ -32,7 +32,7 @@ sl__budget_session_fds(const struct sl_config *cfg)
 
 	/* a splicing direction holds a pipe pair: two more fds each way */
 	for (size_t i = 0; i < cfg->nlisteners; i++)
-		if (cfg->listeners[i].forward != SL_FWD_COPY)
+		if (sl_config_fwd_pipes(cfg->listeners[i].forward))
 			most = 6;
 	return most;
 }
@@ -45,7 +45,7 @@ sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 
 	/* a splicing listener's pipe cache keeps a few spare pairs once idle (listener.c) */
 	for (size_t i = 0; i < cfg->nlisteners; i++)
-		if (cfg->listeners[i].forward != SL_FWD_COPY)
+		if (sl_config_fwd_pipes(cfg->listeners[i].forward))
 			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
 	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
 
@@ -165,7 +165,7 @@ sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t n
 	struct rlimit r;
 
 	for (size_t i = 0; i < cfg->nlisteners; i++)
-		nsplice0 += cfg->listeners[i].forward != SL_FWD_COPY;
+		nsplice0 += sl_config_fwd_pipes(cfg->listeners[i].forward);
 	/* relaxed: this thread is the only writer */
 	*cap = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
 	if (getrlimit(RLIMIT_NOFILE, &r) != 0)

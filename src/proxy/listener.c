@@ -304,7 +304,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	err = sl_pool_create(&l->env.buffers, &po);
 	if (err != 0)
 		return err;
-	if (c->forward != SL_FWD_COPY && c->forward != SL_FWD_URING) {
+	if (sl_config_fwd_pipes(c->forward)) {
 		err = sl_pipe_cache_create(&l->env.pipes, PIPE_CACHE_PAIRS, SL_PIPE_CACHE_KEEP,
 		                           c->pipe_size);
 		if (err != 0)

@@ -344,7 +344,7 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 		pl->nretire += pl->retire[i];
 		nlive += st == SL_LSLOT_LIVE;
 		nretired += st == SL_LSLOT_RETIRED;
-		if (st != SL_LSLOT_FREE && p->lslots[i].cfg.forward != SL_FWD_COPY)
+		if (st != SL_LSLOT_FREE && sl_config_fwd_pipes(p->lslots[i].cfg.forward))
 			per_session = 6;
 	}
 	if (pl->nfresh == 0 && pl->nretire == 0) {
@@ -387,7 +387,7 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 
 		if (!pl->fresh[k])
 			continue;
-		if (c->forward != SL_FWD_COPY)
+		if (sl_config_fwd_pipes(c->forward))
 			per_session = 6;
 		if (!sl__pp_worker_fits(&p->workers[0], c)) {
 			snprintf(why, size,
@@ -403,10 +403,10 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 	nopen = nlive + pl->nfresh;
 	for (size_t i = 0; i < p->lcap; i++)
 		if (slot_state(&p->lslots[i]) == SL_LSLOT_LIVE &&
-		    p->lslots[i].cfg.forward != SL_FWD_COPY)
+		    sl_config_fwd_pipes(p->lslots[i].cfg.forward))
 			nsplice++;
 	for (size_t k = 0; k < pl->n; k++)
-		nsplice += pl->fresh[k] && next->listeners[k].forward != SL_FWD_COPY;
+		nsplice += pl->fresh[k] && sl_config_fwd_pipes(next->listeners[k].forward);
 	err = sl__budget_check_listeners(p, nopen, nsplice, per_session, &pl->cap, why, size);
 	if (err != 0)
 		goto err_unlock;

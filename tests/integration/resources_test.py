@@ -73,10 +73,13 @@ class Caps(unittest.TestCase):
 
 
 class FdLimit(unittest.TestCase):
-    def test_default_cap_is_what_the_fd_limit_holds(self):
+    def default_cap(self, forward):
+        """(cap, fds per session, fds held idle) from the start-up line of a one-worker sluice
+        with --forward <forward> under a limit of 256 fds; asserts the cap follows from them."""
         with Server(echo_handler) as b:
             port = free_port()
-            px = subprocess.Popen([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1"],
+            px = subprocess.Popen([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
+                                   "--forward", forward],
                                   stderr=subprocess.PIPE, preexec_fn=with_nofile(256))
             try:
                 line = px.stderr.readline().decode()
@@ -86,10 +89,25 @@ class FdLimit(unittest.TestCase):
                 cap, per, idle, spare = map(int, m.groups())
                 self.assertEqual((256 - idle - spare) // per, cap)
                 self.assertGreater(cap, 0)
+                return cap, per, idle
             finally:
                 px.terminate()
                 px.wait(30)
                 px.stderr.close()
+
+    def test_default_cap_is_what_the_fd_limit_holds(self):
+        self.default_cap("auto")
+
+    def test_only_forwarders_that_splice_budget_pipes(self):
+        """auto and splice may hold a pipe pair per direction and keep spare pairs while idle;
+        copy and uring never open a pipe, so their sessions cost their two sockets alone."""
+        auto, splice, copy, uring = (self.default_cap(f)
+                                     for f in ("auto", "splice", "copy", "uring"))
+        self.assertEqual(6, auto[1])
+        self.assertEqual(6, splice[1])
+        self.assertEqual(2, copy[1])
+        self.assertEqual(copy, uring)
+        self.assertGreater(auto[2], copy[2])  # the pipe cache's spare pairs
 
     def test_limit_too_low_for_the_workers_is_refused_with_why(self):
         r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b", "127.0.0.1:9", "-w",
