@@ -305,6 +305,53 @@ def recv_exact(sock, n, timeout=30.0):
     return got
 
 
+class EchoStream(threading.Thread):
+    """One long-lived session to an echo backend: sends seeded random chunks of up to
+    <max_chunk> bytes and reads each one's echo, hashing both (sent, got), pausing <pause> s
+    between chunks, until told to stop (stop.set()); then half-closes and reads to EOF. A broken
+    connection is noted in error, not raised. wait_rounds(n) waits for n more echoed chunks."""
+
+    def __init__(self, port, seed, max_chunk=65536, pause=0.0):
+        super().__init__(daemon=True)
+        self.sock = connect(port)
+        self.rng = random.Random(seed)
+        self.max_chunk = max_chunk
+        self.pause = pause
+        self.stop = threading.Event()
+        self.sent = hashlib.sha256()
+        self.got = hashlib.sha256()
+        self.nsent = self.ngot = 0
+        self.error = None
+        self.rounds = threading.Semaphore(0)  # released once per echoed chunk
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                chunk = self.rng.randbytes(self.rng.randint(1, self.max_chunk))
+                self.sock.sendall(chunk)
+                self.sent.update(chunk)
+                self.nsent += len(chunk)
+                back = recv_exact(self.sock, len(chunk))
+                self.got.update(back)
+                self.ngot += len(back)
+                self.rounds.release()
+                if self.pause:
+                    self.stop.wait(self.pause)
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(30 * SLOW)
+            if self.sock.recv(1) != b"":
+                self.error = "bytes after the last echo"
+        except (OSError, EOFError) as e:
+            self.error = repr(e)
+        finally:
+            self.sock.close()
+
+    def wait_rounds(self, n):
+        for _ in range(n):
+            if not self.rounds.acquire(timeout=30 * SLOW):
+                raise AssertionError("no echo")
+
+
 def closed_by_peer(sock, timeout=10.0):
     """True if the peer closed: the next read sees EOF or a reset (a reset is how sluice
     passes on a reset, or closes a session it had to abort)."""

@@ -7,10 +7,8 @@ lost or duplicated, and each old process exits. A session that cannot empty its 
 stays and drains. A refused, broken or aborted takeover leaves the running process serving."""
 import array
 import contextlib
-import hashlib
 import os
 import pwd
-import random
 import re
 import select
 import socket
@@ -20,7 +18,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import SLOW, Server, Sluice, connect, echo_handler, free_port, recv_exact, wait_for_text
+from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, free_port,
+                     recv_exact, wait_for_text)
 
 
 class NewConnections(threading.Thread):
@@ -49,39 +48,10 @@ class NewConnections(threading.Thread):
             self.stop.wait(0.003)
 
 
-class Stream(threading.Thread):
-    """One long-lived session: sends seeded random chunks and reads their echo, hashing both,
-    until told to stop; then half-closes and reads to EOF."""
-
-    def __init__(self, port, seed):
-        super().__init__(daemon=True)
-        self.sock = connect(port)
-        self.rng = random.Random(seed)
-        self.stop = threading.Event()
-        self.sent = hashlib.sha256()
-        self.got = hashlib.sha256()
-        self.nsent = self.ngot = 0
-        self.error = None
-
-    def run(self):
-        try:
-            while not self.stop.is_set():
-                chunk = self.rng.randbytes(self.rng.randint(1, 32768))
-                self.sock.sendall(chunk)
-                self.sent.update(chunk)
-                self.nsent += len(chunk)
-                back = recv_exact(self.sock, len(chunk), timeout=30)
-                self.got.update(back)
-                self.ngot += len(back)
-                self.stop.wait(0.01)
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(30 * SLOW)
-            if self.sock.recv(1) != b"":
-                self.error = "bytes after the last echo"
-        except (OSError, EOFError) as e:
-            self.error = repr(e)
-        finally:
-            self.sock.close()
+def Stream(port, seed):
+    """A long-lived checksummed session (harness.EchoStream) of chunks up to 32 KiB, 10 ms
+    apart."""
+    return EchoStream(port, seed, max_chunk=32768, pause=0.01)
 
 
 def healthz(port):

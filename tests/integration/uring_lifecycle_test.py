@@ -6,70 +6,20 @@ before it frees the buffers they point at: it exits 0 with no sanitizer report a
 that a buffer was left to the kernel. On a binary upgrade the sessions move to the new process
 once their cancelled requests have completed, with no byte lost or duplicated."""
 import contextlib
-import hashlib
 import os
-import random
 import re
 import select
 import signal
-import socket
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, connect, echo_handler, free_port, recv_exact, wait_for_text
+from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, free_port,
+                     wait_for_text)
 
 BAD_SIGNS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "still held by the kernel",
              "still in flight")
-
-
-class Stream(threading.Thread):
-    """One session sending seeded random chunks and reading their echo, hashing both, until told
-    to stop (then half-closes and reads to EOF) or the connection breaks (noted, not raised)."""
-
-    def __init__(self, port, seed, pause=0.0):
-        super().__init__(daemon=True)
-        self.sock = connect(port)
-        self.rng = random.Random(seed)
-        self.pause = pause
-        self.stop = threading.Event()
-        self.sent = hashlib.sha256()
-        self.got = hashlib.sha256()
-        self.nsent = self.ngot = 0
-        self.error = None
-        self.rounds = threading.Semaphore(0)  # released once per echoed chunk
-
-    def run(self):
-        try:
-            while not self.stop.is_set():
-                chunk = self.rng.randbytes(self.rng.randint(1, 65536))
-                self.sock.sendall(chunk)
-                self.sent.update(chunk)
-                self.nsent += len(chunk)
-                back = recv_exact(self.sock, len(chunk), timeout=30 * SLOW)
-                self.got.update(back)
-                self.ngot += len(back)
-                self.rounds.release()
-                if self.pause:
-                    self.stop.wait(self.pause)
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(30 * SLOW)
-            if self.sock.recv(1) != b"":
-                self.error = "bytes after the last echo"
-        except (OSError, EOFError) as e:
-            self.error = repr(e)
-        finally:
-            self.sock.close()
-
-    def wait_rounds(self, n):
-        for _ in range(n):
-            self.assertion(self.rounds.acquire(timeout=30 * SLOW), "no echo")
-
-    @staticmethod
-    def assertion(ok, what):
-        if not ok:
-            raise AssertionError(what)
 
 
 class UringLifecycle(unittest.TestCase):
@@ -115,7 +65,7 @@ groups:
         with Server(echo_handler) as b:
             self.write(b.addr, drain="300ms")
             px = self.start()
-            streams = [Stream(self.port, seed) for seed in range(8)]
+            streams = [EchoStream(self.port, seed) for seed in range(8)]
             for s in streams:
                 s.start()
             for s in streams:
@@ -132,7 +82,7 @@ groups:
         with Server(echo_handler) as b:
             self.write(b.addr, drain="120s")
             px = self.start()
-            streams = [Stream(self.port, seed) for seed in range(8)]
+            streams = [EchoStream(self.port, seed) for seed in range(8)]
             for s in streams:
                 s.start()
             for s in streams:
@@ -178,7 +128,7 @@ groups:
         with Server(echo_handler) as b:
             self.write(b.addr)
             old = self.start()
-            streams = [Stream(self.port, seed, pause=0.01) for seed in range(4)]
+            streams = [EchoStream(self.port, seed, pause=0.01) for seed in range(4)]
             for s in streams:
                 s.start()
             for s in streams:
