@@ -25,14 +25,10 @@ class ReloadGroupsReclaim(ReloadCase):
 
     def write(self, listeners, groups):
         """<listeners>: [(name, port, group)], <groups>: [(name, addr)]."""
-        text = (f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
-                f"admin: {{ address: 127.0.0.1:{self.admin} }}\nlisteners:\n")
-        for name, port, group in listeners:
-            text += f"  - {{ name: {name}, address: 127.0.0.1:{port}, group: {group} }}\n"
-        text += "groups:\n"
-        for name, addr in groups:
-            text += f"  - name: {name}\n    backends:\n      - {{ address: {addr} }}\n"
-        self.write_file(text)
+        self.write_listeners_groups(
+                f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                f"admin: {{ address: 127.0.0.1:{self.admin} }}\n", listeners,
+                [(name, f"    backends:\n      - {{ address: {addr} }}\n") for name, addr in groups])
 
     def metrics_groups(self):
         """The group labels /metrics names, after promtool checked it."""

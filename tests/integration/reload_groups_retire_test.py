@@ -20,13 +20,7 @@ from reloading import ReloadCase
 class ReloadGroupsRetire(ReloadCase):
     def write(self, listeners, groups):
         """<listeners>: [(name, port, group)], <groups>: [(name, yaml body)]."""
-        text = "workers: 2\ndrain_timeout: 5s\nlisteners:\n"
-        for name, port, group in listeners:
-            text += f"  - {{ name: {name}, address: 127.0.0.1:{port}, group: {group} }}\n"
-        text += "groups:\n"
-        for name, body in groups:
-            text += f"  - name: {name}\n{body}"
-        self.write_file(text)
+        self.write_listeners_groups("workers: 2\ndrain_timeout: 5s\n", listeners, groups)
 
     def start(self, port):
         return super().start(port, control=False)

@@ -61,15 +61,12 @@ class ReloadGroups(ReloadCase):
 
     def write(self, listeners, groups):
         """<listeners>: [(name, port, group)], <groups>: [(name, [addr], extra yaml)]."""
-        text = (f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
-                f"admin: {{ address: 127.0.0.1:{self.admin} }}\nlisteners:\n")
-        for name, port, group in listeners:
-            text += f"  - {{ name: {name}, address: 127.0.0.1:{port}, group: {group} }}\n"
-        text += "groups:\n"
-        for name, addrs, extra in groups:
-            text += f"  - name: {name}\n{extra}    backends:\n"
-            text += "".join(f"      - {{ address: {a} }}\n" for a in addrs)
-        self.write_file(text)
+        self.write_listeners_groups(
+                f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                f"admin: {{ address: 127.0.0.1:{self.admin} }}\n", listeners,
+                [(name, f"{extra}    backends:\n" +
+                  "".join(f"      - {{ address: {a} }}\n" for a in addrs))
+                 for name, addrs, extra in groups])
 
     def metrics(self):
         status, body = admin_get(self.admin, "/metrics")

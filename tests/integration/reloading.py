@@ -41,6 +41,17 @@ class ReloadCase(unittest.TestCase):
                         f"    group: web\n"
                         f"groups:\n  - name: web\n{group_keys}    backends:\n{items}")
 
+    def write_listeners_groups(self, head, listeners, groups):
+        """A file of <head> (top-level keys, whole lines), <listeners>: [(name, port, group)]
+        on 127.0.0.1, and <groups>: [(name, YAML lines indented for a group)]."""
+        text = head + "listeners:\n"
+        for name, port, group in listeners:
+            text += f"  - {{ name: {name}, address: 127.0.0.1:{port}, group: {group} }}\n"
+        text += "groups:\n"
+        for name, body in groups:
+            text += f"  - name: {name}\n{body}"
+        self.write_file(text)
+
     def start(self, port, prefix=(), control=True):
         """sluice on the file, listening on <port>, run under <prefix> (e.g. prlimit); with
         <control>, once its control socket is up."""
