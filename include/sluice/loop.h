@@ -174,6 +174,8 @@ SL_API void sl_loop_io_forget(struct sl_loop *l, struct sl_io *io);
  * destroyed with ops in flight runs none of their callbacks (the ring's close ends them).
  */
 SL_API void sl_op_init(struct sl_op *op, sl_op_fn fn, void *data);
+/* Whether <l> takes completion ops (sl_loop_recv(), sl_loop_send()): the io_uring runtime. */
+SL_API bool sl_loop_has_ops(const struct sl_loop *l);
 /* Queues recv(<fd>, <buf>, <len>, 0). 0 or negative errno (-EOPNOTSUPP, -EBUSY, -ENOMEM). */
 SL_API int sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
 /* Queues send(<fd>, <buf>, <len>, MSG_NOSIGNAL); a short send completes with what went. */

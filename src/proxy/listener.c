@@ -282,7 +282,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	if (c->forward == SL_FWD_URING) {
 		const char *why = NULL;
 
-		if (strcmp(sl_loop_backend_name(w->loop), "io_uring") != 0)
+		if (!sl_loop_has_ops(w->loop))
 			why = "the runtime is epoll";
 		else if (c->bandwidth.limited != 0)
 			why = "bandwidth limits need it";

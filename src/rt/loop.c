@@ -240,6 +240,12 @@ sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
 	op->busy = false;
 }
 
+bool
+sl_loop_has_ops(const struct sl_loop *l)
+{
+	return l->ops->recv != NULL && l->ops->send != NULL;
+}
+
 int
 sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len)
 {
