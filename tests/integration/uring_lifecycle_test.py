@@ -6,10 +6,12 @@ before it frees the buffers they point at: it exits 0 with no sanitizer report a
 that a buffer was left to the kernel. On a binary upgrade the sessions move to the new process
 once their cancelled requests have completed, with no byte lost or duplicated."""
 import contextlib
+import hashlib
 import os
 import re
 import select
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -154,6 +156,62 @@ groups:
                 self.assertEqual(s.sent.digest(), s.got.digest())
             self.assert_clean_exit(new, new.stop())
 
+    def test_an_upgrade_while_the_backend_reads_nothing_loses_no_byte_moved_or_drained(self):
+        """The session's send waits on a backend that reads nothing. The hold cancels it (what
+        it moved is counted, the rest goes plainly): if that empties the block the session
+        moves, else it stays and the old process drains it. Either way, once the backend
+        reads, it gets every byte the client sent, in order, and both processes exit clean."""
+        release = threading.Event()
+        self.addCleanup(release.set)
+        got = {"bytes": 0, "hash": hashlib.sha256(), "eof": threading.Event()}
+
+        def reads_when_released(conn):
+            release.wait(120)
+            while True:
+                data = conn.recv(1 << 16)
+                if not data:
+                    break
+                got["bytes"] += len(data)
+                got["hash"].update(data)
+            got["eof"].set()
+
+        with Server(reads_when_released) as b:
+            self.write(b.addr)
+            old = self.start()
+            c = connect(self.port)
+            self.addCleanup(c.close)
+            c.setblocking(False)
+            sent, sent_hash, n = 0, hashlib.sha256(), 0
+            # until every buffer on the way is full: the client stays unwritable for half a
+            # second (bounded by the deadline)
+            deadline = time.monotonic() + 30 * SLOW
+            while time.monotonic() < deadline:
+                if not select.select([], [c], [], 0.5)[1]:
+                    break
+                chunk = bytes([n % 251]) * 65536  # each chunk its own byte: order shows
+                n += 1
+                with contextlib.suppress(BlockingIOError):
+                    k = c.send(chunk)
+                    sent += k
+                    sent_hash.update(chunk[:k])
+            new = Sluice(["-c", self.cfg, "--upgrade"])
+            new.__enter__()
+            self.addCleanup(new.stop)
+            wait_for_text(new, "this process serves", timeout=30)
+            took = re.search(r"took (\d+) sessions? over", new.stderr())
+            self.assertIsNotNone(took, new.stderr())
+            self.assertIn(int(took.group(1)), (0, 1), new.stderr())
+            if int(took.group(1)) == 0:
+                self.assertIsNone(old.proc.poll(), "the old process left its stuck session")
+            release.set()
+            c.setblocking(True)
+            c.shutdown(socket.SHUT_WR)
+            self.assertTrue(got["eof"].wait(60 * SLOW), "the backend never saw the end")
+            self.assertEqual(sent, got["bytes"])
+            self.assertEqual(sent_hash.digest(), got["hash"].digest())
+            c.close()
+            self.assert_clean_exit(old, old.proc.wait(60 * SLOW))
+            self.assert_clean_exit(new, new.stop())
 
 if __name__ == "__main__":
     unittest.main()
