@@ -87,6 +87,14 @@ enum sl_steering {
 	SL_STEERINGS   /* count */
 };
 
+/* How a session that a timeouts: deadline ends is closed (timeouts.cut:). */
+enum sl_timeout_cut {
+	SL_CUT_CLOSE, /* an orderly close (FIN), a reset only for a side with unsent bytes (default)
+	               */
+	SL_CUT_RESET, /* both connections reset (SO_LINGER 0): no FIN exchange, no TIME_WAIT */
+	SL_CUTS       /* count */
+};
+
 enum sl_health_kind {
 	SL_HEALTH_NONE,        /* no active checks: backends are up unless passively ejected */
 	SL_HEALTH_TCP,         /* a TCP connect that succeeds within the timeout */
@@ -104,6 +112,7 @@ struct sl_config_timeouts {
 	uint32_t min_rate_bytes; /* bytes that must move (both ways) per window; 0 = no minimum */
 	uint32_t min_rate_window_ms; /* the window; default 10000 */
 	uint32_t queue_ms; /* longest wait in a group's queue (max_queue); default 5000; 0 = none */
+	enum sl_timeout_cut cut; /* how a session these deadlines end is closed; SL_CUT_CLOSE */
 };
 
 struct sl_config_backend {

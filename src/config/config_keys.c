@@ -12,6 +12,7 @@
 
 const char *const sl__config_xdp_modes[SL_XDP_MODES] = {"auto", "native", "generic"};
 const char *const sl__config_steerings[SL_STEERINGS] = {"hash", "cpu"};
+const char *const sl__config_cuts[SL_CUTS] = {"close", "reset"};
 const char *const sl__config_proxy_versions[4] = {"off", "v1", "v2", "any"};
 const char *const sl__config_health_types[3] = {"none", "tcp", "send_expect"};
 const char *const sl__config_discover_types[4] = {"a", "aaaa", "any", "srv"};

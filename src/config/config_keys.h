@@ -189,6 +189,7 @@ struct sl__config_key {
 	K(TIMEOUT, SFIN, "server_fin", SL__TYPED(MS, struct sl_config_timeouts, server_fin_ms, 0, UINT32_MAX, 0), LIVE) \
 	K(TIMEOUT, MIN_RATE, "min_rate", SL__MAP_HERE(MIN_RATE), LIVE) \
 	K(TIMEOUT, QUEUE, "queue", SL__TYPED(MS, struct sl_config_timeouts, queue_ms, 0, UINT32_MAX, 5000), LIVE) \
+	K(TIMEOUT, CUT, "cut", SL__ENUM(struct sl_config_timeouts, cut, sl__config_cuts, SL_CUTS, SL_CUT_CLOSE), LIVE) \
 	K(MIN_RATE, BYTES, "bytes", SL__TYPED(SIZE, struct sl_config_timeouts, min_rate_bytes, 1, SL_CONFIG_MIN_RATE_BYTES_MAX, 0), LIVE) \
 	K(MIN_RATE, WINDOW, "window", SL__TYPED(MS, struct sl_config_timeouts, min_rate_window_ms, 1, UINT32_MAX, 10000), LIVE) \
 	K(PROXY_IN, VERSION, "version", SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), REOPEN) \
@@ -269,6 +270,7 @@ size_t sl__config_section_keys(enum sl__config_section section, size_t *first);
 /* The names a few enums take in the file, index = value (or, for discover, value - 1). */
 extern const char *const sl__config_xdp_modes[SL_XDP_MODES];
 extern const char *const sl__config_steerings[SL_STEERINGS];
+extern const char *const sl__config_cuts[SL_CUTS];
 extern const char *const sl__config_proxy_versions[4]; /* index = mask of SL_CONFIG_PP_* */
 extern const char *const sl__config_health_types[3];   /* index = enum sl_health_kind */
 extern const char *const sl__config_discover_types[4]; /* index + 1 = enum sl_discover_type */

@@ -755,7 +755,8 @@ bool sl__session_try_move(struct sl_session *s);
 /* Reads again after a hold that ran out of time: <s> stays here. */
 void sl__session_release(struct sl_session *s);
 /* Closes session <s> at once, counting <why> (a timeout kind, or -1 for none); with a timeout, a
- * side that left sent data unread is reset, so it does not linger in the kernel. */
+ * side that left sent data unread is reset, so it does not linger in the kernel, and with the
+ * listener's timeouts.cut: reset (any timeout but drain) both sides are. */
 void sl__session_abort(struct sl_session *s, int why);
 /*
  * Sets up group <g>'s queue on worker loop <loop>, counted whole-process in <queued>. Worker

@@ -85,6 +85,7 @@ enum close_mode {
 	CLOSE_NORMAL, /* close both (FIN, or RST if unread bytes remain) */
 	CLOSE_RESET,  /* fwd.err_side failed: close it, reset the other side */
 	CLOSE_ABORT,  /* a deadline passed: reset a side that left data unread, else close it */
+	CLOSE_CUT,    /* a deadline passed under timeouts.cut: reset: reset both */
 };
 
 static void session_connect(struct sl_session *s);
@@ -142,7 +143,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 			continue;
 		/* closed just below, never dup'ed: the close unregisters it */
 		sl_loop_io_forget(loop, side == SL_FWD_CLIENT ? &s->cio : &s->sio);
-		if ((mode == CLOSE_RESET && (int)side != s->fwd.err_side) ||
+		if ((mode == CLOSE_RESET && (int)side != s->fwd.err_side) || mode == CLOSE_CUT ||
 		    /* a peer that does not read would keep its unsent bytes in the kernel
 		     * long after the close, behind the FIN: a reset frees them at once */
 		    (mode == CLOSE_ABORT && sl_sock_has_unsent(fds[side])))
@@ -173,13 +174,28 @@ session_close(struct sl_session *s, enum close_mode mode)
 	session_free(s);
 }
 
+/*
+ * How a session that timeout <why> cut is closed: the one place that reads timeouts.cut. The
+ * drain deadline is the process's (drain_timeout), not the listener's: it never resets.
+ */
+static enum close_mode
+cut_mode(const struct sl_session *s, int why)
+{
+	if (why != SL_TIMEOUT_DRAIN && sl__listener_live(s->l)->timeouts.cut == SL_CUT_RESET)
+		return CLOSE_CUT;
+	return CLOSE_ABORT;
+}
+
 void
 sl__session_abort(struct sl_session *s, int why)
 {
-	if (why >= 0)
-		sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_TIMEOUT_FIRST + why), 1);
-	s->end = why >= 0 ? (uint8_t)(SL_END_TIMEOUT_FIRST + why) : s->end;
-	session_close(s, why >= 0 ? CLOSE_ABORT : CLOSE_NORMAL);
+	if (why < 0) {
+		session_close(s, CLOSE_NORMAL);
+		return;
+	}
+	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_TIMEOUT_FIRST + why), 1);
+	s->end = (uint8_t)(SL_END_TIMEOUT_FIRST + why);
+	session_close(s, cut_mode(s, why));
 }
 
 /* ---- FORWARDING and DRAINING ---- */
@@ -796,8 +812,11 @@ session_accepted_timeout(struct sl_session *s)
 {
 	enum sl_ctr c = sl__filter_timed_out(s);
 
-	if (c >= SL_CTR_REJECT_FIRST)
-		sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
+	if (c < SL_CTR_REJECT_FIRST) { /* a timeouts: deadline (first_byte) cut it */
+		sl__session_abort(s, (int)(c - SL_CTR_TIMEOUT_FIRST));
+		return;
+	}
+	sl__ctr_add(s->l->w, SL_CTR_FILTERED, 1);
 	sl__ctr_add(s->l->w, c, 1);
 	s->end = (uint8_t)(c - SL_CTR_TIMEOUT_FIRST + SL_END_TIMEOUT_FIRST);
 	session_close(s, CLOSE_NORMAL);

@@ -635,6 +635,70 @@ config_reads_max_queue_and_the_queue_timeout(void **state)
 }
 
 static void
+config_cut_closes_by_default(void **state)
+{
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_int_equal(SL_CUT_CLOSE, r.c->listeners[0].timeouts.cut);
+	sl_test_config_fini(&r);
+}
+
+static void
+config_reads_cut_reset_under_timeouts(void **state)
+{
+	struct sl_test_load r =
+	        sl_test_config_load("listeners:\n"
+	                            "  - address: 127.0.0.1:8080\n"
+	                            "    timeouts: { client_idle: 2s, cut: reset }\n"
+	                            "  - address: 127.0.0.1:8081\n"
+	                            "    timeouts: { cut: close }\n"
+	                            "groups:\n"
+	                            "  - name: web\n"
+	                            "    backends:\n"
+	                            "      - address: 127.0.0.1:9001\n");
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.errs);
+	assert_int_equal(SL_CUT_RESET, r.c->listeners[0].timeouts.cut);
+	assert_int_equal(2000, r.c->listeners[0].timeouts.client_idle_ms);
+	assert_int_equal(SL_CUT_CLOSE, r.c->listeners[1].timeouts.cut);
+	sl_test_config_fini(&r);
+}
+
+static void
+config_reports_a_cut_that_is_neither_close_nor_reset(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    timeouts: { cut: rst }\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:9001\n",
+	              "t.yaml:3:22: expected one of close, reset for \"cut\", got \"rst\"; "
+	              "did you mean \"reset\"?\n");
+}
+
+static void
+config_reports_a_boolean_cut(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    timeouts:\n"
+	              "      cut: true\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:9001\n",
+	              "t.yaml:4:12: expected one of close, reset for \"cut\", got \"true\"\n");
+}
+
+static void
 config_reports_max_queue_over_the_bound(void **state)
 {
 	(void)state;
@@ -1592,6 +1656,10 @@ main(void)
 	        cmocka_unit_test(config_reports_more_retries_than_a_session_can_make),
 	        cmocka_unit_test(config_queue_is_off_by_default_with_a_five_second_wait),
 	        cmocka_unit_test(config_reads_max_queue_and_the_queue_timeout),
+	        cmocka_unit_test(config_cut_closes_by_default),
+	        cmocka_unit_test(config_reads_cut_reset_under_timeouts),
+	        cmocka_unit_test(config_reports_a_cut_that_is_neither_close_nor_reset),
+	        cmocka_unit_test(config_reports_a_boolean_cut),
 	        cmocka_unit_test(config_reports_max_queue_over_the_bound),
 	        cmocka_unit_test(config_forward_mode_names_parse_back_to_their_mode),
 	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),
