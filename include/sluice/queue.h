@@ -75,8 +75,8 @@ SL_API void sl_queue_destroy(struct sl_queue *q);
 SL_API int sl_queue_enqueue(struct sl_queue *q, void *item);
 /*
  * Takes the oldest item: returns true and stores it in <*item>, or false if the queue was empty
- * at some moment during the call. Never blocks. Any thread that is an online participant of the
- * queue's epoch domain.
+ * at some moment during the call (<*item> is not written then). Never blocks. Any thread that is an
+ * online participant of the queue's epoch domain.
  */
 SL_API bool sl_queue_dequeue(struct sl_queue *q, void **item);
 /*
@@ -84,8 +84,9 @@ SL_API bool sl_queue_dequeue(struct sl_queue *q, void **item);
  * many: 0 if the queue was empty at some moment during the call (or <max> is 0). The items are
  * consecutive in the queue and taken at one instant (one CAS), so no other consumer's item lies
  * between them. A batch never crosses a segment boundary, so it may hold fewer than <max> items
- * while more are queued; call again for the rest. Never blocks. Any thread that is an online
- * participant of the queue's epoch domain.
+ * while more are queued; call again for the rest. Entries of <items> past the count returned
+ * may have been written (with items other consumers took). Never blocks. Any thread that is an
+ * online participant of the queue's epoch domain.
  */
 SL_API size_t sl_queue_dequeue_batch(struct sl_queue *q, void **items, size_t max);
 

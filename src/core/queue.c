@@ -389,7 +389,14 @@ queue_take(struct sl_queue *q, void **items, size_t max)
 bool
 sl_queue_dequeue(struct sl_queue *q, void **item)
 {
-	return queue_take(q, item, 1) == 1;
+	void *v;
+
+	/* through <v>: a lost CAS in queue_take() may have read an item another consumer took,
+	 * and <*item> is only written on success */
+	if (queue_take(q, &v, 1) == 0)
+		return false;
+	*item = v;
+	return true;
 }
 
 size_t
