@@ -7,7 +7,10 @@
  * pointers so every consumer reads the same memory). Every thread waits the same way when its
  * queue is full or empty: bu_wait() in bench_util.h. sl_queue's threads are participants of
  * its epoch domain, online for the run, with a quiescent point every QUEUE_QUIESCE_EVERY
- * operations, as an event loop would pass one per iteration. bench/run-toolkit runs it.
+ * operations, as an event loop would pass one per iteration. The "batch" rows have the same
+ * producers, and consumers that take many items per call into a buffer of their own: sl_queue
+ * with sl_queue_dequeue_batch (up to POP_BATCH), wfcqueue by splicing the whole queue onto a
+ * private one (what its API offers for that). bench/run-toolkit runs it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +33,7 @@
 #define MAX_SIDE 4    /* producers or consumers */
 #define STOP_VALUE UINT64_MAX
 #define QUEUE_QUIESCE_EVERY 64 /* sl_queue operations between a thread's quiescent points */
+#define POP_BATCH 32           /* items an sl_queue batch consumer takes per call at most */
 
 struct node {
 	struct cds_wfcq_node link; /* wfcqueue only */
@@ -53,6 +57,11 @@ static struct mutex_ring g_mr SL_CACHELINE_ALIGNED;
 static struct sl_epoch *g_q_epoch;
 static struct sl_queue *g_q;
 static __thread unsigned tl_q_slot, tl_q_ops; /* sl_queue: this thread's participant, op count */
+/* batch consumers: what the last call took and has not been handed out yet */
+static __thread void *tl_batch[POP_BATCH];
+static __thread size_t tl_batch_n, tl_batch_i;
+static __thread struct cds_wfcq_head tl_wf_head;
+static __thread struct cds_wfcq_tail tl_wf_tail;
 
 typedef bool (*push_fn)(struct node *);
 typedef struct node *(*pop_fn)(void);
@@ -109,6 +118,31 @@ sl_queue_pop(void)
 	return sl_queue_dequeue(g_q, &n) ? n : NULL;
 }
 
+/*
+ * Batch consumers hand out items from their buffer. The stop nodes are queued after every
+ * item, one per consumer, so what a consumer holds after its stop node can only be other
+ * consumers' stop nodes: it gives them back to the queue (after the measured work, once).
+ */
+static inline struct node *
+sl_queue_pop_batch(void)
+{
+	struct node *n;
+
+	if (tl_batch_i == tl_batch_n) {
+		sl_queue_tick();
+		tl_batch_i = 0;
+		tl_batch_n = sl_queue_dequeue_batch(g_q, tl_batch, POP_BATCH);
+		if (tl_batch_n == 0)
+			return NULL;
+	}
+	n = tl_batch[tl_batch_i++];
+	if (n->value == STOP_VALUE)
+		while (tl_batch_i < tl_batch_n)
+			if (sl_queue_enqueue(g_q, tl_batch[tl_batch_i++]) != 0)
+				abort();
+	return n;
+}
+
 static inline bool
 ck_spsc_push(struct node *n)
 {
@@ -161,6 +195,42 @@ wfcq_pop_mc(void)
 	struct cds_wfcq_node *l = cds_wfcq_dequeue_blocking(&g_wf_head, &g_wf_tail);
 
 	return l ? caa_container_of(l, struct node, link) : NULL;
+}
+
+/* takes the whole shared queue onto the thread's own, then hands its nodes out one by one;
+ * <locked>: several consumers, so the splice takes the shared queue's dequeue lock */
+static inline struct node *
+wfcq_pop_batch(bool locked)
+{
+	struct cds_wfcq_node *l = __cds_wfcq_dequeue_blocking(&tl_wf_head, &tl_wf_tail);
+	struct node *n;
+
+	if (l == NULL) {
+		enum cds_wfcq_ret r = locked ? cds_wfcq_splice_blocking(&tl_wf_head, &tl_wf_tail,
+		                                                        &g_wf_head, &g_wf_tail)
+		                             : __cds_wfcq_splice_blocking(&tl_wf_head, &tl_wf_tail,
+		                                                          &g_wf_head, &g_wf_tail);
+		if (r == CDS_WFCQ_RET_SRC_EMPTY)
+			return NULL;
+		l = __cds_wfcq_dequeue_blocking(&tl_wf_head, &tl_wf_tail);
+	}
+	n = caa_container_of(l, struct node, link);
+	if (n->value == STOP_VALUE)
+		while ((l = __cds_wfcq_dequeue_blocking(&tl_wf_head, &tl_wf_tail)) != NULL)
+			wfcq_push(caa_container_of(l, struct node, link));
+	return n;
+}
+
+static inline struct node *
+wfcq_pop_batch_sc(void)
+{
+	return wfcq_pop_batch(false);
+}
+
+static inline struct node *
+wfcq_pop_batch_mc(void)
+{
+	return wfcq_pop_batch(true);
 }
 
 static inline bool
@@ -279,9 +349,11 @@ struct impl {
 QUEUE_LOOPS(sl_spsc, sl_spsc_push, sl_spsc_pop, sl_spsc_pop)
 QUEUE_LOOPS(sl_mpmc, sl_mpmc_push, sl_mpmc_pop, sl_mpmc_pop)
 QUEUE_LOOPS(sl_queue, sl_queue_push, sl_queue_pop, sl_queue_pop)
+QUEUE_LOOPS(sl_queue_b, sl_queue_push, sl_queue_pop_batch, sl_queue_pop_batch)
 QUEUE_LOOPS(ck_spsc, ck_spsc_push, ck_spsc_pop, ck_spsc_pop)
 QUEUE_LOOPS(ck_mpmc, ck_mpmc_push, ck_mpmc_pop, ck_mpmc_pop)
 QUEUE_LOOPS(wfcq, wfcq_push, wfcq_pop_sc, wfcq_pop_mc)
+QUEUE_LOOPS(wfcq_b, wfcq_push, wfcq_pop_batch_sc, wfcq_pop_batch_mc)
 QUEUE_LOOPS(mutex, mutex_push, mutex_pop, mutex_pop)
 
 static void
@@ -342,6 +414,7 @@ sl_queue_thread_start(struct worker *w)
 {
 	tl_q_slot = w->slot;
 	tl_q_ops = 0;
+	tl_batch_n = tl_batch_i = 0;
 	sl_epoch_online(g_q_epoch, w->slot);
 }
 
@@ -368,6 +441,20 @@ static void
 wfcq_fini(void)
 {
 	cds_wfcq_destroy(&g_wf_head, &g_wf_tail);
+}
+
+static void
+wfcq_thread_start(struct worker *w)
+{
+	(void)w;
+	cds_wfcq_init(&tl_wf_head, &tl_wf_tail);
+}
+
+static void
+wfcq_thread_end(struct worker *w)
+{
+	(void)w;
+	cds_wfcq_destroy(&tl_wf_head, &tl_wf_tail);
 }
 
 static void
@@ -401,6 +488,10 @@ static const struct impl g_impls[] = {
          NULL, NULL},
         {"urcu wfcqueue", true, wfcq_init, wfcq_fini, wfcq_prod, wfcq_cons_sc, wfcq_cons_mc, NULL,
          NULL},
+        {"sl_queue batch", true, sl_queue_init, sl_queue_fini, sl_queue_b_prod, sl_queue_b_cons_sc,
+         sl_queue_b_cons_mc, sl_queue_thread_start, sl_queue_thread_end},
+        {"urcu wfcqueue batch", true, wfcq_init, wfcq_fini, wfcq_b_prod, wfcq_b_cons_sc,
+         wfcq_b_cons_mc, wfcq_thread_start, wfcq_thread_end},
         {"mutex ring", true, mutex_init, mutex_fini, mutex_prod, mutex_cons_sc, mutex_cons_mc, NULL,
          NULL},
 };

@@ -1,28 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sl_queue: an unbounded multi-producer multi-consumer FIFO queue of pointers. Items live in
- * segments of slots; a producer claims a slot with one fetch-and-add and fills it with one CAS,
- * a consumer claims the oldest filled slot with one CAS and reads it (the FAAArrayQueue family).
- * A new segment is linked when one fills; a consumed one is retired to an sl_epoch domain and,
- * once the domain frees it, goes back to the queue's sl_pool, so a queue whose length stays
+ * segments of slots; a producer fills the first empty slot of the newest segment with one CAS
+ * (an index in the segment says where to start looking: the LazyIndexArrayQueue of Correia and
+ * Ramalhete), a consumer claims the oldest filled slot, or a run of them, with one CAS and reads
+ * it. A new segment is linked when one fills; a consumed one is retired to an sl_epoch domain
+ * and, once the domain frees it, goes back to the queue's sl_pool, so a queue whose length stays
  * bounded stops allocating after warm-up (no malloc; the pool's per-thread caches).
  *
- * Thread safety: sl_queue_enqueue and sl_queue_dequeue may be called from any number of threads
- * at once, but every such thread must be an online participant of the queue's epoch domain
- * (sl_epoch_online() ... sl_epoch_offline(), include/sluice/epoch.h) for the whole call. The
- * queue holds no pointer into its segments between calls, so a thread may pass a quiescent point
- * or go offline between any two calls; it should do so now and then (an event loop does it
- * every iteration), or consumed segments cannot be reused and the queue keeps allocating new
+ * Thread safety: sl_queue_enqueue and sl_queue_dequeue(_batch) may be called from any number of
+ * threads at once, but every such thread must be an online participant of the queue's epoch
+ * domain (sl_epoch_online() ... sl_epoch_offline(), include/sluice/epoch.h) for the whole call.
+ * The queue holds no pointer into its segments between calls, so a thread may pass a quiescent
+ * point or go offline between any two calls; it should do so now and then (an event loop does
+ * it every iteration), or consumed segments cannot be reused and the queue keeps allocating new
  * ones. sl_queue_create and sl_queue_destroy are not concurrent with anything on the queue.
  *
- * Order: each producer's items are dequeued in the order it enqueued them (and the queue is
- * linearizable: a FIFO queue seen as a whole). Items are non-NULL opaque pointers.
- * Progress: lock-free, with two exceptions once per segment (segment_slots items): linking a new
- * segment takes a block from the pool (which may map memory), and retiring the old one takes
- * the epoch domain's mutex. A producer preempted between claiming a slot and filling it holds
- * consumers up for a bounded time only: dequeue calls report the queue empty for 64 calls that
- * find that slot empty, the next one spins up to 128 pauses on it, then marks it taken and moves
- * on; the producer's fill then fails and it claims another slot.
+ * Order: the queue is linearizable (a FIFO queue seen as a whole): items are dequeued in the
+ * order their enqueue calls took effect, so each producer's items in the order it enqueued them,
+ * and a batch holds consecutive items. Items are non-NULL opaque pointers.
+ * Progress: lock-free. A slot is claimed and filled in the same CAS, so there is never a
+ * claimed but unfilled slot for a consumer to wait for: a preempted producer holds nobody up.
+ * Two steps are not lock-free, once per segment (segment_slots items): linking a new segment
+ * takes a block from the pool (which may map memory), and retiring the old one takes the epoch
+ * domain's mutex.
  * Algorithm, orderings and the model check: docs/internals/queue.md.
  */
 #ifndef SLUICE_QUEUE_H
@@ -47,8 +48,6 @@ struct sl_queue_stats {
 	uint64_t segments_linked;  /* segments added at the tail since create (the first too) */
 	uint64_t segments_retired; /* consumed segments handed to the epoch domain */
 	uint64_t segments_freed;   /* of those, freed by the domain (back to the pool) */
-	uint64_t slots_abandoned;  /* slots a consumer marked taken before their producer filled
-	                              them (the producer retried elsewhere) */
 	size_t segments_waiting;   /* consumed, not yet retired: the domain was full (they are
 	                              retired, oldest first, as it makes room) */
 	size_t pool_bytes;         /* bytes the segment pool has mapped */
@@ -76,12 +75,20 @@ SL_API void sl_queue_destroy(struct sl_queue *q);
 SL_API int sl_queue_enqueue(struct sl_queue *q, void *item);
 /*
  * Takes the oldest item: returns true and stores it in <*item>, or false if the queue was empty
- * at some moment during the call, or (for at most 64 calls in a row) if the oldest claimed slot
- * is still being filled by its producer. Never blocks; may spin a bounded number of times on
- * such a slot before stepping over it. Any thread that is an online participant of the queue's
- * epoch domain.
+ * at some moment during the call (<*item> is not written then). Never blocks. Any thread that is an
+ * online participant of the queue's epoch domain.
  */
 SL_API bool sl_queue_dequeue(struct sl_queue *q, void **item);
+/*
+ * Takes up to <max> of the oldest items, in queue order, into <items>[0 ..] and returns how
+ * many: 0 if the queue was empty at some moment during the call (or <max> is 0). The items are
+ * consecutive in the queue and taken at one instant (one CAS), so no other consumer's item lies
+ * between them. A batch never crosses a segment boundary, so it may hold fewer than <max> items
+ * while more are queued; call again for the rest. Entries of <items> past the count returned
+ * may have been written (with items other consumers took). Never blocks. Any thread that is an
+ * online participant of the queue's epoch domain.
+ */
+SL_API size_t sl_queue_dequeue_batch(struct sl_queue *q, void **items, size_t max);
 
 /* Counts in <*st>; each field is read on its own (not a snapshot). Any thread. */
 SL_API void sl_queue_stats(const struct sl_queue *q, struct sl_queue_stats *st);

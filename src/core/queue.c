@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * sl_queue: unbounded MPMC queue of pointers in linked segments (include/sluice/queue.h).
- * Producers fetch-and-add a segment's <enq> and CAS the slot from EMPTY to the item; consumers
- * CAS a segment's <deq> past a filled (or abandoned) slot and read it. Segments come from an
- * sl_pool and go back to it through sl_epoch. Algorithm and orderings: docs/internals/queue.md;
- * model check: tests/model/queue.pml.
+ * Producers CAS the first empty slot of the tail segment from EMPTY to the item, starting at
+ * the segment's <enq> hint; consumers read a run of filled slots from a segment's <deq> and CAS
+ * <deq> past it. Segments come from an sl_pool and go back to it through sl_epoch. Algorithm and
+ * orderings: docs/internals/queue.md; model check: tests/model/queue.pml.
  * Shared fields and their writers: q->tail producers (CAS) and consumers (CAS, before retiring);
- * q->head consumers (CAS); seg->enq producers (FAA); seg->deq consumers (CAS); seg->next the
- * producer that links the successor (CAS, once); a slot its producer (CAS EMPTY -> item) or a
- * consumer (CAS EMPTY -> TAKEN), once per segment life; the limbo list consumers, under limbo_mu;
+ * q->head consumers (CAS); seg->enq producers (plain store of a hint); seg->deq consumers
+ * (CAS); seg->next the producer that links the successor (CAS, once); a slot the producer whose
+ * CAS fills it (EMPTY -> item), once per segment life; the limbo list consumers, under limbo_mu;
  * q->refs the destroyer and the epoch's free calls; statistics relaxed, by anyone.
  */
 #include <errno.h>
@@ -30,30 +30,14 @@
 #define QUEUE_DEFAULT_SLOTS 1024
 #define QUEUE_MAX_SLOTS ((size_t)1 << 20)
 #define QUEUE_DEFAULT_PREALLOC 4
-/* Dequeue calls that find the same slot empty before one asks whether it is claimed. */
-#define QUEUE_PATIENCE 64
-/* Re-reads of a claimed, still empty slot before a consumer abandons it (marks it TAKEN). */
-#define QUEUE_SPIN_LIMIT 128
 
-#if defined(__x86_64__) || defined(__i386__)
-#define queue_cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define queue_cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define queue_cpu_relax() ((void)0)
-#endif
-
-/* A slot's states: EMPTY (NULL, as a fresh segment is zeroed), an item, or TAKEN. */
+/* A slot's states: EMPTY (NULL, as a fresh segment is zeroed), then an item, for good. */
 #define EMPTY NULL
-static char taken_marker;
-#define TAKEN ((void *)&taken_marker)
 
 struct seg {
-	_Atomic size_t enq QUEUE_ALIGNED; /* next slot to claim; producers FAA; may pass nslots */
-	_Atomic size_t deq QUEUE_ALIGNED; /* next slot to take; consumers CAS; <= enq, <= nslots */
-	/* consumers: 1 + the empty slot they last found at deq, and how many calls found it */
-	_Atomic size_t wait_slot;
-	_Atomic unsigned wait_calls;
+	/* producers' hint, <= nslots: every slot below it is filled */
+	_Atomic size_t enq QUEUE_ALIGNED;
+	_Atomic size_t deq QUEUE_ALIGNED;         /* next slot to take; consumers CAS; <= nslots */
 	_Atomic(struct seg *) next QUEUE_ALIGNED; /* NULL, then the successor (set once) */
 	struct sl_queue *q;                       /* owner: the epoch's free call needs it */
 	struct seg *limbo_next;                   /* on the limbo list: the next one */
@@ -77,7 +61,7 @@ struct sl_queue {
 	size_t nslots;
 
 	/* statistics, relaxed */
-	_Atomic uint64_t linked QUEUE_ALIGNED, retired, freed, abandoned;
+	_Atomic uint64_t linked QUEUE_ALIGNED, retired, freed;
 	_Atomic size_t waiting; /* limbo_len, for sl_queue_stats() */
 };
 
@@ -93,8 +77,6 @@ seg_new(struct sl_queue *q, void *first)
 	/* relaxed below: nobody can see the segment before the caller's release publishes it */
 	atomic_store_explicit(&s->enq, first != NULL, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->wait_slot, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->wait_calls, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	s->q = q;
 	s->limbo_next = NULL;
@@ -231,7 +213,6 @@ sl_queue_create(struct sl_queue **out, const struct sl_queue_opts *o)
 	atomic_init(&q->linked, 1);
 	atomic_init(&q->retired, 0);
 	atomic_init(&q->freed, 0);
-	atomic_init(&q->abandoned, 0);
 	/* publishing <q> to other threads is the caller's job (e.g. a thread start) */
 	*out = q;
 	return 0;
@@ -287,20 +268,32 @@ sl_queue_enqueue(struct sl_queue *q, void *item)
 	for (;;) {
 		/* A4: pairs with R4 in tail_advance(): the segment is initialised */
 		s = atomic_load_explicit(&q->tail, memory_order_acquire);
-		/* relaxed: the FAA only hands out slots; the slot CAS (R5) carries the item */
-		t = atomic_fetch_add_explicit(&s->enq, 1, memory_order_relaxed);
-		if (sl_likely(t < q->nslots)) {
+		/* relaxed: a hint; every slot below any value it ever held is filled, and the slot
+		 * CAS (R5) decides who fills the first empty one */
+		t = atomic_load_explicit(&s->enq, memory_order_relaxed);
+		/* the hinted slot is usually empty: CAS it at once (a load first would fetch the
+		 * line shared, then the CAS would have to fetch it again for writing) */
+		for (; t < q->nslots; t++) {
 			expect = EMPTY;
-			/* R5: pairs with A5, A6 in sl_queue_dequeue(): the item's contents are
-			 * visible to the consumer that reads it; relaxed on failure: a consumer
-			 * abandoned the slot (TAKEN) and we only retry */
+			/* R5: pairs with A5 in queue_take(): the item's contents are visible to
+			 * the consumer that reads it; relaxed on failure: another producer filled
+			 * the slot, we read nothing through its item and try the next slot */
 			if (sl_likely(atomic_compare_exchange_strong_explicit(
 			            &s->slots[t], &expect, item, memory_order_release,
-			            memory_order_relaxed)))
+			            memory_order_relaxed))) {
+				/* relaxed: a hint (see above); slots below t + 1 are all filled */
+				atomic_store_explicit(&s->enq, t + 1, memory_order_relaxed);
 				return 0;
-			continue;
+			}
+			/* lost the slot: skip the filled ones after it with loads, not CASes;
+			 * relaxed: only skips (a filled slot stays filled while we can see the
+			 * segment), the next CAS decides */
+			while (t + 1 < q->nslots &&
+			       atomic_load_explicit(&s->slots[t + 1], memory_order_relaxed) !=
+			               EMPTY)
+				t++;
 		}
-		/* the segment is full: move to its successor, linking one if there is none */
+		/* every slot is filled: move to the successor, linking one if there is none */
 		/* A3: pairs with R3 below (another producer's link): it is initialised */
 		next = atomic_load_explicit(&s->next, memory_order_acquire);
 		if (next == NULL) {
@@ -340,9 +333,9 @@ head_advance(struct sl_queue *q, struct seg *s)
 	/* the tail must not lead to <s> once it is retired: move it on first if it still points
 	 * there (it only moves forward, and it is never behind the head) */
 	tail_advance(q, s, next);
-	/* R8: pairs with A8 in sl_queue_dequeue(): <next>'s contents (acquired by A7) are visible
-	 * to a consumer that loads the new head; relaxed on failure: another consumer unlinked
-	 * <s> and we read nothing through it */
+	/* R8: pairs with A8 in queue_take(): <next>'s contents (acquired by A7) are visible to a
+	 * consumer that loads the new head; relaxed on failure: another consumer unlinked <s>
+	 * and we read nothing through it */
 	if (atomic_compare_exchange_strong_explicit(&q->head, &s, next, memory_order_release,
 	                                            memory_order_relaxed)) {
 		limbo_retire(q, s);
@@ -351,92 +344,67 @@ head_advance(struct sl_queue *q, struct seg *s)
 }
 
 /*
- * Counts a dequeue call that found slot <h> of <s> empty; true once QUEUE_PATIENCE calls in a
- * row (of any consumers) have found that same slot empty. Until then the caller reports the
- * queue empty without reading <enq>: that line is the producers' (every enqueue adds to it),
- * and a consumer polling an empty queue would take it from them on every poll.
+ * Takes up to <max> (>= 1) of the oldest items into <items>, all from one segment, with one
+ * CAS of its deq; returns how many (0: the queue was empty when we looked).
  */
-static inline bool
-slot_waited_long(struct seg *s, size_t h)
+static inline size_t
+queue_take(struct sl_queue *q, void **items, size_t max)
 {
-	unsigned n;
+	struct seg *s;
+	size_t h, n, end;
+	void *v;
 
-	/* relaxed below: a heuristic on the consumers' own line; a lost update between two
-	 * consumers only delays the check, and the same slot found empty again counts again */
-	if (atomic_load_explicit(&s->wait_slot, memory_order_relaxed) != h + 1) {
-		atomic_store_explicit(&s->wait_slot, h + 1, memory_order_relaxed);
-		atomic_store_explicit(&s->wait_calls, 1, memory_order_relaxed);
-		return false;
+	for (;;) {
+		/* A8: pairs with R8 in head_advance(): the segment is initialised */
+		s = atomic_load_explicit(&q->head, memory_order_acquire);
+		/* relaxed: a hint; the CAS on deq below decides who takes slots h .. h + n - 1 */
+		h = atomic_load_explicit(&s->deq, memory_order_relaxed);
+		if (sl_unlikely(h >= q->nslots)) {
+			if (!head_advance(q, s))
+				return 0;
+			continue;
+		}
+		end = q->nslots - h < max ? q->nslots : h + max;
+		/* the filled slots of a segment are a prefix of it, so the run ends at the first
+		 * empty slot, and an empty slot h means an empty queue */
+		for (n = 0; h + n < end; n++) {
+			/* A5: pairs with R5 in sl_queue_enqueue(): the item's contents are
+			 * visible */
+			v = atomic_load_explicit(&s->slots[h + n], memory_order_acquire);
+			if (v == EMPTY)
+				break;
+			items[n] = v;
+		}
+		if (n == 0)
+			return 0;
+		/* a filled slot keeps its item for the segment's life (the epoch keeps <s> alive),
+		 * so whoever moves deq from h owns what we read; relaxed: the CAS only hands out
+		 * slots, the slots carry the items (A5) */
+		if (atomic_compare_exchange_strong_explicit(
+		            &s->deq, &h, h + n, memory_order_relaxed, memory_order_relaxed))
+			return n;
 	}
-	n = atomic_load_explicit(&s->wait_calls, memory_order_relaxed) + 1;
-	/* relaxed: as above */
-	atomic_store_explicit(&s->wait_calls, n, memory_order_relaxed);
-	return n >= QUEUE_PATIENCE;
 }
 
 bool
 sl_queue_dequeue(struct sl_queue *q, void **item)
 {
-	struct seg *s;
-	void *v, *expect;
-	size_t h, t;
-	unsigned spins;
+	void *v;
 
-	for (;;) {
-		/* A8: pairs with R8 in head_advance(): the segment is initialised */
-		s = atomic_load_explicit(&q->head, memory_order_acquire);
-		/* relaxed: a hint; the CAS on deq below decides who takes slot h */
-		h = atomic_load_explicit(&s->deq, memory_order_relaxed);
-		if (sl_unlikely(h >= q->nslots)) {
-			if (!head_advance(q, s))
-				return false;
-			continue;
-		}
-		/* A5: pairs with R5 in sl_queue_enqueue(): the item's contents are visible */
-		v = atomic_load_explicit(&s->slots[h], memory_order_acquire);
-		if (v == EMPTY) {
-			if (!slot_waited_long(s, h))
-				return false; /* empty, or the producer of h is about to fill it */
-			/* relaxed: only counts claims; a claimed slot's item comes through A5/A6 */
-			t = atomic_load_explicit(&s->enq, memory_order_relaxed);
-			if (t <= h)
-				return false; /* no producer has claimed slot h: empty */
-			/* a producer claimed h and has not filled it yet: give it a moment */
-			for (spins = 0; v == EMPTY && spins < QUEUE_SPIN_LIMIT; spins++) {
-				queue_cpu_relax();
-				/* A5b: pairs with R5 in sl_queue_enqueue(), as A5 */
-				v = atomic_load_explicit(&s->slots[h], memory_order_acquire);
-			}
-			if (v == EMPTY) {
-				/* it may be preempted: abandon the slot so nobody waits for it; its
-				 * producer's CAS then fails and it claims another slot */
-				expect = EMPTY;
-				/* A6: pairs with R5 in sl_queue_enqueue(): if the item arrived
-				 * after all, the failed CAS reads it (and its contents are
-				 * visible); TAKEN carries no data, acquire on success only because
-				 * failure needs it */
-				if (atomic_compare_exchange_strong_explicit(
-				            &s->slots[h], &expect, TAKEN, memory_order_acquire,
-				            memory_order_acquire)) {
-					/* relaxed: a statistic */
-					atomic_fetch_add_explicit(&q->abandoned, 1,
-					                          memory_order_relaxed);
-					v = TAKEN;
-				} else {
-					v = expect;
-				}
-			}
-		}
-		/* slot h holds an item or TAKEN for good (it is written once per segment life,
-		 * and the epoch keeps <s> alive): whoever moves deq past h owns it */
-		/* relaxed: the CAS only hands out slots; the slot carries the item (A5/A6) */
-		if (atomic_compare_exchange_strong_explicit(
-		            &s->deq, &h, h + 1, memory_order_relaxed, memory_order_relaxed) &&
-		    v != TAKEN) {
-			*item = v;
-			return true;
-		}
-	}
+	/* through <v>: a lost CAS in queue_take() may have read an item another consumer took,
+	 * and <*item> is only written on success */
+	if (queue_take(q, &v, 1) == 0)
+		return false;
+	*item = v;
+	return true;
+}
+
+size_t
+sl_queue_dequeue_batch(struct sl_queue *q, void **items, size_t max)
+{
+	if (sl_unlikely(max == 0))
+		return 0;
+	return queue_take(q, items, max);
 }
 
 void
@@ -448,7 +416,6 @@ sl_queue_stats(const struct sl_queue *q, struct sl_queue_stats *st)
 	st->segments_linked = atomic_load_explicit(&q->linked, memory_order_relaxed);
 	st->segments_retired = atomic_load_explicit(&q->retired, memory_order_relaxed);
 	st->segments_freed = atomic_load_explicit(&q->freed, memory_order_relaxed);
-	st->slots_abandoned = atomic_load_explicit(&q->abandoned, memory_order_relaxed);
 	st->segments_waiting = atomic_load_explicit(&q->waiting, memory_order_relaxed);
 	sl_pool_stats(q->pool, &ps);
 	st->pool_bytes = ps.bytes_reserved;

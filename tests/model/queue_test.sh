@@ -12,20 +12,22 @@ mkdir -p "$scratch/queue" || exit 1
 cd "$scratch/queue" || exit 1
 . "$here/spin_check.sh"
 
-# 2-slot segments throughout, so every run links, abandons and unlinks segments.
-# producers x items, consumers, abandoned slots at most
-spin_check p2i2_c2_ab0 pass queue.pml -DNP=2 -DNI=2 -DNC=2 -DMAXAB=0
-spin_check p2i1_c2_ab2 pass queue.pml -DNP=2 -DNI=1 -DNC=2 -DMAXAB=2
-spin_check p2i2_c1_ab1 pass queue.pml -DNP=2 -DNI=2 -DNC=1 -DMAXAB=1
-spin_check p1i3_c2_ab1 pass queue.pml -DNP=1 -DNI=3 -DNC=2 -DMAXAB=1
-spin_check p3i1_c1_ab1 pass queue.pml -DNP=3 -DNI=1 -DNC=1 -DMAXAB=1
+# 2-slot segments (3 in one run), so every run links, unlinks and batches across or up to a
+# segment end. producers x items, consumers
+spin_check p2i2_c2 pass queue.pml -DNP=2 -DNI=2 -DNC=2
+spin_check p2i2_c1 pass queue.pml -DNP=2 -DNI=2 -DNC=1
+spin_check p1i3_c2 pass queue.pml -DNP=1 -DNI=3 -DNC=2
+spin_check p3i1_c2 pass queue.pml -DNP=3 -DNI=1 -DNC=2
+spin_check p3i1_c1 pass queue.pml -DNP=3 -DNI=1 -DNC=1
+spin_check s3_p2i2_c2 pass queue.pml -DNS=3 -DNP=2 -DNI=2 -DNC=2
 
 # planted bugs: each weakens one step; spin must find the assertion it breaks
 spin_check bug_plain_fill fail queue.pml -DNP=2 -DNI=1 -DNC=2 -DBUG_PLAIN_FILL
-spin_check bug_plain_abandon fail queue.pml -DNP=2 -DNI=1 -DNC=2 -DBUG_PLAIN_ABANDON
 spin_check bug_plain_deq fail queue.pml -DNP=2 -DNI=1 -DNC=2 -DBUG_PLAIN_DEQ
-spin_check bug_no_tail_help fail queue.pml -DNP=2 -DNI=1 -DNC=2 -DBUG_NO_TAIL_HELP
+spin_check bug_no_tail_help fail queue.pml -DNP=3 -DNI=1 -DNC=1 -DBUG_NO_TAIL_HELP
 spin_check bug_plain_link fail queue.pml -DNP=2 -DNI=2 -DNC=1 -DBUG_PLAIN_LINK
+spin_check bug_hint_ahead fail queue.pml -DNP=1 -DNI=2 -DNC=1 -DBUG_HINT_AHEAD
+spin_check bug_batch_no_check fail queue.pml -DNP=1 -DNI=2 -DNC=1 -DBUG_BATCH_NO_CHECK
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures model check(s) failed"

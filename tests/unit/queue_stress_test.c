@@ -5,7 +5,9 @@
  * bounded number of numbered items through a queue of tiny segments, so that segments are
  * linked, retired, made to wait for a small domain and reused all the time. Afterwards every
  * item must have been delivered exactly once and every consumer must have seen each producer's
- * items in increasing order. Built to run under TSan too, which also checks the orderings.
+ * items in increasing order. Some runs have consumers that take batches
+ * (sl_queue_dequeue_batch) next to ones that take single items. Built to run under TSan too,
+ * which also checks the orderings.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -29,6 +31,7 @@
 #define ITEMS_PER_PRODUCER 200000
 #endif
 #define MAX_THREADS 4
+#define MAX_BATCH 16     /* items a batch consumer takes at most */
 #define QUIESCE_EVERY 16 /* operations between a thread's quiescent points */
 /* Failed dequeues in a row before a consumer gives up and reports a stall (bounds the loop). */
 #define MAX_FAILS_IN_A_ROW 20000000UL
@@ -38,6 +41,7 @@ struct stress {
 	struct sl_queue *q;
 	unsigned producers;
 	unsigned consumers;
+	size_t batch;                  /* 0, or odd-numbered consumers take up to this many */
 	size_t total;                  /* producers * ITEMS_PER_PRODUCER */
 	_Atomic size_t consumed;       /* items taken so far, all consumers */
 	_Atomic unsigned char *seen;   /* per item id: times delivered (mod 256) */
@@ -117,19 +121,23 @@ consumer_main(void *arg)
 {
 	struct worker *w = arg;
 	struct stress *s = w->s;
-	size_t last[MAX_THREADS] = {0}, ops = 0;
+	size_t last[MAX_THREADS] = {0}, ops = 0, got, max = w->index % 2 ? s->batch : 0;
 	unsigned long fails = 0;
-	void *it;
+	void *it[MAX_BATCH];
 
 	sl_epoch_online(s->epoch, w->slot);
 	/* relaxed: only decides when to stop; the items themselves come through the queue */
 	while (atomic_load_explicit(&s->consumed, memory_order_relaxed) < s->total) {
 		tick(w, ++ops);
-		if (sl_queue_dequeue(s->q, &it)) {
-			consume(s, it, last);
+		/* batches of 1 .. max items, so runs end at every position of a segment */
+		got = max != 0 ? sl_queue_dequeue_batch(s->q, it, 1 + ops % max)
+		               : sl_queue_dequeue(s->q, &it[0]);
+		if (got != 0) {
+			for (size_t k = 0; k < got; k++)
+				consume(s, it[k], last);
 			fails = 0;
 			/* relaxed: a counter, see above */
-			atomic_fetch_add_explicit(&s->consumed, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&s->consumed, got, memory_order_relaxed);
 		} else if (++fails == MAX_FAILS_IN_A_ROW) {
 			/* relaxed: read after join */
 			atomic_fetch_add_explicit(&s->stalls, 1, memory_order_relaxed);
@@ -146,16 +154,17 @@ consumer_main(void *arg)
 }
 
 static void
-run_stress(unsigned producers, unsigned consumers, size_t segment_slots, unsigned max_retired)
+run_stress(unsigned producers, unsigned consumers, size_t segment_slots, unsigned max_retired,
+           size_t batch)
 {
-	struct stress s = {.producers = producers, .consumers = consumers};
+	struct stress s = {.producers = producers, .consumers = consumers, .batch = batch};
 	struct worker w[2 * MAX_THREADS];
 	struct sl_queue_stats st;
 	unsigned i, n = producers + consumers;
 	size_t id, never = 0, twice = 0;
 	void *it;
 
-	assert_true(producers <= MAX_THREADS && consumers <= MAX_THREADS);
+	assert_true(producers <= MAX_THREADS && consumers <= MAX_THREADS && batch <= MAX_BATCH);
 	assert_int_equal(0, sl_epoch_create(&s.epoch, &(struct sl_epoch_opts){
 	                                                      .participants = n,
 	                                                      .max_retired = max_retired,
@@ -206,28 +215,42 @@ static void
 queue_delivers_each_item_once_in_producer_order_3x3(void **state)
 {
 	(void)state;
-	run_stress(3, 3, 8, 0);
+	run_stress(3, 3, 8, 0, 0);
 }
 
 static void
 queue_delivers_each_item_once_through_two_slot_segments_4x2(void **state)
 {
 	(void)state;
-	run_stress(4, 2, 2, 4);
+	run_stress(4, 2, 2, 4, 0);
 }
 
 static void
 queue_delivers_each_item_once_to_many_consumers_1x4(void **state)
 {
 	(void)state;
-	run_stress(1, 4, 4, 2);
+	run_stress(1, 4, 4, 2, 0);
 }
 
 static void
 queue_delivers_each_item_once_with_more_threads_than_cores_4x4(void **state)
 {
 	(void)state;
-	run_stress(4, 4, 16, 8);
+	run_stress(4, 4, 16, 8, 0);
+}
+
+static void
+queue_delivers_each_item_once_to_batch_and_single_consumers_3x4(void **state)
+{
+	(void)state;
+	run_stress(3, 4, 8, 4, 7);
+}
+
+static void
+queue_delivers_each_item_once_to_a_batch_consumer_through_long_segments_2x2(void **state)
+{
+	(void)state;
+	run_stress(2, 2, 64, 4, MAX_BATCH);
 }
 
 int
@@ -238,6 +261,9 @@ main(void)
 	        cmocka_unit_test(queue_delivers_each_item_once_through_two_slot_segments_4x2),
 	        cmocka_unit_test(queue_delivers_each_item_once_to_many_consumers_1x4),
 	        cmocka_unit_test(queue_delivers_each_item_once_with_more_threads_than_cores_4x4),
+	        cmocka_unit_test(queue_delivers_each_item_once_to_batch_and_single_consumers_3x4),
+	        cmocka_unit_test(
+	                queue_delivers_each_item_once_to_a_batch_consumer_through_long_segments_2x2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -128,6 +128,70 @@ queue_returns_items_in_enqueue_order(void **state)
 }
 
 static void
+queue_dequeue_batch_takes_the_oldest_items_in_order_up_to_max(void **state)
+{
+	struct fix f;
+	void *it[8];
+
+	(void)state;
+	fix_open(&f, 16, 0);
+	for (unsigned i = 0; i < 10; i++)
+		assert_int_equal(0, sl_queue_enqueue(f.q, ITEM(i)));
+	assert_int_equal(3, sl_queue_dequeue_batch(f.q, it, 3));
+	for (unsigned i = 0; i < 3; i++)
+		assert_ptr_equal(ITEM(i), it[i]);
+	assert_true(sl_queue_dequeue(f.q, &it[0]));
+	assert_ptr_equal(ITEM(3), it[0]);
+	/* fewer queued than asked for: takes what there is */
+	assert_int_equal(6, sl_queue_dequeue_batch(f.q, it, 8));
+	for (unsigned i = 0; i < 6; i++)
+		assert_ptr_equal(ITEM(4 + i), it[i]);
+	assert_int_equal(0, sl_queue_dequeue_batch(f.q, it, 8));
+	fix_close(&f);
+}
+
+static void
+queue_dequeue_batch_of_zero_takes_nothing(void **state)
+{
+	struct fix f;
+	void *it = ITEM(9);
+
+	(void)state;
+	fix_open(&f, 4, 0);
+	assert_int_equal(0, sl_queue_dequeue_batch(f.q, &it, 0));
+	assert_int_equal(0, sl_queue_enqueue(f.q, ITEM(1)));
+	assert_int_equal(0, sl_queue_dequeue_batch(f.q, &it, 0));
+	assert_ptr_equal(ITEM(9), it);
+	assert_true(sl_queue_dequeue(f.q, &it));
+	assert_ptr_equal(ITEM(1), it);
+	fix_close(&f);
+}
+
+static void
+queue_dequeue_batch_stops_at_a_segment_end_and_continues_in_the_next(void **state)
+{
+	struct fix f;
+	void *it[8];
+
+	(void)state;
+	fix_open(&f, 4, 0);
+	for (unsigned i = 0; i < 7; i++)
+		assert_int_equal(0, sl_queue_enqueue(f.q, ITEM(i)));
+	assert_int_equal(1, sl_queue_dequeue_batch(f.q, it, 1));
+	assert_ptr_equal(ITEM(0), it[0]);
+	/* the rest of the first segment only */
+	assert_int_equal(3, sl_queue_dequeue_batch(f.q, it, 8));
+	for (unsigned i = 0; i < 3; i++)
+		assert_ptr_equal(ITEM(1 + i), it[i]);
+	assert_int_equal(3, sl_queue_dequeue_batch(f.q, it, 8));
+	for (unsigned i = 0; i < 3; i++)
+		assert_ptr_equal(ITEM(4 + i), it[i]);
+	assert_int_equal(0, sl_queue_dequeue_batch(f.q, it, 8));
+	assert_int_equal(1, (int)stats_of(f.q).segments_retired);
+	fix_close(&f);
+}
+
+static void
 queue_is_empty_again_after_the_last_item_of_a_full_segment(void **state)
 {
 	struct fix f;
@@ -328,6 +392,10 @@ main(void)
 	        cmocka_unit_test(queue_dequeue_on_empty_queue_returns_false),
 	        cmocka_unit_test(queue_enqueue_refuses_null_item),
 	        cmocka_unit_test(queue_returns_items_in_enqueue_order),
+	        cmocka_unit_test(queue_dequeue_batch_takes_the_oldest_items_in_order_up_to_max),
+	        cmocka_unit_test(queue_dequeue_batch_of_zero_takes_nothing),
+	        cmocka_unit_test(
+	                queue_dequeue_batch_stops_at_a_segment_end_and_continues_in_the_next),
 	        cmocka_unit_test(queue_is_empty_again_after_the_last_item_of_a_full_segment),
 	        cmocka_unit_test(queue_rolls_over_into_new_segments_in_order),
 	        cmocka_unit_test(queue_interleaved_enqueue_and_dequeue_cross_segments_in_order),
