@@ -69,10 +69,21 @@ struct sl_defer {
  */
 struct sl_op {
 	sl_op_fn fn;
-	void *data;   /* the caller's */
-	uint64_t key; /* the backend's tag while in flight */
-	int sent;     /* sl_loop_send_recv(): what the send did (see there) */
-	bool busy;    /* submitted, its callback not run yet */
+	void *data;     /* the caller's */
+	uint64_t key;   /* the backend's tag while in flight */
+	int sent;       /* sl_loop_send_recv(): what the send did (see there) */
+	unsigned flags; /* enum sl_op_flags: the caller's hints, read at each submission */
+	bool busy;      /* submitted, its callback not run yet */
+};
+
+/* Hints in sl_op.flags. A backend that cannot use one ignores it: results never change. */
+enum sl_op_flags {
+	/*
+	 * The recv (of sl_loop_recv() or sl_loop_send_recv()) will most likely find nothing yet
+	 * (the reply to a request just sent; a socket the last recv drained): the kernel waits
+	 * for data before trying, instead of trying once in vain first.
+	 */
+	SL_OP_POLL_FIRST = 1u << 0,
 };
 
 /* The kernel interface a loop waits with. Both give the same readiness contract. */

@@ -24,6 +24,7 @@ struct uring_chan {
 	unsigned d;
 	bool sending; /* the op in flight is a send (else a recv) */
 	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
+	bool drained; /* the last recv left room in the block: the socket had no more then */
 	alignas(16) char data[];
 };
 
@@ -63,6 +64,9 @@ chan_send(struct sl_fwd *f, struct uring_chan *c)
 	int err;
 
 	c->pair = false;
+	/* the recv after a send waits for the peer's answer: nothing to find yet, unless the
+	 * last recv stopped at a full block (bulk) */
+	c->op.flags = c->drained ? SL_OP_POLL_FIRST : 0;
 	/* the first send goes alone: its completion tells the owner the first bytes are through */
 	if (!x->eof && !f->hold && x->bytes != 0) {
 		err = sl_loop_send_recv(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending,
@@ -86,6 +90,7 @@ static int
 chan_recv(struct sl_fwd *f, struct uring_chan *c)
 {
 	c->sending = false;
+	c->op.flags = c->drained ? SL_OP_POLL_FIRST : 0;
 	return sl_loop_recv(f->loop, &c->op, f->fd[c->d], c->data, f->d[c->d].capacity);
 }
 
@@ -191,6 +196,7 @@ chan_step(struct sl_loop *loop, struct uring_chan *c, int res)
 	} else if (res > 0) {
 		x->pending = (uint32_t)res;
 		x->head = 0;
+		c->drained = (uint32_t)res < x->capacity;
 		f->moved_ms[d] = sl_loop_now_ms(loop);
 	} else if (res == 0) {
 		x->eof = true;
@@ -270,6 +276,7 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->d = d;
 		c->sending = false;
 		c->pair = false;
+		c->drained = false; /* the owner may have seen the socket readable */
 		x->buf = (char *)c;
 	}
 	if (c->op.busy)

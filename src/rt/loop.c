@@ -237,6 +237,7 @@ sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
 	op->data = data;
 	op->key = 0;
 	op->sent = 0;
+	op->flags = 0;
 	op->busy = false;
 }
 

@@ -59,7 +59,8 @@ struct sl_loop_uring {
 	/* ops in flight; free slots linked from <op_free> (UINT32_MAX: none) */
 	struct uring_opslot *opslots;
 	uint32_t nopslots, op_free;
-	bool send_all; /* the kernel finishes a MSG_WAITALL send or fails it (Linux 6.0) */
+	bool send_all;   /* the kernel finishes a MSG_WAITALL send or fails it (Linux 6.0) */
+	bool poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (Linux 5.19) */
 };
 
 #define URING_OP_BIT 0x80000000u
@@ -476,6 +477,17 @@ op_slot_put(struct sl_loop_uring *u, uint32_t i)
 	u->op_free = i;
 }
 
+/*
+ * SL_OP_POLL_FIRST: the recv arms the socket's wait at once rather than after a first attempt
+ * that would find nothing (a recv that fails with EAGAIN, then the poll, then the retry).
+ */
+static void
+recv_hint(const struct sl_loop_uring *u, struct io_uring_sqe *sqe, const struct sl_op *op)
+{
+	if ((op->flags & SL_OP_POLL_FIRST) && u->poll_first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+}
+
 /* Queues an op built by <prep> into an SQE tagged for <op>. */
 static int
 op_queue(struct sl_loop_uring *u, struct sl_op *op, struct io_uring_sqe **out)
@@ -504,6 +516,7 @@ uring_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len)
 	if (err != 0)
 		return err;
 	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	recv_hint(l->be, sqe, op);
 	io_uring_sqe_set_data64(sqe, op->key);
 	return 0;
 }
@@ -554,6 +567,7 @@ uring_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, 
 	io_uring_sqe_set_data64(sqe[0], op->key | URING_OP_SEND_BIT);
 	sqe[0]->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_prep_recv(sqe[1], rfd, rbuf, rlen, 0);
+	recv_hint(u, sqe[1], op);
 	io_uring_sqe_set_data64(sqe[1], op->key);
 	return 0;
 }
@@ -911,6 +925,8 @@ uring_init(struct sl_loop *l)
 	u->enabled = !u->single_issuer;
 	u->op_free = UINT32_MAX;
 	u->send_all = kernel_sends_all(&u->ring);
+	/* SEND_ZC (6.0) is newer than POLL_FIRST (5.19), which has no probe of its own */
+	u->poll_first = u->send_all;
 	l->be = u;
 	return 0;
 

@@ -1710,6 +1710,87 @@ out:
 }
 
 static void
+poll_first_recv_completes_when_data_arrives_later(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt rx;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	rx.op.flags = SL_OP_POLL_FIRST;
+	rx.resubmit_fd = p.fd[0]; /* again, with the same hint, on a drained socket */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	opt_run_ms(l, &rx, 1, 20); /* in the kernel, waiting: nothing to read */
+	assert_int_equal(0, rx.n);
+	pair_send(&p);
+	opt_run(l, &rx, 1);
+	pair_send(&p);
+	opt_run(l, &rx, 2);
+
+	assert_int_equal(2, rx.n);
+	assert_int_equal(1, rx.res[0]);
+	assert_int_equal(1, rx.res[1]);
+	assert_false(rx.op.busy);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+poll_first_recv_takes_data_already_waiting(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt rx;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	assert_int_equal(5, write(p.fd[1], "hello", 5));
+	rx.op.flags = SL_OP_POLL_FIRST; /* a wrong guess: the wait finds the data at once */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	opt_run(l, &rx, 1);
+
+	assert_int_equal(1, rx.n);
+	assert_int_equal(5, rx.res[0]);
+	assert_memory_equal("hello", rx.buf, 5);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+poll_first_send_recv_pair_calls_back_with_the_reply(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt o;
+	struct pair p;
+	char got[5];
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&o);
+	o.op.flags = SL_OP_POLL_FIRST;
+	opt_run_ms(l, &o, 1, 1); /* a ring submits once its loop ran */
+	assert_int_equal(
+	        0, sl_loop_send_recv(l, &o.op, p.fd[0], "hello", 5, p.fd[0], o.buf, sizeof(o.buf)));
+	opt_run_ms(l, &o, 1, 20);
+	assert_int_equal(0, o.n);
+	for (int i = 0; i < 100 && recv(p.fd[1], got, 5, MSG_PEEK) < 5; i++)
+		opt_run_ms(l, &o, 1, 20);
+	assert_int_equal(5, recv(p.fd[1], got, 5, 0));
+	assert_int_equal(2, write(p.fd[1], "ok", 2));
+	opt_run(l, &o, 1);
+
+	assert_int_equal(1, o.n);
+	assert_int_equal(2, o.res[0]);
+	assert_int_equal(5, o.op.sent);
+	assert_memory_equal("ok", o.buf, 2);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
 completion_and_readiness_of_one_wait_run_in_one_batch(void **state)
 {
 	struct sl_loop *l = op_loop_new();
@@ -1863,6 +1944,9 @@ main(void)
 	        cmocka_unit_test(completion_and_readiness_of_one_wait_run_in_one_batch),
 	        cmocka_unit_test(send_recv_pair_calls_back_once_with_the_reply),
 	        cmocka_unit_test(send_recv_pair_reports_a_failed_send_and_no_recv),
+	        cmocka_unit_test(poll_first_recv_completes_when_data_arrives_later),
+	        cmocka_unit_test(poll_first_recv_takes_data_already_waiting),
+	        cmocka_unit_test(poll_first_send_recv_pair_calls_back_with_the_reply),
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
