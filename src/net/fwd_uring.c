@@ -3,8 +3,9 @@
  * Completion forwarder (io_uring loops): each direction keeps one op in flight on the owner's
  * loop (sl_loop_recv() into a pooled block, then sl_loop_send() of what arrived, the rest of a
  * short send resubmitted, then the recv again), so bytes move with no system call beyond the
- * loop's shared io_uring_enter(). The op and its state live at the head of the block, which
- * goes back to the pool only from a completion once no op of it is in flight.
+ * loop's shared io_uring_enter(). Each direction registers its reading fd with the loop's ring
+ * (sl_loop_file_add()) for the session's life. The op and its state live at the head of the block,
+ * which goes back to the pool only from a completion once no op of it is in flight.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -25,6 +26,7 @@ struct uring_chan {
 	bool sending; /* the op in flight is a send (else a recv) */
 	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
 	bool drained; /* the last recv left room in the block: the socket had no more then */
+	bool file;    /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
 	alignas(16) char data[];
 };
 
@@ -95,6 +97,23 @@ chan_recv(struct sl_fwd *f, struct uring_chan *c)
 }
 
 /*
+ * Gives the fds' registered-file slots back (sl_loop_file_del()): the owner's close() of an fd
+ * must be its last reference, as it sends the FIN once both directions are over (SL_FWD_DONE).
+ */
+static void
+chan_files_del(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		struct uring_chan *c = chan_of(f, d);
+
+		if (c != NULL && c->file) {
+			sl_loop_file_del(f->loop, f->fd[d]);
+			c->file = false;
+		}
+	}
+}
+
+/*
  * What direction <d> does next when no op of it is in flight: send what it holds, pass on the
  * EOF, or receive again (not while held). 0 or negative errno (err_side set).
  */
@@ -112,8 +131,15 @@ chan_next(struct sl_fwd *f, unsigned d)
 		return err;
 	}
 	x->head = 0;
-	if (x->eof)
-		return x->shut ? 0 : sl__fwd_shut(f, d);
+	if (x->eof) {
+		if (x->shut)
+			return 0;
+		err = sl__fwd_shut(f, d);
+		/* done: neither direction has an op in flight, or will */
+		if (f->d[!d].shut)
+			chan_files_del(f);
+		return err;
+	}
 	if (f->hold)
 		return 0;
 	err = chan_recv(f, c);
@@ -242,6 +268,10 @@ uring_detach(struct sl_fwd *f)
 		if (c == NULL)
 			continue;
 		f->d[d].buf = NULL;
+		/* the table lets the file go once the ops naming it are done */
+		if (c->file)
+			sl_loop_file_del(f->loop, f->fd[d]);
+		c->file = false;
 		if (!c->op.busy) {
 			sl_pool_free(f->env->buffers, c);
 			continue;
@@ -277,6 +307,8 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->sending = false;
 		c->pair = false;
 		c->drained = false; /* the owner may have seen the socket readable */
+		/* the ops on the fd skip the kernel's lookup; without a table they go by fd */
+		c->file = sl_loop_file_add(f->loop, f->fd[d]) == 0;
 		x->buf = (char *)c;
 	}
 	if (c->op.busy)
