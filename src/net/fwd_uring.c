@@ -268,7 +268,7 @@ uring_detach(struct sl_fwd *f)
 		if (c == NULL)
 			continue;
 		f->d[d].buf = NULL;
-		/* the table lets the file go once the ops naming it are done */
+		/* out of the table now; ops still in flight keep their file until they end */
 		if (c->file)
 			sl_loop_file_del(f->loop, f->fd[d]);
 		c->file = false;
