@@ -69,10 +69,21 @@ struct sl_defer {
  */
 struct sl_op {
 	sl_op_fn fn;
-	void *data;   /* the caller's */
-	uint64_t key; /* the backend's tag while in flight */
-	int sent;     /* sl_loop_send_recv(): what the send did (see there) */
-	bool busy;    /* submitted, its callback not run yet */
+	void *data;     /* the caller's */
+	uint64_t key;   /* the backend's tag while in flight */
+	int sent;       /* sl_loop_send_recv(): what the send did (see there) */
+	unsigned flags; /* enum sl_op_flags: the caller's hints, read at each submission */
+	bool busy;      /* submitted, its callback not run yet */
+};
+
+/* Hints in sl_op.flags. A backend that cannot use one ignores it: results never change. */
+enum sl_op_flags {
+	/*
+	 * The recv (of sl_loop_recv() or sl_loop_send_recv()) will most likely find nothing yet
+	 * (the reply to a request just sent; a socket the last recv drained): the kernel waits
+	 * for data before trying, instead of trying once in vain first.
+	 */
+	SL_OP_POLL_FIRST = 1u << 0,
 };
 
 /* The kernel interface a loop waits with. Both give the same readiness contract. */
@@ -94,7 +105,16 @@ struct sl_loop_opts {
 	unsigned tick_ms;             /* timer wheel resolution; 0 = 1 ms */
 	enum sl_loop_runtime runtime; /* 0 = SL_LOOP_AUTO */
 	unsigned max_timers; /* timer callbacks run per iteration; 0 = SL_LOOP_MAX_TIMERS */
+	/*
+	 * io_uring: slots of the ring's registered-file table (sl_loop_file_add()); 0 = the
+	 * process's fd limit, at most SL_LOOP_MAX_FILES; negative = no table (every op looks its
+	 * fd up, as on a kernel that refuses the table).
+	 */
+	int max_files;
 };
+
+/* Registered-file slots a loop takes when sl_loop_opts.max_files is 0, at most. */
+#define SL_LOOP_MAX_FILES 65536
 
 /*
  * Creates a loop. 0, or -EINVAL, -ENOMEM, or a negative errno from the backend (with
@@ -190,6 +210,21 @@ SL_API int sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void 
  */
 SL_API int sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
                              size_t slen, int rfd, void *rbuf, size_t rlen);
+/*
+ * Registers <fd> with the loop's ring (io_uring's registered files), so the ops on it (which
+ * still name it by <fd>) skip the kernel's per-op descriptor lookup and reference. 0, or a
+ * negative errno with nothing changed, ops on <fd> working as before: -EOPNOTSUPP (epoll, or
+ * no table: sl_loop_opts.max_files), -ENOSPC (table full), -EEXIST, -EBADF, -ENOMEM. The table
+ * holds the file open: call sl_loop_file_del() when done with <fd>, before anything of this
+ * loop could get the same fd number (a close() just before is fine).
+ */
+SL_API int sl_loop_file_add(struct sl_loop *l, int fd);
+/*
+ * Ends sl_loop_file_add(<fd>) (a no-op if not added): later ops look <fd> up again, and the table
+ * lets the file go once the ops in flight that named it have called back, with the loop's next
+ * wait (at once if the loop is not running).
+ */
+SL_API void sl_loop_file_del(struct sl_loop *l, int fd);
 /*
  * Asks the kernel to cancel <op> if it is in flight (a no-op otherwise); its callback still runs,
  * with -ECANCELED or with the result it reached first. 0 or negative errno.

@@ -3,8 +3,9 @@
  * Completion forwarder (io_uring loops): each direction keeps one op in flight on the owner's
  * loop (sl_loop_recv() into a pooled block, then sl_loop_send() of what arrived, the rest of a
  * short send resubmitted, then the recv again), so bytes move with no system call beyond the
- * loop's shared io_uring_enter(). The op and its state live at the head of the block, which
- * goes back to the pool only from a completion once no op of it is in flight.
+ * loop's shared io_uring_enter(). Each direction registers its reading fd with the loop's ring
+ * (sl_loop_file_add()) for the session's life. The op and its state live at the head of the block,
+ * which goes back to the pool only from a completion once no op of it is in flight.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -24,6 +25,8 @@ struct uring_chan {
 	unsigned d;
 	bool sending; /* the op in flight is a send (else a recv) */
 	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
+	bool drained; /* the last recv left room in the block: the socket had no more then */
+	bool file;    /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
 	alignas(16) char data[];
 };
 
@@ -63,6 +66,9 @@ chan_send(struct sl_fwd *f, struct uring_chan *c)
 	int err;
 
 	c->pair = false;
+	/* the recv after a send waits for the peer's answer: nothing to find yet, unless the
+	 * last recv stopped at a full block (bulk) */
+	c->op.flags = c->drained ? SL_OP_POLL_FIRST : 0;
 	/* the first send goes alone: its completion tells the owner the first bytes are through */
 	if (!x->eof && !f->hold && x->bytes != 0) {
 		err = sl_loop_send_recv(f->loop, &c->op, f->fd[!d], c->data + x->head, x->pending,
@@ -86,7 +92,25 @@ static int
 chan_recv(struct sl_fwd *f, struct uring_chan *c)
 {
 	c->sending = false;
+	c->op.flags = c->drained ? SL_OP_POLL_FIRST : 0;
 	return sl_loop_recv(f->loop, &c->op, f->fd[c->d], c->data, f->d[c->d].capacity);
+}
+
+/*
+ * Gives the fds' registered-file slots back (sl_loop_file_del()): the owner's close() of an fd
+ * must be its last reference, as it sends the FIN once both directions are over (SL_FWD_DONE).
+ */
+static void
+chan_files_del(struct sl_fwd *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		struct uring_chan *c = chan_of(f, d);
+
+		if (c != NULL && c->file) {
+			sl_loop_file_del(f->loop, f->fd[d]);
+			c->file = false;
+		}
+	}
 }
 
 /*
@@ -107,8 +131,15 @@ chan_next(struct sl_fwd *f, unsigned d)
 		return err;
 	}
 	x->head = 0;
-	if (x->eof)
-		return x->shut ? 0 : sl__fwd_shut(f, d);
+	if (x->eof) {
+		if (x->shut)
+			return 0;
+		err = sl__fwd_shut(f, d);
+		/* done: neither direction has an op in flight, or will */
+		if (f->d[!d].shut)
+			chan_files_del(f);
+		return err;
+	}
 	if (f->hold)
 		return 0;
 	err = chan_recv(f, c);
@@ -191,6 +222,7 @@ chan_step(struct sl_loop *loop, struct uring_chan *c, int res)
 	} else if (res > 0) {
 		x->pending = (uint32_t)res;
 		x->head = 0;
+		c->drained = (uint32_t)res < x->capacity;
 		f->moved_ms[d] = sl_loop_now_ms(loop);
 	} else if (res == 0) {
 		x->eof = true;
@@ -236,6 +268,10 @@ uring_detach(struct sl_fwd *f)
 		if (c == NULL)
 			continue;
 		f->d[d].buf = NULL;
+		/* out of the table now; ops still in flight keep their file until they end */
+		if (c->file)
+			sl_loop_file_del(f->loop, f->fd[d]);
+		c->file = false;
 		if (!c->op.busy) {
 			sl_pool_free(f->env->buffers, c);
 			continue;
@@ -270,6 +306,9 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->d = d;
 		c->sending = false;
 		c->pair = false;
+		c->drained = false; /* the owner may have seen the socket readable */
+		/* the ops on the fd skip the kernel's lookup; without a table they go by fd */
+		c->file = sl_loop_file_add(f->loop, f->fd[d]) == 0;
 		x->buf = (char *)c;
 	}
 	if (c->op.busy)

@@ -95,6 +95,7 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 	l->max_events = (o != NULL && o->max_events != 0) ? o->max_events : 256;
 	l->tick_ms = (o != NULL && o->tick_ms != 0) ? o->tick_ms : 1;
 	l->max_timers = (o != NULL && o->max_timers != 0) ? o->max_timers : SL_LOOP_MAX_TIMERS;
+	l->max_files = o != NULL ? o->max_files : 0;
 	if (l->max_events > INT_MAX / 2) {
 		err = -EINVAL;
 		goto err_free_loop;
@@ -237,6 +238,7 @@ sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
 	op->data = data;
 	op->key = 0;
 	op->sent = 0;
+	op->flags = 0;
 	op->busy = false;
 }
 
@@ -275,6 +277,21 @@ sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf
 	if (op->busy)
 		return -EBUSY;
 	return op_submitted(l, l->ops->send_recv(l, op, sfd, sbuf, slen, rfd, rbuf, rlen));
+}
+
+int
+sl_loop_file_add(struct sl_loop *l, int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	return l->ops->file_add != NULL ? l->ops->file_add(l, fd) : -EOPNOTSUPP;
+}
+
+void
+sl_loop_file_del(struct sl_loop *l, int fd)
+{
+	if (fd >= 0 && l->ops->file_del != NULL)
+		l->ops->file_del(l, fd);
 }
 
 int

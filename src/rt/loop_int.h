@@ -62,6 +62,9 @@ struct sl_loop_ops {
 	                 size_t slen, int rfd, void *rbuf, size_t rlen);
 	/* cancels every op in flight not cancelled yet (sl_loop_settle()) */
 	void (*cancel_all)(struct sl_loop *l);
+	/* sl_loop_file_add()/del(); NULL: -EOPNOTSUPP / nothing to do */
+	int (*file_add)(struct sl_loop *l, int fd);
+	void (*file_del)(struct sl_loop *l, int fd);
 };
 
 struct sl_loop {
@@ -82,6 +85,7 @@ struct sl_loop {
 	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */
 	unsigned tick_ms;
 	unsigned max_timers; /* timer callbacks run per iteration, at most */
+	int max_files;       /* sl_loop_opts.max_files, for the backend's init */
 	uint64_t next_tick;  /* first tick not yet fully processed */
 	uint64_t due_tick;   /* no pending timer has a tick below this; UINT64_MAX with none */
 	size_t ntimers;      /* pending timers */

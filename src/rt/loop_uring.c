@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <liburing.h>
@@ -27,8 +28,22 @@ struct uring_slot {
 	uint32_t gen;
 	uint32_t batch_seq; /* == the backend's seq when the io has an entry in this batch */
 	uint32_t batch_idx;
-	bool armed; /* a poll request of <gen> is (or will be) in the kernel */
-	bool level; /* registered SL_IO_LEVEL (a listening socket) */
+	uint32_t file; /* registered-file slot + 1 while sl_loop_file_add()ed; 0 = none */
+	bool armed;    /* a poll request of <gen> is (or will be) in the kernel */
+	bool level;    /* registered SL_IO_LEVEL (a listening socket) */
+};
+
+/*
+ * One slot of the ring's registered-file table. An op naming the slot holds a reference, and
+ * so does the fd's mapping (uring_slot.file) until sl_loop_file_del(), which empties the slot
+ * at once (requests in the kernel keep the file they took until they end; a linked recv not
+ * started yet finds no file, -EBADF). The slot is reused only once no reference is left, so
+ * no request can find another file in it. The kernel reads <fd> when the install is submitted.
+ */
+struct uring_file {
+	int fd; /* what the slot's install puts in; -1 once released */
+	uint32_t refs;
+	uint32_t next; /* free list */
 };
 
 /*
@@ -40,9 +55,10 @@ struct uring_opslot {
 	struct sl_op *op; /* NULL = free; then <next> links the free list */
 	uint32_t gen;
 	uint32_t next;
-	int sent;       /* send_recv: slen (the send posts a completion only when it fails) */
-	bool pair;      /* send_recv: two requests under this slot */
-	bool cancelled; /* a cancel of it is queued (sl_loop_settle() queues one per op) */
+	int sent;         /* send_recv: slen (the send posts a completion only when it fails) */
+	uint32_t file[2]; /* registered-file slots + 1 its requests name (0 = none) */
+	bool pair;        /* send_recv: two requests under this slot */
+	bool cancelled;   /* a cancel of it is queued (sl_loop_settle() queues one per op) */
 };
 
 struct sl_loop_uring {
@@ -59,7 +75,11 @@ struct sl_loop_uring {
 	/* ops in flight; free slots linked from <op_free> (UINT32_MAX: none) */
 	struct uring_opslot *opslots;
 	uint32_t nopslots, op_free;
-	bool send_all; /* the kernel finishes a MSG_WAITALL send or fails it (Linux 6.0) */
+	bool send_all;   /* the kernel finishes a MSG_WAITALL send or fails it (Linux 6.0) */
+	bool poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (Linux 5.19) */
+	/* registered-file table (nfiles == 0: none); [0, files_used) have been handed out */
+	struct uring_file *files;
+	uint32_t nfiles, files_used, file_free;
 };
 
 #define URING_OP_BIT 0x80000000u
@@ -431,6 +451,150 @@ uring_forget(struct sl_loop *l, struct sl_io *io)
 	(void)uring_del(l, io);
 }
 
+/* ---- registered files ---- */
+
+static const int file_none = -1; /* what a release puts in a slot */
+
+/* Queues the update of registered-file slot <i> to *<fd> (-1: empty); read at submission. */
+static int
+file_update(struct sl_loop_uring *u, uint32_t i, const int *fd)
+{
+	struct io_uring_sqe *sqe = sqe_get(u);
+
+	if (sqe == NULL)
+		return -ENOMEM;
+	io_uring_prep_files_update(sqe, (int *)(uintptr_t)fd, 1, (int)i);
+	io_uring_sqe_set_data64(sqe, URING_REMOVE_TAG);
+	/* a failed install shows as -EBADF on the ops that name the slot */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return 0;
+}
+
+/* Drops a reference to slot <i> (emptied by sl_loop_file_del()); the last one frees it. */
+static void
+file_put(struct sl_loop_uring *u, uint32_t i)
+{
+	struct uring_file *f = &u->files[i];
+
+	if (--f->refs != 0)
+		return;
+	f->next = u->file_free;
+	u->file_free = i;
+}
+
+static int
+uring_file_add(struct sl_loop *l, int fd)
+{
+	struct sl_loop_uring *u = l->be;
+	uint32_t i;
+	int err;
+
+	if (u->nfiles == 0)
+		return -EOPNOTSUPP;
+	err = slots_reserve(u, fd);
+	if (err != 0)
+		return err;
+	if (u->slots[fd].file != 0)
+		return -EEXIST;
+	if (u->file_free != UINT32_MAX)
+		i = u->file_free;
+	else if (u->files_used < u->nfiles)
+		i = u->files_used;
+	else
+		return -ENOSPC;
+	u->files[i].fd = fd;
+	err = file_update(u, i, &u->files[i].fd);
+	if (err != 0)
+		return err;
+	if (i == u->file_free)
+		u->file_free = u->files[i].next;
+	else
+		u->files_used++;
+	u->files[i].refs = 1;
+	u->slots[fd].file = i + 1;
+	return 0;
+}
+
+static void
+uring_file_del(struct sl_loop *l, int fd)
+{
+	struct sl_loop_uring *u = l->be;
+	uint32_t f;
+
+	if ((unsigned)fd >= u->nslots || (f = u->slots[fd].file) == 0)
+		return;
+	u->slots[fd].file = 0;
+	u->files[f - 1].fd = -1;
+	/* after every request queued so far; without an SQE, at once (the issuer's own call) */
+	if (file_update(u, f - 1, &file_none) != 0 &&
+	    io_uring_register_files_update(&u->ring, f - 1, (int *)(uintptr_t)&file_none, 1) != 1)
+		return; /* the slot stays taken: the ring's close lets the file go */
+	file_put(u, f - 1);
+	/* the table holds the file: a loop that may not wait again lets it go now */
+	if (!l->running)
+		uring_quiesce(l);
+}
+
+/*
+ * Points <sqe>'s fd at its registered-file slot if it has one, the op <s> holding a reference
+ * to it (in s->file[<k>]) until its completion.
+ */
+static void
+sqe_file(struct sl_loop_uring *u, struct io_uring_sqe *sqe, struct uring_opslot *s, unsigned k)
+{
+	uint32_t f;
+
+	if (sqe->fd < 0 || (unsigned)sqe->fd >= u->nslots || (f = u->slots[sqe->fd].file) == 0)
+		return;
+	sqe->fd = (int)(f - 1);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	u->files[f - 1].refs++;
+	s->file[k] = f;
+}
+
+/*
+ * The table's size: <want> slots (sl_loop_opts.max_files), or by default the fd limit (a loop
+ * cannot hold more fds) up to SL_LOOP_MAX_FILES. 0: no table.
+ */
+static uint32_t
+files_size(int want)
+{
+	struct rlimit rl;
+
+	if (want < 0)
+		return 0;
+	if (want > 0)
+		return (uint32_t)want;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > SL_LOOP_MAX_FILES)
+		return SL_LOOP_MAX_FILES;
+	return (uint32_t)rl.rlim_cur;
+}
+
+/*
+ * Registers an empty table of files_size(<want>) slots; a kernel or a limit that refuses it
+ * leaves the loop without one (ops look their fds up).
+ */
+static void
+files_init(struct sl_loop_uring *u, int want)
+{
+	uint32_t n = files_size(want);
+
+	u->file_free = UINT32_MAX;
+	if (n == 0)
+		return;
+	/* slots are touched only as they are handed out */
+	u->files = calloc(n, sizeof(*u->files));
+	if (u->files == NULL)
+		return;
+	if (io_uring_register_files_sparse(&u->ring, n) != 0) {
+		free(u->files);
+		u->files = NULL;
+		return;
+	}
+	u->nfiles = n;
+}
+
 /* ---- completion ops ---- */
 
 /* A free op slot for <op>, its key in op->key. -ENOMEM. */
@@ -461,19 +625,44 @@ op_slot_get(struct sl_loop_uring *u, struct sl_op *op)
 	s->op = op;
 	s->pair = false;
 	s->cancelled = false;
+	s->file[0] = 0;
+	s->file[1] = 0;
 	op->key = (uint64_t)s->gen << 32 | URING_OP_BIT | i;
 	return 0;
 }
+
+static void file_put(struct sl_loop_uring *u, uint32_t i);
 
 static void
 op_slot_put(struct sl_loop_uring *u, uint32_t i)
 {
 	struct uring_opslot *s = &u->opslots[i];
 
+	for (unsigned k = 0; k < 2; k++)
+		if (s->file[k] != 0)
+			file_put(u, s->file[k] - 1);
 	s->op = NULL;
 	s->gen = next_gen(s->gen);
 	s->next = u->op_free;
 	u->op_free = i;
+}
+
+/*
+ * SL_OP_POLL_FIRST: the recv arms the socket's wait at once rather than after a first attempt
+ * that would find nothing (a recv that fails with EAGAIN, then the poll, then the retry).
+ */
+static void
+recv_hint(const struct sl_loop_uring *u, struct io_uring_sqe *sqe, const struct sl_op *op)
+{
+	if ((op->flags & SL_OP_POLL_FIRST) && u->poll_first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+}
+
+/* The slot of an op in flight. */
+static struct uring_opslot *
+op_slot(struct sl_loop_uring *u, const struct sl_op *op)
+{
+	return &u->opslots[(uint32_t)op->key & ~URING_OP_BIT];
 }
 
 /* Queues an op built by <prep> into an SQE tagged for <op>. */
@@ -504,6 +693,8 @@ uring_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len)
 	if (err != 0)
 		return err;
 	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	recv_hint(l->be, sqe, op);
+	sqe_file(l->be, sqe, op_slot(l->be, op), 0);
 	io_uring_sqe_set_data64(sqe, op->key);
 	return 0;
 }
@@ -517,6 +708,7 @@ uring_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t 
 	if (err != 0)
 		return err;
 	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	sqe_file(l->be, sqe, op_slot(l->be, op), 0);
 	io_uring_sqe_set_data64(sqe, op->key);
 	return 0;
 }
@@ -553,7 +745,10 @@ uring_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, 
 	io_uring_prep_send(sqe[0], sfd, sbuf, slen, MSG_NOSIGNAL | MSG_WAITALL);
 	io_uring_sqe_set_data64(sqe[0], op->key | URING_OP_SEND_BIT);
 	sqe[0]->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+	sqe_file(u, sqe[0], &u->opslots[i], 0);
 	io_uring_prep_recv(sqe[1], rfd, rbuf, rlen, 0);
+	recv_hint(u, sqe[1], op);
+	sqe_file(u, sqe[1], &u->opslots[i], 1);
 	io_uring_sqe_set_data64(sqe[1], op->key);
 	return 0;
 }
@@ -911,6 +1106,9 @@ uring_init(struct sl_loop *l)
 	u->enabled = !u->single_issuer;
 	u->op_free = UINT32_MAX;
 	u->send_all = kernel_sends_all(&u->ring);
+	/* SEND_ZC (6.0) is newer than POLL_FIRST (5.19), which has no probe of its own */
+	u->poll_first = u->send_all;
+	files_init(u, l->max_files);
 	l->be = u;
 	return 0;
 
@@ -931,6 +1129,7 @@ uring_fini(struct sl_loop *l)
 	free(u->pend);
 	free(u->slots);
 	free(u->opslots);
+	free(u->files);
 	free(u);
 	l->be = NULL;
 }
@@ -950,4 +1149,6 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .cancel = uring_cancel,
         .send_recv = uring_send_recv,
         .cancel_all = uring_cancel_all,
+        .file_add = uring_file_add,
+        .file_del = uring_file_del,
 };

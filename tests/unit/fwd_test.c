@@ -1284,11 +1284,12 @@ struct many_end {
 	size_t sent, got;
 };
 
+/* MANY sessions on one uring loop whose registered-file table has <max_files> slots. */
 static void
-uring_forwards_many_sessions_on_one_loop_intact(void **state)
+many_sessions_run(int max_files)
 {
 	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
-	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING, .max_files = max_files};
 	char *out = malloc(MANY_BYTES), *in = malloc((size_t)MANY * 2 * MANY_BYTES);
 	struct lsess *s = calloc(MANY, sizeof(*s));
 	struct many_end e[MANY][2] = {{{0}}};
@@ -1297,7 +1298,6 @@ uring_forwards_many_sessions_on_one_loop_intact(void **state)
 	struct sl_loop *loop;
 	int done = 0;
 
-	(void)state;
 	sl_test_fill(out, MANY_BYTES, 21);
 	assert_int_equal(0, sl_loop_create(&loop, &lo));
 	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
@@ -1373,6 +1373,29 @@ uring_forwards_many_sessions_on_one_loop_intact(void **state)
 	free(s);
 	free(out);
 	free(in);
+}
+
+static void
+uring_forwards_many_sessions_on_one_loop_intact(void **state)
+{
+	(void)state;
+	many_sessions_run(0);
+}
+
+/* registration unavailable: every op goes by fd */
+static void
+uring_forwards_many_sessions_intact_without_a_file_table(void **state)
+{
+	(void)state;
+	many_sessions_run(-1);
+}
+
+/* some sessions' fds get a slot, the others find the table full and go by fd */
+static void
+uring_forwards_many_sessions_intact_with_fewer_file_slots_than_fds(void **state)
+{
+	(void)state;
+	many_sessions_run(3);
 }
 
 static void
@@ -1553,6 +1576,9 @@ main(void)
 	        ON(uring, fwd_keeps_bytes_in_order_as_buffers_come_and_go),
 	        ON(uring, fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
 	        cmocka_unit_test(uring_forwards_many_sessions_on_one_loop_intact),
+	        cmocka_unit_test(uring_forwards_many_sessions_intact_without_a_file_table),
+	        cmocka_unit_test(
+	                uring_forwards_many_sessions_intact_with_fewer_file_slots_than_fds),
 	        cmocka_unit_test(uring_drained_defer_runs_once_the_last_block_is_back),
 	        cmocka_unit_test(uring_worker_stop_ends_every_op_before_the_pool_may_go),
 	        cmocka_unit_test(uring_runs_as_copy_on_an_epoll_loop),

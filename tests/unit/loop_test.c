@@ -1495,11 +1495,17 @@ out:
 /* A loop for the completion-op tests, which need io_uring: on epoll the test is skipped (epoll
  * refuses the ops: recv_and_send_ops_complete_with_what_they_moved()). */
 static struct sl_loop *
-op_loop_new(void)
+op_loop_new_opts(struct sl_loop_opts o)
 {
 	if (test_runtime == SL_LOOP_EPOLL)
 		skip();
-	return loop_new();
+	return loop_new_opts(o);
+}
+
+static struct sl_loop *
+op_loop_new(void)
+{
+	return op_loop_new_opts((struct sl_loop_opts){0});
 }
 
 static void
@@ -1712,6 +1718,200 @@ out:
 }
 
 static void
+poll_first_recv_completes_when_data_arrives_later(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt rx;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	rx.op.flags = SL_OP_POLL_FIRST;
+	rx.resubmit_fd = p.fd[0]; /* again, with the same hint, on a drained socket */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	opt_run_ms(l, &rx, 1, 20); /* in the kernel, waiting: nothing to read */
+	assert_int_equal(0, rx.n);
+	pair_send(&p);
+	opt_run(l, &rx, 1);
+	pair_send(&p);
+	opt_run(l, &rx, 2);
+
+	assert_int_equal(2, rx.n);
+	assert_int_equal(1, rx.res[0]);
+	assert_int_equal(1, rx.res[1]);
+	assert_false(rx.op.busy);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+poll_first_recv_takes_data_already_waiting(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt rx;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	assert_int_equal(5, write(p.fd[1], "hello", 5));
+	rx.op.flags = SL_OP_POLL_FIRST; /* a wrong guess: the wait finds the data at once */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	opt_run(l, &rx, 1);
+
+	assert_int_equal(1, rx.n);
+	assert_int_equal(5, rx.res[0]);
+	assert_memory_equal("hello", rx.buf, 5);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+poll_first_send_recv_pair_calls_back_with_the_reply(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt o;
+	struct pair p;
+	char got[5];
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&o);
+	o.op.flags = SL_OP_POLL_FIRST;
+	opt_run_ms(l, &o, 1, 1); /* a ring submits once its loop ran */
+	assert_int_equal(
+	        0, sl_loop_send_recv(l, &o.op, p.fd[0], "hello", 5, p.fd[0], o.buf, sizeof(o.buf)));
+	opt_run_ms(l, &o, 1, 20);
+	assert_int_equal(0, o.n);
+	for (int i = 0; i < 100 && recv(p.fd[1], got, 5, MSG_PEEK) < 5; i++)
+		opt_run_ms(l, &o, 1, 20);
+	assert_int_equal(5, recv(p.fd[1], got, 5, 0));
+	assert_int_equal(2, write(p.fd[1], "ok", 2));
+	opt_run(l, &o, 1);
+
+	assert_int_equal(1, o.n);
+	assert_int_equal(2, o.res[0]);
+	assert_int_equal(5, o.op.sent);
+	assert_memory_equal("ok", o.buf, 2);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+/* Whether the peer of <fd> sees its end closed within <ms>. */
+static bool
+peer_sees_close(int fd, int ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	char c;
+
+	return poll(&pfd, 1, ms) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+static void
+file_added_fd_carries_ops_and_its_close_waits_for_the_del(void **state)
+{
+	struct sl_loop *l = loop_new();
+	struct opt rx, tx;
+	struct pair p;
+	int err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	opt_init(&tx);
+	err = sl_loop_file_add(l, p.fd[0]);
+	if (test_runtime == SL_LOOP_EPOLL) {
+		assert_int_equal(-EOPNOTSUPP, err);
+		goto out;
+	}
+	assert_int_equal(0, err);
+	assert_int_equal(-EEXIST, sl_loop_file_add(l, p.fd[0]));
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	assert_int_equal(0, sl_loop_send(l, &tx.op, p.fd[0], "hello", 5));
+	pair_send(&p);
+	opt_run(l, &rx, 1);
+	opt_run(l, &tx, 1);
+	assert_int_equal(1, rx.res[0]);
+	assert_int_equal(5, tx.res[0]);
+	assert_int_equal(5, recv(p.fd[1], rx.buf, sizeof(rx.buf), MSG_DONTWAIT));
+
+	/* the ring's table holds the socket open past the close, until the del lets it go */
+	assert_int_equal(0, close(p.fd[0]));
+	assert_false(peer_sees_close(p.fd[1], 50));
+	sl_loop_file_del(l, p.fd[0]);
+	assert_true(peer_sees_close(p.fd[1], 5000));
+	p.fd[0] = -1;
+out:
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+file_slot_is_reused_only_once_the_ops_naming_it_have_ended(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.max_files = 1});
+	struct opt rx;
+	struct pair a, b;
+	char got[8];
+
+	(void)state;
+	pair_open(&a);
+	pair_open(&b);
+	opt_init(&rx);
+	assert_int_equal(0, sl_loop_file_add(l, a.fd[0]));
+	assert_int_equal(-ENOSPC, sl_loop_file_add(l, b.fd[0]));
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, a.fd[0], rx.buf, sizeof(rx.buf)));
+	opt_run_ms(l, &rx, 1, 20); /* in the kernel, on the slot */
+	sl_loop_file_del(l, a.fd[0]);
+	/* the recv in flight still names the slot */
+	assert_int_equal(-ENOSPC, sl_loop_file_add(l, b.fd[0]));
+	pair_send(&a);
+	opt_run(l, &rx, 1);
+	assert_int_equal(1, rx.res[0]);
+
+	/* the slot now holds b's socket: ops on b reach b, not a */
+	assert_int_equal(0, sl_loop_file_add(l, b.fd[0]));
+	assert_int_equal(2, write(a.fd[1], "aa", 2));
+	assert_int_equal(3, write(b.fd[1], "bbb", 3));
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, b.fd[0], rx.buf, sizeof(rx.buf)));
+	opt_run(l, &rx, 2);
+	assert_int_equal(2, rx.n);
+	assert_int_equal(3, rx.res[1]);
+	assert_memory_equal("bbb", rx.buf, 3);
+	assert_int_equal(2, recv(a.fd[0], got, sizeof(got), MSG_DONTWAIT));
+	sl_loop_file_del(l, b.fd[0]);
+	pair_close(&a);
+	pair_close(&b);
+	sl_loop_destroy(l);
+}
+
+static void
+loop_without_a_file_table_runs_ops_by_fd(void **state)
+{
+	/* as on a kernel that refuses the table */
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.max_files = -1});
+	struct opt rx, tx;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	opt_init(&tx);
+	assert_int_equal(-EOPNOTSUPP, sl_loop_file_add(l, p.fd[0]));
+	sl_loop_file_del(l, p.fd[0]); /* nothing added: nothing to do */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	assert_int_equal(0, sl_loop_send(l, &tx.op, p.fd[1], "hello", 5));
+	opt_run(l, &rx, 1);
+	opt_run(l, &tx, 1);
+	assert_int_equal(5, rx.res[0]);
+	assert_int_equal(5, tx.res[0]);
+	assert_memory_equal("hello", rx.buf, 5);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
 completion_and_readiness_of_one_wait_run_in_one_batch(void **state)
 {
 	struct sl_loop *l = op_loop_new();
@@ -1865,6 +2065,12 @@ main(void)
 	        cmocka_unit_test(completion_and_readiness_of_one_wait_run_in_one_batch),
 	        cmocka_unit_test(send_recv_pair_calls_back_once_with_the_reply),
 	        cmocka_unit_test(send_recv_pair_reports_a_failed_send_and_no_recv),
+	        cmocka_unit_test(poll_first_recv_completes_when_data_arrives_later),
+	        cmocka_unit_test(poll_first_recv_takes_data_already_waiting),
+	        cmocka_unit_test(poll_first_send_recv_pair_calls_back_with_the_reply),
+	        cmocka_unit_test(file_added_fd_carries_ops_and_its_close_waits_for_the_del),
+	        cmocka_unit_test(file_slot_is_reused_only_once_the_ops_naming_it_have_ended),
+	        cmocka_unit_test(loop_without_a_file_table_runs_ops_by_fd),
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
