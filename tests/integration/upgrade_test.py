@@ -19,7 +19,7 @@ import unittest
 import urllib.request
 
 from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, free_port,
-                     recv_exact, wait_for_text)
+                     recv_exact, stable_port, wait_for_text)
 
 
 class NewConnections(threading.Thread):
@@ -65,8 +65,8 @@ class Upgrade(unittest.TestCase):
         self.addCleanup(self.dir.cleanup)
         self.sock_path = os.path.join(self.dir.name, "upgrade.sock")
         self.cfg = os.path.join(self.dir.name, "sluice.yaml")
-        self.port = free_port()
-        self.admin = free_port()
+        self.port = stable_port()
+        self.admin = stable_port()
 
     def write(self, backend, workers=2, extra="", more_listeners=""):
         with open(self.cfg, "w") as f:
@@ -171,7 +171,7 @@ listeners:
             stream = Stream(self.port, 11)
             stream.start()
             time.sleep(0.2)
-            second_port = free_port()  # what SIGHUP refuses: a listener added
+            second_port = stable_port()  # what SIGHUP refuses: a listener added
             self.write(b.addr, more_listeners=f"""  - name: other
     address: 127.0.0.1:{second_port}
     group: g

@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, free_port,
+from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, stable_port,
                      wait_for_text)
 
 BAD_SIGNS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "still held by the kernel",
@@ -30,7 +30,7 @@ class UringLifecycle(unittest.TestCase):
         self.addCleanup(self.dir.cleanup)
         self.cfg = os.path.join(self.dir.name, "sluice.yaml")
         self.sock_path = os.path.join(self.dir.name, "upgrade.sock")
-        self.port = free_port()
+        self.port = stable_port()
 
     def write(self, backend, drain="30s", workers=2):
         with open(self.cfg, "w") as f:
