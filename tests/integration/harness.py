@@ -35,26 +35,27 @@ SLOW = 4 if FLAVOUR != "none" else 1
 
 
 def free_port(host="127.0.0.1"):
+    """A TCP port free on <host> for a server the test starts later: stable_port()'s, so no
+    other test's connect() can be given it before the server binds."""
+    return stable_port(host=host)
+
+
+def stable_port(udp=False, host="127.0.0.1"):
+    """A port free on <host> (for TCP, and UDP too if <udp>) below the ephemeral range, for
+    a test that binds it later, or closes a listener and binds the port again: in between, no
+    connect() or bind to port 0 anywhere on the machine can be given it, as an ephemeral port
+    could be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def stable_port(udp=False):
-    """A port free on 127.0.0.1 (for TCP, and UDP too if <udp>) below the ephemeral range, for
-    a test that closes a listener and binds the port again: in between, no connect() or bind
-    to port 0 anywhere on the machine can be given it, as a free_port() one could."""
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         low = int(f.read().split()[0])
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         port = rng.randrange(max(1024, low - 12000), low)
         kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
-        socks = [socket.socket(socket.AF_INET, k) for k in kinds]
+        socks = [socket.socket(family, k) for k in kinds]
         try:
             for s in socks:
-                s.bind(("127.0.0.1", port))
+                s.bind((host, port))
         except OSError:
             continue
         finally:
