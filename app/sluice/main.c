@@ -650,10 +650,15 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 			break;
 	}
 	handed_to = upgrade_handed_over(up);
+	/* the control socket's file is the new process's */
+	if (handed_to != 0 && ctl != NULL)
+		sl_ctl_handed_over(ctl);
+	sl_ctl_stop(ctl);       /* before the drain (show stats asks the workers); joins a reload */
+	upgrade_stop(up);       /* no takeover once the listeners close */
+	sl_admin_stop(admin);   /* before the drain: a scrape asks the workers */
+	sl_alerts_stop(alerts); /* likewise an evaluation */
+	/* said once those are closed (the control socket's file removed): the line means so */
 	if (handed_to != 0) {
-		/* the control socket's file is the new process's */
-		if (ctl != NULL)
-			sl_ctl_handed_over(ctl);
 		/* systemd follows the new process's MAINPID: no STOPPING=1 from here */
 		sl_log_info("upgrade: pid %ld serves now: draining (deadline %u ms; SIGTERM closes "
 		            "every connection at once)",
@@ -665,10 +670,6 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		            sig == SHUTDOWN_SIGNAL ? "SIGTERM" : "it again");
 		notify_draining(rl.drain_ms); /* systemd: STOPPING=1 */
 	}
-	sl_ctl_stop(ctl);       /* before the drain (show stats asks the workers); joins a reload */
-	upgrade_stop(up);       /* no takeover once the listeners close */
-	sl_admin_stop(admin);   /* before the drain: a scrape asks the workers */
-	sl_alerts_stop(alerts); /* likewise an evaluation */
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;
 	if (!watching)
