@@ -119,18 +119,26 @@ surplus_owner(const struct sl_proxy *p, const struct sl_proxy_socket *s)
  * the old process closes them once it stops accepting, and clients that reached their queues
  * in between would be reset; a select-or-migrate program on the group moves them to this
  * process's sockets instead (steer.h). Steering by CPU has one already. Once per listener,
- * for the <n> such sockets of inherited[k]'s listener.
+ * for the <n> such sockets of inherited[k]'s listener. They go to the first worker's socket:
+ * the old process closes its sockets on several threads at once, and a client moved to
+ * another of them that stops listening just then would be reset.
  */
 static void
 surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s,
                 const struct sl_lslot *slot, unsigned n)
 {
+	int fd = p->lfds[slot - p->lslots]; /* worker 0's */
 	char why[256];
 	int err;
 
 	if (slot->cfg.steering == SL_STEER_CPU && p->steer_cpu)
 		return; /* the steering program migrates too */
-	err = sl__steer_migrate(s->fd, why, sizeof(why));
+	if (fd >= 0) {
+		err = sl__steer_migrate(fd, why, sizeof(why));
+	} else {
+		err = -EBADF;
+		snprintf(why, sizeof(why), "no socket of this process listens there");
+	}
 	if (err != 0)
 		sl_log_warn(
 		        "upgrade: listener %s: %u socket%s of the previous process ha%s no "
