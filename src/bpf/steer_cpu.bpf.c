@@ -15,8 +15,9 @@
 #include <bpf/bpf_helpers.h>
 // clang-format on
 
-/* CPU number -> that CPU's worker's listening socket; sized to the possible CPUs at load. No
- * BTF types: the kernel takes a socket array's values only as plain sizes. */
+/* CPU number -> that CPU's worker's listening socket; sized to the possible CPUs at load
+ * (sl_steer_hash: one entry, the socket a closing one's clients move to). No BTF types: the
+ * kernel takes a socket array's values only as plain sizes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
 	__uint(key_size, sizeof(__u32));
@@ -40,12 +41,19 @@ sl_steer_cpu(struct sk_reuseport_md *md)
  * For a group that steers by hash (the default): no selection, so a new connection goes where
  * the kernel's hash sends it, as with no program; attached only for what the kind brings, that
  * a closing socket's queued clients move to another socket of the group (sl__steer_migrate()).
+ * Those go to the socket at key 0, one that stays open: by hash they could land on another
+ * socket that is closing too, and one that stops listening between the kernel's choice and
+ * the move resets the client.
  */
 SEC("sk_reuseport/migrate")
 int
 sl_steer_hash(struct sk_reuseport_md *md)
 {
-	(void)md;
+	__u32 key = 0;
+
+	/* none there (it closed): the kernel's hash picks */
+	if (md->migrating_sk != NULL)
+		bpf_sk_select_reuseport(md, &sl_steer_socks, &key, 0);
 	return SK_PASS;
 }
 

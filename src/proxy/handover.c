@@ -119,18 +119,26 @@ surplus_owner(const struct sl_proxy *p, const struct sl_proxy_socket *s)
  * the old process closes them once it stops accepting, and clients that reached their queues
  * in between would be reset; a select-or-migrate program on the group moves them to this
  * process's sockets instead (steer.h). Steering by CPU has one already. Once per listener,
- * for the <n> such sockets of inherited[k]'s listener.
+ * for the <n> such sockets of inherited[k]'s listener. They go to the first worker's socket:
+ * the old process closes its sockets on several threads at once, and a client moved to
+ * another of them that stops listening just then would be reset.
  */
 static void
 surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s,
                 const struct sl_lslot *slot, unsigned n)
 {
+	int fd = p->lfds[slot - p->lslots]; /* worker 0's */
 	char why[256];
 	int err;
 
 	if (slot->cfg.steering == SL_STEER_CPU && p->steer_cpu)
 		return; /* the steering program migrates too */
-	err = sl__steer_migrate(s->fd, why, sizeof(why));
+	if (fd >= 0) {
+		err = sl__steer_migrate(fd, why, sizeof(why));
+	} else {
+		err = -EBADF;
+		snprintf(why, sizeof(why), "no socket of this process listens there");
+	}
 	if (err != 0)
 		sl_log_warn(
 		        "upgrade: listener %s: %u socket%s of the previous process ha%s no "
@@ -226,7 +234,24 @@ move_timeout(struct sl_loop *loop, struct sl_timer *t)
 	move_done(t->data);
 }
 
-/* On the worker: stop accepting, hold every forwarding session, move those already empty. */
+/* On the worker: stop accepting; reports to sl_proxy_export(). */
+static void
+worker_shut(struct sl_worker *wk, struct sl_msg *m)
+{
+	struct sl_pworker *w = m->data;
+	struct sl_proxy *p = w->p;
+
+	(void)wk;
+	for (size_t i = 0; i < p->lcap; i++)
+		if (w->lstarted[i])
+			sl__listener_close(&w->listeners[i]);
+	pthread_mutex_lock(&p->mu);
+	p->shut_workers++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* On the worker: hold every forwarding session, move those already empty. */
 static void
 worker_move(struct sl_worker *wk, struct sl_msg *m)
 {
@@ -234,6 +259,7 @@ worker_move(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_session *s, *next;
 
 	(void)wk;
+	/* closed already, unless worker_shut() could not be posted */
 	for (size_t i = 0; i < w->p->lcap; i++)
 		if (w->lstarted[i])
 			sl__listener_close(&w->listeners[i]);
@@ -256,6 +282,7 @@ worker_move(struct sl_worker *wk, struct sl_msg *m)
 void
 sl__handover_worker_init(struct sl_pworker *w)
 {
+	w->shut_msg = (struct sl_msg){.fn = worker_shut, .data = w};
 	w->move_msg = (struct sl_msg){.fn = worker_move, .data = w};
 	sl_timer_init(&w->move_timer, move_timeout, w);
 	w->nholding = 0;
@@ -310,10 +337,25 @@ sl_proxy_export(struct sl_proxy *p, uint32_t wait_ms, struct sl_proxy_moved **ou
 	pthread_mutex_lock(&p->mu);
 	p->moved = NULL;
 	p->nmoved = p->moved_cap = 0;
-	p->moved_workers = 0;
+	p->shut_workers = p->moved_workers = 0;
 	p->move_wait_ms = wait_ms;
 	p->move_open = true;
 	pthread_mutex_unlock(&p->mu);
+	/*
+	 * every worker stops accepting before any session moves: a session moving out frees a
+	 * slot under max_connections, and a worker still listening would accept a client with
+	 * it that is not forwarding yet when that worker holds its sessions, so it would stay
+	 */
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (sl__proxy_post(&p->workers[i], &p->workers[i].shut_msg) == 0)
+			posted++;
+	sl_clock_deadline(&dl, 1000 * 1000); /* a second for their mailboxes */
+	pthread_mutex_lock(&p->mu);
+	while (p->shut_workers < posted)
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&p->mu);
+	posted = 0;
 	for (unsigned i = 0; i < p->nworkers; i++)
 		if (sl__proxy_post(&p->workers[i], &p->workers[i].move_msg) == 0)
 			posted++;

@@ -351,8 +351,10 @@ struct sl_pworker {
 	struct sl_hist snap[SL_PHIST_COUNT];
 	struct sl_msg sync_msg;
 	bool lent;
-	/* binary upgrade (handover.c): sessions holding their reads until they are empty enough
-	 * to move, and the deadline after which the rest read again and stay */
+	/* binary upgrade (handover.c): the listeners closed first, on every worker, then sessions
+	 * holding their reads until they are empty enough to move, and the deadline after which
+	 * the rest read again and stay */
+	struct sl_msg shut_msg;
 	struct sl_msg move_msg;
 	struct sl_timer move_timer;
 	uint32_t nholding;
@@ -445,11 +447,11 @@ struct sl_proxy {
 	size_t ninherited;
 	int *lfds;
 	/* sessions the workers handed over (sl_proxy_export()), guarded by mu: open while the
-	 * export waits; the workers that finished holding */
+	 * export waits; the workers that closed their listeners, and that finished holding */
 	struct sl_proxy_moved *moved;
 	size_t nmoved, moved_cap;
 	bool move_open;
-	unsigned moved_workers;
+	unsigned shut_workers, moved_workers;
 	uint32_t move_wait_ms;
 	unsigned adopt_next;        /* the worker the next adopted session goes to */
 	struct sl_profile *profile; /* NULL without profiling: (profile.c) */

@@ -4,8 +4,8 @@
  * (src/bpf/steer_cpu.bpf.c) with libbpf, sizes its CPU -> socket map to the possible CPUs,
  * fills it with one listener's worker sockets and attaches it to their reuseport group. The
  * group holds the program from then on, so the object is closed at once. Called by proxy.c;
- * sl__steer_migrate() attaches the hash-steering program of the same object, for its kind
- * (handover.c).
+ * sl__steer_migrate() attaches the hash-steering program of the same object, for its kind,
+ * its map naming the one socket a closing socket's clients move to (handover.c).
  */
 #include "proxy/steer.h"
 
@@ -130,16 +130,24 @@ sl__steer_migrate(int fd, char *why, size_t size)
 	struct bpf_program *prog = NULL;
 	struct bpf_object *obj = NULL;
 	struct bpf_map *map = NULL;
+	uint64_t val = (uint64_t)fd;
+	uint32_t key = 0;
 	int pfd, err;
 
 	err = steer_load("sl_steer_hash", "reuseport program", 1, &obj, &prog, &map, why, size);
 	if (err != 0)
 		goto out_print;
+	if (bpf_map_update_elem(bpf_map__fd(map), &key, &val, BPF_ANY) != 0) {
+		err = -errno;
+		snprintf(why, size, "cannot name the socket clients move to: %s", strerror(-err));
+		goto out_close_obj;
+	}
 	pfd = bpf_program__fd(prog);
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &pfd, sizeof(pfd)) == -1) {
 		err = -errno;
 		snprintf(why, size, "cannot attach the reuseport program: %s", strerror(-err));
 	}
+out_close_obj:
 	bpf_object__close(obj);
 out_print:
 	libbpf_set_print(print);

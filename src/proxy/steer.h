@@ -26,10 +26,11 @@ int sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, siz
 int sl__steer_detach(int fd);
 
 /*
- * Attaches to the SO_REUSEPORT group of <fd> a program that steers by hash, as the kernel does
- * with none, but of the select-or-migrate kind: a socket of the group that closes with clients
- * in its queue then hands them to another socket of the group instead of resetting them. For
- * the sockets an upgrade's new process has no worker for. 0, or a negative errno with <why>.
+ * Attaches to the SO_REUSEPORT group of listening socket <fd> a program that steers by hash,
+ * as the kernel does with none, but of the select-or-migrate kind: a socket of the group that
+ * closes with clients in its queue then hands them to <fd> (while it listens) instead of
+ * resetting them. For the sockets an upgrade's new process has no worker for; <fd> is one of
+ * its own, which stays open while they close. 0, or a negative errno with <why>.
  */
 int sl__steer_migrate(int fd, char *why, size_t size);
 
