@@ -349,7 +349,7 @@ sl_proxy_export(struct sl_proxy *p, uint32_t wait_ms, struct sl_proxy_moved **ou
 	for (unsigned i = 0; i < p->nworkers; i++)
 		if (sl__proxy_post(&p->workers[i], &p->workers[i].shut_msg) == 0)
 			posted++;
-	sl_clock_deadline(&dl, 1000 * 1000); /* a second for their mailboxes */
+	sl_clock_deadline(&dl, (uint64_t)1000 * 1000); /* a second for their mailboxes */
 	pthread_mutex_lock(&p->mu);
 	while (p->shut_workers < posted)
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT)
