@@ -242,9 +242,7 @@ worker_shut(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_proxy *p = w->p;
 
 	(void)wk;
-	for (size_t i = 0; i < p->lcap; i++)
-		if (w->lstarted[i])
-			sl__listener_close(&w->listeners[i]);
+	sl__pworker_listeners_close(w);
 	pthread_mutex_lock(&p->mu);
 	p->shut_workers++;
 	pthread_cond_broadcast(&p->cv);
@@ -260,9 +258,7 @@ worker_move(struct sl_worker *wk, struct sl_msg *m)
 
 	(void)wk;
 	/* closed already, unless worker_shut() could not be posted */
-	for (size_t i = 0; i < w->p->lcap; i++)
-		if (w->lstarted[i])
-			sl__listener_close(&w->listeners[i]);
+	sl__pworker_listeners_close(w);
 	w->moving = true;
 	w->nholding = 0;
 	for (s = w->live; s != NULL; s = s->next)

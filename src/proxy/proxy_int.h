@@ -786,6 +786,8 @@ int sl__listener_start(struct sl_plistener *l);
 /* Stops accepting and closes the socket; idempotent. The listener's worker (or any thread
  * before sl__listener_start()). */
 void sl__listener_close(struct sl_plistener *l);
+/* Closes every listener worker <w> started (sl__listener_close()). <w>'s own loop. */
+void sl__pworker_listeners_close(struct sl_pworker *w);
 /*
  * A reload removed <l>: closes its socket, closes its sessions that have not passed the filter
  * chain (the chain's lists are the removed listener's), and reports the slot free of this

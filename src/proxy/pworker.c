@@ -39,6 +39,14 @@ sl__pworker_session_closed(struct sl_pworker *w, struct sl_plistener *l)
 		report_idle(w);
 }
 
+void
+sl__pworker_listeners_close(struct sl_pworker *w)
+{
+	for (size_t i = 0; i < w->p->lcap; i++)
+		if (w->lstarted[i])
+			sl__listener_close(&w->listeners[i]);
+}
+
 static void
 worker_drain(struct sl_worker *wk, struct sl_msg *m)
 {
@@ -47,9 +55,7 @@ worker_drain(struct sl_worker *wk, struct sl_msg *m)
 
 	(void)wk;
 	/* the listeners in this loop; a slot a reload is filling is its (it sees the drain) */
-	for (size_t i = 0; i < p->lcap; i++)
-		if (w->lstarted[i])
-			sl__listener_close(&w->listeners[i]);
+	sl__pworker_listeners_close(w);
 	/* no new sessions: give the warm connections back to the backends now */
 	for (size_t g = 0; g < p->gcap; g++)
 		if (w->gpooled[g])
