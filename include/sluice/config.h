@@ -220,14 +220,21 @@ struct sl_config_proxy_in {
 /* Bounds of source_limits.table_size (entries, 32 bytes each). */
 #define SL_CONFIG_SOURCE_TABLE_MIN 64u
 #define SL_CONFIG_SOURCE_TABLE_MAX (1u << 26)
+/* Largest source_limits.ban.strikes, and the defaults of its keys. */
+#define SL_CONFIG_BAN_STRIKES_MAX 1000000u
+#define SL_CONFIG_BAN_STRIKES_DEFAULT 5u
+#define SL_CONFIG_BAN_WITHIN_DEFAULT_MS 30000u
+#define SL_CONFIG_BAN_DURATION_DEFAULT_MS 60000u
 
 /* Per-source limits of a listener, across every worker. */
 struct sl_config_source {
-	bool on;                        /* a source_limits: key with a limit */
-	struct sl_srctab_limits limits; /* concurrent connections and new-connection rate; live */
-	uint32_t prefix4;               /* sources sharing this IPv4 prefix count as one; 32 */
-	uint32_t prefix6;               /* likewise IPv6; 64 */
-	uint32_t table_size;            /* sources tracked at once; default 65536 */
+	bool on; /* a source_limits: key with a limit or a ban */
+	/* concurrent connections, new-connection rate, and the ban of a source whose connections
+	 * min_rate or first_byte keep cutting (limits.ban.strikes 0: none); live */
+	struct sl_srctab_limits limits;
+	uint32_t prefix4;    /* sources sharing this IPv4 prefix count as one; 32 */
+	uint32_t prefix6;    /* likewise IPv6; 64 */
+	uint32_t table_size; /* sources tracked at once; default 65536 */
 };
 
 /* Bounds of bandwidth rates (bytes per second) and bursts (bytes). */

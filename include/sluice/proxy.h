@@ -48,6 +48,7 @@ enum sl_reject_reason {
 	SL_REJECT_SOURCE_CONNECTIONS, /* the source holds its most concurrent connections */
 	SL_REJECT_SOURCE_RATE,        /* over the source's new-connection rate */
 	SL_REJECT_SOURCE_TABLE_FULL,  /* no room to track a new source */
+	SL_REJECT_SOURCE_BANNED,      /* the source is banned (source_limits.ban) */
 	SL_REJECT_KINDS
 };
 
@@ -67,6 +68,7 @@ struct sl_proxy_stats {
 	uint64_t resets;           /* sessions ended by a reset or socket error on one side */
 	uint64_t accept_errors;    /* accept4() failures other than EAGAIN */
 	uint64_t accept_pauses;    /* accepting paused at max_connections (process or listener) */
+	uint64_t source_bans;      /* sources banned (source_limits.ban) */
 	uint64_t max_connections;  /* the process-wide session cap in force (set or derived) */
 	uint64_t local_errors;     /* clients closed: no fd, memory or port for a backend socket */
 	uint64_t ejections;        /* passive ejections of a backend */

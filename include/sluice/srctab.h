@@ -3,6 +3,7 @@
  * sl_srctab: per-source state for per-source limits (concurrent connections, new-connection
  * rate), keyed by client IP (port ignored), optionally aggregated by prefix. One table is shared
  * by all worker threads, so a limit holds however SO_REUSEPORT spreads one source's connections.
+ * Optionally bans a source whose connections keep being cut (sl_srctab_strike()).
  * Fixed memory chosen at creation; no allocation afterwards; O(1) acquire and release.
  * Set-associative: 7-entry sets, each behind its own spinlock. Eviction: an entry with live
  * connections is never evicted; a set whose entries are all held refuses new sources
@@ -27,6 +28,7 @@ struct sl_srctab_opts {
 	unsigned prefix6; /* the same for IPv6; 0 = 64 (one subscriber's network) */
 	uint64_t seed[2]; /* hash key; all zero = a random one from getrandom() */
 	bool bandwidth;   /* also a byte bucket per direction per entry (sl_srctab_bytes_take()) */
+	bool ban;         /* also strike and ban state per entry (sl_srctab_strike()) */
 };
 
 /* Entries per set. */
@@ -41,6 +43,14 @@ struct sl_srctab_opts {
 struct sl_srctab_limits {
 	uint32_t max_conns;          /* live connections per source; 0 = unlimited */
 	struct sl_tbucket_rate rate; /* new connections per source; sl_tbucket_rate_init() */
+	/* a table created with o->ban: a source with <strikes> strikes within <within_ns> (of its
+	 * first) is refused for <duration_ns> (SL_SRCTAB_BANNED); strikes 0 = no ban. The duration
+	 * is fixed when a ban starts; strikes and within apply to the next strike. */
+	struct sl_srctab_ban {
+		uint32_t strikes;
+		uint64_t within_ns;
+		uint64_t duration_ns;
+	} ban;
 };
 
 /* Outcome of sl_srctab_acquire(); everything but SL_SRCTAB_ALLOWED is a refusal. */
@@ -49,6 +59,7 @@ enum sl_srctab_verdict {
 	SL_SRCTAB_OVER_CONNS, /* the source already holds max_conns connections */
 	SL_SRCTAB_OVER_RATE,  /* the source's new-connection bucket is empty */
 	SL_SRCTAB_TABLE_FULL, /* new source, and every entry of its set holds live connections */
+	SL_SRCTAB_BANNED,     /* the source is banned (sl_srctab_strike()) */
 };
 
 /* A held connection slot: what sl_srctab_release() needs. */
@@ -58,12 +69,14 @@ struct sl_srctab_slot {
 
 struct sl_srctab_stats {
 	size_t capacity;     /* entries */
-	size_t in_use;       /* entries holding live connections or rate debt */
+	size_t in_use;       /* entries holding live connections, rate debt, strikes or a ban */
 	size_t pinned;       /* entries holding live connections (never evicted) */
 	uint64_t conns;      /* live connections over all entries */
 	uint64_t inserts;    /* new sources given an entry */
 	uint64_t evictions;  /* idle entries with rate debt given to another source */
 	uint64_t table_full; /* SL_SRCTAB_TABLE_FULL refusals */
+	size_t banned;       /* entries banned now */
+	uint64_t bans;       /* bans started */
 };
 
 /*
@@ -92,6 +105,17 @@ SL_API int sl_srctab_acquire(struct sl_srctab *t, const struct sl_addr *src,
 
 /* Gives back a slot from sl_srctab_acquire(), once per allowed acquire. Any thread. */
 SL_API void sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot);
+
+/*
+ * Counts a strike at <now_ns> against the source holding <slot> (one of its connections was cut
+ * for misbehaving, e.g. too slow): the <ban->strikes>-th strike within <ban->within_ns> of the
+ * first bans the source for <ban->duration_ns>, and its count starts again. Returns true if
+ * this strike started a ban. A table created without o->ban, or <ban->strikes> 0: does nothing.
+ * A banned entry is taken over by a new source only when every idle entry of its set is banned.
+ * Any thread; never blocks or allocates.
+ */
+SL_API bool sl_srctab_strike(struct sl_srctab *t, struct sl_srctab_slot slot,
+                             const struct sl_srctab_ban *ban, uint64_t now_ns);
 
 /*
  * Bandwidth per source (a table created with o->bandwidth): each entry holds a byte bucket per

@@ -42,6 +42,7 @@ const char *const sl__config_section_names[SL__SECTIONS] = {
         [SL__SEC_PROXY_IN] = "proxy_in",
         [SL__SEC_RATE] = "rate",
         [SL__SEC_SOURCE] = "source",
+        [SL__SEC_BAN] = "ban",
         [SL__SEC_BANDWIDTH] = "bandwidth",
         [SL__SEC_BANDWIDTH_LIMIT] = "bandwidth_limit",
         [SL__SEC_GROUP] = "group",
@@ -144,11 +145,15 @@ sl__config_same_size(const void *a, const void *b)
 	return *(const size_t *)a == *(const size_t *)b;
 }
 
-/* a source_limits: key with a limit, or none: the source table is built at start */
+/* a source_limits: key with a limit, or none, and a ban or none: the source table is built
+ * at start */
 bool
 sl__config_same_source_on(const void *a, const void *b)
 {
-	return ((const struct sl_config_source *)a)->on == ((const struct sl_config_source *)b)->on;
+	const struct sl_config_source *x = a, *y = b;
+
+	/* the table keeps strike and ban state only when built with a ban */
+	return x->on == y->on && (x->limits.ban.strikes != 0) == (y->limits.ban.strikes != 0);
 }
 
 /* bandwidth.source set or not: the source table keeps byte buckets only when built so */

@@ -747,6 +747,27 @@ walk_rate(struct sl__config_load *x, yaml_node_t *map, struct sl_tbucket_rate *r
 	sl_tbucket_rate_init(r, per_second, burst);
 }
 
+/* source_limits.ban: {strikes, within, duration}; any may be left to its default. */
+static void
+walk_ban(struct sl__config_load *x, yaml_node_t *map, struct sl_srctab_ban *b)
+{
+	key_vals v = {0};
+	uint32_t strikes = SL_CONFIG_BAN_STRIKES_DEFAULT, within = SL_CONFIG_BAN_WITHIN_DEFAULT_MS,
+	         duration = SL_CONFIG_BAN_DURATION_DEFAULT_MS;
+
+	if (!walk_map(x, map, "for \"ban\"", "in ban", SL__SEC_BAN, v))
+		return;
+	if (v[SL__KEY_BAN_STRIKES])
+		get_key(x, v[SL__KEY_BAN_STRIKES], SL__KEY_BAN_STRIKES, &strikes);
+	if (v[SL__KEY_BAN_WITHIN])
+		get_key(x, v[SL__KEY_BAN_WITHIN], SL__KEY_BAN_WITHIN, &within);
+	if (v[SL__KEY_BAN_DURATION])
+		get_key(x, v[SL__KEY_BAN_DURATION], SL__KEY_BAN_DURATION, &duration);
+	*b = (struct sl_srctab_ban){.strikes = strikes,
+	                            .within_ns = (uint64_t)within * 1000000u,
+	                            .duration_ns = (uint64_t)duration * 1000000u};
+}
+
 static void
 walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config_source *sl)
 {
@@ -768,10 +789,12 @@ walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config
 		sl__config_error(x, v[SL__KEY_SOURCE_BURST]->start_mark,
 		                 "\"burst\" needs a \"rate\"");
 	sl_tbucket_rate_init(&sl->limits.rate, rate, burst ? burst : 1);
-	sl->on = sl->limits.max_conns != 0 || rate != 0;
-	if (!sl->on)
+	if (v[SL__KEY_SOURCE_BAN])
+		walk_ban(x, v[SL__KEY_SOURCE_BAN], &sl->limits.ban);
+	sl->on = sl->limits.max_conns != 0 || rate != 0 || sl->limits.ban.strikes != 0;
+	if (!sl->on && !v[SL__KEY_SOURCE_BAN]) /* a ban that is not a mapping said so */
 		sl__config_error(x, map->start_mark,
-		                 "source_limits needs \"max_connections\" or \"rate\"");
+		                 "source_limits needs \"max_connections\", \"rate\" or \"ban\"");
 }
 
 /* bandwidth.session or .source: {upload, download, burst}, in bytes per second and bytes. */

@@ -43,10 +43,19 @@ struct set {
 } __attribute__((aligned(2 * SL_CACHELINE)));
 static_assert(sizeof(struct set) == (size_t)4 * SL_CACHELINE, "a set is four cache lines");
 
+/* A source's strikes and ban (a table made with o->ban), by entry index, under its set's lock. */
+struct ban_state {
+	uint64_t first_ns; /* the first strike of the current count */
+	uint64_t until_ns; /* refused before this; 0 = never banned */
+	uint32_t strikes;  /* strikes since first_ns; 0 = none */
+};
+
 struct sl_srctab {
 	struct set *sets;
 	/* with o->bandwidth: two byte buckets per entry, by entry index, under its set's lock */
 	struct sl_tbucket (*bw)[2];
+	struct ban_state *ban; /* with o->ban */
+	uint64_t *bans;        /* with o->ban: bans started, by set, under its lock */
 	uint32_t nsets;
 	uint32_t mask4; /* host order */
 	uint64_t mask6[2];
@@ -227,14 +236,16 @@ sl_srctab_create(struct sl_srctab **out, const struct sl_srctab_opts *o)
 	}
 	/* all zero: every lock free, every entry the fresh state of key 0 */
 	memset(t->sets, 0, nsets * sizeof(struct set));
-	if (o->bandwidth) {
-		/* all zero: full buckets */
+	/* all zero: full buckets, no strikes, no bans */
+	if (o->bandwidth)
 		t->bw = calloc(nsets * SL_SRCTAB_WAYS, sizeof(t->bw[0]));
-		if (!t->bw) {
-			free(t->sets);
-			free(t);
-			return -ENOMEM;
-		}
+	if (o->ban) {
+		t->ban = calloc(nsets * SL_SRCTAB_WAYS, sizeof(t->ban[0]));
+		t->bans = calloc(nsets, sizeof(t->bans[0]));
+	}
+	if ((o->bandwidth && !t->bw) || (o->ban && (!t->ban || !t->bans))) {
+		sl_srctab_destroy(t);
+		return -ENOMEM;
 	}
 	*out = t;
 	return 0;
@@ -245,6 +256,8 @@ sl_srctab_destroy(struct sl_srctab *t)
 {
 	if (!t)
 		return;
+	free(t->bans);
+	free(t->ban);
 	free(t->bw);
 	free(t->sets);
 	free(t);
@@ -264,16 +277,40 @@ debt_less(const struct entry *a, const struct entry *b)
 	       (a->bucket.tat == b->bucket.tat && a->bucket.frac < b->bucket.frac);
 }
 
+/* the index of entry <e> of set <s>: what slots and the side arrays go by */
+static uint32_t
+entry_index(const struct sl_srctab *t, const struct set *s, const struct entry *e)
+{
+	return (uint32_t)(s - t->sets) * SL_SRCTAB_WAYS + (uint32_t)(e - s->e);
+}
+
+/* whether the source at entry index <k> is banned at <now> */
+static bool
+is_banned(const struct sl_srctab *t, uint32_t k, uint64_t now)
+{
+	return t->ban && t->ban[k].until_ns > now;
+}
+
+/* whether the entry at <k> remembers nothing a fresh entry would not */
+static bool
+is_stateless(const struct sl_srctab *t, const struct entry *e, uint32_t k, uint64_t now)
+{
+	return sl_tbucket_is_full(&e->bucket, now) &&
+	       (!t->ban || (t->ban[k].strikes == 0 && t->ban[k].until_ns <= now));
+}
+
 /*
- * The entry for <key> in <s>, taking one over if the key is new: an idle entry whose bucket is
- * full (nothing to lose), else the idle entry with the least rate debt (counted as an eviction).
- * NULL when every entry holds live connections. Caller holds the set's lock.
+ * The entry for <key> in <s>, taking one over if the key is new: an idle entry that remembers
+ * nothing, else the idle unbanned entry with the least rate debt, else the banned entry whose
+ * ban ends first (either counted as an eviction). NULL when every entry holds live
+ * connections. Caller holds the set's lock.
  */
 static struct entry *
 entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint64_t now)
 {
 	struct entry *e, *victim = NULL;
-	bool stateless = false;
+	bool stateless = false, victim_banned = false;
+	uint32_t k;
 	int i;
 
 	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
@@ -283,15 +320,27 @@ entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint
 	}
 	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
 		e = &s->e[i];
+		k = entry_index(t, s, e);
 		if (e->conns != 0)
 			continue;
-		if (sl_tbucket_is_full(&e->bucket, now)) {
+		if (is_stateless(t, e, k, now)) {
 			victim = e;
 			stateless = true;
 			break;
 		}
-		if (!victim || debt_less(e, victim))
+		if (is_banned(t, k, now)) {
+			/* a ban goes only if nothing else can: else an attacker's fresh addresses
+			 * would flush its banned ones out */
+			if (!victim ||
+			    (victim_banned &&
+			     t->ban[k].until_ns < t->ban[entry_index(t, s, victim)].until_ns)) {
+				victim = e;
+				victim_banned = true;
+			}
+		} else if (!victim || victim_banned || debt_less(e, victim)) {
 			victim = e;
+			victim_banned = false;
+		}
 	}
 	if (!victim)
 		return NULL;
@@ -301,13 +350,14 @@ entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint
 	victim->key[0] = key[0];
 	victim->key[1] = key[1];
 	sl_tbucket_init(&victim->bucket);
+	k = entry_index(t, s, victim);
 	if (t->bw) {
 		/* the new source starts with full byte buckets, like a fresh entry */
-		uint32_t k = (uint32_t)(s - t->sets) * SL_SRCTAB_WAYS + (uint32_t)(victim - s->e);
-
 		sl_tbucket_init(&t->bw[k][0]);
 		sl_tbucket_init(&t->bw[k][1]);
 	}
+	if (t->ban)
+		t->ban[k] = (struct ban_state){0};
 	return victim;
 }
 
@@ -331,13 +381,15 @@ sl_srctab_acquire(struct sl_srctab *t, const struct sl_addr *src,
 		/* fail closed: see "Every entry pinned" in docs/internals/srctab.md */
 		s->table_full++;
 		verdict = SL_SRCTAB_TABLE_FULL;
+	} else if (lim->ban.strikes != 0 && is_banned(t, entry_index(t, s, e), now_ns)) {
+		verdict = SL_SRCTAB_BANNED;
 	} else if (lim->max_conns != 0 && e->conns >= lim->max_conns) {
 		verdict = SL_SRCTAB_OVER_CONNS;
 	} else if (!sl_tbucket_try_take(&e->bucket, &lim->rate, now_ns, 1)) {
 		verdict = SL_SRCTAB_OVER_RATE;
 	} else {
 		e->conns++;
-		slot->index = si * SL_SRCTAB_WAYS + (uint32_t)(e - s->e);
+		slot->index = entry_index(t, s, e);
 	}
 	set_unlock(s);
 	return verdict;
@@ -354,6 +406,35 @@ sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot)
 	SL_ASSERT(e->conns > 0);
 	e->conns--;
 	set_unlock(s);
+}
+
+bool
+sl_srctab_strike(struct sl_srctab *t, struct sl_srctab_slot slot, const struct sl_srctab_ban *ban,
+                 uint64_t now_ns)
+{
+	struct set *s = &t->sets[slot.index / SL_SRCTAB_WAYS];
+	struct ban_state *b;
+	bool started = false;
+
+	SL_ASSERT(slot.index / SL_SRCTAB_WAYS < t->nsets);
+	if (!t->ban || ban->strikes == 0)
+		return false;
+	b = &t->ban[slot.index];
+	set_lock(s);
+	if (b->until_ns <= now_ns) { /* a strike while banned changes nothing */
+		if (b->strikes == 0 || now_ns - b->first_ns >= ban->within_ns) {
+			b->first_ns = now_ns;
+			b->strikes = 0;
+		}
+		if (++b->strikes >= ban->strikes) {
+			b->until_ns = now_ns + ban->duration_ns;
+			b->strikes = 0;
+			t->bans[slot.index / SL_SRCTAB_WAYS]++;
+			started = true;
+		}
+	}
+	set_unlock(s);
+	return started;
 }
 
 static struct set *
@@ -411,12 +492,15 @@ sl_srctab_stats_get(struct sl_srctab *t, uint64_t now_ns, struct sl_srctab_stats
 		st->inserts += s->inserts;
 		st->evictions += s->evictions;
 		st->table_full += s->table_full;
+		st->bans += t->bans ? t->bans[i] : 0;
 		for (int w = 0; w < SL_SRCTAB_WAYS; w++) {
 			const struct entry *e = &s->e[w];
+			uint32_t k = entry_index(t, s, e);
 
 			st->conns += e->conns;
 			st->pinned += e->conns != 0;
-			st->in_use += e->conns != 0 || !sl_tbucket_is_full(&e->bucket, now_ns);
+			st->in_use += e->conns != 0 || !is_stateless(t, e, k, now_ns);
+			st->banned += is_banned(t, k, now_ns);
 		}
 		set_unlock(s);
 	}

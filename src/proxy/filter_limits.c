@@ -53,6 +53,7 @@ sl__source_run(struct sl_session *s)
 	        [SL_SRCTAB_OVER_CONNS] = SL_REJECT_SOURCE_CONNECTIONS,
 	        [SL_SRCTAB_OVER_RATE] = SL_REJECT_SOURCE_RATE,
 	        [SL_SRCTAB_TABLE_FULL] = SL_REJECT_SOURCE_TABLE_FULL,
+	        [SL_SRCTAB_BANNED] = SL_REJECT_SOURCE_BANNED,
 	};
 	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
 	struct sl_addr peer;
@@ -91,6 +92,27 @@ sl__source_adopt(struct sl_session *s)
 }
 
 void
+sl__source_strike(struct sl_session *s, int kind)
+{
+	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
+	const struct sl_srctab_ban *ban = &listener_cfg(s)->source.limits.ban;
+	struct sl_addr peer;
+	char a[SL_ADDR_STRLEN];
+
+	if (t == NULL || s->source.index == UINT32_MAX || ban->strikes == 0 ||
+	    (kind != SL_TIMEOUT_MIN_RATE && kind != SL_TIMEOUT_FIRST_BYTE))
+		return;
+	if (!sl_srctab_strike(t, s->source, ban, now_ns(s)))
+		return;
+	sl__ctr_add(s->l->w, SL_CTR_SOURCE_BANS, 1);
+	sl__session_peer_get(&s->peer, &peer);
+	sl_addr_format(&peer, a, sizeof(a));
+	sl_log_debug("listener %s: source of %s banned for %llu ms after %u slow-client cuts",
+	             listener_cfg(s)->name, a, (unsigned long long)(ban->duration_ns / 1000000u),
+	             ban->strikes);
+}
+
+void
 sl__source_release(struct sl_session *s)
 {
 	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
@@ -113,12 +135,12 @@ sl__lshared_fill(struct sl_proxy *p, size_t i)
 	/* per-source bandwidth counts by the same table and keys as source_limits */
 	if (!l->source.on && !sl_config_bandwidth_per_source(l))
 		return 0;
-	err = sl_srctab_create(
-	        &sh->sources,
-	        &(struct sl_srctab_opts){.capacity = l->source.table_size,
-	                                 .prefix4 = l->source.prefix4,
-	                                 .prefix6 = l->source.prefix6,
-	                                 .bandwidth = sl_config_bandwidth_per_source(l)});
+	err = sl_srctab_create(&sh->sources, &(struct sl_srctab_opts){
+	                                             .capacity = l->source.table_size,
+	                                             .prefix4 = l->source.prefix4,
+	                                             .prefix6 = l->source.prefix6,
+	                                             .bandwidth = sl_config_bandwidth_per_source(l),
+	                                             .ban = l->source.limits.ban.strikes != 0});
 	if (err != 0)
 		sl_log_error("listener %s: cannot create the source table (%u entries): %s",
 		             l->name, l->source.table_size, strerror(-err));

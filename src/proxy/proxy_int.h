@@ -71,6 +71,7 @@ enum sl_ctr {
 	SL_CTR_WARM_FAILED,
 	SL_CTR_LOCAL_ERRORS,
 	SL_CTR_ACCEPT_PAUSES,
+	SL_CTR_SOURCE_BANS, /* sources banned (source_limits.ban) */
 	SL_CTR_QUEUE_FULL,
 	SL_CTR_MOVED_OUT,     /* sessions handed to a new process (binary upgrade) */
 	SL_CTR_MOVED_IN,      /* sessions taken over from the previous process */
@@ -697,11 +698,15 @@ enum sl_filter_verdict sl__acl_run(struct sl_session *s);
 /* The listener's new-connection rate, whole process (filter_limits.c). */
 enum sl_filter_verdict sl__listener_rate_run(struct sl_session *s);
 /*
- * Per-source concurrent connections and rate (filter_limits.c); release gives the slot back.
- * adopt takes a slot for a session moved in by an upgrade, checking no limit (it is open).
+ * Per-source concurrent connections, rate and ban (filter_limits.c); release gives the slot
+ * back. adopt takes a slot for a session moved in by an upgrade, checking no limit (it is
+ * open). strike counts a cut of <kind> (enum sl_timeout_kind) against the session's source when
+ * that kind is a slow-client cut (min_rate, first_byte) and the listener bans (call it before
+ * the session closes).
  */
 enum sl_filter_verdict sl__source_run(struct sl_session *s);
 void sl__source_adopt(struct sl_session *s);
+void sl__source_strike(struct sl_session *s, int kind);
 void sl__source_release(struct sl_session *s);
 
 /*

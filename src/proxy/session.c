@@ -195,6 +195,7 @@ sl__session_abort(struct sl_session *s, int why)
 	}
 	sl__ctr_add(s->l->w, (enum sl_ctr)(SL_CTR_TIMEOUT_FIRST + why), 1);
 	s->end = (uint8_t)(SL_END_TIMEOUT_FIRST + why);
+	sl__source_strike(s, why);
 	session_close(s, cut_mode(s, why));
 }
 

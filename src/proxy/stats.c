@@ -25,6 +25,7 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         [SL_CTR_WARM_FAILED] = {"warm_failed", SL_COUNTER_MONOTONIC},
         [SL_CTR_LOCAL_ERRORS] = {"local_errors", SL_COUNTER_MONOTONIC},
         [SL_CTR_ACCEPT_PAUSES] = {"accept_pauses", SL_COUNTER_MONOTONIC},
+        [SL_CTR_SOURCE_BANS] = {"source_bans", SL_COUNTER_MONOTONIC},
         [SL_CTR_QUEUE_FULL] = {"queue_full", SL_COUNTER_MONOTONIC},
         [SL_CTR_MOVED_OUT] = {"moved_out", SL_COUNTER_MONOTONIC},
         [SL_CTR_MOVED_IN] = {"moved_in", SL_COUNTER_MONOTONIC},
@@ -49,6 +50,7 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         REJECT_DEF(SL_REJECT_SOURCE_CONNECTIONS, "source_connections"),
         REJECT_DEF(SL_REJECT_SOURCE_RATE, "source_rate"),
         REJECT_DEF(SL_REJECT_SOURCE_TABLE_FULL, "source_table_full"),
+        REJECT_DEF(SL_REJECT_SOURCE_BANNED, "source_banned"),
 #undef REJECT_DEF
 };
 
@@ -97,6 +99,7 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 	st->warm_failed = sl_counter_sum(c, SL_CTR_WARM_FAILED);
 	st->local_errors = sl_counter_sum(c, SL_CTR_LOCAL_ERRORS);
 	st->accept_pauses = sl_counter_sum(c, SL_CTR_ACCEPT_PAUSES);
+	st->source_bans = sl_counter_sum(c, SL_CTR_SOURCE_BANS);
 	/* relaxed: a statistic */
 	st->max_connections = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
 	for (unsigned k = 0; k < SL_TIMEOUT_KINDS; k++)

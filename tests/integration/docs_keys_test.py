@@ -42,6 +42,7 @@ PLACES = {
     "proxy_in_keys": (r"`proxy_protocol:`", ("LISTENERS", ("proxy_protocol",))),
     "rate_keys": (r"`rate:`", ("LISTENERS", ("rate",))),
     "source_keys": (r"`source_limits:`", ("LISTENERS", ("source_limits",))),
+    "ban_keys": (r"`source_limits\.ban:`", ("LISTENERS", ("source_limits", "ban"))),
     "bandwidth_keys": (r"`bandwidth:`", ("LISTENERS", ("bandwidth",))),
     "bandwidth_limit_keys": (r"`session:` and `source:`", ("LISTENERS", ("bandwidth", "session"))),
     "group_keys": (r"## Group", ("GROUPS", ())),

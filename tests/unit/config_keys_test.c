@@ -343,6 +343,12 @@ a_changed_listener_is_named_with_its_key(void **state)
 	                                            sizeof(why)));
 	assert_string_equal("source_limits changed", why);
 	b.c->listeners[0].source.on = true;
+	/* a ban needs a table built with strike state; its values are live */
+	b.c->listeners[0].source.limits.ban.strikes = 3;
+	assert_true(sl_config_listener_needs_reopen(&a.c->listeners[0], &b.c->listeners[0], why,
+	                                            sizeof(why)));
+	assert_string_equal("source_limits changed", why);
+	b.c->listeners[0].source.limits.ban.strikes = 0;
 	b.c->listeners[0].timeouts.connect_ms++; /* live: the kept listener takes it */
 	assert_false(sl_config_listener_needs_reopen(&a.c->listeners[0], &b.c->listeners[0], why,
 	                                             sizeof(why)));

@@ -683,6 +683,82 @@ config_reports_a_cut_that_is_neither_close_nor_reset(void **state)
 	              "did you mean \"reset\"?\n");
 }
 
+#define BAN_FILE(ban)                                                                              \
+	"listeners:\n"                                                                             \
+	"  - address: 127.0.0.1:8080\n"                                                            \
+	"    source_limits:\n"                                                                     \
+	"      ban: " ban "\n"                                                                     \
+	"groups:\n"                                                                                \
+	"  - name: web\n"                                                                          \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"
+
+static void
+config_a_ban_alone_turns_source_limits_on_with_its_defaults(void **state)
+{
+	struct sl_test_load r = sl_test_config_load(BAN_FILE("{}"));
+	const struct sl_config_source *src;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.errs);
+	src = &r.c->listeners[0].source;
+	assert_true(src->on);
+	assert_int_equal(0, src->limits.max_conns);
+	assert_int_equal(0, src->limits.rate.rate);
+	assert_int_equal(SL_CONFIG_BAN_STRIKES_DEFAULT, src->limits.ban.strikes);
+	assert_int_equal(5, src->limits.ban.strikes);
+	assert_true(src->limits.ban.within_ns == 30000000000ull);
+	assert_true(src->limits.ban.duration_ns == 60000000000ull);
+	sl_test_config_fini(&r);
+}
+
+static void
+config_reads_a_ban(void **state)
+{
+	struct sl_test_load r =
+	        sl_test_config_load(BAN_FILE("{strikes: 2, within: 1500ms, duration: 2m}"));
+	const struct sl_srctab_ban *ban;
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("", r.errs);
+	ban = &r.c->listeners[0].source.limits.ban;
+	assert_int_equal(2, ban->strikes);
+	assert_true(ban->within_ns == 1500000000ull);
+	assert_true(ban->duration_ns == 120000000000ull);
+	sl_test_config_fini(&r);
+}
+
+static void
+config_no_ban_by_default(void **state)
+{
+	struct sl_test_load r = sl_test_config_load(MINIMAL);
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_int_equal(0, r.c->listeners[0].source.limits.ban.strikes);
+	sl_test_config_fini(&r);
+}
+
+static void
+config_reports_bad_ban_values(void **state)
+{
+	(void)state;
+	assert_errors(BAN_FILE("{strikes: 0}"),
+	              "t.yaml:4:22: \"strikes\" must be between 1 and 1000000, got 0\n");
+	assert_errors(BAN_FILE("{within: 0s}"),
+	              "t.yaml:4:21: \"within\" must be at least 1ms, got 0s\n");
+	assert_errors(BAN_FILE("{duration: soon}"),
+	              "t.yaml:4:23: expected a duration such as 250ms, 5s or 2m for \"duration\", "
+	              "got \"soon\"\n");
+	assert_errors(
+	        BAN_FILE("{strikez: 3}"),
+	        "t.yaml:4:13: unknown key \"strikez\" in ban (expected one of: strikes, within, "
+	        "duration); did you mean \"strikes\"?\n");
+	assert_errors(BAN_FILE("5"), "t.yaml:4:12: expected a mapping for \"ban\", got \"5\"\n");
+}
+
 static void
 config_reports_a_boolean_cut(void **state)
 {
@@ -1660,6 +1736,10 @@ main(void)
 	        cmocka_unit_test(config_reads_cut_reset_under_timeouts),
 	        cmocka_unit_test(config_reports_a_cut_that_is_neither_close_nor_reset),
 	        cmocka_unit_test(config_reports_a_boolean_cut),
+	        cmocka_unit_test(config_a_ban_alone_turns_source_limits_on_with_its_defaults),
+	        cmocka_unit_test(config_reads_a_ban),
+	        cmocka_unit_test(config_no_ban_by_default),
+	        cmocka_unit_test(config_reports_bad_ban_values),
 	        cmocka_unit_test(config_reports_max_queue_over_the_bound),
 	        cmocka_unit_test(config_forward_mode_names_parse_back_to_their_mode),
 	        cmocka_unit_test(config_reports_maglev_table_size_not_prime),

@@ -2,8 +2,9 @@
 /*
  * Behaviour tests of sl_srctab: concurrent and rate limits per source, prefix aggregation,
  * eviction (never an entry with live connections; among idle ones the least rate debt), failing
- * closed when a set is all pinned, and that an attacker cycling through 100k addresses cannot
- * take the entries of sources holding connections. Threads: tests/unit/srctab_stress_test.c.
+ * closed when a set is all pinned, that an attacker cycling through 100k addresses cannot
+ * take the entries of sources holding connections, and bans after repeated strikes. Threads:
+ * tests/unit/srctab_stress_test.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -379,6 +380,185 @@ srctab_evicts_the_idle_entry_with_the_least_rate_debt(void **state)
 	sl_srctab_destroy(t);
 }
 
+static struct sl_srctab *
+ban_table(size_t capacity)
+{
+	struct sl_srctab_opts o = {.capacity = capacity, .seed = {0x5eed, 0xc0ffee}, .ban = true};
+	struct sl_srctab *t;
+
+	assert_int_equal(0, sl_srctab_create(&t, &o));
+	return t;
+}
+
+/* <l> with a ban of <strikes> strikes within <within_s> s, for <for_s> s */
+static struct sl_srctab_limits
+with_ban(struct sl_srctab_limits l, uint32_t strikes, uint64_t within_s, uint64_t for_s)
+{
+	l.ban = (struct sl_srctab_ban){
+	        .strikes = strikes, .within_ns = within_s * SEC, .duration_ns = for_s * SEC};
+	return l;
+}
+
+static void
+srctab_bans_a_source_at_its_nth_strike_within_the_window_until_the_ban_ends(void **state)
+{
+	struct sl_srctab *t = ban_table(64);
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 3, 10, 60);
+	struct sl_srctab_slot s, other;
+	struct sl_srctab_stats st;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0));
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0 + 4 * SEC));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:2", &l, T0 + 5 * SEC, &other));
+	sl_srctab_release(t, other);
+	assert_true(sl_srctab_strike(t, s, &l.ban, T0 + 9 * SEC)); /* the 3rd within 10 s */
+	/* refused for 60 s from the strike, whatever the port; others are not */
+	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.0.0.1:3", &l, T0 + 9 * SEC, &other));
+	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.0.0.1:3", &l, T0 + 68 * SEC, &other));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.2:1", &l, T0 + 9 * SEC, &other));
+	sl_srctab_release(t, other);
+	sl_srctab_stats_get(t, T0 + 10 * SEC, &st);
+	assert_int_equal(1, st.bans);
+	assert_int_equal(1, st.banned);
+	/* strikes while banned neither extend the ban nor count towards the next */
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0 + 50 * SEC));
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0 + 51 * SEC));
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0 + 52 * SEC));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:4", &l, T0 + 69 * SEC, &other));
+	sl_srctab_release(t, other);
+	sl_srctab_stats_get(t, T0 + 69 * SEC, &st);
+	assert_int_equal(1, st.bans);
+	assert_int_equal(0, st.banned);
+	/* the count starts again after a ban */
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0 + 70 * SEC));
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0 + 71 * SEC));
+	assert_true(sl_srctab_strike(t, s, &l.ban, T0 + 72 * SEC));
+	sl_srctab_release(t, s);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_strikes_further_apart_than_the_window_never_ban(void **state)
+{
+	struct sl_srctab *t = ban_table(64);
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 2, 10, 60);
+	struct sl_srctab_slot s, other;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	for (uint64_t i = 0; i < 20; i++) /* one strike each 10 s: the count is never 2 */
+		assert_false(sl_srctab_strike(t, s, &l.ban, T0 + i * 10 * SEC));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:2", &l, T0 + 200 * SEC, &other));
+	/* two 9.9 s apart do */
+	assert_false(sl_srctab_strike(t, other, &l.ban, T0 + 200 * SEC));
+	assert_true(sl_srctab_strike(t, other, &l.ban, T0 + 200 * SEC + 9900000000ull));
+	sl_srctab_release(t, other);
+	sl_srctab_release(t, s);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_a_banned_source_spends_no_token_and_no_ban_without_ban_limits(void **state)
+{
+	struct sl_srctab *t = ban_table(64);
+	struct sl_srctab_limits l = with_ban(limits(0, 1, 2), 1, 10, 5);
+	struct sl_srctab_limits off = limits(0, 1, 2);
+	struct sl_srctab_slot s, other;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_true(sl_srctab_strike(t, s, &l.ban, T0));
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.0.0.1:2", &l, T0, &other));
+	/* limits without a ban (an adopted session's) pass a banned source; a strike under them
+	 * does nothing */
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:2", &off, T0, &other));
+	assert_false(sl_srctab_strike(t, other, &off.ban, T0));
+	sl_srctab_release(t, other);
+	/* after the ban the one token left (burst 2, one taken, 5 s of refill capped at 2) is
+	 * there: the refusals took none */
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:3", &l, T0 + 5 * SEC, &other));
+	sl_srctab_release(t, other);
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:3", &l, T0 + 5 * SEC, &other));
+	sl_srctab_release(t, other);
+	assert_int_equal(SL_SRCTAB_OVER_RATE, acquire(t, "10.0.0.1:3", &l, T0 + 5 * SEC, &other));
+	sl_srctab_release(t, s);
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_strike_does_nothing_on_a_table_without_bans(void **state)
+{
+	struct sl_srctab *t = table(64, 0, 0);
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 1, 10, 60);
+	struct sl_srctab_slot s, other;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_false(sl_srctab_strike(t, s, &l.ban, T0));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:2", &l, T0, &other));
+	sl_srctab_release(t, other);
+	sl_srctab_release(t, s);
+	sl_srctab_destroy(t);
+}
+
+/*
+ * A one-set table: a banned idle source keeps its entry while newcomers cycle through the other
+ * six, so fresh addresses cannot flush a ban, although the newcomers' entries owe more rate
+ * (1/s) than the banned one; once every idle entry is banned, the ban ending first goes.
+ */
+static void
+srctab_fresh_sources_take_a_banned_entry_only_when_every_idle_entry_is_banned(void **state)
+{
+	struct sl_srctab *t = ban_table(SL_SRCTAB_WAYS);
+	struct sl_srctab_limits l = with_ban(limits(0, 1, 10), 1, 10, 60);
+	struct sl_srctab_slot s;
+	struct sl_srctab_stats st;
+	struct sl_addr a;
+	uint32_t i;
+
+	(void)state;
+	/* source 0 is banned (then its connection closes) */
+	a = addr4(0x0a000001);
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	assert_true(sl_srctab_strike(t, s, &l.ban, T0));
+	sl_srctab_release(t, s);
+	for (i = 0; i < 1000; i++) {
+		a = addr4(0x0b000001 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0 + SEC, &s));
+		sl_srctab_release(t, s);
+	}
+	a = addr4(0x0a000001);
+	assert_int_equal(SL_SRCTAB_BANNED, sl_srctab_acquire(t, &a, &l, T0 + SEC, &s));
+	/* sources 1..6 banned too, one second apart, each after source 0 */
+	for (i = 1; i < SL_SRCTAB_WAYS; i++) {
+		a = addr4(0x0a000001 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED,
+		                 sl_srctab_acquire(t, &a, &l, T0 + (1 + i) * SEC, &s));
+		assert_true(sl_srctab_strike(t, s, &l.ban, T0 + (1 + i) * SEC));
+		sl_srctab_release(t, s);
+	}
+	sl_srctab_stats_get(t, T0 + 10 * SEC, &st);
+	assert_int_equal(SL_SRCTAB_WAYS, st.banned);
+	/* a newcomer takes source 0's entry (its ban ends first); source 0 comes back fresh into
+	 * the newcomer's idle entry, an unbanned one, so source 1 stays banned */
+	a = addr4(0x0c000001);
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0 + 10 * SEC, &s));
+	sl_srctab_release(t, s);
+	a = addr4(0x0a000001 + 2);
+	assert_int_equal(SL_SRCTAB_BANNED, sl_srctab_acquire(t, &a, &l, T0 + 10 * SEC, &s));
+	a = addr4(0x0a000001);
+	assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0 + 10 * SEC, &s));
+	sl_srctab_release(t, s);
+	a = addr4(0x0a000001 + 1);
+	assert_int_equal(SL_SRCTAB_BANNED, sl_srctab_acquire(t, &a, &l, T0 + 10 * SEC, &s));
+	sl_srctab_stats_get(t, T0 + 10 * SEC, &st);
+	assert_int_equal(SL_SRCTAB_WAYS - 1, st.banned);
+	sl_srctab_destroy(t);
+}
+
 #define LEGIT 50
 #define ATTACK 100000
 
@@ -613,6 +793,14 @@ main(void)
 	        cmocka_unit_test(srctab_new_limits_apply_to_sources_already_in_the_table),
 	        cmocka_unit_test(srctab_connections_of_one_source_share_its_byte_bucket),
 	        cmocka_unit_test(srctab_new_source_in_a_reused_entry_starts_with_full_byte_buckets),
+	        cmocka_unit_test(
+	                srctab_bans_a_source_at_its_nth_strike_within_the_window_until_the_ban_ends),
+	        cmocka_unit_test(srctab_strikes_further_apart_than_the_window_never_ban),
+	        cmocka_unit_test(
+	                srctab_a_banned_source_spends_no_token_and_no_ban_without_ban_limits),
+	        cmocka_unit_test(srctab_strike_does_nothing_on_a_table_without_bans),
+	        cmocka_unit_test(
+	                srctab_fresh_sources_take_a_banned_entry_only_when_every_idle_entry_is_banned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

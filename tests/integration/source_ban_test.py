@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: MIT
+"""source_limits.ban: a source whose connections first_byte or min_rate keep cutting is refused
+for a while, across workers and for every address of its prefix; other sources are served, the
+ban ends on time, and a reload can turn it on. Refusals and bans are counted in the metrics and
+the exit summary."""
+import os
+import re
+import signal
+import time
+import unittest
+
+from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, held,
+                     scrape_metrics, stable_port, wait_for, wait_for_text, write_config)
+
+BAN = "    source_limits: { ban: { strikes: 2, within: 30s, duration: %s } }\n"
+
+
+def config(port, admin, backend, listener_extra):
+    return write_config(f"""
+workers: 2
+admin: {{ address: 127.0.0.1:{admin} }}
+listeners:
+  - name: front
+    address: 127.0.0.1:{port}
+    group: g
+{listener_extra}
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+
+def rejected(err):
+    m = re.search(r"rejected: \d+ clients:(.*)", err)
+    return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
+
+
+def cut_silent(port, source):
+    """Opens a connection from <source> that sends nothing; true once sluice has cut it."""
+    s = connect(port, source=source)
+    try:
+        return closed_by_peer(s, 10 * SLOW)
+    finally:
+        s.close()
+
+
+def cut_trickling(port, source):
+    """Sends one byte, reads its echo, then waits: under min_rate, sluice cuts it; true once it
+    has."""
+    s = connect(port, source=source)
+    try:
+        s.sendall(b"x")
+        return s.recv(1) == b"x" and closed_by_peer(s, 10 * SLOW)
+    finally:
+        s.close()
+
+
+class SourceBan(unittest.TestCase):
+    def run_proxy(self, listener_extra, body):
+        with Server(echo_handler) as b:
+            port, admin = stable_port(), stable_port()
+            cfg = config(port, admin, b.addr, listener_extra)
+            with Sluice(["-c", cfg], port=port) as px:
+                body(port, admin, b, px, cfg)
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+            os.unlink(cfg)
+            return err
+
+    def test_a_source_cut_at_first_byte_twice_is_refused_until_the_ban_ends(self):
+        def body(port, admin, backend, px, cfg):
+            self.assertTrue(cut_silent(port, "127.0.0.30"))
+            self.assertTrue(cut_silent(port, "127.0.0.30"))
+            start = time.monotonic()
+            # banned: refused at once, whichever worker takes it, before any backend connect
+            before = backend.accepted
+            for _ in range(4):
+                s = connect(port, source="127.0.0.30")
+                self.assertFalse(echoed(s))
+                s.close()
+            self.assertEqual(before, backend.accepted)
+            other = connect(port, source="127.0.0.31")
+            self.assertTrue(echoed(other))
+            other.close()
+            m = scrape_metrics(admin)
+            self.assertEqual(1, m["sluice_source_bans_total"])
+            self.assertEqual(4, m['sluice_rejects_total{reason="source_banned"}'])
+            self.assertEqual(2, m['sluice_timeouts_total{kind="first_byte"}'])
+            # the ban lasts 3 s from the second cut; then the source is served again
+            if time.monotonic() - start < 2.5:
+                s = connect(port, source="127.0.0.30")
+                self.assertFalse(echoed(s))
+                s.close()
+            time.sleep(max(0.0, start + 3.2 - time.monotonic()))
+
+            def served():
+                s = connect(port, source="127.0.0.30")
+                try:
+                    return echoed(s)
+                finally:
+                    s.close()
+            wait_for(served, "the source served again after its ban", timeout=5)
+
+        err = self.run_proxy("    timeouts: { first_byte: 300ms }\n" + BAN % "3s", body)
+        self.assertGreaterEqual(rejected(err).get("source_banned", 0), 4, err)
+        self.assertEqual({"source_banned"}, set(rejected(err)), err)
+        self.assertRegex(err, r"\b1 source_bans\b")
+
+    def test_min_rate_cuts_ban_every_address_of_the_prefix(self):
+        def body(port, admin, backend, px, cfg):
+            self.assertTrue(cut_trickling(port, "127.0.7.1"))
+            self.assertTrue(cut_trickling(port, "127.0.7.2"))  # same /24: the same source
+            s = connect(port, source="127.0.7.3")
+            self.assertFalse(echoed(s))
+            s.close()
+            other = connect(port, source="127.0.8.1")
+            self.assertTrue(echoed(other))
+            other.close()
+            m = scrape_metrics(admin)
+            self.assertEqual(2, m['sluice_timeouts_total{kind="min_rate"}'])
+            self.assertEqual(1, m["sluice_source_bans_total"])
+
+        err = self.run_proxy("    timeouts: { min_rate: { bytes: 1k, window: 300ms } }\n" +
+                             BAN.replace("ban:", "prefix4: 24, ban:") % "60s", body)
+        self.assertEqual({"source_banned": 1}, rejected(err), err)
+
+    def test_without_a_ban_cut_sources_are_served(self):
+        # the same cuts with source_limits but no ban: nothing is refused
+        def body(port, admin, backend, px, cfg):
+            for _ in range(3):
+                self.assertTrue(cut_silent(port, "127.0.0.32"))
+            s = connect(port, source="127.0.0.32")
+            self.assertTrue(echoed(s))
+            s.close()
+            self.assertEqual(0, scrape_metrics(admin)["sluice_source_bans_total"])
+
+        err = self.run_proxy("    timeouts: { first_byte: 300ms }\n"
+                             "    source_limits: { max_connections: 100 }\n", body)
+        self.assertEqual({}, rejected(err), err)
+
+    def test_other_cuts_are_no_strikes(self):
+        # client_idle cuts a client that stopped talking; it is no slow-client attack
+        def body(port, admin, backend, px, cfg):
+            for _ in range(3):
+                s = connect(port, source="127.0.0.33")
+                self.assertTrue(echoed(s))
+                self.assertTrue(closed_by_peer(s, 10 * SLOW))
+                s.close()
+            s = connect(port, source="127.0.0.33")
+            self.assertTrue(echoed(s))
+            s.close()
+
+        err = self.run_proxy("    timeouts: { client_idle: 300ms }\n" + BAN % "60s", body)
+        self.assertEqual({}, rejected(err), err)
+        self.assertNotRegex(err, r"source_bans")
+
+    def test_a_reload_that_adds_a_ban_reopens_the_listener_and_bans(self):
+        def body(port, admin, backend, px, cfg):
+            for _ in range(2):
+                self.assertTrue(cut_silent(port, "127.0.0.34"))
+            s = connect(port, source="127.0.0.34")
+            self.assertTrue(echoed(s))  # no ban yet
+            with open(cfg) as f:
+                text = f.read()
+            with open(cfg, "w") as f:
+                f.write(text.replace("    source_limits: { max_connections: 100 }\n",
+                                     BAN % "60s"))
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "listener front: source_limits changed: re-opened")
+            # the session opened before the reload goes on
+            self.assertTrue(echoed(s))
+            s.close()
+            for _ in range(2):
+                self.assertTrue(cut_silent(port, "127.0.0.34"))
+            s = connect(port, source="127.0.0.34")
+            self.assertFalse(echoed(s))
+            s.close()
+            wait_for(lambda: held(backend) == 0, "the backend sees every session closed")
+
+        err = self.run_proxy("    timeouts: { first_byte: 300ms }\n"
+                             "    source_limits: { max_connections: 100 }\n", body)
+        self.assertEqual({"source_banned": 1}, rejected(err), err)
+
+
+if __name__ == "__main__":
+    unittest.main()
