@@ -522,6 +522,31 @@ class AttackTest(unittest.TestCase):
         self.assertEqual(trickle.opened + 40, accepted)
         self.assert_memory(peak, base, silent.opened + trickle.opened + 1)
 
+    def test_slowloris_sources_cut_twice_are_banned_and_refused(self):
+        crowd = []
+        n = scaled(8)
+
+        def body(a):
+            # one connection at a time per source: its first two wait out first_byte (two
+            # strikes: banned), the next four are refused at once
+            silent = Crowd(a.port, sources(44, n), 6, max_open=1)
+            crowd.append(silent)
+            self.alongside([silent], Legit(a.port))
+
+        err, peak, base, accepted = self.under_attack("""  - address: 127.0.0.1:{port}
+    group: g
+    timeouts: { first_byte: 300ms }
+    source_limits: { ban: { strikes: 2, within: 30s, duration: 60s } }
+""", body)
+        silent = crowd[0]
+        self.assertEqual(6 * n, silent.opened)
+        self.assertEqual({(True, False): 6 * n}, dict(silent.outcome()))
+        self.assertEqual({"first_byte": 2 * n}, counts(err, "timeouts"), err)
+        self.assertEqual({"source_banned": 4 * n}, counts(err, "rejected"), err)
+        self.assertRegex(err, rf"\b{n} source_bans\b")
+        self.assertEqual(40, accepted)  # only the legitimate client reached the backend
+        self.assert_memory(peak, base, 2 + 1)
+
     def test_slow_reader_is_cut_at_client_idle(self):
         cut = []
         lock = threading.Lock()
