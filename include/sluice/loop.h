@@ -108,7 +108,9 @@ struct sl_loop_opts {
 	/*
 	 * io_uring: slots of the ring's registered-file table (sl_loop_file_add()); 0 = the
 	 * process's fd limit, at most SL_LOOP_MAX_FILES; negative = no table (every op looks its
-	 * fd up, as on a kernel that refuses the table).
+	 * fd up, as on a kernel that refuses the table). A table takes kernel memory (8 bytes a
+	 * slot, rounded up to a power of two pages) whether or not files are added: a loop whose
+	 * user never calls sl_loop_file_add() is best given none.
 	 */
 	int max_files;
 };
