@@ -220,7 +220,8 @@ demo_start(struct demo **out, struct sl_addr addrs[DEMO_BACKENDS], enum sl_loop_
 
 	if (!d)
 		return -ENOMEM;
-	err = sl_loop_create(&d->loop, &(struct sl_loop_opts){.runtime = rt});
+	/* no registered files: nothing here uses them */
+	err = sl_loop_create(&d->loop, &(struct sl_loop_opts){.runtime = rt, .max_files = -1});
 	if (err)
 		goto err_free;
 	sl_loop_set_wake_fn(d->loop, demo_on_wake, d);

@@ -108,7 +108,9 @@ struct sl_loop_opts {
 	/*
 	 * io_uring: slots of the ring's registered-file table (sl_loop_file_add()); 0 = the
 	 * process's fd limit, at most SL_LOOP_MAX_FILES; negative = no table (every op looks its
-	 * fd up, as on a kernel that refuses the table).
+	 * fd up, as on a kernel that refuses the table, which the log says once for the loop). A
+	 * table takes kernel memory (8 bytes a slot, rounded up to a power of two pages) whether or
+	 * not files are added: a loop whose user never calls sl_loop_file_add() is best given none.
 	 */
 	int max_files;
 };
@@ -214,9 +216,10 @@ SL_API int sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const
  * Registers <fd> with the loop's ring (io_uring's registered files), so the ops on it (which
  * still name it by <fd>) skip the kernel's per-op descriptor lookup and reference. 0, or a
  * negative errno with nothing changed, ops on <fd> working as before: -EOPNOTSUPP (epoll, or
- * no table: sl_loop_opts.max_files), -ENOSPC (table full), -EEXIST, -EBADF, -ENOMEM. The table
- * holds the file open: call sl_loop_file_del() when done with <fd>, before anything of this
- * loop could get the same fd number (a close() just before is fine).
+ * no table: sl_loop_opts.max_files), -ENOSPC (table full: the loop's first one logs a line),
+ * -EEXIST, -EBADF, -ENOMEM. The table holds the file open: call sl_loop_file_del() when done
+ * with <fd>, before anything of this loop could get the same fd number (a close() just before
+ * is fine).
  */
 SL_API int sl_loop_file_add(struct sl_loop *l, int fd);
 /*

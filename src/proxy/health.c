@@ -572,8 +572,10 @@ sl_health_create(struct sl_health **out, const struct sl_health_target *t, size_
 		err = -ENOMEM;
 		goto err_free_h;
 	}
+	/* checks make no ops on registered files: no table (its kernel memory) */
 	err = sl_loop_create(
-	        &h->loop, &(struct sl_loop_opts){.runtime = o != NULL ? o->runtime : SL_LOOP_AUTO});
+	        &h->loop, &(struct sl_loop_opts){.runtime = o != NULL ? o->runtime : SL_LOOP_AUTO,
+	                                         .max_files = -1});
 	if (err != 0)
 		goto err_free_targets;
 	sl_loop_set_wake_fn(h->loop, wake, h);

@@ -259,6 +259,15 @@ listen_failed(const struct sl_config_listener *c, const struct sl_addr *a, int e
 	sl_log_error("%s", why);
 }
 
+bool
+sl__listeners_want_files(const struct sl_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].forward == SL_FWD_URING)
+			return true;
+	return false;
+}
+
 int
 sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd)
 {
@@ -293,6 +302,10 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 				            why);
 		}
 	}
+	/* added by a reload to a process whose loops were made without a file table */
+	if (l->fwd_ops == &sl_fwd_uring_ops && w->index == 0 && !sl__listeners_want_files(p->cfg))
+		sl_log_info("listener %s: forward: uring without registered files till an upgrade",
+		            c->name);
 	l->env.buffer_size = c->buffer_size;
 	l->env.limiter = &sl__bandwidth_limiter; /* for the sessions bandwidth: limits */
 	sl_defer_init(&l->more, listener_more, l);

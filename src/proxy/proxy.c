@@ -245,6 +245,8 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		sl_log_error("cannot create the health checker: %s", strerror(-err));
 		goto err_destroy;
 	}
+	/* a file table costs kernel memory in every ring: only for forward: uring */
+	wo.loop.max_files = sl__listeners_want_files(cfg) ? 0 : -1;
 	err = sl_worker_group_create(&p->wg, &wo);
 	if (err != 0)
 		goto err_destroy;

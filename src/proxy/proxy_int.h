@@ -783,6 +783,13 @@ void sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_
  * the controlling thread while the worker is stopped).
  */
 int sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd);
+/*
+ * Whether some listener of <cfg> has forward: uring, the one user of a loop's registered files
+ * (sl_loop_file_add()): the workers' io_uring loops register a file table only if the start
+ * file has one (sl_loop_opts.max_files); a listener a reload adds to a process without goes by
+ * plain fds. Any thread.
+ */
+bool sl__listeners_want_files(const struct sl_config *cfg);
 /* Writes into <why> (<size>) why listener <c> cannot listen on <a> (-errno <err>): for an
  * address in use, what holds the port (sl_sock_port_users()). */
 void sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr *a, int err,

@@ -16,6 +16,8 @@
 
 #include <liburing.h>
 
+#include <sluice/log.h>
+
 #include "rt/loop_int.h"
 
 /*
@@ -80,6 +82,7 @@ struct sl_loop_uring {
 	/* registered-file table (nfiles == 0: none); [0, files_used) have been handed out */
 	struct uring_file *files;
 	uint32_t nfiles, files_used, file_free;
+	bool files_full_said; /* a sl_loop_file_add() found the table full, and the log says so */
 };
 
 #define URING_OP_BIT 0x80000000u
@@ -482,6 +485,21 @@ file_put(struct sl_loop_uring *u, uint32_t i)
 	u->file_free = i;
 }
 
+/*
+ * -ENOSPC for a sl_loop_file_add() that finds every slot taken. The first one says so, once per
+ * loop: the ops of each fd added while the table stays full look it up, slower but working.
+ */
+static int
+files_full(struct sl_loop_uring *u)
+{
+	if (!u->files_full_said) {
+		u->files_full_said = true;
+		sl_log_info("io_uring: a loop's %u registered-file slots are full: more go by fd",
+		            u->nfiles);
+	}
+	return -ENOSPC;
+}
+
 static int
 uring_file_add(struct sl_loop *l, int fd)
 {
@@ -501,7 +519,7 @@ uring_file_add(struct sl_loop *l, int fd)
 	else if (u->files_used < u->nfiles)
 		i = u->files_used;
 	else
-		return -ENOSPC;
+		return files_full(u);
 	u->files[i].fd = fd;
 	err = file_update(u, i, &u->files[i].fd);
 	if (err != 0)
@@ -573,23 +591,25 @@ files_size(int want)
 
 /*
  * Registers an empty table of files_size(<want>) slots; a kernel or a limit that refuses it
- * leaves the loop without one (ops look their fds up).
+ * leaves the loop without one (ops look their fds up), which the log says once, as no op will.
  */
 static void
 files_init(struct sl_loop_uring *u, int want)
 {
 	uint32_t n = files_size(want);
+	int err;
 
 	u->file_free = UINT32_MAX;
 	if (n == 0)
 		return;
 	/* slots are touched only as they are handed out */
 	u->files = calloc(n, sizeof(*u->files));
-	if (u->files == NULL)
-		return;
-	if (io_uring_register_files_sparse(&u->ring, n) != 0) {
+	err = u->files == NULL ? -ENOMEM : io_uring_register_files_sparse(&u->ring, n);
+	if (err != 0) {
 		free(u->files);
 		u->files = NULL;
+		sl_log_info("io_uring: a loop runs without registered files: %u slots refused: %s",
+		            n, strerror(-err));
 		return;
 	}
 	u->nfiles = n;

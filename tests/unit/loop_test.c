@@ -19,8 +19,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1911,6 +1913,134 @@ loop_without_a_file_table_runs_ops_by_fd(void **state)
 	sl_loop_destroy(l);
 }
 
+/* What the process writes to stderr (the log) between err_capture_start() and _stop(). */
+struct err_capture {
+	FILE *f;
+	int saved; /* the real stderr */
+};
+
+static void
+err_capture_start(struct err_capture *c)
+{
+	c->f = tmpfile();
+	assert_non_null(c->f);
+	c->saved = dup(STDERR_FILENO);
+	assert_true(c->saved >= 0);
+	assert_int_equal(STDERR_FILENO, dup2(fileno(c->f), STDERR_FILENO));
+}
+
+/* Ends the capture: how many of its lines contain <text>. */
+static int
+err_capture_stop(struct err_capture *c, const char *text)
+{
+	char line[1024];
+	int n = 0;
+
+	dup2(c->saved, STDERR_FILENO);
+	close(c->saved);
+	rewind(c->f);
+	while (fgets(line, sizeof(line), c->f) != NULL) {
+		fputs(line, stderr); /* still shown with the test's output */
+		n += strstr(line, text) != NULL;
+	}
+	fclose(c->f);
+	return n;
+}
+
+/* More slots than the kernel's bound on a file table (IORING_MAX_FIXED_FILES, 1 << 20). */
+#define FILES_REFUSED ((1 << 20) + 1)
+
+static void
+loop_whose_file_table_is_refused_says_so_once_and_runs_ops_by_fd(void **state)
+{
+	struct sl_loop_opts o = {.runtime = test_runtime, .max_files = FILES_REFUSED};
+	struct err_capture c;
+	struct sl_loop *l = NULL;
+	struct rlimit rl;
+	struct opt rx;
+	struct pair p;
+	int err, said;
+
+	(void)state;
+	if (test_runtime == SL_LOOP_EPOLL)
+		skip(); /* no ring, no table */
+	pair_open(&p);
+	opt_init(&rx);
+	/* liburing raises the fd limit on a refusal and asks again: put it back after */
+	assert_int_equal(0, getrlimit(RLIMIT_NOFILE, &rl));
+	err_capture_start(&c);
+	err = sl_loop_create(&l, &o);
+	if (err == 0) {
+		(void)sl_loop_file_add(l, p.fd[0]);
+		(void)sl_loop_file_add(l, p.fd[1]);
+	}
+	said = err_capture_stop(&c, "runs without registered files");
+	assert_int_equal(0, setrlimit(RLIMIT_NOFILE, &rl));
+
+	assert_int_equal(0, err);
+	assert_int_equal(1, said);
+	assert_int_equal(-EOPNOTSUPP, sl_loop_file_add(l, p.fd[0]));
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	pair_send(&p);
+	opt_run(l, &rx, 1);
+	assert_int_equal(1, rx.res[0]);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+loop_without_a_file_table_by_choice_says_nothing(void **state)
+{
+	struct sl_loop_opts o = {.runtime = test_runtime, .max_files = -1};
+	struct err_capture c;
+	struct sl_loop *l = NULL;
+	struct pair p;
+	int err, said, added = 0;
+
+	(void)state;
+	pair_open(&p);
+	err_capture_start(&c);
+	err = sl_loop_create(&l, &o);
+	if (err == 0)
+		added = sl_loop_file_add(l, p.fd[0]);
+	said = err_capture_stop(&c, "registered");
+
+	assert_int_equal(0, err);
+	assert_int_equal(-EOPNOTSUPP, added);
+	assert_int_equal(0, said);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+full_file_table_is_said_once_per_loop(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.max_files = 1});
+	struct err_capture c;
+	int got[4], said;
+	struct pair a, b;
+
+	(void)state;
+	pair_open(&a);
+	pair_open(&b);
+	err_capture_start(&c);
+	got[0] = sl_loop_file_add(l, a.fd[0]);
+	got[1] = sl_loop_file_add(l, a.fd[1]);
+	got[2] = sl_loop_file_add(l, b.fd[0]);
+	got[3] = sl_loop_file_add(l, b.fd[1]);
+	said = err_capture_stop(&c, "registered-file slots are full");
+
+	assert_int_equal(0, got[0]);
+	assert_int_equal(-ENOSPC, got[1]);
+	assert_int_equal(-ENOSPC, got[2]);
+	assert_int_equal(-ENOSPC, got[3]);
+	assert_int_equal(1, said);
+	sl_loop_file_del(l, a.fd[0]);
+	pair_close(&a);
+	pair_close(&b);
+	sl_loop_destroy(l);
+}
+
 static void
 completion_and_readiness_of_one_wait_run_in_one_batch(void **state)
 {
@@ -2071,6 +2201,9 @@ main(void)
 	        cmocka_unit_test(file_added_fd_carries_ops_and_its_close_waits_for_the_del),
 	        cmocka_unit_test(file_slot_is_reused_only_once_the_ops_naming_it_have_ended),
 	        cmocka_unit_test(loop_without_a_file_table_runs_ops_by_fd),
+	        cmocka_unit_test(loop_whose_file_table_is_refused_says_so_once_and_runs_ops_by_fd),
+	        cmocka_unit_test(loop_without_a_file_table_by_choice_says_nothing),
+	        cmocka_unit_test(full_file_table_is_said_once_per_loop),
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
