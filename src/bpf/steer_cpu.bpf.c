@@ -25,15 +25,41 @@ struct {
 	__uint(max_entries, 1);
 } sl_steer_socks SEC(".maps");
 
+/* sl_steer_cpu: the key in sl_steer_socks of the socket a closing socket's clients move to
+ * when the CPU that closes it has none, the first worker's CPU. A socket array holds a socket
+ * at one key only (the kernel refuses a second with EBUSY), so this names a key, not a socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+	__uint(max_entries, 1);
+} sl_steer_fallback SEC(".maps");
+
+/*
+ * For a group that steers by CPU. A new connection goes to the socket of the CPU that runs
+ * the program (its SYN's softirq), or, from a CPU without a worker (not in sluice's CPU set),
+ * where the kernel's hash sends it. A closing socket's queued client (migrating_sk) goes to
+ * the socket of the CPU that runs the program, else to the first worker's: not by hash, which could
+ * pick another socket of the group that is closing at that moment (an upgrade's old process
+ * closes the sockets the new one has no worker for on several threads at once), and one that
+ * stops listening between the kernel's choice and the move resets the client. Every socket in
+ * the map is one of this process's, which stays open while the previous process's close: the
+ * new process fills a map of its own (sl__steer_attach()).
+ */
 SEC("sk_reuseport/migrate")
 int
 sl_steer_cpu(struct sk_reuseport_md *md)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
+	__u32 *fallback;
 
-	/* a CPU without a worker (not in sluice's CPU set): no selection, the kernel's hash picks
-	 */
-	bpf_sk_select_reuseport(md, &sl_steer_socks, &cpu, 0);
+	if (bpf_sk_select_reuseport(md, &sl_steer_socks, &cpu, 0) == 0 || md->migrating_sk == NULL)
+		return SK_PASS;
+	/* none there (it closed too): the kernel's hash picks */
+	fallback = bpf_map_lookup_elem(&sl_steer_fallback, &zero);
+	if (fallback != NULL)
+		bpf_sk_select_reuseport(md, &sl_steer_socks, fallback, 0);
 	return SK_PASS;
 }
 

@@ -118,10 +118,12 @@ surplus_owner(const struct sl_proxy *p, const struct sl_proxy_socket *s)
  * The sockets of a listener this process keeps that have no worker here (fewer workers now):
  * the old process closes them once it stops accepting, and clients that reached their queues
  * in between would be reset; a select-or-migrate program on the group moves them to this
- * process's sockets instead (steer.h). Steering by CPU has one already. Once per listener,
- * for the <n> such sockets of inherited[k]'s listener. They go to the first worker's socket:
- * the old process closes its sockets on several threads at once, and a client moved to
- * another of them that stops listening just then would be reset.
+ * process's sockets instead (steer.h). Once per listener, for the <n> such sockets of
+ * inherited[k]'s listener. They go to the first worker's socket: the old process closes its
+ * sockets on several threads at once, and a client moved to another of them that stops
+ * listening just then would be reset. Steering by CPU has such a program already, attached by
+ * this process with a map of its own sockets (sl__proxy_steer()): to the socket of the CPU
+ * the kernel moves them on, else to the first worker's.
  */
 static void
 surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s,
@@ -131,9 +133,9 @@ surplus_migrate(const struct sl_proxy *p, const struct sl_proxy_socket *s,
 	char why[256];
 	int err;
 
-	if (slot->cfg.steering == SL_STEER_CPU && p->steer_cpu)
-		return; /* the steering program migrates too */
-	if (fd >= 0) {
+	if (slot->steered) {
+		err = 0; /* the steering program migrates too, to a socket that stays open */
+	} else if (fd >= 0) {
 		err = sl__steer_migrate(fd, why, sizeof(why));
 	} else {
 		err = -EBADF;

@@ -70,6 +70,7 @@ sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited)
 	char why[256];
 	int err;
 
+	p->lslots[i].steered = false;
 	if (c->steering == SL_STEER_CPU && !p->steer_cpu && p->running)
 		sl_log_warn("listener %s: steering: cpu needs the workers pinned one per CPU, "
 		            "which is decided at start: steering by hash",
@@ -95,11 +96,18 @@ sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited)
 		cpus[w] = sl_worker_cpu(sl_worker_at(p->wg, w));
 	}
 	err = sl__steer_attach(fds, cpus, p->nworkers, why, sizeof(why));
-	if (err != 0)
-		sl_log_warn("listener %s: steering: cpu: %s: steering by hash", c->name, why);
-	else
+	p->lslots[i].steered = err == 0;
+	if (err == 0) {
 		sl_log_info("listener %s: steering by CPU: %u workers, one per CPU", c->name,
 		            p->nworkers);
+		goto out_free;
+	}
+	sl_log_warn("listener %s: steering: cpu: %s: steering by hash", c->name, why);
+	/* nor by the map of the program they came with, if it is still there */
+	if (inherited && (err = sl__steer_detach(p->lfds[i])) != 0)
+		sl_log_warn(
+		        "listener %s: cannot remove the steering program its sockets carried: %s",
+		        c->name, strerror(-err));
 out_free:
 	free(fds);
 	free(cpus);

@@ -286,6 +286,9 @@ struct sl_lslot {
 	/* enum sl_lslot_state: written under p->bk_mu; read relaxed by statistics */
 	_Atomic uint8_t state;
 	bool used; /* filled once at least: its counters hold an earlier listener's totals */
+	/* the steering program of steering: cpu is attached to its sockets' group
+	 * (sl__proxy_steer()); controlling thread */
+	bool steered;
 	/* workers still holding the retired slot (its socket or a session): nworkers when it
 	 * is retired, -1 by each worker once both are gone (R2 in listener.c); read by the
 	 * controlling thread (A3 in lreload.c) */
@@ -867,8 +870,10 @@ ssize_t sl__wjob_post_all(struct sl_proxy *p, void (*fn)(struct sl_pworker *w, v
 int sl__proxy_post(struct sl_pworker *w, struct sl_msg *m);
 /*
  * Attaches the steering program to every worker's socket of listener slot <i> if it has
- * steering: cpu, or removes one its sockets may carry (<inherited>: they come from another
- * process, or from another listener). Logs what it cannot do; never fails. Controlling thread.
+ * steering: cpu (and sets the slot's steered), or removes one its sockets may carry
+ * (<inherited>: they come from another process, or from another listener), also when the
+ * steering program cannot be attached. Logs what it cannot do; never fails. Controlling
+ * thread; may block up to 2 s (sl__steer_attach()).
  */
 void sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited);
 

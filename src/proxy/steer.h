@@ -12,10 +12,16 @@
 /*
  * Loads the embedded steering program, maps CPU <cpus[i]> to listening socket <fds[i]> for
  * i < <n> (every socket in one SO_REUSEPORT group, each worker's socket for one listener) and
- * attaches the program to that group. The group keeps the program and its map from then on,
- * until its last socket closes (or another program replaces it): nothing is left to free.
- * 0, or a negative errno with <why> (<size> bytes) saying what failed, the group untouched.
- * The controlling thread, before the workers run; may block (bpf() and setsockopt()).
+ * attaches the program to that group. A closing socket's queued clients go to the socket of
+ * the CPU the kernel moves them on, else to <fds[0]>: this process's sockets, which stay open
+ * while a previous process closes its own. The program the group carries (a previous process's, or
+ * a re-opened listener's) is removed first: its map holds these sockets until the kernel frees
+ * it, and new connections go by hash meanwhile (milliseconds). The group keeps the program
+ * and its map from then on, until its last socket closes (or another program replaces it):
+ * nothing is left to free. 0, or a negative errno with <why> (<size> bytes) saying what
+ * failed, the group then without a program, or untouched if it failed before removing one.
+ * The controlling thread; may block, up to 2 s while the kernel frees a removed map (bpf()
+ * and setsockopt()).
  */
 int sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t size);
 
@@ -30,7 +36,9 @@ int sl__steer_detach(int fd);
  * as the kernel does with none, but of the select-or-migrate kind: a socket of the group that
  * closes with clients in its queue then hands them to <fd> (while it listens) instead of
  * resetting them. For the sockets an upgrade's new process has no worker for; <fd> is one of
- * its own, which stays open while they close. 0, or a negative errno with <why>.
+ * its own, which stays open while they close. A steering program the group carried must be
+ * removed first (sl__steer_detach()): this waits up to 2 s for the kernel to free its map,
+ * which holds <fd>. 0, or a negative errno with <why>.
  */
 int sl__steer_migrate(int fd, char *why, size_t size);
 

@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: MIT
 """Listener steering: with steering: cpu and two workers pinned one per CPU, a connection is
 accepted by the worker of the CPU that received its SYN (on loopback, the connecting thread's
-CPU), seen through the control socket's session list; steering: hash spreads one CPU's
-connections over both workers; without the privilege to load the program, or with more workers
-than CPUs, sluice says so in one line and steers by hash; and at a listener's max_connections a
-client queued on the paused worker of its CPU is served once a session on the other worker
-closes (no stall)."""
+CPU), seen through the control socket's session list; a listener a reload re-opens on its
+sockets steers by CPU again; steering: hash spreads one CPU's connections over both workers;
+without the privilege to load the program, or with more workers than CPUs, sluice says so in
+one line and steers by hash; and at a listener's max_connections a client queued on the
+paused worker of its CPU is served once a session on the other worker closes (no stall)."""
 import contextlib
 import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -98,6 +99,24 @@ class Steering(unittest.TestCase):
     def test_cpu_steering_keeps_each_connection_on_the_worker_of_its_cpu(self):
         px, port = self.start("cpu")
         self.assertIn("listener front: steering by CPU: 2 workers, one per CPU", px.stderr())
+        self.assertEqual([0] * 8, self.workers_of(port, CPUS[0], 8))
+        self.assertEqual([1] * 8, self.workers_of(port, CPUS[1], 8))
+
+    def test_a_listener_a_reload_re_opens_on_its_sockets_steers_by_cpu_again(self):
+        """A backlog change re-opens the listener on the same sockets, which are still in the
+        previous program's map (the kernel puts a socket in one such map only): the new
+        program replaces it and steers."""
+        px, port = self.start("cpu", extra="    backlog: 100\n")
+        path = os.path.join(self.dir, "sluice.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("backlog: 100", "backlog: 200"))
+        px.proc.send_signal(signal.SIGHUP)
+        wait_for_text(px, "reloaded")
+        self.assertIn("listener front: takes over the sockets", px.stderr())
+        self.assertEqual(2, px.stderr().count("listener front: steering by CPU: 2 workers"),
+                         px.stderr())
         self.assertEqual([0] * 8, self.workers_of(port, CPUS[0], 8))
         self.assertEqual([1] * 8, self.workers_of(port, CPUS[1], 8))
 

@@ -54,6 +54,21 @@ def Stream(port, seed):
     return EchoStream(port, seed, max_chunk=32768, pause=0.01)
 
 
+@contextlib.contextmanager
+def on_cpu(cpu):
+    """Runs the block on this thread pinned to <cpu>: its SYNs are received on <cpu> (loopback),
+    and steering: cpu sends them to the socket of that CPU's worker."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+CPUS = sorted(os.sched_getaffinity(0))[:2]
+
+
 def healthz(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10 * SLOW) as r:
         return r.status, r.read()
@@ -68,7 +83,7 @@ class Upgrade(unittest.TestCase):
         self.port = stable_port()
         self.admin = stable_port()
 
-    def write(self, backend, workers=2, extra="", more_listeners=""):
+    def write(self, backend, workers=2, extra="", more_listeners="", steering=""):
         with open(self.cfg, "w") as f:
             f.write(f"""{extra}
 workers: {workers}
@@ -79,23 +94,29 @@ listeners:
   - name: web
     address: 127.0.0.1:{self.port}
     group: g
-{more_listeners}groups:
+{f"    steering: {steering}{chr(10)}" if steering else ""}{more_listeners}groups:
   - name: g
     backends:
       - address: {backend}
 """)
 
-    def start(self, args):
-        """Starts sluice and waits until it serves upgrades (its last start-up step)."""
+    def start(self, args, cpus=None):
+        """Starts sluice (on <cpus>, if given) and waits until it serves upgrades (its last
+        start-up step)."""
         px = Sluice(args, port=self.port)
+        if cpus is not None:
+            px.args = ["taskset", "-c", ",".join(map(str, cpus))] + px.args
         px.__enter__()
         self.addCleanup(px.stop)
         wait_for_text(px, f"upgrade socket on {self.sock_path}")
         return px
 
-    def upgrade(self, old, workers):
-        """Starts the next process with --upgrade and waits for both sides to say so."""
+    def upgrade(self, old, workers, cpus=None):
+        """Starts the next process (on <cpus>, if given) with --upgrade and waits for both sides
+        to say so."""
         new = Sluice(["-c", self.cfg, "--upgrade", "-w", str(workers)])
+        if cpus is not None:
+            new.args = ["taskset", "-c", ",".join(map(str, cpus))] + new.args
         new.__enter__()
         self.addCleanup(new.stop)
         wait_for_text(new, "this process serves", timeout=30)
@@ -216,25 +237,32 @@ listeners:
             self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
             self.assertEqual(0, new.stop())
 
-    def test_clients_queued_on_sockets_the_new_process_has_no_worker_for_are_served(self):
-        """Three workers hand over to one, so two of the three listening sockets have no worker
-        in the new process, and the old one closes them. Clients waiting in their queues at
-        that moment (here: the old process sat at its connection cap) move to the new
-        process's socket instead of being reset."""
+    def queued_clients_are_served(self, old_workers, new_workers, steering="", old_cpus=None,
+                                  new_cpus=None, spread=False, nwaiting=30):
+        """<old_workers> hand over to <new_workers> (each process on its CPUs, if given), so
+        the old process closes the listening sockets the new one has no worker for. Clients
+        waiting in their queues at that moment (here: the old process sat at its connection cap)
+        move to a socket of the new process instead of being reset, and are served. With
+        <spread>, they connect from each CPU in turn (steering: cpu queues them on the socket of
+        that CPU's worker). Returns the new process."""
         with Server(echo_handler) as b:
-            self.write(b.addr, workers=3, extra="max_connections: 3")
-            first = self.start(["-c", self.cfg])
-            held = [connect(self.port) for _ in range(3)]
+            cap = f"max_connections: {old_workers}"
+            self.write(b.addr, workers=old_workers, extra=cap, steering=steering)
+            first = self.start(["-c", self.cfg], cpus=old_cpus)
+            held = [connect(self.port) for _ in range(old_workers)]
             for n, c in enumerate(held):  # the cap is full once each is served
                 c.sendall(f"held {n}\n".encode())
                 self.assertEqual(f"held {n}\n".encode(), recv_exact(c, len(f"held {n}\n")))
             waiting = []
-            for n in range(30):  # accepted by the kernel, not by sluice: the hash spreads them
-                c = connect(self.port)
+            for n in range(nwaiting):  # accepted by the kernel, not by sluice
+                with on_cpu(CPUS[n % len(CPUS)]) if spread else contextlib.nullcontext():
+                    c = connect(self.port)
                 c.sendall(f"waiting {n}\n".encode())
                 waiting.append(c)
-            self.write(b.addr, workers=1, extra="max_connections: 100")
-            new = self.upgrade(first, 1)
+            # room for every client at once: the test reads them one by one, in order
+            self.write(b.addr, workers=new_workers, extra="max_connections: 1000",
+                       steering=steering)
+            new = self.upgrade(first, new_workers, cpus=new_cpus)
             wait_for_text(new, "move to this process's sockets")
             self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
             for n, c in enumerate(waiting + held):
@@ -245,7 +273,50 @@ listeners:
                     self.assertEqual(want, recv_exact(c, len(want)), f"client {n}")
                 finally:
                     c.close()
-            self.assertEqual(0, new.stop())
+            return new
+
+    def test_clients_queued_on_sockets_the_new_process_has_no_worker_for_are_served(self):
+        """Three workers hand over to one: two of the three sockets close, on two threads at
+        once, and their queued clients go to the one that stays open, never to the other
+        closing one (which would reset them if it stopped listening just then)."""
+        new = self.queued_clients_are_served(3, 1)
+        self.assertEqual(0, new.stop())
+
+    @unittest.skipIf(len(CPUS) < 2, "needs two CPUs to run on")
+    @unittest.skipIf(os.geteuid() != 0, "loading the steering program needs root")
+    def test_queued_clients_are_served_by_a_new_process_that_steers_by_cpu(self):
+        """As above with steering: cpu: six workers on two CPUs (so the old process steers by
+        hash) hand over to one on the first CPU, which steers by CPU. The five sockets without
+        a worker close on both CPUs at once (with 120 clients waiting, their moves overlap), and
+        one that closes on the second CPU, which has no worker, sends its clients to the first
+        CPU's socket, never to another closing one."""
+        new = self.queued_clients_are_served(6, 1, "cpu", old_cpus=CPUS, new_cpus=CPUS[:1],
+                                             nwaiting=120)
+        self.assertIn("listener web: steering by CPU: 1 workers, one per CPU", new.stderr())
+        self.assertEqual(0, new.stop())
+
+    @unittest.skipIf(len(CPUS) < 2, "needs two CPUs to run on")
+    @unittest.skipIf(os.geteuid() != 0, "loading the steering program needs root")
+    def test_a_new_process_that_steers_by_cpu_takes_the_steering_over(self):
+        """Two workers steering by CPU hand over to one on the first CPU: the new process
+        replaces the old one's program and map, which held the sockets it takes, with its own
+        (the kernel puts a socket in one socket map only), and the clients queued on the
+        second CPU's socket move to its socket."""
+        new = self.queued_clients_are_served(2, 1, "cpu", old_cpus=CPUS, new_cpus=CPUS[:1],
+                                             spread=True)
+        self.assertIn("listener web: steering by CPU: 1 workers, one per CPU", new.stderr())
+        self.assertEqual(0, new.stop())
+
+    @unittest.skipIf(len(CPUS) < 2, "needs two CPUs to run on")
+    @unittest.skipIf(os.geteuid() != 0, "loading the steering program needs root")
+    def test_a_new_process_that_steers_by_hash_takes_the_steering_over(self):
+        """Two workers steering by CPU hand over to one on both CPUs, which steers by hash (it
+        needs one worker per CPU): it removes the old program, and its own moves the clients
+        queued on the second CPU's socket to its socket once the old map lets that go."""
+        new = self.queued_clients_are_served(2, 1, "cpu", old_cpus=CPUS, new_cpus=CPUS,
+                                             spread=True)
+        self.assertIn("steering: cpu needs one worker per CPU", new.stderr())
+        self.assertEqual(0, new.stop())
 
     def test_upgrade_with_nothing_to_take_over_fails_with_the_reason(self):
         self.write("127.0.0.1:1")
