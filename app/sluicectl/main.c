@@ -35,12 +35,13 @@ usage(FILE *f)
 	fputs("usage: sluicectl [-s SOCKET] [--json] [-t SECONDS] COMMAND...\n"
 	      "commands:\n"
 	      "  help                              the commands the server knows\n"
-	      "  show info | stats | backends | sessions\n"
+	      "  show info | stats | backends | sessions | bans\n"
 	      "  profile SECONDS                   each worker's perf counters over SECONDS\n"
 	      "  enable | disable | drain backend GROUP/NAME\n"
 	      "  set weight GROUP/NAME WEIGHT\n"
 	      "  add backend GROUP NAME ADDRESS [weight N] [max_connections N]\n"
 	      "  remove backend GROUP/NAME\n"
+	      "  unban LISTENER|* ADDRESS            lift a source_limits.ban early\n"
 	      "  reload                            read the configuration file again\n"
 	      "  shutdown                          drain and exit, like SIGTERM\n"
 	      "options:\n"
@@ -283,6 +284,21 @@ print_sessions(const json_t *r)
 	print_session_list(r);
 }
 
+/* The banned sources: how many, then one row each (at most the server's listing). */
+static void
+print_bans(const json_t *r)
+{
+	const json_t *list = json_object_get(r, "bans");
+	char buf[64];
+
+	printf("banned sources: %s", member(r, "banned", buf, sizeof(buf)));
+	if ((json_int_t)json_array_size(list) < json_integer_value(json_object_get(r, "banned")))
+		printf(" (%zu listed)", json_array_size(list));
+	printf("\n");
+	print_rows(list, (const char *const[]){"LISTENER", "SOURCE", "REMAINING_MS"},
+	           (const char *const[]){"listener", "source", "remaining_ms"}, 3);
+}
+
 /* One row per worker, a column per counter, in the server's order. */
 static void
 print_profile(const json_t *r)
@@ -348,6 +364,8 @@ print_result(int argc, char **argv, json_t *r)
 		print_backends(r);
 	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "sessions") == 0)
 		print_sessions(r);
+	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "bans") == 0)
+		print_bans(r);
 	else if (strcmp(argv[0], "profile") == 0)
 		print_profile(r);
 	else if (strcmp(argv[0], "help") == 0)

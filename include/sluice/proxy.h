@@ -305,6 +305,29 @@ SL_API int sl_proxy_sessions(struct sl_proxy *p, struct sl_proxy_session_info *o
  * or -ENOENT (no listener there now).
  */
 SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_addr *out);
+/* A source a listener bans (source_limits.ban), as sl_proxy_bans() lists it. */
+struct sl_proxy_ban {
+	char listener[SL_CONFIG_NAME_MAX];
+	struct sl_addr prefix; /* the source: its address masked to its prefix, port 0 */
+	unsigned prefix_len;   /* the listener's source_limits prefix4 or prefix6 */
+	uint64_t remaining_ms; /* until the ban ends */
+};
+
+/*
+ * Fills <out> with up to <max> of the sources banned now on every live listener, and <*n> with
+ * how many there are in all (more than <max> when some did not fit). Returns 0. Visits every
+ * ban table entry under its lock: for an operator's request. Any thread.
+ */
+SL_API int sl_proxy_bans(struct sl_proxy *p, struct sl_proxy_ban *out, size_t max, size_t *n);
+
+/*
+ * Lifts the ban of <src>'s source (masked to the listener's prefix) on listener <name>, or on
+ * every live listener with a ban when <name> is NULL, and clears its strikes. 0; -ENOENT: no
+ * live listener <name>; -EINVAL: it (or, for NULL, every listener) has no source_limits.ban;
+ * -ESRCH: the source was not banned there. Any thread.
+ */
+SL_API int sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src);
+
 /* Listener slots: the bound of <i> above. */
 SL_API size_t sl_proxy_listener_slots(const struct sl_proxy *p);
 /*

@@ -117,6 +117,27 @@ SL_API void sl_srctab_release(struct sl_srctab *t, struct sl_srctab_slot slot);
 SL_API bool sl_srctab_strike(struct sl_srctab *t, struct sl_srctab_slot slot,
                              const struct sl_srctab_ban *ban, uint64_t now_ns);
 
+/* A banned source, as sl_srctab_bans() lists it. */
+struct sl_srctab_banned {
+	struct sl_addr prefix; /* the source's address masked to the table's prefix; port 0 */
+	unsigned prefix_len;   /* its prefix length: the table's prefix4 or prefix6 */
+	uint64_t until_ns;     /* the ban ends then */
+};
+
+/*
+ * Fills <out> with up to <max> of the sources banned at <now_ns> and returns how many are
+ * banned in all (more than <max> when some did not fit). Visits every set under its lock
+ * (O(capacity): for an operator's request, not the hot path). Any thread.
+ */
+SL_API size_t sl_srctab_bans(struct sl_srctab *t, uint64_t now_ns, struct sl_srctab_banned *out,
+                             size_t max);
+
+/*
+ * Lifts the ban of <src>'s source (its address masked like every key) at <now_ns>, and clears
+ * its strikes. Returns true if it was banned. Any thread.
+ */
+SL_API bool sl_srctab_unban(struct sl_srctab *t, const struct sl_addr *src, uint64_t now_ns);
+
 /*
  * Bandwidth per source (a table created with o->bandwidth): each entry holds a byte bucket per
  * direction <dir> (0 or 1), used only by connections holding a slot of it, and reset when the

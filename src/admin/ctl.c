@@ -6,6 +6,7 @@
  * before the next is read, so requests are served one at a time. Answers are written with a
  * bounded wait; a client that does not read, or stays idle too long, is closed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -443,6 +444,80 @@ show_sessions(struct sl_ctl *c)
 	return o;
 }
 
+/* Sources listed by "show bans" at most; the answer says how many there are in all. */
+#define BANS_LISTED 1000
+
+/* "1.2.3.0/24" or "2001:db8::/64" of a ban into <buf> (<size> bytes) */
+static const char *
+ban_source(const struct sl_proxy_ban *b, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	size_t n;
+	const void *bytes = sl_addr_ip_bytes(&b->prefix, &n);
+
+	if (bytes != NULL)
+		inet_ntop(n == 4 ? AF_INET : AF_INET6, bytes, ip, sizeof(ip));
+	snprintf(buf, size, "%s/%u", ip, b->prefix_len);
+	return buf;
+}
+
+static json_t *
+show_bans(struct sl_ctl *c)
+{
+	struct sl_proxy_ban *bs = calloc(BANS_LISTED, sizeof(*bs));
+	json_t *o = json_object(), *arr;
+	char src[INET6_ADDRSTRLEN + 8];
+	size_t n = 0;
+
+	if (bs == NULL || o == NULL || (arr = add_array(o, "bans")) == NULL) {
+		free(bs);
+		json_decref(o);
+		return error_doc("ENOMEM", "out of memory");
+	}
+	sl_proxy_bans(c->p, bs, BANS_LISTED, &n);
+	for (size_t i = 0; i < n && i < BANS_LISTED; i++) {
+		json_t *b = json_object();
+
+		if (b == NULL)
+			break;
+		json_object_set_new(b, "listener", str(bs[i].listener));
+		json_object_set_new(b, "source", str(ban_source(&bs[i], src, sizeof(src))));
+		json_object_set_new(b, "remaining_ms",
+		                    json_integer((json_int_t)bs[i].remaining_ms));
+		json_array_append_new(arr, b);
+	}
+	json_object_set_new(o, "banned", json_integer((json_int_t)n));
+	free(bs);
+	return ok_doc(o);
+}
+
+static json_t *
+unban(struct sl_ctl *c, const struct sl__ctl_req *r)
+{
+	char ip[SL_ADDR_STRLEN], msg[256];
+	const char *where = r->every ? "any listener" : r->name;
+	size_t n;
+	const void *bytes = sl_addr_ip_bytes(&r->addr, &n);
+	int err;
+
+	if (bytes == NULL || inet_ntop(n == 4 ? AF_INET : AF_INET6, bytes, ip, sizeof(ip)) == NULL)
+		snprintf(ip, sizeof(ip), "?");
+	err = sl_proxy_unban(c->p, r->every ? NULL : r->name, &r->addr);
+	switch (-err) {
+	case 0:
+		return ok_doc(str("unbanned"));
+	case ENOENT:
+		snprintf(msg, sizeof(msg), "no listener %s", r->name);
+		return error_doc("ENOENT", msg);
+	case EINVAL:
+		snprintf(msg, sizeof(msg), "%s bans no source (no source_limits.ban)", where);
+		return error_doc("EINVAL", msg);
+	default:
+		snprintf(msg, sizeof(msg), "%s is not banned on %s", ip, where);
+		return error_doc("ESRCH", msg);
+	}
+}
+
 static json_t *
 help(void)
 {
@@ -532,6 +607,16 @@ do_reload(struct sl_ctl *c)
 
 /* ---- the server ---- */
 
+/* Logs change request <line> (<len> bytes) with the pid and uid of client <cl>. */
+static void
+log_change(const struct ctl_client *cl, const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	sl_log_info("control: pid %d uid %u: %.*s", (int)cl->pid, (unsigned)cl->uid, (int)len,
+	            line);
+}
+
 /*
  * Runs <r>, parsed from <line> (<len> bytes), for client <cl>; the answer, or NULL (no memory).
  * Sets <*quit> for shutdown. Changes are logged with the client's pid and uid.
@@ -561,6 +646,11 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 		return ok_doc(show_sessions(c));
 	case SL__CTL_PROFILE:
 		return profile(c, r->seconds);
+	case SL__CTL_SHOW_BANS:
+		return show_bans(c);
+	case SL__CTL_UNBAN:
+		log_change(cl, line, len);
+		return unban(c, r);
 	case SL__CTL_RELOAD:
 		sl_log_info("control: reload requested by pid %d uid %u", (int)cl->pid,
 		            (unsigned)cl->uid);
@@ -573,10 +663,7 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 		*quit = true;
 		return ok_doc(str("draining"));
 	default:
-		if (len > 0 && line[len - 1] == '\r')
-			len--;
-		sl_log_info("control: pid %d uid %u: %.*s", (int)cl->pid, (unsigned)cl->uid,
-		            (int)len, line);
+		log_change(cl, line, len);
 		return change_backend(c, r);
 	}
 }

@@ -30,6 +30,8 @@ enum sl__ctl_cmd {
 	SL__CTL_WEIGHT,  /* set weight GROUP/NAME N */
 	SL__CTL_ADD,     /* add backend GROUP NAME ADDR [weight N] [max_connections N] */
 	SL__CTL_REMOVE,  /* remove backend GROUP/NAME */
+	SL__CTL_SHOW_BANS,
+	SL__CTL_UNBAN, /* unban LISTENER|* ADDRESS */
 	SL__CTL_RELOAD,
 	SL__CTL_SHUTDOWN,
 };
@@ -38,10 +40,11 @@ struct sl__ctl_req {
 	enum sl__ctl_cmd cmd;
 	char group[SL_CONFIG_NAME_MAX];
 	char name[SL_CONFIG_NAME_MAX];
-	struct sl_addr addr;      /* SL__CTL_ADD */
+	struct sl_addr addr;      /* SL__CTL_ADD; SL__CTL_UNBAN (port 0) */
 	uint32_t weight;          /* SL__CTL_WEIGHT, SL__CTL_ADD (default 1) */
 	uint32_t max_connections; /* SL__CTL_ADD (default 0: no cap) */
 	uint32_t seconds;         /* SL__CTL_PROFILE: 1 .. SL__CTL_PROFILE_MAX */
+	bool every;               /* SL__CTL_UNBAN: on every listener ("*"); else <name>'s */
 };
 
 /* Longest "profile SECONDS" the control thread gives its time to, in seconds. */

@@ -27,6 +27,8 @@ const char *const sl__ctl_usage[] = {
         "set weight GROUP/NAME WEIGHT",
         "add backend GROUP NAME ADDRESS [weight N] [max_connections N]",
         "remove backend GROUP/NAME",
+        "show bans",
+        "unban LISTENER|* ADDRESS",
         "reload",
         "shutdown",
 };
@@ -153,6 +155,8 @@ static const struct {
         {"set", "weight", SL__CTL_WEIGHT},
         {"add", "backend", SL__CTL_ADD},
         {"remove", "backend", SL__CTL_REMOVE},
+        {"show", "bans", SL__CTL_SHOW_BANS},
+        {"unban", NULL, SL__CTL_UNBAN},
         {"reload", NULL, SL__CTL_RELOAD},
         {"shutdown", NULL, SL__CTL_SHUTDOWN},
 };
@@ -170,12 +174,14 @@ words_of(enum sl__ctl_cmd cmd)
 	case SL__CTL_SHOW_STATS:
 	case SL__CTL_SHOW_BACKENDS:
 	case SL__CTL_SHOW_SESSIONS:
+	case SL__CTL_SHOW_BANS:
 	case SL__CTL_PROFILE:
 		return 2;
 	case SL__CTL_ENABLE:
 	case SL__CTL_DISABLE:
 	case SL__CTL_DRAIN:
 	case SL__CTL_REMOVE:
+	case SL__CTL_UNBAN:
 		return 3;
 	case SL__CTL_WEIGHT:
 		return 4;
@@ -189,6 +195,29 @@ static const char *
 usage_of(enum sl__ctl_cmd cmd)
 {
 	return (size_t)cmd < sl__ctl_nusage ? sl__ctl_usage[cmd] : "";
+}
+
+/* unban LISTENER|* ADDRESS: the address is an IP, with or without a port */
+static int
+parse_unban(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
+{
+	const char *ip = ws->w[2], *bad = NULL, *colon = strchr(ip, ':');
+	char with_port[SL__CTL_REQUEST_MAX + 8];
+	int err;
+
+	r->every = strcmp(ws->w[1], "*") == 0;
+	if (!r->every &&
+	    (err = copy_name(r->name, ws->w[1], strlen(ws->w[1]), "listener", why, size)) != 0)
+		return err;
+	if (ip[0] == '[' || (colon != NULL && strchr(colon + 1, ':') == NULL))
+		snprintf(with_port, sizeof(with_port), "%s", ip); /* [v6]:port, v4:port */
+	else if (colon != NULL)                                   /* a bare IPv6 address */
+		snprintf(with_port, sizeof(with_port), "[%s]:0", ip);
+	else
+		snprintf(with_port, sizeof(with_port), "%s:0", ip);
+	if (sl_addr_parse(&r->addr, with_port, true, &bad) != 0)
+		return fail(why, size, "bad address \"%s\": %s", ip, bad);
+	return 0;
 }
 
 static int
@@ -264,6 +293,8 @@ sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, si
 		return err;
 	case SL__CTL_ADD:
 		return parse_add(&ws, r, why, size);
+	case SL__CTL_UNBAN:
+		return parse_unban(&ws, r, why, size);
 	case SL__CTL_PROFILE:
 		return number(ws.w[1], "seconds", 1, SL__CTL_PROFILE_MAX, &r->seconds, why, size);
 	default:

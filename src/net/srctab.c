@@ -437,6 +437,81 @@ sl_srctab_strike(struct sl_srctab *t, struct sl_srctab_slot slot, const struct s
 	return started;
 }
 
+/* the address of key <key>, and its prefix length, into <*b> */
+static void
+key_addr(const struct sl_srctab *t, const uint64_t key[2], struct sl_srctab_banned *b)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&b->prefix.ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&b->prefix.ss;
+
+	memset(&b->prefix, 0, sizeof(b->prefix));
+	if (key[0] == 0 && key[1] >> 32 == 0xffff) { /* ::ffff:a.b.c.d: an IPv4 source */
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl((uint32_t)key[1]);
+		b->prefix.len = sizeof(*sin);
+		b->prefix_len = (unsigned)__builtin_popcount(t->mask4);
+		return;
+	}
+	sin6->sin6_family = AF_INET6;
+	for (int i = 0; i < 16; i++)
+		sin6->sin6_addr.s6_addr[i] = (uint8_t)(key[i / 8] >> (56 - 8 * (i % 8)));
+	b->prefix.len = sizeof(*sin6);
+	b->prefix_len =
+	        (unsigned)(__builtin_popcountll(t->mask6[0]) + __builtin_popcountll(t->mask6[1]));
+}
+
+size_t
+sl_srctab_bans(struct sl_srctab *t, uint64_t now_ns, struct sl_srctab_banned *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!t->ban)
+		return 0;
+	for (uint32_t i = 0; i < t->nsets; i++) {
+		struct set *s = &t->sets[i];
+
+		set_lock(s);
+		for (int w = 0; w < SL_SRCTAB_WAYS; w++) {
+			const struct entry *e = &s->e[w];
+
+			if (!is_banned(t, entry_index(t, s, e), now_ns))
+				continue;
+			if (n < max) {
+				key_addr(t, e->key, &out[n]);
+				out[n].until_ns = t->ban[entry_index(t, s, e)].until_ns;
+			}
+			n++;
+		}
+		set_unlock(s);
+	}
+	return n;
+}
+
+bool
+sl_srctab_unban(struct sl_srctab *t, const struct sl_addr *src, uint64_t now_ns)
+{
+	uint64_t key[2];
+	struct set *s;
+	bool was = false;
+
+	if (!t->ban || sl__srctab_key(t, src, key) != 0)
+		return false;
+	s = &t->sets[set_of(t, sl__srctab_hash(t, key))];
+	set_lock(s);
+	for (int w = 0; w < SL_SRCTAB_WAYS; w++) {
+		struct entry *e = &s->e[w];
+		uint32_t k = entry_index(t, s, e);
+
+		if (e->key[0] != key[0] || e->key[1] != key[1])
+			continue;
+		was = is_banned(t, k, now_ns);
+		t->ban[k] = (struct ban_state){0};
+		break;
+	}
+	set_unlock(s);
+	return was;
+}
+
 static struct set *
 slot_set(const struct sl_srctab *t, struct sl_srctab_slot slot)
 {

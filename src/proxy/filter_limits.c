@@ -5,11 +5,13 @@
  * for the whole process under a spinlock; per-source limits (concurrent connections, a token
  * bucket per source) live in one sl_srctab per listener, so they hold however SO_REUSEPORT
  * spreads a source's connections over workers. Limits are read live from the current snapshot.
+ * Also the operator's view of the bans in those tables (sl_proxy_bans(), sl_proxy_unban()).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sluice/clock.h>
 #include <sluice/log.h>
 
 #include "proxy/session.h"
@@ -184,4 +186,79 @@ sl__lshared_destroy(struct sl_proxy *p)
 	}
 	free(p->lshared);
 	p->lshared = NULL;
+}
+
+/*
+ * The live slot <i>'s ban table, or NULL (no slot, or no ban). Under bk_mu, which a reload
+ * holds while it fills, retires and frees slots and their tables. The slot's own copy of its
+ * configuration says whether the table keeps bans: turning ban on or off re-opens a listener.
+ */
+static struct sl_srctab *
+ban_table(struct sl_proxy *p, size_t i)
+{
+	/* relaxed: under bk_mu, which its writer holds */
+	if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) != SL_LSLOT_LIVE ||
+	    p->lslots[i].cfg.source.limits.ban.strikes == 0)
+		return NULL;
+	return p->lshared[i].sources;
+}
+
+int
+sl_proxy_bans(struct sl_proxy *p, struct sl_proxy_ban *out, size_t max, size_t *n)
+{
+	struct sl_srctab_banned *b = NULL;
+	uint64_t now = sl_clock_ns();
+	size_t got;
+
+	*n = 0;
+	if (max > 0 && (b = calloc(max, sizeof(*b))) == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+		struct sl_srctab *t = ban_table(p, i);
+		size_t room = *n < max ? max - *n : 0;
+
+		if (t == NULL)
+			continue;
+		got = sl_srctab_bans(t, now, b, room);
+		for (size_t k = 0; k < got && k < room; k++) {
+			struct sl_proxy_ban *o = &out[*n + k];
+
+			snprintf(o->listener, sizeof(o->listener), "%s", p->lslots[i].cfg.name);
+			o->prefix = b[k].prefix;
+			o->prefix_len = b[k].prefix_len;
+			o->remaining_ms = (b[k].until_ns - now + 999999u) / 1000000u;
+		}
+		*n += got;
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	free(b);
+	return 0;
+}
+
+int
+sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
+{
+	uint64_t now = sl_clock_ns();
+	bool named = false, bans = false, lifted = false;
+
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+		struct sl_srctab *t;
+
+		/* relaxed: under bk_mu, which its writer holds */
+		if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
+		            SL_LSLOT_LIVE ||
+		    (name != NULL && strcmp(p->lslots[i].cfg.name, name) != 0))
+			continue;
+		named = true;
+		if ((t = ban_table(p, i)) == NULL)
+			continue;
+		bans = true;
+		lifted |= sl_srctab_unban(t, src, now);
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	if (!named)
+		return -ENOENT;
+	return !bans ? -EINVAL : lifted ? 0 : -ESRCH;
 }

@@ -2,23 +2,27 @@
 """source_limits.ban: a source whose connections first_byte or min_rate keep cutting is refused
 for a while, across workers and for every address of its prefix; other sources are served, the
 ban ends on time, and a reload can turn it on. Refusals and bans are counted in the metrics and
-the exit summary."""
+the exit summary; `sluicectl show bans` lists them and `sluicectl unban` lifts one."""
+import json
 import os
 import re
 import signal
+import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, held,
-                     scrape_metrics, stable_port, wait_for, wait_for_text, write_config)
+from harness import (SLOW, SLUICECTL, Server, Sluice, closed_by_peer, connect, echo_handler, echoed,
+                     held, scrape_metrics, stable_port, wait_for, wait_for_text, write_config)
 
 BAN = "    source_limits: { ban: { strikes: 2, within: 30s, duration: %s } }\n"
 
 
-def config(port, admin, backend, listener_extra):
+def config(port, admin, backend, listener_extra, top_extra=""):
     return write_config(f"""
 workers: 2
 admin: {{ address: 127.0.0.1:{admin} }}
+{top_extra}
 listeners:
   - name: front
     address: 127.0.0.1:{port}
@@ -56,11 +60,19 @@ def cut_trickling(port, source):
         s.close()
 
 
+def served(port, source):
+    s = connect(port, source=source)
+    try:
+        return echoed(s)
+    finally:
+        s.close()
+
+
 class SourceBan(unittest.TestCase):
-    def run_proxy(self, listener_extra, body):
+    def run_proxy(self, listener_extra, body, top_extra=""):
         with Server(echo_handler) as b:
             port, admin = stable_port(), stable_port()
-            cfg = config(port, admin, b.addr, listener_extra)
+            cfg = config(port, admin, b.addr, listener_extra, top_extra)
             with Sluice(["-c", cfg], port=port) as px:
                 body(port, admin, b, px, cfg)
                 self.assertEqual(0, px.stop())
@@ -181,6 +193,73 @@ class SourceBan(unittest.TestCase):
         err = self.run_proxy("    timeouts: { first_byte: 300ms }\n"
                              "    source_limits: { max_connections: 100 }\n", body)
         self.assertEqual({"source_banned": 1}, rejected(err), err)
+
+    def test_sluicectl_lists_bans_and_lifts_one(self):
+        d = tempfile.mkdtemp(prefix="sluice-ban-")
+        sock = os.path.join(d, "ctl.sock")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+
+        def ctl(*args):
+            p = subprocess.run([SLUICECTL, "-s", sock] + list(args), capture_output=True,
+                               text=True, timeout=60 * SLOW)
+            return p.returncode, p.stdout, p.stderr
+
+        def body(port, admin, backend, px, cfg):
+            rc, out, err = ctl("--json", "show", "bans")
+            self.assertEqual(0, rc, err)
+            self.assertEqual({"banned": 0, "bans": []}, json.loads(out)["result"])
+            for src in ("127.0.9.1", "127.0.9.2", "127.0.10.1", "127.0.10.2"):
+                self.assertTrue(cut_silent(port, src))  # two strikes a /24
+            rc, out, err = ctl("--json", "show", "bans")
+            r = json.loads(out)["result"]
+            self.assertEqual(2, r["banned"], out)
+            self.assertEqual(["127.0.10.0/24", "127.0.9.0/24"],
+                             sorted(b["source"] for b in r["bans"]))
+            for b in r["bans"]:
+                self.assertEqual("front", b["listener"])
+                self.assertTrue(0 < b["remaining_ms"] <= 60000, b)
+            rc, out, err = ctl("show", "bans")
+            self.assertEqual(0, rc, err)
+            self.assertIn("banned sources: 2", out)
+            self.assertRegex(out, r"front\s+127\.0\.9\.0/24\s+\d+")
+            # lifted by any address of the prefix, with or without a port
+            self.assertFalse(served(port, "127.0.9.7"))
+            rc, out, err = ctl("unban", "front", "127.0.9.200")
+            self.assertEqual((0, "ok\n"), (rc, out), err)
+            self.assertTrue(served(port, "127.0.9.7"))
+            self.assertFalse(served(port, "127.0.10.7"))  # the other ban stands
+            rc, out, err = ctl("unban", "*", "127.0.10.3:4000")
+            self.assertEqual(0, rc, err)
+            self.assertTrue(served(port, "127.0.10.7"))
+            # errors say what is wrong
+            rc, out, err = ctl("unban", "front", "127.0.10.3")
+            self.assertNotEqual(0, rc)
+            self.assertIn("127.0.10.3 is not banned on front", err)
+            rc, out, err = ctl("unban", "back", "127.0.10.3")
+            self.assertIn("no listener back", err)
+            rc, out, err = ctl("unban", "front", "not-an-ip")
+            self.assertIn('bad address "not-an-ip"', err)
+            rc, out, err = ctl("--json", "show", "bans")
+            self.assertEqual(0, json.loads(out)["result"]["banned"])
+            wait_for_text(px, "control: pid")
+
+        self.run_proxy("    timeouts: { first_byte: 300ms }\n" +
+                       BAN.replace("ban:", "prefix4: 24, ban:") % "60s", body,
+                       top_extra=f"control: {{ path: {sock} }}\n")
+
+    def test_unban_on_a_listener_without_bans_says_so(self):
+        d = tempfile.mkdtemp(prefix="sluice-ban-")
+        sock = os.path.join(d, "ctl.sock")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+
+        def body(port, admin, backend, px, cfg):
+            p = subprocess.run([SLUICECTL, "-s", sock, "unban", "*", "::1"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertNotEqual(0, p.returncode)
+            self.assertIn("any listener bans no source (no source_limits.ban)", p.stderr)
+
+        self.run_proxy("    source_limits: { max_connections: 10 }\n", body,
+                       top_extra=f"control: {{ path: {sock} }}\n")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ ctl_parse_reads_every_show_command(void **state)
 	assert_int_equal(SL__CTL_SHOW_STATS, parse("show  stats\r").r.cmd);
 	assert_int_equal(SL__CTL_SHOW_BACKENDS, parse("\tshow backends ").r.cmd);
 	assert_int_equal(SL__CTL_SHOW_SESSIONS, parse("show sessions").r.cmd);
+	assert_int_equal(SL__CTL_SHOW_BANS, parse("show bans").r.cmd);
 	assert_int_equal(SL__CTL_HELP, parse("help").r.cmd);
 	assert_int_equal(SL__CTL_RELOAD, parse("reload").r.cmd);
 	assert_int_equal(SL__CTL_SHUTDOWN, parse("shutdown").r.cmd);
@@ -119,6 +120,53 @@ ctl_parse_refuses_add_with_a_bad_address_or_option(void **state)
 	p = parse("add backend web b4 127.0.0.1:9004 weight");
 	assert_int_equal(-EINVAL, p.rc);
 	assert_non_null(strstr(p.why, "\"weight\" needs a value"));
+}
+
+/* <p> parsed as an unban of address <addr> ("IP:0" or "[IP]:0") */
+static void
+assert_unban(const struct parsed *p, const char *addr)
+{
+	struct sl_addr want;
+
+	assert_int_equal(0, p->rc);
+	assert_int_equal(SL__CTL_UNBAN, p->r.cmd);
+	assert_int_equal(0, sl_addr_parse(&want, addr, true, NULL));
+	assert_true(sl_addr_equal(&want, &p->r.addr));
+}
+
+static void
+ctl_parse_reads_unban_with_any_form_of_address(void **state)
+{
+	struct parsed p = parse("unban front 10.1.2.3");
+
+	(void)state;
+	assert_unban(&p, "10.1.2.3:0");
+	assert_false(p.r.every);
+	assert_string_equal("front", p.r.name);
+	p = parse("unban * 10.1.2.3:4567");
+	assert_unban(&p, "10.1.2.3:4567");
+	assert_true(p.r.every);
+	p = parse("unban front 2001:db8::1");
+	assert_unban(&p, "[2001:db8::1]:0");
+	p = parse("unban front ::1");
+	assert_unban(&p, "[::1]:0");
+	p = parse("unban front [2001:db8::1]:80");
+	assert_unban(&p, "[2001:db8::1]:80");
+}
+
+static void
+ctl_parse_refuses_unban_with_a_bad_address(void **state)
+{
+	struct parsed p = parse("unban front nowhere");
+
+	(void)state;
+	assert_int_equal(-EINVAL, p.rc);
+	assert_non_null(strstr(p.why, "bad address \"nowhere\""));
+	p = parse("unban front 10.1.2.300");
+	assert_int_equal(-EINVAL, p.rc);
+	p = parse("unban front");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_non_null(strstr(p.why, "missing arguments; usage: unban LISTENER|* ADDRESS"));
 }
 
 static void
@@ -204,6 +252,8 @@ main(void)
 	        cmocka_unit_test(ctl_parse_refuses_a_weight_out_of_range),
 	        cmocka_unit_test(ctl_parse_reads_add_with_its_options),
 	        cmocka_unit_test(ctl_parse_refuses_add_with_a_bad_address_or_option),
+	        cmocka_unit_test(ctl_parse_reads_unban_with_any_form_of_address),
+	        cmocka_unit_test(ctl_parse_refuses_unban_with_a_bad_address),
 	        cmocka_unit_test(ctl_parse_refuses_an_unknown_command),
 	        cmocka_unit_test(ctl_parse_refuses_missing_and_extra_arguments),
 	        cmocka_unit_test(ctl_parse_refuses_an_empty_line),

@@ -559,6 +559,55 @@ srctab_fresh_sources_take_a_banned_entry_only_when_every_idle_entry_is_banned(vo
 	sl_srctab_destroy(t);
 }
 
+static void
+srctab_lists_bans_by_prefix_and_lifts_one(void **state)
+{
+	struct sl_srctab_opts o = {
+	        .capacity = 64, .prefix4 = 24, .prefix6 = 48, .seed = {1, 2}, .ban = true};
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 1, 10, 60);
+	struct sl_srctab_banned b[4];
+	struct sl_srctab_slot s4, s6;
+	struct sl_srctab *t;
+	struct sl_addr a;
+	char text[SL_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, sl_srctab_create(&t, &o));
+	assert_int_equal(0, sl_srctab_bans(t, T0, b, 4));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.1.2.3:1", &l, T0, &s4));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8:1:2::5]:1", &l, T0, &s6));
+	assert_true(sl_srctab_strike(t, s4, &l.ban, T0));
+	assert_true(sl_srctab_strike(t, s6, &l.ban, T0 + SEC));
+	assert_int_equal(2, sl_srctab_bans(t, T0 + SEC, b, 4));
+	assert_int_equal(2, sl_srctab_bans(t, T0 + SEC, b, 1)); /* all counted, one listed */
+	assert_int_equal(2, sl_srctab_bans(t, T0 + SEC, b, 4));
+	if (b[0].prefix.ss.ss_family == AF_INET6) { /* sets are in hash order: put v4 first */
+		struct sl_srctab_banned x = b[0];
+
+		b[0] = b[1];
+		b[1] = x;
+	}
+	assert_string_equal("10.1.2.0:0", sl_addr_format(&b[0].prefix, text, sizeof(text)));
+	assert_int_equal(24, b[0].prefix_len);
+	assert_true(b[0].until_ns == T0 + 60 * SEC);
+	assert_string_equal("[2001:db8:1::]:0", sl_addr_format(&b[1].prefix, text, sizeof(text)));
+	assert_int_equal(48, b[1].prefix_len);
+	assert_true(b[1].until_ns == T0 + 61 * SEC);
+	/* any address of the prefix lifts it, once */
+	a = addr("10.1.2.200:9");
+	assert_true(sl_srctab_unban(t, &a, T0 + 2 * SEC));
+	assert_false(sl_srctab_unban(t, &a, T0 + 2 * SEC));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.1.2.7:1", &l, T0 + 2 * SEC, &s4));
+	assert_int_equal(SL_SRCTAB_BANNED,
+	                 acquire(t, "[2001:db8:1:3::9]:1", &l, T0 + 2 * SEC, &s6));
+	assert_int_equal(1, sl_srctab_bans(t, T0 + 2 * SEC, b, 4));
+	/* an ended ban is not listed, nor lifted */
+	a = addr("[2001:db8:1::1]:1");
+	assert_int_equal(0, sl_srctab_bans(t, T0 + 61 * SEC, b, 4));
+	assert_false(sl_srctab_unban(t, &a, T0 + 61 * SEC));
+	sl_srctab_destroy(t);
+}
+
 #define LEGIT 50
 #define ATTACK 100000
 
@@ -799,6 +848,7 @@ main(void)
 	        cmocka_unit_test(
 	                srctab_a_banned_source_spends_no_token_and_no_ban_without_ban_limits),
 	        cmocka_unit_test(srctab_strike_does_nothing_on_a_table_without_bans),
+	        cmocka_unit_test(srctab_lists_bans_by_prefix_and_lifts_one),
 	        cmocka_unit_test(
 	                srctab_fresh_sources_take_a_banned_entry_only_when_every_idle_entry_is_banned),
 	};
