@@ -10,7 +10,7 @@ import subprocess
 import unittest
 
 from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, connect, echo_handler,
-                     echo_roundtrip, free_port, write_config, wait_for_text)
+                     echo_roundtrip, free_port, wait_for_text, wait_port, write_config)
 
 
 class Flags(unittest.TestCase):
@@ -57,6 +57,7 @@ groups:
     backends: [{{ address: {b.addr} }}]
 """)
             with Sluice(["-c", path], port=p1) as px:
+                wait_port(p2, proc=px.proc)  # the listeners open one after the other
                 self.assertEqual(b"two", echo_roundtrip(p2, b"two"))
                 self.assertEqual(0, px.stop(), px.stderr())
             os.unlink(path)
