@@ -508,6 +508,7 @@ xdp_start(struct sl_xdp **x, struct sl_proxy *p, const struct sl_config *cfg)
 		*x = NULL;
 		return -1;
 	}
+	sl_proxy_use_xdp(p, *x); /* the workers add their bans to it */
 	sl_log_info("xdp: early-drop program attached to %s (%s mode)", cfg->xdp.interface,
 	            sl_xdp_mode_name(*x));
 	return 0;

@@ -28,6 +28,17 @@ sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg)
 }
 
 int
+sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
+           uint64_t until_ns)
+{
+	(void)x;
+	(void)l;
+	(void)peer;
+	(void)until_ns;
+	return 0;
+}
+
+int
 sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
 {
 	(void)x;

@@ -22,6 +22,7 @@
 
 struct sl_proxy;
 struct sl_stats;
+struct sl_xdp;
 
 /* Kinds of timeout, counted separately. */
 enum sl_timeout_kind {
@@ -132,6 +133,13 @@ SL_API int sl_proxy_listen(struct sl_proxy *p);
  * Logs and returns the first error (-EADDRINUSE, -EACCES, -EMFILE, ...); nothing runs then.
  */
 SL_API int sl_proxy_start(struct sl_proxy *p);
+
+/*
+ * Hands the proxy the attached XDP program (sluice/xdp.h): a source that source_limits.ban
+ * bans is then added to its ban map, so its SYNs are dropped before the stack until the ban
+ * ends. Before sl_proxy_start(); <x> must outlive the workers (destroy <p> first). NULL: none.
+ */
+SL_API void sl_proxy_use_xdp(struct sl_proxy *p, struct sl_xdp *x);
 
 /*
  * Graceful shutdown: stops the health checker (backends keep their last state), then every

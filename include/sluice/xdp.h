@@ -2,12 +2,13 @@
 /*
  * sl_xdp: the optional XDP early-drop program (docs/protection.md "XDP early drop"). On the
  * interface named by the configuration's xdp: it drops the SYNs that the listeners' allow:
- * and deny: prefixes refuse, or whose source is over its listener's source_limits rate, before
- * the network stack, and counts them. Its maps follow the
- * configuration: sl_xdp_update() after each reload.
+ * and deny: prefixes refuse, whose source the proxy banned (source_limits.ban, sl_xdp_ban()),
+ * or whose source is over its listener's source_limits rate, before the network stack, and
+ * counts them. Its maps follow the configuration: sl_xdp_update() after each reload.
  *
  * Thread safety: create, update and destroy from one thread at a time (the main thread and the
- * reload path, which app/sluice/main.c serialises); sl_xdp_dropped() from any thread.
+ * reload path, which app/sluice/main.c serialises); sl_xdp_ban() and sl_xdp_dropped() from any
+ * thread, between create and destroy.
  */
 #ifndef SLUICE_XDP_H
 #define SLUICE_XDP_H
@@ -17,7 +18,9 @@
 
 #include <sluice/common.h>
 
+struct sl_addr;
 struct sl_config;
+struct sl_config_listener;
 struct sl_proxy;
 struct sl_xdp;
 
@@ -25,6 +28,7 @@ struct sl_xdp;
 enum sl_xdp_reason {
 	SL_XDP_DENIED = 0, /* a listener's allow:/deny: refuse its source */
 	SL_XDP_RATE = 1,   /* its source is over the listener's source_limits rate */
+	SL_XDP_BANNED = 2, /* the proxy banned its source (source_limits.ban) */
 	SL_XDP_REASON_COUNT
 };
 
@@ -46,6 +50,16 @@ SL_API int sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char 
  * maps may then hold a mix: the caller logs it). Same thread rules as create.
  */
 SL_API int sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg);
+
+/*
+ * Drops the SYNs of <peer> (masked by <l>'s source_limits prefix4/prefix6) to <l>'s port until
+ * <until_ns> (CLOCK_MONOTONIC, ns): one ban of the proxy (source_limits.ban). The program
+ * checks bans only on the ports whose listener bans (the last sl_xdp_update()) and takes no
+ * PROXY headers or shares no port; <l> taking PROXY headers adds nothing. One bpf syscall: for
+ * a ban, never per connection. 0 or a negative errno. NULL <x> is ignored. Any thread.
+ */
+SL_API int sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l,
+                      const struct sl_addr *peer, uint64_t until_ns);
 
 /* Adds the drop counters to <p>'s stats registry (set "xdp"). 0 or a negative errno. */
 SL_API int sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p);

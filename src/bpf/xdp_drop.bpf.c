@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The XDP early-drop program (docs/protection.md "XDP early drop"): drops a TCP SYN (no ACK)
- * whose (destination port, source address) the listeners' allow/deny prefixes refuse, or whose
- * source is over its listener's source_limits rate, before the network stack sees it, and
- * counts the drop. Built with clang -target bpf and embedded
- * in the sluice binary; src/proxy/xdp.c loads it and keeps its maps in step with the config.
+ * whose (destination port, source address) the listeners' allow/deny prefixes refuse, whose
+ * source sluice banned (source_limits.ban), or whose source is over its listener's
+ * source_limits rate, before the network stack sees it, and counts the drop. Built with clang
+ * -target bpf and embedded in the sluice binary; src/proxy/xdp.c loads it and keeps its maps in
+ * step with the config.
  */
 /* the kernel's types before libbpf's helpers, which use them */
 // clang-format off
@@ -57,6 +58,14 @@ struct {
 	__uint(max_entries, SL_XDP_SOURCES_MAX);
 } sl_srcs SEC(".maps");
 
+/* filled by sluice's workers (src/proxy/xdp.c sl_xdp_ban()), one entry per ban */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sl_xdp_src);
+	__type(value, __u64); /* the ban's end, bpf_ktime_get_ns() time */
+	__uint(max_entries, SL_XDP_BANS_MAX);
+} sl_bans SEC(".maps");
+
 static __always_inline int
 drop(__u32 reason)
 {
@@ -88,18 +97,30 @@ mask(__u8 *a, int n, int bits)
 	}
 }
 
+/* Whether sluice banned the source <k> (masked) at <now>; an ended ban's entry goes. */
+static __always_inline int
+banned(struct sl_xdp_src *k, __u64 now)
+{
+	__u64 *until = bpf_map_lookup_elem(&sl_bans, k);
+
+	if (until == 0)
+		return 0;
+	if (*until > now)
+		return 1;
+	bpf_map_delete_elem(&sl_bans, k);
+	return 0;
+}
+
 /*
- * Whether a SYN from <k> (address not yet masked) to a port with limit <l> is over the rate:
- * GCRA, the token bucket's twin, on one timestamp per source. The read-modify-write is not
- * atomic: two CPUs taking one source's SYNs at once may both pass (a slight excess, never a
- * wrong drop).
+ * Whether a SYN from <k> (masked) to a port with limit <l> is over the rate: GCRA, the token
+ * bucket's twin, on one timestamp per source. The read-modify-write is not atomic: two CPUs
+ * taking one source's SYNs at once may both pass (a slight excess, never a wrong drop).
  */
 static __always_inline int
-over_rate(struct sl_xdp_src *k, const struct sl_xdp_limit *l)
+over_rate(struct sl_xdp_src *k, const struct sl_xdp_limit *l, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns(), t, *tat;
+	__u64 t, *tat;
 
-	mask(k->addr, k->family == 4 ? 4 : 16, k->family == 4 ? l->prefix4 : l->prefix6);
 	tat = bpf_map_lookup_elem(&sl_srcs, k);
 	t = tat != 0 && *tat > now ? *tat : now;
 	if (t + l->step_ns - now > l->window_ns)
@@ -110,6 +131,23 @@ over_rate(struct sl_xdp_src *k, const struct sl_xdp_limit *l)
 	else
 		bpf_map_update_elem(&sl_srcs, k, &t, BPF_ANY);
 	return 0;
+}
+
+/*
+ * The per-source checks of a SYN from <k> (address not yet masked) to a port with limits <l>:
+ * a ban first (a banned source's SYN costs it no rate), then the rate. XDP_PASS or a drop.
+ */
+static __always_inline int
+source_checks(struct sl_xdp_src *k, const struct sl_xdp_limit *l)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	mask(k->addr, k->family == 4 ? 4 : 16, k->family == 4 ? l->prefix4 : l->prefix6);
+	if ((l->flags & SL_XDP_LIMIT_BAN) && banned(k, now))
+		return drop(SL_XDP_REASON_BANNED);
+	if ((l->flags & SL_XDP_LIMIT_RATE) && over_rate(k, l, now))
+		return drop(SL_XDP_REASON_RATE);
+	return XDP_PASS;
 }
 
 SEC("xdp")
@@ -149,8 +187,7 @@ sl_xdp_drop(struct xdp_md *ctx)
 			__builtin_memcpy(src.addr, &ip->saddr, 4);
 			__builtin_memcpy(src.port, &t->dest, 2);
 			src.family = 4;
-			if (over_rate(&src, lim))
-				return drop(SL_XDP_REASON_RATE);
+			return source_checks(&src, lim);
 		}
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip = (void *)(eth + 1);
@@ -175,8 +212,7 @@ sl_xdp_drop(struct xdp_md *ctx)
 			__builtin_memcpy(src.addr, &ip->saddr, 16);
 			__builtin_memcpy(src.port, &t->dest, 2);
 			src.family = 6;
-			if (over_rate(&src, lim))
-				return drop(SL_XDP_REASON_RATE);
+			return source_checks(&src, lim);
 		}
 	}
 	return XDP_PASS;

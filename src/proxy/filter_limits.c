@@ -13,6 +13,7 @@
 
 #include <sluice/clock.h>
 #include <sluice/log.h>
+#include <sluice/xdp.h>
 
 #include "proxy/session.h"
 
@@ -96,22 +97,29 @@ sl__source_adopt(struct sl_session *s)
 void
 sl__source_strike(struct sl_session *s, int kind)
 {
-	struct sl_srctab *t = s->l->w->p->lshared[s->l->index].sources;
-	const struct sl_srctab_ban *ban = &listener_cfg(s)->source.limits.ban;
+	struct sl_proxy *p = s->l->w->p;
+	struct sl_srctab *t = p->lshared[s->l->index].sources;
+	const struct sl_config_listener *l = listener_cfg(s);
+	const struct sl_srctab_ban *ban = &l->source.limits.ban;
+	uint64_t now = now_ns(s);
 	struct sl_addr peer;
 	char a[SL_ADDR_STRLEN];
+	int err;
 
 	if (t == NULL || s->source.index == UINT32_MAX || ban->strikes == 0 ||
 	    (kind != SL_TIMEOUT_MIN_RATE && kind != SL_TIMEOUT_FIRST_BYTE))
 		return;
-	if (!sl_srctab_strike(t, s->source, ban, now_ns(s)))
+	if (!sl_srctab_strike(t, s->source, ban, now))
 		return;
 	sl__ctr_add(s->l->w, SL_CTR_SOURCE_BANS, 1);
 	sl__session_peer_get(&s->peer, &peer);
 	sl_addr_format(&peer, a, sizeof(a));
+	/* the loop's clock is CLOCK_MONOTONIC, as the program's bpf_ktime_get_ns(): the ban
+	 * ends there when it ends here. One system call per ban, which is rare */
+	if (p->xdp != NULL && (err = sl_xdp_ban(p->xdp, l, &peer, now + ban->duration_ns)) != 0)
+		sl_log_debug("listener %s: xdp: cannot ban %s: %s", l->name, a, strerror(-err));
 	sl_log_debug("listener %s: source of %s banned for %llu ms after %u slow-client cuts",
-	             listener_cfg(s)->name, a, (unsigned long long)(ban->duration_ns / 1000000u),
-	             ban->strikes);
+	             l->name, a, (unsigned long long)(ban->duration_ns / 1000000u), ban->strikes);
 }
 
 void

@@ -337,6 +337,12 @@ err_fini:
 	return err;
 }
 
+void
+sl_proxy_use_xdp(struct sl_proxy *p, struct sl_xdp *x)
+{
+	p->xdp = x;
+}
+
 int
 sl_proxy_start(struct sl_proxy *p)
 {

@@ -443,6 +443,9 @@ struct sl_proxy {
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */
 	struct sl_accesslog *alog;    /* NULL without an access_log (accesslog.c) */
+	/* the XDP program the workers add bans to (sl_proxy_use_xdp()); NULL: none. Set before
+	 * start, outlives the workers */
+	struct sl_xdp *xdp;
 	/* binary upgrade (handover.c): the listening sockets handed over by the process this one
 	 * replaces, taken by listener.c in worker order (a taken entry's fd is -1); and every
 	 * worker's listening fd as opened, [worker * lcap + slot] (-1: none), from start until

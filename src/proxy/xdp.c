@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * The XDP early-drop loader (include/sluice/xdp.h): opens the embedded BPF object with libbpf,
- * fills its two prefix maps (IPv4, IPv6) from the listeners' allow:/deny: lists, attaches it
- * through a bpf_link, and reads its per-CPU drop counters for the stats registry. The program
+ * fills its two prefix maps (IPv4, IPv6) from the listeners' allow:/deny: lists and its port
+ * map from their source_limits, attaches it through a bpf_link, adds the workers' bans to its
+ * ban map, and reads its per-CPU drop counters for the stats registry. The program
  * itself is src/bpf/xdp_drop.bpf.c; the key layout they share is xdp_maps.h.
  */
+#include <assert.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +30,14 @@
 #include "proxy/xdp_maps.h"
 #include "proxy/xdp_obj.h"
 
+static_assert(SL_XDP_REASON_COUNT == SL_XDP_REASONS && SL_XDP_BANNED == SL_XDP_REASON_BANNED,
+              "enum sl_xdp_reason indexes the program's drop counters");
+
 struct sl_xdp {
 	struct bpf_object *obj;
-	int link;                      /* bpf_link fd: closing it detaches the program */
-	int acl4, acl6, limits, drops; /* map fds, owned by <obj> */
-	int ncpus;                     /* possible CPUs: the per-CPU array's value count */
+	int link;                            /* bpf_link fd: closing it detaches the program */
+	int acl4, acl6, limits, drops, bans; /* map fds, owned by <obj> */
+	int ncpus;                           /* possible CPUs: the per-CPU array's value count */
 	unsigned ifindex;
 	const char *mode; /* "native" or "generic" */
 	char ifname[SL_CONFIG_IFNAME_MAX];
@@ -112,6 +118,13 @@ has_rate(const struct sl_config_listener *l)
 	return l->source.on && l->source.limits.rate.rate != 0;
 }
 
+/* Whether <l> bans sources (source_limits.ban). */
+static bool
+has_ban(const struct sl_config_listener *l)
+{
+	return l->source.on && l->source.limits.ban.strikes != 0;
+}
+
 /* Adds one (port, prefix) entry to <w4> or <w6>. */
 static int
 add_prefix(struct want *w4, struct want *w6, unsigned port, int family, const uint8_t *addr,
@@ -136,30 +149,38 @@ add_prefix(struct want *w4, struct want *w6, unsigned port, int family, const ui
 }
 
 /*
- * The entries <cfg> wants: each listener's allow (ALLOW) and deny (DENY) prefixes under its
- * port, and, for a listener with an allow list, the bare port (DENY: no prefix matched) in
- * its address family. Skipped (logged once per call, at <log>): listeners taking PROXY
- * headers (the address that counts is in the header, not the packet) and ports shared by
- * several listeners.
+ * The per-port entry of <l>, if it limits each source's new connections or bans sources: the
+ * program checks the ban map only on a port whose entry says so.
  */
-/* The per-port rate entry of <l>, if it limits each source's new connections. */
 static int
 add_limit(struct want *wl, const struct sl_config_listener *l, unsigned port)
 {
 	const struct sl_tbucket_rate *r = &l->source.limits.rate;
 	struct sl_xdp_limit v = {
-	        .step_ns = r->step_ns,
-	        .window_ns = r->window_ns,
 	        .prefix4 = (uint8_t)l->source.prefix4,
 	        .prefix6 = (uint8_t)l->source.prefix6,
 	};
 	uint32_t key = port;
 
-	if (!has_rate(l))
+	if (has_rate(l)) {
+		v.step_ns = r->step_ns;
+		v.window_ns = r->window_ns;
+		v.flags |= SL_XDP_LIMIT_RATE;
+	}
+	if (has_ban(l))
+		v.flags |= SL_XDP_LIMIT_BAN;
+	if (v.flags == 0)
 		return 0;
 	return want_add(wl, &key, &v);
 }
 
+/*
+ * The entries <cfg> wants: each listener's allow (ALLOW) and deny (DENY) prefixes under its
+ * port, and, for a listener with an allow list, the bare port (DENY: no prefix matched) in
+ * its address family; the port entry of one with a source rate or a ban. Skipped (logged once
+ * per call, at <log>): listeners taking PROXY headers (the address that counts is in the
+ * header, not the packet) and ports shared by several listeners.
+ */
 static int
 want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct want *wl, bool log)
 {
@@ -169,12 +190,12 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct
 		const struct sl_config_listener *l = &cfg->listeners[i];
 		unsigned port = sl_addr_port(&l->addr);
 
-		if (l->nacl_rules == 0 && !has_rate(l))
+		if (l->nacl_rules == 0 && !has_rate(l) && !has_ban(l))
 			continue;
 		if (l->proxy_in.versions != 0) {
 			if (log)
 				sl_log_info("xdp: listener %s takes PROXY headers: its allow/deny "
-				            "lists and source rate apply in sluice only",
+				            "lists, source rate and bans apply in sluice only",
 				            l->name);
 			continue;
 		}
@@ -182,7 +203,9 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct
 			if (log)
 				sl_log_info(
 				        "xdp: listener %s shares port %u with another listener: "
-				        "its allow/deny lists and source rate apply in sluice only",
+				        "its allow/deny lists, source rate and bans apply in "
+				        "sluice "
+				        "only",
 				        l->name, port);
 			continue;
 		}
@@ -274,7 +297,7 @@ update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 	if (err == 0)
 		err = wl.n > SL_XDP_PORTS_MAX ? -E2BIG : sync_map(x->limits, &wl);
 	if (err == 0 && log)
-		sl_log_debug("xdp: %zu IPv4 and %zu IPv6 prefixes, %zu rate-limited ports", w4.n,
+		sl_log_debug("xdp: %zu IPv4 and %zu IPv6 prefixes, %zu source-limited ports", w4.n,
 		             w6.n, wl.n);
 	want_fini(&w4);
 	want_fini(&w6);
@@ -369,8 +392,10 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 	x->acl6 = map_fd(x, "sl_acl6");
 	x->limits = map_fd(x, "sl_limits");
 	x->drops = map_fd(x, "sl_drops");
+	x->bans = map_fd(x, "sl_bans");
 	prog = bpf_object__find_program_by_name(x->obj, "sl_xdp_drop");
-	if (x->acl4 < 0 || x->acl6 < 0 || x->limits < 0 || x->drops < 0 || prog == NULL) {
+	if (x->acl4 < 0 || x->acl6 < 0 || x->limits < 0 || x->drops < 0 || x->bans < 0 ||
+	    prog == NULL) {
 		err = -ENOENT;
 		snprintf(why, size, "the embedded BPF object lacks a map or its program");
 		goto err_close_obj;
@@ -404,6 +429,44 @@ err_free:
 	return err;
 }
 
+int
+sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
+           uint64_t until_ns)
+{
+	unsigned port = sl_addr_port(&l->addr);
+	struct sl_xdp_src k = {.port = {(uint8_t)(port >> 8), (uint8_t)port}};
+	const uint8_t *a;
+	unsigned bits;
+
+	/* the packets come from the PROXY peer, not from the banned client */
+	if (x == NULL || l->proxy_in.versions != 0)
+		return 0;
+	if (peer->ss.ss_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)&peer->ss)->sin6_addr.s6_addr;
+		k.family = 6;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			/* a dual-stack socket's IPv4 client: its SYNs are IPv4 packets */
+			a += 12;
+			k.family = 4;
+		}
+	} else if (peer->ss.ss_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)&peer->ss)->sin_addr;
+		k.family = 4;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	/* masked as the program masks (mask() in xdp_drop.bpf.c) */
+	bits = k.family == 4 ? l->source.prefix4 : l->source.prefix6;
+	for (unsigned i = 0; i < (k.family == 4 ? 4u : 16u); i++) {
+		unsigned keep = bits > 8 * i ? bits - 8 * i : 0;
+
+		k.addr[i] = keep >= 8 ? a[i] : (uint8_t)(a[i] & (0xff00u >> keep));
+	}
+	if (bpf_map_update_elem(x->bans, &k, &until_ns, BPF_ANY) != 0)
+		return -errno;
+	return 0;
+}
+
 uint64_t
 sl_xdp_dropped(const struct sl_xdp *x, enum sl_xdp_reason reason)
 {
@@ -434,7 +497,7 @@ sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
 {
 	static const char *const labels[] = {"reason"};
 	static const char *const reasons[SL_XDP_REASON_COUNT] = {
-	        [SL_XDP_DENIED] = "denied", [SL_XDP_RATE] = "rate"};
+	        [SL_XDP_DENIED] = "denied", [SL_XDP_RATE] = "rate", [SL_XDP_BANNED] = "banned"};
 	const struct sl_stats_def def = {
 	        .name = "xdp_dropped",
 	        .kind = SL_STATS_COUNTER,

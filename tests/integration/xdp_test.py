@@ -6,6 +6,9 @@ denies one of the client's two addresses. The denied address's SYNs never reach 
 them); the other address is served; likewise over IPv6 on a third listener. sluice runs as nobody after binding, keeping the
 capabilities privs.c lists for XDP; the reload updates the maps as nobody. A listener's source_limits rate is enforced there too:
 the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
+A source that source_limits.ban bans (two silent connections cut at first_byte) is banned in the
+program too, for every address of its prefix: its next SYNs are dropped and counted (sluice
+accepts nothing from it), another source is served, and once the ban ends it is served again.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
 interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
 import errno
@@ -14,6 +17,7 @@ import re
 import signal
 import socket
 import sys
+import time
 import unittest
 import urllib.request
 
@@ -24,6 +28,7 @@ from harness import (  # noqa: E402
     Sluice,
     echo_handler,
     free_port,
+    wait_for,
     wait_for_text,
     write_config,
 )
@@ -31,7 +36,9 @@ from netns import NetNs, why_no_netns  # noqa: E402
 
 SERVER, DENIED, ALLOWED = "10.201.0.1", "10.201.0.2", "10.201.0.3"
 SERVER6, DENIED6, ALLOWED6 = "fd00:201::1", "fd00:201::2", "fd00:201::3"
-PORT, LIMITED, PORT6, ADMIN = 8080, 8081, 8082, 9090
+SLOWLORIS, NEIGHBOUR = "10.201.0.5", "10.201.0.4"  # one /31: one source of "banning"
+PORT, LIMITED, PORT6, BANNING, ADMIN = 8080, 8081, 8082, 8083, 9090
+BAN_S = 3  # the ban's duration: past the checks made while banned
 # errnos that say this environment cannot do XDP (not that sluice is wrong)
 REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation not supported"}
 
@@ -53,6 +60,11 @@ listeners:
   - address: "[::]:{PORT6}"
     group: g
     deny: ["{DENIED6}/128"]
+  - name: banning
+    address: "0.0.0.0:{BANNING}"
+    group: g
+    timeouts: {{first_byte: 300ms}}
+    source_limits: {{prefix4: 31, ban: {{strikes: 2, within: 30s, duration: {BAN_S}s}}}}
 groups:
   - name: g
     backends: [{{address: "{backend}"}}]
@@ -84,13 +96,49 @@ def try_connect(source, timeout, port=PORT, server=SERVER):
         s.close()
 
 
+def syn_answered(source, timeout, port):
+    """True if the listener answers a SYN from <source> (the connect completes, whatever
+    follows), False if the connect times out."""
+    s = socket.socket(socket.AF_INET)
+    try:
+        s.bind((source, 0))
+        s.settimeout(timeout)
+        try:
+            s.connect((SERVER, port))
+        except socket.timeout:
+            return False
+        return True
+    finally:
+        s.close()
+
+
+def cut_silent(source, port):
+    """Opens a connection from <source> that sends nothing; True once sluice has cut it (EOF
+    or a reset within 10 s)."""
+    s = socket.socket(socket.AF_INET)
+    try:
+        s.bind((source, 0))
+        s.settimeout(10 * SLOW)
+        s.connect((SERVER, port))
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+    finally:
+        s.close()
+
+
 def scrape():
     with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/metrics", timeout=10 * SLOW) as r:
         return r.read().decode()
 
 
 def metric(text, name, labels):
-    m = re.search(r"^" + re.escape(name + "{" + labels + "}") + r" (\d+)$", text, re.M)
+    """The value of <name>{<labels>} (<labels> None: <name> unlabelled) in <text>."""
+    key = name if labels is None else name + "{" + labels + "}"
+    m = re.search(r"^" + re.escape(key) + r" (\d+)$", text, re.M)
     if not m:
         raise AssertionError(f"no {name}{{{labels}}} in /metrics:\n{text}")
     return int(m.group(1))
@@ -105,6 +153,14 @@ class XdpTest(unittest.TestCase):
             raise unittest.SkipTest(why)
 
     def test_denied_source_syns_are_dropped_before_sluice_and_counted(self):
+        self.in_namespaces(self.run_sluice)
+
+    def test_banned_source_syns_are_dropped_until_the_ban_ends(self):
+        self.in_namespaces(self.run_banned)
+
+    def in_namespaces(self, run):
+        """run(srv, cli, path, veth_s, backend) with both namespaces, the backend and the
+        configuration file set up."""
         with NetNs("slx") as srv, NetNs("slx") as cli:
             veth_s, veth_c = f"slxs{os.getpid() % 100000}", f"slxc{os.getpid() % 100000}"
             srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns", cli.name)
@@ -112,6 +168,8 @@ class XdpTest(unittest.TestCase):
             srv.ip("link", "set", veth_s, "up")
             cli.ip("addr", "add", f"{DENIED}/24", "dev", veth_c)
             cli.ip("addr", "add", f"{ALLOWED}/24", "dev", veth_c)
+            cli.ip("addr", "add", f"{SLOWLORIS}/24", "dev", veth_c)
+            cli.ip("addr", "add", f"{NEIGHBOUR}/24", "dev", veth_c)
             srv.ip("addr", "add", f"{SERVER6}/64", "dev", veth_s, "nodad")
             cli.ip("addr", "add", f"{DENIED6}/64", "dev", veth_c, "nodad")
             cli.ip("addr", "add", f"{ALLOWED6}/64", "dev", veth_c, "nodad")
@@ -121,23 +179,62 @@ class XdpTest(unittest.TestCase):
                 path = write_config(config(DENIED, f"127.0.0.1:{backend.port}").replace("{ifname}", veth_s))
                 os.chmod(path, 0o644)  # read again at the reload, as nobody
                 try:
-                    self.run_sluice(srv, cli, path, veth_s, backend)
+                    run(srv, cli, path, veth_s, backend)
                 finally:
                     os.unlink(path)
+
+    def start(self, px, srv, veth_s):
+        """Waits until <px> serves with the program attached; skips where XDP is refused."""
+        try:
+            srv.wait_listening(PORT, px.proc)
+        except AssertionError:
+            err = px.stderr()
+            for code, text in REFUSALS.items():
+                if f"cannot attach to {veth_s}: {text}" in err or "refused to load" in err and text in err:
+                    self.skipTest(f"this environment refuses XDP ({errno.errorcode[code]}): {err.strip()}")
+            raise AssertionError("sluice did not start: " + err)
+        wait_for_text(px, f"xdp: early-drop program attached to {veth_s}")
+
+    def run_banned(self, srv, cli, path, veth_s, backend):
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "2"])
+        with px:
+            self.start(px, srv, veth_s)
+            conns = 'listener="banning"'
+            # two silent connections cut at first_byte: the second starts the ban
+            for i in range(2):
+                self.assertTrue(cli.call(cut_silent, SLOWLORIS, BANNING), f"silent connection {i} cut")
+            banned_at = time.monotonic()
+            text = srv.call(scrape)
+            self.assertEqual(1, metric(text, "sluice_source_bans_total", None))
+            self.assertEqual(0, metric(text, "sluice_xdp_dropped_total", 'reason="banned"'))
+            accepted = metric(text, "sluice_listener_connections_total", conns)
+            self.assertEqual(2, accepted)
+            # banned: the SYN never reaches the stack (its first retransmit would come after
+            # 1 s, past the 0.5 s wait), and sluice neither accepts nor refuses it
+            self.assertFalse(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "the banned source's SYN is dropped")
+            # the ban is the source's prefix (prefix4 31), masked in the program as in sluice
+            self.assertFalse(cli.call(syn_answered, NEIGHBOUR, 0.5, BANNING), "the same /31 is banned")
+            self.assertLess(time.monotonic() - banned_at, BAN_S - 0.5, "checked within the ban")
+            text = srv.call(scrape)
+            self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="banned"'))
+            self.assertEqual(accepted, metric(text, "sluice_listener_connections_total", conns))
+            self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="source_banned"'))
+            # only that source: another one (another /31) is served on the same listener
+            self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW, BANNING), "another source is served")
+            # the ban ends: the program lets the source's SYNs through again, and it is served
+            time.sleep(max(0.0, banned_at + BAN_S - time.monotonic()))
+            wait_for(lambda: cli.call(try_connect, SLOWLORIS, 0.5, BANNING),
+                     "the source served again after its ban", timeout=10)
+            self.assertEqual(0, metric(srv.call(scrape), "sluice_rejects_total", 'reason="source_banned"'))
+            self.assertEqual(0, px.stop())
+            self.assertNotIn("running without XDP", px.stderr())
 
     def run_sluice(self, srv, cli, path, veth_s, backend):
         px = Sluice([])
         px.args = srv.exec_args([px.args[0], "-c", path, "-w", "1"])
         with px:
-            try:
-                srv.wait_listening(PORT, px.proc)
-            except AssertionError:
-                err = px.stderr()
-                for code, text in REFUSALS.items():
-                    if f"cannot attach to {veth_s}: {text}" in err or "refused to load" in err and text in err:
-                        self.skipTest(f"this environment refuses XDP ({errno.errorcode[code]}): {err.strip()}")
-                raise AssertionError("sluice did not start: " + err)
-            wait_for_text(px, f"xdp: early-drop program attached to {veth_s}")
+            self.start(px, srv, veth_s)
             wait_for_text(px, "running as user nobody")
             self.assertIn("capabilities kept: those the features need", px.stderr())
             self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW), "the allowed source is served")
