@@ -249,6 +249,7 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 {
 	uint64_t now = sl_clock_ns();
 	bool named = false, bans = false, lifted = false;
+	int err;
 
 	pthread_mutex_lock(&p->bk_mu);
 	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
@@ -263,7 +264,13 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 		if ((t = ban_table(p, i)) == NULL)
 			continue;
 		bans = true;
-		lifted |= sl_srctab_unban(t, src, now);
+		if (!sl_srctab_unban(t, src, now))
+			continue;
+		lifted = true;
+		/* and in the XDP program's copy, which would go on dropping its SYNs */
+		if (p->xdp != NULL && (err = sl_xdp_ban(p->xdp, &p->lslots[i].cfg, src, 0)) != 0)
+			sl_log_warn("listener %s: xdp: cannot lift a ban: %s",
+			            p->lslots[i].cfg.name, strerror(-err));
 	}
 	pthread_mutex_unlock(&p->bk_mu);
 	if (!named)

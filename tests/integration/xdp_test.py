@@ -8,7 +8,8 @@ capabilities privs.c lists for XDP; the reload updates the maps as nobody. A lis
 the SYN over the burst is dropped and counted, and sluice's own source_rate stays 0. A reload that swaps the addresses swaps the outcome.
 A source that source_limits.ban bans (two silent connections cut at first_byte) is banned in the
 program too, for every address of its prefix: its next SYNs are dropped and counted (sluice
-accepts nothing from it), another source is served, and once the ban ends it is served again.
+accepts nothing from it), another source is served, and once the ban ends it is served again;
+`sluicectl unban` lifts it in the program too, at once.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
 interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
 import errno
@@ -16,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 import unittest
@@ -24,6 +26,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     SLOW,
+    SLUICECTL,
     Server,
     Sluice,
     echo_handler,
@@ -39,6 +42,7 @@ SERVER6, DENIED6, ALLOWED6 = "fd00:201::1", "fd00:201::2", "fd00:201::3"
 SLOWLORIS, NEIGHBOUR = "10.201.0.5", "10.201.0.4"  # one /31: one source of "banning"
 PORT, LIMITED, PORT6, BANNING, ADMIN = 8080, 8081, 8082, 8083, 9090
 BAN_S = 3  # the ban's duration: past the checks made while banned
+CTL = f"/tmp/sluice-xdp-{os.getpid()}.sock"  # the control socket (a file: any namespace)
 # errnos that say this environment cannot do XDP (not that sluice is wrong)
 REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation not supported"}
 
@@ -48,6 +52,7 @@ REFUSALS = {errno.EPERM: "Operation not permitted", errno.EOPNOTSUPP: "Operation
 def config(deny, backend):
     return f"""
 admin: {{address: "127.0.0.1:{ADMIN}"}}
+control: {{path: "{CTL}"}}
 user: nobody
 xdp: {{interface: "{{ifname}}", required: true}}
 listeners:
@@ -157,6 +162,25 @@ class XdpTest(unittest.TestCase):
 
     def test_banned_source_syns_are_dropped_until_the_ban_ends(self):
         self.in_namespaces(self.run_banned)
+
+    def test_an_unbanned_source_syns_pass_at_once(self):
+        self.in_namespaces(self.run_unbanned)
+
+    def run_unbanned(self, srv, cli, path, veth_s, backend):
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "2"])
+        with px:
+            self.start(px, srv, veth_s)
+            for i in range(2):
+                self.assertTrue(cli.call(cut_silent, SLOWLORIS, BANNING), f"silent connection {i} cut")
+            banned_at = time.monotonic()
+            self.assertFalse(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "banned in the program")
+            p = subprocess.run([SLUICECTL, "-s", CTL, "unban", "banning", NEIGHBOUR],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual((0, "ok\n"), (p.returncode, p.stdout), p.stderr)
+            self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "lifted in the program")
+            self.assertLess(time.monotonic() - banned_at, BAN_S - 0.5, "lifted before the ban's end")
+            self.assertEqual(0, px.stop())
 
     def in_namespaces(self, run):
         """run(srv, cli, path, veth_s, backend) with both namespaces, the backend and the
