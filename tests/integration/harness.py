@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -417,6 +418,12 @@ def write_config(text):
     f.write(text)
     f.close()
     return f.name
+
+
+def rejected(err):
+    """The exit summary's `rejected: N clients: reason n, ...` line of <err> as a dict."""
+    m = re.search(r"rejected: \d+ clients:(.*)", err)
+    return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
 
 
 def parse_metrics(text):

@@ -3,12 +3,12 @@
 its new-connection rate, sources aggregated by prefix, and the listener's own rate. Refused
 clients are closed at once and counted by reason; other sources are untouched."""
 import os
-import re
 import socket
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port, write_config
+from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port, rejected,
+                     write_config)
 
 
 def config(port, backend, listener_extra):
@@ -23,11 +23,6 @@ groups:
     backends:
       - address: {backend}
 """)
-
-
-def rejected(err):
-    m = re.search(r"rejected: \d+ clients:(.*)", err)
-    return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
 
 
 class SourceLimits(unittest.TestCase):

@@ -5,7 +5,6 @@ ban ends on time, and a reload can turn it on. Refusals and bans are counted in 
 the exit summary; `sluicectl show bans` lists them and `sluicectl unban` lifts one."""
 import json
 import os
-import re
 import signal
 import subprocess
 import tempfile
@@ -13,7 +12,8 @@ import time
 import unittest
 
 from harness import (SLOW, SLUICECTL, Server, Sluice, closed_by_peer, connect, echo_handler, echoed,
-                     held, scrape_metrics, stable_port, wait_for, wait_for_text, write_config)
+                     held, rejected, scrape_metrics, stable_port, wait_for, wait_for_text,
+                     write_config)
 
 BAN = "    source_limits: { ban: { strikes: 2, within: 30s, duration: %s } }\n"
 
@@ -33,11 +33,6 @@ groups:
     backends:
       - address: {backend}
 """)
-
-
-def rejected(err):
-    m = re.search(r"rejected: \d+ clients:(.*)", err)
-    return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
 
 
 def cut_silent(port, source):
