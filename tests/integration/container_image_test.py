@@ -24,7 +24,7 @@ import unittest
 import yaml
 
 import netns
-from harness import Server, echo_handler, echo_roundtrip, log_file
+from harness import Server, echo_handler, echo_roundtrip, log_file, wait_for
 
 DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
 CONTEXT_FILES = ("Containerfile", "sluice.yaml", "passwd", "group")
@@ -170,6 +170,12 @@ class ContainerImageTest(unittest.TestCase):
                 proc = subprocess.Popen(ns.exec_args(argv), stdout=subprocess.DEVNULL, stderr=err)
                 try:
                     ns.wait_listening(self.listen[1], proc, host=self.listen[0])
+                    if "--user" in args:  # it listens first, then drops to the user
+
+                        def dropped():
+                            err.seek(0)
+                            return b"running as user" in err.read()
+                        wait_for(dropped, "the privilege drop's log line")
                     with open(f"/proc/{proc.pid}/status") as f:
                         fields = re.findall(r"^(Uid|Gid|Groups|CapEff|CapBnd|NoNewPrivs):(.*)$",
                                             f.read(), re.M)

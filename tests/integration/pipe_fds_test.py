@@ -60,6 +60,7 @@ class PipeFds(unittest.TestCase):
             args = ["-l", f"127.0.0.1:{port}", "-b", e.addr, "-w", str(WORKERS),
                     "--forward", "splice"]
             with Sluice(args, port=port) as px:
+                wait_for_text(px, "listening on")  # start returned: every worker runs
                 idle = fds(px.proc)
                 # more than the sockets toward the backend take while it does not read, so
                 # each session's client -> server direction is left holding its pipe
