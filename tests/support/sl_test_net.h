@@ -18,7 +18,12 @@ int sl_test_tcp_pair(int *a, int *b);
 /* A blocking listener on 127.0.0.1 with a kernel-chosen port, stored in <*addr>; the fd. */
 int sl_test_listen(struct sl_addr *addr, int backlog);
 
-/* A port on 127.0.0.1 where nothing listens (bound, then closed). */
+/*
+ * A port on 127.0.0.1 where nothing listens: a connect to it is refused. The port stays bound
+ * (not listening) until the process exits, so no other socket takes it meanwhile: neither a
+ * listener of a test running beside this one, nor a connect's own ephemeral port, which would
+ * connect to itself.
+ */
 void sl_test_refused_addr(struct sl_addr *addr);
 
 /*
