@@ -22,8 +22,8 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, Server, Sluice, echo_handler, free_port, recv_exact, wait_port,
-                     write_config)
+from harness import (SLOW, Server, Sluice, echo_handler, free_port, recv_exact, wait_for_text,
+                     wait_port, write_config)
 
 # what one open session costs sluice in RSS: two buffers of buffer_size (16 KiB by default,
 # touched once bytes move) and the session itself; measured at 32.9 KiB on debug and ASan
@@ -356,6 +356,8 @@ class AttackTest(unittest.TestCase):
             with px:
                 if "{port2}" in listeners:
                     wait_port(port2)
+                # start returned, every worker holds its sockets: the idle fds to settle to
+                wait_for_text(px, "listening on")
                 a = Attacked(px, port)
                 a.port2, a.backend = port2, b
                 try:
