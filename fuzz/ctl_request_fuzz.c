@@ -3,7 +3,8 @@
  * libFuzzer target for the control socket's request parser (src/admin/ctl_parse.c): the input
  * is one request line as a client sends it. Every refusal must say why; whatever parses must
  * name a known command, hold NUL-terminated, non-empty names for the backend commands and
- * values in range, and parse the same again from its own words (the canonical line).
+ * (and for unban, its listener unless "*") values in range, and parse the same again from its own
+ * words (the canonical line).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,9 @@ canonical(const struct sl__ctl_req *r, char *buf, size_t size)
 		return snprintf(buf, size, "remove backend %s/%s", r->group, r->name);
 	case SL__CTL_PROFILE:
 		return snprintf(buf, size, "profile %u", r->seconds);
+	case SL__CTL_UNBAN:
+		return snprintf(buf, size, "unban %s %s", r->every ? "*" : r->name,
+		                sl_addr_format(&r->addr, a, sizeof(a)));
 	default:
 		return snprintf(buf, size, "%s", sl__ctl_usage[r->cmd]);
 	}
@@ -76,6 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_name(r.group);
 		check_name(r.name);
 	}
+	if (r.cmd == SL__CTL_UNBAN && !r.every)
+		check_name(r.name);
 	if (r.weight < 1 || r.weight > SL_CONFIG_WEIGHT_MAX)
 		abort();
 	if (r.cmd == SL__CTL_PROFILE && (r.seconds < 1 || r.seconds > SL__CTL_PROFILE_MAX))
@@ -87,8 +93,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort(); /* what parsed once parses again from its canonical words */
 	if (again.cmd != r.cmd || strcmp(again.group, r.group) != 0 ||
 	    strcmp(again.name, r.name) != 0 || again.weight != r.weight ||
-	    again.max_connections != r.max_connections ||
-	    (r.cmd == SL__CTL_ADD && !sl_addr_equal(&again.addr, &r.addr)))
+	    again.max_connections != r.max_connections || again.every != r.every ||
+	    ((r.cmd == SL__CTL_ADD || r.cmd == SL__CTL_UNBAN) &&
+	     !sl_addr_equal(&again.addr, &r.addr)))
 		abort();
 	return 0;
 }
