@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 #include <sluice/common.h>
 #include <sluice/config.h>
 
@@ -316,8 +317,7 @@ SL_API int sl_proxy_listener_addr(const struct sl_proxy *p, size_t i, struct sl_
 /* A source a listener bans (source_limits.ban), as sl_proxy_bans() lists it. */
 struct sl_proxy_ban {
 	char listener[SL_CONFIG_NAME_MAX];
-	struct sl_addr prefix; /* the source: its address masked to its prefix, port 0 */
-	unsigned prefix_len;   /* the listener's source_limits prefix4 or prefix6 */
+	struct sl_cidr source; /* the source: its address and the listener's prefix4 or prefix6 */
 	uint64_t remaining_ms; /* until the ban ends */
 };
 

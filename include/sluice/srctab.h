@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 #include <sluice/common.h>
 #include <sluice/tbucket.h>
 
@@ -119,8 +120,7 @@ SL_API bool sl_srctab_strike(struct sl_srctab *t, struct sl_srctab_slot slot,
 
 /* A banned source, as sl_srctab_bans() lists it. */
 struct sl_srctab_banned {
-	struct sl_addr prefix; /* the source's address masked to the table's prefix; port 0 */
-	unsigned prefix_len;   /* its prefix length: the table's prefix4 or prefix6 */
+	struct sl_cidr source; /* the source: its address and the table's prefix4 or prefix6 */
 	uint64_t until_ns;     /* the ban ends then */
 };
 

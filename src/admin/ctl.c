@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <sluice/backends.h>
+#include <sluice/cidr.h>
 #include <sluice/clock.h>
 #include <sluice/config.h>
 #include <sluice/ctl.h>
@@ -447,26 +448,12 @@ show_sessions(struct sl_ctl *c)
 /* Sources listed by "show bans" at most; the answer says how many there are in all. */
 #define BANS_LISTED 1000
 
-/* "1.2.3.0/24" or "2001:db8::/64" of a ban into <buf> (<size> bytes) */
-static const char *
-ban_source(const struct sl_proxy_ban *b, char *buf, size_t size)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	size_t n;
-	const void *bytes = sl_addr_ip_bytes(&b->prefix, &n);
-
-	if (bytes != NULL)
-		inet_ntop(n == 4 ? AF_INET : AF_INET6, bytes, ip, sizeof(ip));
-	snprintf(buf, size, "%s/%u", ip, b->prefix_len);
-	return buf;
-}
-
 static json_t *
 show_bans(struct sl_ctl *c)
 {
 	struct sl_proxy_ban *bs = calloc(BANS_LISTED, sizeof(*bs));
 	json_t *o = json_object(), *arr;
-	char src[INET6_ADDRSTRLEN + 8];
+	char src[SL_CIDR_STRLEN];
 	size_t n = 0;
 
 	if (bs == NULL || o == NULL || (arr = add_array(o, "bans")) == NULL) {
@@ -481,7 +468,8 @@ show_bans(struct sl_ctl *c)
 		if (b == NULL)
 			break;
 		json_object_set_new(b, "listener", str(bs[i].listener));
-		json_object_set_new(b, "source", str(ban_source(&bs[i], src, sizeof(src))));
+		json_object_set_new(b, "source",
+		                    str(sl_cidr_format(&bs[i].source, src, sizeof(src))));
 		json_object_set_new(b, "remaining_ms",
 		                    json_integer((json_int_t)bs[i].remaining_ms));
 		json_array_append_new(arr, b);

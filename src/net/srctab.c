@@ -437,27 +437,24 @@ sl_srctab_strike(struct sl_srctab *t, struct sl_srctab_slot slot, const struct s
 	return started;
 }
 
-/* the address of key <key>, and its prefix length, into <*b> */
+/* key <key> as the prefix it stands for, into <*c> */
 static void
-key_addr(const struct sl_srctab *t, const uint64_t key[2], struct sl_srctab_banned *b)
+key_cidr(const struct sl_srctab *t, const uint64_t key[2], struct sl_cidr *c)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&b->prefix.ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&b->prefix.ss;
+	uint8_t bytes[16];
 
-	memset(&b->prefix, 0, sizeof(b->prefix));
+	for (int i = 0; i < 16; i++)
+		bytes[i] = (uint8_t)(key[i / 8] >> (56 - 8 * (i % 8)));
+	memset(c, 0, sizeof(*c));
 	if (key[0] == 0 && key[1] >> 32 == 0xffff) { /* ::ffff:a.b.c.d: an IPv4 source */
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl((uint32_t)key[1]);
-		b->prefix.len = sizeof(*sin);
-		b->prefix_len = (unsigned)__builtin_popcount(t->mask4);
+		c->family = AF_INET;
+		memcpy(c->addr, bytes + 12, 4);
+		c->len = (uint8_t)__builtin_popcount(t->mask4);
 		return;
 	}
-	sin6->sin6_family = AF_INET6;
-	for (int i = 0; i < 16; i++)
-		sin6->sin6_addr.s6_addr[i] = (uint8_t)(key[i / 8] >> (56 - 8 * (i % 8)));
-	b->prefix.len = sizeof(*sin6);
-	b->prefix_len =
-	        (unsigned)(__builtin_popcountll(t->mask6[0]) + __builtin_popcountll(t->mask6[1]));
+	c->family = AF_INET6;
+	memcpy(c->addr, bytes, 16);
+	c->len = (uint8_t)(__builtin_popcountll(t->mask6[0]) + __builtin_popcountll(t->mask6[1]));
 }
 
 size_t
@@ -477,7 +474,7 @@ sl_srctab_bans(struct sl_srctab *t, uint64_t now_ns, struct sl_srctab_banned *ou
 			if (!is_banned(t, entry_index(t, s, e), now_ns))
 				continue;
 			if (n < max) {
-				key_addr(t, e->key, &out[n]);
+				key_cidr(t, e->key, &out[n].source);
 				out[n].until_ns = t->ban[entry_index(t, s, e)].until_ns;
 			}
 			n++;

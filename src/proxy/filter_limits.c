@@ -233,8 +233,7 @@ sl_proxy_bans(struct sl_proxy *p, struct sl_proxy_ban *out, size_t max, size_t *
 			struct sl_proxy_ban *o = &out[*n + k];
 
 			snprintf(o->listener, sizeof(o->listener), "%s", p->lslots[i].cfg.name);
-			o->prefix = b[k].prefix;
-			o->prefix_len = b[k].prefix_len;
+			o->source = b[k].source;
 			o->remaining_ms = (b[k].until_ns - now + 999999u) / 1000000u;
 		}
 		*n += got;

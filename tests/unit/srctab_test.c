@@ -569,7 +569,7 @@ srctab_lists_bans_by_prefix_and_lifts_one(void **state)
 	struct sl_srctab_slot s4, s6;
 	struct sl_srctab *t;
 	struct sl_addr a;
-	char text[SL_ADDR_STRLEN];
+	char text[SL_CIDR_STRLEN];
 
 	(void)state;
 	assert_int_equal(0, sl_srctab_create(&t, &o));
@@ -581,17 +581,17 @@ srctab_lists_bans_by_prefix_and_lifts_one(void **state)
 	assert_int_equal(2, sl_srctab_bans(t, T0 + SEC, b, 4));
 	assert_int_equal(2, sl_srctab_bans(t, T0 + SEC, b, 1)); /* all counted, one listed */
 	assert_int_equal(2, sl_srctab_bans(t, T0 + SEC, b, 4));
-	if (b[0].prefix.ss.ss_family == AF_INET6) { /* sets are in hash order: put v4 first */
+	if (b[0].source.family == AF_INET6) { /* sets are in hash order: put v4 first */
 		struct sl_srctab_banned x = b[0];
 
 		b[0] = b[1];
 		b[1] = x;
 	}
-	assert_string_equal("10.1.2.0:0", sl_addr_format(&b[0].prefix, text, sizeof(text)));
-	assert_int_equal(24, b[0].prefix_len);
+	assert_string_equal("10.1.2.0/24", sl_cidr_format(&b[0].source, text, sizeof(text)));
+	assert_int_equal(24, b[0].source.len);
 	assert_true(b[0].until_ns == T0 + 60 * SEC);
-	assert_string_equal("[2001:db8:1::]:0", sl_addr_format(&b[1].prefix, text, sizeof(text)));
-	assert_int_equal(48, b[1].prefix_len);
+	assert_string_equal("2001:db8:1::/48", sl_cidr_format(&b[1].source, text, sizeof(text)));
+	assert_int_equal(48, b[1].source.len);
 	assert_true(b[1].until_ns == T0 + 61 * SEC);
 	/* any address of the prefix lifts it, once */
 	a = addr("10.1.2.200:9");
