@@ -456,12 +456,12 @@ show_bans(struct sl_ctl *c)
 	char src[SL_CIDR_STRLEN];
 	size_t n = 0;
 
-	if (bs == NULL || o == NULL || (arr = add_array(o, "bans")) == NULL) {
+	if (bs == NULL || o == NULL || (arr = add_array(o, "bans")) == NULL ||
+	    sl_proxy_bans(c->p, bs, BANS_LISTED, &n) != 0) {
 		free(bs);
 		json_decref(o);
 		return error_doc("ENOMEM", "out of memory");
 	}
-	sl_proxy_bans(c->p, bs, BANS_LISTED, &n);
 	for (size_t i = 0; i < n && i < BANS_LISTED; i++) {
 		json_t *b = json_object();
 
