@@ -56,6 +56,7 @@ def cut_trickling(port, source):
 
 
 def served(port, source):
+    """True if a connection from <source> echoes; False if sluice refused it."""
     s = connect(port, source=source)
     try:
         return echoed(s)
@@ -101,13 +102,8 @@ class SourceBan(unittest.TestCase):
                 s.close()
             time.sleep(max(0.0, start + 3.2 - time.monotonic()))
 
-            def served():
-                s = connect(port, source="127.0.0.30")
-                try:
-                    return echoed(s)
-                finally:
-                    s.close()
-            wait_for(served, "the source served again after its ban", timeout=5)
+            wait_for(lambda: served(port, "127.0.0.30"), "the source served again after its ban",
+                     timeout=5)
 
         err = self.run_proxy("    timeouts: { first_byte: 300ms }\n" + BAN % "3s", body)
         self.assertGreaterEqual(rejected(err).get("source_banned", 0), 4, err)
