@@ -112,6 +112,8 @@ class PrivilegesTest(unittest.TestCase):
         px.args[0] = binary
         with px:
             wait_for_text(px, f"running as user {USER} (uid {self.pw.pw_uid})")
+            # the drop comes before any thread starts: wait until the workers run
+            wait_for_text(px, "listening on")
             self.assert_dropped(px.proc.pid, self.pw.pw_uid, self.gid,
                                 expected_groups(USER, self.gid))
             with connect(port) as s:
