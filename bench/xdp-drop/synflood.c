@@ -18,66 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "syn.h"
+
 #define BATCH 64
-
-struct pkt {
-	struct iphdr ip;
-	struct tcphdr tcp;
-};
-
-static uint16_t
-csum(const void *data, size_t len, uint32_t sum)
-{
-	const uint16_t *p = data;
-
-	for (; len > 1; len -= 2)
-		sum += *p++;
-	if (len == 1)
-		sum += *(const uint8_t *)p;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* Fills <p> as a SYN from <src>:<sport> to <dst>:<dport> (addresses in network order). */
-static void
-build(struct pkt *p, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
-{
-	struct {
-		uint32_t src, dst;
-		uint8_t zero, proto;
-		uint16_t len;
-		struct tcphdr tcp;
-	} ph;
-
-	memset(p, 0, sizeof(*p));
-	p->ip.version = 4;
-	p->ip.ihl = 5;
-	p->ip.tot_len = htons(sizeof(*p));
-	p->ip.ttl = 64;
-	p->ip.protocol = IPPROTO_TCP;
-	p->ip.saddr = src;
-	p->ip.daddr = dst;
-	p->ip.check = csum(&p->ip, sizeof(p->ip), 0);
-	p->tcp.source = htons(sport);
-	p->tcp.dest = htons(dport);
-	p->tcp.seq = htonl(0x5eed0000u + sport);
-	p->tcp.doff = 5;
-	p->tcp.syn = 1;
-	p->tcp.window = htons(65535);
-	ph.src = src;
-	ph.dst = dst;
-	ph.zero = 0;
-	ph.proto = IPPROTO_TCP;
-	ph.len = htons(sizeof(p->tcp));
-	ph.tcp = p->tcp;
-	p->tcp.check = csum(&ph, sizeof(ph), 0);
-}
 
 int
 main(int argc, char **argv)
 {
-	static struct pkt pkts[BATCH];
+	static struct syn_pkt pkts[BATCH];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	struct sockaddr_in to = {.sin_family = AF_INET};
@@ -113,8 +61,9 @@ main(int argc, char **argv)
 		int n = count - sent < BATCH ? (int)(count - sent) : BATCH, r;
 
 		for (int i = 0; i < n; i++)
-			build(&pkts[i], src.s_addr, dst.s_addr,
-			      (uint16_t)(1024 + (sent + (unsigned long)i) % 64000), (uint16_t)port);
+			syn_build(&pkts[i], src.s_addr, dst.s_addr,
+			          (uint16_t)(1024 + (sent + (unsigned long)i) % 64000),
+			          (uint16_t)port);
 		r = sendmmsg(fd, msgs, (unsigned)n, 0);
 		if (r == -1) {
 			if (errno == ENOBUFS || errno == EAGAIN)

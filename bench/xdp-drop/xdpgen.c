@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "syn.h"
+
 /* frames per batch: the kernel's default, one NAPI poll's budget on the receiving veth */
 #define BATCH 64
 /* frames per BPF_PROG_RUN call, so that a call stays well under a second */
@@ -44,61 +46,19 @@
 
 struct frame {
 	struct ethhdr eth;
-	struct iphdr ip;
-	struct tcphdr tcp;
+	struct syn_pkt syn;
 } __attribute__((packed));
-
-static uint16_t
-csum(const void *data, size_t len, uint32_t sum)
-{
-	const uint8_t *p = data;
-
-	for (; len > 1; len -= 2, p += 2)
-		sum += (uint32_t)(p[0] | p[1] << 8);
-	if (len == 1)
-		sum += *p;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 /* Fills <f> as a SYN from <src>:1024 to <dst>:<dport> (addresses in network order). */
 static void
 build(struct frame *f, const uint8_t *smac, const uint8_t *dmac, uint32_t src, uint32_t dst,
       uint16_t dport)
 {
-	struct {
-		uint32_t src, dst;
-		uint8_t zero, proto;
-		uint16_t len;
-		struct tcphdr tcp;
-	} __attribute__((packed)) ph;
-
 	memset(f, 0, sizeof(*f));
 	memcpy(f->eth.h_dest, dmac, ETH_ALEN);
 	memcpy(f->eth.h_source, smac, ETH_ALEN);
 	f->eth.h_proto = htons(ETH_P_IP);
-	f->ip.version = 4;
-	f->ip.ihl = 5;
-	f->ip.tot_len = htons(sizeof(f->ip) + sizeof(f->tcp));
-	f->ip.ttl = 64;
-	f->ip.protocol = IPPROTO_TCP;
-	f->ip.saddr = src;
-	f->ip.daddr = dst;
-	f->ip.check = csum(&f->ip, sizeof(f->ip), 0);
-	f->tcp.source = htons(1024);
-	f->tcp.dest = htons(dport);
-	f->tcp.seq = htonl(0x5eed0000u);
-	f->tcp.doff = 5;
-	f->tcp.syn = 1;
-	f->tcp.window = htons(65535);
-	ph.src = src;
-	ph.dst = dst;
-	ph.zero = 0;
-	ph.proto = IPPROTO_TCP;
-	ph.len = htons(sizeof(f->tcp));
-	ph.tcp = f->tcp;
-	f->tcp.check = csum(&ph, sizeof(ph), 0);
+	syn_build(&f->syn, src, dst, 1024, dport);
 }
 
 static double
