@@ -41,17 +41,24 @@ def free_port(host="127.0.0.1"):
     return stable_port(host=host)
 
 
+# Ports stable_port() has handed out in this process: a test often picks several before it binds
+# any (a listener's, then the admin endpoint's), and each must be its own.
+_GIVEN_PORTS = set()
+
+
 def stable_port(udp=False, host="127.0.0.1"):
     """A port free on <host> (for TCP, and UDP too if <udp>) below the ephemeral range, for
     a test that binds it later, or closes a listener and binds the port again: in between, no
     connect() or bind to port 0 anywhere on the machine can be given it, as an ephemeral port
-    could be."""
+    could be; nor does this process hand it out again."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         low = int(f.read().split()[0])
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         port = rng.randrange(max(1024, low - 12000), low)
+        if port in _GIVEN_PORTS:
+            continue
         kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
         socks = [socket.socket(family, k) for k in kinds]
         try:
@@ -62,6 +69,7 @@ def stable_port(udp=False, host="127.0.0.1"):
         finally:
             for s in socks:
                 s.close()
+        _GIVEN_PORTS.add(port)
         return port
     raise RuntimeError("no free port below the ephemeral range")
 
