@@ -25,6 +25,7 @@ struct sl_io;
 struct sl_timer;
 struct sl_defer;
 struct sl_op;
+struct sl_buf;
 
 enum sl_io_events {
 	SL_IO_READ = 1u << 0,  /* readable, or peer closed its write side */
@@ -73,7 +74,23 @@ struct sl_op {
 	uint64_t key;   /* the backend's tag while in flight */
 	int sent;       /* sl_loop_send_recv(): what the send did (see there) */
 	unsigned flags; /* enum sl_op_flags: the caller's hints, read at each submission */
-	bool busy;      /* submitted, its callback not run yet */
+	bool busy;      /* submitted, its (last) callback not run yet: in a multishot op's
+	                 * callback, true when more will follow */
+	/* sl_loop_recv_multi(): in the callback, the buffer the bytes are in (res > 0), lent
+	 * to the caller until sl_loop_buf_put(); NULL otherwise */
+	struct sl_buf *buf;
+};
+
+/*
+ * One buffer of a loop's provided-buffer group (sl_loop_bufs_open()). The loop's; lent to the
+ * caller by a multishot recv's callback (sl_op.buf) until sl_loop_buf_put().
+ */
+struct sl_buf {
+	char *data;
+	uint32_t len;        /* bytes the recv put in <data> */
+	uint32_t off;        /* the borrower's: e.g. bytes of <data> already sent */
+	struct sl_buf *next; /* the borrower's: e.g. a queue */
+	uint32_t id;         /* the loop's */
 };
 
 /* Hints in sl_op.flags. A backend that cannot use one ignores it: results never change. */
@@ -113,7 +130,19 @@ struct sl_loop_opts {
 	 * not files are added: a loop whose user never calls sl_loop_file_add() is best given none.
 	 */
 	int max_files;
+	/*
+	 * io_uring: buffers of the provided-buffer group sl_loop_bufs_open() sets up (a power of
+	 * two); 0 = SL_LOOP_BUFS; negative = no group (sl_loop_bufs_open() says -EOPNOTSUPP, as on
+	 * a kernel without one). The group takes <bufs> times the size its opener asks for, plus
+	 * 16 bytes a buffer for the ring, once opened; nothing before.
+	 */
+	int bufs;
 };
+
+/* Buffers in a loop's provided-buffer group when sl_loop_opts.bufs is 0. */
+#define SL_LOOP_BUFS 256
+/* Most buffers a group may have (the kernel's limit on a buffer ring). */
+#define SL_LOOP_MAX_BUFS 32768
 
 /* Registered-file slots a loop takes when sl_loop_opts.max_files is 0, at most. */
 #define SL_LOOP_MAX_FILES 65536
@@ -242,6 +271,47 @@ SL_API int sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op);
  * on epoll, which has none), -ETIMEDOUT with some left, or the wait's negative errno.
  */
 SL_API int sl_loop_settle(struct sl_loop *l, int timeout_ms);
+
+/*
+ * Sets up the loop's provided-buffer group: sl_loop_opts.bufs buffers of <size> bytes each, which
+ * the kernel picks from as multishot recvs (sl_loop_recv_multi()) find data. The group lives
+ * until sl_loop_destroy(); opening it again is a no-op that keeps the first <size> (see
+ * sl_loop_bufs_size()). 0, or a negative errno with no group: -EOPNOTSUPP (epoll, a kernel
+ * without buffer rings or multishot recv (Linux 6.0), or sl_loop_opts.bufs negative), -EINVAL
+ * (<size> 0 or above 1 GiB / bufs), -ENOMEM, or the kernel's error from registering it. Loop
+ * thread (or before the loop runs); one system call.
+ */
+SL_API int sl_loop_bufs_open(struct sl_loop *l, uint32_t size);
+/* Bytes in each buffer of <l>'s group; 0 while it has none. */
+SL_API uint32_t sl_loop_bufs_size(const struct sl_loop *l);
+
+struct sl_loop_bufs_stats {
+	uint32_t count;  /* buffers in the group (0: none) */
+	uint32_t size;   /* bytes each */
+	uint32_t lent;   /* delivered by a recv and not put back yet */
+	uint32_t parked; /* multishot recvs waiting for a buffer to come back */
+	uint64_t nobufs; /* times a multishot recv found the group empty */
+};
+
+/* Fills <st> with <l>'s group figures. */
+SL_API void sl_loop_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stats *st);
+
+/*
+ * Queues one multishot recv(<fd>) into the loop's group (sl_loop_bufs_open() first): it stays
+ * armed, and its callback runs once per arrival, in order, with the bytes (op->buf holds them,
+ * lent until sl_loop_buf_put()), as long as op->busy is true in the callback; the last callback
+ * (op->busy false) has no buffer unless res > 0, and ends it: EOF (0), an error, -ECANCELED
+ * after sl_loop_op_cancel(), or res > 0 when the kernel stopped it (then it may be queued
+ * again). A group found empty does not end it: it waits, holding no buffer, until a buffer is
+ * put back (sl_loop_bufs_stats().nobufs counts it). 0 or negative errno (-EOPNOTSUPP, no group
+ * or epoll; -EBUSY, -ENOMEM).
+ */
+SL_API int sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd);
+/*
+ * Gives <b> (lent by a multishot recv's callback) back to the group; a recv waiting for a buffer
+ * is armed again. No system call. Loop thread.
+ */
+SL_API void sl_loop_buf_put(struct sl_loop *l, struct sl_buf *b);
 
 SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
 /*
