@@ -232,6 +232,18 @@ SL_API int sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, 
 /* Queues send(<fd>, <buf>, <len>, MSG_NOSIGNAL); a short send completes with what went. */
 SL_API int sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
 /*
+ * Queues a send(<fd>, <buf>, <len>) that does not wait for room: the callback gets <len> when
+ * the socket took every byte at once, else what it took (-EAGAIN for none), and the caller
+ * sends the rest with sl_loop_send(). A send that took everything posts nothing: its callback
+ * runs with the loop's next wake-up for something else (a completion, an io, a timer), in that
+ * batch, so it is for a caller that has another op in flight bound to wake the loop (the
+ * forwarder's armed recv). -EOPNOTSUPP on epoll, on kernels before Linux 6.0 (as
+ * sl_loop_send_recv()), for <len> 0, and while a multishot recv waits for a buffer of the group
+ * (a quiet send may hold one until that wake-up): use sl_loop_send() then.
+ */
+SL_API int sl_loop_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf,
+                              size_t len);
+/*
  * Queues send(<sfd>, <sbuf>, <slen>) of all the bytes (MSG_WAITALL), then, once it is done,
  * recv(<rfd>, <rbuf>, <rlen>): one callback, with the recv's result; op->sent is then <slen>, or
  * if the send failed, what it returned (a negative errno, or the bytes it moved first) and the
@@ -303,10 +315,14 @@ SL_API void sl_loop_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stat
  * (op->busy false) has no buffer unless res > 0, and ends it: EOF (0), an error, -ECANCELED
  * after sl_loop_op_cancel(), or res > 0 when the kernel stopped it (then it may be queued
  * again). A group found empty does not end it: it waits, holding no buffer, until a buffer is
- * put back (sl_loop_bufs_stats().nobufs counts it). 0 or negative errno (-EOPNOTSUPP, no group
- * or epoll; -EBUSY, -ENOMEM).
+ * put back (sl_loop_bufs_stats().nobufs counts it). <limit> > 0: the kernel ends it (res > 0,
+ * op->busy false) with the arrival that brings what it delivered to <limit> or past it, so it
+ * delivers less than <limit> plus one buffer, a bound no cancel can give (the kernel may fill
+ * several buffers before a cancel reaches it); a kernel before Linux 6.17 has no such limit,
+ * and the recv then runs without it (the loop learns it from the first refusal). 0 or negative
+ * errno (-EOPNOTSUPP, no group or epoll; -EBUSY, -ENOMEM).
  */
-SL_API int sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd);
+SL_API int sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit);
 /*
  * Gives <b> (lent by a multishot recv's callback) back to the group; a recv waiting for a buffer
  * is armed again. No system call. Loop thread.

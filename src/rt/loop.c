@@ -271,6 +271,16 @@ sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_
 }
 
 int
+sl_loop_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	if (l->ops->send_quiet == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return op_submitted(l, l->ops->send_quiet(l, op, fd, buf, len));
+}
+
+int
 sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
                   int rfd, void *rbuf, size_t rlen)
 {
@@ -322,13 +332,13 @@ sl_loop_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stats *st)
 }
 
 int
-sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd)
+sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit)
 {
 	if (l->ops->recv_multi == NULL)
 		return -EOPNOTSUPP;
 	if (op->busy)
 		return -EBUSY;
-	return op_submitted(l, l->ops->recv_multi(l, op, fd));
+	return op_submitted(l, l->ops->recv_multi(l, op, fd, limit));
 }
 
 void

@@ -59,6 +59,7 @@ struct sl_loop_ops {
 	/* completion ops (sl_loop_recv() and co); NULL: not supported (epoll) */
 	int (*recv)(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
 	int (*send)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+	int (*send_quiet)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
 	int (*cancel)(struct sl_loop *l, struct sl_op *op);
 	int (*send_recv)(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
 	                 size_t slen, int rfd, void *rbuf, size_t rlen);
@@ -70,7 +71,7 @@ struct sl_loop_ops {
 	/* the provided-buffer group and its multishot recv; NULL: -EOPNOTSUPP / none */
 	int (*bufs_open)(struct sl_loop *l, uint32_t size);
 	void (*bufs_stats)(const struct sl_loop *l, struct sl_loop_bufs_stats *st);
-	int (*recv_multi)(struct sl_loop *l, struct sl_op *op, int fd);
+	int (*recv_multi)(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit);
 	void (*buf_put)(struct sl_loop *l, struct sl_buf *b);
 };
 

@@ -4,6 +4,8 @@
  * edge-triggered like EPOLLET; one-shot re-armed after each report for SL_IO_LEVEL). add, mod,
  * del and forget only queue SQEs; wait() submits them and waits in one io_uring_enter(). A
  * per-fd slot table with a generation makes completions of a deleted or re-added io harmless.
+ * Completion ops (recv, send, quiet send, send_recv, multishot recv into the loop's
+ * provided-buffer group) have a slot table of their own. docs/internals/loop.md.
  */
 #include <errno.h>
 #include <limits.h>
@@ -63,14 +65,17 @@ struct uring_opslot {
 	bool pair;        /* send_recv: two requests under this slot */
 	bool cancelled;   /* a cancel of it is queued (sl_loop_settle() queues one per op) */
 	bool multi;       /* a multishot recv (sl_loop_recv_multi()) */
-	uint8_t wait;     /* multi: URING_PARKED or URING_DONE while on that list; else 0 */
+	uint8_t wait;     /* URING_PARKED, URING_DONE or URING_QUIET while on that list; else 0 */
 	int mfd;          /* multi: the fd (or registered-file slot) its SQE names, to re-arm */
 	bool mfixed;      /* multi: <mfd> is a registered-file slot */
 	uint32_t wnext;   /* multi: next on the parked or done list (UINT32_MAX: last) */
+	uint32_t limit;   /* multi: bytes after which the kernel ends it, less those delivered (0:
+	                     none) */
 };
 
 #define URING_PARKED 1 /* found the group empty; re-armed when a buffer comes back */
 #define URING_DONE 2   /* cancelled while parked; its callback runs with the next wait */
+#define URING_QUIET 3  /* a quiet send: done once submitted, unless its CQE says otherwise */
 
 /* A FIFO of op slots linked by wnext. */
 struct uring_oplist {
@@ -115,6 +120,8 @@ struct sl_loop_uring {
 	struct uring_bufs bg;
 	struct uring_oplist parked; /* multishot recvs waiting for a buffer */
 	struct uring_oplist done;   /* parked ones cancelled: reported by the next wait */
+	struct uring_oplist quiet;  /* quiet sends (sl_loop_send_quiet()) not reported yet */
+	bool mshot_lim; /* the kernel takes a multishot recv's byte limit (Linux 6.17) */
 };
 
 #define URING_OP_BIT 0x80000000u
@@ -946,6 +953,24 @@ uring_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stats *st)
 	st->nobufs = u->bg.nobufs;
 }
 
+/*
+ * Fills <sqe> with slot <s>'s multishot recv. Its byte limit goes in the field the kernel reads
+ * it from (sqe->optlen, which liburing 2.3 calls file_index); a kernel before 6.17 refuses it
+ * (-EINVAL), and multi_take() then arms it again without.
+ */
+static void
+multi_prep(const struct sl_loop_uring *u, struct io_uring_sqe *sqe, const struct uring_opslot *s)
+{
+	io_uring_prep_recv_multishot(sqe, s->mfd, NULL, 0, 0);
+	if (s->mfixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	if (u->mshot_lim)
+		sqe->file_index = s->limit;
+	io_uring_sqe_set_data64(sqe, s->op->key);
+}
+
 /* Queues the multishot recv of op slot <i> (its first arming or a re-arm after a park). */
 static int
 multi_arm(struct sl_loop_uring *u, uint32_t i)
@@ -955,12 +980,7 @@ multi_arm(struct sl_loop_uring *u, uint32_t i)
 
 	if (sqe == NULL)
 		return -ENOMEM;
-	io_uring_prep_recv_multishot(sqe, s->mfd, NULL, 0, 0);
-	if (s->mfixed)
-		sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = 0;
-	io_uring_sqe_set_data64(sqe, s->op->key);
+	multi_prep(u, sqe, s);
 	return 0;
 }
 
@@ -998,7 +1018,7 @@ uring_buf_put(struct sl_loop *l, struct sl_buf *b)
 }
 
 static int
-uring_recv_multi(struct sl_loop *l, struct sl_op *op, int fd)
+uring_recv_multi(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit)
 {
 	struct sl_loop_uring *u = l->be;
 	struct io_uring_sqe *sqe;
@@ -1018,11 +1038,37 @@ uring_recv_multi(struct sl_loop *l, struct sl_op *op, int fd)
 	sqe_file(u, sqe, s, 0);
 	s->mfd = sqe->fd;
 	s->mfixed = (sqe->flags & IOSQE_FIXED_FILE) != 0;
-	io_uring_prep_recv_multishot(sqe, s->mfd, NULL, 0, 0);
-	if (s->mfixed)
-		sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = 0;
+	s->limit = limit;
+	multi_prep(u, sqe, s);
+	return 0;
+}
+
+/*
+ * MSG_DONTWAIT: a socket without room fails it (-EAGAIN, or the bytes that went) instead of
+ * arming a poll, so the request is over by the time its submission is; MSG_WAITALL makes a short
+ * send a failure (send_all), and a failure is all that posts a CQE.
+ */
+static int
+uring_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	struct sl_loop_uring *u = l->be;
+	struct io_uring_sqe *sqe;
+	uint32_t i;
+	int err;
+
+	/* a parked recv waits for a buffer a quiet send may hold until the next wake-up */
+	if (!u->send_all || len == 0 || len > INT_MAX || u->parked.n != 0)
+		return -EOPNOTSUPP;
+	err = op_queue(u, op, &sqe);
+	if (err != 0)
+		return err;
+	i = (uint32_t)op->key & ~URING_OP_BIT;
+	u->opslots[i].sent = (int)len;
+	u->opslots[i].wait = URING_QUIET;
+	oplist_push(u, &u->quiet, i);
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
+	sqe_file(u, sqe, &u->opslots[i], 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, op->key);
 	return 0;
 }
@@ -1116,6 +1162,12 @@ multi_take(struct sl_loop *l, struct sl_loop_uring *u, uint32_t i, int res, unsi
 	bool more = (cflags & IORING_CQE_F_MORE) != 0;
 	struct sl_buf *b = NULL;
 
+	if (res == -EINVAL && !more && s->limit != 0 && u->mshot_lim) {
+		/* a kernel that knows no byte limit: this loop's recvs go without one */
+		u->mshot_lim = false;
+		if (multi_arm(u, i) == 0)
+			return true;
+	}
 	if (res == -ENOBUFS && !more) {
 		u->bg.nobufs++;
 		if (!s->cancelled) {
@@ -1130,6 +1182,9 @@ multi_take(struct sl_loop *l, struct sl_loop_uring *u, uint32_t i, int res, unsi
 	}
 	if (*n == l->max_events)
 		return false;
+	/* what is left of the limit, for a re-arm after a park (0 would mean none) */
+	if (res > 0 && s->limit != 0)
+		s->limit = (uint32_t)res < s->limit ? s->limit - (uint32_t)res : 1;
 	if ((cflags & IORING_CQE_F_BUFFER) && (cflags >> IORING_CQE_BUFFER_SHIFT) < u->bg.count) {
 		b = &u->bg.bufs[cflags >> IORING_CQE_BUFFER_SHIFT];
 		b->len = res > 0 ? (uint32_t)res : 0;
@@ -1169,6 +1224,10 @@ op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsig
 		return multi_take(l, u, i, res, cflags, n);
 	if (*n == l->max_events)
 		return false;
+	if (s->wait == URING_QUIET) { /* it did not send everything at once */
+		oplist_remove(u, &u->quiet, i);
+		s->wait = 0;
+	}
 	if (key & URING_OP_SEND_BIT) {
 		/*
 		 * A pair's send failed (or moved only part): that fails the link, and the recv is
@@ -1188,6 +1247,43 @@ op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsig
 	(*n)++;
 	op_slot_put(u, i);
 	return true;
+}
+
+/*
+ * Whether every SQE queued so far is in the kernel's hands: none waits in the side array or in
+ * the SQ (the kernel moves the SQ head as it takes them, inside io_uring_enter() on this thread).
+ */
+static bool
+sq_all_taken(struct sl_loop_uring *u)
+{
+	return u->npend == 0 && u->ring.sq.sqe_tail == *u->ring.sq.khead;
+}
+
+/*
+ * Reports the quiet sends that are over: once submitted, a quiet send has been issued (never
+ * deferred: MSG_DONTWAIT makes the kernel complete it rather than wait for room), and it posts a
+ * CQE only when it did not send everything. So with every SQE taken and every CQE harvested (none
+ * left in the CQ or in the kernel's overflow list), one still on the list sent all of its bytes.
+ */
+static unsigned
+quiet_harvest(struct sl_loop *l, struct sl_loop_uring *u, unsigned n)
+{
+	if (u->quiet.n == 0 || !sq_all_taken(u) || io_uring_cq_ready(&u->ring) != 0 ||
+	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+		return n;
+	while (n < l->max_events && u->quiet.n != 0) {
+		uint32_t i = oplist_pop(u, &u->quiet);
+
+		u->opslots[i].wait = 0;
+		l->batch[n].io = NULL;
+		l->batch[n].events = (unsigned)u->opslots[i].sent;
+		l->batch[n].op = u->opslots[i].op;
+		l->batch[n].buf = NULL;
+		l->batch[n].more = false;
+		n++;
+		op_slot_put(u, i);
+	}
+	return n;
 }
 
 /* Reports the parked recvs a cancel ended (the done list) while the batch has room. */
@@ -1308,11 +1404,15 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 			u->slots[i].batch_seq = 0;
 		u->seq = 1;
 	}
-	/* completions left over from a full batch, or cancelled parked recvs: report them
-	 * without blocking */
-	err = uring_enter(
-	        u, io_uring_cq_ready(&u->ring) != 0 || u->done.n != 0 || timeout_ms == 0 ? 0 : 1,
-	        timeout_ms);
+	/* completions left over from a full batch, cancelled parked recvs, quiet sends submitted
+	 * by an earlier wait: report them without blocking (quiet sends this enter submits are
+	 * reported with what wakes it) */
+	err = uring_enter(u,
+	                  io_uring_cq_ready(&u->ring) != 0 || u->done.n != 0 ||
+	                                  (u->quiet.n != 0 && sq_all_taken(u)) || timeout_ms == 0
+	                          ? 0
+	                          : 1,
+	                  timeout_ms);
 	if (err != 0)
 		return err;
 	n = done_harvest(l, u, n);
@@ -1329,7 +1429,7 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 			return err;
 		n = cq_harvest(l, u, n);
 	}
-	return (int)n;
+	return (int)quiet_harvest(l, u, n);
 }
 
 /* Ring sizes for a loop fetching <max_events> per wait: completions can outnumber ios. */
@@ -1472,6 +1572,8 @@ uring_init(struct sl_loop *l)
 	files_init(u, l->max_files);
 	oplist_init(&u->parked);
 	oplist_init(&u->done);
+	oplist_init(&u->quiet);
+	u->mshot_lim = true; /* until a kernel refuses it */
 	l->be = u;
 	return 0;
 
@@ -1510,6 +1612,7 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .quiesce = uring_quiesce,
         .recv = uring_recv,
         .send = uring_send,
+        .send_quiet = uring_send_quiet,
         .cancel = uring_cancel,
         .send_recv = uring_send_recv,
         .cancel_all = uring_cancel_all,

@@ -2219,7 +2219,7 @@ multishot_recv_delivers_every_arrival_in_order_from_one_submission(void **state)
 	err = sl_loop_bufs_open(l, 16);
 	if (test_runtime == SL_LOOP_EPOLL) {
 		assert_int_equal(-EOPNOTSUPP, err);
-		assert_int_equal(-EOPNOTSUPP, sl_loop_recv_multi(l, &m.op, p.fd[0]));
+		assert_int_equal(-EOPNOTSUPP, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
 		goto out;
 	}
 	if (err == -EOPNOTSUPP || err == -EINVAL)
@@ -2227,8 +2227,8 @@ multishot_recv_delivers_every_arrival_in_order_from_one_submission(void **state)
 	assert_int_equal(0, err);
 	assert_int_equal(0, sl_loop_bufs_open(l, 64)); /* again: the first size stays */
 	assert_int_equal(16, sl_loop_bufs_size(l));
-	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0]));
-	assert_int_equal(-EBUSY, sl_loop_recv_multi(l, &m.op, p.fd[0]));
+	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+	assert_int_equal(-EBUSY, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
 
 	/* three arrivals, one of them larger than a buffer */
 	for (int i = 0; i < 3; i++) {
@@ -2270,7 +2270,7 @@ multishot_recv_waits_for_a_put_back_buffer_when_the_group_is_empty(void **state)
 	pair_open(&p);
 	mt_init(&m);
 	m.keep = true;
-	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0]));
+	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
 	/* 12 bytes: two 4-byte buffers take 8, the rest waits in the socket */
 	assert_int_equal(12, write(p.fd[1], "abcdefghijkl", 12));
 	mt_run(l, &m, 12);
@@ -2313,7 +2313,7 @@ parked_multishot_recv_cancelled_calls_back_once_with_ecanceled(void **state)
 	pair_open(&p);
 	mt_init(&m);
 	m.keep = true;
-	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0]));
+	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
 	assert_int_equal(8, write(p.fd[1], "abcdefgh", 8));
 	mt_run(l, &m, 8);
 	sl_loop_bufs_stats(l, &st);
@@ -2347,8 +2347,65 @@ loop_without_a_group_by_choice_refuses_multishot_recv(void **state)
 
 	assert_int_equal(-EOPNOTSUPP, sl_loop_bufs_open(l, 4096));
 	assert_int_equal(0, sl_loop_bufs_size(l));
-	assert_int_equal(-EOPNOTSUPP, sl_loop_recv_multi(l, &m.op, p.fd[0]));
+	assert_int_equal(-EOPNOTSUPP, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
 	assert_false(m.op.busy);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+quiet_send_that_all_goes_calls_back_with_the_next_wakeup(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt rx, tx;
+	struct pair p;
+	int err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	opt_init(&tx);
+	err = sl_loop_send_quiet(l, &tx.op, p.fd[1], "hello", 5);
+	if (err == -EOPNOTSUPP)
+		skip(); /* a kernel before Linux 6.0 */
+	assert_int_equal(0, err);
+	/* the recv's completion is the wake-up that reports the send too */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+
+	opt_run(l, &rx, 1);
+	opt_run(l, &tx, 1);
+
+	assert_int_equal(1, tx.n);
+	assert_int_equal(5, tx.res[0]);
+	assert_int_equal(5, rx.res[0]);
+	assert_memory_equal("hello", rx.buf, 5);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+quiet_send_to_a_full_socket_calls_back_with_what_went(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	static char big[1u << 20];
+	struct opt tx;
+	struct pair p;
+	int sz = 4096, err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&tx);
+	assert_int_equal(0, setsockopt(p.fd[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)));
+	err = sl_loop_send_quiet(l, &tx.op, p.fd[1], big, sizeof(big));
+	if (err == -EOPNOTSUPP)
+		skip(); /* a kernel before Linux 6.0 */
+	assert_int_equal(0, err);
+
+	opt_run(l, &tx, 1);
+
+	/* the socket took part (or nothing): the rest is the caller's to send */
+	assert_int_equal(1, tx.n);
+	assert_true(tx.res[0] == -EAGAIN || (tx.res[0] > 0 && tx.res[0] < (int)sizeof(big)));
 	pair_close(&p);
 	sl_loop_destroy(l);
 }
@@ -2418,6 +2475,8 @@ main(void)
 	                multishot_recv_waits_for_a_put_back_buffer_when_the_group_is_empty),
 	        cmocka_unit_test(parked_multishot_recv_cancelled_calls_back_once_with_ecanceled),
 	        cmocka_unit_test(loop_without_a_group_by_choice_refuses_multishot_recv),
+	        cmocka_unit_test(quiet_send_that_all_goes_calls_back_with_the_next_wakeup),
+	        cmocka_unit_test(quiet_send_to_a_full_socket_calls_back_with_what_went),
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
