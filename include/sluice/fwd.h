@@ -83,8 +83,10 @@ SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_copy_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
 /*
- * Completions instead of readiness: each direction keeps a recv, then a send, in flight on the
- * owner's loop (sl_loop_recv(), sl_loop_send()), so it needs sl_fwd_set_owner() and a loop on
+ * Completions instead of readiness: each direction keeps a multishot recv into the loop's
+ * provided-buffer group and the send of what it delivered in flight (where the loop has no
+ * group: a recv, then a send) on the owner's loop (sl_loop_recv_multi(), sl_loop_send()), so it
+ * needs sl_fwd_set_owner() and a loop on
  * the io_uring runtime; on any other its first pump returns -EINVAL (the fallback to copy).
  * Readiness events are harmless to it and not needed. A completion that finishes a direction
  * or fails a side queues the owner's resume (f->resume: the owner's io callback with no
