@@ -235,7 +235,8 @@ m_next(struct sl_fwd *f, unsigned d)
 		return err;
 	}
 	size = sl_loop_bufs_size(f->loop);
-	if (c->rop.busy || f->hold || c->nq >= URING_QUEUE || x->capacity - x->pending < size)
+	if (c->rop.busy || f->hold || c->nq >= URING_QUEUE ||
+	    (uint64_t)x->pending + size > x->capacity)
 		return 0;
 	/* the kernel stops it once what it delivered would leave less than a buffer of room:
 	 * the bound holds in bytes whatever arrives before a cancel could */
