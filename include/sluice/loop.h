@@ -93,7 +93,10 @@ struct sl_buf {
 	uint32_t id;         /* the loop's */
 };
 
-/* Hints in sl_op.flags. A backend that cannot use one ignores it: results never change. */
+/*
+ * Flags in sl_op.flags, set by the caller before a submission. All but SL_OP_NO_PARK are hints: a
+ * backend that cannot use one ignores it, and results never change.
+ */
 enum sl_op_flags {
 	/*
 	 * The recv (of sl_loop_recv() or sl_loop_send_recv()) will most likely find nothing yet
@@ -101,6 +104,12 @@ enum sl_op_flags {
 	 * for data before trying, instead of trying once in vain first.
 	 */
 	SL_OP_POLL_FIRST = 1u << 0,
+	/*
+	 * A multishot recv (sl_loop_recv_multi()) that finds the group empty ends (-ENOBUFS)
+	 * instead of waiting for a buffer to come back: for a caller with a buffer of its own to
+	 * recv into meanwhile, so that peers holding the group's buffers cannot stall it.
+	 */
+	SL_OP_NO_PARK = 1u << 1,
 };
 
 /* The kernel interface a loop waits with. Both give the same readiness contract. */
@@ -244,6 +253,13 @@ SL_API int sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void 
 SL_API int sl_loop_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf,
                               size_t len);
 /*
+ * Asks for the callback of quiet send <op> (sl_loop_send_quiet()) without waiting for another
+ * wake-up: the loop's next wait does not block while it is unreported. For a caller whose next
+ * step waits on it (more bytes queued behind it, a FIN, a hold), which the wake-up it rides on
+ * may never come for. A no-op for any other op, and on epoll.
+ */
+SL_API void sl_loop_op_hurry(struct sl_loop *l, struct sl_op *op);
+/*
  * Queues send(<sfd>, <sbuf>, <slen>) of all the bytes (MSG_WAITALL), then, once it is done,
  * recv(<rfd>, <rbuf>, <rlen>): one callback, with the recv's result; op->sent is then <slen>, or
  * if the send failed, what it returned (a negative errno, or the bytes it moved first) and the
@@ -315,7 +331,8 @@ SL_API void sl_loop_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stat
  * (op->busy false) has no buffer unless res > 0, and ends it: EOF (0), an error, -ECANCELED
  * after sl_loop_op_cancel(), or res > 0 when the kernel stopped it (then it may be queued
  * again). A group found empty does not end it: it waits, holding no buffer, until a buffer is
- * put back (sl_loop_bufs_stats().nobufs counts it). <limit> > 0: the kernel ends it (res > 0,
+ * put back (sl_loop_bufs_stats().nobufs counts it), unless op->flags has SL_OP_NO_PARK: then
+ * it ends with -ENOBUFS. <limit> > 0: the kernel ends it (res > 0,
  * op->busy false) with the arrival that brings what it delivered to <limit> or past it, so it
  * delivers less than <limit> plus one buffer, a bound no cancel can give (the kernel may fill
  * several buffers before a cancel reaches it); a kernel before Linux 6.17 has no such limit,

@@ -280,6 +280,13 @@ sl_loop_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf,
 	return op_submitted(l, l->ops->send_quiet(l, op, fd, buf, len));
 }
 
+void
+sl_loop_op_hurry(struct sl_loop *l, struct sl_op *op)
+{
+	if (op->busy && l->ops->op_hurry != NULL)
+		l->ops->op_hurry(l, op);
+}
+
 int
 sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
                   int rfd, void *rbuf, size_t rlen)

@@ -60,6 +60,7 @@ struct sl_loop_ops {
 	int (*recv)(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
 	int (*send)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
 	int (*send_quiet)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+	void (*op_hurry)(struct sl_loop *l, struct sl_op *op); /* NULL: nothing to do */
 	int (*cancel)(struct sl_loop *l, struct sl_op *op);
 	int (*send_recv)(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
 	                 size_t slen, int rfd, void *rbuf, size_t rlen);

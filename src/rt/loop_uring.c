@@ -121,6 +121,7 @@ struct sl_loop_uring {
 	struct uring_oplist parked; /* multishot recvs waiting for a buffer */
 	struct uring_oplist done;   /* parked ones cancelled: reported by the next wait */
 	struct uring_oplist quiet;  /* quiet sends (sl_loop_send_quiet()) not reported yet */
+	bool hurry; /* one of them is awaited (sl_loop_op_hurry()): the next wait does not block */
 	bool mshot_lim; /* the kernel takes a multishot recv's byte limit (Linux 6.17) */
 };
 
@@ -1073,6 +1074,15 @@ uring_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, s
 	return 0;
 }
 
+static void
+uring_op_hurry(struct sl_loop *l, struct sl_op *op)
+{
+	struct sl_loop_uring *u = l->be;
+
+	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].wait == URING_QUIET)
+		u->hurry = true;
+}
+
 static void uring_quiesce(struct sl_loop *l);
 
 /* Queues the cancel of the request tagged <key>; its own result is not wanted. */
@@ -1110,6 +1120,12 @@ op_cancel_queue(struct sl_loop_uring *u, struct sl_op *op)
 	}
 	if (s->wait == URING_DONE) {
 		s->cancelled = true;
+		return 0;
+	}
+	/* a quiet send is over once submitted: nothing to cancel, only its report to hurry */
+	if (s->wait == URING_QUIET) {
+		s->cancelled = true;
+		u->hurry = true;
 		return 0;
 	}
 	if (s->pair)
@@ -1169,8 +1185,8 @@ multi_take(struct sl_loop *l, struct sl_loop_uring *u, uint32_t i, int res, unsi
 			return true;
 	}
 	if (res == -ENOBUFS && !more) {
-		u->bg.nobufs++;
-		if (!s->cancelled) {
+		if (!s->cancelled && !(s->op->flags & SL_OP_NO_PARK)) {
+			u->bg.nobufs++;
 			s->wait = URING_PARKED;
 			oplist_push(u, &u->parked, i);
 			/* buffers came back since the kernel looked: no put is left to re-arm it */
@@ -1178,7 +1194,11 @@ multi_take(struct sl_loop *l, struct sl_loop_uring *u, uint32_t i, int res, unsi
 				multi_unpark(u);
 			return true;
 		}
-		res = -ECANCELED;
+		if (*n == l->max_events)
+			return false;
+		u->bg.nobufs++;
+		if (s->cancelled)
+			res = -ECANCELED;
 	}
 	if (*n == l->max_events)
 		return false;
@@ -1404,11 +1424,13 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 			u->slots[i].batch_seq = 0;
 		u->seq = 1;
 	}
+	if (u->quiet.n == 0)
+		u->hurry = false;
 	/* completions left over from a full batch, cancelled parked recvs, quiet sends submitted
-	 * by an earlier wait: report them without blocking (quiet sends this enter submits are
-	 * reported with what wakes it) */
+	 * by an earlier wait or awaited (sl_loop_op_hurry()): report them without blocking (other
+	 * quiet sends this enter submits are reported with what wakes it) */
 	err = uring_enter(u,
-	                  io_uring_cq_ready(&u->ring) != 0 || u->done.n != 0 ||
+	                  io_uring_cq_ready(&u->ring) != 0 || u->done.n != 0 || u->hurry ||
 	                                  (u->quiet.n != 0 && sq_all_taken(u)) || timeout_ms == 0
 	                          ? 0
 	                          : 1,
@@ -1613,6 +1635,7 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .recv = uring_recv,
         .send = uring_send,
         .send_quiet = uring_send_quiet,
+        .op_hurry = uring_op_hurry,
         .cancel = uring_cancel,
         .send_recv = uring_send_recv,
         .cancel_all = uring_cancel_all,

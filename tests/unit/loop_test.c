@@ -2383,6 +2383,47 @@ quiet_send_that_all_goes_calls_back_with_the_next_wakeup(void **state)
 	sl_loop_destroy(l);
 }
 
+/*
+ * Nothing else will wake the loop (the armed recv's peer says nothing more): a hurried quiet
+ * send calls back at once, where an unhurried one waits for that wake-up (here the guard).
+ */
+static void
+hurried_quiet_send_calls_back_without_another_wakeup(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct sl_timer guard;
+	struct opt rx, tx;
+	struct pair p;
+	int err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	opt_init(&tx);
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	err = sl_loop_send_quiet(l, &tx.op, p.fd[0], "hello", 5);
+	if (err == -EOPNOTSUPP)
+		skip(); /* a kernel before Linux 6.0 */
+	assert_int_equal(0, err);
+	sl_loop_op_hurry(l, &tx.op);
+	sl_loop_op_hurry(l, &rx.op); /* not a quiet send: nothing to do */
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &guard, 10000);
+
+	for (int i = 0; i < 100 && tx.n == 0 && sl_timer_is_pending(&guard); i++)
+		assert_int_equal(0, sl_loop_run(l));
+
+	assert_true(sl_timer_is_pending(&guard)); /* the callback came before the guard */
+	sl_loop_timer_cancel(l, &guard);
+	assert_int_equal(1, tx.n);
+	assert_int_equal(5, tx.res[0]);
+	assert_int_equal(0, rx.n);
+	assert_int_equal(0, sl_loop_op_cancel(l, &rx.op));
+	opt_run(l, &rx, 1);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
 static void
 quiet_send_to_a_full_socket_calls_back_with_what_went(void **state)
 {
@@ -2477,6 +2518,7 @@ main(void)
 	        cmocka_unit_test(loop_without_a_group_by_choice_refuses_multishot_recv),
 	        cmocka_unit_test(quiet_send_that_all_goes_calls_back_with_the_next_wakeup),
 	        cmocka_unit_test(quiet_send_to_a_full_socket_calls_back_with_what_went),
+	        cmocka_unit_test(hurried_quiet_send_calls_back_without_another_wakeup),
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
