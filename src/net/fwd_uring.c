@@ -41,15 +41,18 @@ struct uring_chan {
 	struct sl_fwd *f; /* NULL once detached: the ops' last completion frees the block */
 	struct sl_fwd_env *env;
 	unsigned d;
-	bool sending; /* the op in flight is a send (else a recv) */
-	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
-	bool drained; /* the last recv left room in the block: the socket had no more then */
-	bool file;    /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
-	bool multi;   /* multishot recv into the loop's group */
-	bool stopped; /* multishot: <rop> cancelled at the bound; its end arms it again */
-	bool full;    /* multishot: the last send did not all go: send plainly (waits for room) */
-	uint32_t nq;  /* multishot: buffers queued */
+	bool sending;  /* the op in flight is a send (else a recv) */
+	bool pair;     /* the op in flight is a send then a recv (sl_loop_send_recv()) */
+	bool drained;  /* the last recv left room in the block: the socket had no more then */
+	bool file;     /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
+	bool multi;    /* multishot recv into the loop's group */
+	bool stopped;  /* multishot: <rop> cancelled at the bound; its end arms it again */
+	bool full;     /* multishot: the last send did not all go: send plainly (waits for room) */
+	bool nobufs;   /* multishot: the group was found empty: the next recv goes into <own> */
+	bool own_busy; /* multishot: <own> is queued */
+	uint32_t nq;   /* multishot: buffers queued */
 	struct sl_buf *qhead, *qtail; /* multishot: received, not sent yet, oldest first */
+	struct sl_buf own; /* multishot: data[] as a buffer, for when the group is empty */
 	alignas(16) char data[];
 };
 
@@ -188,6 +191,23 @@ chan_orphan_free(struct sl_loop *loop, struct uring_chan *c)
 
 /* ---- multishot ---- */
 
+/* Bytes of a direction's block past its head: the single-shot buffer, and the multishot <own>. */
+static uint32_t
+uring_data_size(const struct sl_fwd_env *env)
+{
+	return env->buffer_size - (uint32_t)sizeof(struct uring_chan);
+}
+
+/* <b>, sent or dropped, goes back: to the group, or, if the block's own, to the direction. */
+static void
+m_buf_put(struct sl_loop *loop, struct uring_chan *c, struct sl_buf *b)
+{
+	if (b == &c->own)
+		c->own_busy = false;
+	else
+		sl_loop_buf_put(loop, b);
+}
+
 /*
  * What multishot direction <d> starts that is not in flight yet: the send of the oldest queued
  * buffer; once EOF came and the queue is sent, the FIN; else the recv, while not held and below
@@ -225,6 +245,10 @@ m_next(struct sl_fwd *f, unsigned d)
 			return err;
 		}
 	}
+	/* a quiet send's report rides on the loop's next wake-up, which may never come when the
+	 * peer has nothing more to say: a step that waits on it asks for it now */
+	if (c->op.busy && (x->eof || f->hold || (b != NULL && b->next != NULL)))
+		sl_loop_op_hurry(f->loop, &c->op);
 	if (x->eof) {
 		if (b != NULL || c->op.busy || x->shut)
 			return 0;
@@ -238,9 +262,18 @@ m_next(struct sl_fwd *f, unsigned d)
 	if (c->rop.busy || f->hold || c->nq >= URING_QUEUE ||
 	    (uint64_t)x->pending + size > x->capacity)
 		return 0;
-	/* the kernel stops it once what it delivered would leave less than a buffer of room:
-	 * the bound holds in bytes whatever arrives before a cancel could */
-	err = sl_loop_recv_multi(f->loop, &c->rop, f->fd[d], x->capacity - x->pending - size + 1);
+	if (c->nobufs) {
+		/* peers that read nothing hold the group: one buffer at a time of the block's
+		 * own, once the last one is sent, so they cannot stall this direction */
+		if (c->own_busy)
+			return 0;
+		err = sl_loop_recv(f->loop, &c->rop, f->fd[d], c->data, uring_data_size(f->env));
+	} else {
+		/* the kernel stops it once what it delivered would leave less than a buffer of
+		 * room: the bound holds in bytes whatever arrives before a cancel could */
+		err = sl_loop_recv_multi(f->loop, &c->rop, f->fd[d],
+		                         x->capacity - x->pending - size + 1);
+	}
 	if (err != 0)
 		f->err_side = (int)d;
 	return err;
@@ -277,8 +310,8 @@ m_recv_done(struct sl_loop *loop, struct sl_op *op, int res)
 	struct sl_buf *b = op->buf;
 	struct sl_fwd_dir *x;
 
-	if (f == NULL) { /* detached: the bytes go nowhere */
-		sl_loop_buf_put(loop, b);
+	if (f == NULL) {                  /* detached: the bytes go nowhere */
+		sl_loop_buf_put(loop, b); /* NULL for a recv into <own> */
 		if (!c->op.busy && !c->rop.busy)
 			chan_orphan_free(loop, c);
 		return;
@@ -291,6 +324,12 @@ m_recv_done(struct sl_loop *loop, struct sl_op *op, int res)
 	}
 	if (!op->busy)
 		c->stopped = false;
+	if (res > 0 && b == NULL) { /* a recv into the block's own buffer: the group next */
+		b = &c->own;
+		b->len = (uint32_t)res;
+		c->own_busy = true;
+		c->nobufs = false;
+	}
 	if (res > 0) {
 		b->next = NULL;
 		b->off = 0;
@@ -305,11 +344,16 @@ m_recv_done(struct sl_loop *loop, struct sl_op *op, int res)
 		/* backpressure: the peer takes less than comes in; the sends re-arm it */
 		if (c->nq >= URING_QUEUE && op->busy && !c->stopped)
 			c->stopped = sl_loop_op_cancel(loop, op) == 0;
-		if (op->busy && c->op.busy)
-			return; /* the send in flight goes on with the queue */
+		if (op->busy && c->op.busy) {
+			/* the send in flight goes on with the queue: its report is awaited */
+			sl_loop_op_hurry(loop, &c->op);
+			return;
+		}
 	} else if (res == 0) {
 		x->eof = true;
 		f->readable[c->d] = false;
+	} else if (res == -ENOBUFS) {
+		c->nobufs = true; /* SL_OP_NO_PARK: the group is empty */
 	} else if (res != -ECANCELED) {
 		chan_fail(f, c->d, res, c->d);
 		return;
@@ -329,7 +373,7 @@ m_send_done(struct sl_loop *loop, struct sl_op *op, int res)
 	(void)op;
 	if (f == NULL) { /* detached: the kernel is done with the buffer it was sending */
 		c->qhead = c->qtail = NULL;
-		sl_loop_buf_put(loop, b);
+		m_buf_put(loop, c, b);
 		if (!c->rop.busy)
 			chan_orphan_free(loop, c);
 		return;
@@ -353,7 +397,7 @@ m_send_done(struct sl_loop *loop, struct sl_op *op, int res)
 			if (c->qhead == NULL)
 				c->qtail = NULL;
 			c->nq--;
-			sl_loop_buf_put(loop, b);
+			m_buf_put(loop, c, b);
 		}
 	}
 	m_after(f, c);
@@ -372,7 +416,7 @@ m_detach(struct sl_fwd *f, struct uring_chan *c)
 	while (b != NULL) {
 		struct sl_buf *next = b->next;
 
-		sl_loop_buf_put(f->loop, b);
+		m_buf_put(f->loop, c, b);
 		b = next;
 	}
 	c->qhead = c->qtail = keep;
@@ -547,9 +591,13 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->nq = 0;
 		c->stopped = false;
 		c->full = false;
+		c->nobufs = false;
+		c->own_busy = false;
 		c->qhead = c->qtail = NULL;
+		c->own = (struct sl_buf){.data = c->data, .id = UINT32_MAX};
 		sl_op_init(&c->op, c->multi ? m_send_done : chan_done, c);
 		sl_op_init(&c->rop, m_recv_done, c);
+		c->rop.flags = SL_OP_NO_PARK; /* an empty group: recv into <own> meanwhile */
 		if (c->multi)
 			x->capacity = URING_QUEUE * sl_loop_bufs_size(f->loop);
 		/* the ops on the fd skip the kernel's lookup; without a table they go by fd */
@@ -584,9 +632,10 @@ uring_hold(struct sl_fwd *f)
 		if (c->multi) {
 			/* held: the recv stops (its cancel's completion tells the owner); the
 			 * queue is still sent. Released: it is armed again */
-			if (f->hold)
+			if (f->hold) {
 				(void)sl_loop_op_cancel(f->loop, &c->rop);
-			else if ((err = m_next(f, d)) != 0)
+				sl_loop_op_hurry(f->loop, &c->op);
+			} else if ((err = m_next(f, d)) != 0)
 				chan_fail(f, (unsigned)f->err_side, err, d);
 			continue;
 		}

@@ -1463,6 +1463,86 @@ uring_stalled_reader_holds_at_most_its_bound_of_the_group(void **state)
 	free(in);
 }
 
+/*
+ * Two sessions whose readers read nothing hold the whole group (8 buffers, 4 a direction). A
+ * third session's recv finds it empty and takes its block's own buffer instead of waiting for
+ * one, so its stream flows, intact, while the stalled ones keep theirs.
+ */
+static void
+uring_peers_holding_the_whole_group_do_not_stall_another_session(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING, .bufs = 8};
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	const size_t n = 1u << 20;
+	char *out = malloc(n), *in = malloc(n);
+	struct sl_loop_bufs_stats st;
+	struct sl_loop *loop;
+	struct lsess s[3];
+	size_t sent = 0, got = 0;
+	const int sz = 65536;
+
+	(void)state;
+	sl_test_fill(out, n, 9);
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	for (int i = 0; i < 3; i++) {
+		lsess_open(&s[i], loop, &env, &sl_fwd_uring_ops);
+		for (int k = 0; k < 4; k++) {
+			int fd = (int[]){s[i].tc, s[i].pc, s[i].ps, s[i].ts}[k];
+
+			assert_int_equal(0, setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)));
+			assert_int_equal(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)));
+		}
+	}
+	sl_loop_bufs_stats(loop, &st);
+	if (st.count == 0)
+		skip(); /* a kernel without buffer rings or multishot recv (before Linux 6.0) */
+	/* the stalled two push until the whole chain is stuck, holding every buffer (bounded) */
+	for (int it = 0, quiet = 0; it < 5000 && quiet < 20; it++) {
+		uint64_t before = s[0].f.d[0].bytes + s[1].f.d[0].bytes;
+		bool moved = false;
+
+		for (int i = 0; i < 2; i++)
+			moved |= send(s[i].tc, out, n, MSG_NOSIGNAL) > 0;
+		loop_step(loop, !moved);
+		moved |= s[0].f.d[0].bytes + s[1].f.d[0].bytes != before;
+		quiet = moved ? 0 : quiet + 1;
+	}
+	sl_loop_bufs_stats(loop, &st);
+	assert_int_equal(st.count, st.lent);
+
+	/* the third one's stream; a run that stops moving fails after 1000 idle steps */
+	for (int it = 0, idle = 0; it < 200000 && idle < 1000 && got < n; it++) {
+		ssize_t k;
+		bool moved = false;
+
+		if (sent < n && (k = send(s[2].tc, out + sent, n - sent, MSG_NOSIGNAL)) > 0)
+			sent += (size_t)k, moved = true;
+		if ((k = recv(s[2].ts, in + got, n - got, 0)) > 0)
+			got += (size_t)k, moved = true;
+		idle = moved ? 0 : idle + 1;
+		loop_step(loop, !moved);
+	}
+	sl_loop_bufs_stats(loop, &st);
+
+	assert_int_equal(n, got);
+	assert_memory_equal(out, in, n);
+	assert_true(st.nobufs > 0); /* it did find the group empty */
+	assert_int_equal(0, st.parked);
+	assert_int_equal(st.count, st.lent); /* the stalled ones still hold theirs */
+	for (int i = 0; i < 3; i++)
+		lsess_close(&s[i], loop);
+	for (int it = 0; it < 100 && env.orphans != 0; it++)
+		loop_step(loop, true);
+	sl_loop_bufs_stats(loop, &st);
+	assert_int_equal(0, st.lent);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+	free(out);
+	free(in);
+}
+
 /* The uring rig tests again with no buffer group: the single-shot path. */
 static int
 use_single_shot(void **state)
@@ -1683,6 +1763,7 @@ main(void)
 	                uring_forwards_many_sessions_intact_when_the_buffer_group_runs_dry),
 	        cmocka_unit_test(uring_forwards_many_sessions_intact_on_single_shot_recvs),
 	        cmocka_unit_test(uring_stalled_reader_holds_at_most_its_bound_of_the_group),
+	        cmocka_unit_test(uring_peers_holding_the_whole_group_do_not_stall_another_session),
 	};
 	const struct CMUnitTest single_shot[] = {
 	        ON(uring, fwd_moves_bytes_both_ways_intact),
