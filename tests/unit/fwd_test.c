@@ -1400,7 +1400,7 @@ many_sessions_run(int max_files)
 	many_sessions_run_bufs(max_files, 0, st);
 }
 
-/* 8 buffers for 64 directions pushing at once: recvs find the group empty and wait for one */
+/* 8 buffers for 64 directions pushing at once: recvs find the group empty, use their own blocks */
 static void
 uring_forwards_many_sessions_intact_when_the_buffer_group_runs_dry(void **state)
 {
