@@ -83,18 +83,20 @@ SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_copy_ops;
 SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
 /*
- * Completions instead of readiness: each direction keeps a recv, then a send, in flight on the
- * owner's loop (sl_loop_recv(), sl_loop_send()), so it needs sl_fwd_set_owner() and a loop on
+ * Completions instead of readiness: each direction keeps a multishot recv into the loop's
+ * provided-buffer group and the send of what it delivered in flight (where the loop has no
+ * group: a recv, then a send) on the owner's loop (sl_loop_recv_multi(), sl_loop_send()), so it
+ * needs sl_fwd_set_owner() and a loop on
  * the io_uring runtime; on any other its first pump returns -EINVAL (the fallback to copy).
  * Readiness events are harmless to it and not needed. A completion that finishes a direction
  * or fails a side queues the owner's resume (f->resume: the owner's io callback with no
  * events), whose sl_fwd_on_events() then reports it. Each direction holds a pooled block from
  * its first pump until detach, which cancels what is in flight; the block goes back to the pool
- * from the op's last completion. A send is linked to the next recv (sl_loop_send_recv()) and
- * counted in sl_fwd_bytes() when that recv completes: until then its bytes stay in
- * d[].pending, so an idle session shows its last reply in flight; sl_fwd_hold() cancels the
- * recvs, which settles the count. Bandwidth limits and the budget do not apply (one recv of at
- * most a block per turn); an owner with limits uses copy.
+ * from the op's last completion. A send is counted in sl_fwd_bytes() when the loop next wakes
+ * (multishot: a quiet send, sl_loop_send_quiet()) or when the recv linked to it completes
+ * (single-shot: sl_loop_send_recv()): until then its bytes stay in d[].pending, so an idle
+ * session shows its last reply in flight; sl_fwd_hold() cancels the recvs, which settles the
+ * count. Bandwidth limits and the budget do not apply; an owner with limits uses copy.
  */
 SL_API extern const struct sl_fwd_ops sl_fwd_uring_ops;
 

@@ -25,6 +25,7 @@ struct sl_io;
 struct sl_timer;
 struct sl_defer;
 struct sl_op;
+struct sl_buf;
 
 enum sl_io_events {
 	SL_IO_READ = 1u << 0,  /* readable, or peer closed its write side */
@@ -73,10 +74,29 @@ struct sl_op {
 	uint64_t key;   /* the backend's tag while in flight */
 	int sent;       /* sl_loop_send_recv(): what the send did (see there) */
 	unsigned flags; /* enum sl_op_flags: the caller's hints, read at each submission */
-	bool busy;      /* submitted, its callback not run yet */
+	bool busy;      /* submitted, its (last) callback not run yet: in a multishot op's
+	                 * callback, true when more will follow */
+	/* sl_loop_recv_multi(): in the callback, the buffer the bytes are in (res > 0), lent
+	 * to the caller until sl_loop_buf_put(); NULL otherwise */
+	struct sl_buf *buf;
 };
 
-/* Hints in sl_op.flags. A backend that cannot use one ignores it: results never change. */
+/*
+ * One buffer of a loop's provided-buffer group (sl_loop_bufs_open()). The loop's; lent to the
+ * caller by a multishot recv's callback (sl_op.buf) until sl_loop_buf_put().
+ */
+struct sl_buf {
+	char *data;
+	uint32_t len;        /* bytes the recv put in <data> */
+	uint32_t off;        /* the borrower's: e.g. bytes of <data> already sent */
+	struct sl_buf *next; /* the borrower's: e.g. a queue */
+	uint32_t id;         /* the loop's */
+};
+
+/*
+ * Flags in sl_op.flags, set by the caller before a submission. All but SL_OP_NO_PARK are hints: a
+ * backend that cannot use one ignores it, and results never change.
+ */
 enum sl_op_flags {
 	/*
 	 * The recv (of sl_loop_recv() or sl_loop_send_recv()) will most likely find nothing yet
@@ -84,6 +104,12 @@ enum sl_op_flags {
 	 * for data before trying, instead of trying once in vain first.
 	 */
 	SL_OP_POLL_FIRST = 1u << 0,
+	/*
+	 * A multishot recv (sl_loop_recv_multi()) that finds the group empty ends (-ENOBUFS)
+	 * instead of waiting for a buffer to come back: for a caller with a buffer of its own to
+	 * recv into meanwhile, so that peers holding the group's buffers cannot stall it.
+	 */
+	SL_OP_NO_PARK = 1u << 1,
 };
 
 /* The kernel interface a loop waits with. Both give the same readiness contract. */
@@ -113,7 +139,19 @@ struct sl_loop_opts {
 	 * not files are added: a loop whose user never calls sl_loop_file_add() is best given none.
 	 */
 	int max_files;
+	/*
+	 * io_uring: buffers of the provided-buffer group sl_loop_bufs_open() sets up (a power of
+	 * two); 0 = SL_LOOP_BUFS; negative = no group (sl_loop_bufs_open() says -EOPNOTSUPP, as on
+	 * a kernel without one). The group takes <bufs> times the size its opener asks for, plus
+	 * 16 bytes a buffer for the ring, once opened; nothing before.
+	 */
+	int bufs;
 };
+
+/* Buffers in a loop's provided-buffer group when sl_loop_opts.bufs is 0. */
+#define SL_LOOP_BUFS 256
+/* Most buffers a group may have (the kernel's limit on a buffer ring). */
+#define SL_LOOP_MAX_BUFS 32768
 
 /* Registered-file slots a loop takes when sl_loop_opts.max_files is 0, at most. */
 #define SL_LOOP_MAX_FILES 65536
@@ -203,6 +241,25 @@ SL_API int sl_loop_recv(struct sl_loop *l, struct sl_op *op, int fd, void *buf, 
 /* Queues send(<fd>, <buf>, <len>, MSG_NOSIGNAL); a short send completes with what went. */
 SL_API int sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
 /*
+ * Queues a send(<fd>, <buf>, <len>) that does not wait for room: the callback gets <len> when
+ * the socket took every byte at once, else what it took (-EAGAIN for none), and the caller
+ * sends the rest with sl_loop_send(). A send that took everything posts nothing: its callback
+ * runs with the loop's next wake-up for something else (a completion, an io, a timer), in that
+ * batch, so it is for a caller that has another op in flight bound to wake the loop (the
+ * forwarder's armed recv). -EOPNOTSUPP on epoll, on kernels before Linux 6.0 (as
+ * sl_loop_send_recv()), for <len> 0, and while a multishot recv waits for a buffer of the group
+ * (a quiet send may hold one until that wake-up): use sl_loop_send() then.
+ */
+SL_API int sl_loop_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf,
+                              size_t len);
+/*
+ * Asks for the callback of quiet send <op> (sl_loop_send_quiet()) without waiting for another
+ * wake-up: the loop's next wait does not block while it is unreported. For a caller whose next
+ * step waits on it (more bytes queued behind it, a FIN, a hold), which the wake-up it rides on
+ * may never come for. A no-op for any other op, and on epoll.
+ */
+SL_API void sl_loop_op_hurry(struct sl_loop *l, struct sl_op *op);
+/*
  * Queues send(<sfd>, <sbuf>, <slen>) of all the bytes (MSG_WAITALL), then, once it is done,
  * recv(<rfd>, <rbuf>, <rlen>): one callback, with the recv's result; op->sent is then <slen>, or
  * if the send failed, what it returned (a negative errno, or the bytes it moved first) and the
@@ -242,6 +299,52 @@ SL_API int sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op);
  * on epoll, which has none), -ETIMEDOUT with some left, or the wait's negative errno.
  */
 SL_API int sl_loop_settle(struct sl_loop *l, int timeout_ms);
+
+/*
+ * Sets up the loop's provided-buffer group: sl_loop_opts.bufs buffers of <size> bytes each, which
+ * the kernel picks from as multishot recvs (sl_loop_recv_multi()) find data. The group lives
+ * until sl_loop_destroy(); opening it again is a no-op that keeps the first <size> (see
+ * sl_loop_bufs_size()). 0, or a negative errno with no group: -EOPNOTSUPP (epoll, a kernel
+ * without buffer rings or multishot recv (Linux 6.0), or sl_loop_opts.bufs negative), -EINVAL
+ * (<size> 0 or above 1 GiB / bufs), -ENOMEM, or the kernel's error from registering it. Loop
+ * thread (or before the loop runs); one system call.
+ */
+SL_API int sl_loop_bufs_open(struct sl_loop *l, uint32_t size);
+/* Bytes in each buffer of <l>'s group; 0 while it has none. */
+SL_API uint32_t sl_loop_bufs_size(const struct sl_loop *l);
+
+struct sl_loop_bufs_stats {
+	uint32_t count;  /* buffers in the group (0: none) */
+	uint32_t size;   /* bytes each */
+	uint32_t lent;   /* delivered by a recv and not put back yet */
+	uint32_t parked; /* multishot recvs waiting for a buffer to come back */
+	uint64_t nobufs; /* times a multishot recv found the group empty */
+};
+
+/* Fills <st> with <l>'s group figures. */
+SL_API void sl_loop_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stats *st);
+
+/*
+ * Queues one multishot recv(<fd>) into the loop's group (sl_loop_bufs_open() first): it stays
+ * armed, and its callback runs once per arrival, in order, with the bytes (op->buf holds them,
+ * lent until sl_loop_buf_put()), as long as op->busy is true in the callback; the last callback
+ * (op->busy false) has no buffer unless res > 0, and ends it: EOF (0), an error, -ECANCELED
+ * after sl_loop_op_cancel(), or res > 0 when the kernel stopped it (then it may be queued
+ * again). A group found empty does not end it: it waits, holding no buffer, until a buffer is
+ * put back (sl_loop_bufs_stats().nobufs counts it), unless op->flags has SL_OP_NO_PARK: then
+ * it ends with -ENOBUFS. <limit> > 0: the kernel ends it (res > 0,
+ * op->busy false) with the arrival that brings what it delivered to <limit> or past it, so it
+ * delivers less than <limit> plus one buffer, a bound no cancel can give (the kernel may fill
+ * several buffers before a cancel reaches it); a kernel before Linux 6.17 has no such limit,
+ * and the recv then runs without it (the loop learns it from the first refusal). 0 or negative
+ * errno (-EOPNOTSUPP, no group or epoll; -EBUSY, -ENOMEM).
+ */
+SL_API int sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit);
+/*
+ * Gives <b> (lent by a multishot recv's callback) back to the group; a recv waiting for a buffer
+ * is armed again. No system call. Loop thread.
+ */
+SL_API void sl_loop_buf_put(struct sl_loop *l, struct sl_buf *b);
 
 SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
 /*

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Completion forwarder (io_uring loops): each direction keeps one op in flight on the owner's
- * loop (sl_loop_recv() into a pooled block, then sl_loop_send() of what arrived, the rest of a
- * short send resubmitted, then the recv again), so bytes move with no system call beyond the
- * loop's shared io_uring_enter(). Each direction registers its reading fd with the loop's ring
- * (sl_loop_file_add()) for the session's life. The op and its state live at the head of the block,
+ * Completion forwarder (io_uring loops). Where the owner's loop has a provided-buffer group, each
+ * direction keeps one multishot recv armed (sl_loop_recv_multi()), queues the buffers it fills
+ * and sends them in order, a bounded number at a time (m_*). Else each direction keeps one op in
+ * flight (sl_loop_recv() into a pooled block, then sl_loop_send() of what arrived, the rest of a
+ * short send resubmitted, then the recv again). Either way bytes move with no system call beyond
+ * the loop's shared io_uring_enter(), each direction registers its reading fd with the ring
+ * (sl_loop_file_add()) for the session's life, and its state lives at the head of a pool block,
  * which goes back to the pool only from a completion once no op of it is in flight.
+ * docs/internals/fwd.md explains both; read fwd.c next.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -17,16 +20,39 @@
 
 #include "net/fwd_int.h"
 
-/* The head of a direction's pool block; the bytes follow. */
+/*
+ * Buffers a multishot direction holds received and not yet sent before it stops its recv: the
+ * backpressure bound (the kernel may fill a few more before the cancel reaches it).
+ */
+#define URING_QUEUE 4
+
+/*
+ * The head of a direction's pool block. Two ways to run it, picked at its first pump:
+ * - multishot (<multi>, when the loop has a provided-buffer group, sl_loop_bufs_open()): <rop>
+ *   is the direction's one multishot recv, armed until EOF, a failure, the backpressure bound or
+ *   a hold; its buffers queue (qhead..qtail) in arrival order and <op> sends the head one, the
+ *   rest of a short send again; data[] is unused;
+ * - single-shot (the fallback): <op> is the recv into data[], then the send of what came, linked
+ *   to the next recv.
+ */
 struct uring_chan {
-	struct sl_op op;
-	struct sl_fwd *f; /* NULL once detached: the op's completion frees the block */
+	struct sl_op op;  /* single-shot: the recv, send or pair; multishot: the send */
+	struct sl_op rop; /* multishot: the recv */
+	struct sl_fwd *f; /* NULL once detached: the ops' last completion frees the block */
 	struct sl_fwd_env *env;
 	unsigned d;
-	bool sending; /* the op in flight is a send (else a recv) */
-	bool pair;    /* the op in flight is a send then a recv (sl_loop_send_recv()) */
-	bool drained; /* the last recv left room in the block: the socket had no more then */
-	bool file;    /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
+	bool sending;  /* the op in flight is a send (else a recv) */
+	bool pair;     /* the op in flight is a send then a recv (sl_loop_send_recv()) */
+	bool drained;  /* the last recv left room in the block: the socket had no more then */
+	bool file;     /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
+	bool multi;    /* multishot recv into the loop's group */
+	bool stopped;  /* multishot: <rop> cancelled at the bound; its end arms it again */
+	bool full;     /* multishot: the last send did not all go: send plainly (waits for room) */
+	bool nobufs;   /* multishot: the group was found empty: the next recv goes into <own> */
+	bool own_busy; /* multishot: <own> is queued */
+	uint32_t nq;   /* multishot: buffers queued */
+	struct sl_buf *qhead, *qtail; /* multishot: received, not sent yet, oldest first */
+	struct sl_buf own; /* multishot: data[] as a buffer, for when the group is empty */
 	alignas(16) char data[];
 };
 
@@ -150,6 +176,262 @@ chan_next(struct sl_fwd *f, unsigned d)
 
 static void chan_step(struct sl_loop *loop, struct uring_chan *c, int res);
 
+/* A detached direction's block once no op of it is in flight: back to the pool. */
+static void
+chan_orphan_free(struct sl_loop *loop, struct uring_chan *c)
+{
+	struct sl_fwd_env *env = c->env;
+
+	sl_pool_free(env->buffers, c);
+	if (--env->orphans == 0 && env->drained != NULL) {
+		sl_loop_defer(loop, env->drained);
+		env->drained = NULL;
+	}
+}
+
+/* ---- multishot ---- */
+
+/* Bytes of a direction's block past its head: the single-shot buffer, and the multishot <own>. */
+static uint32_t
+uring_data_size(const struct sl_fwd_env *env)
+{
+	return env->buffer_size - (uint32_t)sizeof(struct uring_chan);
+}
+
+/* <b>, sent or dropped, goes back: to the group, or, if the block's own, to the direction. */
+static void
+m_buf_put(struct sl_loop *loop, struct uring_chan *c, struct sl_buf *b)
+{
+	if (b == &c->own)
+		c->own_busy = false;
+	else
+		sl_loop_buf_put(loop, b);
+}
+
+/*
+ * What multishot direction <d> starts that is not in flight yet: the send of the oldest queued
+ * buffer; once EOF came and the queue is sent, the FIN; else the recv, while not held and below
+ * the bound. 0 or negative errno (err_side set).
+ */
+static int
+m_next(struct sl_fwd *f, unsigned d)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	struct uring_chan *c = chan_of(f, d);
+	struct sl_buf *b = c->qhead;
+	uint32_t size;
+	int err;
+
+	if (b != NULL && !c->op.busy) {
+		/*
+		 * The one buffer queued, while the recv stays armed (its next completion wakes the
+		 * loop, and the send's success is reported with it): a send that posts nothing
+		 * when it all goes, so a keep-alive exchange wakes the loop once per direction.
+		 * Not the first (its completion tells the owner the first bytes went), nor after a
+		 * short one (the socket is full: wait for room), nor before a FIN or in a hold.
+		 */
+		err = -EOPNOTSUPP;
+		if (b->next == NULL && b->off == 0 && !c->full && x->bytes != 0 && !x->eof &&
+		    !f->hold && c->rop.busy && !c->stopped) {
+			err = sl_loop_send_quiet(f->loop, &c->op, f->fd[!d], b->data, b->len);
+			if (err == 0)
+				f->moved_ms[!d] = sl_loop_now_ms(f->loop);
+		}
+		if (err == -EOPNOTSUPP)
+			err = sl_loop_send(f->loop, &c->op, f->fd[!d], b->data + b->off,
+			                   b->len - b->off);
+		if (err != 0) {
+			f->err_side = (int)!d;
+			return err;
+		}
+	}
+	/* a quiet send's report rides on the loop's next wake-up, which may never come when the
+	 * peer has nothing more to say: a step that waits on it asks for it now */
+	if (c->op.busy && (x->eof || f->hold || (b != NULL && b->next != NULL)))
+		sl_loop_op_hurry(f->loop, &c->op);
+	if (x->eof) {
+		if (b != NULL || c->op.busy || x->shut)
+			return 0;
+		err = sl__fwd_shut(f, d);
+		/* done: neither direction has an op in flight, or will */
+		if (f->d[!d].shut)
+			chan_files_del(f);
+		return err;
+	}
+	size = sl_loop_bufs_size(f->loop);
+	if (c->rop.busy || f->hold || c->nq >= URING_QUEUE ||
+	    (uint64_t)x->pending + size > x->capacity)
+		return 0;
+	if (c->nobufs) {
+		/* peers that read nothing hold the group: one buffer at a time of the block's
+		 * own, once the last one is sent, so they cannot stall this direction */
+		if (c->own_busy)
+			return 0;
+		err = sl_loop_recv(f->loop, &c->rop, f->fd[d], c->data, uring_data_size(f->env));
+	} else {
+		/* the kernel stops it once what it delivered would leave less than a buffer of
+		 * room: the bound holds in bytes whatever arrives before a cancel could */
+		err = sl_loop_recv_multi(f->loop, &c->rop, f->fd[d],
+		                         x->capacity - x->pending - size + 1);
+	}
+	if (err != 0)
+		f->err_side = (int)d;
+	return err;
+}
+
+/* A held direction left with no op in flight tells the owner (sl_fwd_settled() may be true). */
+static void
+m_notify_held(struct sl_fwd *f, struct uring_chan *c)
+{
+	if (f->hold && !c->op.busy && !c->rop.busy)
+		chan_notify(f, c->d);
+}
+
+/* After a completion of multishot direction <d>: its next step, and what the owner must see. */
+static void
+m_after(struct sl_fwd *f, struct uring_chan *c)
+{
+	int err = m_next(f, c->d);
+
+	if (err != 0)
+		chan_fail(f, (unsigned)f->err_side, err, c->d);
+	else if (f->d[c->d].eof)
+		chan_notify(f, c->d); /* the owner sees the direction end */
+	else
+		m_notify_held(f, c);
+}
+
+/* A callback of the multishot recv: bytes to queue, EOF, the end of a cancel, or a failure. */
+static void
+m_recv_done(struct sl_loop *loop, struct sl_op *op, int res)
+{
+	struct uring_chan *c = op->data;
+	struct sl_fwd *f = c->f;
+	struct sl_buf *b = op->buf;
+	struct sl_fwd_dir *x;
+
+	if (f == NULL) {                  /* detached: the bytes go nowhere */
+		sl_loop_buf_put(loop, b); /* NULL for a recv into <own> */
+		if (!c->op.busy && !c->rop.busy)
+			chan_orphan_free(loop, c);
+		return;
+	}
+	x = &f->d[c->d];
+	if (res == -ECANCELED && !c->stopped) {
+		/* a hold's, or a worker's stop (sl_loop_settle()): armed again only by a release */
+		m_notify_held(f, c);
+		return;
+	}
+	if (!op->busy)
+		c->stopped = false;
+	if (res > 0 && b == NULL) { /* a recv into the block's own buffer: the group next */
+		b = &c->own;
+		b->len = (uint32_t)res;
+		c->own_busy = true;
+		c->nobufs = false;
+	}
+	if (res > 0) {
+		b->next = NULL;
+		b->off = 0;
+		if (c->qtail != NULL)
+			c->qtail->next = b;
+		else
+			c->qhead = b;
+		c->qtail = b;
+		c->nq++;
+		x->pending += (uint32_t)res;
+		f->moved_ms[c->d] = sl_loop_now_ms(loop);
+		/* backpressure: the peer takes less than comes in; the sends re-arm it */
+		if (c->nq >= URING_QUEUE && op->busy && !c->stopped)
+			c->stopped = sl_loop_op_cancel(loop, op) == 0;
+		if (op->busy && c->op.busy) {
+			/* the send in flight goes on with the queue: its report is awaited */
+			sl_loop_op_hurry(loop, &c->op);
+			return;
+		}
+	} else if (res == 0) {
+		x->eof = true;
+		f->readable[c->d] = false;
+	} else if (res == -ENOBUFS) {
+		c->nobufs = true; /* SL_OP_NO_PARK: the group is empty */
+	} else if (res != -ECANCELED) {
+		chan_fail(f, c->d, res, c->d);
+		return;
+	}
+	m_after(f, c);
+}
+
+/* A callback of the send of the queue's oldest buffer. */
+static void
+m_send_done(struct sl_loop *loop, struct sl_op *op, int res)
+{
+	struct uring_chan *c = op->data;
+	struct sl_fwd *f = c->f;
+	struct sl_buf *b = c->qhead;
+	struct sl_fwd_dir *x;
+
+	(void)op;
+	if (f == NULL) { /* detached: the kernel is done with the buffer it was sending */
+		c->qhead = c->qtail = NULL;
+		m_buf_put(loop, c, b);
+		if (!c->rop.busy)
+			chan_orphan_free(loop, c);
+		return;
+	}
+	x = &f->d[c->d];
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		chan_fail(f, !c->d, res, c->d);
+		return;
+	}
+	/* a send that did not all go at once: the socket is full, the next ones wait for room */
+	c->full = res == -EAGAIN || (res > 0 && (uint32_t)res < b->len - b->off);
+	if (res > 0) {
+		if (x->bytes == 0)
+			chan_notify(f, c->d); /* the owner times the first bytes */
+		b->off += (uint32_t)res;
+		x->pending -= (uint32_t)res;
+		x->bytes += (uint64_t)res;
+		f->moved_ms[!c->d] = sl_loop_now_ms(loop);
+		if (b->off == b->len) {
+			c->qhead = b->next;
+			if (c->qhead == NULL)
+				c->qtail = NULL;
+			c->nq--;
+			m_buf_put(loop, c, b);
+		}
+	}
+	m_after(f, c);
+}
+
+/* Detaches multishot direction <c>: its queue goes back, but for a buffer a send still reads. */
+static void
+m_detach(struct sl_fwd *f, struct uring_chan *c)
+{
+	struct sl_buf *b = c->qhead, *keep = NULL;
+
+	if (b != NULL && c->op.busy) {
+		keep = b;
+		b = b->next;
+	}
+	while (b != NULL) {
+		struct sl_buf *next = b->next;
+
+		m_buf_put(f->loop, c, b);
+		b = next;
+	}
+	c->qhead = c->qtail = keep;
+	c->nq = keep != NULL ? 1 : 0;
+	if (!c->op.busy && !c->rop.busy) {
+		sl_pool_free(f->env->buffers, c);
+		return;
+	}
+	/* the kernel may still run them: their last completion gives the block back */
+	c->f = NULL;
+	f->env->orphans++;
+	(void)sl_loop_op_cancel(f->loop, &c->rop);
+	(void)sl_loop_op_cancel(f->loop, &c->op);
+}
+
 /*
  * A completion: the block goes back if detached; else the direction's next step, and a held
  * direction left with no op in flight tells the owner (sl_fwd_settled() may be true now).
@@ -175,13 +457,7 @@ chan_step(struct sl_loop *loop, struct uring_chan *c, int res)
 	int err;
 
 	if (f == NULL) { /* detached: the kernel is done with the block */
-		struct sl_fwd_env *env = c->env;
-
-		sl_pool_free(env->buffers, c);
-		if (--env->orphans == 0 && env->drained != NULL) {
-			sl_loop_defer(loop, env->drained);
-			env->drained = NULL;
-		}
+		chan_orphan_free(loop, c);
 		return;
 	}
 	x = &f->d[d];
@@ -272,6 +548,10 @@ uring_detach(struct sl_fwd *f)
 		if (c->file)
 			sl_loop_file_del(f->loop, f->fd[d]);
 		c->file = false;
+		if (c->multi) {
+			m_detach(f, c);
+			continue;
+		}
 		if (!c->op.busy) {
 			sl_pool_free(f->env->buffers, c);
 			continue;
@@ -300,17 +580,32 @@ uring_pump(struct sl_fwd *f, unsigned d)
 			f->err_side = (int)d;
 			return -ENOMEM;
 		}
-		sl_op_init(&c->op, chan_done, c);
 		c->f = f;
 		c->env = f->env;
 		c->d = d;
 		c->sending = false;
 		c->pair = false;
 		c->drained = false; /* the owner may have seen the socket readable */
+		/* the loop's group, set up by the first direction that asks (its buffer size) */
+		c->multi = sl_loop_bufs_open(f->loop, f->env->buffer_size) == 0;
+		c->nq = 0;
+		c->stopped = false;
+		c->full = false;
+		c->nobufs = false;
+		c->own_busy = false;
+		c->qhead = c->qtail = NULL;
+		c->own = (struct sl_buf){.data = c->data, .id = UINT32_MAX};
+		sl_op_init(&c->op, c->multi ? m_send_done : chan_done, c);
+		sl_op_init(&c->rop, m_recv_done, c);
+		c->rop.flags = SL_OP_NO_PARK; /* an empty group: recv into <own> meanwhile */
+		if (c->multi)
+			x->capacity = URING_QUEUE * sl_loop_bufs_size(f->loop);
 		/* the ops on the fd skip the kernel's lookup; without a table they go by fd */
 		c->file = sl_loop_file_add(f->loop, f->fd[d]) == 0;
 		x->buf = (char *)c;
 	}
+	if (c->multi)
+		return m_next(f, d);
 	if (c->op.busy)
 		return 0;
 	err = chan_next(f, d);
@@ -334,6 +629,16 @@ uring_hold(struct sl_fwd *f)
 
 		if (c == NULL || f->loop == NULL || f->err != 0)
 			continue;
+		if (c->multi) {
+			/* held: the recv stops (its cancel's completion tells the owner); the
+			 * queue is still sent. Released: it is armed again */
+			if (f->hold) {
+				(void)sl_loop_op_cancel(f->loop, &c->rop);
+				sl_loop_op_hurry(f->loop, &c->op);
+			} else if ((err = m_next(f, d)) != 0)
+				chan_fail(f, (unsigned)f->err_side, err, d);
+			continue;
+		}
 		if (f->hold) {
 			if (c->op.busy && !c->sending)
 				(void)sl_loop_op_cancel(f->loop, &c->op);
@@ -353,7 +658,7 @@ uring_busy(const struct sl_fwd *f)
 	for (unsigned d = 0; d < 2; d++) {
 		const struct uring_chan *c = chan_of(f, d);
 
-		if (c != NULL && c->op.busy)
+		if (c != NULL && (c->op.busy || c->rop.busy))
 			return true;
 	}
 	return false;

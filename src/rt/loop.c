@@ -96,6 +96,7 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 	l->tick_ms = (o != NULL && o->tick_ms != 0) ? o->tick_ms : 1;
 	l->max_timers = (o != NULL && o->max_timers != 0) ? o->max_timers : SL_LOOP_MAX_TIMERS;
 	l->max_files = o != NULL ? o->max_files : 0;
+	l->bufs = o != NULL ? o->bufs : 0;
 	if (l->max_events > INT_MAX / 2) {
 		err = -EINVAL;
 		goto err_free_loop;
@@ -240,6 +241,7 @@ sl_op_init(struct sl_op *op, sl_op_fn fn, void *data)
 	op->sent = 0;
 	op->flags = 0;
 	op->busy = false;
+	op->buf = NULL;
 }
 
 bool
@@ -269,6 +271,23 @@ sl_loop_send(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_
 }
 
 int
+sl_loop_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	if (l->ops->send_quiet == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return op_submitted(l, l->ops->send_quiet(l, op, fd, buf, len));
+}
+
+void
+sl_loop_op_hurry(struct sl_loop *l, struct sl_op *op)
+{
+	if (op->busy && l->ops->op_hurry != NULL)
+		l->ops->op_hurry(l, op);
+}
+
+int
 sl_loop_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, size_t slen,
                   int rfd, void *rbuf, size_t rlen)
 {
@@ -295,6 +314,48 @@ sl_loop_file_del(struct sl_loop *l, int fd)
 }
 
 int
+sl_loop_bufs_open(struct sl_loop *l, uint32_t size)
+{
+	if (l->ops->bufs_open == NULL)
+		return -EOPNOTSUPP;
+	return l->ops->bufs_open(l, size);
+}
+
+uint32_t
+sl_loop_bufs_size(const struct sl_loop *l)
+{
+	struct sl_loop_bufs_stats st;
+
+	sl_loop_bufs_stats(l, &st);
+	return st.size;
+}
+
+void
+sl_loop_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stats *st)
+{
+	*st = (struct sl_loop_bufs_stats){0};
+	if (l->ops->bufs_stats != NULL)
+		l->ops->bufs_stats(l, st);
+}
+
+int
+sl_loop_recv_multi(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit)
+{
+	if (l->ops->recv_multi == NULL)
+		return -EOPNOTSUPP;
+	if (op->busy)
+		return -EBUSY;
+	return op_submitted(l, l->ops->recv_multi(l, op, fd, limit));
+}
+
+void
+sl_loop_buf_put(struct sl_loop *l, struct sl_buf *b)
+{
+	if (b != NULL && l->ops->buf_put != NULL)
+		l->ops->buf_put(l, b);
+}
+
+int
 sl_loop_op_cancel(struct sl_loop *l, struct sl_op *op)
 {
 	if (l->ops->cancel == NULL)
@@ -318,9 +379,15 @@ dispatch_batch(struct sl_loop *l, unsigned n)
 			struct sl_op *op = ev->op;
 
 			ev->op = NULL;
-			l->nops--;
-			op->busy = false; /* before the callback, which may submit it again */
+			op->buf = ev->buf;
+			/* before the callback, which may submit it again; a multishot op's last
+			 * callback is the one without <more> */
+			if (!ev->more) {
+				l->nops--;
+				op->busy = false;
+			}
 			op->fn(l, op, (int)ev->events);
+			op->buf = NULL;
 		}
 	}
 	l->batch_n = 0;

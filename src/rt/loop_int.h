@@ -24,6 +24,8 @@ struct sl_loop_event {
 	struct sl_io *io;
 	unsigned events; /* enum sl_io_events; an op's result */
 	struct sl_op *op;
+	struct sl_buf *buf; /* a multishot recv's buffer (sl_op.buf) */
+	bool more;          /* a multishot op's callback that is not its last */
 };
 
 /*
@@ -57,6 +59,8 @@ struct sl_loop_ops {
 	/* completion ops (sl_loop_recv() and co); NULL: not supported (epoll) */
 	int (*recv)(struct sl_loop *l, struct sl_op *op, int fd, void *buf, size_t len);
 	int (*send)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+	int (*send_quiet)(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len);
+	void (*op_hurry)(struct sl_loop *l, struct sl_op *op); /* NULL: nothing to do */
 	int (*cancel)(struct sl_loop *l, struct sl_op *op);
 	int (*send_recv)(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf,
 	                 size_t slen, int rfd, void *rbuf, size_t rlen);
@@ -65,6 +69,11 @@ struct sl_loop_ops {
 	/* sl_loop_file_add()/del(); NULL: -EOPNOTSUPP / nothing to do */
 	int (*file_add)(struct sl_loop *l, int fd);
 	void (*file_del)(struct sl_loop *l, int fd);
+	/* the provided-buffer group and its multishot recv; NULL: -EOPNOTSUPP / none */
+	int (*bufs_open)(struct sl_loop *l, uint32_t size);
+	void (*bufs_stats)(const struct sl_loop *l, struct sl_loop_bufs_stats *st);
+	int (*recv_multi)(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit);
+	void (*buf_put)(struct sl_loop *l, struct sl_buf *b);
 };
 
 struct sl_loop {
@@ -86,6 +95,7 @@ struct sl_loop {
 	unsigned tick_ms;
 	unsigned max_timers; /* timer callbacks run per iteration, at most */
 	int max_files;       /* sl_loop_opts.max_files, for the backend's init */
+	int bufs;            /* sl_loop_opts.bufs, for the backend's bufs_open */
 	uint64_t next_tick;  /* first tick not yet fully processed */
 	uint64_t due_tick;   /* no pending timer has a tick below this; UINT64_MAX with none */
 	size_t ntimers;      /* pending timers */

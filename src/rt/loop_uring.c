@@ -4,6 +4,8 @@
  * edge-triggered like EPOLLET; one-shot re-armed after each report for SL_IO_LEVEL). add, mod,
  * del and forget only queue SQEs; wait() submits them and waits in one io_uring_enter(). A
  * per-fd slot table with a generation makes completions of a deleted or re-added io harmless.
+ * Completion ops (recv, send, quiet send, send_recv, multishot recv into the loop's
+ * provided-buffer group) have a slot table of their own. docs/internals/loop.md.
  */
 #include <errno.h>
 #include <limits.h>
@@ -11,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -61,6 +64,37 @@ struct uring_opslot {
 	uint32_t file[2]; /* registered-file slots + 1 its requests name (0 = none) */
 	bool pair;        /* send_recv: two requests under this slot */
 	bool cancelled;   /* a cancel of it is queued (sl_loop_settle() queues one per op) */
+	bool multi;       /* a multishot recv (sl_loop_recv_multi()) */
+	uint8_t wait;     /* URING_PARKED, URING_DONE or URING_QUIET while on that list; else 0 */
+	int mfd;          /* multi: the fd (or registered-file slot) its SQE names, to re-arm */
+	bool mfixed;      /* multi: <mfd> is a registered-file slot */
+	uint32_t wnext;   /* multi: next on the parked or done list (UINT32_MAX: last) */
+	uint32_t limit;   /* multi: bytes after which the kernel ends it, less those delivered (0:
+	                     none) */
+};
+
+#define URING_PARKED 1 /* found the group empty; re-armed when a buffer comes back */
+#define URING_DONE 2   /* cancelled while parked; its callback runs with the next wait */
+#define URING_QUIET 3  /* a quiet send: done once submitted, unless its CQE says otherwise */
+
+/* A FIFO of op slots linked by wnext. */
+struct uring_oplist {
+	uint32_t head, tail, n; /* UINT32_MAX: none */
+};
+
+/*
+ * The provided-buffer group (sl_loop_bufs_open()): a ring the kernel takes buffers from (group
+ * 0), <count> buffers of <size> bytes in one mapping, and the loop's descriptor of each.
+ */
+struct uring_bufs {
+	struct io_uring_buf_ring *ring; /* NULL: no group */
+	size_t ring_bytes;
+	char *mem;
+	size_t mem_bytes;
+	struct sl_buf *bufs;
+	uint32_t count, size;
+	uint32_t lent;   /* delivered and not put back */
+	uint64_t nobufs; /* ENOBUFS completions */
 };
 
 struct sl_loop_uring {
@@ -83,6 +117,12 @@ struct sl_loop_uring {
 	struct uring_file *files;
 	uint32_t nfiles, files_used, file_free;
 	bool files_full_said; /* a sl_loop_file_add() found the table full, and the log says so */
+	struct uring_bufs bg;
+	struct uring_oplist parked; /* multishot recvs waiting for a buffer */
+	struct uring_oplist done;   /* parked ones cancelled: reported by the next wait */
+	struct uring_oplist quiet;  /* quiet sends (sl_loop_send_quiet()) not reported yet */
+	bool hurry; /* one of them is awaited (sl_loop_op_hurry()): the next wait does not block */
+	bool mshot_lim; /* the kernel takes a multishot recv's byte limit (Linux 6.17) */
 };
 
 #define URING_OP_BIT 0x80000000u
@@ -645,6 +685,8 @@ op_slot_get(struct sl_loop_uring *u, struct sl_op *op)
 	s->op = op;
 	s->pair = false;
 	s->cancelled = false;
+	s->multi = false;
+	s->wait = 0;
 	s->file[0] = 0;
 	s->file[1] = 0;
 	op->key = (uint64_t)s->gen << 32 | URING_OP_BIT | i;
@@ -773,6 +815,274 @@ uring_send_recv(struct sl_loop *l, struct sl_op *op, int sfd, const void *sbuf, 
 	return 0;
 }
 
+/* ---- the provided-buffer group and the multishot recv ---- */
+
+static void
+oplist_init(struct uring_oplist *q)
+{
+	q->head = q->tail = UINT32_MAX;
+	q->n = 0;
+}
+
+static void
+oplist_push(struct sl_loop_uring *u, struct uring_oplist *q, uint32_t i)
+{
+	u->opslots[i].wnext = UINT32_MAX;
+	if (q->tail == UINT32_MAX)
+		q->head = i;
+	else
+		u->opslots[q->tail].wnext = i;
+	q->tail = i;
+	q->n++;
+}
+
+static uint32_t
+oplist_pop(struct sl_loop_uring *u, struct uring_oplist *q)
+{
+	uint32_t i = q->head;
+
+	if (i == UINT32_MAX)
+		return i;
+	q->head = u->opslots[i].wnext;
+	if (q->head == UINT32_MAX)
+		q->tail = UINT32_MAX;
+	q->n--;
+	return i;
+}
+
+/* Takes slot <i> off <q>, wherever it is: O(length), for a cancel of a parked recv. */
+static void
+oplist_remove(struct sl_loop_uring *u, struct uring_oplist *q, uint32_t i)
+{
+	uint32_t prev = UINT32_MAX;
+
+	for (uint32_t k = q->head; k != UINT32_MAX; prev = k, k = u->opslots[k].wnext) {
+		if (k != i)
+			continue;
+		if (prev == UINT32_MAX)
+			q->head = u->opslots[k].wnext;
+		else
+			u->opslots[prev].wnext = u->opslots[k].wnext;
+		if (q->tail == k)
+			q->tail = prev;
+		q->n--;
+		return;
+	}
+}
+
+static void
+bufs_unmap(struct uring_bufs *g)
+{
+	if (g->ring != NULL)
+		munmap(g->ring, g->ring_bytes);
+	if (g->mem != NULL)
+		munmap(g->mem, g->mem_bytes);
+	free(g->bufs);
+	*g = (struct uring_bufs){0};
+}
+
+static void *
+bufs_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * The ring is page-aligned memory of 16 bytes a buffer that the kernel reads the free buffers
+ * from (liburing 2.3 has no io_uring_setup_buf_ring(): mapped and registered by hand); the
+ * buffers themselves are one mapping, touched only as the kernel fills them.
+ */
+static int
+uring_bufs_open(struct sl_loop *l, uint32_t size)
+{
+	struct sl_loop_uring *u = l->be;
+	struct uring_bufs *g = &u->bg;
+	struct io_uring_buf_reg reg;
+	uint32_t count;
+	int err;
+
+	if (g->ring != NULL)
+		return 0;
+	/* multishot recv came with Linux 6.0, as did SEND_ZC, which send_all probes for */
+	if (l->bufs < 0 || !u->send_all)
+		return -EOPNOTSUPP;
+	count = l->bufs != 0 ? (uint32_t)l->bufs : SL_LOOP_BUFS;
+	if (count > SL_LOOP_MAX_BUFS || (count & (count - 1)) != 0 || size == 0 ||
+	    size > (1u << 30) / count)
+		return -EINVAL;
+	g->count = count;
+	g->size = size;
+	g->ring_bytes = (size_t)count * sizeof(struct io_uring_buf);
+	g->mem_bytes = (size_t)count * size;
+	g->ring = bufs_map(g->ring_bytes);
+	g->mem = bufs_map(g->mem_bytes);
+	g->bufs = calloc(count, sizeof(*g->bufs));
+	if (g->ring == NULL || g->mem == NULL || g->bufs == NULL) {
+		err = -ENOMEM;
+		goto err_unmap;
+	}
+	reg = (struct io_uring_buf_reg){
+	        .ring_addr = (uint64_t)(uintptr_t)g->ring, .ring_entries = count, .bgid = 0};
+	err = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (err != 0)
+		goto err_unmap;
+	io_uring_buf_ring_init(g->ring);
+	for (uint32_t i = 0; i < count; i++) {
+		g->bufs[i] = (struct sl_buf){.data = g->mem + (size_t)i * size, .id = i};
+		io_uring_buf_ring_add(g->ring, g->bufs[i].data, size, (unsigned short)i,
+		                      io_uring_buf_ring_mask(count), (int)i);
+	}
+	io_uring_buf_ring_advance(g->ring, (int)count);
+	return 0;
+
+err_unmap:
+	bufs_unmap(g);
+	return err;
+}
+
+static void
+uring_bufs_stats(const struct sl_loop *l, struct sl_loop_bufs_stats *st)
+{
+	const struct sl_loop_uring *u = l->be;
+
+	st->count = u->bg.ring != NULL ? u->bg.count : 0;
+	st->size = u->bg.ring != NULL ? u->bg.size : 0;
+	st->lent = u->bg.lent;
+	st->parked = u->parked.n;
+	st->nobufs = u->bg.nobufs;
+}
+
+/*
+ * Fills <sqe> with slot <s>'s multishot recv. Its byte limit goes in the field the kernel reads
+ * it from (sqe->optlen, which liburing 2.3 calls file_index); a kernel before 6.17 refuses it
+ * (-EINVAL), and multi_take() then arms it again without.
+ */
+static void
+multi_prep(const struct sl_loop_uring *u, struct io_uring_sqe *sqe, const struct uring_opslot *s)
+{
+	io_uring_prep_recv_multishot(sqe, s->mfd, NULL, 0, 0);
+	if (s->mfixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	if (u->mshot_lim)
+		sqe->file_index = s->limit;
+	io_uring_sqe_set_data64(sqe, s->op->key);
+}
+
+/* Queues the multishot recv of op slot <i> (its first arming or a re-arm after a park). */
+static int
+multi_arm(struct sl_loop_uring *u, uint32_t i)
+{
+	struct uring_opslot *s = &u->opslots[i];
+	struct io_uring_sqe *sqe = sqe_get(u);
+
+	if (sqe == NULL)
+		return -ENOMEM;
+	multi_prep(u, sqe, s);
+	return 0;
+}
+
+/* Re-arms the longest-parked recv, if any: a buffer came back for it. */
+static void
+multi_unpark(struct sl_loop_uring *u)
+{
+	uint32_t i = oplist_pop(u, &u->parked);
+
+	if (i == UINT32_MAX)
+		return;
+	u->opslots[i].wait = 0;
+	/* no SQE to be had: it waits for the next buffer */
+	if (multi_arm(u, i) != 0) {
+		u->opslots[i].wait = URING_PARKED;
+		oplist_push(u, &u->parked, i);
+	}
+}
+
+/* Puts <b> back in the kernel's ring: the tail moves on after the entry is written. */
+static void
+uring_buf_put(struct sl_loop *l, struct sl_buf *b)
+{
+	struct sl_loop_uring *u = l->be;
+	struct uring_bufs *g = &u->bg;
+
+	SL_ASSERT(g->ring != NULL && b->id < g->count && g->lent > 0);
+	io_uring_buf_ring_add(g->ring, b->data, g->size, (unsigned short)b->id,
+	                      io_uring_buf_ring_mask(g->count), 0);
+	/* R2: the entry before the tail; pairs with the kernel's acquire of the ring's tail */
+	io_uring_buf_ring_advance(g->ring, 1);
+	g->lent--;
+	b->next = NULL;
+	multi_unpark(u);
+}
+
+static int
+uring_recv_multi(struct sl_loop *l, struct sl_op *op, int fd, uint32_t limit)
+{
+	struct sl_loop_uring *u = l->be;
+	struct io_uring_sqe *sqe;
+	struct uring_opslot *s;
+	int err;
+
+	if (u->bg.ring == NULL)
+		return -EOPNOTSUPP;
+	err = op_queue(u, op, &sqe);
+	if (err != 0)
+		return err;
+	s = op_slot(u, op);
+	s->multi = true;
+	/* filled by multi_arm(), which re-arms from what the slot says */
+	io_uring_prep_nop(sqe);
+	sqe->fd = fd;
+	sqe_file(u, sqe, s, 0);
+	s->mfd = sqe->fd;
+	s->mfixed = (sqe->flags & IOSQE_FIXED_FILE) != 0;
+	s->limit = limit;
+	multi_prep(u, sqe, s);
+	return 0;
+}
+
+/*
+ * MSG_DONTWAIT: a socket without room fails it (-EAGAIN, or the bytes that went) instead of
+ * arming a poll, so the request is over by the time its submission is; MSG_WAITALL makes a short
+ * send a failure (send_all), and a failure is all that posts a CQE.
+ */
+static int
+uring_send_quiet(struct sl_loop *l, struct sl_op *op, int fd, const void *buf, size_t len)
+{
+	struct sl_loop_uring *u = l->be;
+	struct io_uring_sqe *sqe;
+	uint32_t i;
+	int err;
+
+	/* a parked recv waits for a buffer a quiet send may hold until the next wake-up */
+	if (!u->send_all || len == 0 || len > INT_MAX || u->parked.n != 0)
+		return -EOPNOTSUPP;
+	err = op_queue(u, op, &sqe);
+	if (err != 0)
+		return err;
+	i = (uint32_t)op->key & ~URING_OP_BIT;
+	u->opslots[i].sent = (int)len;
+	u->opslots[i].wait = URING_QUIET;
+	oplist_push(u, &u->quiet, i);
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
+	sqe_file(u, sqe, &u->opslots[i], 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, op->key);
+	return 0;
+}
+
+static void
+uring_op_hurry(struct sl_loop *l, struct sl_op *op)
+{
+	struct sl_loop_uring *u = l->be;
+
+	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].wait == URING_QUIET)
+		u->hurry = true;
+}
+
 static void uring_quiesce(struct sl_loop *l);
 
 /* Queues the cancel of the request tagged <key>; its own result is not wanted. */
@@ -798,9 +1108,26 @@ cancel_key(struct sl_loop_uring *u, uint64_t key)
 static int
 op_cancel_queue(struct sl_loop_uring *u, struct sl_op *op)
 {
-	struct uring_opslot *s = &u->opslots[(uint32_t)op->key & ~URING_OP_BIT];
+	uint32_t i = (uint32_t)op->key & ~URING_OP_BIT;
+	struct uring_opslot *s = &u->opslots[i];
 	int err = 0;
 
+	/* a parked recv has no request in the kernel: its callback comes with the next wait */
+	if (s->wait == URING_PARKED) {
+		oplist_remove(u, &u->parked, i);
+		s->wait = URING_DONE;
+		oplist_push(u, &u->done, i);
+	}
+	if (s->wait == URING_DONE) {
+		s->cancelled = true;
+		return 0;
+	}
+	/* a quiet send is over once submitted: nothing to cancel, only its report to hurry */
+	if (s->wait == URING_QUIET) {
+		s->cancelled = true;
+		u->hurry = true;
+		return 0;
+	}
 	if (s->pair)
 		err = cancel_key(u, op->key | URING_OP_SEND_BIT);
 	if (err == 0)
@@ -838,9 +1165,72 @@ uring_cancel_all(struct sl_loop *l)
 	}
 }
 
+/*
+ * A completion of multishot recv slot <i>: the buffer it names, if any, goes with it (or straight
+ * back, with no bytes in it); -ENOBUFS, the group found empty, parks the recv instead (a buffer
+ * put back re-arms it), unless a cancel of it is on its way. false when the batch is full.
+ */
+static bool
+multi_take(struct sl_loop *l, struct sl_loop_uring *u, uint32_t i, int res, unsigned cflags,
+           unsigned *n)
+{
+	struct uring_opslot *s = &u->opslots[i];
+	bool more = (cflags & IORING_CQE_F_MORE) != 0;
+	struct sl_buf *b = NULL;
+
+	if (res == -EINVAL && !more && s->limit != 0 && u->mshot_lim) {
+		/* a kernel that knows no byte limit: this loop's recvs go without one */
+		u->mshot_lim = false;
+		if (multi_arm(u, i) == 0)
+			return true;
+	}
+	if (res == -ENOBUFS && !more) {
+		if (!s->cancelled && !(s->op->flags & SL_OP_NO_PARK)) {
+			u->bg.nobufs++;
+			s->wait = URING_PARKED;
+			oplist_push(u, &u->parked, i);
+			/* buffers came back since the kernel looked: no put is left to re-arm it */
+			if (u->bg.lent < u->bg.count)
+				multi_unpark(u);
+			return true;
+		}
+		if (*n == l->max_events)
+			return false;
+		u->bg.nobufs++;
+		if (s->cancelled)
+			res = -ECANCELED;
+	}
+	if (*n == l->max_events)
+		return false;
+	/* what is left of the limit, for a re-arm after a park (0 would mean none) */
+	if (res > 0 && s->limit != 0)
+		s->limit = (uint32_t)res < s->limit ? s->limit - (uint32_t)res : 1;
+	if ((cflags & IORING_CQE_F_BUFFER) && (cflags >> IORING_CQE_BUFFER_SHIFT) < u->bg.count) {
+		b = &u->bg.bufs[cflags >> IORING_CQE_BUFFER_SHIFT];
+		b->len = res > 0 ? (uint32_t)res : 0;
+		b->off = 0;
+		b->next = NULL;
+		u->bg.lent++;
+		if (res <= 0) {
+			uring_buf_put(l, b);
+			b = NULL;
+		}
+	}
+	l->batch[*n].io = NULL;
+	l->batch[*n].events = (unsigned)res;
+	l->batch[*n].op = s->op;
+	l->batch[*n].buf = b;
+	l->batch[*n].more = more;
+	(*n)++;
+	if (!more)
+		op_slot_put(u, i);
+	return true;
+}
+
 /* An op's completion: a batch entry of its own. false when the batch is full. */
 static bool
-op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsigned *n)
+op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsigned cflags,
+        unsigned *n)
 {
 	uint32_t i = (uint32_t)key & ~(URING_OP_BIT | URING_OP_SEND_BIT);
 	struct uring_opslot *s;
@@ -850,8 +1240,14 @@ op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsig
 	s = &u->opslots[i];
 	if (s->op == NULL || s->gen != (uint32_t)(key >> 32))
 		return true;
+	if (s->multi)
+		return multi_take(l, u, i, res, cflags, n);
 	if (*n == l->max_events)
 		return false;
+	if (s->wait == URING_QUIET) { /* it did not send everything at once */
+		oplist_remove(u, &u->quiet, i);
+		s->wait = 0;
+	}
 	if (key & URING_OP_SEND_BIT) {
 		/*
 		 * A pair's send failed (or moved only part): that fails the link, and the recv is
@@ -866,9 +1262,67 @@ op_take(struct sl_loop *l, struct sl_loop_uring *u, uint64_t key, int res, unsig
 	l->batch[*n].io = NULL;
 	l->batch[*n].events = (unsigned)res;
 	l->batch[*n].op = s->op;
+	l->batch[*n].buf = NULL;
+	l->batch[*n].more = false;
 	(*n)++;
 	op_slot_put(u, i);
 	return true;
+}
+
+/*
+ * Whether every SQE queued so far is in the kernel's hands: none waits in the side array or in
+ * the SQ (the kernel moves the SQ head as it takes them, inside io_uring_enter() on this thread).
+ */
+static bool
+sq_all_taken(struct sl_loop_uring *u)
+{
+	return u->npend == 0 && u->ring.sq.sqe_tail == *u->ring.sq.khead;
+}
+
+/*
+ * Reports the quiet sends that are over: once submitted, a quiet send has been issued (never
+ * deferred: MSG_DONTWAIT makes the kernel complete it rather than wait for room), and it posts a
+ * CQE only when it did not send everything. So with every SQE taken and every CQE harvested (none
+ * left in the CQ or in the kernel's overflow list), one still on the list sent all of its bytes.
+ */
+static unsigned
+quiet_harvest(struct sl_loop *l, struct sl_loop_uring *u, unsigned n)
+{
+	if (u->quiet.n == 0 || !sq_all_taken(u) || io_uring_cq_ready(&u->ring) != 0 ||
+	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+		return n;
+	while (n < l->max_events && u->quiet.n != 0) {
+		uint32_t i = oplist_pop(u, &u->quiet);
+
+		u->opslots[i].wait = 0;
+		l->batch[n].io = NULL;
+		l->batch[n].events = (unsigned)u->opslots[i].sent;
+		l->batch[n].op = u->opslots[i].op;
+		l->batch[n].buf = NULL;
+		l->batch[n].more = false;
+		n++;
+		op_slot_put(u, i);
+	}
+	return n;
+}
+
+/* Reports the parked recvs a cancel ended (the done list) while the batch has room. */
+static unsigned
+done_harvest(struct sl_loop *l, struct sl_loop_uring *u, unsigned n)
+{
+	while (n < l->max_events && u->done.n != 0) {
+		uint32_t i = oplist_pop(u, &u->done);
+
+		u->opslots[i].wait = 0;
+		l->batch[n].io = NULL;
+		l->batch[n].events = (unsigned)-ECANCELED;
+		l->batch[n].op = u->opslots[i].op;
+		l->batch[n].buf = NULL;
+		l->batch[n].more = false;
+		n++;
+		op_slot_put(u, i);
+	}
+	return n;
 }
 
 /*
@@ -887,7 +1341,7 @@ cqe_take(struct sl_loop *l, struct sl_loop_uring *u, const struct io_uring_cqe *
 	if (gen == URING_REMOVE_TAG)
 		return true;
 	if (fd & URING_OP_BIT)
-		return op_take(l, u, key, cqe->res, n);
+		return op_take(l, u, key, cqe->res, cqe->flags, n);
 	if (fd >= u->nslots)
 		return true;
 	s = &u->slots[fd];
@@ -970,11 +1424,20 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 			u->slots[i].batch_seq = 0;
 		u->seq = 1;
 	}
-	/* completions left over from a full batch: report them without blocking */
-	err = uring_enter(u, io_uring_cq_ready(&u->ring) != 0 || timeout_ms == 0 ? 0 : 1,
+	if (u->quiet.n == 0)
+		u->hurry = false;
+	/* completions left over from a full batch, cancelled parked recvs, quiet sends submitted
+	 * by an earlier wait or awaited (sl_loop_op_hurry()): report them without blocking (other
+	 * quiet sends this enter submits are reported with what wakes it) */
+	err = uring_enter(u,
+	                  io_uring_cq_ready(&u->ring) != 0 || u->done.n != 0 || u->hurry ||
+	                                  (u->quiet.n != 0 && sq_all_taken(u)) || timeout_ms == 0
+	                          ? 0
+	                          : 1,
 	                  timeout_ms);
 	if (err != 0)
 		return err;
+	n = done_harvest(l, u, n);
 	n = cq_harvest(l, u, n);
 	/*
 	 * Completions the CQ had no room for wait in the kernel's overflow list; a GETEVENTS
@@ -988,7 +1451,7 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 			return err;
 		n = cq_harvest(l, u, n);
 	}
-	return (int)n;
+	return (int)quiet_harvest(l, u, n);
 }
 
 /* Ring sizes for a loop fetching <max_events> per wait: completions can outnumber ios. */
@@ -1129,6 +1592,10 @@ uring_init(struct sl_loop *l)
 	/* SEND_ZC (6.0) is newer than POLL_FIRST (5.19), which has no probe of its own */
 	u->poll_first = u->send_all;
 	files_init(u, l->max_files);
+	oplist_init(&u->parked);
+	oplist_init(&u->done);
+	oplist_init(&u->quiet);
+	u->mshot_lim = true; /* until a kernel refuses it */
 	l->be = u;
 	return 0;
 
@@ -1146,6 +1613,7 @@ uring_fini(struct sl_loop *l)
 
 	/* closing the ring ends every poll request and drops the files they hold */
 	io_uring_queue_exit(&u->ring);
+	bufs_unmap(&u->bg);
 	free(u->pend);
 	free(u->slots);
 	free(u->opslots);
@@ -1166,9 +1634,15 @@ const struct sl_loop_ops sl__loop_uring_ops = {
         .quiesce = uring_quiesce,
         .recv = uring_recv,
         .send = uring_send,
+        .send_quiet = uring_send_quiet,
+        .op_hurry = uring_op_hurry,
         .cancel = uring_cancel,
         .send_recv = uring_send_recv,
         .cancel_all = uring_cancel_all,
         .file_add = uring_file_add,
         .file_del = uring_file_del,
+        .bufs_open = uring_bufs_open,
+        .bufs_stats = uring_bufs_stats,
+        .recv_multi = uring_recv_multi,
+        .buf_put = uring_buf_put,
 };

@@ -90,10 +90,17 @@ rig_stop_defer(struct sl_loop *l, struct sl_defer *d)
 	sl_loop_stop(l);
 }
 
+/*
+ * Buffers of the rigs' loops' provided-buffer group (sl_loop_opts.bufs): 0, the default, runs
+ * uring's multishot recvs; the "uring_single_shot" group sets -1 (no group), which runs the
+ * same tests on the single-shot recvs uring falls back to.
+ */
+static int rig_bufs;
+
 static void
 rig_open_loop(struct rig *r)
 {
-	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING, .bufs = rig_bufs};
 	int fds[4] = {r->pc, r->ps, r->tc, r->ts};
 
 	assert_int_equal(0, sl_loop_create(&r->loop, &lo));
@@ -1060,7 +1067,8 @@ static void
 scene_run(struct scene *sc, const struct sl_fwd_ops *ops, uint32_t budget)
 {
 	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
-	struct sl_loop_opts lo = {.runtime = is_uring(ops) ? SL_LOOP_IO_URING : SL_LOOP_AUTO};
+	struct sl_loop_opts lo = {.runtime = is_uring(ops) ? SL_LOOP_IO_URING : SL_LOOP_AUTO,
+	                          .bufs = rig_bufs};
 
 	memset(sc, 0, sizeof(*sc));
 	sc->src = malloc(BULK_BYTES);
@@ -1284,12 +1292,16 @@ struct many_end {
 	size_t sent, got;
 };
 
-/* MANY sessions on one uring loop whose registered-file table has <max_files> slots. */
+/*
+ * MANY sessions on one uring loop whose registered-file table has <max_files> slots and whose
+ * provided-buffer group has <bufs> buffers (sl_loop_opts); the group's figures in *<st>.
+ */
 static void
-many_sessions_run(int max_files)
+many_sessions_run_bufs(int max_files, int bufs, struct sl_loop_bufs_stats *bst)
 {
 	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
-	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING, .max_files = max_files};
+	struct sl_loop_opts lo = {
+	        .runtime = SL_LOOP_IO_URING, .max_files = max_files, .bufs = bufs};
 	char *out = malloc(MANY_BYTES), *in = malloc((size_t)MANY * 2 * MANY_BYTES);
 	struct lsess *s = calloc(MANY, sizeof(*s));
 	struct many_end e[MANY][2] = {{{0}}};
@@ -1303,7 +1315,8 @@ many_sessions_run(int max_files)
 	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
 	for (int i = 0; i < MANY; i++)
 		lsess_open(&s[i], loop, &env, &sl_fwd_uring_ops);
-	for (int it = 0; it < 200000 && done < 2 * MANY; it++) {
+	/* a run that stops moving fails after 1000 idle steps (10 s), not after the bound */
+	for (int it = 0, idle = 0; it < 200000 && idle < 1000 && done < 2 * MANY; it++) {
 		bool moved = false;
 
 		done = 0;
@@ -1325,6 +1338,7 @@ many_sessions_run(int max_files)
 				done += x->got == MANY_BYTES;
 			}
 		}
+		idle = moved ? 0 : idle + 1;
 		loop_step(loop, !moved);
 	}
 
@@ -1359,6 +1373,7 @@ many_sessions_run(int max_files)
 	sl_pool_stats(env.buffers, &st);
 	assert_int_equal(2 * MANY, st.blocks_live);
 
+	sl_loop_bufs_stats(loop, bst);
 	/* detached with the recvs in flight: the blocks come back from their completions */
 	for (int i = 0; i < MANY; i++)
 		lsess_close(&s[i], loop);
@@ -1368,11 +1383,173 @@ many_sessions_run(int max_files)
 	assert_int_equal(0, env.orphans);
 	sl_pool_stats(env.buffers, &st);
 	assert_int_equal(0, st.blocks_live);
+	sl_loop_bufs_stats(loop, &bst[1]);
+	assert_int_equal(0, bst[1].lent); /* every buffer is back in the group */
 	sl_loop_destroy(loop);
 	sl_pool_destroy(env.buffers);
 	free(s);
 	free(out);
 	free(in);
+}
+
+static void
+many_sessions_run(int max_files)
+{
+	struct sl_loop_bufs_stats st[2];
+
+	many_sessions_run_bufs(max_files, 0, st);
+}
+
+/* 8 buffers for 64 directions pushing at once: recvs find the group empty, use their own blocks */
+static void
+uring_forwards_many_sessions_intact_when_the_buffer_group_runs_dry(void **state)
+{
+	struct sl_loop_bufs_stats st[2];
+
+	(void)state;
+	many_sessions_run_bufs(0, 8, st);
+
+	assert_int_equal(8, st[0].count);
+	assert_true(st[0].nobufs > 0);
+	assert_int_equal(0, st[0].parked); /* every recv that waited got its buffer */
+}
+
+/* no group (as on a kernel before 6.0): the single-shot recvs into the blocks carry it all */
+static void
+uring_forwards_many_sessions_intact_on_single_shot_recvs(void **state)
+{
+	struct sl_loop_bufs_stats st[2];
+
+	(void)state;
+	many_sessions_run_bufs(0, -1, st);
+
+	assert_int_equal(0, st[0].count);
+	assert_int_equal(0, st[0].nobufs);
+}
+
+/*
+ * A stalled reader: the direction stops its recv at its bound, so it holds no more of the
+ * group than its capacity's worth while the sender pushes on; once the reader reads, the bytes
+ * arrive intact and the buffers go back.
+ */
+static void
+uring_stalled_reader_holds_at_most_its_bound_of_the_group(void **state)
+{
+	const size_t n = 8u << 20;
+	char *out = malloc(n), *in = malloc(n);
+	struct sl_loop_bufs_stats st;
+	size_t sent;
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &sl_fwd_uring_ops);
+	sl_test_fill(out, n, 5);
+	sent = rig_stall(&r, out, n);
+	sl_loop_bufs_stats(r.loop, &st);
+
+	assert_true(sent < n);
+	assert_int_equal(BUF_SIZE, st.size);
+	assert_true(st.lent > 0);
+	assert_true(st.lent * BUF_SIZE <= r.f.d[SL_FWD_CLIENT].capacity + BUF_SIZE);
+	assert_true(r.f.d[SL_FWD_CLIENT].pending <= r.f.d[SL_FWD_CLIENT].capacity);
+	shutdown(r.tc, SHUT_WR);
+	assert_int_equal(sent, rig_read(&r, r.ts, in, n));
+	assert_int_equal(sl_test_fnv(SL_TEST_FNV_INIT, out, sent),
+	                 sl_test_fnv(SL_TEST_FNV_INIT, in, sent));
+	sl_loop_bufs_stats(r.loop, &st);
+	assert_int_equal(0, st.lent);
+	rig_close(&r);
+	free(out);
+	free(in);
+}
+
+/*
+ * Two sessions whose readers read nothing hold the whole group (8 buffers, 4 a direction). A
+ * third session's recv finds it empty and takes its block's own buffer instead of waiting for
+ * one, so its stream flows, intact, while the stalled ones keep theirs.
+ */
+static void
+uring_peers_holding_the_whole_group_do_not_stall_another_session(void **state)
+{
+	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING, .bufs = 8};
+	struct sl_fwd_env env = {.buffer_size = BUF_SIZE};
+	const size_t n = 1u << 20;
+	char *out = malloc(n), *in = malloc(n);
+	struct sl_loop_bufs_stats st;
+	struct sl_loop *loop;
+	struct lsess s[3];
+	size_t sent = 0, got = 0;
+	const int sz = 65536;
+
+	(void)state;
+	sl_test_fill(out, n, 9);
+	assert_int_equal(0, sl_loop_create(&loop, &lo));
+	assert_int_equal(0, sl_pool_create(&env.buffers, &po));
+	for (int i = 0; i < 3; i++) {
+		lsess_open(&s[i], loop, &env, &sl_fwd_uring_ops);
+		for (int k = 0; k < 4; k++) {
+			int fd = (int[]){s[i].tc, s[i].pc, s[i].ps, s[i].ts}[k];
+
+			assert_int_equal(0, setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)));
+			assert_int_equal(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)));
+		}
+	}
+	sl_loop_bufs_stats(loop, &st);
+	if (st.count == 0)
+		skip(); /* a kernel without buffer rings or multishot recv (before Linux 6.0) */
+	/* the stalled two push until the whole chain is stuck, holding every buffer (bounded) */
+	for (int it = 0, quiet = 0; it < 5000 && quiet < 20; it++) {
+		uint64_t before = s[0].f.d[0].bytes + s[1].f.d[0].bytes;
+		bool moved = false;
+
+		for (int i = 0; i < 2; i++)
+			moved |= send(s[i].tc, out, n, MSG_NOSIGNAL) > 0;
+		loop_step(loop, !moved);
+		moved |= s[0].f.d[0].bytes + s[1].f.d[0].bytes != before;
+		quiet = moved ? 0 : quiet + 1;
+	}
+	sl_loop_bufs_stats(loop, &st);
+	assert_int_equal(st.count, st.lent);
+
+	/* the third one's stream; a run that stops moving fails after 1000 idle steps */
+	for (int it = 0, idle = 0; it < 200000 && idle < 1000 && got < n; it++) {
+		ssize_t k;
+		bool moved = false;
+
+		if (sent < n && (k = send(s[2].tc, out + sent, n - sent, MSG_NOSIGNAL)) > 0)
+			sent += (size_t)k, moved = true;
+		if ((k = recv(s[2].ts, in + got, n - got, 0)) > 0)
+			got += (size_t)k, moved = true;
+		idle = moved ? 0 : idle + 1;
+		loop_step(loop, !moved);
+	}
+	sl_loop_bufs_stats(loop, &st);
+
+	assert_int_equal(n, got);
+	assert_memory_equal(out, in, n);
+	assert_true(st.nobufs > 0); /* it did find the group empty */
+	assert_int_equal(0, st.parked);
+	assert_int_equal(st.count, st.lent); /* the stalled ones still hold theirs */
+	for (int i = 0; i < 3; i++)
+		lsess_close(&s[i], loop);
+	for (int it = 0; it < 100 && env.orphans != 0; it++)
+		loop_step(loop, true);
+	sl_loop_bufs_stats(loop, &st);
+	assert_int_equal(0, st.lent);
+	sl_loop_destroy(loop);
+	sl_pool_destroy(env.buffers);
+	free(out);
+	free(in);
+}
+
+/* The uring rig tests again with no buffer group: the single-shot path. */
+static int
+use_single_shot(void **state)
+{
+	(void)state;
+	rig_bufs = -1;
+	return 0;
 }
 
 static void
@@ -1582,7 +1759,25 @@ main(void)
 	        cmocka_unit_test(uring_drained_defer_runs_once_the_last_block_is_back),
 	        cmocka_unit_test(uring_worker_stop_ends_every_op_before_the_pool_may_go),
 	        cmocka_unit_test(uring_runs_as_copy_on_an_epoll_loop),
+	        cmocka_unit_test(
+	                uring_forwards_many_sessions_intact_when_the_buffer_group_runs_dry),
+	        cmocka_unit_test(uring_forwards_many_sessions_intact_on_single_shot_recvs),
+	        cmocka_unit_test(uring_stalled_reader_holds_at_most_its_bound_of_the_group),
+	        cmocka_unit_test(uring_peers_holding_the_whole_group_do_not_stall_another_session),
 	};
+	const struct CMUnitTest single_shot[] = {
+	        ON(uring, fwd_moves_bytes_both_ways_intact),
+	        ON(uring, fwd_passes_client_half_close_and_keeps_reverse_flowing),
+	        ON(uring, fwd_passes_server_half_close_and_keeps_forward_flowing),
+	        ON(uring, fwd_reports_server_reset_so_client_gets_reset),
+	        ON(uring, fwd_holds_at_most_its_capacity_when_reader_stalls),
+	        ON(uring, fwd_keeps_bytes_in_order_as_buffers_come_and_go),
+	        ON(uring, fwd_serves_small_session_while_bulk_one_flows_on_same_loop),
+	};
+	int fails;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	fails = cmocka_run_group_tests_name("fwd", tests, NULL, NULL);
+	fails += cmocka_run_group_tests_name("uring_single_shot", single_shot, use_single_shot,
+	                                     NULL);
+	return fails;
 }

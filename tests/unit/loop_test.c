@@ -2145,6 +2145,312 @@ io_level_listening_socket_closed_in_a_callback_frees_its_port_before_the_next_wa
 	sl_loop_destroy(l);
 }
 
+/* ---- the provided-buffer group and the multishot recv ---- */
+
+struct mt {
+	struct sl_op op;
+	char got[4096]; /* bytes in arrival order */
+	size_t ngot;
+	int calls, last; /* callbacks run; the result of the last one (it ended the recv) */
+	bool ended;
+	bool keep;              /* hold on to the buffers instead of putting them back */
+	struct sl_buf *kept[8]; /* what <keep> held */
+	int nkept;
+};
+
+static void
+mt_done(struct sl_loop *l, struct sl_op *op, int res)
+{
+	struct mt *m = op->data;
+
+	m->calls++;
+	if (res > 0) {
+		assert_non_null(op->buf);
+		assert_int_equal(res, op->buf->len);
+		assert_true(m->ngot + (size_t)res <= sizeof(m->got));
+		memcpy(m->got + m->ngot, op->buf->data, (size_t)res);
+		m->ngot += (size_t)res;
+		if (m->keep && m->nkept < 8)
+			m->kept[m->nkept++] = op->buf;
+		else
+			sl_loop_buf_put(l, op->buf);
+	} else {
+		assert_null(op->buf);
+	}
+	if (!op->busy) {
+		m->ended = true;
+		m->last = res;
+	}
+	sl_loop_stop(l);
+}
+
+static void
+mt_init(struct mt *m)
+{
+	memset(m, 0, sizeof(*m));
+	sl_op_init(&m->op, mt_done, m);
+}
+
+/* Runs <l> until <m> holds <n> bytes or ended (or a guard of 5 s). */
+static void
+mt_run(struct sl_loop *l, struct mt *m, size_t n)
+{
+	struct sl_timer guard;
+
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &guard, 5000);
+	for (int i = 0; i < 1000 && m->ngot < n && !m->ended && sl_timer_is_pending(&guard); i++)
+		assert_int_equal(0, sl_loop_run(l));
+	sl_loop_timer_cancel(l, &guard);
+}
+
+static void
+multishot_recv_delivers_every_arrival_in_order_from_one_submission(void **state)
+{
+	struct sl_loop *l = loop_new_opts((struct sl_loop_opts){.bufs = 8});
+	struct sl_loop_bufs_stats st;
+	struct mt m;
+	struct pair p;
+	int err;
+
+	(void)state;
+	pair_open(&p);
+	mt_init(&m);
+	err = sl_loop_bufs_open(l, 16);
+	if (test_runtime == SL_LOOP_EPOLL) {
+		assert_int_equal(-EOPNOTSUPP, err);
+		assert_int_equal(-EOPNOTSUPP, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+		goto out;
+	}
+	if (err == -EOPNOTSUPP || err == -EINVAL)
+		skip(); /* a kernel without buffer rings or multishot recv (before Linux 6.0) */
+	assert_int_equal(0, err);
+	assert_int_equal(0, sl_loop_bufs_open(l, 64)); /* again: the first size stays */
+	assert_int_equal(16, sl_loop_bufs_size(l));
+	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+	assert_int_equal(-EBUSY, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+
+	/* three arrivals, one of them larger than a buffer */
+	for (int i = 0; i < 3; i++) {
+		char msg[40];
+		int n = snprintf(msg, sizeof(msg), "%d:abcdefghijklmnopqrstuvwxyz", i);
+
+		assert_int_equal(n, write(p.fd[1], msg, (size_t)n));
+		mt_run(l, &m, m.ngot + (size_t)n);
+	}
+	assert_int_equal(0, shutdown(p.fd[1], SHUT_WR));
+	mt_run(l, &m, SIZE_MAX);
+	sl_loop_bufs_stats(l, &st);
+
+	assert_int_equal(84, m.ngot);
+	assert_memory_equal("0:abcdefghijklmnopqrstuvwxyz1:abcdefghijklmnopqrstuvwxyz"
+	                    "2:abcdefghijklmnopqrstuvwxyz",
+	                    m.got, 84);
+	assert_true(m.ended);
+	assert_int_equal(0, m.last); /* EOF ends it */
+	assert_false(m.op.busy);
+	assert_int_equal(0, st.lent);
+	assert_int_equal(8, st.count);
+out:
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+multishot_recv_waits_for_a_put_back_buffer_when_the_group_is_empty(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.bufs = 2});
+	struct sl_loop_bufs_stats st;
+	struct mt m;
+	struct pair p;
+
+	(void)state;
+	if (sl_loop_bufs_open(l, 4) != 0)
+		skip(); /* a kernel without buffer rings or multishot recv (before Linux 6.0) */
+	pair_open(&p);
+	mt_init(&m);
+	m.keep = true;
+	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+	/* 12 bytes: two 4-byte buffers take 8, the rest waits in the socket */
+	assert_int_equal(12, write(p.fd[1], "abcdefghijkl", 12));
+	mt_run(l, &m, 12);
+	sl_loop_bufs_stats(l, &st);
+
+	assert_int_equal(8, m.ngot);
+	assert_int_equal(2, st.lent);
+	assert_true(st.nobufs >= 1);
+	assert_int_equal(1, st.parked);
+	assert_true(m.op.busy); /* still armed, holding no buffer */
+
+	/* one buffer back: the recv goes on with the next 4 bytes, none lost, none reordered */
+	sl_loop_buf_put(l, m.kept[0]);
+	mt_run(l, &m, 12);
+	sl_loop_bufs_stats(l, &st);
+
+	assert_int_equal(12, m.ngot);
+	assert_memory_equal("abcdefghijkl", m.got, 12);
+	assert_int_equal(0, st.parked);
+	for (int i = 1; i < m.nkept; i++)
+		sl_loop_buf_put(l, m.kept[i]);
+	assert_int_equal(0, sl_loop_op_cancel(l, &m.op));
+	mt_run(l, &m, SIZE_MAX);
+	assert_true(m.ended);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+parked_multishot_recv_cancelled_calls_back_once_with_ecanceled(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.bufs = 1});
+	struct sl_loop_bufs_stats st;
+	struct mt m;
+	struct pair p;
+
+	(void)state;
+	if (sl_loop_bufs_open(l, 4) != 0)
+		skip(); /* a kernel without buffer rings or multishot recv (before Linux 6.0) */
+	pair_open(&p);
+	mt_init(&m);
+	m.keep = true;
+	assert_int_equal(0, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+	assert_int_equal(8, write(p.fd[1], "abcdefgh", 8));
+	mt_run(l, &m, 8);
+	sl_loop_bufs_stats(l, &st);
+	assert_int_equal(1, st.parked);
+
+	assert_int_equal(0, sl_loop_op_cancel(l, &m.op));
+	mt_run(l, &m, SIZE_MAX);
+	sl_loop_bufs_stats(l, &st);
+
+	assert_true(m.ended);
+	assert_int_equal(-ECANCELED, m.last);
+	assert_int_equal(2, m.calls); /* the 4 bytes, then the cancel */
+	assert_int_equal(0, st.parked);
+	/* the buffer coming back re-arms nothing */
+	sl_loop_buf_put(l, m.kept[0]);
+	assert_false(m.op.busy);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+loop_without_a_group_by_choice_refuses_multishot_recv(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.bufs = -1});
+	struct mt m;
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	mt_init(&m);
+
+	assert_int_equal(-EOPNOTSUPP, sl_loop_bufs_open(l, 4096));
+	assert_int_equal(0, sl_loop_bufs_size(l));
+	assert_int_equal(-EOPNOTSUPP, sl_loop_recv_multi(l, &m.op, p.fd[0], 0));
+	assert_false(m.op.busy);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+quiet_send_that_all_goes_calls_back_with_the_next_wakeup(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct opt rx, tx;
+	struct pair p;
+	int err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	opt_init(&tx);
+	err = sl_loop_send_quiet(l, &tx.op, p.fd[1], "hello", 5);
+	if (err == -EOPNOTSUPP)
+		skip(); /* a kernel before Linux 6.0 */
+	assert_int_equal(0, err);
+	/* the recv's completion is the wake-up that reports the send too */
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+
+	opt_run(l, &rx, 1);
+	opt_run(l, &tx, 1);
+
+	assert_int_equal(1, tx.n);
+	assert_int_equal(5, tx.res[0]);
+	assert_int_equal(5, rx.res[0]);
+	assert_memory_equal("hello", rx.buf, 5);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+/*
+ * Nothing else will wake the loop (the armed recv's peer says nothing more): a hurried quiet
+ * send calls back at once, where an unhurried one waits for that wake-up (here the guard).
+ */
+static void
+hurried_quiet_send_calls_back_without_another_wakeup(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	struct sl_timer guard;
+	struct opt rx, tx;
+	struct pair p;
+	int err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&rx);
+	opt_init(&tx);
+	assert_int_equal(0, sl_loop_recv(l, &rx.op, p.fd[0], rx.buf, sizeof(rx.buf)));
+	err = sl_loop_send_quiet(l, &tx.op, p.fd[0], "hello", 5);
+	if (err == -EOPNOTSUPP)
+		skip(); /* a kernel before Linux 6.0 */
+	assert_int_equal(0, err);
+	sl_loop_op_hurry(l, &tx.op);
+	sl_loop_op_hurry(l, &rx.op); /* not a quiet send: nothing to do */
+	sl_timer_init(&guard, stop_timer_fn, NULL);
+	sl_loop_timer_add(l, &guard, 10000);
+
+	for (int i = 0; i < 100 && tx.n == 0 && sl_timer_is_pending(&guard); i++)
+		assert_int_equal(0, sl_loop_run(l));
+
+	assert_true(sl_timer_is_pending(&guard)); /* the callback came before the guard */
+	sl_loop_timer_cancel(l, &guard);
+	assert_int_equal(1, tx.n);
+	assert_int_equal(5, tx.res[0]);
+	assert_int_equal(0, rx.n);
+	assert_int_equal(0, sl_loop_op_cancel(l, &rx.op));
+	opt_run(l, &rx, 1);
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
+static void
+quiet_send_to_a_full_socket_calls_back_with_what_went(void **state)
+{
+	struct sl_loop *l = op_loop_new();
+	static char big[1u << 20];
+	struct opt tx;
+	struct pair p;
+	int sz = 4096, err;
+
+	(void)state;
+	pair_open(&p);
+	opt_init(&tx);
+	assert_int_equal(0, setsockopt(p.fd[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)));
+	err = sl_loop_send_quiet(l, &tx.op, p.fd[1], big, sizeof(big));
+	if (err == -EOPNOTSUPP)
+		skip(); /* a kernel before Linux 6.0 */
+	assert_int_equal(0, err);
+
+	opt_run(l, &tx, 1);
+
+	/* the socket took part (or nothing): the rest is the caller's to send */
+	assert_int_equal(1, tx.n);
+	assert_true(tx.res[0] == -EAGAIN || (tx.res[0] > 0 && tx.res[0] < (int)sizeof(big)));
+	pair_close(&p);
+	sl_loop_destroy(l);
+}
+
 int
 main(void)
 {
@@ -2204,6 +2510,15 @@ main(void)
 	        cmocka_unit_test(loop_whose_file_table_is_refused_says_so_once_and_runs_ops_by_fd),
 	        cmocka_unit_test(loop_without_a_file_table_by_choice_says_nothing),
 	        cmocka_unit_test(full_file_table_is_said_once_per_loop),
+	        cmocka_unit_test(
+	                multishot_recv_delivers_every_arrival_in_order_from_one_submission),
+	        cmocka_unit_test(
+	                multishot_recv_waits_for_a_put_back_buffer_when_the_group_is_empty),
+	        cmocka_unit_test(parked_multishot_recv_cancelled_calls_back_once_with_ecanceled),
+	        cmocka_unit_test(loop_without_a_group_by_choice_refuses_multishot_recv),
+	        cmocka_unit_test(quiet_send_that_all_goes_calls_back_with_the_next_wakeup),
+	        cmocka_unit_test(quiet_send_to_a_full_socket_calls_back_with_what_went),
+	        cmocka_unit_test(hurried_quiet_send_calls_back_without_another_wakeup),
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
