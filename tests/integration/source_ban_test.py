@@ -64,6 +64,13 @@ def served(port, source):
         s.close()
 
 
+def wait_ctl(sock):
+    """Waits until the control socket answers: sluice opens it after its listeners."""
+    wait_for(lambda: subprocess.run([SLUICECTL, "-s", sock, "show", "info"], capture_output=True,
+                                    timeout=60 * SLOW).returncode == 0,
+             "the control socket answers")
+
+
 class SourceBan(unittest.TestCase):
     def run_proxy(self, listener_extra, body, top_extra=""):
         with Server(echo_handler) as b:
@@ -196,6 +203,7 @@ class SourceBan(unittest.TestCase):
             return p.returncode, p.stdout, p.stderr
 
         def body(port, admin, backend, px, cfg):
+            wait_ctl(sock)
             rc, out, err = ctl("--json", "show", "bans")
             self.assertEqual(0, rc, err)
             self.assertEqual({"banned": 0, "bans": []}, json.loads(out)["result"])
@@ -244,6 +252,7 @@ class SourceBan(unittest.TestCase):
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
 
         def body(port, admin, backend, px, cfg):
+            wait_ctl(sock)
             p = subprocess.run([SLUICECTL, "-s", sock, "unban", "*", "::1"],
                                capture_output=True, text=True, timeout=60 * SLOW)
             self.assertNotEqual(0, p.returncode)
