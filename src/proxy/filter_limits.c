@@ -343,3 +343,30 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 		return -ENOENT;
 	return !bans ? -EINVAL : lifted ? 0 : -ESRCH;
 }
+
+int
+sl_proxy_import_ban(struct sl_proxy *p, const char *name, const struct sl_cidr *src,
+                    uint64_t remaining_ms)
+{
+	uint64_t now = sl_clock_ns();
+	int err = -ENOENT;
+
+	if (remaining_ms == 0 || remaining_ms > UINT32_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+		struct sl_srctab *t;
+
+		/* relaxed: under bk_mu, which its writer holds */
+		if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
+		            SL_LSLOT_LIVE ||
+		    strcmp(p->lslots[i].cfg.name, name) != 0)
+			continue;
+		t = ban_table(p, i);
+		err = t == NULL ? -EINVAL
+		                : sl_srctab_import_ban(t, src, now + remaining_ms * 1000000u, now);
+		break;
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
+}
