@@ -5,7 +5,8 @@
  * message, the rest is the message as the peer process sent it. Every refusal must say why with
  * a known error; whatever parses must hold its kind's descriptors and bounded, printable,
  * NUL-terminated names, and parse the same again from its canonical text (for a moved session,
- * the text the old process writes, sl__handover_msg_format_moved()).
+ * the text the old process writes, sl__handover_msg_format_moved(); for source bans,
+ * sl__handover_msg_format_bans()).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -51,7 +52,8 @@ canonical(const struct sl__handover_msg *m, char *buf, size_t size)
 
 	switch (m->kind) {
 	case SL__HANDOVER_TAKE:
-		n = snprintf(buf, size, "%s", SL__HANDOVER_REQUEST);
+		n = snprintf(buf, size, "%s",
+		             m->version == 2 ? SL__HANDOVER_REQUEST_BANS : SL__HANDOVER_REQUEST);
 		break;
 	case SL__HANDOVER_READY:
 	case SL__HANDOVER_END:
@@ -73,6 +75,11 @@ canonical(const struct sl__handover_msg *m, char *buf, size_t size)
 	case SL__HANDOVER_MOVED:
 		n = sl__handover_msg_format_moved(&m->moved, buf, size);
 		if (n < 0)
+			abort(); /* what parsed can be written */
+		break;
+	case SL__HANDOVER_BANS:
+		n = sl__handover_msg_format_bans(m->listener, m->bans, m->nbans, buf, size);
+		if (n < 0 && n != -EMSGSIZE)
 			abort(); /* what parsed can be written */
 		break;
 	default:
@@ -103,8 +110,14 @@ static void
 check_same(const struct sl__handover_msg *a, const struct sl__handover_msg *b)
 {
 	if (a->kind != b->kind || a->pid != b->pid || a->nnames != b->nnames ||
-	    strcmp(a->reason, b->reason) != 0)
+	    a->version != b->version || strcmp(a->reason, b->reason) != 0 ||
+	    strcmp(a->listener, b->listener) != 0 || a->nbans != b->nbans)
 		abort();
+	for (size_t i = 0; i < a->nbans; i++)
+		if (memcmp(&a->bans[i].source, &b->bans[i].source, sizeof(a->bans[i].source)) !=
+		            0 ||
+		    a->bans[i].remaining_ms != b->bans[i].remaining_ms)
+			abort();
 	for (size_t i = 0; i < a->nnames; i++)
 		if (strcmp(a->names[i], b->names[i]) != 0)
 			abort();
@@ -139,8 +152,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* every refusal says why, NUL-terminated */
 		return 0;
 	}
-	if ((unsigned)m.kind > SL__HANDOVER_BYE || want_fds(&m) != nfds)
+	if ((unsigned)m.kind > SL__HANDOVER_BANS || want_fds(&m) != nfds)
 		abort();
+	if (m.kind == SL__HANDOVER_BANS && (m.nbans == 0 || m.nbans > SL__HANDOVER_BANS_PER_MSG ||
+	                                    !check_text(m.listener, sizeof(m.listener), false)))
+		abort();
+	for (size_t i = 0; i < m.nbans; i++)
+		if (!sl_cidr_is_valid(&m.bans[i].source) || m.bans[i].remaining_ms == 0)
+			abort();
 	if ((m.kind == SL__HANDOVER_READY || m.kind == SL__HANDOVER_END) && m.pid < 1)
 		abort();
 	for (size_t i = 0; i < m.nnames; i++)

@@ -541,6 +541,8 @@ take_over(struct upgrade_take *t, struct sl_proxy *p, const struct sl_config *cf
 	free(t->socks);
 	t->socks = NULL;
 	t->nsocks = 0;
+	/* before this process listens: a banned source finds no way in */
+	upgrade_import_bans(t, p);
 	return 0;
 }
 

@@ -84,9 +84,66 @@ recv_msg(int fd, struct sl__handover_msg *m, int *err, char *why, size_t size)
 
 /* ---- the old process's side ---- */
 
-/* Sends every listening socket, the admin endpoint's and the upgrade socket, then "E". */
+/*
+ * Sends the source bans running now, "K" messages of up to SL__HANDOVER_BANS_PER_MSG bans of
+ * one listener, at most SL__HANDOVER_BANS_MAX in all (the rest logged). Bans that cannot be
+ * listed (no memory) or written are left out, logged: the upgrade goes on without them.
+ */
 static int
-send_sockets(struct upgrade *u, int c)
+send_bans(struct upgrade *u, int c)
+{
+	struct sl__handover_ban hb[SL__HANDOVER_BANS_PER_MSG];
+	char msg[SL__HANDOVER_MSG_MAX + 1];
+	struct sl_proxy_ban *b;
+	size_t n = 0, got, i = 0, sent = 0, unwritten = 0;
+	int err = 0;
+
+	if (sl_proxy_bans(u->p, NULL, 0, &n) != 0 || n == 0)
+		return 0;
+	got = n < SL__HANDOVER_BANS_MAX ? n : SL__HANDOVER_BANS_MAX;
+	b = calloc(got, sizeof(*b));
+	if (b == NULL || sl_proxy_bans(u->p, b, got, &n) != 0) {
+		sl_log_warn("upgrade: %zu source bans stay behind: out of memory", n);
+		free(b);
+		return 0;
+	}
+	got = n < got ? n : got; /* some may have ended in between */
+	while (err == 0 && i < got) {
+		const char *name = b[i].listener;
+		size_t k = 0;
+		int len;
+
+		/* sl_proxy_bans() lists a listener's bans together */
+		for (; k < SL__HANDOVER_BANS_PER_MSG && i < got && strcmp(b[i].listener, name) == 0;
+		     k++, i++) {
+			hb[k].source = b[i].source;
+			hb[k].remaining_ms = b[i].remaining_ms > UINT32_MAX
+			                             ? UINT32_MAX
+			                             : (uint32_t)b[i].remaining_ms;
+		}
+		len = sl__handover_msg_format_bans(name, hb, k, msg, sizeof(msg));
+		if (len < 0) {
+			unwritten += k;
+			continue;
+		}
+		err = sl_fdpass_send(c, msg, (size_t)len, NULL, 0);
+		sent += err == 0 ? k : 0;
+	}
+	free(b);
+	if (n > SL__HANDOVER_BANS_MAX || unwritten > 0)
+		sl_log_warn("upgrade: %zu source bans stay behind: %zu past the %d an upgrade "
+		            "carries, %zu that cannot be written",
+		            n - sent, n > SL__HANDOVER_BANS_MAX ? n - SL__HANDOVER_BANS_MAX : 0,
+		            SL__HANDOVER_BANS_MAX, unwritten);
+	if (sent > 0)
+		sl_log_info("upgrade: handed %zu source ban%s over", sent, sent == 1 ? "" : "s");
+	return err;
+}
+
+/* Sends every listening socket, the admin endpoint's and the upgrade socket, for <version> 2
+ * the source bans, then "E". */
+static int
+send_sockets(struct upgrade *u, int c, unsigned version)
 {
 	size_t n = sl_proxy_sockets(u->p, NULL, 0), i = 0;
 	struct sl_proxy_socket *s = calloc(n > 0 ? n : 1, sizeof(*s));
@@ -115,6 +172,9 @@ send_sockets(struct upgrade *u, int c)
 		err = send_text(c, "C", &u->ctl_fd, 1);
 	if (err == 0)
 		err = send_text(c, "U", &u->lfd, 1);
+	/* last before "E": bans started while the sockets went are in */
+	if (err == 0 && version >= 2)
+		err = send_bans(u, c);
 	if (err == 0) {
 		snprintf(msg, sizeof(msg), "E %ld", (long)getpid());
 		err = send_text(c, msg, NULL, 0);
@@ -179,12 +239,14 @@ converse(struct upgrade *u, int c, pid_t pid)
 		sl_log_warn("upgrade: pid %ld on %s sent no upgrade request; ignored", (long)pid,
 		            u->path);
 		if (n > 0)
-			send_text(c, "X unknown request: expected \"" SL__HANDOVER_REQUEST "\"",
+			send_text(c,
+			          "X unknown request: expected \"" SL__HANDOVER_REQUEST_BANS
+			          "\" or \"" SL__HANDOVER_REQUEST "\"",
 			          NULL, 0);
 		return false;
 	}
 	sl_log_info("upgrade: pid %ld takes over the listeners", (long)pid);
-	err = send_sockets(u, c);
+	err = send_sockets(u, c, in.version);
 	if (err != 0) {
 		sl_log_error("upgrade: cannot hand the sockets to pid %ld: %s; serving on",
 		             (long)pid, strerror(-err));
@@ -366,9 +428,39 @@ take_listeners(struct upgrade_take *t, const struct sl__handover_msg *m, const i
 	return 0;
 }
 
-/* One message of the old process's answer. 1 at the end ("E"), 0 for more, or -errno. */
+/* Takes a "K" message's bans into t->bans, up to SL__HANDOVER_BANS_MAX in all. */
 static int
-take_one(struct upgrade_take *t, const char *path)
+take_bans(struct upgrade_take *t, const struct sl__handover_msg *m)
+{
+	size_t room = SL__HANDOVER_BANS_MAX - t->nbans, k = m->nbans < room ? m->nbans : room;
+	struct upgrade_ban *b;
+
+	t->bans_over += m->nbans - k;
+	if (k == 0)
+		return 0;
+	b = realloc(t->bans, (t->nbans + k) * sizeof(*b));
+	if (b == NULL) {
+		t->bans_over += k;
+		return 0; /* the upgrade goes on without them; upgrade_import_bans() says so */
+	}
+	t->bans = b;
+	for (size_t i = 0; i < k; i++) {
+		struct upgrade_ban *o = &b[t->nbans++];
+
+		memcpy(o->listener, m->listener, sizeof(o->listener));
+		o->source = m->bans[i].source;
+		o->remaining_ms = m->bans[i].remaining_ms;
+	}
+	return 0;
+}
+
+/*
+ * One message of the old process's answer to a request of <version>. 1 at the end ("E"), 0
+ * for more, or -errno; -EPROTONOSUPPORT (not logged) when the old process refused version 2 as
+ * an unknown request: one from before source bans were handed over.
+ */
+static int
+take_one(struct upgrade_take *t, const char *path, unsigned version)
 {
 	struct sl__handover_msg m;
 	char msg[SL__HANDOVER_MSG_MAX + 1], why[160];
@@ -396,21 +488,30 @@ take_one(struct upgrade_take *t, const char *path)
 			close(*slot); /* sent twice: the last one counts */
 		*slot = fds[0];
 		return 0;
+	case SL__HANDOVER_BANS:
+		if (version < 2)
+			break;
+		return take_bans(t, &m);
 	case SL__HANDOVER_END:
 		t->old_pid = m.pid;
 		return 1;
 	case SL__HANDOVER_REFUSED:
+		if (version >= 2 && t->nsocks == 0 &&
+		    strncmp(m.reason, "unknown request", strlen("unknown request")) == 0)
+			return -EPROTONOSUPPORT;
 		sl_log_error("cannot take over from %s: it refused: %s", path, m.reason);
 		return -EPROTO;
 	default:
-		close_all(fds, nfds);
-		sl_log_error("cannot take over from %s: a message out of turn", path);
-		return -EPROTO;
+		break;
 	}
+	close_all(fds, nfds);
+	sl_log_error("cannot take over from %s: a message out of turn", path);
+	return -EPROTO;
 }
 
-int
-upgrade_take(struct upgrade_take *t, const char *path)
+/* Connects to <path> and asks for its sockets with request <version>. 0 or -errno. */
+static int
+take_ask(struct upgrade_take *t, const char *path, unsigned version)
 {
 	int err;
 
@@ -425,12 +526,28 @@ upgrade_take(struct upgrade_take *t, const char *path)
 		return err;
 	}
 	set_wait(t->conn, STEP_WAIT_S);
-	err = send_text(t->conn, SL__HANDOVER_REQUEST, NULL, 0);
+	err = send_text(t->conn, version >= 2 ? SL__HANDOVER_REQUEST_BANS : SL__HANDOVER_REQUEST,
+	                NULL, 0);
 	while (err == 0)
-		err = take_one(t, path);
+		err = take_one(t, path, version);
+	return err < 0 ? err : 0;
+}
+
+int
+upgrade_take(struct upgrade_take *t, const char *path)
+{
+	int err = take_ask(t, path, 2);
+
+	if (err == -EPROTONOSUPPORT) {
+		upgrade_take_release(t);
+		sl_log_info("upgrade: the running sluice hands no source bans over (a version "
+		            "before that): its bans are not carried");
+		err = take_ask(t, path, 1);
+	}
 	if (err < 0) {
-		sl_log_error("cannot take over from %s: the conversation broke off: %s", path,
-		             strerror(-err));
+		if (t->conn >= 0)
+			sl_log_error("cannot take over from %s: the conversation broke off: %s",
+			             path, strerror(-err));
 		upgrade_take_release(t);
 		return err;
 	}
@@ -438,6 +555,40 @@ upgrade_take(struct upgrade_take *t, const char *path)
 	            t->nsocks == 1 ? "" : "s", t->admin_fd >= 0 ? " and the admin endpoint's" : "",
 	            (long)t->old_pid);
 	return 0;
+}
+
+void
+upgrade_import_bans(struct upgrade_take *t, struct sl_proxy *p)
+{
+	size_t carried = 0, unknown = 0, wider = 0, full = 0;
+
+	for (size_t i = 0; i < t->nbans; i++) {
+		const struct upgrade_ban *b = &t->bans[i];
+		int err = sl_proxy_import_ban(p, b->listener, &b->source, b->remaining_ms);
+
+		if (err == 0)
+			carried++;
+		else if (err == -ERANGE)
+			wider++;
+		else if (err == -ENOSPC)
+			full++;
+		else
+			unknown++; /* no such listener here, or it bans no source */
+	}
+	if (carried > 0)
+		sl_log_info("upgrade: %zu source ban%s carried over from pid %ld", carried,
+		            carried == 1 ? "" : "s", (long)t->old_pid);
+	if (unknown + wider + full + t->bans_over > 0)
+		sl_log_warn(
+		        "upgrade: %zu source bans of pid %ld dropped: %zu on a listener that is "
+		        "gone or bans no source here, %zu on a prefix wider than its "
+		        "prefix4/prefix6 here, %zu that found no entry in its source table, %zu "
+		        "past the %d an upgrade carries",
+		        unknown + wider + full + t->bans_over, (long)t->old_pid, unknown, wider,
+		        full, t->bans_over, SL__HANDOVER_BANS_MAX);
+	free(t->bans);
+	t->bans = NULL;
+	t->nbans = t->bans_over = 0;
 }
 
 int
@@ -505,4 +656,7 @@ upgrade_take_release(struct upgrade_take *t)
 	if (t->conn >= 0)
 		close(t->conn);
 	t->admin_fd = t->ctl_fd = t->upgrade_fd = t->conn = -1;
+	free(t->bans);
+	t->bans = NULL;
+	t->nbans = t->bans_over = 0;
 }

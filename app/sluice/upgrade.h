@@ -7,11 +7,15 @@
  *
  * The conversation, one SOCK_SEQPACKET message each (docs/operations.md; each side checks what
  * comes with src/proxy/handover_msg.h's parser, and gives up on anything else):
- *   new -> old   "sluice-upgrade 1 take"
+ *   new -> old   "sluice-upgrade 2 take" (an old process that refuses it, as one before source
+ *                bans were handed over does, is asked again with "sluice-upgrade 1 take")
  *   old -> new   "L\n<name>\n<name>..." with one listening socket per name (as many as needed),
  *                "A" with the admin endpoint's socket (if it has one), "C" with the control
  *                socket's (likewise),
- *                "U" with the upgrade socket itself, then "E <pid>"
+ *                "U" with the upgrade socket itself,
+ *                for version 2: "K\n<listener>\n<prefix> <remaining_ms>..." per listener with
+ *                source bans running, up to 64 a message and SL__HANDOVER_BANS_MAX in all,
+ *                then "E <pid>"
  *   new -> old   "R <pid>"  once its proxy and admin endpoint run
  *   old -> new   "M\n<listener>\n<backend>\n<client>\n<start_ms> <conn_ms> <bytes in> <bytes out>
  *                <in ended> <out ended>" with the client and backend sockets, for each
@@ -46,6 +50,16 @@ struct upgrade_take {
 	int upgrade_fd; /* the upgrade socket's listener, or -1 */
 	int conn;       /* the conversation, until upgrade_finish() */
 	pid_t old_pid;
+	struct upgrade_ban *bans; /* the old process's source bans, for upgrade_import_bans() */
+	size_t nbans;
+	size_t bans_over; /* bans past SL__HANDOVER_BANS_MAX, not taken */
+};
+
+/* A source ban the old process had, on its listener <listener>. */
+struct upgrade_ban {
+	char listener[SL_CONFIG_NAME_MAX];
+	struct sl_cidr source;
+	uint32_t remaining_ms;
 };
 
 /*
@@ -54,6 +68,13 @@ struct upgrade_take {
  * refusal, a broken conversation).
  */
 int upgrade_take(struct upgrade_take *t, const char *path);
+
+/*
+ * Bans in <p>, before it listens, the sources the old process banned (<t>'s bans, then freed),
+ * on the listener of the same name if it bans (source_limits.ban), with the time left of each
+ * ban. Logs how many it carried and, once, how many it could not and why.
+ */
+void upgrade_import_bans(struct upgrade_take *t, struct sl_proxy *p);
 
 /*
  * Second half, once this process serves: tells the old one, takes the sessions it moves into

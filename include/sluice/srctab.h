@@ -139,6 +139,22 @@ SL_API size_t sl_srctab_bans(struct sl_srctab *t, uint64_t now_ns, struct sl_src
 SL_API bool sl_srctab_unban(struct sl_srctab *t, const struct sl_addr *src, uint64_t now_ns);
 
 /*
+ * Bans the source <src> until <until_ns> (monotonic ns, as <now_ns>): a ban carried over from
+ * another table, listed there by sl_srctab_bans() (a re-opened listener's old table, a
+ * previous process's). <src> is masked to this table's prefix when its own is as long or
+ * longer (a source keyed narrower there bans the whole source it falls in here); a shorter one
+ * is refused, since one entry here would ban less than it did. A source already in the table
+ * keeps the later of its ban and this one, and its strikes; a new one takes an entry as a new
+ * source would (docs/internals/srctab.md "Eviction"), except that it never takes over a ban
+ * that ends no sooner than its own. Not counted as a ban started. Returns 0; -EINVAL for a
+ * table made without o->ban, an invalid <src> or <until_ns> not after <now_ns>; -ERANGE for a
+ * prefix shorter than the table's; -ENOSPC when its set has no entry to give (every entry holds
+ * live connections or a longer ban). Any thread; never blocks or allocates.
+ */
+SL_API int sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns,
+                                uint64_t now_ns);
+
+/*
  * Bandwidth per source (a table created with o->bandwidth): each entry holds a byte bucket per
  * direction <dir> (0 or 1), used only by connections holding a slot of it, and reset when the
  * entry goes to another source. Rates come with each call, like struct sl_srctab_limits.

@@ -299,34 +299,37 @@ is_stateless(const struct sl_srctab *t, const struct entry *e, uint32_t k, uint6
 	       (!t->ban || (t->ban[k].strikes == 0 && t->ban[k].until_ns <= now));
 }
 
+/* the entry for <key> in <s>, or NULL. Caller holds the set's lock. */
+static struct entry *
+entry_find_locked(struct set *s, const uint64_t key[2])
+{
+	for (int i = 0; i < SL_SRCTAB_WAYS; i++)
+		if (s->e[i].key[0] == key[0] && s->e[i].key[1] == key[1])
+			return &s->e[i];
+	return NULL;
+}
+
 /*
- * The entry for <key> in <s>, taking one over if the key is new: an idle entry that remembers
- * nothing, else the idle unbanned entry with the least rate debt, else the banned entry whose
- * ban ends first (either counted as an eviction). NULL when every entry holds live
- * connections. Caller holds the set's lock.
+ * The entry of <s> a new source takes over: an idle entry that remembers nothing (*stateless
+ * true), else the idle unbanned entry with the least rate debt, else the banned entry whose
+ * ban ends first. NULL when every entry holds live connections. Caller holds the set's lock.
  */
 static struct entry *
-entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint64_t now)
+victim_locked(const struct sl_srctab *t, struct set *s, uint64_t now, bool *stateless)
 {
 	struct entry *e, *victim = NULL;
-	bool stateless = false, victim_banned = false;
+	bool victim_banned = false;
 	uint32_t k;
-	int i;
 
-	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
-		e = &s->e[i];
-		if (e->key[0] == key[0] && e->key[1] == key[1])
-			return e;
-	}
-	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
+	*stateless = false;
+	for (int i = 0; i < SL_SRCTAB_WAYS; i++) {
 		e = &s->e[i];
 		k = entry_index(t, s, e);
 		if (e->conns != 0)
 			continue;
 		if (is_stateless(t, e, k, now)) {
-			victim = e;
-			stateless = true;
-			break;
+			*stateless = true;
+			return e;
 		}
 		if (is_banned(t, k, now)) {
 			/* a ban goes only if nothing else can: else an attacker's fresh addresses
@@ -342,15 +345,22 @@ entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint
 			victim_banned = false;
 		}
 	}
-	if (!victim)
-		return NULL;
+	return victim;
+}
+
+/* Gives <victim> of <s> to <key> as a fresh entry (an eviction unless <stateless>). Locked. */
+static void
+entry_take_locked(struct sl_srctab *t, struct set *s, struct entry *victim, const uint64_t key[2],
+                  bool stateless)
+{
+	uint32_t k = entry_index(t, s, victim);
+
 	if (!stateless)
 		s->evictions++;
 	s->inserts++;
 	victim->key[0] = key[0];
 	victim->key[1] = key[1];
 	sl_tbucket_init(&victim->bucket);
-	k = entry_index(t, s, victim);
 	if (t->bw) {
 		/* the new source starts with full byte buckets, like a fresh entry */
 		sl_tbucket_init(&t->bw[k][0]);
@@ -358,7 +368,25 @@ entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint
 	}
 	if (t->ban)
 		t->ban[k] = (struct ban_state){0};
-	return victim;
+}
+
+/*
+ * The entry for <key> in <s>, taking one over if the key is new (victim_locked(), counted as
+ * an eviction unless it remembered nothing). NULL when every entry holds live connections.
+ * Caller holds the set's lock.
+ */
+static struct entry *
+entry_get_locked(struct sl_srctab *t, struct set *s, const uint64_t key[2], uint64_t now)
+{
+	struct entry *e = entry_find_locked(s, key);
+	bool stateless;
+
+	if (e != NULL)
+		return e;
+	e = victim_locked(t, s, now, &stateless);
+	if (e != NULL)
+		entry_take_locked(t, s, e, key, stateless);
+	return e;
 }
 
 int
@@ -507,6 +535,86 @@ sl_srctab_unban(struct sl_srctab *t, const struct sl_addr *src, uint64_t now_ns)
 	}
 	set_unlock(s);
 	return was;
+}
+
+/* the prefix length of the table's keys for <c>'s family (an IPv4-mapped IPv6 prefix counts
+ * from its IPv4 part) into <*len>, and <c> as an address into <*a>. false if <c> is not valid or
+ * maps to no key. */
+static bool
+cidr_key_len(const struct sl_srctab *t, const struct sl_cidr *c, struct sl_addr *a, unsigned *len,
+             unsigned *want)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+
+	if (!sl_cidr_is_valid(c))
+		return false;
+	memset(a, 0, sizeof(*a));
+	if (c->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, c->addr, 4);
+		a->len = sizeof(*in);
+		*len = c->len;
+		*want = (unsigned)__builtin_popcount(t->mask4);
+		return true;
+	}
+	in6->sin6_family = AF_INET6;
+	memcpy(&in6->sin6_addr, c->addr, 16);
+	a->len = sizeof(*in6);
+	if (memcmp(c->addr, mapped, sizeof(mapped)) == 0) {
+		/* keyed as the IPv4 source; a prefix reaching above the IPv4 part is no key */
+		if (c->len < 96)
+			return false;
+		*len = c->len - 96u;
+		*want = (unsigned)__builtin_popcount(t->mask4);
+		return true;
+	}
+	*len = c->len;
+	*want = (unsigned)(__builtin_popcountll(t->mask6[0]) + __builtin_popcountll(t->mask6[1]));
+	return true;
+}
+
+int
+sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns,
+                     uint64_t now_ns)
+{
+	struct sl_addr a;
+	unsigned len, want;
+	uint64_t key[2];
+	struct set *s;
+	struct entry *e;
+	uint32_t k;
+	bool stateless;
+	int err = 0;
+
+	if (!t->ban || until_ns <= now_ns || !cidr_key_len(t, src, &a, &len, &want))
+		return -EINVAL;
+	/* a wider prefix than the keys: one entry would ban less than the source was */
+	if (len < want)
+		return -ERANGE;
+	if (sl__srctab_key(t, &a, key) != 0)
+		return -EINVAL;
+	s = &t->sets[set_of(t, sl__srctab_hash(t, key))];
+	set_lock(s);
+	e = entry_find_locked(s, key);
+	if (e == NULL) {
+		e = victim_locked(t, s, now_ns, &stateless);
+		/* as for a new source, and never for a ban that ends no sooner than this one */
+		if (e == NULL || (is_banned(t, entry_index(t, s, e), now_ns) &&
+		                  t->ban[entry_index(t, s, e)].until_ns >= until_ns)) {
+			err = -ENOSPC;
+			goto out_unlock;
+		}
+		entry_take_locked(t, s, e, key, stateless);
+	}
+	k = entry_index(t, s, e);
+	if (t->ban[k].until_ns < until_ns)
+		t->ban[k].until_ns = until_ns;
+out_unlock:
+	set_unlock(s);
+	return err;
 }
 
 static struct set *

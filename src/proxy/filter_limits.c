@@ -164,6 +164,73 @@ sl__lshared_clear(struct sl_proxy *p, size_t i)
 	p->lshared[i].sources = NULL;
 }
 
+/* Counts of bans put into a table; what a carry or an upgrade logs. */
+struct ban_import {
+	size_t carried;
+	size_t wider; /* a prefix wider than the table's keys (prefix4/prefix6 made longer) */
+	size_t full;  /* no entry to give in the source's set */
+};
+
+/* Puts one ban into <t>, counting the outcome into <*c>. */
+static void
+ban_import_one(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns, uint64_t now,
+               struct ban_import *c)
+{
+	int err = sl_srctab_import_ban(t, src, until_ns, now);
+
+	if (err == 0)
+		c->carried++;
+	else if (err == -ERANGE)
+		c->wider++;
+	else if (err == -ENOSPC)
+		c->full++;
+	/* -EINVAL: ended in between, nothing to carry */
+}
+
+/* Says what became of bans carried to listener <name>; <from> says where they came from. */
+static void
+ban_import_log(const char *name, const char *from, const struct ban_import *c)
+{
+	if (c->carried > 0)
+		sl_log_info("listener %s: %zu source ban%s carried over from %s", name, c->carried,
+		            c->carried == 1 ? "" : "s", from);
+	if (c->wider + c->full > 0)
+		sl_log_warn(
+		        "listener %s: %zu source ban%s of %s dropped: %zu on a prefix wider than "
+		        "prefix4/prefix6 now, %zu found no entry in the source table",
+		        name, c->wider + c->full, c->wider + c->full == 1 ? "" : "s", from,
+		        c->wider, c->full);
+}
+
+void
+sl__lshared_carry_bans(struct sl_proxy *p, size_t from, size_t to)
+{
+	struct sl_srctab *a = p->lshared[from].sources, *b = p->lshared[to].sources;
+	struct ban_import c = {0};
+	struct sl_srctab_banned *bans;
+	uint64_t now = sl_clock_ns();
+	size_t n, got;
+
+	if (a == NULL || b == NULL || p->lslots[from].cfg.source.limits.ban.strikes == 0 ||
+	    p->lslots[to].cfg.source.limits.ban.strikes == 0)
+		return;
+	n = sl_srctab_bans(a, now, NULL, 0);
+	if (n == 0)
+		return;
+	bans = calloc(n, sizeof(*bans));
+	if (bans == NULL) {
+		sl_log_warn("listener %s: %zu source bans dropped on re-open: out of memory",
+		            p->lslots[to].cfg.name, n);
+		return;
+	}
+	/* a ban a worker starts in the old table from here on (its sessions run on) stays there */
+	got = sl_srctab_bans(a, now, bans, n);
+	for (size_t i = 0; i < got && i < n; i++)
+		ban_import_one(b, &bans[i].source, bans[i].until_ns, now, &c);
+	free(bans);
+	ban_import_log(p->lslots[to].cfg.name, "before the re-open", &c);
+}
+
 int
 sl__lshared_create(struct sl_proxy *p)
 {
@@ -275,4 +342,31 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 	if (!named)
 		return -ENOENT;
 	return !bans ? -EINVAL : lifted ? 0 : -ESRCH;
+}
+
+int
+sl_proxy_import_ban(struct sl_proxy *p, const char *name, const struct sl_cidr *src,
+                    uint64_t remaining_ms)
+{
+	uint64_t now = sl_clock_ns();
+	int err = -ENOENT;
+
+	if (remaining_ms == 0 || remaining_ms > UINT32_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+		struct sl_srctab *t;
+
+		/* relaxed: under bk_mu, which its writer holds */
+		if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
+		            SL_LSLOT_LIVE ||
+		    strcmp(p->lslots[i].cfg.name, name) != 0)
+			continue;
+		t = ban_table(p, i);
+		err = t == NULL ? -EINVAL
+		                : sl_srctab_import_ban(t, src, now + remaining_ms * 1000000u, now);
+		break;
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 
 static int __attribute__((format(printf, 4, 5)))
 fail(char *why, size_t size, int err, const char *fmt, ...)
@@ -256,6 +257,76 @@ parse_moved(const char *s, size_t len, size_t nfds, struct sl_proxy_moved *mv, c
 	return err;
 }
 
+/* "<prefix> <remaining_ms>" [s, s + n) into <*b>. */
+static int
+take_ban(const char *s, size_t n, struct sl__handover_ban *b, char *why, size_t size)
+{
+	const char *sp = memchr(s, ' ', n), *bad = NULL;
+	char text[SL_CIDR_STRLEN];
+	size_t plen = sp != NULL ? (size_t)(sp - s) : n;
+	uint64_t ms = 0;
+	int err;
+
+	if (sp == NULL)
+		return fail(why, size, -EPROTO, "a ban without its remaining time");
+	if (plen == 0 || plen >= sizeof(text))
+		return fail(why, size, -EPROTO, "a ban's prefix of %zu bytes", plen);
+	for (size_t i = 0; i < plen; i++)
+		if (!is_printable((unsigned char)s[i]))
+			return fail(why, size, -EPROTO,
+			            "a ban's prefix has a control or non-ASCII byte (0x%02x)",
+			            (unsigned char)s[i]);
+	memcpy(text, s, plen);
+	text[plen] = '\0';
+	if (strchr(text, '/') == NULL || sl_cidr_parse(&b->source, text, 0, &bad) != 0)
+		return fail(why, size, -EPROTO, "ban prefix \"%s\": %s", text,
+		            bad != NULL ? bad : "no /length");
+	err = take_number(sp + 1, n - plen - 1, UINT32_MAX, &ms, "remaining_ms", why, size);
+	if (err != 0)
+		return err;
+	if (ms == 0)
+		return fail(why, size, -ERANGE, "remaining_ms out of range (1 .. %u)", UINT32_MAX);
+	b->remaining_ms = (uint32_t)ms;
+	return 0;
+}
+
+/* "K\n<listener>" then "\n<prefix> <remaining_ms>" per ban, no descriptors. */
+static int
+parse_bans(const char *s, size_t len, size_t nfds, struct sl__handover_msg *m, char *why,
+           size_t size)
+{
+	const char *end = s + len, *at, *nl;
+	int err;
+
+	if (nfds != 0)
+		return fail(why, size, -EPROTO, "\"K\" message with %zu descriptors", nfds);
+	if (len < 2 || s[1] != '\n')
+		return fail(why, size, -EPROTO, "expected \"K\", a listener and a ban per line");
+	at = s + 2;
+	nl = memchr(at, '\n', (size_t)(end - at));
+	if (nl == NULL)
+		return fail(why, size, -EPROTO, "a \"K\" message without bans");
+	err = take_name(at, (size_t)(nl - at), false, m->listener, "listener", why, size);
+	if (err != 0)
+		return err;
+	m->nbans = 0;
+	while (nl != NULL) {
+		const char *line = nl + 1;
+		const char *stop;
+
+		nl = memchr(line, '\n', (size_t)(end - line));
+		stop = nl != NULL ? nl : end;
+		if (m->nbans == SL__HANDOVER_BANS_PER_MSG)
+			return fail(why, size, -ERANGE, "more than %d bans in one message",
+			            SL__HANDOVER_BANS_PER_MSG);
+		err = take_ban(line, (size_t)(stop - line), &m->bans[m->nbans], why, size);
+		if (err != 0)
+			return err;
+		m->nbans++;
+	}
+	return 0;
+}
+
 /* The kinds that are one byte and a fixed number of descriptors. */
 static int
 parse_single(const char *s, size_t len, size_t nfds, struct sl__handover_msg *m, char *why,
@@ -291,9 +362,13 @@ sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__hand
 	if (len > SL__HANDOVER_MSG_MAX)
 		return fail(why, size, -EMSGSIZE, "message too long (%zu bytes, at most %d)", len,
 		            SL__HANDOVER_MSG_MAX);
+	static_assert(sizeof(SL__HANDOVER_REQUEST) == sizeof(SL__HANDOVER_REQUEST_BANS),
+	              "requests of one length");
 	if (len == sizeof(SL__HANDOVER_REQUEST) - 1 &&
-	    memcmp(s, SL__HANDOVER_REQUEST, sizeof(SL__HANDOVER_REQUEST) - 1) == 0) {
+	    (memcmp(s, SL__HANDOVER_REQUEST, len) == 0 ||
+	     memcmp(s, SL__HANDOVER_REQUEST_BANS, len) == 0)) {
 		m->kind = SL__HANDOVER_TAKE;
+		m->version = memcmp(s, SL__HANDOVER_REQUEST, len) == 0 ? 1 : 2;
 		return nfds == 0 ? 0
 		                 : fail(why, size, -EPROTO, "take request with %zu descriptors",
 		                        nfds);
@@ -323,6 +398,9 @@ sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__hand
 	case 'M':
 		m->kind = SL__HANDOVER_MOVED;
 		return parse_moved(s, len, nfds, &m->moved, why, size);
+	case 'K':
+		m->kind = SL__HANDOVER_BANS;
+		return parse_bans(s, len, nfds, m, why, size);
 	default:
 		return fail(why, size, -EPROTO, "unknown message (first byte 0x%02x)",
 		            (unsigned char)s[0]);
@@ -360,4 +438,30 @@ sl__handover_msg_format_moved(const struct sl_proxy_moved *m, char *buf, size_t 
 	if (n < 0 || (size_t)n >= size)
 		return -EMSGSIZE;
 	return n;
+}
+
+int
+sl__handover_msg_format_bans(const char *listener, const struct sl__handover_ban *b, size_t n,
+                             char *buf, size_t size)
+{
+	char text[SL_CIDR_STRLEN];
+	size_t len;
+	int k;
+
+	if (n == 0 || n > SL__HANDOVER_BANS_PER_MSG || !name_ok(listener, false))
+		return -EINVAL;
+	k = snprintf(buf, size, "K\n%s", listener);
+	if (k < 0 || (size_t)k >= size)
+		return -EMSGSIZE;
+	len = (size_t)k;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].remaining_ms == 0 ||
+		    sl_cidr_format(&b[i].source, text, sizeof(text)) == NULL)
+			return -EINVAL;
+		k = snprintf(buf + len, size - len, "\n%s %u", text, b[i].remaining_ms);
+		if (k < 0 || (size_t)k >= size - len)
+			return -EMSGSIZE;
+		len += (size_t)k;
+	}
+	return (int)len;
 }

@@ -11,19 +11,30 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <sluice/cidr.h>
 #include <sluice/config.h>
 #include <sluice/fdpass.h>
 #include <sluice/proxy.h>
 
-/* What a new process sends first. */
+/*
+ * What a new process sends first. Version 2 also takes the old process's source bans ("K"
+ * messages before "E"); a process that knows only version 1 refuses it ("X unknown request"),
+ * and the new process asks again with version 1, which gets no bans.
+ */
 #define SL__HANDOVER_REQUEST "sluice-upgrade 1 take"
+#define SL__HANDOVER_REQUEST_BANS "sluice-upgrade 2 take"
 /* Longest message of the conversation, bytes (fdpass.h sends at most 4096). */
 #define SL__HANDOVER_MSG_MAX 4096
+/* Source bans in one "K" message: 64 of the longest lines (55 bytes) and a name fit 4096. */
+#define SL__HANDOVER_BANS_PER_MSG 64
+/* Source bans one upgrade carries, over every listener: the old process sends no more, the new
+ * one takes no more. */
+#define SL__HANDOVER_BANS_MAX 65536
 /* Longest refusal reason kept from an "X" message, NUL included. */
 #define SL__HANDOVER_REASON_MAX 256
 
 enum sl__handover_kind {
-	SL__HANDOVER_TAKE,      /* new -> old: SL__HANDOVER_REQUEST */
+	SL__HANDOVER_TAKE,      /* new -> old: SL__HANDOVER_REQUEST or _REQUEST_BANS */
 	SL__HANDOVER_READY,     /* new -> old: "R <pid>" */
 	SL__HANDOVER_LISTENERS, /* old -> new: "L", then "\n<name>" per listening socket */
 	SL__HANDOVER_ADMIN,     /* old -> new: "A" with the admin endpoint's socket */
@@ -33,15 +44,26 @@ enum sl__handover_kind {
 	SL__HANDOVER_REFUSED,   /* old -> new: "X<reason>", the take request was refused */
 	SL__HANDOVER_MOVED,     /* old -> new: "M\n..." with one session's two sockets */
 	SL__HANDOVER_BYE,       /* old -> new: "B", no more sessions */
+	SL__HANDOVER_BANS,      /* old -> new: "K\n<listener>", then "\n<prefix> <ms>" per ban */
+};
+
+/* One source ban of a "K" message. */
+struct sl__handover_ban {
+	struct sl_cidr source; /* as the old process's table keys it */
+	uint32_t remaining_ms; /* 1 .. UINT32_MAX: until the ban ends */
 };
 
 struct sl__handover_msg {
 	enum sl__handover_kind kind;
-	pid_t pid;     /* READY, END: the sender's, 1 .. INT_MAX */
-	size_t nnames; /* LISTENERS: one name per descriptor, in their order */
+	unsigned version; /* TAKE: 1, or 2 (source bans too) */
+	pid_t pid;        /* READY, END: the sender's, 1 .. INT_MAX */
+	size_t nnames;    /* LISTENERS: one name per descriptor, in their order */
 	char names[SL_FDPASS_MAX][SL_CONFIG_NAME_MAX];
 	char reason[SL__HANDOVER_REASON_MAX]; /* REFUSED: printable ASCII, others as '?' */
 	struct sl_proxy_moved moved;          /* MOVED: cfd and sfd are -1 (the caller's) */
+	char listener[SL_CONFIG_NAME_MAX];    /* BANS: whose bans */
+	size_t nbans;                         /* BANS: 1 .. SL__HANDOVER_BANS_PER_MSG */
+	struct sl__handover_ban bans[SL__HANDOVER_BANS_PER_MSG];
 };
 
 /*
@@ -52,10 +74,12 @@ struct sl__handover_msg {
  *   "M\n<listener>\n<backend or nothing>\n<client address>\n<start_ms> <conn_ms> <bytes in>
  *   <bytes out> <in ended> <out ended>"
  * with decimal numbers one space apart (conn_ms at most UINT32_MAX, the ended flags 0 or 1).
+ * "K" is "K\n<listener>" and 1 .. SL__HANDOVER_BANS_PER_MSG lines "\n<prefix> <remaining_ms>",
+ * the prefix as sl_cidr_format() writes it (no host bits), the ms 1 .. UINT32_MAX.
  * 0, or with the reason in <why> (<size> bytes, NUL-terminated; none if 0): -EMSGSIZE for an
  * empty message or one longer than SL__HANDOVER_MSG_MAX, -ERANGE for a number or name out of
  * range, -EPROTO for anything else (an unknown kind, a missing or extra field or byte, a bad
- * number or address, the wrong number of descriptors). Pure (the descriptors stay the
+ * number, address or prefix, the wrong number of descriptors). Pure (the descriptors stay the
  * caller's); any thread.
  */
 int sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__handover_msg *m,
@@ -67,5 +91,14 @@ int sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__
  * name out of range, a client that is not IPv4 or IPv6), -EMSGSIZE if it does not fit. Pure.
  */
 int sl__handover_msg_format_moved(const struct sl_proxy_moved *m, char *buf, size_t size);
+
+/*
+ * Writes a "K" message of listener <listener>'s <n> bans <b> (1 .. SL__HANDOVER_BANS_PER_MSG)
+ * into <buf> (<size> bytes), NUL-terminated. Its length, or -EINVAL for a message
+ * sl__handover_msg_parse() would refuse (a bad name, prefix or count, a remaining time of 0),
+ * -EMSGSIZE if it does not fit. Pure.
+ */
+int sl__handover_msg_format_bans(const char *listener, const struct sl__handover_ban *b, size_t n,
+                                 char *buf, size_t size);
 
 #endif /* SLUICE_PROXY_HANDOVER_MSG_H */

@@ -731,6 +731,12 @@ int sl__lshared_create(struct sl_proxy *p);
 void sl__lshared_destroy(struct sl_proxy *p);
 /* Fills slot <i>'s shared part for its listener (p->lslots[i].cfg): 0 or -errno (logged). */
 int sl__lshared_fill(struct sl_proxy *p, size_t i);
+/*
+ * Carries the bans running in slot <from>'s source table into slot <to>'s (a listener a reload
+ * re-opens), each with its end (sl_srctab_import_ban()), when both slots' listeners ban. Logs
+ * how many it carried and, once, how many it could not. Under bk_mu; controlling thread.
+ */
+void sl__lshared_carry_bans(struct sl_proxy *p, size_t from, size_t to);
 /* Empties slot <i>'s shared part (no session of it is left). */
 void sl__lshared_clear(struct sl_proxy *p, size_t i);
 /*

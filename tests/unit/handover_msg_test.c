@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <sluice/addr.h>
+#include <sluice/cidr.h>
 
 #include "proxy/handover_msg.h"
 
@@ -75,10 +76,17 @@ handover_msg_parse_reads_the_take_request(void **state)
 	(void)state;
 	assert_int_equal(0, p->rc);
 	assert_int_equal(SL__HANDOVER_TAKE, p->m.kind);
+	assert_int_equal(1, p->m.version);
 	assert_string_equal("", p->why);
 	free(p);
+	p = parse(SL__HANDOVER_REQUEST_BANS, 0);
+	assert_int_equal(0, p->rc);
+	assert_int_equal(SL__HANDOVER_TAKE, p->m.kind);
+	assert_int_equal(2, p->m.version);
+	free(p);
 	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 1 take ", 0);
-	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 2 take", 0);
+	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 3 take", 0);
+	REFUSED(-EPROTO, "take request with 1 descriptors", SL__HANDOVER_REQUEST_BANS, 1);
 	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 1 take\0x", 0);
 	REFUSED(-EPROTO, "unknown message", "hello?", 0);
 	REFUSED(-EPROTO, "take request with 1 descriptors", SL__HANDOVER_REQUEST, 1);
@@ -509,11 +517,108 @@ handover_msg_format_moved_refuses_what_parse_would_refuse_or_what_does_not_fit(v
 	assert_int_equal(-EINVAL, sl__handover_msg_format_moved(&mv, buf, sizeof(buf)));
 }
 
+static void
+handover_msg_parse_reads_a_listeners_source_bans(void **state)
+{
+	struct parsed *p = parse("K\nweb front\n10.1.2.0/24 5000\n2001:db8::/48 4294967295", 0);
+	char text[SL_CIDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, p->rc);
+	assert_int_equal(SL__HANDOVER_BANS, p->m.kind);
+	assert_string_equal("web front", p->m.listener);
+	assert_int_equal(2, p->m.nbans);
+	assert_string_equal("10.1.2.0/24",
+	                    sl_cidr_format(&p->m.bans[0].source, text, sizeof(text)));
+	assert_int_equal(5000, p->m.bans[0].remaining_ms);
+	assert_string_equal("2001:db8::/48",
+	                    sl_cidr_format(&p->m.bans[1].source, text, sizeof(text)));
+	assert_int_equal(UINT32_MAX, p->m.bans[1].remaining_ms);
+	free(p);
+}
+
+static void
+handover_msg_parse_refuses_bad_source_bans(void **state)
+{
+	char buf[SL__HANDOVER_MSG_MAX];
+	size_t len;
+
+	(void)state;
+	REFUSED(-EPROTO, "with 1 descriptors", "K\nweb\n10.0.0.0/8 1", 1);
+	REFUSED(-EPROTO, "without bans", "K\nweb", 0);
+	REFUSED(-EPROTO, "expected \"K\"", "Kweb\n10.0.0.0/8 1", 0);
+	REFUSED(-EPROTO, "empty listener name", "K\n\n10.0.0.0/8 1", 0);
+	REFUSED(-EPROTO, "without its remaining time", "K\nweb\n10.0.0.0/8", 0);
+	REFUSED(-EPROTO, "without its remaining time", "K\nweb\n10.0.0.0/8 1\n", 0);
+	REFUSED(-EPROTO, "host bits", "K\nweb\n10.0.0.1/8 1", 0);
+	REFUSED(-EPROTO, "no /length", "K\nweb\n10.0.0.1 1", 0);
+	REFUSED(-EPROTO, "ban prefix", "K\nweb\nweb/8 1", 0);
+	REFUSED(-EPROTO, "not a decimal number", "K\nweb\n10.0.0.0/8 1 2", 0);
+	REFUSED(-EPROTO, "missing remaining_ms", "K\nweb\n10.0.0.0/8 ", 0);
+	REFUSED(-ERANGE, "remaining_ms out of range", "K\nweb\n10.0.0.0/8 0", 0);
+	REFUSED(-ERANGE, "remaining_ms out of range", "K\nweb\n10.0.0.0/8 4294967296", 0);
+	/* one more than a message carries */
+	len = (size_t)snprintf(buf, sizeof(buf), "K\nweb");
+	for (int i = 0; i <= SL__HANDOVER_BANS_PER_MSG; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "\n10.0.%d.0/24 9", i);
+	assert_refused(-ERANGE, "more than 64 bans", buf, len, 0);
+}
+
+static void
+handover_msg_format_bans_writes_what_parse_reads_up_to_a_full_message(void **state)
+{
+	struct sl__handover_ban b[SL__HANDOVER_BANS_PER_MSG];
+	char buf[SL__HANDOVER_MSG_MAX + 1], name[SL_CONFIG_NAME_MAX];
+	struct parsed *p;
+	int n;
+
+	(void)state;
+	/* the longest lines and name */
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	for (int i = 0; i < SL__HANDOVER_BANS_PER_MSG; i++) {
+		assert_int_equal(0, sl_cidr_parse(&b[i].source,
+		                                  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/128", 0,
+		                                  NULL));
+		b[i].source.addr[15] = (uint8_t)i;
+		b[i].remaining_ms = UINT32_MAX - (uint32_t)i;
+	}
+	n = sl__handover_msg_format_bans(name, b, SL__HANDOVER_BANS_PER_MSG, buf,
+	                                 SL__HANDOVER_MSG_MAX + 1);
+	assert_true(n > 0 && n <= SL__HANDOVER_MSG_MAX);
+	p = parse_n(buf, (size_t)n, 0);
+	assert_int_equal(0, p->rc);
+	assert_string_equal(name, p->m.listener);
+	assert_int_equal(SL__HANDOVER_BANS_PER_MSG, p->m.nbans);
+	for (int i = 0; i < SL__HANDOVER_BANS_PER_MSG; i++) {
+		assert_memory_equal(&b[i].source, &p->m.bans[i].source, sizeof(b[i].source));
+		assert_int_equal(b[i].remaining_ms, p->m.bans[i].remaining_ms);
+	}
+	free(p);
+	/* what parse would refuse, or what does not fit */
+	assert_int_equal(-EINVAL, sl__handover_msg_format_bans("web", b, 0, buf, sizeof(buf)));
+	assert_int_equal(-EINVAL,
+	                 sl__handover_msg_format_bans("web", b, SL__HANDOVER_BANS_PER_MSG + 1, buf,
+	                                              sizeof(buf)));
+	assert_int_equal(-EINVAL, sl__handover_msg_format_bans("w\neb", b, 1, buf, sizeof(buf)));
+	assert_int_equal(-EMSGSIZE, sl__handover_msg_format_bans("web", b, 1, buf, 20));
+	b[0].remaining_ms = 0;
+	assert_int_equal(-EINVAL, sl__handover_msg_format_bans("web", b, 1, buf, sizeof(buf)));
+	b[0].remaining_ms = 1;
+	b[0].source.addr[15] = 1;
+	b[0].source.len = 120; /* host bits set */
+	assert_int_equal(-EINVAL, sl__handover_msg_format_bans("web", b, 1, buf, sizeof(buf)));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(handover_msg_parse_reads_the_take_request),
+	        cmocka_unit_test(handover_msg_parse_reads_a_listeners_source_bans),
+	        cmocka_unit_test(handover_msg_parse_refuses_bad_source_bans),
+	        cmocka_unit_test(
+	                handover_msg_format_bans_writes_what_parse_reads_up_to_a_full_message),
 	        cmocka_unit_test(handover_msg_parse_reads_ready_and_end_with_their_pid),
 	        cmocka_unit_test(
 	                handover_msg_parse_refuses_a_pid_that_is_missing_not_numeric_or_out_of_range),

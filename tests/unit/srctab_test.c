@@ -608,6 +608,185 @@ srctab_lists_bans_by_prefix_and_lifts_one(void **state)
 	sl_srctab_destroy(t);
 }
 
+/* <text> as a prefix */
+static struct sl_cidr
+cidr(const char *text)
+{
+	struct sl_cidr c;
+
+	assert_int_equal(0, sl_cidr_parse(&c, text, 0, NULL));
+	return c;
+}
+
+static struct sl_srctab *
+ban_table_prefix(size_t capacity, unsigned prefix4, unsigned prefix6, uint64_t seed)
+{
+	struct sl_srctab_opts o = {.capacity = capacity,
+	                           .prefix4 = prefix4,
+	                           .prefix6 = prefix6,
+	                           .seed = {seed, 0xc0ffee},
+	                           .ban = true};
+	struct sl_srctab *t;
+
+	assert_int_equal(0, sl_srctab_create(&t, &o));
+	return t;
+}
+
+/* What a re-opened listener does: every ban listed in the old table goes into the new one (other
+ * hash key, so other sets), with its end, not a fresh duration. */
+static void
+srctab_import_ban_carries_every_listed_ban_with_its_end(void **state)
+{
+	struct sl_srctab *from = ban_table_prefix(64, 24, 48, 1);
+	struct sl_srctab *to = ban_table_prefix(64, 24, 48, 2);
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 1, 10, 60);
+	struct sl_srctab_banned b[4], c[4];
+	struct sl_srctab_slot s4, s6;
+	struct sl_srctab_stats st;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(from, "10.1.2.3:1", &l, T0, &s4));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(from, "[2001:db8:1:2::5]:1", &l, T0, &s6));
+	assert_true(sl_srctab_strike(from, s4, &l.ban, T0));
+	assert_true(sl_srctab_strike(from, s6, &l.ban, T0 + SEC));
+	assert_int_equal(2, sl_srctab_bans(from, T0 + 10 * SEC, b, 4));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+		        0, sl_srctab_import_ban(to, &b[i].source, b[i].until_ns, T0 + 10 * SEC));
+	assert_int_equal(2, sl_srctab_bans(to, T0 + 10 * SEC, c, 4));
+	for (int i = 0; i < 2; i++) {
+		int k = memcmp(&c[i].source, &b[0].source, sizeof(b[0].source)) == 0 ? 0 : 1;
+
+		assert_memory_equal(&b[k].source, &c[i].source, sizeof(b[k].source));
+		assert_true(b[k].until_ns == c[i].until_ns);
+	}
+	/* refused as the old table refused them, until the same end; others pass */
+	assert_int_equal(SL_SRCTAB_BANNED, acquire(to, "10.1.2.200:1", &l, T0 + 59 * SEC, &s4));
+	assert_int_equal(SL_SRCTAB_BANNED,
+	                 acquire(to, "[2001:db8:1:7::1]:1", &l, T0 + 60 * SEC, &s6));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(to, "10.1.3.1:1", &l, T0 + 59 * SEC, &s4));
+	sl_srctab_release(to, s4);
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(to, "10.1.2.200:1", &l, T0 + 60 * SEC, &s4));
+	sl_srctab_release(to, s4);
+	assert_int_equal(SL_SRCTAB_ALLOWED,
+	                 acquire(to, "[2001:db8:1:7::1]:1", &l, T0 + 61 * SEC, &s6));
+	sl_srctab_release(to, s6);
+	/* a ban carried is not a ban started */
+	sl_srctab_stats_get(to, T0 + 10 * SEC, &st);
+	assert_int_equal(0, st.bans);
+	assert_int_equal(2, st.banned);
+	sl_srctab_destroy(to);
+	sl_srctab_destroy(from);
+}
+
+/* The new table's keys are wider (/24 for /32): the ban covers the source's whole /24 there. Or
+ * narrower (/32 for a /16): one entry would ban less, so it is refused. */
+static void
+srctab_import_ban_masks_a_narrower_source_and_refuses_a_wider_one(void **state)
+{
+	struct sl_srctab *t = ban_table_prefix(64, 24, 64, 3);
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 1, 10, 60);
+	struct sl_cidr c32 = cidr("10.1.2.3/32"), c16 = cidr("10.2.0.0/16");
+	struct sl_cidr c128 = cidr("2001:db8:0:1::1/128"), c48 = cidr("2001:db8::/48");
+	struct sl_cidr mapped = cidr("::ffff:10.3.3.3/128");
+	struct sl_srctab_banned b[4];
+	struct sl_srctab_slot s;
+	char text[SL_CIDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, sl_srctab_import_ban(t, &c32, T0 + 60 * SEC, T0));
+	assert_int_equal(-ERANGE, sl_srctab_import_ban(t, &c16, T0 + 60 * SEC, T0));
+	assert_int_equal(0, sl_srctab_import_ban(t, &c128, T0 + 60 * SEC, T0));
+	assert_int_equal(-ERANGE, sl_srctab_import_ban(t, &c48, T0 + 60 * SEC, T0));
+	assert_int_equal(0, sl_srctab_import_ban(t, &mapped, T0 + 60 * SEC, T0));
+	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.1.2.99:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "[2001:db8:0:1::77]:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.3.3.9:1", &l, T0, &s));
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.2.0.1:1", &l, T0, &s));
+	sl_srctab_release(t, s);
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "[2001:db8:0:2::1]:1", &l, T0, &s));
+	sl_srctab_release(t, s);
+	assert_int_equal(3, sl_srctab_bans(t, T0, b, 4));
+	for (int i = 0; i < 3; i++)
+		if (b[i].source.addr[0] == 10 && b[i].source.addr[2] == 2)
+			assert_string_equal("10.1.2.0/24",
+			                    sl_cidr_format(&b[i].source, text, sizeof(text)));
+	sl_srctab_destroy(t);
+}
+
+static void
+srctab_import_ban_keeps_the_later_end_and_refuses_what_is_no_ban(void **state)
+{
+	struct sl_srctab *t = ban_table_prefix(64, 32, 64, 4);
+	struct sl_srctab *plain = table(64, 0, 0);
+	struct sl_srctab_limits l = with_ban(limits(0, 0, 0), 1, 10, 60);
+	struct sl_cidr c = cidr("10.0.0.1/32"), bad = cidr("10.0.0.1/32");
+	struct sl_srctab_banned b[2];
+	struct sl_srctab_slot s;
+
+	(void)state;
+	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
+	assert_true(sl_srctab_strike(t, s, &l.ban, T0)); /* until T0 + 60 s */
+	sl_srctab_release(t, s);
+	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 30 * SEC, T0 + SEC));
+	assert_int_equal(1, sl_srctab_bans(t, T0 + SEC, b, 2));
+	assert_true(b[0].until_ns == T0 + 60 * SEC);
+	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 90 * SEC, T0 + SEC));
+	assert_int_equal(1, sl_srctab_bans(t, T0 + SEC, b, 2));
+	assert_true(b[0].until_ns == T0 + 90 * SEC);
+	/* ended, no ban table, not a prefix */
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &c, T0 + SEC, T0 + SEC));
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(plain, &c, T0 + 90 * SEC, T0));
+	bad.len = 33;
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &bad, T0 + 90 * SEC, T0));
+	bad = c;
+	bad.family = AF_UNIX;
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &bad, T0 + 90 * SEC, T0));
+	sl_srctab_destroy(plain);
+	sl_srctab_destroy(t);
+}
+
+/* A one-set table: an import takes an idle entry like a new source, never one with live
+ * connections, and of banned ones only a ban that ends before its own. */
+static void
+srctab_import_ban_into_a_full_set_follows_the_eviction_rules(void **state)
+{
+	struct sl_srctab *t = ban_table(SL_SRCTAB_WAYS);
+	struct sl_srctab_limits l = with_ban(limits(0, 1, 10), 1, 10, 60);
+	struct sl_srctab_slot held[SL_SRCTAB_WAYS], s;
+	struct sl_srctab_stats st;
+	struct sl_cidr c = cidr("10.9.9.9/32"), d = cidr("10.9.9.10/32");
+	struct sl_addr a;
+	uint32_t i;
+
+	(void)state;
+	for (i = 0; i < SL_SRCTAB_WAYS; i++) {
+		a = addr4(0x0a000001 + i);
+		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &held[i]));
+	}
+	/* every entry holds a connection */
+	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &c, T0 + 100 * SEC, T0));
+	/* one idle (rate debt, no ban): taken */
+	sl_srctab_release(t, held[0]);
+	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 100 * SEC, T0));
+	a = addr("10.9.9.9:1");
+	assert_int_equal(SL_SRCTAB_BANNED, sl_srctab_acquire(t, &a, &l, T0, &s));
+	/* the others banned (each until T0 + 61 s) and idle: every idle entry is banned */
+	for (i = 1; i < SL_SRCTAB_WAYS; i++) {
+		assert_true(sl_srctab_strike(t, held[i], &l.ban, T0 + SEC));
+		sl_srctab_release(t, held[i]);
+	}
+	/* a ban ending sooner than all of them finds no room */
+	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &d, T0 + 50 * SEC, T0 + SEC));
+	/* one ending later takes a ban ending first (T0 + 61 s) */
+	assert_int_equal(0, sl_srctab_import_ban(t, &d, T0 + 80 * SEC, T0 + 2 * SEC));
+	sl_srctab_stats_get(t, T0 + 2 * SEC, &st);
+	assert_int_equal(SL_SRCTAB_WAYS, st.banned);
+	a = addr("10.9.9.10:1");
+	assert_int_equal(SL_SRCTAB_BANNED, sl_srctab_acquire(t, &a, &l, T0 + 70 * SEC, &s));
+	sl_srctab_destroy(t);
+}
+
 #define LEGIT 50
 #define ATTACK 100000
 
@@ -849,6 +1028,10 @@ main(void)
 	                srctab_a_banned_source_spends_no_token_and_no_ban_without_ban_limits),
 	        cmocka_unit_test(srctab_strike_does_nothing_on_a_table_without_bans),
 	        cmocka_unit_test(srctab_lists_bans_by_prefix_and_lifts_one),
+	        cmocka_unit_test(srctab_import_ban_carries_every_listed_ban_with_its_end),
+	        cmocka_unit_test(srctab_import_ban_masks_a_narrower_source_and_refuses_a_wider_one),
+	        cmocka_unit_test(srctab_import_ban_keeps_the_later_end_and_refuses_what_is_no_ban),
+	        cmocka_unit_test(srctab_import_ban_into_a_full_set_follows_the_eviction_rules),
 	        cmocka_unit_test(
 	                srctab_fresh_sources_take_a_banned_entry_only_when_every_idle_entry_is_banned),
 	};
