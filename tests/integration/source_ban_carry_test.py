@@ -16,26 +16,8 @@ import tempfile
 import threading
 import unittest
 
-from harness import (SLOW, SLUICECTL, Server, Sluice, closed_by_peer, connect, echo_handler, echoed,
-                     free_port, wait_for_text)
-
-
-def cut_silent(port, source):
-    """Opens a connection from <source> that sends nothing; true once sluice has cut it."""
-    s = connect(port, source=source)
-    try:
-        return closed_by_peer(s, 10 * SLOW)
-    finally:
-        s.close()
-
-
-def served(port, source):
-    """True if a connection from <source> echoes; False if sluice refused it."""
-    s = connect(port, source=source)
-    try:
-        return echoed(s)
-    finally:
-        s.close()
+from harness import SLOW, SLUICECTL, Server, Sluice, echo_handler, free_port, wait_for_text
+from source_ban_test import cut_silent, served
 
 
 class SourceBanCarry(unittest.TestCase):
