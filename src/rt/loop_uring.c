@@ -1280,6 +1280,23 @@ sq_all_taken(struct sl_loop_uring *u)
 }
 
 /*
+ * Reports op slot <i>, just taken off a list (quiet or done), as ended with <res> in batch entry
+ * <n>, and frees the slot. Returns the next free entry.
+ */
+static unsigned
+list_op_report(struct sl_loop *l, struct sl_loop_uring *u, uint32_t i, int res, unsigned n)
+{
+	u->opslots[i].wait = 0;
+	l->batch[n].io = NULL;
+	l->batch[n].events = (unsigned)res;
+	l->batch[n].op = u->opslots[i].op;
+	l->batch[n].buf = NULL;
+	l->batch[n].more = false;
+	op_slot_put(u, i);
+	return n + 1;
+}
+
+/*
  * Reports the quiet sends that are over: once submitted, a quiet send has been issued (never
  * deferred: MSG_DONTWAIT makes the kernel complete it rather than wait for room), and it posts a
  * CQE only when it did not send everything. So with every SQE taken and every CQE harvested (none
@@ -1294,14 +1311,7 @@ quiet_harvest(struct sl_loop *l, struct sl_loop_uring *u, unsigned n)
 	while (n < l->max_events && u->quiet.n != 0) {
 		uint32_t i = oplist_pop(u, &u->quiet);
 
-		u->opslots[i].wait = 0;
-		l->batch[n].io = NULL;
-		l->batch[n].events = (unsigned)u->opslots[i].sent;
-		l->batch[n].op = u->opslots[i].op;
-		l->batch[n].buf = NULL;
-		l->batch[n].more = false;
-		n++;
-		op_slot_put(u, i);
+		n = list_op_report(l, u, i, u->opslots[i].sent, n);
 	}
 	return n;
 }
@@ -1313,14 +1323,7 @@ done_harvest(struct sl_loop *l, struct sl_loop_uring *u, unsigned n)
 	while (n < l->max_events && u->done.n != 0) {
 		uint32_t i = oplist_pop(u, &u->done);
 
-		u->opslots[i].wait = 0;
-		l->batch[n].io = NULL;
-		l->batch[n].events = (unsigned)-ECANCELED;
-		l->batch[n].op = u->opslots[i].op;
-		l->batch[n].buf = NULL;
-		l->batch[n].more = false;
-		n++;
-		op_slot_put(u, i);
+		n = list_op_report(l, u, i, -ECANCELED, n);
 	}
 	return n;
 }
