@@ -21,9 +21,9 @@
 # So is the control socket (src/admin/ctl.c), which answers with jansson too. The XDP loader
 # is in when libbpf.a, libelf.a and libz.a are found (Debian's libbpf-dev, libelf-dev and
 # zlib1g-dev ship them), and so is the steering program's; otherwise app/static/no_xdp.c and
-# no_steer.c stand in: a configuration with xdp: refuses to start, saying so, and one with
-# steering: cpu steers by hash, saying why. Alerts are not: libcurl.a needs NSS and archives Debian does not
-# ship (no_alerts.c).
+# no_steer.c and no_sockmap.c stand in: a configuration with xdp: refuses to start, saying so,
+# one with steering: cpu steers by hash and one with forward: sockmap splices, saying why.
+# Alerts are not: libcurl.a needs NSS and archives Debian does not ship (no_alerts.c).
 include(CheckCSourceCompiles)
 
 find_library(SL_YAML_STATIC_LIB NAMES libyaml.a HINTS ${YAML_LIBRARY_DIRS}
@@ -53,7 +53,7 @@ if(SL_BPF_STATIC_LIB AND SL_ELF_STATIC_LIB AND SL_Z_STATIC_LIB)
 else()
 	set(SL_STATIC_XDP_LIBS "")
 	set(SL_STATIC_XDP_SRC ${PROJECT_SOURCE_DIR}/app/static/no_xdp.c
-		${PROJECT_SOURCE_DIR}/app/static/no_steer.c)
+		${PROJECT_SOURCE_DIR}/app/static/no_steer.c ${PROJECT_SOURCE_DIR}/app/static/no_sockmap.c)
 	set(SL_STATIC_XDP_NOTE "no XDP (needs libbpf.a, libelf.a, libz.a)")
 endif()
 set(CMAKE_REQUIRED_FLAGS -fPIE)

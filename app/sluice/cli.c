@@ -76,7 +76,7 @@ cli_usage(FILE *f)
 	      "options:\n"
 	      "  -w, --workers N             worker threads (default: one per CPU)\n"
 	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
-	      "      --forward MODE          auto (default), splice, copy or uring\n"
+	      "      --forward MODE          auto (default), splice, copy, uring or sockmap\n"
 	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
 	      "      --runtime RUNTIME       event loops on auto (default: io_uring if the kernel\n"
 	      "                              can, else epoll), io_uring or epoll\n"
@@ -433,7 +433,8 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	l->group = 0;
 	if (c->forward && sl_fwd_mode_parse(c->forward, &l->forward) != 0) {
 		fprintf(stderr,
-		        "sluice: --forward must be auto, splice, copy or uring, got \"%s\"\n",
+		        "sluice: --forward must be auto, splice, copy, uring or sockmap, got "
+		        "\"%s\"\n",
 		        c->forward);
 		goto err_inval;
 	}

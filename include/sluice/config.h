@@ -60,21 +60,26 @@ struct sl_lpm;
 #define SL_CONFIG_ALIAS_NODES_MAX 100000u
 
 enum sl_fwd_mode {
-	SL_FWD_SPLICE, /* splice() through a per-session pipe pair */
-	SL_FWD_COPY,   /* read()/write() through pooled buffers */
-	SL_FWD_AUTO,   /* copy, and splice a direction while it carries bulk (default) */
-	SL_FWD_URING,  /* recv/send ops on the io_uring loop; copy on epoll or with bandwidth */
-	SL_FWD_MODES   /* count */
+	SL_FWD_SPLICE,  /* splice() through a per-session pipe pair */
+	SL_FWD_COPY,    /* read()/write() through pooled buffers */
+	SL_FWD_AUTO,    /* copy, and splice a direction while it carries bulk (default) */
+	SL_FWD_URING,   /* recv/send ops on the io_uring loop; copy on epoll or with bandwidth */
+	SL_FWD_SOCKMAP, /* the kernel moves the bytes (eBPF sockmap); splice where it cannot */
+	SL_FWD_MODES    /* count */
 };
 
-/* true if a session of forward mode <m> may splice, and so hold a pipe pair (splice, auto). */
+/*
+ * true if a session of forward mode <m> may splice, and so hold a pipe pair (splice, auto; and
+ * sockmap, which splices where the kernel cannot take the sockets: the fd budget counts them).
+ */
 static inline bool
 sl_config_fwd_pipes(enum sl_fwd_mode m)
 {
-	return m == SL_FWD_SPLICE || m == SL_FWD_AUTO;
+	return m == SL_FWD_SPLICE || m == SL_FWD_AUTO || m == SL_FWD_SOCKMAP;
 }
 
-/* "splice", "copy", "auto", "uring", indexed by enum sl_fwd_mode: the one list of names. */
+/* "splice", "copy", "auto", "uring", "sockmap", indexed by enum sl_fwd_mode: the one list of names.
+ */
 SL_API extern const char *const sl_fwd_mode_names[SL_FWD_MODES];
 
 /* Sets <*out> to the mode named <name>. 0, or -EINVAL for an unknown name. */

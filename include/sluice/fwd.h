@@ -4,8 +4,8 @@
  * buffering (backpressure), half-close propagation and reset detection. Variants sit behind
  * struct sl_fwd_ops (fwd_splice.c: splice through a pipe per direction; fwd_copy.c: recv/send
  * through pooled buffers; fwd_auto.c: copy, and splice a direction while it carries bulk;
- * fwd_uring.c: recv/send ops on an io_uring loop; sockmap later). fwd.c holds the generic
- * driver.
+ * fwd_uring.c: recv/send ops on an io_uring loop; fwd_sockmap.c: the kernel moves the bytes
+ * through an eBPF sockmap). fwd.c holds the generic driver.
  *
  * Driving: the owner registers both fds once, READ|WRITE edge-triggered, and hands every
  * readiness event to sl_fwd_on_events(). The forwarder keeps per-fd readable/writable flags and
@@ -77,6 +77,14 @@ struct sl_fwd_ops {
 	/* optional: an op of <f> is in flight (uring: the kernel may still use a socket and a
 	 * buffer of it); see sl_fwd_settled() */
 	bool (*busy)(const struct sl_fwd *f);
+	/* optional: brings d[].bytes up to date with bytes moved outside the process (sockmap);
+	 * see sl_fwd_sync() */
+	void (*sync)(struct sl_fwd *f);
+	/* optional: the events the owner should watch side's fd for now; see sl_fwd_interest() */
+	unsigned (*interest)(const struct sl_fwd *f, unsigned side);
+	/* its bytes sit in the kernel's queues, out of the process's reach: the session cannot
+	 * move to another process (sl_fwd_movable()) */
+	bool pinned;
 };
 
 SL_API extern const struct sl_fwd_ops sl_fwd_splice_ops;
@@ -99,6 +107,21 @@ SL_API extern const struct sl_fwd_ops sl_fwd_auto_ops;
  * count. Bandwidth limits and the budget do not apply; an owner with limits uses copy.
  */
 SL_API extern const struct sl_fwd_ops sl_fwd_uring_ops;
+/*
+ * The kernel moves the bytes: both sockets go into env->sockmap's sockhash, and an eBPF verdict
+ * program (src/bpf/sockmap_fwd.bpf.c) redirects every segment that arrives on one to the
+ * other's egress, counting the bytes in the direction's slot. The process only watches for the
+ * end: a side's EOF is passed on (shutdown(SHUT_WR)) once the kernel has handed every byte the
+ * verdict redirected to the destination's send queue, and a reset resets the other side, as
+ * with the other variants. Needs sl_fwd_set_owner() (the end of a direction may wait on a timer)
+ * and env->sockmap; without them, or with no slot free or a map that refuses the sockets, the
+ * first pump returns -EINVAL (the fallback to copy). A direction whose first segment reached the
+ * verdict before the redirect was on is copied by the process for the rest of the session (its
+ * bytes are kept for it in order). sl_fwd_bytes() is current after sl_fwd_sync(). Pinned: a
+ * session forwarded so ends in the process that began it. Bandwidth limits and the budget do
+ * not apply; an owner with limits uses another variant.
+ */
+SL_API extern const struct sl_fwd_ops sl_fwd_sockmap_ops;
 
 /*
  * Bytes a direction reads per call by default: one 256 KiB pipe-full (the default pipe_size),
@@ -124,6 +147,45 @@ struct sl_fwd_limiter {
 	void (*pause)(struct sl_fwd *f, unsigned d);
 };
 
+/*
+ * sockmap: a session in the kernel's maps, as the process knows it (fwd_sockmap.c). Kept by the
+ * worker, one per slot pair, so that struct sl_fwd carries only the pair's number.
+ */
+struct sl_fwd_sockmap_pair {
+	struct sl_fwd *owner; /* the forwarder using the pair; NULL while free */
+	uint64_t cookie[2];   /* by side: the socket's cookie, its key in the maps */
+	uint64_t taken0[2];   /* by side: bytes its socket had taken to send at attach */
+	uint64_t base[2];     /* by direction: its count at attach (a session moved in) */
+	uint64_t copied[2];   /* by direction: bytes the process delivered, while it was PASS */
+	struct sl_timer wait; /* a direction waits for its redirected bytes to leave */
+	uint8_t mode[2];      /* by direction: enum sl_sockmap_mode as the process knows it */
+	uint8_t draining;     /* bit d: direction d turned to PASS; its redirected bytes to leave */
+	uint8_t wait_ms;      /* the wait timer's next delay */
+};
+
+/*
+ * sockmap: the kernel's maps (loaded by the owner: src/proxy/sockmap.c), and the direction slots
+ * one worker may use: pairs <first> to <first> + <cap> - 1, slots 2p (the client's direction)
+ * and 2p+1 (the server's). Free pairs come from <free>, a FIFO ring, so a slot is reused as late
+ * as possible. While a session of the worker is in the maps, the sweep looks every few tens of
+ * milliseconds for a direction the verdict turned to PASS (its reader fell behind), which no
+ * readiness event reports (the fds are watched for hang-ups only meanwhile).
+ */
+struct sl_sockmap_dir; /* src/bpf/sockmap_dir.h */
+struct sl_fwd_sockmap {
+	int socks_fd;                      /* sockhash: socket cookie -> socket */
+	int index_fd;                      /* hash: socket cookie -> its direction's slot */
+	struct sl_sockmap_dir *dirs;       /* every slot, a mapping of the kernel's array */
+	struct sl_fwd_sockmap_pair *pairs; /* [cap]: pair <first> + i at i */
+	uint32_t *free;                    /* [cap]: free pairs, from <head> for <nfree> */
+	uint32_t first, cap, head, nfree;
+	struct sl_timer sweep; /* armed while a pair is in use */
+	struct sl_loop *loop;  /* the sweep's: the owners' loop */
+	uint64_t sessions;     /* sessions whose sockets went into the maps */
+	uint64_t copied;       /* of those, directions the process copied */
+	uint64_t refused;      /* sessions that ran as copy: no free slot, or a map said no */
+};
+
 /* Per-worker resources forwarders draw from; owned by the worker, outlives its forwarders. */
 struct sl_fwd_env {
 	struct sl_pipe_cache *pipes; /* splice, auto: pipe pairs of the configured size */
@@ -139,6 +201,7 @@ struct sl_fwd_env {
 	 * (and cleared) when the count reaches 0. */
 	uint32_t orphans;
 	struct sl_defer *drained;
+	struct sl_fwd_sockmap *sockmap; /* sockmap: the worker's maps and slots; NULL: none */
 };
 
 /* One direction's state. */
@@ -167,12 +230,16 @@ struct sl_fwd {
 	bool hup[2];      /* the loop reported HUP/RDHUP: read to EOF, no short-read shortcut */
 	bool attached;    /* ops->attach succeeded */
 	int err;          /* first fatal error (negative errno), 0 while none */
-	int err_side;     /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
+	int8_t err_side;  /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
 	uint8_t more;     /* bit d: direction d stopped at its budget with input left */
 	uint8_t limited;  /* bit d: direction d reads what env->limiter grants */
 	uint8_t paused;   /* bit d: direction d stopped at its bandwidth limit with input left */
 	bool hold;        /* sl_fwd_hold(): read nothing, deliver what is held */
 	uint8_t held_limited; /* <limited> before the hold, which sets every bit */
+	/* bit side: sl_fwd_interest() changed for that side; the owner clears it as it follows */
+	uint8_t rewatch;
+	uint8_t kernel;        /* sockmap: bit d, the kernel moved every byte of direction d */
+	uint32_t sockmap_pair; /* sockmap: the session's pair of slots; UINT32_MAX: none */
 	struct sl_fwd_dir d[2];
 	struct sl_loop *loop;   /* the owner's (sl_fwd_set_owner()); NULL: no budget, no stamps */
 	struct sl_io *io;       /* the owner's io whose callback the resume calls */
@@ -242,6 +309,29 @@ SL_API int sl_fwd_start(struct sl_fwd *f);
  * should close the other side with a reset (sl_sock_close_reset()) and the failed one normally.
  */
 SL_API int sl_fwd_on_events(struct sl_fwd *f, unsigned side, unsigned events);
+
+/*
+ * Brings sl_fwd_bytes() up to date where the kernel moves the bytes (sockmap) and stamps each
+ * side whose count moved (sl_fwd_moved_ms()); nothing to do for the other variants. The owner
+ * calls it before it reads the counts or the stamps.
+ */
+SL_API void sl_fwd_sync(struct sl_fwd *f);
+
+/*
+ * The events (SL_IO_*) the owner should watch side <side>'s fd for now: READ|WRITE, except
+ * where the kernel moves a direction's bytes (sockmap), whose fds need only SL_IO_HUP for a
+ * FIN or a reset, so the kernel's wake-ups for every segment cost nothing. When it changes,
+ * the forwarder sets bit <side> of f->rewatch; the owner re-registers the fd
+ * (sl_loop_io_mod()) and clears the bit.
+ */
+SL_API unsigned sl_fwd_interest(const struct sl_fwd *f, unsigned side);
+
+/* false if the session's bytes cannot be handed to another process (sockmap). */
+static inline bool
+sl_fwd_movable(const struct sl_fwd *f)
+{
+	return !f->ops->pinned;
+}
 
 /* Releases the resources (pipes back to the cache if empty, buffers to the pool) and cancels
  * a pending resume. */

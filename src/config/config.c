@@ -495,10 +495,8 @@ const char *const sl_alert_metric_names[SL_ALERT_METRICS] = {
 };
 
 const char *const sl_fwd_mode_names[SL_FWD_MODES] = {
-        [SL_FWD_SPLICE] = "splice",
-        [SL_FWD_COPY] = "copy",
-        [SL_FWD_AUTO] = "auto",
-        [SL_FWD_URING] = "uring",
+        [SL_FWD_SPLICE] = "splice", [SL_FWD_COPY] = "copy",       [SL_FWD_AUTO] = "auto",
+        [SL_FWD_URING] = "uring",   [SL_FWD_SOCKMAP] = "sockmap",
 };
 
 int

@@ -40,6 +40,9 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	f->loop = NULL;
 	f->io = NULL;
 	sl_defer_init(&f->resume, fwd_resume, f);
+	f->rewatch = 0;
+	f->kernel = 0;
+	f->sockmap_pair = UINT32_MAX;
 	for (unsigned i = 0; i < 2; i++) {
 		f->moved_ms[i] = 0;
 		/* a fresh socket's send buffer is empty: writable until a write says otherwise */
@@ -283,10 +286,33 @@ sl_fwd_fini(struct sl_fwd *f)
 		f->ops->detach(f);
 		f->attached = false;
 	}
-	if (f->loop != NULL)
+	if (f->loop != NULL) {
 		sl_loop_defer_cancel(f->loop, &f->resume);
+	}
 	f->more = 0;
 	f->paused = 0;
+}
+
+unsigned
+sl_fwd_interest(const struct sl_fwd *f, unsigned side)
+{
+	if (f->ops->interest == NULL || !f->attached)
+		return SL_IO_READ | SL_IO_WRITE;
+	return f->ops->interest(f, side);
+}
+
+void
+sl_fwd_sync(struct sl_fwd *f)
+{
+	uint64_t before[2];
+
+	if (f->ops->sync == NULL || !f->attached)
+		return;
+	before[0] = sl_fwd_side_bytes(f, 0);
+	before[1] = sl_fwd_side_bytes(f, 1);
+	f->ops->sync(f);
+	if (f->loop != NULL)
+		fwd_stamp(f, before);
 }
 
 /* ---- pipe cache ---- */

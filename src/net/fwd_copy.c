@@ -37,7 +37,7 @@ copy_detach(struct sl_fwd *f)
 }
 
 static int
-copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
+copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
@@ -77,7 +77,7 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			return 0;
 		/* the pool's fast path: a few loads and stores from this thread's cache */
 		if (x->buf == NULL && (x->buf = sl_pool_alloc(f->env->buffers)) == NULL) {
-			f->err_side = (int)d;
+			f->err_side = (int8_t)d;
 			return -ENOMEM;
 		}
 		/* never past the quota: with a bandwidth limit it is what the limit granted */
@@ -94,6 +94,10 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 			}
 			continue;
 		}
+		if (sl_unlikely(n == 0 && x->bytes + x->pending < until)) {
+			f->readable[d] = false; /* the rest comes with a readable edge */
+			return 0;
+		}
 		err = sl__fwd_read_nothing(f, d, n);
 		if (err <= 0)
 			return err;
@@ -101,10 +105,10 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 }
 
 int
-sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
+sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
 {
 	struct sl_fwd_dir *x = &f->d[d];
-	int err = copy_move(f, d, adaptive);
+	int err = copy_move(f, d, adaptive, until);
 
 	/* nothing in flight: the buffer goes back, so an idle direction holds none */
 	if (x->pending == 0 && x->buf != NULL) {
@@ -118,7 +122,7 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive)
 static int
 copy_pump(struct sl_fwd *f, unsigned d)
 {
-	return sl__fwd_copy_move(f, d, false);
+	return sl__fwd_copy_move(f, d, false, 0);
 }
 
 const struct sl_fwd_ops sl_fwd_copy_ops = {

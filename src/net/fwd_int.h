@@ -27,7 +27,7 @@ sl__fwd_shut(struct sl_fwd *f, unsigned d)
 	if (f->d[!d].shut)
 		return 0;
 	if (shutdown(f->fd[!d], SHUT_WR) == -1 && errno != ENOTCONN) {
-		f->err_side = (int)!d;
+		f->err_side = (int8_t)!d;
 		return -errno;
 	}
 	return 0;
@@ -60,7 +60,7 @@ sl__fwd_spend(struct sl_fwd *f, unsigned d, size_t n)
 static inline int
 sl__fwd_fail(struct sl_fwd *f, unsigned side)
 {
-	f->err_side = (int)side;
+	f->err_side = (int8_t)side;
 	return -errno;
 }
 
@@ -93,9 +93,12 @@ sl__fwd_read_nothing(struct sl_fwd *f, unsigned d, ssize_t n)
  * it: the body of the copy variant's pump. -ENOMEM (err_side <d>) if the pool is out. With
  * <adaptive> (auto), a recv() that fills the buffer sets d[d].bulk, and once bulk is set the loop
  * returns instead of reading while the buffer is empty, so the caller can switch the direction to
- * splice. Returns like a pump.
+ * splice. An EOF read before the direction has read <until> bytes in all (d[d].bytes plus
+ * pending) is not believed: more is on its way to the source (sockmap: segments the verdict
+ * kept for the process, still queued in the kernel), so the read counts as drained. 0: every
+ * EOF is believed. Returns like a pump.
  */
-int sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive);
+int sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until);
 /* Sets each direction's capacity (no buffer is taken before a read): the copy variant's attach. */
 int sl__fwd_copy_attach(struct sl_fwd *f);
 

@@ -71,7 +71,7 @@ sl__fwd_splice_move(struct sl_fwd *f, unsigned d, bool adaptive)
 		if (!f->readable[d] || sl_unlikely(!sl__fwd_may_read(f, d)))
 			return 0;
 		if (x->pipe[0] < 0 && (err = sl_pipe_cache_get(f->env->pipes, x->pipe)) != 0) {
-			f->err_side = (int)d;
+			f->err_side = (int8_t)d;
 			return err;
 		}
 		/* never past the quota: with a bandwidth limit it is what the limit granted */

@@ -75,7 +75,7 @@ chan_fail(struct sl_fwd *f, unsigned side, int err, unsigned d)
 {
 	if (f->err == 0) {
 		f->err = err;
-		f->err_side = (int)side;
+		f->err_side = (int8_t)side;
 	}
 	chan_notify(f, d);
 }
@@ -153,7 +153,7 @@ chan_next(struct sl_fwd *f, unsigned d)
 	if (x->pending > 0) {
 		err = chan_send(f, c);
 		if (err != 0)
-			f->err_side = (int)!d;
+			f->err_side = (int8_t)!d;
 		return err;
 	}
 	x->head = 0;
@@ -170,7 +170,7 @@ chan_next(struct sl_fwd *f, unsigned d)
 		return 0;
 	err = chan_recv(f, c);
 	if (err != 0)
-		f->err_side = (int)d;
+		f->err_side = (int8_t)d;
 	return err;
 }
 
@@ -241,7 +241,7 @@ m_next(struct sl_fwd *f, unsigned d)
 			err = sl_loop_send(f->loop, &c->op, f->fd[!d], b->data + b->off,
 			                   b->len - b->off);
 		if (err != 0) {
-			f->err_side = (int)!d;
+			f->err_side = (int8_t)!d;
 			return err;
 		}
 	}
@@ -275,7 +275,7 @@ m_next(struct sl_fwd *f, unsigned d)
 		                         x->capacity - x->pending - size + 1);
 	}
 	if (err != 0)
-		f->err_side = (int)d;
+		f->err_side = (int8_t)d;
 	return err;
 }
 
@@ -577,7 +577,7 @@ uring_pump(struct sl_fwd *f, unsigned d)
 	if (c == NULL) {
 		c = sl_pool_alloc(f->env->buffers);
 		if (c == NULL) {
-			f->err_side = (int)d;
+			f->err_side = (int8_t)d;
 			return -ENOMEM;
 		}
 		c->f = f;

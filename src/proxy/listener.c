@@ -229,10 +229,9 @@ sl__listener_retire(struct sl_plistener *l)
 }
 
 static const struct sl_fwd_ops *const fwd_ops[] = {
-        [SL_FWD_SPLICE] = &sl_fwd_splice_ops,
-        [SL_FWD_COPY] = &sl_fwd_copy_ops,
-        [SL_FWD_AUTO] = &sl_fwd_auto_ops,
-        [SL_FWD_URING] = &sl_fwd_uring_ops,
+        [SL_FWD_SPLICE] = &sl_fwd_splice_ops,   [SL_FWD_COPY] = &sl_fwd_copy_ops,
+        [SL_FWD_AUTO] = &sl_fwd_auto_ops,       [SL_FWD_URING] = &sl_fwd_uring_ops,
+        [SL_FWD_SOCKMAP] = &sl_fwd_sockmap_ops,
 };
 
 void
@@ -260,10 +259,10 @@ listen_failed(const struct sl_config_listener *c, const struct sl_addr *a, int e
 }
 
 bool
-sl__listeners_want_files(const struct sl_config *cfg)
+sl__listeners_want(const struct sl_config *cfg, enum sl_fwd_mode forward)
 {
 	for (size_t i = 0; i < cfg->nlisteners; i++)
-		if (cfg->listeners[i].forward == SL_FWD_URING)
+		if (cfg->listeners[i].forward == forward)
 			return true;
 	return false;
 }
@@ -302,8 +301,24 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 				            why);
 		}
 	}
+	if (c->forward == SL_FWD_SOCKMAP) {
+		const char *why = NULL;
+
+		if (w->sockmap.dirs == NULL)
+			why = "its program is loaded only for the file sluice starts with";
+		else if (c->bandwidth.limited != 0)
+			why = "bandwidth limits need it";
+		if (why != NULL)
+			l->fwd_ops = &sl_fwd_splice_ops;
+		/* a program that failed to load said so once at start, for every listener */
+		if (why != NULL && w->index == 0 && !p->sockmap_refused)
+			sl_log_info("listener %s: forward: sockmap runs as splice: %s", c->name,
+			            why);
+		l->env.sockmap = &w->sockmap;
+	}
 	/* added by a reload to a process whose loops were made without a file table */
-	if (l->fwd_ops == &sl_fwd_uring_ops && w->index == 0 && !sl__listeners_want_files(p->cfg))
+	if (l->fwd_ops == &sl_fwd_uring_ops && w->index == 0 &&
+	    !sl__listeners_want(p->cfg, SL_FWD_URING))
 		sl_log_info("listener %s: forward: uring without registered files till an upgrade",
 		            c->name);
 	l->env.buffer_size = c->buffer_size;

@@ -45,6 +45,9 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
                 "Sources banned after repeated slow-client cuts (source_limits.ban).",
         [SL_CTR_MOVED_OUT] = "Sessions handed to a new process in a binary upgrade.",
         [SL_CTR_MOVED_IN] = "Sessions taken over from the previous process in a binary upgrade.",
+        [SL_CTR_SOCKMAP_SESSIONS] = "Sessions whose bytes the kernel moved (forward: sockmap).",
+        [SL_CTR_SOCKMAP_COPIED] = "Directions of sockmap sessions the process copied instead: a "
+                                  "byte came before the redirect, or the reader fell behind.",
 };
 
 /* The worker's loop clock: read once per loop iteration, so no clock read per hook. */
@@ -203,8 +206,10 @@ worker_sync(struct sl_worker *wk, struct sl_msg *m)
 	struct sl_metrics *mx = &w->p->mx;
 
 	(void)wk;
-	for (struct sl_session *s = w->live; s != NULL; s = s->next)
+	for (struct sl_session *s = w->live; s != NULL; s = s->next) {
+		sl_fwd_sync(&s->fwd); /* sockmap: the kernel's counts */
 		count_bytes(s, w);
+	}
 	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
 		sl_hist_reset(&w->snap[k]);
 		(void)sl_hist_merge(&w->snap[k], &w->hist[k]); /* same options: cannot fail */

@@ -310,8 +310,9 @@ uses_xdp(const struct sl_config *cfg, char *why, size_t size)
 
 /*
  * Every feature that needs a capability, and when. A feature that needs one while it runs
- * (XDP: CAP_NET_ADMIN, CAP_BPF; sockmap will too) has a SL_PRIVS_RUN line here, and
- * sl_privs_drop() keeps it.
+ * (XDP: CAP_NET_ADMIN, CAP_BPF) has a SL_PRIVS_RUN line here, and sl_privs_drop() keeps it.
+ * forward: sockmap needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON only to load its program,
+ * before the drop: putting sockets in its maps goes through the maps' fds, which need none.
  */
 static const struct {
 	cap_value_t cap;

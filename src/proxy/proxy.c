@@ -29,6 +29,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/discover.h"
 #include "proxy/session.h"
+#include "proxy/sockmap.h"
 #include "proxy/steer.h"
 
 /*
@@ -146,6 +147,29 @@ runtime_check(const struct sl_config *cfg)
 	return err;
 }
 
+/*
+ * Loads the sockmap forwarder's program when a listener of the start file asks for it, with a
+ * slot pair for every session the cap allows. Where it cannot (no privilege, no BPF in this
+ * build), those listeners splice: one line says why.
+ */
+static void
+sockmap_open(struct sl_proxy *p)
+{
+	/* relaxed: set by sl__budget_apply() on this thread just now */
+	uint32_t pairs = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
+	char why[200];
+	int err;
+
+	if (!sl__listeners_want(p->cfg, SL_FWD_SOCKMAP))
+		return;
+	err = sl__sockmap_open(&p->sockmap, pairs, why, sizeof(why));
+	p->sockmap_refused = err != 0;
+	if (err != 0)
+		sl_log_warn("forward: sockmap runs as splice: %s", why);
+	else
+		sl_log_info("forward: sockmap: verdict attached, %u sessions' slots", pairs);
+}
+
 /* Says once which runtime the loops run on (worker 0's: every loop was given the same). */
 static void
 runtime_log(struct sl_proxy *p)
@@ -254,7 +278,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		goto err_destroy;
 	}
 	/* a file table costs kernel memory in every ring: only for forward: uring */
-	wo.loop.max_files = sl__listeners_want_files(cfg) ? 0 : -1;
+	wo.loop.max_files = sl__listeners_want(cfg, SL_FWD_URING) ? 0 : -1;
 	err = sl_worker_group_create(&p->wg, &wo);
 	if (err != 0)
 		goto err_destroy;
@@ -282,6 +306,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	err = sl__budget_apply(p);
 	if (err != 0)
 		goto err_destroy;
+	sockmap_open(p);
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
 	p->lfds = malloc((size_t)p->nworkers * p->lcap * sizeof(p->lfds[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
@@ -522,6 +547,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 		for (unsigned i = 0; i < p->nworkers; i++)
 			sl__pworker_fini(p, &p->workers[i]);
 	sl_worker_group_destroy(p->wg);
+	sl__sockmap_close(p->sockmap); /* no forwarder is left */
 	/* no worker runs: every replaced snapshot goes now, and the current one if published */
 	sl_epoch_destroy(p->epoch);
 	/* relaxed: only this thread writes cur, and no worker runs */

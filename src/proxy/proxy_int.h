@@ -73,8 +73,10 @@ enum sl_ctr {
 	SL_CTR_ACCEPT_PAUSES,
 	SL_CTR_SOURCE_BANS, /* sources banned (source_limits.ban) */
 	SL_CTR_QUEUE_FULL,
-	SL_CTR_MOVED_OUT,     /* sessions handed to a new process (binary upgrade) */
-	SL_CTR_MOVED_IN,      /* sessions taken over from the previous process */
+	SL_CTR_MOVED_OUT,        /* sessions handed to a new process (binary upgrade) */
+	SL_CTR_MOVED_IN,         /* sessions taken over from the previous process */
+	SL_CTR_SOCKMAP_SESSIONS, /* sessions whose bytes the kernel moved (forward: sockmap) */
+	SL_CTR_SOCKMAP_COPIED,   /* of their directions, those the process copied */
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
@@ -341,7 +343,8 @@ struct sl_pworker {
 	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
 	uint8_t *pp_buf;          /* scratch for PROXY headers in and out */
 	size_t pp_buf_size;
-	struct sl_session *live; /* doubly linked list of open sessions */
+	struct sl_session *live;       /* doubly linked list of open sessions */
+	struct sl_fwd_sockmap sockmap; /* this worker's share of p->sockmap; dirs NULL: none */
 	size_t nlive;
 	bool draining; /* listeners closed; report idle when nlive reaches 0 */
 	bool idle_reported;
@@ -446,6 +449,10 @@ struct sl_proxy {
 	/* the XDP program the workers add bans to (sl_proxy_use_xdp()); NULL: none. Set before
 	 * start, outlives the workers */
 	struct sl_xdp *xdp;
+	/* the sockmap forwarder's program and maps (sockmap.h), loaded at create when the start
+	 * file has a forward: sockmap listener; NULL: none (those listeners splice) */
+	struct sl_sockmap *sockmap;
+	bool sockmap_refused; /* the start file asked for it and the load failed */
 	/* binary upgrade (handover.c): the listening sockets handed over by the process this one
 	 * replaces, taken by listener.c in worker order (a taken entry's fd is -1); and every
 	 * worker's listening fd as opened, [worker * lcap + slot] (-1: none), from start until
@@ -796,12 +803,13 @@ void sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_
  */
 int sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd);
 /*
- * Whether some listener of <cfg> has forward: uring, the one user of a loop's registered files
- * (sl_loop_file_add()): the workers' io_uring loops register a file table only if the start
- * file has one (sl_loop_opts.max_files); a listener a reload adds to a process without goes by
- * plain fds. Any thread.
+ * Whether some listener of <cfg> has forward: <forward>. What the start file asks for is set up
+ * once: uring, the one user of a loop's registered files (sl_loop_file_add()), has the workers'
+ * io_uring loops register a file table (sl_loop_opts.max_files); sockmap loads its program
+ * (p->sockmap). A listener a reload adds to a process without goes by plain fds (uring) or
+ * splices (sockmap). Any thread.
  */
-bool sl__listeners_want_files(const struct sl_config *cfg);
+bool sl__listeners_want(const struct sl_config *cfg, enum sl_fwd_mode forward);
 /* Writes into <why> (<size>) why listener <c> cannot listen on <a> (-errno <err>): for an
  * address in use, what holds the port (sl_sock_port_users()). */
 void sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr *a, int err,

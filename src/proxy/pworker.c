@@ -14,6 +14,7 @@
 #include <sluice/pool.h>
 
 #include "proxy/session.h"
+#include "proxy/sockmap.h"
 
 /* ---- drain and stop ---- */
 
@@ -133,6 +134,11 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	err = sl__pp_worker_init(w);
 	if (err != 0)
 		return err;
+	if (p->sockmap != NULL) {
+		err = sl__sockmap_worker(p->sockmap, index, p->nworkers, &w->sockmap);
+		if (err != 0)
+			return err;
+	}
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		err = sl__wgroup_init(&w->groups[g], &cfg->groups[g], p->backends[g],
 		                      p->bsets[g].cap, p->lbs[g], p->bsets[g].map, p->bsets[g].nmap,
@@ -169,6 +175,7 @@ sl__pworker_fini(struct sl_proxy *p, struct sl_pworker *w)
 		for (size_t g = 0; g < p->gcap; g++)
 			sl__wgroup_fini(&w->groups[g]);
 	sl_pool_destroy(w->sessions);
+	sl__sockmap_worker_fini(&w->sockmap);
 	sl__metrics_worker_fini(w);
 	sl__pp_worker_fini(w);
 	free(w->listeners);

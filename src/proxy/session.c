@@ -124,6 +124,16 @@ session_free(struct sl_session *s)
 	sl__pworker_session_closed(w, l);
 }
 
+/* A session the kernel forwarded (it kept its sockmap ops: its sockets went in the maps). */
+static void
+session_count_sockmap(struct sl_pworker *w, const struct sl_fwd *f)
+{
+	sl__ctr_add(w, SL_CTR_SOCKMAP_SESSIONS, 1);
+	for (unsigned d = 0; d < 2; d++)
+		if ((f->kernel & (1u << d)) == 0)
+			sl__ctr_add(w, SL_CTR_SOCKMAP_COPIED, 1);
+}
+
 static void
 session_close(struct sl_session *s, enum close_mode mode)
 {
@@ -134,6 +144,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 
 	if (s->queued)
 		queue_leave(s);
+	sl_fwd_sync(&s->fwd); /* sockmap: the kernel's last counts, for the logs and metrics */
 	set_state(s, SL_SS_CLOSED);
 	/* before the fds close: a client that sees its close may come straight back */
 	sl__filter_release(s);
@@ -170,6 +181,8 @@ session_close(struct sl_session *s, enum close_mode mode)
 	}
 	if (sl_unlikely(s->fwd.ops != l->fwd_ops))
 		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
+	else if (s->fwd.ops == &sl_fwd_sockmap_ops)
+		session_count_sockmap(w, &s->fwd);
 
 	session_free(s);
 }
@@ -225,6 +238,8 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 	const struct sl_fwd *f = &s->fwd;
 	uint32_t cidle = t->client_idle_ms, sidle = t->server_idle_ms;
 	int ckind = SL_TIMEOUT_CLIENT_IDLE, skind = SL_TIMEOUT_SERVER_IDLE, kind = -1;
+
+	sl_fwd_sync(&s->fwd); /* sockmap: the kernel's counts, and the stamps they move */
 
 	/* idle = no byte moved through that side's socket, either way (docs/configuration.md);
 	 * the stamps start at the start of forwarding */
@@ -294,6 +309,23 @@ forward_result(struct sl_session *s, int rc)
 	return false;
 }
 
+/*
+ * Re-registers each fd whose watch the forwarder changed (sl_fwd_interest(): sockmap watches
+ * for hang-ups only while the kernel moves a direction). A failed change keeps the wider
+ * watch: wake-ups for nothing, no event missed.
+ */
+static void
+forward_rewatch(struct sl_session *s)
+{
+	struct sl_io *io[2] = {&s->cio, &s->sio};
+
+	for (unsigned side = 0; side < 2; side++)
+		if ((s->fwd.rewatch & (1u << side)) != 0)
+			(void)sl_loop_io_mod(session_loop(s), io[side],
+			                     sl_fwd_interest(&s->fwd, side));
+	s->fwd.rewatch = 0;
+}
+
 static void
 session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 {
@@ -302,7 +334,11 @@ session_forwarding(struct sl_session *s, unsigned side, unsigned events)
 	if (sl_unlikely(s->mark_us != 0))
 		sl__metrics_forwarded(s);
 	/* the idle timer is not touched here: it re-checks the stamps when it fires */
-	if (forward_result(s, rc) && sl_unlikely(s->fwd.hold))
+	if (!forward_result(s, rc))
+		return;
+	if (sl_unlikely(s->fwd.rewatch != 0))
+		forward_rewatch(s);
+	if (sl_unlikely(s->fwd.hold))
 		sl__session_try_move(s); /* a binary upgrade waits for it to empty */
 }
 
@@ -349,6 +385,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	}
 	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING) {
 		forward_unwatch(s);
+		forward_rewatch(s);
 		forward_arm(s);
 	}
 }
@@ -917,7 +954,8 @@ client_io(struct sl_loop *loop, struct sl_io *io, unsigned events)
 bool
 sl__session_hold(struct sl_session *s)
 {
-	if ((s->state != SL_SS_FORWARDING && s->state != SL_SS_DRAINING) || !s->fwd.attached)
+	if ((s->state != SL_SS_FORWARDING && s->state != SL_SS_DRAINING) || !s->fwd.attached ||
+	    !sl_fwd_movable(&s->fwd))
 		return false;
 	sl_fwd_hold(&s->fwd, true);
 	return true;
@@ -1045,6 +1083,7 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	}
 	if (forward_result(s, rc)) {
 		forward_unwatch(s);
+		forward_rewatch(s);
 		forward_arm(s);
 	}
 	return 0;

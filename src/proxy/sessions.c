@@ -91,9 +91,12 @@ list_on_worker(struct sl_worker *wk, struct sl_msg *m)
 	pthread_mutex_lock(&r->mu);
 	if (w != NULL) {
 		now = sl_loop_now_ms(w->loop);
-		for (const struct sl_session *s = w->live; s != NULL; s = s->next, r->n++)
-			if (r->n < r->max)
-				describe(&r->out[r->n], s, w, now);
+		for (struct sl_session *s = w->live; s != NULL; s = s->next, r->n++) {
+			if (r->n >= r->max)
+				continue;
+			sl_fwd_sync(&s->fwd); /* sockmap: the kernel's counts */
+			describe(&r->out[r->n], s, w, now);
+		}
 	}
 	if (--r->pending == 0)
 		pthread_cond_broadcast(&r->cv);

@@ -19,17 +19,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "proxy/libbpf_quiet.h"
 #include "proxy/steer_obj.h"
-
-/* libbpf's messages while loading: none (the caller reports a failure once, from <why>) */
-static int __attribute__((format(printf, 2, 0)))
-libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	(void)level;
-	(void)fmt;
-	(void)ap;
-	return 0;
-}
 
 /* how long sock_put() waits for the kernel to free a detached program's map: 400 x 5 ms */
 #define SOCK_PUT_TRIES 400
@@ -116,7 +107,7 @@ sl__steer_attach(const int *fds, const int *cpus, unsigned n, char *why, size_t 
 		snprintf(why, size, "cannot count the possible CPUs: %s", strerror(-err));
 		return err;
 	}
-	print = libbpf_set_print(libbpf_quiet);
+	print = libbpf_set_print(sl__libbpf_quiet);
 	err = steer_load("sl_steer_cpu", "steering program", ncpus, &obj, &prog, &map, why, size);
 	if (err != 0)
 		goto out_print;
@@ -178,7 +169,7 @@ out_print:
 int
 sl__steer_migrate(int fd, char *why, size_t size)
 {
-	libbpf_print_fn_t print = libbpf_set_print(libbpf_quiet);
+	libbpf_print_fn_t print = libbpf_set_print(sl__libbpf_quiet);
 	struct bpf_program *prog = NULL;
 	struct bpf_object *obj = NULL;
 	struct bpf_map *map = NULL;

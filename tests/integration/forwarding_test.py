@@ -9,16 +9,11 @@ import threading
 import unittest
 
 from harness import (SLOW, Server, Sluice, closed_by_peer, connect, digest_handler, echo_handler,
-                     echo_roundtrip, free_port, read_digest, recv_all, recv_exact)
+                     echo_many, echo_roundtrip, free_port, read_digest, recv_all, recv_exact)
 
 
 # the default (auto) and the completion forwarder, which runs as copy on epoll
 FORWARDS = ("auto", "uring")
-
-
-def roundtrip(port, size, rng):
-    payload = rng.randbytes(size)
-    return hashlib.sha256(payload).digest(), hashlib.sha256(echo_roundtrip(port, payload)).digest()
 
 
 class Forwarding(unittest.TestCase):
@@ -31,17 +26,7 @@ class Forwarding(unittest.TestCase):
                 rng = random.Random(7)
                 sizes = [rng.choice([0, 1, 100, 4096, 65537, 300_000, 1_000_000])
                          for _ in range(120 // SLOW)]
-                results = [None] * len(sizes)
-
-                def work(i):
-                    results[i] = roundtrip(port, sizes[i], random.Random(i))
-
-                threads = [threading.Thread(target=work, args=(i,)) for i in range(len(sizes))]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(120 * SLOW)
-                for i, r in enumerate(results):
+                for i, r in enumerate(echo_many(port, sizes)):
                     self.assertIsNotNone(r, f"connection {i} did not finish")
                     self.assertEqual(r[0], r[1], f"connection {i} ({sizes[i]} bytes) corrupted")
                 self.assertEqual(len(sizes), a.accepted + b.accepted)

@@ -421,6 +421,25 @@ def echo_roundtrip(port, payload, host="127.0.0.1"):
     return got[0] if got else b""
 
 
+def echo_many(port, sizes):
+    """Echoes a random payload of each size in <sizes> (seeded by its index) through <port>, all
+    at once, one connection each: [(sha256 sent, sha256 echoed)], None for one that did not
+    finish."""
+    results = [None] * len(sizes)
+
+    def work(i):
+        payload = random.Random(i).randbytes(sizes[i])
+        results[i] = (hashlib.sha256(payload).digest(),
+                      hashlib.sha256(echo_roundtrip(port, payload)).digest())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(sizes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120 * SLOW)
+    return results
+
+
 def write_config(text):
     f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     f.write(text)

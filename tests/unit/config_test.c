@@ -1008,7 +1008,8 @@ config_reports_every_error_in_file_order(void **state)
 	              "t.yaml:1:10: expected an integer for \"workers\", got \"many\"\n"
 	              "t.yaml:3:14: bad address \"127.0.0.1:0\": port out of range (1-65535)\n"
 	              "t.yaml:4:12: group \"nope\" not found (defined groups: web)\n"
-	              "t.yaml:5:14: expected one of splice, copy, auto, uring for \"forward\", got "
+	              "t.yaml:5:14: expected one of splice, copy, auto, uring, sockmap for "
+	              "\"forward\", got "
 	              "\"zerocopy\"\n"
 	              "t.yaml:8:48: expected an integer for \"weight\", got \"heavy\"\n");
 }

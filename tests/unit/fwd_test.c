@@ -3,7 +3,9 @@
  * Behaviour of the forwarders (src/net/fwd*.c), every test run against each variant over
  * loopback TCP: test client <-> [pc  forwarder  ps] <-> test server, driven by an edge-triggered
  * epoll set the way the session drives it (the uring variant: by an io_uring sl_loop, with ios
- * for the four sockets, as the session drives it there).
+ * for the four sockets, as the session drives it there; the sockmap variant: by an epoll
+ * sl_loop the same way, its flush timer needing one, with the kernel's maps loaded once for the
+ * whole run).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <sluice/sock.h>
 #include <sluice/worker.h>
 
+#include "proxy/sockmap.h"
 #include "sl_test_net.h"
 
 #define PIPE_SIZE 65536u
@@ -52,6 +55,16 @@ is_uring(const void *ops)
 {
 	return ops == &sl_fwd_uring_ops;
 }
+
+static bool
+is_sockmap(const void *ops)
+{
+	return ops == &sl_fwd_sockmap_ops;
+}
+
+/* sockmap: the kernel's maps and the slots of the one "worker" the tests are */
+static struct sl_sockmap *sockmap_kernel;
+static struct sl_fwd_sockmap sockmap_share;
 
 /* uring rig: pc and ps feed the forwarder (as a session does), tc and ts only end a step. */
 static void
@@ -98,9 +111,10 @@ rig_stop_defer(struct sl_loop *l, struct sl_defer *d)
 static int rig_bufs;
 
 static void
-rig_open_loop(struct rig *r)
+rig_open_loop(struct rig *r, const struct sl_fwd_ops *ops)
 {
-	struct sl_loop_opts lo = {.runtime = SL_LOOP_IO_URING, .bufs = rig_bufs};
+	struct sl_loop_opts lo = {.runtime = is_uring(ops) ? SL_LOOP_IO_URING : SL_LOOP_EPOLL,
+	                          .bufs = rig_bufs};
 	int fds[4] = {r->pc, r->ps, r->tc, r->ts};
 
 	assert_int_equal(0, sl_loop_create(&r->loop, &lo));
@@ -119,6 +133,8 @@ rig_open(struct rig *r, const struct sl_fwd_ops *ops)
 	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 
+	if (is_sockmap(ops) && sockmap_kernel == NULL)
+		skip(); /* said why once, in sockmap_setup() */
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(0, sl_test_tcp_pair(&r->tc, &r->pc));
 	assert_int_equal(0, sl_test_tcp_pair(&r->ps, &r->ts));
@@ -126,9 +142,11 @@ rig_open(struct rig *r, const struct sl_fwd_ops *ops)
 	assert_int_equal(0, sl_pool_create(&r->pool, &po));
 	r->env =
 	        (struct sl_fwd_env){.pipes = r->pipes, .buffers = r->pool, .buffer_size = BUF_SIZE};
+	if (is_sockmap(ops))
+		r->env.sockmap = &sockmap_share;
 	sl_fwd_init(&r->f, ops, &r->env, r->pc, r->ps);
-	if (is_uring(ops))
-		rig_open_loop(r);
+	if (is_uring(ops) || is_sockmap(ops))
+		rig_open_loop(r, ops);
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	assert_true(r->ep >= 0);
 	ev.data.u32 = SL_FWD_CLIENT;
@@ -312,6 +330,7 @@ fwd_moves_bytes_both_ways_intact(void **state)
 			rig_step(&r, 100);
 	}
 	assert_int_equal(0, sl_fwd_in_flight(&r.f));
+	sl_fwd_sync(&r.f); /* sockmap: the counts are the kernel's */
 	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
 	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_SERVER));
 	assert_int_equal(SL_FWD_RUNNING, r.status);
@@ -440,6 +459,9 @@ fwd_holds_at_most_its_capacity_when_reader_stalls(void **state)
 	assert_true(r.f.d[SL_FWD_CLIENT].pending <= r.f.d[SL_FWD_CLIENT].capacity);
 	assert_true(r.f.d[SL_FWD_CLIENT].capacity <=
 	            (*state == &sl_fwd_copy_ops ? BUF_SIZE : PIPE_SIZE));
+	/* sockmap: the kernel's own queue has no bound; past its lag the process copies */
+	if (is_sockmap(*state))
+		assert_int_equal(0, r.f.kernel & (1u << SL_FWD_CLIENT));
 	/* once the reader reads, everything arrives intact */
 	shutdown(r.tc, SHUT_WR);
 	assert_int_equal(sent, rig_read(&r, r.ts, in, n));
@@ -1714,6 +1736,177 @@ uring_runs_as_copy_on_an_epoll_loop(void **state)
 	sl_pool_destroy(env.buffers);
 }
 
+/* ---- sockmap: the kernel moves the bytes ---- */
+
+/* the slots the tests' maps have: few, so that a test can take them all */
+#define SOCKMAP_PAIRS 4u
+
+static int
+sockmap_setup(void **state)
+{
+	char why[256];
+	int err;
+
+	(void)state;
+	err = sl__sockmap_open(&sockmap_kernel, SOCKMAP_PAIRS, why, sizeof(why));
+	if (err == 0)
+		err = sl__sockmap_worker(sockmap_kernel, 0, 1, &sockmap_share);
+	if (err != 0) {
+		/* not root, or built without BPF: the sockmap tests skip, saying so */
+		print_message("sockmap tests skipped: %s\n", why);
+		sl__sockmap_close(sockmap_kernel);
+		sockmap_kernel = NULL;
+	}
+	return 0;
+}
+
+static int
+sockmap_teardown(void **state)
+{
+	(void)state;
+	if (sockmap_kernel != NULL) {
+		assert_int_equal(SOCKMAP_PAIRS, sockmap_share.nfree); /* every rig gave its back */
+		sl__sockmap_worker_fini(&sockmap_share);
+		sl__sockmap_close(sockmap_kernel);
+		sockmap_kernel = NULL;
+	}
+	return 0;
+}
+
+static void
+sockmap_redirects_bytes_that_came_before_the_start(void **state)
+{
+	const size_t n = 100000;
+	char *out_c = malloc(n), *out_s = malloc(n), *in = malloc(n);
+	uint64_t sessions = sockmap_share.sessions;
+	struct rig r;
+	int err;
+
+	(void)state;
+	if (sockmap_kernel == NULL)
+		skip();
+	sl_test_fill(out_c, n, 21);
+	sl_test_fill(out_s, n, 22);
+	memset(&r, 0, sizeof(r));
+	r.pc = r.ps = -1;
+	/* the rig, but with both sides' bytes in the sockets' queues before the attach */
+	{
+		struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+
+		assert_int_equal(0, sl_test_tcp_pair(&r.tc, &r.pc));
+		assert_int_equal(0, sl_test_tcp_pair(&r.ps, &r.ts));
+		assert_int_equal(0, sl_test_write_all(r.tc, out_c, n, 1000));
+		assert_int_equal(0, sl_test_write_all(r.ts, out_s, n, 1000));
+		assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 8, 2, PIPE_SIZE));
+		assert_int_equal(0, sl_pool_create(&r.pool, &po));
+		r.env = (struct sl_fwd_env){.pipes = r.pipes,
+		                            .buffers = r.pool,
+		                            .buffer_size = BUF_SIZE,
+		                            .sockmap = &sockmap_share};
+		sl_fwd_init(&r.f, &sl_fwd_sockmap_ops, &r.env, r.pc, r.ps);
+		rig_open_loop(&r, &sl_fwd_sockmap_ops);
+		r.ep = epoll_create1(EPOLL_CLOEXEC);
+		r.status = sl_fwd_start(&r.f);
+		assert_true(r.status >= 0);
+	}
+	assert_int_equal(0, shutdown(r.tc, SHUT_WR));
+	assert_int_equal(n, rig_read(&r, r.ts, in, n));
+	assert_memory_equal(out_c, in, n);
+	assert_true(rig_wait_eof(&r, r.ts, &err));
+	assert_int_equal(0, err);
+	assert_int_equal(n, rig_read(&r, r.tc, in, n));
+	assert_memory_equal(out_s, in, n);
+
+	/* through the kernel, both ways, and counted there */
+	assert_ptr_equal(&sl_fwd_sockmap_ops, r.f.ops);
+	assert_int_equal(sessions + 1, sockmap_share.sessions);
+	assert_int_equal(3, r.f.kernel); /* both directions */
+	sl_fwd_sync(&r.f);
+	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(n, sl_fwd_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(0, rig_buffers_held(&r));
+	rig_close(&r);
+	free(out_c);
+	free(out_s);
+	free(in);
+}
+
+static void
+sockmap_sync_stamps_the_sides_the_kernel_moved_bytes_through(void **state)
+{
+	const size_t n = 65536;
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &sl_fwd_sockmap_ops);
+	assert_int_equal(n, rig_one_way(&r, r.tc, r.ts, n));
+
+	assert_int_equal(0, sl_fwd_moved_ms(&r.f, SL_FWD_CLIENT)); /* the process saw none */
+	sl_fwd_sync(&r.f);
+	assert_int_equal(n, sl_fwd_side_bytes(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(n, sl_fwd_side_bytes(&r.f, SL_FWD_SERVER));
+	assert_int_equal(sl_loop_now_ms(r.loop), sl_fwd_moved_ms(&r.f, SL_FWD_CLIENT));
+	assert_int_equal(sl_loop_now_ms(r.loop), sl_fwd_moved_ms(&r.f, SL_FWD_SERVER));
+	rig_close(&r);
+}
+
+static void
+sockmap_session_past_the_last_slot_runs_as_copy(void **state)
+{
+	struct rig full[SOCKMAP_PAIRS], r;
+	uint64_t refused = sockmap_share.refused;
+
+	(void)state;
+	for (unsigned i = 0; i < SOCKMAP_PAIRS; i++)
+		rig_open(&full[i], &sl_fwd_sockmap_ops);
+	assert_int_equal(0, sockmap_share.nfree);
+	rig_open(&r, &sl_fwd_sockmap_ops);
+	rig_exchanges(&r, 3, 64);
+
+	assert_ptr_equal(&sl_fwd_copy_ops, r.f.ops);
+	assert_int_equal(refused + 1, sockmap_share.refused);
+	rig_close(&r);
+	/* the first rig's loop runs the worker's sweep (one loop per worker in sluice): last */
+	for (unsigned i = SOCKMAP_PAIRS; i-- > 0;) {
+		rig_exchanges(&full[i], 1, 64); /* the others still go through the kernel */
+		assert_ptr_equal(&sl_fwd_sockmap_ops, full[i].f.ops);
+		rig_close(&full[i]);
+	}
+	assert_int_equal(SOCKMAP_PAIRS, sockmap_share.nfree);
+}
+
+static void
+sockmap_without_the_maps_runs_as_copy(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_open(&r, &sl_fwd_sockmap_ops);
+	rig_close(&r);
+	/* the same rig with no maps: a worker whose load failed */
+	memset(&r, 0, sizeof(r));
+	{
+		struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
+
+		assert_int_equal(0, sl_test_tcp_pair(&r.tc, &r.pc));
+		assert_int_equal(0, sl_test_tcp_pair(&r.ps, &r.ts));
+		assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 8, 2, PIPE_SIZE));
+		assert_int_equal(0, sl_pool_create(&r.pool, &po));
+		r.env = (struct sl_fwd_env){
+		        .pipes = r.pipes, .buffers = r.pool, .buffer_size = BUF_SIZE};
+		sl_fwd_init(&r.f, &sl_fwd_sockmap_ops, &r.env, r.pc, r.ps);
+		rig_open_loop(&r, &sl_fwd_sockmap_ops);
+		r.ep = epoll_create1(EPOLL_CLOEXEC);
+		r.status = sl_fwd_start(&r.f);
+		assert_true(r.status >= 0);
+	}
+	rig_exchanges(&r, 3, 64);
+
+	assert_ptr_equal(&sl_fwd_copy_ops, r.f.ops);
+	assert_int_equal(1, r.env.fallbacks);
+	rig_close(&r);
+}
+
 /* One test body per variant. */
 #define ON(variant, fn)                                                                            \
 	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
@@ -1765,6 +1958,20 @@ main(void)
 	        cmocka_unit_test(uring_stalled_reader_holds_at_most_its_bound_of_the_group),
 	        cmocka_unit_test(uring_peers_holding_the_whole_group_do_not_stall_another_session),
 	};
+	const struct CMUnitTest sockmap[] = {
+	        ON(sockmap, fwd_moves_bytes_both_ways_intact),
+	        ON(sockmap, fwd_passes_client_half_close_and_keeps_reverse_flowing),
+	        ON(sockmap, fwd_passes_server_half_close_and_keeps_forward_flowing),
+	        ON(sockmap, fwd_reports_server_reset_so_client_gets_reset),
+	        ON(sockmap, fwd_holds_at_most_its_capacity_when_reader_stalls),
+	        ON(sockmap, fwd_idle_session_holds_no_buffer),
+	        ON(sockmap, fwd_holds_no_buffer_once_a_bulk_transfer_is_delivered),
+	        ON(sockmap, fwd_keeps_bytes_in_order_as_buffers_come_and_go),
+	        cmocka_unit_test(sockmap_redirects_bytes_that_came_before_the_start),
+	        cmocka_unit_test(sockmap_sync_stamps_the_sides_the_kernel_moved_bytes_through),
+	        cmocka_unit_test(sockmap_session_past_the_last_slot_runs_as_copy),
+	        cmocka_unit_test(sockmap_without_the_maps_runs_as_copy),
+	};
 	const struct CMUnitTest single_shot[] = {
 	        ON(uring, fwd_moves_bytes_both_ways_intact),
 	        ON(uring, fwd_passes_client_half_close_and_keeps_reverse_flowing),
@@ -1779,5 +1986,6 @@ main(void)
 	fails = cmocka_run_group_tests_name("fwd", tests, NULL, NULL);
 	fails += cmocka_run_group_tests_name("uring_single_shot", single_shot, use_single_shot,
 	                                     NULL);
+	fails += cmocka_run_group_tests_name("sockmap", sockmap, sockmap_setup, sockmap_teardown);
 	return fails;
 }

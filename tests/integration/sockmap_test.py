@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: MIT
+"""forward: sockmap, the kernel moving the bytes (root only: loading the verdict needs CAP_BPF,
+CAP_NET_ADMIN and CAP_PERFMON): many concurrent connections of random sizes intact both ways, and counted as
+forwarded in the kernel; half-close in both directions; a backend that stops reading holds the
+client back (the kernel's own queue has no bound: the forwarder's is what stops it) and then gets
+every byte in order; the same after the process dropped to an unprivileged user; and a process
+without the capabilities splices instead, saying why."""
+import hashlib
+import os
+import random
+import shutil
+import socket
+import threading
+import time
+import unittest
+
+from harness import (SLOW, Server, Sluice, closed_by_peer, connect, digest_handler, echo_handler,
+                     echo_many, echoed, free_port, read_digest, recv_all, recv_exact,
+                     scrape_metrics, wait_for_text, write_config)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "the verdict program loads as root only")
+class Sockmap(unittest.TestCase):
+    def start(self, backends, extra=(), wrap=()):
+        port = free_port()
+        admin = free_port()
+        args = ["-l", f"127.0.0.1:{port}", "-b", ",".join(backends), "-w", "2",
+                "--forward", "sockmap", "--admin", f"127.0.0.1:{admin}", *extra]
+        px = Sluice(args, port=port)
+        if wrap:
+            px.args = list(wrap) + px.args
+        return px, port, admin
+
+    def test_concurrent_connections_lose_no_byte_and_go_through_the_kernel(self):
+        with Server(echo_handler) as a, Server(echo_handler) as b:
+            px, port, admin = self.start([a.addr, b.addr])
+            with px:
+                wait_for_text(px, "forward: sockmap: verdict attached")
+                rng = random.Random(11)
+                sizes = [rng.choice([1, 100, 4096, 65537, 300_000, 1_000_000, 6_000_000])
+                         for _ in range(80 // SLOW)]
+                for i, r in enumerate(echo_many(port, sizes)):
+                    self.assertIsNotNone(r, f"connection {i} did not finish")
+                    self.assertEqual(r[0], r[1], f"connection {i} ({sizes[i]} bytes) corrupted")
+                m = scrape_metrics(admin)
+                # a client that sends everything and its FIN before the backend answers is
+                # refused by the kernel's map (it takes established sockets only) and copied:
+                # most are not
+                self.assertGreater(m["sluice_sockmap_sessions_total"], len(sizes) / 2, m)
+                self.assertEqual(0, m["sluice_resets_total"], px.stderr())
+                self.assertEqual(0, px.stop(), px.stderr())
+
+    def test_half_close_passes_both_ways(self):
+        def banner_then_echo(conn):
+            conn.sendall(b"banner")
+            conn.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                got += data
+            self.backend_got = got
+
+        with Server(echo_handler) as echo:
+            px, port, _ = self.start([echo.addr])
+            with px:
+                wait_for_text(px, "verdict attached")
+                s = connect(port)
+                time.sleep(0.2)  # in the maps before the first byte
+                s.sendall(b"hello")
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(b"hello", recv_all(s))  # the reply still flows, then EOF
+                s.close()
+                self.assertEqual(0, px.stop(), px.stderr())
+        with Server(banner_then_echo) as srv:
+            px, port, _ = self.start([srv.addr])
+            with px:
+                wait_for_text(px, "verdict attached")
+                s = connect(port)
+                self.assertEqual(b"banner", recv_all(s, timeout=10))  # the backend's FIN came
+                s.sendall(b"still here")  # and the client may still send
+                s.shutdown(socket.SHUT_WR)
+                s.close()
+                deadline = time.monotonic() + 10 * SLOW
+                while not hasattr(self, "backend_got") and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual(b"still here", getattr(self, "backend_got", None))
+                self.assertEqual(0, px.stop(), px.stderr())
+
+    def test_idle_timeouts_see_the_kernels_bytes(self):
+        """The idle deadlines read the kernel's counts: a session the kernel keeps busy for
+        three idle timeouts lives on; one that goes quiet is cut at its deadline."""
+        with Server(echo_handler) as echo:
+            port, admin = free_port(), free_port()
+            cfg = write_config(
+                "workers: 1\n"
+                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+                "listeners:\n"
+                f"  - {{ address: 127.0.0.1:{port}, group: g, forward: sockmap,\n"
+                "      timeouts: { client_idle: 1s, server_idle: 1s } }\n"
+                "groups:\n  - name: g\n"
+                f"    backends:\n      - address: {echo.addr}\n")
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "verdict attached")
+                busy, quiet = connect(port), connect(port)
+                time.sleep(0.2)
+                self.assertTrue(echoed(quiet, b"q"))
+                end = time.monotonic() + 3.0
+                while time.monotonic() < end:
+                    self.assertTrue(echoed(busy, b"ping"))
+                    time.sleep(0.2)
+                self.assertTrue(closed_by_peer(quiet, timeout=5), "the quiet one was not cut")
+                self.assertTrue(echoed(busy, b"ping"))
+                m = scrape_metrics(admin)
+                self.assertEqual(1, m['sluice_timeouts_total{kind="client_idle"}'] +
+                                 m['sluice_timeouts_total{kind="server_idle"}'], m)
+                busy.close()
+                self.assertEqual(0, px.stop(), px.stderr())
+            os.unlink(cfg)
+
+    def stalled_reader(self, extra=()):
+        """A backend that reads nothing until told: the client's sends stop at a bound, and once
+        the backend reads, every byte arrives in order."""
+        go = threading.Event()
+        digest = {}
+
+        def late_reader(conn):
+            go.wait(60 * SLOW)
+            digest["got"] = read_digest(conn)
+            conn.sendall(b"done")
+
+        with Server(late_reader) as srv:
+            px, port, admin = self.start([srv.addr], extra)
+            with px:
+                wait_for_text(px, "verdict attached")
+                s = connect(port)
+                time.sleep(0.2)
+                s.setblocking(False)
+                rng = random.Random(5)
+                h = hashlib.sha256()
+                sent = 0
+                quiet_since = time.monotonic()
+                # push until the chain has taken nothing for 1 s (or 256 MiB went in: the bound
+                # failed), bounded in time either way
+                deadline = time.monotonic() + 60 * SLOW
+                while time.monotonic() - quiet_since < 1.0 and sent < (256 << 20) \
+                        and time.monotonic() < deadline:
+                    chunk = rng.randbytes(65536)
+                    try:
+                        n = s.send(chunk)
+                    except BlockingIOError:
+                        time.sleep(0.01)
+                        continue
+                    h.update(chunk[:n])
+                    sent += n
+                    quiet_since = time.monotonic()
+                # the kernel's queue may hold 4 MiB, the sockets' buffers a few more each
+                self.assertLess(sent, 64 << 20, "the client was never held back")
+                go.set()
+                s.setblocking(True)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(b"done", recv_exact(s, 4))
+                self.assertEqual(h.digest(), digest.get("got"), f"{sent} bytes sent")
+                m = scrape_metrics(admin)
+                self.assertGreaterEqual(m["sluice_sockmap_copied_total"], 1, m)
+                self.assertEqual(0, px.stop(), px.stderr())
+                return px.stderr()
+
+    def test_a_backend_that_stops_reading_holds_the_client_back_and_loses_nothing(self):
+        self.stalled_reader()
+
+    def test_forwards_in_the_kernel_after_dropping_to_an_unprivileged_user(self):
+        err = self.stalled_reader(("--user", "nobody", "--group", "nogroup"))
+        self.assertIn("verdict attached", err)
+
+    @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
+    def test_without_the_capabilities_splices_and_says_why(self):
+        with Server(digest_handler) as srv:
+            # root without CAP_BPF, CAP_SYS_ADMIN (which also allows BPF), CAP_NET_ADMIN and
+            # CAP_PERFMON, for the process and everything it could gain
+            drop = "-bpf,-sys_admin,-net_admin,-perfmon"
+            px, port, _ = self.start([srv.addr], wrap=(
+                "setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"))
+            with px:
+                wait_for_text(px, "forward: sockmap runs as splice: ")
+                payload = os.urandom(1_000_000)
+                s = connect(port)
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(hashlib.sha256(payload).digest(), recv_exact(s, 32))
+                self.assertEqual(0, px.stop(), px.stderr())
+                self.assertEqual(1, px.stderr().count("runs as splice"), px.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main()
