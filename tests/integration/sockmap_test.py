@@ -8,15 +8,17 @@ without the capabilities splices instead, saying why."""
 import hashlib
 import os
 import random
+import re
 import shutil
 import socket
+import tempfile
 import threading
 import time
 import unittest
 
-from harness import (SLOW, Server, Sluice, closed_by_peer, connect, digest_handler, echo_handler,
-                     echo_many, echoed, free_port, read_digest, recv_all, recv_exact,
-                     scrape_metrics, wait_for_text, write_config)
+from harness import (SLOW, EchoStream, Server, Sluice, closed_by_peer, connect, digest_handler,
+                     echo_handler, echo_many, echo_roundtrip, echoed, free_port, read_digest,
+                     recv_all, recv_exact, scrape_metrics, wait_for_text, write_config)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "the verdict program loads as root only")
@@ -173,6 +175,53 @@ class Sockmap(unittest.TestCase):
     def test_forwards_in_the_kernel_after_dropping_to_an_unprivileged_user(self):
         err = self.stalled_reader(("--user", "nobody", "--group", "nogroup"))
         self.assertIn("verdict attached", err)
+
+    def test_an_upgrade_leaves_its_sessions_to_drain_in_the_old_process(self):
+        """A session whose bytes sit in the kernel's queues cannot move to the new process: it
+        stays in the old one, which drains it (streams intact both ways), while the new process
+        loads its own program and serves new clients through it."""
+        with Server(echo_handler) as echo, tempfile.TemporaryDirectory() as tmp:
+            port, admin = free_port(), free_port()
+            sock_path = os.path.join(tmp, "upgrade.sock")
+            cfg = write_config(
+                "workers: 2\ndrain_timeout: 60s\n"
+                f"upgrade_socket: {sock_path}\n"
+                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+                "listeners:\n"
+                f"  - {{ name: web, address: 127.0.0.1:{port}, group: g, forward: sockmap }}\n"
+                "groups:\n  - name: g\n"
+                f"    backends:\n      - address: {echo.addr}\n")
+            old = Sluice(["-c", cfg], port=port)
+            with old:
+                wait_for_text(old, f"upgrade socket on {sock_path}")
+                streams = [EchoStream(port, seed, max_chunk=32768, pause=0.01)
+                           for seed in range(3)]
+                for st in streams:
+                    st.start()
+                for st in streams:
+                    st.wait_rounds(5)
+                with Sluice(["-c", cfg, "--upgrade"]) as new:
+                    wait_for_text(new, "this process serves", timeout=30)
+                    wait_for_text(old, "serves now: draining", timeout=30)
+                    self.assertIn("verdict attached", new.stderr())
+                    self.assertNotRegex(new.stderr(), r"took [1-9]\d* sessions? over")
+                    payload = os.urandom(200_000)
+                    self.assertEqual(payload, echo_roundtrip(port, payload))
+                    for st in streams:
+                        st.wait_rounds(5)  # still flowing, through the old process
+                        st.stop.set()
+                    for st in streams:
+                        st.join(60 * SLOW)
+                        self.assertIsNone(st.error)
+                        self.assertEqual(st.nsent, st.ngot)
+                        self.assertEqual(st.sent.digest(), st.got.digest())
+                    # its last sessions gone, the old process ends, having forwarded them
+                    self.assertEqual(0, old.proc.wait(30 * SLOW), old.stderr())
+                    kept = re.search(r"(\d+) sockmap_sessions", old.stderr())
+                    self.assertGreaterEqual(int(kept.group(1)) if kept else 0, len(streams),
+                                            old.stderr())
+                    self.assertEqual(0, new.stop(), new.stderr())
+            os.unlink(cfg)
 
     @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
     def test_without_the_capabilities_splices_and_says_why(self):
