@@ -161,6 +161,7 @@ struct sl_fwd_sockmap_pair {
 	uint8_t mode[2];      /* by direction: enum sl_sockmap_mode as the process knows it */
 	uint8_t draining;     /* bit d: direction d turned to PASS; its redirected bytes to leave */
 	uint8_t wait_ms;      /* the wait timer's next delay */
+	bool both_in; /* both sockets went into the sockhash (the server's may be refused) */
 };
 
 /*
@@ -325,6 +326,13 @@ SL_API void sl_fwd_sync(struct sl_fwd *f);
  * (sl_loop_io_mod()) and clears the bit.
  */
 SL_API unsigned sl_fwd_interest(const struct sl_fwd *f, unsigned side);
+
+/*
+ * sockmap: the bytes the kernel redirected for <f>, both directions together (the rest of
+ * sl_fwd_bytes(), the process copied); 0 for a forwarder not in the maps. Valid until
+ * sl_fwd_fini().
+ */
+SL_API uint64_t sl_fwd_sockmap_redirected(const struct sl_fwd *f);
 
 /* false if the session's bytes cannot be handed to another process (sockmap). */
 static inline bool

@@ -48,10 +48,14 @@ struct tcp_sock {
 	__u32 snd_nxt;       /* ... after the last byte sent */
 } __attribute__((preserve_access_index));
 
+/* peer_lag(): the peer is not in the sockhash (never went in, or closed): no redirect */
+#define NO_PEER (~0ull)
+
 /*
  * Bytes meant for direction <d>'s peer (redirected, or kept for the process, which writes
  * them) that the peer has not taken into its send queue yet: what sits in the kernel's queue
- * between the two. 0 if the peer is gone (its close ends the session).
+ * between the two. NO_PEER if the peer is not in the sockhash: a redirect there would drop the
+ * segment.
  */
 static __u64
 peer_lag(struct sl_sockmap_dir *d, __u64 passed)
@@ -61,7 +65,7 @@ peer_lag(struct sl_sockmap_dir *d, __u64 passed)
 	__u64 lag = 0;
 
 	if (!sk)
-		return 0;
+		return NO_PEER;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (tp) {
 		/* as the process counts it from TCP_INFO: sent once, plus not sent yet */
@@ -101,14 +105,18 @@ sl_sockmap_verdict(struct __sk_buff *skb)
 	for (int i = 0; i < 4; i++) {
 		__u64 old = *(volatile __u64 *)&d->state;
 		__u64 passed = old & SL_SOCKMAP_PASSED_MASK;
+		__u64 lag = NO_PEER;
 
-		if (old >> SL_SOCKMAP_MODE_SHIFT == SL_SOCKMAP_REDIRECT &&
-		    peer_lag(d, passed) + skb->len <= SL_SOCKMAP_LAG_MAX) {
+		if (old >> SL_SOCKMAP_MODE_SHIFT == SL_SOCKMAP_REDIRECT)
+			lag = peer_lag(d, passed);
+
+		if (lag != NO_PEER && lag + skb->len <= SL_SOCKMAP_LAG_MAX) {
 			__sync_fetch_and_add(&d->bytes, skb->len);
-			return bpf_sk_redirect_hash(skb, &sl_sockmap_socks, &d->peer, 0);
+			return (int)bpf_sk_redirect_hash(skb, &sl_sockmap_socks, &d->peer, 0);
 		}
-		/* before the redirect was on, or the peer is that far behind: kept for the
-		 * process, counted before it is queued (an EOF the process reads comes after) */
+		/* before the redirect was on, the peer is that far behind or not there: kept
+		 * for the process, counted before it is queued (an EOF the process reads comes
+		 * after) */
 		if (__sync_val_compare_and_swap(&d->state, old,
 		                                ((__u64)SL_SOCKMAP_PASS << SL_SOCKMAP_MODE_SHIFT) |
 		                                        (passed + skb->len)) == old)

@@ -351,6 +351,7 @@ maps_enter(struct sl_fwd *f)
 
 		err = map_update(m->socks_fd, &cookie[SL_FWD_SERVER], &fd, BPF_NOEXIST);
 	}
+	p->both_in = err == 0; /* else no direction may ever be redirected */
 	for (unsigned d = 0; d < 2; d++) {
 		/* the server's socket refused: the client's is in and its verdict may have run,
 		 * so it stays in, and both directions are copied */
@@ -485,7 +486,7 @@ dir_copy(struct sl_fwd *f, unsigned d)
 	uint64_t meant = p->base[d] + dir_redirected(f, d) + state_passed(state);
 	int err = sl__fwd_copy_move(f, d, false, meant);
 
-	if (err != 0 || x->eof || x->pending != 0 || x->bytes != meant || f->hold)
+	if (err != 0 || x->eof || x->pending != 0 || x->bytes != meant || f->hold || !p->both_in)
 		return err;
 	if (!dir_redirect(f, d, state))
 		return 0; /* the verdict kept another segment meanwhile: it comes with an edge */
@@ -550,6 +551,14 @@ sockmap_pump(struct sl_fwd *f, unsigned d)
 	if (x->eof)
 		return peer_caught_up(f, d) ? sl__fwd_shut(f, d) : wait_again(f);
 	return 0;
+}
+
+uint64_t
+sl_fwd_sockmap_redirected(const struct sl_fwd *f)
+{
+	if (f->ops != &sl_fwd_sockmap_ops || f->sockmap_pair == UINT32_MAX)
+		return 0;
+	return dir_redirected(f, 0) + dir_redirected(f, 1);
 }
 
 const struct sl_fwd_ops sl_fwd_sockmap_ops = {

@@ -37,7 +37,7 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_RESETS] = "Sessions ended by a reset or socket error on one side.",
         [SL_CTR_ACCEPT_ERRORS] = "accept4() failures other than EAGAIN.",
         [SL_CTR_EJECTIONS] = "Passive ejections of a backend.",
-        [SL_CTR_SPLICE_FALLBACKS] = "Sessions moved from splice to copy.",
+        [SL_CTR_SPLICE_FALLBACKS] = "Sessions moved from splice (or sockmap) to copy.",
         [SL_CTR_WARM_FAILED] = "Warm sessions reset by the backend before its first byte.",
         [SL_CTR_LOCAL_ERRORS] = "Clients closed for want of fds, memory or ports on this host.",
         [SL_CTR_ACCEPT_PAUSES] = "Accepting paused at max_connections.",
@@ -46,8 +46,8 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_MOVED_OUT] = "Sessions handed to a new process in a binary upgrade.",
         [SL_CTR_MOVED_IN] = "Sessions taken over from the previous process in a binary upgrade.",
         [SL_CTR_SOCKMAP_SESSIONS] = "Sessions whose bytes the kernel moved (forward: sockmap).",
-        [SL_CTR_SOCKMAP_COPIED] = "Directions of sockmap sessions the process copied instead: a "
-                                  "byte came before the redirect, or the reader fell behind.",
+        [SL_CTR_SOCKMAP_COPIED] = "Directions of sockmap sessions the process copied a while.",
+        [SL_CTR_SOCKMAP_BYTES] = "Bytes of sockmap sessions the kernel moved, at their close.",
 };
 
 /* The worker's loop clock: read once per loop iteration, so no clock read per hook. */

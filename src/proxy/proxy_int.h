@@ -77,6 +77,7 @@ enum sl_ctr {
 	SL_CTR_MOVED_IN,         /* sessions taken over from the previous process */
 	SL_CTR_SOCKMAP_SESSIONS, /* sessions whose bytes the kernel moved (forward: sockmap) */
 	SL_CTR_SOCKMAP_COPIED,   /* of their directions, those the process copied */
+	SL_CTR_SOCKMAP_BYTES,    /* of their bytes, those the kernel moved */
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,

@@ -124,11 +124,15 @@ session_free(struct sl_session *s)
 	sl__pworker_session_closed(w, l);
 }
 
-/* A session the kernel forwarded (it kept its sockmap ops: its sockets went in the maps). */
+/*
+ * A session the kernel forwarded (it kept its sockmap ops: its sockets went in the maps), of
+ * whose bytes the kernel moved <redirected>.
+ */
 static void
-session_count_sockmap(struct sl_pworker *w, const struct sl_fwd *f)
+session_count_sockmap(struct sl_pworker *w, const struct sl_fwd *f, uint64_t redirected)
 {
 	sl__ctr_add(w, SL_CTR_SOCKMAP_SESSIONS, 1);
+	sl__ctr_add(w, SL_CTR_SOCKMAP_BYTES, redirected);
 	for (unsigned d = 0; d < 2; d++)
 		if ((f->kernel & (1u << d)) == 0)
 			sl__ctr_add(w, SL_CTR_SOCKMAP_COPIED, 1);
@@ -141,10 +145,12 @@ session_close(struct sl_session *s, enum close_mode mode)
 	struct sl_pworker *w = l->w;
 	struct sl_loop *loop = w->loop;
 	int fds[2] = {s->cfd, s->sfd};
+	uint64_t redirected;
 
 	if (s->queued)
 		queue_leave(s);
 	sl_fwd_sync(&s->fwd); /* sockmap: the kernel's last counts, for the logs and metrics */
+	redirected = sl_fwd_sockmap_redirected(&s->fwd); /* the maps' share goes at fini */
 	set_state(s, SL_SS_CLOSED);
 	/* before the fds close: a client that sees its close may come straight back */
 	sl__filter_release(s);
@@ -182,7 +188,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 	if (sl_unlikely(s->fwd.ops != l->fwd_ops))
 		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
 	else if (s->fwd.ops == &sl_fwd_sockmap_ops)
-		session_count_sockmap(w, &s->fwd);
+		session_count_sockmap(w, &s->fwd, redirected);
 
 	session_free(s);
 }

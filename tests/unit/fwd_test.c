@@ -127,8 +127,10 @@ rig_open_loop(struct rig *r, const struct sl_fwd_ops *ops)
 	sl_fwd_set_owner(&r->f, r->loop, &r->io[0]);
 }
 
+/* The rig up to the forwarder's start: what a test does with the sockets first, then rig_start().
+ */
 static void
-rig_open(struct rig *r, const struct sl_fwd_ops *ops)
+rig_make(struct rig *r, const struct sl_fwd_ops *ops)
 {
 	struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
@@ -153,8 +155,20 @@ rig_open(struct rig *r, const struct sl_fwd_ops *ops)
 	assert_int_equal(0, epoll_ctl(r->ep, EPOLL_CTL_ADD, r->pc, &ev));
 	ev.data.u32 = SL_FWD_SERVER;
 	assert_int_equal(0, epoll_ctl(r->ep, EPOLL_CTL_ADD, r->ps, &ev));
+}
+
+static void
+rig_start(struct rig *r)
+{
 	r->status = sl_fwd_start(&r->f);
 	assert_true(r->status >= 0);
+}
+
+static void
+rig_open(struct rig *r, const struct sl_fwd_ops *ops)
+{
+	rig_make(r, ops);
+	rig_start(r);
 }
 
 static int rig_step(struct rig *r, int timeout_ms);
@@ -1783,32 +1797,13 @@ sockmap_redirects_bytes_that_came_before_the_start(void **state)
 	int err;
 
 	(void)state;
-	if (sockmap_kernel == NULL)
-		skip();
 	sl_test_fill(out_c, n, 21);
 	sl_test_fill(out_s, n, 22);
-	memset(&r, 0, sizeof(r));
-	r.pc = r.ps = -1;
-	/* the rig, but with both sides' bytes in the sockets' queues before the attach */
-	{
-		struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
-
-		assert_int_equal(0, sl_test_tcp_pair(&r.tc, &r.pc));
-		assert_int_equal(0, sl_test_tcp_pair(&r.ps, &r.ts));
-		assert_int_equal(0, sl_test_write_all(r.tc, out_c, n, 1000));
-		assert_int_equal(0, sl_test_write_all(r.ts, out_s, n, 1000));
-		assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 8, 2, PIPE_SIZE));
-		assert_int_equal(0, sl_pool_create(&r.pool, &po));
-		r.env = (struct sl_fwd_env){.pipes = r.pipes,
-		                            .buffers = r.pool,
-		                            .buffer_size = BUF_SIZE,
-		                            .sockmap = &sockmap_share};
-		sl_fwd_init(&r.f, &sl_fwd_sockmap_ops, &r.env, r.pc, r.ps);
-		rig_open_loop(&r, &sl_fwd_sockmap_ops);
-		r.ep = epoll_create1(EPOLL_CLOEXEC);
-		r.status = sl_fwd_start(&r.f);
-		assert_true(r.status >= 0);
-	}
+	rig_make(&r, &sl_fwd_sockmap_ops);
+	/* both sides' bytes are in the sockets' queues before the attach */
+	assert_int_equal(0, sl_test_write_all(r.tc, out_c, n, 1000));
+	assert_int_equal(0, sl_test_write_all(r.ts, out_s, n, 1000));
+	rig_start(&r);
 	assert_int_equal(0, shutdown(r.tc, SHUT_WR));
 	assert_int_equal(n, rig_read(&r, r.ts, in, n));
 	assert_memory_equal(out_c, in, n);
@@ -1884,26 +1879,46 @@ sockmap_without_the_maps_runs_as_copy(void **state)
 	rig_open(&r, &sl_fwd_sockmap_ops);
 	rig_close(&r);
 	/* the same rig with no maps: a worker whose load failed */
-	memset(&r, 0, sizeof(r));
-	{
-		struct sl_pool_opts po = {.name = "fwd-test", .block_size = BUF_SIZE};
-
-		assert_int_equal(0, sl_test_tcp_pair(&r.tc, &r.pc));
-		assert_int_equal(0, sl_test_tcp_pair(&r.ps, &r.ts));
-		assert_int_equal(0, sl_pipe_cache_create(&r.pipes, 8, 2, PIPE_SIZE));
-		assert_int_equal(0, sl_pool_create(&r.pool, &po));
-		r.env = (struct sl_fwd_env){
-		        .pipes = r.pipes, .buffers = r.pool, .buffer_size = BUF_SIZE};
-		sl_fwd_init(&r.f, &sl_fwd_sockmap_ops, &r.env, r.pc, r.ps);
-		rig_open_loop(&r, &sl_fwd_sockmap_ops);
-		r.ep = epoll_create1(EPOLL_CLOEXEC);
-		r.status = sl_fwd_start(&r.f);
-		assert_true(r.status >= 0);
-	}
+	rig_make(&r, &sl_fwd_sockmap_ops);
+	r.env.sockmap = NULL;
+	rig_start(&r);
 	rig_exchanges(&r, 3, 64);
 
 	assert_ptr_equal(&sl_fwd_copy_ops, r.f.ops);
 	assert_int_equal(1, r.env.fallbacks);
+	rig_close(&r);
+}
+
+static void
+sockmap_copies_both_ways_when_the_server_had_ended_first(void **state)
+{
+	char buf[16];
+	struct rig r;
+	int err;
+
+	(void)state;
+	rig_make(&r, &sl_fwd_sockmap_ops);
+	/* a server that says its banner and half-closes at once: its socket has the FIN before
+	 * the attach, and the kernel takes only established sockets into the sockhash */
+	assert_int_equal(0, sl_test_write_all(r.ts, "banner", 6, 1000));
+	assert_int_equal(0, shutdown(r.ts, SHUT_WR));
+	for (int i = 0; i < 100 && recv(r.ps, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT) != 6; i++)
+		usleep(1000);
+	rig_start(&r);
+	assert_int_equal(6, rig_read(&r, r.tc, buf, 6));
+	assert_true(rig_wait_eof(&r, r.tc, &err));
+	assert_int_equal(0, err);
+
+	/* the client's socket went in, its peer did not: its bytes are copied, never redirected
+	 * to a socket that is not there (nor handed back to the kernel once copied) */
+	assert_int_equal(0, sl_test_write_all(r.tc, "still here", 10, 1000));
+	assert_int_equal(0, shutdown(r.tc, SHUT_WR));
+	assert_int_equal(10, rig_read(&r, r.ts, buf, 10));
+	assert_memory_equal("still here", buf, 10);
+	assert_true(rig_wait_eof(&r, r.ts, &err));
+	assert_int_equal(0, err);
+	assert_ptr_equal(&sl_fwd_sockmap_ops, r.f.ops);
+	assert_int_equal(0, r.f.kernel);
 	rig_close(&r);
 }
 
@@ -1971,6 +1986,7 @@ main(void)
 	        cmocka_unit_test(sockmap_sync_stamps_the_sides_the_kernel_moved_bytes_through),
 	        cmocka_unit_test(sockmap_session_past_the_last_slot_runs_as_copy),
 	        cmocka_unit_test(sockmap_without_the_maps_runs_as_copy),
+	        cmocka_unit_test(sockmap_copies_both_ways_when_the_server_had_ended_first),
 	};
 	const struct CMUnitTest single_shot[] = {
 	        ON(uring, fwd_moves_bytes_both_ways_intact),
