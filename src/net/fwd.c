@@ -286,9 +286,8 @@ sl_fwd_fini(struct sl_fwd *f)
 		f->ops->detach(f);
 		f->attached = false;
 	}
-	if (f->loop != NULL) {
+	if (f->loop != NULL)
 		sl_loop_defer_cancel(f->loop, &f->resume);
-	}
 	f->more = 0;
 	f->paused = 0;
 }
