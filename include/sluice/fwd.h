@@ -10,7 +10,8 @@
  * Driving: the owner registers both fds once, READ|WRITE edge-triggered, and hands every
  * readiness event to sl_fwd_on_events(). The forwarder keeps per-fd readable/writable flags and
  * works each fd until EAGAIN (or a short read/write, which the kernel will signal again), so
- * no epoll_ctl is needed while forwarding. It never closes the fds: its owner does.
+ * no epoll_ctl is needed while forwarding, except where the kernel moves the bytes (sockmap:
+ * f->rewatch, sl_fwd_interest()). It never closes the fds: its owner does.
  *
  * Fairness: with an owner set (sl_fwd_set_owner()), a direction reads at most a budget of
  * bytes per call (env->budget, SL_FWD_BUDGET by default; a read is cut to what is left), so
@@ -114,12 +115,15 @@ SL_API extern const struct sl_fwd_ops sl_fwd_uring_ops;
  * end: a side's EOF is passed on (shutdown(SHUT_WR)) once the kernel has handed every byte the
  * verdict redirected to the destination's send queue, and a reset resets the other side, as
  * with the other variants. Needs sl_fwd_set_owner() (the end of a direction may wait on a timer)
- * and env->sockmap; without them, or with no slot free or a map that refuses the sockets, the
- * first pump returns -EINVAL (the fallback to copy). A direction whose first segment reached the
- * verdict before the redirect was on is copied by the process for the rest of the session (its
- * bytes are kept for it in order). sl_fwd_bytes() is current after sl_fwd_sync(). Pinned: a
- * session forwarded so ends in the process that began it. Bandwidth limits and the budget do
- * not apply; an owner with limits uses another variant.
+ * and env->sockmap; without them, or with no slot free or a map that refuses the client's
+ * socket, the first pump returns -EINVAL (the fallback to copy). A direction is copied by the
+ * process, in order, while the verdict keeps its segments for it (one came before the redirect
+ * was on, or the destination fell SL_SOCKMAP_LAG_MAX behind), and handed back to the kernel
+ * once the process has delivered them; a session whose server socket the map refused is
+ * copied whole. sl_fwd_bytes() is current after sl_fwd_sync(); sl_fwd_interest() narrows the
+ * owner's watch while the kernel moves the bytes. Pinned: a session forwarded so ends in the
+ * process that began it. Bandwidth limits and the budget do not apply; an owner with limits
+ * uses another variant.
  */
 SL_API extern const struct sl_fwd_ops sl_fwd_sockmap_ops;
 

@@ -4,7 +4,7 @@
  * loopback TCP: test client <-> [pc  forwarder  ps] <-> test server, driven by an edge-triggered
  * epoll set the way the session drives it (the uring variant: by an io_uring sl_loop, with ios
  * for the four sockets, as the session drives it there; the sockmap variant: by an epoll
- * sl_loop the same way, its flush timer needing one, with the kernel's maps loaded once for the
+ * sl_loop the same way, its wait timer needing one, with the kernel's maps loaded once for the
  * whole run).
  */
 #include <dirent.h>
