@@ -18,7 +18,8 @@ import unittest
 
 from harness import (SLOW, EchoStream, Server, Sluice, closed_by_peer, connect, digest_handler,
                      echo_handler, echo_many, echo_roundtrip, echoed, free_port, read_digest,
-                     recv_all, recv_exact, scrape_metrics, wait_for_text, write_config)
+                     recv_all, recv_exact, scrape_metrics, wait_for, wait_for_text,
+                     write_config)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "the verdict program loads as root only")
@@ -44,6 +45,9 @@ class Sockmap(unittest.TestCase):
                 for i, r in enumerate(echo_many(port, sizes)):
                     self.assertIsNotNone(r, f"connection {i} did not finish")
                     self.assertEqual(r[0], r[1], f"connection {i} ({sizes[i]} bytes) corrupted")
+                # the sockmap counters count a session when it closes
+                wait_for(lambda: scrape_metrics(admin)["sluice_closed_total"] >= len(sizes),
+                         "every session to close")
                 m = scrape_metrics(admin)
                 # a client that sends everything and its FIN before the backend answers is
                 # refused by the kernel's map (it takes established sockets only) and copied:
@@ -166,6 +170,10 @@ class Sockmap(unittest.TestCase):
                 s.shutdown(socket.SHUT_WR)
                 self.assertEqual(b"done", recv_exact(s, 4))
                 self.assertEqual(h.digest(), digest.get("got"), f"{sent} bytes sent")
+                s.close()
+                # the sockmap counters count a session when it closes
+                wait_for(lambda: scrape_metrics(admin)["sluice_closed_total"] >= 1,
+                         "the session to close")
                 m = scrape_metrics(admin)
                 self.assertGreaterEqual(m["sluice_sockmap_copied_total"], 1, m)
                 self.assertEqual(0, px.stop(), px.stderr())
