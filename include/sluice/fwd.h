@@ -187,7 +187,6 @@ struct sl_fwd_sockmap {
 	struct sl_timer sweep; /* armed while a pair is in use */
 	struct sl_loop *loop;  /* the sweep's: the owners' loop */
 	uint64_t sessions;     /* sessions whose sockets went into the maps */
-	uint64_t copied;       /* of those, directions the process copied */
 	uint64_t refused;      /* sessions that ran as copy: no free slot, or a map said no */
 };
 

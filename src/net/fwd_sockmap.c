@@ -361,12 +361,10 @@ maps_enter(struct sl_fwd *f)
 			                  __ATOMIC_SEQ_CST);
 		p->mode[d] =
 		        err == 0 && dir_redirect(f, d, 0) ? SL_SOCKMAP_REDIRECT : SL_SOCKMAP_PASS;
-		if (p->mode[d] == SL_SOCKMAP_REDIRECT) {
+		if (p->mode[d] == SL_SOCKMAP_REDIRECT)
 			f->kernel |= (uint8_t)(1u << d);
-		} else {
-			m->copied++;
+		else
 			f->readable[d] = true; /* what the verdict kept may be there already */
-		}
 		/* what came before the socket went in: the verdict takes it now (a copied
 		 * direction's verdict keeps it for the process, in order) */
 		if (setsockopt(f->fd[d], SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)) == -1)
@@ -463,12 +461,9 @@ dir_fell_behind(struct sl_fwd *f, unsigned d)
 	sockmap_sync(f); /* the last count of this turn: the verdict adds no more */
 	p->mode[d] = SL_SOCKMAP_PASS;
 	p->draining |= (uint8_t)(1u << d);
-	if ((f->kernel & (1u << d)) != 0) {
-		f->kernel &= (uint8_t) ~(1u << d);
-		f->env->sockmap->copied++;
-	}
-	f->readable[d] = true; /* its segments wait in the socket for the process */
-	f->rewatch = 3;        /* read the source, write the destination */
+	f->kernel &= (uint8_t) ~(1u << d); /* the owner counts copied directions from it */
+	f->readable[d] = true;             /* its segments wait in the socket for the process */
+	f->rewatch = 3;                    /* read the source, write the destination */
 }
 
 /*
