@@ -168,6 +168,11 @@ sockmap_open(struct sl_proxy *p)
 		sl_log_warn("forward: sockmap runs as splice: %s", why);
 	else
 		sl_log_info("forward: sockmap: verdict attached, %u sessions' slots", pairs);
+	if (err == 0 && pairs < p->nworkers)
+		sl_log_warn("forward: sockmap: %u sessions' slots for %u workers (max_connections "
+		            "is below the worker count): the workers past the first %u copy every "
+		            "session",
+		            pairs, p->nworkers, pairs);
 }
 
 /* Says once which runtime the loops run on (worker 0's: every loop was given the same). */

@@ -134,12 +134,16 @@ int
 sl__sockmap_worker(const struct sl_sockmap *k, unsigned index, unsigned nworkers,
                    struct sl_fwd_sockmap *w)
 {
-	uint32_t share = k->pairs / (nworkers != 0 ? nworkers : 1);
+	uint32_t n = nworkers != 0 ? nworkers : 1;
+	/* the remainder goes one each to the first workers: no slot is left unused */
+	uint32_t rest = k->pairs % n;
+	uint32_t share = k->pairs / n + (index < rest);
 
 	*w = (struct sl_fwd_sockmap){.socks_fd = k->socks_fd,
 	                             .index_fd = k->index_fd,
 	                             .dirs = k->dirs,
-	                             .first = index * share,
+	                             .first =
+	                                     index * (k->pairs / n) + (index < rest ? index : rest),
 	                             .cap = share};
 	if (share == 0)
 		return 0; /* no slot: every session runs as copy, counted as refused */
@@ -150,7 +154,7 @@ sl__sockmap_worker(const struct sl_sockmap *k, unsigned index, unsigned nworkers
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < share; i++)
-		w->free[i] = index * share + i;
+		w->free[i] = w->first + i;
 	w->nfree = share;
 	return 0;
 }

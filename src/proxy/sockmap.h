@@ -22,8 +22,9 @@ struct sl_sockmap;
  */
 int sl__sockmap_open(struct sl_sockmap **out, uint32_t pairs, char *why, size_t size);
 /*
- * Fills <w> with worker <index>'s share of the slots (1 / <nworkers> of them) and the maps'
- * fds: 0, or -ENOMEM. sl__sockmap_worker_fini() frees what it allocated.
+ * Fills <w> with worker <index>'s share of the slots (1 / <nworkers> of them, the remainder one
+ * each to the first workers) and the maps' fds: 0, or -ENOMEM. sl__sockmap_worker_fini() frees
+ * what it allocated.
  */
 int sl__sockmap_worker(const struct sl_sockmap *k, unsigned index, unsigned nworkers,
                        struct sl_fwd_sockmap *w);

@@ -1922,6 +1922,32 @@ sockmap_copies_both_ways_when_the_server_had_ended_first(void **state)
 	rig_close(&r);
 }
 
+static void
+sockmap_workers_share_every_slot_once(void **state)
+{
+	struct sl_fwd_sockmap w[3];
+	unsigned seen[SOCKMAP_PAIRS] = {0};
+
+	(void)state;
+	if (sockmap_kernel == NULL)
+		skip();
+	/* 4 pairs over 3 workers: 2, 1 and 1, the remainder to the first */
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(0, sl__sockmap_worker(sockmap_kernel, i, 3, &w[i]));
+		assert_int_equal(i == 0 ? 2 : 1, w[i].cap);
+		for (uint32_t k = 0; k < w[i].nfree; k++) {
+			assert_true(w[i].free[k] >= w[i].first &&
+			            w[i].free[k] < w[i].first + w[i].cap);
+			assert_true(w[i].free[k] < SOCKMAP_PAIRS);
+			seen[w[i].free[k]]++;
+		}
+	}
+	for (unsigned p = 0; p < SOCKMAP_PAIRS; p++)
+		assert_int_equal(1, seen[p]);
+	for (unsigned i = 0; i < 3; i++)
+		sl__sockmap_worker_fini(&w[i]);
+}
+
 /* One test body per variant. */
 #define ON(variant, fn)                                                                            \
 	((struct CMUnitTest){#variant ": " #fn, fn, NULL, NULL, (void *)&sl_fwd_##variant##_ops})
@@ -1987,6 +2013,7 @@ main(void)
 	        cmocka_unit_test(sockmap_session_past_the_last_slot_runs_as_copy),
 	        cmocka_unit_test(sockmap_without_the_maps_runs_as_copy),
 	        cmocka_unit_test(sockmap_copies_both_ways_when_the_server_had_ended_first),
+	        cmocka_unit_test(sockmap_workers_share_every_slot_once),
 	};
 	const struct CMUnitTest single_shot[] = {
 	        ON(uring, fwd_moves_bytes_both_ways_intact),
