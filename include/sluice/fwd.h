@@ -233,6 +233,7 @@ struct sl_fwd {
 	bool writable[2]; /* the fd may take bytes (cleared on EAGAIN or a short write) */
 	bool hup[2];      /* the loop reported HUP/RDHUP: read to EOF, no short-read shortcut */
 	bool attached;    /* ops->attach succeeded */
+	uint8_t consumed; /* bit side: the owner read that socket first (sl_fwd_note_consumed()) */
 	int err;          /* first fatal error (negative errno), 0 while none */
 	int8_t err_side;  /* enum sl_fwd_side whose syscall failed; valid when err != 0 */
 	uint8_t more;     /* bit d: direction d stopped at its budget with input left */
@@ -298,6 +299,18 @@ SL_API int sl_fwd_resume(struct sl_fwd *f);
 
 /* Records readiness <events> (enum sl_io_events) of <side> without moving bytes. */
 SL_API void sl_fwd_note(struct sl_fwd *f, unsigned side, unsigned events);
+
+/*
+ * Records that the owner read bytes from <side>'s socket before sl_fwd_start() (a PROXY
+ * header), so what the socket still holds may begin inside a segment the owner read part of.
+ * The sockmap forwarder then reads that rest itself before the socket goes into the maps: the
+ * kernel hands the verdict a queued segment whole, and would redirect the bytes read again.
+ */
+static inline void
+sl_fwd_note_consumed(struct sl_fwd *f, unsigned side)
+{
+	f->consumed |= (uint8_t)(1u << side);
+}
 
 /*
  * Attaches the variant and moves whatever is already possible. Returns like sl_fwd_on_events();

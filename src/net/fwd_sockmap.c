@@ -22,6 +22,14 @@
  * from then on, with TCP's bounds. So a stalled reader costs at most SL_SOCKMAP_LAG_MAX beyond
  * the sockets' own buffers.
  *
+ * A socket the owner read part of (a PROXY header, sl_fwd_note_consumed()): the kernel hands
+ * the verdict each queued segment whole, from its first byte, so the bytes the owner read
+ * would be redirected again. Before such a socket goes in, the process reads what it holds to
+ * the end of its queue (a segment that comes next starts a segment of its own); the direction
+ * starts as PASS, the process delivering those bytes first, and is handed to the kernel like
+ * any copied direction once the process has caught up. If the buffer fills (or the source
+ * ends) first, the session stays out of the maps and moves to the copy variant with them.
+ *
  * Waiting for the destination: when the source's EOF shows, or a direction turned to PASS,
  * bytes the verdict redirected may still be on their way to the destination's send queue; a
  * shutdown(SHUT_WR), or a byte the process copied, then would overtake them. The process
@@ -311,6 +319,10 @@ maps_enter(struct sl_fwd *f)
 			return (int)taken;
 		taken0[side] = (uint64_t)taken;
 	}
+	/* bytes the process holds for a destination count as taken by it already: they go
+	 * first, before anything the verdict redirects */
+	for (unsigned d = 0; d < 2; d++)
+		taken0[!d] += f->d[d].pending;
 	err = pair_take(f);
 	if (err != 0)
 		return err;
@@ -320,13 +332,16 @@ maps_enter(struct sl_fwd *f)
 
 		p->cookie[d] = cookie[d];
 		p->taken0[d] = taken0[d];
-		p->base[d] = f->d[d].bytes;
+		p->base[d] = f->d[d].bytes + f->d[d].pending;
 		p->copied[d] = 0;
 		p->mode[d] = SL_SOCKMAP_PENDING;
 		slot[d] = 2 * f->sockmap_pair + d;
 		x->peer = cookie[!d];
 		x->bytes = 0;
-		x->state = (uint64_t)SL_SOCKMAP_PENDING << SL_SOCKMAP_MODE_SHIFT;
+		/* bytes the process holds (queue_take()): it delivers them first, so the direction
+		 * is copied until it has */
+		x->state = (uint64_t)(f->d[d].pending != 0 ? SL_SOCKMAP_PASS : SL_SOCKMAP_PENDING)
+		           << SL_SOCKMAP_MODE_SHIFT;
 		x->peer_taken0 = taken0[!d];
 	}
 	err = map_update(m->index_fd, &cookie[0], &slot[0], BPF_ANY);
@@ -375,6 +390,60 @@ maps_enter(struct sl_fwd *f)
 	return 0;
 }
 
+/*
+ * Reads what direction <d>'s source holds into the direction's buffer, to the end of the
+ * socket's queue: the owner read part of it (sl_fwd_note_consumed()). 0 once the queue is
+ * empty; 1 if the buffer filled or the source ended first (the socket may not go in); or a
+ * negative errno.
+ */
+static int
+queue_take(struct sl_fwd *f, unsigned d)
+{
+	struct sl_fwd_dir *x = &f->d[d];
+	uint32_t room;
+	ssize_t n;
+
+	for (;;) {
+		room = x->capacity - x->head - x->pending;
+		if (room == 0)
+			return 1;
+		if (x->buf == NULL && (x->buf = sl_pool_alloc(f->env->buffers)) == NULL) {
+			f->err_side = (int8_t)d;
+			return -ENOMEM;
+		}
+		n = recv(f->fd[d], x->buf + x->head + x->pending, room, 0);
+		if (n > 0) {
+			x->pending += (uint32_t)n;
+			continue;
+		}
+		if (n == 0)
+			return 1; /* the copy reads the EOF again */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			f->err_side = (int8_t)d;
+			return -errno;
+		}
+		if (x->pending == 0) { /* held nothing: an idle direction holds no buffer */
+			sl_pool_free(f->env->buffers, x->buf);
+			x->buf = NULL;
+		}
+		return 0;
+	}
+}
+
+/*
+ * <f> stays out of the maps: it moves to the copy variant at once (the capacities are set,
+ * and the buffers are the copy variant's), keeping what queue_take() read.
+ */
+static void
+maps_refused(struct sl_fwd *f)
+{
+	f->env->sockmap->refused++;
+	f->env->fallbacks++;
+	f->ops = &sl_fwd_copy_ops;
+}
+
 static int
 sockmap_attach(struct sl_fwd *f)
 {
@@ -385,13 +454,24 @@ sockmap_attach(struct sl_fwd *f)
 	f->kernel = 0;
 	if (err != 0 || m == NULL || m->cap == 0 || f->loop == NULL) {
 		if (m != NULL && err == 0)
-			m->refused++;
+			maps_refused(f);
 		return err;
+	}
+	for (unsigned d = 0; d < 2; d++) {
+		if ((f->consumed & (1u << d)) == 0)
+			continue;
+		err = queue_take(f, d);
+		if (err < 0)
+			return err;
+		if (err > 0) {
+			maps_refused(f);
+			return 0;
+		}
 	}
 	err = maps_enter(f);
 	if (err != 0 && f->sockmap_pair == UINT32_MAX) {
-		m->refused++;
-		return 0; /* the first pump says -EINVAL: copy */
+		maps_refused(f);
+		return 0;
 	}
 	return err; /* SO_RCVLOWAT refused: cannot happen on a TCP socket */
 }
@@ -512,7 +592,7 @@ sockmap_pump(struct sl_fwd *f, unsigned d)
 	struct sl_fwd_sockmap_pair *p;
 	char byte;
 
-	if (f->sockmap_pair == UINT32_MAX)
+	if (f->sockmap_pair == UINT32_MAX) /* no maps at all (sockmap_attach): copy */
 		return -EINVAL;
 	p = pair_of(f);
 	if (p->mode[d] == SL_SOCKMAP_REDIRECT && state_mode(dir_state(f, d)) == SL_SOCKMAP_PASS)

@@ -102,8 +102,9 @@ sl__pp_in_run(struct sl_session *s)
 	/* the peek saw all <len> bytes: this read takes exactly them, never payload */
 	if (recv(s->cfd, w->pp_buf, (size_t)len, 0) != len)
 		return reject(s, SL_REJECT_PROXY_INVALID);
-	/* payload may have come with the header: let the forwarder look */
+	/* payload may have come with the header, in its segment: let the forwarder look */
 	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, SL_IO_READ);
+	sl_fwd_note_consumed(&s->fwd, SL_FWD_CLIENT);
 	if (h.cmd == SL_PP_CMD_PROXY)
 		sl__session_peer_set(&s->peer, &h.src);
 	if (keep(s, &h) != 0) {

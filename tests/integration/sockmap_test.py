@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """forward: sockmap, the kernel moving the bytes (root only: loading the verdict needs CAP_BPF,
 CAP_NET_ADMIN and CAP_PERFMON): many concurrent connections of random sizes intact both ways, and counted as
-forwarded in the kernel; half-close in both directions; a backend that stops reading holds the
+forwarded in the kernel; PROXY headers in and out with the client's bytes intact; half-close
+in both directions; a backend that stops reading holds the
 client back (the kernel's own queue has no bound: the forwarder's is what stops it) and then gets
 every byte in order; the same after the process dropped to an unprivileged user; and a process
 without the capabilities splices instead, saying why."""
@@ -231,6 +232,92 @@ class Sockmap(unittest.TestCase):
                     self.assertGreaterEqual(int(kept.group(1)) if kept else 0, len(streams),
                                             old.stderr())
                     self.assertEqual(0, new.stop(), new.stderr())
+            os.unlink(cfg)
+
+    def test_proxy_headers_in_and_out_leave_the_stream_intact(self):
+        """A listener that takes a PROXY header, in front of a group that sends one: the
+        kernel hands its verdict a queued segment whole, so the bytes that came in the
+        header's segment are read by the process before the socket goes in (else the header
+        would reach the backend again). The backend gets sluice's header, with the client
+        address the incoming one gave, then exactly the client's bytes: data in the header's
+        segment, data after the attach, and more data than a buffer while the client waits
+        in the backend queue (that session is copied, with the bytes the process read)."""
+        headers = []
+
+        def header_then_echo(conn):
+            got = b""
+            while b"\r\n" not in got:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                got += data
+            line, _, rest = got.partition(b"\r\n")
+            headers.append(line)
+            if rest:
+                conn.sendall(rest)
+            echo_handler(conn)
+
+        def exchange(port, i, payload, together, queued_behind=None):
+            header = f"PROXY TCP4 10.9.8.{i} 10.0.0.1 400{i} 80\r\n".encode()
+            s = connect(port)
+            if together:  # header and data in one segment, before the attach
+                s.sendall(header + payload[:1000])
+                rest = payload[1000:]
+            else:  # the header alone; the data once the session forwards
+                s.sendall(header)
+                time.sleep(0.2)
+                rest = payload
+            sender = threading.Thread(target=s.sendall, args=(rest,))
+            sender.start()
+            if queued_behind is not None:  # let the client fill its socket, then free the slot
+                time.sleep(0.5)
+                self.assertTrue(echoed(queued_behind, b"x"))
+                queued_behind.close()
+            got = recv_exact(s, len(payload), timeout=60 * SLOW)
+            sender.join(60 * SLOW)
+            s.shutdown(socket.SHUT_WR)
+            self.assertTrue(closed_by_peer(s), f"connection {i} did not end")
+            s.close()
+            self.assertEqual(hashlib.sha256(payload).hexdigest(), hashlib.sha256(got).hexdigest(),
+                             f"connection {i}")
+            wait_for(lambda: any(h.startswith(f"PROXY TCP4 10.9.8.{i} ".encode()) for h in headers),
+                     f"the backend to read connection {i}'s header")
+            self.assertIn(f"PROXY TCP4 10.9.8.{i} 10.0.0.1 400{i} 80".encode(), headers)
+
+        with Server(header_then_echo) as b:
+            port, admin = free_port(), free_port()
+            cfg = write_config(
+                "workers: 1\n"
+                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+                "listeners:\n"
+                f"  - address: 127.0.0.1:{port}\n    group: g\n    forward: sockmap\n"
+                "    proxy_protocol:\n      version: v1\n      trusted: [127.0.0.1/32]\n"
+                "groups:\n  - name: g\n    send_proxy: v1\n    max_queue: 4\n"
+                f"    backends:\n      - address: {b.addr}\n        max_connections: 1\n")
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "verdict attached")
+                rng = random.Random(5)
+                exchange(port, 0, rng.randbytes(3000), together=True)
+                m = scrape_metrics(admin)
+                # the process delivered what came with the header, then handed the
+                # direction to the kernel
+                self.assertEqual(1, m["sluice_sockmap_copied_total"], m)
+                exchange(port, 1, rng.randbytes(3_000_000), together=True)
+                exchange(port, 2, rng.randbytes(3_000_000), together=False)
+                self.assertEqual(0, scrape_metrics(admin)["sluice_splice_fallbacks_total"])
+                holder = connect(port)
+                holder.sendall(b"PROXY TCP4 10.9.8.9 10.0.0.1 4009 80\r\n")
+                self.assertTrue(echoed(holder, b"x"))  # it holds the backend's slot
+                exchange(port, 3, rng.randbytes(3_000_000), together=True, queued_behind=holder)
+                wait_for(lambda: scrape_metrics(admin)["sluice_closed_total"] >= 5,
+                         "every session to close")
+                m = scrape_metrics(admin)
+                # the queued one held more than a buffer at its attach: copied, not in the maps
+                self.assertEqual(1, m["sluice_splice_fallbacks_total"], m)
+                self.assertEqual(4, m["sluice_sockmap_sessions_total"], m)
+                self.assertGreater(m["sluice_sockmap_bytes_total"], 6_000_000, m)
+                self.assertEqual(0, m["sluice_resets_total"], px.stderr())
+                self.assertEqual(0, px.stop(), px.stderr())
             os.unlink(cfg)
 
     @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")

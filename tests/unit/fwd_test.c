@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1922,6 +1923,85 @@ sockmap_copies_both_ways_when_the_server_had_ended_first(void **state)
 	rig_close(&r);
 }
 
+/*
+ * Sends "HDR!" and <n> bytes of a pattern from the test client as one write, waits until the
+ * proxy's client socket holds them all, and reads the 4 header bytes off it, as a PROXY header
+ * is read: the rest of the first segment stays queued, behind the part read.
+ */
+static void
+rig_send_after_header(struct rig *r, size_t n)
+{
+	char *out = malloc(4 + n), hdr[4];
+	int queued = 0;
+
+	assert_non_null(out);
+	memcpy(out, "HDR!", 4);
+	for (size_t i = 0; i < n; i++)
+		out[4 + i] = (char)('a' + i % 26);
+	assert_int_equal(0, sl_test_write_all(r->tc, out, 4 + n, 1000));
+	for (int i = 0; i < 1000 && (size_t)queued < 4 + n; i++) {
+		assert_int_equal(0, ioctl(r->pc, FIONREAD, &queued));
+		usleep(1000);
+	}
+	assert_int_equal(4 + n, queued);
+	assert_int_equal(4, recv(r->pc, hdr, 4, 0));
+	sl_fwd_note_consumed(&r->f, SL_FWD_CLIENT);
+	free(out);
+}
+
+/* Reads <n> bytes at the test server: the pattern rig_send_after_header() sent. */
+static void
+rig_expect_after_header(struct rig *r, size_t n)
+{
+	char *in = malloc(n);
+
+	assert_non_null(in);
+	assert_int_equal(n, rig_read(r, r->ts, in, n));
+	for (size_t i = 0; i < n; i++)
+		if (in[i] != (char)('a' + i % 26))
+			fail_msg("byte %zu is '%c'", i, in[i]);
+	free(in);
+}
+
+static void
+sockmap_bytes_after_a_header_read_from_their_segment_pass_once(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_make(&r, &sl_fwd_sockmap_ops);
+	/* the kernel would hand the verdict the whole first segment, header and all */
+	rig_send_after_header(&r, 1000);
+	rig_start(&r);
+	rig_expect_after_header(&r, 1000);
+	rig_exchanges(&r, 3, 64);
+	/* the process delivered the rest of the segment, then handed the direction to the
+	 * kernel, which moved every exchange both ways */
+	assert_ptr_equal(&sl_fwd_sockmap_ops, r.f.ops);
+	assert_int_equal(1u << SL_FWD_SERVER, r.f.kernel); /* the client's was copied a while */
+	sl_fwd_sync(&r.f);
+	assert_int_equal(2 * 3 * 64, sl_fwd_sockmap_redirected(&r.f));
+	assert_int_equal(1000 + 3 * 64, sl_fwd_bytes(&r.f, SL_FWD_CLIENT));
+	rig_close(&r);
+}
+
+static void
+sockmap_more_than_a_buffer_after_a_header_runs_as_copy(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	rig_make(&r, &sl_fwd_sockmap_ops);
+	rig_send_after_header(&r, 3 * BUF_SIZE);
+	rig_start(&r);
+	/* a buffer of it read: the socket may not go in, and the copy keeps those bytes */
+	assert_ptr_equal(&sl_fwd_copy_ops, r.f.ops);
+	assert_int_equal(1, r.env.fallbacks);
+	rig_expect_after_header(&r, 3 * BUF_SIZE);
+	rig_exchanges(&r, 3, 64);
+	rig_close(&r);
+}
+
 static void
 sockmap_workers_share_every_slot_once(void **state)
 {
@@ -2014,6 +2094,8 @@ main(void)
 	        cmocka_unit_test(sockmap_without_the_maps_runs_as_copy),
 	        cmocka_unit_test(sockmap_copies_both_ways_when_the_server_had_ended_first),
 	        cmocka_unit_test(sockmap_workers_share_every_slot_once),
+	        cmocka_unit_test(sockmap_bytes_after_a_header_read_from_their_segment_pass_once),
+	        cmocka_unit_test(sockmap_more_than_a_buffer_after_a_header_runs_as_copy),
 	};
 	const struct CMUnitTest single_shot[] = {
 	        ON(uring, fwd_moves_bytes_both_ways_intact),
