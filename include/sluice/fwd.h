@@ -187,7 +187,8 @@ struct sl_fwd_sockmap {
 	struct sl_timer sweep; /* armed while a pair is in use */
 	struct sl_loop *loop;  /* the sweep's: the owners' loop */
 	uint64_t sessions;     /* sessions whose sockets went into the maps */
-	uint64_t refused;      /* sessions that ran as copy: no free slot, or a map said no */
+	uint64_t refused;      /* sessions that ran as copy: no free slot, a map said no, or more
+	                        * than a buffer queued behind a header (sl_fwd_note_consumed()) */
 };
 
 /* Per-worker resources forwarders draw from; owned by the worker, outlives its forwarders. */
