@@ -386,7 +386,7 @@ SL_API void sl_fwd_hold(struct sl_fwd *f, bool hold);
 /*
  * Carries on a direction another forwarder (of another process) began: <bytes> delivered so far
  * and whether it had finished (<shut>: EOF read and propagated). After sl_fwd_init(), before
- * sl_fwd_start().
+ * sl_fwd_start(). The source side counts as read first (sl_fwd_note_consumed()).
  */
 SL_API void sl_fwd_adopt(struct sl_fwd *f, unsigned d, uint64_t bytes, bool shut);
 

@@ -278,6 +278,8 @@ sl_fwd_adopt(struct sl_fwd *f, unsigned d, uint64_t bytes, bool shut)
 	f->d[d].bytes = bytes;
 	f->d[d].eof = shut;
 	f->d[d].shut = shut;
+	/* the process it comes from read the source, and may have stopped inside a segment */
+	sl_fwd_note_consumed(f, d);
 }
 
 void

@@ -320,6 +320,56 @@ class Sockmap(unittest.TestCase):
                 self.assertEqual(0, px.stop(), px.stderr())
             os.unlink(cfg)
 
+    def test_an_upgrade_into_a_sockmap_listener_moves_copied_sessions_into_the_maps(self):
+        """Sessions an old process copied (forward: copy) move to a new process whose listener
+        says sockmap: the new process puts their sockets into the maps, and streams that were
+        running through the upgrade stay intact both ways. The old process may have stopped
+        reading inside a segment, so the new one reads what the sockets hold first (less than
+        a buffer here: each stream waits for the echo of a chunk under 8000 bytes)."""
+        with Server(echo_handler) as echo, tempfile.TemporaryDirectory() as tmp:
+            port, admin = free_port(), free_port()
+            sock_path = os.path.join(tmp, "upgrade.sock")
+
+            def config(forward):
+                return write_config(
+                    "workers: 2\ndrain_timeout: 60s\n"
+                    f"upgrade_socket: {sock_path}\n"
+                    f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+                    "listeners:\n"
+                    f"  - {{ name: web, address: 127.0.0.1:{port}, group: g, forward: {forward} }}\n"
+                    "groups:\n  - name: g\n"
+                    f"    backends:\n      - address: {echo.addr}\n")
+
+            old_cfg, new_cfg = config("copy"), config("sockmap")
+            old = Sluice(["-c", old_cfg], port=port)
+            with old:
+                wait_for_text(old, f"upgrade socket on {sock_path}")
+                streams = [EchoStream(port, seed, max_chunk=8000) for seed in range(4)]
+                for st in streams:
+                    st.start()
+                for st in streams:
+                    st.wait_rounds(3)
+                with Sluice(["-c", new_cfg, "--upgrade"]) as new:
+                    wait_for_text(new, "this process serves", timeout=30)
+                    self.assertEqual(0, old.proc.wait(30 * SLOW), old.stderr())
+                    self.assertRegex(new.stderr(), rf"took {len(streams)} sessions over")
+                    for st in streams:
+                        st.wait_rounds(3)  # through the new process, in the kernel
+                        st.stop.set()
+                    for st in streams:
+                        st.join(60 * SLOW)
+                        self.assertIsNone(st.error)
+                        self.assertEqual(st.nsent, st.ngot)
+                        self.assertEqual(st.sent.digest(), st.got.digest())
+                    wait_for(lambda: scrape_metrics(admin)["sluice_active"] == 0,
+                             "the moved sessions to close")
+                    m = scrape_metrics(admin)
+                    self.assertEqual(len(streams), m["sluice_sockmap_sessions_total"], m)
+                    self.assertGreater(m["sluice_sockmap_bytes_total"], 0, m)
+                    self.assertEqual(0, new.stop(), new.stderr())
+            os.unlink(old_cfg)
+            os.unlink(new_cfg)
+
     @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
     def test_without_the_capabilities_splices_and_says_why(self):
         with Server(digest_handler) as srv:
