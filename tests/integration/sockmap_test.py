@@ -257,6 +257,9 @@ class Sockmap(unittest.TestCase):
                 conn.sendall(rest)
             echo_handler(conn)
 
+        def header_seen(i):
+            return any(h.startswith(f"PROXY TCP4 10.9.8.{i} ".encode()) for h in headers)
+
         def exchange(port, i, payload, together, queued_behind=None):
             header = f"PROXY TCP4 10.9.8.{i} 10.0.0.1 400{i} 80\r\n".encode()
             s = connect(port)
@@ -265,8 +268,9 @@ class Sockmap(unittest.TestCase):
                 rest = payload[1000:]
             else:  # the header alone; the data once the session forwards
                 s.sendall(header)
-                time.sleep(0.2)
                 rest = payload
+            if queued_behind is None:  # the rest once the session forwards (its header is in)
+                wait_for(lambda: header_seen(i), f"the backend to read connection {i}'s header")
             sender = threading.Thread(target=s.sendall, args=(rest,))
             sender.start()
             if queued_behind is not None:  # let the client fill its socket, then free the slot
@@ -280,8 +284,7 @@ class Sockmap(unittest.TestCase):
             s.close()
             self.assertEqual(hashlib.sha256(payload).hexdigest(), hashlib.sha256(got).hexdigest(),
                              f"connection {i}")
-            wait_for(lambda: any(h.startswith(f"PROXY TCP4 10.9.8.{i} ".encode()) for h in headers),
-                     f"the backend to read connection {i}'s header")
+            wait_for(lambda: header_seen(i), f"the backend to read connection {i}'s header")
             self.assertIn(f"PROXY TCP4 10.9.8.{i} 10.0.0.1 400{i} 80".encode(), headers)
 
         with Server(header_then_echo) as b:
