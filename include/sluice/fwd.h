@@ -115,8 +115,10 @@ SL_API extern const struct sl_fwd_ops sl_fwd_uring_ops;
  * end: a side's EOF is passed on (shutdown(SHUT_WR)) once the kernel has handed every byte the
  * verdict redirected to the destination's send queue, and a reset resets the other side, as
  * with the other variants. Needs sl_fwd_set_owner() (the end of a direction may wait on a timer)
- * and env->sockmap; without them, or with no slot free or a map that refuses the client's
- * socket, the first pump returns -EINVAL (the fallback to copy). A direction is copied by the
+ * and env->sockmap; without them the first pump returns -EINVAL (the fallback to copy); with no
+ * slot free, a map that refuses the client's socket, or more than a buffer queued on a socket
+ * the owner read first (sl_fwd_note_consumed()), sl_fwd_start() moves the session to the copy
+ * variant at once, keeping what it read (env->fallbacks counts both). A direction is copied by the
  * process, in order, while the verdict keeps its segments for it (one came before the redirect
  * was on, or the destination fell SL_SOCKMAP_LAG_MAX behind), and handed back to the kernel
  * once the process has delivered them; a session whose server socket the map refused is
