@@ -126,4 +126,10 @@ int sl__loop_backend_init(struct sl_loop *l, enum sl_loop_runtime rt);
 extern const struct sl_loop_ops sl__loop_epoll_ops;
 extern const struct sl_loop_ops sl__loop_uring_ops;
 
+/*
+ * Whether <l> is an io_uring loop whose enters on the calling thread go through the ring fd
+ * registered with it (loop_uring.c: from a run's first wait until the run returns). Tests.
+ */
+bool sl__loop_uring_registered(const struct sl_loop *l);
+
 #endif /* SLUICE_RT_LOOP_INT_H */

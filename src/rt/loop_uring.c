@@ -123,6 +123,10 @@ struct sl_loop_uring {
 	struct uring_oplist quiet;  /* quiet sends (sl_loop_send_quiet()) not reported yet */
 	bool hurry; /* one of them is awaited (sl_loop_op_hurry()): the next wait does not block */
 	bool mshot_lim; /* the kernel takes a multishot recv's byte limit (Linux 6.17) */
+	/* the ring's fd registered with the thread running the loop (ring_fd_register()) */
+	int reg_fd;           /* its index in that thread's table; -1: none */
+	bool reg_tried;       /* this run asked for it (once: a refusal is not asked again) */
+	pthread_t reg_thread; /* the kernel keeps the table per thread */
 };
 
 #define URING_OP_BIT 0x80000000u
@@ -190,6 +194,57 @@ sq_flush(struct sl_loop_uring *u)
 	return tail - *sq->khead;
 }
 
+/*
+ * The fd to pass io_uring_enter() and the flag that says which kind it is: the registered
+ * index on the thread that registered it (the kernel then skips the fd table's lookup and
+ * reference on every enter), the ring's fd anywhere else.
+ */
+static unsigned
+enter_fd(const struct sl_loop_uring *u, unsigned *flags)
+{
+	if (u->reg_fd >= 0 && pthread_equal(u->reg_thread, pthread_self())) {
+		*flags |= IORING_ENTER_REGISTERED_RING;
+		return (unsigned)u->reg_fd;
+	}
+	return (unsigned)u->ring.ring_fd;
+}
+
+/*
+ * Registers the ring's fd with the calling thread, the one running the loop. A kernel without
+ * registered rings (before 5.18) or a thread whose table is full (16) keeps using the fd.
+ * Undone by ring_fd_unregister() when the run ends; a thread's exit undoes it too.
+ */
+static void
+ring_fd_register(struct sl_loop_uring *u)
+{
+	struct io_uring_rsrc_update up = {.offset = UINT32_MAX, .data = (uint64_t)u->ring.ring_fd};
+
+	u->reg_tried = true;
+	if (u->reg_fd >= 0)
+		return;
+	/* by hand: liburing's io_uring_register_ring_fd() would also switch its own enters */
+	if (io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_RING_FDS, &up, 1) == 1) {
+		u->reg_fd = (int)up.offset;
+		u->reg_thread = pthread_self();
+	}
+}
+
+/*
+ * Drops the registration on the thread that made it: it holds a reference to the ring, which
+ * would otherwise outlive sl_loop_destroy() for as long as that thread lives.
+ */
+static void
+ring_fd_unregister(struct sl_loop_uring *u)
+{
+	struct io_uring_rsrc_update up = {.offset = (uint32_t)u->reg_fd};
+
+	u->reg_tried = false;
+	if (u->reg_fd < 0 || !pthread_equal(u->reg_thread, pthread_self()))
+		return;
+	(void)io_uring_register((unsigned)u->ring.ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+	u->reg_fd = -1;
+}
+
 /* Submits what the SQ holds, without waiting. 0 or negative errno. */
 static int
 sq_submit(struct sl_loop_uring *u)
@@ -198,13 +253,14 @@ sq_submit(struct sl_loop_uring *u)
 	int ret;
 
 	while (n != 0) {
-		ret = io_uring_enter((unsigned)u->ring.ring_fd, n, 0, 0, NULL);
+		unsigned flags = 0, fd = enter_fd(u, &flags);
+
+		ret = io_uring_enter(fd, n, 0, flags, NULL);
 		if (ret == -EINTR)
 			continue;
 		/* EAGAIN/EBUSY: the kernel is short of memory or completions; reap and retry */
 		if (ret == -EAGAIN || ret == -EBUSY)
-			ret = io_uring_enter((unsigned)u->ring.ring_fd, n, 0,
-			                     IORING_ENTER_GETEVENTS, NULL);
+			ret = io_uring_enter(fd, n, 0, flags | IORING_ENTER_GETEVENTS, NULL);
 		if (ret < 0)
 			return ret;
 		if (ret == 0)
@@ -430,11 +486,11 @@ uring_enter(struct sl_loop_uring *u, unsigned wait_nr, int timeout_ms)
 	        .ts = timeout_ms >= 0 ? (uint64_t)(uintptr_t)&ts : 0,
 	};
 	unsigned submit = sq_flush(u);
+	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+	unsigned fd = enter_fd(u, &flags);
 	int ret;
 
-	ret = io_uring_enter2((unsigned)u->ring.ring_fd, submit, wait_nr,
-	                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&arg,
-	                      sizeof(arg));
+	ret = io_uring_enter2(fd, submit, wait_nr, flags, (sigset_t *)&arg, sizeof(arg));
 	/* the submission went in even when the wait timed out or a signal cut it short */
 	if (ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
 		return 0;
@@ -459,6 +515,9 @@ uring_quiesce(struct sl_loop *l)
 
 	if (can_submit(u) && pend_flush(u) == 0)
 		(void)uring_enter(u, 0, 0);
+	/* sl_loop_run() has returned (uring_del() comes here during a run too: keep it then) */
+	if (!l->running)
+		ring_fd_unregister(u);
 }
 
 static int
@@ -1419,6 +1478,9 @@ uring_wait(struct sl_loop *l, int timeout_ms)
 		}
 		u->enabled = true;
 	}
+	/* a wait outside sl_loop_run() (a thread closing its sockets after it) does not register */
+	if (!u->reg_tried && l->running)
+		ring_fd_register(u);
 	/* a failure leaves the rest pending: the enter below reports a ring that is broken */
 	(void)pend_flush(u);
 	/* a wrapped batch number could match a slot's from 2^32 waits ago: start over */
@@ -1599,6 +1661,7 @@ uring_init(struct sl_loop *l)
 	oplist_init(&u->done);
 	oplist_init(&u->quiet);
 	u->mshot_lim = true; /* until a kernel refuses it */
+	u->reg_fd = -1;
 	l->be = u;
 	return 0;
 
@@ -1614,6 +1677,8 @@ uring_fini(struct sl_loop *l)
 {
 	struct sl_loop_uring *u = l->be;
 
+	/* a run that never returned (its thread's exit drops it anyway) */
+	ring_fd_unregister(u);
 	/* closing the ring ends every poll request and drops the files they hold */
 	io_uring_queue_exit(&u->ring);
 	bufs_unmap(&u->bg);
@@ -1623,6 +1688,18 @@ uring_fini(struct sl_loop *l)
 	free(u->files);
 	free(u);
 	l->be = NULL;
+}
+
+bool
+sl__loop_uring_registered(const struct sl_loop *l)
+{
+	const struct sl_loop_uring *u = l->be;
+	unsigned flags = 0;
+
+	if (l->ops != &sl__loop_uring_ops)
+		return false;
+	(void)enter_fd(u, &flags);
+	return (flags & IORING_ENTER_REGISTERED_RING) != 0;
 }
 
 const struct sl_loop_ops sl__loop_uring_ops = {

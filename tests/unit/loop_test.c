@@ -32,6 +32,8 @@
 #include <sluice/epoch.h>
 #include <sluice/loop.h>
 
+#include "rt/loop_int.h"
+
 struct pair {
 	int fd[2];
 };
@@ -2012,6 +2014,53 @@ loop_without_a_file_table_by_choice_says_nothing(void **state)
 	sl_loop_destroy(l);
 }
 
+/* ---- the ring's registered fd ---- */
+
+struct reg_seen {
+	bool during; /* sl__loop_uring_registered() inside the run */
+	int runs;
+};
+
+static void
+reg_check_fn(struct sl_loop *l, struct sl_timer *t)
+{
+	struct reg_seen *seen = t->data;
+
+	seen->during = sl__loop_uring_registered(l);
+	seen->runs++;
+	sl_loop_stop(l);
+}
+
+/*
+ * Every run enters through the ring fd registered with its thread, and gives the registration
+ * back when it returns: a thread's table holds 16, and this thread runs 40 loops one after the
+ * other, plus a second run of one loop. Without the give-back the 17th would find it full.
+ */
+static void
+uring_runs_register_the_ring_and_give_it_back(void **state)
+{
+	(void)state;
+	if (test_runtime == SL_LOOP_EPOLL)
+		skip(); /* no ring */
+	for (int i = 0; i < 40; i++) {
+		struct sl_loop *l = loop_new();
+		struct reg_seen seen = {0};
+		struct sl_timer t;
+
+		assert_false(sl__loop_uring_registered(l));
+		sl_timer_init(&t, reg_check_fn, &seen);
+		for (int run = 1; run <= (i == 0 ? 2 : 1); run++) {
+			seen.during = false;
+			sl_loop_timer_add(l, &t, 0);
+			assert_int_equal(0, sl_loop_run(l));
+			assert_int_equal(run, seen.runs);
+			assert_true(seen.during);
+			assert_false(sl__loop_uring_registered(l));
+		}
+		sl_loop_destroy(l);
+	}
+}
+
 static void
 full_file_table_is_said_once_per_loop(void **state)
 {
@@ -2509,6 +2558,7 @@ main(void)
 	        cmocka_unit_test(loop_without_a_file_table_runs_ops_by_fd),
 	        cmocka_unit_test(loop_whose_file_table_is_refused_says_so_once_and_runs_ops_by_fd),
 	        cmocka_unit_test(loop_without_a_file_table_by_choice_says_nothing),
+	        cmocka_unit_test(uring_runs_register_the_ring_and_give_it_back),
 	        cmocka_unit_test(full_file_table_is_said_once_per_loop),
 	        cmocka_unit_test(
 	                multishot_recv_delivers_every_arrival_in_order_from_one_submission),
