@@ -79,23 +79,34 @@ check_dir_of(const char *path, const char *key, const char *file)
 		        path, key, file, dir);
 }
 
+/*
+ * Whether <cfg> fits this host's open-file limit (the hard one: sluice raises the soft limit to
+ * it at start), as sl_proxy_create() will find. 0, or -EMFILE with the reason in <why>.
+ */
+static int
+budget_fits(const struct sl_config *cfg, char *why, size_t size)
+{
+	struct sl_proxy_budget b;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_max = 1024;
+	return sl_proxy_budget(cfg, sl_config_workers(cfg),
+	                       rl.rlim_max == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_max,
+	                       &b, why, size);
+}
+
 static int
 check_config(const char *path)
 {
-	struct sl_proxy_budget b;
 	struct sl_privs_id id;
 	struct sl_config *cfg;
-	struct rlimit rl;
 	char why[512];
 
 	if (sl_config_load_file(&cfg, path, stderr) != 0)
 		return 1;
 	/* what the file asks must also fit this host's open-file limit, or it would not start */
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		rl.rlim_max = 1024;
-	if (sl_proxy_budget(cfg, sl_config_workers(cfg),
-	                    rl.rlim_max == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_max, &b,
-	                    why, sizeof(why)) != 0) {
+	if (budget_fits(cfg, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
 		sl_config_free(cfg);
 		return 1;
@@ -571,7 +582,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
 	struct sl_proxy *p;
 	pthread_t watcher;
-	char hint[200];
+	char hint[200], why[512];
 	bool watching;
 	int err, sig;
 
@@ -588,6 +599,11 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	warn_pipe_size(cfg);
 	if (privileges_check(cfg) != 0)
 		return 1;
+	/* said here, once: sl_proxy_create() would log it and then fail with a bare -EMFILE */
+	if (budget_fits(cfg, why, sizeof(why)) != 0) {
+		sl_log_error("cannot start: %s", why);
+		return 1;
+	}
 	/* the access log's file is opened here */
 	err = sl_proxy_create(&p, cfg);
 	if (err) {

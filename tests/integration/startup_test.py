@@ -83,7 +83,10 @@ groups:
                            capture_output=True, text=True, preexec_fn=low_limit,
                            timeout=30 * SLOW)
         self.assertEqual(1, r.returncode)
-        self.assertIn("Too many open files (the open-file limit is 64", r.stderr)
+        self.assertIn("cannot start: 8 workers, 1 listener, health checks and warm pools hold ",
+                      r.stderr)
+        self.assertIn("the limit is 64 (raise `ulimit -n` or LimitNOFILE=", r.stderr)
+        self.assertEqual(1, r.stderr.count("cannot start"), r.stderr)  # said once
 
     def test_listen_address_in_use_says_why(self):
         with socket.socket() as taken:
