@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,13 @@
 
 /* Largest file sl_config_load_file() accepts. */
 #define CONFIG_FILE_MAX (16u << 20)
+
+/*
+ * Deepest nesting of flow lists and mappings ([ and {) a text may open; the schema needs a few.
+ * libyaml's scanner does work in proportion to the depth for every token: a 40000-deep text
+ * (80 KB) took it 2.7 s, and 16 MiB of brackets would take it hours.
+ */
+#define CONFIG_FLOW_DEPTH_MAX 64
 
 static_assert(SL_CONFIG_POOLS_MAX == SL__POOL_MAX, "the workers bound follows the pool table");
 
@@ -204,6 +212,48 @@ config_mark_at(const struct sl__config_load *x, size_t off)
 	return m;
 }
 
+/*
+ * The offset where <text> opens a flow list or mapping deeper than CONFIG_FLOW_DEPTH_MAX, or
+ * SIZE_MAX: a scan before libyaml reads it. Lexical only: brackets in comments and in quoted
+ * scalars do not count; in plain and block scalars they do, which only dozens left unclosed
+ * there could make matter.
+ */
+static size_t
+config_flow_too_deep(const char *text, size_t len)
+{
+	static const char opens_scalar[] = " \t\n[{,:"; /* what a quote may follow */
+	unsigned depth = 0;
+	char quote = 0, prev = '\n';
+
+	for (size_t i = 0; i < len; prev = text[i++]) {
+		char c = text[i];
+
+		if (quote == '"') {
+			if (c == '\\' && i + 1 < len && text[i + 1] != '\n')
+				i++; /* the escaped character */
+			else if (c == '"')
+				quote = 0;
+		} else if (quote == '\'') {
+			if (c == '\'' && i + 1 < len && text[i + 1] == '\'')
+				i++; /* '' is a quote inside */
+			else if (c == '\'')
+				quote = 0;
+		} else if (c == '#' && (prev == ' ' || prev == '\t' || prev == '\n')) {
+			while (i + 1 < len && text[i + 1] != '\n')
+				i++;
+		} else if ((c == '"' || c == '\'') &&
+		           memchr(opens_scalar, prev, sizeof(opens_scalar) - 1) != NULL) {
+			quote = c;
+		} else if (c == '[' || c == '{') {
+			if (++depth > CONFIG_FLOW_DEPTH_MAX)
+				return i;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return SIZE_MAX;
+}
+
 /* Turns a libyaml failure into one error (or -ENOMEM). */
 static int
 config_syntax_error(struct sl__config_load *x, const yaml_parser_t *p)
@@ -291,6 +341,7 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 	yaml_document_t doc, extra;
 	yaml_parser_t parser;
 	yaml_node_t *more;
+	size_t deep;
 	int err = 0;
 
 	*out = NULL;
@@ -298,6 +349,15 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 		x.len = len = 0;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
+	deep = config_flow_too_deep(text, len);
+	if (deep != SIZE_MAX) {
+		sl__config_error(
+		        &x, config_mark_at(&x, deep),
+		        "lists and mappings in [ ] and { } nest deeper than %u levels here",
+		        CONFIG_FLOW_DEPTH_MAX);
+		err = x.oom ? -ENOMEM : -EINVAL;
+		goto out_parser;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		err = config_syntax_error(&x, &parser);

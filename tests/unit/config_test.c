@@ -1438,6 +1438,74 @@ config_refuses_aliases_that_expand_past_the_bound(void **state)
 	free(y);
 }
 
+/*
+ * Issue: libyaml's scanner works in the flow depth for every token, so a text of nested
+ * brackets took 17 s in --check at 200 KB and would take hours at 16 MiB. Refused before
+ * libyaml reads it, at the bracket that went past the bound.
+ */
+static void
+config_refuses_flow_nesting_past_the_bound(void **state)
+{
+	static const char head[] = MINIMAL "x: ";
+	size_t n = 100000, o = sizeof(head) - 1;
+	char *y = malloc(o + 2 * n + 2);
+
+	(void)state;
+	assert_non_null(y);
+	memcpy(y, head, o);
+	memset(y + o, '[', n);
+	memset(y + o + n, ']', n);
+	y[o + 2 * n] = '\n';
+	y[o + 2 * n + 1] = '\0';
+	/* line 7: 3 characters of "x: ", then 64 brackets; the 65th is column 68 */
+	assert_errors(y, "t.yaml:7:68: lists and mappings in [ ] and { } nest deeper than 64 "
+	                 "levels here\n");
+	free(y);
+}
+
+/* What the depth scan does not count: brackets in comments and quoted scalars, closed ones. */
+static void
+config_flow_nesting_counts_only_open_brackets_outside_quotes_and_comments(void **state)
+{
+	char y[4096];
+	char deep[65 * 2 + 1];
+	int o;
+
+	(void)state;
+	memset(deep, '[', 65);
+	memset(deep + 65, ']', 65);
+	deep[130] = '\0';
+	/* 65 open brackets in a comment and in each kind of quoted scalar (after their escaped
+	 * quotes), and 70 lines of closed ones: each gets past the scan to the schema's errors */
+	o = snprintf(y, sizeof(y),
+	             MINIMAL "# %.65s\n"
+	                     "a: \"x\\\" %.65s\"\n"
+	                     "b: 'it''s %.65s'\n"
+	                     "c: [[[], []], {}, [[[]]]] %s\n",
+	             deep, deep, deep, "# ]]]]");
+	assert_true(o > 0 && (size_t)o < sizeof(y));
+	for (int i = 0; i < 70; i++)
+		strcat(y, "d: [x]\n");
+	{
+		struct sl_test_load r = sl_test_config_load(y);
+
+		assert_int_equal(-EINVAL, r.rc);
+		assert_null(strstr(r.errs, "nest deeper"));
+		assert_non_null(strstr(r.errs, "t.yaml:8:1: unknown key \"a\" at the top level"));
+		assert_non_null(strstr(r.errs, "t.yaml:10:1: unknown key \"c\" at the top level"));
+		sl_test_config_fini(&r);
+	}
+	/* 64 deep is allowed: libyaml reads it, and the schema says what it thinks */
+	snprintf(y, sizeof(y), MINIMAL "x: %.64s%.64s\n", deep, deep + 65);
+	{
+		struct sl_test_load r = sl_test_config_load(y);
+
+		assert_null(strstr(r.errs, "nest deeper"));
+		assert_non_null(strstr(r.errs, "t.yaml:7:1: unknown key \"x\" at the top level"));
+		sl_test_config_fini(&r);
+	}
+}
+
 static void
 config_accepts_aliases_within_the_bound(void **state)
 {
@@ -1794,6 +1862,9 @@ main(void)
 	        cmocka_unit_test(
 	                config_reports_duplicate_backend_name_against_the_first_explicit_one),
 	        cmocka_unit_test(config_refuses_aliases_that_expand_past_the_bound),
+	        cmocka_unit_test(config_refuses_flow_nesting_past_the_bound),
+	        cmocka_unit_test(
+	                config_flow_nesting_counts_only_open_brackets_outside_quotes_and_comments),
 	        cmocka_unit_test(config_accepts_aliases_within_the_bound),
 	        cmocka_unit_test(config_reports_buffer_size_over_1_mib),
 	        cmocka_unit_test(config_reports_backlog_over_65535),
