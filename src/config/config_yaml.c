@@ -140,8 +140,15 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 		vals[first + i] = NULL;
 	}
 	if (map->type != YAML_MAPPING_NODE) {
-		sl__config_error(x, map->start_mark, "expected a mapping %s, got %s", desc,
-		                 describe(map, got, sizeof(got)));
+		const char *hint = "";
+
+		/* "backends: [127.0.0.1:9001]": say how an item with an address is written */
+		for (i = 0; i < n && map->type == YAML_SCALAR_NODE && !scalar_is_null(map); i++)
+			if (strcmp(names[i], "address") == 0)
+				hint = "; an item is written \"- address: ...\" or \"{ address: "
+				       "... }\"";
+		sl__config_error(x, map->start_mark, "expected a mapping %s, got %s%s", desc,
+		                 describe(map, got, sizeof(got)), hint);
 		return false;
 	}
 	for (p = map->data.mapping.pairs.start;

@@ -415,6 +415,29 @@ config_reports_non_list(void **state)
 	              "t.yaml:4:15: expected a list for \"backends\", got \"127.0.0.1:9001\"\n");
 }
 
+/* A list of bare addresses where items with an address are expected: the error says how. */
+static void
+config_reports_bare_address_items_with_how_to_write_them(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners: [127.0.0.1:8080]\n"
+	        "groups:\n"
+	        "  - name: web\n"
+	        "    backends: [127.0.0.1:9001, ~]\n",
+	        "t.yaml:1:13: expected a mapping for each item of \"listeners\", got "
+	        "\"127.0.0.1:8080\"; an item is written \"- address: ...\" or "
+	        "\"{ address: ... }\"\n"
+	        "t.yaml:4:16: expected a mapping for each item of \"backends\", got "
+	        "\"127.0.0.1:9001\"; an item is written \"- address: ...\" or "
+	        "\"{ address: ... }\"\n"
+	        "t.yaml:4:32: expected a mapping for each item of \"backends\", got nothing\n");
+	/* a section without an address gets no such hint */
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups: [web]\n",
+	              "t.yaml:2:10: expected a mapping for each item of \"groups\", got \"web\"\n");
+}
+
 static void
 config_reports_non_boolean(void **state)
 {
@@ -1782,6 +1805,7 @@ main(void)
 	        cmocka_unit_test(config_reports_non_integer),
 	        cmocka_unit_test(config_reports_non_mapping),
 	        cmocka_unit_test(config_reports_non_list),
+	        cmocka_unit_test(config_reports_bare_address_items_with_how_to_write_them),
 	        cmocka_unit_test(config_reports_non_boolean),
 	        cmocka_unit_test(config_reports_bad_port_with_the_address_parser_reason),
 	        cmocka_unit_test(config_hints_at_quotes_for_unquoted_ipv6),
