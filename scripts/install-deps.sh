@@ -37,8 +37,9 @@ packages=(
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libck-dev liburcu-dev
 	# lpm_bench anchors (rte_lpm, rte_lpm6); without it lpm_bench measures sl_lpm alone
 	libdpdk-dev
-	# proxy benchmark anchors and load generators
-	haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox
+	# proxy benchmark anchors and load generators; iptables (nf_tables): the drop rule
+	# bench/xdp-drop measures XDP against, and proxy-bench's kernel-nat system
+	haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox iptables
 )
 
 [ "${1:-}" = demo ] && packages=("${demo_packages[@]}")
