@@ -362,6 +362,20 @@ class EchoStream(threading.Thread):
                 raise AssertionError("no echo")
 
 
+def finish_streams(tc, streams):
+    """Stops every EchoStream in <streams> and asserts, on the TestCase <tc>, that each ended,
+    broke nothing, moved bytes, and got back every byte it sent, in order."""
+    for s in streams:
+        s.stop.set()
+    for s in streams:
+        s.join(60 * SLOW)
+        tc.assertFalse(s.is_alive(), "an echo stream did not end")
+        tc.assertIsNone(s.error)
+        tc.assertGreater(s.nsent, 0)
+        tc.assertEqual(s.nsent, s.ngot)
+        tc.assertEqual(s.sent.digest(), s.got.digest())
+
+
 def closed_by_peer(sock, timeout=10.0):
     """True if the peer closed: the next read sees EOF or a reset (a reset is how sluice
     passes on a reset, or closes a session it had to abort)."""

@@ -15,8 +15,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, echo_handler, recv_exact, Server, Sluice,
-                     stable_port, wait_for_text)
+from harness import (SLOW, SLUICECTL, connect, echo_handler, finish_streams, recv_exact,
+                     Server, Sluice, stable_port, wait_for_text)
 from upgrade_test import NewConnections, Stream
 
 
@@ -247,15 +247,7 @@ class ReloadUpgrade(unittest.TestCase):
             # every stream moved on past the last upgrade, then ends cleanly, intact
             self.assertTrue(wait_until(
                 lambda: all(s.nsent > n for s, n in zip(streams, sent)), 30))
-            for s in streams:
-                s.stop.set()
-            for s in streams:
-                s.join(60 * SLOW)
-                self.assertFalse(s.is_alive())
-                self.assertIsNone(s.error)
-                self.assertGreater(s.nsent, 0)
-                self.assertEqual(s.nsent, s.ngot)
-                self.assertEqual(s.sent.digest(), s.got.digest())
+            finish_streams(self, streams)
             self.assertEqual(0, px.stop(), px.stderr())
 
 

@@ -18,9 +18,22 @@ import time
 import unittest
 
 from harness import (SLOW, EchoStream, Server, Sluice, closed_by_peer, connect, digest_handler,
-                     echo_handler, echo_many, echo_roundtrip, echoed, free_port, read_digest,
-                     recv_all, recv_exact, scrape_metrics, wait_for, wait_for_text,
-                     write_config)
+                     echo_handler, echo_many, echo_roundtrip, echoed, finish_streams, free_port,
+                     read_digest, recv_all, recv_exact, scrape_metrics, wait_for,
+                     wait_for_text, write_config)
+
+
+def upgrade_config(sock_path, admin, port, echo, forward):
+    """A config file for the upgrade tests: two workers, the upgrade socket and the admin
+    endpoint, one listener with <forward> in front of the <echo> server."""
+    return write_config(
+        "workers: 2\ndrain_timeout: 60s\n"
+        f"upgrade_socket: {sock_path}\n"
+        f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+        "listeners:\n"
+        f"  - {{ name: web, address: 127.0.0.1:{port}, group: g, forward: {forward} }}\n"
+        "groups:\n  - name: g\n"
+        f"    backends:\n      - address: {echo.addr}\n")
 
 
 @unittest.skipUnless(os.geteuid() == 0, "the verdict program loads as root only")
@@ -194,14 +207,7 @@ class Sockmap(unittest.TestCase):
         with Server(echo_handler) as echo, tempfile.TemporaryDirectory() as tmp:
             port, admin = free_port(), free_port()
             sock_path = os.path.join(tmp, "upgrade.sock")
-            cfg = write_config(
-                "workers: 2\ndrain_timeout: 60s\n"
-                f"upgrade_socket: {sock_path}\n"
-                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
-                "listeners:\n"
-                f"  - {{ name: web, address: 127.0.0.1:{port}, group: g, forward: sockmap }}\n"
-                "groups:\n  - name: g\n"
-                f"    backends:\n      - address: {echo.addr}\n")
+            cfg = upgrade_config(sock_path, admin, port, echo, "sockmap")
             old = Sluice(["-c", cfg], port=port)
             with old:
                 wait_for_text(old, f"upgrade socket on {sock_path}")
@@ -220,12 +226,7 @@ class Sockmap(unittest.TestCase):
                     self.assertEqual(payload, echo_roundtrip(port, payload))
                     for st in streams:
                         st.wait_rounds(5)  # still flowing, through the old process
-                        st.stop.set()
-                    for st in streams:
-                        st.join(60 * SLOW)
-                        self.assertIsNone(st.error)
-                        self.assertEqual(st.nsent, st.ngot)
-                        self.assertEqual(st.sent.digest(), st.got.digest())
+                    finish_streams(self, streams)
                     # its last sessions gone, the old process ends, having forwarded them
                     self.assertEqual(0, old.proc.wait(30 * SLOW), old.stderr())
                     kept = re.search(r"(\d+) sockmap_sessions", old.stderr())
@@ -332,18 +333,8 @@ class Sockmap(unittest.TestCase):
         with Server(echo_handler) as echo, tempfile.TemporaryDirectory() as tmp:
             port, admin = free_port(), free_port()
             sock_path = os.path.join(tmp, "upgrade.sock")
-
-            def config(forward):
-                return write_config(
-                    "workers: 2\ndrain_timeout: 60s\n"
-                    f"upgrade_socket: {sock_path}\n"
-                    f"admin: {{ address: 127.0.0.1:{admin} }}\n"
-                    "listeners:\n"
-                    f"  - {{ name: web, address: 127.0.0.1:{port}, group: g, forward: {forward} }}\n"
-                    "groups:\n  - name: g\n"
-                    f"    backends:\n      - address: {echo.addr}\n")
-
-            old_cfg, new_cfg = config("copy"), config("sockmap")
+            old_cfg = upgrade_config(sock_path, admin, port, echo, "copy")
+            new_cfg = upgrade_config(sock_path, admin, port, echo, "sockmap")
             old = Sluice(["-c", old_cfg], port=port)
             with old:
                 wait_for_text(old, f"upgrade socket on {sock_path}")
@@ -358,12 +349,7 @@ class Sockmap(unittest.TestCase):
                     self.assertRegex(new.stderr(), rf"took {len(streams)} sessions over")
                     for st in streams:
                         st.wait_rounds(3)  # through the new process, in the kernel
-                        st.stop.set()
-                    for st in streams:
-                        st.join(60 * SLOW)
-                        self.assertIsNone(st.error)
-                        self.assertEqual(st.nsent, st.ngot)
-                        self.assertEqual(st.sent.digest(), st.got.digest())
+                    finish_streams(self, streams)
                     wait_for(lambda: scrape_metrics(admin)["sluice_active"] == 0,
                              "the moved sessions to close")
                     m = scrape_metrics(admin)

@@ -18,8 +18,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, free_port,
-                     recv_exact, stable_port, wait_for_text)
+from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler,
+                     finish_streams, free_port, recv_exact, stable_port, wait_for_text)
 
 
 class NewConnections(threading.Thread):
@@ -150,14 +150,7 @@ listeners:
             load.join(60 * SLOW)
             self.assertEqual([], load.failed[:10], f"{len(load.failed)} of {load.ok} failed")
             self.assertGreater(load.ok, 100)
-            for s in streams:
-                s.stop.set()
-            for s in streams:
-                s.join(60 * SLOW)
-                self.assertIsNone(s.error)
-                self.assertGreater(s.nsent, 0)
-                self.assertEqual(s.nsent, s.ngot)
-                self.assertEqual(s.sent.digest(), s.got.digest())
+            finish_streams(self, streams)
             last = procs[-1]
             self.assertTrue(os.path.exists(self.sock_path), "the last process lost the socket")
             self.assertEqual(0, last.stop())

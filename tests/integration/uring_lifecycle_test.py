@@ -17,8 +17,8 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, stable_port,
-                     wait_for_text)
+from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler, finish_streams,
+                     stable_port, wait_for_text)
 
 BAD_SIGNS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "still held by the kernel",
              "still in flight")
@@ -147,13 +147,7 @@ groups:
             self.assertEqual(len(streams), int(took.group(1)), new.stderr())
             for s in streams:
                 s.wait_rounds(3)  # and they go on in the new process
-            for s in streams:
-                s.stop.set()
-            for s in streams:
-                s.join(60 * SLOW)
-                self.assertIsNone(s.error)
-                self.assertEqual(s.nsent, s.ngot)
-                self.assertEqual(s.sent.digest(), s.got.digest())
+            finish_streams(self, streams)
             self.assert_clean_exit(new, new.stop())
 
     def test_an_upgrade_while_the_backend_reads_nothing_loses_no_byte_moved_or_drained(self):
