@@ -140,10 +140,11 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 		vals[first + i] = NULL;
 	}
 	if (map->type != YAML_MAPPING_NODE) {
+		/* "backends: [127.0.0.1:9001]": say how an item with an address is written */
+		bool bare = map->type == YAML_SCALAR_NODE && !scalar_is_null(map);
 		const char *hint = "";
 
-		/* "backends: [127.0.0.1:9001]": say how an item with an address is written */
-		for (i = 0; i < n && map->type == YAML_SCALAR_NODE && !scalar_is_null(map); i++)
+		for (i = 0; bare && i < n; i++)
 			if (strcmp(names[i], "address") == 0)
 				hint = "; an item is written \"- address: ...\" or \"{ address: "
 				       "... }\"";
