@@ -178,6 +178,9 @@ class SourceBan(unittest.TestCase):
                                      BAN % "60s"))
             px.proc.send_signal(signal.SIGHUP)
             wait_for_text(px, "listener front: source_limits changed: re-opened")
+            # logged once every worker left the old listener: until then a worker may still
+            # accept on the shared socket under the old one, which counts no strike
+            wait_for_text(px, "listener front: closed; its sessions run to their end")
             # the session opened before the reload goes on
             self.assertTrue(echoed(s))
             s.close()
