@@ -54,6 +54,7 @@ struct sl_backend_info {
 	uint32_t max_connections;
 	enum sl_backend_admin admin;
 	bool up;           /* health: checker's view (true without a health check) */
+	bool checked;      /* its group runs health checks (false: up says nothing) */
 	bool ejected;      /* passive ejection in force */
 	bool discovered;   /* added by DNS discovery rather than the config file */
 	uint64_t active;   /* sessions open to it now */

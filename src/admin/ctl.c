@@ -223,7 +223,11 @@ backend_object(const struct sl_backend_info *b)
 	json_object_set_new(o, "weight", json_integer(b->weight));
 	json_object_set_new(o, "max_connections", json_integer(b->max_connections));
 	json_object_set_new(o, "admin", str(sl_backend_admin_name(b->admin)));
-	json_object_set_new(o, "health", str(!b->up ? "down" : b->ejected ? "ejected" : "up"));
+	json_object_set_new(o, "health",
+	                    str(!b->up        ? "down"
+	                        : b->ejected  ? "ejected"
+	                        : !b->checked ? "unchecked"
+	                                      : "up"));
 	json_object_set_new(o, "discovered", json_boolean(b->discovered));
 	json_object_set_new(o, "active", sl__admin_json_count(b->active));
 	json_object_set_new(o, "sessions", sl__admin_json_count(b->sessions));

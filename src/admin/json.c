@@ -116,13 +116,16 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 		}
 	}
 	if (strcmp(set, "backend") == 0) {
-		const json_t *up = json_object_get(o, "up"), *ej = json_object_get(o, "ejected");
+		const json_t *up = json_object_get(o, "up"), *ej = json_object_get(o, "ejected"),
+		             *ck = json_object_get(o, "checked");
 		const char *state = "up";
 
 		if (json_is_integer(up) && json_integer_value(up) == 0)
 			state = "down";
 		else if (json_is_integer(ej) && json_integer_value(ej) != 0)
 			state = "ejected";
+		else if (json_is_integer(ck) && json_integer_value(ck) == 0)
+			state = "unchecked";
 		json_object_set_new(o, "state", json_string(state));
 		if (x != NULL && x->backend_addr != NULL) {
 			char a[SL_ADDR_STRLEN];

@@ -911,6 +911,7 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 			x->up = sl_health_backend_is_up(&b->up);
 			x->ejected = atomic_load_explicit(&b->ejected_until_ms,
 			                                  memory_order_relaxed) > now_ms;
+			x->checked = sl__gslot_checked(p, g);
 			/* relaxed: a count, as above */
 			x->active = atomic_load_explicit(&b->conns, memory_order_relaxed);
 			x->sessions =

@@ -53,6 +53,14 @@ sl__gslot_health_free(struct sl_gslot *slot)
 	}
 }
 
+bool
+sl__gslot_checked(const struct sl_proxy *p, size_t g)
+{
+	const struct sl_gslot *slot = &p->gslots[g];
+
+	return (slot->hcur != NULL ? slot->hcur->h.kind : slot->cfg.health.kind) != SL_HEALTH_NONE;
+}
+
 int
 sl__gslot_health_open(struct sl_proxy *p, size_t g)
 {

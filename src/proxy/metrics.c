@@ -391,7 +391,7 @@ read_process(void *arg, size_t inst, unsigned idx)
 
 /* backend set: B_COUNTERS counter definitions, then the others */
 enum { B_COUNTERS = 3 };
-enum { B_UP, B_EJECTED, B_WEIGHT };
+enum { B_UP, B_CHECKED, B_EJECTED, B_WEIGHT };
 
 static uint64_t
 read_backend(void *arg, size_t inst, unsigned idx)
@@ -406,6 +406,15 @@ read_backend(void *arg, size_t inst, unsigned idx)
 	switch (idx - B_COUNTERS) {
 	case B_UP:
 		return sl_health_backend_is_up(&b->up);
+	case B_CHECKED: {
+		bool checked;
+
+		/* a reload may change the group's checks */
+		pthread_mutex_lock(&p->bk_mu);
+		checked = sl__gslot_checked(p, group_of(p, inst));
+		pthread_mutex_unlock(&p->bk_mu);
+		return checked;
+	}
 	case B_EJECTED:
 		/* relaxed: a statistic, as the balancer's own read */
 		return atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) >
@@ -725,6 +734,11 @@ add_backends(struct sl_proxy *p)
 	                               .kind = SL_STATS_GAUGE,
 	                               .help = "1 if the backend is up by its health checks.",
 	                               .offset = SL_STATS_READ},
+	        [B_COUNTERS + B_CHECKED] = {.name = "backend_checked",
+	                                    .kind = SL_STATS_GAUGE,
+	                                    .help = "1 if the backend's group runs health checks "
+	                                            "(without, backend_up is always 1).",
+	                                    .offset = SL_STATS_READ},
 	        [B_COUNTERS + B_EJECTED] = {.name = "backend_ejected",
 	                                    .kind = SL_STATS_GAUGE,
 	                                    .help = "1 while the backend is passively ejected.",

@@ -1015,6 +1015,9 @@ int sl__gslot_health_open(struct sl_proxy *p, size_t g);
 void sl__gslot_health_sync(struct sl_proxy *p, size_t g);
 /* Frees slot <slot>'s health checks (hcur and the copies it keeps); its checker is gone. */
 void sl__gslot_health_free(struct sl_gslot *slot);
+/* true if group slot <g>'s backends are health-checked now (its hcur, else its cfg). Under
+ * bk_mu. */
+bool sl__gslot_checked(const struct sl_proxy *p, size_t g);
 /*
  * After <next> is published: every group whose health: check (or send_proxy, which its checks
  * send) differs from what its checker runs is checked from now on as <next> says, its backends'

@@ -71,6 +71,9 @@ class Admin(unittest.TestCase):
         self.assertEqual(total, m['sluice_bytes_total{direction="out"}'])
         self.assertEqual(6, m['sluice_backend_sessions_total{group="g",backend="b1"}'])
         self.assertEqual(1, m['sluice_backend_active{group="g",backend="b1"}'])
+        # no health checks: up, and said to be unchecked
+        self.assertEqual(1, m['sluice_backend_up{group="g",backend="b1"}'])
+        self.assertEqual(0, m['sluice_backend_checked{group="g",backend="b1"}'])
         self.assertEqual(total, m['sluice_backend_bytes_total{group="g",backend="b1",direction="in"}'])
         self.assertEqual(6, m[f'sluice_listener_connections_total{{listener="127.0.0.1:{port}"}}'])
         self.assertEqual(6, m["sluice_backend_connect_seconds_count"])
@@ -94,7 +97,7 @@ class Admin(unittest.TestCase):
         self.assertEqual(3, st["process"]["accepted"])
         self.assertEqual({"direction": "in", "bytes": 300}, st["bytes"][0])
         be = st["backend"][0]
-        self.assertEqual(("g", "b1", "up"), (be["group"], be["backend"], be["state"]))
+        self.assertEqual(("g", "b1", "unchecked"), (be["group"], be["backend"], be["state"]))
         self.assertEqual((1, 3, 0, 0), (be["weight"], be["sessions"], be["active"], be["connect_failures"]))
         self.assertEqual(3, st["latency"]["session_duration_seconds"]["count"])
 
@@ -114,6 +117,7 @@ class Admin(unittest.TestCase):
         status, body = admin_get(admin_port, "/readyz")
         self.assertEqual({"ready": False, "reason": "group g has no backend up"}, json.loads(body))
         self.assertEqual("down", json.loads(admin_get(admin_port, "/stats")[1])["backend"][0]["state"])
+        self.assertEqual(1, parse_metrics(self.metrics(admin_port))['sluice_backend_checked{group="g",backend="b1"}'])
         with Server(echo_handler, port=backend_port):
             wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200, "/readyz to answer 200 again",
                      detail=px.stderr)

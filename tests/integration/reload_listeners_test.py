@@ -221,6 +221,8 @@ class ReloadListeners(ReloadCase):
             self.write([("one", p1, "echo", "")], groups)
             self.hup(px)
             wait_for_text(px, "listener one: group changed: re-opened")
+            # logged once every worker closed its socket on two (until then one may accept)
+            wait_for_text(px, "listener two: closed; its sessions run to their end")
             self.assertTrue(refused(p2))
             with connect(p1) as s:
                 self.assertTrue(echo_both_ways(s, 1000))

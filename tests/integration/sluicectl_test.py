@@ -151,11 +151,11 @@ class Ctl(unittest.TestCase):
             for x in got.values():
                 self.assertEqual(1, x["weight"])
                 self.assertEqual("enabled", x["admin"])
-                self.assertEqual("up", x["health"])
+                self.assertEqual("unchecked", x["health"])  # the group has no health checks
             rc, out, _ = self.ctl("show", "backends")
             self.assertEqual(0, rc)
             self.assertRegex(out.splitlines()[0], r"^GROUP\s+NAME\s+ADDRESS\s+WEIGHT")
-            self.assertRegex(out, rf"(?m)^web\s+b2\s+{b2.addr}\s+1\s+enabled\s+up\b")
+            self.assertRegex(out, rf"(?m)^web\s+b2\s+{b2.addr}\s+1\s+enabled\s+unchecked\b")
 
     def test_show_sessions_counts_open_sessions_per_listener_and_backend(self):
         with Server(echo_handler) as b:

@@ -222,6 +222,7 @@ added_backend_takes_new_sessions(void **state)
 	assert_false(bi.discovered);
 	assert_int_equal(SL_BACKEND_ENABLED, bi.admin);
 	assert_true(bi.up);
+	assert_false(bi.checked); /* the group has no health checks */
 	rig_stop(&r);
 }
 
@@ -475,6 +476,7 @@ discovered_set_keeps_health_of_backends_that_stay(void **state)
 
 		assert_true(info_of(r.p, "dead", &bi));
 		assert_false(bi.up);
+		assert_true(bi.checked);
 	}
 	assert_true(wait_up(r.p, "d2", true));
 	assert_int_equal(10, ask_n(&r, 10));
