@@ -11,6 +11,8 @@
  * Everything else lives in the proxy library (include/sluice/proxy.h).
  */
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -80,6 +82,49 @@ check_dir_of(const char *path, const char *key, const char *file)
 }
 
 /*
+ * For --check: warns when <a> (what <key> names, with <port> its port) is not an address of
+ * this host, so a listener or the admin endpoint could not bind it here: a bind to port 0 on a
+ * fresh socket finds out without touching the port itself. <hint>: how to start anyway, or "".
+ * A warning, as for a directory: a virtual address may come to the host before sluice starts.
+ */
+static void
+check_addr_here(const char *path, const char *key, const struct sl_addr *a, const char *hint)
+{
+	char text[SL_ADDR_STRLEN];
+	struct sl_addr any = *a;
+	int fd;
+
+	if (a->len == 0)
+		return;
+	if (any.ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&any.ss)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&any.ss)->sin_port = 0;
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return; /* no such family here: the start says so */
+	if (bind(fd, (const struct sockaddr *)&any.ss, any.len) == -1 && errno == EADDRNOTAVAIL)
+		fprintf(stderr,
+		        "%s: warning: %s %s: not an address of this host; sluice cannot listen on "
+		        "it "
+		        "here until it is%s\n",
+		        path, key, sl_addr_format(a, text, sizeof(text)), hint);
+	close(fd);
+}
+
+/* For --check: warns when xdp.interface does not exist here, saying what the start would do. */
+static void
+check_xdp_interface(const char *path, const struct sl_config_xdp *x)
+{
+	if (x->interface[0] == '\0' || if_nametoindex(x->interface) != 0)
+		return;
+	fprintf(stderr, "%s: warning: xdp.interface %s: no such interface here; %s\n", path,
+	        x->interface,
+	        x->required ? "sluice cannot start until it exists (xdp.required)"
+	                    : "sluice would run without XDP (and apply every list itself)");
+}
+
+/*
  * Whether <cfg> fits this host's open-file limit (the hard one: sluice raises the soft limit to
  * it at start), as sl_proxy_create() will find. 0, or -EMFILE with the reason in <why>.
  */
@@ -122,6 +167,23 @@ check_config(const char *path)
 	check_dir_of(path, "access_log.path", cfg->access_log.path);
 	check_dir_of(path, "control.path", cfg->control.path);
 	check_dir_of(path, "upgrade_socket", cfg->upgrade_socket);
+	/* and the addresses it listens on, this host's (unless a listener binds it free) */
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct sl_config_listener *l = &cfg->listeners[i];
+		char key[SL_CONFIG_NAME_MAX + 32], text[SL_ADDR_STRLEN];
+
+		if (l->freebind)
+			continue;
+		/* a listener named by its address (the default) is not named twice */
+		if (strcmp(l->name, sl_addr_format(&l->addr, text, sizeof(text))) == 0)
+			snprintf(key, sizeof(key), "listener address");
+		else
+			snprintf(key, sizeof(key), "listener %s: address", l->name);
+		check_addr_here(path, key, &l->addr,
+		                " (or set freebind: true on the listener to bind it before)");
+	}
+	check_addr_here(path, "admin.address", &cfg->admin.addr, "");
+	check_xdp_interface(path, &cfg->xdp);
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,
 	       cfg->nlisteners == 1 ? "" : "s", cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
 	sl_config_free(cfg);

@@ -276,6 +276,7 @@ struct sl_config_listener {
 	enum sl_fwd_mode forward; /* default SL_FWD_AUTO */
 	bool tcp_nodelay;         /* default true */
 	bool keepalive;           /* SO_KEEPALIVE on both sides; default false */
+	bool freebind;            /* bind the address before this host has it; default false */
 	uint32_t pipe_size;       /* splice pipe capacity in bytes; default 262144 */
 	uint32_t buffer_size;     /* copy-mode buffer per direction; default 16384 */
 	uint32_t max_connections; /* concurrent sessions per listener, whole process; 0 = none */

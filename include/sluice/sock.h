@@ -16,12 +16,16 @@
 struct sl_sock_opts {
 	bool nodelay;   /* TCP_NODELAY */
 	bool keepalive; /* SO_KEEPALIVE */
+	/* listeners only: IP_FREEBIND (IPV6_FREEBIND), so the bind takes an address this host does
+	 * not have (yet), such as a virtual IP another host holds now */
+	bool freebind;
 };
 
 /*
  * Opens a nonblocking, close-on-exec TCP listener bound to <a> (IPv4 or IPv6; an IPv6 listener
- * is IPv6-only) with SO_REUSEADDR, SO_REUSEPORT if <reuseport>, and <o> applied so accepted
- * sockets inherit it. <backlog> 0 means SOMAXCONN. Returns the fd, or a negative errno.
+ * is IPv6-only) with SO_REUSEADDR, SO_REUSEPORT if <reuseport>, <o>'s freebind before the bind,
+ * and its other options applied so accepted sockets inherit them. <backlog> 0 means SOMAXCONN.
+ * Returns the fd, or a negative errno.
  */
 SL_API int sl_sock_listen(const struct sl_addr *a, unsigned backlog, bool reuseport,
                           const struct sl_sock_opts *o);
@@ -50,12 +54,13 @@ SL_API bool sl_sock_has_unsent(int fd);
 
 /*
  * Probes whether another socket listens on <a> (a port other than 0): binds a fresh socket
- * with SO_REUSEADDR but not SO_REUSEPORT, which fails with -EADDRINUSE only when something
- * listens there (or is bound to it), then closes it. 0 when the address is free, else a
- * negative errno. Lets a process that listens with SO_REUSEPORT refuse to share a port with a
+ * with SO_REUSEADDR but not SO_REUSEPORT (and IP_FREEBIND if <freebind>), which fails with
+ * -EADDRINUSE only when something listens there (or is bound to it), then closes it. 0 when
+ * the address is free, else a negative errno (-EADDRNOTAVAIL: not an address of this host, and
+ * not <freebind>). Lets a process that listens with SO_REUSEPORT refuse to share a port with a
  * process it does not know.
  */
-SL_API int sl_sock_probe_free(const struct sl_addr *a);
+SL_API int sl_sock_probe_free(const struct sl_addr *a, bool freebind);
 
 /*
  * What holds TCP address <a>'s port, for the message of a bind that failed with EADDRINUSE:

@@ -170,6 +170,7 @@ struct sl__config_key {
 	K(LISTENER, FORWARD, "forward", SL__ENUM(struct sl_config_listener, forward, sl_fwd_mode_names, SL_FWD_MODES, SL_FWD_AUTO), REOPEN) \
 	K(LISTENER, NODELAY, "tcp_nodelay", SL__TYPED(BOOL, struct sl_config_listener, tcp_nodelay, 0, 0, true), REOPEN) \
 	K(LISTENER, KEEPALIVE, "keepalive", SL__TYPED(BOOL, struct sl_config_listener, keepalive, 0, 0, false), REOPEN) \
+	K(LISTENER, FREEBIND, "freebind", SL__TYPED(BOOL, struct sl_config_listener, freebind, 0, 0, false), REOPEN) \
 	K(LISTENER, PIPE, "pipe_size", SL__TYPED(SIZE, struct sl_config_listener, pipe_size, 4096, SL_CONFIG_PIPE_SIZE_MAX, 262144), REOPEN) \
 	K(LISTENER, BUFFER, "buffer_size", SL__TYPED(SIZE, struct sl_config_listener, buffer_size, 1024, SL_CONFIG_BUFFER_SIZE_MAX, 16384), REOPEN) \
 	K(LISTENER, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_listener, max_connections, 0, UINT32_MAX, 0), REOPEN) \
@@ -265,6 +266,9 @@ extern const struct sl__config_key sl__config_keys[SL__KEYS];
 
 /* Each section's name, as `sluice --list-keys` and the documentation call it. */
 extern const char *const sl__config_section_names[SL__SECTIONS];
+
+/* The most keys any section has (listener's): the parser's per-mapping arrays hold this many. */
+#define SL__SECTION_KEYS_MAX 19
 
 /*
  * The keys of <section> are sl__config_keys[*first .. *first + n), in message order (the

@@ -22,8 +22,6 @@
 #include "config/config_int.h"
 #include "config/config_keys.h"
 
-#define KEYS_MAX 18 /* the most keys any mapping of the schema has */
-
 /* Longest access_log path, bytes (PATH_MAX less its NUL). */
 #define ACCESS_LOG_PATH_MAX 4095
 
@@ -129,12 +127,12 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], list[256],
 	        at[SL__CONFIG_WHERE_MAX];
-	const char *names[KEYS_MAX];
-	yaml_node_t *keys[KEYS_MAX] = {0};
+	const char *names[SL__SECTION_KEYS_MAX];
+	yaml_node_t *keys[SL__SECTION_KEYS_MAX] = {0};
 	yaml_node_pair_t *p;
 	size_t i, first, n = sl__config_section_keys(section, &first);
 
-	SL_ASSERT(n <= KEYS_MAX);
+	SL_ASSERT(n <= SL__SECTION_KEYS_MAX);
 	for (i = 0; i < n; i++) {
 		names[i] = sl__config_keys[first + i].name;
 		vals[first + i] = NULL;

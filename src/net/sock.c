@@ -28,6 +28,17 @@ sl_sock_apply(int fd, const struct sl_sock_opts *o)
 	return 0;
 }
 
+/* IP_FREEBIND, or IPV6_FREEBIND on an IPv6 socket: a bind to an address this host lacks. */
+static int
+set_freebind(int fd, int family)
+{
+	static const int one = 1;
+	int r = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one))
+	                           : setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+
+	return r == -1 ? -errno : 0;
+}
+
 int
 sl_sock_listen(const struct sl_addr *a, unsigned backlog, bool reuseport,
                const struct sl_sock_opts *o)
@@ -48,6 +59,8 @@ sl_sock_listen(const struct sl_addr *a, unsigned backlog, bool reuseport,
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto err_close_fd;
 	err = sl_sock_apply(fd, o);
+	if (err == 0 && o != NULL && o->freebind)
+		err = set_freebind(fd, a->ss.ss_family);
 	if (err != 0) {
 		close(fd);
 		return err;
@@ -80,7 +93,7 @@ sl_sock_has_unsent(int fd)
 }
 
 int
-sl_sock_probe_free(const struct sl_addr *a)
+sl_sock_probe_free(const struct sl_addr *a, bool freebind)
 {
 	static const int one = 1;
 	int fd, err = 0;
@@ -94,6 +107,7 @@ sl_sock_probe_free(const struct sl_addr *a)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    (a->ss.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    (freebind && set_freebind(fd, a->ss.ss_family) != 0) || /* errno is its */
 	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
 		err = -errno;
 	close(fd);

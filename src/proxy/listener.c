@@ -244,6 +244,10 @@ sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr
 		snprintf(held, sizeof(held), " (held by: %s)", users);
 	else if (err == -EADDRINUSE)
 		snprintf(held, sizeof(held), " (nothing holds it any more: it was freed just now)");
+	else if (err == -EADDRNOTAVAIL && !c->freebind)
+		snprintf(held, sizeof(held),
+		         " (not an address of this host: give it one, or set freebind: true on "
+		         "the listener to bind it before the host has it)");
 	snprintf(why, size, "listener %s: cannot listen on %s: %s%s", c->name,
 	         sl_addr_format(a, text, sizeof(text)), strerror(-err), held);
 }
@@ -273,7 +277,8 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	struct sl_proxy *p = w->p;
 	struct sl_lslot *slot = &p->lslots[i];
 	const struct sl_config_listener *c = &slot->cfg;
-	const struct sl_sock_opts opts = {.nodelay = c->tcp_nodelay, .keepalive = c->keepalive};
+	const struct sl_sock_opts opts = {
+	        .nodelay = c->tcp_nodelay, .keepalive = c->keepalive, .freebind = c->freebind};
 	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
 	int err;
 
@@ -363,7 +368,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	 * join the port unseen: the first worker refuses a port something already listens on
 	 * (after an upgrade took a socket, the first worker has one and the port is ours) */
 	if (w->index == 0 && sl_addr_port(&c->addr) != 0 &&
-	    (err = sl_sock_probe_free(&c->addr)) != 0) {
+	    (err = sl_sock_probe_free(&c->addr, c->freebind)) != 0) {
 		listen_failed(c, &c->addr, err);
 		return err;
 	}

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """`sluice --check -c FILE`: a valid file passes, a bad one prints FILE:LINE:COLUMN: message
-for every error and exits non-zero (each message is pinned by the config unit tests)."""
+for every error and exits non-zero (each message is pinned by the config unit tests). What this
+host lacks but may have by the start (a directory, an address, an interface) is a warning with
+status 0, and the start then fails saying why."""
 import os
 import subprocess
 import unittest
@@ -9,6 +11,15 @@ from harness import SLUICE, write_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "..", "examples", "sluice.yaml")
+# a valid file's listener and group, after the top-level keys a test is about
+ONE_LISTENER = """listeners:
+  - address: 127.0.0.1:9000
+    group: g
+groups:
+  - name: g
+    backends:
+      - address: 127.0.0.1:9001
+"""
 
 
 class Check(unittest.TestCase):
@@ -41,14 +52,7 @@ groups:
         path = write_config("""access_log: { path: /nonexistent-sluice-dir/access.log }
 control: { path: /nonexistent-sluice-dir/ctl.sock }
 upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
-listeners:
-  - address: 127.0.0.1:9000
-    group: g
-groups:
-  - name: g
-    backends:
-      - address: 127.0.0.1:9001
-""")
+""" + ONE_LISTENER)
         r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
         self.assertEqual(0, r.returncode, r.stderr)
         for key, name in (("access_log.path", "access.log"), ("control.path", "ctl.sock"),
@@ -60,6 +64,25 @@ groups:
         self.assertEqual(1, r.returncode)
         self.assertIn("/nonexistent-sluice-dir/access.log: cannot open: No such file or directory",
                       r.stderr)
+
+    def test_an_address_or_interface_this_host_lacks_is_named_in_a_warning(self):
+        # 192.0.2.0/24 is for documentation: no host has it (freebind_test has the listener's
+        # own warning, in a namespace of its own)
+        path = write_config("""admin: { address: 192.0.2.1:9090 }
+xdp: { interface: nosuchif0, required: true }
+""" + ONE_LISTENER)
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn(f"{path}: warning: admin.address 192.0.2.1:9090: not an address of this host; "
+                      "sluice cannot listen on it here until it is\n", r.stderr)
+        self.assertIn(f"{path}: warning: xdp.interface nosuchif0: no such interface here; sluice "
+                      "cannot start until it exists (xdp.required)", r.stderr)
+        self.assertNotIn("listener", r.stderr)  # 127.0.0.1 is this host's
+        # and the start fails, saying why
+        r = subprocess.run([SLUICE, "-c", path, "--control", "off"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(1, r.returncode)
+        self.assertIn("cannot start: xdp on nosuchif0 is required: no interface nosuchif0", r.stderr)
 
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],

@@ -201,8 +201,8 @@ config_reports_unknown_key_with_suggestion(void **state)
 	              "  - name: web\n"
 	              "    backends: [{ address: 127.0.0.1:9001 }]\n",
 	              "t.yaml:3:5: unknown key \"adress\" in listener (expected one of: name, "
-	              "address, group, backlog, forward, tcp_nodelay, keepalive, pipe_size, "
-	              "buffer_size, max_connections, steering, timeouts, allow, deny, "
+	              "address, group, backlog, forward, tcp_nodelay, keepalive, freebind, "
+	              "pipe_size, buffer_size, max_connections, steering, timeouts, allow, deny, "
 	              "proxy_protocol, rate, source_limits, bandwidth); did "
 	              "you mean \"address\"?\n");
 }
