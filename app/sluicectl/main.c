@@ -39,7 +39,7 @@ usage(FILE *f)
 	      "  profile SECONDS                   each worker's perf counters over SECONDS\n"
 	      "  enable | disable | drain backend GROUP/NAME\n"
 	      "  set weight GROUP/NAME WEIGHT\n"
-	      "  add backend GROUP NAME ADDRESS [weight N] [max_connections N]\n"
+	      "  add backend GROUP NAME ADDRESS [weight N] [max_connections N] [role backup]\n"
 	      "  remove backend GROUP/NAME\n"
 	      "  unban LISTENER|* ADDRESS            lift a source_limits.ban early\n"
 	      "  reload                            read the configuration file again\n"
@@ -240,11 +240,11 @@ print_rows(const json_t *list, const char *const *head, const char *const *keys,
 static void
 print_backends(const json_t *r)
 {
-	static const char *const keys[] = {"group",  "name",     "address",
-	                                   "weight", "admin",    "health",
-	                                   "active", "sessions", "connect_failures"};
-	static const char *const head[] = {"GROUP",  "NAME",   "ADDRESS",  "WEIGHT",  "ADMIN",
-	                                   "HEALTH", "ACTIVE", "SESSIONS", "FAILURES"};
+	static const char *const keys[] = {
+	        "group", "name",   "address", "weight",   "role",
+	        "admin", "health", "active",  "sessions", "connect_failures"};
+	static const char *const head[] = {"GROUP", "NAME",   "ADDRESS", "WEIGHT",   "ROLE",
+	                                   "ADMIN", "HEALTH", "ACTIVE",  "SESSIONS", "FAILURES"};
 
 	print_rows(r, head, keys, ARRAY_LEN(keys));
 }

@@ -43,6 +43,7 @@ struct sl_backend_spec {
 	struct sl_addr addr;
 	uint32_t weight;          /* 1 .. SL_CONFIG_WEIGHT_MAX */
 	uint32_t max_connections; /* 0 = no cap */
+	bool backup;              /* takes sessions only while no primary of its group serves */
 };
 
 /* One backend as it is now. */
@@ -57,6 +58,7 @@ struct sl_backend_info {
 	bool checked;      /* its group runs health checks (false: up says nothing) */
 	bool ejected;      /* passive ejection in force */
 	bool discovered;   /* added by DNS discovery rather than the config file */
+	bool backup;       /* serves only while no primary of its group does */
 	uint64_t active;   /* sessions open to it now */
 	uint64_t sessions; /* sessions it took since start */
 	uint64_t connect_failures;

@@ -125,6 +125,7 @@ struct sl_config_backend {
 	struct sl_addr addr;
 	uint32_t weight;          /* >= 1; default 1 */
 	uint32_t max_connections; /* per backend, whole process; 0 = unlimited */
+	bool backup;              /* takes sessions only while no primary of its group serves */
 };
 
 struct sl_config_health {

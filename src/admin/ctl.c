@@ -221,6 +221,7 @@ backend_object(const struct sl_backend_info *b)
 	json_object_set_new(o, "name", str(b->name));
 	json_object_set_new(o, "address", str(sl_addr_format(&b->addr, a, sizeof(a))));
 	json_object_set_new(o, "weight", json_integer(b->weight));
+	json_object_set_new(o, "role", str(b->backup ? "backup" : "primary"));
 	json_object_set_new(o, "max_connections", json_integer(b->max_connections));
 	json_object_set_new(o, "admin", str(sl_backend_admin_name(b->admin)));
 	json_object_set_new(o, "health",
@@ -548,6 +549,7 @@ change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 		spec.addr = r->addr;
 		spec.weight = r->weight;
 		spec.max_connections = r->max_connections;
+		spec.backup = r->backup;
 		err = sl_proxy_backend_add(c->p, r->group, &spec);
 		break;
 	default: /* SL__CTL_REMOVE */

@@ -28,7 +28,8 @@ enum sl__ctl_cmd {
 	SL__CTL_DISABLE, /* disable backend GROUP/NAME */
 	SL__CTL_DRAIN,   /* drain backend GROUP/NAME */
 	SL__CTL_WEIGHT,  /* set weight GROUP/NAME N */
-	SL__CTL_ADD,     /* add backend GROUP NAME ADDR [weight N] [max_connections N] */
+	SL__CTL_ADD,     /* add backend GROUP NAME ADDR [weight N] [max_connections N]
+	                    [role primary|backup] */
 	SL__CTL_REMOVE,  /* remove backend GROUP/NAME */
 	SL__CTL_SHOW_BANS,
 	SL__CTL_UNBAN, /* unban LISTENER|* ADDRESS */
@@ -43,6 +44,7 @@ struct sl__ctl_req {
 	struct sl_addr addr;      /* SL__CTL_ADD; SL__CTL_UNBAN (port 0) */
 	uint32_t weight;          /* SL__CTL_WEIGHT, SL__CTL_ADD (default 1) */
 	uint32_t max_connections; /* SL__CTL_ADD (default 0: no cap) */
+	bool backup;              /* SL__CTL_ADD: "role backup" (default primary) */
 	uint32_t seconds;         /* SL__CTL_PROFILE: 1 .. SL__CTL_PROFILE_MAX */
 	bool every;               /* SL__CTL_UNBAN: on every listener ("*"); else <name>'s */
 };

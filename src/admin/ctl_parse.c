@@ -25,7 +25,7 @@ const char *const sl__ctl_usage[] = {
         "disable backend GROUP/NAME",
         "drain backend GROUP/NAME",
         "set weight GROUP/NAME WEIGHT",
-        "add backend GROUP NAME ADDRESS [weight N] [max_connections N]",
+        "add backend GROUP NAME ADDRESS [weight N] [max_connections N] [role backup]",
         "remove backend GROUP/NAME",
         "show bans",
         "unban LISTENER|* ADDRESS",
@@ -243,6 +243,13 @@ parse_add(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
 		else if (strcmp(ws->w[i], "max_connections") == 0)
 			err = number(ws->w[i + 1], "max_connections", 0, UINT32_MAX,
 			             &r->max_connections, why, size);
+		else if (strcmp(ws->w[i], "role") == 0 && strcmp(ws->w[i + 1], "backup") == 0)
+			r->backup = true;
+		else if (strcmp(ws->w[i], "role") == 0 && strcmp(ws->w[i + 1], "primary") == 0)
+			r->backup = false;
+		else if (strcmp(ws->w[i], "role") == 0)
+			err = fail(why, size, "role must be primary or backup, got \"%s\"",
+			           ws->w[i + 1]);
 		else
 			err = fail(why, size, "unknown option \"%s\"; usage: %s", ws->w[i],
 			           usage_of(SL__CTL_ADD));

@@ -250,7 +250,8 @@ struct sl__config_key {
 	K(BACKEND, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_backend, addr, 0, 0, 0), LIVE) \
 	K(BACKEND, WEIGHT, "weight", SL__TYPED(U32, struct sl_config_backend, weight, 1, SL_CONFIG_WEIGHT_MAX, 1), LIVE) \
 	K(BACKEND, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_backend, max_connections, 0, UINT32_MAX, 0), LIVE) \
-	K(BACKEND, NAME, "name", SL__TYPED(NAME, struct sl_config_backend, name, 0, 0, 0), LIVE)
+	K(BACKEND, NAME, "name", SL__TYPED(NAME, struct sl_config_backend, name, 0, 0, 0), LIVE) \
+	K(BACKEND, BACKUP, "backup", SL__TYPED(BOOL, struct sl_config_backend, backup, 0, 0, false), LIVE)
 /* clang-format on */
 
 /* SL__KEY_<SECTION>_<ID>: a key's index in sl__config_keys[]. */

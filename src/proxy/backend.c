@@ -97,9 +97,18 @@ sl__backend_connect_succeeded(struct sl_backend *b)
 		atomic_store_explicit(&b->backoff_ms, 0, memory_order_relaxed);
 }
 
+bool
+sl__backend_serves(const struct sl_backend *b, uint64_t now_ms)
+{
+	/* relaxed, all: see the file header */
+	return atomic_load_explicit(&b->admin, memory_order_relaxed) == SL_BACKEND_ENABLED &&
+	       sl_health_backend_is_up(&b->up) &&
+	       atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) <= now_ms;
+}
+
 void
 sl__backend_fill(struct sl_backend *b, const char *name, const struct sl_addr *addr,
-                 uint32_t weight, uint32_t max_connections, bool discovered)
+                 uint32_t weight, uint32_t max_connections, bool backup, bool discovered)
 {
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	if (b->name[0] == '\0')
@@ -114,6 +123,8 @@ sl__backend_fill(struct sl_backend *b, const char *name, const struct sl_addr *a
 	atomic_store_explicit(&b->ejected_until_ms, 0, memory_order_relaxed);
 	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
 	atomic_store_explicit(&b->backoff_ms, 0, memory_order_relaxed);
+	/* relaxed: as above */
+	atomic_store_explicit(&b->backup, backup ? 1 : 0, memory_order_relaxed);
 	atomic_store_explicit(&b->state, SL_SLOT_LIVE, memory_order_relaxed);
 }
 

@@ -298,7 +298,8 @@ slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec
 	b->retired = false;
 	/* relaxed: no worker reaches the slot (proxy_int.h); the checker resets it (health) */
 	atomic_store_explicit(&b->up, 1, memory_order_relaxed);
-	sl__backend_fill(b, name, &spec->addr, spec->weight, spec->max_connections, discovered);
+	sl__backend_fill(b, name, &spec->addr, spec->weight, spec->max_connections, spec->backup,
+	                 discovered);
 	sl__proxy_health_sync(p, g, i, true);
 }
 
@@ -594,7 +595,8 @@ same_backend_list(const struct sl_config_group *a, const struct sl_config_group 
 		const struct sl_config_backend *x = &a->backends[i], *y = &b->backends[i];
 
 		if (strcmp(x->name, y->name) != 0 || !sl_addr_equal(&x->addr, &y->addr) ||
-		    x->weight != y->weight || x->max_connections != y->max_connections)
+		    x->weight != y->weight || x->max_connections != y->max_connections ||
+		    x->backup != y->backup)
 			return false;
 	}
 	return true;
@@ -608,6 +610,7 @@ spec_of(struct sl_backend_spec *spec, const struct sl_config_backend *cb)
 	spec->addr = cb->addr;
 	spec->weight = cb->weight == 0 ? 1 : cb->weight;
 	spec->max_connections = cb->max_connections;
+	spec->backup = cb->backup;
 }
 
 /* One group's part of a reload, worked out before anything changes. */
@@ -753,6 +756,14 @@ apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
 			if (old != spec.weight) {
 				sl_log_info("group %s: backend %s weight %u -> %u (reload)",
 				            cg->name, b->name, old, spec.weight);
+				changes++;
+			}
+			/* relaxed: as the weight; the change's post orders it for the workers */
+			if (atomic_exchange_explicit(&b->backup, spec.backup ? 1 : 0,
+			                             memory_order_relaxed) != spec.backup) {
+				sl_log_info("group %s: backend %s is %s (reload)", cg->name,
+				            b->name,
+				            spec.backup ? "a backup now" : "no longer a backup");
 				changes++;
 			}
 			continue;
@@ -912,6 +923,8 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 			x->ejected = atomic_load_explicit(&b->ejected_until_ms,
 			                                  memory_order_relaxed) > now_ms;
 			x->checked = sl__gslot_checked(p, g);
+			/* relaxed: as above */
+			x->backup = atomic_load_explicit(&b->backup, memory_order_relaxed) != 0;
 			/* relaxed: a count, as above */
 			x->active = atomic_load_explicit(&b->conns, memory_order_relaxed);
 			x->sessions =

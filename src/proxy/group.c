@@ -78,6 +78,13 @@ out_free_targets:
 	return err;
 }
 
+/* true if slot <b> is a backup. Relaxed: the flag alone is communicated (proxy_int.h). */
+static bool
+is_backup(const struct sl_backend *b)
+{
+	return atomic_load_explicit(&b->backup, memory_order_relaxed) != 0;
+}
+
 int
 sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct sl_backend *backends,
                 uint32_t cap, const struct sl_lb *proto, const uint16_t *map, size_t nmap,
@@ -102,8 +109,10 @@ sl__wgroup_init(struct sl_wgroup *g, const struct sl_config_group *cfg, struct s
 		return -ENOMEM;
 	memcpy(g->map, map, nmap * sizeof(g->map[0]));
 	g->nmap = nmap;
-	for (size_t k = 0; k < nmap; k++)
+	for (size_t k = 0; k < nmap; k++) {
 		g->member[map[k]] = true;
+		g->has_backup |= is_backup(&backends[map[k]]);
+	}
 	err = sl_lb_clone(&g->lb, proto, &o);
 	return err;
 }
@@ -173,9 +182,11 @@ sl__wgroup_set_members(struct sl_wgroup *g, struct sl_lb *lb, uint16_t *map, siz
 	g->map = map;
 	g->nmap = nmap;
 	memset(g->member, 0, g->n * sizeof(g->member[0]));
+	g->has_backup = false;
 	for (size_t k = 0; k < nmap; k++) {
 		size_t i = map[k];
 
+		g->has_backup |= is_backup(&g->backends[i]);
 		/* a slot that joins gets its (maybe new) address in the warm pool, which closes
 		 * what the pool held for the slot's previous occupant */
 		if (g->warm != NULL && !g->member[i])
@@ -205,6 +216,7 @@ struct pick_arg {
 	struct sl_wgroup *g;
 	const struct sl_session *s;
 	uint64_t now_ms;
+	bool backups; /* pick among the backups (no primary serves), not the primaries */
 };
 
 static bool
@@ -218,9 +230,33 @@ pick_eligible(void *arg, size_t i)
 		if (a->s->tried[k] == slot)
 			return false;
 	/* relaxed: admin alone is communicated (proxy_int.h) */
-	if (atomic_load_explicit(&b->admin, memory_order_relaxed) != SL_BACKEND_ENABLED)
+	if (atomic_load_explicit(&b->admin, memory_order_relaxed) != SL_BACKEND_ENABLED ||
+	    is_backup(b) != a->backups)
 		return false;
 	return sl__backend_is_eligible(b, a->now_ms);
+}
+
+/*
+ * true if group <g> falls back to its backups: it has some, and none of its primaries serves
+ * (sl__backend_serves(): a primary that is only full, or tried by this session, keeps the
+ * backups out). Scans the members: asked only when no primary could be picked.
+ */
+static bool
+backups_serve(const struct sl_wgroup *g, uint64_t now_ms)
+{
+	bool any = false;
+
+	if (!g->has_backup)
+		return false;
+	for (size_t k = 0; k < g->nmap; k++) {
+		const struct sl_backend *b = &g->backends[g->map[k]];
+
+		if (is_backup(b))
+			any = true;
+		else if (sl__backend_serves(b, now_ms))
+			return false;
+	}
+	return any;
 }
 
 static uint32_t
@@ -229,6 +265,30 @@ pick_load(void *arg, size_t i)
 	const struct pick_arg *a = arg;
 
 	return a->g->active[a->g->map[i]];
+}
+
+/* The slot <g>'s balancer picks for <s> as <c> says, acquired and marked tried; -ENOENT. */
+static int
+pick_acquire(struct sl_wgroup *g, struct sl_session *s, const struct sl_lb_ctx *c)
+{
+	int i;
+
+	/* bounded by the rounds: a backend that filled up between eligible() and the acquire
+	 * (another worker took its last slot) is not marked tried, so a session may wait for it
+	 * in the queue, and eligible() skips it in the next round unless a slot freed again */
+	for (unsigned round = 0; round < SL_SESSION_MAX_TRIES && s->ntried < SL_SESSION_MAX_TRIES;
+	     round++) {
+		i = sl_lb_pick(g->lb, c);
+		if (i < 0)
+			return -ENOENT;
+		i = g->map[i];
+		if (!sl__backend_try_acquire(&g->backends[i]))
+			continue;
+		s->tried[s->ntried++] = (uint16_t)i;
+		g->active[i]++;
+		return i;
+	}
+	return -ENOENT;
 }
 
 int
@@ -246,27 +306,19 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 		ip = sl__session_peer_ip(&s->peer, &n);
 		c.key = sl_lb_hash_bytes(ip, n, 0);
 	}
-	/* bounded by the rounds: a backend that filled up between eligible() and the acquire
-	 * (another worker took its last slot) is not marked tried, so a session may wait for it
-	 * in the queue, and eligible() skips it in the next round unless a slot freed again */
-	for (unsigned round = 0; round < SL_SESSION_MAX_TRIES && s->ntried < SL_SESSION_MAX_TRIES;
-	     round++) {
-		i = sl_lb_pick(g->lb, &c);
-		if (i < 0)
-			return -ENOENT;
-		i = g->map[i];
-		if (!sl__backend_try_acquire(&g->backends[i]))
-			continue;
-		s->tried[s->ntried++] = (uint16_t)i;
-		g->active[i]++;
-		return i;
+	i = pick_acquire(g, s, &c);
+	if (i == -ENOENT && backups_serve(g, now_ms)) {
+		a.backups = true;
+		i = pick_acquire(g, s, &c);
 	}
-	return -ENOENT;
+	return i;
 }
 
 bool
 sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint64_t now_ms)
 {
+	bool backups = backups_serve(g, now_ms);
+
 	for (size_t k = 0; k < g->nmap; k++) {
 		size_t i = g->map[k];
 		const struct sl_backend *b = &g->backends[i];
@@ -277,7 +329,7 @@ sl__wgroup_has_full(const struct sl_wgroup *g, const struct sl_session *s, uint6
 		/* relaxed: admin alone is communicated (proxy_int.h) */
 		if (!tried &&
 		    atomic_load_explicit(&b->admin, memory_order_relaxed) == SL_BACKEND_ENABLED &&
-		    sl__backend_is_full(b, now_ms))
+		    is_backup(b) == backups && sl__backend_is_full(b, now_ms))
 			return true;
 	}
 	return false;

@@ -391,7 +391,7 @@ read_process(void *arg, size_t inst, unsigned idx)
 
 /* backend set: B_COUNTERS counter definitions, then the others */
 enum { B_COUNTERS = 3 };
-enum { B_UP, B_CHECKED, B_EJECTED, B_WEIGHT };
+enum { B_UP, B_CHECKED, B_EJECTED, B_WEIGHT, B_BACKUP };
 
 static uint64_t
 read_backend(void *arg, size_t inst, unsigned idx)
@@ -422,6 +422,9 @@ read_backend(void *arg, size_t inst, unsigned idx)
 	case B_WEIGHT:
 		/* relaxed: a statistic */
 		return atomic_load_explicit(&b->weight, memory_order_relaxed);
+	case B_BACKUP:
+		/* relaxed: a statistic */
+		return atomic_load_explicit(&b->backup, memory_order_relaxed) != 0;
 	}
 	return 0;
 }
@@ -747,6 +750,12 @@ add_backends(struct sl_proxy *p)
 	                B_WEIGHT] = {.name = "backend_weight",
 	                             .kind = SL_STATS_GAUGE,
 	                             .help = "The backend's weight (run-time changes included).",
+	                             .offset = SL_STATS_READ},
+	        [B_COUNTERS +
+	                B_BACKUP] = {.name = "backend_backup",
+	                             .kind = SL_STATS_GAUGE,
+	                             .help = "1 if the backend is a backup: it takes sessions "
+	                                     "only while no primary of its group serves.",
 	                             .offset = SL_STATS_READ},
 	};
 	const struct sl_stats_def bytes = {.name = "backend_bytes",

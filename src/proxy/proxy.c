@@ -255,6 +255,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			atomic_init(&b->state, SL_SLOT_EMPTY);
 			atomic_init(&b->admin, SL_BACKEND_ENABLED);
 			atomic_init(&b->weight, 1);
+			atomic_init(&b->backup, 0);
 			atomic_init(&b->up, 1); /* traffic flows before the first verdict */
 			atomic_init(&b->ejected_until_ms, 0);
 			atomic_init(&b->fails, 0);
@@ -263,7 +264,8 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			if (cg != NULL && i < cg->nbackends)
 				sl__backend_fill(b, cg->backends[i].name, &cg->backends[i].addr,
 				                 cg->backends[i].weight,
-				                 cg->backends[i].max_connections, false);
+				                 cg->backends[i].max_connections,
+				                 cg->backends[i].backup, false);
 		}
 		if (cg == NULL)
 			continue;

@@ -143,6 +143,9 @@ struct sl_backend {
 	 * value alone is communicated; the change's mailbox post orders the rest) */
 	_Atomic uint8_t admin;
 	_Atomic uint32_t weight; /* 1 ..; written under p->bk_mu, read relaxed by statistics */
+	/* 1: a backup, picked only while no primary of the group serves (sl__backend_serves()).
+	 * Written under p->bk_mu; workers read it relaxed per pick, as admin */
+	_Atomic uint8_t backup;
 	/* counter values (sum over workers, enum sl_bctr) when the slot was last filled: what the
 	 * previous occupant left, subtracted from what is shown; under p->bk_mu */
 	uint64_t ctr_base[SL_BCTR_COUNT];
@@ -191,6 +194,7 @@ struct sl_wgroup {
 	bool *member;         /* [n]: the slot is in <map> (warm pools follow it) */
 	uint32_t *active;     /* sessions per slot on this worker (least_conn, p2c) */
 	bool hash_key;        /* maglev: the flow key is a hash of the client address */
+	bool has_backup;      /* a member is a backup (set with the members) */
 	struct sl_warm *warm; /* this worker's warm pool for the group; NULL when size is 0 */
 	/* the queue: sessions in QUEUED on this worker, oldest first, linked through the session
 	 * (qnext, qprev) */
@@ -595,6 +599,11 @@ extern const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT];
 bool sl__backend_is_eligible(const struct sl_backend *b, uint64_t now_ms);
 /* true if the backend would be eligible but for its cap: up, not ejected, at max_connections. */
 bool sl__backend_is_full(const struct sl_backend *b, uint64_t now_ms);
+/*
+ * true if the backend takes new sessions but for its cap and a session's tries: enabled, up,
+ * not ejected. While one primary of a group serves, its backups take nothing.
+ */
+bool sl__backend_serves(const struct sl_backend *b, uint64_t now_ms);
 /* Takes a slot under max_connections (no-op if uncapped). false if the backend is full. */
 bool sl__backend_try_acquire(struct sl_backend *b);
 /* Gives the slot back (no-op if uncapped). */
@@ -666,9 +675,9 @@ uint32_t sl__group_capacity(const struct sl_config_group *cfg);
 int sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
                        const struct sl_config_group *cfg, const struct sl_backend *slots,
                        uint32_t cap);
-/* Fills empty slot <b> with a backend: identity, weight, admin ENABLED, state LIVE. */
+/* Fills empty slot <b> with a backend: identity, weight, role, admin ENABLED, state LIVE. */
 void sl__backend_fill(struct sl_backend *b, const char *name, const struct sl_addr *addr,
-                      uint32_t weight, uint32_t max_connections, bool discovered);
+                      uint32_t weight, uint32_t max_connections, bool backup, bool discovered);
 /*
  * On the group's worker: makes <lb> and <map> (owned from now on) the group's balancer, frees
  * the old ones, and brings the warm pool in line (new members get their address). */

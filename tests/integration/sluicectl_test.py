@@ -155,7 +155,7 @@ class Ctl(unittest.TestCase):
             rc, out, _ = self.ctl("show", "backends")
             self.assertEqual(0, rc)
             self.assertRegex(out.splitlines()[0], r"^GROUP\s+NAME\s+ADDRESS\s+WEIGHT")
-            self.assertRegex(out, rf"(?m)^web\s+b2\s+{b2.addr}\s+1\s+enabled\s+unchecked\b")
+            self.assertRegex(out, rf"(?m)^web\s+b2\s+{b2.addr}\s+1\s+primary\s+enabled\s+unchecked\b")
 
     def test_show_sessions_counts_open_sessions_per_listener_and_backend(self):
         with Server(echo_handler) as b:

@@ -89,7 +89,8 @@ ctl_parse_refuses_a_weight_out_of_range(void **state)
 static void
 ctl_parse_reads_add_with_its_options(void **state)
 {
-	struct parsed p = parse("add backend web b4 127.0.0.1:9004 max_connections 10 weight 3");
+	struct parsed p =
+	        parse("add backend web b4 127.0.0.1:9004 max_connections 10 weight 3 role backup");
 	char a[SL_ADDR_STRLEN];
 
 	(void)state;
@@ -100,10 +101,15 @@ ctl_parse_reads_add_with_its_options(void **state)
 	assert_string_equal("127.0.0.1:9004", sl_addr_format(&p.r.addr, a, sizeof(a)));
 	assert_int_equal(3, p.r.weight);
 	assert_int_equal(10, p.r.max_connections);
+	assert_true(p.r.backup);
 	p = parse("add backend web b5 [::1]:9005");
 	assert_int_equal(0, p.rc);
 	assert_int_equal(1, p.r.weight);
 	assert_int_equal(0, p.r.max_connections);
+	assert_false(p.r.backup);
+	p = parse("add backend web b6 [::1]:9006 role backup role primary");
+	assert_int_equal(0, p.rc);
+	assert_false(p.r.backup); /* the last one says */
 }
 
 static void
@@ -120,6 +126,9 @@ ctl_parse_refuses_add_with_a_bad_address_or_option(void **state)
 	p = parse("add backend web b4 127.0.0.1:9004 weight");
 	assert_int_equal(-EINVAL, p.rc);
 	assert_non_null(strstr(p.why, "\"weight\" needs a value"));
+	p = parse("add backend web b4 127.0.0.1:9004 role spare");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_non_null(strstr(p.why, "role must be primary or backup, got \"spare\""));
 }
 
 /* <p> parsed as an unban of address <addr> ("IP:0" or "[IP]:0") */
