@@ -96,10 +96,7 @@ check_addr_here(const char *path, const char *key, const struct sl_addr *a, cons
 
 	if (a->len == 0)
 		return;
-	if (any.ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&any.ss)->sin6_port = 0;
-	else
-		((struct sockaddr_in *)&any.ss)->sin_port = 0;
+	sl_addr_set_port(&any, 0);
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return; /* no such family here: the start says so */

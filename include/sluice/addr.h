@@ -33,6 +33,9 @@ SL_API char *sl_addr_format(const struct sl_addr *a, char *buf, size_t size);
 /* Port in host order. */
 SL_API unsigned sl_addr_port(const struct sl_addr *a);
 
+/* Sets <a>'s port (host order, 0-65535); an unset address is left as it is. */
+SL_API void sl_addr_set_port(struct sl_addr *a, unsigned port);
+
 /* true if both hold the same family, address and port. */
 SL_API bool sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b);
 

@@ -138,6 +138,7 @@ struct sl_config_health {
 	uint32_t timeout_ms;  /* default 1000 */
 	uint32_t rise;        /* consecutive successes to mark up; default 2 */
 	uint32_t fall;        /* consecutive failures to mark down; default 3 */
+	uint32_t port; /* checks connect to this port of the backend's address; 0 = its own */
 };
 
 struct sl_config_passive {

@@ -232,6 +232,7 @@ struct sl__config_key {
 	K(HEALTH, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_health, timeout_ms, 1, UINT32_MAX, 1000), LIVE) \
 	K(HEALTH, RISE, "rise", SL__TYPED(U32, struct sl_config_health, rise, 1, SL_CONFIG_COUNT_MAX, 2), LIVE) \
 	K(HEALTH, FALL, "fall", SL__TYPED(U32, struct sl_config_health, fall, 1, SL_CONFIG_COUNT_MAX, 3), LIVE) \
+	K(HEALTH, PORT, "port", SL__TYPED(U32, struct sl_config_health, port, 0, 65535, 0), LIVE) \
 	K(HEALTH, SEND, "send", SL__OTHER("string", struct sl_config_health, send, sl__config_same_health_send), LIVE) \
 	K(HEALTH, EXPECT, "expect", SL__OTHER("string", struct sl_config_health, expect, sl__config_same_health_expect), LIVE) \
 	K(PASSIVE, FAILURES, "failures", SL__TYPED(U32, struct sl_config_passive, failures, 0, SL_CONFIG_COUNT_MAX, 3), LIVE) \

@@ -145,6 +145,15 @@ sl_addr_port(const struct sl_addr *a)
 	return 0;
 }
 
+void
+sl_addr_set_port(struct sl_addr *a, unsigned port)
+{
+	if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+	else if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+}
+
 const void *
 sl_addr_ip_bytes(const struct sl_addr *a, size_t *n)
 {

@@ -122,7 +122,7 @@ same_health(const struct sl_config_health *a, const struct sl_config_health *b)
 		return a->kind == b->kind;
 	return a->kind == b->kind && a->interval_ms == b->interval_ms &&
 	       a->timeout_ms == b->timeout_ms && a->rise == b->rise && a->fall == b->fall &&
-	       same_bytes(a->send, a->send_len, b->send, b->send_len) &&
+	       a->port == b->port && same_bytes(a->send, a->send_len, b->send, b->send_len) &&
 	       same_bytes(a->expect, a->expect_len, b->expect, b->expect_len);
 }
 
@@ -198,6 +198,7 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 	struct sl_health *h;
 	size_t base;
 	struct sl__health_cfg *nc;
+	char port[24] = "";
 	int err = 0;
 
 	h = slot_checker(p, g, &base);
@@ -226,12 +227,15 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 		             strerror(-err));
 		return;
 	}
-	if (nc->h.kind == SL_HEALTH_NONE)
+	if (nc->h.kind == SL_HEALTH_NONE) {
 		sl_log_info("group %s: health checks off (reload)", cg->name);
-	else
-		sl_log_info("group %s: health checks every %u ms, timeout %u ms, rise %u, fall %u "
-		            "(reload)",
-		            cg->name, nc->h.interval_ms, nc->h.timeout_ms, nc->h.rise, nc->h.fall);
+		return;
+	}
+	if (nc->h.port != 0)
+		snprintf(port, sizeof(port), ", on port %u", nc->h.port);
+	sl_log_info("group %s: health checks every %u ms, timeout %u ms, rise %u, fall %u%s "
+	            "(reload)",
+	            cg->name, nc->h.interval_ms, nc->h.timeout_ms, nc->h.rise, nc->h.fall, port);
 }
 
 void

@@ -326,11 +326,23 @@ check_connected(struct sl_health *h, struct hc *c)
 	check_send(h, c);
 }
 
+/* What a failed connect of <c> is called in its "down" line: with the port when checks go to
+ * another port than the backend's (health port), as the backend's own would be fine. */
+static const char *
+connect_what(const struct hc *c, char *buf, size_t size)
+{
+	if (c->t.cfg->port == 0)
+		return "connect";
+	snprintf(buf, size, "connect to health port %u", c->t.cfg->port);
+	return buf;
+}
+
 static void
 check_io(struct sl_loop *l, struct sl_io *io, unsigned events)
 {
 	struct hc *c = io->data;
 	struct sl_health *h = c->h;
+	char what[48];
 	int err = 0;
 	socklen_t len = sizeof(err);
 
@@ -340,11 +352,11 @@ check_io(struct sl_loop *l, struct sl_io *io, unsigned events)
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (err != 0)
-			check_fail_errno(h, c, "connect", err);
+			check_fail_errno(h, c, connect_what(c, what, sizeof(what)), err);
 		else if (events & SL_IO_WRITE)
 			check_connected(h, c);
 		else if (events & SL_IO_HUP)
-			check_fail_errno(h, c, "connect", ECONNRESET);
+			check_fail_errno(h, c, connect_what(c, what, sizeof(what)), ECONNRESET);
 		return;
 	case HC_SENDING:
 		check_send(h, c);
@@ -364,6 +376,8 @@ static void
 check_start(struct sl_health *h, struct hc *c)
 {
 	const struct sl_config_health *cfg = c->t.cfg;
+	struct sl_addr to = c->t.addr;
+	char what[48];
 	int fd, err;
 
 	c->started_ms = sl_loop_now_ms(h->loop);
@@ -371,14 +385,16 @@ check_start(struct sl_health *h, struct hc *c)
 	c->phase = HC_CONNECTING;
 	/* the timeout covers the whole check: connect, send and reply */
 	sl_loop_timer_add(h->loop, &c->timer, cfg->timeout_ms);
-	fd = socket(c->t.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cfg->port != 0)
+		sl_addr_set_port(&to, cfg->port);
+	fd = socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		check_fail_errno(h, c, "socket", errno);
 		return;
 	}
 	c->fd = fd;
 	sl_io_init(&c->io, fd, check_io, c);
-	if (connect(fd, (const struct sockaddr *)&c->t.addr.ss, c->t.addr.len) == 0) {
+	if (connect(fd, (const struct sockaddr *)&to.ss, to.len) == 0) {
 		err = sl_loop_io_add(h->loop, &c->io, SL_IO_READ | SL_IO_WRITE);
 		if (err != 0) {
 			check_fail_errno(h, c, "epoll", -err);
@@ -389,7 +405,8 @@ check_start(struct sl_health *h, struct hc *c)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		check_fail_errno(h, c, "connect", errno);
+		err = errno;
+		check_fail_errno(h, c, connect_what(c, what, sizeof(what)), err);
 		return;
 	}
 	err = sl_loop_io_add(h->loop, &c->io, SL_IO_READ | SL_IO_WRITE);

@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, SLUICECTL, connect, free_port, Server, wait_for_text
+from harness import SLOW, SLUICECTL, connect, free_port, refused_address, Server, wait_for_text
 from reloading import ReloadCase
 
 
@@ -122,6 +122,26 @@ class ReloadHealth(ReloadCase):
             self.assertEqual({"good": "unchecked", "bad": "unchecked"}, self.health_of())
             self.assertEqual({"ok", "no"}, set(self.who(4)))
             self.assertLessEqual(count_over(bad, 0.5), 0)
+
+    def test_a_reload_moves_the_checks_to_another_port_and_back(self):
+        with Probed(b"ok\n") as good, refused_address() as closed:
+            closed_port = int(closed.rsplit(":", 1)[1])
+            tcp = "    health: { type: tcp, interval: 100ms, timeout: 50ms, rise: 1, fall: 1%s }\n"
+            self.write_one_group(self.port, [("good", good.addr)], tcp % "")
+            px = self.start()
+            self.assertEqual({"good": "up"}, self.health_of())
+
+            self.write_one_group(self.port, [("good", good.addr)], tcp % f", port: {closed_port}")
+            self.hup(px)
+            wait_for_text(px, f"rise 1, fall 1, on port {closed_port} (reload)")
+            wait_for_text(px, f"backend web/good is down: connect to health port {closed_port}: "
+                          "Connection refused", timeout=5)
+            self.assertEqual({"good": "down"}, self.health_of())
+
+            self.write_one_group(self.port, [("good", good.addr)], tcp % "")
+            self.hup(px)
+            wait_for_text(px, "backend web/good is up again", timeout=5)
+            self.assertEqual({"good": "up"}, self.health_of())
 
 
 if __name__ == "__main__":

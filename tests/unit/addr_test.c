@@ -37,6 +37,23 @@ addr_parses_bracketed_ipv6(void **state)
 }
 
 static void
+addr_set_port_changes_the_port_alone(void **state)
+{
+	struct sl_addr a = {0};
+	char buf[SL_ADDR_STRLEN];
+
+	(void)state;
+	sl_addr_set_port(&a, 80); /* unset: stays unset */
+	assert_int_equal(0, a.len);
+	assert_int_equal(0, sl_addr_parse(&a, "10.1.2.3:8080", false, NULL));
+	sl_addr_set_port(&a, 8081);
+	assert_string_equal("10.1.2.3:8081", sl_addr_format(&a, buf, sizeof(buf)));
+	assert_int_equal(0, sl_addr_parse(&a, "[2001:db8::1]:9000", false, NULL));
+	sl_addr_set_port(&a, 0);
+	assert_string_equal("[2001:db8::1]:0", sl_addr_format(&a, buf, sizeof(buf)));
+}
+
+static void
 addr_accepts_localhost_as_loopback(void **state)
 {
 	struct sl_addr a, b;
@@ -91,6 +108,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(addr_parses_ipv4_and_formats_back),
 	        cmocka_unit_test(addr_parses_bracketed_ipv6),
+	        cmocka_unit_test(addr_set_port_changes_the_port_alone),
 	        cmocka_unit_test(addr_accepts_localhost_as_loopback),
 	        cmocka_unit_test(addr_refuses_port_out_of_range),
 	        cmocka_unit_test(addr_refuses_unbracketed_ipv6),
