@@ -82,13 +82,14 @@ check_dir_of(const char *path, const char *key, const char *file)
 }
 
 /*
- * For --check: warns when <a> (what <key> names, with <port> its port) is not an address of
- * this host, so a listener or the admin endpoint could not bind it here: a bind to port 0 on a
- * fresh socket finds out without touching the port itself. <hint>: how to start anyway, or "".
- * A warning, as for a directory: a virtual address may come to the host before sluice starts.
+ * For --check: warns when <a> (what <key> names) is not an address of this host, so sluice
+ * could not <use> ("listen on", "connect from") it here: a bind to port 0 on a fresh socket
+ * finds out without touching the port itself. <hint>: how to start anyway, or "". A warning,
+ * as for a directory: a virtual address may come to the host before sluice starts.
  */
 static void
-check_addr_here(const char *path, const char *key, const struct sl_addr *a, const char *hint)
+check_addr_here(const char *path, const char *key, const struct sl_addr *a, const char *use,
+                const char *hint)
 {
 	char text[SL_ADDR_STRLEN];
 	struct sl_addr any = *a;
@@ -102,10 +103,12 @@ check_addr_here(const char *path, const char *key, const struct sl_addr *a, cons
 		return; /* no such family here: the start says so */
 	if (bind(fd, (const struct sockaddr *)&any.ss, any.len) == -1 && errno == EADDRNOTAVAIL)
 		fprintf(stderr,
-		        "%s: warning: %s %s: not an address of this host; sluice cannot listen on "
-		        "it "
-		        "here until it is%s\n",
-		        path, key, sl_addr_format(a, text, sizeof(text)), hint);
+		        "%s: warning: %s %s: not an address of this host; sluice cannot %s it here "
+		        "until it is%s\n",
+		        path, key,
+		        sl_addr_port(a) != 0 ? sl_addr_format(a, text, sizeof(text))
+		                             : sl_addr_format_ip(a, text, sizeof(text)),
+		        use, hint);
 	close(fd);
 }
 
@@ -176,10 +179,16 @@ check_config(const char *path)
 			snprintf(key, sizeof(key), "listener address");
 		else
 			snprintf(key, sizeof(key), "listener %s: address", l->name);
-		check_addr_here(path, key, &l->addr,
+		check_addr_here(path, key, &l->addr, "listen on",
 		                " (or set freebind: true on the listener to bind it before)");
 	}
-	check_addr_here(path, "admin.address", &cfg->admin.addr, "");
+	check_addr_here(path, "admin.address", &cfg->admin.addr, "listen on", "");
+	for (size_t i = 0; i < cfg->ngroups; i++) {
+		char key[SL_CONFIG_NAME_MAX + 16];
+
+		snprintf(key, sizeof(key), "group %s: source", cfg->groups[i].name);
+		check_addr_here(path, key, &cfg->groups[i].source, "connect from", "");
+	}
 	check_xdp_interface(path, &cfg->xdp);
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,
 	       cfg->nlisteners == 1 ? "" : "s", cfg->ngroups, cfg->ngroups == 1 ? "" : "s");

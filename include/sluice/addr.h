@@ -30,6 +30,9 @@ SL_API int sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, 
 /* Writes "1.2.3.4:80" or "[::1]:80" into <buf> (SL_ADDR_STRLEN bytes). Returns <buf>. */
 SL_API char *sl_addr_format(const struct sl_addr *a, char *buf, size_t size);
 
+/* Writes the IP alone, "1.2.3.4" or "::1", into <buf> (SL_ADDR_STRLEN bytes). Returns <buf>. */
+SL_API char *sl_addr_format_ip(const struct sl_addr *a, char *buf, size_t size);
+
 /* Port in host order. */
 SL_API unsigned sl_addr_port(const struct sl_addr *a);
 

@@ -68,7 +68,8 @@ struct sl_backend_info {
  * Adds <spec> to <group>, enabled and (with health checks) checked from scratch, up until its
  * first verdict. 0; -ENOENT (no such group), -EEXIST (the name is taken), -ENOSPC (the group
  * holds max_backends), -EINVAL (a bad weight, an address unset or with port 0, or a name the
- * config file would refuse: printable ASCII without spaces, quotes or backslashes).
+ * config file would refuse: printable ASCII without spaces, quotes or backslashes),
+ * -EAFNOSUPPORT (an address of another family than the group's source).
  */
 SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,
                                 const struct sl_backend_spec *spec);

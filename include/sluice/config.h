@@ -200,6 +200,9 @@ struct sl_config_group {
 	struct sl_config_backend *backends; /* owned by the snapshot */
 	size_t nbackends;                   /* 0 only with discover */
 	struct sl_config_discover discover; /* type SL_DISCOVER_NONE when absent */
+	/* the local address its backend connections, warm pool and health checks come from (port
+	 * 0: any free one); len 0 = the kernel's choice (the default) */
+	struct sl_addr source;
 };
 
 /* PROXY protocol versions, as a mask (the codec's SL_PP_V1 and SL_PP_V2 values). */

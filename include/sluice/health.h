@@ -36,6 +36,7 @@ struct sl_health_target {
 	const char *group; /* for log lines only */
 	const char *name;  /* for log lines only; copied (NULL = "") */
 	struct sl_addr addr;
+	struct sl_addr source; /* checks connect from it (sl_sock_bind_source()); unset: any */
 	const struct sl_config_health *cfg; /* kind, interval, timeout, rise, fall, send/expect */
 	/*
 	 * 1 = up, 0 = down. Its value at sl_health_create() is the initial state (1 is the usual

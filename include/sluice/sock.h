@@ -19,6 +19,9 @@ struct sl_sock_opts {
 	/* listeners only: IP_FREEBIND (IPV6_FREEBIND), so the bind takes an address this host does
 	 * not have (yet), such as a virtual IP another host holds now */
 	bool freebind;
+	/* sl_sock_connect() only: the local address to connect from (sl_sock_bind_source());
+	 * NULL or unset = the kernel's choice */
+	const struct sl_addr *source;
 };
 
 /*
@@ -78,6 +81,15 @@ SL_API int sl_sock_port_users(const struct sl_addr *a, char *buf, size_t size);
  * socket in <*fd>; any other negative errno means no socket is left open.
  */
 SL_API int sl_sock_connect(const struct sl_addr *a, const struct sl_sock_opts *o, int *fd);
+
+/*
+ * Binds <fd>, a TCP socket not yet connected, to <source> before its connect: its address, its
+ * port if not 0, else IP_BIND_ADDRESS_NO_PORT so the kernel picks the port at the connect (per
+ * destination, so a source does not run out of ports sooner than the kernel's own choice).
+ * <source> NULL or unset: nothing. 0 or a negative errno (-EADDRNOTAVAIL: not an address of
+ * this host; -EINVAL, -EAFNOSUPPORT: of another family than <fd>).
+ */
+SL_API int sl_sock_bind_source(int fd, const struct sl_addr *source);
 
 /* Outcome of a nonblocking connect once <fd> is writable or hung up: 0 or the negative errno. */
 SL_API int sl_sock_connect_result(int fd);

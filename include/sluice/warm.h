@@ -62,6 +62,10 @@ SL_API int sl_warm_create_disabled(struct sl_warm **out, struct sl_loop *loop,
                                    const struct sl_addr *addrs, size_t n,
                                    const struct sl_config_warm_pool *cfg);
 
+/* Connects from now on come from <source> (sl_sock_bind_source(); NULL: the kernel's choice).
+ * Before the pool's loop runs it, or on the loop thread. */
+SL_API void sl_warm_set_source(struct sl_warm *w, const struct sl_addr *source);
+
 /*
  * Closes every connection (idle and connecting), unregisters everything from the loop and
  * frees the pool. NULL is ignored. Loop thread; never blocks.

@@ -152,6 +152,12 @@ backend_error(int err, const struct sl__ctl_req *r)
 		snprintf(msg, sizeof(msg), "group %s is full: it holds its most backends",
 		         r->group);
 		break;
+	case EAFNOSUPPORT:
+		code = "EAFNOSUPPORT";
+		snprintf(msg, sizeof(msg),
+		         "%s/%s: its address is of another family than the group's source",
+		         r->group, r->name);
+		break;
 	case EINVAL:
 		code = "EINVAL";
 		snprintf(msg, sizeof(msg), "refused: a value is out of range for %s/%s", r->group,

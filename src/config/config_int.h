@@ -38,6 +38,7 @@ struct sl__config_gmeta {
 	yaml_node_t *maglev;         /* maglev_table_size value, NULL when defaulted */
 	yaml_node_t *max_backends;   /* NULL when defaulted */
 	yaml_node_t *backends;       /* the list, NULL when missing */
+	yaml_node_t *source;         /* NULL when absent */
 	struct sl__config_bmeta *bm; /* one per backend */
 };
 

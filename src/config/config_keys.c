@@ -124,6 +124,14 @@ sl__config_same_strbuf(const void *a, const void *b)
 }
 
 bool
+sl__config_same_addr(const void *a, const void *b)
+{
+	const struct sl_addr *x = a, *y = b;
+
+	return x->len == y->len && (x->len == 0 || sl_addr_equal(x, y));
+}
+
+bool
 sl__config_same_u32(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(uint32_t)) == 0;

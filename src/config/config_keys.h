@@ -227,6 +227,7 @@ struct sl__config_key {
 	K(GROUP, BACKENDS, "backends", SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), LIVE) \
 	K(GROUP, MAX_BACKENDS, "max_backends", SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), RESTART) \
 	K(GROUP, DISCOVER, "discover", SL__MAP(DISCOVER, struct sl_config_group, discover), RESTART) \
+	K(GROUP, SOURCE, "source", SL__OTHER("IP address", struct sl_config_group, source, sl__config_same_addr), RESTART) \
 	K(HEALTH, TYPE, "type", SL__WALKER_ENUM(struct sl_config_health, kind, sl__config_health_types, 3), LIVE) \
 	K(HEALTH, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_health, interval_ms, 1, UINT32_MAX, 2000), LIVE) \
 	K(HEALTH, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_health, timeout_ms, 1, UINT32_MAX, 1000), LIVE) \
@@ -288,6 +289,7 @@ extern const char *const sl__config_discover_types[4]; /* index + 1 = enum sl_di
 
 /* Compares of fields the kind alone cannot compare (OTHER keys, a MAP's own part). */
 bool sl__config_same_strbuf(const void *a, const void *b);
+bool sl__config_same_addr(const void *a, const void *b);
 bool sl__config_same_u32(const void *a, const void *b);
 bool sl__config_same_strptr(const void *a, const void *b);
 bool sl__config_same_size(const void *a, const void *b);

@@ -67,6 +67,46 @@ check_listeners(struct sl__config_load *x)
 	}
 }
 
+static const char *
+family_name(int family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/*
+ * A group's source and its backends are of one family (a socket bound to one cannot connect to
+ * the other), and so is what its discovery can find: an A or AAAA lookup of the source's.
+ */
+static void
+check_source(struct sl__config_load *x, const struct sl_config_group *g,
+             const struct sl__config_gmeta *m)
+{
+	int family = g->source.ss.ss_family;
+	char a[SL_ADDR_STRLEN];
+
+	if (g->source.len == 0)
+		return;
+	for (size_t i = 0; m->bm != NULL && i < g->nbackends; i++) {
+		const struct sl_addr *b = &g->backends[i].addr;
+
+		if (!m->bm[i].addr_ok || b->ss.ss_family == family)
+			continue;
+		sl__config_error(x, mark_of(m->bm[i].addr, m->bm[i].map),
+		                 "backend %s is %s but the group's source is %s: its connections "
+		                 "cannot come from it",
+		                 sl_addr_format(b, a, sizeof(a)), family_name(b->ss.ss_family),
+		                 family_name(family));
+	}
+	if (g->discover.type == SL_DISCOVER_NONE ||
+	    g->discover.type == (family == AF_INET6 ? SL_DISCOVER_AAAA : SL_DISCOVER_A))
+		return;
+	sl__config_error(x, mark_of(m->source, m->map),
+	                 "an %s source needs discover type %s (the other types can find %s "
+	                 "addresses)",
+	                 family_name(family), family == AF_INET6 ? "aaaa" : "a",
+	                 family == AF_INET6 ? "IPv4" : "IPv6");
+}
+
 /* A backend in sorted order, for finding duplicates in O(n log n). */
 struct bkey {
 	const struct sl_config_backend *b;
@@ -197,6 +237,7 @@ check_groups(struct sl__config_load *x)
 			}
 		}
 		check_backends(x, g, m);
+		check_source(x, g, m);
 		/* maglev fills its table with backend indexes: it needs more slots than backends */
 		if (g->balance == SL_LB_MAGLEV && g->nbackends >= g->maglev_table_size)
 			sl__config_error(x, mark_of(m->maglev, m->map),

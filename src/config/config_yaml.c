@@ -5,6 +5,7 @@
  * checking its keys against a table and each value's type and range, recording an error at the
  * node and carrying on. Checks across nodes (names, references) are in config_validate.c.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -470,6 +471,53 @@ get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struc
 		return false;
 	}
 	return true;
+}
+
+/*
+ * An IP address alone, port 0: "10.0.0.5", "2001:db8::5" or "[2001:db8::5]" (a source: the
+ * kernel picks the port).
+ */
+static void
+get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
+{
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], ip[INET6_ADDRSTRLEN + 1];
+	const char *s = scalar_text(v);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+	size_t n;
+
+	memset(a, 0, sizeof(*a));
+	if (v->type != YAML_SCALAR_NODE || scalar_is_null(v) || s == NULL) {
+		sl__config_error(x, v->start_mark,
+		                 "expected an IP address such as 10.0.0.5 for \"%s\", got %s", key,
+		                 describe(v, got, sizeof(got)));
+		return;
+	}
+	n = strlen(s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n < sizeof(ip)) {
+		memcpy(ip, s, n);
+		ip[n] = '\0';
+		if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+			s4->sin_family = AF_INET;
+			a->len = sizeof(*s4);
+			return;
+		}
+		if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+			s6->sin6_family = AF_INET6;
+			a->len = sizeof(*s6);
+			return;
+		}
+	}
+	memset(a, 0, sizeof(*a));
+	sl__config_quote((const char *)v->data.scalar.value, v->data.scalar.length, q, sizeof(q));
+	sl__config_error(x, v->start_mark,
+	                 "bad %s \"%s\": expected an IPv4 or IPv6 address with no port, such as "
+	                 "10.0.0.5 or \"2001:db8::5\"",
+	                 key, q);
 }
 
 /*
@@ -1200,6 +1248,10 @@ walk_group(struct sl__config_load *x, yaml_node_t *map, size_t i)
 		walk_warm_pool(x, v[SL__KEY_GROUP_WARM], &g->warm_pool);
 	if (v[SL__KEY_GROUP_DISCOVER])
 		walk_discover(x, v[SL__KEY_GROUP_DISCOVER], &g->discover);
+	if (v[SL__KEY_GROUP_SOURCE]) {
+		m->source = v[SL__KEY_GROUP_SOURCE];
+		get_source_ip(x, v[SL__KEY_GROUP_SOURCE], "source", &g->source);
+	}
 	bl = v[SL__KEY_GROUP_BACKENDS];
 	if (bl && !is_list(x, bl, "backends"))
 		return;

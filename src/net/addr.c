@@ -135,6 +135,21 @@ sl_addr_format(const struct sl_addr *a, char *buf, size_t size)
 	return buf;
 }
 
+char *
+sl_addr_format_ip(const struct sl_addr *a, char *buf, size_t size)
+{
+	const void *ip = a->ss.ss_family == AF_INET6
+	                         ? (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr
+	                         : (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+	char host[INET6_ADDRSTRLEN];
+
+	if (a->ss.ss_family != AF_INET6 && a->ss.ss_family != AF_INET)
+		snprintf(buf, size, "(unset)");
+	else
+		snprintf(buf, size, "%s", inet_ntop(a->ss.ss_family, ip, host, sizeof(host)));
+	return buf;
+}
+
 unsigned
 sl_addr_port(const struct sl_addr *a)
 {

@@ -132,6 +132,21 @@ sl_sock_accept(int lfd, struct sl_addr *peer)
 }
 
 int
+sl_sock_bind_source(int fd, const struct sl_addr *source)
+{
+	static const int one = 1;
+
+	if (source == NULL || source->len == 0)
+		return 0;
+	/* best effort: without it the bind takes a port at once, for every destination */
+	if (sl_addr_port(source) == 0)
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&source->ss, source->len) == -1)
+		return -errno;
+	return 0;
+}
+
+int
 sl_sock_connect(const struct sl_addr *a, const struct sl_sock_opts *o, int *fd)
 {
 	int s, err;
@@ -142,6 +157,8 @@ sl_sock_connect(const struct sl_addr *a, const struct sl_sock_opts *o, int *fd)
 	if (s == -1)
 		return -errno;
 	err = sl_sock_apply(s, o);
+	if (err == 0 && o != NULL)
+		err = sl_sock_bind_source(s, o->source);
 	if (err != 0)
 		goto err_close_s;
 	if (connect(s, (const struct sockaddr *)&a->ss, a->len) == -1) {

@@ -368,6 +368,12 @@ sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_back
 		err = -EEXIST;
 		goto out_unlock;
 	}
+	/* a socket bound to the group's source connects to its family only */
+	if (sl__group_cfg(p, (size_t)g)->source.len != 0 &&
+	    sl__group_cfg(p, (size_t)g)->source.ss.ss_family != spec->addr.ss.ss_family) {
+		err = -EAFNOSUPPORT;
+		goto out_unlock;
+	}
 	i = free_slot(p, (size_t)g, NULL);
 	if (i < 0) {
 		err = i;

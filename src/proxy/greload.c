@@ -387,6 +387,9 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 		snprintf(why, size, "group %s: the workers are not set up yet", cg->name);
 		return -EAGAIN;
 	}
+	err = sl__group_source_check(cg, why, size);
+	if (err != 0)
+		return err;
 	slot_copy(slot, cg, true);
 	/* relaxed: under bk_mu, the only writer; no worker looks at an ADDING slot */
 	atomic_store_explicit(&slot->state, SL_GSLOT_ADDING, memory_order_relaxed);

@@ -82,6 +82,7 @@ sl__gslot_health_open(struct sl_proxy *p, size_t g)
 		t[i] = (struct sl_health_target){.group = slot->cfg.name,
 		                                 .name = p->backends[g][i].name,
 		                                 .addr = p->backends[g][i].addr,
+		                                 .source = slot->cfg.source,
 		                                 .cfg = &slot->hcur->h,
 		                                 .up = &p->backends[g][i].up,
 		                                 .send_proxy = slot->hproxy,

@@ -9,8 +9,13 @@
  * sessions waiting for a backend slot lives in session.c; a freed slot wakes it here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sluice/sock.h>
 
 #include "proxy/session.h"
 
@@ -75,6 +80,25 @@ sl__group_lb_build(struct sl_lb **out, uint16_t **map, size_t *nmap,
 out_free_targets:
 	free(m);
 	free(t);
+	return err;
+}
+
+int
+sl__group_source_check(const struct sl_config_group *cg, char *why, size_t size)
+{
+	char ip[SL_ADDR_STRLEN];
+	int fd, err;
+
+	if (cg->source.len == 0)
+		return 0;
+	fd = socket(cg->source.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	err = fd == -1 ? -errno : sl_sock_bind_source(fd, &cg->source);
+	if (fd != -1)
+		close(fd);
+	if (err != 0)
+		snprintf(why, size, "group %s: cannot connect from its source %s: %s%s", cg->name,
+		         sl_addr_format_ip(&cg->source, ip, sizeof(ip)), strerror(-err),
+		         err == -EADDRNOTAVAIL ? " (not an address of this host)" : "");
 	return err;
 }
 
@@ -150,15 +174,18 @@ sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off)
 		/* an added group's, made on the controlling thread: its first member change on
 		 * the worker (sl__wgroup_set_members()) enables what it wants */
 		err = sl_warm_create_disabled(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
+		if (err == 0)
+			sl_warm_set_source(g->warm, &g->cfg->source);
 	} else {
 		/* every slot gets a pool entry; those that are no member start disabled below,
 		 * before the loop runs, so they never connect (sl__wgroup_set_members() gives
 		 * them theirs) */
 		err = sl_warm_create(&g->warm, loop, addrs, g->n, &g->cfg->warm_pool);
 		if (err == 0)
-			for (size_t i = 0; i < g->n; i++)
-				if (!warm_wanted(g, i))
-					sl_warm_set_enabled(g->warm, i, false);
+			sl_warm_set_source(g->warm, &g->cfg->source);
+		for (size_t i = 0; err == 0 && i < g->n; i++)
+			if (!warm_wanted(g, i))
+				sl_warm_set_enabled(g->warm, i, false);
 	}
 	free(addrs);
 	return err;

@@ -394,6 +394,11 @@ check_start(struct sl_health *h, struct hc *c)
 	}
 	c->fd = fd;
 	sl_io_init(&c->io, fd, check_io, c);
+	err = sl_sock_bind_source(fd, &c->t.source);
+	if (err != 0) {
+		check_fail_errno(h, c, "bind to the group's source", -err);
+		return;
+	}
 	if (connect(fd, (const struct sockaddr *)&to.ss, to.len) == 0) {
 		err = sl_loop_io_add(h->loop, &c->io, SL_IO_READ | SL_IO_WRITE);
 		if (err != 0) {

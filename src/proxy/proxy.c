@@ -269,6 +269,15 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		}
 		if (cg == NULL)
 			continue;
+		{
+			char why[SL_CONFIG_NAME_MAX + 128];
+
+			err = sl__group_source_check(cg, why, sizeof(why));
+			if (err != 0) {
+				sl_log_error("%s", why);
+				goto err_destroy;
+			}
+		}
 		if (cg->warm_pool.size > 0)
 			p->has_warm = true;
 		err = sl__group_lb_build(&p->lbs[g], &p->bsets[g].map, &p->bsets[g].nmap, cg,

@@ -71,6 +71,7 @@ sl__proxy_health_create(struct sl_proxy *p)
 			t[k++] = (struct sl_health_target){.group = cg->name,
 			                                   .name = b->name,
 			                                   .addr = b->addr,
+			                                   .source = cg->source,
 			                                   .cfg = &cg->health,
 			                                   .up = &p->backends[g][i].up,
 			                                   .send_proxy = cg->send_proxy,

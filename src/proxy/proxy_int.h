@@ -623,6 +623,12 @@ void sl__backend_set_up(struct sl_backend *b, bool up);
 /* ---- group.c ---- */
 
 /*
+ * Whether group <cg>'s connections can come from its source (none: yes): a socket of its family
+ * binds it, port left to the connect. 0, or a negative errno with the reason in <why>.
+ */
+int sl__group_source_check(const struct sl_config_group *cg, char *why, size_t size);
+
+/*
  * Sets up group <cfg>'s view on a worker: slot table <backends> (<cap>), a clone of <proto>
  * (NULL: no member) and a copy of <map> (<nmap>). Controlling thread, under p->bk_mu.
  */

@@ -558,7 +558,8 @@ session_try_connect(struct sl_session *s)
 	struct sl_plistener *l = s->l;
 	struct sl_pworker *w = l->w;
 	const struct sl_sock_opts opts = {.nodelay = l->cfg->tcp_nodelay,
-	                                  .keepalive = l->cfg->keepalive};
+	                                  .keepalive = l->cfg->keepalive,
+	                                  .source = &l->group->cfg->source};
 	uint32_t connect_ms;
 	int i, err, fd;
 

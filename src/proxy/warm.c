@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <sluice/loop.h>
+#include <sluice/sock.h>
 #include <sluice/warm.h>
 
 enum slot_state {
@@ -55,6 +56,7 @@ struct warm_backend {
 
 struct sl_warm {
 	struct sl_loop *loop;
+	struct sl_addr source; /* connects come from it; unset: the kernel's choice */
 	struct warm_backend *b;
 	struct slot *slots;
 	size_t n;
@@ -227,8 +229,9 @@ slot_connect(struct sl_warm *w, struct slot *s)
 	s->state = SLOT_CONNECTING;
 	b->connecting++;
 	sl_io_init(&s->io, fd, slot_io, s);
-	if (connect(fd, (const struct sockaddr *)&b->addr.ss, b->addr.len) == -1 &&
-	    errno != EINPROGRESS) {
+	if (sl_sock_bind_source(fd, &w->source) != 0 ||
+	    (connect(fd, (const struct sockaddr *)&b->addr.ss, b->addr.len) == -1 &&
+	     errno != EINPROGRESS)) {
 		connect_failed(w, s);
 		return;
 	}
@@ -332,6 +335,15 @@ warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr *ad
 	}
 	*out = w;
 	return 0;
+}
+
+void
+sl_warm_set_source(struct sl_warm *w, const struct sl_addr *source)
+{
+	if (source != NULL)
+		w->source = *source;
+	else
+		memset(&w->source, 0, sizeof(w->source));
 }
 
 int

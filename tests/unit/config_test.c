@@ -438,6 +438,45 @@ config_reports_bare_address_items_with_how_to_write_them(void **state)
 	              "t.yaml:2:10: expected a mapping for each item of \"groups\", got \"web\"\n");
 }
 
+/* source: an IP alone, in either notation; the backends and what discovery finds of its family */
+static void
+config_group_source_is_an_ip_of_its_backends_family(void **state)
+{
+	struct sl_test_load r =
+	        sl_test_config_load("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	                            "groups:\n"
+	                            "  - name: web\n"
+	                            "    source: \"[::1]\"\n"
+	                            "    backends: [{ address: \"[::1]:9001\" }]\n");
+	char ip[SL_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(0, r.rc);
+	assert_string_equal("::1", sl_addr_format_ip(&r.c->groups[0].source, ip, sizeof(ip)));
+	assert_int_equal(0, sl_addr_port(&r.c->groups[0].source));
+	sl_test_config_fini(&r);
+	r = sl_test_config_load(MINIMAL);
+	assert_int_equal(0, r.c->groups[0].source.len); /* none by default */
+	sl_test_config_fini(&r);
+	assert_errors(MINIMAL "    source: 10.0.0.5:80\n",
+	              "t.yaml:7:13: bad source \"10.0.0.5:80\": expected an IPv4 or IPv6 address "
+	              "with no port, such as 10.0.0.5 or \"2001:db8::5\"\n");
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    source: \"::1\"\n"
+	              "    backends: [{ address: 127.0.0.1:9001 }]\n",
+	              "t.yaml:5:27: backend 127.0.0.1:9001 is IPv4 but the group's source is IPv6: "
+	              "its connections cannot come from it\n");
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    source: 127.0.0.2\n"
+	              "    discover: { name: web.test, port: 80, type: any }\n",
+	              "t.yaml:4:13: an IPv4 source needs discover type a (the other types can find "
+	              "IPv6 addresses)\n");
+}
+
 static void
 config_reports_non_boolean(void **state)
 {
@@ -1807,6 +1846,7 @@ main(void)
 	        cmocka_unit_test(config_reports_non_list),
 	        cmocka_unit_test(config_reports_bare_address_items_with_how_to_write_them),
 	        cmocka_unit_test(config_reports_non_boolean),
+	        cmocka_unit_test(config_group_source_is_an_ip_of_its_backends_family),
 	        cmocka_unit_test(config_reports_bad_port_with_the_address_parser_reason),
 	        cmocka_unit_test(config_hints_at_quotes_for_unquoted_ipv6),
 	        cmocka_unit_test(config_reports_zero_weight),
