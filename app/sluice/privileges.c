@@ -19,13 +19,22 @@
 
 /*
  * Before anything is bound: refuses to start when a feature of <cfg> needs a capability this
- * process lacks, naming both. Returns 0 or -1 (logged).
+ * process lacks, naming both, or when the user or group to drop to does not exist here.
+ * Returns 0 or -1 (logged).
  */
 int
 privileges_check(const struct sl_config *cfg)
 {
 	static const enum sl_privs_phase phases[] = {SL_PRIVS_BIND, SL_PRIVS_RUN};
 	char what[200], cap[64];
+	struct sl_privs_id id;
+
+	/* the drop resolves them again, after binding; a name unknown here fails before */
+	if ((cfg->user[0] != '\0' || cfg->group[0] != '\0') &&
+	    sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, what, sizeof(what)) != 0) {
+		sl_log_error("cannot start: %s", what);
+		return -1;
+	}
 
 	for (size_t i = 0; i < SL_ARRAY_SIZE(phases); i++) {
 		uint64_t need = sl_privs_caps(cfg, phases[i], what, sizeof(what));

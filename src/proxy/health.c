@@ -326,8 +326,8 @@ check_connected(struct sl_health *h, struct hc *c)
 	check_send(h, c);
 }
 
-/* What a failed connect of <c> is called in its "down" line: with the port when checks go to
- * another port than the backend's (health port), as the backend's own would be fine. */
+/* What a failed connect of <c> is called in its "down" line: with the port when the checks go
+ * to another one than the backend's (health port), which may well still serve traffic. */
 static const char *
 connect_what(const struct hc *c, char *buf, size_t size)
 {

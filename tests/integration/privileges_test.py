@@ -180,12 +180,16 @@ class PrivilegesTest(unittest.TestCase):
             self.assertEqual(0, px.stop())
 
     def test_unknown_user_refuses_to_start(self):
-        cfg = self.write(config(low_port(), self.backend.port, "user: no-such-user-sluice\n"))
+        log = os.path.join(self.dir, "access.log")
+        cfg = self.write(config(low_port(), self.backend.port,
+                                f"user: no-such-user-sluice\naccess_log: {{ path: {log} }}\n"))
         r = subprocess.run([SLUICE, "-c", cfg], capture_output=True, text=True,
                            timeout=30 * SLOW)
         self.assertEqual(1, r.returncode)
         self.assertIn('cannot start: unknown user "no-such-user-sluice": /etc/passwd has no '
                       "such entry", r.stderr)
+        # refused before sluice opened or bound anything: no access log was made
+        self.assertFalse(os.path.exists(log))
 
     def test_check_refuses_an_unknown_user_and_accepts_a_known_one(self):
         for user, rc, text in (("no-such-user-sluice", 1, 'cannot start on this host: unknown '
