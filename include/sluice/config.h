@@ -35,6 +35,8 @@ struct sl_lpm;
 #define SL_CONFIG_RETRIES_MAX 7
 /* Largest group max_queue: as many sessions as a process may hold. */
 #define SL_CONFIG_MAX_QUEUE_MAX (1u << 24)
+/* Longest slowstart, ms: an hour. */
+#define SL_CONFIG_SLOWSTART_MAX_MS 3600000u
 
 /*
  * Upper bounds the loader enforces, so that whatever passes it can start (docs/configuration.md
@@ -188,6 +190,10 @@ struct sl_config_group {
 	/* sessions that may wait, whole process, when every backend they may use is at its
 	 * max_connections; 0 (default) = none wait: such a client is closed (no_backend). Live */
 	uint32_t max_queue;
+	/* a backend that comes up (health checks, enabled, added at run time) ramps its share of
+	 * new sessions from 1/16 to all of it over this many ms; least_conn and p2c only; 0
+	 * (default) = at once. Live */
+	uint32_t slowstart_ms;
 	/* slots of the group's backend table, run-time additions included (sluice/backends.h):
 	 * nbackends .. SL_CONFIG_BACKENDS_MAX (maglev: below maglev_table_size); 0 (default) =
 	 * nbackends + 16, within those bounds */

@@ -45,6 +45,9 @@ struct sl_health_target {
 	 * the only writer; it stores only on a transition.
 	 */
 	_Atomic uint8_t *up;
+	/* NULL, or where each transition to up stores the checker loop's time (CLOCK_MONOTONIC
+	 * ms), before it stores <up>; relaxed, the value alone */
+	_Atomic uint64_t *up_at_ms;
 	/* 0, or 1 or 2: every check first sends a PROXY header of that version (v1 "PROXY
 	 * UNKNOWN", v2 LOCAL), as backends that expect one from every connection need */
 	unsigned send_proxy;

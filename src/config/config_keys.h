@@ -220,6 +220,7 @@ struct sl__config_key {
 	K(GROUP, MAGLEV, "maglev_table_size", SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), LIVE) \
 	K(GROUP, RETRIES, "retries", SL__TYPED(U32, struct sl_config_group, retries, 0, SL_CONFIG_RETRIES_MAX, 2), LIVE) \
 	K(GROUP, MAX_QUEUE, "max_queue", SL__TYPED(U32, struct sl_config_group, max_queue, 0, SL_CONFIG_MAX_QUEUE_MAX, 0), LIVE) \
+	K(GROUP, SLOWSTART, "slowstart", SL__TYPED(MS, struct sl_config_group, slowstart_ms, 0, SL_CONFIG_SLOWSTART_MAX_MS, 0), LIVE) \
 	K(GROUP, HEALTH, "health", SL__MAP(HEALTH, struct sl_config_group, health), LIVE) \
 	K(GROUP, PASSIVE, "passive", SL__MAP(PASSIVE, struct sl_config_group, passive), LIVE) \
 	K(GROUP, WARM, "warm_pool", SL__MAP(WARM, struct sl_config_group, warm_pool), LIVE) \

@@ -85,6 +85,7 @@ sl__gslot_health_open(struct sl_proxy *p, size_t g)
 		                                 .source = slot->cfg.source,
 		                                 .cfg = &slot->hcur->h,
 		                                 .up = &p->backends[g][i].up,
+		                                 .up_at_ms = &p->backends[g][i].up_at_ms,
 		                                 .send_proxy = slot->hproxy,
 		                                 .paused = true};
 	err = sl_health_create(&slot->health, t, cap, &o);

@@ -243,7 +243,8 @@ struct pick_arg {
 	struct sl_wgroup *g;
 	const struct sl_session *s;
 	uint64_t now_ms;
-	bool backups; /* pick among the backups (no primary serves), not the primaries */
+	uint32_t slowstart_ms; /* the group's, live */
+	bool backups;          /* pick among the backups (no primary serves), not the primaries */
 };
 
 static bool
@@ -286,12 +287,35 @@ backups_serve(const struct sl_wgroup *g, uint64_t now_ms)
 	return any;
 }
 
+/*
+ * The load least_conn and p2c compare against the weight, during slowstart: (n + 1) / ramp, in
+ * 1/256 units, the ramp going from 1/16 to 1 over <slowstart_ms> after <b> came up. The + 1
+ * (HAProxy's leastconn has it too) is what lets a smaller share count for a backend that has
+ * no session yet; every backend of the group is counted so, ramping or not.
+ */
+static uint32_t
+slowstart_load(const struct sl_backend *b, uint32_t n, uint64_t now_ms, uint32_t slowstart_ms)
+{
+	/* relaxed: the value alone (proxy_int.h) */
+	uint64_t up = atomic_load_explicit(&b->up_at_ms, memory_order_relaxed), ramp = 16;
+	uint64_t load;
+
+	if (up != 0 && now_ms < up + slowstart_ms)
+		ramp = now_ms > up ? (now_ms - up) * 16 / slowstart_ms : 0;
+	load = ((uint64_t)n + 1) * 256 / (ramp < 1 ? 1 : ramp);
+	return load > UINT32_MAX ? UINT32_MAX : (uint32_t)load;
+}
+
 static uint32_t
 pick_load(void *arg, size_t i)
 {
 	const struct pick_arg *a = arg;
+	size_t slot = a->g->map[i];
 
-	return a->g->active[a->g->map[i]];
+	if (a->slowstart_ms == 0)
+		return a->g->active[slot];
+	return slowstart_load(&a->g->backends[slot], a->g->active[slot], a->now_ms,
+	                      a->slowstart_ms);
 }
 
 /* The slot <g>'s balancer picks for <s> as <c> says, acquired and marked tried; -ENOENT. */
@@ -321,7 +345,11 @@ pick_acquire(struct sl_wgroup *g, struct sl_session *s, const struct sl_lb_ctx *
 int
 sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 {
-	struct pick_arg a = {.g = g, .s = s, .now_ms = now_ms};
+	struct pick_arg a = {.g = g,
+	                     .s = s,
+	                     .now_ms = now_ms,
+	                     .slowstart_ms =
+	                             sl__group_live(s->l->w->p, s->l->cfg->group)->slowstart_ms};
 	struct sl_lb_ctx c = {.eligible = pick_eligible, .load = pick_load, .arg = &a};
 	const void *ip;
 	size_t n;

@@ -164,6 +164,9 @@ publish(struct sl_health *h, struct hc *c, bool up)
 
 	c->up = up;
 	stat_inc(up ? &h->st.ups : &h->st.downs);
+	if (up && c->t.up_at_ms != NULL)
+		/* relaxed: the value alone (health.h) */
+		atomic_store_explicit(c->t.up_at_ms, sl_loop_now_ms(h->loop), memory_order_relaxed);
 	/*
 	 * R1: the state, for the workers. Pairs with a relaxed load in sl_health_backend_is_up()
 	 * (enough: the byte carries no payload), or with an acquire load (A1 in the unit tests)

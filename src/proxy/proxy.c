@@ -258,6 +258,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			atomic_init(&b->backup, 0);
 			atomic_init(&b->up, 1); /* traffic flows before the first verdict */
 			atomic_init(&b->ejected_until_ms, 0);
+			atomic_init(&b->up_at_ms, 0); /* up from the start: no ramp */
 			atomic_init(&b->fails, 0);
 			atomic_init(&b->backoff_ms, 0);
 			atomic_init(&b->conns, 0);

@@ -74,6 +74,7 @@ sl__proxy_health_create(struct sl_proxy *p)
 			                                   .source = cg->source,
 			                                   .cfg = &cg->health,
 			                                   .up = &p->backends[g][i].up,
+			                                   .up_at_ms = &p->backends[g][i].up_at_ms,
 			                                   .send_proxy = cg->send_proxy,
 			                                   .paused = i >= cg->nbackends};
 		}

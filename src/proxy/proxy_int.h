@@ -154,6 +154,10 @@ struct sl_backend {
 	_Atomic uint8_t up;
 	/* passive ejection: backend skipped while loop clock < this (CLOCK_MONOTONIC ms) */
 	_Atomic uint64_t ejected_until_ms;
+	/* when it last came up, CLOCK_MONOTONIC ms, for the group's slowstart: stored by the
+	 * checker at each transition to up, by an enable and by a fill at run time; 0 = at start
+	 * (no ramp). Read relaxed per pick: the value alone is communicated */
+	_Atomic uint64_t up_at_ms;
 	_Atomic uint32_t fails;      /* consecutive connect failures, any worker */
 	_Atomic uint32_t backoff_ms; /* next ejection's length; 0 = passive.backoff_ms */
 	/* sessions holding the slot, whole process: +1 at a pick, -1 (R4, release) when the

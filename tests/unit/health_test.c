@@ -238,6 +238,7 @@ struct fix {
 	struct sl_config_health cfg;
 	struct sl_health_target t;
 	_Atomic uint8_t up;
+	_Atomic uint64_t up_at_ms;
 	struct rec rec;
 	struct sl_health *h;
 };
@@ -255,12 +256,14 @@ fix_init(struct fix *f, enum sl_health_kind kind, unsigned port)
 	f->cfg.rise = 2;
 	f->cfg.fall = 3;
 	atomic_init(&f->up, 1);
+	atomic_init(&f->up_at_ms, 0);
 	snprintf(text, sizeof(text), "127.0.0.1:%u", port);
 	assert_int_equal(0, sl_addr_parse(&f->t.addr, text, false, NULL));
 	f->t.group = "g";
 	f->t.name = "b";
 	f->t.cfg = &f->cfg;
 	f->t.up = &f->up;
+	f->t.up_at_ms = &f->up_at_ms;
 }
 
 static void
@@ -420,16 +423,23 @@ health_backend_that_comes_back_goes_up_after_rise_successes(void **state)
 	unsigned port = sl_test_closed_port();
 	struct srv s;
 	struct fix f;
+	uint64_t before;
 
 	(void)state;
 	fix_init(&f, SL_HEALTH_TCP, port);
 	f.cfg.rise = 3;
 	fix_start(&f);
 	assert_true(wait_up_is(&f.up, 0));
+	/* relaxed: only this thread reads it; a going-down stores no time */
+	assert_int_equal(0, atomic_load_explicit(&f.up_at_ms, memory_order_relaxed));
 
+	before = sl_test_mono_ms();
 	srv_start(&s, port, SRV_ACCEPT_CLOSE, NULL);
 	assert_true(wait_up_is(&f.up, 1));
 	assert_true(wait_rec(&f.rec, 1, 1));
+	/* relaxed: stored before the up flag this thread saw (health.h); the loop's clock */
+	assert_in_range(atomic_load_explicit(&f.up_at_ms, memory_order_relaxed), before,
+	                sl_test_mono_ms());
 
 	pthread_mutex_lock(&f.rec.mu);
 	assert_int_equal(1, f.rec.ups);
