@@ -26,8 +26,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def config(port, db_port, admin_port, b1, b2, down):
-    # group web: two echo backends, one unnamed (its address is its name); group db: one
-    # backend whose port refuses, down by its health checks
+    # group web: b1 and an unnamed backup (its address is its name); group db: one backend whose
+    # port refuses, down by its health checks
     return write_config(f"""
 workers: 2
 admin: {{ address: 127.0.0.1:{admin_port} }}
@@ -40,7 +40,7 @@ groups:
   - name: web
     backends:
       - {{ name: b1, address: {b1}, weight: 3 }}
-      - {{ address: {b2} }}
+      - {{ address: {b2}, backup: true }}
   - name: db
     retries: 0
     health: {{ type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}
@@ -116,7 +116,7 @@ const rows = [...document.querySelectorAll('#backends tbody tr')].map((tr) => {
 	const r = {group: tr.dataset.group, backend: tr.dataset.backend,
 		cells: [...tr.children].map((td) => td.textContent)};
 	for (const td of tr.querySelectorAll('td[data-k]'))
-		r[td.dataset.k] = td.dataset.k === 'state' || td.dataset.k === 'address' ? td.textContent : v(td);
+		r[td.dataset.k] = ['state', 'address', 'role'].includes(td.dataset.k) ? td.textContent : v(td);
 	return r;
 });
 const tiles = {};
@@ -237,6 +237,7 @@ class StatsPage(unittest.TestCase):
             self.assertEqual(b0["state"], row["state"])
             self.assertEqual(b1["weight"], row["weight"])
             self.assertEqual([b1["group"], b1["backend"], b1["address"], b1["state"]], row["cells"][:4])
+            self.assertEqual("backup" if b1["backup"] else "primary", row["role"])
             for k in ("sessions", "connect_failures"):
                 self.assertLessEqual(b0[k], row[k], (k, row))
                 self.assertLessEqual(row[k], b1[k], (k, row))
@@ -245,6 +246,8 @@ class StatsPage(unittest.TestCase):
             self.assertEqual(b1["active"], row["active"], row)
         rows = {r["backend"]: r for r in page["rows"]}
         self.assertEqual(3, rows["b1"]["weight"])
+        self.assertEqual("backup", rows[after["backend"][1]["backend"]]["role"])
+        self.assertEqual("primary", rows["b1"]["role"])
         self.assertEqual("down", rows["primary"]["state"])
         self.assertEqual(3, rows["b1"]["active"] + rows[after["backend"][1]["backend"]]["active"])
         self.assertGreater(rows["b1"]["sessions"], 0)
