@@ -101,7 +101,7 @@ check_addr_here(const char *path, const char *key, const struct sl_addr *a, cons
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return; /* no such family here: the start says so */
-	if (bind(fd, (const struct sockaddr *)&any.ss, any.len) == -1 && errno == EADDRNOTAVAIL)
+	if (sl_sock_bind_source(fd, &any) == -EADDRNOTAVAIL)
 		fprintf(stderr,
 		        "%s: warning: %s %s: not an address of this host; sluice cannot %s it here "
 		        "until it is%s\n",

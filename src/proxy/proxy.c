@@ -201,6 +201,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	struct sl_counter_opts co = {.defs = sl__ctr_defs, .n = SL_CTR_COUNT};
 	pthread_condattr_t ca;
 	struct sl_proxy *p;
+	char why[SL_CONFIG_NAME_MAX + 128]; /* a group's source that cannot be used */
 	int err;
 
 	err = proxy_validate(cfg);
@@ -270,14 +271,10 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 		}
 		if (cg == NULL)
 			continue;
-		{
-			char why[SL_CONFIG_NAME_MAX + 128];
-
-			err = sl__group_source_check(cg, why, sizeof(why));
-			if (err != 0) {
-				sl_log_error("%s", why);
-				goto err_destroy;
-			}
+		err = sl__group_source_check(cg, why, sizeof(why));
+		if (err != 0) {
+			sl_log_error("%s", why);
+			goto err_destroy;
 		}
 		if (cg->warm_pool.size > 0)
 			p->has_warm = true;
