@@ -417,6 +417,18 @@ admin_open(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg,
 		return 0;
 	sl_addr_format(&cfg->admin.addr, addr, sizeof(addr));
 	err = fd >= 0 ? sl_admin_open_fd(a, p, fd) : sl_admin_open(a, p, &cfg->admin.addr);
+	if (err == 0) {
+		/* whole seconds, rounded up: libmicrohttpd's unit */
+		struct sl_admin_limits lim = {.max_connections = cfg->admin.max_connections,
+		                              .max_per_source = cfg->admin.max_per_source,
+		                              .timeout_s = (cfg->admin.timeout_ms + 999) / 1000};
+
+		err = sl_admin_set_limits(*a, &lim);
+		if (err != 0) {
+			sl_admin_stop(*a);
+			*a = NULL;
+		}
+	}
 	if (err != 0 && optional) {
 		sl_log_warn("cannot start the admin endpoint on %s: %s (going on without it)", addr,
 		            strerror(-err));

@@ -41,6 +41,23 @@ SL_API int sl_admin_serve(struct sl_admin *a);
  */
 SL_API int sl_admin_open_fd(struct sl_admin **out, struct sl_proxy *p, int fd);
 
+/*
+ * How many connections the endpoint keeps open and for how long, so that clients holding
+ * connections (or trickling requests) cannot keep /healthz from a probe. Past <max_connections>
+ * in all, or <max_per_source> from one client address (0: no bound of its own), a new
+ * connection is closed at once; one with nothing received or sent for <timeout_s> seconds is
+ * closed. Defaults: 64, 8, 10.
+ */
+struct sl_admin_limits {
+	unsigned max_connections;
+	unsigned max_per_source;
+	unsigned timeout_s;
+};
+
+/* Sets <a>'s limits (before sl_admin_serve(); -EALREADY after it): 0, -EINVAL for a zero
+ * max_connections or timeout_s. */
+SL_API int sl_admin_set_limits(struct sl_admin *a, const struct sl_admin_limits *l);
+
 /* The endpoint's listening socket (the endpoint's; valid until sl_admin_stop()). */
 SL_API int sl_admin_listen_fd(const struct sl_admin *a);
 

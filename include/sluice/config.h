@@ -316,8 +316,20 @@ sl_config_bandwidth_per_source(const struct sl_config_listener *l)
 
 /* The admin HTTP endpoint (metrics, stats, health); off unless an address is set. */
 struct sl_config_admin {
-	struct sl_addr addr; /* addr.len == 0: no admin endpoint (the default) */
+	struct sl_addr addr;      /* addr.len == 0: no admin endpoint (the default) */
+	uint32_t max_connections; /* open at once, from all clients */
+	uint32_t max_per_source;  /* open at once from one client address; 0: only the above */
+	uint32_t timeout_ms;      /* a connection with nothing moving is closed (whole seconds) */
 };
+
+/* Bounds of the admin section: its connections are fds beside the sessions' (budget). */
+#define SL_CONFIG_ADMIN_CONNECTIONS_MAX 1024u
+#define SL_CONFIG_ADMIN_TIMEOUT_MIN_MS 1000u
+#define SL_CONFIG_ADMIN_TIMEOUT_MAX_MS 3600000u
+/* ... and defaults, sl_admin's too when its user sets none (sluice/admin.h) */
+#define SL_CONFIG_ADMIN_CONNECTIONS_DEFAULT 64u
+#define SL_CONFIG_ADMIN_PER_SOURCE_DEFAULT 8u
+#define SL_CONFIG_ADMIN_TIMEOUT_DEFAULT_MS 10000u
 
 /* Longest control.path, bytes (sun_path less its NUL); control.mode is at most 0777. */
 #define SL_CONFIG_CONTROL_PATH_MAX 107

@@ -16,6 +16,7 @@
 
 #include <sluice/admin.h>
 #include <sluice/clock.h>
+#include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
@@ -28,6 +29,7 @@ struct sl_admin {
 	struct sl_addr addr; /* bound */
 	int fd;              /* the listener; the daemon's once started (it closes it) */
 	uint64_t start_ns;   /* sl_clock_ns() at start: the uptime in /stats counts from it */
+	struct sl_admin_limits limits;
 };
 
 static const char ct_text[] = "text/plain; charset=utf-8";
@@ -191,6 +193,10 @@ open_on(struct sl_admin **out, struct sl_proxy *p, int fd)
 	}
 	a->p = p;
 	a->start_ns = sl_clock_ns();
+	a->limits =
+	        (struct sl_admin_limits){.max_connections = SL_CONFIG_ADMIN_CONNECTIONS_DEFAULT,
+	                                 .max_per_source = SL_CONFIG_ADMIN_PER_SOURCE_DEFAULT,
+	                                 .timeout_s = SL_CONFIG_ADMIN_TIMEOUT_DEFAULT_MS / 1000};
 	a->fd = fd;
 	if ((err = sl_sock_local_addr(a->fd, &a->addr)) != 0) {
 		close(a->fd);
@@ -227,16 +233,29 @@ sl_admin_open_fd(struct sl_admin **out, struct sl_proxy *p, int fd)
 }
 
 int
+sl_admin_set_limits(struct sl_admin *a, const struct sl_admin_limits *l)
+{
+	if (a->d != NULL)
+		return -EALREADY;
+	if (l->max_connections == 0 || l->timeout_s == 0)
+		return -EINVAL;
+	a->limits = *l;
+	return 0;
+}
+
+int
 sl_admin_serve(struct sl_admin *a)
 {
 	if (a->d != NULL)
 		return -EALREADY;
 	/* one internal thread: requests in turn, so at most one collection runs at a time; ITC
-	 * lets sl_admin_stop() quiesce the daemon, taking the socket back */
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0,
-	                        NULL, NULL, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_CONNECTION_LIMIT,
-	                        64U, MHD_OPTION_END);
+	 * lets sl_admin_stop() quiesce the daemon, taking the socket back. A per-address limit of
+	 * 0 is libmicrohttpd's "none". */
+	a->d = MHD_start_daemon(
+	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL, NULL, handle,
+	        a, MHD_OPTION_LISTEN_SOCKET, a->fd, MHD_OPTION_CONNECTION_TIMEOUT,
+	        a->limits.timeout_s, MHD_OPTION_CONNECTION_LIMIT, a->limits.max_connections,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->limits.max_per_source, MHD_OPTION_END);
 	return a->d != NULL ? 0 : -EIO;
 }
 

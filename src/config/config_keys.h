@@ -139,6 +139,9 @@ struct sl__config_key {
 	K(TOP, RUNTIME, "runtime", SL__ENUM(struct sl_config, runtime, sl_loop_runtime_names, SL_LOOP_RUNTIMES, SL_LOOP_AUTO), RESTART) \
 	K(LOG, LEVEL, "level", SL__ENUM(struct sl_config, log_level, sl_log_level_names, SL_LOG_LEVELS, SL_LOG_INFO), LIVE) \
 	K(ADMIN, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_admin, addr, 0, 0, 0), RESTART) \
+	K(ADMIN, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_admin, max_connections, 1, SL_CONFIG_ADMIN_CONNECTIONS_MAX, SL_CONFIG_ADMIN_CONNECTIONS_DEFAULT), RESTART) \
+	K(ADMIN, PER_SOURCE, "max_per_source", SL__TYPED(U32, struct sl_config_admin, max_per_source, 0, SL_CONFIG_ADMIN_CONNECTIONS_MAX, SL_CONFIG_ADMIN_PER_SOURCE_DEFAULT), RESTART) \
+	K(ADMIN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_admin, timeout_ms, SL_CONFIG_ADMIN_TIMEOUT_MIN_MS, SL_CONFIG_ADMIN_TIMEOUT_MAX_MS, SL_CONFIG_ADMIN_TIMEOUT_DEFAULT_MS), RESTART) \
 	K(CONTROL, PATH, "path", SL__OTHER("socket file name", struct sl_config_control, path, sl__config_same_strbuf), RESTART) \
 	K(CONTROL, MODE, "mode", SL__OTHER("octal file mode", struct sl_config_control, mode, sl__config_same_u32), RESTART) \
 	K(ACCESS_LOG, PATH, "path", SL__OTHER("file name, or -", struct sl_config_access_log, path, sl__config_same_strptr), RESTART) \

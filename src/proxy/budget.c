@@ -48,6 +48,9 @@ sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
 		if (sl_config_fwd_pipes(cfg->listeners[i].forward))
 			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
 	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
+	/* the admin endpoint's listener and every connection it may keep open */
+	if (cfg->admin.addr.len != 0)
+		n += 1 + (uint64_t)cfg->admin.max_connections;
 
 	/* for every slot of the backend table: backends may be added at run time (backends.c) */
 	for (size_t g = 0; g < cfg->ngroups; g++) {

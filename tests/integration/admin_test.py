@@ -2,7 +2,8 @@
 """The admin endpoint of a running sluice: /metrics passes `promtool check metrics` and holds
 the figures of the traffic the test generated (bytes of a session still open included), /stats
 is JSON with the same figures, /healthz answers, and /readyz is 503 with a reason while the only
-backend is down by its active health checks and 200 once it is back."""
+backend is down by its active health checks and 200 once it is back. Its connection limits keep
+clients that hold connections open (half a request each) from keeping a probe out."""
 import json
 import shutil
 import subprocess
@@ -123,6 +124,87 @@ class Admin(unittest.TestCase):
                      detail=px.stderr)
             self.assertEqual({"ready": True}, json.loads(admin_get(admin_port, "/readyz")[1]))
 
+
+def still_open(sock):
+    """True while the endpoint has not closed <sock> (a read would block)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def accept_queue(port):
+    """Connections waiting to be accepted on the listener of 127.0.0.1:<port> (the accept
+    queue, /proc/net/tcp's rx_queue of a listening socket), or None if it does not listen."""
+    local = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+class AdminLimits(unittest.TestCase):
+    """admin: max_connections, max_per_source and timeout, with clients that open connections
+    and send half a request line, as a slow or hostile client on the admin network would."""
+
+    def start(self):
+        port, admin_port = free_port(), free_port()
+        cfg = write_config(f"""
+workers: 1
+admin: {{ address: 127.0.0.1:{admin_port}, max_connections: 12, max_per_source: 4, timeout: 1s }}
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+groups:
+  - name: g
+    backends:
+      - address: 127.0.0.1:9
+""")
+        px = Sluice(["-c", cfg], port=port)
+        px.__enter__()
+        self.addCleanup(px.__exit__, None, None, None)
+        wait_for_text(px, "admin endpoint on")
+        return admin_port
+
+    def hold(self, admin_port, source, n):
+        socks = []
+        for _ in range(n):
+            s = connect(admin_port, source=source)
+            s.sendall(b"GET /metrics HTTP/1.1\r\n")
+            socks.append(s)
+            self.addCleanup(s.close)
+        return socks
+
+    def test_one_source_gets_its_share_and_a_probe_from_another_is_answered(self):
+        admin_port = self.start()
+        socks = self.hold(admin_port, "127.0.0.2", 10)
+        wait_for(lambda: sum(map(still_open, socks)) == 4,
+                 "the endpoint to keep 4 of one source's 10 connections")
+        self.assertTrue(all(still_open(s) for s in socks[:4]))
+        self.assertEqual((200, "ok\n"), admin_get(admin_port, "/healthz"))
+
+    def test_past_the_cap_in_all_clients_wait_in_the_backlog_until_the_timeout_frees_places(self):
+        admin_port = self.start()
+        socks = []
+        for k in range(2, 6):  # 4 sources x 4 = 16 connections for 12 places
+            socks += self.hold(admin_port, f"127.0.0.{k}", 4)
+        wait_for(lambda: accept_queue(admin_port) == 4,
+                 "12 of 16 connections accepted, 4 waiting in the listen backlog")
+        probe = connect(admin_port)
+        self.addCleanup(probe.close)
+        probe.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        wait_for(lambda: accept_queue(admin_port) == 5, "the probe waiting in the backlog")
+        # the 12 send nothing more and are closed a second after their last byte: the 4 and
+        # the probe are accepted then, and the probe is answered
+        self.assertRegex(recv_exact(probe, 12), rb"^HTTP/1\.[01] 200")
+        wait_for(lambda: not any(map(still_open, socks)), "the timeout to close all 16",
+                 timeout=10)
+        self.assertEqual(0, accept_queue(admin_port))
 
 if __name__ == "__main__":
     unittest.main()

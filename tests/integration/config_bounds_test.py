@@ -89,10 +89,19 @@ def config(port, backend, top="", listener="", group="", backend_extra="", backe
 
 
 # (name, where the key goes, its text, the largest value, one past it). "where" is the keyword of
-# config(); its text is indented for that place. The error must point at the value.
+# config(); its text is indented for that place, ADMIN_PORT in it becomes a free port. The error
+# must point at the value.
 CASES = [
     ("workers", "top", "workers: {}", "1024", "1025"),
     ("drain_timeout", "top", "workers: 1\ndrain_timeout: {}", f"{U32}ms", f"{U32 + 1}ms"),
+    ("admin_max_connections", "top",
+     "workers: 1\nadmin: {{ address: 127.0.0.1:ADMIN_PORT, max_connections: {} }}",
+     "1024", "1025"),
+    ("admin_max_per_source", "top",
+     "workers: 1\nadmin: {{ address: 127.0.0.1:ADMIN_PORT, max_per_source: {} }}",
+     "1024", "1025"),
+    ("admin_timeout", "top",
+     "workers: 1\nadmin: {{ address: 127.0.0.1:ADMIN_PORT, timeout: {} }}", "1h", "61m"),
     ("backlog", "listener", "    backlog: {}\n", "65535", "65536"),
     ("pipe_size", "listener", "    forward: splice\n    pipe_size: {}\n", "1m", "1048577"),
     ("buffer_size", "listener", "    forward: copy\n    buffer_size: {}\n", "1m", "1025k"),
@@ -174,7 +183,7 @@ class Bounds(unittest.TestCase):
     def run_case(self, key, place, fmt, top, past):
         for value, ok in ((top, True), (past, False)):
             port = free_port()
-            part = fmt.format(value)
+            part = fmt.format(value).replace("ADMIN_PORT", str(free_port()))
             text = config(port, self.backend, **{place: part})
             if key == "workers":
                 # 1024 workers x 32 pipe fds of a splice listener pass 20000 open files: copy

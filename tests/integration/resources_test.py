@@ -73,13 +73,14 @@ class Caps(unittest.TestCase):
 
 
 class FdLimit(unittest.TestCase):
-    def default_cap(self, forward):
+    def default_cap(self, forward, more=()):
         """(cap, fds per session, fds held idle) from the start-up line of a one-worker sluice
-        with --forward <forward> under a limit of 256 fds; asserts the cap follows from them."""
+        with --forward <forward> (and the flags <more>) under a limit of 256 fds; asserts the
+        cap follows from them."""
         with Server(echo_handler) as b:
             port = free_port()
             px = subprocess.Popen([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
-                                   "--forward", forward],
+                                   "--forward", forward, *more],
                                   stderr=subprocess.PIPE, preexec_fn=with_nofile(256))
             try:
                 line = px.stderr.readline().decode()
@@ -108,6 +109,12 @@ class FdLimit(unittest.TestCase):
         self.assertEqual(2, copy[1])
         self.assertEqual(copy, uring)
         self.assertGreater(auto[2], copy[2])  # the pipe cache's spare pairs
+
+    def test_the_admin_endpoint_budgets_its_listener_and_its_connections(self):
+        """admin.max_connections is 64 by default: 65 fds more held for the endpoint."""
+        plain = self.default_cap("copy")
+        admin = self.default_cap("copy", ["--admin", f"127.0.0.1:{free_port()}"])
+        self.assertEqual(plain[2] + 65, admin[2])
 
     def test_limit_too_low_for_the_workers_is_refused_with_why(self):
         r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b", "127.0.0.1:9", "-w",
