@@ -289,16 +289,22 @@ backups_serve(const struct sl_wgroup *g, uint64_t now_ms)
 
 /*
  * The load least_conn and p2c compare against the weight, during slowstart: (n + 1) / ramp, in
- * 1/256 units, the ramp going from 1/16 to 1 over <slowstart_ms> after <b> came up. The + 1
- * (HAProxy's leastconn has it too) is what lets a smaller share count for a backend that has
- * no session yet; every backend of the group is counted so, ramping or not.
+ * 1/256 units, the ramp going from 1/16 to 1 over <slowstart_ms> after <b> came up: its health
+ * check, enable or run-time add, or the end of its passive ejection, whichever was last. The
+ * + 1 (HAProxy's leastconn has it too) is what lets a smaller share count for a backend that
+ * has no session yet; every backend of the group is counted so, ramping or not.
  */
 static uint32_t
 slowstart_load(const struct sl_backend *b, uint32_t n, uint64_t now_ms, uint32_t slowstart_ms)
 {
-	/* relaxed: the value alone (proxy_int.h) */
+	/* relaxed, both: the values alone (proxy_int.h); an ejection's end is in the past here
+	 * (eligible() passed it), and 0 if it was never ejected */
 	uint64_t up = atomic_load_explicit(&b->up_at_ms, memory_order_relaxed), ramp = 16;
+	uint64_t back = atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed);
 	uint64_t load;
+
+	if (back > up)
+		up = back;
 
 	if (up != 0 && now_ms < up + slowstart_ms)
 		ramp = now_ms > up ? (now_ms - up) * 16 / slowstart_ms : 0;

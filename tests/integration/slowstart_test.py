@@ -3,7 +3,8 @@
 disabled, ten held sessions go to a; once b is enabled it would take every new session (it
 has none) but for slowstart, which ramps its share from 1/16: b gets only a few of the next ten
 held sessions, and all of them in a group without slowstart. Once the ramp is over, b takes new
-sessions until it has as many as a. A reload changes slowstart live."""
+sessions until it has as many as a. A backend back from passive ejection ramps the same way. A
+reload changes slowstart live."""
 import os
 import sys
 import time
@@ -70,6 +71,32 @@ class Slowstart(ReloadCase):
             after, px, _ = self.enabled_b_takes(a, b, "0")
             self.assertEqual(["b"] * 10, after)
             self.stop(px)
+
+    def ejected_b_takes(self, slowstart):
+        """b refuses the first session's connect and is ejected for 500 ms (the session goes
+        on to a, as do nine more, held); then b serves, and once its ejection is over, the
+        names that answer 10 more held sessions."""
+        b_port = free_port()
+        with Server(name_handler("a")) as a:
+            self.write_one_group(self.port, [("a", a.addr), ("b", f"127.0.0.1:{b_port}")],
+                                 f"    balance: least_conn\n    slowstart: {slowstart}\n"
+                                 "    passive: { failures: 1, backoff: 500ms }\n")
+            px = self.start(self.port)
+            self.assertEqual(["a"] * 10, self.hold(10))
+            wait_for_text(px, "backend b ejected for 500 ms", timeout=10 * SLOW)
+            with Server(name_handler("b"), port=b_port):
+                time.sleep(0.6)  # past the ejection: b is eligible again
+                after = self.hold(10)
+                self.stop(px)
+        return after
+
+    def test_a_backend_back_from_passive_ejection_ramps_up_over_slowstart(self):
+        # a ten-minute ramp, begun as the ejection ended: b is at 1/16 of its share throughout
+        after = self.ejected_b_takes("10m")
+        self.assertLessEqual(after.count("b"), 2, after)
+
+    def test_without_slowstart_a_backend_back_from_ejection_takes_every_new_session(self):
+        self.assertEqual(["b"] * 10, self.ejected_b_takes("0"))
 
     def test_a_reload_changes_slowstart_live(self):
         with Server(name_handler("a")) as a, Server(name_handler("b")) as b:
