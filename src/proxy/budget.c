@@ -261,14 +261,25 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 	                              .spare = BUDGET_SPARE_FDS,
 	                              .per_session = sl__budget_session_fds(cfg)};
 	if (b->idle + b->spare + b->per_session > limit) {
-		snprintf(why, size,
-		         "%u worker%s, %zu listener%s, health checks and warm pools hold %" PRIu64
-		         " file descriptors while idle, plus %" PRIu64 " spare and %u per session; "
-		         "the limit is %" PRIu64
-		         " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
-		         "workers or a smaller warm_pool)",
-		         nworkers, nworkers == 1 ? "" : "s", cfg->nlisteners,
-		         cfg->nlisteners == 1 ? "" : "s", b->idle, b->spare, b->per_session, limit);
+		size_t nsplice = 0;
+		char splice[96] = "";
+
+		for (size_t i = 0; i < cfg->nlisteners; i++)
+			nsplice += sl_config_fwd_pipes(cfg->listeners[i].forward);
+		if (nsplice != 0)
+			snprintf(splice, sizeof(splice),
+			         " (%zu that may splice: %d pipe fds each per worker)", nsplice,
+			         2 * SL_PIPE_CACHE_KEEP);
+		snprintf(
+		        why, size,
+		        "%u worker%s, %zu listener%s%s, health checks, warm pools and the admin "
+		        "endpoint hold %" PRIu64 " file descriptors while idle, plus %" PRIu64
+		        " spare and %u per session; "
+		        "the limit is %" PRIu64 " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
+		        "workers or a smaller warm_pool%s)",
+		        nworkers, nworkers == 1 ? "" : "s", cfg->nlisteners,
+		        cfg->nlisteners == 1 ? "" : "s", splice, b->idle, b->spare, b->per_session,
+		        limit, nsplice != 0 ? ", or forward: copy where splice is not needed" : "");
 		return -EMFILE;
 	}
 	b->fit = (limit - b->idle - b->spare) / b->per_session;
