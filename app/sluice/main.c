@@ -391,6 +391,21 @@ start_hint(int err, char *buf, size_t size)
 	}
 }
 
+/* start_hint(), and for an address in use or not this host's, who holds it or what to do. */
+static const char *
+addr_hint(int err, const struct sl_addr *a, char *buf, size_t size)
+{
+	char users[160];
+
+	if (err == -EADDRINUSE && sl_sock_port_users(a, users, sizeof(users)) == 0) {
+		snprintf(buf, size, " (held by: %s)", users);
+		return buf;
+	}
+	if (err == -EADDRNOTAVAIL)
+		return " (not an address of this host)";
+	return start_hint(err, buf, size);
+}
+
 /*
  * Opens the admin endpoint's listener if the configuration has one (no thread yet): on
  * <*inherited> (the previous process's socket, binary upgrade; taken, and set to -1) when it
@@ -401,7 +416,7 @@ static int
 admin_open(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg, bool optional,
            int *inherited)
 {
-	char addr[SL_ADDR_STRLEN];
+	char addr[SL_ADDR_STRLEN], hint[256];
 	struct sl_addr was;
 	int err, fd = *inherited;
 
@@ -436,7 +451,7 @@ admin_open(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg,
 	}
 	if (err != 0) {
 		sl_log_error("cannot start the admin endpoint on %s: %s%s", addr, strerror(-err),
-		             start_hint(err, addr, sizeof(addr)));
+		             addr_hint(err, &cfg->admin.addr, hint, sizeof(hint)));
 		return -EIO;
 	}
 	return 0;

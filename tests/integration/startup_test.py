@@ -101,6 +101,18 @@ groups:
                       "(held by: 1 LISTEN (another process))", r.stderr)
         self.assertIn("cannot start (2 workers): Address already in use", r.stderr)
 
+    def test_admin_address_in_use_says_who_holds_it(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            admin = f"127.0.0.1:{taken.getsockname()[1]}"
+            r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b", "127.0.0.1:9001",
+                                "-w", "1", "--admin", admin],
+                               capture_output=True, text=True, timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode)
+        self.assertIn(f"cannot start the admin endpoint on {admin}: Address already in use "
+                      "(held by: 1 LISTEN (another process))", r.stderr)
+
 
 class Signals(unittest.TestCase):
     def test_sighup_without_a_file_says_so_and_serves_on(self):
