@@ -41,6 +41,7 @@ usage(FILE *f)
 	      "  set weight GROUP/NAME WEIGHT\n"
 	      "  add backend GROUP NAME ADDRESS [weight N] [max_connections N] [role backup]\n"
 	      "  remove backend GROUP/NAME\n"
+	      "  close sessions GROUP/NAME         close the backend's open sessions now\n"
 	      "  unban LISTENER|* ADDRESS            lift a source_limits.ban early\n"
 	      "  reload                            read the configuration file again\n"
 	      "  shutdown                          drain and exit, like SIGTERM\n"
@@ -374,6 +375,8 @@ print_result(int argc, char **argv, json_t *r)
 		printf("reloaded %s\n", member(r, "reloaded", buf, sizeof(buf)));
 	else if (strcmp(argv[0], "shutdown") == 0)
 		printf("sluice is draining its sessions, then exits\n");
+	else if (strcmp(argv[0], "close") == 0)
+		printf("closed %s\n", member(r, "closed", buf, sizeof(buf)));
 	else
 		printf("ok\n");
 }

@@ -77,6 +77,16 @@ SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,
 /* Removes backend <name> from <group>: no new sessions; open ones run on. 0, -ENOENT. */
 SL_API int sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name);
 
+/*
+ * Closes every open session on <group>/<name> now, on every worker (as the drain deadline
+ * does: each side gets a FIN, or a reset if it had unread bytes), counted as admin_closes; its
+ * admin state does not change (disable or drain it first to keep new sessions off it). Stores
+ * how many were closed in <*closed>. 0, -ENOENT, -ENOMEM, or -ETIMEDOUT when a worker did not
+ * answer in time (it closes its own later; <*closed> counts the others').
+ */
+SL_API int sl_proxy_backend_close_sessions(struct sl_proxy *p, const char *group, const char *name,
+                                           uint64_t *closed);
+
 /* Sets the weight of <group>/<name>. 0, -ENOENT, -EINVAL (out of 1 .. SL_CONFIG_WEIGHT_MAX). */
 SL_API int sl_proxy_backend_set_weight(struct sl_proxy *p, const char *group, const char *name,
                                        uint32_t weight);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -572,6 +573,34 @@ change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 	return ok_doc(o);
 }
 
+/* close sessions GROUP/NAME: how many were closed */
+static json_t *
+close_sessions(struct sl_ctl *c, const struct sl__ctl_req *r)
+{
+	uint64_t n;
+	json_t *o;
+	int err = sl_proxy_backend_close_sessions(c->p, r->group, r->name, &n);
+
+	if (err == -ETIMEDOUT) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg),
+		         "%s/%s: %" PRIu64 " sessions closed; a worker did not answer in time "
+		         "(it closes its own when it does)",
+		         r->group, r->name, n);
+		return error_doc("ETIMEDOUT", msg);
+	}
+	if (err != 0)
+		return backend_error(err, r);
+	o = json_object();
+	if (o != NULL) {
+		json_object_set_new(o, "group", str(r->group));
+		json_object_set_new(o, "name", str(r->name));
+		json_object_set_new(o, "closed", json_integer((json_int_t)n));
+	}
+	return ok_doc(o);
+}
+
 static json_t *
 do_reload(struct sl_ctl *c)
 {
@@ -651,6 +680,9 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 	case SL__CTL_UNBAN:
 		log_change(cl, line, len);
 		return unban(c, r);
+	case SL__CTL_CLOSE_SESSIONS:
+		log_change(cl, line, len);
+		return close_sessions(c, r);
 	case SL__CTL_RELOAD:
 		sl_log_info("control: reload requested by pid %d uid %u", (int)cl->pid,
 		            (unsigned)cl->uid);

@@ -23,14 +23,15 @@ enum sl__ctl_cmd {
 	SL__CTL_SHOW_STATS,
 	SL__CTL_SHOW_BACKENDS,
 	SL__CTL_SHOW_SESSIONS,
-	SL__CTL_PROFILE, /* profile SECONDS */
-	SL__CTL_ENABLE,  /* enable backend GROUP/NAME */
-	SL__CTL_DISABLE, /* disable backend GROUP/NAME */
-	SL__CTL_DRAIN,   /* drain backend GROUP/NAME */
-	SL__CTL_WEIGHT,  /* set weight GROUP/NAME N */
-	SL__CTL_ADD,     /* add backend GROUP NAME ADDR [weight N] [max_connections N]
-	                    [role primary|backup] */
-	SL__CTL_REMOVE,  /* remove backend GROUP/NAME */
+	SL__CTL_PROFILE,        /* profile SECONDS */
+	SL__CTL_ENABLE,         /* enable backend GROUP/NAME */
+	SL__CTL_DISABLE,        /* disable backend GROUP/NAME */
+	SL__CTL_DRAIN,          /* drain backend GROUP/NAME */
+	SL__CTL_WEIGHT,         /* set weight GROUP/NAME N */
+	SL__CTL_ADD,            /* add backend GROUP NAME ADDR [weight N] [max_connections N]
+	                           [role primary|backup] */
+	SL__CTL_REMOVE,         /* remove backend GROUP/NAME */
+	SL__CTL_CLOSE_SESSIONS, /* close sessions GROUP/NAME */
 	SL__CTL_SHOW_BANS,
 	SL__CTL_UNBAN, /* unban LISTENER|* ADDRESS */
 	SL__CTL_RELOAD,

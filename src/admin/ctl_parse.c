@@ -27,6 +27,7 @@ const char *const sl__ctl_usage[] = {
         "set weight GROUP/NAME WEIGHT",
         "add backend GROUP NAME ADDRESS [weight N] [max_connections N] [role backup]",
         "remove backend GROUP/NAME",
+        "close sessions GROUP/NAME",
         "show bans",
         "unban LISTENER|* ADDRESS",
         "reload",
@@ -155,6 +156,7 @@ static const struct {
         {"set", "weight", SL__CTL_WEIGHT},
         {"add", "backend", SL__CTL_ADD},
         {"remove", "backend", SL__CTL_REMOVE},
+        {"close", "sessions", SL__CTL_CLOSE_SESSIONS},
         {"show", "bans", SL__CTL_SHOW_BANS},
         {"unban", NULL, SL__CTL_UNBAN},
         {"reload", NULL, SL__CTL_RELOAD},
@@ -181,6 +183,7 @@ words_of(enum sl__ctl_cmd cmd)
 	case SL__CTL_DISABLE:
 	case SL__CTL_DRAIN:
 	case SL__CTL_REMOVE:
+	case SL__CTL_CLOSE_SESSIONS:
 	case SL__CTL_UNBAN:
 		return 3;
 	case SL__CTL_WEIGHT:
@@ -291,6 +294,7 @@ sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, si
 	case SL__CTL_DISABLE:
 	case SL__CTL_DRAIN:
 	case SL__CTL_REMOVE:
+	case SL__CTL_CLOSE_SESSIONS:
 		return group_name(ws.w[2], r, why, size);
 	case SL__CTL_WEIGHT:
 		err = group_name(ws.w[2], r, why, size);

@@ -346,6 +346,8 @@ sl__accesslog_end_name(const struct sl_accesslog_rec *r, char *buf, size_t size)
 		return "local_error";
 	if (e == SL_END_QUEUE_FULL)
 		return "queue_full";
+	if (e == SL_END_ADMIN)
+		return "admin";
 	if (e == SL_END_TIMEOUT_FIRST + SL_TIMEOUT_DRAIN)
 		return "drain";
 	if (e >= SL_END_TIMEOUT_FIRST && e < SL_END_REJECT_FIRST)

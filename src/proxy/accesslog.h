@@ -21,6 +21,7 @@ enum sl_session_end {
 	SL_END_NO_BACKEND,    /* no backend could be reached */
 	SL_END_LOCAL_ERROR,   /* no fd, memory or port on this host */
 	SL_END_QUEUE_FULL,    /* every backend at its cap and the group's queue full */
+	SL_END_ADMIN,         /* closed by the control socket (close sessions) */
 	SL_END_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS values follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS values follow, in enum sl_reject_reason order */
 	SL_END_REJECT_FIRST = SL_END_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,

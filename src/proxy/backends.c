@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Backends at run time (include/sluice/backends.h): add, remove, weight, admin state and the
- * discovered set of a group, serialised by p->bk_mu. A change edits the group's slot table
- * (struct sl_backend, proxy_int.h), rebuilds the prototype balancer over the members, and
- * posts every worker a clone and the slot map (worker_apply()); the call waits, bounded, until
- * every worker took it. A removed slot is reused only once every worker has dropped it from its
- * balancer (retired) and no session holds it (conns at 0, A4/R4).
+ * Backends at run time (include/sluice/backends.h): add, remove, weight, admin state, the
+ * discovered set of a group, and closing a backend's open sessions, serialised by p->bk_mu. A
+ * change edits the group's slot table (struct sl_backend, proxy_int.h), rebuilds the prototype
+ * balancer over the members, and posts every worker a clone and the slot map (worker_apply()); the
+ * call waits, bounded, until every worker took it. A removed slot is reused only once every worker
+ * has dropped it from its balancer (retired) and no session holds it (conns at 0, A4/R4).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -417,6 +417,87 @@ sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name)
 
 	pthread_mutex_unlock(&p->bk_mu);
 	return err;
+}
+
+/* ---- closing a backend's open sessions ---- */
+
+/* A close-sessions request: what each worker closes, and how many it did. The caller and the
+ * job hold a reference each (refs); the last one out frees it. */
+struct close_req {
+	_Atomic unsigned refs;
+	_Atomic uint64_t closed;
+	const struct sl_backend *table; /* the group's slot table */
+	int slot;
+};
+
+static void
+close_req_put(void *arg)
+{
+	struct close_req *r = arg;
+
+	/* R9: the holder's reads of the request happen before the free by the last one out
+	 * (which acquires every earlier holder's release: acq_rel) */
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+		free(r);
+}
+
+/* On a worker: closes its sessions on the requested backend. */
+static void
+worker_close(struct sl_pworker *w, void *arg)
+{
+	struct close_req *r = arg;
+	struct sl_session *s, *next;
+	uint64_t n = 0;
+
+	for (s = w->live; s != NULL; s = next) {
+		next = s->next;
+		if (s->backend == r->slot && s->l->group->backends == r->table) {
+			sl__session_close_admin(s);
+			n++;
+		}
+	}
+	/* relaxed: a count; the job's completion, under its mutex, orders it before the caller's
+	 * read (a worker that answers late adds to a count nobody reads) */
+	atomic_fetch_add_explicit(&r->closed, n, memory_order_relaxed);
+}
+
+int
+sl_proxy_backend_close_sessions(struct sl_proxy *p, const char *group, const char *name,
+                                uint64_t *closed)
+{
+	struct close_req *r;
+	ssize_t done;
+	char who[96];
+	int g, i;
+
+	*closed = 0;
+	if ((i = enter_backend(p, group, name, &g)) < 0)
+		return i;
+	/* no worker runs before the start (nor a session); none can take a job after the stop */
+	r = p->bk_live ? calloc(1, sizeof(*r)) : NULL;
+	if (r == NULL) {
+		pthread_mutex_unlock(&p->bk_mu);
+		return p->bk_live ? -ENOMEM : 0;
+	}
+	atomic_init(&r->refs, 2);
+	atomic_init(&r->closed, 0);
+	r->table = p->backends[g];
+	r->slot = i;
+	snprintf(who, sizeof(who), "group %s", group);
+	done = sl__wjob_post_all(p, worker_close, r, close_req_put, APPLY_TIMEOUT_MS, who,
+	                         "session close");
+	if (done < 0) {
+		free(r); /* never posted: nobody else holds it */
+		pthread_mutex_unlock(&p->bk_mu);
+		return (int)done;
+	}
+	/* relaxed: see worker_close() */
+	*closed = atomic_load_explicit(&r->closed, memory_order_relaxed);
+	close_req_put(r);
+	sl_log_info("group %s: backend %s: %" PRIu64 " open session%s closed", group, name, *closed,
+	            *closed == 1 ? "" : "s");
+	pthread_mutex_unlock(&p->bk_mu);
+	return (size_t)done != p->nworkers ? -ETIMEDOUT : 0;
 }
 
 int

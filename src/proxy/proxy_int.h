@@ -78,6 +78,7 @@ enum sl_ctr {
 	SL_CTR_SOCKMAP_SESSIONS, /* sessions whose bytes the kernel moved (forward: sockmap) */
 	SL_CTR_SOCKMAP_COPIED,   /* of their directions, those the process copied */
 	SL_CTR_SOCKMAP_BYTES,    /* of their bytes, those the kernel moved */
+	SL_CTR_ADMIN_CLOSES,     /* sessions closed by the control socket (close sessions) */
 	SL_CTR_TIMEOUT_FIRST, /* SL_TIMEOUT_KINDS counters follow, in enum sl_timeout_kind order */
 	/* SL_REJECT_KINDS counters follow, in enum sl_reject_reason order */
 	SL_CTR_REJECT_FIRST = SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_KINDS,
@@ -804,6 +805,9 @@ void sl__session_release(struct sl_session *s);
  * side that left sent data unread is reset, so it does not linger in the kernel, and with the
  * listener's timeouts.cut: reset (any timeout but drain) both sides are. */
 void sl__session_abort(struct sl_session *s, int why);
+/* Closes session <s> at once for the control socket (sl_proxy_backend_close_sessions()), as
+ * the drain deadline does, counted as admin_closes and logged with the end "admin". */
+void sl__session_close_admin(struct sl_session *s);
 /*
  * Sets up group <g>'s queue on worker loop <loop>, counted whole-process in <queued>. Worker
  * setup, before any session.

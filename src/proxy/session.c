@@ -218,6 +218,14 @@ sl__session_abort(struct sl_session *s, int why)
 	session_close(s, cut_mode(s, why));
 }
 
+void
+sl__session_close_admin(struct sl_session *s)
+{
+	sl__ctr_add(s->l->w, SL_CTR_ADMIN_CLOSES, 1);
+	s->end = SL_END_ADMIN;
+	session_close(s, CLOSE_ABORT);
+}
+
 /* ---- FORWARDING and DRAINING ---- */
 
 /* Earliest of <*at> and <d> (0 = none) in <*at>, remembering <k> as <*kind> if it is earlier. */

@@ -32,6 +32,7 @@ const struct sl_counter_def sl__ctr_defs[SL_CTR_COUNT] = {
         [SL_CTR_SOCKMAP_SESSIONS] = {"sockmap_sessions", SL_COUNTER_MONOTONIC},
         [SL_CTR_SOCKMAP_COPIED] = {"sockmap_copied", SL_COUNTER_MONOTONIC},
         [SL_CTR_SOCKMAP_BYTES] = {"sockmap_bytes", SL_COUNTER_MONOTONIC},
+        [SL_CTR_ADMIN_CLOSES] = {"admin_closes", SL_COUNTER_MONOTONIC},
 #define TIMEOUT_DEF(k, name) [SL_CTR_TIMEOUT_FIRST + (k)] = {"timeouts_" name, SL_COUNTER_MONOTONIC}
         TIMEOUT_DEF(SL_TIMEOUT_CONNECT, "connect"),
         TIMEOUT_DEF(SL_TIMEOUT_CLIENT_IDLE, "client_idle"),

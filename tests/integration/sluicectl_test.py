@@ -16,8 +16,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, SLUICE, SLUICECTL, connect, echo_handler, echoed, free_port,
-                     name_handler, Server, Sluice, wait_for_text)
+from harness import (SLOW, SLUICE, SLUICECTL, ask_name, closed_by_peer, connect, echo_handler,
+                     echoed, free_port, name_handler, Server, Sluice, wait_for_text)
 
 
 def wait_until(pred, timeout=10.0):
@@ -256,6 +256,47 @@ class Ctl(unittest.TestCase):
             self.assertEqual(["b1"] * 20, who_answers(port, 20))
             names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
             self.assertEqual({"b1"}, names)
+
+    def test_close_sessions_closes_the_backends_open_sessions_on_every_worker(self):
+        with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            px = self.start(port)
+            held, names = [], []
+
+            def b1_workers():
+                listed = self.ctl_json("show", "sessions")[1]["result"]["sessions"]
+                return {x["worker"] for x in listed if x["backend"] == "b1"}
+
+            # until b1 has sessions on both workers (SO_REUSEPORT spreads them), bounded
+            while len(held) < 40 and (not held or len(b1_workers()) < 2):
+                for _ in range(4):
+                    held.append(connect(port))
+                    names.append(ask_name(held[-1]))
+            self.assertEqual({0, 1}, b1_workers())
+            on_b1 = [s for s, n in zip(held, names) if n == "b1"]
+            on_b2 = [s for s, n in zip(held, names) if n == "b2"]
+            self.assertTrue(on_b2, names)
+            rc, out, err = self.ctl("close", "sessions", "web/b1")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(f"closed {len(on_b1)}\n", out)
+            for s in on_b1:
+                self.assertTrue(closed_by_peer(s))
+            for s in on_b2:
+                self.assertEqual("b2", ask_name(s))
+            # its admin state is unchanged: new sessions reach it again
+            self.assertIn("b1", who_answers(port, 4))
+            stats = self.ctl_json("show", "stats")[1]["result"]
+            self.assertEqual(len(on_b1), stats["process"]["admin_closes"])
+            rc, _, err = self.ctl("close", "sessions", "web/nope")
+            self.assertEqual(1, rc)
+            self.assertIn("no backend web/nope", err)
+            for s in held:
+                s.close()
+            self.assertEqual(0, px.stop())
+            self.assertRegex(px.stderr(), rf"process: (.*, )?{len(on_b1)} admin_closes\b")
+            self.assertIn(f"group web: backend b1: {len(on_b1)} open sessions closed",
+                          px.stderr())
 
     def test_a_change_to_a_missing_backend_says_which(self):
         with Server(echo_handler) as b:

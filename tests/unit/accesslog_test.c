@@ -244,6 +244,7 @@ accesslog_names_each_termination(void **state)
 	assert_string_equal("no_backend", end_name(SL_END_NO_BACKEND, 0));
 	assert_string_equal("local_error", end_name(SL_END_LOCAL_ERROR, 0));
 	assert_string_equal("queue_full", end_name(SL_END_QUEUE_FULL, 0));
+	assert_string_equal("admin", end_name(SL_END_ADMIN, 0));
 	assert_string_equal("timeout:queue", end_name(SL_END_TIMEOUT_FIRST + SL_TIMEOUT_QUEUE, 0));
 	assert_string_equal("timeout:client_idle",
 	                    end_name(SL_END_TIMEOUT_FIRST + SL_TIMEOUT_CLIENT_IDLE, 0));

@@ -60,6 +60,15 @@ ctl_parse_splits_group_and_backend_at_the_first_slash(void **state)
 	assert_int_equal(SL__CTL_ENABLE, parse("enable backend a/b").r.cmd);
 	assert_int_equal(SL__CTL_DRAIN, parse("drain backend a/b").r.cmd);
 	assert_int_equal(SL__CTL_REMOVE, parse("remove backend a/b").r.cmd);
+	p = parse("close sessions web/b1");
+	assert_int_equal(0, p.rc);
+	assert_int_equal(SL__CTL_CLOSE_SESSIONS, p.r.cmd);
+	assert_string_equal("web", p.r.group);
+	assert_string_equal("b1", p.r.name);
+	p = parse("close sessions web");
+	assert_int_equal(-EINVAL, p.rc);
+	p = parse("close sessions");
+	assert_string_equal("missing arguments; usage: close sessions GROUP/NAME", p.why);
 }
 
 static void
