@@ -42,6 +42,13 @@ SL_API void sl_addr_set_port(struct sl_addr *a, unsigned port);
 /* true if both hold the same family, address and port. */
 SL_API bool sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b);
 
+/*
+ * true if sockets listening on <a> and on <b> would take the same port: the same family and port,
+ * and the same address or the wildcard (0.0.0.0, ::) on either side. IPv6 listeners are
+ * V6ONLY (sl_sock_listen()), so an IPv6 address never overlaps an IPv4 one.
+ */
+SL_API bool sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b);
+
 /* Bytes of the IP address only (4 or 16), for flow hashing; sets <*n>. */
 SL_API const void *sl_addr_ip_bytes(const struct sl_addr *a, size_t *n);
 

@@ -66,9 +66,10 @@ struct sl__config_load {
 	size_t ngm;
 	yaml_mark_t root;
 	bool have_listeners_key, have_groups_key;
-	yaml_node_t *workers;   /* the workers value, NULL when defaulted */
-	yaml_node_t *listeners; /* the listeners list, NULL when missing */
-	unsigned char *seen;    /* one per document node: the walk has reached it */
+	yaml_node_t *workers;    /* the workers value, NULL when defaulted */
+	yaml_node_t *admin_addr; /* the admin address value, NULL when absent or unreadable */
+	yaml_node_t *listeners;  /* the listeners list, NULL when missing */
+	unsigned char *seen;     /* one per document node: the walk has reached it */
 	size_t nseen;
 	size_t alias_nodes; /* nodes the walk reached again (through YAML aliases) */
 	bool too_big;       /* alias_nodes passed SL_CONFIG_ALIAS_NODES_MAX: the walk stopped */

@@ -38,16 +38,35 @@ check_listeners(struct sl__config_load *x)
 			const struct sl__config_lmeta *mj = &x->lm[j];
 
 			if (mi->addr_ok && mj->addr_ok &&
-			    sl_addr_equal(&c->listeners[i].addr, &c->listeners[j].addr)) {
+			    sl_addr_overlap(&c->listeners[i].addr, &c->listeners[j].addr)) {
+				bool same =
+				        sl_addr_equal(&c->listeners[i].addr, &c->listeners[j].addr);
+
 				sl__config_quote((const char *)mi->addr->data.scalar.value,
 				                 mi->addr->data.scalar.length, q, sizeof(q));
 				sl__config_error(
 				        x, mi->addr->start_mark,
-				        "duplicate listener address \"%s\" (first defined at %s)",
+				        same ? "duplicate listener address \"%s\" (first defined "
+				               "at %s)"
+				             : "listener address \"%s\" takes the port of the "
+				               "listener at "
+				               "%s (a wildcard address, 0.0.0.0 or ::, holds its "
+				               "port on "
+				               "every address of the host)",
 				        q,
 				        sl__config_where(x, mj->addr->start_mark, at, sizeof(at)));
 				break;
 			}
+		}
+		/* the admin endpoint listens without SO_REUSEPORT: it cannot share a port either */
+		if (mi->addr_ok && x->admin_addr != NULL &&
+		    sl_addr_overlap(&c->admin.addr, &c->listeners[i].addr)) {
+			sl__config_quote((const char *)x->admin_addr->data.scalar.value,
+			                 x->admin_addr->data.scalar.length, q, sizeof(q));
+			sl__config_error(
+			        x, x->admin_addr->start_mark,
+			        "admin address \"%s\" takes the port of the listener at %s", q,
+			        sl__config_where(x, mi->addr->start_mark, at, sizeof(at)));
 		}
 		/* two defaulted names are equal only if the addresses are: reported above */
 		for (j = 0; j < i; j++) {

@@ -1688,6 +1688,7 @@ sl__config_walk(struct sl__config_load *x)
 	yaml_mark_t start = {0, 0, 0};
 	struct sl_config *c = x->c;
 	key_vals v = {0}, sub = {0};
+	bool ok[SL__KEYS] = {false};
 
 	if (!root || (root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
 		sl__config_error(x, start, "at least one listener is required");
@@ -1702,9 +1703,11 @@ sl__config_walk(struct sl__config_load *x)
 	if (v[SL__KEY_TOP_LOG])
 		walk_section(x, v[SL__KEY_TOP_LOG], "for \"log\"", "in log", SL__SEC_LOG, sub, c,
 		             NULL);
-	if (v[SL__KEY_TOP_ADMIN])
-		walk_section(x, v[SL__KEY_TOP_ADMIN], "for \"admin\"", "in admin", SL__SEC_ADMIN,
-		             sub, &c->admin, NULL);
+	if (v[SL__KEY_TOP_ADMIN] &&
+	    walk_section(x, v[SL__KEY_TOP_ADMIN], "for \"admin\"", "in admin", SL__SEC_ADMIN, sub,
+	                 &c->admin, ok) &&
+	    ok[SL__KEY_ADMIN_ADDRESS])
+		x->admin_addr = sub[SL__KEY_ADMIN_ADDRESS]; /* validation compares it (read well) */
 	if (v[SL__KEY_TOP_ACCESS_LOG])
 		walk_access_log(x, v[SL__KEY_TOP_ACCESS_LOG], &c->access_log);
 	if (v[SL__KEY_TOP_UPGRADE_SOCKET])

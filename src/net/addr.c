@@ -192,3 +192,28 @@ sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b)
 	pb = sl_addr_ip_bytes(b, &nb);
 	return na == nb && memcmp(pa, pb, na) == 0;
 }
+
+/* true if <n> bytes at <p> are all zero: the wildcard address */
+static bool
+ip_is_any(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+bool
+sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b)
+{
+	const void *pa, *pb;
+	size_t na, nb;
+
+	if (a->ss.ss_family != b->ss.ss_family || sl_addr_port(a) != sl_addr_port(b))
+		return false;
+	pa = sl_addr_ip_bytes(a, &na);
+	pb = sl_addr_ip_bytes(b, &nb);
+	return na == nb && (memcmp(pa, pb, na) == 0 || ip_is_any(pa, na) || ip_is_any(pb, nb));
+}

@@ -64,6 +64,32 @@ addr_accepts_localhost_as_loopback(void **state)
 	assert_true(sl_addr_equal(&a, &b));
 }
 
+/* true if <x> and <y> (parsed) would take one port */
+static bool
+overlap(const char *x, const char *y)
+{
+	struct sl_addr a, b;
+
+	assert_int_equal(0, sl_addr_parse(&a, x, false, NULL));
+	assert_int_equal(0, sl_addr_parse(&b, y, false, NULL));
+	assert_int_equal(sl_addr_overlap(&a, &b), sl_addr_overlap(&b, &a));
+	return sl_addr_overlap(&a, &b);
+}
+
+static void
+addr_overlap_is_one_port_on_one_address_or_a_wildcard(void **state)
+{
+	(void)state;
+	assert_true(overlap("127.0.0.1:80", "127.0.0.1:80"));
+	assert_true(overlap("0.0.0.0:80", "127.0.0.1:80"));
+	assert_true(overlap("0.0.0.0:80", "0.0.0.0:80"));
+	assert_true(overlap("[::]:80", "[::1]:80"));
+	assert_false(overlap("127.0.0.1:80", "127.0.0.2:80"));
+	assert_false(overlap("0.0.0.0:80", "0.0.0.0:81"));
+	assert_false(overlap("[::]:80", "0.0.0.0:80")); /* IPv6 listeners are V6ONLY */
+	assert_false(overlap("[::]:80", "127.0.0.1:80"));
+}
+
 static void
 addr_refuses_port_out_of_range(void **state)
 {
@@ -107,6 +133,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(addr_parses_ipv4_and_formats_back),
+	        cmocka_unit_test(addr_overlap_is_one_port_on_one_address_or_a_wildcard),
 	        cmocka_unit_test(addr_parses_bracketed_ipv6),
 	        cmocka_unit_test(addr_set_port_changes_the_port_alone),
 	        cmocka_unit_test(addr_accepts_localhost_as_loopback),

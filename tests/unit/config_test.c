@@ -238,7 +238,8 @@ config_admin_reports_bad_address_and_unknown_key(void **state)
 	        "admin: { address: nowhere }\n" MINIMAL,
 	        "t.yaml:1:19: bad address \"nowhere\": expected HOST:PORT (IPv6 as [::1]:PORT)\n");
 	assert_errors("admin: { port: 9090 }\n" MINIMAL,
-	              "t.yaml:1:10: unknown key \"port\" in admin (expected one of: address)\n");
+	              "t.yaml:1:10: unknown key \"port\" in admin (expected one of: address, "
+	              "max_connections, max_per_source, timeout)\n");
 }
 
 static void
@@ -948,6 +949,40 @@ config_reports_duplicate_listener_address(void **state)
 	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
 	        "t.yaml:3:25: duplicate listener address \"localhost:8080\" (first defined at "
 	        "t.yaml:2:25)\n");
+}
+
+static void
+config_reports_listener_addresses_that_share_a_port(void **state)
+{
+	(void)state;
+	/* a wildcard holds the port on every address; IPv6 listeners are V6ONLY: no overlap */
+	assert_errors("listeners:\n"
+	              "  - { name: a, address: 0.0.0.0:8080 }\n"
+	              "  - { name: b, address: 127.0.0.1:8080 }\n"
+	              "  - { name: c, address: \"[::]:8080\" }\n"
+	              "  - { name: d, address: \"[::1]:8080\" }\n"
+	              "  - { name: e, address: 127.0.0.2:8081 }\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:3:25: listener address \"127.0.0.1:8080\" takes the port of the "
+	              "listener at t.yaml:2:25 (a wildcard address, 0.0.0.0 or ::, holds its port "
+	              "on every address of the host)\n"
+	              "t.yaml:5:25: listener address \"[::1]:8080\" takes the port of the listener "
+	              "at t.yaml:4:25 (a wildcard address, 0.0.0.0 or ::, holds its port on every "
+	              "address of the host)\n");
+}
+
+static void
+config_reports_an_admin_address_on_a_listeners_port(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "admin: { address: 127.0.0.1:8080 }\n"
+	        "listeners:\n"
+	        "  - { name: a, address: 0.0.0.0:8080 }\n"
+	        "  - { name: b, address: 127.0.0.1:8081 }\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	        "t.yaml:1:19: admin address \"127.0.0.1:8080\" takes the port of the listener "
+	        "at t.yaml:3:25\n");
 }
 
 static void
@@ -1884,6 +1919,8 @@ main(void)
 	        cmocka_unit_test(config_reports_size_out_of_range),
 	        cmocka_unit_test(config_reports_duplicate_group_name),
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
+	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
+	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
 	        cmocka_unit_test(config_reports_duplicate_listener_name),
 	        cmocka_unit_test(config_reports_unknown_group_reference),
 	        cmocka_unit_test(config_reports_missing_address),
