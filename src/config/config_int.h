@@ -68,8 +68,10 @@ struct sl__config_load {
 	bool have_listeners_key, have_groups_key;
 	yaml_node_t *workers;    /* the workers value, NULL when defaulted */
 	yaml_node_t *admin_addr; /* the admin address value, NULL when absent or unreadable */
-	yaml_node_t *listeners;  /* the listeners list, NULL when missing */
-	unsigned char *seen;     /* one per document node: the walk has reached it */
+	/* the values of the files sluice makes or opens, NULL when absent or unreadable */
+	yaml_node_t *access_log_path, *upgrade_socket, *control_path;
+	yaml_node_t *listeners; /* the listeners list, NULL when missing */
+	unsigned char *seen;    /* one per document node: the walk has reached it */
 	size_t nseen;
 	size_t alias_nodes; /* nodes the walk reached again (through YAML aliases) */
 	bool too_big;       /* alias_nodes passed SL_CONFIG_ALIAS_NODES_MAX: the walk stopped */

@@ -401,9 +401,36 @@ check_workers(struct sl__config_load *x)
 		        n, c->nlisteners, c->nlisteners + 1, SL_CONFIG_POOLS_MAX, max);
 }
 
+/*
+ * The access log, the upgrade socket and the control socket are three files: one named twice
+ * would be opened, or bound, over another at start. Compared as written.
+ */
+static void
+check_files(struct sl__config_load *x)
+{
+	static const char *const keys[] = {"access_log.path", "upgrade_socket", "control.path"};
+	const yaml_node_t *n[] = {x->access_log_path, x->upgrade_socket, x->control_path};
+	char at[SL__CONFIG_WHERE_MAX], q[SL__CONFIG_QUOTE_MAX];
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(n); i++)
+		for (size_t j = 0; j < i && n[i] != NULL; j++) {
+			if (n[j] == NULL || n[i]->data.scalar.length != n[j]->data.scalar.length ||
+			    memcmp(n[i]->data.scalar.value, n[j]->data.scalar.value,
+			           n[i]->data.scalar.length) != 0)
+				continue;
+			sl__config_quote((const char *)n[i]->data.scalar.value,
+			                 n[i]->data.scalar.length, q, sizeof(q));
+			sl__config_error(x, n[i]->start_mark,
+			                 "%s \"%s\" is the %s at %s: give each its own file",
+			                 keys[i], q, keys[j],
+			                 sl__config_where(x, n[j]->start_mark, at, sizeof(at)));
+		}
+}
+
 void
 sl__config_validate(struct sl__config_load *x)
 {
+	check_files(x);
 	if (x->lm)
 		check_workers(x);
 	if (x->lm)

@@ -1374,6 +1374,7 @@ walk_access_log(struct sl__config_load *x, yaml_node_t *map, struct sl_config_ac
 	al->path = sl__config_calloc(x, p->data.scalar.length + 1, 1);
 	if (al->path)
 		memcpy(al->path, s, p->data.scalar.length);
+	x->access_log_path = p;
 }
 
 /* upgrade_socket: the unix socket a new process takes the listeners over (binary upgrade). */
@@ -1398,6 +1399,7 @@ walk_upgrade_socket(struct sl__config_load *x, yaml_node_t *v, char **out)
 	*out = sl__config_calloc(x, len + 1, 1);
 	if (*out)
 		memcpy(*out, s, len);
+	x->upgrade_socket = v;
 }
 
 /* A file mode in octal, "0600" or "0o600" (YAML 1.1 and 1.2 spellings), 0 .. <hi>. */
@@ -1461,6 +1463,7 @@ walk_control(struct sl__config_load *x, yaml_node_t *map, struct sl_config_contr
 		return;
 	}
 	memcpy(ctl->path, s, p->data.scalar.length + 1);
+	x->control_path = p;
 }
 
 /* A number (integer or decimal, optional exponent), finite and not negative. */

@@ -986,6 +986,21 @@ config_reports_an_admin_address_on_a_listeners_port(void **state)
 }
 
 static void
+config_reports_a_file_named_for_two_uses(void **state)
+{
+	(void)state;
+	assert_errors("access_log: { path: /run/s.sock }\n"
+	              "upgrade_socket: /run/s.sock\n"
+	              "control: { path: /run/s.sock }\n" MINIMAL,
+	              "t.yaml:2:17: upgrade_socket \"/run/s.sock\" is the access_log.path at "
+	              "t.yaml:1:21: give each its own file\n"
+	              "t.yaml:3:18: control.path \"/run/s.sock\" is the access_log.path at "
+	              "t.yaml:1:21: give each its own file\n"
+	              "t.yaml:3:18: control.path \"/run/s.sock\" is the upgrade_socket at "
+	              "t.yaml:2:17: give each its own file\n");
+}
+
+static void
 config_reports_duplicate_listener_name(void **state)
 {
 	(void)state;
@@ -1921,6 +1936,7 @@ main(void)
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
+	        cmocka_unit_test(config_reports_a_file_named_for_two_uses),
 	        cmocka_unit_test(config_reports_duplicate_listener_name),
 	        cmocka_unit_test(config_reports_unknown_group_reference),
 	        cmocka_unit_test(config_reports_missing_address),
