@@ -52,6 +52,8 @@ canonical(const struct sl__ctl_req *r, char *buf, size_t size)
 		return snprintf(buf, size, "drain backend %s/%s", r->group, r->name);
 	case SL__CTL_REMOVE:
 		return snprintf(buf, size, "remove backend %s/%s", r->group, r->name);
+	case SL__CTL_CLOSE_SESSIONS:
+		return snprintf(buf, size, "close sessions %s/%s", r->group, r->name);
 	case SL__CTL_PROFILE:
 		return snprintf(buf, size, "profile %u", r->seconds);
 	case SL__CTL_UNBAN:
@@ -76,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if ((size_t)r.cmd >= sl__ctl_nusage)
 		abort();
-	if (r.cmd >= SL__CTL_ENABLE && r.cmd <= SL__CTL_REMOVE) { /* a backend command */
+	if (r.cmd >= SL__CTL_ENABLE && r.cmd <= SL__CTL_CLOSE_SESSIONS) { /* a backend command */
 		check_name(r.group);
 		check_name(r.name);
 	}
