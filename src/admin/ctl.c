@@ -530,11 +530,23 @@ help(void)
 
 /* ---- changes ---- */
 
+/* The answer to a change of backend GROUP/NAME: {"group", "name"}, or NULL (no memory). */
+static json_t *
+backend_doc(const struct sl__ctl_req *r)
+{
+	json_t *o = json_object();
+
+	if (o != NULL) {
+		json_object_set_new(o, "group", str(r->group));
+		json_object_set_new(o, "name", str(r->name));
+	}
+	return o;
+}
+
 static json_t *
 change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 {
 	struct sl_backend_spec spec;
-	json_t *o;
 	int err;
 
 	switch (r->cmd) {
@@ -563,14 +575,7 @@ change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 		err = sl_proxy_backend_remove(c->p, r->group, r->name);
 		break;
 	}
-	if (err != 0)
-		return backend_error(err, r);
-	o = json_object();
-	if (o != NULL) {
-		json_object_set_new(o, "group", str(r->group));
-		json_object_set_new(o, "name", str(r->name));
-	}
-	return ok_doc(o);
+	return err != 0 ? backend_error(err, r) : ok_doc(backend_doc(r));
 }
 
 /* close sessions GROUP/NAME: how many were closed */
@@ -592,12 +597,9 @@ close_sessions(struct sl_ctl *c, const struct sl__ctl_req *r)
 	}
 	if (err != 0)
 		return backend_error(err, r);
-	o = json_object();
-	if (o != NULL) {
-		json_object_set_new(o, "group", str(r->group));
-		json_object_set_new(o, "name", str(r->name));
+	o = backend_doc(r);
+	if (o != NULL)
 		json_object_set_new(o, "closed", json_integer((json_int_t)n));
-	}
 	return ok_doc(o);
 }
 

@@ -180,17 +180,25 @@ sl_addr_ip_bytes(const struct sl_addr *a, size_t *n)
 	return &((const struct sockaddr_in *)&a->ss)->sin_addr;
 }
 
+/* The IP bytes of <a> and <b> in <*pa>, <*pb> (<*n> each), if both have one family and port. */
+static bool
+same_family_and_port(const struct sl_addr *a, const struct sl_addr *b, const void **pa,
+                     const void **pb, size_t *n)
+{
+	if (a->ss.ss_family != b->ss.ss_family || sl_addr_port(a) != sl_addr_port(b))
+		return false;
+	*pa = sl_addr_ip_bytes(a, n);
+	*pb = sl_addr_ip_bytes(b, n); /* the same family: the same length */
+	return true;
+}
+
 bool
 sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b)
 {
 	const void *pa, *pb;
-	size_t na, nb;
+	size_t n;
 
-	if (a->ss.ss_family != b->ss.ss_family || sl_addr_port(a) != sl_addr_port(b))
-		return false;
-	pa = sl_addr_ip_bytes(a, &na);
-	pb = sl_addr_ip_bytes(b, &nb);
-	return na == nb && memcmp(pa, pb, na) == 0;
+	return same_family_and_port(a, b, &pa, &pb, &n) && memcmp(pa, pb, n) == 0;
 }
 
 /* true if <n> bytes at <p> are all zero: the wildcard address */
@@ -209,11 +217,8 @@ bool
 sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b)
 {
 	const void *pa, *pb;
-	size_t na, nb;
+	size_t n;
 
-	if (a->ss.ss_family != b->ss.ss_family || sl_addr_port(a) != sl_addr_port(b))
-		return false;
-	pa = sl_addr_ip_bytes(a, &na);
-	pb = sl_addr_ip_bytes(b, &nb);
-	return na == nb && (memcmp(pa, pb, na) == 0 || ip_is_any(pa, na) || ip_is_any(pb, nb));
+	return same_family_and_port(a, b, &pa, &pb, &n) &&
+	       (memcmp(pa, pb, n) == 0 || ip_is_any(pa, n) || ip_is_any(pb, n));
 }
