@@ -305,7 +305,6 @@ slowstart_load(const struct sl_backend *b, uint32_t n, uint64_t now_ms, uint32_t
 
 	if (back > up)
 		up = back;
-
 	if (up != 0 && now_ms < up + slowstart_ms)
 		ramp = now_ms > up ? (now_ms - up) * 16 / slowstart_ms : 0;
 	load = ((uint64_t)n + 1) * 256 / (ramp < 1 ? 1 : ramp);
