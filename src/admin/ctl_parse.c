@@ -286,6 +286,11 @@ sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, si
 	}
 	r->cmd = commands[i].cmd;
 	want = words_of(r->cmd);
+	if (r->cmd == SL__CTL_ADD && ws.n < want && ws.n > 2 && strchr(ws.w[2], '/') != NULL)
+		return fail(why, size,
+		            "add takes the group and the name as two words (GROUP NAME, not "
+		            "GROUP/NAME); usage: %s",
+		            usage_of(r->cmd));
 	if (ws.n < want || (ws.n > want && r->cmd != SL__CTL_ADD))
 		return fail(why, size, "%s arguments; usage: %s", ws.n < want ? "missing" : "extra",
 		            usage_of(r->cmd));

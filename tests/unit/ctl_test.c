@@ -69,6 +69,10 @@ ctl_parse_splits_group_and_backend_at_the_first_slash(void **state)
 	assert_int_equal(-EINVAL, p.rc);
 	p = parse("close sessions");
 	assert_string_equal("missing arguments; usage: close sessions GROUP/NAME", p.why);
+	/* the other commands' GROUP/NAME given to add: said so */
+	p = parse("add backend web/b3 127.0.0.1:80");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_non_null(strstr(p.why, "add takes the group and the name as two words"));
 }
 
 static void
