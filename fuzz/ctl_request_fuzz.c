@@ -3,8 +3,8 @@
  * libFuzzer target for the control socket's request parser (src/admin/ctl_parse.c): the input
  * is one request line as a client sends it. Every refusal must say why; whatever parses must
  * name a known command, hold NUL-terminated, non-empty names for the backend commands and
- * (and for unban, its listener unless "*") values in range, and parse the same again from its own
- * words (the canonical line).
+ * (and for ban and unban, its listener unless "*") values in range, and parse the same again from
+ * its own words (the canonical line).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +59,9 @@ canonical(const struct sl__ctl_req *r, char *buf, size_t size)
 	case SL__CTL_UNBAN:
 		return snprintf(buf, size, "unban %s %s", r->every ? "*" : r->name,
 		                sl_addr_format(&r->addr, a, sizeof(a)));
+	case SL__CTL_BAN:
+		return snprintf(buf, size, "ban %s %s %u", r->every ? "*" : r->name,
+		                sl_addr_format(&r->addr, a, sizeof(a)), r->seconds);
 	default:
 		return snprintf(buf, size, "%s", sl__ctl_usage[r->cmd]);
 	}
@@ -82,8 +85,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_name(r.group);
 		check_name(r.name);
 	}
-	if (r.cmd == SL__CTL_UNBAN && !r.every)
+	if ((r.cmd == SL__CTL_UNBAN || r.cmd == SL__CTL_BAN) && !r.every)
 		check_name(r.name);
+	if (r.cmd == SL__CTL_BAN && (r.seconds < 1 || r.seconds > SL__CTL_BAN_MAX))
+		abort();
 	if (r.weight < 1 || r.weight > SL_CONFIG_WEIGHT_MAX)
 		abort();
 	if (r.cmd == SL__CTL_PROFILE && (r.seconds < 1 || r.seconds > SL__CTL_PROFILE_MAX))
@@ -96,7 +101,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (again.cmd != r.cmd || strcmp(again.group, r.group) != 0 ||
 	    strcmp(again.name, r.name) != 0 || again.weight != r.weight ||
 	    again.max_connections != r.max_connections || again.every != r.every ||
-	    ((r.cmd == SL__CTL_ADD || r.cmd == SL__CTL_UNBAN) &&
+	    again.seconds != r.seconds ||
+	    ((r.cmd == SL__CTL_ADD || r.cmd == SL__CTL_UNBAN || r.cmd == SL__CTL_BAN) &&
 	     !sl_addr_equal(&again.addr, &r.addr)))
 		abort();
 	return 0;

@@ -43,6 +43,7 @@ usage(FILE *f)
 	      "  remove backend GROUP/NAME\n"
 	      "  close sessions GROUP/NAME         close the backend's open sessions now\n"
 	      "  unban LISTENER|* ADDRESS            lift a source_limits.ban early\n"
+	      "  ban LISTENER|* ADDRESS SECONDS      ban a source as source_limits.ban does\n"
 	      "  reload                            read the configuration file again\n"
 	      "  shutdown                          drain and exit, like SIGTERM\n"
 	      "options:\n"

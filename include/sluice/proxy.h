@@ -337,6 +337,18 @@ SL_API int sl_proxy_bans(struct sl_proxy *p, struct sl_proxy_ban *out, size_t ma
 SL_API int sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src);
 
 /*
+ * Bans the source of <src> (masked to each listener's prefix4/prefix6) for <ms> on the live
+ * listener <name>, or on every live listener with a ban when <name> is NULL, and in the XDP
+ * program's map when there is one: an operator's ban, as if it had earned one by
+ * source_limits.ban (its open sessions go on). A longer ban already there stays. 0; -ENOENT:
+ * no live listener <name>; -EINVAL: it (or, for NULL, every listener) has no
+ * source_limits.ban, or <ms> is 0 or over UINT32_MAX; -ENOSPC: no entry for it in the table.
+ * Any thread.
+ */
+SL_API int sl_proxy_ban(struct sl_proxy *p, const char *name, const struct sl_addr *src,
+                        uint64_t ms);
+
+/*
  * Bans source <src> on the live listener <name> for <remaining_ms> more (a ban of a previous
  * process, handed over by a binary upgrade): sl_srctab_import_ban() into its source table.
  * 0; -ENOENT: no live listener <name>; -EINVAL: it has no source_limits.ban, or <src> is no

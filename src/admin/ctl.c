@@ -519,6 +519,30 @@ unban(struct sl_ctl *c, const struct sl__ctl_req *r)
 }
 
 static json_t *
+ban(struct sl_ctl *c, const struct sl__ctl_req *r)
+{
+	const char *where = r->every ? "any listener" : r->name;
+	char msg[256];
+	int err = sl_proxy_ban(c->p, r->every ? NULL : r->name, &r->addr,
+	                       (uint64_t)r->seconds * 1000u);
+
+	switch (-err) {
+	case 0:
+		return ok_doc(str("banned"));
+	case ENOENT:
+		snprintf(msg, sizeof(msg), "no listener %s", r->name);
+		return error_doc("ENOENT", msg);
+	case EINVAL:
+		snprintf(msg, sizeof(msg), "%s bans no source (no source_limits.ban)", where);
+		return error_doc("EINVAL", msg);
+	default:
+		snprintf(msg, sizeof(msg), "%s: %s (its source table has no entry to spare)", where,
+		         strerror(-err));
+		return error_doc(NULL, msg);
+	}
+}
+
+static json_t *
 help(void)
 {
 	json_t *arr = json_array();
@@ -682,6 +706,9 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 	case SL__CTL_UNBAN:
 		log_change(cl, line, len);
 		return unban(c, r);
+	case SL__CTL_BAN:
+		log_change(cl, line, len);
+		return ban(c, r);
 	case SL__CTL_CLOSE_SESSIONS:
 		log_change(cl, line, len);
 		return close_sessions(c, r);

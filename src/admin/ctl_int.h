@@ -34,6 +34,7 @@ enum sl__ctl_cmd {
 	SL__CTL_CLOSE_SESSIONS, /* close sessions GROUP/NAME */
 	SL__CTL_SHOW_BANS,
 	SL__CTL_UNBAN, /* unban LISTENER|* ADDRESS */
+	SL__CTL_BAN,   /* ban LISTENER|* ADDRESS SECONDS */
 	SL__CTL_RELOAD,
 	SL__CTL_SHUTDOWN,
 };
@@ -46,12 +47,14 @@ struct sl__ctl_req {
 	uint32_t weight;          /* SL__CTL_WEIGHT, SL__CTL_ADD (default 1) */
 	uint32_t max_connections; /* SL__CTL_ADD (default 0: no cap) */
 	bool backup;              /* SL__CTL_ADD: "role backup" (default primary) */
-	uint32_t seconds;         /* SL__CTL_PROFILE: 1 .. SL__CTL_PROFILE_MAX */
-	bool every;               /* SL__CTL_UNBAN: on every listener ("*"); else <name>'s */
+	uint32_t seconds;         /* SL__CTL_PROFILE: 1 .. SL__CTL_PROFILE_MAX; SL__CTL_BAN */
+	bool every;               /* SL__CTL_(UN)BAN: on every listener ("*"); else <name>'s */
 };
 
 /* Longest "profile SECONDS" the control thread gives its time to, in seconds. */
 #define SL__CTL_PROFILE_MAX 60
+/* Longest "ban ... SECONDS": what a ban's end in milliseconds holds (UINT32_MAX ms). */
+#define SL__CTL_BAN_MAX 4294967
 
 /*
  * Parses one request line of <len> bytes (no newline; a trailing "\r" is ignored) into <*r>.

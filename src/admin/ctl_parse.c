@@ -30,6 +30,7 @@ const char *const sl__ctl_usage[] = {
         "close sessions GROUP/NAME",
         "show bans",
         "unban LISTENER|* ADDRESS",
+        "ban LISTENER|* ADDRESS SECONDS",
         "reload",
         "shutdown",
 };
@@ -159,6 +160,7 @@ static const struct {
         {"close", "sessions", SL__CTL_CLOSE_SESSIONS},
         {"show", "bans", SL__CTL_SHOW_BANS},
         {"unban", NULL, SL__CTL_UNBAN},
+        {"ban", NULL, SL__CTL_BAN},
         {"reload", NULL, SL__CTL_RELOAD},
         {"shutdown", NULL, SL__CTL_SHUTDOWN},
 };
@@ -187,6 +189,7 @@ words_of(enum sl__ctl_cmd cmd)
 	case SL__CTL_UNBAN:
 		return 3;
 	case SL__CTL_WEIGHT:
+	case SL__CTL_BAN:
 		return 4;
 	case SL__CTL_ADD:
 		return 5;
@@ -200,7 +203,7 @@ usage_of(enum sl__ctl_cmd cmd)
 	return (size_t)cmd < sl__ctl_nusage ? sl__ctl_usage[cmd] : "";
 }
 
-/* unban LISTENER|* ADDRESS: the address is an IP, with or without a port */
+/* (un)ban LISTENER|* ADDRESS: the address is an IP, with or without a port */
 static int
 parse_unban(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
 {
@@ -311,6 +314,12 @@ sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, si
 		return parse_add(&ws, r, why, size);
 	case SL__CTL_UNBAN:
 		return parse_unban(&ws, r, why, size);
+	case SL__CTL_BAN:
+		err = parse_unban(&ws, r, why, size);
+		if (err == 0)
+			err = number(ws.w[3], "seconds", 1, SL__CTL_BAN_MAX, &r->seconds, why,
+			             size);
+		return err;
 	case SL__CTL_PROFILE:
 		return number(ws.w[1], "seconds", 1, SL__CTL_PROFILE_MAX, &r->seconds, why, size);
 	default:

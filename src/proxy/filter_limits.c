@@ -344,29 +344,66 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 	return !bans ? -EINVAL : lifted ? 0 : -ESRCH;
 }
 
-int
-sl_proxy_import_ban(struct sl_proxy *p, const char *name, const struct sl_cidr *src,
-                    uint64_t remaining_ms)
+/*
+ * Bans <src> for <ms> on the live listeners named <name> (NULL: every one with a ban table),
+ * with <xdp> also in the XDP program's map. 0, or -ENOENT, -EINVAL, -ERANGE, -ENOSPC as
+ * sl_proxy_import_ban() says; with NULL, -EINVAL only when no listener bans.
+ */
+static int
+ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const struct sl_addr *ip,
+       uint64_t ms, bool xdp)
 {
 	uint64_t now = sl_clock_ns();
-	int err = -ENOENT;
+	bool named = false, bans = false;
+	int err = 0, e;
 
-	if (remaining_ms == 0 || remaining_ms > UINT32_MAX)
+	if (ms == 0 || ms > UINT32_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&p->bk_mu);
-	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap && err == 0; i++) {
 		struct sl_srctab *t;
 
 		/* relaxed: under bk_mu, which its writer holds */
 		if (atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
 		            SL_LSLOT_LIVE ||
-		    strcmp(p->lslots[i].cfg.name, name) != 0)
+		    (name != NULL && strcmp(p->lslots[i].cfg.name, name) != 0))
 			continue;
-		t = ban_table(p, i);
-		err = t == NULL ? -EINVAL
-		                : sl_srctab_import_ban(t, src, now + remaining_ms * 1000000u, now);
-		break;
+		named = true;
+		if ((t = ban_table(p, i)) == NULL)
+			continue;
+		bans = true;
+		err = sl_srctab_import_ban(t, src, now + ms * 1000000u, now);
+		/* the program's clock is CLOCK_MONOTONIC too (sl__source_strike()) */
+		if (err == 0 && xdp && p->xdp != NULL &&
+		    (e = sl_xdp_ban(p->xdp, &p->lslots[i].cfg, ip, now + ms * 1000000u)) != 0)
+			sl_log_warn("listener %s: xdp: cannot ban: %s", p->lslots[i].cfg.name,
+			            strerror(-e));
 	}
 	pthread_mutex_unlock(&p->bk_mu);
-	return err;
+	if (err != 0)
+		return err;
+	return !named ? -ENOENT : !bans ? -EINVAL : 0;
+}
+
+int
+sl_proxy_import_ban(struct sl_proxy *p, const char *name, const struct sl_cidr *src,
+                    uint64_t remaining_ms)
+{
+	/* a carried ban is not written to the XDP program's map (protection.md, Upgrades) */
+	return ban_on(p, name, src, NULL, remaining_ms, false);
+}
+
+int
+sl_proxy_ban(struct sl_proxy *p, const char *name, const struct sl_addr *src, uint64_t ms)
+{
+	struct sl_cidr c = {0};
+	const void *ip;
+	size_t n;
+
+	/* the whole address: the table masks it to each listener's prefix4/prefix6 */
+	ip = sl_addr_ip_bytes(src, &n);
+	c.family = n == 4 ? AF_INET : AF_INET6;
+	c.len = (uint8_t)(n * 8);
+	memcpy(c.addr, ip, n);
+	return ban_on(p, name, &c, src, ms, true);
 }

@@ -2,7 +2,8 @@
 """source_limits.ban: a source whose connections first_byte or min_rate keep cutting is refused
 for a while, across workers and for every address of its prefix; other sources are served, the
 ban ends on time, and a reload can turn it on. Refusals and bans are counted in the metrics and
-the exit summary; `sluicectl show bans` lists them and `sluicectl unban` lifts one."""
+the exit summary; `sluicectl show bans` lists them, `sluicectl unban` lifts one and `sluicectl
+ban` bans a source by hand."""
 import json
 import os
 import signal
@@ -249,6 +250,45 @@ class SourceBan(unittest.TestCase):
                        BAN.replace("ban:", "prefix4: 24, ban:") % "60s", body,
                        top_extra=f"control: {{ path: {sock} }}\n")
 
+    def test_sluicectl_bans_a_source_by_hand_and_the_ban_ends_on_time(self):
+        d = tempfile.mkdtemp(prefix="sluice-ban-")
+        sock = os.path.join(d, "ctl.sock")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+
+        def ctl(*args):
+            p = subprocess.run([SLUICECTL, "-s", sock] + list(args), capture_output=True,
+                               text=True, timeout=60 * SLOW)
+            return p.returncode, p.stdout, p.stderr
+
+        def body(port, admin, backend, px, cfg):
+            wait_ctl(sock)
+            held_open = connect(port, source="127.0.11.5")
+            self.assertTrue(echoed(held_open))
+            rc, out, err = ctl("ban", "front", "127.0.11.1", "2")
+            self.assertEqual((0, "ok\n"), (rc, out), err)
+            r = json.loads(ctl("--json", "show", "bans")[1])["result"]
+            self.assertEqual(["127.0.11.0/24"], [b["source"] for b in r["bans"]])
+            self.assertTrue(0 < r["bans"][0]["remaining_ms"] <= 2000, r)
+            # every address of the prefix, on both workers; its open session goes on
+            for _ in range(4):
+                self.assertFalse(served(port, "127.0.11.9"))
+            self.assertTrue(served(port, "127.0.12.9"))
+            self.assertTrue(echoed(held_open, b"still here"))
+            held_open.close()
+            m = scrape_metrics(admin)
+            self.assertEqual(4, m['sluice_rejects_total{reason="source_banned"}'], m)
+            # the ban ends on time, and unban would then say there is none
+            wait_for(lambda: served(port, "127.0.11.9"), "the ban to end", timeout=10)
+            self.assertIn("is not banned on front", ctl("unban", "front", "127.0.11.1")[2])
+            # errors say what is wrong
+            self.assertIn("no listener back", ctl("ban", "back", "127.0.11.1", "5")[2])
+            rc, _, err = ctl("ban", "front", "127.0.11.1", "0")
+            self.assertEqual(2, rc)
+            self.assertIn("seconds must be an integer from 1 to 4294967", err)
+
+        self.run_proxy("    source_limits: { prefix4: 24, ban: { strikes: 5 } }\n", body,
+                       top_extra=f"control: {{ path: {sock} }}\n")
+
     def test_unban_on_a_listener_without_bans_says_so(self):
         d = tempfile.mkdtemp(prefix="sluice-ban-")
         sock = os.path.join(d, "ctl.sock")
@@ -260,6 +300,10 @@ class SourceBan(unittest.TestCase):
                                capture_output=True, text=True, timeout=60 * SLOW)
             self.assertNotEqual(0, p.returncode)
             self.assertIn("any listener bans no source (no source_limits.ban)", p.stderr)
+            p = subprocess.run([SLUICECTL, "-s", sock, "ban", "front", "::1", "60"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertNotEqual(0, p.returncode)
+            self.assertIn("front bans no source (no source_limits.ban)", p.stderr)
 
         self.run_proxy("    source_limits: { max_connections: 10 }\n", body,
                        top_extra=f"control: {{ path: {sock} }}\n")

@@ -192,6 +192,32 @@ ctl_parse_refuses_unban_with_a_bad_address(void **state)
 }
 
 static void
+ctl_parse_reads_ban_with_its_seconds(void **state)
+{
+	struct parsed p = parse("ban front 10.1.2.3 60");
+	struct sl_addr want;
+
+	(void)state;
+	assert_int_equal(0, p.rc);
+	assert_int_equal(SL__CTL_BAN, p.r.cmd);
+	assert_string_equal("front", p.r.name);
+	assert_int_equal(60, p.r.seconds);
+	assert_int_equal(0, sl_addr_parse(&want, "10.1.2.3:0", true, NULL));
+	assert_true(sl_addr_equal(&want, &p.r.addr));
+	p = parse("ban * 2001:db8::1 4294967");
+	assert_int_equal(0, p.rc);
+	assert_true(p.r.every);
+	assert_int_equal(4294967, p.r.seconds);
+	p = parse("ban front 10.1.2.3 0");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_non_null(strstr(p.why, "seconds must be an integer from 1 to 4294967"));
+	p = parse("ban front 10.1.2.3 4294968");
+	assert_int_equal(-EINVAL, p.rc);
+	p = parse("ban front 10.1.2.3");
+	assert_non_null(strstr(p.why, "missing arguments; usage: ban LISTENER|* ADDRESS SECONDS"));
+}
+
+static void
 ctl_parse_refuses_an_unknown_command(void **state)
 {
 	struct parsed p = parse("frobnicate");
@@ -275,6 +301,7 @@ main(void)
 	        cmocka_unit_test(ctl_parse_reads_add_with_its_options),
 	        cmocka_unit_test(ctl_parse_refuses_add_with_a_bad_address_or_option),
 	        cmocka_unit_test(ctl_parse_reads_unban_with_any_form_of_address),
+	        cmocka_unit_test(ctl_parse_reads_ban_with_its_seconds),
 	        cmocka_unit_test(ctl_parse_refuses_unban_with_a_bad_address),
 	        cmocka_unit_test(ctl_parse_refuses_an_unknown_command),
 	        cmocka_unit_test(ctl_parse_refuses_missing_and_extra_arguments),
