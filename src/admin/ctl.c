@@ -491,55 +491,52 @@ show_bans(struct sl_ctl *c)
 	return ok_doc(o);
 }
 
+/* The answer to ban (<ban>) or unban <r> that returned <err>. */
 static json_t *
-unban(struct sl_ctl *c, const struct sl__ctl_req *r)
+ban_answer(const struct sl__ctl_req *r, int err, bool ban)
 {
 	char ip[SL_ADDR_STRLEN], msg[256];
 	const char *where = r->every ? "any listener" : r->name;
 	size_t n;
 	const void *bytes = sl_addr_ip_bytes(&r->addr, &n);
-	int err;
 
 	if (bytes == NULL || inet_ntop(n == 4 ? AF_INET : AF_INET6, bytes, ip, sizeof(ip)) == NULL)
 		snprintf(ip, sizeof(ip), "?");
-	err = sl_proxy_unban(c->p, r->every ? NULL : r->name, &r->addr);
 	switch (-err) {
 	case 0:
-		return ok_doc(str("unbanned"));
+		return ok_doc(str(ban ? "banned" : "unbanned"));
 	case ENOENT:
 		snprintf(msg, sizeof(msg), "no listener %s", r->name);
 		return error_doc("ENOENT", msg);
 	case EINVAL:
 		snprintf(msg, sizeof(msg), "%s bans no source (no source_limits.ban)", where);
 		return error_doc("EINVAL", msg);
-	default:
+	}
+	if (!ban) {
 		snprintf(msg, sizeof(msg), "%s is not banned on %s", ip, where);
 		return error_doc("ESRCH", msg);
 	}
+	/* -ENOSPC: the table keeps its active sources against a newcomer */
+	snprintf(msg, sizeof(msg),
+	         "%s: no room to ban it on %s (its source table keeps its "
+	         "active sources)",
+	         ip, where);
+	return error_doc("ENOSPC", msg);
+}
+
+static json_t *
+unban(struct sl_ctl *c, const struct sl__ctl_req *r)
+{
+	return ban_answer(r, sl_proxy_unban(c->p, r->every ? NULL : r->name, &r->addr), false);
 }
 
 static json_t *
 ban(struct sl_ctl *c, const struct sl__ctl_req *r)
 {
-	const char *where = r->every ? "any listener" : r->name;
-	char msg[256];
 	int err = sl_proxy_ban(c->p, r->every ? NULL : r->name, &r->addr,
 	                       (uint64_t)r->seconds * 1000u);
 
-	switch (-err) {
-	case 0:
-		return ok_doc(str("banned"));
-	case ENOENT:
-		snprintf(msg, sizeof(msg), "no listener %s", r->name);
-		return error_doc("ENOENT", msg);
-	case EINVAL:
-		snprintf(msg, sizeof(msg), "%s bans no source (no source_limits.ban)", where);
-		return error_doc("EINVAL", msg);
-	default:
-		snprintf(msg, sizeof(msg), "%s: %s (its source table has no entry to spare)", where,
-		         strerror(-err));
-		return error_doc(NULL, msg);
-	}
+	return ban_answer(r, err, true);
 }
 
 static json_t *

@@ -72,7 +72,20 @@ def wait_ctl(sock):
              "the control socket answers")
 
 
+def sluicectl(sock, *args):
+    """sluicectl on the control socket <sock>: (exit status, stdout, stderr)."""
+    p = subprocess.run([SLUICECTL, "-s", sock] + list(args), capture_output=True, text=True,
+                       timeout=60 * SLOW)
+    return p.returncode, p.stdout, p.stderr
+
+
 class SourceBan(unittest.TestCase):
+    def control_socket(self):
+        """A path for the control socket in a directory of its own, removed at the end."""
+        d = tempfile.mkdtemp(prefix="sluice-ban-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        return os.path.join(d, "ctl.sock")
+
     def run_proxy(self, listener_extra, body, top_extra=""):
         with Server(echo_handler) as b:
             port, admin = stable_port(), stable_port()
@@ -197,14 +210,10 @@ class SourceBan(unittest.TestCase):
         self.assertEqual({"source_banned": 1}, rejected(err), err)
 
     def test_sluicectl_lists_bans_and_lifts_one(self):
-        d = tempfile.mkdtemp(prefix="sluice-ban-")
-        sock = os.path.join(d, "ctl.sock")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        sock = self.control_socket()
 
         def ctl(*args):
-            p = subprocess.run([SLUICECTL, "-s", sock] + list(args), capture_output=True,
-                               text=True, timeout=60 * SLOW)
-            return p.returncode, p.stdout, p.stderr
+            return sluicectl(sock, *args)
 
         def body(port, admin, backend, px, cfg):
             wait_ctl(sock)
@@ -251,14 +260,10 @@ class SourceBan(unittest.TestCase):
                        top_extra=f"control: {{ path: {sock} }}\n")
 
     def test_sluicectl_bans_a_source_by_hand_and_the_ban_ends_on_time(self):
-        d = tempfile.mkdtemp(prefix="sluice-ban-")
-        sock = os.path.join(d, "ctl.sock")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        sock = self.control_socket()
 
         def ctl(*args):
-            p = subprocess.run([SLUICECTL, "-s", sock] + list(args), capture_output=True,
-                               text=True, timeout=60 * SLOW)
-            return p.returncode, p.stdout, p.stderr
+            return sluicectl(sock, *args)
 
         def body(port, admin, backend, px, cfg):
             wait_ctl(sock)
@@ -290,9 +295,7 @@ class SourceBan(unittest.TestCase):
                        top_extra=f"control: {{ path: {sock} }}\n")
 
     def test_unban_on_a_listener_without_bans_says_so(self):
-        d = tempfile.mkdtemp(prefix="sluice-ban-")
-        sock = os.path.join(d, "ctl.sock")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        sock = self.control_socket()
 
         def body(port, admin, backend, px, cfg):
             wait_ctl(sock)

@@ -9,7 +9,8 @@ the SYN over the burst is dropped and counted, and sluice's own source_rate stay
 A source that source_limits.ban bans (two silent connections cut at first_byte) is banned in the
 program too, for every address of its prefix: its next SYNs are dropped and counted (sluice
 accepts nothing from it), another source is served, and once the ban ends it is served again;
-`sluicectl unban` lifts it in the program too, at once.
+`sluicectl unban` lifts it in the program too, at once. A ban by hand (`sluicectl ban`) is
+dropped there too.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
 interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
 import errno
@@ -180,6 +181,30 @@ class XdpTest(unittest.TestCase):
             self.assertEqual((0, "ok\n"), (p.returncode, p.stdout), p.stderr)
             self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "lifted in the program")
             self.assertLess(time.monotonic() - banned_at, BAN_S - 0.5, "lifted before the ban's end")
+            self.assertEqual(0, px.stop())
+
+    def test_a_source_banned_by_hand_is_dropped_in_the_program(self):
+        self.in_namespaces(self.run_banned_by_hand)
+
+    def run_banned_by_hand(self, srv, cli, path, veth_s, backend):
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "2"])
+        with px:
+            self.start(px, srv, veth_s)
+            self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "served before")
+            p = subprocess.run([SLUICECTL, "-s", CTL, "ban", "banning", SLOWLORIS, "60"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual((0, "ok\n"), (p.returncode, p.stdout), p.stderr)
+            self.assertFalse(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "dropped")
+            self.assertFalse(cli.call(syn_answered, NEIGHBOUR, 0.5, BANNING), "its /31 too")
+            text = srv.call(scrape)
+            self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="banned"'))
+            self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="source_banned"'))
+            self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW, BANNING), "another source")
+            p = subprocess.run([SLUICECTL, "-s", CTL, "unban", "banning", SLOWLORIS],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual(0, p.returncode, p.stderr)
+            self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "lifted")
             self.assertEqual(0, px.stop())
 
     def in_namespaces(self, run):
