@@ -190,7 +190,8 @@ struct sl_config_group {
 	/* sessions that may wait, whole process, when every backend they may use is at its
 	 * max_connections; 0 (default) = none wait: such a client is closed (no_backend). Live */
 	uint32_t max_queue;
-	/* a backend that comes up (health checks, enabled, added at run time) ramps its share of
+	/* a backend that comes up (health checks, enabled, added at run time, back from passive
+	 * ejection) ramps its share of
 	 * new sessions from 1/16 to all of it over this many ms; least_conn and p2c only; 0
 	 * (default) = at once. Live */
 	uint32_t slowstart_ms;

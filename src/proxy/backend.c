@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 
+#include <sluice/clock.h>
 #include <sluice/log.h>
 
 #include "proxy/proxy_int.h"
@@ -126,6 +127,13 @@ sl__backend_fill(struct sl_backend *b, const char *name, const struct sl_addr *a
 	/* relaxed: as above */
 	atomic_store_explicit(&b->backup, backup ? 1 : 0, memory_order_relaxed);
 	atomic_store_explicit(&b->state, SL_SLOT_LIVE, memory_order_relaxed);
+}
+
+void
+sl__backend_came_up(struct sl_backend *b)
+{
+	/* relaxed: the value alone (proxy_int.h) */
+	atomic_store_explicit(&b->up_at_ms, sl_clock_ns() / 1000000, memory_order_relaxed);
 }
 
 void

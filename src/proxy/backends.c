@@ -298,8 +298,7 @@ slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec
 	b->retired = false;
 	/* relaxed: no worker reaches the slot (proxy_int.h); the checker resets it (health) */
 	atomic_store_explicit(&b->up, 1, memory_order_relaxed);
-	/* relaxed: as above; a backend added while running ramps up (slowstart) */
-	atomic_store_explicit(&b->up_at_ms, sl_clock_ns() / 1000000, memory_order_relaxed);
+	sl__backend_came_up(b); /* a backend added while running ramps up (slowstart) */
 	sl__backend_fill(b, name, &spec->addr, spec->weight, spec->max_connections, spec->backup,
 	                 discovered);
 	sl__proxy_health_sync(p, g, i, true);
@@ -546,8 +545,7 @@ sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, const char *na
 	if (old == SL_BACKEND_DISABLED || admin == SL_BACKEND_DISABLED)
 		sl__proxy_health_sync(p, (size_t)g, (uint32_t)i, false);
 	if (admin == SL_BACKEND_ENABLED)
-		/* relaxed: the value alone; an enabled backend ramps up (slowstart) */
-		atomic_store_explicit(&b->up_at_ms, sl_clock_ns() / 1000000, memory_order_relaxed);
+		sl__backend_came_up(b); /* an enabled backend ramps up (slowstart) */
 	/* no new balancer: the picks read admin; the workers still settle their warm pools */
 	err = publish(p, (size_t)g, false, NULL);
 	sl_log_info("group %s: backend %s %s -> %s", group, name,

@@ -262,7 +262,7 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 	                              .per_session = sl__budget_session_fds(cfg)};
 	if (b->idle + b->spare + b->per_session > limit) {
 		size_t nsplice = 0;
-		char splice[96] = "";
+		char splice[96] = "", admin[64] = "";
 
 		for (size_t i = 0; i < cfg->nlisteners; i++)
 			nsplice += sl_config_fwd_pipes(cfg->listeners[i].forward);
@@ -270,16 +270,21 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 			snprintf(splice, sizeof(splice),
 			         " (%zu that may splice: %d pipe fds each per worker)", nsplice,
 			         2 * SL_PIPE_CACHE_KEEP);
-		snprintf(
-		        why, size,
-		        "%u worker%s, %zu listener%s%s, health checks, warm pools and the admin "
-		        "endpoint hold %" PRIu64 " file descriptors while idle, plus %" PRIu64
-		        " spare and %u per session; "
-		        "the limit is %" PRIu64 " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
-		        "workers or a smaller warm_pool%s)",
-		        nworkers, nworkers == 1 ? "" : "s", cfg->nlisteners,
-		        cfg->nlisteners == 1 ? "" : "s", splice, b->idle, b->spare, b->per_session,
-		        limit, nsplice != 0 ? ", or forward: copy where splice is not needed" : "");
+		if (cfg->admin.addr.len != 0)
+			snprintf(admin, sizeof(admin), " (%" PRIu32 " of them)",
+			         1 + cfg->admin.max_connections);
+		snprintf(why, size,
+		         "%u worker%s, %zu listener%s%s, health checks, warm pools and the admin "
+		         "endpoint%s hold %" PRIu64 " file descriptors while idle, plus %" PRIu64
+		         " spare and %u per session; "
+		         "the limit is %" PRIu64
+		         " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
+		         "workers or a smaller warm_pool%s%s)",
+		         nworkers, nworkers == 1 ? "" : "s", cfg->nlisteners,
+		         cfg->nlisteners == 1 ? "" : "s", splice, admin, b->idle, b->spare,
+		         b->per_session, limit,
+		         nsplice != 0 ? ", or forward: copy where splice is not needed" : "",
+		         admin[0] != '\0' ? ", or a smaller admin.max_connections" : "");
 		return -EMFILE;
 	}
 	b->fit = (limit - b->idle - b->spare) / b->per_session;

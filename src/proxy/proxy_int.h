@@ -156,8 +156,10 @@ struct sl_backend {
 	/* passive ejection: backend skipped while loop clock < this (CLOCK_MONOTONIC ms) */
 	_Atomic uint64_t ejected_until_ms;
 	/* when it last came up, CLOCK_MONOTONIC ms, for the group's slowstart: stored by the
-	 * checker at each transition to up, by an enable and by a fill at run time; 0 = at start
-	 * (no ramp). Read relaxed per pick: the value alone is communicated */
+	 * checker at each transition to up, by an enable and by a fill at run time
+	 * (sl__backend_came_up()); 0 = at start (no ramp). The end of a passive ejection counts
+	 * too (ejected_until_ms, group.c). Read relaxed per pick: the value alone is communicated
+	 */
 	_Atomic uint64_t up_at_ms;
 	_Atomic uint32_t fails;      /* consecutive connect failures, any worker */
 	_Atomic uint32_t backoff_ms; /* next ejection's length; 0 = passive.backoff_ms */
@@ -624,6 +626,8 @@ void sl__backend_connect_succeeded(struct sl_backend *b);
 /* Stores <up> into b->up. The running checker writes the flag itself (its target.up points at
  * it) and must be its only writer; this is for setup and tests. Any thread. */
 void sl__backend_set_up(struct sl_backend *b, bool up);
+/* <b> came up now (enabled, or added at run time): its slowstart ramp starts (up_at_ms). */
+void sl__backend_came_up(struct sl_backend *b);
 
 /* ---- group.c ---- */
 

@@ -116,6 +116,23 @@ class FdLimit(unittest.TestCase):
         admin = self.default_cap("copy", ["--admin", f"127.0.0.1:{free_port()}"])
         self.assertEqual(plain[2] + 65, admin[2])
 
+    def test_an_admin_endpoint_the_limit_cannot_hold_is_named_in_the_refusal(self):
+        cfg = write_config(f"""
+workers: 1
+admin: {{ address: 127.0.0.1:{free_port()}, max_connections: 1024 }}
+listeners:
+  - {{ address: 127.0.0.1:{free_port()}, group: g, forward: copy }}
+groups:
+  - {{ name: g, backends: [{{ address: 127.0.0.1:9 }}] }}
+""")
+        self.addCleanup(os.unlink, cfg)
+        for args in (["--check", "-c", cfg], ["-c", cfg]):
+            r = subprocess.run([SLUICE, *args], capture_output=True, text=True,
+                               preexec_fn=with_nofile(1024), timeout=30)
+            self.assertEqual(1, r.returncode, r.stderr)
+            self.assertIn("the admin endpoint (1025 of them) hold", r.stderr)
+            self.assertIn("or a smaller admin.max_connections)", r.stderr)
+
     def test_limit_too_low_for_the_workers_is_refused_with_why(self):
         r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b", "127.0.0.1:9", "-w",
                             "4"], capture_output=True, preexec_fn=with_nofile(40), timeout=30)
