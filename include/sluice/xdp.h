@@ -55,9 +55,10 @@ SL_API int sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg);
  * Drops the SYNs of <peer> (masked by <l>'s source_limits prefix4/prefix6) to <l>'s port until
  * <until_ns> (CLOCK_MONOTONIC, ns): one ban of the proxy (source_limits.ban). The program
  * checks bans only on the ports whose listener bans (the last sl_xdp_update()) and takes no
- * PROXY headers or shares no port; <l> taking PROXY headers adds nothing. <until_ns> 0 lifts
- * the ban. One bpf syscall: for a ban, never per connection. 0 or a negative errno. NULL <x> is
- * ignored. Any thread.
+ * PROXY headers or shares no port; <l> taking PROXY headers adds nothing. A ban that ends
+ * later stays (two threads banning one source at once may leave either end); <until_ns> 0
+ * lifts the ban. Two bpf syscalls at most: for a ban, never per connection. 0 or a negative errno.
+ * NULL <x> is ignored. Any thread.
  */
 SL_API int sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l,
                       const struct sl_addr *peer, uint64_t until_ns);

@@ -437,6 +437,7 @@ sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl
 	struct sl_xdp_src k = {.port = {(uint8_t)(port >> 8), (uint8_t)port}};
 	const uint8_t *a;
 	unsigned bits;
+	uint64_t old;
 
 	/* the packets come from the PROXY peer, not from the banned client */
 	if (x == NULL || l->proxy_in.versions != 0)
@@ -462,6 +463,9 @@ sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl
 
 		k.addr[i] = keep >= 8 ? a[i] : (uint8_t)(a[i] & (0xff00u >> keep));
 	}
+	/* a ban never shortens one that ends later (as sl_srctab_import_ban() keeps the later) */
+	if (until_ns != 0 && bpf_map_lookup_elem(x->bans, &k, &old) == 0 && old >= until_ns)
+		return 0;
 	if (bpf_map_update_elem(x->bans, &k, &until_ns, BPF_ANY) != 0)
 		return -errno;
 	return 0;

@@ -10,7 +10,7 @@ A source that source_limits.ban bans (two silent connections cut at first_byte) 
 program too, for every address of its prefix: its next SYNs are dropped and counted (sluice
 accepts nothing from it), another source is served, and once the ban ends it is served again;
 `sluicectl unban` lifts it in the program too, at once. A ban by hand (`sluicectl ban`) is
-dropped there too.
+dropped there too, and a shorter ban by hand does not shorten it.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
 interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
 import errno
@@ -201,6 +201,12 @@ class XdpTest(unittest.TestCase):
             self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="banned"'))
             self.assertEqual(0, metric(text, "sluice_rejects_total", 'reason="source_banned"'))
             self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW, BANNING), "another source")
+            # a shorter ban does not shorten it, in the program as in sluice
+            p = subprocess.run([SLUICECTL, "-s", CTL, "ban", "banning", SLOWLORIS, "1"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual((0, "ok\n"), (p.returncode, p.stdout), p.stderr)
+            time.sleep(1.5)
+            self.assertFalse(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "still dropped")
             p = subprocess.run([SLUICECTL, "-s", CTL, "unban", "banning", SLOWLORIS],
                                capture_output=True, text=True, timeout=60 * SLOW)
             self.assertEqual(0, p.returncode, p.stderr)
