@@ -80,7 +80,9 @@ SL_API int sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const 
 /*
  * Closes every open session on <group>/<name> now, on every worker (as the drain deadline
  * does: each side gets a FIN, or a reset if it had unread bytes), counted as admin_closes; its
- * admin state does not change (disable or drain it first to keep new sessions off it). Stores
+ * admin state does not change (disable or drain it first to keep new sessions off it). The
+ * sessions of a backend removed under that name (or replaced: its address changed) are closed
+ * too, as long as they run; -ENOENT only when the name has neither. Stores
  * how many were closed in <*closed>. 0, -ENOENT, -ENOMEM, or -ETIMEDOUT when a worker did not
  * answer in time (it closes its own later; <*closed> counts the others').
  */

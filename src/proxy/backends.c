@@ -426,7 +426,7 @@ struct close_req {
 	_Atomic unsigned refs;
 	_Atomic uint64_t closed;
 	const struct sl_backend *table; /* the group's slot table */
-	int slot;
+	bool *slots;                    /* which of its slots: the live one and removed ones */
 };
 
 static void
@@ -436,8 +436,36 @@ close_req_put(void *arg)
 
 	/* R9: the holder's reads of the request happen before the free by the last one out
 	 * (which acquires every earlier holder's release: acq_rel) */
-	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+		free(r->slots);
 		free(r);
+	}
+}
+
+/*
+ * Marks in <slots> (NULL: none) the slots of group <g> named <name>: the live backend, and
+ * removed ones that sessions still hold (the name removed, or its address changed, while they
+ * ran). 0, or -ENOENT when there is none. bk_mu held.
+ */
+static int
+named_slots(const struct sl_proxy *p, size_t g, const char *name, bool *slots)
+{
+	int err = -ENOENT;
+
+	for (uint32_t i = 0; name != NULL && i < p->bsets[g].cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		/* relaxed: a count read once; a session it misses ends on its own */
+		if (strcmp(b->name, name) != 0 ||
+		    !(slot_state(b) == SL_SLOT_LIVE ||
+		      (slot_state(b) == SL_SLOT_REMOVED &&
+		       atomic_load_explicit(&b->conns, memory_order_relaxed) != 0)))
+			continue;
+		if (slots != NULL)
+			slots[i] = true;
+		err = 0;
+	}
+	return err;
 }
 
 /* On a worker: closes its sessions on the requested backend. */
@@ -450,7 +478,7 @@ worker_close(struct sl_pworker *w, void *arg)
 
 	for (s = w->live; s != NULL; s = next) {
 		next = s->next;
-		if (s->backend == r->slot && s->l->group->backends == r->table) {
+		if (s->backend >= 0 && s->l->group->backends == r->table && r->slots[s->backend]) {
 			sl__session_close_admin(s);
 			n++;
 		}
@@ -467,25 +495,31 @@ sl_proxy_backend_close_sessions(struct sl_proxy *p, const char *group, const cha
 	struct close_req *r;
 	ssize_t done;
 	char who[96];
-	int g, i;
+	int g, err;
 
 	*closed = 0;
-	if ((i = enter_backend(p, group, name, &g)) < 0)
-		return i;
+	if ((g = enter(p, group)) < 0)
+		return g;
 	/* no worker runs before the start (nor a session); none can take a job after the stop */
-	r = p->bk_live ? calloc(1, sizeof(*r)) : NULL;
-	if (r == NULL) {
+	if ((err = named_slots(p, (size_t)g, name, NULL)) != 0 || !p->bk_live) {
 		pthread_mutex_unlock(&p->bk_mu);
-		return p->bk_live ? -ENOMEM : 0;
+		return err;
 	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->slots = calloc(p->bsets[g].cap, sizeof(bool))) == NULL) {
+		free(r);
+		pthread_mutex_unlock(&p->bk_mu);
+		return -ENOMEM;
+	}
+	(void)named_slots(p, (size_t)g, name, r->slots);
 	atomic_init(&r->refs, 2);
 	atomic_init(&r->closed, 0);
 	r->table = p->backends[g];
-	r->slot = i;
 	snprintf(who, sizeof(who), "group %s", group);
 	done = sl__wjob_post_all(p, worker_close, r, close_req_put, APPLY_TIMEOUT_MS, who,
 	                         "session close");
 	if (done < 0) {
+		free(r->slots);
 		free(r); /* never posted: nobody else holds it */
 		pthread_mutex_unlock(&p->bk_mu);
 		return (int)done;

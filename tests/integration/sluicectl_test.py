@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The control socket and sluicectl, real binaries on real sockets: each show command against
 the admin endpoint's /stats or the configuration it ran (and the open sessions by client); backend changes take effect
-(checked by where new connections go); reload with a good file and
+(checked by where new connections go), close sessions (a removed or replaced backend's too); reload with a good file and
 a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0; the socket's
 mode; a second instance on the same path refuses to start; a stale socket file is replaced;
 garbage, oversized requests and one client too many get an error and the server serves on."""
@@ -297,6 +297,39 @@ class Ctl(unittest.TestCase):
             self.assertRegex(px.stderr(), rf"process: (.*, )?{len(on_b1)} admin_closes\b")
             self.assertIn(f"group web: backend b1: {len(on_b1)} open sessions closed",
                           px.stderr())
+
+    def test_close_sessions_reaches_the_sessions_a_removed_or_replaced_backend_holds(self):
+        with Server(name_handler("old")) as old, Server(name_handler("new")) as new, \
+                Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", old.addr), ("b2", b2.addr)])
+            self.start(port)
+            held, names = [], []
+            # one worker's round robin each (SO_REUSEPORT): until both have a session, bounded
+            while len(held) < 40 and ("old" not in names or "b2" not in names):
+                held.append(connect(port))
+                names.append(ask_name(held[-1]))
+            self.assertIn("old", names)
+            closing = names.count("old")
+            # removed, then added again at another address: the old sessions run on
+            self.assertEqual(0, self.ctl("remove", "backend", "web/b1")[0])
+            rc, _, err = self.ctl("add", "backend", "web", "b1", new.addr, "weight", "100")
+            self.assertEqual(0, rc, err)
+            self.assertTrue(wait_until(lambda: "new" in who_answers(port, 4)))
+            while len(held) < 80 and names.count("new") < 2:
+                held.append(connect(port))
+                names.append(ask_name(held[-1]))
+            self.assertEqual(2, names.count("new"), names)
+            closing += 2
+            # the name's sessions: the removed backend's and the new one's
+            rc, out, err = self.ctl("close", "sessions", "web/b1")
+            self.assertEqual((0, f"closed {closing}\n"), (rc, out), err)
+            for s, n in zip(held, names):
+                if n == "b2":
+                    self.assertEqual("b2", ask_name(s))
+                else:
+                    self.assertTrue(closed_by_peer(s), n)
+                s.close()
 
     def test_a_change_to_a_missing_backend_says_which(self):
         with Server(echo_handler) as b:
