@@ -319,6 +319,42 @@ set_id(char out[SL_CONFIG_NAME_MAX], const char *v, const char *flag)
 	return 0;
 }
 
+/*
+ * What the loader refuses in a file (config_validate.c), refused when a flag makes it: --admin
+ * on a listener's port, --control or --upgrade-socket naming another of sluice's files.
+ * -EINVAL (printed).
+ */
+static int
+overrides_clash(const struct sl_config *cfg, const struct cli *c)
+{
+	const char *files[] = {cfg->access_log.path, cfg->upgrade_socket, cfg->control.path};
+	static const char *const keys[] = {"access_log.path", "upgrade_socket", "control.path"};
+	char a[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
+
+	for (size_t i = 0; c->admin && cfg->admin.addr.len != 0 && i < cfg->nlisteners; i++) {
+		if (!sl_addr_overlap(&cfg->admin.addr, &cfg->listeners[i].addr))
+			continue;
+		sl_addr_format(&cfg->listeners[i].addr, b, sizeof(b));
+		/* a listener named by its address (the default) is not named twice */
+		fprintf(stderr, "sluice: --admin %s takes the port of listener %s%s%s%s\n",
+		        sl_addr_format(&cfg->admin.addr, a, sizeof(a)), cfg->listeners[i].name,
+		        strcmp(cfg->listeners[i].name, b) != 0 ? " (" : "",
+		        strcmp(cfg->listeners[i].name, b) != 0 ? b : "",
+		        strcmp(cfg->listeners[i].name, b) != 0 ? ")" : "");
+		return -EINVAL;
+	}
+	for (size_t i = 0; (c->control || c->upgrade_socket) && i < SL_ARRAY_SIZE(files); i++)
+		for (size_t j = 0; j < i; j++) {
+			if (files[i] == NULL || files[j] == NULL || files[i][0] == '\0' ||
+			    strcmp(files[i], files[j]) != 0)
+				continue;
+			fprintf(stderr, "sluice: %s and %s are both %s: give each its own file\n",
+			        keys[j], keys[i], files[i]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int
 cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 {
@@ -374,7 +410,7 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		}
 		snprintf(cfg->control.path, sizeof(cfg->control.path), "%s", c->control);
 	}
-	return 0;
+	return overrides_clash(cfg, c);
 }
 
 int

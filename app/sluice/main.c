@@ -141,17 +141,42 @@ budget_fits(const struct sl_config *cfg, char *why, size_t size)
 	                       &b, why, size);
 }
 
+/*
+ * Whether <cfg>'s workers fit the process's pool table: the loader checked the file's value,
+ * but -w and the one-line mode come unchecked. 0, or -E2BIG with the reason in <why>.
+ */
 static int
-check_config(const char *path)
+workers_fit(const struct sl_config *cfg, char *why, size_t size)
 {
+	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
+
+	if (n <= max)
+		return 0;
+	snprintf(why, size,
+	         "%u workers are too many for %zu listener%s: each worker holds %zu memory pools "
+	         "and a process at most %u; use at most %u workers",
+	         n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
+	         SL_CONFIG_POOLS_MAX, max);
+	return -E2BIG;
+}
+
+/* --check: the file, with the command line's overrides applied as the start applies them. */
+static int
+check_config(const struct cli *c)
+{
+	const char *path = c->config_path;
 	struct sl_privs_id id;
 	struct sl_config *cfg;
 	char why[512];
 
 	if (sl_config_load_file(&cfg, path, stderr) != 0)
 		return 1;
+	if (cli_apply_overrides(cfg, c) != 0) {
+		sl_config_free(cfg);
+		return 2;
+	}
 	/* what the file asks must also fit this host's open-file limit, or it would not start */
-	if (budget_fits(cfg, why, sizeof(why)) != 0) {
+	if (workers_fit(cfg, why, sizeof(why)) != 0 || budget_fits(cfg, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
 		sl_config_free(cfg);
 		return 1;
@@ -674,7 +699,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	struct sl_xdp *xdp = NULL;
 	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
-	uint32_t n = sl_config_workers(cfg), max = sl_config_workers_max(cfg);
+	uint32_t n = sl_config_workers(cfg);
 	struct sl_proxy *p;
 	pthread_t watcher;
 	char hint[200], why[512];
@@ -682,13 +707,8 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	int err, sig;
 
 	sl_log_set_level(cfg->log_level);
-	/* the loader checked the file's value; -w and the one-line mode come here unchecked */
-	if (n > max) {
-		sl_log_error(
-		        "cannot start: %u workers are too many for %zu listener%s: each worker "
-		        "holds %zu memory pools and a process at most %u; use at most %u workers",
-		        n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
-		        SL_CONFIG_POOLS_MAX, max);
+	if (workers_fit(cfg, why, sizeof(why)) != 0) {
+		sl_log_error("cannot start: %s", why);
 		return 1;
 	}
 	warn_pipe_size(cfg);
@@ -845,7 +865,7 @@ main(int argc, char **argv)
 		cli_usage(stdout);
 		return 0;
 	case CLI_CHECK:
-		return check_config(c.config_path);
+		return check_config(&c);
 	case CLI_PROBE:
 		return probe_run(c.probe_url, stderr);
 	case CLI_LIST_KEYS:

@@ -2,9 +2,11 @@
 """`sluice --check -c FILE`: a valid file passes, a bad one prints FILE:LINE:COLUMN: message
 for every error and exits non-zero (each message is pinned by the config unit tests). What this
 host lacks but may have by the start (a directory, an address, an interface) is a warning with
-status 0, and the start then fails saying why."""
+status 0, and the start then fails saying why. The command line's overrides (-w, --admin,
+--control, ...) are checked as the start applies them: what --check refuses, the start refuses."""
 import os
 import subprocess
+import tempfile
 import unittest
 
 from harness import SLUICE, write_config
@@ -83,6 +85,36 @@ xdp: { interface: nosuchif0, required: true }
                            timeout=30)
         self.assertEqual(1, r.returncode)
         self.assertIn("cannot start: xdp on nosuchif0 is required: no interface nosuchif0", r.stderr)
+
+    def test_the_command_lines_overrides_are_checked_as_the_start_applies_them(self):
+        four = "listeners:\n" + "".join(f"  - address: 127.0.0.1:{9000 + i}\n    group: g\n"
+                                         for i in range(4)) + ONE_LISTENER.split("\n", 3)[3]
+        d = tempfile.mkdtemp(prefix="sluice-check-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        cases = [  # flags, what --check and the start both say, the status of each
+            (four, ["-w", "820"], "820 workers are too many for 4 listeners", 1),
+            (ONE_LISTENER, ["--admin", "0.0.0.0:9000"],
+             "--admin 0.0.0.0:9000 takes the port of listener 127.0.0.1:9000", 2),
+            (ONE_LISTENER, ["--control", f"{d}/s", "--upgrade-socket", f"{d}/s"],
+             f"upgrade_socket and control.path are both {d}/s: give each its own file", 2),
+            (f"access_log: {{ path: {d}/s }}\n" + ONE_LISTENER, ["--control", f"{d}/s"],
+             f"access_log.path and control.path are both {d}/s", 2),
+            (ONE_LISTENER, ["--log-level", "loud"], "--log-level must be error, warn", 2),
+        ]
+        for text, flags, said, status in cases:
+            path = write_config(text)
+            self.addCleanup(os.unlink, path)
+            for mode in (["--check"], []):
+                r = subprocess.run([SLUICE] + mode + ["-c", path] + flags, capture_output=True,
+                                   text=True, timeout=30)
+                self.assertEqual((status, ""), (r.returncode, r.stdout), (mode, flags, r.stderr))
+                self.assertIn(said, r.stderr, (mode, flags))
+        # and flags that fit pass
+        path = write_config(ONE_LISTENER)
+        self.addCleanup(os.unlink, path)
+        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((0, ""), (r.returncode, r.stderr))
 
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],
