@@ -270,6 +270,10 @@ SL_API void sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st);
  */
 SL_API struct sl_stats *sl_proxy_stats_registry(struct sl_proxy *p);
 
+/* Counts a connection the admin endpoint closed at once for its source (admin.max_per_source):
+ * admin_refused in the registry's process set. Any thread, between create and destroy. */
+SL_API void sl_proxy_count_admin_refused(struct sl_proxy *p);
+
 /*
  * Asks the access log's thread to reopen its file at the configured path (log rotation: the
  * old file was moved away); the lines queued before are written to the old file first.

@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,13 @@
 
 #include "admin/admin_int.h"
 
+/* An address with connections open to the endpoint, and how many. */
+struct peer {
+	uint8_t ip[16];
+	uint8_t len; /* bytes of ip: 4 or 16 */
+	unsigned n;  /* 0: a free entry */
+};
+
 struct sl_admin {
 	struct MHD_Daemon *d;
 	struct sl_proxy *p;
@@ -30,6 +40,9 @@ struct sl_admin {
 	int fd;              /* the listener; the daemon's once started (it closes it) */
 	uint64_t start_ns;   /* sl_clock_ns() at start: the uptime in /stats counts from it */
 	struct sl_admin_limits limits;
+	/* limits.max_connections entries, one per open connection at most: the daemon's thread
+	 * only (its accept policy and connection notices), or sl_admin_stop() after it */
+	struct peer *peers;
 };
 
 static const char ct_text[] = "text/plain; charset=utf-8";
@@ -243,20 +256,101 @@ sl_admin_set_limits(struct sl_admin *a, const struct sl_admin_limits *l)
 	return 0;
 }
 
+/* The entry of <sa>'s address among the open connections' (NULL: none); with <take>, a free
+ * one for it when it has none. */
+static struct peer *
+peer_of(struct sl_admin *a, const struct sockaddr *sa, bool take)
+{
+	const void *ip;
+	struct peer *free_one = NULL;
+	size_t len;
+
+	if (sa->sa_family == AF_INET) {
+		ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		len = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		ip = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		len = 16;
+	} else {
+		return NULL;
+	}
+	for (unsigned i = 0; i < a->limits.max_connections; i++) {
+		struct peer *e = &a->peers[i];
+
+		if (e->n == 0) {
+			free_one = free_one != NULL ? free_one : e;
+			continue;
+		}
+		if (e->len == len && memcmp(e->ip, ip, len) == 0)
+			return e;
+	}
+	if (!take || free_one == NULL)
+		return NULL;
+	memcpy(free_one->ip, ip, len);
+	free_one->len = (uint8_t)len;
+	return free_one;
+}
+
+/* The daemon's accept policy: a connection past max_per_source from one address is closed,
+ * and counted (libmicrohttpd's own per-address limit closes it without a word). */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct sl_admin *a = cls;
+	const struct peer *e;
+
+	(void)len;
+	if (a->limits.max_per_source == 0 || (e = peer_of(a, sa, false)) == NULL ||
+	    e->n < a->limits.max_per_source)
+		return MHD_YES;
+	sl_proxy_count_admin_refused(a->p);
+	return MHD_NO;
+}
+
+/* The daemon's connection notices: each open connection counts for its address. */
+static void
+notify_connection(void *cls, struct MHD_Connection *c, void **ctx,
+                  enum MHD_ConnectionNotificationCode what)
+{
+	struct sl_admin *a = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct peer *e;
+
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		e = ci != NULL ? peer_of(a, ci->client_addr, true) : NULL;
+		if (e != NULL)
+			e->n++;
+		*ctx = e;
+	} else if ((e = *ctx) != NULL) {
+		e->n--;
+		*ctx = NULL;
+	}
+}
+
 int
 sl_admin_serve(struct sl_admin *a)
 {
 	if (a->d != NULL)
 		return -EALREADY;
-	/* one internal thread: requests in turn, so at most one collection runs at a time; ITC
-	 * lets sl_admin_stop() quiesce the daemon, taking the socket back. A per-address limit of
-	 * 0 is libmicrohttpd's "none". */
-	a->d = MHD_start_daemon(
-	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL, NULL, handle,
-	        a, MHD_OPTION_LISTEN_SOCKET, a->fd, MHD_OPTION_CONNECTION_TIMEOUT,
-	        a->limits.timeout_s, MHD_OPTION_CONNECTION_LIMIT, a->limits.max_connections,
-	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->limits.max_per_source, MHD_OPTION_END);
-	return a->d != NULL ? 0 : -EIO;
+	a->peers = calloc(a->limits.max_connections, sizeof(*a->peers));
+	if (a->peers == NULL)
+		return -ENOMEM;
+	/* one internal thread: requests in turn, so at most one collection runs at a time, and
+	 * the accept policy and notices keep the peers without a lock; ITC lets sl_admin_stop()
+	 * quiesce the daemon, taking the socket back. At the connection limit the daemon stops
+	 * accepting (the backlog holds the rest): every open connection has a peers entry. */
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0,
+	                        accept_policy, a, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, a->limits.timeout_s,
+	                        MHD_OPTION_CONNECTION_LIMIT, a->limits.max_connections,
+	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, a, MHD_OPTION_END);
+	if (a->d == NULL) {
+		free(a->peers);
+		a->peers = NULL;
+		return -EIO;
+	}
+	return 0;
 }
 
 int
@@ -296,9 +390,10 @@ sl_admin_stop(struct sl_admin *a)
 	/* the daemon would shut the listening socket down, and after a binary upgrade the new
 	 * process listens on it too: take it back and only close this process's descriptor */
 	fd = MHD_quiesce_daemon(a->d);
-	MHD_stop_daemon(a->d); /* joins its thread */
+	MHD_stop_daemon(a->d); /* joins its thread, then closes the connections (notices) */
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	free(a->peers);
 	free(a);
 }
 

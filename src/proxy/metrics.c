@@ -370,7 +370,7 @@ read_backend_bytes(void *arg, size_t inst, unsigned idx)
 	return backend_counter(arg, inst / 2, inst % 2 == 0 ? SL_BCTR_BYTES_IN : SL_BCTR_BYTES_OUT);
 }
 
-enum { P_MAX_CONNECTIONS, P_LISTENING, P_READS };
+enum { P_MAX_CONNECTIONS, P_LISTENING, P_ADMIN_REFUSED, P_READS };
 
 static uint64_t
 read_process(void *arg, size_t inst, unsigned idx)
@@ -385,6 +385,9 @@ read_process(void *arg, size_t inst, unsigned idx)
 	case P_LISTENING:
 		/* relaxed: a statistic; orders nothing */
 		return atomic_load_explicit(&p->mx.listening, memory_order_relaxed);
+	case P_ADMIN_REFUSED:
+		/* relaxed: a count, publishing nothing */
+		return atomic_load_explicit(&p->mx.admin_refused, memory_order_relaxed);
 	}
 	return 0;
 }
@@ -552,6 +555,11 @@ add_process(struct sl_proxy *p)
 	                                  .kind = SL_STATS_GAUGE,
 	                                  .help = "1 while the listeners take clients, 0 before "
 	                                          "the start and once draining.",
+	                                  .offset = SL_STATS_READ};
+	defs[n++] = (struct sl_stats_def){.name = "admin_refused",
+	                                  .kind = SL_STATS_COUNTER,
+	                                  .help = "Admin endpoint connections closed at once: "
+	                                          "over admin.max_per_source from one address.",
 	                                  .offset = SL_STATS_READ};
 	err = add_set(p, &s, "process", NULL, 0, defs, n, p->ctr, read_process);
 	return err != 0 ? err : sl_stats_add_instance(s, NULL, 0);
@@ -1177,4 +1185,11 @@ struct sl_stats *
 sl_proxy_stats_registry(struct sl_proxy *p)
 {
 	return p->mx.reg;
+}
+
+void
+sl_proxy_count_admin_refused(struct sl_proxy *p)
+{
+	/* relaxed: a count, publishing nothing */
+	atomic_fetch_add_explicit(&p->mx.admin_refused, 1, memory_order_relaxed);
 }

@@ -393,6 +393,8 @@ struct sl_metrics {
 	pthread_cond_t sync_cv;     /* a worker gave its snapshot back */
 	/* 1 between the end of sl_proxy_start() and the start of the drain; relaxed */
 	_Atomic bool listening;
+	/* admin endpoint connections refused for their source (sl_proxy_count_admin_refused()) */
+	_Atomic uint64_t admin_refused;
 	bool init; /* the mutexes exist */
 };
 

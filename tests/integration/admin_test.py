@@ -3,7 +3,8 @@
 the figures of the traffic the test generated (bytes of a session still open included), /stats
 is JSON with the same figures, /healthz answers, and /readyz is 503 with a reason while the only
 backend is down by its active health checks and 200 once it is back. Its connection limits keep
-clients that hold connections open (half a request each) from keeping a probe out."""
+clients that hold connections open (half a request each) from keeping a probe out, and count the
+connections closed for their source."""
 import json
 import shutil
 import subprocess
@@ -187,6 +188,27 @@ groups:
                  "the endpoint to keep 4 of one source's 10 connections")
         self.assertTrue(all(still_open(s) for s in socks[:4]))
         self.assertEqual((200, "ok\n"), admin_get(admin_port, "/healthz"))
+        # the 6 closed at once are counted
+        status, body = admin_get(admin_port, "/metrics")
+        self.assertEqual(6, parse_metrics(body)["sluice_admin_refused_total"], body)
+        # and its places come back as its connections close (once the endpoint has seen them
+        # close: one opened before may still be refused): 4 answered and kept open again
+        for s in socks[:4]:
+            s.close()
+        answered = 0
+        for _ in range(40):
+            s = connect(admin_port, source="127.0.0.2")
+            self.addCleanup(s.close)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                answered += s.recv(12).startswith(b"HTTP/1.1 200")
+            except OSError:
+                pass
+            if answered == 4:
+                break
+        self.assertEqual(4, answered)
+        status, body = admin_get(admin_port, "/metrics")
+        self.assertLessEqual(6, parse_metrics(body)["sluice_admin_refused_total"], body)
 
     def test_past_the_cap_in_all_clients_wait_in_the_backlog_until_the_timeout_frees_places(self):
         admin_port = self.start()
