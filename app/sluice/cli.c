@@ -330,17 +330,17 @@ overrides_clash(const struct sl_config *cfg, const struct cli *c)
 	const char *files[] = {cfg->access_log.path, cfg->upgrade_socket, cfg->control.path};
 	static const char *const keys[] = {"access_log.path", "upgrade_socket", "control.path"};
 	char a[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
+	bool named;
 
 	for (size_t i = 0; c->admin && cfg->admin.addr.len != 0 && i < cfg->nlisteners; i++) {
 		if (!sl_addr_overlap(&cfg->admin.addr, &cfg->listeners[i].addr))
 			continue;
 		sl_addr_format(&cfg->listeners[i].addr, b, sizeof(b));
 		/* a listener named by its address (the default) is not named twice */
+		named = strcmp(cfg->listeners[i].name, b) != 0;
 		fprintf(stderr, "sluice: --admin %s takes the port of listener %s%s%s%s\n",
 		        sl_addr_format(&cfg->admin.addr, a, sizeof(a)), cfg->listeners[i].name,
-		        strcmp(cfg->listeners[i].name, b) != 0 ? " (" : "",
-		        strcmp(cfg->listeners[i].name, b) != 0 ? b : "",
-		        strcmp(cfg->listeners[i].name, b) != 0 ? ")" : "");
+		        named ? " (" : "", named ? b : "", named ? ")" : "");
 		return -EINVAL;
 	}
 	for (size_t i = 0; (c->control || c->upgrade_socket) && i < SL_ARRAY_SIZE(files); i++)

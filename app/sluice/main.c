@@ -911,6 +911,14 @@ main(int argc, char **argv)
 		cfg->drain_timeout_ms = c.drain_ms >= 0 ? (uint32_t)c.drain_ms : 5000;
 		if (!c.admin)
 			sl_addr_parse(&cfg->admin.addr, DEMO_ADMIN, false, NULL);
+		/* --demo on the admin endpoint's port: no banner line may send curl to the proxy */
+		if (!c.admin && sl_addr_overlap(&cfg->admin.addr, &cfg->listeners[0].addr)) {
+			cfg->admin.addr.len = 0;
+			fprintf(stderr,
+			        "sluice: no admin endpoint: the demo listens on its port (%s); "
+			        "--admin ADDR:PORT puts it on another\n",
+			        DEMO_ADMIN);
+		}
 		if (!c.control)
 			demo_control_path(cfg);
 		/* show the active checks at work: every 2 s, a TCP connect to each backend */

@@ -46,8 +46,8 @@ SL_API int sl_admin_open_fd(struct sl_admin **out, struct sl_proxy *p, int fd);
  * connections (or trickling requests) cannot keep /healthz from a probe. Past <max_connections>
  * in all, a new connection waits in the listen backlog until one closes; past <max_per_source>
  * from one client address (0: no bound of its own), it is closed at once and counted
- * (sl_proxy_count_admin_refused()). One with nothing
- * received or sent for <timeout_s> seconds is closed. Defaults: 64, 8, 10.
+ * (sl_proxy_count_admin_refused()). One with nothing received or sent for <timeout_s> seconds
+ * is closed. Defaults: 64, 8, 10.
  */
 struct sl_admin_limits {
 	unsigned max_connections;

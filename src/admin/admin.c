@@ -390,7 +390,7 @@ sl_admin_stop(struct sl_admin *a)
 	/* the daemon would shut the listening socket down, and after a binary upgrade the new
 	 * process listens on it too: take it back and only close this process's descriptor */
 	fd = MHD_quiesce_daemon(a->d);
-	MHD_stop_daemon(a->d); /* joins its thread, then closes the connections (notices) */
+	MHD_stop_daemon(a->d); /* joins its thread; the last notices come before it returns */
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	free(a->peers);

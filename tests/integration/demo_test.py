@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: MIT
 """The README's run command: `sluice` with no configuration serves a demo that answers curl
-and echoes other bytes. Tested with the real curl."""
+and echoes other bytes. Tested with the real curl. On the admin endpoint's port, the demo goes
+without it and says so."""
 import collections
+import socket
 import subprocess
 import unittest
 
-from harness import Sluice, connect, free_port, recv_all, recv_exact
+from harness import Sluice, connect, free_port, recv_all, recv_exact, wait_for_text
 
 
 class Demo(unittest.TestCase):
@@ -30,6 +32,25 @@ class Demo(unittest.TestCase):
             self.assertEqual(b"\x00\x01 hello echo", recv_exact(s, 13))
             s.shutdown(1)
             self.assertEqual(b"", recv_all(s))
+
+    def test_demo_on_the_admin_endpoints_port_goes_without_it_and_says_so(self):
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", 9090))
+        except OSError:
+            self.skipTest("port 9090 is taken here (another demo's admin endpoint)")
+        finally:
+            probe.close()
+        with Sluice(["--demo", "127.0.0.1:9090", "-w", "1"], port=9090) as px:
+            wait_for_text(px, "listening on 127.0.0.1:9090")  # this process, not another
+            self.assertIn("sluice: no admin endpoint: the demo listens on its port "
+                          "(127.0.0.1:9090); --admin ADDR:PORT puts it on another", px.stderr())
+            self.assertNotIn("/metrics", px.stdout())  # the banner sends no curl to the proxy
+            s = connect(9090)
+            s.sendall(b"echo")
+            self.assertEqual(b"echo", recv_exact(s, 4))
+            s.close()
+            self.assertEqual(0, px.stop(), px.stderr())
 
     def test_version_and_help_exit_zero(self):
         from harness import SLUICE
