@@ -784,14 +784,22 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 			break;
 	}
 	handed_to = upgrade_handed_over(up);
-	/* the control socket's file is the new process's */
-	if (handed_to != 0 && ctl != NULL)
-		sl_ctl_handed_over(ctl);
-	sl_ctl_stop(ctl);       /* before the drain (show stats asks the workers); joins a reload */
+	if (handed_to != 0) {
+		/* the control socket's file and the admin endpoint's port are the new process's */
+		if (ctl != NULL)
+			sl_ctl_handed_over(ctl);
+		sl_ctl_stop(ctl);
+		sl_admin_stop(admin);
+		ctl = NULL;
+		admin = NULL;
+	} else {
+		/* both serve the drain: show sessions, /metrics, /readyz (503: not listening) */
+		sl_ctl_draining(ctl); /* changes end here; joins a reload in progress */
+	}
 	upgrade_stop(up);       /* no takeover once the listeners close */
-	sl_admin_stop(admin);   /* before the drain: a scrape asks the workers */
-	sl_alerts_stop(alerts); /* likewise an evaluation */
-	/* said once those are closed (the control socket's file removed): the line means so */
+	sl_alerts_stop(alerts); /* an evaluation asks the workers; none fires on a drain */
+	/* said once the changes ended (after an upgrade, the control socket and admin endpoint
+	 * closed): the line means so */
 	if (handed_to != 0) {
 		/* systemd follows the new process's MAINPID: no STOPPING=1 from here */
 		sl_log_info("upgrade: pid %ld serves now: draining (deadline %u ms; SIGTERM closes "
@@ -817,6 +825,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		pthread_kill(watcher, WAKE_SIGNAL);
 		pthread_join(watcher, NULL);
 	}
+	/* before the summary: a scrape or show stats asks the workers, gone now (1 s at most) */
+	sl_ctl_stop(ctl);
+	sl_admin_stop(admin);
 	summary_print(p, cfg);
 	sl_proxy_destroy(p);
 	sl_alerts_destroy(alerts); /* after the last registry reader */

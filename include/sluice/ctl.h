@@ -70,6 +70,14 @@ SL_API int sl_ctl_listen_fd(const struct sl_ctl *c);
 SL_API void sl_ctl_handed_over(struct sl_ctl *c);
 
 /*
+ * The proxy drains: from here on the server answers help and the show commands only (the
+ * others: "sluice is draining"), and "shutdown" no more. Returns once the command in progress
+ * was answered (a running profile is cut short), so that no change runs into the drain. NULL
+ * is ignored. Not from a callback.
+ */
+SL_API void sl_ctl_draining(struct sl_ctl *c);
+
+/*
  * Stops serving (after the request in progress is answered), closes every client, removes the
  * socket file and frees <c>. NULL is ignored. Not from a callback.
  */

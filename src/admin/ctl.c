@@ -61,7 +61,13 @@ struct sl_ctl {
 	void *arg;
 	int lfd;
 	int stopfd;
+	int drainfd;    /* sl_ctl_draining() writes it */
+	bool draining;  /* the control thread's: only help and the show commands from here on */
 	bool keep_file; /* a new process took the socket over: its file is that one's now */
+	/* drain_taken: the thread saw drainfd, or ended; sl_ctl_draining() waits for it */
+	pthread_mutex_t drain_mu;
+	pthread_cond_t drain_cv;
+	bool drain_taken;
 	uint64_t started_ns;
 	pthread_t thread;
 	struct sockaddr_un sun;
@@ -354,7 +360,8 @@ static json_t *
 profile(struct sl_ctl *c, uint32_t seconds)
 {
 	const struct sl_stats_set *s = sl_stats_find(sl_proxy_stats_registry(c->p), "worker_perf");
-	struct pollfd stop = {.fd = c->stopfd, .events = POLLIN};
+	struct pollfd stop[2] = {{.fd = c->stopfd, .events = POLLIN},
+	                         {.fd = c->drainfd, .events = POLLIN}};
 	size_t n, ndefs;
 	uint64_t *before;
 	json_t *o, *arr;
@@ -371,7 +378,7 @@ profile(struct sl_ctl *c, uint32_t seconds)
 	for (size_t i = 0; i < n; i++)
 		for (size_t d = 0; d < ndefs; d++)
 			before[i * ndefs + d] = sl_stats_read(s, i, (unsigned)d);
-	if (poll(&stop, 1, (int)seconds * 1000) != 0) {
+	if (poll(stop, 2, (int)seconds * 1000) != 0) {
 		free(before);
 		return error_doc("ECANCELED", "sluice is stopping");
 	}
@@ -659,6 +666,33 @@ do_reload(struct sl_ctl *c)
 
 /* ---- the server ---- */
 
+/* Whether <cmd> only reads: what a draining process still serves. */
+static bool
+reads_only(enum sl__ctl_cmd cmd)
+{
+	switch (cmd) {
+	case SL__CTL_HELP:
+	case SL__CTL_SHOW_INFO:
+	case SL__CTL_SHOW_STATS:
+	case SL__CTL_SHOW_BACKENDS:
+	case SL__CTL_SHOW_SESSIONS:
+	case SL__CTL_SHOW_BANS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The thread took the drain notice, or ends: sl_ctl_draining() returns. */
+static void
+drain_taken(struct sl_ctl *c)
+{
+	pthread_mutex_lock(&c->drain_mu);
+	c->drain_taken = true;
+	pthread_cond_broadcast(&c->drain_cv);
+	pthread_mutex_unlock(&c->drain_mu);
+}
+
 /* Logs change request <line> (<len> bytes) with the pid and uid of client <cl>. */
 static void
 log_change(const struct ctl_client *cl, const char *line, size_t len)
@@ -677,6 +711,9 @@ static json_t *
 run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, const char *line,
     size_t len, bool *quit)
 {
+	if (c->draining && !reads_only(r->cmd))
+		return error_doc("EBUSY", "sluice is draining: it takes no command but help and "
+		                          "show until it exits");
 	switch (r->cmd) {
 	case SL__CTL_HELP:
 		return ok_doc(help());
@@ -866,15 +903,16 @@ static void *
 ctl_run(void *arg)
 {
 	struct sl_ctl *c = arg;
-	struct pollfd pfd[2 + CLIENTS_MAX];
-	bool quit = false;
+	struct pollfd pfd[3 + CLIENTS_MAX];
 
-	while (!quit) {
-		size_t n = 2;
+	for (;;) {
+		size_t n = 3;
 		uint64_t now;
+		bool quit = false;
 
 		pfd[0] = (struct pollfd){.fd = c->stopfd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = c->drainfd, .events = c->draining ? 0 : POLLIN};
+		pfd[2] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
 		for (size_t i = 0; i < CLIENTS_MAX; i++)
 			pfd[n++] = (struct pollfd){.fd = c->clients[i].fd, .events = POLLIN};
 		if (poll(pfd, n, 1000) == -1 && errno != EINTR) {
@@ -884,27 +922,34 @@ ctl_run(void *arg)
 		}
 		if (pfd[0].revents != 0)
 			break;
-		if (pfd[1].revents & POLLIN)
+		/* between two commands: none runs on into the drain */
+		if (pfd[1].revents != 0 && !c->draining) {
+			c->draining = true;
+			drain_taken(c);
+		}
+		if (pfd[2].revents & POLLIN)
 			accept_client(c);
 		now = sl_clock_ns();
-		for (size_t i = 0; i < CLIENTS_MAX && !quit; i++) {
+		for (size_t i = 0; i < CLIENTS_MAX; i++) {
 			struct ctl_client *cl = &c->clients[i];
 
 			if (cl->fd == -1)
 				continue;
-			if (pfd[2 + i].revents != 0) {
+			if (pfd[3 + i].revents != 0) {
 				if (!serve_client(c, cl, &quit))
 					client_close(cl);
 			} else if (now > cl->last_ns &&
 			           now - cl->last_ns > (uint64_t)IDLE_MS * 1000000u) {
 				client_close(cl);
 			}
+			/* after the answer went out; this server serves the drain on */
+			if (quit) {
+				c->shutdown(c->arg);
+				quit = false;
+			}
 		}
 	}
-	if (quit) {
-		/* after the answer went out: the drain stops this server (sl_ctl_stop()) */
-		c->shutdown(c->arg);
-	}
+	drain_taken(c); /* nothing runs from here on */
 	return NULL;
 }
 
@@ -933,6 +978,9 @@ ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, i
 	c->arg = o->arg;
 	c->started_ns = sl_clock_ns();
 	c->stopfd = -1;
+	c->drainfd = -1;
+	pthread_mutex_init(&c->drain_mu, NULL);
+	pthread_cond_init(&c->drain_cv, NULL);
 	c->sun.sun_family = AF_UNIX;
 	memcpy(c->sun.sun_path, o->path, strlen(o->path) + 1);
 	for (size_t i = 0; i < CLIENTS_MAX; i++)
@@ -955,8 +1003,11 @@ ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, i
 err_close:
 	if (fd >= 0)
 		close(fd); /* a file made here stays: the next start replaces a stale socket */
-	if (c != NULL)
+	if (c != NULL) {
 		free(c->config_path);
+		pthread_mutex_destroy(&c->drain_mu);
+		pthread_cond_destroy(&c->drain_cv);
+	}
 	free(c);
 	return err;
 }
@@ -995,10 +1046,14 @@ sl_ctl_serve(struct sl_ctl *c)
 	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->stopfd == -1)
 		return -errno;
-	err = -pthread_create(&c->thread, NULL, ctl_run, c);
+	c->drainfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	err = c->drainfd == -1 ? -errno : -pthread_create(&c->thread, NULL, ctl_run, c);
 	if (err != 0) {
 		close(c->stopfd);
 		c->stopfd = -1;
+		if (c->drainfd != -1)
+			close(c->drainfd);
+		c->drainfd = -1;
 	}
 	return err;
 }
@@ -1016,6 +1071,24 @@ sl_ctl_start(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *
 }
 
 void
+sl_ctl_draining(struct sl_ctl *c)
+{
+	uint64_t one = 1;
+
+	if (c == NULL || c->drainfd == -1)
+		return;
+	if (write(c->drainfd, &one, sizeof(one)) != sizeof(one)) {
+		sl_log_warn("control: cannot tell the control thread of the drain: %s; it stops",
+		            strerror(errno));
+		return; /* the stop after the drain joins it */
+	}
+	pthread_mutex_lock(&c->drain_mu);
+	while (!c->drain_taken)
+		pthread_cond_wait(&c->drain_cv, &c->drain_mu);
+	pthread_mutex_unlock(&c->drain_mu);
+}
+
+void
 sl_ctl_stop(struct sl_ctl *c)
 {
 	uint64_t one = 1;
@@ -1027,7 +1100,10 @@ sl_ctl_stop(struct sl_ctl *c)
 			sl_log_warn("control: cannot wake the control thread: %s", strerror(errno));
 		pthread_join(c->thread, NULL);
 		close(c->stopfd);
+		close(c->drainfd);
 	}
+	pthread_mutex_destroy(&c->drain_mu);
+	pthread_cond_destroy(&c->drain_cv);
 	for (size_t i = 0; i < CLIENTS_MAX; i++)
 		if (c->clients[i].fd != -1)
 			client_close(&c->clients[i]);

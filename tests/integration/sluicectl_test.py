@@ -2,7 +2,8 @@
 """The control socket and sluicectl, real binaries on real sockets: each show command against
 the admin endpoint's /stats or the configuration it ran (and the open sessions by client); backend changes take effect
 (checked by where new connections go), close sessions (a removed or replaced backend's too); reload with a good file and
-a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0; the socket's
+a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0, the show
+commands and the admin endpoint answering during the drain and changes refused; the socket's
 mode; a second instance on the same path refuses to start; a stale socket file is replaced;
 garbage, oversized requests and one client too many get an error and the server serves on."""
 import json
@@ -16,8 +17,9 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, SLUICE, SLUICECTL, ask_name, closed_by_peer, connect, echo_handler,
-                     echoed, free_port, name_handler, Server, Sluice, wait_for_text)
+from harness import (SLOW, SLUICE, SLUICECTL, admin_get, ask_name, closed_by_peer, connect,
+                     echo_handler, echoed, free_port, name_handler, parse_metrics, Server, Sluice,
+                     wait_for_text)
 
 
 def wait_until(pred, timeout=10.0):
@@ -389,8 +391,8 @@ class Ctl(unittest.TestCase):
 
     def test_shutdown_drains_open_sessions_then_exits_0(self):
         with Server(echo_handler) as b:
-            port = free_port()
-            self.write(port, [("b1", b.addr)])
+            port, admin_port = free_port(), free_port()
+            self.write(port, [("b1", b.addr)], extra=f"admin: {{ address: 127.0.0.1:{admin_port} }}\n")
             px = self.start(port)
             held = connect(port)
             self.assertTrue(echoed(held))
@@ -398,13 +400,29 @@ class Ctl(unittest.TestCase):
             self.assertEqual(0, rc, err)
             self.assertIn("draining", out)
             wait_for_text(px, "shutdown (control socket): draining")
-            # the open session runs on during the drain; the socket file is gone
+            # the open session runs on during the drain
             self.assertTrue(echoed(held, b"during the drain"))
             self.assertIsNone(px.proc.poll())
-            self.assertFalse(os.path.exists(self.sock))
+            # and the drain can be watched: the show commands answer, /metrics and /readyz too
+            rc, doc, err = self.ctl_json("show", "sessions")
+            self.assertEqual(0, rc, err)
+            self.assertEqual(1, doc["result"]["active"])
+            self.assertEqual(1, len(doc["result"]["sessions"]))
+            status, body = admin_get(admin_port, "/metrics")
+            self.assertEqual(200, status)
+            self.assertEqual(1, parse_metrics(body)["sluice_active"])
+            self.assertEqual(0, parse_metrics(body)["sluice_listening"])
+            self.assertEqual(503, admin_get(admin_port, "/readyz")[0])
+            # but no change is taken, nor a second shutdown
+            for cmd in (["disable", "backend", "web/b1"], ["reload"], ["shutdown"], ["profile", "1"]):
+                rc, _, err = self.ctl(*cmd)
+                self.assertEqual(1, rc, cmd)
+                self.assertIn("sluice is draining: it takes no command but help and show", err)
+            self.assertEqual("enabled", self.ctl_json("show", "backends")[1]["result"][0]["admin"])
             held.close()
             self.assertEqual(0, px.proc.wait(30 * SLOW))
             self.assertIn("0 still open at exit", px.stderr())
+            self.assertFalse(os.path.exists(self.sock))  # removed at exit
 
     # ---- the socket ----
 
