@@ -784,6 +784,8 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 			break;
 	}
 	handed_to = upgrade_handed_over(up);
+	/* no takeover once the listeners close; first: its thread reads the admin endpoint's fd */
+	upgrade_stop(up);
 	if (handed_to != 0) {
 		/* the control socket's file and the admin endpoint's port are the new process's */
 		if (ctl != NULL)
@@ -796,7 +798,6 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		/* both serve the drain: show sessions, /metrics, /readyz (503: not listening) */
 		sl_ctl_draining(ctl); /* changes end here; joins a reload in progress */
 	}
-	upgrade_stop(up);       /* no takeover once the listeners close */
 	sl_alerts_stop(alerts); /* an evaluation asks the workers; none fires on a drain */
 	/* said once the changes ended (after an upgrade, the control socket and admin endpoint
 	 * closed): the line means so */

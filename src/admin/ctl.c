@@ -39,6 +39,7 @@
 
 #define CLIENTS_MAX 8        /* more are answered "too many clients" and closed */
 #define IDLE_MS 60000        /* a client silent this long is closed */
+#define YIELD_MS 5000        /* ... or this long, when a new client finds every place taken */
 #define WRITE_MS 5000        /* an answer not taken within this is dropped with its client */
 #define BACKENDS_FIRST 256   /* room for "show backends" before it asks for more */
 #define SESSIONS_LISTED 1000 /* "show sessions" lists at most this many */
@@ -47,7 +48,7 @@ struct ctl_client {
 	int fd; /* -1: free slot */
 	pid_t pid;
 	uid_t uid;
-	uint64_t last_ns; /* last request */
+	uint64_t last_ns; /* last bytes received or answered */
 	size_t len;       /* bytes in buf */
 	char buf[SL__CTL_REQUEST_MAX];
 };
@@ -820,6 +821,22 @@ client_close(struct ctl_client *cl)
 	cl->len = 0;
 }
 
+/* The client silent the longest, if for more than <ms>; else NULL. */
+static struct ctl_client *
+idlest(struct sl_ctl *c, unsigned ms)
+{
+	uint64_t now = sl_clock_ns();
+	struct ctl_client *best = NULL;
+
+	for (size_t i = 0; i < CLIENTS_MAX; i++) {
+		struct ctl_client *cl = &c->clients[i];
+
+		if (cl->fd != -1 && (best == NULL || cl->last_ns < best->last_ns))
+			best = cl;
+	}
+	return best != NULL && now - best->last_ns > (uint64_t)ms * 1000000u ? best : NULL;
+}
+
 static void
 accept_client(struct sl_ctl *c)
 {
@@ -836,6 +853,13 @@ accept_client(struct sl_ctl *c)
 	for (size_t i = 0; i < CLIENTS_MAX && cl == NULL; i++)
 		if (c->clients[i].fd == -1)
 			cl = &c->clients[i];
+	if (cl == NULL && (cl = idlest(c, YIELD_MS)) != NULL) {
+		/* a script that left its connection open does not lock the operator out */
+		sl_log_info("control: pid %d uid %u closed, idle while pid %d uid %u waited",
+		            (int)cl->pid, (unsigned)cl->uid, (int)cred.pid, (unsigned)cred.uid);
+		answer(cl->fd, error_doc("ETIMEDOUT", "closed: idle while another client waited"));
+		client_close(cl);
+	}
 	if (cl == NULL) {
 		sl_log_warn("control: pid %d uid %u refused: %d clients are connected already",
 		            (int)cred.pid, (unsigned)cred.uid, CLIENTS_MAX);
@@ -895,8 +919,10 @@ serve_client(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
 	if (n == 0)
 		return false;
 	cl->len += (size_t)n;
-	cl->last_ns = sl_clock_ns();
-	return serve_lines(c, cl, quit);
+	if (!serve_lines(c, cl, quit))
+		return false;
+	cl->last_ns = sl_clock_ns(); /* silent from the answer on, however long it took */
+	return true;
 }
 
 static void *
@@ -1078,9 +1104,11 @@ sl_ctl_draining(struct sl_ctl *c)
 	if (c == NULL || c->drainfd == -1)
 		return;
 	if (write(c->drainfd, &one, sizeof(one)) != sizeof(one)) {
-		sl_log_warn("control: cannot tell the control thread of the drain: %s; it stops",
+		/* an eventfd's counter does not overflow at 1: not seen, but never silent */
+		sl_log_warn("control: cannot tell the control thread of the drain: %s; it takes "
+		            "changes on",
 		            strerror(errno));
-		return; /* the stop after the drain joins it */
+		return;
 	}
 	pthread_mutex_lock(&c->drain_mu);
 	while (!c->drain_taken)

@@ -37,31 +37,72 @@ sl__budget_session_fds(const struct sl_config *cfg)
 	return most;
 }
 
-uint64_t
-sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
+/* What holds fds idle besides the workers and listeners, for the count and a refusal. */
+enum { HELD_HEALTH, HELD_WARM, HELD_ADMIN, HELD_KINDS };
+
+static void
+held_idle(const struct sl_config *cfg, unsigned nworkers, uint64_t n[HELD_KINDS])
 {
-	uint64_t per_worker = BUDGET_WORKER_FDS + cfg->nlisteners;
-	uint64_t n;
-
-	/* a splicing listener's pipe cache keeps a few spare pairs once idle (listener.c) */
-	for (size_t i = 0; i < cfg->nlisteners; i++)
-		if (sl_config_fwd_pipes(cfg->listeners[i].forward))
-			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
-	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
-	/* the admin endpoint's listener and every connection it may keep open */
-	if (cfg->admin.addr.len != 0)
-		n += 1 + (uint64_t)cfg->admin.max_connections;
-
+	n[HELD_HEALTH] = n[HELD_WARM] = n[HELD_ADMIN] = 0;
 	/* for every slot of the backend table: backends may be added at run time (backends.c) */
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];
 		uint64_t slots = sl__group_capacity(cg);
 
 		if (cg->health.kind != SL_HEALTH_NONE)
-			n += slots; /* one check in flight per backend */
-		n += (uint64_t)cg->warm_pool.size * slots * nworkers;
+			n[HELD_HEALTH] += slots; /* one check in flight per backend */
+		n[HELD_WARM] += (uint64_t)cg->warm_pool.size * slots * nworkers;
 	}
+	/* the admin endpoint's listener and every connection it may keep open */
+	if (cfg->admin.addr.len != 0)
+		n[HELD_ADMIN] = 1 + (uint64_t)cfg->admin.max_connections;
+}
+
+uint64_t
+sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
+{
+	uint64_t per_worker = BUDGET_WORKER_FDS + cfg->nlisteners;
+	uint64_t n, held[HELD_KINDS];
+
+	/* a splicing listener's pipe cache keeps a few spare pairs once idle (listener.c) */
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		if (sl_config_fwd_pipes(cfg->listeners[i].forward))
+			per_worker += 2 * (uint64_t)SL_PIPE_CACHE_KEEP;
+	n = BUDGET_PROCESS_FDS + nworkers * per_worker;
+	held_idle(cfg, nworkers, held);
+	for (unsigned k = 0; k < HELD_KINDS; k++)
+		n += held[k];
 	return n;
+}
+
+/*
+ * What besides the workers and listeners holds fds idle, for a refusal: "" or, for each of the
+ * health checks, warm pools and admin endpoint that <cfg> has, its name and count, listed after
+ * them (", health checks (4 fds) and the admin endpoint (65 fds)"). Whether warm pools hold
+ * any.
+ */
+static bool
+idle_holders(const struct sl_config *cfg, unsigned nworkers, char *buf, size_t size)
+{
+	static const char *const what[HELD_KINDS] = {[HELD_HEALTH] = "health checks",
+	                                             [HELD_WARM] = "warm pools",
+	                                             [HELD_ADMIN] = "the admin endpoint"};
+	uint64_t n[HELD_KINDS];
+	unsigned k = 0, listed = 0;
+	size_t len = 0;
+
+	held_idle(cfg, nworkers, n);
+	for (unsigned i = 0; i < HELD_KINDS; i++)
+		k += n[i] != 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < HELD_KINDS && len < size; i++) {
+		if (n[i] == 0)
+			continue;
+		listed++;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s (%" PRIu64 " fds)",
+		                        listed == k ? " and " : ", ", what[i], n[i]);
+	}
+	return n[HELD_WARM] != 0;
 }
 
 /* fds each worker holds for <nlisteners> listeners, <nsplice> of which may splice */
@@ -262,7 +303,8 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 	                              .per_session = sl__budget_session_fds(cfg)};
 	if (b->idle + b->spare + b->per_session > limit) {
 		size_t nsplice = 0;
-		char splice[96] = "", admin[64] = "";
+		char splice[96] = "", held[160];
+		bool warm;
 
 		for (size_t i = 0; i < cfg->nlisteners; i++)
 			nsplice += sl_config_fwd_pipes(cfg->listeners[i].forward);
@@ -270,21 +312,18 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 			snprintf(splice, sizeof(splice),
 			         " (%zu that may splice: %d pipe fds each per worker)", nsplice,
 			         2 * SL_PIPE_CACHE_KEEP);
-		if (cfg->admin.addr.len != 0)
-			snprintf(admin, sizeof(admin), " (%" PRIu32 " of them)",
-			         1 + cfg->admin.max_connections);
+		warm = idle_holders(cfg, nworkers, held, sizeof(held));
 		snprintf(why, size,
-		         "%u worker%s, %zu listener%s%s, health checks, warm pools and the admin "
-		         "endpoint%s hold %" PRIu64 " file descriptors while idle, plus %" PRIu64
-		         " spare and %u per session; "
+		         "%u worker%s%s%zu listener%s%s%s hold %" PRIu64
+		         " file descriptors while idle, plus %" PRIu64 " spare and %u per session; "
 		         "the limit is %" PRIu64
 		         " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
-		         "workers or a smaller warm_pool%s%s)",
-		         nworkers, nworkers == 1 ? "" : "s", cfg->nlisteners,
-		         cfg->nlisteners == 1 ? "" : "s", splice, admin, b->idle, b->spare,
-		         b->per_session, limit,
+		         "workers%s%s%s)",
+		         nworkers, nworkers == 1 ? "" : "s", held[0] != '\0' ? ", " : " and ",
+		         cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", splice, held, b->idle,
+		         b->spare, b->per_session, limit, warm ? " or a smaller warm_pool" : "",
 		         nsplice != 0 ? ", or forward: copy where splice is not needed" : "",
-		         admin[0] != '\0' ? ", or a smaller admin.max_connections" : "");
+		         cfg->admin.addr.len != 0 ? ", or a smaller admin.max_connections" : "");
 		return -EMFILE;
 	}
 	b->fit = (limit - b->idle - b->spare) / b->per_session;

@@ -130,7 +130,7 @@ groups:
             r = subprocess.run([SLUICE, *args], capture_output=True, text=True,
                                preexec_fn=with_nofile(1024), timeout=30)
             self.assertEqual(1, r.returncode, r.stderr)
-            self.assertIn("the admin endpoint (1025 of them) hold", r.stderr)
+            self.assertIn("1 listener and the admin endpoint (1025 fds) hold", r.stderr)
             self.assertIn("or a smaller admin.max_connections)", r.stderr)
 
     def test_limit_too_low_for_the_workers_is_refused_with_why(self):

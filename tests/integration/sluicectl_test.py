@@ -557,6 +557,36 @@ class Ctl(unittest.TestCase):
                 f.close()
                 s.close()
 
+    def test_a_client_idle_while_another_waits_yields_its_place(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            clients = [self.raw() for _ in range(8)]
+            for s, f in clients:
+                s.sendall(b"help\n")
+                self.assertTrue(json.loads(f.readline())["ok"])
+            time.sleep(2)
+            clients[0][0].sendall(b"help\n")  # the first is busy again, the others not
+            self.assertTrue(json.loads(clients[0][1].readline())["ok"])
+            time.sleep(3.5)  # past 5 s of silence for the seven, not for the first
+            rc, out, err = self.ctl("show", "info")
+            self.assertEqual(0, rc, err)
+            # the silent one of longest standing (the second: the first spoke since) was told
+            # and closed; the others stay
+            doc = json.loads(clients[1][1].readline())
+            self.assertEqual("ETIMEDOUT", doc["code"])
+            self.assertIn("idle while another client waited", doc["error"])
+            self.assertEqual(b"", clients[1][0].recv(1))
+            for s, _ in clients[2:]:
+                self.assertEqual(([], [], []), select.select([s], [], [], 0), "still open, silent")
+            clients[0][0].sendall(b"show info\n")
+            self.assertTrue(json.loads(clients[0][1].readline())["ok"])
+            self.assertIn("idle while pid", px.stderr())
+            for s, f in clients:
+                f.close()
+                s.close()
+
     # ---- sluicectl itself ----
 
     def test_sluicectl_exit_status_says_what_went_wrong(self):
