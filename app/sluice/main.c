@@ -295,6 +295,7 @@ handled_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2); /* its default would end the process with every session */
 	sigaddset(set, WAKE_SIGNAL);
 	sigaddset(set, UPGRADE_SIGNAL);
 	sigaddset(set, SHUTDOWN_SIGNAL);
@@ -302,7 +303,8 @@ handled_signals(sigset_t *set)
 
 /*
  * Waits for SIGTERM, SIGINT or SIGHUP and returns it; with <wake>, WAKE_SIGNAL too. A SIGUSR1
- * on the way asks <p>'s access log to reopen its file (its logger thread does it).
+ * on the way asks <p>'s access log to reopen its file (its logger thread does it); a SIGUSR2
+ * (another proxy's reload or upgrade signal) is ignored, saying what to send instead.
  */
 static int
 wait_for_signal(struct sl_proxy *p, bool wake)
@@ -316,6 +318,11 @@ wait_for_signal(struct sl_proxy *p, bool wake)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
+		if (sig == SIGUSR2) {
+			sl_log_warn("SIGUSR2: ignored: SIGHUP reloads the configuration and "
+			            "'sluice --upgrade' replaces the process");
+			continue;
+		}
 		if (sig != SIGUSR1)
 			return sig;
 		if (sl_proxy_reopen_logs(p) == -ENOENT)
@@ -351,6 +358,8 @@ drain_watch_run(void *arg)
 			            signal_name(sig));
 			dw->cut = true;
 			sl_proxy_drain_cut(dw->p);
+		} else if (!done && sig == SIGHUP) {
+			sl_log_info("SIGHUP during the drain: not reloaded");
 		}
 		pthread_mutex_unlock(&dw->mu);
 	} while (!done);

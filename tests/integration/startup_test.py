@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Start-up and signals of the sluice binary: flag mistakes are usage errors, every failed start
-says why, worker counts that once failed silently start, SIGHUP is ignored, and a second
-SIGTERM during a drain closes everything at once."""
+says why, worker counts that once failed silently start, SIGHUP is ignored, SIGUSR2 is ignored
+(with what to send instead), and a second SIGTERM during a drain closes everything at once."""
 import os
 import resource
 import signal
@@ -10,7 +10,7 @@ import subprocess
 import unittest
 
 from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, connect, echo_handler,
-                     echo_roundtrip, free_port, wait_for_text, wait_port, write_config)
+                     echo_roundtrip, free_port, wait_for, wait_for_text, wait_port, write_config)
 
 
 class Flags(unittest.TestCase):
@@ -127,6 +127,34 @@ class Signals(unittest.TestCase):
                 self.assertEqual(b"still here", echo_roundtrip(port, b"still here"))
                 self.assertEqual(0, px.stop(), px.stderr())
                 self.assertEqual(1, px.stderr().count("SIGHUP"))
+
+    def test_sigusr2_is_ignored_with_what_to_send_instead_before_and_during_the_drain(self):
+        # another proxy's reload (HAProxy) or upgrade (nginx) signal: by default it would end
+        # the process and every session with it
+        port = free_port()
+        with Server(echo_handler) as b:
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
+                         "--drain-timeout", "3600000"], port=port) as px:
+                held = connect(port)
+                held.sendall(b"held")
+                self.assertEqual(b"held", held.recv(4))
+                px.proc.send_signal(signal.SIGUSR2)
+                wait_for_text(px, "SIGUSR2: ignored: SIGHUP reloads the configuration and "
+                                  "'sluice --upgrade' replaces the process")
+                self.assertEqual(b"still here", echo_roundtrip(port, b"still here"))
+                px.proc.send_signal(signal.SIGTERM)
+                wait_for_text(px, "SIGTERM: draining")
+                px.proc.send_signal(signal.SIGUSR2)
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, "SIGHUP during the drain: not reloaded")
+                # pending together, the two may be taken in either order
+                wait_for(lambda: px.stderr().count("SIGUSR2: ignored") == 2,
+                         "the second SIGUSR2 logged")
+                held.sendall(b"on")  # the session runs on through both
+                self.assertEqual(b"on", held.recv(2))
+                self.assertIsNone(px.proc.poll())
+                held.close()
+                self.assertEqual(0, px.proc.wait(30 * SLOW), px.stderr())
 
     def test_second_sigterm_during_drain_closes_at_once(self):
         port = free_port()
