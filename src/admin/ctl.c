@@ -686,7 +686,7 @@ reads_only(enum sl__ctl_cmd cmd)
 
 /* The thread took the drain notice, or ends: sl_ctl_draining() returns. */
 static void
-drain_taken(struct sl_ctl *c)
+mark_drain_taken(struct sl_ctl *c)
 {
 	pthread_mutex_lock(&c->drain_mu);
 	c->drain_taken = true;
@@ -951,7 +951,7 @@ ctl_run(void *arg)
 		/* between two commands: none runs on into the drain */
 		if (pfd[1].revents != 0 && !c->draining) {
 			c->draining = true;
-			drain_taken(c);
+			mark_drain_taken(c);
 		}
 		if (pfd[2].revents & POLLIN)
 			accept_client(c);
@@ -975,7 +975,7 @@ ctl_run(void *arg)
 			}
 		}
 	}
-	drain_taken(c); /* nothing runs from here on */
+	mark_drain_taken(c); /* nothing runs from here on */
 	return NULL;
 }
 

@@ -2,6 +2,7 @@
 """Start-up and signals of the sluice binary: flag mistakes are usage errors, every failed start
 says why, worker counts that once failed silently start, SIGHUP is ignored, SIGUSR2 is ignored
 (with what to send instead), and a second SIGTERM during a drain closes everything at once."""
+import contextlib
 import os
 import resource
 import signal
@@ -116,6 +117,22 @@ groups:
 
 
 class Signals(unittest.TestCase):
+    @contextlib.contextmanager
+    def holding_a_session(self):
+        """A one-worker sluice with a drain deadline of an hour (only a signal ends a test in
+        time) and one echo session held open: (px, port, held)."""
+        port = free_port()
+        with Server(echo_handler) as b:
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
+                         "--drain-timeout", "3600000"], port=port) as px:
+                held = connect(port)
+                held.sendall(b"held")
+                self.assertEqual(b"held", held.recv(4))
+                try:
+                    yield px, port, held
+                finally:
+                    held.close()
+
     def test_sighup_without_a_file_says_so_and_serves_on(self):
         port = free_port()
         with Server(echo_handler) as b:
@@ -131,51 +148,37 @@ class Signals(unittest.TestCase):
     def test_sigusr2_is_ignored_with_what_to_send_instead_before_and_during_the_drain(self):
         # another proxy's reload (HAProxy) or upgrade (nginx) signal: by default it would end
         # the process and every session with it
-        port = free_port()
-        with Server(echo_handler) as b:
-            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
-                         "--drain-timeout", "3600000"], port=port) as px:
-                held = connect(port)
-                held.sendall(b"held")
-                self.assertEqual(b"held", held.recv(4))
-                px.proc.send_signal(signal.SIGUSR2)
-                wait_for_text(px, "SIGUSR2: ignored: SIGHUP reloads the configuration and "
-                                  "'sluice --upgrade' replaces the process")
-                self.assertEqual(b"still here", echo_roundtrip(port, b"still here"))
-                px.proc.send_signal(signal.SIGTERM)
-                wait_for_text(px, "SIGTERM: draining")
-                px.proc.send_signal(signal.SIGUSR2)
-                px.proc.send_signal(signal.SIGHUP)
-                wait_for_text(px, "SIGHUP during the drain: not reloaded")
-                # pending together, the two may be taken in either order
-                wait_for(lambda: px.stderr().count("SIGUSR2: ignored") == 2,
-                         "the second SIGUSR2 logged")
-                held.sendall(b"on")  # the session runs on through both
-                self.assertEqual(b"on", held.recv(2))
-                self.assertIsNone(px.proc.poll())
-                held.close()
-                self.assertEqual(0, px.proc.wait(30 * SLOW), px.stderr())
+        with self.holding_a_session() as (px, port, held):
+            px.proc.send_signal(signal.SIGUSR2)
+            wait_for_text(px, "SIGUSR2: ignored: SIGHUP reloads the configuration and "
+                              "'sluice --upgrade' replaces the process")
+            self.assertEqual(b"still here", echo_roundtrip(port, b"still here"))
+            px.proc.send_signal(signal.SIGTERM)
+            wait_for_text(px, "SIGTERM: draining")
+            px.proc.send_signal(signal.SIGUSR2)
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "SIGHUP during the drain: not reloaded")
+            # pending together, the two may be taken in either order
+            wait_for(lambda: px.stderr().count("SIGUSR2: ignored") == 2,
+                     "the second SIGUSR2 logged")
+            held.sendall(b"on")  # the session runs on through both
+            self.assertEqual(b"on", held.recv(2))
+            self.assertIsNone(px.proc.poll())
+            held.close()  # the drain's last session
+            self.assertEqual(0, px.proc.wait(30 * SLOW), px.stderr())
 
     def test_second_sigterm_during_drain_closes_at_once(self):
-        port = free_port()
-        with Server(echo_handler) as b:
-            # a drain deadline of an hour: only the second signal can end this test in time
-            with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
-                         "--drain-timeout", "3600000"], port=port) as px:
-                held = connect(port)
-                held.sendall(b"held")
-                self.assertEqual(b"held", held.recv(4))
-                px.proc.send_signal(signal.SIGTERM)
-                wait_for_text(px, "SIGTERM: draining")
-                self.assertIsNone(px.proc.poll())  # the held session keeps the drain waiting
-                px.proc.send_signal(signal.SIGTERM)
-                self.assertEqual(1, px.proc.wait(30 * SLOW))
-                self.assertIn("SIGTERM during the drain: closing every connection at once",
-                              px.stderr())
-                # the cut ends the drain like its deadline: the summary counts what it closed
-                self.assertIn("timeouts: drain 1", px.stderr())
-                self.assertTrue(closed_by_peer(held))
-                held.close()
+        with self.holding_a_session() as (px, _, held):
+            px.proc.send_signal(signal.SIGTERM)
+            wait_for_text(px, "SIGTERM: draining")
+            self.assertIsNone(px.proc.poll())  # the held session keeps the drain waiting
+            px.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(1, px.proc.wait(30 * SLOW))
+            self.assertIn("SIGTERM during the drain: closing every connection at once",
+                          px.stderr())
+            # the cut ends the drain like its deadline: the summary counts what it closed
+            self.assertIn("timeouts: drain 1", px.stderr())
+            self.assertTrue(closed_by_peer(held))
 
     def test_single_sigterm_drains_and_exits_zero(self):
         port = free_port()
