@@ -346,10 +346,17 @@ overrides_clash(const struct sl_config *cfg, const struct cli *c)
 	for (size_t i = 0; (c->control || c->upgrade_socket) && i < SL_ARRAY_SIZE(files); i++)
 		for (size_t j = 0; j < i; j++) {
 			if (files[i] == NULL || files[j] == NULL || files[i][0] == '\0' ||
-			    strcmp(files[i], files[j]) != 0)
+			    files[j][0] == '\0' || !sl_config_same_file(files[i], files[j]))
 				continue;
-			fprintf(stderr, "sluice: %s and %s are both %s: give each its own file\n",
-			        keys[j], keys[i], files[i]);
+			if (strcmp(files[i], files[j]) == 0)
+				fprintf(stderr,
+				        "sluice: %s and %s are both %s: give each its own file\n",
+				        keys[j], keys[i], files[i]);
+			else
+				fprintf(stderr,
+				        "sluice: %s %s and %s %s are one file: give each its own "
+				        "file\n",
+				        keys[j], files[j], keys[i], files[i]);
 			return -EINVAL;
 		}
 	return 0;

@@ -484,6 +484,13 @@ SL_API uint32_t sl_config_workers(const struct sl_config *c);
  */
 SL_API uint32_t sl_config_workers_max(const struct sl_config *c);
 
+/*
+ * true if file names <a> and <b> name one file: equal as written, one existing inode, or the
+ * same last component in one directory however each spells it ("/run/x", "/run/./x",
+ * "/var/run/x" where /var/run links to /run). Neither needs to exist. Reads the file system.
+ */
+SL_API bool sl_config_same_file(const char *a, const char *b);
+
 /* Frees a snapshot. NULL is ignored. */
 SL_API void sl_config_free(struct sl_config *c);
 

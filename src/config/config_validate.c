@@ -6,8 +6,11 @@
  * duplicate pair and name where the first one is.
  */
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -401,9 +404,45 @@ check_workers(struct sl__config_load *x)
 		        n, c->nlisteners, c->nlisteners + 1, SL_CONFIG_POOLS_MAX, max);
 }
 
+/* The directory part of <path> into <dir> ("." for none, "/" for the root); false if too long. */
+static bool
+dir_of(const char *path, char dir[PATH_MAX])
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return snprintf(dir, PATH_MAX, ".") > 0;
+	if (slash == path)
+		return snprintf(dir, PATH_MAX, "/") > 0;
+	return snprintf(dir, PATH_MAX, "%.*s", (int)(slash - path), path) < PATH_MAX;
+}
+
+static bool
+same_inode(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+bool
+sl_config_same_file(const char *a, const char *b)
+{
+	const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+	char da[PATH_MAX], db[PATH_MAX];
+
+	if (strcmp(a, b) == 0 || same_inode(a, b))
+		return true;
+	if (strcmp(na ? na + 1 : a, nb ? nb + 1 : b) != 0)
+		return false;
+	return dir_of(a, da) && dir_of(b, db) && same_inode(da, db);
+}
+
 /*
  * The access log, the upgrade socket and the control socket are three files: one named twice
- * would be opened, or bound, over another at start. Compared as written.
+ * would be opened, or bound, over another at start. Compared as the file system resolves them
+ * (sl_config_same_file()).
  */
 static void
 check_files(struct sl__config_load *x)
@@ -414,9 +453,9 @@ check_files(struct sl__config_load *x)
 
 	for (size_t i = 0; i < SL_ARRAY_SIZE(n); i++)
 		for (size_t j = 0; j < i && n[i] != NULL; j++) {
-			if (n[j] == NULL || n[i]->data.scalar.length != n[j]->data.scalar.length ||
-			    memcmp(n[i]->data.scalar.value, n[j]->data.scalar.value,
-			           n[i]->data.scalar.length) != 0)
+			if (n[j] == NULL ||
+			    !sl_config_same_file((const char *)n[i]->data.scalar.value,
+			                         (const char *)n[j]->data.scalar.value))
 				continue;
 			sl__config_quote((const char *)n[i]->data.scalar.value,
 			                 n[i]->data.scalar.length, q, sizeof(q));

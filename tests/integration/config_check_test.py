@@ -99,6 +99,8 @@ xdp: { interface: nosuchif0, required: true }
              f"upgrade_socket and control.path are both {d}/s: give each its own file", 2),
             (f"access_log: {{ path: {d}/s }}\n" + ONE_LISTENER, ["--control", f"{d}/s"],
              f"access_log.path and control.path are both {d}/s", 2),
+            (f"access_log: {{ path: {d}/s }}\n" + ONE_LISTENER, ["--control", f"{d}/./s"],
+             f"access_log.path {d}/s and control.path {d}/./s are one file", 2),
             (ONE_LISTENER, ["--log-level", "loud"], "--log-level must be error, warn", 2),
         ]
         for text, flags, said, status in cases:

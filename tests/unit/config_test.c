@@ -1001,6 +1001,31 @@ config_reports_a_file_named_for_two_uses(void **state)
 }
 
 static void
+config_reports_a_file_named_two_ways_for_two_uses(void **state)
+{
+	struct sl_test_load r;
+
+	(void)state;
+	/* one directory spelled three ways: each pair is one file at start */
+	assert_errors("access_log: { path: /tmp/s.sock }\n"
+	              "upgrade_socket: /tmp/./s.sock\n"
+	              "control: { path: //tmp/../tmp/s.sock }\n" MINIMAL,
+	              "t.yaml:2:17: upgrade_socket \"/tmp/./s.sock\" is the access_log.path at "
+	              "t.yaml:1:21: give each its own file\n"
+	              "t.yaml:3:18: control.path \"//tmp/../tmp/s.sock\" is the access_log.path at "
+	              "t.yaml:1:21: give each its own file\n"
+	              "t.yaml:3:18: control.path \"//tmp/../tmp/s.sock\" is the upgrade_socket at "
+	              "t.yaml:2:17: give each its own file\n");
+	/* two directories, or two names in one: two files */
+	r = sl_test_config_load("access_log: { path: /tmp/s.sock }\n"
+	                        "upgrade_socket: /tmp/t.sock\n"
+	                        "control: { path: /proc/s.sock }\n" MINIMAL);
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	sl_test_config_fini(&r);
+}
+
+static void
 config_reports_duplicate_listener_name(void **state)
 {
 	(void)state;
@@ -1937,6 +1962,7 @@ main(void)
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
 	        cmocka_unit_test(config_reports_a_file_named_for_two_uses),
+	        cmocka_unit_test(config_reports_a_file_named_two_ways_for_two_uses),
 	        cmocka_unit_test(config_reports_duplicate_listener_name),
 	        cmocka_unit_test(config_reports_unknown_group_reference),
 	        cmocka_unit_test(config_reports_missing_address),
