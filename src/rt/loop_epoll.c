@@ -17,34 +17,14 @@ struct sl_loop_epoll {
 	struct epoll_event evs[];
 };
 
+_Static_assert(EPOLLIN == POLLIN && EPOLLOUT == POLLOUT && EPOLLRDHUP == POLLRDHUP &&
+                       EPOLLHUP == POLLHUP && EPOLLERR == POLLERR,
+               "epoll's event bits are poll's");
+
 static uint32_t
 epoll_mask(unsigned events)
 {
-	uint32_t m = (events & SL_IO_LEVEL) ? 0 : EPOLLET;
-
-	/* RDHUP with READ: a reader must learn about a half-close without another read() */
-	if (events & SL_IO_READ)
-		m |= EPOLLIN | EPOLLRDHUP;
-	if (events & SL_IO_WRITE)
-		m |= EPOLLOUT;
-	if (events & SL_IO_HUP)
-		m |= EPOLLRDHUP;
-	return m;
-}
-
-static unsigned
-sl_events(uint32_t m)
-{
-	unsigned e = 0;
-
-	if (m & EPOLLIN)
-		e |= SL_IO_READ;
-	if (m & EPOLLOUT)
-		e |= SL_IO_WRITE;
-	/* READ too, so a reader calls read() and sees the EOF or the error */
-	if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		e |= SL_IO_HUP | SL_IO_READ;
-	return e;
+	return sl__loop_poll_mask(events) | ((events & SL_IO_LEVEL) ? 0 : EPOLLET);
 }
 
 static int
@@ -123,7 +103,7 @@ epoll_wait_batch(struct sl_loop *l, int timeout_ms)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		l->batch[i].io = e->evs[i].data.ptr;
-		l->batch[i].events = sl_events(e->evs[i].events);
+		l->batch[i].events = sl__loop_poll_events(e->evs[i].events);
 		l->batch[i].op = NULL;
 	}
 	return n;

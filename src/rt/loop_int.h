@@ -7,6 +7,7 @@
 #ifndef SLUICE_RT_LOOP_INT_H
 #define SLUICE_RT_LOOP_INT_H
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -116,6 +117,43 @@ struct sl_loop {
 	void *wake_arg;
 	atomic_bool wake_pending SL_CACHELINE_ALIGNED; /* written by any thread */
 };
+
+/*
+ * The poll(2) bits a watch for SL_IO_* <events> waits on, as both backends arm them (epoll's
+ * EPOLL* bits have the same values). RDHUP with READ: a reader must learn about a half-close
+ * without another read().
+ */
+static inline unsigned
+sl__loop_poll_mask(unsigned events)
+{
+	unsigned m = 0;
+
+	if (events & SL_IO_READ)
+		m |= POLLIN | POLLRDHUP;
+	if (events & SL_IO_WRITE)
+		m |= POLLOUT;
+	if (events & SL_IO_HUP)
+		m |= POLLRDHUP;
+	return m;
+}
+
+/*
+ * The SL_IO_* events of poll(2) bits <m>; a hang-up or an error is READ too, so a reader calls
+ * read() and sees the EOF or the error.
+ */
+static inline unsigned
+sl__loop_poll_events(unsigned m)
+{
+	unsigned e = 0;
+
+	if (m & POLLIN)
+		e |= SL_IO_READ;
+	if (m & POLLOUT)
+		e |= SL_IO_WRITE;
+	if (m & (POLLRDHUP | POLLHUP | POLLERR))
+		e |= SL_IO_HUP | SL_IO_READ;
+	return e;
+}
 
 /*
  * Sets l->ops to the backend for <rt> and runs its init (loop_backend.c): SL_LOOP_AUTO tries

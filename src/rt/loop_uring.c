@@ -147,36 +147,6 @@ next_gen(uint32_t gen)
 	return gen + 1 == 0 ? 1 : gen + 1;
 }
 
-static unsigned
-poll_mask(unsigned events)
-{
-	unsigned m = 0;
-
-	/* RDHUP with READ: a reader must learn about a half-close without another read() */
-	if (events & SL_IO_READ)
-		m |= POLLIN | POLLRDHUP;
-	if (events & SL_IO_WRITE)
-		m |= POLLOUT;
-	if (events & SL_IO_HUP)
-		m |= POLLRDHUP;
-	return m;
-}
-
-static unsigned
-sl_events(unsigned m)
-{
-	unsigned e = 0;
-
-	if (m & POLLIN)
-		e |= SL_IO_READ;
-	if (m & POLLOUT)
-		e |= SL_IO_WRITE;
-	/* READ too, so a reader calls read() and sees the EOF or the error */
-	if (m & (POLLRDHUP | POLLHUP | POLLERR))
-		e |= SL_IO_HUP | SL_IO_READ;
-	return e;
-}
-
 /* Publishes the SQEs queued since the last flush; returns how many the kernel has not taken. */
 static unsigned
 sq_flush(struct sl_loop_uring *u)
@@ -343,9 +313,9 @@ slot_arm(struct sl_loop_uring *u, int fd)
 	s->level = (events & SL_IO_LEVEL) != 0;
 	/* level: one-shot, re-armed after each report, so the re-arm polls the fd again */
 	if (events & SL_IO_LEVEL)
-		io_uring_prep_poll_add(sqe, fd, poll_mask(events));
+		io_uring_prep_poll_add(sqe, fd, sl__loop_poll_mask(events));
 	else
-		io_uring_prep_poll_multishot(sqe, fd, poll_mask(events));
+		io_uring_prep_poll_multishot(sqe, fd, sl__loop_poll_mask(events));
 	io_uring_sqe_set_data64(sqe, slot_key(fd, s->gen));
 	s->armed = true;
 	return 0;
@@ -1419,7 +1389,7 @@ cqe_take(struct sl_loop *l, struct sl_loop_uring *u, const struct io_uring_cqe *
 		return true;
 	}
 	/* an error (bad fd, unpollable file): report it, a read() or write() will say what */
-	events = cqe->res < 0 ? SL_IO_HUP | SL_IO_READ : sl_events((unsigned)cqe->res);
+	events = cqe->res < 0 ? SL_IO_HUP | SL_IO_READ : sl__loop_poll_events((unsigned)cqe->res);
 	if (events != 0 && s->batch_seq != u->seq) {
 		if (*n == l->max_events)
 			return false;
