@@ -9,6 +9,7 @@
 #define SLUICE_SOCK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <sluice/addr.h>
 #include <sluice/common.h>
@@ -54,6 +55,16 @@ SL_API bool sl_sock_error_is_local(int err);
  * false on any error. One ioctl; any thread.
  */
 SL_API bool sl_sock_has_unsent(int fd);
+
+/*
+ * What TCP socket <fd>'s kernel moved on its own: <*moved> the bytes its peer acknowledged plus
+ * the bytes received from it (TCP_INFO's bytes_acked and bytes_received, RFC 4898), and
+ * <*in_flight> whether bytes wait in it for the peer (sent and not acknowledged, or not sent
+ * yet). A peer that reads slowly from a full send buffer moves the first while the process
+ * writes nothing. 0, or a negative errno (-ENOTSUP: a kernel without these counts). One
+ * getsockopt; any thread.
+ */
+SL_API int sl_sock_progress(int fd, uint64_t *moved, bool *in_flight);
 
 /*
  * Probes whether another socket listens on <a> (a port other than 0): binds a fresh socket

@@ -255,8 +255,9 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 
 	sl_fwd_sync(&s->fwd); /* sockmap: the kernel's counts, and the stamps they move */
 
-	/* idle = no byte moved through that side's socket, either way (docs/configuration.md);
-	 * the stamps start at the start of forwarding */
+	/* idle = no byte moved through that side's socket, either way, by sluice or by the socket
+	 * on its own (idle.c; docs/configuration.md); the stamps start at the start of forwarding
+	 */
 	if (t->client_fin_ms != 0 && f->d[SL_FWD_CLIENT].eof) {
 		cidle = t->client_fin_ms;
 		ckind = SL_TIMEOUT_CLIENT_FIN;
@@ -275,12 +276,23 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 		s->rate_base = total;
 		s->rate_until = now + t->min_rate_window_ms;
 	}
-	*at = UINT64_MAX;
-	earliest(at, &kind, t->session_ms ? s->start_ms + t->session_ms : 0, SL_TIMEOUT_SESSION);
-	earliest(at, &kind, cidle ? sl_fwd_moved_ms(f, SL_FWD_CLIENT) + cidle : 0, ckind);
-	earliest(at, &kind, sidle ? sl_fwd_moved_ms(f, SL_FWD_SERVER) + sidle : 0, skind);
-	earliest(at, &kind, t->min_rate_bytes ? s->rate_until : 0, SL_TIMEOUT_MIN_RATE);
-	return *at <= now ? kind : -1;
+	/* an idle deadline that passed may find a socket moved on its own (idle.c): one look */
+	for (bool looked = false;; looked = true) {
+		*at = UINT64_MAX;
+		kind = -1;
+		earliest(at, &kind, t->session_ms ? s->start_ms + t->session_ms : 0,
+		         SL_TIMEOUT_SESSION);
+		earliest(at, &kind, cidle ? sl_fwd_moved_ms(f, SL_FWD_CLIENT) + cidle : 0, ckind);
+		earliest(at, &kind, sidle ? sl_fwd_moved_ms(f, SL_FWD_SERVER) + sidle : 0, skind);
+		earliest(at, &kind, t->min_rate_bytes ? s->rate_until : 0, SL_TIMEOUT_MIN_RATE);
+		if (*at > now)
+			return -1;
+		if (looked || (kind != ckind && kind != skind))
+			return kind;
+		sl__idle_look(s,
+		              (const uint32_t[2]){[SL_FWD_CLIENT] = cidle, [SL_FWD_SERVER] = sidle},
+		              now);
+	}
 }
 
 /* Arms the timer for the earliest deadline, or closes the session if one passed: false then. */
@@ -382,6 +394,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	s->conn_ms =
 	        now - s->start_ms < UINT32_MAX ? (uint32_t)(now - s->start_ms) : UINT32_MAX - 1;
 	sl_fwd_set_moved_ms(&s->fwd, now);
+	sl__idle_start(s);
 	s->rate_until = 0; /* the first window starts at the first deadline check */
 	if (s->send_proxy != 0 && sl__pp_out_send(s) != 0) {
 		s->fwd.err_side = SL_FWD_SERVER;
@@ -1066,6 +1079,7 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	for (unsigned d = 0; d < 2; d++)
 		sl_fwd_adopt(&s->fwd, d, m->bytes[d], m->shut[d]);
 	sl_fwd_set_moved_ms(&s->fwd, sl_loop_now_ms(w->loop)); /* idle timeouts start anew */
+	sl__idle_start(s);
 	sl__filter_adopt(s); /* passed the chain there; counts against its source here */
 	sl__bandwidth_init(s);
 	sl_timer_init(&s->timer, session_timer, s);

@@ -98,8 +98,9 @@ struct sl_session {
 	/* the group's send_proxy when the session was accepted (0: none, 1: v1, 2: v2): a reload
 	 * that changes it leaves the session's own (bits: the session stays in 8 cache lines) */
 	uint8_t send_proxy : 2;
-	uint8_t end;      /* enum sl_session_end (accesslog.h): why it closed */
-	uint32_t conn_ms; /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
+	uint8_t kmoved_known : 2; /* idle.c: bit side, kmoved[side] holds a count */
+	uint8_t end;              /* enum sl_session_end (accesslog.h): why it closed */
+	uint32_t conn_ms;         /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
 	struct sl_pp_keep *pp;
@@ -109,8 +110,13 @@ struct sl_session {
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
-	/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
-	uint64_t queue_until;
+	union {
+		/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
+		uint64_t queue_until;
+		/* FORWARDING, DRAINING (idle.c): the low 32 bits of each socket's own count
+		 * (sl_sock_progress()) when an idle deadline last looked at it */
+		uint32_t kmoved[2];
+	};
 	struct sl_session *qnext, *qprev; /* the group's queue on this worker (struct sl_wgroup) */
 	/* metrics.c: clock (us) at accept; at connect start, then from connected until the
 	 * backend's first byte (0 once recorded); bytes of each direction already counted */

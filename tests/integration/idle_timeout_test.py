@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Idle timeouts count bytes moved, not readiness events: a stream flowing one way keeps its
 session for longer than both idle timeouts, in either direction and every forwarding mode,
-while a session where no byte moves is cut."""
+while a session where no byte moves is cut. Bytes a slow peer takes from its socket's buffer
+count too, though sluice writes nothing while it drains: a slow reader keeps its session, one
+that never reads is cut."""
+import contextlib
 import hashlib
 import os
 import socket
+import threading
 import time
 import unittest
 
@@ -32,6 +36,43 @@ groups:
     backends:
       - address: {backend}
 """)
+
+
+# slow peers: SLOW_TOTAL bytes at about SLOW_RATE bytes/s, a few times the idle timeout of
+# slow_config(); sluice writes them into the kernel's buffers at once, then nothing more
+SLOW_TOTAL = 1500000
+SLOW_RATE = 256 * 1024
+
+
+def slow_config(port, backend, forward):
+    return write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    forward: {forward}
+    timeouts: {{ client_idle: 1s, server_idle: 1s }}
+groups:
+  - name: g
+    backends:
+      - address: {backend}
+""")
+
+
+def read_slowly(sock, total):
+    """Reads <total> bytes (or to EOF) a twentieth of SLOW_RATE at a time, pausing a twentieth
+    of a second after each: the pace of the read is the scenario, not something measured.
+    Returns the sha256 of what it read and how many bytes that was."""
+    h, got = hashlib.sha256(), 0
+    sock.settimeout(30 * SLOW)
+    while got < total:
+        data = sock.recv(SLOW_RATE // 20)
+        if not data:
+            break
+        h.update(data)
+        got += len(data)
+        time.sleep(0.05)
+    return h.digest(), got
 
 
 def paced_chunks():
@@ -101,6 +142,76 @@ class IdleTimeout(unittest.TestCase):
 
     def test_download_to_silent_client_outlives_idle_timeouts_with_uring(self):
         self.download_to_silent_client("uring")
+
+    def slow_reading_client(self, forward):
+        data = os.urandom(SLOW_TOTAL)
+
+        def send_all(conn):
+            conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(1)  # until the proxy closes
+
+        with Server(send_all) as d:
+            port = free_port()
+            with Sluice(["-c", slow_config(port, d.addr, forward)], port=port) as px:
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                s.connect(("127.0.0.1", port))
+                digest, got = read_slowly(s, SLOW_TOTAL)
+                s.close()
+                self.assertEqual((SLOW_TOTAL, hashlib.sha256(data).digest()), (got, digest),
+                                 "a client reading slowly was cut")
+                self.assertEqual(0, px.stop(), px.stderr())
+                self.assertNotIn("timeouts:", px.stderr())
+
+    def test_client_reading_slowly_from_full_buffers_is_not_idle(self):
+        for forward in ("auto", "uring"):
+            with self.subTest(forward=forward):
+                self.slow_reading_client(forward)
+
+    def test_backend_reading_slowly_from_full_buffers_is_not_idle(self):
+        """The mirror: an upload the backend takes slowly keeps both sides of its session."""
+        data = os.urandom(SLOW_TOTAL)
+        taken = []
+
+        def take_slowly(conn):
+            taken.append(read_slowly(conn, SLOW_TOTAL))
+            conn.sendall(b"done")
+
+        with Server(take_slowly) as d:
+            port = free_port()
+            with Sluice(["-c", slow_config(port, d.addr, "auto")], port=port) as px:
+                s = connect(port)
+                s.sendall(data)
+                s.settimeout(30 * SLOW)
+                self.assertEqual(b"done", s.recv(4), "the upload was cut")
+                s.close()
+                self.assertEqual([(hashlib.sha256(data).digest(), SLOW_TOTAL)], taken)
+                self.assertEqual(0, px.stop(), px.stderr())
+                self.assertNotIn("timeouts:", px.stderr())
+
+    def test_client_that_never_reads_is_cut(self):
+        """Bytes wait in its socket, but none leave it: idle (after a second's grace for the
+        first look at its socket), and the backend's connection goes with it."""
+        cut = threading.Event()
+
+        def send_until_cut(conn):
+            with contextlib.suppress(OSError):
+                while True:  # until the proxy closes it: the buffers fill within a few MB
+                    conn.sendall(bytes(65536))
+            cut.set()
+
+        with Server(send_until_cut) as d:
+            port = free_port()
+            with Sluice(["-c", slow_config(port, d.addr, "auto")], port=port) as px:
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                s.connect(("127.0.0.1", port))
+                # the client reads nothing
+                self.assertTrue(cut.wait(30 * SLOW), "a client that never reads was kept")
+                s.close()
+                self.assertEqual(0, px.stop(), px.stderr())
+                self.assertIn("timeouts: client_idle 1", px.stderr())
 
     def test_session_where_no_byte_moves_is_cut(self):
         for forward in ("auto", "uring"):
