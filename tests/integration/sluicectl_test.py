@@ -557,6 +557,28 @@ class Ctl(unittest.TestCase):
                 f.close()
                 s.close()
 
+    def test_sluicectl_prints_the_too_many_clients_answer_even_when_its_request_met_a_close(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            clients = [self.raw() for _ in range(8)]
+            # the server answers the ninth and closes it without reading: sluicectl's request
+            # finds the socket open or closed as the two race, so run it often enough that
+            # both orders come up
+            for i in range(30):
+                for s, f in clients:  # each spoke just now: none yields its place
+                    s.sendall(b"help\n")
+                    self.assertTrue(json.loads(f.readline())["ok"])
+                rc, out, err = self.ctl("show", "info")
+                self.assertEqual((1, "", "sluicectl: too many clients; try again\n"),
+                                 (rc, out, err), f"run {i}")
+            rc, doc, err = self.ctl_json("show", "info")
+            self.assertEqual((1, False, "EBUSY"), (rc, doc["ok"], doc["code"]), err)
+            for s, f in clients:
+                f.close()
+                s.close()
+
     def test_a_client_idle_while_another_waits_yields_its_place(self):
         with Server(echo_handler) as b:
             port = free_port()
