@@ -347,6 +347,24 @@ class Ctl(unittest.TestCase):
             self.assertEqual(1, rc)
             self.assertIn("no group nogroup", err)
 
+    def test_add_refuses_an_address_another_backend_of_the_group_has_and_names_it(self):
+        with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            self.start(port)
+            rc, out, err = self.ctl("add", "backend", "web", "again", b2.addr)
+            self.assertEqual((1, ""), (rc, out))
+            self.assertEqual(f"sluicectl: group web already has a backend at {b2.addr}: web/b2\n",
+                             err)
+            rc, doc, _ = self.ctl_json("add", "backend", "web", "again", b2.addr)
+            self.assertEqual((1, "EEXIST"), (rc, doc["code"]))
+            names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual({"b1", "b2"}, names)
+            # once its holder is removed, the address is free
+            self.assertEqual(0, self.ctl("remove", "backend", "web/b2")[0])
+            rc, _, err = self.ctl("add", "backend", "web", "again", b2.addr)
+            self.assertEqual(0, rc, err)
+
     # ---- reload, shutdown ----
 
     def test_reload_takes_a_good_file_and_refuses_a_bad_one_with_its_position(self):
