@@ -618,10 +618,10 @@ bool sl__backend_try_acquire(struct sl_backend *b);
 /* Gives the slot back (no-op if uncapped). */
 void sl__backend_release(struct sl_backend *b);
 /*
- * A connect to <b> failed at <now_ms>; <passive> is its group's setting in the current snapshot.
- * Returns true if this failure ejected the backend.
+ * A connect to <b> failed at <now_ms>; <g> is its group in the current snapshot (its passive
+ * setting, and its name for the log). Returns true if this failure ejected the backend.
  */
-bool sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive *passive,
+bool sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g,
                                 uint64_t now_ms);
 /* A connect to <b> succeeded: clears the failure streak and the backoff. */
 void sl__backend_connect_succeeded(struct sl_backend *b);
