@@ -5,7 +5,7 @@ is JSON with the same figures, /healthz answers, another method than GET or HEAD
 Allow, and /readyz is 503 with a reason while the only backend is down by its active health
 checks and 200 once it is back. Its connection limits keep clients that hold connections open
 (half a request each) from keeping a probe out, and count the connections closed for their
-source."""
+source. Every metric's HELP says more than its name."""
 import http.client
 import json
 import shutil
@@ -86,6 +86,17 @@ class Admin(unittest.TestCase):
         self.assertEqual(5, m['sluice_session_duration_seconds_bucket{le="+Inf"}'])
         self.assertEqual(0, m['sluice_rejects_total{reason="acl_denied"}'])
         self.assertIn("# TYPE sluice_session_duration_seconds histogram", text)
+
+    def test_every_metric_has_a_help_text_other_than_its_name(self):
+        with Server(echo_handler) as b:
+            _, port, admin_port = self.start(b.addr, health=True)
+            self.assertEqual(b"x", echo_roundtrip(port, b"x"))
+            helps = [line.split(" ", 3)[2:] for line in self.metrics(admin_port).splitlines()
+                     if line.startswith("# HELP ")]
+        self.assertGreater(len(helps), 40)
+        for name, text in helps:
+            bare = name.removeprefix("sluice_").removesuffix("_total")
+            self.assertNotIn(text.strip(), ("", name, bare), name)
 
     def test_stats_json_matches_the_traffic_sent(self):
         with Server(echo_handler) as b:
