@@ -812,7 +812,7 @@ void sl__session_release(struct sl_session *s);
  * listener's timeouts.cut: reset (any timeout but drain) both sides are. */
 void sl__session_abort(struct sl_session *s, int why);
 /* Closes session <s> at once for the control socket (sl_proxy_backend_close_sessions()), as
- * the drain deadline does, counted as admin_closes and logged with the end "admin". */
+ * the drain deadline does, counted as admin_closes; its access-log termination is "admin". */
 void sl__session_close_admin(struct sl_session *s);
 /*
  * Sets up group <g>'s queue on worker loop <loop>, counted whole-process in <queued>. Worker

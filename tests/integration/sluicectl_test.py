@@ -262,7 +262,9 @@ class Ctl(unittest.TestCase):
     def test_close_sessions_closes_the_backends_open_sessions_on_every_worker(self):
         with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
             port = free_port()
-            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            log = os.path.join(self.dir, "access.log")
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)],
+                       extra=f"access_log: {{ path: {log} }}\n")
             px = self.start(port)
             held, names = [], []
 
@@ -299,6 +301,11 @@ class Ctl(unittest.TestCase):
             self.assertRegex(px.stderr(), rf"process: (.*, )?{len(on_b1)} admin_closes\b")
             self.assertIn(f"group web: backend b1: {len(on_b1)} open sessions closed",
                           px.stderr())
+            # the access log's termination field says who closed them
+            with open(log) as f:
+                closed = [r["backend"] for r in map(json.loads, f)
+                          if r["termination"] == "admin"]
+            self.assertEqual(["b1"] * len(on_b1), closed)
 
     def test_close_sessions_reaches_the_sessions_a_removed_or_replaced_backend_holds(self):
         with Server(name_handler("old")) as old, Server(name_handler("new")) as new, \
