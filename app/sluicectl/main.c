@@ -509,7 +509,7 @@ main(int argc, char **argv)
 	long timeout = 60;
 	size_t len = 0;
 	json_t *doc;
-	int opt, fd, rc;
+	int opt, fd, rc, send_err = 0;
 
 	if (path == NULL || path[0] == '\0')
 		path = DEFAULT_SOCKET;
@@ -577,8 +577,22 @@ main(int argc, char **argv)
 		        path, strerror(errno), path);
 		return EXIT_UNREACHABLE;
 	}
-	if (send_all(fd, req, len) != 0 || read_line(fd, timeout, &line, &why) != 0) {
-		fprintf(stderr, "sluicectl: %s: %s\n", path, why ? why : strerror(errno));
+	if (send_all(fd, req, len) != 0) {
+		send_err = errno;
+		/* a server that refuses a client (too many) answers and closes without reading:
+		 * the answer may be waiting while the request found the socket closed */
+		if (send_err != EPIPE && send_err != ECONNRESET) {
+			fprintf(stderr, "sluicectl: %s: %s\n", path, strerror(send_err));
+			close(fd);
+			return EXIT_UNREACHABLE;
+		}
+	}
+	if (read_line(fd, timeout, &line, &why) != 0) {
+		if (send_err != 0)
+			fprintf(stderr, "sluicectl: %s: the request could not be sent: %s\n", path,
+			        strerror(send_err));
+		else
+			fprintf(stderr, "sluicectl: %s: %s\n", path, why);
 		close(fd);
 		return EXIT_UNREACHABLE;
 	}

@@ -66,13 +66,21 @@ struct sl_backend_info {
 
 /*
  * Adds <spec> to <group>, enabled and (with health checks) checked from scratch, up until its
- * first verdict. 0; -ENOENT (no such group), -EEXIST (the name is taken), -ENOSPC (the group
+ * first verdict. 0; -ENOENT (no such group), -EEXIST (the name or the address is taken by a
+ * backend of the group; sl_proxy_backend_name() says which has the address), -ENOSPC (the group
  * holds max_backends), -EINVAL (a bad weight, an address unset or with port 0, or a name the
  * config file would refuse: printable ASCII without spaces, quotes or backslashes),
  * -EAFNOSUPPORT (an address of another family than the group's source).
  */
 SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,
                                 const struct sl_backend_spec *spec);
+
+/*
+ * Copies the name of <group>'s backend at <addr> (removed ones aside) into <out> (<size>
+ * bytes, truncated to fit). 0, -ENOENT (no such group, or no backend of it there), -EINVAL.
+ */
+SL_API int sl_proxy_backend_name(struct sl_proxy *p, const char *group, const struct sl_addr *addr,
+                                 char *out, size_t size);
 
 /* Removes backend <name> from <group>: no new sessions; open ones run on. 0, -ENOENT. */
 SL_API int sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name);

@@ -80,6 +80,26 @@ reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 	return body != NULL ? reply(c, status, ct_text, body, strlen(body)) : MHD_NO;
 }
 
+/* 405 for a method other than GET or HEAD, with the Allow header a 405 must carry (RFC 9110,
+ * 15.5.6). */
+static enum MHD_Result
+reply_method_not_allowed(struct MHD_Connection *c)
+{
+	static const char text[] = "only GET and HEAD\n";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct_text);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The stats page: compiled-in bytes, never copied or freed. */
 static enum MHD_Result
 reply_page(struct MHD_Connection *c)
@@ -175,7 +195,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	(void)upload_len;
 	(void)state;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+		return reply_method_not_allowed(c);
 	if (strcmp(url, "/metrics") == 0)
 		return serve(a, c, PAGE_METRICS);
 	if (strcmp(url, "/stats") == 0)

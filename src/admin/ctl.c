@@ -137,9 +137,9 @@ ok_doc(json_t *result)
 
 /* The answer to a failed backend change <err> for <group>/<name>. */
 static json_t *
-backend_error(int err, const struct sl__ctl_req *r)
+backend_error(struct sl_ctl *c, int err, const struct sl__ctl_req *r)
 {
-	char msg[256];
+	char msg[256], holder[SL_CONFIG_NAME_MAX], a[SL_ADDR_STRLEN];
 	const char *code;
 
 	switch (-err) {
@@ -152,8 +152,17 @@ backend_error(int err, const struct sl__ctl_req *r)
 		break;
 	case EEXIST:
 		code = "EEXIST";
-		snprintf(msg, sizeof(msg), "group %s already has a backend named %s", r->group,
-		         r->name);
+		/* add refuses a name or an address the group has: the address, when another
+		 * backend has it (as the config file refuses a duplicate backend address) */
+		if (r->cmd == SL__CTL_ADD &&
+		    sl_proxy_backend_name(c->p, r->group, &r->addr, holder, sizeof(holder)) == 0 &&
+		    strcmp(holder, r->name) != 0)
+			snprintf(msg, sizeof(msg), "group %s already has a backend at %s: %s/%s",
+			         r->group, sl_addr_format(&r->addr, a, sizeof(a)), r->group,
+			         holder);
+		else
+			snprintf(msg, sizeof(msg), "group %s already has a backend named %s",
+			         r->group, r->name);
 		break;
 	case ENOSPC:
 		code = "ENOSPC";
@@ -604,7 +613,7 @@ change_backend(struct sl_ctl *c, const struct sl__ctl_req *r)
 		err = sl_proxy_backend_remove(c->p, r->group, r->name);
 		break;
 	}
-	return err != 0 ? backend_error(err, r) : ok_doc(backend_doc(r));
+	return err != 0 ? backend_error(c, err, r) : ok_doc(backend_doc(r));
 }
 
 /* close sessions GROUP/NAME: how many were closed */
@@ -625,7 +634,7 @@ close_sessions(struct sl_ctl *c, const struct sl__ctl_req *r)
 		return error_doc("ETIMEDOUT", msg);
 	}
 	if (err != 0)
-		return backend_error(err, r);
+		return backend_error(c, err, r);
 	o = backend_doc(r);
 	if (o != NULL)
 		json_object_set_new(o, "closed", json_integer((json_int_t)n));

@@ -61,9 +61,9 @@ sl__backend_release(struct sl_backend *b)
 }
 
 bool
-sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive *passive,
-                           uint64_t now_ms)
+sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g, uint64_t now_ms)
 {
+	const struct sl_config_passive *passive = &g->passive;
 	uint32_t limit = passive->failures, n, backoff, max;
 
 	if (limit == 0)
@@ -83,8 +83,8 @@ sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive 
 	                      memory_order_relaxed); /* relaxed: as above */
 	/* relaxed: as above; a failure counted meanwhile by another worker is forgotten */
 	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
-	sl_log_warn("backend %s ejected for %u ms after %u consecutive connect failures", b->name,
-	            backoff, limit);
+	sl_log_warn("backend %s/%s ejected for %u ms after %u consecutive connect failures",
+	            g->name, b->name, backoff, limit);
 	return true;
 }
 

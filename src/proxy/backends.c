@@ -219,6 +219,19 @@ find_backend(const struct sl_proxy *p, size_t g, const char *name)
 	return -ENOENT;
 }
 
+/* The live backend of group <g> at <addr>: its slot, or -ENOENT. */
+static int
+find_backend_at(const struct sl_proxy *p, size_t g, const struct sl_addr *addr)
+{
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		if (slot_state(b) == SL_SLOT_LIVE && sl_addr_equal(&b->addr, addr))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
 static bool
 slot_reusable(const struct sl_backend *b)
 {
@@ -365,7 +378,10 @@ sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_back
 	if ((g = enter(p, group)) < 0)
 		return g;
 	spec_name(spec, name);
-	if (find_backend(p, (size_t)g, name) >= 0) {
+	/* two backends at one address would be one server counted, checked and weighted twice,
+	 * which the config file refuses too */
+	if (find_backend(p, (size_t)g, name) >= 0 ||
+	    find_backend_at(p, (size_t)g, &spec->addr) >= 0) {
 		err = -EEXIST;
 		goto out_unlock;
 	}
@@ -1085,6 +1101,23 @@ sl_proxy_backend_addr(struct sl_proxy *p, const char *group, const char *backend
 	i = g < 0 ? g : find_backend(p, (size_t)g, backend);
 	if (i >= 0)
 		*out = p->backends[g][i].addr;
+	pthread_mutex_unlock(&p->bk_mu);
+	return i < 0 ? i : 0;
+}
+
+int
+sl_proxy_backend_name(struct sl_proxy *p, const char *group, const struct sl_addr *addr, char *out,
+                      size_t size)
+{
+	int g, i;
+
+	if (addr == NULL || out == NULL || size == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&p->bk_mu);
+	g = find_group(p, group);
+	i = g < 0 ? g : find_backend_at(p, (size_t)g, addr);
+	if (i >= 0)
+		snprintf(out, size, "%s", p->backends[g][i].name);
 	pthread_mutex_unlock(&p->bk_mu);
 	return i < 0 ? i : 0;
 }

@@ -25,7 +25,7 @@
 static const struct sl_hist_opts hist_opts = {
         .lowest = 1, .highest = UINT64_C(3600000000), .sigfigs = 2};
 
-/* Help for the process counters (enum sl_ctr); a counter without an entry gets its name. */
+/* Help for the process counters (enum sl_ctr): every one has an entry (proxy_metrics_test). */
 static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_ACCEPTED] = "Client connections accepted.",
         [SL_CTR_ACTIVE] = "Sessions open now.",
@@ -43,11 +43,15 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_ACCEPT_PAUSES] = "Accepting paused at max_connections.",
         [SL_CTR_SOURCE_BANS] =
                 "Sources banned after repeated slow-client cuts (source_limits.ban).",
+        [SL_CTR_QUEUE_FULL] =
+                "Clients closed: every backend at its max_connections, the queue at max_queue.",
         [SL_CTR_MOVED_OUT] = "Sessions handed to a new process in a binary upgrade.",
         [SL_CTR_MOVED_IN] = "Sessions taken over from the previous process in a binary upgrade.",
         [SL_CTR_SOCKMAP_SESSIONS] = "Sessions whose bytes the kernel moved (forward: sockmap).",
         [SL_CTR_SOCKMAP_COPIED] = "Directions of sockmap sessions the process copied a while.",
         [SL_CTR_SOCKMAP_BYTES] = "Bytes of sockmap sessions the kernel moved, at their close.",
+        [SL_CTR_ADMIN_CLOSES] =
+                "Sessions closed by the control socket (sluicectl close sessions GROUP/NAME).",
 };
 
 /* The worker's loop clock: read once per loop iteration, so no clock read per hook. */

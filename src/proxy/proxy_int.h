@@ -618,10 +618,10 @@ bool sl__backend_try_acquire(struct sl_backend *b);
 /* Gives the slot back (no-op if uncapped). */
 void sl__backend_release(struct sl_backend *b);
 /*
- * A connect to <b> failed at <now_ms>; <passive> is its group's setting in the current snapshot.
- * Returns true if this failure ejected the backend.
+ * A connect to <b> failed at <now_ms>; <g> is its group in the current snapshot (its passive
+ * setting, and its name for the log). Returns true if this failure ejected the backend.
  */
-bool sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_passive *passive,
+bool sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g,
                                 uint64_t now_ms);
 /* A connect to <b> succeeded: clears the failure streak and the backoff. */
 void sl__backend_connect_succeeded(struct sl_backend *b);
@@ -822,7 +822,7 @@ void sl__session_release(struct sl_session *s);
  * listener's timeouts.cut: reset (any timeout but drain) both sides are. */
 void sl__session_abort(struct sl_session *s, int why);
 /* Closes session <s> at once for the control socket (sl_proxy_backend_close_sessions()), as
- * the drain deadline does, counted as admin_closes and logged with the end "admin". */
+ * the drain deadline does, counted as admin_closes; its access-log termination is "admin". */
 void sl__session_close_admin(struct sl_session *s);
 /*
  * Sets up group <g>'s queue on worker loop <loop>, counted whole-process in <queued>. Worker

@@ -444,7 +444,7 @@ connect_failed(struct sl_session *s, bool timed_out)
 	sl__metrics_connect_failed(s);
 	if (timed_out)
 		sl__ctr_add(w, SL_CTR_TIMEOUT_FIRST + SL_TIMEOUT_CONNECT, 1);
-	if (sl__backend_connect_failed(&g->backends[s->backend], &gc->passive, now))
+	if (sl__backend_connect_failed(&g->backends[s->backend], gc, now))
 		sl__ctr_add(w, SL_CTR_EJECTIONS, 1);
 	sl__wgroup_put(g, s->backend);
 	s->backend = -1;

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 """The admin endpoint of a running sluice: /metrics passes `promtool check metrics` and holds
 the figures of the traffic the test generated (bytes of a session still open included), /stats
-is JSON with the same figures, /healthz answers, and /readyz is 503 with a reason while the only
-backend is down by its active health checks and 200 once it is back. Its connection limits keep
-clients that hold connections open (half a request each) from keeping a probe out, and count the
-connections closed for their source."""
+is JSON with the same figures, /healthz answers, another method than GET or HEAD is 405 with
+Allow, and /readyz is 503 with a reason while the only backend is down by its active health
+checks and 200 once it is back. Its connection limits keep clients that hold connections open
+(half a request each) from keeping a probe out, and count the connections closed for their
+source. Every metric's HELP says more than its name."""
+import http.client
 import json
 import shutil
 import subprocess
@@ -85,6 +87,17 @@ class Admin(unittest.TestCase):
         self.assertEqual(0, m['sluice_rejects_total{reason="acl_denied"}'])
         self.assertIn("# TYPE sluice_session_duration_seconds histogram", text)
 
+    def test_every_metric_has_a_help_text_other_than_its_name(self):
+        with Server(echo_handler) as b:
+            _, port, admin_port = self.start(b.addr, health=True)
+            self.assertEqual(b"x", echo_roundtrip(port, b"x"))
+            helps = [line.split(" ", 3)[2:] for line in self.metrics(admin_port).splitlines()
+                     if line.startswith("# HELP ")]
+        self.assertGreater(len(helps), 40)
+        for name, text in helps:
+            bare = name.removeprefix("sluice_").removesuffix("_total")
+            self.assertNotIn(text.strip(), ("", name, bare), name)
+
     def test_stats_json_matches_the_traffic_sent(self):
         with Server(echo_handler) as b:
             _, port, admin_port = self.start(b.addr)
@@ -108,6 +121,24 @@ class Admin(unittest.TestCase):
             _, _, admin_port = self.start(b.addr)
             self.assertEqual((200, "ok\n"), admin_get(admin_port, "/healthz"))
             self.assertEqual(404, admin_get(admin_port, "/nowhere")[0])
+
+    def test_another_method_than_get_or_head_is_405_with_the_allowed_ones(self):
+        with Server(echo_handler) as b:
+            _, _, admin_port = self.start(b.addr)
+            for method, path, body in (("POST", "/metrics", b"x=1"), ("PUT", "/stats", b"{}"),
+                                       ("DELETE", "/", None), ("OPTIONS", "/healthz", None)):
+                c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+                c.request(method, path, body=body)
+                r = c.getresponse()
+                r.read()
+                c.close()
+                # RFC 9110: a 405 says which methods the resource takes
+                self.assertEqual((405, "GET, HEAD"), (r.status, r.getheader("Allow")), method)
+            c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+            c.request("HEAD", "/healthz")
+            r = c.getresponse()
+            self.assertEqual((200, b""), (r.status, r.read()))
+            c.close()
 
     def test_readyz_is_503_while_the_only_backend_is_down(self):
         b = Server(echo_handler).__enter__()

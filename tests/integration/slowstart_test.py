@@ -83,7 +83,7 @@ class Slowstart(ReloadCase):
                                  "    passive: { failures: 1, backoff: 500ms }\n")
             px = self.start(self.port)
             self.assertEqual(["a"] * 10, self.hold(10))
-            wait_for_text(px, "backend b ejected for 500 ms", timeout=10 * SLOW)
+            wait_for_text(px, "backend web/b ejected for 500 ms", timeout=10 * SLOW)
             with Server(name_handler("b"), port=b_port):
                 time.sleep(0.6)  # past the ejection: b is eligible again
                 after = self.hold(10)

@@ -262,7 +262,9 @@ class Ctl(unittest.TestCase):
     def test_close_sessions_closes_the_backends_open_sessions_on_every_worker(self):
         with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
             port = free_port()
-            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            log = os.path.join(self.dir, "access.log")
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)],
+                       extra=f"access_log: {{ path: {log} }}\n")
             px = self.start(port)
             held, names = [], []
 
@@ -299,6 +301,11 @@ class Ctl(unittest.TestCase):
             self.assertRegex(px.stderr(), rf"process: (.*, )?{len(on_b1)} admin_closes\b")
             self.assertIn(f"group web: backend b1: {len(on_b1)} open sessions closed",
                           px.stderr())
+            # the access log's termination field says who closed them
+            with open(log) as f:
+                closed = [r["backend"] for r in map(json.loads, f)
+                          if r["termination"] == "admin"]
+            self.assertEqual(["b1"] * len(on_b1), closed)
 
     def test_close_sessions_reaches_the_sessions_a_removed_or_replaced_backend_holds(self):
         with Server(name_handler("old")) as old, Server(name_handler("new")) as new, \
@@ -346,6 +353,24 @@ class Ctl(unittest.TestCase):
             rc, _, err = self.ctl("add", "backend", "nogroup", "x", "127.0.0.1:1")
             self.assertEqual(1, rc)
             self.assertIn("no group nogroup", err)
+
+    def test_add_refuses_an_address_another_backend_of_the_group_has_and_names_it(self):
+        with Server(name_handler("b1")) as b1, Server(name_handler("b2")) as b2:
+            port = free_port()
+            self.write(port, [("b1", b1.addr), ("b2", b2.addr)])
+            self.start(port)
+            rc, out, err = self.ctl("add", "backend", "web", "again", b2.addr)
+            self.assertEqual((1, ""), (rc, out))
+            self.assertEqual(f"sluicectl: group web already has a backend at {b2.addr}: web/b2\n",
+                             err)
+            rc, doc, _ = self.ctl_json("add", "backend", "web", "again", b2.addr)
+            self.assertEqual((1, "EEXIST"), (rc, doc["code"]))
+            names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual({"b1", "b2"}, names)
+            # once its holder is removed, the address is free
+            self.assertEqual(0, self.ctl("remove", "backend", "web/b2")[0])
+            rc, _, err = self.ctl("add", "backend", "web", "again", b2.addr)
+            self.assertEqual(0, rc, err)
 
     # ---- reload, shutdown ----
 
@@ -554,6 +579,28 @@ class Ctl(unittest.TestCase):
             for s, f in clients[1:]:
                 s.sendall(b"show info\n")
                 self.assertTrue(json.loads(f.readline())["ok"])
+                f.close()
+                s.close()
+
+    def test_sluicectl_prints_the_too_many_clients_answer_even_when_its_request_met_a_close(self):
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            clients = [self.raw() for _ in range(8)]
+            # the server answers the ninth and closes it without reading: sluicectl's request
+            # finds the socket open or closed as the two race, so run it often enough that
+            # both orders come up
+            for i in range(30):
+                for s, f in clients:  # each spoke just now: none yields its place
+                    s.sendall(b"help\n")
+                    self.assertTrue(json.loads(f.readline())["ok"])
+                rc, out, err = self.ctl("show", "info")
+                self.assertEqual((1, "", "sluicectl: too many clients; try again\n"),
+                                 (rc, out, err), f"run {i}")
+            rc, doc, err = self.ctl_json("show", "info")
+            self.assertEqual((1, False, "EBUSY"), (rc, doc["ok"], doc["code"]), err)
+            for s, f in clients:
                 f.close()
                 s.close()
 

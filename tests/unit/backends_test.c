@@ -533,6 +533,33 @@ changes_refuse_bad_requests(void **state)
 	rig_stop(&r);
 }
 
+static void
+add_refuses_an_address_another_backend_of_the_group_has(void **state)
+{
+	char name[SL_CONFIG_NAME_MAX];
+	struct sl_backend_spec s;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 2);
+	rig_start(&r);
+	s = spec_of("again", &r.e[1].addr, 1);
+	assert_int_equal(-EEXIST, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(2, nlisted(r.p));
+	assert_int_equal(0, sl_proxy_backend_name(r.p, "g", &r.e[1].addr, name, sizeof(name)));
+	assert_string_equal("e1", name);
+	assert_int_equal(-ENOENT,
+	                 sl_proxy_backend_name(r.p, "g", &r.e[2].addr, name, sizeof(name)));
+	assert_int_equal(-ENOENT,
+	                 sl_proxy_backend_name(r.p, "nope", &r.e[1].addr, name, sizeof(name)));
+	/* a removed backend's address is free again */
+	assert_int_equal(0, sl_proxy_backend_remove(r.p, "g", "e1"));
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(0, sl_proxy_backend_name(r.p, "g", &r.e[1].addr, name, sizeof(name)));
+	assert_string_equal("again", name);
+	rig_stop(&r);
+}
+
 /* The slot Maglev gives each of <n> keys, through the proxy's current prototype. */
 static void
 maglev_slots(struct sl_proxy *p, uint16_t *out, size_t n)
@@ -553,12 +580,16 @@ maglev_removal_moves_about_one_nth_of_flows(void **state)
 	uint16_t *before = malloc(KEYS * sizeof(*before)), *after = malloc(KEYS * sizeof(*after));
 	struct sl_backend_spec s;
 	size_t moved = 0, stray = 0;
+	struct sl_addr a[N];
 	struct rig r;
 
 	(void)state;
 	rig_config(&r, 1, "maglev", 0);
 	for (size_t i = 0; i < N; i++) {
-		sl_test_proxy_backend(&r.backends[i], &r.e[0].addr);
+		/* an address each, as a group's backends have; nothing connects to them */
+		a[i] = r.e[0].addr;
+		sl_addr_set_port(&a[i], 40000 + (unsigned)i);
+		sl_test_proxy_backend(&r.backends[i], &a[i]);
 		snprintf(r.backends[i].name, sizeof(r.backends[i].name), "m%zu", i);
 	}
 	r.group.nbackends = N;
@@ -579,7 +610,7 @@ maglev_removal_moves_about_one_nth_of_flows(void **state)
 	assert_true(stray <= KEYS / 100);
 
 	/* adding it back (in another slot) restores the table: the flows go where they went */
-	s = spec_of("m3", &r.e[0].addr, 1);
+	s = spec_of("m3", &a[3], 1);
 	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
 	maglev_slots(r.p, after, KEYS);
 	for (size_t k = 0; k < KEYS; k++)
@@ -1257,9 +1288,10 @@ changes_race_live_traffic_safely(void **state)
 		assert_int_equal(0, pthread_create(&th[i], NULL, traffic_main, &t[i]));
 	}
 	for (unsigned k = 0; k < ROUNDS; k++) {
-		struct sl_backend_spec s = spec_of("x", &r.e[1 + k % 3].addr, 1 + k % 5);
-		struct sl_backend_spec set[2] = {spec_of("y", &r.e[1 + (k + 1) % 3].addr, 1),
-		                                 spec_of("z", &r.e[1 + (k + 2) % 3].addr, 2)};
+		/* x at an address of its own: the discovered ones stay between rounds */
+		struct sl_backend_spec s = spec_of("x", &r.e[1].addr, 1 + k % 5);
+		struct sl_backend_spec set[2] = {spec_of("y", &r.e[2 + k % 2].addr, 1),
+		                                 spec_of("z", &r.e[2 + (k + 1) % 2].addr, 2)};
 		int err = sl_proxy_backend_add(r.p, "g", &s);
 
 		/* -ENOSPC: slots of earlier rounds still held by sessions */
@@ -1292,6 +1324,7 @@ main(void)
 	        cmocka_unit_test(discovered_set_keeps_the_backends_that_stay),
 	        cmocka_unit_test(discovered_set_keeps_health_of_backends_that_stay),
 	        cmocka_unit_test(changes_refuse_bad_requests),
+	        cmocka_unit_test(add_refuses_an_address_another_backend_of_the_group_has),
 	        cmocka_unit_test(maglev_removal_moves_about_one_nth_of_flows),
 	        cmocka_unit_test(metrics_show_backends_added_at_run_time_and_hide_removed_ones),
 	        cmocka_unit_test(access_log_names_the_backend_a_session_had),

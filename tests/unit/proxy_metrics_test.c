@@ -2,8 +2,8 @@
 /*
  * The proxy's statistics registry with real sessions, in process: sl_proxy on 127.0.0.1 in
  * front of echo servers on threads. Per-backend sessions, bytes and connect failures, bytes of
- * sessions still open counted at a collection, latency histograms merged from the workers, and
- * the group's backends up.
+ * sessions still open counted at a collection, latency histograms merged from the workers, the
+ * group's backends up, and a help text of its own for every metric.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -236,6 +236,30 @@ metrics_count_connect_failures_on_the_refusing_backend(void **state)
 	rig_stop(&r);
 }
 
+static void
+metrics_each_have_a_help_text_of_their_own(void **state)
+{
+	const struct sl_stats *reg;
+	struct rig r;
+
+	(void)state;
+	rig_start(&r, 1, 1, false);
+	reg = sl_proxy_stats_registry(r.p);
+	for (size_t i = 0; i < sl_stats_len(reg); i++) {
+		const struct sl_stats_set *s = sl_stats_at(reg, i);
+
+		for (unsigned k = 0; k < sl_stats_set_ndefs(s); k++) {
+			const struct sl_stats_def *d = sl_stats_set_def(s, k);
+
+			/* the exposition falls back on the name, which tells a reader nothing */
+			if (d->help == NULL || d->help[0] == '\0' || strcmp(d->help, d->name) == 0)
+				fail_msg("%s: %s has no help text of its own", sl_stats_set_name(s),
+				         d->name);
+		}
+	}
+	rig_stop(&r);
+}
+
 int
 main(void)
 {
@@ -244,6 +268,7 @@ main(void)
 	        cmocka_unit_test(metrics_collect_counts_bytes_of_open_sessions),
 	        cmocka_unit_test(metrics_histograms_hold_one_sample_per_session),
 	        cmocka_unit_test(metrics_count_connect_failures_on_the_refusing_backend),
+	        cmocka_unit_test(metrics_each_have_a_help_text_of_their_own),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
