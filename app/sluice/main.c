@@ -165,7 +165,7 @@ static int
 check_config(const struct cli *c)
 {
 	const char *path = c->config_path;
-	struct sl_privs_id id;
+	struct privileges_plan plan;
 	struct sl_config *cfg;
 	char why[512];
 
@@ -181,9 +181,9 @@ check_config(const struct cli *c)
 		sl_config_free(cfg);
 		return 1;
 	}
-	/* the user and group must exist here too (the file cannot say whether they do) */
-	if ((cfg->user[0] != '\0' || cfg->group[0] != '\0') &&
-	    sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, sizeof(why)) != 0) {
+	/* the user and group must exist here, be reachable, and the features' capabilities be
+	 * held: what the start refuses before binding, it refuses here */
+	if (privileges_check(cfg, &plan, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
 		sl_config_free(cfg);
 		return 1;
@@ -708,6 +708,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	struct sl_xdp *xdp = NULL;
 	pid_t handed_to;
 	struct drain_watch dw = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct privileges_plan plan;
 	uint32_t n = sl_config_workers(cfg);
 	struct sl_proxy *p;
 	pthread_t watcher;
@@ -721,8 +722,10 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		return 1;
 	}
 	warn_pipe_size(cfg);
-	if (privileges_check(cfg) != 0)
+	if (privileges_check(cfg, &plan, why, sizeof(why)) != 0) {
+		sl_log_error("cannot start: %s", why);
 		return 1;
+	}
 	/* said here, once: sl_proxy_create() would log it and then fail with a bare -EMFILE */
 	if (budget_fits(cfg, why, sizeof(why)) != 0) {
 		sl_log_error("cannot start: %s", why);
@@ -753,7 +756,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		err = upgrade_open(&up, cfg->upgrade_socket, take.upgrade_fd, p) != 0 ? -EIO : 0;
 		take.upgrade_fd = -1; /* upgrade_open()'s, even when it fails */
 	}
-	if (err == 0 && privileges_drop(cfg) != 0)
+	if (err == 0 && privileges_drop(cfg, &plan) != 0)
 		err = -EPERM;
 	if (err == 0)
 		err = sl_proxy_start(p);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Privileges of the sluice binary (privileges.h): the capability check before anything is
- * bound, and the switch to the configured user once every socket and file is open, through
- * sluice/privs.h.
+ * Privileges of the sluice binary (privileges.h): the checks before anything is bound, which
+ * --check runs too, and the switch to the configured user once every socket and file is open,
+ * through sluice/privs.h.
  */
 #include "privileges.h"
 
@@ -12,82 +12,141 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sluice/log.h>
 #include <sluice/privs.h>
 
-/*
- * Before anything is bound: refuses to start when a feature of <cfg> needs a capability this
- * process lacks, naming both, or when the user or group to drop to does not exist here.
- * Returns 0 or -1 (logged).
- */
+/* The access log's file name, or NULL when it has none (off, or standard output). */
+static const char *
+access_log_file(const struct sl_config *cfg)
+{
+	const char *path = cfg->access_log.path;
+
+	return path == NULL || path[0] == '\0' || strcmp(path, "-") == 0 ? NULL : path;
+}
+
+/* Whether <id> may write a file of <st>'s owner and mode, as the kernel's mode check decides. */
+static bool
+may_write(const struct sl_privs_id *id, const struct stat *st)
+{
+	bool member = st->st_gid == id->gid;
+
+	if (id->uid == 0)
+		return true;
+	if (st->st_uid == id->uid)
+		return (st->st_mode & S_IWUSR) != 0;
+	for (size_t i = 0; i < id->ngroups; i++)
+		member |= st->st_gid == id->groups[i];
+	return (st->st_mode & (member ? S_IWGRP : S_IWOTH)) != 0;
+}
+
+/* The reason an access log <log> that user <id> cannot write refuses the start, in <why>. */
+static void
+say_not_writable(char *why, size_t size, const char *log, const struct sl_privs_id *id)
+{
+	snprintf(why, size,
+	         "access_log %s is not writable by user %s (uid %u): SIGUSR1 could not reopen it; "
+	         "give the file to that user (chown) or choose a path it can write",
+	         log, id->user, (unsigned)id->uid);
+}
+
 int
-privileges_check(const struct sl_config *cfg)
+privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, char *why, size_t size)
 {
 	static const enum sl_privs_phase phases[] = {SL_PRIVS_BIND, SL_PRIVS_RUN};
+	bool root = geteuid() == 0, named = cfg->user[0] != '\0' || cfg->group[0] != '\0';
+	const char *log = access_log_file(cfg);
 	char what[200], cap[64];
 	struct sl_privs_id id;
+	struct stat st;
 
-	/* the drop resolves them again, after binding; a name unknown here fails before */
-	if ((cfg->user[0] != '\0' || cfg->group[0] != '\0') &&
-	    sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, what, sizeof(what)) != 0) {
-		sl_log_error("cannot start: %s", what);
-		return -1;
-	}
-
+	*plan = (struct privileges_plan){0};
+	if (log != NULL && stat(log, &st) != 0 && errno == ENOENT)
+		plan->access_log_new = true;
 	for (size_t i = 0; i < SL_ARRAY_SIZE(phases); i++) {
 		uint64_t need = sl_privs_caps(cfg, phases[i], what, sizeof(what));
 
 		if (sl_privs_check(need, cap, sizeof(cap)) != 0) {
-			sl_log_error(
-			        "cannot start: %s needs %s, which this process does not have: "
-			        "start sluice as root (with user: to drop to after binding), or "
-			        "give it the capability (systemd: AmbientCapabilities=)",
-			        what, cap);
+			snprintf(why, size,
+			         "%s needs %s, which this process does not have: start sluice as "
+			         "root (with user: to drop to after binding), or give it the "
+			         "capability (systemd: AmbientCapabilities=)",
+			         what, cap);
 			return -1;
 		}
+	}
+	if (!named)
+		return 0;
+	if (sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, size) != 0)
+		return -1;
+	if (root && cfg->user[0] == '\0') {
+		snprintf(why, size,
+		         "group: %s without user: would still run as root: set user: too",
+		         cfg->group);
+		return -1;
+	}
+	if (!root && (id.uid != geteuid() || id.gid != getegid())) {
+		snprintf(why, size,
+		         "cannot switch to user %s (uid %u), group %s (gid %u): sluice runs as uid "
+		         "%u, not root; start it as root, or leave user: and group: out",
+		         id.user, (unsigned)id.uid, id.group, (unsigned)id.gid,
+		         (unsigned)geteuid());
+		return -1;
+	}
+	/* a file the start makes is given to the user; one that exists must be writable by it */
+	if (root && log != NULL && !plan->access_log_new && stat(log, &st) == 0 &&
+	    S_ISREG(st.st_mode) && !may_write(&id, &st)) {
+		say_not_writable(why, size, log, &id);
+		return -1;
 	}
 	return 0;
 }
 
 /*
- * After the drop: the access log's file must stay writable by the new user, or SIGUSR1 (log
- * rotation) could not reopen it. A directory it cannot write only gets a warning: a rotation
- * that copies and truncates still works. Returns 0 or -1 (logged).
+ * Before the drop: an access log file this start made (owned by root) goes to the user, so a
+ * rotation's reopen (SIGUSR1) can write it. Returns 0 or -1 (logged).
  */
 static int
-check_access_log(const struct sl_config *cfg, const struct sl_privs_id *id)
+give_access_log(const struct sl_config *cfg, const struct privileges_plan *plan,
+                const struct sl_privs_id *id)
 {
-	char dir[4096];
+	const char *log = access_log_file(cfg);
 
-	if (cfg->access_log.path == NULL || strcmp(cfg->access_log.path, "-") == 0)
+	if (log == NULL || !plan->access_log_new || geteuid() != 0)
 		return 0;
-	if (access(cfg->access_log.path, W_OK) != 0) {
-		sl_log_error("cannot start: access_log %s is not writable by user %s (uid %u): "
-		             "SIGUSR1 could not reopen it; give the file to that user (chown) or "
-		             "choose a path it can write",
-		             cfg->access_log.path, id->user, (unsigned)id->uid);
+	if (chown(log, id->uid, id->gid) != 0) {
+		sl_log_error("cannot start: access_log %s: cannot give it to user %s (uid %u): %s",
+		             log, id->user, (unsigned)id->uid, strerror(errno));
 		return -1;
 	}
-	snprintf(dir, sizeof(dir), "%s", cfg->access_log.path);
+	return 0;
+}
+
+/*
+ * After the drop: a directory the user cannot write only gets a warning (a rotation that
+ * copies and truncates still works). The file itself was checked before.
+ */
+static void
+warn_access_log_dir(const struct sl_config *cfg, const struct sl_privs_id *id)
+{
+	const char *log = access_log_file(cfg);
+	char dir[4096];
+
+	if (log == NULL)
+		return;
+	snprintf(dir, sizeof(dir), "%s", log);
 	if (access(dirname(dir), W_OK | X_OK) != 0)
 		sl_log_warn(
 		        "access_log: user %s (uid %u) cannot create files in %s: after a "
 		        "rotation that moves %s away, SIGUSR1 cannot create it again (copytruncate "
 		        "works)",
-		        id->user, (unsigned)id->uid, dir, cfg->access_log.path);
-	return 0;
+		        id->user, (unsigned)id->uid, dir, log);
 }
 
-/*
- * Once every socket and file is open and before any thread starts: switches to cfg->user and
- * cfg->group, keeping only the capabilities the features in use need while running
- * (sluice/privs.h). With neither set, root only gets a warning, and a non-root process still
- * sheds the capabilities it was started with (systemd's AmbientCapabilities=). Returns 0 or -1.
- */
 int
-privileges_drop(const struct sl_config *cfg)
+privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan)
 {
 	uint64_t keep = sl_privs_caps(cfg, SL_PRIVS_RUN, NULL, 0);
 	bool root = geteuid() == 0;
@@ -116,24 +175,13 @@ privileges_drop(const struct sl_config *cfg)
 			            keep == 0 ? "none" : "those the features need");
 		return 0;
 	}
-	if (root && cfg->user[0] == '\0') {
-		sl_log_error("cannot start: group: %s without user: would still run as root: set "
-		             "user: too",
-		             cfg->group);
-		return -1;
-	}
+	/* privileges_check() refused what cannot work; the names are resolved again here */
 	if (sl_privs_resolve(&id, cfg->user, cfg->group, NULL, NULL, why, sizeof(why)) != 0) {
 		sl_log_error("cannot start: %s", why);
 		return -1;
 	}
-	if (!root && (id.uid != geteuid() || id.gid != getegid())) {
-		sl_log_error(
-		        "cannot start: cannot switch to user %s (uid %u), group %s (gid %u): "
-		        "sluice runs as uid %u, not root; start it as root, or leave user: and "
-		        "group: out",
-		        id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, (unsigned)geteuid());
+	if (give_access_log(cfg, plan, &id) != 0)
 		return -1;
-	}
 	/* already that user (started by systemd's User=): only the capabilities to shed */
 	if (sl_privs_drop(root ? &id : NULL, keep, why, sizeof(why)) != 0) {
 		sl_log_error("cannot start: cannot drop privileges to user %s (uid %u): %s",
@@ -144,5 +192,12 @@ privileges_drop(const struct sl_config *cfg)
 	            "kept: %s",
 	            id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, id.ngroups,
 	            id.ngroups == 1 ? "" : "s", keep == 0 ? "none" : "those the features need");
-	return check_access_log(cfg, &id);
+	/* the mode bits were checked before; an ACL or a read-only mount shows only now */
+	if (access_log_file(cfg) != NULL && access(access_log_file(cfg), W_OK) != 0) {
+		say_not_writable(why, sizeof(why), access_log_file(cfg), &id);
+		sl_log_error("cannot start: %s", why);
+		return -1;
+	}
+	warn_access_log_dir(cfg, &id);
+	return 0;
 }

@@ -3,8 +3,9 @@
 sluice binds a port below 1024, then runs as that user with no capability, an empty bounding
 set and no_new_privs, in every thread (/proc/PID/task/*/status); it still proxies, serves the
 admin endpoint, reopens its access log on SIGUSR1, refuses a reload that adds a privileged port,
-and drains. Numeric ids work the same; an unknown user, an access log the user cannot write and
-a low port without root are refused with a message that says so. sluice-static (no NSS) is
+and drains. Numeric ids work the same; an access log the start makes is given to the user; an
+unknown user, an access log the user cannot write and a low port without root are refused with
+a message that says so, by --check as by the start. sluice-static (no NSS) is
 checked too where it is built. Needs root; skips otherwise."""
 import grp
 import os
@@ -213,6 +214,54 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(1, r.returncode)
         self.assertIn(f"cannot start: access_log {log} is not writable by user {USER}", r.stderr)
         self.assertIn("SIGUSR1 could not reopen it", r.stderr)
+
+    def test_access_log_the_start_makes_is_the_users(self):
+        """A path that does not exist yet is made by root before the drop and given to the
+        user, so the start goes on and SIGUSR1 can reopen it."""
+        port = free_port()
+        log = os.path.join(self.dir, "new.log")
+        cfg = self.write(config(port, self.backend.port, f"user: {USER}\n", access_log=log))
+        with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+            wait_for_text(px, "listening on")
+            st = os.stat(log)
+            self.assertEqual((self.pw.pw_uid, self.gid), (st.st_uid, st.st_gid))
+            with connect(port) as s:
+                self.assertTrue(echoed(s, b"logged by the user"))
+            self.assertEqual(0, px.stop(), px.stderr())
+        with open(log) as f:
+            self.assertEqual(1, len(f.readlines()))
+
+    def test_check_refuses_what_the_start_refuses_over_privileges(self):
+        """Each case --check passed and the start refused: now both refuse, alike."""
+        log = os.path.join(self.dir, "root-only.log")
+        with open(log, "w"):
+            pass
+        os.chmod(log, 0o600)
+        uid, gid = self.pw.pw_uid, self.gid
+
+        def become_nobody():
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+
+        cases = [  # config, runs as nobody, what both say
+            (config(free_port(), self.backend.port, f"group: {GROUP}\n"), False,
+             f"group: {GROUP} without user: would still run as root: set user: too"),
+            (config(free_port(), self.backend.port, f"user: {USER}\n", access_log=log), False,
+             f"access_log {log} is not writable by user {USER}"),
+            (config(free_port(), self.backend.port, "user: daemon\n"), True,
+             "cannot switch to user daemon"),
+            (config(low_port(), self.backend.port), True, "needs cap_net_bind_service"),
+        ]
+        for text, as_nobody, said in cases:
+            cfg = self.write(text)
+            for mode in (["--check"], []):
+                with self.subTest(said=said, mode=mode):
+                    r = subprocess.run([SLUICE] + mode + ["-c", cfg], capture_output=True,
+                                       text=True, timeout=30 * SLOW,
+                                       preexec_fn=become_nobody if as_nobody else None)
+                    self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+                    self.assertIn(said, r.stderr)
 
     def test_running_as_root_without_user_warns(self):
         port = free_port()
