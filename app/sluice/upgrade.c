@@ -393,8 +393,9 @@ upgrade_stop(struct upgrade *u)
 	}
 	close(u->lfd);
 	/* the file is the new process's now, if one took over */
-	if (upgrade_handed_over(u) == 0)
-		unlink(u->path);
+	if (upgrade_handed_over(u) == 0 && unlink(u->path) != 0 && errno != ENOENT)
+		sl_log_info("upgrade socket %s stays behind: %s (the next start replaces it)",
+		            u->path, strerror(errno));
 	free(u);
 }
 

@@ -1144,8 +1144,11 @@ sl_ctl_stop(struct sl_ctl *c)
 	for (size_t i = 0; i < CLIENTS_MAX; i++)
 		if (c->clients[i].fd != -1)
 			client_close(&c->clients[i]);
-	if (!c->keep_file)
-		unlink(c->sun.sun_path);
+	/* after a drop to user:, a directory only root may write keeps it: the next start
+	 * replaces a socket nothing serves */
+	if (!c->keep_file && unlink(c->sun.sun_path) != 0 && errno != ENOENT)
+		sl_log_info("control socket %s stays behind: %s (the next start replaces it)",
+		            c->sun.sun_path, strerror(errno));
 	close(c->lfd);
 	free(c->config_path);
 	free(c);

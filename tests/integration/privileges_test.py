@@ -231,6 +231,23 @@ class PrivilegesTest(unittest.TestCase):
         with open(log) as f:
             self.assertEqual(1, len(f.readlines()))
 
+    def test_control_socket_the_user_cannot_remove_is_said_at_exit(self):
+        root_dir = tempfile.mkdtemp()  # root's, mode 0700 -> 0755: the user may not write it
+        self.addCleanup(shutil.rmtree, root_dir, True)
+        os.chmod(root_dir, 0o755)
+        sock = os.path.join(root_dir, "ctl.sock")
+        port = free_port()
+        cfg = self.write(config(port, self.backend.port,
+                                f"user: {USER}\ncontrol: {{ path: {sock} }}\n"))
+        with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+            wait_for_text(px, "listening on")
+            self.assertEqual(0, px.stop(), px.stderr())
+        self.assertIn(f"control socket {sock} stays behind: Permission denied (the next start "
+                      "replaces it)", px.stderr())
+        # and the next start does
+        with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+            wait_for_text(px, f"control socket on {sock}")
+
     def test_check_refuses_what_the_start_refuses_over_privileges(self):
         """Each case --check passed and the start refused: now both refuse, alike."""
         log = os.path.join(self.dir, "root-only.log")
