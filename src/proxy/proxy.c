@@ -402,7 +402,11 @@ sl_proxy_start(struct sl_proxy *p)
 	p->idle_workers = 0;
 	err = sl_worker_group_start(p->wg);
 	if (err != 0) {
-		sl_log_error("cannot start workers: %s", strerror(-err));
+		sl_log_error("cannot start workers: %s%s", strerror(-err),
+		             err == -EAGAIN ? " (this user's process and thread limit, ulimit -u "
+		                              "or systemd's TasksMax=, or the host's "
+		                              "kernel.threads-max: raise it or use fewer workers)"
+		                            : "");
 		goto err_fini_unlock;
 	}
 	p->bk_live = true;

@@ -10,8 +10,9 @@ import socket
 import subprocess
 import unittest
 
-from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, connect, echo_handler,
-                     echo_roundtrip, free_port, wait_for, wait_for_text, wait_port, write_config)
+from harness import (FLAVOUR, SLOW, SLUICE, Server, Sluice, closed_by_peer, connect,
+                     echo_handler, echo_roundtrip, free_port, wait_for, wait_for_text, wait_port,
+                     write_config)
 
 
 class Flags(unittest.TestCase):
@@ -90,6 +91,47 @@ groups:
                       "per worker) hold ", r.stderr)
         self.assertIn("the limit is 64 (raise `ulimit -n` or LimitNOFILE=", r.stderr)
         self.assertEqual(1, r.stderr.count("cannot start"), r.stderr)  # said once
+
+    @unittest.skipIf(FLAVOUR in ("asan", "tsan"), "the sanitizers reserve terabytes of "
+                     "address space at start")
+    def test_start_out_of_address_space_names_the_limit_and_the_keys(self):
+        port = free_port()
+        path = write_config(f"""
+workers: 64
+access_log: {{ path: /dev/null, ring_size: 1048576 }}
+listeners: [{{ address: 127.0.0.1:{port}, group: g }}]
+groups: [{{ name: g, backends: [{{ address: 127.0.0.1:9001 }}] }}]
+""")
+        self.addCleanup(os.unlink, path)
+
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+        r = subprocess.run([SLUICE, "-c", path, "--admin", "off", "--control", "off"],
+                           capture_output=True, text=True, preexec_fn=low_limit,
+                           timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode, r.stderr)
+        self.assertIn("Cannot allocate memory (the address-space limit, ulimit -v, is 2048 MiB: "
+                      "raise it, or use fewer workers, a smaller buffer_size, "
+                      "access_log.ring_size or warm pools)", r.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: runs sluice as nobody, whose thread "
+                         "limit root's does not bound")
+    def test_start_out_of_threads_names_the_limit(self):
+        port = free_port()
+
+        def few_threads():
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            resource.setrlimit(resource.RLIMIT_NPROC, (8, 8))
+
+        r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{port}", "-b", "127.0.0.1:9001", "-w", "32",
+                            "--admin", "off", "--control", "off"], capture_output=True,
+                           text=True, preexec_fn=few_threads, timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode, r.stderr)
+        self.assertIn("Resource temporarily unavailable (this user's process and thread limit, "
+                      "ulimit -u or systemd's TasksMax=", r.stderr)
 
     def test_listen_address_in_use_says_why(self):
         with socket.socket() as taken:
