@@ -535,6 +535,9 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 		while (w->live != NULL)
 			sl__session_abort(w->live, SL_TIMEOUT_DRAIN);
 	}
+	/* every session has queued its record: the last lines are written (or counted) now,
+	 * before the exit summary reads the counts */
+	sl__accesslog_stop(p->alog);
 	return err;
 }
 
@@ -661,10 +664,4 @@ sl_proxy_reopen_logs(struct sl_proxy *p)
 		return -ENOENT;
 	sl__accesslog_reopen(p->alog);
 	return 0;
-}
-
-uint64_t
-sl_proxy_access_log_dropped(const struct sl_proxy *p)
-{
-	return p->alog != NULL ? sl__accesslog_dropped(p->alog) : 0;
 }
