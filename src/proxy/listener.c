@@ -105,13 +105,17 @@ listener_accept(struct sl_plistener *l)
 	for (unsigned i = 0; i < l->batch; i++) {
 		if (!slot_reserve(l)) {
 			/* a session closing here resumes at once; one closing on another worker
-			 * is seen by the timer */
+			 * is seen by the timer. A retry that finds no slot yet is the same pause:
+			 * counted once */
+			if (!l->paused)
+				sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
 			l->paused = true;
-			sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
 			listener_mute(l, true);
 			sl_loop_timer_add(w->loop, &l->retry, ACCEPT_CAP_RETRY_MS);
 			return;
 		}
+		if (sl_unlikely(l->paused))
+			l->paused = false; /* a slot: the pause is over */
 		fd = sl_sock_accept(l->fd, &peer);
 		if (sl_likely(fd >= 0)) {
 			if (sl_unlikely(sl__session_open(l, fd, &peer) != 0))
@@ -166,10 +170,10 @@ listener_more(struct sl_loop *loop, struct sl_defer *d)
 	listener_accept(l);
 }
 
+/* Looks again after a pause (paused stays set until a slot is found) or an accept error. */
 static void
 listener_retry(struct sl_loop *loop, struct sl_timer *t)
 {
-	((struct sl_plistener *)t->data)->paused = false;
 	listener_more(loop, &((struct sl_plistener *)t->data)->more);
 }
 
@@ -419,7 +423,8 @@ sl__listener_session_closed(struct sl_plistener *l)
 	if (sl_unlikely(l->retired) && l->active == 0)
 		sl_loop_defer(l->w->loop, &l->gone); /* after the session's own callback */
 	if (sl_unlikely(l->paused) && l->fd >= 0) {
-		l->paused = false;
+		/* paused stays set until the accept finds the slot (another worker may take it
+		 * first: then the pause goes on, and is not counted again) */
 		sl_loop_timer_cancel(l->w->loop, &l->retry);
 		sl_loop_defer(l->w->loop, &l->more);
 	}

@@ -321,7 +321,9 @@ struct sl_plistener {
 	struct sl_defer more;  /* resumes accepting after a pause or an accept error */
 	struct sl_timer retry; /* retries accept after running out of fds, or at a cap */
 	uint32_t active;       /* sessions of this listener on this worker */
-	bool paused;    /* at a session cap: resumes when a session closes here, or on the timer */
+	/* at a session cap: from the accept that finds none to the one that finds a slot again
+	 * (looked for when a session closes here, and on the timer); one accept_pauses each */
+	bool paused;
 	bool muted;     /* paused or retrying: READ interest removed (it is level-triggered) */
 	uint8_t batch;  /* accepts per report: 1 .. SL_ACCEPT_BATCH, halved on EAGAIN */
 	uint8_t streak; /* reports in a row that used the whole batch (more were waiting) */
