@@ -852,7 +852,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	/* before the summary: a scrape or show stats asks the workers, gone now (1 s at most) */
 	sl_ctl_stop(ctl);
 	sl_admin_stop(admin);
-	summary_print(p, cfg);
+	summary_print(p);
 	sl_proxy_destroy(p);
 	sl_alerts_destroy(alerts); /* after the last registry reader */
 	sl_xdp_destroy(xdp);       /* likewise; closing its link detaches the program */

@@ -39,6 +39,7 @@ static const struct {
         {"warm", "warm_misses"},
         {"warm", "warm_expired"},
         {"warm", "warm_dead"},
+        {"access_log", NULL},
 };
 
 static bool
@@ -217,16 +218,29 @@ print_set(const struct sl_stats_set *s)
 		sl_log_info("%s:%s", set, line);
 }
 
+/* With an access log, last: the sessions without a line, and why (set access_log). */
+static void
+print_access_log(const struct sl_stats *r)
+{
+	char line[256] = "";
+	size_t len = 0;
+	uint64_t n;
+
+	if (sl_stats_find(r, "access_log") == NULL)
+		return;
+	n = append_labelled(r, "access_log", line, sizeof(line), &len);
+	sl_log_info("access log: %llu lines dropped%s%s", (unsigned long long)n, n != 0 ? ":" : "",
+	            line);
+}
+
 /* The exit summary: the known lines, then every other figure of the registry. */
 void
-summary_print(struct sl_proxy *p, const struct sl_config *cfg)
+summary_print(struct sl_proxy *p)
 {
 	const struct sl_stats *r = sl_proxy_stats_registry(p);
 
 	print_known_lines(r);
 	for (size_t i = 0; i < sl_stats_len(r); i++)
 		print_set(sl_stats_at(r, i));
-	if (cfg->access_log.path != NULL)
-		sl_log_info("access log: %llu lines dropped",
-		            (unsigned long long)sl_proxy_access_log_dropped(p));
+	print_access_log(r);
 }

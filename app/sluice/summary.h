@@ -6,10 +6,9 @@
 #ifndef SLUICE_APP_SUMMARY_H
 #define SLUICE_APP_SUMMARY_H
 
-#include <sluice/config.h>
 #include <sluice/proxy.h>
 
-/* Logs the summary of <p>, which ran <cfg>. Main thread, after the drain. */
-void summary_print(struct sl_proxy *p, const struct sl_config *cfg);
+/* Logs the summary of <p>. Main thread, after the drain. */
+void summary_print(struct sl_proxy *p);
 
 #endif /* SLUICE_APP_SUMMARY_H */

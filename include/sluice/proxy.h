@@ -146,8 +146,10 @@ SL_API void sl_proxy_use_xdp(struct sl_proxy *p, struct sl_xdp *x);
  * Graceful shutdown: stops the health checker (backends keep their last state), then every
  * worker closes its listeners and its warm connections at once (new clients are refused) and
  * lets its sessions finish; at <deadline_ms> after the call the sessions still open are closed
- * (counted as SL_TIMEOUT_DRAIN). Blocks until every worker is idle, then stops the workers.
- * Returns 0, or a negative errno if a worker could not be reached.
+ * (counted as SL_TIMEOUT_DRAIN). Blocks until every worker is idle, then stops the workers
+ * and the access log's thread once it wrote every session's line (or counted it dropped), so
+ * the registry's figures are final. Returns 0, or a negative errno if a worker could not be
+ * reached.
  */
 SL_API int sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms);
 
@@ -281,12 +283,6 @@ SL_API void sl_proxy_count_admin_refused(struct sl_proxy *p);
  * then 0, and nothing changes). Any thread while the proxy exists (a signal watcher).
  */
 SL_API int sl_proxy_reopen_logs(struct sl_proxy *p);
-
-/*
- * Access log records dropped because a worker's ring was full (the logger thread fell behind):
- * those sessions have no line. 0 without an access log. Any thread.
- */
-SL_API uint64_t sl_proxy_access_log_dropped(const struct sl_proxy *p);
 
 /* One open session as sl_proxy_sessions() saw it. */
 struct sl_proxy_session_info {

@@ -5,10 +5,14 @@
  * to fill) and <full> (worker -> logger: records to write), holding all ring_size records
  * between them. A worker pops a free record, copies into it and pushes it full: no allocation,
  * formatting or system call, and an empty <free> drops the record (counted). The logger thread
- * pops full records, formats and writes them through stdio's buffer, and gives them back.
- * Writers: <dropped> by the channel's worker (relaxed); stop and reopen under <mu> by any
- * thread; the file and everything else by the logger (the controlling thread before start and
- * after the join). The rings' own release/acquire pairs hand each record over.
+ * pops full records, formats them into its own buffer of whole lines and gives them back; it
+ * writes the buffer with write(2), so it knows what the file holds: a write that stops inside
+ * a line keeps the rest, written first when the file takes it again (the line is completed,
+ * never followed by another), and a line the buffer has no room for while the file takes
+ * nothing is dropped and counted (<lost>). Writers: <dropped> by the channel's worker, <lost>
+ * by the logger (both relaxed); stop and reopen under <mu> by any thread; the file, the buffer
+ * and everything else by the logger (the controlling thread before start and after the join).
+ * The rings' own release/acquire pairs hand each record over.
  */
 #include "proxy/accesslog.h"
 
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,8 +45,11 @@
 /* Records the logger takes from one ring per pass, so that one busy worker cannot starve the
  * others' channels. */
 #define BATCH 64
-/* stdio buffer of the file. */
+/* The logger's buffer of lines on their way to the file: what it holds while writes fail. */
 #define FILE_BUF ((size_t)64 * 1024)
+/* After a failed write, the next try waits this long (a full disk is not asked 100 times a
+ * second). */
+#define RETRY_MS FLUSH_MS
 
 struct sl_accesslog_chan {
 	struct sl_ring_spsc *free; /* producer: logger; consumer: the worker */
@@ -53,9 +61,18 @@ struct sl_accesslog_chan {
 struct sl_accesslog {
 	const struct sl_config *cfg; /* layout snapshot: names, addresses, path */
 	const char *path;            /* cfg->access_log.path */
-	FILE *f;                     /* stdout for "-" */
-	char *fbuf;                  /* f's buffer (FILE_BUF bytes); NULL for stdout */
-	bool write_failed;           /* an error was logged; logged again once writes work */
+	int fd;                      /* STDOUT_FILENO for "-"; -1 while not open */
+	char *buf;                   /* FILE_BUF bytes: whole lines not yet in the file */
+	size_t len;                  /* bytes in buf */
+	/* bytes at the start of buf already in the file: part of buf's first line, whose rest
+	 * the file still lacks (0 between failed writes: only whole lines are kept) */
+	size_t head;
+	/* with head > 0: the file offset just past those bytes, if known (UINT64_MAX: a pipe) */
+	uint64_t head_end;
+	uint64_t retry_ms;     /* after a failed write, no new one before this (mono_ms()) */
+	bool write_failed;     /* an error was logged; logged again once writes work */
+	uint64_t fail_lost;    /* lines lost since write_failed was set, for that log line */
+	_Atomic uint64_t lost; /* lines lost to write failures; only the logger adds (relaxed) */
 	unsigned n;
 	struct sl_accesslog_chan *chans;
 	pthread_t thread;
@@ -154,10 +171,13 @@ sl__accesslog_session_closed(struct sl_session *s, bool reset)
 }
 
 uint64_t
-sl__accesslog_dropped(const struct sl_accesslog *a)
+sl__accesslog_dropped(const struct sl_accesslog *a, enum sl_accesslog_drop why)
 {
 	uint64_t n = 0;
 
+	if (why == SL_ACCESSLOG_WRITE_FAILED)
+		/* relaxed: a statistic; a count that lags by a line is fine */
+		return atomic_load_explicit(&a->lost, memory_order_relaxed);
 	for (unsigned i = 0; i < a->n; i++)
 		/* relaxed: a statistic; a count that lags by a record is fine */
 		n += atomic_load_explicit(&a->chans[i].dropped, memory_order_relaxed);
@@ -477,86 +497,193 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Opens <path> for appending with a FILE_BUF buffer in <*f> (<*fbuf> owns it). 0 or -errno. */
+/* Opens <path> for appending in <*fd> (standard output for "-"). 0 or -errno. */
 static int
-file_open(const char *path, FILE **f, char **fbuf)
+file_open(const char *path, int *fd)
 {
-	int fd, err;
-
 	if (strcmp(path, "-") == 0) {
-		*f = stdout;
-		*fbuf = NULL;
+		*fd = STDOUT_FILENO;
 		return 0;
 	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd == -1)
-		return -errno;
-	*fbuf = malloc(FILE_BUF);
-	*f = *fbuf != NULL ? fdopen(fd, "a") : NULL;
-	if (*f == NULL) {
-		err = *fbuf != NULL ? -errno : -ENOMEM;
-		goto err_close_fd;
+	*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	return *fd == -1 ? -errno : 0;
+}
+
+static void
+file_close(int fd)
+{
+	if (fd >= 0 && fd != STDOUT_FILENO)
+		close(fd);
+}
+
+/* Newlines in <len> bytes at <p>: whole lines. */
+static uint64_t
+count_lines(const char *p, size_t len)
+{
+	uint64_t n = 0;
+
+	for (const char *end = p + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* <n> lines will never be written: counted, and told when writes work again. */
+static void
+count_lost(struct sl_accesslog *a, uint64_t n)
+{
+	/* relaxed: a statistic; only this thread adds */
+	atomic_fetch_add_explicit(&a->lost, n, memory_order_relaxed);
+	a->fail_lost += n;
+}
+
+/* Drops the lines of buf the file holds whole, keeping the part of a line it holds (head). */
+static void
+buf_trim(struct sl_accesslog *a)
+{
+	const char *nl = a->head > 0 ? memrchr(a->buf, '\n', a->head) : NULL;
+	size_t done = nl != NULL ? (size_t)(nl + 1 - a->buf) : 0;
+
+	if (done == 0)
+		return;
+	memmove(a->buf, a->buf + done, a->len - done);
+	a->len -= done;
+	a->head -= done;
+}
+
+/*
+ * Writes what buf holds past head. true if the file has all of it now (buf is empty). A
+ * failure keeps the rest: the lines not written and the rest of one the write stopped inside,
+ * which the next write completes; the first failure of a run of them is logged (EAGAIN, a
+ * pipe whose reader is behind, is not a failure to log), and the next try waits RETRY_MS.
+ */
+static bool
+file_write(struct sl_accesslog *a)
+{
+	ssize_t n;
+	off_t end;
+	int err = 0;
+
+	while (a->head < a->len) {
+		n = write(a->fd, a->buf + a->head, a->len - a->head);
+		if (n > 0) {
+			a->head += (size_t)n;
+		} else if (n == 0 || errno != EINTR) {
+			err = n == 0 ? EIO : errno; /* 0: a file that takes nothing says no more */
+			break;
+		}
 	}
-	setvbuf(*f, *fbuf, _IOFBF, FILE_BUF);
-	return 0;
-
-err_close_fd:
-	free(*fbuf);
-	*fbuf = NULL;
-	close(fd);
-	return err;
-}
-
-static void
-file_close(FILE *f, char *fbuf)
-{
-	if (f == stdout)
-		fflush(f);
-	else if (f != NULL)
-		fclose(f);
-	free(fbuf);
-}
-
-/* Flushes the file; logs the first failure of a run of them (disk full, I/O error). */
-static void
-file_flush(struct sl_accesslog *a)
-{
-	if (fflush(a->f) == 0 && !ferror(a->f)) {
+	if (a->head == a->len) {
+		a->head = a->len = 0;
 		if (a->write_failed)
-			sl_log_info("access log %s: writing again", a->path);
+			sl_log_info("access log %s: writing again (%llu lines lost meanwhile)",
+			            a->path, (unsigned long long)a->fail_lost);
 		a->write_failed = false;
+		return true;
+	}
+	if (!a->write_failed && err != EAGAIN) {
+		sl_log_error("access log %s: cannot write: %s (retrying; lines lost are counted)",
+		             a->path, strerror(err));
+		a->write_failed = true;
+		a->fail_lost = 0;
+	}
+	buf_trim(a);
+	if (a->head > 0) {
+		end = lseek(a->fd, 0, SEEK_CUR); /* O_APPEND: just past our last write */
+		a->head_end = end == (off_t)-1 ? UINT64_MAX : (uint64_t)end;
+	}
+	a->retry_ms = mono_ms() + RETRY_MS;
+	return false;
+}
+
+/* true if a write may be tried now: none failed, or the last failure is RETRY_MS old. */
+static bool
+may_write(const struct sl_accesslog *a)
+{
+	return a->head == a->len || !a->write_failed || mono_ms() >= a->retry_ms;
+}
+
+/* Adds a line of <len> bytes to buf, writing buf first when full; a line it has no room for
+ * (the file takes nothing) is lost. */
+static void
+buf_add(struct sl_accesslog *a, const char *line, size_t len)
+{
+	if (a->len + len > FILE_BUF && may_write(a))
+		file_write(a);
+	if (a->len + len > FILE_BUF) {
+		count_lost(a, 1);
 		return;
 	}
-	if (!a->write_failed)
-		sl_log_error("access log %s: cannot write: %s (lines are lost until it works)",
-		             a->path, strerror(errno));
-	a->write_failed = true;
-	clearerr(a->f);
+	memcpy(a->buf + a->len, line, len);
+	a->len += len;
+}
+
+/*
+ * The part of a line the file holds (buf's first <head> bytes) will never be completed: cut it
+ * off the file, if it is a regular file that ends with it (nobody wrote since), so that the
+ * file ends with a whole line. true if it did, or there was nothing to cut.
+ */
+static bool
+cut_head(struct sl_accesslog *a)
+{
+	struct stat st;
+
+	if (a->head == 0)
+		return true;
+	if (a->head_end == UINT64_MAX || fstat(a->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != a->head_end ||
+	    ftruncate(a->fd, st.st_size - (off_t)a->head) == -1)
+		return false;
+	a->head = 0;
+	return true;
+}
+
+/* Gives up on what buf holds (the file takes nothing): every line in it is lost. */
+static void
+buf_abandon(struct sl_accesslog *a)
+{
+	uint64_t n = count_lines(a->buf, a->len);
+
+	if (n == 0)
+		return;
+	count_lost(a, n);
+	sl_log_error("access log %s: %llu lines never written%s", a->path, (unsigned long long)n,
+	             cut_head(a) ? "" : " (the file ends inside one of them: it could not be cut)");
+	a->head = a->len = 0;
 }
 
 static void
 file_reopen(struct sl_accesslog *a)
 {
-	char *fbuf = NULL;
-	FILE *f = NULL;
-	int err;
+	int fd, err;
 
-	if (a->f == stdout)
+	if (a->fd == STDOUT_FILENO)
 		return;
-	file_flush(a);
-	err = file_open(a->path, &f, &fbuf);
+	if (a->len > 0)
+		file_write(a);
+	err = file_open(a->path, &fd);
 	if (err != 0) {
 		sl_log_error("access log %s: cannot reopen: %s (still writing to the old file)",
 		             a->path, strerror(-err));
 		return;
 	}
-	file_close(a->f, a->fbuf);
-	a->f = f;
-	a->fbuf = fbuf;
+	/* lines the old file could not take go to the new one, and a part of one it holds is
+	 * cut off it, or that whole line is lost */
+	if (!cut_head(a)) {
+		const char *nl = memchr(a->buf, '\n', a->len);
+		size_t first = (size_t)(nl + 1 - a->buf);
+
+		count_lost(a, 1);
+		memmove(a->buf, a->buf + first, a->len - first);
+		a->len -= first;
+		a->head = 0;
+	}
+	file_close(a->fd);
+	a->fd = fd;
+	a->retry_ms = 0;
 	sl_log_info("access log %s: reopened", a->path);
 }
 
-/* One pass over every channel: writes what is queued (at most BATCH per channel). */
+/* One pass over every channel: formats what is queued (at most BATCH per channel) into buf. */
 static size_t
 drain_once(struct sl_accesslog *a, int64_t offset)
 {
@@ -573,7 +700,7 @@ drain_once(struct sl_accesslog *a, int64_t offset)
 			        sl__accesslog_format(items[k], a->cfg, offset, line, sizeof(line));
 
 			if (len > 0)
-				fwrite(line, 1, (size_t)len, a->f);
+				buf_add(a, line, (size_t)len);
 		}
 		/* never short: the records came out of this channel's rings */
 		back = sl_ring_try_push_bulk_spsc(c->free, items, n);
@@ -584,12 +711,22 @@ drain_once(struct sl_accesslog *a, int64_t offset)
 	return total;
 }
 
+/* Writes everything queued and buffered; what the file does not take is lost (counted). */
+static void
+finish(struct sl_accesslog *a)
+{
+	while (drain_once(a, wall_offset_ms()) > 0)
+		;
+	if (a->len > 0 && !file_write(a))
+		buf_abandon(a);
+}
+
 static void *
 logger_run(void *arg)
 {
 	struct sl_accesslog *a = arg;
 	uint64_t last_flush = mono_ms();
-	bool dirty = false, stop = false, reopen;
+	bool stop = false, reopen;
 	struct timespec until;
 	size_t n;
 
@@ -604,15 +741,11 @@ logger_run(void *arg)
 			while (drain_once(a, wall_offset_ms()) > 0)
 				;
 			file_reopen(a);
-			dirty = false;
 			last_flush = mono_ms();
 		}
 		n = drain_once(a, wall_offset_ms());
-		if (n > 0)
-			dirty = true;
-		if (dirty && (n == 0 || mono_ms() - last_flush >= FLUSH_MS)) {
-			file_flush(a);
-			dirty = false;
+		if (a->len > 0 && (n == 0 || mono_ms() - last_flush >= FLUSH_MS) && may_write(a)) {
+			file_write(a);
 			last_flush = mono_ms();
 		}
 		/* stop was read before this pass: whatever was queued before it is written */
@@ -626,7 +759,7 @@ logger_run(void *arg)
 			pthread_cond_timedwait(&a->cv, &a->mu, &until);
 		pthread_mutex_unlock(&a->mu);
 	}
-	file_flush(a);
+	finish(a);
 	return NULL;
 }
 
@@ -659,6 +792,8 @@ sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg, uns
 		return -ENOMEM;
 	a->cfg = cfg;
 	a->path = ac->path;
+	a->fd = -1;
+	atomic_init(&a->lost, 0);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -689,7 +824,12 @@ sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg, uns
 		for (size_t k = 0; k < cap; k++)
 			sl_ring_try_push_spsc(c->free, &c->recs[k]);
 	}
-	err = file_open(a->path, &a->f, &a->fbuf);
+	a->buf = malloc(FILE_BUF);
+	if (a->buf == NULL) {
+		err = -ENOMEM;
+		goto err_destroy;
+	}
+	err = file_open(a->path, &a->fd);
 	if (err != 0) {
 		sl_log_error("access log %s: cannot open: %s", a->path, strerror(-err));
 		goto err_destroy;
@@ -709,6 +849,9 @@ sl__accesslog_start(struct sl_accesslog *a)
 
 	if (a->started)
 		return -EALREADY;
+	pthread_mutex_lock(&a->mu);
+	a->stop = false; /* a stop before may have set it */
+	pthread_mutex_unlock(&a->mu);
 	err = pthread_create(&a->thread, NULL, logger_run, a);
 	if (err != 0)
 		return -err;
@@ -726,7 +869,7 @@ sl__accesslog_reopen(struct sl_accesslog *a)
 }
 
 void
-sl__accesslog_destroy(struct sl_accesslog *a)
+sl__accesslog_stop(struct sl_accesslog *a)
 {
 	if (a == NULL)
 		return;
@@ -736,13 +879,21 @@ sl__accesslog_destroy(struct sl_accesslog *a)
 		pthread_cond_signal(&a->cv);
 		pthread_mutex_unlock(&a->mu);
 		pthread_join(a->thread, NULL);
-	} else if (a->f != NULL && a->chans != NULL) {
-		/* no thread ever ran: write what was queued here, so that nothing is lost */
-		while (drain_once(a, wall_offset_ms()) > 0)
-			;
-		file_flush(a);
+		a->started = false;
+	} else if (a->fd >= 0 && a->chans != NULL) {
+		/* no thread runs: write what was queued here, so that nothing is lost */
+		finish(a);
 	}
-	file_close(a->f, a->fbuf);
+}
+
+void
+sl__accesslog_destroy(struct sl_accesslog *a)
+{
+	if (a == NULL)
+		return;
+	sl__accesslog_stop(a);
+	file_close(a->fd);
+	free(a->buf);
 	for (unsigned i = 0; a->chans != NULL && i < a->n; i++) {
 		sl_ring_spsc_destroy(a->chans[i].free);
 		sl_ring_spsc_destroy(a->chans[i].full);

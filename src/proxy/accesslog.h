@@ -70,9 +70,14 @@ int sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg,
 /* Starts the logger thread. 0 or -errno. Controlling thread. */
 int sl__accesslog_start(struct sl_accesslog *a);
 /*
- * Stops the logger thread, if it runs, after it wrote every record queued, then flushes and
- * closes the file and frees the log. Every producer must have stopped. NULL is ignored.
+ * Stops the logger thread, if it runs, after it wrote every record queued (or, if it never
+ * ran, writes them here), and gives up on lines the file still cannot take: they are counted
+ * as SL_ACCESSLOG_WRITE_FAILED, and a part of a line the file holds is cut off it when it is
+ * a regular file nobody wrote to since. Then the counts are final. Every producer must have
+ * stopped. sl__accesslog_start() may run the thread again. NULL is ignored. Controlling thread.
  */
+void sl__accesslog_stop(struct sl_accesslog *a);
+/* sl__accesslog_stop(), then closes the file and frees the log. NULL is ignored. */
 void sl__accesslog_destroy(struct sl_accesslog *a);
 
 /*
@@ -81,8 +86,15 @@ void sl__accesslog_destroy(struct sl_accesslog *a);
  * runs worker <worker> (or the controlling thread while it is stopped).
  */
 bool sl__accesslog_push(struct sl_accesslog *a, unsigned worker, const struct sl_accesslog_rec *r);
-/* Records dropped so far, every worker. Any thread. */
-uint64_t sl__accesslog_dropped(const struct sl_accesslog *a);
+/* Why a session got no line. */
+enum sl_accesslog_drop {
+	SL_ACCESSLOG_QUEUE_FULL,   /* its worker's channel was full (the logger fell behind) */
+	SL_ACCESSLOG_WRITE_FAILED, /* the file took no more (disk full, I/O error) */
+	SL_ACCESSLOG_DROPS
+};
+
+/* Lines dropped so far for <why>, every worker. Any thread. */
+uint64_t sl__accesslog_dropped(const struct sl_accesslog *a, enum sl_accesslog_drop why);
 /*
  * Asks the logger thread to reopen the file at its path (after a rotation moved it), once
  * everything queued before is written to the old one. Returns at once. Any thread.

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 
 #include <sluice/log.h>
@@ -270,6 +271,21 @@ sl__budget_check_warm(const struct sl_proxy *p, int64_t extra, uint32_t *cap, ch
 	         " needs %u each, %d spare (raise the limit or use a smaller warm_pool)",
 	         limit, extra, idle, want, per_session, BUDGET_SPARE_FDS);
 	return -EMFILE;
+}
+
+uint64_t
+sl__budget_file_max(void)
+{
+	FILE *f = fopen("/proc/sys/fs/file-max", "re");
+	char buf[32];
+	uint64_t n = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		n = strtoull(buf, NULL, 10);
+	fclose(f);
+	return n;
 }
 
 /* Raises the soft fd limit to the hard one; returns the soft limit in force after. */

@@ -2,13 +2,17 @@
 /*
  * One configured listener in one worker: its socket, its forwarder environment (pipe cache and
  * copy buffers), and accepting in adaptive batches, with a pause at max_connections and a
- * retry after running out of fds or memory. Each accepted connection becomes a session
+ * retry after running out of fds or memory (an fd shortage logged once for the whole process:
+ * p->fd_shortage, which every worker writes). Each accepted connection becomes a session
  * (session.c). Only the listener's worker touches it once started; a reload opens one on the
  * controlling thread and retires one on the worker (lreload.c). The worker's setup: pworker.c.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,23 +99,103 @@ slot_release(struct sl_plistener *l)
 	atomic_fetch_sub_explicit(&p->conns->n, 1, memory_order_relaxed);
 }
 
+/*
+ * accept4() found no fd for listener <l> (<err>: EMFILE, the process's limit, or ENFILE, the
+ * host's): counted, and the first listener of the process to meet it logs one warning naming
+ * the limit. The listener stays in the shortage until its backlog is empty again (an accept4()
+ * says EAGAIN), so a shortage that comes and goes with each closing session is one.
+ */
+static void
+listener_out_of_fds(struct sl_plistener *l, int err)
+{
+	struct sl_fd_shortage *fs = l->w->p->fd_shortage;
+	struct rlimit rl;
+	char limit[64] = "";
+
+	if (l->out_of_fds) {
+		/* relaxed: a figure for a log line */
+		atomic_fetch_add_explicit(&fs->failures, 1, memory_order_relaxed);
+		return;
+	}
+	l->out_of_fds = true;
+	/* relaxed: a count that picks the listener that logs; it publishes nothing */
+	if (atomic_fetch_add_explicit(&fs->listeners, 1, memory_order_relaxed) != 0) {
+		/* relaxed: a figure for a log line */
+		atomic_fetch_add_explicit(&fs->failures, 1, memory_order_relaxed);
+		return;
+	}
+	/* relaxed: figures for a log line; a stale one costs its accuracy only */
+	atomic_store_explicit(&fs->since_ms, sl_loop_now_ms(l->w->loop), memory_order_relaxed);
+	/* relaxed: as above */
+	atomic_store_explicit(&fs->failures, 1, memory_order_relaxed);
+	if (err == EMFILE) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			snprintf(limit, sizeof(limit), " is %" PRIu64, (uint64_t)rl.rlim_cur);
+		sl_log_warn("listener %s: cannot accept: this process has no file descriptor left "
+		            "(EMFILE: its RLIMIT_NOFILE%s; %u sessions open): clients wait in the "
+		            "backlog until some close; this host's limit, not a backend's fault "
+		            "(raise LimitNOFILE= or ulimit -n, or lower max_connections)",
+		            l->cfg->name, limit,
+		            /* relaxed: a figure for the log line */
+		            atomic_load_explicit(&l->w->p->conns->n, memory_order_relaxed));
+		return;
+	}
+	if (fs->file_max != 0)
+		snprintf(limit, sizeof(limit), " is %" PRIu64, fs->file_max);
+	sl_log_warn("listener %s: cannot accept: this host has no file descriptor left for any "
+	            "process (ENFILE: fs.file-max%s): clients wait in the backlog until some "
+	            "close; this host's limit, not a backend's fault (raise fs.file-max, or find "
+	            "what holds the files)",
+	            l->cfg->name, limit);
+}
+
+/*
+ * Listener <l>, in an fd shortage, has emptied its backlog (or closes: <quiet>): the last
+ * listener of the process to leave it logs that accepting works again.
+ */
+static void
+listener_fds_again(struct sl_plistener *l, bool quiet)
+{
+	struct sl_fd_shortage *fs = l->w->p->fd_shortage;
+	uint64_t since, failures;
+
+	l->out_of_fds = false;
+	/* relaxed: a count that picks the listener that logs; it publishes nothing */
+	if (atomic_fetch_sub_explicit(&fs->listeners, 1, memory_order_relaxed) != 1 || quiet)
+		return;
+	/* relaxed: figures for a log line */
+	since = atomic_load_explicit(&fs->since_ms, memory_order_relaxed);
+	/* relaxed: as above */
+	failures = atomic_load_explicit(&fs->failures, memory_order_relaxed);
+	sl_log_info("listener %s: accepting again: file descriptors are free (%" PRIu64
+	            " accepts failed for want of them over %" PRIu64 " ms)",
+	            l->cfg->name, failures, sl_loop_now_ms(l->w->loop) - since);
+}
+
 static void
 listener_accept(struct sl_plistener *l)
 {
 	struct sl_pworker *w = l->w;
+	/* after an fd shortage, the clients it kept waiting are taken in full batches until the
+	 * accept4() that says EAGAIN: that one ends the shortage */
+	unsigned batch = sl_unlikely(l->out_of_fds) ? SL_ACCEPT_BATCH : l->batch;
 	struct sl_addr peer;
 	int fd;
 
-	for (unsigned i = 0; i < l->batch; i++) {
+	for (unsigned i = 0; i < batch; i++) {
 		if (!slot_reserve(l)) {
 			/* a session closing here resumes at once; one closing on another worker
-			 * is seen by the timer */
+			 * is seen by the timer. A retry that finds no slot yet is the same pause:
+			 * counted once */
+			if (!l->paused)
+				sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
 			l->paused = true;
-			sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
 			listener_mute(l, true);
 			sl_loop_timer_add(w->loop, &l->retry, ACCEPT_CAP_RETRY_MS);
 			return;
 		}
+		if (sl_unlikely(l->paused))
+			l->paused = false; /* a slot: the pause is over */
 		fd = sl_sock_accept(l->fd, &peer);
 		if (sl_likely(fd >= 0)) {
 			if (sl_unlikely(sl__session_open(l, fd, &peer) != 0))
@@ -120,6 +204,8 @@ listener_accept(struct sl_plistener *l)
 		}
 		slot_release(l);
 		if (fd == -EAGAIN) {
+			if (sl_unlikely(l->out_of_fds))
+				listener_fds_again(l, false); /* every waiting client was taken */
 			if (l->grown && l->grow < ACCEPT_GROW_MAX)
 				l->grow *= 2;
 			l->grown = false;
@@ -131,6 +217,8 @@ listener_accept(struct sl_plistener *l)
 			continue;
 		/* out of fds or memory: the queue keeps its clients; look again shortly */
 		sl__ctr_add(w, SL_CTR_ACCEPT_ERRORS, 1);
+		if (fd == -EMFILE || fd == -ENFILE)
+			listener_out_of_fds(l, -fd);
 		listener_mute(l, true);
 		sl_loop_timer_add(w->loop, &l->retry, ACCEPT_RETRY_MS);
 		return;
@@ -166,10 +254,10 @@ listener_more(struct sl_loop *loop, struct sl_defer *d)
 	listener_accept(l);
 }
 
+/* Looks again after a pause (paused stays set until a slot is found) or an accept error. */
 static void
 listener_retry(struct sl_loop *loop, struct sl_timer *t)
 {
-	((struct sl_plistener *)t->data)->paused = false;
 	listener_more(loop, &((struct sl_plistener *)t->data)->more);
 }
 
@@ -180,6 +268,8 @@ sl__listener_close(struct sl_plistener *l)
 
 	if (l->fd < 0)
 		return;
+	if (l->out_of_fds)
+		listener_fds_again(l, true); /* a listener that closes has no backlog to serve */
 	if (l->w->lstarted[l->index]) {
 		sl_loop_io_del(loop, &l->io);
 		sl_loop_defer_cancel(loop, &l->more);
@@ -419,7 +509,8 @@ sl__listener_session_closed(struct sl_plistener *l)
 	if (sl_unlikely(l->retired) && l->active == 0)
 		sl_loop_defer(l->w->loop, &l->gone); /* after the session's own callback */
 	if (sl_unlikely(l->paused) && l->fd >= 0) {
-		l->paused = false;
+		/* paused stays set until the accept finds the slot (another worker may take it
+		 * first: then the pause goes on, and is not counted again) */
 		sl_loop_timer_cancel(l->w->loop, &l->retry);
 		sl_loop_defer(l->w->loop, &l->more);
 	}

@@ -16,6 +16,7 @@
 
 #include <sluice/clock.h>
 
+#include "proxy/accesslog.h"
 #include "proxy/discover.h"
 #include "proxy/session.h"
 
@@ -40,7 +41,8 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_SPLICE_FALLBACKS] = "Sessions moved from splice (or sockmap) to copy.",
         [SL_CTR_WARM_FAILED] = "Warm sessions reset by the backend before its first byte.",
         [SL_CTR_LOCAL_ERRORS] = "Clients closed for want of fds, memory or ports on this host.",
-        [SL_CTR_ACCEPT_PAUSES] = "Accepting paused at max_connections.",
+        [SL_CTR_ACCEPT_PAUSES] = "Times a listener stopped accepting at max_connections, one per "
+                                 "pause however long it lasts.",
         [SL_CTR_SOURCE_BANS] =
                 "Sources banned after repeated slow-client cuts (source_limits.ban).",
         [SL_CTR_QUEUE_FULL] =
@@ -510,6 +512,16 @@ read_discover(void *arg, size_t inst, unsigned idx)
 
 	sl__discover_stats(p->disc, inst, &ds);
 	return idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
+}
+
+static uint64_t
+read_access_log(void *arg, size_t inst, unsigned idx)
+{
+	const struct sl_proxy *p = arg;
+
+	(void)idx;
+	/* alog is set at create, before any reader runs */
+	return p->alog != NULL ? sl__accesslog_dropped(p->alog, (enum sl_accesslog_drop)inst) : 0;
 }
 
 /* ---- building the registry ---- */
@@ -1022,6 +1034,32 @@ add_health_warm(struct sl_proxy *p)
 	return 0;
 }
 
+/* access_log: the lines sessions did not get, by reason; only with an access_log key. */
+static int
+add_access_log(struct sl_proxy *p)
+{
+	static const char *const labels[] = {"reason"};
+	static const char *const reasons[SL_ACCESSLOG_DROPS] = {
+	        [SL_ACCESSLOG_QUEUE_FULL] = "queue_full",
+	        [SL_ACCESSLOG_WRITE_FAILED] = "write_failed",
+	};
+	const struct sl_stats_def def = {
+	        .name = "access_log_dropped",
+	        .kind = SL_STATS_COUNTER,
+	        .help = "Sessions without an access log line: the worker's queue was full, or "
+	                "the file took no more (disk full, I/O error).",
+	        .offset = SL_STATS_READ};
+	struct sl_stats_set *s;
+	int err;
+
+	if (p->cfg->access_log.path == NULL)
+		return 0;
+	err = add_set(p, &s, "access_log", labels, 1, &def, 1, NULL, read_access_log);
+	for (unsigned r = 0; err == 0 && r < SL_ACCESSLOG_DROPS; r++)
+		err = sl_stats_add_instance(s, &reasons[r], 0);
+	return err;
+}
+
 static int
 add_latency(struct sl_proxy *p)
 {
@@ -1130,7 +1168,8 @@ sl__metrics_create(struct sl_proxy *p)
 	if ((err = add_process(p)) != 0 || (err = add_labelled(p)) != 0 ||
 	    (err = add_listeners(p)) != 0 || (err = add_backends(p)) != 0 ||
 	    (err = add_groups(p)) != 0 || (err = add_discover(p)) != 0 ||
-	    (err = add_health_warm(p)) != 0 || (err = add_latency(p)) != 0)
+	    (err = add_health_warm(p)) != 0 || (err = add_access_log(p)) != 0 ||
+	    (err = add_latency(p)) != 0)
 		return err;
 	return 0;
 }

@@ -324,14 +324,20 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	p->workers = calloc(p->nworkers, sizeof(p->workers[0]));
 	p->lfds = malloc((size_t)p->nworkers * p->lcap * sizeof(p->lfds[0]));
 	p->conns = aligned_alloc(SL_CACHELINE, sizeof(*p->conns));
+	p->fd_shortage = aligned_alloc(SL_CACHELINE, sizeof(*p->fd_shortage));
 	p->queued = aligned_alloc(SL_CACHELINE, p->gcap * sizeof(p->queued[0]));
-	if (p->workers == NULL || p->lfds == NULL || p->conns == NULL || p->queued == NULL) {
+	if (p->workers == NULL || p->lfds == NULL || p->conns == NULL || p->fd_shortage == NULL ||
+	    p->queued == NULL) {
 		err = -ENOMEM;
 		goto err_destroy;
 	}
 	for (size_t k = 0; k < (size_t)p->nworkers * p->lcap; k++)
 		p->lfds[k] = -1;
 	atomic_init(&p->conns->n, 0);
+	atomic_init(&p->fd_shortage->listeners, 0);
+	atomic_init(&p->fd_shortage->since_ms, 0);
+	atomic_init(&p->fd_shortage->failures, 0);
+	p->fd_shortage->file_max = sl__budget_file_max();
 	for (size_t g = 0; g < p->gcap; g++)
 		atomic_init(&p->queued[g].n, 0);
 	err = sl__lshared_create(p);
@@ -539,6 +545,9 @@ sl_proxy_drain(struct sl_proxy *p, uint32_t deadline_ms)
 		while (w->live != NULL)
 			sl__session_abort(w->live, SL_TIMEOUT_DRAIN);
 	}
+	/* every session has queued its record: the last lines are written (or counted) now,
+	 * before the exit summary reads the counts */
+	sl__accesslog_stop(p->alog);
 	return err;
 }
 
@@ -587,6 +596,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	free(p->lfds);
 	free(p->workers);
 	free(p->conns);
+	free(p->fd_shortage);
 	free(p->queued);
 	sl__lshared_destroy(p);
 	free(p->lbs);
@@ -665,10 +675,4 @@ sl_proxy_reopen_logs(struct sl_proxy *p)
 		return -ENOENT;
 	sl__accesslog_reopen(p->alog);
 	return 0;
-}
-
-uint64_t
-sl_proxy_access_log_dropped(const struct sl_proxy *p)
-{
-	return p->alog != NULL ? sl__accesslog_dropped(p->alog) : 0;
 }

@@ -174,6 +174,19 @@ struct sl_conn_count {
 } SL_CACHELINE_ALIGNED;
 
 /*
+ * The process out of fds at accept4() (EMFILE, ENFILE), shared by every worker on its own cache
+ * line (listener.c): the first listener to meet it logs one warning, the last to have served
+ * its backlog again logs one line. Atomics written by any worker, relaxed (counts and figures
+ * for the log, publishing nothing).
+ */
+struct sl_fd_shortage {
+	_Atomic uint32_t listeners; /* listeners (one per worker each) in it now */
+	_Atomic uint64_t since_ms;  /* loop clock when the first met it */
+	_Atomic uint64_t failures;  /* accept4() calls it failed since */
+	uint64_t file_max;          /* fs.file-max, read at create (0: unknown); then read-only */
+} SL_CACHELINE_ALIGNED;
+
+/*
  * What every worker shares of one listener, on its own cache lines: its session count (when
  * max_connections is set), its new-connection bucket (when rate is set) and its per-source
  * table (when source_limits is set). filter_limits.c and listener.c.
@@ -321,8 +334,13 @@ struct sl_plistener {
 	struct sl_defer more;  /* resumes accepting after a pause or an accept error */
 	struct sl_timer retry; /* retries accept after running out of fds, or at a cap */
 	uint32_t active;       /* sessions of this listener on this worker */
-	bool paused;    /* at a session cap: resumes when a session closes here, or on the timer */
-	bool muted;     /* paused or retrying: READ interest removed (it is level-triggered) */
+	/* at a session cap: from the accept that finds none to the one that finds a slot again
+	 * (looked for when a session closes here, and on the timer); one accept_pauses each */
+	bool paused;
+	bool muted; /* paused or retrying: READ interest removed (it is level-triggered) */
+	/* accept4() found no fd (EMFILE, ENFILE) and the backlog has not been emptied since:
+	 * one of p->fd_shortage->listeners */
+	bool out_of_fds;
 	uint8_t batch;  /* accepts per report: 1 .. SL_ACCEPT_BATCH, halved on EAGAIN */
 	uint8_t streak; /* reports in a row that used the whole batch (more were waiting) */
 	uint8_t grow;   /* streak that doubles the batch: ACCEPT_GROW_MIN .. _MAX (listener.c) */
@@ -454,8 +472,9 @@ struct sl_proxy {
 	uint32_t health_cap;
 	/* sessions open, whole process, and per listener (when its max_connections is set):
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
-	struct sl_conn_count *conns; /* one */
-	struct sl_lshared *lshared;  /* [lcap]: by listener slot */
+	struct sl_conn_count *conns;        /* one */
+	struct sl_fd_shortage *fd_shortage; /* one */
+	struct sl_lshared *lshared;         /* [lcap]: by listener slot */
 	/* sessions waiting in a group's queue, whole process, against its max_queue: any worker,
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */
@@ -1113,6 +1132,9 @@ int sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, 
  * when the limit cannot hold the idle fds, or the configured cap. Controlling thread.
  */
 int sl__budget_apply(struct sl_proxy *p);
+/* The host's limit on open files, all processes together (fs.file-max); 0 if unknown. Reads
+ * /proc: before the fds run out. */
+uint64_t sl__budget_file_max(void);
 
 /* ---- pworker.c ---- */
 

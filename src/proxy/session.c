@@ -571,7 +571,8 @@ err_close:
  * Picks a backend and starts a nonblocking connect to it. Returns true when the session is in
  * CONNECTING, FORWARDING (a warm connection was taken), QUEUED (no slot free: it waits, or
  * waits on) or CLOSED; false when the connect failed at once (counted against the backend):
- * the caller moves on. A queued session that gets a slot leaves the queue here.
+ * the caller moves on. A queued session that gets a slot leaves the queue here. A backend
+ * picked after a connect failed is a retry (counted): one that finds none to pick is not.
  */
 static bool
 session_try_connect(struct sl_session *s)
@@ -583,16 +584,18 @@ session_try_connect(struct sl_session *s)
 	                                  .source = &l->group->cfg->source};
 	uint32_t connect_ms;
 	int i, err, fd;
+	bool retry;
 
 	if (session_queue_first(s))
 		return true;
-	if (s->ntried > 0 && !s->queued)
-		sl__ctr_add(w, SL_CTR_RETRIES, 1);
+	retry = s->ntried > 0; /* only a failed connect leaves a backend tried */
 	i = sl__wgroup_pick(l->group, s, sl_loop_now_ms(w->loop));
 	if (i < 0) {
 		session_wait(s);
 		return true;
 	}
+	if (retry)
+		sl__ctr_add(w, SL_CTR_RETRIES, 1);
 	if (s->state == SL_SS_QUEUED) {
 		/* a slot: the wait ends (an immediate connect failure may bring it back) */
 		if (s->queued)

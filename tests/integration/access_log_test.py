@@ -3,8 +3,9 @@
 right fields and byte counts, a line for a rejected client, an idle timeout and no backend,
 rotation (rename, SIGUSR1, later lines in a new file at the path, none lost across it, even with
 sessions running through it), standard output, SIGUSR1 without an access log and during a
-drain, and under a tiny ring every session is either a line or counted as dropped in the exit
-summary."""
+drain, under a tiny ring every session is either a line or counted as dropped in the exit
+summary, and on a disk that fills up (a small tmpfs, as root) the file holds only whole lines
+while every line it could not take is counted, in /metrics and in the exit summary."""
 import datetime
 import json
 import os
@@ -13,23 +14,26 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
 from harness import (SLOW, Server, Sluice, closed_by_peer, echo_handler, echo_roundtrip, free_port,
-                     recv_exact, refused_address, wait_for_text, write_config)
+                     recv_exact, refused_address, scrape_metrics, wait_for, wait_for_text,
+                     write_config)
 
 FIELDS = {"time", "client", "listener", "backend", "backend_address", "bytes_in", "bytes_out",
           "connect_ms", "duration_ms", "termination"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def config(port, backend, log, ring_size=None, workers=2, listener_extra=""):
+def config(port, backend, log, ring_size=None, workers=2, listener_extra="", top_extra=""):
     ring = f", ring_size: {ring_size}" if ring_size else ""
     return write_config(f"""
 workers: {workers}
+{top_extra}
 access_log: {{ path: "{log}"{ring} }}
 listeners:
   - name: front
@@ -68,6 +72,27 @@ def session(port, size):
     """One session through the echo backend moving <size> bytes each way."""
     got = echo_roundtrip(port, b"x" * size)
     assert len(got) == size, (size, len(got))
+
+
+def sessions_on_threads(port, n, first_size):
+    """<n> sessions through the echo backend, from 4 threads, each of its own size from
+    <first_size> on."""
+    threads = [threading.Thread(target=lambda k=k: [session(port, first_size + k * n + i)
+                                                     for i in range(n // 4)])
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120 * SLOW)
+
+
+def dropped(err):
+    """The exit summary's `access log: N lines dropped: reason n, ...` line of <err>:
+    (N, {reason: n})."""
+    m = re.search(r"access log: (\d+) lines dropped(?::(.*))?", err)
+    assert m is not None, err
+    reasons = dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(2) or ""))
+    return int(m.group(1)), reasons
 
 
 class AccessLog(unittest.TestCase):
@@ -218,21 +243,93 @@ class AccessLog(unittest.TestCase):
     def test_every_session_is_a_line_or_counted_as_dropped_with_a_tiny_ring(self):
         sessions = 200
         with self.sluice(ring_size=2) as px:
-            threads = [threading.Thread(target=lambda k=k: [session(self.port, 10 + k * 50 + i)
-                                                             for i in range(sessions // 4)])
-                       for k in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120 * SLOW)
+            sessions_on_threads(self.port, sessions, 10)
             self.assertEqual(0, px.stop())
             err = px.stderr()
-        m = re.search(r"access log: (\d+) lines dropped", err)
-        self.assertIsNotNone(m, err)
+        n, reasons = dropped(err)
+        self.assertEqual(n, reasons.get("queue_full", 0), err)
         lines = read_lines(self.log)
         for l in lines:
             json.loads(l)
-        self.assertEqual(sessions, len(lines) + int(m.group(1)), err)
+        self.assertEqual(sessions, len(lines) + n, err)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "a disk that fills up is a small tmpfs: mounting it "
+                     "needs root")
+class FullDisk(unittest.TestCase):
+    """The access log on a 256 KiB tmpfs that a file fills but for 28 KiB (about a hundred
+    lines); without that file it holds every line of the test."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sl-access-full-")
+        self.addCleanup(os.rmdir, self.dir)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", self.dir],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", self.dir], check=True)
+        self.filler = os.path.join(self.dir, "filler")
+        with open(self.filler, "wb") as f:
+            f.write(bytes(232000))
+        self.log = os.path.join(self.dir, "access.log")
+        self.backend = Server(echo_handler).__enter__()
+        self.addCleanup(self.backend.close)
+        self.port = free_port()
+        self.admin = free_port()
+        cfg = config(self.port, self.backend.addr, self.log,
+                     top_extra=f"admin: {{ address: 127.0.0.1:{self.admin} }}")
+        self.addCleanup(os.unlink, cfg)
+        self.px = Sluice(["-c", cfg], port=self.port)
+
+    def lost(self):
+        return scrape_metrics(self.admin).get(
+            'sluice_access_log_dropped_total{reason="write_failed"}')
+
+    def assert_whole_lines(self):
+        """Every line of the file parses as JSON (no record cut short or glued onto another),
+        and the file ends with a whole line; returns the lines."""
+        with open(self.log, "rb") as f:
+            data = f.read()
+        self.assertTrue(data.endswith(b"\n"), data[-300:])
+        lines = data.decode().splitlines()
+        for l in lines:
+            self.assertEqual(FIELDS, set(json.loads(l)), l)
+        return lines
+
+    def test_the_file_holds_whole_lines_and_every_line_the_full_disk_lost_is_counted(self):
+        # about 350 lines fill the disk and the logger's 64 KiB buffer: 600 lose some
+        full, later = 600, 20
+        with self.px as px:
+            sessions_on_threads(self.port, full, 10)
+            wait_for_text(px, "cannot write: No space left on device")
+            lost = wait_for(self.lost, "lines lost to the full disk in /metrics")
+            os.unlink(self.filler)
+            wait_for_text(px, "writing again")
+            for i in range(later):
+                session(self.port, 5000 + i)
+            wait_for(lambda: len(read_lines(self.log)) + self.lost() == full + later,
+                     "every session written or counted",
+                     detail=lambda: (len(read_lines(self.log)), self.lost()))
+            lost = self.lost()
+            self.assertEqual(0, px.stop())
+            err = px.stderr()
+        lines = self.assert_whole_lines()
+        self.assertEqual(full + later, len(lines) + lost)
+        self.assertEqual((lost, {"write_failed": lost}), dropped(err))
+        # the sessions after the disk had room again all have their line
+        sizes = {json.loads(l)["bytes_in"] for l in lines}
+        self.assertTrue({5000 + i for i in range(later)} <= sizes, err)
+
+    def test_lines_the_disk_still_refuses_at_exit_are_counted_and_the_file_ends_whole(self):
+        sessions = 200
+        with self.px as px:
+            sessions_on_threads(self.port, sessions, 10)
+            wait_for_text(px, "cannot write: No space left on device")
+            self.assertEqual(0, px.stop())
+            err = px.stderr()
+        lines = self.assert_whole_lines()
+        n, reasons = dropped(err)
+        self.assertGreater(n, 0, err)
+        self.assertEqual({"write_failed": n}, reasons)
+        self.assertEqual(sessions, len(lines) + n, err)
 
 
 class Signals(unittest.TestCase):

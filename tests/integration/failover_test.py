@@ -1,19 +1,23 @@
 # SPDX-License-Identifier: MIT
 """Failover: a refused backend and a backend that never accepts are skipped, the client is
-served by the next backend; with no backend left the client is closed, not left hanging."""
+served by the next backend; with no backend left the client is closed, not left hanging; a
+retry is counted only when another backend is tried."""
 import contextlib
+import os
 import re
 import socket
 import unittest
 
 from harness import (Server, Sluice, closed_by_peer, connect, free_port, recv_all, refused_address,
-                     write_config)
+                     scrape_metrics, write_config)
 
 
-def config(port, backends, connect_ms=300, retries=2, passive_failures=0):
+def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None):
     lines = "\n".join(f"      - address: {b}" for b in backends)
+    admin_key = f"admin: {{ address: 127.0.0.1:{admin} }}" if admin else ""
     return write_config(f"""
 workers: 1
+{admin_key}
 listeners:
   - address: 127.0.0.1:{port}
     group: g
@@ -88,6 +92,31 @@ class Failover(unittest.TestCase):
             s = connect(port, timeout=10)
             self.assertTrue(closed_by_peer(s))
             s.close()
+
+    def counts_for_one_client(self, backends):
+        """One client through a group of <backends> that all refuse, with retries: 2; the
+        client is closed. {metric: value} of the process's connect and retry counters."""
+        port, admin = free_port(), free_port()
+        cfg = config(port, backends, admin=admin)
+        self.addCleanup(os.unlink, cfg)
+        with Sluice(["-c", cfg], port=port) as px:
+            s = connect(port, timeout=10)
+            self.assertTrue(closed_by_peer(s))
+            s.close()
+            m = scrape_metrics(admin)
+            self.assertEqual(0, px.stop(), px.stderr())
+        names = ("connect_failures", "retries", "no_backend")
+        return {n: m[f"sluice_{n}_total"] for n in names}
+
+    def test_a_failed_connect_with_no_other_backend_counts_no_retry(self):
+        with refused_address() as dead:
+            self.assertEqual({"connect_failures": 1, "retries": 0, "no_backend": 1},
+                             self.counts_for_one_client([dead]))
+
+    def test_a_retry_is_counted_for_each_other_backend_tried(self):
+        with refused_address() as dead1, refused_address() as dead2:
+            self.assertEqual({"connect_failures": 2, "retries": 1, "no_backend": 1},
+                             self.counts_for_one_client([dead1, dead2]))
 
     def test_passive_ejection_stops_sending_to_a_failing_backend(self):
         with refused_address() as dead, Server(echo) as live:

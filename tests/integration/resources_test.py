@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Running out is normal: the process-wide and per-listener session caps hold across workers
-(clients over them wait in the backlog and are served once a session closes), the fd limit
-decides the default cap and refuses what it cannot hold, and a second process on the same port
-is refused instead of silently taking half the traffic."""
+(clients over them wait in the backlog and are served once a session closes, each wait one
+accept pause however long it lasts), the fd limit decides the default cap and refuses what it
+cannot hold, a process that runs out of fds anyway (its limit lowered under it) says so once
+and serves the waiting clients once fds are free, and a second process on the same port is
+refused instead of silently taking half the traffic."""
 import os
 import re
 import resource
@@ -10,13 +12,16 @@ import select
 import subprocess
 import unittest
 
-from harness import SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_port, recv_exact, write_config
+from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_port, recv_exact,
+                     scrape_metrics, wait_for_text, write_config)
 
 
-def capped_config(port, backend, top_cap=0, listener_cap=0, workers=2):
+def capped_config(port, backend, top_cap=0, listener_cap=0, workers=2, admin=None):
+    admin_key = f"admin: {{ address: 127.0.0.1:{admin} }}" if admin else ""
     return write_config(f"""
 workers: {workers}
 max_connections: {top_cap}
+{admin_key}
 listeners:
   - address: 127.0.0.1:{port}
     group: g
@@ -70,6 +75,38 @@ class Caps(unittest.TestCase):
 
     def test_listener_cap_queues_clients_over_it_across_workers(self):
         self.assert_third_client_waits_for_a_slot(top_cap=0, listener_cap=2)
+
+    def test_a_pause_at_the_cap_counts_once_however_long_clients_wait(self):
+        """One worker, max_connections 4, four sessions held: the two clients that come next
+        wait, one pause while the worker looks for a slot every 10 ms; a session that closes
+        lets one in, and the other waits on: a second pause."""
+        with Server(echo_handler) as b:
+            port, admin = free_port(), free_port()
+            cfg = capped_config(port, b.addr, top_cap=4, workers=1, admin=admin)
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                held = [connect(port) for _ in range(4)]
+                for s in held:
+                    self.assertTrue(echoes(s))
+                waiting = [connect(port) for _ in range(2)]
+                for s in waiting:
+                    self.assertFalse(echoes(s, wait=0.5 * SLOW), "a client over the cap was served")
+                self.assertEqual(1, scrape_metrics(admin)["sluice_accept_pauses_total"])
+                held.pop().close()
+                r, _, _ = select.select(waiting, [], [], 10 * SLOW)
+                self.assertEqual(1, len(r), "not one waiting client was served")
+                served, still = r[0], [s for s in waiting if s is not r[0]][0]
+                self.assertEqual(b"ping", recv_exact(served, 4))
+                r, _, _ = select.select([still], [], [], 0.5 * SLOW)
+                self.assertEqual([], r, "a client over the cap was served")
+                self.assertEqual(2, scrape_metrics(admin)["sluice_accept_pauses_total"])
+                held.pop().close()
+                r, _, _ = select.select([still], [], [], 10 * SLOW)
+                self.assertTrue(r and recv_exact(still, 4) == b"ping",
+                                "the last waiting client was not served")
+                for s in held + waiting:
+                    s.close()
+                self.assertEqual(0, px.stop())
 
 
 class FdLimit(unittest.TestCase):
@@ -156,6 +193,46 @@ groups:
         self.assertEqual(1, r.returncode)
         self.assertRegex(r.stderr.decode(), r"cannot start on this host: max_connections 100000 "
                          r"needs \d+ file descriptors .* the limit is 1024")
+
+    def test_running_out_of_fds_at_accept_is_logged_once_and_service_resumes(self):
+        """The running process's RLIMIT_NOFILE lowered to the fds it holds (prlimit): clients
+        wait in the backlog while every accept4() fails with EMFILE, one warning names the
+        limit however many fail, and once the limit is back they are served and one line
+        says so."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = capped_config(port, b.addr)
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                pid = px.proc.pid
+                was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+                held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+                # the lowest free fd is the one the next accept4() would get: none now
+                limit = next(n for n in range(len(held) + 1) if n not in held)
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, was[1]))
+                try:
+                    clients = [connect(port) for _ in range(4)]
+                    for s in clients:
+                        s.sendall(b"ping")
+                    r, _, _ = select.select(clients, [], [], 0.5 * SLOW)
+                    self.assertEqual([], r, "a client was served with no fd to spare")
+                    wait_for_text(px, "cannot accept: this process has no file descriptor left")
+                finally:
+                    resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
+                for s in clients:
+                    r, _, _ = select.select([s], [], [], 10 * SLOW)
+                    self.assertTrue(r and recv_exact(s, 4) == b"ping",
+                                    "a waiting client was not served once fds were free")
+                    s.close()
+                wait_for_text(px, "accepting again: file descriptors are free")
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+        self.assertEqual(1, err.count("cannot accept:"), err)
+        self.assertIn(f"(EMFILE: its RLIMIT_NOFILE is {limit}; 0 sessions open)", err)
+        self.assertIn("this host's limit, not a backend's fault", err)
+        self.assertEqual(1, err.count("accepting again"), err)
+        failed = re.search(r"(\d+) accept_errors", err)
+        self.assertTrue(failed and int(failed.group(1)) > 1, err)  # several, one warning
 
 
 class SamePort(unittest.TestCase):

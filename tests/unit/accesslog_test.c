@@ -2,7 +2,9 @@
 /*
  * The access log (src/proxy/accesslog.c): a record as a JSON line (names escaped, IPv4 and
  * IPv6 addresses, nulls, each termination name), the drop counter of a channel nobody drains,
- * a reopen that loses no line, and the worker -> logger handoff under concurrent producers
+ * a reopen that loses no line, a file that stops taking bytes inside a line (RLIMIT_FSIZE, as
+ * a full disk: the line is completed once it takes them again, or cut off at the stop, and
+ * every line lost is counted), and the worker -> logger handoff under concurrent producers
  * (run it under TSan).
  */
 #include <arpa/inet.h>
@@ -11,12 +13,14 @@
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -287,7 +291,7 @@ accesslog_counts_records_dropped_when_the_ring_is_full(void **state)
 	assert_true(sl__accesslog_push(a, 0, &r));
 	for (int i = 0; i < 5; i++)
 		assert_false(sl__accesslog_push(a, 0, &r));
-	assert_int_equal(5, sl__accesslog_dropped(a));
+	assert_int_equal(5, sl__accesslog_dropped(a, SL_ACCESSLOG_QUEUE_FULL));
 	sl__accesslog_destroy(a);
 	/* what was queued is written at destroy */
 	assert_int_equal(2, count_lines(f.path));
@@ -311,7 +315,7 @@ accesslog_rounds_ring_size_up_to_a_power_of_two(void **state)
 	assert_false(sl__accesslog_push(a, 1, &r));
 	/* each worker has its own channel */
 	assert_true(sl__accesslog_push(a, 0, &r));
-	assert_int_equal(1, sl__accesslog_dropped(a));
+	assert_int_equal(1, sl__accesslog_dropped(a, SL_ACCESSLOG_QUEUE_FULL));
 	sl__accesslog_destroy(a);
 	fixture_fini(&f);
 }
@@ -370,6 +374,131 @@ accesslog_reopen_moves_later_lines_to_a_new_file_and_loses_none(void **state)
 	sl__accesslog_destroy(a);
 	assert_int_equal(10, count_lines(old));
 	assert_int_equal(7, count_lines(f.path));
+	fixture_fini(&f);
+}
+
+/* ---- a file that takes no more ---- */
+
+/* Length of the line rec_v4() makes (every such line has it: the time is fixed-width). */
+static size_t
+line_len(const struct fixture *f)
+{
+	struct sl_accesslog_rec r = rec_v4("127.0.0.1", 1);
+
+	return strlen(format(f, &r, 0));
+}
+
+/* Sets this process's RLIMIT_FSIZE soft limit: a write past it stops there, then fails with
+ * EFBIG (SIGXFSZ is ignored), as one onto a full disk does with ENOSPC. */
+static void
+file_size_limit(rlim_t max)
+{
+	struct rlimit rl;
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(0, getrlimit(RLIMIT_FSIZE, &rl));
+	rl.rlim_cur = max < rl.rlim_max ? max : rl.rlim_max;
+	assert_int_equal(0, setrlimit(RLIMIT_FSIZE, &rl));
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Waits (bounded: 10 s) until the file at <path> is <size> bytes long. */
+static bool
+wait_size(const char *path, off_t size)
+{
+	const struct timespec ms = {.tv_nsec = 1000000};
+
+	for (int i = 0; i < 10000; i++) {
+		if (file_size(path) == size)
+			return true;
+		nanosleep(&ms, NULL);
+	}
+	return false;
+}
+
+/* Lines of <path> that are whole: '{' .. "}\n" with no other line's start inside; asserts
+ * that every line is whole and returns how many. */
+static size_t
+count_whole_lines(const char *path)
+{
+	char line[SL_ACCESSLOG_LINE_MAX * 2];
+	FILE *fp = fopen(path, "r");
+	size_t n = 0, len;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		len = strlen(line);
+		assert_true(len >= 3);
+		assert_memory_equal("{\"time\":", line, 8);
+		assert_string_equal("}\n", line + len - 2);
+		assert_null(strstr(line + 1, "{\"time\":"));
+		n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+static void
+accesslog_completes_a_line_a_failed_write_cut_short(void **state)
+{
+	struct fixture f;
+	struct sl_accesslog *a;
+	struct sl_accesslog_rec r;
+	off_t limit;
+
+	(void)state;
+	fixture_init(&f, "127.0.0.1:9001");
+	fixture_file(&f, 64);
+	r = rec_v4("127.0.0.1", 1);
+	limit = (off_t)(line_len(&f) * 5 / 2);
+	assert_int_equal(0, sl__accesslog_create(&a, &f.cfg, 1));
+	assert_int_equal(0, sl__accesslog_start(a));
+	file_size_limit((rlim_t)limit);
+	for (int i = 0; i < 3; i++)
+		assert_true(sl__accesslog_push(a, 0, &r));
+	/* two lines and half of the third are in the file, and it takes no more */
+	assert_true(wait_size(f.path, limit));
+	file_size_limit(RLIM_INFINITY);
+	for (int i = 0; i < 2; i++)
+		assert_true(sl__accesslog_push(a, 0, &r));
+	sl__accesslog_destroy(a);
+	assert_int_equal(5, count_whole_lines(f.path));
+	assert_int_equal(5 * line_len(&f), file_size(f.path));
+	fixture_fini(&f);
+}
+
+static void
+accesslog_counts_lines_the_file_never_took_and_cuts_off_a_part_line(void **state)
+{
+	struct fixture f;
+	struct sl_accesslog *a;
+	struct sl_accesslog_rec r;
+	uint64_t lost;
+
+	(void)state;
+	fixture_init(&f, "127.0.0.1:9001");
+	fixture_file(&f, 64);
+	r = rec_v4("127.0.0.1", 1);
+	assert_int_equal(0, sl__accesslog_create(&a, &f.cfg, 1));
+	for (int i = 0; i < 10; i++)
+		assert_true(sl__accesslog_push(a, 0, &r));
+	file_size_limit((rlim_t)(line_len(&f) * 5 / 2));
+	/* no thread: the stop writes the ten lines here, and the file takes two and a half */
+	sl__accesslog_stop(a);
+	file_size_limit(RLIM_INFINITY);
+	lost = sl__accesslog_dropped(a, SL_ACCESSLOG_WRITE_FAILED);
+	assert_int_equal(0, sl__accesslog_dropped(a, SL_ACCESSLOG_QUEUE_FULL));
+	sl__accesslog_destroy(a);
+	assert_int_equal(8, lost);
+	assert_int_equal(2, count_whole_lines(f.path));
+	assert_int_equal(2 * line_len(&f), file_size(f.path));
 	fixture_fini(&f);
 }
 
@@ -449,7 +578,7 @@ accesslog_hands_every_queued_record_to_the_file_intact(void **state)
 		sum += p[i].sum;
 	}
 	assert_int_equal(PRODUCERS * PER_PRODUCER, pushed);
-	assert_int_equal(tries - pushed, sl__accesslog_dropped(a));
+	assert_int_equal(tries - pushed, sl__accesslog_dropped(a, SL_ACCESSLOG_QUEUE_FULL));
 	sl__accesslog_destroy(a);
 
 	fp = fopen(f.path, "r");
@@ -489,6 +618,9 @@ main(void)
 	        cmocka_unit_test(accesslog_rounds_ring_size_up_to_a_power_of_two),
 	        cmocka_unit_test(accesslog_create_fails_when_the_file_cannot_be_opened),
 	        cmocka_unit_test(accesslog_reopen_moves_later_lines_to_a_new_file_and_loses_none),
+	        cmocka_unit_test(accesslog_completes_a_line_a_failed_write_cut_short),
+	        cmocka_unit_test(
+	                accesslog_counts_lines_the_file_never_took_and_cuts_off_a_part_line),
 	        cmocka_unit_test(accesslog_hands_every_queued_record_to_the_file_intact),
 	};
 
