@@ -914,6 +914,8 @@ main(int argc, char **argv)
 	handled_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a write past the file-size limit fails with EFBIG (the access log counts its loss) */
+	signal(SIGXFSZ, SIG_IGN);
 
 	switch (c.mode) {
 	case CLI_RUN:

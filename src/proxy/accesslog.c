@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -62,8 +63,9 @@ struct sl_accesslog {
 	const struct sl_config *cfg; /* layout snapshot: names, addresses, path */
 	const char *path;            /* cfg->access_log.path */
 	int fd;                      /* STDOUT_FILENO for "-"; -1 while not open */
-	char *buf;                   /* FILE_BUF bytes: whole lines not yet in the file */
-	size_t len;                  /* bytes in buf */
+	bool pipe;  /* fd is a pipe or FIFO: writes of whole lines, PIPE_BUF at most */
+	char *buf;  /* FILE_BUF bytes: whole lines not yet in the file */
+	size_t len; /* bytes in buf */
 	/* bytes at the start of buf already in the file: part of buf's first line, whose rest
 	 * the file still lacks (0 between failed writes: only whole lines are kept) */
 	size_t head;
@@ -497,7 +499,12 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Opens <path> for appending in <*fd> (standard output for "-"). 0 or -errno. */
+/*
+ * Opens <path> for appending in <*fd> (standard output for "-"). 0 or -errno. Never blocks: a
+ * FIFO with no reader fails at once (-ENXIO) instead of holding the logger, or the start, until
+ * one comes, and a full one takes what it can (the rest waits, or is counted lost, as for a full
+ * disk); a regular file is not affected.
+ */
 static int
 file_open(const char *path, int *fd)
 {
@@ -505,8 +512,24 @@ file_open(const char *path, int *fd)
 		*fd = STDOUT_FILENO;
 		return 0;
 	}
-	*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
 	return *fd == -1 ? -errno : 0;
+}
+
+/* Whether <fd> is a pipe or a FIFO (a reader sees every write as it lands). */
+static bool
+is_pipe(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* What to add to a failed open's message: a FIFO's missing reader, or nothing. */
+static const char *
+open_hint(int err)
+{
+	return err == -ENXIO ? " (a FIFO that nothing reads: start its reader first)" : "";
 }
 
 static void
@@ -551,6 +574,23 @@ buf_trim(struct sl_accesslog *a)
 }
 
 /*
+ * How much of buf past head the next write offers: all of it for a file; for a pipe, whole
+ * lines of at most PIPE_BUF bytes together, which the kernel writes whole or not at all, so a
+ * reader never sees part of a line, even of one sluice could not finish.
+ */
+static size_t
+write_size(const struct sl_accesslog *a)
+{
+	const char *p = a->buf + a->head, *nl;
+	size_t left = a->len - a->head;
+
+	if (!a->pipe || left <= PIPE_BUF)
+		return left;
+	nl = memrchr(p, '\n', PIPE_BUF);
+	return nl != NULL ? (size_t)(nl + 1 - p) : left;
+}
+
+/*
  * Writes what buf holds past head. true if the file has all of it now (buf is empty). A
  * failure keeps the rest: the lines not written and the rest of one the write stopped inside,
  * which the next write completes; the first failure of a run of them is logged (EAGAIN, a
@@ -564,7 +604,7 @@ file_write(struct sl_accesslog *a)
 	int err = 0;
 
 	while (a->head < a->len) {
-		n = write(a->fd, a->buf + a->head, a->len - a->head);
+		n = write(a->fd, a->buf + a->head, write_size(a));
 		if (n > 0) {
 			a->head += (size_t)n;
 		} else if (n == 0 || errno != EINTR) {
@@ -662,8 +702,8 @@ file_reopen(struct sl_accesslog *a)
 		file_write(a);
 	err = file_open(a->path, &fd);
 	if (err != 0) {
-		sl_log_error("access log %s: cannot reopen: %s (still writing to the old file)",
-		             a->path, strerror(-err));
+		sl_log_error("access log %s: cannot reopen: %s%s (still writing to the old file)",
+		             a->path, strerror(-err), open_hint(err));
 		return;
 	}
 	/* lines the old file could not take go to the new one, and a part of one it holds is
@@ -679,6 +719,7 @@ file_reopen(struct sl_accesslog *a)
 	}
 	file_close(a->fd);
 	a->fd = fd;
+	a->pipe = is_pipe(fd);
 	a->retry_ms = 0;
 	sl_log_info("access log %s: reopened", a->path);
 }
@@ -830,8 +871,10 @@ sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg, uns
 		goto err_destroy;
 	}
 	err = file_open(a->path, &a->fd);
+	a->pipe = err == 0 && is_pipe(a->fd);
 	if (err != 0) {
-		sl_log_error("access log %s: cannot open: %s", a->path, strerror(-err));
+		sl_log_error("access log %s: cannot open: %s%s", a->path, strerror(-err),
+		             open_hint(err));
 		goto err_destroy;
 	}
 	*out = a;

@@ -6,6 +6,7 @@ sessions running through it), standard output, SIGUSR1 without an access log and
 drain, under a tiny ring every session is either a line or counted as dropped in the exit
 summary, and on a disk that fills up (a small tmpfs, as root) the file holds only whole lines
 while every line it could not take is counted, in /metrics and in the exit summary."""
+import contextlib
 import datetime
 import json
 import os
@@ -20,7 +21,7 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, Server, Sluice, closed_by_peer, echo_handler, echo_roundtrip, free_port,
+from harness import (SLOW, SLUICE, Server, Sluice, closed_by_peer, echo_handler, echo_roundtrip, free_port,
                      recv_exact, refused_address, scrape_metrics, wait_for, wait_for_text,
                      write_config)
 
@@ -330,6 +331,53 @@ class FullDisk(unittest.TestCase):
         self.assertGreater(n, 0, err)
         self.assertEqual({"write_failed": n}, reasons)
         self.assertEqual(sessions, len(lines) + n, err)
+
+
+class Fifo(unittest.TestCase):
+    """A named pipe as the access log (a log shipper reading it): sluice never waits for it."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sl-access-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.fifo = os.path.join(self.dir, "access.fifo")
+        os.mkfifo(self.fifo)
+        self.backend = Server(echo_handler).__enter__()
+        self.addCleanup(self.backend.close)
+        self.port = free_port()
+        self.cfg = config(self.port, self.backend.addr, self.fifo)
+        self.addCleanup(os.unlink, self.cfg)
+
+    def test_a_fifo_nothing_reads_refuses_the_start_saying_so(self):
+        r = subprocess.run([SLUICE, "-c", self.cfg], capture_output=True, text=True,
+                           timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode, r.stderr)
+        self.assertIn(f"access log {self.fifo}: cannot open: No such device or address (a FIFO "
+                      "that nothing reads: start its reader first)", r.stderr)
+
+    def test_a_fifo_its_reader_stops_emptying_costs_lines_not_service(self):
+        reader = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        with Sluice(["-c", self.cfg], port=self.port) as px:
+            # nothing reads the pipe (64 KiB): far more lines than it holds, every one served
+            for i in range(600):
+                self.assertEqual(b"ping", echo_roundtrip(self.port, b"ping"), i)
+            # a rotation onto a FIFO nothing reads keeps the old one and says why
+            os.rename(self.fifo, self.fifo + ".1")
+            os.mkfifo(self.fifo)
+            px.proc.send_signal(signal.SIGUSR1)
+            wait_for_text(px, f"access log {self.fifo}: cannot reopen: No such device or "
+                          "address (a FIFO that nothing reads")
+            self.assertEqual(0, px.stop(), px.stderr())
+        lost, _ = dropped(px.stderr())
+        got = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(reader, 65536):
+                got += chunk
+        lines = got.decode().splitlines()
+        for line in lines:
+            json.loads(line)  # whole lines only
+        self.assertEqual(600, len(lines) + lost, (len(lines), lost))
+        self.assertGreater(lost, 0)
 
 
 class Signals(unittest.TestCase):
