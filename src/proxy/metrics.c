@@ -41,8 +41,7 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_SPLICE_FALLBACKS] = "Sessions moved from splice (or sockmap) to copy.",
         [SL_CTR_WARM_FAILED] = "Warm sessions reset by the backend before its first byte.",
         [SL_CTR_LOCAL_ERRORS] = "Clients closed for want of fds, memory or ports on this host.",
-        [SL_CTR_ACCEPT_PAUSES] = "Times a listener stopped accepting at max_connections, one per "
-                                 "pause however long it lasts.",
+        [SL_CTR_ACCEPT_PAUSES] = "Pauses of accepting at max_connections, however long each.",
         [SL_CTR_SOURCE_BANS] =
                 "Sources banned after repeated slow-client cuts (source_limits.ban).",
         [SL_CTR_QUEUE_FULL] =
