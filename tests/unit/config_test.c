@@ -383,6 +383,88 @@ config_alerts_report_bad_rules(void **state)
 	              "\"above\", got \"-1\"\n");
 }
 
+/* alerts: with one webhook of <url> and one rule, as a YAML text */
+#define WEBHOOK(url)                                                                               \
+	MINIMAL "alerts: { webhooks: [{ url: \"" url "\" }], rules: [{ name: a, metric: rss, "     \
+	        "above: 1 }] }\n"
+
+static void
+config_alerts_refuse_a_webhook_url_without_a_host(void **state)
+{
+	(void)state;
+	assert_errors(WEBHOOK("http://"), "t.yaml:7:29: \"url\" has no host: expected "
+	                                  "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH\n");
+	assert_errors(WEBHOOK("https://:8080/hook"),
+	              "t.yaml:7:29: \"url\" has no host: expected http://HOST[:PORT]/PATH or "
+	              "https://HOST[:PORT]/PATH\n");
+	assert_errors(WEBHOOK("http:///hook"),
+	              "t.yaml:7:29: \"url\" has no host: expected "
+	              "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH\n");
+	assert_errors(WEBHOOK("http://::1:8080/"),
+	              "t.yaml:7:29: \"url\" has no host: expected an IPv6 address in brackets, as "
+	              "in http://[::1]:8080/\n");
+}
+
+static void
+config_alerts_refuse_a_webhook_url_with_a_port_outside_1_to_65535(void **state)
+{
+	(void)state;
+	assert_errors(
+	        WEBHOOK("http://127.0.0.1:99999/"),
+	        "t.yaml:7:29: \"url\" has port \"99999\": expected a number from 1 to 65535\n");
+	assert_errors(WEBHOOK("http://127.0.0.1:0/"),
+	              "t.yaml:7:29: \"url\" has port \"0\": expected a number from 1 to 65535\n");
+	assert_errors(
+	        WEBHOOK("http://h:65536"),
+	        "t.yaml:7:29: \"url\" has port \"65536\": expected a number from 1 to 65535\n");
+	assert_errors(WEBHOOK("http://h:/"),
+	              "t.yaml:7:29: \"url\" has port \"\": expected a number from 1 to 65535\n");
+	assert_errors(WEBHOOK("http://[::1]:8o/"),
+	              "t.yaml:7:29: \"url\" has port \"8o\": expected a number from 1 to 65535\n");
+	assert_errors(
+	        WEBHOOK("http://[::1]x/"),
+	        "t.yaml:7:29: \"url\" has \"x\" after its host, where only :PORT may follow\n");
+}
+
+static void
+config_alerts_refuse_a_webhook_url_whose_host_is_neither_a_name_nor_an_address(void **state)
+{
+	(void)state;
+	assert_errors(WEBHOOK("http://ho^st:80/"),
+	              "t.yaml:7:29: \"url\" has \"ho^st\" for a host: a name may hold only "
+	              "letters, digits, '-', '.' and '_', and an IPv6 address goes in brackets\n");
+	assert_errors(WEBHOOK("http://[::1/"),
+	              "t.yaml:7:29: \"url\" has an IPv6 address without its closing ']'\n");
+	assert_errors(WEBHOOK("http://[::g]/"),
+	              "t.yaml:7:29: \"url\" has \"[::g]\" for a host, "
+	              "not an IPv6 address (a zone is written %25eth0)\n");
+}
+
+static void
+config_alerts_take_webhook_urls_with_a_name_an_address_a_port_or_a_user(void **state)
+{
+	static const char *const urls[] = {
+	        WEBHOOK("http://alerts.example.com/hook"),
+	        WEBHOOK("https://alerts.example.com:8443/v1/hook?team=ops#x"),
+	        WEBHOOK("http://127.0.0.1:1/"),
+	        WEBHOOK("http://127.0.0.1:65535"),
+	        WEBHOOK("http://[::1]:9093/hook"),
+	        WEBHOOK("http://[fe80::1%25eth0]:9093/"),
+	        WEBHOOK("https://user:secret@hooks.example.com/x"),
+	        WEBHOOK("http://h?x=1"),
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct sl_test_load r = sl_test_config_load(urls[i]);
+
+		assert_string_equal("", r.errs);
+		assert_int_equal(0, r.rc);
+		assert_int_equal(1, r.c->alerts.nwebhooks);
+		sl_test_config_fini(&r);
+	}
+}
+
 static void
 config_reports_non_integer(void **state)
 {
@@ -1916,6 +1998,12 @@ main(void)
 	        cmocka_unit_test(config_admin_reports_bad_address_and_unknown_key),
 	        cmocka_unit_test(config_alerts_take_rules_and_webhooks_with_defaults),
 	        cmocka_unit_test(config_alerts_report_bad_rules),
+	        cmocka_unit_test(config_alerts_refuse_a_webhook_url_without_a_host),
+	        cmocka_unit_test(config_alerts_refuse_a_webhook_url_with_a_port_outside_1_to_65535),
+	        cmocka_unit_test(
+	                config_alerts_refuse_a_webhook_url_whose_host_is_neither_a_name_nor_an_address),
+	        cmocka_unit_test(
+	                config_alerts_take_webhook_urls_with_a_name_an_address_a_port_or_a_user),
 	        cmocka_unit_test(config_reports_non_integer),
 	        cmocka_unit_test(config_reports_non_mapping),
 	        cmocka_unit_test(config_reports_non_list),
