@@ -634,13 +634,14 @@ xdp_start(struct sl_xdp **x, struct sl_proxy *p, const struct sl_config *cfg)
 	*x = NULL;
 	if (cfg->xdp.interface[0] == '\0')
 		return 0;
-	err = sl_xdp_create(x, cfg, why, sizeof(why));
-	if (err == -ENOTSUP) {
+	if (!sl_xdp_is_built_in()) {
 		sl_log_error("cannot start: this sluice was built without XDP (no libbpf or clang "
 		             "at build time): remove \"xdp:\" from the configuration, or run a "
 		             "sluice built with libbpf");
 		return -1;
 	}
+	/* from here every failure is the host's (interface, driver, privileges, kernel) */
+	err = sl_xdp_create(x, cfg, why, sizeof(why));
 	if (err != 0) {
 		if (cfg->xdp.required) {
 			sl_log_error("cannot start: xdp on %s is required: %s", cfg->xdp.interface,

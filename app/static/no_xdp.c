@@ -2,13 +2,20 @@
 /*
  * The XDP program's stand-in where libbpf cannot be linked statically (sluice-static without
  * libbpf.a, libelf.a and libz.a; see cmake/sluice-static.cmake): a configuration with xdp:
- * refuses to start with -ENOTSUP, and main.c says why. One without xdp: runs.
+ * refuses to start (sl_xdp_is_built_in() is false), and main.c says why. One without xdp: runs.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #include <sluice/xdp.h>
+
+bool
+sl_xdp_is_built_in(void)
+{
+	return false;
+}
 
 int
 sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_t size)
@@ -16,7 +23,7 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 	(void)cfg;
 	*out = NULL;
 	snprintf(why, size, "this sluice was built without XDP");
-	return -ENOTSUP;
+	return -EOPNOTSUPP;
 }
 
 int

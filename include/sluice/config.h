@@ -60,6 +60,10 @@ struct sl_lpm;
 /* Nodes a file may reach again through YAML aliases (*name) before the loader refuses it: an
  * alias costs no text but its whole subtree is walked again (the "billion laughs"). */
 #define SL_CONFIG_ALIAS_NODES_MAX 100000u
+/* Nodes (values, lists and mappings) a file may hold, counted before libyaml builds them: the
+ * largest configuration the other bounds allow, 4095 listeners and a group of 65535 backends
+ * with every backend key written out, has about 760000. */
+#define SL_CONFIG_NODES_MAX 1000000u
 
 enum sl_fwd_mode {
 	SL_FWD_SPLICE,  /* splice() through a per-session pipe pair */

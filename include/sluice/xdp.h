@@ -13,6 +13,7 @@
 #ifndef SLUICE_XDP_H
 #define SLUICE_XDP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,13 +34,21 @@ enum sl_xdp_reason {
 };
 
 /*
+ * Whether this sluice has the XDP program: false in a build without libbpf or clang (and in
+ * sluice-static without libbpf.a), whose sl_xdp_create() always fails. Ask it before
+ * sl_xdp_create() to tell that apart from a refusal by the kernel. Any thread.
+ */
+SL_API bool sl_xdp_is_built_in(void);
+
+/*
  * Loads the program (embedded in the binary), fills its maps from <cfg>'s listeners and
  * attaches it to <cfg>->xdp.interface in <cfg>->xdp.mode, through a bpf_link: closing it (at
  * sl_xdp_destroy(), or when the process dies) detaches the program. Needs CAP_BPF and
  * CAP_NET_ADMIN. Returns 0 and stores the handle in <*out>, or a negative errno with <why>
  * (<size> bytes) saying what failed: -ENODEV (no such interface), -EPERM (privileges or the
- * kernel's lockdown), -EBUSY (another XDP program is attached), -ENOTSUP (a sluice built
- * without XDP), or what libbpf and the kernel said. Blocks briefly (bpf syscalls). Main thread.
+ * kernel's lockdown), -EBUSY (another XDP program is attached), -EOPNOTSUPP (mode native on
+ * an interface whose driver has no native XDP; without sl_xdp_is_built_in(), always this),
+ * or what libbpf and the kernel said. Blocks briefly (bpf syscalls). Main thread.
  */
 SL_API int sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_t size);
 

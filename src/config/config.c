@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Entry points of the configuration loader (include/sluice/config.h): reads the text with
- * libyaml, walks it (config_yaml.c), cross-checks it (config_validate.c), then prints every
- * error in file order or hands back the snapshot. Also owns the error list, message helpers
- * and the names of a few enums. Read config_keys.h and config_yaml.c next.
+ * Entry points of the configuration loader (include/sluice/config.h): bounds the text's nesting
+ * and size, reads it with libyaml, walks it (config_yaml.c), cross-checks it
+ * (config_validate.c), then prints every error in file order or hands back the snapshot. Also
+ * owns the error list, message helpers and the names of a few enums. Read config_keys.h and
+ * config_yaml.c next.
  */
 #include <assert.h>
 #include <errno.h>
@@ -28,11 +29,14 @@
 #define CONFIG_FILE_MAX (16u << 20)
 
 /*
- * Deepest nesting of flow lists and mappings ([ and {) a text may open; the schema needs a few.
- * libyaml's scanner does work in proportion to the depth for every token: a 40000-deep text
- * (80 KB) took it 2.7 s, and 16 MiB of brackets would take it hours.
+ * Deepest nesting of lists and mappings a text may open, in brackets or by indentation; the
+ * schema needs a few. In brackets it is checked before libyaml reads a byte, since its scanner
+ * does work in proportion to the flow depth for every token: a 40000-deep text (80 KB) took it
+ * 2.7 s, and 16 MiB of brackets would take it hours. By indentation it is checked on the
+ * parser's events (config_check_shape()): 16 MiB of "- - - ..." composed into 8 million nested
+ * lists took 11 s and 2.5 GB.
  */
-#define CONFIG_FLOW_DEPTH_MAX 64
+#define CONFIG_DEPTH_MAX 64
 
 static_assert(SL_CONFIG_POOLS_MAX == SL__POOL_MAX, "the workers bound follows the pool table");
 
@@ -213,7 +217,7 @@ config_mark_at(const struct sl__config_load *x, size_t off)
 }
 
 /*
- * The offset where <text> opens a flow list or mapping deeper than CONFIG_FLOW_DEPTH_MAX, or
+ * The offset where <text> opens a flow list or mapping deeper than CONFIG_DEPTH_MAX, or
  * SIZE_MAX: a scan before libyaml reads it. Lexical only: brackets in comments and in quoted
  * scalars do not count; in plain and block scalars they do, which only dozens left unclosed
  * there could make matter.
@@ -245,13 +249,70 @@ config_flow_too_deep(const char *text, size_t len)
 		           memchr(opens_scalar, prev, sizeof(opens_scalar) - 1) != NULL) {
 			quote = c;
 		} else if (c == '[' || c == '{') {
-			if (++depth > CONFIG_FLOW_DEPTH_MAX)
+			if (++depth > CONFIG_DEPTH_MAX)
 				return i;
 		} else if ((c == ']' || c == '}') && depth > 0) {
 			depth--;
 		}
 	}
 	return SIZE_MAX;
+}
+
+/*
+ * A pass over the parser's events for the whole text, before libyaml composes any document (it
+ * keeps every node of one in memory, about 160 bytes each): records one error at the first list
+ * or mapping nested more than CONFIG_DEPTH_MAX levels below the top one, or at the first node
+ * past SL_CONFIG_NODES_MAX counted over every document (a second one is composed too, to be
+ * refused). The pass itself holds a few tokens and one state per open level. A syntax error
+ * ends it quietly: the load that follows stops at the same place and says so, having composed
+ * only what passed here. 0, -EINVAL (recorded) or -ENOMEM.
+ */
+static int
+config_check_shape(struct sl__config_load *x)
+{
+	size_t nodes = 0;
+	unsigned depth = 0;
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int err = 0;
+
+	if (!yaml_parser_initialize(&p)) {
+		x->oom = true;
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)(x->text ? x->text : ""), x->len);
+	while (err == 0 && yaml_parser_parse(&p, &ev)) {
+		yaml_event_type_t type = ev.type;
+		yaml_mark_t at = ev.start_mark;
+		bool opens = type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT;
+
+		yaml_event_delete(&ev);
+		if (type == YAML_STREAM_END_EVENT)
+			break;
+		if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+			depth--;
+		/* levels below the top one: "x: [[...]]" has always been allowed 64 brackets */
+		if (opens && ++depth > CONFIG_DEPTH_MAX + 1) {
+			sl__config_error(x, at,
+			                 "lists and mappings nest deeper than %u levels here",
+			                 CONFIG_DEPTH_MAX);
+			err = -EINVAL;
+		}
+		/* an alias is no node of its own: the walk bounds what it expands to */
+		if (err == 0 && (opens || type == YAML_SCALAR_EVENT) &&
+		    ++nodes > SL_CONFIG_NODES_MAX) {
+			sl__config_error(
+			        x, at,
+			        "the configuration passes %u YAML nodes (values, lists and "
+			        "mappings) here, the most a file may have",
+			        SL_CONFIG_NODES_MAX);
+			err = -EINVAL;
+		}
+	}
+	if (p.error == YAML_MEMORY_ERROR)
+		x->oom = true;
+	yaml_parser_delete(&p);
+	return x->oom ? -ENOMEM : err;
 }
 
 /* Turns a libyaml failure into one error (or -ENOMEM). */
@@ -354,10 +415,13 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 		sl__config_error(
 		        &x, config_mark_at(&x, deep),
 		        "lists and mappings in [ ] and { } nest deeper than %u levels here",
-		        CONFIG_FLOW_DEPTH_MAX);
+		        CONFIG_DEPTH_MAX);
 		err = x.oom ? -ENOMEM : -EINVAL;
 		goto out_parser;
 	}
+	err = config_check_shape(&x);
+	if (err != 0)
+		goto out_parser;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		err = config_syntax_error(&x, &parser);

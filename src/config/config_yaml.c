@@ -1486,9 +1486,99 @@ bad:
 	return false;
 }
 
+/* A byte of a host name or IPv4 address in a webhook URL (RFC 3986's unreserved ones). */
+static bool
+is_host_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/*
+ * Whether the authority of <url> (printable ASCII, after "http://" or "https://"), RFC 3986's
+ * [userinfo@]host[:port], has a host (a name, an IPv4 address, or an IPv6 address in brackets
+ * with an optional %25 zone) and, if it has a port, one from 1 to 65535. If not, <why> (<size>
+ * bytes) says what is wrong, to follow "\"url\" ".
+ */
+static bool
+url_has_host_and_port(const char *url, char *why, size_t size)
+{
+	const char *a = strstr(url, "://") + 3, *end, *at, *p, *d;
+	char ip[INET6_ADDRSTRLEN + 1], q[SL__CONFIG_QUOTE_MAX];
+	unsigned long port = 0;
+
+	end = a + strcspn(a, "/?#");
+	at = memrchr(a, '@', (size_t)(end - a));
+	if (at != NULL)
+		a = at + 1; /* user:password@ is libcurl's to send */
+	if (*a == '[') {
+		const char *close = memchr(a, ']', (size_t)(end - a)), *zone;
+		struct in6_addr in6;
+		size_t n;
+
+		if (close == NULL) {
+			snprintf(why, size, "has an IPv6 address without its closing ']'");
+			return false;
+		}
+		zone = memchr(a, '%', (size_t)(close - a));
+		n = (size_t)((zone != NULL ? zone : close) - (a + 1));
+		if (n < sizeof(ip)) {
+			memcpy(ip, a + 1, n);
+			ip[n] = '\0';
+		}
+		if (n >= sizeof(ip) || inet_pton(AF_INET6, ip, &in6) != 1 ||
+		    (zone != NULL && (strncmp(zone, "%25", 3) != 0 || zone + 3 == close))) {
+			sl__config_quote(a, (size_t)(close + 1 - a), q, sizeof(q));
+			snprintf(why, size,
+			         "has \"%s\" for a host, not an IPv6 address (a zone is written "
+			         "%%25eth0)",
+			         q);
+			return false;
+		}
+		p = close + 1;
+	} else {
+		for (p = a; p < end && is_host_name_char(*p);)
+			p++;
+		if (p == a && (p == end || *p == ':')) {
+			snprintf(why, size, "has no host: expected %s",
+			         p < end && memchr(p + 1, ':', (size_t)(end - p - 1)) != NULL
+			                 ? "an IPv6 address in brackets, as in http://[::1]:8080/"
+			                 : "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH");
+			return false;
+		}
+		if (p < end && *p != ':') {
+			const char *colon = memchr(p, ':', (size_t)(end - p));
+
+			sl__config_quote(a, (size_t)((colon != NULL ? colon : end) - a), q,
+			                 sizeof(q));
+			snprintf(
+			        why, size,
+			        "has \"%s\" for a host: a name may hold only letters, digits, '-', "
+			        "'.' and '_', and an IPv6 address goes in brackets",
+			        q);
+			return false;
+		}
+	}
+	if (p == end)
+		return true; /* the scheme's port */
+	if (*p != ':') {
+		sl__config_quote(p, (size_t)(end - p), q, sizeof(q));
+		snprintf(why, size, "has \"%s\" after its host, where only :PORT may follow", q);
+		return false;
+	}
+	for (d = p + 1; d < end && *d >= '0' && *d <= '9' && port <= 65535; d++)
+		port = port * 10 + (unsigned long)(*d - '0');
+	if (d == end && d > p + 1 && port >= 1 && port <= 65535)
+		return true;
+	sl__config_quote(p + 1, (size_t)(end - p - 1), q, sizeof(q));
+	snprintf(why, size, "has port \"%s\": expected a number from 1 to 65535", q);
+	return false;
+}
+
 static void
 walk_webhook(struct sl__config_load *x, yaml_node_t *map, struct sl_config_webhook *w)
 {
+	char why[2 * SL__CONFIG_QUOTE_MAX];
 	yaml_node_t *u;
 	key_vals v = {0};
 	const char *s;
@@ -1521,6 +1611,10 @@ walk_webhook(struct sl__config_load *x, yaml_node_t *map, struct sl_config_webho
 			                 "(percent-encode the others)");
 			return;
 		}
+	}
+	if (!url_has_host_and_port(s, why, sizeof(why))) {
+		sl__config_error(x, u->start_mark, "\"url\" %s", why);
+		return;
 	}
 	memcpy(w->url, s, n + 1);
 }

@@ -349,6 +349,24 @@ attach_flags(enum sl_xdp_mode mode)
 	}
 }
 
+/* What an attach refusal <err> in <mode> means, in parentheses, or "". */
+static const char *
+attach_hint(enum sl_xdp_mode mode, int err)
+{
+	if (err == -EBUSY)
+		return " (another XDP program is attached there)";
+	/* dev_xdp_attach(): a driver without ndo_bpf has no native mode */
+	if (err == -EOPNOTSUPP && mode == SL_XDP_NATIVE)
+		return " (its driver has no native XDP: use mode: auto or generic)";
+	return "";
+}
+
+bool
+sl_xdp_is_built_in(void)
+{
+	return true;
+}
+
 int
 sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_t size)
 {
@@ -411,8 +429,9 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 	err = bpf_link_create(fd, (int)x->ifindex, BPF_XDP, &lo);
 	if (err < 0) {
 		err = -errno;
-		snprintf(why, size, "cannot attach to %s: %s%s", x->ifname, strerror(-err),
-		         err == -EBUSY ? " (another XDP program is attached there)" : "");
+		snprintf(why, size, "cannot attach to %s%s: %s%s", x->ifname,
+		         cfg->xdp.mode == SL_XDP_NATIVE ? " in native mode" : "", strerror(-err),
+		         attach_hint(cfg->xdp.mode, err));
 		goto err_close_obj;
 	}
 	x->link = err;

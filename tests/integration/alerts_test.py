@@ -5,7 +5,9 @@ A backend killed under active health checks fires a backend_down rule and its re
 it (exactly one firing and one resolved POST per webhook); a webhook answering 500 once is
 retried within its bound; refused clients fire a reject_rate rule; a webhook that accepts the
 connection and never answers blocks neither the traffic nor the shutdown, and a full queue drops
-and counts. A build without alerts (sluice-static) refuses such a file with the reason."""
+and counts. A webhook URL without a host, or with a port outside 1-65535, is refused by --check
+and the start, at its line and column. A build without alerts (sluice-static) refuses such a
+file with the reason."""
 import http.server
 import json
 import os
@@ -16,7 +18,7 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, connect, echo_handler, echoed, free_port, name_handler, scrape_metrics,
+from harness import (SLOW, SLUICE, connect, echo_handler, echoed, free_port, name_handler, scrape_metrics,
                      Server, Sluice, wait_for, wait_for_text, write_config)
 
 STATIC_BIN = os.environ.get("SLUICE_STATIC_BIN", "")
@@ -252,6 +254,25 @@ alerts:
                 px.proc.send_signal(signal.SIGHUP)
                 wait_for_text(px, ": above changed (needs a restart")
                 self.assertEqual(0, px.stop(), px.stderr())
+
+    def test_check_and_the_start_refuse_a_webhook_url_no_post_could_reach(self):
+        port = free_port()
+        for url, why in (("http://", '"url" has no host'),
+                         ("http://127.0.0.1:99999/", '"url" has port "99999"'),
+                         ("http://127.0.0.1:0/", '"url" has port "0"')):
+            path = write_config(base(port, free_port(), [("e", "127.0.0.1:9")], health=False) + f"""
+alerts:
+  webhooks: [{{ url: "{url}" }}]
+  rules: [{{ name: mem, metric: rss, above: 1 }}]
+""")
+            try:
+                for args in (["--check", "-c", path], ["-c", path]):
+                    r = subprocess.run([SLUICE, *args], capture_output=True, text=True,
+                                       timeout=30 * SLOW)
+                    self.assertEqual(1, r.returncode, r.stderr)
+                    self.assertIn(f"{path}:17:21: {why}", r.stderr)
+            finally:
+                os.unlink(path)
 
     def test_a_build_without_alerts_refuses_a_file_with_rules(self):
         if not STATIC_BIN:

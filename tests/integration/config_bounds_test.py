@@ -6,13 +6,16 @@ failed at start (workers past the pool table, more than 65535 backends) or reser
 memory (buffer_size: 1024m), and YAML aliases could expand without bound."""
 import os
 import re
+import resource
 import selectors
+import signal
 import socket
 import subprocess
 import threading
 import unittest
 
-from harness import FLAVOUR, SLOW, SLUICE, Sluice, echo_roundtrip, free_port, write_config
+from harness import (FLAVOUR, SLOW, SLUICE, Sluice, echo_roundtrip, free_port, wait_for_text,
+                     write_config)
 
 U32 = 4294967295
 
@@ -137,6 +140,12 @@ CASES = [
 ]
 
 
+# 8 million lists, each the only item of the one before (16 MB), under the top mapping: the
+# 65th "- " (line 2, column 3 + 2 * 64) opens the 65th level below it
+DEEP = "x:\n  " + "- " * 8_000_000 + "1\n"
+DEEP_AT = f"2:{3 + 2 * 64}"
+
+
 def where(text, needle, after=""):
     """1-based line and column of the first <needle> in <text> after the start of <after>."""
     i = text.index(needle, text.index(after))
@@ -246,6 +255,91 @@ class Bounds(unittest.TestCase):
         self.assertRegex(r.stderr, rf"^{path}:\d+:\d+: YAML aliases expand the configuration "
                                    r"past 100000 nodes")
         self.assertEqual(1, len(r.stderr.splitlines()), r.stderr)
+
+    # The nesting and node bounds are checked on libyaml's events before it composes the
+    # document. Each hostile file below is near the 16 MiB cap; composed, it took 1.3 to 2.5 GB.
+    # Under this cap on the address space the load can only succeed in refusing it if it never
+    # builds the document (sanitizers reserve terabytes of address space: there the cap is off).
+    CHECK_AS_MAX = 256 << 20
+
+    def check_capped(self, text):
+        """--check of <text> in a child whose address space is capped at CHECK_AS_MAX."""
+        path = write_config(text)
+        self.addCleanup(os.unlink, path)
+
+        def cap():
+            if FLAVOUR == "none":
+                resource.setrlimit(resource.RLIMIT_AS, (self.CHECK_AS_MAX, self.CHECK_AS_MAX))
+
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True,
+                           timeout=60 * SLOW, preexec_fn=cap)
+        return path, r
+
+    def test_block_nesting_past_64_levels_is_refused_before_the_document_is_built(self):
+        path, r = self.check_capped(DEEP)
+        self.assertEqual((1, f"{path}:{DEEP_AT}: lists and mappings nest deeper than 64 "
+                             "levels here\n"), (r.returncode, r.stderr))
+
+    def test_a_list_past_the_node_bound_is_refused_before_the_document_is_built(self):
+        # nodes: the top mapping, "x", the list, then the items: item 999998 is node 1000001
+        path, r = self.check_capped("x: [" + "1," * 8_000_000 + "1]\n")
+        col = 5 + 2 * (999_998 - 1)
+        self.assertEqual((1, f"{path}:1:{col}: the configuration passes 1000000 YAML nodes "
+                             "(values, lists and mappings) here, the most a file may have\n"),
+                         (r.returncode, r.stderr))
+
+    def test_the_largest_configuration_padded_to_the_node_bound_passes_and_one_more_is_refused(self):
+        # 4095 listeners (9 nodes each) and a group of 65535 backends with every backend key
+        # (11 each): 757752 nodes with the rest; the first listener's allow list fills the
+        # bound (2 nodes and one per prefix), and one prefix more passes it at the last node
+        def text(prefixes):
+            allow = ", ".join(f"10.{j >> 16}.{(j >> 8) & 255}.{j & 255}" for j in range(prefixes))
+            listeners = "".join(
+                f"  - {{ name: l{i}, address: 127.0.{i >> 8}.{i & 255}:{port}, group: g, "
+                f"forward: copy{f', allow: [{allow}]' if i == 0 else ''} }}\n"
+                for i in range(4095))
+            backends = "".join(
+                f"      - {{ name: b{i}, address: 127.{1 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}:9, "
+                f"weight: 1000000, max_connections: {U32}, backup: false }}\n"
+                for i in range(65535))
+            return (f"workers: 1\nlisteners:\n{listeners}groups:\n  - name: g\n    backends:\n"
+                    f"{backends}")
+
+        port = free_port()
+        fill = 1_000_000 - 757_752 - 2
+        path, r = self.check(text(fill))
+        self.assertEqual((0, f"{path}: ok (4095 listeners, 1 group)\n"), (r.returncode, r.stdout),
+                         r.stderr)
+        over = text(fill + 1)
+        path, r = self.check(over)
+        lines = over.splitlines()
+        line, col = len(lines), lines[-1].index("false") + 1
+        self.assertEqual((1, f"{path}:{line}:{col}: the configuration passes 1000000 YAML nodes "
+                             "(values, lists and mappings) here, the most a file may have\n"),
+                         (r.returncode, r.stderr))
+
+    def test_a_reload_of_a_file_nested_past_the_bound_is_refused_without_growing_the_proxy(self):
+        port = free_port()
+        path = write_config(config(port, self.backend))
+        self.addCleanup(os.unlink, path)
+        with Sluice(["-c", path], port=port) as px:
+            before = peak_rss_kib(px.proc.pid)
+            with open(path, "w") as f:
+                f.write(DEEP)
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, f"SIGHUP: {path} has errors (above): not reloaded", timeout=60)
+            self.assertIn(f"{path}:{DEEP_AT}: lists and mappings nest deeper than 64 levels here",
+                          px.stderr())
+            # the 16 MB text, read once, and no document: composed, it took 2.5 GB
+            self.assertLess(peak_rss_kib(px.proc.pid) - before, 256 << 10)
+            self.assertEqual(b"edge", echo_roundtrip(port, b"edge"), px.stderr())
+            self.assertEqual(0, px.stop(), px.stderr())
+
+
+def peak_rss_kib(pid):
+    """The process's peak resident set (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
 
 
 for _case in CASES:

@@ -12,7 +12,8 @@ accepts nothing from it), another source is served, and once the ban ends it is 
 `sluicectl unban` lifts it in the program too, at once. A ban by hand (`sluicectl ban`) is
 dropped there too, and a shorter ban by hand does not shorten it.
 Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP). Without the
-interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set."""
+interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set;
+likewise with mode: native on lo, whose driver has no native XDP, the line naming that cause."""
 import errno
 import os
 import re
@@ -366,6 +367,83 @@ groups:
                               "sl-no-such0: No such device", px.stderr())
         finally:
             os.unlink(path)
+
+
+class XdpNativeModeTest(unittest.TestCase):
+    """mode: native on an interface whose driver has no native XDP (lo, in a namespace of its
+    own): the kernel refuses the attach, and sluice says so as a refusal of this interface,
+    never as a build without XDP. Without required it runs without XDP; with it, no start.
+    mode: generic on the same lo attaches, so the binary has XDP."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = why_no_netns()
+        if why:
+            print(f"SKIPPED (XdpNativeModeTest): {why}", flush=True)
+            raise unittest.SkipTest(why)
+
+    def run_in_namespace(self, mode, required, check):
+        """check(px, ns) on a sluice started in a fresh namespace with xdp on its lo."""
+        path = write_config(f"""
+xdp: {{interface: lo, mode: {mode}, required: {str(required).lower()}}}
+listeners:
+  - address: "127.0.0.1:{PORT}"
+    group: g
+    deny: ["192.0.2.0/24"]
+groups:
+  - name: g
+    backends: [{{address: "127.0.0.1:9"}}]
+""")
+        try:
+            with NetNs("slxn") as ns:
+                px = Sluice([])
+                px.args = ns.exec_args([px.args[0], "-c", path, "-w", "1"])
+                with px:
+                    check(px, ns)
+        finally:
+            os.unlink(path)
+
+    def skip_if_refused(self, err):
+        """Skips where this environment refuses BPF before the attach is even tried."""
+        if "the kernel refused to load the XDP program" in err:
+            self.skipTest(f"this environment refuses XDP: {err.strip()}")
+
+    def test_generic_mode_on_lo_attaches(self):
+        def check(px, ns):
+            try:
+                ns.wait_listening(PORT, px.proc)
+            except AssertionError:
+                self.skip_if_refused(px.stderr())
+                raise AssertionError("sluice did not start: " + px.stderr())
+            wait_for_text(px, "xdp: early-drop program attached to lo (generic mode)")
+            self.assertEqual(0, px.stop())
+
+        self.run_in_namespace("generic", True, check)
+
+    def test_native_mode_on_lo_runs_without_xdp_saying_the_driver_has_none(self):
+        def check(px, ns):
+            ns.wait_listening(PORT, px.proc)
+            self.skip_if_refused(px.stderr())
+            wait_for_text(px, "xdp on lo: cannot attach to lo in native mode: Operation not "
+                          "supported (its driver has no native XDP: use mode: auto or generic): "
+                          "running without XDP")
+            self.assertEqual(0, px.stop())
+            self.assertNotIn("built without XDP", px.stderr())
+
+        self.run_in_namespace("native", False, check)
+
+    def test_native_mode_on_lo_refuses_the_start_when_required_saying_why(self):
+        def check(px, ns):
+            code = px.proc.wait(30 * SLOW)
+            err = px.stderr()
+            self.skip_if_refused(err)
+            self.assertEqual(1, code, err)
+            self.assertIn("cannot start: xdp on lo is required: cannot attach to lo in native "
+                          "mode: Operation not supported (its driver has no native XDP: use "
+                          "mode: auto or generic)", err)
+            self.assertNotIn("built without XDP", err)
+
+        self.run_in_namespace("native", True, check)
 
 
 if __name__ == "__main__":

@@ -383,6 +383,88 @@ config_alerts_report_bad_rules(void **state)
 	              "\"above\", got \"-1\"\n");
 }
 
+/* alerts: with one webhook of <url> and one rule, as a YAML text */
+#define WEBHOOK(url)                                                                               \
+	MINIMAL "alerts: { webhooks: [{ url: \"" url "\" }], rules: [{ name: a, metric: rss, "     \
+	        "above: 1 }] }\n"
+
+static void
+config_alerts_refuse_a_webhook_url_without_a_host(void **state)
+{
+	(void)state;
+	assert_errors(WEBHOOK("http://"), "t.yaml:7:29: \"url\" has no host: expected "
+	                                  "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH\n");
+	assert_errors(WEBHOOK("https://:8080/hook"),
+	              "t.yaml:7:29: \"url\" has no host: expected http://HOST[:PORT]/PATH or "
+	              "https://HOST[:PORT]/PATH\n");
+	assert_errors(WEBHOOK("http:///hook"),
+	              "t.yaml:7:29: \"url\" has no host: expected "
+	              "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH\n");
+	assert_errors(WEBHOOK("http://::1:8080/"),
+	              "t.yaml:7:29: \"url\" has no host: expected an IPv6 address in brackets, as "
+	              "in http://[::1]:8080/\n");
+}
+
+static void
+config_alerts_refuse_a_webhook_url_with_a_port_outside_1_to_65535(void **state)
+{
+	(void)state;
+	assert_errors(
+	        WEBHOOK("http://127.0.0.1:99999/"),
+	        "t.yaml:7:29: \"url\" has port \"99999\": expected a number from 1 to 65535\n");
+	assert_errors(WEBHOOK("http://127.0.0.1:0/"),
+	              "t.yaml:7:29: \"url\" has port \"0\": expected a number from 1 to 65535\n");
+	assert_errors(
+	        WEBHOOK("http://h:65536"),
+	        "t.yaml:7:29: \"url\" has port \"65536\": expected a number from 1 to 65535\n");
+	assert_errors(WEBHOOK("http://h:/"),
+	              "t.yaml:7:29: \"url\" has port \"\": expected a number from 1 to 65535\n");
+	assert_errors(WEBHOOK("http://[::1]:8o/"),
+	              "t.yaml:7:29: \"url\" has port \"8o\": expected a number from 1 to 65535\n");
+	assert_errors(
+	        WEBHOOK("http://[::1]x/"),
+	        "t.yaml:7:29: \"url\" has \"x\" after its host, where only :PORT may follow\n");
+}
+
+static void
+config_alerts_refuse_a_webhook_url_whose_host_is_neither_a_name_nor_an_address(void **state)
+{
+	(void)state;
+	assert_errors(WEBHOOK("http://ho^st:80/"),
+	              "t.yaml:7:29: \"url\" has \"ho^st\" for a host: a name may hold only "
+	              "letters, digits, '-', '.' and '_', and an IPv6 address goes in brackets\n");
+	assert_errors(WEBHOOK("http://[::1/"),
+	              "t.yaml:7:29: \"url\" has an IPv6 address without its closing ']'\n");
+	assert_errors(WEBHOOK("http://[::g]/"),
+	              "t.yaml:7:29: \"url\" has \"[::g]\" for a host, "
+	              "not an IPv6 address (a zone is written %25eth0)\n");
+}
+
+static void
+config_alerts_take_webhook_urls_with_a_name_an_address_a_port_or_a_user(void **state)
+{
+	static const char *const urls[] = {
+	        WEBHOOK("http://alerts.example.com/hook"),
+	        WEBHOOK("https://alerts.example.com:8443/v1/hook?team=ops#x"),
+	        WEBHOOK("http://127.0.0.1:1/"),
+	        WEBHOOK("http://127.0.0.1:65535"),
+	        WEBHOOK("http://[::1]:9093/hook"),
+	        WEBHOOK("http://[fe80::1%25eth0]:9093/"),
+	        WEBHOOK("https://user:secret@hooks.example.com/x"),
+	        WEBHOOK("http://h?x=1"),
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct sl_test_load r = sl_test_config_load(urls[i]);
+
+		assert_string_equal("", r.errs);
+		assert_int_equal(0, r.rc);
+		assert_int_equal(1, r.c->alerts.nwebhooks);
+		sl_test_config_fini(&r);
+	}
+}
+
 static void
 config_reports_non_integer(void **state)
 {
@@ -1643,6 +1725,151 @@ config_flow_nesting_counts_only_open_brackets_outside_quotes_and_comments(void *
 	}
 }
 
+static size_t
+count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* MINIMAL, then "x:" and a line of <n> "- " and "1": <n> lists nested by indentation. */
+static char *
+block_nesting(size_t n)
+{
+	static const char head[] = MINIMAL "x:\n  ";
+	size_t o = sizeof(head) - 1;
+	char *y = malloc(o + 2 * n + 3);
+
+	assert_non_null(y);
+	memcpy(y, head, o);
+	for (size_t i = 0; i < n; i++)
+		memcpy(y + o + 2 * i, "- ", 2);
+	memcpy(y + o + 2 * n, "1\n", 3);
+	return y;
+}
+
+/*
+ * Issue: a 16 MiB text of "- - - ..." took 11 s and 2.5 GB in --check, libyaml composing 8
+ * million nested lists. Refused on the parser's events, at the list past 64 levels below the
+ * top mapping; 64 pass on to the schema.
+ */
+static void
+config_refuses_block_nesting_past_64_levels(void **state)
+{
+	char *y = block_nesting(100000);
+
+	(void)state;
+	/* line 8: "  ", then 64 "- "; the 65th is column 131 */
+	assert_errors(y, "t.yaml:8:131: lists and mappings nest deeper than 64 levels here\n");
+	free(y);
+	y = block_nesting(64);
+	{
+		struct sl_test_load r = sl_test_config_load(y);
+
+		assert_int_equal(-EINVAL, r.rc);
+		assert_non_null(strstr(r.errs, "t.yaml:7:1: unknown key \"x\" at the top level"));
+		assert_int_equal(1, count_lines(r.errs));
+		sl_test_config_fini(&r);
+	}
+	free(y);
+}
+
+static void
+config_nesting_counts_indentation_and_brackets_together(void **state)
+{
+	(void)state;
+	/* 60 lists by indentation, then 5 in brackets: the 5th bracket is the 65th level */
+	char *y = block_nesting(60);
+	char *z = realloc(y, strlen(y) + 16);
+
+	assert_non_null(z);
+	strcpy(z + strlen(z) - 2, "[[[[[1]]]]]\n");
+	assert_errors(z, "t.yaml:8:127: lists and mappings nest deeper than 64 levels here\n");
+	free(z);
+}
+
+/* MINIMAL (16 nodes), then "x: [1,1,...]": 2 nodes and <n> items. */
+static char *
+flat_list(size_t n)
+{
+	static const char head[] = MINIMAL "x: [";
+	size_t o = sizeof(head) - 1;
+	char *y = malloc(o + 2 * n + 2);
+
+	assert_non_null(y);
+	memcpy(y, head, o);
+	for (size_t i = 0; i < n; i++)
+		memcpy(y + o + 2 * i, "1,", 2);
+	memcpy(y + o + 2 * n - 1, "]\n", 3);
+	return y;
+}
+
+/*
+ * Issue: 16 MiB of "[1,1,...]" took 6.5 s and 1.3 GB, libyaml composing 8 million nodes.
+ * Refused on the parser's events at the node past SL_CONFIG_NODES_MAX; a text of exactly that
+ * many passes on to the schema.
+ */
+static void
+config_refuses_a_text_past_the_node_bound_at_that_node(void **state)
+{
+	size_t items = SL_CONFIG_NODES_MAX - 18;
+	char *y = flat_list(items + 1);
+	char want[160];
+
+	(void)state;
+	/* line 7: "x: [" then "1," per item; the last item is node SL_CONFIG_NODES_MAX + 1 */
+	snprintf(want, sizeof(want),
+	         "t.yaml:7:%zu: the configuration passes %u YAML nodes (values, lists and "
+	         "mappings) here, the most a file may have\n",
+	         5 + 2 * items, SL_CONFIG_NODES_MAX);
+	assert_errors(y, want);
+	free(y);
+	y = flat_list(items);
+	{
+		struct sl_test_load r = sl_test_config_load(y);
+
+		assert_int_equal(-EINVAL, r.rc);
+		assert_non_null(strstr(r.errs, "t.yaml:7:1: unknown key \"x\" at the top level"));
+		assert_int_equal(1, count_lines(r.errs));
+		sl_test_config_fini(&r);
+	}
+	free(y);
+}
+
+/* The nodes of a second document count too: it would be composed, if only to be refused. */
+static void
+config_counts_the_nodes_of_a_second_document(void **state)
+{
+	size_t n = SL_CONFIG_NODES_MAX, o = sizeof(MINIMAL "---\n[") - 1;
+	char *y = malloc(o + 2 * n + 2);
+
+	(void)state;
+	assert_non_null(y);
+	memcpy(y, MINIMAL "---\n[", o);
+	for (size_t i = 0; i < n; i++)
+		memcpy(y + o + 2 * i, "1,", 2);
+	memcpy(y + o + 2 * n - 1, "]\n", 3);
+	/* 16 nodes in the first document; in the second, the list is node 17 and its item
+	 * SL_CONFIG_NODES_MAX - 16 (line 8, column 2 + 2 * (SL_CONFIG_NODES_MAX - 17)) the first
+	 * past the bound */
+	{
+		struct sl_test_load r = sl_test_config_load(y);
+		char want[160];
+
+		snprintf(want, sizeof(want),
+		         "t.yaml:8:%zu: the configuration passes %u YAML nodes (values, lists and "
+		         "mappings) here, the most a file may have\n",
+		         2 + 2 * ((size_t)SL_CONFIG_NODES_MAX - 17), SL_CONFIG_NODES_MAX);
+		assert_int_equal(-EINVAL, r.rc);
+		assert_string_equal(want, r.errs);
+		sl_test_config_fini(&r);
+	}
+	free(y);
+}
+
 static void
 config_accepts_aliases_within_the_bound(void **state)
 {
@@ -1916,6 +2143,12 @@ main(void)
 	        cmocka_unit_test(config_admin_reports_bad_address_and_unknown_key),
 	        cmocka_unit_test(config_alerts_take_rules_and_webhooks_with_defaults),
 	        cmocka_unit_test(config_alerts_report_bad_rules),
+	        cmocka_unit_test(config_alerts_refuse_a_webhook_url_without_a_host),
+	        cmocka_unit_test(config_alerts_refuse_a_webhook_url_with_a_port_outside_1_to_65535),
+	        cmocka_unit_test(
+	                config_alerts_refuse_a_webhook_url_whose_host_is_neither_a_name_nor_an_address),
+	        cmocka_unit_test(
+	                config_alerts_take_webhook_urls_with_a_name_an_address_a_port_or_a_user),
 	        cmocka_unit_test(config_reports_non_integer),
 	        cmocka_unit_test(config_reports_non_mapping),
 	        cmocka_unit_test(config_reports_non_list),
@@ -2008,6 +2241,10 @@ main(void)
 	        cmocka_unit_test(config_refuses_flow_nesting_past_the_bound),
 	        cmocka_unit_test(
 	                config_flow_nesting_counts_only_open_brackets_outside_quotes_and_comments),
+	        cmocka_unit_test(config_refuses_block_nesting_past_64_levels),
+	        cmocka_unit_test(config_nesting_counts_indentation_and_brackets_together),
+	        cmocka_unit_test(config_refuses_a_text_past_the_node_bound_at_that_node),
+	        cmocka_unit_test(config_counts_the_nodes_of_a_second_document),
 	        cmocka_unit_test(config_accepts_aliases_within_the_bound),
 	        cmocka_unit_test(config_reports_buffer_size_over_1_mib),
 	        cmocka_unit_test(config_reports_backlog_over_65535),
