@@ -462,7 +462,8 @@ struct sl_config {
  * ("<string>" if NULL). On success returns 0 and stores a new snapshot in <*out>. On failure
  * returns -EINVAL after printing every error found to <errs> (if not NULL), one per line as
  * "SOURCE:LINE:COLUMN: message" (1-based, sorted by position), and sets <*out> to NULL.
- * -ENOMEM on allocation failure (nothing printed). Never blocks; any thread, one load per call.
+ * -ENOMEM on allocation failure ("SOURCE: cannot load: out of memory" printed). Never blocks;
+ * any thread, one load per call.
  * docs/configuration.md lists every message.
  */
 SL_API int sl_config_load_string(struct sl_config **out, const char *source, const char *text,

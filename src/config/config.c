@@ -408,8 +408,11 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 	*out = NULL;
 	if (!text)
 		x.len = len = 0;
-	if (!yaml_parser_initialize(&parser))
+	if (!yaml_parser_initialize(&parser)) {
+		if (errs)
+			fprintf(errs, "%s: cannot load: out of memory\n", x.source);
 		return -ENOMEM;
+	}
 	deep = config_flow_too_deep(text, len);
 	if (deep != SIZE_MAX) {
 		sl__config_error(
@@ -466,6 +469,10 @@ out_parser:
 	yaml_parser_delete(&parser);
 	if (err == -EINVAL)
 		config_print_errors(&x, errs);
+	if (err == -ENOMEM && errs) {
+		fprintf(errs, "%s: cannot load: out of memory\n", x.source);
+		fflush(errs);
+	}
 	if (!err) {
 		*out = x.c;
 		x.c = NULL;
