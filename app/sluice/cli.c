@@ -282,15 +282,18 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 	if (!copy)
 		return -ENOMEM;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		const char *why;
+		const char *why = NULL;
+		char mapped[128];
 
 		if ((size_t)n == max) {
 			fprintf(stderr, "sluice: at most %zu backends on the command line\n", max);
 			n = -EINVAL;
 			break;
 		}
-		if (sl_addr_parse(&out[n], tok, false, &why) != 0) {
-			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok, why);
+		if (sl_addr_parse(&out[n], tok, false, &why) != 0 ||
+		    sl_addr_is_v4_mapped(&out[n], mapped, sizeof(mapped))) {
+			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok,
+			        why != NULL ? why : mapped);
 			n = -EINVAL;
 			break;
 		}
@@ -398,10 +401,13 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 	if (c->admin && strcmp(c->admin, "off") == 0) {
 		cfg->admin.addr.len = 0;
 	} else if (c->admin) {
-		const char *why;
+		const char *why = NULL;
+		char mapped[128];
 
-		if (sl_addr_parse(&cfg->admin.addr, c->admin, true, &why) != 0) {
-			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
+		if (sl_addr_parse(&cfg->admin.addr, c->admin, true, &why) != 0 ||
+		    sl_addr_is_v4_mapped(&cfg->admin.addr, mapped, sizeof(mapped))) {
+			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin,
+			        why != NULL ? why : mapped);
 			return -EINVAL;
 		}
 	}
@@ -428,7 +434,8 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	struct sl_config_listener *l;
 	struct sl_config_group *g;
 	enum sl_lb_algo algo;
-	const char *why;
+	const char *why = NULL;
+	char mapped[128];
 
 	if (!cfg)
 		return -ENOMEM;
@@ -468,8 +475,10 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	l = &cfg->listeners[0];
 	sl_config_listener_defaults(l);
 	cfg->nlisteners = 1;
-	if (sl_addr_parse(&l->addr, listen, false, &why) != 0) {
-		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen, why);
+	if (sl_addr_parse(&l->addr, listen, false, &why) != 0 ||
+	    sl_addr_is_v4_mapped(&l->addr, mapped, sizeof(mapped))) {
+		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen,
+		        why != NULL ? why : mapped);
 		goto err_inval;
 	}
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));

@@ -118,6 +118,34 @@ xdp: { interface: nosuchif0, required: true }
                            capture_output=True, text=True, timeout=30)
         self.assertEqual((0, ""), (r.returncode, r.stderr))
 
+    def test_an_ipv4_mapped_address_is_refused_naming_the_ipv4_address(self):
+        # an IPv6 listener is IPv6-only: the start could only fail with "Invalid argument"
+        advice = "an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, "
+        path = write_config(ONE_LISTENER.replace("127.0.0.1:9000", '"[::ffff:127.0.0.1]:9000"'))
+        self.addCleanup(os.unlink, path)
+        for mode in (["--check"], []):
+            r = subprocess.run([SLUICE] + mode + ["-c", path], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(1, r.returncode, (mode, r.stderr))
+            self.assertIn(f'{path}:2:14: bad address "[::ffff:127.0.0.1]:9000": {advice}'
+                          "127.0.0.1:9000\n", r.stderr)
+        # the command line's addresses are usage errors, wherever they are given
+        path = write_config(ONE_LISTENER)
+        self.addCleanup(os.unlink, path)
+        cases = [
+            (["--check", "-c", path, "--admin", "[::ffff:127.0.0.1]:9100"],
+             'bad --admin address "[::ffff:127.0.0.1]:9100": ' + advice + "127.0.0.1:9100"),
+            (["-c", path, "--admin", "[::ffff:127.0.0.1]:9100"],
+             'bad --admin address "[::ffff:127.0.0.1]:9100": ' + advice + "127.0.0.1:9100"),
+            (["-l", "[::ffff:127.0.0.1]:9000", "-b", "127.0.0.1:9001"],
+             'bad listen address "[::ffff:127.0.0.1]:9000": ' + advice + "127.0.0.1:9000"),
+            (["-l", "127.0.0.1:9000", "-b", "127.0.0.1:9001,[::ffff:127.0.0.1]:9002"],
+             'bad backend address "[::ffff:127.0.0.1]:9002": ' + advice + "127.0.0.1:9002"),
+        ]
+        for flags, said in cases:
+            r = subprocess.run([SLUICE] + flags, capture_output=True, text=True, timeout=30)
+            self.assertEqual((2, f"sluice: {said}\n"), (r.returncode, r.stderr), flags)
+
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],
                            capture_output=True, text=True)

@@ -128,6 +128,33 @@ addr_refuses_host_names_and_garbage(void **state)
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "", false, &why));
 }
 
+static void
+addr_names_the_ipv4_form_of_an_ipv4_mapped_address(void **state)
+{
+	struct sl_addr a;
+	char why[128] = "";
+
+	(void)state;
+	assert_int_equal(0, sl_addr_parse(&a, "[::ffff:127.0.0.1]:21006", false, NULL));
+	assert_true(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_string_equal("an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, "
+	                    "127.0.0.1:21006",
+	                    why);
+	assert_true(sl_addr_is_v4_mapped(&a, NULL, 0));
+	assert_int_equal(0, sl_addr_parse(&a, "[::ffff:10.0.0.5]:0", true, NULL));
+	assert_true(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_string_equal("an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, "
+	                    "10.0.0.5",
+	                    why);
+	/* IPv6 addresses of other forms, and IPv4 ones, are not */
+	assert_int_equal(0, sl_addr_parse(&a, "[::1]:80", false, NULL));
+	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_int_equal(0, sl_addr_parse(&a, "[::127.0.0.1]:80", false, NULL));
+	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_int_equal(0, sl_addr_parse(&a, "127.0.0.1:80", false, NULL));
+	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+}
+
 int
 main(void)
 {
@@ -140,6 +167,7 @@ main(void)
 	        cmocka_unit_test(addr_refuses_port_out_of_range),
 	        cmocka_unit_test(addr_refuses_unbracketed_ipv6),
 	        cmocka_unit_test(addr_refuses_host_names_and_garbage),
+	        cmocka_unit_test(addr_names_the_ipv4_form_of_an_ipv4_mapped_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

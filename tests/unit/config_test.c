@@ -971,6 +971,34 @@ config_reports_listener_addresses_that_share_a_port(void **state)
 	              "address of the host)\n");
 }
 
+/* an IPv6 listener is IPv6-only: it could not take the IPv4 connections such an address means */
+static void
+config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "admin: { address: \"[::ffff:127.0.0.1]:9090\" }\n"
+	        "listeners: [{ address: \"[::ffff:127.0.0.1]:21006\" }]\n"
+	        "groups:\n"
+	        "  - name: web\n"
+	        "    source: \"::ffff:10.0.0.5\"\n"
+	        "    discover:\n"
+	        "      name: web.test\n"
+	        "      port: 80\n"
+	        "      resolvers: [\"[::ffff:10.0.0.53]:53\"]\n"
+	        "    backends: [{ address: \"[::ffff:127.0.0.1]:9001\" }]\n",
+	        "t.yaml:1:19: bad address \"[::ffff:127.0.0.1]:9090\": an IPv4 address in IPv6 "
+	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9090\n"
+	        "t.yaml:2:24: bad address \"[::ffff:127.0.0.1]:21006\": an IPv4 address in IPv6 "
+	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:21006\n"
+	        "t.yaml:5:13: bad source \"::ffff:10.0.0.5\": an IPv4 address in IPv6 form "
+	        "(IPv4-mapped): write the IPv4 address, 10.0.0.5\n"
+	        "t.yaml:9:19: bad address \"[::ffff:10.0.0.53]:53\": an IPv4 address in IPv6 form "
+	        "(IPv4-mapped): write the IPv4 address, 10.0.0.53:53\n"
+	        "t.yaml:10:27: bad address \"[::ffff:127.0.0.1]:9001\": an IPv4 address in IPv6 "
+	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9001\n");
+}
+
 static void
 config_reports_an_admin_address_on_a_listeners_port(void **state)
 {
@@ -1960,6 +1988,7 @@ main(void)
 	        cmocka_unit_test(config_reports_duplicate_group_name),
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
+	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
 	        cmocka_unit_test(config_reports_a_file_named_for_two_uses),
 	        cmocka_unit_test(config_reports_a_file_named_two_ways_for_two_uses),
