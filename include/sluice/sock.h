@@ -123,6 +123,14 @@ SL_API void sl_sock_close_reset(int fd);
  */
 SL_API int sl_sock_unix_listen(const char *path, int type, unsigned mode);
 
+/*
+ * What is at <path> that sl_sock_unix_listen() will not replace, as a phrase: "a regular
+ * file", "a directory", "a character device", "a block device", "a FIFO", "a symbolic link"
+ * (a link is not followed, even to a socket). NULL when nothing is there, or a socket is (one
+ * a live process serves is refused all the same, for another reason). One lstat(); any thread.
+ */
+SL_API const char *sl_sock_unix_in_the_way(const char *path);
+
 /* Connects to the unix socket <path> of <type>, close-on-exec, blocking. The fd or -errno. */
 SL_API int sl_sock_unix_connect(const char *path, int type);
 

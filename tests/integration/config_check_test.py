@@ -5,6 +5,7 @@ host lacks but may have by the start (a directory, an address, an interface) is 
 status 0, and the start then fails saying why. The command line's overrides (-w, --admin,
 --control, ...) are checked as the start applies them: what --check refuses, the start refuses."""
 import os
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -66,6 +67,51 @@ upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
         self.assertEqual(1, r.returncode)
         self.assertIn("/nonexistent-sluice-dir/access.log: cannot open: No such file or directory",
                       r.stderr)
+
+    def test_a_file_in_the_way_of_a_socket_or_the_access_log_is_refused_by_check_and_start(self):
+        d = tempfile.mkdtemp(prefix="sluice-check-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        os.mkdir(f"{d}/dir")
+        with open(f"{d}/file", "w") as f:
+            f.write("not a socket\n")
+        replace = "which sluice will not replace with its socket (it replaces only a socket no " \
+                  "process answers on)"
+        cases = [  # the file's keys, the flags, what --check and the start both say
+            (f"control: {{ path: {d}/file }}\n", [],
+             f"control.path {d}/file is a regular file, {replace}"),
+            (f"control: {{ path: {d}/dir }}\n", [], f"control.path {d}/dir is a directory, {replace}"),
+            ("", ["--control", "/dev/null"], f"control.path /dev/null is a character device, {replace}"),
+            (f"upgrade_socket: {d}/file\n", [], f"upgrade_socket {d}/file is a regular file, {replace}"),
+            ("", ["--upgrade-socket", f"{d}/dir"], f"upgrade_socket {d}/dir is a directory, {replace}"),
+            (f"access_log: {{ path: {d}/dir }}\n", [],
+             f"access_log.path {d}/dir is a directory, which sluice will not replace with its log "
+             "file: name a file in it"),
+        ]
+        for text, flags, said in cases:
+            path = write_config(text + ONE_LISTENER)
+            self.addCleanup(os.unlink, path)
+            r = subprocess.run([SLUICE, "--check", "-c", path] + flags, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual((1, "", f"{path}: cannot start on this host: {said}\n"),
+                             (r.returncode, r.stdout, r.stderr), flags)
+            r = subprocess.run([SLUICE, "-c", path] + flags, capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(1, r.returncode, r.stderr)
+            self.assertIn(f" error cannot start: {said}\n", r.stderr)
+        # nothing was replaced
+        self.assertTrue(os.path.isdir(f"{d}/dir"))
+        with open(f"{d}/file") as f:
+            self.assertEqual("not a socket\n", f.read())
+        # a socket file a process left is no obstacle: the start replaces it
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(f"{d}/stale")
+        stale.close()
+        path = write_config(f"control: {{ path: {d}/stale }}\nupgrade_socket: {d}/stale2\n"
+                            + ONE_LISTENER)
+        self.addCleanup(os.unlink, path)
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual((0, ""), (r.returncode, r.stderr))
 
     def test_an_address_or_interface_this_host_lacks_is_named_in_a_warning(self):
         # 192.0.2.0/24 is for documentation: no host has it (freebind_test has the listener's

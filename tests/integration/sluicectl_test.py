@@ -509,7 +509,8 @@ class Ctl(unittest.TestCase):
             p = subprocess.run([SLUICE, "-c", self.path], capture_output=True, text=True,
                                timeout=60 * SLOW)
             self.assertEqual(1, p.returncode)
-            self.assertIn("a file that is not a socket is in the way", p.stderr)
+            self.assertIn(f"cannot start: control.path {self.sock} is a regular file, which "
+                          "sluice will not replace with its socket", p.stderr)
             with open(self.sock) as f:
                 self.assertEqual("not a socket\n", f.read())
 
