@@ -148,6 +148,12 @@ xdp: { interface: nosuchif0, required: true }
             (f"access_log: {{ path: {d}/s }}\n" + ONE_LISTENER, ["--control", f"{d}/./s"],
              f"access_log.path {d}/s and control.path {d}/./s are one file", 2),
             (ONE_LISTENER, ["--log-level", "loud"], "--log-level must be error, warn", 2),
+            # ignored with -c (each group's balance, each listener's forward decides), and
+            # still refused as -l refuses them
+            (ONE_LISTENER, ["--balance", "bogus"],
+             '--balance must be round_robin, weighted, least_conn, p2c or maglev, got "bogus"', 2),
+            (ONE_LISTENER, ["--forward", "zerocopy"],
+             '--forward must be auto, splice, copy, uring or sockmap, got "zerocopy"', 2),
         ]
         for text, flags, said, status in cases:
             path = write_config(text)
@@ -160,9 +166,17 @@ xdp: { interface: nosuchif0, required: true }
         # and flags that fit pass
         path = write_config(ONE_LISTENER)
         self.addCleanup(os.unlink, path)
-        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100"],
+        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100",
+                            "--balance", "maglev", "--forward", "copy"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual((0, ""), (r.returncode, r.stderr))
+        # the one-line mode refuses them with the same words
+        for flag, value, said in (("--balance", "bogus", "--balance must be round_robin"),
+                                  ("--forward", "zerocopy", "--forward must be auto")):
+            r = subprocess.run([SLUICE, "-l", "127.0.0.1:9000", "-b", "127.0.0.1:9001", flag,
+                                value], capture_output=True, text=True, timeout=30)
+            self.assertEqual(2, r.returncode, r.stderr)
+            self.assertIn(said, r.stderr)
 
     def test_an_ipv4_mapped_address_is_refused_naming_the_ipv4_address(self):
         # an IPv6 listener is IPv6-only: the start could only fail with "Invalid argument"
