@@ -508,6 +508,17 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	}
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));
 	l->group = 0;
+	/* as the loader refuses it (config_validate.c): each session would open another */
+	for (size_t i = 0; i < nbackends; i++) {
+		if (!sl_addr_reaches(&backends[i], &l->addr))
+			continue;
+		fprintf(stderr,
+		        "sluice: backend %s %s the listen address %s: sluice would connect to "
+		        "itself\n",
+		        g->backends[i].name,
+		        sl_addr_equal(&backends[i], &l->addr) ? "is" : "reaches", l->name);
+		goto err_inval;
+	}
 	if (c->forward >= 0)
 		l->forward = (enum sl_fwd_mode)c->forward;
 	if (cli_apply_overrides(cfg, c))

@@ -246,3 +246,29 @@ sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b)
 	return same_family_and_port(a, b, &pa, &pb, &n) &&
 	       (memcmp(pa, pb, n) == 0 || ip_is_any(pa, n) || ip_is_any(pb, n));
 }
+
+/* true if <n> IP bytes at <p> are a loopback address: 127.0.0.0/8 or ::1 */
+static bool
+ip_is_loopback(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	if (n == 4)
+		return b[0] == 127;
+	return ip_is_any(b, 15) && b[15] == 1;
+}
+
+bool
+sl_addr_reaches(const struct sl_addr *to, const struct sl_addr *listener)
+{
+	static const unsigned char loopback4[4] = {127, 0, 0, 1};
+	static const unsigned char loopback6[16] = {[15] = 1};
+	const void *pt, *pl;
+	size_t n;
+
+	if (!same_family_and_port(to, listener, &pt, &pl, &n))
+		return false;
+	if (ip_is_any(pt, n))
+		pt = n == 4 ? loopback4 : loopback6;
+	return memcmp(pt, pl, n) == 0 || (ip_is_any(pl, n) && ip_is_loopback(pt, n));
+}

@@ -133,7 +133,7 @@ xdp: { interface: nosuchif0, required: true }
         self.assertIn("cannot start: xdp on nosuchif0 is required: no interface nosuchif0", r.stderr)
 
     def test_the_command_lines_overrides_are_checked_as_the_start_applies_them(self):
-        four = "listeners:\n" + "".join(f"  - address: 127.0.0.1:{9000 + i}\n    group: g\n"
+        four = "listeners:\n" + "".join(f"  - address: 127.0.0.1:{9010 + i}\n    group: g\n"
                                          for i in range(4)) + ONE_LISTENER.split("\n", 3)[3]
         d = tempfile.mkdtemp(prefix="sluice-check-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
@@ -205,6 +205,17 @@ xdp: { interface: nosuchif0, required: true }
         for flags, said in cases:
             r = subprocess.run([SLUICE] + flags, capture_output=True, text=True, timeout=30)
             self.assertEqual((2, f"sluice: {said}\n"), (r.returncode, r.stderr), flags)
+
+    def test_a_backend_that_is_one_of_the_listeners_is_refused_by_check_and_start(self):
+        # each client's session would open another through the proxy
+        path = write_config(ONE_LISTENER.replace("127.0.0.1:9001", "127.0.0.1:9000"))
+        self.addCleanup(os.unlink, path)
+        for mode in (["--check"], []):
+            r = subprocess.run([SLUICE] + mode + ["-c", path], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual((1, "", f'{path}:7:18: backend address "127.0.0.1:9000" is the '
+                                     f"listener at {path}:2:14: sluice would connect to itself\n"),
+                             (r.returncode, r.stdout, r.stderr), mode)
 
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],

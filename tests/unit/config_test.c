@@ -999,6 +999,40 @@ config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form(void **state)
 	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9001\n");
 }
 
+/* each session would open another through the proxy, until max_connections is used up */
+static void
+config_refuses_a_backend_that_is_one_of_the_listeners(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - { address: 127.0.0.1:21001, group: web }\n"
+	              "  - { address: 0.0.0.0:21002, group: web }\n"
+	              "  - { address: \"[::]:21003\", group: web }\n"
+	              "  - { address: 127.0.0.2:21004, group: other }\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:21001\n"
+	              "      - address: 127.0.0.1:21002\n"
+	              "      - address: \"[::1]:21003\"\n"
+	              "      - address: 0.0.0.0:21001\n"
+	              "      - address: 127.0.0.1:21004\n"
+	              "      - address: 127.0.0.2:21001\n"
+	              "      - address: 10.0.0.5:21002\n"
+	              "  - name: other\n"
+	              "    backends: [{ address: 127.0.0.2:21004 }]\n",
+	              "t.yaml:9:18: backend address \"127.0.0.1:21001\" is the listener at "
+	              "t.yaml:2:16: sluice would connect to itself\n"
+	              "t.yaml:10:18: backend address \"127.0.0.1:21002\" reaches the listener at "
+	              "t.yaml:3:16 (0.0.0.0:21002): sluice would connect to itself\n"
+	              "t.yaml:11:18: backend address \"[::1]:21003\" reaches the listener at "
+	              "t.yaml:4:16 ([::]:21003): sluice would connect to itself\n"
+	              "t.yaml:12:18: backend address \"0.0.0.0:21001\" reaches the listener at "
+	              "t.yaml:2:16 (127.0.0.1:21001): sluice would connect to itself\n"
+	              "t.yaml:17:27: backend address \"127.0.0.2:21004\" is the listener at "
+	              "t.yaml:5:16: sluice would connect to itself\n");
+}
+
 static void
 config_reports_an_admin_address_on_a_listeners_port(void **state)
 {
@@ -1989,6 +2023,7 @@ main(void)
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
+	        cmocka_unit_test(config_refuses_a_backend_that_is_one_of_the_listeners),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
 	        cmocka_unit_test(config_reports_a_file_named_for_two_uses),
 	        cmocka_unit_test(config_reports_a_file_named_two_ways_for_two_uses),
