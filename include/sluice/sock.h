@@ -81,8 +81,12 @@ SL_API int sl_sock_probe_free(const struct sl_addr *a, bool freebind);
  * the sockets of this network namespace on that port whose address meets <a>'s (the same, or
  * a wildcard either side), counted by TCP state and owner, e.g. "1 LISTEN (another process)"
  * or "2 TIME_WAIT, 1 LISTEN (this process)", into <buf> (truncated to <size>). Reads
- * /proc/net/tcp, /proc/net/tcp6 and /proc/self/fd. 0, -ENOENT when no socket holds it (any
- * more), or -EINVAL. Slow: an error path's.
+ * /proc/net/tcp, /proc/net/tcp6 and /proc/self/fd. A socket that is bound and neither listens
+ * nor is connected is in neither table: when they list none, a bind of <a> without
+ * SO_REUSEADDR finds out, and <buf> says "a socket bound to the port that does not listen"
+ * (whose, the kernel does not say). 0; -ENOENT when no socket holds it any more (that bind
+ * works now); another negative errno when it cannot tell (-EACCES: a privileged port), or
+ * -EINVAL. Slow: an error path's.
  */
 SL_API int sl_sock_port_users(const struct sl_addr *a, char *buf, size_t size);
 
