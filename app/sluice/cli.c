@@ -76,7 +76,11 @@ cli_usage(FILE *f)
 	      "options:\n"
 	      "  -w, --workers N             worker threads (default: one per CPU)\n"
 	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
+	      "                              (-l and the demo; with -c each group's balance\n"
+	      "                              decides, and a bad value is still refused)\n"
 	      "      --forward MODE          auto (default), splice, copy, uring or sockmap\n"
+	      "                              (-l and the demo; with -c each listener's forward\n"
+	      "                              decides, and a bad value is still refused)\n"
 	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
 	      "      --runtime RUNTIME       event loops on auto (default: io_uring if the kernel\n"
 	      "                              can, else epoll), io_uring or epoll\n"
@@ -130,6 +134,9 @@ cli_parse(struct cli *c, int argc, char **argv)
 	c->workers = -1;
 	c->drain_ms = -1;
 	c->runtime = -1;
+	c->balance = -1;
+	c->forward = -1;
+	c->log_level = -1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:l:b:w:Vh", long_options, NULL)) != -1) {
 		switch (opt) {
@@ -149,12 +156,33 @@ cli_parse(struct cli *c, int argc, char **argv)
 			if (parse_long(optarg, "--workers", 0, SL_CONFIG_WORKERS_MAX, &c->workers))
 				return -EINVAL;
 			break;
-		case OPT_BALANCE:
-			c->balance = optarg;
+		case OPT_BALANCE: {
+			enum sl_lb_algo algo;
+
+			if (sl_lb_algo_parse(optarg, &algo) != 0) {
+				fprintf(stderr,
+				        "sluice: --balance must be round_robin, weighted, "
+				        "least_conn, "
+				        "p2c or maglev, got \"%s\"\n",
+				        optarg);
+				return -EINVAL;
+			}
+			c->balance = (int)algo;
 			break;
-		case OPT_FORWARD:
-			c->forward = optarg;
+		}
+		case OPT_FORWARD: {
+			enum sl_fwd_mode mode;
+
+			if (sl_fwd_mode_parse(optarg, &mode) != 0) {
+				fprintf(stderr,
+				        "sluice: --forward must be auto, splice, copy, uring or "
+				        "sockmap, got \"%s\"\n",
+				        optarg);
+				return -EINVAL;
+			}
+			c->forward = (int)mode;
 			break;
+		}
 		case OPT_DRAIN:
 			if (parse_long(optarg, "--drain-timeout", 0, 86400000, &c->drain_ms))
 				return -EINVAL;
@@ -172,9 +200,20 @@ cli_parse(struct cli *c, int argc, char **argv)
 			c->runtime = (int)rt;
 			break;
 		}
-		case OPT_LOG_LEVEL:
-			c->log_level = optarg;
+		case OPT_LOG_LEVEL: {
+			enum sl_log_level level;
+
+			if (sl_log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr,
+				        "sluice: --log-level must be error, warn, info or debug, "
+				        "got "
+				        "\"%s\"\n",
+				        optarg);
+				return -EINVAL;
+			}
+			c->log_level = (int)level;
 			break;
+		}
 		case OPT_DEMO:
 			c->demo_listen = optarg;
 			break;
@@ -282,15 +321,18 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 	if (!copy)
 		return -ENOMEM;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		const char *why;
+		const char *why = NULL;
+		char mapped[128];
 
 		if ((size_t)n == max) {
 			fprintf(stderr, "sluice: at most %zu backends on the command line\n", max);
 			n = -EINVAL;
 			break;
 		}
-		if (sl_addr_parse(&out[n], tok, false, &why) != 0) {
-			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok, why);
+		if (sl_addr_parse(&out[n], tok, false, &why) != 0 ||
+		    sl_addr_is_v4_mapped(&out[n], mapped, sizeof(mapped))) {
+			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok,
+			        why != NULL ? why : mapped);
 			n = -EINVAL;
 			break;
 		}
@@ -371,12 +413,8 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		cfg->drain_timeout_ms = (uint32_t)c->drain_ms;
 	if (c->runtime >= 0)
 		cfg->runtime = (enum sl_loop_runtime)c->runtime;
-	if (c->log_level && sl_log_level_parse(c->log_level, &cfg->log_level) != 0) {
-		fprintf(stderr,
-		        "sluice: --log-level must be error, warn, info or debug, got \"%s\"\n",
-		        c->log_level);
-		return -EINVAL;
-	}
+	if (c->log_level >= 0)
+		cfg->log_level = (enum sl_log_level)c->log_level;
 	if (c->upgrade_socket) {
 		if (c->upgrade_socket[0] != '/' ||
 		    strlen(c->upgrade_socket) > SL_CONFIG_UNIX_PATH_MAX) {
@@ -398,10 +436,13 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 	if (c->admin && strcmp(c->admin, "off") == 0) {
 		cfg->admin.addr.len = 0;
 	} else if (c->admin) {
-		const char *why;
+		const char *why = NULL;
+		char mapped[128];
 
-		if (sl_addr_parse(&cfg->admin.addr, c->admin, true, &why) != 0) {
-			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
+		if (sl_addr_parse(&cfg->admin.addr, c->admin, true, &why) != 0 ||
+		    sl_addr_is_v4_mapped(&cfg->admin.addr, mapped, sizeof(mapped))) {
+			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin,
+			        why != NULL ? why : mapped);
 			return -EINVAL;
 		}
 	}
@@ -427,8 +468,8 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	struct sl_config *cfg = calloc(1, sizeof(*cfg));
 	struct sl_config_listener *l;
 	struct sl_config_group *g;
-	enum sl_lb_algo algo;
-	const char *why;
+	const char *why = NULL;
+	char mapped[128];
 
 	if (!cfg)
 		return -ENOMEM;
@@ -453,34 +494,33 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 		sl_addr_format(&b->addr, b->name, sizeof(b->name));
 	}
 	g->nbackends = nbackends;
-	if (c->balance) {
-		if (sl_lb_algo_parse(c->balance, &algo) != 0) {
-			fprintf(stderr,
-			        "sluice: --balance must be round_robin, weighted, least_conn, p2c "
-			        "or "
-			        "maglev, got \"%s\"\n",
-			        c->balance);
-			goto err_inval;
-		}
-		g->balance = algo;
-	}
+	if (c->balance >= 0)
+		g->balance = (enum sl_lb_algo)c->balance;
 
 	l = &cfg->listeners[0];
 	sl_config_listener_defaults(l);
 	cfg->nlisteners = 1;
-	if (sl_addr_parse(&l->addr, listen, false, &why) != 0) {
-		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen, why);
+	if (sl_addr_parse(&l->addr, listen, false, &why) != 0 ||
+	    sl_addr_is_v4_mapped(&l->addr, mapped, sizeof(mapped))) {
+		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen,
+		        why != NULL ? why : mapped);
 		goto err_inval;
 	}
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));
 	l->group = 0;
-	if (c->forward && sl_fwd_mode_parse(c->forward, &l->forward) != 0) {
+	/* as the loader refuses it (config_validate.c): each session would open another */
+	for (size_t i = 0; i < nbackends; i++) {
+		if (!sl_addr_reaches(&backends[i], &l->addr))
+			continue;
 		fprintf(stderr,
-		        "sluice: --forward must be auto, splice, copy, uring or sockmap, got "
-		        "\"%s\"\n",
-		        c->forward);
+		        "sluice: backend %s %s the listen address %s: sluice would connect to "
+		        "itself\n",
+		        g->backends[i].name,
+		        sl_addr_equal(&backends[i], &l->addr) ? "is" : "reaches", l->name);
 		goto err_inval;
 	}
+	if (c->forward >= 0)
+		l->forward = (enum sl_fwd_mode)c->forward;
 	if (cli_apply_overrides(cfg, c))
 		goto err_inval;
 	*out = cfg;

@@ -28,14 +28,14 @@ enum cli_mode {
 struct cli {
 	enum cli_mode mode;
 	const char *config_path;
-	const char *listen;   /* -l */
-	const char *backends; /* -b, comma-separated */
-	const char *balance;  /* --balance; NULL = default */
-	const char *forward;  /* --forward; NULL = default */
-	long workers;         /* -w; -1 = not given */
-	long drain_ms;        /* --drain-timeout; -1 = not given */
-	int runtime;          /* --runtime: an enum sl_loop_runtime; -1 = not given */
-	const char *log_level;
+	const char *listen;         /* -l */
+	const char *backends;       /* -b, comma-separated */
+	int balance;                /* --balance: an enum sl_lb_algo; -1 = not given */
+	int forward;                /* --forward: an enum sl_fwd_mode; -1 = not given */
+	long workers;               /* -w; -1 = not given */
+	long drain_ms;              /* --drain-timeout; -1 = not given */
+	int runtime;                /* --runtime: an enum sl_loop_runtime; -1 = not given */
+	int log_level;              /* --log-level: an enum sl_log_level; -1 = not given */
 	const char *demo_listen;    /* --demo; NULL = DEMO_LISTEN */
 	const char *admin;          /* --admin ADDR: the admin endpoint; "off" disables it */
 	const char *upgrade_socket; /* --upgrade-socket PATH */
@@ -46,7 +46,12 @@ struct cli {
 	const char *probe_url;      /* --probe URL */
 };
 
-/* Parses argv. Returns 0, or -EINVAL after printing the problem and a usage hint to stderr. */
+/*
+ * Parses argv. The values of -w, --drain-timeout, --runtime, --log-level, --balance and
+ * --forward are checked here, in every mode, even where the mode ignores the flag (--balance and
+ * --forward with -c). Returns 0, or -EINVAL after printing the problem and a usage hint to
+ * stderr.
+ */
 int cli_parse(struct cli *c, int argc, char **argv);
 
 /* Prints the --help text to <f>. */

@@ -52,20 +52,78 @@
 #define DEMO_CONTROL "sluice-demo.sock" /* in $TMPDIR, else /tmp */
 
 /*
- * For --check: warns when the directory that <file> (a file or socket sluice makes at start,
- * named by <key>) goes in does not exist here: the start would fail unless something makes it
- * first (systemd's RuntimeDirectory= does, for /run/sluice). A warning, not a refusal: the
- * directory may well exist where and when sluice starts.
+ * Why sluice cannot make, as things stand, the file or socket <key> names at <file> (<socket>:
+ * a unix socket; else the access log it appends to): something it will not replace is in the
+ * way. A socket's place may hold only a socket (sl_sock_unix_listen() replaces one no process
+ * answers on), the access log's neither a directory nor a socket. 0, or -EEXIST with the
+ * reason in <why>. --check and the start both ask, so both say the same.
  */
-static void
-check_dir_of(const char *path, const char *key, const char *file)
+static int
+file_in_the_way(const char *key, const char *file, bool socket, char *why, size_t size)
 {
-	char dir[4096];
+	const char *what = NULL;
+	bool dir = false;
+	struct stat st;
+
+	if (file == NULL || file[0] == '\0' || (!socket && strcmp(file, "-") == 0))
+		return 0;
+	if (socket) {
+		what = sl_sock_unix_in_the_way(file);
+	} else if (stat(file, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		dir = S_ISDIR(st.st_mode);
+		what = dir ? "a directory" : "a socket";
+	}
+	if (what == NULL)
+		return 0;
+	if (socket)
+		snprintf(why, size,
+		         "%s %s is %s, which sluice will not replace with its socket (it replaces "
+		         "only a socket no process answers on)",
+		         key, file, what);
+	else
+		snprintf(why, size,
+		         "%s %s is %s, which sluice will not replace with its log file%s", key,
+		         file, what, dir ? ": name a file in it" : "");
+	return -EEXIST;
+}
+
+/*
+ * The files and sockets <cfg> makes at start that something is in the way of
+ * (file_in_the_way()), the control socket's only <with_control> (the demo's is optional).
+ * 0, or -EEXIST with the reason in <why>.
+ */
+static int
+files_in_the_way(const struct sl_config *cfg, bool with_control, char *why, size_t size)
+{
+	if (file_in_the_way("access_log.path", cfg->access_log.path, false, why, size) != 0 ||
+	    (with_control &&
+	     file_in_the_way("control.path", cfg->control.path, true, why, size) != 0) ||
+	    file_in_the_way("upgrade_socket", cfg->upgrade_socket, true, why, size) != 0)
+		return -EEXIST;
+	return 0;
+}
+
+/*
+ * For --check, the place of <file> (a file or socket sluice makes at start, named by <key>;
+ * <socket>: a unix socket): refuses it when something sluice will not replace is there
+ * (file_in_the_way(): -EEXIST, printed), and warns when the directory it goes in does not exist
+ * here: the start would fail unless something makes it first (systemd's RuntimeDirectory=
+ * does, for /run/sluice). A warning, not a refusal: the directory may well exist where and when
+ * sluice starts. 0 or -EEXIST.
+ */
+static int
+check_file_place(const char *path, const char *key, const char *file, bool socket)
+{
+	char dir[4096], why[4096 + 200];
 	struct stat st;
 	char *slash;
 
 	if (file == NULL || file[0] == '\0' || strcmp(file, "-") == 0)
-		return;
+		return 0;
+	if (file_in_the_way(key, file, socket, why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: cannot start on this host: %s\n", path, why);
+		return -EEXIST;
+	}
 	snprintf(dir, sizeof(dir), "%s", file);
 	slash = strrchr(dir, '/');
 	if (slash == NULL)
@@ -79,6 +137,7 @@ check_dir_of(const char *path, const char *key, const char *file)
 		        "%s: warning: %s %s: the directory %s does not exist here; sluice cannot "
 		        "start until it does\n",
 		        path, key, file, dir);
+	return 0;
 }
 
 /*
@@ -168,6 +227,7 @@ check_config(const struct cli *c)
 	struct privileges_plan plan;
 	struct sl_config *cfg;
 	char why[512];
+	bool in_the_way;
 
 	if (sl_config_load_file(&cfg, path, stderr) != 0)
 		return 1;
@@ -188,10 +248,14 @@ check_config(const struct cli *c)
 		sl_config_free(cfg);
 		return 1;
 	}
-	/* the files and sockets it makes at start need their directories */
-	check_dir_of(path, "access_log.path", cfg->access_log.path);
-	check_dir_of(path, "control.path", cfg->control.path);
-	check_dir_of(path, "upgrade_socket", cfg->upgrade_socket);
+	/* the files and sockets it makes at start need their directories, and their places */
+	in_the_way = check_file_place(path, "access_log.path", cfg->access_log.path, false) != 0;
+	in_the_way |= check_file_place(path, "control.path", cfg->control.path, true) != 0;
+	in_the_way |= check_file_place(path, "upgrade_socket", cfg->upgrade_socket, true) != 0;
+	if (in_the_way) {
+		sl_config_free(cfg);
+		return 1;
+	}
 	/* and the addresses it listens on, this host's (unless a listener binds it free) */
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct sl_config_listener *l = &cfg->listeners[i];
@@ -554,7 +618,8 @@ ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, b
 	        .shutdown = shutdown_from_ctl,
 	        .arg = rl,
 	};
-	const char *hint = "";
+	const char *hint = "", *in_the_way;
+	char what[96];
 	struct sockaddr_un was = {0};
 	socklen_t len = sizeof(was);
 	int err, fd = *inherited;
@@ -574,8 +639,12 @@ ctl_open(struct sl_ctl **ctl, struct sl_proxy *p, const struct sl_config *cfg, b
 	if (err == -EADDRINUSE)
 		hint = " (another running process answers on it: stop that one, or choose "
 		       "another path)";
-	else if (err == -EEXIST)
-		hint = " (a file that is not a socket is in the way; sluice will not remove it)";
+	else if (err == -EEXIST && (in_the_way = sl_sock_unix_in_the_way(path)) != NULL) {
+		snprintf(what, sizeof(what),
+		         " (%s is there, which sluice will not replace with its socket)",
+		         in_the_way);
+		hint = what;
+	}
 	if (err != 0 && optional) {
 		sl_log_warn("cannot open the control socket %s: %s%s (going on without it)", path,
 		            strerror(-err), hint);
@@ -724,7 +793,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	uint32_t n = sl_config_workers(cfg);
 	struct sl_proxy *p;
 	pthread_t watcher;
-	char hint[200], why[512];
+	char hint[200], why[512], in_the_way[4096 + 200];
 	bool watching;
 	int err, sig;
 
@@ -741,6 +810,11 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	/* said here, once: sl_proxy_create() would log it and then fail with a bare -EMFILE */
 	if (budget_fits(cfg, why, sizeof(why)) != 0) {
 		sl_log_error("cannot start: %s", why);
+		return 1;
+	}
+	/* said here, once, as --check says it: the opens would fail with a bare EEXIST, EISDIR */
+	if (files_in_the_way(cfg, !admin_optional, in_the_way, sizeof(in_the_way)) != 0) {
+		sl_log_error("cannot start: %s", in_the_way);
 		return 1;
 	}
 	/* the access log's file is opened here */

@@ -331,11 +331,20 @@ upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy *p)
 	atomic_init(&u->to, 0);
 	u->lfd = fd >= 0 ? fd : sl_sock_unix_listen(path, SOCK_SEQPACKET, 0600);
 	if (u->lfd < 0) {
+		const char *what = sl_sock_unix_in_the_way(path);
+
 		err = u->lfd;
-		sl_log_error("cannot serve upgrades on %s: %s%s", path, strerror(-err),
-		             err == -EADDRINUSE ? " (a running sluice serves it: start this one "
-		                                  "with --upgrade to take over from it)"
-		                                : "");
+		if (err == -EEXIST && what != NULL)
+			sl_log_error(
+			        "cannot serve upgrades on %s: %s is there, which sluice will not "
+			        "replace with its socket",
+			        path, what);
+		else
+			sl_log_error("cannot serve upgrades on %s: %s%s", path, strerror(-err),
+			             err == -EADDRINUSE
+			                     ? " (a running sluice serves it: start this "
+			                       "one with --upgrade to take over from it)"
+			                     : "");
 		free(u);
 		return err;
 	}

@@ -49,6 +49,24 @@ SL_API bool sl_addr_equal(const struct sl_addr *a, const struct sl_addr *b);
  */
 SL_API bool sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b);
 
+/*
+ * true if a connect to <to> from this host reaches a socket listening on <listener>, on any
+ * host: the same family and port, and the same address; or <listener> a wildcard (0.0.0.0, ::)
+ * and <to> a loopback address (127.0.0.0/8, ::1); a connect to the unspecified address
+ * (0.0.0.0, ::) goes to the loopback one (127.0.0.1, ::1). Whether <to> is another address of
+ * this host, which a wildcard listener takes too, only the host can tell.
+ */
+SL_API bool sl_addr_reaches(const struct sl_addr *to, const struct sl_addr *listener);
+
+/*
+ * true if <a> is an IPv4-mapped IPv6 address ([::ffff:10.0.0.5]:80): an IPv4 address in IPv6
+ * form, which sluice refuses wherever an address is configured, since its IPv6 listeners are
+ * IPv6-only (and a connect to one works only from a socket that is not). Then, if <why> is not
+ * NULL, writes what to do instead into it (<size> bytes): "an IPv4 address in IPv6 form
+ * (IPv4-mapped): write the IPv4 address, 10.0.0.5:80" (the IP alone when the port is 0).
+ */
+SL_API bool sl_addr_is_v4_mapped(const struct sl_addr *a, char *why, size_t size);
+
 /* Bytes of the IP address only (4 or 16), for flow hashing; sets <*n>. */
 SL_API const void *sl_addr_ip_bytes(const struct sl_addr *a, size_t *n);
 

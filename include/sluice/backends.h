@@ -67,7 +67,9 @@ struct sl_backend_info {
 /*
  * Adds <spec> to <group>, enabled and (with health checks) checked from scratch, up until its
  * first verdict. 0; -ENOENT (no such group), -EEXIST (the name or the address is taken by a
- * backend of the group; sl_proxy_backend_name() says which has the address), -ENOSPC (the group
+ * backend of the group; sl_proxy_backend_name() says which has the address), -ELOOP (a connect
+ * to the address reaches one of this proxy's own listeners, as the config file refuses too:
+ * each session would open another; sl_proxy_listener_reached() says which), -ENOSPC (the group
  * holds max_backends), -EINVAL (a bad weight, an address unset or with port 0, or a name the
  * config file would refuse: printable ASCII without spaces, quotes or backslashes),
  * -EAFNOSUPPORT (an address of another family than the group's source).
@@ -81,6 +83,15 @@ SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,
  */
 SL_API int sl_proxy_backend_name(struct sl_proxy *p, const char *group, const struct sl_addr *addr,
                                  char *out, size_t size);
+
+/*
+ * The listener of <p> (one running now, or configured before sl_proxy_listen()) that a connect
+ * to <addr> would reach (sl_addr_reaches(): its own address, or a loopback one on a wildcard
+ * listener's port): its name into <name> (<size> bytes, truncated to fit) and its address into
+ * <*at>. 0, -ENOENT (none), -EINVAL. Any thread but a worker.
+ */
+SL_API int sl_proxy_listener_reached(struct sl_proxy *p, const struct sl_addr *addr, char *name,
+                                     size_t size, struct sl_addr *at);
 
 /* Removes backend <name> from <group>: no new sessions; open ones run on. 0, -ENOENT. */
 SL_API int sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name);

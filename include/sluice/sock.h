@@ -81,8 +81,12 @@ SL_API int sl_sock_probe_free(const struct sl_addr *a, bool freebind);
  * the sockets of this network namespace on that port whose address meets <a>'s (the same, or
  * a wildcard either side), counted by TCP state and owner, e.g. "1 LISTEN (another process)"
  * or "2 TIME_WAIT, 1 LISTEN (this process)", into <buf> (truncated to <size>). Reads
- * /proc/net/tcp, /proc/net/tcp6 and /proc/self/fd. 0, -ENOENT when no socket holds it (any
- * more), or -EINVAL. Slow: an error path's.
+ * /proc/net/tcp, /proc/net/tcp6 and /proc/self/fd. A socket that is bound and neither listens
+ * nor is connected is in neither table: when they list none, a bind of <a> without
+ * SO_REUSEADDR finds out, and <buf> says "a socket bound to the port that does not listen"
+ * (whose, the kernel does not say). 0; -ENOENT when no socket holds it any more (that bind
+ * works now); another negative errno when it cannot tell (-EACCES: a privileged port), or
+ * -EINVAL. Slow: an error path's.
  */
 SL_API int sl_sock_port_users(const struct sl_addr *a, char *buf, size_t size);
 
@@ -122,6 +126,14 @@ SL_API void sl_sock_close_reset(int fd);
  * or a negative errno (-ENAMETOOLONG past 107 bytes).
  */
 SL_API int sl_sock_unix_listen(const char *path, int type, unsigned mode);
+
+/*
+ * What is at <path> that sl_sock_unix_listen() will not replace, as a phrase: "a regular
+ * file", "a directory", "a character device", "a block device", "a FIFO", "a symbolic link"
+ * (a link is not followed, even to a socket). NULL when nothing is there, or a socket is (one
+ * a live process serves is refused all the same, for another reason). One lstat(); any thread.
+ */
+SL_API const char *sl_sock_unix_in_the_way(const char *path);
 
 /* Connects to the unix socket <path> of <type>, close-on-exec, blocking. The fd or -errno. */
 SL_API int sl_sock_unix_connect(const char *path, int type);

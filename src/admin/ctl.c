@@ -139,8 +139,10 @@ ok_doc(json_t *result)
 static json_t *
 backend_error(struct sl_ctl *c, int err, const struct sl__ctl_req *r)
 {
-	char msg[256], holder[SL_CONFIG_NAME_MAX], a[SL_ADDR_STRLEN];
+	char msg[320], holder[SL_CONFIG_NAME_MAX], a[SL_ADDR_STRLEN], l[SL_ADDR_STRLEN];
+	struct sl_addr at;
 	const char *code;
+	bool named;
 
 	switch (-err) {
 	case ENOENT:
@@ -163,6 +165,26 @@ backend_error(struct sl_ctl *c, int err, const struct sl__ctl_req *r)
 		else
 			snprintf(msg, sizeof(msg), "group %s already has a backend named %s",
 			         r->group, r->name);
+		break;
+	case ELOOP:
+		code = "ELOOP";
+		sl_addr_format(&r->addr, a, sizeof(a));
+		if (sl_proxy_listener_reached(c->p, &r->addr, holder, sizeof(holder), &at) != 0) {
+			snprintf(
+			        msg, sizeof(msg),
+			        "%s is one of sluice's own listeners: the backend would connect to "
+			        "sluice itself",
+			        a);
+			break;
+		}
+		/* a listener named by its address (the default) is not named twice */
+		named = strcmp(holder, sl_addr_format(&at, l, sizeof(l))) != 0;
+		snprintf(
+		        msg, sizeof(msg),
+		        "%s %s sluice's own listener %s%s%s%s: the backend would connect to sluice "
+		        "itself",
+		        a, sl_addr_equal(&r->addr, &at) ? "is" : "reaches", holder,
+		        named ? " (" : "", named ? l : "", named ? ")" : "");
 		break;
 	case ENOSPC:
 		code = "ENOSPC";

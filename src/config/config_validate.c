@@ -2,8 +2,9 @@
 /*
  * Checks that span several nodes, run after the walk (config_yaml.c) has filled the snapshot
  * and recorded where each value came from: unique names and addresses, listener -> group
- * references, and the maglev table against the backend count. Errors point at the second of a
- * duplicate pair and name where the first one is.
+ * references, backends that are sluice's own listeners, and the maglev table against the
+ * backend count. Errors point at the second of a duplicate pair and name where the first one
+ * is.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -284,6 +285,87 @@ check_groups(struct sl__config_load *x)
 	}
 }
 
+/* A listener in (family, port) order, for finding the ones a backend's connect could reach. */
+struct lkey {
+	const struct sl_addr *a;
+	const struct sl__config_lmeta *m;
+};
+
+static int
+lkey_cmp(const void *pa, const void *pb)
+{
+	const struct sl_addr *a = ((const struct lkey *)pa)->a, *b = ((const struct lkey *)pb)->a;
+
+	if (a->ss.ss_family != b->ss.ss_family)
+		return a->ss.ss_family < b->ss.ss_family ? -1 : 1;
+	return sl_addr_port(a) < sl_addr_port(b) ? -1 : sl_addr_port(a) > sl_addr_port(b);
+}
+
+/*
+ * A backend whose connect reaches one of the listeners (sl_addr_reaches(): the listener's own
+ * address, or a loopback one on a wildcard listener's port) would be sluice connecting to
+ * itself: each client's session opens another through the proxy, until max_connections is
+ * used up. Reported at the backend, naming the listener. Listeners sorted by family and port:
+ * a group may hold 65535 backends and a file 4095 listeners.
+ */
+static void
+check_self_backends(struct sl__config_load *x)
+{
+	const struct sl_config *c = x->c;
+	char at[SL__CONFIG_WHERE_MAX], q[SL__CONFIG_QUOTE_MAX], l[SL_ADDR_STRLEN];
+	struct lkey *k;
+	size_t n = 0;
+
+	k = sl__config_calloc(x, c->nlisteners, sizeof(*k));
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (x->lm[i].addr_ok)
+			k[n++] = (struct lkey){.a = &c->listeners[i].addr, .m = &x->lm[i]};
+	qsort(k, n, sizeof(*k), lkey_cmp);
+	for (size_t g = 0; g < c->ngroups && !sl__config_stopped(x); g++) {
+		const struct sl__config_gmeta *gm = &x->gm[g];
+
+		for (size_t b = 0; gm->bm != NULL && b < c->groups[g].nbackends; b++) {
+			const struct sl_addr *to = &c->groups[g].backends[b].addr;
+			struct lkey want = {.a = to};
+			size_t lo = 0, hi = n;
+
+			if (!gm->bm[b].addr_ok)
+				continue;
+			while (lo < hi) { /* the first listener of the backend's family and port */
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (lkey_cmp(&k[mid], &want) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (; lo < n && lkey_cmp(&k[lo], &want) == 0; lo++) {
+				if (!sl_addr_reaches(to, k[lo].a))
+					continue;
+				sl__config_quote((const char *)gm->bm[b].addr->data.scalar.value,
+				                 gm->bm[b].addr->data.scalar.length, q, sizeof(q));
+				sl__config_where(x, k[lo].m->addr->start_mark, at, sizeof(at));
+				if (sl_addr_equal(to, k[lo].a))
+					sl__config_error(
+					        x, gm->bm[b].addr->start_mark,
+					        "backend address \"%s\" is the listener at %s: "
+					        "sluice would connect to itself",
+					        q, at);
+				else
+					sl__config_error(
+					        x, gm->bm[b].addr->start_mark,
+					        "backend address \"%s\" reaches the listener at %s "
+					        "(%s): sluice would connect to itself",
+					        q, at, sl_addr_format(k[lo].a, l, sizeof(l)));
+				break;
+			}
+		}
+	}
+	free(k);
+}
+
 /* The index of the group named <name>, or -1. */
 static ssize_t
 find_group(const struct sl__config_load *x, const char *name)
@@ -478,4 +560,6 @@ sl__config_validate(struct sl__config_load *x)
 		check_groups(x);
 	if (x->lm && x->gm)
 		check_references(x);
+	if (x->lm && x->gm && !sl__config_stopped(x))
+		check_self_backends(x);
 }

@@ -451,7 +451,7 @@ get_id(struct sl__config_load *x, const yaml_node_t *v, const char *key,
 static bool
 get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
 {
-	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], mapped[128];
 	const char *s = scalar_text(v), *why = NULL;
 
 	if (v->type != YAML_SCALAR_NODE || scalar_is_null(v)) {
@@ -470,6 +470,10 @@ get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struc
 		sl__config_error(x, v->start_mark, "bad address \"%s\": %s", q, why);
 		return false;
 	}
+	if (sl_addr_is_v4_mapped(a, mapped, sizeof(mapped))) {
+		sl__config_error(x, v->start_mark, "bad address \"%s\": %s", q, mapped);
+		return false;
+	}
 	return true;
 }
 
@@ -481,6 +485,7 @@ static void
 get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], ip[INET6_ADDRSTRLEN + 1];
+	char mapped[128];
 	const char *s = scalar_text(v);
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
@@ -509,6 +514,12 @@ get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, 
 		if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
 			s6->sin6_family = AF_INET6;
 			a->len = sizeof(*s6);
+			if (!sl_addr_is_v4_mapped(a, mapped, sizeof(mapped)))
+				return;
+			memset(a, 0, sizeof(*a));
+			sl__config_quote((const char *)v->data.scalar.value, v->data.scalar.length,
+			                 q, sizeof(q));
+			sl__config_error(x, v->start_mark, "bad %s \"%s\": %s", key, q, mapped);
 			return;
 		}
 	}

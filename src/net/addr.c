@@ -180,6 +180,30 @@ sl_addr_ip_bytes(const struct sl_addr *a, size_t *n)
 	return &((const struct sockaddr_in *)&a->ss)->sin_addr;
 }
 
+bool
+sl_addr_is_v4_mapped(const struct sl_addr *a, char *why, size_t size)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	struct sl_addr v4 = {.len = sizeof(struct sockaddr_in)};
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&v4.ss;
+	char text[SL_ADDR_STRLEN];
+
+	if (a->ss.ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return false;
+	if (why == NULL || size == 0)
+		return true;
+	s4->sin_family = AF_INET;
+	s4->sin_port = s6->sin6_port;
+	memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], sizeof(s4->sin_addr));
+	if (s4->sin_port == 0)
+		sl_addr_format_ip(&v4, text, sizeof(text));
+	else
+		sl_addr_format(&v4, text, sizeof(text));
+	snprintf(why, size,
+	         "an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, %s", text);
+	return true;
+}
+
 /* The IP bytes of <a> and <b> in <*pa>, <*pb> (<*n> each), if both have one family and port. */
 static bool
 same_family_and_port(const struct sl_addr *a, const struct sl_addr *b, const void **pa,
@@ -221,4 +245,30 @@ sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b)
 
 	return same_family_and_port(a, b, &pa, &pb, &n) &&
 	       (memcmp(pa, pb, n) == 0 || ip_is_any(pa, n) || ip_is_any(pb, n));
+}
+
+/* true if <n> IP bytes at <p> are a loopback address: 127.0.0.0/8 or ::1 */
+static bool
+ip_is_loopback(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	if (n == 4)
+		return b[0] == 127;
+	return ip_is_any(b, 15) && b[15] == 1;
+}
+
+bool
+sl_addr_reaches(const struct sl_addr *to, const struct sl_addr *listener)
+{
+	static const unsigned char loopback4[4] = {127, 0, 0, 1};
+	static const unsigned char loopback6[16] = {[15] = 1};
+	const void *pt, *pl;
+	size_t n;
+
+	if (!same_family_and_port(to, listener, &pt, &pl, &n))
+		return false;
+	if (ip_is_any(pt, n))
+		pt = n == 4 ? loopback4 : loopback6;
+	return memcmp(pt, pl, n) == 0 || (ip_is_any(pl, n) && ip_is_loopback(pt, n));
 }

@@ -2,9 +2,10 @@
 /*
  * What holds a TCP port (sl_sock_port_users(), include/sluice/sock.h): the sockets of this
  * network namespace bound to it, from /proc/net/tcp and /proc/net/tcp6, by state, and whether
- * each is this process's. For the message of a bind that failed with EADDRINUSE: an operator
- * learns whether a process listens there, connections linger in TIME_WAIT, or this process
- * itself still holds the port.
+ * each is this process's; when those list none, a bind of its own finds whether a socket the
+ * tables never list (bound, neither listening nor connected) has it. For the message of a bind
+ * that failed with EADDRINUSE: an operator learns whether a process listens there, connections
+ * linger in TIME_WAIT, a socket sits bound to it, or this process itself still holds the port.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -159,9 +160,42 @@ count_table(const char *path, bool v6, const struct sl_addr *a, struct port_coun
 	fclose(f);
 }
 
+/*
+ * Whether a socket the TCP tables do not list holds <a>: one that is bound and neither listens
+ * nor is connected is kept in the kernel's bind table alone. A fresh socket binds <a> without
+ * SO_REUSEADDR, which every socket bound there refuses (a TIME_WAIT one too, but the tables list
+ * those), with IP_FREEBIND so an address this host lacks (a freebind listener's) is probed
+ * all the same, and IPv6-only as sluice's IPv6 listeners are. 1 held, 0 free (a bind there
+ * works now), or a negative errno (-EACCES: a privileged port).
+ */
+static int
+bound_unlisted(const struct sl_addr *a)
+{
+	static const int one = 1;
+	bool v6 = a->ss.ss_family == AF_INET6;
+	int fd, r;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* best effort: without it an address this host lacks says EADDRNOTAVAIL */
+	(void)setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, &one,
+	                 sizeof(one));
+	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		r = -errno;
+	else if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		r = 0;
+	else
+		r = errno == EADDRINUSE ? 1 : -errno;
+	close(fd);
+	return r;
+}
+
 int
 sl_sock_port_users(const struct sl_addr *a, char *buf, size_t size)
 {
+	int held;
+
 	struct port_count c = {0};
 	size_t used = 0;
 
@@ -180,5 +214,12 @@ sl_sock_port_users(const struct sl_addr *a, char *buf, size_t size)
 			             c.n[s][o], tcp_states[s], owner_names[o]);
 			used += n > 0 ? (size_t)n : 0;
 		}
-	return used != 0 ? 0 : -ENOENT;
+	if (used != 0)
+		return 0;
+	held = bound_unlisted(a);
+	if (held == 1) {
+		snprintf(buf, size, "a socket bound to the port that does not listen");
+		return 0;
+	}
+	return held == 0 ? -ENOENT : held;
 }

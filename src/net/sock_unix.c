@@ -48,6 +48,28 @@ sl_sock_unix_connect(const char *path, int type)
 	return fd;
 }
 
+const char *
+sl_sock_unix_in_the_way(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || S_ISSOCK(st.st_mode))
+		return NULL;
+	if (S_ISREG(st.st_mode))
+		return "a regular file";
+	if (S_ISDIR(st.st_mode))
+		return "a directory";
+	if (S_ISCHR(st.st_mode))
+		return "a character device";
+	if (S_ISBLK(st.st_mode))
+		return "a block device";
+	if (S_ISFIFO(st.st_mode))
+		return "a FIFO";
+	if (S_ISLNK(st.st_mode))
+		return "a symbolic link";
+	return "a file that is not a socket";
+}
+
 int
 sl_sock_unix_listen(const char *path, int type, unsigned mode)
 {
@@ -63,10 +85,8 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 	 * not this thread's, so it is left alone): servers check the peer's credentials too */
 	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
 	if (err == -EADDRINUSE) {
-		struct stat st;
-
 		/* never remove what is not a socket */
-		if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		if (sl_sock_unix_in_the_way(path) != NULL) {
 			err = -EEXIST;
 			goto out;
 		}

@@ -232,6 +232,27 @@ find_backend_at(const struct sl_proxy *p, size_t g, const struct sl_addr *addr)
 	return -ENOENT;
 }
 
+/*
+ * The live listener slot a connect to <addr> would reach, by its configured address or, once
+ * bound, the address it got (port 0 resolved): its index, or -ENOENT. bk_mu held: a reload
+ * fills and retires slots under it.
+ */
+static int
+listener_reached_locked(const struct sl_proxy *p, const struct sl_addr *addr)
+{
+	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
+		const struct sl_lslot *s = &p->lslots[i];
+
+		/* relaxed: under bk_mu, which its writer holds */
+		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SL_LSLOT_LIVE)
+			continue;
+		if (sl_addr_reaches(addr, &s->cfg.addr) ||
+		    (s->bound.len != 0 && sl_addr_reaches(addr, &s->bound)))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
 static bool
 slot_reusable(const struct sl_backend *b)
 {
@@ -383,6 +404,11 @@ sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_back
 	if (find_backend(p, (size_t)g, name) >= 0 ||
 	    find_backend_at(p, (size_t)g, &spec->addr) >= 0) {
 		err = -EEXIST;
+		goto out_unlock;
+	}
+	/* each session would open another through the proxy, as the config file refuses too */
+	if (listener_reached_locked(p, &spec->addr) >= 0) {
+		err = -ELOOP;
 		goto out_unlock;
 	}
 	/* a socket bound to the group's source connects to its family only */
@@ -1118,6 +1144,26 @@ sl_proxy_backend_name(struct sl_proxy *p, const char *group, const struct sl_add
 	i = g < 0 ? g : find_backend_at(p, (size_t)g, addr);
 	if (i >= 0)
 		snprintf(out, size, "%s", p->backends[g][i].name);
+	pthread_mutex_unlock(&p->bk_mu);
+	return i < 0 ? i : 0;
+}
+
+int
+sl_proxy_listener_reached(struct sl_proxy *p, const struct sl_addr *addr, char *name, size_t size,
+                          struct sl_addr *at)
+{
+	int i;
+
+	if (addr == NULL || name == NULL || size == 0 || at == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&p->bk_mu);
+	i = listener_reached_locked(p, addr);
+	if (i >= 0) {
+		const struct sl_lslot *s = &p->lslots[i];
+
+		snprintf(name, size, "%s", s->cfg.name);
+		*at = sl_addr_port(&s->bound) != 0 ? s->bound : s->cfg.addr;
+	}
 	pthread_mutex_unlock(&p->bk_mu);
 	return i < 0 ? i : 0;
 }

@@ -329,10 +329,11 @@ sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr
                         char *why, size_t size)
 {
 	char text[SL_ADDR_STRLEN], users[160], held[200] = "";
+	int who = err == -EADDRINUSE ? sl_sock_port_users(a, users, sizeof(users)) : 0;
 
-	if (err == -EADDRINUSE && sl_sock_port_users(a, users, sizeof(users)) == 0)
+	if (err == -EADDRINUSE && who == 0)
 		snprintf(held, sizeof(held), " (held by: %s)", users);
-	else if (err == -EADDRINUSE)
+	else if (err == -EADDRINUSE && who == -ENOENT)
 		snprintf(held, sizeof(held), " (nothing holds it any more: it was freed just now)");
 	else if (err == -EADDRNOTAVAIL && !c->freebind)
 		snprintf(held, sizeof(held),

@@ -5,6 +5,7 @@ host lacks but may have by the start (a directory, an address, an interface) is 
 status 0, and the start then fails saying why. The command line's overrides (-w, --admin,
 --control, ...) are checked as the start applies them: what --check refuses, the start refuses."""
 import os
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -67,6 +68,51 @@ upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
         self.assertIn("/nonexistent-sluice-dir/access.log: cannot open: No such file or directory",
                       r.stderr)
 
+    def test_a_file_in_the_way_of_a_socket_or_the_access_log_is_refused_by_check_and_start(self):
+        d = tempfile.mkdtemp(prefix="sluice-check-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        os.mkdir(f"{d}/dir")
+        with open(f"{d}/file", "w") as f:
+            f.write("not a socket\n")
+        replace = "which sluice will not replace with its socket (it replaces only a socket no " \
+                  "process answers on)"
+        cases = [  # the file's keys, the flags, what --check and the start both say
+            (f"control: {{ path: {d}/file }}\n", [],
+             f"control.path {d}/file is a regular file, {replace}"),
+            (f"control: {{ path: {d}/dir }}\n", [], f"control.path {d}/dir is a directory, {replace}"),
+            ("", ["--control", "/dev/null"], f"control.path /dev/null is a character device, {replace}"),
+            (f"upgrade_socket: {d}/file\n", [], f"upgrade_socket {d}/file is a regular file, {replace}"),
+            ("", ["--upgrade-socket", f"{d}/dir"], f"upgrade_socket {d}/dir is a directory, {replace}"),
+            (f"access_log: {{ path: {d}/dir }}\n", [],
+             f"access_log.path {d}/dir is a directory, which sluice will not replace with its log "
+             "file: name a file in it"),
+        ]
+        for text, flags, said in cases:
+            path = write_config(text + ONE_LISTENER)
+            self.addCleanup(os.unlink, path)
+            r = subprocess.run([SLUICE, "--check", "-c", path] + flags, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual((1, "", f"{path}: cannot start on this host: {said}\n"),
+                             (r.returncode, r.stdout, r.stderr), flags)
+            r = subprocess.run([SLUICE, "-c", path] + flags, capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(1, r.returncode, r.stderr)
+            self.assertIn(f" error cannot start: {said}\n", r.stderr)
+        # nothing was replaced
+        self.assertTrue(os.path.isdir(f"{d}/dir"))
+        with open(f"{d}/file") as f:
+            self.assertEqual("not a socket\n", f.read())
+        # a socket file a process left is no obstacle: the start replaces it
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(f"{d}/stale")
+        stale.close()
+        path = write_config(f"control: {{ path: {d}/stale }}\nupgrade_socket: {d}/stale2\n"
+                            + ONE_LISTENER)
+        self.addCleanup(os.unlink, path)
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual((0, ""), (r.returncode, r.stderr))
+
     def test_an_address_or_interface_this_host_lacks_is_named_in_a_warning(self):
         # 192.0.2.0/24 is for documentation: no host has it (freebind_test has the listener's
         # own warning, in a namespace of its own)
@@ -87,7 +133,7 @@ xdp: { interface: nosuchif0, required: true }
         self.assertIn("cannot start: xdp on nosuchif0 is required: no interface nosuchif0", r.stderr)
 
     def test_the_command_lines_overrides_are_checked_as_the_start_applies_them(self):
-        four = "listeners:\n" + "".join(f"  - address: 127.0.0.1:{9000 + i}\n    group: g\n"
+        four = "listeners:\n" + "".join(f"  - address: 127.0.0.1:{9010 + i}\n    group: g\n"
                                          for i in range(4)) + ONE_LISTENER.split("\n", 3)[3]
         d = tempfile.mkdtemp(prefix="sluice-check-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
@@ -102,6 +148,12 @@ xdp: { interface: nosuchif0, required: true }
             (f"access_log: {{ path: {d}/s }}\n" + ONE_LISTENER, ["--control", f"{d}/./s"],
              f"access_log.path {d}/s and control.path {d}/./s are one file", 2),
             (ONE_LISTENER, ["--log-level", "loud"], "--log-level must be error, warn", 2),
+            # ignored with -c (each group's balance, each listener's forward decides), and
+            # still refused as -l refuses them
+            (ONE_LISTENER, ["--balance", "bogus"],
+             '--balance must be round_robin, weighted, least_conn, p2c or maglev, got "bogus"', 2),
+            (ONE_LISTENER, ["--forward", "zerocopy"],
+             '--forward must be auto, splice, copy, uring or sockmap, got "zerocopy"', 2),
         ]
         for text, flags, said, status in cases:
             path = write_config(text)
@@ -114,9 +166,56 @@ xdp: { interface: nosuchif0, required: true }
         # and flags that fit pass
         path = write_config(ONE_LISTENER)
         self.addCleanup(os.unlink, path)
-        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100"],
+        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100",
+                            "--balance", "maglev", "--forward", "copy"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual((0, ""), (r.returncode, r.stderr))
+        # the one-line mode refuses them with the same words
+        for flag, value, said in (("--balance", "bogus", "--balance must be round_robin"),
+                                  ("--forward", "zerocopy", "--forward must be auto")):
+            r = subprocess.run([SLUICE, "-l", "127.0.0.1:9000", "-b", "127.0.0.1:9001", flag,
+                                value], capture_output=True, text=True, timeout=30)
+            self.assertEqual(2, r.returncode, r.stderr)
+            self.assertIn(said, r.stderr)
+
+    def test_an_ipv4_mapped_address_is_refused_naming_the_ipv4_address(self):
+        # an IPv6 listener is IPv6-only: the start could only fail with "Invalid argument"
+        advice = "an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, "
+        path = write_config(ONE_LISTENER.replace("127.0.0.1:9000", '"[::ffff:127.0.0.1]:9000"'))
+        self.addCleanup(os.unlink, path)
+        for mode in (["--check"], []):
+            r = subprocess.run([SLUICE] + mode + ["-c", path], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(1, r.returncode, (mode, r.stderr))
+            self.assertIn(f'{path}:2:14: bad address "[::ffff:127.0.0.1]:9000": {advice}'
+                          "127.0.0.1:9000\n", r.stderr)
+        # the command line's addresses are usage errors, wherever they are given
+        path = write_config(ONE_LISTENER)
+        self.addCleanup(os.unlink, path)
+        cases = [
+            (["--check", "-c", path, "--admin", "[::ffff:127.0.0.1]:9100"],
+             'bad --admin address "[::ffff:127.0.0.1]:9100": ' + advice + "127.0.0.1:9100"),
+            (["-c", path, "--admin", "[::ffff:127.0.0.1]:9100"],
+             'bad --admin address "[::ffff:127.0.0.1]:9100": ' + advice + "127.0.0.1:9100"),
+            (["-l", "[::ffff:127.0.0.1]:9000", "-b", "127.0.0.1:9001"],
+             'bad listen address "[::ffff:127.0.0.1]:9000": ' + advice + "127.0.0.1:9000"),
+            (["-l", "127.0.0.1:9000", "-b", "127.0.0.1:9001,[::ffff:127.0.0.1]:9002"],
+             'bad backend address "[::ffff:127.0.0.1]:9002": ' + advice + "127.0.0.1:9002"),
+        ]
+        for flags, said in cases:
+            r = subprocess.run([SLUICE] + flags, capture_output=True, text=True, timeout=30)
+            self.assertEqual((2, f"sluice: {said}\n"), (r.returncode, r.stderr), flags)
+
+    def test_a_backend_that_is_one_of_the_listeners_is_refused_by_check_and_start(self):
+        # each client's session would open another through the proxy
+        path = write_config(ONE_LISTENER.replace("127.0.0.1:9001", "127.0.0.1:9000"))
+        self.addCleanup(os.unlink, path)
+        for mode in (["--check"], []):
+            r = subprocess.run([SLUICE] + mode + ["-c", path], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual((1, "", f'{path}:7:18: backend address "127.0.0.1:9000" is the '
+                                     f"listener at {path}:2:14: sluice would connect to itself\n"),
+                             (r.returncode, r.stdout, r.stderr), mode)
 
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],

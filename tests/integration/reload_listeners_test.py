@@ -266,8 +266,20 @@ class ReloadListeners(ReloadCase):
             self.assertTrue(refused(p2))
             self.assertEqual("a", who(p1))
 
-            # the port freed: the same file now applies, through the control socket
+            # a socket bound there without listening holds it too, and is named so
             busy.close()
+            bound = socket.socket()
+            self.addCleanup(bound.close)
+            bound.bind(("127.0.0.1", taken))
+            rc, _, err = self.ctl("reload")
+            self.assertEqual(1, rc)
+            self.assertIn(f"listener three: cannot listen on 127.0.0.1:{taken}: Address "
+                          "already in use (held by: a socket bound to the port that does not "
+                          "listen)", err)
+            self.assertTrue(refused(p2))
+
+            # the port freed: the same file now applies, through the control socket
+            bound.close()
             rc, out, err = self.ctl("reload")
             self.assertEqual(0, rc, err)
             self.assertEqual("a", who(p2))

@@ -372,6 +372,33 @@ class Ctl(unittest.TestCase):
             rc, _, err = self.ctl("add", "backend", "web", "again", b2.addr)
             self.assertEqual(0, rc, err)
 
+    def test_add_refuses_one_of_sluices_own_listeners_and_names_it(self):
+        with Server(echo_handler) as b:
+            port, other = free_port(), free_port()
+            self.write(port, [("b1", b.addr)],
+                       listeners=f"  - name: front\n    address: 127.0.0.1:{port}\n"
+                                 f"  - address: 127.0.0.1:{other}\n")
+            self.start(port)
+            rc, out, err = self.ctl("add", "backend", "web", "me", f"127.0.0.1:{port}")
+            self.assertEqual((1, ""), (rc, out))
+            self.assertEqual(f"sluicectl: 127.0.0.1:{port} is sluice's own listener front "
+                             f"(127.0.0.1:{port}): the backend would connect to sluice itself\n",
+                             err)
+            # a connect to 0.0.0.0 goes to 127.0.0.1; a listener named by its address is not
+            # named twice
+            rc, doc, _ = self.ctl_json("add", "backend", "web", "me", f"0.0.0.0:{other}")
+            self.assertEqual((1, "ELOOP"), (rc, doc["code"]))
+            self.assertEqual(f"0.0.0.0:{other} reaches sluice's own listener 127.0.0.1:{other}: "
+                             "the backend would connect to sluice itself", doc["error"])
+            names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual({"b1"}, names)
+            # and the one-line mode refuses it at the start (before it binds anything)
+            p = subprocess.run([SLUICE, "-l", f"0.0.0.0:{other}", "-b", f"127.0.0.1:{other}"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual((2, f"sluice: backend 127.0.0.1:{other} reaches the listen address "
+                                 f"0.0.0.0:{other}: sluice would connect to itself\n"),
+                             (p.returncode, p.stderr))
+
     # ---- reload, shutdown ----
 
     def test_reload_takes_a_good_file_and_refuses_a_bad_one_with_its_position(self):
@@ -509,7 +536,8 @@ class Ctl(unittest.TestCase):
             p = subprocess.run([SLUICE, "-c", self.path], capture_output=True, text=True,
                                timeout=60 * SLOW)
             self.assertEqual(1, p.returncode)
-            self.assertIn("a file that is not a socket is in the way", p.stderr)
+            self.assertIn(f"cannot start: control.path {self.sock} is a regular file, which "
+                          "sluice will not replace with its socket", p.stderr)
             with open(self.sock) as f:
                 self.assertEqual("not a socket\n", f.read())
 

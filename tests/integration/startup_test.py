@@ -145,6 +145,18 @@ groups: [{{ name: g, backends: [{{ address: 127.0.0.1:9001 }}] }}]
                       "(held by: 1 LISTEN (another process))", r.stderr)
         self.assertIn("cannot start (2 workers): Address already in use", r.stderr)
 
+    def test_a_port_bound_by_a_socket_that_does_not_listen_is_named_so(self):
+        # such a socket is in no TCP table (/proc/net/tcp): the port is held all the same
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            addr = f"127.0.0.1:{taken.getsockname()[1]}"
+            r = subprocess.run([SLUICE, "-l", addr, "-b", "127.0.0.1:9001", "-w", "1"],
+                               capture_output=True, text=True, timeout=30 * SLOW)
+        self.assertEqual(1, r.returncode)
+        self.assertIn(f"cannot listen on {addr}: Address already in use "
+                      "(held by: a socket bound to the port that does not listen)\n", r.stderr)
+        self.assertNotIn("freed just now", r.stderr)
+
     def test_admin_address_in_use_says_who_holds_it(self):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))

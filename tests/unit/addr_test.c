@@ -90,6 +90,40 @@ addr_overlap_is_one_port_on_one_address_or_a_wildcard(void **state)
 	assert_false(overlap("[::]:80", "127.0.0.1:80"));
 }
 
+/* true if a connect to <to> reaches a listener on <listener> (both parsed) */
+static bool
+reaches(const char *to, const char *listener)
+{
+	struct sl_addr a, b;
+
+	assert_int_equal(0, sl_addr_parse(&a, to, false, NULL));
+	assert_int_equal(0, sl_addr_parse(&b, listener, false, NULL));
+	return sl_addr_reaches(&a, &b);
+}
+
+static void
+addr_reaches_a_listener_on_its_address_or_a_wildcard_on_loopback(void **state)
+{
+	(void)state;
+	assert_true(reaches("127.0.0.1:80", "127.0.0.1:80"));
+	assert_true(reaches("10.0.0.5:80", "10.0.0.5:80"));
+	assert_true(reaches("127.0.0.1:80", "0.0.0.0:80"));
+	assert_true(reaches("127.9.9.9:80", "0.0.0.0:80")); /* all of 127.0.0.0/8 is loopback */
+	assert_true(reaches("[::1]:80", "[::]:80"));
+	assert_true(reaches("[2001:db8::5]:80", "[2001:db8::5]:80"));
+	/* a connect to the unspecified address goes to the loopback one */
+	assert_true(reaches("0.0.0.0:80", "127.0.0.1:80"));
+	assert_true(reaches("0.0.0.0:80", "0.0.0.0:80"));
+	assert_true(reaches("[::]:80", "[::1]:80"));
+	assert_false(reaches("0.0.0.0:80", "127.0.0.2:80"));
+	assert_false(reaches("127.0.0.1:80", "127.0.0.2:80"));
+	assert_false(reaches("127.0.0.1:81", "127.0.0.1:80"));
+	assert_false(reaches("127.0.0.1:80", "[::]:80")); /* IPv6 listeners are V6ONLY */
+	assert_false(reaches("[::1]:80", "0.0.0.0:80"));
+	/* whether another address is this host's, only the host can tell */
+	assert_false(reaches("10.0.0.5:80", "0.0.0.0:80"));
+}
+
 static void
 addr_refuses_port_out_of_range(void **state)
 {
@@ -128,6 +162,33 @@ addr_refuses_host_names_and_garbage(void **state)
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "", false, &why));
 }
 
+static void
+addr_names_the_ipv4_form_of_an_ipv4_mapped_address(void **state)
+{
+	struct sl_addr a;
+	char why[128] = "";
+
+	(void)state;
+	assert_int_equal(0, sl_addr_parse(&a, "[::ffff:127.0.0.1]:21006", false, NULL));
+	assert_true(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_string_equal("an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, "
+	                    "127.0.0.1:21006",
+	                    why);
+	assert_true(sl_addr_is_v4_mapped(&a, NULL, 0));
+	assert_int_equal(0, sl_addr_parse(&a, "[::ffff:10.0.0.5]:0", true, NULL));
+	assert_true(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_string_equal("an IPv4 address in IPv6 form (IPv4-mapped): write the IPv4 address, "
+	                    "10.0.0.5",
+	                    why);
+	/* IPv6 addresses of other forms, and IPv4 ones, are not */
+	assert_int_equal(0, sl_addr_parse(&a, "[::1]:80", false, NULL));
+	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_int_equal(0, sl_addr_parse(&a, "[::127.0.0.1]:80", false, NULL));
+	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+	assert_int_equal(0, sl_addr_parse(&a, "127.0.0.1:80", false, NULL));
+	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
+}
+
 int
 main(void)
 {
@@ -140,6 +201,8 @@ main(void)
 	        cmocka_unit_test(addr_refuses_port_out_of_range),
 	        cmocka_unit_test(addr_refuses_unbracketed_ipv6),
 	        cmocka_unit_test(addr_refuses_host_names_and_garbage),
+	        cmocka_unit_test(addr_names_the_ipv4_form_of_an_ipv4_mapped_address),
+	        cmocka_unit_test(addr_reaches_a_listener_on_its_address_or_a_wildcard_on_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -534,6 +534,39 @@ changes_refuse_bad_requests(void **state)
 }
 
 static void
+add_refuses_an_address_that_reaches_one_of_its_own_listeners(void **state)
+{
+	char name[SL_CONFIG_NAME_MAX], text[SL_ADDR_STRLEN];
+	struct sl_backend_spec s;
+	struct sl_addr at, a;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 1, "round_robin", 2);
+	rig_start(&r);
+	/* the listener's own address (its port resolved at the bind) */
+	s = spec_of("self", &r.addr, 1);
+	assert_int_equal(-ELOOP, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(0, sl_proxy_listener_reached(r.p, &r.addr, name, sizeof(name), &at));
+	assert_string_equal("test", name);
+	assert_true(sl_addr_equal(&r.addr, &at));
+	/* a connect to 0.0.0.0 goes to 127.0.0.1: the listener too */
+	snprintf(text, sizeof(text), "0.0.0.0:%u", sl_addr_port(&r.addr));
+	assert_int_equal(0, sl_addr_parse(&a, text, false, NULL));
+	s = spec_of("any", &a, 1);
+	assert_int_equal(-ELOOP, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(2, nlisted(r.p));
+	/* another loopback address on its port is not the listener's */
+	snprintf(text, sizeof(text), "127.0.0.2:%u", sl_addr_port(&r.addr));
+	assert_int_equal(0, sl_addr_parse(&a, text, false, NULL));
+	assert_int_equal(-ENOENT, sl_proxy_listener_reached(r.p, &a, name, sizeof(name), &at));
+	s = spec_of("other", &a, 1);
+	assert_int_equal(0, sl_proxy_backend_add(r.p, "g", &s));
+	assert_int_equal(3, nlisted(r.p));
+	rig_stop(&r);
+}
+
+static void
 add_refuses_an_address_another_backend_of_the_group_has(void **state)
 {
 	char name[SL_CONFIG_NAME_MAX];
@@ -1324,6 +1357,7 @@ main(void)
 	        cmocka_unit_test(discovered_set_keeps_the_backends_that_stay),
 	        cmocka_unit_test(discovered_set_keeps_health_of_backends_that_stay),
 	        cmocka_unit_test(changes_refuse_bad_requests),
+	        cmocka_unit_test(add_refuses_an_address_that_reaches_one_of_its_own_listeners),
 	        cmocka_unit_test(add_refuses_an_address_another_backend_of_the_group_has),
 	        cmocka_unit_test(maglev_removal_moves_about_one_nth_of_flows),
 	        cmocka_unit_test(metrics_show_backends_added_at_run_time_and_hide_removed_ones),

@@ -1053,6 +1053,68 @@ config_reports_listener_addresses_that_share_a_port(void **state)
 	              "address of the host)\n");
 }
 
+/* an IPv6 listener is IPv6-only: it could not take the IPv4 connections such an address means */
+static void
+config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "admin: { address: \"[::ffff:127.0.0.1]:9090\" }\n"
+	        "listeners: [{ address: \"[::ffff:127.0.0.1]:21006\" }]\n"
+	        "groups:\n"
+	        "  - name: web\n"
+	        "    source: \"::ffff:10.0.0.5\"\n"
+	        "    discover:\n"
+	        "      name: web.test\n"
+	        "      port: 80\n"
+	        "      resolvers: [\"[::ffff:10.0.0.53]:53\"]\n"
+	        "    backends: [{ address: \"[::ffff:127.0.0.1]:9001\" }]\n",
+	        "t.yaml:1:19: bad address \"[::ffff:127.0.0.1]:9090\": an IPv4 address in IPv6 "
+	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9090\n"
+	        "t.yaml:2:24: bad address \"[::ffff:127.0.0.1]:21006\": an IPv4 address in IPv6 "
+	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:21006\n"
+	        "t.yaml:5:13: bad source \"::ffff:10.0.0.5\": an IPv4 address in IPv6 form "
+	        "(IPv4-mapped): write the IPv4 address, 10.0.0.5\n"
+	        "t.yaml:9:19: bad address \"[::ffff:10.0.0.53]:53\": an IPv4 address in IPv6 form "
+	        "(IPv4-mapped): write the IPv4 address, 10.0.0.53:53\n"
+	        "t.yaml:10:27: bad address \"[::ffff:127.0.0.1]:9001\": an IPv4 address in IPv6 "
+	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9001\n");
+}
+
+/* each session would open another through the proxy, until max_connections is used up */
+static void
+config_refuses_a_backend_that_is_one_of_the_listeners(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - { address: 127.0.0.1:21001, group: web }\n"
+	              "  - { address: 0.0.0.0:21002, group: web }\n"
+	              "  - { address: \"[::]:21003\", group: web }\n"
+	              "  - { address: 127.0.0.2:21004, group: other }\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:21001\n"
+	              "      - address: 127.0.0.1:21002\n"
+	              "      - address: \"[::1]:21003\"\n"
+	              "      - address: 0.0.0.0:21001\n"
+	              "      - address: 127.0.0.1:21004\n"
+	              "      - address: 127.0.0.2:21001\n"
+	              "      - address: 10.0.0.5:21002\n"
+	              "  - name: other\n"
+	              "    backends: [{ address: 127.0.0.2:21004 }]\n",
+	              "t.yaml:9:18: backend address \"127.0.0.1:21001\" is the listener at "
+	              "t.yaml:2:16: sluice would connect to itself\n"
+	              "t.yaml:10:18: backend address \"127.0.0.1:21002\" reaches the listener at "
+	              "t.yaml:3:16 (0.0.0.0:21002): sluice would connect to itself\n"
+	              "t.yaml:11:18: backend address \"[::1]:21003\" reaches the listener at "
+	              "t.yaml:4:16 ([::]:21003): sluice would connect to itself\n"
+	              "t.yaml:12:18: backend address \"0.0.0.0:21001\" reaches the listener at "
+	              "t.yaml:2:16 (127.0.0.1:21001): sluice would connect to itself\n"
+	              "t.yaml:17:27: backend address \"127.0.0.2:21004\" is the listener at "
+	              "t.yaml:5:16: sluice would connect to itself\n");
+}
+
 static void
 config_reports_an_admin_address_on_a_listeners_port(void **state)
 {
@@ -2193,6 +2255,8 @@ main(void)
 	        cmocka_unit_test(config_reports_duplicate_group_name),
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
+	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
+	        cmocka_unit_test(config_refuses_a_backend_that_is_one_of_the_listeners),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
 	        cmocka_unit_test(config_reports_a_file_named_for_two_uses),
 	        cmocka_unit_test(config_reports_a_file_named_two_ways_for_two_uses),

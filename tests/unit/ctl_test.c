@@ -144,6 +144,18 @@ ctl_parse_refuses_add_with_a_bad_address_or_option(void **state)
 	assert_non_null(strstr(p.why, "role must be primary or backup, got \"spare\""));
 }
 
+static void
+ctl_parse_refuses_add_at_an_ipv4_mapped_address(void **state)
+{
+	struct parsed p = parse("add backend web b4 [::ffff:127.0.0.1]:9004");
+
+	(void)state;
+	assert_int_equal(-EINVAL, p.rc);
+	assert_string_equal("bad address \"[::ffff:127.0.0.1]:9004\": an IPv4 address in IPv6 form "
+	                    "(IPv4-mapped): write the IPv4 address, 127.0.0.1:9004",
+	                    p.why);
+}
+
 /* <p> parsed as an unban of address <addr> ("IP:0" or "[IP]:0") */
 static void
 assert_unban(const struct parsed *p, const char *addr)
@@ -300,6 +312,7 @@ main(void)
 	        cmocka_unit_test(ctl_parse_refuses_a_weight_out_of_range),
 	        cmocka_unit_test(ctl_parse_reads_add_with_its_options),
 	        cmocka_unit_test(ctl_parse_refuses_add_with_a_bad_address_or_option),
+	        cmocka_unit_test(ctl_parse_refuses_add_at_an_ipv4_mapped_address),
 	        cmocka_unit_test(ctl_parse_reads_unban_with_any_form_of_address),
 	        cmocka_unit_test(ctl_parse_reads_ban_with_its_seconds),
 	        cmocka_unit_test(ctl_parse_refuses_unban_with_a_bad_address),

@@ -143,6 +143,37 @@ unix_listen_never_removes_a_file_that_is_not_a_socket(void **state)
 }
 
 static void
+unix_in_the_way_names_what_is_not_a_socket(void **state)
+{
+	char path[64], link[80];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/sl-unix-test-way-%ld", (long)getpid());
+	snprintf(link, sizeof(link), "%s.link", path);
+	unlink(path);
+	assert_null(sl_sock_unix_in_the_way(path)); /* nothing there */
+	assert_int_equal(0, mkdir(path, 0700));
+	assert_string_equal("a directory", sl_sock_unix_in_the_way(path));
+	assert_int_equal(0, rmdir(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_string_equal("a regular file", sl_sock_unix_in_the_way(path));
+	assert_int_equal(0, unlink(path));
+	assert_string_equal("a character device", sl_sock_unix_in_the_way("/dev/null"));
+	/* a socket is no obstacle (a stale one is replaced); a link to one is not followed */
+	fd = sl_sock_unix_listen(path, SOCK_STREAM, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_null(sl_sock_unix_in_the_way(path));
+	assert_int_equal(0, symlink(path, link));
+	assert_string_equal("a symbolic link", sl_sock_unix_in_the_way(link));
+	unlink(link);
+	unlink(path);
+}
+
+static void
 unix_names_past_sun_path_are_refused(void **state)
 {
 	char path[200];
@@ -165,6 +196,7 @@ main(void)
 	        cmocka_unit_test(fdpass_peer_close_reads_as_zero),
 	        cmocka_unit_test(unix_listen_replaces_a_stale_file_but_not_a_live_server),
 	        cmocka_unit_test(unix_listen_never_removes_a_file_that_is_not_a_socket),
+	        cmocka_unit_test(unix_in_the_way_names_what_is_not_a_socket),
 	        cmocka_unit_test(unix_names_past_sun_path_are_refused),
 	};
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* What holds a TCP port (sl_sock_port_users(), src/net/portuse.c), with real sockets on
- * loopback: this process's listener, another process's, TIME_WAIT, wildcards, and none. */
+ * loopback: this process's listener, another process's, TIME_WAIT, wildcards, a socket bound
+ * without listening, and none. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -163,6 +164,27 @@ port_users_sees_a_wildcard_on_either_side_and_not_another_address(void **state)
 	close(lfd);
 }
 
+/* a socket bound and not listening is in no TCP table: only a bind of the port finds it */
+static void
+port_users_names_a_socket_bound_to_the_port_that_does_not_listen(void **state)
+{
+	struct sl_addr a, a6;
+	char buf[160];
+	int lfd = listen_on(&a, "127.0.0.1"), fd;
+
+	(void)state;
+	close(lfd);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(0, bind(fd, (const struct sockaddr *)&a.ss, a.len));
+	assert_int_equal(0, sl_sock_port_users(&a, buf, sizeof(buf)));
+	assert_string_equal("a socket bound to the port that does not listen", buf);
+	/* an IPv6 listener is IPv6-only: the IPv4 socket does not hold its port */
+	same_port(&a6, "[::1]", &a);
+	assert_int_equal(-ENOENT, sl_sock_port_users(&a6, buf, sizeof(buf)));
+	close(fd);
+	assert_int_equal(-ENOENT, sl_sock_port_users(&a, buf, sizeof(buf)));
+}
+
 static void
 port_users_truncates_to_the_buffer(void **state)
 {
@@ -184,6 +206,7 @@ main(void)
 	        cmocka_unit_test(port_users_names_another_process_listener),
 	        cmocka_unit_test(port_users_counts_a_time_wait_connection_as_nobody_s),
 	        cmocka_unit_test(port_users_sees_a_wildcard_on_either_side_and_not_another_address),
+	        cmocka_unit_test(port_users_names_a_socket_bound_to_the_port_that_does_not_listen),
 	        cmocka_unit_test(port_users_truncates_to_the_buffer),
 	};
 
