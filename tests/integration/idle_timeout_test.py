@@ -23,14 +23,14 @@ GAP = 0.05
 CHUNK = 4096
 
 
-def config(port, backend, forward):
+def config(port, backend, forward, idle=IDLE):
     return write_config(f"""
 workers: 1
 listeners:
   - address: 127.0.0.1:{port}
     group: g
     forward: {forward}
-    timeouts: {{ client_idle: {IDLE}, server_idle: {IDLE} }}
+    timeouts: {{ client_idle: {idle}, server_idle: {idle} }}
 groups:
   - name: g
     backends:
@@ -38,25 +38,11 @@ groups:
 """)
 
 
-# slow peers: SLOW_TOTAL bytes at about SLOW_RATE bytes/s, a few times the idle timeout of
-# slow_config(); sluice writes them into the kernel's buffers at once, then nothing more
+# slow peers: SLOW_TOTAL bytes at about SLOW_RATE bytes/s, a few times SLOW_IDLE; sluice writes
+# them into the kernel's buffers at once, then nothing more
 SLOW_TOTAL = 1500000
 SLOW_RATE = 256 * 1024
-
-
-def slow_config(port, backend, forward):
-    return write_config(f"""
-workers: 1
-listeners:
-  - address: 127.0.0.1:{port}
-    group: g
-    forward: {forward}
-    timeouts: {{ client_idle: 1s, server_idle: 1s }}
-groups:
-  - name: g
-    backends:
-      - address: {backend}
-""")
+SLOW_IDLE = "1s"
 
 
 def read_slowly(sock, total):
@@ -153,7 +139,7 @@ class IdleTimeout(unittest.TestCase):
 
         with Server(send_all) as d:
             port = free_port()
-            with Sluice(["-c", slow_config(port, d.addr, forward)], port=port) as px:
+            with Sluice(["-c", config(port, d.addr, forward, SLOW_IDLE)], port=port) as px:
                 s = socket.socket()
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
                 s.connect(("127.0.0.1", port))
@@ -180,7 +166,7 @@ class IdleTimeout(unittest.TestCase):
 
         with Server(take_slowly) as d:
             port = free_port()
-            with Sluice(["-c", slow_config(port, d.addr, "auto")], port=port) as px:
+            with Sluice(["-c", config(port, d.addr, "auto", SLOW_IDLE)], port=port) as px:
                 s = connect(port)
                 s.sendall(data)
                 s.settimeout(30 * SLOW)
@@ -203,7 +189,7 @@ class IdleTimeout(unittest.TestCase):
 
         with Server(send_until_cut) as d:
             port = free_port()
-            with Sluice(["-c", slow_config(port, d.addr, "auto")], port=port) as px:
+            with Sluice(["-c", config(port, d.addr, "auto", SLOW_IDLE)], port=port) as px:
                 s = socket.socket()
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
                 s.connect(("127.0.0.1", port))
