@@ -16,7 +16,8 @@ from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_p
                      scrape_metrics, wait_for_text, write_config)
 
 
-def capped_config(port, backend, top_cap=0, listener_cap=0, workers=2, admin=None):
+def capped_config(port, backend, top_cap=0, listener_cap=0, workers=2, admin=None,
+                  forward="auto"):
     admin_key = f"admin: {{ address: 127.0.0.1:{admin} }}" if admin else ""
     return write_config(f"""
 workers: {workers}
@@ -25,6 +26,7 @@ max_connections: {top_cap}
 listeners:
   - address: 127.0.0.1:{port}
     group: g
+    forward: {forward}
     max_connections: {listener_cap}
 groups:
   - name: g
@@ -201,15 +203,21 @@ groups:
         says so."""
         with Server(echo_handler) as b:
             port = free_port()
-            cfg = capped_config(port, b.addr)
+            # copy: no pipe cache whose fds come and go with sessions
+            cfg = capped_config(port, b.addr, forward="copy")
             self.addCleanup(os.unlink, cfg)
             with Sluice(["-c", cfg], port=port) as px:
+                # every worker started: none opens or closes an fd of its own from here on
+                wait_for_text(px, "listening on")
                 pid = px.proc.pid
                 was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-                held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
-                # the lowest free fd is the one the next accept4() would get: none now
-                limit = next(n for n in range(len(held) + 1) if n not in held)
-                resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, was[1]))
+                for _ in range(50):  # until no fd below the limit was freed meanwhile
+                    held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+                    # the lowest free fd is the one the next accept4() would get: none now
+                    limit = next(n for n in range(len(held) + 1) if n not in held)
+                    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, was[1]))
+                    if set(range(limit)) <= {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}:
+                        break
                 try:
                     clients = [connect(port) for _ in range(4)]
                     for s in clients:
