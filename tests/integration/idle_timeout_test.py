@@ -4,6 +4,7 @@ session for longer than both idle timeouts, in either direction and every forwar
 while a session where no byte moves is cut. Bytes a slow peer takes from its socket's buffer
 count too, though sluice writes nothing while it drains: a slow reader keeps its session, one
 that never reads is cut."""
+import concurrent.futures
 import contextlib
 import hashlib
 import os
@@ -105,29 +106,18 @@ class IdleTimeout(unittest.TestCase):
                 self.assertEqual(sent, [got], "the download was cut")
                 self.assertEqual(0, px.stop(), px.stderr())
 
-    def test_upload_to_silent_backend_outlives_idle_timeouts_with_splice(self):
-        self.upload_to_silent_backend("splice")
-
-    def test_upload_to_silent_backend_outlives_idle_timeouts_with_copy(self):
-        self.upload_to_silent_backend("copy")
-
-    def test_upload_to_silent_backend_outlives_idle_timeouts_with_auto(self):
-        self.upload_to_silent_backend("auto")
-
-    def test_upload_to_silent_backend_outlives_idle_timeouts_with_uring(self):
-        self.upload_to_silent_backend("uring")
-
-    def test_download_to_silent_client_outlives_idle_timeouts_with_splice(self):
-        self.download_to_silent_client("splice")
-
-    def test_download_to_silent_client_outlives_idle_timeouts_with_copy(self):
-        self.download_to_silent_client("copy")
-
-    def test_download_to_silent_client_outlives_idle_timeouts_with_auto(self):
-        self.download_to_silent_client("auto")
-
-    def test_download_to_silent_client_outlives_idle_timeouts_with_uring(self):
-        self.download_to_silent_client("uring")
+    def test_one_way_streams_outlive_both_idle_timeouts_in_every_forwarding_mode(self):
+        """Upload and download with each forwarder, the eight at once: each has its own proxy,
+        backend and client, and they sleep between chunks far more than they work."""
+        cases = [(way, forward) for way in ("upload", "download")
+                 for forward in ("splice", "copy", "auto", "uring")]
+        with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:
+            runs = {(way, forward): pool.submit(
+                self.upload_to_silent_backend if way == "upload"
+                else self.download_to_silent_client, forward) for way, forward in cases}
+        for (way, forward), run in runs.items():
+            with self.subTest(way=way, forward=forward):
+                run.result()  # re-raises what failed in the case
 
     def slow_reading_client(self, forward):
         data = os.urandom(SLOW_TOTAL)
