@@ -466,6 +466,7 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
                  const struct sl_addr *backends, size_t nbackends)
 {
 	struct sl_config *cfg = calloc(1, sizeof(*cfg));
+	struct sl_host_addrs *host;
 	struct sl_config_listener *l;
 	struct sl_config_group *g;
 	const char *why = NULL;
@@ -509,16 +510,25 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));
 	l->group = 0;
 	/* as the loader refuses it (config_validate.c): each session would open another */
+	host = sl_addr_is_any(&l->addr) ? sl_host_addrs_load() : NULL;
 	for (size_t i = 0; i < nbackends; i++) {
-		if (!sl_addr_reaches(&backends[i], &l->addr))
+		if (!sl_addr_reaches_here(&backends[i], &l->addr, host))
 			continue;
-		fprintf(stderr,
-		        "sluice: backend %s %s the listen address %s: sluice would connect to "
-		        "itself\n",
-		        g->backends[i].name,
-		        sl_addr_equal(&backends[i], &l->addr) ? "is" : "reaches", l->name);
+		if (sl_addr_reaches(&backends[i], &l->addr))
+			fprintf(stderr,
+			        "sluice: backend %s %s the listen address %s: sluice would "
+			        "connect to itself\n",
+			        g->backends[i].name,
+			        sl_addr_equal(&backends[i], &l->addr) ? "is" : "reaches", l->name);
+		else
+			fprintf(stderr,
+			        "sluice: backend %s is an address of this host, which the listen "
+			        "address %s takes too: sluice would connect to itself\n",
+			        g->backends[i].name, l->name);
+		sl_host_addrs_free(host);
 		goto err_inval;
 	}
+	sl_host_addrs_free(host);
 	if (c->forward >= 0)
 		l->forward = (enum sl_fwd_mode)c->forward;
 	if (cli_apply_overrides(cfg, c))

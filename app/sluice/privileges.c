@@ -95,9 +95,10 @@ privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, char
 		         (unsigned)geteuid());
 		return -1;
 	}
-	/* a file the start makes is given to the user; one that exists must be writable by it */
+	/* a file the start makes is given to the user; one that exists (a file, a FIFO, a device)
+	 * must be writable by it */
 	if (root && log != NULL && !plan->access_log_new && stat(log, &st) == 0 &&
-	    S_ISREG(st.st_mode) && !may_write(&id, &st)) {
+	    !may_write(&id, &st)) {
 		say_not_writable(why, size, log, &id);
 		return -1;
 	}
@@ -149,6 +150,7 @@ int
 privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan)
 {
 	uint64_t keep = sl_privs_caps(cfg, SL_PRIVS_RUN, NULL, 0);
+	const char *log = access_log_file(cfg);
 	bool root = geteuid() == 0;
 	struct sl_privs_id id;
 	char why[300];
@@ -193,8 +195,8 @@ privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan)
 	            id.user, (unsigned)id.uid, id.group, (unsigned)id.gid, id.ngroups,
 	            id.ngroups == 1 ? "" : "s", keep == 0 ? "none" : "those the features need");
 	/* the mode bits were checked before; an ACL or a read-only mount shows only now */
-	if (access_log_file(cfg) != NULL && access(access_log_file(cfg), W_OK) != 0) {
-		say_not_writable(why, sizeof(why), access_log_file(cfg), &id);
+	if (log != NULL && access(log, W_OK) != 0) {
+		say_not_writable(why, sizeof(why), log, &id);
 		sl_log_error("cannot start: %s", why);
 		return -1;
 	}

@@ -54,9 +54,31 @@ SL_API bool sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b);
  * host: the same family and port, and the same address; or <listener> a wildcard (0.0.0.0, ::)
  * and <to> a loopback address (127.0.0.0/8, ::1); a connect to the unspecified address
  * (0.0.0.0, ::) goes to the loopback one (127.0.0.1, ::1). Whether <to> is another address of
- * this host, which a wildcard listener takes too, only the host can tell.
+ * this host, which a wildcard listener takes too, only the host can tell: sl_addr_reaches_here().
  */
 SL_API bool sl_addr_reaches(const struct sl_addr *to, const struct sl_addr *listener);
+
+/* true if <a>'s IP is the wildcard (0.0.0.0, ::), whatever its port. */
+SL_API bool sl_addr_is_any(const struct sl_addr *a);
+
+/*
+ * This host's interface addresses, loaded at one moment (getifaddrs()): the addresses other
+ * than loopback ones that a wildcard listener takes too. sl_host_addrs_load() returns NULL
+ * with errno set if they cannot be read (then sl_addr_reaches_here() is sl_addr_reaches()).
+ */
+struct sl_host_addrs;
+SL_API struct sl_host_addrs *sl_host_addrs_load(void);
+SL_API void sl_host_addrs_free(struct sl_host_addrs *h);
+/* true if <a>'s IP (its port aside) is one of <h>'s; false for a NULL <h>. */
+SL_API bool sl_host_addrs_has(const struct sl_host_addrs *h, const struct sl_addr *a);
+
+/*
+ * sl_addr_reaches(), and also: <listener> a wildcard and <to> one of this host's addresses
+ * <h> (NULL: none known) with the listener's family and port, e.g. a backend 10.0.0.5:80 on a
+ * host that has 10.0.0.5, with a listener on 0.0.0.0:80.
+ */
+SL_API bool sl_addr_reaches_here(const struct sl_addr *to, const struct sl_addr *listener,
+                                 const struct sl_host_addrs *h);
 
 /*
  * true if <a> is an IPv4-mapped IPv6 address ([::ffff:10.0.0.5]:80): an IPv4 address in IPv6

@@ -124,7 +124,8 @@ SL_API int sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, con
  * nothing (but for running out of memory while rebuilding, which is logged): 0, -ENOENT, -ENOSPC
  * (no room for the new ones; slots freed by this call's removals are reused by a later call only),
  * -EINVAL (an entry as for add), -EEXIST (a new entry's name is taken by a backend that stays, or
- * by another new entry).
+ * by another new entry), -ELOOP (a new entry would reach one of sluice's own listeners, as for
+ * add).
  */
 SL_API int sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                                          const struct sl_backend_spec *set, size_t n);

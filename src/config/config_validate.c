@@ -302,17 +302,21 @@ lkey_cmp(const void *pa, const void *pb)
 }
 
 /*
- * A backend whose connect reaches one of the listeners (sl_addr_reaches(): the listener's own
- * address, or a loopback one on a wildcard listener's port) would be sluice connecting to
- * itself: each client's session opens another through the proxy, until max_connections is
- * used up. Reported at the backend, naming the listener. Listeners sorted by family and port:
- * a group may hold 65535 backends and a file 4095 listeners.
+ * A backend whose connect reaches one of the listeners (sl_addr_reaches_here(): the listener's
+ * own address, or, on a wildcard listener's port, a loopback address or another of this
+ * host's) would be sluice connecting to itself: each client's session opens another through
+ * the proxy, until max_connections is used up. Reported at the backend, naming the listener.
+ * Listeners sorted by family and port: a group may hold 65535 backends and a file 4095
+ * listeners. This host's addresses are read once, when a wildcard listener's port first comes
+ * up.
  */
 static void
 check_self_backends(struct sl__config_load *x)
 {
 	const struct sl_config *c = x->c;
 	char at[SL__CONFIG_WHERE_MAX], q[SL__CONFIG_QUOTE_MAX], l[SL_ADDR_STRLEN];
+	struct sl_host_addrs *host = NULL;
+	bool host_loaded = false;
 	struct lkey *k;
 	size_t n = 0;
 
@@ -342,7 +346,11 @@ check_self_backends(struct sl__config_load *x)
 					hi = mid;
 			}
 			for (; lo < n && lkey_cmp(&k[lo], &want) == 0; lo++) {
-				if (!sl_addr_reaches(to, k[lo].a))
+				if (!host_loaded && sl_addr_is_any(k[lo].a)) {
+					host = sl_host_addrs_load(); /* NULL: only what the text says */
+					host_loaded = true;
+				}
+				if (!sl_addr_reaches_here(to, k[lo].a, host))
 					continue;
 				sl__config_quote((const char *)gm->bm[b].addr->data.scalar.value,
 				                 gm->bm[b].addr->data.scalar.length, q, sizeof(q));
@@ -353,16 +361,24 @@ check_self_backends(struct sl__config_load *x)
 					        "backend address \"%s\" is the listener at %s: "
 					        "sluice would connect to itself",
 					        q, at);
-				else
+				else if (sl_addr_reaches(to, k[lo].a))
 					sl__config_error(
 					        x, gm->bm[b].addr->start_mark,
 					        "backend address \"%s\" reaches the listener at %s "
 					        "(%s): sluice would connect to itself",
 					        q, at, sl_addr_format(k[lo].a, l, sizeof(l)));
+				else
+					sl__config_error(
+					        x, gm->bm[b].addr->start_mark,
+					        "backend address \"%s\" is an address of this host, which "
+					        "the listener at %s (%s) takes too: sluice would connect "
+					        "to itself",
+					        q, at, sl_addr_format(k[lo].a, l, sizeof(l)));
 				break;
 			}
 		}
 	}
+	sl_host_addrs_free(host);
 	free(k);
 }
 

@@ -238,6 +238,18 @@ ip_is_any(const void *p, size_t n)
 }
 
 bool
+sl_addr_is_any(const struct sl_addr *a)
+{
+	const void *p;
+	size_t n;
+
+	if (a == NULL || (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6))
+		return false;
+	p = sl_addr_ip_bytes(a, &n);
+	return ip_is_any(p, n);
+}
+
+bool
 sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b)
 {
 	const void *pa, *pb;

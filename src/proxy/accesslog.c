@@ -73,6 +73,7 @@ struct sl_accesslog {
 	uint64_t head_end;
 	uint64_t retry_ms;     /* after a failed write, no new one before this (mono_ms()) */
 	bool write_failed;     /* an error was logged; logged again once writes work */
+	bool behind;           /* the last write stopped at EAGAIN (a pipe's reader is behind) */
 	uint64_t fail_lost;    /* lines lost since write_failed was set, for that log line */
 	_Atomic uint64_t lost; /* lines lost to write failures; only the logger adds (relaxed) */
 	unsigned n;
@@ -618,8 +619,10 @@ file_write(struct sl_accesslog *a)
 			sl_log_info("access log %s: writing again (%llu lines lost meanwhile)",
 			            a->path, (unsigned long long)a->fail_lost);
 		a->write_failed = false;
+		a->behind = false;
 		return true;
 	}
+	a->behind = err == EAGAIN;
 	if (!a->write_failed && err != EAGAIN) {
 		sl_log_error("access log %s: cannot write: %s (retrying; lines lost are counted)",
 		             a->path, strerror(err));
@@ -635,11 +638,11 @@ file_write(struct sl_accesslog *a)
 	return false;
 }
 
-/* true if a write may be tried now: none failed, or the last failure is RETRY_MS old. */
+/* true if a write may be tried now: none failed or stopped at EAGAIN, or that was RETRY_MS ago */
 static bool
 may_write(const struct sl_accesslog *a)
 {
-	return a->head == a->len || !a->write_failed || mono_ms() >= a->retry_ms;
+	return a->head == a->len || (!a->write_failed && !a->behind) || mono_ms() >= a->retry_ms;
 }
 
 /* Adds a line of <len> bytes to buf, writing buf first when full; a line it has no room for

@@ -232,22 +232,44 @@ find_backend_at(const struct sl_proxy *p, size_t g, const struct sl_addr *addr)
 	return -ENOENT;
 }
 
+/* This host's addresses, read again when a second old (they change rarely); NULL if unknown. */
+static const struct sl_host_addrs *
+host_addrs_locked(struct sl_proxy *p)
+{
+	uint64_t now = sl_clock_ns();
+
+	if (p->host_addrs == NULL || now - p->host_addrs_ns >= 1000000000ULL) {
+		struct sl_host_addrs *h = sl_host_addrs_load();
+
+		if (h != NULL) {
+			sl_host_addrs_free(p->host_addrs);
+			p->host_addrs = h;
+			p->host_addrs_ns = now;
+		}
+	}
+	return p->host_addrs;
+}
+
 /*
- * The live listener slot a connect to <addr> would reach, by its configured address or, once
- * bound, the address it got (port 0 resolved): its index, or -ENOENT. bk_mu held: a reload
- * fills and retires slots under it.
+ * The live listener slot a connect to <addr> would reach (sl_addr_reaches_here()), by its
+ * configured address or, once bound, the address it got (port 0 resolved): its index, or
+ * -ENOENT. bk_mu held: a reload fills and retires slots under it. This host's addresses are
+ * read only for a wildcard listener on <addr>'s port.
  */
 static int
-listener_reached_locked(const struct sl_proxy *p, const struct sl_addr *addr)
+listener_reached_locked(struct sl_proxy *p, const struct sl_addr *addr)
 {
 	for (size_t i = 0; p->lslots != NULL && i < p->lcap; i++) {
 		const struct sl_lslot *s = &p->lslots[i];
+		const struct sl_addr *l = s->bound.len != 0 ? &s->bound : &s->cfg.addr;
+		const struct sl_host_addrs *h = NULL;
 
 		/* relaxed: under bk_mu, which its writer holds */
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SL_LSLOT_LIVE)
 			continue;
-		if (sl_addr_reaches(addr, &s->cfg.addr) ||
-		    (s->bound.len != 0 && sl_addr_reaches(addr, &s->bound)))
+		if (sl_addr_is_any(l) && sl_addr_port(l) == sl_addr_port(addr))
+			h = host_addrs_locked(p);
+		if (sl_addr_reaches(addr, &s->cfg.addr) || sl_addr_reaches_here(addr, l, h))
 			return (int)i;
 	}
 	return -ENOENT;
@@ -672,6 +694,11 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 			found = sl_addr_equal(&set[j].addr, &set[k].addr); /* listed twice */
 		add[k] = !found;
 		need += !found;
+		/* each session would open another through the proxy, as for add */
+		if (!found && listener_reached_locked(p, &set[k].addr) >= 0) {
+			err = -ELOOP;
+			goto out_free;
+		}
 	}
 	/* new names must be free among the backends that stay and the other new ones */
 	for (size_t k = 0; k < n; k++) {

@@ -584,6 +584,30 @@ list_names(const struct sl__dset *s, char *buf, size_t size)
 		snprintf(buf + o, size - o, " and %zu more", s->n - LOG_NAMES_MAX);
 }
 
+/* Which backend found reaches one of sluice's own listeners, for apply()'s -ELOOP. */
+static void
+say_loop(const struct dgroup *g)
+{
+	char name[SL_CONFIG_NAME_MAX], a[SL_ADDR_STRLEN], l[SL_ADDR_STRLEN];
+	struct sl_addr at;
+
+	for (size_t i = 0; i < g->good.n; i++) {
+		const struct sl_backend_spec *b = &g->good.v[i];
+
+		if (sl_proxy_listener_reached(g->d->p, &b->addr, name, sizeof(name), &at) != 0)
+			continue;
+		sl_log_error("discover %s: cannot apply the %zu backends found: %s (%s) reaches "
+		             "listener %s (%s): sluice would connect to itself; the group keeps "
+		             "the backends it had",
+		             g->cg->name, g->good.n, b->name, sl_addr_format(&b->addr, a, sizeof(a)),
+		             name, sl_addr_format(&at, l, sizeof(l)));
+		return;
+	}
+	sl_log_error("discover %s: cannot apply the %zu backends found: one reaches a listener of "
+	             "sluice's own, which is gone now; the next resolution tries again",
+	             g->cg->name, g->good.n);
+}
+
 static void
 apply(struct dgroup *g)
 {
@@ -604,6 +628,8 @@ apply(struct dgroup *g)
 		sl_log_error("discover %s: cannot apply the %zu backends found: %s (this build "
 		             "cannot change a group's backends at run time); resolving goes on",
 		             g->cg->name, g->good.n, strerror(-err));
+	else if (err == -ELOOP)
+		say_loop(g);
 	else
 		sl_log_error("discover %s: cannot apply the %zu backends found: %s", g->cg->name,
 		             g->good.n, strerror(-err));

@@ -607,6 +607,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	free(p->backends);
 	sl__lslots_destroy(p);
 	sl__gslots_destroy(p);
+	sl_host_addrs_free(p->host_addrs);
 	pthread_mutex_destroy(&p->bk_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);

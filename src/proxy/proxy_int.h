@@ -453,6 +453,10 @@ struct sl_proxy {
 	 * workers, the first cfg->nlisteners filled at create; states change under bk_mu */
 	struct sl_lslot *lslots;
 	size_t lcap;
+	/* this host's addresses, for a backend that would reach a wildcard listener
+	 * (backends.c), and when they were read (sl_clock_ns()); under bk_mu */
+	struct sl_host_addrs *host_addrs;
+	uint64_t host_addrs_ns;
 	/* group slots (greload.c): [gcap], slot g < cfg->ngroups the start file's group g; a
 	 * listener slot's cfg.group is a group slot; states change under bk_mu */
 	struct sl_gslot *gslots;

@@ -252,6 +252,24 @@ class DnsDiscovery(unittest.TestCase):
         wait_for_text(px, f"discover web: _echo._tcp.test gives 2 backends (next in 1000ms): "
                           f"t2.test:{b} (weight 1), t3.test:{b} (weight 3)")
 
+    def test_a_record_that_is_sluices_own_listener_is_not_applied(self):
+        """A discovered address that reaches one of sluice's listeners would have each session
+        open another through the proxy: the set is refused, said once, and the group keeps what
+        it had."""
+        self.dns.restart([("127.0.0.1", "me.test")], [("_me._tcp.test", "me.test", self.port, 0, 1)])
+        fixed = free_port()
+        px = self.start([("web", "round_robin",
+                          f"    backends: [{{ address: 127.0.0.1:{fixed} }}]\n" +
+                          self.discover("_me._tcp.test", kind="srv"))])
+        said = (f"discover web: cannot apply the 1 backends found: me.test:{self.port} "
+                f"(127.0.0.1:{self.port}) reaches listener 127.0.0.1:{self.port} "
+                f"(127.0.0.1:{self.port}): sluice would connect to itself")
+        wait_for_text(px, said)
+        wait_for(lambda: (metric(self.admin, "sluice_discover_resolutions_total", "web") or 0) >= 3,
+                 "more resolutions")
+        self.assertEqual(1, px.stderr().count(said))
+        self.assertNotIn("discovery added", px.stderr())
+
     def test_the_static_binary_resolves_without_nss(self):
         static = os.environ.get("SLUICE_STATIC_BIN", "")
         if not static:

@@ -155,6 +155,11 @@ class Sluice:
     def __exit__(self, *exc):
         self.stop()
 
+    def __del__(self):
+        # the logs outlive the process (tests read them after it exits), not this object
+        self.err.close()
+        self.out.close()
+
     def stderr(self):
         self.err.seek(0)
         return self.err.read().decode(errors="replace")

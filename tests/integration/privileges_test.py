@@ -215,6 +215,43 @@ class PrivilegesTest(unittest.TestCase):
         self.assertIn(f"cannot start: access_log {log} is not writable by user {USER}", r.stderr)
         self.assertIn("SIGUSR1 could not reopen it", r.stderr)
 
+    def test_access_log_fifo_follows_the_same_rule_in_check_and_start(self):
+        """A FIFO is checked as a file is: one the user cannot write refuses both --check and
+        the start, saying why; one it can write carries the lines once privileges are gone."""
+        fifo = os.path.join(self.dir, "access.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            os.chmod(fifo, 0o600)  # root's
+            port = free_port()
+            cfg = self.write(config(port, self.backend.port, f"user: {USER}\n",
+                                    access_log=fifo))
+            for args in (["--check", "-c", cfg], ["-c", cfg]):
+                with self.subTest(args=args[0]):
+                    r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
+                                       timeout=30 * SLOW)
+                    self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+                    self.assertIn(f"access_log {fifo} is not writable by user {USER}",
+                                  r.stdout + r.stderr)
+            os.chmod(fifo, 0o666)
+            with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+                wait_for_text(px, "listening on")
+                with connect(port) as s:
+                    self.assertTrue(echoed(s, b"through the FIFO"))
+                self.assertEqual(0, px.stop(), px.stderr())
+            got = b""
+            while True:
+                try:
+                    chunk = os.read(reader, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            self.assertEqual(1, got.count(b"\n"), got)
+        finally:
+            os.close(reader)
+
     def test_access_log_the_start_makes_is_the_users(self):
         """A path that does not exist yet is made by root before the drop and given to the
         user, so the start goes on and SIGUSR1 can reopen it."""

@@ -124,6 +124,46 @@ addr_reaches_a_listener_on_its_address_or_a_wildcard_on_loopback(void **state)
 	assert_false(reaches("10.0.0.5:80", "0.0.0.0:80"));
 }
 
+/* sl_addr_reaches_here() of <to> and <listener> (both parsed) with this host's addresses <h> */
+static bool
+reaches_here(const char *to, const char *listener, const struct sl_host_addrs *h)
+{
+	struct sl_addr a, b;
+
+	assert_int_equal(0, sl_addr_parse(&a, to, false, NULL));
+	assert_int_equal(0, sl_addr_parse(&b, listener, false, NULL));
+	return sl_addr_reaches_here(&a, &b, h);
+}
+
+static void
+addr_host_addresses_reach_a_wildcard_listener_on_its_port(void **state)
+{
+	struct sl_host_addrs *h = sl_host_addrs_load();
+	struct sl_addr lo, doc;
+
+	(void)state;
+	assert_non_null(h);
+	assert_int_equal(0, sl_addr_parse(&lo, "127.0.0.1:80", false, NULL));
+	assert_int_equal(0, sl_addr_parse(&doc, "192.0.2.1:80", false, NULL)); /* TEST-NET-1 */
+	assert_true(sl_host_addrs_has(h, &lo)); /* lo is up wherever the tests run */
+	assert_false(sl_host_addrs_has(h, &doc));
+	assert_false(sl_host_addrs_has(NULL, &lo));
+	/* the loopback answers come from sl_addr_reaches(), with or without the host's list */
+	assert_true(reaches_here("127.0.0.1:80", "0.0.0.0:80", NULL));
+	assert_true(reaches_here("127.0.0.1:80", "0.0.0.0:80", h));
+	/* an address of the host: only on a wildcard listener of its family and port */
+	assert_false(reaches_here("192.0.2.1:80", "0.0.0.0:80", h));
+	assert_false(reaches_here("127.0.0.1:80", "127.0.0.2:80", h));
+	assert_false(reaches_here("127.0.0.1:81", "0.0.0.0:80", h));
+	assert_false(reaches_here("127.0.0.1:80", "[::]:80", h));
+	assert_false(sl_addr_is_any(&(struct sl_addr){0})); /* unset: no IP at all */
+	assert_false(sl_addr_is_any(&doc));
+	assert_int_equal(0, sl_addr_parse(&doc, "[::]:80", false, NULL));
+	assert_true(sl_addr_is_any(&doc));
+	sl_host_addrs_free(h);
+	sl_host_addrs_free(NULL);
+}
+
 static void
 addr_refuses_port_out_of_range(void **state)
 {
@@ -203,6 +243,7 @@ main(void)
 	        cmocka_unit_test(addr_refuses_host_names_and_garbage),
 	        cmocka_unit_test(addr_names_the_ipv4_form_of_an_ipv4_mapped_address),
 	        cmocka_unit_test(addr_reaches_a_listener_on_its_address_or_a_wildcard_on_loopback),
+	        cmocka_unit_test(addr_host_addresses_reach_a_wildcard_listener_on_its_port),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
