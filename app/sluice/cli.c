@@ -127,6 +127,7 @@ parse_long(const char *s, const char *what, long min, long max, long *out)
 int
 cli_parse(struct cli *c, int argc, char **argv)
 {
+	unsigned given = 0; /* options on the command line */
 	bool check = false;
 	int opt;
 
@@ -139,6 +140,7 @@ cli_parse(struct cli *c, int argc, char **argv)
 	c->log_level = -1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:l:b:w:Vh", long_options, NULL)) != -1) {
+		given++;
 		switch (opt) {
 		case 'c':
 			c->config_path = optarg;
@@ -257,9 +259,11 @@ cli_parse(struct cli *c, int argc, char **argv)
 		        argv[optind]);
 		return -EINVAL;
 	}
-	if (c->probe_url &&
-	    (check || c->config_path || c->listen || c->backends || c->demo_listen || c->upgrade)) {
-		fputs("sluice: --probe URL runs alone: it probes a running sluice\n", stderr);
+	/* any other option would be ignored: say so rather than let it seem to apply */
+	if (c->probe_url && given > 1) {
+		fputs("sluice: --probe URL runs alone (no other option): it probes a running "
+		      "sluice\n",
+		      stderr);
 		return -EINVAL;
 	}
 	if (c->probe_url) {

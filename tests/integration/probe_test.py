@@ -98,11 +98,14 @@ groups:
     def test_a_bad_url_exits_1_saying_why(self):
         self.assert_fails_saying("https://127.0.0.1:1/healthz", "https is not supported")
 
-    def test_probe_with_a_config_is_a_usage_error(self):
-        r = subprocess.run([SLUICE, "--probe", "http://127.0.0.1:1/", "-c", "x.yaml"],
-                           capture_output=True, text=True, timeout=30 * SLOW)
-        self.assertEqual(2, r.returncode)
-        self.assertIn("--probe URL runs alone", r.stderr)
+    def test_probe_with_any_other_option_is_a_usage_error(self):
+        # an option the probe would ignore must not seem to apply
+        for extra in (["-c", "x.yaml"], ["-w", "4"], ["--log-level", "debug"],
+                      ["--probe", "http://127.0.0.1:2/"]):
+            r = subprocess.run([SLUICE, "--probe", "http://127.0.0.1:1/"] + extra,
+                               capture_output=True, text=True, timeout=30 * SLOW)
+            self.assertEqual((2, "sluice: --probe URL runs alone (no other option): it probes "
+                                 "a running sluice\n"), (r.returncode, r.stderr), extra)
 
 
 if __name__ == "__main__":
