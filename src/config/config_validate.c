@@ -347,7 +347,8 @@ check_self_backends(struct sl__config_load *x)
 			}
 			for (; lo < n && lkey_cmp(&k[lo], &want) == 0; lo++) {
 				if (!host_loaded && sl_addr_is_any(k[lo].a)) {
-					host = sl_host_addrs_load(); /* NULL: only what the text says */
+					/* NULL if unreadable: then the loopback cases alone */
+					host = sl_host_addrs_load();
 					host_loaded = true;
 				}
 				if (!sl_addr_reaches_here(to, k[lo].a, host))
@@ -370,9 +371,9 @@ check_self_backends(struct sl__config_load *x)
 				else
 					sl__config_error(
 					        x, gm->bm[b].addr->start_mark,
-					        "backend address \"%s\" is an address of this host, which "
-					        "the listener at %s (%s) takes too: sluice would connect "
-					        "to itself",
+					        "backend address \"%s\" is an address of "
+					        "this host, which the listener at %s (%s) "
+					        "takes too: sluice would connect to itself",
 					        q, at, sl_addr_format(k[lo].a, l, sizeof(l)));
 				break;
 			}
