@@ -5,8 +5,10 @@
  */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,10 +126,41 @@ parse_long(const char *s, const char *what, long min, long max, long *out)
 	return 0;
 }
 
+/*
+ * Whether option <opt> was given already (then it is said, and true): a second -b or -l would
+ * silently replace the first, so every option is taken once. <seen> holds one bit per entry
+ * of long_options.
+ */
+static bool
+given_twice(int opt, uint32_t *seen)
+{
+	static_assert(SL_ARRAY_SIZE(long_options) <= 32, "one bit of <seen> per option");
+
+	for (size_t i = 0; long_options[i].name != NULL; i++) {
+		if (long_options[i].val != opt)
+			continue;
+		if ((*seen & (UINT32_C(1) << i)) == 0) {
+			*seen |= UINT32_C(1) << i;
+			return false;
+		}
+		if (opt < 256)
+			fprintf(stderr, "sluice: -%c (--%s) is given twice: give it once%s\n", opt,
+			        long_options[i].name,
+			        opt == 'b' ? ", with every backend in one comma-separated list"
+			                   : "");
+		else
+			fprintf(stderr, "sluice: --%s is given twice: give it once\n",
+			        long_options[i].name);
+		return true;
+	}
+	return false;
+}
+
 int
 cli_parse(struct cli *c, int argc, char **argv)
 {
 	unsigned given = 0; /* options on the command line */
+	uint32_t seen = 0;  /* which of them: given_twice() */
 	bool check = false;
 	int opt;
 
@@ -141,6 +174,8 @@ cli_parse(struct cli *c, int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:l:b:w:Vh", long_options, NULL)) != -1) {
 		given++;
+		if (given_twice(opt, &seen))
+			return -EINVAL;
 		switch (opt) {
 		case 'c':
 			c->config_path = optarg;
@@ -319,35 +354,54 @@ cli_parse(struct cli *c, int argc, char **argv)
 int
 cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 {
-	char *copy = strdup(list), *save = NULL, *tok;
+	const char *p = list;
+	char tok[256];
 	int n = 0;
 
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	if (list[0] == '\0') {
+		fputs("sluice: -b needs at least one ADDR:PORT\n", stderr);
+		return -EINVAL;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ",");
 		const char *why = NULL;
 		char mapped[128];
 
+		/* "a,,b", a trailing or leading comma: an address left out */
+		if (len == 0 || len >= sizeof(tok)) {
+			fprintf(stderr, "sluice: bad -b list \"%s\": %s\n", list,
+			        len == 0 ? "an empty item (two commas in a row, or one at an end)"
+			                 : "an item longer than any address");
+			return -EINVAL;
+		}
+		memcpy(tok, p, len);
+		tok[len] = '\0';
 		if ((size_t)n == max) {
 			fprintf(stderr, "sluice: at most %zu backends on the command line\n", max);
-			n = -EINVAL;
-			break;
+			return -EINVAL;
 		}
 		if (sl_addr_parse(&out[n], tok, false, &why) != 0 ||
 		    sl_addr_is_v4_mapped(&out[n], mapped, sizeof(mapped))) {
 			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok,
 			        why != NULL ? why : mapped);
-			n = -EINVAL;
-			break;
+			return -EINVAL;
+		}
+		/* one server listed twice would be counted, checked and weighted twice, and one
+		 * disable would reach only one of them; the file refuses it too */
+		for (int i = 0; i < n; i++) {
+			char a[SL_ADDR_STRLEN];
+
+			if (!sl_addr_equal(&out[i], &out[n]))
+				continue;
+			fprintf(stderr, "sluice: backend %s is given twice in -b\n",
+			        sl_addr_format(&out[n], a, sizeof(a)));
+			return -EINVAL;
 		}
 		n++;
+		if (p[len] == '\0')
+			return n;
+		p += len + 1;
 	}
-	free(copy);
-	if (n == 0) {
-		fputs("sluice: -b needs at least one ADDR:PORT\n", stderr);
-		return -EINVAL;
-	}
-	return n;
 }
 
 /* Copies --user or --group <v> (if given) into <out>; -EINVAL (printed) if it cannot be one. */

@@ -68,6 +68,32 @@ class Demo(unittest.TestCase):
         self.assertEqual(2, r.returncode)
         self.assertIn('bad backend address "127.0.0.1:99999": port out of range (1-65535)', r.stderr)
 
+    def test_a_flag_or_backend_given_twice_is_refused_not_dropped(self):
+        # a second -b or -l would replace the first; a backend listed twice would be two
+        # backends of which a disable reaches one; a stray comma is an address left out
+        from harness import SLUICE
+        one = ["-l", "127.0.0.1:80"]
+        cases = [
+            (one + ["-b", "127.0.0.1:81", "-b", "127.0.0.1:82"],
+             "-b (--backends) is given twice: give it once, with every backend in one "
+             "comma-separated list"),
+            (["-l", "127.0.0.1:79"] + one + ["-b", "127.0.0.1:81"],
+             "-l (--listen) is given twice: give it once"),
+            (one + ["-b", "127.0.0.1:81", "--balance", "p2c", "--balance=maglev"],
+             "--balance is given twice: give it once"),
+            (one + ["-b", "127.0.0.1:81,localhost:81"],
+             "backend 127.0.0.1:81 is given twice in -b"),
+            (one + ["-b", "127.0.0.1:81,"],
+             'bad -b list "127.0.0.1:81,": an empty item (two commas in a row, or one at an end)'),
+            (one + ["-b", "127.0.0.1:81,,127.0.0.1:82"],
+             'bad -b list "127.0.0.1:81,,127.0.0.1:82": an empty item (two commas in a row, or '
+             "one at an end)"),
+            (one + ["-b", ""], "-b needs at least one ADDR:PORT"),
+        ]
+        for argv, said in cases:
+            r = subprocess.run([SLUICE] + argv, capture_output=True, text=True, timeout=30)
+            self.assertEqual((2, f"sluice: {said}\n"), (r.returncode, r.stderr), argv)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
