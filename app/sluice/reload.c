@@ -65,7 +65,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	struct sl_config *next = NULL;
 	enum sl_log_level level;
 	uint32_t drain;
-	char reason[200];
+	char reason[400]; /* the proxy's longest refusals name counts and what to do */
 	int rc = -EINVAL, err;
 
 	if (c == NULL) {

@@ -214,6 +214,16 @@ find_reclaimable(const struct sl_proxy *p, const struct sl_config *next)
 	return best;
 }
 
+/* The backend slots group <cg>, new to the process, gets: its capacity as at a start, within
+ * the SL_GSLOT_BACKENDS its group slot has (check_new() refused more that was asked for). */
+static uint32_t
+added_capacity(const struct sl_config_group *cg)
+{
+	uint32_t cap = sl__group_capacity(cg);
+
+	return cap < SL_GSLOT_BACKENDS ? cap : SL_GSLOT_BACKENDS;
+}
+
 /* Whether group <cg>, new to the process, may be added: 0 or -EINVAL with <why>. */
 static int
 check_new(const struct sl_config_group *cg, char *why, size_t size)
@@ -225,11 +235,20 @@ check_new(const struct sl_config_group *cg, char *why, size_t size)
 		         cg->name);
 		return -EINVAL;
 	}
-	if (sl__group_capacity(cg) > SL_GSLOT_BACKENDS) {
+	/* its slot has SL_GSLOT_BACKENDS backend slots: the default room above the listed
+	 * backends shrinks to fit; only a list or a max_backends: that asks more is refused */
+	if (cg->nbackends > SL_GSLOT_BACKENDS) {
 		snprintf(why, size,
-		         "group %s: a group added by a reload has at most %u backend "
-		         "slots, max_backends asks %u (needs a restart)",
-		         cg->name, SL_GSLOT_BACKENDS, sl__group_capacity(cg));
+		         "group %s: a group added by a reload has at most %u backend slots, it "
+		         "lists %zu backends (needs a restart)",
+		         cg->name, SL_GSLOT_BACKENDS, cg->nbackends);
+		return -EINVAL;
+	}
+	if (cg->max_backends > SL_GSLOT_BACKENDS) {
+		snprintf(why, size,
+		         "group %s: a group added by a reload has at most %u backend slots, "
+		         "max_backends asks %u (set it to %u at most, or restart)",
+		         cg->name, SL_GSLOT_BACKENDS, cg->max_backends, SL_GSLOT_BACKENDS);
 		return -EINVAL;
 	}
 	return 0;
@@ -262,7 +281,7 @@ check_warm(struct sl_proxy *p, const struct sl_config *next, char *why, size_t s
 
 		if (g < 0) {
 			/* a group added with a pool: all of it is more */
-			extra += (int64_t)cg->warm_pool.size * sl__group_capacity(cg) * p->nworkers;
+			extra += (int64_t)cg->warm_pool.size * added_capacity(cg) * p->nworkers;
 			continue;
 		}
 		if (cg->warm_pool.size == p->gslots[g].warm_size)
@@ -287,7 +306,7 @@ check_warm(struct sl_proxy *p, const struct sl_config *next, char *why, size_t s
 static int
 check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 {
-	size_t nnew = 0, nfree = 0, nheld = 0;
+	size_t nnew = 0, nfree = 0, nheld = 0, nleaving = 0;
 	char reason[200];
 	uint32_t cap;
 	int err;
@@ -336,6 +355,20 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 		else if (g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED &&
 		         slot_named_in(p, g, next) == SIZE_MAX)
 			nheld++;
+		/* a group this file removes frees its slot only once this reload retired it */
+		else if (g >= p->cfg->ngroups && slot_state(&p->gslots[g]) == SL_GSLOT_LIVE &&
+		         slot_named_in(p, g, next) == SIZE_MAX)
+			nleaving++;
+	}
+	if (nnew > nfree && nleaving > 0 && nnew <= nfree + nheld + nleaving) {
+		snprintf(why, size,
+		         "%zu group(s) to add but %zu free of the %d group slots a "
+		         "process keeps for them: %zu belong to groups this file removes, which "
+		         "give theirs up only after this reload (and %zu to removed groups whose "
+		         "sessions are still open): reload once without the old groups, then "
+		         "with the new ones",
+		         nnew, nfree, SL_GSLOTS_SPARE, nleaving, nheld);
+		return -ENOSPC;
 	}
 	if (nnew > nfree) {
 		snprintf(why, size,
@@ -393,7 +426,7 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 	slot_copy(slot, cg, true);
 	/* relaxed: under bk_mu, the only writer; no worker looks at an ADDING slot */
 	atomic_store_explicit(&slot->state, SL_GSLOT_ADDING, memory_order_relaxed);
-	p->bsets[g].cap = sl__group_capacity(cg);
+	p->bsets[g].cap = added_capacity(cg);
 	for (uint32_t i = 0; i < SL_GSLOT_BACKENDS; i++) {
 		struct sl_backend *b = &p->backends[g][i];
 

@@ -228,6 +228,56 @@ class ReloadGroups(ReloadCase):
             self.write([("one", p1, "web"), ("two", p2, "g0")], [web] + many)
             self.assertIn("1 group(s) to add but 0 free", self.hup_refused(px))
             self.assertEqual(17, len(self.groups_shown()))
+            # renaming them all in one file: the old ones' slots are theirs until this
+            # reload retires them, and the message says how to do it in two
+            renamed = [(f"h{i}", [a.addr], "") for i in range(16)]
+            self.write([("one", p1, "web"), ("two", p2, "h0")], [web] + renamed)
+            self.assertIn("16 group(s) to add but 0 free of the 16 group slots a process keeps "
+                          "for them: 16 belong to groups this file removes, which give theirs "
+                          "up only after this reload (and 0 to removed groups whose sessions "
+                          "are still open): reload once without the old groups, then with the "
+                          "new ones", self.hup_refused(px))
+            self.write([("one", p1, "web")], [web])
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(0, rc, out + err)
+            self.write([("one", p1, "web"), ("two", p2, "h0")], [web] + renamed)
+            # the removed groups' slots are free once every worker gave them back
+            wait_for(lambda: self.ctl("reload")[0] == 0, "the reload adding the new names",
+                     detail=lambda: self.ctl("reload"))
+            self.assertEqual({"web"} | {f"h{i}" for i in range(16)}, self.groups_shown())
+            with connect(p2) as s:
+                self.assertTrue(echo_checked(s, 1000, 3))
+            self.assertEqual(0, px.stop())
+
+    def test_group_added_by_a_reload_fits_its_default_room_to_its_slot(self):
+        # a start file's group gets 16 backend slots beyond its list; a group added by a
+        # reload has 64 in all, so 50 backends and no max_backends fit, 65 do not
+        p1, p2 = stable_port(), stable_port()
+        with Server(echo_handler) as a:
+            web = ("web", [a.addr], "")
+            self.write([("one", p1, "web")], [web])
+            px = self.start(p1)
+            addrs = [a.addr] + [f"127.0.0.{i}:9" for i in range(2, 66)]
+            self.write([("one", p1, "web"), ("two", p2, "big")], [web, ("big", addrs, "")])
+            self.assertIn("group big: a group added by a reload has at most 64 backend slots, "
+                          "it lists 65 backends (needs a restart)", self.hup_refused(px))
+            self.write([("one", p1, "web"), ("two", p2, "big")],
+                       [web, ("big", addrs[:50], "    max_backends: 65\n")])
+            self.assertIn("group big: a group added by a reload has at most 64 backend slots, "
+                          "max_backends asks 65 (set it to 64 at most, or restart)",
+                          self.hup_refused(px))
+            self.write([("one", p1, "web"), ("two", p2, "big")], [web, ("big", addrs[:50], "")])
+            rc, out, err = self.ctl("reload")
+            self.assertEqual(0, rc, out + err)
+            rc, out, err = self.ctl("add", "backend", "big", "extra1", "127.0.0.200:9")
+            self.assertEqual(0, rc, out + err)
+            for i in range(2, 15):  # 64 in all: the 65th has no slot
+                self.assertEqual(0, self.ctl("add", "backend", "big", f"extra{i}",
+                                             f"127.0.0.{200 + i}:9")[0])
+            rc, out, err = self.ctl("add", "backend", "big", "extra15", "127.0.0.250:9")
+            self.assertEqual(1, rc, out + err)
+            self.assertIn("ENOSPC", self.ctl("--json", "add", "backend", "big", "extra15",
+                                             "127.0.0.250:9")[1])
             self.assertEqual(0, px.stop())
 
     def test_group_removed_by_sluicectl_reload(self):
