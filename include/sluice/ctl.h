@@ -62,7 +62,8 @@ SL_API int sl_ctl_serve(struct sl_ctl *c);
  * Binary upgrade: sl_ctl_open() on <fd>, the listening socket of the process this one replaces
  * (at <o->path>), which becomes the server's (closed on failure); sl_ctl_listen_fd() is what
  * the old process hands over (the server's; valid until sl_ctl_stop()); after
- * sl_ctl_handed_over(), sl_ctl_stop() leaves the socket file to the new process.
+ * sl_ctl_handed_over(), sl_ctl_stop() leaves the socket file to the new process if that one
+ * serves it, and removes it if that one serves another path.
  */
 SL_API int sl_ctl_open_fd(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o,
                           int fd);

@@ -1147,6 +1147,25 @@ sl_ctl_draining(struct sl_ctl *c)
 	pthread_mutex_unlock(&c->drain_mu);
 }
 
+/*
+ * After a handover, once our copy of the socket is closed: the new process serves the file if
+ * it took the socket over, and a connect reaches it; if it chose another path it closed its
+ * copy, the connect is refused, and the file is a leftover to remove.
+ */
+static void
+leave_file(const struct sl_ctl *c)
+{
+	int fd = sl_sock_unix_connect(c->sun.sun_path, SOCK_STREAM | SOCK_NONBLOCK);
+
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (fd == -ECONNREFUSED && unlink(c->sun.sun_path) == 0)
+		sl_log_info("control socket %s removed: the new process serves another path",
+		            c->sun.sun_path);
+}
+
 void
 sl_ctl_stop(struct sl_ctl *c)
 {
@@ -1172,6 +1191,8 @@ sl_ctl_stop(struct sl_ctl *c)
 		sl_log_info("control socket %s stays behind: %s (the next start replaces it)",
 		            c->sun.sun_path, strerror(errno));
 	close(c->lfd);
+	if (c->keep_file)
+		leave_file(c);
 	free(c->config_path);
 	free(c);
 }

@@ -8,6 +8,7 @@ stays and drains. A refused, broken or aborted takeover leaves the running proce
 import array
 import contextlib
 import os
+import stat
 import pwd
 import re
 import select
@@ -201,6 +202,26 @@ listeners:
             self.assertIsNone(stream.error)
             self.assertEqual(stream.sent.digest(), stream.got.digest())
             self.assertEqual(0, new.stop())
+
+    def test_an_upgrade_that_moves_the_control_socket_leaves_no_file_behind(self):
+        # the same path: the new process takes the socket over, and its file stays; another
+        # path: the old file would be a socket nothing serves, and goes
+        one, two = (os.path.join(self.dir.name, n) for n in ("one.sock", "two.sock"))
+        with Server(echo_handler) as b:
+            self.write(b.addr, extra=f"control: {{ path: {one} }}")
+            first = self.start(["-c", self.cfg])
+            second = self.upgrade(first, 2)
+            self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
+            self.assertTrue(stat.S_ISSOCK(os.stat(one).st_mode))
+            self.write(b.addr, extra=f"control: {{ path: {two} }}")
+            third = self.upgrade(second, 2)
+            self.assertEqual(0, second.proc.wait(60 * SLOW), second.stderr())
+            self.assertFalse(os.path.exists(one), second.stderr())
+            self.assertIn(f"control socket {one} removed: the new process serves another path",
+                          second.stderr())
+            self.assertTrue(stat.S_ISSOCK(os.stat(two).st_mode))
+            self.assertEqual(0, third.stop())
+            self.assertFalse(os.path.exists(two))
 
     def test_a_session_that_cannot_empty_stays_and_drains_in_the_old_process(self):
         stuck = threading.Event()
