@@ -71,7 +71,7 @@ struct sl_backend_info {
  * to the address reaches one of this proxy's own listeners, as the config file refuses too:
  * each session would open another; sl_proxy_listener_reached() says which), -ENOSPC (the group
  * holds max_backends), -EINVAL (a bad weight, an address unset or with port 0, or a name the
- * config file would refuse: printable ASCII without spaces, quotes or backslashes),
+ * config file would refuse: sl_config_name_ok()),
  * -EAFNOSUPPORT (an address of another family than the group's source).
  */
 SL_API int sl_proxy_backend_add(struct sl_proxy *p, const char *group,

@@ -496,6 +496,14 @@ SL_API uint32_t sl_config_workers_max(const struct sl_config *c);
  */
 SL_API bool sl_config_same_file(const char *a, const char *b);
 
+/*
+ * true if the <len> bytes at <s> may be a name (of a listener, group or backend): printable
+ * ASCII without spaces, double quotes or backslashes. The length is the caller's to bound
+ * (1 to SL_CONFIG_NAME_MAX - 1). SL_CONFIG_NAME_RULE says it in words, for messages.
+ */
+SL_API bool sl_config_name_ok(const char *s, size_t len);
+#define SL_CONFIG_NAME_RULE "printable ASCII without spaces, double quotes or backslashes"
+
 /* Frees a snapshot. NULL is ignored. */
 SL_API void sl_config_free(struct sl_config *c);
 

@@ -104,6 +104,11 @@ copy_name(char *dst, const char *src, size_t len, const char *what, char *why, s
 	if (len >= SL_CONFIG_NAME_MAX)
 		return fail(why, size, "%s name too long (at most %d bytes)", what,
 		            SL_CONFIG_NAME_MAX - 1);
+	/* as the config file: a name it refuses is none the proxy has, nor may be given */
+	if (!sl_config_name_ok(src, len))
+		return fail(why, size,
+		            "bad %s name \"%.*s\": it may contain only " SL_CONFIG_NAME_RULE, what,
+		            (int)len, src);
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 	return 0;

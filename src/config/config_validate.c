@@ -526,6 +526,16 @@ same_inode(const char *a, const char *b)
 }
 
 bool
+sl_config_name_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == '\\')
+			return false;
+	return true;
+}
+
+bool
 sl_config_same_file(const char *a, const char *b)
 {
 	const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');

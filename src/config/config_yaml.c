@@ -389,13 +389,13 @@ get_enum(struct sl__config_load *x, const yaml_node_t *v, const char *key, const
 	return false;
 }
 
-/* A name: 1 to SL_CONFIG_NAME_MAX - 1 printable ASCII bytes, no spaces or quotes. */
+/* A name: 1 to SL_CONFIG_NAME_MAX - 1 bytes that sl_config_name_ok() takes. */
 static bool
 get_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
          char out[SL_CONFIG_NAME_MAX])
 {
 	const char *s = scalar_text(v);
-	size_t i, n;
+	size_t n;
 
 	if (!s || v->type != YAML_SCALAR_NODE || scalar_is_null(v)) {
 		type_error(x, v, "a name", key);
@@ -407,14 +407,10 @@ get_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
 		                 SL_CONFIG_NAME_MAX - 1);
 		return false;
 	}
-	for (i = 0; i < n; i++) {
-		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\') {
-			sl__config_error(x, v->start_mark,
-			                 "\"%s\" may contain only printable ASCII without spaces, "
-			                 "quotes or backslashes",
-			                 key);
-			return false;
-		}
+	if (!sl_config_name_ok(s, n)) {
+		sl__config_error(x, v->start_mark, "\"%s\" may contain only " SL_CONFIG_NAME_RULE,
+		                 key);
+		return false;
 	}
 	memcpy(out, s, n + 1);
 	return true;

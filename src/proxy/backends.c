@@ -305,19 +305,13 @@ free_slot(const struct sl_proxy *p, size_t g, const bool *skip)
 	return reuse;
 }
 
-/* A name as the config file allows one: printable ASCII, no spaces, quotes or backslashes. */
+/* A name as the config file allows one (sl_config_name_ok()), NUL-terminated in <size>. */
 static bool
 name_is_valid(const char *s, size_t size)
 {
 	const char *end = memchr(s, '\0', size);
 
-	if (end == NULL)
-		return false;
-	for (; s < end; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '"' ||
-		    *s == '\\')
-			return false;
-	return true;
+	return end != NULL && sl_config_name_ok(s, (size_t)(end - s));
 }
 
 static int

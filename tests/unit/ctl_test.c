@@ -291,6 +291,25 @@ ctl_parse_refuses_a_name_too_long(void **state)
 }
 
 static void
+ctl_parse_refuses_a_name_the_config_file_would_refuse(void **state)
+{
+	struct parsed p = parse("add backend web c\"<x> 127.0.0.1:9004");
+
+	(void)state;
+	assert_int_equal(-EINVAL, p.rc);
+	assert_string_equal("bad backend name \"c\"<x>\": it may contain only printable ASCII "
+	                    "without spaces, double quotes or backslashes",
+	                    p.why);
+	p = parse("disable backend we\\b/b1");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_string_equal("bad group name \"we\\b\": it may contain only printable ASCII "
+	                    "without spaces, double quotes or backslashes",
+	                    p.why);
+	/* a single quote is a name's, as in the file */
+	assert_int_equal(0, parse("add backend web it's 127.0.0.1:9004").rc);
+}
+
+static void
 ctl_parse_refuses_too_many_words_and_too_long_a_line(void **state)
 {
 	char line[SL__CTL_REQUEST_MAX + 2];
@@ -321,6 +340,7 @@ main(void)
 	        cmocka_unit_test(ctl_parse_refuses_an_empty_line),
 	        cmocka_unit_test(ctl_parse_refuses_control_and_non_ascii_bytes),
 	        cmocka_unit_test(ctl_parse_refuses_a_name_too_long),
+	        cmocka_unit_test(ctl_parse_refuses_a_name_the_config_file_would_refuse),
 	        cmocka_unit_test(ctl_parse_refuses_too_many_words_and_too_long_a_line),
 	};
 
