@@ -80,10 +80,10 @@ sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers)
  * What besides the workers and listeners holds fds idle, for a refusal: "" or, for each of the
  * health checks, warm pools and admin endpoint that <cfg> has, its name and count, listed after
  * them (", health checks (4 fds) and the admin endpoint (65 fds)"). Whether warm pools hold
- * any.
+ * any; in <*health>, whether health checks do.
  */
 static bool
-idle_holders(const struct sl_config *cfg, unsigned nworkers, char *buf, size_t size)
+idle_holders(const struct sl_config *cfg, unsigned nworkers, char *buf, size_t size, bool *health)
 {
 	static const char *const what[HELD_KINDS] = {[HELD_HEALTH] = "health checks",
 	                                             [HELD_WARM] = "warm pools",
@@ -103,6 +103,7 @@ idle_holders(const struct sl_config *cfg, unsigned nworkers, char *buf, size_t s
 		len += (size_t)snprintf(buf + len, size - len, "%s%s (%" PRIu64 " fds)",
 		                        listed == k ? " and " : ", ", what[i], n[i]);
 	}
+	*health = n[HELD_HEALTH] != 0;
 	return n[HELD_WARM] != 0;
 }
 
@@ -320,7 +321,7 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 	if (b->idle + b->spare + b->per_session > limit) {
 		size_t nsplice = 0;
 		char splice[96] = "", held[160];
-		bool warm;
+		bool warm, health;
 
 		for (size_t i = 0; i < cfg->nlisteners; i++)
 			nsplice += sl_config_fwd_pipes(cfg->listeners[i].forward);
@@ -328,16 +329,19 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 			snprintf(splice, sizeof(splice),
 			         " (%zu that may splice: %d pipe fds each per worker)", nsplice,
 			         2 * SL_PIPE_CACHE_KEEP);
-		warm = idle_holders(cfg, nworkers, held, sizeof(held));
+		warm = idle_holders(cfg, nworkers, held, sizeof(held), &health);
+		/* health checks and warm pools hold fds per backend slot: max_backends sizes them
+		 */
 		snprintf(why, size,
 		         "%u worker%s%s%zu listener%s%s%s hold %" PRIu64
 		         " file descriptors while idle, plus %" PRIu64 " spare and %u per session; "
 		         "the limit is %" PRIu64
 		         " (raise `ulimit -n` or LimitNOFILE=, or use fewer "
-		         "workers%s%s%s)",
+		         "workers%s%s%s%s)",
 		         nworkers, nworkers == 1 ? "" : "s", held[0] != '\0' ? ", " : " and ",
 		         cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", splice, held, b->idle,
 		         b->spare, b->per_session, limit, warm ? " or a smaller warm_pool" : "",
+		         warm || health ? ", or a smaller max_backends" : "",
 		         nsplice != 0 ? ", or forward: copy where splice is not needed" : "",
 		         cfg->admin.addr.len != 0 ? ", or a smaller admin.max_connections" : "");
 		return -EMFILE;

@@ -172,6 +172,26 @@ groups:
             self.assertIn("1 listener and the admin endpoint (1025 fds) hold", r.stderr)
             self.assertIn("or a smaller admin.max_connections)", r.stderr)
 
+    def test_health_checks_the_limit_cannot_hold_name_max_backends_in_the_refusal(self):
+        # a check holds an fd per backend slot, which max_backends sizes, listed or not
+        cfg = write_config(f"""
+workers: 1
+listeners:
+  - {{ address: 127.0.0.1:{free_port()}, group: g, forward: copy }}
+groups:
+  - name: g
+    max_backends: 4000
+    health: {{ interval: 1s }}
+    backends: [{{ address: 127.0.0.1:9 }}]
+""")
+        self.addCleanup(os.unlink, cfg)
+        for args in (["--check", "-c", cfg], ["-c", cfg]):
+            r = subprocess.run([SLUICE, *args], capture_output=True, text=True,
+                               preexec_fn=with_nofile(1024), timeout=30)
+            self.assertEqual(1, r.returncode, r.stderr)
+            self.assertIn("1 listener and health checks (4000 fds) hold", r.stderr)
+            self.assertIn("or use fewer workers, or a smaller max_backends)", r.stderr)
+
     def test_limit_too_low_for_the_workers_is_refused_with_why(self):
         r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b", "127.0.0.1:9", "-w",
                             "4"], capture_output=True, preexec_fn=with_nofile(40), timeout=30)
