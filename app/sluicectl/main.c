@@ -26,6 +26,7 @@
 #define DEFAULT_SOCKET "/run/sluice/sluice.sock"
 #define REQUEST_MAX 1024      /* the server's limit, newline included */
 #define ANSWER_MAX (64 << 20) /* an answer larger than this is not sluice's */
+#define REQUEST_WORDS_MAX 16  /* the server's limit */
 #define TABLE_COLS 12
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -349,6 +350,28 @@ print_profile(const json_t *r)
 	table_print(&t);
 }
 
+/*
+ * The words of request <req> (its last byte a newline) into <w>, at most <max>, as the server
+ * splits them (at spaces and tabs): sluicectl 'show info' is the command show info, and its
+ * answer is printed as that one's. Writes into <req>; returns how many.
+ */
+static int
+request_words(char *req, char **w, int max)
+{
+	int n = 0;
+
+	for (char *p = req; n < max;) {
+		p += strspn(p, " \t\n");
+		if (*p == '\0')
+			break;
+		w[n++] = p;
+		p += strcspn(p, " \t\n");
+		if (*p != '\0')
+			*p++ = '\0';
+	}
+	return n;
+}
+
 /* Prints the result of a successful <argv> command. */
 static void
 print_result(int argc, char **argv, json_t *r)
@@ -610,8 +633,12 @@ main(int argc, char **argv)
 	if (json)
 		printf("%s\n", line);
 	if (json_is_true(ok)) {
-		if (!json)
-			print_result(argc, argv, json_object_get(doc, "result"));
+		if (!json) {
+			char *words[REQUEST_WORDS_MAX];
+
+			print_result(request_words(req, words, (int)ARRAY_LEN(words)), words,
+			             json_object_get(doc, "result"));
+		}
 		rc = 0;
 	} else {
 		fprintf(stderr, "sluicectl: %s\n",

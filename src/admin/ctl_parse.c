@@ -251,6 +251,10 @@ parse_add(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
 		if (i + 1 == ws->n)
 			return fail(why, size, "\"%s\" needs a value; usage: %s", ws->w[i],
 			            usage_of(SL__CTL_ADD));
+		/* the last of two would win, silently */
+		for (size_t j = 5; j < i; j += 2)
+			if (strcmp(ws->w[j], ws->w[i]) == 0)
+				return fail(why, size, "\"%s\" is given twice", ws->w[i]);
 		if (strcmp(ws->w[i], "weight") == 0)
 			err = number(ws->w[i + 1], "weight", 1, SL_CONFIG_WEIGHT_MAX, &r->weight,
 			             why, size);
@@ -273,6 +277,31 @@ parse_add(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
 	return 0;
 }
 
+/*
+ * No command is <ws>: "unknown command", or, when its first word starts commands that take a
+ * second ("show", "set"), which second words there are.
+ */
+static int
+unknown(const struct words *ws, char *why, size_t size)
+{
+	char seconds[128];
+	size_t n = 0, len = 0;
+
+	seconds[0] = '\0';
+	for (size_t i = 0; i < SL_ARRAY_SIZE(commands); i++)
+		if (commands[i].w1 != NULL && strcmp(ws->w[0], commands[i].w0) == 0 &&
+		    len < sizeof(seconds))
+			len += (size_t)snprintf(seconds + len, sizeof(seconds) - len, "%s%s",
+			                        n++ > 0 ? ", " : "", commands[i].w1);
+	if (n == 0)
+		return fail(why, size, "unknown command \"%s\" (try \"help\")", ws->w[0]);
+	if (ws->n == 1)
+		return fail(why, size, "\"%s\" needs one more word: %s (try \"help\")", ws->w[0],
+		            seconds);
+	return fail(why, size, "unknown command \"%s %s\": \"%s\" takes %s (try \"help\")",
+	            ws->w[0], ws->w[1], ws->w[0], seconds);
+}
+
 int
 sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, size_t size)
 {
@@ -289,12 +318,8 @@ sl__ctl_parse(const char *line, size_t len, struct sl__ctl_req *r, char *why, si
 		if (strcmp(ws.w[0], commands[i].w0) == 0 &&
 		    (commands[i].w1 == NULL || (ws.n > 1 && strcmp(ws.w[1], commands[i].w1) == 0)))
 			break;
-	if (i == SL_ARRAY_SIZE(commands)) {
-		if (ws.n > 1 && (strcmp(ws.w[0], "show") == 0 || strcmp(ws.w[0], "set") == 0))
-			return fail(why, size, "unknown command \"%s %s\" (try \"help\")", ws.w[0],
-			            ws.w[1]);
-		return fail(why, size, "unknown command \"%s\" (try \"help\")", ws.w[0]);
-	}
+	if (i == SL_ARRAY_SIZE(commands))
+		return unknown(&ws, why, size);
 	r->cmd = commands[i].cmd;
 	want = words_of(r->cmd);
 	if (r->cmd == SL__CTL_ADD && ws.n < want && ws.n > 2 && strchr(ws.w[2], '/') != NULL)

@@ -686,6 +686,13 @@ class Ctl(unittest.TestCase):
             rc, out, _ = self.ctl("--json", "show", "info")
             self.assertEqual(0, rc)
             self.assertTrue(json.loads(out)["ok"])
+            # the words are the server's, however the shell grouped them: one quoted
+            # argument prints as the two would
+            self.assertEqual(self.ctl("show", "backends"), self.ctl("show backends"))
+            self.assertEqual(self.ctl("show", "backends"), self.ctl("show", "backends "))
+            rc, out, err = self.ctl("show")
+            self.assertEqual((2, "", 'sluicectl: "show" needs one more word: info, stats, '
+                                     'backends, sessions, bans (try "help")\n'), (rc, out, err))
 
 
 if __name__ == "__main__":

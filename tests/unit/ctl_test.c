@@ -142,6 +142,9 @@ ctl_parse_refuses_add_with_a_bad_address_or_option(void **state)
 	p = parse("add backend web b4 127.0.0.1:9004 role spare");
 	assert_int_equal(-EINVAL, p.rc);
 	assert_non_null(strstr(p.why, "role must be primary or backup, got \"spare\""));
+	p = parse("add backend web b4 127.0.0.1:9004 weight 2 role backup weight 3");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_string_equal("\"weight\" is given twice", p.why);
 }
 
 static void
@@ -238,7 +241,16 @@ ctl_parse_refuses_an_unknown_command(void **state)
 	assert_int_equal(-EINVAL, p.rc);
 	assert_string_equal("unknown command \"frobnicate\" (try \"help\")", p.why);
 	p = parse("show everything");
-	assert_string_equal("unknown command \"show everything\" (try \"help\")", p.why);
+	assert_string_equal("unknown command \"show everything\": \"show\" takes info, stats, "
+	                    "backends, sessions, bans (try \"help\")",
+	                    p.why);
+	p = parse("show");
+	assert_int_equal(-EINVAL, p.rc);
+	assert_string_equal("\"show\" needs one more word: info, stats, backends, sessions, bans "
+	                    "(try \"help\")",
+	                    p.why);
+	p = parse("set");
+	assert_string_equal("\"set\" needs one more word: weight (try \"help\")", p.why);
 }
 
 static void
