@@ -120,9 +120,13 @@ ctl_parse_reads_add_with_its_options(void **state)
 	assert_int_equal(1, p.r.weight);
 	assert_int_equal(0, p.r.max_connections);
 	assert_false(p.r.backup);
-	p = parse("add backend web b6 [::1]:9006 role backup role primary");
+	p = parse("add backend web b6 [::1]:9006 role primary");
 	assert_int_equal(0, p.rc);
-	assert_false(p.r.backup); /* the last one says */
+	assert_false(p.r.backup);
+	/* two would leave one unsaid: refused (ctl_parse_refuses_add_with_a_bad_address_or_option)
+	 */
+	assert_int_equal(-EINVAL,
+	                 parse("add backend web b6 [::1]:9006 role backup role primary").rc);
 }
 
 static void
