@@ -188,14 +188,24 @@ static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_len, void **state)
 {
+	static char headers_read; /* *state once the first call for a request is over */
 	struct sl_admin *a = cls;
 
 	(void)version;
 	(void)upload;
-	(void)upload_len;
-	(void)state;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply_method_not_allowed(c);
+	/* libmicrohttpd closes a connection whose answer was queued on a request's first call
+	 * (the headers only): answer on the next one, once any body is read (and dropped), so
+	 * a client may keep the connection for its next request */
+	if (*state == NULL) {
+		*state = &headers_read;
+		return MHD_YES;
+	}
+	if (*upload_len != 0) {
+		*upload_len = 0;
+		return MHD_YES;
+	}
 	if (strcmp(url, "/metrics") == 0)
 		return serve(a, c, PAGE_METRICS);
 	if (strcmp(url, "/stats") == 0)

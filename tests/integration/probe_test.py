@@ -100,12 +100,14 @@ groups:
 
     def test_probe_with_any_other_option_is_a_usage_error(self):
         # an option the probe would ignore must not seem to apply
-        for extra in (["-c", "x.yaml"], ["-w", "4"], ["--log-level", "debug"],
-                      ["--probe", "http://127.0.0.1:2/"]):
+        alone = "--probe URL runs alone (no other option): it probes a running sluice"
+        for extra, said in ((["-c", "x.yaml"], alone), (["-w", "4"], alone),
+                            (["--log-level", "debug"], alone),
+                            (["--probe", "http://127.0.0.1:2/"],
+                             "--probe is given twice: give it once")):
             r = subprocess.run([SLUICE, "--probe", "http://127.0.0.1:1/"] + extra,
                                capture_output=True, text=True, timeout=30 * SLOW)
-            self.assertEqual((2, "sluice: --probe URL runs alone (no other option): it probes "
-                                 "a running sluice\n"), (r.returncode, r.stderr), extra)
+            self.assertEqual((2, f"sluice: {said}\n"), (r.returncode, r.stderr), extra)
 
 
 if __name__ == "__main__":
