@@ -122,6 +122,31 @@ class Admin(unittest.TestCase):
             self.assertEqual((200, "ok\n"), admin_get(admin_port, "/healthz"))
             self.assertEqual(404, admin_get(admin_port, "/nowhere")[0])
 
+    def test_one_connection_serves_request_after_request_and_pipelined_ones(self):
+        # a scraper keeps its connection; requests sent back to back are each answered
+        with Server(echo_handler) as b:
+            _, _, admin_port = self.start(b.addr)
+            c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+            self.addCleanup(c.close)
+            for path, status in (("/healthz", 200), ("/metrics", 200), ("/nowhere", 404),
+                                 ("/stats", 200)):
+                c.request("GET", path)
+                r = c.getresponse()
+                r.read()
+                self.assertEqual((status, None), (r.status, r.getheader("Connection")), path)
+            self.assertIsNotNone(c.sock, "the connection was closed between requests")
+            with connect(admin_port) as s:
+                # the second carries a body, which is read and dropped, not taken for a request
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                          b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET "
+                          b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                s.settimeout(10)
+                got = b""
+                while chunk := s.recv(65536):
+                    got += chunk
+            self.assertEqual(3, got.count(b"HTTP/1.1 200 OK\r\n"), got)
+            self.assertEqual(3, got.count(b"\r\n\r\nok\n"), got)
+
     def test_another_method_than_get_or_head_is_405_with_the_allowed_ones(self):
         with Server(echo_handler) as b:
             _, _, admin_port = self.start(b.addr)
