@@ -376,30 +376,30 @@ request_words(char *req, char **w, int max)
 static void
 print_result(int argc, char **argv, json_t *r)
 {
-	const char *w1 = argc > 1 ? argv[1] : "";
+	const char *w0 = argc > 0 ? argv[0] : "", *w1 = argc > 1 ? argv[1] : "";
 	const json_t *x;
 	char buf[64];
 	size_t i;
 
-	if (strcmp(argv[0], "show") == 0 && strcmp(w1, "info") == 0)
+	if (strcmp(w0, "show") == 0 && strcmp(w1, "info") == 0)
 		print_info(r);
-	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "stats") == 0)
+	else if (strcmp(w0, "show") == 0 && strcmp(w1, "stats") == 0)
 		print_stats(r);
-	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "backends") == 0)
+	else if (strcmp(w0, "show") == 0 && strcmp(w1, "backends") == 0)
 		print_backends(r);
-	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "sessions") == 0)
+	else if (strcmp(w0, "show") == 0 && strcmp(w1, "sessions") == 0)
 		print_sessions(r);
-	else if (strcmp(argv[0], "show") == 0 && strcmp(w1, "bans") == 0)
+	else if (strcmp(w0, "show") == 0 && strcmp(w1, "bans") == 0)
 		print_bans(r);
-	else if (strcmp(argv[0], "profile") == 0)
+	else if (strcmp(w0, "profile") == 0)
 		print_profile(r);
-	else if (strcmp(argv[0], "help") == 0)
+	else if (strcmp(w0, "help") == 0)
 		json_array_foreach(r, i, x) printf("%s\n", text_of(x, buf, sizeof(buf)));
-	else if (strcmp(argv[0], "reload") == 0)
+	else if (strcmp(w0, "reload") == 0)
 		printf("reloaded %s\n", member(r, "reloaded", buf, sizeof(buf)));
-	else if (strcmp(argv[0], "shutdown") == 0)
+	else if (strcmp(w0, "shutdown") == 0)
 		printf("sluice is draining its sessions, then exits\n");
-	else if (strcmp(argv[0], "close") == 0)
+	else if (strcmp(w0, "close") == 0)
 		printf("closed %s\n", member(r, "closed", buf, sizeof(buf)));
 	else
 		printf("ok\n");

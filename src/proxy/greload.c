@@ -363,11 +363,11 @@ check(struct sl_proxy *p, const struct sl_config *next, char *why, size_t size)
 	if (nnew > nfree && nleaving > 0 && nnew <= nfree + nheld + nleaving) {
 		snprintf(why, size,
 		         "%zu group(s) to add but %zu free of the %d group slots a "
-		         "process keeps for them: %zu belong to groups this file removes, which "
-		         "give theirs up only after this reload (and %zu to removed groups whose "
-		         "sessions are still open): reload once without the old groups, then "
-		         "with the new ones",
-		         nnew, nfree, SL_GSLOTS_SPARE, nleaving, nheld);
+		         "process keeps for them (%zu held by removed groups whose sessions "
+		         "are still open, %zu by groups this file removes, which give theirs up "
+		         "only after this reload: reload once without those, then with the new "
+		         "ones)",
+		         nnew, nfree, SL_GSLOTS_SPARE, nheld, nleaving);
 		return -ENOSPC;
 	}
 	if (nnew > nfree) {

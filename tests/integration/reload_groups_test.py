@@ -233,10 +233,10 @@ class ReloadGroups(ReloadCase):
             renamed = [(f"h{i}", [a.addr], "") for i in range(16)]
             self.write([("one", p1, "web"), ("two", p2, "h0")], [web] + renamed)
             self.assertIn("16 group(s) to add but 0 free of the 16 group slots a process keeps "
-                          "for them: 16 belong to groups this file removes, which give theirs "
-                          "up only after this reload (and 0 to removed groups whose sessions "
-                          "are still open): reload once without the old groups, then with the "
-                          "new ones", self.hup_refused(px))
+                          "for them (0 held by removed groups whose sessions are still open, 16 "
+                          "by groups this file removes, which give theirs up only after this "
+                          "reload: reload once without those, then with the new ones)",
+                          self.hup_refused(px))
             self.write([("one", p1, "web")], [web])
             rc, out, err = self.ctl("reload")
             self.assertEqual(0, rc, out + err)
