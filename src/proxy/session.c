@@ -830,10 +830,14 @@ static void
 session_queued_client(struct sl_session *s, unsigned events)
 {
 	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events);
-	/* a reset, or both ways shut: nobody is left to serve (a FIN alone keeps its place:
-	 * the bytes before it are still to be forwarded) */
-	if (events & SL_IO_HUP)
-		session_close(s, CLOSE_NORMAL);
+	/* SL_IO_HUP is a FIN too (POLLRDHUP), which keeps its place: the bytes before it are
+	 * still to be forwarded, and the client may wait for the answer. A reset leaves the
+	 * socket an error (read as sl_sock_connect_result() reads a connect's): nobody is left
+	 * to serve, and the reset is counted as one */
+	if ((events & SL_IO_HUP) && sl_sock_connect_result(s->cfd) != 0) {
+		s->fwd.err_side = SL_FWD_CLIENT;
+		session_close(s, CLOSE_RESET);
+	}
 }
 
 /* QUEUED, timer: no slot within timeouts.queue. */

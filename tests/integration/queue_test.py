@@ -122,6 +122,33 @@ class OneWorker(unittest.TestCase):
                 for s in held[1:] + [behind]:
                     s.close()
                 self.assertEqual(0, px.stop())
+                self.assertRegex(px.stderr(), r"process: (.*, )?1 resets\b")  # and counted
+            os.unlink(cfg)
+
+    def test_a_client_that_half_closes_while_queued_keeps_its_place(self):
+        # a request then shutdown(SHUT_WR), as many clients send one: the FIN waits in the
+        # queue with the bytes before it, and the answer comes back once a slot frees
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = queue_config(port, b.addr)
+            with Sluice(["-c", cfg], port=port) as px:
+                held = hold_two(port)
+                asked, fin_only = connect(port), connect(port)
+                asked.sendall(b"request")
+                asked.shutdown(socket.SHUT_WR)
+                fin_only.shutdown(socket.SHUT_WR)
+                self.assertEqual([], readable([asked, fin_only], 0.3 * SLOW),
+                                 "a queued client was served or closed before a slot freed")
+                for s in held:
+                    s.close()
+                self.assertTrue(echoed(asked, b"request"), "the half-closed client lost its place")
+                self.assertTrue(closed_by_peer(asked))  # the backend's EOF follows the answer
+                self.assertTrue(closed_by_peer(fin_only))
+                self.assertEqual(4, b.accepted)  # both reached the backend
+                for s in (asked, fin_only):
+                    s.close()
+                self.assertEqual(0, px.stop())
+                self.assertNotRegex(px.stderr(), r"process: (.*, )?\d+ resets\b")
             os.unlink(cfg)
 
     def test_without_max_queue_a_client_over_the_cap_is_closed_at_once(self):
