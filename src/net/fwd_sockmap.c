@@ -101,9 +101,15 @@ dir_of(const struct sl_fwd *f, unsigned d)
 	return &f->env->sockmap->dirs[2 * f->sockmap_pair + d];
 }
 
+/* TCP_CLOSE of the kernel's tcp_states.h (linux/tcp.h has no state names): a reset socket */
+#define TCP_STATE_CLOSED 7
+
 /*
  * Bytes <fd>'s socket has taken to send since it connected: sent once (retransmissions not
- * counted again) plus queued and not yet sent. A negative errno if TCP_INFO fails.
+ * counted again) plus queued and not yet sent. A negative errno if TCP_INFO fails,
+ * -ECONNRESET if the socket is closed while the process still holds it (only a reset closes
+ * one before the process shut it down): it takes nothing more, and what the verdict
+ * redirected to it is lost.
  */
 static int64_t
 sock_taken(int fd)
@@ -114,6 +120,8 @@ sock_taken(int fd)
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
 		return -errno;
+	if (ti.tcpi_state == TCP_STATE_CLOSED)
+		return -ECONNRESET;
 	return (int64_t)(ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans + ti.tcpi_notsent_bytes);
 }
 
@@ -218,19 +226,25 @@ sweep_due(struct sl_loop *loop, struct sl_timer *t)
 }
 
 /*
- * true once the destination of direction <d> has taken every byte the verdict redirected
- * (or is gone: its error ends the direction all the same).
+ * 1 once the destination of direction <d> has taken every byte the verdict redirected (or
+ * cannot tell: TCP_INFO failed), 0 while it may still, -ECONNRESET (err_side set) if it was
+ * reset first: the bytes are lost, as a write of the process's would have failed, and waiting
+ * would last for ever.
  */
-static bool
+static int
 peer_caught_up(struct sl_fwd *f, unsigned d)
 {
 	struct sl_fwd_sockmap_pair *p = pair_of(f);
 	int64_t taken = sock_taken(f->fd[!d]);
 
+	if (taken == -ECONNRESET) {
+		f->err_side = (int8_t)!d;
+		return -ECONNRESET;
+	}
 	if (taken >= 0 && (uint64_t)taken - p->taken0[!d] < f->d[d].bytes - p->base[d])
-		return false;
+		return 0;
 	p->wait_ms = WAIT_FIRST_MS;
-	return true;
+	return 1;
 }
 
 /* Takes a free pair (the one freed longest ago) for <f>: 0, or -ENOSPC if none is free. */
@@ -578,8 +592,10 @@ dir_pass_turn(struct sl_fwd *f, unsigned d)
 	struct sl_fwd_sockmap_pair *p = pair_of(f);
 
 	if ((p->draining & (1u << d)) != 0) {
-		if (!peer_caught_up(f, d))
-			return wait_again(f);
+		int rc = peer_caught_up(f, d);
+
+		if (rc <= 0)
+			return rc < 0 ? rc : wait_again(f);
 		p->draining &= (uint8_t) ~(1u << d);
 	}
 	return dir_copy(f, d);
@@ -623,8 +639,11 @@ sockmap_pump(struct sl_fwd *f, unsigned d)
 			break;
 	}
 	/* the FIN is passed on once every byte before it has left */
-	if (x->eof)
-		return peer_caught_up(f, d) ? sl__fwd_shut(f, d) : wait_again(f);
+	if (x->eof) {
+		int rc = peer_caught_up(f, d);
+
+		return rc < 0 ? rc : rc > 0 ? sl__fwd_shut(f, d) : wait_again(f);
+	}
 	return 0;
 }
 

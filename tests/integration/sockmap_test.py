@@ -110,6 +110,26 @@ class Sockmap(unittest.TestCase):
                 self.assertEqual(b"still here", getattr(self, "backend_got", None))
                 self.assertEqual(0, px.stop(), px.stderr())
 
+    def test_a_client_that_closes_without_reading_ends_its_session(self):
+        # it sends, closes with the echo unread (the kernel resets it), and the backend's
+        # echo, which the verdict redirected to the reset socket, can never be taken: the
+        # session must end at once, not wait for the idle timeout (60 s by default)
+        with Server(echo_handler) as echo:
+            px, port, admin = self.start([echo.addr])
+            with px:
+                wait_for_text(px, "verdict attached")
+                n = 40 // SLOW
+                for _ in range(n):
+                    with connect(port) as s:
+                        s.sendall(b"x" * 1_000_000)
+                wait_for(lambda: scrape_metrics(admin)["sluice_closed_total"] >= n,
+                         "every session to end", timeout=20,
+                         detail=lambda: scrape_metrics(admin))
+                m = scrape_metrics(admin)
+                # counted as the copying forwarders count them: the client's reset
+                self.assertEqual((0, n), (m["sluice_active"], m["sluice_resets_total"]), m)
+                self.assertEqual(0, px.stop(), px.stderr())
+
     def test_idle_timeouts_see_the_kernels_bytes(self):
         """The idle deadlines read the kernel's counts: a session the kernel keeps busy for
         three idle timeouts lives on; one that goes quiet is cut at its deadline."""
