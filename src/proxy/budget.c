@@ -330,8 +330,7 @@ sl_proxy_budget(const struct sl_config *cfg, unsigned nworkers, uint64_t limit,
 			         " (%zu that may splice: %d pipe fds each per worker)", nsplice,
 			         2 * SL_PIPE_CACHE_KEEP);
 		warm = idle_holders(cfg, nworkers, held, sizeof(held), &health);
-		/* health checks and warm pools hold fds per backend slot: max_backends sizes them
-		 */
+		/* checks and warm pools hold fds per backend slot, which max_backends sizes */
 		snprintf(why, size,
 		         "%u worker%s%s%zu listener%s%s%s hold %" PRIu64
 		         " file descriptors while idle, plus %" PRIu64 " spare and %u per session; "
