@@ -548,7 +548,12 @@ ban_answer(const struct sl__ctl_req *r, int err, bool ban)
 		snprintf(msg, sizeof(msg), "no listener %s", r->name);
 		return error_doc("ENOENT", msg);
 	case EINVAL:
-		snprintf(msg, sizeof(msg), "%s bans no source (no source_limits.ban)", where);
+		if (r->every)
+			snprintf(msg, sizeof(msg),
+			         "no listener bans sources (none has source_limits.ban)");
+		else
+			snprintf(msg, sizeof(msg),
+			         "listener %s bans no source (it has no source_limits.ban)", where);
 		return error_doc("EINVAL", msg);
 	}
 	if (!ban) {

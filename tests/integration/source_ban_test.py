@@ -302,11 +302,11 @@ class SourceBan(unittest.TestCase):
             p = subprocess.run([SLUICECTL, "-s", sock, "unban", "*", "::1"],
                                capture_output=True, text=True, timeout=60 * SLOW)
             self.assertNotEqual(0, p.returncode)
-            self.assertIn("any listener bans no source (no source_limits.ban)", p.stderr)
+            self.assertIn("no listener bans sources (none has source_limits.ban)", p.stderr)
             p = subprocess.run([SLUICECTL, "-s", sock, "ban", "front", "::1", "60"],
                                capture_output=True, text=True, timeout=60 * SLOW)
             self.assertNotEqual(0, p.returncode)
-            self.assertIn("front bans no source (no source_limits.ban)", p.stderr)
+            self.assertIn("listener front bans no source (it has no source_limits.ban)", p.stderr)
 
         self.run_proxy("    source_limits: { max_connections: 10 }\n", body,
                        top_extra=f"control: {{ path: {sock} }}\n")
