@@ -599,8 +599,9 @@ say_loop(const struct dgroup *g)
 		sl_log_error("discover %s: cannot apply the %zu backends found: %s (%s) reaches "
 		             "listener %s (%s): sluice would connect to itself; the group keeps "
 		             "the backends it had",
-		             g->cg->name, g->good.n, b->name, sl_addr_format(&b->addr, a, sizeof(a)),
-		             name, sl_addr_format(&at, l, sizeof(l)));
+		             g->cg->name, g->good.n, b->name,
+		             sl_addr_format(&b->addr, a, sizeof(a)), name,
+		             sl_addr_format(&at, l, sizeof(l)));
 		return;
 	}
 	sl_log_error("discover %s: cannot apply the %zu backends found: one reaches a listener of "
