@@ -118,14 +118,16 @@ SL_API int sl_proxy_backend_set_admin(struct sl_proxy *p, const char *group, con
 
 /*
  * Makes <set> (<n> entries; <set> may be NULL when <n> is 0) the discovered backends of
- * <group>: those with an address already present (in any backend of the group) stay as they
- * are (name, weight, health, counters, sessions), the discovered ones whose address is not in
- * <set> are removed, the others added. Backends from the config file are left alone. All or
- * nothing (but for running out of memory while rebuilding, which is logged): 0, -ENOENT, -ENOSPC
- * (no room for the new ones; slots freed by this call's removals are reused by a later call only),
- * -EINVAL (an entry as for add), -EEXIST (a new entry's name is taken by a backend that stays, or
- * by another new entry), -ELOOP (a new entry would reach one of sluice's own listeners, as for
- * add).
+ * <group>: those with an address already present (in any backend of the group) stay (health,
+ * counters, sessions; a discovered one takes the entry's weight), the discovered ones whose
+ * address is not in <set> are removed, the others added. Backends from the config file are
+ * left alone. -ENOENT, -EINVAL (an entry as for add), -EEXIST (a new entry's name is taken by a
+ * backend that stays, or by another new entry) and -ELOOP (a new entry would reach one of
+ * sluice's own listeners, as for add) change nothing. Room is not all or nothing, so a set
+ * that replaces the group's can be applied over a few calls: the removals and the new entries
+ * that find a free slot are applied, and -ENOSPC says some did not (the group holds
+ * max_backends); a slot removed here is free for a later call once no session holds it. 0
+ * when all of it is applied (but for running out of memory while rebuilding, which is logged).
  */
 SL_API int sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                                          const struct sl_backend_spec *set, size_t n);

@@ -653,8 +653,9 @@ int
 sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                               const struct sl_backend_spec *set, size_t n)
 {
-	bool *keep = NULL, *add = NULL, *taken = NULL;
-	size_t need = 0, nremoved = 0;
+	bool *add = NULL, *taken = NULL;
+	size_t *match = NULL; /* per slot: the entry that keeps it, or SIZE_MAX */
+	size_t need = 0, fit = 0, nremoved = 0, nreweighted = 0;
 	uint32_t cap;
 	int g, err;
 
@@ -664,13 +665,15 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	if ((g = enter(p, group)) < 0)
 		return g;
 	cap = p->bsets[g].cap;
-	keep = calloc(cap, sizeof(*keep));   /* slots that stay */
+	match = malloc(cap * sizeof(*match));
 	taken = calloc(cap, sizeof(*taken)); /* slots given to new entries */
 	add = calloc(n + 1, sizeof(*add));   /* entries to add */
-	if (keep == NULL || taken == NULL || add == NULL) {
+	if (match == NULL || taken == NULL || add == NULL) {
 		err = -ENOMEM;
 		goto out_free;
 	}
+	for (uint32_t i = 0; i < cap; i++)
+		match[i] = SIZE_MAX;
 	/* which entries are there already (by address, any live backend), which are new */
 	for (size_t k = 0; k < n; k++) {
 		bool found = false;
@@ -681,7 +684,7 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 			if (slot_state(b) == SL_SLOT_LIVE &&
 			    sl_addr_equal(&b->addr, &set[k].addr)) {
 				found = true;
-				keep[i] = true;
+				match[i] = k;
 			}
 		}
 		for (size_t j = 0; j < k && !found; j++)
@@ -704,7 +707,8 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 		for (uint32_t i = 0; i < cap; i++) {
 			const struct sl_backend *b = &p->backends[g][i];
 
-			if (slot_state(b) == SL_SLOT_LIVE && (keep[i] || !b->discovered) &&
+			if (slot_state(b) == SL_SLOT_LIVE &&
+			    (match[i] != SIZE_MAX || !b->discovered) &&
 			    strcmp(b->name, name) == 0) {
 				err = -EEXIST;
 				goto out_free;
@@ -720,24 +724,38 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 			}
 		}
 	}
-	/* room: slots free now (a slot removed below is reused by a later change only) */
+	/* room: slots free now (a slot removed below is reused by a later call only, once no
+	 * session holds it); the new entries that find none wait for that call */
 	for (size_t k = 0; k < need; k++) {
 		int i = free_slot(p, (size_t)g, taken);
 
-		if (i < 0) {
-			err = -ENOSPC;
-			goto out_free;
-		}
+		if (i < 0)
+			break;
 		taken[i] = true;
+		fit++;
 	}
-	/* commit: remove the discovered backends that left, fill the new ones */
+	for (size_t k = n, left = need - fit; k-- > 0 && left > 0;) /* the last ones wait */
+		if (add[k]) {
+			add[k] = false;
+			left--;
+		}
+	/* commit: remove the discovered backends that left, reweigh those that stay (a file's
+	 * backend is left alone), fill the new ones */
 	for (uint32_t i = 0; i < cap; i++) {
-		const struct sl_backend *b = &p->backends[g][i];
+		struct sl_backend *b = &p->backends[g][i];
 
-		if (slot_state(b) == SL_SLOT_LIVE && b->discovered && !keep[i]) {
+		if (slot_state(b) != SL_SLOT_LIVE || !b->discovered)
+			continue;
+		if (match[i] == SIZE_MAX) {
 			slot_remove(p, (size_t)g, i);
 			nremoved++;
+			continue;
 		}
+		/* relaxed: under bk_mu, the only writer; statistics and the balancer's build
+		 * (published below) read the value alone */
+		if (atomic_exchange_explicit(&b->weight, set[match[i]].weight,
+		                             memory_order_relaxed) != set[match[i]].weight)
+			nreweighted++;
 	}
 	for (size_t k = 0; k < n; k++) {
 		if (!add[k])
@@ -751,7 +769,7 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 		}
 	}
 	err = 0;
-	if (need + nremoved > 0) {
+	if (fit + nremoved + nreweighted > 0) {
 		err = publish(p, (size_t)g, true, NULL);
 		if (err != 0)
 			/* only a failed build (out of memory) gets here; the table holds the new
@@ -759,13 +777,16 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 			sl_log_error("group %s: cannot rebuild the balancer: %s", group,
 			             strerror(-err));
 		else
-			sl_log_info("group %s: discovery added %zu backend(s), removed %zu", group,
-			            need, nremoved);
+			sl_log_info("group %s: discovery added %zu backend(s), removed %zu, "
+			            "reweighed %zu",
+			            group, fit, nremoved, nreweighted);
 	}
+	if (err == 0 && fit < need)
+		err = -ENOSPC;
 
 out_free:
 	pthread_mutex_unlock(&p->bk_mu);
-	free(keep);
+	free(match);
 	free(taken);
 	free(add);
 	return err;

@@ -631,6 +631,13 @@ apply(struct dgroup *g)
 		             g->cg->name, g->good.n, strerror(-err));
 	else if (err == -ELOOP)
 		say_loop(g);
+	else if (err == -ENOSPC)
+		sl_log_error(
+		        "discover %s: of the %zu backends found, not all fit in the group's %u "
+		        "slots (max_backends; a removed backend's slot is free once its "
+		        "sessions end): those that fit are applied, the others as slots free; "
+		        "a larger max_backends needs a restart",
+		        g->cg->name, g->good.n, sl__group_capacity(g->cg));
 	else
 		sl_log_error("discover %s: cannot apply the %zu backends found: %s", g->cg->name,
 		             g->good.n, strerror(-err));

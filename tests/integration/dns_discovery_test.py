@@ -138,6 +138,11 @@ def metrics(admin_port):
         return r.read().decode()
 
 
+def metric_of(admin_port, name, labels):
+    m = re.search(rf'^{name}{{{re.escape(labels)}}} (\S+)$', metrics(admin_port), re.M)
+    return float(m.group(1)) if m else None
+
+
 def metric(admin_port, name, group):
     m = re.search(rf'^{name}{{group="{group}"}} (\S+)$', metrics(admin_port), re.M)
     return float(m.group(1)) if m else None
@@ -352,6 +357,40 @@ groups:
         self.assertEqual(200, answers.count("b2") + answers.count("b3"))
         # weights 1:3, per worker's smooth weighted round robin: about 50 and 150
         self.assertGreater(answers.count("b3"), 2 * answers.count("b2"))
+
+    def test_a_changed_srv_weight_is_applied(self):
+        self.dns.restart([("127.0.0.2", "t2.test"), ("127.0.0.3", "t3.test")],
+                         [("_echo._tcp.test", "t2.test", self.bport, 0, 1),
+                          ("_echo._tcp.test", "t3.test", self.bport, 0, 3)])
+        px = self.start([("web", "weighted", self.discover("_echo._tcp.test", kind="srv"))])
+        wait_for_text(px, "discover web: _echo._tcp.test gives 2 backends")
+        self.require_apply(px)
+        self.dns.restart([("127.0.0.2", "t2.test"), ("127.0.0.3", "t3.test")],
+                         [("_echo._tcp.test", "t2.test", self.bport, 0, 3),
+                          ("_echo._tcp.test", "t3.test", self.bport, 0, 1)])
+        wait_for_text(px, "group web: discovery added 0 backend(s), removed 0, reweighed 2")
+        b = self.bport
+        self.assertEqual(3, metric_of(self.admin, "sluice_backend_weight",
+                                      f'group="web",backend="t2.test:{b}"'))
+        answers = [who(self.port) for _ in range(200)]
+        self.assertGreater(answers.count("b2"), 2 * answers.count("b3"))
+
+    def test_a_set_that_replaces_the_group_is_applied_as_slots_free(self):
+        # room for 3 discovered backends beside the file's one: 2 found, then 3 others (a
+        # rolling update); only 1 slot is free at first, the others once the 2 left go
+        fixed = free_port()
+        px = self.start([("web", "round_robin",
+                          f"    max_backends: 4\n    backends: [{{ address: 127.0.0.1:{fixed} }}]\n"
+                          + self.discover("web.test"))])
+        wait_for_text(px, "group web: discovery added 2 backend(s), removed 0")
+        self.dns.reload_hosts([("127.0.0.4", "web.test"), ("127.0.0.5", "web.test"),
+                               ("127.0.0.6", "web.test")], "web.test", 3)
+        wait_for_text(px, "group web: discovery added 1 backend(s), removed 2")
+        self.assertIn("discover web: of the 3 backends found, not all fit in the group's 4 "
+                      "slots (max_backends;", px.stderr())
+        wait_for_text(px, "group web: discovery added 2 backend(s), removed 0")
+        wait_for(lambda: metric(self.admin, "sluice_group_backends", "web") == 4,
+                 "the file's backend and the 3 new ones")
 
 
 if __name__ == "__main__":
