@@ -311,6 +311,12 @@ slowstart_load(const struct sl_backend *b, uint32_t n, uint64_t now_ms, uint32_t
 	return load > UINT32_MAX ? UINT32_MAX : (uint32_t)load;
 }
 
+/*
+ * The load least_conn and p2c weigh: n + 1 for a backend with n sessions, as at the end of a
+ * slowstart ramp (slowstart_load()) and as HAProxy's leastconn counts; with n alone, idle
+ * backends would all tie at 0 whatever their weights, and a group with slowstart set would
+ * share differently from one without.
+ */
 static uint32_t
 pick_load(void *arg, size_t i)
 {
@@ -318,7 +324,7 @@ pick_load(void *arg, size_t i)
 	size_t slot = a->g->map[i];
 
 	if (a->slowstart_ms == 0)
-		return a->g->active[slot];
+		return a->g->active[slot] < UINT32_MAX ? a->g->active[slot] + 1 : UINT32_MAX;
 	return slowstart_load(&a->g->backends[slot], a->g->active[slot], a->now_ms,
 	                      a->slowstart_ms);
 }
