@@ -194,6 +194,21 @@ runtime_log(struct sl_proxy *p)
 		sl_log_info("runtime: epoll (io_uring unavailable: its ring setup failed)");
 }
 
+/* A setting the group's balancer ignores is said once, not left to seem to apply. */
+static void
+settings_ignored_log(const struct sl_config *cfg)
+{
+	for (size_t g = 0; g < cfg->ngroups; g++) {
+		const struct sl_config_group *cg = &cfg->groups[g];
+
+		if (cg->slowstart_ms != 0 && cg->balance != SL_LB_LEAST_CONN &&
+		    cg->balance != SL_LB_P2C)
+			sl_log_warn("group %s: slowstart does nothing with balance: %s (only "
+			            "least_conn and p2c ramp a backend up)",
+			            cg->name, sl_lb_algo_name(cg->balance));
+	}
+}
+
 int
 sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 {
@@ -350,6 +365,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	}
 	/* last, after the session cap's line: what the loops made above run on */
 	runtime_log(p);
+	settings_ignored_log(cfg);
 	*out = p;
 	return 0;
 

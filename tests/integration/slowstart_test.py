@@ -53,6 +53,18 @@ class Slowstart(ReloadCase):
         after = self.hold(10)
         return after, px, time.monotonic() - enabled
 
+    def test_a_balancer_that_ignores_slowstart_says_so_at_start(self):
+        with Server(name_handler("a")) as a, Server(name_handler("b")) as b:
+            for balance, said in (("weighted", True), ("round_robin", True), ("maglev", True),
+                                  ("least_conn", False), ("p2c", False)):
+                self.write_one_group(self.port, [("a", a.addr), ("b", b.addr)],
+                                     f"    balance: {balance}\n    slowstart: 2s\n")
+                px = self.start(self.port)
+                line = (f"group web: slowstart does nothing with balance: {balance} (only "
+                        "least_conn and p2c ramp a backend up)")
+                self.assertEqual(said, line in px.stderr(), balance)
+                self.stop(px)
+
     def test_an_enabled_backend_ramps_up_over_slowstart(self):
         with Server(name_handler("a")) as a, Server(name_handler("b")) as b:
             after, px, took = self.enabled_b_takes(a, b, f"{RAMP_S}s")
