@@ -47,7 +47,9 @@ sl__alert_rule_init(struct sl__alert_rule *r, const struct sl_config_alert_rule 
 	r->scale = scale;
 	switch (r->kind) {
 	case SL__ALERT_LEVEL:
-		r->cap = r->ticks;
+		/* above for the whole window: readings at both its ends, so a window of n
+		 * intervals takes n + 1 of them (window 0: the last one alone) */
+		r->cap = (size_t)((cfg->window_ms + interval_ms - 1) / interval_ms) + 1;
 		break;
 	case SL__ALERT_RATE:
 		r->cap = (size_t)r->ticks + 1;

@@ -70,14 +70,17 @@ level_rule_fires_only_after_a_whole_window_above(void **state)
 
 	(void)state;
 	assert_int_equal(0, sl__alert_rule_init(&r, &c, 1000, &ho, 1));
+	/* the first reading above starts the window, which is whole 3 s later */
 	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 0, 1, NULL));
 	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 1000, 1, NULL));
-	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 2000, 1, NULL));
+	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 2000, 1, NULL));
+	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 3000, 1, NULL));
 	/* a dip to 0 resolves at once: the lowest of the window is 0 */
-	assert_int_equal(SL__ALERT_RESOLVE, sl__alert_rule_feed(&r, 3000, 0, NULL));
-	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 4000, 1, NULL));
+	assert_int_equal(SL__ALERT_RESOLVE, sl__alert_rule_feed(&r, 4000, 0, NULL));
 	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 5000, 1, NULL));
-	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 6000, 1, NULL));
+	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 6000, 1, NULL));
+	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 7000, 1, NULL));
+	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 8000, 1, NULL));
 	sl__alert_rule_fini(&r);
 }
 
