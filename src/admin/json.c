@@ -223,8 +223,10 @@ sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 	for (size_t g = 0;
 	     reason[0] == '\0' && groups != NULL && g < sl_stats_set_ninstances(groups); g++)
 		if (sl_stats_instance_present(groups, g) &&
-		    gauge_of(r, "group", g, "group_backends_up", 0) <= 0)
-			snprintf(reason, sizeof(reason), "group %s has no backend up",
+		    gauge_of(r, "group", g, "group_backends_serving", 0) <= 0)
+			snprintf(reason, sizeof(reason),
+			         "group %s has no backend that takes sessions (up, enabled, not "
+			         "ejected)",
 			         sl_stats_instance_label_now(groups, g, 0, name, sizeof(name)));
 	*ready = reason[0] == '\0';
 	json_object_set_new(doc, "ready", json_boolean(*ready));

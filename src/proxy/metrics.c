@@ -437,24 +437,32 @@ read_backend(void *arg, size_t inst, unsigned idx)
 	return 0;
 }
 
-enum { G_BACKENDS, G_UP };
+enum { G_BACKENDS, G_UP, G_SERVING };
 
 static uint64_t
 read_group(void *arg, size_t inst, unsigned idx)
 {
 	const struct sl_proxy *p = arg;
-	uint64_t n = 0, up = 0;
+	uint64_t n = 0, up = 0, serving = 0, now_ms = sl_clock_ns() / 1000000;
 
 	for (size_t i = 0; i < p->bsets[inst].cap; i++) {
 		const struct sl_backend *b = &p->backends[inst][i];
+		bool is_up;
 
 		/* relaxed: a statistic */
 		if (atomic_load_explicit(&b->state, memory_order_relaxed) != SL_SLOT_LIVE)
 			continue;
 		n++;
-		up += sl_health_backend_is_up(&b->up);
+		is_up = sl_health_backend_is_up(&b->up);
+		up += is_up;
+		/* relaxed, both: a statistic, as the balancer's own reads (B_EJECTED's clock) */
+		serving +=
+		        is_up &&
+		        atomic_load_explicit(&b->admin, memory_order_relaxed) ==
+		                SL_BACKEND_ENABLED &&
+		        atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) <= now_ms;
 	}
-	return idx == G_BACKENDS ? n : up;
+	return idx == G_BACKENDS ? n : idx == G_UP ? up : serving;
 }
 
 static uint64_t
@@ -868,6 +876,11 @@ add_groups(struct sl_proxy *p)
 	                  .kind = SL_STATS_GAUGE,
 	                  .help = "Backends of the group up by their health checks.",
 	                  .offset = SL_STATS_READ},
+	        [G_SERVING] = {.name = "group_backends_serving",
+	                       .kind = SL_STATS_GAUGE,
+	                       .help = "Backends of the group that take new sessions now: up, "
+	                               "enabled (not disabled or draining) and not ejected.",
+	                       .offset = SL_STATS_READ},
 	};
 	struct sl_stats_set *s;
 	int err;

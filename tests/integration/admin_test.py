@@ -8,20 +8,23 @@ checks and 200 once it is back. Its connection limits keep clients that hold con
 source. Every metric's HELP says more than its name."""
 import http.client
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 import unittest
 
-from harness import (admin_get, connect, echo_handler, echo_roundtrip, free_port,
+from harness import (SLUICECTL, admin_get, connect, echo_handler, echo_roundtrip, free_port,
                      parse_metrics, recv_exact, Server, Sluice, wait_for, wait_for_text,
                      write_config)
 
 
-def config(port, admin_port, backend, health=False):
+def config(port, admin_port, backend, health=False, control=None):
     check = "    health: { type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }\n" if health else ""
+    ctl = f"control: {{ path: {control} }}\n" if control else ""
     return write_config(f"""
 workers: 2
-admin: {{ address: 127.0.0.1:{admin_port} }}
+{ctl}admin: {{ address: 127.0.0.1:{admin_port} }}
 listeners:
   - address: 127.0.0.1:{port}
     group: g
@@ -35,9 +38,9 @@ groups:
 
 
 class Admin(unittest.TestCase):
-    def start(self, backend, health=False):
+    def start(self, backend, health=False, control=None):
         port, admin_port = free_port(), free_port()
-        px = Sluice(["-c", config(port, admin_port, backend, health)], port=port)
+        px = Sluice(["-c", config(port, admin_port, backend, health, control)], port=port)
         px.__enter__()
         self.addCleanup(px.__exit__, None, None, None)
         wait_for_text(px, "admin endpoint on")
@@ -165,6 +168,26 @@ class Admin(unittest.TestCase):
             self.assertEqual((200, b""), (r.status, r.read()))
             c.close()
 
+    def test_readyz_is_503_while_the_only_backend_takes_no_session(self):
+        # up by its checks, but disabled or draining: every client would be refused
+        sock = os.path.join(tempfile.mkdtemp(prefix="readyz-"), "ctl.sock")
+        self.addCleanup(shutil.rmtree, os.path.dirname(sock), True)
+        with Server(echo_handler) as b:
+            _, _, admin_port = self.start(b.addr, health=True, control=sock)
+            wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 200, "/readyz to answer 200")
+            for state in ("disable", "drain"):
+                r = subprocess.run([SLUICECTL, "-s", sock, state, "backend", "g/b1"],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(0, r.returncode, r.stderr)
+                self.assertEqual(503, admin_get(admin_port, "/readyz")[0], state)
+                metrics = parse_metrics(self.metrics(admin_port))
+                self.assertEqual((1, 0), (metrics['sluice_group_backends_up{group="g"}'],
+                                          metrics['sluice_group_backends_serving{group="g"}']))
+                r = subprocess.run([SLUICECTL, "-s", sock, "enable", "backend", "g/b1"],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(0, r.returncode, r.stderr)
+                self.assertEqual(200, admin_get(admin_port, "/readyz")[0], state)
+
     def test_readyz_is_503_while_the_only_backend_is_down(self):
         b = Server(echo_handler).__enter__()
         backend_port = b.port
@@ -173,7 +196,8 @@ class Admin(unittest.TestCase):
         b.close()
         wait_for(lambda: admin_get(admin_port, "/readyz")[0] == 503, "/readyz to answer 503", detail=px.stderr)
         status, body = admin_get(admin_port, "/readyz")
-        self.assertEqual({"ready": False, "reason": "group g has no backend up"}, json.loads(body))
+        self.assertEqual({"ready": False, "reason": "group g has no backend that takes sessions "
+                                             "(up, enabled, not ejected)"}, json.loads(body))
         self.assertEqual("down", json.loads(admin_get(admin_port, "/stats")[1])["backend"][0]["state"])
         self.assertEqual(1, parse_metrics(self.metrics(admin_port))['sluice_backend_checked{group="g",backend="b1"}'])
         with Server(echo_handler, port=backend_port):

@@ -58,7 +58,7 @@ setup(void **state)
 	        {.name = "listening", .kind = SL_STATS_GAUGE, .offset = G_LISTENING},
 	};
 	const struct sl_stats_def up = {
-	        .name = "group_backends_up", .kind = SL_STATS_GAUGE, .offset = 0};
+	        .name = "group_backends_serving", .kind = SL_STATS_GAUGE, .offset = 0};
 	const struct sl_stats_def sessions = {.name = "backend_sessions",
 	                                      .kind = SL_STATS_COUNTER,
 	                                      .help = "line one\nback\\slash",
@@ -161,7 +161,7 @@ metrics_labels_and_help_are_escaped(void **state)
 	assert_non_null(
 	        strstr(f->out, "# HELP sluice_backend_sessions_total line one\\nback\\\\slash\n"));
 	assert_non_null(strstr(f->out, "sluice_backend_sessions_total{backend=\"a\\\"b\"} 7\n"));
-	assert_non_null(strstr(f->out, "sluice_group_backends_up{group=\"db\"} 0\n"));
+	assert_non_null(strstr(f->out, "sluice_group_backends_serving{group=\"db\"} 0\n"));
 }
 
 static void
@@ -291,8 +291,8 @@ stats_json_has_one_member_per_set(void **state)
 	assert_int_equal(2, json_array_size(groups));
 	assert_string_equal("db",
 	                    json_string_value(json_object_get(json_array_get(groups, 1), "group")));
-	/* "group_backends_up" in set "group" is keyed "backends_up" */
-	assert_non_null(json_object_get(json_array_get(groups, 1), "backends_up"));
+	/* "group_backends_serving" in set "group" is keyed "backends_serving" */
+	assert_non_null(json_object_get(json_array_get(groups, 1), "backends_serving"));
 	lat = json_object_get(json_object_get(doc, "latency"), "session_duration_seconds");
 	assert_int_equal(3, json_integer_value(json_object_get(lat, "count")));
 	json_decref(doc);
@@ -341,7 +341,8 @@ ready_names_the_group_without_a_backend_up(void **state)
 	fclose(m);
 
 	assert_false(ready);
-	assert_string_equal("{\"ready\":false,\"reason\":\"group db has no backend up\"}\n",
+	assert_string_equal("{\"ready\":false,\"reason\":\"group db has no backend that takes "
+	                    "sessions (up, enabled, not ejected)\"}\n",
 	                    f->out);
 }
 
