@@ -178,6 +178,12 @@ cli_parse(struct cli *c, int argc, char **argv)
 			return -EINVAL;
 		switch (opt) {
 		case 'c':
+			if (optarg[0] == '\0') {
+				fputs("sluice: -c needs a configuration file, got an empty "
+				      "string\n",
+				      stderr);
+				return -EINVAL;
+			}
 			c->config_path = optarg;
 			break;
 		case OPT_CHECK:

@@ -137,6 +137,11 @@ check_file_place(const char *path, const char *key, const char *file, bool socke
 		        "%s: warning: %s %s: the directory %s does not exist here; sluice cannot "
 		        "start until it does\n",
 		        path, key, file, dir);
+	else if (access(dir, W_OK | X_OK) != 0)
+		fprintf(stderr,
+		        "%s: warning: %s %s: this user (uid %u) cannot create files in %s here "
+		        "(%s); sluice cannot start as it unless that changes\n",
+		        path, key, file, (unsigned)geteuid(), dir, strerror(errno));
 	return 0;
 }
 

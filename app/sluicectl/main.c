@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -539,6 +540,12 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+s:jt:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
+			if (optarg[0] == '\0') {
+				fputs("sluicectl: -s needs the control socket's path, got an empty "
+				      "string\n",
+				      stderr);
+				return EXIT_USAGE;
+			}
 			path = optarg;
 			break;
 		case 'j':
@@ -582,6 +589,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "sluicectl: argument %d has a line break\n", i + 1);
 			return EXIT_USAGE;
 		}
+
 		if (len + n + 2 > sizeof(req)) {
 			fprintf(stderr, "sluicectl: the command is too long (at most %d bytes)\n",
 			        REQUEST_MAX - 1);
@@ -594,10 +602,17 @@ main(int argc, char **argv)
 
 	fd = connect_to(path);
 	if (fd == -1) {
+		struct stat st;
+		const char *what = strerror(errno);
+
+		/* connect() says "refused" for a file that is no socket: say what it is */
+		if (errno == ECONNREFUSED && stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			what = S_ISDIR(st.st_mode) ? "it is a directory, not a socket"
+			                           : "it is not a socket";
 		fprintf(stderr,
 		        "sluicectl: cannot reach the control socket %s: %s (is sluice running "
 		        "with control: {path: %s}, and may you open it?)\n",
-		        path, strerror(errno), path);
+		        path, what, path);
 		return EXIT_UNREACHABLE;
 	}
 	if (send_all(fd, req, len) != 0) {

@@ -519,24 +519,25 @@ SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
 
 /*
  * true if a key that the running process was built from (a restart or an upgrade applies it,
- * not a reload) differs between <a> and <b>; then <why> (<size> bytes) says which, such as
- * "listener web: backlog changed". Keys a reload applies, and a group's backend list, are not
- * compared. Groups are matched by name: one of <b> that <a> lacks, or one <a> has and <b>
- * leaves out, is not compared (a reload adds or retires it). Reads both; any thread.
+ * not a reload) differs between <a> and <b>; then <why> (<size> bytes) names every one,
+ * comma-separated, such as "workers changed, listener web: backlog changed". Keys a reload applies,
+ * and a group's backend list, are not compared. Groups are matched by name: one of <b> that <a>
+ * lacks, or one <a> has and <b> leaves out, is not compared (a reload adds or retires it). Reads
+ * both; any thread.
  */
 SL_API bool sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                                     size_t size);
 /*
  * true if a key of group <a> that its runtime objects were built from (class restart: its
  * balancer, health checks, warm pool, max_backends, discover ...) differs in <b>; then <why>
- * (<size> bytes) says which, such as "group api: balance changed". Its backend list and live
+ * (<size> bytes) names every one, such as "group api: balance changed". Its backend list and live
  * keys are not compared. Reads both; any thread.
  */
 SL_API bool sl_config_group_needs_restart(const struct sl_config_group *a,
                                           const struct sl_config_group *b, char *why, size_t size);
 /*
  * true if a key of listener <a> that fixes its socket or its runtime objects (the "reopen"
- * keys of `sluice --list-keys`) differs in <b>; then <why> (<size> bytes) names it, such as
+ * keys of `sluice --list-keys`) differs in <b>; then <why> (<size> bytes) names every one, such as
  * "backlog changed". A reload applies such a change by re-opening that listener. Pure.
  */
 SL_API bool sl_config_listener_needs_reopen(const struct sl_config_listener *a,

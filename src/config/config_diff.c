@@ -6,12 +6,31 @@
  * which key of a listener differs that re-opens it. The caller decides what a difference means
  * (sluice refuses the reload; the proxy re-opens the listener).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <sluice/config.h>
 
 #include "config/config_keys.h"
+
+/* Adds a difference to <why> (of <size>), after the ones found before it; truncates quietly. */
+static void __attribute__((format(printf, 3, 4)))
+add_reason(char *why, size_t size, const char *fmt, ...)
+{
+	size_t len = strnlen(why, size);
+	va_list ap;
+
+	if (len + 2 >= size)
+		return;
+	if (len > 0) {
+		memcpy(why + len, ", ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + len, size - len, fmt, ap);
+	va_end(ap);
+}
 
 /* true if the fields of typed key <k> at <a> and <b> hold the same value */
 static bool
@@ -68,6 +87,8 @@ groups_differ(const struct sl__config_key *k, const char *a, const char *b, cons
 	size_t na = *(const size_t *)(const void *)(a + k->count_offset);
 	size_t nb = *(const size_t *)(const void *)(b + k->count_offset);
 
+	bool any = false;
+
 	for (size_t j = 0; j < nb; j++) {
 		char sub[SL_CONFIG_NAME_MAX + 64];
 		size_t i = 0;
@@ -77,11 +98,10 @@ groups_differ(const struct sl__config_key *k, const char *a, const char *b, cons
 		if (i == na)
 			continue;
 		snprintf(sub, sizeof(sub), "%sgroup %s: ", path, gb[j].name);
-		if (differs(k->child, (const char *)&ga[i], (const char *)&gb[j], sub, from, why,
-		            size))
-			return true;
+		any |= differs(k->child, (const char *)&ga[i], (const char *)&gb[j], sub, from, why,
+		               size);
 	}
-	return false;
+	return any;
 }
 
 static bool
@@ -93,11 +113,12 @@ list_differs(const struct sl__config_key *k, const char *a, const char *b, const
 	size_t na = *(const size_t *)(const void *)(a + k->count_offset);
 	size_t nb = *(const size_t *)(const void *)(b + k->count_offset);
 	char label[SL_CONFIG_NAME_MAX + 32];
+	bool any = false;
 
 	if (k->child == SL__SEC_GROUP)
 		return groups_differ(k, a, b, path, from, why, size);
 	if (na != nb) {
-		snprintf(why, size, "%s%s were added or removed", path, k->name);
+		add_reason(why, size, "%s%s were added or removed", path, k->name);
 		return true;
 	}
 	for (size_t i = 0; i < na; i++) {
@@ -106,21 +127,22 @@ list_differs(const struct sl__config_key *k, const char *a, const char *b, const
 
 		item_label(k->child, k, x, i, label, sizeof(label));
 		snprintf(sub, sizeof(sub), "%s%s: ", path, label);
-		if (differs(k->child, x, y, sub, from, why, size))
-			return true;
+		any |= differs(k->child, x, y, sub, from, why, size);
 	}
-	return false;
+	return any;
 }
 
 /*
  * true if a key of section <sec> (struct at <a> and <b>) whose reload class is <from> or
- * above differs, or one of a mapping or list inside it; then "<path><key> changed" is in <why>.
+ * above differs, or one of a mapping or list inside it; "<path><key> changed" is added to
+ * <why> for each one (add_reason()).
  */
 static bool
 differs(enum sl__config_section sec, const char *a, const char *b, const char *path,
         enum sl__config_reload from, char *why, size_t size)
 {
 	size_t first, n = sl__config_section_keys(sec, &first);
+	bool any = false;
 
 	for (size_t i = first; i < first + n; i++) {
 		const struct sl__config_key *k = &sl__config_keys[i];
@@ -129,34 +151,46 @@ differs(enum sl__config_section sec, const char *a, const char *b, const char *p
 		if (k->offset == SL__KEY_NO_FIELD)
 			continue; /* the walker's alone, and live (a map's own compare covers it) */
 		if (k->kind == SL__KIND_LIST) {
-			if (k->reload >= from && list_differs(k, a, b, path, from, why, size))
-				return true;
-			continue; /* a live list: the reload applies it (backends, listeners) */
+			/* a live list (backends, listeners) is the reload's to apply */
+			if (k->reload >= from)
+				any |= list_differs(k, a, b, path, from, why, size);
+			continue;
 		}
 		if (k->kind == SL__KIND_MAP) {
 			if (k->same != NULL && k->reload >= from &&
 			    !k->same(a + k->offset, b + k->offset)) {
-				snprintf(why, size, "%s%s changed", path, k->name);
-				return true;
+				add_reason(why, size, "%s%s changed", path, k->name);
+				any = true;
+				continue;
 			}
 			snprintf(sub, sizeof(sub), "%s%s.", path, k->name);
-			if (differs(k->child, a + k->offset, b + k->offset, sub, from, why, size))
-				return true;
+			any |= differs(k->child, a + k->offset, b + k->offset, sub, from, why,
+			               size);
 			continue;
 		}
 		if (k->reload >= from && !same_value(k, a + k->offset, b + k->offset)) {
-			snprintf(why, size, "%s%s changed", path, k->name);
-			return true;
+			add_reason(why, size, "%s%s changed", path, k->name);
+			any = true;
 		}
 	}
-	return false;
+	return any;
+}
+
+/* differs() from the top of a compare: <why> starts empty */
+static bool
+compare(enum sl__config_section sec, const char *a, const char *b, const char *path,
+        enum sl__config_reload from, char *why, size_t size)
+{
+	if (size > 0)
+		why[0] = '\0';
+	return differs(sec, a, b, path, from, why, size);
 }
 
 bool
 sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                         size_t size)
 {
-	return differs(SL__SEC_TOP, (const char *)a, (const char *)b, "", SL__RELOAD_RESTART, why,
+	return compare(SL__SEC_TOP, (const char *)a, (const char *)b, "", SL__RELOAD_RESTART, why,
 	               size);
 }
 
@@ -164,7 +198,7 @@ bool
 sl_config_listener_needs_reopen(const struct sl_config_listener *a,
                                 const struct sl_config_listener *b, char *why, size_t size)
 {
-	return differs(SL__SEC_LISTENER, (const char *)a, (const char *)b, "", SL__RELOAD_REOPEN,
+	return compare(SL__SEC_LISTENER, (const char *)a, (const char *)b, "", SL__RELOAD_REOPEN,
 	               why, size);
 }
 
@@ -175,6 +209,6 @@ sl_config_group_needs_restart(const struct sl_config_group *a, const struct sl_c
 	char path[SL_CONFIG_NAME_MAX + 16];
 
 	snprintf(path, sizeof(path), "group %s: ", b->name);
-	return differs(SL__SEC_GROUP, (const char *)a, (const char *)b, path, SL__RELOAD_RESTART,
+	return compare(SL__SEC_GROUP, (const char *)a, (const char *)b, path, SL__RELOAD_RESTART,
 	               why, size);
 }

@@ -248,6 +248,13 @@ check_groups(struct sl__config_load *x)
 		const struct sl_config_group *g = &c->groups[i];
 		const struct sl__config_gmeta *m = &x->gm[i];
 
+		/* sluicectl names a backend GROUP/NAME, split at the first slash */
+		if (m->name && strchr(g->name, '/') != NULL)
+			sl__config_error(
+			        x, m->name->start_mark,
+			        "group name \"%s\" may not contain \"/\" (sluicectl names a "
+			        "backend GROUP/NAME)",
+			        g->name);
 		for (j = 0; m->name && j < i; j++) {
 			if (x->gm[j].name && strcmp(g->name, c->groups[j].name) == 0) {
 				sl__config_error(
@@ -376,6 +383,24 @@ check_self_backends(struct sl__config_load *x)
 					        "takes too: sluice would connect to itself",
 					        q, at, sl_addr_format(k[lo].a, l, sizeof(l)));
 				break;
+			}
+			/* the admin endpoint speaks HTTP about sluice: no service to balance */
+			if (x->admin_addr == NULL || c->admin.addr.len == 0)
+				continue;
+			if (!host_loaded && sl_addr_is_any(&c->admin.addr)) {
+				host = sl_host_addrs_load();
+				host_loaded = true;
+			}
+			if (sl_addr_reaches_here(to, &c->admin.addr, host)) {
+				sl__config_quote((const char *)gm->bm[b].addr->data.scalar.value,
+				                 gm->bm[b].addr->data.scalar.length, q, sizeof(q));
+				sl__config_error(
+				        x, gm->bm[b].addr->start_mark,
+				        "backend address \"%s\" reaches sluice's own admin "
+				        "endpoint (admin.address at %s)",
+				        q,
+				        sl__config_where(x, x->admin_addr->start_mark, at,
+				                         sizeof(at)));
 			}
 		}
 	}

@@ -402,6 +402,11 @@ get_name(struct sl__config_load *x, const yaml_node_t *v, const char *key,
 		return false;
 	}
 	n = v->data.scalar.length;
+	if (n == 0) { /* a quoted '' or "": scalar_is_null() takes only the plain empty one */
+		sl__config_error(x, v->start_mark,
+		                 "expected a name for \"%s\", got an empty string", key);
+		return false;
+	}
 	if (n >= SL_CONFIG_NAME_MAX) {
 		sl__config_error(x, v->start_mark, "\"%s\" is too long (at most %d bytes)", key,
 		                 SL_CONFIG_NAME_MAX - 1);

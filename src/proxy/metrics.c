@@ -637,15 +637,37 @@ listener_name(const struct sl_config_listener *l, char *buf, size_t size)
 	return l->name[0] != '\0' ? l->name : sl_addr_format(&l->addr, buf, size);
 }
 
-/* listener sets: an instance per slot (bytes and pauses: two), shown while the slot holds a
- * listener, live or retired with sessions left */
+/*
+ * listener sets: an instance per slot (bytes and pauses: two), shown while the slot holds a
+ * listener, live or retired with sessions left. A retired slot whose name a live one has again
+ * (the listener re-opened, or removed and named again) is not shown: one series per name, and
+ * the live slot's starts from 0, as after a restart.
+ */
 static bool
 listener_present(void *arg, size_t inst)
 {
 	struct sl_proxy *p = arg;
+	char a[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
+	bool shown = true;
 
-	/* relaxed: a statistic; the label read takes bk_mu */
-	return atomic_load_explicit(&p->lslots[inst].state, memory_order_relaxed) != SL_LSLOT_FREE;
+	/* relaxed: a statistic; the names are read under bk_mu */
+	switch (atomic_load_explicit(&p->lslots[inst].state, memory_order_relaxed)) {
+	case SL_LSLOT_FREE:
+		return false;
+	case SL_LSLOT_LIVE:
+		return true;
+	default:
+		break;
+	}
+	pthread_mutex_lock(&p->bk_mu);
+	for (size_t i = 0; i < p->lcap && shown; i++)
+		shown = i == inst ||
+		        atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
+		                SL_LSLOT_LIVE ||
+		        strcmp(listener_name(&p->lslots[i].cfg, a, sizeof(a)),
+		               listener_name(&p->lslots[inst].cfg, b, sizeof(b))) != 0;
+	pthread_mutex_unlock(&p->bk_mu);
+	return shown;
 }
 
 static bool

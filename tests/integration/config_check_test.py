@@ -68,6 +68,22 @@ upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
         self.assertIn("/nonexistent-sluice-dir/access.log: cannot open: No such file or directory",
                       r.stderr)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to check as another user")
+    def test_a_directory_the_user_cannot_write_is_named_in_a_warning(self):
+        d = tempfile.mkdtemp(prefix="sluice-check-")
+        os.chmod(d, 0o755)  # root's: another user may not create files in it
+        path = write_config(f"control: {{ path: {d}/ctl.sock }}\n" + ONE_LISTENER)
+        os.chmod(path, 0o644)
+        r = subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                            "--clear-groups", SLUICE, "--check", "-c", path],
+                           capture_output=True, text=True)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn(f"{path}: warning: control.path {d}/ctl.sock: this user (uid 65534) cannot "
+                      f"create files in {d} here (Permission denied)", r.stderr)
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
+        self.assertEqual((0, ""), (r.returncode, r.stderr))  # root may
+        self.assertEqual(f"{path}: ok (1 listener, 1 group)\n", r.stdout)
+
     def test_a_file_in_the_way_of_a_socket_or_the_access_log_is_refused_by_check_and_start(self):
         d = tempfile.mkdtemp(prefix="sluice-check-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
@@ -222,6 +238,10 @@ xdp: { interface: nosuchif0, required: true }
                            capture_output=True, text=True)
         self.assertNotEqual(0, r.returncode)
         self.assertIn("/nonexistent/sluice.yaml", r.stderr)
+        for args in (["--check", "-c", ""], ["-c", ""]):
+            r = subprocess.run([SLUICE] + args, capture_output=True, text=True)
+            self.assertEqual((2, "sluice: -c needs a configuration file, got an empty string\n"),
+                             (r.returncode, r.stderr))
 
 
 if __name__ == "__main__":

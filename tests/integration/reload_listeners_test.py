@@ -18,8 +18,8 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, ask_name, connect, echo_handler, name_handler, recv_exact, Server,
-                     Sluice, stable_port, wait_for_text)
+from harness import (SLOW, admin_get, ask_name, connect, echo_handler, name_handler, recv_exact,
+                     Server, Sluice, stable_port, wait_for_text)
 from reloading import ReloadCase
 
 
@@ -162,6 +162,47 @@ class ReloadListeners(ReloadCase):
             self.assertNotIn("still held by the kernel", px.stderr())
             if "runtime: io_uring" in px.stderr():  # on epoll uring runs as copy, and says so
                 self.assertNotIn("runs as copy", px.stderr())
+
+    def test_listener_named_again_while_its_old_session_runs_has_one_series(self):
+        """Removed while a session holds its slot, then named again: the new slot's series is
+        the only one of its name (a scrape with two samples of one name and labels is
+        invalid), in /metrics and in show sessions, while the old session runs and after."""
+        p1, p2, admin = stable_port(), stable_port(), stable_port()
+        top = f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+
+        def samples(name):
+            body = admin_get(admin, "/metrics")[1]
+            return [ln for ln in body.splitlines()
+                    if ln.startswith(name + "{") and 'listener="two"' in ln]
+
+        def listed():
+            rc, out, err = self.ctl("--json", "show", "sessions")
+            self.assertEqual(0, rc, err)
+            return [li["listener"] for li in json.loads(out)["result"]["listeners"]]
+
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            both = [("one", p1, "web", ""), ("two", p2, "web", "")]
+            self.write(both, web, top)
+            px = self.start(p1)
+            held = connect(p2)
+            self.addCleanup(held.close)
+            self.assertEqual("a", ask_name(held))
+            self.write([("one", p1, "web", "")], web, top)
+            self.hup(px)
+            self.assertEqual(1, len(samples("sluice_listener_active")))  # the retired slot's
+            self.write(both, web, top)
+            self.hup(px)
+            self.assertEqual("a", who(p2))
+            self.assertEqual("a", ask_name(held))
+            for name in ("sluice_listener_active", "sluice_listener_connections_total"):
+                self.assertEqual(1, len(samples(name)), samples(name))
+            self.assertEqual(2, len(samples("sluice_listener_bytes_total")))  # in, out
+            self.assertEqual(1, listed().count("two"))
+            held.close()
+            self.assertEqual(1, len(samples("sluice_listener_active")))
+            self.assertEqual(1, listed().count("two"))
+            self.assertEqual(0, px.stop())
 
     def test_unchanged_listener_refuses_nothing_across_reloads(self):
         p1, p2 = stable_port(), stable_port()

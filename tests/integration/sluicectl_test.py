@@ -54,7 +54,8 @@ class Ctl(unittest.TestCase):
 
     def ctl(self, *args, sock=None, json_out=False):
         """Runs sluicectl; (exit status, stdout, stderr)."""
-        cmd = [SLUICECTL, "-s", sock or self.sock] + (["--json"] if json_out else []) + list(args)
+        cmd = ([SLUICECTL, "-s", self.sock if sock is None else sock] +
+               (["--json"] if json_out else []) + list(args))
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * SLOW)
         return p.returncode, p.stdout, p.stderr
 
@@ -668,6 +669,13 @@ class Ctl(unittest.TestCase):
         rc, _, err = self.ctl("show", "info", sock=os.path.join(self.dir, "none.sock"))
         self.assertEqual(3, rc)
         self.assertIn("cannot reach the control socket", err)
+        # a path that is no socket is named for what it is, not "Connection refused"
+        rc, _, err = self.ctl("show", "info", sock=self.dir)
+        self.assertEqual(3, rc)
+        self.assertIn("it is a directory, not a socket", err)
+        rc, _, err = self.ctl("show", "info", sock="")
+        self.assertEqual((2, "sluicectl: -s needs the control socket's path, got an empty "
+                             "string\n"), (rc, err))
         p = subprocess.run([SLUICECTL], capture_output=True, text=True)
         self.assertEqual(2, p.returncode)
         self.assertIn("no command given", p.stderr)

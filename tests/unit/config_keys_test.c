@@ -309,6 +309,31 @@ groups_are_matched_by_name_not_by_place(void **state)
 	sl_test_config_fini(&b);
 }
 
+/* a refusal names every change that needs a restart, not only the first one found */
+static void
+every_restart_change_is_named(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(two_groups);
+	struct sl_test_load b = sl_test_config_load(two_groups);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	b.c->workers = a.c->workers + 3;
+	b.c->groups[0].max_backends = 7;
+	b.c->groups[1].max_backends = 9;
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_non_null(strstr(why, "workers changed"));
+	assert_non_null(strstr(why, "group one: max_backends changed"));
+	assert_non_null(strstr(why, "group two: max_backends changed"));
+	/* a short buffer is cut, never overrun */
+	assert_true(sl_config_needs_restart(a.c, b.c, why, 20));
+	assert_in_range(strlen(why), 1, 19);
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
 static void
 a_groups_balance_and_send_proxy_are_live(void **state)
 {
@@ -399,6 +424,7 @@ main(void)
 	                every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart),
 	        cmocka_unit_test(a_listener_added_and_a_backend_added_are_not_refused),
 	        cmocka_unit_test(groups_are_matched_by_name_not_by_place),
+	        cmocka_unit_test(every_restart_change_is_named),
 	        cmocka_unit_test(a_groups_balance_and_send_proxy_are_live),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),

@@ -1020,6 +1020,24 @@ config_reports_duplicate_group_name(void **state)
 	              "t.yaml:7:11: duplicate group name \"web\" (first defined at t.yaml:4:11)\n");
 }
 
+/* a quoted empty name is no name, and a group's name has no slash (sluicectl's GROUP/NAME) */
+static void
+config_reports_empty_and_slashed_names(void **state)
+{
+	(void)state;
+	assert_errors("listeners: [{ name: '', address: 127.0.0.1:8080 }]\n"
+	              "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:1:21: expected a name for \"name\", got an empty string\n");
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups: [{ name: \"\", backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	              "t.yaml:2:18: expected a name for \"name\", got an empty string\n");
+	assert_errors("listeners: [{ address: 127.0.0.1:8080 }]\n"
+	              "groups: [{ name: g/h, backends: [{ name: a/b, address: 127.0.0.1:9001 }] "
+	              "}]\n",
+	              "t.yaml:2:18: group name \"g/h\" may not contain \"/\" (sluicectl names a "
+	              "backend GROUP/NAME)\n");
+}
+
 static void
 config_reports_duplicate_listener_address(void **state)
 {
@@ -1113,6 +1131,22 @@ config_refuses_a_backend_that_is_one_of_the_listeners(void **state)
 	              "t.yaml:2:16 (127.0.0.1:21001): sluice would connect to itself\n"
 	              "t.yaml:17:27: backend address \"127.0.0.2:21004\" is the listener at "
 	              "t.yaml:5:16: sluice would connect to itself\n");
+}
+
+static void
+config_reports_a_backend_on_the_admin_endpoint(void **state)
+{
+	(void)state;
+	assert_errors("admin: { address: 0.0.0.0:21009 }\n"
+	              "listeners: [{ address: 127.0.0.1:21001 }]\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:21009\n"
+	              "      - address: 127.0.0.1:21008\n"
+	              "      - address: \"[::1]:21009\"\n",
+	              "t.yaml:6:18: backend address \"127.0.0.1:21009\" reaches sluice's own "
+	              "admin endpoint (admin.address at t.yaml:1:19)\n");
 }
 
 static void
@@ -2253,10 +2287,12 @@ main(void)
 	        cmocka_unit_test(config_reports_duration_too_long),
 	        cmocka_unit_test(config_reports_size_out_of_range),
 	        cmocka_unit_test(config_reports_duplicate_group_name),
+	        cmocka_unit_test(config_reports_empty_and_slashed_names),
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
 	        cmocka_unit_test(config_refuses_a_backend_that_is_one_of_the_listeners),
+	        cmocka_unit_test(config_reports_a_backend_on_the_admin_endpoint),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
 	        cmocka_unit_test(config_reports_a_file_named_for_two_uses),
 	        cmocka_unit_test(config_reports_a_file_named_two_ways_for_two_uses),
