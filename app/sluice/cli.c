@@ -370,8 +370,7 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 	}
 	for (;;) {
 		size_t len = strcspn(p, ",");
-		const char *why = NULL;
-		char mapped[128];
+		char why[128];
 
 		/* "a,,b", a trailing or leading comma: an address left out */
 		if (len == 0 || len >= sizeof(tok)) {
@@ -386,10 +385,8 @@ cli_parse_backends(const char *list, struct sl_addr *out, size_t max)
 			fprintf(stderr, "sluice: at most %zu backends on the command line\n", max);
 			return -EINVAL;
 		}
-		if (sl_addr_parse(&out[n], tok, false, &why) != 0 ||
-		    sl_addr_is_v4_mapped(&out[n], mapped, sizeof(mapped))) {
-			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok,
-			        why != NULL ? why : mapped);
+		if (sl_addr_parse_configured(&out[n], tok, false, why, sizeof(why)) != 0) {
+			fprintf(stderr, "sluice: bad backend address \"%s\": %s\n", tok, why);
 			return -EINVAL;
 		}
 		/* one server listed twice would be counted, checked and weighted twice, and one
@@ -500,13 +497,11 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 	if (c->admin && strcmp(c->admin, "off") == 0) {
 		cfg->admin.addr.len = 0;
 	} else if (c->admin) {
-		const char *why = NULL;
-		char mapped[128];
+		char why[128];
 
-		if (sl_addr_parse(&cfg->admin.addr, c->admin, true, &why) != 0 ||
-		    sl_addr_is_v4_mapped(&cfg->admin.addr, mapped, sizeof(mapped))) {
-			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin,
-			        why != NULL ? why : mapped);
+		if (sl_addr_parse_configured(&cfg->admin.addr, c->admin, true, why, sizeof(why)) !=
+		    0) {
+			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
 			return -EINVAL;
 		}
 	}
@@ -533,8 +528,7 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	struct sl_host_addrs *host;
 	struct sl_config_listener *l;
 	struct sl_config_group *g;
-	const char *why = NULL;
-	char mapped[128];
+	char why[128];
 
 	if (!cfg)
 		return -ENOMEM;
@@ -565,10 +559,8 @@ cli_build_config(struct sl_config **out, const struct cli *c, const char *listen
 	l = &cfg->listeners[0];
 	sl_config_listener_defaults(l);
 	cfg->nlisteners = 1;
-	if (sl_addr_parse(&l->addr, listen, false, &why) != 0 ||
-	    sl_addr_is_v4_mapped(&l->addr, mapped, sizeof(mapped))) {
-		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen,
-		        why != NULL ? why : mapped);
+	if (sl_addr_parse_configured(&l->addr, listen, false, why, sizeof(why)) != 0) {
+		fprintf(stderr, "sluice: bad listen address \"%s\": %s\n", listen, why);
 		goto err_inval;
 	}
 	sl_addr_format(&l->addr, l->name, sizeof(l->name));

@@ -89,6 +89,15 @@ SL_API bool sl_addr_reaches_here(const struct sl_addr *to, const struct sl_addr 
  */
 SL_API bool sl_addr_is_v4_mapped(const struct sl_addr *a, char *why, size_t size);
 
+/*
+ * An address as sluice takes one wherever it is configured (a file, a flag, sluicectl):
+ * sl_addr_parse(), then refused if IPv4-mapped (sl_addr_is_v4_mapped()) or if TCP cannot use
+ * it (a multicast address, 224.0.0.0/4 or ff00::/8, or 255.255.255.255: a listen there takes
+ * no client, a connect fails). Returns 0, or -EINVAL with the reason in <why> (<size> bytes).
+ */
+SL_API int sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0,
+                                    char *why, size_t size);
+
 /* Bytes of the IP address only (4 or 16), for flow hashing; sets <*n>. */
 SL_API const void *sl_addr_ip_bytes(const struct sl_addr *a, size_t *n);
 

@@ -234,8 +234,7 @@ parse_unban(const struct words *ws, struct sl__ctl_req *r, char *why, size_t siz
 static int
 parse_add(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
 {
-	char mapped[128];
-	const char *bad;
+	char bad[128];
 	int err;
 
 	err = copy_name(r->group, ws->w[2], strlen(ws->w[2]), "group", why, size);
@@ -243,10 +242,8 @@ parse_add(const struct words *ws, struct sl__ctl_req *r, char *why, size_t size)
 		err = copy_name(r->name, ws->w[3], strlen(ws->w[3]), "backend", why, size);
 	if (err != 0)
 		return err;
-	if (sl_addr_parse(&r->addr, ws->w[4], false, &bad) != 0)
+	if (sl_addr_parse_configured(&r->addr, ws->w[4], false, bad, sizeof(bad)) != 0)
 		return fail(why, size, "bad address \"%s\": %s", ws->w[4], bad);
-	if (sl_addr_is_v4_mapped(&r->addr, mapped, sizeof(mapped)))
-		return fail(why, size, "bad address \"%s\": %s", ws->w[4], mapped);
 	for (size_t i = 5; i < ws->n; i += 2) {
 		if (i + 1 == ws->n)
 			return fail(why, size, "\"%s\" needs a value; usage: %s", ws->w[i],

@@ -452,8 +452,8 @@ get_id(struct sl__config_load *x, const yaml_node_t *v, const char *key,
 static bool
 get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
 {
-	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], mapped[128];
-	const char *s = scalar_text(v), *why = NULL;
+	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], why[128];
+	const char *s = scalar_text(v);
 
 	if (v->type != YAML_SCALAR_NODE || scalar_is_null(v)) {
 		sl__config_error(x, v->start_mark,
@@ -467,12 +467,8 @@ get_addr(struct sl__config_load *x, const yaml_node_t *v, const char *key, struc
 		sl__config_error(x, v->start_mark, "bad address \"%s\": contains a NUL byte", q);
 		return false;
 	}
-	if (sl_addr_parse(a, s, false, &why) != 0) {
+	if (sl_addr_parse_configured(a, s, false, why, sizeof(why)) != 0) {
 		sl__config_error(x, v->start_mark, "bad address \"%s\": %s", q, why);
-		return false;
-	}
-	if (sl_addr_is_v4_mapped(a, mapped, sizeof(mapped))) {
-		sl__config_error(x, v->start_mark, "bad address \"%s\": %s", q, mapped);
 		return false;
 	}
 	return true;

@@ -249,6 +249,42 @@ sl_addr_is_any(const struct sl_addr *a)
 	return ip_is_any(p, n);
 }
 
+/* Why TCP cannot use <a>'s IP, or NULL if it may. */
+static const char *
+tcp_unusable(const struct sl_addr *a)
+{
+	const unsigned char *b;
+	size_t n;
+
+	if (a == NULL || (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6))
+		return NULL;
+	b = sl_addr_ip_bytes(a, &n);
+	if (n == 4 && b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+		return "the broadcast address";
+	if ((n == 4 && (b[0] & 0xf0) == 0xe0) || (n == 16 && b[0] == 0xff))
+		return "a multicast address";
+	return NULL;
+}
+
+int
+sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0, char *why,
+                         size_t size)
+{
+	const char *bad = NULL;
+
+	if (sl_addr_parse(a, text, allow_port0, &bad) != 0) {
+		snprintf(why, size, "%s", bad);
+		return -EINVAL;
+	}
+	if (sl_addr_is_v4_mapped(a, why, size))
+		return -EINVAL;
+	if ((bad = tcp_unusable(a)) != NULL) {
+		snprintf(why, size, "%s, which TCP cannot use", bad);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 bool
 sl_addr_overlap(const struct sl_addr *a, const struct sl_addr *b)
 {

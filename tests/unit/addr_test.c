@@ -202,6 +202,39 @@ addr_refuses_host_names_and_garbage(void **state)
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "", false, &why));
 }
 
+/* what a file, a flag or sluicectl takes: no mapped form, nothing TCP cannot use */
+static void
+addr_configured_refuses_mapped_multicast_and_broadcast_addresses(void **state)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+	        {"224.0.0.1:80", "a multicast address, which TCP cannot use"},
+	        {"239.255.255.250:1900", "a multicast address, which TCP cannot use"},
+	        {"[ff02::1]:80", "a multicast address, which TCP cannot use"},
+	        {"255.255.255.255:80", "the broadcast address, which TCP cannot use"},
+	        {"[::ffff:10.0.0.5]:80", "an IPv4 address in IPv6 form (IPv4-mapped): write the "
+	                                 "IPv4 address, 10.0.0.5:80"},
+	        {"127.0.0.1:0", "port out of range (1-65535)"},
+	};
+	struct sl_addr a;
+	char why[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(why, "?");
+		assert_int_equal(-EINVAL, sl_addr_parse_configured(&a, bad[i].text, false, why,
+		                                                   sizeof(why)));
+		assert_string_equal(bad[i].why, why);
+	}
+	/* the last unicast addresses before and after them are taken */
+	assert_int_equal(0, sl_addr_parse_configured(&a, "223.255.255.255:80", false, why, 128));
+	assert_int_equal(0, sl_addr_parse_configured(&a, "240.0.0.1:80", false, why, 128));
+	assert_int_equal(0, sl_addr_parse_configured(&a, "255.255.255.254:80", false, why, 128));
+	assert_int_equal(0, sl_addr_parse_configured(&a, "[fe80::1]:80", false, why, 128));
+	assert_int_equal(0, sl_addr_parse_configured(&a, "0.0.0.0:0", true, why, 128));
+}
+
 static void
 addr_names_the_ipv4_form_of_an_ipv4_mapped_address(void **state)
 {
@@ -241,6 +274,7 @@ main(void)
 	        cmocka_unit_test(addr_refuses_port_out_of_range),
 	        cmocka_unit_test(addr_refuses_unbracketed_ipv6),
 	        cmocka_unit_test(addr_refuses_host_names_and_garbage),
+	        cmocka_unit_test(addr_configured_refuses_mapped_multicast_and_broadcast_addresses),
 	        cmocka_unit_test(addr_names_the_ipv4_form_of_an_ipv4_mapped_address),
 	        cmocka_unit_test(addr_reaches_a_listener_on_its_address_or_a_wildcard_on_loopback),
 	        cmocka_unit_test(addr_host_addresses_reach_a_wildcard_listener_on_its_port),
