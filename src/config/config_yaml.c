@@ -1490,7 +1490,7 @@ get_number(struct sl__config_load *x, const yaml_node_t *v, const char *key, dou
 	*out = d;
 	return true;
 bad:
-	type_error(x, v, "a number at least 0 such as 0.25 or 5e8", key);
+	type_error(x, v, "a number from 0 to 1e300 such as 0.25 or 5e8", key);
 	return false;
 }
 

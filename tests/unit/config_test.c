@@ -379,7 +379,7 @@ config_alerts_report_bad_rules(void **state)
 	              "t.yaml:7:29: expected an http:// or https:// URL for \"url\", got "
 	              "\"ftp://x\"\n");
 	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: rss, above: -1 }] }\n",
-	              "t.yaml:7:50: expected a number at least 0 such as 0.25 or 5e8 for "
+	              "t.yaml:7:50: expected a number from 0 to 1e300 such as 0.25 or 5e8 for "
 	              "\"above\", got \"-1\"\n");
 }
 
