@@ -372,12 +372,13 @@ SL_API int sl_proxy_listener_name(struct sl_proxy *p, size_t i, char *name, size
 SL_API int sl_proxy_group_name(struct sl_proxy *p, size_t g, char *name, size_t size);
 
 /*
- * The address of backend <backend> of group <group>, where <backend> is as the statistics label
- * it (its name, or its address when it has none), backends added at run time included. 0 or
+ * The address of the backend of instance <inst> of the "backend" statistics set, if that
+ * instance is labelled <group> and <backend> now (a slot may change hands between two reads),
+ * backends added at run time included: one lookup, however many backends there are. 0 or
  * -ENOENT. Any thread but a worker while it exists.
  */
-SL_API int sl_proxy_backend_addr(struct sl_proxy *p, const char *group, const char *backend,
-                                 struct sl_addr *out);
+SL_API int sl_proxy_backend_instance_addr(struct sl_proxy *p, size_t inst, const char *group,
+                                          const char *backend, struct sl_addr *out);
 
 /* The name of a timeout kind ("connect", "client_idle", ...), or NULL if out of range. */
 SL_API const char *sl_timeout_kind_name(enum sl_timeout_kind k);

@@ -124,10 +124,10 @@ reply_page(struct MHD_Connection *c)
 }
 
 static int
-backend_addr(void *arg, const char *group, const char *backend, char *buf, size_t size)
+backend_addr(void *arg, size_t inst, const char *group, const char *backend, char *buf, size_t size)
 {
 	struct sl_addr a;
-	int err = sl_proxy_backend_addr(arg, group, backend, &a);
+	int err = sl_proxy_backend_instance_addr(arg, inst, group, backend, &a);
 
 	if (err == 0)
 		sl_addr_format(&a, buf, size);

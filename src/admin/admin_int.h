@@ -49,11 +49,12 @@ json_t *sl__admin_json_figure(double d);
 struct sl_admin_extras {
 	double uptime_seconds; /* "uptime_seconds" in the process object; < 0: left out */
 	/*
-	 * Writes the address of backend <backend> (its label) of group <group> into <buf> of
-	 * <size> bytes: 0, or a negative errno and the backend object has no "address". NULL: none.
+	 * Writes the address of the backend of instance <inst> of the backend set, labelled
+	 * <group> and <backend>, into <buf> of <size> bytes: 0, or a negative errno and the
+	 * backend object has no "address". NULL: none.
 	 */
-	int (*backend_addr)(void *arg, const char *group, const char *backend, char *buf,
-	                    size_t size);
+	int (*backend_addr)(void *arg, size_t inst, const char *group, const char *backend,
+	                    char *buf, size_t size);
 	void *arg;
 };
 

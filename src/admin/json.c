@@ -117,11 +117,18 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 	}
 	if (strcmp(set, "backend") == 0) {
 		const json_t *up = json_object_get(o, "up"), *ej = json_object_get(o, "ejected"),
-		             *ck = json_object_get(o, "checked");
+		             *ck = json_object_get(o, "checked"),
+		             *dr = json_object_get(o, "draining"),
+		             *di = json_object_get(o, "disabled");
 		const char *state = "up";
 
-		if (json_is_integer(up) && json_integer_value(up) == 0)
+		/* the operator's word first: a disabled backend is not checked, its "up" is old */
+		if (json_is_integer(di) && json_integer_value(di) != 0)
+			state = "disabled";
+		else if (json_is_integer(up) && json_integer_value(up) == 0)
 			state = "down";
+		else if (json_is_integer(dr) && json_integer_value(dr) != 0)
+			state = "draining";
 		else if (json_is_integer(ej) && json_integer_value(ej) != 0)
 			state = "ejected";
 		else if (json_is_integer(ck) && json_integer_value(ck) == 0)
@@ -134,8 +141,8 @@ instance_object(const struct sl_stats_set *s, size_t inst, const struct sl_admin
 			             *b = json_object_get(o, "backend");
 
 			if (json_is_string(g) && json_is_string(b) &&
-			    x->backend_addr(x->arg, json_string_value(g), json_string_value(b), a,
-			                    sizeof(a)) == 0)
+			    x->backend_addr(x->arg, inst, json_string_value(g),
+			                    json_string_value(b), a, sizeof(a)) == 0)
 				json_object_set_new(o, "address", json_string(a));
 		}
 	}

@@ -1159,21 +1159,6 @@ sl_backend_admin_name(enum sl_backend_admin a)
 }
 
 int
-sl_proxy_backend_addr(struct sl_proxy *p, const char *group, const char *backend,
-                      struct sl_addr *out)
-{
-	int g, i;
-
-	pthread_mutex_lock(&p->bk_mu);
-	g = find_group(p, group);
-	i = g < 0 ? g : find_backend(p, (size_t)g, backend);
-	if (i >= 0)
-		*out = p->backends[g][i].addr;
-	pthread_mutex_unlock(&p->bk_mu);
-	return i < 0 ? i : 0;
-}
-
-int
 sl_proxy_backend_name(struct sl_proxy *p, const char *group, const struct sl_addr *addr, char *out,
                       size_t size)
 {

@@ -631,6 +631,12 @@ apply(struct dgroup *g)
 		             g->cg->name, g->good.n, strerror(-err));
 	else if (err == -ELOOP)
 		say_loop(g);
+	else if (err == -EEXIST)
+		sl_log_error(
+		        "discover %s: cannot apply the %zu backends found: one of them has the "
+		        "name of a backend of the file (a backend found is named by its "
+		        "address, ADDR:PORT)",
+		        g->cg->name, g->good.n);
 	else if (err == -ENOSPC)
 		sl_log_error(
 		        "discover %s: of the %zu backends found, not all fit in the group's %u "

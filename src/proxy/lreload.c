@@ -148,9 +148,11 @@ slot_state(const struct sl_lslot *slot)
 	return (enum sl_lslot_state)atomic_load_explicit(&slot->state, memory_order_relaxed);
 }
 
+/* Under bk_mu (which also guards p->lretired). */
 static void
-slot_set_state(struct sl_lslot *slot, enum sl_lslot_state st)
+slot_set_state(struct sl_proxy *p, struct sl_lslot *slot, enum sl_lslot_state st)
 {
+	p->lretired += (st == SL_LSLOT_RETIRED) - (slot_state(slot) == SL_LSLOT_RETIRED);
 	/* relaxed: statistics read it as a snapshot; the workers learn of a slot by a post */
 	atomic_store_explicit(&slot->state, (uint8_t)st, memory_order_relaxed);
 }
@@ -164,7 +166,7 @@ slot_empty(struct sl_proxy *p, size_t i)
 		p->lfds[(size_t)w * p->lcap + i] = -1;
 	}
 	sl__lshared_clear(p, i);
-	slot_set_state(&p->lslots[i], SL_LSLOT_FREE);
+	slot_set_state(p, &p->lslots[i], SL_LSLOT_FREE);
 }
 
 /* Frees every retired slot that no worker holds any more. Under bk_mu. */
@@ -179,6 +181,7 @@ reclaim(struct sl_proxy *p)
 		     * with the slot's listener before it is freed here */
 		    atomic_load_explicit(&slot->holders, memory_order_acquire) != 0)
 			continue;
+		sl__metrics_listener_freed(p, i);
 		slot_empty(p, i);
 		sl_log_debug("listener %s: its last session ended: slot %zu freed", slot->cfg.name,
 		             i);
@@ -264,6 +267,7 @@ open_slot(struct sl_proxy *p, size_t i, const struct sl_config_listener *c, size
 
 	slot_copy(slot, c);
 	slot->used = true;
+	sl__metrics_listener_filled(p, i);
 	err = sl__lshared_fill(p, i);
 	if (err != 0) {
 		snprintf(why, size, "listener %s: cannot create its source table: %s", c->name,
@@ -578,7 +582,7 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 		/* R1: pairs with A2 in sl__listener_live(): the listener's fields are visible
 		 * (the post below orders it too) */
 		atomic_store_explicit(&slot->live, &next->listeners[k], memory_order_release);
-		slot_set_state(slot, SL_LSLOT_LIVE);
+		slot_set_state(p, slot, SL_LSLOT_LIVE);
 		if (pl->reason[k][0] != '\0')
 			sl_log_info("listener %s: %s: re-opened", slot->cfg.name, pl->reason[k]);
 		if (pl->donor[k] != SIZE_MAX)
@@ -620,7 +624,7 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 			continue;
 		/* R4: pairs with A2 in sl__listener_live(): the copy is visible */
 		atomic_store_explicit(&slot->live, &slot->cfg, memory_order_release);
-		slot_set_state(slot, SL_LSLOT_RETIRED);
+		slot_set_state(p, slot, SL_LSLOT_RETIRED);
 		sl_log_info("listener %s: closed; its sessions run to their end", slot->cfg.name);
 	}
 	pthread_mutex_unlock(&p->bk_mu);

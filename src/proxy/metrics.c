@@ -362,6 +362,28 @@ sl__metrics_backend_label(void *arg, size_t inst, unsigned j, char *buf, size_t 
 	return true;
 }
 
+int
+sl_proxy_backend_instance_addr(struct sl_proxy *p, size_t inst, const char *group,
+                               const char *backend, struct sl_addr *out)
+{
+	const struct sl_backend *b;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&p->bk_mu);
+	if (inst < p->mx.nbackends) {
+		b = sl__metrics_backend_at(p, inst);
+		/* relaxed: the state changes under bk_mu, held here */
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_LIVE &&
+		    strcmp(b->name, backend) == 0 &&
+		    strcmp(sl__group_cfg(p, group_of(p, inst))->name, group) == 0) {
+			*out = b->addr;
+			err = 0;
+		}
+	}
+	pthread_mutex_unlock(&p->bk_mu);
+	return err;
+}
+
 static bool
 backend_bytes_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
 {
@@ -399,7 +421,7 @@ read_process(void *arg, size_t inst, unsigned idx)
 
 /* backend set: B_COUNTERS counter definitions, then the others */
 enum { B_COUNTERS = 3 };
-enum { B_UP, B_CHECKED, B_EJECTED, B_WEIGHT, B_BACKUP };
+enum { B_UP, B_CHECKED, B_EJECTED, B_WEIGHT, B_BACKUP, B_DRAINING, B_DISABLED };
 
 static uint64_t
 read_backend(void *arg, size_t inst, unsigned idx)
@@ -433,6 +455,12 @@ read_backend(void *arg, size_t inst, unsigned idx)
 	case B_BACKUP:
 		/* relaxed: a statistic */
 		return atomic_load_explicit(&b->backup, memory_order_relaxed) != 0;
+	case B_DRAINING:
+		/* relaxed: a statistic, as the balancer's own read */
+		return atomic_load_explicit(&b->admin, memory_order_relaxed) == SL_BACKEND_DRAINING;
+	case B_DISABLED:
+		/* relaxed: a statistic, as the balancer's own read */
+		return atomic_load_explicit(&b->admin, memory_order_relaxed) == SL_BACKEND_DISABLED;
 	}
 	return 0;
 }
@@ -637,35 +665,86 @@ listener_name(const struct sl_config_listener *l, char *buf, size_t size)
 	return l->name[0] != '\0' ? l->name : sl_addr_format(&l->addr, buf, size);
 }
 
+static enum sl_lslot_state
+lstate(const struct sl_proxy *p, size_t i)
+{
+	/* relaxed: written under bk_mu, which every reader here holds */
+	return (enum sl_lslot_state)atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed);
+}
+
+/* true if slots <i> and <j> hold listeners of one name. Under bk_mu. */
+static bool
+same_name(const struct sl_proxy *p, size_t i, size_t j)
+{
+	char a[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
+
+	return strcmp(listener_name(&p->lslots[i].cfg, a, sizeof(a)),
+	              listener_name(&p->lslots[j].cfg, b, sizeof(b))) == 0;
+}
+
+/* The live slot of slot <r>'s name other than <r>, or SIZE_MAX. Under bk_mu. */
+static size_t
+live_of_name(const struct sl_proxy *p, size_t r)
+{
+	for (size_t i = 0; p->lretired > 0 && i < p->lcap; i++)
+		if (i != r && lstate(p, i) == SL_LSLOT_LIVE && same_name(p, i, r))
+			return i;
+	return SIZE_MAX;
+}
+
+/* Value <k> (enum sl_lctr) of slot <i> alone: its counter less its base. Under bk_mu. */
+static uint64_t
+lcounted(const struct sl_proxy *p, size_t i, unsigned k)
+{
+	unsigned idx = (unsigned)(i * SL_LCTR_COUNT + k);
+
+	if (k == SL_LCTR_ACTIVE)
+		return (uint64_t)sl_counter_gauge_sum(p->mx.lctr, idx);
+	return sl_counter_sum(p->mx.lctr, idx) - p->lslots[i].ctr_base[k];
+}
+
+void
+sl__metrics_listener_filled(struct sl_proxy *p, size_t i)
+{
+	for (unsigned k = 0; k < SL_LCTR_COUNT; k++)
+		p->lslots[i].ctr_base[k] =
+		        sl_counter_sum(p->mx.lctr, (unsigned)(i * SL_LCTR_COUNT + k));
+}
+
+void
+sl__metrics_listener_freed(struct sl_proxy *p, size_t i)
+{
+	size_t live = live_of_name(p, i);
+
+	for (unsigned k = 0; live != SIZE_MAX && k < SL_LCTR_COUNT; k++)
+		if (k != SL_LCTR_ACTIVE) /* none of its sessions is left */
+			p->lslots[live].ctr_base[k] -= lcounted(p, i, k);
+}
+
 /*
- * listener sets: an instance per slot (bytes and pauses: two), shown while the slot holds a
- * listener, live or retired with sessions left. A retired slot whose name a live one has again
- * (the listener re-opened, or removed and named again) is not shown: one series per name, and
- * the live slot's starts from 0, as after a restart.
+ * listener sets: an instance per slot (bytes and pauses: two, by direction). A live slot is
+ * shown with what retired slots of its name still count added in (a listener re-opened by a
+ * reload, or removed and named again while its old sessions run: one series per name, which
+ * never goes back); a retired one only while it has sessions and no live slot has its name.
  */
 static bool
 listener_present(void *arg, size_t inst)
 {
 	struct sl_proxy *p = arg;
-	char a[SL_ADDR_STRLEN], b[SL_ADDR_STRLEN];
-	bool shown = true;
+	bool shown;
 
-	/* relaxed: a statistic; the names are read under bk_mu */
-	switch (atomic_load_explicit(&p->lslots[inst].state, memory_order_relaxed)) {
-	case SL_LSLOT_FREE:
-		return false;
-	case SL_LSLOT_LIVE:
-		return true;
-	default:
-		break;
-	}
 	pthread_mutex_lock(&p->bk_mu);
-	for (size_t i = 0; i < p->lcap && shown; i++)
-		shown = i == inst ||
-		        atomic_load_explicit(&p->lslots[i].state, memory_order_relaxed) !=
-		                SL_LSLOT_LIVE ||
-		        strcmp(listener_name(&p->lslots[i].cfg, a, sizeof(a)),
-		               listener_name(&p->lslots[inst].cfg, b, sizeof(b))) != 0;
+	switch (lstate(p, inst)) {
+	case SL_LSLOT_LIVE:
+		shown = true;
+		break;
+	case SL_LSLOT_RETIRED:
+		shown = live_of_name(p, inst) == SIZE_MAX &&
+		        (int64_t)lcounted(p, inst, SL_LCTR_ACTIVE) > 0;
+		break;
+	default:
+		shown = false;
+	}
 	pthread_mutex_unlock(&p->bk_mu);
 	return shown;
 }
@@ -674,6 +753,43 @@ static bool
 listener_pair_present(void *arg, size_t inst)
 {
 	return listener_present(arg, inst / 2);
+}
+
+/* Value <k> of the series of slot <i>'s name, as listener_present() tells. */
+static uint64_t
+listener_value(struct sl_proxy *p, size_t i, unsigned k)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&p->bk_mu);
+	v = lcounted(p, i, k);
+	for (size_t r = 0; p->lretired > 0 && lstate(p, i) == SL_LSLOT_LIVE && r < p->lcap; r++)
+		if (r != i && lstate(p, r) == SL_LSLOT_RETIRED && same_name(p, r, i))
+			v += lcounted(p, r, k);
+	pthread_mutex_unlock(&p->bk_mu);
+	return v;
+}
+
+static uint64_t
+listener_read(void *arg, size_t inst, unsigned idx)
+{
+	return listener_value(arg, inst, idx == 0 ? SL_LCTR_CONNECTIONS : SL_LCTR_ACTIVE);
+}
+
+static uint64_t
+listener_bytes_read(void *arg, size_t inst, unsigned idx)
+{
+	(void)idx;
+	return listener_value(arg, inst / 2, inst % 2 == 0 ? SL_LCTR_BYTES_IN : SL_LCTR_BYTES_OUT);
+}
+
+static uint64_t
+listener_pauses_read(void *arg, size_t inst, unsigned idx)
+{
+	(void)idx;
+	return listener_value(arg, inst / 2,
+	                      inst % 2 == 0 ? SL_LCTR_BANDWIDTH_PAUSES
+	                                    : SL_LCTR_BANDWIDTH_PAUSES_DOWNLOAD);
 }
 
 static bool
@@ -696,11 +812,11 @@ listener_pair_label(void *arg, size_t inst, unsigned j, char *buf, size_t size)
 	return listener_label(arg, inst / 2, j, buf, size);
 }
 
-/* A listener set: an instance per slot (<pairs>: two, by direction). */
+/* A listener set: an instance per slot (<pairs>: two, by direction), read by <read>. */
 static int
 add_listener_set(struct sl_proxy *p, struct sl_stats_set **out, const char *name,
                  const char *const *labels, const struct sl_stats_def *defs, unsigned ndefs,
-                 bool pairs)
+                 bool pairs, sl_stats_read_fn read)
 {
 	return sl_stats_add_set(p->mx.reg,
 	                        &(struct sl_stats_set_opts){
@@ -709,7 +825,7 @@ add_listener_set(struct sl_proxy *p, struct sl_stats_set **out, const char *name
 	                                .nlabels = pairs ? 2 : 1,
 	                                .defs = defs,
 	                                .ndefs = ndefs,
-	                                .ctr = p->mx.lctr,
+	                                .read = read,
 	                                .present = pairs ? listener_pair_present : listener_present,
 	                                .label = pairs ? listener_pair_label : listener_label,
 	                                .arg = p},
@@ -724,46 +840,44 @@ add_listeners(struct sl_proxy *p)
 	        {.name = "listener_connections",
 	         .kind = SL_STATS_COUNTER,
 	         .help = "Client connections accepted by the listener.",
-	         .offset = SL_LCTR_CONNECTIONS},
+	         .offset = SL_STATS_READ},
 	        {.name = "listener_active",
 	         .kind = SL_STATS_GAUGE,
 	         .help = "Sessions of the listener open now.",
-	         .offset = SL_LCTR_ACTIVE},
+	         .offset = SL_STATS_READ},
 	};
 	const struct sl_stats_def bytes = {.name = "listener_bytes",
 	                                   .kind = SL_STATS_COUNTER,
 	                                   .help = "Bytes forwarded by the listener's sessions.",
-	                                   .offset = 0};
+	                                   .offset = SL_STATS_READ};
 	const struct sl_stats_def pauses = {
 	        .name = "listener_bandwidth_pauses",
 	        .kind = SL_STATS_COUNTER,
 	        .help = "Times a session stopped reading at a bandwidth limit (bandwidth:).",
-	        .offset = 0};
+	        .offset = SL_STATS_READ};
 	struct sl_stats_set *s, *sb, *sp;
 	char a[SL_ADDR_STRLEN];
 	int err;
 
-	if ((err = add_listener_set(p, &s, "listener", labels, defs, SL_ARRAY_SIZE(defs), false)) !=
-	            0 ||
-	    (err = add_listener_set(p, &sb, "listener_bytes", labels, &bytes, 1, true)) != 0 ||
-	    (err = add_listener_set(p, &sp, "listener_bandwidth_pauses", labels, &pauses, 1,
-	                            true)) != 0)
+	if ((err = add_listener_set(p, &s, "listener", labels, defs, SL_ARRAY_SIZE(defs), false,
+	                            listener_read)) != 0 ||
+	    (err = add_listener_set(p, &sb, "listener_bytes", labels, &bytes, 1, true,
+	                            listener_bytes_read)) != 0 ||
+	    (err = add_listener_set(p, &sp, "listener_bandwidth_pauses", labels, &pauses, 1, true,
+	                            listener_pauses_read)) != 0)
 		return err;
 	/* one instance per slot (inst == slot; the pairs: 2 * slot + direction), named after
 	 * the slot's listener now (listener_label()) */
 	for (size_t i = 0; i < p->lcap; i++) {
 		const char *name = listener_name(&p->lslots[i].cfg, a, sizeof(a));
-		unsigned base = (unsigned)i * SL_LCTR_COUNT;
 
-		if ((err = sl_stats_add_instance(s, &name, base)) != 0 ||
-		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "in"},
-		                                 base + SL_LCTR_BYTES_IN)) != 0 ||
-		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "out"},
-		                                 base + SL_LCTR_BYTES_OUT)) != 0 ||
-		    (err = sl_stats_add_instance(sp, (const char *const[]){name, "upload"},
-		                                 base + SL_LCTR_BANDWIDTH_PAUSES)) != 0 ||
-		    (err = sl_stats_add_instance(sp, (const char *const[]){name, "download"},
-		                                 base + SL_LCTR_BANDWIDTH_PAUSES_DOWNLOAD)) != 0)
+		if ((err = sl_stats_add_instance(s, &name, 0)) != 0 ||
+		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "in"}, 0)) != 0 ||
+		    (err = sl_stats_add_instance(sb, (const char *const[]){name, "out"}, 0)) != 0 ||
+		    (err = sl_stats_add_instance(sp, (const char *const[]){name, "upload"}, 0)) !=
+		            0 ||
+		    (err = sl_stats_add_instance(sp, (const char *const[]){name, "download"}, 0)) !=
+		            0)
 			return err;
 	}
 	return 0;
@@ -810,6 +924,16 @@ add_backends(struct sl_proxy *p)
 	                             .help = "1 if the backend is a backup: it takes sessions "
 	                                     "only while no primary of its group serves.",
 	                             .offset = SL_STATS_READ},
+	        [B_COUNTERS + B_DRAINING] = {.name = "backend_draining",
+	                                     .kind = SL_STATS_GAUGE,
+	                                     .help = "1 while the operator drains the backend: no "
+	                                             "new sessions, open ones run on.",
+	                                     .offset = SL_STATS_READ},
+	        [B_COUNTERS + B_DISABLED] = {.name = "backend_disabled",
+	                                     .kind = SL_STATS_GAUGE,
+	                                     .help = "1 while the operator disables the backend: "
+	                                             "no new sessions, no health checks.",
+	                                     .offset = SL_STATS_READ},
 	};
 	const struct sl_stats_def bytes = {.name = "backend_bytes",
 	                                   .kind = SL_STATS_COUNTER,

@@ -313,6 +313,10 @@ struct sl_lslot {
 	/* enum sl_lslot_state: written under p->bk_mu; read relaxed by statistics */
 	_Atomic uint8_t state;
 	bool used; /* filled once at least: its counters hold an earlier listener's totals */
+	/* what statistics subtract from the slot's counters (not the active gauge): their sums
+	 * when it was filled, less what retired slots of its name left when freed
+	 * (sl__metrics_listener_filled(), _freed()). Under bk_mu */
+	uint64_t ctr_base[SL_LCTR_COUNT];
 	/* the steering program of steering: cpu is attached to its sockets' group
 	 * (sl__proxy_steer()); controlling thread */
 	bool steered;
@@ -453,6 +457,7 @@ struct sl_proxy {
 	 * workers, the first cfg->nlisteners filled at create; states change under bk_mu */
 	struct sl_lslot *lslots;
 	size_t lcap;
+	size_t lretired; /* slots RETIRED now; under bk_mu */
 	/* this host's addresses, for a backend that would reach a wildcard listener
 	 * (backends.c), and when they were read (sl_clock_ns()); under bk_mu */
 	struct sl_host_addrs *host_addrs;
@@ -608,6 +613,13 @@ void sl__metrics_connect_failed(struct sl_session *s);
 void sl__metrics_forwarded(struct sl_session *s);
 /* At close: the bytes not yet counted, the session's duration, the active gauges. */
 void sl__metrics_closed(struct sl_session *s);
+/*
+ * Listener slot <i> is filled (its counters start from 0, plus what retired slots of its name
+ * still count), or retired slot <i> is freed (what it counted moves into the live slot of its
+ * name, if one has it): one series per listener name that never goes back. Under bk_mu.
+ */
+void sl__metrics_listener_filled(struct sl_proxy *p, size_t i);
+void sl__metrics_listener_freed(struct sl_proxy *p, size_t i);
 /* Backend slot <flat> (the index of the statistics' backend sets: p->mx.bbase[g] + slot). */
 const struct sl_backend *sl__metrics_backend_at(const struct sl_proxy *p, size_t flat);
 /* Statistics callbacks for a set with an instance per backend slot, <arg> the proxy: shown

@@ -183,6 +183,12 @@ class Admin(unittest.TestCase):
                 metrics = parse_metrics(self.metrics(admin_port))
                 self.assertEqual((1, 0), (metrics['sluice_group_backends_up{group="g"}'],
                                           metrics['sluice_group_backends_serving{group="g"}']))
+                # the operator's state is in the metrics and in /stats (the page's source)
+                self.assertEqual((state == "drain", state == "disable"),
+                                 (metrics['sluice_backend_draining{group="g",backend="b1"}'] == 1,
+                                  metrics['sluice_backend_disabled{group="g",backend="b1"}'] == 1))
+                be = json.loads(admin_get(admin_port, "/stats")[1])["backend"][0]
+                self.assertEqual({"drain": "draining", "disable": "disabled"}[state], be["state"])
                 r = subprocess.run([SLUICECTL, "-s", sock, "enable", "backend", "g/b1"],
                                    capture_output=True, text=True, timeout=60)
                 self.assertEqual(0, r.returncode, r.stderr)

@@ -18,8 +18,9 @@ import threading
 import time
 import unittest
 
-from harness import (SLOW, admin_get, ask_name, connect, echo_handler, name_handler, recv_exact,
-                     Server, Sluice, stable_port, wait_for_text)
+from harness import (SLOW, admin_get, ask_name, connect, echo_handler, name_handler,
+                     parse_metrics, recv_exact, Server, Sluice, stable_port, wait_for,
+                     wait_for_text)
 from reloading import ReloadCase
 
 
@@ -87,10 +88,10 @@ def port_free(port):
 
 
 class ReloadListeners(ReloadCase):
-    def write(self, listeners, groups, top=""):
+    def write(self, listeners, groups, top="", workers=2):
         """<listeners>: [(name, port, group, extra yaml)], <groups>: [(name, [(b, addr)])]."""
-        text = (f"workers: 2\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n{top}"
-                "listeners:\n")
+        text = (f"workers: {workers}\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                f"{top}listeners:\n")
         for name, port, group, extra in listeners:
             text += (f"  - name: {name}\n    address: 127.0.0.1:{port}\n"
                      f"    group: {group}\n{extra}")
@@ -164,16 +165,17 @@ class ReloadListeners(ReloadCase):
                 self.assertNotIn("runs as copy", px.stderr())
 
     def test_listener_named_again_while_its_old_session_runs_has_one_series(self):
-        """Removed while a session holds its slot, then named again: the new slot's series is
-        the only one of its name (a scrape with two samples of one name and labels is
-        invalid), in /metrics and in show sessions, while the old session runs and after."""
+        """Removed while a session holds its slot, then named again: one series of its name
+        (a scrape with two samples of one name and labels is invalid), in /metrics and in show
+        sessions, counting both slots' sessions and never going back; a slot a later listener
+        takes starts that one's counters at 0."""
         p1, p2, admin = stable_port(), stable_port(), stable_port()
-        top = f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+        top = f"admin: {{ address: 127.0.0.1:{admin} }}\nlog: {{ level: debug }}\n"
 
-        def samples(name):
+        def samples(name, listener="two"):
             body = admin_get(admin, "/metrics")[1]
-            return [ln for ln in body.splitlines()
-                    if ln.startswith(name + "{") and 'listener="two"' in ln]
+            return [float(ln.rsplit(" ", 1)[1]) for ln in body.splitlines()
+                    if ln.startswith(name + "{") and f'listener="{listener}"' in ln]
 
         def listed():
             rc, out, err = self.ctl("--json", "show", "sessions")
@@ -190,18 +192,54 @@ class ReloadListeners(ReloadCase):
             self.assertEqual("a", ask_name(held))
             self.write([("one", p1, "web", "")], web, top)
             self.hup(px)
-            self.assertEqual(1, len(samples("sluice_listener_active")))  # the retired slot's
+            # removed, its session still open: shown alone while it runs
+            self.assertEqual([1.0], samples("sluice_listener_active"))
             self.write(both, web, top)
             self.hup(px)
             self.assertEqual("a", who(p2))
             self.assertEqual("a", ask_name(held))
-            for name in ("sluice_listener_active", "sluice_listener_connections_total"):
-                self.assertEqual(1, len(samples(name)), samples(name))
+            self.assertEqual([1.0], samples("sluice_listener_active"))  # the old socket's
+            self.assertEqual([2.0], samples("sluice_listener_connections_total"))
             self.assertEqual(2, len(samples("sluice_listener_bytes_total")))  # in, out
             self.assertEqual(1, listed().count("two"))
             held.close()
-            self.assertEqual(1, len(samples("sluice_listener_active")))
+            wait_for(lambda: samples("sluice_listener_active") == [0.0], "the session closed")
+            self.assertEqual([2.0], samples("sluice_listener_connections_total"))
+            # the next reload frees the old slot: what it counted stays in the series
+            self.write([("one", p1, "web", ""), ("two", p2, "web", ""),
+                        ("three", stable_port(), "web", "")], web, top)
+            self.hup(px)
+            wait_for_text(px, "listener two: its last session ended: slot")
+            self.assertEqual([2.0], samples("sluice_listener_connections_total"))
             self.assertEqual(1, listed().count("two"))
+            # removed for good: its series goes with it
+            self.write([("one", p1, "web", "")], web, top)
+            self.hup(px)
+            self.assertEqual([], samples("sluice_listener_connections_total"))
+            self.assertEqual(0, listed().count("two"))
+            self.assertEqual(0, px.stop())
+
+    def test_a_listener_in_a_reused_slot_counts_from_zero(self):
+        """128 workers leave the process 31 listener slots (each worker has a pool per
+        slot): 40 renames go through every slot and reuse them; each new name counts its own
+        connection alone, not the totals of the listeners the slot had before."""
+        p1, admin = stable_port(), stable_port()
+        top = f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", "")], web, top, workers=128)
+            px = self.start(p1)
+            for i in range(40):
+                name, port = f"n{i}", stable_port()
+                self.write([("one", p1, "web", ""), (name, port, "web", "")], web, top,
+                           workers=128)
+                self.hup(px)
+                self.assertEqual("a", who(port))
+                got = parse_metrics(admin_get(admin, "/metrics")[1])
+                self.assertEqual({'sluice_listener_connections_total{listener="one"}': 0.0,
+                                  f'sluice_listener_connections_total{{listener="{name}"}}': 1.0},
+                                 {k: v for k, v in got.items()
+                                  if k.startswith("sluice_listener_connections_total")})
             self.assertEqual(0, px.stop())
 
     def test_unchanged_listener_refuses_nothing_across_reloads(self):

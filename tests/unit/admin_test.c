@@ -192,9 +192,11 @@ render_stats_plain(const struct sl_stats *r, FILE *f)
 }
 
 static int
-fake_backend_addr(void *arg, const char *group, const char *backend, char *buf, size_t size)
+fake_backend_addr(void *arg, size_t inst, const char *group, const char *backend, char *buf,
+                  size_t size)
 {
 	(void)arg;
+	(void)inst;
 	if (strcmp(group, "web") != 0 || strcmp(backend, "b1") != 0)
 		return -ENOENT;
 	snprintf(buf, size, "127.0.0.1:8080");
