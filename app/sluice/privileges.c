@@ -147,7 +147,8 @@ warn_access_log_dir(const struct sl_config *cfg, const struct sl_privs_id *id)
 }
 
 int
-privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan)
+privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan,
+                const char *reload_from)
 {
 	uint64_t keep = sl_privs_caps(cfg, SL_PRIVS_RUN, NULL, 0);
 	const char *log = access_log_file(cfg);
@@ -201,5 +202,10 @@ privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan)
 		return -1;
 	}
 	warn_access_log_dir(cfg, &id);
+	if (reload_from != NULL && access(reload_from, R_OK) != 0)
+		sl_log_warn("user %s (uid %u) cannot read %s (%s): every reload (SIGHUP, sluicectl "
+		            "reload) will fail until it can; keep the file readable by it (mode "
+		            "0644 is the norm)",
+		            id.user, (unsigned)id.uid, reload_from, strerror(errno));
 	return 0;
 }

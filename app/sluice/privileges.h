@@ -32,8 +32,10 @@ int privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, 
  * cfg->group, keeping only the capabilities the features in use need while running; an access
  * log file this start made (<plan>) is given to that user first. With neither set, root only
  * gets a warning, and a non-root process still sheds the capabilities it was started with
- * (systemd's AmbientCapabilities=). Returns 0 or -1 (logged).
+ * (systemd's AmbientCapabilities=). A configuration file <reload_from> (NULL: none) that the
+ * user cannot read gets a warning: every reload would fail. Returns 0 or -1 (logged).
  */
-int privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan);
+int privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan,
+                    const char *reload_from);
 
 #endif /* SLUICE_APP_PRIVILEGES_H */

@@ -268,6 +268,28 @@ class PrivilegesTest(unittest.TestCase):
         with open(log) as f:
             self.assertEqual(1, len(f.readlines()))
 
+    def test_a_configuration_the_user_cannot_read_is_said_at_start(self):
+        """Root reads the file at start; every reload reads it as the user. A file only root
+        may read starts, with a warning that reloads will fail; the first reload says why."""
+        port = free_port()
+        cfg = self.write(config(port, self.backend.port, f"user: {USER}\n"))
+        os.chmod(cfg, 0o600)
+        with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+            wait_for_text(px, "listening on")
+            self.assertIn(f"user {USER} (uid {self.pw.pw_uid}) cannot read {cfg} (Permission "
+                          "denied): every reload (SIGHUP, sluicectl reload) will fail",
+                          px.stderr())
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "not reloaded")
+            with connect(port) as s:
+                self.assertTrue(echoed(s, b"after the refused reload"))
+            self.assertEqual(0, px.stop(), px.stderr())
+        os.chmod(cfg, 0o644)  # readable: no warning
+        with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+            wait_for_text(px, "listening on")
+            self.assertEqual(0, px.stop(), px.stderr())
+        self.assertNotIn("cannot read", px.stderr())
+
     def test_control_socket_the_user_cannot_remove_is_said_at_exit(self):
         root_dir = tempfile.mkdtemp()  # root's, mode 0700 -> 0755: the user may not write it
         self.addCleanup(shutil.rmtree, root_dir, True)
