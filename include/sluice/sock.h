@@ -57,6 +57,13 @@ SL_API bool sl_sock_error_is_local(int err);
 SL_API bool sl_sock_has_unsent(int fd);
 
 /*
+ * true if <fd> has received bytes its owner has not read (SIOCINQ), wherever the kernel keeps
+ * them: a close then resets the peer only if they sit in the receive queue itself, not in a
+ * sockmap's queues. false on any error. One ioctl; any thread.
+ */
+SL_API bool sl_sock_has_unread(int fd);
+
+/*
  * What TCP socket <fd>'s kernel moved on its own: <*moved> the bytes its peer acknowledged plus
  * the bytes received from it (TCP_INFO's bytes_acked and bytes_received, RFC 4898), and
  * <*in_flight> whether bytes wait in it for the peer (sent and not acknowledged, or not sent

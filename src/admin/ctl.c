@@ -43,6 +43,7 @@
 #define WRITE_MS 5000        /* an answer not taken within this is dropped with its client */
 #define BACKENDS_FIRST 256   /* room for "show backends" before it asks for more */
 #define SESSIONS_LISTED 1000 /* "show sessions" lists at most this many */
+#define ACCEPT_MUTE_MS 100   /* an accept short of fds or memory waits this long to try again */
 
 struct ctl_client {
 	int fd; /* -1: free slot */
@@ -70,6 +71,9 @@ struct sl_ctl {
 	pthread_cond_t drain_cv;
 	bool drain_taken;
 	uint64_t started_ns;
+	/* the listening socket is not polled before this (sl_clock_ns()): an accept found no
+	 * file descriptor or memory; the control thread's */
+	uint64_t accept_muted_until_ns;
 	pthread_t thread;
 	struct sockaddr_un sun;
 	struct ctl_client clients[CLIENTS_MAX];
@@ -882,8 +886,21 @@ accept_client(struct sl_ctl *c)
 	int fd;
 
 	fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd == -1 && sl_sock_error_is_local(-errno)) {
+		/* the client stays queued and the socket readable: a poll would spin on it */
+		if (c->accept_muted_until_ns == 0)
+			sl_log_warn(
+			        "control: cannot accept a client: %s (this process's shortage); "
+			        "trying again every %d ms",
+			        strerror(errno), ACCEPT_MUTE_MS);
+		c->accept_muted_until_ns = sl_clock_ns() + (uint64_t)ACCEPT_MUTE_MS * 1000000u;
+		return;
+	}
 	if (fd == -1)
 		return; /* EAGAIN, or the client left already: nothing to serve */
+	if (c->accept_muted_until_ns != 0)
+		sl_log_info("control: accepting clients again");
+	c->accept_muted_until_ns = 0;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0)
 		sl_log_warn("control: SO_PEERCRED: %s", strerror(errno));
 	for (size_t i = 0; i < CLIENTS_MAX && cl == NULL; i++)
@@ -974,10 +991,13 @@ ctl_run(void *arg)
 
 		pfd[0] = (struct pollfd){.fd = c->stopfd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = c->drainfd, .events = c->draining ? 0 : POLLIN};
-		pfd[2] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
+		pfd[2] = (struct pollfd){
+		        .fd = c->lfd,
+		        .events = sl_clock_ns() < c->accept_muted_until_ns ? 0 : POLLIN};
 		for (size_t i = 0; i < CLIENTS_MAX; i++)
 			pfd[n++] = (struct pollfd){.fd = c->clients[i].fd, .events = POLLIN};
-		if (poll(pfd, n, 1000) == -1 && errno != EINTR) {
+		if (poll(pfd, n, pfd[2].events == 0 ? ACCEPT_MUTE_MS : 1000) == -1 &&
+		    errno != EINTR) {
 			sl_log_error("control: poll: %s; the control socket stops serving",
 			             strerror(errno));
 			break;

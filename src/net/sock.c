@@ -92,6 +92,14 @@ sl_sock_has_unsent(int fd)
 	return ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0;
 }
 
+bool
+sl_sock_has_unread(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCINQ, &n) == 0 && n > 0;
+}
+
 int
 sl_sock_probe_free(const struct sl_addr *a, bool freebind)
 {

@@ -163,7 +163,11 @@ session_close(struct sl_session *s, enum close_mode mode)
 		if ((mode == CLOSE_RESET && (int)side != s->fwd.err_side) || mode == CLOSE_CUT ||
 		    /* a peer that does not read would keep its unsent bytes in the kernel
 		     * long after the close, behind the FIN: a reset frees them at once */
-		    (mode == CLOSE_ABORT && sl_sock_has_unsent(fds[side])))
+		    (mode == CLOSE_ABORT && sl_sock_has_unsent(fds[side])) ||
+		    /* the close resets a peer whose bytes were left unread, but sees only the
+		     * receive queue: the kernel forwarder's are in its own queues */
+		    (mode != CLOSE_RESET && s->fwd.ops == &sl_fwd_sockmap_ops &&
+		     sl_sock_has_unread(fds[side])))
 			sl_sock_close_reset(fds[side]);
 		else
 			close(fds[side]);

@@ -586,6 +586,44 @@ class Ctl(unittest.TestCase):
             self.assertEqual(0, self.ctl("show", "info")[0])
             self.assertIsNone(px.proc.poll())
 
+    @unittest.skipUnless(os.geteuid() == 0, "raising the fd limit back needs root")
+    def test_no_fd_left_for_a_client_mutes_the_accept_instead_of_spinning(self):
+        """The process's fd limit lowered to what it holds: the control thread cannot accept,
+        and a poll on the readable socket would spin; it tries again every 100 ms, says so
+        once, and serves the waiting client as soon as fds come back."""
+        import resource
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            px = self.start(port)
+            pid = px.proc.pid
+            held = len(os.listdir(f"/proc/{pid}/fd"))
+            old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (held, old[1]))
+
+            def cpu_ticks():
+                total = 0
+                for t in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{t}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])  # utime, stime
+                return total
+
+            c = socket.socket(socket.AF_UNIX)
+            c.settimeout(30 * SLOW)
+            c.connect(self.sock)  # queued: no fd to accept it into
+            c.sendall(b"show info\n")
+            wait_for_text(px, "control: cannot accept a client: Too many open files")
+            before = cpu_ticks()
+            time.sleep(1.0)
+            spent = cpu_ticks() - before  # in 1/100 s: a spin would take about 100
+            self.assertLess(spent, 30, "the process spun while it could not accept")
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+            self.assertTrue(json.loads(c.makefile().readline())["ok"])
+            c.close()
+            self.assertEqual(1, px.stderr().count("control: cannot accept a client"))
+            wait_for_text(px, "control: accepting clients again")
+
     def test_one_client_too_many_is_told_so_and_the_others_serve_on(self):
         with Server(echo_handler) as b:
             port = free_port()

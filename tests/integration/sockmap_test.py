@@ -161,6 +161,49 @@ class Sockmap(unittest.TestCase):
                 self.assertEqual(0, px.stop(), px.stderr())
             os.unlink(cfg)
 
+    def test_an_idle_cut_resets_a_client_whose_bytes_the_kernel_holds(self):
+        """A backend that never reads: the client's bytes wait in the forwarder's queues, not
+        in the socket's receive queue, where the close would look for them. The idle cut
+        must still reset the client (its bytes were not read), as every other forwarder's
+        does, not leave it sending into a window that never opens."""
+        stop = threading.Event()
+
+        def never_reads(conn):
+            stop.wait(60 * SLOW)
+
+        with Server(never_reads) as srv:
+            port, admin = free_port(), free_port()
+            cfg = write_config(
+                "workers: 1\n"
+                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+                "listeners:\n"
+                f"  - {{ address: 127.0.0.1:{port}, group: g, forward: sockmap,\n"
+                "      timeouts: { client_idle: 2s, server_idle: 2s } }\n"
+                "groups:\n  - name: g\n"
+                f"    backends:\n      - address: {srv.addr}\n")
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "verdict attached")
+                s = connect(port)
+                s.settimeout(20 * SLOW)
+                outcome = None
+                start = time.monotonic()
+                try:
+                    while time.monotonic() - start < 30 * SLOW:
+                        s.sendall(b"x" * 65536)
+                except (ConnectionResetError, BrokenPipeError) as e:
+                    outcome = type(e).__name__
+                except socket.timeout:
+                    outcome = "timeout"
+                s.close()
+                self.assertIn(outcome, ("ConnectionResetError", "BrokenPipeError"),
+                              f"after {time.monotonic() - start:.1f} s")
+                m = scrape_metrics(admin)
+                self.assertEqual(1, m['sluice_timeouts_total{kind="client_idle"}'] +
+                                 m['sluice_timeouts_total{kind="server_idle"}'], m)
+                stop.set()
+                self.assertEqual(0, px.stop(), px.stderr())
+
     def stalled_reader(self, extra=()):
         """A backend that reads nothing until told: the client's sends stop at a bound, and once
         the backend reads, every byte arrives in order."""
