@@ -181,7 +181,9 @@ print_set(const struct sl_stats_set *s)
 			const char *sep = len == 0 || line[len - 1] == ':' ? " " : ", ";
 			long long sv;
 
-			if (def->kind == SL_STATS_HIST || is_shown(set, def->name))
+			/* a point in time is no figure of what sluice did */
+			if (def->kind == SL_STATS_HIST || is_shown(set, def->name) ||
+			    strstr(def->name, "timestamp") != NULL)
 				continue;
 			if (def->kind == SL_STATS_GAUGE) {
 				sv = (long long)sl_stats_read_gauge(s, inst, d);

@@ -207,6 +207,10 @@ class DnsDiscovery(unittest.TestCase):
         self.assertEqual(2, metric(self.admin, "sluice_discover_backends", "web"))
         self.assertGreater(metric(self.admin, "sluice_discover_last_change_timestamp_seconds", "web"),
                            time.time() - 3600)
+        # the exit summary gives the figures, not that point in time
+        self.assertEqual(0, px.stop())
+        self.assertRegex(px.stderr(), r"info discover: web: \d+ resolutions")
+        self.assertNotIn("timestamp", px.stderr())
 
     def test_a_record_change_is_resolved_again(self):
         fixed = free_port()
