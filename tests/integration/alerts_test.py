@@ -252,7 +252,9 @@ alerts:
                 with open(path, "w") as f:
                     f.write(text.replace("1e15", "1e14"))
                 px.proc.send_signal(signal.SIGHUP)
-                wait_for_text(px, ": above changed (needs a restart")
+                # every change is named (clear_below follows above when not given)
+                wait_for_text(px, "not reloaded: alerts.rule mem: above changed, alerts.rule "
+                                  "mem: clear_below changed (needs a restart")
                 self.assertEqual(0, px.stop(), px.stderr())
 
     def test_check_and_the_start_refuse_a_webhook_url_no_post_could_reach(self):

@@ -198,7 +198,8 @@ class ReloadListeners(ReloadCase):
             self.hup(px)
             self.assertEqual("a", who(p2))
             self.assertEqual("a", ask_name(held))
-            self.assertEqual([1.0], samples("sluice_listener_active"))  # the old socket's
+            # the old socket's session (the new one's closes as the proxy sees the client go)
+            wait_for(lambda: samples("sluice_listener_active") == [1.0], "one session open")
             self.assertEqual([2.0], samples("sluice_listener_connections_total"))
             self.assertEqual(2, len(samples("sluice_listener_bytes_total")))  # in, out
             self.assertEqual(1, listed().count("two"))
