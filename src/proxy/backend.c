@@ -68,6 +68,11 @@ sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g
 
 	if (limit == 0)
 		return false;
+	/* relaxed: see the file header. Ejected now: the connect was under way when the backend
+	 * was ejected (none starts meanwhile), one of the failures that ejected it: counting it
+	 * would eject it again, the backoff doubled, once per <limit> of a burst */
+	if (atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) > now_ms)
+		return false;
 	/* relaxed: see the file header; fetch_add hands each failure a distinct count, so exactly
 	 * one worker sees the count that crosses the limit and ejects */
 	n = atomic_fetch_add_explicit(&b->fails, 1, memory_order_relaxed) + 1;

@@ -137,6 +137,32 @@ class Failover(unittest.TestCase):
                 self.assertRegex(px.stderr(), rf"backend g/{re.escape(dead)} ejected for \d+ ms "
                                  r"after 2 consecutive connect failures\n")
 
+    def test_a_burst_of_failed_connects_ejects_once(self):
+        """30 clients at once towards a backend that never accepts: their connects were all
+        under way when the third failure ejected it, and the ones failing after that are not
+        repeats (no connect starts while it is ejected): one ejection of the first backoff,
+        not one per three failures, doubling to max_backoff."""
+        with black_hole() as hole, Server(echo) as live:
+            port, admin = free_port(), free_port()
+            cfg = config(port, [hole, live.addr], connect_ms=300, retries=1, passive_failures=3,
+                         admin=admin)
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                socks = [connect(port) for _ in range(30)]
+                for s in socks:
+                    s.sendall(b"ping\n")
+                    s.shutdown(socket.SHUT_WR)
+                for s in socks:
+                    self.assertEqual(b"ping\n", recv_all(s, timeout=20))
+                    s.close()
+                m = scrape_metrics(admin)
+                self.assertEqual(0, px.stop(), px.stderr())
+            self.assertGreaterEqual(m["sluice_connect_failures_total"], 3, m)
+            self.assertEqual(1, m["sluice_ejections_total"], m)
+            self.assertEqual(1, px.stderr().count(f"backend g/{hole} ejected for 1000 ms"),
+                             px.stderr())
+            self.assertNotIn("ejected for 2000 ms", px.stderr())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
