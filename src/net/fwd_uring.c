@@ -51,6 +51,9 @@ struct uring_chan {
 	bool nobufs;   /* multishot: the group was found empty: the next recv goes into <own> */
 	bool own_busy; /* multishot: <own> is queued */
 	uint32_t nq;   /* multishot: buffers queued */
+	/* multishot: the recv failed (a reset) with buffers still queued: the error the
+	 * direction fails with once they are sent, as a copying forwarder sends what it read */
+	int rerr;
 	struct sl_buf *qhead, *qtail; /* multishot: received, not sent yet, oldest first */
 	struct sl_buf own; /* multishot: data[] as a buffer, for when the group is empty */
 	alignas(16) char data[];
@@ -247,8 +250,14 @@ m_next(struct sl_fwd *f, unsigned d)
 	}
 	/* a quiet send's report rides on the loop's next wake-up, which may never come when the
 	 * peer has nothing more to say: a step that waits on it asks for it now */
-	if (c->op.busy && (x->eof || f->hold || (b != NULL && b->next != NULL)))
+	if (c->op.busy && (x->eof || f->hold || c->rerr != 0 || (b != NULL && b->next != NULL)))
 		sl_loop_op_hurry(f->loop, &c->op);
+	if (c->rerr != 0) { /* what came before the failure is sent: now it ends the session */
+		if (b != NULL || c->op.busy)
+			return 0;
+		f->err_side = (int8_t)d;
+		return c->rerr;
+	}
 	if (x->eof) {
 		if (b != NULL || c->op.busy || x->shut)
 			return 0;
@@ -354,6 +363,8 @@ m_recv_done(struct sl_loop *loop, struct sl_op *op, int res)
 		f->readable[c->d] = false;
 	} else if (res == -ENOBUFS) {
 		c->nobufs = true; /* SL_OP_NO_PARK: the group is empty */
+	} else if (res != -ECANCELED && (c->qhead != NULL || c->op.busy)) {
+		c->rerr = res; /* the queue goes out first (m_next()) */
 	} else if (res != -ECANCELED) {
 		chan_fail(f, c->d, res, c->d);
 		return;
@@ -593,6 +604,7 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->full = false;
 		c->nobufs = false;
 		c->own_busy = false;
+		c->rerr = 0;
 		c->qhead = c->qtail = NULL;
 		c->own = (struct sl_buf){.data = c->data, .id = UINT32_MAX};
 		sl_op_init(&c->op, c->multi ? m_send_done : chan_done, c);

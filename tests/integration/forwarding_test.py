@@ -127,6 +127,48 @@ class Forwarding(unittest.TestCase):
                 self.assertTrue(closed_by_peer(s))
                 s.close()
 
+    def test_what_a_backend_sent_before_its_reset_reaches_the_client(self):
+        for forward in FORWARDS + ("copy",):
+            with self.subTest(forward=forward):
+                self.sent_then_reset(forward)
+
+    def sent_then_reset(self, forward):
+        """The backend answers 100000 bytes and resets at once: the bytes it sent are the
+        client's, as they would be without the proxy; then the reset ends the session."""
+        def answer_then_reset(conn):
+            conn.recv(5)
+            conn.sendall(b"y" * 100_000)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+        def client(port, out):
+            for _ in range(10):
+                s = connect(port, timeout=10 * SLOW)
+                s.sendall(b"hello")
+                got = 0
+                try:
+                    while True:
+                        d = s.recv(65536)
+                        if not d:
+                            break
+                        got += len(d)
+                except OSError:
+                    pass
+                s.close()
+                out.append(got)
+
+        with Server(answer_then_reset) as d:
+            port = free_port()
+            with Sluice(["-l", f"127.0.0.1:{port}", "-b", d.addr, "-w", "2",
+                         "--forward", forward], port=port) as px:
+                got = []
+                threads = [threading.Thread(target=client, args=(port, got)) for _ in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(60 * SLOW)
+                self.assertEqual([100_000] * 40, got)
+                self.assertEqual(0, px.stop(), px.stderr())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
