@@ -146,13 +146,14 @@ SL_API bool sl_srctab_unban(struct sl_srctab *t, const struct sl_addr *src, uint
  * is refused, since one entry here would ban less than it did. A source already in the table
  * keeps the later of its ban and this one, and its strikes; a new one takes an entry as a new
  * source would (docs/internals/srctab.md "Eviction"), except that it never takes over a ban
- * that ends no sooner than its own. Not counted as a ban started. Returns 0; -EINVAL for a
- * table made without o->ban, an invalid <src> or <until_ns> not after <now_ns>; -ERANGE for a
- * prefix shorter than the table's; -ENOSPC when its set has no entry to give (every entry holds
- * live connections or a longer ban). Any thread; never blocks or allocates.
+ * that ends no sooner than its own, nor, without <over_bans>, any running ban (an operator's
+ * ban must not end another one in silence). Not counted as a ban started. Returns 0; -EINVAL
+ * for a table made without o->ban, an invalid <src> or <until_ns> not after <now_ns>; -ERANGE
+ * for a prefix shorter than the table's; -ENOSPC when its set has no entry to give (every entry
+ * holds live connections or a ban it may not take). Any thread; never blocks or allocates.
  */
 SL_API int sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns,
-                                uint64_t now_ns);
+                                uint64_t now_ns, bool over_bans);
 
 /*
  * Bandwidth per source (a table created with o->bandwidth): each entry holds a byte bucket per

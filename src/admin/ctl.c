@@ -564,10 +564,10 @@ ban_answer(const struct sl__ctl_req *r, int err, bool ban)
 		snprintf(msg, sizeof(msg), "%s is not banned on %s", ip, where);
 		return error_doc("ESRCH", msg);
 	}
-	/* -ENOSPC: the table keeps its active sources against a newcomer */
+	/* -ENOSPC: the table keeps its active sources and running bans against a newcomer */
 	snprintf(msg, sizeof(msg),
-	         "%s: no room to ban it on %s (its source table keeps its "
-	         "active sources)",
+	         "%s: no room to ban it on %s (its source table keeps its active sources and "
+	         "running bans: a larger source_limits.table_size makes room)",
 	         ip, where);
 	return error_doc("ENOSPC", msg);
 }

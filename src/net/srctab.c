@@ -578,7 +578,7 @@ cidr_key_len(const struct sl_srctab *t, const struct sl_cidr *c, struct sl_addr 
 
 int
 sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns,
-                     uint64_t now_ns)
+                     uint64_t now_ns, bool over_bans)
 {
 	struct sl_addr a;
 	unsigned len, want;
@@ -601,9 +601,11 @@ sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t un
 	e = entry_find_locked(s, key);
 	if (e == NULL) {
 		e = victim_locked(t, s, now_ns, &stateless);
-		/* as for a new source, and never for a ban that ends no sooner than this one */
-		if (e == NULL || (is_banned(t, entry_index(t, s, e), now_ns) &&
-		                  t->ban[entry_index(t, s, e)].until_ns >= until_ns)) {
+		/* as for a new source, and never for a ban that ends no sooner than this one
+		 * (without <over_bans>, for none) */
+		if (e == NULL ||
+		    (is_banned(t, entry_index(t, s, e), now_ns) &&
+		     (!over_bans || t->ban[entry_index(t, s, e)].until_ns >= until_ns))) {
 			err = -ENOSPC;
 			goto out_unlock;
 		}

@@ -176,7 +176,7 @@ static void
 ban_import_one(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns, uint64_t now,
                struct ban_import *c)
 {
-	int err = sl_srctab_import_ban(t, src, until_ns, now);
+	int err = sl_srctab_import_ban(t, src, until_ns, now, true);
 
 	if (err == 0)
 		c->carried++;
@@ -345,9 +345,10 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 }
 
 /*
- * Bans <src> for <ms> on the live listeners named <name> (NULL: every one with a ban table),
- * with <xdp> also in the XDP program's map. 0, or -ENOENT, -EINVAL, -ERANGE, -ENOSPC as
- * sl_proxy_import_ban() says; with NULL, -EINVAL only when no listener bans.
+ * Bans <src> for <ms> on the live listeners named <name> (NULL: every one with a ban table);
+ * <xdp>: an operator's ban, also in the XDP program's map, else a carried one. 0, or -ENOENT,
+ * -EINVAL, -ERANGE, -ENOSPC as sl_proxy_import_ban() says; with NULL, -EINVAL only when no listener
+ * bans.
  */
 static int
 ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const struct sl_addr *ip,
@@ -372,7 +373,9 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
 		if ((t = ban_table(p, i)) == NULL)
 			continue;
 		bans = true;
-		err = sl_srctab_import_ban(t, src, now + ms * 1000000u, now);
+		/* carried, a ban may take a shorter one's entry (the table's bans last no less);
+		 * the operator's takes none: the answer says there is no room instead */
+		err = sl_srctab_import_ban(t, src, now + ms * 1000000u, now, !xdp);
 		/* the program's clock is CLOCK_MONOTONIC too (sl__source_strike()) */
 		if (err == 0 && xdp && p->xdp != NULL &&
 		    (e = sl_xdp_ban(p->xdp, &p->lslots[i].cfg, ip, now + ms * 1000000u)) != 0)

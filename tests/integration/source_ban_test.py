@@ -294,6 +294,30 @@ class SourceBan(unittest.TestCase):
         self.run_proxy("    source_limits: { prefix4: 24, ban: { strikes: 5 } }\n", body,
                        top_extra=f"control: {{ path: {sock} }}\n")
 
+    def test_a_ban_by_hand_never_ends_another_and_says_when_there_is_no_room(self):
+        """A small table: bans by hand until one finds no entry; every ban answered ok is
+        still there (none took another's entry), and the refusal names the way out."""
+        sock = self.control_socket()
+
+        def body(port, admin, backend, px, cfg):
+            wait_ctl(sock)
+            ok, refused = [], None
+            for i in range(1, 200):
+                rc, out, err = sluicectl(sock, "ban", "front", f"127.0.{20 + i // 250}.{i % 250}",
+                                         "60")
+                if rc != 0:
+                    refused = err
+                    break
+                ok.append(f"127.0.{20 + i // 250}.{i % 250}/32")
+            self.assertIsNotNone(refused, "200 bans fit a table of 64")
+            self.assertIn("no room to ban it on front", refused)
+            self.assertIn("source_limits.table_size", refused)
+            r = json.loads(sluicectl(sock, "--json", "show", "bans")[1])["result"]
+            self.assertEqual(sorted(ok), sorted(b["source"] for b in r["bans"]))
+
+        self.run_proxy("    source_limits: { table_size: 64, ban: {} }\n", body,
+                       top_extra=f"control: {{ path: {sock} }}\n")
+
     def test_unban_on_a_listener_without_bans_says_so(self):
         sock = self.control_socket()
 

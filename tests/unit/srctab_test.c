@@ -651,8 +651,8 @@ srctab_import_ban_carries_every_listed_ban_with_its_end(void **state)
 	assert_true(sl_srctab_strike(from, s6, &l.ban, T0 + SEC));
 	assert_int_equal(2, sl_srctab_bans(from, T0 + 10 * SEC, b, 4));
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(
-		        0, sl_srctab_import_ban(to, &b[i].source, b[i].until_ns, T0 + 10 * SEC));
+		assert_int_equal(0, sl_srctab_import_ban(to, &b[i].source, b[i].until_ns,
+		                                         T0 + 10 * SEC, true));
 	assert_int_equal(2, sl_srctab_bans(to, T0 + 10 * SEC, c, 4));
 	for (int i = 0; i < 2; i++) {
 		int k = memcmp(&c[i].source, &b[0].source, sizeof(b[0].source)) == 0 ? 0 : 1;
@@ -694,11 +694,11 @@ srctab_import_ban_masks_a_narrower_source_and_refuses_a_wider_one(void **state)
 	char text[SL_CIDR_STRLEN];
 
 	(void)state;
-	assert_int_equal(0, sl_srctab_import_ban(t, &c32, T0 + 60 * SEC, T0));
-	assert_int_equal(-ERANGE, sl_srctab_import_ban(t, &c16, T0 + 60 * SEC, T0));
-	assert_int_equal(0, sl_srctab_import_ban(t, &c128, T0 + 60 * SEC, T0));
-	assert_int_equal(-ERANGE, sl_srctab_import_ban(t, &c48, T0 + 60 * SEC, T0));
-	assert_int_equal(0, sl_srctab_import_ban(t, &mapped, T0 + 60 * SEC, T0));
+	assert_int_equal(0, sl_srctab_import_ban(t, &c32, T0 + 60 * SEC, T0, true));
+	assert_int_equal(-ERANGE, sl_srctab_import_ban(t, &c16, T0 + 60 * SEC, T0, true));
+	assert_int_equal(0, sl_srctab_import_ban(t, &c128, T0 + 60 * SEC, T0, true));
+	assert_int_equal(-ERANGE, sl_srctab_import_ban(t, &c48, T0 + 60 * SEC, T0, true));
+	assert_int_equal(0, sl_srctab_import_ban(t, &mapped, T0 + 60 * SEC, T0, true));
 	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.1.2.99:1", &l, T0, &s));
 	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "[2001:db8:0:1::77]:1", &l, T0, &s));
 	assert_int_equal(SL_SRCTAB_BANNED, acquire(t, "10.3.3.9:1", &l, T0, &s));
@@ -728,20 +728,20 @@ srctab_import_ban_keeps_the_later_end_and_refuses_what_is_no_ban(void **state)
 	assert_int_equal(SL_SRCTAB_ALLOWED, acquire(t, "10.0.0.1:1", &l, T0, &s));
 	assert_true(sl_srctab_strike(t, s, &l.ban, T0)); /* until T0 + 60 s */
 	sl_srctab_release(t, s);
-	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 30 * SEC, T0 + SEC));
+	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 30 * SEC, T0 + SEC, true));
 	assert_int_equal(1, sl_srctab_bans(t, T0 + SEC, b, 2));
 	assert_true(b[0].until_ns == T0 + 60 * SEC);
-	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 90 * SEC, T0 + SEC));
+	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 90 * SEC, T0 + SEC, true));
 	assert_int_equal(1, sl_srctab_bans(t, T0 + SEC, b, 2));
 	assert_true(b[0].until_ns == T0 + 90 * SEC);
 	/* ended, no ban table, not a prefix */
-	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &c, T0 + SEC, T0 + SEC));
-	assert_int_equal(-EINVAL, sl_srctab_import_ban(plain, &c, T0 + 90 * SEC, T0));
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &c, T0 + SEC, T0 + SEC, true));
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(plain, &c, T0 + 90 * SEC, T0, true));
 	bad.len = 33;
-	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &bad, T0 + 90 * SEC, T0));
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &bad, T0 + 90 * SEC, T0, true));
 	bad = c;
 	bad.family = AF_UNIX;
-	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &bad, T0 + 90 * SEC, T0));
+	assert_int_equal(-EINVAL, sl_srctab_import_ban(t, &bad, T0 + 90 * SEC, T0, true));
 	sl_srctab_destroy(plain);
 	sl_srctab_destroy(t);
 }
@@ -765,10 +765,10 @@ srctab_import_ban_into_a_full_set_follows_the_eviction_rules(void **state)
 		assert_int_equal(SL_SRCTAB_ALLOWED, sl_srctab_acquire(t, &a, &l, T0, &held[i]));
 	}
 	/* every entry holds a connection */
-	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &c, T0 + 100 * SEC, T0));
+	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &c, T0 + 100 * SEC, T0, true));
 	/* one idle (rate debt, no ban): taken */
 	sl_srctab_release(t, held[0]);
-	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 100 * SEC, T0));
+	assert_int_equal(0, sl_srctab_import_ban(t, &c, T0 + 100 * SEC, T0, true));
 	a = addr("10.9.9.9:1");
 	assert_int_equal(SL_SRCTAB_BANNED, sl_srctab_acquire(t, &a, &l, T0, &s));
 	/* the others banned (each until T0 + 61 s) and idle: every idle entry is banned */
@@ -777,9 +777,11 @@ srctab_import_ban_into_a_full_set_follows_the_eviction_rules(void **state)
 		sl_srctab_release(t, held[i]);
 	}
 	/* a ban ending sooner than all of them finds no room */
-	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &d, T0 + 50 * SEC, T0 + SEC));
+	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &d, T0 + 50 * SEC, T0 + SEC, true));
+	/* an operator's ban takes no running ban's entry, however long it is */
+	assert_int_equal(-ENOSPC, sl_srctab_import_ban(t, &d, T0 + 80 * SEC, T0 + 2 * SEC, false));
 	/* one ending later takes a ban ending first (T0 + 61 s) */
-	assert_int_equal(0, sl_srctab_import_ban(t, &d, T0 + 80 * SEC, T0 + 2 * SEC));
+	assert_int_equal(0, sl_srctab_import_ban(t, &d, T0 + 80 * SEC, T0 + 2 * SEC, true));
 	sl_srctab_stats_get(t, T0 + 2 * SEC, &st);
 	assert_int_equal(SL_SRCTAB_WAYS, st.banned);
 	a = addr("10.9.9.10:1");
