@@ -59,6 +59,8 @@ SL_API int sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char 
  * maps may then hold a mix: the caller logs it). Same thread rules as create.
  */
 SL_API int sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg);
+/* (sl_xdp_update() also attaches the program again when the kernel detached it, the interface
+ * having gone away, and the interface is back; or says it is still gone.) */
 
 /*
  * Drops the SYNs of <peer> (masked by <l>'s source_limits prefix4/prefix6) to <l>'s port until
@@ -72,7 +74,8 @@ SL_API int sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg);
 SL_API int sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l,
                       const struct sl_addr *peer, uint64_t until_ns);
 
-/* Adds the drop counters to <p>'s stats registry (set "xdp"). 0 or a negative errno. */
+/* Adds the drop counters (set "xdp") and whether the program is attached (set "xdp_link",
+ * gauge xdp_attached) to <p>'s stats registry. 0 or a negative errno. */
 SL_API int sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p);
 
 /* Packets dropped for <reason>, summed over every CPU. Any thread. */

@@ -13,6 +13,7 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,11 @@ static_assert(SL_XDP_REASON_COUNT == SL_XDP_REASONS && SL_XDP_BANNED == SL_XDP_R
 
 struct sl_xdp {
 	struct bpf_object *obj;
-	int link;                            /* bpf_link fd: closing it detaches the program */
+	int link;       /* bpf_link fd: closing it detaches the program */
+	int prog;       /* the program's fd, owned by <obj> */
+	uint32_t flags; /* its attach flags (the mode) */
+	/* a statistics read saw the link detached and said so; cleared by a reattach */
+	_Atomic bool said_detached;
 	int acl4, acl6, limits, drops, bans; /* map fds, owned by <obj> */
 	int ncpus;                           /* possible CPUs: the per-CPU array's value count */
 	unsigned ifindex;
@@ -305,9 +310,57 @@ update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 	return err;
 }
 
+/*
+ * Whether the link still holds the program on an interface: the kernel detaches it when the
+ * interface goes away (its ifindex reads 0 then). Unknown (the info call fails): attached.
+ */
+static bool
+attached(const struct sl_xdp *x)
+{
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(x->link, &info, &len) != 0)
+		return true;
+	return info.xdp.ifindex != 0;
+}
+
+/* A reload with the link detached: attaches the program again if the interface is back. */
+static void
+reattach(struct sl_xdp *x)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = x->flags);
+	unsigned idx = if_nametoindex(x->ifname);
+	int link;
+
+	if (idx == 0) {
+		sl_log_warn(
+		        "xdp: not attached to %s any more (the interface went away): its drops "
+		        "stopped, sluice's own filters go on; a reload once it is back attaches "
+		        "the program again",
+		        x->ifname);
+		return;
+	}
+	link = bpf_link_create(x->prog, (int)idx, BPF_XDP, &lo);
+	if (link < 0) {
+		sl_log_warn("xdp: %s is back, but the program cannot attach to it: %s", x->ifname,
+		            strerror(errno));
+		return;
+	}
+	close(x->link);
+	x->link = link;
+	x->ifindex = idx;
+	/* relaxed: a flag that only keeps the line from repeating */
+	atomic_store_explicit(&x->said_detached, false, memory_order_relaxed);
+	sl_log_info("xdp: attached to %s again (it had gone away)", x->ifname);
+}
+
 int
 sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg)
 {
+	if (!attached(x))
+		reattach(x);
 	return update(x, cfg, true);
 }
 
@@ -425,7 +478,9 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 		goto err_close_obj;
 	}
 	fd = bpf_program__fd(prog);
-	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = attach_flags(cfg->xdp.mode));
+	x->prog = fd;
+	x->flags = attach_flags(cfg->xdp.mode);
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = x->flags);
 	err = bpf_link_create(fd, (int)x->ifindex, BPF_XDP, &lo);
 	if (err < 0) {
 		err = -errno;
@@ -515,10 +570,36 @@ read_dropped(void *arg, size_t inst, unsigned idx)
 	return sl_xdp_dropped(arg, (enum sl_xdp_reason)inst);
 }
 
+/* 1 while attached; the first read that finds it detached says so in the log */
+static uint64_t
+read_attached(void *arg, size_t inst, unsigned idx)
+{
+	struct sl_xdp *x = arg;
+
+	(void)inst;
+	(void)idx;
+	if (attached(x))
+		return 1;
+	/* relaxed: a flag that only keeps the line from repeating */
+	if (!atomic_exchange_explicit(&x->said_detached, true, memory_order_relaxed))
+		sl_log_warn(
+		        "xdp: not attached to %s any more (the interface went away): its drops "
+		        "stopped, sluice's own filters go on; a reload once it is back attaches "
+		        "the program again",
+		        x->ifname);
+	return 0;
+}
+
 int
 sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
 {
 	static const char *const labels[] = {"reason"};
+	const struct sl_stats_def attached_def = {
+	        .name = "xdp_attached",
+	        .kind = SL_STATS_GAUGE,
+	        .help = "1 while the XDP program is attached to its interface (0: the interface "
+	                "went away).",
+	        .offset = SL_STATS_READ};
 	static const char *const reasons[SL_XDP_REASON_COUNT] = {
 	        [SL_XDP_DENIED] = "denied", [SL_XDP_RATE] = "rate", [SL_XDP_BANNED] = "banned"};
 	const struct sl_stats_def def = {
@@ -540,6 +621,16 @@ sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
 	                       &s);
 	for (unsigned r = 0; err == 0 && r < SL_XDP_REASON_COUNT; r++)
 		err = sl_stats_add_instance(s, &reasons[r], 0);
+	if (err == 0)
+		err = sl_stats_add_set(sl_proxy_stats_registry(p),
+		                       &(struct sl_stats_set_opts){.name = "xdp_link",
+		                                                   .defs = &attached_def,
+		                                                   .ndefs = 1,
+		                                                   .read = read_attached,
+		                                                   .arg = x},
+		                       &s);
+	if (err == 0)
+		err = sl_stats_add_instance(s, NULL, 0);
 	return err;
 }
 

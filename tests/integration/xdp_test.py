@@ -214,6 +214,42 @@ class XdpTest(unittest.TestCase):
             self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "lifted")
             self.assertEqual(0, px.stop())
 
+    def test_an_interface_that_goes_away_is_said_and_a_reload_attaches_again(self):
+        self.in_namespaces(self.run_interface_gone)
+
+    def run_interface_gone(self, srv, cli, path, veth_s, backend):
+        """The kernel detaches the program when its interface is deleted: the gauge says 0,
+        the log says so once; once the interface is back, a reload attaches it again and the
+        denied source is dropped again."""
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "1"])
+        with px:
+            self.start(px, srv, veth_s)
+            self.assertEqual(1, metric(srv.call(scrape), "sluice_xdp_attached", None))
+            veth_c = veth_s.replace("slxs", "slxc")
+            srv.ip("link", "del", veth_s)
+            wait_for(lambda: metric(srv.call(scrape), "sluice_xdp_attached", None) == 0,
+                     "the gauge to say detached")
+            wait_for_text(px, f"xdp: not attached to {veth_s} any more")
+            self.assertEqual(1, px.stderr().count(f"xdp: not attached to {veth_s} any more"))
+            srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns",
+                   cli.name)
+            srv.ip("addr", "add", f"{SERVER}/24", "dev", veth_s)
+            srv.ip("link", "set", veth_s, "up")
+            for a in (DENIED, ALLOWED):
+                cli.ip("addr", "add", f"{a}/24", "dev", veth_c)
+            cli.ip("link", "set", veth_c, "up")
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "SIGHUP: " + path + " reloaded")
+            self.assertIn(f"xdp: attached to {veth_s} again", px.stderr())
+            self.assertEqual(1, metric(srv.call(scrape), "sluice_xdp_attached", None))
+            self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW), "the allowed source")
+            before = metric(srv.call(scrape), "sluice_xdp_dropped_total", 'reason="denied"')
+            self.assertFalse(cli.call(try_connect, DENIED, 1.0), "dropped again")
+            self.assertLess(before, metric(srv.call(scrape), "sluice_xdp_dropped_total",
+                                           'reason="denied"'))
+            self.assertEqual(0, px.stop())
+
     def in_namespaces(self, run):
         """run(srv, cli, path, veth_s, backend) with both namespaces, the backend and the
         configuration file set up."""
