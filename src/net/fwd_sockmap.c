@@ -446,16 +446,38 @@ queue_take(struct sl_fwd *f, unsigned d)
 	}
 }
 
+/* TCP_ESTABLISHED of the kernel's tcp_states.h: the one state a sockhash takes a socket in */
+#define TCP_STATE_ESTABLISHED 1
+
+/* Whether <fd>'s connection is established: no FIN or reset came yet. */
+static bool
+sock_established(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       ti.tcpi_state == TCP_STATE_ESTABLISHED;
+}
+
 /*
  * <f> stays out of the maps: it moves to the copy variant at once (the capacities are set,
- * and the buffers are the copy variant's), keeping what queue_take() read.
+ * and the buffers are the copy variant's), keeping what queue_take() read. A fallback (the
+ * maps full, the kernel refusing the sockets) is counted; a peer that already sent its FIN or
+ * a reset is no failure of the kernel path (a client that closes before its backend answers):
+ * its session copies the little left, uncounted.
  */
 static void
 maps_refused(struct sl_fwd *f)
 {
+	f->ops = &sl_fwd_copy_ops;
+	if (!sock_established(f->fd[0]) || !sock_established(f->fd[1])) {
+		f->copied_by_choice = true;
+		return;
+	}
 	f->env->sockmap->refused++;
 	f->env->fallbacks++;
-	f->ops = &sl_fwd_copy_ops;
 }
 
 static int

@@ -130,6 +130,28 @@ class Sockmap(unittest.TestCase):
                 self.assertEqual((0, n), (m["sluice_active"], m["sluice_resets_total"]), m)
                 self.assertEqual(0, px.stop(), px.stderr())
 
+    def test_clients_gone_before_the_maps_are_no_fallbacks(self):
+        """Clients that close or reset as soon as they connect, before the sockets could go
+        into the maps: each session ends, and none counts as a fallback to copy (the metric
+        is for the kernel path failing: full maps, sockets refused)."""
+        import struct
+        with Server(echo_handler) as echo:
+            px, port, admin = self.start([echo.addr])
+            with px:
+                wait_for_text(px, "verdict attached")
+                for i in range(60):
+                    s = socket.create_connection(("127.0.0.1", port))
+                    if i % 2:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    s.close()
+                wait_for(lambda: scrape_metrics(admin)["sluice_closed_total"] >= 60,
+                         "every session to end", timeout=20)
+                with connect(port) as stays:
+                    self.assertTrue(echoed(stays, b"and one that stays"))
+                m = scrape_metrics(admin)
+                self.assertEqual(0, m["sluice_splice_fallbacks_total"], m)
+                self.assertEqual(0, px.stop(), px.stderr())
+
     def test_idle_timeouts_see_the_kernels_bytes(self):
         """The idle deadlines read the kernel's counts: a session the kernel keeps busy for
         three idle timeouts lives on; one that goes quiet is cut at its deadline."""
