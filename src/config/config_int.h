@@ -47,6 +47,7 @@ struct sl__config_lmeta {
 	yaml_node_t *name;  /* NULL when defaulted */
 	yaml_node_t *addr;  /* NULL when missing */
 	yaml_node_t *group; /* NULL when missing */
+	yaml_node_t *allow; /* NULL when missing */
 	bool addr_ok;
 	bool group_ok; /* the group value is a usable string */
 };

@@ -28,6 +28,39 @@ mark_of(const yaml_node_t *n, yaml_mark_t fallback)
 	return n ? n->start_mark : fallback;
 }
 
+/*
+ * An allow list that lets no client of listener <i> in: empty, or without a prefix of the
+ * listener's family (its clients' family; with PROXY headers, the header's addresses may be of
+ * either).
+ */
+static void
+check_allow(struct sl__config_load *x, size_t i)
+{
+	const struct sl_config_listener *l = &x->c->listeners[i];
+	const struct sl__config_lmeta *m = &x->lm[i];
+	int family = l->addr.ss.ss_family;
+	size_t n = 0;
+
+	if (m->allow == NULL || m->allow->type != YAML_SEQUENCE_NODE)
+		return;
+	if (m->allow->data.sequence.items.start == m->allow->data.sequence.items.top) {
+		sl__config_error(x, m->allow->start_mark,
+		                 "\"allow\" is empty: the listener would refuse every client (to "
+		                 "refuse them all on purpose: deny: [0.0.0.0/0, \"::/0\"])");
+		return;
+	}
+	if (!m->addr_ok || l->proxy_in.versions != 0)
+		return;
+	for (size_t r = 0; r < l->nacl_rules; r++)
+		n += l->acl_rules[r].allow && l->acl_rules[r].cidr.family == family;
+	if (n == 0 && l->nacl_rules > 0)
+		sl__config_error(x, m->allow->start_mark,
+		                 "\"allow\" has no %s prefix: this %s listener would refuse every "
+		                 "client",
+		                 family == AF_INET6 ? "IPv6" : "IPv4",
+		                 family == AF_INET6 ? "IPv6" : "IPv4");
+}
+
 static void
 check_listeners(struct sl__config_load *x)
 {
@@ -38,6 +71,7 @@ check_listeners(struct sl__config_load *x)
 	for (i = 0; i < c->nlisteners && !sl__config_stopped(x); i++) {
 		const struct sl__config_lmeta *mi = &x->lm[i];
 
+		check_allow(x, i);
 		for (j = 0; j < i; j++) {
 			const struct sl__config_lmeta *mj = &x->lm[j];
 

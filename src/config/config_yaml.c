@@ -970,6 +970,7 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	}
 	if (v[SL__KEY_LISTENER_TIMEOUTS])
 		walk_timeouts(x, v[SL__KEY_LISTENER_TIMEOUTS], &l->timeouts);
+	m->allow = v[SL__KEY_LISTENER_ALLOW];
 	if (v[SL__KEY_LISTENER_ALLOW] || v[SL__KEY_LISTENER_DENY])
 		walk_acl(x, v[SL__KEY_LISTENER_ALLOW], v[SL__KEY_LISTENER_DENY], l);
 	if (v[SL__KEY_LISTENER_PROXY])

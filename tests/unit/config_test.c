@@ -2096,6 +2096,27 @@ config_acl_reports_a_prefix_listed_twice(void **state)
 	              "t.yaml:4:11: \"allow\" and \"deny\" list the same prefix more than once\n");
 }
 
+/* an allow list that lets no client of the listener in is a mistake, told as one */
+static void
+config_acl_reports_an_allow_list_that_lets_no_client_in(void **state)
+{
+	struct sl_test_load t;
+
+	(void)state;
+	assert_errors(LISTENER_WITH("    allow: []\n"),
+	              "t.yaml:3:12: \"allow\" is empty: the listener would refuse every client (to "
+	              "refuse them all on purpose: deny: [0.0.0.0/0, \"::/0\"])\n");
+	assert_errors(LISTENER_WITH("    allow: [\"::/0\"]\n"),
+	              "t.yaml:3:12: \"allow\" has no IPv4 prefix: this IPv4 listener would refuse "
+	              "every client\n");
+	/* with PROXY headers the clients' addresses are the headers', of either family */
+	t = sl_test_config_load(LISTENER_WITH("    allow: [\"::/0\"]\n"
+	                                      "    proxy_protocol: { version: v2, trusted: "
+	                                      "[127.0.0.1/32] }\n"));
+	assert_int_equal(0, t.rc);
+	sl_test_config_fini(&t);
+}
+
 static void
 config_proxy_protocol_needs_trusted_sources(void **state)
 {
@@ -2324,6 +2345,7 @@ main(void)
 	        cmocka_unit_test(config_acl_longest_prefix_decides),
 	        cmocka_unit_test(config_acl_reports_bad_prefix_at_its_item),
 	        cmocka_unit_test(config_acl_reports_a_prefix_listed_twice),
+	        cmocka_unit_test(config_acl_reports_an_allow_list_that_lets_no_client_in),
 	        cmocka_unit_test(config_proxy_protocol_needs_trusted_sources),
 	        cmocka_unit_test(config_proxy_protocol_defaults),
 	        cmocka_unit_test(config_send_proxy_takes_v1_v2_or_off),
