@@ -370,6 +370,16 @@ handled_signals(sigset_t *set)
 	sigaddset(set, SHUTDOWN_SIGNAL);
 }
 
+/* Whether SIGTERM or SIGINT waits to be taken (blocked, it stays pending until sigwait()). */
+static bool
+stop_pending(void)
+{
+	sigset_t pending;
+
+	return sigpending(&pending) == 0 &&
+	       (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
 /*
  * Waits for SIGTERM, SIGINT or SIGHUP and returns it; with <wake>, WAKE_SIGNAL too. A SIGUSR1
  * on the way asks <p>'s access log to reopen its file (its logger thread does it); a SIGUSR2
@@ -878,8 +888,21 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		return 1;
 	}
 	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
-	if (upgrade)
+	if (upgrade && stop_pending()) {
+		/* told to stop before it said it was ready: the old process serves on, and this
+		 * one drains what it took meanwhile (the wait below returns the signal) */
+		sl_log_warn(
+		        "upgrade: a stop signal came before this process was ready: the upgrade "
+		        "is abandoned, pid %ld serves on",
+		        (long)take.old_pid);
+		upgrade_take_release(&take);
+		/* the socket files are the old process's still: they stay at the exit */
+		upgrade_keep_file(up);
+		if (ctl != NULL)
+			sl_ctl_handed_over(ctl);
+	} else if (upgrade) {
 		upgrade_finish(&take, p); /* its sessions move here; it drains the rest */
+	}
 	for (;;) {
 		sig = wait_for_signal(p, false);
 		if (sig == SIGHUP)

@@ -45,6 +45,7 @@ struct upgrade {
 	pthread_t main_thread;
 	/* the pid that took over, 0 before: written once by the thread, read by the main one */
 	_Atomic pid_t to;
+	bool keep_file; /* upgrade_keep_file(): main thread only */
 };
 
 static void
@@ -388,6 +389,13 @@ upgrade_handed_over(struct upgrade *u)
 }
 
 void
+upgrade_keep_file(struct upgrade *u)
+{
+	if (u != NULL)
+		u->keep_file = true;
+}
+
+void
 upgrade_stop(struct upgrade *u)
 {
 	const uint64_t one = 1;
@@ -401,8 +409,9 @@ upgrade_stop(struct upgrade *u)
 		close(u->stop_fd);
 	}
 	close(u->lfd);
-	/* the file is the new process's now, if one took over */
-	if (upgrade_handed_over(u) == 0 && unlink(u->path) != 0 && errno != ENOENT)
+	/* the file is the new process's now, if one took over; the old one's, if this one gave
+	 * up the takeover */
+	if (upgrade_handed_over(u) == 0 && !u->keep_file && unlink(u->path) != 0 && errno != ENOENT)
 		sl_log_info("upgrade socket %s stays behind: %s (the next start replaces it)",
 		            u->path, strerror(errno));
 	free(u);

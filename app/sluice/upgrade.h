@@ -106,8 +106,15 @@ int upgrade_serve(struct upgrade *u, struct sl_admin *admin, int ctl_fd, pthread
 pid_t upgrade_handed_over(struct upgrade *u);
 
 /*
- * Stops serving and frees <u>: the socket file is removed unless a new process took it over.
- * NULL is ignored. Main thread, before the proxy drains (its sockets close then).
+ * This process abandons the takeover that gave it <u>'s socket: the file is the old process's
+ * still, which serves on, and upgrade_stop() leaves it. Main thread.
+ */
+void upgrade_keep_file(struct upgrade *u);
+
+/*
+ * Stops serving and frees <u>: the socket file is removed unless a new process took it over,
+ * or upgrade_keep_file() said it is the old one's. NULL is ignored. Main thread, before the
+ * proxy drains (its sockets close then).
  */
 void upgrade_stop(struct upgrade *u);
 

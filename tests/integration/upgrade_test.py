@@ -382,6 +382,36 @@ listeners:
             os.close(fd)
         return msg, len(fds)
 
+    def test_a_stop_before_the_new_process_is_ready_abandons_the_upgrade(self):
+        """SIGTERM to the new process while it starts (a slow or hung upgrade given up): it
+        never tells the old one it is ready, so the old one serves on, its socket files in
+        place; the new one drains what it took and exits 0; a later upgrade goes through.
+        The signal is blocked and raised in the child before its exec, so it is pending from
+        the start (as one that came during a slow start would be)."""
+        with Server(echo_handler) as b:
+            self.write(b.addr, extra=f"control: {{ path: {self.dir.name}/ctl.sock }}")
+            px = self.start(["-c", self.cfg])
+            new = Sluice(["-c", self.cfg, "--upgrade"])
+            new.args = ["python3", "-c", "import os, signal, sys; "
+                        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); "
+                        "os.kill(os.getpid(), signal.SIGTERM); "
+                        "os.execv(sys.argv[1], sys.argv[1:])"] + new.args
+            new.__enter__()
+            self.addCleanup(new.stop)
+            self.assertEqual(0, new.proc.wait(60 * SLOW), new.stderr())
+            self.assertIn("a stop signal came before this process was ready: the upgrade is "
+                          f"abandoned, pid {px.proc.pid} serves on", new.stderr())
+            wait_for_text(px, "went away before it was ready")
+            self.assertTrue(os.path.exists(self.sock_path))
+            self.assertTrue(os.path.exists(f"{self.dir.name}/ctl.sock"))
+            with connect(self.port) as s:
+                s.sendall(b"x")
+                self.assertEqual(b"x", recv_exact(s, 1))
+            self.assertEqual(200, healthz(self.admin)[0])
+            nxt = self.upgrade(px, 2)
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            self.assertEqual(0, nxt.stop())
+
     def test_a_takeover_that_breaks_off_or_is_garbage_leaves_the_old_process_serving(self):
         with Server(echo_handler) as b:
             self.write(b.addr)
