@@ -228,6 +228,9 @@ struct sl_fwd_dir {
 	uint64_t bytes;    /* bytes delivered to the destination */
 };
 
+/* sl_fwd.kernel, beside its direction bits (see there). */
+#define SL_FWD_KERNEL_DECLINED (1u << 2)
+
 struct sl_fwd {
 	const struct sl_fwd_ops *ops;
 	struct sl_fwd_env *env;
@@ -246,10 +249,10 @@ struct sl_fwd {
 	uint8_t held_limited; /* <limited> before the hold, which sets every bit */
 	/* bit side: sl_fwd_interest() changed for that side; the owner clears it as it follows */
 	uint8_t rewatch;
-	uint8_t kernel; /* sockmap: bit d, the kernel moved every byte of direction d */
-	/* sockmap: copied because a peer had ended before the maps could take the sockets (a
-	 * client that closed first): not a fallback, which the owner counts */
-	bool copied_by_choice;
+	/* sockmap: bit d, the kernel moved every byte of direction d; SL_FWD_KERNEL_DECLINED:
+	 * the session copies because a peer had ended before the maps could take the sockets (a
+	 * client that closed first), which is no fallback for the owner to count */
+	uint8_t kernel;
 	uint32_t sockmap_pair; /* sockmap: the session's pair of slots; UINT32_MAX: none */
 	struct sl_fwd_dir d[2];
 	struct sl_loop *loop;   /* the owner's (sl_fwd_set_owner()); NULL: no budget, no stamps */

@@ -43,7 +43,6 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	sl_defer_init(&f->resume, fwd_resume, f);
 	f->rewatch = 0;
 	f->kernel = 0;
-	f->copied_by_choice = false;
 	f->sockmap_pair = UINT32_MAX;
 	for (unsigned i = 0; i < 2; i++) {
 		f->moved_ms[i] = 0;

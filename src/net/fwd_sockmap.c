@@ -473,7 +473,7 @@ maps_refused(struct sl_fwd *f)
 {
 	f->ops = &sl_fwd_copy_ops;
 	if (!sock_established(f->fd[0]) || !sock_established(f->fd[1])) {
-		f->copied_by_choice = true;
+		f->kernel = SL_FWD_KERNEL_DECLINED;
 		return;
 	}
 	f->env->sockmap->refused++;

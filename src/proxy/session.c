@@ -189,7 +189,7 @@ session_close(struct sl_session *s, enum close_mode mode)
 		    sl_fwd_bytes(&s->fwd, SL_FWD_SERVER) == 0)
 			sl__ctr_add(w, SL_CTR_WARM_FAILED, 1);
 	}
-	if (sl_unlikely(s->fwd.ops != l->fwd_ops) && !s->fwd.copied_by_choice)
+	if (sl_unlikely(s->fwd.ops != l->fwd_ops) && !(s->fwd.kernel & SL_FWD_KERNEL_DECLINED))
 		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
 	else if (s->fwd.ops == &sl_fwd_sockmap_ops)
 		session_count_sockmap(w, &s->fwd, redirected);

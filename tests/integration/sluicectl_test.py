@@ -588,18 +588,21 @@ class Ctl(unittest.TestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, "raising the fd limit back needs root")
     def test_no_fd_left_for_a_client_mutes_the_accept_instead_of_spinning(self):
-        """The process's fd limit lowered to what it holds: the control thread cannot accept,
-        and a poll on the readable socket would spin; it tries again every 100 ms, says so
-        once, and serves the waiting client as soon as fds come back."""
+        """The process's fd limit lowered to its lowest free fd: the control thread cannot
+        accept, and a poll on the readable socket would spin; it tries again every 100 ms,
+        says so once, and serves the waiting client as soon as fds come back."""
         import resource
         with Server(echo_handler) as b:
             port = free_port()
             self.write(port, [("b1", b.addr)])
             px = self.start(port)
+            self.assertEqual(0, self.ctl("show", "info")[0])  # started whole: it serves
             pid = px.proc.pid
-            held = len(os.listdir(f"/proc/{pid}/fd"))
+            # the lowest free fd number as the limit: the next fd the process makes is past it
+            held = {int(f) for f in os.listdir(f"/proc/{pid}/fd")}
+            lowest_free = min(set(range(len(held) + 1)) - held)
             old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-            resource.prlimit(pid, resource.RLIMIT_NOFILE, (held, old[1]))
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, old[1]))
 
             def cpu_ticks():
                 total = 0
