@@ -520,10 +520,10 @@ SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
 /*
  * true if a key that the running process was built from (a restart or an upgrade applies it,
  * not a reload) differs between <a> and <b>; then <why> (<size> bytes) names every one,
- * comma-separated, such as "workers changed, listener web: backlog changed". Keys a reload applies,
- * and a group's backend list, are not compared. Groups are matched by name: one of <b> that <a>
- * lacks, or one <a> has and <b> leaves out, is not compared (a reload adds or retires it). Reads
- * both; any thread.
+ * comma-separated, such as "workers changed, group web: max_backends changed". Keys a reload
+ * applies, and a group's backend list, are not compared. Groups are matched by name: one of <b>
+ * that <a> lacks, or one <a> has and <b> leaves out, is not compared (a reload adds or retires it).
+ * Reads both; any thread.
  */
 SL_API bool sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                                     size_t size);
