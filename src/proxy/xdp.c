@@ -36,7 +36,9 @@ static_assert(SL_XDP_REASON_COUNT == SL_XDP_REASONS && SL_XDP_BANNED == SL_XDP_R
 
 struct sl_xdp {
 	struct bpf_object *obj;
-	int link;       /* bpf_link fd: closing it detaches the program */
+	/* bpf_link fd: closing it detaches the program. Written by the main thread (a reattach),
+	 * read by statistics on the admin thread */
+	_Atomic int link;
 	int prog;       /* the program's fd, owned by <obj> */
 	uint32_t flags; /* its attach flags (the mode) */
 	/* a statistics read saw the link detached and said so; cleared by a reattach */
@@ -321,7 +323,10 @@ attached(const struct sl_xdp *x)
 	uint32_t len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(x->link, &info, &len) != 0)
+	/* relaxed: an fd number alone; one read during a reattach may ask the old link, closed
+	 * or reused meanwhile, and a query that fails counts as attached */
+	if (bpf_obj_get_info_by_fd(atomic_load_explicit(&x->link, memory_order_relaxed), &info,
+	                           &len) != 0)
 		return true;
 	return info.xdp.ifindex != 0;
 }
@@ -348,8 +353,8 @@ reattach(struct sl_xdp *x)
 		            strerror(errno));
 		return;
 	}
-	close(x->link);
-	x->link = link;
+	/* relaxed: as in attached(); the new link first, then the old one closes */
+	close(atomic_exchange_explicit(&x->link, link, memory_order_relaxed));
 	x->ifindex = idx;
 	/* relaxed: a flag that only keeps the line from repeating */
 	atomic_store_explicit(&x->said_detached, false, memory_order_relaxed);
@@ -489,7 +494,8 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 		         attach_hint(cfg->xdp.mode, err));
 		goto err_close_obj;
 	}
-	x->link = err;
+	/* relaxed: no other thread has <x> yet */
+	atomic_init(&x->link, err);
 	x->mode = "generic";
 	if (bpf_xdp_query((int)x->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_DRV)
 		x->mode = "native";
@@ -645,7 +651,8 @@ sl_xdp_destroy(struct sl_xdp *x)
 {
 	if (x == NULL)
 		return;
-	close(x->link);
+	/* relaxed: the statistics that read it are gone by now */
+	close(atomic_load_explicit(&x->link, memory_order_relaxed));
 	bpf_object__close(x->obj);
 	free(x);
 }

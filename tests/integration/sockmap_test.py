@@ -23,6 +23,14 @@ from harness import (SLOW, EchoStream, Server, Sluice, closed_by_peer, connect, 
                      wait_for_text, write_config)
 
 
+def admin_answers(admin):
+    try:
+        scrape_metrics(admin)
+        return True
+    except OSError:
+        return False
+
+
 def upgrade_config(sock_path, admin, port, echo, forward):
     """A config file for the upgrade tests: two workers, the upgrade socket and the admin
     endpoint, one listener with <forward> in front of the <echo> server."""
@@ -139,6 +147,8 @@ class Sockmap(unittest.TestCase):
             px, port, admin = self.start([echo.addr])
             with px:
                 wait_for_text(px, "verdict attached")
+                # the endpoint serves a little after the workers (slow sanitizer starts)
+                wait_for(lambda: admin_answers(admin), "the admin endpoint", timeout=10 * SLOW)
                 for i in range(60):
                     s = socket.create_connection(("127.0.0.1", port))
                     if i % 2:

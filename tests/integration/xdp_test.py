@@ -225,11 +225,17 @@ class XdpTest(unittest.TestCase):
         px.args = srv.exec_args([px.args[0], "-c", path, "-w", "1"])
         with px:
             self.start(px, srv, veth_s)
-            self.assertEqual(1, metric(srv.call(scrape), "sluice_xdp_attached", None))
+
+            def attached():
+                try:  # the endpoint serves a little after the workers (slow sanitizer starts)
+                    return metric(srv.call(scrape), "sluice_xdp_attached", None)
+                except OSError:
+                    return None
+
+            wait_for(lambda: attached() == 1, "the gauge to say attached", timeout=10 * SLOW)
             veth_c = veth_s.replace("slxs", "slxc")
             srv.ip("link", "del", veth_s)
-            wait_for(lambda: metric(srv.call(scrape), "sluice_xdp_attached", None) == 0,
-                     "the gauge to say detached")
+            wait_for(lambda: attached() == 0, "the gauge to say detached", timeout=10 * SLOW)
             wait_for_text(px, f"xdp: not attached to {veth_s} any more")
             self.assertEqual(1, px.stderr().count(f"xdp: not attached to {veth_s} any more"))
             srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns",
