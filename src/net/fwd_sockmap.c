@@ -101,8 +101,20 @@ dir_of(const struct sl_fwd *f, unsigned d)
 	return &f->env->sockmap->dirs[2 * f->sockmap_pair + d];
 }
 
-/* TCP_CLOSE of the kernel's tcp_states.h (linux/tcp.h has no state names): a reset socket */
+/* States of the kernel's tcp_states.h (linux/tcp.h has no state names): TCP_ESTABLISHED, the
+ * one a sockhash takes a socket in; TCP_CLOSE, a reset socket */
+#define TCP_STATE_ESTABLISHED 1
 #define TCP_STATE_CLOSED 7
+
+/* <fd>'s TCP_INFO into <ti>: 0 or a negative errno. */
+static int
+sock_info(int fd, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*ti);
+
+	memset(ti, 0, sizeof(*ti));
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 ? 0 : -errno;
+}
 
 /*
  * Bytes <fd>'s socket has taken to send since it connected: sent once (retransmissions not
@@ -115,11 +127,10 @@ static int64_t
 sock_taken(int fd)
 {
 	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
+	int err = sock_info(fd, &ti);
 
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
-		return -errno;
+	if (err != 0)
+		return err;
 	if (ti.tcpi_state == TCP_STATE_CLOSED)
 		return -ECONNRESET;
 	return (int64_t)(ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans + ti.tcpi_notsent_bytes);
@@ -446,19 +457,13 @@ queue_take(struct sl_fwd *f, unsigned d)
 	}
 }
 
-/* TCP_ESTABLISHED of the kernel's tcp_states.h: the one state a sockhash takes a socket in */
-#define TCP_STATE_ESTABLISHED 1
-
 /* Whether <fd>'s connection is established: no FIN or reset came yet. */
 static bool
 sock_established(int fd)
 {
 	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
 
-	memset(&ti, 0, sizeof(ti));
-	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	       ti.tcpi_state == TCP_STATE_ESTABLISHED;
+	return sock_info(fd, &ti) == 0 && ti.tcpi_state == TCP_STATE_ESTABLISHED;
 }
 
 /*

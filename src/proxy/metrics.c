@@ -763,9 +763,10 @@ listener_value(struct sl_proxy *p, size_t i, unsigned k)
 
 	pthread_mutex_lock(&p->bk_mu);
 	v = lcounted(p, i, k);
-	for (size_t r = 0; p->lretired > 0 && lstate(p, i) == SL_LSLOT_LIVE && r < p->lcap; r++)
-		if (r != i && lstate(p, r) == SL_LSLOT_RETIRED && same_name(p, r, i))
-			v += lcounted(p, r, k);
+	if (p->lretired > 0 && lstate(p, i) == SL_LSLOT_LIVE)
+		for (size_t r = 0; r < p->lcap; r++)
+			if (r != i && lstate(p, r) == SL_LSLOT_RETIRED && same_name(p, r, i))
+				v += lcounted(p, r, k);
 	pthread_mutex_unlock(&p->bk_mu);
 	return v;
 }

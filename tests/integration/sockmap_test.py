@@ -31,6 +31,19 @@ def admin_answers(admin):
         return False
 
 
+def idle_config(port, admin, backend, idle):
+    """A config file: one worker, the admin endpoint, a sockmap listener whose client and
+    server idle timeouts are <idle> in front of <backend>."""
+    return write_config(
+        "workers: 1\n"
+        f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+        "listeners:\n"
+        f"  - {{ address: 127.0.0.1:{port}, group: g, forward: sockmap,\n"
+        f"      timeouts: {{ client_idle: {idle}, server_idle: {idle} }} }}\n"
+        "groups:\n  - name: g\n"
+        f"    backends:\n      - address: {backend}\n")
+
+
 def upgrade_config(sock_path, admin, port, echo, forward):
     """A config file for the upgrade tests: two workers, the upgrade socket and the admin
     endpoint, one listener with <forward> in front of the <echo> server."""
@@ -167,14 +180,7 @@ class Sockmap(unittest.TestCase):
         three idle timeouts lives on; one that goes quiet is cut at its deadline."""
         with Server(echo_handler) as echo:
             port, admin = free_port(), free_port()
-            cfg = write_config(
-                "workers: 1\n"
-                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
-                "listeners:\n"
-                f"  - {{ address: 127.0.0.1:{port}, group: g, forward: sockmap,\n"
-                "      timeouts: { client_idle: 1s, server_idle: 1s } }\n"
-                "groups:\n  - name: g\n"
-                f"    backends:\n      - address: {echo.addr}\n")
+            cfg = idle_config(port, admin, echo.addr, "1s")
             with Sluice(["-c", cfg], port=port) as px:
                 wait_for_text(px, "verdict attached")
                 busy, quiet = connect(port), connect(port)
@@ -205,14 +211,7 @@ class Sockmap(unittest.TestCase):
 
         with Server(never_reads) as srv:
             port, admin = free_port(), free_port()
-            cfg = write_config(
-                "workers: 1\n"
-                f"admin: {{ address: 127.0.0.1:{admin} }}\n"
-                "listeners:\n"
-                f"  - {{ address: 127.0.0.1:{port}, group: g, forward: sockmap,\n"
-                "      timeouts: { client_idle: 2s, server_idle: 2s } }\n"
-                "groups:\n  - name: g\n"
-                f"    backends:\n      - address: {srv.addr}\n")
+            cfg = idle_config(port, admin, srv.addr, "2s")
             self.addCleanup(os.unlink, cfg)
             with Sluice(["-c", cfg], port=port) as px:
                 wait_for_text(px, "verdict attached")
