@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The admin HTTP endpoint (include/sluice/admin.h): a libmicrohttpd daemon with one internal
- * thread on a listener of its own, so requests are served one at a time and never on a worker.
+ * thread, fed by an acceptor thread on a listener of its own (admin_accept.c), so requests are
+ * served one at a time and never on a worker.
  * Each request renders into a memory stream (prom.c, json.c) from the proxy's registry; /metrics
  * and /stats first collect (sl_stats_collect()), which asks every worker through its mailbox.
  * / is the stats page (page/stats.html, compiled in), which polls /stats from the browser.
@@ -9,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,25 +24,17 @@
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
 
+#include "admin/admin_accept.h"
 #include "admin/admin_int.h"
-
-/* An address with connections open to the endpoint, and how many. */
-struct peer {
-	uint8_t ip[16];
-	uint8_t len; /* bytes of ip: 4 or 16 */
-	unsigned n;  /* 0: a free entry */
-};
 
 struct sl_admin {
 	struct MHD_Daemon *d;
 	struct sl_proxy *p;
 	struct sl_addr addr; /* bound */
-	int fd;              /* the listener; the daemon's once started (it closes it) */
+	int fd;              /* the listener */
 	uint64_t start_ns;   /* sl_clock_ns() at start: the uptime in /stats counts from it */
 	struct sl_admin_limits limits;
-	/* limits.max_connections entries, one per open connection at most: the daemon's thread
-	 * only (its accept policy and connection notices), or sl_admin_stop() after it */
-	struct peer *peers;
+	struct sl__admin_acceptor *acc; /* once serving */
 };
 
 static const char ct_text[] = "text/plain; charset=utf-8";
@@ -286,98 +278,32 @@ sl_admin_set_limits(struct sl_admin *a, const struct sl_admin_limits *l)
 	return 0;
 }
 
-/* The entry of <sa>'s address among the open connections' (NULL: none); with <take>, a free
- * one for it when it has none. */
-static struct peer *
-peer_of(struct sl_admin *a, const struct sockaddr *sa, bool take)
-{
-	const void *ip;
-	struct peer *free_one = NULL;
-	size_t len;
-
-	if (sa->sa_family == AF_INET) {
-		ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-		len = 4;
-	} else if (sa->sa_family == AF_INET6) {
-		ip = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-		len = 16;
-	} else {
-		return NULL;
-	}
-	for (unsigned i = 0; i < a->limits.max_connections; i++) {
-		struct peer *e = &a->peers[i];
-
-		if (e->n == 0) {
-			free_one = free_one != NULL ? free_one : e;
-			continue;
-		}
-		if (e->len == len && memcmp(e->ip, ip, len) == 0)
-			return e;
-	}
-	if (!take || free_one == NULL)
-		return NULL;
-	memcpy(free_one->ip, ip, len);
-	free_one->len = (uint8_t)len;
-	return free_one;
-}
-
-/* The daemon's accept policy: a connection past max_per_source from one address is closed,
- * and counted (libmicrohttpd's own per-address limit closes it without a word). */
-static enum MHD_Result
-accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
-{
-	struct sl_admin *a = cls;
-	const struct peer *e;
-
-	(void)len;
-	if (a->limits.max_per_source == 0 || (e = peer_of(a, sa, false)) == NULL ||
-	    e->n < a->limits.max_per_source)
-		return MHD_YES;
-	sl_proxy_count_admin_refused(a->p);
-	return MHD_NO;
-}
-
-/* The daemon's connection notices: each open connection counts for its address. */
-static void
-notify_connection(void *cls, struct MHD_Connection *c, void **ctx,
-                  enum MHD_ConnectionNotificationCode what)
-{
-	struct sl_admin *a = cls;
-	const union MHD_ConnectionInfo *ci;
-	struct peer *e;
-
-	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
-		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		e = ci != NULL ? peer_of(a, ci->client_addr, true) : NULL;
-		if (e != NULL)
-			e->n++;
-		*ctx = e;
-	} else if ((e = *ctx) != NULL) {
-		e->n--;
-		*ctx = NULL;
-	}
-}
-
 int
 sl_admin_serve(struct sl_admin *a)
 {
+	int err;
+
 	if (a->d != NULL)
 		return -EALREADY;
-	a->peers = calloc(a->limits.max_connections, sizeof(*a->peers));
-	if (a->peers == NULL)
-		return -ENOMEM;
-	/* one internal thread: requests in turn, so at most one collection runs at a time, and
-	 * the accept policy and notices keep the peers without a lock; ITC lets sl_admin_stop()
-	 * quiesce the daemon, taking the socket back. At the connection limit the daemon stops
-	 * accepting (the backlog holds the rest): every open connection has a peers entry. */
-	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0,
-	                        accept_policy, a, handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, a->limits.timeout_s,
-	                        MHD_OPTION_CONNECTION_LIMIT, a->limits.max_connections,
-	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, a, MHD_OPTION_END);
-	if (a->d == NULL) {
-		free(a->peers);
-		a->peers = NULL;
+	err = sl__admin_acceptor_create(&a->acc, a->fd, a->p, &a->limits);
+	if (err != 0)
+		return err;
+	/* one internal thread: requests in turn, so at most one collection runs at a time; the
+	 * acceptor adds connections through ITC and keeps max_connections itself (the daemon's
+	 * limit is one more: a closed connection's notice comes before the daemon stops counting
+	 * it) */
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+	                                MHD_USE_NO_LISTEN_SOCKET,
+	                        0, NULL, NULL, handle, a, MHD_OPTION_CONNECTION_TIMEOUT,
+	                        a->limits.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	                        a->limits.max_connections + 1, MHD_OPTION_NOTIFY_CONNECTION,
+	                        sl__admin_acceptor_notice, a->acc, MHD_OPTION_END);
+	if (a->d == NULL || (err = sl__admin_acceptor_run(a->acc, a->d)) != 0) {
+		if (a->d != NULL)
+			MHD_stop_daemon(a->d);
+		a->d = NULL;
+		sl__admin_acceptor_free(a->acc);
+		a->acc = NULL;
 		return -EIO;
 	}
 	return 0;
@@ -408,22 +334,17 @@ sl_admin_listen_fd(const struct sl_admin *a)
 void
 sl_admin_stop(struct sl_admin *a)
 {
-	MHD_socket fd;
-
 	if (a == NULL)
 		return;
-	if (a->d == NULL) {
-		close(a->fd);
-		free(a);
-		return;
+	if (a->d != NULL) {
+		sl__admin_acceptor_halt(a->acc);
+		MHD_stop_daemon(
+		        a->d); /* joins its thread; the last notices come before it returns */
+		sl__admin_acceptor_free(a->acc);
 	}
-	/* the daemon would shut the listening socket down, and after a binary upgrade the new
-	 * process listens on it too: take it back and only close this process's descriptor */
-	fd = MHD_quiesce_daemon(a->d);
-	MHD_stop_daemon(a->d); /* joins its thread; the last notices come before it returns */
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	free(a->peers);
+	/* after a binary upgrade the new process listens on it too: only this process's
+	 * descriptor is closed */
+	close(a->fd);
 	free(a);
 }
 

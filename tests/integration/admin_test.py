@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import (SLUICECTL, admin_get, connect, echo_handler, echo_roundtrip, free_port,
@@ -256,6 +257,7 @@ groups:
         px.__enter__()
         self.addCleanup(px.__exit__, None, None, None)
         wait_for_text(px, "admin endpoint on")
+        self.px = px
         return admin_port
 
     def hold(self, admin_port, source, n):
@@ -313,6 +315,66 @@ groups:
         wait_for(lambda: not any(map(still_open, socks)), "the timeout to close all 16",
                  timeout=10)
         self.assertEqual(0, accept_queue(admin_port))
+
+    @unittest.skipUnless(os.geteuid() == 0, "raising the fd limit back needs root")
+    def test_no_fd_left_for_a_connection_mutes_the_accept_instead_of_spinning(self):
+        """The process's fd limit lowered to its lowest free fd, with no admin connection open:
+        the endpoint cannot accept, and a poll on the readable listener would spin (as
+        libmicrohttpd's own accept did, at a whole CPU); it tries again every 100 ms, says so
+        once, and answers the waiting client as soon as fds come back."""
+        import resource
+        admin_port = self.start()
+        pid = self.px.proc.pid
+        self.assertEqual((200, "ok\n"), admin_get(admin_port, "/healthz"))
+        wait_for(lambda: open_admin_connections(pid, admin_port) == 0,
+                 "the endpoint to close the probe's connection")
+        held = {int(f) for f in os.listdir(f"/proc/{pid}/fd")}
+        lowest_free = min(set(range(len(held) + 1)) - held)
+        old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, old[1]))
+        try:
+            c = connect(admin_port)  # queued: no fd to accept it into
+            self.addCleanup(c.close)
+            c.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            wait_for_text(self.px, "admin: cannot accept a connection: Too many open files")
+            before = cpu_ticks(pid)
+            time.sleep(1.0)
+            spent = cpu_ticks(pid) - before  # in 1/100 s: a spin would take about 100
+            self.assertLess(spent, 30, "the process spun while it could not accept")
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+        self.assertRegex(recv_exact(c, 12), rb"^HTTP/1\.[01] 200")
+        wait_for_text(self.px, "admin: accepting connections again")
+        self.assertEqual(1, self.px.stderr().count("admin: cannot accept a connection"))
+
+
+def cpu_ticks(pid):
+    """utime + stime of every thread of <pid>, in 1/100 s."""
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def open_admin_connections(pid, admin_port):
+    """Established TCP connections of <pid> on its admin port (from /proc/net/tcp)."""
+    inodes = set()
+    for f in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{f}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[3] == "01" and int(cols[1].split(":")[1], 16) == admin_port and cols[9] in inodes:
+                n += 1
+    return n
 
 if __name__ == "__main__":
     unittest.main()
