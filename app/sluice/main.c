@@ -925,7 +925,9 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		/* both serve the drain: show sessions, /metrics, /readyz (503: not listening) */
 		sl_ctl_draining(ctl); /* changes end here; joins a reload in progress */
 	}
-	sl_alerts_stop(alerts); /* an evaluation asks the workers; none fires on a drain */
+	/* an evaluation asks the workers; none fires on a drain (what is queued still goes out,
+	 * so a hung webhook never holds the listeners open) */
+	sl_alerts_quiesce(alerts);
 	/* said once the changes ended (after an upgrade, the control socket and admin endpoint
 	 * closed): the line means so */
 	if (handed_to != 0) {
@@ -956,6 +958,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	/* before the summary: a scrape or show stats asks the workers, gone now (1 s at most) */
 	sl_ctl_stop(ctl);
 	sl_admin_stop(admin);
+	sl_alerts_stop(alerts); /* a post still waiting is abandoned: the drain is over */
 	summary_print(p);
 	sl_proxy_destroy(p);
 	sl_alerts_destroy(alerts); /* after the last registry reader */

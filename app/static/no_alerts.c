@@ -26,6 +26,12 @@ sl_alerts_start(struct sl_alerts *a)
 }
 
 void
+sl_alerts_quiesce(struct sl_alerts *a)
+{
+	(void)a;
+}
+
+void
 sl_alerts_stop(struct sl_alerts *a)
 {
 	(void)a;

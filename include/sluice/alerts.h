@@ -13,9 +13,10 @@
  * Builds without libcurl (sluice-static, or no libcurl4-openssl-dev) have no alerts:
  * sl_alerts_create() then returns -ENOTSUP for a configuration with rules.
  *
- * Thread safety: all four calls on the proxy's controlling thread: create after
+ * Thread safety: all five calls on the proxy's controlling thread: create after
  * sl_proxy_start() and before anything reads the registry concurrently (the admin endpoint),
- * start, then stop before sl_proxy_drain(), and destroy once nothing reads the registry.
+ * start, then quiesce before sl_proxy_drain() (queued notifications may still go out during the
+ * drain), and stop or destroy once nothing reads the registry.
  */
 #ifndef SLUICE_ALERTS_H
 #define SLUICE_ALERTS_H
@@ -38,8 +39,16 @@ SL_API int sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p,
 SL_API int sl_alerts_start(struct sl_alerts *a);
 
 /*
- * Stops both threads: a post in progress is abandoned (waits at most a fraction of a second),
- * queued notifications are dropped and counted. NULL or a stopped object is ignored.
+ * Stops the evaluator: no rule is evaluated, so none fires or resolves, from here on (call it
+ * before sl_proxy_drain()); the sender goes on posting what is queued. NULL or a quiesced
+ * object is ignored.
+ */
+SL_API void sl_alerts_quiesce(struct sl_alerts *a);
+
+/*
+ * Quiesces <a> and stops the sender: a post in progress is abandoned at once (its socket is
+ * shut down), queued notifications are dropped and counted. NULL or a stopped object is
+ * ignored.
  */
 SL_API void sl_alerts_stop(struct sl_alerts *a);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 /* Backoff before the first retry; doubles per retry up to BACKOFF_MAX_MS. */
 #define BACKOFF_FIRST_MS 100u
 #define BACKOFF_MAX_MS 2000u
+#define SOCKS_TRACKED 4 /* a post opens one socket, two while happy eyeballs tries both families */
 
 enum { N_SENT, N_FAILED, N_DROPPED, N_RETRIES, N_COUNT };
 
@@ -55,10 +57,14 @@ struct sl_alerts {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* CLOCK_MONOTONIC: the evaluator's tick, the queue, the backoff */
 	atomic_bool stop;  /* written under <mu>; read without it by the curl progress callback */
+	bool eval_stop;    /* the evaluator stops (sl_alerts_quiesce()); under <mu> */
+	/* the sender's open sockets (-1: none), which a stop shuts down so that a post waiting
+	 * on a silent webhook ends at once; under <mu> */
+	int socks[SOCKS_TRACKED];
 	char **q;          /* <qcap> bodies, <qlen> from <qhead>; under <mu> */
 	size_t qcap, qhead, qlen;
 	pthread_t eval, send;
-	bool running;
+	bool eval_running, send_running;
 	bool curl_init;
 };
 
@@ -91,17 +97,18 @@ unix_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Waits on <cv> until <deadline> (monotonic ns) or stop; <mu> held. True if stopping. */
+/* Waits on <cv> until <deadline> (monotonic ns) or stop (for the evaluator, <eval>, also its
+ * own stop); <mu> held. True if stopping. */
 static bool
-wait_until_locked(struct sl_alerts *a, uint64_t deadline_ns)
+wait_until_locked(struct sl_alerts *a, uint64_t deadline_ns, bool eval)
 {
 	struct timespec dl = {.tv_sec = (time_t)(deadline_ns / 1000000000),
 	                      .tv_nsec = (long)(deadline_ns % 1000000000)};
 
-	while (!stopping(a) && sl_clock_ns() < deadline_ns)
+	while (!stopping(a) && !(eval && a->eval_stop) && sl_clock_ns() < deadline_ns)
 		if (pthread_cond_timedwait(&a->cv, &a->mu, &dl) == ETIMEDOUT)
 			break;
-	return stopping(a);
+	return stopping(a) || (eval && a->eval_stop);
 }
 
 /* ---- the sender ---- */
@@ -122,6 +129,43 @@ progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 	(void)ut;
 	(void)un;
 	return stopping(arg) ? 1 : 0; /* non-zero aborts the transfer */
+}
+
+/* libcurl's socket opener: the socket is tracked, so that a stop can shut it down. None once
+ * stopping (the post fails at once). */
+static curl_socket_t
+open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct sl_alerts *a = arg;
+	int fd = -1;
+
+	(void)purpose;
+	pthread_mutex_lock(&a->mu);
+	if (!stopping(a))
+		fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+	for (size_t i = 0; fd != -1 && i < SOCKS_TRACKED; i++)
+		if (a->socks[i] == -1) {
+			a->socks[i] = fd;
+			break;
+		}
+	pthread_mutex_unlock(&a->mu);
+	return fd == -1 ? CURL_SOCKET_BAD : fd;
+}
+
+/* libcurl's socket closer: untracked and closed under <mu>, so a stop never shuts down an fd
+ * number that was reused meanwhile. */
+static int
+close_socket(void *arg, curl_socket_t fd)
+{
+	struct sl_alerts *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < SOCKS_TRACKED; i++)
+		if (a->socks[i] == fd)
+			a->socks[i] = -1;
+	close(fd);
+	pthread_mutex_unlock(&a->mu);
+	return 0;
 }
 
 /* One POST of <body> to <w>. 0 on a 2xx reply; else -1 with the reason in <why>. */
@@ -146,6 +190,10 @@ post_once(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, a);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, a);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		snprintf(why, size, "%s", err[0] != '\0' ? err : curl_easy_strerror(rc));
@@ -175,7 +223,8 @@ post(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_confi
 			break;
 		count(a, N_RETRIES);
 		pthread_mutex_lock(&a->mu);
-		bool stop = wait_until_locked(a, sl_clock_ns() + (uint64_t)backoff * 1000000);
+		bool stop = wait_until_locked(a, sl_clock_ns() + (uint64_t)backoff * 1000000,
+		                              false);
 		pthread_mutex_unlock(&a->mu);
 		if (stop)
 			break;
@@ -405,7 +454,7 @@ eval_run(void *arg)
 			next = sl_clock_ns() +
 			       step; /* fell behind (a slow collect): skip, never burst */
 		pthread_mutex_lock(&a->mu);
-		bool stop = wait_until_locked(a, next);
+		bool stop = wait_until_locked(a, next, true);
 		pthread_mutex_unlock(&a->mu);
 		if (stop)
 			break;
@@ -547,6 +596,8 @@ sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p, const struct sl_con
 	pthread_cond_init(&a->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&a->stop, false);
+	for (size_t i = 0; i < SOCKS_TRACKED; i++)
+		a->socks[i] = -1;
 	for (unsigned k = 0; k < N_COUNT; k++)
 		atomic_init(&a->n[k], 0);
 	if (cfg->instance[0] != '\0')
@@ -597,32 +648,47 @@ sl_alerts_start(struct sl_alerts *a)
 		return 0;
 	if ((err = pthread_create(&a->send, NULL, send_run, a)) != 0)
 		return -err;
+	a->send_running = true;
 	if ((err = pthread_create(&a->eval, NULL, eval_run, a)) != 0) {
-		pthread_mutex_lock(&a->mu);
-		/* relaxed: published by the mutex */
-		atomic_store_explicit(&a->stop, true, memory_order_relaxed);
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(a->send, NULL);
+		sl_alerts_stop(a);
 		return -err;
 	}
-	a->running = true;
+	a->eval_running = true;
 	return 0;
+}
+
+void
+sl_alerts_quiesce(struct sl_alerts *a)
+{
+	if (a == NULL || !a->eval_running)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->eval_stop = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->eval, NULL);
+	a->eval_running = false;
 }
 
 void
 sl_alerts_stop(struct sl_alerts *a)
 {
-	if (a == NULL || !a->running)
+	if (a == NULL)
+		return;
+	sl_alerts_quiesce(a);
+	if (!a->send_running)
 		return;
 	pthread_mutex_lock(&a->mu);
 	/* relaxed: the mutex orders it for the waiters; the progress callback only polls it */
 	atomic_store_explicit(&a->stop, true, memory_order_relaxed);
 	pthread_cond_broadcast(&a->cv);
+	/* a post waiting on a webhook that says nothing: its read or connect ends now */
+	for (size_t i = 0; i < SOCKS_TRACKED; i++)
+		if (a->socks[i] != -1)
+			shutdown(a->socks[i], SHUT_RDWR);
 	pthread_mutex_unlock(&a->mu);
-	pthread_join(a->eval, NULL);
 	pthread_join(a->send, NULL);
-	a->running = false;
+	a->send_running = false;
 	for (; a->qlen > 0; a->qlen--, a->qhead = (a->qhead + 1) % a->qcap) {
 		free(a->q[a->qhead]);
 		a->q[a->qhead] = NULL;

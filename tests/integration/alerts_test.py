@@ -236,6 +236,57 @@ alerts:
                 self.assertEqual(0, px.stop(), px.stderr())
         hang.close()
 
+    def test_a_post_waiting_on_a_silent_webhook_holds_up_neither_the_drain_nor_the_exit(self):
+        """SIGTERM while a post waits on a webhook that accepted it and says nothing: the
+        listeners close and the drain begins at once, the post goes on during the drain (it may
+        still be answered), and once the drain is over it is abandoned and the process exits.
+        The sender used to be stopped before the drain, which kept the listeners accepting
+        until libcurl's next progress call (up to a second or two)."""
+        hang = socket.socket()
+        hang.bind(("127.0.0.1", 0))
+        hang.listen(16)
+        self.addCleanup(hang.close)
+        url = f"http://127.0.0.1:{hang.getsockname()[1]}/hook"
+        held, closed = [], threading.Event()
+
+        def hold():
+            c, _ = hang.accept()
+            held.append(c)
+            try:
+                while c.recv(4096):
+                    pass
+            except OSError:
+                pass
+            closed.set()
+        threading.Thread(target=hold, daemon=True).start()
+        with Server(echo_handler) as e:
+            port, admin = free_port(), free_port()
+            cfg = base(port, admin, [("e", e.addr)], health=False) + f"""
+drain_timeout: 60s
+alerts:
+  interval: 100ms
+  webhooks:
+    - {{ url: "{url}", timeout: 60s, retries: 10 }}
+  rules:
+    - {{ name: m1, metric: rss, above: 1 }}
+"""
+            with Sluice(["-c", write_config(cfg)], port=port) as px:
+                wait_for_text(px, "alert m1 firing")
+                wait_for(lambda: held, "the post to reach the webhook")
+                s = connect(port)  # an open session: the drain lasts until it closes
+                self.assertTrue(echoed(s, b"ping"))
+                px.proc.send_signal(signal.SIGTERM)
+                wait_for_text(px, "SIGTERM: draining")
+                self.assertFalse(closed.is_set(), "the post was abandoned before the drain")
+                with self.assertRaises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                s.close()  # the drain ends
+                self.assertEqual(0, px.proc.wait(20 * SLOW), px.stderr())
+                self.assertTrue(closed.wait(10 * SLOW), "the post outlived the process")
+                for c in held:
+                    c.close()
+                self.assertIn("(abandoned at shutdown)", px.stderr())
+
     def test_a_reload_that_changes_a_rule_is_refused_and_one_that_does_not_is_taken(self):
         with Server(echo_handler) as e:
             port, admin = free_port(), free_port()
