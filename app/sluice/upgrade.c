@@ -36,6 +36,7 @@
 
 struct upgrade {
 	char path[SL_CONFIG_UNIX_PATH_MAX + 1];
+	struct sl_sock_unix_file file; /* the socket file's identity once listening */
 	int lfd;
 	int stop_fd; /* eventfd: upgrade_stop() */
 	pthread_t thread;
@@ -349,6 +350,7 @@ upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy *p)
 		free(u);
 		return err;
 	}
+	sl_sock_unix_file_of(u->path, &u->file);
 	*out = u;
 	return 0;
 }
@@ -399,6 +401,7 @@ void
 upgrade_stop(struct upgrade *u)
 {
 	const uint64_t one = 1;
+	int err;
 
 	if (u == NULL)
 		return;
@@ -410,10 +413,13 @@ upgrade_stop(struct upgrade *u)
 	}
 	close(u->lfd);
 	/* the file is the new process's now, if one took over; the old one's, if this one gave
-	 * up the takeover */
-	if (upgrade_handed_over(u) == 0 && !u->keep_file && unlink(u->path) != 0 && errno != ENOENT)
-		sl_log_info("upgrade socket %s stays behind: %s (the next start replaces it)",
-		            u->path, strerror(errno));
+	 * up the takeover; another process's if it bound the path since */
+	if (upgrade_handed_over(u) == 0 && !u->keep_file &&
+	    (err = sl_sock_unix_remove(u->path, &u->file)) != 0 && err != -ENOENT)
+		sl_log_info("upgrade socket %s stays behind: %s%s", u->path,
+		            err == -ESTALE ? "another process's socket is there now"
+		                           : strerror(-err),
+		            err == -ESTALE ? "" : " (the next start replaces it)");
 	free(u);
 }
 

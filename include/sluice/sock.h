@@ -145,4 +145,19 @@ SL_API const char *sl_sock_unix_in_the_way(const char *path);
 /* Connects to the unix socket <path> of <type>, close-on-exec, blocking. The fd or -errno. */
 SL_API int sl_sock_unix_connect(const char *path, int type);
 
+/* The identity of a file: its device and inode; zeros for no file. */
+struct sl_sock_unix_file {
+	uint64_t dev, ino;
+};
+
+/* The identity of what is at <path> (lstat(), no link followed): zeros when nothing is. */
+SL_API void sl_sock_unix_file_of(const char *path, struct sl_sock_unix_file *out);
+
+/*
+ * Removes <path> if it is still the file <was> (its identity when this process bound it or
+ * took its socket over): 0; -ESTALE when another file is there now (another process bound the
+ * path since: its socket is left alone); -ENOENT when nothing is; or unlink()'s negative errno.
+ */
+SL_API int sl_sock_unix_remove(const char *path, const struct sl_sock_unix_file *was);
+
 #endif /* SLUICE_SOCK_H */

@@ -76,6 +76,7 @@ struct sl_ctl {
 	uint64_t accept_muted_until_ns;
 	pthread_t thread;
 	struct sockaddr_un sun;
+	struct sl_sock_unix_file file; /* the socket file's identity once listening */
 	struct ctl_client clients[CLIENTS_MAX];
 };
 
@@ -1079,6 +1080,7 @@ ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, i
 		goto err_close;
 	}
 	c->lfd = fd;
+	sl_sock_unix_file_of(c->sun.sun_path, &c->file);
 	*out = c;
 	return 0;
 
@@ -1195,6 +1197,7 @@ void
 sl_ctl_stop(struct sl_ctl *c)
 {
 	uint64_t one = 1;
+	int err;
 
 	if (c == NULL)
 		return;
@@ -1211,10 +1214,13 @@ sl_ctl_stop(struct sl_ctl *c)
 		if (c->clients[i].fd != -1)
 			client_close(&c->clients[i]);
 	/* after a drop to user:, a directory only root may write keeps it: the next start
-	 * replaces a socket nothing serves */
-	if (!c->keep_file && unlink(c->sun.sun_path) != 0 && errno != ENOENT)
-		sl_log_info("control socket %s stays behind: %s (the next start replaces it)",
-		            c->sun.sun_path, strerror(errno));
+	 * replaces a socket nothing serves; a socket another process bound there since is its */
+	if (!c->keep_file && (err = sl_sock_unix_remove(c->sun.sun_path, &c->file)) != 0 &&
+	    err != -ENOENT)
+		sl_log_info("control socket %s stays behind: %s%s", c->sun.sun_path,
+		            err == -ESTALE ? "another process's socket is there now"
+		                           : strerror(-err),
+		            err == -ESTALE ? "" : " (the next start replaces it)");
 	close(c->lfd);
 	if (c->keep_file)
 		leave_file(c);

@@ -116,3 +116,26 @@ out:
 	}
 	return fd;
 }
+
+void
+sl_sock_unix_file_of(const char *path, struct sl_sock_unix_file *out)
+{
+	struct stat st;
+
+	*out = (struct sl_sock_unix_file){0};
+	if (lstat(path, &st) == 0)
+		*out = (struct sl_sock_unix_file){.dev = st.st_dev, .ino = st.st_ino};
+}
+
+int
+sl_sock_unix_remove(const char *path, const struct sl_sock_unix_file *was)
+{
+	struct sl_sock_unix_file now;
+
+	sl_sock_unix_file_of(path, &now);
+	if (now.dev == 0 && now.ino == 0)
+		return -ENOENT;
+	if (now.dev != was->dev || now.ino != was->ino)
+		return -ESTALE;
+	return unlink(path) == 0 ? 0 : -errno;
+}

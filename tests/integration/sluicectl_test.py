@@ -517,6 +517,25 @@ class Ctl(unittest.TestCase):
             rc, doc, _ = self.ctl_json("show", "info")
             self.assertEqual(first.proc.pid, doc["result"]["pid"])
 
+    def test_at_exit_a_socket_another_process_bound_since_is_left_alone(self):
+        """The first instance's socket file removed by hand and a second instance started on
+        the path: when the first exits it removes nothing (the file is the second's now)."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            first = self.start(port)
+            os.unlink(self.sock)
+            with open(self.path) as f:
+                text = f.read().replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
+            with open(self.path, "w") as f:
+                f.write(text)
+            second = self.start(None)
+            self.assertEqual(0, first.stop(), first.stderr())
+            self.assertIn("stays behind: another process's socket is there now", first.stderr())
+            rc, doc, _ = self.ctl_json("show", "info")
+            self.assertEqual(0, rc)
+            self.assertEqual(second.proc.pid, doc["result"]["pid"])
+
     def test_a_stale_socket_file_is_replaced(self):
         stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stale.bind(self.sock)
