@@ -608,8 +608,8 @@ sl_config_same_file(const char *a, const char *b)
 }
 
 /*
- * The access log, the upgrade socket and the control socket are three files: one named twice
- * would be opened, or bound, over another at start. Compared as the file system resolves them
+ * The access log, the upgrade socket and the control socket are three files, none of them the
+ * configuration file: one named twice would be opened, or bound, over another at start. Compared as the file system resolves them
  * (sl_config_same_file()).
  */
 static void
@@ -619,7 +619,17 @@ check_files(struct sl__config_load *x)
 	const yaml_node_t *n[] = {x->access_log_path, x->upgrade_socket, x->control_path};
 	char at[SL__CONFIG_WHERE_MAX], q[SL__CONFIG_QUOTE_MAX];
 
-	for (size_t i = 0; i < SL_ARRAY_SIZE(n); i++)
+	for (size_t i = 0; i < SL_ARRAY_SIZE(n); i++) {
+		/* an access log over its own configuration would break every later load */
+		if (n[i] != NULL &&
+		    sl_config_same_file((const char *)n[i]->data.scalar.value, x->source)) {
+			sl__config_quote((const char *)n[i]->data.scalar.value,
+			                 n[i]->data.scalar.length, q, sizeof(q));
+			sl__config_error(x, n[i]->start_mark,
+			                 "%s \"%s\" is this configuration file: give it a file of "
+			                 "its own",
+			                 keys[i], q);
+		}
 		for (size_t j = 0; j < i && n[i] != NULL; j++) {
 			if (n[j] == NULL ||
 			    !sl_config_same_file((const char *)n[i]->data.scalar.value,
@@ -632,6 +642,7 @@ check_files(struct sl__config_load *x)
 			                 keys[i], q, keys[j],
 			                 sl__config_where(x, n[j]->start_mark, at, sizeof(at)));
 		}
+	}
 }
 
 void

@@ -233,6 +233,25 @@ xdp: { interface: nosuchif0, required: true }
                                      f"listener at {path}:2:14: sluice would connect to itself\n"),
                              (r.returncode, r.stdout, r.stderr), mode)
 
+    def test_an_access_log_that_is_the_configuration_file_itself_is_refused(self):
+        """Appending log lines to the file would break every later reload and start."""
+        d = tempfile.mkdtemp(prefix="sluice-check-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
+        path = f"{d}/sluice.yaml"
+        text = f"access_log: {{ path: {d}/./sluice.yaml }}\n" + ONE_LISTENER
+        with open(path, "w") as f:
+            f.write(text)
+        said = (f"{path}:1:21: access_log.path \"{d}/./sluice.yaml\" is this configuration "
+                "file: give it a file of its own")
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual((1, said), (r.returncode, r.stderr.strip()))
+        r = subprocess.run([SLUICE, "-c", path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(1, r.returncode, r.stderr)
+        self.assertIn(said, r.stderr)
+        with open(path) as f:
+            self.assertEqual(text, f.read())
+
     def test_missing_file_is_reported(self):
         r = subprocess.run([SLUICE, "--check", "-c", "/nonexistent/sluice.yaml"],
                            capture_output=True, text=True)
