@@ -90,6 +90,12 @@ SL_API bool sl_addr_reaches_here(const struct sl_addr *to, const struct sl_addr 
 SL_API bool sl_addr_is_v4_mapped(const struct sl_addr *a, char *why, size_t size);
 
 /*
+ * Why TCP cannot use <a>'s IP, as a phrase ("a multicast address", 224.0.0.0/4 or ff00::/8;
+ * "the broadcast address", 255.255.255.255), or NULL if it may (or <a> is not IP). Pure.
+ */
+SL_API const char *sl_addr_tcp_unusable(const struct sl_addr *a);
+
+/*
  * An address as sluice takes one wherever it is configured (a file, a flag, sluicectl):
  * sl_addr_parse(), then refused if IPv4-mapped (sl_addr_is_v4_mapped()) or if TCP cannot use
  * it (a multicast address, 224.0.0.0/4 or ff00::/8, or 255.255.255.255: a listen there takes

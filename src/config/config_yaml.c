@@ -482,8 +482,8 @@ static void
 get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], ip[INET6_ADDRSTRLEN + 1];
-	char mapped[128];
-	const char *s = scalar_text(v);
+	char mapped[128], unusable[64];
+	const char *s = scalar_text(v), *bad = NULL;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
 	size_t n;
@@ -506,17 +506,23 @@ get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, 
 		if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
 			s4->sin_family = AF_INET;
 			a->len = sizeof(*s4);
-			return;
-		}
-		if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
 			s6->sin6_family = AF_INET6;
 			a->len = sizeof(*s6);
-			if (!sl_addr_is_v4_mapped(a, mapped, sizeof(mapped)))
-				return;
+			if (sl_addr_is_v4_mapped(a, mapped, sizeof(mapped)))
+				bad = mapped;
+		}
+		if (a->len != 0 && bad == NULL && (bad = sl_addr_tcp_unusable(a)) != NULL) {
+			snprintf(unusable, sizeof(unusable), "%s, which TCP cannot use", bad);
+			bad = unusable;
+		}
+		if (a->len != 0 && bad == NULL)
+			return;
+		if (bad != NULL) {
 			memset(a, 0, sizeof(*a));
 			sl__config_quote((const char *)v->data.scalar.value, v->data.scalar.length,
 			                 q, sizeof(q));
-			sl__config_error(x, v->start_mark, "bad %s \"%s\": %s", key, q, mapped);
+			sl__config_error(x, v->start_mark, "bad %s \"%s\": %s", key, q, bad);
 			return;
 		}
 	}

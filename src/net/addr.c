@@ -249,9 +249,8 @@ sl_addr_is_any(const struct sl_addr *a)
 	return ip_is_any(p, n);
 }
 
-/* Why TCP cannot use <a>'s IP, or NULL if it may. */
-static const char *
-tcp_unusable(const struct sl_addr *a)
+const char *
+sl_addr_tcp_unusable(const struct sl_addr *a)
 {
 	const unsigned char *b;
 	size_t n;
@@ -278,7 +277,7 @@ sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0, 
 	}
 	if (sl_addr_is_v4_mapped(a, why, size))
 		return -EINVAL;
-	if ((bad = tcp_unusable(a)) != NULL) {
+	if ((bad = sl_addr_tcp_unusable(a)) != NULL) {
 		snprintf(why, size, "%s, which TCP cannot use", bad);
 		return -EINVAL;
 	}

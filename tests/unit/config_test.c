@@ -1099,6 +1099,26 @@ config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form(void **state)
 	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9001\n");
 }
 
+/* a group's source TCP cannot bind a connection to: the kernel would pick one instead */
+static void
+config_refuses_a_multicast_or_broadcast_source(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "listeners: [{ address: 127.0.0.1:21006, group: a }]\n"
+	        "groups:\n"
+	        "  - { name: a, source: 224.0.0.1, backends: [{ address: 127.0.0.1:9001 }] }\n"
+	        "  - { name: b, source: 255.255.255.255, backends: [{ address: 127.0.0.1:9002 }] "
+	        "}\n"
+	        "  - { name: c, source: \"ff02::1\", backends: [{ address: \"[::1]:9003\" }] }\n",
+	        "t.yaml:3:24: bad source \"224.0.0.1\": a multicast address, which TCP cannot "
+	        "use\n"
+	        "t.yaml:4:24: bad source \"255.255.255.255\": the broadcast address, which TCP "
+	        "cannot use\n"
+	        "t.yaml:5:24: bad source \"ff02::1\": a multicast address, which TCP cannot "
+	        "use\n");
+}
+
 /* each session would open another through the proxy, until max_connections is used up */
 static void
 config_refuses_a_backend_that_is_one_of_the_listeners(void **state)
@@ -2312,6 +2332,7 @@ main(void)
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
+	        cmocka_unit_test(config_refuses_a_multicast_or_broadcast_source),
 	        cmocka_unit_test(config_refuses_a_backend_that_is_one_of_the_listeners),
 	        cmocka_unit_test(config_reports_a_backend_on_the_admin_endpoint),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
