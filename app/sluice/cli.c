@@ -427,6 +427,34 @@ set_id(char out[SL_CONFIG_NAME_MAX], const char *v, const char *flag)
  * on a listener's port, --control or --upgrade-socket naming another of sluice's files.
  * -EINVAL (printed).
  */
+/* -EINVAL, said, when a backend reaches the admin endpoint --admin gave (the file's own is
+ * checked by its load): it speaks HTTP about sluice, no service to balance. */
+static int
+admin_reached(const struct sl_config *cfg)
+{
+	struct sl_host_addrs *host = NULL;
+	char a[SL_ADDR_STRLEN];
+	int err = 0;
+
+	if (sl_addr_is_any(&cfg->admin.addr))
+		host = sl_host_addrs_load(); /* NULL if unreadable: then loopback alone */
+	for (size_t g = 0; g < cfg->ngroups && err == 0; g++)
+		for (size_t i = 0; i < cfg->groups[g].nbackends && err == 0; i++) {
+			const struct sl_config_backend *b = &cfg->groups[g].backends[i];
+
+			if (!sl_addr_reaches_here(&b->addr, &cfg->admin.addr, host))
+				continue;
+			fprintf(stderr,
+			        "sluice: backend %s of group %s reaches sluice's own admin endpoint "
+			        "(--admin %s), which is no service to balance\n",
+			        b->name, cfg->groups[g].name,
+			        sl_addr_format(&cfg->admin.addr, a, sizeof(a)));
+			err = -EINVAL;
+		}
+	sl_host_addrs_free(host);
+	return err;
+}
+
 static int
 overrides_clash(const struct sl_config *cfg, const struct cli *c)
 {
@@ -446,6 +474,8 @@ overrides_clash(const struct sl_config *cfg, const struct cli *c)
 		        named ? " (" : "", named ? b : "", named ? ")" : "");
 		return -EINVAL;
 	}
+	if (c->admin && admin_reached(cfg) != 0)
+		return -EINVAL;
 	for (size_t i = 0; (c->control || c->upgrade_socket) && i < SL_ARRAY_SIZE(files); i++)
 		for (size_t j = 0; j < i; j++) {
 			if (files[i] == NULL || files[j] == NULL || files[i][0] == '\0' ||

@@ -69,7 +69,8 @@ struct sl_backend_info {
  * first verdict. 0; -ENOENT (no such group), -EEXIST (the name or the address is taken by a
  * backend of the group; sl_proxy_backend_name() says which has the address), -ELOOP (a connect
  * to the address reaches one of this proxy's own listeners, as the config file refuses too:
- * each session would open another; sl_proxy_listener_reached() says which), -ENOSPC (the group
+ * each session would open another; sl_proxy_listener_reached() says which; or its admin
+ * endpoint: sl_proxy_admin_reached()), -ENOSPC (the group
  * holds max_backends), -EINVAL (a bad weight, an address unset or with port 0, or a name the
  * config file would refuse: sl_config_name_ok()),
  * -EAFNOSUPPORT (an address of another family than the group's source).
@@ -92,6 +93,13 @@ SL_API int sl_proxy_backend_name(struct sl_proxy *p, const char *group, const st
  */
 SL_API int sl_proxy_listener_reached(struct sl_proxy *p, const struct sl_addr *addr, char *name,
                                      size_t size, struct sl_addr *at);
+
+/*
+ * Whether a connect to <addr> reaches <p>'s admin endpoint (its address, or a loopback one on a
+ * wildcard address's port), which sl_proxy_backend_add() and the group sets refuse (-ELOOP) as
+ * the config file does. Any thread but a worker.
+ */
+SL_API bool sl_proxy_admin_reached(struct sl_proxy *p, const struct sl_addr *addr);
 
 /* Removes backend <name> from <group>: no new sessions; open ones run on. 0, -ENOENT. */
 SL_API int sl_proxy_backend_remove(struct sl_proxy *p, const char *group, const char *name);

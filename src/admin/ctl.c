@@ -174,6 +174,14 @@ backend_error(struct sl_ctl *c, int err, const struct sl__ctl_req *r)
 	case ELOOP:
 		code = "ELOOP";
 		sl_addr_format(&r->addr, a, sizeof(a));
+		if (sl_proxy_listener_reached(c->p, &r->addr, holder, sizeof(holder), &at) != 0 &&
+		    sl_proxy_admin_reached(c->p, &r->addr)) {
+			snprintf(msg, sizeof(msg),
+			         "%s reaches sluice's own admin endpoint, which is no service to "
+			         "balance",
+			         a);
+			break;
+		}
 		if (sl_proxy_listener_reached(c->p, &r->addr, holder, sizeof(holder), &at) != 0) {
 			snprintf(
 			        msg, sizeof(msg),

@@ -275,6 +275,21 @@ listener_reached_locked(struct sl_proxy *p, const struct sl_addr *addr)
 	return -ENOENT;
 }
 
+/* Whether a connect to <addr> reaches the admin endpoint, which speaks HTTP about sluice: no
+ * service to balance. Under bk_mu. */
+static bool
+admin_reached_locked(struct sl_proxy *p, const struct sl_addr *addr)
+{
+	const struct sl_addr *a = &p->cfg->admin.addr;
+	const struct sl_host_addrs *h = NULL;
+
+	if (a->len == 0)
+		return false;
+	if (sl_addr_is_any(a) && sl_addr_port(a) == sl_addr_port(addr))
+		h = host_addrs_locked(p);
+	return sl_addr_reaches(addr, a) || sl_addr_reaches_here(addr, a, h);
+}
+
 static bool
 slot_reusable(const struct sl_backend *b)
 {
@@ -422,8 +437,9 @@ sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_back
 		err = -EEXIST;
 		goto out_unlock;
 	}
-	/* each session would open another through the proxy, as the config file refuses too */
-	if (listener_reached_locked(p, &spec->addr) >= 0) {
+	/* each session would open another through the proxy, as the config file refuses too;
+	 * nor is the admin endpoint a service */
+	if (listener_reached_locked(p, &spec->addr) >= 0 || admin_reached_locked(p, &spec->addr)) {
 		err = -ELOOP;
 		goto out_unlock;
 	}
@@ -692,7 +708,8 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 		add[k] = !found;
 		need += !found;
 		/* each session would open another through the proxy, as for add */
-		if (!found && listener_reached_locked(p, &set[k].addr) >= 0) {
+		if (!found && (listener_reached_locked(p, &set[k].addr) >= 0 ||
+		               admin_reached_locked(p, &set[k].addr))) {
 			err = -ELOOP;
 			goto out_free;
 		}
@@ -1193,6 +1210,17 @@ sl_proxy_listener_reached(struct sl_proxy *p, const struct sl_addr *addr, char *
 	}
 	pthread_mutex_unlock(&p->bk_mu);
 	return i < 0 ? i : 0;
+}
+
+bool
+sl_proxy_admin_reached(struct sl_proxy *p, const struct sl_addr *addr)
+{
+	bool r;
+
+	pthread_mutex_lock(&p->bk_mu);
+	r = admin_reached_locked(p, addr);
+	pthread_mutex_unlock(&p->bk_mu);
+	return r;
 }
 
 int

@@ -584,7 +584,8 @@ list_names(const struct sl__dset *s, char *buf, size_t size)
 		snprintf(buf + o, size - o, " and %zu more", s->n - LOG_NAMES_MAX);
 }
 
-/* Which backend found reaches one of sluice's own listeners, for apply()'s -ELOOP. */
+/* Which backend found reaches one of sluice's own listeners or its admin endpoint, for
+ * apply()'s -ELOOP. */
 static void
 say_loop(const struct dgroup *g)
 {
@@ -602,6 +603,18 @@ say_loop(const struct dgroup *g)
 		             g->cg->name, g->good.n, b->name,
 		             sl_addr_format(&b->addr, a, sizeof(a)), name,
 		             sl_addr_format(&at, l, sizeof(l)));
+		return;
+	}
+	for (size_t i = 0; i < g->good.n; i++) {
+		const struct sl_backend_spec *b = &g->good.v[i];
+
+		if (!sl_proxy_admin_reached(g->d->p, &b->addr))
+			continue;
+		sl_log_error("discover %s: cannot apply the %zu backends found: %s (%s) reaches "
+		             "sluice's own admin endpoint, which is no service to balance; the "
+		             "group keeps the backends it had",
+		             g->cg->name, g->good.n, b->name,
+		             sl_addr_format(&b->addr, a, sizeof(a)));
 		return;
 	}
 	sl_log_error("discover %s: cannot apply the %zu backends found: one reaches a listener of "

@@ -400,6 +400,33 @@ class Ctl(unittest.TestCase):
                                  f"0.0.0.0:{other}: sluice would connect to itself\n"),
                              (p.returncode, p.stderr))
 
+    def test_add_refuses_the_admin_endpoint_as_the_file_and_the_flags_do(self):
+        """The admin endpoint speaks HTTP about sluice: `sluicectl add backend` refuses it as
+        the file does, and so does the start when --admin gives its address."""
+        with Server(echo_handler) as b:
+            port, admin = free_port(), free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port, ["--admin", f"127.0.0.1:{admin}"])
+            rc, doc, _ = self.ctl_json("add", "backend", "web", "me", f"127.0.0.1:{admin}")
+            self.assertEqual((1, "ELOOP"), (rc, doc["code"]))
+            self.assertEqual(f"127.0.0.1:{admin} reaches sluice's own admin endpoint, which is "
+                             "no service to balance", doc["error"])
+            names = {x["name"] for x in self.ctl_json("show", "backends")[1]["result"]}
+            self.assertEqual({"b1"}, names)
+        # the file's backend on the address --admin gives: --check and the start refuse it
+        self.write(port, [("b1", f"127.0.0.1:{admin}")])
+        said = (f"sluice: backend b1 of group web reaches sluice's own admin endpoint (--admin "
+                f"0.0.0.0:{admin}), which is no service to balance\n")
+        for check in (["--check"], []):
+            p = subprocess.run([SLUICE] + check + ["-c", self.path, "--admin", f"0.0.0.0:{admin}"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual((2, said), (p.returncode, p.stderr))
+        p = subprocess.run([SLUICE, "-l", f"127.0.0.1:{port}", "-b", f"127.0.0.1:{admin}",
+                            "--admin", f"127.0.0.1:{admin}"],
+                           capture_output=True, text=True, timeout=60 * SLOW)
+        self.assertEqual(2, p.returncode, p.stderr)
+        self.assertIn("reaches sluice's own admin endpoint", p.stderr)
+
     # ---- reload, shutdown ----
 
     def test_reload_takes_a_good_file_and_refuses_a_bad_one_with_its_position(self):
