@@ -132,7 +132,12 @@ check_file_place(const char *path, const char *key, const char *file, bool socke
 		dir[1] = '\0'; /* the root */
 	else
 		*slash = '\0';
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (stat(dir, &st) != 0 && errno != ENOENT && errno != ENOTDIR)
+		fprintf(stderr,
+		        "%s: warning: %s %s: this user (uid %u) cannot reach the directory %s here "
+		        "(%s); sluice cannot start as it unless that changes\n",
+		        path, key, file, (unsigned)geteuid(), dir, strerror(errno));
+	else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		fprintf(stderr,
 		        "%s: warning: %s %s: the directory %s does not exist here; sluice cannot "
 		        "start until it does\n",

@@ -71,6 +71,7 @@ upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
     @unittest.skipUnless(os.geteuid() == 0, "needs root to check as another user")
     def test_a_directory_the_user_cannot_write_is_named_in_a_warning(self):
         d = tempfile.mkdtemp(prefix="sluice-check-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d], check=False))
         os.chmod(d, 0o755)  # root's: another user may not create files in it
         path = write_config(f"control: {{ path: {d}/ctl.sock }}\n" + ONE_LISTENER)
         os.chmod(path, 0o644)
@@ -83,6 +84,19 @@ upgrade_socket: /nonexistent-sluice-dir/upgrade.sock
         r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
         self.assertEqual((0, ""), (r.returncode, r.stderr))  # root may
         self.assertEqual(f"{path}: ok (1 listener, 1 group)\n", r.stdout)
+        # a directory under one it cannot enter: not "does not exist", which it does
+        os.mkdir(f"{d}/shut")
+        os.chmod(f"{d}/shut", 0o700)
+        os.mkdir(f"{d}/shut/sub")
+        path = write_config(f"control: {{ path: {d}/shut/sub/ctl.sock }}\n" + ONE_LISTENER)
+        os.chmod(path, 0o644)
+        r = subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                            "--clear-groups", SLUICE, "--check", "-c", path],
+                           capture_output=True, text=True)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn(f"{path}: warning: control.path {d}/shut/sub/ctl.sock: this user (uid "
+                      f"65534) cannot reach the directory {d}/shut/sub here (Permission denied)",
+                      r.stderr)
 
     def test_a_file_in_the_way_of_a_socket_or_the_access_log_is_refused_by_check_and_start(self):
         d = tempfile.mkdtemp(prefix="sluice-check-")
