@@ -445,7 +445,8 @@ admin_reached(const struct sl_config *cfg)
 			if (!sl_addr_reaches_here(&b->addr, &cfg->admin.addr, host))
 				continue;
 			fprintf(stderr,
-			        "sluice: backend %s of group %s reaches sluice's own admin endpoint "
+			        "sluice: backend %s of group %s reaches sluice's own admin "
+			        "endpoint "
 			        "(--admin %s), which is no service to balance\n",
 			        b->name, cfg->groups[g].name,
 			        sl_addr_format(&cfg->admin.addr, a, sizeof(a)));
@@ -508,11 +509,12 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 		cfg->log_level = (enum sl_log_level)c->log_level;
 	if (c->upgrade_socket) {
 		if (c->upgrade_socket[0] != '/' ||
-		    strlen(c->upgrade_socket) > SL_CONFIG_UNIX_PATH_MAX) {
+		    strlen(c->upgrade_socket) > SL_CONFIG_UNIX_PATH_MAX ||
+		    sl_config_path_control_byte(c->upgrade_socket, strlen(c->upgrade_socket)) >=
+		            0) {
 			fprintf(stderr,
 			        "sluice: --upgrade-socket must be an absolute file name of at most "
-			        "%u "
-			        "bytes, got \"%s\"\n",
+			        "%u bytes and no control character, got \"%s\"\n",
 			        SL_CONFIG_UNIX_PATH_MAX, c->upgrade_socket);
 			return -EINVAL;
 		}
@@ -538,10 +540,11 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 	if (c->control && strcmp(c->control, "off") == 0) {
 		cfg->control.path[0] = '\0';
 	} else if (c->control) {
-		if (c->control[0] == '\0' || strlen(c->control) > SL_CONFIG_CONTROL_PATH_MAX) {
+		if (c->control[0] == '\0' || strlen(c->control) > SL_CONFIG_CONTROL_PATH_MAX ||
+		    sl_config_path_control_byte(c->control, strlen(c->control)) >= 0) {
 			fprintf(stderr,
 			        "sluice: bad --control path \"%s\": a socket file name of 1 to %d "
-			        "bytes\n",
+			        "bytes and no control character\n",
 			        c->control, SL_CONFIG_CONTROL_PATH_MAX);
 			return -EINVAL;
 		}

@@ -497,6 +497,13 @@ SL_API uint32_t sl_config_workers_max(const struct sl_config *c);
 SL_API bool sl_config_same_file(const char *a, const char *b);
 
 /*
+ * The offset of the first control byte (0x00-0x1f, 0x7f) in file name <s> of <len> bytes, or -1
+ * if it has none. sluice refuses such a name wherever one is configured: a newline would split
+ * the log lines that name the file, and a NUL would cut it short. Pure.
+ */
+SL_API long sl_config_path_control_byte(const char *s, size_t len);
+
+/*
  * true if the <len> bytes at <s> may be a name (of a listener, group or backend): printable
  * ASCII without spaces, double quotes or backslashes. The length is the caller's to bound
  * (1 to SL_CONFIG_NAME_MAX - 1). SL_CONFIG_NAME_RULE says it in words, for messages.

@@ -594,6 +594,15 @@ sl_config_name_ok(const char *s, size_t len)
 	return true;
 }
 
+long
+sl_config_path_control_byte(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return (long)i;
+	return -1;
+}
+
 bool
 sl_config_same_file(const char *a, const char *b)
 {
@@ -609,8 +618,8 @@ sl_config_same_file(const char *a, const char *b)
 
 /*
  * The access log, the upgrade socket and the control socket are three files, none of them the
- * configuration file: one named twice would be opened, or bound, over another at start. Compared as the file system resolves them
- * (sl_config_same_file()).
+ * configuration file: one named twice would be opened, or bound, over another at start. Compared as
+ * the file system resolves them (sl_config_same_file()).
  */
 static void
 check_files(struct sl__config_load *x)

@@ -1360,6 +1360,22 @@ walk_groups(struct sl__config_load *x, yaml_node_t *v)
 	}
 }
 
+/* false, said, when file name <v> (the value of <key>) holds a control byte. */
+static bool
+path_bytes_ok(struct sl__config_load *x, const yaml_node_t *v, const char *key)
+{
+	long at = sl_config_path_control_byte((const char *)v->data.scalar.value,
+	                                      v->data.scalar.length);
+
+	if (at < 0)
+		return true;
+	sl__config_error(x, v->start_mark,
+	                 "\"%s\" holds a control character (byte 0x%02x at offset %ld), which a "
+	                 "file name here may not",
+	                 key, (unsigned)((const unsigned char *)v->data.scalar.value)[at], at);
+	return false;
+}
+
 static void
 walk_access_log(struct sl__config_load *x, yaml_node_t *map, struct sl_config_access_log *al)
 {
@@ -1386,6 +1402,8 @@ walk_access_log(struct sl__config_load *x, yaml_node_t *map, struct sl_config_ac
 		                 ACCESS_LOG_PATH_MAX, p->data.scalar.length);
 		return;
 	}
+	if (!path_bytes_ok(x, p, "path"))
+		return;
 	al->path = sl__config_calloc(x, p->data.scalar.length + 1, 1);
 	if (al->path)
 		memcpy(al->path, s, p->data.scalar.length);
@@ -1411,6 +1429,8 @@ walk_upgrade_socket(struct sl__config_load *x, yaml_node_t *v, char **out)
 		                 SL_CONFIG_UNIX_PATH_MAX, len);
 		return;
 	}
+	if (!path_bytes_ok(x, v, "upgrade_socket"))
+		return;
 	*out = sl__config_calloc(x, len + 1, 1);
 	if (*out)
 		memcpy(*out, s, len);
@@ -1477,6 +1497,8 @@ walk_control(struct sl__config_load *x, yaml_node_t *map, struct sl_config_contr
 		        SL_CONFIG_CONTROL_PATH_MAX, p->data.scalar.length);
 		return;
 	}
+	if (!path_bytes_ok(x, p, "path"))
+		return;
 	memcpy(ctl->path, s, p->data.scalar.length + 1);
 	x->control_path = p;
 }

@@ -1099,6 +1099,25 @@ config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form(void **state)
 	        "form (IPv4-mapped): write the IPv4 address, 127.0.0.1:9001\n");
 }
 
+/* a newline in a file name would split the log lines that name it, a NUL cut it short */
+static void
+config_refuses_a_file_name_with_a_control_character(void **state)
+{
+	(void)state;
+	assert_errors(
+	        "control: { path: \"/tmp/a\\nb.sock\" }\n"
+	        "access_log: { path: \"/tmp/a\\0b.log\" }\n"
+	        "upgrade_socket: \"/tmp/up\\x7f.sock\"\n"
+	        "listeners: [{ address: 127.0.0.1:21006 }]\n"
+	        "groups: [{ name: web, backends: [{ address: 127.0.0.1:9001 }] }]\n",
+	        "t.yaml:1:18: \"path\" holds a control character (byte 0x0a at offset 6), which "
+	        "a file name here may not\n"
+	        "t.yaml:2:21: expected a file name, or \"-\" for standard output for \"path\", "
+	        "got \"/tmp/a\\x00b.log\"\n"
+	        "t.yaml:3:17: \"upgrade_socket\" holds a control character (byte 0x7f at "
+	        "offset 7), which a file name here may not\n");
+}
+
 /* a group's source TCP cannot bind a connection to: the kernel would pick one instead */
 static void
 config_refuses_a_multicast_or_broadcast_source(void **state)
@@ -2332,6 +2351,7 @@ main(void)
 	        cmocka_unit_test(config_reports_duplicate_listener_address),
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
+	        cmocka_unit_test(config_refuses_a_file_name_with_a_control_character),
 	        cmocka_unit_test(config_refuses_a_multicast_or_broadcast_source),
 	        cmocka_unit_test(config_refuses_a_backend_that_is_one_of_the_listeners),
 	        cmocka_unit_test(config_reports_a_backend_on_the_admin_endpoint),
