@@ -1503,7 +1503,7 @@ walk_control(struct sl__config_load *x, yaml_node_t *map, struct sl_config_contr
 	x->control_path = p;
 }
 
-/* A number (integer or decimal, optional exponent), finite and not negative. */
+/* A number (integer or decimal, optional exponent, no hex), finite and not negative. */
 static bool
 get_number(struct sl__config_load *x, const yaml_node_t *v, const char *key, double *out)
 {
@@ -1513,6 +1513,11 @@ get_number(struct sl__config_load *x, const yaml_node_t *v, const char *key, dou
 
 	if (!s || scalar_is_null(v) || s[0] == '\0' || s[0] == ' ')
 		goto bad;
+	/* decimal only: strtod() also reads hex ("0x10", "0x1p3"), inf and nan */
+	for (const char *c = s; *c != '\0'; c++)
+		if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' ||
+		      *c == '+' || *c == '-'))
+			goto bad;
 	d = strtod(s, &end);
 	if (*end != '\0' || d != d || d < 0 || d > 1e300)
 		goto bad;
@@ -1769,6 +1774,12 @@ walk_alerts(struct sl__config_load *x, yaml_node_t *map, struct sl_config_alerts
 	               sizeof(a->rules[0]), &items);
 	a->rules = items;
 	a->nrules = n;
+	/* alerts with no rule would run nothing and say nothing: leave out alerts: instead */
+	if (v[SL__KEY_ALERTS_RULES]->type == YAML_SEQUENCE_NODE &&
+	    list_len(v[SL__KEY_ALERTS_RULES]) == 0)
+		sl__config_error(x, v[SL__KEY_ALERTS_RULES]->start_mark,
+		                 "\"rules\" is empty: give 1 to %d rules, or leave out alerts",
+		                 SL_CONFIG_ALERT_RULES_MAX);
 	for (i = 0; i < n && !sl__config_stopped(x); i++) {
 		yaml_node_t *item =
 		        node_at(x, v[SL__KEY_ALERTS_RULES]->data.sequence.items.start[i]);

@@ -381,6 +381,15 @@ config_alerts_report_bad_rules(void **state)
 	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: rss, above: -1 }] }\n",
 	              "t.yaml:7:50: expected a number from 0 to 1e300 such as 0.25 or 5e8 for "
 	              "\"above\", got \"-1\"\n");
+	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: rss, above: 0x10 }] }\n",
+	              "t.yaml:7:50: expected a number from 0 to 1e300 such as 0.25 or 5e8 for "
+	              "\"above\", got \"0x10\"\n");
+	assert_errors(MINIMAL "alerts: { rules: [{ name: a, metric: rss, above: 1, clear_below: "
+	                      "0x1p-1 }] }\n",
+	              "t.yaml:7:66: expected a number from 0 to 1e300 such as 0.25 or 5e8 for "
+	              "\"clear_below\", got \"0x1p-1\"\n");
+	assert_errors(MINIMAL "alerts: { rules: [] }\n",
+	              "t.yaml:7:18: \"rules\" is empty: give 1 to 64 rules, or leave out alerts\n");
 }
 
 /* alerts: with one webhook of <url> and one rule, as a YAML text */
