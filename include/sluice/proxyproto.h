@@ -52,7 +52,7 @@ enum sl_pp_cmd {
 
 struct sl_pp_opts {
 	unsigned versions; /* SL_PP_V1 | SL_PP_V2; 0 = both */
-	size_t max_len;    /* bytes; bound on a whole v2 header; 0 = SL_PP_MAX_LEN_DEFAULT */
+	size_t max_len;    /* bytes; bound on a whole header (v1 too, below 107); 0 = default */
 };
 
 /* A parsed header, or the header to build. */
@@ -70,14 +70,14 @@ struct sl_pp_hdr {
  * and payload may follow the header). Accepts the versions in <o>->versions (NULL <o>: both,
  * default bound). v1 is validated strictly: "PROXY", one space between fields, TCP4/TCP6 with
  * inet_pton-valid addresses of that family, decimal ports 0-65535 without leading zeros, CRLF
- * within 107 bytes; after "PROXY UNKNOWN" anything up to the CRLF is ignored, as the spec says.
- * v2: signature, version 2, command LOCAL or PROXY, a known family, a length within
- * <o>->max_len and at least the family's address block, and TLVs that exactly fill the rest.
- * Returns the header's length in bytes (> 0; the caller consumes exactly that many), -EAGAIN
- * if <buf> is a valid prefix and more bytes are needed (see sl_pp_need()), -EPROTO if the bytes
- * are not a PROXY header of an accepted version, or -EINVAL if they are a malformed one. On an
- * error <*why> (if not NULL) is set to a static reason, fit for a log line or a counter name.
- * On success <*h> is filled; h->tlv points into <buf>, which the caller keeps alive.
+ * within 107 bytes (or <o>->max_len, if less); after "PROXY UNKNOWN" anything up to the CRLF is
+ * ignored, as the spec says. v2: signature, version 2, command LOCAL or PROXY, a known family, a
+ * length within <o>->max_len and at least the family's address block, and TLVs that exactly fill
+ * the rest. Returns the header's length in bytes (> 0; the caller consumes exactly that many),
+ * -EAGAIN if <buf> is a valid prefix and more bytes are needed (see sl_pp_need()), -EPROTO if the
+ * bytes are not a PROXY header of an accepted version, or -EINVAL if they are a malformed one. On
+ * an error <*why> (if not NULL) is set to a static reason, fit for a log line or a counter name. On
+ * success <*h> is filled; h->tlv points into <buf>, which the caller keeps alive.
  */
 SL_API ssize_t sl_pp_parse(struct sl_pp_hdr *h, const void *buf, size_t len,
                            const struct sl_pp_opts *o, const char **why);

@@ -271,9 +271,10 @@ v1_fields(struct sl_pp_hdr *h, const char *s, const char *end, const char **why)
 }
 
 static ssize_t
-parse_v1(struct sl_pp_hdr *h, const uint8_t *p, size_t len, const char **why)
+parse_v1(struct sl_pp_hdr *h, const uint8_t *p, size_t len, size_t max_len, const char **why)
 {
-	size_t i, lim = len < SL_PP_V1_MAX_LEN ? len : SL_PP_V1_MAX_LEN;
+	size_t most = max_len < SL_PP_V1_MAX_LEN ? max_len : SL_PP_V1_MAX_LEN;
+	size_t i, lim = len < most ? len : most;
 	int err;
 
 	if (memcmp(p, "PROXY", len < 5 ? len : 5) != 0)
@@ -295,6 +296,8 @@ parse_v1(struct sl_pp_hdr *h, const uint8_t *p, size_t len, const char **why)
 	if (i == lim) {
 		if (len >= SL_PP_V1_MAX_LEN)
 			return fail(why, "v1: no CRLF within 107 bytes", -EINVAL);
+		if (len >= most) /* a longer line would pass the caller's bound */
+			return fail(why, "v1: no CRLF within the longest header taken", -EINVAL);
 		return -EAGAIN;
 	}
 	if (p[i - 1] != '\r')
@@ -324,7 +327,7 @@ sl_pp_parse(struct sl_pp_hdr *h, const void *buf, size_t len, const struct sl_pp
 	if (p[0] == v2_sig[0] && (versions & SL_PP_V2))
 		n = parse_v2(h, p, len, max_len, why);
 	else if (p[0] == 'P' && (versions & SL_PP_V1))
-		n = parse_v1(h, p, len, why);
+		n = parse_v1(h, p, len, max_len, why);
 	else if (!(versions & SL_PP_V1))
 		n = fail(why, "not a PROXY v2 header", -EPROTO);
 	else if (!(versions & SL_PP_V2))

@@ -364,6 +364,13 @@ pp_v1_refuses_line_without_crlf_within_107_bytes(void **state)
 	/* 106 bytes with no CRLF yet may still end well; 107 cannot */
 	assert_int_equal(-EAGAIN, sl_pp_parse(&h, line, 106, NULL, NULL));
 	assert_refused((const uint8_t *)line, 107, NULL, -EINVAL, "v1: no CRLF within 107 bytes");
+	/* a bound under 107 (a listener's max_size) ends the wait there */
+	assert_int_equal(-EAGAIN,
+	                 sl_pp_parse(&h, line, 63, &(struct sl_pp_opts){.max_len = 64}, NULL));
+	assert_refused((const uint8_t *)line, 64, &(struct sl_pp_opts){.max_len = 64}, -EINVAL,
+	               "v1: no CRLF within the longest header taken");
+	memcpy(line + 62, "\r\n", 2);
+	assert_int_equal(64, sl_pp_parse(&h, line, 64, &(struct sl_pp_opts){.max_len = 64}, NULL));
 }
 
 static void
