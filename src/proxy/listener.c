@@ -308,11 +308,12 @@ sl__listener_retire(struct sl_plistener *l)
 
 	sl__listener_close(l);
 	l->retired = true;
-	/* the filter chain would run on the retired copy, which has no lists: close those */
+	/* the filter chain would run on the retired copy, which has no lists: close those, as
+	 * the operator's reload did (counted, and logged as such) */
 	for (s = w->live; s != NULL; s = next) {
 		next = s->next;
 		if (s->l == l && s->state == SL_SS_ACCEPTED)
-			sl__session_abort(s, -1);
+			sl__session_close_admin(s);
 	}
 	if (l->active == 0)
 		sl_loop_defer(w->loop, &l->gone);

@@ -18,9 +18,9 @@ import threading
 import time
 import unittest
 
-from harness import (FLAVOUR, SLOW, admin_get, ask_name, connect, echo_handler, name_handler,
-                     parse_metrics, recv_exact, Server, Sluice, stable_port, wait_for,
-                     wait_for_text)
+from harness import (FLAVOUR, SLOW, admin_get, ask_name, connect, echo_handler, free_port,
+                     name_handler, parse_metrics, recv_exact, scrape_metrics, Server, Sluice,
+                     stable_port, wait_for, wait_for_text)
 from reloading import ReloadCase
 
 
@@ -318,6 +318,41 @@ class ReloadListeners(ReloadCase):
             self.hup(px)
             self.assertEqual("a", who(p1))
             self.assertEqual(0, px.stop())
+
+    def test_a_session_in_the_filter_chain_of_a_reopened_listener_is_closed_and_counted(self):
+        """A client whose PROXY header is still arriving when its listener is re-opened (the
+        chain's lists are the old listener's): closed, counted as admin_closes, logged with
+        termination admin; a client that starts after the reload is served."""
+        p1, admin = stable_port(), free_port()
+        log = os.path.join(self.dir.name, "access.log")
+        with Server(echo_handler) as e:
+            pp = "    proxy_protocol: { trusted: [127.0.0.0/8], timeout: 30s }\n"
+            top = f"admin: {{ address: 127.0.0.1:{admin} }}\naccess_log: {{ path: {log} }}\n"
+            self.write([("one", p1, "web", pp)], [("web", [("e", e.addr)])], top=top, workers=1)
+            px = self.start(p1)
+            half = connect(p1)
+            self.addCleanup(half.close)
+            half.sendall(b"PROXY TCP4 10.1.2.3 ")
+            wait_for(lambda: scrape_metrics(admin).get("sluice_accepted_total", 0) == 1,
+                     "the client accepted")
+            self.write([("one", p1, "web", pp + "    backlog: 100\n")], [("web", [("e", e.addr)])],
+                       top=top, workers=1)
+            self.hup(px)
+            wait_for_text(px, "listener one: backlog changed: re-opened")
+            half.settimeout(10 * SLOW)
+            try:
+                self.assertEqual(b"", half.recv(1))
+            except ConnectionResetError:
+                pass
+            wait_for(lambda: scrape_metrics(admin).get("sluice_admin_closes_total", 0) == 1,
+                     "the close counted")
+            with connect(p1) as s:
+                s.sendall(b"PROXY TCP4 10.1.2.4 10.0.0.1 1000 80\r\nping")
+                self.assertEqual(b"ping", recv_exact(s, 4))
+            self.assertEqual(0, px.stop())
+            with open(log) as f:
+                lines = [json.loads(ln) for ln in f]
+            self.assertEqual(["admin", "normal"], [ln["termination"] for ln in lines])
 
     def test_bind_error_refuses_the_whole_reload(self):
         p1, p2, busy = stable_port(), stable_port(), socket.socket()
