@@ -389,11 +389,7 @@ slot_empty(struct sl_proxy *p, size_t g)
 
 	for (unsigned w = 0; p->workers != NULL && w < p->nworkers; w++)
 		sl__wgroup_fini(&p->workers[w].groups[g]);
-	if (slot->health != NULL) {
-		sl_health_stop(slot->health);
-		sl_health_destroy(slot->health);
-		slot->health = NULL;
-	}
+	sl__gslot_health_close(p, g);
 	sl__gslot_health_free(slot);
 	sl_lb_destroy(p->lbs[g]);
 	p->lbs[g] = NULL;

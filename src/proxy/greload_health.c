@@ -53,6 +53,49 @@ sl__gslot_health_free(struct sl_gslot *slot)
 	}
 }
 
+static void
+stats_add(struct sl_health_stats *to, const struct sl_health_stats *from)
+{
+	to->checks += from->checks;
+	to->failures += from->failures;
+	to->transitions_up += from->transitions_up;
+	to->transitions_down += from->transitions_down;
+	to->local_errors += from->local_errors;
+}
+
+void
+sl__gslot_health_close(struct sl_proxy *p, size_t g)
+{
+	struct sl_gslot *slot = &p->gslots[g];
+	struct sl_health_stats hs;
+
+	if (slot->health == NULL)
+		return;
+	sl_health_stop(slot->health);
+	sl_health_stats(slot->health, &hs);
+	stats_add(&p->health_retired, &hs);
+	sl_health_destroy(slot->health);
+	slot->health = NULL;
+}
+
+void
+sl__health_stats_sum(struct sl_proxy *p, struct sl_health_stats *out)
+{
+	struct sl_health_stats hs;
+
+	*out = (struct sl_health_stats){0};
+	if (p->health != NULL)
+		sl_health_stats(p->health, out);
+	pthread_mutex_lock(&p->bk_mu);
+	stats_add(out, &p->health_retired);
+	for (size_t g = 0; p->gslots != NULL && g < p->gcap; g++)
+		if (p->gslots[g].health != NULL) {
+			sl_health_stats(p->gslots[g].health, &hs);
+			stats_add(out, &hs);
+		}
+	pthread_mutex_unlock(&p->bk_mu);
+}
+
 bool
 sl__gslot_checked(const struct sl_proxy *p, size_t g)
 {

@@ -497,14 +497,13 @@ read_group(void *arg, size_t inst, unsigned idx)
 static uint64_t
 read_health(void *arg, size_t inst, unsigned idx)
 {
-	const struct sl_proxy *p = arg;
+	struct sl_proxy *p = arg;
 	struct sl_health_stats hs = {0};
 	const uint64_t *v[] = {&hs.checks, &hs.failures, &hs.transitions_up, &hs.transitions_down,
 	                       &hs.local_errors};
 
 	(void)inst;
-	if (p->health != NULL)
-		sl_health_stats(p->health, &hs);
+	sl__health_stats_sum(p, &hs);
 	return idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
 }
 

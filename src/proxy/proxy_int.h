@@ -451,6 +451,9 @@ struct sl_proxy {
 	struct sl_worker_group *wg;
 	struct sl_pworker *workers;
 	struct sl_health *health; /* NULL when no group has active checks */
+	/* what the group slots' own checkers counted before they were destroyed, so that the
+	 * health counters never go back (sl__health_stats_sum()); under bk_mu */
+	struct sl_health_stats health_retired;
 	struct sl_discover *disc; /* NULL when no group has discover (discover.c) */
 	bool has_warm;            /* some group has a warm pool */
 	/* listener slots (lreload.c): [lcap], as many as the pool table allows with nworkers
@@ -1089,6 +1092,12 @@ int sl__gslot_health_open(struct sl_proxy *p, size_t g);
 void sl__gslot_health_sync(struct sl_proxy *p, size_t g);
 /* Frees slot <slot>'s health checks (hcur and the copies it keeps); its checker is gone. */
 void sl__gslot_health_free(struct sl_gslot *slot);
+/* Stops and destroys group slot <g>'s own checker (none: nothing), its counts kept in
+ * p->health_retired. Under bk_mu. */
+void sl__gslot_health_close(struct sl_proxy *p, size_t g);
+/* The health counters of every checker: the start file's, every group slot's own, and what
+ * destroyed ones counted. Takes bk_mu. */
+void sl__health_stats_sum(struct sl_proxy *p, struct sl_health_stats *out);
 /* true if group slot <g>'s backends are health-checked now (its hcur, else its cfg). Under
  * bk_mu. */
 bool sl__gslot_checked(const struct sl_proxy *p, size_t g);

@@ -110,10 +110,11 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 		st->timeouts[k] = sl_counter_sum(c, SL_CTR_TIMEOUT_FIRST + k);
 	for (unsigned r = 0; r < SL_REJECT_KINDS; r++)
 		st->rejects[r] = sl_counter_sum(c, SL_CTR_REJECT_FIRST + r);
-	if (p->health != NULL) {
+	{
 		struct sl_health_stats hs;
 
-		sl_health_stats(p->health, &hs);
+		/* the lock the sum takes is the proxy's inner state, not what the caller reads */
+		sl__health_stats_sum((struct sl_proxy *)(uintptr_t)p, &hs);
 		st->health_checks = hs.checks;
 		st->health_failures = hs.failures;
 		st->health_ups = hs.transitions_up;

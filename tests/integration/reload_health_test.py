@@ -60,6 +60,13 @@ class ReloadHealth(ReloadCase):
         self.assertEqual(0, p.returncode, p.stderr)
         return {x["name"]: x["health"] for x in json.loads(p.stdout)["result"]}
 
+    def health_counts(self):
+        """The process's health counters, from `sluicectl show stats`."""
+        p = subprocess.run([SLUICECTL, "-s", self.sock, "--json", "show", "stats"],
+                           capture_output=True, text=True, timeout=60 * SLOW)
+        self.assertEqual(0, p.returncode, p.stderr)
+        return json.loads(p.stdout)["result"]["health"]
+
     def who(self, n):
         """Accepts counted at good and bad over <n> sequential sessions."""
         names = []
@@ -109,11 +116,19 @@ class ReloadHealth(ReloadCase):
             self.assertEqual({"good": "unchecked", "bad": "unchecked"}, self.health_of())
             self.assertEqual({"ok", "no"}, set(self.who(4)))
 
+            self.assertEqual(0, self.health_counts()["checks"])
+
             self.write_one_group(self.port, backends, self.health("100ms", fall=1))
             self.hup(px)
             wait_for_text(px, "backend web/bad is down", timeout=5)
             self.assertEqual({"good": "up", "bad": "down"}, self.health_of())
             self.assertEqual(["ok"] * 4, self.who(4))
+            # the checks a reload turned on are counted (they were not: only the start
+            # file's checker was read)
+            on = self.health_counts()
+            self.assertGreaterEqual(on["checks"], 1, on)
+            self.assertGreaterEqual(on["failures"], 1, on)
+            self.assertEqual(1, on["transitions_down"], on)
 
             self.write_one_group(self.port, backends, "")
             self.hup(px)
@@ -122,6 +137,10 @@ class ReloadHealth(ReloadCase):
             self.assertEqual({"good": "unchecked", "bad": "unchecked"}, self.health_of())
             self.assertEqual({"ok", "no"}, set(self.who(4)))
             self.assertLessEqual(count_over(bad, 0.5), 0)
+            # and what they counted stays: the counters never go back
+            off = self.health_counts()
+            for k in on:
+                self.assertGreaterEqual(off[k], on[k], (on, off))
 
     def test_a_reload_moves_the_checks_to_another_port_and_back(self):
         with Probed(b"ok\n") as good, refused_address() as closed:
