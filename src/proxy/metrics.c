@@ -627,8 +627,10 @@ add_labelled(struct sl_proxy *p)
 	        .kind = SL_STATS_COUNTER,
 	        .help = "Bytes forwarded: in = client to backend, out = backend to client.",
 	        .offset = 0};
-	const struct sl_stats_def timeouts = {
-	        .name = "timeouts", .kind = SL_STATS_COUNTER, .help = "Timeouts, by kind."};
+	const struct sl_stats_def timeouts = {.name = "timeouts",
+	                                      .kind = SL_STATS_COUNTER,
+	                                      .help = "Sessions closed at a deadline, by kind; "
+	                                              "connect: connect attempts that timed out."};
 	const struct sl_stats_def rejects = {
 	        .name = "rejects",
 	        .kind = SL_STATS_COUNTER,
