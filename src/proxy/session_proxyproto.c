@@ -41,19 +41,20 @@ reject(struct sl_session *s, enum sl_reject_reason why)
 	return SL_FILTER_REJECT;
 }
 
-/* Keeps the destination and TLVs of <h> for the header out, if the group sends one. */
+/* Keeps the destination (a PROXY command's) and the TLVs (any command's) of <h> for the header
+ * out, if the group sends one. */
 static int
 keep(struct sl_session *s, const struct sl_pp_hdr *h)
 {
 	struct sl_pworker *w = s->l->w;
 	struct sl_pp_keep *k;
 
-	if (s->send_proxy == 0 || h->cmd != SL_PP_CMD_PROXY)
+	if (s->send_proxy == 0 || (h->cmd != SL_PP_CMD_PROXY && h->tlv_len == 0))
 		return 0;
 	k = sl_pool_alloc(w->pp_keep);
 	if (k == NULL)
 		return -ENOMEM;
-	k->dst = h->dst;
+	k->dst = h->cmd == SL_PP_CMD_PROXY ? h->dst : (struct sl_addr){0};
 	k->tlv_len = (uint32_t)h->tlv_len;
 	if (h->tlv_len != 0)
 		memcpy(k->tlv, h->tlv, h->tlv_len);
@@ -151,9 +152,11 @@ sl__pp_out_send(struct sl_session *s)
 			out = s->l->w->pp_buf;
 			size = s->l->w->pp_buf_size;
 		}
-	} else if (sl_sock_local_addr(s->cfd, &h.dst) != 0) {
-		h.dst.len = 0; /* no destination: the builder writes UNKNOWN */
 	}
+	/* no destination from the header in (none, or one with no address: LOCAL, UNSPEC,
+	 * unix, UDP): the socket's, as for a client that sent none */
+	if (h.dst.len == 0 && sl_sock_local_addr(s->cfd, &h.dst) != 0)
+		h.dst.len = 0; /* no destination: the builder writes UNKNOWN */
 	len = sl_pp_build(out, size, version, &h);
 	if (len < 0) {
 		err = (int)len;

@@ -12,7 +12,8 @@ import tempfile
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, free_port, recv_all, wait_port, write_config
+from harness import (SLOW, Server, Sluice, closed_by_peer, free_port, recv_all, recv_exact, wait_port,
+                     write_config)
 
 HAPROXY = shutil.which("haproxy")
 
@@ -170,6 +171,49 @@ class Refusals(unittest.TestCase):
             os.unlink(cfg)
             self.assertEqual(0, b.accepted - 1)  # only the good client reached the backend
             self.assertIn("rejected: 3 clients: proxy_untrusted 1, proxy_invalid 1, proxy_timeout 1", err)
+
+
+def v2_header(cmd, fam, addrs=b"", tlvs=b""):
+    """A PROXY v2 header: <cmd> 0 LOCAL, 1 PROXY; <fam> the family-and-protocol byte."""
+    body = addrs + tlvs
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x20 | cmd, fam]) + len(body).to_bytes(2, "big")
+            + body)
+
+
+def v2_handler(conn):
+    """Answers with the v2 header sluice sent, whole, then closes."""
+    head = recv_exact(conn, 16)
+    conn.sendall(head + recv_exact(conn, int.from_bytes(head[14:16], "big")))
+
+
+class PassOn(unittest.TestCase):
+    def test_tlvs_are_passed_on_whatever_the_command_and_family_that_brought_them(self):
+        """A header in with TLVs but no address (LOCAL, UNSPEC, unix, UDP): the header out
+        carries the TLVs, and the socket's own addresses (it carried the TLVs of TCP4 and TCP6
+        headers only)."""
+        authority = b"\x02\x00\x0bexample.com"
+        unix = bytes(108) + bytes(108)
+        udp4 = bytes([10, 1, 2, 3, 10, 0, 0, 1, 0x0f, 0xa0, 0, 80])
+        with Server(v2_handler) as b:
+            port = free_port()
+            cfg = sluice_config(port, b.addr, send_proxy="v2", proxy_in="""    proxy_protocol:
+      version: v2
+      trusted: [127.0.0.1/32]
+""")
+            with Sluice(["-c", cfg], port=port) as px:
+                for name, head in (("LOCAL", v2_header(0, 0x00, tlvs=authority)),
+                                   ("UNSPEC", v2_header(1, 0x00, tlvs=authority)),
+                                   ("unix", v2_header(1, 0x31, unix, authority)),
+                                   ("UDP4", v2_header(1, 0x12, udp4, authority))):
+                    got = client(port, "127.0.0.1", head)
+                    self.assertEqual(16 + 12 + len(authority), len(got), name)
+                    self.assertEqual(0x21, got[12], name)  # v2 PROXY
+                    self.assertEqual(0x11, got[13], name)  # TCP4: the socket's addresses
+                    self.assertEqual(bytes([127, 0, 0, 1, 127, 0, 0, 1]), got[16:24], name)
+                    self.assertEqual(port, int.from_bytes(got[26:28], "big"), name)
+                    self.assertEqual(authority, got[28:], name)
+                self.assertEqual(0, px.stop())
+            os.unlink(cfg)
 
 
 class Acl(unittest.TestCase):
