@@ -61,6 +61,32 @@ check_allow(struct sl__config_load *x, size_t i)
 		                 family == AF_INET6 ? "IPv6" : "IPv4");
 }
 
+/* A proxy_protocol.trusted list that trusts no client of the listener's family would refuse
+ * every client (proxy_untrusted), as an allow list that lets none in would. */
+static void
+check_trusted(struct sl__config_load *x, size_t i)
+{
+	const struct sl_config_listener *l = &x->c->listeners[i];
+	const struct sl__config_lmeta *m = &x->lm[i];
+	int family = l->addr.ss.ss_family;
+
+	if (m->trusted == NULL || m->trusted->type != YAML_SEQUENCE_NODE)
+		return;
+	if (m->trusted->data.sequence.items.start == m->trusted->data.sequence.items.top) {
+		sl__config_error(x, m->trusted->start_mark,
+		                 "\"trusted\" is empty: the listener would refuse every client (to "
+		                 "take no PROXY header: version: off)");
+		return;
+	}
+	if (m->addr_ok && m->trusted_v4 + m->trusted_v6 > 0 &&
+	    (family == AF_INET6 ? m->trusted_v6 : m->trusted_v4) == 0)
+		sl__config_error(
+		        x, m->trusted->start_mark,
+		        "\"trusted\" has no %s prefix: this %s listener would refuse every "
+		        "client",
+		        family == AF_INET6 ? "IPv6" : "IPv4", family == AF_INET6 ? "IPv6" : "IPv4");
+}
+
 static void
 check_listeners(struct sl__config_load *x)
 {
@@ -72,6 +98,7 @@ check_listeners(struct sl__config_load *x)
 		const struct sl__config_lmeta *mi = &x->lm[i];
 
 		check_allow(x, i);
+		check_trusted(x, i);
 		for (j = 0; j < i; j++) {
 			const struct sl__config_lmeta *mj = &x->lm[j];
 

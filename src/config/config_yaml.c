@@ -682,7 +682,7 @@ add_acl_rule(struct sl__config_load *x, struct sl_config_listener *l, const stru
 /* Adds every prefix of the list <v> under <key> to <b> with <value>; a bad item is reported. */
 static void
 add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct sl_lpm_builder *b,
-              uint32_t value, struct sl_config_listener *l)
+              uint32_t value, struct sl_config_listener *l, struct sl__config_lmeta *trusted)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
 	yaml_node_item_t *it;
@@ -718,12 +718,17 @@ add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct
 			x->oom = true;
 		if (err == 0 && l != NULL)
 			add_acl_rule(x, l, &c, value == 1);
+		if (err == 0 && trusted != NULL && c.family == AF_INET6)
+			trusted->trusted_v6++;
+		else if (err == 0 && trusted != NULL)
+			trusted->trusted_v4++;
 	}
 }
 
 /*
  * Builds the table of <b> into <*out>; a prefix listed twice is reported at <at> (the key of
- * the last list read). Frees nothing: the caller destroys <b>.
+ * the last list read) as "<what> the same prefix more than once". Frees nothing: the caller
+ * destroys <b>.
  */
 static void
 build_lpm(struct sl__config_load *x, struct sl_lpm_builder *b, const yaml_node_t *at,
@@ -734,7 +739,7 @@ build_lpm(struct sl__config_load *x, struct sl_lpm_builder *b, const yaml_node_t
 	if (err == -ENOMEM)
 		x->oom = true;
 	else if (err == -EEXIST)
-		sl__config_error(x, at->start_mark, "%s list the same prefix more than once", what);
+		sl__config_error(x, at->start_mark, "%s the same prefix more than once", what);
 	else if (err != 0)
 		sl__config_error(x, at->start_mark, "%s: cannot build the prefix table: %s", what,
 		                 strerror(-err));
@@ -752,18 +757,23 @@ walk_acl(struct sl__config_load *x, yaml_node_t *allow, yaml_node_t *deny,
 		return;
 	}
 	if (allow)
-		add_cidr_list(x, allow, "allow", b, 1, l);
+		add_cidr_list(x, allow, "allow", b, 1, l, NULL);
 	if (deny)
-		add_cidr_list(x, deny, "deny", b, 0, l);
+		add_cidr_list(x, deny, "deny", b, 0, l, NULL);
 	if (!sl__config_stopped(x))
-		build_lpm(x, b, deny ? deny : allow, "\"allow\" and \"deny\"", &l->acl);
+		build_lpm(x, b, deny ? deny : allow,
+		          allow && deny ? "\"allow\" and \"deny\" list"
+		          : allow       ? "\"allow\" lists"
+		                        : "\"deny\" lists",
+		          &l->acl);
 	/* an allow list, even one whose every item was refused, means "only these" */
 	l->acl_allows_unmatched = !allow;
 	sl_lpm_builder_destroy(b);
 }
 
 static void
-walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_proxy_in *pi)
+walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_proxy_in *pi,
+              struct sl__config_lmeta *m)
 {
 	key_vals v = {0};
 	struct sl_lpm_builder *b;
@@ -788,9 +798,10 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 		x->oom = true;
 		return;
 	}
-	add_cidr_list(x, v[SL__KEY_PROXY_IN_TRUSTED], "trusted", b, 1, NULL);
+	m->trusted = v[SL__KEY_PROXY_IN_TRUSTED];
+	add_cidr_list(x, m->trusted, "trusted", b, 1, NULL, m);
 	if (!sl__config_stopped(x))
-		build_lpm(x, b, v[SL__KEY_PROXY_IN_TRUSTED], "\"trusted\"", &pi->trusted);
+		build_lpm(x, b, v[SL__KEY_PROXY_IN_TRUSTED], "\"trusted\" lists", &pi->trusted);
 	sl_lpm_builder_destroy(b);
 }
 
@@ -980,7 +991,7 @@ walk_listener(struct sl__config_load *x, yaml_node_t *map, size_t i)
 	if (v[SL__KEY_LISTENER_ALLOW] || v[SL__KEY_LISTENER_DENY])
 		walk_acl(x, v[SL__KEY_LISTENER_ALLOW], v[SL__KEY_LISTENER_DENY], l);
 	if (v[SL__KEY_LISTENER_PROXY])
-		walk_proxy_in(x, v[SL__KEY_LISTENER_PROXY], &l->proxy_in);
+		walk_proxy_in(x, v[SL__KEY_LISTENER_PROXY], &l->proxy_in, m);
 	if (v[SL__KEY_LISTENER_RATE])
 		walk_rate(x, v[SL__KEY_LISTENER_RATE], &l->rate);
 	if (v[SL__KEY_LISTENER_SOURCE])

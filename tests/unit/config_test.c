@@ -2142,6 +2142,8 @@ config_acl_reports_a_prefix_listed_twice(void **state)
 	assert_errors(LISTENER_WITH("    allow: [10.0.0.0/8]\n"
 	                            "    deny: [10.0.0.0/8]\n"),
 	              "t.yaml:4:11: \"allow\" and \"deny\" list the same prefix more than once\n");
+	assert_errors(LISTENER_WITH("    deny: [10.0.0.0/8, 10.0.0.0/8]\n"),
+	              "t.yaml:3:11: \"deny\" lists the same prefix more than once\n");
 }
 
 /* an allow list that lets no client of the listener in is a mistake, told as one */
@@ -2172,6 +2174,13 @@ config_proxy_protocol_needs_trusted_sources(void **state)
 	assert_errors(LISTENER_WITH("    proxy_protocol: { version: v2 }\n"),
 	              "t.yaml:3:21: proxy_protocol needs \"trusted\": the sources allowed to send "
 	              "the header, such as [127.0.0.1/32, 10.0.0.0/8]\n");
+	/* a list that trusts no client of the listener would refuse them all */
+	assert_errors(LISTENER_WITH("    proxy_protocol: { trusted: [] }\n"),
+	              "t.yaml:3:32: \"trusted\" is empty: the listener would refuse every client "
+	              "(to take no PROXY header: version: off)\n");
+	assert_errors(LISTENER_WITH("    proxy_protocol: { trusted: [\"::1\"] }\n"),
+	              "t.yaml:3:32: \"trusted\" has no IPv4 prefix: this IPv4 listener would "
+	              "refuse every client\n");
 }
 
 static void
