@@ -21,6 +21,9 @@
 
 #include "proxy/session.h"
 
+/* A header this long or shorter fits any receive buffer (tcp_rmem's least is 4096). */
+#define PP_ROOM_CHECKED 2048
+
 /* What the header in brought for the header out. */
 struct sl_pp_keep {
 	struct sl_addr dst;
@@ -62,6 +65,24 @@ keep(struct sl_session *s, const struct sl_pp_hdr *h)
 	return 0;
 }
 
+/*
+ * A header is read by peeking, so it completes only once the receive buffer holds all of it: a
+ * long v2 header (large TLVs) on a small buffer (net.ipv4.tcp_rmem) would never do. Gives the
+ * socket room for <need> bytes, twice over for the kernel's bookkeeping; that fixes the
+ * connection's buffer size (no autotuning), so only for a header the buffer is short of.
+ */
+static void
+room_for(int fd, size_t need)
+{
+	int have, want = (int)need * 2;
+	socklen_t len = sizeof(have);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &have, &len) != 0 || have >= want)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want)) != 0)
+		sl_log_debug("PROXY header: SO_RCVBUF %d: %s", want, strerror(errno));
+}
+
 enum sl_filter_verdict
 sl__pp_in_run(struct sl_session *s)
 {
@@ -93,6 +114,8 @@ sl__pp_in_run(struct sl_session *s)
 		 * come; a peek never sees that EOF while the partial bytes are there */
 		if (s->fwd.hup[SL_FWD_CLIENT])
 			return reject(s, SL_REJECT_PROXY_INVALID);
+		if (n > 0 && sl_pp_need(w->pp_buf, (size_t)n) > PP_ROOM_CHECKED)
+			room_for(s->cfd, sl_pp_need(w->pp_buf, (size_t)n));
 		sl__session_defer(s, pi->timeout_ms);
 		return SL_FILTER_DEFER;
 	}

@@ -12,8 +12,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (SLOW, Server, Sluice, closed_by_peer, free_port, recv_all, recv_exact, wait_port,
-                     write_config)
+from harness import (SLOW, Server, Sluice, closed_by_peer, echo_handler, free_port, recv_all,
+                     recv_exact, wait_port, write_config)
 
 HAPROXY = shutil.which("haproxy")
 
@@ -214,6 +214,52 @@ class PassOn(unittest.TestCase):
                     self.assertEqual(authority, got[28:], name)
                 self.assertEqual(0, px.stop())
             os.unlink(cfg)
+
+
+class LongHeader(unittest.TestCase):
+    def test_a_v2_header_longer_than_the_receive_buffer_completes(self):
+        """A header is read by peeking, so it completes only once the receive buffer holds it:
+        with net.ipv4.tcp_rmem at 4096 16384 32768 (in a namespace of its own) a 20000- or
+        65551-byte header waited out the timeout; sluice now gives that socket room."""
+        from netns import NetNs, why_no_netns
+        why = why_no_netns()
+        if why:
+            self.skipTest(why)
+        with NetNs("slpp") as ns:
+            ns.call(subprocess.run, ["sysctl", "-q", "-w", "net.ipv4.tcp_rmem=4096 16384 32768"],
+                    check=True)
+            backend = ns.call(lambda: Server(echo_handler).__enter__())
+            self.addCleanup(backend.__exit__, None, None, None)
+            port = free_port()
+            cfg = sluice_config(port, backend.addr, proxy_in="""    proxy_protocol:
+      version: v2
+      trusted: [127.0.0.1/32]
+      timeout: 20s
+      max_size: 65551
+""")
+            self.addCleanup(os.unlink, cfg)
+            px = Sluice(["-c", cfg])
+            px.args = ns.exec_args(px.args)
+            with px:
+                ns.wait_listening(port, px.proc)
+                for size in (20000, 65551):
+                    head = v2_header(1, 0x11, bytes([10, 1, 2, 3, 10, 0, 0, 1, 0x0f, 0xa0, 0, 80]),
+                                     noop_tlvs(size - 16 - 12))
+                    self.assertEqual(size, len(head))
+                    got = ns.call(client, port, "127.0.0.1", head + b"hello\n")
+                    self.assertEqual(b"hello\n", got, size)
+                self.assertEqual(0, px.stop())
+                self.assertNotIn("rejected", px.stderr())
+
+
+def noop_tlvs(n):
+    """<n> bytes of PP2_TYPE_NOOP TLVs."""
+    out = b""
+    while n > 0:
+        k = min(n - 3, 60000)
+        out += b"\x04" + k.to_bytes(2, "big") + bytes(k)
+        n -= 3 + k
+    return out
 
 
 class Acl(unittest.TestCase):
