@@ -289,6 +289,12 @@ check_config(const struct cli *c)
 		check_addr_here(path, key, &cfg->groups[i].source, "connect from", "");
 	}
 	check_xdp_interface(path, &cfg->xdp);
+	if (cfg->profiling.tcp_events && cfg->user[0] != '\0')
+		fprintf(stderr,
+		        "%s: warning: profiling.tcp_events: the trace instance needs root, and sluice "
+		        "runs as user %s before it starts tracing: there will be no tcp events (leave "
+		        "out user: to have them)\n",
+		        path, cfg->user);
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,
 	       cfg->nlisteners == 1 ? "" : "s", cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
 	sl_config_free(cfg);

@@ -525,6 +525,14 @@ tcp_start(struct sl_profile *pr)
 		return -ENOMEM;
 	for (size_t i = 0; i < nb * T_COUNT; i++)
 		atomic_init(&pr->tcp[i], 0);
+	if (p->cfg->user[0] != '\0' && geteuid() != 0) {
+		/* tracefs is root's: its instances, its event switches, its trace pipe */
+		sl_log_warn("profiling: tcp events unavailable: the trace instance needs root, and "
+		            "this process runs as user %s (uid %u) by then",
+		            p->cfg->user, (unsigned)geteuid());
+		tcp_close(pr);
+		return 0;
+	}
 	if ((err = tcp_open(pr, &why)) != 0) {
 		sl_log_warn("profiling: tcp events unavailable: %s: %s: %s", why,
 		            strerrorname_np(-err), strerror(-err));

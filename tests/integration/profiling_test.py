@@ -17,8 +17,8 @@ import tempfile
 import threading
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, echo_handler, echoed, free_port,
-                     scrape_metrics, Server, Sluice, wait_for, write_config)
+from harness import (SLOW, SLUICE, SLUICECTL, connect, echo_handler, echoed, free_port,
+                     scrape_metrics, Server, Sluice, wait_for, wait_for_text, write_config)
 
 PERF_NAMES = {"task-clock": "worker_cpu_seconds", "context-switches": "worker_context_switches",
               "page-faults": "worker_page_faults", "cpu-migrations": "worker_cpu_migrations",
@@ -166,6 +166,38 @@ groups:
                 self.assertEqual(2, bad.returncode)
                 self.assertIn("seconds must be an integer from 1 to 60", bad.stderr)
 
+
+class ProfilingAsUser(unittest.TestCase):
+    @unittest.skipUnless(os.geteuid() == 0, "user: needs root")
+    def test_tcp_events_with_user_are_named_unavailable_by_check_and_start(self):
+        """The trace instance is root's, and sluice runs as the user before it starts
+        tracing: --check warns, the start says why in one line (not an EACCES from tracefs)."""
+        with Server(echo_handler) as echo:
+            port = free_port()
+            cfg = write_config(f"""
+user: nobody
+profiling: {{ tcp_events: true }}
+listeners:
+  - {{ address: 127.0.0.1:{port}, group: e }}
+groups:
+  - name: e
+    backends: [{{ name: echo, address: {echo.addr} }}]
+""")
+            os.chmod(cfg, 0o644)
+            r = subprocess.run([SLUICE, "--check", "-c", cfg], capture_output=True, text=True,
+                               timeout=30 * SLOW)
+            self.assertEqual(0, r.returncode, r.stderr)
+            self.assertIn("warning: profiling.tcp_events: the trace instance needs root, and "
+                          "sluice runs as user nobody before it starts tracing", r.stderr)
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "profiling: tcp events unavailable: the trace instance needs "
+                                  "root, and this process runs as user nobody")
+                s = connect(port)
+                self.assertTrue(echoed(s, b"x"))
+                s.close()
+                self.assertEqual(0, px.stop(), px.stderr())
+            self.assertNotIn("EACCES", px.stderr())
+            os.unlink(cfg)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
