@@ -124,6 +124,27 @@ sl__config_same_strbuf(const void *a, const void *b)
 }
 
 bool
+sl__config_same_filebuf(const void *a, const void *b)
+{
+	const char *x = a, *y = b;
+
+	if (x[0] == '\0' || y[0] == '\0')
+		return x[0] == y[0];
+	return sl_config_same_file(x, y);
+}
+
+bool
+sl__config_same_fileptr(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+
+	if (x == NULL || y == NULL)
+		return x == y;
+	return strcmp(x, y) == 0 || (strcmp(x, "-") != 0 && strcmp(y, "-") != 0 &&
+	                             sl_config_same_file(x, y));
+}
+
+bool
 sl__config_same_addr(const void *a, const void *b)
 {
 	const struct sl_addr *x = a, *y = b;

@@ -129,7 +129,7 @@ struct sl__config_key {
 	K(TOP, GROUPS, "groups", SL__LIST(GROUP, struct sl_config, groups, ngroups), RESTART) \
 	K(TOP, ADMIN, "admin", SL__MAP(ADMIN, struct sl_config, admin), RESTART) \
 	K(TOP, ACCESS_LOG, "access_log", SL__MAP(ACCESS_LOG, struct sl_config, access_log), RESTART) \
-	K(TOP, UPGRADE_SOCKET, "upgrade_socket", SL__OTHER("absolute file name", struct sl_config, upgrade_socket, sl__config_same_strptr), RESTART) \
+	K(TOP, UPGRADE_SOCKET, "upgrade_socket", SL__OTHER("absolute file name", struct sl_config, upgrade_socket, sl__config_same_fileptr), RESTART) \
 	K(TOP, USER, "user", SL__OTHER("name or id", struct sl_config, user, sl__config_same_strbuf), RESTART) \
 	K(TOP, GROUP, "group", SL__OTHER("name or id", struct sl_config, group, sl__config_same_strbuf), RESTART) \
 	K(TOP, CONTROL, "control", SL__MAP(CONTROL, struct sl_config, control), RESTART) \
@@ -142,9 +142,9 @@ struct sl__config_key {
 	K(ADMIN, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_admin, max_connections, 1, SL_CONFIG_ADMIN_CONNECTIONS_MAX, SL_CONFIG_ADMIN_CONNECTIONS_DEFAULT), RESTART) \
 	K(ADMIN, PER_SOURCE, "max_per_source", SL__TYPED(U32, struct sl_config_admin, max_per_source, 0, SL_CONFIG_ADMIN_CONNECTIONS_MAX, SL_CONFIG_ADMIN_PER_SOURCE_DEFAULT), RESTART) \
 	K(ADMIN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_admin, timeout_ms, SL_CONFIG_ADMIN_TIMEOUT_MIN_MS, SL_CONFIG_ADMIN_TIMEOUT_MAX_MS, SL_CONFIG_ADMIN_TIMEOUT_DEFAULT_MS), RESTART) \
-	K(CONTROL, PATH, "path", SL__OTHER("socket file name", struct sl_config_control, path, sl__config_same_strbuf), RESTART) \
+	K(CONTROL, PATH, "path", SL__OTHER("socket file name", struct sl_config_control, path, sl__config_same_filebuf), RESTART) \
 	K(CONTROL, MODE, "mode", SL__OTHER("octal file mode", struct sl_config_control, mode, sl__config_same_u32), RESTART) \
-	K(ACCESS_LOG, PATH, "path", SL__OTHER("file name, or -", struct sl_config_access_log, path, sl__config_same_strptr), RESTART) \
+	K(ACCESS_LOG, PATH, "path", SL__OTHER("file name, or -", struct sl_config_access_log, path, sl__config_same_fileptr), RESTART) \
 	K(ACCESS_LOG, RING, "ring_size", SL__TYPED(U32, struct sl_config_access_log, ring_size, SL_CONFIG_ACCESS_LOG_RING_MIN, SL_CONFIG_ACCESS_LOG_RING_MAX, 4096), RESTART) \
 	K(ALERTS, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_alerts, interval_ms, SL_CONFIG_ALERT_INTERVAL_MIN_MS, SL_CONFIG_ALERT_INTERVAL_MAX_MS, 1000), RESTART) \
 	K(ALERTS, INSTANCE, "instance", SL__TYPED(NAME, struct sl_config_alerts, instance, 0, 0, 0), RESTART) \
@@ -296,6 +296,9 @@ bool sl__config_same_strbuf(const void *a, const void *b);
 bool sl__config_same_addr(const void *a, const void *b);
 bool sl__config_same_u32(const void *a, const void *b);
 bool sl__config_same_strptr(const void *a, const void *b);
+/* File names (a char array; a char pointer): one file however spelled, sl_config_same_file(). */
+bool sl__config_same_filebuf(const void *a, const void *b);
+bool sl__config_same_fileptr(const void *a, const void *b);
 bool sl__config_same_size(const void *a, const void *b);
 bool sl__config_same_source_on(const void *a, const void *b);
 bool sl__config_same_bandwidth_per_source(const void *a, const void *b);

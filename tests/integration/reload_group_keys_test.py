@@ -88,6 +88,27 @@ class ReloadGroupKeys(ReloadCase):
     def start(self):
         return super().start(self.port)
 
+    def test_a_file_name_spelled_another_way_is_no_change(self):
+        """control.path, access_log.path and upgrade_socket compared as files: "/d/x" and
+        "/d/./x" are one file, so a reload that respells them is taken; another file is
+        refused as a change that needs a restart."""
+        with Server(echo_checked) as e:
+            port = self.port
+            d = self.dir.name
+            self.write_one_group(port, [("e", e.addr)])
+            with open(self.path) as f:
+                base = f.read()
+            extra = (f"access_log: {{ path: {d}/access.log }}\n"
+                     f"upgrade_socket: {d}/upgrade.sock\n")
+            self.write_file(extra + base)
+            px = self.start()
+            self.write_file(extra.replace(f"{d}/", f"{d}/./")
+                            + base.replace(self.sock, self.sock.replace(f"{d}/", f"{d}/./")))
+            self.hup(px)
+            self.write_file(extra.replace("access.log", "other.log") + base)
+            refused = self.hup_refused(px)
+            self.assertIn("access_log.path changed", refused)
+
     def test_round_robin_to_least_conn_follows_the_held_sessions(self):
         with Server(tagged_handler("a")) as a, Server(tagged_handler("b")) as b:
             backends = [("a", a.addr), ("b", b.addr)]
