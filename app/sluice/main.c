@@ -103,6 +103,24 @@ files_in_the_way(const struct sl_config *cfg, bool with_control, char *why, size
 	return 0;
 }
 
+/* Whether a process accepts on unix socket <path> (stream: the control socket; seqpacket: the
+ * upgrade socket), as the start's bind would find. */
+static bool
+socket_answers(const char *path)
+{
+	static const int types[] = {SOCK_STREAM, SOCK_SEQPACKET};
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(types); i++) {
+		int fd = sl_sock_unix_connect(path, types[i]);
+
+		if (fd >= 0) {
+			close(fd);
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * For --check, the place of <file> (a file or socket sluice makes at start, named by <key>;
  * <socket>: a unix socket): refuses it when something sluice will not replace is there
@@ -147,6 +165,12 @@ check_file_place(const char *path, const char *key, const char *file, bool socke
 		        "%s: warning: %s %s: this user (uid %u) cannot create files in %s here "
 		        "(%s); sluice cannot start as it unless that changes\n",
 		        path, key, file, (unsigned)geteuid(), dir, strerror(errno));
+	else if (socket && socket_answers(file))
+		fprintf(stderr,
+		        "%s: warning: %s %s: a running process answers on it here; sluice cannot "
+		        "start until it stops (or start with --upgrade to take over from a running "
+		        "sluice)\n",
+		        path, key, file);
 	return 0;
 }
 

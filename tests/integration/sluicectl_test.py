@@ -535,6 +535,12 @@ class Ctl(unittest.TestCase):
             second = os.path.join(self.dir, "second.yaml")
             with open(second, "w") as f:
                 f.write(text)
+            # --check says so first, as a warning (the other may be gone by the start)
+            p = subprocess.run([SLUICE, "--check", "-c", second], capture_output=True, text=True,
+                               timeout=60 * SLOW)
+            self.assertEqual(0, p.returncode, p.stderr)
+            self.assertIn(f"warning: control.path {self.sock}: a running process answers on it "
+                          "here; sluice cannot start until it stops", p.stderr)
             p = subprocess.run([SLUICE, "-c", second], capture_output=True, text=True,
                                timeout=60 * SLOW)
             self.assertEqual(1, p.returncode, p.stderr)
