@@ -315,8 +315,10 @@ check_config(const struct cli *c)
 	check_xdp_interface(path, &cfg->xdp);
 	if (cfg->profiling.tcp_events && cfg->user[0] != '\0')
 		fprintf(stderr,
-		        "%s: warning: profiling.tcp_events: the trace instance needs root, and sluice "
-		        "runs as user %s before it starts tracing: there will be no tcp events (leave "
+		        "%s: warning: profiling.tcp_events: the trace instance needs root, and "
+		        "sluice "
+		        "runs as user %s before it starts tracing: there will be no tcp events "
+		        "(leave "
 		        "out user: to have them)\n",
 		        path, cfg->user);
 	printf("%s: ok (%zu listener%s, %zu group%s)\n", path, cfg->nlisteners,

@@ -33,7 +33,8 @@
 /* Backoff before the first retry; doubles per retry up to BACKOFF_MAX_MS. */
 #define BACKOFF_FIRST_MS 100u
 #define BACKOFF_MAX_MS 2000u
-#define SOCKS_TRACKED 4 /* a post opens one socket, two while happy eyeballs tries both families */
+/* a post opens one socket, two while happy eyeballs tries both families */
+#define SOCKS_TRACKED 4
 
 enum { N_SENT, N_FAILED, N_DROPPED, N_RETRIES, N_COUNT };
 
@@ -61,7 +62,7 @@ struct sl_alerts {
 	/* the sender's open sockets (-1: none), which a stop shuts down so that a post waiting
 	 * on a silent webhook ends at once; under <mu> */
 	int socks[SOCKS_TRACKED];
-	char **q;          /* <qcap> bodies, <qlen> from <qhead>; under <mu> */
+	char **q; /* <qcap> bodies, <qlen> from <qhead>; under <mu> */
 	size_t qcap, qhead, qlen;
 	pthread_t eval, send;
 	bool eval_running, send_running;
@@ -223,8 +224,8 @@ post(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_confi
 			break;
 		count(a, N_RETRIES);
 		pthread_mutex_lock(&a->mu);
-		bool stop = wait_until_locked(a, sl_clock_ns() + (uint64_t)backoff * 1000000,
-		                              false);
+		bool stop =
+		        wait_until_locked(a, sl_clock_ns() + (uint64_t)backoff * 1000000, false);
 		pthread_mutex_unlock(&a->mu);
 		if (stop)
 			break;

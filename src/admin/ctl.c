@@ -434,7 +434,8 @@ profile(struct sl_ctl *c, uint32_t seconds)
 	for (size_t i = 0; i < n; i++) {
 		json_t *w = json_object();
 
-		/* an integer, as in "show sessions" and "show info": the set's label is its index */
+		/* an integer, as in "show sessions" and "show info": the set's label is its index
+		 */
 		json_object_set_new(w, "worker", json_integer((json_int_t)i));
 		for (size_t d = 0; d < ndefs; d++) {
 			const struct sl_stats_def *def = sl_stats_set_def(s, (unsigned)d);

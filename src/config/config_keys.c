@@ -140,8 +140,8 @@ sl__config_same_fileptr(const void *a, const void *b)
 
 	if (x == NULL || y == NULL)
 		return x == y;
-	return strcmp(x, y) == 0 || (strcmp(x, "-") != 0 && strcmp(y, "-") != 0 &&
-	                             sl_config_same_file(x, y));
+	return strcmp(x, y) == 0 ||
+	       (strcmp(x, "-") != 0 && strcmp(y, "-") != 0 && sl_config_same_file(x, y));
 }
 
 bool
