@@ -298,10 +298,11 @@ sl_admin_serve(struct sl_admin *a)
 	                        a->limits.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 	                        a->limits.max_connections + 1, MHD_OPTION_NOTIFY_CONNECTION,
 	                        sl__admin_acceptor_notice, a->acc, MHD_OPTION_END);
-	if (a->d == NULL || (err = sl__admin_acceptor_run(a->acc, a->d)) != 0) {
-		if (a->d != NULL)
-			MHD_stop_daemon(a->d);
+	if (a->d != NULL && sl__admin_acceptor_run(a->acc, a->d) != 0) {
+		MHD_stop_daemon(a->d);
 		a->d = NULL;
+	}
+	if (a->d == NULL) {
 		sl__admin_acceptor_free(a->acc);
 		a->acc = NULL;
 		return -EIO;

@@ -207,7 +207,7 @@ acceptor_run(void *arg)
 		if (pfd[1].revents == 0)
 			continue;
 		for (int i = 0; i < ACCEPT_BATCH && !full; i++) {
-			struct sockaddr_storage ss;
+			struct sockaddr_storage ss = {0};
 			socklen_t len = sizeof(ss);
 			int fd = accept4(acc->lfd, (struct sockaddr *)&ss, &len,
 			                 SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -51,9 +51,7 @@ static const char *const ctr_help[SL_CTR_COUNT] = {
         [SL_CTR_SOCKMAP_SESSIONS] = "Sessions whose bytes the kernel moved (forward: sockmap).",
         [SL_CTR_SOCKMAP_COPIED] = "Directions of sockmap sessions the process copied a while.",
         [SL_CTR_SOCKMAP_BYTES] = "Bytes of sockmap sessions the kernel moved, at their close.",
-        [SL_CTR_ADMIN_CLOSES] =
-                "Sessions closed by the control socket (sluicectl close sessions GROUP/NAME), and "
-                "those in the filter chain of a listener a reload closed or re-opened.",
+        [SL_CTR_ADMIN_CLOSES] = "Sessions closed by sluicectl or by a reload of their listener.",
 };
 
 /* The worker's loop clock: read once per loop iteration, so no clock read per hook. */

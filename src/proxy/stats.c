@@ -114,7 +114,7 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 		struct sl_health_stats hs;
 
 		/* the lock the sum takes is the proxy's inner state, not what the caller reads */
-		sl__health_stats_sum((struct sl_proxy *)(uintptr_t)p, &hs);
+		sl__health_stats_sum((struct sl_proxy *)p, &hs);
 		st->health_checks = hs.checks;
 		st->health_failures = hs.failures;
 		st->health_ups = hs.transitions_up;
