@@ -29,7 +29,8 @@ SL_API int sl_admin_start(struct sl_admin **out, struct sl_proxy *p, const struc
 /*
  * sl_admin_start() in two steps, so that privileges can be dropped between them: open listens
  * on <addr> and stores the endpoint in <*out> with no thread (errors as sl_admin_start()'s,
- * without -EIO); serve starts its thread: 0, -EALREADY, or -EIO. sl_admin_stop() frees either.
+ * without -EIO); serve starts its threads (the daemon's and the acceptor's): 0, -EALREADY,
+ * -ENOMEM, another negative errno from eventfd(), or -EIO. sl_admin_stop() frees either.
  */
 SL_API int sl_admin_open(struct sl_admin **out, struct sl_proxy *p, const struct sl_addr *addr);
 SL_API int sl_admin_serve(struct sl_admin *a);

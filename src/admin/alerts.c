@@ -195,6 +195,9 @@ post_once(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, a);
 	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
 	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, a);
+	/* each post's connection closes with the post, through close_socket(): no socket is
+	 * left in <socks> (or in a cache closed later without it) for a stop to shut down */
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		snprintf(why, size, "%s", err[0] != '\0' ? err : curl_easy_strerror(rc));
