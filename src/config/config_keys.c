@@ -246,6 +246,10 @@ sl__config_same_resolvers(const void *a, const void *b)
 static const char *
 reload_text(const struct sl__config_key *k)
 {
+	/* the reload adds and removes groups (greload.c); the list's class is only how the compare
+	 * walks into the groups it keeps, whose own keys say what each needs */
+	if (k->kind == SL__KIND_LIST && k->child == SL__SEC_GROUP)
+		return "live";
 	switch (k->reload) {
 	case SL__RELOAD_LIVE:
 		return "live";

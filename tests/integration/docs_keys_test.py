@@ -186,6 +186,14 @@ class LoaderKeysInDocs(unittest.TestCase):
         self.assertIn("source_limits", self.tables["listener_keys"])
         self.assertIn("per_second", self.tables["rate_keys"])
 
+    def test_the_lists_a_reload_adds_to_and_removes_from_are_live(self):
+        """A reload opens and closes listeners and adds and retires groups: neither list is
+        "restart" in the reload column (each kept item's own keys say what they need)."""
+        rows = {(r["section"], r["key"]): r["reload"] for r in list_keys()}
+        self.assertEqual("live", rows[("top", "listeners")])
+        self.assertEqual("live", rows[("top", "groups")])
+        self.assertEqual("restart", rows[("group", "discover")])
+
     def test_every_key_table_of_the_loader_has_a_documented_place(self):
         self.assertEqual(sorted(PLACES), sorted(self.tables),
                          "a key table of config_yaml.c without a place in PLACES (or a place "
