@@ -34,6 +34,17 @@ sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg)
 	return 0;
 }
 
+bool
+sl_xdp_unban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
+             uint64_t now_ns)
+{
+	(void)x;
+	(void)l;
+	(void)peer;
+	(void)now_ns;
+	return false;
+}
+
 int
 sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
            uint64_t until_ns)

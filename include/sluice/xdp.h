@@ -74,6 +74,15 @@ SL_API int sl_xdp_update(struct sl_xdp *x, const struct sl_config *cfg);
 SL_API int sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l,
                       const struct sl_addr *peer, uint64_t until_ns);
 
+/*
+ * Deletes the program's ban of <peer> on <l>'s port (masked as sl_xdp_ban() masks), whatever
+ * sluice's own table says: true if one was there and ran past <now_ns>. For an operator's
+ * unban of a source the proxy no longer tracks (its table entry was taken by another source).
+ * NULL <x> is ignored. Any thread.
+ */
+SL_API bool sl_xdp_unban(struct sl_xdp *x, const struct sl_config_listener *l,
+                         const struct sl_addr *peer, uint64_t now_ns);
+
 /* Adds the drop counters (set "xdp") and whether the program is attached (set "xdp_link",
  * gauge xdp_attached) to <p>'s stats registry. 0 or a negative errno. */
 SL_API int sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p);

@@ -330,8 +330,13 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 		if ((t = ban_table(p, i)) == NULL)
 			continue;
 		bans = true;
-		if (!sl_srctab_unban(t, src, now))
+		if (!sl_srctab_unban(t, src, now)) {
+			/* the program may still hold a ban sluice lost track of (its entry was
+			 * taken by another source): lift that one too, or nothing could */
+			if (sl_xdp_unban(p->xdp, &p->lslots[i].cfg, src, now))
+				lifted = true;
 			continue;
+		}
 		lifted = true;
 		/* and in the XDP program's copy, which would go on dropping its SYNs */
 		if (p->xdp != NULL && (err = sl_xdp_ban(p->xdp, &p->lslots[i].cfg, src, 0)) != 0)

@@ -288,6 +288,64 @@ out_free_stale:
 	return err;
 }
 
+/*
+ * Whether the program's ban entry <k> is one sluice no longer knows: its port's listener no
+ * longer bans (not in <wl>), or bans by another prefix than the program's port entry says (the
+ * entry was masked by the old one, and the re-open dropped or re-keyed that ban). Nothing could
+ * lift such an entry: it would drop the source's SYNs until it ends, unseen.
+ */
+static bool
+ban_orphaned(const struct sl_xdp *x, const struct want *wl, const struct sl_xdp_src *k)
+{
+	uint32_t port = (uint32_t)k->port[0] << 8 | k->port[1];
+	struct sl_xdp_limit old;
+
+	for (size_t i = 0; i < wl->n; i++) {
+		const struct sl_xdp_limit *v =
+		        (const struct sl_xdp_limit *)(const void *)(wl->vals + i * wl->vsize);
+
+		if (memcmp(wl->keys + i * wl->ksize, &port, sizeof(port)) != 0)
+			continue;
+		if (!(v->flags & SL_XDP_LIMIT_BAN))
+			return true;
+		return bpf_map_lookup_elem(x->limits, &port, &old) == 0 &&
+		       (old.prefix4 != v->prefix4 || old.prefix6 != v->prefix6);
+	}
+	return true;
+}
+
+/* Deletes the ban entries ban_orphaned() names, before the port entries change. */
+static void
+purge_bans(struct sl_xdp *x, const struct want *wl)
+{
+	struct sl_xdp_src cur, next, *gone = NULL;
+	size_t n = 0, cap = 0;
+	bool first = true;
+
+	while (bpf_map_get_next_key(x->bans, first ? NULL : &cur, &next) == 0) {
+		first = false;
+		cur = next;
+		if (!ban_orphaned(x, wl, &cur))
+			continue;
+		if (n == cap) {
+			struct sl_xdp_src *g = realloc(gone, (cap ? cap * 2 : 64) * sizeof(*g));
+
+			if (g == NULL)
+				break; /* the rest stay until they end, as before */
+			gone = g;
+			cap = cap ? cap * 2 : 64;
+		}
+		gone[n++] = cur;
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)bpf_map_delete_elem(x->bans, &gone[i]);
+	if (n != 0)
+		sl_log_info("xdp: %zu bans dropped from the program: their listener no longer bans "
+		            "by that prefix",
+		            n);
+	free(gone);
+}
+
 static int
 update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 {
@@ -297,6 +355,8 @@ update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 	int err;
 
 	err = want_build(cfg, &w4, &w6, &wl, log);
+	if (err == 0)
+		purge_bans(x, &wl);
 	if (err == 0)
 		err = sync_map(x->acl4, &w4);
 	if (err == 0)
@@ -509,19 +569,15 @@ err_free:
 	return err;
 }
 
-int
-sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
-           uint64_t until_ns)
+/* The ban map's key for <peer> on <l>'s port, masked as the program masks. 0 or -EAFNOSUPPORT. */
+static int
+ban_key(const struct sl_config_listener *l, const struct sl_addr *peer, struct sl_xdp_src *out)
 {
 	unsigned port = sl_addr_port(&l->addr);
 	struct sl_xdp_src k = {.port = {(uint8_t)(port >> 8), (uint8_t)port}};
 	const uint8_t *a;
 	unsigned bits;
-	uint64_t old;
 
-	/* the packets come from the PROXY peer, not from the banned client */
-	if (x == NULL || l->proxy_in.versions != 0)
-		return 0;
 	if (peer->ss.ss_family == AF_INET6) {
 		a = ((const struct sockaddr_in6 *)&peer->ss)->sin6_addr.s6_addr;
 		k.family = 6;
@@ -543,12 +599,43 @@ sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl
 
 		k.addr[i] = keep >= 8 ? a[i] : (uint8_t)(a[i] & (0xff00u >> keep));
 	}
+	*out = k;
+	return 0;
+}
+
+int
+sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
+           uint64_t until_ns)
+{
+	struct sl_xdp_src k;
+	uint64_t old;
+	int err;
+
+	/* the packets come from the PROXY peer, not from the banned client */
+	if (x == NULL || l->proxy_in.versions != 0)
+		return 0;
+	if ((err = ban_key(l, peer, &k)) != 0)
+		return err;
 	/* a ban never shortens one that ends later (as sl_srctab_import_ban() keeps the later) */
 	if (until_ns != 0 && bpf_map_lookup_elem(x->bans, &k, &old) == 0 && old >= until_ns)
 		return 0;
 	if (bpf_map_update_elem(x->bans, &k, &until_ns, BPF_ANY) != 0)
 		return -errno;
 	return 0;
+}
+
+bool
+sl_xdp_unban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl_addr *peer,
+             uint64_t now_ns)
+{
+	struct sl_xdp_src k;
+	uint64_t until;
+
+	if (x == NULL || l->proxy_in.versions != 0 || ban_key(l, peer, &k) != 0 ||
+	    bpf_map_lookup_elem(x->bans, &k, &until) != 0)
+		return false;
+	(void)bpf_map_delete_elem(x->bans, &k);
+	return until > now_ns;
 }
 
 uint64_t

@@ -214,6 +214,39 @@ class XdpTest(unittest.TestCase):
             self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "lifted")
             self.assertEqual(0, px.stop())
 
+    def test_a_ban_the_listener_stops_keeping_leaves_the_program_too(self):
+        self.in_namespaces(self.run_ban_turned_off_and_on)
+
+    def run_ban_turned_off_and_on(self, srv, cli, path, veth_s, backend):
+        """A reload that turns the listener's ban off forgets its bans; one that turns it on
+        again must not bring the program's old copy back: sluice would not list it, and
+        `unban` could not lift it (the source was dropped until the old ban ended)."""
+        with open(path) as f:
+            banning = f.read()
+        no_ban = banning.replace(f"ban: {{strikes: 2, within: 30s, duration: {BAN_S}s}}",
+                                 "max_connections: 1000")
+        self.assertNotEqual(banning, no_ban)
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "2"])
+        with px:
+            self.start(px, srv, veth_s)
+            p = subprocess.run([SLUICECTL, "-s", CTL, "ban", "banning", SLOWLORIS, "60"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual((0, "ok\n"), (p.returncode, p.stdout), p.stderr)
+            self.assertFalse(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "dropped")
+            for text, n in ((no_ban, 1), (banning, 2)):
+                with open(path, "w") as f:
+                    f.write(text)
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: px.stderr().count("SIGHUP: " + path + " reloaded") == n,
+                         "the reload", detail=px.stderr)
+            self.assertTrue(cli.call(syn_answered, SLOWLORIS, 0.5, BANNING), "no ban is left")
+            self.assertIn("xdp: 1 bans dropped from the program", px.stderr())
+            p = subprocess.run([SLUICECTL, "-s", CTL, "show", "bans"], capture_output=True,
+                               text=True, timeout=60 * SLOW)
+            self.assertIn("banned sources: 0", p.stdout)
+            self.assertEqual(0, px.stop())
+
     def test_an_interface_that_goes_away_is_said_and_a_reload_attaches_again(self):
         self.in_namespaces(self.run_interface_gone)
 
