@@ -585,14 +585,16 @@ upgrade_take(struct upgrade_take *t, const char *path)
 void
 upgrade_import_bans(struct upgrade_take *t, struct sl_proxy *p)
 {
-	size_t carried = 0, unknown = 0, wider = 0, full = 0;
+	size_t carried = 0, unknown = 0, wider = 0, full = 0, displaced = 0;
 
 	for (size_t i = 0; i < t->nbans; i++) {
 		const struct upgrade_ban *b = &t->bans[i];
 		int err = sl_proxy_import_ban(p, b->listener, &b->source, b->remaining_ms);
 
-		if (err == 0)
+		if (err >= 0)
 			carried++;
+		if (err == 1) /* an earlier one gave way to this one, ending later */
+			displaced++;
 		else if (err == -ERANGE)
 			wider++;
 		else if (err == -ENOSPC)
@@ -600,17 +602,18 @@ upgrade_import_bans(struct upgrade_take *t, struct sl_proxy *p)
 		else
 			unknown++; /* no such listener here, or it bans no source */
 	}
-	if (carried > 0)
-		sl_log_info("upgrade: %zu source ban%s carried over from pid %ld", carried,
-		            carried == 1 ? "" : "s", (long)t->old_pid);
-	if (unknown + wider + full + t->bans_over > 0)
+	if (carried > displaced)
+		sl_log_info("upgrade: %zu source ban%s carried over from pid %ld",
+		            carried - displaced, carried - displaced == 1 ? "" : "s",
+		            (long)t->old_pid);
+	if (unknown + wider + full + displaced + t->bans_over > 0)
 		sl_log_warn(
 		        "upgrade: %zu source bans of pid %ld dropped: %zu on a listener that is "
 		        "gone or bans no source here, %zu on a prefix wider than its "
 		        "prefix4/prefix6 here, %zu that found no entry in its source table, %zu "
-		        "past the %d an upgrade carries",
-		        unknown + wider + full + t->bans_over, (long)t->old_pid, unknown, wider,
-		        full, t->bans_over, SL__HANDOVER_BANS_MAX);
+		        "that gave way to one ending later, %zu past the %d an upgrade carries",
+		        unknown + wider + full + displaced + t->bans_over, (long)t->old_pid,
+		        unknown, wider, full, displaced, t->bans_over, SL__HANDOVER_BANS_MAX);
 	free(t->bans);
 	t->bans = NULL;
 	t->nbans = t->bans_over = 0;

@@ -351,9 +351,10 @@ SL_API int sl_proxy_ban(struct sl_proxy *p, const char *name, const struct sl_ad
 /*
  * Bans source <src> on the live listener <name> for <remaining_ms> more (a ban of a previous
  * process, handed over by a binary upgrade): sl_srctab_import_ban() into its source table.
- * 0; -ENOENT: no live listener <name>; -EINVAL: it has no source_limits.ban, or <src> is no
- * prefix; -ERANGE: <src> is wider than the listener's prefix4/prefix6; -ENOSPC: no entry for
- * it in the table. Any thread; meant for before sl_proxy_listen().
+ * 0; 1: imported, and a ban imported before it that ends sooner gave way (it is gone); -ENOENT:
+ * no live listener <name>; -EINVAL: it has no source_limits.ban, or <src> is no prefix; -ERANGE:
+ * <src> is wider than the listener's prefix4/prefix6; -ENOSPC: no entry for it in the table.
+ * Any thread; meant for before sl_proxy_listen().
  */
 SL_API int sl_proxy_import_ban(struct sl_proxy *p, const char *name, const struct sl_cidr *src,
                                uint64_t remaining_ms);

@@ -147,7 +147,8 @@ SL_API bool sl_srctab_unban(struct sl_srctab *t, const struct sl_addr *src, uint
  * keeps the later of its ban and this one, and its strikes; a new one takes an entry as a new
  * source would (docs/internals/srctab.md "Eviction"), except that it never takes over a ban
  * that ends no sooner than its own, nor, without <over_bans>, any running ban (an operator's
- * ban must not end another one in silence). Not counted as a ban started. Returns 0; -EINVAL
+ * ban must not end another one in silence). Not counted as a ban started. Returns 0, or 1 when
+ * it took the entry of a running ban that ends sooner (that one is gone); -EINVAL
  * for a table made without o->ban, an invalid <src> or <until_ns> not after <now_ns>; -ERANGE
  * for a prefix shorter than the table's; -ENOSPC when its set has no entry to give (every entry
  * holds live connections or a ban it may not take). Any thread; never blocks or allocates.

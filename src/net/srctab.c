@@ -586,7 +586,7 @@ sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t un
 	struct set *s;
 	struct entry *e;
 	uint32_t k;
-	bool stateless;
+	bool stateless, displaced = false;
 	int err = 0;
 
 	if (!t->ban || until_ns <= now_ns || !cidr_key_len(t, src, &a, &len, &want))
@@ -609,6 +609,8 @@ sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t un
 			err = -ENOSPC;
 			goto out_unlock;
 		}
+		/* a ban ending sooner gives way: it is gone, which the caller counts */
+		displaced = is_banned(t, entry_index(t, s, e), now_ns);
 		entry_take_locked(t, s, e, key, stateless);
 	}
 	k = entry_index(t, s, e);
@@ -616,7 +618,7 @@ sl_srctab_import_ban(struct sl_srctab *t, const struct sl_cidr *src, uint64_t un
 		t->ban[k].until_ns = until_ns;
 out_unlock:
 	set_unlock(s);
-	return err;
+	return err != 0 ? err : displaced ? 1 : 0;
 }
 
 static struct set *

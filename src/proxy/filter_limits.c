@@ -167,8 +167,9 @@ sl__lshared_clear(struct sl_proxy *p, size_t i)
 /* Counts of bans put into a table; what a carry or an upgrade logs. */
 struct ban_import {
 	size_t carried;
-	size_t wider; /* a prefix wider than the table's keys (prefix4/prefix6 made longer) */
-	size_t full;  /* no entry to give in the source's set */
+	size_t wider;     /* a prefix wider than the table's keys (prefix4/prefix6 made longer) */
+	size_t full;      /* no entry to give in the source's set */
+	size_t displaced; /* carried, then given way to a carried ban that ends later */
 };
 
 /* Puts one ban into <t>, counting the outcome into <*c>. */
@@ -178,8 +179,10 @@ ban_import_one(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns
 {
 	int err = sl_srctab_import_ban(t, src, until_ns, now, true);
 
-	if (err == 0)
+	if (err >= 0)
 		c->carried++;
+	if (err == 1) /* an earlier one of them gave way to this one */
+		c->displaced++;
 	else if (err == -ERANGE)
 		c->wider++;
 	else if (err == -ENOSPC)
@@ -191,15 +194,17 @@ ban_import_one(struct sl_srctab *t, const struct sl_cidr *src, uint64_t until_ns
 static void
 ban_import_log(const char *name, const char *from, const struct ban_import *c)
 {
-	if (c->carried > 0)
-		sl_log_info("listener %s: %zu source ban%s carried over from %s", name, c->carried,
-		            c->carried == 1 ? "" : "s", from);
-	if (c->wider + c->full > 0)
+	size_t kept = c->carried - c->displaced, lost = c->wider + c->full + c->displaced;
+
+	if (kept > 0)
+		sl_log_info("listener %s: %zu source ban%s carried over from %s", name, kept,
+		            kept == 1 ? "" : "s", from);
+	if (lost > 0)
 		sl_log_warn(
 		        "listener %s: %zu source ban%s of %s dropped: %zu on a prefix wider than "
-		        "prefix4/prefix6 now, %zu found no entry in the source table",
-		        name, c->wider + c->full, c->wider + c->full == 1 ? "" : "s", from,
-		        c->wider, c->full);
+		        "prefix4/prefix6 now, %zu found no entry in the source table, %zu gave "
+		        "way to one ending later",
+		        name, lost, lost == 1 ? "" : "s", from, c->wider, c->full, c->displaced);
 }
 
 void
@@ -360,7 +365,7 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
        uint64_t ms, bool xdp)
 {
 	uint64_t now = sl_clock_ns();
-	bool named = false, bans = false;
+	bool named = false, bans = false, displaced = false;
 	int err = 0, e;
 
 	if (ms == 0 || ms > UINT32_MAX)
@@ -381,6 +386,10 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
 		/* carried, a ban may take a shorter one's entry (the table's bans last no less);
 		 * the operator's takes none: the answer says there is no room instead */
 		err = sl_srctab_import_ban(t, src, now + ms * 1000000u, now, !xdp);
+		if (err == 1) {
+			displaced = true;
+			err = 0;
+		}
 		/* the program's clock is CLOCK_MONOTONIC too (sl__source_strike()) */
 		if (err == 0 && xdp && p->xdp != NULL &&
 		    (e = sl_xdp_ban(p->xdp, &p->lslots[i].cfg, ip, now + ms * 1000000u)) != 0)
@@ -390,7 +399,7 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
 	pthread_mutex_unlock(&p->bk_mu);
 	if (err != 0)
 		return err;
-	return !named ? -ENOENT : !bans ? -EINVAL : 0;
+	return !named ? -ENOENT : !bans ? -EINVAL : displaced ? 1 : 0;
 }
 
 int

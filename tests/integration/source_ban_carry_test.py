@@ -91,6 +91,38 @@ groups:
                           px.stderr())
             self.assertEqual(0, px.stop())
 
+    def test_the_log_counts_the_bans_a_smaller_table_keeps(self):
+        """200 bans of varied lengths into a 64-entry table: a ban ending later takes the entry
+        of one ending sooner that was carried before it. The log said those were carried (138
+        carried for 70 kept): carried plus dropped is the 200, and carried is what show bans
+        lists."""
+        import re
+        with Server(echo_handler) as b:
+            self.write(b.addr, "{ max_connections: 5, table_size: 1024, "
+                               "ban: { strikes: 1, duration: 30s } }")
+            px = self.start(["-c", self.cfg], "listening on")
+            for i in range(200):
+                p = subprocess.run([SLUICECTL, "-s", self.ctl_sock, "ban", "front",
+                                    f"127.20.{i // 250}.{i % 250 + 1}", str(60 + i)],
+                                   capture_output=True, text=True, timeout=60 * SLOW)
+                self.assertEqual(0, p.returncode, p.stderr)
+            self.assertEqual(200, len(self.bans()))
+            self.write(b.addr, "{ max_connections: 5, table_size: 64, "
+                               "ban: { strikes: 1, duration: 30s } }")
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "listener front: source_limits.table_size changed: re-opened")
+            wait_for_text(px, "before the re-open dropped")
+            kept = len(self.bans())
+            carried = re.search(r"listener front: (\d+) source bans? carried over", px.stderr())
+            dropped = re.search(r"listener front: (\d+) source bans? of before the re-open "
+                                r"dropped: \d+ on a prefix wider than prefix4/prefix6 now, \d+ "
+                                r"found no entry in the source table, (\d+) gave way",
+                                px.stderr())
+            self.assertIsNotNone(dropped, px.stderr())
+            self.assertEqual(kept, int(carried.group(1)) if carried else 0)
+            self.assertEqual(200, kept + int(dropped.group(1)))
+            self.assertEqual(0, px.stop())
+
     def test_a_ban_on_a_prefix_wider_than_the_new_prefix4_is_dropped_on_reopen(self):
         with Server(echo_handler) as b:
             self.write(b.addr, "{ prefix4: 24, ban: { strikes: 2, within: 30s, duration: 60s } }")
