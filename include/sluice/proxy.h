@@ -342,8 +342,9 @@ SL_API int sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_
  * program's map when there is one: an operator's ban, as if it had earned one by
  * source_limits.ban (its open sessions go on). A longer ban already there stays. 0; -ENOENT:
  * no live listener <name>; -EINVAL: it (or, for NULL, every listener) has no
- * source_limits.ban, or <ms> is 0 or over UINT32_MAX; -ENOSPC: no entry for it in the table.
- * Any thread.
+ * source_limits.ban, or <ms> is 0 or over UINT32_MAX; -EAFNOSUPPORT: every listener that bans
+ * takes clients of the other family only (and no PROXY header); -ENOSPC: no entry for it in
+ * the table. Any thread.
  */
 SL_API int sl_proxy_ban(struct sl_proxy *p, const char *name, const struct sl_addr *src,
                         uint64_t ms);

@@ -570,6 +570,18 @@ ban_answer(const struct sl__ctl_req *r, int err, bool ban)
 			snprintf(msg, sizeof(msg),
 			         "listener %s bans no source (it has no source_limits.ban)", where);
 		return error_doc("EINVAL", msg);
+	case EAFNOSUPPORT: {
+		/* an IPv4-mapped address stands for an IPv4 client */
+		bool v4 = n == 4 ||
+		          (bytes != NULL && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)bytes));
+
+		snprintf(msg, sizeof(msg),
+		         "%s is an %s client, and %s takes %s clients only: the ban could never "
+		         "match",
+		         ip, v4 ? "IPv4" : "IPv6", r->every ? "every listener that bans" : where,
+		         v4 ? "IPv6" : "IPv4");
+		return error_doc("EAFNOSUPPORT", msg);
+	}
 	}
 	if (!ban) {
 		snprintf(msg, sizeof(msg), "%s is not banned on %s", ip, where);

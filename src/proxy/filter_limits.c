@@ -8,6 +8,7 @@
  * Also the operator's view of the bans in those tables (sl_proxy_bans(), sl_proxy_unban()).
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -354,6 +355,17 @@ sl_proxy_unban(struct sl_proxy *p, const char *name, const struct sl_addr *src)
 	return !bans ? -EINVAL : lifted ? 0 : -ESRCH;
 }
 
+/* The family of the clients <a> stands for: AF_INET for an IPv4-mapped IPv6 address. */
+static int
+client_family(const struct sl_addr *a)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return AF_INET6;
+	return AF_INET;
+}
+
 /*
  * Bans <src> for <ms> on the live listeners named <name> (NULL: every one with a ban table);
  * <xdp>: an operator's ban, also in the XDP program's map, else a carried one. 0, or -ENOENT,
@@ -365,7 +377,7 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
        uint64_t ms, bool xdp)
 {
 	uint64_t now = sl_clock_ns();
-	bool named = false, bans = false, displaced = false;
+	bool named = false, bans = false, displaced = false, other_family = false;
 	int err = 0, e;
 
 	if (ms == 0 || ms > UINT32_MAX)
@@ -382,6 +394,14 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
 		named = true;
 		if ((t = ban_table(p, i)) == NULL)
 			continue;
+		/* an operator's ban of a source the listener can never see (its clients are of the
+		 * other family, and no PROXY header brings another) would hold an entry for nothing
+		 */
+		if (ip != NULL && p->lslots[i].cfg.proxy_in.versions == 0 &&
+		    client_family(&p->lslots[i].cfg.addr) != client_family(ip)) {
+			other_family = true;
+			continue;
+		}
 		bans = true;
 		/* carried, a ban may take a shorter one's entry (the table's bans last no less);
 		 * the operator's takes none: the answer says there is no room instead */
@@ -399,7 +419,11 @@ ban_on(struct sl_proxy *p, const char *name, const struct sl_cidr *src, const st
 	pthread_mutex_unlock(&p->bk_mu);
 	if (err != 0)
 		return err;
-	return !named ? -ENOENT : !bans ? -EINVAL : displaced ? 1 : 0;
+	return !named                  ? -ENOENT
+	       : other_family && !bans ? -EAFNOSUPPORT
+	       : !bans                 ? -EINVAL
+	       : displaced             ? 1
+	                               : 0;
 }
 
 int

@@ -318,6 +318,32 @@ class SourceBan(unittest.TestCase):
         self.run_proxy("    source_limits: { table_size: 64, ban: {} }\n", body,
                        top_extra=f"control: {{ path: {sock} }}\n")
 
+    def test_a_ban_by_hand_of_the_other_family_than_the_listeners_is_refused(self):
+        """An IPv6 listener never sees an IPv4 client (nor an IPv4 one an IPv6 client): such a
+        ban would hold a table entry for nothing. Refused on the listener named; with `*`, put
+        on the listeners of its family only."""
+        sock = self.control_socket()
+        port6 = stable_port()
+
+        def body(port, admin, backend, px, cfg):
+            wait_ctl(sock)
+            rc, _, err = sluicectl(sock, "ban", "front6", "127.0.0.5", "60")
+            self.assertEqual(1, rc)
+            self.assertIn("127.0.0.5 is an IPv4 client, and front6 takes IPv6 clients only",
+                          err)
+            rc, _, err = sluicectl(sock, "ban", "front", "::ffff:127.0.0.6", "60")
+            self.assertEqual(0, rc, err)  # an IPv4-mapped address is the IPv4 client
+            rc, _, err = sluicectl(sock, "ban", "*", "::1", "60")
+            self.assertEqual(0, rc, err)
+            r = json.loads(sluicectl(sock, "--json", "show", "bans")[1])["result"]
+            self.assertEqual(sorted([("front", "127.0.0.6/32"), ("front6", "::1/128")]),
+                             sorted((b["listener"], b["source"]) for b in r["bans"]))
+
+        self.run_proxy("    source_limits: { prefix6: 128, ban: {} }\n"
+                       f"  - name: front6\n    address: \"[::1]:{port6}\"\n    group: g\n"
+                       "    source_limits: { prefix6: 128, ban: {} }\n", body,
+                       top_extra=f"control: {{ path: {sock} }}\n")
+
     def test_unban_on_a_listener_without_bans_says_so(self):
         sock = self.control_socket()
 
