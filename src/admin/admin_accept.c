@@ -178,6 +178,18 @@ admit(struct sl__admin_acceptor *acc, int fd, const struct sockaddr *sa, socklen
 	pthread_mutex_unlock(&acc->mu);
 }
 
+/* Whether max_connections are open: the listener is left to its backlog then. */
+static bool
+at_limit(struct sl__admin_acceptor *acc)
+{
+	bool full;
+
+	pthread_mutex_lock(&acc->mu);
+	full = acc->open >= acc->limits.max_connections;
+	pthread_mutex_unlock(&acc->mu);
+	return full;
+}
+
 static void *
 acceptor_run(void *arg)
 {
@@ -190,9 +202,7 @@ acceptor_run(void *arg)
 		bool full, muted;
 		uint64_t now = sl_clock_ns(), drained;
 
-		pthread_mutex_lock(&acc->mu);
-		full = acc->open >= acc->limits.max_connections;
-		pthread_mutex_unlock(&acc->mu);
+		full = at_limit(acc);
 		muted = now < muted_until;
 		pfd[0] = (struct pollfd){.fd = acc->wakefd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = acc->lfd, .events = full || muted ? 0 : POLLIN};
@@ -230,9 +240,7 @@ acceptor_run(void *arg)
 				sl_log_info("admin: accepting connections again");
 			muted_until = 0;
 			admit(acc, fd, (struct sockaddr *)&ss, len);
-			pthread_mutex_lock(&acc->mu);
-			full = acc->open >= acc->limits.max_connections;
-			pthread_mutex_unlock(&acc->mu);
+			full = at_limit(acc);
 		}
 	}
 	return NULL;

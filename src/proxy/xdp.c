@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <sluice/addr.h>
+#include <sluice/clock.h>
 #include <sluice/config.h>
 #include <sluice/log.h>
 #include <sluice/proxy.h>
@@ -319,7 +320,8 @@ static void
 purge_bans(struct sl_xdp *x, const struct want *wl)
 {
 	struct sl_xdp_src cur, next, *gone = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, live = 0;
+	uint64_t now = sl_clock_ns(), until;
 	bool first = true;
 
 	while (bpf_map_get_next_key(x->bans, first ? NULL : &cur, &next) == 0) {
@@ -336,13 +338,15 @@ purge_bans(struct sl_xdp *x, const struct want *wl)
 			cap = cap ? cap * 2 : 64;
 		}
 		gone[n++] = cur;
+		/* a lifted ban stays in the map as 0: only running ones are worth a word */
+		live += bpf_map_lookup_elem(x->bans, &cur, &until) == 0 && until > now;
 	}
 	for (size_t i = 0; i < n; i++)
 		(void)bpf_map_delete_elem(x->bans, &gone[i]);
-	if (n != 0)
+	if (live != 0)
 		sl_log_info("xdp: %zu bans dropped from the program: their listener no longer bans "
 		            "by that prefix",
-		            n);
+		            live);
 	free(gone);
 }
 
