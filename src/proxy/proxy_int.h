@@ -48,6 +48,11 @@
 /* While sessions of a group wait in a worker's queue, how often it looks for a slot freed on
  * another worker (its own frees admit at once). ms. */
 #define SL_QUEUE_POLL_MS 10
+/* A session whose backend socket could not be made for want of fds, memory or ports on this
+ * host (LOCAL_WAIT) tries again this often, ms; the warning says so at most every
+ * SL_LOCAL_WAIT_LOG_MS per worker. */
+#define SL_LOCAL_WAIT_RETRY_MS 100
+#define SL_LOCAL_WAIT_LOG_MS 10000
 /* Sessions (and copy buffers) each worker reserves up front. */
 #define SL_SESSION_PREALLOC 256
 /* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */
@@ -382,6 +387,7 @@ struct sl_pworker {
 	size_t nlive;
 	bool draining; /* listeners closed; report idle when nlive reaches 0 */
 	bool idle_reported;
+	uint64_t local_wait_logged_ms; /* session.c: loop clock of the last LOCAL_WAIT warning */
 	struct sl_msg drain_msg, kill_msg;
 	/* health transitions: at most one health_msg queued (health_pending set while it is) */
 	struct sl_msg health_msg;

@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <sluice/log.h>
@@ -41,10 +42,16 @@
 /* The transition table: legal[from][to]. */
 static const bool legal[SL_SS_COUNT][SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = {[SL_SS_FILTERED] = true, [SL_SS_CLOSED] = true},
-        [SL_SS_FILTERED] =
+        [SL_SS_FILTERED] = {[SL_SS_QUEUED] = true,
+                            [SL_SS_LOCAL_WAIT] = true,
+                            [SL_SS_CONNECTING] = true,
+                            [SL_SS_CLOSED] = true},
+        [SL_SS_QUEUED] =
+                {[SL_SS_LOCAL_WAIT] = true, [SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
+        [SL_SS_LOCAL_WAIT] =
                 {[SL_SS_QUEUED] = true, [SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
-        [SL_SS_QUEUED] = {[SL_SS_CONNECTING] = true, [SL_SS_CLOSED] = true},
         [SL_SS_CONNECTING] = {[SL_SS_QUEUED] = true,
+                              [SL_SS_LOCAL_WAIT] = true,
                               [SL_SS_CONNECTING] = true,
                               [SL_SS_FORWARDING] = true,
                               [SL_SS_CLOSED] = true},
@@ -55,9 +62,9 @@ static const bool legal[SL_SS_COUNT][SL_SS_COUNT] = {
 
 static const char *const state_names[SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = "accepted",     [SL_SS_FILTERED] = "filtered",
-        [SL_SS_QUEUED] = "queued",         [SL_SS_CONNECTING] = "connecting",
-        [SL_SS_FORWARDING] = "forwarding", [SL_SS_DRAINING] = "draining",
-        [SL_SS_CLOSED] = "closed",
+        [SL_SS_QUEUED] = "queued",         [SL_SS_LOCAL_WAIT] = "local_wait",
+        [SL_SS_CONNECTING] = "connecting", [SL_SS_FORWARDING] = "forwarding",
+        [SL_SS_DRAINING] = "draining",     [SL_SS_CLOSED] = "closed",
 };
 
 bool
@@ -454,19 +461,53 @@ connect_failed(struct sl_session *s, bool timed_out)
 	s->backend = -1;
 }
 
-/*
- * The backend connection could not even be tried for want of fds, memory or local ports on
- * this host: the backend is not charged (no failure, no ejection), the client is closed and
- * counted as local_errors.
- */
+/* The client is closed for want of fds, memory or ports on this host: local_errors. */
 static void
-session_local_failure(struct sl_session *s)
+session_local_error(struct sl_session *s)
 {
-	sl__wgroup_put(s->l->group, s->backend);
-	s->backend = -1;
 	sl__ctr_add(s->l->w, SL_CTR_LOCAL_ERRORS, 1);
 	s->end = SL_END_LOCAL_ERROR;
 	session_close(s, CLOSE_NORMAL);
+}
+
+/*
+ * The backend connection could not even be tried for want of fds, memory or local ports on
+ * this host (<err>): the backend is not charged (no failure, no ejection, not even tried). The
+ * client waits in LOCAL_WAIT, as one the listener could not accept waits in its backlog, and
+ * the connect is tried again every SL_LOCAL_WAIT_RETRY_MS; at timeouts.connect from the first
+ * failure it is closed as local_errors. Logged at most every SL_LOCAL_WAIT_LOG_MS per worker.
+ */
+static void
+session_local_failure(struct sl_session *s, int err)
+{
+	struct sl_plistener *l = s->l;
+	struct sl_pworker *w = l->w;
+	uint64_t now = sl_loop_now_ms(w->loop);
+
+	sl__wgroup_put(l->group, s->backend);
+	s->backend = -1;
+	s->ntried--; /* the pick marked it tried: it was not */
+	if (s->state != SL_SS_LOCAL_WAIT) {
+		s->queue_until = now + sl__listener_live(l)->timeouts.connect_ms;
+		set_state(s, SL_SS_LOCAL_WAIT);
+		if (w->local_wait_logged_ms == 0 ||
+		    now - w->local_wait_logged_ms >= SL_LOCAL_WAIT_LOG_MS) {
+			w->local_wait_logged_ms = now;
+			sl_log_warn(
+			        "listener %s: cannot open a backend connection: %s; this host's "
+			        "shortage, not the backend's fault: the client waits, tried again "
+			        "every %u ms until timeouts.connect (%u ms)",
+			        l->cfg->name, strerror(-err), SL_LOCAL_WAIT_RETRY_MS,
+			        sl__listener_live(l)->timeouts.connect_ms);
+		}
+	}
+	if (now >= s->queue_until) {
+		session_local_error(s);
+		return;
+	}
+	sl_loop_timer_add(w->loop, &s->timer,
+	                  s->queue_until - now < SL_LOCAL_WAIT_RETRY_MS ? s->queue_until - now
+	                                                                : SL_LOCAL_WAIT_RETRY_MS);
 }
 
 /* true if the group's retries allow another backend after a failed connect. */
@@ -600,7 +641,7 @@ session_try_connect(struct sl_session *s)
 	}
 	if (retry)
 		sl__ctr_add(w, SL_CTR_RETRIES, 1);
-	if (s->state == SL_SS_QUEUED) {
+	if (s->state == SL_SS_QUEUED || s->state == SL_SS_LOCAL_WAIT) {
 		/* a slot: the wait ends (an immediate connect failure may bring it back) */
 		if (s->queued)
 			queue_leave(s);
@@ -616,7 +657,7 @@ session_try_connect(struct sl_session *s)
 		err = sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE);
 		if (sl_unlikely(err != 0)) {
 			close(fd);
-			session_local_failure(s); /* the loop's, never the backend's */
+			session_local_failure(s, err); /* the loop's, never the backend's */
 			return true;
 		}
 		s->sfd = fd;
@@ -628,7 +669,7 @@ session_try_connect(struct sl_session *s)
 		return true;
 	}
 	if (sl_unlikely(sl_sock_error_is_local(err))) {
-		session_local_failure(s);
+		session_local_failure(s, err);
 		return true;
 	}
 	connect_failed(s, false);
@@ -851,6 +892,19 @@ session_queue_timeout(struct sl_session *s)
 	sl__session_abort(s, SL_TIMEOUT_QUEUE);
 }
 
+/* ---- LOCAL_WAIT ---- */
+
+/* LOCAL_WAIT, timer: try the connect again, or the wait is over (timeouts.connect). */
+static void
+session_local_wait_timeout(struct sl_session *s)
+{
+	if (sl_loop_now_ms(session_loop(s)) >= s->queue_until) {
+		session_local_error(s);
+		return;
+	}
+	session_connect(s);
+}
+
 /* ---- ACCEPTED and FILTERED ---- */
 
 /* Runs (or resumes) the filter chain; on ACCEPT the session connects to a backend. */
@@ -949,6 +1003,8 @@ static const struct {
         [SL_SS_ACCEPTED] = {session_accepted_client, NULL, session_accepted_timeout},
         [SL_SS_FILTERED] = {NULL, NULL, NULL}, /* left within the call that entered it */
         [SL_SS_QUEUED] = {session_queued_client, NULL, session_queue_timeout},
+        /* the client as in QUEUED: nothing to forward to yet */
+        [SL_SS_LOCAL_WAIT] = {session_queued_client, NULL, session_local_wait_timeout},
         [SL_SS_CONNECTING] = {session_connecting_client, session_connecting,
                               session_connect_timeout},
         [SL_SS_FORWARDING] = {session_forwarding_client, session_forwarding_server,

@@ -23,6 +23,9 @@ enum sl_session_state {
 	SL_SS_ACCEPTED,
 	SL_SS_FILTERED,
 	SL_SS_QUEUED, /* every backend it may use is at its max_connections: waits for a slot */
+	/* the backend socket could not be made for want of fds, memory or ports on this host:
+	 * tries again every SL_LOCAL_WAIT_RETRY_MS until timeouts.connect */
+	SL_SS_LOCAL_WAIT,
 	SL_SS_CONNECTING,
 	SL_SS_FORWARDING,
 	SL_SS_DRAINING,
@@ -111,7 +114,8 @@ struct sl_session {
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
 	union {
-		/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never */
+		/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never.
+		 * LOCAL_WAIT: when it ends (timeouts.connect from the first failure) */
 		uint64_t queue_until;
 		/* FORWARDING, DRAINING (idle.c): the low 32 bits of each socket's own count
 		 * (sl_sock_progress()) when an idle deadline last looked at it */

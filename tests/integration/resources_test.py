@@ -10,6 +10,7 @@ import re
 import resource
 import select
 import subprocess
+import time
 import unittest
 
 from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_port, recv_exact,
@@ -109,6 +110,21 @@ class Caps(unittest.TestCase):
                 for s in held + waiting:
                     s.close()
                 self.assertEqual(0, px.stop())
+
+
+def lower_nofile(pid, free):
+    """Lowers the RLIMIT_NOFILE of the running process <pid> so that <free> fds are left below
+    it (the next accept4() gets the lowest free fd); returns the limit."""
+    was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    for _ in range(50):  # until no fd below the limit was freed meanwhile
+        held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+        free_fds = [n for n in range(len(held) + free + 1) if n not in held]
+        limit = free_fds[free]
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, was[1]))
+        now = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+        if len(set(range(limit)) - now) == free:
+            return limit
+    raise AssertionError(f"the fds of {pid} kept changing")
 
 
 class FdLimit(unittest.TestCase):
@@ -231,13 +247,7 @@ groups:
                 wait_for_text(px, "listening on")
                 pid = px.proc.pid
                 was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-                for _ in range(50):  # until no fd below the limit was freed meanwhile
-                    held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
-                    # the lowest free fd is the one the next accept4() would get: none now
-                    limit = next(n for n in range(len(held) + 1) if n not in held)
-                    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, was[1]))
-                    if set(range(limit)) <= {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}:
-                        break
+                limit = lower_nofile(pid, 0)
                 try:
                     clients = [connect(port) for _ in range(4)]
                     for s in clients:
@@ -263,6 +273,79 @@ groups:
         self.assertEqual(1, err.count("accepting again"), err)
         failed = re.search(r"(\d+) accept_errors", err)
         self.assertTrue(failed and int(failed.group(1)) > 1, err)  # several, one warning
+
+
+def answer(sock):
+    """The 4 bytes a client got back: b"" if its connection was closed or reset first."""
+    try:
+        return recv_exact(sock, 4)
+    except (ConnectionError, EOFError):
+        return b""
+
+
+class BackendSocketShortage(unittest.TestCase):
+    """The limit lowered under the running process so that an accept takes the last fd: the
+    client's backend socket cannot be made (EMFILE). That is this host's shortage: the client
+    waits (LOCAL_WAIT, tried again every 100 ms) rather than being closed, the backend is not
+    charged, and a wait longer than timeouts.connect closes it as local_errors."""
+
+    def run_short(self, connect_timeout, raise_after):
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    forward: copy
+    timeouts: {{ connect: {connect_timeout} }}
+groups:
+  - name: g
+    backends:
+      - address: {b.addr}
+""")
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "listening on")
+                pid = px.proc.pid
+                was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+                lower_nofile(pid, 1)  # one fd: the client's, none for its backend
+                try:
+                    clients = [connect(port) for _ in range(3)]
+                    for s in clients:
+                        s.sendall(b"ping")
+                    wait_for_text(px, "cannot open a backend connection: Too many open files")
+                    time.sleep(raise_after)
+                    r, _, _ = select.select(clients, [], [], 0)
+                    served_short = [s for s in r if answer(s) == b"ping"]
+                finally:
+                    resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
+                served = []
+                for s in clients:
+                    r, _, _ = select.select([s], [], [], 10 * SLOW)
+                    if r and answer(s) == b"ping":
+                        served.append(s)
+                    s.close()
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+        self.assertEqual([], served_short, "a client was served with no fd for its backend")
+        self.assertEqual(1, err.count("cannot open a backend connection"), err)
+        self.assertNotIn("connect_failures", err)  # the summary leaves out counts of 0
+        self.assertNotIn("is down", err)
+        return len(served), err
+
+    def test_a_client_whose_backend_socket_finds_no_fd_waits_and_is_served(self):
+        served, err = self.run_short("10s", 0.6 * SLOW)
+        self.assertEqual(3, served, err)
+        self.assertNotIn("local_errors", err)
+
+    def test_a_wait_longer_than_the_connect_timeout_closes_it_as_local_errors(self):
+        served, err = self.run_short("300ms", 1.0 * SLOW)
+        # each client accepted while the limit stayed low gave up after 300 ms (the next one
+        # took the fd it freed); the rest were served once the limit was back
+        closed = re.search(r"(\d+) local_errors", err)
+        self.assertTrue(closed and int(closed.group(1)) >= 1, err)
+        self.assertEqual(3, served + int(closed.group(1)), err)
 
 
 class SamePort(unittest.TestCase):

@@ -47,6 +47,21 @@ session_may_queue_again_when_a_retry_finds_every_backend_full(void **state)
 }
 
 static void
+session_may_wait_for_a_local_fd_on_the_connect_path_only(void **state)
+{
+	(void)state;
+	assert_true(sl__session_can_transition(SL_SS_FILTERED, SL_SS_LOCAL_WAIT));
+	assert_true(sl__session_can_transition(SL_SS_QUEUED, SL_SS_LOCAL_WAIT));
+	assert_true(sl__session_can_transition(SL_SS_CONNECTING, SL_SS_LOCAL_WAIT));
+	assert_true(sl__session_can_transition(SL_SS_LOCAL_WAIT, SL_SS_CONNECTING));
+	assert_true(sl__session_can_transition(SL_SS_LOCAL_WAIT, SL_SS_QUEUED));
+	assert_false(sl__session_can_transition(SL_SS_ACCEPTED, SL_SS_LOCAL_WAIT));
+	assert_false(sl__session_can_transition(SL_SS_LOCAL_WAIT, SL_SS_FORWARDING));
+	assert_false(sl__session_can_transition(SL_SS_FORWARDING, SL_SS_LOCAL_WAIT));
+	assert_string_equal("local_wait", sl__session_state_name(SL_SS_LOCAL_WAIT));
+}
+
+static void
 session_refuses_queueing_outside_the_connect_path(void **state)
 {
 	(void)state;
@@ -162,6 +177,7 @@ main(void)
 	        cmocka_unit_test(session_allows_retrying_connect),
 	        cmocka_unit_test(session_may_wait_in_the_queue_between_filtered_and_connecting),
 	        cmocka_unit_test(session_may_queue_again_when_a_retry_finds_every_backend_full),
+	        cmocka_unit_test(session_may_wait_for_a_local_fd_on_the_connect_path_only),
 	        cmocka_unit_test(session_refuses_queueing_outside_the_connect_path),
 	        cmocka_unit_test(session_may_close_from_every_live_state),
 	        cmocka_unit_test(session_refuses_skipping_or_going_back),
