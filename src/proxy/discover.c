@@ -285,6 +285,19 @@ sl__discover_interval_ms(const struct sl_config_discover *d, uint32_t ttl_s)
 	return (uint32_t)ms;
 }
 
+/*
+ * What a failed resolution's status says, for the log. c-ares reports a server that answered
+ * SERVFAIL or REFUSED as one it could not contact once it has tried every server: say both.
+ */
+static const char *
+status_text(int status)
+{
+	if (status == ARES_ECONNREFUSED)
+		return "no DNS server gave an answer (each was unreachable, or answered SERVFAIL or "
+		       "REFUSED)";
+	return ares_strerror(status);
+}
+
 /* c-ares status -> negative errno for the parse functions. */
 static int
 parse_status(int status)
@@ -689,7 +702,7 @@ finish_resolution(struct dgroup *g, uint64_t now)
 		if (!g->failing)
 			sl_log_warn("discover %s: cannot resolve %s: %s; keeping the %zu backends "
 			            "found last",
-			            g->cg->name, dc->name, ares_strerror(g->status), g->good.n);
+			            g->cg->name, dc->name, status_text(g->status), g->good.n);
 		g->failing = true;
 		return;
 	}

@@ -231,7 +231,8 @@ class DnsDiscovery(unittest.TestCase):
         self.dns.stop()
         wait_for(lambda: (metric(self.admin, "sluice_discover_failures_total", "web") or 0) >= 2,
                  "two failed resolutions")
-        wait_for_text(px, "discover web: cannot resolve web.test")
+        wait_for_text(px, "discover web: cannot resolve web.test: no DNS server gave an answer "
+                          "(each was unreachable, or answered SERVFAIL or REFUSED)")
         self.assertIn("keeping the 2 backends found last", px.stderr())
         self.assertEqual(2, metric(self.admin, "sluice_discover_backends", "web"))
         # and it comes back
