@@ -3,8 +3,10 @@
  * The control socket (include/sluice/ctl.h): a unix stream listener and one thread that
  * polls it, a stop eventfd and at most CLIENTS_MAX clients. A client's bytes collect in its
  * buffer; each complete line is parsed (ctl_parse.c), run and answered with one JSON line
- * before the next is read, so requests are served one at a time. Answers are written with a
- * bounded wait; a client that does not read, or stays idle too long, is closed.
+ * before the next is read, so requests are served one at a time. An answer the socket cannot
+ * take at once waits in its client's out buffer, written as the client reads, while the others
+ * are served; a client that does not take it within WRITE_MS, or stays idle too long, is
+ * closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,7 +52,12 @@ struct ctl_client {
 	pid_t pid;
 	uid_t uid;
 	uint64_t last_ns; /* last bytes received or answered */
-	size_t len;       /* bytes in buf */
+	/* the rest of an answer the socket could not take yet (NULL: none), sent from out_off;
+	 * no further request is read until it is gone, or past out_until_ns (the client closed) */
+	char *out;
+	size_t out_len, out_off;
+	uint64_t out_until_ns;
+	size_t len; /* bytes in buf */
 	char buf[SL__CTL_REQUEST_MAX];
 };
 
@@ -827,52 +834,95 @@ run(struct sl_ctl *c, const struct ctl_client *cl, const struct sl__ctl_req *r, 
 	}
 }
 
-/* Writes all of <buf> to <fd>, waiting at most WRITE_MS for room. 0 or a negative errno. */
-static int
-write_all(int fd, const char *buf, size_t len)
+/* <doc> (taken) as one line, malloc'd, in <*len> bytes; NULL when out of memory. */
+static char *
+answer_line(json_t *doc, size_t *len)
 {
-	uint64_t deadline = sl_clock_ns() + (uint64_t)WRITE_MS * 1000000u;
-
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		uint64_t now;
-
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == -1 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		now = sl_clock_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) == -1 && errno != EINTR)
-			return -errno;
-	}
-	return 0;
-}
-
-/* Sends <doc> (taken) as one line; NULL sends the out-of-memory answer. 0 or -errno. */
-static int
-answer(int fd, json_t *doc)
-{
-	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
 	char *text = doc != NULL ? json_dumps(doc, SL_ADMIN_JSON_FLAGS) : NULL;
-	size_t len = text != NULL ? strlen(text) : 0;
-	char *line = text != NULL ? realloc(text, len + 2) : NULL;
-	int err;
+	size_t n = text != NULL ? strlen(text) : 0;
+	char *line = text != NULL ? realloc(text, n + 2) : NULL;
 
 	json_decref(doc);
 	if (line == NULL) {
 		free(text);
-		return write_all(fd, nomem, sizeof(nomem) - 1);
+		return NULL;
 	}
-	line[len] = '\n';
-	err = write_all(fd, line, len + 1);
+	line[n] = '\n';
+	*len = n + 1;
+	return line;
+}
+
+static const char answer_nomem[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+
+/* Sends <doc> (taken) to a client about to be closed, as far as its socket takes it now. */
+static void
+answer_parting(int fd, json_t *doc)
+{
+	size_t len;
+	char *line = answer_line(doc, &len);
+
+	if (line != NULL)
+		(void)send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	else
+		(void)send(fd, answer_nomem, sizeof(answer_nomem) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	free(line);
-	return err;
+}
+
+/* Sends what is left of <cl>'s answer, as far as its socket takes it. 0 or -errno. */
+static int
+answer_flush(struct ctl_client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			cl->out_off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		return n == -1 && errno == EAGAIN ? 0 : (n == -1 ? -errno : -EPIPE);
+	}
+	if (cl->out != answer_nomem)
+		free(cl->out);
+	cl->out = NULL;
+	return 0;
+}
+
+/* Sends what is left of <cl>'s answer, waiting for room until its WRITE_MS are over. */
+static void
+answer_finish(struct ctl_client *cl)
+{
+	while (cl->out != NULL && answer_flush(cl) == 0 && cl->out != NULL) {
+		struct pollfd pfd = {.fd = cl->fd, .events = POLLOUT};
+		uint64_t now = sl_clock_ns();
+
+		if (now >= cl->out_until_ns)
+			return;
+		if (poll(&pfd, 1, (int)((cl->out_until_ns - now) / 1000000u) + 1) == -1 &&
+		    errno != EINTR)
+			return;
+	}
+}
+
+/*
+ * Answers <cl> with <doc> (taken; NULL: the out-of-memory answer): sent now as far as the
+ * socket takes it, the rest when it has room (WRITE_MS at most). 0 or -errno.
+ */
+static int
+answer(struct ctl_client *cl, json_t *doc)
+{
+	char *line = answer_line(doc, &cl->out_len);
+
+	if (line == NULL) {
+		line = (char *)answer_nomem;
+		cl->out_len = sizeof(answer_nomem) - 1;
+	}
+	cl->out = line;
+	cl->out_off = 0;
+	cl->out_until_ns = sl_clock_ns() + (uint64_t)WRITE_MS * 1000000u;
+	return answer_flush(cl);
 }
 
 static void
@@ -882,6 +932,9 @@ client_close(struct ctl_client *cl)
 	close(cl->fd);
 	cl->fd = -1;
 	cl->len = 0;
+	if (cl->out != answer_nomem)
+		free(cl->out);
+	cl->out = NULL;
 }
 
 /* The client silent the longest, if for more than <ms>; else NULL. */
@@ -933,13 +986,14 @@ accept_client(struct sl_ctl *c)
 		/* a script that left its connection open does not lock the operator out */
 		sl_log_info("control: pid %d uid %u closed, idle while pid %d uid %u waited",
 		            (int)cl->pid, (unsigned)cl->uid, (int)cred.pid, (unsigned)cred.uid);
-		answer(cl->fd, error_doc("ETIMEDOUT", "closed: idle while another client waited"));
+		answer_parting(cl->fd,
+		               error_doc("ETIMEDOUT", "closed: idle while another client waited"));
 		client_close(cl);
 	}
 	if (cl == NULL) {
 		sl_log_warn("control: pid %d uid %u refused: %d clients are connected already",
 		            (int)cred.pid, (unsigned)cred.uid, CLIENTS_MAX);
-		answer(fd, error_doc("EBUSY", "too many clients; try again"));
+		answer_parting(fd, error_doc("EBUSY", "too many clients; try again"));
 		close(fd);
 		return;
 	}
@@ -949,16 +1003,20 @@ accept_client(struct sl_ctl *c)
 	cl->pid = cred.pid;
 	cl->uid = cred.uid;
 	cl->len = 0;
+	cl->out = NULL;
 	cl->last_ns = sl_clock_ns();
 }
 
-/* Answers every complete line in <cl>'s buffer. false: the client is to be closed. */
+/*
+ * Answers the complete lines in <cl>'s buffer, up to one whose answer the socket could not
+ * take at once (the rest wait until it has). false: the client is to be closed.
+ */
 static bool
 serve_lines(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
 {
 	char *nl;
 
-	while ((nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
+	while (cl->out == NULL && (nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
 		size_t n = (size_t)(nl - cl->buf);
 		struct sl__ctl_req r;
 		char why[256];
@@ -970,26 +1028,42 @@ serve_lines(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
 			doc = run(c, cl, &r, cl->buf, n, quit);
 		memmove(cl->buf, nl + 1, cl->len - n - 1);
 		cl->len -= n + 1;
-		if (answer(cl->fd, doc) != 0 || *quit)
+		if (answer(cl, doc) != 0)
 			return false;
+		if (*quit) {
+			answer_finish(cl); /* before the drain starts: the client is told */
+			return false;
+		}
 	}
-	if (cl->len == sizeof(cl->buf)) {
+	if (cl->out == NULL && cl->len == sizeof(cl->buf)) {
 		char why[96];
 
 		snprintf(why, sizeof(why), "request too long (at most %d bytes with its newline)",
 		         SL__CTL_REQUEST_MAX);
-		answer(cl->fd, error_doc("E2BIG", why));
+		answer_parting(cl->fd, error_doc("E2BIG", why));
 		return false;
 	}
 	return true;
 }
 
-/* Reads what <cl> sent and answers it. false: the client is to be closed. */
+/* <cl>'s socket is ready: writes its waiting answer, reads what it sent, answers it. false:
+ * the client is to be closed. */
 static bool
-serve_client(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
+serve_client(struct sl_ctl *c, struct ctl_client *cl, short revents, bool *quit)
 {
-	ssize_t n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
+	ssize_t n;
 
+	if (cl->out != NULL) {
+		if (answer_flush(cl) != 0)
+			return false;
+		if (cl->out != NULL)
+			return true; /* still waiting for room */
+		cl->last_ns = sl_clock_ns();
+		return serve_lines(c, cl, quit); /* what it sent meanwhile */
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return true;
+	n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
@@ -1018,7 +1092,9 @@ ctl_run(void *arg)
 		        .fd = c->lfd,
 		        .events = sl_clock_ns() < c->accept_muted_until_ns ? 0 : POLLIN};
 		for (size_t i = 0; i < CLIENTS_MAX; i++)
-			pfd[n++] = (struct pollfd){.fd = c->clients[i].fd, .events = POLLIN};
+			pfd[n++] = (struct pollfd){.fd = c->clients[i].fd,
+			                           .events = c->clients[i].out != NULL ? POLLOUT
+			                                                               : POLLIN};
 		if (poll(pfd, n, pfd[2].events == 0 ? ACCEPT_MUTE_MS : 1000) == -1 &&
 		    errno != EINTR) {
 			sl_log_error("control: poll: %s; the control socket stops serving",
@@ -1041,8 +1117,16 @@ ctl_run(void *arg)
 			if (cl->fd == -1)
 				continue;
 			if (pfd[3 + i].revents != 0) {
-				if (!serve_client(c, cl, &quit))
+				if (!serve_client(c, cl, pfd[3 + i].revents, &quit))
 					client_close(cl);
+			} else if (cl->out != NULL) {
+				if (now > cl->out_until_ns) {
+					sl_log_info(
+					        "control: pid %d uid %u closed: it took no answer "
+					        "for %d ms",
+					        (int)cl->pid, (unsigned)cl->uid, WRITE_MS);
+					client_close(cl);
+				}
 			} else if (now > cl->last_ns &&
 			           now - cl->last_ns > (uint64_t)IDLE_MS * 1000000u) {
 				client_close(cl);

@@ -6,13 +6,16 @@ a bad one (FILE:LINE:COLUMN, the process serves on); shutdown drains and exits 0
 commands and the admin endpoint answering during the drain and changes refused; the socket's
 mode; a second instance on the same path refuses to start; a stale socket file is replaced;
 garbage, oversized requests and one client too many get an error and the server serves on."""
+import fcntl
 import json
 import os
 import select
 import socket
 import stat
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 import unittest
 import urllib.request
@@ -755,6 +758,37 @@ class Ctl(unittest.TestCase):
             for s, f in clients:
                 f.close()
                 s.close()
+
+    def test_a_client_that_does_not_read_its_answers_holds_up_no_other(self):
+        """A client that sends many requests and reads no answer fills its socket: its next
+        answer waits while the other clients are served, and it still gets every answer, in
+        order, once it reads."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            slow, slow_f = self.raw()
+            n = 4000  # "show info" answers: far more bytes than a unix socket holds
+            slow.sendall(b"show info\n" * n)
+            last = -1
+            for _ in range(100):  # until the answers stop arriving: the socket is full
+                time.sleep(0.1 * SLOW)
+                queued = struct.unpack("i", fcntl.ioctl(slow.fileno(), termios.FIONREAD,
+                                                        b"\0\0\0\0"))[0]
+                if queued == last:
+                    break
+                last = queued
+            self.assertLess(last, 400 * n, "every answer fit: nothing was held up")
+            rc, doc, err = self.ctl_json("show", "info")
+            self.assertEqual((0, True), (rc, doc["ok"]), err)
+            lines = []
+            for _ in range(n):
+                line = slow_f.readline()
+                self.assertTrue(line.endswith(b"\n"), f"answer {len(lines)} of {n} missing")
+                lines.append(json.loads(line))
+            self.assertTrue(all(d["ok"] for d in lines))
+            slow_f.close()
+            slow.close()
 
     # ---- sluicectl itself ----
 
