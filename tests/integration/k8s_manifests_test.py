@@ -3,6 +3,7 @@
 mount), and hold a configuration sluice accepts (`sluice --check`), listening on the port the
 container declares, with probes that ask the admin endpoint's /healthz and /readyz on the port
 it serves, and a drain that ends before Kubernetes kills the pod."""
+import json
 import os
 import re
 import shutil
@@ -89,9 +90,15 @@ class Manifests(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
-    def test_pods_run_the_mounted_config(self):
-        args = self.ctr["args"]
-        path = args[args.index("-c") + 1]
+    def test_pods_run_the_image_binary_once_with_the_mounted_config(self):
+        # command replaces the image's ENTRYPOINT; args would be appended to it (a second -c)
+        self.assertNotIn("args", self.ctr)
+        cmd = self.ctr["command"]
+        with open(os.path.join(K8S, "..", "Containerfile")) as f:
+            entry = json.loads(re.search(r"(?m)^ENTRYPOINT (\[.*\])$", f.read()).group(1))
+        self.assertEqual(entry[0], cmd[0], "not the image's binary")
+        self.assertEqual(1, cmd.count("-c") + cmd.count("--config"), cmd)
+        path = cmd[cmd.index("-c") + 1]
         mount = next(m for m in self.ctr["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
         vol = next(v for v in self.pod["volumes"] if v["name"] == mount["name"])
         items = {i["path"]: i["key"] for i in vol["configMap"].get("items", [])}

@@ -37,11 +37,16 @@ dpkg-deb -c "$deb" | awk '{print $1, $6}'
 want=(./usr/bin/sluice ./usr/bin/sluicectl ./lib/systemd/system/sluice.service
 	./etc/sluice/sluice.yaml ./usr/share/man/man8/sluice.8.gz ./usr/share/man/man8/sluicectl.8.gz
 	./usr/share/man/man5/sluice.yaml.5.gz
-	./usr/share/doc/sluice/copyright ./usr/share/doc/sluice/changelog.gz)
+	./usr/share/doc/sluice-proxy/copyright ./usr/share/doc/sluice-proxy/changelog.gz)
 for f in "${want[@]}"; do
 	dpkg-deb -c "$deb" | awk '{print $6}' | grep -qxF "$f" || bad "missing $f"
 done
-[ "$(dpkg-deb -f "$deb" Package)" = sluice ] || bad "package name"
+# Debian's own "sluice" (a data piping tool, also /usr/bin/sluice) sorts higher: another name,
+# and a conflict with it
+[ "$(dpkg-deb -f "$deb" Package)" = sluice-proxy ] || bad "package name"
+[ "$(dpkg-deb -f "$deb" Conflicts)" = sluice ] || bad "no Conflicts: sluice"
+# ExecReload= runs /bin/kill, which procps (not Essential) brings
+dpkg-deb -f "$deb" Depends | grep -qw 'procps' || bad "Depends lacks procps"
 dpkg-deb -f "$deb" Depends | grep -q 'libyaml' || bad "Depends lacks libyaml: $(dpkg-deb -f "$deb" Depends)"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qxF /etc/sluice/sluice.yaml ||
 	bad "/etc/sluice/sluice.yaml is not a conffile"
@@ -51,6 +56,15 @@ dpkg-deb -x "$deb" "$root"
 [ -x "$root/usr/bin/sluice" ] || bad "/usr/bin/sluice is not executable"
 "$root/usr/bin/sluice" --version | grep -q '^sluice ' || bad "the packaged binary does not run"
 "$root/usr/bin/sluicectl" --version | grep -q '^sluicectl ' || bad "the packaged sluicectl does not run"
+# hardened as dpkg-buildflags would build it (lintian says so at the info level only)
+# (the outputs are read whole first: grep -q leaving early would fail the pipe under pipefail)
+for b in sluice sluicectl; do
+	dyn=$(readelf -d "$root/usr/bin/$b")
+	grep -q 'BIND_NOW' <<<"$dyn" || bad "$b: no BIND_NOW (full RELRO)"
+	syms=$(nm -D "$root/usr/bin/$b")
+	grep -q '__stack_chk_fail' <<<"$syms" || bad "$b: no stack protector"
+	grep -q '_chk@' <<<"$syms" || bad "$b: no _FORTIFY_SOURCE function"
+done
 
 echo "== the packaged config and the man page's example pass --check"
 "$root/usr/bin/sluice" --check -c "$root/etc/sluice/sluice.yaml" || bad "default config refused"

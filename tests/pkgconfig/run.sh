@@ -9,6 +9,20 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 cmake --install "$build" --prefix "$scratch/prefix" >"$scratch/install.log"
 export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig:$scratch/prefix/lib/x86_64-linux-gnu/pkgconfig"
+# every function an installed header declares (SL_API) is one the installed library defines
+defined=$(nm -D --defined-only "$(pkg-config --variable=libdir sluice)/libsluice.so" | awk '{print $3}')
+missing=0
+for h in "$scratch"/prefix/include/sluice/*.h; do
+	for f in $(grep -v '^ *#' "$h" | tr '\n' ' ' | grep -oE 'SL_API [^;{]*\bsl_[a-z0-9_]+ *\(' |
+		grep -oE 'sl_[a-z0-9_]+ *\($' | tr -d '( '); do
+		if ! grep -qx "$f" <<<"$defined"; then
+			echo "installed $(basename "$h") declares $f, which libsluice does not define"
+			missing=1
+		fi
+	done
+done
+[ "$missing" = 0 ]
+echo "installed headers: $(ls "$scratch"/prefix/include/sluice | wc -l), every declared function defined"
 cc=${CC:-cc}
 # shellcheck disable=SC2046
 $cc -std=gnu11 -Wall -Werror -o "$scratch/example-shared" "$src/tests/pkgconfig/example.c" \
