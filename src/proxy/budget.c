@@ -39,12 +39,12 @@ sl__budget_session_fds(const struct sl_config *cfg)
 }
 
 /* What holds fds idle besides the workers and listeners, for the count and a refusal. */
-enum { HELD_HEALTH, HELD_WARM, HELD_ADMIN, HELD_KINDS };
+enum { HELD_HEALTH, HELD_WARM, HELD_ADMIN, HELD_PROFILE, HELD_KINDS };
 
 static void
 held_idle(const struct sl_config *cfg, unsigned nworkers, uint64_t n[HELD_KINDS])
 {
-	n[HELD_HEALTH] = n[HELD_WARM] = n[HELD_ADMIN] = 0;
+	n[HELD_HEALTH] = n[HELD_WARM] = n[HELD_ADMIN] = n[HELD_PROFILE] = 0;
 	/* for every slot of the backend table: backends may be added at run time (backends.c) */
 	for (size_t g = 0; g < cfg->ngroups; g++) {
 		const struct sl_config_group *cg = &cfg->groups[g];
@@ -57,6 +57,12 @@ held_idle(const struct sl_config *cfg, unsigned nworkers, uint64_t n[HELD_KINDS]
 	/* the admin endpoint's listener and every connection it may keep open */
 	if (cfg->admin.addr.len != 0)
 		n[HELD_ADMIN] = 1 + (uint64_t)cfg->admin.max_connections;
+	/* profiling: each worker's perf counters (every event, whether it opens or not), and
+	 * tcp_events' trace_pipe with a file it opens to write a tracefs setting */
+	if (cfg->profiling.perf)
+		n[HELD_PROFILE] += (uint64_t)nworkers * SL_PROFILE_EVENTS;
+	if (cfg->profiling.tcp_events)
+		n[HELD_PROFILE] += 2;
 }
 
 uint64_t
@@ -87,7 +93,8 @@ idle_holders(const struct sl_config *cfg, unsigned nworkers, char *buf, size_t s
 {
 	static const char *const what[HELD_KINDS] = {[HELD_HEALTH] = "health checks",
 	                                             [HELD_WARM] = "warm pools",
-	                                             [HELD_ADMIN] = "the admin endpoint"};
+	                                             [HELD_ADMIN] = "the admin endpoint",
+	                                             [HELD_PROFILE] = "profiling"};
 	uint64_t n[HELD_KINDS];
 	unsigned k = 0, listed = 0;
 	size_t len = 0;

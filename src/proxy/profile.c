@@ -57,6 +57,7 @@ static const struct {
          PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, 0},
 };
 #define NEVENTS SL_ARRAY_SIZE(events)
+_Static_assert(NEVENTS == SL_PROFILE_EVENTS, "the fd budget counts SL_PROFILE_EVENTS per worker");
 
 /* The tracepoints, and which counter each feeds (SL__PROFILE_* in proxy_int.h). */
 enum {

@@ -53,6 +53,8 @@
  * SL_LOCAL_WAIT_LOG_MS per worker. */
 #define SL_LOCAL_WAIT_RETRY_MS 100
 #define SL_LOCAL_WAIT_LOG_MS 10000
+/* perf counters each worker opens with profiling.perf (profile.c; budget.c counts them). */
+#define SL_PROFILE_EVENTS 6
 /* Sessions (and copy buffers) each worker reserves up front. */
 #define SL_SESSION_PREALLOC 256
 /* Replaced snapshots that may wait for a worker's quiescent point before a publish is refused. */

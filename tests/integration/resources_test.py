@@ -128,14 +128,21 @@ def lower_nofile(pid, free):
 
 
 class FdLimit(unittest.TestCase):
-    def default_cap(self, forward, more=()):
+    def default_cap(self, forward, more=(), config=None):
         """(cap, fds per session, fds held idle) from the start-up line of a one-worker sluice
-        with --forward <forward> (and the flags <more>) under a limit of 256 fds; asserts the
-        cap follows from them."""
+        with --forward <forward> (and the flags <more>), or of one started with the
+        configuration text <config> (PORT and BACKEND filled in), under a limit of 256
+        fds; asserts the cap follows from them."""
         with Server(echo_handler) as b:
             port = free_port()
-            px = subprocess.Popen([SLUICE, "-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
-                                   "--forward", forward, *more],
+            if config is not None:
+                path = write_config(config.replace("PORT", str(port)).replace("BACKEND", b.addr))
+                self.addCleanup(os.unlink, path)
+                args = ["-c", path]
+            else:
+                args = ["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1", "--forward", forward,
+                        *more]
+            px = subprocess.Popen([SLUICE, *args],
                                   stderr=subprocess.PIPE, preexec_fn=with_nofile(256))
             try:
                 line = px.stderr.readline().decode()
@@ -170,6 +177,21 @@ class FdLimit(unittest.TestCase):
         plain = self.default_cap("copy")
         admin = self.default_cap("copy", ["--admin", f"127.0.0.1:{free_port()}"])
         self.assertEqual(plain[2] + 65, admin[2])
+
+    def test_perf_profiling_budgets_its_counters_per_worker(self):
+        """profiling.perf opens up to 6 perf counters on each worker: 18 fds more with 3."""
+        cfg = """
+workers: 3
+PROFILING
+listeners:
+  - { address: "127.0.0.1:PORT", group: g, forward: copy }
+groups:
+  - { name: g, backends: [{ address: "BACKEND" }] }
+"""
+        plain = self.default_cap("copy", config=cfg.replace("PROFILING", ""))
+        perf = self.default_cap("copy",
+                                config=cfg.replace("PROFILING", "profiling: { perf: true }"))
+        self.assertEqual(plain[2] + 18, perf[2])
 
     def test_an_admin_endpoint_the_limit_cannot_hold_is_named_in_the_refusal(self):
         cfg = write_config(f"""
