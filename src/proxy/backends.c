@@ -320,6 +320,25 @@ free_slot(const struct sl_proxy *p, size_t g, const bool *skip)
 	return reuse;
 }
 
+/*
+ * free_slot(p, g, taken) for one call after another that each mark the slot they got in
+ * <taken>: the empty slots in order, then the reusable ones, without rescanning from slot 0
+ * each time (<*cursor>, 0 at first: where the scan goes on; past cap: the reusable ones).
+ */
+static int
+free_slot_from(const struct sl_proxy *p, size_t g, const bool *taken, uint32_t *cursor)
+{
+	uint32_t cap = p->bsets[g].cap;
+
+	for (; *cursor < cap; (*cursor)++)
+		if (!taken[*cursor] && slot_state(&p->backends[g][*cursor]) == SL_SLOT_EMPTY)
+			return (int)*cursor;
+	for (; *cursor < 2 * cap; (*cursor)++)
+		if (!taken[*cursor - cap] && slot_reusable(&p->backends[g][*cursor - cap]))
+			return (int)(*cursor - cap);
+	return -ENOSPC;
+}
+
 /* A name as the config file allows one (sl_config_name_ok()), NUL-terminated in <size>. */
 static bool
 name_is_valid(const char *s, size_t size)
@@ -838,6 +857,65 @@ spec_of(struct sl_backend_spec *spec, const struct sl_config_backend *cb)
 	spec->backup = cb->backup;
 }
 
+/*
+ * Group <g>'s live backends by name, for the lookups of a plan (one per backend of the file:
+ * find_backend() for each would be quadratic in a group of thousands): open addressing over
+ * a power of two of at least twice the slots, each entry a slot index + 1 (0: empty). Slots
+ * go in in index order, so a lookup finds what find_backend() would.
+ */
+struct name_index {
+	uint32_t mask;
+	uint32_t *entry;
+};
+
+/* FNV-1a */
+static uint32_t
+name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static int
+name_index_build(struct name_index *x, const struct sl_proxy *p, size_t g)
+{
+	uint32_t cap = p->bsets[g].cap, n = 2;
+
+	while (n < 2 * (uint64_t)cap)
+		n <<= 1;
+	x->mask = n - 1;
+	x->entry = calloc(n, sizeof(*x->entry));
+	if (x->entry == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+		uint32_t h;
+
+		if (slot_state(b) != SL_SLOT_LIVE)
+			continue;
+		for (h = name_hash(b->name) & x->mask; x->entry[h] != 0; h = (h + 1) & x->mask)
+			;
+		x->entry[h] = i + 1;
+	}
+	return 0;
+}
+
+/* The live backend of group <g> named <name>, as find_backend(), through <x>. */
+static int
+name_index_find(const struct name_index *x, const struct sl_proxy *p, size_t g, const char *name)
+{
+	for (uint32_t h = name_hash(name) & x->mask; x->entry[h] != 0; h = (h + 1) & x->mask) {
+		uint32_t i = x->entry[h] - 1;
+
+		if (strcmp(p->backends[g][i].name, name) == 0)
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
 /* One group's part of a reload, worked out before anything changes. */
 struct bk_plan {
 	const struct sl_config_group *cg; /* the new file's group; NULL: nothing changes */
@@ -859,9 +937,11 @@ plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t s
 	size_t need = 0, nfree = 0;
 	bool *taken = calloc(cap, sizeof(*taken));
 	bool *stays = calloc(cap, sizeof(*stays));
+	struct name_index names = {.entry = NULL};
+	uint32_t next_free = 0;
 	int err = 0;
 
-	if (taken == NULL || stays == NULL) {
+	if (taken == NULL || stays == NULL || name_index_build(&names, p, g) != 0) {
 		err = -ENOMEM;
 		snprintf(why, size, "group %s: out of memory", cg->name);
 		goto out_free;
@@ -880,7 +960,7 @@ plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t s
 			goto out_free;
 		}
 		pl->from[k] = pl->to[k] = -1;
-		i = find_backend(p, g, name);
+		i = name_index_find(&names, p, g, name);
 		if (i >= 0 && p->backends[g][i].discovered) {
 			snprintf(why, size,
 			         "group %s: backend %s: the name is a discovered backend's",
@@ -912,7 +992,7 @@ plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t s
 
 		if (pl->from[k] >= 0)
 			continue;
-		i = free_slot(p, g, taken);
+		i = free_slot_from(p, g, taken, &next_free);
 		if (i < 0)
 			break;
 		taken[i] = true;
@@ -933,6 +1013,7 @@ plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t s
 	}
 
 out_free:
+	free(names.entry);
 	free(taken);
 	free(stays);
 	return err;
