@@ -185,16 +185,6 @@ sl__config_same_source_on(const void *a, const void *b)
 	return x->on == y->on && (x->limits.ban.strikes != 0) == (y->limits.ban.strikes != 0);
 }
 
-/* bandwidth.source set or not: the source table keeps byte buckets only when built so */
-bool
-sl__config_same_bandwidth_per_source(const void *a, const void *b)
-{
-	const struct sl_config_bandwidth *x = a, *y = b;
-
-	return (x->source[0].rate != 0 || x->source[1].rate != 0) ==
-	       (y->source[0].rate != 0 || y->source[1].rate != 0);
-}
-
 static bool
 same_bytes(const char *a, size_t na, const char *b, size_t nb)
 {
@@ -206,6 +196,28 @@ static const void *
 holder(const void *field, size_t offset)
 {
 	return (const char *)field - offset;
+}
+
+/*
+ * bandwidth.source set or not: the source table keeps byte buckets only when built so. And on
+ * a uring or sockmap listener, any limit set or not: those forwarders cannot pause a
+ * direction, so the listener is opened as copy or splice while it has one (listener.c).
+ */
+bool
+sl__config_same_bandwidth_per_source(const void *a, const void *b)
+{
+	const struct sl_config_bandwidth *x = a, *y = b;
+	const struct sl_config_listener *lx =
+	        holder(a, offsetof(struct sl_config_listener, bandwidth));
+	const struct sl_config_listener *ly =
+	        holder(b, offsetof(struct sl_config_listener, bandwidth));
+	bool fallback = lx->forward == SL_FWD_URING || lx->forward == SL_FWD_SOCKMAP ||
+	                ly->forward == SL_FWD_URING || ly->forward == SL_FWD_SOCKMAP;
+
+	if (fallback && (x->limited != 0) != (y->limited != 0))
+		return false;
+	return (x->source[0].rate != 0 || x->source[1].rate != 0) ==
+	       (y->source[0].rate != 0 || y->source[1].rate != 0);
 }
 
 bool

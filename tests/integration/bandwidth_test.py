@@ -25,7 +25,9 @@ BURST = 32 * KIB
 
 
 def config(port, backend, forward, bandwidth, admin=None, workers=2):
+    """<bandwidth> None: none."""
     admin_line = f"admin: {{ address: 127.0.0.1:{admin} }}\n" if admin else ""
+    bandwidth_line = f"    bandwidth: {bandwidth}\n" if bandwidth is not None else ""
     return write_config(f"""
 workers: {workers}
 {admin_line}listeners:
@@ -33,8 +35,7 @@ workers: {workers}
     name: bw
     group: g
     forward: {forward}
-    bandwidth: {bandwidth}
-groups:
+{bandwidth_line}groups:
   - name: g
     backends:
       - address: {backend}
@@ -256,6 +257,32 @@ class Bandwidth(unittest.TestCase):
                 self.assertEqual(n + 1, got)
                 # held to the new rate: its bucket held at most a burst when the reload came
                 self.assertGreaterEqual(took, (n - BURST) / slow * 0.98, f"took {took:.2f}s")
+
+    def reload_adds_a_limit(self, forward):
+        """A reload that gives a uring or sockmap listener a session limit re-opens it as copy
+        or splice (neither forwarder can pause a direction): its next session is held to it."""
+        n = 256 * KIB
+        slow = 64 * KIB
+        with Server(count_handler) as b:
+            port = free_port()
+            path = config(port, b.addr, forward, None)
+            with Sluice(["-c", path], port=port) as px:
+                self.assertEqual(1000, upload(port, 1000)[0])
+                with open(path, "w") as f:
+                    f.write(open(config(port, b.addr, forward,
+                                        f"{{ session: {{ upload: {slow}, burst: {BURST} }} }}"))
+                            .read())
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, f"SIGHUP: {path} reloaded")
+                got, took = upload(port, n)
+                self.assertEqual(n, got)
+                self.assertGreaterEqual(took, (n - BURST) / slow * 0.98, f"took {took:.2f}s")
+
+    def test_reload_adding_a_limit_to_a_uring_listener_holds_its_sessions(self):
+        self.reload_adds_a_limit("uring")
+
+    def test_reload_adding_a_limit_to_a_sockmap_listener_holds_its_sessions(self):
+        self.reload_adds_a_limit("sockmap")
 
     def paused_not_buffered(self, forward):
         rate = 64 * KIB
