@@ -284,7 +284,10 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 			*at = now;
 			return SL_TIMEOUT_MIN_RATE;
 		}
-		s->rate_base = total;
+		/* the first window counts from the start of forwarding (rate_base as set there):
+		 * what a client sent while it waited for a backend moves in it */
+		if (s->rate_until != 0)
+			s->rate_base = total;
 		s->rate_until = now + t->min_rate_window_ms;
 	}
 	/* an idle deadline that passed may find a socket moved on its own (idle.c): one look */
@@ -407,6 +410,7 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	sl_fwd_set_moved_ms(&s->fwd, now);
 	sl__idle_start(s);
 	s->rate_until = 0; /* the first window starts at the first deadline check */
+	s->rate_base = 0;  /* ... and counts every byte forwarded (none yet) */
 	if (s->send_proxy != 0 && sl__pp_out_send(s) != 0) {
 		s->fwd.err_side = SL_FWD_SERVER;
 		session_close(s, CLOSE_RESET);
@@ -1141,6 +1145,7 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	        m->start_ms <= sl_loop_now_ms(w->loop) ? m->start_ms : sl_loop_now_ms(w->loop);
 	s->conn_ms = m->conn_ms;
 	s->rate_until = 0;
+	s->rate_base = m->bytes[0] + m->bytes[1]; /* moved in the previous process */
 	sl_fwd_init(&s->fwd, l->fwd_ops, &l->env, s->cfd, s->sfd);
 	sl_fwd_set_owner(&s->fwd, w->loop, &s->cio);
 	for (unsigned d = 0; d < 2; d++)

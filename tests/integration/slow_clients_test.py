@@ -26,6 +26,14 @@ groups:
 """)
 
 
+def wait_accepted(backend, n):
+    """True once <backend> has accepted <n> connections (within 10 s)."""
+    deadline = time.monotonic() + 10 * SLOW
+    while backend.accepted < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return backend.accepted >= n
+
+
 def timeouts(err):
     m = re.search(r"timeouts:(.*)", err)
     return dict((k, int(v)) for k, v in re.findall(r" (\w+) (\d+)", m.group(1))) if m else {}
@@ -98,6 +106,50 @@ class SlowClients(unittest.TestCase):
             self.assertTrue(closed, "a client moving 2 bytes per 100 ms outlived min_rate")
 
         err = self.run_proxy(echo_handler, "min_rate: { bytes: 1k, window: 500ms }", body)
+        self.assertEqual({"min_rate": 1}, timeouts(err))
+
+    def test_bytes_sent_while_queued_count_in_the_first_min_rate_window(self):
+        """A client that sends 30 KB while it waits in the backend queue and then nothing: its
+        first window (from the start of forwarding) moves the 30 KB, so it is cut at the end
+        of the second, not the first (the bytes were counted before the window began)."""
+        def sink_handler(conn):  # reads to EOF, then closes
+            while conn.recv(65536):
+                pass
+
+        with Server(sink_handler) as b:
+            port = free_port()
+            cfg = write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    forward: copy
+    timeouts: {{ queue: 30s, min_rate: {{ bytes: 1k, window: 1s }} }}
+groups:
+  - name: g
+    max_queue: 4
+    backends:
+      - {{ address: "{b.addr}", max_connections: 1 }}
+""")
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                holder = connect(port)
+                holder.sendall(b"h" * 2000)  # holds the backend's one slot
+                self.assertTrue(wait_accepted(b, 1), "the holder reached the backend")
+                queued = connect(port)
+                queued.sendall(b"q" * 30000)
+                time.sleep(0.5)
+                holder.sendall(b"h" * 2000)  # a busy holder: no min_rate cut for it
+                holder.shutdown(socket.SHUT_WR)  # its session ends: the queued one goes on
+                freed = time.monotonic()
+                self.assertTrue(closed_by_peer(queued, 10 * SLOW), "never cut at min_rate")
+                cut = time.monotonic() - freed
+                queued.close()
+                holder.close()
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+        # forwarding began after <freed>; its first window moved 30 KB, its second none
+        self.assertGreaterEqual(cut, 1.9, f"cut {cut:.2f} s after the slot freed")
         self.assertEqual({"min_rate": 1}, timeouts(err))
 
     def test_half_closed_by_the_client_is_closed_at_client_fin(self):
