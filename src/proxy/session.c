@@ -198,8 +198,8 @@ session_close(struct sl_session *s, enum close_mode mode)
 	}
 	if (sl_unlikely(s->fwd.ops != l->fwd_ops) && !(s->fwd.kernel & SL_FWD_KERNEL_DECLINED))
 		sl__ctr_add(w, SL_CTR_SPLICE_FALLBACKS, 1);
-	else if (s->fwd.ops == &sl_fwd_sockmap_ops)
-		session_count_sockmap(w, &s->fwd, redirected);
+	else if (s->fwd.ops == &sl_fwd_sockmap_ops && s->conn_ms != UINT32_MAX)
+		session_count_sockmap(w, &s->fwd, redirected); /* it reached a backend */
 
 	session_free(s);
 }

@@ -175,6 +175,26 @@ class Sockmap(unittest.TestCase):
                 self.assertEqual(0, m["sluice_splice_fallbacks_total"], m)
                 self.assertEqual(0, px.stop(), px.stderr())
 
+    def test_sessions_that_reach_no_backend_are_not_counted_as_the_kernels(self):
+        """sluice_sockmap_sessions_total counts sessions the kernel forwarded: clients closed
+        before any backend connected (every connect refused) are not among them."""
+        dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+        px, port, admin = self.start([dead])
+        with px:
+            wait_for_text(px, "verdict attached")
+            wait_for(lambda: admin_answers(admin), "the admin endpoint", timeout=10 * SLOW)
+            for _ in range(5):
+                with connect(port) as s:
+                    s.sendall(b"x")
+                    self.assertTrue(closed_by_peer(s, 10 * SLOW))
+            wait_for(lambda: scrape_metrics(admin)["sluice_closed_total"] >= 5,
+                     "every session to end", timeout=20)
+            m = scrape_metrics(admin)
+            self.assertEqual(5, m["sluice_no_backend_total"], m)
+            self.assertEqual(0, m.get("sluice_sockmap_sessions_total", 0), m)
+            self.assertEqual(0, m.get("sluice_sockmap_copied_total", 0), m)
+            px.stop()
+
     def test_idle_timeouts_see_the_kernels_bytes(self):
         """The idle deadlines read the kernel's counts: a session the kernel keeps busy for
         three idle timeouts lives on; one that goes quiet is cut at its deadline."""
