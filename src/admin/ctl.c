@@ -40,7 +40,7 @@
 #include "admin/ctl_int.h"
 
 #define CLIENTS_MAX 8        /* more are answered "too many clients" and closed */
-#define IDLE_MS 60000        /* a client silent this long is closed */
+#define IDLE_MS 60000        /* a client that completes no request this long is closed */
 #define YIELD_MS 5000        /* ... or this long, when a new client finds every place taken */
 #define WRITE_MS 5000        /* an answer not taken within this is dropped with its client */
 #define BACKENDS_FIRST 256   /* room for "show backends" before it asks for more */
@@ -1069,9 +1069,13 @@ serve_client(struct sl_ctl *c, struct ctl_client *cl, short revents, bool *quit)
 	if (n == 0)
 		return false;
 	cl->len += (size_t)n;
+	n = (ssize_t)cl->len;
 	if (!serve_lines(c, cl, quit))
 		return false;
-	cl->last_ns = sl_clock_ns(); /* silent from the answer on, however long it took */
+	/* silent from the answer on, however long it took; bytes that complete no request do
+	 * not count (a byte now and then would keep a place for ever) */
+	if (cl->len < (size_t)n)
+		cl->last_ns = sl_clock_ns();
 	return true;
 }
 

@@ -759,6 +759,29 @@ class Ctl(unittest.TestCase):
                 f.close()
                 s.close()
 
+    def test_bytes_that_complete_no_request_do_not_keep_a_client_busy(self):
+        """Eight clients hold every place; the first trickles a byte a second and never ends a
+        line. When a ninth comes after 5 s, the trickler is the one silent longest (it
+        completed no request) and yields its place."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            self.start(port)
+            clients = [self.raw() for _ in range(8)]
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 5.5:
+                clients[0][0].sendall(b"s")  # "show info", a byte at a time, never ended
+                time.sleep(1.0)
+            rc, out, err = self.ctl("show", "info")
+            self.assertEqual(0, rc, err)
+            doc = json.loads(clients[0][1].readline())
+            self.assertEqual("ETIMEDOUT", doc["code"])
+            for s, _ in clients[1:]:
+                self.assertEqual(([], [], []), select.select([s], [], [], 0), "still open, silent")
+            for s, f in clients:
+                f.close()
+                s.close()
+
     def test_a_client_that_does_not_read_its_answers_holds_up_no_other(self):
         """A client that sends many requests and reads no answer fills its socket: its next
         answer waits while the other clients are served, and it still gets every answer, in
