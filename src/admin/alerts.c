@@ -2,11 +2,12 @@
 /*
  * Alerts (include/sluice/alerts.h): an evaluator thread reads the proxy's statistics registry
  * every interval and feeds each rule (alert_rule.c); an edge is logged and queued as one JSON
- * body for the sender thread, which posts it to every webhook with libcurl, retrying a failed
- * post with a doubling backoff up to the webhook's bound. Neither thread is a worker: the only
- * contact with the workers is sl_stats_collect() (their mailboxes) when a rule needs a p99.
- * Shared: the queue and <stop> under <mu>; firing[] and the notification counters are relaxed
- * atomics written by the two threads and read by any registry reader.
+ * body for every webhook's own sender thread, which posts it with libcurl, retrying a failed
+ * post with a doubling backoff up to the webhook's bound; a webhook that hangs holds up only
+ * its own notifications. No thread here is a worker: the only contact with the workers is
+ * sl_stats_collect() (their mailboxes) when a rule needs a p99. Shared: the queues, each
+ * body's reference count and <stop> under <mu>; firing[] and the notification counters are
+ * relaxed atomics written by these threads and read by any registry reader.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -38,6 +39,25 @@
 
 enum { N_SENT, N_FAILED, N_DROPPED, N_RETRIES, N_COUNT };
 
+/* A notification queued for the webhooks: freed by the last sender done with it (under mu). */
+struct note {
+	unsigned refs;
+	char *body;
+};
+
+/* One webhook's sender thread and its queue (under the alerts' mu but <w>, <a>, <t>). */
+struct sender {
+	struct sl_alerts *a;
+	const struct sl_config_webhook *w;
+	pthread_t t;
+	bool running;
+	/* its open sockets (-1: none), which a stop shuts down so that a post waiting on a
+	 * silent webhook ends at once */
+	int socks[SOCKS_TRACKED];
+	struct note **q; /* <qcap> of the alerts, <qlen> from <qhead> */
+	size_t qhead, qlen;
+};
+
 struct sl_alerts {
 	struct sl_proxy *p;
 	struct sl_stats *reg;
@@ -59,13 +79,10 @@ struct sl_alerts {
 	pthread_cond_t cv; /* CLOCK_MONOTONIC: the evaluator's tick, the queue, the backoff */
 	atomic_bool stop;  /* written under <mu>; read without it by the curl progress callback */
 	bool eval_stop;    /* the evaluator stops (sl_alerts_quiesce()); under <mu> */
-	/* the sender's open sockets (-1: none), which a stop shuts down so that a post waiting
-	 * on a silent webhook ends at once; under <mu> */
-	int socks[SOCKS_TRACKED];
-	char **q; /* <qcap> bodies, <qlen> from <qhead>; under <mu> */
-	size_t qcap, qhead, qlen;
-	pthread_t eval, send;
-	bool eval_running, send_running;
+	struct sender *senders; /* one per webhook (cfg->nwebhooks) */
+	size_t qcap;            /* each sender's queue */
+	pthread_t eval;
+	bool eval_running;
 	bool curl_init;
 };
 
@@ -137,7 +154,8 @@ progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 static curl_socket_t
 open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
-	struct sl_alerts *a = arg;
+	struct sender *s = arg;
+	struct sl_alerts *a = s->a;
 	int fd = -1;
 
 	(void)purpose;
@@ -145,8 +163,8 @@ open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 	if (!stopping(a))
 		fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 	for (size_t i = 0; fd != -1 && i < SOCKS_TRACKED; i++)
-		if (a->socks[i] == -1) {
-			a->socks[i] = fd;
+		if (s->socks[i] == -1) {
+			s->socks[i] = fd;
 			break;
 		}
 	pthread_mutex_unlock(&a->mu);
@@ -158,22 +176,23 @@ open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 static int
 close_socket(void *arg, curl_socket_t fd)
 {
-	struct sl_alerts *a = arg;
+	struct sender *s = arg;
 
-	pthread_mutex_lock(&a->mu);
+	pthread_mutex_lock(&s->a->mu);
 	for (size_t i = 0; i < SOCKS_TRACKED; i++)
-		if (a->socks[i] == fd)
-			a->socks[i] = -1;
+		if (s->socks[i] == fd)
+			s->socks[i] = -1;
 	close(fd);
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&s->a->mu);
 	return 0;
 }
 
 /* One POST of <body> to <w>. 0 on a 2xx reply; else -1 with the reason in <why>. */
 static int
-post_once(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_config_webhook *w,
-          const char *body, char *why, size_t size)
+post_once(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body, char *why,
+          size_t size)
 {
+	const struct sl_config_webhook *w = s->w;
 	char err[CURL_ERROR_SIZE] = "";
 	long status = 0;
 	CURLcode rc;
@@ -190,11 +209,11 @@ post_once(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, s->a);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, a);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s);
 	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
-	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, a);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, s);
 	/* each post's connection closes with the post, through close_socket(): no socket is
 	 * left in <socks> (or in a cache closed later without it) for a stop to shut down */
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
@@ -210,16 +229,17 @@ post_once(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_
 	return -1;
 }
 
-/* Posts <body> to <w>, retrying with backoff; counts the outcome. */
+/* Posts <body> to <s>'s webhook, retrying with backoff; counts the outcome. */
 static void
-post(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_config_webhook *w,
-     const char *body)
+post(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body)
 {
+	struct sl_alerts *a = s->a;
+	const struct sl_config_webhook *w = s->w;
 	char why[CURL_ERROR_SIZE + 32] = "";
 	uint32_t backoff = BACKOFF_FIRST_MS;
 
 	for (uint32_t attempt = 0;; attempt++) {
-		if (post_once(a, c, hdr, w, body, why, sizeof(why)) == 0) {
+		if (post_once(s, c, hdr, body, why, sizeof(why)) == 0) {
 			count(a, N_SENT);
 			return;
 		}
@@ -242,66 +262,87 @@ post(struct sl_alerts *a, CURL *c, struct curl_slist *hdr, const struct sl_confi
 		            w->retries);
 }
 
+/* <s>'s reference to <n> ends (<mu> held): the last one frees it. */
+static void
+note_put(struct note *n)
+{
+	if (--n->refs != 0)
+		return;
+	free(n->body);
+	free(n);
+}
+
 static void *
 send_run(void *arg)
 {
-	struct sl_alerts *a = arg;
+	struct sender *s = arg;
+	struct sl_alerts *a = s->a;
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	CURL *c = curl_easy_init();
 
 	if (c == NULL || hdr == NULL)
-		sl_log_error("alerts: cannot set up libcurl: notifications are dropped");
+		sl_log_error("alerts: cannot set up libcurl for %s: its notifications are dropped",
+		             s->w->url);
 	for (;;) {
-		char *body;
+		struct note *n;
 
 		pthread_mutex_lock(&a->mu);
-		while (!stopping(a) && a->qlen == 0)
+		while (!stopping(a) && s->qlen == 0)
 			pthread_cond_wait(&a->cv, &a->mu);
 		if (stopping(a)) {
 			pthread_mutex_unlock(&a->mu);
 			break;
 		}
-		body = a->q[a->qhead];
-		a->q[a->qhead] = NULL;
-		a->qhead = (a->qhead + 1) % a->qcap;
-		a->qlen--;
+		n = s->q[s->qhead];
+		s->q[s->qhead] = NULL;
+		s->qhead = (s->qhead + 1) % a->qcap;
+		s->qlen--;
 		pthread_mutex_unlock(&a->mu);
-		for (size_t i = 0; i < a->cfg->nwebhooks; i++) {
-			if (c == NULL || hdr == NULL || stopping(a))
-				count(a, N_DROPPED);
-			else
-				post(a, c, hdr, &a->cfg->webhooks[i], body);
-		}
-		free(body);
+		if (c == NULL || hdr == NULL || stopping(a))
+			count(a, N_DROPPED);
+		else
+			post(s, c, hdr, n->body);
+		pthread_mutex_lock(&a->mu);
+		note_put(n);
+		pthread_mutex_unlock(&a->mu);
 	}
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdr);
 	return NULL;
 }
 
-/* Queues <body> (taken) for every webhook; a full queue drops it and counts one per webhook. */
+/* Queues <body> (taken) for every webhook; a webhook whose queue is full drops it, counted. */
 static void
 enqueue(struct sl_alerts *a, char *body)
 {
-	bool full;
+	struct note *n = a->cfg->nwebhooks != 0 ? malloc(sizeof(*n)) : NULL;
+	unsigned dropped = 0;
 
-	if (a->cfg->nwebhooks == 0) {
-		free(body);
-		return;
-	}
-	pthread_mutex_lock(&a->mu);
-	full = a->qlen == a->qcap;
-	if (!full) {
-		a->q[(a->qhead + a->qlen) % a->qcap] = body;
-		a->qlen++;
-		pthread_cond_broadcast(&a->cv);
-	}
-	pthread_mutex_unlock(&a->mu);
-	if (full) {
+	if (n == NULL) {
 		for (size_t i = 0; i < a->cfg->nwebhooks; i++)
 			count(a, N_DROPPED);
 		free(body);
+		return;
 	}
+	n->refs = 1; /* this call's, until every queue has it */
+	n->body = body;
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->cfg->nwebhooks; i++) {
+		struct sender *s = &a->senders[i];
+
+		if (s->qlen == a->qcap) {
+			dropped++;
+			continue;
+		}
+		s->q[(s->qhead + s->qlen) % a->qcap] = n;
+		s->qlen++;
+		n->refs++;
+	}
+	pthread_cond_broadcast(&a->cv);
+	note_put(n);
+	pthread_mutex_unlock(&a->mu);
+	for (unsigned i = 0; i < dropped; i++)
+		count(a, N_DROPPED);
 }
 
 /* ---- the evaluator ---- */
@@ -600,8 +641,6 @@ sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p, const struct sl_con
 	pthread_cond_init(&a->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&a->stop, false);
-	for (size_t i = 0; i < SOCKS_TRACKED; i++)
-		a->socks[i] = -1;
 	for (unsigned k = 0; k < N_COUNT; k++)
 		atomic_init(&a->n[k], 0);
 	if (cfg->instance[0] != '\0')
@@ -614,12 +653,25 @@ sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p, const struct sl_con
 	}
 	a->curl_init = true;
 	a->qcap = cfg->queue_size ? cfg->queue_size : 1;
-	a->q = calloc(a->qcap, sizeof(a->q[0]));
+	a->senders = calloc(cfg->nwebhooks != 0 ? cfg->nwebhooks : 1, sizeof(a->senders[0]));
 	a->rules = calloc(cfg->nrules, sizeof(a->rules[0]));
 	a->firing = calloc(cfg->nrules, sizeof(a->firing[0]));
-	if (a->q == NULL || a->rules == NULL || a->firing == NULL) {
+	if (a->senders == NULL || a->rules == NULL || a->firing == NULL) {
 		err = -ENOMEM;
 		goto err_free;
+	}
+	for (size_t i = 0; i < cfg->nwebhooks; i++) {
+		struct sender *s = &a->senders[i];
+
+		s->a = a;
+		s->w = &cfg->webhooks[i];
+		for (size_t k = 0; k < SOCKS_TRACKED; k++)
+			s->socks[k] = -1;
+		s->q = calloc(a->qcap, sizeof(s->q[0]));
+		if (s->q == NULL) {
+			err = -ENOMEM;
+			goto err_free;
+		}
 	}
 	find_sources(a);
 	for (size_t i = 0; i < cfg->nrules; i++) {
@@ -650,9 +702,13 @@ sl_alerts_start(struct sl_alerts *a)
 
 	if (a == NULL)
 		return 0;
-	if ((err = pthread_create(&a->send, NULL, send_run, a)) != 0)
-		return -err;
-	a->send_running = true;
+	for (size_t i = 0; i < a->cfg->nwebhooks; i++) {
+		if ((err = pthread_create(&a->senders[i].t, NULL, send_run, &a->senders[i])) != 0) {
+			sl_alerts_stop(a);
+			return -err;
+		}
+		a->senders[i].running = true;
+	}
 	if ((err = pthread_create(&a->eval, NULL, eval_run, a)) != 0) {
 		sl_alerts_stop(a);
 		return -err;
@@ -680,24 +736,28 @@ sl_alerts_stop(struct sl_alerts *a)
 	if (a == NULL)
 		return;
 	sl_alerts_quiesce(a);
-	if (!a->send_running)
-		return;
 	pthread_mutex_lock(&a->mu);
 	/* relaxed: the mutex orders it for the waiters; the progress callback only polls it */
 	atomic_store_explicit(&a->stop, true, memory_order_relaxed);
 	pthread_cond_broadcast(&a->cv);
 	/* a post waiting on a webhook that says nothing: its read or connect ends now */
-	for (size_t i = 0; i < SOCKS_TRACKED; i++)
-		if (a->socks[i] != -1)
-			shutdown(a->socks[i], SHUT_RDWR);
+	for (size_t i = 0; i < a->cfg->nwebhooks; i++)
+		for (size_t k = 0; k < SOCKS_TRACKED; k++)
+			if (a->senders[i].socks[k] != -1)
+				shutdown(a->senders[i].socks[k], SHUT_RDWR);
 	pthread_mutex_unlock(&a->mu);
-	pthread_join(a->send, NULL);
-	a->send_running = false;
-	for (; a->qlen > 0; a->qlen--, a->qhead = (a->qhead + 1) % a->qcap) {
-		free(a->q[a->qhead]);
-		a->q[a->qhead] = NULL;
-		for (size_t i = 0; i < a->cfg->nwebhooks; i++)
+	for (size_t i = 0; i < a->cfg->nwebhooks; i++) {
+		struct sender *s = &a->senders[i];
+
+		if (s->running)
+			pthread_join(s->t, NULL);
+		s->running = false;
+		/* no sender runs: <mu> is not needed */
+		for (; s->qlen > 0; s->qlen--, s->qhead = (s->qhead + 1) % a->qcap) {
+			note_put(s->q[s->qhead]);
+			s->q[s->qhead] = NULL;
 			count(a, N_DROPPED);
+		}
 	}
 }
 
@@ -711,7 +771,9 @@ sl_alerts_destroy(struct sl_alerts *a)
 		sl__alert_rule_fini(&a->rules[i]);
 	free(a->rules);
 	free((void *)a->firing);
-	free(a->q);
+	for (size_t i = 0; a->senders != NULL && i < a->cfg->nwebhooks; i++)
+		free(a->senders[i].q);
+	free(a->senders);
 	if (a->curl_init)
 		curl_global_cleanup();
 	pthread_cond_destroy(&a->cv);

@@ -236,6 +236,36 @@ alerts:
                 self.assertEqual(0, px.stop(), px.stderr())
         hang.close()
 
+    def test_a_silent_webhook_holds_up_no_other_webhook(self):
+        """The first webhook accepts and never answers (each post waits its 30 s timeout);
+        the second gets the notification while that post still waits: each webhook has its
+        own sender."""
+        hang = socket.socket()
+        hang.bind(("127.0.0.1", 0))
+        hang.listen(16)
+        url = f"http://127.0.0.1:{hang.getsockname()[1]}/hook"
+        with Receiver() as rx, Server(echo_handler) as e:
+            port, admin = free_port(), free_port()
+            cfg = base(port, admin, [("e", e.addr)], health=False) + f"""
+alerts:
+  interval: 100ms
+  webhooks:
+    - {{ url: "{url}", timeout: 30s, retries: 0 }}
+    - {{ url: "{rx.url('/ok')}", timeout: 2s, retries: 0 }}
+  rules:
+    - {{ name: m1, metric: rss, above: 1 }}
+"""
+            with Sluice(["-c", write_config(cfg)], port=port) as px:
+                wait_for_text(px, "alert m1 firing")
+                t0 = time.monotonic()
+                self.assertTrue(rx.wait(lambda r: len(r.accepted("/ok")) == 1, timeout=20.0),
+                                rx.posts)
+                # before the silent webhook's post could end (its 30 s timeout)
+                self.assertLess(time.monotonic() - t0, 30.0)
+                self.assertEqual("firing", rx.accepted("/ok")[0]["state"])
+                self.assertEqual(0, px.stop(), px.stderr())
+        hang.close()
+
     def test_a_post_waiting_on_a_silent_webhook_holds_up_neither_the_drain_nor_the_exit(self):
         """SIGTERM while a post waits on a webhook that accepted it and says nothing: the
         listeners close and the drain begins at once, the post goes on during the drain (it may
