@@ -293,9 +293,8 @@ static const char *
 status_text(int status)
 {
 	if (status == ARES_ECONNREFUSED)
-		return "no DNS server gave an answer (each was unreachable, or answered SERVFAIL "
-		       "or "
-		       "REFUSED)";
+		return "no DNS server gave an answer "
+		       "(each was unreachable, or answered SERVFAIL or REFUSED)";
 	return ares_strerror(status);
 }
 
