@@ -733,26 +733,31 @@ sl_alerts_quiesce(struct sl_alerts *a)
 void
 sl_alerts_stop(struct sl_alerts *a)
 {
+	size_t n;
+
 	if (a == NULL)
 		return;
 	sl_alerts_quiesce(a);
+	n = a->senders != NULL ? a->cfg->nwebhooks : 0; /* none: a create that failed */
 	pthread_mutex_lock(&a->mu);
 	/* relaxed: the mutex orders it for the waiters; the progress callback only polls it */
 	atomic_store_explicit(&a->stop, true, memory_order_relaxed);
 	pthread_cond_broadcast(&a->cv);
 	/* a post waiting on a webhook that says nothing: its read or connect ends now */
-	for (size_t i = 0; i < a->cfg->nwebhooks; i++)
+	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < SOCKS_TRACKED; k++)
 			if (a->senders[i].socks[k] != -1)
 				shutdown(a->senders[i].socks[k], SHUT_RDWR);
 	pthread_mutex_unlock(&a->mu);
-	for (size_t i = 0; i < a->cfg->nwebhooks; i++) {
+	for (size_t i = 0; i < n; i++) {
+		if (a->senders[i].running)
+			pthread_join(a->senders[i].t, NULL);
+		a->senders[i].running = false;
+	}
+	/* no sender runs now: the notes' counts need no lock */
+	for (size_t i = 0; i < n; i++) {
 		struct sender *s = &a->senders[i];
 
-		if (s->running)
-			pthread_join(s->t, NULL);
-		s->running = false;
-		/* no sender runs: <mu> is not needed */
 		for (; s->qlen > 0; s->qlen--, s->qhead = (s->qhead + 1) % a->qcap) {
 			note_put(s->q[s->qhead]);
 			s->q[s->qhead] = NULL;

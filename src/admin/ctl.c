@@ -51,7 +51,7 @@ struct ctl_client {
 	int fd; /* -1: free slot */
 	pid_t pid;
 	uid_t uid;
-	uint64_t last_ns; /* last bytes received or answered */
+	uint64_t last_ns; /* connected, or last answered a request (or sent one) */
 	/* the rest of an answer the socket could not take yet (NULL: none), sent from out_off;
 	 * no further request is read until it is gone, or past out_until_ns (the client closed) */
 	char *out;
