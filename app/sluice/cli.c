@@ -531,7 +531,7 @@ cli_apply_overrides(struct sl_config *cfg, const struct cli *c)
 	} else if (c->admin) {
 		char why[128];
 
-		if (sl_addr_parse_configured(&cfg->admin.addr, c->admin, true, why, sizeof(why)) !=
+		if (sl_addr_parse_configured(&cfg->admin.addr, c->admin, false, why, sizeof(why)) !=
 		    0) {
 			fprintf(stderr, "sluice: bad --admin address \"%s\": %s\n", c->admin, why);
 			return -EINVAL;

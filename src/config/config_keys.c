@@ -321,9 +321,14 @@ sl_config_keys_print(FILE *out)
 			/* the type column lists the names; the default is the default's name */
 			fprintf(out, "%s\t%s\tone of %s\t\t\t%s\t%s\n",
 			        sl__config_section_names[k->section], k->name, def,
-			        defaulted ? k->names[k->def] : "", reload_text(k));
+			        k->def_text != NULL ? k->def_text
+			        : defaulted         ? k->names[k->def]
+			                            : "",
+			        reload_text(k));
 			continue;
 		}
+		if (k->def_text != NULL)
+			snprintf(def, sizeof(def), "%s", k->def_text);
 		fprintf(out, "%s\t%s\t%s%s%s\t%s\t%s\t%s\t%s\n",
 		        sl__config_section_names[k->section], k->name, kind_text(k),
 		        k->kind == SL__KIND_MAP || k->kind == SL__KIND_LIST ? " of " : "",

@@ -92,9 +92,14 @@ struct sl__config_key {
 	enum sl__config_section child; /* MAP, LIST */
 	/* compares the two fields (OTHER, or a MAP's own part); NULL: by kind */
 	bool (*same)(const void *a, const void *b);
+	/* --list-keys' default column where the table's own cannot say it (required, or set
+	 * by the walker or from other keys); NULL: from <def> */
+	const char *def_text;
 };
 
 /* clang-format off */
+/* <spec> with the default --list-keys prints in words */
+#define SL__D(spec, text) spec, .def_text = (text)
 #define SL__TYPED(k, T, f, l, h, d) .kind = SL__KIND_##k, .offset = offsetof(T, f), \
 	.size = sizeof(((T *)0)->f), .lo = (l), .hi = (h), .def = (d)
 #define SL__ENUM(T, f, n, cnt, d) .kind = SL__KIND_ENUM, .offset = offsetof(T, f), \
@@ -125,8 +130,8 @@ struct sl__config_key {
 	K(TOP, DRAIN, "drain_timeout", SL__TYPED(MS, struct sl_config, drain_timeout_ms, 0, UINT32_MAX, 30000), LIVE) \
 	K(TOP, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config, max_connections, 0, SL_CONFIG_MAX_CONNECTIONS_MAX, 0), RESTART) \
 	K(TOP, LOG, "log", SL__MAP_HERE(LOG), LIVE) \
-	K(TOP, LISTENERS, "listeners", SL__LIST(LISTENER, struct sl_config, listeners, nlisteners), LIVE) \
-	K(TOP, GROUPS, "groups", SL__LIST(GROUP, struct sl_config, groups, ngroups), RESTART) \
+	K(TOP, LISTENERS, "listeners", SL__D(SL__LIST(LISTENER, struct sl_config, listeners, nlisteners), "(required)"), LIVE) \
+	K(TOP, GROUPS, "groups", SL__D(SL__LIST(GROUP, struct sl_config, groups, ngroups), "(required)"), RESTART) \
 	K(TOP, ADMIN, "admin", SL__MAP(ADMIN, struct sl_config, admin), RESTART) \
 	K(TOP, ACCESS_LOG, "access_log", SL__MAP(ACCESS_LOG, struct sl_config, access_log), RESTART) \
 	K(TOP, UPGRADE_SOCKET, "upgrade_socket", SL__OTHER("absolute file name", struct sl_config, upgrade_socket, sl__config_same_fileptr), RESTART) \
@@ -142,33 +147,33 @@ struct sl__config_key {
 	K(ADMIN, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_admin, max_connections, 1, SL_CONFIG_ADMIN_CONNECTIONS_MAX, SL_CONFIG_ADMIN_CONNECTIONS_DEFAULT), RESTART) \
 	K(ADMIN, PER_SOURCE, "max_per_source", SL__TYPED(U32, struct sl_config_admin, max_per_source, 0, SL_CONFIG_ADMIN_CONNECTIONS_MAX, SL_CONFIG_ADMIN_PER_SOURCE_DEFAULT), RESTART) \
 	K(ADMIN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_admin, timeout_ms, SL_CONFIG_ADMIN_TIMEOUT_MIN_MS, SL_CONFIG_ADMIN_TIMEOUT_MAX_MS, SL_CONFIG_ADMIN_TIMEOUT_DEFAULT_MS), RESTART) \
-	K(CONTROL, PATH, "path", SL__OTHER("socket file name", struct sl_config_control, path, sl__config_same_filebuf), RESTART) \
-	K(CONTROL, MODE, "mode", SL__OTHER("octal file mode", struct sl_config_control, mode, sl__config_same_u32), RESTART) \
-	K(ACCESS_LOG, PATH, "path", SL__OTHER("file name, or -", struct sl_config_access_log, path, sl__config_same_fileptr), RESTART) \
+	K(CONTROL, PATH, "path", SL__D(SL__OTHER("socket file name", struct sl_config_control, path, sl__config_same_filebuf), "(required)"), RESTART) \
+	K(CONTROL, MODE, "mode", SL__D(SL__OTHER("octal file mode", struct sl_config_control, mode, sl__config_same_u32), "0600"), RESTART) \
+	K(ACCESS_LOG, PATH, "path", SL__D(SL__OTHER("file name, or -", struct sl_config_access_log, path, sl__config_same_fileptr), "(required)"), RESTART) \
 	K(ACCESS_LOG, RING, "ring_size", SL__TYPED(U32, struct sl_config_access_log, ring_size, SL_CONFIG_ACCESS_LOG_RING_MIN, SL_CONFIG_ACCESS_LOG_RING_MAX, 4096), RESTART) \
 	K(ALERTS, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_alerts, interval_ms, SL_CONFIG_ALERT_INTERVAL_MIN_MS, SL_CONFIG_ALERT_INTERVAL_MAX_MS, 1000), RESTART) \
 	K(ALERTS, INSTANCE, "instance", SL__TYPED(NAME, struct sl_config_alerts, instance, 0, 0, 0), RESTART) \
 	K(ALERTS, QUEUE, "queue_size", SL__TYPED(U32, struct sl_config_alerts, queue_size, 1, SL_CONFIG_ALERT_QUEUE_MAX, 64), RESTART) \
 	K(ALERTS, WEBHOOKS, "webhooks", SL__LIST(WEBHOOK, struct sl_config_alerts, webhooks, nwebhooks), RESTART) \
-	K(ALERTS, RULES, "rules", SL__LIST(RULE, struct sl_config_alerts, rules, nrules), RESTART) \
-	K(WEBHOOK, URL, "url", SL__OTHER("http:// or https:// URL", struct sl_config_webhook, url, sl__config_same_strbuf), RESTART) \
+	K(ALERTS, RULES, "rules", SL__D(SL__LIST(RULE, struct sl_config_alerts, rules, nrules), "(required)"), RESTART) \
+	K(WEBHOOK, URL, "url", SL__D(SL__OTHER("http:// or https:// URL", struct sl_config_webhook, url, sl__config_same_strbuf), "(required)"), RESTART) \
 	K(WEBHOOK, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_webhook, timeout_ms, 1, SL_CONFIG_WEBHOOK_TIMEOUT_MAX_MS, 2000), RESTART) \
 	K(WEBHOOK, RETRIES, "retries", SL__TYPED(U32, struct sl_config_webhook, retries, 0, SL_CONFIG_WEBHOOK_RETRIES_MAX, 3), RESTART) \
-	K(RULE, NAME, "name", SL__TYPED(NAME, struct sl_config_alert_rule, name, 0, 0, 0), RESTART) \
-	K(RULE, METRIC, "metric", SL__ENUM(struct sl_config_alert_rule, metric, sl_alert_metric_names, SL_ALERT_METRICS, 0), RESTART) \
-	K(RULE, ABOVE, "above", SL__TYPED(NUMBER, struct sl_config_alert_rule, above, 0, 0, 0), RESTART) \
+	K(RULE, NAME, "name", SL__D(SL__TYPED(NAME, struct sl_config_alert_rule, name, 0, 0, 0), "(required)"), RESTART) \
+	K(RULE, METRIC, "metric", SL__D(SL__ENUM(struct sl_config_alert_rule, metric, sl_alert_metric_names, SL_ALERT_METRICS, 0), "(required)"), RESTART) \
+	K(RULE, ABOVE, "above", SL__D(SL__TYPED(NUMBER, struct sl_config_alert_rule, above, 0, 0, 0), "(required)"), RESTART) \
 	K(RULE, CLEAR, "clear_below", SL__FIELD(NUMBER, struct sl_config_alert_rule, clear_below, 0, 0), RESTART) \
 	K(RULE, WINDOW, "window", SL__TYPED(MS, struct sl_config_alert_rule, window_ms, 0, SL_CONFIG_ALERT_WINDOW_MAX_MS, 0), RESTART) \
 	K(RULE, GROUP, "group", SL__TYPED(NAME, struct sl_config_alert_rule, group, 0, 0, 0), RESTART) \
 	K(RULE, BACKEND, "backend", SL__TYPED(NAME, struct sl_config_alert_rule, backend, 0, 0, 0), RESTART) \
 	K(PROFILING, PERF, "perf", SL__TYPED(BOOL, struct sl_config_profiling, perf, 0, 0, false), RESTART) \
 	K(PROFILING, TCP, "tcp_events", SL__TYPED(BOOL, struct sl_config_profiling, tcp_events, 0, 0, false), RESTART) \
-	K(XDP, INTERFACE, "interface", SL__OTHER("network interface name", struct sl_config_xdp, interface, sl__config_same_strbuf), RESTART) \
+	K(XDP, INTERFACE, "interface", SL__D(SL__OTHER("network interface name", struct sl_config_xdp, interface, sl__config_same_strbuf), "(required)"), RESTART) \
 	K(XDP, MODE, "mode", SL__ENUM(struct sl_config_xdp, mode, sl__config_xdp_modes, SL_XDP_MODES, SL_XDP_AUTO), RESTART) \
 	K(XDP, REQUIRED, "required", SL__TYPED(BOOL, struct sl_config_xdp, required, 0, 0, false), RESTART) \
 	K(LISTENER, NAME, "name", SL__TYPED(NAME, struct sl_config_listener, name, 0, 0, 0), REOPEN) \
-	K(LISTENER, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_listener, addr, 0, 0, 0), REOPEN) \
-	K(LISTENER, GROUP, "group", SL__OTHER("group name", struct sl_config_listener, group, sl__config_same_size), REOPEN) \
+	K(LISTENER, ADDRESS, "address", SL__D(SL__TYPED(ADDR, struct sl_config_listener, addr, 0, 0, 0), "(required)"), REOPEN) \
+	K(LISTENER, GROUP, "group", SL__D(SL__OTHER("group name", struct sl_config_listener, group, sl__config_same_size), "(required unless one group)"), REOPEN) \
 	K(LISTENER, BACKLOG, "backlog", SL__TYPED(U32, struct sl_config_listener, backlog, 1, SL_CONFIG_BACKLOG_MAX, 4096), REOPEN) \
 	K(LISTENER, FORWARD, "forward", SL__ENUM(struct sl_config_listener, forward, sl_fwd_mode_names, SL_FWD_MODES, SL_FWD_AUTO), REOPEN) \
 	K(LISTENER, NODELAY, "tcp_nodelay", SL__TYPED(BOOL, struct sl_config_listener, tcp_nodelay, 0, 0, true), REOPEN) \
@@ -195,32 +200,32 @@ struct sl__config_key {
 	K(TIMEOUT, MIN_RATE, "min_rate", SL__MAP_HERE(MIN_RATE), LIVE) \
 	K(TIMEOUT, QUEUE, "queue", SL__TYPED(MS, struct sl_config_timeouts, queue_ms, 0, UINT32_MAX, 5000), LIVE) \
 	K(TIMEOUT, CUT, "cut", SL__ENUM(struct sl_config_timeouts, cut, sl__config_cuts, SL_CUTS, SL_CUT_CLOSE), LIVE) \
-	K(MIN_RATE, BYTES, "bytes", SL__TYPED(SIZE, struct sl_config_timeouts, min_rate_bytes, 1, SL_CONFIG_MIN_RATE_BYTES_MAX, 0), LIVE) \
+	K(MIN_RATE, BYTES, "bytes", SL__D(SL__TYPED(SIZE, struct sl_config_timeouts, min_rate_bytes, 1, SL_CONFIG_MIN_RATE_BYTES_MAX, 0), "(required)"), LIVE) \
 	K(MIN_RATE, WINDOW, "window", SL__TYPED(MS, struct sl_config_timeouts, min_rate_window_ms, 1, UINT32_MAX, 10000), LIVE) \
-	K(PROXY_IN, VERSION, "version", SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), REOPEN) \
-	K(PROXY_IN, TRUSTED, "trusted", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
+	K(PROXY_IN, VERSION, "version", SL__D(SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), "any"), REOPEN) \
+	K(PROXY_IN, TRUSTED, "trusted", SL__D(SL__VALUE(OTHER, "list of prefixes", 0, 0), "(required unless version: off)"), LIVE) \
 	K(PROXY_IN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_proxy_in, timeout_ms, 1, UINT32_MAX, 3000), LIVE) \
 	K(PROXY_IN, MAX_SIZE, "max_size", SL__TYPED(SIZE, struct sl_config_proxy_in, max_size, SL_CONFIG_PP_MAX_SIZE_MIN, SL_CONFIG_PP_MAX_SIZE_MAX, 536), REOPEN) \
-	K(RATE, PER_SECOND, "per_second", SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), LIVE) \
-	K(RATE, BURST, "burst", SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), LIVE) \
-	K(SOURCE, MAXCONN, "max_connections", SL__VALUE(U32, NULL, 0, UINT32_MAX), LIVE) \
-	K(SOURCE, RATE, "rate", SL__VALUE(U32, NULL, 0, SL_CONFIG_RATE_MAX), LIVE) \
-	K(SOURCE, BURST, "burst", SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), LIVE) \
+	K(RATE, PER_SECOND, "per_second", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), "(required)"), LIVE) \
+	K(RATE, BURST, "burst", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), "per_second"), LIVE) \
+	K(SOURCE, MAXCONN, "max_connections", SL__D(SL__VALUE(U32, NULL, 0, UINT32_MAX), "0"), LIVE) \
+	K(SOURCE, RATE, "rate", SL__D(SL__VALUE(U32, NULL, 0, SL_CONFIG_RATE_MAX), "0"), LIVE) \
+	K(SOURCE, BURST, "burst", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), "rate"), LIVE) \
 	K(SOURCE, PREFIX4, "prefix4", SL__TYPED(U32, struct sl_config_source, prefix4, 1, 32, 32), REOPEN) \
 	K(SOURCE, PREFIX6, "prefix6", SL__TYPED(U32, struct sl_config_source, prefix6, 1, 128, 64), REOPEN) \
 	K(SOURCE, TABLE, "table_size", SL__TYPED(U32, struct sl_config_source, table_size, SL_CONFIG_SOURCE_TABLE_MIN, SL_CONFIG_SOURCE_TABLE_MAX, 65536), REOPEN) \
-	K(SOURCE, BAN, "ban", SL__MAP_WALKER(BAN), LIVE) \
-	K(BAN, STRIKES, "strikes", SL__VALUE(U32, NULL, 1, SL_CONFIG_BAN_STRIKES_MAX), LIVE) \
-	K(BAN, WITHIN, "within", SL__VALUE(MS, NULL, 1, UINT32_MAX), LIVE) \
-	K(BAN, DURATION, "duration", SL__VALUE(MS, NULL, 1, UINT32_MAX), LIVE) \
+	K(SOURCE, BAN, "ban", SL__MAP_WALKER(BAN), REOPEN) /* on or off; its values are live */ \
+	K(BAN, STRIKES, "strikes", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_BAN_STRIKES_MAX), "5"), LIVE) \
+	K(BAN, WITHIN, "within", SL__D(SL__VALUE(MS, NULL, 1, UINT32_MAX), "30s"), LIVE) \
+	K(BAN, DURATION, "duration", SL__D(SL__VALUE(MS, NULL, 1, UINT32_MAX), "60s"), LIVE) \
 	K(BANDWIDTH, SESSION, "session", SL__MAP_WALKER(BANDWIDTH_LIMIT), LIVE) \
-	K(BANDWIDTH, SOURCE, "source", SL__MAP_WALKER(BANDWIDTH_LIMIT), LIVE) \
+	K(BANDWIDTH, SOURCE, "source", SL__MAP_WALKER(BANDWIDTH_LIMIT), REOPEN) /* on or off; its values are live */ \
 	K(BANDWIDTH_LIMIT, UPLOAD, "upload", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
 	K(BANDWIDTH_LIMIT, DOWNLOAD, "download", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
-	K(BANDWIDTH_LIMIT, BURST, "burst", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_BURST_MIN, SL_CONFIG_BANDWIDTH_BURST_MAX), LIVE) \
-	K(GROUP, NAME, "name", SL__TYPED(NAME, struct sl_config_group, name, 0, 0, 0), RESTART) \
+	K(BANDWIDTH_LIMIT, BURST, "burst", SL__D(SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_BURST_MIN, SL_CONFIG_BANDWIDTH_BURST_MAX), "rate / 10, at least 16k"), LIVE) \
+	K(GROUP, NAME, "name", SL__D(SL__TYPED(NAME, struct sl_config_group, name, 0, 0, 0), "(required)"), RESTART) \
 	K(GROUP, BALANCE, "balance", SL__ENUM(struct sl_config_group, balance, sl_lb_algo_names, SL_LB_ALGOS, SL_LB_ROUND_ROBIN), LIVE) \
-	K(GROUP, MAGLEV, "maglev_table_size", SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), LIVE) \
+	K(GROUP, MAGLEV, "maglev_table_size", SL__D(SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), "65537"), LIVE) \
 	K(GROUP, RETRIES, "retries", SL__TYPED(U32, struct sl_config_group, retries, 0, SL_CONFIG_RETRIES_MAX, 2), LIVE) \
 	K(GROUP, MAX_QUEUE, "max_queue", SL__TYPED(U32, struct sl_config_group, max_queue, 0, SL_CONFIG_MAX_QUEUE_MAX, 0), LIVE) \
 	K(GROUP, SLOWSTART, "slowstart", SL__TYPED(MS, struct sl_config_group, slowstart_ms, 0, SL_CONFIG_SLOWSTART_MAX_MS, 0), LIVE) \
@@ -228,11 +233,11 @@ struct sl__config_key {
 	K(GROUP, PASSIVE, "passive", SL__MAP(PASSIVE, struct sl_config_group, passive), LIVE) \
 	K(GROUP, WARM, "warm_pool", SL__MAP(WARM, struct sl_config_group, warm_pool), LIVE) \
 	K(GROUP, SEND_PROXY, "send_proxy", SL__ENUM(struct sl_config_group, send_proxy, sl__config_proxy_versions, 3, 0), LIVE) \
-	K(GROUP, BACKENDS, "backends", SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), LIVE) \
-	K(GROUP, MAX_BACKENDS, "max_backends", SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), RESTART) \
+	K(GROUP, BACKENDS, "backends", SL__D(SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), "(required unless discover)"), LIVE) \
+	K(GROUP, MAX_BACKENDS, "max_backends", SL__D(SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), "backends + 16"), RESTART) \
 	K(GROUP, DISCOVER, "discover", SL__MAP(DISCOVER, struct sl_config_group, discover), RESTART) \
 	K(GROUP, SOURCE, "source", SL__OTHER("IP address", struct sl_config_group, source, sl__config_same_addr), RESTART) \
-	K(HEALTH, TYPE, "type", SL__WALKER_ENUM(struct sl_config_health, kind, sl__config_health_types, 3), LIVE) \
+	K(HEALTH, TYPE, "type", SL__D(SL__WALKER_ENUM(struct sl_config_health, kind, sl__config_health_types, 3), "tcp"), LIVE) \
 	K(HEALTH, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_health, interval_ms, 1, UINT32_MAX, 2000), LIVE) \
 	K(HEALTH, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_health, timeout_ms, 1, UINT32_MAX, 1000), LIVE) \
 	K(HEALTH, RISE, "rise", SL__TYPED(U32, struct sl_config_health, rise, 1, SL_CONFIG_COUNT_MAX, 2), LIVE) \
@@ -245,15 +250,15 @@ struct sl__config_key {
 	K(PASSIVE, MAX_BACKOFF, "max_backoff", SL__TYPED(MS, struct sl_config_passive, max_backoff_ms, 1, UINT32_MAX, 30000), LIVE) \
 	K(WARM, SIZE, "size", SL__TYPED(U32, struct sl_config_warm_pool, size, 0, SL_CONFIG_WARM_SIZE_MAX, 0), LIVE) \
 	K(WARM, IDLE, "idle", SL__TYPED(MS, struct sl_config_warm_pool, idle_ms, 1, UINT32_MAX, 30000), LIVE) \
-	K(DISCOVER, NAME, "name", SL__OTHER("DNS name", struct sl_config_discover, name, sl__config_same_strbuf), RESTART) \
-	K(DISCOVER, TYPE, "type", SL__WALKER_ENUM(struct sl_config_discover, type, sl__config_discover_types, 4), RESTART) \
-	K(DISCOVER, PORT, "port", SL__FIELD(U32, struct sl_config_discover, port, 1, 65535), RESTART) \
+	K(DISCOVER, NAME, "name", SL__D(SL__OTHER("DNS name", struct sl_config_discover, name, sl__config_same_strbuf), "(required)"), RESTART) \
+	K(DISCOVER, TYPE, "type", SL__D(SL__WALKER_ENUM(struct sl_config_discover, type, sl__config_discover_types, 4), "a"), RESTART) \
+	K(DISCOVER, PORT, "port", SL__D(SL__FIELD(U32, struct sl_config_discover, port, 1, 65535), "(required unless srv)"), RESTART) \
 	K(DISCOVER, RESOLVERS, "resolvers", SL__OTHER("list of addresses", struct sl_config_discover, resolvers, sl__config_same_resolvers), RESTART) \
 	K(DISCOVER, TTL_MIN, "ttl_min", SL__TYPED(MS, struct sl_config_discover, ttl_min_ms, 1, UINT32_MAX, 1000), RESTART) \
 	K(DISCOVER, TTL_MAX, "ttl_max", SL__TYPED(MS, struct sl_config_discover, ttl_max_ms, 1, UINT32_MAX, 300000), RESTART) \
 	K(DISCOVER, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_discover, timeout_ms, 1, UINT32_MAX, 2000), RESTART) \
 	K(DISCOVER, WEIGHT, "weight", SL__TYPED(U32, struct sl_config_discover, weight, 1, SL_CONFIG_WEIGHT_MAX, 1), RESTART) \
-	K(BACKEND, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_backend, addr, 0, 0, 0), LIVE) \
+	K(BACKEND, ADDRESS, "address", SL__D(SL__TYPED(ADDR, struct sl_config_backend, addr, 0, 0, 0), "(required)"), LIVE) \
 	K(BACKEND, WEIGHT, "weight", SL__TYPED(U32, struct sl_config_backend, weight, 1, SL_CONFIG_WEIGHT_MAX, 1), LIVE) \
 	K(BACKEND, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_backend, max_connections, 0, UINT32_MAX, 0), LIVE) \
 	K(BACKEND, NAME, "name", SL__TYPED(NAME, struct sl_config_backend, name, 0, 0, 0), LIVE) \

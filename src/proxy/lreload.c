@@ -547,6 +547,17 @@ job_new(struct sl_proxy *p, const struct sl_lplan *pl)
 	return job;
 }
 
+/* true if retiring slot <i> is a listener the plan re-opens: one of the file's of its name */
+static bool
+reopened(const struct sl_proxy *p, const struct sl_lplan *pl, size_t i)
+{
+	for (size_t k = 0; k < pl->n; k++)
+		if (pl->slot[k] != i &&
+		    strcmp(p->lslots[pl->slot[k]].cfg.name, p->lslots[i].cfg.name) == 0)
+			return true;
+	return false;
+}
+
 int
 sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_config *next)
 {
@@ -625,7 +636,13 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 		/* R4: pairs with A2 in sl__listener_live(): the copy is visible */
 		atomic_store_explicit(&slot->live, &slot->cfg, memory_order_release);
 		slot_set_state(p, slot, SL_LSLOT_RETIRED);
-		sl_log_info("listener %s: closed; its sessions run to their end", slot->cfg.name);
+		if (reopened(p, pl, i))
+			sl_log_info("listener %s: the previous listener closed; the sessions it "
+			            "accepted run to their end",
+			            slot->cfg.name);
+		else
+			sl_log_info("listener %s: closed; its sessions run to their end",
+			            slot->cfg.name);
 	}
 	pthread_mutex_unlock(&p->bk_mu);
 	plan_free(pl);

@@ -229,6 +229,9 @@ xdp: { interface: nosuchif0, required: true }
              'bad --admin address "[::ffff:127.0.0.1]:9100": ' + advice + "127.0.0.1:9100"),
             (["-l", "[::ffff:127.0.0.1]:9000", "-b", "127.0.0.1:9001"],
              'bad listen address "[::ffff:127.0.0.1]:9000": ' + advice + "127.0.0.1:9000"),
+            # as the file's admin.address: port 0 would put the endpoint on a port nobody knows
+            (["--check", "-c", path, "--admin", "127.0.0.1:0"],
+             'bad --admin address "127.0.0.1:0": port out of range (1-65535)'),
             (["-l", "127.0.0.1:9000", "-b", "127.0.0.1:9001,[::ffff:127.0.0.1]:9002"],
              'bad backend address "[::ffff:127.0.0.1]:9002": ' + advice + "127.0.0.1:9002"),
         ]

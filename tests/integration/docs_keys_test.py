@@ -280,6 +280,88 @@ class LoaderBoundsInDocs(unittest.TestCase):
                 self.assertEqual(sorted(names), sorted(set(re.findall(r"\w+", choice)) - {"or"}), man)
 
 
+def markdown_defaults(text):
+    """{title: {key: default cell}} for the key tables of <text> (their third column)."""
+    out = {}
+    lines = text.splitlines()
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or not re.match(r"^\|\s*key\s*\|", line):
+            continue
+        j = i - 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+        cells = {}
+        for row in lines[i + 2:]:
+            if not row.startswith("|"):
+                break
+            c = row.split("|")
+            m = re.fullmatch(r"`([^`]+)`", c[1].strip())
+            if m and len(c) > 3:
+                cells[m.group(1)] = c[3].strip()
+        out[lines[j] if j >= 0 else ""] = cells
+    return out
+
+
+def normal_default(kind, text):
+    """A default as a comparable value: durations in ms, sizes in bytes, else the text."""
+    try:
+        if kind == "duration":
+            return ms_value(text)
+        if kind == "size":
+            m = re.fullmatch(r"(\d+)([kKmM]?)", text)
+            return size_value(m.group(1), m.group(2)) if m else text
+        if kind == "integer":
+            return int(text)
+    except (ValueError, AttributeError):
+        pass
+    return text
+
+
+class LoaderDefaultsInDocs(unittest.TestCase):
+    """The default column of `sluice --list-keys` is configuration.md's: required keys are
+    required on both sides, and a default the docs give as one value is the same value."""
+
+    @classmethod
+    def setUpClass(cls):
+        docs = markdown_defaults(read(CONFIG_MD))
+        cls.rows = list_keys()
+        cls.md = {}
+        for name, (pattern, _) in PLACES.items():
+            for title, cells in docs.items():
+                if re.match(pattern, title):
+                    cls.md[name] = cells
+
+    def test_the_defaults_are_found(self):
+        self.assertEqual("`16k`", self.md["listener_keys"]["buffer_size"])
+        self.assertGreater(sum(len(c) for c in self.md.values()), 100)
+
+    def test_required_keys_are_required_in_both(self):
+        for row in self.rows:
+            table, key = row["section"] + "_keys", row["key"]
+            doc = self.md.get(table, {}).get(key)
+            if doc is None:
+                continue
+            with self.subTest(table=table, key=key):
+                self.assertEqual("**required**" in doc, row["default"].startswith("(required"),
+                                 f"configuration.md says {doc!r}, --list-keys {row['default']!r}")
+
+    def test_one_value_defaults_are_the_same_value(self):
+        for row in self.rows:
+            table, key = row["section"] + "_keys", row["key"]
+            doc = self.md.get(table, {}).get(key, "")
+            m = re.fullmatch(r"`([^`]+)`", doc)
+            if m is None or row["default"] == "":
+                continue
+            kind = row["type"]
+            with self.subTest(table=table, key=key):
+                self.assertEqual(normal_default(kind, m.group(1)),
+                                 normal_default(kind, row["default"]),
+                                 f"configuration.md says {doc!r}, --list-keys {row['default']!r}")
+
+
 class FlagsInDocs(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -194,7 +194,8 @@ class SourceBan(unittest.TestCase):
             wait_for_text(px, "listener front: source_limits changed: re-opened")
             # logged once every worker left the old listener: until then a worker may still
             # accept on the shared socket under the old one, which counts no strike
-            wait_for_text(px, "listener front: closed; its sessions run to their end")
+            wait_for_text(px, "listener front: the previous listener closed; the sessions it "
+                              "accepted run to their end")
             # the session opened before the reload goes on
             self.assertTrue(echoed(s))
             s.close()
