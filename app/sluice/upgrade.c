@@ -599,7 +599,7 @@ upgrade_import_bans(struct upgrade_take *t, struct sl_proxy *p)
 			wider++;
 		else if (err == -ENOSPC)
 			full++;
-		else
+		else if (err < 0)
 			unknown++; /* no such listener here, or it bans no source */
 	}
 	if (carried > displaced)

@@ -159,6 +159,7 @@ groups:
             self.assertTrue(0 < after["127.0.0.50/32"] <= before, (before, after))
             self.assertIn("upgrade: handed 1 source ban over", old.stderr())
             self.assertIn("upgrade: 1 source ban carried over from pid", new.stderr())
+            self.assertNotIn("dropped", new.stderr())  # the one ban was carried, not dropped
             self.assertEqual(0, new.stop())
 
     def converse(self, request):
