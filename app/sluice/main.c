@@ -894,8 +894,8 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		err = upgrade_open(&up, cfg->upgrade_socket, take.upgrade_fd, p) != 0 ? -EIO : 0;
 		take.upgrade_fd = -1; /* upgrade_open()'s, even when it fails */
 	}
-	if (err == 0 &&
-	    privileges_drop(cfg, &plan, reload_from != NULL ? reload_from->config_path : NULL) != 0)
+	if (err == 0 && privileges_drop(p, cfg, &plan,
+	                                reload_from != NULL ? reload_from->config_path : NULL) != 0)
 		err = -EPERM;
 	if (err == 0)
 		err = sl_proxy_start(p);

@@ -17,6 +17,7 @@
 
 #include <sluice/log.h>
 #include <sluice/privs.h>
+#include <sluice/proxy.h>
 
 /* The access log's file name, or NULL when it has none (off, or standard output). */
 static const char *
@@ -63,8 +64,18 @@ privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, char
 	struct stat st;
 
 	*plan = (struct privileges_plan){0};
-	if (log != NULL && stat(log, &st) != 0 && errno == ENOENT)
+	if (log != NULL && lstat(log, &st) != 0 && errno == ENOENT)
 		plan->access_log_new = true;
+	/* opened as root, in a directory the user may write: a link could name any file */
+	if (log != NULL && !plan->access_log_new && lstat(log, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    !sl_proxy_access_log_link_trusted(log)) {
+		snprintf(why, size,
+		         "access_log %s is a symbolic link in a directory others than root may "
+		         "write, or not root's: sluice opens it as root and does not follow such "
+		         "links; name the file itself",
+		         log);
+		return -1;
+	}
 	for (size_t i = 0; i < SL_ARRAY_SIZE(phases); i++) {
 		uint64_t need = sl_privs_caps(cfg, phases[i], what, sizeof(what));
 
@@ -110,16 +121,20 @@ privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, char
  * rotation's reopen (SIGUSR1) can write it. Returns 0 or -1 (logged).
  */
 static int
-give_access_log(const struct sl_config *cfg, const struct privileges_plan *plan,
+give_access_log(struct sl_proxy *p, const struct sl_config *cfg, const struct privileges_plan *plan,
                 const struct sl_privs_id *id)
 {
 	const char *log = access_log_file(cfg);
+	int err;
 
 	if (log == NULL || !plan->access_log_new || geteuid() != 0)
 		return 0;
-	if (chown(log, id->uid, id->gid) != 0) {
+	/* the file the proxy opened (never through a symbolic link), not what the path names
+	 * now: the directory may be the user's, who could swap in a link to any file */
+	err = sl_proxy_access_log_chown(p, id->uid, id->gid);
+	if (err != 0) {
 		sl_log_error("cannot start: access_log %s: cannot give it to user %s (uid %u): %s",
-		             log, id->user, (unsigned)id->uid, strerror(errno));
+		             log, id->user, (unsigned)id->uid, strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -147,7 +162,7 @@ warn_access_log_dir(const struct sl_config *cfg, const struct sl_privs_id *id)
 }
 
 int
-privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan,
+privileges_drop(struct sl_proxy *p, const struct sl_config *cfg, const struct privileges_plan *plan,
                 const char *reload_from)
 {
 	uint64_t keep = sl_privs_caps(cfg, SL_PRIVS_RUN, NULL, 0);
@@ -183,7 +198,7 @@ privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan,
 		sl_log_error("cannot start: %s", why);
 		return -1;
 	}
-	if (give_access_log(cfg, plan, &id) != 0)
+	if (give_access_log(p, cfg, plan, &id) != 0)
 		return -1;
 	/* already that user (started by systemd's User=): only the capabilities to shed */
 	if (sl_privs_drop(root ? &id : NULL, keep, why, sizeof(why)) != 0) {

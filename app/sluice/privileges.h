@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include <sluice/config.h>
+#include <sluice/proxy.h>
 
 /* What privileges_check() found before anything was opened, for privileges_drop(). */
 struct privileges_plan {
@@ -35,7 +36,7 @@ int privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, 
  * (systemd's AmbientCapabilities=). A configuration file <reload_from> (NULL: none) that the
  * user cannot read gets a warning: every reload would fail. Returns 0 or -1 (logged).
  */
-int privileges_drop(const struct sl_config *cfg, const struct privileges_plan *plan,
-                    const char *reload_from);
+int privileges_drop(struct sl_proxy *p, const struct sl_config *cfg,
+                    const struct privileges_plan *plan, const char *reload_from);
 
 #endif /* SLUICE_APP_PRIVILEGES_H */

@@ -13,8 +13,10 @@
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sluice/addr.h>
 #include <sluice/cidr.h>
@@ -283,6 +285,20 @@ SL_API void sl_proxy_count_admin_refused(struct sl_proxy *p);
  * then 0, and nothing changes). Any thread while the proxy exists (a signal watcher).
  */
 SL_API int sl_proxy_reopen_logs(struct sl_proxy *p);
+
+/*
+ * Gives the access log file the proxy has open to <uid>:<gid> (fchown: the file opened, not
+ * what its path names now). 0 (also with no access log, or standard output) or -errno. Before
+ * sl_proxy_start(), from the thread that created the proxy.
+ */
+SL_API int sl_proxy_access_log_chown(struct sl_proxy *p, uid_t uid, gid_t gid);
+
+/*
+ * Whether the access log path <path> is a symbolic link only root can have made or changed (the
+ * link and its directory root's, the directory writable by root alone, as /dev/stdout): the
+ * only links the access log is opened through.
+ */
+SL_API bool sl_proxy_access_log_link_trusted(const char *path);
 
 /* One open session as sl_proxy_sessions() saw it. */
 struct sl_proxy_session_info {

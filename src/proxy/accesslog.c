@@ -504,17 +504,39 @@ mono_ms(void)
  * Opens <path> for appending in <*fd> (standard output for "-"). 0 or -errno. Never blocks: a
  * FIFO with no reader fails at once (-ENXIO) instead of holding the logger, or the start, until
  * one comes, and a full one takes what it can (the rest waits, or is counted lost, as for a full
- * disk); a regular file is not affected.
+ * disk); a regular file is not affected. Through a symbolic link only one only root can have
+ * made (sl_proxy_access_log_link_trusted()), else -ELOOP: the start opens it as root, maybe in a
+ * directory the service's user may write, and gives the file to that user.
  */
 static int
 file_open(const char *path, int *fd)
 {
+	const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
+
 	if (strcmp(path, "-") == 0) {
 		*fd = STDOUT_FILENO;
 		return 0;
 	}
-	*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+	*fd = open(path, flags | O_NOFOLLOW, 0644);
+	if (*fd == -1 && errno == ELOOP && sl_proxy_access_log_link_trusted(path))
+		*fd = open(path, flags, 0644); /* /dev/stdout and the like */
 	return *fd == -1 ? -errno : 0;
+}
+
+bool
+sl_proxy_access_log_link_trusted(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) || st.st_uid != 0)
+		return false;
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	return stat(dir, &st) == 0 && st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
 /* Whether <fd> is a pipe or a FIFO (a reader sees every write as it lands). */
@@ -903,6 +925,15 @@ sl__accesslog_start(struct sl_accesslog *a)
 		return -err;
 	a->started = true;
 	return 0;
+}
+
+int
+sl__accesslog_chown(struct sl_accesslog *a, uid_t uid, gid_t gid)
+{
+	/* the file this process has open: not whatever the path names by now */
+	if (a->fd == STDOUT_FILENO)
+		return 0;
+	return fchown(a->fd, uid, gid) == 0 ? 0 : -errno;
 }
 
 void

@@ -100,6 +100,8 @@ uint64_t sl__accesslog_dropped(const struct sl_accesslog *a, enum sl_accesslog_d
  * everything queued before is written to the old one. Returns at once. Any thread.
  */
 void sl__accesslog_reopen(struct sl_accesslog *a);
+/* fchown() of the open file (not of its path); 0 for standard output, or -errno. */
+int sl__accesslog_chown(struct sl_accesslog *a, uid_t uid, gid_t gid);
 
 /*
  * Session <s> closes (session.c, before it is freed): its record into its worker's channel.

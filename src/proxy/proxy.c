@@ -686,6 +686,12 @@ sl_proxy_listener_name(struct sl_proxy *p, size_t i, char *name, size_t size, si
 }
 
 int
+sl_proxy_access_log_chown(struct sl_proxy *p, uid_t uid, gid_t gid)
+{
+	return p->alog != NULL ? sl__accesslog_chown(p->alog, uid, gid) : 0;
+}
+
+int
 sl_proxy_reopen_logs(struct sl_proxy *p)
 {
 	if (p->alog == NULL)

@@ -252,6 +252,41 @@ class PrivilegesTest(unittest.TestCase):
         finally:
             os.close(reader)
 
+    def test_access_log_through_a_link_the_user_could_plant_is_refused(self):
+        """The access log's directory is the user's (as the docs advise, for rotation); the user
+        puts a link there to a file in a directory only root may write. Root neither creates
+        nor hands over the link's target: --check and the start refuse it, saying why."""
+        logs = os.path.join(self.dir, "logs")
+        victim = os.path.join(self.dir, "victim")
+        os.mkdir(logs)
+        os.mkdir(victim, 0o755)
+        os.chown(logs, self.pw.pw_uid, self.gid)
+        log = os.path.join(logs, "access.log")
+        target = os.path.join(victim, "owned_by_user")
+        os.symlink(target, log)
+        os.lchown(log, self.pw.pw_uid, self.gid)
+        cfg = self.write(config(free_port(), self.backend.port, f"user: {USER}\n",
+                                access_log=log))
+        for args in (["--check", "-c", cfg], ["-c", cfg]):
+            with self.subTest(args=args[0]):
+                r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
+                                   timeout=30 * SLOW)
+                self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+                self.assertIn(f"access_log {log} is a symbolic link", r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(target), "root made the link's target")
+
+    def test_access_log_through_a_link_only_root_can_change_is_taken(self):
+        """/dev/stdout (root's link in root's /dev): the lines go to standard output."""
+        port = free_port()
+        cfg = self.write(config(port, self.backend.port, access_log="/dev/stdout"))
+        with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
+            wait_for_text(px, "listening on")
+            with connect(port) as s:
+                self.assertTrue(echoed(s, b"to standard output"))
+            self.assertEqual(0, px.stop(), px.stderr())
+            out = px.stdout()
+        self.assertEqual(1, len(out.splitlines()), out)
+
     def test_access_log_the_start_makes_is_the_users(self):
         """A path that does not exist yet is made by root before the drop and given to the
         user, so the start goes on and SIGUSR1 can reopen it."""
