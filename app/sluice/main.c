@@ -846,7 +846,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	struct sl_proxy *p;
 	pthread_t watcher;
 	char hint[200], why[512], in_the_way[4096 + 200];
-	bool watching;
+	bool watching, abandoned;
 	int err, sig;
 
 	sl_log_set_level(cfg->log_level);
@@ -924,8 +924,12 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		sl_xdp_destroy(xdp);
 		return 1;
 	}
-	notify_started(cfg); /* systemd: READY=1, MAINPID and watchdog pings (notify.h) */
-	if (upgrade && stop_pending()) {
+	abandoned = upgrade && stop_pending();
+	/* systemd: READY=1, MAINPID and watchdog pings (notify.h); not from an upgrade abandoned
+	 * before it was ready: the old process stays the service's main one */
+	if (!abandoned)
+		notify_started(cfg);
+	if (abandoned) {
 		/* told to stop before it said it was ready: the old process serves on, and this
 		 * one drains what it took meanwhile (the wait below returns the signal) */
 		sl_log_warn(
@@ -977,7 +981,8 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		            "once)",
 		            signal_name(sig), rl.drain_ms,
 		            sig == SHUTDOWN_SIGNAL ? "SIGTERM" : "it again");
-		notify_draining(rl.drain_ms); /* systemd: STOPPING=1 */
+		if (!abandoned) /* an abandoned upgrade never told systemd it was the service */
+			notify_draining(rl.drain_ms); /* systemd: STOPPING=1 */
 	}
 	dw.p = p;
 	watching = pthread_create(&watcher, NULL, drain_watch_run, &dw) == 0;

@@ -391,7 +391,13 @@ listeners:
         with Server(echo_handler) as b:
             self.write(b.addr, extra=f"control: {{ path: {self.dir.name}/ctl.sock }}")
             px = self.start(["-c", self.cfg])
-            new = Sluice(["-c", self.cfg, "--upgrade"])
+            # systemd's end: an abandoned upgrade never says it is the service (no READY=1
+            # and MAINPID, no STOPPING=1), or systemd would follow it and stop the unit
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify.bind(os.path.join(self.dir.name, "notify"))
+            self.addCleanup(notify.close)
+            new = Sluice(["-c", self.cfg, "--upgrade"],
+                         env={"NOTIFY_SOCKET": os.path.join(self.dir.name, "notify")})
             new.args = ["python3", "-c", "import os, signal, sys; "
                         "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); "
                         "os.kill(os.getpid(), signal.SIGTERM); "
@@ -401,6 +407,9 @@ listeners:
             self.assertEqual(0, new.proc.wait(60 * SLOW), new.stderr())
             self.assertIn("a stop signal came before this process was ready: the upgrade is "
                           f"abandoned, pid {px.proc.pid} serves on", new.stderr())
+            notify.setblocking(False)
+            with self.assertRaises(BlockingIOError, msg="the abandoned upgrade notified"):
+                notify.recv(4096)
             wait_for_text(px, "went away before it was ready")
             self.assertTrue(os.path.exists(self.sock_path))
             self.assertTrue(os.path.exists(f"{self.dir.name}/ctl.sock"))
