@@ -43,6 +43,40 @@ may_write(const struct sl_privs_id *id, const struct stat *st)
 	return (st->st_mode & (member ? S_IWGRP : S_IWOTH)) != 0;
 }
 
+/* Whether <id> may search (enter) a directory of <st>'s owner and mode. */
+static bool
+may_search(const struct sl_privs_id *id, const struct stat *st)
+{
+	bool member = st->st_gid == id->gid;
+
+	if (id->uid == 0)
+		return true;
+	if (st->st_uid == id->uid)
+		return (st->st_mode & S_IXUSR) != 0;
+	for (size_t i = 0; i < id->ngroups; i++)
+		member |= st->st_gid == id->groups[i];
+	return (st->st_mode & (member ? S_IXGRP : S_IXOTH)) != 0;
+}
+
+/*
+ * The first directory on the way to <path> that <id> may not enter, in <dir>: true if there is
+ * one (the user could then neither write nor reopen the file, whatever its own mode).
+ */
+static bool
+unreachable_dir(const struct sl_privs_id *id, const char *path, char *dir, size_t size)
+{
+	struct stat st;
+
+	if (path[0] != '/')
+		return false; /* relative: from the working directory, which the start keeps */
+	for (const char *s = strchr(path + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
+		snprintf(dir, size, "%.*s", (int)(s - path), path);
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !may_search(id, &st))
+			return true;
+	}
+	return false;
+}
+
 /* The reason an access log <log> that user <id> cannot write refuses the start, in <why>. */
 static void
 say_not_writable(char *why, size_t size, const char *log, const struct sl_privs_id *id)
@@ -111,6 +145,13 @@ privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, char
 	if (root && log != NULL && !plan->access_log_new && stat(log, &st) == 0 &&
 	    !may_write(&id, &st)) {
 		say_not_writable(why, size, log, &id);
+		return -1;
+	}
+	if (root && log != NULL && unreachable_dir(&id, log, what, sizeof(what))) {
+		snprintf(why, size,
+		         "access_log %s is out of reach of user %s (uid %u): it may not enter %s; "
+		         "SIGUSR1 could not reopen the file, nor the start write it after the drop",
+		         log, id.user, (unsigned)id.uid, what);
 		return -1;
 	}
 	return 0;

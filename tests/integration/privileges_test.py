@@ -275,6 +275,28 @@ class PrivilegesTest(unittest.TestCase):
                 self.assertIn(f"access_log {log} is a symbolic link", r.stdout + r.stderr)
         self.assertFalse(os.path.exists(target), "root made the link's target")
 
+    def test_access_log_in_a_directory_the_user_cannot_enter_is_refused_by_check_too(self):
+        """The file is the user's, but its directory is root's with mode 0700: the user could
+        not write it after the drop. --check says so, as the start does, before anything is
+        bound."""
+        closed = os.path.join(self.dir, "root-only")
+        os.mkdir(closed, 0o700)
+        log = os.path.join(closed, "access.log")
+        with open(log, "w"):
+            pass
+        os.chown(log, self.pw.pw_uid, self.gid)
+        cfg = self.write(config(free_port(), self.backend.port, f"user: {USER}\n",
+                                access_log=log))
+        for args in (["--check", "-c", cfg], ["-c", cfg]):
+            with self.subTest(args=args[0]):
+                r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
+                                   timeout=30 * SLOW)
+                self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+                self.assertIn(f"access_log {log} is out of reach of user {USER}",
+                              r.stdout + r.stderr)
+                self.assertIn(f"it may not enter {closed}", r.stdout + r.stderr)
+                self.assertNotIn("listening on", r.stderr)
+
     def test_access_log_through_a_link_only_root_can_change_is_taken(self):
         """/dev/stdout (root's link in root's /dev): the lines go to standard output."""
         port = free_port()
