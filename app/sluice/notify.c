@@ -125,8 +125,9 @@ notify_watchdog_interval_us(void)
 	v = strtoull(usec, &end, 10);
 	if (errno != 0 || end == usec || *end != '\0' || v == 0)
 		return 0;
-	/* sd_watchdog_enabled(3): ping at half the interval, so one late ping is not fatal */
-	return v / 2 > 0 ? v / 2 : 1;
+	/* sd_watchdog_enabled(3): ping at half the interval, so one late ping is not fatal; not
+	 * more often than every millisecond (a WATCHDOG_USEC of 1 made the thread spin) */
+	return v / 2 > 1000 ? v / 2 : 1000;
 }
 
 /* Adds <us> microseconds to <*t>. */
