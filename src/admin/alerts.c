@@ -667,7 +667,7 @@ sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p, const struct sl_con
 		s->w = &cfg->webhooks[i];
 		for (size_t k = 0; k < SOCKS_TRACKED; k++)
 			s->socks[k] = -1;
-		s->q = calloc(a->qcap, sizeof(s->q[0]));
+		s->q = calloc(a->qcap, sizeof(struct note *));
 		if (s->q == NULL) {
 			err = -ENOMEM;
 			goto err_free;
