@@ -28,34 +28,23 @@ access_log_file(const struct sl_config *cfg)
 	return path == NULL || path[0] == '\0' || strcmp(path, "-") == 0 ? NULL : path;
 }
 
-/* Whether <id> may write a file of <st>'s owner and mode, as the kernel's mode check decides. */
+/*
+ * Whether <id> may do what <user_bit> (S_IWUSR: write; S_IXUSR: search a directory) allows on
+ * a file of <st>'s owner and mode, as the kernel's mode check decides.
+ */
 static bool
-may_write(const struct sl_privs_id *id, const struct stat *st)
+may(const struct sl_privs_id *id, const struct stat *st, mode_t user_bit)
 {
 	bool member = st->st_gid == id->gid;
 
 	if (id->uid == 0)
 		return true;
 	if (st->st_uid == id->uid)
-		return (st->st_mode & S_IWUSR) != 0;
+		return (st->st_mode & user_bit) != 0;
 	for (size_t i = 0; i < id->ngroups; i++)
 		member |= st->st_gid == id->groups[i];
-	return (st->st_mode & (member ? S_IWGRP : S_IWOTH)) != 0;
-}
-
-/* Whether <id> may search (enter) a directory of <st>'s owner and mode. */
-static bool
-may_search(const struct sl_privs_id *id, const struct stat *st)
-{
-	bool member = st->st_gid == id->gid;
-
-	if (id->uid == 0)
-		return true;
-	if (st->st_uid == id->uid)
-		return (st->st_mode & S_IXUSR) != 0;
-	for (size_t i = 0; i < id->ngroups; i++)
-		member |= st->st_gid == id->groups[i];
-	return (st->st_mode & (member ? S_IXGRP : S_IXOTH)) != 0;
+	/* the group's bit is the user's three places down, the others' six */
+	return (st->st_mode & (member ? user_bit >> 3 : user_bit >> 6)) != 0;
 }
 
 /*
@@ -71,7 +60,7 @@ unreachable_dir(const struct sl_privs_id *id, const char *path, char *dir, size_
 		return false; /* relative: from the working directory, which the start keeps */
 	for (const char *s = strchr(path + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
 		snprintf(dir, size, "%.*s", (int)(s - path), path);
-		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !may_search(id, &st))
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !may(id, &st, S_IXUSR))
 			return true;
 	}
 	return false;
@@ -143,7 +132,7 @@ privileges_check(const struct sl_config *cfg, struct privileges_plan *plan, char
 	/* a file the start makes is given to the user; one that exists (a file, a FIFO, a device)
 	 * must be writable by it */
 	if (root && log != NULL && !plan->access_log_new && stat(log, &st) == 0 &&
-	    !may_write(&id, &st)) {
+	    !may(&id, &st, S_IWUSR)) {
 		say_not_writable(why, size, log, &id);
 		return -1;
 	}

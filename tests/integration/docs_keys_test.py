@@ -115,9 +115,9 @@ def documented_ranges(text):
 
 
 def markdown_key_tables(text):
-    """[(title, [key, ...], {key: type cell})] for every table of <text> whose first column is
-    "key" (outside code fences); a row whose first cell is not one `key` is listed as its raw
-    first cell."""
+    """[(title, [key, ...], {key: type cell}, {key: default cell})] for every table of <text>
+    whose first column is "key" (outside code fences); a row whose first cell is not one `key`
+    is listed as its raw first cell."""
     lines = text.splitlines()
     tables, fenced = [], False
     for i, line in enumerate(lines):
@@ -129,7 +129,7 @@ def markdown_key_tables(text):
         while j >= 0 and not lines[j].strip():
             j -= 1
         title = lines[j] if j >= 0 else ""
-        keys, types = [], {}
+        keys, types, defaults = [], {}, {}
         for row in lines[i + 2:]:
             if not row.startswith("|"):
                 break
@@ -137,7 +137,8 @@ def markdown_key_tables(text):
             m = re.fullmatch(r"`([^`]+)`", cells[1].strip())
             keys.append(m.group(1) if m else cells[1].strip())
             types[keys[-1]] = cells[2].strip() if len(cells) > 2 else ""
-        tables.append((title, keys, types))
+            defaults[keys[-1]] = cells[3].strip() if len(cells) > 3 else ""
+        tables.append((title, keys, types, defaults))
     return tables
 
 
@@ -204,7 +205,7 @@ class LoaderKeysInDocs(unittest.TestCase):
         for name, keys in sorted(self.tables.items()):
             with self.subTest(table=name):
                 pattern = PLACES[name][0]
-                found = [k for title, k, _ in docs if re.match(pattern, title)]
+                found = [k for title, k, _, _ in docs if re.match(pattern, title)]
                 self.assertEqual(1, len(found),
                                  f"configuration.md: want one key table titled /{pattern}/")
                 self.assertEqual(sorted(keys), sorted(found[0]),
@@ -228,7 +229,7 @@ class LoaderBoundsInDocs(unittest.TestCase):
         man = man_entries(read(YAML_5))
         cls.md, cls.man = {}, {}
         for name, (pattern, place) in PLACES.items():
-            for title, _, types in docs:
+            for title, _, types, _ in docs:
                 if re.match(pattern, title):
                     cls.md[name] = types
             cls.man[name] = man.get(place, {})
@@ -280,31 +281,6 @@ class LoaderBoundsInDocs(unittest.TestCase):
                 self.assertEqual(sorted(names), sorted(set(re.findall(r"\w+", choice)) - {"or"}), man)
 
 
-def markdown_defaults(text):
-    """{title: {key: default cell}} for the key tables of <text> (their third column)."""
-    out = {}
-    lines = text.splitlines()
-    fenced = False
-    for i, line in enumerate(lines):
-        if line.startswith("```"):
-            fenced = not fenced
-        if fenced or not re.match(r"^\|\s*key\s*\|", line):
-            continue
-        j = i - 1
-        while j >= 0 and not lines[j].strip():
-            j -= 1
-        cells = {}
-        for row in lines[i + 2:]:
-            if not row.startswith("|"):
-                break
-            c = row.split("|")
-            m = re.fullmatch(r"`([^`]+)`", c[1].strip())
-            if m and len(c) > 3:
-                cells[m.group(1)] = c[3].strip()
-        out[lines[j] if j >= 0 else ""] = cells
-    return out
-
-
 def normal_default(kind, text):
     """A default as a comparable value: durations in ms, sizes in bytes, else the text."""
     try:
@@ -326,13 +302,13 @@ class LoaderDefaultsInDocs(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        docs = markdown_defaults(read(CONFIG_MD))
+        docs = markdown_key_tables(read(CONFIG_MD))
         cls.rows = list_keys()
         cls.md = {}
         for name, (pattern, _) in PLACES.items():
-            for title, cells in docs.items():
+            for title, _, _, defaults in docs:
                 if re.match(pattern, title):
-                    cls.md[name] = cells
+                    cls.md[name] = defaults
 
     def test_the_defaults_are_found(self):
         self.assertEqual("`16k`", self.md["listener_keys"]["buffer_size"])

@@ -202,6 +202,18 @@ class PrivilegesTest(unittest.TestCase):
                 self.assertEqual(rc, r.returncode, r.stderr)
                 self.assertIn(text, r.stdout + r.stderr)
 
+    def refused_by_check_and_start(self, cfg, said):
+        """--check and the start of <cfg> both exit 1 saying <said>; their outputs."""
+        outs = []
+        for args in (["--check", "-c", cfg], ["-c", cfg]):
+            with self.subTest(args=args[0]):
+                r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
+                                   timeout=30 * SLOW)
+                self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+                self.assertIn(said, r.stdout + r.stderr)
+                outs.append(r.stdout + r.stderr)
+        return outs
+
     def test_access_log_the_user_cannot_write_refuses_to_start(self):
         log = os.path.join(self.dir, "root-only.log")
         with open(log, "w"):
@@ -226,13 +238,8 @@ class PrivilegesTest(unittest.TestCase):
             port = free_port()
             cfg = self.write(config(port, self.backend.port, f"user: {USER}\n",
                                     access_log=fifo))
-            for args in (["--check", "-c", cfg], ["-c", cfg]):
-                with self.subTest(args=args[0]):
-                    r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
-                                       timeout=30 * SLOW)
-                    self.assertEqual(1, r.returncode, r.stdout + r.stderr)
-                    self.assertIn(f"access_log {fifo} is not writable by user {USER}",
-                                  r.stdout + r.stderr)
+            self.refused_by_check_and_start(
+                cfg, f"access_log {fifo} is not writable by user {USER}")
             os.chmod(fifo, 0o666)
             with Sluice(["-c", cfg, "-w", "1"], port=port) as px:
                 wait_for_text(px, "listening on")
@@ -267,12 +274,7 @@ class PrivilegesTest(unittest.TestCase):
         os.lchown(log, self.pw.pw_uid, self.gid)
         cfg = self.write(config(free_port(), self.backend.port, f"user: {USER}\n",
                                 access_log=log))
-        for args in (["--check", "-c", cfg], ["-c", cfg]):
-            with self.subTest(args=args[0]):
-                r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
-                                   timeout=30 * SLOW)
-                self.assertEqual(1, r.returncode, r.stdout + r.stderr)
-                self.assertIn(f"access_log {log} is a symbolic link", r.stdout + r.stderr)
+        self.refused_by_check_and_start(cfg, f"access_log {log} is a symbolic link")
         self.assertFalse(os.path.exists(target), "root made the link's target")
 
     def test_access_log_in_a_directory_the_user_cannot_enter_is_refused_by_check_too(self):
@@ -287,15 +289,10 @@ class PrivilegesTest(unittest.TestCase):
         os.chown(log, self.pw.pw_uid, self.gid)
         cfg = self.write(config(free_port(), self.backend.port, f"user: {USER}\n",
                                 access_log=log))
-        for args in (["--check", "-c", cfg], ["-c", cfg]):
-            with self.subTest(args=args[0]):
-                r = subprocess.run([SLUICE] + args, capture_output=True, text=True,
-                                   timeout=30 * SLOW)
-                self.assertEqual(1, r.returncode, r.stdout + r.stderr)
-                self.assertIn(f"access_log {log} is out of reach of user {USER}",
-                              r.stdout + r.stderr)
-                self.assertIn(f"it may not enter {closed}", r.stdout + r.stderr)
-                self.assertNotIn("listening on", r.stderr)
+        for out in self.refused_by_check_and_start(
+                cfg, f"access_log {log} is out of reach of user {USER}"):
+            self.assertIn(f"it may not enter {closed}", out)
+            self.assertNotIn("listening on", out)
 
     def test_access_log_through_a_link_only_root_can_change_is_taken(self):
         """/dev/stdout (root's link in root's /dev): the lines go to standard output."""
