@@ -75,10 +75,11 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	}
 	pthread_mutex_lock(&rl->mu);
 	notify_reloading(); /* systemd: RELOADING=1 */
-	if (load_for_reload(&next, c->config_path, why) != 0) {
-		refuse(why, who,
-		       "%s has errors (above): not reloaded, the previous configuration goes on",
-		       c->config_path);
+	err = load_for_reload(&next, c->config_path, why);
+	if (err != 0) {
+		/* the loader said which (above): a file it could not read, or one with errors */
+		refuse(why, who, "%s %s (above): not reloaded, the previous configuration goes on",
+		       c->config_path, err == -EINVAL ? "has errors" : "cannot be read");
 		goto out_notify;
 	}
 	if (cli_apply_overrides(next, c) != 0) {

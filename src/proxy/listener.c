@@ -340,6 +340,11 @@ sl__listener_listen_why(const struct sl_config_listener *c, const struct sl_addr
 		snprintf(held, sizeof(held),
 		         " (not an address of this host: give it one, or set freebind: true on "
 		         "the listener to bind it before the host has it)");
+	else if (err == -EACCES && sl_addr_port(a) != 0 && sl_addr_port(a) < 1024)
+		snprintf(held, sizeof(held),
+		         " (a port below 1024 needs CAP_NET_BIND_SERVICE, which this process "
+		         "does not have%s)",
+		         geteuid() != 0 ? " once it dropped its privileges: restart sluice" : "");
 	snprintf(why, size, "listener %s: cannot listen on %s: %s%s", c->name,
 	         sl_addr_format(a, text, sizeof(text)), strerror(-err), held);
 }

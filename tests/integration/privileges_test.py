@@ -136,7 +136,9 @@ class PrivilegesTest(unittest.TestCase):
                                   "group: g}\ngroups:\n"))
             px.proc.send_signal(signal.SIGHUP)
             wait_for_text(px, "SIGHUP: not reloaded: listener low2: cannot listen on")
-            self.assertIn("Permission denied", px.stderr())
+            self.assertIn("Permission denied (a port below 1024 needs CAP_NET_BIND_SERVICE, "
+                          "which this process does not have once it dropped its privileges: "
+                          "restart sluice)", px.stderr())
             with connect(port) as s:
                 self.assertTrue(echoed(s, b"after the refused reload"))
             self.assertEqual(0, px.stop())
@@ -334,7 +336,8 @@ class PrivilegesTest(unittest.TestCase):
                           "denied): every reload (SIGHUP, sluicectl reload) will fail",
                           px.stderr())
             px.proc.send_signal(signal.SIGHUP)
-            wait_for_text(px, "not reloaded")
+            wait_for_text(px, f"SIGHUP: {cfg} cannot be read (above): not reloaded")
+            self.assertIn(f"{cfg}: cannot read: Permission denied", px.stderr())
             with connect(port) as s:
                 self.assertTrue(echoed(s, b"after the refused reload"))
             self.assertEqual(0, px.stop(), px.stderr())
