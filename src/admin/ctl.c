@@ -1051,6 +1051,7 @@ serve_lines(struct sl_ctl *c, struct ctl_client *cl, bool *quit)
 static bool
 serve_client(struct sl_ctl *c, struct ctl_client *cl, short revents, bool *quit)
 {
+	size_t held;
 	ssize_t n;
 
 	if (cl->out != NULL) {
@@ -1069,12 +1070,13 @@ serve_client(struct sl_ctl *c, struct ctl_client *cl, short revents, bool *quit)
 	if (n == 0)
 		return false;
 	cl->len += (size_t)n;
-	n = (ssize_t)cl->len;
+	held = cl->len;
 	if (!serve_lines(c, cl, quit))
 		return false;
 	/* silent from the answer on, however long it took; bytes that complete no request do
-	 * not count (a byte now and then would keep a place for ever) */
-	if (cl->len < (size_t)n)
+	 * not count (a byte now and then would keep a place for ever): a line was answered if
+	 * the buffer holds less than it did */
+	if (cl->len < held)
 		cl->last_ns = sl_clock_ns();
 	return true;
 }
