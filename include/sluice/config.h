@@ -75,6 +75,17 @@ enum sl_fwd_mode {
 };
 
 /*
+ * true if forward mode <m> can hold one direction back, which bandwidth limits need; a listener
+ * with a limit opens a uring listener as copy and a sockmap one as splice
+ * (sl__listener_open() in listener.c).
+ */
+static inline bool
+sl_config_fwd_pauses(enum sl_fwd_mode m)
+{
+	return m != SL_FWD_URING && m != SL_FWD_SOCKMAP;
+}
+
+/*
  * true if a session of forward mode <m> may splice, and so hold a pipe pair (splice, auto; and
  * sockmap, which splices where the kernel cannot take the sockets: the fd budget counts them).
  */

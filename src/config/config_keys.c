@@ -199,20 +199,20 @@ holder(const void *field, size_t offset)
 }
 
 /*
- * bandwidth.source set or not: the source table keeps byte buckets only when built so. And on
- * a uring or sockmap listener, any limit set or not: those forwarders cannot pause a
- * direction, so the listener is opened as copy or splice while it has one (listener.c).
+ * Whether a listener keeps its socket from bandwidth <a> to <b>: bandwidth.source set or not
+ * (the source table keeps byte buckets only when built so), and, on a listener whose forwarder
+ * cannot pause a direction, any limit set or not (it is opened as another forwarder while it
+ * has one: sl_config_fwd_pauses()).
  */
 bool
-sl__config_same_bandwidth_per_source(const void *a, const void *b)
+sl__config_bandwidth_keeps_listener(const void *a, const void *b)
 {
 	const struct sl_config_bandwidth *x = a, *y = b;
 	const struct sl_config_listener *lx =
 	        holder(a, offsetof(struct sl_config_listener, bandwidth));
 	const struct sl_config_listener *ly =
 	        holder(b, offsetof(struct sl_config_listener, bandwidth));
-	bool fallback = lx->forward == SL_FWD_URING || lx->forward == SL_FWD_SOCKMAP ||
-	                ly->forward == SL_FWD_URING || ly->forward == SL_FWD_SOCKMAP;
+	bool fallback = !sl_config_fwd_pauses(lx->forward) || !sl_config_fwd_pauses(ly->forward);
 
 	if (fallback && (x->limited != 0) != (y->limited != 0))
 		return false;

@@ -189,7 +189,7 @@ struct sl__config_key {
 	K(LISTENER, PROXY, "proxy_protocol", SL__MAP(PROXY_IN, struct sl_config_listener, proxy_in), LIVE) \
 	K(LISTENER, RATE, "rate", SL__MAP(RATE, struct sl_config_listener, rate), LIVE) \
 	K(LISTENER, SOURCE, "source_limits", SL__MAP_SAME(SOURCE, struct sl_config_listener, source, sl__config_same_source_on), REOPEN) \
-	K(LISTENER, BANDWIDTH, "bandwidth", SL__MAP_SAME(BANDWIDTH, struct sl_config_listener, bandwidth, sl__config_same_bandwidth_per_source), REOPEN) \
+	K(LISTENER, BANDWIDTH, "bandwidth", SL__MAP_SAME(BANDWIDTH, struct sl_config_listener, bandwidth, sl__config_bandwidth_keeps_listener), REOPEN) \
 	K(TIMEOUT, CONNECT, "connect", SL__TYPED(MS, struct sl_config_timeouts, connect_ms, 1, UINT32_MAX, 5000), LIVE) \
 	K(TIMEOUT, CLIENT, "client_idle", SL__TYPED(MS, struct sl_config_timeouts, client_idle_ms, 0, UINT32_MAX, 60000), LIVE) \
 	K(TIMEOUT, SERVER, "server_idle", SL__TYPED(MS, struct sl_config_timeouts, server_idle_ms, 0, UINT32_MAX, 60000), LIVE) \
@@ -306,7 +306,7 @@ bool sl__config_same_filebuf(const void *a, const void *b);
 bool sl__config_same_fileptr(const void *a, const void *b);
 bool sl__config_same_size(const void *a, const void *b);
 bool sl__config_same_source_on(const void *a, const void *b);
-bool sl__config_same_bandwidth_per_source(const void *a, const void *b);
+bool sl__config_bandwidth_keeps_listener(const void *a, const void *b);
 bool sl__config_same_health_send(const void *a, const void *b);
 bool sl__config_same_health_expect(const void *a, const void *b);
 bool sl__config_same_resolvers(const void *a, const void *b);

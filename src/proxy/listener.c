@@ -389,6 +389,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
 		return -EINVAL;
 	l->fwd_ops = fwd_ops[c->forward];
+	/* the two forwarders that cannot pause a direction (sl_config_fwd_pauses()) */
 	if (c->forward == SL_FWD_URING) {
 		const char *why = NULL;
 

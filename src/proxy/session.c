@@ -487,12 +487,13 @@ session_local_failure(struct sl_session *s, int err)
 	struct sl_plistener *l = s->l;
 	struct sl_pworker *w = l->w;
 	uint64_t now = sl_loop_now_ms(w->loop);
+	uint32_t connect_ms = sl__listener_live(l)->timeouts.connect_ms;
 
 	sl__wgroup_put(l->group, s->backend);
 	s->backend = -1;
 	s->ntried--; /* the pick marked it tried: it was not */
 	if (s->state != SL_SS_LOCAL_WAIT) {
-		s->queue_until = now + sl__listener_live(l)->timeouts.connect_ms;
+		s->queue_until = now + connect_ms;
 		set_state(s, SL_SS_LOCAL_WAIT);
 		if (w->local_wait_logged_ms == 0 ||
 		    now - w->local_wait_logged_ms >= SL_LOCAL_WAIT_LOG_MS) {
@@ -501,8 +502,7 @@ session_local_failure(struct sl_session *s, int err)
 			        "listener %s: cannot open a backend connection: %s; this host's "
 			        "shortage, not the backend's fault: the client waits, tried again "
 			        "every %u ms until timeouts.connect (%u ms)",
-			        l->cfg->name, strerror(-err), SL_LOCAL_WAIT_RETRY_MS,
-			        sl__listener_live(l)->timeouts.connect_ms);
+			        l->cfg->name, strerror(-err), SL_LOCAL_WAIT_RETRY_MS, connect_ms);
 		}
 	}
 	if (now >= s->queue_until) {
