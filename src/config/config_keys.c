@@ -220,6 +220,14 @@ sl__config_bandwidth_keeps_listener(const void *a, const void *b)
 	       (y->source[0].rate != 0 || y->source[1].rate != 0);
 }
 
+/* workers: the counts the two files give, so 0 and the count it stands for are the same */
+bool
+sl__config_same_workers(const void *a, const void *b)
+{
+	return sl_config_workers(holder(a, offsetof(struct sl_config, workers))) ==
+	       sl_config_workers(holder(b, offsetof(struct sl_config, workers)));
+}
+
 bool
 sl__config_same_health_send(const void *a, const void *b)
 {

@@ -100,6 +100,8 @@ struct sl__config_key {
 /* clang-format off */
 /* <spec> with the default --list-keys prints in words */
 #define SL__D(spec, text) spec, .def_text = (text)
+/* <spec> whose values compare with <s> (see .same) */
+#define SL__SAME(spec, s) spec, .same = (s)
 #define SL__TYPED(k, T, f, l, h, d) .kind = SL__KIND_##k, .offset = offsetof(T, f), \
 	.size = sizeof(((T *)0)->f), .lo = (l), .hi = (h), .def = (d)
 #define SL__ENUM(T, f, n, cnt, d) .kind = SL__KIND_ENUM, .offset = offsetof(T, f), \
@@ -126,7 +128,7 @@ struct sl__config_key {
  * sluice/config.h and its rows in the documentation.
  */
 #define SL__CONFIG_KEYS(K) \
-	K(TOP, WORKERS, "workers", SL__TYPED(U32, struct sl_config, workers, 0, SL_CONFIG_WORKERS_MAX, 0), RESTART) \
+	K(TOP, WORKERS, "workers", SL__SAME(SL__TYPED(U32, struct sl_config, workers, 0, SL_CONFIG_WORKERS_MAX, 0), sl__config_same_workers), RESTART) \
 	K(TOP, DRAIN, "drain_timeout", SL__TYPED(MS, struct sl_config, drain_timeout_ms, 0, UINT32_MAX, 30000), LIVE) \
 	K(TOP, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config, max_connections, 0, SL_CONFIG_MAX_CONNECTIONS_MAX, 0), RESTART) \
 	K(TOP, LOG, "log", SL__MAP_HERE(LOG), LIVE) \
@@ -306,6 +308,7 @@ bool sl__config_same_filebuf(const void *a, const void *b);
 bool sl__config_same_fileptr(const void *a, const void *b);
 bool sl__config_same_size(const void *a, const void *b);
 bool sl__config_same_source_on(const void *a, const void *b);
+bool sl__config_same_workers(const void *a, const void *b);
 bool sl__config_bandwidth_keeps_listener(const void *a, const void *b);
 bool sl__config_same_health_send(const void *a, const void *b);
 bool sl__config_same_health_expect(const void *a, const void *b);

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """SIGHUP reloads the file: live fields (here allow/deny and the source limits) apply to new
 clients at once while an open session goes on untouched; a file that changes what was built at
-start (the worker count), or one with errors, is refused with the reason and the previous
+start (the worker count; 0 and the count it stands for are one), or one with errors, is refused with the reason and the previous
 configuration goes on. Listener changes that re-open a listener: reload_listeners_test.py."""
 import os
 import select
@@ -77,6 +77,25 @@ class Reload(unittest.TestCase):
                 self.assertEqual(0, px.stop())
                 err = px.stderr()
             self.assertIn("rejected: 2 clients: acl_denied 1, source_connections 1", err)
+
+    def test_workers_0_and_the_count_it_stands_for_are_the_same_file(self):
+        """workers: 0 runs one worker per CPU the process may use: a file that writes that
+        count out reloads (nothing changes), and so does 0 again; another count is refused."""
+        cpus = len(os.sched_getaffinity(0))
+        with Server(echo_handler) as b:
+            port = free_port()
+            write(self.path, port, b.addr, workers=0)
+            with Sluice(["-c", self.path], port=port) as px:
+                for workers in (cpus, 0):
+                    write(self.path, port, b.addr, workers=workers)
+                    self.hup_and_wait(px, f"SIGHUP: {self.path} reloaded")
+                write(self.path, port, b.addr, workers=cpus + 1)
+                self.hup_and_wait(px, "SIGHUP: not reloaded: workers changed (needs a restart)")
+                s = connect(port)
+                self.assertTrue(echoed(s))
+                s.close()
+                self.assertEqual(0, px.stop())
+                self.assertEqual(2, px.stderr().count(f"SIGHUP: {self.path} reloaded"))
 
 
 if __name__ == "__main__":
