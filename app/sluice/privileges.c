@@ -191,6 +191,21 @@ warn_access_log_dir(const struct sl_config *cfg, const struct sl_privs_id *id)
 		        id->user, (unsigned)id->uid, dir, log);
 }
 
+/* After the drop: a user still in group root (gid 0, its primary group or another) keeps that
+ * group's access to every file owned by it. */
+static void
+warn_root_group(const struct sl_privs_id *id)
+{
+	for (size_t i = 0; i < id->ngroups; i++) {
+		if (id->groups[i] != 0)
+			continue;
+		sl_log_warn("user %s is still in group root (gid 0)%s: it keeps that group's access "
+		            "to files; set group: to an unprivileged group",
+		            id->user, i == 0 ? " as its primary group" : "");
+		return;
+	}
+}
+
 int
 privileges_drop(struct sl_proxy *p, const struct sl_config *cfg, const struct privileges_plan *plan,
                 const char *reload_from)
@@ -247,6 +262,7 @@ privileges_drop(struct sl_proxy *p, const struct sl_config *cfg, const struct pr
 		return -1;
 	}
 	warn_access_log_dir(cfg, &id);
+	warn_root_group(&id);
 	if (reload_from != NULL && access(reload_from, R_OK) != 0)
 		sl_log_warn("user %s (uid %u) cannot read %s (%s): every reload (SIGHUP, sluicectl "
 		            "reload) will fail until it can; keep the file readable by it (mode "

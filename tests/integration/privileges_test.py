@@ -144,6 +144,7 @@ class PrivilegesTest(unittest.TestCase):
             self.assertEqual(0, px.stop())
         self.assertIn("draining", px.stderr())
         self.assertIn("sessions: 3 accepted", px.stderr())
+        self.assertNotIn("group root", px.stderr())
         # one line per session, none lost; the two after the reopen in the file the new user
         # created (the first may land in either: the logger writes behind the sessions)
         with open(log) as new, open(log + ".1") as old:
@@ -156,6 +157,19 @@ class PrivilegesTest(unittest.TestCase):
 
     def test_numeric_ids_run_with_no_privilege_left(self):
         self.run_dropped(SLUICE, str(self.pw.pw_uid), str(self.gid))
+
+    def test_a_user_left_in_group_root_is_warned(self):
+        """group: 0 drops the user but keeps the root group: the start says so."""
+        port = free_port()
+        cfg = self.write(config(port, self.backend.port, f"user: {USER}\ngroup: 0\n"))
+        with Sluice(["-c", cfg], port=port) as px:
+            wait_for_text(px, f"running as user {USER} (uid {self.pw.pw_uid}), group root (gid 0)")
+            wait_for_text(px, f"user {USER} is still in group root (gid 0) as its primary group: "
+                              "it keeps that group's access to files; set group: to an "
+                              "unprivileged group")
+            with connect(port) as s:
+                self.assertTrue(echoed(s))
+            self.assertEqual(0, px.stop())
 
     @unittest.skipUnless(netns.STATIC_BIN, "sluice-static is built only in Release builds")
     def test_static_binary_resolves_names_without_nss(self):
