@@ -58,7 +58,8 @@ struct sl_pool_stats {
 /*
  * Creates a pool. Returns 0 and stores it in <*out>, or -EINVAL (bad options: block_size 0 or
  * over 1 GiB, align not a power of two or over 4096, magazine_size over 65536, blocks_per_chunk
- * over 2^24, unknown flags, prealloc_blocks over max_bytes), -ENOMEM, or -ENOSPC when
+ * over 2^24, unknown flags, prealloc_blocks over max_bytes), -ENOMEM (at once if
+ * prealloc_blocks blocks are more than the machine's physical memory), or -ENOSPC when
  * SL__POOL_MAX (4096) pools are already live (ids are recycled by sl_pool_destroy). max_bytes
  * caps the chunk mappings only; per-thread caches (one malloc per thread and pool, on first use)
  * and magazine slabs are metadata outside it. The caller owns the pool and releases it with

@@ -49,7 +49,8 @@ struct sl_queue_stats {
 	uint64_t segments_retired; /* consumed segments handed to the epoch domain */
 	uint64_t segments_freed;   /* of those, freed by the domain (back to the pool) */
 	size_t segments_waiting;   /* consumed, not yet retired: the domain was full (they are
-	                              retired, oldest first, as it makes room) */
+	                              retired, oldest first, at the next consumed segment or
+	                              empty dequeue once it has room) */
 	size_t pool_bytes;         /* bytes the segment pool has mapped */
 };
 

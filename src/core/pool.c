@@ -750,6 +750,23 @@ sl__pool_free_slow(struct sl_pool *p, void *block)
 
 /* ---- lifecycle ---- */
 
+/*
+ * true if <blocks> blocks of <size> bytes are more than this machine's memory: creating the pool
+ * would map chunks for a long time and end in swap or the OOM killer instead of failing.
+ */
+static bool
+prealloc_over_ram(size_t blocks, size_t size)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	size_t bytes;
+
+	if (blocks == 0 || pages <= 0 || page <= 0)
+		return false;
+	if (__builtin_mul_overflow(blocks, size, &bytes))
+		return true;
+	return bytes / (size_t)page > (size_t)pages;
+}
+
 static int
 pool_opts_check(const struct sl_pool_opts *o, size_t *align)
 {
@@ -762,6 +779,8 @@ pool_opts_check(const struct sl_pool_opts *o, size_t *align)
 		return -EINVAL;
 	if (o->flags & ~(unsigned)SL_POOL_HUGEPAGES)
 		return -EINVAL;
+	if (prealloc_over_ram(o->prealloc_blocks, o->block_size))
+		return -ENOMEM;
 	return 0;
 }
 

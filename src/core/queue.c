@@ -137,6 +137,24 @@ seg_try_retire(struct sl_queue *q, struct seg *s)
 	return -ENOSPC;
 }
 
+/* Retires the limbo's segments, oldest first, until the domain refuses one. Under limbo_mu. */
+static void
+limbo_drain_locked(struct sl_queue *q)
+{
+	while (q->limbo_head != NULL) {
+		/* read before the retire: the domain may free the segment at once */
+		struct seg *next = q->limbo_head->limbo_next;
+		if (seg_try_retire(q, q->limbo_head) != 0)
+			break;
+		q->limbo_head = next;
+		q->limbo_len--;
+	}
+	if (q->limbo_head == NULL)
+		q->limbo_tail = NULL;
+	/* relaxed: a statistic (and limbo_retry()'s hint), written under limbo_mu */
+	atomic_store_explicit(&q->waiting, q->limbo_len, memory_order_relaxed);
+}
+
 /*
  * Retires the unlinked segment <s> after the segments waiting in the limbo list (those the epoch
  * domain had no room for earlier), oldest first, until the domain refuses one; the rest wait
@@ -155,18 +173,24 @@ limbo_retire(struct sl_queue *q, struct seg *s)
 		q->limbo_head = s;
 	q->limbo_tail = s;
 	q->limbo_len++;
-	while (q->limbo_head != NULL) {
-		/* read before the retire: the domain may free the segment at once */
-		struct seg *next = q->limbo_head->limbo_next;
-		if (seg_try_retire(q, q->limbo_head) != 0)
-			break;
-		q->limbo_head = next;
-		q->limbo_len--;
-	}
-	if (q->limbo_head == NULL)
-		q->limbo_tail = NULL;
-	/* relaxed: a statistic, written under limbo_mu */
-	atomic_store_explicit(&q->waiting, q->limbo_len, memory_order_relaxed);
+	limbo_drain_locked(q);
+	pthread_mutex_unlock(&q->limbo_mu);
+}
+
+/*
+ * A dequeue that found the queue empty retries the limbo, so segments refused while the domain
+ * was full do not stay held once the traffic stops. Never waits: if another thread holds
+ * limbo_mu, it is draining already.
+ */
+static void
+limbo_retry(struct sl_queue *q)
+{
+	/* relaxed: a hint; the list itself is read under limbo_mu */
+	if (sl_likely(atomic_load_explicit(&q->waiting, memory_order_relaxed) == 0))
+		return;
+	if (pthread_mutex_trylock(&q->limbo_mu) != 0)
+		return;
+	limbo_drain_locked(q);
 	pthread_mutex_unlock(&q->limbo_mu);
 }
 
@@ -360,8 +384,10 @@ queue_take(struct sl_queue *q, void **items, size_t max)
 		/* relaxed: a hint; the CAS on deq below decides who takes slots h .. h + n - 1 */
 		h = atomic_load_explicit(&s->deq, memory_order_relaxed);
 		if (sl_unlikely(h >= q->nslots)) {
-			if (!head_advance(q, s))
+			if (!head_advance(q, s)) {
+				limbo_retry(q);
 				return 0;
+			}
 			continue;
 		}
 		end = q->nslots - h < max ? q->nslots : h + max;
@@ -375,8 +401,10 @@ queue_take(struct sl_queue *q, void **items, size_t max)
 				break;
 			items[n] = v;
 		}
-		if (n == 0)
+		if (n == 0) {
+			limbo_retry(q);
 			return 0;
+		}
 		/* a filled slot keeps its item for the segment's life (the epoch keeps <s> alive),
 		 * so whoever moves deq from h owns what we read; relaxed: the CAS only hands out
 		 * slots, the slots carry the items (A5) */

@@ -73,10 +73,13 @@ sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g
 	 * would eject it again, the backoff doubled, once per <limit> of a burst */
 	if (atomic_load_explicit(&b->ejected_until_ms, memory_order_relaxed) > now_ms)
 		return false;
-	/* relaxed: see the file header; fetch_add hands each failure a distinct count, so exactly
-	 * one worker sees the count that crosses the limit and ejects */
+	/* relaxed: see the file header; fetch_add hands each failure a distinct count */
 	n = atomic_fetch_add_explicit(&b->fails, 1, memory_order_relaxed) + 1;
-	if (n != limit)
+	/* at or past the limit: past it when a reload lowered the limit during a streak. The
+	 * worker whose count is still the latest resets it and ejects, so exactly one does;
+	 * relaxed: as above, the CAS only picks that worker */
+	if (n < limit || !atomic_compare_exchange_strong_explicit(
+	                         &b->fails, &n, 0, memory_order_relaxed, memory_order_relaxed))
 		return false;
 	backoff = atomic_load_explicit(&b->backoff_ms, memory_order_relaxed);
 	if (backoff == 0)
@@ -86,10 +89,8 @@ sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g
 	atomic_store_explicit(&b->ejected_until_ms, now_ms + backoff, memory_order_relaxed);
 	atomic_store_explicit(&b->backoff_ms, backoff > max / 2 ? max : backoff * 2,
 	                      memory_order_relaxed); /* relaxed: as above */
-	/* relaxed: as above; a failure counted meanwhile by another worker is forgotten */
-	atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
 	sl_log_warn("backend %s/%s ejected for %u ms after %u consecutive connect failures",
-	            g->name, b->name, backoff, limit);
+	            g->name, b->name, backoff, n);
 	return true;
 }
 

@@ -5,11 +5,12 @@ retry is counted only when another backend is tried."""
 import contextlib
 import os
 import re
+import signal
 import socket
 import unittest
 
 from harness import (Server, Sluice, closed_by_peer, connect, free_port, recv_all, refused_address,
-                     scrape_metrics, write_config)
+                     scrape_metrics, wait_for_text, write_config)
 
 
 def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None):
@@ -136,6 +137,27 @@ class Failover(unittest.TestCase):
                 # the log names the backend as GROUP/NAME, as its other lines do
                 self.assertRegex(px.stderr(), rf"backend g/{re.escape(dead)} ejected for \d+ ms "
                                  r"after 2 consecutive connect failures\n")
+
+    def test_a_limit_lowered_below_a_running_streak_ejects_at_the_next_failure(self):
+        """4 failures in a row under failures: 10, then a reload to failures: 3: the backend is
+        past the new limit, so its next failure ejects it (it never equalled 3 again, and a
+        dead backend never succeeds to restart the count)."""
+        with refused_address() as dead, Server(echo) as live:
+            port = free_port()
+            path = config(port, [dead, live.addr], retries=1, passive_failures=10)
+            with Sluice(["-c", path], port=port) as px:
+                for _ in range(4):  # each tries the dead one, then the live one
+                    self.assertEqual(b"ping\n", ask(port))
+                self.assertNotIn("ejected", px.stderr())
+                with open(path, "w") as f, open(config(port, [dead, live.addr], retries=1,
+                                                       passive_failures=3)) as new:
+                    f.write(new.read())
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, "reloaded")
+                self.assertEqual(b"ping\n", ask(port))
+                wait_for_text(px, f"backend g/{dead} ejected for ")
+                self.assertIn("after 5 consecutive connect failures", px.stderr())
+                self.assertEqual(0, px.stop())
 
     def test_a_burst_of_failed_connects_ejects_once(self):
         """30 clients at once towards a backend that never accepts: their connects were all

@@ -316,6 +316,39 @@ queue_keeps_segments_waiting_while_the_domain_is_full(void **state)
 	fix_close(&f);
 }
 
+/* Segments that waited for a full domain do not stay held once the traffic stops: a dequeue
+ * that finds the queue empty retires them when the domain has room again. */
+static void
+queue_retires_waiting_segments_when_a_dequeue_finds_it_empty(void **state)
+{
+	struct fix f;
+	struct sl_queue_stats st;
+	void *it;
+
+	(void)state;
+	fix_open(&f, 2, 2);
+	for (unsigned i = 0; i < 10; i++)
+		assert_int_equal(0, sl_queue_enqueue(f.q, ITEM(i)));
+	for (unsigned i = 0; i < 10; i++)
+		assert_true(sl_queue_dequeue(f.q, &it));
+	st = stats_of(f.q);
+	assert_int_equal(2, st.segments_retired);
+	assert_int_equal(2, st.segments_waiting);
+	/* empty, but the domain is still full (no quiescent point yet): they keep waiting */
+	assert_false(sl_queue_dequeue(f.q, &it));
+	assert_int_equal(2, stats_of(f.q).segments_waiting);
+	/* the traffic has stopped; the reader passes a quiescent point and the domain frees the
+	 * two it holds: the next empty dequeue retires the waiting two */
+	sl_epoch_quiescent(f.epoch, 0);
+	sl_epoch_reclaim(f.epoch);
+	assert_int_equal(2, stats_of(f.q).segments_freed);
+	assert_false(sl_queue_dequeue(f.q, &it));
+	st = stats_of(f.q);
+	assert_int_equal(0, st.segments_waiting);
+	assert_int_equal(4, st.segments_retired);
+	fix_close(&f);
+}
+
 static void
 queue_reuses_segments_in_a_steady_state(void **state)
 {
@@ -401,6 +434,7 @@ main(void)
 	        cmocka_unit_test(queue_interleaved_enqueue_and_dequeue_cross_segments_in_order),
 	        cmocka_unit_test(queue_retires_consumed_segments_and_the_domain_frees_them),
 	        cmocka_unit_test(queue_keeps_segments_waiting_while_the_domain_is_full),
+	        cmocka_unit_test(queue_retires_waiting_segments_when_a_dequeue_finds_it_empty),
 	        cmocka_unit_test(queue_reuses_segments_in_a_steady_state),
 	        cmocka_unit_test(queue_destroy_with_items_left_frees_its_segments),
 	        cmocka_unit_test(queue_destroy_leaves_retired_segments_to_the_domain),
