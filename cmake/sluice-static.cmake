@@ -110,5 +110,5 @@ else()
 	target_link_options(sluice-static PRIVATE -static-pie -Wl,--fatal-warnings
 		-Wl,--wrap=getaddrinfo -Wl,--wrap=freeaddrinfo
 		-Wl,--wrap=getservbyname -Wl,--wrap=getservbyport_r)
-	install(TARGETS sluice-static RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+	install(TARGETS sluice-static RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT programs)
 endif()

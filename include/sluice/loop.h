@@ -157,7 +157,8 @@ struct sl_loop_opts {
 #define SL_LOOP_MAX_FILES 65536
 
 /*
- * Creates a loop. 0, or -EINVAL, -ENOMEM, or a negative errno from the backend (with
+ * Creates a loop. 0, or -EINVAL (max_events over INT_MAX / 2; bufs positive and not a power of
+ * two or over SL_LOOP_MAX_BUFS), -ENOMEM, or a negative errno from the backend (with
  * SL_LOOP_IO_URING: io_uring's, e.g. -ENOSYS, -EPERM, or -EOPNOTSUPP for a kernel without the
  * features it needs; sl_loop_probe_io_uring() says which).
  */
@@ -208,7 +209,11 @@ SL_API uint64_t sl_loop_now_ms(const struct sl_loop *l);
 SL_API uint64_t sl_loop_now_us(const struct sl_loop *l);
 
 SL_API void sl_io_init(struct sl_io *io, int fd, sl_io_fn fn, void *data);
-/* Registers <io->fd> for <events>, edge-triggered unless SL_IO_LEVEL. 0 or negative errno. */
+/*
+ * Registers <io->fd> for <events>, edge-triggered unless SL_IO_LEVEL. 0 or negative errno. A
+ * file descriptor that is not open: -EBADF at once on epoll; io_uring accepts the request and
+ * the failed poll comes to the callback as SL_IO_HUP (with SL_IO_READ).
+ */
 SL_API int sl_loop_io_add(struct sl_loop *l, struct sl_io *io, unsigned events);
 /* Changes the registered events. 0 or negative errno. */
 SL_API int sl_loop_io_mod(struct sl_loop *l, struct sl_io *io, unsigned events);

@@ -97,7 +97,9 @@ sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o)
 	l->max_timers = (o != NULL && o->max_timers != 0) ? o->max_timers : SL_LOOP_MAX_TIMERS;
 	l->max_files = o != NULL ? o->max_files : 0;
 	l->bufs = o != NULL ? o->bufs : 0;
-	if (l->max_events > INT_MAX / 2) {
+	/* a provided-buffer group is a power of two, up to the kernel's limit on a buffer ring */
+	if (l->max_events > INT_MAX / 2 ||
+	    (l->bufs > 0 && ((l->bufs & (l->bufs - 1)) != 0 || l->bufs > SL_LOOP_MAX_BUFS))) {
 		err = -EINVAL;
 		goto err_free_loop;
 	}

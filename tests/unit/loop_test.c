@@ -696,6 +696,25 @@ unknown_runtime_is_rejected(void **state)
 	                                                     .runtime = (enum sl_loop_runtime)7}));
 }
 
+/* A provided-buffer group is a power of two within the kernel's limit: another count is refused
+ * at create, on either runtime, not later by sl_loop_bufs_open(). */
+static void
+a_bufs_count_that_is_no_power_of_two_is_rejected(void **state)
+{
+	struct sl_loop *l = NULL;
+
+	(void)state;
+	assert_int_equal(-EINVAL, sl_loop_create(&l, &(struct sl_loop_opts){
+	                                                     .runtime = SL_LOOP_EPOLL, .bufs = 3}));
+	assert_int_equal(-EINVAL,
+	                 sl_loop_create(&l, &(struct sl_loop_opts){.runtime = SL_LOOP_EPOLL,
+	                                                           .bufs = SL_LOOP_MAX_BUFS * 2}));
+	assert_null(l);
+	assert_int_equal(0, sl_loop_create(&l, &(struct sl_loop_opts){.runtime = SL_LOOP_EPOLL,
+	                                                              .bufs = SL_LOOP_MAX_BUFS}));
+	sl_loop_destroy(l);
+}
+
 static void
 auto_runtime_picks_io_uring_when_the_probe_succeeds(void **state)
 {
@@ -2572,6 +2591,7 @@ main(void)
 	};
 	const struct CMUnitTest runtime_tests[] = {
 	        cmocka_unit_test(unknown_runtime_is_rejected),
+	        cmocka_unit_test(a_bufs_count_that_is_no_power_of_two_is_rejected),
 	        cmocka_unit_test(auto_runtime_picks_io_uring_when_the_probe_succeeds),
 	        cmocka_unit_test(runtime_names_parse_back),
 	};
