@@ -53,6 +53,9 @@
  * SL_LOCAL_WAIT_LOG_MS per worker. */
 #define SL_LOCAL_WAIT_RETRY_MS 100
 #define SL_LOCAL_WAIT_LOG_MS 10000
+/* A client closed for want of a backend (no_backend) is logged at most this often per worker;
+ * the line counts the ones closed since the worker's previous line. ms. */
+#define SL_NO_BACKEND_LOG_MS 10000
 /* perf counters each worker opens with profiling.perf (profile.c; budget.c counts them). */
 #define SL_PROFILE_EVENTS 6
 /* Sessions (and copy buffers) each worker reserves up front. */
@@ -390,6 +393,8 @@ struct sl_pworker {
 	bool draining; /* listeners closed; report idle when nlive reaches 0 */
 	bool idle_reported;
 	uint64_t local_wait_logged_ms; /* session.c: loop clock of the last LOCAL_WAIT warning */
+	uint64_t no_backend_logged_ms; /* session.c: loop clock of the last no_backend warning */
+	uint64_t no_backend_unlogged;  /* clients closed as no_backend since that warning */
 	struct sl_msg drain_msg, kill_msg;
 	/* health transitions: at most one health_msg queued (health_pending set while it is) */
 	struct sl_msg health_msg;

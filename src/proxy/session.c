@@ -29,6 +29,7 @@
 #include "proxy/session.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -526,11 +527,30 @@ may_retry(const struct sl_session *s)
 	return s->ntried <= retries;
 }
 
-/* No backend could be reached: the client is closed, counted as no_backend. */
+/*
+ * No backend could be reached: the client is closed, counted as no_backend, and said in a
+ * warning at most every SL_NO_BACKEND_LOG_MS per worker, with the count since the last one.
+ */
 static void
 session_no_backend(struct sl_session *s)
 {
-	sl__ctr_add(s->l->w, SL_CTR_NO_BACKEND, 1);
+	struct sl_plistener *l = s->l;
+	struct sl_pworker *w = l->w;
+	uint64_t now = sl_loop_now_ms(w->loop);
+
+	sl__ctr_add(w, SL_CTR_NO_BACKEND, 1);
+	w->no_backend_unlogged++;
+	if (w->no_backend_logged_ms == 0 || now - w->no_backend_logged_ms >= SL_NO_BACKEND_LOG_MS) {
+		sl_log_warn(
+		        "listener %s: group %s: no backend could be reached (none up and taking "
+		        "sessions, or every connect its retries allow failed): %" PRIu64
+		        " client%s closed (no_backend)%s",
+		        l->cfg->name, sl__group_live(w->p, l->cfg->group)->name,
+		        w->no_backend_unlogged, w->no_backend_unlogged == 1 ? "" : "s",
+		        w->no_backend_logged_ms == 0 ? "" : " since this worker's last such line");
+		w->no_backend_logged_ms = now;
+		w->no_backend_unlogged = 0;
+	}
 	s->end = SL_END_NO_BACKEND;
 	session_close(s, CLOSE_NORMAL);
 }

@@ -87,12 +87,22 @@ class Failover(unittest.TestCase):
                 self.assertEqual(4, live.accepted)
 
     def test_client_is_closed_when_every_backend_fails(self):
+        """...and the log says so, once per worker per 10 s with the count since its last
+        line (3 clients at once: one line, for the first)."""
         port = free_port()
         with refused_address() as dead1, refused_address() as dead2, \
-                Sluice(["-c", config(port, [dead1, dead2])], port=port):
-            s = connect(port, timeout=10)
-            self.assertTrue(closed_by_peer(s))
-            s.close()
+                Sluice(["-c", config(port, [dead1, dead2])], port=port) as px:
+            for _ in range(3):
+                s = connect(port, timeout=10)
+                self.assertTrue(closed_by_peer(s))
+                s.close()
+            self.assertEqual(0, px.stop())
+        err = px.stderr()
+        self.assertEqual(1, err.count("no backend could be reached"), err)
+        self.assertIn(f"listener 127.0.0.1:{port}: group g: no backend could be reached (none up "
+                      "and taking sessions, or every connect its retries allow failed): 1 client "
+                      "closed (no_backend)\n", err)
+        self.assertIn("3 no_backend", err)  # the exit summary
 
     def counts_for_one_client(self, backends):
         """One client through a group of <backends> that all refuse, with retries: 2; the
