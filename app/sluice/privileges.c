@@ -199,9 +199,10 @@ warn_root_group(const struct sl_privs_id *id)
 	for (size_t i = 0; i < id->ngroups; i++) {
 		if (id->groups[i] != 0)
 			continue;
-		sl_log_warn("user %s is still in group root (gid 0)%s: it keeps that group's access "
-		            "to files; set group: to an unprivileged group",
-		            id->user, i == 0 ? " as its primary group" : "");
+		sl_log_warn(
+		        "user %s is still in group root (gid 0)%s: it keeps that group's access "
+		        "to files; set group: to an unprivileged group",
+		        id->user, i == 0 ? " as its primary group" : "");
 		return;
 	}
 }
