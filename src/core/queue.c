@@ -62,7 +62,7 @@ struct sl_queue {
 
 	/* statistics, relaxed */
 	_Atomic uint64_t linked QUEUE_ALIGNED, retired, freed;
-	_Atomic size_t waiting; /* limbo_len, for sl_queue_stats() */
+	_Atomic size_t waiting; /* limbo_len, for sl_queue_stats() and limbo_retry() */
 };
 
 /* Takes a segment from the pool and makes it hold <first> (if not NULL) in slot 0. Not shared

@@ -181,6 +181,23 @@ pool_create_rejects_alignment_not_power_of_two(void **state)
 	assert_int_equal(-EINVAL, sl_pool_create(&p, &o));
 }
 
+/* A prealloc larger than the machine's memory fails at once (it mapped chunks until the OOM
+ * killer or swap stopped it), whether the product overflows or not. */
+static void
+pool_create_refuses_a_prealloc_larger_than_memory(void **state)
+{
+	size_t ram = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+	struct sl_pool_opts o = {.block_size = 8u << 20};
+	struct sl_pool *p = NULL;
+
+	(void)state;
+	o.prealloc_blocks = ram / o.block_size + 1;
+	assert_int_equal(-ENOMEM, sl_pool_create(&p, &o));
+	o.prealloc_blocks = (size_t)1 << 60;
+	assert_int_equal(-ENOMEM, sl_pool_create(&p, &o));
+	assert_null(p);
+}
+
 static void
 pool_blocks_are_rounded_and_aligned(void **state)
 {
@@ -923,6 +940,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(pool_create_rejects_zero_block_size),
 	        cmocka_unit_test(pool_create_rejects_alignment_not_power_of_two),
+	        cmocka_unit_test(pool_create_refuses_a_prealloc_larger_than_memory),
 	        cmocka_unit_test(pool_blocks_are_rounded_and_aligned),
 	        cmocka_unit_test(pool_alloc_returns_distinct_non_overlapping_blocks),
 	        cmocka_unit_test(pool_stats_count_live_blocks_and_cache_refills),
