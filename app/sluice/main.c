@@ -425,15 +425,33 @@ stop_pending(void)
 static int
 wait_for_signal(struct sl_proxy *p, bool wake)
 {
-	sigset_t set;
+	sigset_t set, first;
 	int sig = 0;
 
 	handled_signals(&set);
 	if (!wake)
 		sigdelset(&set, WAKE_SIGNAL);
+	/* sigwait() takes the lowest-numbered pending signal, so a stream of SIGHUP or SIGUSR1
+	 * would hold back SIGTERM and the real-time signals that end the service (the upgrade's
+	 * handover, the control socket's shutdown): those are taken first */
+	first = set;
+	sigdelset(&first, SIGHUP);
+	sigdelset(&first, SIGUSR1);
+	sigdelset(&first, SIGUSR2);
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		sig = sigtimedwait(&first, NULL, &(const struct timespec){0, 0});
+		if (sig <= 0 && sigwait(&set, &sig) != 0)
 			continue;
+		/* a SIGHUP taken in the wake-up that brought one of those too: that one first, the
+		 * SIGHUP pending again behind it */
+		if (sig == SIGHUP) {
+			int before = sigtimedwait(&first, NULL, &(const struct timespec){0, 0});
+
+			if (before > 0) {
+				kill(getpid(), SIGHUP);
+				return before;
+			}
+		}
 		if (sig == SIGUSR2) {
 			sl_log_warn("SIGUSR2: ignored: SIGHUP reloads the configuration and "
 			            "'sluice --upgrade' replaces the process");

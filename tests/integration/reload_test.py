@@ -9,7 +9,8 @@ import signal
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port
+from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port,
+                     wait_for_text)
 
 
 def write(path, port, backend, listener_extra="", address=None, workers=2):
@@ -97,6 +98,28 @@ class Reload(unittest.TestCase):
                 self.assertEqual(0, px.stop())
                 self.assertEqual(2, px.stderr().count(f"SIGHUP: {self.path} reloaded"))
 
+    def test_a_pending_sigterm_is_taken_before_a_pending_sighup(self):
+        """sigwait() hands out the lowest-numbered pending signal first: with a SIGHUP pending
+        beside it, SIGTERM (and the real-time signals of an upgrade's handover and of the
+        control socket's shutdown) waited for the reload, and a stream of SIGHUPs held it back
+        for as long as it lasted. Both made pending at once (the process stopped meanwhile):
+        the stop is taken first, and the SIGHUP then finds the drain under way."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            write(self.path, port, b.addr)
+            with Sluice(["-c", self.path], port=port) as px:
+                s = connect(port)
+                self.assertTrue(echoed(s))  # held open: the drain lasts until it closes
+                px.proc.send_signal(signal.SIGSTOP)
+                px.proc.send_signal(signal.SIGHUP)
+                px.proc.send_signal(signal.SIGTERM)
+                px.proc.send_signal(signal.SIGCONT)
+                wait_for_text(px, "SIGHUP during the drain: not reloaded")
+                err = px.stderr()
+                self.assertIn("SIGTERM: draining", err)
+                self.assertNotIn(f"SIGHUP: {self.path} reloaded", err)
+                s.close()
+                self.assertEqual(0, px.proc.wait(timeout=30 * SLOW))
 
 if __name__ == "__main__":
     unittest.main()
