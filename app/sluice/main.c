@@ -550,15 +550,13 @@ start_hint(int err, char *buf, size_t size)
 		if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 			snprintf(buf, size,
 			         " (the address-space limit, ulimit -v, is %llu MiB: raise it, or "
-			         "use "
-			         "fewer workers, a smaller buffer_size, access_log.ring_size or "
-			         "warm "
-			         "pools)",
+			         "use fewer workers, a smaller buffer_size, source_limits."
+			         "table_size, access_log.ring_size or warm pools)",
 			         (unsigned long long)(rl.rlim_cur >> 20));
 			return buf;
 		}
-		return " (use fewer workers, a smaller buffer_size, access_log.ring_size or warm "
-		       "pools)";
+		return " (use fewer workers, a smaller buffer_size, source_limits.table_size, "
+		       "access_log.ring_size or warm pools)";
 	case ENOSPC:
 		return " (too many memory pools: use fewer workers or listeners)";
 	case EACCES:
