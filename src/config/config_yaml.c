@@ -1042,6 +1042,9 @@ walk_health(struct sl__config_load *x, yaml_node_t *map, struct sl_config_health
 			sl__config_error(x, v[SL__KEY_HEALTH_EXPECT]->start_mark,
 			                 "\"expect\" is only used with type: send_expect");
 	}
+	/* the default timeout, longer than a short interval: the interval */
+	if (!v[SL__KEY_HEALTH_TIMEOUT] && h->timeout_ms > h->interval_ms)
+		h->timeout_ms = h->interval_ms;
 	if (h->timeout_ms > h->interval_ms)
 		sl__config_error(
 		        x,

@@ -1338,6 +1338,20 @@ config_reports_health_timeout_longer_than_interval(void **state)
 	              "\"interval\" (1000ms)\n");
 }
 
+/* The default timeout (1 s) does not make a short interval an error: it takes the interval. */
+static void
+config_health_timeout_defaults_to_a_shorter_interval(void **state)
+{
+	struct sl_test_load r = sl_test_config_load(MINIMAL "    health: { interval: 100ms }\n");
+
+	(void)state;
+	assert_string_equal("", r.errs);
+	assert_int_equal(0, r.rc);
+	assert_int_equal(100, r.c->groups[0].health.interval_ms);
+	assert_int_equal(100, r.c->groups[0].health.timeout_ms);
+	sl_test_config_fini(&r);
+}
+
 static void
 config_reports_duplicate_key(void **state)
 {
@@ -2385,6 +2399,7 @@ main(void)
 	        cmocka_unit_test(config_reports_send_expect_without_send_and_expect),
 	        cmocka_unit_test(config_reports_send_without_send_expect_type),
 	        cmocka_unit_test(config_reports_health_timeout_longer_than_interval),
+	        cmocka_unit_test(config_health_timeout_defaults_to_a_shorter_interval),
 	        cmocka_unit_test(config_reports_duplicate_key),
 	        cmocka_unit_test(config_reports_unknown_balance),
 	        cmocka_unit_test(config_reports_every_error_in_file_order),
