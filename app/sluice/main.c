@@ -235,8 +235,9 @@ budget_fits(const struct sl_config *cfg, char *why, size_t size)
 }
 
 /*
- * Whether <cfg>'s workers fit the process's pool table: the loader checked the file's value,
- * but -w and the one-line mode come unchecked. 0, or -E2BIG with the reason in <why>.
+ * Whether <cfg>'s workers fit the process's pool table: the loader checked a count the file
+ * sets, but not the default (one per CPU, a property of this host), -w or the one-line mode.
+ * 0, or -E2BIG with the reason in <why>.
  */
 static int
 workers_fit(const struct sl_config *cfg, char *why, size_t size)
@@ -245,11 +246,19 @@ workers_fit(const struct sl_config *cfg, char *why, size_t size)
 
 	if (n <= max)
 		return 0;
-	snprintf(why, size,
-	         "%u workers are too many for %zu listener%s: each worker holds %zu memory pools "
-	         "and a process at most %u; use at most %u workers",
-	         n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
-	         SL_CONFIG_POOLS_MAX, max);
+	if (cfg->workers == 0)
+		snprintf(why, size,
+		         "one worker per CPU (%u CPUs here) is too many for %zu listener%s: each "
+		         "worker holds %zu memory pools and a process at most %u; set workers: (or "
+		         "-w) to at most %u",
+		         n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
+		         SL_CONFIG_POOLS_MAX, max);
+	else
+		snprintf(why, size,
+		         "%u workers are too many for %zu listener%s: each worker holds %zu memory "
+		         "pools and a process at most %u; use at most %u workers",
+		         n, cfg->nlisteners, cfg->nlisteners == 1 ? "" : "s", cfg->nlisteners + 1,
+		         SL_CONFIG_POOLS_MAX, max);
 	return -E2BIG;
 }
 

@@ -550,8 +550,7 @@ check_references(struct sl__config_load *x)
 
 /*
  * Each worker holds one memory pool for its sessions and one per listener, and a process holds
- * at most SL_CONFIG_POOLS_MAX pools: refuse a worker count that could not start. With the
- * default of one worker per CPU, the CPUs counted are those of the host that loads the file.
+ * at most SL_CONFIG_POOLS_MAX pools: refuse a worker count the file sets that could not start.
  */
 static void
 check_workers(struct sl__config_load *x)
@@ -567,7 +566,11 @@ check_workers(struct sl__config_load *x)
 		                 SL_CONFIG_POOLS_MAX - 1, c->nlisteners);
 		return;
 	}
-	n = sl_config_workers(c);
+	/* the default (0: one per CPU) depends on the host and on -w: the start and --check
+	 * check it once the command line applied (workers_fit() in app/sluice/main.c) */
+	if (c->workers == 0)
+		return;
+	n = c->workers;
 	max = sl_config_workers_max(c);
 	if (n <= max)
 		return;
@@ -579,14 +582,6 @@ check_workers(struct sl__config_load *x)
 		        "process at most %u; use at most %" PRIu32 " workers",
 		        n, c->nlisteners, c->nlisteners == 1 ? "" : "s", c->nlisteners + 1,
 		        SL_CONFIG_POOLS_MAX, max);
-	else
-		sl__config_error(
-		        x, at,
-		        "one worker per CPU (%" PRIu32 " CPUs here) is too many for %zu "
-		        "listeners: each worker holds %zu memory pools (sessions, and one "
-		        "per listener) and a process at most %u; set \"workers\" to at most "
-		        "%" PRIu32,
-		        n, c->nlisteners, c->nlisteners + 1, SL_CONFIG_POOLS_MAX, max);
 }
 
 /* The directory part of <path> into <dir> ("." for none, "/" for the root); false if too long. */

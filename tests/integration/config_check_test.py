@@ -50,6 +50,27 @@ groups:
         self.assertTrue(any(l.startswith(f"{path}:3:12: ") and '"nowhere"' in l for l in lines), r.stderr)
         self.assertTrue(any(l.startswith(f"{path}:4:5: ") and '"backlogg"' in l for l in lines), r.stderr)
 
+    @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "needs 2 CPUs for the default to overflow")
+    def test_the_default_worker_count_too_large_for_the_listeners_is_rescued_by_w(self):
+        """workers: unset means one per CPU, which with this many listeners exceeds the pool
+        table: --check and the start refuse it, naming -w; `-w 1` makes the same file fit."""
+        cpus = len(os.sched_getaffinity(0))
+        n = 4096 // cpus  # cpus x (n + 1) pools > 4096
+        listeners = "".join(f"  - {{ address: 127.0.0.1:{20000 + i}, group: g, forward: copy }}\n"
+                            for i in range(n))
+        group = ONE_LISTENER[ONE_LISTENER.index("groups:"):]
+        path = write_config("listeners:\n" + listeners + group)
+        self.addCleanup(os.unlink, path)
+        r = subprocess.run([SLUICE, "--check", "-c", path], capture_output=True, text=True)
+        self.assertEqual(1, r.returncode, r.stderr)
+        self.assertIn(f"{path}: cannot start on this host: one worker per CPU ({cpus} CPUs here) "
+                      f"is too many for {n} listeners", r.stderr)
+        self.assertIn("set workers: (or -w) to at most", r.stderr)
+        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "1"], capture_output=True,
+                           text=True)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertIn(f": ok ({n} listeners, 1 group)", r.stdout)
+
     def test_a_socket_or_log_in_a_missing_directory_is_named_in_a_warning(self):
         # the directory may be made before the start (systemd's RuntimeDirectory=): a warning
         path = write_config("""access_log: { path: /nonexistent-sluice-dir/access.log }
