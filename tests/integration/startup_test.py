@@ -113,7 +113,7 @@ groups: [{{ name: g, backends: [{{ address: 127.0.0.1:9001 }}] }}]
         self.assertEqual(1, r.returncode, r.stderr)
         self.assertIn("Cannot allocate memory (the address-space limit, ulimit -v, is 2048 MiB: "
                       "raise it, or use fewer workers, a smaller buffer_size, "
-                      "access_log.ring_size or warm pools)", r.stderr)
+                      "source_limits.table_size, access_log.ring_size or warm pools)", r.stderr)
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root: runs sluice as nobody, whose thread "
                          "limit root's does not bound")
