@@ -477,6 +477,12 @@ SL_API int sl_pipe_cache_create(struct sl_pipe_cache **out, size_t capacity, siz
                                 uint32_t pipe_size);
 /* Closes every cached pipe and frees the cache. NULL is ignored. */
 SL_API void sl_pipe_cache_destroy(struct sl_pipe_cache *c);
+/*
+ * Closes every spare pair and keeps none from now on: for a cache no session takes a pair from
+ * again (its listener closed), whose pairs still out are closed as they come back. NULL is
+ * ignored.
+ */
+SL_API void sl_pipe_cache_close_spares(struct sl_pipe_cache *c);
 /* Stores a pipe pair in <fds> ([0] read, [1] write), cached or new. 0 or negative errno. */
 SL_API int sl_pipe_cache_get(struct sl_pipe_cache *c, int fds[2]);
 /* Returns a pair from sl_pipe_cache_get(); an empty pipe is kept within the bounds above,

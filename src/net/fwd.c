@@ -445,6 +445,19 @@ sl_pipe_cache_put(struct sl_pipe_cache *c, int fds[2], bool empty)
 	}
 }
 
+void
+sl_pipe_cache_close_spares(struct sl_pipe_cache *c)
+{
+	if (c == NULL)
+		return;
+	while (c->n > 0) {
+		c->n--;
+		pipe_close(c, c->pairs[c->n]);
+	}
+	c->cap = 0;
+	c->keep = 0;
+}
+
 uint32_t
 sl_pipe_cache_pipe_size(const struct sl_pipe_cache *c)
 {

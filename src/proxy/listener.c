@@ -278,6 +278,9 @@ sl__listener_close(struct sl_plistener *l)
 	}
 	close(l->fd);
 	l->fd = -1;
+	/* no session of this listener starts again: its spare pipes would outlive the last one
+	 * (a retired listener is finished only when a reload reuses its slot) */
+	sl_pipe_cache_close_spares(l->env.pipes);
 }
 
 /* The retired listener has no socket and no session left on this worker: say so. */

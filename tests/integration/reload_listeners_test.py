@@ -284,6 +284,35 @@ class ReloadListeners(ReloadCase):
             self.assertEqual("a", who(p1))
             self.assertEqual(0, px.stop())
 
+    def test_a_reopened_splicing_listener_leaves_no_spare_pipe_open(self):
+        """A splice session's pipes go back to its listener's cache when it ends; a reload that
+        re-opens the listener (another backlog) retires that cache: its spares close at once,
+        rather than when a later reload reuses the slot (beyond the fd budget meanwhile)."""
+        p1 = stable_port()
+        with Server(echo_handler) as e:
+            groups = [("echo", [("e", e.addr)])]
+            self.write([("one", p1, "echo", "    forward: splice\n    backlog: 1000\n")],
+                       groups, workers=1)
+            px = self.start(p1)
+
+            def pipes():
+                fds = os.listdir(f"/proc/{px.proc.pid}/fd")
+                return sum(1 for fd in fds
+                           if os.readlink(f"/proc/{px.proc.pid}/fd/{fd}").startswith("pipe:"))
+
+            base = pipes()
+            with connect(p1) as s:
+                self.assertTrue(echo_both_ways(s, 1 << 20))
+            wait_for(lambda: self.active_sessions() == 0, "the session's end")
+            self.assertGreater(pipes(), base, "no spare pipe cached after a splice session")
+            self.write([("one", p1, "echo", "    forward: splice\n    backlog: 1001\n")],
+                       groups, workers=1)
+            self.hup(px)
+            wait_for(lambda: pipes() == base, "the retired listener's spare pipes closed")
+            with connect(p1) as s:  # the re-opened listener splices as before
+                self.assertTrue(echo_both_ways(s, 1 << 20))
+            self.assertEqual(0, px.stop())
+
     def test_listener_on_another_group_added_then_removed_while_a_session_runs(self):
         p1, p2 = stable_port(), stable_port()
         with Server(name_handler("a")) as a, Server(echo_handler) as e:

@@ -570,6 +570,35 @@ pipe_cache_trims_to_its_bound_once_pairs_come_back(void **state)
 	free(pairs);
 }
 
+/* A closed listener's cache: its spares close at once, and pairs its open sessions give back
+ * later close too, so nothing outlives the last session. */
+static void
+pipe_cache_of_a_closed_listener_keeps_no_spare(void **state)
+{
+	struct sl_pipe_cache *c;
+	struct sl_pipe_cache_stats st;
+	int pairs[3][2], base;
+
+	(void)state;
+	base = count_fds();
+	assert_int_equal(0, sl_pipe_cache_create(&c, 1024, 4, PIPE_SIZE));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(0, sl_pipe_cache_get(c, pairs[i]));
+	sl_pipe_cache_put(c, pairs[0], true);
+	sl_pipe_cache_put(c, pairs[1], true);
+	sl_pipe_cache_stats(c, &st);
+	assert_int_equal(2, st.cached);
+	sl_pipe_cache_close_spares(c);
+	sl_pipe_cache_stats(c, &st);
+	assert_int_equal(0, st.cached);
+	assert_int_equal(base + 2, count_fds()); /* the pair still out */
+	sl_pipe_cache_put(c, pairs[2], true);
+	sl_pipe_cache_stats(c, &st);
+	assert_int_equal(0, st.cached);
+	assert_int_equal(base, count_fds());
+	sl_pipe_cache_destroy(c);
+}
+
 /* A variant the kernel refuses for every fd, as splice does with EINVAL on some sockets. */
 static int
 refuse_attach(struct sl_fwd *f)
@@ -2052,6 +2081,7 @@ main(void)
 	        cmocka_unit_test(pipe_cache_closes_pipe_returned_with_data),
 	        cmocka_unit_test(pipe_cache_opens_no_pipe_until_a_session_needs_one),
 	        cmocka_unit_test(pipe_cache_trims_to_its_bound_once_pairs_come_back),
+	        cmocka_unit_test(pipe_cache_of_a_closed_listener_keeps_no_spare),
 	        cmocka_unit_test(fwd_falls_back_to_copy_when_variant_is_refused),
 	        cmocka_unit_test(auto_splices_a_direction_that_carries_bulk),
 	        cmocka_unit_test(auto_keeps_small_exchanges_on_copy),
