@@ -879,6 +879,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		sl_log_error("cannot start: %s", why);
 		return 1;
 	}
+	cfg->workers_started = n; /* a reload compares with what runs */
 	warn_pipe_size(cfg);
 	if (privileges_check(cfg, &plan, why, sizeof(why)) != 0) {
 		sl_log_error("cannot start: %s", why);

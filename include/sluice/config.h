@@ -77,7 +77,7 @@ enum sl_fwd_mode {
 /*
  * true if forward mode <m> can hold one direction back, which bandwidth limits need; a listener
  * with a limit opens a uring listener as copy and a sockmap one as splice
- * (sl__listener_open() in listener.c).
+ * (listener_fallback() in listener.c).
  */
 static inline bool
 sl_config_fwd_pauses(enum sl_fwd_mode m)
@@ -441,8 +441,12 @@ struct sl_config_xdp {
 };
 
 struct sl_config {
-	char *source;              /* file name, or "<string>"; owned */
-	uint32_t workers;          /* 0 (default) = one per online CPU */
+	char *source;     /* file name, or "<string>"; owned */
+	uint32_t workers; /* 0 (default) = one per online CPU */
+	/* the count a process started from this file runs (its program sets it before the
+	 * workers start); 0 otherwise. sl_config_workers() answers it for workers: 0, so a
+	 * later change of the CPUs the process may use changes nothing a reload compares */
+	uint32_t workers_started;
 	uint32_t drain_timeout_ms; /* graceful shutdown deadline; default 30000 */
 	/* concurrent sessions, whole process; 0 (default) = as many as the fd limit allows */
 	uint32_t max_connections;

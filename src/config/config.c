@@ -575,6 +575,8 @@ sl_config_workers(const struct sl_config *c)
 
 	if (c->workers != 0)
 		return c->workers;
+	if (c->workers_started != 0)
+		return c->workers_started;
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && (n = CPU_COUNT(&set)) > 0)
 		return (uint32_t)n;
 	online = sysconf(_SC_NPROCESSORS_ONLN);

@@ -220,12 +220,17 @@ sl__config_bandwidth_keeps_listener(const void *a, const void *b)
 	       (y->source[0].rate != 0 || y->source[1].rate != 0);
 }
 
-/* workers: the counts the two files give, so 0 and the count it stands for are the same */
+/*
+ * workers: the same value, or the same count (0 and the count it stands for are the same; for
+ * a running file, the count it started, whatever CPUs the process may use now)
+ */
 bool
 sl__config_same_workers(const void *a, const void *b)
 {
-	return sl_config_workers(holder(a, offsetof(struct sl_config, workers))) ==
-	       sl_config_workers(holder(b, offsetof(struct sl_config, workers)));
+	const struct sl_config *x = holder(a, offsetof(struct sl_config, workers));
+	const struct sl_config *y = holder(b, offsetof(struct sl_config, workers));
+
+	return x->workers == y->workers || sl_config_workers(x) == sl_config_workers(y);
 }
 
 bool

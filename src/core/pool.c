@@ -757,10 +757,14 @@ sl__pool_free_slow(struct sl_pool *p, void *block)
 static bool
 prealloc_over_ram(size_t blocks, size_t size)
 {
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	long pages, page;
 	size_t bytes;
 
-	if (blocks == 0 || pages <= 0 || page <= 0)
+	if (blocks == 0) /* the common case asks the system nothing */
+		return false;
+	pages = sysconf(_SC_PHYS_PAGES);
+	page = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || page <= 0)
 		return false;
 	if (__builtin_mul_overflow(blocks, size, &bytes))
 		return true;

@@ -371,6 +371,27 @@ sl__listeners_want(const struct sl_config *cfg, enum sl_fwd_mode forward)
 	return false;
 }
 
+/*
+ * The forwarder listener <c> of worker <w> runs instead of its own, with the reason in <*why>,
+ * or NULL when it runs its own: uring needs the io_uring runtime and sockmap its program, and
+ * neither can hold a direction back for a bandwidth limit (sl_config_fwd_pauses()).
+ */
+static const struct sl_fwd_ops *
+listener_fallback(const struct sl_pworker *w, const struct sl_config_listener *c, const char **why)
+{
+	if (sl_config_fwd_pauses(c->forward))
+		return NULL;
+	if (c->forward == SL_FWD_URING && !sl_loop_has_ops(w->loop))
+		*why = "the runtime is epoll";
+	else if (c->forward == SL_FWD_SOCKMAP && w->sockmap.dirs == NULL)
+		*why = "its program is loaded only for the file sluice starts with";
+	else if (c->bandwidth.limited != 0)
+		*why = "bandwidth limits need it";
+	else
+		return NULL;
+	return c->forward == SL_FWD_URING ? &sl_fwd_copy_ops : &sl_fwd_splice_ops;
+}
+
 int
 sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd)
 {
@@ -380,6 +401,8 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	const struct sl_sock_opts opts = {
 	        .nodelay = c->tcp_nodelay, .keepalive = c->keepalive, .freebind = c->freebind};
 	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
+	const struct sl_fwd_ops *fallback;
+	const char *why = NULL;
 	int err;
 
 	*l = (struct sl_plistener){0};
@@ -392,36 +415,17 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
 		return -EINVAL;
 	l->fwd_ops = fwd_ops[c->forward];
-	/* the two forwarders that cannot pause a direction (sl_config_fwd_pauses()) */
-	if (c->forward == SL_FWD_URING) {
-		const char *why = NULL;
-
-		if (!sl_loop_has_ops(w->loop))
-			why = "the runtime is epoll";
-		else if (c->bandwidth.limited != 0)
-			why = "bandwidth limits need it";
-		if (why != NULL) {
-			l->fwd_ops = &sl_fwd_copy_ops;
-			if (w->index == 0) /* one line per listener, not one per worker */
-				sl_log_info("listener %s: forward: uring runs as copy: %s", c->name,
-				            why);
-		}
+	fallback = listener_fallback(w, c, &why);
+	if (fallback != NULL) {
+		l->fwd_ops = fallback;
+		/* one line per listener, not one per worker; a sockmap program that failed to
+		 * load said so once at start, for every listener */
+		if (w->index == 0 && !(c->forward == SL_FWD_SOCKMAP && p->sockmap_refused))
+			sl_log_info("listener %s: forward: %s runs as %s: %s", c->name,
+			            sl_fwd_mode_names[c->forward], fallback->name, why);
 	}
-	if (c->forward == SL_FWD_SOCKMAP) {
-		const char *why = NULL;
-
-		if (w->sockmap.dirs == NULL)
-			why = "its program is loaded only for the file sluice starts with";
-		else if (c->bandwidth.limited != 0)
-			why = "bandwidth limits need it";
-		if (why != NULL)
-			l->fwd_ops = &sl_fwd_splice_ops;
-		/* a program that failed to load said so once at start, for every listener */
-		if (why != NULL && w->index == 0 && !p->sockmap_refused)
-			sl_log_info("listener %s: forward: sockmap runs as splice: %s", c->name,
-			            why);
+	if (c->forward == SL_FWD_SOCKMAP)
 		l->env.sockmap = &w->sockmap;
-	}
 	/* added by a reload to a process whose loops were made without a file table */
 	if (l->fwd_ops == &sl_fwd_uring_ops && w->index == 0 &&
 	    !sl__listeners_want(p->cfg, SL_FWD_URING))

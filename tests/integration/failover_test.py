@@ -13,11 +13,11 @@ from harness import (Server, Sluice, closed_by_peer, connect, free_port, recv_al
                      scrape_metrics, wait_for_text, write_config)
 
 
-def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None):
+def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None, workers=1):
     lines = "\n".join(f"      - address: {b}" for b in backends)
     admin_key = f"admin: {{ address: 127.0.0.1:{admin} }}" if admin else ""
     return write_config(f"""
-workers: 1
+workers: {workers}
 {admin_key}
 listeners:
   - address: 127.0.0.1:{port}
@@ -103,6 +103,25 @@ class Failover(unittest.TestCase):
                       "and taking sessions, or every connect its retries allow failed): 1 client "
                       "closed (no_backend)\n", err)
         self.assertIn("3 no_backend", err)  # the exit summary
+
+    def test_the_no_backend_line_is_rate_limited_per_worker(self):
+        """With two workers, 16 clients closed for want of a backend give one line per worker
+        that closed any (each for its first client), not one per client nor one in all; the
+        exit summary counts every client."""
+        port = free_port()
+        with refused_address() as dead, \
+                Sluice(["-c", config(port, [dead], retries=0, workers=2)], port=port) as px:
+            for _ in range(16):
+                s = connect(port, timeout=10)
+                self.assertTrue(closed_by_peer(s))
+                s.close()
+            self.assertEqual(0, px.stop())
+        err = px.stderr()
+        lines = [ln for ln in err.splitlines() if "no backend could be reached" in ln]
+        self.assertIn(len(lines), (1, 2), err)
+        for ln in lines:
+            self.assertTrue(ln.endswith(": 1 client closed (no_backend)"), ln)
+        self.assertIn("16 no_backend", err)
 
     def counts_for_one_client(self, backends):
         """One client through a group of <backends> that all refuse, with retries: 2; the

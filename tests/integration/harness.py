@@ -405,13 +405,14 @@ def held(srv):
         return len(srv.conns)
 
 
-def connect(port, host="127.0.0.1", timeout=10.0, source=None):
-    """A client connection to <host>:<port>, from the address <source> (127.x.y.z) if given."""
+def connect(port, host="127.0.0.1", timeout=10.0, source=None, source_port=0):
+    """A client connection to <host>:<port>, from the address <source> (127.x.y.z) if given,
+    and from <source_port> if given (else an ephemeral one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout * SLOW)
-    if source is not None:
-        s.bind((source, 0))
+    if source is not None or source_port != 0:
+        s.bind((source or ("::1" if family == socket.AF_INET6 else "127.0.0.1"), source_port))
     s.connect((host, port))
     return s
 

@@ -7,13 +7,12 @@ is served once the first session has given the port back. The backend is never c
 connect failure, no "is down", no local_errors."""
 import os
 import select
-import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SLOW, Server, Sluice, echo_handler, echoed, recv_exact, wait_for_text, write_config  # noqa: E402
+from harness import SLOW, Server, Sluice, connect, echo_handler, echoed, recv_exact, wait_for_text, write_config  # noqa: E402
 from netns import NetNs, skip_module, why_no_netns  # noqa: E402
 
 PORT, LOCAL_PORT = 8080, 40000
@@ -23,16 +22,6 @@ def setUpModule():
     why = why_no_netns()
     if why:
         skip_module(why)
-
-
-def client_from(port):
-    """A client connection to the listener from 127.0.0.1:<port> (the namespace's one ephemeral
-    port is for sluice's backend connection)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(10 * SLOW)
-    s.bind(("127.0.0.1", port))
-    s.connect(("127.0.0.1", PORT))
-    return s
 
 
 class NoLocalPort(unittest.TestCase):
@@ -62,9 +51,9 @@ groups:
                 px.args = ns.exec_args(px.args)
                 with px:
                     ns.wait_listening(PORT, px.proc)
-                    first = ns.call(client_from, 50001)
+                    first = ns.call(connect, PORT, source_port=50001)
                     self.assertTrue(echoed(first), px.stderr())
-                    second = ns.call(client_from, 50002)
+                    second = ns.call(connect, PORT, source_port=50002)
                     second.sendall(b"pong")
                     wait_for_text(px, "cannot open a backend connection: Cannot assign "
                                       "requested address; this host's shortage")

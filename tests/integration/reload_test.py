@@ -121,5 +121,26 @@ class Reload(unittest.TestCase):
                 s.close()
                 self.assertEqual(0, px.proc.wait(timeout=30 * SLOW))
 
+    def test_a_pending_control_socket_shutdown_is_taken_before_a_pending_sighup(self):
+        """The same for the control socket's shutdown, which its thread passes to main as the
+        real-time signal SIGRTMIN+1 (app/sluice/signals.h): sent here directly, so both are
+        pending when the process runs again."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            write(self.path, port, b.addr)
+            with Sluice(["-c", self.path], port=port) as px:
+                s = connect(port)
+                self.assertTrue(echoed(s))
+                px.proc.send_signal(signal.SIGSTOP)
+                px.proc.send_signal(signal.SIGHUP)
+                px.proc.send_signal(signal.SIGRTMIN + 1)
+                px.proc.send_signal(signal.SIGCONT)
+                wait_for_text(px, "SIGHUP during the drain: not reloaded")
+                err = px.stderr()
+                self.assertIn("shutdown (control socket): draining", err)
+                self.assertNotIn(f"SIGHUP: {self.path} reloaded", err)
+                s.close()
+                self.assertEqual(0, px.proc.wait(timeout=30 * SLOW))
+
 if __name__ == "__main__":
     unittest.main()

@@ -334,6 +334,36 @@ every_restart_change_is_named(void **state)
 	sl_test_config_fini(&b);
 }
 
+/*
+ * workers: 0 in a running file stands for the count it started, not for the CPUs the process
+ * may use at the reload (taskset on a running process changes those)
+ */
+static void
+workers_compare_with_the_count_that_runs(void **state)
+{
+	struct sl_test_load a = sl_test_config_load(two_groups);
+	struct sl_test_load b = sl_test_config_load(two_groups);
+	uint32_t cpus;
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	a.c->workers = 0;
+	cpus = sl_config_workers(a.c);
+	a.c->workers_started = cpus + 2; /* started when the process had more CPUs */
+	assert_int_equal(cpus + 2, sl_config_workers(a.c));
+	b.c->workers = 0; /* the file as it was: nothing to restart */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	b.c->workers = cpus + 2; /* the count that runs, now written out */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	b.c->workers = cpus; /* what 0 would start now, not what runs */
+	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_non_null(strstr(why, "workers changed"));
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
 static void
 a_groups_balance_and_send_proxy_are_live(void **state)
 {
@@ -425,6 +455,7 @@ main(void)
 	        cmocka_unit_test(a_listener_added_and_a_backend_added_are_not_refused),
 	        cmocka_unit_test(groups_are_matched_by_name_not_by_place),
 	        cmocka_unit_test(every_restart_change_is_named),
+	        cmocka_unit_test(workers_compare_with_the_count_that_runs),
 	        cmocka_unit_test(a_groups_balance_and_send_proxy_are_live),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
