@@ -81,8 +81,14 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
-	/* the file takes the umask's mode until the chmod below (the umask is the process's,
-	 * not this thread's, so it is left alone): servers check the peer's credentials too */
+	/* the file bind() makes takes the socket's mode less the umask (Linux), so it is never
+	 * wider than <mode>; the chmod below sets it exactly (the umask is the process's, not
+	 * this thread's, so it is left alone). Nobody connects before listen(), and servers
+	 * check the peer's credentials too. */
+	if (fchmod(fd, (mode_t)mode) == -1) {
+		err = -errno;
+		goto out;
+	}
 	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
 	if (err == -EADDRINUSE) {
 		/* never remove what is not a socket */
