@@ -25,6 +25,8 @@ static const struct {
         {"process", "accepted"},
         {"process", "closed"},
         {"process", "active"},
+        {"process", "moved_in"},
+        {"process", "moved_out"},
         {"process", "filtered"},
         {"process", "warm_failed"},
         {"process", "listening"},
@@ -103,15 +105,23 @@ static void
 print_known_lines(const struct sl_stats *r)
 {
 	const struct sl_stats_set *bytes = sl_stats_find(r, "bytes");
+	uint64_t moved_in = value(r, "process", "moved_in");
+	uint64_t moved_out = value(r, "process", "moved_out");
 	char line[512];
 	size_t len;
 
+	/* an upgrade's sessions: accepted + moved in = closed + moved out + still open */
+	len = 0;
+	line[0] = '\0';
+	if (moved_in + moved_out != 0)
+		append(line, sizeof(line), &len, " (%llu moved in, %llu moved out by upgrades)",
+		       (unsigned long long)moved_in, (unsigned long long)moved_out);
 	sl_log_info(
-	        "sessions: %llu accepted, %llu closed, %lld still open at exit; bytes: %llu in, "
+	        "sessions: %llu accepted, %llu closed, %lld still open at exit%s; bytes: %llu in, "
 	        "%llu out",
 	        (unsigned long long)value(r, "process", "accepted"),
 	        (unsigned long long)value(r, "process", "closed"),
-	        (long long)(int64_t)value(r, "process", "active"),
+	        (long long)(int64_t)value(r, "process", "active"), line,
 	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 0, 0) : 0),
 	        (unsigned long long)(bytes != NULL ? sl_stats_read(bytes, 1, 0) : 0));
 	if (value(r, "health", "health_checks") != 0)

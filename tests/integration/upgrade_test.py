@@ -156,8 +156,16 @@ listeners:
             self.assertTrue(os.path.exists(self.sock_path), "the last process lost the socket")
             self.assertEqual(0, last.stop())
             self.assertFalse(os.path.exists(self.sock_path), "the socket file outlived sluice")
-            # the streams ended on the last process, and were counted there as moved in
-            self.assertRegex(last.stderr(), r"moved_in")
+            # the streams ended on the last process, and were counted there as moved in; every
+            # process's sessions add up: accepted + moved in = closed + moved out + still open
+            self.assertRegex(last.stderr(), r"sessions: \d+ accepted, \d+ closed, 0 still open "
+                             r"at exit \([1-9]\d* moved in, 0 moved out by upgrades\)")
+            for p in procs:
+                m = re.search(r"sessions: (\d+) accepted, (\d+) closed, (\d+) still open at exit"
+                              r"(?: \((\d+) moved in, (\d+) moved out by upgrades\))?", p.stderr())
+                self.assertIsNotNone(m, p.stderr())
+                acc, closed, still, moved_in, moved_out = (int(g or 0) for g in m.groups())
+                self.assertEqual(acc + moved_in, closed + moved_out + still, m.group(0))
 
     @unittest.skipIf(os.geteuid() != 0, "dropping to another user needs root")
     def test_processes_that_dropped_privileges_hand_over_to_each_other(self):
