@@ -141,6 +141,8 @@ sl__lshared_fill(struct sl_proxy *p, size_t i)
 
 	/* relaxed: no worker reads the slot yet (its listener is posted to them after) */
 	atomic_store_explicit(&sh->conns, 0, memory_order_relaxed);
+	/* relaxed: as above */
+	atomic_store_explicit(&sh->pred, 0, memory_order_relaxed);
 	sl_tbucket_init(&sh->rate);
 	sh->sources = NULL;
 	/* per-source bandwidth counts by the same table and keys as source_limits */
@@ -161,8 +163,46 @@ sl__lshared_fill(struct sl_proxy *p, size_t i)
 void
 sl__lshared_clear(struct sl_proxy *p, size_t i)
 {
+	/* relaxed: a hint for a count (sl_lshared) */
+	uint32_t pred = atomic_load_explicit(&p->lshared[i].pred, memory_order_relaxed);
+
+	/* a slot re-opened from this one now follows this one's own predecessor */
+	for (size_t j = 0; j < p->lcap; j++)
+		/* relaxed: as above */
+		if (atomic_load_explicit(&p->lshared[j].pred, memory_order_relaxed) == i + 1)
+			/* relaxed: as above */
+			atomic_store_explicit(&p->lshared[j].pred, pred, memory_order_relaxed);
+	/* relaxed: as above */
+	atomic_store_explicit(&p->lshared[i].pred, 0, memory_order_relaxed);
 	sl_srctab_destroy(p->lshared[i].sources);
 	p->lshared[i].sources = NULL;
+}
+
+void
+sl__lshared_follow(struct sl_proxy *p, size_t from, size_t to)
+{
+	/* relaxed: a hint for a count (sl_lshared); the post of the listener orders it */
+	atomic_store_explicit(&p->lshared[to].pred, (uint32_t)from + 1, memory_order_relaxed);
+}
+
+uint32_t
+sl__lshared_pred_conns(const struct sl_proxy *p, size_t i)
+{
+	uint32_t n = 0;
+
+	/* at most every slot once: a chain longer than the table would be a loop */
+	for (size_t hops = 0; hops < p->lcap; hops++) {
+		/* relaxed: a hint for a count; a slot freed meanwhile counts once, wrongly,
+		 * for one look (a cap is a bound, the next look is right) */
+		uint32_t pred = atomic_load_explicit(&p->lshared[i].pred, memory_order_relaxed);
+
+		if (pred == 0 || pred > p->lcap)
+			break;
+		i = pred - 1;
+		/* relaxed: as above */
+		n += atomic_load_explicit(&p->lshared[i].conns, memory_order_relaxed);
+	}
+	return n;
 }
 
 /* Counts of bans put into a table; what a carry or an upgrade logs. */

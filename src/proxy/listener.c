@@ -71,8 +71,10 @@ slot_reserve(struct sl_plistener *l)
 	    atomic_load_explicit(&p->max_conns, memory_order_relaxed))
 		goto err_global;
 	if (max != 0 &&
-	    /* relaxed: as above */
-	    atomic_fetch_add_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed) >=
+	    /* relaxed: as above; the sessions of the listener this one was re-opened from count
+	     * too */
+	    atomic_fetch_add_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed) +
+	                    sl__lshared_pred_conns(p, l->index) >=
 	            max) {
 		/* relaxed: as above */
 		atomic_fetch_sub_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);

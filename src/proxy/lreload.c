@@ -588,8 +588,10 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 			continue;
 		/* a re-opened listener keeps its bans: carried before its new socket takes a
 		 * connection (the post below), so a banned source gets no way in */
-		if (pl->reason[k][0] != '\0' && (from = find_live(p, slot->cfg.name)) != SIZE_MAX)
+		if (pl->reason[k][0] != '\0' && (from = find_live(p, slot->cfg.name)) != SIZE_MAX) {
 			sl__lshared_carry_bans(p, from, pl->slot[k]);
+			sl__lshared_follow(p, from, pl->slot[k]);
+		}
 		/* R1: pairs with A2 in sl__listener_live(): the listener's fields are visible
 		 * (the post below orders it too) */
 		atomic_store_explicit(&slot->live, &next->listeners[k], memory_order_release);

@@ -202,7 +202,11 @@ struct sl_fd_shortage {
  * table (when source_limits is set). filter_limits.c and listener.c.
  */
 struct sl_lshared {
-	_Atomic uint32_t conns;     /* relaxed: a count, publishing nothing */
+	_Atomic uint32_t conns; /* relaxed: a count, publishing nothing */
+	/* 1 + the slot this listener was re-opened from while that one still holds sessions,
+	 * which count against this one's max_connections too (sl__lshared_pred_conns()); 0:
+	 * none. Written under bk_mu; relaxed: a hint for a count */
+	_Atomic uint32_t pred;
 	pthread_spinlock_t rate_mu; /* guards rate */
 	struct sl_tbucket rate;
 	struct sl_srctab *sources; /* NULL without source_limits */
@@ -832,8 +836,17 @@ int sl__lshared_fill(struct sl_proxy *p, size_t i);
  * how many it carried and, once, how many it could not. Under bk_mu; controlling thread.
  */
 void sl__lshared_carry_bans(struct sl_proxy *p, size_t from, size_t to);
-/* Empties slot <i>'s shared part (no session of it is left). */
+/* Empties slot <i>'s shared part (no session of it is left); a slot that followed it follows
+ * its predecessor. Under bk_mu. */
 void sl__lshared_clear(struct sl_proxy *p, size_t i);
+/*
+ * Slot <to> holds the listener a reload re-opened from slot <from>: the sessions <from> (and
+ * its own predecessors) still hold count against <to>'s max_connections, so a re-open never
+ * doubles the cap. Under bk_mu, before <to>'s listener is posted to the workers.
+ */
+void sl__lshared_follow(struct sl_proxy *p, size_t from, size_t to);
+/* The sessions slot <i>'s predecessors hold (sl__lshared_follow()); any worker. */
+uint32_t sl__lshared_pred_conns(const struct sl_proxy *p, size_t i);
 /*
  * Writes the group's PROXY header to the new backend connection s->sfd, before any client
  * byte: the client address, the destination and any v2 TLVs that came in. 0 or -errno.

@@ -245,6 +245,39 @@ class ReloadListeners(ReloadCase):
                                   if k.startswith("sluice_listener_connections_total")})
             self.assertEqual(0, px.stop())
 
+    def test_a_reopened_listener_counts_its_old_sessions_against_max_connections(self):
+        """max_connections: 2, both held open; two reloads re-open the listener (another
+        backlog each time): a third client still waits, on two workers, until one of the old
+        sessions closes (each re-open started the count from zero: up to twice the cap)."""
+        p1 = stable_port()
+        with Server(echo_handler) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", "    max_connections: 2\n")], web)
+            px = self.start(p1)
+            held = [connect(p1) for _ in range(2)]
+            for s in held:
+                self.assertTrue(echo_both_ways(s, 10))
+            for backlog in (77, 78):
+                self.write([("one", p1, "web",
+                             f"    max_connections: 2\n    backlog: {backlog}\n")], web)
+                self.hup(px)
+            self.assertEqual(2, px.stderr().count("listener one: backlog changed: re-opened"),
+                             px.stderr())
+            third = connect(p1)
+            third.sendall(b"x")
+            third.settimeout(1.0)
+            with self.assertRaises(socket.timeout):  # in the backlog: no session for it yet
+                third.recv(1)
+            self.assertEqual(2, self.active_sessions())
+            held.pop().close()
+            third.settimeout(30 * SLOW)
+            self.assertEqual(b"x", recv_exact(third, 1))  # the slot the old session gave back
+            third.close()
+            for s in held:
+                self.assertTrue(echo_both_ways(s, 10))
+                s.close()
+            self.assertEqual(0, px.stop())
+
     def test_unchanged_listener_refuses_nothing_across_reloads(self):
         p1, p2 = stable_port(), stable_port()
         with Server(name_handler("a")) as a:
