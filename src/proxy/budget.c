@@ -208,29 +208,47 @@ sl__budget_check_health(const struct sl_proxy *p, uint32_t *cap, char *why, size
 	return -EMFILE;
 }
 
-int
-sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
-                           unsigned per_session, uint32_t *cap, char *why, size_t size)
+/* fds <p> holds idle with <nlisteners> listeners (<nsplice> splicing) open in every worker. */
+static uint64_t
+listeners_idle(const struct sl_proxy *p, size_t nlisteners, size_t nsplice)
 {
 	const struct sl_config *cfg = p->cfg;
-	uint64_t limit, idle, want;
 	size_t nsplice0 = 0;
-	struct rlimit r;
+	uint64_t idle;
 
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		nsplice0 += sl_config_fwd_pipes(cfg->listeners[i].forward);
+	idle = sl__budget_idle_fds(cfg, p->nworkers) -
+	       p->nworkers * listener_fds(cfg->nlisteners, nsplice0) +
+	       p->nworkers * listener_fds(nlisteners, nsplice);
+	return (uint64_t)((int64_t)idle + sl__budget_warm_extra(p) + health_more(p));
+}
+
+int
+sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
+                           size_t nkept, size_t nsplice_kept, unsigned per_session,
+                           uint32_t *cap, char *why, size_t size)
+{
+	const struct sl_config *cfg = p->cfg;
+	uint64_t limit, idle, want;
+	struct rlimit r;
+
 	/* relaxed: this thread is the only writer */
 	*cap = atomic_load_explicit(&p->max_conns, memory_order_relaxed);
 	if (getrlimit(RLIMIT_NOFILE, &r) != 0)
 		return 0; /* what create found stands */
 	limit = r.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)r.rlim_cur;
-	idle = sl__budget_idle_fds(cfg, p->nworkers) -
-	       p->nworkers * listener_fds(cfg->nlisteners, nsplice0) +
-	       p->nworkers * listener_fds(nlisteners, nsplice);
-	idle = (uint64_t)((int64_t)idle + sl__budget_warm_extra(p) + health_more(p));
+	idle = listeners_idle(p, nlisteners, nsplice);
 	want = *cap;
-	if (cap_fits(cfg, limit, idle, per_session, cap))
+	if (cap_fits(cfg, limit, idle, per_session, cap)) {
+		/* a cap the limit decides: what the file's listeners leave, up to the start's */
+		if (cfg->max_connections == 0 && p->max_conns_start != 0) {
+			*cap = p->max_conns_start;
+			(void)cap_fits(cfg, limit, listeners_idle(p, nkept, nsplice_kept),
+			               per_session, cap);
+		}
 		return 0;
+	}
 	snprintf(why, size,
 	         "%zu listener%s in %u worker%s hold %" PRIu64
 	         " file descriptors while idle with the rest, and max_connections %" PRIu64
@@ -381,6 +399,7 @@ sl__budget_apply(struct sl_proxy *p)
 	}
 	/* relaxed: no worker runs yet */
 	atomic_store_explicit(&p->max_conns, b.max_connections, memory_order_relaxed);
+	p->max_conns_start = b.max_connections;
 	if (p->cfg->max_connections == 0)
 		sl_log_info("max_connections %u: what %" PRIu64 " file descriptors allow (%u per "
 		            "session, %" PRIu64 " held idle, %" PRIu64 " spare)",

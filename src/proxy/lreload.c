@@ -295,7 +295,7 @@ int
 sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct sl_lplan **out,
                       char *why, size_t size)
 {
-	size_t nlive = 0, nretired = 0, nsplice = 0, nopen;
+	size_t nlive = 0, nretired = 0, nsplice = 0, nsplice_kept = 0, nopen;
 	unsigned per_session = 2;
 	struct sl_lplan *pl;
 	char reason[160];
@@ -411,7 +411,10 @@ sl__listeners_prepare(struct sl_proxy *p, const struct sl_config *next, struct s
 			nsplice++;
 	for (size_t k = 0; k < pl->n; k++)
 		nsplice += pl->fresh[k] && sl_config_fwd_pipes(next->listeners[k].forward);
-	err = sl__budget_check_listeners(p, nopen, nsplice, per_session, &pl->cap, why, size);
+	for (size_t k = 0; k < pl->n; k++)
+		nsplice_kept += sl_config_fwd_pipes(next->listeners[k].forward);
+	err = sl__budget_check_listeners(p, nopen, nsplice, pl->n, nsplice_kept, per_session,
+	                                 &pl->cap, why, size);
 	if (err != 0)
 		goto err_unlock;
 
@@ -617,8 +620,8 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 	/* relaxed: this thread is the only writer */
 	if (atomic_load_explicit(&p->max_conns, memory_order_relaxed) != pl->cap)
 		sl_log_info("max_connections %" PRIu32 ": what the file descriptor limit allows "
-		            "with %zu listeners open",
-		            pl->cap, pl->n);
+		            "with %zu listener%s open",
+		            pl->cap, pl->n, pl->n == 1 ? "" : "s");
 	/* relaxed: a bound the workers read alone */
 	atomic_store_explicit(&p->max_conns, pl->cap, memory_order_relaxed);
 	/* the sockets are in their reuseport groups: the steering program can name them */

@@ -490,6 +490,9 @@ struct sl_proxy {
 	 * one the fd limit decided. Written by the controlling thread, read relaxed (a bound,
 	 * publishing nothing) */
 	_Atomic uint32_t max_conns;
+	/* the cap sl__budget_apply() set at start: one the fd limit decides never grows past it
+	 * (what the start sized by it, sockmap slots for one, stays). Controlling thread */
+	uint32_t max_conns_start;
 	/* the cap a reload's warm pool change leaves (sl__budget_check_warm()), applied with the
 	 * change (backends.c); 0: none. Controlling thread, under bk_mu */
 	uint32_t warm_cap;
@@ -1148,12 +1151,16 @@ unsigned sl__budget_session_fds(const struct sl_config *cfg);
 uint64_t sl__budget_idle_fds(const struct sl_config *cfg, unsigned nworkers);
 /*
  * Whether the fd limit holds the process's cap p->max_conns once <nlisteners> listeners
- * (<nsplice> of which may splice) are open in every worker, and the sessions then need
- * <per_session> fds: 0 with the cap to apply in *cap (a cap the limit decided shrinks by what
- * the new sockets hold), or -EMFILE with the figures in <why> (<size> bytes). A reload.
+ * (<nsplice> of which may splice) are open in every worker, as they are while a reload opens
+ * new sockets beside the old, and the sessions then need <per_session> fds: 0 with the cap to
+ * apply in *cap, or -EMFILE with the figures in <why> (<size> bytes). A cap the limit decides
+ * is what the file's own <nkept> listeners (<nsplice_kept> splicing) leave once the old
+ * sockets are closed, at most the start's (p->max_conns_start): it comes back up when a later
+ * file has fewer listeners.
  */
 int sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
-                               unsigned per_session, uint32_t *cap, char *why, size_t size);
+                               size_t nkept, size_t nsplice_kept, unsigned per_session,
+                               uint32_t *cap, char *why, size_t size);
 /* fds the live warm pools hold beyond (or, negative, short of) the start file's. Under bk_mu. */
 int64_t sl__budget_warm_extra(const struct sl_proxy *p);
 /*

@@ -495,6 +495,18 @@ class ReloadListeners(ReloadCase):
                 wait_for_text(px, f"max_connections {cap - 3}: what the file descriptor "
                                   "limit allows with 4 listeners open")
                 self.assertEqual("a", who(ports[3]))
+                # back to one: the cap comes back up (never past the start's)
+                self.write(listeners(1), web)
+                self.hup(px)
+                wait_for_text(px, f"max_connections {cap}: what the file descriptor limit "
+                                  "allows with 1 listener open")
+                # a re-open (another backlog) has both sockets open for a moment: the cap
+                # the file leaves is the same, so nothing changes (it went down for good)
+                self.write([("l0", ports[0], "web", copy + "    backlog: 77\n")], web)
+                self.hup(px)
+                self.assertIn("listener l0: backlog changed: re-opened", px.stderr())
+                self.assertEqual(2, px.stderr().count(f"max_connections {cap}:"), px.stderr())
+                self.assertEqual("a", who(ports[0]))
                 self.assertEqual(0, px.stop())
 
             # a configured cap 3 below it: 3 listeners more fit, 4 do not
