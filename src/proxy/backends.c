@@ -1210,7 +1210,8 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 			size_t base = (p->mx.bbase[g] + i) * SL_BCTR_COUNT;
 			struct sl_backend_info *x;
 
-			if (slot_state(b) != SL_SLOT_LIVE || !sl__group_is_live(p, g))
+			/* a retired group's while its sessions run, as the metrics show it */
+			if (slot_state(b) != SL_SLOT_LIVE || !sl__group_is_shown_locked(p, g))
 				continue;
 			if (k++ >= max)
 				continue;

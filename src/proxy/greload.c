@@ -113,6 +113,14 @@ sl__group_is_live(const struct sl_proxy *p, size_t g)
 static bool slot_is_held(const struct sl_proxy *p, size_t g);
 
 bool
+sl__group_is_shown_locked(const struct sl_proxy *p, size_t g)
+{
+	/* the rule a reclaim follows, so a group gone from statistics has given its slot up */
+	return sl__group_is_live(p, g) ||
+	       (slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED && slot_is_held(p, g));
+}
+
+bool
 sl__group_is_shown(struct sl_proxy *p, size_t g)
 {
 	bool held;
@@ -121,9 +129,8 @@ sl__group_is_shown(struct sl_proxy *p, size_t g)
 		return true;
 	if (slot_state(&p->gslots[g]) != SL_GSLOT_RETIRED)
 		return false;
-	/* the rule a reclaim follows, so a group gone from statistics has given its slot up */
 	pthread_mutex_lock(&p->bk_mu);
-	held = slot_state(&p->gslots[g]) == SL_GSLOT_RETIRED && slot_is_held(p, g);
+	held = sl__group_is_shown_locked(p, g);
 	pthread_mutex_unlock(&p->bk_mu);
 	return held;
 }

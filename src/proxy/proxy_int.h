@@ -1083,6 +1083,8 @@ bool sl__group_is_live(const struct sl_proxy *p, size_t g);
  * which is when a reload may not take its slot: what statistics show. Any thread not holding
  * p->bk_mu (it takes it for a retired slot); a snapshot. */
 bool sl__group_is_shown(struct sl_proxy *p, size_t g);
+/* sl__group_is_shown() for a caller holding p->bk_mu. */
+bool sl__group_is_shown_locked(const struct sl_proxy *p, size_t g);
 /*
  * A reload's group change, first half: matches <next>'s groups with the slots by name, checks
  * that each kept one changed no restart key, that each group it leaves out may retire (not one

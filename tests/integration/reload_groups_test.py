@@ -107,6 +107,9 @@ class ReloadGroups(ReloadCase):
             # held: still shown, still forwarding both ways with its bytes intact
             self.assertEqual({"web", "echo"}, self.groups_shown())
             self.assertIn('group="echo"', self.metrics())
+            rc, out, err = self.ctl("--json", "show", "backends")
+            self.assertEqual(0, rc, err)
+            self.assertIn('"echo"', out)  # as /stats and /metrics show it
             for i in range(3):
                 self.assertTrue(echo_checked(held, 256 * 1024, 3 + i))
             held.shutdown(socket.SHUT_WR)
