@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -1584,6 +1585,17 @@ kernel_sends_all(struct io_uring *ring)
 	return ok;
 }
 
+/* Whether RLIMIT_MEMLOCK bounds this process's rings: a finite limit, and not root (which
+ * has CAP_IPC_LOCK unless it dropped it). */
+static bool
+memlock_bounds(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	       geteuid() != 0;
+}
+
 int
 sl_loop_probe_io_uring(const char **why)
 {
@@ -1597,7 +1609,11 @@ sl_loop_probe_io_uring(const char **why)
 	*why = NULL;
 	err = ring_create(&ring, 256, &si);
 	if (err != 0) {
-		*why = "io_uring_queue_init failed";
+		*why = err == -ENOMEM && memlock_bounds()
+		               ? "io_uring_queue_init failed (its rings take locked memory, which "
+		                 "RLIMIT_MEMLOCK bounds for a process without CAP_IPC_LOCK: raise "
+		                 "ulimit -l, or systemd's LimitMEMLOCK=, e.g. to 8M)"
+		               : "io_uring_queue_init failed";
 		return err;
 	}
 	err = ring_check(&ring, why);

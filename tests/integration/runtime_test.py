@@ -140,6 +140,27 @@ groups:
         self.assertIn("runtime: io_uring cannot start: ", r.stderr)
         self.assertIn("Operation not permitted", r.stderr)
 
+    @unittest.skipIf(os.geteuid() != 0, "running as another user needs root")
+    def test_io_uring_under_a_small_locked_memory_limit_names_the_limit(self):
+        """Its rings take locked memory: an unprivileged process under 64 KiB of
+        RLIMIT_MEMLOCK (a container's default) cannot make one, and the start says which
+        limit to raise, where it blamed the workers and buffer sizes."""
+        port = free_port()
+        p = subprocess.Popen(["prlimit", "--memlock=65536:65536", "setpriv", "--reuid=nobody",
+                              "--regid=nogroup", "--clear-groups", SLUICE, "--runtime",
+                              "io_uring", "-l", f"127.0.0.1:{port}", "-b", "127.0.0.1:9", "-w",
+                              "1", "--admin", "off", "--control", "off"],
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = p.communicate(timeout=15 * SLOW)
+        except subprocess.TimeoutExpired:  # it runs: this kernel needs no locked memory
+            p.kill()
+            p.communicate()
+            self.skipTest("this kernel makes rings under 64 KiB of locked memory")
+        self.assertNotEqual(0, p.returncode, err)
+        self.assertIn("raise ulimit -l, or systemd's LimitMEMLOCK=", err)
+        self.assertIn("the locked-memory limit, ulimit -l, is 64 KiB", err)
+
     def test_bad_runtime_flag_is_refused(self):
         r = subprocess.run([SLUICE, "--runtime", "kqueue", "-l", "127.0.0.1:1", "-b",
                             "127.0.0.1:9"], capture_output=True, text=True, timeout=30 * SLOW)
