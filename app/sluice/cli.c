@@ -78,11 +78,11 @@ cli_usage(FILE *f)
 	      "options:\n"
 	      "  -w, --workers N             worker threads (default: one per CPU)\n"
 	      "      --balance ALGORITHM     round_robin, weighted, least_conn, p2c, maglev\n"
-	      "                              (-l and the demo; with -c each group's balance\n"
-	      "                              decides, and a bad value is still refused)\n"
+	      "                              (-l and the demo; with -c set each group's\n"
+	      "                              balance: in the file)\n"
 	      "      --forward MODE          auto (default), splice, copy, uring or sockmap\n"
-	      "                              (-l and the demo; with -c each listener's forward\n"
-	      "                              decides, and a bad value is still refused)\n"
+	      "                              (-l and the demo; with -c set each listener's\n"
+	      "                              forward: in the file)\n"
 	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
 	      "      --runtime RUNTIME       event loops on auto (default: io_uring if the kernel\n"
 	      "                              can, else epoll), io_uring or epoll\n"
@@ -317,6 +317,18 @@ cli_parse(struct cli *c, int argc, char **argv)
 	}
 	if (c->config_path && (c->listen || c->backends)) {
 		fputs("sluice: -c FILE and -l/-b are exclusive\n", stderr);
+		return -EINVAL;
+	}
+	/* each listener's forward and each group's balance decide: a flag that would change
+	 * nothing is refused rather than left to seem to apply */
+	if (c->config_path && (c->forward >= 0 || c->balance >= 0)) {
+		fprintf(stderr,
+		        "sluice: %s is for -l and the demo; with -c FILE set %s in the file (on "
+		        "each "
+		        "%s)\n",
+		        c->forward >= 0 ? "--forward" : "--balance",
+		        c->forward >= 0 ? "forward:" : "balance:",
+		        c->forward >= 0 ? "listener" : "group");
 		return -EINVAL;
 	}
 	if (c->demo_listen && (c->config_path || c->listen || c->backends)) {

@@ -48,8 +48,8 @@ struct cli {
 
 /*
  * Parses argv. The values of -w, --drain-timeout, --runtime, --log-level, --balance and
- * --forward are checked here, in every mode, even where the mode ignores the flag (--balance and
- * --forward with -c). Returns 0, or -EINVAL after printing the problem and a usage hint to
+ * --forward are checked here, in every mode; --balance and --forward with -c are refused (the
+ * file's keys decide). Returns 0, or -EINVAL after printing the problem and a usage hint to
  * stderr.
  */
 int cli_parse(struct cli *c, int argc, char **argv);

@@ -63,7 +63,8 @@ SL_API uint64_t sl_privs_caps(const struct sl_config *cfg, enum sl_privs_phase p
 
 /*
  * Checks that this process holds (in its effective set) every capability in <need>. Returns 0,
- * or -EPERM with the first capability missing named in <why> (<size> bytes).
+ * or -EPERM with every capability missing named in <why> (<size> bytes), "cap_bpf" or
+ * "cap_bpf, cap_perfmon", so one restart can give them all.
  */
 SL_API int sl_privs_check(uint64_t need, char *why, size_t size);
 

@@ -375,22 +375,28 @@ sl__listeners_want(const struct sl_config *cfg, enum sl_fwd_mode forward)
 
 /*
  * The forwarder listener <c> of worker <w> runs instead of its own, with the reason in <*why>,
- * or NULL when it runs its own: uring needs the io_uring runtime and sockmap its program, and
- * neither can hold a direction back for a bandwidth limit (sl_config_fwd_pauses()).
+ * or NULL when it runs its own: uring needs the io_uring runtime and sockmap its program
+ * (<*lacking>: the process lacks what the file asks for, a warning), and neither can hold a
+ * direction back for a bandwidth limit (sl_config_fwd_pauses(); the file's own choice).
  */
 static const struct sl_fwd_ops *
-listener_fallback(const struct sl_pworker *w, const struct sl_config_listener *c, const char **why)
+listener_fallback(const struct sl_pworker *w, const struct sl_config_listener *c, const char **why,
+                  bool *lacking)
 {
+	*lacking = true;
 	if (sl_config_fwd_pauses(c->forward))
 		return NULL;
-	if (c->forward == SL_FWD_URING && !sl_loop_has_ops(w->loop))
+	if (c->forward == SL_FWD_URING && !sl_loop_has_ops(w->loop)) {
 		*why = "the runtime is epoll";
-	else if (c->forward == SL_FWD_SOCKMAP && w->sockmap.dirs == NULL)
-		*why = "its program is loaded only for the file sluice starts with";
-	else if (c->bandwidth.limited != 0)
+	} else if (c->forward == SL_FWD_SOCKMAP && w->sockmap.dirs == NULL) {
+		*why = "its program is loaded only for the file sluice starts with (an upgrade "
+		       "loads it)";
+	} else if (c->bandwidth.limited != 0) {
+		*lacking = false;
 		*why = "bandwidth limits need it";
-	else
+	} else {
 		return NULL;
+	}
 	return c->forward == SL_FWD_URING ? &sl_fwd_copy_ops : &sl_fwd_splice_ops;
 }
 
@@ -405,6 +411,7 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	struct sl_pool_opts po = {.name = "copy-buffers", .block_size = c->buffer_size};
 	const struct sl_fwd_ops *fallback;
 	const char *why = NULL;
+	bool lacking;
 	int err;
 
 	*l = (struct sl_plistener){0};
@@ -417,14 +424,15 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	if ((unsigned)c->forward >= SL_ARRAY_SIZE(fwd_ops))
 		return -EINVAL;
 	l->fwd_ops = fwd_ops[c->forward];
-	fallback = listener_fallback(w, c, &why);
+	fallback = listener_fallback(w, c, &why, &lacking);
 	if (fallback != NULL) {
 		l->fwd_ops = fallback;
 		/* one line per listener, not one per worker; a sockmap program that failed to
 		 * load said so once at start, for every listener */
 		if (w->index == 0 && !(c->forward == SL_FWD_SOCKMAP && p->sockmap_refused))
-			sl_log_info("listener %s: forward: %s runs as %s: %s", c->name,
-			            sl_fwd_mode_names[c->forward], fallback->name, why);
+			sl_log(lacking ? SL_LOG_WARN : SL_LOG_INFO,
+			       "listener %s: forward: %s runs as %s: %s", c->name,
+			       sl_fwd_mode_names[c->forward], fallback->name, why);
 	}
 	if (c->forward == SL_FWD_SOCKMAP)
 		l->env.sockmap = &w->sockmap;

@@ -357,19 +357,29 @@ sl_privs_check(uint64_t need, char *why, size_t size)
 	cap_t now = cap_get_proc();
 	cap_flag_value_t v;
 	char name[64];
+	size_t len = 0;
 	int err = 0;
 
 	if (now == NULL) {
-		snprintf(why, size, "cannot read this process's capabilities: %s", strerror(errno));
-		return -errno;
+		int e = errno;
+
+		snprintf(why, size, "cannot read this process's capabilities: %s", strerror(e));
+		return -e;
 	}
-	for (cap_value_t c = 0; c < 64 && err == 0; c++) {
+	for (cap_value_t c = 0; c < 64; c++) {
+		int w;
+
 		if (!(need & (UINT64_C(1) << c)))
 			continue;
-		if (cap_get_flag(now, c, CAP_EFFECTIVE, &v) != 0 || v != CAP_SET) {
-			snprintf(why, size, "%s", cap_name(c, name, sizeof(name)));
-			err = -EPERM;
-		}
+		if (cap_get_flag(now, c, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET)
+			continue;
+		/* each one missing, so one restart can give them all */
+		w = len < size ? snprintf(why + len, size - len, "%s%s", err == 0 ? "" : ", ",
+		                          cap_name(c, name, sizeof(name)))
+		               : 0;
+		if (w > 0)
+			len = len + (size_t)w < size ? len + (size_t)w : size;
+		err = -EPERM;
 	}
 	cap_free(now);
 	return err;

@@ -164,9 +164,19 @@ sockmap_open(struct sl_proxy *p)
 		return;
 	err = sl__sockmap_open(&p->sockmap, pairs, why, sizeof(why));
 	p->sockmap_refused = err != 0;
-	if (err != 0)
-		sl_log_warn("forward: sockmap runs as splice: %s", why);
-	else
+	if (err != 0) {
+		char names[256] = "";
+		size_t len = 0;
+
+		/* one line for every listener it concerns, naming them */
+		for (size_t i = 0; i < p->cfg->nlisteners && len < sizeof(names); i++)
+			if (p->cfg->listeners[i].forward == SL_FWD_SOCKMAP)
+				len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+				                        len == 0 ? "" : ", ",
+				                        p->cfg->listeners[i].name);
+		sl_log_warn("forward: sockmap runs as splice on listener%s %s: %s",
+		            strchr(names, ',') != NULL ? "s" : "", names, why);
+	} else
 		sl_log_info("forward: sockmap: verdict attached, %u sessions' slots", pairs);
 	if (err == 0 && pairs < p->nworkers)
 		sl_log_warn("forward: sockmap: %u sessions' slots for %u workers (max_connections "

@@ -199,12 +199,16 @@ xdp: { interface: nosuchif0, required: true }
             (f"access_log: {{ path: {d}/s }}\n" + ONE_LISTENER, ["--control", f"{d}/./s"],
              f"access_log.path {d}/s and control.path {d}/./s are one file", 2),
             (ONE_LISTENER, ["--log-level", "loud"], "--log-level must be error, warn", 2),
-            # ignored with -c (each group's balance, each listener's forward decides), and
-            # still refused as -l refuses them
+            # a bad value refused as -l refuses it, and a good one refused with -c: each
+            # group's balance and each listener's forward decide
             (ONE_LISTENER, ["--balance", "bogus"],
              '--balance must be round_robin, weighted, least_conn, p2c or maglev, got "bogus"', 2),
             (ONE_LISTENER, ["--forward", "zerocopy"],
              '--forward must be auto, splice, copy, uring or sockmap, got "zerocopy"', 2),
+            (ONE_LISTENER, ["--forward", "copy"],
+             "--forward is for -l and the demo; with -c FILE set forward: in the file", 2),
+            (ONE_LISTENER, ["--balance", "maglev"],
+             "--balance is for -l and the demo; with -c FILE set balance: in the file", 2),
         ]
         for text, flags, said, status in cases:
             path = write_config(text)
@@ -217,8 +221,7 @@ xdp: { interface: nosuchif0, required: true }
         # and flags that fit pass
         path = write_config(ONE_LISTENER)
         self.addCleanup(os.unlink, path)
-        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100",
-                            "--balance", "maglev", "--forward", "copy"],
+        r = subprocess.run([SLUICE, "--check", "-c", path, "-w", "3", "--admin", "127.0.0.1:9100"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual((0, ""), (r.returncode, r.stderr))
         # the one-line mode refuses them with the same words

@@ -55,6 +55,8 @@ class Forwarding(unittest.TestCase):
                 self.assertEqual(0, px.stop(), px.stderr())
                 self.assertEqual(1, px.stderr().count("forward: uring runs as copy"),
                                  px.stderr())
+                # a warning: the process cannot do what the file asks (an alert may follow)
+                self.assertIn("warn listener ", px.stderr())
 
     def test_client_half_close_reaches_backend_and_reply_still_flows(self):
         for forward in FORWARDS:

@@ -482,7 +482,10 @@ class Sockmap(unittest.TestCase):
             px, port, _ = self.start([srv.addr], wrap=(
                 "setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"))
             with px:
-                wait_for_text(px, "forward: sockmap runs as splice: ")
+                wait_for_text(px, "forward: sockmap runs as splice on listener ")
+                # every capability missing, in one line
+                self.assertIn(": loading its program needs cap_net_admin, cap_perfmon, cap_bpf, "
+                              "which this process does not have", px.stderr())
                 payload = os.urandom(1_000_000)
                 s = connect(port)
                 s.sendall(payload)
