@@ -236,7 +236,10 @@ SL_API void sl_loop_io_forget(struct sl_loop *l, struct sl_io *io);
  * result: bytes (0 = EOF for a recv), or a negative errno (-ECANCELED after sl_loop_op_cancel()).
  * <buf> must stay valid, and the op too, until that callback: the kernel writes or reads it until
  * then, even after a cancel. One submission per op at a time (-EBUSY otherwise). A loop that is
- * destroyed with ops in flight runs none of their callbacks (the ring's close ends them).
+ * destroyed with ops in flight runs none of their callbacks (the ring's close ends them). An op on
+ * an fd not in the loop's registered files (sl_loop_file_add()) names it by number when it is
+ * submitted, with the loop's next wait: closed before then, even with the op cancelled, the fd
+ * number may by then be another file's (any thread's open), which the op would reach.
  */
 SL_API void sl_op_init(struct sl_op *op, sl_op_fn fn, void *data);
 /* Whether <l> takes completion ops (sl_loop_recv(), sl_loop_send()): the io_uring runtime. */

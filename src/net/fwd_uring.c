@@ -5,8 +5,8 @@
  * and sends them in order, a bounded number at a time (m_*). Else each direction keeps one op in
  * flight (sl_loop_recv() into a pooled block, then sl_loop_send() of what arrived, the rest of a
  * short send resubmitted, then the recv again). Either way bytes move with no system call beyond
- * the loop's shared io_uring_enter(), each direction registers its reading fd with the ring
- * (sl_loop_file_add()) for the session's life, and its state lives at the head of a pool block,
+ * the loop's shared io_uring_enter(), both fds are registered with the ring (sl_loop_file_add())
+ * for the session's life, and each direction's state lives at the head of a pool block,
  * which goes back to the pool only from a completion once no op of it is in flight.
  * docs/internals/fwd.md explains both; read fwd.c next.
  */
@@ -44,7 +44,6 @@ struct uring_chan {
 	bool sending;  /* the op in flight is a send (else a recv) */
 	bool pair;     /* the op in flight is a send then a recv (sl_loop_send_recv()) */
 	bool drained;  /* the last recv left room in the block: the socket had no more then */
-	bool file;     /* fd[d] is in the loop's registered files (sl_loop_file_add()) */
 	bool multi;    /* multishot recv into the loop's group */
 	bool stopped;  /* multishot: <rop> cancelled at the bound; its end arms it again */
 	bool full;     /* multishot: the last send did not all go: send plainly (waits for room) */
@@ -126,20 +125,37 @@ chan_recv(struct sl_fwd *f, struct uring_chan *c)
 }
 
 /*
+ * Registers both fds with the loop's ring before any op: an op that names an fd by its number
+ * could outlive the owner's close() of it, and would then reach whichever socket took the
+ * number next, another session's. 0, or -EINVAL (no table, or no slot left in it) with neither
+ * registered: the session copies instead, before any byte moved.
+ */
+static int
+chan_files_add(struct sl_fwd *f)
+{
+	if (sl_loop_file_add(f->loop, f->fd[0]) != 0)
+		return -EINVAL;
+	if (sl_loop_file_add(f->loop, f->fd[1]) != 0) {
+		sl_loop_file_del(f->loop, f->fd[0]);
+		return -EINVAL;
+	}
+	f->files = true;
+	return 0;
+}
+
+/*
  * Gives the fds' registered-file slots back (sl_loop_file_del()): the owner's close() of an fd
  * must be its last reference, as it sends the FIN once both directions are over (SL_FWD_DONE).
+ * Ops still in flight keep their file until they end.
  */
 static void
 chan_files_del(struct sl_fwd *f)
 {
-	for (unsigned d = 0; d < 2; d++) {
-		struct uring_chan *c = chan_of(f, d);
-
-		if (c != NULL && c->file) {
-			sl_loop_file_del(f->loop, f->fd[d]);
-			c->file = false;
-		}
-	}
+	if (!f->files)
+		return;
+	sl_loop_file_del(f->loop, f->fd[0]);
+	sl_loop_file_del(f->loop, f->fd[1]);
+	f->files = false;
 }
 
 /*
@@ -549,16 +565,13 @@ uring_attach(struct sl_fwd *f)
 static void
 uring_detach(struct sl_fwd *f)
 {
+	chan_files_del(f); /* out of the table now */
 	for (unsigned d = 0; d < 2; d++) {
 		struct uring_chan *c = chan_of(f, d);
 
 		if (c == NULL)
 			continue;
 		f->d[d].buf = NULL;
-		/* out of the table now; ops still in flight keep their file until they end */
-		if (c->file)
-			sl_loop_file_del(f->loop, f->fd[d]);
-		c->file = false;
 		if (c->multi) {
 			m_detach(f, c);
 			continue;
@@ -585,6 +598,9 @@ uring_pump(struct sl_fwd *f, unsigned d)
 
 	if (f->loop == NULL)
 		return -EINVAL; /* no loop to submit on: copy instead */
+	/* the session's first pump, before any op: both fds in the table, or copy */
+	if (!f->files && chan_of(f, !d) == NULL && c == NULL && chan_files_add(f) != 0)
+		return -EINVAL;
 	if (c == NULL) {
 		c = sl_pool_alloc(f->env->buffers);
 		if (c == NULL) {
@@ -612,8 +628,6 @@ uring_pump(struct sl_fwd *f, unsigned d)
 		c->rop.flags = SL_OP_NO_PARK; /* an empty group: recv into <own> meanwhile */
 		if (c->multi)
 			x->capacity = URING_QUEUE * sl_loop_bufs_size(f->loop);
-		/* the ops on the fd skip the kernel's lookup; without a table they go by fd */
-		c->file = sl_loop_file_add(f->loop, f->fd[d]) == 0;
 		x->buf = (char *)c;
 	}
 	if (c->multi)

@@ -388,6 +388,10 @@ listener_fallback(const struct sl_pworker *w, const struct sl_config_listener *c
 		return NULL;
 	if (c->forward == SL_FWD_URING && !sl_loop_has_ops(w->loop)) {
 		*why = "the runtime is epoll";
+	} else if (c->forward == SL_FWD_URING && !sl__listeners_want(w->p->cfg, SL_FWD_URING)) {
+		/* its ops name the sockets through the table (fwd_uring.c: chan_files_add()) */
+		*why = "the workers' rings have a file table only when the file sluice starts with "
+		       "has a uring listener (an upgrade makes them)";
 	} else if (c->forward == SL_FWD_SOCKMAP && w->sockmap.dirs == NULL) {
 		*why = "its program is loaded only for the file sluice starts with (an upgrade "
 		       "loads it)";
@@ -436,11 +440,6 @@ sl__listener_open(struct sl_plistener *l, struct sl_pworker *w, size_t i, int fd
 	}
 	if (c->forward == SL_FWD_SOCKMAP)
 		l->env.sockmap = &w->sockmap;
-	/* added by a reload to a process whose loops were made without a file table */
-	if (l->fwd_ops == &sl_fwd_uring_ops && w->index == 0 &&
-	    !sl__listeners_want(p->cfg, SL_FWD_URING))
-		sl_log_info("listener %s: forward: uring without registered files till an upgrade",
-		            c->name);
 	l->env.buffer_size = c->buffer_size;
 	l->env.limiter = &sl__bandwidth_limiter; /* for the sessions bandwidth: limits */
 	sl_defer_init(&l->more, listener_more, l);

@@ -757,6 +757,22 @@ op_slot(struct sl_loop_uring *u, const struct sl_op *op)
 	return &u->opslots[(uint32_t)op->key & ~URING_OP_BIT];
 }
 
+/*
+ * The slot of busy op <op>, or NULL once its last completion was taken (its callback is still to
+ * run in this batch): the slot went back to the free list then, and may be another op's by now.
+ */
+static struct uring_opslot *
+op_slot_of(struct sl_loop_uring *u, const struct sl_op *op)
+{
+	uint32_t i = (uint32_t)op->key & ~URING_OP_BIT;
+	struct uring_opslot *s;
+
+	if (i >= u->nopslots)
+		return NULL;
+	s = &u->opslots[i];
+	return s->op == op && s->gen == (uint32_t)(op->key >> 32) ? s : NULL;
+}
+
 /* Queues an op built by <prep> into an SQE tagged for <op>. */
 static int
 op_queue(struct sl_loop_uring *u, struct sl_op *op, struct io_uring_sqe **out)
@@ -1108,8 +1124,9 @@ static void
 uring_op_hurry(struct sl_loop *l, struct sl_op *op)
 {
 	struct sl_loop_uring *u = l->be;
+	struct uring_opslot *s = op_slot_of(u, op);
 
-	if (u->opslots[(uint32_t)op->key & ~URING_OP_BIT].wait == URING_QUIET)
+	if (s != NULL && s->wait == URING_QUIET)
 		u->hurry = true;
 }
 
@@ -1138,10 +1155,14 @@ cancel_key(struct sl_loop_uring *u, uint64_t key)
 static int
 op_cancel_queue(struct sl_loop_uring *u, struct sl_op *op)
 {
+	struct uring_opslot *s = op_slot_of(u, op);
 	uint32_t i = (uint32_t)op->key & ~URING_OP_BIT;
-	struct uring_opslot *s = &u->opslots[i];
 	int err = 0;
 
+	/* its last completion is in this batch: nothing of it is left to cancel (the slot's
+	 * next op must not be touched) */
+	if (s == NULL)
+		return 0;
 	/* a parked recv has no request in the kernel: its callback comes with the next wait */
 	if (s->wait == URING_PARKED) {
 		oplist_remove(u, &u->parked, i);

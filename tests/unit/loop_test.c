@@ -2519,10 +2519,150 @@ quiet_send_to_a_full_socket_calls_back_with_what_went(void **state)
 	sl_loop_destroy(l);
 }
 
+/*
+ * A multishot recv whose final completion (its EOF) came in the same batch as its last bytes: its
+ * slot went back when that completion was taken, and an op submitted from the first callback
+ * takes it. A cancel of the ended recv from that callback must leave the new op alone, which
+ * sl_loop_settle() then cancels (it skipped an op marked cancelled by another's cancel, and
+ * timed out).
+ */
+struct stale_cancel {
+	struct mt m;
+	struct opt *other;
+	int other_fd;
+	bool done;
+};
+
+static void
+stale_cancel_done(struct sl_loop *l, struct sl_op *op, int res)
+{
+	struct stale_cancel *st = op->data;
+
+	st->m.calls++;
+	if (op->buf != NULL)
+		sl_loop_buf_put(l, op->buf);
+	if (!st->done && op->busy) {
+		st->done = true;
+		assert_int_equal(0, sl_loop_recv(l, &st->other->op, st->other_fd, st->other->buf,
+		                                 sizeof(st->other->buf)));
+		assert_int_equal(0, sl_loop_op_cancel(l, op));
+	}
+	if (!op->busy) {
+		st->m.ended = true;
+		st->m.last = res;
+	}
+}
+
+static void
+a_cancel_after_the_last_completion_leaves_the_slots_next_op_alone(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.bufs = 8});
+	struct stale_cancel st;
+	struct opt other;
+	struct pair p, q;
+
+	(void)state;
+	if (sl_loop_bufs_open(l, 16) != 0)
+		skip();
+	pair_open(&p);
+	pair_open(&q);
+	memset(&st, 0, sizeof(st));
+	opt_init(&other);
+	st.other = &other;
+	st.other_fd = q.fd[0];
+	sl_op_init(&st.m.op, stale_cancel_done, &st);
+	assert_int_equal(0, sl_loop_recv_multi(l, &st.m.op, p.fd[0], 0));
+	run_for(l, 20); /* armed in the kernel */
+	/* bytes and EOF: two completions, the second the last, in one harvest */
+	assert_int_equal(3, write(p.fd[1], "abc", 3));
+	assert_int_equal(0, shutdown(p.fd[1], SHUT_WR));
+	usleep(20000);
+	run_for(l, 50);
+	assert_true(st.m.ended);
+	assert_int_equal(0, other.n); /* nothing came for it, and no cancel reached it */
+	assert_int_equal(0, sl_loop_settle(l, 2000));
+	assert_int_equal(1, other.n);
+	assert_int_equal(-ECANCELED, other.res[0]);
+	pair_close(&p);
+	pair_close(&q);
+	sl_loop_destroy(l);
+}
+
+/*
+ * As above, the new op a multishot recv that may not park: finding the group empty, it must end
+ * with -ENOBUFS (its owner receives into a buffer of its own then), not with the -ECANCELED a
+ * stray cancel mark turned it into (which its owner took for a hold, and never armed again).
+ */
+struct stale_nopark {
+	struct sl_op op;
+	struct mt *other;
+	int other_fd;
+	bool done;
+	bool ended;
+};
+
+static void
+stale_nopark_done(struct sl_loop *l, struct sl_op *op, int res)
+{
+	struct stale_nopark *st = op->data;
+
+	(void)res;
+	if (op->buf != NULL)
+		sl_loop_buf_put(l, op->buf);
+	if (!st->done && op->busy) {
+		st->done = true;
+		st->other->op.flags = SL_OP_NO_PARK;
+		assert_int_equal(0, sl_loop_recv_multi(l, &st->other->op, st->other_fd, 0));
+		assert_int_equal(0, sl_loop_op_cancel(l, op));
+	}
+	if (!op->busy)
+		st->ended = true;
+}
+
+static void
+a_cancel_after_the_last_completion_leaves_a_no_park_recvs_enobufs(void **state)
+{
+	struct sl_loop *l = op_loop_new_opts((struct sl_loop_opts){.bufs = 2});
+	struct stale_nopark st;
+	struct mt other;
+	struct pair p, q;
+
+	(void)state;
+	if (sl_loop_bufs_open(l, 4) != 0)
+		skip();
+	pair_open(&p);
+	pair_open(&q);
+	memset(&st, 0, sizeof(st));
+	mt_init(&other);
+	other.keep = true;
+	st.other = &other;
+	st.other_fd = q.fd[0];
+	sl_op_init(&st.op, stale_nopark_done, &st);
+	assert_int_equal(0, sl_loop_recv_multi(l, &st.op, p.fd[0], 0));
+	run_for(l, 20);
+	assert_int_equal(3, write(p.fd[1], "abc", 3));
+	assert_int_equal(0, shutdown(p.fd[1], SHUT_WR));
+	usleep(20000);
+	run_for(l, 50);
+	assert_true(st.ended);
+	/* more than the group's two buffers hold */
+	assert_int_equal(12, write(q.fd[1], "abcdefghijkl", 12));
+	mt_run(l, &other, SIZE_MAX);
+	assert_true(other.ended);
+	assert_int_equal(-ENOBUFS, other.last);
+	for (int i = 0; i < other.nkept; i++)
+		sl_loop_buf_put(l, other.kept[i]);
+	pair_close(&p);
+	pair_close(&q);
+	sl_loop_destroy(l);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(a_cancel_after_the_last_completion_leaves_the_slots_next_op_alone),
+	        cmocka_unit_test(a_cancel_after_the_last_completion_leaves_a_no_park_recvs_enobufs),
 	        cmocka_unit_test(io_callback_fires_on_socketpair_write),
 	        cmocka_unit_test(io_fires_again_only_after_new_data),
 	        cmocka_unit_test(io_del_in_callback_drops_other_io_pending_in_same_batch),
