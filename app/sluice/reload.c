@@ -66,6 +66,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	enum sl_log_level level;
 	uint32_t drain;
 	char reason[400]; /* the proxy's longest refusals name counts and what to do */
+	char changed[1024];
 	int rc = -EINVAL, err;
 
 	if (c == NULL) {
@@ -100,6 +101,9 @@ reload(struct reloader *rl, const char *who, FILE *why)
 	}
 	level = next->log_level;
 	drain = next->drain_timeout_ms;
+	/* before the proxy takes <next>: the file in force may be freed once it has */
+	if (!sl_config_changes(rl->cur, next, changed, sizeof(changed)))
+		snprintf(changed, sizeof(changed), "nothing changed");
 	rc = sl_proxy_reload(rl->p, next, reason, sizeof(reason));
 	if (rc != 0) { /* the backends cannot be applied now, or the workers lag: try again */
 		refuse(why, who, "not reloaded: %s; the previous configuration goes on", reason);
@@ -113,7 +117,7 @@ reload(struct reloader *rl, const char *who, FILE *why)
 		             who, strerror(-err));
 	sl_log_set_level(level);
 	rl->drain_ms = drain;
-	sl_log_info("%s: %s reloaded", who, c->config_path);
+	sl_log_info("%s: %s reloaded (%s)", who, c->config_path, changed);
 	rc = 0;
 	goto out_notify;
 

@@ -550,6 +550,15 @@ SL_API void sl_config_backend_defaults(struct sl_config_backend *b);
 SL_API bool sl_config_needs_restart(const struct sl_config *a, const struct sl_config *b, char *why,
                                     size_t size);
 /*
+ * true if any key differs between <a> and <b>, whatever its reload class; then <why> (<size>
+ * bytes, cut quietly) names every one as sl_config_needs_restart() does, such as "log.level
+ * changed, listener web: timeouts.client_idle changed, group api: backends were added or
+ * removed". Groups are matched by name (one added or left out is not named), listeners by
+ * place. What a reload logs as applied. Reads both; any thread.
+ */
+SL_API bool sl_config_changes(const struct sl_config *a, const struct sl_config *b, char *why,
+                              size_t size);
+/*
  * true if a key of group <a> that its runtime objects were built from (class restart: its
  * balancer, health checks, warm pool, max_backends, discover ...) differs in <b>; then <why>
  * (<size> bytes) names every one, such as "group api: balance changed". Its backend list and live

@@ -55,9 +55,11 @@ class Reload(unittest.TestCase):
                 self.assertTrue(closed_by_peer(denied, 10 * SLOW))
                 denied.close()
 
-                # now 127.0.0.5 is allowed, and a source may hold one connection only
+                # now 127.0.0.5 is allowed, and a source may hold one connection only; the
+                # log says which keys the reload changed
                 write(self.path, port, b.addr, "    source_limits: { max_connections: 1 }")
-                self.hup_and_wait(px, f"SIGHUP: {self.path} reloaded")
+                self.hup_and_wait(px, f"SIGHUP: {self.path} reloaded (listener web: deny "
+                                      "changed, listener web: source_limits changed)")
                 welcome = connect(port, source="127.0.0.5")
                 self.assertTrue(echoed(welcome))
                 second = connect(port, source="127.0.0.5")
@@ -97,6 +99,8 @@ class Reload(unittest.TestCase):
                 s.close()
                 self.assertEqual(0, px.stop())
                 self.assertEqual(2, px.stderr().count(f"SIGHUP: {self.path} reloaded"))
+                # the same file again: said so
+                self.assertIn(f"SIGHUP: {self.path} reloaded (nothing changed)", px.stderr())
 
     def test_a_pending_sigterm_is_taken_before_a_pending_sighup(self):
         """sigwait() hands out the lowest-numbered pending signal first: with a SIGHUP pending

@@ -165,8 +165,8 @@ probe_section(struct probe *pr, enum sl__config_section sec, char *base)
 
 	for (size_t i = first; i < first + n; i++) {
 		const struct sl__config_key *k = &sl__config_keys[i];
-		char saved[SL_CONFIG_NAME_MAX], why[256], rwhy[256], want[64];
-		bool refused, reopen;
+		char saved[SL_CONFIG_NAME_MAX], why[256], rwhy[256], want[64], cwhy[1024];
+		bool refused, reopen, changed;
 
 		if (k->offset == SL__KEY_NO_FIELD)
 			continue;
@@ -197,7 +197,13 @@ probe_section(struct probe *pr, enum sl__config_section sec, char *base)
 		refused = sl_config_needs_restart(pr->a, pr->b, why, sizeof(why));
 		reopen = sl_config_listener_needs_reopen(&pr->a->listeners[0], &pr->b->listeners[0],
 		                                         rwhy, sizeof(rwhy));
+		/* whatever its class, what a reload logs as changed names it */
+		changed = sl_config_changes(pr->a, pr->b, cwhy, sizeof(cwhy));
 		memcpy(base + k->offset, saved, k->size);
+		snprintf(want, sizeof(want), "%s changed", k->name);
+		if (!changed || strstr(cwhy, want) == NULL)
+			fail_msg("%s.%s: not named as changed: %s", sl__config_section_names[sec],
+			         k->name, cwhy);
 		if (reopen != (pr->in_listener && k->reload == SL__RELOAD_REOPEN))
 			fail_msg("%s.%s: re-opens %d, the table says %s (%s)",
 			         sl__config_section_names[sec], k->name, reopen,
@@ -230,6 +236,7 @@ every_typed_key_changed_alone_is_refused_exactly_when_it_needs_a_restart(void **
 	assert_int_equal(0, b.rc);
 	pr = (struct probe){.a = a.c, .b = b.c};
 	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_false(sl_config_changes(a.c, b.c, why, sizeof(why))); /* one file, loaded twice */
 	probe_section(&pr, SL__SEC_TOP, (char *)b.c);
 	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why))); /* all restored */
 	/* a parse that reaches few keys would prove little */
