@@ -239,7 +239,6 @@ struct sl_fwd {
 	bool writable[2]; /* the fd may take bytes (cleared on EAGAIN or a short write) */
 	bool hup[2];      /* the loop reported HUP/RDHUP: read to EOF, no short-read shortcut */
 	bool attached;    /* ops->attach succeeded */
-	bool files;       /* uring: both fds are in the loop's registered files */
 	uint8_t consumed; /* bit side: the owner read that socket first (sl_fwd_note_consumed()) */
 	int err;          /* first fatal error (negative errno), 0 while none */
 	int8_t err_side;  /* enum sl_fwd_side whose syscall failed; valid when err != 0 */

@@ -31,7 +31,6 @@ sl_fwd_init(struct sl_fwd *f, const struct sl_fwd_ops *ops, struct sl_fwd_env *e
 	f->fd[SL_FWD_CLIENT] = client_fd;
 	f->fd[SL_FWD_SERVER] = server_fd;
 	f->attached = false;
-	f->files = false;
 	f->consumed = 0;
 	f->err = 0;
 	f->err_side = 0;

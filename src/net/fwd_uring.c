@@ -125,10 +125,11 @@ chan_recv(struct sl_fwd *f, struct uring_chan *c)
 }
 
 /*
- * Registers both fds with the loop's ring before any op: an op that names an fd by its number
- * could outlive the owner's close() of it, and would then reach whichever socket took the
- * number next, another session's. 0, or -EINVAL (no table, or no slot left in it) with neither
- * registered: the session copies instead, before any byte moved.
+ * Registers both fds with the loop's ring before the session's first op (its first chan): an op
+ * that names an fd by its number could outlive the owner's close() of it, and would then reach
+ * whichever socket took the number next, another session's. So while a chan exists both fds
+ * are in the table. 0, or -EINVAL (no table, or no slot left in it) with neither registered:
+ * the session copies instead, before any byte moved.
  */
 static int
 chan_files_add(struct sl_fwd *f)
@@ -139,23 +140,22 @@ chan_files_add(struct sl_fwd *f)
 		sl_loop_file_del(f->loop, f->fd[0]);
 		return -EINVAL;
 	}
-	f->files = true;
 	return 0;
 }
 
 /*
- * Gives the fds' registered-file slots back (sl_loop_file_del()): the owner's close() of an fd
- * must be its last reference, as it sends the FIN once both directions are over (SL_FWD_DONE).
- * Ops still in flight keep their file until they end.
+ * Gives the fds' registered-file slots back (sl_loop_file_del(), a no-op for an fd not in the
+ * table: a second call, or a session that never pumped): the owner's close() of an fd must be
+ * its last reference, as it sends the FIN once both directions are over (SL_FWD_DONE). Ops
+ * still in flight keep their file until they end.
  */
 static void
 chan_files_del(struct sl_fwd *f)
 {
-	if (!f->files)
+	if (f->loop == NULL)
 		return;
 	sl_loop_file_del(f->loop, f->fd[0]);
 	sl_loop_file_del(f->loop, f->fd[1]);
-	f->files = false;
 }
 
 /*
@@ -598,12 +598,16 @@ uring_pump(struct sl_fwd *f, unsigned d)
 
 	if (f->loop == NULL)
 		return -EINVAL; /* no loop to submit on: copy instead */
-	/* the session's first pump, before any op: both fds in the table, or copy */
-	if (!f->files && chan_of(f, !d) == NULL && c == NULL && chan_files_add(f) != 0)
-		return -EINVAL;
 	if (c == NULL) {
+		bool first = chan_of(f, !d) == NULL;
+
+		/* the session's first chan, before any op: both fds in the table, or copy */
+		if (first && chan_files_add(f) != 0)
+			return -EINVAL;
 		c = sl_pool_alloc(f->env->buffers);
 		if (c == NULL) {
+			if (first)
+				chan_files_del(f);
 			f->err_side = (int8_t)d;
 			return -ENOMEM;
 		}

@@ -226,8 +226,8 @@ listeners_idle(const struct sl_proxy *p, size_t nlisteners, size_t nsplice)
 
 int
 sl__budget_check_listeners(const struct sl_proxy *p, size_t nlisteners, size_t nsplice,
-                           size_t nkept, size_t nsplice_kept, unsigned per_session,
-                           uint32_t *cap, char *why, size_t size)
+                           size_t nkept, size_t nsplice_kept, unsigned per_session, uint32_t *cap,
+                           char *why, size_t size)
 {
 	const struct sl_config *cfg = p->cfg;
 	uint64_t limit, idle, want;
