@@ -102,12 +102,9 @@ class Reload(unittest.TestCase):
                 # the same file again: said so
                 self.assertIn(f"SIGHUP: {self.path} reloaded (nothing changed)", px.stderr())
 
-    def test_a_pending_sigterm_is_taken_before_a_pending_sighup(self):
-        """sigwait() hands out the lowest-numbered pending signal first: with a SIGHUP pending
-        beside it, SIGTERM (and the real-time signals of an upgrade's handover and of the
-        control socket's shutdown) waited for the reload, and a stream of SIGHUPs held it back
-        for as long as it lasted. Both made pending at once (the process stopped meanwhile):
-        the stop is taken first, and the SIGHUP then finds the drain under way."""
+    def stop_beside_a_pending_sighup(self, stop, said):
+        """Makes a SIGHUP and <stop> pending at once (the process stopped meanwhile): the stop
+        is taken first (its log line <said>), and the SIGHUP then finds the drain under way."""
         with Server(echo_handler) as b:
             port = free_port()
             write(self.path, port, b.addr)
@@ -116,35 +113,28 @@ class Reload(unittest.TestCase):
                 self.assertTrue(echoed(s))  # held open: the drain lasts until it closes
                 px.proc.send_signal(signal.SIGSTOP)
                 px.proc.send_signal(signal.SIGHUP)
-                px.proc.send_signal(signal.SIGTERM)
+                px.proc.send_signal(stop)
                 px.proc.send_signal(signal.SIGCONT)
                 wait_for_text(px, "SIGHUP during the drain: not reloaded")
                 err = px.stderr()
-                self.assertIn("SIGTERM: draining", err)
+                self.assertIn(said, err)
                 self.assertNotIn(f"SIGHUP: {self.path} reloaded", err)
                 s.close()
                 self.assertEqual(0, px.proc.wait(timeout=30 * SLOW))
 
+    def test_a_pending_sigterm_is_taken_before_a_pending_sighup(self):
+        """sigwait() hands out the lowest-numbered pending signal first: with a SIGHUP pending
+        beside it, SIGTERM (and the real-time signals of an upgrade's handover and of the
+        control socket's shutdown) waited for the reload, and a stream of SIGHUPs held it back
+        for as long as it lasted."""
+        self.stop_beside_a_pending_sighup(signal.SIGTERM, "SIGTERM: draining")
+
     def test_a_pending_control_socket_shutdown_is_taken_before_a_pending_sighup(self):
         """The same for the control socket's shutdown, which its thread passes to main as the
-        real-time signal SIGRTMIN+1 (app/sluice/signals.h): sent here directly, so both are
-        pending when the process runs again."""
-        with Server(echo_handler) as b:
-            port = free_port()
-            write(self.path, port, b.addr)
-            with Sluice(["-c", self.path], port=port) as px:
-                s = connect(port)
-                self.assertTrue(echoed(s))
-                px.proc.send_signal(signal.SIGSTOP)
-                px.proc.send_signal(signal.SIGHUP)
-                px.proc.send_signal(signal.SIGRTMIN + 1)
-                px.proc.send_signal(signal.SIGCONT)
-                wait_for_text(px, "SIGHUP during the drain: not reloaded")
-                err = px.stderr()
-                self.assertIn("shutdown (control socket): draining", err)
-                self.assertNotIn(f"SIGHUP: {self.path} reloaded", err)
-                s.close()
-                self.assertEqual(0, px.proc.wait(timeout=30 * SLOW))
+        real-time signal SIGRTMIN+1 (app/sluice/signals.h): sent here directly."""
+        self.stop_beside_a_pending_sighup(signal.SIGRTMIN + 1,
+                                          "shutdown (control socket): draining")
+
 
 if __name__ == "__main__":
     unittest.main()
