@@ -556,18 +556,7 @@ start_hint(int err, char *buf, size_t size)
 		         (unsigned long long)rl.rlim_cur);
 		return buf;
 	case ENOMEM:
-		/* io_uring's rings (the runtime line above said so) */
-		if (geteuid() != 0 && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
-		    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (8u << 20)) {
-			snprintf(
-			        buf, size,
-			        " (the locked-memory limit, ulimit -l, is %llu KiB: raise it, or "
-			        "systemd's LimitMEMLOCK=, e.g. to 8M, for io_uring; else use fewer "
-			        "workers, a smaller buffer_size, source_limits.table_size, "
-			        "access_log.ring_size or warm pools)",
-			        (unsigned long long)(rl.rlim_cur >> 10));
-			return buf;
-		}
+		/* (io_uring's rings: the runtime or the loop said so in a line above) */
 		if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 			snprintf(buf, size,
 			         " (the address-space limit, ulimit -v, is %llu MiB: raise it, or "

@@ -241,8 +241,10 @@ enum {
 struct sl_config_proxy_in {
 	unsigned versions;      /* SL_CONFIG_PP_* mask; 0 = the listener takes no PROXY header */
 	struct sl_lpm *trusted; /* sources allowed to send one (value 1); owned; others refused */
-	uint32_t timeout_ms;    /* the whole header must arrive within it; default 3000 */
-	uint32_t max_size;      /* longest header accepted, bytes; default 536 */
+	struct sl_cidr *trusted_prefixes; /* the same prefixes as written, for compares; owned */
+	size_t ntrusted_prefixes;
+	uint32_t timeout_ms; /* the whole header must arrive within it; default 3000 */
+	uint32_t max_size;   /* longest header accepted, bytes; default 536 */
 };
 
 /* Largest timeouts.min_rate.bytes: 1 GiB per window. */

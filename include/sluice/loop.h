@@ -167,7 +167,8 @@ SL_API int sl_loop_create(struct sl_loop **out, const struct sl_loop_opts *o);
 SL_API const char *sl_loop_backend_name(const struct sl_loop *l);
 /*
  * Whether a loop could run on io_uring here: 0, or a negative errno with *<why> (if <why> is
- * not NULL) set to a static description of what failed. Creates and closes a ring; any thread.
+ * not NULL) set to a description of what failed, good until the thread's next call. Creates
+ * and closes a ring; any thread.
  */
 SL_API int sl_loop_probe_io_uring(const char **why);
 /* "auto", "epoll", "io_uring"; NULL for a value outside the enum. */

@@ -608,6 +608,7 @@ sl_config_free(struct sl_config *c)
 		sl_lpm_destroy(c->listeners[i].acl);
 		free(c->listeners[i].acl_rules);
 		sl_lpm_destroy(c->listeners[i].proxy_in.trusted);
+		free(c->listeners[i].proxy_in.trusted_prefixes);
 	}
 	free(c->listeners);
 	free(c->access_log.path);

@@ -71,80 +71,6 @@ item_label(enum sl__config_section sec, const struct sl__config_key *list, const
 static bool differs(enum sl__config_section sec, const char *a, const char *b, const char *path,
                     enum sl__config_reload from, char *why, size_t size);
 
-static bool
-same_rate(const struct sl_tbucket_rate *x, const struct sl_tbucket_rate *y)
-{
-	return x->rate == y->rate && x->burst == y->burst;
-}
-
-static bool
-same_bandwidth(const struct sl_config_bandwidth *x, const struct sl_config_bandwidth *y)
-{
-	for (unsigned d = 0; d < 2; d++)
-		if (!same_rate(&x->session[d], &y->session[d]) ||
-		    !same_rate(&x->source[d], &y->source[d]))
-			return false;
-	return true;
-}
-
-/* true if <a> and <b> hold the same <allow> (or deny) prefixes, in the same order */
-static bool
-same_acl(const struct sl_config_listener *a, const struct sl_config_listener *b, bool allow)
-{
-	size_t i = 0, j = 0;
-
-	for (;;) {
-		while (i < a->nacl_rules && a->acl_rules[i].allow != allow)
-			i++;
-		while (j < b->nacl_rules && b->acl_rules[j].allow != allow)
-			j++;
-		if (i == a->nacl_rules || j == b->nacl_rules)
-			return i == a->nacl_rules && j == b->nacl_rules;
-		if (a->acl_rules[i].cidr.family != b->acl_rules[j].cidr.family ||
-		    a->acl_rules[i].cidr.len != b->acl_rules[j].cidr.len ||
-		    memcmp(a->acl_rules[i].cidr.addr, b->acl_rules[j].cidr.addr,
-		           sizeof(a->acl_rules[i].cidr.addr)) != 0)
-			return false;
-		i++;
-		j++;
-	}
-}
-
-/*
- * The listener keys the table holds no field for (their values are kept converted: allow and deny
- * as rules, rates as buckets, source limits and bans as the table's limits): compared here for
- * what a reload logs it changed (<from> LIVE). proxy_protocol.trusted, kept as a lookup
- * structure, is not.
- */
-static bool
-listener_values_differ(const struct sl_config_listener *a, const struct sl_config_listener *b,
-                       const char *path, char *why, size_t size)
-{
-	const struct sl_srctab_limits *x = &a->source.limits, *y = &b->source.limits;
-	const struct {
-		bool differs;
-		const char *key;
-	} keys[] = {
-	        {!same_acl(a, b, true), "allow"},
-	        {!same_acl(a, b, false), "deny"},
-	        {!same_rate(&a->rate, &b->rate), "rate"},
-	        {x->max_conns != y->max_conns || !same_rate(&x->rate, &y->rate) ||
-	                 x->ban.strikes != y->ban.strikes || x->ban.within_ns != y->ban.within_ns ||
-	                 x->ban.duration_ns != y->ban.duration_ns,
-	         "source_limits"},
-	        {!same_bandwidth(&a->bandwidth, &b->bandwidth), "bandwidth"},
-	};
-	bool any = false;
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (!keys[i].differs)
-			continue;
-		add_reason(why, size, "%s%s changed", path, keys[i].key);
-		any = true;
-	}
-	return any;
-}
-
 /*
  * Groups are matched by name, not by place: each of <b>'s that is one of <a>'s must have the
  * same keys of class <from> or above. One <b> adds or <a> has and <b> leaves out is not a
@@ -202,10 +128,6 @@ list_differs(const struct sl__config_key *k, const char *a, const char *b, const
 		item_label(k->child, k, x, i, label, sizeof(label));
 		snprintf(sub, sizeof(sub), "%s%s: ", path, label);
 		any |= differs(k->child, x, y, sub, from, why, size);
-		if (k->child == SL__SEC_LISTENER && from == SL__RELOAD_LIVE)
-			any |= listener_values_differ(
-			        (const struct sl_config_listener *)(const void *)x,
-			        (const struct sl_config_listener *)(const void *)y, sub, why, size);
 	}
 	return any;
 }
@@ -226,8 +148,6 @@ differs(enum sl__config_section sec, const char *a, const char *b, const char *p
 		const struct sl__config_key *k = &sl__config_keys[i];
 		char sub[160];
 
-		if (k->offset == SL__KEY_NO_FIELD)
-			continue; /* the walker's alone, and live (a map's own compare covers it) */
 		if (k->kind == SL__KIND_LIST) {
 			/* a live list (backends, listeners) is the reload's to apply */
 			if (k->reload >= from)

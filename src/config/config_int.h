@@ -44,12 +44,11 @@ struct sl__config_gmeta {
 
 struct sl__config_lmeta {
 	yaml_mark_t map;
-	yaml_node_t *name;             /* NULL when defaulted */
-	yaml_node_t *addr;             /* NULL when missing */
-	yaml_node_t *group;            /* NULL when missing */
-	yaml_node_t *allow;            /* NULL when missing */
-	yaml_node_t *trusted;          /* proxy_protocol.trusted, NULL when missing */
-	size_t trusted_v4, trusted_v6; /* its prefixes of each family */
+	yaml_node_t *name;    /* NULL when defaulted */
+	yaml_node_t *addr;    /* NULL when missing */
+	yaml_node_t *group;   /* NULL when missing */
+	yaml_node_t *allow;   /* NULL when missing */
+	yaml_node_t *trusted; /* proxy_protocol.trusted, NULL when missing */
 	bool addr_ok;
 	bool group_ok; /* the group value is a usable string */
 };

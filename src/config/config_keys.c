@@ -77,7 +77,7 @@ sl__config_section_defaults(enum sl__config_section section, void *base)
 		bool b = k->def != 0;
 		char *at;
 
-		if (k->offset == SL__KEY_NO_FIELD || k->walker)
+		if (k->walker)
 			continue;
 		at = (char *)base + k->offset;
 		switch (k->kind) {
@@ -267,6 +267,63 @@ sl__config_same_resolvers(const void *a, const void *b)
 	return true;
 }
 
+static bool
+same_cidr(const struct sl_cidr *x, const struct sl_cidr *y)
+{
+	return x->family == y->family && x->len == y->len &&
+	       memcmp(x->addr, y->addr, sizeof(x->addr)) == 0;
+}
+
+/* true if listeners <x> and <y> hold the same <allow> (or deny) prefixes, in the same order */
+static bool
+same_acl_list(const struct sl_config_listener *x, const struct sl_config_listener *y, bool allow)
+{
+	size_t i = 0, j = 0;
+
+	for (;;) {
+		while (i < x->nacl_rules && x->acl_rules[i].allow != allow)
+			i++;
+		while (j < y->nacl_rules && y->acl_rules[j].allow != allow)
+			j++;
+		if (i == x->nacl_rules || j == y->nacl_rules)
+			return i == x->nacl_rules && j == y->nacl_rules;
+		if (!same_cidr(&x->acl_rules[i].cidr, &y->acl_rules[j].cidr))
+			return false;
+		i++;
+		j++;
+	}
+}
+
+bool
+sl__config_same_allow(const void *a, const void *b)
+{
+	return same_acl_list(holder(a, offsetof(struct sl_config_listener, acl_rules)),
+	                     holder(b, offsetof(struct sl_config_listener, acl_rules)), true);
+}
+
+bool
+sl__config_same_deny(const void *a, const void *b)
+{
+	return same_acl_list(holder(a, offsetof(struct sl_config_listener, acl_rules)),
+	                     holder(b, offsetof(struct sl_config_listener, acl_rules)), false);
+}
+
+bool
+sl__config_same_trusted(const void *a, const void *b)
+{
+	const struct sl_config_proxy_in *x =
+	        holder(a, offsetof(struct sl_config_proxy_in, trusted_prefixes));
+	const struct sl_config_proxy_in *y =
+	        holder(b, offsetof(struct sl_config_proxy_in, trusted_prefixes));
+
+	if (x->ntrusted_prefixes != y->ntrusted_prefixes)
+		return false;
+	for (size_t i = 0; i < x->ntrusted_prefixes; i++)
+		if (!same_cidr(&x->trusted_prefixes[i], &y->trusted_prefixes[i]))
+			return false;
+	return true;
+}
+
 /* The reload column of --list-keys: live, reopen (the listener re-opens) or restart. */
 static const char *
 reload_text(const struct sl__config_key *k)
@@ -309,7 +366,7 @@ sl_config_keys_print(FILE *out)
 		char lo[24] = "", hi[24] = "", def[256] = "";
 		bool ranged = k->kind == SL__KIND_U32 || k->kind == SL__KIND_MS ||
 		              k->kind == SL__KIND_SIZE;
-		bool defaulted = !k->walker && k->offset != SL__KEY_NO_FIELD;
+		bool defaulted = !k->walker;
 
 		if (ranged && k->kind == SL__KIND_MS) {
 			sl__config_format_ms(k->lo, lo, sizeof(lo));

@@ -70,15 +70,14 @@ enum sl__config_reload {
 	SL__RELOAD_RESTART, /* refused: the process was built from it (restart or upgrade) */
 };
 
-#define SL__KEY_NO_FIELD SIZE_MAX
-
 struct sl__config_key {
 	enum sl__config_section section;
 	const char *name;
 	enum sl__config_kind kind;
 	enum sl__config_reload reload;
 	const char *type; /* for OTHER: what it is, as the documentation says */
-	/* offset of the value in the section's struct, or SL__KEY_NO_FIELD; for MAP, of the
+	/* offset of the value in the section's struct (for a value the walker converts, of the
+	 * converted one: compares look there); for MAP, of the
 	 * child's struct; for LIST, of the items pointer */
 	size_t offset;
 	size_t size;         /* the field's size */
@@ -112,15 +111,24 @@ struct sl__config_key {
 	.size = sizeof(((T *)0)->f), .names = (n), .nnames = (cnt), .walker = true
 #define SL__OTHER(t, T, f, s) .kind = SL__KIND_OTHER, .type = (t), .offset = offsetof(T, f), \
 	.size = sizeof(((T *)0)->f), .walker = true, .same = (s)
-#define SL__VALUE(k, t, l, h) .kind = SL__KIND_##k, .type = (t), .offset = SL__KEY_NO_FIELD, \
-	.lo = (l), .hi = (h), .walker = true
+/* a value the walker keeps converted in field <f> (a rate's bucket, a duration in ns): read
+ * with the table's bounds, compared in <f> */
+#define SL__KEPT(k, T, f, l, h) .kind = SL__KIND_##k, .offset = offsetof(T, f), \
+	.size = sizeof(((T *)0)->f), .lo = (l), .hi = (h), .walker = true
 #define SL__MAP(c, T, m) .kind = SL__KIND_MAP, .child = SL__SEC_##c, .offset = offsetof(T, m)
 #define SL__MAP_SAME(c, T, m, s) SL__MAP(c, T, m), .same = (s)
-#define SL__MAP_WALKER(c) .kind = SL__KIND_MAP, .child = SL__SEC_##c, \
-	.offset = SL__KEY_NO_FIELD, .walker = true
+/* a mapping the walker reads into member <m>, the struct of section <c> (compared there) */
+#define SL__MAP_KEPT(c, T, m) .kind = SL__KIND_MAP, .child = SL__SEC_##c, .offset = offsetof(T, m), \
+	.walker = true
 #define SL__MAP_HERE(c) .kind = SL__KIND_MAP, .child = SL__SEC_##c, .offset = 0
 #define SL__LIST(c, T, p, n) .kind = SL__KIND_LIST, .child = SL__SEC_##c, \
 	.offset = offsetof(T, p), .count_offset = offsetof(T, n), .item_size = sizeof(*((T *)0)->p)
+
+/* bandwidth.session or .source as the walker keeps it (sluice/config.h): d[0] upload, d[1]
+ * download (burst is both's) */
+struct sl__config_bandwidth_dirs {
+	struct sl_tbucket_rate d[2];
+};
 
 /*
  * K(SECTION, ID, "name", spec, LIVE|REOPEN|RESTART). Within a section, keys are listed in the order
@@ -186,8 +194,8 @@ struct sl__config_key {
 	K(LISTENER, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_listener, max_connections, 0, UINT32_MAX, 0), REOPEN) \
 	K(LISTENER, STEERING, "steering", SL__ENUM(struct sl_config_listener, steering, sl__config_steerings, SL_STEERINGS, SL_STEER_HASH), REOPEN) \
 	K(LISTENER, TIMEOUTS, "timeouts", SL__MAP(TIMEOUT, struct sl_config_listener, timeouts), LIVE) \
-	K(LISTENER, ALLOW, "allow", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
-	K(LISTENER, DENY, "deny", SL__VALUE(OTHER, "list of prefixes", 0, 0), LIVE) \
+	K(LISTENER, ALLOW, "allow", SL__OTHER("list of prefixes", struct sl_config_listener, acl_rules, sl__config_same_allow), LIVE) \
+	K(LISTENER, DENY, "deny", SL__OTHER("list of prefixes", struct sl_config_listener, acl_rules, sl__config_same_deny), LIVE) \
 	K(LISTENER, PROXY, "proxy_protocol", SL__MAP(PROXY_IN, struct sl_config_listener, proxy_in), LIVE) \
 	K(LISTENER, RATE, "rate", SL__MAP(RATE, struct sl_config_listener, rate), LIVE) \
 	K(LISTENER, SOURCE, "source_limits", SL__MAP_SAME(SOURCE, struct sl_config_listener, source, sl__config_same_source_on), REOPEN) \
@@ -205,26 +213,26 @@ struct sl__config_key {
 	K(MIN_RATE, BYTES, "bytes", SL__D(SL__TYPED(SIZE, struct sl_config_timeouts, min_rate_bytes, 1, SL_CONFIG_MIN_RATE_BYTES_MAX, 0), "(required)"), LIVE) \
 	K(MIN_RATE, WINDOW, "window", SL__TYPED(MS, struct sl_config_timeouts, min_rate_window_ms, 1, UINT32_MAX, 10000), LIVE) \
 	K(PROXY_IN, VERSION, "version", SL__D(SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), "any"), REOPEN) \
-	K(PROXY_IN, TRUSTED, "trusted", SL__D(SL__VALUE(OTHER, "list of prefixes", 0, 0), "(required unless version: off)"), LIVE) \
+	K(PROXY_IN, TRUSTED, "trusted", SL__D(SL__OTHER("list of prefixes", struct sl_config_proxy_in, trusted_prefixes, sl__config_same_trusted), "(required unless version: off)"), LIVE) \
 	K(PROXY_IN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_proxy_in, timeout_ms, 1, UINT32_MAX, 3000), LIVE) \
 	K(PROXY_IN, MAX_SIZE, "max_size", SL__TYPED(SIZE, struct sl_config_proxy_in, max_size, SL_CONFIG_PP_MAX_SIZE_MIN, SL_CONFIG_PP_MAX_SIZE_MAX, 536), REOPEN) \
-	K(RATE, PER_SECOND, "per_second", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), "(required)"), LIVE) \
-	K(RATE, BURST, "burst", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), "per_second"), LIVE) \
-	K(SOURCE, MAXCONN, "max_connections", SL__D(SL__VALUE(U32, NULL, 0, UINT32_MAX), "0"), LIVE) \
-	K(SOURCE, RATE, "rate", SL__D(SL__VALUE(U32, NULL, 0, SL_CONFIG_RATE_MAX), "0"), LIVE) \
-	K(SOURCE, BURST, "burst", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_RATE_MAX), "rate"), LIVE) \
+	K(RATE, PER_SECOND, "per_second", SL__D(SL__KEPT(U32, struct sl_tbucket_rate, rate, 1, SL_CONFIG_RATE_MAX), "(required)"), LIVE) \
+	K(RATE, BURST, "burst", SL__D(SL__KEPT(U32, struct sl_tbucket_rate, burst, 1, SL_CONFIG_RATE_MAX), "per_second"), LIVE) \
+	K(SOURCE, MAXCONN, "max_connections", SL__D(SL__KEPT(U32, struct sl_config_source, limits.max_conns, 0, UINT32_MAX), "0"), LIVE) \
+	K(SOURCE, RATE, "rate", SL__D(SL__KEPT(U32, struct sl_config_source, limits.rate.rate, 0, SL_CONFIG_RATE_MAX), "0"), LIVE) \
+	K(SOURCE, BURST, "burst", SL__D(SL__KEPT(U32, struct sl_config_source, limits.rate.burst, 1, SL_CONFIG_RATE_MAX), "rate"), LIVE) \
 	K(SOURCE, PREFIX4, "prefix4", SL__TYPED(U32, struct sl_config_source, prefix4, 1, 32, 32), REOPEN) \
 	K(SOURCE, PREFIX6, "prefix6", SL__TYPED(U32, struct sl_config_source, prefix6, 1, 128, 64), REOPEN) \
 	K(SOURCE, TABLE, "table_size", SL__TYPED(U32, struct sl_config_source, table_size, SL_CONFIG_SOURCE_TABLE_MIN, SL_CONFIG_SOURCE_TABLE_MAX, 65536), REOPEN) \
-	K(SOURCE, BAN, "ban", SL__MAP_WALKER(BAN), REOPEN) /* on or off; its values are live */ \
-	K(BAN, STRIKES, "strikes", SL__D(SL__VALUE(U32, NULL, 1, SL_CONFIG_BAN_STRIKES_MAX), "5"), LIVE) \
-	K(BAN, WITHIN, "within", SL__D(SL__VALUE(MS, NULL, 1, UINT32_MAX), "30s"), LIVE) \
-	K(BAN, DURATION, "duration", SL__D(SL__VALUE(MS, NULL, 1, UINT32_MAX), "60s"), LIVE) \
-	K(BANDWIDTH, SESSION, "session", SL__MAP_WALKER(BANDWIDTH_LIMIT), LIVE) \
-	K(BANDWIDTH, SOURCE, "source", SL__MAP_WALKER(BANDWIDTH_LIMIT), REOPEN) /* on or off; its values are live */ \
-	K(BANDWIDTH_LIMIT, UPLOAD, "upload", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
-	K(BANDWIDTH_LIMIT, DOWNLOAD, "download", SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
-	K(BANDWIDTH_LIMIT, BURST, "burst", SL__D(SL__VALUE(SIZE, NULL, SL_CONFIG_BANDWIDTH_BURST_MIN, SL_CONFIG_BANDWIDTH_BURST_MAX), "rate / 10, at least 16k"), LIVE) \
+	K(SOURCE, BAN, "ban", SL__MAP_KEPT(BAN, struct sl_config_source, limits.ban), REOPEN) /* on or off; its values are live */ \
+	K(BAN, STRIKES, "strikes", SL__D(SL__KEPT(U32, struct sl_srctab_ban, strikes, 1, SL_CONFIG_BAN_STRIKES_MAX), "5"), LIVE) \
+	K(BAN, WITHIN, "within", SL__D(SL__KEPT(MS, struct sl_srctab_ban, within_ns, 1, UINT32_MAX), "30s"), LIVE) \
+	K(BAN, DURATION, "duration", SL__D(SL__KEPT(MS, struct sl_srctab_ban, duration_ns, 1, UINT32_MAX), "60s"), LIVE) \
+	K(BANDWIDTH, SESSION, "session", SL__MAP_KEPT(BANDWIDTH_LIMIT, struct sl_config_bandwidth, session), LIVE) \
+	K(BANDWIDTH, SOURCE, "source", SL__MAP_KEPT(BANDWIDTH_LIMIT, struct sl_config_bandwidth, source), REOPEN) /* on or off; its values are live */ \
+	K(BANDWIDTH_LIMIT, UPLOAD, "upload", SL__KEPT(SIZE, struct sl__config_bandwidth_dirs, d[0].rate, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
+	K(BANDWIDTH_LIMIT, DOWNLOAD, "download", SL__KEPT(SIZE, struct sl__config_bandwidth_dirs, d[1].rate, SL_CONFIG_BANDWIDTH_MIN, SL_CONFIG_BANDWIDTH_MAX), LIVE) \
+	K(BANDWIDTH_LIMIT, BURST, "burst", SL__D(SL__KEPT(SIZE, struct sl__config_bandwidth_dirs, d[0].burst, SL_CONFIG_BANDWIDTH_BURST_MIN, SL_CONFIG_BANDWIDTH_BURST_MAX), "rate / 10, at least 16k"), LIVE) \
 	K(GROUP, NAME, "name", SL__D(SL__TYPED(NAME, struct sl_config_group, name, 0, 0, 0), "(required)"), RESTART) \
 	K(GROUP, BALANCE, "balance", SL__ENUM(struct sl_config_group, balance, sl_lb_algo_names, SL_LB_ALGOS, SL_LB_ROUND_ROBIN), LIVE) \
 	K(GROUP, MAGLEV, "maglev_table_size", SL__D(SL__FIELD(U32, struct sl_config_group, maglev_table_size, 3, SL_CONFIG_MAGLEV_SIZE_MAX), "65537"), LIVE) \
@@ -308,6 +316,10 @@ bool sl__config_same_filebuf(const void *a, const void *b);
 bool sl__config_same_fileptr(const void *a, const void *b);
 bool sl__config_same_size(const void *a, const void *b);
 bool sl__config_same_source_on(const void *a, const void *b);
+/* A listener's allow (deny) prefixes (acl_rules), proxy_protocol.trusted (trusted_prefixes). */
+bool sl__config_same_allow(const void *a, const void *b);
+bool sl__config_same_deny(const void *a, const void *b);
+bool sl__config_same_trusted(const void *a, const void *b);
 bool sl__config_same_workers(const void *a, const void *b);
 bool sl__config_bandwidth_keeps_listener(const void *a, const void *b);
 bool sl__config_same_health_send(const void *a, const void *b);

@@ -69,6 +69,7 @@ check_trusted(struct sl__config_load *x, size_t i)
 	const struct sl_config_listener *l = &x->c->listeners[i];
 	const struct sl__config_lmeta *m = &x->lm[i];
 	int family = l->addr.ss.ss_family;
+	size_t n = 0;
 
 	if (m->trusted == NULL || m->trusted->type != YAML_SEQUENCE_NODE)
 		return;
@@ -78,8 +79,9 @@ check_trusted(struct sl__config_load *x, size_t i)
 		                 "take no PROXY header: version: off)");
 		return;
 	}
-	if (m->addr_ok && m->trusted_v4 + m->trusted_v6 > 0 &&
-	    (family == AF_INET6 ? m->trusted_v6 : m->trusted_v4) == 0)
+	for (size_t r = 0; r < l->proxy_in.ntrusted_prefixes; r++)
+		n += l->proxy_in.trusted_prefixes[r].family == family;
+	if (m->addr_ok && l->proxy_in.ntrusted_prefixes > 0 && n == 0)
 		sl__config_error(
 		        x, m->trusted->start_mark,
 		        "\"trusted\" has no %s prefix: this %s listener would refuse every "

@@ -636,8 +636,7 @@ walk_section(struct sl__config_load *x, yaml_node_t *map, const char *desc, cons
 		const struct sl__config_key *k = &sl__config_keys[i];
 		bool read = false;
 
-		if (vals[i] && !k->walker && k->offset != SL__KEY_NO_FIELD &&
-		    k->kind != SL__KIND_MAP && k->kind != SL__KIND_LIST &&
+		if (vals[i] && !k->walker && k->kind != SL__KIND_MAP && k->kind != SL__KIND_LIST &&
 		    k->kind != SL__KIND_OTHER)
 			read = get_key(x, vals[i], (enum sl__config_key_id)i,
 			               (char *)base + k->offset);
@@ -679,10 +678,29 @@ add_acl_rule(struct sl__config_load *x, struct sl_config_listener *l, const stru
 	l->acl_rules = r;
 }
 
-/* Adds every prefix of the list <v> under <key> to <b> with <value>; a bad item is reported. */
+/* Appends <c> to <pi>'s trusted prefixes as written (the reload compares them). */
+static void
+add_trusted_prefix(struct sl__config_load *x, struct sl_config_proxy_in *pi,
+                   const struct sl_cidr *c)
+{
+	struct sl_cidr *r;
+
+	r = realloc(pi->trusted_prefixes, (pi->ntrusted_prefixes + 1) * sizeof(*r));
+	if (r == NULL) {
+		x->oom = true;
+		return;
+	}
+	r[pi->ntrusted_prefixes++] = *c;
+	pi->trusted_prefixes = r;
+}
+
+/*
+ * Adds every prefix of the list <v> under <key> to <b> with <value>, and as written to <l>'s
+ * allow/deny rules, or else to <pi>'s trusted prefixes; a bad item is reported.
+ */
 static void
 add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct sl_lpm_builder *b,
-              uint32_t value, struct sl_config_listener *l, struct sl__config_lmeta *trusted)
+              uint32_t value, struct sl_config_listener *l, struct sl_config_proxy_in *pi)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2];
 	yaml_node_item_t *it;
@@ -718,10 +736,8 @@ add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct
 			x->oom = true;
 		if (err == 0 && l != NULL)
 			add_acl_rule(x, l, &c, value == 1);
-		if (err == 0 && trusted != NULL && c.family == AF_INET6)
-			trusted->trusted_v6++;
-		else if (err == 0 && trusted != NULL)
-			trusted->trusted_v4++;
+		else if (err == 0)
+			add_trusted_prefix(x, pi, &c);
 	}
 }
 
@@ -799,7 +815,7 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 		return;
 	}
 	m->trusted = v[SL__KEY_PROXY_IN_TRUSTED];
-	add_cidr_list(x, m->trusted, "trusted", b, 1, NULL, m);
+	add_cidr_list(x, m->trusted, "trusted", b, 1, NULL, pi);
 	if (!sl__config_stopped(x))
 		build_lpm(x, b, v[SL__KEY_PROXY_IN_TRUSTED], "\"trusted\" lists", &pi->trusted);
 	sl_lpm_builder_destroy(b);

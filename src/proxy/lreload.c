@@ -76,6 +76,8 @@ slot_copy(struct sl_lslot *slot, const struct sl_config_listener *c)
 	slot->cfg.acl_rules = NULL;
 	slot->cfg.nacl_rules = 0;
 	slot->cfg.proxy_in.trusted = NULL;
+	slot->cfg.proxy_in.trusted_prefixes = NULL;
+	slot->cfg.proxy_in.ntrusted_prefixes = 0;
 	slot->bound = c->addr;
 }
 

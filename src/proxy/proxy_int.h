@@ -316,8 +316,9 @@ enum sl_lslot_state {
  */
 struct sl_lslot {
 	/* the listener's fixed fields: a copy of its configuration made when the slot was
-	 * filled, with its owned pointers (acl, acl_rules, proxy_in.trusted) NULL. Written by
-	 * the controlling thread only while the slot is FREE (no worker reads it then) */
+	 * filled, with its owned pointers (acl, acl_rules, proxy_in.trusted and trusted_prefixes)
+	 * NULL. Written by the controlling thread only while the slot is FREE (no worker reads it
+	 * then) */
 	struct sl_config_listener cfg;
 	/* the listener as the current snapshot has it (its live fields), &cfg once retired.
 	 * Written by the controlling thread (R1, R4, R5 in lreload.c) before the snapshot it points

@@ -1606,20 +1606,30 @@ kernel_sends_all(struct io_uring *ring)
 	return ok;
 }
 
-/* Whether RLIMIT_MEMLOCK bounds this process's rings: a finite limit, and not root (which
- * has CAP_IPC_LOCK unless it dropped it). */
-static bool
-memlock_bounds(void)
+/*
+ * Why ring_create() failed with <err>, in <buf> when it is the locked memory its rings take:
+ * RLIMIT_MEMLOCK bounds it for a process without CAP_IPC_LOCK (root has it unless dropped).
+ */
+static const char *
+ring_create_why(int err, char *buf, size_t size)
 {
 	struct rlimit rl;
 
-	return getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	       geteuid() != 0;
+	if (err != -ENOMEM || geteuid() == 0 || getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return "io_uring_queue_init failed";
+	snprintf(buf, size,
+	         "io_uring_queue_init failed (its rings take locked memory, which RLIMIT_MEMLOCK "
+	         "bounds for a process without CAP_IPC_LOCK; the locked-memory limit, ulimit -l, "
+	         "is %llu KiB: raise ulimit -l, or systemd's LimitMEMLOCK=, e.g. to 8M)",
+	         (unsigned long long)(rl.rlim_cur >> 10));
+	return buf;
 }
 
 int
 sl_loop_probe_io_uring(const char **why)
 {
+	static _Thread_local char buf[256];
 	struct io_uring ring;
 	const char *dummy;
 	bool si;
@@ -1630,11 +1640,7 @@ sl_loop_probe_io_uring(const char **why)
 	*why = NULL;
 	err = ring_create(&ring, 256, &si);
 	if (err != 0) {
-		*why = err == -ENOMEM && memlock_bounds()
-		               ? "io_uring_queue_init failed (its rings take locked memory, which "
-		                 "RLIMIT_MEMLOCK bounds for a process without CAP_IPC_LOCK: raise "
-		                 "ulimit -l, or systemd's LimitMEMLOCK=, e.g. to 8M)"
-		               : "io_uring_queue_init failed";
+		*why = ring_create_why(err, buf, sizeof(buf));
 		return err;
 	}
 	err = ring_check(&ring, why);
@@ -1653,8 +1659,14 @@ uring_init(struct sl_loop *l)
 	if (u == NULL)
 		return -ENOMEM;
 	err = ring_create(&u->ring, l->max_events, &u->single_issuer);
-	if (err != 0)
+	if (err != 0) {
+		char buf[256];
+
+		/* the probe made one ring; the workers' many may not fit where it did */
+		sl_log_error("io_uring: a ring of %u entries: %s", l->max_events,
+		             ring_create_why(err, buf, sizeof(buf)));
 		goto err_free;
+	}
 	err = ring_check(&u->ring, &why);
 	if (err != 0)
 		goto err_exit_ring;

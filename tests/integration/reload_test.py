@@ -59,7 +59,7 @@ class Reload(unittest.TestCase):
                 # log says which keys the reload changed
                 write(self.path, port, b.addr, "    source_limits: { max_connections: 1 }")
                 self.hup_and_wait(px, f"SIGHUP: {self.path} reloaded (listener web: deny "
-                                      "changed, listener web: source_limits changed)")
+                                      "changed, listener web: source_limits.max_connections changed)")
                 welcome = connect(port, source="127.0.0.5")
                 self.assertTrue(echoed(welcome))
                 second = connect(port, source="127.0.0.5")

@@ -161,6 +161,32 @@ groups:
         self.assertIn("raise ulimit -l, or systemd's LimitMEMLOCK=", err)
         self.assertIn("the locked-memory limit, ulimit -l, is 64 KiB", err)
 
+    @unittest.skipIf(os.geteuid() != 0, "running as another user needs root")
+    def test_memory_short_on_epoll_names_the_address_space_not_locked_memory(self):
+        """An epoll process takes no locked memory: a start short of memory under a small
+        RLIMIT_MEMLOCK and a small RLIMIT_AS names the address-space limit, and never tells
+        the operator to raise ulimit -l (the hint only io_uring's rings deserve)."""
+        port = free_port()
+        for mib in range(30, 90, 5):  # bounded: from too small to load the libraries, up
+            p = subprocess.Popen(["prlimit", "--memlock=65536:65536", f"--as={mib << 20}",
+                                  "setpriv", "--reuid=nobody", "--regid=nogroup",
+                                  "--clear-groups", SLUICE, "--runtime", "epoll", "-l",
+                                  f"127.0.0.1:{port}", "-b", "127.0.0.1:9", "-w", "2",
+                                  "--admin", "off", "--control", "off"],
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                _, err = p.communicate(timeout=5 * SLOW)
+            except subprocess.TimeoutExpired:  # it runs: no limit below this one failed it
+                p.kill()
+                p.communicate()
+                break
+            if "cannot start" in err:
+                self.assertNotEqual(0, p.returncode, err)
+                self.assertIn("the address-space limit, ulimit -v, is", err)
+                self.assertNotIn("ulimit -l", err)
+                return
+        self.skipTest("no address-space limit let the libraries load and the start fail")
+
     def test_bad_runtime_flag_is_refused(self):
         r = subprocess.run([SLUICE, "--runtime", "kqueue", "-l", "127.0.0.1:1", "-b",
                             "127.0.0.1:9"], capture_output=True, text=True, timeout=30 * SLOW)

@@ -36,7 +36,16 @@ static const char full_file[] = "workers: 2\n"
                                 "  - address: 127.0.0.1:8080\n"
                                 "    timeouts: {min_rate: {bytes: 100}}\n"
                                 "    proxy_protocol: {trusted: [127.0.0.1/32]}\n"
-                                "    source_limits: {max_connections: 5}\n"
+                                "    rate: {per_second: 100, burst: 200}\n"
+                                "    source_limits:\n"
+                                "      max_connections: 5\n"
+                                "      rate: 10\n"
+                                "      ban: {strikes: 3}\n"
+                                "    bandwidth:\n"
+                                "      session: {upload: 64k, download: 1m}\n"
+                                "      source: {upload: 128k, download: 2m, burst: 64k}\n"
+                                "    allow: [127.0.0.0/8]\n"
+                                "    deny: [127.0.0.9/32]\n"
                                 "groups:\n"
                                 "  - name: web\n"
                                 "    health: {type: tcp}\n"
@@ -79,14 +88,14 @@ each_typed_field_has_the_size_its_kind_stores(void **state)
 	for (size_t i = 0; i < SL__KEYS; i++) {
 		const struct sl__config_key *k = &sl__config_keys[i];
 
-		if (k->offset == SL__KEY_NO_FIELD)
-			continue;
 		switch (k->kind) {
 		case SL__KIND_U32:
 		case SL__KIND_MS:
 		case SL__KIND_SIZE:
-			/* a walker may keep a narrower field (discover.port) */
-			assert_true(k->walker ? k->size <= sizeof(uint32_t)
+			/* a walker may keep a narrower field (discover.port) or a converted one
+			 * (source_limits.ban.within, in ns) */
+			assert_true(k->walker ? k->size <= sizeof(uint32_t) ||
+			                                k->size == sizeof(uint64_t)
 			                      : k->size == sizeof(uint32_t));
 			break;
 		case SL__KIND_BOOL:
@@ -115,6 +124,7 @@ static bool
 change(const struct sl__config_key *k, char *at)
 {
 	uint32_t u;
+	uint64_t ns;
 	unsigned e;
 	double d;
 
@@ -122,6 +132,12 @@ change(const struct sl__config_key *k, char *at)
 	case SL__KIND_U32:
 	case SL__KIND_MS:
 	case SL__KIND_SIZE:
+		if (k->size == sizeof(ns)) { /* a duration kept in ns */
+			memcpy(&ns, at, sizeof(ns));
+			ns ^= 1;
+			memcpy(at, &ns, sizeof(ns));
+			return true;
+		}
 		if (k->size != sizeof(u))
 			return false;
 		memcpy(&u, at, sizeof(u));
@@ -168,8 +184,6 @@ probe_section(struct probe *pr, enum sl__config_section sec, char *base)
 		char saved[SL_CONFIG_NAME_MAX], why[256], rwhy[256], want[64], cwhy[1024];
 		bool refused, reopen, changed;
 
-		if (k->offset == SL__KEY_NO_FIELD)
-			continue;
 		if (k->kind == SL__KIND_MAP) {
 			probe_section(pr, k->child, base + k->offset);
 			continue;
@@ -411,11 +425,16 @@ a_changed_listener_is_named_with_its_key(void **state)
 	assert_string_equal("source_limits changed", why);
 	b.c->listeners[0].source.on = true;
 	/* a ban needs a table built with strike state; its values are live */
-	b.c->listeners[0].source.limits.ban.strikes = 3;
+	b.c->listeners[0].source.limits.ban.strikes = 0;
 	assert_true(sl_config_listener_needs_reopen(&a.c->listeners[0], &b.c->listeners[0], why,
 	                                            sizeof(why)));
 	assert_string_equal("source_limits changed", why);
-	b.c->listeners[0].source.limits.ban.strikes = 0;
+	b.c->listeners[0].source.limits.ban.strikes = 4;
+	assert_false(sl_config_listener_needs_reopen(&a.c->listeners[0], &b.c->listeners[0], why,
+	                                             sizeof(why)));
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listener 127.0.0.1:8080: source_limits.ban.strikes changed", why);
+	b.c->listeners[0].source.limits.ban.strikes = 3;
 	b.c->listeners[0].timeouts.connect_ms++; /* live: the kept listener takes it */
 	assert_false(sl_config_listener_needs_reopen(&a.c->listeners[0], &b.c->listeners[0], why,
 	                                             sizeof(why)));
@@ -444,6 +463,24 @@ keys_compared_by_their_own_functions_are_named_too(void **state)
 	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	assert_string_equal("group web: discover.resolvers changed", why);
 	g->discover.nresolvers = 0;
+	/* prefix lists, kept as written beside their lookup tables: live, and named */
+	b.c->listeners[0].acl_rules[1].cidr.len = 31; /* deny: [127.0.0.9/31] */
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listener 127.0.0.1:8080: deny changed", why);
+	b.c->listeners[0].acl_rules[1].cidr.len = 32;
+	b.c->listeners[0].acl_rules[1].allow = true; /* allow: [127.0.0.0/8, 127.0.0.9/32] */
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listener 127.0.0.1:8080: allow changed, "
+	                    "listener 127.0.0.1:8080: deny changed",
+	                    why);
+	b.c->listeners[0].acl_rules[1].allow = false;
+	b.c->listeners[0].proxy_in.trusted_prefixes[0].addr[3] = 2;
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("listener 127.0.0.1:8080: proxy_protocol.trusted changed", why);
+	b.c->listeners[0].proxy_in.trusted_prefixes[0].addr[3] = 1;
+	assert_false(sl_config_changes(a.c, b.c, why, sizeof(why)));
 	((struct sockaddr_in *)&b.c->admin.addr.ss)->sin_port ^= 1;
 	assert_true(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
 	assert_string_equal("admin.address changed", why);
