@@ -6,7 +6,8 @@
  * asynchronously on the worker's sl_loop; all slots are allocated at create, nothing after.
  *
  * Thread safety: one pool per (worker, group), used only on that worker's loop thread (or
- * before its loop runs); no locks. sl_warm_stats() alone may be called from any thread.
+ * before its loop runs); no locks. sl_warm_stats() and sl_warm_counters_read() alone may be
+ * called from any thread.
  * Caveats (dead connections, server-first protocols): docs/internals/warm.md.
  */
 #ifndef SLUICE_WARM_H
@@ -102,6 +103,25 @@ SL_API size_t sl_warm_ready(const struct sl_warm *w, size_t backend);
 
 /* Fills <*st> with the counters (relaxed reads). Any thread, between create and destroy. */
 SL_API void sl_warm_stats(const struct sl_warm *w, struct sl_warm_stats *st);
+
+/*
+ * Counters a pool counts into: its own, or a block the pools of one loop thread share
+ * (sl_warm_count_into()), which then outlives them all, so a pool destroyed takes no count
+ * with it. Written on that thread only; read by any thread (relaxed).
+ */
+struct sl_warm_counters {
+	_Atomic uint64_t hits, misses, expired, dead, connects, connect_failures;
+};
+
+/* Zeroes <c>. */
+SL_API void sl_warm_counters_init(struct sl_warm_counters *c);
+/* Fills <*st> from <c> (relaxed reads). Any thread. */
+SL_API void sl_warm_counters_read(const struct sl_warm_counters *c, struct sl_warm_stats *st);
+/*
+ * <w> counts into <c> from now on (what it counted before stays in its own counters); <c> must
+ * outlive it, and sl_warm_stats() reads <c> then. Loop thread, or before the loop runs.
+ */
+SL_API void sl_warm_count_into(struct sl_warm *w, struct sl_warm_counters *c);
 
 /*
  * Room for a pool of <n> backends at <size> connections each (size 0: none), made ahead of a

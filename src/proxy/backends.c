@@ -684,10 +684,77 @@ out_unlock:
 	return err;
 }
 
+/*
+ * true if <name> is taken in group <g>: by a live backend that a discovered set <match>es
+ * (keeps) or that the file has (*<by_file> set then), or by one of the first <k> entries the
+ * set adds (<add>, named <names>). Under bk_mu.
+ */
+static bool
+name_taken(const struct sl_proxy *p, size_t g, const size_t *match, const char *name,
+           char (*names)[SL_CONFIG_NAME_MAX], const bool *add, size_t k, bool *by_file)
+{
+	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
+		const struct sl_backend *b = &p->backends[g][i];
+
+		if (slot_state(b) == SL_SLOT_LIVE && (match[i] != SIZE_MAX || !b->discovered) &&
+		    strcmp(b->name, name) == 0) {
+			*by_file = !b->discovered;
+			return true;
+		}
+	}
+	for (size_t j = 0; j < k; j++)
+		if (add[j] && strcmp(names[j], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Names new entry <k> of a discovered set (<set>, into names[k]) so that no backend the group
+ * keeps and no earlier new entry has its name. Discovery numbers the addresses of one SRV target
+ * NAME, NAME#2, ... in address order, so a new lower address takes a name a kept backend holds:
+ * the new one then takes the first NAME#m free (or its address text). 0, or -EEXIST when the
+ * name is a file backend's (the set is refused) or no name is free.
+ */
+static int
+name_new_entry(const struct sl_proxy *p, size_t g, const size_t *match,
+               const struct sl_backend_spec *set, char (*names)[SL_CONFIG_NAME_MAX],
+               const bool *add, size_t k)
+{
+	char base[SL_CONFIG_NAME_MAX], cand[SL_CONFIG_NAME_MAX];
+	bool by_file = false;
+	char *hash;
+
+	spec_name(&set[k], names[k]);
+	if (!name_taken(p, g, match, names[k], names, add, k, &by_file))
+		return 0;
+	if (by_file)
+		return -EEXIST;
+	memcpy(base, names[k], sizeof(base));
+	hash = strrchr(base, '#');
+	if (hash != NULL && hash[1] != '\0' && strspn(hash + 1, "0123456789") == strlen(hash + 1))
+		*hash = '\0';
+	for (size_t m = 2; m <= p->bsets[g].cap + k + 1; m++) {
+		int w = snprintf(cand, sizeof(cand), "%s#%zu", base, m);
+
+		if (w <= 0 || (size_t)w >= sizeof(cand))
+			break;
+		if (!name_taken(p, g, match, cand, names, add, k, &by_file)) {
+			memcpy(names[k], cand, sizeof(cand));
+			return 0;
+		}
+	}
+	sl_addr_format(&set[k].addr, cand, sizeof(cand));
+	if (name_taken(p, g, match, cand, names, add, k, &by_file))
+		return -EEXIST;
+	memcpy(names[k], cand, sizeof(cand));
+	return 0;
+}
+
 int
 sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                               const struct sl_backend_spec *set, size_t n)
 {
+	char(*names)[SL_CONFIG_NAME_MAX] = NULL; /* per entry: the name it is added under */
 	bool *add = NULL, *taken = NULL;
 	size_t *match = NULL; /* per slot: the entry that keeps it, or SIZE_MAX */
 	size_t need = 0, fit = 0, nremoved = 0, nreweighted = 0;
@@ -703,7 +770,8 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	match = malloc(cap * sizeof(*match));
 	taken = calloc(cap, sizeof(*taken)); /* slots given to new entries */
 	add = calloc(n + 1, sizeof(*add));   /* entries to add */
-	if (match == NULL || taken == NULL || add == NULL) {
+	names = calloc(n + 1, sizeof(*names));
+	if (match == NULL || taken == NULL || add == NULL || names == NULL) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -734,32 +802,9 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 		}
 	}
 	/* new names must be free among the backends that stay and the other new ones */
-	for (size_t k = 0; k < n; k++) {
-		char name[SL_CONFIG_NAME_MAX], other[SL_CONFIG_NAME_MAX];
-
-		if (!add[k])
-			continue;
-		spec_name(&set[k], name);
-		for (uint32_t i = 0; i < cap; i++) {
-			const struct sl_backend *b = &p->backends[g][i];
-
-			if (slot_state(b) == SL_SLOT_LIVE &&
-			    (match[i] != SIZE_MAX || !b->discovered) &&
-			    strcmp(b->name, name) == 0) {
-				err = -EEXIST;
-				goto out_free;
-			}
-		}
-		for (size_t j = 0; j < k; j++) {
-			if (!add[j])
-				continue;
-			spec_name(&set[j], other);
-			if (strcmp(name, other) == 0) {
-				err = -EEXIST;
-				goto out_free;
-			}
-		}
-	}
+	for (size_t k = 0; k < n; k++)
+		if (add[k] && (err = name_new_entry(p, (size_t)g, match, set, names, add, k)) != 0)
+			goto out_free;
 	/* room: slots free now (a slot removed below is reused by a later call only, once no
 	 * session holds it); the new entries that find none wait for that call */
 	for (size_t k = 0; k < need; k++) {
@@ -799,8 +844,11 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 		for (uint32_t i = 0; i < cap; i++) {
 			if (!taken[i])
 				continue;
+			struct sl_backend_spec spec = set[k];
+
 			taken[i] = false;
-			slot_fill(p, (size_t)g, i, &set[k], true);
+			memcpy(spec.name, names[k], sizeof(spec.name));
+			slot_fill(p, (size_t)g, i, &spec, true);
 			break;
 		}
 	}
@@ -825,6 +873,7 @@ out_free:
 	free(match);
 	free(taken);
 	free(add);
+	free(names);
 	return err;
 }
 

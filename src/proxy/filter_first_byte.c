@@ -3,9 +3,9 @@
  * The first-byte stage of the filter chain (timeouts.first_byte, off by default since in
  * server-first protocols the client waits): a client-speaks-first service does not connect to
  * a backend for a client that says nothing. The stage waits, holding no buffer, until a peek
- * sees a byte (or EOF, which the forwarder then passes on), or closes the client at the
- * deadline, counted as a first_byte timeout. Runs last, so such a client holds its per-source
- * slot while it waits.
+ * sees a byte, or closes the client at the deadline, counted as a first_byte timeout. A client
+ * that leaves first (its FIN or reset before a byte) is closed as it left, no backend tried.
+ * Runs last, so such a client holds its per-source slot while it waits.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -16,12 +16,19 @@ enum sl_filter_verdict
 sl__first_byte_run(struct sl_session *s)
 {
 	uint32_t ms = sl__listener_live(s->l)->timeouts.first_byte_ms;
+	ssize_t n;
 	char c;
 
-	if (ms == 0 || recv(s->cfd, &c, 1, MSG_PEEK) >= 0 || errno != EAGAIN)
-		return SL_FILTER_ACCEPT; /* a byte, EOF or an error: forwarding deals with it */
-	sl__session_defer(s, ms);
-	return SL_FILTER_DEFER;
+	if (ms == 0)
+		return SL_FILTER_ACCEPT;
+	n = recv(s->cfd, &c, 1, MSG_PEEK);
+	if (n > 0)
+		return SL_FILTER_ACCEPT;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		sl__session_defer(s, ms);
+		return SL_FILTER_DEFER;
+	}
+	return n == 0 ? SL_FILTER_LEFT : SL_FILTER_RESET;
 }
 
 enum sl_ctr

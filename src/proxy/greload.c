@@ -451,7 +451,8 @@ slot_fill(struct sl_proxy *p, size_t g, const struct sl_config_group *cg, char *
 		/* its pool, all of it disabled: the worker's loop is not touched here (the
 		 * backend reload's member change enables it there) */
 		if (err == 0)
-			err = sl__wgroup_warm_open(wg, p->workers[w].loop, true);
+			err = sl__wgroup_warm_open(wg, p->workers[w].loop, true,
+			                           &p->workers[w].warm_counts);
 	}
 	if (err == 0)
 		err = sl__gslot_health_open(p, g);

@@ -154,7 +154,8 @@ warm_wanted(const struct sl_wgroup *g, size_t i)
 }
 
 int
-sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off)
+sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off,
+                     struct sl_warm_counters *counts)
 {
 	struct sl_addr none;
 	struct sl_addr *addrs;
@@ -188,6 +189,8 @@ sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off)
 				sl_warm_set_enabled(g->warm, i, false);
 	}
 	free(addrs);
+	if (err == 0)
+		sl_warm_count_into(g->warm, counts);
 	return err;
 }
 

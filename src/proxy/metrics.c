@@ -513,18 +513,12 @@ read_warm(void *arg, size_t inst, unsigned idx)
 
 	(void)inst;
 	for (unsigned i = 0; i < p->nworkers && p->workers != NULL; i++) {
-		const struct sl_pworker *w = &p->workers[i];
+		struct sl_warm_stats ws;
+		const uint64_t *v[] = {&ws.hits, &ws.misses,   &ws.expired,
+		                       &ws.dead, &ws.connects, &ws.connect_failures};
 
-		for (size_t g = 0; w->groups != NULL && g < p->cfg->ngroups; g++) {
-			struct sl_warm_stats ws;
-			const uint64_t *v[] = {&ws.hits, &ws.misses,   &ws.expired,
-			                       &ws.dead, &ws.connects, &ws.connect_failures};
-
-			if (w->groups[g].warm == NULL)
-				continue;
-			sl_warm_stats(w->groups[g].warm, &ws);
-			sum += idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
-		}
+		sl_warm_counters_read(&p->workers[i].warm_counts, &ws);
+		sum += idx < SL_ARRAY_SIZE(v) ? *v[idx] : 0;
 	}
 	return sum;
 }

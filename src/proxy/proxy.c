@@ -301,8 +301,6 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 			sl_log_error("%s", why);
 			goto err_destroy;
 		}
-		if (cg->warm_pool.size > 0)
-			p->has_warm = true;
 		err = sl__group_lb_build(&p->lbs[g], &p->bsets[g].map, &p->bsets[g].nmap, cg,
 		                         p->backends[g], cap);
 		if (err != 0) {

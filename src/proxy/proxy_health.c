@@ -15,7 +15,9 @@
  * sl_health on_change, on the checker thread, after the new state was stored: posts one
  * health_msg to every worker that has none queued. Only warm pools react (the balancers read
  * the flags directly), so a post lost to a full mailbox costs efficiency only, until the next
- * transition: a down backend keeps its idle connections, or an up one refills no pool.
+ * transition: a down backend keeps its idle connections, or an up one refills no pool. Posted
+ * whether or not a pool exists now: a reload may add a group with one (the worker looks at
+ * the pools it has).
  */
 void
 sl__proxy_health_changed(void *arg, const struct sl_health_event *ev)
@@ -23,8 +25,6 @@ sl__proxy_health_changed(void *arg, const struct sl_health_event *ev)
 	struct sl_proxy *p = arg;
 
 	(void)ev;
-	if (!p->has_warm)
-		return;
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		struct sl_pworker *w = &p->workers[i];
 

@@ -388,6 +388,9 @@ struct sl_pworker {
 	 * added group's first change (backends.c) and when it lets a slot go (greload.c), so it
 	 * never reads a view a reload is filling */
 	bool *gpooled;
+	/* what every warm pool of this worker counted, retired ones too: the pools count here
+	 * (worker thread), statistics read it (relaxed) */
+	struct sl_warm_counters warm_counts;
 	struct sl_pool *sessions; /* struct sl_session blocks */
 	struct sl_pool *pp_keep;  /* struct sl_pp_keep blocks; NULL when no listener takes PROXY */
 	uint8_t *pp_buf;          /* scratch for PROXY headers in and out */
@@ -473,7 +476,6 @@ struct sl_proxy {
 	 * health counters never go back (sl__health_stats_sum()); under bk_mu */
 	struct sl_health_stats health_retired;
 	struct sl_discover *disc; /* NULL when no group has discover (discover.c) */
-	bool has_warm;            /* some group has a warm pool */
 	/* listener slots (lreload.c): [lcap], as many as the pool table allows with nworkers
 	 * workers, the first cfg->nlisteners filled at create; states change under bk_mu */
 	struct sl_lslot *lslots;
@@ -709,9 +711,11 @@ void sl__wgroup_fini(struct sl_wgroup *g);
 /*
  * Creates the group's warm pool on <loop> if warm_pool.size > 0: filling (worker setup), or
  * with <off> every backend disabled and the loop untouched (a group a reload adds, built on the
- * controlling thread; its members' first change on the worker enables them). 0 or -errno.
+ * controlling thread; its members' first change on the worker enables them). It counts into
+ * <counts>, its worker's. 0 or -errno.
  */
-int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off);
+int sl__wgroup_warm_open(struct sl_wgroup *g, struct sl_loop *loop, bool off,
+                         struct sl_warm_counters *counts);
 /*
  * Enables warm refills for the backends that are up and disables them (closing their idle
  * connections) for those that are down, or for every backend if <off>. No-op without a pool.
@@ -766,6 +770,10 @@ enum sl_filter_verdict {
 	SL_FILTER_ACCEPT, /* go on to the balancer */
 	SL_FILTER_REJECT, /* close the client, counted under s->reject */
 	SL_FILTER_DEFER,  /* wait: sl__session_defer() was called; run again on client readiness */
+	/* the client left before the stage had what it waits for, with its FIN (LEFT) or a
+	 * reset (RESET): closed as it left, no backend tried */
+	SL_FILTER_LEFT,
+	SL_FILTER_RESET,
 };
 /*
  * Runs the filter chain on a session in ACCEPTED, from the stage after the last that accepted

@@ -117,6 +117,7 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 	w->health_msg = (struct sl_msg){.fn = worker_health, .data = w};
 	sl__handover_worker_init(w);
 	atomic_init(&w->health_pending, false);
+	sl_warm_counters_init(&w->warm_counts);
 	err = sl__metrics_worker_init(w);
 	if (err != 0)
 		return err;
@@ -146,7 +147,7 @@ sl__pworker_init(struct sl_proxy *p, struct sl_pworker *w, unsigned index)
 		if (err != 0)
 			return err;
 		sl__wgroup_queue_init(&w->groups[g], w->loop, &p->queued[g]);
-		err = sl__wgroup_warm_open(&w->groups[g], w->loop, false);
+		err = sl__wgroup_warm_open(&w->groups[g], w->loop, false, &w->warm_counts);
 		if (err != 0) {
 			sl_log_error("group %s: cannot create the warm pool: %s",
 			             cfg->groups[g].name, strerror(-err));

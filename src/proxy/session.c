@@ -93,7 +93,7 @@ enum close_mode {
 	CLOSE_NORMAL, /* close both (FIN, or RST if unread bytes remain) */
 	CLOSE_RESET,  /* fwd.err_side failed: close it, reset the other side */
 	CLOSE_ABORT,  /* a deadline passed: reset a side that left data unread, else close it */
-	CLOSE_CUT,    /* a deadline passed under timeouts.cut: reset: reset both */
+	CLOSE_CUT,    /* reset both: a deadline under timeouts.cut: reset, a stream cut short */
 };
 
 static void session_connect(struct sl_session *s);
@@ -230,6 +230,22 @@ sl__session_abort(struct sl_session *s, int why)
 	session_close(s, cut_mode(s, why));
 }
 
+/* The client is closed for want of fds, memory or ports on this host: local_errors. */
+static void
+session_local_error(struct sl_session *s)
+{
+	sl__ctr_add(s->l->w, SL_CTR_LOCAL_ERRORS, 1);
+	s->end = SL_END_LOCAL_ERROR;
+	session_close(s, CLOSE_NORMAL);
+}
+
+/* true if a forwarder's <rc> is this host's shortage (no pipe, buffer or fd), no peer's fault */
+static bool
+fwd_ran_short(int rc)
+{
+	return rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
+}
+
 void
 sl__session_close_admin(struct sl_session *s)
 {
@@ -346,6 +362,14 @@ forward_result(struct sl_session *s, int rc)
 		/* a FIN may shorten a side's idle deadline (client_fin, server_fin) */
 		return forward_arm(s);
 	}
+	if (sl_unlikely(fwd_ran_short(rc))) {
+		/* neither peer failed, and the stream stops short: both are reset, so neither
+		 * takes what it got for the whole */
+		sl__ctr_add(s->l->w, SL_CTR_LOCAL_ERRORS, 1);
+		s->end = SL_END_LOCAL_ERROR;
+		session_close(s, CLOSE_CUT);
+		return false;
+	}
 	session_close(s, rc == SL_FWD_DONE ? CLOSE_NORMAL : CLOSE_RESET);
 	return false;
 }
@@ -420,10 +444,9 @@ session_start_forwarding(struct sl_session *s, unsigned events)
 	sl_fwd_note(&s->fwd, SL_FWD_SERVER, events);
 	rc = sl_fwd_start(&s->fwd);
 	sl__metrics_forwarded(s);
-	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
+	if (fwd_ran_short(rc)) {
 		/* no pipe or buffer: nothing was forwarded, close both plainly */
-		s->end = SL_END_LOCAL_ERROR;
-		session_close(s, CLOSE_NORMAL);
+		session_local_error(s);
 		return;
 	}
 	if (forward_result(s, rc) && s->state == SL_SS_FORWARDING) {
@@ -464,15 +487,6 @@ connect_failed(struct sl_session *s, bool timed_out)
 		sl__ctr_add(w, SL_CTR_EJECTIONS, 1);
 	sl__wgroup_put(g, s->backend);
 	s->backend = -1;
-}
-
-/* The client is closed for want of fds, memory or ports on this host: local_errors. */
-static void
-session_local_error(struct sl_session *s)
-{
-	sl__ctr_add(s->l->w, SL_CTR_LOCAL_ERRORS, 1);
-	s->end = SL_END_LOCAL_ERROR;
-	session_close(s, CLOSE_NORMAL);
 }
 
 /*
@@ -600,12 +614,25 @@ session_connect_timeout(struct sl_session *s)
 }
 
 /*
+ * A connect to the backend just picked went out (or failed at once, or a warm connection was
+ * taken): one after a failed connect is a retry. One this host could not even try is not
+ * (LOCAL_WAIT tries it again, and counts it then).
+ */
+static void
+count_retry(struct sl_session *s, bool retry)
+{
+	if (retry)
+		sl__ctr_add(s->l->w, SL_CTR_RETRIES, 1);
+}
+
+/*
  * Tries the group's warm pool for backend s->backend: on a hit the session forwards over that
- * connection at once and true is returned (the session may even be closed by then). false: no
- * pool, no idle connection, or it could not be used; connect as usual.
+ * connection at once and true is returned (the session may even be closed by then); a hit
+ * after a failed connect is a <retry>. false: no pool, no idle connection, or it could not be
+ * used; connect as usual.
  */
 static bool
-session_connect_warm(struct sl_session *s, const struct sl_sock_opts *opts)
+session_connect_warm(struct sl_session *s, const struct sl_sock_opts *opts, bool retry)
 {
 	struct sl_plistener *l = s->l;
 	struct sl_wgroup *g = l->group;
@@ -625,6 +652,7 @@ session_connect_warm(struct sl_session *s, const struct sl_sock_opts *opts)
 	s->sfd = fd;
 	sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
 	s->warm = true;
+	count_retry(s, retry);
 	set_state(s, SL_SS_CONNECTING);
 	sl__backend_connect_succeeded(&g->backends[s->backend]);
 	sl__metrics_connected(s);
@@ -640,8 +668,8 @@ err_close:
  * Picks a backend and starts a nonblocking connect to it. Returns true when the session is in
  * CONNECTING, FORWARDING (a warm connection was taken), QUEUED (no slot free: it waits, or
  * waits on) or CLOSED; false when the connect failed at once (counted against the backend):
- * the caller moves on. A queued session that gets a slot leaves the queue here. A backend
- * picked after a connect failed is a retry (counted): one that finds none to pick is not.
+ * the caller moves on. A queued session that gets a slot leaves the queue here. A connect
+ * after one failed is a retry (count_retry()): a pick that finds no backend is not.
  */
 static bool
 session_try_connect(struct sl_session *s)
@@ -663,8 +691,6 @@ session_try_connect(struct sl_session *s)
 		session_wait(s);
 		return true;
 	}
-	if (retry)
-		sl__ctr_add(w, SL_CTR_RETRIES, 1);
 	if (s->state == SL_SS_QUEUED || s->state == SL_SS_LOCAL_WAIT) {
 		/* a slot: the wait ends (an immediate connect failure may bring it back) */
 		if (s->queued)
@@ -673,7 +699,7 @@ session_try_connect(struct sl_session *s)
 	}
 	s->backend = i;
 	sl__metrics_connecting(s);
-	if (session_connect_warm(s, &opts))
+	if (session_connect_warm(s, &opts, retry))
 		return true;
 	err = sl_sock_connect(&l->group->backends[i].addr, &opts, &fd);
 	if (err == 0 || err == -EINPROGRESS) {
@@ -684,6 +710,7 @@ session_try_connect(struct sl_session *s)
 			session_local_failure(s, err); /* the loop's, never the backend's */
 			return true;
 		}
+		count_retry(s, retry);
 		s->sfd = fd;
 		sl_fwd_set_fd(&s->fwd, SL_FWD_SERVER, fd);
 		set_state(s, SL_SS_CONNECTING);
@@ -696,6 +723,7 @@ session_try_connect(struct sl_session *s)
 		session_local_failure(s, err);
 		return true;
 	}
+	count_retry(s, retry);
 	connect_failed(s, false);
 	return false;
 }
@@ -894,9 +922,12 @@ sl__wgroup_queue_init(struct sl_wgroup *g, struct sl_loop *loop, struct sl_conn_
 	sl_timer_init(&g->qpoll, queue_poll, g);
 }
 
-/* QUEUED, client readiness: remembered, forwarded once connected; a hang-up leaves. */
+/*
+ * QUEUED, LOCAL_WAIT and CONNECTING, client readiness: remembered, forwarded once connected; a
+ * reset leaves (a connect under way is given up, the backend not charged).
+ */
 static void
-session_queued_client(struct sl_session *s, unsigned events)
+session_waiting_client(struct sl_session *s, unsigned events)
 {
 	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events);
 	/* SL_IO_HUP is a FIN too (POLLRDHUP), which keeps its place: the bytes before it are
@@ -943,6 +974,13 @@ session_filter(struct sl_session *s)
 		return;
 	case SL_FILTER_DEFER:
 		return; /* the stage armed the timer; client readiness resumes the chain */
+	case SL_FILTER_LEFT:
+		session_close(s, CLOSE_NORMAL);
+		return;
+	case SL_FILTER_RESET:
+		s->fwd.err_side = SL_FWD_CLIENT;
+		session_close(s, CLOSE_RESET);
+		return;
 	case SL_FILTER_REJECT:
 		break;
 	}
@@ -988,13 +1026,6 @@ sl__session_defer(struct sl_session *s, uint32_t timeout_ms)
 
 /* ---- dispatch ---- */
 
-/* CONNECTING, client readiness: remembered, forwarded once connected. */
-static void
-session_connecting_client(struct sl_session *s, unsigned events)
-{
-	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, events);
-}
-
 static void
 session_forwarding_client(struct sl_session *s, unsigned events)
 {
@@ -1026,10 +1057,9 @@ static const struct {
 } handlers[SL_SS_COUNT] = {
         [SL_SS_ACCEPTED] = {session_accepted_client, NULL, session_accepted_timeout},
         [SL_SS_FILTERED] = {NULL, NULL, NULL}, /* left within the call that entered it */
-        [SL_SS_QUEUED] = {session_queued_client, NULL, session_queue_timeout},
-        /* the client as in QUEUED: nothing to forward to yet */
-        [SL_SS_LOCAL_WAIT] = {session_queued_client, NULL, session_local_wait_timeout},
-        [SL_SS_CONNECTING] = {session_connecting_client, session_connecting,
+        [SL_SS_QUEUED] = {session_waiting_client, NULL, session_queue_timeout},
+        [SL_SS_LOCAL_WAIT] = {session_waiting_client, NULL, session_local_wait_timeout},
+        [SL_SS_CONNECTING] = {session_waiting_client, session_connecting,
                               session_connect_timeout},
         [SL_SS_FORWARDING] = {session_forwarding_client, session_forwarding_server,
                               session_forwarding_timeout},
@@ -1120,9 +1150,10 @@ sl__session_try_move(struct sl_session *s)
 	sl_loop_io_del(loop, &s->sio);
 	sl_fwd_fini(&s->fwd);
 	sl__pp_keep_put(s);
+	sl__metrics_moved(s);
+	/* after the backend's counters, as at a close: the slot may be reused once let go */
 	if (s->backend >= 0)
 		sl__wgroup_put(l->group, s->backend);
-	sl__metrics_moved(s);
 	sl__ctr_add(w, SL_CTR_MOVED_OUT, 1);
 	sl_counter_gauge_add(w->p->ctr, w->index, SL_CTR_ACTIVE, -1);
 	session_free(s);
@@ -1192,14 +1223,12 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 	/* an edge for whatever the sockets hold already comes with the registration */
 	if (sl_unlikely(sl_loop_io_add(w->loop, &s->cio, SL_IO_READ | SL_IO_WRITE) != 0 ||
 	                sl_loop_io_add(w->loop, &s->sio, SL_IO_READ | SL_IO_WRITE) != 0)) {
-		s->end = SL_END_LOCAL_ERROR;
-		session_close(s, CLOSE_NORMAL);
+		session_local_error(s);
 		return 0;
 	}
 	rc = sl_fwd_start(&s->fwd);
-	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
-		s->end = SL_END_LOCAL_ERROR;
-		session_close(s, CLOSE_NORMAL);
+	if (fwd_ran_short(rc)) {
+		session_local_error(s);
 		return 0;
 	}
 	if (forward_result(s, rc)) {
@@ -1263,8 +1292,7 @@ sl__session_open(struct sl_plistener *l, int fd, const struct sl_addr *peer)
 	if (sl_unlikely(sl_loop_io_add(w->loop, &s->cio, SL_IO_READ | SL_IO_WRITE) != 0)) {
 		s->cfd = -1;
 		close(fd);
-		s->end = SL_END_LOCAL_ERROR;
-		session_close(s, CLOSE_NORMAL);
+		session_local_error(s);
 		return 0;
 	}
 	session_filter(s);

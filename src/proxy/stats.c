@@ -122,18 +122,12 @@ sl_proxy_stats(const struct sl_proxy *p, struct sl_proxy_stats *st)
 		st->health_local_errors = hs.local_errors;
 	}
 	for (unsigned i = 0; i < p->nworkers && p->workers != NULL; i++) {
-		const struct sl_pworker *w = &p->workers[i];
+		struct sl_warm_stats ws;
 
-		for (size_t g = 0; w->groups != NULL && g < p->cfg->ngroups; g++) {
-			struct sl_warm_stats ws;
-
-			if (w->groups[g].warm == NULL)
-				continue;
-			sl_warm_stats(w->groups[g].warm, &ws);
-			st->warm_hits += ws.hits;
-			st->warm_misses += ws.misses;
-			st->warm_expired += ws.expired;
-			st->warm_dead += ws.dead;
-		}
+		sl_warm_counters_read(&p->workers[i].warm_counts, &ws);
+		st->warm_hits += ws.hits;
+		st->warm_misses += ws.misses;
+		st->warm_expired += ws.expired;
+		st->warm_dead += ws.dead;
 	}
 }

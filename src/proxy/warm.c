@@ -63,15 +63,8 @@ struct sl_warm {
 	uint32_t size;
 	uint32_t idle_ms;
 
-	/* written on the loop thread only (relaxed); read by any thread */
-	struct {
-		_Atomic uint64_t hits;
-		_Atomic uint64_t misses;
-		_Atomic uint64_t expired;
-		_Atomic uint64_t dead;
-		_Atomic uint64_t connects;
-		_Atomic uint64_t connect_failures;
-	} st;
+	struct sl_warm_counters own;
+	struct sl_warm_counters *st; /* &own, or a block shared on the loop thread */
 };
 
 static void
@@ -133,7 +126,7 @@ static void
 connect_failed(struct sl_warm *w, struct slot *s)
 {
 	slot_close(w, s);
-	stat_inc(&w->st.connect_failures);
+	stat_inc(&w->st->connect_failures);
 	backoff(s->b);
 }
 
@@ -142,7 +135,7 @@ static void
 slot_dead(struct sl_warm *w, struct slot *s)
 {
 	slot_close(w, s);
-	stat_inc(&w->st.dead);
+	stat_inc(&w->st->dead);
 	backoff(s->b);
 }
 
@@ -205,7 +198,7 @@ slot_timer(struct sl_loop *l, struct sl_timer *t)
 	}
 	SL_ASSERT(s->state == SLOT_READY);
 	slot_close(w, s);
-	stat_inc(&w->st.expired);
+	stat_inc(&w->st->expired);
 	backoff_reset(s->b);
 	refill_queue(s->b);
 }
@@ -217,11 +210,11 @@ slot_connect(struct sl_warm *w, struct slot *s)
 	struct warm_backend *b = s->b;
 	int fd;
 
-	stat_inc(&w->st.connects);
+	stat_inc(&w->st->connects);
 	fd = socket(b->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		/* out of fds or memory: back off like a refused connect */
-		stat_inc(&w->st.connect_failures);
+		stat_inc(&w->st->connect_failures);
 		backoff(b);
 		return;
 	}
@@ -307,12 +300,8 @@ warm_create(struct sl_warm **out, struct sl_loop *loop, const struct sl_addr *ad
 	w->n = n;
 	w->size = cfg->size;
 	w->idle_ms = cfg->idle_ms;
-	atomic_init(&w->st.hits, 0);
-	atomic_init(&w->st.misses, 0);
-	atomic_init(&w->st.expired, 0);
-	atomic_init(&w->st.dead, 0);
-	atomic_init(&w->st.connects, 0);
-	atomic_init(&w->st.connect_failures, 0);
+	sl_warm_counters_init(&w->own);
+	w->st = &w->own;
 	for (size_t i = 0; i < n; i++) {
 		struct warm_backend *b = &w->b[i];
 
@@ -422,12 +411,12 @@ sl_warm_take(struct sl_warm *w, size_t backend)
 		s->fd = -1;
 		s->state = SLOT_EMPTY;
 		b->ready--;
-		stat_inc(&w->st.hits);
+		stat_inc(&w->st->hits);
 		backoff_reset(b);
 		refill_queue(b);
 		return fd;
 	}
-	stat_inc(&w->st.misses);
+	stat_inc(&w->st->misses);
 	refill_queue(b);
 	return -EAGAIN;
 }
@@ -474,15 +463,38 @@ sl_warm_ready(const struct sl_warm *w, size_t backend)
 }
 
 void
-sl_warm_stats(const struct sl_warm *w, struct sl_warm_stats *st)
+sl_warm_counters_init(struct sl_warm_counters *c)
+{
+	atomic_init(&c->hits, 0);
+	atomic_init(&c->misses, 0);
+	atomic_init(&c->expired, 0);
+	atomic_init(&c->dead, 0);
+	atomic_init(&c->connects, 0);
+	atomic_init(&c->connect_failures, 0);
+}
+
+void
+sl_warm_counters_read(const struct sl_warm_counters *c, struct sl_warm_stats *st)
 {
 	/* relaxed: independent monotonic counters; no snapshot across fields is promised */
-	st->hits = atomic_load_explicit(&w->st.hits, memory_order_relaxed);
-	st->misses = atomic_load_explicit(&w->st.misses, memory_order_relaxed);
-	st->expired = atomic_load_explicit(&w->st.expired, memory_order_relaxed);
-	st->dead = atomic_load_explicit(&w->st.dead, memory_order_relaxed);
-	st->connects = atomic_load_explicit(&w->st.connects, memory_order_relaxed);
-	st->connect_failures = atomic_load_explicit(&w->st.connect_failures, memory_order_relaxed);
+	st->hits = atomic_load_explicit(&c->hits, memory_order_relaxed);
+	st->misses = atomic_load_explicit(&c->misses, memory_order_relaxed);
+	st->expired = atomic_load_explicit(&c->expired, memory_order_relaxed);
+	st->dead = atomic_load_explicit(&c->dead, memory_order_relaxed);
+	st->connects = atomic_load_explicit(&c->connects, memory_order_relaxed);
+	st->connect_failures = atomic_load_explicit(&c->connect_failures, memory_order_relaxed);
+}
+
+void
+sl_warm_count_into(struct sl_warm *w, struct sl_warm_counters *c)
+{
+	w->st = c;
+}
+
+void
+sl_warm_stats(const struct sl_warm *w, struct sl_warm_stats *st)
+{
+	sl_warm_counters_read(w->st, st);
 }
 
 /* ---- resizing ---- */

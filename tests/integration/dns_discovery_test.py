@@ -380,6 +380,27 @@ groups:
         answers = [who(self.port) for _ in range(200)]
         self.assertGreater(answers.count("b2"), 2 * answers.count("b3"))
 
+    def test_a_lower_address_for_a_kept_srv_target_is_added_under_a_free_name(self):
+        """Discovery names the addresses of one SRV target NAME, NAME#2, ... in address order;
+        a new address below the one the group keeps is named NAME in the new set, which the
+        kept backend holds: it is added under a free NAME#m, the kept one keeps its name (and
+        its metrics), and the group follows DNS on."""
+        b = self.bport
+        self.dns.restart([("127.0.0.3", "t2.test")], [("_echo._tcp.test", "t2.test", b, 0, 1)])
+        px = self.start([("web", "weighted", self.discover("_echo._tcp.test", kind="srv"))])
+        wait_for_text(px, "group web: discovery added 1 backend(s), removed 0")
+        self.require_apply(px)
+        self.dns.restart([("127.0.0.2", "t2.test"), ("127.0.0.3", "t2.test")],
+                         [("_echo._tcp.test", "t2.test", b, 0, 1)])
+        wait_for(lambda: metric(self.admin, "sluice_group_backends", "web") == 2,
+                 "the new address added", detail=px.stderr)
+        self.assertEqual(1, metric_of(self.admin, "sluice_backend_up",
+                                      f'group="web",backend="t2.test:{b}"'))
+        self.assertEqual(1, metric_of(self.admin, "sluice_backend_up",
+                                      f'group="web",backend="t2.test:{b}#2"'))
+        self.assertEqual({"b2", "b3"}, {who(self.port) for _ in range(20)})
+        self.assertEqual(0, metric(self.admin, "sluice_discover_apply_errors_total", "web"))
+
     def test_a_set_that_replaces_the_group_is_applied_as_slots_free(self):
         # room for 3 discovered backends beside the file's one: 2 found, then 3 others (a
         # rolling update); only 1 slot is free at first, the others once the 2 left go

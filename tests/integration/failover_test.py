@@ -2,15 +2,15 @@
 """Failover: a refused backend and a backend that never accepts are skipped, the client is
 served by the next backend; with no backend left the client is closed, not left hanging; a
 retry is counted only when another backend is tried."""
-import contextlib
 import os
 import re
 import signal
 import socket
+import struct
 import unittest
 
-from harness import (Server, Sluice, closed_by_peer, connect, free_port, recv_all, refused_address,
-                     scrape_metrics, wait_for_text, write_config)
+from harness import (Server, Sluice, black_hole, closed_by_peer, connect, free_port, recv_all,
+                     refused_address, scrape_metrics, wait_for, wait_for_text, write_config)
 
 
 def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None, workers=1):
@@ -45,27 +45,6 @@ def ask(port):
 def echo(conn):
     data = conn.recv(100)
     conn.sendall(data)
-
-
-@contextlib.contextmanager
-def black_hole():
-    """A listener whose accept queue is full and never drained: further SYNs are dropped."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(0)
-    port = lsock.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        c = socket.socket()
-        c.setblocking(False)
-        c.connect_ex(("127.0.0.1", port))
-        fillers.append(c)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        for c in fillers:
-            c.close()
-        lsock.close()
 
 
 class Failover(unittest.TestCase):
@@ -147,6 +126,30 @@ class Failover(unittest.TestCase):
         with refused_address() as dead1, refused_address() as dead2:
             self.assertEqual({"connect_failures": 2, "retries": 1, "no_backend": 1},
                              self.counts_for_one_client([dead1, dead2]))
+
+    def test_a_client_that_resets_while_its_connect_is_pending_is_closed_at_once(self):
+        """A client reset while the backend connect is under way ends the session then (as a
+        reset, counted), not at timeouts.connect as no_backend; the connect given up is not
+        charged to the backend."""
+        with black_hole() as hole:
+            port, admin = free_port(), free_port()
+            cfg = config(port, [hole], connect_ms=30000, retries=0, admin=admin)
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                s = connect(port, timeout=10)
+                s.sendall(b"ping\n")
+                wait_for(lambda: scrape_metrics(admin).get("sluice_active") == 1,
+                         "the session connecting")
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+                # long before the 30 s connect timeout
+                wait_for(lambda: scrape_metrics(admin).get("sluice_active") == 0,
+                         "the session closed by the client's reset")
+                m = scrape_metrics(admin)
+                self.assertEqual(0, px.stop(), px.stderr())
+            self.assertEqual({"resets": 1, "no_backend": 0, "connect_failures": 0},
+                             {n: m[f"sluice_{n}_total"] for n in ("resets", "no_backend",
+                                                                   "connect_failures")})
 
     def test_passive_ejection_stops_sending_to_a_failing_backend(self):
         with refused_address() as dead, Server(echo) as live:

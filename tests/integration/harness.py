@@ -498,3 +498,25 @@ def admin_get(admin_port, path, host="127.0.0.1"):
 def scrape_metrics(admin_port, host="127.0.0.1"):
     """The admin endpoint's /metrics, parsed (parse_metrics())."""
     return parse_metrics(admin_get(admin_port, "/metrics", host)[1])
+
+
+@contextlib.contextmanager
+def black_hole():
+    """A listener whose accept queue is full and never drained: further SYNs are dropped."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()
+

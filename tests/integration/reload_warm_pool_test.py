@@ -11,8 +11,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, held, recv_all, Server,
-                     wait_for_text)
+from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, held, recv_all,
+                     scrape_metrics, Server, wait_for_text)
 from reloading import ReloadCase
 
 
@@ -76,6 +76,34 @@ class ReloadWarmPool(ReloadCase):
             self.write(srv.addr, 2)
             self.hup(px)
             self.wait_held(srv, 2)
+
+    def test_a_pool_of_a_group_a_reload_adds_follows_health_and_is_counted(self):
+        """The start file has no warm pool anywhere; a reload adds a group with one and a tcp
+        check on a port nothing listens on yet. Its pool lets go of the backend once the check
+        marks it down, fills once it is up again, and its hits count in the metrics."""
+        admin, port2, check = free_port(), free_port(), free_port()
+        with Server(echo_handler) as first, Server(echo_handler) as srv:
+            head = (f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                    f"admin: {{ address: 127.0.0.1:{admin} }}\n")
+            self.write_listeners_groups(
+                head, [("front", self.port, "web")],
+                [("web", f"    backends:\n      - {{ address: {first.addr} }}\n")])
+            px = self.start()
+            self.write_listeners_groups(
+                head, [("front", self.port, "web"), ("front2", port2, "b")],
+                [("web", f"    backends:\n      - {{ address: {first.addr} }}\n"),
+                 ("b", "    health: { type: tcp, interval: 100ms, timeout: 100ms, rise: 1, "
+                       f"fall: 1, port: {check} }}\n"
+                       "    warm_pool: { size: 2, idle: 60s }\n"
+                       f"    backends:\n      - {{ address: {srv.addr} }}\n")])
+            self.hup(px)
+            wait_for_text(px, "is down")
+            self.wait_held(srv, 0)  # what the pool may have opened first is let go
+            with Server(echo_handler, port=check):
+                wait_for_text(px, "is up")
+                self.wait_held(srv, 2)
+                self.assertTrue(echo_intact(port2, 1000, 3))  # over a pooled connection
+                self.assertEqual(1, scrape_metrics(admin)["sluice_warm_hits_total"])
 
     def test_a_size_the_fd_limit_cannot_hold_is_refused(self):
         with Server(echo_handler) as srv:

@@ -13,8 +13,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (SLOW, SLUICE, Server, Sluice, connect, echo_handler, free_port, recv_exact,
-                     scrape_metrics, wait_for_text, write_config)
+from harness import (SLOW, SLUICE, Server, Sluice, black_hole, closed_by_peer, connect, echo_handler,
+                     free_port, recv_exact, scrape_metrics, wait_for, wait_for_text, write_config)
 
 
 def capped_config(port, backend, top_cap=0, listener_cap=0, workers=2, admin=None,
@@ -368,6 +368,95 @@ groups:
         closed = re.search(r"(\d+) local_errors", err)
         self.assertTrue(closed and int(closed.group(1)) >= 1, err)
         self.assertEqual(3, served + int(closed.group(1)), err)
+
+
+class PipeShortMidStream(unittest.TestCase):
+    def test_a_session_that_finds_no_pipe_mid_stream_is_a_local_error_and_both_are_reset(self):
+        """forward: splice, a session connected while fds were free; the limit then lowered
+        under the process so that its first bytes find no pipe (EMFILE). That is this host's
+        shortage, not the client's reset: counted as local_errors (not resets), and both
+        sides are reset, so neither takes the stream cut short for a whole one."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    forward: splice
+groups:
+  - name: g
+    backends:
+      - address: {b.addr}
+""")
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "listening on")
+                pid = px.proc.pid
+                was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+                c = connect(port)
+                wait_for(lambda: b.accepted == 1, "the backend connection")
+                try:
+                    lower_nofile(pid, 0)
+                    c.sendall(b"ping")
+                    c.settimeout(10 * SLOW)
+                    with self.assertRaises(ConnectionResetError):  # not an end of stream
+                        c.recv(4)
+                finally:
+                    resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
+                c.close()
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+        self.assertRegex(err, r"process: (.*, )?1 local_errors\b")
+        self.assertNotRegex(err, r"\bresets\b")
+
+
+class RetryShortOfFds(unittest.TestCase):
+    def test_a_retry_that_waits_for_an_fd_counts_once_when_its_connect_goes_out(self):
+        """The first backend's connect times out; the retry finds no fd (the limit lowered
+        below the fd that connect held) and waits in LOCAL_WAIT, tried again every 100 ms. It is
+        one retry, counted when its connect goes out once the limit is back, not at each try."""
+        with black_hole() as first, black_hole() as second:
+            port = free_port()
+            cfg = write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+    forward: copy
+    timeouts: {{ connect: 1s }}
+groups:
+  - name: g
+    retries: 1
+    backends:
+      - address: {first}
+      - address: {second}
+""")
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                wait_for_text(px, "listening on")
+                pid = px.proc.pid
+                was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+                base = len(os.listdir(f"/proc/{pid}/fd"))
+                c = connect(port)
+                c.sendall(b"ping")
+                # the client's fd and its backend connect's, the highest
+                wait_for(lambda: len(os.listdir(f"/proc/{pid}/fd")) >= base + 2,
+                         "the first connect")
+                top = max(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+                try:
+                    # every fd below the limit taken, the connect's fd above it: once that
+                    # connect times out, the retry's socket() fails
+                    resource.prlimit(pid, resource.RLIMIT_NOFILE, (top, was[1]))
+                    wait_for_text(px, "cannot open a backend connection: Too many open files")
+                    time.sleep(0.4 * SLOW)  # tried again a few times meanwhile
+                finally:
+                    resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
+                self.assertTrue(closed_by_peer(c, 10 * SLOW))  # the retry timed out too
+                c.close()
+                self.assertEqual(0, px.stop())
+                err = px.stderr()
+        self.assertRegex(err, r"process: 2 connect_failures, 1 retries, 1 no_backend\b")
 
 
 class SamePort(unittest.TestCase):

@@ -5,15 +5,18 @@ each counted by kind, while a prompt client on the same listener is served."""
 import os
 import re
 import socket
+import struct
 import threading
 import time
 import unittest
 
-from harness import SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, free_port, recv_exact, write_config
+from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, free_port, recv_exact,
+                     scrape_metrics, write_config)
 
 
-def config(port, backend, timeouts):
-    return write_config(f"""
+def config(port, backend, timeouts, admin=None):
+    top = f"admin: {{ address: 127.0.0.1:{admin} }}\n" if admin else ""
+    return write_config(f"""{top}
 workers: 1
 listeners:
   - address: 127.0.0.1:{port}
@@ -60,12 +63,12 @@ def answer_and_close_handler(conn):
 
 
 class SlowClients(unittest.TestCase):
-    def run_proxy(self, handler, tmo, body):
+    def run_proxy(self, handler, tmo, body, admin=None):
         RELEASE.clear()
         BACKEND_CLOSED.clear()
         with Server(handler) as b:
             port = free_port()
-            cfg = config(port, b.addr, tmo)
+            cfg = config(port, b.addr, tmo, admin)
             with Sluice(["-c", cfg], port=port) as px:
                 try:
                     body(port, b)
@@ -89,6 +92,39 @@ class SlowClients(unittest.TestCase):
 
         err = self.run_proxy(echo_handler, "first_byte: 300ms", body)
         self.assertEqual({"first_byte": 1}, timeouts(err))
+
+    def test_a_client_that_leaves_before_its_first_byte_reaches_no_backend(self):
+        """A FIN or a reset before any byte says nothing either: the client is closed as it
+        left (a reset counted as one), no backend is tried, and nothing counts as a
+        first_byte cut (no strike towards a ban)."""
+        admin = free_port()
+
+        def body(port, b):
+            left = connect(port)
+            left.shutdown(socket.SHUT_WR)
+            self.assertTrue(closed_by_peer(left, 10 * SLOW))
+            left.close()
+            reset = connect(port)
+            time.sleep(0.05)
+            reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            reset.close()
+            prompt = connect(port)
+            prompt.sendall(b"hi")
+            self.assertEqual(b"hi", recv_exact(prompt, 2))
+            prompt.close()
+            deadline = time.monotonic() + 10 * SLOW
+            m = {}
+            while time.monotonic() < deadline:
+                m = scrape_metrics(admin)
+                if m.get("sluice_closed_total", 0) >= 3:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(3, m.get("sluice_closed_total"))
+            self.assertEqual(1, m.get("sluice_resets_total"))
+            self.assertEqual(1, b.accepted)  # only the prompt client reached the backend
+
+        err = self.run_proxy(echo_handler, "first_byte: 5s", body, admin)
+        self.assertEqual({}, timeouts(err))
 
     def test_trickling_client_is_closed_at_min_rate(self):
         def body(port, b):
