@@ -539,6 +539,21 @@ warn_pipe_size(const struct sl_config *cfg)
 	}
 }
 
+/*
+ * A new process took over: the control socket (whose file is the new one's now) and the
+ * admin endpoint stop here, once (*ctl and *admin NULL after).
+ */
+static void
+handed_over_stop(struct sl_ctl **ctl, struct sl_admin **admin)
+{
+	if (*ctl != NULL)
+		sl_ctl_handed_over(*ctl);
+	sl_ctl_stop(*ctl);
+	sl_admin_stop(*admin);
+	*ctl = NULL;
+	*admin = NULL;
+}
+
 /* What an operator can do about a start that failed with <err>, or "". */
 static const char *
 start_hint(int err, char *buf, size_t size)
@@ -978,17 +993,15 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		else if (sig != UPGRADE_SIGNAL || upgrade_handed_over(up) != 0)
 			break;
 	}
-	handed_to = upgrade_handed_over(up);
-	/* no takeover once the listeners close; first: its thread reads the admin endpoint's fd */
-	upgrade_stop(up);
+	/* a new process serves: the control socket's file and the admin endpoint's port are
+	 * its, so this one stops answering on them now, while its sessions still move there */
+	if (upgrade_handed_over(up) != 0)
+		handed_over_stop(&ctl, &admin);
+	/* no takeover once the listeners close; first: its thread reads the admin endpoint's
+	 * fd. A takeover under way (a stop signal came meanwhile) ends in it */
+	handed_to = upgrade_stop(up);
 	if (handed_to != 0) {
-		/* the control socket's file and the admin endpoint's port are the new process's */
-		if (ctl != NULL)
-			sl_ctl_handed_over(ctl);
-		sl_ctl_stop(ctl);
-		sl_admin_stop(admin);
-		ctl = NULL;
-		admin = NULL;
+		handed_over_stop(&ctl, &admin);
 	} else {
 		/* both serve the drain: show sessions, /metrics, /readyz (503: not listening) */
 		sl_ctl_draining(ctl); /* changes end here; joins a reload in progress */

@@ -147,14 +147,16 @@ send_bans(struct upgrade *u, int c)
 static int
 send_sockets(struct upgrade *u, int c, unsigned version)
 {
-	size_t n = sl_proxy_sockets(u->p, NULL, 0), i = 0;
+	size_t n = sl_proxy_sockets(u->p, NULL, 0), i = 0, now;
 	struct sl_proxy_socket *s = calloc(n > 0 ? n : 1, sizeof(*s));
 	char msg[4096];
 	int fds[SOCKS_PER_MSG], err = 0;
 
 	if (s == NULL)
 		return -ENOMEM;
-	n = sl_proxy_sockets(u->p, s, n);
+	/* the sockets are held (converse()): the count stays; never past what was copied */
+	now = sl_proxy_sockets(u->p, s, n);
+	n = now < n ? now : n;
 	while (err == 0 && i < n) {
 		size_t k = 0, len = (size_t)snprintf(msg, sizeof(msg), "L");
 
@@ -248,10 +250,14 @@ converse(struct upgrade *u, int c, pid_t pid)
 		return false;
 	}
 	sl_log_info("upgrade: pid %ld takes over the listeners", (long)pid);
+	/* no reload closes or re-opens a listener from here (its fds go by number), to the end
+	 * of a takeover, or until this one fails */
+	sl_proxy_hold_sockets(u->p, true);
 	err = send_sockets(u, c, in.version);
 	if (err != 0) {
 		sl_log_error("upgrade: cannot hand the sockets to pid %ld: %s; serving on",
 		             (long)pid, strerror(-err));
+		sl_proxy_hold_sockets(u->p, false);
 		return false;
 	}
 	set_wait(c, READY_WAIT_S);
@@ -265,13 +271,17 @@ converse(struct upgrade *u, int c, pid_t pid)
 		            : n == 0 ? "it closed the connection"
 		                     : "it sent something else: ",
 		            n > 0 ? why : "");
+		sl_proxy_hold_sockets(u->p, false);
 		return false;
 	}
+	/* the new process serves from here: the main thread stops this one's control socket and
+	 * admin endpoint while the sessions move (both processes would answer on them) */
+	/* relaxed: the signal is what the main thread acts on; it reads this after */
+	atomic_store_explicit(&u->to, pid, memory_order_relaxed);
+	pthread_kill(u->main_thread, UPGRADE_SIGNAL);
 	set_wait(c, STEP_WAIT_S);
 	send_sessions(u, c, pid);
 	send_text(c, "B", NULL, 0);
-	/* relaxed: the signal below is what the main thread acts on; it reads this after */
-	atomic_store_explicit(&u->to, pid, memory_order_relaxed);
 	return true;
 }
 
@@ -307,7 +317,6 @@ serve_run(void *arg)
 		}
 		if (converse(u, c, cred.pid)) {
 			close(c);
-			pthread_kill(u->main_thread, UPGRADE_SIGNAL);
 			break;
 		}
 		close(c);
@@ -397,14 +406,15 @@ upgrade_keep_file(struct upgrade *u)
 		u->keep_file = true;
 }
 
-void
+pid_t
 upgrade_stop(struct upgrade *u)
 {
 	const uint64_t one = 1;
+	pid_t to;
 	int err;
 
 	if (u == NULL)
-		return;
+		return 0;
 	if (u->stop_fd >= 0) {
 		if (write(u->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 			sl_log_warn("upgrade: cannot stop the upgrade thread: %s", strerror(errno));
@@ -414,13 +424,15 @@ upgrade_stop(struct upgrade *u)
 	close(u->lfd);
 	/* the file is the new process's now, if one took over; the old one's, if this one gave
 	 * up the takeover; another process's if it bound the path since */
-	if (upgrade_handed_over(u) == 0 && !u->keep_file &&
+	to = upgrade_handed_over(u);
+	if (to == 0 && !u->keep_file &&
 	    (err = sl_sock_unix_remove(u->path, &u->file)) != 0 && err != -ENOENT)
 		sl_log_info("upgrade socket %s stays behind: %s%s", u->path,
 		            err == -ESTALE ? "another process's socket is there now"
 		                           : strerror(-err),
 		            err == -ESTALE ? "" : " (the next start replaces it)");
 	free(u);
+	return to;
 }
 
 /* ---- the new process's side ---- */

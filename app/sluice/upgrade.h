@@ -102,7 +102,8 @@ int upgrade_open(struct upgrade **out, const char *path, int fd, struct sl_proxy
  */
 int upgrade_serve(struct upgrade *u, struct sl_admin *admin, int ctl_fd, pthread_t main_thread);
 
-/* The pid a new process took over from this one as, or 0 while none has. Any thread. */
+/* The pid of a new process that took over from this one (it said it serves: its sessions may
+ * still be moving), or 0 while none has. Any thread. */
 pid_t upgrade_handed_over(struct upgrade *u);
 
 /*
@@ -112,10 +113,11 @@ pid_t upgrade_handed_over(struct upgrade *u);
 void upgrade_keep_file(struct upgrade *u);
 
 /*
- * Stops serving and frees <u>: the socket file is removed unless a new process took it over,
- * or upgrade_keep_file() said it is the old one's. NULL is ignored. Main thread, before the
- * proxy drains (its sockets close then).
+ * Stops serving and frees <u>: a takeover under way ends first (the sessions it moves, or its
+ * failure), then the socket file is removed unless a new process took it over, or
+ * upgrade_keep_file() said it is the old one's. Returns the pid that took over, or 0 (NULL: 0).
+ * Main thread, before the proxy drains (its sockets close then).
  */
-void upgrade_stop(struct upgrade *u);
+pid_t upgrade_stop(struct upgrade *u);
 
 #endif /* SLUICE_APP_UPGRADE_H */

@@ -24,8 +24,9 @@ SL_API int sl_fdpass_send(int sock, const void *msg, size_t len, const int *fds,
 /*
  * Receives one message on <sock> into <buf> (<size> bytes) and up to <max> descriptors into
  * <fds> (close-on-exec), their number into <*nfds>. Returns the message length (0: the peer
- * closed), or a negative errno; -EMSGSIZE when the message or its descriptors did not fit
- * (any descriptors that came are closed).
+ * closed, or sent an empty message: descriptors that came with one are closed), or a negative
+ * errno; -EMSGSIZE when the message or its descriptors did not fit (any descriptors that came
+ * are closed).
  */
 SL_API long sl_fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max, size_t *nfds);
 

@@ -186,7 +186,8 @@ SL_API void sl_proxy_drain_cut(struct sl_proxy *p);
  * listener slots, the PROXY buffers, max_backends counting slots still held by removed backends'
  * sessions, or a name of a discovered backend); -EMFILE, the fd limit; -EAGAIN, the proxy is
  * not running or drains. 0: the proxy owns <next>. -EBUSY: earlier snapshots still wait for a
- * worker's quiescent point; try again. Controlling thread only; never blocks on the workers, but
+ * worker's quiescent point, or the sockets are held for an upgrade (sl_proxy_hold_sockets());
+ * try again. Controlling thread only; never blocks on the workers, but
  * for a backend or listener change, which waits for them (bounded) as the backend API does.
  */
 SL_API int sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size);
@@ -216,6 +217,14 @@ SL_API int sl_proxy_inherit(struct sl_proxy *p, const struct sl_proxy_socket *s,
  * sl_proxy_stop(), which close them. Any thread in that span.
  */
 SL_API size_t sl_proxy_sockets(const struct sl_proxy *p, struct sl_proxy_socket *out, size_t max);
+
+/*
+ * Binary upgrade, the old process's side: with <hold>, the listeners stay as they are (a reload
+ * under way ends first; later ones are refused, -EBUSY, saying why), so the fds that
+ * sl_proxy_sockets() lists stay open and stay listeners while they are passed on; without,
+ * reloads go on (an upgrade that failed). Any thread.
+ */
+SL_API void sl_proxy_hold_sockets(struct sl_proxy *p, bool hold);
 
 /* A forwarding session as it moves from one process to the next (binary upgrade). */
 struct sl_proxy_moved {

@@ -87,6 +87,10 @@ sl_fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max, size_t *n
 		close_passed(&mh);
 		return -EMSGSIZE;
 	}
+	if (n == 0) { /* the peer's end, or an empty message: nothing to act on, nothing kept */
+		close_passed(&mh);
+		return 0;
+	}
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			k += (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);

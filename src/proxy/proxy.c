@@ -245,6 +245,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	atomic_init(&p->cur, cfg);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->bk_mu, NULL);
+	pthread_mutex_init(&p->reload_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->cv, &ca);
@@ -633,6 +634,7 @@ sl_proxy_destroy(struct sl_proxy *p)
 	sl__gslots_destroy(p);
 	sl_host_addrs_free(p->host_addrs);
 	pthread_mutex_destroy(&p->bk_mu);
+	pthread_mutex_destroy(&p->reload_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);

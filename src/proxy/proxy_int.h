@@ -466,6 +466,10 @@ struct sl_proxy {
 	struct sl_lb **lbs;
 	struct sl_bset *bsets; /* [group] */
 	/* serialises backend changes (backends.c) and guards bk_live, lbs and bsets */
+	/* held by a reload throughout, and to change <sockets_held>: while the sockets are held
+	 * (sl_proxy_hold_sockets()), a reload is refused */
+	pthread_mutex_t reload_mu;
+	bool sockets_held;
 	pthread_mutex_t bk_mu;
 	bool bk_live; /* workers run and take backend changes: set by start, cleared by drain */
 	struct sl_counter_set *ctr;

@@ -7,6 +7,7 @@
  * sl__proxy_config() (proxy_int.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,8 +72,8 @@ sl__proxy_reclaim_configs(struct sl_proxy *p)
 	return sl_epoch_reclaim(p->epoch);
 }
 
-int
-sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size)
+static int
+reload_held(struct sl_proxy *p, struct sl_config *next, char *why, size_t size)
 {
 	const struct sl_config *prev;
 	struct sl_lplan *plan;
@@ -126,4 +127,31 @@ sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t si
 	else if (err != 0)
 		snprintf(why, size, "%s", strerror(-err));
 	return err;
+}
+
+int
+sl_proxy_reload(struct sl_proxy *p, struct sl_config *next, char *why, size_t size)
+{
+	int err;
+
+	/* held throughout: a hold of the sockets waits for a reload under way, never mid-way */
+	pthread_mutex_lock(&p->reload_mu);
+	if (p->sockets_held) {
+		snprintf(why, size,
+		         "the listening sockets are being handed to a new process (binary "
+		         "upgrade): no listener may change until it ends; try again then");
+		err = -EBUSY;
+	} else {
+		err = reload_held(p, next, why, size);
+	}
+	pthread_mutex_unlock(&p->reload_mu);
+	return err;
+}
+
+void
+sl_proxy_hold_sockets(struct sl_proxy *p, bool hold)
+{
+	pthread_mutex_lock(&p->reload_mu);
+	p->sockets_held = hold;
+	pthread_mutex_unlock(&p->reload_mu);
 }

@@ -7,19 +7,22 @@ lost or duplicated, and each old process exits. A session that cannot empty its 
 stays and drains. A refused, broken or aborted takeover leaves the running process serving."""
 import array
 import contextlib
+import json
 import os
 import stat
 import pwd
 import re
 import select
+import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, EchoStream, Server, Sluice, connect, echo_handler,
+from harness import (SLOW, SLUICECTL, EchoStream, Server, Sluice, connect, echo_handler,
                      finish_streams, free_port, recv_exact, stable_port, wait_for_text)
 
 
@@ -259,6 +262,55 @@ listeners:
             self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
             self.assertEqual(0, new.stop())
 
+    def test_while_sessions_move_only_the_new_process_answers_and_a_stop_keeps_its_socket(self):
+        """Once the new process said it serves, the old one stops answering on the control
+        socket (and the admin endpoint) even while its sessions still move (a stuck one holds
+        the move for its 2 s): a change made then is the new process's. A SIGTERM to the old
+        one meanwhile is a stop after a takeover: its exit leaves the new one's socket file."""
+        ctl = os.path.join(self.dir.name, "ctl.sock")
+        stuck = threading.Event()
+
+        def never_reads(conn):
+            stuck.wait(120)  # holds the connection, reads nothing, until the test ends
+
+        self.addCleanup(stuck.set)
+        with Server(never_reads) as b:
+            self.write(b.addr, extra=f"control: {{ path: {ctl} }}")
+            first = self.start(["-c", self.cfg])
+            c = connect(self.port)
+            c.setblocking(False)
+            deadline = time.monotonic() + 30 * SLOW  # every buffer on the way full
+            while time.monotonic() < deadline:
+                if not select.select([], [c], [], 0.5)[1]:
+                    break
+                with contextlib.suppress(BlockingIOError):
+                    c.send(b"x" * 65536)
+            new = Sluice(["-c", self.cfg, "--upgrade", "-w", "2"])
+            new.__enter__()
+            self.addCleanup(new.stop)
+            wait_for_text(new, "upgrade: took 2 listening sockets", timeout=30)
+            time.sleep(0.3 * SLOW)  # its "ready", then the move that waits for the stuck one
+            first.proc.send_signal(signal.SIGTERM)
+            pids = set()
+            for _ in range(8):
+                r = subprocess.run([SLUICECTL, "-s", ctl, "--json", "show", "info"],
+                                   capture_output=True, text=True, timeout=30 * SLOW)
+                if r.returncode == 0:
+                    pids.add(json.loads(r.stdout)["result"]["pid"])
+                time.sleep(0.1)
+            self.assertEqual({new.proc.pid}, pids)
+            c.close()
+            stuck.set()
+            # 1 when the signal cut the stuck session (a drain cut short), 0 when it had gone
+            self.assertIn(first.proc.wait(60 * SLOW), (0, 1), first.stderr())
+            self.assertIn("serves now: draining", first.stderr())
+            self.assertTrue(stat.S_ISSOCK(os.stat(ctl).st_mode), first.stderr())
+            r = subprocess.run([SLUICECTL, "-s", ctl, "--json", "show", "info"],
+                               capture_output=True, text=True, timeout=30 * SLOW)
+            self.assertEqual(0, r.returncode, r.stderr)
+            self.assertEqual(new.proc.pid, json.loads(r.stdout)["result"]["pid"])
+            self.assertEqual(0, new.stop())
+
     def queued_clients_are_served(self, old_workers, new_workers, steering="", old_cpus=None,
                                   new_cpus=None, spread=False, nwaiting=30):
         """<old_workers> hand over to <new_workers> (each process on its CPUs, if given), so
@@ -370,8 +422,9 @@ listeners:
             self.assertEqual(0o600, os.stat(self.sock_path).st_mode & 0o777)
             self.assertEqual(0, px.stop())
 
-    def take_and_vanish(self, request):
-        """Plays a new process that sends <request>, receives what comes, and goes away."""
+    def take_and_vanish(self, request, meanwhile=None):
+        """Plays a new process that sends <request>, receives what comes, calls <meanwhile>
+        (if given) and goes away."""
         fds = []
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
             c.settimeout(10 * SLOW)
@@ -386,6 +439,8 @@ listeners:
                         fds.extend(a)
                 if not msg or msg[:1] in (b"E", b"X"):
                     break
+            if meanwhile is not None:
+                meanwhile()
         for fd in fds:
             os.close(fd)
         return msg, len(fds)
@@ -450,6 +505,30 @@ listeners:
                 s.sendall(b"y")
                 self.assertEqual(b"y", recv_exact(s, 1))
             self.assertEqual(0, new.stop())
+
+    def test_no_reload_changes_a_listener_while_its_sockets_are_being_handed_over(self):
+        """The sockets go to the new process as fds by number: from its request until it says
+        it is ready or goes away, a reload is refused, saying why, so no fd sent is closed or
+        becomes another socket meanwhile; once the takeover failed, reloads apply again."""
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+            two = (f"  - name: two\n    address: 127.0.0.1:{free_port()}\n"
+                   "    group: g\n")
+
+            def reload_refused():
+                self.write(b.addr, more_listeners=two)
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, "not reloaded: the listening sockets are being handed to a "
+                              "new process (binary upgrade)")
+
+            msg, _ = self.take_and_vanish(b"sluice-upgrade 1 take", reload_refused)
+            self.assertTrue(msg.startswith(b"E "), msg)
+            wait_for_text(px, "went away before it was ready")
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, f"SIGHUP: {self.cfg} reloaded (listeners were added or removed)")
+            self.assertEqual(0, px.stop())
+
 
 if __name__ == "__main__":
     unittest.main()

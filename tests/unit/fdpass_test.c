@@ -96,6 +96,45 @@ fdpass_peer_close_reads_as_zero(void **state)
 	close(sv[1]);
 }
 
+/* An empty message (what no sluice sends) with descriptors: read as the peer's end, and the
+ * descriptors that came with it closed, not left open in the receiver. */
+static void
+fdpass_descriptors_on_an_empty_message_are_closed(void **state)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = "", .iov_len = 0};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = u.buf,
+	                    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	int sv[2], p[2], got[2];
+	size_t n = 9;
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	assert_int_equal(0, pipe(p));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &p[0], sizeof(int));
+	assert_int_equal(0, sendmsg(sv[0], &mh, 0));
+	close(p[0]);
+	assert_int_equal(0, sl_fdpass_recv(sv[1], buf, sizeof(buf), got, 2, &n));
+	assert_int_equal(0, n);
+	/* nobody holds the read end now: a write to the pipe fails */
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(-1, write(p[1], "x", 1));
+	assert_int_equal(EPIPE, errno);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void
 unix_listen_replaces_a_stale_file_but_not_a_live_server(void **state)
 {
@@ -194,6 +233,7 @@ main(void)
 	        cmocka_unit_test(fdpass_more_descriptors_than_room_are_closed_and_refused),
 	        cmocka_unit_test(fdpass_bad_counts_are_refused),
 	        cmocka_unit_test(fdpass_peer_close_reads_as_zero),
+	        cmocka_unit_test(fdpass_descriptors_on_an_empty_message_are_closed),
 	        cmocka_unit_test(unix_listen_replaces_a_stale_file_but_not_a_live_server),
 	        cmocka_unit_test(unix_listen_never_removes_a_file_that_is_not_a_socket),
 	        cmocka_unit_test(unix_in_the_way_names_what_is_not_a_socket),
