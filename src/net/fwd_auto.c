@@ -77,11 +77,11 @@ auto_pump(struct sl_fwd *f, unsigned d)
 	int err;
 
 	if (sl_likely(x->pipe[0] < 0)) {
-		err = sl__fwd_copy_move(f, d, true, 0);
+		err = sl__fwd_copy_move(f, d, true, NULL);
 		if (sl_likely(err != 0 || !x->bulk) || x->pending > 0 || x->eof)
 			return err;
 		if (auto_to_splice(f, d) != 0)
-			return sl__fwd_copy_move(f, d, true, 0); /* bulk is cleared: copy on */
+			return sl__fwd_copy_move(f, d, true, NULL); /* bulk is cleared: copy on */
 	}
 	err = sl__fwd_splice_move(f, d, true);
 	if (sl_unlikely(x->small >= AUTO_SMALL_BURSTS) && err == 0 && x->pending == 0 && !x->eof)

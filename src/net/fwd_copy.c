@@ -37,7 +37,8 @@ copy_detach(struct sl_fwd *f)
 }
 
 static int
-copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
+copy_move(struct sl_fwd *f, unsigned d, bool adaptive,
+          uint64_t (*until)(struct sl_fwd *f, unsigned d))
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int src = f->fd[d], dst = f->fd[!d];
@@ -94,7 +95,7 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
 			}
 			continue;
 		}
-		if (sl_unlikely(n == 0 && x->bytes + x->pending < until)) {
+		if (sl_unlikely(n == 0 && until != NULL && x->bytes + x->pending < until(f, d))) {
 			f->readable[d] = false; /* the rest comes with a readable edge */
 			return 0;
 		}
@@ -105,7 +106,8 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
 }
 
 int
-sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
+sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive,
+          uint64_t (*until)(struct sl_fwd *f, unsigned d))
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int err = copy_move(f, d, adaptive, until);
@@ -122,7 +124,7 @@ sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until)
 static int
 copy_pump(struct sl_fwd *f, unsigned d)
 {
-	return sl__fwd_copy_move(f, d, false, 0);
+	return sl__fwd_copy_move(f, d, false, NULL);
 }
 
 const struct sl_fwd_ops sl_fwd_copy_ops = {

@@ -93,12 +93,14 @@ sl__fwd_read_nothing(struct sl_fwd *f, unsigned d, ssize_t n)
  * it: the body of the copy variant's pump. -ENOMEM (err_side <d>) if the pool is out. With
  * <adaptive> (auto), a recv() that fills the buffer sets d[d].bulk, and once bulk is set the loop
  * returns instead of reading while the buffer is empty, so the caller can switch the direction to
- * splice. An EOF read before the direction has read <until> bytes in all (d[d].bytes plus
- * pending) is not believed: more is on its way to the source (sockmap: segments the verdict
- * kept for the process, still queued in the kernel), so the read counts as drained. 0: every
- * EOF is believed. Returns like a pump.
+ * splice. An EOF read before the direction has read <until>(f, d) bytes in all (d[d].bytes
+ * plus pending), asked at that read, is not believed: more is on its way to the source
+ * (sockmap: segments the verdict kept for the process, still queued in the kernel; it may keep
+ * more while the loop runs), so the read counts as drained. NULL: every EOF is believed.
+ * Returns like a pump.
  */
-int sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive, uint64_t until);
+int sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive,
+                      uint64_t (*until)(struct sl_fwd *f, unsigned d));
 /* Sets each direction's capacity (no buffer is taken before a read): the copy variant's attach. */
 int sl__fwd_copy_attach(struct sl_fwd *f);
 

@@ -591,19 +591,44 @@ dir_fell_behind(struct sl_fwd *f, unsigned d)
  * Copies PASS direction <d>, and hands it back to the kernel once the process has delivered
  * every byte the verdict kept for it and the source is drained.
  */
+/*
+ * Every byte of direction <d> meant for the destination so far, by state word <state>: an EOF
+ * read before they are all read is early (a segment the verdict kept may still be on its way to
+ * the socket's queue).
+ */
+static uint64_t
+dir_meant_by(struct sl_fwd *f, unsigned d, uint64_t state)
+{
+	return pair_of(f)->base[d] + dir_redirected(f, d) + state_passed(state);
+}
+
+/*
+ * dir_meant_by() the state now: what an EOF read must have come after. The verdict counts a
+ * segment it keeps before it queues it, and the read that finds the EOF runs after the verdict
+ * of every segment before it, so each of those is counted by then.
+ */
+static uint64_t
+dir_meant(struct sl_fwd *f, unsigned d)
+{
+	return dir_meant_by(f, d, dir_state(f, d));
+}
+
 static int
 dir_copy(struct sl_fwd *f, unsigned d)
 {
 	struct sl_fwd_sockmap_pair *p = pair_of(f);
 	struct sl_fwd_dir *x = &f->d[d];
-	uint64_t state = dir_state(f, d);
-	/* every byte meant for the destination: an EOF before they are all read is early (a
-	 * segment the verdict kept may still be on its way to the socket's queue) */
-	uint64_t meant = p->base[d] + dir_redirected(f, d) + state_passed(state);
-	int err = sl__fwd_copy_move(f, d, false, meant);
+	uint64_t state, meant;
+	/* the verdict may keep more while the copy runs: an EOF is checked against the state
+	 * then, not against this turn's start */
+	int err = sl__fwd_copy_move(f, d, false, dir_meant);
 
-	if (err != 0 || x->eof || x->pending != 0 || x->bytes != meant || f->hold || !p->both_in)
+	if (err != 0 || x->eof || x->pending != 0 || f->hold || !p->both_in)
 		return err;
+	state = dir_state(f, d);
+	meant = dir_meant_by(f, d, state);
+	if (x->bytes != meant)
+		return 0;
 	if (!dir_redirect(f, d, state))
 		return 0; /* the verdict kept another segment meanwhile: it comes with an edge */
 	p->copied[d] = x->bytes - p->base[d] - dir_redirected(f, d);
@@ -656,6 +681,12 @@ sockmap_pump(struct sl_fwd *f, unsigned d)
 				f->err_side = (int8_t)d;
 				return -EPROTO;
 			}
+			dir_fell_behind(f, d);
+			return dir_pass_turn(f, d);
+		}
+		if (n == 0 && state_mode(dir_state(f, d)) == SL_SOCKMAP_PASS) {
+			/* likewise, and what it kept may still be on its way to the socket: the
+			 * copy believes the EOF once every byte meant has come */
 			dir_fell_behind(f, d);
 			return dir_pass_turn(f, d);
 		}
