@@ -425,8 +425,8 @@ upgrade_stop(struct upgrade *u)
 	/* the file is the new process's now, if one took over; the old one's, if this one gave
 	 * up the takeover; another process's if it bound the path since */
 	to = upgrade_handed_over(u);
-	if (to == 0 && !u->keep_file &&
-	    (err = sl_sock_unix_remove(u->path, &u->file)) != 0 && err != -ENOENT)
+	if (to == 0 && !u->keep_file && (err = sl_sock_unix_remove(u->path, &u->file)) != 0 &&
+	    err != -ENOENT)
 		sl_log_info("upgrade socket %s stays behind: %s%s", u->path,
 		            err == -ESTALE ? "another process's socket is there now"
 		                           : strerror(-err),

@@ -107,7 +107,7 @@ copy_move(struct sl_fwd *f, unsigned d, bool adaptive,
 
 int
 sl__fwd_copy_move(struct sl_fwd *f, unsigned d, bool adaptive,
-          uint64_t (*until)(struct sl_fwd *f, unsigned d))
+                  uint64_t (*until)(struct sl_fwd *f, unsigned d))
 {
 	struct sl_fwd_dir *x = &f->d[d];
 	int err = copy_move(f, d, adaptive, until);

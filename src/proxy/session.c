@@ -1059,8 +1059,7 @@ static const struct {
         [SL_SS_FILTERED] = {NULL, NULL, NULL}, /* left within the call that entered it */
         [SL_SS_QUEUED] = {session_waiting_client, NULL, session_queue_timeout},
         [SL_SS_LOCAL_WAIT] = {session_waiting_client, NULL, session_local_wait_timeout},
-        [SL_SS_CONNECTING] = {session_waiting_client, session_connecting,
-                              session_connect_timeout},
+        [SL_SS_CONNECTING] = {session_waiting_client, session_connecting, session_connect_timeout},
         [SL_SS_FORWARDING] = {session_forwarding_client, session_forwarding_server,
                               session_forwarding_timeout},
         [SL_SS_DRAINING] = {session_forwarding_client, session_forwarding_server,
