@@ -111,6 +111,9 @@ struct sl__config_key {
 	.size = sizeof(((T *)0)->f), .names = (n), .nnames = (cnt), .walker = true
 #define SL__OTHER(t, T, f, s) .kind = SL__KIND_OTHER, .type = (t), .offset = offsetof(T, f), \
 	.size = sizeof(((T *)0)->f), .walker = true, .same = (s)
+/* a list of prefixes the walker keeps as written in the array at <f>, compared by <s> */
+#define SL__PREFIXES(T, f, s) .kind = SL__KIND_OTHER, .type = "list of prefixes", \
+	.offset = offsetof(T, f), .walker = true, .same = (s)
 /* a value the walker keeps converted in field <f> (a rate's bucket, a duration in ns): read
  * with the table's bounds, compared in <f> */
 #define SL__KEPT(k, T, f, l, h) .kind = SL__KIND_##k, .offset = offsetof(T, f), \
@@ -194,8 +197,8 @@ struct sl__config_bandwidth_dirs {
 	K(LISTENER, MAXCONN, "max_connections", SL__TYPED(U32, struct sl_config_listener, max_connections, 0, UINT32_MAX, 0), REOPEN) \
 	K(LISTENER, STEERING, "steering", SL__ENUM(struct sl_config_listener, steering, sl__config_steerings, SL_STEERINGS, SL_STEER_HASH), REOPEN) \
 	K(LISTENER, TIMEOUTS, "timeouts", SL__MAP(TIMEOUT, struct sl_config_listener, timeouts), LIVE) \
-	K(LISTENER, ALLOW, "allow", SL__OTHER("list of prefixes", struct sl_config_listener, acl_rules, sl__config_same_allow), LIVE) \
-	K(LISTENER, DENY, "deny", SL__OTHER("list of prefixes", struct sl_config_listener, acl_rules, sl__config_same_deny), LIVE) \
+	K(LISTENER, ALLOW, "allow", SL__PREFIXES(struct sl_config_listener, acl_rules, sl__config_same_allow), LIVE) \
+	K(LISTENER, DENY, "deny", SL__PREFIXES(struct sl_config_listener, acl_rules, sl__config_same_deny), LIVE) \
 	K(LISTENER, PROXY, "proxy_protocol", SL__MAP(PROXY_IN, struct sl_config_listener, proxy_in), LIVE) \
 	K(LISTENER, RATE, "rate", SL__MAP(RATE, struct sl_config_listener, rate), LIVE) \
 	K(LISTENER, SOURCE, "source_limits", SL__MAP_SAME(SOURCE, struct sl_config_listener, source, sl__config_same_source_on), REOPEN) \
@@ -213,7 +216,7 @@ struct sl__config_bandwidth_dirs {
 	K(MIN_RATE, BYTES, "bytes", SL__D(SL__TYPED(SIZE, struct sl_config_timeouts, min_rate_bytes, 1, SL_CONFIG_MIN_RATE_BYTES_MAX, 0), "(required)"), LIVE) \
 	K(MIN_RATE, WINDOW, "window", SL__TYPED(MS, struct sl_config_timeouts, min_rate_window_ms, 1, UINT32_MAX, 10000), LIVE) \
 	K(PROXY_IN, VERSION, "version", SL__D(SL__WALKER_ENUM(struct sl_config_proxy_in, versions, sl__config_proxy_versions, 4), "any"), REOPEN) \
-	K(PROXY_IN, TRUSTED, "trusted", SL__D(SL__OTHER("list of prefixes", struct sl_config_proxy_in, trusted_prefixes, sl__config_same_trusted), "(required unless version: off)"), LIVE) \
+	K(PROXY_IN, TRUSTED, "trusted", SL__D(SL__PREFIXES(struct sl_config_proxy_in, trusted_prefixes, sl__config_same_trusted), "(required unless version: off)"), LIVE) \
 	K(PROXY_IN, TIMEOUT, "timeout", SL__TYPED(MS, struct sl_config_proxy_in, timeout_ms, 1, UINT32_MAX, 3000), LIVE) \
 	K(PROXY_IN, MAX_SIZE, "max_size", SL__TYPED(SIZE, struct sl_config_proxy_in, max_size, SL_CONFIG_PP_MAX_SIZE_MIN, SL_CONFIG_PP_MAX_SIZE_MAX, 536), REOPEN) \
 	K(RATE, PER_SECOND, "per_second", SL__D(SL__KEPT(U32, struct sl_tbucket_rate, rate, 1, SL_CONFIG_RATE_MAX), "(required)"), LIVE) \

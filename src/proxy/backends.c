@@ -684,69 +684,75 @@ out_unlock:
 	return err;
 }
 
+/* A discovered set being applied to group <g> (<cap> slots), as the name checks see it. */
+struct dset_apply {
+	const struct sl_proxy *p;
+	size_t g;
+	uint32_t cap;
+	const size_t *match;               /* per slot: the entry that keeps it, or SIZE_MAX */
+	const bool *add;                   /* per entry: it is added */
+	char (*names)[SL_CONFIG_NAME_MAX]; /* per entry added: its name */
+};
+
 /*
- * true if <name> is taken in group <g>: by a live backend that a discovered set <match>es
- * (keeps) or that the file has (*<by_file> set then), or by one of the first <k> entries the
- * set adds (<add>, named <names>). Under bk_mu.
+ * true if <name> is taken in <a>'s group: by a live backend the set keeps or that the file has
+ * (*<by_file> set then), or by one of the first <k> entries the set adds. Under bk_mu.
  */
 static bool
-name_taken(const struct sl_proxy *p, size_t g, const size_t *match, const char *name,
-           char (*names)[SL_CONFIG_NAME_MAX], const bool *add, size_t k, bool *by_file)
+name_taken(const struct dset_apply *a, const char *name, size_t k, bool *by_file)
 {
-	for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
-		const struct sl_backend *b = &p->backends[g][i];
+	for (uint32_t i = 0; i < a->cap; i++) {
+		const struct sl_backend *b = &a->p->backends[a->g][i];
 
-		if (slot_state(b) == SL_SLOT_LIVE && (match[i] != SIZE_MAX || !b->discovered) &&
+		if (slot_state(b) == SL_SLOT_LIVE && (a->match[i] != SIZE_MAX || !b->discovered) &&
 		    strcmp(b->name, name) == 0) {
 			*by_file = !b->discovered;
 			return true;
 		}
 	}
 	for (size_t j = 0; j < k; j++)
-		if (add[j] && strcmp(names[j], name) == 0)
+		if (a->add[j] && strcmp(a->names[j], name) == 0)
 			return true;
 	return false;
 }
 
 /*
- * Names new entry <k> of a discovered set (<set>, into names[k]) so that no backend the group
+ * Names new entry <k> of discovered set <set> (into a->names[k]) so that no backend the group
  * keeps and no earlier new entry has its name. Discovery numbers the addresses of one SRV target
  * NAME, NAME#2, ... in address order, so a new lower address takes a name a kept backend holds:
  * the new one then takes the first NAME#m free (or its address text). 0, or -EEXIST when the
  * name is a file backend's (the set is refused) or no name is free.
  */
 static int
-name_new_entry(const struct sl_proxy *p, size_t g, const size_t *match,
-               const struct sl_backend_spec *set, char (*names)[SL_CONFIG_NAME_MAX],
-               const bool *add, size_t k)
+name_new_entry(const struct dset_apply *a, const struct sl_backend_spec *set, size_t k)
 {
 	char base[SL_CONFIG_NAME_MAX], cand[SL_CONFIG_NAME_MAX];
 	bool by_file = false;
 	char *hash;
 
-	spec_name(&set[k], names[k]);
-	if (!name_taken(p, g, match, names[k], names, add, k, &by_file))
+	spec_name(&set[k], a->names[k]);
+	if (!name_taken(a, a->names[k], k, &by_file))
 		return 0;
 	if (by_file)
 		return -EEXIST;
-	memcpy(base, names[k], sizeof(base));
+	memcpy(base, a->names[k], sizeof(base));
 	hash = strrchr(base, '#');
 	if (hash != NULL && hash[1] != '\0' && strspn(hash + 1, "0123456789") == strlen(hash + 1))
 		*hash = '\0';
-	for (size_t m = 2; m <= p->bsets[g].cap + k + 1; m++) {
+	for (size_t m = 2; m <= a->cap + k + 1; m++) {
 		int w = snprintf(cand, sizeof(cand), "%s#%zu", base, m);
 
 		if (w <= 0 || (size_t)w >= sizeof(cand))
 			break;
-		if (!name_taken(p, g, match, cand, names, add, k, &by_file)) {
-			memcpy(names[k], cand, sizeof(cand));
+		if (!name_taken(a, cand, k, &by_file)) {
+			memcpy(a->names[k], cand, sizeof(cand));
 			return 0;
 		}
 	}
 	sl_addr_format(&set[k].addr, cand, sizeof(cand));
-	if (name_taken(p, g, match, cand, names, add, k, &by_file))
+	if (name_taken(a, cand, k, &by_file))
 		return -EEXIST;
-	memcpy(names[k], cand, sizeof(cand));
+	memcpy(a->names[k], cand, sizeof(cand));
 	return 0;
 }
 
@@ -755,6 +761,7 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                               const struct sl_backend_spec *set, size_t n)
 {
 	char(*names)[SL_CONFIG_NAME_MAX] = NULL; /* per entry: the name it is added under */
+	struct dset_apply apply;
 	bool *add = NULL, *taken = NULL;
 	size_t *match = NULL; /* per slot: the entry that keeps it, or SIZE_MAX */
 	size_t need = 0, fit = 0, nremoved = 0, nreweighted = 0;
@@ -802,8 +809,10 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 		}
 	}
 	/* new names must be free among the backends that stay and the other new ones */
+	apply = (struct dset_apply){
+	        .p = p, .g = (size_t)g, .cap = cap, .match = match, .add = add, .names = names};
 	for (size_t k = 0; k < n; k++)
-		if (add[k] && (err = name_new_entry(p, (size_t)g, match, set, names, add, k)) != 0)
+		if (add[k] && (err = name_new_entry(&apply, set, k)) != 0)
 			goto out_free;
 	/* room: slots free now (a slot removed below is reused by a later call only, once no
 	 * session holds it); the new entries that find none wait for that call */
