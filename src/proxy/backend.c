@@ -85,6 +85,9 @@ sl__backend_connect_failed(struct sl_backend *b, const struct sl_config_group *g
 	if (backoff == 0)
 		backoff = passive->backoff_ms;
 	max = passive->max_backoff_ms;
+	/* the doubled value was stored under the limits then: a reload may have lowered them */
+	if (backoff > max)
+		backoff = max;
 	/* relaxed: each field stands alone (file header); readers tolerate a stale value */
 	atomic_store_explicit(&b->ejected_until_ms, now_ms + backoff, memory_order_relaxed);
 	atomic_store_explicit(&b->backoff_ms, backoff > max / 2 ? max : backoff * 2,

@@ -23,11 +23,11 @@ bandwidth_cfg(const struct sl_session *s)
 	return &sl__listener_live(s->l)->bandwidth;
 }
 
-/* the loop's clock, in ns, as filter_limits.c uses for the new-connection buckets */
+/* the loop's clock, in ns: to the microsecond, so bytes accrue within a millisecond */
 static uint64_t
 now_ns(const struct sl_session *s)
 {
-	return sl_loop_now_ms(s->l->w->loop) * 1000000u;
+	return sl_loop_now_us(s->l->w->loop) * 1000u;
 }
 
 /* The source table, if direction <d>'s bytes count against the source: NULL otherwise. */

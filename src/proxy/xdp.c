@@ -217,18 +217,20 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct
 				        l->name, port);
 			continue;
 		}
+		/* the catch-all first: a rule of the same key (an allowed /0) is written over it,
+		 * as the access list's own prefix decides there */
+		if (!l->acl_allows_unmatched) {
+			err = add_prefix(w4, w6, port,
+			                 l->addr.ss.ss_family == AF_INET6 ? AF_INET6 : AF_INET,
+			                 NULL, 0, SL_XDP_DENY);
+			if (err != 0)
+				return err;
+		}
 		for (size_t j = 0; j < l->nacl_rules; j++) {
 			const struct sl_cidr *c = &l->acl_rules[j].cidr;
 
 			err = add_prefix(w4, w6, port, c->family, c->addr, c->len,
 			                 l->acl_rules[j].allow ? SL_XDP_ALLOW : SL_XDP_DENY);
-			if (err != 0)
-				return err;
-		}
-		if (!l->acl_allows_unmatched) {
-			err = add_prefix(w4, w6, port,
-			                 l->addr.ss.ss_family == AF_INET6 ? AF_INET6 : AF_INET,
-			                 NULL, 0, SL_XDP_DENY);
 			if (err != 0)
 				return err;
 		}

@@ -7,13 +7,15 @@ import re
 import signal
 import socket
 import struct
+import time
 import unittest
 
 from harness import (Server, Sluice, black_hole, closed_by_peer, connect, free_port, recv_all,
                      refused_address, scrape_metrics, wait_for, wait_for_text, write_config)
 
 
-def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None, workers=1):
+def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None, workers=1,
+           passive_more=""):
     lines = "\n".join(f"      - address: {b}" for b in backends)
     admin_key = f"admin: {{ address: 127.0.0.1:{admin} }}" if admin else ""
     return write_config(f"""
@@ -27,7 +29,7 @@ groups:
   - name: g
     balance: round_robin
     retries: {retries}
-    passive: {{ failures: {passive_failures} }}
+    passive: {{ failures: {passive_failures}{passive_more} }}
     backends:
 {lines}
 """)
@@ -189,6 +191,41 @@ class Failover(unittest.TestCase):
                 self.assertEqual(b"ping\n", ask(port))
                 wait_for_text(px, f"backend g/{dead} ejected for ")
                 self.assertIn("after 5 consecutive connect failures", px.stderr())
+                self.assertEqual(0, px.stop())
+
+    def test_a_max_backoff_lowered_by_a_reload_bounds_the_next_ejection(self):
+        """A backend that keeps failing doubles its backoff, stored under the limits of then:
+        a reload that lowers max_backoff bounds the next ejection at once, not after a
+        success that a dead backend never has."""
+        with refused_address() as dead, Server(echo) as live:
+            port = free_port()
+
+            def eject_once(px):
+                n = px.stderr().count("ejected for")
+                for _ in range(20):  # round robin: one in two clients tries the dead one
+                    self.assertEqual(b"ping\n", ask(port))
+                    if px.stderr().count("ejected for") > n:
+                        return
+                self.fail(px.stderr())
+
+            path = config(port, [dead, live.addr], retries=1, passive_failures=1,
+                          passive_more=", backoff: 400ms, max_backoff: 60s")
+            with Sluice(["-c", path], port=port) as px:
+                eject_once(px)
+                self.assertIn(f"backend g/{dead} ejected for 400 ms", px.stderr())
+                time.sleep(0.5)
+                eject_once(px)
+                self.assertIn(f"backend g/{dead} ejected for 800 ms", px.stderr())
+                with open(path, "w") as f, open(config(
+                        port, [dead, live.addr], retries=1, passive_failures=1,
+                        passive_more=", backoff: 100ms, max_backoff: 300ms")) as new:
+                    f.write(new.read())
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, "passive.max_backoff changed")
+                time.sleep(0.9)  # past the 800 ms
+                eject_once(px)
+                self.assertIn(f"backend g/{dead} ejected for 300 ms", px.stderr())
+                self.assertNotIn("ejected for 1600 ms", px.stderr())
                 self.assertEqual(0, px.stop())
 
     def test_a_burst_of_failed_connects_ejects_once(self):

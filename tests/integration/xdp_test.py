@@ -60,12 +60,14 @@ xdp: {{interface: "{{ifname}}", required: true}}
 listeners:
   - address: "0.0.0.0:{PORT}"
     group: g
+    allow: ["0.0.0.0/0"]  # every source but the one denied: the program's catch-all too
     deny: ["{deny}/32"]
   - address: "0.0.0.0:{LIMITED}"
     group: g
     source_limits: {{rate: 1, burst: 2}}
   - address: "[::]:{PORT6}"
     group: g
+    allow: ["::/0"]
     deny: ["{DENIED6}/128"]
   - name: banning
     address: "0.0.0.0:{BANNING}"
