@@ -52,7 +52,8 @@ usage(FILE *f)
 	      "  -s, --socket PATH   the control socket (default: $SLUICE_CONTROL, "
 	      "else " DEFAULT_SOCKET ")\n"
 	      "  -j, --json          print the server's JSON answer as it is\n"
-	      "  -t, --timeout S     wait at most S seconds for the answer (default 60)\n"
+	      "  -t, --timeout S     wait at most S seconds for the answer (default 60; profile N:\n"
+	      "                      N + 30)\n"
 	      "  -h, --help          print this help\n"
 	      "  -V, --version       print the version\n"
 	      "exit status: 0 done, 1 the command failed, 2 usage, 3 the socket could not be "
@@ -518,6 +519,23 @@ read_line(int fd, long timeout_s, char **out, const char **why)
 	return -1;
 }
 
+/*
+ * The default wait for "profile <arg>": the seconds it profiles and 30 more (reading and
+ * sorting the counters), when <arg> is a number; else <timeout>, the server says what is wrong.
+ */
+static long
+profile_wait(const char *arg, long timeout)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno != 0 || *arg == '\0' || *end != '\0' || n < 1 || n > 86400)
+		return timeout;
+	return n + 30 > timeout ? n + 30 : timeout;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -531,6 +549,7 @@ main(int argc, char **argv)
 	const json_t *ok, *err, *code;
 	bool json = false;
 	long timeout = 60;
+	bool timeout_set = false;
 	size_t len = 0;
 	json_t *doc;
 	int opt, fd, rc, send_err = 0;
@@ -563,6 +582,7 @@ main(int argc, char **argv)
 				        optarg);
 				return EXIT_USAGE;
 			}
+			timeout_set = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -600,6 +620,9 @@ main(int argc, char **argv)
 		req[len++] = i + 1 < argc ? ' ' : '\n';
 	}
 
+	/* "profile N" answers after its N seconds: the default wait covers them */
+	if (!timeout_set && argc == 2 && strcmp(argv[0], "profile") == 0)
+		timeout = profile_wait(argv[1], timeout);
 	fd = connect_to(path);
 	if (fd == -1) {
 		struct stat st;
