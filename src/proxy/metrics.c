@@ -6,7 +6,8 @@
  * no line another thread writes. A scrape (sl_stats_collect()) posts one message per worker:
  * the worker adds the bytes its open sessions moved since the last count and copies its
  * histograms into <snap>, which the collector then reads. Metric names: docs/metrics.md.
- * Shared: w->lent and w->snap (under mx.sync_mu, see proxy_int.h); mx.listening (relaxed).
+ * Shared: w->lent, w->shown and w->snap (under mx.sync_mu, see proxy_int.h); mx.listening
+ * (relaxed).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -214,11 +215,14 @@ worker_sync(struct sl_worker *wk, struct sl_msg *m)
 		sl_fwd_sync(&s->fwd); /* sockmap: the kernel's counts */
 		count_bytes(s, w);
 	}
+	/* the copy no scrape reads: snap[shown] stays readable meanwhile */
 	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
-		sl_hist_reset(&w->snap[k]);
-		(void)sl_hist_merge(&w->snap[k], &w->hist[k]); /* same options: cannot fail */
+		sl_hist_reset(&w->snap[!w->shown][k]);
+		/* same options: cannot fail */
+		(void)sl_hist_merge(&w->snap[!w->shown][k], &w->hist[k]);
 	}
 	pthread_mutex_lock(&mx->sync_mu);
+	w->shown = !w->shown;
 	w->lent = false;
 	pthread_cond_broadcast(&mx->sync_cv);
 	pthread_mutex_unlock(&mx->sync_mu);
@@ -235,8 +239,8 @@ any_lent(const struct sl_proxy *p)
 
 /*
  * The latency set's collect: lends each worker its snapshot and waits (bounded) until every
- * worker gave it back. A worker that does not answer in time keeps its snapshot (it is neither
- * read nor lent again until it answers): -ETIMEDOUT, and the scrape goes on without it.
+ * worker gave it back. A worker that does not answer in time is not lent again until it
+ * answers: -ETIMEDOUT, and the scrape reads the copy it gave back last.
  */
 static int
 metrics_collect(void *arg)
@@ -268,7 +272,8 @@ metrics_collect(void *arg)
 	return err;
 }
 
-/* The latency set's hist callback: merges every worker's last snapshot into <dst>. */
+/* The latency set's hist callback: merges every worker's last snapshot into <dst>, a late
+ * worker's too (the one it gave back before: a histogram never goes back). */
 static int
 metrics_hist(void *arg, size_t inst, unsigned idx, struct sl_hist *dst)
 {
@@ -282,8 +287,8 @@ metrics_hist(void *arg, size_t inst, unsigned idx, struct sl_hist *dst)
 	for (unsigned i = 0; i < p->nworkers && err == 0; i++) {
 		const struct sl_pworker *w = &p->workers[i];
 
-		if (!w->lent && w->snap[idx].counts != NULL)
-			err = sl_hist_merge(dst, &w->snap[idx]);
+		if (w->snap[w->shown][idx].counts != NULL)
+			err = sl_hist_merge(dst, &w->snap[w->shown][idx]);
 	}
 	pthread_mutex_unlock(&mx->sync_mu);
 	pthread_mutex_unlock(&mx->collect_mu);
@@ -1353,9 +1358,11 @@ sl__metrics_worker_init(struct sl_pworker *w)
 
 	w->sync_msg = (struct sl_msg){.fn = worker_sync, .data = w};
 	w->lent = false;
+	w->shown = 0;
 	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
 		if ((err = sl_hist_init(&w->hist[k], &hist_opts)) != 0 ||
-		    (err = sl_hist_init(&w->snap[k], &hist_opts)) != 0)
+		    (err = sl_hist_init(&w->snap[0][k], &hist_opts)) != 0 ||
+		    (err = sl_hist_init(&w->snap[1][k], &hist_opts)) != 0)
 			return err;
 	}
 	return 0;
@@ -1366,7 +1373,8 @@ sl__metrics_worker_fini(struct sl_pworker *w)
 {
 	for (unsigned k = 0; k < SL_PHIST_COUNT; k++) {
 		sl_hist_fini(&w->hist[k]);
-		sl_hist_fini(&w->snap[k]);
+		sl_hist_fini(&w->snap[0][k]);
+		sl_hist_fini(&w->snap[1][k]);
 	}
 }
 

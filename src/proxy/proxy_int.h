@@ -6,7 +6,7 @@
  *  - struct sl_pworker: everything one worker owns (listeners, group views, warm pools,
  *    sessions); only its thread touches it, except the counters and warm-pool stats (relaxed,
  *    summed by sl_proxy_stats()), health_pending (the checker thread sets it) and the latency
- *    snapshots lent to a scrape (snap, lent: under p->mx.sync_mu, metrics.c).
+ *    snapshots lent to a scrape (snap, shown, lent: under p->mx.sync_mu, metrics.c).
  *  - struct sl_session: one client connection; see session.c for its state machine.
  *  - struct sl_proxy: the layout snapshot (cfg, borrowed) that every runtime object was built
  *    from, and the current snapshot (cur), which workers read per event through one atomic
@@ -407,10 +407,13 @@ struct sl_pworker {
 	/* health transitions: at most one health_msg queued (health_pending set while it is) */
 	struct sl_msg health_msg;
 	_Atomic bool health_pending;
-	/* metrics.c: latency recorded by this worker, and the copy a scrape reads (snap: the
-	 * worker's while <lent>, the collector's otherwise; lent guarded by p->mx.sync_mu) */
+	/* metrics.c: latency recorded by this worker, and two copies of it: snap[shown], the
+	 * last one the worker gave back, which a scrape reads, and snap[!shown], which the worker
+	 * writes while <lent> (a late worker's figures are older, never missing). <lent> and
+	 * <shown> change under p->mx.sync_mu; <shown> only on the worker */
 	struct sl_hist hist[SL_PHIST_COUNT];
-	struct sl_hist snap[SL_PHIST_COUNT];
+	struct sl_hist snap[2][SL_PHIST_COUNT];
+	unsigned shown;
 	struct sl_msg sync_msg;
 	bool lent;
 	/* binary upgrade (handover.c): the listeners closed first, on every worker, then sessions

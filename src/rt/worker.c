@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -114,6 +115,18 @@ worker_main(void *arg)
 		g->o.fini(w, g->o.arg);
 	sl_worker_self = NULL;
 	return NULL;
+}
+
+/* "sl-worker-N" for top -H, perf and gdb (a name that does not fit the kernel's 15 bytes is
+ * left out: the thread keeps the process's) */
+static void
+name_thread(const struct sl_worker *w)
+{
+	char name[16];
+	int n = snprintf(name, sizeof(name), "sl-worker-%u", w->index);
+
+	if (n > 0 && (size_t)n < sizeof(name))
+		(void)pthread_setname_np(w->thread, name);
 }
 
 /* CPUs this process may run on, in order; returns how many (>= 1) were written to <cpus>. */
@@ -250,6 +263,7 @@ sl_worker_group_start(struct sl_worker_group *g)
 		err = -pthread_create(&w->thread, NULL, worker_main, w);
 		if (err != 0)
 			break;
+		name_thread(w);
 	}
 
 	pthread_mutex_lock(&g->lock);

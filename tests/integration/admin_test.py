@@ -6,6 +6,7 @@ Allow, and /readyz is 503 with a reason while the only backend is down by its ac
 checks and 200 once it is back. Its connection limits keep clients that hold connections open
 (half a request each) from keeping a probe out, and count the connections closed for their
 source. Every metric's HELP says more than its name."""
+import ctypes
 import http.client
 import json
 import os
@@ -90,6 +91,37 @@ class Admin(unittest.TestCase):
         self.assertEqual(5, m['sluice_session_duration_seconds_bucket{le="+Inf"}'])
         self.assertEqual(0, m['sluice_rejects_total{reason="acl_denied"}'])
         self.assertIn("# TYPE sluice_session_duration_seconds histogram", text)
+
+    def test_a_worker_late_to_a_scrape_keeps_its_histograms_in_it(self):
+        """One worker thread stopped (ptrace) past the scrape's 1 s wait: the scrape shows
+        the copy of its histograms it gave back last, so no histogram goes back, then
+        catches up once it answers."""
+        with Server(echo_handler) as b:
+            px, port, admin_port = self.start(b.addr)
+            for _ in range(40):  # over both workers (the kernel spreads new connections)
+                self.assertEqual(b"ping", echo_roundtrip(port, b"ping"))
+            key = "sluice_backend_connect_seconds_count"
+            wait_for(lambda: parse_metrics(self.metrics(admin_port)).get(key) == 40,
+                     "40 connects in /metrics")
+            pid = px.proc.pid
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")
+                    if open(f"/proc/{pid}/task/{t}/comm").read().strip() == "sl-worker-0"]
+            self.assertEqual(1, len(tids))
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                    ctypes.c_void_p]
+            seize, interrupt, detach = 0x4206, 0x4207, 17
+            if libc.ptrace(seize, tids[0], None, None) != 0:
+                self.skipTest(f"ptrace refused: {os.strerror(ctypes.get_errno())}")
+            try:
+                libc.ptrace(interrupt, tids[0], None, None)
+                os.waitpid(tids[0], 0x40000000)  # __WALL: the thread has stopped
+                late = parse_metrics(self.metrics(admin_port))  # waits its 1 s for it
+            finally:
+                libc.ptrace(detach, tids[0], None, None)
+            self.assertEqual(40, late[key])
+            self.assertEqual(40, late['sluice_backend_connect_seconds_bucket{le="+Inf"}'])
+            wait_for_text(px, "did not answer")
 
     def test_every_metric_has_a_help_text_other_than_its_name(self):
         with Server(echo_handler) as b:
