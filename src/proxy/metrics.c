@@ -691,6 +691,16 @@ live_of_name(const struct sl_proxy *p, size_t r)
 	return SIZE_MAX;
 }
 
+/* The first retired slot of slot <r>'s name other than <r>, or SIZE_MAX. Under bk_mu. */
+static size_t
+retired_of_name(const struct sl_proxy *p, size_t r)
+{
+	for (size_t i = 0; p->lretired > 0 && i < p->lcap; i++)
+		if (i != r && lstate(p, i) == SL_LSLOT_RETIRED && same_name(p, i, r))
+			return i;
+	return SIZE_MAX;
+}
+
 /* Value <k> (enum sl_lctr) of slot <i> alone: its counter less its base. Under bk_mu. */
 static uint64_t
 lcounted(const struct sl_proxy *p, size_t i, unsigned k)
@@ -713,18 +723,34 @@ sl__metrics_listener_filled(struct sl_proxy *p, size_t i)
 void
 sl__metrics_listener_freed(struct sl_proxy *p, size_t i)
 {
-	size_t live = live_of_name(p, i);
+	/* its counts go on in the series of its name: the live slot's, else a retired one's */
+	size_t heir = live_of_name(p, i);
 
-	for (unsigned k = 0; live != SIZE_MAX && k < SL_LCTR_COUNT; k++)
+	if (heir == SIZE_MAX)
+		heir = retired_of_name(p, i);
+	for (unsigned k = 0; heir != SIZE_MAX && k < SL_LCTR_COUNT; k++)
 		if (k != SL_LCTR_ACTIVE) /* none of its sessions is left */
-			p->lslots[live].ctr_base[k] -= lcounted(p, i, k);
+			p->lslots[heir].ctr_base[k] -= lcounted(p, i, k);
+}
+
+/* Value <k> of slot <i> with every other retired slot of its name added in. Under bk_mu. */
+static uint64_t
+lcounted_name(const struct sl_proxy *p, size_t i, unsigned k)
+{
+	uint64_t v = lcounted(p, i, k);
+
+	for (size_t r = 0; p->lretired > 0 && r < p->lcap; r++)
+		if (r != i && lstate(p, r) == SL_LSLOT_RETIRED && same_name(p, r, i))
+			v += lcounted(p, r, k);
+	return v;
 }
 
 /*
  * listener sets: an instance per slot (bytes and pauses: two, by direction). A live slot is
  * shown with what retired slots of its name still count added in (a listener re-opened by a
  * reload, or removed and named again while its old sessions run: one series per name, which
- * never goes back); a retired one only while it has sessions and no live slot has its name.
+ * never goes back); with no live slot of the name, the first retired one of it stands for them
+ * all (a listener re-opened, then removed), while they have sessions.
  */
 static bool
 listener_present(void *arg, size_t inst)
@@ -737,10 +763,13 @@ listener_present(void *arg, size_t inst)
 	case SL_LSLOT_LIVE:
 		shown = true;
 		break;
-	case SL_LSLOT_RETIRED:
-		shown = live_of_name(p, inst) == SIZE_MAX &&
-		        (int64_t)lcounted(p, inst, SL_LCTR_ACTIVE) > 0;
+	case SL_LSLOT_RETIRED: {
+		size_t first = retired_of_name(p, inst);
+
+		shown = live_of_name(p, inst) == SIZE_MAX && (first == SIZE_MAX || first > inst) &&
+		        (int64_t)lcounted_name(p, inst, SL_LCTR_ACTIVE) > 0;
 		break;
+	}
 	default:
 		shown = false;
 	}
@@ -761,11 +790,7 @@ listener_value(struct sl_proxy *p, size_t i, unsigned k)
 	uint64_t v;
 
 	pthread_mutex_lock(&p->bk_mu);
-	v = lcounted(p, i, k);
-	if (p->lretired > 0 && lstate(p, i) == SL_LSLOT_LIVE)
-		for (size_t r = 0; r < p->lcap; r++)
-			if (r != i && lstate(p, r) == SL_LSLOT_RETIRED && same_name(p, r, i))
-				v += lcounted(p, r, k);
+	v = lcounted_name(p, i, k);
 	pthread_mutex_unlock(&p->bk_mu);
 	return v;
 }

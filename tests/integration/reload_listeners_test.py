@@ -230,6 +230,51 @@ class ReloadListeners(ReloadCase):
             self.assertEqual(0, listed().count("two"))
             self.assertEqual(0, px.stop())
 
+    def test_a_listener_reopened_then_removed_while_both_sockets_hold_sessions_has_one_series(
+            self):
+        """Re-opened (its address changed) while a session runs on the old socket, then
+        removed while one runs on the new: two retired slots of one name, one series still,
+        whose count never goes back, in /metrics and in show sessions."""
+        p1, p2, p3, admin = stable_port(), stable_port(), stable_port(), stable_port()
+        top = f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+
+        def samples(name):
+            body = admin_get(admin, "/metrics")[1]
+            return [float(ln.rsplit(" ", 1)[1]) for ln in body.splitlines()
+                    if ln.startswith(name + "{") and 'listener="two"' in ln]
+
+        def listed():
+            rc, out, err = self.ctl("--json", "show", "sessions")
+            self.assertEqual(0, rc, err)
+            return [li["listener"] for li in json.loads(out)["result"]["listeners"]]
+
+        with Server(name_handler("a")) as a:
+            web = [("web", [("a", a.addr)])]
+            self.write([("one", p1, "web", ""), ("two", p2, "web", "")], web, top)
+            px = self.start(p1)
+            old = connect(p2)
+            self.addCleanup(old.close)
+            self.assertEqual("a", ask_name(old))
+            self.write([("one", p1, "web", ""), ("two", p3, "web", "")], web, top)
+            self.hup(px)  # re-opened on p3: the old socket's session runs on
+            new = connect(p3)
+            self.addCleanup(new.close)
+            self.assertEqual("a", ask_name(new))
+            wait_for(lambda: samples("sluice_listener_connections_total") == [2.0],
+                     "one series counting both sockets' sessions")
+            self.write([("one", p1, "web", "")], web, top)
+            self.hup(px)  # removed: two retired slots of the name, each with a session
+            self.assertEqual([2.0], samples("sluice_listener_connections_total"))
+            self.assertEqual([2.0], samples("sluice_listener_active"))
+            self.assertEqual(1, listed().count("two"))
+            old.close()
+            wait_for(lambda: samples("sluice_listener_active") == [1.0], "one session left")
+            self.assertEqual([2.0], samples("sluice_listener_connections_total"))
+            new.close()
+            wait_for(lambda: samples("sluice_listener_active") in ([], [0.0]),
+                     "the last session closed")
+            self.assertEqual(0, px.stop())
+
     # 40 reloads posted to 128 workers: minutes under TSan, for bookkeeping of one thread
     @unittest.skipIf(FLAVOUR == "thread", "too slow under TSan; the other flavours run it")
     def test_a_listener_in_a_reused_slot_counts_from_zero(self):
