@@ -104,6 +104,61 @@ groups_differ(const struct sl__config_key *k, const char *a, const char *b, cons
 	return any;
 }
 
+/* Backend <b>'s name as the reload knows it: its name, or its address text. */
+static const char *
+backend_name(const struct sl_config_backend *b, char *buf, size_t size)
+{
+	return b->name[0] != '\0' ? b->name : sl_addr_format(&b->addr, buf, size);
+}
+
+/*
+ * A group's backends are matched by name, as the reload applies them (backends.c): one of <b>'s
+ * that <a> lacks is added, one of <a>'s that <b> lacks removed, and each kept one is compared
+ * key by key; their order is nobody's concern.
+ */
+static bool
+backends_differ(const struct sl__config_key *k, const char *a, const char *b, const char *path,
+                enum sl__config_reload from, char *why, size_t size)
+{
+	const struct sl_config_backend *ba =
+	        *(const struct sl_config_backend *const *)(const void *)(a + k->offset);
+	const struct sl_config_backend *bb =
+	        *(const struct sl_config_backend *const *)(const void *)(b + k->offset);
+	size_t na = *(const size_t *)(const void *)(a + k->count_offset);
+	size_t nb = *(const size_t *)(const void *)(b + k->count_offset);
+	char x[SL_ADDR_STRLEN], y[SL_ADDR_STRLEN];
+	bool any = false;
+
+	for (size_t j = 0; j < nb; j++) {
+		const char *name = backend_name(&bb[j], y, sizeof(y));
+		char sub[SL_CONFIG_NAME_MAX + 64];
+		size_t i = 0;
+
+		while (i < na && strcmp(backend_name(&ba[i], x, sizeof(x)), name) != 0)
+			i++;
+		if (i == na) {
+			add_reason(why, size, "%sbackend %s was added", path, name);
+			any = true;
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%sbackend %s: ", path, name);
+		any |= differs(k->child, (const char *)&ba[i], (const char *)&bb[j], sub, from, why,
+		               size);
+	}
+	for (size_t i = 0; i < na; i++) {
+		const char *name = backend_name(&ba[i], x, sizeof(x));
+		size_t j = 0;
+
+		while (j < nb && strcmp(backend_name(&bb[j], y, sizeof(y)), name) != 0)
+			j++;
+		if (j == nb) {
+			add_reason(why, size, "%sbackend %s was removed", path, name);
+			any = true;
+		}
+	}
+	return any;
+}
+
 static bool
 list_differs(const struct sl__config_key *k, const char *a, const char *b, const char *path,
              enum sl__config_reload from, char *why, size_t size)
@@ -117,6 +172,8 @@ list_differs(const struct sl__config_key *k, const char *a, const char *b, const
 
 	if (k->child == SL__SEC_GROUP)
 		return groups_differ(k, a, b, path, from, why, size);
+	if (k->child == SL__SEC_BACKEND)
+		return backends_differ(k, a, b, path, from, why, size);
 	if (na != nb) {
 		add_reason(why, size, "%s%s were added or removed", path, k->name);
 		return true;
