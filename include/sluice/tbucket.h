@@ -80,6 +80,16 @@ SL_API uint32_t sl_tbucket_take_upto(struct sl_tbucket *b, const struct sl_tbuck
  */
 SL_API void sl_tbucket_put(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint32_t n);
 
+/*
+ * Fits bucket <b>, taken from until now under rate <was>, to rate <r> at <now_ns>: it holds the
+ * same share of its burst as it did (an empty one stays empty, a full one full) and refills at
+ * <r>, where <was>'s debt read under <r> would be refused until the clock reached it
+ * (sl_tbucket_try_take() takes that for a clock skew). A limited rate from an unlimited one
+ * starts full. An unlimited <r> changes nothing.
+ */
+SL_API void sl_tbucket_fit(struct sl_tbucket *b, const struct sl_tbucket_rate *was,
+                           const struct sl_tbucket_rate *r, uint64_t now_ns);
+
 /* Whole tokens the bucket holds at <now_ns> (0..burst); UINT32_MAX for an unlimited rate. */
 SL_API uint32_t sl_tbucket_tokens(const struct sl_tbucket *b, const struct sl_tbucket_rate *r,
                                   uint64_t now_ns);

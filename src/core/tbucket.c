@@ -140,6 +140,32 @@ sl_tbucket_try_take(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint6
 	return true;
 }
 
+void
+sl_tbucket_fit(struct sl_tbucket *b, const struct sl_tbucket_rate *was,
+               const struct sl_tbucket_rate *r, uint64_t now_ns)
+{
+	struct tb_time tat, debt, window;
+	unsigned __int128 share;
+
+	if (r->rate == 0)
+		return;
+	if (was->rate == 0) {
+		sl_tbucket_init(b); /* nothing was counted: full */
+		return;
+	}
+	tat = tb_tat(b, was);
+	if (!tb_less((struct tb_time){now_ns, 0}, tat))
+		return; /* full under either */
+	/* the debt's share of <was>'s window, in ns of <r>'s: the whole window at most */
+	debt = tb_sub(tat, (struct tb_time){now_ns, 0}, was->rate);
+	window = tb_window(r);
+	share = (unsigned __int128)debt.ns * window.ns / (was->window_ns > 0 ? was->window_ns : 1);
+	if (share > window.ns)
+		share = window.ns;
+	b->tat = now_ns + (uint64_t)share;
+	b->frac = 0;
+}
+
 static struct tb_time tb_debt(const struct sl_tbucket *b, const struct sl_tbucket_rate *r,
                               uint64_t now);
 

@@ -42,13 +42,19 @@ sl__listener_rate_run(struct sl_session *s)
 {
 	const struct sl_tbucket_rate *r = &listener_cfg(s)->rate;
 	struct sl_lshared *sh;
+	uint64_t now;
 	bool ok;
 
 	if (r->rate == 0)
 		return SL_FILTER_ACCEPT;
 	sh = &s->l->w->p->lshared[s->l->index];
 	pthread_spin_lock(&sh->rate_mu);
-	ok = sl_tbucket_try_take(&sh->rate, r, now_ns(s), 1);
+	now = now_ns(s); /* under the lock: the takes see the clock in order */
+	if (sl_unlikely(sh->rate_as.rate != r->rate || sh->rate_as.burst != r->burst)) {
+		sl_tbucket_fit(&sh->rate, &sh->rate_as, r, now); /* a reload changed them */
+		sh->rate_as = *r;
+	}
+	ok = sl_tbucket_try_take(&sh->rate, r, now, 1);
 	pthread_spin_unlock(&sh->rate_mu);
 	if (ok)
 		return SL_FILTER_ACCEPT;
@@ -150,6 +156,8 @@ sl__lshared_fill(struct sl_proxy *p, size_t i)
 	/* relaxed: as above */
 	atomic_store_explicit(&sh->pred, 0, memory_order_relaxed);
 	sl_tbucket_init(&sh->rate);
+	/* as unlimited: the first take fits it to the listener's rate, full */
+	sh->rate_as = (struct sl_tbucket_rate){.rate = 0};
 	sh->sources = NULL;
 	/* per-source bandwidth counts by the same table and keys as source_limits */
 	if (!l->source.on && !sl_config_bandwidth_per_source(l))

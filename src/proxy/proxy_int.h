@@ -207,8 +207,10 @@ struct sl_lshared {
 	 * which count against this one's max_connections too (sl__lshared_pred_conns()); 0:
 	 * none. Written under bk_mu; relaxed: a hint for a count */
 	_Atomic uint32_t pred;
-	pthread_spinlock_t rate_mu; /* guards rate */
+	pthread_spinlock_t rate_mu; /* guards rate and rate_as */
 	struct sl_tbucket rate;
+	/* the rate the bucket was last taken under: a reload's new one fits it first */
+	struct sl_tbucket_rate rate_as;
 	struct sl_srctab *sources; /* NULL without source_limits */
 } SL_CACHELINE_ALIGNED;
 

@@ -3,12 +3,13 @@
 its new-connection rate, sources aggregated by prefix, and the listener's own rate. Refused
 clients are closed at once and counted by reason; other sources are untouched."""
 import os
+import signal
 import socket
 import time
 import unittest
 
 from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port, rejected,
-                     write_config)
+                     wait_for_text, write_config)
 
 
 def config(port, backend, listener_extra):
@@ -107,6 +108,35 @@ class SourceLimits(unittest.TestCase):
         self.assertGreaterEqual(counts["ok"], 5)
         self.assertLessEqual(counts["ok"], 5 + 2 * counts["spell"] + 1)
         self.assertEqual({"listener_rate": 20 - counts["ok"]}, rejected(err))
+
+    def test_a_listener_rate_a_reload_raises_applies_at_once(self):
+        """A bucket emptied under 1/s with a burst of 2 owes two seconds: raised to 1000/s by a
+        reload, it refills at the new rate from the reload on (empty, as it was), so the next
+        clients are served within a tenth of a second, not refused until the old debt is
+        paid."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = config(port, b.addr, "    rate: { per_second: 1, burst: 2 }")
+            self.addCleanup(os.unlink, cfg)
+            with Sluice(["-c", cfg], port=port) as px:
+                served = []
+                for _ in range(3):
+                    with connect(port) as s:
+                        served.append(echoed(s))
+                self.assertEqual([True, True, False], served)
+                with open(cfg, "w") as f, open(config(
+                        port, b.addr, "    rate: { per_second: 1000, burst: 1000 }")) as new:
+                    f.write(new.read())
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, "rate.per_second changed")
+                time.sleep(0.1)  # 100 tokens at the new rate (the bucket fits it empty)
+                served = []
+                for _ in range(5):
+                    with connect(port) as s:
+                        served.append(echoed(s))
+                self.assertEqual([True] * 5, served)
+                self.assertEqual(0, px.stop())
+            self.assertEqual({"listener_rate": 1}, rejected(px.stderr()))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,17 @@ drain(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now)
 	return n;
 }
 
+/* takes up to <n> tokens at <now>, one at a time: how many it got */
+static unsigned
+drain_n(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now, unsigned n)
+{
+	unsigned k = 0;
+
+	while (k < n && sl_tbucket_try_take(b, r, now, 1))
+		k++;
+	return k;
+}
+
 static void
 tbucket_rate_init_refuses_zero_burst_with_a_rate(void **state)
 {
@@ -64,6 +75,41 @@ tbucket_refills_one_token_per_step_and_not_sooner(void **state)
 	assert_false(sl_tbucket_try_take(&b, &r, t + 250000000 - 1, 1));
 	assert_true(sl_tbucket_try_take(&b, &r, t + 250000000, 1));
 	assert_false(sl_tbucket_try_take(&b, &r, t + 250000000, 1));
+}
+
+/*
+ * A bucket emptied under a slow rate, then a faster one (a reload): unfitted, the old debt reads
+ * as a clock skew and every take is refused until the clock reaches it; fitted, it holds the
+ * share of its burst it held (none) and refills at the new rate.
+ */
+static void
+tbucket_fit_to_a_faster_rate_refills_at_it(void **state)
+{
+	struct sl_tbucket_rate slow, fast;
+	struct sl_tbucket b, unfitted;
+	uint64_t t = 100 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&slow, 1, 2)); /* a window of 2 s */
+	assert_int_equal(0, sl_tbucket_rate_init(&fast, 1000, 1000));
+	sl_tbucket_init(&b);
+	assert_int_equal(2, drain(&b, &slow, t));
+	unfitted = b;
+	assert_false(sl_tbucket_try_take(&unfitted, &fast, t + SEC / 2, 1));
+	sl_tbucket_fit(&b, &slow, &fast, t);
+	assert_false(sl_tbucket_try_take(&b, &fast, t, 1)); /* nothing given */
+	assert_int_equal(500, drain(&b, &fast, t + SEC / 2));
+	/* a bucket within the window is left alone */
+	sl_tbucket_init(&b);
+	assert_int_equal(1, sl_tbucket_try_take(&b, &fast, t, 1));
+	unfitted = b;
+	sl_tbucket_fit(&b, &fast, &fast, t);
+	assert_memory_equal(&unfitted, &b, sizeof(b));
+	/* half empty under one rate, half empty under the next */
+	sl_tbucket_init(&b);
+	assert_int_equal(1, drain_n(&b, &slow, t, 1));
+	sl_tbucket_fit(&b, &slow, &fast, t);
+	assert_int_equal(500, drain(&b, &fast, t));
 }
 
 static void
@@ -388,6 +434,7 @@ main(void)
 	        cmocka_unit_test(
 	                tbucket_take_upto_moves_exactly_rate_bytes_per_second_over_a_long_run),
 	        cmocka_unit_test(tbucket_put_gives_back_exactly_what_was_not_used),
+	        cmocka_unit_test(tbucket_fit_to_a_faster_rate_refills_at_it),
 	        cmocka_unit_test(tbucket_put_never_fills_past_the_burst),
 	        cmocka_unit_test(tbucket_take_upto_unlimited_grants_everything_asked),
 	        cmocka_unit_test(tbucket_take_upto_at_the_largest_byte_rate_does_not_overflow),
