@@ -276,8 +276,9 @@ converse(struct upgrade *u, int c, pid_t pid)
 	}
 	/* the new process serves from here: the main thread stops this one's control socket and
 	 * admin endpoint while the sessions move (both processes would answer on them) */
-	/* relaxed: the signal is what the main thread acts on; it reads this after */
-	atomic_store_explicit(&u->to, pid, memory_order_relaxed);
+	/* R1: pairs with A1 in upgrade_handed_over(): a thread that reads the pid sees this
+	 * thread done with the admin endpoint's fd (send_sockets()), which it may then free */
+	atomic_store_explicit(&u->to, pid, memory_order_release);
 	pthread_kill(u->main_thread, UPGRADE_SIGNAL);
 	set_wait(c, STEP_WAIT_S);
 	send_sessions(u, c, pid);
@@ -395,8 +396,8 @@ err_log:
 pid_t
 upgrade_handed_over(struct upgrade *u)
 {
-	/* relaxed: see converse() */
-	return u != NULL ? atomic_load_explicit(&u->to, memory_order_relaxed) : 0;
+	/* A1: pairs with R1 in converse() */
+	return u != NULL ? atomic_load_explicit(&u->to, memory_order_acquire) : 0;
 }
 
 void

@@ -424,7 +424,7 @@ listeners:
   - address: 127.0.0.1:{port}
     group: g
     forward: copy
-    timeouts: {{ connect: 1s }}
+    timeouts: {{ connect: {int(1000 * SLOW)}ms }}
 groups:
   - name: g
     retries: 1
@@ -449,7 +449,7 @@ groups:
                     # connect times out, the retry's socket() fails
                     resource.prlimit(pid, resource.RLIMIT_NOFILE, (top, was[1]))
                     wait_for_text(px, "cannot open a backend connection: Too many open files")
-                    time.sleep(0.4 * SLOW)  # tried again a few times meanwhile
+                    time.sleep(0.4)  # tried again a few times meanwhile, within the connect timeout
                 finally:
                     resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
                 self.assertTrue(closed_by_peer(c, 10 * SLOW))  # the retry timed out too
