@@ -25,17 +25,11 @@ listener_cfg(const struct sl_session *s)
 }
 
 /*
- * The clock now, in ns: the buckets are shared by the workers, and one whose loop clock is a
- * little behind another's is refused by a small burst (the window then leaves no room for the
- * skew), or, in whole milliseconds, is granted at most <burst> per millisecond. One read per
- * new connection on a limited listener.
+ * The buckets read sl_clock_ns() at the take, not the loop's clock: they are shared by the
+ * workers, and one whose loop clock is a little behind another's is refused by a small burst
+ * (the window then leaves no room for the skew), or, in whole milliseconds, granted at most
+ * <burst> per millisecond. One read per new connection on a limited listener.
  */
-static uint64_t
-now_ns(const struct sl_session *s)
-{
-	(void)s;
-	return sl_clock_ns();
-}
 
 enum sl_filter_verdict
 sl__listener_rate_run(struct sl_session *s)
@@ -49,7 +43,7 @@ sl__listener_rate_run(struct sl_session *s)
 		return SL_FILTER_ACCEPT;
 	sh = &s->l->w->p->lshared[s->l->index];
 	pthread_spin_lock(&sh->rate_mu);
-	now = now_ns(s); /* under the lock: the takes see the clock in order */
+	now = sl_clock_ns(); /* under the lock: the takes see the clock in order */
 	if (sl_unlikely(sh->rate_as.rate != r->rate || sh->rate_as.burst != r->burst)) {
 		sl_tbucket_fit(&sh->rate, &sh->rate_as, r, now); /* a reload changed them */
 		sh->rate_as = *r;
@@ -78,7 +72,7 @@ sl__source_run(struct sl_session *s)
 	if (t == NULL)
 		return SL_FILTER_ACCEPT;
 	sl__session_peer_get(&s->peer, &peer);
-	v = sl_srctab_acquire(t, &peer, &listener_cfg(s)->source.limits, now_ns(s), &s->source);
+	v = sl_srctab_acquire(t, &peer, &listener_cfg(s)->source.limits, sl_clock_ns(), &s->source);
 	if (v == SL_SRCTAB_ALLOWED)
 		return SL_FILTER_ACCEPT;
 	if (v < 0 || (size_t)v >= SL_ARRAY_SIZE(reasons)) {
@@ -102,7 +96,7 @@ sl__source_adopt(struct sl_session *s)
 		return;
 	sl_tbucket_rate_init(&none.rate, 0, 1); /* no rate: it was admitted where it came from */
 	sl__session_peer_get(&s->peer, &peer);
-	if (sl_srctab_acquire(t, &peer, &none, now_ns(s), &s->source) != SL_SRCTAB_ALLOWED)
+	if (sl_srctab_acquire(t, &peer, &none, sl_clock_ns(), &s->source) != SL_SRCTAB_ALLOWED)
 		s->source.index =
 		        UINT32_MAX; /* every entry of its set is taken: it goes uncounted */
 }
@@ -114,7 +108,7 @@ sl__source_strike(struct sl_session *s, int kind)
 	struct sl_srctab *t = p->lshared[s->l->index].sources;
 	const struct sl_config_listener *l = listener_cfg(s);
 	const struct sl_srctab_ban *ban = &l->source.limits.ban;
-	uint64_t now = now_ns(s);
+	uint64_t now = sl_clock_ns();
 	struct sl_addr peer;
 	char a[SL_ADDR_STRLEN];
 	int err;

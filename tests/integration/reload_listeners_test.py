@@ -113,6 +113,18 @@ class ReloadListeners(ReloadCase):
         # a re-opened listener's inherited sockets lose any steering program without a word
         self.assertNotIn("cannot remove the steering program", px.stderr())
 
+    def samples(self, admin, name, listener="two"):
+        """The values of metric <name> for <listener> on the admin endpoint at <admin>."""
+        body = admin_get(admin, "/metrics")[1]
+        return [float(ln.rsplit(" ", 1)[1]) for ln in body.splitlines()
+                if ln.startswith(name + "{") and f'listener="{listener}"' in ln]
+
+    def listed(self):
+        """The listener names show sessions lists, one per listener it shows."""
+        rc, out, err = self.ctl("--json", "show", "sessions")
+        self.assertEqual(0, rc, err)
+        return [li["listener"] for li in json.loads(out)["result"]["listeners"]]
+
     def active_sessions(self):
         rc, out, err = self.ctl("--json", "show", "sessions")
         self.assertEqual(0, rc, err)
@@ -182,15 +194,10 @@ class ReloadListeners(ReloadCase):
         p1, p2, admin = stable_port(), stable_port(), stable_port()
         top = f"admin: {{ address: 127.0.0.1:{admin} }}\nlog: {{ level: debug }}\n"
 
-        def samples(name, listener="two"):
-            body = admin_get(admin, "/metrics")[1]
-            return [float(ln.rsplit(" ", 1)[1]) for ln in body.splitlines()
-                    if ln.startswith(name + "{") and f'listener="{listener}"' in ln]
+        def samples(name):
+            return self.samples(admin, name)
 
-        def listed():
-            rc, out, err = self.ctl("--json", "show", "sessions")
-            self.assertEqual(0, rc, err)
-            return [li["listener"] for li in json.loads(out)["result"]["listeners"]]
+        listed = self.listed
 
         with Server(name_handler("a")) as a:
             web = [("web", [("a", a.addr)])]
@@ -239,14 +246,9 @@ class ReloadListeners(ReloadCase):
         top = f"admin: {{ address: 127.0.0.1:{admin} }}\n"
 
         def samples(name):
-            body = admin_get(admin, "/metrics")[1]
-            return [float(ln.rsplit(" ", 1)[1]) for ln in body.splitlines()
-                    if ln.startswith(name + "{") and 'listener="two"' in ln]
+            return self.samples(admin, name)
 
-        def listed():
-            rc, out, err = self.ctl("--json", "show", "sessions")
-            self.assertEqual(0, rc, err)
-            return [li["listener"] for li in json.loads(out)["result"]["listeners"]]
+        listed = self.listed
 
         with Server(name_handler("a")) as a:
             web = [("web", [("a", a.addr)])]

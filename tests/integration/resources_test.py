@@ -112,6 +112,21 @@ class Caps(unittest.TestCase):
                 self.assertEqual(0, px.stop())
 
 
+def one_worker_config(port, backends, listener_extra, group_extra=""):
+    """A file with one worker, a listener on <port> with <listener_extra> (YAML lines for the
+    listener) and group g of <backends> with <group_extra>."""
+    lines = "".join(f"      - address: {a}\n" for a in backends)
+    return write_config(f"""
+workers: 1
+listeners:
+  - address: 127.0.0.1:{port}
+    group: g
+{listener_extra}groups:
+  - name: g
+{group_extra}    backends:
+{lines}""")
+
+
 def lower_nofile(pid, free):
     """Lowers the RLIMIT_NOFILE of the running process <pid> so that <free> fds are left below
     it (the next accept4() gets the lowest free fd); returns the limit."""
@@ -314,18 +329,8 @@ class BackendSocketShortage(unittest.TestCase):
     def run_short(self, connect_timeout, raise_after):
         with Server(echo_handler) as b:
             port = free_port()
-            cfg = write_config(f"""
-workers: 1
-listeners:
-  - address: 127.0.0.1:{port}
-    group: g
-    forward: copy
-    timeouts: {{ connect: {connect_timeout} }}
-groups:
-  - name: g
-    backends:
-      - address: {b.addr}
-""")
+            cfg = one_worker_config(port, [b.addr], "    forward: copy\n"
+                                    f"    timeouts: {{ connect: {connect_timeout} }}\n")
             self.addCleanup(os.unlink, cfg)
             with Sluice(["-c", cfg], port=port) as px:
                 wait_for_text(px, "listening on")
@@ -378,17 +383,7 @@ class PipeShortMidStream(unittest.TestCase):
         sides are reset, so neither takes the stream cut short for a whole one."""
         with Server(echo_handler) as b:
             port = free_port()
-            cfg = write_config(f"""
-workers: 1
-listeners:
-  - address: 127.0.0.1:{port}
-    group: g
-    forward: splice
-groups:
-  - name: g
-    backends:
-      - address: {b.addr}
-""")
+            cfg = one_worker_config(port, [b.addr], "    forward: splice\n")
             self.addCleanup(os.unlink, cfg)
             with Sluice(["-c", cfg], port=port) as px:
                 wait_for_text(px, "listening on")
@@ -418,20 +413,9 @@ class RetryShortOfFds(unittest.TestCase):
         one retry, counted when its connect goes out once the limit is back, not at each try."""
         with black_hole() as first, black_hole() as second:
             port = free_port()
-            cfg = write_config(f"""
-workers: 1
-listeners:
-  - address: 127.0.0.1:{port}
-    group: g
-    forward: copy
-    timeouts: {{ connect: {int(1000 * SLOW)}ms }}
-groups:
-  - name: g
-    retries: 1
-    backends:
-      - address: {first}
-      - address: {second}
-""")
+            cfg = one_worker_config(port, [first, second], "    forward: copy\n"
+                                    f"    timeouts: {{ connect: {int(1000 * SLOW)}ms }}\n",
+                                    "    retries: 1\n")
             self.addCleanup(os.unlink, cfg)
             with Sluice(["-c", cfg], port=port) as px:
                 wait_for_text(px, "listening on")

@@ -19,6 +19,15 @@
 #include <sluice/fdpass.h>
 #include <sluice/sock.h>
 
+/* Nobody holds the read end of the pipe whose write end is <w>: a write fails (EPIPE). */
+static void
+assert_no_reader(int w)
+{
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(-1, write(w, "x", 1));
+	assert_int_equal(EPIPE, errno);
+}
+
 static void
 fdpass_message_and_descriptors_arrive_together(void **state)
 {
@@ -62,10 +71,7 @@ fdpass_more_descriptors_than_room_are_closed_and_refused(void **state)
 	close(p[0]);
 	assert_int_equal(-EMSGSIZE, sl_fdpass_recv(sv[1], buf, sizeof(buf), got, 1, &n));
 	assert_int_equal(0, n);
-	/* nobody holds the read end now: a write to the pipe fails */
-	signal(SIGPIPE, SIG_IGN);
-	assert_int_equal(-1, write(p[1], "x", 1));
-	assert_int_equal(EPIPE, errno);
+	assert_no_reader(p[1]);
 	close(p[1]);
 	close(sv[0]);
 	close(sv[1]);
@@ -126,10 +132,7 @@ fdpass_descriptors_on_an_empty_message_are_closed(void **state)
 	close(p[0]);
 	assert_int_equal(0, sl_fdpass_recv(sv[1], buf, sizeof(buf), got, 2, &n));
 	assert_int_equal(0, n);
-	/* nobody holds the read end now: a write to the pipe fails */
-	signal(SIGPIPE, SIG_IGN);
-	assert_int_equal(-1, write(p[1], "x", 1));
-	assert_int_equal(EPIPE, errno);
+	assert_no_reader(p[1]);
 	close(p[1]);
 	close(sv[0]);
 	close(sv[1]);
