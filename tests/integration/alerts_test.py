@@ -308,8 +308,15 @@ alerts:
                 px.proc.send_signal(signal.SIGTERM)
                 wait_for_text(px, "SIGTERM: draining")
                 self.assertFalse(closed.is_set(), "the post was abandoned before the drain")
-                with self.assertRaises(ConnectionRefusedError):
-                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+                def refused():
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                    except ConnectionRefusedError:
+                        return True
+                    return False
+                # the line comes just before the listeners close: bounded wait for them
+                wait_for(refused, "the listeners to close for the drain")
                 s.close()  # the drain ends
                 self.assertEqual(0, px.proc.wait(20 * SLOW), px.stderr())
                 self.assertTrue(closed.wait(10 * SLOW), "the post outlived the process")
