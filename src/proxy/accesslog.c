@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,8 +63,11 @@ struct sl_accesslog_chan {
 struct sl_accesslog {
 	const struct sl_config *cfg; /* layout snapshot: names, addresses, path */
 	const char *path;            /* cfg->access_log.path */
-	int fd;                      /* STDOUT_FILENO for "-"; -1 while not open */
+	/* the file; for "-", standard output or our own description of it (stdout_open()); -1
+	 * while not open */
+	int fd;
 	bool pipe;  /* fd is a pipe or FIFO: writes of whole lines, PIPE_BUF at most */
+	bool sock;  /* fd is a socket (standard output to the journal): sent with MSG_DONTWAIT */
 	char *buf;  /* FILE_BUF bytes: whole lines not yet in the file */
 	size_t len; /* bytes in buf */
 	/* bytes at the start of buf already in the file: part of buf's first line, whose rest
@@ -500,21 +504,59 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static bool
+is_stdout(const char *path)
+{
+	return strcmp(path, "-") == 0;
+}
+
 /*
- * Opens <path> for appending in <*fd> (standard output for "-"). 0 or -errno. Never blocks: a
- * FIFO with no reader fails at once (-ENXIO) instead of holding the logger, or the start, until
- * one comes, and a full one takes what it can (the rest waits, or is counted lost, as for a full
- * disk); a regular file is not affected. Through a symbolic link only one only root can have
- * made (sl_proxy_access_log_link_trusted()), else -ELOOP: the start opens it as root, maybe in a
- * directory the service's user may write, and gives the file to that user.
+ * Standard output for "-", written without blocking as a file is, and without changing the
+ * description the process was given (its parent's, maybe a shell's): a pipe, FIFO or terminal
+ * is opened again through /proc/self/fd/1, non-blocking (a reader that stops reading fills it,
+ * and lines wait or are counted lost instead of holding the logger and the exit behind it); a
+ * socket (a service manager's journal) stays as it is, sent to with MSG_DONTWAIT (<*sock>); a
+ * regular file, which never blocks, as well. One that cannot be opened again stays blocking,
+ * which is said once.
+ */
+static void
+stdout_open(int *fd, bool *sock)
+{
+	struct stat st;
+
+	*fd = STDOUT_FILENO;
+	if (fstat(STDOUT_FILENO, &st) != 0)
+		return; /* closed: writes fail, counted */
+	*sock = S_ISSOCK(st.st_mode);
+	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		return;
+	*fd = open("/proc/self/fd/1", O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+	if (*fd != -1)
+		return;
+	sl_log_warn("access log -: cannot open standard output again without blocking "
+	            "(/proc/self/fd/1: %s): a reader that stops reading will hold the log, and "
+	            "the exit, until it reads",
+	            strerror(errno));
+	*fd = STDOUT_FILENO;
+}
+
+/*
+ * Opens <path> for appending in <*fd> (standard output for "-": stdout_open(), <*sock> set for
+ * a socket). 0 or -errno. Never blocks: a FIFO with no reader fails at once (-ENXIO) instead of
+ * holding the logger, or the start, until one comes, and a full one takes what it can (the rest
+ * waits, or is counted lost, as for a full disk); a regular file is not affected. Through a
+ * symbolic link only one only root can have made (sl_proxy_access_log_link_trusted()), else
+ * -ELOOP: the start opens it as root, maybe in a directory the service's user may write, and
+ * gives the file to that user.
  */
 static int
-file_open(const char *path, int *fd)
+file_open(const char *path, int *fd, bool *sock)
 {
 	const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
 
-	if (strcmp(path, "-") == 0) {
-		*fd = STDOUT_FILENO;
+	*sock = false;
+	if (is_stdout(path)) {
+		stdout_open(fd, sock);
 		return 0;
 	}
 	*fd = open(path, flags | O_NOFOLLOW, 0644);
@@ -627,7 +669,9 @@ file_write(struct sl_accesslog *a)
 	int err = 0;
 
 	while (a->head < a->len) {
-		n = write(a->fd, a->buf + a->head, write_size(a));
+		n = a->sock ? send(a->fd, a->buf + a->head, write_size(a),
+		                   MSG_DONTWAIT | MSG_NOSIGNAL)
+		            : write(a->fd, a->buf + a->head, write_size(a));
 		if (n > 0) {
 			a->head += (size_t)n;
 		} else if (n == 0 || errno != EINTR) {
@@ -719,13 +763,14 @@ buf_abandon(struct sl_accesslog *a)
 static void
 file_reopen(struct sl_accesslog *a)
 {
+	bool sock;
 	int fd, err;
 
-	if (a->fd == STDOUT_FILENO)
+	if (is_stdout(a->path))
 		return;
 	if (a->len > 0)
 		file_write(a);
-	err = file_open(a->path, &fd);
+	err = file_open(a->path, &fd, &sock);
 	if (err != 0) {
 		sl_log_error("access log %s: cannot reopen: %s%s (still writing to the old file)",
 		             a->path, strerror(-err), open_hint(err));
@@ -745,6 +790,7 @@ file_reopen(struct sl_accesslog *a)
 	file_close(a->fd);
 	a->fd = fd;
 	a->pipe = is_pipe(fd);
+	a->sock = sock;
 	a->retry_ms = 0;
 	sl_log_info("access log %s: reopened", a->path);
 }
@@ -895,7 +941,7 @@ sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg, uns
 		err = -ENOMEM;
 		goto err_destroy;
 	}
-	err = file_open(a->path, &a->fd);
+	err = file_open(a->path, &a->fd, &a->sock);
 	a->pipe = err == 0 && is_pipe(a->fd);
 	if (err != 0) {
 		sl_log_error("access log %s: cannot open: %s%s", a->path, strerror(-err),
@@ -931,7 +977,7 @@ int
 sl__accesslog_chown(struct sl_accesslog *a, uid_t uid, gid_t gid)
 {
 	/* the file this process has open: not whatever the path names by now */
-	if (a->fd == STDOUT_FILENO)
+	if (is_stdout(a->path))
 		return 0;
 	return fchown(a->fd, uid, gid) == 0 ? 0 : -errno;
 }

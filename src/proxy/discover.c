@@ -366,7 +366,10 @@ sl__discover_parse_addrs(const unsigned char *abuf, int alen, int family, uint16
 		if (name == NULL ||
 		    snprintf(b.name, sizeof(b.name), "%s", name) >= (int)sizeof(b.name))
 			sl_addr_format(&b.addr, b.name, sizeof(b.name));
-		if (ttl >= 0 && (uint32_t)ttl < *ttl_s)
+		/* a TTL with its top bit set is 0 (RFC 2181, section 8), as for SRV */
+		if (ttl < 0)
+			ttl = 0;
+		if ((uint32_t)ttl < *ttl_s)
 			*ttl_s = (uint32_t)ttl;
 		err = sl__dset_push(set, &b);
 	}
@@ -585,14 +588,22 @@ start_resolution(struct dgroup *g, uint64_t now)
 
 /* "a, b, c and 4 more" into <buf>. */
 static void
-list_names(const struct sl__dset *s, char *buf, size_t size)
+list_names(const struct dgroup *g, char *buf, size_t size)
 {
+	const struct sl__dset *s = &g->good;
+	char name[SL_CONFIG_NAME_MAX];
 	size_t o = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < s->n && i < LOG_NAMES_MAX && o < size; i++)
-		o += (size_t)snprintf(buf + o, size - o, "%s%s (weight %u)", i ? ", " : "",
-		                      s->v[i].name, s->v[i].weight);
+	for (size_t i = 0; i < s->n && i < LOG_NAMES_MAX && o < size; i++) {
+		/* the name the group holds it under (a kept backend keeps its own, a clash adds
+		 * #m); the entry's own while it waits for a slot */
+		if (!g->applied || sl_proxy_backend_name(g->d->p, g->cg->name, &s->v[i].addr, name,
+		                                         sizeof(name)) != 0)
+			snprintf(name, sizeof(name), "%s", s->v[i].name);
+		o += (size_t)snprintf(buf + o, size - o, "%s%s (weight %u)", i ? ", " : "", name,
+		                      s->v[i].weight);
+	}
 	if (s->n > LOG_NAMES_MAX && o < size)
 		snprintf(buf + o, size - o, " and %zu more", s->n - LOG_NAMES_MAX);
 }
@@ -743,7 +754,7 @@ finish_resolution(struct dgroup *g, uint64_t now)
 	if (!changed)
 		return;
 	/* after apply(): every worker that answered in time routes by the set the line names */
-	list_names(&g->good, names, sizeof(names));
+	list_names(g, names, sizeof(names));
 	sl_log_info("discover %s: %s gives %zu backend%s (next in %ums): %s", g->cg->name, dc->name,
 	            g->good.n, g->good.n == 1 ? "" : "s", sl__discover_interval_ms(dc, g->ttl_s),
 	            names);

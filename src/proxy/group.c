@@ -9,6 +9,8 @@
  * sessions waiting for a backend slot lives in session.c; a freed slot wakes it here.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +375,12 @@ sl__wgroup_pick(struct sl_wgroup *g, struct sl_session *s, uint64_t now_ms)
 		return -ENOENT;
 	if (g->hash_key) {
 		ip = sl__session_peer_ip(&s->peer, &n);
+		/* an IPv4 client written as ::ffff:a.b.c.d (a dual-stack listener, a PROXY header
+		 * from one) hashes as a.b.c.d: one client, one backend, however it is written */
+		if (n == 16 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)ip)) {
+			ip = (const uint8_t *)ip + 12;
+			n = 4;
+		}
 		c.key = sl_lb_hash_bytes(ip, n, 0);
 	}
 	i = pick_acquire(g, s, &c);

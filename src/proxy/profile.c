@@ -301,14 +301,15 @@ field(const char *line, const char *key, char *out, size_t size)
 }
 
 /* The remote end of the event in <line> as the kernel prints addresses, "ip:port" or
- * "[ip6]:port"; kind T_*. */
+ * "[ip6]:port"; kind T_*. A sent reset names it "dest=" from Linux 6.10 on; before, its line
+ * has the socket's fields as the others do (family=, dport=, daddr=, daddrv6=). */
 static bool
 remote_of(const char *line, unsigned kind, char *out, size_t size)
 {
 	char fam[16], addr[64], port[8];
 
-	if (kind == T_RESETS_SENT)
-		return field(line, "dest", out, size);
+	if (kind == T_RESETS_SENT && field(line, "dest", out, size))
+		return true;
 	if (!field(line, "family", fam, sizeof(fam)) || !field(line, "dport", port, sizeof(port)))
 		return false;
 	if (strcmp(fam, "AF_INET6") == 0) {

@@ -2,7 +2,8 @@
 """The access log with real traffic through sluice: one valid JSON line per session with the
 right fields and byte counts, a line for a rejected client, an idle timeout and no backend,
 rotation (rename, SIGUSR1, later lines in a new file at the path, none lost across it, even with
-sessions running through it), standard output, SIGUSR1 without an access log and during a
+sessions running through it), standard output (also a pipe or socket whose reader stopped
+reading: lines counted lost, the exit not held), SIGUSR1 without an access log and during a
 drain, under a tiny ring every session is either a line or counted as dropped in the exit
 summary, and on a disk that fills up (a small tmpfs, as root) the file holds only whole lines
 while every line it could not take is counted, in /metrics and in the exit summary."""
@@ -240,6 +241,43 @@ class AccessLog(unittest.TestCase):
             out = px.stdout()
         records = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
         self.assertEqual([777], [r["bytes_in"] for r in records])
+
+    def dash_to_a_reader_that_stopped(self, r, w):
+        """Standard output the <w> end of a pipe or socket pair whose <r> end nothing reads (a
+        log shipper that hangs): the lines it cannot take are counted, SIGTERM still ends the
+        process, and the description the process was given (shared with us) stays blocking."""
+        px = self.sluice(log="-")
+        px.out.close()
+        px.out = w
+        with px:
+            for i in range(600):  # far more lines than the pipe's or socket's buffer holds
+                self.assertEqual(b"ping", echo_roundtrip(self.port, b"ping"), i)
+            self.assertEqual(0, px.stop(timeout=15), px.stderr())
+        lost, _ = dropped(px.stderr())
+        os.set_blocking(r.fileno(), False)
+        got = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(r.fileno(), 65536):
+                got += chunk
+        lines = got.decode().splitlines()
+        for line in lines:
+            json.loads(line)  # whole lines only
+        self.assertEqual(600, len(lines) + lost, (len(lines), lost))
+        self.assertGreater(lost, 0)
+        self.assertTrue(os.get_blocking(w.fileno()))
+
+    def test_a_dash_to_a_pipe_nothing_reads_costs_lines_not_the_exit(self):
+        r, w = os.pipe()
+        with os.fdopen(r, "rb") as rf:
+            self.dash_to_a_reader_that_stopped(rf, os.fdopen(w, "wb"))
+
+    def test_a_dash_to_a_socket_nothing_reads_costs_lines_not_the_exit(self):
+        r, w = socket.socketpair()
+        # small buffers, whatever the machine's defaults: 600 lines cannot all fit
+        r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        w.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        with r:
+            self.dash_to_a_reader_that_stopped(r, w)
 
     def test_every_session_is_a_line_or_counted_as_dropped_with_a_tiny_ring(self):
         sessions = 200

@@ -27,20 +27,22 @@ def named_servers(n):
         yield [stack.enter_context(Server(name_handler(f"b{i}"))) for i in range(n)]
 
 
-def config(port, servers, balance, weights=None, reverse=False):
-    """A one-group config; backend i is named b<i>; <reverse> lists the backends backwards."""
+def config(port, servers, balance, weights=None, reverse=False, proxy_protocol=None):
+    """A one-group config; backend i is named b<i>; <reverse> lists the backends backwards;
+    <proxy_protocol>, the listener's value of that key if given."""
     weights = weights or [1] * len(servers)
     entries = list(enumerate(zip(servers, weights)))
     if reverse:
         entries.reverse()
     backends = "\n".join(f"      - {{ address: {s.addr}, weight: {w}, name: b{i} }}"
                          for i, (s, w) in entries)
+    pp = f"    proxy_protocol: {proxy_protocol}\n" if proxy_protocol else ""
     return write_config(f"""
 workers: 1
 listeners:
   - address: 127.0.0.1:{port}
     group: g
-groups:
+{pp}groups:
   - name: g
     balance: {balance}
     backends:
@@ -98,6 +100,29 @@ groups:
                 for i in range(2, 34):
                     src = f"127.0.1.{i}"
                     self.assertEqual(who(p1, src), who(p2, src), f"{src} maps differently")
+
+    def test_maglev_maps_an_ipv4_client_alike_written_as_ipv4_mapped_ipv6(self):
+        # a PROXY header from a dual-stack peer writes an IPv4 client as ::ffff:a.b.c.d: it
+        # must hash as a.b.c.d does, one client, one backend
+        def ask(port, header):
+            with connect(port) as s:
+                s.sendall(header.encode() + b"who\n")
+                s.shutdown(socket.SHUT_WR)
+                return recv_all(s).decode().strip()
+
+        with named_servers(4) as servers:
+            port = free_port()
+            cfg = config(port, servers, "maglev",
+                         proxy_protocol="{ version: v1, trusted: [127.0.0.0/8] }")
+            with Sluice(["-c", cfg], port=port):
+                seen = set()
+                for i in range(1, 33):
+                    ip = f"198.51.100.{i}"
+                    a = ask(port, f"PROXY TCP4 {ip} 203.0.113.1 40000 80\r\n")
+                    b = ask(port, f"PROXY TCP6 ::ffff:{ip} ::ffff:203.0.113.1 40000 80\r\n")
+                    self.assertEqual(a, b, f"{ip} maps differently as ::ffff:{ip}")
+                    seen.add(a)
+                self.assertEqual({"b0", "b1", "b2", "b3"}, seen)
 
     def test_maglev_maps_weighted_clients_alike_in_two_processes_whatever_the_order(self):
         with named_servers(4) as servers:

@@ -399,6 +399,12 @@ groups:
         self.assertEqual(1, metric_of(self.admin, "sluice_backend_up",
                                       f'group="web",backend="t2.test:{b}#2"'))
         self.assertEqual({"b2", "b3"}, {who(self.port) for _ in range(20)})
+        # the line names each backend as the group holds it, not as the set numbered it
+        wait_for_text(px, f"gives 2 backends (next in 1000ms): t2.test:{b}#2 (weight 1), "
+                          f"t2.test:{b} (weight 1)")
+        self.dns.restart([("127.0.0.2", "t2.test")], [("_echo._tcp.test", "t2.test", b, 0, 1)])
+        wait_for_text(px, f"gives 1 backend (next in 1000ms): t2.test:{b}#2 (weight 1)")
+        self.assertEqual({"b2"}, {who(self.port) for _ in range(5)})
         self.assertEqual(0, metric(self.admin, "sluice_discover_apply_errors_total", "web"))
 
     def test_a_set_that_replaces_the_group_is_applied_as_slots_free(self):

@@ -227,6 +227,27 @@ a_answer_lowers_the_ttl_to_its_smallest_record(void **state)
 	sl__dset_fini(&set);
 }
 
+/* RFC 2181, section 8: a TTL with its top bit set is read as 0, not skipped */
+static void
+a_answer_reads_a_ttl_with_the_top_bit_as_zero(void **state)
+{
+	struct sl__dset set = {0};
+	uint32_t ttl = 600;
+	struct pkt p;
+	int len;
+
+	(void)state;
+	pkt_begin(&p, "web.test", T_A);
+	rr_a(&p, "web.test", 45, "127.0.0.2");
+	rr_a(&p, "web.test", 0x80000001u, "127.0.0.3");
+	len = pkt_end(&p);
+
+	assert_int_equal(0, sl__discover_parse_addrs(p.b, len, AF_INET, 80, 1, NULL, &set, &ttl));
+	assert_int_equal(2, set.n);
+	assert_int_equal(0, ttl);
+	sl__dset_fini(&set);
+}
+
 static void
 aaaa_answer_gives_ipv6_backends(void **state)
 {
@@ -592,6 +613,7 @@ main(void)
 	        cmocka_unit_test(interval_is_cut_to_ttl_max),
 	        cmocka_unit_test(a_answer_gives_one_backend_per_record_with_port_and_weight),
 	        cmocka_unit_test(a_answer_lowers_the_ttl_to_its_smallest_record),
+	        cmocka_unit_test(a_answer_reads_a_ttl_with_the_top_bit_as_zero),
 	        cmocka_unit_test(aaaa_answer_gives_ipv6_backends),
 	        cmocka_unit_test(answer_without_records_is_no_data),
 	        cmocka_unit_test(a_cut_short_answer_is_a_bad_message),

@@ -61,6 +61,24 @@ parse_line_takes_dest_of_a_sent_reset(void **state)
 	assert_string_equal("127.0.0.1:42806", remote);
 }
 
+/* before Linux 6.10 a sent reset's line has the socket's fields, as the other events do */
+static void
+parse_line_takes_daddr_of_a_sent_reset_in_the_older_layout(void **state)
+{
+	char remote[64];
+	unsigned kind = 99;
+
+	(void)state;
+	assert_true(sl__profile_parse_line(
+	        "  python3-3548    [001] ..... 13699.630479: tcp_send_reset: "
+	        "skbaddr=0000000000000000 skaddr=00000000da82fbc9 family=AF_INET sport=60533 "
+	        "dport=42806 saddr=127.0.0.1 daddr=127.0.0.3 saddrv6=::ffff:127.0.0.1 "
+	        "daddrv6=::ffff:127.0.0.3 state=TCP_ESTABLISHED",
+	        &kind, remote, sizeof(remote)));
+	assert_int_equal(SL__PROFILE_RESET_SENT, kind);
+	assert_string_equal("127.0.0.3:42806", remote);
+}
+
 static void
 parse_line_reads_a_retransmission(void **state)
 {
@@ -105,6 +123,7 @@ main(void)
 	        cmocka_unit_test(parse_line_takes_the_remote_end_of_a_received_reset),
 	        cmocka_unit_test(parse_line_brackets_an_ipv6_remote_end),
 	        cmocka_unit_test(parse_line_takes_dest_of_a_sent_reset),
+	        cmocka_unit_test(parse_line_takes_daddr_of_a_sent_reset_in_the_older_layout),
 	        cmocka_unit_test(parse_line_reads_a_retransmission),
 	        cmocka_unit_test(parse_line_refuses_other_events_and_truncated_lines),
 	};
