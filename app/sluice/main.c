@@ -104,19 +104,19 @@ files_in_the_way(const struct sl_config *cfg, bool with_control, char *why, size
 }
 
 /* Whether a process accepts on unix socket <path> (stream: the control socket; seqpacket: the
- * upgrade socket), as the start's bind would find. */
+ * upgrade socket), as the start's bind would find. Never waits: a full backlog answers too. */
 static bool
 socket_answers(const char *path)
 {
 	static const int types[] = {SOCK_STREAM, SOCK_SEQPACKET};
 
 	for (size_t i = 0; i < SL_ARRAY_SIZE(types); i++) {
-		int fd = sl_sock_unix_connect(path, types[i]);
+		int fd = sl_sock_unix_connect(path, types[i] | SOCK_NONBLOCK);
 
-		if (fd >= 0) {
+		if (fd >= 0)
 			close(fd);
+		if (fd >= 0 || fd == -EAGAIN)
 			return true;
-		}
 	}
 	return false;
 }

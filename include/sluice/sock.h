@@ -142,7 +142,8 @@ SL_API int sl_sock_unix_listen(const char *path, int type, unsigned mode);
  */
 SL_API const char *sl_sock_unix_in_the_way(const char *path);
 
-/* Connects to the unix socket <path> of <type>, close-on-exec, blocking. The fd or -errno. */
+/* Connects to the unix socket <path> of <type>, close-on-exec, blocking unless <type> has
+ * SOCK_NONBLOCK (then a full backlog is -EAGAIN). The fd or -errno. */
 SL_API int sl_sock_unix_connect(const char *path, int type);
 
 /* The identity of a file: its device and inode; zeros for no file. */

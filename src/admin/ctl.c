@@ -1152,10 +1152,32 @@ ctl_run(void *arg)
  * sl_ctl_open() on listening socket <fd>, or on a new one at o->path when <fd> is -1. <fd> is
  * the server's from the call on: closed on failure.
  */
+/*
+ * Gives the socket file at <path>, one taken over from the previous process (binary upgrade),
+ * the mode <mode> this process's file asks for: the file keeps the mode its maker gave it.
+ * Says so when it cannot.
+ */
+static void
+inherited_mode(const char *path, unsigned mode)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || (st.st_mode & 07777) == mode)
+		return;
+	if (chmod(path, (mode_t)mode) == 0)
+		sl_log_info("control socket %s: mode %04o -> %04o", path,
+		            (unsigned)(st.st_mode & 07777), mode);
+	else
+		sl_log_warn("control socket %s: cannot change its mode from %04o to %04o: %s (who "
+		            "may connect is what the previous process allowed)",
+		            path, (unsigned)(st.st_mode & 07777), mode, strerror(errno));
+}
+
 static int
 ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, int fd)
 {
 	struct sl_ctl *c = NULL;
+	bool inherited = fd >= 0;
 	int err;
 
 	*out = NULL;
@@ -1192,6 +1214,8 @@ ctl_open(struct sl_ctl **out, struct sl_proxy *p, const struct sl_ctl_opts *o, i
 		goto err_close;
 	}
 	c->lfd = fd;
+	if (inherited)
+		inherited_mode(o->path, o->mode);
 	sl_sock_unix_file_of(c->sun.sun_path, &c->file);
 	*out = c;
 	return 0;

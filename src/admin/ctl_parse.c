@@ -220,12 +220,12 @@ parse_unban(const struct words *ws, struct sl__ctl_req *r, char *why, size_t siz
 	if (!r->every &&
 	    (err = copy_name(r->name, ws->w[1], strlen(ws->w[1]), "listener", why, size)) != 0)
 		return err;
-	if (ip[0] == '[' || (colon != NULL && strchr(colon + 1, ':') == NULL))
+	if (colon == NULL || (ip[0] == '[' && ip[strlen(ip) - 1] == ']'))
+		snprintf(with_port, sizeof(with_port), "%s:0", ip); /* v4, [v6] */
+	else if (ip[0] == '[' || strchr(colon + 1, ':') == NULL)
 		snprintf(with_port, sizeof(with_port), "%s", ip); /* [v6]:port, v4:port */
-	else if (colon != NULL)                                   /* a bare IPv6 address */
+	else                                                      /* a bare IPv6 address */
 		snprintf(with_port, sizeof(with_port), "[%s]:0", ip);
-	else
-		snprintf(with_port, sizeof(with_port), "%s:0", ip);
 	if (sl_addr_parse(&r->addr, with_port, true, &bad) != 0)
 		return fail(why, size, "bad address \"%s\": %s", ip, bad);
 	return 0;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unix sockets for local control (include/sluice/sock.h): a listener that replaces a stale
- * socket file but never a live one, and a connect. Who may connect is the file's mode; a
- * server should still check SO_PEERCRED, as the mode is set just after the bind.
+ * socket file but never a live one (nor one another process has just bound), and a connect.
+ * Who may connect is the file's mode; a server should still check SO_PEERCRED, as the mode is
+ * set just after the listen().
  */
 #include <errno.h>
 #include <string.h>
@@ -70,11 +71,52 @@ sl_sock_unix_in_the_way(const char *path)
 	return "a file that is not a socket";
 }
 
+/*
+ * Whether a server answers on <path>: 1 (it took the connect, or its backlog is full), 0 (the
+ * connect was refused: no socket listens there), or -errno. Never waits: a non-blocking
+ * connect, so a busy live server is not waited for.
+ */
+static int
+unix_answers(const char *path, int type)
+{
+	struct sockaddr_un sa;
+	int fd, err = unix_addr(&sa, path);
+
+	if (err != 0)
+		return err;
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	err = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
+	close(fd);
+	if (err == 0 || err == -EAGAIN || err == -EINPROGRESS)
+		return 1;
+	return err == -ECONNREFUSED ? 0 : err;
+}
+
+/* How many times, PROBE_GAP_MS apart, a socket file must refuse a connect to be stale: one
+ * another process has just bound refuses until its listen(), the next call */
+#define PROBE_TRIES 3
+#define PROBE_GAP_MS 20
+
+/* 0 if no server answers on <path> PROBE_TRIES times in a row, else 1 or -errno */
+static int
+unix_stale(const char *path, int type)
+{
+	for (int i = 0;; i++) {
+		int r = unix_answers(path, type);
+
+		if (r != 0 || i + 1 == PROBE_TRIES)
+			return r;
+		usleep(PROBE_GAP_MS * 1000);
+	}
+}
+
 int
 sl_sock_unix_listen(const char *path, int type, unsigned mode)
 {
 	struct sockaddr_un sa;
-	int fd, err = unix_addr(&sa, path), probe;
+	int fd, err = unix_addr(&sa, path), live;
 
 	if (err != 0)
 		return err;
@@ -82,9 +124,10 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 	if (fd == -1)
 		return -errno;
 	/* the file bind() makes takes the socket's mode less the umask (Linux), so it is never
-	 * wider than <mode>; the chmod below sets it exactly (the umask is the process's, not
-	 * this thread's, so it is left alone). Nobody connects before listen(), and servers
-	 * check the peer's credentials too. */
+	 * wider than <mode>; the chmod after listen() sets it exactly (the umask is the
+	 * process's, not this thread's, so it is left alone). listen() comes right after the
+	 * bind: until then a connect is refused, which another start would take for a stale
+	 * file. Servers check the peer's credentials too. */
 	if (fchmod(fd, (mode_t)mode) == -1) {
 		err = -errno;
 		goto out;
@@ -96,13 +139,12 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 			err = -EEXIST;
 			goto out;
 		}
-		probe = sl_sock_unix_connect(path, type);
-		if (probe >= 0) {
-			close(probe);
+		live = unix_stale(path, type);
+		if (live != 0) {
+			if (live < 0)
+				err = live;
 			goto out; /* a live server: keep -EADDRINUSE */
 		}
-		if (probe != -ECONNREFUSED)
-			goto out;
 		/* stale: its process is gone */
 		sl_log_info("removing the stale socket %s (no process answers on it)", path);
 		if (unlink(path) == -1 && errno != ENOENT) {
@@ -111,9 +153,9 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 		}
 		err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ? -errno : 0;
 	}
-	if (err == 0 && chmod(path, (mode_t)mode) == -1)
-		err = -errno;
 	if (err == 0 && listen(fd, 16) == -1)
+		err = -errno;
+	if (err == 0 && chmod(path, (mode_t)mode) == -1)
 		err = -errno;
 out:
 	if (err != 0) {

@@ -243,6 +243,7 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 	struct sl_health *h;
 	size_t base;
 	struct sl__health_cfg *nc;
+	bool was_proxy = slot->hproxy;
 	char port[24] = "";
 	int err = 0;
 
@@ -263,8 +264,19 @@ health_change(struct sl_proxy *p, size_t g, const struct sl_config_group *cg)
 			err = sl_health_set_config(h, base + i, &nc->h, slot->hproxy);
 	} else if (nc->h.kind != SL_HEALTH_NONE) {
 		err = sl__gslot_health_open(p, g);
-		if (err == 0)
+		if (err == 0) {
 			sl__gslot_health_sync(p, g);
+		} else {
+			/* no checker to read the copy: the group stays unchecked (and shown so),
+			 * and the next reload asking for checks tries again */
+			slot->hcur = nc->older;
+			slot->hproxy = was_proxy;
+			free(nc);
+			sl_log_error("group %s: cannot start its health checks: %s; it stays "
+			             "unchecked until a reload that asks for them again",
+			             cg->name, strerror(-err));
+			return;
+		}
 	}
 	health_trim(p, g);
 	if (err != 0) {

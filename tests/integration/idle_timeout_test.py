@@ -132,11 +132,14 @@ class IdleTimeout(unittest.TestCase):
         with Server(send_all) as d:
             port = free_port()
             with Sluice(["-c", config(port, d.addr, forward, SLOW_IDLE)], port=port) as px:
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-                s.connect(("127.0.0.1", port))
-                digest, got = read_slowly(s, SLOW_TOTAL)
-                s.close()
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    s.connect(("127.0.0.1", port))
+                    try:
+                        digest, got = read_slowly(s, SLOW_TOTAL)
+                    except ConnectionResetError:
+                        px.stop()  # its exit summary says why it cut the session
+                        self.fail(f"a client reading slowly was reset: {px.stderr()}")
                 self.assertEqual((SLOW_TOTAL, hashlib.sha256(data).digest()), (got, digest),
                                  "a client reading slowly was cut")
                 self.assertEqual(0, px.stop(), px.stderr())

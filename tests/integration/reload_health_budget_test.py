@@ -5,14 +5,18 @@ backend slots is refused with the figures (`sluicectl reload`) and nothing chang
 2 slots is taken and checked; turning checks on for a start file's group is counted the same
 way, and so is a group added with a warm pool. With the cap the limit decided, the reload is
 taken and the cap is lowered by what the checks hold, to the figure the budget's formula
-gives."""
+gives. Checks a reload turns on that cannot start (the fds run out under way) leave the group
+unchecked, and the next reload asking for them starts them."""
+import os
 import re
+import resource
 import subprocess
 import select
 import time
 import unittest
 
-from harness import SLOW, SLUICECTL, echo_handler, free_port, held, Server, wait_for_text
+from harness import (SLOW, SLUICECTL, connect, echo_handler, free_port, held, Server, wait_for,
+                     wait_for_text)
 from reloading import ReloadCase
 
 LIMIT = 200
@@ -137,6 +141,41 @@ class ReloadHealthBudget(ReloadCase):
             self.assertLess(want, before)
             wait_for_text(px, f"max_connections {want}: what the file descriptors allow "
                               "with the health checks")
+
+    def test_checks_that_cannot_start_stay_off_and_the_next_reload_starts_them(self):
+        with Server(echo_handler) as srv:
+            self.write(srv.addr, 0)
+            px = super().start(self.port)
+            pid = px.proc.pid
+            # sessions hold fds, then the soft limit is lowered to one above what is open:
+            # the reload reads its file, and the checker's loop cannot be opened (the cap the
+            # limit decides is lowered, so the budget takes the reload)
+            clients = [connect(self.port) for _ in range(60)]
+            for c in clients:
+                c.sendall(b"x")
+                self.assertEqual(b"x", c.recv(1))
+            was = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+            resource.prlimit(pid, resource.RLIMIT_NOFILE,
+                             (len(os.listdir(f"/proc/{pid}/fd")) + 1, was[1]))
+            self.write(srv.addr, 0, web_health=True)
+            self.hup(px)
+            wait_for_text(px, "its health checks: Too many open files")
+            self.assertNotIn("group web: health checks every", px.stderr())
+            rc, out, err = self.ctl("show", "backends")
+            self.assertEqual(0, rc, err)
+            self.assertIn("unchecked", out)
+
+            for c in clients:
+                c.close()
+            wait_for(lambda: held(srv) == 0, "the sessions closed")
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, was)
+            before = srv.accepted
+            self.hup(px)  # the same file: the checks it asks for are not in force yet
+            wait_for_text(px, "group web: health checks every 100 ms")
+            deadline = time.monotonic() + 10 * SLOW
+            while srv.accepted < before + 2:  # its checks connect, every 100 ms
+                self.assertLess(time.monotonic(), deadline, px.stderr())
+                select.select([], [], [], 0.02)
 
 
 if __name__ == "__main__":

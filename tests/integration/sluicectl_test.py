@@ -527,6 +527,37 @@ class Ctl(unittest.TestCase):
             self.start(port)
             self.assertEqual(0o640, stat.S_IMODE(os.stat(self.sock).st_mode))
 
+    def test_a_live_socket_whose_backlog_is_full_refuses_the_start_at_once(self):
+        # a server that accepts nothing (busy), its backlog full: a connect to it would wait;
+        # the start and --check take it for live without waiting
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
+        srv.bind(self.sock)
+        srv.listen(0)
+        queued = []
+        self.addCleanup(lambda: [q.close() for q in queued])
+        while True:
+            q = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            q.setblocking(False)
+            queued.append(q)
+            try:
+                q.connect(self.sock)
+            except BlockingIOError:
+                break
+            self.assertLess(len(queued), 64, "the backlog never filled")
+        with Server(echo_handler) as b:
+            port = free_port()
+            self.write(port, [("b1", b.addr)])
+            p = subprocess.run([SLUICE, "--check", "-c", self.path], capture_output=True,
+                               text=True, timeout=30 * SLOW)
+            self.assertEqual(0, p.returncode, p.stderr)
+            self.assertIn(f"control.path {self.sock}: a running process answers on it", p.stderr)
+            p = subprocess.run([SLUICE, "-c", self.path], capture_output=True, text=True,
+                               timeout=30 * SLOW)
+            self.assertEqual(1, p.returncode, p.stderr)
+            self.assertIn("another running process answers on it", p.stderr)
+            self.assertTrue(os.path.exists(self.sock))
+
     def test_a_second_instance_on_the_same_socket_refuses_to_start(self):
         with Server(echo_handler) as b:
             port = free_port()

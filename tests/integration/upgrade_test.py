@@ -234,6 +234,20 @@ listeners:
             self.assertEqual(0, third.stop())
             self.assertFalse(os.path.exists(two))
 
+    def test_an_upgrade_applies_the_new_files_control_mode_to_the_socket_it_takes_over(self):
+        path = os.path.join(self.dir.name, "ctl.sock")
+        with Server(echo_handler) as b:
+            self.write(b.addr, extra=f"control: {{ path: {path}, mode: 0666 }}")
+            first = self.start(["-c", self.cfg])
+            self.assertEqual(0o666, stat.S_IMODE(os.stat(path).st_mode))
+            # tightened by the upgrade: the file the new process serves on says so
+            self.write(b.addr, extra=f"control: {{ path: {path}, mode: 0600 }}")
+            second = self.upgrade(first, 2)
+            self.assertEqual(0, first.proc.wait(60 * SLOW), first.stderr())
+            self.assertEqual(0o600, stat.S_IMODE(os.stat(path).st_mode), second.stderr())
+            self.assertIn(f"control socket {path}: mode 0666 -> 0600", second.stderr())
+            self.assertEqual(0, second.stop())
+
     def test_a_session_that_cannot_empty_stays_and_drains_in_the_old_process(self):
         stuck = threading.Event()
 

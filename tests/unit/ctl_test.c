@@ -193,6 +193,10 @@ ctl_parse_reads_unban_with_any_form_of_address(void **state)
 	assert_unban(&p, "[::1]:0");
 	p = parse("unban front [2001:db8::1]:80");
 	assert_unban(&p, "[2001:db8::1]:80");
+	p = parse("unban * [2001:db8::1]");
+	assert_unban(&p, "[2001:db8::1]:0");
+	p = parse("unban * [::1]");
+	assert_unban(&p, "[::1]:0");
 }
 
 static void
@@ -204,6 +208,10 @@ ctl_parse_refuses_unban_with_a_bad_address(void **state)
 	assert_int_equal(-EINVAL, p.rc);
 	assert_non_null(strstr(p.why, "bad address \"nowhere\""));
 	p = parse("unban front 10.1.2.300");
+	assert_int_equal(-EINVAL, p.rc);
+	p = parse("unban front [10.1.2.3]");
+	assert_int_equal(-EINVAL, p.rc);
+	p = parse("unban front []");
 	assert_int_equal(-EINVAL, p.rc);
 	p = parse("unban front");
 	assert_int_equal(-EINVAL, p.rc);
