@@ -48,25 +48,39 @@ struct sl_worker_group {
 
 static _Thread_local struct sl_worker *sl_worker_self;
 
-/* Runs on the worker's loop: a post or a stop woke it. */
-static void
-worker_wake(struct sl_loop *l, void *arg)
+/* Runs up to a ring's worth of <w>'s posted messages; how many. */
+static size_t
+run_posted(struct sl_worker *w)
 {
-	struct sl_worker *w = arg;
 	size_t n;
 	void *p;
 
-	/* at most one ring's worth per wake, so busy producers cannot starve the loop's io */
 	for (n = 0; n < w->mbox_cap && sl_ring_try_pop_mpmc(w->mbox, &p); n++) {
 		struct sl_msg *m = p;
 
 		m->fn(w, m);
 	}
+	return n;
+}
+
+/* Runs on the worker's loop: a post or a stop woke it. */
+static void
+worker_wake(struct sl_loop *l, void *arg)
+{
+	struct sl_worker *w = arg;
+	/* at most one ring's worth per wake, so busy producers cannot starve the loop's io */
+	size_t n = run_posted(w);
+
+	/* A1: pairs with R1 in sl_worker_group_stop(); stop only once the flag is really set */
+	if (atomic_load_explicit(&w->stopping, memory_order_acquire)) {
+		/* no wake runs after the stop: what was posted before it (a ring's worth at most,
+		 * all in the ring by now) runs here; what those post may not */
+		(void)run_posted(w);
+		sl_loop_stop(l);
+		return;
+	}
 	if (n == w->mbox_cap)
 		sl_loop_wake(l);
-	/* A1: pairs with R1 in sl_worker_group_stop(); stop only once the flag is really set */
-	if (atomic_load_explicit(&w->stopping, memory_order_acquire))
-		sl_loop_stop(l);
 }
 
 static int

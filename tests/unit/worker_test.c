@@ -475,6 +475,56 @@ post_returns_eagain_when_the_mailbox_is_full(void **state)
 	latch_fini(&ran);
 }
 
+/* Releases the blocker <arg> a little after the stop began (the stop waits on the worker). */
+static void *
+release_later(void *arg)
+{
+	struct blocker *b = arg;
+	struct timespec gap = {.tv_nsec = 50 * 1000 * 1000};
+
+	nanosleep(&gap, NULL);
+	latch_add(&b->release, 1);
+	return NULL;
+}
+
+static void
+stop_runs_every_message_posted_before_it_past_a_ring(void **state)
+{
+	enum { CAP = 4 };
+	struct sl_worker_opts o = {.nthreads = 1, .mailbox_capacity = CAP};
+	struct blocker b = {.m = {.fn = blocker_fn, .data = &b}};
+	struct sl_msg fill[CAP];
+	struct sl_worker_group *g;
+	struct latch ran;
+	pthread_t t;
+
+	(void)state;
+	latch_init(&b.entered);
+	latch_init(&b.release);
+	latch_init(&ran);
+	g = group_new(&o);
+	assert_int_equal(0, sl_worker_group_start(g));
+	/* the blocker runs first in a wake that then takes CAP - 1 more: the last one needs
+	 * another wake, which the stop (seen at the end of this one) must not cancel */
+	assert_int_equal(0, sl_worker_post(sl_worker_at(g, 0), &b.m));
+	assert_true(latch_wait(&b.entered, 1));
+	for (int i = 0; i < CAP; i++) {
+		fill[i] = (struct sl_msg){.fn = count_fn, .data = &ran};
+		assert_int_equal(0, sl_worker_post(sl_worker_at(g, 0), &fill[i]));
+	}
+	assert_int_equal(0, pthread_create(&t, NULL, release_later, &b));
+
+	assert_int_equal(0, sl_worker_group_stop(g));
+
+	pthread_join(t, NULL);
+	assert_true(b.released);
+	assert_true(latch_wait(&ran, CAP)); /* already there: the stop joined the worker */
+	sl_worker_group_destroy(g);
+	latch_fini(&b.entered);
+	latch_fini(&b.release);
+	latch_fini(&ran);
+}
+
 int
 main(void)
 {
@@ -489,6 +539,7 @@ main(void)
 	        cmocka_unit_test(post_runs_fn_on_the_target_worker_thread),
 	        cmocka_unit_test(posts_from_several_threads_are_delivered_exactly_once),
 	        cmocka_unit_test(post_returns_eagain_when_the_mailbox_is_full),
+	        cmocka_unit_test(stop_runs_every_message_posted_before_it_past_a_ring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
