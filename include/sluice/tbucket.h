@@ -90,6 +90,19 @@ SL_API void sl_tbucket_put(struct sl_tbucket *b, const struct sl_tbucket_rate *r
 SL_API void sl_tbucket_fit(struct sl_tbucket *b, const struct sl_tbucket_rate *was,
                            const struct sl_tbucket_rate *r, uint64_t now_ns);
 
+/* The rate a bucket was last used under, for sl_tbucket_follow(); zeroed: none yet. */
+struct sl_tbucket_as {
+	uint32_t rate, burst;
+};
+
+/*
+ * For a bucket whose rate may change between uses (a configuration reloaded): if <as> says <b>
+ * was used under another rate than <r>, fits it to <r> (sl_tbucket_fit(); with none yet, full)
+ * and records <r> in <as>. Call before a take at <now_ns>.
+ */
+SL_API void sl_tbucket_follow(struct sl_tbucket *b, struct sl_tbucket_as *as,
+                              const struct sl_tbucket_rate *r, uint64_t now_ns);
+
 /* Whole tokens the bucket holds at <now_ns> (0..burst); UINT32_MAX for an unlimited rate. */
 SL_API uint32_t sl_tbucket_tokens(const struct sl_tbucket *b, const struct sl_tbucket_rate *r,
                                   uint64_t now_ns);

@@ -219,6 +219,21 @@ tb_debt(const struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t no
 	return tb_less(w, d) ? w : d;
 }
 
+void
+sl_tbucket_follow(struct sl_tbucket *b, struct sl_tbucket_as *as, const struct sl_tbucket_rate *r,
+                  uint64_t now_ns)
+{
+	struct sl_tbucket_rate was = {.rate = 0};
+
+	if (sl_likely(as->rate == r->rate && as->burst == r->burst))
+		return;
+	/* a rate taken once was valid then: rebuilding it cannot fail */
+	if (as->rate != 0 && sl_tbucket_rate_init(&was, as->rate, as->burst) != 0)
+		was = (struct sl_tbucket_rate){.rate = 0};
+	sl_tbucket_fit(b, &was, r, now_ns);
+	*as = (struct sl_tbucket_as){.rate = r->rate, .burst = r->burst};
+}
+
 uint32_t
 sl_tbucket_tokens(const struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now_ns)
 {

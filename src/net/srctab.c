@@ -54,6 +54,8 @@ struct sl_srctab {
 	struct set *sets;
 	/* with o->bandwidth: two byte buckets per entry, by entry index, under its set's lock */
 	struct sl_tbucket (*bw)[2];
+	/* with o->bandwidth: the rates each bw[] was last used under (a reload changes them) */
+	struct sl_tbucket_as (*bw_as)[2];
 	struct ban_state *ban; /* with o->ban */
 	uint64_t *bans;        /* with o->ban: bans started, by set, under its lock */
 	uint32_t nsets;
@@ -237,13 +239,15 @@ sl_srctab_create(struct sl_srctab **out, const struct sl_srctab_opts *o)
 	/* all zero: every lock free, every entry the fresh state of key 0 */
 	memset(t->sets, 0, nsets * sizeof(struct set));
 	/* all zero: full buckets, no strikes, no bans */
-	if (o->bandwidth)
+	if (o->bandwidth) {
 		t->bw = calloc(nsets * SL_SRCTAB_WAYS, sizeof(t->bw[0]));
+		t->bw_as = calloc(nsets * SL_SRCTAB_WAYS, sizeof(t->bw_as[0]));
+	}
 	if (o->ban) {
 		t->ban = calloc(nsets * SL_SRCTAB_WAYS, sizeof(t->ban[0]));
 		t->bans = calloc(nsets, sizeof(t->bans[0]));
 	}
-	if ((o->bandwidth && !t->bw) || (o->ban && (!t->ban || !t->bans))) {
+	if ((o->bandwidth && (!t->bw || !t->bw_as)) || (o->ban && (!t->ban || !t->bans))) {
 		sl_srctab_destroy(t);
 		return -ENOMEM;
 	}
@@ -259,6 +263,7 @@ sl_srctab_destroy(struct sl_srctab *t)
 	free(t->bans);
 	free(t->ban);
 	free(t->bw);
+	free(t->bw_as);
 	free(t->sets);
 	free(t);
 }
@@ -365,6 +370,7 @@ entry_take_locked(struct sl_srctab *t, struct set *s, struct entry *victim, cons
 		/* the new source starts with full byte buckets, like a fresh entry */
 		sl_tbucket_init(&t->bw[k][0]);
 		sl_tbucket_init(&t->bw[k][1]);
+		t->bw_as[k][0] = t->bw_as[k][1] = (struct sl_tbucket_as){.rate = 0};
 	}
 	if (t->ban)
 		t->ban[k] = (struct ban_state){0};
@@ -636,6 +642,8 @@ sl_srctab_bytes_take(struct sl_srctab *t, struct sl_srctab_slot slot, unsigned d
 	uint32_t n;
 
 	set_lock(s);
+	/* a reload's new rate takes over the bucket's share of its burst, not its old debt */
+	sl_tbucket_follow(&t->bw[slot.index][dir & 1], &t->bw_as[slot.index][dir & 1], r, now_ns);
 	n = sl_tbucket_take_upto(&t->bw[slot.index][dir & 1], r, now_ns, max);
 	set_unlock(s);
 	return n;

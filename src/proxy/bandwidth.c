@@ -48,8 +48,11 @@ bandwidth_take(struct sl_fwd *f, unsigned d, uint32_t want)
 	const struct sl_config_bandwidth *bw = bandwidth_cfg(s);
 	struct sl_srctab *t = source_table(s, bw, d);
 	uint64_t now = now_ns(s);
-	uint32_t n = sl_tbucket_take_upto(&s->bw[d], &bw->session[d], now, want);
-	uint32_t m;
+	uint32_t n, m;
+
+	/* a reload's new rate takes over the bucket's share of its burst, not its old debt */
+	sl_tbucket_follow(&s->bw[d], &s->bw_as[d], &bw->session[d], now);
+	n = sl_tbucket_take_upto(&s->bw[d], &bw->session[d], now, want);
 
 	if (t == NULL || n == 0)
 		return n;
@@ -102,8 +105,10 @@ sl__bandwidth_init(struct sl_session *s)
 	sl_fwd_set_limited(&s->fwd, dirs);
 	if (sl_likely(dirs == 0))
 		return;
-	sl_tbucket_init(&s->bw[0]);
-	sl_tbucket_init(&s->bw[1]);
+	for (unsigned d = 0; d < 2; d++) {
+		sl_tbucket_init(&s->bw[d]);
+		s->bw_as[d] = (struct sl_tbucket_as){.rate = 0};
+	}
 }
 
 /*

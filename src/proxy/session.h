@@ -110,6 +110,8 @@ struct sl_session {
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	/* bandwidth.session: a byte bucket per direction (enum sl_fwd_side of the source) */
 	struct sl_tbucket bw[2];
+	/* the rates bw[] was last used under (a reload changes them) */
+	struct sl_tbucket_as bw_as[2];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */

@@ -16,7 +16,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, Server, Sluice, connect, free_port, recv_exact, wait_for_text,
+from harness import (SLOW, Server, Sluice, connect, free_port, recv_exact, wait_for, wait_for_text,
                      write_config)
 
 KIB = 1024
@@ -257,6 +257,38 @@ class Bandwidth(unittest.TestCase):
                 self.assertEqual(n + 1, got)
                 # held to the new rate: its bucket held at most a burst when the reload came
                 self.assertGreaterEqual(took, (n - BURST) / slow * 0.98, f"took {took:.2f}s")
+
+    def reload_raises_a_rate(self, scope):
+        """A session that spent its <scope> bucket's burst at 1k/s (a debt of 256 s) goes on
+        at the raised rate at once, not once the old debt is paid."""
+        burst = 256 * KIB
+        slow = f"{{ {scope}: {{ upload: 1k, burst: {burst} }} }}"
+        fast = f"{{ {scope}: {{ upload: 64m, burst: {burst} }} }}"
+        with Server(count_handler) as b:
+            port, admin = free_port(), free_port()
+            path = config(port, b.addr, "copy", slow, admin=admin)
+            with Sluice(["-c", path], port=port) as px:
+                s = connect(port, timeout=60)
+                # past the whole burst: the bucket is empty for 256 s, the session paused
+                s.sendall(b"u" * (burst + 1))
+                wait_for(lambda: metric(admin, "listener_bandwidth_pauses", "upload") > 0,
+                         "the session paused")
+                with open(path, "w") as f:
+                    f.write(open(config(port, b.addr, "copy", fast, admin=admin)).read())
+                px.proc.send_signal(signal.SIGHUP)
+                wait_for_text(px, f"SIGHUP: {path} reloaded")
+                s.sendall(b"u" * (4 * burst))
+                s.shutdown(socket.SHUT_WR)
+                # at 64m the rest takes milliseconds; the old debt would hold it 256 s
+                got = int.from_bytes(recv_exact(s, 8, timeout=40), "big")
+                s.close()
+                self.assertEqual(5 * burst + 1, got)
+
+    def test_reload_raising_the_session_rate_ends_the_old_debt(self):
+        self.reload_raises_a_rate("session")
+
+    def test_reload_raising_the_source_rate_ends_the_old_debt(self):
+        self.reload_raises_a_rate("source")
 
     def reload_adds_a_limit(self, forward):
         """A reload that gives a uring or sockmap listener a session limit re-opens it as copy

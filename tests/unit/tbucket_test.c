@@ -113,6 +113,34 @@ tbucket_fit_to_a_faster_rate_refills_at_it(void **state)
 }
 
 static void
+tbucket_follow_fits_a_bucket_to_a_changed_rate_once(void **state)
+{
+	struct sl_tbucket_rate slow, fast;
+	struct sl_tbucket_as as = {0};
+	struct sl_tbucket b, before;
+	uint64_t t = 100 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&slow, 1, 2)); /* a window of 2 s */
+	assert_int_equal(0, sl_tbucket_rate_init(&fast, 1000, 1000));
+	sl_tbucket_init(&b);
+	/* the first use records the rate: a fresh bucket stays full */
+	sl_tbucket_follow(&b, &as, &slow, t);
+	assert_int_equal(1, as.rate);
+	assert_int_equal(2, as.burst);
+	assert_int_equal(2, drain(&b, &slow, t));
+	/* the same rate again changes nothing (the debt stays) */
+	before = b;
+	sl_tbucket_follow(&b, &as, &slow, t);
+	assert_memory_equal(&before, &b, sizeof(b));
+	/* raised: emptied under the slow rate, empty under the fast one, refilling at it at
+	 * once rather than after the slow rate's 2 s */
+	sl_tbucket_follow(&b, &as, &fast, t);
+	assert_int_equal(1000, as.rate);
+	assert_int_equal(500, drain(&b, &fast, t + SEC / 2));
+}
+
+static void
 tbucket_refused_take_changes_nothing(void **state)
 {
 	struct sl_tbucket_rate r;
@@ -438,6 +466,7 @@ main(void)
 	        cmocka_unit_test(tbucket_put_never_fills_past_the_burst),
 	        cmocka_unit_test(tbucket_take_upto_unlimited_grants_everything_asked),
 	        cmocka_unit_test(tbucket_take_upto_at_the_largest_byte_rate_does_not_overflow),
+	        cmocka_unit_test(tbucket_follow_fits_a_bucket_to_a_changed_rate_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
