@@ -6,7 +6,8 @@
  * buffer is free, which at a slow rate can take longer than the timeout: the side would be cut
  * with bytes still flowing. So when an idle deadline passes, both sockets' own counts (bytes
  * the peer acknowledged, bytes received: sl_sock_progress()) are read, and if either moved
- * since they were last read, neither side is idle: the socket that moved may be draining the
+ * since they were last read (and sluice moved none through it since: those were stamped),
+ * neither side is idle: the socket that moved may be draining the
  * other side's bytes (an upload that a backend takes slowly keeps the client side too), and a
  * session that is idle has both still. The first read has nothing to compare with: when bytes
  * wait in either socket for its peer, the side gets GRACE_MS more and is read again. Two
@@ -30,7 +31,10 @@ look(struct sl_session *s, unsigned side, bool *moved, bool *in_flight)
 {
 	unsigned bit = 1u << side;
 	uint32_t was = s->kmoved[side];
-	bool known = (s->kmoved_known & bit) != 0;
+	/* bytes sluice moved through the socket since the last read are in its count too, and
+	 * were stamped then: compared with that read, they would read as the socket's own
+	 * progress now and restart a clock that ran from them (a cut at twice the timeout) */
+	bool known = (s->kmoved_known & bit) != 0 && sl_fwd_moved_ms(&s->fwd, side) <= s->klook_ms;
 	uint64_t count;
 
 	*moved = *in_flight = false;
@@ -47,6 +51,7 @@ sl__idle_start(struct sl_session *s)
 {
 	s->kmoved_known = 0;
 	s->kmoved[0] = s->kmoved[1] = 0;
+	s->klook_ms = 0;
 }
 
 void
@@ -56,6 +61,7 @@ sl__idle_look(struct sl_session *s, const uint32_t idle_ms[2], uint64_t now)
 
 	for (unsigned side = 0; side < 2; side++)
 		known &= look(s, side, &moved[side], &in_flight[side]);
+	s->klook_ms = now;
 	if (moved[0] || moved[1]) {
 		sl_fwd_set_moved_ms(&s->fwd, now);
 		return;

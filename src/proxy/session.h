@@ -120,8 +120,12 @@ struct sl_session {
 		 * LOCAL_WAIT: when it ends (timeouts.connect from the first failure) */
 		uint64_t queue_until;
 		/* FORWARDING, DRAINING (idle.c): the low 32 bits of each socket's own count
-		 * (sl_sock_progress()) when an idle deadline last looked at it */
-		uint32_t kmoved[2];
+		 * (sl_sock_progress()) when an idle deadline last looked at it, and when that was
+		 * (loop clock, ms) */
+		struct {
+			uint32_t kmoved[2];
+			uint64_t klook_ms;
+		};
 	};
 	struct sl_session *qnext, *qprev; /* the group's queue on this worker (struct sl_wgroup) */
 	/* metrics.c: clock (us) at accept; at connect start, then from connected until the

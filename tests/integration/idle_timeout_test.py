@@ -213,5 +213,38 @@ class IdleTimeout(unittest.TestCase):
                 self.assertEqual(0, px.stop(), px.stderr())
 
 
+    def test_a_session_quiet_after_a_looked_at_backlog_is_cut_one_timeout_after_its_last_byte(self):
+        """The backend sends more than the sockets hold at once and stays quiet; the client
+        reads nothing until an idle deadline has passed (which looks at the sockets, bytes in
+        flight: a grace), then reads it all and stays quiet too. The bytes sluice moved after
+        that look are not the sockets' own progress at the next deadline: the session is cut
+        one timeout after the last byte, not two."""
+        size, idle = 8 * 1024 * 1024, 3.0
+        go = threading.Event()
+
+        def send_then_hold(conn):
+            conn.sendall(b"b" * size)
+            go.wait(60)
+
+        self.addCleanup(go.set)
+        for forward in ("copy", "auto"):
+            with self.subTest(forward=forward), Server(send_then_hold) as d:
+                port = free_port()
+                with Sluice(["-c", config(port, d.addr, forward, f"{idle:g}s")], port=port):
+                    with socket.socket() as s:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                        s.connect(("127.0.0.1", port))
+                        time.sleep(idle + 0.6)  # the scenario: a deadline passes unread
+                        s.settimeout(30 * SLOW)
+                        got, last = 0, None
+                        while data := s.recv(1 << 20):
+                            got += len(data)
+                            last = time.monotonic()
+                        cut = time.monotonic() - last
+                    self.assertEqual(size, got)
+                    # the first deadline after the last byte, not the one after it
+                    self.assertGreater(cut, idle * 0.9)
+                    self.assertLess(cut, idle * 1.5, f"cut {cut:.1f} s after the last byte")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
