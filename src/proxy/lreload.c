@@ -629,7 +629,9 @@ sl__listeners_apply(struct sl_proxy *p, struct sl_lplan *pl, const struct sl_con
 	/* the sockets are in their reuseport groups: the steering program can name them */
 	for (size_t k = 0; k < pl->n; k++)
 		if (pl->fresh[k])
-			sl__proxy_steer(p, pl->slot[k], pl->donor[k] != SIZE_MAX);
+			sl__proxy_steer(p, pl->slot[k], pl->donor[k] != SIZE_MAX,
+			                pl->donor[k] != SIZE_MAX &&
+			                        p->lslots[pl->donor[k]].steered);
 	sl__wjob_run(p, &job->base, job_msg, APPLY_TIMEOUT_MS, "reload", "listener");
 
 	/* the workers closed the retired listeners and their sessions in the filter chain: what

@@ -63,7 +63,7 @@ steer_pin(const struct sl_config *cfg)
 }
 
 void
-sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited)
+sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited, bool carried_cpu)
 {
 	const struct sl_config_listener *c = &p->lslots[i].cfg;
 	size_t nl = p->lcap;
@@ -101,6 +101,14 @@ sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited)
 	if (err == 0) {
 		sl_log_info("listener %s: steering by CPU: %u workers, one per CPU", c->name,
 		            p->nworkers);
+		goto out_free;
+	}
+	if (carried_cpu) {
+		/* the program the sockets came with maps them to the same workers' CPUs */
+		p->lslots[i].steered = true;
+		sl_log_warn("listener %s: steering: cpu: %s: the sockets keep the steering program "
+		            "they had",
+		            c->name, why);
 		goto out_free;
 	}
 	sl_log_warn("listener %s: steering: cpu: %s: steering by hash", c->name, why);
@@ -397,7 +405,7 @@ sl_proxy_listen(struct sl_proxy *p)
 	}
 	/* every worker's socket is in its listener's group now: the map can name them */
 	for (size_t i = 0; i < p->cfg->nlisteners; i++)
-		sl__proxy_steer(p, i, p->ninherited > 0);
+		sl__proxy_steer(p, i, p->ninherited > 0, false);
 	p->listening = true;
 	return 0;
 

@@ -1014,10 +1014,12 @@ int sl__proxy_post(struct sl_pworker *w, struct sl_msg *m);
  * Attaches the steering program to every worker's socket of listener slot <i> if it has
  * steering: cpu (and sets the slot's steered), or removes one its sockets may carry
  * (<inherited>: they come from another process, or from another listener), also when the
- * steering program cannot be attached. Logs what it cannot do; never fails. Controlling
- * thread; may block up to 2 s (sl__steer_attach()).
+ * steering program cannot be attached, unless <carried_cpu>: the sockets are a listener's of
+ * this process that steered them by CPU, whose program (mapping the same sockets to the same
+ * workers) is kept then (a re-open after the privilege drop, which took CAP_BPF). Logs what it
+ * cannot do; never fails. Controlling thread; may block up to 2 s (sl__steer_attach()).
  */
-void sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited);
+void sl__proxy_steer(struct sl_proxy *p, size_t i, bool inherited, bool carried_cpu);
 
 /* ---- handover.c ---- */
 

@@ -55,12 +55,12 @@ class Steering(unittest.TestCase):
         self.backend = Server(echo_handler).__enter__()
         self.addCleanup(self.backend.close)
 
-    def start(self, steering, workers=2, extra="", prefix=()):
+    def start(self, steering, workers=2, extra="", prefix=(), top=""):
         """sluice on the two CPUs (worker i pinned to CPUS[i] under cpu steering)."""
         port = free_port()
         path = os.path.join(self.dir, "sluice.yaml")
         with open(path, "w") as f:
-            f.write(f"workers: {workers}\ncontrol: {{ path: {self.sock} }}\n"
+            f.write(f"workers: {workers}\ncontrol: {{ path: {self.sock} }}\n{top}"
                     f"listeners:\n  - name: front\n    address: 127.0.0.1:{port}\n    group: g\n"
                     f"    steering: {steering}\n{extra}"
                     f"groups:\n  - name: g\n    backends:\n      - address: {self.backend.addr}\n")
@@ -117,6 +117,26 @@ class Steering(unittest.TestCase):
         self.assertIn("listener front: takes over the sockets", px.stderr())
         self.assertEqual(2, px.stderr().count("listener front: steering by CPU: 2 workers"),
                          px.stderr())
+        self.assertEqual([0] * 8, self.workers_of(port, CPUS[0], 8))
+        self.assertEqual([1] * 8, self.workers_of(port, CPUS[1], 8))
+
+    def test_a_re_open_after_the_privilege_drop_keeps_the_sockets_steering_program(self):
+        """Run as another user, sluice keeps no CAP_BPF: a reload that re-opens the listener
+        on its sockets cannot load a new program, and keeps the one they carry (its map holds
+        the same sockets) rather than steering by hash."""
+        os.chmod(self.dir, 0o755)  # the reload reads the file as that user
+        px, port = self.start("cpu", extra="    backlog: 100\n", top="user: nobody\n")
+        path = os.path.join(self.dir, "sluice.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("backlog: 100", "backlog: 200"))
+        os.chmod(path, 0o644)
+        px.proc.send_signal(signal.SIGHUP)
+        wait_for_text(px, "reloaded")
+        self.assertIn("listener front: steering: cpu: the kernel refused to load the steering "
+                      "program: Operation not permitted (it needs CAP_BPF or root): the sockets "
+                      "keep the steering program they had", px.stderr())
         self.assertEqual([0] * 8, self.workers_of(port, CPUS[0], 8))
         self.assertEqual([1] * 8, self.workers_of(port, CPUS[1], 8))
 
