@@ -73,8 +73,9 @@ static bool differs(enum sl__config_section sec, const char *a, const char *b, c
 
 /*
  * Groups are matched by name, not by place: each of <b>'s that is one of <a>'s must have the
- * same keys of class <from> or above. One <b> adds or <a> has and <b> leaves out is not a
- * difference here: the proxy fills or retires a group slot, or refuses (greload.c).
+ * same keys of class <from> or above. One <b> adds or <a> has and <b> leaves out is no reason
+ * for a restart (the proxy fills or retires a group slot, or refuses: greload.c), but it is a
+ * change the reload applies.
  */
 static bool
 groups_differ(const struct sl__config_key *k, const char *a, const char *b, const char *path,
@@ -95,11 +96,26 @@ groups_differ(const struct sl__config_key *k, const char *a, const char *b, cons
 
 		while (i < na && strcmp(ga[i].name, gb[j].name) != 0)
 			i++;
-		if (i == na)
+		if (i == na) {
+			if (from < SL__RELOAD_RESTART) {
+				add_reason(why, size, "%sgroup %s was added", path, gb[j].name);
+				any = true;
+			}
 			continue;
+		}
 		snprintf(sub, sizeof(sub), "%sgroup %s: ", path, gb[j].name);
 		any |= differs(k->child, (const char *)&ga[i], (const char *)&gb[j], sub, from, why,
 		               size);
+	}
+	for (size_t i = 0; i < na && from < SL__RELOAD_RESTART; i++) {
+		size_t j = 0;
+
+		while (j < nb && strcmp(ga[i].name, gb[j].name) != 0)
+			j++;
+		if (j == nb) {
+			add_reason(why, size, "%sgroup %s was removed", path, ga[i].name);
+			any = true;
+		}
 	}
 	return any;
 }

@@ -1551,7 +1551,7 @@ get_number(struct sl__config_load *x, const yaml_node_t *v, const char *key, dou
 	d = strtod(s, &end);
 	if (*end != '\0' || d != d || d < 0 || d > 1e300)
 		goto bad;
-	*out = d;
+	*out = d + 0.0; /* -0 is 0: a file that says either is the same file */
 	return true;
 bad:
 	type_error(x, v, "a number from 0 to 1e300 such as 0.25 or 5e8", key);

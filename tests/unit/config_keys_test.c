@@ -445,6 +445,67 @@ a_changed_listener_is_named_with_its_key(void **state)
 	sl_test_config_fini(&b);
 }
 
+/* A group added or removed is a change the reload applies, never a reason to restart. */
+static void
+groups_added_and_removed_are_changes(void **state)
+{
+	static const char one[] = "listeners:\n"
+	                          "  - { address: 127.0.0.1:8080, group: web }\n"
+	                          "groups:\n"
+	                          "  - name: web\n"
+	                          "    backends: [{ address: 127.0.0.1:9001 }]\n"
+	                          "  - name: old\n"
+	                          "    backends: [{ address: 127.0.0.1:9002 }]\n";
+	static const char other[] = "listeners:\n"
+	                            "  - { address: 127.0.0.1:8080, group: web }\n"
+	                            "groups:\n"
+	                            "  - name: web\n"
+	                            "    backends: [{ address: 127.0.0.1:9001 }]\n"
+	                            "  - name: api\n"
+	                            "    backends: [{ address: 127.0.0.1:9002 }]\n";
+	struct sl_test_load a = sl_test_config_load(one);
+	struct sl_test_load b = sl_test_config_load(other);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group api was added, group old was removed", why);
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
+/* -0 is 0: a number written either way is the same value, no change at a reload */
+static void
+negative_zero_is_zero(void **state)
+{
+	static const char zero[] = "listeners:\n"
+	                           "  - { address: 127.0.0.1:8080, group: web }\n"
+	                           "groups:\n"
+	                           "  - name: web\n"
+	                           "    backends: [{ address: 127.0.0.1:9001 }]\n"
+	                           "alerts: { rules: [{ name: r, metric: rss, above: 0 }] }\n";
+	static const char minus[] = "listeners:\n"
+	                            "  - { address: 127.0.0.1:8080, group: web }\n"
+	                            "groups:\n"
+	                            "  - name: web\n"
+	                            "    backends: [{ address: 127.0.0.1:9001 }]\n"
+	                            "alerts: { rules: [{ name: r, metric: rss, above: -0 }] }\n";
+	struct sl_test_load a = sl_test_config_load(zero);
+	struct sl_test_load b = sl_test_config_load(minus);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	assert_false(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+}
+
 /* A group's backends are matched by name, as the reload applies them: order is no change. */
 static void
 backends_are_matched_by_name_not_by_place(void **state)
@@ -540,6 +601,8 @@ main(void)
 	        cmocka_unit_test(a_groups_balance_and_send_proxy_are_live),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(backends_are_matched_by_name_not_by_place),
+	        cmocka_unit_test(groups_added_and_removed_are_changes),
+	        cmocka_unit_test(negative_zero_is_zero),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
