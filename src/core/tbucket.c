@@ -250,14 +250,19 @@ uint64_t
 sl_tbucket_wait_ns(const struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now_ns,
                    uint32_t n)
 {
-	struct tb_time need, w = tb_window(r);
+	struct tb_time debt, need, w = tb_window(r);
 
 	if (r->rate == 0 || n == 0)
 		return 0;
 	if (n > r->burst)
 		return UINT64_MAX;
-	/* the take succeeds once debt + cost <= window */
-	need = tb_add(tb_debt(b, r, now_ns), tb_cost(r, n), r->rate);
+	/* the take succeeds once debt + cost <= window; a debt past the window is a clock behind
+	 * another's, which the take waits out too, unless it is a step back past the skew that
+	 * the take restarts empty from (sl_tbucket_try_take()) */
+	debt = tb_sub(tb_base(b, r, now_ns), (struct tb_time){now_ns, 0}, r->rate);
+	if (tb_less(w, debt) && debt.ns - w.ns > SL_TBUCKET_MAX_SKEW_NS)
+		debt = w;
+	need = tb_add(debt, tb_cost(r, n), r->rate);
 	if (!tb_less(w, need))
 		return 0;
 	need = tb_sub(need, w, r->rate);

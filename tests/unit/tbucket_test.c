@@ -140,6 +140,27 @@ tbucket_follow_fits_a_bucket_to_a_changed_rate_once(void **state)
 	assert_int_equal(500, drain(&b, &fast, t + SEC / 2));
 }
 
+/* a clock half a second behind the last take's (within the skew): the wait says when the take
+ * succeeds by that clock, not a window's worth */
+static void
+tbucket_wait_by_a_clock_behind_the_last_take_is_the_takes(void **state)
+{
+	struct sl_tbucket_rate r;
+	struct sl_tbucket b, probe;
+	uint64_t t0 = 100 * SEC, t1 = t0 - SEC / 2, wait;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&r, 1000, 10));
+	sl_tbucket_init(&b);
+	assert_true(sl_tbucket_try_take(&b, &r, t0, 10));
+	wait = sl_tbucket_wait_ns(&b, &r, t1, 1);
+	assert_true(wait > SEC / 2);
+	probe = b;
+	assert_false(sl_tbucket_try_take(&probe, &r, t1 + wait - 1, 1));
+	probe = b;
+	assert_true(sl_tbucket_try_take(&probe, &r, t1 + wait, 1));
+}
+
 static void
 tbucket_refused_take_changes_nothing(void **state)
 {
@@ -467,6 +488,7 @@ main(void)
 	        cmocka_unit_test(tbucket_take_upto_unlimited_grants_everything_asked),
 	        cmocka_unit_test(tbucket_take_upto_at_the_largest_byte_rate_does_not_overflow),
 	        cmocka_unit_test(tbucket_follow_fits_a_bucket_to_a_changed_rate_once),
+	        cmocka_unit_test(tbucket_wait_by_a_clock_behind_the_last_take_is_the_takes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
