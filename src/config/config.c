@@ -259,6 +259,38 @@ config_flow_too_deep(const char *text, size_t len)
 }
 
 /*
+ * YAML tags would change what a value means (!!binary decodes it, !!null empties it) where
+ * sluice reads every value as it is written: a node whose tag is not its kind's plain one is
+ * refused, at its place. !!str, and no tag at all, are the plain scalar's.
+ */
+static void
+config_check_tags(struct sl__config_load *x, yaml_document_t *doc)
+{
+	static const char core[] = "tag:yaml.org,2002:";
+
+	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+		const char *tag = (const char *)n->tag;
+		const char *plain = n->type == YAML_SCALAR_NODE     ? YAML_DEFAULT_SCALAR_TAG
+		                    : n->type == YAML_SEQUENCE_NODE ? YAML_DEFAULT_SEQUENCE_TAG
+		                                                    : YAML_DEFAULT_MAPPING_TAG;
+
+		if (tag == NULL || strcmp(tag, plain) == 0)
+			continue;
+		if (strncmp(tag, core, sizeof(core) - 1) == 0)
+			sl__config_error(x, n->start_mark,
+			                 "YAML tags are not supported (\"!!%s\"): write the value "
+			                 "without one",
+			                 tag + sizeof(core) - 1);
+		else
+			sl__config_error(x, n->start_mark,
+			                 "YAML tags are not supported (\"%s\"): write the value "
+			                 "without one",
+			                 tag);
+		if (sl__config_stopped(x))
+			return;
+	}
+}
+/*
  * A pass over the parser's events for the whole text, before libyaml composes any document (it
  * keeps every node of one in memory, about 160 bytes each): records one error at the first list
  * or mapping nested more than CONFIG_DEPTH_MAX levels below the top one, or at the first node
@@ -442,10 +474,11 @@ sl_config_load_string(struct sl_config **out, const char *source, const char *te
 	x.nseen = (size_t)(doc.nodes.top - doc.nodes.start);
 	x.seen = sl__config_calloc(&x, x.nseen, 1);
 	if (!x.oom)
+		config_check_tags(&x, &doc);
+	if (!x.oom && !sl__config_stopped(&x))
 		sl__config_walk(&x);
 	if (!sl__config_stopped(&x))
-		if (!sl__config_stopped(&x))
-			sl__config_validate(&x);
+		sl__config_validate(&x);
 	if (!sl__config_stopped(&x) && yaml_document_get_root_node(&doc)) {
 		/* a second document is almost always a merge mistake: refuse it */
 		if (!yaml_parser_load(&parser, &extra)) {

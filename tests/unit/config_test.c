@@ -46,6 +46,33 @@ assert_errors(const char *yaml, const char *want)
 	sl_test_config_fini(&r);
 }
 
+/* a YAML tag would change what a value means: refused where it stands; !!str is plain */
+static void
+config_refuses_yaml_tags_but_str(void **state)
+{
+	struct sl_test_load r;
+
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "groups:\n"
+	              "  - name: !!null web\n"
+	              "    backends: !custom\n"
+	              "      - address: 127.0.0.1:9001\n",
+	              "t.yaml:4:11: YAML tags are not supported (\"!!null\"): write the value "
+	              "without one\n"
+	              "t.yaml:5:15: YAML tags are not supported (\"!custom\"): write the value "
+	              "without one\n");
+	r = sl_test_config_load("listeners:\n"
+	                        "  - address: !!str 127.0.0.1:8080\n"
+	                        "groups:\n"
+	                        "  - name: web\n"
+	                        "    backends:\n"
+	                        "      - address: 127.0.0.1:9001\n");
+	assert_int_equal(0, r.rc);
+	sl_test_config_fini(&r);
+}
+
 static void
 config_minimal_applies_defaults(void **state)
 {
@@ -2447,6 +2474,7 @@ main(void)
 	        cmocka_unit_test(config_reports_health_send_longer_than_4096_bytes),
 	        cmocka_unit_test(config_reports_passive_failures_over_1000),
 	        cmocka_unit_test(config_reports_maglev_table_size_over_the_largest_prime),
+	        cmocka_unit_test(config_refuses_yaml_tags_but_str),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
