@@ -801,7 +801,9 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 	if (v[SL__KEY_PROXY_IN_VERSION])
 		get_key(x, v[SL__KEY_PROXY_IN_VERSION], SL__KEY_PROXY_IN_VERSION, &ver);
 	pi->versions = ver;
-	if (ver == 0)
+	/* with the header off, a list written anyway is still checked: what --check takes, a
+	 * reload that turns the header on takes too */
+	if (ver == 0 && !v[SL__KEY_PROXY_IN_TRUSTED])
 		return;
 	if (!v[SL__KEY_PROXY_IN_TRUSTED]) {
 		sl__config_error(
@@ -879,10 +881,9 @@ walk_source_limits(struct sl__config_load *x, yaml_node_t *map, struct sl_config
 		get_key(x, v[SL__KEY_SOURCE_RATE], SL__KEY_SOURCE_RATE, &rate);
 	burst = rate;
 	if (v[SL__KEY_SOURCE_BURST] &&
-	    get_key(x, v[SL__KEY_SOURCE_BURST], SL__KEY_SOURCE_BURST, &burst) &&
-	    !v[SL__KEY_SOURCE_RATE])
+	    get_key(x, v[SL__KEY_SOURCE_BURST], SL__KEY_SOURCE_BURST, &burst) && rate == 0)
 		sl__config_error(x, v[SL__KEY_SOURCE_BURST]->start_mark,
-		                 "\"burst\" needs a \"rate\"");
+		                 "\"burst\" needs a \"rate\" above 0");
 	sl_tbucket_rate_init(&sl->limits.rate, rate, burst ? burst : 1);
 	if (v[SL__KEY_SOURCE_BAN])
 		walk_ban(x, v[SL__KEY_SOURCE_BAN], &sl->limits.ban);

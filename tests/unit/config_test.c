@@ -73,6 +73,30 @@ config_refuses_yaml_tags_but_str(void **state)
 	sl_test_config_fini(&r);
 }
 
+/* values a file holds but would not use yet are checked too: a reload may use them */
+static void
+config_checks_values_a_reload_may_use_later(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    proxy_protocol: { version: off, trusted: [garbage] }\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:9001\n",
+	              "t.yaml:3:47: bad prefix \"garbage\" in \"trusted\": not a numeric IPv4 "
+	              "address\n");
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "    source_limits: { max_connections: 4, rate: 0, burst: 5 }\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:9001\n",
+	              "t.yaml:3:58: \"burst\" needs a \"rate\" above 0\n");
+}
+
 static void
 config_minimal_applies_defaults(void **state)
 {
@@ -2475,6 +2499,7 @@ main(void)
 	        cmocka_unit_test(config_reports_passive_failures_over_1000),
 	        cmocka_unit_test(config_reports_maglev_table_size_over_the_largest_prime),
 	        cmocka_unit_test(config_refuses_yaml_tags_but_str),
+	        cmocka_unit_test(config_checks_values_a_reload_may_use_later),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
