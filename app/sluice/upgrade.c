@@ -239,6 +239,14 @@ converse(struct upgrade *u, int c, pid_t pid)
 
 	set_wait(c, STEP_WAIT_S);
 	n = recv_msg(c, &in, &err, why, sizeof(why));
+	if (n == -EMSGSIZE) {
+		/* sl_fdpass_recv() closed what came with it */
+		sl_log_warn("upgrade: pid %ld on %s sent file descriptors, which no request "
+		            "carries; refused",
+		            (long)pid, u->path);
+		send_text(c, "X a request carries no file descriptors", NULL, 0);
+		return false;
+	}
 	if (err != 0 || in.kind != SL__HANDOVER_TAKE) {
 		sl_log_warn("upgrade: pid %ld on %s sent no upgrade request; ignored", (long)pid,
 		            u->path);

@@ -436,14 +436,18 @@ listeners:
             self.assertEqual(0o600, os.stat(self.sock_path).st_mode & 0o777)
             self.assertEqual(0, px.stop())
 
-    def take_and_vanish(self, request, meanwhile=None):
-        """Plays a new process that sends <request>, receives what comes, calls <meanwhile>
-        (if given) and goes away."""
+    def take_and_vanish(self, request, meanwhile=None, send_fd=None):
+        """Plays a new process that sends <request> (with the descriptor <send_fd>, if given),
+        receives what comes, calls <meanwhile> (if given) and goes away."""
         fds = []
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
             c.settimeout(10 * SLOW)
             c.connect(self.sock_path)
-            c.send(request)
+            if send_fd is None:
+                c.send(request)
+            else:
+                c.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                       array.array("i", [send_fd]))])
             while True:
                 a = array.array("i")
                 msg, anc, _, _ = c.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
@@ -504,6 +508,12 @@ listeners:
             px = self.start(["-c", self.cfg])
             msg, _ = self.take_and_vanish(b"hello?")
             self.assertTrue(msg.startswith(b"X unknown request"), msg)
+            r, w = os.pipe()
+            self.addCleanup(os.close, r)
+            self.addCleanup(os.close, w)
+            msg, _ = self.take_and_vanish(b"sluice-upgrade 1 take", send_fd=r)
+            self.assertEqual(b"X a request carries no file descriptors", msg)
+            wait_for_text(px, "sent file descriptors, which no request carries; refused")
             msg, nfds = self.take_and_vanish(b"sluice-upgrade 1 take")
             self.assertTrue(msg.startswith(b"E "), msg)
             self.assertEqual(2 + 1 + 1, nfds)  # two workers' listeners, admin, upgrade
