@@ -197,23 +197,80 @@ sl__config_closest(const char *word, const char *const *names, size_t n)
 	return best;
 }
 
-/* The 1-based line and column of byte <off> of the text (reader errors carry only an offset). */
+/* Bytes of the line break at byte <i> of the text, as libyaml counts them (CR LF, CR, LF, and
+ * NEL, LS and PS in UTF-8), or 0 if none starts there. */
+static size_t
+config_break_at(const struct sl__config_load *x, size_t i)
+{
+	const unsigned char *t = (const unsigned char *)x->text;
+	size_t left = x->len - i;
+
+	if (t[i] == '\r')
+		return left > 1 && t[i + 1] == '\n' ? 2 : 1;
+	if (t[i] == '\n')
+		return 1;
+	if (left > 1 && t[i] == 0xc2 && t[i + 1] == 0x85)
+		return 2;
+	if (left > 2 && t[i] == 0xe2 && t[i + 1] == 0x80 && (t[i + 2] == 0xa8 || t[i + 2] == 0xa9))
+		return 3;
+	return 0;
+}
+
+/*
+ * Walks the text to byte <off> (reader errors carry only a byte offset) or to the position
+ * <*m> (libyaml's other marks count characters): fills whichever of the two was not given.
+ * Lines end as libyaml ends them; columns count characters (UTF-8 continuation bytes and a
+ * leading BOM count none).
+ */
+static void
+config_walk_to(const struct sl__config_load *x, size_t *off, yaml_mark_t *m, bool by_off)
+{
+	const unsigned char *t = (const unsigned char *)x->text;
+	size_t i = x->len >= 3 && t[0] == 0xef && t[1] == 0xbb && t[2] == 0xbf ? 3 : 0;
+	size_t line = 0, column = 0, b;
+
+	while (i < x->len) {
+		if (by_off ? i >= *off : line == m->line && column >= m->column)
+			break;
+		if ((b = config_break_at(x, i)) != 0) {
+			if (!by_off && line == m->line)
+				break; /* a column past the line's end: its end */
+			line++;
+			column = 0;
+			i += b;
+			continue;
+		}
+		i++;
+		while (i < x->len && (t[i] & 0xc0) == 0x80)
+			i++; /* the rest of a UTF-8 character */
+		column++;
+	}
+	if (by_off) {
+		*m = (yaml_mark_t){.index = *off, .line = line, .column = column};
+		return;
+	}
+	*off = i;
+}
+
+/* The 1-based line and column of byte <off> of the text. */
 static yaml_mark_t
 config_mark_at(const struct sl__config_load *x, size_t off)
 {
-	yaml_mark_t m = {0, 0, 0};
-	size_t i;
+	yaml_mark_t m;
 
-	for (i = 0; i < off && i < x->len; i++) {
-		if (x->text[i] == '\n') {
-			m.line++;
-			m.column = 0;
-		} else {
-			m.column++;
-		}
-	}
-	m.index = off;
+	config_walk_to(x, &off, &m, true);
 	return m;
+}
+
+/* The byte of the text that libyaml's mark <m> (counted in characters) names. */
+static size_t
+config_byte_of(const struct sl__config_load *x, const yaml_mark_t *m)
+{
+	size_t off = 0;
+	yaml_mark_t at = *m;
+
+	config_walk_to(x, &off, &at, false);
+	return off;
 }
 
 /*
@@ -354,7 +411,7 @@ config_syntax_error(struct sl__config_load *x, const yaml_parser_t *p)
 	char ctx[SL__CONFIG_WHERE_MAX] = "";
 	const char *hint = "";
 	yaml_mark_t m = p->problem_mark;
-	size_t eol;
+	size_t at, bol, eol;
 
 	if (p->error == YAML_MEMORY_ERROR) {
 		x->oom = true;
@@ -362,19 +419,21 @@ config_syntax_error(struct sl__config_load *x, const yaml_parser_t *p)
 	}
 	if (p->error == YAML_READER_ERROR)
 		m = config_mark_at(x, p->problem_offset);
+	/* the byte the mark names, and its line's: libyaml's index counts characters */
+	at = p->error == YAML_READER_ERROR ? p->problem_offset : config_byte_of(x, &m);
+	for (bol = at; bol > 0 && x->text[bol - 1] != '\n' && x->text[bol - 1] != '\r'; bol--)
+		;
 	if (p->context && p->context_mark.index == m.index)
 		snprintf(ctx, sizeof(ctx), " (%s)", p->context);
 	else if (p->context)
 		snprintf(ctx, sizeof(ctx), " (%s that started at line %zu, column %zu)", p->context,
 		         p->context_mark.line + 1, p->context_mark.column + 1);
-	if (m.index < x->len && x->text[m.index] == '\t')
+	if (at < x->len && x->text[at] == '\t')
 		hint = "; YAML does not allow tabs for indentation";
 	/* an unquoted "[::1]:80" starts a YAML list: say so */
-	for (eol = m.index; eol < x->len && x->text[eol] != '\n'; eol++)
+	for (eol = at; eol < x->len && x->text[eol] != '\n' && x->text[eol] != '\r'; eol++)
 		;
-	if (m.index >= m.column &&
-	    memmem(x->text + m.index - m.column, eol - (m.index - m.column), "[", 1) &&
-	    memmem(x->text + m.index - m.column, eol - (m.index - m.column), "]:", 2))
+	if (memmem(x->text + bol, eol - bol, "[", 1) && memmem(x->text + bol, eol - bol, "]:", 2))
 		hint = "; write IPv6 addresses in quotes: \"[::1]:8080\"";
 	sl__config_error(x, m, "%s%s%s", p->problem ? p->problem : "syntax error", ctx, hint);
 	return x->oom ? -ENOMEM : -EINVAL;

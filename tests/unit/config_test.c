@@ -97,6 +97,28 @@ config_checks_values_a_reload_may_use_later(void **state)
 	              "t.yaml:3:58: \"burst\" needs a \"rate\" above 0\n");
 }
 
+/* positions count characters, not bytes, and lines end as YAML ends them (CR alone too); the
+ * hints look at the right byte after non-ASCII text */
+static void
+config_positions_count_characters_and_every_line_break(void **state)
+{
+	(void)state;
+	/* a control byte after "é" (two bytes, one column), on the third line */
+	assert_errors("# caf\xc3\xa9\n"
+	              "listeners:\n"
+	              "  - name: \xc3\xa9\x01\n",
+	              "t.yaml:3:12: control characters are not allowed\n");
+	/* lines ended by CR alone */
+	assert_errors("listeners:\r  - address: 127.0.0.1:8080\r    backlog: \x01\r",
+	              "t.yaml:3:14: control characters are not allowed\n");
+	/* the tab hint after a comment of non-ASCII text */
+	assert_errors("# \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n"
+	              "listeners:\n"
+	              "\t- address: 127.0.0.1:8080\n",
+	              "t.yaml:3:1: found character that cannot start any token (while scanning "
+	              "for the next token); YAML does not allow tabs for indentation\n");
+}
+
 static void
 config_minimal_applies_defaults(void **state)
 {
@@ -2500,6 +2522,7 @@ main(void)
 	        cmocka_unit_test(config_reports_maglev_table_size_over_the_largest_prime),
 	        cmocka_unit_test(config_refuses_yaml_tags_but_str),
 	        cmocka_unit_test(config_checks_values_a_reload_may_use_later),
+	        cmocka_unit_test(config_positions_count_characters_and_every_line_break),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
