@@ -1079,12 +1079,15 @@ walk_passive(struct sl__config_load *x, yaml_node_t *map, struct sl_config_passi
 	if (!walk_section(x, map, "for \"passive\"", "in passive", SL__SEC_PASSIVE, v, p, NULL))
 		return;
 	if (p->backoff_ms > p->max_backoff_ms)
-		sl__config_error(
-		        x,
-		        (v[SL__KEY_PASSIVE_BACKOFF] ? v[SL__KEY_PASSIVE_BACKOFF] : map)->start_mark,
-		        "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
-		        "\"max_backoff\" (%" PRIu32 "ms)",
-		        p->backoff_ms, p->max_backoff_ms);
+		sl__config_error(x,
+		                 /* at the side written: the other is its default */
+		                 (v[SL__KEY_PASSIVE_BACKOFF]       ? v[SL__KEY_PASSIVE_BACKOFF]
+		                  : v[SL__KEY_PASSIVE_MAX_BACKOFF] ? v[SL__KEY_PASSIVE_MAX_BACKOFF]
+		                                                   : map)
+		                         ->start_mark,
+		                 "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
+		                 "\"max_backoff\" (%" PRIu32 "ms)",
+		                 p->backoff_ms, p->max_backoff_ms);
 }
 
 static void
@@ -1219,7 +1222,10 @@ walk_discover(struct sl__config_load *x, yaml_node_t *map, struct sl_config_disc
 	}
 	if (d->ttl_min_ms > d->ttl_max_ms)
 		sl__config_error(x,
-		                 (v[SL__KEY_DISCOVER_TTL_MIN] ? v[SL__KEY_DISCOVER_TTL_MIN] : map)
+		                 /* at the side written: the other is its default */
+		                 (v[SL__KEY_DISCOVER_TTL_MIN]   ? v[SL__KEY_DISCOVER_TTL_MIN]
+		                  : v[SL__KEY_DISCOVER_TTL_MAX] ? v[SL__KEY_DISCOVER_TTL_MAX]
+		                                                : map)
 		                         ->start_mark,
 		                 "discover \"ttl_min\" (%" PRIu32 "ms) must not be longer than "
 		                 "\"ttl_max\" (%" PRIu32 "ms)",

@@ -119,6 +119,22 @@ config_positions_count_characters_and_every_line_break(void **state)
 	              "for the next token); YAML does not allow tabs for indentation\n");
 }
 
+/* a rule across two keys, one of them written: the error is at the one written */
+static void
+config_cross_key_errors_point_at_the_key_written(void **state)
+{
+	(void)state;
+	assert_errors("listeners:\n"
+	              "  - address: 127.0.0.1:8080\n"
+	              "groups:\n"
+	              "  - name: web\n"
+	              "    passive: { failures: 3, max_backoff: 500ms }\n"
+	              "    backends:\n"
+	              "      - address: 127.0.0.1:9001\n",
+	              "t.yaml:5:42: passive \"backoff\" (1000ms) must not be longer than "
+	              "\"max_backoff\" (500ms)\n");
+}
+
 static void
 config_minimal_applies_defaults(void **state)
 {
@@ -2523,6 +2539,7 @@ main(void)
 	        cmocka_unit_test(config_refuses_yaml_tags_but_str),
 	        cmocka_unit_test(config_checks_values_a_reload_may_use_later),
 	        cmocka_unit_test(config_positions_count_characters_and_every_line_break),
+	        cmocka_unit_test(config_cross_key_errors_point_at_the_key_written),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
