@@ -97,9 +97,11 @@ SL_API const char *sl_addr_tcp_unusable(const struct sl_addr *a);
 
 /*
  * An address as sluice takes one wherever it is configured (a file, a flag, sluicectl):
- * sl_addr_parse(), then refused if IPv4-mapped (sl_addr_is_v4_mapped()) or if TCP cannot use
+ * sl_addr_parse(), then refused if IPv4-mapped (sl_addr_is_v4_mapped()), if TCP cannot use
  * it (a multicast address, 224.0.0.0/4 or ff00::/8, or 255.255.255.255: a listen there takes
- * no client, a connect fails). Returns 0, or -EINVAL with the reason in <why> (<size> bytes).
+ * no client, a connect fails) or if it is IPv6 link-local (fe80::/10: the kernel takes one only
+ * with an interface, which the address cannot name). Returns 0, or -EINVAL with the reason in
+ * <why> (<size> bytes).
  */
 SL_API int sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0,
                                     char *why, size_t size);

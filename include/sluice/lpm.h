@@ -29,7 +29,7 @@ struct sl_lpm_stats {
 	size_t prefixes4, prefixes6;
 	size_t nodes4, nodes6;           /* 64-way nodes below the first level, 32 bytes each */
 	size_t leaves4, leaves6;         /* leaf runs stored, 4 bytes each */
-	unsigned root_bits4, root_bits6; /* first level: 2^bits entries of 4 bytes */
+	unsigned root_bits4, root_bits6; /* first level: 2^bits entries (IPv4 8 bytes, IPv6 4) */
 };
 
 /* Makes an empty builder. Returns 0 or -ENOMEM. Single-threaded: one thread owns a builder. */

@@ -281,6 +281,15 @@ sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0, 
 		snprintf(why, size, "%s, which TCP cannot use", bad);
 		return -EINVAL;
 	}
+	if (a->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr)) {
+		/* the kernel takes one only with an interface (a zone: fe80::1%eth0), which an
+		 * address here cannot name: every bind or connect would fail */
+		snprintf(why, size,
+		         "a link-local address (fe80::/10), which needs an interface "
+		         "sluice cannot name: use a global or unique-local one");
+		return -EINVAL;
+	}
 	return 0;
 }
 

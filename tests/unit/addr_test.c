@@ -202,7 +202,8 @@ addr_refuses_host_names_and_garbage(void **state)
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "", false, &why));
 }
 
-/* what a file, a flag or sluicectl takes: no mapped form, nothing TCP cannot use */
+/* what a file, a flag or sluicectl takes: no mapped form, nothing TCP cannot use, no
+ * link-local address (it needs a zone) */
 static void
 addr_configured_refuses_mapped_multicast_and_broadcast_addresses(void **state)
 {
@@ -216,6 +217,12 @@ addr_configured_refuses_mapped_multicast_and_broadcast_addresses(void **state)
 	        {"[::ffff:10.0.0.5]:80", "an IPv4 address in IPv6 form (IPv4-mapped): write the "
 	                                 "IPv4 address, 10.0.0.5:80"},
 	        {"127.0.0.1:0", "port out of range (1-65535)"},
+	        {"[fe80::1]:80",
+	         "a link-local address (fe80::/10), which needs an interface sluice "
+	         "cannot name: use a global or unique-local one"},
+	        {"[febf::1]:80",
+	         "a link-local address (fe80::/10), which needs an interface sluice "
+	         "cannot name: use a global or unique-local one"},
 	};
 	struct sl_addr a;
 	char why[128];
@@ -231,7 +238,8 @@ addr_configured_refuses_mapped_multicast_and_broadcast_addresses(void **state)
 	assert_int_equal(0, sl_addr_parse_configured(&a, "223.255.255.255:80", false, why, 128));
 	assert_int_equal(0, sl_addr_parse_configured(&a, "240.0.0.1:80", false, why, 128));
 	assert_int_equal(0, sl_addr_parse_configured(&a, "255.255.255.254:80", false, why, 128));
-	assert_int_equal(0, sl_addr_parse_configured(&a, "[fe80::1]:80", false, why, 128));
+	assert_int_equal(0, sl_addr_parse_configured(&a, "[fec0::1]:80", false, why, 128));
+	assert_int_equal(0, sl_addr_parse_configured(&a, "[fd00::1]:80", false, why, 128));
 	assert_int_equal(0, sl_addr_parse_configured(&a, "0.0.0.0:0", true, why, 128));
 }
 
