@@ -741,24 +741,107 @@ add_cidr_list(struct sl__config_load *x, yaml_node_t *v, const char *key, struct
 	}
 }
 
+/* A prefix of a list read again to find the one listed twice (duplicate_report()). */
+struct listed_prefix {
+	struct sl_cidr c;
+	const yaml_node_t *node;
+	const char *list;
+	size_t order; /* in the file: lists in the order given, items in theirs */
+};
+
+static int
+listed_prefix_cmp(const void *pa, const void *pb)
+{
+	const struct listed_prefix *a = pa, *b = pb;
+	int d = memcmp(&a->c, &b->c, sizeof(a->c));
+
+	if (d != 0)
+		return d;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
 /*
- * Builds the table of <b> into <*out>; a prefix listed twice is reported at <at> (the key of
- * the last list read) as "<what> the same prefix more than once". Frees nothing: the caller
- * destroys <b>.
+ * Reports the first prefix (in the file's order) that lists[0..n-1] (named names[]) hold
+ * twice, however each was written (10.0.0.0/8 and "::ffff:10.0.0.0/104" are one), at its
+ * second place, naming the first; or, should none be found, at <at>. Only once a table
+ * build said one is there: sorting every prefix costs nothing on the way that succeeds.
  */
 static void
-build_lpm(struct sl__config_load *x, struct sl_lpm_builder *b, const yaml_node_t *at,
-          const char *what, struct sl_lpm **out)
+duplicate_report(struct sl__config_load *x, yaml_node_t *const *lists, const char *const *names,
+                 size_t n, const yaml_node_t *at)
 {
+	struct listed_prefix *v = NULL, *dup = NULL;
+	size_t count = 0, cap = 0;
+	char text[SL_CIDR_STRLEN];
+
+	for (size_t k = 0; k < n; k++) {
+		if (lists[k] == NULL || lists[k]->type != YAML_SEQUENCE_NODE)
+			continue;
+		for (yaml_node_item_t *it = lists[k]->data.sequence.items.start;
+		     it < lists[k]->data.sequence.items.top; it++) {
+			yaml_node_t *p = node_at(x, *it);
+			const char *s = p != NULL ? scalar_text(p) : NULL;
+			struct sl_cidr c;
+
+			if (s == NULL || sl_cidr_parse(&c, s, 0, NULL) != 0)
+				continue;
+			if (count == cap) {
+				struct listed_prefix *w =
+				        realloc(v, (cap ? 2 * cap : 64) * sizeof(*v));
+
+				if (w == NULL) {
+					x->oom = true;
+					free(v);
+					return;
+				}
+				v = w;
+				cap = cap ? 2 * cap : 64;
+			}
+			memset(&v[count], 0, sizeof(v[count]));
+			v[count].c = c;
+			v[count].node = p;
+			v[count].list = names[k];
+			v[count].order = count;
+			count++;
+		}
+	}
+	if (count > 0)
+		qsort(v, count, sizeof(*v), listed_prefix_cmp);
+	for (size_t i = 1; i < count; i++)
+		if (memcmp(&v[i].c, &v[i - 1].c, sizeof(v[i].c)) == 0 &&
+		    (dup == NULL || v[i].order < dup[1].order))
+			dup = &v[i - 1];
+	if (dup == NULL) {
+		sl__config_error(x, at->start_mark, "a prefix is listed more than once");
+	} else {
+		sl_cidr_format(&dup[0].c, text, sizeof(text));
+		sl__config_error(x, dup[1].node->start_mark,
+		                 "prefix %s is listed twice: in \"%s\" at line %zu, and here in "
+		                 "\"%s\"",
+		                 text, dup[0].list, dup[0].node->start_mark.line + 1, dup[1].list);
+	}
+	free(v);
+}
+
+/*
+ * Builds the table of <b> into <*out>; a prefix that lists[0..n-1] (named names[]) hold twice
+ * is reported at its second place (duplicate_report()). Frees nothing: the caller destroys
+ * <b>.
+ */
+static void
+build_lpm(struct sl__config_load *x, struct sl_lpm_builder *b, yaml_node_t *const *lists,
+          const char *const *names, size_t n, struct sl_lpm **out)
+{
+	const yaml_node_t *at = lists[n - 1] != NULL ? lists[n - 1] : lists[0];
 	int err = sl_lpm_build(out, b);
 
 	if (err == -ENOMEM)
 		x->oom = true;
 	else if (err == -EEXIST)
-		sl__config_error(x, at->start_mark, "%s the same prefix more than once", what);
+		duplicate_report(x, lists, names, n, at);
 	else if (err != 0)
-		sl__config_error(x, at->start_mark, "%s: cannot build the prefix table: %s", what,
-		                 strerror(-err));
+		sl__config_error(x, at->start_mark, "cannot build the prefix table of \"%s\": %s",
+		                 names[n - 1], strerror(-err));
 }
 
 /* allow: and deny: of a listener, into one table (allow 1, deny 0: the longest match wins). */
@@ -776,12 +859,12 @@ walk_acl(struct sl__config_load *x, yaml_node_t *allow, yaml_node_t *deny,
 		add_cidr_list(x, allow, "allow", b, 1, l, NULL);
 	if (deny)
 		add_cidr_list(x, deny, "deny", b, 0, l, NULL);
-	if (!sl__config_stopped(x))
-		build_lpm(x, b, deny ? deny : allow,
-		          allow && deny ? "\"allow\" and \"deny\" list"
-		          : allow       ? "\"allow\" lists"
-		                        : "\"deny\" lists",
-		          &l->acl);
+	if (!sl__config_stopped(x)) {
+		yaml_node_t *const lists[2] = {allow, deny};
+		static const char *const names[2] = {"allow", "deny"};
+
+		build_lpm(x, b, lists, names, 2, &l->acl);
+	}
 	/* an allow list, even one whose every item was refused, means "only these" */
 	l->acl_allows_unmatched = !allow;
 	sl_lpm_builder_destroy(b);
@@ -818,8 +901,12 @@ walk_proxy_in(struct sl__config_load *x, yaml_node_t *map, struct sl_config_prox
 	}
 	m->trusted = v[SL__KEY_PROXY_IN_TRUSTED];
 	add_cidr_list(x, m->trusted, "trusted", b, 1, NULL, pi);
-	if (!sl__config_stopped(x))
-		build_lpm(x, b, v[SL__KEY_PROXY_IN_TRUSTED], "\"trusted\" lists", &pi->trusted);
+	if (!sl__config_stopped(x)) {
+		yaml_node_t *const lists[1] = {v[SL__KEY_PROXY_IN_TRUSTED]};
+		static const char *const names[1] = {"trusted"};
+
+		build_lpm(x, b, lists, names, 1, &pi->trusted);
+	}
 	sl_lpm_builder_destroy(b);
 }
 

@@ -2244,9 +2244,18 @@ config_acl_reports_a_prefix_listed_twice(void **state)
 	(void)state;
 	assert_errors(LISTENER_WITH("    allow: [10.0.0.0/8]\n"
 	                            "    deny: [10.0.0.0/8]\n"),
-	              "t.yaml:4:11: \"allow\" and \"deny\" list the same prefix more than once\n");
+	              "t.yaml:4:12: prefix 10.0.0.0/8 is listed twice: in \"allow\" at line 3, "
+	              "and here in \"deny\"\n");
 	assert_errors(LISTENER_WITH("    deny: [10.0.0.0/8, 10.0.0.0/8]\n"),
-	              "t.yaml:3:11: \"deny\" lists the same prefix more than once\n");
+	              "t.yaml:3:24: prefix 10.0.0.0/8 is listed twice: in \"deny\" at line 3, and "
+	              "here in \"deny\"\n");
+	/* the first one twice in the file's order, however written; the lists it is not in
+	 * are not named */
+	assert_errors(LISTENER_WITH("    allow: [10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12,\n"
+	                            "            \"::ffff:192.168.0.0/112\"]\n"
+	                            "    deny: [1.0.0.0/8, 10.0.0.0/8]\n"),
+	              "t.yaml:4:13: prefix 192.168.0.0/16 is listed twice: in \"allow\" at line "
+	              "3, and here in \"allow\"\n");
 }
 
 /* an allow list that lets no client of the listener in is a mistake, told as one */
