@@ -367,7 +367,81 @@ spec_name(const struct sl_backend_spec *spec, char *out)
 		sl_addr_format(&spec->addr, out, SL_CONFIG_NAME_MAX);
 }
 
-/* Fills slot <i> of group <g> from <spec>: counters start from what is there now. */
+/* Counter <k> of slot <i> of group <g> alone: its sum less its base. Under bk_mu. */
+static uint64_t
+slot_counted(const struct sl_proxy *p, size_t g, uint32_t i, unsigned k)
+{
+	size_t flat = p->mx.bbase[g] + i;
+
+	return sl_counter_sum(p->mx.bctr, (unsigned)(flat * SL_BCTR_COUNT + k)) -
+	       p->backends[g][i].ctr_base[k];
+}
+
+uint64_t
+sl__backend_counted(const struct sl_proxy *p, size_t g, uint32_t i, unsigned k)
+{
+	uint64_t v = slot_counted(p, g, i, k);
+
+	/* down the chain of the slots it took the series over from: what each counted since
+	 * (a chain has no loop: a slot filled again hands its part on first, slot_hand_on()) */
+	for (uint32_t q1 = p->backends[g][i].pred1; q1 != 0 && k != SL_BCTR_ACTIVE;
+	     q1 = p->backends[g][q1 - 1].pred1)
+		v += slot_counted(p, g, q1 - 1, k) - p->backends[g][q1 - 1].handed[k];
+	return v;
+}
+
+/*
+ * Slot <i> of group <g> is filled again: what it counted since a successor took its series
+ * over goes into that successor's own counts, and the successor follows the slot <i> took the
+ * series from, if any, from here. Whether it had one. Under bk_mu.
+ */
+static bool
+slot_hand_on(struct sl_proxy *p, size_t g, uint32_t i)
+{
+	struct sl_backend *b = &p->backends[g][i];
+
+	for (uint32_t s = 0; s < p->bsets[g].cap; s++) {
+		struct sl_backend *heir = &p->backends[g][s];
+
+		if (heir->pred1 != i + 1)
+			continue;
+		for (unsigned k = 0; k < SL_BCTR_COUNT; k++)
+			if (k != SL_BCTR_ACTIVE)
+				heir->ctr_base[k] -= slot_counted(p, g, i, k) - b->handed[k];
+		heir->pred1 = b->pred1;
+		return true; /* one successor at most (removed_of_name()) */
+	}
+	return false;
+}
+
+/* A REMOVED slot of group <g> named <name> whose series no slot goes on yet, other than <i>:
+ * its index + 1, or 0. Under bk_mu. */
+static uint32_t
+removed_of_name(const struct sl_proxy *p, size_t g, uint32_t i, const char *name)
+{
+	for (uint32_t r = 0; r < p->bsets[g].cap; r++) {
+		const struct sl_backend *b = &p->backends[g][r];
+		bool taken = false;
+
+		/* relaxed: under bk_mu, the only writer */
+		if (r == i ||
+		    atomic_load_explicit(&b->state, memory_order_relaxed) != SL_SLOT_REMOVED ||
+		    strcmp(b->name, name) != 0)
+			continue;
+		for (uint32_t s = 0; s < p->bsets[g].cap && !taken; s++)
+			taken = p->backends[g][s].pred1 == r + 1;
+		if (!taken)
+			return r + 1;
+	}
+	return 0;
+}
+
+/*
+ * Fills slot <i> of group <g> from <spec>. Counters start from what is there now, except for
+ * a backend whose name a removed one had (a reload replaced it, with another address or
+ * max_connections, or it was removed and is added again): its series goes on, with what that
+ * one still counts added in (sl__backend_counted()), so it never goes back.
+ */
 static void
 slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec *spec,
           bool discovered)
@@ -375,10 +449,26 @@ slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec
 	struct sl_backend *b = &p->backends[g][i];
 	size_t flat = p->mx.bbase[g] + i;
 	char name[SL_CONFIG_NAME_MAX];
+	/* relaxed: under bk_mu, the only writer */
+	bool same = atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_REMOVED;
+	uint32_t pred1;
 
 	spec_name(spec, name);
-	for (unsigned k = 0; k < SL_BCTR_COUNT; k++)
+	/* the same name in its own slot again, with nobody going on from it: its series and
+	 * its chain go on as they were */
+	same = !slot_hand_on(p, g, i) && same && strcmp(b->name, name) == 0;
+	pred1 = same ? b->pred1 : removed_of_name(p, g, i, name);
+	for (unsigned k = 0; k < SL_BCTR_COUNT && !same; k++) {
 		b->ctr_base[k] = sl_counter_sum(p->mx.bctr, (unsigned)(flat * SL_BCTR_COUNT + k));
+		if (pred1 != 0 && k != SL_BCTR_ACTIVE) {
+			/* from what the removed one's series shows now; what its chain counts from
+			 * here on is added in while it holds sessions, then handed on */
+			b->ctr_base[k] -= sl__backend_counted(p, g, pred1 - 1, k);
+			for (uint32_t q1 = pred1; q1 != 0; q1 = p->backends[g][q1 - 1].pred1)
+				p->backends[g][q1 - 1].handed[k] = slot_counted(p, g, q1 - 1, k);
+		}
+	}
+	b->pred1 = pred1;
 	b->retired = false;
 	/* relaxed: no worker reaches the slot (proxy_int.h); the checker resets it (health) */
 	atomic_store_explicit(&b->up, 1, memory_order_relaxed);
@@ -1265,7 +1355,6 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 	for (size_t g = 0; g < p->gcap; g++) {
 		for (uint32_t i = 0; i < p->bsets[g].cap; i++) {
 			const struct sl_backend *b = &p->backends[g][i];
-			size_t base = (p->mx.bbase[g] + i) * SL_BCTR_COUNT;
 			struct sl_backend_info *x;
 
 			/* a retired group's while its sessions run, as the metrics show it */
@@ -1292,13 +1381,9 @@ sl_proxy_backends(struct sl_proxy *p, struct sl_backend_info *out, size_t max, s
 			x->backup = atomic_load_explicit(&b->backup, memory_order_relaxed) != 0;
 			/* relaxed: a count, as above */
 			x->active = atomic_load_explicit(&b->conns, memory_order_relaxed);
-			x->sessions =
-			        sl_counter_sum(p->mx.bctr, (unsigned)(base + SL_BCTR_SESSIONS)) -
-			        b->ctr_base[SL_BCTR_SESSIONS];
+			x->sessions = sl__backend_counted(p, g, i, SL_BCTR_SESSIONS);
 			x->connect_failures =
-			        sl_counter_sum(p->mx.bctr,
-			                       (unsigned)(base + SL_BCTR_CONNECT_FAILURES)) -
-			        b->ctr_base[SL_BCTR_CONNECT_FAILURES];
+			        sl__backend_counted(p, g, i, SL_BCTR_CONNECT_FAILURES);
 		}
 	}
 	pthread_mutex_unlock(&p->bk_mu);

@@ -322,11 +322,11 @@ sl__metrics_backend_at(const struct sl_proxy *p, size_t flat)
 static uint64_t
 backend_counter(struct sl_proxy *p, size_t flat, unsigned k)
 {
-	const struct sl_backend *b = sl__metrics_backend_at(p, flat);
+	size_t g = group_of(p, flat);
 	uint64_t v;
 
 	pthread_mutex_lock(&p->bk_mu);
-	v = sl_counter_sum(p->mx.bctr, (unsigned)(flat * SL_BCTR_COUNT + k)) - b->ctr_base[k];
+	v = sl__backend_counted(p, g, (uint32_t)(flat - p->mx.bbase[g]), k);
 	pthread_mutex_unlock(&p->bk_mu);
 	return v;
 }

@@ -160,6 +160,13 @@ struct sl_backend {
 	/* counter values (sum over workers, enum sl_bctr) when the slot was last filled: what the
 	 * previous occupant left, subtracted from what is shown; under p->bk_mu */
 	uint64_t ctr_base[SL_BCTR_COUNT];
+	/* 1 + the REMOVED slot of the same name this one's series goes on from (a backend a
+	 * reload replaced, or one removed and added again), while its sessions still count
+	 * there; 0: none. What it and the slots down its own chain counted past their <handed>
+	 * is added in (sl__backend_counted()). Under p->bk_mu */
+	uint32_t pred1;
+	/* its own counts (slot alone) when the last successor down the chain took the series */
+	uint64_t handed[SL_BCTR_COUNT];
 	/* health: 1 = up, 0 = down. The checker's target.up points here (sl_health stores it, on a
 	 * transition only); workers read it relaxed: the flag publishes no other data */
 	_Atomic uint8_t up;
@@ -1007,6 +1014,13 @@ ssize_t sl__wjob_post_all(struct sl_proxy *p, void (*fn)(struct sl_pworker *w, v
                           const char *who, const char *what);
 
 /* ---- proxy.c ---- */
+
+/*
+ * Counter <k> (enum sl_bctr, not the ACTIVE gauge) of backend slot <i> of group <g> as its
+ * series shows it: its own since it was filled, plus what a removed slot of its name it took
+ * the series over from counted since (sl_backend.pred1). Under p->bk_mu.
+ */
+uint64_t sl__backend_counted(const struct sl_proxy *p, size_t g, uint32_t i, unsigned k);
 
 /* Posts <m> to worker <w>, retrying while its mailbox is full (10 s at most). 0 or -EAGAIN. */
 int sl__proxy_post(struct sl_pworker *w, struct sl_msg *m);

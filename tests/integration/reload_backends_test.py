@@ -4,11 +4,14 @@ takes new connections, one removed takes none while a session open to it runs on
 change shifts the share, and a list that does not fit max_backends (a removed backend's slot is
 still held by its open session) is refused with the reason and changes nothing, until the
 session closes. A list that stays as it was keeps the run-time changes made with sluicectl.
-Open sessions are listed with the backend they have."""
+Open sessions are listed with the backend they have. A backend a reload replaces (another address
+or max_connections) keeps its series: its counters go on from the old one's, and what a session
+still open on the old one moves counts there too."""
 import json
 import unittest
 
-from harness import ask_name, connect, free_port, name_handler, Server, wait_for, wait_for_text
+from harness import (ask_name, connect, free_port, name_handler, scrape_metrics, Server, wait_for,
+                     wait_for_text)
 from reloading import ReloadCase
 
 
@@ -102,6 +105,56 @@ class ReloadBackends(ReloadCase):
             self.assertIsNone(px.proc.poll())
             self.assertEqual(0, px.stop())
 
+
+    def test_a_replaced_backend_keeps_its_counters_and_counts_its_old_sessions(self):
+        self.port, admin = free_port(), free_port()
+
+        def write(b_addr, b_cap):
+            self.write_file(
+                    f"workers: 1\ndrain_timeout: 10s\ncontrol: {{ path: {self.sock} }}\n"
+                    f"admin: {{ address: 127.0.0.1:{admin} }}\n"
+                    f"listeners:\n  - {{ name: front, address: 127.0.0.1:{self.port}, "
+                    f"group: web }}\n"
+                    f"groups:\n  - name: web\n    backends:\n"
+                    f"      - {{ name: a, address: {a.addr} }}\n"
+                    f"      - {{ name: b, address: {b_addr}, max_connections: {b_cap} }}\n")
+
+        def series(name, labels):
+            return scrape_metrics(admin).get(f'sluice_backend_{name}{{group="web",backend="b"'
+                                             f'{labels}}}', 0)
+
+        with Server(name_handler("a")) as a, Server(name_handler("b")) as b, \
+                Server(name_handler("b")) as b2:
+            write(b.addr, 10)
+            px = self.start(self.port)
+            # two sessions on b, one of them kept open: "who\n" in, "b\n" out each time
+            held = None
+            for _ in range(4):
+                s = connect(self.port)
+                if ask_name(s) == "b" and held is None:
+                    held = s
+                    continue
+                s.close()
+            self.assertIsNotNone(held)
+            self.addCleanup(held.close)
+            wait_for(lambda: series("sessions_total", "") == 2, "b's two sessions counted")
+            before = series("bytes_total", ',direction="out"')
+            # its cap changed: replaced; then its address too, while the session runs
+            for addr, cap in ((b.addr, 20), (b2.addr, 20)):
+                write(addr, cap)
+                self.hup(px)
+                self.assertEqual(2, series("sessions_total", ""), px.stderr())
+                self.assertEqual(before, series("bytes_total", ',direction="out"'))
+            self.assertEqual("b", ask_name(held))  # on the old backend, 2 bytes more out
+            held.close()
+            with connect(self.port) as s:  # round robin: a, then the new b
+                names = [ask_name(s)]
+            with connect(self.port) as s:
+                names.append(ask_name(s))
+            self.assertIn("b", names)
+            wait_for(lambda: series("sessions_total", "") == 3, "the new b's session counted")
+            wait_for(lambda: series("bytes_total", ',direction="out"') == before + 4,
+                     "the old session's last reply and the new one's counted on b")
 
 if __name__ == "__main__":
     unittest.main()
