@@ -17,16 +17,19 @@ struct filter_stage {
 	/* DEFER's deadline passed: the counter to count it under (setting s->reject for a
 	 * reject); NULL if the stage never defers */
 	enum sl_ctr (*timed_out)(struct sl_session *s);
+	/* the wait's length as the current snapshot says (ms; 0: no wait): a reload's new value
+	 * applies to a wait under way. NULL if the stage never defers */
+	uint32_t (*wait_ms)(const struct sl_session *s);
 	/* the session closes after run accepted: give back what it took; NULL if nothing */
 	void (*release)(struct sl_session *s);
 };
 
 static const struct filter_stage stages[] = {
-        {sl__pp_in_run, sl__pp_in_timed_out, NULL},
-        {sl__acl_run, NULL, NULL},
-        {sl__listener_rate_run, NULL, NULL},
-        {sl__source_run, NULL, sl__source_release},
-        {sl__first_byte_run, sl__first_byte_timed_out, NULL},
+        {sl__pp_in_run, sl__pp_in_timed_out, sl__pp_in_wait_ms, NULL},
+        {sl__acl_run, NULL, NULL, NULL},
+        {sl__listener_rate_run, NULL, NULL, NULL},
+        {sl__source_run, NULL, NULL, sl__source_release},
+        {sl__first_byte_run, sl__first_byte_timed_out, sl__first_byte_wait_ms, NULL},
 };
 
 enum sl_filter_verdict
@@ -48,6 +51,13 @@ sl__filter_run(struct sl_session *s)
 		s->filter_next++;
 	}
 	return SL_FILTER_ACCEPT;
+}
+
+uint32_t
+sl__filter_wait_ms(const struct sl_session *s)
+{
+	SL_ASSERT(s->filter_next < SL_ARRAY_SIZE(stages));
+	return stages[s->filter_next].wait_ms(s);
 }
 
 enum sl_ctr

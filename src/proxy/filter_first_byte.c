@@ -15,7 +15,7 @@
 enum sl_filter_verdict
 sl__first_byte_run(struct sl_session *s)
 {
-	uint32_t ms = sl__listener_live(s->l)->timeouts.first_byte_ms;
+	uint32_t ms = sl__first_byte_wait_ms(s);
 	ssize_t n;
 	char c;
 
@@ -29,6 +29,12 @@ sl__first_byte_run(struct sl_session *s)
 		return SL_FILTER_DEFER;
 	}
 	return n == 0 ? SL_FILTER_LEFT : SL_FILTER_RESET;
+}
+
+uint32_t
+sl__first_byte_wait_ms(const struct sl_session *s)
+{
+	return sl__listener_live(s->l)->timeouts.first_byte_ms;
 }
 
 enum sl_ctr

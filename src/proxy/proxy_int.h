@@ -801,6 +801,8 @@ enum sl_filter_verdict sl__filter_run(struct sl_session *s);
  * reason's, or a timeout kind's) and sets s->reject when it is a reject.
  */
 enum sl_ctr sl__filter_timed_out(struct sl_session *s);
+/* The deferred stage's wait as the current snapshot says, ms (0: it waits no longer). */
+uint32_t sl__filter_wait_ms(const struct sl_session *s);
 /*
  * A session moved in by a binary upgrade passed the chain in the process it came from: the
  * stages that hold something for a session's life take it here, checking no limit, and close
@@ -816,6 +818,7 @@ struct sl_pp_keep;
 /* PROXY header in (a listener with proxy_protocol), the chain's first stage. */
 enum sl_filter_verdict sl__pp_in_run(struct sl_session *s);
 enum sl_ctr sl__pp_in_timed_out(struct sl_session *s);
+uint32_t sl__pp_in_wait_ms(const struct sl_session *s);
 /* allow/deny prefixes on the client address. */
 enum sl_filter_verdict sl__acl_run(struct sl_session *s);
 /* The listener's new-connection rate, whole process (filter_limits.c). */
@@ -853,6 +856,7 @@ void sl__idle_look(struct sl_session *s, const uint32_t idle_ms[2], uint64_t now
 /* Waits for the client's first byte (timeouts.first_byte; filter_first_byte.c). */
 enum sl_filter_verdict sl__first_byte_run(struct sl_session *s);
 enum sl_ctr sl__first_byte_timed_out(struct sl_session *s);
+uint32_t sl__first_byte_wait_ms(const struct sl_session *s);
 /* Makes p->lshared (counts, buckets, per-source tables) for every listener slot. 0 or -errno. */
 int sl__lshared_create(struct sl_proxy *p);
 void sl__lshared_destroy(struct sl_proxy *p);

@@ -1003,7 +1003,23 @@ session_accepted_client(struct sl_session *s, unsigned events)
 static void
 session_accepted_timeout(struct sl_session *s)
 {
-	enum sl_ctr c = sl__filter_timed_out(s);
+	struct sl_loop *loop = session_loop(s);
+	uint64_t now = sl_loop_now_ms(loop), due;
+	uint32_t ms = sl__filter_wait_ms(s);
+	enum sl_ctr c;
+
+	/* a reload may have changed the wait since it began: longer, it goes on; none, the
+	 * stage runs again (and lets the client on) */
+	if (ms == 0) {
+		session_filter(s);
+		return;
+	}
+	due = s->defer_at + ms;
+	if (due > now) {
+		sl_loop_timer_add(loop, &s->timer, due - now);
+		return;
+	}
+	c = sl__filter_timed_out(s);
 
 	if (c < SL_CTR_REJECT_FIRST) { /* a timeouts: deadline (first_byte) cut it */
 		sl__session_abort(s, (int)(c - SL_CTR_TIMEOUT_FIRST));
@@ -1020,8 +1036,10 @@ sl__session_defer(struct sl_session *s, uint32_t timeout_ms)
 {
 	s->deferred = true;
 	/* armed once: a client trickling bytes never pushes the deadline back */
-	if (!sl_timer_is_pending(&s->timer))
+	if (!sl_timer_is_pending(&s->timer)) {
+		s->defer_at = sl_loop_now_ms(session_loop(s));
 		sl_loop_timer_add(session_loop(s), &s->timer, timeout_ms);
+	}
 }
 
 /* ---- dispatch ---- */

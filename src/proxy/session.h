@@ -119,6 +119,8 @@ struct sl_session {
 		/* QUEUED: loop clock when the wait ends (timeouts.queue); 0 = never.
 		 * LOCAL_WAIT: when it ends (timeouts.connect from the first failure) */
 		uint64_t queue_until;
+		/* ACCEPTED: loop clock when the deferred stage's wait began (filter.c) */
+		uint64_t defer_at;
 		/* FORWARDING, DRAINING (idle.c): the low 32 bits of each socket's own count
 		 * (sl_sock_progress()) when an idle deadline last looked at it, and when that was
 		 * (loop clock, ms) */

@@ -138,6 +138,12 @@ sl__pp_in_run(struct sl_session *s)
 	return SL_FILTER_ACCEPT;
 }
 
+uint32_t
+sl__pp_in_wait_ms(const struct sl_session *s)
+{
+	return proxy_in(s)->timeout_ms;
+}
+
 enum sl_ctr
 sl__pp_in_timed_out(struct sl_session *s)
 {

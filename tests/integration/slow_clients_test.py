@@ -4,6 +4,7 @@ connection, a trickling client at min_rate, a half-closed session at client_fin 
 each counted by kind, while a prompt client on the same listener is served."""
 import os
 import re
+import signal
 import socket
 import struct
 import threading
@@ -11,7 +12,7 @@ import time
 import unittest
 
 from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, free_port, recv_exact,
-                     scrape_metrics, write_config)
+                     scrape_metrics, wait_for, write_config)
 
 
 def config(port, backend, timeouts, admin=None):
@@ -92,6 +93,38 @@ class SlowClients(unittest.TestCase):
 
         err = self.run_proxy(echo_handler, "first_byte: 300ms", body)
         self.assertEqual({"first_byte": 1}, timeouts(err))
+
+    def test_a_reload_that_raises_first_byte_extends_a_wait_under_way(self):
+        """The deadline is the current snapshot's when it comes: raised from 1 s to 30 s while a
+        client waits, the client speaking at 2 s is served; lowered to 0 (off), a waiting
+        client goes on to the backend at the old deadline."""
+        with Server(echo_handler) as b:
+            port = free_port()
+            cfg = config(port, b.addr, "first_byte: 1s")
+            with Sluice(["-c", cfg], port=port) as px:
+                for value, speaks in (("30s", True), ("0", False)):
+                    with open(cfg, "w") as f:
+                        f.write(open(config(port, b.addr, "first_byte: 1s")).read())
+                    px.proc.send_signal(signal.SIGHUP)
+                    wait_for(lambda: px.stderr().count("reloaded") >= (1 if speaks else 3),
+                             "the reload")
+                    with connect(port) as s:
+                        with open(cfg, "w") as f:
+                            f.write(open(config(port, b.addr, f"first_byte: {value}")).read())
+                        px.proc.send_signal(signal.SIGHUP)
+                        wait_for(lambda: px.stderr().count("reloaded") >= (2 if speaks else 4),
+                                 "the reload")
+                        time.sleep(1.5)  # the scenario: past the old deadline
+                        if speaks:
+                            s.sendall(b"hi")
+                            self.assertEqual(b"hi", recv_exact(s, 2), px.stderr())
+                        else:
+                            self.assertTrue(wait_accepted(b, 2), "not let on to the backend")
+                            s.sendall(b"ok")
+                            self.assertEqual(b"ok", recv_exact(s, 2), px.stderr())
+                self.assertEqual(0, px.stop())
+                self.assertEqual({}, timeouts(px.stderr()))
+            os.unlink(cfg)
 
     def test_a_client_that_leaves_before_its_first_byte_reaches_no_backend(self):
         """A FIN or a reset before any byte says nothing either: the client is closed as it
