@@ -103,6 +103,16 @@ struct sl_tbucket_as {
 SL_API void sl_tbucket_follow(struct sl_tbucket *b, struct sl_tbucket_as *as,
                               const struct sl_tbucket_rate *r, uint64_t now_ns);
 
+/*
+ * For a bucket only one clock ever reads (one thread's, never going back) whose rate may have
+ * changed since its last use: a debt past <r>'s window, which only a slower rate can have run
+ * up, is cut to the window, so the bucket refills at <r> from empty at <now_ns>. A debt within
+ * the window is left as it is. Call before a take. For a bucket several clocks read, where a
+ * debt past the window is a clock behind another, sl_tbucket_follow().
+ */
+SL_API void sl_tbucket_clamp(struct sl_tbucket *b, const struct sl_tbucket_rate *r,
+                             uint64_t now_ns);
+
 /* Whole tokens the bucket holds at <now_ns> (0..burst); UINT32_MAX for an unlimited rate. */
 SL_API uint32_t sl_tbucket_tokens(const struct sl_tbucket *b, const struct sl_tbucket_rate *r,
                                   uint64_t now_ns);

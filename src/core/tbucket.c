@@ -234,6 +234,20 @@ sl_tbucket_follow(struct sl_tbucket *b, struct sl_tbucket_as *as, const struct s
 	*as = (struct sl_tbucket_as){.rate = r->rate, .burst = r->burst};
 }
 
+void
+sl_tbucket_clamp(struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now_ns)
+{
+	struct tb_time limit;
+
+	if (r->rate == 0)
+		return;
+	limit = tb_add((struct tb_time){now_ns, 0}, tb_window(r), r->rate);
+	if (sl_likely(!tb_less(limit, tb_tat(b, r))))
+		return;
+	b->tat = limit.ns;
+	b->frac = (uint32_t)limit.rem;
+}
+
 uint32_t
 sl_tbucket_tokens(const struct sl_tbucket *b, const struct sl_tbucket_rate *r, uint64_t now_ns)
 {

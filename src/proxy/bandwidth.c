@@ -50,8 +50,8 @@ bandwidth_take(struct sl_fwd *f, unsigned d, uint32_t want)
 	uint64_t now = now_ns(s);
 	uint32_t n, m;
 
-	/* a reload's new rate takes over the bucket's share of its burst, not its old debt */
-	sl_tbucket_follow(&s->bw[d], &s->bw_as[d], &bw->session[d], now);
+	/* a reload's faster rate does not wait out the debt the slower one ran up */
+	sl_tbucket_clamp(&s->bw[d], &bw->session[d], now);
 	n = sl_tbucket_take_upto(&s->bw[d], &bw->session[d], now, want);
 
 	if (t == NULL || n == 0)
@@ -105,10 +105,8 @@ sl__bandwidth_init(struct sl_session *s)
 	sl_fwd_set_limited(&s->fwd, dirs);
 	if (sl_likely(dirs == 0))
 		return;
-	for (unsigned d = 0; d < 2; d++) {
-		sl_tbucket_init(&s->bw[d]);
-		s->bw_as[d] = (struct sl_tbucket_as){.rate = 0};
-	}
+	sl_tbucket_init(&s->bw[0]);
+	sl_tbucket_init(&s->bw[1]);
 }
 
 /*

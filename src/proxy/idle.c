@@ -34,7 +34,8 @@ look(struct sl_session *s, unsigned side, bool *moved, bool *in_flight)
 	/* bytes sluice moved through the socket since the last read are in its count too, and
 	 * were stamped then: compared with that read, they would read as the socket's own
 	 * progress now and restart a clock that ran from them (a cut at twice the timeout) */
-	bool known = (s->kmoved_known & bit) != 0 && sl_fwd_moved_ms(&s->fwd, side) <= s->klook_ms;
+	bool known = (s->kmoved_known & bit) != 0 &&
+	             (uint16_t)sl_fwd_moved_ms(&s->fwd, side) == s->kseen[side];
 	uint64_t count;
 
 	*moved = *in_flight = false;
@@ -51,7 +52,6 @@ sl__idle_start(struct sl_session *s)
 {
 	s->kmoved_known = 0;
 	s->kmoved[0] = s->kmoved[1] = 0;
-	s->klook_ms = 0;
 }
 
 void
@@ -61,18 +61,20 @@ sl__idle_look(struct sl_session *s, const uint32_t idle_ms[2], uint64_t now)
 
 	for (unsigned side = 0; side < 2; side++)
 		known &= look(s, side, &moved[side], &in_flight[side]);
-	s->klook_ms = now;
 	if (moved[0] || moved[1]) {
 		sl_fwd_set_moved_ms(&s->fwd, now);
-		return;
-	}
-	if (known || !(in_flight[0] || in_flight[1]))
-		return;
-	/* nothing to compare with yet: read again GRACE_MS on (or a whole idle_ms, if shorter) */
-	for (unsigned side = 0; side < 2; side++) {
-		uint64_t back = idle_ms[side] > GRACE_MS ? idle_ms[side] - GRACE_MS : 0;
+	} else if (!known && (in_flight[0] || in_flight[1])) {
+		/* nothing to compare with yet: read again GRACE_MS on (or a whole idle_ms, if
+		 * shorter) */
+		for (unsigned side = 0; side < 2; side++) {
+			uint64_t back = idle_ms[side] > GRACE_MS ? idle_ms[side] - GRACE_MS : 0;
 
-		if (idle_ms[side] != 0 && sl_fwd_moved_ms(&s->fwd, side) + idle_ms[side] <= now)
-			sl_fwd_stamp_moved(&s->fwd, side, now > back ? now - back : 0);
+			if (idle_ms[side] != 0 &&
+			    sl_fwd_moved_ms(&s->fwd, side) + idle_ms[side] <= now)
+				sl_fwd_stamp_moved(&s->fwd, side, now > back ? now - back : 0);
+		}
 	}
+	/* the stamps as this look leaves them: one sluice makes after it is its own bytes */
+	for (unsigned side = 0; side < 2; side++)
+		s->kseen[side] = (uint16_t)sl_fwd_moved_ms(&s->fwd, side);
 }

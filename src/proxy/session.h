@@ -83,35 +83,36 @@ sl__session_peer_ip(const struct sl_session_peer *p, size_t *n)
 
 struct sl_session {
 	struct sl_plistener *l;
-	enum sl_session_state state;
 	int cfd, sfd;                 /* client and backend sockets; -1 when not open */
 	struct sl_srctab_slot source; /* held in the listener's source table once admitted */
+	uint32_t conn_ms;             /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
 	struct sl_io cio, sio;        /* registered READ|WRITE edge-triggered, once each */
 	struct sl_timer timer;        /* connect deadline, then idle / session deadlines */
 	struct sl_fwd fwd;
 	struct sl_session_peer peer; /* client address */
 	int backend;                 /* index in the group; -1 when none is held */
 	uint8_t ntried;
-	bool warm;             /* the backend connection came from the warm pool */
 	bool deferred;         /* ACCEPTED: a filter stage waits for client bytes or its deadline */
 	bool queued;           /* QUEUED: linked in its group's queue (qnext, qprev) */
 	uint8_t filter_next;   /* ACCEPTED: the filter stage to run next (filter.c) */
 	uint8_t reject;        /* enum sl_reject_reason, set by the stage that rejects */
+	uint8_t state;         /* enum sl_session_state (a byte: the session stays in 8 lines) */
 	uint8_t connected : 1; /* metrics.c: counted in its backend's active sessions */
+	uint8_t warm : 1;      /* the backend connection came from the warm pool */
 	/* the group's send_proxy when the session was accepted (0: none, 1: v1, 2: v2): a reload
 	 * that changes it leaves the session's own (bits: the session stays in 8 cache lines) */
 	uint8_t send_proxy : 2;
 	uint8_t kmoved_known : 2; /* idle.c: bit side, kmoved[side] holds a count */
 	uint8_t end;              /* enum sl_session_end (accesslog.h): why it closed */
-	uint32_t conn_ms;         /* accept to entering FORWARDING, ms; UINT32_MAX = not yet */
+	/* idle.c: the low 16 bits of each side's sl_fwd_moved_ms() when an idle deadline last
+	 * looked at the sockets: a side stamped since has bytes sluice moved in its count */
+	uint16_t kseen[2];
 	/* what a PROXY header in brought for the header out (destination, v2 TLVs); NULL when
 	 * none is kept. From the worker's pp_keep pool, freed once sent or at close */
 	struct sl_pp_keep *pp;
 	uint16_t tried[SL_SESSION_MAX_TRIES];
 	/* bandwidth.session: a byte bucket per direction (enum sl_fwd_side of the source) */
 	struct sl_tbucket bw[2];
-	/* the rates bw[] was last used under (a reload changes them) */
-	struct sl_tbucket_as bw_as[2];
 	uint64_t start_ms;   /* loop clock at accept */
 	uint64_t rate_until; /* loop clock: the minimum-rate window ends; 0 = not started */
 	uint64_t rate_base;  /* bytes moved (both ways) when the window started */
@@ -122,12 +123,8 @@ struct sl_session {
 		/* ACCEPTED: loop clock when the deferred stage's wait began (filter.c) */
 		uint64_t defer_at;
 		/* FORWARDING, DRAINING (idle.c): the low 32 bits of each socket's own count
-		 * (sl_sock_progress()) when an idle deadline last looked at it, and when that was
-		 * (loop clock, ms) */
-		struct {
-			uint32_t kmoved[2];
-			uint64_t klook_ms;
-		};
+		 * (sl_sock_progress()) when an idle deadline last looked at it */
+		uint32_t kmoved[2];
 	};
 	struct sl_session *qnext, *qprev; /* the group's queue on this worker (struct sl_wgroup) */
 	/* metrics.c: clock (us) at accept; at connect start, then from connected until the

@@ -161,6 +161,31 @@ tbucket_wait_by_a_clock_behind_the_last_take_is_the_takes(void **state)
 	assert_true(sl_tbucket_try_take(&probe, &r, t1 + wait, 1));
 }
 
+/* one clock, a faster rate: the debt the slower one ran up is cut to the new window */
+static void
+tbucket_clamp_cuts_a_debt_past_the_window_only(void **state)
+{
+	struct sl_tbucket_rate slow, fast;
+	struct sl_tbucket b, before;
+	uint64_t t = 100 * SEC;
+
+	(void)state;
+	assert_int_equal(0, sl_tbucket_rate_init(&slow, 1, 2)); /* a window of 2 s */
+	assert_int_equal(0, sl_tbucket_rate_init(&fast, 1000, 1000));
+	sl_tbucket_init(&b);
+	assert_int_equal(2, drain(&b, &slow, t));
+	before = b;
+	sl_tbucket_clamp(&b, &slow, t); /* within its own window: left alone */
+	assert_memory_equal(&before, &b, sizeof(b));
+	sl_tbucket_clamp(&b, &fast, t);
+	assert_false(sl_tbucket_try_take(&b, &fast, t, 1)); /* empty now */
+	assert_int_equal(500, drain(&b, &fast, t + SEC / 2));
+	/* a full bucket stays full */
+	sl_tbucket_init(&b);
+	sl_tbucket_clamp(&b, &fast, t);
+	assert_int_equal(1000, drain(&b, &fast, t));
+}
+
 static void
 tbucket_refused_take_changes_nothing(void **state)
 {
@@ -488,6 +513,7 @@ main(void)
 	        cmocka_unit_test(tbucket_take_upto_unlimited_grants_everything_asked),
 	        cmocka_unit_test(tbucket_take_upto_at_the_largest_byte_rate_does_not_overflow),
 	        cmocka_unit_test(tbucket_follow_fits_a_bucket_to_a_changed_rate_once),
+	        cmocka_unit_test(tbucket_clamp_cuts_a_debt_past_the_window_only),
 	        cmocka_unit_test(tbucket_wait_by_a_clock_behind_the_last_take_is_the_takes),
 	};
 
