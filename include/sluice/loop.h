@@ -361,9 +361,10 @@ SL_API void sl_timer_init(struct sl_timer *t, sl_timer_fn fn, void *data);
  * sl_loop_now_ms(); never fires earlier by the loop clock. O(1). Safe from any loop callback,
  * including <t>'s own. Timers of different ticks fire in expiry order; within a tick, in no
  * particular order. A loop held up for more than a wheel's revolution (4096 ticks: 4.1 s at
- * the default tick) fires everything due by then in one pass, in no set order. An iteration runs at most max_timers timer callbacks (sl_loop_opts): due
- * timers past that run in the next iteration, after the io that is ready by then, so a wave of
- * deadlines passing at once cannot hold io back for all of its length.
+ * the default tick) fires everything due by then in one pass, in no set order. An iteration runs at
+ * most max_timers timer callbacks (sl_loop_opts): due timers past that run in the next iteration,
+ * after the io that is ready by then, so a wave of deadlines passing at once cannot hold io back
+ * for all of its length.
  */
 SL_API void sl_loop_timer_add(struct sl_loop *l, struct sl_timer *t, uint64_t after_ms);
 /* Disarms <t> if pending. O(1). */
