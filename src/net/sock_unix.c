@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unix sockets for local control (include/sluice/sock.h): a listener that replaces a stale
- * socket file but never a live one (nor one another process has just bound), and a connect.
+ * socket file but never a live one, and a connect.
  * Who may connect is the file's mode; a server should still check SO_PEERCRED, as the mode is
  * set just after the listen().
  */
@@ -94,24 +94,6 @@ unix_answers(const char *path, int type)
 	return err == -ECONNREFUSED ? 0 : err;
 }
 
-/* How many times, PROBE_GAP_MS apart, a socket file must refuse a connect to be stale: one
- * another process has just bound refuses until its listen(), the next call */
-#define PROBE_TRIES 3
-#define PROBE_GAP_MS 20
-
-/* 0 if no server answers on <path> PROBE_TRIES times in a row, else 1 or -errno */
-static int
-unix_stale(const char *path, int type)
-{
-	for (int i = 0;; i++) {
-		int r = unix_answers(path, type);
-
-		if (r != 0 || i + 1 == PROBE_TRIES)
-			return r;
-		usleep(PROBE_GAP_MS * 1000);
-	}
-}
-
 int
 sl_sock_unix_listen(const char *path, int type, unsigned mode)
 {
@@ -139,7 +121,7 @@ sl_sock_unix_listen(const char *path, int type, unsigned mode)
 			err = -EEXIST;
 			goto out;
 		}
-		live = unix_stale(path, type);
+		live = unix_answers(path, type);
 		if (live != 0) {
 			if (live < 0)
 				err = live;

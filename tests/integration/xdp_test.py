@@ -327,6 +327,7 @@ class XdpTest(unittest.TestCase):
                     self.skipTest(f"this environment refuses XDP ({errno.errorcode[code]}): {err.strip()}")
             raise AssertionError("sluice did not start: " + err)
         wait_for_text(px, f"xdp: early-drop program attached to {veth_s}")
+        wait_for_text(px, "control socket on")  # the tests ban by hand through it
 
     def run_banned(self, srv, cli, path, veth_s, backend):
         px = Sluice([])
