@@ -1006,15 +1006,18 @@ reload_with_a_changed_backend_list_makes_the_file_the_truth(void **state)
 	assert_int_equal(5, bi.weight);
 	assert_int_equal(6, bi.sessions);
 
-	/* an address change is a remove and an add: new counters, new address */
+	/* an address change is a remove and an add: a new address, its counters going on from
+	 * the old one's (one series per name) */
 	next = reload_file(&r, port, "{name: e2, address: @1, weight: 5}", "");
 	assert_int_equal(0, sl_proxy_reload(r.p, next, why, sizeof(why)));
 	assert_true(info_of(r.p, "e2", &bi));
-	assert_int_equal(0, bi.sessions);
+	assert_int_equal(6, bi.sessions);
 	assert_true(sl_addr_equal(&r.e[1].addr, &bi.addr));
 	before = accepted(&r, 1);
 	assert_int_equal(3, ask_n(&r, 3));
 	assert_int_equal(before + 3, accepted(&r, 1));
+	assert_true(info_of(r.p, "e2", &bi));
+	assert_int_equal(9, bi.sessions);
 	assert_int_equal(2, nlisted(r.p));
 
 	/* a file name that a discovered backend has: refused, nothing changes */
