@@ -398,41 +398,47 @@ sl__backend_counted(const struct sl_proxy *p, size_t g, uint32_t i, unsigned k)
 static bool
 slot_hand_on(struct sl_proxy *p, size_t g, uint32_t i)
 {
-	struct sl_backend *b = &p->backends[g][i];
+	struct sl_backend *b = &p->backends[g][i], *heir;
 
-	for (uint32_t s = 0; s < p->bsets[g].cap; s++) {
-		struct sl_backend *heir = &p->backends[g][s];
-
-		if (heir->pred1 != i + 1)
-			continue;
-		for (unsigned k = 0; k < SL_BCTR_COUNT; k++)
-			if (k != SL_BCTR_ACTIVE)
-				heir->ctr_base[k] -= slot_counted(p, g, i, k) - b->handed[k];
-		heir->pred1 = b->pred1;
-		return true; /* one successor at most (removed_of_name()) */
-	}
-	return false;
+	if (b->succ1 == 0)
+		return false;
+	heir = &p->backends[g][b->succ1 - 1];
+	for (unsigned k = 0; k < SL_BCTR_COUNT; k++)
+		if (k != SL_BCTR_ACTIVE)
+			heir->ctr_base[k] -= slot_counted(p, g, i, k) - b->handed[k];
+	heir->pred1 = b->pred1;
+	if (b->pred1 != 0)
+		p->backends[g][b->pred1 - 1].succ1 = b->succ1;
+	b->pred1 = b->succ1 = 0;
+	return true;
 }
 
-/* A REMOVED slot of group <g> named <name> whose series no slot goes on yet, other than <i>:
- * its index + 1, or 0. Under bk_mu. */
-static uint32_t
-removed_of_name(const struct sl_proxy *p, size_t g, uint32_t i, const char *name)
+/* Whether slot <r> of group <g> is REMOVED, named <name>, and no slot goes on with its series
+ * yet. Under bk_mu. */
+static bool
+slot_may_lead(const struct sl_proxy *p, size_t g, uint32_t r, const char *name)
 {
-	for (uint32_t r = 0; r < p->bsets[g].cap; r++) {
-		const struct sl_backend *b = &p->backends[g][r];
-		bool taken = false;
+	const struct sl_backend *b = &p->backends[g][r];
 
-		/* relaxed: under bk_mu, the only writer */
-		if (r == i ||
-		    atomic_load_explicit(&b->state, memory_order_relaxed) != SL_SLOT_REMOVED ||
-		    strcmp(b->name, name) != 0)
-			continue;
-		for (uint32_t s = 0; s < p->bsets[g].cap && !taken; s++)
-			taken = p->backends[g][s].pred1 == r + 1;
-		if (!taken)
+	/* relaxed: under bk_mu, the only writer */
+	return atomic_load_explicit(&b->state, memory_order_relaxed) == SL_SLOT_REMOVED &&
+	       b->succ1 == 0 && strcmp(b->name, name) == 0;
+}
+
+#define SLOT_SEARCH (-2) /* slot_fill()'s <lead>: look for the slot it goes on from */
+
+/* Which slot of group <g> slot <i>, filled as <name>, goes on from: 1 + <hint> if it may
+ * (slot_may_lead()), else, with <hint> SLOT_SEARCH, the first that may; 0: none. */
+static uint32_t
+slot_leader(const struct sl_proxy *p, size_t g, uint32_t i, const char *name, int hint)
+{
+	if (hint >= 0)
+		return (uint32_t)hint != i && slot_may_lead(p, g, (uint32_t)hint, name)
+		               ? (uint32_t)hint + 1
+		               : 0;
+	for (uint32_t r = 0; hint == SLOT_SEARCH && r < p->bsets[g].cap; r++)
+		if (r != i && slot_may_lead(p, g, r, name))
 			return r + 1;
-	}
 	return 0;
 }
 
@@ -440,11 +446,12 @@ removed_of_name(const struct sl_proxy *p, size_t g, uint32_t i, const char *name
  * Fills slot <i> of group <g> from <spec>. Counters start from what is there now, except for
  * a backend whose name a removed one had (a reload replaced it, with another address or
  * max_connections, or it was removed and is added again): its series goes on, with what that
- * one still counts added in (sl__backend_counted()), so it never goes back.
+ * one still counts added in (sl__backend_counted()), so it never goes back. <lead>: the slot
+ * it replaces (a reload's plan knows it), -1 none, SLOT_SEARCH: look for one.
  */
 static void
 slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec *spec,
-          bool discovered)
+          bool discovered, int lead)
 {
 	struct sl_backend *b = &p->backends[g][i];
 	size_t flat = p->mx.bbase[g] + i;
@@ -457,7 +464,11 @@ slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec
 	/* the same name in its own slot again, with nobody going on from it: its series and
 	 * its chain go on as they were */
 	same = !slot_hand_on(p, g, i) && same && strcmp(b->name, name) == 0;
-	pred1 = same ? b->pred1 : removed_of_name(p, g, i, name);
+	if (!same && b->pred1 != 0) { /* its old series is gone: its predecessor leads none */
+		p->backends[g][b->pred1 - 1].succ1 = 0;
+		b->pred1 = 0;
+	}
+	pred1 = same ? b->pred1 : slot_leader(p, g, i, name, lead);
 	for (unsigned k = 0; k < SL_BCTR_COUNT && !same; k++) {
 		b->ctr_base[k] = sl_counter_sum(p->mx.bctr, (unsigned)(flat * SL_BCTR_COUNT + k));
 		if (pred1 != 0 && k != SL_BCTR_ACTIVE) {
@@ -469,6 +480,8 @@ slot_fill(struct sl_proxy *p, size_t g, uint32_t i, const struct sl_backend_spec
 		}
 	}
 	b->pred1 = pred1;
+	if (pred1 != 0)
+		p->backends[g][pred1 - 1].succ1 = i + 1;
 	b->retired = false;
 	/* relaxed: no worker reaches the slot (proxy_int.h); the checker resets it (health) */
 	atomic_store_explicit(&b->up, 1, memory_order_relaxed);
@@ -563,7 +576,7 @@ sl_proxy_backend_add(struct sl_proxy *p, const char *group, const struct sl_back
 		err = i;
 		goto out_unlock;
 	}
-	slot_fill(p, (size_t)g, (uint32_t)i, spec, false);
+	slot_fill(p, (size_t)g, (uint32_t)i, spec, false, SLOT_SEARCH);
 	err = publish(p, (size_t)g, true, NULL);
 	if (err != 0) {
 		slot_remove(p, (size_t)g, (uint32_t)i);
@@ -947,7 +960,7 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 
 			taken[i] = false;
 			memcpy(spec.name, names[k], sizeof(spec.name));
-			slot_fill(p, (size_t)g, i, &spec, true);
+			slot_fill(p, (size_t)g, i, &spec, true, SLOT_SEARCH);
 			break;
 		}
 	}
@@ -1072,6 +1085,7 @@ struct bk_plan {
 	bool *drop; /* [cap] live slots to remove; NULL: the backend list is unchanged */
 	int *from;  /* [nbackends] the slot that stays, or -1 */
 	int *to;    /* [nbackends] the slot to fill, or -1 */
+	int *was;   /* [nbackends] the slot of its name it replaces (dropped), or -1 */
 	/* a group with a pool the new file leaves out: its warm pools go to size 0 (cg) */
 	struct sl_config_group gone;
 };
@@ -1107,7 +1121,7 @@ plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t s
 			err = -EINVAL;
 			goto out_free;
 		}
-		pl->from[k] = pl->to[k] = -1;
+		pl->from[k] = pl->to[k] = pl->was[k] = -1;
 		i = name_index_find(&names, p, g, name);
 		if (i >= 0 && p->backends[g][i].discovered) {
 			snprintf(why, size,
@@ -1127,6 +1141,7 @@ plan_group(struct sl_proxy *p, size_t g, struct bk_plan *pl, char *why, size_t s
 			stays[i] = true;
 		} else {
 			need++; /* new, or replaced (its old slot is dropped below) */
+			pl->was[k] = i;
 		}
 	}
 	for (uint32_t i = 0; i < cap; i++) {
@@ -1222,7 +1237,7 @@ apply_group(struct sl_proxy *p, size_t g, const struct bk_plan *pl)
 			}
 			continue;
 		}
-		slot_fill(p, g, (uint32_t)pl->to[k], &spec, false);
+		slot_fill(p, g, (uint32_t)pl->to[k], &spec, false, pl->was[k]);
 		sl_log_info("group %s: backend %s (%s) added (reload)", cg->name,
 		            p->backends[g][pl->to[k]].name,
 		            sl_addr_format(&spec.addr, a, sizeof(a)));
@@ -1307,7 +1322,8 @@ sl__proxy_backends_reload(struct sl_proxy *p, const struct sl_config *prev,
 		pl->drop = calloc(p->bsets[g].cap, sizeof(pl->drop[0]));
 		pl->from = calloc(n + 1, sizeof(pl->from[0]));
 		pl->to = calloc(n + 1, sizeof(pl->to[0]));
-		if (pl->drop == NULL || pl->from == NULL || pl->to == NULL) {
+		pl->was = calloc(n + 1, sizeof(pl->was[0]));
+		if (pl->drop == NULL || pl->from == NULL || pl->to == NULL || pl->was == NULL) {
 			snprintf(why, size, "out of memory");
 			err = -ENOMEM;
 			break;
@@ -1340,6 +1356,7 @@ out_unlock:
 		free(plans[g].drop);
 		free(plans[g].from);
 		free(plans[g].to);
+		free(plans[g].was);
 	}
 	free(plans);
 	return err;

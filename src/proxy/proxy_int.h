@@ -165,6 +165,7 @@ struct sl_backend {
 	 * there; 0: none. What it and the slots down its own chain counted past their <handed>
 	 * is added in (sl__backend_counted()). Under p->bk_mu */
 	uint32_t pred1;
+	uint32_t succ1; /* 1 + the slot whose pred1 names this one, or 0; under p->bk_mu */
 	/* its own counts (slot alone) when the last successor down the chain took the series */
 	uint64_t handed[SL_BCTR_COUNT];
 	/* health: 1 = up, 0 = down. The checker's target.up points here (sl_health stores it, on a
