@@ -268,6 +268,7 @@ class Bandwidth(unittest.TestCase):
             port, admin = free_port(), free_port()
             path = config(port, b.addr, "copy", slow, admin=admin)
             with Sluice(["-c", path], port=port) as px:
+                wait_for_text(px, "admin endpoint on")  # the pause is read from /metrics
                 s = connect(port, timeout=60)
                 # past the whole burst: the bucket is empty for 256 s, the session paused
                 s.sendall(b"u" * (burst + 1))
