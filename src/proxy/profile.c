@@ -277,21 +277,30 @@ tracefs_ready(const char **why)
 	return 0;
 }
 
+/* Where the value of "<key>=" starts in <line>, or NULL. */
+static const char *
+value_of(const char *line, const char *key)
+{
+	const char *at = line;
+	size_t klen = strlen(key);
+
+	while ((at = strstr(at, key)) != NULL) {
+		if ((at == line || at[-1] == ' ') && at[klen] == '=')
+			return at + klen + 1;
+		at += klen;
+	}
+	return NULL;
+}
+
 /* The value of "<key>=" in <line> up to the next space, into <out>. */
 static bool
 field(const char *line, const char *key, char *out, size_t size)
 {
-	const char *at = line;
-	size_t klen = strlen(key), n;
+	const char *at = value_of(line, key);
+	size_t n;
 
-	while ((at = strstr(at, key)) != NULL) {
-		if ((at == line || at[-1] == ' ') && at[klen] == '=')
-			break;
-		at += klen;
-	}
 	if (at == NULL)
 		return false;
-	at += klen + 1;
 	n = strcspn(at, " \n");
 	if (n >= size)
 		return false;
@@ -308,8 +317,9 @@ remote_of(const char *line, unsigned kind, char *out, size_t size)
 {
 	char fam[16], addr[64], port[8];
 
-	if (kind == T_RESETS_SENT && field(line, "dest", out, size))
-		return true;
+	/* by the layout the line has: one too long for <out> fails, never reads as the other */
+	if (kind == T_RESETS_SENT && value_of(line, "dest") != NULL)
+		return field(line, "dest", out, size);
 	if (!field(line, "family", fam, sizeof(fam)) || !field(line, "dport", port, sizeof(port)))
 		return false;
 	if (strcmp(fam, "AF_INET6") == 0) {

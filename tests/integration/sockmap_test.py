@@ -139,6 +139,7 @@ class Sockmap(unittest.TestCase):
             px, port, admin = self.start([echo.addr])
             with px:
                 wait_for_text(px, "verdict attached")
+                wait_for_text(px, "admin endpoint on")  # the end is read from /metrics
                 n = 40 // SLOW
                 for _ in range(n):
                     with connect(port) as s:
