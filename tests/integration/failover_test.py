@@ -11,7 +11,8 @@ import time
 import unittest
 
 from harness import (Server, Sluice, black_hole, closed_by_peer, connect, free_port, recv_all,
-                     refused_address, scrape_metrics, wait_for, wait_for_text, write_config)
+                     refused_address, replace_config, scrape_metrics, wait_for, wait_for_text,
+                     write_config)
 
 
 def config(port, backends, connect_ms=300, retries=2, passive_failures=0, admin=None, workers=1,
@@ -183,9 +184,8 @@ class Failover(unittest.TestCase):
                 for _ in range(4):  # each tries the dead one, then the live one
                     self.assertEqual(b"ping\n", ask(port))
                 self.assertNotIn("ejected", px.stderr())
-                with open(path, "w") as f, open(config(port, [dead, live.addr], retries=1,
-                                                       passive_failures=3)) as new:
-                    f.write(new.read())
+                replace_config(path, config(port, [dead, live.addr], retries=1,
+                                            passive_failures=3))
                 px.proc.send_signal(signal.SIGHUP)
                 wait_for_text(px, "reloaded")
                 self.assertEqual(b"ping\n", ask(port))
@@ -216,10 +216,9 @@ class Failover(unittest.TestCase):
                 time.sleep(0.5)
                 eject_once(px)
                 self.assertIn(f"backend g/{dead} ejected for 800 ms", px.stderr())
-                with open(path, "w") as f, open(config(
-                        port, [dead, live.addr], retries=1, passive_failures=1,
-                        passive_more=", backoff: 100ms, max_backoff: 300ms")) as new:
-                    f.write(new.read())
+                replace_config(path, config(port, [dead, live.addr], retries=1,
+                                            passive_failures=1,
+                                            passive_more=", backoff: 100ms, max_backoff: 300ms"))
                 px.proc.send_signal(signal.SIGHUP)
                 wait_for_text(px, "passive.max_backoff changed")
                 time.sleep(0.9)  # past the 800 ms

@@ -467,6 +467,14 @@ def write_config(text):
     return f.name
 
 
+def replace_config(path, new):
+    """Writes the config file <new> (a write_config path) over <path> in place, the way an
+    operator edits a file, and removes <new>."""
+    with open(new) as src, open(path, "w") as dst:
+        dst.write(src.read())
+    os.unlink(new)
+
+
 def rejected(err):
     """The exit summary's `rejected: N clients: reason n, ...` line of <err> as a dict."""
     m = re.search(r"rejected: \d+ clients:(.*)", err)

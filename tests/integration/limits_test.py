@@ -9,7 +9,7 @@ import time
 import unittest
 
 from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, echoed, free_port, rejected,
-                     wait_for_text, write_config)
+                     replace_config, wait_for_text, write_config)
 
 
 def config(port, backend, listener_extra):
@@ -124,9 +124,8 @@ class SourceLimits(unittest.TestCase):
                     with connect(port) as s:
                         served.append(echoed(s))
                 self.assertEqual([True, True, False], served)
-                with open(cfg, "w") as f, open(config(
-                        port, b.addr, "    rate: { per_second: 1000, burst: 1000 }")) as new:
-                    f.write(new.read())
+                replace_config(cfg, config(port, b.addr,
+                                           "    rate: { per_second: 1000, burst: 1000 }"))
                 px.proc.send_signal(signal.SIGHUP)
                 wait_for_text(px, "rate.per_second changed")
                 time.sleep(0.1)  # 100 tokens at the new rate (the bucket fits it empty)

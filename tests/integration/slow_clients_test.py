@@ -12,7 +12,7 @@ import time
 import unittest
 
 from harness import (SLOW, Server, Sluice, closed_by_peer, connect, echo_handler, free_port, recv_exact,
-                     scrape_metrics, wait_for, write_config)
+                     replace_config, scrape_metrics, wait_for, write_config)
 
 
 def config(port, backend, timeouts, admin=None):
@@ -103,14 +103,12 @@ class SlowClients(unittest.TestCase):
             cfg = config(port, b.addr, "first_byte: 1s")
             with Sluice(["-c", cfg], port=port) as px:
                 for value, speaks in (("30s", True), ("0", False)):
-                    with open(cfg, "w") as f:
-                        f.write(open(config(port, b.addr, "first_byte: 1s")).read())
+                    replace_config(cfg, config(port, b.addr, "first_byte: 1s"))
                     px.proc.send_signal(signal.SIGHUP)
                     wait_for(lambda: px.stderr().count("reloaded") >= (1 if speaks else 3),
                              "the reload")
                     with connect(port) as s:
-                        with open(cfg, "w") as f:
-                            f.write(open(config(port, b.addr, f"first_byte: {value}")).read())
+                        replace_config(cfg, config(port, b.addr, f"first_byte: {value}"))
                         px.proc.send_signal(signal.SIGHUP)
                         wait_for(lambda: px.stderr().count("reloaded") >= (2 if speaks else 4),
                                  "the reload")
