@@ -116,6 +116,16 @@ type_error(struct sl__config_load *x, const yaml_node_t *v, const char *expected
 }
 
 /*
+ * Where a rule between two keys of <map> is reported: at <a> if written, else at <b> if written
+ * (the other holds its default), else at the mapping.
+ */
+static yaml_mark_t
+pair_mark(const yaml_node_t *a, const yaml_node_t *b, const yaml_node_t *map)
+{
+	return (a != NULL ? a : b != NULL ? b : map)->start_mark;
+}
+
+/*
  * Checks that <map> is a mapping and sorts its values into <vals> by key id; the keys it may
  * have are those of <section> in the key table. Reports keys that are not scalars, unknown keys
  * (with a suggestion) and repeated keys. <desc> says what the mapping is for ("for
@@ -1151,8 +1161,7 @@ walk_health(struct sl__config_load *x, yaml_node_t *map, struct sl_config_health
 		h->timeout_ms = h->interval_ms;
 	if (h->timeout_ms > h->interval_ms)
 		sl__config_error(
-		        x,
-		        (v[SL__KEY_HEALTH_TIMEOUT] ? v[SL__KEY_HEALTH_TIMEOUT] : map)->start_mark,
+		        x, pair_mark(v[SL__KEY_HEALTH_TIMEOUT], v[SL__KEY_HEALTH_INTERVAL], map),
 		        "health \"timeout\" (%" PRIu32 "ms) must not be longer than "
 		        "\"interval\" (%" PRIu32 "ms)",
 		        h->timeout_ms, h->interval_ms);
@@ -1166,15 +1175,12 @@ walk_passive(struct sl__config_load *x, yaml_node_t *map, struct sl_config_passi
 	if (!walk_section(x, map, "for \"passive\"", "in passive", SL__SEC_PASSIVE, v, p, NULL))
 		return;
 	if (p->backoff_ms > p->max_backoff_ms)
-		sl__config_error(x,
-		                 /* at the side written: the other is its default */
-		                 (v[SL__KEY_PASSIVE_BACKOFF]       ? v[SL__KEY_PASSIVE_BACKOFF]
-		                  : v[SL__KEY_PASSIVE_MAX_BACKOFF] ? v[SL__KEY_PASSIVE_MAX_BACKOFF]
-		                                                   : map)
-		                         ->start_mark,
-		                 "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
-		                 "\"max_backoff\" (%" PRIu32 "ms)",
-		                 p->backoff_ms, p->max_backoff_ms);
+		sl__config_error(
+		        x,
+		        pair_mark(v[SL__KEY_PASSIVE_BACKOFF], v[SL__KEY_PASSIVE_MAX_BACKOFF], map),
+		        "passive \"backoff\" (%" PRIu32 "ms) must not be longer than "
+		        "\"max_backoff\" (%" PRIu32 "ms)",
+		        p->backoff_ms, p->max_backoff_ms);
 }
 
 static void
@@ -1308,15 +1314,11 @@ walk_discover(struct sl__config_load *x, yaml_node_t *map, struct sl_config_disc
 		}
 	}
 	if (d->ttl_min_ms > d->ttl_max_ms)
-		sl__config_error(x,
-		                 /* at the side written: the other is its default */
-		                 (v[SL__KEY_DISCOVER_TTL_MIN]   ? v[SL__KEY_DISCOVER_TTL_MIN]
-		                  : v[SL__KEY_DISCOVER_TTL_MAX] ? v[SL__KEY_DISCOVER_TTL_MAX]
-		                                                : map)
-		                         ->start_mark,
-		                 "discover \"ttl_min\" (%" PRIu32 "ms) must not be longer than "
-		                 "\"ttl_max\" (%" PRIu32 "ms)",
-		                 d->ttl_min_ms, d->ttl_max_ms);
+		sl__config_error(
+		        x, pair_mark(v[SL__KEY_DISCOVER_TTL_MIN], v[SL__KEY_DISCOVER_TTL_MAX], map),
+		        "discover \"ttl_min\" (%" PRIu32 "ms) must not be longer than "
+		        "\"ttl_max\" (%" PRIu32 "ms)",
+		        d->ttl_min_ms, d->ttl_max_ms);
 }
 
 static bool

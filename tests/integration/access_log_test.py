@@ -70,6 +70,19 @@ def wait_lines(path, n, timeout=10.0):
     raise AssertionError(f"{path}: want {n} lines, have {read_lines(path)}")
 
 
+def lines_waiting(fd):
+    """The lines waiting in the non-blocking pipe or socket <fd>, each checked to be whole
+    JSON."""
+    got = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            got += chunk
+    lines = got.decode().splitlines()
+    for line in lines:
+        json.loads(line)  # whole lines only
+    return lines
+
+
 def session(port, size):
     """One session through the echo backend moving <size> bytes each way."""
     got = echo_roundtrip(port, b"x" * size)
@@ -255,13 +268,7 @@ class AccessLog(unittest.TestCase):
             self.assertEqual(0, px.stop(timeout=15), px.stderr())
         lost, _ = dropped(px.stderr())
         os.set_blocking(r.fileno(), False)
-        got = b""
-        with contextlib.suppress(BlockingIOError):
-            while chunk := os.read(r.fileno(), 65536):
-                got += chunk
-        lines = got.decode().splitlines()
-        for line in lines:
-            json.loads(line)  # whole lines only
+        lines = lines_waiting(r.fileno())
         self.assertEqual(600, len(lines) + lost, (len(lines), lost))
         self.assertGreater(lost, 0)
         self.assertTrue(os.get_blocking(w.fileno()))
@@ -407,13 +414,7 @@ class Fifo(unittest.TestCase):
                           "address (a FIFO that nothing reads")
             self.assertEqual(0, px.stop(), px.stderr())
         lost, _ = dropped(px.stderr())
-        got = b""
-        with contextlib.suppress(BlockingIOError):
-            while chunk := os.read(reader, 65536):
-                got += chunk
-        lines = got.decode().splitlines()
-        for line in lines:
-            json.loads(line)  # whole lines only
+        lines = lines_waiting(reader)
         self.assertEqual(600, len(lines) + lost, (len(lines), lost))
         self.assertGreater(lost, 0)
 

@@ -540,6 +540,60 @@ backends_are_matched_by_name_not_by_place(void **state)
 	sl_test_config_fini(&b);
 }
 
+/*
+ * <n> backends of group web, 127.1.x.y:1000 for i in [first, first + n), in reverse order when
+ * <reverse>: a file of many backends, for the compare of a large reload.
+ */
+static char *
+many_backends(unsigned first, unsigned n, bool reverse)
+{
+	size_t size = 128 + (size_t)n * 48, len;
+	char *text = malloc(size);
+
+	assert_non_null(text);
+	len = (size_t)snprintf(text, size,
+	                       "listeners:\n  - address: 127.0.0.1:8080\ngroups:\n"
+	                       "  - name: web\n    max_backends: 20000\n"
+	                       "    backends:\n");
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = first + (reverse ? n - 1 - k : k);
+
+		len += (size_t)snprintf(text + len, size - len,
+		                        "      - address: 127.1.%u.%u:1000\n", i >> 8, i & 255);
+	}
+	return text;
+}
+
+/* Thousands of backends, the kept ones listed in the opposite order: each kept one is paired
+ * with its own, the one added and the one removed are named. */
+static void
+a_large_reload_pairs_every_backend(void **state)
+{
+	char *one = many_backends(0, 5000, false), *other = many_backends(1, 5000, true);
+	struct sl_test_load a = sl_test_config_load(one);
+	struct sl_test_load b = sl_test_config_load(other);
+	char why[256];
+
+	(void)state;
+	assert_int_equal(0, a.rc);
+	assert_int_equal(0, b.rc);
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group web: backend 127.1.19.136:1000 was added, "
+	                    "group web: backend 127.1.0.0:1000 was removed",
+	                    why);
+	b.c->groups[0].backends[4999 - 2500].weight = 7; /* 127.1.9.197 */
+	assert_true(sl_config_changes(a.c, b.c, why, sizeof(why)));
+	assert_string_equal("group web: backend 127.1.19.136:1000 was added, "
+	                    "group web: backend 127.1.9.197:1000: weight changed, "
+	                    "group web: backend 127.1.0.0:1000 was removed",
+	                    why);
+	assert_false(sl_config_needs_restart(a.c, b.c, why, sizeof(why)));
+	sl_test_config_fini(&a);
+	sl_test_config_fini(&b);
+	free(one);
+	free(other);
+}
+
 static void
 keys_compared_by_their_own_functions_are_named_too(void **state)
 {
@@ -601,6 +655,7 @@ main(void)
 	        cmocka_unit_test(a_groups_balance_and_send_proxy_are_live),
 	        cmocka_unit_test(a_changed_listener_is_named_with_its_key),
 	        cmocka_unit_test(backends_are_matched_by_name_not_by_place),
+	        cmocka_unit_test(a_large_reload_pairs_every_backend),
 	        cmocka_unit_test(groups_added_and_removed_are_changes),
 	        cmocka_unit_test(negative_zero_is_zero),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
