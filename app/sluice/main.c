@@ -353,6 +353,16 @@ sluicectl_path(char *buf, size_t size)
 	return access(buf, X_OK) == 0 ? buf : "sluicectl";
 }
 
+/* The host a client on this machine reaches the demo's listener <a> at: loopback for a
+ * wildcard address, else the address itself. */
+static const char *
+demo_host(const struct sl_addr *a, char *buf, size_t size)
+{
+	if (sl_addr_is_any(a))
+		return a->ss.ss_family == AF_INET6 ? "::1" : "127.0.0.1";
+	return sl_addr_format_ip(a, buf, size);
+}
+
 static void
 print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 {
@@ -367,7 +377,7 @@ print_demo_banner(const struct sl_config *cfg, const struct sl_addr *backends)
 	printf("try it from another terminal:\n"
 	       "  curl http://%s/      # each request names the backend that answered\n"
 	       "  nc %s %u    # anything that is not HTTP is echoed back\n",
-	       listen, strchr(listen, ']') ? "::1" : "127.0.0.1",
+	       listen, demo_host(&cfg->listeners[0].addr, b, sizeof(b)),
 	       sl_addr_port(&cfg->listeners[0].addr));
 	if (cfg->admin.addr.len != 0)
 		printf("  curl http://%s/metrics   # Prometheus metrics; /stats for JSON\n",
@@ -585,9 +595,8 @@ start_hint(int err, char *buf, size_t size)
 	case ENOSPC:
 		return " (too many memory pools: use fewer workers or listeners)";
 	case EACCES:
-		return " (ports below net.ipv4.ip_unprivileged_port_start, 1024 by default, need "
-		       "root "
-		       "or CAP_NET_BIND_SERVICE)";
+		/* a listener's port or the access log's file: each names itself in a line above */
+		return " (refused: the error above says what)";
 	default:
 		return "";
 	}
@@ -605,6 +614,9 @@ addr_hint(int err, const struct sl_addr *a, char *buf, size_t size)
 	}
 	if (err == -EADDRNOTAVAIL)
 		return " (not an address of this host)";
+	if (err == -EACCES)
+		return " (ports below net.ipv4.ip_unprivileged_port_start, 1024 by default, need "
+		       "root or CAP_NET_BIND_SERVICE)";
 	return start_hint(err, buf, size);
 }
 

@@ -77,7 +77,8 @@ struct sl_op {
 	bool busy;      /* submitted, its (last) callback not run yet: in a multishot op's
 	                 * callback, true when more will follow */
 	/* sl_loop_recv_multi(): in the callback, the buffer the bytes are in (res > 0), lent
-	 * to the caller until sl_loop_buf_put(); NULL otherwise */
+	 * to the caller until sl_loop_buf_put(); NULL otherwise while the op is armed (after
+	 * its last callback the loop leaves the op alone: the callback may have freed it) */
 	struct sl_buf *buf;
 };
 

@@ -34,8 +34,10 @@ struct sl_pool_opts {
 	size_t block_size;       /* bytes; > 0; rounded up to a multiple of <align> */
 	size_t align;            /* power of two; 0 = 16 */
 	size_t blocks_per_chunk; /* blocks reserved per growth step; 0 = about 256 KiB worth */
-	size_t max_bytes;        /* bounded mode: cap on reserved bytes; 0 = growing mode */
-	size_t prealloc_blocks;  /* blocks reserved by create (fails if over max_bytes) */
+	size_t max_bytes;        /* bounded mode: cap on reserved bytes, each chunk's header
+	                          * (a cache line or so) counted too; 0 = growing mode */
+	size_t prealloc_blocks;  /* blocks reserved by create (fails if they and their chunks'
+	                          * headers are over max_bytes) */
 	unsigned magazine_size;  /* blocks per thread cache; 0 = 64 */
 	unsigned flags;          /* enum sl_pool_flags */
 };
@@ -58,8 +60,8 @@ struct sl_pool_stats {
 /*
  * Creates a pool. Returns 0 and stores it in <*out>, or -EINVAL (bad options: block_size 0 or
  * over 1 GiB, align not a power of two or over 4096, magazine_size over 65536, blocks_per_chunk
- * over 2^24, unknown flags, prealloc_blocks over max_bytes), -ENOMEM (at once if
- * prealloc_blocks blocks are more than the machine's physical memory), or -ENOSPC when
+ * over 2^24, unknown flags, prealloc_blocks and their chunk headers over max_bytes), -ENOMEM (at
+ * once if prealloc_blocks blocks are more than the machine's physical memory), or -ENOSPC when
  * SL__POOL_MAX (4096) pools are already live (ids are recycled by sl_pool_destroy). max_bytes
  * caps the chunk mappings only; per-thread caches (one malloc per thread and pool, on first use)
  * and magazine slabs are metadata outside it. The caller owns the pool and releases it with

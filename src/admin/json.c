@@ -229,7 +229,10 @@ sl__admin_render_ready(const struct sl_stats *r, FILE *f, bool *ready)
 		snprintf(reason, sizeof(reason), "not listening");
 	for (size_t g = 0;
 	     reason[0] == '\0' && groups != NULL && g < sl_stats_set_ninstances(groups); g++)
+		/* a group a reload removed takes no session: its open ones are no one's readiness
+		 */
 		if (sl_stats_instance_present(groups, g) &&
+		    gauge_of(r, "group", g, "group_retired", 0) == 0 &&
 		    gauge_of(r, "group", g, "group_backends_serving", 0) <= 0)
 			snprintf(reason, sizeof(reason),
 			         "group %s has no backend that takes sessions (up, enabled, not "

@@ -10,7 +10,9 @@
  * neither side is idle: the socket that moved may be draining the
  * other side's bytes (an upload that a backend takes slowly keeps the client side too), and a
  * session that is idle has both still. The first read has nothing to compare with: when bytes
- * wait in either socket for its peer, the side gets GRACE_MS more and is read again. Two
+ * wait in either socket for its peer, both sides' deadlines start again from it, so the next
+ * read compares a whole timeout of the sockets' progress (idle is no progress for a timeout: a
+ * shorter second look cut a reader that paused for a second at the wrong moment). Two
  * getsockopt calls per idle deadline that passes; nothing on the path bytes take.
  */
 #include <stdint.h>
@@ -18,8 +20,6 @@
 #include <sluice/sock.h>
 
 #include "proxy/session.h"
-
-enum { GRACE_MS = 1000 };
 
 /*
  * Reads side <side>'s socket: <*moved> if its count changed since the last read, <*in_flight>
@@ -55,25 +55,16 @@ sl__idle_start(struct sl_session *s)
 }
 
 void
-sl__idle_look(struct sl_session *s, const uint32_t idle_ms[2], uint64_t now)
+sl__idle_look(struct sl_session *s, uint64_t now)
 {
 	bool moved[2], in_flight[2], known = true;
 
 	for (unsigned side = 0; side < 2; side++)
 		known &= look(s, side, &moved[side], &in_flight[side]);
-	if (moved[0] || moved[1]) {
+	/* a socket that moved keeps both sides; with nothing to compare with yet and bytes in
+	 * flight, both deadlines start again here, so the next read compares a whole timeout */
+	if (moved[0] || moved[1] || (!known && (in_flight[0] || in_flight[1])))
 		sl_fwd_set_moved_ms(&s->fwd, now);
-	} else if (!known && (in_flight[0] || in_flight[1])) {
-		/* nothing to compare with yet: read again GRACE_MS on (or a whole idle_ms, if
-		 * shorter) */
-		for (unsigned side = 0; side < 2; side++) {
-			uint64_t back = idle_ms[side] > GRACE_MS ? idle_ms[side] - GRACE_MS : 0;
-
-			if (idle_ms[side] != 0 &&
-			    sl_fwd_moved_ms(&s->fwd, side) + idle_ms[side] <= now)
-				sl_fwd_stamp_moved(&s->fwd, side, now > back ? now - back : 0);
-		}
-	}
 	/* the stamps as this look leaves them: one sluice makes after it is its own bytes */
 	for (unsigned side = 0; side < 2; side++)
 		s->kseen[side] = (uint16_t)sl_fwd_moved_ms(&s->fwd, side);

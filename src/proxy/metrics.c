@@ -469,7 +469,7 @@ read_backend(void *arg, size_t inst, unsigned idx)
 	return 0;
 }
 
-enum { G_BACKENDS, G_UP, G_SERVING };
+enum { G_BACKENDS, G_UP, G_SERVING, G_RETIRED };
 
 static uint64_t
 read_group(void *arg, size_t inst, unsigned idx)
@@ -477,6 +477,8 @@ read_group(void *arg, size_t inst, unsigned idx)
 	const struct sl_proxy *p = arg;
 	uint64_t n = 0, up = 0, serving = 0, now_ms = sl_clock_ns() / 1000000;
 
+	if (idx == G_RETIRED)
+		return !sl__group_is_live(p, inst);
 	for (size_t i = 0; i < p->bsets[inst].cap; i++) {
 		const struct sl_backend *b = &p->backends[inst][i];
 		bool is_up;
@@ -1051,6 +1053,11 @@ add_groups(struct sl_proxy *p)
 	                       .kind = SL_STATS_GAUGE,
 	                       .help = "Backends of the group that take new sessions now: up, "
 	                               "enabled (not disabled or draining) and not ejected.",
+	                       .offset = SL_STATS_READ},
+	        [G_RETIRED] = {.name = "group_retired",
+	                       .kind = SL_STATS_GAUGE,
+	                       .help = "1 while the group a reload removed still has open sessions "
+	                               "(it takes no new one; /readyz leaves it out), else 0.",
 	                       .offset = SL_STATS_READ},
 	};
 	struct sl_stats_set *s;

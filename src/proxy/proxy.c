@@ -193,14 +193,27 @@ sockmap_open(struct sl_proxy *p)
 		            pairs, p->nworkers, pairs);
 }
 
-/* Says once which runtime the loops run on (worker 0's: every loop was given the same). */
+/* Says once which runtime the loops run on (worker 0's: every loop was given the same; under
+ * auto a worker whose ring did not fit where the first ones did runs on epoll, said too). */
 static void
 runtime_log(struct sl_proxy *p)
 {
 	const char *name = sl_loop_backend_name(sl_worker_loop(sl_worker_at(p->wg, 0)));
 	const char *why = NULL;
+	unsigned on_epoll = 0;
 	int err;
 
+	for (unsigned i = 0; i < p->nworkers; i++)
+		on_epoll += strcmp(sl_loop_backend_name(sl_worker_loop(sl_worker_at(p->wg, i))),
+		                   "epoll") == 0;
+	if (on_epoll != 0 && on_epoll != p->nworkers) {
+		err = sl_loop_probe_io_uring(&why);
+		sl_log_warn("runtime: io_uring on %u of %u workers, epoll on the rest (their rings "
+		            "did not fit%s%s)",
+		            p->nworkers - on_epoll, p->nworkers, err != 0 ? ": " : "",
+		            err != 0 ? why : "");
+		return;
+	}
 	if (p->cfg->runtime != SL_LOOP_AUTO || strcmp(name, "epoll") != 0) {
 		sl_log_info("runtime: %s", name);
 		return;

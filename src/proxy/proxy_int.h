@@ -847,13 +847,12 @@ uint64_t sl__bandwidth_wake_ms(struct sl_session *s, uint64_t now_ms);
 /*
  * Idle deadlines a socket's own progress moves on (idle.c). sl__idle_start() forgets what the
  * sockets of a session entering FORWARDING moved before. sl__idle_look(): an idle deadline
- * (<idle_ms>, by enum sl_fwd_side; 0 = none) passed at loop clock <now>: reads both sockets and,
- * if either moved on its own since the last read, stamps both sides as moved at <now>; at the
- * first read, with bytes in flight, moves a passed deadline GRACE_MS on. A side whose deadline
- * still passed after it is idle.
+ * passed at loop clock <now>: reads both sockets and, if either moved on its own since the last
+ * read, or at the first read with bytes in flight, stamps both sides as moved at <now>. A side
+ * whose deadline still passed after it is idle.
  */
 void sl__idle_start(struct sl_session *s);
-void sl__idle_look(struct sl_session *s, const uint32_t idle_ms[2], uint64_t now);
+void sl__idle_look(struct sl_session *s, uint64_t now);
 /* Waits for the client's first byte (timeouts.first_byte; filter_first_byte.c). */
 enum sl_filter_verdict sl__first_byte_run(struct sl_session *s);
 enum sl_ctr sl__first_byte_timed_out(struct sl_session *s);

@@ -320,9 +320,7 @@ forward_deadline(struct sl_session *s, uint64_t now, uint64_t *at)
 			return -1;
 		if (looked || (kind != ckind && kind != skind))
 			return kind;
-		sl__idle_look(s,
-		              (const uint32_t[2]){[SL_FWD_CLIENT] = cidle, [SL_FWD_SERVER] = sidle},
-		              now);
+		sl__idle_look(s, now);
 	}
 }
 

@@ -379,17 +379,21 @@ dispatch_batch(struct sl_loop *l, unsigned n)
 			ev->io->fn(l, ev->io, ev->events);
 		} else if (ev->op != NULL) {
 			struct sl_op *op = ev->op;
+			bool more = ev->more;
 
 			ev->op = NULL;
 			op->buf = ev->buf;
 			/* before the callback, which may submit it again; a multishot op's last
 			 * callback is the one without <more> */
-			if (!ev->more) {
+			if (!more) {
 				l->nops--;
 				op->busy = false;
 			}
 			op->fn(l, op, (int)ev->events);
-			op->buf = NULL;
+			/* the buffer was lent for the callback; an op that ended is not touched
+			 * after it: its callback may have freed it */
+			if (more)
+				op->buf = NULL;
 		}
 	}
 	l->batch_n = 0;

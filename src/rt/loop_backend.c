@@ -29,7 +29,9 @@ sl__loop_backend_init(struct sl_loop *l, enum sl_loop_runtime rt)
 		return l->ops->init(l);
 	case SL_LOOP_AUTO:
 		l->ops = &sl__loop_uring_ops;
+		l->probing = true; /* a fallback is no error: the proxy says which runtime runs */
 		err = l->ops->init(l);
+		l->probing = false;
 		if (err == 0)
 			return 0;
 		l->ops = &sl__loop_epoll_ops;

@@ -90,6 +90,7 @@ struct sl_loop {
 	uint64_t now_us; /* the same reading in microseconds */
 	bool running;
 	bool stop;
+	bool probing;  /* runtime auto tries io_uring first: its init says nothing of a failure */
 	uint32_t nops; /* completion ops in flight: submitted, their callback not run yet */
 
 	/* timer wheel: slot i holds timers whose tick % SLOTS == i (any revolution) */

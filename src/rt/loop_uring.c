@@ -1663,8 +1663,9 @@ uring_init(struct sl_loop *l)
 		char buf[256];
 
 		/* the probe made one ring; the workers' many may not fit where it did */
-		sl_log_error("io_uring: a ring of %u entries: %s", l->max_events,
-		             ring_create_why(err, buf, sizeof(buf)));
+		if (!l->probing)
+			sl_log_error("io_uring: a ring of %u entries: %s", l->max_events,
+			             ring_create_why(err, buf, sizeof(buf)));
 		goto err_free;
 	}
 	err = ring_check(&u->ring, &why);

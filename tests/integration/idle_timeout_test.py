@@ -40,19 +40,19 @@ groups:
 
 
 # slow peers: SLOW_TOTAL bytes at about SLOW_RATE bytes/s, a few times SLOW_IDLE; sluice writes
-# them into the kernel's buffers at once, then nothing more. 2 s, not 1: at 1 s the slow reader
-# was cut once (forward: uring, the suite beside other work on 2 CPUs), as a reader kept off the
-# CPU for a second would be: no byte acknowledged for that long is idle
+# them into the kernel's buffers at once, then nothing more, so only the sockets' own counts
+# show the reader's progress
 SLOW_TOTAL = 1500000
 SLOW_RATE = 256 * 1024
 SLOW_IDLE = "2s"
 
 
-def read_slowly(sock, total):
+def read_slowly(sock, total, pause_at=None, pause_for=0.0):
     """Reads <total> bytes (or to EOF) a twentieth of SLOW_RATE at a time, pausing a twentieth
-    of a second after each: the pace of the read is the scenario, not something measured.
-    Returns the sha256 of what it read and how many bytes that was."""
-    h, got = hashlib.sha256(), 0
+    of a second after each, and once <pause_for> seconds <pause_at> seconds after the start: the
+    pace of the read is the scenario, not something measured. Returns the sha256 of what it
+    read and how many bytes that was."""
+    h, got, t0 = hashlib.sha256(), 0, time.monotonic()
     sock.settimeout(30 * SLOW)
     while got < total:
         data = sock.recv(SLOW_RATE // 20)
@@ -61,6 +61,9 @@ def read_slowly(sock, total):
         h.update(data)
         got += len(data)
         time.sleep(0.05)
+        if pause_at is not None and time.monotonic() - t0 >= pause_at:
+            time.sleep(pause_for)
+            pause_at = None
     return h.digest(), got
 
 
@@ -121,7 +124,7 @@ class IdleTimeout(unittest.TestCase):
             with self.subTest(way=way, forward=forward):
                 run.result()  # re-raises what failed in the case
 
-    def slow_reading_client(self, forward):
+    def slow_reading_client(self, forward, pause_at=None, pause_for=0.0):
         data = os.urandom(SLOW_TOTAL)
 
         def send_all(conn):
@@ -136,7 +139,7 @@ class IdleTimeout(unittest.TestCase):
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
                     s.connect(("127.0.0.1", port))
                     try:
-                        digest, got = read_slowly(s, SLOW_TOTAL)
+                        digest, got = read_slowly(s, SLOW_TOTAL, pause_at, pause_for)
                     except ConnectionResetError:
                         px.stop()  # its exit summary says why it cut the session
                         self.fail(f"a client reading slowly was reset: {px.stderr()}")
@@ -150,7 +153,21 @@ class IdleTimeout(unittest.TestCase):
             with self.subTest(forward=forward):
                 self.slow_reading_client(forward)
 
+    def test_a_slow_reader_that_pauses_at_the_first_deadline_is_not_idle(self):
+        """The first look at the sockets (at the idle deadline after sluice filled them) has
+        nothing to compare with; the reader pauses from just before it for 1.5 s of the 2 s
+        timeout. The next look compares a whole timeout of its progress, so it keeps its
+        session (a second look a second later cut it)."""
+        for forward in ("auto", "uring"):
+            with self.subTest(forward=forward):
+                self.slow_reading_client(forward, pause_at=1.8, pause_for=1.5)
+
     def test_backend_reading_slowly_from_full_buffers_is_not_idle(self):
+        for forward in ("auto", "uring"):
+            with self.subTest(forward=forward):
+                self.slow_reading_backend(forward)
+
+    def slow_reading_backend(self, forward):
         """The mirror: an upload the backend takes slowly keeps both sides of its session."""
         data = os.urandom(SLOW_TOTAL)
         taken = []
@@ -161,7 +178,7 @@ class IdleTimeout(unittest.TestCase):
 
         with Server(take_slowly) as d:
             port = free_port()
-            with Sluice(["-c", config(port, d.addr, "auto", SLOW_IDLE)], port=port) as px:
+            with Sluice(["-c", config(port, d.addr, forward, SLOW_IDLE)], port=port) as px:
                 s = connect(port)
                 s.sendall(data)
                 s.settimeout(30 * SLOW)
@@ -172,8 +189,9 @@ class IdleTimeout(unittest.TestCase):
                 self.assertNotIn("timeouts:", px.stderr())
 
     def test_client_that_never_reads_is_cut(self):
-        """Bytes wait in its socket, but none leave it: idle (after a second's grace for the
-        first look at its socket), and the backend's connection goes with it."""
+        """Bytes wait in its socket, but none leave it: idle (the first look at its socket has
+        nothing to compare with, the next one a timeout later cuts it), and the backend's
+        connection goes with it."""
         cut = threading.Event()
 
         def send_until_cut(conn):

@@ -139,6 +139,33 @@ class ReloadGroups(ReloadCase):
             self.promtool_ok(self.metrics())
             self.assertEqual(0, px.stop())
 
+    def test_a_removed_group_whose_sessions_run_counts_for_no_ones_readiness(self):
+        """A backend drained, then its group removed by a reload while a session of it runs
+        (the usual way to retire one): the group is still shown, marked retired, and /readyz
+        leaves it out: it takes no session, so its lack of a serving backend is not the
+        process's."""
+        p1, p2 = stable_port(), stable_port()
+        with Server(echo_handler) as a, Server(echo_handler) as e:
+            self.write([("one", p1, "web"), ("two", p2, "echo")],
+                       [("web", [a.addr], ""), ("echo", [e.addr], "")])
+            px = self.start(p1)
+            held = connect(p2)
+            self.addCleanup(held.close)
+            self.assertTrue(echo_checked(held, 1000, 1))
+            self.assertEqual(0, self.ctl("drain", "backend", f"echo/{e.addr}")[0])
+            status, body = admin_get(self.admin, "/readyz")
+            self.assertEqual(503, status, body)  # a group of the file with none serving
+            self.write([("one", p1, "web")], [("web", [a.addr], "")])
+            self.hup(px)
+            groups = {g["group"]: g for g in self.stats()["group"]}
+            self.assertEqual((1, 0), (groups["echo"]["retired"], groups["echo"]["backends_serving"]))
+            self.assertEqual(0, groups["web"]["retired"])
+            self.assertIn('sluice_group_retired{group="echo"} 1', self.metrics())
+            status, body = admin_get(self.admin, "/readyz")
+            self.assertEqual(200, status, body)
+            self.assertTrue(echo_checked(held, 1000, 2))  # the session still runs
+            self.assertEqual(0, px.stop())
+
     def test_groups_reordered_change_nothing(self):
         p1, p2 = stable_port(), stable_port()
         with Server(echo_handler) as a, Server(echo_handler) as b:

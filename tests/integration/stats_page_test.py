@@ -4,11 +4,12 @@ the W3C WebDriver protocol: it is served as text/html under a Content-Security-P
 (polls /stats), draws its charts from real traffic, and its backend table and totals agree with
 /stats fetched around the moment they were read: names, addresses and states exactly, counters
 between an earlier and a later /stats. The browser logs no console error and fetches nothing
-but the admin endpoint. A screenshot is saved under the build directory (artifacts/)."""
+but the admin endpoint. A process that stops answering shows stale within seconds. A screenshot is saved under the build directory (artifacts/)."""
 import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -227,6 +228,19 @@ class StatsPage(unittest.TestCase):
                 with open(shot, "wb") as f:
                     f.write(base64.b64decode(wd.cmd("GET", "/screenshot")))
                 print(f"stats page screenshot: {shot}")
+
+                # a process that stops answering (here: stopped; a hang, or a tunnel whose far
+                # side is gone) shows stale within the page's answer timeout, not its last
+                # figures as live; answering again, it is live again
+                px.proc.send_signal(signal.SIGSTOP)
+                try:
+                    status = wait_for(lambda: (lambda t: t if t.startswith("no answer") else None)(
+                        wd.js(READ_PAGE)["status"]), what="the page stale", timeout=20)
+                    self.assertIn("none in 3 s", status)
+                finally:
+                    px.proc.send_signal(signal.SIGCONT)
+                wait_for(lambda: wd.js(READ_PAGE)["status"].startswith("live"),
+                         what="the page live again", timeout=20)
 
     def check_table(self, before, page, after):
         want = [(b["group"], b["backend"]) for b in after["backend"]]
