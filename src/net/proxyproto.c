@@ -28,6 +28,7 @@ static const uint8_t v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 #define V2_AF_UNIX 0x3
 #define V2_PROTO_STREAM 0x1
 #define V2_PROTO_DGRAM 0x2
+#define V2_TLV_CRC32C 0x03
 
 /* address block length per v2 address family nibble */
 static const size_t v2_addr_len[4] = {0, 12, 36, 216};
@@ -94,6 +95,46 @@ check_tlvs(const uint8_t *t, size_t n, const char **why)
 	return 0;
 }
 
+/* CRC32C (Castagnoli, reflected), as the v2 CRC32C TLV carries it; a header is short, so bit
+ * by bit */
+static uint32_t
+crc32c(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (unsigned k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+/*
+ * The v2 header of <total> bytes at <buf>, whose TLVs are the <n> bytes at <t> (checked
+ * whole): a CRC32C TLV's value is set to the checksum of the header with it zeroed, as the
+ * spec says, so a header rebuilt around a received TLV (other addresses, or PROXY for LOCAL)
+ * carries a checksum a receiver that verifies it accepts.
+ */
+static void
+seal_crc32c(uint8_t *buf, size_t total, uint8_t *t, size_t n)
+{
+	uint8_t *crc = NULL;
+	uint32_t c;
+
+	for (size_t off = 0; off < n; off += 3 + be16(t + off + 1))
+		if (t[off] == V2_TLV_CRC32C && be16(t + off + 1) == 4 && crc == NULL)
+			crc = t + off + 3;
+	if (crc == NULL)
+		return;
+	memset(crc, 0, 4);
+	c = crc32c(buf, total);
+	crc[0] = (uint8_t)(c >> 24);
+	crc[1] = (uint8_t)(c >> 16);
+	crc[2] = (uint8_t)(c >> 8);
+	crc[3] = (uint8_t)c;
+}
+
 static ssize_t
 parse_v2(struct sl_pp_hdr *h, const uint8_t *p, size_t len, size_t max_len, const char **why)
 {
@@ -115,7 +156,8 @@ parse_v2(struct sl_pp_hdr *h, const uint8_t *p, size_t len, size_t max_len, cons
 		return -EAGAIN;
 	af = p[13] >> 4;
 	proto = p[13] & 0xf;
-	if (af > V2_AF_UNIX || proto > V2_PROTO_DGRAM)
+	/* a LOCAL receiver ignores the family and protocol (the spec): only PROXY's count */
+	if (cmd != V2_CMD_LOCAL && (af > V2_AF_UNIX || proto > V2_PROTO_DGRAM))
 		return fail(why, "v2: unknown address family or protocol", -EINVAL);
 	if (len < SL_PP_V2_FIXED_LEN)
 		return -EAGAIN;
@@ -123,9 +165,11 @@ parse_v2(struct sl_pp_hdr *h, const uint8_t *p, size_t len, size_t max_len, cons
 	total = SL_PP_V2_FIXED_LEN + blen;
 	if (total > max_len)
 		return fail(why, "v2: header longer than the configured bound", -EINVAL);
-	/* the spec lets a LOCAL receiver ignore the family, but a block that cannot hold the
-	 * addresses it announces is a broken sender either way */
-	alen = v2_addr_len[af];
+	/* LOCAL: the block is discarded with the family (the spec), except TLVs after the
+	 * addresses of a family it holds; PROXY: the block must hold the addresses */
+	alen = af <= V2_AF_UNIX ? v2_addr_len[af] : blen;
+	if (blen < alen && cmd == V2_CMD_LOCAL)
+		alen = blen;
 	if (blen < alen)
 		return fail(why, "v2: address block too short for the family", -EINVAL);
 	if (len < total)
@@ -462,6 +506,7 @@ build_v2(uint8_t *buf, size_t size, const struct pp_pair *pp, const struct sl_pp
 		memcpy(a + 2 * iplen, &pp->sport, 2);
 		memcpy(a + 2 * iplen + 2, &pp->dport, 2);
 	}
+	seal_crc32c(buf, total, a + alen, h->tlv_len);
 	return (ssize_t)total;
 }
 

@@ -164,7 +164,9 @@ int
 sl__pp_out_send(struct sl_session *s)
 {
 	unsigned version = s->send_proxy;
-	uint8_t buf[SL_PP_V2_FIXED_LEN + 36];
+	/* the longer of a v1 line (two IPv6 addresses: 104 bytes) and a v2 header's addresses */
+	uint8_t buf[SL_PP_V1_MAX_LEN > SL_PP_V2_FIXED_LEN + 36 ? SL_PP_V1_MAX_LEN
+	                                                       : SL_PP_V2_FIXED_LEN + 36];
 	uint8_t *out = buf;
 	struct sl_pp_hdr h = {.cmd = SL_PP_CMD_PROXY};
 	size_t size = sizeof(buf);

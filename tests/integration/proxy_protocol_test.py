@@ -216,6 +216,61 @@ class PassOn(unittest.TestCase):
             os.unlink(cfg)
 
 
+def crc32c(data):
+    """CRC32C (Castagnoli, reflected), the v2 CRC32C TLV's checksum."""
+    c = 0xffffffff
+    for byte in data:
+        c ^= byte
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)
+    return c ^ 0xffffffff
+
+
+class Rebuilt(unittest.TestCase):
+    def test_the_longest_addresses_go_out_in_a_v1_line(self):
+        """A v1 line out holds two IPv6 addresses of 39 characters and two 5-digit ports
+        (104 bytes), and the longest IPv4 one: the session is not reset for want of room."""
+        v6 = "2001:db8:1234:5678:9abc:def0:1234:5678", "2001:db8:1234:5678:9abc:def0:1234:5679"
+        with Server(line_handler) as b:
+            port = free_port()
+            cfg = sluice_config(port, b.addr, send_proxy="v1", proxy_in="""    proxy_protocol:
+      trusted: [127.0.0.1/32]
+""")
+            with Sluice(["-c", cfg], port=port) as px:
+                for line in (f"PROXY TCP6 {v6[0]} {v6[1]} 65535 65534\r\n",
+                             "PROXY TCP4 255.255.255.254 255.255.255.253 65535 65534\r\n"):
+                    self.assertEqual(line.encode(), client(port, "127.0.0.1", line.encode()),
+                                     px.stderr())
+                self.assertEqual(0, px.stop())
+            os.unlink(cfg)
+
+    def test_a_crc32c_tlv_is_the_checksum_of_the_header_that_goes_out(self):
+        """A LOCAL header in (a health check's) with a CRC32C TLV goes out as PROXY with the
+        socket's addresses: its checksum is the new header's, which a receiver that checks it
+        (HAProxy does) accepts; a PROXY header's as well."""
+        self.assertEqual(0xe3069283, crc32c(b"123456789"))  # the CRC32C check value
+        authority = b"\x02\x00\x0bexample.com"
+        with Server(v2_handler) as b:
+            port = free_port()
+            cfg = sluice_config(port, b.addr, send_proxy="v2", proxy_in="""    proxy_protocol:
+      version: v2
+      trusted: [127.0.0.1/32]
+""")
+            tcp4 = bytes([10, 1, 2, 3, 10, 0, 0, 1, 0x0f, 0xa0, 0, 80])
+            with Sluice(["-c", cfg], port=port) as px:
+                for name, cmd, fam, addrs in (("LOCAL", 0, 0x00, b""), ("TCP4", 1, 0x11, tcp4)):
+                    head = bytearray(v2_header(cmd, fam, addrs, authority + b"\x03\x00\x04" + bytes(4)))
+                    head[-4:] = crc32c(head).to_bytes(4, "big")  # a correct one in
+                    got = bytearray(client(port, "127.0.0.1", bytes(head)))
+                    self.assertEqual(16 + 12 + len(authority) + 7, len(got), name)
+                    self.assertEqual(0x21, got[12], name)  # v2 PROXY
+                    sent = int.from_bytes(got[-4:], "big")
+                    got[-4:] = bytes(4)
+                    self.assertEqual(crc32c(got), sent, name)
+                self.assertEqual(0, px.stop())
+            os.unlink(cfg)
+
+
 class LongHeader(unittest.TestCase):
     def test_a_v2_header_longer_than_the_receive_buffer_completes(self):
         """A header is read by peeking, so it completes only once the receive buffer holds it:

@@ -526,8 +526,52 @@ pp_v2_refuses_address_block_too_short_for_the_family(void **state)
 	               "v2: address block too short for the family");
 	assert_refused(LIT(SIG "\x21\x21\x00\x0c"), NULL, -EINVAL,
 	               "v2: address block too short for the family");
-	assert_refused(LIT(SIG "\x20\x31\x00\x24"), NULL, -EINVAL,
-	               "v2: address block too short for the family");
+}
+
+/* LOCAL: the receiver ignores the family and protocol and discards the block (the spec, as
+ * HAProxy does), keeping the TLVs after addresses the block holds */
+static void
+pp_v2_local_ignores_the_family(void **state)
+{
+	uint8_t unix_short[16 + 36] = {0}, tcp4_tlv[16 + 12 + 4] = {0};
+	struct sl_pp_hdr h;
+
+	(void)state;
+	assert_int_equal(16, sl_pp_parse(&h, LIT(SIG "\x20\x11\x00\x00"), NULL, NULL));
+	assert_int_equal(SL_PP_CMD_LOCAL, h.cmd);
+	assert_int_equal(0, h.tlv_len);
+	assert_int_equal(16, sl_pp_parse(&h, LIT(SIG "\x20\xff\x00\x00"), NULL, NULL));
+	assert_int_equal(SL_PP_CMD_LOCAL, h.cmd);
+	memcpy(unix_short, SIG "\x20\x31\x00\x24", 16); /* AF_UNIX needs 216 */
+	assert_int_equal(sizeof(unix_short),
+	                 sl_pp_parse(&h, unix_short, sizeof(unix_short), NULL, NULL));
+	assert_int_equal(SL_PP_CMD_LOCAL, h.cmd);
+	assert_int_equal(0, h.tlv_len);
+	memcpy(tcp4_tlv, SIG "\x20\x11\x00\x10", 16);
+	memcpy(tcp4_tlv + 28, "\x04\x00\x01x", 4); /* a NOOP TLV after the TCP4 addresses */
+	assert_int_equal(sizeof(tcp4_tlv), sl_pp_parse(&h, tcp4_tlv, sizeof(tcp4_tlv), NULL, NULL));
+	assert_int_equal(SL_PP_CMD_LOCAL, h.cmd);
+	assert_int_equal(4, h.tlv_len);
+	/* PROXY still needs a known family, and a block that holds its addresses */
+	assert_refused(LIT(SIG "\x21\xff\x00\x00"), NULL, -EINVAL,
+	               "v2: unknown address family or protocol");
+}
+
+/* A CRC32C TLV carried into a rebuilt header holds that header's checksum (computed with the
+ * value zeroed: the spec), whatever it held before. */
+static void
+pp_build_v2_seals_a_crc32c_tlv(void **state)
+{
+	static const uint8_t crc_tlv[] = {0x03, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef};
+	struct sl_pp_hdr h = proxy_hdr("1.2.3.4:1", "5.6.7.8:2");
+	uint8_t buf[SL_PP_BUF_LEN];
+
+	(void)state;
+	h.tlv = crc_tlv;
+	h.tlv_len = sizeof(crc_tlv);
+	assert_int_equal(16 + 12 + 7, sl_pp_build(buf, sizeof(buf), 2, &h));
+	/* the CRC32C of this header with its value zeroed, by an independent implementation */
+	assert_memory_equal("\x03\x00\x04\x65\xa6\x0e\x1e", buf + 28, 7);
 }
 
 static void
@@ -675,6 +719,8 @@ main(void)
 	        cmocka_unit_test(pp_v2_refuses_unknown_family_or_protocol),
 	        cmocka_unit_test(pp_v2_refuses_length_over_the_bound),
 	        cmocka_unit_test(pp_v2_refuses_address_block_too_short_for_the_family),
+	        cmocka_unit_test(pp_v2_local_ignores_the_family),
+	        cmocka_unit_test(pp_build_v2_seals_a_crc32c_tlv),
 	        cmocka_unit_test(pp_v2_refuses_tlv_overrunning_the_header),
 	        cmocka_unit_test(pp_opts_restrict_the_accepted_version),
 	        cmocka_unit_test(pp_build_writes_a_mixed_family_pair_as_v4_mapped_tcp6),
