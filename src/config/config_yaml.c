@@ -125,6 +125,57 @@ pair_mark(const yaml_node_t *a, const yaml_node_t *b, const yaml_node_t *map)
 	return (a != NULL ? a : b != NULL ? b : map)->start_mark;
 }
 
+/* The key (a MAP or LIST) whose mapping or items are <section>'s keys; NULL for the top. */
+static const struct sl__config_key *
+holder_of(enum sl__config_section section)
+{
+	for (size_t j = 0; j < SL__KEYS; j++) {
+		const struct sl__config_key *m = &sl__config_keys[j];
+
+		if ((m->kind == SL__KIND_MAP || m->kind == SL__KIND_LIST) && m->child == section)
+			return m;
+	}
+	return NULL;
+}
+
+/*
+ * For a key <name> unknown in <section> that the mapping around it or one inside it has (an
+ * indentation slip moves a key one level): "; \"type\" is a key of \"health:\": check its
+ * indentation", in <buf>; "" if neither has it.
+ */
+static const char *
+elsewhere_hint(const char *name, enum sl__config_section section, char *buf, size_t size)
+{
+	const struct sl__config_key *outer = holder_of(section);
+	size_t len = 0;
+	unsigned found = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < SL__KEYS && len < size; i++) {
+		const struct sl__config_key *k = &sl__config_keys[i];
+		const struct sl__config_key *in = holder_of(k->section);
+
+		if (k->section == section || strcmp(k->name, name) != 0)
+			continue;
+		/* one level in (its holder is a key of <section>) or out (it holds <section>) */
+		if (!(in != NULL && in->section == section) &&
+		    !(outer != NULL && outer->section == k->section))
+			continue;
+		if (found == 0)
+			len += (size_t)snprintf(buf, size, "; \"%s\" is a key of ", name);
+		else
+			len += (size_t)snprintf(buf + len, size - len, " or ");
+		if (len < size)
+			len += in == NULL ? (size_t)snprintf(buf + len, size - len, "the top level")
+			                  : (size_t)snprintf(buf + len, size - len, "\"%s:\"",
+			                                     in->name);
+		found++;
+	}
+	if (found != 0 && len < size)
+		snprintf(buf + len, size - len, ": check its indentation");
+	return buf;
+}
+
 /*
  * Checks that <map> is a mapping and sorts its values into <vals> by key id; the keys it may
  * have are those of <section> in the key table. Reports keys that are not scalars, unknown keys
@@ -178,6 +229,8 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 			if (strcmp(name, names[i]) == 0)
 				break;
 		if (i == n) {
+			char other[160];
+
 			sl__config_quote(name, strlen(name), q, sizeof(q));
 			join(names, n, list, sizeof(list));
 			near = sl__config_closest(name, names, n);
@@ -188,9 +241,10 @@ walk_map(struct sl__config_load *x, yaml_node_t *map, const char *desc, const ch
 				        "mean \"%s\"?",
 				        q, where, list, near);
 			else
-				sl__config_error(x, k->start_mark,
-				                 "unknown key \"%s\" %s (expected one of: %s)", q,
-				                 where, list);
+				sl__config_error(
+				        x, k->start_mark,
+				        "unknown key \"%s\" %s (expected one of: %s)%s", q, where,
+				        list, elsewhere_hint(name, section, other, sizeof(other)));
 			continue;
 		}
 		if (keys[i]) {

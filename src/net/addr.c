@@ -105,7 +105,12 @@ sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, const char 
 	if (strcmp(hostbuf, "localhost") == 0)
 		strcpy(hostbuf, "127.0.0.1");
 	if (inet_pton(AF_INET, hostbuf, &s4->sin_addr) != 1) {
-		*why = "not a valid IPv4 address (host names are not resolved)";
+		/* "127.0.0.050", "127.1", "0x7f000001": numbers, not a name */
+		*why = strspn(hostbuf, "0123456789.") == strlen(hostbuf) ||
+		                       strncmp(hostbuf, "0x", 2) == 0
+		               ? "not a valid IPv4 address (four decimal numbers 0-255 with no "
+		                 "leading zeros, as 127.0.0.1)"
+		               : "not a valid IPv4 address (host names are not resolved)";
 		return -EINVAL;
 	}
 	s4->sin_family = AF_INET;

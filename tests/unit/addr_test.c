@@ -196,6 +196,16 @@ addr_refuses_host_names_and_garbage(void **state)
 
 	(void)state;
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "example.com:80", false, &why));
+	assert_string_equal("not a valid IPv4 address (host names are not resolved)", why);
+	/* numbers written another way are not taken for a name */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const odd[] = {"127.0.0.050:80", "127.1:80", "0x7f000001:80"};
+
+		assert_int_equal(-EINVAL, sl_addr_parse(&a, odd[i], false, &why));
+		assert_string_equal("not a valid IPv4 address (four decimal numbers 0-255 with no "
+		                    "leading zeros, as 127.0.0.1)",
+		                    why);
+	}
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1", false, &why));
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1:80x", false, &why));
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "[::1:80", false, &why));

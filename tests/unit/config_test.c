@@ -331,6 +331,45 @@ config_admin_reports_bad_address_and_unknown_key(void **state)
 	              "max_connections, max_per_source, timeout)\n");
 }
 
+/* A key of the mapping around or inside the one it is in (an indentation slip) says where it
+ * belongs; one that belongs elsewhere says nothing more. */
+static void
+config_names_where_a_misplaced_key_belongs(void **state)
+{
+	struct sl_test_load r = sl_test_config_load("listeners:\n"
+	                                            "  - address: 127.0.0.1:8080\n"
+	                                            "    workers: 2\n"
+	                                            "groups:\n"
+	                                            "  - name: web\n"
+	                                            "    health:\n"
+	                                            "    type: tcp\n"
+	                                            "    backends:\n"
+	                                            "      - address: 127.0.0.1:9001\n"
+	                                            "        timeout: 1s\n");
+
+	(void)state;
+	assert_int_equal(-EINVAL, r.rc);
+	assert_non_null(strstr(r.errs, "t.yaml:3:5: unknown key \"workers\" in listener"));
+	assert_non_null(strstr(r.errs, "); \"workers\" is a key of the top level: check its "
+	                               "indentation\n"));
+	assert_non_null(strstr(r.errs, "t.yaml:7:5: unknown key \"type\" in group"));
+	assert_non_null(strstr(r.errs, "); \"type\" is a key of \"health:\" or \"discover:\": "
+	                               "check its indentation\n"));
+	/* health's timeout is not a backend's neighbour: no guess */
+	assert_non_null(strstr(r.errs, "t.yaml:10:9: unknown key \"timeout\" in backend "
+	                               "(expected one of: address, weight, max_connections, name, "
+	                               "backup)\n"));
+	sl_test_config_fini(&r);
+	r = sl_test_config_load("groups:\n"
+	                        "  - name: web\n"
+	                        "backends:\n"
+	                        "  - address: 127.0.0.1:9001\n");
+	assert_non_null(strstr(r.errs, "t.yaml:3:1: unknown key \"backends\" at the top level"));
+	assert_non_null(strstr(r.errs, "); \"backends\" is a key of \"groups:\": check its "
+	                               "indentation\n"));
+	sl_test_config_fini(&r);
+}
+
 static void
 config_reports_unknown_key_without_suggestion_when_far(void **state)
 {
@@ -2423,6 +2462,7 @@ main(void)
 	        cmocka_unit_test(config_bandwidth_takes_sizes_per_direction_and_a_burst),
 	        cmocka_unit_test(config_bandwidth_default_burst_is_at_least_16k),
 	        cmocka_unit_test(config_bandwidth_refuses_rates_out_of_range_and_empty_limits),
+	        cmocka_unit_test(config_names_where_a_misplaced_key_belongs),
 	        cmocka_unit_test(config_reports_unknown_key_without_suggestion_when_far),
 	        cmocka_unit_test(config_admin_is_off_unless_an_address_is_given),
 	        cmocka_unit_test(config_admin_address_is_parsed),
