@@ -23,7 +23,8 @@ SL_API extern const char *const sl_log_level_names[SL_LOG_LEVELS];
 /* Sets <*out> to the level named <name>. 0, or -EINVAL for an unknown name. */
 SL_API int sl_log_level_parse(const char *name, enum sl_log_level *out);
 
-/* Messages above <lvl> are dropped. Default: SL_LOG_INFO. Any thread. */
+/* Messages above <lvl> are dropped (a value past SL_LOG_DEBUG is taken as it). Default:
+ * SL_LOG_INFO. Any thread. */
 SL_API void sl_log_set_level(enum sl_log_level lvl);
 SL_API enum sl_log_level sl_log_get_level(void);
 

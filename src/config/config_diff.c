@@ -77,8 +77,8 @@ static bool differs(enum sl__config_section sec, const char *a, const char *b, c
  * Two lists' items paired by name (names are unique within a list: validation refuses a repeat):
  * <a>'s names sorted once, each of <b>'s found by a binary search, so a reload of tens of
  * thousands of backends is compared in milliseconds (pairing them by a scan of the other list
- * took minutes). The caller sets the names (a[], b[]; <text> has room for the ones it formats,
- * <text_size> bytes each, a's first), then pairing_match() sets in_a[] and in_b[].
+ * took seconds at 20000). The caller sets the names (a[], b[]; <text> has room for the ones it
+ * formats, <text_size> bytes each, a's first), then pairing_match() sets in_a[] and in_b[].
  */
 struct name_ref {
 	const char *name;

@@ -32,6 +32,9 @@ sl_log_level_parse(const char *name, enum sl_log_level *out)
 void
 sl_log_set_level(enum sl_log_level lvl)
 {
+	/* a value past the last level is the last (debug): everything is written */
+	if ((unsigned)lvl >= SL_LOG_LEVELS)
+		lvl = SL_LOG_DEBUG;
 	/* relaxed: a reader that sees the old level for a moment logs or drops one line */
 	atomic_store_explicit(&sl_log_current_level, (int)lvl, memory_order_relaxed);
 }

@@ -29,6 +29,8 @@
 #define ACCEPT_RETRY_MS 100
 /* Retry delay while at a session cap, for slots freed by another worker's sessions. */
 #define ACCEPT_CAP_RETRY_MS 10
+/* a pause at a session cap is logged at most this often, process-wide */
+#define CAP_SAID_MS 60000
 /* Reports in a row that used the whole accept batch before the batch doubles: the fewest,
  * and the most after growing has ended in EAGAIN again and again. */
 #define ACCEPT_GROW_MIN 4
@@ -174,6 +176,44 @@ listener_fds_again(struct sl_plistener *l, bool quiet)
 	            l->cfg->name, failures, sl_loop_now_ms(l->w->loop) - since);
 }
 
+/*
+ * A pause of listener <l> at a session cap is logged, at most once a minute for the process:
+ * clients held in the backlog are otherwise seen only in /metrics (sluice_accept_pauses_total).
+ */
+static void
+cap_pause_said(struct sl_plistener *l)
+{
+	struct sl_proxy *p = l->w->p;
+	uint64_t now = sl_loop_now_ms(l->w->loop);
+	/* relaxed: a stamp that picks the worker that logs; it publishes nothing */
+	uint64_t last = atomic_load_explicit(&p->cap_said_ms, memory_order_relaxed);
+	uint32_t max = l->cfg->max_connections;
+
+	if (last != 0 && now < last + CAP_SAID_MS)
+		return;
+	/* relaxed: as above */
+	if (!atomic_compare_exchange_strong_explicit(&p->cap_said_ms, &last, now,
+	                                             memory_order_relaxed, memory_order_relaxed))
+		return;
+	/* relaxed: figures for a log line; the cap it names may have passed already */
+	if (max != 0 && atomic_load_explicit(&p->lshared[l->index].conns, memory_order_relaxed) +
+	                                sl__lshared_pred_conns(p, l->index) >=
+	                        max)
+		sl_log_warn("listener %s: at its max_connections (%" PRIu32 "): new clients wait "
+		            "in the backlog until one of its sessions ends "
+		            "(sluice_accept_pauses_total counts the pauses; said at most once a "
+		            "minute)",
+		            l->cfg->name, max);
+	else
+		sl_log_warn("listener %s: at max_connections (%" PRIu32 " sessions in the "
+		            "process): new clients wait in the backlog until a session ends "
+		            "(sluice_accept_pauses_total counts the pauses; said at most once a "
+		            "minute)",
+		            l->cfg->name,
+		            /* relaxed: as above */
+		            atomic_load_explicit(&p->max_conns, memory_order_relaxed));
+}
+
 static void
 listener_accept(struct sl_plistener *l)
 {
@@ -189,8 +229,10 @@ listener_accept(struct sl_plistener *l)
 			/* a session closing here resumes at once; one closing on another worker
 			 * is seen by the timer. A retry that finds no slot yet is the same pause:
 			 * counted once */
-			if (!l->paused)
+			if (!l->paused) {
 				sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
+				cap_pause_said(l);
+			}
 			l->paused = true;
 			listener_mute(l, true);
 			sl_loop_timer_add(w->loop, &l->retry, ACCEPT_CAP_RETRY_MS);

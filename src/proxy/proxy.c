@@ -379,6 +379,7 @@ sl_proxy_create(struct sl_proxy **out, const struct sl_config *cfg)
 	for (size_t k = 0; k < (size_t)p->nworkers * p->lcap; k++)
 		p->lfds[k] = -1;
 	atomic_init(&p->conns->n, 0);
+	atomic_init(&p->cap_said_ms, 0);
 	atomic_init(&p->fd_shortage->listeners, 0);
 	atomic_init(&p->fd_shortage->since_ms, 0);
 	atomic_init(&p->fd_shortage->failures, 0);

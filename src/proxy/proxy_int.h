@@ -526,7 +526,10 @@ struct sl_proxy {
 	 * reserved before accept4(), released at close (listener.c); any worker, relaxed */
 	struct sl_conn_count *conns;        /* one */
 	struct sl_fd_shortage *fd_shortage; /* one */
-	struct sl_lshared *lshared;         /* [lcap]: by listener slot */
+	/* loop clock (ms) when a pause at a session cap was last logged (listener.c): once a
+	 * minute at most, by whichever worker meets it first; any worker, relaxed */
+	_Atomic uint64_t cap_said_ms;
+	struct sl_lshared *lshared; /* [lcap]: by listener slot */
 	/* sessions waiting in a group's queue, whole process, against its max_queue: any worker,
 	 * relaxed (a count, publishing nothing) */
 	struct sl_conn_count *queued; /* [group] */

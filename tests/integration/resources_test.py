@@ -71,6 +71,10 @@ class Caps(unittest.TestCase):
                     s.close()
                 self.assertEqual(0, px.stop())
                 self.assertRegex(px.stderr(), r"sessions: 3 accepted")
+                # the pause names the cap that held the client
+                self.assertIn("at its max_connections (2)" if listener_cap
+                              else "at max_connections (2 sessions in the process)",
+                              px.stderr())
             os.unlink(cfg)
 
     def test_process_cap_queues_clients_over_it_across_workers(self):
@@ -82,7 +86,7 @@ class Caps(unittest.TestCase):
     def test_a_pause_at_the_cap_counts_once_however_long_clients_wait(self):
         """One worker, max_connections 4, four sessions held: the two clients that come next
         wait, one pause while the worker looks for a slot every 10 ms; a session that closes
-        lets one in, and the other waits on: a second pause."""
+        lets one in, and the other waits on: a second pause. The first is logged."""
         with Server(echo_handler) as b:
             port, admin = free_port(), free_port()
             cfg = capped_config(port, b.addr, top_cap=4, workers=1, admin=admin)
@@ -110,6 +114,10 @@ class Caps(unittest.TestCase):
                 for s in held + waiting:
                     s.close()
                 self.assertEqual(0, px.stop())
+                # said, once for the two pauses (at most once a minute), naming the cap
+                self.assertEqual(1, px.stderr().count("at max_connections (4 sessions in the "
+                                                      "process): new clients wait in the backlog"),
+                                 px.stderr())
 
 
 def one_worker_config(port, backends, listener_extra, group_extra=""):

@@ -41,6 +41,9 @@ log_set_level_is_what_get_level_returns(void **state)
 	assert_int_equal(SL_LOG_DEBUG, sl_log_get_level());
 	sl_log_set_level(SL_LOG_ERROR);
 	assert_int_equal(SL_LOG_ERROR, sl_log_get_level());
+	/* past the last level: the last, so get_level names a level */
+	sl_log_set_level((enum sl_log_level)99);
+	assert_int_equal(SL_LOG_DEBUG, sl_log_get_level());
 }
 
 int
