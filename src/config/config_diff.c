@@ -95,6 +95,16 @@ struct pairing {
 	size_t text_size;
 };
 
+static void
+pairing_fini(struct pairing *pr)
+{
+	free(pr->a);
+	free(pr->in_a);
+	free(pr->in_b);
+	free(pr->sorted);
+	free(pr->text);
+}
+
 /* false: out of memory */
 static bool
 pairing_init(struct pairing *pr, size_t na, size_t nb, size_t text_size)
@@ -112,25 +122,11 @@ pairing_init(struct pairing *pr, size_t na, size_t nb, size_t text_size)
 	pr->text = text_size > 0 ? calloc(n + 1, text_size) : NULL;
 	if (pr->a == NULL || pr->in_a == NULL || pr->in_b == NULL || pr->sorted == NULL ||
 	    (text_size > 0 && pr->text == NULL)) {
-		free(pr->a);
-		free(pr->in_a);
-		free(pr->in_b);
-		free(pr->sorted);
-		free(pr->text);
+		pairing_fini(pr);
 		return false;
 	}
 	pr->b = pr->a + na;
 	return true;
-}
-
-static void
-pairing_fini(struct pairing *pr)
-{
-	free(pr->a);
-	free(pr->in_a);
-	free(pr->in_b);
-	free(pr->sorted);
-	free(pr->text);
 }
 
 /* Room for the name of item <k> (a's first, then b's) that the caller formats. */
