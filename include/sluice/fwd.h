@@ -437,13 +437,6 @@ sl_fwd_set_moved_ms(struct sl_fwd *f, uint64_t ms)
 	f->moved_ms[0] = f->moved_ms[1] = ms;
 }
 
-/* Stamps side <side> as having moved bytes at <ms>: its socket moved them on its own. */
-static inline void
-sl_fwd_stamp_moved(struct sl_fwd *f, unsigned side, uint64_t ms)
-{
-	f->moved_ms[side] = ms;
-}
-
 /*
  * The owner loop's clock (sl_loop_now_ms()) when sl_fwd_side_bytes(<side>) last changed; 0 if
  * it has not changed in a call made with an owner set.

@@ -59,11 +59,15 @@ listener_mute(struct sl_plistener *l, bool mute)
 /*
  * Takes a session slot under the process-wide cap and the listener's max_connections before
  * accepting, so a client the proxy has no room for waits in the backlog instead of being
- * accepted and closed. false: at a cap. Any worker: the counts are shared.
+ * accepted and closed. SLOT_TAKEN, or the cap that refused. Any worker: the counts are shared.
  */
-static bool
+enum slot_verdict { SLOT_TAKEN, SLOT_PROCESS_CAP, SLOT_LISTENER_CAP };
+
+static enum slot_verdict
 slot_reserve(struct sl_plistener *l)
 {
+	enum slot_verdict v = SLOT_PROCESS_CAP;
+
 	struct sl_proxy *p = l->w->p;
 	uint32_t max = l->cfg->max_connections;
 
@@ -80,14 +84,15 @@ slot_reserve(struct sl_plistener *l)
 	            max) {
 		/* relaxed: as above */
 		atomic_fetch_sub_explicit(&p->lshared[l->index].conns, 1, memory_order_relaxed);
+		v = SLOT_LISTENER_CAP;
 		goto err_global;
 	}
-	return true;
+	return SLOT_TAKEN;
 
 err_global:
 	/* relaxed: as above */
 	atomic_fetch_sub_explicit(&p->conns->n, 1, memory_order_relaxed);
-	return false;
+	return v;
 }
 
 /* Gives back a slot of slot_reserve(). */
@@ -177,17 +182,17 @@ listener_fds_again(struct sl_plistener *l, bool quiet)
 }
 
 /*
- * A pause of listener <l> at a session cap is logged, at most once a minute for the process:
- * clients held in the backlog are otherwise seen only in /metrics (sluice_accept_pauses_total).
+ * A pause of listener <l> at session cap <why> is logged, at most once a minute for the
+ * process: clients held in the backlog are otherwise seen only in /metrics
+ * (sluice_accept_pauses_total).
  */
 static void
-cap_pause_said(struct sl_plistener *l)
+cap_pause_said(struct sl_plistener *l, enum slot_verdict why)
 {
 	struct sl_proxy *p = l->w->p;
 	uint64_t now = sl_loop_now_ms(l->w->loop);
 	/* relaxed: a stamp that picks the worker that logs; it publishes nothing */
 	uint64_t last = atomic_load_explicit(&p->cap_said_ms, memory_order_relaxed);
-	uint32_t max = l->cfg->max_connections;
 
 	if (last != 0 && now < last + CAP_SAID_MS)
 		return;
@@ -195,22 +200,19 @@ cap_pause_said(struct sl_plistener *l)
 	if (!atomic_compare_exchange_strong_explicit(&p->cap_said_ms, &last, now,
 	                                             memory_order_relaxed, memory_order_relaxed))
 		return;
-	/* relaxed: figures for a log line; the cap it names may have passed already */
-	if (max != 0 && atomic_load_explicit(&p->lshared[l->index].conns, memory_order_relaxed) +
-	                                sl__lshared_pred_conns(p, l->index) >=
-	                        max)
+	if (why == SLOT_LISTENER_CAP)
 		sl_log_warn("listener %s: at its max_connections (%" PRIu32 "): new clients wait "
 		            "in the backlog until one of its sessions ends "
 		            "(sluice_accept_pauses_total counts the pauses; said at most once a "
 		            "minute)",
-		            l->cfg->name, max);
+		            l->cfg->name, l->cfg->max_connections);
 	else
 		sl_log_warn("listener %s: at max_connections (%" PRIu32 " sessions in the "
 		            "process): new clients wait in the backlog until a session ends "
 		            "(sluice_accept_pauses_total counts the pauses; said at most once a "
 		            "minute)",
 		            l->cfg->name,
-		            /* relaxed: as above */
+		            /* relaxed: a figure for a log line */
 		            atomic_load_explicit(&p->max_conns, memory_order_relaxed));
 }
 
@@ -225,13 +227,15 @@ listener_accept(struct sl_plistener *l)
 	int fd;
 
 	for (unsigned i = 0; i < batch; i++) {
-		if (!slot_reserve(l)) {
+		enum slot_verdict v = slot_reserve(l);
+
+		if (v != SLOT_TAKEN) {
 			/* a session closing here resumes at once; one closing on another worker
 			 * is seen by the timer. A retry that finds no slot yet is the same pause:
 			 * counted once */
 			if (!l->paused) {
 				sl__ctr_add(w, SL_CTR_ACCEPT_PAUSES, 1);
-				cap_pause_said(l);
+				cap_pause_said(l, v);
 			}
 			l->paused = true;
 			listener_mute(l, true);
