@@ -66,7 +66,9 @@ struct sl_accesslog {
 	/* the file; for "-", standard output or our own description of it (stdout_open()); -1
 	 * while not open */
 	int fd;
-	bool pipe;  /* fd is a pipe or FIFO: writes of whole lines, PIPE_BUF at most */
+	/* a write offers whole lines of at most this many bytes together, which the file takes
+	 * whole or not at all (a pipe, a socket: whole_lines_max()); 0: any number (a file) */
+	size_t whole_max;
 	bool sock;  /* fd is a socket (standard output to the journal): sent with MSG_DONTWAIT */
 	char *buf;  /* FILE_BUF bytes: whole lines not yet in the file */
 	size_t len; /* bytes in buf */
@@ -581,13 +583,28 @@ sl_proxy_access_log_link_trusted(const char *path)
 	return stat(dir, &st) == 0 && st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
-/* Whether <fd> is a pipe or a FIFO (a reader sees every write as it lands). */
-static bool
-is_pipe(int fd)
+/*
+ * The most bytes of whole lines one write to <fd> may offer so that a reader never sees part
+ * of a line, even of one sluice could not finish, or 0 where a reader sees the file only as
+ * whole lines anyway (a regular file, whose unfinished line cut_head() cuts off). A pipe or
+ * FIFO writes PIPE_BUF bytes or fewer whole or not at all. A Unix stream socket (<sock>: a
+ * journal's) takes a send in buffers of at most half its send buffer less 64 bytes, each
+ * whole or not at all, so one send that fits in one never stops inside it (one of a TCP
+ * socket may: a line can be cut there only at exit, when nothing took its rest).
+ */
+static size_t
+whole_lines_max(int fd, bool sock)
 {
 	struct stat st;
+	int sndbuf = 0;
+	socklen_t len = sizeof(sndbuf);
 
-	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+	if (sock && getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 &&
+	    sndbuf / 2 - 64 < PIPE_BUF)
+		return sndbuf / 2 > 64 ? (size_t)(sndbuf / 2 - 64) : 1;
+	if (sock || (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)))
+		return PIPE_BUF;
+	return 0;
 }
 
 /* What to add to a failed open's message: a FIFO's missing reader, or nothing. */
@@ -639,9 +656,8 @@ buf_trim(struct sl_accesslog *a)
 }
 
 /*
- * How much of buf past head the next write offers: all of it for a file; for a pipe, whole
- * lines of at most PIPE_BUF bytes together, which the kernel writes whole or not at all, so a
- * reader never sees part of a line, even of one sluice could not finish.
+ * How much of buf past head the next write offers: all of it for a file; else whole lines of
+ * at most whole_max bytes together, or one longer line alone.
  */
 static size_t
 write_size(const struct sl_accesslog *a)
@@ -649,9 +665,11 @@ write_size(const struct sl_accesslog *a)
 	const char *p = a->buf + a->head, *nl;
 	size_t left = a->len - a->head;
 
-	if (!a->pipe || left <= PIPE_BUF)
+	if (a->whole_max == 0 || left <= a->whole_max)
 		return left;
-	nl = memrchr(p, '\n', PIPE_BUF);
+	nl = memrchr(p, '\n', a->whole_max);
+	if (nl == NULL)
+		nl = memchr(p, '\n', left);
 	return nl != NULL ? (size_t)(nl + 1 - p) : left;
 }
 
@@ -789,8 +807,8 @@ file_reopen(struct sl_accesslog *a)
 	}
 	file_close(a->fd);
 	a->fd = fd;
-	a->pipe = is_pipe(fd);
 	a->sock = sock;
+	a->whole_max = whole_lines_max(fd, sock);
 	a->retry_ms = 0;
 	sl_log_info("access log %s: reopened", a->path);
 }
@@ -942,7 +960,7 @@ sl__accesslog_create(struct sl_accesslog **out, const struct sl_config *cfg, uns
 		goto err_destroy;
 	}
 	err = file_open(a->path, &a->fd, &a->sock);
-	a->pipe = err == 0 && is_pipe(a->fd);
+	a->whole_max = err == 0 ? whole_lines_max(a->fd, a->sock) : 0;
 	if (err != 0) {
 		sl_log_error("access log %s: cannot open: %s%s", a->path, strerror(-err),
 		             open_hint(err));

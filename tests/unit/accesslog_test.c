@@ -4,7 +4,8 @@
  * IPv6 addresses, nulls, each termination name), the drop counter of a channel nobody drains,
  * a reopen that loses no line, a file that stops taking bytes inside a line (RLIMIT_FSIZE, as
  * a full disk: the line is completed once it takes them again, or cut off at the stop, and
- * every line lost is counted), and the worker -> logger handoff under concurrent producers
+ * every line lost is counted), a socket that takes no more (its reader finds only whole
+ * lines), and the worker -> logger handoff under concurrent producers
  * (run it under TSan).
  */
 #include <arpa/inet.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -502,6 +504,60 @@ accesslog_counts_lines_the_file_never_took_and_cuts_off_a_part_line(void **state
 	fixture_fini(&f);
 }
 
+/*
+ * Standard output a Unix stream socket with a small send buffer that nothing reads (a journal
+ * that hangs): the stop's write of sixty lines (three times what it holds) ends where the
+ * socket is full, and its reader finds whole lines only, however many the socket took; the
+ * rest are counted lost.
+ */
+static void
+accesslog_sends_a_socket_only_whole_lines(void **state)
+{
+	struct fixture f;
+	struct sl_accesslog *a;
+	struct sl_accesslog_rec r;
+	int sv[2], saved, small = 4096;
+	uint64_t lost, whole;
+	char got[64 * 1024];
+	ssize_t n;
+	FILE *fp;
+
+	(void)state;
+	fixture_init(&f, "127.0.0.1:9001");
+	fixture_file(&f, 64);
+	f.cfg.access_log.path = "-";
+	r = rec_v4("127.0.0.1", 1);
+	assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	assert_int_equal(0, setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	assert_int_equal(0, setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
+	saved = dup(STDOUT_FILENO);
+	assert_true(saved >= 0);
+	fflush(stdout);
+	assert_int_equal(STDOUT_FILENO, dup2(sv[1], STDOUT_FILENO));
+	assert_int_equal(0, sl__accesslog_create(&a, &f.cfg, 1));
+	for (int i = 0; i < 60; i++)
+		assert_true(sl__accesslog_push(a, 0, &r));
+	/* no thread: the stop writes the sixty lines here, at once */
+	sl__accesslog_stop(a);
+	lost = sl__accesslog_dropped(a, SL_ACCESSLOG_WRITE_FAILED);
+	sl__accesslog_destroy(a);
+	assert_int_equal(STDOUT_FILENO, dup2(saved, STDOUT_FILENO));
+	close(saved);
+	close(sv[1]);
+	n = read(sv[0], got, sizeof(got));
+	close(sv[0]);
+	assert_true(n > 0);
+	fp = fopen(f.path, "w");
+	assert_non_null(fp);
+	assert_int_equal(1, fwrite(got, (size_t)n, 1, fp));
+	fclose(fp);
+	whole = count_whole_lines(f.path);
+	assert_int_equal(whole * line_len(&f), n);
+	assert_true(lost > 0);
+	assert_int_equal(60, whole + lost);
+	fixture_fini(&f);
+}
+
 /* ---- the handoff under load ---- */
 
 #define PRODUCERS 4
@@ -619,6 +675,7 @@ main(void)
 	        cmocka_unit_test(accesslog_create_fails_when_the_file_cannot_be_opened),
 	        cmocka_unit_test(accesslog_reopen_moves_later_lines_to_a_new_file_and_loses_none),
 	        cmocka_unit_test(accesslog_completes_a_line_a_failed_write_cut_short),
+	        cmocka_unit_test(accesslog_sends_a_socket_only_whole_lines),
 	        cmocka_unit_test(
 	                accesslog_counts_lines_the_file_never_took_and_cuts_off_a_part_line),
 	        cmocka_unit_test(accesslog_hands_every_queued_record_to_the_file_intact),
