@@ -37,6 +37,9 @@ enum {
 	OPT_RUNTIME
 };
 
+/* --drain-timeout's largest value: a day (the file's drain_timeout takes up to 49 days) */
+#define DRAIN_MAX_MS 86400000u
+
 static const struct option long_options[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, OPT_CHECK},
@@ -83,7 +86,8 @@ cli_usage(FILE *f)
 	      "      --forward MODE          auto (default), splice, copy, uring or sockmap\n"
 	      "                              (-l and the demo; with -c set each listener's\n"
 	      "                              forward: in the file)\n"
-	      "      --drain-timeout MS      graceful shutdown deadline (default 30000)\n"
+	      "      --drain-timeout TIME    graceful shutdown deadline: ms, or 30s, 2m (default "
+	      "30s)\n"
 	      "      --runtime RUNTIME       event loops on auto (default: io_uring if the kernel\n"
 	      "                              can, else epoll), io_uring or epoll\n"
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
@@ -123,6 +127,25 @@ parse_long(const char *s, const char *what, long min, long max, long *out)
 		return -EINVAL;
 	}
 	*out = v;
+	return 0;
+}
+
+/* --drain-timeout: a duration as drain_timeout takes one (sl_config_duration_parse()), a day
+ * at most. */
+static int
+parse_drain(const char *s, long *out)
+{
+	uint32_t ms;
+
+	if (sl_config_duration_parse(s, &ms) != 0 || ms > DRAIN_MAX_MS) {
+		fprintf(stderr,
+		        "sluice: --drain-timeout must be a duration from 0 to 24h (such as 500, "
+		        "250ms, "
+		        "30s or 2m; a bare number is milliseconds), got \"%s\"\n",
+		        s);
+		return -EINVAL;
+	}
+	*out = (long)ms;
 	return 0;
 }
 
@@ -227,7 +250,7 @@ cli_parse(struct cli *c, int argc, char **argv)
 			break;
 		}
 		case OPT_DRAIN:
-			if (parse_long(optarg, "--drain-timeout", 0, 86400000, &c->drain_ms))
+			if (parse_drain(optarg, &c->drain_ms) != 0)
 				return -EINVAL;
 			break;
 		case OPT_RUNTIME: {

@@ -102,6 +102,13 @@ SL_API extern const char *const sl_fwd_mode_names[SL_FWD_MODES];
 /* Sets <*out> to the mode named <name>. 0, or -EINVAL for an unknown name. */
 SL_API int sl_fwd_mode_parse(const char *name, enum sl_fwd_mode *out);
 
+/*
+ * A duration written as the configuration takes one: integer milliseconds, or an integer with
+ * ms, s, m or h ("250ms", "5s", "2m"). 0 with <*ms> set; -EINVAL for anything else (a sign,
+ * a space, a fraction, another unit); -ERANGE for more than UINT32_MAX ms (about 49 days).
+ */
+SL_API int sl_config_duration_parse(const char *s, uint32_t *ms);
+
 /* How a listener's new connections reach its workers (steering:). */
 enum sl_steering {
 	SL_STEER_HASH, /* the kernel hashes each over the workers' SO_REUSEPORT sockets (default) */

@@ -726,6 +726,34 @@ const char *const sl_fwd_mode_names[SL_FWD_MODES] = {
 };
 
 int
+sl_config_duration_parse(const char *s, uint32_t *ms)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+	uint64_t n = 0;
+	size_t nd, i;
+
+	for (nd = 0; s[nd] >= '0' && s[nd] <= '9'; nd++) {
+		unsigned d = (unsigned)(s[nd] - '0');
+
+		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
+	}
+	if (nd == 0)
+		return -EINVAL;
+	for (i = 0; i < SL_ARRAY_SIZE(units); i++)
+		if (strcmp(s + nd, units[i].unit) == 0)
+			break;
+	if (i == SL_ARRAY_SIZE(units))
+		return -EINVAL;
+	if (n > UINT32_MAX / units[i].ms)
+		return -ERANGE;
+	*ms = (uint32_t)(n * units[i].ms);
+	return 0;
+}
+
+int
 sl_fwd_mode_parse(const char *name, enum sl_fwd_mode *out)
 {
 	for (int i = 0; i < SL_FWD_MODES; i++) {

@@ -329,42 +329,28 @@ get_u32(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32
 	return true;
 }
 
-/* Durations: integer milliseconds, or an integer with ms, s, m or h. */
+/* Durations: sl_config_duration_parse(), at least <lo> (0 or 1). */
 static bool
 get_ms(struct sl__config_load *x, const yaml_node_t *v, const char *key, uint32_t lo, uint32_t *out)
 {
-	static const struct {
-		const char *unit;
-		uint64_t ms;
-	} units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
 	const char *s = scalar_text(v);
-	uint64_t n;
-	size_t i, nd;
+	uint32_t n;
+	int err;
 
-	if (!s || scalar_is_null(v))
-		goto bad;
-	nd = parse_digits(s, &n);
-	if (nd == 0)
-		goto bad;
-	for (i = 0; i < SL_ARRAY_SIZE(units); i++)
-		if (strcmp(s + nd, units[i].unit) == 0)
-			break;
-	if (i == SL_ARRAY_SIZE(units))
-		goto bad;
-	if (n > UINT32_MAX / units[i].ms) {
+	if (!s || scalar_is_null(v) || (err = sl_config_duration_parse(s, &n)) == -EINVAL) {
+		type_error(x, v, "a duration such as 250ms, 5s or 2m", key);
+		return false;
+	}
+	if (err != 0) {
 		range_error(x, v, key, NULL, "4294967295ms (about 49 days)");
 		return false;
 	}
-	n *= units[i].ms;
-	if (n < lo) { /* lo is 0 or 1 */
+	if (n < lo) {
 		range_error(x, v, key, "1ms", NULL);
 		return false;
 	}
-	*out = (uint32_t)n;
+	*out = n;
 	return true;
-bad:
-	type_error(x, v, "a duration such as 250ms, 5s or 2m", key);
-	return false;
 }
 
 /* Sizes: integer bytes, or an integer with k or m (KiB, MiB), either case. */

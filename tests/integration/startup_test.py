@@ -36,6 +36,23 @@ class Flags(unittest.TestCase):
         self.assertEqual(2, r.returncode)
         self.assertIn("--demo and -c/-l/-b are exclusive", r.stderr)
 
+    def test_drain_timeout_takes_what_drain_timeout_in_a_file_takes(self):
+        for bad in ("1.5s", "-1", "30 s", "25h", "5x", ""):
+            r = subprocess.run([SLUICE, "-l", f"127.0.0.1:{free_port()}", "-b",
+                                "127.0.0.1:9001", "--drain-timeout", bad],
+                               capture_output=True, text=True, timeout=10 * SLOW)
+            self.assertEqual(2, r.returncode, bad)
+            self.assertIn(f'--drain-timeout must be a duration from 0 to 24h (such as 500, '
+                          f'250ms, 30s or 2m; a bare number is milliseconds), got "{bad}"',
+                          r.stderr)
+        for good, ms in (("2s", 2000), ("1500", 1500), ("24h", 86400000)):
+            port = free_port()
+            with Server(echo_handler) as b:
+                with Sluice(["-l", f"127.0.0.1:{port}", "-b", b.addr, "-w", "1",
+                             "--drain-timeout", good], port=port) as px:
+                    self.assertEqual(0, px.stop(), px.stderr())
+                    self.assertIn(f"SIGTERM: draining (deadline {ms} ms;", px.stderr())
+
 
 class Workers(unittest.TestCase):
     # issue: -w 129 exited 1 with no message (the 256-entry pool table)

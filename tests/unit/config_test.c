@@ -1136,6 +1136,48 @@ config_reports_duration_too_long(void **state)
 	        "got 1200h\n");
 }
 
+/* The parser the file's durations and --drain-timeout share. */
+static void
+config_duration_parse_takes_each_unit_and_nothing_else(void **state)
+{
+	static const struct {
+		const char *s;
+		int err;
+		uint32_t ms;
+	} cases[] = {
+	        {"0", 0, 0},
+	        {"250", 0, 250},
+	        {"250ms", 0, 250},
+	        {"5s", 0, 5000},
+	        {"2m", 0, 120000},
+	        {"3h", 0, 10800000},
+	        {"4294967295", 0, UINT32_MAX},
+	        {"1193h", 0, 4294800000u},
+	        {"4294967296", -ERANGE, 0},
+	        {"1194h", -ERANGE, 0},
+	        {"99999999999999999999999s", -ERANGE, 0},
+	        {"", -EINVAL, 0},
+	        {"s", -EINVAL, 0},
+	        {"-1", -EINVAL, 0},
+	        {"+1", -EINVAL, 0},
+	        {"1.5s", -EINVAL, 0},
+	        {"5 s", -EINVAL, 0},
+	        {" 5s", -EINVAL, 0},
+	        {"5S", -EINVAL, 0},
+	        {"5sec", -EINVAL, 0},
+	        {"5d", -EINVAL, 0},
+	        {"5ms ", -EINVAL, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < SL_ARRAY_SIZE(cases); i++) {
+		uint32_t ms = 7;
+
+		assert_int_equal(cases[i].err, sl_config_duration_parse(cases[i].s, &ms));
+		assert_int_equal(cases[i].err == 0 ? cases[i].ms : 7, ms);
+	}
+}
+
 static void
 config_reports_size_out_of_range(void **state)
 {
@@ -2514,6 +2556,7 @@ main(void)
 	        cmocka_unit_test(config_reports_max_backends_below_the_backends),
 	        cmocka_unit_test(config_reports_max_backends_not_below_the_maglev_table),
 	        cmocka_unit_test(config_reports_bad_duration),
+	        cmocka_unit_test(config_duration_parse_takes_each_unit_and_nothing_else),
 	        cmocka_unit_test(config_reports_duration_too_long),
 	        cmocka_unit_test(config_reports_size_out_of_range),
 	        cmocka_unit_test(config_reports_duplicate_group_name),
