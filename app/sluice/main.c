@@ -965,10 +965,14 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	    upgrade_serve(up, admin, ctl != NULL ? sl_ctl_listen_fd(ctl) : -1, pthread_self()) != 0)
 		err = -EIO;
 	if (err) {
-		/* the proxy names a listener that failed, not every cause: say it here too */
-		if (err != -EPERM && err != -EIO)
+		/* the proxy names a listener that failed, not every cause: say it here too, with
+		 * the number of workers where that is what ran out */
+		if (err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -ENOSPC)
 			sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
 			             strerror(-err), start_hint(err, hint, sizeof(hint)));
+		else if (err != -EPERM && err != -EIO)
+			sl_log_error("cannot start: %s%s", strerror(-err),
+			             start_hint(err, hint, sizeof(hint)));
 		upgrade_stop(up);
 		sl_ctl_stop(ctl);
 		sl_admin_stop(admin);

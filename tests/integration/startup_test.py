@@ -160,7 +160,9 @@ groups: [{{ name: g, backends: [{{ address: 127.0.0.1:9001 }}] }}]
         self.assertEqual(1, r.returncode)
         self.assertIn(f"cannot listen on {addr}: Address already in use "
                       "(held by: 1 LISTEN (another process))", r.stderr)
-        self.assertIn("cannot start (2 workers): Address already in use", r.stderr)
+        # the worker count is no part of this failure: the last line does not name it
+        self.assertIn("cannot start: Address already in use", r.stderr)
+        self.assertNotIn("workers)", r.stderr)
 
     def test_a_port_bound_by_a_socket_that_does_not_listen_is_named_so(self):
         # such a socket is in no TCP table (/proc/net/tcp): the port is held all the same
