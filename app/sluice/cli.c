@@ -86,8 +86,7 @@ cli_usage(FILE *f)
 	      "      --forward MODE          auto (default), splice, copy, uring or sockmap\n"
 	      "                              (-l and the demo; with -c set each listener's\n"
 	      "                              forward: in the file)\n"
-	      "      --drain-timeout TIME    graceful shutdown deadline: ms, or 30s, 2m (default "
-	      "30s)\n"
+	      "      --drain-timeout TIME    graceful shutdown deadline, as 30s (the default)\n"
 	      "      --runtime RUNTIME       event loops on auto (default: io_uring if the kernel\n"
 	      "                              can, else epoll), io_uring or epoll\n"
 	      "      --log-level LEVEL       error, warn, info (default), debug\n"
@@ -139,9 +138,8 @@ parse_drain(const char *s, long *out)
 
 	if (sl_config_duration_parse(s, &ms) != 0 || ms > DRAIN_MAX_MS) {
 		fprintf(stderr,
-		        "sluice: --drain-timeout must be a duration from 0 to 24h (such as 500, "
-		        "250ms, "
-		        "30s or 2m; a bare number is milliseconds), got \"%s\"\n",
+		        "sluice: --drain-timeout must be a duration from 0 to 24h (such as "
+		        "500, 250ms, 30s or 2m; a bare number is milliseconds), got \"%s\"\n",
 		        s);
 		return -EINVAL;
 	}
