@@ -79,8 +79,11 @@ class ReloadHealth(ReloadCase):
 
     @staticmethod
     def health(interval, fall=3):
+        # the bad backend fails a check by its answer at once: the timeout, as long as the
+        # interval allows, only has to let a good one's answer come on a loaded machine (50 ms
+        # was too short under a sanitizer)
         return ("    health: { type: send_expect, send: \"ping\\n\", expect: \"ok\", "
-                f"interval: {interval}, timeout: 50ms, rise: 1, fall: {fall} }}\n")
+                f"interval: {interval}, timeout: {interval}, rise: 1, fall: {fall} }}\n")
 
     def test_interval_change_marks_a_failing_backend_down_and_back_slower(self):
         with Probed(b"ok\n") as good, Probed(b"no\n") as bad:
@@ -92,7 +95,7 @@ class ReloadHealth(ReloadCase):
 
             self.write_one_group(self.port, backends, self.health("100ms"))
             self.hup(px)
-            wait_for_text(px, "group web: health checks every 100 ms, timeout 50 ms, rise 1, "
+            wait_for_text(px, "group web: health checks every 100 ms, timeout 100 ms, rise 1, "
                           "fall 3 (reload)")
             wait_for_text(px, "backend web/bad is down", timeout=5)
             self.assertEqual({"good": "up", "bad": "down"}, self.health_of())
