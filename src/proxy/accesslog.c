@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -50,8 +51,13 @@
 /* The logger's buffer of lines on their way to the file: what it holds while writes fail. */
 #define FILE_BUF ((size_t)64 * 1024)
 /* After a failed write, the next try waits this long (a full disk is not asked 100 times a
- * second). */
+ * second). A reader that is behind (EAGAIN) is written to again as soon as it takes more. */
 #define RETRY_MS FLUSH_MS
+/* At the stop, a reader behind gets what is left as long as it takes some every
+ * FINISH_STALL_MS, for FINISH_MAX_MS at most; a stopped one costs the lines, and the exit
+ * FINISH_STALL_MS. */
+#define FINISH_STALL_MS 100
+#define FINISH_MAX_MS 2000
 
 struct sl_accesslog_chan {
 	struct sl_ring_spsc *free; /* producer: logger; consumer: the worker */
@@ -677,7 +683,8 @@ write_size(const struct sl_accesslog *a)
  * Writes what buf holds past head. true if the file has all of it now (buf is empty). A
  * failure keeps the rest: the lines not written and the rest of one the write stopped inside,
  * which the next write completes; the first failure of a run of them is logged (EAGAIN, a
- * pipe whose reader is behind, is not a failure to log), and the next try waits RETRY_MS.
+ * pipe or socket whose reader is behind, is not a failure to log), and the next try waits
+ * RETRY_MS, or, for a reader behind, until it takes more (may_write()).
  */
 static bool
 file_write(struct sl_accesslog *a)
@@ -722,11 +729,26 @@ file_write(struct sl_accesslog *a)
 	return false;
 }
 
-/* true if a write may be tried now: none failed or stopped at EAGAIN, or that was RETRY_MS ago */
+/* Whether <fd> takes a write now, or within <ms> (an error or a hang-up too: the write says
+ * which). */
+static bool
+writable(int fd, int ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+
+	return poll(&pfd, 1, ms) > 0;
+}
+
+/* true if a write may be tried now: none failed or stopped at EAGAIN, the reader that was
+ * behind took some, or a failure was RETRY_MS ago */
 static bool
 may_write(const struct sl_accesslog *a)
 {
-	return a->head == a->len || (!a->write_failed && !a->behind) || mono_ms() >= a->retry_ms;
+	if (a->head == a->len || (!a->write_failed && !a->behind))
+		return true;
+	if (a->behind && !a->write_failed && writable(a->fd, 0))
+		return true;
+	return mono_ms() >= a->retry_ms;
 }
 
 /* Adds a line of <len> bytes to buf, writing buf first when full; a line it has no room for
@@ -841,14 +863,22 @@ drain_once(struct sl_accesslog *a, int64_t offset)
 	return total;
 }
 
-/* Writes everything queued and buffered; what the file does not take is lost (counted). */
+/* Writes everything queued and buffered; what the file does not take is lost (counted): at
+ * once for a failure, after FINISH_STALL_MS for a reader behind that takes nothing more. */
 static void
 finish(struct sl_accesslog *a)
 {
+	uint64_t until = mono_ms() + FINISH_MAX_MS;
+
 	while (drain_once(a, wall_offset_ms()) > 0)
 		;
-	if (a->len > 0 && !file_write(a))
-		buf_abandon(a);
+	while (a->len > 0 && !file_write(a)) {
+		if (!a->behind || a->write_failed || mono_ms() >= until ||
+		    !writable(a->fd, FINISH_STALL_MS)) {
+			buf_abandon(a);
+			return;
+		}
+	}
 }
 
 static void *
@@ -874,7 +904,9 @@ logger_run(void *arg)
 			last_flush = mono_ms();
 		}
 		n = drain_once(a, wall_offset_ms());
-		if (a->len > 0 && (n == 0 || mono_ms() - last_flush >= FLUSH_MS) && may_write(a)) {
+		/* a reader behind takes more as soon as it can: not only at the flushes */
+		if (a->len > 0 && (n == 0 || a->behind || mono_ms() - last_flush >= FLUSH_MS) &&
+		    may_write(a)) {
 			file_write(a);
 			last_flush = mono_ms();
 		}
@@ -883,6 +915,12 @@ logger_run(void *arg)
 			break;
 		if (n > 0)
 			continue;
+		if (a->behind && !a->write_failed && a->len > 0) {
+			/* the reader is behind: write again once it takes more (a stop or a
+			 * reopen is seen within IDLE_MS) */
+			writable(a->fd, IDLE_MS);
+			continue;
+		}
 		sl_clock_deadline(&until, (uint64_t)IDLE_MS * 1000);
 		pthread_mutex_lock(&a->mu);
 		if (!a->stop && !a->reopen)

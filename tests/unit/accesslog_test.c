@@ -5,8 +5,8 @@
  * a reopen that loses no line, a file that stops taking bytes inside a line (RLIMIT_FSIZE, as
  * a full disk: the line is completed once it takes them again, or cut off at the stop, and
  * every line lost is counted), a socket that takes no more (its reader finds only whole
- * lines), and the worker -> logger handoff under concurrent producers
- * (run it under TSan).
+ * lines) and one whose reader keeps up (it gets every line), and the worker -> logger handoff under
+ * concurrent producers (run it under TSan).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -558,6 +558,76 @@ accesslog_sends_a_socket_only_whole_lines(void **state)
 	fixture_fini(&f);
 }
 
+/* Reads its socket until end of file into buf (at most size bytes), counting them in len. */
+struct sock_reader {
+	int fd;
+	char *buf;
+	size_t size, len;
+};
+
+static void *
+sock_reader_run(void *arg)
+{
+	struct sock_reader *r = arg;
+	ssize_t n;
+
+	while (r->len < r->size && (n = read(r->fd, r->buf + r->len, r->size - r->len)) > 0)
+		r->len += (size_t)n;
+	return NULL;
+}
+
+/*
+ * The same socket with a reader that keeps reading: the stop writes again as soon as it took
+ * some, and it gets all sixty lines (the stop gave up at the first full socket, and lines its
+ * reader was about to make room for were lost).
+ */
+static void
+accesslog_stop_waits_for_a_socket_reader_that_keeps_up(void **state)
+{
+	struct fixture f;
+	struct sl_accesslog *a;
+	struct sl_accesslog_rec r;
+	static char got[64 * 1024];
+	struct sock_reader rd = {.buf = got, .size = sizeof(got)};
+	int sv[2], saved, small = 4096;
+	pthread_t t;
+	uint64_t lost;
+	FILE *fp;
+
+	(void)state;
+	fixture_init(&f, "127.0.0.1:9001");
+	fixture_file(&f, 64);
+	f.cfg.access_log.path = "-";
+	r = rec_v4("127.0.0.1", 1);
+	assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	assert_int_equal(0, setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
+	saved = dup(STDOUT_FILENO);
+	assert_true(saved >= 0);
+	fflush(stdout);
+	assert_int_equal(STDOUT_FILENO, dup2(sv[1], STDOUT_FILENO));
+	assert_int_equal(0, sl__accesslog_create(&a, &f.cfg, 1));
+	for (int i = 0; i < 60; i++)
+		assert_true(sl__accesslog_push(a, 0, &r));
+	rd.fd = sv[0];
+	assert_int_equal(0, pthread_create(&t, NULL, sock_reader_run, &rd));
+	/* no thread: the stop writes the sixty lines here */
+	sl__accesslog_stop(a);
+	lost = sl__accesslog_dropped(a, SL_ACCESSLOG_WRITE_FAILED);
+	sl__accesslog_destroy(a);
+	assert_int_equal(STDOUT_FILENO, dup2(saved, STDOUT_FILENO));
+	close(saved);
+	close(sv[1]);
+	assert_int_equal(0, pthread_join(t, NULL));
+	close(sv[0]);
+	fp = fopen(f.path, "w");
+	assert_non_null(fp);
+	assert_int_equal(1, fwrite(got, rd.len, 1, fp));
+	fclose(fp);
+	assert_int_equal(0, lost);
+	assert_int_equal(60, count_whole_lines(f.path));
+	fixture_fini(&f);
+}
+
 /* ---- the handoff under load ---- */
 
 #define PRODUCERS 4
@@ -676,6 +746,7 @@ main(void)
 	        cmocka_unit_test(accesslog_reopen_moves_later_lines_to_a_new_file_and_loses_none),
 	        cmocka_unit_test(accesslog_completes_a_line_a_failed_write_cut_short),
 	        cmocka_unit_test(accesslog_sends_a_socket_only_whole_lines),
+	        cmocka_unit_test(accesslog_stop_waits_for_a_socket_reader_that_keeps_up),
 	        cmocka_unit_test(
 	                accesslog_counts_lines_the_file_never_took_and_cuts_off_a_part_line),
 	        cmocka_unit_test(accesslog_hands_every_queued_record_to_the_file_intact),
