@@ -285,8 +285,8 @@ print_sessions(const json_t *r)
 	print_rows(json_object_get(r, "backends"),
 	           (const char *const[]){"GROUP", "BACKEND", "ACTIVE"},
 	           (const char *const[]){"group", "backend", "active"}, 3);
-	print_rows(json_object_get(r, "workers"), (const char *const[]){"WORKER", "ACTIVE"},
-	           (const char *const[]){"worker", "active"}, 2);
+	print_rows(json_object_get(r, "workers"), (const char *const[]){"WORKER", "LISTED"},
+	           (const char *const[]){"worker", "listed"}, 2);
 	print_session_list(r);
 }
 

@@ -376,7 +376,8 @@ add_session_list(struct sl_ctl *c, json_t *o)
 		if (wi == NULL)
 			break;
 		json_object_set_new(wi, "worker", json_integer(w));
-		json_object_set_new(wi, "active", json_integer((json_int_t)k));
+		/* of those listed only: not the worker's open sessions past the listing */
+		json_object_set_new(wi, "listed", json_integer((json_int_t)k));
 		json_array_append_new(arr, wi);
 	}
 	arr = add_array(o, "sessions");

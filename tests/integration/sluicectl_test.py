@@ -191,7 +191,7 @@ class Ctl(unittest.TestCase):
                                  (x["listener"], x["group"], x["backend"], x["state"],
                                   x["bytes_in"], x["bytes_out"]))
                 self.assertGreaterEqual(x["age_ms"], 0)
-            self.assertEqual(3, sum(w["active"] for w in r["workers"]))
+            self.assertEqual(3, sum(w["listed"] for w in r["workers"]))
             self.assertEqual([0, 1], [w["worker"] for w in r["workers"]])
             rc, out, _ = self.ctl("show", "sessions")
             self.assertEqual(0, rc)
