@@ -859,13 +859,60 @@ name_new_entry(const struct dset_apply *a, const struct sl_backend_spec *set, si
 	return 0;
 }
 
+/* publish() of a discovery change to group <g>; a failure is logged. Under bk_mu. */
+static int
+discovered_publish(struct sl_proxy *p, size_t g)
+{
+	int err = publish(p, g, true, NULL);
+
+	if (err != 0)
+		/* only a failed build (out of memory) gets here; the table holds the new set, the
+		 * workers the old one, until the next change publishes */
+		sl_log_error("group %s: cannot rebuild the balancer: %s", sl__group_cfg(p, g)->name,
+		             strerror(-err));
+	return err;
+}
+
+/*
+ * Fills the slots of group <g> that are free now with the entries of <set> marked in <waits>
+ * (new ones that found no slot before the removals were published), named <names>, in order,
+ * and publishes them; adds how many to <*fit>. 0, or publish()'s error. Under bk_mu.
+ */
+static int
+fill_waiting(struct sl_proxy *p, size_t g, const struct sl_backend_spec *set, size_t n,
+             const bool *waits, const char (*names)[SL_CONFIG_NAME_MAX], size_t *fit)
+{
+	size_t more = 0;
+	int i, err;
+
+	for (size_t k = 0; k < n; k++) {
+		struct sl_backend_spec spec = set[k];
+
+		if (!waits[k])
+			continue;
+		if ((i = free_slot(p, g, NULL)) < 0)
+			break;
+		memcpy(spec.name, names[k], sizeof(spec.name));
+		slot_fill(p, g, (uint32_t)i, &spec, true, SLOT_SEARCH);
+		more++;
+	}
+	if (more == 0)
+		return 0;
+	if ((err = discovered_publish(p, g)) != 0)
+		return err;
+	sl_log_info("group %s: discovery added %zu more backend(s), in the slots of those removed",
+	            sl__group_cfg(p, g)->name, more);
+	*fit += more;
+	return 0;
+}
+
 int
 sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
                               const struct sl_backend_spec *set, size_t n)
 {
 	char(*names)[SL_CONFIG_NAME_MAX] = NULL; /* per entry: the name it is added under */
 	struct dset_apply apply;
-	bool *add = NULL, *taken = NULL;
+	bool *add = NULL, *taken = NULL, *waits = NULL; /* waits: new, found no slot */
 	size_t *match = NULL; /* per slot: the entry that keeps it, or SIZE_MAX */
 	size_t need = 0, fit = 0, nremoved = 0, nreweighted = 0;
 	uint32_t cap;
@@ -881,7 +928,8 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	taken = calloc(cap, sizeof(*taken)); /* slots given to new entries */
 	add = calloc(n + 1, sizeof(*add));   /* entries to add */
 	names = calloc(n + 1, sizeof(*names));
-	if (match == NULL || taken == NULL || add == NULL || names == NULL) {
+	waits = calloc(n + 1, sizeof(*waits));
+	if (match == NULL || taken == NULL || add == NULL || names == NULL || waits == NULL) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -917,8 +965,8 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	for (size_t k = 0; k < n; k++)
 		if (add[k] && (err = name_new_entry(&apply, set, k)) != 0)
 			goto out_free;
-	/* room: slots free now (a slot removed below is reused by a later call only, once no
-	 * session holds it); the new entries that find none wait for that call */
+	/* room: slots free now (a slot removed below is reused once the workers dropped it and
+	 * no session holds it: fill_waiting()); the new entries that find none wait */
 	for (size_t k = 0; k < need; k++) {
 		int i = free_slot(p, (size_t)g, taken);
 
@@ -930,6 +978,7 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	for (size_t k = n, left = need - fit; k-- > 0 && left > 0;) /* the last ones wait */
 		if (add[k]) {
 			add[k] = false;
+			waits[k] = true;
 			left--;
 		}
 	/* commit: remove the discovered backends that left, reweigh those that stay (a file's
@@ -966,17 +1015,17 @@ sl_proxy_group_set_discovered(struct sl_proxy *p, const char *group,
 	}
 	err = 0;
 	if (fit + nremoved + nreweighted > 0) {
-		err = publish(p, (size_t)g, true, NULL);
-		if (err != 0)
-			/* only a failed build (out of memory) gets here; the table holds the new
-			 * set, the workers the old one, until the next change publishes */
-			sl_log_error("group %s: cannot rebuild the balancer: %s", group,
-			             strerror(-err));
-		else
+		err = discovered_publish(p, (size_t)g);
+		if (err == 0)
 			sl_log_info("group %s: discovery added %zu backend(s), removed %zu, "
 			            "reweighed %zu",
 			            group, fit, nremoved, nreweighted);
 	}
+	/* a set that replaces a full group: its removed backends' slots take the rest once the
+	 * workers dropped them, unless sessions hold them (else the group went without backends
+	 * until the next resolution) */
+	if (err == 0 && fit < need && nremoved > 0)
+		err = fill_waiting(p, (size_t)g, set, n, waits, names, &fit);
 	if (err == 0 && fit < need)
 		err = -ENOSPC;
 
@@ -986,6 +1035,7 @@ out_free:
 	free(taken);
 	free(add);
 	free(names);
+	free(waits);
 	return err;
 }
 

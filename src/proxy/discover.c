@@ -42,6 +42,8 @@
 #define SRV_TARGETS_MAX 256
 /* Backend names listed in the log line of a change. */
 #define LOG_NAMES_MAX 8
+/* dgroup.failing for an answer with no usable record: no ARES_ status has this value */
+#define EMPTY_ANSWER (-1)
 
 /* One query in flight: what its answer is for. */
 struct dquery {
@@ -74,8 +76,10 @@ struct dgroup {
 	bool applied;      /* <good> reached sl_proxy_group_set_discovered() */
 	int apply_err;     /* its last refusal, logged once per distinct error */
 	unsigned failures; /* in a row: the retry backs off */
-	bool failing;      /* a failure was logged; the next success says so */
-	bool paused;       /* the group was retired by a reload: no resolution starts */
+	/* the kind of failure logged last, so that another kind is logged too: 0 none (the
+	 * name resolves), EMPTY_ANSWER, or a failure's ARES_ status; the next success says so */
+	int failing;
+	bool paused; /* the group was retired by a reload: no resolution starts */
 	/* statistics: written by the resolver thread, read by any (relaxed: counts) */
 	_Atomic uint64_t n_resolutions, n_failures, n_empty, n_apply_errors, n_backends,
 	        last_change_s;
@@ -710,28 +714,28 @@ finish_resolution(struct dgroup *g, uint64_t now)
 		count(&g->n_failures);
 		g->failures++;
 		g->due_ms = now + retry_ms(dc, g->failures);
-		if (!g->failing)
+		if (g->failing != g->status)
 			sl_log_warn("discover %s: cannot resolve %s: %s; keeping the %zu backends "
 			            "found last",
 			            g->cg->name, dc->name, status_text(g->status), g->good.n);
-		g->failing = true;
+		g->failing = g->status;
 		return;
 	}
 	g->failures = 0;
 	if (g->acc.n == 0) {
 		count(&g->n_empty);
 		g->due_ms = now + dc->ttl_min_ms;
-		if (!g->failing)
+		if (g->failing != EMPTY_ANSWER)
 			sl_log_warn(
 			        "discover %s: %s has no usable record; keeping the %zu backends "
 			        "found last",
 			        g->cg->name, dc->name, g->good.n);
-		g->failing = true;
+		g->failing = EMPTY_ANSWER;
 		return;
 	}
-	if (g->failing)
+	if (g->failing != 0)
 		sl_log_info("discover %s: %s resolves again", g->cg->name, dc->name);
-	g->failing = false;
+	g->failing = 0;
 	g->due_ms = now + sl__discover_interval_ms(dc, g->ttl_s);
 	sl__dset_normalize(&g->acc);
 	changed = !g->have_good || !sl__dset_equal(&g->good, &g->acc);
@@ -748,8 +752,11 @@ finish_resolution(struct dgroup *g, uint64_t now)
 		gauge_set(&g->last_change_s, (uint64_t)rt.tv_sec);
 		gauge_set(&g->n_backends, g->good.n);
 	}
-	/* a retired group's set waits for its revival (pause_follow()) */
-	if (!g->applied && !g->paused)
+	/* every good answer, changed or not: a backend it names that left the group meanwhile
+	 * (a reload's list took its address, sluicectl removed it, a slot was missing) comes
+	 * back; nothing changes when nothing differs. A retired group's set waits for its
+	 * revival (pause_follow()). */
+	if (!g->paused)
 		apply(g);
 	if (!changed)
 		return;

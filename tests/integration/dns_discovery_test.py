@@ -22,8 +22,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import (SLOW, Server, Sluice, connect, free_port, name_handler, stable_port,
-                     wait_for, wait_for_text, write_config)
+from harness import (SLOW, Server, Sluice, connect, free_port, name_handler, replace_config,
+                     stable_port, wait_for, wait_for_text, write_config)
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 NO_APPLY = "cannot change a group's backends at run time"
@@ -417,12 +417,44 @@ groups:
         wait_for_text(px, "group web: discovery added 2 backend(s), removed 0")
         self.dns.reload_hosts([("127.0.0.4", "web.test"), ("127.0.0.5", "web.test"),
                                ("127.0.0.6", "web.test")], "web.test", 3)
+        # no session holds the 2 that left: their slots take the other 2 in the same change
+        # (they waited for the next resolution, and the group went without them meanwhile)
         wait_for_text(px, "group web: discovery added 1 backend(s), removed 2")
-        self.assertIn("discover web: of the 3 backends found, not all fit in the group's 4 "
-                      "slots (max_backends;", px.stderr())
-        wait_for_text(px, "group web: discovery added 2 backend(s), removed 0")
-        wait_for(lambda: metric(self.admin, "sluice_group_backends", "web") == 4,
-                 "the file's backend and the 3 new ones")
+        wait_for_text(px, "group web: discovery added 2 more backend(s), in the slots of those "
+                          "removed")
+        self.assertEqual(4, metric(self.admin, "sluice_group_backends", "web"))
+        self.assertNotIn("not all fit", px.stderr())
+
+    def test_an_address_a_reload_lets_go_of_is_discovered_again(self):
+        # the file's backend has an address the name gives too: the group holds it once, as
+        # the file's; once a reload removes it from the file, the next answer adds it back
+        b = self.bport
+        px = self.start([("web", "round_robin",
+                          f"    backends: [{{ address: 127.0.0.2:{b} }}]\n"
+                          + self.discover("web.test"))])
+        path = px.args[px.args.index("-c") + 1]
+        wait_for_text(px, "group web: discovery added 1 backend(s), removed 0")
+        self.assertEqual(2, metric(self.admin, "sluice_group_backends", "web"))
+        replace_config(path, sluice_config(self.port, self.admin, [
+            ("web", "round_robin", f"    backends: [{{ address: 127.0.0.1:{free_port()} }}]\n"
+             + self.discover("web.test"))]))
+        px.proc.send_signal(signal.SIGHUP)
+        wait_for_text(px, "reloaded")
+        wait_for(lambda: px.stderr().count("group web: discovery added 1 backend(s), removed 0")
+                 == 2, "the address added back")
+        self.assertEqual(3, metric(self.admin, "sluice_group_backends", "web"))
+
+    def test_each_kind_of_failure_is_logged(self):
+        # an empty answer, then a name that does not exist: each says so once
+        self.dns.reload_hosts([("::1", "web.test"), ("127.0.0.3", "other.test")], "other.test", 1)
+        fixed = free_port()
+        px = self.start([("web", "round_robin",
+                          f"    backends: [{{ address: 127.0.0.1:{fixed} }}]\n"
+                          + self.discover("web.test"))])
+        wait_for_text(px, "discover web: web.test has no usable record")
+        self.dns.reload_hosts([("127.0.0.3", "other.test")], "other.test", 1)
+        wait_for_text(px, "discover web: cannot resolve web.test: Domain name not found")
+        self.assertEqual(1, px.stderr().count("has no usable record"))
 
 
 if __name__ == "__main__":

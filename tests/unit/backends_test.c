@@ -442,6 +442,38 @@ discovered_set_keeps_the_backends_that_stay(void **state)
 	rig_stop(&r);
 }
 
+/* A set that replaces every discovered backend of a full group takes their slots in the same
+ * call, once no session holds them (it waited for the next one: the group lacked them). */
+static void
+discovered_set_replacing_a_full_group_takes_the_slots_it_frees(void **state)
+{
+	struct sl_backend_spec d;
+	struct sl_backend_info bi;
+	unsigned e1;
+	struct rig r;
+
+	(void)state;
+	rig_config(&r, 2, "round_robin", 1); /* e0 from the file, and one slot more */
+	r.group.max_backends = 2;
+	rig_start(&r);
+	d = spec_of("d1", &r.e[1].addr, 1);
+	assert_int_equal(0, sl_proxy_group_set_discovered(r.p, "g", &d, 1));
+	assert_int_equal(10, ask_n(&r, 10));
+	e1 = accepted(&r, 1);
+	assert_true(e1 > 0);
+	/* its sessions are over: d1's slot is free once the workers drop it */
+	d = spec_of("d2", &r.e[2].addr, 1);
+	assert_int_equal(0, sl_proxy_group_set_discovered(r.p, "g", &d, 1));
+	assert_int_equal(2, nlisted(r.p));
+	assert_false(info_of(r.p, "d1", &bi));
+	assert_true(info_of(r.p, "d2", &bi));
+	assert_true(bi.discovered);
+	assert_int_equal(10, ask_n(&r, 10));
+	assert_int_equal(e1, accepted(&r, 1));
+	assert_true(accepted(&r, 2) > 0);
+	rig_stop(&r);
+}
+
 /* Waits (bounded) until <name>'s health is <up>; false if it never was. */
 static bool
 wait_up(struct sl_proxy *p, const char *name, bool up)
@@ -1369,6 +1401,7 @@ main(void)
 	        cmocka_unit_test(weight_change_shifts_the_share),
 	        cmocka_unit_test(draining_and_disabled_backends_take_no_new_session),
 	        cmocka_unit_test(discovered_set_keeps_the_backends_that_stay),
+	        cmocka_unit_test(discovered_set_replacing_a_full_group_takes_the_slots_it_frees),
 	        cmocka_unit_test(discovered_set_keeps_health_of_backends_that_stay),
 	        cmocka_unit_test(changes_refuse_bad_requests),
 	        cmocka_unit_test(add_refuses_an_address_that_reaches_one_of_its_own_listeners),
