@@ -121,7 +121,8 @@ feed_rate(struct sl__alert_rule *r, uint64_t now_ms, double x)
 	r->t_ms[at] = now_ms;
 	newest = at;
 	dt = (double)(r->t_ms[newest] - r->t_ms[r->head]) / 1000.0;
-	r->known = r->len >= 2 && dt > 0;
+	/* over the whole window only: a burst in the first seconds is no rate over a minute */
+	r->known = r->len == r->cap && dt > 0;
 	if (r->known)
 		r->value = x >= r->v[r->head] ? (x - r->v[r->head]) / dt : 0;
 }

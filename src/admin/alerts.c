@@ -49,6 +49,8 @@ struct note {
 struct sender {
 	struct sl_alerts *a;
 	const struct sl_config_webhook *w;
+	/* its URL as the log shows it: the scheme, host and port only (url_shown()) */
+	char shown[SL_CONFIG_URL_MAX];
 	pthread_t t;
 	bool running;
 	/* its open sockets (-1: none), which a stop shuts down so that a post waiting on a
@@ -187,6 +189,29 @@ close_socket(void *arg, curl_socket_t fd)
 	return 0;
 }
 
+/*
+ * <url> for the log: its scheme, host and port, without a user and password or the path and
+ * query (a webhook's secret is often one of them), "/..." standing for what is left out after
+ * the host.
+ */
+static void
+url_shown(const char *url, char *buf, size_t size)
+{
+	const char *host = strstr(url, "://"), *end, *at;
+
+	if (host == NULL) {
+		snprintf(buf, size, "(a webhook)");
+		return;
+	}
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	/* the user information ends at the last '@' before the path */
+	for (at = host; (at = memchr(at, '@', (size_t)(end - at))) != NULL; host = ++at)
+		;
+	snprintf(buf, size, "%.*s%.*s%s", (int)(strstr(url, "://") + 3 - url), url,
+	         (int)(end - host), host, *end != '\0' ? "/..." : "");
+}
+
 /* One POST of <body> to <w>. 0 on a 2xx reply; else -1 with the reason in <why>. */
 static int
 post_once(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body, char *why,
@@ -245,21 +270,22 @@ post(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body)
 		}
 		if (attempt >= w->retries || stopping(a))
 			break;
-		count(a, N_RETRIES);
 		pthread_mutex_lock(&a->mu);
 		bool stop =
 		        wait_until_locked(a, sl_clock_ns() + (uint64_t)backoff * 1000000, false);
 		pthread_mutex_unlock(&a->mu);
 		if (stop)
 			break;
+		count(a, N_RETRIES); /* a retry that goes out, not one a stop cut off */
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
-	count(a, N_FAILED);
+	/* given up after every retry, or abandoned by the stop (as those still queued are) */
+	count(a, stopping(a) ? N_DROPPED : N_FAILED);
 	if (stopping(a))
-		sl_log_warn("alerts: cannot notify %s: %s (abandoned at shutdown)", w->url, why);
+		sl_log_warn("alerts: cannot notify %s: %s (abandoned at shutdown)", s->shown, why);
 	else
-		sl_log_warn("alerts: cannot notify %s: %s (after %" PRIu32 " retries)", w->url, why,
-		            w->retries);
+		sl_log_warn("alerts: cannot notify %s: %s (after %" PRIu32 " retries)", s->shown,
+		            why, w->retries);
 }
 
 /* <s>'s reference to <n> ends (<mu> held): the last one frees it. */
@@ -282,7 +308,7 @@ send_run(void *arg)
 
 	if (c == NULL || hdr == NULL)
 		sl_log_error("alerts: cannot set up libcurl for %s: its notifications are dropped",
-		             s->w->url);
+		             s->shown);
 	for (;;) {
 		struct note *n;
 
@@ -424,13 +450,17 @@ announce(struct sl_alerts *a, size_t i, enum sl__alert_edge e)
 		sl_log_info("alert %s resolved: %s is %.6g, at or below %.6g", r->cfg->name, metric,
 		            r->value, r->cfg->clear_below);
 	f = open_memstream(&body, &len);
-	if (f == NULL) {
-		count(a, N_DROPPED);
-		return;
+	if (f != NULL) {
+		bool rendered = sl__alert_render(f, r, e, unix_ms(), a->instance) == 0;
+
+		if (fclose(f) != 0 || !rendered) {
+			free(body);
+			body = NULL;
+		}
 	}
-	if (sl__alert_render(f, r, e, unix_ms(), a->instance) != 0 || fclose(f) != 0) {
-		free(body);
-		count(a, N_DROPPED);
+	if (body == NULL) { /* out of memory: the notification is lost for every webhook */
+		for (size_t k = 0; k < a->cfg->nwebhooks; k++)
+			count(a, N_DROPPED);
 		return;
 	}
 	enqueue(a, body);
@@ -549,7 +579,8 @@ add_sets(struct sl_alerts *a)
 	                      .offset = SL_STATS_READ},
 	        [N_DROPPED] = {.name = "alert_notifications_dropped",
 	                       .kind = SL_STATS_COUNTER,
-	                       .help = "Alert notifications dropped: the queue was full.",
+	                       .help = "Alert notifications dropped: the queue was full, or "
+	                               "they were still queued or being posted at the exit.",
 	                       .offset = SL_STATS_READ},
 	        [N_RETRIES] = {.name = "alert_notification_retries",
 	                       .kind = SL_STATS_COUNTER,
@@ -665,6 +696,7 @@ sl_alerts_create(struct sl_alerts **out, struct sl_proxy *p, const struct sl_con
 
 		s->a = a;
 		s->w = &cfg->webhooks[i];
+		url_shown(s->w->url, s->shown, sizeof(s->shown));
 		for (size_t k = 0; k < SOCKS_TRACKED; k++)
 			s->socks[k] = -1;
 		s->q = calloc(a->qcap, sizeof(struct note *));

@@ -1715,8 +1715,20 @@ url_has_host_and_port(const char *url, char *why, size_t size)
 	char ip[INET6_ADDRSTRLEN + 1], q[SL__CONFIG_QUOTE_MAX];
 	unsigned long port = 0;
 
+	/* where libcurl would read another host than the one below: it takes a backslash for a
+	 * slash (http://h1\@h2/ goes to h1), and refuses two @ */
+	if (strchr(url, '\\') != NULL) {
+		snprintf(why, size, "has a backslash: write / (and %%5C in a path)");
+		return false;
+	}
 	end = a + strcspn(a, "/?#");
 	at = memrchr(a, '@', (size_t)(end - a));
+	if (at != NULL && memchr(a, '@', (size_t)(at - a)) != NULL) {
+		snprintf(why, size,
+		         "has two @ before its host: write an @ of the user or password "
+		         "as %%40");
+		return false;
+	}
 	if (at != NULL)
 		a = at + 1; /* user:password@ is libcurl's to send */
 	if (*a == '[') {

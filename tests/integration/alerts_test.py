@@ -157,7 +157,7 @@ alerts:
 alerts:
   interval: 100ms
   webhooks:
-    - {{ url: "{rx.url('/down')}", retries: 2 }}
+    - {{ url: "http://user:s3cret@127.0.0.1:{rx.port}/down", retries: 2 }}
   rules:
     - {{ name: mem, metric: rss, above: 1 }}
 """
@@ -171,7 +171,11 @@ alerts:
         self.assertEqual(3, len([p for p, _, _, _ in rx.posts if p == "/down"]))
         self.assertEqual(2, m["sluice_alert_notification_retries_total"])
         self.assertEqual(0, m["sluice_alert_notifications_sent_total"])
-        self.assertIn("alerts: cannot notify", px.stderr())
+        # named by its scheme, host and port: the password (or a token in the path) is not
+        # the log's
+        self.assertIn(f"alerts: cannot notify http://127.0.0.1:{rx.port}/...: HTTP status",
+                      px.stderr())
+        self.assertNotIn("s3cret", px.stderr())
 
     def test_refused_clients_fire_the_reject_rate_rule_and_it_resolves_when_they_stop(self):
         with Receiver() as rx, Server(echo_handler) as e:

@@ -94,10 +94,12 @@ rate_rule_is_the_counter_increase_per_second_over_the_window(void **state)
 	assert_int_equal(0, sl__alert_rule_init(&r, &c, 1000, &ho, 1));
 	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 0, 100, NULL));
 	assert_false(r.known); /* one reading: no rate yet */
+	/* half the window: no rate yet (a burst just after the start is no rate over the
+	 * window: the rate of the part seen so far fired) */
 	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 1000, 110, NULL));
-	assert_true(r.known);
-	assert_true(r.value == 10.0); /* (110 - 100) / 1 s: not above */
+	assert_false(r.known);
 	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 2000, 150, NULL));
+	assert_true(r.known);
 	assert_true(r.value == 25.0); /* (150 - 100) / 2 s */
 	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 3000, 170, NULL));
 	assert_true(r.value == 30.0); /* the window slid: (170 - 110) / 2 s */
@@ -116,8 +118,9 @@ rate_rule_resolves_when_the_counter_stops_for_a_window(void **state)
 	(void)state;
 	assert_int_equal(0, sl__alert_rule_init(&r, &c, 1000, &ho, 1));
 	sl__alert_rule_feed(&r, 0, 0, NULL);
-	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 1000, 100, NULL));
-	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 2000, 100, NULL));
+	assert_int_equal(SL__ALERT_NONE, sl__alert_rule_feed(&r, 1000, 100, NULL));
+	assert_int_equal(SL__ALERT_FIRE, sl__alert_rule_feed(&r, 2000, 100, NULL)); /* 50/s */
+	/* nothing since 1000: a whole window at 0/s */
 	assert_int_equal(SL__ALERT_RESOLVE, sl__alert_rule_feed(&r, 3000, 100, NULL));
 	assert_true(r.value == 0.0);
 	sl__alert_rule_fini(&r);

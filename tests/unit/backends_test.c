@@ -461,7 +461,11 @@ discovered_set_replacing_a_full_group_takes_the_slots_it_frees(void **state)
 	assert_int_equal(10, ask_n(&r, 10));
 	e1 = accepted(&r, 1);
 	assert_true(e1 > 0);
-	/* its sessions are over: d1's slot is free once the workers drop it */
+	/* once its sessions are over (their workers close them after the clients), d1's slot
+	 * is free as soon as the workers drop d1 */
+	for (int i = 0; i < 2000 && info_of(r.p, "d1", &bi) && bi.active != 0; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+	assert_int_equal(0, bi.active);
 	d = spec_of("d2", &r.e[2].addr, 1);
 	assert_int_equal(0, sl_proxy_group_set_discovered(r.p, "g", &d, 1));
 	assert_int_equal(2, nlisted(r.p));

@@ -575,6 +575,15 @@ config_alerts_refuse_a_webhook_url_whose_host_is_neither_a_name_nor_an_address(v
 	assert_errors(WEBHOOK("http://[::g]/"),
 	              "t.yaml:7:29: \"url\" has \"[::g]\" for a host, "
 	              "not an IPv6 address (a zone is written %25eth0)\n");
+	/* hosts libcurl reads otherwise: it posted to h1 of h1\@h2 (a backslash is a slash to
+	 * it), and refused two @ at every post */
+	assert_errors(WEBHOOK("http://h1:80\\\\@h2:81/x"),
+	              "t.yaml:7:29: \"url\" has a backslash: write / (and %5C in a path)\n");
+	assert_errors(WEBHOOK("http://h/a\\\\b"),
+	              "t.yaml:7:29: \"url\" has a backslash: write / (and %5C in a path)\n");
+	assert_errors(WEBHOOK("http://a@b@h:80/"),
+	              "t.yaml:7:29: \"url\" has two @ before its host: write an @ of the user or "
+	              "password as %40\n");
 }
 
 static void
