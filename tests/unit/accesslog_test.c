@@ -504,57 +504,86 @@ accesslog_counts_lines_the_file_never_took_and_cuts_off_a_part_line(void **state
 	fixture_fini(&f);
 }
 
-/*
- * Standard output a Unix stream socket with a small send buffer that nothing reads (a journal
- * that hangs): the stop's write of sixty lines (three times what it holds) ends where the
- * socket is full, and its reader finds whole lines only, however many the socket took; the
- * rest are counted lost.
- */
-static void
-accesslog_sends_a_socket_only_whole_lines(void **state)
+/* The access log to standard output made the sending end of a new Unix stream socket pair
+ * <sv> with 4 KiB buffers, sixty lines queued; <*saved> keeps the standard output it had. */
+static struct sl_accesslog *
+log_to_a_small_socket(struct fixture *f, int sv[2], int *saved)
 {
-	struct fixture f;
+	struct sl_accesslog_rec r = rec_v4("127.0.0.1", 1);
 	struct sl_accesslog *a;
-	struct sl_accesslog_rec r;
-	int sv[2], saved, small = 4096;
-	uint64_t lost, whole;
-	char got[64 * 1024];
-	ssize_t n;
-	FILE *fp;
+	int small = 4096;
 
-	(void)state;
-	fixture_init(&f, "127.0.0.1:9001");
-	fixture_file(&f, 64);
-	f.cfg.access_log.path = "-";
-	r = rec_v4("127.0.0.1", 1);
+	fixture_init(f, "127.0.0.1:9001");
+	fixture_file(f, 64);
+	f->cfg.access_log.path = "-";
 	assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	assert_int_equal(0, setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
 	assert_int_equal(0, setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
-	saved = dup(STDOUT_FILENO);
-	assert_true(saved >= 0);
+	*saved = dup(STDOUT_FILENO);
+	assert_true(*saved >= 0);
 	fflush(stdout);
 	assert_int_equal(STDOUT_FILENO, dup2(sv[1], STDOUT_FILENO));
-	assert_int_equal(0, sl__accesslog_create(&a, &f.cfg, 1));
+	assert_int_equal(0, sl__accesslog_create(&a, &f->cfg, 1));
 	for (int i = 0; i < 60; i++)
 		assert_true(sl__accesslog_push(a, 0, &r));
-	/* no thread: the stop writes the sixty lines here, at once */
+	return a;
+}
+
+/* Stops <a> (no thread: the stop writes the sixty lines here, at once), destroys it, gives
+ * standard output back and closes the sending end; the lines it counted lost. */
+static uint64_t
+stop_on_the_socket(struct sl_accesslog *a, int sv[2], int saved)
+{
+	uint64_t lost;
+
 	sl__accesslog_stop(a);
 	lost = sl__accesslog_dropped(a, SL_ACCESSLOG_WRITE_FAILED);
 	sl__accesslog_destroy(a);
 	assert_int_equal(STDOUT_FILENO, dup2(saved, STDOUT_FILENO));
 	close(saved);
 	close(sv[1]);
+	return lost;
+}
+
+/* The whole lines of the <len> bytes at <got> (put in the fixture's file to count them), all
+ * of it being whole lines. */
+static uint64_t
+whole_lines_of(const struct fixture *f, const char *got, size_t len)
+{
+	FILE *fp = fopen(f->path, "w");
+	uint64_t whole;
+
+	assert_non_null(fp);
+	assert_int_equal(1, fwrite(got, len, 1, fp));
+	fclose(fp);
+	whole = count_whole_lines(f->path);
+	assert_int_equal(whole * line_len(f), len);
+	return whole;
+}
+
+/*
+ * A socket on standard output that nothing reads (a journal that hangs): the stop's write of
+ * sixty lines (three times what the socket holds) ends where it is full, and its reader finds
+ * whole lines only, however many the socket took; the rest are counted lost.
+ */
+static void
+accesslog_sends_a_socket_only_whole_lines(void **state)
+{
+	struct sl_accesslog *a;
+	struct fixture f;
+	char got[64 * 1024];
+	int sv[2], saved;
+	uint64_t lost;
+	ssize_t n;
+
+	(void)state;
+	a = log_to_a_small_socket(&f, sv, &saved);
+	lost = stop_on_the_socket(a, sv, saved);
 	n = read(sv[0], got, sizeof(got));
 	close(sv[0]);
 	assert_true(n > 0);
-	fp = fopen(f.path, "w");
-	assert_non_null(fp);
-	assert_int_equal(1, fwrite(got, (size_t)n, 1, fp));
-	fclose(fp);
-	whole = count_whole_lines(f.path);
-	assert_int_equal(whole * line_len(&f), n);
 	assert_true(lost > 0);
-	assert_int_equal(60, whole + lost);
+	assert_int_equal(60, whole_lines_of(&f, got, (size_t)n) + lost);
 	fixture_fini(&f);
 }
 
@@ -584,47 +613,23 @@ sock_reader_run(void *arg)
 static void
 accesslog_stop_waits_for_a_socket_reader_that_keeps_up(void **state)
 {
-	struct fixture f;
-	struct sl_accesslog *a;
-	struct sl_accesslog_rec r;
 	static char got[64 * 1024];
 	struct sock_reader rd = {.buf = got, .size = sizeof(got)};
-	int sv[2], saved, small = 4096;
-	pthread_t t;
+	struct sl_accesslog *a;
+	struct fixture f;
+	int sv[2], saved;
 	uint64_t lost;
-	FILE *fp;
+	pthread_t t;
 
 	(void)state;
-	fixture_init(&f, "127.0.0.1:9001");
-	fixture_file(&f, 64);
-	f.cfg.access_log.path = "-";
-	r = rec_v4("127.0.0.1", 1);
-	assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	assert_int_equal(0, setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
-	saved = dup(STDOUT_FILENO);
-	assert_true(saved >= 0);
-	fflush(stdout);
-	assert_int_equal(STDOUT_FILENO, dup2(sv[1], STDOUT_FILENO));
-	assert_int_equal(0, sl__accesslog_create(&a, &f.cfg, 1));
-	for (int i = 0; i < 60; i++)
-		assert_true(sl__accesslog_push(a, 0, &r));
+	a = log_to_a_small_socket(&f, sv, &saved);
 	rd.fd = sv[0];
 	assert_int_equal(0, pthread_create(&t, NULL, sock_reader_run, &rd));
-	/* no thread: the stop writes the sixty lines here */
-	sl__accesslog_stop(a);
-	lost = sl__accesslog_dropped(a, SL_ACCESSLOG_WRITE_FAILED);
-	sl__accesslog_destroy(a);
-	assert_int_equal(STDOUT_FILENO, dup2(saved, STDOUT_FILENO));
-	close(saved);
-	close(sv[1]);
+	lost = stop_on_the_socket(a, sv, saved);
 	assert_int_equal(0, pthread_join(t, NULL));
 	close(sv[0]);
-	fp = fopen(f.path, "w");
-	assert_non_null(fp);
-	assert_int_equal(1, fwrite(got, rd.len, 1, fp));
-	fclose(fp);
 	assert_int_equal(0, lost);
-	assert_int_equal(60, count_whole_lines(f.path));
+	assert_int_equal(60, whole_lines_of(&f, got, rd.len));
 	fixture_fini(&f);
 }
 
