@@ -197,19 +197,19 @@ close_socket(void *arg, curl_socket_t fd)
 static void
 url_shown(const char *url, char *buf, size_t size)
 {
-	const char *host = strstr(url, "://"), *end, *at;
+	const char *sep = strstr(url, "://"), *host, *end, *at;
 
-	if (host == NULL) {
+	if (sep == NULL) {
 		snprintf(buf, size, "(a webhook)");
 		return;
 	}
-	host += 3;
+	host = sep + 3;
 	end = host + strcspn(host, "/?#");
-	/* the user information ends at the last '@' before the path */
-	for (at = host; (at = memchr(at, '@', (size_t)(end - at))) != NULL; host = ++at)
-		;
-	snprintf(buf, size, "%.*s%.*s%s", (int)(strstr(url, "://") + 3 - url), url,
-	         (int)(end - host), host, *end != '\0' ? "/..." : "");
+	at = memrchr(host, '@', (size_t)(end - host)); /* the user information ends at it */
+	if (at != NULL)
+		host = at + 1;
+	snprintf(buf, size, "%.*s%.*s%s", (int)(sep + 3 - url), url, (int)(end - host), host,
+	         *end != '\0' ? "/..." : "");
 }
 
 /* One POST of <body> to <w>. 0 on a 2xx reply; else -1 with the reason in <why>. */
