@@ -320,6 +320,15 @@ differs(enum sl__config_section sec, const char *a, const char *b, const char *p
 			continue;
 		}
 		if (k->kind == SL__KIND_MAP) {
+			if (k->present != NULL && k->reload >= from &&
+			    k->present(a + k->offset) != k->present(b + k->offset)) {
+				if (k->present(b + k->offset))
+					add_reason(why, size, "%s%s added", path, k->name);
+				else
+					add_reason(why, size, "%s%s removed", path, k->name);
+				any = true;
+				continue;
+			}
 			if (k->same != NULL && k->reload >= from &&
 			    !k->same(a + k->offset, b + k->offset)) {
 				add_reason(why, size, "%s%s changed", path, k->name);

@@ -185,6 +185,42 @@ sl__config_same_source_on(const void *a, const void *b)
 	return x->on == y->on && (x->limits.ban.strikes != 0) == (y->limits.ban.strikes != 0);
 }
 
+bool
+sl__config_has_admin(const void *m)
+{
+	return ((const struct sl_config_admin *)m)->addr.len != 0;
+}
+
+bool
+sl__config_has_access_log(const void *m)
+{
+	return ((const struct sl_config_access_log *)m)->path != NULL;
+}
+
+bool
+sl__config_has_control(const void *m)
+{
+	return ((const struct sl_config_control *)m)->path[0] != '\0';
+}
+
+bool
+sl__config_has_alerts(const void *m)
+{
+	return ((const struct sl_config_alerts *)m)->nrules != 0;
+}
+
+bool
+sl__config_has_xdp(const void *m)
+{
+	return ((const struct sl_config_xdp *)m)->interface[0] != '\0';
+}
+
+bool
+sl__config_has_discover(const void *m)
+{
+	return ((const struct sl_config_discover *)m)->type != SL_DISCOVER_NONE;
+}
+
 static bool
 same_bytes(const char *a, size_t na, const char *b, size_t nb)
 {

@@ -91,6 +91,9 @@ struct sl__config_key {
 	enum sl__config_section child; /* MAP, LIST */
 	/* compares the two fields (OTHER, or a MAP's own part); NULL: by kind */
 	bool (*same)(const void *a, const void *b);
+	/* MAP of a section a file may leave out: whether the struct at <m> holds one (a reload
+	 * that adds or removes it says so, not which of its keys changed); NULL: always there */
+	bool (*present)(const void *m);
 	/* --list-keys' default column where the table's own cannot say it (required, or set
 	 * by the walker or from other keys); NULL: from <def> */
 	const char *def_text;
@@ -120,6 +123,8 @@ struct sl__config_key {
 	.size = sizeof(((T *)0)->f), .lo = (l), .hi = (h), .walker = true
 #define SL__MAP(c, T, m) .kind = SL__KIND_MAP, .child = SL__SEC_##c, .offset = offsetof(T, m)
 #define SL__MAP_SAME(c, T, m, s) SL__MAP(c, T, m), .same = (s)
+/* a mapping that may be absent, as <p> tells (see .present) */
+#define SL__MAP_OPT(c, T, m, p) SL__MAP(c, T, m), .present = (p)
 /* a mapping the walker reads into member <m>, the struct of section <c> (compared there) */
 #define SL__MAP_KEPT(c, T, m) .kind = SL__KIND_MAP, .child = SL__SEC_##c, .offset = offsetof(T, m), \
 	.walker = true
@@ -145,15 +150,15 @@ struct sl__config_bandwidth_dirs {
 	K(TOP, LOG, "log", SL__MAP_HERE(LOG), LIVE) \
 	K(TOP, LISTENERS, "listeners", SL__D(SL__LIST(LISTENER, struct sl_config, listeners, nlisteners), "(required)"), LIVE) \
 	K(TOP, GROUPS, "groups", SL__D(SL__LIST(GROUP, struct sl_config, groups, ngroups), "(required)"), RESTART) \
-	K(TOP, ADMIN, "admin", SL__MAP(ADMIN, struct sl_config, admin), RESTART) \
-	K(TOP, ACCESS_LOG, "access_log", SL__MAP(ACCESS_LOG, struct sl_config, access_log), RESTART) \
+	K(TOP, ADMIN, "admin", SL__MAP_OPT(ADMIN, struct sl_config, admin, sl__config_has_admin), RESTART) \
+	K(TOP, ACCESS_LOG, "access_log", SL__MAP_OPT(ACCESS_LOG, struct sl_config, access_log, sl__config_has_access_log), RESTART) \
 	K(TOP, UPGRADE_SOCKET, "upgrade_socket", SL__OTHER("absolute file name", struct sl_config, upgrade_socket, sl__config_same_fileptr), RESTART) \
 	K(TOP, USER, "user", SL__OTHER("name or id", struct sl_config, user, sl__config_same_strbuf), RESTART) \
 	K(TOP, GROUP, "group", SL__OTHER("name or id", struct sl_config, group, sl__config_same_strbuf), RESTART) \
-	K(TOP, CONTROL, "control", SL__MAP(CONTROL, struct sl_config, control), RESTART) \
-	K(TOP, ALERTS, "alerts", SL__MAP(ALERTS, struct sl_config, alerts), RESTART) \
+	K(TOP, CONTROL, "control", SL__MAP_OPT(CONTROL, struct sl_config, control, sl__config_has_control), RESTART) \
+	K(TOP, ALERTS, "alerts", SL__MAP_OPT(ALERTS, struct sl_config, alerts, sl__config_has_alerts), RESTART) \
 	K(TOP, PROFILING, "profiling", SL__MAP(PROFILING, struct sl_config, profiling), RESTART) \
-	K(TOP, XDP, "xdp", SL__MAP(XDP, struct sl_config, xdp), RESTART) \
+	K(TOP, XDP, "xdp", SL__MAP_OPT(XDP, struct sl_config, xdp, sl__config_has_xdp), RESTART) \
 	K(TOP, RUNTIME, "runtime", SL__ENUM(struct sl_config, runtime, sl_loop_runtime_names, SL_LOOP_RUNTIMES, SL_LOOP_AUTO), RESTART) \
 	K(LOG, LEVEL, "level", SL__ENUM(struct sl_config, log_level, sl_log_level_names, SL_LOG_LEVELS, SL_LOG_INFO), LIVE) \
 	K(ADMIN, ADDRESS, "address", SL__TYPED(ADDR, struct sl_config_admin, addr, 0, 0, 0), RESTART) \
@@ -248,7 +253,7 @@ struct sl__config_bandwidth_dirs {
 	K(GROUP, SEND_PROXY, "send_proxy", SL__ENUM(struct sl_config_group, send_proxy, sl__config_proxy_versions, 3, 0), LIVE) \
 	K(GROUP, BACKENDS, "backends", SL__D(SL__LIST(BACKEND, struct sl_config_group, backends, nbackends), "(required unless discover)"), LIVE) \
 	K(GROUP, MAX_BACKENDS, "max_backends", SL__D(SL__TYPED(U32, struct sl_config_group, max_backends, 1, SL_CONFIG_BACKENDS_MAX, 0), "backends + 16"), RESTART) \
-	K(GROUP, DISCOVER, "discover", SL__MAP(DISCOVER, struct sl_config_group, discover), RESTART) \
+	K(GROUP, DISCOVER, "discover", SL__MAP_OPT(DISCOVER, struct sl_config_group, discover, sl__config_has_discover), RESTART) \
 	K(GROUP, SOURCE, "source", SL__OTHER("IP address", struct sl_config_group, source, sl__config_same_addr), RESTART) \
 	K(HEALTH, TYPE, "type", SL__D(SL__WALKER_ENUM(struct sl_config_health, kind, sl__config_health_types, 3), "tcp"), LIVE) \
 	K(HEALTH, INTERVAL, "interval", SL__TYPED(MS, struct sl_config_health, interval_ms, 1, UINT32_MAX, 2000), LIVE) \
@@ -328,6 +333,14 @@ bool sl__config_bandwidth_keeps_listener(const void *a, const void *b);
 bool sl__config_same_health_send(const void *a, const void *b);
 bool sl__config_same_health_expect(const void *a, const void *b);
 bool sl__config_same_resolvers(const void *a, const void *b);
+/* Whether an optional section is there (.present): an admin endpoint, an access log, a control
+ * socket, alert rules, an XDP interface, DNS discovery. */
+bool sl__config_has_admin(const void *m);
+bool sl__config_has_access_log(const void *m);
+bool sl__config_has_control(const void *m);
+bool sl__config_has_alerts(const void *m);
+bool sl__config_has_xdp(const void *m);
+bool sl__config_has_discover(const void *m);
 
 /*
  * Writes the table's default of every typed key of <section> into <base> (the section's

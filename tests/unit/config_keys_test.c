@@ -49,7 +49,8 @@ static const char full_file[] = "workers: 2\n"
                                 "groups:\n"
                                 "  - name: web\n"
                                 "    health: {type: tcp}\n"
-                                "    discover: {name: web.test, port: 80}\n"
+                                /* any: the type's probe (1 flipped) stays a type */
+                                "    discover: {name: web.test, port: 80, type: any}\n"
                                 "    backends:\n"
                                 "      - address: 127.0.0.1:9001\n";
 
@@ -640,6 +641,46 @@ keys_compared_by_their_own_functions_are_named_too(void **state)
 	sl_test_config_fini(&b);
 }
 
+/* The file with each optional section taken out, as a reload of it would be compared. */
+static const char bare_file[] = "workers: 2\n"
+                                "listeners:\n"
+                                "  - address: 127.0.0.1:8080\n"
+                                "groups:\n"
+                                "  - name: web\n"
+                                "    backends:\n"
+                                "      - address: 127.0.0.1:9001\n";
+
+static void
+an_optional_section_added_or_removed_is_named_so(void **state)
+{
+	static const char *const sections[] = {"admin",  "access_log", "control",
+	                                       "alerts", "xdp",        "group web: discover"};
+	struct sl_test_load full = sl_test_config_load(full_file);
+	struct sl_test_load bare = sl_test_config_load(bare_file);
+	char why[2048], want[64];
+
+	(void)state;
+	assert_int_equal(0, full.rc);
+	assert_int_equal(0, bare.rc);
+	assert_true(sl_config_needs_restart(full.c, bare.c, why, sizeof(why)));
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		snprintf(want, sizeof(want), "%s removed", sections[i]);
+		if (strstr(why, want) == NULL)
+			fail_msg("\"%s\" not in: %s", want, why);
+	}
+	/* what is in a section that came or went is not listed key by key */
+	assert_null(strstr(why, "discover.name"));
+	assert_null(strstr(why, "admin.address"));
+	assert_true(sl_config_needs_restart(bare.c, full.c, why, sizeof(why)));
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		snprintf(want, sizeof(want), "%s added", sections[i]);
+		if (strstr(why, want) == NULL)
+			fail_msg("\"%s\" not in: %s", want, why);
+	}
+	sl_test_config_fini(&full);
+	sl_test_config_fini(&bare);
+}
+
 int
 main(void)
 {
@@ -659,6 +700,7 @@ main(void)
 	        cmocka_unit_test(groups_added_and_removed_are_changes),
 	        cmocka_unit_test(negative_zero_is_zero),
 	        cmocka_unit_test(keys_compared_by_their_own_functions_are_named_too),
+	        cmocka_unit_test(an_optional_section_added_or_removed_is_named_so),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
