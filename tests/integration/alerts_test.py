@@ -11,6 +11,7 @@ file with the reason."""
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -327,6 +328,11 @@ alerts:
                 for c in held:
                     c.close()
                 self.assertIn("(abandoned at shutdown)", px.stderr())
+                # abandoned by the stop, as queued ones are: dropped, not failed
+                line = re.search(r"alert_notifications: .*", px.stderr())
+                self.assertIsNotNone(line, px.stderr())
+                self.assertIn("1 dropped", line.group(0))
+                self.assertNotIn("failed", line.group(0))
 
     def test_a_reload_that_changes_a_rule_is_refused_and_one_that_does_not_is_taken(self):
         with Server(echo_handler) as e:
