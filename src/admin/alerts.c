@@ -242,6 +242,12 @@ post_once(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body, c
 	/* each post's connection closes with the post, through close_socket(): no socket is
 	 * left in <socks> (or in a cache closed later without it) for a stop to shut down */
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	/* a post given up while its host name is being resolved (its timeout, or a stop) does
+	 * not wait for the resolver thread, which a DNS server that never answers holds for
+	 * resolv.conf's timeout times attempts: that thread is left to end on its own */
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0 */
+	curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		snprintf(why, size, "%s", err[0] != '\0' ? err : curl_easy_strerror(rc));

@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -354,6 +355,59 @@ alerts:
                 wait_for_text(px, "not reloaded: alerts.rule mem: above changed, alerts.rule "
                                   "mem: clear_below changed (needs a restart")
                 self.assertEqual(0, px.stop(), px.stderr())
+
+    def test_a_host_name_whose_dns_never_answers_holds_neither_its_post_nor_the_exit(self):
+        """Webhooks named by host names that the DNS server in resolv.conf never answers
+        (sluice runs in its own mount namespace with a resolv.conf of its own, whose server is
+        a UDP socket here that reads and says nothing, for a 30 s timeout): the post with a
+        1 s timeout fails at its timeout, and a stop while the other post (60 s) is still
+        resolving exits at once, that post counted dropped. libcurl used to wait for its
+        resolver thread, past both, for the 30 s."""
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            self.skipTest("needs root and unshare(1) for a mount namespace")
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sink.close)
+        for last in range(2, 250):  # a DNS server listens on port 53: an address of its own
+            try:
+                sink.bind((f"127.53.0.{last}", 53))
+                break
+            except OSError:
+                continue
+        else:
+            self.skipTest("no free 127.53.0.x:53 for the silent DNS server")
+        resolv = write_config(f"nameserver {sink.getsockname()[0]}\n"
+                              "options timeout:30 attempts:1\n")
+        self.addCleanup(os.unlink, resolv)
+        with Server(echo_handler) as e:
+            port, admin = free_port(), free_port()
+            cfg = base(port, admin, [("e", e.addr)], health=False) + """
+alerts:
+  interval: 100ms
+  webhooks:
+    - { url: "http://short.webhook.sluice.test:8080/hook", timeout: 1s, retries: 0 }
+    - { url: "http://long.webhook.sluice.test:8080/hook", timeout: 60s, retries: 0 }
+  rules:
+    - { name: m1, metric: rss, above: 1 }
+"""
+            px = Sluice(["-c", write_config(cfg)], port=port)
+            px.args = ["unshare", "-m", "sh", "-c",
+                       'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv] + px.args
+            with px:
+                wait_for_text(px, "alert m1 firing")
+                # the resolver's 30 s would be past this wait's bound
+                wait_for_text(px, "alerts: cannot notify http://short.webhook.sluice.test:8080"
+                                  "/...: Resolving timed out after 1000 milliseconds",
+                              timeout=15.0)
+                self.assertNotIn("long.webhook", px.stderr())  # still resolving
+                px.proc.send_signal(signal.SIGTERM)
+                self.assertEqual(0, px.proc.wait(15 * SLOW), px.stderr())
+            err = px.stderr()
+        self.assertIn("cannot notify http://long.webhook.sluice.test:8080/...", err)
+        self.assertIn("(abandoned at shutdown)", err)
+        line = re.search(r"alert_notifications: .*", err)
+        self.assertIsNotNone(line, err)
+        self.assertIn("1 failed", line.group(0))
+        self.assertIn("1 dropped", line.group(0))
 
     def test_check_and_the_start_refuse_a_webhook_url_no_post_could_reach(self):
         port = free_port()
