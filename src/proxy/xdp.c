@@ -241,33 +241,33 @@ want_build(const struct sl_config *cfg, struct want *w4, struct want *w6, struct
 	return 0;
 }
 
-/* Makes map <fd> hold exactly the entries of <w>: update all, then delete the rest. */
+/* Writes every entry of <w> into map <fd>: 0, or -errno of the first write refused. */
 static int
-sync_map(int fd, struct want *w)
+update_all(int fd, const struct want *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (bpf_map_update_elem(fd, w->keys + i * w->ksize, w->vals + i * w->vsize,
+		                        BPF_ANY) != 0)
+			return -errno;
+	return 0;
+}
+
+/* Deletes from map <fd> each key not in <sorted> (the <n> keys of <w>, in <key_cmp>'s order). */
+static int
+delete_stale(int fd, const struct want *w, const unsigned char *sorted,
+             int (*key_cmp)(const void *, const void *))
 {
 	unsigned char cur[sizeof(struct sl_xdp_key6)], next[sizeof(struct sl_xdp_key6)];
 	unsigned char *stale = NULL;
 	size_t nstale = 0, cap = 0;
 	bool first = true;
-	int (*key_cmp)(const void *, const void *) =
-	        w->ksize == sizeof(struct sl_xdp_key4)   ? key4_cmp
-	        : w->ksize == sizeof(struct sl_xdp_key6) ? key6_cmp
-	                                                 : port_cmp;
 	int err = 0;
 
-	if (w->n > SL_XDP_RULES_MAX)
-		return -E2BIG;
-	for (size_t i = 0; i < w->n; i++)
-		if (bpf_map_update_elem(fd, w->keys + i * w->ksize, w->vals + i * w->vsize,
-		                        BPF_ANY) != 0)
-			return -errno;
-	/* sorted, so each present key is looked up in log n */
-	if (w->n > 1)
-		qsort(w->keys, w->n, w->ksize, key_cmp);
 	while (bpf_map_get_next_key(fd, first ? NULL : cur, next) == 0) {
 		first = false;
 		memcpy(cur, next, w->ksize);
-		if (w->n != 0 && bsearch(cur, w->keys, w->n, w->ksize, key_cmp) != NULL)
+		/* sorted, so each present key is looked up in log n */
+		if (w->n != 0 && bsearch(cur, sorted, w->n, w->ksize, key_cmp) != NULL)
 			continue;
 		if (nstale == cap) {
 			unsigned char *s = realloc(stale, (cap = cap ? 2 * cap : 16) * w->ksize);
@@ -288,6 +288,47 @@ sync_map(int fd, struct want *w)
 		}
 out_free_stale:
 	free(stale);
+	return err;
+}
+
+/*
+ * Makes map <fd> hold exactly the entries of <w>: writes them all, then deletes the rest, so
+ * no entry kept is missing for a moment. A map too full to hold the old entries and the new
+ * together (an LPM trie says ENOSPC, a hash E2BIG) has the stale ones deleted first and the
+ * new written after: for that moment neither list is whole, rather than a mix of both for
+ * good (the failed writes would be refused again at every reload).
+ */
+static int
+sync_map(int fd, struct want *w, const char *name)
+{
+	int (*key_cmp)(const void *, const void *) =
+	        w->ksize == sizeof(struct sl_xdp_key4)   ? key4_cmp
+	        : w->ksize == sizeof(struct sl_xdp_key6) ? key6_cmp
+	                                                 : port_cmp;
+	unsigned char *sorted;
+	int err;
+
+	if (w->n > SL_XDP_RULES_MAX)
+		return -E2BIG;
+	sorted = malloc(w->n * w->ksize + 1);
+	if (sorted == NULL)
+		return -ENOMEM;
+	if (w->n != 0)
+		memcpy(sorted, w->keys, w->n * w->ksize);
+	if (w->n > 1)
+		qsort(sorted, w->n, w->ksize, key_cmp);
+	err = update_all(fd, w);
+	if (err == -ENOSPC || err == -E2BIG) {
+		sl_log_info("xdp: map %s cannot hold the old entries and the new together: the "
+		            "old go first",
+		            name);
+		err = delete_stale(fd, w, sorted, key_cmp);
+		if (err == 0)
+			err = update_all(fd, w);
+	} else if (err == 0) {
+		err = delete_stale(fd, w, sorted, key_cmp);
+	}
+	free(sorted);
 	return err;
 }
 
@@ -364,11 +405,11 @@ update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 	if (err == 0)
 		purge_bans(x, &wl);
 	if (err == 0)
-		err = sync_map(x->acl4, &w4);
+		err = sync_map(x->acl4, &w4, "sl_acl4");
 	if (err == 0)
-		err = sync_map(x->acl6, &w6);
+		err = sync_map(x->acl6, &w6, "sl_acl6");
 	if (err == 0)
-		err = wl.n > SL_XDP_PORTS_MAX ? -E2BIG : sync_map(x->limits, &wl);
+		err = wl.n > SL_XDP_PORTS_MAX ? -E2BIG : sync_map(x->limits, &wl, "sl_limits");
 	if (err == 0 && log)
 		sl_log_debug("xdp: %zu IPv4 and %zu IPv6 prefixes, %zu source-limited ports", w4.n,
 		             w6.n, wl.n);
@@ -379,8 +420,10 @@ update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 }
 
 /*
- * Whether the link still holds the program on an interface: the kernel detaches it when the
- * interface goes away (its ifindex reads 0 then). Unknown (the info call fails): attached.
+ * Whether the link still holds the program on the interface of that name here: the kernel
+ * detaches it when the interface goes away (its ifindex reads 0 then); one moved to another
+ * network namespace keeps it, under an index no interface of that name has here any more.
+ * Unknown (the info call fails): attached.
  */
 static bool
 attached(const struct sl_xdp *x)
@@ -394,7 +437,7 @@ attached(const struct sl_xdp *x)
 	if (bpf_obj_get_info_by_fd(atomic_load_explicit(&x->link, memory_order_relaxed), &info,
 	                           &len) != 0)
 		return true;
-	return info.xdp.ifindex != 0;
+	return info.xdp.ifindex != 0 && info.xdp.ifindex == if_nametoindex(x->ifname);
 }
 
 /* A reload with the link detached: attaches the program again if the interface is back. */
@@ -407,7 +450,8 @@ reattach(struct sl_xdp *x)
 
 	if (idx == 0) {
 		sl_log_warn(
-		        "xdp: not attached to %s any more (the interface went away): its drops "
+		        "xdp: not attached to %s any more (the interface went away or moved to "
+		        "another network namespace): its drops "
 		        "stopped, sluice's own filters go on; a reload once it is back attaches "
 		        "the program again",
 		        x->ifname);
@@ -682,7 +726,8 @@ read_attached(void *arg, size_t inst, unsigned idx)
 	/* relaxed: a flag that only keeps the line from repeating */
 	if (!atomic_exchange_explicit(&x->said_detached, true, memory_order_relaxed))
 		sl_log_warn(
-		        "xdp: not attached to %s any more (the interface went away): its drops "
+		        "xdp: not attached to %s any more (the interface went away or moved to "
+		        "another network namespace): its drops "
 		        "stopped, sluice's own filters go on; a reload once it is back attaches "
 		        "the program again",
 		        x->ifname);

@@ -291,6 +291,90 @@ class XdpTest(unittest.TestCase):
                                            'reason="denied"'))
             self.assertEqual(0, px.stop())
 
+    def test_a_reload_of_lists_too_long_for_both_at_once_lifts_the_old_denies(self):
+        self.in_namespaces(self.run_lists_past_the_room)
+
+    def run_lists_past_the_room(self, srv, cli, path, veth_s, backend):
+        """40000 denies swapped for 40000 others by a reload: the prefix map (65536 entries)
+        cannot hold both lists, so the old go first and then the new; the source only the
+        old list denied is served again, and one only the new list denies is dropped. (The
+        new entries used to be written first, the map filled partway, and the reload kept
+        the old denies in the program for good.)"""
+        def big(third, denied):
+            prefixes = ", ".join(f'"10.{third}.{i >> 8}.{i & 255}/32"' for i in range(40000))
+            return config(denied, f"127.0.0.1:{backend.port}").replace("{ifname}", veth_s).replace(
+                f'deny: ["{denied}/32"]', f'deny: ["{denied}/32", {prefixes}]')
+        with open(path, "w") as f:
+            f.write(big(100, DENIED))
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "1"])
+        with px:
+            self.start(px, srv, veth_s)
+            self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW), "the allowed source")
+            self.assertFalse(cli.call(try_connect, DENIED, 1.0), "the denied source's SYN is dropped")
+            with open(path, "w") as f:
+                f.write(big(101, ALLOWED))
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "SIGHUP: " + path + " reloaded", timeout=30)
+            self.assertIn("xdp: map sl_acl4 cannot hold the old entries and the new together: "
+                          "the old go first", px.stderr())
+            self.assertNotIn("cannot update the XDP maps", px.stderr())
+            self.assertTrue(cli.call(try_connect, DENIED, 10 * SLOW), "the source allowed now is served")
+            before = metric(srv.call(scrape), "sluice_xdp_dropped_total", 'reason="denied"')
+            self.assertFalse(cli.call(try_connect, ALLOWED, 1.0), "the source denied now is dropped")
+            self.assertLess(before, metric(srv.call(scrape), "sluice_xdp_dropped_total",
+                                           'reason="denied"'))
+            self.assertEqual(0, metric(srv.call(scrape), "sluice_rejects_total", 'reason="acl_denied"'))
+            self.assertEqual(0, px.stop())
+
+    def test_an_interface_moved_to_another_namespace_counts_as_gone(self):
+        self.in_namespaces(self.run_interface_moved)
+
+    def run_interface_moved(self, srv, cli, path, veth_s, backend):
+        """The interface moved to another network namespace keeps the program in the kernel,
+        but it no longer filters sluice's traffic: the gauge says 0 and the log says so; a
+        new interface of that name and a reload attach the program to it, and detach it from
+        the moved one. (The gauge used to stay 1, and the reload never attached again.)"""
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "1"])
+        with NetNs("slx") as away, px:
+            self.start(px, srv, veth_s)
+
+            def attached():
+                try:
+                    return metric(srv.call(scrape), "sluice_xdp_attached", None)
+                except OSError:
+                    return None
+
+            wait_for(lambda: attached() == 1, "the gauge to say attached", timeout=10 * SLOW)
+            srv.ip("link", "set", veth_s, "netns", away.name)
+            wait_for(lambda: attached() == 0, "the gauge to say detached", timeout=10 * SLOW)
+            wait_for_text(px, f"xdp: not attached to {veth_s} any more (the interface went "
+                              "away or moved to another network namespace)")
+
+            def on_moved():
+                return subprocess.run(["ip", "-n", away.name, "-d", "link", "show", veth_s],
+                                      capture_output=True, text=True, check=True).stdout
+            self.assertIn("prog/xdp", on_moved())  # the kernel kept it there
+            veth_c = veth_s.replace("slxs", "slxm")
+            srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns",
+                   cli.name)
+            srv.ip("addr", "add", f"{SERVER}/24", "dev", veth_s)
+            srv.ip("link", "set", veth_s, "up")
+            # the client's addresses go on the new pair (the old one stays, for the check below)
+            cli.ip("addr", "flush", "dev", veth_s.replace("slxs", "slxc"))
+            for a in (DENIED, ALLOWED):
+                cli.ip("addr", "add", f"{a}/24", "dev", veth_c)
+            cli.ip("link", "set", veth_c, "up")
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "SIGHUP: " + path + " reloaded")
+            self.assertIn(f"xdp: attached to {veth_s} again", px.stderr())
+            self.assertEqual(1, attached())
+            self.assertTrue(cli.call(try_connect, ALLOWED, 10 * SLOW), "the allowed source")
+            self.assertFalse(cli.call(try_connect, DENIED, 1.0), "dropped again")
+            self.assertNotIn("prog/xdp", on_moved())
+            self.assertEqual(0, px.stop())
+
     def in_namespaces(self, run):
         """run(srv, cli, path, veth_s, backend) with both namespaces, the backend and the
         configuration file set up."""
