@@ -46,6 +46,9 @@ struct upgrade {
 	pthread_t main_thread;
 	/* the pid that took over, 0 before: written once by the thread, read by the main one */
 	_Atomic pid_t to;
+	/* the pid whose takeover is under way (its request read), else 0: for upgrade_stop()'s
+	 * line only */
+	_Atomic pid_t taking;
 	bool keep_file; /* upgrade_keep_file(): main thread only */
 };
 
@@ -258,6 +261,8 @@ converse(struct upgrade *u, int c, pid_t pid)
 		return false;
 	}
 	sl_log_info("upgrade: pid %ld takes over the listeners", (long)pid);
+	/* relaxed: a pid for a log line, nothing read through it */
+	atomic_store_explicit(&u->taking, pid, memory_order_relaxed);
 	/* no reload closes or re-opens a listener from here (its fds go by number), to the end
 	 * of a takeover, or until this one fails */
 	sl_proxy_hold_sockets(u->p, true);
@@ -328,6 +333,8 @@ serve_run(void *arg)
 			close(c);
 			break;
 		}
+		/* relaxed: as in converse() */
+		atomic_store_explicit(&u->taking, 0, memory_order_relaxed);
 		close(c);
 	}
 	return NULL;
@@ -425,6 +432,16 @@ upgrade_stop(struct upgrade *u)
 	if (u == NULL)
 		return 0;
 	if (u->stop_fd >= 0) {
+		/* relaxed: as in converse(); a takeover that ends meanwhile only makes the line
+		 * early */
+		pid_t taking = atomic_load_explicit(&u->taking, memory_order_relaxed);
+
+		if (taking != 0 && upgrade_handed_over(u) == 0)
+			sl_log_info(
+			        "upgrade: the stop waits for pid %ld's takeover to end (it "
+			        "says it is ready, or goes away; %d s at most): stop pid %ld to "
+			        "give it up at once",
+			        (long)taking, READY_WAIT_S, (long)taking);
 		if (write(u->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 			sl_log_warn("upgrade: cannot stop the upgrade thread: %s", strerror(errno));
 		pthread_join(u->thread, NULL);

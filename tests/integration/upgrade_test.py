@@ -530,6 +530,28 @@ listeners:
                 self.assertEqual(b"y", recv_exact(s, 1))
             self.assertEqual(0, new.stop())
 
+    def test_a_stop_during_a_takeover_says_it_waits_and_serves_until_the_takeover_ends(self):
+        """SIGTERM to the old process while a new one (played here) has taken the sockets and
+        not said it is ready: the old one says the stop waits for that takeover, serves on
+        meanwhile, and once the new one goes away drains and exits 0."""
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+
+            def stop_meanwhile():
+                px.proc.send_signal(signal.SIGTERM)
+                wait_for_text(px, f"upgrade: the stop waits for pid {os.getpid()}'s takeover "
+                                  "to end")
+                with connect(self.port) as s:  # still serving
+                    s.sendall(b"x")
+                    self.assertEqual(b"x", recv_exact(s, 1))
+                self.assertIsNone(px.proc.poll())
+            msg, _ = self.take_and_vanish(b"sluice-upgrade 1 take", meanwhile=stop_meanwhile)
+            self.assertTrue(msg.startswith(b"E "), msg)
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            self.assertIn("went away before it was ready", px.stderr())
+            self.assertIn("SIGTERM: draining", px.stderr())
+
     def test_no_reload_changes_a_listener_while_its_sockets_are_being_handed_over(self):
         """The sockets go to the new process as fds by number: from its request until it says
         it is ready or goes away, a reload is refused, saying why, so no fd sent is closed or
