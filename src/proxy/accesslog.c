@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -739,6 +741,32 @@ writable(int fd, int ms)
 	return poll(&pfd, 1, ms) > 0;
 }
 
+/* The bytes written to <fd> its reader has not taken yet (a socket's send queue, a pipe's
+ * contents), or -1 when it cannot say. */
+static int
+unread(int fd, bool sock)
+{
+	int n;
+
+	return ioctl(fd, sock ? SIOCOUTQ : FIONREAD, &n) == 0 ? n : -1;
+}
+
+/*
+ * Whether the reader behind <a>'s pipe or socket takes anything within <ms>: it makes room for
+ * a write, or what it has not read shrinks. The second is what a slow reader shows: a Unix
+ * stream socket says writable only once three quarters of its send buffer are free.
+ */
+static bool
+reader_takes(const struct sl_accesslog *a, int ms)
+{
+	int before = unread(a->fd, a->sock), after;
+
+	if (writable(a->fd, ms))
+		return true;
+	after = unread(a->fd, a->sock);
+	return before >= 0 && after >= 0 && after < before;
+}
+
 /* true if a write may be tried now: none failed or stopped at EAGAIN, the reader that was
  * behind took some, or a failure was RETRY_MS ago */
 static bool
@@ -874,7 +902,7 @@ finish(struct sl_accesslog *a)
 		;
 	while (a->len > 0 && !file_write(a)) {
 		if (!a->behind || a->write_failed || mono_ms() >= until ||
-		    !writable(a->fd, FINISH_STALL_MS)) {
+		    !reader_takes(a, FINISH_STALL_MS)) {
 			buf_abandon(a);
 			return;
 		}
