@@ -67,7 +67,6 @@ static enum slot_verdict
 slot_reserve(struct sl_plistener *l)
 {
 	enum slot_verdict v = SLOT_PROCESS_CAP;
-
 	struct sl_proxy *p = l->w->p;
 	uint32_t max = l->cfg->max_connections;
 
