@@ -227,6 +227,8 @@ send_sessions(struct upgrade *u, int c, pid_t pid)
 		sl_log_error("upgrade: could not hand %zu of %zu sessions to pid %ld (%s): they "
 		             "are closed",
 		             n - sent - unwritten, n, (long)pid, strerror(-err));
+	if (sent < n)
+		sl_proxy_count_moves_lost(u->p, n - sent);
 	sl_log_info("upgrade: moved %zu session%s to pid %ld", sent, sent == 1 ? "" : "s",
 	            (long)pid);
 }
@@ -663,9 +665,9 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 	struct sl__handover_msg in;
 	char msg[640], why[160];
 	int fds[2];
-	size_t nfds, moved = 0;
+	size_t nfds, moved = 0, lost = 0;
 	long n;
-	int err;
+	int err, adopt_err = 0;
 
 	snprintf(msg, sizeof(msg), "R %ld", (long)getpid());
 	err = send_text(t->conn, msg, NULL, 0);
@@ -681,6 +683,8 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 			break;
 		if (err != 0 || in.kind != SL__HANDOVER_MOVED) {
 			close_all(fds, nfds);
+			if (nfds == 2) /* as a session's: sent as one, lost here */
+				sl_proxy_count_moves_lost(p, 1);
 			sl_log_warn("upgrade: pid %ld sent %s%s", (long)t->old_pid,
 			            err != 0 ? "a bad message: " : "a message out of turn",
 			            err != 0 ? why : "");
@@ -689,9 +693,16 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 		}
 		in.moved.cfd = fds[0];
 		in.moved.sfd = fds[1];
-		if (sl_proxy_adopt(p, &in.moved) == 0)
+		adopt_err = sl_proxy_adopt(p, &in.moved);
+		if (adopt_err == 0)
 			moved++;
+		else
+			lost++;
 	}
+	if (lost > 0)
+		sl_log_error("upgrade: %zu session%s from pid %ld could not be taken over (%s): "
+		             "closed",
+		             lost, lost == 1 ? "" : "s", (long)t->old_pid, strerror(-adopt_err));
 	if (err != 0)
 		sl_log_warn("upgrade: pid %ld did not finish the takeover (%s): it may still "
 		            "serve beside this process",

@@ -256,7 +256,9 @@ SL_API int sl_proxy_export(struct sl_proxy *p, uint32_t wait_ms, struct sl_proxy
  * proxy's; closed on failure) on the listener of that name (the first listener if none has
  * it), counted against the backend of that name in its group if there is one, and forwards on
  * from where the old process stopped; idle timeouts start anew. Returns once a worker has it
- * queued: 0, -EINVAL (not running), -ENOMEM. Any thread but a worker, while running.
+ * queued: 0, -EINVAL (not running), -ENOMEM, -ENOENT (no listener), -errno of the post; a
+ * session not taken over (an error here, or no room in the worker's pool) is closed and
+ * counted in moves_lost. Any thread but a worker, while running.
  */
 SL_API int sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m);
 
@@ -286,6 +288,12 @@ SL_API struct sl_stats *sl_proxy_stats_registry(struct sl_proxy *p);
 /* Counts a connection the admin endpoint closed at once for its source (admin.max_per_source):
  * admin_refused in the registry's process set. Any thread, between create and destroy. */
 SL_API void sl_proxy_count_admin_refused(struct sl_proxy *p);
+
+/* Counts <n> sessions lost on their way in a binary upgrade (closed, not moved: the new
+ * process went away before it got them, or one could not be described to it): moves_lost in
+ * the registry's process set; sl_proxy_adopt() counts those it cannot take over itself. Any
+ * thread, between create and destroy. */
+SL_API void sl_proxy_count_moves_lost(struct sl_proxy *p, size_t n);
 
 /*
  * Asks the access log's thread to reopen its file at the configured path (log rotation: the

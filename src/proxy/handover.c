@@ -424,12 +424,14 @@ sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 	if (!p->running) {
 		close(m->cfd);
 		close(m->sfd);
+		sl_proxy_count_moves_lost(p, 1);
 		return -EINVAL;
 	}
 	a = malloc(sizeof(*a));
 	if (a == NULL) {
 		close(m->cfd);
 		close(m->sfd);
+		sl_proxy_count_moves_lost(p, 1);
 		return -ENOMEM;
 	}
 	a->m = *m;
@@ -440,6 +442,7 @@ sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 	if (a->listener == SIZE_MAX) {
 		close(m->cfd);
 		close(m->sfd);
+		sl_proxy_count_moves_lost(p, 1);
 		free(a);
 		return -ENOENT;
 	}
@@ -455,6 +458,7 @@ sl_proxy_adopt(struct sl_proxy *p, const struct sl_proxy_moved *m)
 			sl__backend_release(&p->backends[group][a->backend]);
 		close(m->cfd);
 		close(m->sfd);
+		sl_proxy_count_moves_lost(p, 1);
 		free(a);
 	}
 	return err;

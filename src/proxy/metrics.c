@@ -401,7 +401,7 @@ read_backend_bytes(void *arg, size_t inst, unsigned idx)
 	return backend_counter(arg, inst / 2, inst % 2 == 0 ? SL_BCTR_BYTES_IN : SL_BCTR_BYTES_OUT);
 }
 
-enum { P_MAX_CONNECTIONS, P_LISTENING, P_ADMIN_REFUSED, P_READS };
+enum { P_MAX_CONNECTIONS, P_LISTENING, P_ADMIN_REFUSED, P_MOVES_LOST, P_READS };
 
 static uint64_t
 read_process(void *arg, size_t inst, unsigned idx)
@@ -419,6 +419,9 @@ read_process(void *arg, size_t inst, unsigned idx)
 	case P_ADMIN_REFUSED:
 		/* relaxed: a count, publishing nothing */
 		return atomic_load_explicit(&p->mx.admin_refused, memory_order_relaxed);
+	case P_MOVES_LOST:
+		/* relaxed: as above */
+		return atomic_load_explicit(&p->mx.moves_lost, memory_order_relaxed);
 	}
 	return 0;
 }
@@ -610,6 +613,12 @@ add_process(struct sl_proxy *p)
 	                                  .kind = SL_STATS_COUNTER,
 	                                  .help = "Admin endpoint connections closed at once: "
 	                                          "over admin.max_per_source from one address.",
+	                                  .offset = SL_STATS_READ};
+	defs[n++] = (struct sl_stats_def){.name = "moves_lost",
+	                                  .kind = SL_STATS_COUNTER,
+	                                  .help = "Sessions closed on their way in a binary "
+	                                          "upgrade: taken out to move and never sent, "
+	                                          "or received and not taken over.",
 	                                  .offset = SL_STATS_READ};
 	err = add_set(p, &s, "process", NULL, 0, defs, n, p->ctr, read_process);
 	return err != 0 ? err : sl_stats_add_instance(s, NULL, 0);
@@ -1428,4 +1437,11 @@ sl_proxy_count_admin_refused(struct sl_proxy *p)
 {
 	/* relaxed: a count, publishing nothing */
 	atomic_fetch_add_explicit(&p->mx.admin_refused, 1, memory_order_relaxed);
+}
+
+void
+sl_proxy_count_moves_lost(struct sl_proxy *p, size_t n)
+{
+	/* relaxed: a count, publishing nothing */
+	atomic_fetch_add_explicit(&p->mx.moves_lost, n, memory_order_relaxed);
 }

@@ -451,6 +451,8 @@ struct sl_metrics {
 	_Atomic bool listening;
 	/* admin endpoint connections refused for their source (sl_proxy_count_admin_refused()) */
 	_Atomic uint64_t admin_refused;
+	/* sessions lost on their way in a binary upgrade (sl_proxy_count_moves_lost()) */
+	_Atomic uint64_t moves_lost;
 	bool init; /* the mutexes exist */
 };
 

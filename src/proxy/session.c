@@ -1188,6 +1188,7 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 			sl__backend_release(&l->group->backends[backend]);
 		close(m->cfd);
 		close(m->sfd);
+		sl_proxy_count_moves_lost(w->p, 1); /* no room here: the session is lost */
 		return -ENOMEM;
 	}
 	s->l = l;

@@ -552,6 +552,52 @@ listeners:
             self.assertIn("went away before it was ready", px.stderr())
             self.assertIn("SIGTERM: draining", px.stderr())
 
+    def test_sessions_a_new_process_never_receives_are_closed_and_counted_lost(self):
+        """A new process (played here) that takes the sockets, says it is ready and stops
+        reading before the sessions come (its socket shut for reading, as one that died):
+        the old one cannot send them, closes them, says so, and counts them in moves_lost
+        beside moved_out, so the counts still add up across the two processes."""
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+            clients = [connect(self.port) for _ in range(3)]
+            for c in clients:
+                self.addCleanup(c.close)
+                c.sendall(b"x")
+                self.assertEqual(b"x", recv_exact(c, 1))
+            fds = []
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as u:
+                u.settimeout(10 * SLOW)
+                u.connect(self.sock_path)
+                u.send(b"sluice-upgrade 1 take")
+                while True:
+                    a = array.array("i")
+                    msg, anc, _, _ = u.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
+                    for level, kind, data in anc:
+                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                            a.frombytes(data[:len(data) - len(data) % a.itemsize])
+                            fds.extend(a)
+                    self.assertTrue(msg, "the old process closed the conversation")
+                    if msg[:1] in (b"E", b"X"):
+                        break
+                self.assertTrue(msg.startswith(b"E "), msg)
+                u.shutdown(socket.SHUT_RD)  # the sessions that come next find no reader
+                u.send(f"R {os.getpid()}".encode())
+                wait_for_text(px, "could not hand 3 of 3 sessions")
+            for fd in fds:
+                os.close(fd)
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            for c in clients:  # closed by the old process, not moved
+                c.settimeout(10 * SLOW)
+                try:
+                    self.assertEqual(b"", c.recv(1))
+                except ConnectionResetError:
+                    pass
+            err = px.stderr()
+            self.assertRegex(err, r"process: .*\b3 moves_lost\b")
+            self.assertRegex(err, r"sessions: 3 accepted, 0 closed")
+            self.assertIn("upgrade: moved 0 sessions to pid", err)
+
     def test_no_reload_changes_a_listener_while_its_sockets_are_being_handed_over(self):
         """The sockets go to the new process as fds by number: from its request until it says
         it is ready or goes away, a reload is refused, saying why, so no fd sent is closed or
