@@ -440,6 +440,16 @@ attached(const struct sl_xdp *x)
 	return info.xdp.ifindex != 0 && info.xdp.ifindex == if_nametoindex(x->ifname);
 }
 
+/* How the program on interface <idx> is attached: "native" (in the driver) or "generic". */
+static const char *
+attached_mode(unsigned idx)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	return bpf_xdp_query((int)idx, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_DRV ? "native"
+	                                                                                : "generic";
+}
+
 /* A reload with the link detached: attaches the program again if the interface is back. */
 static void
 reattach(struct sl_xdp *x)
@@ -468,7 +478,8 @@ reattach(struct sl_xdp *x)
 	x->ifindex = idx;
 	/* relaxed: a flag that only keeps the line from repeating */
 	atomic_store_explicit(&x->said_detached, false, memory_order_relaxed);
-	sl_log_info("xdp: attached to %s again (it had gone away)", x->ifname);
+	x->mode = attached_mode(idx); /* the interface back may have another driver */
+	sl_log_info("xdp: attached to %s again (it had gone away), %s mode", x->ifname, x->mode);
 }
 
 int
@@ -539,7 +550,6 @@ int
 sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_t size)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "sluice_xdp");
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	struct bpf_program *prog;
 	struct sl_xdp *x;
 	int err, fd;
@@ -606,9 +616,7 @@ sl_xdp_create(struct sl_xdp **out, const struct sl_config *cfg, char *why, size_
 	}
 	/* relaxed: no other thread has <x> yet */
 	atomic_init(&x->link, err);
-	x->mode = "generic";
-	if (bpf_xdp_query((int)x->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_DRV)
-		x->mode = "native";
+	x->mode = attached_mode(x->ifindex);
 	*out = x;
 	return 0;
 
