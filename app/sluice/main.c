@@ -31,6 +31,7 @@
 #include <sluice/config.h>
 #include <sluice/ctl.h>
 #include <sluice/log.h>
+#include <sluice/loop.h>
 #include <sluice/privs.h>
 #include <sluice/proxy.h>
 #include <sluice/sock.h>
@@ -564,9 +565,9 @@ handed_over_stop(struct sl_ctl **ctl, struct sl_admin **admin)
 	*admin = NULL;
 }
 
-/* What an operator can do about a start that failed with <err>, or "". */
+/* What an operator can do about a start of <cfg> that failed with <err>, or "". */
 static const char *
-start_hint(int err, char *buf, size_t size)
+start_hint(int err, const struct sl_config *cfg, char *buf, size_t size)
 {
 	struct rlimit rl;
 
@@ -581,7 +582,10 @@ start_hint(int err, char *buf, size_t size)
 		         (unsigned long long)rl.rlim_cur);
 		return buf;
 	case ENOMEM:
-		/* (io_uring's rings: the runtime or the loop said so in a line above) */
+		/* io_uring's rings short of locked memory (the runtime asked for: auto would have
+		 * run on epoll): the runtime's or the loop's line above says what to do */
+		if (cfg->runtime == SL_LOOP_IO_URING && sl_loop_io_uring_memlock_short())
+			return " (the locked-memory limit: see the io_uring line above)";
 		if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 			snprintf(buf, size,
 			         " (the address-space limit, ulimit -v, is %llu MiB: raise it, or "
@@ -604,7 +608,7 @@ start_hint(int err, char *buf, size_t size)
 
 /* start_hint(), and for an address in use or not this host's, who holds it or what to do. */
 static const char *
-addr_hint(int err, const struct sl_addr *a, char *buf, size_t size)
+addr_hint(int err, const struct sl_config *cfg, const struct sl_addr *a, char *buf, size_t size)
 {
 	char users[160];
 
@@ -617,7 +621,7 @@ addr_hint(int err, const struct sl_addr *a, char *buf, size_t size)
 	if (err == -EACCES)
 		return " (ports below net.ipv4.ip_unprivileged_port_start, 1024 by default, need "
 		       "root or CAP_NET_BIND_SERVICE)";
-	return start_hint(err, buf, size);
+	return start_hint(err, cfg, buf, size);
 }
 
 /*
@@ -665,7 +669,7 @@ admin_open(struct sl_admin **a, struct sl_proxy *p, const struct sl_config *cfg,
 	}
 	if (err != 0) {
 		sl_log_error("cannot start the admin endpoint on %s: %s%s", addr, strerror(-err),
-		             addr_hint(err, &cfg->admin.addr, hint, sizeof(hint)));
+		             addr_hint(err, cfg, &cfg->admin.addr, hint, sizeof(hint)));
 		return -EIO;
 	}
 	return 0;
@@ -927,7 +931,7 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 	err = sl_proxy_create(&p, cfg);
 	if (err) {
 		sl_log_error("cannot start: %s%s", strerror(-err),
-		             start_hint(err, hint, sizeof(hint)));
+		             start_hint(err, cfg, hint, sizeof(hint)));
 		return 1;
 	}
 	if (upgrade && take_over(&take, p, cfg) != 0) {
@@ -969,10 +973,10 @@ run(struct sl_config *cfg, bool admin_optional, const struct cli *reload_from, b
 		 * the number of workers where that is what ran out */
 		if (err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -ENOSPC)
 			sl_log_error("cannot start (%u worker%s): %s%s", n, n == 1 ? "" : "s",
-			             strerror(-err), start_hint(err, hint, sizeof(hint)));
+			             strerror(-err), start_hint(err, cfg, hint, sizeof(hint)));
 		else if (err != -EPERM && err != -EIO)
 			sl_log_error("cannot start: %s%s", strerror(-err),
-			             start_hint(err, hint, sizeof(hint)));
+			             start_hint(err, cfg, hint, sizeof(hint)));
 		upgrade_stop(up);
 		sl_ctl_stop(ctl);
 		sl_admin_stop(admin);

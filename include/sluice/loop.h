@@ -172,6 +172,13 @@ SL_API const char *sl_loop_backend_name(const struct sl_loop *l);
  * and closes a ring; any thread.
  */
 SL_API int sl_loop_probe_io_uring(const char **why);
+/*
+ * Whether an io_uring ring was refused in this process for want of locked memory
+ * (RLIMIT_MEMLOCK), by sl_loop_create() (which logged it, naming ulimit -l) or by
+ * sl_loop_probe_io_uring() (whose <why> says so): a caller that asked for io_uring and got
+ * -ENOMEM needs no other hint. Any thread.
+ */
+SL_API bool sl_loop_io_uring_memlock_short(void);
 /* "auto", "epoll", "io_uring"; NULL for a value outside the enum. */
 SL_API const char *sl_loop_runtime_name(enum sl_loop_runtime rt);
 /* Parses a runtime_name() string into <out>. 0 or -EINVAL. */

@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -96,6 +98,7 @@ struct uring_bufs {
 	uint32_t count, size;
 	uint32_t lent;   /* delivered and not put back */
 	uint64_t nobufs; /* ENOBUFS completions */
+	int failed;      /* the set-up's -errno once it failed (logged): not tried again */
 };
 
 struct sl_loop_uring {
@@ -564,7 +567,8 @@ files_full(struct sl_loop_uring *u)
 {
 	if (!u->files_full_said) {
 		u->files_full_said = true;
-		sl_log_info("io_uring: a loop's %u registered-file slots are full: more go by fd",
+		sl_log_info("io_uring: a loop's %u registered-file slots are full: the sockets of "
+		            "new forward: uring sessions on it are copied",
 		            u->nfiles);
 	}
 	return -ENOSPC;
@@ -951,6 +955,8 @@ uring_bufs_open(struct sl_loop *l, uint32_t size)
 
 	if (g->ring != NULL)
 		return 0;
+	if (g->failed != 0)
+		return g->failed;
 	/* multishot recv came with Linux 6.0, as did SEND_ZC, which send_all probes for */
 	if (l->bufs < 0 || !u->send_all)
 		return -EOPNOTSUPP;
@@ -985,6 +991,11 @@ uring_bufs_open(struct sl_loop *l, uint32_t size)
 
 err_unmap:
 	bufs_unmap(g);
+	/* each session asking again would map and register the buffers again, in vain */
+	g->failed = err;
+	sl_log_warn("io_uring: a loop's provided-buffer group (%u buffers of %u bytes) cannot be "
+	            "set up: %s; its sessions receive into buffers of their own",
+	            count, size, strerror(-err));
 	return err;
 }
 
@@ -1606,6 +1617,16 @@ kernel_sends_all(struct io_uring *ring)
 	return ok;
 }
 
+/* Set once a ring was refused for the locked-memory limit (ring_create_why() said so). */
+static atomic_bool memlock_short;
+
+bool
+sl_loop_io_uring_memlock_short(void)
+{
+	/* relaxed: a flag for a message, set before the failure it explains is returned */
+	return atomic_load_explicit(&memlock_short, memory_order_relaxed);
+}
+
 /*
  * Why ring_create() failed with <err>, in <buf> when it is the locked memory its rings take:
  * RLIMIT_MEMLOCK bounds it for a process without CAP_IPC_LOCK (root has it unless dropped).
@@ -1618,6 +1639,8 @@ ring_create_why(int err, char *buf, size_t size)
 	if (err != -ENOMEM || geteuid() == 0 || getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
 	    rl.rlim_cur == RLIM_INFINITY)
 		return "io_uring_queue_init failed";
+	/* relaxed: as in sl_loop_io_uring_memlock_short() */
+	atomic_store_explicit(&memlock_short, true, memory_order_relaxed);
 	snprintf(buf, size,
 	         "io_uring_queue_init failed (its rings take locked memory, which RLIMIT_MEMLOCK "
 	         "bounds for a process without CAP_IPC_LOCK; the locked-memory limit, ulimit -l, "

@@ -160,6 +160,10 @@ groups:
         self.assertNotEqual(0, p.returncode, err)
         self.assertIn("raise ulimit -l, or systemd's LimitMEMLOCK=", err)
         self.assertIn("the locked-memory limit, ulimit -l, is 64 KiB", err)
+        # the start's own line points there, not at workers and buffer sizes
+        self.assertIn("cannot start: Cannot allocate memory (the locked-memory limit: see the "
+                      "io_uring line above)", err)
+        self.assertNotIn("smaller buffer_size", err)
 
     @unittest.skipIf(os.geteuid() != 0, "running as another user needs root")
     def test_memory_short_on_epoll_names_the_address_space_not_locked_memory(self):
