@@ -106,6 +106,10 @@ SL_API const char *sl_addr_tcp_unusable(const struct sl_addr *a);
 SL_API int sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0,
                                     char *why, size_t size);
 
+/* sl_addr_parse_configured()'s refusals of an address parsed otherwise (an IP without a port,
+ * say): 0, or -EINVAL with the reason in <why> (<size> bytes). Pure. */
+SL_API int sl_addr_check_configured(const struct sl_addr *a, char *why, size_t size);
+
 /* Bytes of the IP address only (4 or 16), for flow hashing; sets <*n>. */
 SL_API const void *sl_addr_ip_bytes(const struct sl_addr *a, size_t *n);
 

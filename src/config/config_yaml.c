@@ -532,7 +532,7 @@ static void
 get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, struct sl_addr *a)
 {
 	char q[SL__CONFIG_QUOTE_MAX], got[SL__CONFIG_QUOTE_MAX + 2], ip[INET6_ADDRSTRLEN + 1];
-	char mapped[128], unusable[64];
+	char unusable[160];
 	const char *s = scalar_text(v), *bad = NULL;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
@@ -559,13 +559,10 @@ get_source_ip(struct sl__config_load *x, const yaml_node_t *v, const char *key, 
 		} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
 			s6->sin6_family = AF_INET6;
 			a->len = sizeof(*s6);
-			if (sl_addr_is_v4_mapped(a, mapped, sizeof(mapped)))
-				bad = mapped;
 		}
-		if (a->len != 0 && bad == NULL && (bad = sl_addr_tcp_unusable(a)) != NULL) {
-			snprintf(unusable, sizeof(unusable), "%s, which TCP cannot use", bad);
+		/* as everywhere an address is configured: not mapped, multicast, link-local */
+		if (a->len != 0 && sl_addr_check_configured(a, unusable, sizeof(unusable)) != 0)
 			bad = unusable;
-		}
 		if (a->len != 0 && bad == NULL)
 			return;
 		if (bad != NULL) {

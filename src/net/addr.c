@@ -280,6 +280,14 @@ sl_addr_parse_configured(struct sl_addr *a, const char *text, bool allow_port0, 
 		snprintf(why, size, "%s", bad);
 		return -EINVAL;
 	}
+	return sl_addr_check_configured(a, why, size);
+}
+
+int
+sl_addr_check_configured(const struct sl_addr *a, char *why, size_t size)
+{
+	const char *bad;
+
 	if (sl_addr_is_v4_mapped(a, why, size))
 		return -EINVAL;
 	if ((bad = sl_addr_tcp_unusable(a)) != NULL) {

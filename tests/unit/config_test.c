@@ -1306,9 +1306,11 @@ config_refuses_a_file_name_with_a_control_character(void **state)
 	        "offset 7), which a file name here may not\n");
 }
 
-/* a group's source TCP cannot bind a connection to: the kernel would pick one instead */
+/* a group's source TCP cannot bind a connection to: the kernel would pick one instead; a
+ * link-local one, which a bind takes only with an interface (it passed the load, and the start
+ * failed with a bare EINVAL) */
 static void
-config_refuses_a_multicast_or_broadcast_source(void **state)
+config_refuses_a_multicast_broadcast_or_link_local_source(void **state)
 {
 	(void)state;
 	assert_errors(
@@ -1317,13 +1319,16 @@ config_refuses_a_multicast_or_broadcast_source(void **state)
 	        "  - { name: a, source: 224.0.0.1, backends: [{ address: 127.0.0.1:9001 }] }\n"
 	        "  - { name: b, source: 255.255.255.255, backends: [{ address: 127.0.0.1:9002 }] "
 	        "}\n"
-	        "  - { name: c, source: \"ff02::1\", backends: [{ address: \"[::1]:9003\" }] }\n",
+	        "  - { name: c, source: \"ff02::1\", backends: [{ address: \"[::1]:9003\" }] }\n"
+	        "  - { name: d, source: \"fe80::1\", backends: [{ address: \"[::1]:9004\" }] }\n",
 	        "t.yaml:3:24: bad source \"224.0.0.1\": a multicast address, which TCP cannot "
 	        "use\n"
 	        "t.yaml:4:24: bad source \"255.255.255.255\": the broadcast address, which TCP "
 	        "cannot use\n"
 	        "t.yaml:5:24: bad source \"ff02::1\": a multicast address, which TCP cannot "
-	        "use\n");
+	        "use\n"
+	        "t.yaml:6:24: bad source \"fe80::1\": a link-local address (fe80::/10), which "
+	        "needs an interface sluice cannot name: use a global or unique-local one\n");
 }
 
 /* each session would open another through the proxy, until max_connections is used up */
@@ -2574,7 +2579,7 @@ main(void)
 	        cmocka_unit_test(config_reports_listener_addresses_that_share_a_port),
 	        cmocka_unit_test(config_refuses_ipv4_mapped_addresses_naming_the_ipv4_form),
 	        cmocka_unit_test(config_refuses_a_file_name_with_a_control_character),
-	        cmocka_unit_test(config_refuses_a_multicast_or_broadcast_source),
+	        cmocka_unit_test(config_refuses_a_multicast_broadcast_or_link_local_source),
 	        cmocka_unit_test(config_refuses_a_backend_that_is_one_of_the_listeners),
 	        cmocka_unit_test(config_reports_a_backend_on_the_admin_endpoint),
 	        cmocka_unit_test(config_reports_an_admin_address_on_a_listeners_port),
