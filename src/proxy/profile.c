@@ -354,20 +354,23 @@ static void
 count_line(struct sl_profile *pr, const char *line)
 {
 	char remote[SL_ADDR_STRLEN + 8];
+	struct sl_addr to;
+	const char *bad;
 	unsigned kind;
 
-	if (!sl__profile_parse_line(line, &kind, remote, sizeof(remote)))
+	/* compared as addresses: the kernel and glibc write some IPv6 ones differently
+	 * (::2:3 and ::0.2.0.3, a dotted ISATAP tail or none) */
+	if (!sl__profile_parse_line(line, &kind, remote, sizeof(remote)) ||
+	    sl_addr_parse(&to, remote, false, &bad) != 0)
 		return;
 	/* the slots' addresses change at run time (backends.c): read them under bk_mu; trace
 	 * events are rare (a reset, a retransmission), so the walk is cheap enough */
 	pthread_mutex_lock(&pr->p->bk_mu);
 	for (size_t b = 0; b < pr->p->mx.nbackends; b++) {
 		const struct sl_backend *be = sl__metrics_backend_at(pr->p, b);
-		char text[SL_ADDR_STRLEN];
-
 		/* relaxed: written under bk_mu, which this thread holds */
 		if (atomic_load_explicit(&be->state, memory_order_relaxed) == SL_SLOT_LIVE &&
-		    strcmp(sl_addr_format(&be->addr, text, sizeof(text)), remote) == 0)
+		    sl_addr_equal(&be->addr, &to))
 			/* relaxed: a statistic */
 			atomic_fetch_add_explicit(&pr->tcp[b * T_COUNT + kind], 1,
 			                          memory_order_relaxed);
