@@ -89,6 +89,10 @@ SL_API bool sl_addr_reaches_here(const struct sl_addr *to, const struct sl_addr 
  */
 SL_API bool sl_addr_is_v4_mapped(const struct sl_addr *a, char *why, size_t size);
 
+/* Rewrites <a>, if IPv4-mapped (::ffff:a.b.c.d), as the IPv4 address it stands for, port kept:
+ * true if it did. */
+SL_API bool sl_addr_unmap(struct sl_addr *a);
+
 /*
  * Why TCP cannot use <a>'s IP, as a phrase ("a multicast address", 224.0.0.0/4 or ff00::/8;
  * "the broadcast address", 255.255.255.255), or NULL if it may (or <a> is not IP). Pure.

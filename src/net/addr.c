@@ -254,6 +254,23 @@ sl_addr_is_any(const struct sl_addr *a)
 	return ip_is_any(p, n);
 }
 
+bool
+sl_addr_unmap(struct sl_addr *a)
+{
+	static const unsigned char prefix[12] = {[10] = 0xff, [11] = 0xff};
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	struct sockaddr_in s4 = {.sin_family = AF_INET};
+
+	if (a->ss.ss_family != AF_INET6 || memcmp(s6->sin6_addr.s6_addr, prefix, 12) != 0)
+		return false;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+	memset(&a->ss, 0, sizeof(a->ss));
+	memcpy(&a->ss, &s4, sizeof(s4));
+	a->len = sizeof(s4);
+	return true;
+}
+
 const char *
 sl_addr_tcp_unusable(const struct sl_addr *a)
 {

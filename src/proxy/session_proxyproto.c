@@ -129,8 +129,12 @@ sl__pp_in_run(struct sl_session *s)
 	/* payload may have come with the header, in its segment: let the forwarder look */
 	sl_fwd_note(&s->fwd, SL_FWD_CLIENT, SL_IO_READ);
 	sl_fwd_note_consumed(&s->fwd, SL_FWD_CLIENT);
-	if (h.cmd == SL_PP_CMD_PROXY)
+	if (h.cmd == SL_PP_CMD_PROXY) {
+		/* an IPv4 client in IPv6 form is the IPv4 client, as the filters and limits take
+		 * it: written so in the access log and show sessions too */
+		sl_addr_unmap(&h.src);
 		sl__session_peer_set(&s->peer, &h.src);
+	}
 	if (keep(s, &h) != 0) {
 		sl__ctr_add(w, SL_CTR_LOCAL_ERRORS, 1);
 		return reject(s, SL_REJECT_PROXY_INVALID);

@@ -180,6 +180,22 @@ class AccessLog(unittest.TestCase):
         self.assertEqual(0, r["bytes_in"])
         self.assertEqual(0, r["bytes_out"])
 
+    def test_an_ipv4_client_a_proxy_header_writes_in_ipv6_form_is_logged_as_ipv4(self):
+        """A dual-stack peer's PROXY header writes an IPv4 client as ::ffff:a.b.c.d; the
+        filters take it as the IPv4 client, and so does the log (it wrote the mapped form,
+        so one client showed two ways)."""
+        proxy_in = "    proxy_protocol: { version: v1, trusted: [127.0.0.0/8] }\n"
+        with self.sluice(listener_extra=proxy_in) as px:
+            for header in ("PROXY TCP6 ::ffff:198.51.100.7 ::ffff:203.0.113.1 40000 80\r\n",
+                           "PROXY TCP4 198.51.100.7 203.0.113.1 40001 80\r\n"):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10 * SLOW) as c:
+                    c.sendall(header.encode() + b"ping")
+                    self.assertEqual(b"ping", recv_exact(c, 4))
+            lines = wait_lines(self.log, 2)
+            self.assertEqual(0, px.stop())
+        self.assertEqual(["198.51.100.7:40000", "198.51.100.7:40001"],
+                         sorted(json.loads(line)["client"] for line in lines))
+
     def test_an_idle_client_is_logged_as_a_client_idle_timeout(self):
         with self.sluice(listener_extra="    timeouts: { client_idle: 300ms }") as px:
             s = socket.create_connection(("127.0.0.1", self.port), timeout=10 * SLOW)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Behaviour of address parsing and formatting (src/net/addr.c). */
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +281,26 @@ addr_names_the_ipv4_form_of_an_ipv4_mapped_address(void **state)
 	assert_false(sl_addr_is_v4_mapped(&a, why, sizeof(why)));
 }
 
+/* the client of a PROXY header in IPv4-mapped form becomes the IPv4 client, port kept */
+static void
+addr_unmaps_an_ipv4_mapped_address_and_no_other(void **state)
+{
+	struct sl_addr a, want;
+
+	(void)state;
+	assert_int_equal(0, sl_addr_parse(&a, "[::ffff:198.51.100.7]:40000", false, NULL));
+	assert_true(sl_addr_unmap(&a));
+	assert_int_equal(0, sl_addr_parse(&want, "198.51.100.7:40000", false, NULL));
+	assert_true(sl_addr_equal(&want, &a));
+	assert_int_equal(sizeof(struct sockaddr_in), a.len);
+	assert_false(sl_addr_unmap(&a)); /* IPv4 already */
+	assert_int_equal(0, sl_addr_parse(&a, "[::127.0.0.1]:80", false, NULL));
+	assert_false(sl_addr_unmap(&a)); /* IPv4-compatible, not mapped */
+	assert_int_equal(AF_INET6, a.ss.ss_family);
+	assert_int_equal(0, sl_addr_parse(&a, "[2001:db8::ffff:1:2]:80", false, NULL));
+	assert_false(sl_addr_unmap(&a));
+}
+
 int
 main(void)
 {
@@ -294,6 +315,7 @@ main(void)
 	        cmocka_unit_test(addr_refuses_host_names_and_garbage),
 	        cmocka_unit_test(addr_configured_refuses_mapped_multicast_and_broadcast_addresses),
 	        cmocka_unit_test(addr_names_the_ipv4_form_of_an_ipv4_mapped_address),
+	        cmocka_unit_test(addr_unmaps_an_ipv4_mapped_address_and_no_other),
 	        cmocka_unit_test(addr_reaches_a_listener_on_its_address_or_a_wildcard_on_loopback),
 	        cmocka_unit_test(addr_host_addresses_reach_a_wildcard_listener_on_its_port),
 	};
