@@ -55,15 +55,15 @@ parse_len(const char *s, unsigned max, unsigned *len, const char **why)
 			*why = "prefix length must be a decimal number";
 			return -EINVAL;
 		}
-		if (i >= 3) {
-			*why = "prefix length out of range";
+		if (i > 0 && s[0] == '0') {
+			*why = "prefix length has a leading zero";
 			return -EINVAL;
 		}
+		if (i >= 3) {
+			v = max + 1; /* out of range, however long: the message below says the range */
+			continue;
+		}
 		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (i > 1 && s[0] == '0') {
-		*why = "prefix length has a leading zero";
-		return -EINVAL;
 	}
 	if (v > max) {
 		*why = max == 32 ? "prefix length out of range (0-32 for IPv4)"

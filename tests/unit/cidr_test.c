@@ -114,8 +114,13 @@ cidr_refuses_prefix_length_out_of_range(void **state)
 	assert_string_equal("prefix length out of range (0-32 for IPv4)", why);
 	assert_int_equal(-EINVAL, sl_cidr_parse(&c, "::/129", 0, &why));
 	assert_string_equal("prefix length out of range (0-128 for IPv6)", why);
+	/* however long, the range is named; a leading zero is called that before its length */
 	assert_int_equal(-EINVAL, sl_cidr_parse(&c, "::/1000", 0, &why));
-	assert_string_equal("prefix length out of range", why);
+	assert_string_equal("prefix length out of range (0-128 for IPv6)", why);
+	assert_int_equal(-EINVAL, sl_cidr_parse(&c, "10.0.0.0/99999999999999999999", 0, &why));
+	assert_string_equal("prefix length out of range (0-32 for IPv4)", why);
+	assert_int_equal(-EINVAL, sl_cidr_parse(&c, "::/0128", 0, &why));
+	assert_string_equal("prefix length has a leading zero", why);
 	assert_int_equal(0, sl_cidr_parse(&c, "::/128", 0, &why));
 }
 
