@@ -10,10 +10,12 @@
  * <mu>, read-only after; the TCP counters are relaxed atomics (the reader writes, any thread
  * reads); <stop> is a relaxed flag the reader polls.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,16 +479,55 @@ tcp_add_set(struct sl_profile *pr)
 	return err;
 }
 
+/*
+ * Removes the trace instances of sluice processes of this pid namespace <ns> that are gone (a
+ * SIGKILL leaves one behind, its tracepoints enabled, its buffers filling). Another
+ * namespace's are left alone: their pids mean other processes here.
+ */
+static void
+remove_orphans(unsigned long ns)
+{
+	DIR *d = opendir(TRACEFS "/instances");
+	char path[300];
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long their_ns;
+		int pid, end = 0;
+
+		if (sscanf(e->d_name, "sluice-%lu-%d%n", &their_ns, &pid, &end) != 2 ||
+		    e->d_name[end] != '\0' || their_ns != ns || pid <= 0 || pid == getpid() ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), TRACEFS "/instances/%s", e->d_name);
+		n += rmdir(path) == 0;
+	}
+	closedir(d);
+	if (n > 0)
+		sl_log_info("profiling: removed %u trace instance%s left by sluice processes that "
+		            "are gone",
+		            n, n == 1 ? "" : "s");
+}
+
 /* Creates the trace instance, enables the tracepoints and opens trace_pipe. */
 static int
 tcp_open(struct sl_profile *pr, const char **why)
 {
+	struct stat ns;
+	unsigned long nsid;
 	char dir[256];
 	int err;
 
 	if ((err = tracefs_ready(why)) != 0)
 		return err;
-	snprintf(pr->inst, sizeof(pr->inst), TRACEFS "/instances/sluice-%d", (int)getpid());
+	/* named by pid namespace and pid: one left behind is known for ours, and removed */
+	nsid = stat("/proc/self/ns/pid", &ns) == 0 ? (unsigned long)ns.st_ino : 0;
+	remove_orphans(nsid);
+	snprintf(pr->inst, sizeof(pr->inst), TRACEFS "/instances/sluice-%lu-%d", nsid,
+	         (int)getpid());
 	if (mkdir(pr->inst, 0700) == -1 && errno != EEXIST) {
 		err = -errno;
 		*why = "cannot create a trace instance under " TRACEFS "/instances";

@@ -37,6 +37,11 @@ def has_tracefs():
     return known and os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing")
 
 
+def pid_ns():
+    """This pid namespace's inode, which names sluice's trace instances with its pid."""
+    return os.stat("/proc/self/ns/pid").st_ino
+
+
 def reset_handler(conn):
     """Reads one request, then closes with SO_LINGER 0: the kernel sends a reset."""
     conn.recv(100)
@@ -112,10 +117,50 @@ groups:
             self.assertEqual(0, m['sluice_backend_tcp_resets_received_total{group="e",backend="echo"}'])
             # the trace instance is ours and goes at exit
             self.assertFalse([d for d in os.listdir("/sys/kernel/tracing/instances")
-                              if d == f"sluice-{px.proc.pid}"])
+                              if d == f"sluice-{pid_ns()}-{px.proc.pid}"])
         else:
             self.assertRegex(err, r"profiling: tcp events unavailable: .*: E[A-Z]+: ")
             self.assertEqual([], tcp)
+
+
+class TraceInstances(unittest.TestCase):
+    def test_an_instance_a_killed_process_left_is_removed_by_the_next_start(self):
+        """SIGKILL leaves the trace instance behind, its events enabled; the next start in the
+        same pid namespace removes it, and leaves a live process's alone."""
+        if not has_tracefs():
+            self.skipTest("tcp events need root and tracefs")
+        inst = "/sys/kernel/tracing/instances"
+
+        def start():
+            port = free_port()
+            cfg = write_config(f"""
+profiling: {{ tcp_events: true }}
+listeners:
+  - {{ address: 127.0.0.1:{port}, group: g }}
+groups:
+  - name: g
+    backends: [{{ address: 127.0.0.1:9 }}]
+""")
+            px = Sluice(["-c", cfg], port=port)
+            px.__enter__()
+            self.addCleanup(px.stop)
+            wait_for_text(px, "profiling: tcp events from")
+            return px
+        live = start()
+        killed = start()
+        name = f"sluice-{pid_ns()}-{killed.proc.pid}"
+        self.assertIn(name, os.listdir(inst))
+        killed.proc.kill()
+        killed.proc.wait()
+        self.assertIn(name, os.listdir(inst))  # left behind
+        nxt = start()
+        # (others, if an earlier process was killed too)
+        self.assertRegex(nxt.stderr(), r"profiling: removed \d+ trace instances? left by sluice "
+                                       r"processes that are gone")
+        self.assertNotIn(name, os.listdir(inst))
+        self.assertIn(f"sluice-{pid_ns()}-{live.proc.pid}", os.listdir(inst))
+        for px in (live, nxt):
+            self.assertEqual(0, px.stop(), px.stderr())
 
 
 class ProfilingIPv6(unittest.TestCase):
