@@ -92,7 +92,11 @@ sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, const char 
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
 
 		if (inet_pton(AF_INET6, hostbuf, &s6->sin6_addr) != 1) {
-			*why = "not a valid IPv6 address";
+			*why = strchr(hostbuf, '%') != NULL
+			               ? "an IPv6 address with a zone (%eth0), which sluice does "
+			                 "not "
+			                 "take: use a global or unique-local address"
+			               : "not a valid IPv6 address";
 			return -EINVAL;
 		}
 		s6->sin6_family = AF_INET6;

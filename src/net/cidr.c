@@ -60,7 +60,8 @@ parse_len(const char *s, unsigned max, unsigned *len, const char **why)
 			return -EINVAL;
 		}
 		if (i >= 3) {
-			v = max + 1; /* out of range, however long: the message below says the range */
+			v = max +
+			    1; /* out of range, however long: the message below says the range */
 			continue;
 		}
 		v = v * 10 + (unsigned)(s[i] - '0');
@@ -110,8 +111,10 @@ sl_cidr_parse(struct sl_cidr *c, const char *text, unsigned flags, const char **
 		r.family = AF_INET6;
 		max = 128;
 	} else {
-		*why = strchr(host, ':') ? "not a numeric IPv6 address"
-		                         : "not a numeric IPv4 address";
+		*why = strchr(host, '%') != NULL   ? "an IPv6 address with a zone (%eth0), which a "
+		                                     "prefix cannot have"
+		       : strchr(host, ':') != NULL ? "not a numeric IPv6 address"
+		                                   : "not a numeric IPv4 address";
 		return -EINVAL;
 	}
 	len = max;

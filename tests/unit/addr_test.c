@@ -211,6 +211,11 @@ addr_refuses_host_names_and_garbage(void **state)
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "127.0.0.1:80x", false, &why));
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "[::1:80", false, &why));
 	assert_int_equal(-EINVAL, sl_addr_parse(&a, "", false, &why));
+	/* a zone is named as such */
+	assert_int_equal(-EINVAL, sl_addr_parse(&a, "[fe80::1%eth0]:80", false, &why));
+	assert_string_equal("an IPv6 address with a zone (%eth0), which sluice does not take: use "
+	                    "a global or unique-local address",
+	                    why);
 }
 
 /* what a file, a flag or sluicectl takes: no mapped form, nothing TCP cannot use, no

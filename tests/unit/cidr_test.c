@@ -158,6 +158,8 @@ cidr_refuses_non_numeric_addresses(void **state)
 		assert_int_equal(-EINVAL, sl_cidr_parse(&c, bad[i], 0, &why));
 		assert_non_null(why);
 	}
+	assert_int_equal(-EINVAL, sl_cidr_parse(&c, "fe80::1%eth0/64", 0, &why));
+	assert_string_equal("an IPv6 address with a zone (%eth0), which a prefix cannot have", why);
 }
 
 static void
