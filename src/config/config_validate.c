@@ -28,6 +28,9 @@ mark_of(const yaml_node_t *n, yaml_mark_t fallback)
 	return n ? n->start_mark : fallback;
 }
 
+/* said of an IPv6 listener's list: a prefix written in IPv4-mapped form counts as IPv4 */
+#define MAPPED_IS_V4 " (one written ::ffff:a.b.c.d/n is an IPv4 prefix)"
+
 /*
  * An allow list that lets no client of listener <i> in: empty, or without a prefix of the
  * listener's family (its clients' family; with PROXY headers, the header's addresses may be of
@@ -54,11 +57,13 @@ check_allow(struct sl__config_load *x, size_t i)
 	for (size_t r = 0; r < l->nacl_rules; r++)
 		n += l->acl_rules[r].allow && l->acl_rules[r].cidr.family == family;
 	if (n == 0 && l->nacl_rules > 0)
-		sl__config_error(x, m->allow->start_mark,
-		                 "\"allow\" has no %s prefix: this %s listener would refuse every "
-		                 "client",
-		                 family == AF_INET6 ? "IPv6" : "IPv4",
-		                 family == AF_INET6 ? "IPv6" : "IPv4");
+		sl__config_error(
+		        x, m->allow->start_mark,
+		        "\"allow\" has no %s prefix%s: this %s listener would refuse every "
+		        "client",
+		        family == AF_INET6 ? "IPv6" : "IPv4",
+		        family == AF_INET6 ? MAPPED_IS_V4 : "",
+		        family == AF_INET6 ? "IPv6" : "IPv4");
 }
 
 /* A proxy_protocol.trusted list that trusts no client of the listener's family would refuse
@@ -84,9 +89,11 @@ check_trusted(struct sl__config_load *x, size_t i)
 	if (m->addr_ok && l->proxy_in.ntrusted_prefixes > 0 && n == 0)
 		sl__config_error(
 		        x, m->trusted->start_mark,
-		        "\"trusted\" has no %s prefix: this %s listener would refuse every "
+		        "\"trusted\" has no %s prefix%s: this %s listener would refuse every "
 		        "client",
-		        family == AF_INET6 ? "IPv6" : "IPv4", family == AF_INET6 ? "IPv6" : "IPv4");
+		        family == AF_INET6 ? "IPv6" : "IPv4",
+		        family == AF_INET6 ? MAPPED_IS_V4 : "",
+		        family == AF_INET6 ? "IPv6" : "IPv4");
 }
 
 static void

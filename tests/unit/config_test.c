@@ -2366,6 +2366,13 @@ config_acl_reports_an_allow_list_that_lets_no_client_in(void **state)
 	assert_errors(LISTENER_WITH("    allow: [\"::/0\"]\n"),
 	              "t.yaml:3:12: \"allow\" has no IPv4 prefix: this IPv4 listener would refuse "
 	              "every client\n");
+	/* an IPv6 listener's list of IPv4-mapped prefixes: IPv4 ones, and the message says so */
+	assert_errors("listeners:\n"
+	              "  - address: \"[::1]:8080\"\n"
+	              "    allow: [\"::ffff:0:0/96\"]\n"
+	              "groups: [{ name: web, backends: [{ address: \"[::1]:9001\" }] }]\n",
+	              "t.yaml:3:12: \"allow\" has no IPv6 prefix (one written ::ffff:a.b.c.d/n is "
+	              "an IPv4 prefix): this IPv6 listener would refuse every client\n");
 	/* with PROXY headers the clients' addresses are the headers', of either family */
 	t = sl_test_config_load(LISTENER_WITH("    allow: [\"::/0\"]\n"
 	                                      "    proxy_protocol: { version: v2, trusted: "
