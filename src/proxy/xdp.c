@@ -420,14 +420,15 @@ update(struct sl_xdp *x, const struct sl_config *cfg, bool log)
 }
 
 /*
- * Whether the link still holds the program on the interface of that name here: the kernel
- * detaches it when the interface goes away (its ifindex reads 0 then); one moved to another
- * network namespace keeps it, under an index no interface of that name has here any more.
- * Unknown (the info call fails): attached.
+ * Whether the link still holds the program on an interface here: the kernel detaches it when
+ * the interface goes away (its ifindex reads 0 then); one moved to another network namespace
+ * keeps it, under an index that names no interface here any more. A renamed one keeps its
+ * index, and the program filters it still. Unknown (the info call fails): attached.
  */
 static bool
 attached(const struct sl_xdp *x)
 {
+	char name[IF_NAMESIZE];
 	struct bpf_link_info info;
 	uint32_t len = sizeof(info);
 
@@ -437,7 +438,7 @@ attached(const struct sl_xdp *x)
 	if (bpf_obj_get_info_by_fd(atomic_load_explicit(&x->link, memory_order_relaxed), &info,
 	                           &len) != 0)
 		return true;
-	return info.xdp.ifindex != 0 && info.xdp.ifindex == if_nametoindex(x->ifname);
+	return info.xdp.ifindex != 0 && if_indextoname(info.xdp.ifindex, name) != NULL;
 }
 
 /* How the program on interface <idx> is attached: "native" (in the driver) or "generic". */
@@ -750,7 +751,7 @@ sl_xdp_add_stats(struct sl_xdp *x, struct sl_proxy *p)
 	        .name = "xdp_attached",
 	        .kind = SL_STATS_GAUGE,
 	        .help = "1 while the XDP program is attached to its interface (0: the interface "
-	                "went away).",
+	                "went away or moved to another network namespace).",
 	        .offset = SL_STATS_READ};
 	static const char *const reasons[SL_XDP_REASON_COUNT] = {
 	        [SL_XDP_DENIED] = "denied", [SL_XDP_RATE] = "rate", [SL_XDP_BANNED] = "banned"};

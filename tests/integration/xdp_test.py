@@ -347,6 +347,11 @@ class XdpTest(unittest.TestCase):
                     return None
 
             wait_for(lambda: attached() == 1, "the gauge to say attached", timeout=10 * SLOW)
+            # renamed, it keeps the program, which still filters it: attached
+            srv.ip("link", "set", veth_s, "name", veth_s + "r")
+            self.assertFalse(cli.call(try_connect, DENIED, 1.0), "dropped on the renamed one")
+            self.assertEqual(1, attached())
+            srv.ip("link", "set", veth_s + "r", "name", veth_s)
             srv.ip("link", "set", veth_s, "netns", away.name)
             wait_for(lambda: attached() == 0, "the gauge to say detached", timeout=10 * SLOW)
             wait_for_text(px, f"xdp: not attached to {veth_s} any more (the interface went "
