@@ -36,6 +36,10 @@
 #define BACKOFF_MAX_MS 2000u
 /* a post opens one socket, two while happy eyeballs tries both families */
 #define SOCKS_TRACKED 4
+/* After a post gave up on its host name's lookup (the DNS did not answer within its timeout),
+ * the webhook's posts fail at once this long: the lookup goes on in a thread of libcurl's
+ * until the resolver's own timeout, and one per post would pile up while the DNS is down. */
+#define DNS_HOLD_MS 30000u
 
 enum { N_SENT, N_FAILED, N_DROPPED, N_RETRIES, N_COUNT };
 
@@ -58,6 +62,7 @@ struct sender {
 	int socks[SOCKS_TRACKED];
 	struct note **q; /* <qcap> of the alerts, <qlen> from <qhead> */
 	size_t qhead, qlen;
+	uint64_t dns_hold_until_ns; /* DNS_HOLD_MS after a lookup given up; sender thread only */
 };
 
 struct sl_alerts {
@@ -251,6 +256,9 @@ post_once(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body, c
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		snprintf(why, size, "%s", err[0] != '\0' ? err : curl_easy_strerror(rc));
+		/* libcurl's words for a lookup the timeout cut short (lib/asyn-thread.c) */
+		if (rc == CURLE_OPERATION_TIMEDOUT && strncmp(err, "Resolving timed out", 19) == 0)
+			s->dns_hold_until_ns = sl_clock_ns() + (uint64_t)DNS_HOLD_MS * 1000000;
 		return -1;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -267,9 +275,20 @@ post(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body)
 	struct sl_alerts *a = s->a;
 	const struct sl_config_webhook *w = s->w;
 	char why[CURL_ERROR_SIZE + 32] = "";
-	uint32_t backoff = BACKOFF_FIRST_MS;
+	uint32_t backoff = BACKOFF_FIRST_MS, tries = 0;
 
 	for (uint32_t attempt = 0;; attempt++) {
+		if (sl_clock_ns() < s->dns_hold_until_ns) {
+			snprintf(
+			        why, sizeof(why),
+			        "its host name's lookup timed out less than %u s ago (the DNS does "
+			        "not answer): not tried again until then",
+			        DNS_HOLD_MS / 1000);
+			break;
+		}
+		if (attempt > 0)
+			count(a, N_RETRIES); /* a retry that goes out, not one a stop cut off */
+		tries++;
 		if (post_once(s, c, hdr, body, why, sizeof(why)) == 0) {
 			count(a, N_SENT);
 			return;
@@ -282,16 +301,17 @@ post(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body)
 		pthread_mutex_unlock(&a->mu);
 		if (stop)
 			break;
-		count(a, N_RETRIES); /* a retry that goes out, not one a stop cut off */
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
 	/* given up after every retry, or abandoned by the stop (as those still queued are) */
 	count(a, stopping(a) ? N_DROPPED : N_FAILED);
 	if (stopping(a))
 		sl_log_warn("alerts: cannot notify %s: %s (abandoned at shutdown)", s->shown, why);
+	else if (tries == 0)
+		sl_log_warn("alerts: cannot notify %s: %s", s->shown, why);
 	else
 		sl_log_warn("alerts: cannot notify %s: %s (after %" PRIu32 " retries)", s->shown,
-		            why, w->retries);
+		            why, tries - 1);
 }
 
 /* <s>'s reference to <n> ends (<mu> held): the last one frees it. */
