@@ -1189,6 +1189,8 @@ sl__session_adopt(struct sl_plistener *l, const struct sl_proxy_moved *m, int ba
 		close(m->cfd);
 		close(m->sfd);
 		sl_proxy_count_moves_lost(w->p, 1); /* no room here: the session is lost */
+		sl_log_error("upgrade: a session from the previous process could not be taken "
+		             "over (no memory for it): closed");
 		return -ENOMEM;
 	}
 	s->l = l;
