@@ -37,6 +37,12 @@ parse_port(const char *s, bool allow_port0, unsigned *port, const char **why)
 	return 0;
 }
 
+/* an address written with a zone (fe80::1%eth0): the kernel needs one only for a link-local
+ * address, which no configured address may be (sl_addr_check_configured()) */
+#define ZONED                                                                                      \
+	"an IPv6 address with a zone (%eth0), which sluice does not take: use a global or "        \
+	"unique-local address"
+
 int
 sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, const char **why)
 {
@@ -92,11 +98,7 @@ sl_addr_parse(struct sl_addr *a, const char *text, bool allow_port0, const char 
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
 
 		if (inet_pton(AF_INET6, hostbuf, &s6->sin6_addr) != 1) {
-			*why = strchr(hostbuf, '%') != NULL
-			               ? "an IPv6 address with a zone (%eth0), which sluice does "
-			                 "not "
-			                 "take: use a global or unique-local address"
-			               : "not a valid IPv6 address";
+			*why = strchr(hostbuf, '%') == NULL ? "not a valid IPv6 address" : ZONED;
 			return -EINVAL;
 		}
 		s6->sin6_family = AF_INET6;

@@ -59,9 +59,9 @@ parse_len(const char *s, unsigned max, unsigned *len, const char **why)
 			*why = "prefix length has a leading zero";
 			return -EINVAL;
 		}
+		/* out of range, however long: the message below says the range */
 		if (i >= 3) {
-			v = max +
-			    1; /* out of range, however long: the message below says the range */
+			v = max + 1;
 			continue;
 		}
 		v = v * 10 + (unsigned)(s[i] - '0');
