@@ -582,8 +582,8 @@ start_hint(int err, const struct sl_config *cfg, char *buf, size_t size)
 		         (unsigned long long)rl.rlim_cur);
 		return buf;
 	case ENOMEM:
-		/* io_uring's rings short of locked memory (the runtime asked for: auto would have
-		 * run on epoll): the runtime's or the loop's line above says what to do */
+		/* io_uring asked for by name, its rings short of locked memory (auto would have run
+		 * on epoll instead): the io_uring line above says what to do */
 		if (cfg->runtime == SL_LOOP_IO_URING && sl_loop_io_uring_memlock_short())
 			return " (the locked-memory limit: see the io_uring line above)";
 		if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {

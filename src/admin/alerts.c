@@ -256,7 +256,7 @@ post_once(struct sender *s, CURL *c, struct curl_slist *hdr, const char *body, c
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		snprintf(why, size, "%s", err[0] != '\0' ? err : curl_easy_strerror(rc));
-		/* libcurl's words for a lookup the timeout cut short (lib/asyn-thread.c) */
+		/* libcurl's words for a lookup its timeout cut short */
 		if (rc == CURLE_OPERATION_TIMEDOUT && strncmp(err, "Resolving timed out", 19) == 0)
 			s->dns_hold_until_ns = sl_clock_ns() + (uint64_t)DNS_HOLD_MS * 1000000;
 		return -1;
