@@ -370,6 +370,7 @@ count_line(struct sl_profile *pr, const char *line)
 	pthread_mutex_lock(&pr->p->bk_mu);
 	for (size_t b = 0; b < pr->p->mx.nbackends; b++) {
 		const struct sl_backend *be = sl__metrics_backend_at(pr->p, b);
+
 		/* relaxed: written under bk_mu, which this thread holds */
 		if (atomic_load_explicit(&be->state, memory_order_relaxed) == SL_SLOT_LIVE &&
 		    sl_addr_equal(&be->addr, &to))
