@@ -197,6 +197,7 @@ class Bandwidth(unittest.TestCase):
             port, admin = free_port(), free_port()
             bw = f"{{ source: {{ upload: {RATE}, burst: {BURST} }} }}"
             with Sluice(["-c", config(port, b.addr, "copy", bw, admin)], port=port) as px:
+                wait_for_text(px, "admin endpoint on")  # the pause is read from /metrics
 
                 def hammer():
                     s = connect(port, source="127.0.0.30")
