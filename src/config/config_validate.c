@@ -28,8 +28,20 @@ mark_of(const yaml_node_t *n, yaml_mark_t fallback)
 	return n ? n->start_mark : fallback;
 }
 
-/* said of an IPv6 listener's list: a prefix written in IPv4-mapped form counts as IPv4 */
-#define MAPPED_IS_V4 " (one written ::ffff:a.b.c.d/n is an IPv4 prefix)"
+/* A list <key> at <list> with no prefix of its listener's <family>: every client refused. On
+ * an IPv6 listener, a prefix written in IPv4-mapped form counts as IPv4, and the message says
+ * so. */
+static void
+no_prefix_of_family(struct sl__config_load *x, const yaml_node_t *list, const char *key, int family)
+{
+	const char *name = family == AF_INET6 ? "IPv6" : "IPv4";
+
+	sl__config_error(
+	        x, list->start_mark,
+	        "\"%s\" has no %s prefix%s: this %s listener would refuse every client", key, name,
+	        family == AF_INET6 ? " (one written ::ffff:a.b.c.d/n is an IPv4 prefix)" : "",
+	        name);
+}
 
 /*
  * An allow list that lets no client of listener <i> in: empty, or without a prefix of the
@@ -57,13 +69,7 @@ check_allow(struct sl__config_load *x, size_t i)
 	for (size_t r = 0; r < l->nacl_rules; r++)
 		n += l->acl_rules[r].allow && l->acl_rules[r].cidr.family == family;
 	if (n == 0 && l->nacl_rules > 0)
-		sl__config_error(
-		        x, m->allow->start_mark,
-		        "\"allow\" has no %s prefix%s: this %s listener would refuse every "
-		        "client",
-		        family == AF_INET6 ? "IPv6" : "IPv4",
-		        family == AF_INET6 ? MAPPED_IS_V4 : "",
-		        family == AF_INET6 ? "IPv6" : "IPv4");
+		no_prefix_of_family(x, m->allow, "allow", family);
 }
 
 /* A proxy_protocol.trusted list that trusts no client of the listener's family would refuse
@@ -87,13 +93,7 @@ check_trusted(struct sl__config_load *x, size_t i)
 	for (size_t r = 0; r < l->proxy_in.ntrusted_prefixes; r++)
 		n += l->proxy_in.trusted_prefixes[r].family == family;
 	if (m->addr_ok && l->proxy_in.ntrusted_prefixes > 0 && n == 0)
-		sl__config_error(
-		        x, m->trusted->start_mark,
-		        "\"trusted\" has no %s prefix%s: this %s listener would refuse every "
-		        "client",
-		        family == AF_INET6 ? "IPv6" : "IPv4",
-		        family == AF_INET6 ? MAPPED_IS_V4 : "",
-		        family == AF_INET6 ? "IPv6" : "IPv4");
+		no_prefix_of_family(x, m->trusted, "trusted", family);
 }
 
 static void
