@@ -78,6 +78,21 @@ def healthz(port):
         return r.status, r.read()
 
 
+def receive_to_the_end(c, fds):
+    """Receives what an old process sends a new one on <c> until its "E" (the end of the
+    sockets), an "X" (a refusal) or the end of the conversation (b""), adding the descriptors
+    that come to <fds>; returns the last message."""
+    while True:
+        a = array.array("i")
+        msg, anc, _, _ = c.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                a.frombytes(data[:len(data) - len(data) % a.itemsize])
+                fds.extend(a)
+        if not msg or msg[:1] in (b"E", b"X"):
+            return msg
+
+
 class Upgrade(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -448,15 +463,7 @@ listeners:
             else:
                 c.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                        array.array("i", [send_fd]))])
-            while True:
-                a = array.array("i")
-                msg, anc, _, _ = c.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
-                for level, kind, data in anc:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                        a.frombytes(data[:len(data) - len(data) % a.itemsize])
-                        fds.extend(a)
-                if not msg or msg[:1] in (b"E", b"X"):
-                    break
+            msg = receive_to_the_end(c, fds)
             if meanwhile is not None:
                 meanwhile()
         for fd in fds:
@@ -570,17 +577,8 @@ listeners:
                 u.settimeout(10 * SLOW)
                 u.connect(self.sock_path)
                 u.send(b"sluice-upgrade 1 take")
-                while True:
-                    a = array.array("i")
-                    msg, anc, _, _ = u.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
-                    for level, kind, data in anc:
-                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                            a.frombytes(data[:len(data) - len(data) % a.itemsize])
-                            fds.extend(a)
-                    self.assertTrue(msg, "the old process closed the conversation")
-                    if msg[:1] in (b"E", b"X"):
-                        break
-                self.assertTrue(msg.startswith(b"E "), msg)
+                msg = receive_to_the_end(u, fds)
+                self.assertTrue(msg.startswith(b"E "), msg)  # b"": the old process closed
                 u.shutdown(socket.SHUT_RD)  # the sessions that come next find no reader
                 u.send(f"R {os.getpid()}".encode())
                 wait_for_text(px, "could not hand 3 of 3 sessions")
