@@ -139,6 +139,17 @@ def cut_silent(source, port):
         s.close()
 
 
+def veth_again(srv, cli, veth_s, veth_c):
+    """A new veth pair, <veth_s> in <srv> with the server's address, <veth_c> in <cli> with
+    the denied and the allowed client's, both up: an interface back after one went away."""
+    srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns", cli.name)
+    srv.ip("addr", "add", f"{SERVER}/24", "dev", veth_s)
+    srv.ip("link", "set", veth_s, "up")
+    for a in (DENIED, ALLOWED):
+        cli.ip("addr", "add", f"{a}/24", "dev", veth_c)
+    cli.ip("link", "set", veth_c, "up")
+
+
 def scrape():
     with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/metrics", timeout=10 * SLOW) as r:
         return r.read().decode()
@@ -273,13 +284,7 @@ class XdpTest(unittest.TestCase):
             wait_for(lambda: attached() == 0, "the gauge to say detached", timeout=10 * SLOW)
             wait_for_text(px, f"xdp: not attached to {veth_s} any more")
             self.assertEqual(1, px.stderr().count(f"xdp: not attached to {veth_s} any more"))
-            srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns",
-                   cli.name)
-            srv.ip("addr", "add", f"{SERVER}/24", "dev", veth_s)
-            srv.ip("link", "set", veth_s, "up")
-            for a in (DENIED, ALLOWED):
-                cli.ip("addr", "add", f"{a}/24", "dev", veth_c)
-            cli.ip("link", "set", veth_c, "up")
+            veth_again(srv, cli, veth_s, veth_c)
             px.proc.send_signal(signal.SIGHUP)
             wait_for_text(px, "SIGHUP: " + path + " reloaded")
             self.assertIn(f"xdp: attached to {veth_s} again", px.stderr())
@@ -362,15 +367,9 @@ class XdpTest(unittest.TestCase):
                                       capture_output=True, text=True, check=True).stdout
             self.assertIn("prog/xdp", on_moved())  # the kernel kept it there
             veth_c = veth_s.replace("slxs", "slxm")
-            srv.ip("link", "add", veth_s, "type", "veth", "peer", "name", veth_c, "netns",
-                   cli.name)
-            srv.ip("addr", "add", f"{SERVER}/24", "dev", veth_s)
-            srv.ip("link", "set", veth_s, "up")
             # the client's addresses go on the new pair (the old one stays, for the check below)
             cli.ip("addr", "flush", "dev", veth_s.replace("slxs", "slxc"))
-            for a in (DENIED, ALLOWED):
-                cli.ip("addr", "add", f"{a}/24", "dev", veth_c)
-            cli.ip("link", "set", veth_c, "up")
+            veth_again(srv, cli, veth_s, veth_c)
             px.proc.send_signal(signal.SIGHUP)
             wait_for_text(px, "SIGHUP: " + path + " reloaded")
             self.assertIn(f"xdp: attached to {veth_s} again", px.stderr())
