@@ -192,9 +192,9 @@ send_sockets(struct upgrade *u, int c, unsigned version)
 /*
  * Moves every forwarding session that empties within MOVE_WAIT_MS to the new process, one "M"
  * message each with its two sockets, then closes them here. A session the new process cannot
- * take is lost with the conversation: it is closed here (logged).
+ * take is lost with the conversation: it is closed here (logged). Returns how many were sent.
  */
-static void
+static size_t
 send_sessions(struct upgrade *u, int c, pid_t pid)
 {
 	struct sl_proxy_moved *m;
@@ -203,7 +203,7 @@ send_sessions(struct upgrade *u, int c, pid_t pid)
 	int err = 0;
 
 	if (sl_proxy_export(u->p, MOVE_WAIT_MS, &m, &n) != 0)
-		return;
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		int fds[2] = {m[i].cfd, m[i].sfd};
 		int len = err == 0 ? sl__handover_msg_format_moved(&m[i], msg, sizeof(msg)) : 0;
@@ -229,8 +229,48 @@ send_sessions(struct upgrade *u, int c, pid_t pid)
 		             n - sent - unwritten, n, (long)pid, strerror(-err));
 	if (sent < n)
 		sl_proxy_count_moves_lost(u->p, n - sent);
-	sl_log_info("upgrade: moved %zu session%s to pid %ld", sent, sent == 1 ? "" : "s",
-	            (long)pid);
+	return sent;
+}
+
+/*
+ * After "B" to a new process that asked with version 3: waits for its "T <n>", the sessions it
+ * read (one it sent before it went away is still there to read). Those it did not read (it went
+ * away with them still queued in the socket, which the kernel then closed) are counted as lost
+ * here; the new process counts those it read and could not take. Returns how many it read.
+ */
+static size_t
+confirm_sessions(struct upgrade *u, int c, pid_t pid, size_t sent)
+{
+	struct sl__handover_msg in;
+	char why[128];
+	long n;
+	int err;
+
+	set_wait(c, STEP_WAIT_S);
+	n = recv_msg(c, &in, &err, why, sizeof(why));
+	if (err == 0 && in.kind == SL__HANDOVER_TAKEN && in.taken == sent)
+		return sent;
+	if (err == 0 && in.kind == SL__HANDOVER_TAKEN && in.taken < sent) {
+		sl_log_error("upgrade: pid %ld read %lu of the %zu sessions sent to it: the "
+		             "other %zu are lost (closed with its end of the socket)",
+		             (long)pid, (unsigned long)in.taken, sent, sent - in.taken);
+		sl_proxy_count_moves_lost(u->p, sent - in.taken);
+		return in.taken;
+	}
+	if (err == 0)
+		snprintf(why, sizeof(why),
+		         in.kind == SL__HANDOVER_TAKEN ? "it counted more than were sent"
+		                                       : "it sent something else");
+	else if (n == -EAGAIN)
+		snprintf(why, sizeof(why), "no answer in %d s", STEP_WAIT_S);
+	else if (n <= 0)
+		snprintf(why, sizeof(why), "%s",
+		         n == 0 ? "it closed the connection" : strerror((int)-n));
+	sl_log_error("upgrade: pid %ld did not confirm the %zu session%s sent to it (%s): "
+	             "counted as lost",
+	             (long)pid, sent, sent == 1 ? "" : "s", why);
+	sl_proxy_count_moves_lost(u->p, sent);
+	return 0;
 }
 
 /* One conversation on <c> from <pid>. true once the new process took over. */
@@ -239,6 +279,8 @@ converse(struct upgrade *u, int c, pid_t pid)
 {
 	struct sl__handover_msg in;
 	char why[128];
+	unsigned version;
+	size_t sent;
 	long n;
 	int err;
 
@@ -257,18 +299,20 @@ converse(struct upgrade *u, int c, pid_t pid)
 		            u->path);
 		if (n > 0)
 			send_text(c,
-			          "X unknown request: expected \"" SL__HANDOVER_REQUEST_BANS
-			          "\" or \"" SL__HANDOVER_REQUEST "\"",
+			          "X unknown request: expected \"" SL__HANDOVER_REQUEST_CONFIRM
+			          "\", \"" SL__HANDOVER_REQUEST_BANS "\" or \"" SL__HANDOVER_REQUEST
+			          "\"",
 			          NULL, 0);
 		return false;
 	}
+	version = in.version;
 	sl_log_info("upgrade: pid %ld takes over the listeners", (long)pid);
 	/* relaxed: a pid for a log line, nothing read through it */
 	atomic_store_explicit(&u->taking, pid, memory_order_relaxed);
 	/* no reload closes or re-opens a listener from here (its fds go by number), to the end
 	 * of a takeover, or until this one fails */
 	sl_proxy_hold_sockets(u->p, true);
-	err = send_sockets(u, c, in.version);
+	err = send_sockets(u, c, version);
 	if (err != 0) {
 		sl_log_error("upgrade: cannot hand the sockets to pid %ld: %s; serving on",
 		             (long)pid, strerror(-err));
@@ -296,8 +340,12 @@ converse(struct upgrade *u, int c, pid_t pid)
 	atomic_store_explicit(&u->to, pid, memory_order_release);
 	pthread_kill(u->main_thread, UPGRADE_SIGNAL);
 	set_wait(c, STEP_WAIT_S);
-	send_sessions(u, c, pid);
+	sent = send_sessions(u, c, pid);
 	send_text(c, "B", NULL, 0);
+	if (version >= 3)
+		sent = confirm_sessions(u, c, pid, sent);
+	sl_log_info("upgrade: moved %zu session%s to pid %ld", sent, sent == 1 ? "" : "s",
+	            (long)pid);
 	return true;
 }
 
@@ -521,8 +569,8 @@ take_bans(struct upgrade_take *t, const struct sl__handover_msg *m)
 
 /*
  * One message of the old process's answer to a request of <version>. 1 at the end ("E"), 0
- * for more, or -errno; -EPROTONOSUPPORT (not logged) when the old process refused version 2 as
- * an unknown request: one from before source bans were handed over.
+ * for more, or -errno; -EPROTONOSUPPORT (not logged) when the old process refused a version
+ * after 1 as an unknown request: one from before that version.
  */
 static int
 take_one(struct upgrade_take *t, const char *path, unsigned version)
@@ -590,8 +638,12 @@ take_ask(struct upgrade_take *t, const char *path, unsigned version)
 		             path, strerror(-err));
 		return err;
 	}
+	t->version = version;
 	set_wait(t->conn, STEP_WAIT_S);
-	err = send_text(t->conn, version >= 2 ? SL__HANDOVER_REQUEST_BANS : SL__HANDOVER_REQUEST,
+	err = send_text(t->conn,
+	                version >= 3   ? SL__HANDOVER_REQUEST_CONFIRM
+	                : version == 2 ? SL__HANDOVER_REQUEST_BANS
+	                               : SL__HANDOVER_REQUEST,
 	                NULL, 0);
 	while (err == 0)
 		err = take_one(t, path, version);
@@ -601,8 +653,16 @@ take_ask(struct upgrade_take *t, const char *path, unsigned version)
 int
 upgrade_take(struct upgrade_take *t, const char *path)
 {
-	int err = take_ask(t, path, 2);
+	int err = take_ask(t, path, SL__HANDOVER_VERSION);
 
+	if (err == -EPROTONOSUPPORT) {
+		upgrade_take_release(t);
+		sl_log_info(
+		        "upgrade: the running sluice takes no count of the sessions this process "
+		        "reads (a version before that): any lost on the way are counted as moved "
+		        "there");
+		err = take_ask(t, path, 2);
+	}
 	if (err == -EPROTONOSUPPORT) {
 		upgrade_take_release(t);
 		sl_log_info("upgrade: the running sluice hands no source bans over (a version "
@@ -665,7 +725,7 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 	struct sl__handover_msg in;
 	char msg[640], why[160];
 	int fds[2];
-	size_t nfds, moved = 0, lost = 0;
+	size_t nfds, moved = 0, lost = 0, garbled = 0;
 	long n;
 	int err, adopt_err = 0;
 
@@ -683,8 +743,10 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 			break;
 		if (err != 0 || in.kind != SL__HANDOVER_MOVED) {
 			close_all(fds, nfds);
-			if (nfds == 2) /* as a session's: sent as one, lost here */
+			if (nfds == 2) { /* as a session's: sent as one, lost here */
 				sl_proxy_count_moves_lost(p, 1);
+				garbled++;
+			}
 			sl_log_warn("upgrade: pid %ld sent %s%s", (long)t->old_pid,
 			            err != 0 ? "a bad message: " : "a message out of turn",
 			            err != 0 ? why : "");
@@ -698,6 +760,12 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 			moved++;
 		else
 			lost++;
+	}
+	/* version 3: how many it read, whatever became of them or of the conversation (a send
+	 * that fails finds the old process gone, which then has nobody to tell) */
+	if (t->version >= 3) {
+		snprintf(msg, sizeof(msg), "T %zu", moved + lost + garbled);
+		send_text(t->conn, msg, NULL, 0);
 	}
 	if (lost > 0)
 		sl_log_error("upgrade: %zu session%s from pid %ld could not be taken over (%s): "

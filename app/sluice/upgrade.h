@@ -7,8 +7,10 @@
  *
  * The conversation, one SOCK_SEQPACKET message each (docs/operations.md; each side checks what
  * comes with src/proxy/handover_msg.h's parser, and gives up on anything else):
- *   new -> old   "sluice-upgrade 2 take" (an old process that refuses it, as one before source
- *                bans were handed over does, is asked again with "sluice-upgrade 1 take")
+ *   new -> old   "sluice-upgrade 3 take" (an old process that refuses it as an unknown request,
+ *                one from before that version, is asked again with "sluice-upgrade 2 take",
+ *                and one that refuses that, from before source bans were handed over, with
+ *                "sluice-upgrade 1 take")
  *   old -> new   "L\n<name>\n<name>..." with one listening socket per name (as many as needed),
  *                "A" with the admin endpoint's socket (if it has one), "C" with the control
  *                socket's (likewise),
@@ -22,6 +24,8 @@
  *                forwarding session that emptied its buffers in time (sl_proxy_export())
  *   old -> new   "B"        the old process stops serving the upgrade socket and drains what
  *                           stayed (sessions still connecting, or that could not empty)
+ *   new -> old   "T <n>"    for version 3: it read n "M" messages (the old process counts the
+ *                           rest as lost, as it does when no "T" comes within 10 s)
  * If the new process goes away before "R", the old one logs it and serves on as before.
  *
  * Threads: upgrade_serve() starts one thread that serves the socket until upgrade_stop(); on
@@ -50,6 +54,7 @@ struct upgrade_take {
 	int upgrade_fd; /* the upgrade socket's listener, or -1 */
 	int conn;       /* the conversation, until upgrade_finish() */
 	pid_t old_pid;
+	unsigned version;         /* of the request the old process answered (handover_msg.h) */
 	struct upgrade_ban *bans; /* the old process's source bans, for upgrade_import_bans() */
 	size_t nbans;
 	size_t bans_over; /* bans past SL__HANDOVER_BANS_MAX, not taken */

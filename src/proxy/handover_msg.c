@@ -347,6 +347,38 @@ parse_single(const char *s, size_t len, size_t nfds, struct sl__handover_msg *m,
 	return 0;
 }
 
+/* The version of take request [s, s + len), or 0 if it is none. */
+static unsigned
+take_version(const char *s, size_t len)
+{
+	static const char *const requests[] = {SL__HANDOVER_REQUEST, SL__HANDOVER_REQUEST_BANS,
+	                                       SL__HANDOVER_REQUEST_CONFIRM};
+
+	static_assert(SL_ARRAY_SIZE(requests) == SL__HANDOVER_VERSION, "a request per version");
+	for (size_t i = 0; i < SL_ARRAY_SIZE(requests); i++)
+		if (len == strlen(requests[i]) && memcmp(s, requests[i], len) == 0)
+			return (unsigned)i + 1;
+	return 0;
+}
+
+/* "T <n>": how many "M" messages the new process read. */
+static int
+parse_taken(const char *s, size_t len, size_t nfds, struct sl__handover_msg *m, char *why,
+            size_t size)
+{
+	uint64_t v = 0;
+	int err;
+
+	if (nfds != 0)
+		return fail(why, size, -EPROTO, "\"T\" message with %zu descriptors", nfds);
+	if (len < 2 || s[1] != ' ')
+		return fail(why, size, -EPROTO, "expected \"T <sessions read>\"");
+	err = take_number(s + 2, len - 2, UINT32_MAX, &v, "sessions read", why, size);
+	if (err == 0)
+		m->taken = (uint32_t)v;
+	return err;
+}
+
 int
 sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__handover_msg *m,
                        char *why, size_t size)
@@ -362,13 +394,9 @@ sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__hand
 	if (len > SL__HANDOVER_MSG_MAX)
 		return fail(why, size, -EMSGSIZE, "message too long (%zu bytes, at most %d)", len,
 		            SL__HANDOVER_MSG_MAX);
-	static_assert(sizeof(SL__HANDOVER_REQUEST) == sizeof(SL__HANDOVER_REQUEST_BANS),
-	              "requests of one length");
-	if (len == sizeof(SL__HANDOVER_REQUEST) - 1 &&
-	    (memcmp(s, SL__HANDOVER_REQUEST, len) == 0 ||
-	     memcmp(s, SL__HANDOVER_REQUEST_BANS, len) == 0)) {
+	m->version = take_version(s, len);
+	if (m->version != 0) {
 		m->kind = SL__HANDOVER_TAKE;
-		m->version = memcmp(s, SL__HANDOVER_REQUEST, len) == 0 ? 1 : 2;
 		return nfds == 0 ? 0
 		                 : fail(why, size, -EPROTO, "take request with %zu descriptors",
 		                        nfds);
@@ -401,6 +429,9 @@ sl__handover_msg_parse(const void *buf, size_t len, size_t nfds, struct sl__hand
 	case 'K':
 		m->kind = SL__HANDOVER_BANS;
 		return parse_bans(s, len, nfds, m, why, size);
+	case 'T':
+		m->kind = SL__HANDOVER_TAKEN;
+		return parse_taken(s, len, nfds, m, why, size);
 	default:
 		return fail(why, size, -EPROTO, "unknown message (first byte 0x%02x)",
 		            (unsigned char)s[0]);

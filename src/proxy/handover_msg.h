@@ -18,11 +18,15 @@
 
 /*
  * What a new process sends first. Version 2 also takes the old process's source bans ("K"
- * messages before "E"); a process that knows only version 1 refuses it ("X unknown request"),
- * and the new process asks again with version 1, which gets no bans.
+ * messages before "E"); version 3 also confirms, after "B", how many sessions it read ("T"),
+ * and the old process counts the rest as lost. A process that does not know a version refuses
+ * it ("X unknown request"), and the new process asks again with the one before.
  */
 #define SL__HANDOVER_REQUEST "sluice-upgrade 1 take"
 #define SL__HANDOVER_REQUEST_BANS "sluice-upgrade 2 take"
+#define SL__HANDOVER_REQUEST_CONFIRM "sluice-upgrade 3 take"
+/* The newest request this build makes and answers. */
+#define SL__HANDOVER_VERSION 3
 /* Longest message of the conversation, bytes (fdpass.h sends at most 4096). */
 #define SL__HANDOVER_MSG_MAX 4096
 /* Source bans in one "K" message: 64 of the longest lines (55 bytes) and a name fit 4096. */
@@ -34,7 +38,7 @@
 #define SL__HANDOVER_REASON_MAX 256
 
 enum sl__handover_kind {
-	SL__HANDOVER_TAKE,      /* new -> old: SL__HANDOVER_REQUEST or _REQUEST_BANS */
+	SL__HANDOVER_TAKE,      /* new -> old: SL__HANDOVER_REQUEST, _REQUEST_BANS or _CONFIRM */
 	SL__HANDOVER_READY,     /* new -> old: "R <pid>" */
 	SL__HANDOVER_LISTENERS, /* old -> new: "L", then "\n<name>" per listening socket */
 	SL__HANDOVER_ADMIN,     /* old -> new: "A" with the admin endpoint's socket */
@@ -45,6 +49,7 @@ enum sl__handover_kind {
 	SL__HANDOVER_MOVED,     /* old -> new: "M\n..." with one session's two sockets */
 	SL__HANDOVER_BYE,       /* old -> new: "B", no more sessions */
 	SL__HANDOVER_BANS,      /* old -> new: "K\n<listener>", then "\n<prefix> <ms>" per ban */
+	SL__HANDOVER_TAKEN,     /* new -> old: "T <n>", it read n "M" messages (version 3) */
 };
 
 /* One source ban of a "K" message. */
@@ -55,7 +60,7 @@ struct sl__handover_ban {
 
 struct sl__handover_msg {
 	enum sl__handover_kind kind;
-	unsigned version; /* TAKE: 1, or 2 (source bans too) */
+	unsigned version; /* TAKE: 1, 2 (source bans too) or 3 (and "T") */
 	pid_t pid;        /* READY, END: the sender's, 1 .. INT_MAX */
 	size_t nnames;    /* LISTENERS: one name per descriptor, in their order */
 	char names[SL_FDPASS_MAX][SL_CONFIG_NAME_MAX];
@@ -63,6 +68,7 @@ struct sl__handover_msg {
 	struct sl_proxy_moved moved;          /* MOVED: cfd and sfd are -1 (the caller's) */
 	char listener[SL_CONFIG_NAME_MAX];    /* BANS: whose bans */
 	size_t nbans;                         /* BANS: 1 .. SL__HANDOVER_BANS_PER_MSG */
+	uint32_t taken;                       /* TAKEN: "M" messages read, 0 .. UINT32_MAX */
 	struct sl__handover_ban bans[SL__HANDOVER_BANS_PER_MSG];
 };
 
@@ -70,7 +76,7 @@ struct sl__handover_msg {
  * Parses message <buf> of <len> bytes, which came with <nfds> descriptors, into <*m>. Every
  * kind takes exactly its own descriptors: one per name for "L", one for "A", "C" and "U", two
  * for "M", none for the rest. A name is 1 .. SL_CONFIG_NAME_MAX - 1 bytes of printable ASCII
- * (spaces too); a pid is decimal, 1 .. INT_MAX. "M" is
+ * (spaces too); a pid is decimal, 1 .. INT_MAX; the count of "T" decimal, 0 .. UINT32_MAX. "M" is
  *   "M\n<listener>\n<backend or nothing>\n<client address>\n<start_ms> <conn_ms> <bytes in>
  *   <bytes out> <in ended> <out ended>"
  * with decimal numbers one space apart (conn_ms at most UINT32_MAX, the ended flags 0 or 1).

@@ -207,9 +207,9 @@ groups:
             self.assertEqual(0, px.stop())
 
     def test_a_new_process_refused_the_new_way_takes_over_the_old_way(self):
-        """An old process from before bans were handed over, played here: it refuses version 2
-        as an unknown request, then hands its listening socket and the upgrade socket over for
-        version 1."""
+        """An old process from before bans were handed over, played here: it refuses versions 3
+        and 2 as unknown requests, then hands its listening socket and the upgrade socket over
+        for version 1."""
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as sluice opens them
@@ -224,7 +224,7 @@ groups:
         seen = []
 
         def old_process():
-            for _ in range(2):
+            for _ in range(3):
                 c, _ = up.accept()
                 with c:
                     c.settimeout(30 * SLOW)
@@ -248,8 +248,11 @@ groups:
             self.write(b.addr, "{ ban: { strikes: 2, within: 30s, duration: 60s } }")
             new = self.start(["-c", self.cfg, "--upgrade"], "this process serves")
             t.join(30 * SLOW)
-            self.assertEqual([b"sluice-upgrade 2 take", b"sluice-upgrade 1 take"], seen[:2])
-            self.assertTrue(seen[2].startswith(b"R "), seen)
+            self.assertEqual([b"sluice-upgrade 3 take", b"sluice-upgrade 2 take",
+                              b"sluice-upgrade 1 take"], seen[:3])
+            self.assertTrue(seen[3].startswith(b"R "), seen)
+            self.assertIn("the running sluice takes no count of the sessions this process "
+                          "reads", new.stderr())
             self.assertIn("the running sluice hands no source bans over", new.stderr())
             lsock.close()  # the new process's now
             self.assertTrue(served(self.port, "127.0.0.70"))

@@ -78,10 +78,11 @@ def healthz(port):
         return r.status, r.read()
 
 
-def receive_to_the_end(c, fds):
-    """Receives what an old process sends a new one on <c> until its "E" (the end of the
-    sockets), an "X" (a refusal) or the end of the conversation (b""), adding the descriptors
-    that come to <fds>; returns the last message."""
+def receive_to_the_end(c, fds, ends=(b"E", b"X"), kinds=None):
+    """Receives what an old process sends a new one on <c> until a message whose first byte is
+    in <ends> (by default "E", the end of the sockets, or "X", a refusal) or the end of the
+    conversation (b""), adding the descriptors that come to <fds> and, if <kinds> is a list,
+    each message's first byte to it; returns the last message."""
     while True:
         a = array.array("i")
         msg, anc, _, _ = c.recvmsg(8192, socket.CMSG_SPACE(64 * a.itemsize))
@@ -89,7 +90,9 @@ def receive_to_the_end(c, fds):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 a.frombytes(data[:len(data) - len(data) % a.itemsize])
                 fds.extend(a)
-        if not msg or msg[:1] in (b"E", b"X"):
+        if kinds is not None:
+            kinds.append(msg[:1])
+        if not msg or msg[:1] in ends:
             return msg
 
 
@@ -163,6 +166,11 @@ listeners:
                 took = re.search(r"took (\d+) sessions? over", new.stderr())
                 self.assertIsNotNone(took, new.stderr())
                 self.assertGreaterEqual(int(took.group(1)), len(streams), new.stderr())
+                # the new process confirmed what it read: the old one counts them moved
+                old_err = procs[-2].stderr()
+                self.assertIn(f"upgrade: moved {took.group(1)} sessions to pid {new.proc.pid}",
+                              old_err)
+                self.assertNotIn("moves_lost", old_err)  # the summary leaves out a 0
                 time.sleep(0.3)  # traffic on the new process before the next upgrade
 
             load.stop.set()
@@ -595,6 +603,76 @@ listeners:
             self.assertRegex(err, r"process: .*\b3 moves_lost\b")
             self.assertRegex(err, r"sessions: 3 accepted, 0 closed")
             self.assertIn("upgrade: moved 0 sessions to pid", err)
+
+    def test_sessions_a_new_process_does_not_confirm_are_counted_lost(self):
+        """A new process (played here) that asks with version 3, takes the sockets, says it is
+        ready, receives the sessions and goes away without confirming how many it read ("T"):
+        the old one cannot know that any was taken, so it says so and counts every one it sent
+        in moves_lost, not as moved; the clients' sockets closed with the new process's."""
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+            clients = [connect(self.port) for _ in range(3)]
+            for c in clients:
+                self.addCleanup(c.close)
+                c.sendall(b"x")
+                self.assertEqual(b"x", recv_exact(c, 1))
+            fds, kinds = [], []
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as u:
+                u.settimeout(10 * SLOW)
+                u.connect(self.sock_path)
+                u.send(b"sluice-upgrade 3 take")
+                msg = receive_to_the_end(u, fds)
+                self.assertTrue(msg.startswith(b"E "), msg)
+                u.send(f"R {os.getpid()}".encode())
+                self.assertEqual(b"B", receive_to_the_end(u, fds, (b"B",), kinds))
+                # goes away here with no "T"
+            for fd in fds:
+                os.close(fd)
+            self.assertEqual([b"M"] * 3 + [b"B"], kinds)
+            wait_for_text(px, f"upgrade: pid {os.getpid()} did not confirm the 3 sessions sent "
+                              "to it (it closed the connection): counted as lost")
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            for c in clients:  # their sockets went with the played process's descriptors
+                c.settimeout(10 * SLOW)
+                try:
+                    self.assertEqual(b"", c.recv(1))
+                except ConnectionResetError:
+                    pass
+            err = px.stderr()
+            self.assertRegex(err, r"process: .*\b3 moves_lost\b")
+            self.assertIn("3 moved out by upgrades", err)
+            self.assertIn(f"upgrade: moved 0 sessions to pid {os.getpid()}", err)
+
+    def test_a_new_process_that_confirms_part_leaves_the_rest_counted_lost(self):
+        """The played new process confirms fewer sessions than were sent ("T 1" of 3): the old
+        one counts the other 2 lost and the confirmed one moved."""
+        with Server(echo_handler) as b:
+            self.write(b.addr)
+            px = self.start(["-c", self.cfg])
+            clients = [connect(self.port) for _ in range(3)]
+            for c in clients:
+                self.addCleanup(c.close)
+                c.sendall(b"x")
+                self.assertEqual(b"x", recv_exact(c, 1))
+            fds = []
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as u:
+                u.settimeout(10 * SLOW)
+                u.connect(self.sock_path)
+                u.send(b"sluice-upgrade 3 take")
+                msg = receive_to_the_end(u, fds)
+                self.assertTrue(msg.startswith(b"E "), msg)
+                u.send(f"R {os.getpid()}".encode())
+                self.assertEqual(b"B", receive_to_the_end(u, fds, (b"B",)))
+                u.send(b"T 1")
+                wait_for_text(px, f"upgrade: pid {os.getpid()} read 1 of the 3 sessions sent "
+                                  "to it: the other 2 are lost")
+            for fd in fds:
+                os.close(fd)
+            self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
+            err = px.stderr()
+            self.assertRegex(err, r"process: .*\b2 moves_lost\b")
+            self.assertIn(f"upgrade: moved 1 session to pid {os.getpid()}", err)
 
     def test_no_reload_changes_a_listener_while_its_sockets_are_being_handed_over(self):
         """The sockets go to the new process as fds by number: from its request until it says

@@ -84,8 +84,17 @@ handover_msg_parse_reads_the_take_request(void **state)
 	assert_int_equal(SL__HANDOVER_TAKE, p->m.kind);
 	assert_int_equal(2, p->m.version);
 	free(p);
+	p = parse("sluice-upgrade 3 take", 0);
+	assert_int_equal(0, p->rc);
+	assert_int_equal(SL__HANDOVER_TAKE, p->m.kind);
+	assert_int_equal(3, p->m.version);
+	assert_int_equal(SL__HANDOVER_VERSION, p->m.version);
+	free(p);
 	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 1 take ", 0);
-	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 3 take", 0);
+	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 4 take", 0);
+	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 0 take", 0);
+	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 3 tak", 0);
+	REFUSED(-EPROTO, "take request with 1 descriptors", SL__HANDOVER_REQUEST_CONFIRM, 1);
 	REFUSED(-EPROTO, "take request with 1 descriptors", SL__HANDOVER_REQUEST_BANS, 1);
 	REFUSED(-EPROTO, "unknown message", "sluice-upgrade 1 take\0x", 0);
 	REFUSED(-EPROTO, "unknown message", "hello?", 0);
@@ -111,6 +120,33 @@ handover_msg_parse_reads_ready_and_end_with_their_pid(void **state)
 	assert_int_equal(0, p->rc);
 	assert_int_equal(1, p->m.pid);
 	free(p);
+}
+
+static void
+handover_msg_parse_reads_how_many_sessions_the_new_process_read(void **state)
+{
+	struct parsed *p = parse("T 812", 0);
+
+	(void)state;
+	assert_int_equal(0, p->rc);
+	assert_int_equal(SL__HANDOVER_TAKEN, p->m.kind);
+	assert_int_equal(812, p->m.taken);
+	free(p);
+	p = parse("T 0", 0);
+	assert_int_equal(0, p->rc);
+	assert_int_equal(0, p->m.taken);
+	free(p);
+	p = parse("T 4294967295", 0);
+	assert_int_equal(0, p->rc);
+	assert_int_equal(UINT32_MAX, p->m.taken);
+	free(p);
+	REFUSED(-EPROTO, "expected \"T <sessions read>\"", "T", 0);
+	REFUSED(-EPROTO, "expected \"T <sessions read>\"", "T12", 0);
+	REFUSED(-EPROTO, "missing sessions read", "T ", 0);
+	REFUSED(-EPROTO, "sessions read is not a decimal number", "T -1", 0);
+	REFUSED(-EPROTO, "sessions read is not a decimal number", "T 3 ", 0);
+	REFUSED(-ERANGE, "sessions read out of range (at most 4294967295)", "T 4294967296", 0);
+	REFUSED(-EPROTO, "\"T\" message with 2 descriptors", "T 3", 2);
 }
 
 static void
@@ -620,6 +656,7 @@ main(void)
 	        cmocka_unit_test(
 	                handover_msg_format_bans_writes_what_parse_reads_up_to_a_full_message),
 	        cmocka_unit_test(handover_msg_parse_reads_ready_and_end_with_their_pid),
+	        cmocka_unit_test(handover_msg_parse_reads_how_many_sessions_the_new_process_read),
 	        cmocka_unit_test(
 	                handover_msg_parse_refuses_a_pid_that_is_missing_not_numeric_or_out_of_range),
 	        cmocka_unit_test(handover_msg_parse_reads_listener_names_one_per_descriptor),
