@@ -192,16 +192,18 @@ send_sockets(struct upgrade *u, int c, unsigned version)
 /*
  * Moves every forwarding session that empties within MOVE_WAIT_MS to the new process, one "M"
  * message each with its two sockets, then closes them here. A session the new process cannot
- * take is lost with the conversation: it is closed here (logged). Returns how many were sent.
+ * take is lost with the conversation: it is closed here (logged). Returns how many were sent;
+ * <*err> is 0, or why the rest could not be.
  */
 static size_t
-send_sessions(struct upgrade *u, int c, pid_t pid)
+send_sessions(struct upgrade *u, int c, pid_t pid, int *err_out)
 {
 	struct sl_proxy_moved *m;
 	size_t n, sent = 0, unwritten = 0;
 	char msg[512];
 	int err = 0;
 
+	*err_out = 0;
 	if (sl_proxy_export(u->p, MOVE_WAIT_MS, &m, &n) != 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -229,25 +231,34 @@ send_sessions(struct upgrade *u, int c, pid_t pid)
 		             n - sent - unwritten, n, (long)pid, strerror(-err));
 	if (sent < n)
 		sl_proxy_count_moves_lost(u->p, n - sent);
+	*err_out = err;
 	return sent;
 }
 
 /*
  * After "B" to a new process that asked with version 3: waits for its "T <n>", the sessions it
- * read (one it sent before it went away is still there to read). Those it did not read (it went
- * away with them still queued in the socket, which the kernel then closed) are counted as lost
- * here; the new process counts those it read and could not take. Returns how many it read.
+ * read. Those it did not read (it went away with them still queued in the socket, which the
+ * kernel then closed) are counted as lost here; the new process counts those it read and could
+ * not take. <send_err> is how the sends ended: after a send that found no room for
+ * STEP_WAIT_S (-EAGAIN) the new process is not reading, so no count can come, and none is
+ * waited for. Returns how many it read.
  */
 static size_t
-confirm_sessions(struct upgrade *u, int c, pid_t pid, size_t sent)
+confirm_sessions(struct upgrade *u, int c, pid_t pid, size_t sent, int send_err)
 {
 	struct sl__handover_msg in;
 	char why[128];
-	long n;
-	int err;
+	long n = send_err;
+	int err = send_err;
 
-	set_wait(c, STEP_WAIT_S);
-	n = recv_msg(c, &in, &err, why, sizeof(why));
+	if (send_err != -EAGAIN) {
+		set_wait(c, STEP_WAIT_S);
+		n = recv_msg(c, &in, &err, why, sizeof(why));
+		/* a peer that closed with messages unread reads as a reset first: what it sent
+		 * before (its count) is still queued behind that */
+		if (n == -ECONNRESET)
+			n = recv_msg(c, &in, &err, why, sizeof(why));
+	}
 	if (err == 0 && in.kind == SL__HANDOVER_TAKEN && in.taken == sent)
 		return sent;
 	if (err == 0 && in.kind == SL__HANDOVER_TAKEN && in.taken < sent) {
@@ -261,11 +272,14 @@ confirm_sessions(struct upgrade *u, int c, pid_t pid, size_t sent)
 		snprintf(why, sizeof(why),
 		         in.kind == SL__HANDOVER_TAKEN ? "it counted more than were sent"
 		                                       : "it sent something else");
+	else if (send_err == -EAGAIN)
+		snprintf(why, sizeof(why), "it stopped reading them for %d s", STEP_WAIT_S);
 	else if (n == -EAGAIN)
 		snprintf(why, sizeof(why), "no answer in %d s", STEP_WAIT_S);
-	else if (n <= 0)
-		snprintf(why, sizeof(why), "%s",
-		         n == 0 ? "it closed the connection" : strerror((int)-n));
+	else if (n == 0 || n == -ECONNRESET)
+		snprintf(why, sizeof(why), "it went away");
+	else if (n < 0)
+		snprintf(why, sizeof(why), "%s", strerror((int)-n));
 	sl_log_error("upgrade: pid %ld did not confirm the %zu session%s sent to it (%s): "
 	             "counted as lost",
 	             (long)pid, sent, sent == 1 ? "" : "s", why);
@@ -340,10 +354,12 @@ converse(struct upgrade *u, int c, pid_t pid)
 	atomic_store_explicit(&u->to, pid, memory_order_release);
 	pthread_kill(u->main_thread, UPGRADE_SIGNAL);
 	set_wait(c, STEP_WAIT_S);
-	sent = send_sessions(u, c, pid);
-	send_text(c, "B", NULL, 0);
+	sent = send_sessions(u, c, pid, &err);
+	/* a new process that stopped reading would keep "B" waiting as long again */
+	if (err != -EAGAIN)
+		err = send_text(c, "B", NULL, 0);
 	if (version >= 3)
-		sent = confirm_sessions(u, c, pid, sent);
+		sent = confirm_sessions(u, c, pid, sent, err);
 	sl_log_info("upgrade: moved %zu session%s to pid %ld", sent, sent == 1 ? "" : "s",
 	            (long)pid);
 	return true;
@@ -764,17 +780,23 @@ upgrade_finish(struct upgrade_take *t, struct sl_proxy *p)
 	/* version 3: how many it read, whatever became of them or of the conversation (a send
 	 * that fails finds the old process gone, which then has nobody to tell) */
 	if (t->version >= 3) {
+		int told;
+
 		snprintf(msg, sizeof(msg), "T %zu", moved + lost + garbled);
-		send_text(t->conn, msg, NULL, 0);
+		told = send_text(t->conn, msg, NULL, 0);
+		if (told != 0 && moved > 0)
+			sl_log_warn("upgrade: cannot tell pid %ld how many sessions this process "
+			            "read (%s): it counts the %zu taken over here as lost",
+			            (long)t->old_pid, strerror(-told), moved);
 	}
 	if (lost > 0)
 		sl_log_error("upgrade: %zu session%s from pid %ld could not be taken over (%s): "
 		             "closed",
 		             lost, lost == 1 ? "" : "s", (long)t->old_pid, strerror(-adopt_err));
 	if (err != 0)
-		sl_log_warn("upgrade: pid %ld did not finish the takeover (%s): it may still "
-		            "serve beside this process",
-		            (long)t->old_pid, strerror(-err));
+		sl_log_warn("upgrade: pid %ld did not finish the takeover (%s), after %zu "
+		            "session%s taken over: it may still serve beside this process",
+		            (long)t->old_pid, strerror(-err), moved, moved == 1 ? "" : "s");
 	else
 		sl_log_info("upgrade: took %zu session%s over; pid %ld drains the rest and exits; "
 		            "this process serves",
