@@ -142,7 +142,8 @@ source_checks(struct sl_xdp_src *k, const struct sl_xdp_limit *l)
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	mask(k->addr, k->family == 4 ? 4 : 16, k->family == 4 ? l->prefix4 : l->prefix6);
+	k->bits = k->family == 4 ? l->prefix4 : l->prefix6;
+	mask(k->addr, k->family == 4 ? 4 : 16, k->bits);
 	if ((l->flags & SL_XDP_LIMIT_BAN) && banned(k, now))
 		return drop(SL_XDP_REASON_BANNED);
 	if ((l->flags & SL_XDP_LIMIT_RATE) && over_rate(k, l, now))

@@ -101,6 +101,59 @@ sl__source_adopt(struct sl_session *s)
 		        UINT32_MAX; /* every entry of its set is taken: it goes uncounted */
 }
 
+/* <src>'s whole address as a prefix: the table masks it to each listener's prefix4/prefix6. */
+static struct sl_cidr
+whole_address(const struct sl_addr *src)
+{
+	struct sl_cidr c = {0};
+	size_t n;
+	const void *ip = sl_addr_ip_bytes(src, &n);
+
+	c.family = n == 4 ? AF_INET : AF_INET6;
+	c.len = (uint8_t)(n * 8);
+	memcpy(c.addr, ip, n);
+	return c;
+}
+
+/*
+ * The ban a session of listener <old> earned after a reload re-opened it: its own table only
+ * counts the sessions it has left, so the ban goes where the source's new connections arrive,
+ * the live listener of its name, into its table (as a ban carried at the re-open would) and the
+ * XDP program's map under that listener's prefix. None if the reload removed the name or the
+ * live one bans no source. The worker's own view of the listeners finds it: a slot this worker
+ * has started and not retired keeps its table until the worker lets it go, which it cannot do
+ * during this callback.
+ */
+static void
+ban_in_successor(struct sl_pworker *w, const struct sl_plistener *old, const struct sl_addr *peer,
+                 uint64_t until, uint64_t now)
+{
+	struct sl_proxy *p = w->p;
+	struct sl_cidr c = whole_address(peer);
+	int err;
+
+	for (size_t i = 0; i < p->lcap; i++) {
+		const struct sl_plistener *l = &w->listeners[i];
+		struct sl_srctab *t = p->lshared[i].sources;
+
+		if (!w->lstarted[i] || l->retired || l->cfg == NULL ||
+		    strcmp(l->cfg->name, old->cfg->name) != 0)
+			continue;
+		if (t == NULL || (err = sl_srctab_import_ban(t, &c, until, now, true)) < 0) {
+			if (t != NULL)
+				sl_log_debug("listener %s: the re-opened listener's ban cannot go "
+				             "to the live one: %s",
+				             l->cfg->name, strerror(-err));
+			return;
+		}
+		if (p->xdp != NULL &&
+		    (err = sl_xdp_ban(p->xdp, sl__listener_live(l), peer, until)) != 0)
+			sl_log_debug("listener %s: xdp: cannot ban: %s", l->cfg->name,
+			             strerror(-err));
+		return;
+	}
+}
+
 void
 sl__source_strike(struct sl_session *s, int kind)
 {
@@ -123,7 +176,10 @@ sl__source_strike(struct sl_session *s, int kind)
 	sl_addr_format(&peer, a, sizeof(a));
 	/* the loop's clock is CLOCK_MONOTONIC, as the program's bpf_ktime_get_ns(): the ban
 	 * ends there when it ends here. One system call per ban, which is rare */
-	if (p->xdp != NULL && (err = sl_xdp_ban(p->xdp, l, &peer, now + ban->duration_ns)) != 0)
+	if (s->l->retired)
+		ban_in_successor(s->l->w, s->l, &peer, now + ban->duration_ns, now);
+	else if (p->xdp != NULL &&
+	         (err = sl_xdp_ban(p->xdp, l, &peer, now + ban->duration_ns)) != 0)
 		sl_log_debug("listener %s: xdp: cannot ban %s: %s", l->name, a, strerror(-err));
 	sl_log_debug("listener %s: source of %s banned for %llu ms after %u slow-client cuts",
 	             l->name, a, (unsigned long long)(ban->duration_ns / 1000000u), ban->strikes);
@@ -485,14 +541,7 @@ sl_proxy_import_ban(struct sl_proxy *p, const char *name, const struct sl_cidr *
 int
 sl_proxy_ban(struct sl_proxy *p, const char *name, const struct sl_addr *src, uint64_t ms)
 {
-	struct sl_cidr c = {0};
-	const void *ip;
-	size_t n;
+	struct sl_cidr c = whole_address(src);
 
-	/* the whole address: the table masks it to each listener's prefix4/prefix6 */
-	ip = sl_addr_ip_bytes(src, &n);
-	c.family = n == 4 ? AF_INET : AF_INET6;
-	c.len = (uint8_t)(n * 8);
-	memcpy(c.addr, ip, n);
 	return ban_on(p, name, &c, src, ms, true);
 }

@@ -333,16 +333,15 @@ sync_map(int fd, struct want *w, const char *name)
 }
 
 /*
- * Whether the program's ban entry <k> is one sluice no longer knows: its port's listener no
- * longer bans (not in <wl>), or bans by another prefix than the program's port entry says (the
- * entry was masked by the old one, and the re-open dropped or re-keyed that ban). Nothing could
- * lift such an entry: it would drop the source's SYNs until it ends, unseen.
+ * Whether the program's ban entry <k> is one that can no longer match: its port's listener no
+ * longer bans (not in <wl>), or bans by another prefix than the one the entry was made under
+ * (a ban of before a reload that changed prefix4/prefix6, or one a session of the listener it
+ * re-opened earned since under the old one). Nothing would lift such an entry.
  */
 static bool
-ban_orphaned(const struct sl_xdp *x, const struct want *wl, const struct sl_xdp_src *k)
+ban_orphaned(const struct want *wl, const struct sl_xdp_src *k)
 {
 	uint32_t port = (uint32_t)k->port[0] << 8 | k->port[1];
-	struct sl_xdp_limit old;
 
 	for (size_t i = 0; i < wl->n; i++) {
 		const struct sl_xdp_limit *v =
@@ -350,15 +349,17 @@ ban_orphaned(const struct sl_xdp *x, const struct want *wl, const struct sl_xdp_
 
 		if (memcmp(wl->keys + i * wl->ksize, &port, sizeof(port)) != 0)
 			continue;
-		if (!(v->flags & SL_XDP_LIMIT_BAN))
-			return true;
-		return bpf_map_lookup_elem(x->limits, &port, &old) == 0 &&
-		       (old.prefix4 != v->prefix4 || old.prefix6 != v->prefix6);
+		return !(v->flags & SL_XDP_LIMIT_BAN) ||
+		       k->bits != (k->family == 4 ? v->prefix4 : v->prefix6);
 	}
 	return true;
 }
 
-/* Deletes the ban entries ban_orphaned() names, before the port entries change. */
+/*
+ * Deletes the ban entries that ended (the program deletes one only when its source comes back)
+ * and those ban_orphaned() names, so the map holds no entry that cannot drop a packet. At every
+ * update: start and each reload.
+ */
 static void
 purge_bans(struct sl_xdp *x, const struct want *wl)
 {
@@ -368,21 +369,24 @@ purge_bans(struct sl_xdp *x, const struct want *wl)
 	bool first = true;
 
 	while (bpf_map_get_next_key(x->bans, first ? NULL : &cur, &next) == 0) {
+		bool running, orphaned;
+
 		first = false;
 		cur = next;
-		if (!ban_orphaned(x, wl, &cur))
+		running = bpf_map_lookup_elem(x->bans, &cur, &until) == 0 && until > now;
+		orphaned = ban_orphaned(wl, &cur);
+		if (running && !orphaned)
 			continue;
 		if (n == cap) {
 			struct sl_xdp_src *g = realloc(gone, (cap ? cap * 2 : 64) * sizeof(*g));
 
 			if (g == NULL)
-				break; /* the rest stay until they end, as before */
+				break; /* the rest stay until the next update */
 			gone = g;
 			cap = cap ? cap * 2 : 64;
 		}
 		gone[n++] = cur;
-		/* a lifted ban stays in the map as 0: only running ones are worth a word */
-		live += bpf_map_lookup_elem(x->bans, &cur, &until) == 0 && until > now;
+		live += running;
 	}
 	for (size_t i = 0; i < n; i++)
 		(void)bpf_map_delete_elem(x->bans, &gone[i]);
@@ -651,8 +655,9 @@ ban_key(const struct sl_config_listener *l, const struct sl_addr *peer, struct s
 	} else {
 		return -EAFNOSUPPORT;
 	}
-	/* masked as the program masks (mask() in xdp_drop.bpf.c) */
+	/* masked as the program masks (mask() in xdp_drop.bpf.c), and named by that prefix */
 	bits = k.family == 4 ? l->source.prefix4 : l->source.prefix6;
+	k.bits = (uint8_t)bits;
 	for (unsigned i = 0; i < (k.family == 4 ? 4u : 16u); i++) {
 		unsigned keep = bits > 8 * i ? bits - 8 * i : 0;
 
@@ -675,8 +680,11 @@ sl_xdp_ban(struct sl_xdp *x, const struct sl_config_listener *l, const struct sl
 		return 0;
 	if ((err = ban_key(l, peer, &k)) != 0)
 		return err;
+	/* a lifted ban leaves no entry behind */
+	if (until_ns == 0)
+		return bpf_map_delete_elem(x->bans, &k) == 0 || errno == ENOENT ? 0 : -errno;
 	/* a ban never shortens one that ends later (as sl_srctab_import_ban() keeps the later) */
-	if (until_ns != 0 && bpf_map_lookup_elem(x->bans, &k, &old) == 0 && old >= until_ns)
+	if (bpf_map_lookup_elem(x->bans, &k, &old) == 0 && old >= until_ns)
 		return 0;
 	if (bpf_map_update_elem(x->bans, &k, &until_ns, BPF_ANY) != 0)
 		return -errno;

@@ -62,13 +62,15 @@ struct sl_xdp_limit {
 /*
  * One source (its address masked to the listener's prefix) on one port: the key of the rate
  * map and of the ban map, whose value is the ban's end in bpf_ktime_get_ns() time
- * (CLOCK_MONOTONIC, ns).
+ * (CLOCK_MONOTONIC, ns). <bits> is the prefix it was masked to, so an entry made under another
+ * prefix4/prefix6 than the port's now matches no packet (one of a listener a reload re-opened
+ * with another prefix would otherwise ban more or less than it did).
  */
 struct sl_xdp_src {
 	__u8 addr[16]; /* IPv4 in the first 4 bytes */
 	__u8 port[2];
 	__u8 family; /* 4 or 6 */
-	__u8 pad;
+	__u8 bits;   /* the prefix: 0 .. 32 or 0 .. 128 */
 };
 
 #endif

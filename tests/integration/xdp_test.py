@@ -15,12 +15,14 @@ Skipped, saying why, when the kernel or a sandbox refuses XDP (EPERM, EOPNOTSUPP
 interface, sluice runs without XDP (one line), or refuses to start when xdp.required is set;
 likewise with mode: native on lo, whose driver has no native XDP, the line naming that cause."""
 import errno
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.request
@@ -129,6 +131,27 @@ def cut_silent(source, port):
         s.bind((source, 0))
         s.settimeout(10 * SLOW)
         s.connect((SERVER, port))
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+    finally:
+        s.close()
+
+
+def cut_trickling(source, port):
+    """Opens a connection from <source>, sends a byte and reads its echo (the session
+    forwards), then waits; True once sluice has cut it (EOF or a reset within 10 s)."""
+    s = socket.socket(socket.AF_INET)
+    try:
+        s.bind((source, 0))
+        s.settimeout(10 * SLOW)
+        s.connect((SERVER, port))
+        s.sendall(b"x")
+        if s.recv(1) != b"x":
+            return False
         try:
             return s.recv(1) == b""
         except ConnectionResetError:
@@ -258,6 +281,51 @@ class XdpTest(unittest.TestCase):
             p = subprocess.run([SLUICECTL, "-s", CTL, "show", "bans"], capture_output=True,
                                text=True, timeout=60 * SLOW)
             self.assertIn("banned sources: 0", p.stdout)
+            self.assertEqual(0, px.stop())
+
+    def test_a_ban_a_reopened_listeners_session_earns_drops_under_the_new_prefix(self):
+        self.in_namespaces(self.run_ban_after_reopen)
+
+    def run_ban_after_reopen(self, srv, cli, path, veth_s, backend):
+        """A session of the banning listener still forwarding when a reload re-opens it with
+        prefix4 24 (was 31) is cut by min_rate and earns its source's ban: the ban goes to the
+        live listener, which lists it by its /24 and refuses the source, and to the program
+        under the /24, which drops the SYNs of another address of it. (Banned by the old /31 in
+        the old listener's table alone, the source was served, and the program's entry, keyed
+        by the /31, matched nothing.)"""
+        with open(path) as f:
+            cfg = f.read()
+        slow = cfg.replace("timeouts: {first_byte: 300ms}",
+                           "timeouts: {first_byte: 300ms, min_rate: {bytes: 1k, window: 2s}}")
+        self.assertNotEqual(cfg, slow)
+        with open(path, "w") as f:
+            f.write(slow)
+        px = Sluice([])
+        px.args = srv.exec_args([px.args[0], "-c", path, "-w", "2"])
+        with px:
+            self.start(px, srv, veth_s)
+            self.assertTrue(cli.call(cut_silent, SLOWLORIS, BANNING), "the first strike")
+            cut = []
+            t = threading.Thread(target=lambda: cut.append(
+                cli.call(cut_trickling, SLOWLORIS, BANNING)), daemon=True)
+            t.start()
+            wait_for(lambda: metric(srv.call(scrape), "sluice_listener_active",
+                                    'listener="banning"') == 1, "the trickling session")
+            with open(path, "w") as f:
+                f.write(slow.replace("prefix4: 31", "prefix4: 24"))
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "listener banning: source_limits.prefix4 changed: re-opened")
+            t.join(30 * SLOW)
+            self.assertEqual([True], cut, "the old listener's session was cut")
+            p = subprocess.run([SLUICECTL, "-s", CTL, "--json", "show", "bans"],
+                               capture_output=True, text=True, timeout=60 * SLOW)
+            self.assertEqual(0, p.returncode, p.stderr)
+            self.assertEqual(["10.201.0.0/24"], [b["source"] for b in
+                                                 json.loads(p.stdout)["result"]["bans"]])
+            # another address of the /24, never cut: dropped before sluice sees it
+            self.assertFalse(cli.call(syn_answered, ALLOWED, 0.5, BANNING), "dropped")
+            text = srv.call(scrape)
+            self.assertLessEqual(1, metric(text, "sluice_xdp_dropped_total", 'reason="banned"'))
             self.assertEqual(0, px.stop())
 
     def test_an_interface_that_goes_away_is_said_and_a_reload_attaches_again(self):
