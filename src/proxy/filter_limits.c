@@ -119,17 +119,20 @@ whole_address(const struct sl_addr *src)
  * The ban a session of listener <old> earned after a reload re-opened it: its own table only
  * counts the sessions it has left, so the ban goes where the source's new connections arrive,
  * the live listener of its name, into its table (as a ban carried at the re-open would) and the
- * XDP program's map under that listener's prefix. None if the reload removed the name or the
- * live one bans no source. The worker's own view of the listeners finds it: a slot this worker
- * has started and not retired keeps its table until the worker lets it go, which it cannot do
- * during this callback.
+ * XDP program's map, with that listener's prefixes and ban duration. The worker's own view of
+ * the listeners finds it: a slot this worker has started and not retired keeps its table until
+ * the worker lets it go, which it cannot do during this callback. Returns that listener's
+ * configuration, or NULL when there is no ban: the reload removed the name, the live listener
+ * bans no source, or its table had no entry to give.
  */
-static void
+static const struct sl_config_listener *
 ban_in_successor(struct sl_pworker *w, const struct sl_plistener *old, const struct sl_addr *peer,
-                 uint64_t until, uint64_t now)
+                 uint64_t now)
 {
 	struct sl_proxy *p = w->p;
 	struct sl_cidr c = whole_address(peer);
+	const struct sl_config_listener *lc;
+	uint64_t until;
 	int err;
 
 	for (size_t i = 0; i < p->lcap; i++) {
@@ -139,19 +142,21 @@ ban_in_successor(struct sl_pworker *w, const struct sl_plistener *old, const str
 		if (!w->lstarted[i] || l->retired || l->cfg == NULL ||
 		    strcmp(l->cfg->name, old->cfg->name) != 0)
 			continue;
-		if (t == NULL || (err = sl_srctab_import_ban(t, &c, until, now, true)) < 0) {
-			if (t != NULL)
-				sl_log_debug("listener %s: the re-opened listener's ban cannot go "
-				             "to the live one: %s",
-				             l->cfg->name, strerror(-err));
-			return;
+		lc = sl__listener_live(l);
+		if (t == NULL || lc->source.limits.ban.strikes == 0)
+			return NULL;
+		until = now + lc->source.limits.ban.duration_ns;
+		if ((err = sl_srctab_import_ban(t, &c, until, now, true)) < 0) {
+			sl_log_debug("listener %s: the re-opened listener's ban cannot go to the "
+			             "live one: %s",
+			             lc->name, strerror(-err));
+			return NULL;
 		}
-		if (p->xdp != NULL &&
-		    (err = sl_xdp_ban(p->xdp, sl__listener_live(l), peer, until)) != 0)
-			sl_log_debug("listener %s: xdp: cannot ban: %s", l->cfg->name,
-			             strerror(-err));
-		return;
+		if (p->xdp != NULL && (err = sl_xdp_ban(p->xdp, lc, peer, until)) != 0)
+			sl_log_debug("listener %s: xdp: cannot ban: %s", lc->name, strerror(-err));
+		return lc;
 	}
+	return NULL;
 }
 
 void
@@ -164,6 +169,7 @@ sl__source_strike(struct sl_session *s, int kind)
 	uint64_t now = sl_clock_ns();
 	struct sl_addr peer;
 	char a[SL_ADDR_STRLEN];
+	unsigned strikes;
 	int err;
 
 	if (t == NULL || s->source.index == UINT32_MAX || ban->strikes == 0 ||
@@ -171,18 +177,31 @@ sl__source_strike(struct sl_session *s, int kind)
 		return;
 	if (!sl_srctab_strike(t, s->source, ban, now))
 		return;
-	sl__ctr_add(s->l->w, SL_CTR_SOURCE_BANS, 1);
+	strikes = ban->strikes;
 	sl__session_peer_get(&s->peer, &peer);
 	sl_addr_format(&peer, a, sizeof(a));
-	/* the loop's clock is CLOCK_MONOTONIC, as the program's bpf_ktime_get_ns(): the ban
-	 * ends there when it ends here. One system call per ban, which is rare */
-	if (s->l->retired)
-		ban_in_successor(s->l->w, s->l, &peer, now + ban->duration_ns, now);
-	else if (p->xdp != NULL &&
-	         (err = sl_xdp_ban(p->xdp, l, &peer, now + ban->duration_ns)) != 0)
+	if (s->l->retired) {
+		/* its own table's ban refuses nobody: the live listener's is the ban, if any */
+		const struct sl_config_listener *live = ban_in_successor(s->l->w, s->l, &peer, now);
+
+		if (live == NULL) {
+			sl_log_debug(
+			        "listener %s: source of %s earned a ban after the listener was "
+			        "re-opened, and the live listener of that name takes none (gone, "
+			        "banning no source, or no entry to give)",
+			        l->name, a);
+			return;
+		}
+		ban = &live->source.limits.ban;
+	} else if (p->xdp != NULL &&
+	           (err = sl_xdp_ban(p->xdp, l, &peer, now + ban->duration_ns)) != 0) {
+		/* the loop's clock is CLOCK_MONOTONIC, as the program's bpf_ktime_get_ns(): the
+		 * ban ends there when it ends here. One system call per ban, which is rare */
 		sl_log_debug("listener %s: xdp: cannot ban %s: %s", l->name, a, strerror(-err));
+	}
+	sl__ctr_add(s->l->w, SL_CTR_SOURCE_BANS, 1);
 	sl_log_debug("listener %s: source of %s banned for %llu ms after %u slow-client cuts",
-	             l->name, a, (unsigned long long)(ban->duration_ns / 1000000u), ban->strikes);
+	             l->name, a, (unsigned long long)(ban->duration_ns / 1000000u), strikes);
 }
 
 void

@@ -386,10 +386,20 @@ purge_bans(struct sl_xdp *x, const struct want *wl)
 			cap = cap ? cap * 2 : 64;
 		}
 		gone[n++] = cur;
-		live += running;
+		live += orphaned && running;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* an ended ban a worker started again since (same key) must stay: take the entry
+		 * and its value at once, and put back one that runs now (unless a newer write
+		 * is there already); orphans are never written again under their prefix */
+		if (!ban_orphaned(wl, &gone[i]) &&
+		    bpf_map_lookup_and_delete_elem(x->bans, &gone[i], &until) == 0) {
+			if (until > now)
+				(void)bpf_map_update_elem(x->bans, &gone[i], &until, BPF_NOEXIST);
+			continue;
+		}
 		(void)bpf_map_delete_elem(x->bans, &gone[i]);
+	}
 	if (live != 0)
 		sl_log_info("xdp: %zu bans dropped from the program: their listener no longer bans "
 		            "by that prefix",

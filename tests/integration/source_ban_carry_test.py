@@ -16,7 +16,8 @@ import tempfile
 import threading
 import unittest
 
-from harness import SLOW, SLUICECTL, Server, Sluice, echo_handler, free_port, wait_for_text
+from harness import (SLOW, SLUICECTL, Server, Sluice, closed_by_peer, connect, echo_handler,
+                     free_port, recv_exact, wait_for_text)
 from source_ban_test import cut_silent, served
 
 
@@ -29,7 +30,7 @@ class SourceBanCarry(unittest.TestCase):
         self.cfg = os.path.join(self.dir.name, "sluice.yaml")
         self.port = free_port()
 
-    def write(self, backend, source_limits):
+    def write(self, backend, source_limits, timeouts="{ first_byte: 300ms }"):
         with open(self.cfg, "w") as f:
             f.write(f"""
 workers: 2
@@ -40,7 +41,7 @@ listeners:
   - name: front
     address: 127.0.0.1:{self.port}
     group: g
-    timeouts: {{ first_byte: 300ms }}
+    timeouts: {timeouts}
     source_limits: {source_limits}
 groups:
   - name: g
@@ -90,6 +91,42 @@ groups:
             self.assertIn("listener front: 1 source ban carried over from before the re-open",
                           px.stderr())
             self.assertEqual(0, px.stop())
+
+    def test_a_ban_earned_on_a_reopened_listener_goes_to_the_live_one(self):
+        """A session still forwarding when a reload re-opens its listener (prefix4 24 and a
+        longer duration) is cut by min_rate after it: its source's ban is the live listener's,
+        by its /24 and for its duration, and refuses the source (it stayed in the old table,
+        which refuses nobody). When the live listener bans no source, there is no ban, and
+        none is counted."""
+        slow = "{ first_byte: 300ms, min_rate: { bytes: 1k, window: 1s } }"
+
+        def trickling(source):
+            s = connect(self.port, source=source)
+            self.addCleanup(s.close)
+            s.sendall(b"x")
+            self.assertEqual(b"x", recv_exact(s, 1))
+            return s
+        with Server(echo_handler) as b:
+            self.write(b.addr, "{ ban: { strikes: 1, duration: 30s } }", slow)
+            px = self.start(["-c", self.cfg], "listening on")
+            s = trickling("127.0.0.44")
+            self.write(b.addr, "{ prefix4: 24, ban: { strikes: 1, duration: 600s } }", slow)
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "listener front: source_limits.prefix4 changed: re-opened")
+            self.assertTrue(closed_by_peer(s))
+            bans = self.bans()
+            self.assertEqual(["127.0.0.0/24"], list(bans))
+            self.assertGreater(bans["127.0.0.0/24"], 30000)  # the live listener's duration
+            self.assertFalse(served(self.port, "127.0.0.45"))
+
+            s = trickling("127.0.1.44")
+            self.write(b.addr, "{ table_size: 2048, max_connections: 1000 }", slow)
+            px.proc.send_signal(signal.SIGHUP)
+            wait_for_text(px, "listener front: source_limits changed: re-opened")
+            self.assertTrue(closed_by_peer(s))
+            self.assertTrue(served(self.port, "127.0.1.44"))
+            self.assertEqual(0, px.stop())
+            self.assertRegex(px.stderr(), r"\b1 source_bans\b")
 
     def test_the_log_counts_the_bans_a_smaller_table_keeps(self):
         """200 bans of varied lengths into a 64-entry table: a ban ending later takes the entry
