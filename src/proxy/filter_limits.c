@@ -185,11 +185,10 @@ sl__source_strike(struct sl_session *s, int kind)
 		const struct sl_config_listener *live = ban_in_successor(s->l->w, s->l, &peer, now);
 
 		if (live == NULL) {
-			sl_log_debug(
-			        "listener %s: source of %s earned a ban after the listener was "
-			        "re-opened, and the live listener of that name takes none (gone, "
-			        "banning no source, or no entry to give)",
-			        l->name, a);
+			sl_log_debug("listener %s: source of %s earned a ban after a reload closed "
+			             "the listener, and the live listener of that name takes none "
+			             "(gone, banning no source, or no entry to give)",
+			             l->name, a);
 			return;
 		}
 		ban = &live->source.limits.ban;
