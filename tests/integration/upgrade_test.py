@@ -567,6 +567,34 @@ listeners:
             self.assertIn("went away before it was ready", px.stderr())
             self.assertIn("SIGTERM: draining", px.stderr())
 
+    def forwarding_clients(self, n):
+        """<n> clients through the proxy, each with a byte echoed: sessions that forward."""
+        clients = [connect(self.port) for _ in range(n)]
+        for c in clients:
+            self.addCleanup(c.close)
+            c.sendall(b"x")
+            self.assertEqual(b"x", recv_exact(c, 1))
+        return clients
+
+    def play_ready(self, u, fds):
+        """Plays a new process on <u> up to its "R": asks with version 3, takes the sockets
+        into <fds> and says it is ready."""
+        u.settimeout(10 * SLOW)
+        u.connect(self.sock_path)
+        u.send(b"sluice-upgrade 3 take")
+        msg = receive_to_the_end(u, fds)
+        self.assertTrue(msg.startswith(b"E "), msg)
+        u.send(f"R {os.getpid()}".encode())
+
+    def assert_closed(self, clients):
+        """Each of <clients> sees its session end (EOF or a reset)."""
+        for c in clients:
+            c.settimeout(10 * SLOW)
+            try:
+                self.assertEqual(b"", c.recv(1))
+            except ConnectionResetError:
+                pass
+
     def test_sessions_a_new_process_never_receives_are_closed_and_counted_lost(self):
         """A new process (played here) that takes the sockets, says it is ready and stops
         reading before the sessions come (its socket shut for reading, as one that died):
@@ -575,11 +603,7 @@ listeners:
         with Server(echo_handler) as b:
             self.write(b.addr)
             px = self.start(["-c", self.cfg])
-            clients = [connect(self.port) for _ in range(3)]
-            for c in clients:
-                self.addCleanup(c.close)
-                c.sendall(b"x")
-                self.assertEqual(b"x", recv_exact(c, 1))
+            clients = self.forwarding_clients(3)
             fds = []
             with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as u:
                 u.settimeout(10 * SLOW)
@@ -593,12 +617,7 @@ listeners:
             for fd in fds:
                 os.close(fd)
             self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
-            for c in clients:  # closed by the old process, not moved
-                c.settimeout(10 * SLOW)
-                try:
-                    self.assertEqual(b"", c.recv(1))
-                except ConnectionResetError:
-                    pass
+            self.assert_closed(clients)  # closed by the old process, not moved
             err = px.stderr()
             self.assertRegex(err, r"process: .*\b3 moves_lost\b")
             self.assertRegex(err, r"sessions: 3 accepted, 0 closed")
@@ -612,19 +631,10 @@ listeners:
         with Server(echo_handler) as b:
             self.write(b.addr)
             px = self.start(["-c", self.cfg])
-            clients = [connect(self.port) for _ in range(3)]
-            for c in clients:
-                self.addCleanup(c.close)
-                c.sendall(b"x")
-                self.assertEqual(b"x", recv_exact(c, 1))
+            clients = self.forwarding_clients(3)
             fds, kinds = [], []
             with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as u:
-                u.settimeout(10 * SLOW)
-                u.connect(self.sock_path)
-                u.send(b"sluice-upgrade 3 take")
-                msg = receive_to_the_end(u, fds)
-                self.assertTrue(msg.startswith(b"E "), msg)
-                u.send(f"R {os.getpid()}".encode())
+                self.play_ready(u, fds)
                 self.assertEqual(b"B", receive_to_the_end(u, fds, (b"B",), kinds))
                 # goes away here with no "T"
             for fd in fds:
@@ -633,12 +643,7 @@ listeners:
             wait_for_text(px, f"upgrade: pid {os.getpid()} did not confirm the 3 sessions sent "
                               "to it (it went away): counted as lost")
             self.assertEqual(0, px.proc.wait(60 * SLOW), px.stderr())
-            for c in clients:  # their sockets went with the played process's descriptors
-                c.settimeout(10 * SLOW)
-                try:
-                    self.assertEqual(b"", c.recv(1))
-                except ConnectionResetError:
-                    pass
+            self.assert_closed(clients)  # their sockets went with the played process's
             err = px.stderr()
             self.assertRegex(err, r"process: .*\b3 moves_lost\b")
             self.assertIn("3 moved out by upgrades", err)
@@ -654,19 +659,10 @@ listeners:
         with Server(echo_handler) as b:
             self.write(b.addr)
             px = self.start(["-c", self.cfg])
-            clients = [connect(self.port) for _ in range(n)]
-            for c in clients:
-                self.addCleanup(c.close)
-                c.sendall(b"x")
-                self.assertEqual(b"x", recv_exact(c, 1))
+            self.forwarding_clients(n)
             fds, kinds = [], []
             with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as u:
-                u.settimeout(10 * SLOW)
-                u.connect(self.sock_path)
-                u.send(b"sluice-upgrade 3 take")
-                msg = receive_to_the_end(u, fds)
-                self.assertTrue(msg.startswith(b"E "), msg)
-                u.send(f"R {os.getpid()}".encode())
+                self.play_ready(u, fds)
                 receive_to_the_end(u, fds, (b"M",), kinds)
                 self.assertEqual([b"M"], kinds)
                 u.send(b"T 1")

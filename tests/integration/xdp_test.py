@@ -123,6 +123,17 @@ def syn_answered(source, timeout, port):
         s.close()
 
 
+def cut_seen(s):
+    """True once the connected socket <s> (its timeout set) sees sluice cut it: EOF or a
+    reset; False if its timeout passes first."""
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
 def cut_silent(source, port):
     """Opens a connection from <source> that sends nothing; True once sluice has cut it (EOF
     or a reset within 10 s)."""
@@ -131,12 +142,7 @@ def cut_silent(source, port):
         s.bind((source, 0))
         s.settimeout(10 * SLOW)
         s.connect((SERVER, port))
-        try:
-            return s.recv(1) == b""
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
+        return cut_seen(s)
     finally:
         s.close()
 
@@ -150,14 +156,7 @@ def cut_trickling(source, port):
         s.settimeout(10 * SLOW)
         s.connect((SERVER, port))
         s.sendall(b"x")
-        if s.recv(1) != b"x":
-            return False
-        try:
-            return s.recv(1) == b""
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
+        return s.recv(1) == b"x" and cut_seen(s)
     finally:
         s.close()
 
