@@ -52,8 +52,15 @@ canonical(const struct sl__handover_msg *m, char *buf, size_t size)
 
 	switch (m->kind) {
 	case SL__HANDOVER_TAKE:
+		if (m->version < 1 || m->version > SL__HANDOVER_VERSION)
+			abort(); /* a request of a version this build does not know parsed */
 		n = snprintf(buf, size, "%s",
-		             m->version == 2 ? SL__HANDOVER_REQUEST_BANS : SL__HANDOVER_REQUEST);
+		             m->version == 3   ? SL__HANDOVER_REQUEST_CONFIRM
+		             : m->version == 2 ? SL__HANDOVER_REQUEST_BANS
+		                               : SL__HANDOVER_REQUEST);
+		break;
+	case SL__HANDOVER_TAKEN:
+		n = snprintf(buf, size, "T %u", (unsigned)m->taken);
 		break;
 	case SL__HANDOVER_READY:
 	case SL__HANDOVER_END:
@@ -110,7 +117,7 @@ static void
 check_same(const struct sl__handover_msg *a, const struct sl__handover_msg *b)
 {
 	if (a->kind != b->kind || a->pid != b->pid || a->nnames != b->nnames ||
-	    a->version != b->version || strcmp(a->reason, b->reason) != 0 ||
+	    a->version != b->version || a->taken != b->taken || strcmp(a->reason, b->reason) != 0 ||
 	    strcmp(a->listener, b->listener) != 0 || a->nbans != b->nbans)
 		abort();
 	for (size_t i = 0; i < a->nbans; i++)
@@ -152,7 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* every refusal says why, NUL-terminated */
 		return 0;
 	}
-	if ((unsigned)m.kind > SL__HANDOVER_BANS || want_fds(&m) != nfds)
+	if ((unsigned)m.kind > SL__HANDOVER_TAKEN || want_fds(&m) != nfds)
 		abort();
 	if (m.kind == SL__HANDOVER_BANS && (m.nbans == 0 || m.nbans > SL__HANDOVER_BANS_PER_MSG ||
 	                                    !check_text(m.listener, sizeof(m.listener), false)))
