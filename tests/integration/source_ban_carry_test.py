@@ -98,7 +98,7 @@ groups:
         by its /24 and for its duration, and refuses the source (it stayed in the old table,
         which refuses nobody). When the live listener bans no source, there is no ban, and
         none is counted."""
-        slow = "{ first_byte: 300ms, min_rate: { bytes: 1k, window: 1s } }"
+        slow = "{ first_byte: 300ms, min_rate: { bytes: 1k, window: 3s } }"  # past the reload
 
         def trickling(source):
             s = connect(self.port, source=source)

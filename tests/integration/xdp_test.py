@@ -295,7 +295,7 @@ class XdpTest(unittest.TestCase):
         with open(path) as f:
             cfg = f.read()
         slow = cfg.replace("timeouts: {first_byte: 300ms}",
-                           "timeouts: {first_byte: 300ms, min_rate: {bytes: 1k, window: 2s}}")
+                           "timeouts: {first_byte: 300ms, min_rate: {bytes: 1k, window: 3s}}")
         self.assertNotEqual(cfg, slow)
         with open(path, "w") as f:
             f.write(slow)
